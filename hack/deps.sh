@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# hack/deps.sh - install every Debian package the build, the tests and the
+# local stack need. Idempotent: packages already present are skipped, and
+# apt is not touched at all when nothing is missing.
+#
+# Also makes sure an unprivileged user exists to run throwaway PostgreSQL
+# servers (postgres refuses to run as root) when this runs as root.
+set -euo pipefail
+
+PACKAGES=(
+  build-essential cmake pkg-config
+  libcurl4-openssl-dev libyaml-dev libjansson-dev libssl-dev
+  libwebsockets-dev libpq-dev libcmocka-dev
+  curl jq openssl procps util-linux
+)
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1; then SUDO="sudo"; else
+    echo "deps: not root and no sudo; cannot install packages" >&2; fi
+fi
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+# PostgreSQL 15 server binaries: use the ones on PATH (or /usr/local/bin),
+# otherwise Debian's postgresql-15.
+if ! command -v postgres >/dev/null 2>&1 && [ ! -x /usr/local/bin/postgres ] \
+   && ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then
+  missing+=(postgresql-15)
+fi
+
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+  echo "deps: all ${#PACKAGES[@]} packages present"
+fi
+
+if [ "$(id -u)" -eq 0 ] && ! id paybill >/dev/null 2>&1; then
+  useradd --system --create-home --shell /usr/sbin/nologin paybill
+  echo "deps: created unprivileged user 'paybill' for test PostgreSQL servers"
+fi
+
+for tool in kubectl terraform; do
+  if ! command -v "$tool" >/dev/null 2>&1; then
+    echo "deps: warning: '$tool' not found on PATH; tests that need it will fail" >&2
+  fi
+done

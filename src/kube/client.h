@@ -1,0 +1,165 @@
+/*
+ * client.h - REST client for the Kubernetes API (libcurl + jansson).
+ *
+ * Generic over group/version/resource: objects are jansson values, there is
+ * no per-type code. One kube_client is shared by every controller and is
+ * thread-safe: each call borrows a pooled curl handle (connection reuse,
+ * HTTP/2 when the server offers it through ALPN) and passes a client-side
+ * token-bucket rate limiter (qps/burst).
+ *
+ * Errors: every call returns 0 or a negative PB_E* code and fills `err` with
+ * the server's metav1.Status message when there is one. HTTP status maps to:
+ *   404 -> PB_ENOTFOUND        409 AlreadyExists -> PB_EEXIST
+ *   409 Conflict -> PB_ECONFLICT   410 -> PB_EGONE
+ *   400/422 -> PB_EINVAL       401 -> PB_EUNAUTHORIZED   403 -> PB_EFORBIDDEN
+ *   429, 5xx, connection failure -> PB_EUNAVAILABLE (after retries)
+ *   timeout -> PB_ETIMEOUT
+ * Pass a kube_status to receive the parsed Status (code, reason, causes).
+ *
+ * Ownership: every `json_t **out` receives a new reference the caller must
+ * json_decref(); input objects are borrowed (never stolen). Strings in
+ * kube_gvr returned by discovery are owned by the client and live as long
+ * as it does.
+ */
+#ifndef PAYBILL_KUBE_CLIENT_H
+#define PAYBILL_KUBE_CLIENT_H
+
+#include <jansson.h>
+#include <stdatomic.h>
+
+#include "kube/config.h"
+#include "util/err.h"
+
+typedef struct kube_client kube_client;
+
+/* group "" is the core group (paths under /api/v1). */
+typedef struct kube_gvr {
+    const char *group;
+    const char *version;
+    const char *resource; /* plural, lower case: "tenants" */
+} kube_gvr;
+
+typedef struct kube_client_options {
+    double qps;              /* sustained requests/s; 0 = default (50) */
+    int burst;               /* bucket size; 0 = default (100) */
+    long timeout_ms;         /* per request, not for watches; 0 = 30000 */
+    int max_retries;         /* for 429/5xx on idempotent verbs; 0 = 5, -1 = none */
+    const char *user_agent;  /* NULL = "paybill-operator/<version> (linux)" */
+} kube_client_options;
+
+/* Parsed metav1.Status of a failed request (all fields empty on success). */
+typedef struct kube_status {
+    int code;               /* HTTP status code, 0 if no response */
+    char reason[64];        /* "NotFound", "Conflict", "Invalid", ... */
+    char message[1024];
+    json_t *causes;         /* details.causes array or NULL; owned, free with kube_status_clear */
+    long retry_after_s;     /* from Retry-After, -1 if absent */
+} kube_status;
+void kube_status_clear(kube_status *st);
+
+/* Options for one request; zero-initialise and set what you need. */
+typedef struct kube_request_opts {
+    const char *subresource;           /* "status", ... or NULL */
+    /* list / watch */
+    const char *label_selector;
+    const char *field_selector;
+    const char *resource_version;
+    const char *resource_version_match; /* "NotOlderThan" | "Exact" */
+    long limit;                        /* 0 = no limit */
+    const char *continue_token;
+    int allow_watch_bookmarks;
+    long timeout_seconds;              /* server-side watch/list timeout, 0 = none */
+    /* writes */
+    const char *field_manager;         /* default "paybill-operator" */
+    int force;                         /* server-side apply: take ownership */
+    int dry_run;                       /* dryRun=All */
+    /* delete */
+    const char *propagation_policy;    /* "Background" | "Foreground" | "Orphan" */
+    const char *precondition_uid;
+    const char *precondition_resource_version;
+    long grace_period_seconds;         /* < 0 = not sent; zero-init sends nothing
+                                          only if has_grace_period is 0 */
+    int has_grace_period;
+    /* out */
+    kube_status *status;               /* filled on failure when non-NULL */
+} kube_request_opts;
+
+typedef enum {
+    KUBE_PATCH_MERGE = 0,   /* application/merge-patch+json */
+    KUBE_PATCH_JSON,        /* application/json-patch+json */
+    KUBE_PATCH_STRATEGIC,   /* application/strategic-merge-patch+json */
+    KUBE_PATCH_APPLY        /* application/apply-patch+yaml (server-side apply) */
+} kube_patch_type;
+
+int kube_client_new(const kube_config *cfg, const kube_client_options *opt,
+                    kube_client **out, pb_err *err);
+void kube_client_free(kube_client *c);
+
+/* Discovery: map apiVersion ("paybill.dev/v1alpha1", "v1") + kind to the
+ * resource. Cached; the cache is refreshed once when a kind is unknown. */
+int kube_discover(kube_client *c, const char *api_version, const char *kind,
+                  kube_gvr *out, int *namespaced, pb_err *err);
+
+/* ns: NULL or "" for cluster-scoped resources or all-namespace lists. */
+int kube_get(kube_client *c, const kube_gvr *r, const char *ns, const char *name,
+             const kube_request_opts *o, json_t **out, pb_err *err);
+
+/* One page: out is the List object (items, metadata.resourceVersion,
+ * metadata.continue). */
+int kube_list(kube_client *c, const kube_gvr *r, const char *ns,
+              const kube_request_opts *o, json_t **out, pb_err *err);
+
+/* All pages (o->limit is the page size); out is one List whose
+ * metadata.resourceVersion is the first page's. On an expired continue
+ * token (410) restarts the list from scratch once. */
+int kube_list_all(kube_client *c, const kube_gvr *r, const char *ns,
+                  const kube_request_opts *o, json_t **out, pb_err *err);
+
+int kube_create(kube_client *c, const kube_gvr *r, const char *ns, json_t *obj,
+                const kube_request_opts *o, json_t **out, pb_err *err);
+
+/* PUT of obj (name from obj.metadata.name); obj should carry
+ * metadata.resourceVersion; a stale one returns PB_ECONFLICT. Set
+ * o->subresource = "status" to update status. */
+int kube_update(kube_client *c, const kube_gvr *r, const char *ns, json_t *obj,
+                const kube_request_opts *o, json_t **out, pb_err *err);
+
+/* body: the patch document (a JSON array for KUBE_PATCH_JSON, an object
+ * otherwise; for KUBE_PATCH_APPLY the object is sent as JSON, which is valid
+ * YAML). */
+int kube_patch(kube_client *c, const kube_gvr *r, const char *ns, const char *name,
+               kube_patch_type type, json_t *body, const kube_request_opts *o,
+               json_t **out, pb_err *err);
+
+/* out (optional) is whatever the server returned: the object (finalizers
+ * pending) or a Status. */
+int kube_delete(kube_client *c, const kube_gvr *r, const char *ns, const char *name,
+                const kube_request_opts *o, json_t **out, pb_err *err);
+
+/* Watch. Called once per event, in order, from the calling thread.
+ * type: "ADDED" | "MODIFIED" | "DELETED" | "BOOKMARK" ("ERROR" events are
+ * not delivered: they end the watch with their code). object is borrowed.
+ * Return 0 to continue, non-zero to stop the watch (kube_watch then
+ * returns 0). */
+typedef int (*kube_watch_fn)(void *ud, const char *type, json_t *object);
+
+/* Blocks until the stream ends. Returns 0 when the server closed it
+ * normally (timeoutSeconds) or the callback / *stop asked to stop;
+ * PB_EGONE when the resourceVersion is too old (HTTP 410 or an ERROR event
+ * with code 410): relist; other codes on failure. `stop` (may be NULL) is
+ * polled at least every 200 ms so shutdown never waits for a quiet stream. */
+int kube_watch(kube_client *c, const kube_gvr *r, const char *ns,
+               const kube_request_opts *o, kube_watch_fn fn, void *ud,
+               const atomic_int *stop, pb_err *err);
+
+/* Raw request for endpoints outside the resource model (/version,
+ * /healthz). path starts with '/'. body may be NULL. out receives the parsed
+ * JSON body (or a JSON string holding a non-JSON body). */
+int kube_raw(kube_client *c, const char *method, const char *path,
+             const char *content_type, const char *body, json_t **out,
+             kube_status *st, pb_err *err);
+
+/* Metrics hook: the client counts requests by verb and code and their
+ * latency; the manager exposes them. Nothing to call here. */
+
+#endif
