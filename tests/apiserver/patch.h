@@ -1,0 +1,50 @@
+/*
+ * patch.h - the four PATCH flavours of the Kubernetes API, as pure functions
+ * over jansson values (no I/O, no store): JSON merge patch (RFC 7386), JSON
+ * patch (RFC 6902), strategic merge patch (built-in kinds: what kubectl
+ * apply/patch send) and server-side apply with managedFields and conflicts.
+ *
+ * Errors: functions return 0, or -1 with a human message in msg (size n)
+ * that the caller puts into a 400/422 Status. Ownership: *out receives a new
+ * reference; inputs are borrowed and never modified.
+ */
+#ifndef DEVAPI_PATCH_H
+#define DEVAPI_PATCH_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+/* RFC 7386: null deletes, objects merge recursively, anything else replaces. */
+int dv_merge_patch(const json_t *target, const json_t *patch, json_t **out, char *msg, size_t n);
+
+/* RFC 6902: add, remove, replace, move, copy, test; JSON pointers with ~0 ~1. */
+int dv_json_patch(const json_t *target, const json_t *ops, json_t **out, char *msg, size_t n);
+
+/* Strategic merge patch for built-in kinds. `kind` ("Deployment", "Pod",
+ * "Service", ...) selects list merge keys (containers/env/volumes by name,
+ * ports by containerPort/port, ...); lists without a known merge key are
+ * replaced. Supports the directives kubectl emits: $patch: replace|delete|merge,
+ * $setElementOrder/<list>, $deleteFromPrimitiveList/<list>, $retainKeys. */
+int dv_strategic_merge(const json_t *target, const json_t *patch, const char *kind,
+                       json_t **out, char *msg, size_t n);
+
+/* Server-side apply. live may be NULL (object created by apply). applied is
+ * the user's configuration (already parsed from YAML/JSON). The result's
+ * metadata.managedFields records, per manager and operation, the fields it
+ * owns (fieldsV1 format: {"f:spec":{"f:replicas":{}}}).
+ * Conflict: a field owned by another manager with a different value, without
+ * force -> return -2 and fill msg with exactly
+ *   Apply failed with N conflict(s): conflict with "<manager>": .spec.color
+ * (one "conflict with" clause per field, as kube-apiserver words it).
+ * With force, ownership moves to `manager`. Fields the manager owned before
+ * and no longer applies are removed if no one else owns them. */
+int dv_server_side_apply(const json_t *live, const json_t *applied, const char *manager,
+                         int force, const char *now_rfc3339, json_t **out, char *msg, size_t n);
+
+/* Record an Update/Create by `manager` (non-apply writes) in managedFields of
+ * obj (modified in place), owning every leaf field that differs from old
+ * (old may be NULL). Used by create/update/patch handlers. */
+void dv_managed_fields_update(json_t *obj, const json_t *old, const char *manager,
+                              const char *operation, const char *now_rfc3339);
+
+#endif
