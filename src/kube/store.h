@@ -1,0 +1,79 @@
+/*
+ * store.h - the informer cache: a thread-safe map of Kubernetes objects
+ * keyed "namespace/name" ("name" for cluster-scoped objects), with indexes
+ * (client-go's cache.Indexer).
+ *
+ * Memory: objects are stored as a shallow copy with metadata.managedFields
+ * and the kubectl.kubernetes.io/last-applied-configuration annotation
+ * removed; on a typical object that is more than half its size and nobody
+ * reading the cache needs them.
+ *
+ * Ownership: every json_t returned (get, list, by_index, the old/new
+ * objects of store_upsert/store_delete) is a NEW reference the caller must
+ * json_decref(). Cached objects are SHARED with every reader: treat them as
+ * read-only and json_deep_copy() before modifying (controller-runtime's
+ * rule for its cache, for the same reason).
+ *
+ * Indexes: "namespace" (metadata.namespace), "label" (one value
+ * "key=value" per label) and "owner-uid" (one per ownerReferences[].uid)
+ * always exist; store_add_indexer() adds custom ones, and may be called at
+ * any time (existing objects are indexed on the spot).
+ *
+ * Thread-safety: a rwlock; readers run in parallel.
+ */
+#ifndef PAYBILL_KUBE_STORE_H
+#define PAYBILL_KUBE_STORE_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "util/err.h"
+
+#define STORE_INDEX_NAMESPACE "namespace"
+#define STORE_INDEX_LABEL "label"
+#define STORE_INDEX_OWNER_UID "owner-uid"
+
+typedef struct store store;
+
+/* An index function: the index values of obj (borrowed) as a new JSON array
+ * of strings, or NULL/empty for none. */
+typedef json_t *(*store_index_fn)(json_t *obj, void *ud);
+
+store *store_new(void); /* NULL when out of memory */
+void store_free(store *s);
+
+/* name must be unique; ud is passed back to fn and not owned. */
+int store_add_indexer(store *s, const char *name, store_index_fn fn, void *ud, pb_err *err);
+
+/* The object's key into buf ("ns/name" or "name"). PB_EINVAL if it has no
+ * metadata.name, PB_ETOOLARGE if buf is too small. */
+int store_key_of(const json_t *obj, char *buf, size_t n, pb_err *err);
+
+/* Split a key into namespace ("" for cluster-scoped) and name; both are
+ * NUL-terminated copies. PB_EINVAL when empty or a buffer is too small. */
+int store_split_key(const char *key, char *ns, size_t ns_n, char *name, size_t name_n);
+
+/* Insert or replace obj (borrowed; the store keeps a stripped shallow
+ * copy). *old_out (may be NULL) receives the previous object or NULL;
+ * *new_out (may be NULL) the stored copy. */
+int store_upsert(store *s, json_t *obj, json_t **old_out, json_t **new_out, pb_err *err);
+
+/* Remove key; *old_out (may be NULL) receives the removed object. Returns
+ * PB_ENOTFOUND when absent. */
+int store_delete(store *s, const char *key, json_t **old_out);
+
+/* Strip obj the way the store does: a new shallow copy (new reference). */
+json_t *store_strip(json_t *obj);
+
+json_t *store_get(store *s, const char *key);               /* NULL if absent */
+json_t *store_list(store *s);                               /* array, never NULL unless OOM */
+json_t *store_list_keys(store *s);                          /* array of strings */
+json_t *store_by_index(store *s, const char *index, const char *value, pb_err *err);
+size_t store_len(store *s);
+
+/* The built-in index functions, usable on their own. */
+json_t *store_index_namespace(json_t *obj, void *ud);
+json_t *store_index_labels(json_t *obj, void *ud);
+json_t *store_index_owner_uids(json_t *obj, void *ud);
+
+#endif
