@@ -21,6 +21,14 @@ typedef struct dv_user {
     size_t ngroups;
 } dv_user;
 void dv_user_clear(dv_user *u);
+/* Fill *u (cleared first) with copies of name, uid (may be NULL) and the
+ * NULL-terminated groups (may be NULL), adding system:authenticated unless
+ * it or system:unauthenticated is already there. 0, or -1 out of memory. */
+int dv_user_set(dv_user *u, const char *name, const char *uid, const char *const *groups);
+/* Deep copy src into *dst (dst need not be cleared first). 0 or -1. */
+int dv_user_copy(dv_user *dst, const dv_user *src);
+/* 1 when u has the group. */
+int dv_user_in_group(const dv_user *u, const char *group);
 
 /* Returns every stored object of group/resource (group "" = core) in ns
  * (NULL = all namespaces) as a new JSON array. */
@@ -29,7 +37,12 @@ typedef json_t *(*dv_lister)(void *ud, const char *group, const char *resource, 
 typedef struct dv_auth dv_auth;
 
 /* token_file: kube-apiserver --token-auth-file CSV (token,user,uid,"g1,g2"),
- * may be NULL. signing_key: HMAC key for ServiceAccount tokens it issues. */
+ * may be NULL. Empty lines are skipped, so is a record with an empty token
+ * (logged, as kube-apiserver does); a record with fewer than 3 columns or a
+ * broken quote makes the whole file invalid (-1, msg names the line), as it
+ * stops kube-apiserver from starting. signing_key: HMAC-SHA256 key for the
+ * ServiceAccount tokens it issues (NULL: 32 random bytes, so tokens die
+ * with the process). */
 int dv_auth_new(const char *token_file, const unsigned char *signing_key, size_t keylen,
                 dv_lister lister, void *lister_ud, dv_auth **out, char *msg, size_t n);
 void dv_auth_free(dv_auth *a);
@@ -41,10 +54,26 @@ int dv_authenticate(dv_auth *a, const char *authorization, dv_user *u);
 /* Issue a token for ServiceAccount ns/name (what TokenRequest and the
  * kubeconfig writer use). Caller frees. */
 char *dv_issue_sa_token(dv_auth *a, const char *ns, const char *name, const char *sa_uid);
+/* The same with explicit issue time (unix seconds) and lifetime
+ * (expiration_seconds > 0 adds an "exp" claim, as TokenRequest does; 0 =
+ * never expires, like a legacy Secret token). A token is JWT-shaped
+ * (header.payload.signature, HS256) with the real claims: iss, sub, aud,
+ * iat, nbf, exp, kubernetes.io{namespace, serviceaccount{name, uid}}. It
+ * authenticates only while the ServiceAccount exists (looked up with the
+ * lister) with the same uid when the token names one. Caller frees. */
+char *dv_issue_sa_token_ex(dv_auth *a, const char *ns, const char *name, const char *sa_uid,
+                           long long iat, long long expiration_seconds);
+
+/* The lister given to dv_auth_new (and its ud in *ud when ud != NULL). */
+dv_lister dv_auth_lister(const dv_auth *a, void **ud);
 
 /* Apply Impersonate-User / Impersonate-Group headers (NULL if absent):
  * allowed when `u` may "impersonate" users/groups; replaces *u. 0, or -1
- * with the 403 message. */
+ * with the 403 message. imp_groups is NULL-terminated (or NULL). A user
+ * "system:serviceaccount:NS:NAME" is checked as impersonate on
+ * serviceaccounts NAME in NS and, without Impersonate-Group, gets the
+ * ServiceAccount groups. Groups without a user: -1 ("requested ... without
+ * impersonating a user"; kube-apiserver answers that with a 500). */
 int dv_impersonate(dv_auth *a, dv_user *u, const char *imp_user, const char *const *imp_groups,
                    char *msg, size_t n);
 
@@ -64,9 +93,47 @@ typedef struct dv_attributes {
  *   (cluster scope: ... at the cluster scope; core group: in API group "") */
 int dv_authorize(dv_auth *a, const dv_user *u, const dv_attributes *at, char *msg, size_t n);
 
+/* The 403 message for a denied request, as dv_authorize words it: the
+ * resource part (`tenants.paybill.dev "acme" is forbidden: `, or
+ * `forbidden: ` for non-resource paths), the user part, and ": <reason>"
+ * when reason is non-empty (e.g. `RBAC: role.rbac.authorization.k8s.io "x"
+ * not found`). Returns the length it wanted (like snprintf). */
+int dv_forbidden_message(const dv_user *u, const dv_attributes *at, const char *reason,
+                         char *msg, size_t n);
+
+/* Effective rules of a ClusterRole: its aggregationRule (clusterRoleSelectors,
+ * matchLabels and matchExpressions against other ClusterRoles'
+ * metadata.labels) when present, else its rules. This is what the
+ * clusterrole-aggregation controller would have written into .rules; the
+ * core may use it to show aggregated roles. New reference (an array). */
+json_t *dv_clusterrole_rules(dv_auth *a, const json_t *clusterrole);
+
+/* metav1.LabelSelector (matchLabels + matchExpressions with In, NotIn,
+ * Exists, DoesNotExist) against a labels object (NULL = no labels). NULL or
+ * {} selects everything. 1 match, 0 no match, -1 malformed selector. */
+int dv_label_selector_json_matches(const json_t *selector, const json_t *labels);
+
 /* POST bodies of authorization.k8s.io/v1 SelfSubjectAccessReview (for u)
  * and SubjectAccessReview (spec.user/groups). Returns the review with
  * status.allowed (and reason) filled, new reference; NULL if malformed. */
 json_t *dv_access_review(dv_auth *a, const dv_user *u, const json_t *review);
+
+/* POST body of a SelfSubjectRulesReview (spec.namespace) for u, what
+ * `kubectl auth can-i --list` sends: returns it with status.resourceRules
+ * ({verbs, apiGroups, resources, resourceNames}), status.nonResourceRules
+ * ({verbs, nonResourceURLs}) and status.incomplete (true, with
+ * evaluationError, when a binding names a missing role). New reference;
+ * NULL if malformed. */
+json_t *dv_rules_review(dv_auth *a, const dv_user *u, const json_t *review);
+
+/* The bootstrap RBAC policy kube-apiserver creates at start (the subset a
+ * dev cluster needs): ClusterRoles cluster-admin, admin, edit, view,
+ * system:basic-user, system:discovery, system:public-info-viewer and the
+ * ClusterRoleBindings cluster-admin (group system:masters),
+ * system:basic-user, system:discovery (group system:authenticated) and
+ * system:public-info-viewer (system:authenticated, system:unauthenticated).
+ * New array of {"group","resource","object"} records for the core to store
+ * when absent. */
+json_t *dv_rbac_bootstrap_policy(void);
 
 #endif
