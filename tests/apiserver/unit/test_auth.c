@@ -1,0 +1,469 @@
+/* Unit tests for devapi authn.c: static token file parsing, ServiceAccount
+ * tokens (issue, verify, tamper, expiry, deleted or recreated SA) and
+ * impersonation (allowed, denied with the real message, SA groups). */
+#include "testutil.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "auth.h"
+#include "util/log.h"
+
+/* ---- fake store ----------------------------------------------------------- */
+
+/* Objects keyed "group/resource" -> array; the lister filters by namespace. */
+static json_t *fake_list(void *ud, const char *group, const char *resource, const char *ns)
+{
+    char key[256];
+    snprintf(key, sizeof key, "%s/%s", group, resource);
+    json_t *all = json_object_get((json_t *)ud, key), *out = json_array(), *o;
+    size_t i;
+    json_array_foreach(all, i, o) {
+        const char *ons = json_string_value(json_object_get(json_object_get(o, "metadata"), "namespace"));
+        if (!ns || (ons && strcmp(ons, ns) == 0))
+            json_array_append(out, o);
+    }
+    return out;
+}
+
+static void add_obj(json_t *store, const char *group, const char *resource, const char *json)
+{
+    char key[256];
+    snprintf(key, sizeof key, "%s/%s", group, resource);
+    json_t *arr = json_object_get(store, key);
+    if (!arr) {
+        arr = json_array();
+        json_object_set_new(store, key, arr);
+    }
+    json_error_t je;
+    json_t *o = json_loads(json, 0, &je);
+    if (!o)
+        fail_msg("bad test JSON: %s: %s", je.text, json);
+    json_array_append_new(arr, o);
+}
+
+static void add_sa(json_t *store, const char *ns, const char *name, const char *uid)
+{
+    char buf[256];
+    snprintf(buf, sizeof buf, "{\"metadata\":{\"namespace\":\"%s\",\"name\":\"%s\",\"uid\":\"%s\"}}",
+             ns, name, uid);
+    add_obj(store, "", "serviceaccounts", buf);
+}
+
+static const unsigned char KEY[] = "0123456789abcdef0123456789abcdef";
+
+static dv_auth *new_auth(const char *token_file, json_t *store)
+{
+    dv_auth *a = NULL;
+    char msg[512] = "";
+    int rc = dv_auth_new(token_file, KEY, sizeof KEY - 1, fake_list, store, &a, msg, sizeof msg);
+    if (rc != 0)
+        fail_msg("dv_auth_new: %s", msg);
+    return a;
+}
+
+static char *token_file(char **dir, const char *content)
+{
+    *dir = tu_tmpdir();
+    return tu_write_file(*dir, "tokens.csv", content);
+}
+
+/* ---- token file ------------------------------------------------------------- */
+
+static void test_token_file_users(void **state)
+{
+    char *dir, *path = token_file(&dir,
+                                  "admintoken,admin,uid-admin,\"system:masters,ops\"\n"
+                                  "\n"
+                                  "alicetoken,alice,uid-alice\n"
+                                  "bobtoken,bob,uid-bob,dev\r\n"
+                                  ",nobody,uid-x\n"
+                                  "quoted,\"carol, the \"\"admin\"\"\",uid-c,\n");
+    pb_log_configure(PB_LOG_OFF, PB_LOG_TEXT, NULL);
+    dv_auth *a = new_auth(path, NULL);
+    pb_log_configure(PB_LOG_INFO, PB_LOG_JSON, NULL);
+    dv_user u = {0};
+
+    assert_int_equal(dv_authenticate(a, "Bearer admintoken", &u), 0);
+    assert_string_equal(u.name, "admin");
+    assert_string_equal(u.uid, "uid-admin");
+    assert_int_equal(u.ngroups, 3);
+    assert_string_equal(u.groups[0], "system:masters");
+    assert_string_equal(u.groups[1], "ops");
+    assert_string_equal(u.groups[2], "system:authenticated");
+    assert_null(u.groups[3]);
+    dv_user_clear(&u);
+
+    assert_int_equal(dv_authenticate(a, "Bearer alicetoken", &u), 0);
+    assert_string_equal(u.name, "alice");
+    assert_int_equal(u.ngroups, 1);
+    assert_string_equal(u.groups[0], "system:authenticated");
+    dv_user_clear(&u);
+
+    /* CRLF line ending, case-insensitive scheme, surrounding blanks */
+    assert_int_equal(dv_authenticate(a, "bearer   bobtoken ", &u), 0);
+    assert_string_equal(u.name, "bob");
+    assert_true(dv_user_in_group(&u, "dev"));
+    assert_true(dv_user_in_group(&u, "system:authenticated"));
+    dv_user_clear(&u);
+
+    assert_int_equal(dv_authenticate(a, "Bearer quoted", &u), 0);
+    assert_string_equal(u.name, "carol, the \"admin\"");
+    assert_int_equal(u.ngroups, 1);
+    dv_user_clear(&u);
+
+    /* unknown, empty, wrong scheme, missing header */
+    assert_int_equal(dv_authenticate(a, "Bearer nope", &u), -1);
+    assert_int_equal(dv_authenticate(a, "Bearer ", &u), -1);
+    assert_int_equal(dv_authenticate(a, "Basic YWRtaW46YWRtaW4=", &u), -1);
+    assert_int_equal(dv_authenticate(a, "admintoken", &u), -1);
+    assert_int_equal(dv_authenticate(a, NULL, &u), -1);
+    /* the record with an empty token was skipped, not turned into "" */
+    assert_int_equal(dv_authenticate(a, "Bearer ,nobody", &u), -1);
+    assert_null(u.name);
+
+    dv_auth_free(a);
+    tu_rmtree(dir);
+    free(dir);
+    free(path);
+}
+
+static void test_token_file_malformed(void **state)
+{
+    struct {
+        const char *content, *want;
+    } cases[] = {
+        {"good,alice,uid\nshort,bob\n", "line 2: must have at least 3 columns (token, user name, user uid), found 2"},
+        {"\n\nonly\n", "line 3: must have at least 3 columns"},
+        {"tok,\"alice,uid\n", "line 1: malformed CSV"},
+        {"tok,al\"ice,uid\n", "line 1: malformed CSV"},
+        {"tok,\"alice\"x,uid\n", "line 1: malformed CSV"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *dir, *path = token_file(&dir, cases[i].content);
+        dv_auth *a = (dv_auth *)1;
+        char msg[512] = "";
+        assert_int_equal(dv_auth_new(path, KEY, 32, fake_list, NULL, &a, msg, sizeof msg), -1);
+        assert_null(a);
+        if (!strstr(msg, cases[i].want))
+            fail_msg("case %zu: got '%s', want '%s'", i, msg, cases[i].want);
+        assert_non_null(strstr(msg, "tokens.csv"));
+        tu_rmtree(dir);
+        free(dir);
+        free(path);
+    }
+    dv_auth *a = NULL;
+    char msg[512] = "";
+    assert_int_equal(dv_auth_new("/nonexistent/tokens.csv", NULL, 0, NULL, NULL, &a, msg, sizeof msg), -1);
+    assert_non_null(strstr(msg, "No such file"));
+}
+
+static void test_duplicate_token_last_wins(void **state)
+{
+    char *dir, *path = token_file(&dir, "t,first,1\nt,second,2\n");
+    dv_auth *a = new_auth(path, NULL);
+    dv_user u = {0};
+    assert_int_equal(dv_authenticate(a, "Bearer t", &u), 0);
+    assert_string_equal(u.name, "second");
+    dv_user_clear(&u);
+    dv_auth_free(a);
+    tu_rmtree(dir);
+    free(dir);
+    free(path);
+}
+
+/* ---- ServiceAccount tokens ------------------------------------------------ */
+
+static char *bearer(const char *tok)
+{
+    char *h = malloc(strlen(tok) + 8);
+    sprintf(h, "Bearer %s", tok);
+    return h;
+}
+
+static void test_sa_token_roundtrip(void **state)
+{
+    json_t *store = json_object();
+    add_sa(store, "tenant-a", "builder", "uid-1");
+    dv_auth *a = new_auth(NULL, store);
+    char *tok = dv_issue_sa_token(a, "tenant-a", "builder", "uid-1");
+    assert_non_null(tok);
+    /* JWT shape: three base64url parts, no padding */
+    char *d1 = strchr(tok, '.');
+    assert_non_null(d1);
+    assert_non_null(strchr(d1 + 1, '.'));
+    assert_null(strchr(tok, '='));
+
+    char *h = bearer(tok);
+    dv_user u = {0};
+    assert_int_equal(dv_authenticate(a, h, &u), 0);
+    assert_string_equal(u.name, "system:serviceaccount:tenant-a:builder");
+    assert_string_equal(u.uid, "uid-1");
+    assert_int_equal(u.ngroups, 3);
+    assert_string_equal(u.groups[0], "system:serviceaccounts");
+    assert_string_equal(u.groups[1], "system:serviceaccounts:tenant-a");
+    assert_string_equal(u.groups[2], "system:authenticated");
+    dv_user_clear(&u);
+
+    /* another server key does not accept it */
+    dv_auth *b = NULL;
+    const unsigned char other[] = "another-key";
+    assert_int_equal(dv_auth_new(NULL, other, sizeof other - 1, fake_list, store, &b, NULL, 0), 0);
+    assert_int_equal(dv_authenticate(b, h, &u), -1);
+    dv_auth_free(b);
+
+    free(h);
+    free(tok);
+    dv_auth_free(a);
+    json_decref(store);
+}
+
+static void test_sa_token_tampered(void **state)
+{
+    json_t *store = json_object();
+    add_sa(store, "ns1", "sa", "u1");
+    add_sa(store, "ns2", "admin", "u2");
+    dv_auth *a = new_auth(NULL, store);
+    char *tok = dv_issue_sa_token(a, "ns1", "sa", "u1");
+    char *other = dv_issue_sa_token(a, "ns2", "admin", "u2");
+    dv_user u = {0};
+
+    /* flip one character of the signature */
+    char *t = strdup(tok);
+    size_t len = strlen(t);
+    t[len - 2] = t[len - 2] == 'A' ? 'B' : 'A';
+    char *h = bearer(t);
+    assert_int_equal(dv_authenticate(a, h, &u), -1);
+    free(h);
+    free(t);
+
+    /* payload of one token, signature of another */
+    char *mix = malloc(strlen(tok) + strlen(other) + 1);
+    const char *sig_other = strrchr(other, '.');
+    snprintf(mix, strlen(tok) + strlen(other) + 1, "%.*s%s", (int)(strrchr(tok, '.') - tok), tok,
+             sig_other);
+    h = bearer(mix);
+    assert_int_equal(dv_authenticate(a, h, &u), -1);
+    free(h);
+    free(mix);
+
+    /* truncated, extra part, garbage */
+    const char *bad[] = {"Bearer a.b", "Bearer a.b.c.d", "Bearer ...", "Bearer !!.??.**", NULL};
+    for (int i = 0; bad[i]; i++)
+        assert_int_equal(dv_authenticate(a, bad[i], &u), -1);
+    h = bearer(tok);
+    h[strlen(h) - 1] = '\0'; /* drop last signature char */
+    assert_int_equal(dv_authenticate(a, h, &u), -1);
+    free(h);
+    assert_null(u.name);
+
+    free(tok);
+    free(other);
+    dv_auth_free(a);
+    json_decref(store);
+}
+
+static void test_sa_token_needs_live_sa(void **state)
+{
+    json_t *store = json_object();
+    add_sa(store, "ns1", "sa", "uid-old");
+    dv_auth *a = new_auth(NULL, store);
+    char *tok = dv_issue_sa_token(a, "ns1", "sa", "uid-old");
+    char *h = bearer(tok);
+    dv_user u = {0};
+    assert_int_equal(dv_authenticate(a, h, &u), 0);
+    dv_user_clear(&u);
+
+    /* recreated with a new uid: the old token is dead */
+    json_object_set_new(store, "/serviceaccounts", json_array());
+    add_sa(store, "ns1", "sa", "uid-new");
+    assert_int_equal(dv_authenticate(a, h, &u), -1);
+
+    /* deleted: dead too */
+    json_object_set_new(store, "/serviceaccounts", json_array());
+    assert_int_equal(dv_authenticate(a, h, &u), -1);
+    /* same name in another namespace does not count */
+    add_sa(store, "ns2", "sa", "uid-old");
+    assert_int_equal(dv_authenticate(a, h, &u), -1);
+
+    free(h);
+    free(tok);
+    dv_auth_free(a);
+    json_decref(store);
+}
+
+static void test_sa_token_expiry(void **state)
+{
+    json_t *store = json_object();
+    add_sa(store, "ns1", "sa", "u");
+    dv_auth *a = new_auth(NULL, store);
+    long long now = (long long)time(NULL);
+    dv_user u = {0};
+
+    char *fresh = dv_issue_sa_token_ex(a, "ns1", "sa", "u", now, 3600);
+    char *h = bearer(fresh);
+    assert_int_equal(dv_authenticate(a, h, &u), 0);
+    dv_user_clear(&u);
+    free(h);
+
+    char *expired = dv_issue_sa_token_ex(a, "ns1", "sa", "u", now - 7200, 3600);
+    h = bearer(expired);
+    assert_int_equal(dv_authenticate(a, h, &u), -1);
+    free(h);
+
+    char *future = dv_issue_sa_token_ex(a, "ns1", "sa", "u", now + 3600, 3600);
+    h = bearer(future);
+    assert_int_equal(dv_authenticate(a, h, &u), -1);
+    free(h);
+
+    assert_null(dv_issue_sa_token(a, "", "sa", "u"));
+    assert_null(dv_issue_sa_token(a, "ns1", NULL, "u"));
+
+    free(fresh);
+    free(expired);
+    free(future);
+    dv_auth_free(a);
+    json_decref(store);
+}
+
+/* ---- impersonation ----------------------------------------------------------- */
+
+static json_t *impersonation_store(void)
+{
+    json_t *s = json_object();
+    add_obj(s, "rbac.authorization.k8s.io", "clusterroles",
+            "{\"metadata\":{\"name\":\"impersonate-bob\"},\"rules\":[{\"apiGroups\":[\"\"],"
+            "\"resources\":[\"users\"],\"verbs\":[\"impersonate\"],\"resourceNames\":[\"bob\"]},"
+            "{\"apiGroups\":[\"\"],\"resources\":[\"groups\"],\"verbs\":[\"impersonate\"],"
+            "\"resourceNames\":[\"devs\"]}]}");
+    add_obj(s, "rbac.authorization.k8s.io", "clusterrolebindings",
+            "{\"metadata\":{\"name\":\"alice-imp\"},\"roleRef\":{\"apiGroup\":\"rbac.authorization.k8s.io\","
+            "\"kind\":\"ClusterRole\",\"name\":\"impersonate-bob\"},\"subjects\":[{\"kind\":\"User\","
+            "\"name\":\"alice\"}]}");
+    add_obj(s, "rbac.authorization.k8s.io", "roles",
+            "{\"metadata\":{\"name\":\"imp-sa\",\"namespace\":\"ci\"},\"rules\":[{\"apiGroups\":[\"\"],"
+            "\"resources\":[\"serviceaccounts\"],\"verbs\":[\"impersonate\"]}]}");
+    add_obj(s, "rbac.authorization.k8s.io", "rolebindings",
+            "{\"metadata\":{\"name\":\"alice-imp-sa\",\"namespace\":\"ci\"},\"roleRef\":{\"kind\":\"Role\","
+            "\"name\":\"imp-sa\"},\"subjects\":[{\"kind\":\"User\",\"name\":\"alice\"}]}");
+    return s;
+}
+
+static void set_user(dv_user *u, const char *name)
+{
+    assert_int_equal(dv_user_set(u, name, "uid-1", NULL), 0);
+}
+
+static void test_impersonate_user(void **state)
+{
+    json_t *store = impersonation_store();
+    dv_auth *a = new_auth(NULL, store);
+    dv_user u = {0};
+    char msg[1024];
+
+    set_user(&u, "alice");
+    assert_int_equal(dv_impersonate(a, &u, NULL, NULL, msg, sizeof msg), 0);
+    assert_string_equal(u.name, "alice"); /* no headers: unchanged */
+
+    const char *groups[] = {"devs", NULL};
+    assert_int_equal(dv_impersonate(a, &u, "bob", groups, msg, sizeof msg), 0);
+    assert_string_equal(u.name, "bob");
+    assert_string_equal(u.uid, "");
+    assert_int_equal(u.ngroups, 2);
+    assert_string_equal(u.groups[0], "devs");
+    assert_string_equal(u.groups[1], "system:authenticated");
+
+    set_user(&u, "alice");
+    assert_int_equal(dv_impersonate(a, &u, "bob", NULL, msg, sizeof msg), 0);
+    assert_int_equal(u.ngroups, 1);
+
+    set_user(&u, "alice");
+    assert_int_equal(dv_impersonate(a, &u, "carol", NULL, msg, sizeof msg), -1);
+    assert_string_equal(msg, "users \"carol\" is forbidden: User \"alice\" cannot impersonate "
+                             "resource \"users\" in API group \"\" at the cluster scope");
+    assert_string_equal(u.name, "alice"); /* untouched on failure */
+
+    const char *admins[] = {"devs", "system:masters", NULL};
+    assert_int_equal(dv_impersonate(a, &u, "bob", admins, msg, sizeof msg), -1);
+    assert_string_equal(msg, "groups \"system:masters\" is forbidden: User \"alice\" cannot "
+                             "impersonate resource \"groups\" in API group \"\" at the cluster scope");
+
+    assert_int_equal(dv_impersonate(a, &u, NULL, groups, msg, sizeof msg), -1);
+    assert_non_null(strstr(msg, "without impersonating a user"));
+
+    set_user(&u, "mallory");
+    assert_int_equal(dv_impersonate(a, &u, "bob", NULL, msg, sizeof msg), -1);
+    assert_non_null(strstr(msg, "User \"mallory\" cannot impersonate"));
+
+    dv_user_clear(&u);
+    dv_auth_free(a);
+    json_decref(store);
+}
+
+static void test_impersonate_serviceaccount(void **state)
+{
+    json_t *store = impersonation_store();
+    dv_auth *a = new_auth(NULL, store);
+    dv_user u = {0};
+    char msg[1024];
+
+    set_user(&u, "alice");
+    assert_int_equal(dv_impersonate(a, &u, "system:serviceaccount:ci:deployer", NULL, msg, sizeof msg), 0);
+    assert_string_equal(u.name, "system:serviceaccount:ci:deployer");
+    assert_int_equal(u.ngroups, 3);
+    assert_string_equal(u.groups[0], "system:serviceaccounts");
+    assert_string_equal(u.groups[1], "system:serviceaccounts:ci");
+    assert_string_equal(u.groups[2], "system:authenticated");
+
+    set_user(&u, "alice");
+    assert_int_equal(dv_impersonate(a, &u, "system:serviceaccount:prod:deployer", NULL, msg, sizeof msg), -1);
+    assert_string_equal(msg, "serviceaccounts \"deployer\" is forbidden: User \"alice\" cannot "
+                             "impersonate resource \"serviceaccounts\" in API group \"\" in the "
+                             "namespace \"prod\"");
+
+    /* system:masters may impersonate anyone; anonymous gets unauthenticated */
+    const char *masters[] = {"system:masters", NULL};
+    assert_int_equal(dv_user_set(&u, "root", NULL, masters), 0);
+    assert_int_equal(dv_impersonate(a, &u, "system:anonymous", NULL, msg, sizeof msg), 0);
+    assert_int_equal(u.ngroups, 1);
+    assert_string_equal(u.groups[0], "system:unauthenticated");
+
+    dv_user_clear(&u);
+    dv_auth_free(a);
+    json_decref(store);
+}
+
+static void test_user_helpers(void **state)
+{
+    dv_user u = {0}, c = {0};
+    const char *g[] = {"a", "a", "system:unauthenticated", NULL};
+    assert_int_equal(dv_user_set(&u, "x", NULL, g), 0);
+    assert_int_equal(u.ngroups, 2); /* duplicate dropped, no system:authenticated */
+    assert_int_equal(dv_user_copy(&c, &u), 0);
+    assert_string_equal(c.name, "x");
+    assert_string_equal(c.uid, "");
+    assert_int_equal(c.ngroups, 2);
+    assert_false(dv_user_in_group(&c, "system:authenticated"));
+    dv_user_clear(&u);
+    dv_user_clear(&c);
+    dv_user_clear(&c); /* idempotent */
+    dv_user_clear(NULL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_token_file_users),
+        cmocka_unit_test(test_token_file_malformed),
+        cmocka_unit_test(test_duplicate_token_last_wins),
+        cmocka_unit_test(test_sa_token_roundtrip),
+        cmocka_unit_test(test_sa_token_tampered),
+        cmocka_unit_test(test_sa_token_needs_live_sa),
+        cmocka_unit_test(test_sa_token_expiry),
+        cmocka_unit_test(test_impersonate_user),
+        cmocka_unit_test(test_impersonate_serviceaccount),
+        cmocka_unit_test(test_user_helpers),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
