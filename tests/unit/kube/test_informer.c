@@ -1,0 +1,409 @@
+/* Unit tests for kube/informer, driven by a scripted informer_source:
+ * initial list, watch events, bookmarks, 410 -> relist with the right
+ * events, watch errors, resync, late handlers, stop. */
+#include "testutil.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kube/informer.h"
+
+/* --- scripted source ------------------------------------------------------- */
+
+typedef struct fake_event {
+    const char *type;
+    const char *json;
+} fake_event;
+
+typedef struct fake_watch {
+    fake_event ev[8];
+    int rc; /* returned after the events */
+} fake_watch;
+
+#define MAXCALLS 16
+typedef struct fake_src {
+    const char *lists[4]; /* NULL entry = fail with list_rc */
+    int list_rc;
+    int nlists;
+    fake_watch watches[4];
+    int nwatches;
+    pthread_mutex_t mu;
+    int list_calls, watch_calls;
+    char watch_rv[MAXCALLS][64];
+    double watch_timeout[MAXCALLS];
+    atomic_int idle; /* blocked in a watch past the script */
+} fake_src;
+
+static int fake_list(void *ud, json_t **out, pb_err *err)
+{
+    fake_src *f = ud;
+    pthread_mutex_lock(&f->mu);
+    int i = f->list_calls++;
+    pthread_mutex_unlock(&f->mu);
+    if (i >= f->nlists)
+        i = f->nlists - 1;
+    if (!f->lists[i])
+        return pb_err_set(err, f->list_rc, "scripted list failure");
+    json_error_t je;
+    *out = json_loads(f->lists[i], 0, &je);
+    assert_non_null(*out);
+    return 0;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int fake_watch_fn(void *ud, const char *rv, double timeout_s, informer_watch_fn fn, void *fn_ud,
+                         const atomic_int *stop, pb_err *err)
+{
+    fake_src *f = ud;
+    pthread_mutex_lock(&f->mu);
+    int i = f->watch_calls++;
+    if (i < MAXCALLS) {
+        snprintf(f->watch_rv[i], sizeof f->watch_rv[i], "%s", rv);
+        f->watch_timeout[i] = timeout_s;
+    }
+    pthread_mutex_unlock(&f->mu);
+    if (i < f->nwatches) {
+        const fake_watch *w = &f->watches[i];
+        for (int j = 0; j < 8 && w->ev[j].type; j++) {
+            json_error_t je;
+            json_t *o = json_loads(w->ev[j].json, 0, &je);
+            assert_non_null(o);
+            int stopped = fn(fn_ud, w->ev[j].type, o);
+            json_decref(o);
+            if (stopped)
+                return 0;
+        }
+        if (w->rc)
+            return pb_err_set(err, w->rc, "scripted watch end %d", w->rc);
+        return 0;
+    }
+    /* Script over: a quiet stream until stop or the requested timeout. */
+    atomic_store(&f->idle, 1);
+    double until = now_s() + timeout_s;
+    while (!atomic_load(stop) && now_s() < until)
+        usleep(2000);
+    atomic_store(&f->idle, 0);
+    return 0;
+}
+
+static informer_source source_of(fake_src *f)
+{
+    pthread_mutex_init(&f->mu, NULL);
+    informer_source s = {.list = fake_list, .watch = fake_watch_fn, .free = NULL, .ud = f};
+    return s;
+}
+
+/* --- recording handler ----------------------------------------------------- */
+
+typedef struct rec {
+    pthread_mutex_t mu;
+    char log[64][96];
+    int n;
+} rec;
+
+static const char *meta(json_t *o, const char *f)
+{
+    const char *s = json_string_value(json_object_get(json_object_get(o, "metadata"), f));
+    return s ? s : "";
+}
+
+static void rec_push(rec *r, const char *line)
+{
+    pthread_mutex_lock(&r->mu);
+    if (r->n < 64)
+        snprintf(r->log[r->n++], 96, "%s", line);
+    pthread_mutex_unlock(&r->mu);
+}
+
+static void on_add(void *ud, json_t *o)
+{
+    char b[96];
+    snprintf(b, sizeof b, "add %s/%s %s", meta(o, "namespace"), meta(o, "name"), meta(o, "resourceVersion"));
+    rec_push(ud, b);
+}
+
+static void on_update(void *ud, json_t *old, json_t *nw)
+{
+    char b[96];
+    snprintf(b, sizeof b, "update %s/%s %s->%s", meta(nw, "namespace"), meta(nw, "name"),
+             meta(old, "resourceVersion"), meta(nw, "resourceVersion"));
+    rec_push(ud, b);
+}
+
+static void on_delete(void *ud, json_t *o)
+{
+    char b[96];
+    snprintf(b, sizeof b, "delete %s/%s %s", meta(o, "namespace"), meta(o, "name"), meta(o, "resourceVersion"));
+    rec_push(ud, b);
+}
+
+static informer_handler handler_of(rec *r)
+{
+    pthread_mutex_init(&r->mu, NULL);
+    informer_handler h = {on_add, on_update, on_delete, r};
+    return h;
+}
+
+static int rec_count(rec *r)
+{
+    pthread_mutex_lock(&r->mu);
+    int n = r->n;
+    pthread_mutex_unlock(&r->mu);
+    return n;
+}
+
+static void wait_idle(fake_src *f)
+{
+    double until = now_s() + 5;
+    while (!atomic_load(&f->idle) && now_s() < until)
+        usleep(1000);
+    assert_true(atomic_load(&f->idle));
+}
+
+static void assert_log(rec *r, const char *const *want, int n)
+{
+    pthread_mutex_lock(&r->mu);
+    for (int i = 0; i < n && i < r->n; i++)
+        if (strcmp(r->log[i], want[i]) != 0)
+            fail_msg("event %d: got '%s', want '%s'", i, r->log[i], want[i]);
+    if (r->n != n) {
+        for (int i = 0; i < r->n; i++)
+            print_message("  got[%d] %s\n", i, r->log[i]);
+        fail_msg("got %d events, want %d", r->n, n);
+    }
+    pthread_mutex_unlock(&r->mu);
+}
+
+#define OBJ(name, rv) "{\"metadata\":{\"name\":\"" name "\",\"namespace\":\"ns\",\"resourceVersion\":\"" rv "\"}}"
+#define FAST {.backoff_initial_s = 0.005, .backoff_max_s = 0.02, .watch_timeout_s = 5}
+
+static informer *start(fake_src *f, rec *r, const informer_options *o)
+{
+    informer_source s = source_of(f);
+    informer *inf = NULL;
+    pb_err e;
+    assert_int_equal(informer_new(&s, o, &inf, &e), 0);
+    informer_handler h = handler_of(r);
+    assert_int_equal(informer_add_handler(inf, &h, &e), 0);
+    assert_int_equal(informer_start(inf, &e), 0);
+    return inf;
+}
+
+static void test_list_then_watch_with_bookmark(void **state)
+{
+    static fake_src f = {
+        .lists = {"{\"metadata\":{\"resourceVersion\":\"10\"},\"items\":[" OBJ("a", "1") "," OBJ("b", "2") "]}"},
+        .nlists = 1,
+        .watches = {{.ev = {{"ADDED", OBJ("c", "11")},
+                            {"MODIFIED", OBJ("a", "12")},
+                            {"DELETED", OBJ("b", "13")},
+                            {"BOOKMARK", "{\"kind\":\"Tenant\",\"metadata\":{\"resourceVersion\":\"20\"}}"}}}},
+        .nwatches = 1,
+    };
+    rec r = {0};
+    informer_options o = FAST;
+    informer *inf = start(&f, &r, &o);
+    assert_int_equal(informer_wait_for_sync(inf, 5), 0);
+    assert_true(informer_has_synced(inf));
+    wait_idle(&f);
+    const char *want[] = {"add ns/a 1", "add ns/b 2", "add ns/c 11", "update ns/a 1->12", "delete ns/b 13"};
+    assert_log(&r, want, 5);
+    /* The first watch starts at the list's version; the next one resumes
+     * from the bookmark. */
+    assert_string_equal(f.watch_rv[0], "10");
+    assert_string_equal(f.watch_rv[1], "20");
+    char rv[32];
+    informer_resource_version(inf, rv, sizeof rv);
+    assert_string_equal(rv, "20");
+    store *s = informer_store(inf);
+    assert_int_equal(store_len(s), 2);
+    json_t *a = store_get(s, "ns/a");
+    assert_string_equal(meta(a, "resourceVersion"), "12");
+    json_decref(a);
+    assert_int_equal(informer_list_count(inf), 1);
+    informer_free(inf);
+}
+
+static void test_gone_relists_with_minimal_events(void **state)
+{
+    static fake_src f = {
+        .lists = {"{\"metadata\":{\"resourceVersion\":\"10\"},\"items\":[" OBJ("a", "1") "," OBJ("b", "2") "," OBJ("c", "3") "]}",
+                  /* after the 410: a seen already at 11, c changed, d new, b gone */
+                  "{\"metadata\":{\"resourceVersion\":\"16\"},\"items\":[" OBJ("a", "11") "," OBJ("c", "15") "," OBJ("d", "14") "]}"},
+        .nlists = 2,
+        .watches = {{.ev = {{"MODIFIED", OBJ("a", "11")}}, .rc = PB_EGONE}},
+        .nwatches = 1,
+    };
+    rec r = {0};
+    informer_options o = FAST;
+    informer *inf = start(&f, &r, &o);
+    wait_idle(&f);
+    const char *want[] = {"add ns/a 1", "add ns/b 2", "add ns/c 3", "update ns/a 1->11",
+                          "update ns/c 3->15", "add ns/d 14", "delete ns/b 2"};
+    assert_log(&r, want, 7);
+    assert_int_equal(informer_list_count(inf), 2);
+    assert_string_equal(f.watch_rv[1], "16");
+    assert_int_equal(store_len(informer_store(inf)), 3);
+    assert_null(store_get(informer_store(inf), "ns/b"));
+    informer_free(inf);
+}
+
+static void test_watch_error_resumes_without_relist(void **state)
+{
+    static fake_src f = {
+        .lists = {"{\"metadata\":{\"resourceVersion\":\"10\"},\"items\":[]}"},
+        .nlists = 1,
+        .watches = {{.ev = {{"ADDED", OBJ("x", "11")}}, .rc = PB_EUNAVAILABLE},
+                    {.rc = PB_EIO}},
+        .nwatches = 2,
+    };
+    rec r = {0};
+    informer_options o = FAST;
+    informer *inf = start(&f, &r, &o);
+    wait_idle(&f);
+    assert_int_equal(f.list_calls, 1);
+    assert_string_equal(f.watch_rv[1], "11");
+    assert_string_equal(f.watch_rv[2], "11");
+    const char *want[] = {"add ns/x 11"};
+    assert_log(&r, want, 1);
+    informer_free(inf);
+}
+
+static void test_list_errors_back_off_then_sync(void **state)
+{
+    static fake_src f = {
+        .lists = {NULL, NULL, "{\"metadata\":{\"resourceVersion\":\"5\"},\"items\":[" OBJ("a", "5") "]}"},
+        .list_rc = PB_EUNAVAILABLE,
+        .nlists = 3,
+    };
+    rec r = {0};
+    informer_options o = FAST;
+    double t0 = now_s();
+    informer *inf = start(&f, &r, &o);
+    assert_int_equal(informer_wait_for_sync(inf, 5), 0);
+    /* two backoffs: 5 ms then 10 ms */
+    assert_true(now_s() - t0 >= 0.014);
+    assert_int_equal(f.list_calls, 3);
+    informer_free(inf);
+}
+
+static void test_stop_during_backoff_and_sync_timeout(void **state)
+{
+    static fake_src f = {.lists = {NULL}, .list_rc = PB_EFORBIDDEN, .nlists = 1};
+    rec r = {0};
+    informer_options o = {.backoff_initial_s = 30};
+    informer *inf = start(&f, &r, &o);
+    assert_int_equal(informer_wait_for_sync(inf, 0.05), PB_ETIMEOUT);
+    assert_false(informer_has_synced(inf));
+    double t0 = now_s();
+    informer_stop(inf);
+    assert_true(now_s() - t0 < 1.0);
+    assert_int_equal(informer_wait_for_sync(inf, 1), PB_ECANCELED);
+    informer_stop(inf); /* idempotent */
+    informer_free(inf);
+}
+
+static void test_resync_redelivers_updates(void **state)
+{
+    static fake_src f = {
+        .lists = {"{\"metadata\":{\"resourceVersion\":\"1\"},\"items\":[" OBJ("a", "1") "]}"},
+        .nlists = 1,
+    };
+    rec r = {0};
+    informer_options o = FAST;
+    o.resync_s = 0.05;
+    informer *inf = start(&f, &r, &o);
+    double until = now_s() + 5;
+    while (rec_count(&r) < 3 && now_s() < until)
+        usleep(2000);
+    informer_stop(inf);
+    assert_true(rec_count(&r) >= 3);
+    assert_string_equal(r.log[0], "add ns/a 1");
+    assert_string_equal(r.log[1], "update ns/a 1->1");
+    assert_string_equal(r.log[2], "update ns/a 1->1");
+    /* The watch was cut to the resync period. */
+    assert_true(f.watch_timeout[0] <= 0.05 + 1e-9);
+    informer_free(inf);
+}
+
+static void test_late_handler_and_odd_events(void **state)
+{
+    static fake_src f = {
+        .lists = {"{\"metadata\":{\"resourceVersion\":\"10\"},\"items\":[" OBJ("a", "1") "," OBJ("b", "2") "]}"},
+        .nlists = 1,
+        .watches = {{.ev = {{"DELETED", OBJ("never-seen", "11")},
+                            {"ERROR", "{\"kind\":\"Status\",\"code\":500}"},
+                            {"ADDED", "{\"metadata\":{\"resourceVersion\":\"12\"}}"},
+                            {"ADDED", "{\"metadata\":{\"name\":\"cl\",\"resourceVersion\":\"13\"}}"}}}},
+        .nwatches = 1,
+    };
+    rec r = {0};
+    informer_options o = FAST;
+    informer *inf = start(&f, &r, &o);
+    wait_idle(&f);
+    const char *want[] = {"add ns/a 1", "add ns/b 2", "add /cl 13"};
+    assert_log(&r, want, 3);
+    json_t *cl = store_get(informer_store(inf), "cl");
+    assert_non_null(cl); /* cluster-scoped key */
+    json_decref(cl);
+
+    rec late = {0};
+    informer_handler h = handler_of(&late);
+    assert_int_equal(informer_add_handler(inf, &h, NULL), 0);
+    assert_int_equal(rec_count(&late), 3); /* a synthetic add per cached object */
+    pb_err e;
+    assert_int_equal(informer_start(inf, &e), PB_EINVAL);
+    informer_free(inf);
+}
+
+static int freed;
+static void count_free(void *ud)
+{
+    (void)ud;
+    freed++;
+}
+
+static void test_bad_input(void **state)
+{
+    informer_source s = {.list = fake_list, .watch = NULL, .free = count_free};
+    informer *inf = NULL;
+    pb_err e;
+    assert_int_equal(informer_new(&s, NULL, &inf, &e), PB_EINVAL);
+    assert_int_equal(freed, 1); /* the source is released even on failure */
+    assert_int_equal(informer_new(NULL, NULL, &inf, &e), PB_EINVAL);
+    assert_int_equal(informer_add_handler(NULL, NULL, &e), PB_EINVAL);
+    assert_int_equal(informer_wait_for_sync(NULL, 0), PB_EINVAL);
+    assert_false(informer_has_synced(NULL));
+    informer_free(NULL);
+    /* A never-started informer frees cleanly and releases its source. */
+    s.watch = fake_watch_fn;
+    assert_int_equal(informer_new(&s, NULL, &inf, &e), 0);
+    assert_string_equal(informer_name(inf), "informer");
+    informer_free(inf);
+    assert_int_equal(freed, 2);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_list_then_watch_with_bookmark),
+        cmocka_unit_test(test_gone_relists_with_minimal_events),
+        cmocka_unit_test(test_watch_error_resumes_without_relist),
+        cmocka_unit_test(test_list_errors_back_off_then_sync),
+        cmocka_unit_test(test_stop_during_backoff_and_sync_timeout),
+        cmocka_unit_test(test_resync_redelivers_updates),
+        cmocka_unit_test(test_late_handler_and_odd_events),
+        cmocka_unit_test(test_bad_input),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
