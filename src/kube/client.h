@@ -45,6 +45,11 @@ typedef struct kube_client_options {
     long timeout_ms;         /* per request, not for watches; 0 = 30000 */
     int max_retries;         /* for 429/5xx on idempotent verbs; 0 = 5, -1 = none */
     const char *user_agent;  /* NULL = "paybill-operator/<version> (linux)" */
+    long backoff_base_ms;    /* first retry delay, doubled each time (capped
+                                at 5 s), used without Retry-After; 0 = 200 */
+    long watch_idle_ms;      /* a watch that receives nothing for this long
+                                ends with PB_ETIMEOUT; 0 = timeoutSeconds + 30 s,
+                                or 5 min without timeoutSeconds */
 } kube_client_options;
 
 /* Parsed metav1.Status of a failed request (all fields empty on success). */
@@ -159,7 +164,58 @@ int kube_raw(kube_client *c, const char *method, const char *path,
              const char *content_type, const char *body, json_t **out,
              kube_status *st, pb_err *err);
 
-/* Metrics hook: the client counts requests by verb and code and their
- * latency; the manager exposes them. Nothing to call here. */
+/* Metrics: the client counts requests by verb and code and their latency
+ * (one count per HTTP attempt, code 0 for a connection failure; a watch
+ * counts when its stream ends). Two ways to read them:
+ *  - kube_client_stats(): a snapshot, a new JSON array the caller owns, of
+ *    {"verb":"GET","code":200,"count":N,"seconds_sum":S} objects;
+ *  - an observer called after every attempt, from the requesting thread
+ *    (e.g. to feed the process metrics registry). Set it before sharing the
+ *    client between threads. */
+int kube_client_stats(kube_client *c, json_t **out);
+typedef void (*kube_request_observer)(void *ud, const char *verb, int code, double seconds);
+void kube_client_set_observer(kube_client *c, kube_request_observer fn, void *ud);
+
+/* The server URL the client talks to (owned by the client). */
+const char *kube_client_server(const kube_client *c);
+
+/*
+ * Watch stream decoding, separate from the transport so it can be tested
+ * byte by byte: feed the body as it arrives, in pieces of any size; every
+ * complete line is one event, handed to fn. Lines may be of any size up to
+ * max_line (0 = 64 MiB), after which the stream is PB_ETOOLARGE.
+ *
+ * feed() returns 0 to go on, 1 when fn asked to stop, PB_EGONE for an ERROR
+ * event with code 410, another negative code for other ERROR events (as the
+ * HTTP mapping above) or a malformed line (PB_EPARSE). st (may be NULL)
+ * receives an ERROR event's Status. finish() handles a last line without a
+ * newline; the decoder is owned by the caller.
+ */
+typedef struct kube_watch_decoder kube_watch_decoder;
+kube_watch_decoder *kube_watch_decoder_new(size_t max_line);
+void kube_watch_decoder_free(kube_watch_decoder *d);
+int kube_watch_decoder_feed(kube_watch_decoder *d, const char *data, size_t len, kube_watch_fn fn,
+                            void *ud, kube_status *st, pb_err *err);
+int kube_watch_decoder_finish(kube_watch_decoder *d, kube_watch_fn fn, void *ud, kube_status *st,
+                              pb_err *err);
+/* Events delivered so far. */
+unsigned long kube_watch_decoder_events(const kube_watch_decoder *d);
+
+/* Map an HTTP status code (and Status reason) to a PB_E* code as above. */
+int kube_code_from_http(int http_code, const char *reason);
+/* Fill st from a metav1.Status JSON object (borrowed); returns 1 when obj is
+ * a Status, 0 otherwise (st then untouched). */
+int kube_status_from_json(const json_t *obj, kube_status *st);
+
+/*
+ * Discovery cache, used by kube_discover() (one per client). Lookups go
+ * through the client's kube_raw(); names handed out are interned and live
+ * as long as the cache.
+ */
+typedef struct kube_discovery kube_discovery;
+kube_discovery *kube_discovery_new(void);
+void kube_discovery_free(kube_discovery *d);
+int kube_discovery_lookup(kube_discovery *d, kube_client *c, const char *api_version,
+                          const char *kind, kube_gvr *out, int *namespaced, pb_err *err);
 
 #endif

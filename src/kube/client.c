@@ -1,0 +1,1151 @@
+/*
+ * client.c - the Kubernetes REST client (see client.h): URL building,
+ * authentication, rate limiting, retries, error mapping, watches, metrics.
+ *
+ * Every request goes through do_request(), which is the whole policy in one
+ * loop: take a rate-limiter token, get current credentials, perform with a
+ * pooled curl easy handle (a handle keeps its connections, so reusing handles
+ * reuses connections), then decide: done, re-authenticate once after a 401,
+ * or retry with backoff (429 always, since the server did not act on it;
+ * 5xx and dropped connections only when repeating the request is harmless).
+ *
+ * Watches use their own easy handle driven through a multi handle so the
+ * stop flag and an idle deadline can be checked every 100 ms while the
+ * stream is quiet; curl's own progress callback slows to once a second.
+ */
+#include "kube/client.h"
+
+#include <curl/curl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "kube/ratelimit.h"
+#include "util/log.h"
+
+#define POOL_MAX 16                      /* idle easy handles kept */
+#define MAX_BODY ((size_t)256 << 20)     /* a response larger is refused */
+#define MAX_ERROR_BODY ((size_t)64 << 10)
+#define BACKOFF_CAP_MS 5000
+#define RETRY_AFTER_CAP_S 30
+#define STATS_MAX 128
+#define DEFAULT_FIELD_MANAGER "paybill-operator"
+
+struct stat_entry {
+    char verb[12];
+    int code;
+    unsigned long count;
+    double seconds;
+};
+
+struct kube_client {
+    char *server;       /* as configured, for messages */
+    char *base;         /* URL prefix requests are built on */
+    struct curl_slist *connect_to; /* tls-server-name: URL names it, we connect to the server */
+    char *user_agent;
+    char *ca_pem;
+    size_t ca_len;
+    int insecure;
+    long timeout_ms;
+    int max_retries;
+    long backoff_ms;
+    long watch_idle_ms;
+    kube_auth *auth;
+    kube_ratelimit *rl;
+    CURLSH *share;
+    pthread_mutex_t share_mu[CURL_LOCK_DATA_LAST];
+    pthread_mutex_t pool_mu;
+    CURL *pool[POOL_MAX];
+    int npool;
+    pthread_mutex_t stats_mu;
+    struct stat_entry stats[STATS_MAX];
+    int nstats;
+    kube_request_observer observer;
+    void *observer_ud;
+    kube_discovery *disc;
+};
+
+/* ------------------------------------------------------------ small bits */
+
+typedef struct buf {
+    char *p;
+    size_t len, cap, max;
+    int overflow;
+} buf;
+
+static int buf_add(buf *b, const char *s, size_t n)
+{
+    if (b->len + n + 1 > b->cap) {
+        if (b->max && b->len + n > b->max) {
+            b->overflow = 1;
+            return -1;
+        }
+        size_t cap = b->cap ? b->cap : 1024;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        char *np = realloc(b->p, cap);
+        if (!np) {
+            b->overflow = 1;
+            return -1;
+        }
+        b->p = np;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+    return 0;
+}
+
+static int buf_str(buf *b, const char *s)
+{
+    return buf_add(b, s, strlen(s));
+}
+
+/* Append a URL-escaped path segment or query value. */
+static int buf_esc(buf *b, const char *s)
+{
+    char *e = curl_easy_escape(NULL, s, 0);
+    if (!e)
+        return -1;
+    int rc = buf_str(b, e);
+    curl_free(e);
+    return rc;
+}
+
+static void query_add(buf *b, const char *key, const char *val)
+{
+    if (!val || !*val)
+        return;
+    buf_str(b, strchr(b->p ? b->p : "", '?') ? "&" : "?");
+    buf_str(b, key);
+    buf_str(b, "=");
+    buf_esc(b, val);
+}
+
+static void query_long(buf *b, const char *key, long v)
+{
+    char n[32];
+    snprintf(n, sizeof n, "%ld", v);
+    query_add(b, key, n);
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0) {
+    }
+}
+
+/* ---------------------------------------------------- errors and statuses */
+
+void kube_status_clear(kube_status *st)
+{
+    if (!st)
+        return;
+    json_decref(st->causes);
+    memset(st, 0, sizeof *st);
+    st->retry_after_s = -1;
+}
+
+int kube_code_from_http(int http, const char *reason)
+{
+    if (http >= 200 && http < 300)
+        return 0;
+    switch (http) {
+    case 400:
+    case 422:
+        return PB_EINVAL;
+    case 401:
+        return PB_EUNAUTHORIZED;
+    case 403:
+        return PB_EFORBIDDEN;
+    case 404:
+        return PB_ENOTFOUND;
+    case 409:
+        return reason && strcmp(reason, "AlreadyExists") == 0 ? PB_EEXIST : PB_ECONFLICT;
+    case 410:
+        return PB_EGONE;
+    case 413:
+        return PB_ETOOLARGE;
+    case 429:
+        return PB_EUNAVAILABLE;
+    case 504:
+        return PB_ETIMEOUT;
+    default:
+        return http >= 500 ? PB_EUNAVAILABLE : http >= 400 ? PB_EINVAL : PB_EIO;
+    }
+}
+
+/* Reason to show when the body is not a Status. */
+static const char *default_reason(int code)
+{
+    switch (code) {
+    case 400: return "BadRequest";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "NotFound";
+    case 405: return "MethodNotAllowed";
+    case 409: return "Conflict";
+    case 410: return "Expired";
+    case 413: return "RequestEntityTooLarge";
+    case 415: return "UnsupportedMediaType";
+    case 422: return "Invalid";
+    case 429: return "TooManyRequests";
+    case 500: return "InternalError";
+    case 503: return "ServiceUnavailable";
+    case 504: return "Timeout";
+    default: return "Unknown";
+    }
+}
+
+int kube_status_from_json(const json_t *obj, kube_status *st)
+{
+    const char *kind = json_string_value(json_object_get(obj, "kind"));
+    if (!json_is_object(obj) || !kind || strcmp(kind, "Status") != 0)
+        return 0;
+    const char *reason = json_string_value(json_object_get(obj, "reason"));
+    const char *msg = json_string_value(json_object_get(obj, "message"));
+    json_t *code = json_object_get(obj, "code");
+    if (json_is_integer(code))
+        st->code = (int)json_integer_value(code);
+    snprintf(st->reason, sizeof st->reason, "%s", reason ? reason : "");
+    snprintf(st->message, sizeof st->message, "%s", msg ? msg : "");
+    json_t *causes = json_object_get(json_object_get(obj, "details"), "causes");
+    json_decref(st->causes);
+    st->causes = json_is_array(causes) ? json_incref(causes) : NULL;
+    return 1;
+}
+
+/* ------------------------------------------------------------- the client */
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static CURLcode curl_init_rc;
+
+static void curl_init(void)
+{
+    curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+static void share_lock(CURL *h, curl_lock_data data, curl_lock_access access, void *ud)
+{
+    kube_client *c = ud;
+    pthread_mutex_lock(&c->share_mu[data]);
+}
+
+static void share_unlock(CURL *h, curl_lock_data data, void *ud)
+{
+    kube_client *c = ud;
+    pthread_mutex_unlock(&c->share_mu[data]);
+}
+
+/* With tls-server-name, the URL carries that name (so SNI and certificate
+ * checks use it) and CURLOPT_CONNECT_TO sends the connection to the real
+ * host. */
+static int setup_base(kube_client *c, const char *server, const char *sni, pb_err *err)
+{
+    if (!sni) {
+        c->base = strdup(server);
+        return c->base ? 0 : pb_err_set(err, PB_ENOMEM, "out of memory");
+    }
+    CURLU *u = curl_url();
+    char *host = NULL, *port = NULL, *url = NULL;
+    int rc = 0;
+    if (!u || curl_url_set(u, CURLUPART_URL, server, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK ||
+        curl_url_set(u, CURLUPART_HOST, sni, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_URL, &url, 0) != CURLUE_OK) {
+        rc = pb_err_set(err, PB_EINVAL, "server URL %s: cannot apply tls-server-name %s", server, sni);
+    } else {
+        char line[1024];
+        snprintf(line, sizeof line, "%s:%s:%s:%s", sni, port, host, port);
+        c->connect_to = curl_slist_append(NULL, line);
+        c->base = strdup(url);
+        size_t n = strlen(c->base);
+        while (n > 0 && c->base[n - 1] == '/')
+            c->base[--n] = '\0';
+    }
+    curl_free(host);
+    curl_free(port);
+    curl_free(url);
+    curl_url_cleanup(u);
+    return rc;
+}
+
+int kube_client_new(const kube_config *cfg, const kube_client_options *opt, kube_client **out,
+                    pb_err *err)
+{
+    kube_client_options def = {0};
+    if (!opt)
+        opt = &def;
+    *out = NULL;
+    pthread_once(&curl_once, curl_init);
+    if (curl_init_rc != CURLE_OK)
+        return pb_err_set(err, PB_EINTERNAL, "curl_global_init: %s", curl_easy_strerror(curl_init_rc));
+    kube_client *c = calloc(1, sizeof *c);
+    if (!c)
+        return pb_err_set(err, PB_ENOMEM, "out of memory");
+    pthread_mutex_init(&c->pool_mu, NULL);
+    pthread_mutex_init(&c->stats_mu, NULL);
+    for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+        pthread_mutex_init(&c->share_mu[i], NULL);
+    c->server = strdup(kube_config_server(cfg));
+    c->insecure = kube_config_insecure(cfg);
+    size_t ca_len = 0;
+    const char *ca = kube_config_ca_pem(cfg, &ca_len);
+    if (ca && (c->ca_pem = malloc(ca_len + 1))) {
+        memcpy(c->ca_pem, ca, ca_len);
+        c->ca_pem[ca_len] = '\0';
+        c->ca_len = ca_len;
+    }
+    char ua[256];
+    snprintf(ua, sizeof ua, "paybill-operator/%s (linux)", PAYBILL_VERSION);
+    c->user_agent = strdup(opt->user_agent ? opt->user_agent : ua);
+    c->timeout_ms = opt->timeout_ms > 0 ? opt->timeout_ms : 30000;
+    c->max_retries = opt->max_retries < 0 ? 0 : opt->max_retries ? opt->max_retries : 5;
+    c->backoff_ms = opt->backoff_base_ms > 0 ? opt->backoff_base_ms : 200;
+    c->watch_idle_ms = opt->watch_idle_ms;
+    c->rl = kube_ratelimit_new(opt->qps > 0 ? opt->qps : 50, opt->burst > 0 ? opt->burst : 100);
+    c->disc = kube_discovery_new();
+    c->share = curl_share_init();
+    int rc = 0;
+    if (!c->server || !c->user_agent || !c->rl || !c->disc || !c->share || (ca && !c->ca_pem))
+        rc = pb_err_set(err, PB_ENOMEM, "out of memory");
+    if (!rc)
+        rc = setup_base(c, c->server, kube_config_tls_server_name(cfg), err);
+    if (!rc)
+        rc = kube_auth_new(cfg, &c->auth, err);
+    if (rc) {
+        kube_client_free(c);
+        return rc;
+    }
+    /* DNS answers and TLS sessions are shared by all handles; connections
+     * stay with the handle that opened them. */
+    curl_share_setopt(c->share, CURLSHOPT_LOCKFUNC, share_lock);
+    curl_share_setopt(c->share, CURLSHOPT_UNLOCKFUNC, share_unlock);
+    curl_share_setopt(c->share, CURLSHOPT_USERDATA, c);
+    curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+    curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+    *out = c;
+    return 0;
+}
+
+void kube_client_free(kube_client *c)
+{
+    if (!c)
+        return;
+    for (int i = 0; i < c->npool; i++)
+        curl_easy_cleanup(c->pool[i]);
+    if (c->share)
+        curl_share_cleanup(c->share);
+    kube_discovery_free(c->disc);
+    kube_auth_free(c->auth);
+    kube_ratelimit_free(c->rl);
+    curl_slist_free_all(c->connect_to);
+    free(c->server);
+    free(c->base);
+    free(c->user_agent);
+    free(c->ca_pem);
+    pthread_mutex_destroy(&c->pool_mu);
+    pthread_mutex_destroy(&c->stats_mu);
+    for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+        pthread_mutex_destroy(&c->share_mu[i]);
+    free(c);
+}
+
+const char *kube_client_server(const kube_client *c)
+{
+    return c->server;
+}
+
+static CURL *pool_get(kube_client *c)
+{
+    CURL *h = NULL;
+    pthread_mutex_lock(&c->pool_mu);
+    if (c->npool > 0)
+        h = c->pool[--c->npool];
+    pthread_mutex_unlock(&c->pool_mu);
+    if (h)
+        curl_easy_reset(h); /* keeps its live connections */
+    else
+        h = curl_easy_init();
+    return h;
+}
+
+static void pool_put(kube_client *c, CURL *h)
+{
+    pthread_mutex_lock(&c->pool_mu);
+    if (c->npool < POOL_MAX) {
+        c->pool[c->npool++] = h;
+        h = NULL;
+    }
+    pthread_mutex_unlock(&c->pool_mu);
+    if (h)
+        curl_easy_cleanup(h);
+}
+
+/* ---------------------------------------------------------------- metrics */
+
+static void record(kube_client *c, const char *verb, int code, double seconds)
+{
+    pthread_mutex_lock(&c->stats_mu);
+    int i;
+    for (i = 0; i < c->nstats; i++)
+        if (c->stats[i].code == code && strcmp(c->stats[i].verb, verb) == 0)
+            break;
+    if (i == c->nstats && c->nstats < STATS_MAX) {
+        snprintf(c->stats[i].verb, sizeof c->stats[i].verb, "%s", verb);
+        c->stats[i].code = code;
+        c->nstats++;
+    }
+    if (i < c->nstats) {
+        c->stats[i].count++;
+        c->stats[i].seconds += seconds;
+    }
+    pthread_mutex_unlock(&c->stats_mu);
+    if (c->observer)
+        c->observer(c->observer_ud, verb, code, seconds);
+}
+
+int kube_client_stats(kube_client *c, json_t **out)
+{
+    json_t *a = json_array();
+    if (!a)
+        return PB_ENOMEM;
+    pthread_mutex_lock(&c->stats_mu);
+    for (int i = 0; i < c->nstats; i++)
+        json_array_append_new(a, json_pack("{s:s, s:i, s:I, s:f}", "verb", c->stats[i].verb, "code",
+                                           c->stats[i].code, "count", (json_int_t)c->stats[i].count,
+                                           "seconds_sum", c->stats[i].seconds));
+    pthread_mutex_unlock(&c->stats_mu);
+    *out = a;
+    return 0;
+}
+
+void kube_client_set_observer(kube_client *c, kube_request_observer fn, void *ud)
+{
+    c->observer = fn;
+    c->observer_ud = ud;
+}
+
+/* ------------------------------------------------------------ one request */
+
+typedef struct request {
+    const char *op;      /* for messages: "get", "create", ... */
+    const char *verb;    /* for metrics: GET, LIST, POST, PUT, PATCH, DELETE */
+    const char *method;
+    const char *url;
+    const char *what;    /* "tenants.paybill.dev default/acme" */
+    const char *content_type;
+    const char *body;
+    size_t body_len;
+    int safe;            /* repeating it after a 5xx or a dropped connection is harmless */
+    int raw;             /* a non-JSON 2xx body is returned as a JSON string */
+} request;
+
+typedef struct response {
+    long code;
+    buf body;
+    long retry_after;
+    CURLcode curl;
+    char curl_msg[CURL_ERROR_SIZE];
+} response;
+
+static size_t on_body(char *p, size_t size, size_t n, void *ud)
+{
+    buf *b = ud;
+    return buf_add(b, p, size * n) == 0 ? size * n : 0;
+}
+
+static size_t on_header(char *p, size_t size, size_t n, void *ud)
+{
+    response *r = ud;
+    size_t len = size * n;
+    static const char key[] = "retry-after:";
+    if (len > sizeof key && strncasecmp(p, key, sizeof key - 1) == 0) {
+        char tmp[64];
+        snprintf(tmp, sizeof tmp, "%.*s", (int)(len - (sizeof key - 1)), p + sizeof key - 1);
+        char *end;
+        long v = strtol(tmp, &end, 10);
+        if (end != tmp && v >= 0)
+            r->retry_after = v; /* the HTTP-date form is not used by the API server */
+    }
+    return len;
+}
+
+/* Options shared by plain requests and watches. Returns the header list the
+ * caller frees after the transfer. */
+static struct curl_slist *setup_handle(kube_client *c, CURL *h, const char *method, const char *url,
+                                       const kube_credentials *cr, const char *content_type,
+                                       char *errbuf)
+{
+    struct curl_slist *hd = NULL;
+    hd = curl_slist_append(hd, "Accept: application/json");
+    hd = curl_slist_append(hd, "Expect:"); /* no 100-continue round trip */
+    if (content_type) {
+        char line[128];
+        snprintf(line, sizeof line, "Content-Type: %s", content_type);
+        hd = curl_slist_append(hd, line);
+    }
+    if (cr->token) {
+        size_t n = strlen(cr->token) + 32;
+        char *line = malloc(n);
+        if (line) {
+            snprintf(line, n, "Authorization: Bearer %s", cr->token);
+            hd = curl_slist_append(hd, line);
+            free(line);
+        }
+    } else if (cr->username) {
+        curl_easy_setopt(h, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+        curl_easy_setopt(h, CURLOPT_USERNAME, cr->username);
+        curl_easy_setopt(h, CURLOPT_PASSWORD, cr->password ? cr->password : "");
+    }
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, strcmp(method, "GET") ? method : NULL);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hd);
+    curl_easy_setopt(h, CURLOPT_USERAGENT, c->user_agent);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+    curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
+    curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(h, CURLOPT_SHARE, c->share);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, c->timeout_ms < 10000 ? c->timeout_ms : 10000L);
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    if (c->connect_to)
+        curl_easy_setopt(h, CURLOPT_CONNECT_TO, c->connect_to);
+    if (c->ca_pem) {
+        struct curl_blob b = {c->ca_pem, c->ca_len, CURL_BLOB_COPY};
+        curl_easy_setopt(h, CURLOPT_CAINFO_BLOB, &b);
+    }
+    if (c->insecure) {
+        curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
+        curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
+    }
+    if (cr->cert_pem && cr->key_pem) {
+        struct curl_blob cb = {cr->cert_pem, cr->cert_len, CURL_BLOB_COPY};
+        struct curl_blob kb = {cr->key_pem, cr->key_len, CURL_BLOB_COPY};
+        curl_easy_setopt(h, CURLOPT_SSLCERT_BLOB, &cb);
+        curl_easy_setopt(h, CURLOPT_SSLCERTTYPE, "PEM");
+        curl_easy_setopt(h, CURLOPT_SSLKEY_BLOB, &kb);
+        curl_easy_setopt(h, CURLOPT_SSLKEYTYPE, "PEM");
+    }
+    return hd;
+}
+
+static void perform(kube_client *c, const request *rq, const kube_credentials *cr, response *rs)
+{
+    CURL *h = pool_get(c);
+    if (!h) {
+        rs->curl = CURLE_OUT_OF_MEMORY;
+        snprintf(rs->curl_msg, sizeof rs->curl_msg, "out of memory");
+        return;
+    }
+    rs->curl_msg[0] = '\0';
+    struct curl_slist *hd = setup_handle(c, h, rq->method, rq->url, cr, rq->content_type, rs->curl_msg);
+    if (rq->body) {
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, rq->body);
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)rq->body_len);
+    }
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, c->timeout_ms);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &rs->body);
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, rs);
+    rs->curl = curl_easy_perform(h);
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &rs->code);
+    if (!rs->curl_msg[0])
+        snprintf(rs->curl_msg, sizeof rs->curl_msg, "%s", curl_easy_strerror(rs->curl));
+    curl_slist_free_all(hd);
+    pool_put(c, h);
+}
+
+/* Nothing reached the server: any verb may be repeated. */
+static int never_sent(CURLcode cc)
+{
+    return cc == CURLE_COULDNT_CONNECT || cc == CURLE_COULDNT_RESOLVE_HOST;
+}
+
+/* Fill st and err from a failed HTTP response. */
+static int http_error(const request *rq, long code, const buf *body, long retry_after, kube_status *st,
+                      pb_err *err)
+{
+    kube_status tmp = {0};
+    kube_status *s = st ? st : &tmp;
+    kube_status_clear(s);
+    json_t *j = body->len ? json_loadb(body->p, body->len, 0, NULL) : NULL;
+    if (!kube_status_from_json(j, s)) {
+        /* Not a Status (a proxy's HTML page, plain text): keep a readable
+         * excerpt of it as the message. */
+        size_t n = body->len < 200 ? body->len : 200;
+        snprintf(s->message, sizeof s->message, "%.*s", (int)n, body->len ? body->p : "(empty body)");
+        for (char *p = s->message; *p; p++)
+            if (*p == '\n' || *p == '\r' || *p == '\t')
+                *p = ' ';
+    }
+    json_decref(j);
+    s->code = (int)code;
+    s->retry_after_s = retry_after;
+    if (!s->reason[0])
+        snprintf(s->reason, sizeof s->reason, "%s", default_reason((int)code));
+    int rc = kube_code_from_http((int)code, s->reason);
+    pb_err_set(err, rc, "%s %s: %ld %s: %s", rq->op, rq->what, code, s->reason, s->message);
+    kube_status_clear(&tmp);
+    return rc;
+}
+
+static int do_request(kube_client *c, const request *rq, kube_status *st, json_t **out, pb_err *err)
+{
+    if (out)
+        *out = NULL;
+    kube_status_clear(st);
+    response rs;
+    int reauthed = 0, rc = 0;
+    for (int attempt = 0;; attempt++) {
+        memset(&rs, 0, sizeof rs);
+        rs.body.max = MAX_BODY;
+        rs.retry_after = -1;
+        kube_ratelimit_wait(c->rl);
+        kube_credentials cr;
+        if ((rc = kube_auth_get(c->auth, &cr, err)) != 0)
+            return pb_err_wrap(err, "%s %s", rq->op, rq->what);
+        double t0 = now_s();
+        perform(c, rq, &cr, &rs);
+        kube_credentials_clear(&cr);
+        record(c, rq->verb, rs.curl == CURLE_OK ? (int)rs.code : 0, now_s() - t0);
+
+        int retry = 0;
+        if (rs.curl != CURLE_OK)
+            retry = rs.curl != CURLE_OPERATION_TIMEDOUT && !rs.body.overflow && (rq->safe || never_sent(rs.curl));
+        else if (rs.code == 401 && !reauthed && kube_auth_invalidate(c->auth)) {
+            reauthed = 1; /* a rotated token or expired exec credential: fetch anew */
+            free(rs.body.p);
+            attempt--;
+            continue;
+        } else if (rs.code == 429)
+            retry = 1;
+        else if (rs.code == 500 || rs.code == 502 || rs.code == 503 || rs.code == 504)
+            retry = rq->safe;
+        if (!retry || attempt >= c->max_retries)
+            break;
+        long delay = c->backoff_ms << (attempt < 10 ? attempt : 10);
+        if (delay > BACKOFF_CAP_MS)
+            delay = BACKOFF_CAP_MS;
+        if (rs.retry_after >= 0)
+            delay = (rs.retry_after < RETRY_AFTER_CAP_S ? rs.retry_after : RETRY_AFTER_CAP_S) * 1000;
+        pb_log_debug("retrying request", "op", rq->op, "what", rq->what, "error",
+                     rs.curl != CURLE_OK ? rs.curl_msg : default_reason((int)rs.code), NULL);
+        free(rs.body.p);
+        sleep_ms(delay);
+    }
+
+    if (rs.curl != CURLE_OK) {
+        if (st)
+            st->code = 0;
+        rc = rs.body.overflow ? PB_ETOOLARGE
+             : rs.curl == CURLE_OPERATION_TIMEDOUT ? PB_ETIMEOUT : PB_EUNAVAILABLE;
+        pb_err_set(err, rc, "%s %s: %s", rq->op, rq->what,
+                   rs.body.overflow ? "response too large" : rs.curl_msg);
+    } else if (rs.code < 200 || rs.code >= 300) {
+        rc = http_error(rq, rs.code, &rs.body, rs.retry_after, st, err);
+    } else if (out) {
+        if (rs.body.len == 0) {
+            *out = json_object();
+        } else {
+            json_error_t je;
+            *out = json_loadb(rs.body.p, rs.body.len, JSON_DECODE_ANY, &je);
+            if (!*out && rq->raw)
+                *out = json_stringn(rs.body.p, rs.body.len);
+            if (!*out)
+                rc = pb_err_set(err, PB_EPARSE, "%s %s: %ld: malformed JSON body: %s", rq->op, rq->what,
+                                rs.code, je.text);
+        }
+    }
+    free(rs.body.p);
+    return rc;
+}
+
+/* --------------------------------------------------------- URLs and verbs */
+
+/* "tenants.paybill.dev/status default/acme" for messages. */
+static void describe(char *out, size_t n, const kube_gvr *r, const char *ns, const char *name,
+                     const char *sub)
+{
+    snprintf(out, n, "%s%s%s%s%s %s%s%s", r->resource, r->group && *r->group ? "." : "",
+             r->group ? r->group : "", sub ? "/" : "", sub ? sub : "", ns && *ns ? ns : "",
+             ns && *ns && name ? "/" : "", name ? name : "");
+    size_t l = strlen(out);
+    while (l > 0 && out[l - 1] == ' ')
+        out[--l] = '\0';
+}
+
+static int resource_url(kube_client *c, buf *b, const kube_gvr *r, const char *ns, const char *name,
+                        const char *sub, pb_err *err)
+{
+    if (!r || !r->resource || !*r->resource || !r->version || !*r->version)
+        return pb_err_set(err, PB_EINVAL, "resource: version and resource are required");
+    if (name && !*name)
+        return pb_err_set(err, PB_EINVAL, "%s: empty name", r->resource);
+    buf_str(b, c->base);
+    if (r->group && *r->group) {
+        buf_str(b, "/apis/");
+        buf_esc(b, r->group);
+    } else {
+        buf_str(b, "/api");
+    }
+    buf_str(b, "/");
+    buf_esc(b, r->version);
+    if (ns && *ns) {
+        buf_str(b, "/namespaces/");
+        buf_esc(b, ns);
+    }
+    buf_str(b, "/");
+    buf_esc(b, r->resource);
+    if (name) {
+        buf_str(b, "/");
+        buf_esc(b, name);
+    }
+    if (sub && *sub) {
+        buf_str(b, "/");
+        buf_esc(b, sub);
+    }
+    return b->overflow ? pb_err_set(err, PB_ENOMEM, "out of memory") : 0;
+}
+
+static void list_query(buf *b, const kube_request_opts *o)
+{
+    query_add(b, "labelSelector", o->label_selector);
+    query_add(b, "fieldSelector", o->field_selector);
+    query_add(b, "resourceVersion", o->resource_version);
+    query_add(b, "resourceVersionMatch", o->resource_version_match);
+    if (o->limit > 0)
+        query_long(b, "limit", o->limit);
+    query_add(b, "continue", o->continue_token);
+    if (o->timeout_seconds > 0)
+        query_long(b, "timeoutSeconds", o->timeout_seconds);
+}
+
+static void write_query(buf *b, const kube_request_opts *o, int apply)
+{
+    query_add(b, "fieldManager", o->field_manager ? o->field_manager : DEFAULT_FIELD_MANAGER);
+    if (apply && o->force)
+        query_add(b, "force", "true");
+    if (o->dry_run)
+        query_add(b, "dryRun", "All");
+}
+
+static const kube_request_opts no_opts;
+
+static const char *obj_meta(json_t *obj, const char *key)
+{
+    return json_string_value(json_object_get(json_object_get(obj, "metadata"), key));
+}
+
+int kube_get(kube_client *c, const kube_gvr *r, const char *ns, const char *name,
+             const kube_request_opts *o, json_t **out, pb_err *err)
+{
+    o = o ? o : &no_opts;
+    buf url = {0};
+    char what[512];
+    describe(what, sizeof what, r, ns, name, o->subresource);
+    if (!name)
+        return pb_err_set(err, PB_EINVAL, "get %s: name is required", what);
+    int rc = resource_url(c, &url, r, ns, name, o->subresource, err);
+    if (rc == 0) {
+        query_add(&url, "resourceVersion", o->resource_version);
+        request rq = {.op = "get", .verb = "GET", .method = "GET", .url = url.p, .what = what, .content_type = NULL, .body = NULL, .body_len = 0, .safe = 1};
+        rc = do_request(c, &rq, o->status, out, err);
+    }
+    free(url.p);
+    return rc;
+}
+
+int kube_list(kube_client *c, const kube_gvr *r, const char *ns, const kube_request_opts *o,
+              json_t **out, pb_err *err)
+{
+    o = o ? o : &no_opts;
+    buf url = {0};
+    char what[512];
+    describe(what, sizeof what, r, ns, NULL, NULL);
+    int rc = resource_url(c, &url, r, ns, NULL, NULL, err);
+    if (rc == 0) {
+        list_query(&url, o);
+        request rq = {.op = "list", .verb = "LIST", .method = "GET", .url = url.p, .what = what, .content_type = NULL, .body = NULL, .body_len = 0, .safe = 1};
+        rc = do_request(c, &rq, o->status, out, err);
+    }
+    free(url.p);
+    return rc;
+}
+
+int kube_list_all(kube_client *c, const kube_gvr *r, const char *ns, const kube_request_opts *o,
+                  json_t **out, pb_err *err)
+{
+    o = o ? o : &no_opts;
+    *out = NULL;
+    int restarted = 0;
+    for (;;) {
+        kube_request_opts po = *o;
+        json_t *all = NULL;
+        int rc = 0;
+        for (;;) {
+            json_t *page = NULL;
+            rc = kube_list(c, r, ns, &po, &page, err);
+            if (rc)
+                break;
+            json_t *items = json_object_get(page, "items");
+            if (!all) {
+                all = page; /* the first page carries the snapshot's resourceVersion */
+                if (!json_is_array(items))
+                    json_object_set_new(all, "items", json_array());
+            } else {
+                json_array_extend(json_object_get(all, "items"), json_is_array(items) ? items : json_array());
+            }
+            const char *cont = obj_meta(page, "continue");
+            if (!cont || !*cont) {
+                if (page != all)
+                    json_decref(page);
+                break;
+            }
+            json_t *keep = json_string(cont); /* outlives `page` */
+            if (page != all)
+                json_decref(page);
+            po.continue_token = json_string_value(keep);
+            po.resource_version = NULL; /* the token pins the snapshot */
+            po.resource_version_match = NULL;
+            json_object_set_new(all, "_continue", keep);
+        }
+        if (rc == PB_EGONE && po.continue_token && !restarted) {
+            /* The snapshot expired between pages: start over, once. */
+            pb_log_info("continue token expired, restarting list", "what", r->resource, NULL);
+            json_decref(all);
+            restarted = 1;
+            continue;
+        }
+        if (rc) {
+            json_decref(all);
+            return rc;
+        }
+        json_object_del(all, "_continue");
+        json_t *meta = json_object_get(all, "metadata");
+        json_object_del(meta, "continue");
+        json_object_del(meta, "remainingItemCount");
+        *out = all;
+        return 0;
+    }
+}
+
+int kube_create(kube_client *c, const kube_gvr *r, const char *ns, json_t *obj,
+                const kube_request_opts *o, json_t **out, pb_err *err)
+{
+    o = o ? o : &no_opts;
+    if (!ns || !*ns)
+        ns = obj_meta(obj, "namespace");
+    const char *name = obj_meta(obj, "name");
+    char what[512];
+    describe(what, sizeof what, r, ns, name ? name : obj_meta(obj, "generateName"), o->subresource);
+    char *body = json_dumps(obj, JSON_COMPACT);
+    if (!body)
+        return pb_err_set(err, PB_EINVAL, "create %s: object cannot be serialised", what);
+    buf url = {0};
+    int rc = resource_url(c, &url, r, ns, NULL, NULL, err);
+    if (rc == 0) {
+        write_query(&url, o, 0);
+        request rq = {.op = "create", .verb = "POST", .method = "POST", .url = url.p, .what = what, .content_type = "application/json", .body = body, .body_len = strlen(body), .safe = 0};
+        rc = do_request(c, &rq, o->status, out, err);
+    }
+    free(url.p);
+    free(body);
+    return rc;
+}
+
+int kube_update(kube_client *c, const kube_gvr *r, const char *ns, json_t *obj,
+                const kube_request_opts *o, json_t **out, pb_err *err)
+{
+    o = o ? o : &no_opts;
+    if (!ns || !*ns)
+        ns = obj_meta(obj, "namespace");
+    const char *name = obj_meta(obj, "name");
+    char what[512];
+    describe(what, sizeof what, r, ns, name, o->subresource);
+    if (!name || !*name)
+        return pb_err_set(err, PB_EINVAL, "update %s: metadata.name is required", what);
+    char *body = json_dumps(obj, JSON_COMPACT);
+    if (!body)
+        return pb_err_set(err, PB_EINVAL, "update %s: object cannot be serialised", what);
+    const char *rv = obj_meta(obj, "resourceVersion");
+    buf url = {0};
+    int rc = resource_url(c, &url, r, ns, name, o->subresource, err);
+    if (rc == 0) {
+        write_query(&url, o, 0);
+        /* With a resourceVersion a repeated PUT cannot apply twice: the
+         * second one conflicts. Without one it could overwrite a change. */
+        request rq = {.op = "update", .verb = "PUT", .method = "PUT", .url = url.p, .what = what, .content_type = "application/json", .body = body, .body_len = strlen(body), .safe = rv && *rv};
+        rc = do_request(c, &rq, o->status, out, err);
+    }
+    free(url.p);
+    free(body);
+    return rc;
+}
+
+int kube_patch(kube_client *c, const kube_gvr *r, const char *ns, const char *name,
+               kube_patch_type type, json_t *patch, const kube_request_opts *o, json_t **out,
+               pb_err *err)
+{
+    o = o ? o : &no_opts;
+    char what[512];
+    describe(what, sizeof what, r, ns, name, o->subresource);
+    static const char *const ctypes[] = {"application/merge-patch+json", "application/json-patch+json",
+                                         "application/strategic-merge-patch+json",
+                                         "application/apply-patch+yaml"};
+    if ((int)type < 0 || type > KUBE_PATCH_APPLY)
+        return pb_err_set(err, PB_EINVAL, "patch %s: unknown patch type %d", what, (int)type);
+    if (!name)
+        return pb_err_set(err, PB_EINVAL, "patch %s: name is required", what);
+    if (type == KUBE_PATCH_JSON ? !json_is_array(patch) : !json_is_object(patch))
+        return pb_err_set(err, PB_EINVAL, "patch %s: body must be a JSON %s", what,
+                          type == KUBE_PATCH_JSON ? "array" : "object");
+    char *body = json_dumps(patch, JSON_COMPACT);
+    if (!body)
+        return pb_err_set(err, PB_ENOMEM, "patch %s: out of memory", what);
+    buf url = {0};
+    int rc = resource_url(c, &url, r, ns, name, o->subresource, err);
+    if (rc == 0) {
+        write_query(&url, o, type == KUBE_PATCH_APPLY);
+        request rq = {.op = type == KUBE_PATCH_APPLY ? "apply" : "patch", .verb = "PATCH", .method = "PATCH", .url = url.p, .what = what, .content_type = ctypes[type], .body = body, .body_len = strlen(body), .safe = 0};
+        rc = do_request(c, &rq, o->status, out, err);
+    }
+    free(url.p);
+    free(body);
+    return rc;
+}
+
+int kube_delete(kube_client *c, const kube_gvr *r, const char *ns, const char *name,
+                const kube_request_opts *o, json_t **out, pb_err *err)
+{
+    o = o ? o : &no_opts;
+    char what[512];
+    describe(what, sizeof what, r, ns, name, o->subresource);
+    if (!name)
+        return pb_err_set(err, PB_EINVAL, "delete %s: name is required", what);
+    json_t *opts = json_pack("{s:s, s:s}", "kind", "DeleteOptions", "apiVersion", "v1");
+    if (o->propagation_policy)
+        json_object_set_new(opts, "propagationPolicy", json_string(o->propagation_policy));
+    if (o->has_grace_period && o->grace_period_seconds >= 0)
+        json_object_set_new(opts, "gracePeriodSeconds", json_integer(o->grace_period_seconds));
+    if (o->precondition_uid || o->precondition_resource_version) {
+        json_t *pre = json_object();
+        if (o->precondition_uid)
+            json_object_set_new(pre, "uid", json_string(o->precondition_uid));
+        if (o->precondition_resource_version)
+            json_object_set_new(pre, "resourceVersion", json_string(o->precondition_resource_version));
+        json_object_set_new(opts, "preconditions", pre);
+    }
+    if (o->dry_run)
+        json_object_set_new(opts, "dryRun", json_pack("[s]", "All"));
+    char *body = json_object_size(opts) > 2 ? json_dumps(opts, JSON_COMPACT) : NULL;
+    json_decref(opts);
+    buf url = {0};
+    int rc = resource_url(c, &url, r, ns, name, o->subresource, err);
+    if (rc == 0) {
+        /* Repeating a DELETE cannot delete anything else: at worst the
+         * repeat answers 404 for what the first attempt removed. */
+        request rq = {.op = "delete", .verb = "DELETE", .method = "DELETE", .url = url.p, .what = what, .content_type = body ? "application/json" : NULL, .body = body, .body_len = body ? strlen(body) : 0, .safe = 1};
+        json_t *res = NULL;
+        rc = do_request(c, &rq, o->status, &res, err);
+        if (out)
+            *out = res;
+        else
+            json_decref(res);
+    }
+    free(url.p);
+    free(body);
+    return rc;
+}
+
+int kube_raw(kube_client *c, const char *method, const char *path, const char *content_type,
+             const char *body, json_t **out, kube_status *st, pb_err *err)
+{
+    if (!path || path[0] != '/')
+        return pb_err_set(err, PB_EINVAL, "%s %s: path must start with '/'", method, path ? path : "(null)");
+    buf url = {0};
+    buf_str(&url, c->base);
+    buf_str(&url, path);
+    char op[16];
+    snprintf(op, sizeof op, "%s", method);
+    for (char *p = op; *p; p++)
+        *p = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
+    int safe = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+    /* Non-JSON bodies (/healthz says "ok") come back as a JSON string. */
+    request rq = {.op = op, .verb = method, .method = method, .url = url.p, .what = path, .content_type = body ? content_type : NULL, .body = body, .body_len = body ? strlen(body) : 0, .safe = safe, .raw = 1};
+    int rc = do_request(c, &rq, st, out, err);
+    free(url.p);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ watch */
+
+typedef struct watch_ctx {
+    CURL *h;
+    kube_watch_decoder *dec;
+    kube_watch_fn fn;
+    void *ud;
+    kube_status *st;
+    pb_err *err;
+    long code;
+    int rc;          /* decoder result: 1 = stopped by callback, < 0 = error */
+    buf errbody;     /* body of a non-200 answer */
+    double last_data;
+} watch_ctx;
+
+static size_t on_watch_body(char *p, size_t size, size_t n, void *ud)
+{
+    watch_ctx *w = ud;
+    size_t len = size * n;
+    w->last_data = now_s();
+    if (!w->code)
+        curl_easy_getinfo(w->h, CURLINFO_RESPONSE_CODE, &w->code);
+    if (w->code != 200) {
+        if (w->errbody.len < MAX_ERROR_BODY)
+            buf_add(&w->errbody, p, len);
+        return len;
+    }
+    w->rc = kube_watch_decoder_feed(w->dec, p, len, w->fn, w->ud, w->st, w->err);
+    return w->rc == 0 ? len : 0; /* 0 makes curl abort the transfer */
+}
+
+static size_t on_watch_header(char *p, size_t size, size_t n, void *ud)
+{
+    watch_ctx *w = ud;
+    w->last_data = now_s();
+    return size * n;
+}
+
+int kube_watch(kube_client *c, const kube_gvr *r, const char *ns, const kube_request_opts *o,
+               kube_watch_fn fn, void *ud, const atomic_int *stop, pb_err *err)
+{
+    o = o ? o : &no_opts;
+    char what[512];
+    describe(what, sizeof what, r, ns, NULL, NULL);
+    kube_status_clear(o->status);
+    buf url = {0};
+    int rc = resource_url(c, &url, r, ns, NULL, NULL, err);
+    if (rc)
+        return rc;
+    query_add(&url, "watch", "1");
+    list_query(&url, o);
+    if (o->allow_watch_bookmarks)
+        query_add(&url, "allowWatchBookmarks", "true");
+    kube_credentials cr;
+    if ((rc = kube_auth_get(c->auth, &cr, err)) != 0) {
+        free(url.p);
+        return pb_err_wrap(err, "watch %s", what);
+    }
+    kube_ratelimit_wait(c->rl);
+
+    long idle_ms = c->watch_idle_ms > 0 ? c->watch_idle_ms
+                   : o->timeout_seconds > 0 ? (o->timeout_seconds + 30) * 1000
+                                            : 300000;
+    char errbuf[CURL_ERROR_SIZE] = "";
+    watch_ctx w = {0};
+    w.fn = fn;
+    w.ud = ud;
+    w.st = o->status;
+    w.err = err;
+    w.errbody.max = MAX_ERROR_BODY;
+    w.dec = kube_watch_decoder_new(0);
+    w.h = curl_easy_init();
+    CURLM *m = curl_multi_init();
+    struct curl_slist *hd = NULL;
+    if (!w.dec || !w.h || !m) {
+        rc = pb_err_set(err, PB_ENOMEM, "watch %s: out of memory", what);
+        goto out;
+    }
+    hd = setup_handle(c, w.h, "GET", url.p, &cr, NULL, errbuf);
+    curl_easy_setopt(w.h, CURLOPT_WRITEFUNCTION, on_watch_body);
+    curl_easy_setopt(w.h, CURLOPT_WRITEDATA, &w);
+    curl_easy_setopt(w.h, CURLOPT_HEADERFUNCTION, on_watch_header);
+    curl_easy_setopt(w.h, CURLOPT_HEADERDATA, &w);
+    curl_multi_add_handle(m, w.h);
+
+    double t0 = now_s();
+    w.last_data = t0;
+    int running = 1, stopped = 0, idle = 0;
+    while (running) {
+        if (curl_multi_perform(m, &running) != CURLM_OK)
+            break;
+        if (!running)
+            break;
+        if (stop && atomic_load(stop)) {
+            stopped = 1;
+            break;
+        }
+        if ((now_s() - w.last_data) * 1000 > (double)idle_ms) {
+            idle = 1;
+            break;
+        }
+        curl_multi_poll(m, NULL, 0, 100, NULL);
+    }
+    CURLcode cc = CURLE_OK;
+    int msgs;
+    CURLMsg *msg;
+    while ((msg = curl_multi_info_read(m, &msgs)))
+        if (msg->msg == CURLMSG_DONE)
+            cc = msg->data.result;
+    if (!w.code)
+        curl_easy_getinfo(w.h, CURLINFO_RESPONSE_CODE, &w.code);
+    record(c, "WATCH", (int)w.code, now_s() - t0);
+    curl_multi_remove_handle(m, w.h);
+
+    request rq = {.op = "watch", .verb = "WATCH", .method = "GET", .url = url.p, .what = what, .content_type = NULL, .body = NULL, .body_len = 0, .safe = 1};
+    if (w.rc < 0) {
+        rc = pb_err_wrap(err, "watch %s", what);
+    } else if (w.rc > 0 || stopped) {
+        rc = 0;
+    } else if (w.code && w.code != 200) {
+        if (w.code == 401)
+            kube_auth_invalidate(c->auth); /* the next watch fetches fresh credentials */
+        rc = http_error(&rq, w.code, &w.errbody, -1, o->status, err);
+    } else if (idle) {
+        rc = pb_err_set(err, PB_ETIMEOUT, "watch %s: no data for %ld ms", what, idle_ms);
+    } else if (cc != CURLE_OK) {
+        rc = pb_err_set(err, cc == CURLE_OPERATION_TIMEDOUT ? PB_ETIMEOUT : PB_EUNAVAILABLE, "watch %s: %s",
+                        what, errbuf[0] ? errbuf : curl_easy_strerror(cc));
+    } else {
+        /* The server ended the stream (timeoutSeconds): a last line without
+         * a newline still counts. */
+        rc = kube_watch_decoder_finish(w.dec, fn, ud, o->status, err);
+        if (rc < 0)
+            pb_err_wrap(err, "watch %s", what);
+        else
+            rc = 0;
+    }
+out:
+    kube_credentials_clear(&cr);
+    curl_slist_free_all(hd);
+    if (m)
+        curl_multi_cleanup(m);
+    if (w.h)
+        curl_easy_cleanup(w.h);
+    kube_watch_decoder_free(w.dec);
+    free(w.errbody.p);
+    free(url.p);
+    return rc;
+}
+
+/* -------------------------------------------------------------- discovery */
+
+int kube_discover(kube_client *c, const char *api_version, const char *kind, kube_gvr *out,
+                  int *namespaced, pb_err *err)
+{
+    return kube_discovery_lookup(c->disc, c, api_version, kind, out, namespaced, err);
+}
