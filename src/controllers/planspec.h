@@ -1,0 +1,37 @@
+/*
+ * planspec.h - what a Plan means, as pure functions over its JSON.
+ *
+ * The CRD schema already checks types, enums and patterns; this adds the
+ * rules a schema cannot express (a duration that parses, an isolation
+ * combination that makes sense) and resolves the per-layer overrides into
+ * the effective isolation every other piece works from.
+ */
+#ifndef PAYBILL_CONTROLLERS_PLANSPEC_H
+#define PAYBILL_CONTROLLERS_PLANSPEC_H
+
+#include <jansson.h>
+
+#include "util/err.h"
+#include "util/timeutil.h"
+
+typedef struct planspec_isolation {
+    char model[16];   /* pooled | bridge | silo */
+    char compute[16]; /* shared | dedicated */
+    char data[16];    /* rls | schema | database | server */
+} planspec_isolation;
+
+/* Resolve model + overrides. PB_EINVAL with the field in the message when
+ * the model is missing or unknown. */
+int planspec_isolation_of(const json_t *plan, planspec_isolation *out, pb_err *err);
+
+/* All semantic checks of spec; the message names the field:
+ * "spec.billing.gracePeriod: invalid duration "3 days"". */
+int planspec_validate(const json_t *plan, pb_err *err);
+
+/* Grace period of spec.billing (default 72h) and trial days (default 0). */
+pb_duration planspec_grace_period(const json_t *plan);
+long long planspec_trial_days(const json_t *plan);
+/* "month" (default) or "year". Borrowed. */
+const char *planspec_interval(const json_t *plan);
+
+#endif

@@ -1,0 +1,196 @@
+/* Unit tests for conditions, plan semantics and a tenant's desired children. */
+#include "testutil.h"
+
+#include <jansson.h>
+#include <string.h>
+
+#include "controllers/conditions.h"
+#include "controllers/planspec.h"
+#include "controllers/tenantspec.h"
+
+static json_t *load(const char *text)
+{
+    json_error_t je;
+    json_t *v = json_loads(text, 0, &je);
+    assert_non_null(v);
+    return v;
+}
+
+static void test_conditions_idempotent(void **state)
+{
+    json_t *st = json_object();
+    assert_int_equal(cond_set(st, "Ready", "False", "Provisioning", "creating", 1, "T1"), 1);
+    assert_int_equal(cond_set(st, "Ready", "False", "Provisioning", "creating", 1, "T2"), 0);
+    json_t *c = cond_find(st, "Ready");
+    assert_string_equal(json_string_value(json_object_get(c, "lastTransitionTime")), "T1");
+    /* A reason change is a change, but not a transition. */
+    assert_int_equal(cond_set(st, "Ready", "False", "Waiting", "x", 1, "T3"), 1);
+    assert_string_equal(json_string_value(json_object_get(c, "lastTransitionTime")), "T1");
+    assert_int_equal(cond_set(st, "Ready", "True", "Active", "ok", 2, "T4"), 1);
+    assert_string_equal(json_string_value(json_object_get(c, "lastTransitionTime")), "T4");
+    assert_true(cond_is_true(st, "Ready"));
+    assert_false(cond_is_true(st, "Other"));
+    assert_int_equal(cond_remove(st, "Ready"), 1);
+    assert_null(cond_find(st, "Ready"));
+    json_decref(st);
+}
+
+static void test_isolation_defaults_and_overrides(void **state)
+{
+    planspec_isolation iso;
+    json_t *p = load("{\"spec\":{\"isolation\":{\"model\":\"silo\"}}}");
+    assert_int_equal(planspec_isolation_of(p, &iso, NULL), 0);
+    assert_string_equal(iso.compute, "dedicated");
+    assert_string_equal(iso.data, "database");
+    json_decref(p);
+    p = load("{\"spec\":{\"isolation\":{\"model\":\"pooled\",\"data\":\"schema\"}}}");
+    assert_int_equal(planspec_isolation_of(p, &iso, NULL), 0);
+    assert_string_equal(iso.compute, "shared");
+    assert_string_equal(iso.data, "schema");
+    json_decref(p);
+}
+
+static void test_plan_validation_messages(void **state)
+{
+    pb_err e;
+    json_t *p = load("{\"spec\":{\"isolation\":{\"model\":\"mesh\"}}}");
+    assert_int_equal(planspec_validate(p, &e), PB_EINVAL);
+    assert_non_null(strstr(e.msg, "spec.isolation.model: unsupported value \"mesh\""));
+    json_decref(p);
+    p = load("{\"spec\":{\"isolation\":{\"model\":\"pooled\",\"data\":\"server\"}}}");
+    assert_int_equal(planspec_validate(p, &e), PB_EINVAL);
+    assert_non_null(strstr(e.msg, "needs compute \"dedicated\""));
+    json_decref(p);
+    p = load("{\"spec\":{\"isolation\":{\"model\":\"bridge\"},\"billing\":{\"gracePeriod\":\"3 days\"}}}");
+    assert_int_equal(planspec_validate(p, &e), PB_EINVAL);
+    assert_non_null(strstr(e.msg, "spec.billing.gracePeriod"));
+    json_decref(p);
+    p = load("{\"spec\":{\"isolation\":{\"model\":\"silo\"},\"cloud\":{\"provider\":\"aws\"}}}");
+    assert_int_equal(planspec_validate(p, &e), PB_EINVAL);
+    assert_non_null(strstr(e.msg, "spec.cloud.module"));
+    json_decref(p);
+    p = load("{\"spec\":{}}");
+    assert_int_not_equal(planspec_validate(p, &e), 0);
+    assert_non_null(strstr(e.msg, "spec.isolation.model"));
+    json_decref(p);
+}
+
+static json_t *find_child(json_t *children, const char *resource, const char *name)
+{
+    size_t i;
+    json_t *c;
+    json_array_foreach(children, i, c) {
+        json_t *o = json_object_get(c, "object");
+        if (strcmp(json_string_value(json_object_get(c, "resource")), resource) == 0 &&
+            strcmp(json_string_value(json_object_get(json_object_get(o, "metadata"), "name")), name) == 0)
+            return o;
+    }
+    return NULL;
+}
+
+static const char *TENANT = "{\"metadata\":{\"name\":\"acme\",\"uid\":\"u-1\"},"
+                            "\"spec\":{\"owner\":{\"name\":\"W\",\"email\":\"w@acme.example\"}}}";
+static const char *SILO = "{\"metadata\":{\"name\":\"enterprise\"},\"spec\":{\"tier\":\"enterprise\","
+                          "\"isolation\":{\"model\":\"silo\"},\"quotas\":{\"cpu\":\"8\",\"memory\":\"16Gi\","
+                          "\"pods\":50,\"objects\":200}}}";
+static const char *POOLED = "{\"metadata\":{\"name\":\"free\"},\"spec\":{\"tier\":\"free\","
+                            "\"isolation\":{\"model\":\"pooled\"}}}";
+
+static void test_children_dedicated(void **state)
+{
+    json_t *t = load(TENANT), *p = load(SILO);
+    planspec_isolation iso;
+    assert_int_equal(planspec_isolation_of(p, &iso, NULL), 0);
+    json_t *ch = tenantspec_children(t, p, &iso, 0, "paybill-system");
+    json_t *ns = find_child(ch, "namespaces", "tenant-acme");
+    assert_non_null(ns);
+    json_t *labels = json_object_get(json_object_get(ns, "metadata"), "labels");
+    assert_string_equal(json_string_value(json_object_get(labels, "paybill.dev/tier")), "enterprise");
+    assert_string_equal(json_string_value(json_object_get(labels, "paybill.dev/tenant")), "acme");
+    json_t *owner = json_array_get(json_object_get(json_object_get(ns, "metadata"), "ownerReferences"), 0);
+    assert_string_equal(json_string_value(json_object_get(owner, "uid")), "u-1");
+    json_t *q = find_child(ch, "resourcequotas", "tenant-quota");
+    json_t *hard = json_object_get(json_object_get(q, "spec"), "hard");
+    assert_string_equal(json_string_value(json_object_get(hard, "requests.cpu")), "8");
+    assert_string_equal(json_string_value(json_object_get(hard, "pods")), "50");
+    assert_string_equal(json_string_value(json_object_get(hard, "count/secrets")), "200");
+    assert_non_null(find_child(ch, "limitranges", "tenant-limits"));
+    assert_null(find_child(ch, "networkpolicies", "tenant-suspended"));
+    json_t *rb = find_child(ch, "rolebindings", "tenant-admin");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(rb, "subjects"), 0), "name")),
+                        "w@acme.example");
+    /* The agent may create workflows and read their status: nothing else. */
+    json_t *agent = find_child(ch, "roles", "paybill-agent");
+    char *rules = json_dumps(json_object_get(agent, "rules"), JSON_COMPACT | JSON_SORT_KEYS);
+    assert_string_equal(rules, "[{\"apiGroups\":[\"paybill.dev\"],\"resources\":[\"workflows\"],"
+                               "\"verbs\":[\"create\",\"get\",\"list\",\"watch\"]},"
+                               "{\"apiGroups\":[\"paybill.dev\"],\"resources\":[\"workflows/status\"],"
+                               "\"verbs\":[\"get\"]}]");
+    free(rules);
+    json_decref(ch);
+    json_decref(t);
+    json_decref(p);
+}
+
+static void test_children_shared_and_suspended(void **state)
+{
+    json_t *t = load(TENANT), *p = load(POOLED);
+    planspec_isolation iso;
+    assert_int_equal(planspec_isolation_of(p, &iso, NULL), 0);
+    json_t *ch = tenantspec_children(t, p, &iso, 1, "paybill-system");
+    json_t *hard = json_object_get(json_object_get(find_child(ch, "resourcequotas", "tenant-quota"), "spec"), "hard");
+    assert_string_equal(json_string_value(json_object_get(hard, "pods")), "0");
+    assert_null(find_child(ch, "limitranges", "tenant-limits"));
+    json_t *deny = find_child(ch, "networkpolicies", "tenant-suspended");
+    assert_non_null(deny);
+    assert_int_equal(json_array_size(json_object_get(json_object_get(deny, "spec"), "policyTypes")), 2);
+    char *route = tenantspec_route_entry(t, p, &iso, 1);
+    assert_string_equal(route, "{\"data\":\"rls\",\"namespace\":\"tenant-acme\",\"plan\":\"free\","
+                               "\"suspended\":true,\"tier\":\"free\"}");
+    free(route);
+    char buf[64];
+    assert_string_equal(tenantspec_pool_configmap(&iso, buf, sizeof buf), "paybill-pool-pooled");
+    json_decref(ch);
+    json_decref(t);
+    json_decref(p);
+}
+
+static void test_child_matches_detects_drift(void **state)
+{
+    json_t *t = load(TENANT), *p = load(SILO);
+    planspec_isolation iso;
+    planspec_isolation_of(p, &iso, NULL);
+    json_t *ch = tenantspec_children(t, p, &iso, 0, "paybill-system");
+    json_t *want = find_child(ch, "resourcequotas", "tenant-quota");
+    json_t *live = json_deep_copy(want);
+    /* Server-added fields do not count as drift. */
+    json_object_set_new(json_object_get(live, "metadata"), "resourceVersion", json_string("7"));
+    json_object_set_new(json_object_get(json_object_get(live, "metadata"), "labels"), "extra", json_string("x"));
+    json_object_set_new(live, "status", json_pack("{s:{}}", "used"));
+    assert_true(tenantspec_child_matches(want, live));
+    /* A hand edit of the quota does. */
+    json_object_set_new(json_object_get(json_object_get(live, "spec"), "hard"), "pods", json_string("999"));
+    assert_false(tenantspec_child_matches(want, live));
+    json_decref(live);
+    /* So does a removed label. */
+    live = json_deep_copy(want);
+    json_object_del(json_object_get(json_object_get(live, "metadata"), "labels"), "paybill.dev/plan");
+    assert_false(tenantspec_child_matches(want, live));
+    json_decref(live);
+    json_decref(ch);
+    json_decref(t);
+    json_decref(p);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_conditions_idempotent),
+        cmocka_unit_test(test_isolation_defaults_and_overrides),
+        cmocka_unit_test(test_plan_validation_messages),
+        cmocka_unit_test(test_children_dedicated),
+        cmocka_unit_test(test_children_shared_and_suspended),
+        cmocka_unit_test(test_child_matches_detects_drift),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
