@@ -50,4 +50,51 @@ int dv_schema_check_structural(const json_t *schema, char *msg, size_t n);
  * group/version (builtins give a permissive object schema). New reference. */
 json_t *dv_openapi_v3_document(const char *group, const char *version, const json_t *kinds);
 
+/* ---- additions (the functions above are the original contract) ---------- */
+
+/* Recursion bound, in schema levels, for every function here. Deeper schemas
+ * are rejected by the structural check; validation reports an InternalError
+ * cause and pruning/defaulting stop descending. */
+#define DV_SCHEMA_MAX_DEPTH 64
+
+/* As dv_schema_check_structural, with field paths rooted at `base` (e.g.
+ * "spec.versions[0].schema.openAPIV3Schema", which is what kube-apiserver
+ * reports; NULL means "openAPIV3Schema"). msg is "<field>: <detail>", or
+ * "[<field>: <detail>, ...]" when there are several problems. */
+int dv_schema_check_structural_at(const json_t *schema, const char *base, char *msg, size_t n);
+
+/* Same check, appending one {"reason","message","field"} cause per problem to
+ * `causes` (caller-owned array); returns the number of problems. This is
+ * what a 422 for a CustomResourceDefinition needs. */
+int dv_schema_check_structural_causes(const json_t *schema, const char *base, json_t *causes);
+
+/* The aggregate text kube-apiserver puts after "is invalid: ": "field: msg"
+ * for one cause, "[field: msg, field: msg]" for several (duplicates
+ * dropped). malloc'd, caller frees. */
+char *dv_schema_causes_message(const json_t *causes);
+
+/* The whole Status message of a 422 Invalid:
+ *   <qualified_kind> "<name>" is invalid: <dv_schema_causes_message>
+ * e.g. qualified_kind "Tenant.paybill.dev". malloc'd, caller frees. */
+char *dv_schema_invalid_message(const char *qualified_kind, const char *name, const json_t *causes);
+
+/* Name of a kind's schema in components.schemas: builtins use their Go
+ * package ("io.k8s.api.core.v1.ConfigMap", "io.k8s.api.apps.v1.Deployment",
+ * "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinition"),
+ * other groups are reversed ("dev.paybill.v1alpha1.Tenant"). malloc'd. */
+char *dv_openapi_schema_name(const char *group, const char *version, const char *kind);
+
+/* The key of a group/version in the /openapi/v3 index and its URL suffix:
+ * "api/v1" for the core group, else "apis/<group>/<version>". malloc'd. */
+char *dv_openapi_v3_path_key(const char *group, const char *version);
+
+/* Content hash of a document, as the ?hash= of its serverRelativeURL:
+ * uppercase hex SHA-512 of its canonical JSON (sorted keys). malloc'd. */
+char *dv_openapi_v3_hash(const json_t *doc);
+
+/* The /openapi/v3 index: `docs` maps path keys ("apis/paybill.dev/v1alpha1")
+ * to their documents; returns {"paths":{key:{"serverRelativeURL":
+ * "/openapi/v3/<key>?hash=<H>"}}}. New reference. */
+json_t *dv_openapi_v3_index(const json_t *docs);
+
 #endif

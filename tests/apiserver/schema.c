@@ -1,0 +1,1852 @@
+/*
+ * schema.c - CRD structural schemas for the dev API server: validation of
+ * custom objects (with kube-apiserver's cause reasons and messages), pruning
+ * of unknown fields, defaulting, and the structural-schema check made when a
+ * CRD is created or updated.
+ *
+ * The model is apiextensions-apiserver 1.32: objects are validated by
+ * kube-openapi's SchemaValidator and its errors are converted to field errors
+ * (kubeOpenAPIResultToFieldErrors), so messages embed Go formatting ("%q",
+ * "%v" of int64/float64); go_quote() and go_float() reproduce it. Pruning and
+ * defaulting follow the structural pruning/defaulting algorithms.
+ *
+ * Deliberate gaps: x-kubernetes-validations (CEL) rules are accepted and
+ * ignored; x-kubernetes-list-type/map-keys are not enforced; patterns are Go
+ * RE2 in the real server, here the common subset is translated to POSIX ERE
+ * (regcomp) and anything untranslatable is rejected when the CRD is checked.
+ * Recursion is bounded by DV_SCHEMA_MAX_DEPTH schema levels.
+ *
+ * Out of memory aborts: this is a test server.
+ */
+#include "schema.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <math.h>
+#include <regex.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------------ */
+/* growable strings                                                          */
+
+typedef struct sbuf {
+    char *s;
+    size_t len, cap;
+} sbuf;
+
+static void sb_reserve(sbuf *b, size_t extra)
+{
+    if (b->len + extra + 1 <= b->cap)
+        return;
+    size_t cap = b->cap ? b->cap : 64;
+    while (cap < b->len + extra + 1)
+        cap *= 2;
+    char *s = realloc(b->s, cap);
+    if (!s)
+        abort();
+    b->s = s;
+    b->cap = cap;
+}
+
+static void sb_putn(sbuf *b, const char *s, size_t n)
+{
+    sb_reserve(b, n);
+    memcpy(b->s + b->len, s, n);
+    b->len += n;
+    b->s[b->len] = '\0';
+}
+
+static void sb_puts(sbuf *b, const char *s) { sb_putn(b, s, strlen(s)); }
+static void sb_putc(sbuf *b, char c) { sb_putn(b, &c, 1); }
+
+static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sb_printf(sbuf *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n <= 0)
+        return;
+    sb_reserve(b, (size_t)n);
+    va_start(ap, fmt);
+    vsnprintf(b->s + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+}
+
+static void sb_truncate(sbuf *b, size_t len)
+{
+    b->len = len;
+    if (b->s)
+        b->s[len] = '\0';
+}
+
+static const char *sb_str(const sbuf *b) { return b->s ? b->s : ""; }
+
+static void sb_free(sbuf *b)
+{
+    free(b->s);
+    b->s = NULL;
+    b->len = b->cap = 0;
+}
+
+/* Field paths in kube-apiserver notation: "spec.items[2].name". */
+static size_t path_field(sbuf *p, const char *name)
+{
+    size_t old = p->len;
+    if (p->len)
+        sb_putc(p, '.');
+    sb_puts(p, name);
+    return old;
+}
+
+static size_t path_index(sbuf *p, size_t i)
+{
+    size_t old = p->len;
+    sb_printf(p, "[%zu]", i);
+    return old;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Go formatting                                                             */
+
+/* Length of the valid UTF-8 sequence at s (2..4), or 0 if invalid. */
+static size_t utf8_seq(const unsigned char *s, size_t n, uint32_t *cp)
+{
+    size_t len;
+    uint32_t c;
+    if (s[0] >= 0xC2 && s[0] <= 0xDF) {
+        len = 2;
+        c = s[0] & 0x1F;
+    } else if (s[0] >= 0xE0 && s[0] <= 0xEF) {
+        len = 3;
+        c = s[0] & 0x0F;
+    } else if (s[0] >= 0xF0 && s[0] <= 0xF4) {
+        len = 4;
+        c = s[0] & 0x07;
+    } else {
+        return 0;
+    }
+    if (n < len)
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+        c = (c << 6) | (s[i] & 0x3F);
+    }
+    if ((len == 3 && c < 0x800) || (len == 4 && (c < 0x10000 || c > 0x10FFFF)) ||
+        (c >= 0xD800 && c <= 0xDFFF))
+        return 0;
+    *cp = c;
+    return len;
+}
+
+/* strconv.IsPrint, approximately: C1 controls and a few format characters
+ * are not printable; everything else outside ASCII is. */
+static int go_printable(uint32_t c)
+{
+    return !((c >= 0x80 && c <= 0xA0) || c == 0xAD || c == 0x2028 || c == 0x2029 ||
+             c == 0xFEFF || (c >= 0x200B && c <= 0x200F));
+}
+
+/* Go's %q (strconv.Quote). */
+static void go_quote(sbuf *b, const char *str, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *s = (const unsigned char *)str;
+    sb_putc(b, '"');
+    for (size_t i = 0; i < n;) {
+        unsigned char c = s[i];
+        if (c < 0x80) {
+            switch (c) {
+            case '"': sb_puts(b, "\\\""); break;
+            case '\\': sb_puts(b, "\\\\"); break;
+            case '\a': sb_puts(b, "\\a"); break;
+            case '\b': sb_puts(b, "\\b"); break;
+            case '\f': sb_puts(b, "\\f"); break;
+            case '\n': sb_puts(b, "\\n"); break;
+            case '\r': sb_puts(b, "\\r"); break;
+            case '\t': sb_puts(b, "\\t"); break;
+            case '\v': sb_puts(b, "\\v"); break;
+            default:
+                if (c < 0x20 || c == 0x7F) {
+                    char e[4] = {'\\', 'x', hex[c >> 4], hex[c & 15]};
+                    sb_putn(b, e, 4);
+                } else {
+                    sb_putc(b, (char)c);
+                }
+            }
+            i++;
+            continue;
+        }
+        uint32_t cp = 0;
+        size_t len = utf8_seq(s + i, n - i, &cp);
+        if (!len) {
+            char e[4] = {'\\', 'x', hex[c >> 4], hex[c & 15]};
+            sb_putn(b, e, 4);
+            i++;
+        } else {
+            if (go_printable(cp))
+                sb_putn(b, (const char *)s + i, len);
+            else if (cp < 0x10000)
+                sb_printf(b, "\\u%04x", (unsigned)cp);
+            else
+                sb_printf(b, "\\U%08x", (unsigned)cp);
+            i += len;
+        }
+    }
+    sb_putc(b, '"');
+}
+
+/* Go's %v of a float64 (strconv 'g', shortest): the fewest digits that
+ * round-trip, %e notation when the decimal exponent is < -4 or >= 6. */
+static void go_float(sbuf *b, double d)
+{
+    if (isnan(d)) {
+        sb_puts(b, "NaN");
+        return;
+    }
+    if (isinf(d)) {
+        sb_puts(b, d > 0 ? "+Inf" : "-Inf");
+        return;
+    }
+    if (d == 0) {
+        sb_puts(b, signbit(d) ? "-0" : "0");
+        return;
+    }
+    char e[48];
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(e, sizeof e, "%.*e", prec - 1, d);
+        if (strtod(e, NULL) == d)
+            break;
+    }
+    const char *p = e;
+    if (*p == '-') {
+        sb_putc(b, '-');
+        p++;
+    }
+    char digits[24];
+    int nd = 0;
+    for (; *p && *p != 'e'; p++)
+        if (isdigit((unsigned char)*p) && nd < (int)sizeof digits)
+            digits[nd++] = *p;
+    int exp = *p == 'e' ? atoi(p + 1) : 0;
+    while (nd > 1 && digits[nd - 1] == '0')
+        nd--;
+    if (exp < -4 || exp >= 6) {
+        /* %e: d.ddde+XX, at least two exponent digits */
+        sb_putc(b, digits[0]);
+        if (nd > 1) {
+            sb_putc(b, '.');
+            sb_putn(b, digits + 1, (size_t)nd - 1);
+        }
+        sb_printf(b, "e%c%02d", exp < 0 ? '-' : '+', exp < 0 ? -exp : exp);
+        return;
+    }
+    if (exp < 0) {
+        sb_puts(b, "0.");
+        for (int i = -1; i > exp; i--)
+            sb_putc(b, '0');
+        sb_putn(b, digits, (size_t)nd);
+        return;
+    }
+    for (int i = 0; i <= exp; i++)
+        sb_putc(b, i < nd ? digits[i] : '0');
+    if (nd > exp + 1) {
+        sb_putc(b, '.');
+        sb_putn(b, digits + exp + 1, (size_t)(nd - exp - 1));
+    }
+}
+
+/* How field.Error.ErrorBody prints a bad value: strings %q, numbers and
+ * bools %v, anything else as JSON. */
+static void go_value(sbuf *b, const json_t *v)
+{
+    switch (json_typeof(v)) {
+    case JSON_STRING:
+        go_quote(b, json_string_value(v), json_string_length(v));
+        break;
+    case JSON_INTEGER:
+        sb_printf(b, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        break;
+    case JSON_REAL:
+        go_float(b, json_real_value(v));
+        break;
+    case JSON_TRUE:
+        sb_puts(b, "true");
+        break;
+    case JSON_FALSE:
+        sb_puts(b, "false");
+        break;
+    case JSON_NULL:
+        sb_puts(b, "null");
+        break;
+    default: {
+        char *s = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+        sb_puts(b, s ? s : "null");
+        free(s);
+    }
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* schema accessors                                                          */
+
+static int s_true(const json_t *s, const char *key) { return json_is_true(json_object_get(s, key)); }
+
+static const char *s_str(const json_t *s, const char *key)
+{
+    return json_string_value(json_object_get(s, key));
+}
+
+/* A numeric keyword, if present. */
+static int s_num(const json_t *s, const char *key, double *out)
+{
+    const json_t *v = json_object_get(s, key);
+    if (!json_is_number(v))
+        return 0;
+    *out = json_number_value(v);
+    return 1;
+}
+
+static int s_int(const json_t *s, const char *key, long long *out)
+{
+    double d;
+    if (!s_num(s, key, &d))
+        return 0;
+    *out = (long long)d;
+    return 1;
+}
+
+static const json_t *s_obj(const json_t *s, const char *key)
+{
+    const json_t *v = json_object_get(s, key);
+    return json_is_object(v) ? v : NULL;
+}
+
+static int is_meta_field(const char *k)
+{
+    return !strcmp(k, "apiVersion") || !strcmp(k, "kind") || !strcmp(k, "metadata");
+}
+
+/* swag.IsFloat64AJSONInteger */
+static int float_is_integer(double f)
+{
+    if (!isfinite(f) || f < -9007199254740992.0 || f > 9007199254740992.0)
+        return 0;
+    double g = trunc(f);
+    if (f == g)
+        return 1;
+    double h = fabs(f - g), fa = fabs(f);
+    return fa < 1.0 ? h < 1e-9 : h / fa < 1e-9;
+}
+
+/* ------------------------------------------------------------------------ */
+/* patterns: Go RE2 subset -> POSIX ERE                                      */
+
+/* Translate one escape inside a bracket expression. Returns 0, or -1 when
+ * the escape has no POSIX equivalent. */
+static int bracket_escape(char c, sbuf *body, int *dash, int *rbr, int *caret)
+{
+    switch (c) {
+    case 'd': sb_puts(body, "0-9"); return 0;
+    case 'w': sb_puts(body, "A-Za-z0-9_"); return 0;
+    case 's': sb_puts(body, " \t\n\r\f\v"); return 0;
+    case 'n': sb_putc(body, '\n'); return 0;
+    case 't': sb_putc(body, '\t'); return 0;
+    case 'r': sb_putc(body, '\r'); return 0;
+    case 'f': sb_putc(body, '\f'); return 0;
+    case 'v': sb_putc(body, '\v'); return 0;
+    case '-': *dash = 1; return 0;
+    case ']': *rbr = 1; return 0;
+    case '^': *caret = 1; return 0;
+    default:
+        if (isalnum((unsigned char)c))
+            return -1;
+        sb_putc(body, c);
+        return 0;
+    }
+}
+
+/* Returns a malloc'd ERE, or NULL with a reason in err. */
+static char *pattern_to_ere(const char *pat, int *icase, char *err, size_t n)
+{
+    sbuf out = {0};
+    const char *p = pat;
+    *icase = 0;
+    if (!strncmp(p, "(?i)", 4)) {
+        *icase = 1;
+        p += 4;
+    }
+    sb_puts(&out, "");
+    while (*p) {
+        char c = *p;
+        if (c == '\\') {
+            char e = p[1];
+            if (!e) {
+                snprintf(err, n, "error parsing regexp: trailing backslash at end of expression: ``");
+                goto fail;
+            }
+            p += 2;
+            switch (e) {
+            case 'd': sb_puts(&out, "[0-9]"); break;
+            case 'D': sb_puts(&out, "[^0-9]"); break;
+            case 'w': sb_puts(&out, "[A-Za-z0-9_]"); break;
+            case 'W': sb_puts(&out, "[^A-Za-z0-9_]"); break;
+            case 's': sb_puts(&out, "[[:space:]]"); break;
+            case 'S': sb_puts(&out, "[^[:space:]]"); break;
+            case 'b': sb_puts(&out, "\\b"); break;
+            case 'B': sb_puts(&out, "\\B"); break;
+            case 'A': sb_putc(&out, '^'); break;
+            case 'z': sb_putc(&out, '$'); break;
+            case 'n': sb_putc(&out, '\n'); break;
+            case 't': sb_putc(&out, '\t'); break;
+            case 'r': sb_putc(&out, '\r'); break;
+            case 'f': sb_putc(&out, '\f'); break;
+            case 'v': sb_putc(&out, '\v'); break;
+            default:
+                if (isalnum((unsigned char)e)) {
+                    snprintf(err, n, "error parsing regexp: invalid escape sequence: `\\%c`", e);
+                    goto fail;
+                }
+                sb_putc(&out, '\\');
+                sb_putc(&out, e);
+            }
+            continue;
+        }
+        if (c == '[') {
+            sbuf body = {0};
+            int neg = 0, dash = 0, rbr = 0, caret = 0;
+            p++;
+            if (*p == '^') {
+                neg = 1;
+                p++;
+            }
+            if (*p == ']') {
+                rbr = 1;
+                p++;
+            }
+            sb_puts(&body, "");
+            while (*p && *p != ']') {
+                if (*p == '\\') {
+                    if (!p[1] || bracket_escape(p[1], &body, &dash, &rbr, &caret) < 0) {
+                        snprintf(err, n, "error parsing regexp: invalid escape sequence: `\\%c`",
+                                 p[1] ? p[1] : ' ');
+                        sb_free(&body);
+                        goto fail;
+                    }
+                    p += 2;
+                } else if (*p == '[' && p[1] == ':') {
+                    const char *end = strstr(p + 2, ":]");
+                    if (!end) {
+                        snprintf(err, n, "error parsing regexp: missing closing ]: `%s`", pat);
+                        sb_free(&body);
+                        goto fail;
+                    }
+                    sb_putn(&body, p, (size_t)(end + 2 - p));
+                    p = end + 2;
+                } else if (*p == '^' && body.len == 0) {
+                    caret = 1; /* a literal ^ must not come first */
+                    p++;
+                } else {
+                    sb_putc(&body, *p++);
+                }
+            }
+            if (*p != ']') {
+                snprintf(err, n, "error parsing regexp: missing closing ]: `%s`", pat);
+                sb_free(&body);
+                goto fail;
+            }
+            p++;
+            if (!body.len && !rbr && !dash && !caret) {
+                snprintf(err, n, "error parsing regexp: missing closing ]: `%s`", pat);
+                sb_free(&body);
+                goto fail;
+            }
+            sb_putc(&out, '[');
+            if (neg)
+                sb_putc(&out, '^');
+            if (rbr)
+                sb_putc(&out, ']');
+            sb_puts(&out, sb_str(&body));
+            if (caret)
+                sb_putc(&out, '^');
+            if (dash)
+                sb_putc(&out, '-');
+            sb_putc(&out, ']');
+            sb_free(&body);
+            continue;
+        }
+        if (c == '(' && p[1] == '?') {
+            if (p[2] == ':') {
+                sb_putc(&out, '(');
+                p += 3;
+                continue;
+            }
+            snprintf(err, n, "error parsing regexp: unsupported group flags or named group: `%s`", pat);
+            goto fail;
+        }
+        sb_putc(&out, c);
+        p++;
+        /* lazy quantifiers match the same strings (we only test for a match) */
+        if ((c == '*' || c == '+' || c == '?' || c == '}') && *p == '?')
+            p++;
+    }
+    return out.s;
+fail:
+    sb_free(&out);
+    return NULL;
+}
+
+/* Compile a schema pattern. Returns 0, or -1 with a Go-like reason. */
+static int pattern_compile(const char *pat, regex_t *re, char *err, size_t n)
+{
+    int icase;
+    char *ere = pattern_to_ere(pat, &icase, err, n);
+    if (!ere)
+        return -1;
+    int rc = regcomp(re, ere, REG_EXTENDED | REG_NOSUB | (icase ? REG_ICASE : 0));
+    free(ere);
+    if (rc != 0) {
+        char buf[256];
+        regerror(rc, re, buf, sizeof buf);
+        snprintf(err, n, "error parsing regexp: %s: `%s`", buf, pat);
+        return -1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* formats (kube-openapi strfmt, the subset CRDs keep)                       */
+
+static int all_match(const char *s, size_t n, const char *set)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!strchr(set, s[i]) || !s[i])
+            return 0;
+    return 1;
+}
+
+#define HEX "0123456789abcdefABCDEF"
+#define DIGITS "0123456789"
+
+static int fmt_date(const char *s, size_t n)
+{
+    if (n != 10 || s[4] != '-' || s[7] != '-' || !all_match(s, 4, DIGITS) ||
+        !all_match(s + 5, 2, DIGITS) || !all_match(s + 8, 2, DIGITS))
+        return 0;
+    int y = atoi(s), m = atoi(s + 5), d = atoi(s + 8);
+    static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (m < 1 || m > 12 || d < 1)
+        return 0;
+    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    return d <= mdays[m - 1] + (m == 2 && leap);
+}
+
+/* strfmt.IsDateTime: date "t" hh:mm:ss(.frac)?(z|[+-]hh:mm), case-insensitive */
+static int fmt_datetime(const char *s, size_t n)
+{
+    const char *t = memchr(s, 'T', n);
+    const char *tl = memchr(s, 't', n);
+    if (!t || (tl && tl < t))
+        t = tl;
+    if (n < 4 || !t || !fmt_date(s, (size_t)(t - s)))
+        return 0;
+    const char *p = t + 1;
+    size_t r = n - (size_t)(p - s);
+    if (memchr(p, 't', r) || memchr(p, 'T', r))
+        return 0;
+    if (r < 9 || p[2] != ':' || p[5] != ':' || !all_match(p, 2, DIGITS) ||
+        !all_match(p + 3, 2, DIGITS) || !all_match(p + 6, 2, DIGITS))
+        return 0;
+    if (memcmp(p, "23", 2) > 0 || memcmp(p + 3, "59", 2) > 0 || memcmp(p + 6, "59", 2) > 0)
+        return 0;
+    size_t i = 8;
+    if (i < r && p[i] != 'z' && p[i] != 'Z' && p[i] != '+' && p[i] != '-') {
+        i++; /* any single character, then digits (the Go regex uses ".") */
+        size_t st = i;
+        while (i < r && isdigit((unsigned char)p[i]))
+            i++;
+        if (i == st)
+            return 0;
+    }
+    if (i < r && (p[i] == 'z' || p[i] == 'Z'))
+        return i + 1 == r;
+    if (i < r && (p[i] == '+' || p[i] == '-'))
+        return r - i == 6 && all_match(p + i + 1, 2, DIGITS) && p[i + 3] == ':' &&
+               all_match(p + i + 4, 2, DIGITS);
+    return 0;
+}
+
+static int fmt_byte(const char *s, size_t n)
+{
+    if (n % 4)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (isalnum((unsigned char)c) || c == '+' || c == '/')
+            continue;
+        if (c == '=' && (i >= n - 2) && (i == n - 1 || s[n - 1] == '='))
+            continue;
+        return 0;
+    }
+    return 1;
+}
+
+static int fmt_uuid(const char *s, size_t n, char version)
+{
+    /* 8-4-4-4-12 hex, dashes optional for plain "uuid" */
+    static const int groups[] = {8, 4, 4, 4, 12};
+    size_t i = 0;
+    for (int g = 0; g < 5; g++) {
+        if (g && i < n && s[i] == '-')
+            i++;
+        else if (g && version)
+            return 0;
+        if (i + (size_t)groups[g] > n || !all_match(s + i, (size_t)groups[g], HEX))
+            return 0;
+        if (g == 2 && version && s[i] != version)
+            return 0;
+        if (g == 3 && version && version != '3' && !strchr("89abAB", s[i]))
+            return 0;
+        i += (size_t)groups[g];
+    }
+    return i == n;
+}
+
+static int fmt_ip(const char *s, size_t n, int family)
+{
+    char buf[64];
+    unsigned char addr[16];
+    if (n == 0 || n >= sizeof buf)
+        return 0;
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+    if (family == AF_INET)
+        return inet_pton(AF_INET, buf, addr) == 1;
+    return strchr(buf, ':') && inet_pton(AF_INET6, buf, addr) == 1;
+}
+
+static int fmt_cidr(const char *s, size_t n)
+{
+    const char *slash = memchr(s, '/', n);
+    if (!slash)
+        return 0;
+    size_t an = (size_t)(slash - s), pn = n - an - 1;
+    if (pn == 0 || pn > 3 || !all_match(slash + 1, pn, DIGITS))
+        return 0;
+    int bits = atoi(slash + 1);
+    if (fmt_ip(s, an, AF_INET))
+        return bits <= 32;
+    if (fmt_ip(s, an, AF_INET6))
+        return bits <= 128;
+    return 0;
+}
+
+static int fmt_hostname(const char *s, size_t n)
+{
+    if (n == 0 || n > 255)
+        return 0;
+    size_t label = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (c == '.') {
+            if (label == 0 || s[i - 1] == '-')
+                return 0;
+            label = 0;
+            continue;
+        }
+        if (!isalnum((unsigned char)c) && c != '-' && c != '_')
+            return 0;
+        if (label == 0 && c == '-')
+            return 0;
+        if (++label > 63)
+            return 0;
+    }
+    return s[n - 1] != '-';
+}
+
+static int fmt_email(const char *s, size_t n)
+{
+    const char *at = memchr(s, '@', n);
+    if (!at || at == s || at == s + n - 1 || memchr(at + 1, '@', n - (size_t)(at - s) - 1))
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (isspace((unsigned char)s[i]) || (unsigned char)s[i] < 0x20)
+            return 0;
+    return 1;
+}
+
+static int fmt_mac(const char *s, size_t n)
+{
+    /* 6, 8 or 20 octets as hh:hh:.. or hh-hh-.. */
+    if (n < 17)
+        return 0;
+    char sep = s[2];
+    if (sep != ':' && sep != '-')
+        return 0;
+    size_t groups = (n + 1) / 3;
+    if ((n + 1) % 3 || (groups != 6 && groups != 8 && groups != 20))
+        return 0;
+    for (size_t g = 0; g < groups; g++) {
+        if (!all_match(s + 3 * g, 2, HEX))
+            return 0;
+        if (g + 1 < groups && s[3 * g + 2] != sep)
+            return 0;
+    }
+    return 1;
+}
+
+/* Go time.ParseDuration ("1h30m", "-1.5s") or strfmt's "<n> <unit>". */
+static int fmt_duration(const char *s, size_t n)
+{
+    static const char *units[] = {"ns", "us", "\xc2\xb5s", "ms", "s", "m", "h", NULL};
+    static const char *words[] = {"ns", "us", "ms", "s", "sec", "secs", "second", "seconds", "m",
+                                  "min", "mins", "minute", "minutes", "h", "hr", "hrs", "hour",
+                                  "hours", "d", "day", "days", "w", "wk", "wks", "week", "weeks",
+                                  NULL};
+    size_t i = 0;
+    /* strfmt form */
+    while (i < n && isdigit((unsigned char)s[i]))
+        i++;
+    if (i > 0 && i < n) {
+        size_t j = i;
+        while (j < n && s[j] == ' ')
+            j++;
+        for (int w = 0; words[w]; w++)
+            if (n - j == strlen(words[w]) && !memcmp(s + j, words[w], n - j))
+                return 1;
+    }
+    /* Go form */
+    i = 0;
+    if (i < n && (s[i] == '+' || s[i] == '-'))
+        i++;
+    if (i == n)
+        return 0;
+    if (n - i == 1 && s[i] == '0')
+        return 1;
+    while (i < n) {
+        size_t st = i;
+        while (i < n && isdigit((unsigned char)s[i]))
+            i++;
+        int any = i > st;
+        if (i < n && s[i] == '.') {
+            i++;
+            size_t fs = i;
+            while (i < n && isdigit((unsigned char)s[i]))
+                i++;
+            any = any || i > fs;
+        }
+        if (!any)
+            return 0;
+        int ok = 0;
+        for (int u = 0; units[u] && !ok; u++) {
+            size_t ul = strlen(units[u]);
+            /* prefer the longest unit: "ms" before "m" */
+            if (i + ul <= n && !memcmp(s + i, units[u], ul) &&
+                !(ul == 1 && s[i] == 'm' && i + 1 < n && s[i + 1] == 's')) {
+                i += ul;
+                ok = 1;
+            }
+        }
+        if (!ok)
+            return 0;
+    }
+    return 1;
+}
+
+/* 1 valid, 0 invalid, -1 format not checked by the real server. */
+static int format_check(const char *format, const char *s, size_t n)
+{
+    if (!strcmp(format, "date-time") || !strcmp(format, "datetime"))
+        return fmt_datetime(s, n);
+    if (!strcmp(format, "date"))
+        return fmt_date(s, n);
+    if (!strcmp(format, "byte"))
+        return fmt_byte(s, n);
+    if (!strcmp(format, "uuid"))
+        return fmt_uuid(s, n, 0);
+    if (!strcmp(format, "uuid3"))
+        return fmt_uuid(s, n, '3');
+    if (!strcmp(format, "uuid4"))
+        return fmt_uuid(s, n, '4');
+    if (!strcmp(format, "uuid5"))
+        return fmt_uuid(s, n, '5');
+    if (!strcmp(format, "ipv4"))
+        return fmt_ip(s, n, AF_INET);
+    if (!strcmp(format, "ipv6"))
+        return fmt_ip(s, n, AF_INET6);
+    if (!strcmp(format, "cidr"))
+        return fmt_cidr(s, n);
+    if (!strcmp(format, "hostname"))
+        return fmt_hostname(s, n);
+    if (!strcmp(format, "email"))
+        return fmt_email(s, n);
+    if (!strcmp(format, "mac"))
+        return fmt_mac(s, n);
+    if (!strcmp(format, "duration"))
+        return fmt_duration(s, n);
+    if (!strcmp(format, "hexcolor"))
+        return (n == 4 || n == 7) && s[0] == '#' && all_match(s + 1, n - 1, HEX);
+    if (!strcmp(format, "bsonobjectid"))
+        return n == 24 && all_match(s, n, HEX);
+    return -1;
+}
+
+/* ------------------------------------------------------------------------ */
+/* validation                                                                */
+
+typedef struct vctx {
+    json_t *causes; /* may be NULL: count only */
+    int count;
+    sbuf path;
+} vctx;
+
+static void cause_at(vctx *c, const char *field, const char *reason, const char *message)
+{
+    c->count++;
+    if (!c->causes)
+        return;
+    json_t *o = json_object();
+    json_object_set_new(o, "reason", json_string(reason));
+    json_object_set_new(o, "message", json_string(message));
+    json_object_set_new(o, "field", json_string(field));
+    json_array_append_new(c->causes, o);
+}
+
+static void cause(vctx *c, const char *reason, const char *message)
+{
+    cause_at(c, sb_str(&c->path), reason, message);
+}
+
+static const char *kind_of(const json_t *v)
+{
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: return "object";
+    case JSON_ARRAY: return "array";
+    case JSON_STRING: return "string";
+    case JSON_INTEGER: return "integer";
+    case JSON_REAL: return "number";
+    case JSON_TRUE:
+    case JSON_FALSE: return "boolean";
+    default: return "null";
+    }
+}
+
+static int types_has(const char *types, const char *t)
+{
+    size_t n = strlen(t);
+    for (const char *p = types; *p;) {
+        const char *e = strchr(p, ',');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        if (len == n && !memcmp(p, t, n))
+            return 1;
+        if (!e)
+            break;
+        p = e + 1;
+    }
+    return 0;
+}
+
+static int type_ok(const char *types, const json_t *v)
+{
+    const char *k = kind_of(v);
+    if (types_has(types, k))
+        return 1;
+    if (json_is_integer(v) && types_has(types, "number"))
+        return 1;
+    if (json_is_real(v) && float_is_integer(json_real_value(v)) && types_has(types, "integer"))
+        return 1;
+    return 0;
+}
+
+/* FieldValueTypeInvalid: Invalid value: "<got>": <path> in body must be of
+ * type <types>: "<got>" */
+static void type_error(vctx *c, const char *types, const char *got)
+{
+    sbuf m = {0};
+    sb_puts(&m, "Invalid value: ");
+    go_quote(&m, got, strlen(got));
+    sb_printf(&m, ": %s in body must be of type %s: ", sb_str(&c->path), types);
+    go_quote(&m, got, strlen(got));
+    cause(c, "FieldValueTypeInvalid", sb_str(&m));
+    sb_free(&m);
+}
+
+/* "Invalid value: <v>: <path> in body <detail>" */
+static void invalid(vctx *c, const json_t *bad, const char *detail_fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void invalid(vctx *c, const json_t *bad, const char *detail_fmt, ...)
+{
+    sbuf m = {0};
+    sb_puts(&m, "Invalid value: ");
+    go_value(&m, bad);
+    sb_printf(&m, ": %s in body ", sb_str(&c->path));
+    va_list ap;
+    va_start(ap, detail_fmt);
+    char detail[512];
+    vsnprintf(detail, sizeof detail, detail_fmt, ap);
+    va_end(ap);
+    sb_puts(&m, detail);
+    cause(c, "FieldValueInvalid", sb_str(&m));
+    sb_free(&m);
+}
+
+static void invalid_int(vctx *c, long long bad, const char *detail_fmt, long long arg)
+{
+    json_t *v = json_integer(bad);
+    char d[256];
+    snprintf(d, sizeof d, detail_fmt, arg);
+    invalid(c, v, "%s", d);
+    json_decref(v);
+}
+
+static void too_many(vctx *c, long long actual, long long max)
+{
+    char m[160];
+    snprintf(m, sizeof m, "Too many: %lld: must have at most %lld %s", actual, max,
+             max == 1 ? "item" : "items");
+    cause(c, "FieldValueTooMany", m);
+}
+
+/* A number from the schema printed as kube-openapi does: as an int64 when the
+ * value being checked is an integer, else as a float64. */
+static void fmt_bound(sbuf *b, double bound, int as_int)
+{
+    if (as_int)
+        sb_printf(b, "%lld", (long long)bound);
+    else
+        go_float(b, bound);
+}
+
+static void validate_node(vctx *c, const json_t *s, const json_t *v, int depth);
+
+static int subschema_valid(vctx *c, const json_t *s, const json_t *v, int depth)
+{
+    vctx sub = {NULL, 0, {0}};
+    sb_puts(&sub.path, sb_str(&c->path));
+    validate_node(&sub, s, v, depth);
+    sb_free(&sub.path);
+    return sub.count == 0;
+}
+
+static void validate_junctors(vctx *c, const json_t *s, const json_t *v, int depth)
+{
+    const json_t *all = json_object_get(s, "allOf"), *any = json_object_get(s, "anyOf"),
+                 *one = json_object_get(s, "oneOf"), *not = json_object_get(s, "not");
+    size_t i;
+    const json_t *sub;
+    sbuf m = {0};
+    if (json_is_array(all))
+        json_array_foreach(all, i, sub) validate_node(c, sub, v, depth + 1);
+    if (json_is_array(any) && json_array_size(any)) {
+        int ok = 0;
+        json_array_foreach(any, i, sub) if (!ok && subschema_valid(c, sub, v, depth + 1)) ok = 1;
+        if (!ok) {
+            sb_puts(&m, "Invalid value: \"\": ");
+            go_quote(&m, sb_str(&c->path), c->path.len);
+            sb_puts(&m, " must validate at least one schema (anyOf)");
+            cause_at(c, "", "FieldValueInvalid", sb_str(&m));
+            sb_truncate(&m, 0);
+        }
+    }
+    if (json_is_array(one) && json_array_size(one)) {
+        int ok = 0;
+        json_array_foreach(one, i, sub) ok += subschema_valid(c, sub, v, depth + 1);
+        if (ok != 1) {
+            sb_puts(&m, "Invalid value: \"\": ");
+            go_quote(&m, sb_str(&c->path), c->path.len);
+            sb_puts(&m, " must validate one and only one schema (oneOf). ");
+            if (ok == 0)
+                sb_puts(&m, "Found none valid");
+            else
+                sb_printf(&m, "Found %d valid alternatives", ok);
+            cause_at(c, "", "FieldValueInvalid", sb_str(&m));
+            sb_truncate(&m, 0);
+        }
+    }
+    if (json_is_object(not) && subschema_valid(c, not, v, depth + 1)) {
+        sb_puts(&m, "Invalid value: \"\": ");
+        go_quote(&m, sb_str(&c->path), c->path.len);
+        sb_puts(&m, " must not validate the schema (not)");
+        cause_at(c, "", "FieldValueInvalid", sb_str(&m));
+    }
+    sb_free(&m);
+}
+
+static void validate_string(vctx *c, const json_t *s, const json_t *v)
+{
+    const char *str = json_string_value(v);
+    size_t n = json_string_length(v), runes = 0;
+    for (size_t i = 0; i < n; i++)
+        if (((unsigned char)str[i] & 0xC0) != 0x80)
+            runes++;
+    long long lim;
+    if (s_int(s, "maxLength", &lim) && (long long)runes > lim) {
+        char m[128];
+        snprintf(m, sizeof m, "Too long: may not be more than %lld %s", lim, lim == 1 ? "byte" : "bytes");
+        cause(c, "FieldValueTooLong", m);
+    }
+    if (s_int(s, "minLength", &lim) && (long long)runes < lim)
+        invalid(c, v, "should be at least %lld chars long", lim);
+    const char *pat = s_str(s, "pattern");
+    if (pat) {
+        regex_t re;
+        char err[256];
+        if (pattern_compile(pat, &re, err, sizeof err) == 0) {
+            /* regexec stops at NUL; strings with NUL only match on their prefix */
+            if (regexec(&re, str, 0, NULL, 0) != 0)
+                invalid(c, v, "should match '%s'", pat);
+            regfree(&re);
+        }
+    }
+    const char *format = s_str(s, "format");
+    if (format && format_check(format, str, n) == 0) {
+        sbuf m = {0};
+        sb_puts(&m, "Invalid value: ");
+        go_quote(&m, str, n);
+        sb_printf(&m, ": %s in body must be of type %s: ", sb_str(&c->path), format);
+        go_quote(&m, str, n);
+        cause(c, "FieldValueTypeInvalid", sb_str(&m));
+        sb_free(&m);
+    }
+}
+
+static void validate_number(vctx *c, const json_t *s, const json_t *v)
+{
+    int as_int = json_is_integer(v);
+    double d = json_number_value(v), bound;
+    long long iv = as_int ? json_integer_value(v) : 0;
+    sbuf m = {0};
+    if (s_num(s, "multipleOf", &bound) && bound > 0) {
+        int bad;
+        if (as_int && float_is_integer(bound) && bound >= 1)
+            bad = iv % (long long)bound != 0;
+        else {
+            double mult = bound < 1 ? 1 / bound * d : d / bound;
+            bad = !float_is_integer(mult);
+        }
+        if (bad) {
+            sb_puts(&m, "should be a multiple of ");
+            fmt_bound(&m, bound, as_int && float_is_integer(bound));
+            invalid(c, v, "%s", sb_str(&m));
+            sb_truncate(&m, 0);
+        }
+    }
+    if (s_num(s, "minimum", &bound)) {
+        int excl = s_true(s, "exclusiveMinimum"), bad;
+        if (as_int)
+            bad = excl ? iv <= (long long)bound : iv < (long long)bound;
+        else
+            bad = excl ? d <= bound : d < bound;
+        if (bad) {
+            sb_puts(&m, excl ? "should be greater than " : "should be greater than or equal to ");
+            fmt_bound(&m, bound, as_int);
+            invalid(c, v, "%s", sb_str(&m));
+            sb_truncate(&m, 0);
+        }
+    }
+    if (s_num(s, "maximum", &bound)) {
+        int excl = s_true(s, "exclusiveMaximum"), bad;
+        if (as_int)
+            bad = excl ? iv >= (long long)bound : iv > (long long)bound;
+        else
+            bad = excl ? d >= bound : d > bound;
+        if (bad) {
+            sb_puts(&m, excl ? "should be less than " : "should be less than or equal to ");
+            fmt_bound(&m, bound, as_int);
+            invalid(c, v, "%s", sb_str(&m));
+        }
+    }
+    sb_free(&m);
+}
+
+static void validate_enum(vctx *c, const json_t *s, const json_t *v)
+{
+    const json_t *en = json_object_get(s, "enum"), *e;
+    size_t i;
+    if (!json_is_array(en) || json_array_size(en) == 0)
+        return;
+    json_array_foreach(en, i, e) if (json_equal((json_t *)e, (json_t *)v)) return;
+    sbuf m = {0};
+    sb_puts(&m, "Unsupported value: ");
+    go_value(&m, v);
+    sb_puts(&m, ": supported values: ");
+    json_array_foreach(en, i, e)
+    {
+        if (i)
+            sb_puts(&m, ", ");
+        if (json_is_string(e)) {
+            go_quote(&m, json_string_value(e), json_string_length(e));
+        } else {
+            char *js = json_dumps(e, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+            go_quote(&m, js ? js : "null", js ? strlen(js) : 4);
+            free(js);
+        }
+    }
+    cause(c, "FieldValueNotSupported", sb_str(&m));
+    sb_free(&m);
+}
+
+/* IsDNS1035Label on the lower-cased kind. */
+static int dns1035(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 63 || !isalpha((unsigned char)s[0]) || !isalnum((unsigned char)s[n - 1]))
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)s[i]) && s[i] != '-')
+            return 0;
+    return 1;
+}
+
+/* schemaobjectmeta.validateEmbeddedResource */
+static void validate_embedded(vctx *c, const json_t *v)
+{
+    const json_t *av = json_object_get(v, "apiVersion"), *kv = json_object_get(v, "kind");
+    size_t old;
+    sbuf m = {0};
+    old = path_field(&c->path, "apiVersion");
+    if (!av) {
+        cause(c, "FieldValueRequired", "Required value: must not be empty");
+    } else if (!json_is_string(av) || !json_string_length(av)) {
+        sb_puts(&m, "Invalid value: ");
+        go_value(&m, av);
+        sb_puts(&m, json_is_string(av) ? ": must not be empty" : ": must be a string");
+        cause(c, "FieldValueInvalid", sb_str(&m));
+    } else {
+        const char *s = json_string_value(av), *slash = strchr(s, '/');
+        if (slash && (strchr(slash + 1, '/') || slash == s || !slash[1])) {
+            sb_puts(&m, "Invalid value: ");
+            go_value(&m, av);
+            sb_printf(&m, ": unexpected GroupVersion string: %s", s);
+            cause(c, "FieldValueInvalid", sb_str(&m));
+        }
+    }
+    sb_truncate(&c->path, old);
+    sb_truncate(&m, 0);
+    old = path_field(&c->path, "kind");
+    if (!kv) {
+        cause(c, "FieldValueRequired", "Required value: must not be empty");
+    } else if (!json_is_string(kv) || !json_string_length(kv)) {
+        sb_puts(&m, "Invalid value: ");
+        go_value(&m, kv);
+        sb_puts(&m, json_is_string(kv) ? ": must not be empty" : ": must be a string");
+        cause(c, "FieldValueInvalid", sb_str(&m));
+    } else {
+        char lower[256];
+        snprintf(lower, sizeof lower, "%s", json_string_value(kv));
+        for (char *p = lower; *p; p++)
+            *p = (char)tolower((unsigned char)*p);
+        if (!dns1035(lower)) {
+            sb_puts(&m, "Invalid value: ");
+            go_value(&m, kv);
+            sb_puts(&m, ": may have mixed case, but should otherwise match: a DNS-1035 label must "
+                        "consist of lower case alphanumeric characters or '-', start with an "
+                        "alphabetic character, and end with an alphanumeric character (e.g. "
+                        "'my-name',  or 'abc-123', regex used for validation is "
+                        "'[a-z]([-a-z0-9]*[a-z0-9])?')");
+            cause(c, "FieldValueInvalid", sb_str(&m));
+        }
+    }
+    sb_truncate(&c->path, old);
+    sb_free(&m);
+}
+
+static void validate_object(vctx *c, const json_t *s, const json_t *v, int depth)
+{
+    long long lim, n = (long long)json_object_size(v);
+    if (s_int(s, "minProperties", &lim) && n < lim)
+        invalid_int(c, n, "should have at least %lld properties", lim);
+    if (s_int(s, "maxProperties", &lim) && n > lim)
+        too_many(c, n, lim);
+    if (s_true(s, "x-kubernetes-embedded-resource"))
+        validate_embedded(c, v);
+
+    const json_t *props = s_obj(s, "properties");
+    const json_t *ap = json_object_get(s, "additionalProperties");
+    const char *k;
+    const json_t *val;
+    size_t old;
+    if (json_is_false(ap)) {
+        json_object_foreach((json_t *)v, k, val)
+        {
+            if (props && json_object_get(props, k))
+                continue;
+            sbuf m = {0};
+            json_t *key = json_string(k);
+            sb_puts(&m, "Invalid value: ");
+            go_value(&m, key);
+            sb_printf(&m, ": %s.%s in body is a forbidden property", sb_str(&c->path), k);
+            cause(c, "FieldValueInvalid", sb_str(&m));
+            json_decref(key);
+            sb_free(&m);
+        }
+    } else if (json_is_object(ap)) {
+        json_object_foreach((json_t *)v, k, val)
+        {
+            if (props && json_object_get(props, k))
+                continue;
+            old = path_field(&c->path, k);
+            validate_node(c, ap, val, depth + 1);
+            sb_truncate(&c->path, old);
+        }
+    }
+    const json_t *req = json_object_get(s, "required"), *r;
+    size_t i;
+    if (json_is_array(req))
+        json_array_foreach(req, i, r)
+        {
+            if (!json_is_string(r) || json_object_get(v, json_string_value(r)))
+                continue;
+            old = path_field(&c->path, json_string_value(r));
+            cause(c, "FieldValueRequired", "Required value");
+            sb_truncate(&c->path, old);
+        }
+    if (props) {
+        const json_t *ps;
+        json_object_foreach((json_t *)props, k, ps)
+        {
+            val = json_object_get(v, k);
+            if (!val)
+                continue;
+            old = path_field(&c->path, k);
+            validate_node(c, ps, val, depth + 1);
+            sb_truncate(&c->path, old);
+        }
+    }
+}
+
+static void validate_array(vctx *c, const json_t *s, const json_t *v, int depth)
+{
+    long long lim, n = (long long)json_array_size(v);
+    if (s_int(s, "minItems", &lim) && n < lim)
+        invalid_int(c, n, "should have at least %lld items", lim);
+    if (s_int(s, "maxItems", &lim) && n > lim)
+        too_many(c, n, lim);
+    if (s_true(s, "uniqueItems")) {
+        for (size_t i = 0; i < (size_t)n; i++)
+            for (size_t j = i + 1; j < (size_t)n; j++)
+                if (json_equal(json_array_get(v, i), json_array_get(v, j))) {
+                    json_t *e = json_string("");
+                    invalid(c, e, "shouldn't contain duplicates");
+                    json_decref(e);
+                    i = j = (size_t)n;
+                }
+    }
+    const json_t *items = s_obj(s, "items"), *e;
+    size_t i;
+    if (items)
+        json_array_foreach(v, i, e)
+        {
+            size_t old = path_index(&c->path, i);
+            validate_node(c, items, e, depth + 1);
+            sb_truncate(&c->path, old);
+        }
+}
+
+static void validate_node(vctx *c, const json_t *s, const json_t *v, int depth)
+{
+    if (!json_is_object(s) || !v)
+        return;
+    if (depth > DV_SCHEMA_MAX_DEPTH) {
+        char m[128];
+        snprintf(m, sizeof m, "Internal error: schema nesting exceeds %d levels", DV_SCHEMA_MAX_DEPTH);
+        cause(c, "InternalError", m);
+        return;
+    }
+    char types[32] = "";
+    if (s_true(s, "x-kubernetes-int-or-string"))
+        snprintf(types, sizeof types, "integer,string");
+    else if (s_str(s, "type"))
+        snprintf(types, sizeof types, "%s", s_str(s, "type"));
+
+    if (json_is_null(v)) {
+        if (types[0] && !s_true(s, "nullable"))
+            type_error(c, types, "null");
+        validate_enum(c, s, v);
+        return;
+    }
+    if (types[0] && !type_ok(types, v))
+        type_error(c, types, kind_of(v));
+    validate_junctors(c, s, v, depth);
+    if (json_is_string(v))
+        validate_string(c, s, v);
+    if (json_is_number(v))
+        validate_number(c, s, v);
+    if (json_is_array(v))
+        validate_array(c, s, v, depth);
+    validate_enum(c, s, v);
+    if (json_is_object(v))
+        validate_object(c, s, v, depth);
+}
+
+int dv_schema_validate(const json_t *schema, const json_t *obj, json_t *causes)
+{
+    vctx c = {causes, 0, {0}};
+    validate_node(&c, schema, obj, 0);
+    sb_free(&c.path);
+    return c.count;
+}
+
+/* ------------------------------------------------------------------------ */
+/* pruning                                                                   */
+
+static int is_object_meta_field(const char *k)
+{
+    static const char *const f[] = {"name", "generateName", "namespace", "selfLink", "uid",
+                                    "resourceVersion", "generation", "creationTimestamp",
+                                    "deletionTimestamp", "deletionGracePeriodSeconds", "labels",
+                                    "annotations", "ownerReferences", "finalizers",
+                                    "managedFields", NULL};
+    for (int i = 0; f[i]; i++)
+        if (!strcmp(f[i], k))
+            return 1;
+    return 0;
+}
+
+/* Embedded objects' metadata is coerced to ObjectMeta: unknown keys go. */
+static void prune_embedded_meta(json_t *meta)
+{
+    const char *k;
+    json_t *v;
+    void *tmp;
+    if (!json_is_object(meta))
+        return;
+    json_object_foreach_safe(meta, tmp, k, v) if (!is_object_meta_field(k)) json_object_del(meta, k);
+}
+
+/* additionalProperties as pruning sees it: present (true or a schema)? */
+static int has_additional(const json_t *s, const json_t **schema)
+{
+    const json_t *ap = s ? json_object_get(s, "additionalProperties") : NULL;
+    *schema = json_is_object(ap) ? ap : NULL;
+    return json_is_object(ap) || json_is_true(ap);
+}
+
+static void prune_node(const json_t *s, json_t *v, int root, int depth);
+
+static void skip_prune(const json_t *s, json_t *v, int root, int depth)
+{
+    if (!s || depth > DV_SCHEMA_MAX_DEPTH)
+        return;
+    int emb = root || s_true(s, "x-kubernetes-embedded-resource");
+    const json_t *props = s_obj(s, "properties"), *aps;
+    int ap = has_additional(s, &aps);
+    if (json_is_object(v)) {
+        const char *k;
+        json_t *val;
+        void *tmp;
+        json_object_foreach_safe(v, tmp, k, val)
+        {
+            if (emb && is_meta_field(k)) {
+                if (!root && !strcmp(k, "metadata"))
+                    prune_embedded_meta(val);
+                continue;
+            }
+            const json_t *ps = props ? json_object_get(props, k) : NULL;
+            if (ps)
+                prune_node(ps, val, 0, depth + 1);
+            else if (ap)
+                prune_node(aps, val, 0, depth + 1);
+        }
+    } else if (json_is_array(v)) {
+        size_t i;
+        json_t *e;
+        json_array_foreach(v, i, e) skip_prune(s_obj(s, "items"), e, 0, depth + 1);
+    }
+}
+
+static void prune_node(const json_t *s, json_t *v, int root, int depth)
+{
+    if (depth > DV_SCHEMA_MAX_DEPTH)
+        return;
+    if (s && s_true(s, "x-kubernetes-preserve-unknown-fields")) {
+        skip_prune(s, v, root, depth);
+        return;
+    }
+    if (json_is_object(v)) {
+        const char *k;
+        json_t *val;
+        void *tmp;
+        if (!s && !root) {
+            json_object_clear(v);
+            return;
+        }
+        int emb = root || s_true(s, "x-kubernetes-embedded-resource");
+        const json_t *props = s ? s_obj(s, "properties") : NULL, *aps;
+        int ap = has_additional(s, &aps);
+        json_object_foreach_safe(v, tmp, k, val)
+        {
+            if (emb && is_meta_field(k)) {
+                if (!root && !strcmp(k, "metadata"))
+                    prune_embedded_meta(val);
+                continue;
+            }
+            const json_t *ps = props ? json_object_get(props, k) : NULL;
+            if (ps)
+                prune_node(ps, val, 0, depth + 1);
+            else if (ap)
+                prune_node(aps, val, 0, depth + 1);
+            else
+                json_object_del(v, k);
+        }
+    } else if (json_is_array(v)) {
+        size_t i;
+        json_t *e;
+        const json_t *items = s ? s_obj(s, "items") : NULL;
+        json_array_foreach(v, i, e) prune_node(items, e, 0, depth + 1);
+    }
+}
+
+void dv_schema_prune(const json_t *schema, json_t *obj)
+{
+    prune_node(json_is_object(schema) ? schema : NULL, obj, 1, 0);
+}
+
+/* ------------------------------------------------------------------------ */
+/* defaulting                                                                */
+
+static int non_nullable_null(const json_t *v, const json_t *s)
+{
+    return json_is_null(v) && s && !s_true(s, "nullable");
+}
+
+/* PruneNonNullableNullsWithoutDefaults: a null where the schema says the
+ * field is not nullable and has no default is dropped before defaulting. */
+static void prune_nulls(const json_t *s, json_t *v, int depth)
+{
+    if (depth > DV_SCHEMA_MAX_DEPTH)
+        return;
+    if (json_is_object(v)) {
+        const char *k;
+        json_t *val;
+        void *tmp;
+        const json_t *props = s ? s_obj(s, "properties") : NULL, *aps = NULL;
+        if (s)
+            has_additional(s, &aps);
+        json_object_foreach_safe(v, tmp, k, val)
+        {
+            const json_t *ps = props ? json_object_get(props, k) : NULL;
+            if (!ps)
+                ps = aps;
+            if (non_nullable_null(val, ps) && !json_object_get(ps, "default"))
+                json_object_del(v, k);
+            else
+                prune_nulls(ps, val, depth + 1);
+        }
+    } else if (json_is_array(v)) {
+        size_t i;
+        json_t *e;
+        const json_t *items = s ? s_obj(s, "items") : NULL;
+        json_array_foreach(v, i, e) prune_nulls(items, e, depth + 1);
+    }
+}
+
+static void default_node(const json_t *s, json_t *v, int depth)
+{
+    if (!s || depth > DV_SCHEMA_MAX_DEPTH)
+        return;
+    if (json_is_object(v)) {
+        const json_t *props = s_obj(s, "properties"), *ps, *aps;
+        const char *k;
+        json_t *val;
+        has_additional(s, &aps);
+        if (props)
+            json_object_foreach((json_t *)props, k, ps)
+            {
+                const json_t *d = json_object_get(ps, "default");
+                if (!d)
+                    continue;
+                val = json_object_get(v, k);
+                if (!val || non_nullable_null(val, ps))
+                    json_object_set_new(v, k, json_deep_copy(d));
+            }
+        json_object_foreach(v, k, val)
+        {
+            ps = props ? json_object_get(props, k) : NULL;
+            if (ps) {
+                default_node(ps, val, depth + 1);
+            } else if (aps) {
+                const json_t *d = json_object_get(aps, "default");
+                if (d && non_nullable_null(val, aps)) {
+                    val = json_deep_copy(d);
+                    json_object_set_new(v, k, val);
+                }
+                default_node(aps, val, depth + 1);
+            }
+        }
+    } else if (json_is_array(v)) {
+        const json_t *items = s_obj(s, "items");
+        const json_t *d = items ? json_object_get(items, "default") : NULL;
+        for (size_t i = 0; items && i < json_array_size(v); i++) {
+            json_t *e = json_array_get(v, i);
+            if (d && non_nullable_null(e, items)) {
+                json_array_set_new(v, i, json_deep_copy(d));
+                e = json_array_get(v, i);
+            }
+            default_node(items, e, depth + 1);
+        }
+    }
+}
+
+void dv_schema_default(const json_t *schema, json_t *obj)
+{
+    if (!json_is_object(schema))
+        return;
+    prune_nulls(schema, obj, 0);
+    default_node(schema, obj, 0);
+}
+
+/* ------------------------------------------------------------------------ */
+/* structural check                                                          */
+
+enum { LVL_ROOT, LVL_FIELD, LVL_ITEM };
+
+typedef struct sctx {
+    json_t *causes;
+    int count;
+    sbuf path;  /* openAPIV3Schema.properties[spec]... */
+    sbuf dpath; /* spec.replicas: the object path, for default validation */
+} sctx;
+
+static void scause(sctx *c, const char *child, const char *reason, const char *body)
+{
+    sbuf f = {0};
+    sb_puts(&f, sb_str(&c->path));
+    if (child) {
+        sb_putc(&f, '.');
+        sb_puts(&f, child);
+    }
+    c->count++;
+    if (c->causes) {
+        json_t *o = json_object();
+        json_object_set_new(o, "reason", json_string(reason));
+        json_object_set_new(o, "message", json_string(body));
+        json_object_set_new(o, "field", json_string(sb_str(&f)));
+        json_array_append_new(c->causes, o);
+    }
+    sb_free(&f);
+}
+
+static void scause_value(sctx *c, const char *child, const char *reason, const char *head,
+                         const json_t *bad, const char *detail)
+{
+    sbuf m = {0};
+    sb_puts(&m, head);
+    sb_puts(&m, ": ");
+    go_value(&m, bad);
+    sb_puts(&m, ": ");
+    sb_puts(&m, detail);
+    scause(c, child, reason, sb_str(&m));
+    sb_free(&m);
+}
+
+static int valid_type(const char *t)
+{
+    static const char *const types[] = {"array", "boolean", "integer", "number", "object", "string", NULL};
+    for (int i = 0; types[i]; i++)
+        if (!strcmp(types[i], t))
+            return 1;
+    return 0;
+}
+
+static void check_node(sctx *c, const json_t *s, int lvl, int depth, int in_junctor,
+                       const json_t *outer);
+
+static void check_child(sctx *c, const char *suffix, const char *dkey, const json_t *s, int lvl,
+                        int depth, int in_junctor, const json_t *outer)
+{
+    size_t old = c->path.len, dold = c->dpath.len;
+    sb_puts(&c->path, suffix);
+    if (dkey)
+        path_field(&c->dpath, dkey);
+    check_node(c, s, lvl, depth, in_junctor, outer);
+    sb_truncate(&c->path, old);
+    sb_truncate(&c->dpath, dold);
+}
+
+/* Validate a `default` against the node's own schema. */
+static void check_default(sctx *c, const json_t *s)
+{
+    const json_t *d = json_object_get(s, "default");
+    if (!d)
+        return;
+    json_t *causes = json_array();
+    vctx v = {causes, 0, {0}};
+    sb_puts(&v.path, sb_str(&c->dpath));
+    validate_node(&v, s, d, 0);
+    size_t i;
+    json_t *e;
+    json_array_foreach(causes, i, e)
+    {
+        scause(c, "default", json_string_value(json_object_get(e, "reason")),
+               json_string_value(json_object_get(e, "message")));
+    }
+    json_decref(causes);
+    sb_free(&v.path);
+}
+
+static void check_metadata(sctx *c, const json_t *meta)
+{
+    const char *k;
+    const json_t *v;
+    int ok = json_is_object(meta);
+    if (ok)
+        json_object_foreach((json_t *)meta, k, v)
+        {
+            if (!strcmp(k, "type") && json_is_string(v) && !strcmp(json_string_value(v), "object"))
+                continue;
+            if (!strcmp(k, "description"))
+                continue;
+            if (!strcmp(k, "properties") && json_is_object(v)) {
+                const char *pk;
+                const json_t *pv;
+                json_object_foreach((json_t *)v, pk, pv) if (strcmp(pk, "name") && strcmp(pk, "generateName")) ok = 0;
+                continue;
+            }
+            ok = 0;
+        }
+    if (!ok)
+        scause(c, "properties[metadata]", "FieldValueForbidden",
+               "Forbidden: must not specify anything other than name and generateName, but "
+               "metadata is implicitly specified");
+}
+
+static void check_node(sctx *c, const json_t *s, int lvl, int depth, int in_junctor,
+                       const json_t *outer)
+{
+    if (!json_is_object(s)) {
+        scause(c, NULL, "FieldValueInvalid", "Invalid value: must be a JSON schema object");
+        return;
+    }
+    if (depth > DV_SCHEMA_MAX_DEPTH) {
+        char m[128];
+        snprintf(m, sizeof m, "Forbidden: schema nesting exceeds the maximum depth of %d",
+                 DV_SCHEMA_MAX_DEPTH);
+        scause(c, NULL, "FieldValueForbidden", m);
+        return;
+    }
+    const json_t *type = json_object_get(s, "type");
+    const char *t = json_string_value(type);
+    int ios = s_true(s, "x-kubernetes-int-or-string");
+    int pres = s_true(s, "x-kubernetes-preserve-unknown-fields");
+    int emb = s_true(s, "x-kubernetes-embedded-resource");
+    const json_t *props = json_object_get(s, "properties");
+    const json_t *ap = json_object_get(s, "additionalProperties");
+    const json_t *items = json_object_get(s, "items");
+
+    if (type && !json_is_string(type))
+        scause_value(c, "type", "FieldValueInvalid", "Invalid value", type, "must be a string");
+    else if (t && !valid_type(t))
+        scause_value(c, "type", "FieldValueNotSupported", "Unsupported value", type,
+                     "supported values: \"array\", \"boolean\", \"integer\", \"number\", \"object\", \"string\"");
+
+    if (in_junctor) {
+        static const char *const forbidden[] = {"type", "description", "default", "additionalProperties",
+                                                "nullable", "x-kubernetes-preserve-unknown-fields",
+                                                "x-kubernetes-embedded-resource",
+                                                "x-kubernetes-int-or-string", NULL};
+        for (int i = 0; forbidden[i]; i++)
+            if (json_object_get(s, forbidden[i]) &&
+                !(!strcmp(forbidden[i], "type") && outer && s_true(outer, "x-kubernetes-int-or-string")))
+                scause(c, forbidden[i], "FieldValueForbidden", "Forbidden: must be empty to be structural");
+        if (json_is_object(props)) {
+            const json_t *oprops = outer ? s_obj(outer, "properties") : NULL;
+            const char *k;
+            const json_t *v;
+            json_object_foreach((json_t *)props, k, v) if (!oprops || !json_object_get(oprops, k))
+            {
+                sbuf f = {0};
+                sb_printf(&f, "properties[%s]", k);
+                scause(c, sb_str(&f), "FieldValueRequired",
+                       "Required value: must be specified outside of allOf, anyOf, oneOf and not "
+                       "to be structural");
+                sb_free(&f);
+            }
+        }
+    } else {
+        if (!t && !ios && !pres && !emb) {
+            const char *why = lvl == LVL_ROOT    ? "Required value: must not be empty at the root"
+                              : lvl == LVL_ITEM ? "Required value: must not be empty for specified array items"
+                                                : "Required value: must not be empty for specified object fields";
+            scause(c, "type", "FieldValueRequired", why);
+        }
+        if (lvl == LVL_ROOT && t && strcmp(t, "object"))
+            scause_value(c, "type", "FieldValueInvalid", "Invalid value", type, "must be object at the root");
+        if (ios && t)
+            scause_value(c, "type", "FieldValueInvalid", "Invalid value", type,
+                         "must be empty if x-kubernetes-int-or-string is true");
+        if (emb && !t)
+            scause(c, "type", "FieldValueRequired",
+                   "Required value: must be object if x-kubernetes-embedded-resource is true");
+        else if (emb && strcmp(t, "object"))
+            scause_value(c, "type", "FieldValueInvalid", "Invalid value", type,
+                         "must be object if x-kubernetes-embedded-resource is true");
+        if (emb && !pres && !(json_is_object(props) && json_object_size(props)))
+            scause(c, "properties", "FieldValueRequired",
+                   "Required value: must not be empty if x-kubernetes-embedded-resource is true "
+                   "without x-kubernetes-preserve-unknown-fields");
+        if (t && !strcmp(t, "array") && !items)
+            scause(c, "items", "FieldValueRequired", "Required value: must be specified");
+        check_default(c, s);
+    }
+    if (json_is_false(json_object_get(s, "x-kubernetes-preserve-unknown-fields")))
+        scause_value(c, "x-kubernetes-preserve-unknown-fields", "FieldValueInvalid", "Invalid value",
+                     json_false(), "must be true or undefined");
+    if (json_object_get(s, "$ref"))
+        scause(c, "$ref", "FieldValueForbidden", "Forbidden: $ref is not supported");
+    if (s_true(s, "uniqueItems"))
+        scause(c, "uniqueItems", "FieldValueForbidden",
+               "Forbidden: uniqueItems cannot be set to true since the runtime complexity becomes quadratic");
+    if (json_is_false(ap))
+        scause(c, "additionalProperties", "FieldValueForbidden",
+               "Forbidden: additionalProperties cannot be set to false");
+    if (ap && props)
+        scause(c, "additionalProperties", "FieldValueForbidden",
+               "Forbidden: additionalProperties and properties are mutual exclusive");
+    double mo;
+    if (s_num(s, "multipleOf", &mo) && mo <= 0)
+        scause_value(c, "multipleOf", "FieldValueInvalid", "Invalid value", json_object_get(s, "multipleOf"),
+                     "must be greater than zero");
+    const json_t *pat = json_object_get(s, "pattern");
+    if (pat) {
+        regex_t re;
+        char err[300], detail[400];
+        if (!json_is_string(pat)) {
+            scause_value(c, "pattern", "FieldValueInvalid", "Invalid value", pat, "must be a string");
+        } else if (pattern_compile(json_string_value(pat), &re, err, sizeof err) < 0) {
+            snprintf(detail, sizeof detail, "must be a valid regular expression, but isn't: %s", err);
+            scause_value(c, "pattern", "FieldValueInvalid", "Invalid value", pat, detail);
+        } else {
+            regfree(&re);
+        }
+    }
+
+    if (props && !json_is_object(props)) {
+        scause(c, "properties", "FieldValueInvalid", "Invalid value: must be an object");
+    } else if (props) {
+        const char *k;
+        const json_t *ps;
+        json_object_foreach((json_t *)props, k, ps)
+        {
+            sbuf suffix = {0};
+            sb_printf(&suffix, ".properties[%s]", k);
+            check_child(c, sb_str(&suffix), k, ps, LVL_FIELD, depth + 1, in_junctor, NULL);
+            sb_free(&suffix);
+        }
+        if (lvl == LVL_ROOT && !in_junctor && json_object_get(props, "metadata"))
+            check_metadata(c, json_object_get(props, "metadata"));
+    }
+    if (json_is_object(ap))
+        check_child(c, ".additionalProperties", NULL, ap, LVL_FIELD, depth + 1, in_junctor, NULL);
+    if (json_is_array(items))
+        scause(c, "items", "FieldValueForbidden", "Forbidden: items must be a schema object and not an array");
+    else if (items)
+        check_child(c, ".items", NULL, items, LVL_ITEM, depth + 1, in_junctor, NULL);
+
+    static const char *const junctors[] = {"allOf", "anyOf", "oneOf", NULL};
+    for (int j = 0; junctors[j]; j++) {
+        const json_t *arr = json_object_get(s, junctors[j]), *sub;
+        size_t i;
+        if (!arr)
+            continue;
+        if (!json_is_array(arr)) {
+            scause(c, junctors[j], "FieldValueInvalid", "Invalid value: must be an array");
+            continue;
+        }
+        json_array_foreach(arr, i, sub)
+        {
+            sbuf suffix = {0};
+            sb_printf(&suffix, ".%s[%zu]", junctors[j], i);
+            check_child(c, sb_str(&suffix), NULL, sub, lvl, depth + 1, 1, s);
+            sb_free(&suffix);
+        }
+    }
+    if (json_object_get(s, "not"))
+        check_child(c, ".not", NULL, json_object_get(s, "not"), lvl, depth + 1, 1, s);
+}
+
+int dv_schema_check_structural_causes(const json_t *schema, const char *base, json_t *causes)
+{
+    sctx c = {causes, 0, {0}, {0}};
+    sb_puts(&c.path, base && *base ? base : "openAPIV3Schema");
+    sb_puts(&c.dpath, "");
+    check_node(&c, schema, LVL_ROOT, 0, 0, NULL);
+    sb_free(&c.path);
+    sb_free(&c.dpath);
+    return c.count;
+}
+
+int dv_schema_check_structural_at(const json_t *schema, const char *base, char *msg, size_t n)
+{
+    json_t *causes = json_array();
+    int count = dv_schema_check_structural_causes(schema, base, causes);
+    if (count == 0) {
+        json_decref(causes);
+        if (msg && n)
+            msg[0] = '\0';
+        return 0;
+    }
+    char *s = dv_schema_causes_message(causes);
+    if (msg && n)
+        snprintf(msg, n, "%s", s ? s : "invalid schema");
+    free(s);
+    json_decref(causes);
+    return -1;
+}
+
+int dv_schema_check_structural(const json_t *schema, char *msg, size_t n)
+{
+    return dv_schema_check_structural_at(schema, NULL, msg, n);
+}
+
+/* utilerrors.NewAggregate(...).Error(): one message as is, several in
+ * brackets, duplicates dropped. */
+char *dv_schema_causes_message(const json_t *causes)
+{
+    sbuf m = {0};
+    json_t *seen = json_object();
+    size_t i, shown = 0;
+    const json_t *e;
+    json_array_foreach(causes, i, e)
+    {
+        const char *f = json_string_value(json_object_get(e, "field"));
+        const char *msg = json_string_value(json_object_get(e, "message"));
+        sbuf one = {0};
+        sb_printf(&one, "%s: %s", f ? f : "", msg ? msg : "");
+        if (!json_object_get(seen, sb_str(&one))) {
+            json_object_set_new(seen, sb_str(&one), json_true());
+            if (shown++)
+                sb_puts(&m, ", ");
+            sb_puts(&m, sb_str(&one));
+        }
+        sb_free(&one);
+    }
+    json_decref(seen);
+    if (shown > 1) {
+        sbuf w = {0};
+        sb_printf(&w, "[%s]", sb_str(&m));
+        sb_free(&m);
+        return w.s;
+    }
+    if (!m.s)
+        sb_puts(&m, "");
+    return m.s;
+}
+
+char *dv_schema_invalid_message(const char *qualified_kind, const char *name, const json_t *causes)
+{
+    char *agg = dv_schema_causes_message(causes);
+    sbuf m = {0};
+    sb_printf(&m, "%s ", qualified_kind);
+    go_quote(&m, name ? name : "", name ? strlen(name) : 0);
+    sb_printf(&m, " is invalid: %s", agg ? agg : "");
+    free(agg);
+    return m.s;
+}
