@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "kube/controller.h"
+#include "util/metrics.h"
 
 static double now_s(void)
 {
@@ -213,6 +214,31 @@ static void test_results(void **state)
     assert_int_equal(count_of(k, "ns/ok"), 1);
     assert_int_equal(count_of(k, "ns/err"), 4);
     assert_int_equal(controller_stop(c, 2), 0);
+
+    /* The same families controller-runtime exports. */
+    const char *const cl[] = {"controller", NULL};
+    const char *const clr[] = {"controller", "result", NULL};
+    pb_counter *total = NULL, *errors = NULL;
+    pb_histogram *took = NULL;
+    pb_metrics_registry *r = pb_metrics_default();
+    assert_int_equal(pb_metrics_counter_register(r, "controller_runtime_reconcile_total", "", clr, &total, NULL), 0);
+    assert_int_equal(pb_metrics_counter_register(r, "controller_runtime_reconcile_errors_total", "", cl, &errors, NULL), 0);
+    assert_int_equal(pb_metrics_histogram_register(r, "controller_runtime_reconcile_time_seconds", "", cl, NULL, 0,
+                                                   &took, NULL), 0);
+    assert_float_equal(pb_metrics_counter_get(errors, "test", NULL), 3, 1e-9);
+    assert_float_equal(pb_metrics_counter_get(total, "test", "error", NULL), 3, 1e-9);
+    assert_float_equal(pb_metrics_counter_get(total, "test", "requeue", NULL), 1, 1e-9);
+    assert_float_equal(pb_metrics_counter_get(total, "test", "requeue_after", NULL), 1, 1e-9);
+    assert_float_equal(pb_metrics_counter_get(total, "test", "success", NULL), 4, 1e-9);
+    assert_int_equal(pb_metrics_histogram_count(took, "test", NULL), 9);
+    char *text = NULL;
+    assert_int_equal(pb_metrics_render(r, &text, NULL, NULL), 0);
+    assert_non_null(strstr(text, "workqueue_adds_total{name=\"test\"}"));
+    assert_non_null(strstr(text, "workqueue_retries_total{name=\"test\"} 4"));
+    assert_non_null(strstr(text, "workqueue_depth{name=\"test\"} 0"));
+    assert_non_null(strstr(text, "workqueue_queue_duration_seconds_count{name=\"test\"}"));
+    assert_non_null(strstr(text, "workqueue_work_duration_seconds_count{name=\"test\"} 9"));
+    free(text);
     controller_free(c);
     calls_free(k);
 }
