@@ -1,0 +1,177 @@
+/*
+ * gc.c - what kube-controller-manager's garbage collector and namespace
+ * controller would do, run synchronously after every write and on each tick:
+ *   - dependents whose owners are all gone are deleted (background policy);
+ *     references to vanished owners are dropped when other owners remain;
+ *   - owners deleted with "orphan" lose the finalizer once dependents no
+ *     longer reference them; with "foregroundDeletion" their dependents are
+ *     deleted and the finalizer goes when no blocking dependent is left;
+ *   - a terminating namespace has its contents deleted, then its
+ *     "kubernetes" finalizer removed and the namespace itself.
+ * Each pass works on a snapshot and repeats until nothing changes (bounded).
+ */
+#include "handlers_int.h"
+
+#include <string.h>
+
+static const char *mds(const json_t *o, const char *k)
+{
+    return json_string_value(json_object_get(json_object_get(o, "metadata"), k));
+}
+
+static int has_fin(const json_t *o, const char *f)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(json_object_get(json_object_get(o, "metadata"), "finalizers"), i, v)
+        if (!strcmp(json_string_value(v), f))
+            return 1;
+    return 0;
+}
+
+static const dv_rtype *rtype_of(dv_api *api, const json_t *rec)
+{
+    return dv_registry_find_any(api->reg, json_string_value(json_object_get(rec, "group")),
+                                json_string_value(json_object_get(rec, "resource")));
+}
+
+/* Write obj minus finalizer f (deletes it when that was the last one). */
+static void drop_finalizer(dv_api *api, const dv_rtype *rt, const json_t *o, const char *f)
+{
+    json_t *c = json_deep_copy(o);
+    json_t *fins = json_object_get(json_object_get(c, "metadata"), "finalizers");
+    for (size_t i = json_array_size(fins); i-- > 0;)
+        if (!strcmp(json_string_value(json_array_get(fins, i)), f))
+            json_array_remove(fins, i);
+    dv_store_or_finalize(api, rt, c);
+}
+
+static int one_pass(dv_api *api)
+{
+    json_t *all = dv_store_all(api->store);
+    json_t *uids = json_object(); /* uid -> record */
+    size_t i;
+    json_t *rec;
+    json_array_foreach(all, i, rec) {
+        const char *uid = mds(json_object_get(rec, "object"), "uid");
+        if (uid)
+            json_object_set(uids, uid, rec);
+    }
+    int changed = 0;
+    json_array_foreach(all, i, rec) {
+        const json_t *o = json_object_get(rec, "object");
+        const dv_rtype *rt = rtype_of(api, rec);
+        if (!rt)
+            continue;
+        const char *ns = mds(o, "namespace");
+        /* Dependents. */
+        json_t *refs = json_object_get(json_object_get(o, "metadata"), "ownerReferences");
+        if (json_array_size(refs)) {
+            json_t *keep = json_array();
+            int alive = 0, orphaned = 0, foreground_owner = 0;
+            size_t j;
+            json_t *ref;
+            json_array_foreach(refs, j, ref) {
+                const char *ouid = json_string_value(json_object_get(ref, "uid"));
+                json_t *owner = ouid ? json_object_get(json_object_get(uids, ouid), "object") : NULL;
+                if (!owner)
+                    continue;
+                if (mds(owner, "deletionTimestamp") && has_fin(owner, "orphan")) {
+                    orphaned++;
+                    continue;
+                }
+                if (mds(owner, "deletionTimestamp") && has_fin(owner, "foregroundDeletion"))
+                    foreground_owner = 1;
+                json_array_append(keep, ref);
+                alive++;
+            }
+            int deleting = mds(o, "deletionTimestamp") != NULL;
+            if (!alive && !orphaned && !deleting) {
+                dv_delete_object(api, rt, ns, mds(o, "name"), "Background");
+                changed = 1;
+            } else if (foreground_owner && !mds(o, "deletionTimestamp")) {
+                dv_delete_object(api, rt, ns, mds(o, "name"), "Foreground");
+                changed = 1;
+            } else if ((alive || orphaned) && json_array_size(keep) != json_array_size(refs)) {
+                json_t *c = json_deep_copy(o);
+                json_object_set(json_object_get(c, "metadata"), "ownerReferences", keep);
+                dv_store_or_finalize(api, rt, c);
+                changed = 1;
+            }
+            json_decref(keep);
+            if (changed)
+                break; /* the snapshot is stale now */
+        }
+        if (!mds(o, "deletionTimestamp"))
+            continue;
+        const char *uid = mds(o, "uid");
+        /* Owners waiting on dependents. */
+        if (has_fin(o, "orphan") || has_fin(o, "foregroundDeletion")) {
+            int referenced = 0, blocking = 0;
+            size_t k;
+            json_t *other;
+            json_array_foreach(all, k, other) {
+                json_t *oo = json_object_get(other, "object");
+                size_t j;
+                json_t *ref;
+                json_array_foreach(json_object_get(json_object_get(oo, "metadata"), "ownerReferences"), j, ref) {
+                    if (strcmp(json_string_value(json_object_get(ref, "uid")) ? json_string_value(json_object_get(ref, "uid")) : "", uid ? uid : ""))
+                        continue;
+                    referenced = 1;
+                    blocking |= json_is_true(json_object_get(ref, "blockOwnerDeletion"));
+                }
+            }
+            if (has_fin(o, "orphan") && !referenced) {
+                drop_finalizer(api, rt, o, "orphan");
+                changed = 1;
+                break;
+            }
+            if (has_fin(o, "foregroundDeletion") && !has_fin(o, "orphan") && !blocking) {
+                drop_finalizer(api, rt, o, "foregroundDeletion");
+                changed = 1;
+                break;
+            }
+        }
+        /* Terminating namespaces. */
+        if (!*rt->group && !strcmp(rt->plural, "namespaces")) {
+            const char *name = mds(o, "name");
+            int remaining = 0;
+            size_t k;
+            json_t *other;
+            json_array_foreach(all, k, other) {
+                json_t *oo = json_object_get(other, "object");
+                const char *ons = mds(oo, "namespace");
+                if (!ons || strcmp(ons, name))
+                    continue;
+                remaining++;
+                if (!mds(oo, "deletionTimestamp")) {
+                    const dv_rtype *ort = rtype_of(api, other);
+                    if (ort) {
+                        dv_delete_object(api, ort, ons, mds(oo, "name"), "Background");
+                        changed = 1;
+                    }
+                }
+            }
+            if (changed)
+                break;
+            if (!remaining) {
+                json_t *c = json_deep_copy(o);
+                json_t *spec = json_object_get(c, "spec");
+                if (json_is_object(spec))
+                    json_object_set_new(spec, "finalizers", json_array());
+                dv_store_or_finalize(api, rt, c);
+                changed = 1;
+                break;
+            }
+        }
+    }
+    json_decref(uids);
+    json_decref(all);
+    return changed;
+}
+
+void dv_gc_run(dv_api *api)
+{
+    for (int i = 0; i < 1000 && one_pass(api); i++)
+        ;
+}

@@ -1,0 +1,456 @@
+/*
+ * handlers.c - request entry point of the dev API server: fault injection,
+ * authentication and impersonation, routing of /api and /apis paths to a
+ * resource type and verb, RBAC authorization, then dispatch to the verb
+ * handlers; plus the response helpers (metav1.Status bodies) they share.
+ */
+#include "handlers_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/rand.h>
+
+#include "util/log.h"
+
+/* ---- helpers ------------------------------------------------------------------ */
+
+const char *dv_q(const dv_ctx *c, const char *key)
+{
+    return c->req->query ? json_string_value(json_object_get(c->req->query, key)) : NULL;
+}
+
+void dv_reply_json(dv_ctx *c, int status, json_t *body)
+{
+    dv_response *r = c->resp;
+    free(r->body);
+    r->status = status;
+    snprintf(r->content_type, sizeof(r->content_type), "application/json");
+    r->body = json_dumps(body, JSON_COMPACT);
+    r->body_len = r->body ? strlen(r->body) : 0;
+    json_decref(body);
+}
+
+void dv_reply_status(dv_ctx *c, int code, const char *reason, const char *message, json_t *details)
+{
+    json_t *st = json_pack("{s:s,s:s,s:{},s:s,s:s,s:s,s:i}", "kind", "Status", "apiVersion", "v1",
+                           "metadata", "status", "Failure", "message", message, "reason", reason,
+                           "code", code);
+    if (details)
+        json_object_set_new(st, "details", details);
+    dv_reply_json(c, code, st);
+}
+
+void dv_qualified(const dv_rtype *rt, char *buf, size_t n)
+{
+    if (*rt->group)
+        snprintf(buf, n, "%s.%s", rt->plural, rt->group);
+    else
+        snprintf(buf, n, "%s", rt->plural);
+}
+
+void dv_reply_not_found(dv_ctx *c, const dv_rtype *rt, const char *name)
+{
+    char q[256], msg[600];
+    dv_qualified(rt, q, sizeof(q));
+    snprintf(msg, sizeof(msg), "%s \"%s\" not found", q, name);
+    json_t *d = json_pack("{s:s,s:s}", "name", name, "kind", rt->plural);
+    if (*rt->group)
+        json_object_set_new(d, "group", json_string(rt->group));
+    dv_reply_status(c, 404, "NotFound", msg, d);
+}
+
+void dv_reply_invalid(dv_ctx *c, const dv_rtype *rt, const char *name, json_t *causes)
+{
+    char msg[4096];
+    int off;
+    if (*rt->group)
+        off = snprintf(msg, sizeof(msg), "%s.%s \"%s\" is invalid: ", rt->kind, rt->group, name);
+    else
+        off = snprintf(msg, sizeof(msg), "%s \"%s\" is invalid: ", rt->kind, name);
+    size_t nc = json_array_size(causes);
+    if (nc > 1 && off < (int)sizeof(msg))
+        off += snprintf(msg + off, sizeof(msg) - (size_t)off, "[");
+    for (size_t i = 0; i < nc && off < (int)sizeof(msg); i++) {
+        json_t *cz = json_array_get(causes, i);
+        const char *f = json_string_value(json_object_get(cz, "field"));
+        const char *m = json_string_value(json_object_get(cz, "message"));
+        off += snprintf(msg + off, sizeof(msg) - (size_t)off, "%s%s%s%s", i ? ", " : "", f ? f : "",
+                        f ? ": " : "", m ? m : "");
+    }
+    if (nc > 1 && off < (int)sizeof(msg))
+        snprintf(msg + off, sizeof(msg) - (size_t)off, "]");
+    json_t *d = json_pack("{s:s,s:s,s:O}", "name", name, "kind", rt->kind, "causes", causes);
+    if (*rt->group)
+        json_object_set_new(d, "group", json_string(rt->group));
+    json_decref(causes);
+    dv_reply_status(c, 422, "Invalid", msg, d);
+}
+
+void dv_now_rfc3339(char buf[32])
+{
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+void dv_new_uid(char buf[40])
+{
+    unsigned char b[16];
+    if (RAND_bytes(b, sizeof(b)) != 1)
+        memset(b, 0x5a, sizeof(b));
+    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
+    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+    snprintf(buf, 40, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
+             b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+}
+
+void dv_api_version(const dv_rtype *rt, char *buf, size_t n)
+{
+    if (*rt->group)
+        snprintf(buf, n, "%s/%s", rt->group, rt->version);
+    else
+        snprintf(buf, n, "%s", rt->version);
+}
+
+void dv_field_manager(const dv_ctx *c, char *buf, size_t n)
+{
+    const char *fm = dv_q(c, "fieldManager");
+    if (fm && *fm) {
+        snprintf(buf, n, "%s", fm);
+        return;
+    }
+    const char *ua = c->req->user_agent;
+    if (!ua || !*ua)
+        ua = "unknown";
+    size_t len = strcspn(ua, "/");
+    snprintf(buf, n, "%.*s", (int)len, ua);
+}
+
+json_t *dv_lister_fn(void *ud, const char *group, const char *resource, const char *ns)
+{
+    dv_api *api = ud;
+    return dv_store_list(api->store, group ? group : "", resource, ns);
+}
+
+/* ---- lifecycle ------------------------------------------------------------------ */
+
+static int read_or_make_key(const char *data_dir, unsigned char key[32])
+{
+    char path[4096];
+    if (data_dir) {
+        snprintf(path, sizeof(path), "%s/sa-signing.key", data_dir);
+        FILE *f = fopen(path, "rb");
+        if (f) {
+            size_t got = fread(key, 1, 32, f);
+            fclose(f);
+            if (got == 32)
+                return 0;
+        }
+    }
+    if (RAND_bytes(key, 32) != 1)
+        return -1;
+    if (data_dir) {
+        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (fd >= 0) {
+            if (write(fd, key, 32) != 32)
+                pb_log_warn("cannot persist signing key", "path", path, NULL);
+            close(fd);
+        }
+    }
+    return 0;
+}
+
+/* dv_auth reads tokens from one CSV file: when an admin token is wanted,
+ * write a private copy of the user's file with the admin line appended. */
+static int make_token_file(const dv_api_config *cfg, char *path, size_t pn, char *msg, size_t n)
+{
+    if (!cfg->admin_token)
+        return 0;
+    const char *tmp = getenv("TMPDIR");
+    snprintf(path, pn, "%s/devapi-tokens-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    int fd = mkstemp(path);
+    if (fd < 0) {
+        snprintf(msg, n, "%s: %s", path, strerror(errno));
+        path[0] = 0;
+        return -1;
+    }
+    FILE *out = fdopen(fd, "w");
+    if (cfg->token_file) {
+        FILE *in = fopen(cfg->token_file, "r");
+        if (!in) {
+            snprintf(msg, n, "%s: %s", cfg->token_file, strerror(errno));
+            fclose(out);
+            unlink(path);
+            path[0] = 0;
+            return -1;
+        }
+        char buf[4096];
+        size_t got;
+        while ((got = fread(buf, 1, sizeof(buf), in)) > 0)
+            fwrite(buf, 1, got, out);
+        fclose(in);
+        fputc('\n', out);
+    }
+    fprintf(out, "%s,admin,admin,\"system:masters\"\n", cfg->admin_token);
+    fclose(out);
+    return 0;
+}
+
+int dv_api_new(const dv_api_config *cfg, dv_api **out, char *msg, size_t n)
+{
+    dv_api *api = calloc(1, sizeof(*api));
+    api->cfg = *cfg;
+    api->rng = (unsigned int)time(NULL) ^ (unsigned int)getpid();
+    if (dv_store_open(cfg->data_dir, cfg->watch_window ? cfg->watch_window : 1000, &api->store, msg, n) != 0)
+        goto fail;
+    api->reg = dv_registry_new();
+    unsigned char key[32];
+    if (read_or_make_key(cfg->data_dir, key) != 0) {
+        snprintf(msg, n, "cannot generate a signing key");
+        goto fail;
+    }
+    char tokpath[4096] = "";
+    if (make_token_file(cfg, tokpath, sizeof(tokpath), msg, n) != 0)
+        goto fail;
+    int rc = dv_auth_new(tokpath[0] ? tokpath : cfg->token_file, key, sizeof(key), dv_lister_fn, api,
+                         &api->auth, msg, n);
+    if (tokpath[0])
+        unlink(tokpath);
+    if (rc != 0)
+        goto fail;
+    dv_load_crds(api);
+    dv_seed(api);
+    *out = api;
+    return 0;
+fail:
+    dv_api_free(api);
+    return -1;
+}
+
+void dv_api_free(dv_api *api)
+{
+    if (!api)
+        return;
+    dv_watches_free_all(api);
+    dv_auth_free(api->auth);
+    dv_registry_free(api->reg);
+    dv_store_free(api->store);
+    free(api);
+}
+
+void dv_response_clear(dv_response *resp)
+{
+    free(resp->body);
+    resp->body = NULL;
+    resp->body_len = 0;
+    if (resp->watch)
+        dv_watch_close(resp->watch);
+    resp->watch = NULL;
+}
+
+void dv_api_tick(dv_api *api)
+{
+    dv_watches_tick(api);
+    dv_gc_run(api);
+}
+
+/* ---- routing --------------------------------------------------------------------- */
+
+#define MAX_SEGS 12
+
+static int split_path(char *p, char **segs)
+{
+    int n = 0;
+    for (char *tok = strtok(p, "/"); tok && n < MAX_SEGS; tok = strtok(NULL, "/"))
+        segs[n++] = tok;
+    return strtok(NULL, "/") ? -1 : n;
+}
+
+static const char *verb_for(const dv_ctx *c)
+{
+    const char *m = c->req->method;
+    if (!strcmp(m, "GET") || !strcmp(m, "HEAD")) {
+        const char *w = dv_q(c, "watch");
+        if (!c->name && w && (!strcmp(w, "true") || !strcmp(w, "1")))
+            return "watch";
+        return c->name ? "get" : "list";
+    }
+    if (!strcmp(m, "POST"))
+        return c->name ? NULL : "create";
+    if (!strcmp(m, "PUT"))
+        return c->name ? "update" : NULL;
+    if (!strcmp(m, "PATCH"))
+        return c->name ? "patch" : NULL;
+    if (!strcmp(m, "DELETE"))
+        return c->name ? "delete" : "deletecollection";
+    return NULL;
+}
+
+static void reply_no_resource(dv_ctx *c)
+{
+    dv_reply_status(c, 404, "NotFound", "the server could not find the requested resource",
+                    json_pack("{}"));
+}
+
+static int verb_allowed(const dv_rtype *rt, const char *verb)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(rt->verbs, i, v)
+        if (!strcmp(json_string_value(v), verb))
+            return 1;
+    return 0;
+}
+
+static int rand_percent(dv_api *api)
+{
+    return (int)(rand_r(&api->rng) % 10000);
+}
+
+static void serve_resource(dv_ctx *c, const char *grp, const char *ver, char **seg, int nseg)
+{
+    /* seg: the path after /api/v1 or /apis/G/V. */
+    int i = 0;
+    if (nseg < 1) {
+        reply_no_resource(c);
+        return;
+    }
+    if (!strcmp(seg[0], "namespaces") && nseg >= 3) {
+        const dv_rtype *nsrt = dv_registry_find(c->api->reg, grp, ver, seg[2]);
+        if (nsrt && nsrt->namespaced) {
+            c->ns = seg[1];
+            i = 2;
+        }
+    }
+    c->rt = dv_registry_find(c->api->reg, grp, ver, seg[i]);
+    if (!c->rt || nseg - i > 3) {
+        reply_no_resource(c);
+        return;
+    }
+    if (nseg - i >= 2)
+        c->name = seg[i + 1];
+    if (nseg - i == 3) {
+        c->sub = seg[i + 2];
+        int ok = !strcmp(c->sub, "status") && c->rt->has_status;
+        ok |= !strcmp(c->sub, "finalize") && !strcmp(c->rt->plural, "namespaces");
+        if (!ok) {
+            reply_no_resource(c);
+            return;
+        }
+    }
+    if (c->rt->namespaced && c->name && !c->ns) {
+        reply_no_resource(c);
+        return;
+    }
+    c->verb = verb_for(c);
+    if (!c->verb || !verb_allowed(c->rt, c->verb) || (c->sub && strcmp(c->verb, "get") &&
+                                                     strcmp(c->verb, "update") && strcmp(c->verb, "patch"))) {
+        char m[256];
+        snprintf(m, sizeof(m), "the server does not allow this method on the requested resource");
+        dv_reply_status(c, 405, "MethodNotAllowed", m, json_pack("{}"));
+        return;
+    }
+    if (c->rt->namespaced && !c->ns && !strcmp(c->verb, "create")) {
+        reply_no_resource(c);
+        return;
+    }
+    dv_attributes at = {c->verb, c->rt->group, c->rt->plural, c->sub, c->name, c->ns, NULL};
+    char msg[1024] = "";
+    if (!dv_authorize(c->api->auth, &c->user, &at, msg, sizeof(msg))) {
+        json_t *d = json_pack("{s:s}", "kind", c->rt->plural);
+        if (c->name)
+            json_object_set_new(d, "name", json_string(c->name));
+        if (*c->rt->group)
+            json_object_set_new(d, "group", json_string(c->rt->group));
+        dv_reply_status(c, 403, "Forbidden", msg, d);
+        return;
+    }
+    const char *v = c->verb;
+    if (!strcmp(v, "get"))
+        dv_handle_get(c);
+    else if (!strcmp(v, "list"))
+        dv_handle_list(c);
+    else if (!strcmp(v, "watch"))
+        dv_handle_watch(c);
+    else if (!strcmp(v, "create"))
+        dv_handle_create(c);
+    else if (!strcmp(v, "update"))
+        dv_handle_update(c);
+    else if (!strcmp(v, "patch"))
+        dv_handle_patch(c);
+    else if (!strcmp(v, "delete"))
+        dv_handle_delete(c);
+    else
+        dv_handle_deletecollection(c);
+    if (strcmp(v, "get") && strcmp(v, "list") && strcmp(v, "watch"))
+        dv_gc_run(c->api);
+}
+
+void dv_api_handle(dv_api *api, const dv_request *req, dv_response *resp)
+{
+    memset(resp, 0, sizeof(*resp));
+    dv_ctx c = {.api = api, .req = req, .resp = resp};
+    const char *path = req->path;
+    if (!strcmp(path, "/healthz") || !strcmp(path, "/readyz") || !strcmp(path, "/livez")) {
+        resp->status = 200;
+        snprintf(resp->content_type, sizeof(resp->content_type), "text/plain; charset=utf-8");
+        resp->body = strdup("ok");
+        resp->body_len = 2;
+        return;
+    }
+    if (api->cfg.fault_latency_ms > 0)
+        usleep((useconds_t)api->cfg.fault_latency_ms * 1000);
+    if (dv_authenticate(api->auth, req->authorization, &c.user) != 0) {
+        dv_reply_status(&c, 401, "Unauthorized", "Unauthorized", NULL);
+        return;
+    }
+    if (req->impersonate_user || (req->impersonate_groups && req->impersonate_groups[0])) {
+        char msg[1024] = "";
+        if (dv_impersonate(api->auth, &c.user, req->impersonate_user, req->impersonate_groups, msg,
+                           sizeof(msg)) != 0) {
+            dv_reply_status(&c, 403, "Forbidden", msg, json_pack("{s:s}", "kind", "users"));
+            goto out;
+        }
+    }
+    if (api->cfg.fault_error_rate > 0 && rand_percent(api) < (int)(api->cfg.fault_error_rate * 10000)) {
+        if (api->cfg.fault_error_code == 429) {
+            resp->retry_after = 1;
+            dv_reply_status(&c, 429, "TooManyRequests", "Too many requests, please try again later.",
+                            json_pack("{s:i}", "retryAfterSeconds", 1));
+        } else {
+            dv_reply_status(&c, 500, "InternalError", "Internal error occurred: injected fault", NULL);
+        }
+        goto out;
+    }
+    if (dv_handle_discovery(&c))
+        goto out;
+    size_t plen = strlen(path);
+    char *copy = malloc(plen + 1);
+    memcpy(copy, path, plen + 1);
+    char *seg[MAX_SEGS];
+    int nseg = split_path(copy, seg);
+    if (nseg >= 2 && !strcmp(seg[0], "api") && !strcmp(seg[1], "v1")) {
+        serve_resource(&c, "", "v1", seg + 2, nseg - 2);
+    } else if (nseg >= 3 && !strcmp(seg[0], "apis")) {
+        serve_resource(&c, seg[1], seg[2], seg + 3, nseg - 3);
+    } else {
+        reply_no_resource(&c);
+    }
+    free(copy);
+out:
+    if (resp->status >= 400 || pb_log_enabled(PB_LOG_DEBUG)) {
+        char code[8];
+        snprintf(code, sizeof(code), "%d", resp->status);
+        pb_log(resp->status >= 500 ? PB_LOG_WARN : PB_LOG_DEBUG, "request", "method", req->method,
+               "path", req->path, "user", c.user.name, "code", code, NULL);
+    }
+    dv_user_clear(&c.user);
+}

@@ -1,0 +1,1260 @@
+/*
+ * handlers_crud.c - the verbs on stored objects: get, list (selectors,
+ * limit/continue over a snapshot), create (generateName, name validation,
+ * CRD schema defaulting/pruning/validation, admission), update and patch
+ * (optimistic concurrency, status subresource, generation, no-op writes,
+ * server-side apply), delete (finalizers, propagation policy) and
+ * deletecollection. Object semantics follow /work/shared/k8s-api-reference.md.
+ */
+#include "handlers_int.h"
+
+#include <ctype.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+
+#include "admission.h"
+#include "patch.h"
+#include "schema.h"
+#include "selector.h"
+#include "util/err.h"
+#include "util/yaml.h"
+
+/* ---- small helpers -------------------------------------------------------------- */
+
+static json_t *md(json_t *obj)
+{
+    json_t *m = json_object_get(obj, "metadata");
+    if (!json_is_object(m)) {
+        m = json_object();
+        json_object_set_new(obj, "metadata", m);
+    }
+    return m;
+}
+
+static const char *mds(const json_t *obj, const char *key)
+{
+    return json_string_value(json_object_get(json_object_get(obj, "metadata"), key));
+}
+
+static const char *nsarg(const dv_rtype *rt, const char *ns) { return rt->namespaced ? ns : ""; }
+
+/* A shallow copy with kind/apiVersion of the requested version. */
+static json_t *for_output(const dv_rtype *rt, const json_t *obj)
+{
+    json_t *o = json_copy((json_t *)obj);
+    char av[256];
+    dv_api_version(rt, av, sizeof(av));
+    json_object_set_new(o, "apiVersion", json_string(av));
+    json_object_set_new(o, "kind", json_string(rt->kind));
+    return o;
+}
+
+static void reply_object(dv_ctx *c, int status, const json_t *obj)
+{
+    json_t *o = for_output(c->rt, obj);
+    if (dv_wants_table(c->req)) {
+        json_t *arr = json_pack("[O]", o);
+        json_t *t = dv_table(c->rt->columns, arr, dv_q(c, "includeObject"), 1);
+        json_object_set_new(t, "metadata", json_pack("{s:s}", "resourceVersion", mds(obj, "resourceVersion")));
+        json_decref(arr);
+        json_decref(o);
+        dv_reply_json(c, status, t);
+        return;
+    }
+    dv_reply_json(c, status, o);
+}
+
+static void reply_conflict(dv_ctx *c, const char *name, const char *why)
+{
+    char q[256], msg[1024];
+    dv_qualified(c->rt, q, sizeof(q));
+    snprintf(msg, sizeof(msg), "Operation cannot be fulfilled on %s \"%s\": %s", q, name, why);
+    json_t *d = json_pack("{s:s,s:s}", "name", name, "kind", c->rt->plural);
+    if (*c->rt->group)
+        json_object_set_new(d, "group", json_string(c->rt->group));
+    dv_reply_status(c, 409, "Conflict", msg, d);
+}
+
+static int ctype_is(const dv_ctx *c, const char *want)
+{
+    const char *ct = c->req->content_type ? c->req->content_type : "";
+    size_t n = strlen(want);
+    return !strncmp(ct, want, n) && (ct[n] == 0 || ct[n] == ';' || ct[n] == ' ');
+}
+
+/* Parse the request body as JSON (or YAML). 400 and -1 on failure. */
+static int parse_body(dv_ctx *c, json_t **out)
+{
+    const char *b = c->req->body ? c->req->body : "";
+    size_t len = c->req->body_len;
+    json_error_t je;
+    *out = json_loadb(b, len, JSON_DECODE_ANY, &je);
+    if (*out)
+        return 0;
+    if (ctype_is(c, "application/yaml") || ctype_is(c, "application/apply-patch+yaml")) {
+        pb_err e;
+        pb_err_clear(&e);
+        if (pb_yaml_parse_one(b, len, out, &e) == 0 && *out)
+            return 0;
+        char msg[PB_ERR_MSG_MAX + 64];
+        snprintf(msg, sizeof(msg), "error converting YAML to JSON: %s", pb_err_msg(&e));
+        dv_reply_status(c, 400, "BadRequest", msg, NULL);
+        return -1;
+    }
+    char msg[512];
+    snprintf(msg, sizeof(msg), "couldn't get version/kind; json parse error: %s", je.text);
+    dv_reply_status(c, 400, "BadRequest", msg, NULL);
+    return -1;
+}
+
+/* The body must be an object of the URL's kind and version. */
+static int check_type(dv_ctx *c, json_t *obj)
+{
+    char av[256], msg[600];
+    if (!json_is_object(obj)) {
+        dv_reply_status(c, 400, "BadRequest", "the body of the request must be a JSON object", NULL);
+        return -1;
+    }
+    dv_api_version(c->rt, av, sizeof(av));
+    const char *kind = json_string_value(json_object_get(obj, "kind"));
+    const char *ver = json_string_value(json_object_get(obj, "apiVersion"));
+    if (!kind || !*kind) {
+        dv_reply_status(c, 400, "BadRequest", "Object 'Kind' is missing in the request body", NULL);
+        return -1;
+    }
+    if (ver && strcmp(ver, av)) {
+        snprintf(msg, sizeof(msg), "the API version in the data (%s) does not match the expected API version (%s)",
+                 ver, av);
+        dv_reply_status(c, 400, "BadRequest", msg, NULL);
+        return -1;
+    }
+    if (strcmp(kind, c->rt->kind)) {
+        snprintf(msg, sizeof(msg), "the kind in the data (%s) does not match the expected kind (%s)", kind,
+                 c->rt->kind);
+        dv_reply_status(c, 400, "BadRequest", msg, NULL);
+        return -1;
+    }
+    json_object_set_new(obj, "apiVersion", json_string(av));
+    return 0;
+}
+
+/* ---- names -------------------------------------------------------------------- */
+
+static int is_label(const char *s, size_t len, int dns1035)
+{
+    if (len == 0 || len > 63)
+        return 0;
+    if (dns1035 ? !islower((unsigned char)s[0]) : !(islower((unsigned char)s[0]) || isdigit((unsigned char)s[0])))
+        return 0;
+    if (!(islower((unsigned char)s[len - 1]) || isdigit((unsigned char)s[len - 1])))
+        return 0;
+    for (size_t i = 0; i < len; i++)
+        if (!(islower((unsigned char)s[i]) || isdigit((unsigned char)s[i]) || s[i] == '-'))
+            return 0;
+    return 1;
+}
+
+static int is_subdomain(const char *s)
+{
+    size_t len = strlen(s);
+    if (len == 0 || len > 253)
+        return 0;
+    for (const char *p = s;;) {
+        const char *dot = strchr(p, '.');
+        size_t l = dot ? (size_t)(dot - p) : strlen(p);
+        if (!is_label(p, l, 0))
+            return 0;
+        if (!dot)
+            return 1;
+        p = dot + 1;
+    }
+}
+
+/* Appends a cause when name is not valid for rt (as the real server checks). */
+static void validate_name(const dv_rtype *rt, const char *name, json_t *causes)
+{
+    char m[1024];
+    const char *kind = rt->plural;
+    if (!strcmp(rt->group, "rbac.authorization.k8s.io")) {
+        if (!strcmp(name, ".") || !strcmp(name, "..") || strpbrk(name, "/%")) {
+            snprintf(m, sizeof(m), "Invalid value: \"%s\": may not contain '/' or '%%'", name);
+            json_array_append_new(causes, json_pack("{s:s,s:s,s:s}", "reason", "FieldValueInvalid", "message",
+                                                    m, "field", "metadata.name"));
+        }
+        return;
+    }
+    if (!strcmp(kind, "namespaces")) {
+        if (!is_label(name, strlen(name), 0)) {
+            snprintf(m, sizeof(m),
+                     "Invalid value: \"%s\": a lowercase RFC 1123 label must consist of lower case alphanumeric "
+                     "characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  "
+                     "or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')",
+                     name);
+            json_array_append_new(causes, json_pack("{s:s,s:s,s:s}", "reason", "FieldValueInvalid", "message",
+                                                    m, "field", "metadata.name"));
+        }
+        return;
+    }
+    if (!strcmp(kind, "services")) {
+        if (!is_label(name, strlen(name), 1)) {
+            snprintf(m, sizeof(m),
+                     "Invalid value: \"%s\": a DNS-1035 label must consist of lower case alphanumeric characters "
+                     "or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. "
+                     "'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')",
+                     name);
+            json_array_append_new(causes, json_pack("{s:s,s:s,s:s}", "reason", "FieldValueInvalid", "message",
+                                                    m, "field", "metadata.name"));
+        }
+        return;
+    }
+    if (!is_subdomain(name)) {
+        snprintf(m, sizeof(m),
+                 "Invalid value: \"%s\": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric "
+                 "characters, '-' or '.', and must start and end with an alphanumeric character (e.g. "
+                 "'example.com', regex used for validation is "
+                 "'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')",
+                 name);
+        json_array_append_new(causes, json_pack("{s:s,s:s,s:s}", "reason", "FieldValueInvalid", "message", m,
+                                                "field", "metadata.name"));
+    }
+}
+
+/* ---- CRD objects ------------------------------------------------------------------ */
+
+/* Paths present in `before` but not in `after` (what pruning removed). */
+static void removed_fields(const json_t *before, const json_t *after, const char *prefix, json_t *out)
+{
+    if (json_is_object(before) && json_is_object(after)) {
+        const char *k;
+        json_t *v;
+        json_object_foreach((json_t *)before, k, v) {
+            char path[1024];
+            snprintf(path, sizeof(path), "%s%s%s", prefix, *prefix ? "." : "", k);
+            json_t *a = json_object_get(after, k);
+            if (!a)
+                json_array_append_new(out, json_string(path));
+            else
+                removed_fields(v, a, path, out);
+        }
+    } else if (json_is_array(before) && json_is_array(after)) {
+        for (size_t i = 0; i < json_array_size(before) && i < json_array_size(after); i++) {
+            char path[1024];
+            snprintf(path, sizeof(path), "%s[%zu]", prefix, i);
+            removed_fields(json_array_get(before, i), json_array_get(after, i), path, out);
+        }
+    }
+}
+
+/* Decode-time work on a custom object: defaulting and pruning, with unknown
+ * fields reported per fieldValidation. -1 when the request failed (reply set). */
+static int crd_decode(dv_ctx *c, json_t *obj)
+{
+    if (!c->rt->is_crd || !c->rt->schema)
+        return 0;
+    json_t *before = json_deep_copy(obj);
+    dv_schema_prune(c->rt->schema, obj);
+    json_t *gone = json_array();
+    removed_fields(before, obj, "", gone);
+    json_decref(before);
+    dv_schema_default(c->rt->schema, obj);
+    const char *fv = dv_q(c, "fieldValidation");
+    int rc = 0;
+    if (json_array_size(gone) && (!fv || strcmp(fv, "Ignore"))) {
+        char msg[2048];
+        int off = 0;
+        size_t i;
+        json_t *p;
+        int strict = fv && !strcmp(fv, "Strict");
+        if (strict)
+            off = snprintf(msg, sizeof(msg), "strict decoding error: ");
+        json_array_foreach(gone, i, p) {
+            if (off >= (int)sizeof(msg))
+                break;
+            off += snprintf(msg + off, sizeof(msg) - (size_t)off, "%sunknown field \"%s\"", i ? ", " : "",
+                            json_string_value(p));
+        }
+        if (strict) {
+            dv_reply_status(c, 400, "BadRequest", msg, NULL);
+            rc = -1;
+        } else {
+            snprintf(c->resp->warning, sizeof(c->resp->warning), "299 - \"%.490s\"", msg);
+        }
+    }
+    json_decref(gone);
+    return rc;
+}
+
+static int crd_validate(dv_ctx *c, const json_t *obj, json_t *causes)
+{
+    if (!c->rt->is_crd || !c->rt->schema)
+        return 0;
+    return dv_schema_validate(c->rt->schema, obj, causes);
+}
+
+/* Checks and status for a CustomResourceDefinition object. */
+static int validate_crd_object(dv_ctx *c, json_t *crd, json_t *causes)
+{
+    json_t *spec = json_object_get(crd, "spec");
+    const char *group = json_string_value(json_object_get(spec, "group"));
+    json_t *names = json_object_get(spec, "names");
+    const char *plural = json_string_value(json_object_get(names, "plural"));
+    const char *kind = json_string_value(json_object_get(names, "kind"));
+    const char *name = mds(crd, "name");
+    char want[512];
+    if (!group)
+        json_array_append_new(causes, json_pack("{s:s,s:s,s:s}", "reason", "FieldValueRequired", "message",
+                                                "Required value", "field", "spec.group"));
+    if (!plural)
+        json_array_append_new(causes, json_pack("{s:s,s:s,s:s}", "reason", "FieldValueRequired", "message",
+                                                "Required value", "field", "spec.names.plural"));
+    if (!kind)
+        json_array_append_new(causes, json_pack("{s:s,s:s,s:s}", "reason", "FieldValueRequired", "message",
+                                                "Required value", "field", "spec.names.kind"));
+    if (group && plural && name) {
+        snprintf(want, sizeof(want), "%s.%s", plural, group);
+        if (strcmp(want, name)) {
+            char m[1024];
+            snprintf(m, sizeof(m), "Invalid value: \"%s\": must be spec.names.plural+\".\"+spec.group", name);
+            json_array_append_new(causes, json_pack("{s:s,s:s,s:s}", "reason", "FieldValueInvalid", "message", m,
+                                                    "field", "metadata.name"));
+        }
+    }
+    json_t *versions = json_object_get(spec, "versions");
+    size_t i, nstorage = 0;
+    json_t *v;
+    json_array_foreach(versions, i, v) {
+        nstorage += json_is_true(json_object_get(v, "storage"));
+        json_t *schema = json_object_get(json_object_get(v, "schema"), "openAPIV3Schema");
+        char m[1024], f[128];
+        if (schema && dv_schema_check_structural(schema, m, sizeof(m)) != 0) {
+            snprintf(f, sizeof(f), "spec.versions[%zu].schema.openAPIV3Schema", i);
+            json_array_append_new(causes, json_pack("{s:s,s:s,s:s}", "reason", "FieldValueInvalid", "message", m,
+                                                    "field", f));
+        }
+    }
+    if (!json_array_size(versions))
+        json_array_append_new(causes, json_pack("{s:s,s:s,s:s}", "reason", "FieldValueRequired", "message",
+                                                "Required value", "field", "spec.versions"));
+    else if (nstorage != 1)
+        json_array_append_new(causes, json_pack("{s:s,s:s,s:s}", "reason", "FieldValueInvalid", "message",
+                                                "Invalid value: must have exactly one version marked as storage version",
+                                                "field", "spec.versions"));
+    if (json_array_size(causes))
+        return -1;
+    /* What the apiextensions controllers would write right away. */
+    char now[32];
+    dv_now_rfc3339(now);
+    json_t *accepted = json_deep_copy(names);
+    if (!json_object_get(accepted, "singular")) {
+        char lower[256];
+        snprintf(lower, sizeof(lower), "%s", kind);
+        for (char *p = lower; *p; p++)
+            *p = (char)tolower((unsigned char)*p);
+        json_object_set_new(accepted, "singular", json_string(lower));
+    }
+    if (!json_object_get(accepted, "listKind")) {
+        char lk[300];
+        snprintf(lk, sizeof(lk), "%sList", kind);
+        json_object_set_new(accepted, "listKind", json_string(lk));
+    }
+    json_object_set(names, "singular", json_object_get(accepted, "singular"));
+    json_object_set(names, "listKind", json_object_get(accepted, "listKind"));
+    json_t *stored = json_array();
+    json_array_foreach(versions, i, v)
+        if (json_is_true(json_object_get(v, "storage")))
+            json_array_append(stored, json_object_get(v, "name"));
+    json_t *st = json_pack(
+        "{s:[{s:s,s:s,s:s,s:s,s:s},{s:s,s:s,s:s,s:s,s:s}],s:o,s:o}", "conditions", "type", "NamesAccepted",
+        "status", "True", "lastTransitionTime", now, "reason", "NoConflicts", "message", "no conflicts found",
+        "type", "Established", "status", "True", "lastTransitionTime", now, "reason", "InitialNamesAccepted",
+        "message", "the initial names have been accepted", "acceptedNames", accepted, "storedVersions", stored);
+    json_object_set_new(crd, "status", st);
+    if (!json_object_get(spec, "scope"))
+        json_object_set_new(spec, "scope", json_string("Namespaced"));
+    return 0;
+}
+
+/* ---- admission -------------------------------------------------------------------- */
+
+static int admit(dv_ctx *c, const char *op, json_t **obj, const json_t *old, int mutate)
+{
+    const char *ns = c->rt->namespaced ? c->ns : NULL;
+    const json_t *nsobj = ns ? dv_store_get(c->api->store, "", "namespaces", "", ns) : NULL;
+    const json_t *src = *obj ? *obj : old;
+    dv_admission_request ar = {op, c->rt->group, c->rt->version, c->rt->kind, c->rt->plural, c->sub,
+                               src ? mds(src, "name") : c->name, ns, *obj, old, nsobj, &c->user,
+                               dv_q(c, "dryRun") != NULL};
+    char msg[1024] = "";
+    int rc;
+    if (mutate) {
+        json_t *out = NULL;
+        rc = dv_admission_mutate(dv_lister_fn, c->api, &ar, &out, msg, sizeof(msg));
+        if (rc == 0 && out) {
+            json_decref(*obj);
+            *obj = out;
+        } else {
+            json_decref(out);
+        }
+    } else {
+        rc = dv_admission_validate(dv_lister_fn, c->api, &ar, msg, sizeof(msg));
+    }
+    if (rc == -1)
+        dv_reply_status(c, 403, "Forbidden", msg, NULL);
+    else if (rc != 0)
+        dv_reply_status(c, 500, "InternalError", msg, NULL);
+    return rc == 0 ? 0 : -1;
+}
+
+/* ---- get and list ------------------------------------------------------------------ */
+
+void dv_handle_get(dv_ctx *c)
+{
+    const json_t *obj = dv_store_get(c->api->store, c->rt->group, c->rt->plural, nsarg(c->rt, c->ns), c->name);
+    if (!obj) {
+        dv_reply_not_found(c, c->rt, c->name);
+        return;
+    }
+    reply_object(c, 200, obj);
+}
+
+/* Continue tokens: base64 of {"rv":N,"start":"ns/name"} (like the real
+ * server's, which clients treat as opaque). */
+static char *make_continue(uint64_t rv, const char *ns, const char *name)
+{
+    char key[1024];
+    snprintf(key, sizeof(key), "%s/%s", ns ? ns : "", name);
+    json_t *t = json_pack("{s:s,s:I,s:s}", "v", "meta.k8s.io/v1", "rv", (json_int_t)rv, "start", key);
+    char *raw = json_dumps(t, JSON_COMPACT);
+    json_decref(t);
+    size_t len = strlen(raw);
+    char *out = malloc(4 * ((len + 2) / 3) + 1);
+    EVP_EncodeBlock((unsigned char *)out, (unsigned char *)raw, (int)len);
+    free(raw);
+    return out;
+}
+
+static int parse_continue(const char *tok, uint64_t *rv, char *start, size_t n)
+{
+    size_t len = strlen(tok);
+    if (len == 0 || len % 4 || len > 4096)
+        return -1;
+    unsigned char *raw = malloc(len);
+    int got = EVP_DecodeBlock(raw, (const unsigned char *)tok, (int)len);
+    if (got < 0) {
+        free(raw);
+        return -1;
+    }
+    while (got > 0 && raw[got - 1] == 0)
+        got--;
+    json_t *t = json_loadb((char *)raw, (size_t)got, 0, NULL);
+    free(raw);
+    const char *s = json_string_value(json_object_get(t, "start"));
+    json_t *r = json_object_get(t, "rv");
+    int ok = s && json_is_integer(r) && json_integer_value(r) > 0;
+    if (ok) {
+        *rv = (uint64_t)json_integer_value(r);
+        snprintf(start, n, "%s", s);
+    }
+    json_decref(t);
+    return ok ? 0 : -1;
+}
+
+static const char *EXPIRED_MSG =
+    "The provided continue parameter is too old to display a consistent list result. You can start a new "
+    "list without the continue parameter, or use the continue token in this response to retrieve the "
+    "remainder of the results. Continuing with the provided token results in an inconsistent list - "
+    "objects that were created, modified, or deleted between the time the first chunk was returned and now "
+    "may show up in the list.";
+
+/* Parse labelSelector/fieldSelector; 400 on error. */
+static int parse_selectors(dv_ctx *c, dv_selector **ls, dv_selector **fs)
+{
+    char msg[512] = "";
+    *ls = *fs = NULL;
+    if (dv_label_selector_parse(dv_q(c, "labelSelector"), ls, msg, sizeof(msg)) != 0 ||
+        dv_field_selector_parse(dv_q(c, "fieldSelector"), fs, msg, sizeof(msg)) != 0) {
+        dv_selector_free(*ls);
+        *ls = NULL;
+        dv_reply_status(c, 400, "BadRequest", msg, NULL);
+        return -1;
+    }
+    return 0;
+}
+
+void dv_handle_list(dv_ctx *c)
+{
+    dv_selector *ls, *fs;
+    if (parse_selectors(c, &ls, &fs) != 0)
+        return;
+    dv_store *st = c->api->store;
+    const char *ns = c->rt->namespaced ? c->ns : NULL;
+    const char *cont = dv_q(c, "continue");
+    const char *rvq = dv_q(c, "resourceVersion");
+    const char *match = dv_q(c, "resourceVersionMatch");
+    char start[1024] = "";
+    uint64_t rv = dv_store_rv(st);
+    json_t *items = NULL;
+    if (cont && *cont) {
+        if (parse_continue(cont, &rv, start, sizeof(start)) != 0) {
+            dv_reply_status(c, 400, "BadRequest", "continue key is not valid: invalid continue token", NULL);
+            goto out;
+        }
+        items = dv_store_list_at(st, c->rt->group, c->rt->plural, ns, rv);
+        if (!items) {
+            dv_reply_status(c, 410, "Expired", EXPIRED_MSG, NULL);
+            goto out;
+        }
+    } else if (rvq && *rvq && strcmp(rvq, "0") && match && !strcmp(match, "Exact")) {
+        rv = strtoull(rvq, NULL, 10);
+        items = dv_store_list_at(st, c->rt->group, c->rt->plural, ns, rv);
+        if (!items) {
+            char m[256];
+            snprintf(m, sizeof(m), "too old resource version: %s (%" PRIu64 ")", rvq, dv_store_floor(st));
+            dv_reply_status(c, 410, "Expired", m, NULL);
+            goto out;
+        }
+    } else {
+        items = dv_store_list(st, c->rt->group, c->rt->plural, ns);
+    }
+    long long limit = dv_q(c, "limit") ? atoll(dv_q(c, "limit")) : 0;
+    json_t *out_items = json_array();
+    size_t i, matched_after = 0;
+    json_t *o;
+    const json_t *last = NULL;
+    int full = 0;
+    json_array_foreach(items, i, o) {
+        if (start[0]) {
+            char key[1024];
+            snprintf(key, sizeof(key), "%s/%s", mds(o, "namespace") ? mds(o, "namespace") : "", mds(o, "name"));
+            if (strcmp(key, start) <= 0)
+                continue;
+        }
+        if (!dv_selector_matches(ls, o) || !dv_selector_matches(fs, o))
+            continue;
+        if (full) {
+            matched_after++;
+            continue;
+        }
+        json_array_append_new(out_items, for_output(c->rt, o));
+        last = o;
+        if (limit > 0 && (long long)json_array_size(out_items) >= limit)
+            full = 1;
+    }
+    char rvbuf[32], av[256];
+    snprintf(rvbuf, sizeof(rvbuf), "%" PRIu64, rv);
+    json_t *meta = json_pack("{s:s}", "resourceVersion", rvbuf);
+    if (full && matched_after > 0) {
+        char *tok = make_continue(rv, mds(last, "namespace"), mds(last, "name"));
+        json_object_set_new(meta, "continue", json_string(tok));
+        free(tok);
+        if (!dv_q(c, "labelSelector") && !dv_q(c, "fieldSelector"))
+            json_object_set_new(meta, "remainingItemCount", json_integer((json_int_t)matched_after));
+    }
+    if (dv_wants_table(c->req)) {
+        json_t *t = dv_table(c->rt->columns, out_items, dv_q(c, "includeObject"), 1);
+        json_object_set_new(t, "metadata", meta);
+        json_decref(out_items);
+        dv_reply_json(c, 200, t);
+    } else {
+        dv_api_version(c->rt, av, sizeof(av));
+        dv_reply_json(c, 200, json_pack("{s:s,s:s,s:o,s:o}", "kind", c->rt->list_kind, "apiVersion", av,
+                                        "metadata", meta, "items", out_items));
+    }
+out:
+    json_decref(items);
+    dv_selector_free(ls);
+    dv_selector_free(fs);
+}
+
+/* ---- create -------------------------------------------------------------------------- */
+
+static void random_suffix(dv_api *api, char out[6])
+{
+    static const char alphabet[] = "bcdfghjklmnpqrstvwxz2456789";
+    for (int i = 0; i < 5; i++)
+        out[i] = alphabet[rand_r(&api->rng) % (sizeof(alphabet) - 1)];
+    out[5] = 0;
+}
+
+/* 403 when ns is being terminated, 404 when it does not exist. */
+static int check_namespace(dv_ctx *c, const char *name)
+{
+    if (!c->rt->namespaced)
+        return 0;
+    const json_t *nsobj = dv_store_get(c->api->store, "", "namespaces", "", c->ns);
+    if (!nsobj) {
+        char m[512];
+        snprintf(m, sizeof(m), "namespaces \"%s\" not found", c->ns);
+        dv_reply_status(c, 404, "NotFound", m, json_pack("{s:s,s:s}", "name", c->ns, "kind", "namespaces"));
+        return -1;
+    }
+    if (mds(nsobj, "deletionTimestamp")) {
+        char q[256], m[1024];
+        dv_qualified(c->rt, q, sizeof(q));
+        snprintf(m, sizeof(m),
+                 "%s \"%s\" is forbidden: unable to create new content in namespace %s because it is being "
+                 "terminated",
+                 q, name, c->ns);
+        json_t *d = json_pack("{s:s,s:s,s:[{s:s,s:s,s:s}]}", "name", name, "kind", c->rt->plural, "causes",
+                              "reason", "NamespaceTerminating", "message",
+                              "namespace is being terminated", "field", "metadata.namespace");
+        if (*c->rt->group)
+            json_object_set_new(d, "group", json_string(c->rt->group));
+        dv_reply_status(c, 403, "Forbidden", m, d);
+        return -1;
+    }
+    return 0;
+}
+
+static void allocate_cluster_ip(dv_api *api, json_t *svc)
+{
+    json_t *spec = json_object_get(svc, "spec");
+    if (!json_is_object(spec)) {
+        spec = json_object();
+        json_object_set_new(svc, "spec", spec);
+    }
+    if (!json_object_get(spec, "type"))
+        json_object_set_new(spec, "type", json_string("ClusterIP"));
+    if (!json_object_get(spec, "clusterIP")) {
+        char ip[32];
+        unsigned r = (unsigned)rand_r(&api->rng);
+        snprintf(ip, sizeof(ip), "10.96.%u.%u", (r >> 8) % 256, r % 254 + 1);
+        json_object_set_new(spec, "clusterIP", json_string(ip));
+        json_object_set_new(spec, "clusterIPs", json_pack("[s]", ip));
+    }
+}
+
+/* Create obj (stolen). `applied`: managedFields already recorded by apply. */
+static void do_create(dv_ctx *c, json_t *obj, int applied)
+{
+    json_t *m = md(obj);
+    const char *bns = json_string_value(json_object_get(m, "namespace"));
+    if (c->rt->namespaced) {
+        if (bns && *bns && strcmp(bns, c->ns)) {
+            dv_reply_status(c, 400, "BadRequest",
+                            "the namespace of the provided object does not match the namespace sent on the request",
+                            NULL);
+            goto out;
+        }
+        json_object_set_new(m, "namespace", json_string(c->ns));
+    } else {
+        json_object_del(m, "namespace");
+    }
+    const char *name = json_string_value(json_object_get(m, "name"));
+    const char *gen = json_string_value(json_object_get(m, "generateName"));
+    if ((!name || !*name) && gen && *gen) {
+        char buf[300], sfx[6];
+        random_suffix(c->api, sfx);
+        snprintf(buf, sizeof(buf), "%.*s%s", 58, gen, sfx);
+        json_object_set_new(m, "name", json_string(buf));
+        name = json_string_value(json_object_get(m, "name"));
+    }
+    if (!name || !*name) {
+        dv_reply_invalid(c, c->rt, "",
+                         json_pack("[{s:s,s:s,s:s}]", "reason", "FieldValueRequired", "message",
+                                   "Required value: name or generateName is required", "field", "metadata.name"));
+        goto out;
+    }
+    if (check_namespace(c, name) != 0)
+        goto out;
+    if (c->rt->has_status && strcmp(c->rt->plural, "namespaces") && strcmp(c->rt->plural, "customresourcedefinitions"))
+        json_object_del(obj, "status");
+    if (!strcmp(c->rt->plural, "namespaces")) {
+        json_object_set_new(obj, "spec", json_pack("{s:[s]}", "finalizers", "kubernetes"));
+        json_object_set_new(obj, "status", json_pack("{s:s}", "phase", "Active"));
+        json_t *labels = json_object_get(m, "labels");
+        if (!json_is_object(labels)) {
+            labels = json_object();
+            json_object_set_new(m, "labels", labels);
+        }
+        json_object_set_new(labels, "kubernetes.io/metadata.name", json_string(name));
+    }
+    if (!strcmp(c->rt->plural, "services"))
+        allocate_cluster_ip(c->api, obj);
+    if (crd_decode(c, obj) != 0)
+        goto out;
+    if (admit(c, "CREATE", &obj, NULL, 1) != 0)
+        goto out;
+    m = md(obj);
+    name = json_string_value(json_object_get(m, "name"));
+    if (!name)
+        name = "";
+    json_t *causes = json_array();
+    validate_name(c->rt, name, causes);
+    crd_validate(c, obj, causes);
+    if (!strcmp(c->rt->plural, "customresourcedefinitions"))
+        validate_crd_object(c, obj, causes);
+    if (json_array_size(causes)) {
+        dv_reply_invalid(c, c->rt, name, causes);
+        goto out;
+    }
+    json_decref(causes);
+    if (dv_store_get(c->api->store, c->rt->group, c->rt->plural, nsarg(c->rt, c->ns), name)) {
+        char q[256], msg[600];
+        dv_qualified(c->rt, q, sizeof(q));
+        snprintf(msg, sizeof(msg), "%s \"%s\" already exists", q, name);
+        json_t *d = json_pack("{s:s,s:s}", "name", name, "kind", c->rt->plural);
+        if (*c->rt->group)
+            json_object_set_new(d, "group", json_string(c->rt->group));
+        dv_reply_status(c, 409, "AlreadyExists", msg, d);
+        goto out;
+    }
+    if (admit(c, "CREATE", &obj, NULL, 0) != 0)
+        goto out;
+    m = md(obj);
+    char now[32], uid[40], mgr[256];
+    dv_now_rfc3339(now);
+    dv_new_uid(uid);
+    json_object_set_new(m, "uid", json_string(uid));
+    json_object_set_new(m, "creationTimestamp", json_string(now));
+    json_object_del(m, "resourceVersion");
+    json_object_del(m, "deletionTimestamp");
+    json_object_del(m, "deletionGracePeriodSeconds");
+    if (c->rt->has_generation)
+        json_object_set_new(m, "generation", json_integer(1));
+    else
+        json_object_del(m, "generation");
+    if (!applied) {
+        json_object_del(m, "managedFields");
+        dv_field_manager(c, mgr, sizeof(mgr));
+        dv_managed_fields_update(obj, NULL, mgr, "Update", now);
+    }
+    if (dv_q(c, "dryRun")) {
+        reply_object(c, 201, obj);
+        goto out;
+    }
+    if (!strcmp(c->rt->plural, "customresourcedefinitions")) {
+        char msg[512] = "";
+        if (dv_registry_apply_crd(c->api->reg, obj, msg, sizeof(msg)) != 0) {
+            dv_reply_invalid(c, c->rt, name,
+                             json_pack("[{s:s,s:s,s:s}]", "reason", "FieldValueInvalid", "message", msg, "field", "spec"));
+            goto out;
+        }
+    }
+    json_incref(obj);
+    if (!dv_store_put(c->api->store, c->rt->group, c->rt->plural, nsarg(c->rt, c->ns), name, obj)) {
+        dv_reply_status(c, 500, "InternalError", "Internal error occurred: writing to the store failed", NULL);
+        goto out;
+    }
+    reply_object(c, 201, obj);
+out:
+    json_decref(obj);
+}
+
+void dv_handle_create(dv_ctx *c)
+{
+    json_t *obj;
+    if (parse_body(c, &obj) != 0)
+        return;
+    if (c->rt->create_only) {
+        json_t *rev = json_is_object(obj) ? dv_access_review(c->api->auth, &c->user, obj) : NULL;
+        json_decref(obj);
+        if (!rev) {
+            dv_reply_status(c, 400, "BadRequest", "malformed access review", NULL);
+            return;
+        }
+        dv_reply_json(c, 201, rev);
+        return;
+    }
+    if (check_type(c, obj) != 0) {
+        json_decref(obj);
+        return;
+    }
+    do_create(c, obj, 0);
+}
+
+/* ---- update and patch ----------------------------------------------------------------- */
+
+/* Everything but metadata (and status when it is a subresource). */
+static int spec_changed(const dv_rtype *rt, const json_t *a, const json_t *b)
+{
+    json_t *x = json_copy((json_t *)a), *y = json_copy((json_t *)b);
+    json_object_del(x, "metadata");
+    json_object_del(y, "metadata");
+    if (rt->has_status || rt->is_crd) {
+        json_object_del(x, "status");
+        json_object_del(y, "status");
+    }
+    int changed = !json_equal(x, y);
+    json_decref(x);
+    json_decref(y);
+    return changed;
+}
+
+static int same_object(const json_t *a, const json_t *b)
+{
+    json_t *x = json_deep_copy(a), *y = json_deep_copy(b);
+    json_object_del(md(x), "managedFields");
+    json_object_del(md(y), "managedFields");
+    json_object_del(md(x), "resourceVersion");
+    json_object_del(md(y), "resourceVersion");
+    int same = json_equal(x, y);
+    json_decref(x);
+    json_decref(y);
+    return same;
+}
+
+static const char *const IMMUTABLE_META[] = {"name", "namespace", "uid", "creationTimestamp",
+                                             "deletionTimestamp", "deletionGracePeriodSeconds",
+                                             "generation", NULL};
+
+/* Update old -> obj (stolen) as a PUT/PATCH/apply would. */
+static void do_update(dv_ctx *c, const json_t *old, json_t *obj, int applied)
+{
+    const char *name = c->name;
+    json_t *m = md(obj);
+    const char *brv = json_string_value(json_object_get(m, "resourceVersion"));
+    if (brv && *brv && strcmp(brv, mds(old, "resourceVersion"))) {
+        reply_conflict(c, name, "the object has been modified; please apply your changes to the latest version "
+                                "and try again");
+        goto out;
+    }
+    json_t *next;
+    int is_status = c->sub && !strcmp(c->sub, "status");
+    int is_finalize = c->sub && !strcmp(c->sub, "finalize");
+    if (is_status || is_finalize) {
+        /* Only status (or spec.finalizers of a namespace) is taken. */
+        next = json_deep_copy(old);
+        if (is_status) {
+            json_t *st = json_object_get(obj, "status");
+            if (st)
+                json_object_set(next, "status", st);
+            else
+                json_object_del(next, "status");
+        } else {
+            json_t *fin = json_object_get(json_object_get(obj, "spec"), "finalizers");
+            json_object_set_new(json_object_get(next, "spec"), "finalizers", fin ? json_incref(fin) : json_array());
+        }
+        json_object_set(md(next), "managedFields", json_object_get(m, "managedFields"));
+        json_decref(obj);
+        obj = next;
+    } else {
+        if (c->rt->has_status) {
+            json_t *st = json_object_get(old, "status");
+            if (st)
+                json_object_set_new(obj, "status", json_deep_copy(st));
+            else
+                json_object_del(obj, "status");
+        }
+        if (!strcmp(c->rt->plural, "namespaces"))
+            json_object_set_new(obj, "spec", json_deep_copy(json_object_get(old, "spec")));
+        json_t *om = json_object_get(old, "metadata");
+        for (const char *const *k = IMMUTABLE_META; *k; k++) {
+            json_t *v = json_object_get(om, *k);
+            if (v)
+                json_object_set_new(m, *k, json_deep_copy(v));
+            else
+                json_object_del(m, *k);
+        }
+        char av[256];
+        dv_api_version(c->rt, av, sizeof(av));
+        json_object_set_new(obj, "apiVersion", json_string(av));
+        json_object_set_new(obj, "kind", json_string(c->rt->kind));
+        if (crd_decode(c, obj) != 0)
+            goto out;
+    }
+    if (admit(c, "UPDATE", &obj, old, 1) != 0)
+        goto out;
+    m = md(obj);
+    json_t *causes = json_array();
+    crd_validate(c, obj, causes);
+    if (!strcmp(c->rt->plural, "customresourcedefinitions") && !is_status)
+        validate_crd_object(c, obj, causes);
+    if (json_array_size(causes)) {
+        dv_reply_invalid(c, c->rt, name, causes);
+        goto out;
+    }
+    json_decref(causes);
+    if (admit(c, "UPDATE", &obj, old, 0) != 0)
+        goto out;
+    m = md(obj);
+    json_object_set_new(m, "resourceVersion", json_string(mds(old, "resourceVersion")));
+    if (c->rt->has_generation && spec_changed(c->rt, old, obj)) {
+        json_int_t g = json_integer_value(json_object_get(json_object_get(old, "metadata"), "generation"));
+        json_object_set_new(m, "generation", json_integer(g + 1));
+    }
+    if (!applied) {
+        char now[32], mgr[256];
+        dv_now_rfc3339(now);
+        dv_field_manager(c, mgr, sizeof(mgr));
+        json_object_set(m, "managedFields", json_object_get(json_object_get(old, "metadata"), "managedFields"));
+        dv_managed_fields_update(obj, old, mgr, "Update", now);
+    }
+    if (same_object(old, obj)) {
+        reply_object(c, 200, old);
+        goto out;
+    }
+    if (dv_q(c, "dryRun")) {
+        reply_object(c, 200, obj);
+        goto out;
+    }
+    if (!strcmp(c->rt->plural, "customresourcedefinitions")) {
+        char msg[512] = "";
+        if (dv_registry_apply_crd(c->api->reg, obj, msg, sizeof(msg)) != 0) {
+            dv_reply_invalid(c, c->rt, name,
+                             json_pack("[{s:s,s:s,s:s}]", "reason", "FieldValueInvalid", "message", msg, "field", "spec"));
+            goto out;
+        }
+    }
+    json_t *fin = json_object_get(m, "finalizers");
+    if (json_object_get(m, "deletionTimestamp") && json_array_size(fin) == 0 &&
+        strcmp(c->rt->plural, "namespaces")) {
+        dv_store_or_finalize(c->api, c->rt, json_incref(obj));
+        reply_object(c, 200, obj);
+        goto out;
+    }
+    json_incref(obj);
+    if (!dv_store_put(c->api->store, c->rt->group, c->rt->plural, nsarg(c->rt, c->ns), name, obj)) {
+        dv_reply_status(c, 500, "InternalError", "Internal error occurred: writing to the store failed", NULL);
+        goto out;
+    }
+    reply_object(c, 200, obj);
+out:
+    json_decref(obj);
+}
+
+void dv_handle_update(dv_ctx *c)
+{
+    json_t *obj;
+    if (parse_body(c, &obj) != 0)
+        return;
+    if (check_type(c, obj) != 0) {
+        json_decref(obj);
+        return;
+    }
+    const char *bname = mds(obj, "name");
+    if (bname && strcmp(bname, c->name)) {
+        char m[600];
+        snprintf(m, sizeof(m), "the name of the object (%s) does not match the name on the URL (%s)", bname, c->name);
+        dv_reply_status(c, 400, "BadRequest", m, NULL);
+        json_decref(obj);
+        return;
+    }
+    const json_t *old = dv_store_get(c->api->store, c->rt->group, c->rt->plural, nsarg(c->rt, c->ns), c->name);
+    if (!old) {
+        dv_reply_not_found(c, c->rt, c->name);
+        json_decref(obj);
+        return;
+    }
+    json_incref((json_t *)old); /* the store may replace it while we work */
+    do_update(c, old, obj, 0);
+    json_decref((json_t *)old);
+}
+
+void dv_handle_patch(dv_ctx *c)
+{
+    int is_apply = ctype_is(c, "application/apply-patch+yaml");
+    int is_merge = ctype_is(c, "application/merge-patch+json");
+    int is_json = ctype_is(c, "application/json-patch+json");
+    int is_smp = ctype_is(c, "application/strategic-merge-patch+json");
+    if (!is_apply && !is_merge && !is_json && !is_smp) {
+        dv_reply_status(c, 415, "UnsupportedMediaType",
+                        "the body of the request was in an unknown format - accepted media types include: "
+                        "application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, "
+                        "application/strategic-merge-patch+json",
+                        NULL);
+        return;
+    }
+    if (is_smp && c->rt->is_crd) {
+        dv_reply_status(c, 415, "UnsupportedMediaType",
+                        "the body of the request was in an unknown format - accepted media types include: "
+                        "application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml",
+                        NULL);
+        return;
+    }
+    json_t *patch;
+    if (parse_body(c, &patch) != 0)
+        return;
+    const json_t *old = dv_store_get(c->api->store, c->rt->group, c->rt->plural, nsarg(c->rt, c->ns), c->name);
+    if (old)
+        json_incref((json_t *)old);
+    char msg[2048] = "";
+    json_t *out = NULL;
+    if (is_apply) {
+        if (check_type(c, patch) != 0)
+            goto done;
+        const char *pname = mds(patch, "name");
+        if (pname && strcmp(pname, c->name)) {
+            char m[600];
+            snprintf(m, sizeof(m), "the name of the object (%s) does not match the name on the URL (%s)", pname,
+                     c->name);
+            dv_reply_status(c, 400, "BadRequest", m, NULL);
+            goto done;
+        }
+        const char *fm = dv_q(c, "fieldManager");
+        if (!fm || !*fm) {
+            dv_reply_status(c, 400, "BadRequest",
+                            "PATCH, application/apply-patch+yaml requires fieldManager to be set", NULL);
+            goto done;
+        }
+        const char *force = dv_q(c, "force");
+        char now[32];
+        dv_now_rfc3339(now);
+        if (c->rt->namespaced)
+            json_object_set_new(md(patch), "namespace", json_string(c->ns));
+        json_object_set_new(md(patch), "name", json_string(c->name));
+        int rc = dv_server_side_apply(old, patch, fm, force && !strcmp(force, "true"), now, &out, msg, sizeof(msg));
+        if (rc == -2) {
+            dv_reply_status(c, 409, "Conflict", msg, json_pack("{s:s,s:s}", "name", c->name, "kind", c->rt->plural));
+            goto done;
+        }
+        if (rc != 0) {
+            dv_reply_status(c, 422, "Invalid", msg, NULL);
+            goto done;
+        }
+        if (!old) {
+            do_create(c, out, 1);
+            goto done;
+        }
+        do_update(c, old, out, 1);
+        goto done;
+    }
+    if (!old) {
+        dv_reply_not_found(c, c->rt, c->name);
+        goto done;
+    }
+    int rc;
+    if (is_json)
+        rc = dv_json_patch(old, patch, &out, msg, sizeof(msg));
+    else if (is_merge)
+        rc = dv_merge_patch(old, patch, &out, msg, sizeof(msg));
+    else
+        rc = dv_strategic_merge(old, patch, c->rt->kind, &out, msg, sizeof(msg));
+    if (rc != 0) {
+        dv_reply_status(c, is_json ? 422 : 400, is_json ? "Invalid" : "BadRequest", msg, NULL);
+        goto done;
+    }
+    if (!json_is_object(out) || mds(out, "name") == NULL || strcmp(mds(out, "name"), c->name)) {
+        json_decref(out);
+        dv_reply_status(c, 400, "BadRequest", "the patch may not change metadata.name", NULL);
+        goto done;
+    }
+    do_update(c, old, out, 0);
+done:
+    json_decref(patch);
+    json_decref((json_t *)old);
+}
+
+/* ---- delete ------------------------------------------------------------------------- */
+
+static int has_string(const json_t *arr, const char *s)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(arr, i, v)
+        if (json_is_string(v) && !strcmp(json_string_value(v), s))
+            return 1;
+    return 0;
+}
+
+void dv_store_or_finalize(dv_api *api, const dv_rtype *rt, json_t *obj)
+{
+    const char *ns = mds(obj, "namespace");
+    const char *name = mds(obj, "name");
+    if (mds(obj, "deletionTimestamp") && json_array_size(json_object_get(md(obj), "finalizers")) == 0) {
+        dv_store_delete(api->store, rt->group, rt->plural, ns ? ns : "", name);
+        json_decref(obj);
+        return;
+    }
+    dv_store_put(api->store, rt->group, rt->plural, ns ? ns : "", name, obj);
+}
+
+static void delete_crd_contents(dv_api *api, const json_t *crd)
+{
+    json_t *spec = json_object_get(crd, "spec");
+    const char *group = json_string_value(json_object_get(spec, "group"));
+    const char *plural = json_string_value(json_object_get(json_object_get(spec, "names"), "plural"));
+    if (!group || !plural)
+        return;
+    json_t *all = dv_store_list(api->store, group, plural, NULL);
+    size_t i;
+    json_t *o;
+    json_array_foreach(all, i, o) {
+        const char *ns = mds(o, "namespace");
+        dv_store_delete(api->store, group, plural, ns ? ns : "", mds(o, "name"));
+    }
+    json_decref(all);
+    dv_registry_remove_crd(api->reg, group, plural);
+}
+
+int dv_delete_object(dv_api *api, const dv_rtype *rt, const char *ns, const char *name, const char *policy)
+{
+    const json_t *old = dv_store_get(api->store, rt->group, rt->plural, rt->namespaced ? ns : "", name);
+    if (!old)
+        return -1;
+    json_t *obj = json_deep_copy(old);
+    json_t *m = md(obj);
+    json_t *fin = json_object_get(m, "finalizers");
+    if (!json_is_array(fin)) {
+        fin = json_array();
+        json_object_set_new(m, "finalizers", fin);
+    }
+    if (policy && !strcmp(policy, "Foreground") && !has_string(fin, "foregroundDeletion"))
+        json_array_append_new(fin, json_string("foregroundDeletion"));
+    if (policy && !strcmp(policy, "Orphan") && !has_string(fin, "orphan"))
+        json_array_append_new(fin, json_string("orphan"));
+    int is_ns = !strcmp(rt->plural, "namespaces") && !*rt->group;
+    if (json_array_size(fin) == 0 && !is_ns) {
+        json_decref(obj);
+        if (!strcmp(rt->plural, "customresourcedefinitions"))
+            delete_crd_contents(api, old);
+        dv_store_delete(api->store, rt->group, rt->plural, rt->namespaced ? ns : "", name);
+        return 0;
+    }
+    if (json_array_size(fin) == 0)
+        json_object_del(m, "finalizers");
+    if (!json_object_get(m, "deletionTimestamp")) {
+        char now[32];
+        dv_now_rfc3339(now);
+        json_object_set_new(m, "deletionTimestamp", json_string(now));
+        json_object_set_new(m, "deletionGracePeriodSeconds", json_integer(0));
+    }
+    if (is_ns) {
+        json_t *st = json_object_get(obj, "status");
+        if (!json_is_object(st)) {
+            st = json_object();
+            json_object_set_new(obj, "status", st);
+        }
+        json_object_set_new(st, "phase", json_string("Terminating"));
+    }
+    if (same_object(old, obj)) {
+        json_decref(obj);
+        return 0;
+    }
+    dv_store_put(api->store, rt->group, rt->plural, rt->namespaced ? ns : "", name, obj);
+    return 0;
+}
+
+/* propagationPolicy and preconditions from the body (DeleteOptions) or query. */
+void dv_handle_delete(dv_ctx *c)
+{
+    const char *sns = nsarg(c->rt, c->ns);
+    const json_t *old = dv_store_get(c->api->store, c->rt->group, c->rt->plural, sns, c->name);
+    if (!old) {
+        dv_reply_not_found(c, c->rt, c->name);
+        return;
+    }
+    json_t *opts = NULL;
+    if (c->req->body_len)
+        opts = json_loadb(c->req->body, c->req->body_len, 0, NULL);
+    const char *policy = json_string_value(json_object_get(opts, "propagationPolicy"));
+    if (!policy)
+        policy = dv_q(c, "propagationPolicy");
+    if (json_is_false(json_object_get(opts, "orphanDependents")) == 0 &&
+        json_is_true(json_object_get(opts, "orphanDependents")))
+        policy = "Orphan";
+    if (policy && strcmp(policy, "Foreground") && strcmp(policy, "Background") && strcmp(policy, "Orphan")) {
+        json_t *cz = json_pack("[{s:s,s:s,s:s}]", "reason", "FieldValueNotSupported", "message",
+                               "Unsupported value: must be one of Orphan, Background, Foreground", "field",
+                               "propagationPolicy");
+        json_decref(opts);
+        dv_reply_invalid(c, c->rt, c->name, cz);
+        return;
+    }
+    json_t *pre = json_object_get(opts, "preconditions");
+    const char *puid = json_string_value(json_object_get(pre, "uid"));
+    const char *prv = json_string_value(json_object_get(pre, "resourceVersion"));
+    char why[512];
+    if (puid && strcmp(puid, mds(old, "uid"))) {
+        snprintf(why, sizeof(why), "Precondition failed: UID in precondition: %s, UID in object meta: %s", puid,
+                 mds(old, "uid"));
+        reply_conflict(c, c->name, why);
+        json_decref(opts);
+        return;
+    }
+    if (prv && strcmp(prv, mds(old, "resourceVersion"))) {
+        snprintf(why, sizeof(why),
+                 "Precondition failed: ResourceVersion in precondition: %s, ResourceVersion in object meta: %s", prv,
+                 mds(old, "resourceVersion"));
+        reply_conflict(c, c->name, why);
+        json_decref(opts);
+        return;
+    }
+    int dry = dv_q(c, "dryRun") || json_array_size(json_object_get(opts, "dryRun"));
+    json_decref(opts);
+    json_t *keep = json_incref((json_t *)old);
+    json_t *none = NULL;
+    if (admit(c, "DELETE", &none, keep, 0) != 0) {
+        json_decref(keep);
+        return;
+    }
+    if (dry) {
+        reply_object(c, 200, keep);
+        json_decref(keep);
+        return;
+    }
+    dv_delete_object(c->api, c->rt, c->ns, c->name, policy);
+    const json_t *now = dv_store_get(c->api->store, c->rt->group, c->rt->plural, sns, c->name);
+    if (now) {
+        reply_object(c, 200, now);
+    } else {
+        json_t *d = json_pack("{s:s,s:s,s:s}", "name", c->name, "kind", c->rt->plural, "uid", mds(keep, "uid"));
+        if (*c->rt->group)
+            json_object_set_new(d, "group", json_string(c->rt->group));
+        dv_reply_json(c, 200, json_pack("{s:s,s:s,s:{},s:s,s:o}", "kind", "Status", "apiVersion", "v1", "metadata",
+                                        "status", "Success", "details", d));
+    }
+    json_decref(keep);
+}
+
+void dv_handle_deletecollection(dv_ctx *c)
+{
+    dv_selector *ls, *fs;
+    if (parse_selectors(c, &ls, &fs) != 0)
+        return;
+    const char *policy = dv_q(c, "propagationPolicy");
+    json_t *items = dv_store_list(c->api->store, c->rt->group, c->rt->plural, c->rt->namespaced ? c->ns : NULL);
+    json_t *deleted = json_array();
+    size_t i;
+    json_t *o;
+    json_array_foreach(items, i, o) {
+        if (!dv_selector_matches(ls, o) || !dv_selector_matches(fs, o))
+            continue;
+        json_array_append_new(deleted, for_output(c->rt, o));
+        if (!dv_q(c, "dryRun"))
+            dv_delete_object(c->api, c->rt, mds(o, "namespace"), mds(o, "name"), policy);
+    }
+    json_decref(items);
+    char av[256], rv[32];
+    dv_api_version(c->rt, av, sizeof(av));
+    snprintf(rv, sizeof(rv), "%" PRIu64, dv_store_rv(c->api->store));
+    dv_reply_json(c, 200, json_pack("{s:s,s:s,s:{s:s},s:o}", "kind", c->rt->list_kind, "apiVersion", av, "metadata",
+                                    "resourceVersion", rv, "items", deleted));
+    dv_selector_free(ls);
+    dv_selector_free(fs);
+}
+
+/* ---- startup ---------------------------------------------------------------------------- */
+
+void dv_seed(dv_api *api)
+{
+    static const char *const names[] = {"default", "kube-system", "kube-public", "kube-node-lease", NULL};
+    char now[32], uid[40];
+    dv_now_rfc3339(now);
+    for (const char *const *n = names; *n; n++) {
+        if (dv_store_get(api->store, "", "namespaces", "", *n))
+            continue;
+        dv_new_uid(uid);
+        json_t *ns = json_pack("{s:s,s:s,s:{s:s,s:s,s:s,s:{s:s}},s:{s:[s]},s:{s:s}}", "apiVersion", "v1", "kind",
+                               "Namespace", "metadata", "name", *n, "uid", uid, "creationTimestamp", now, "labels",
+                               "kubernetes.io/metadata.name", *n, "spec", "finalizers", "kubernetes", "status",
+                               "phase", "Active");
+        dv_store_put(api->store, "", "namespaces", "", *n, ns);
+    }
+}
+
+void dv_load_crds(dv_api *api)
+{
+    json_t *crds = dv_store_list(api->store, "apiextensions.k8s.io", "customresourcedefinitions", NULL);
+    size_t i;
+    json_t *crd;
+    json_array_foreach(crds, i, crd) {
+        char msg[256];
+        dv_registry_apply_crd(api->reg, crd, msg, sizeof(msg));
+    }
+    json_decref(crds);
+}

@@ -1,0 +1,84 @@
+/*
+ * store.h - the dev API server's object store: what etcd is to kube-apiserver.
+ *
+ * Objects are jansson trees keyed by (group, resource, namespace, name).
+ * One global, strictly increasing revision is stamped into
+ * metadata.resourceVersion on every write. The last `window` events are
+ * retained (with the previous object) so that watches can resume from a
+ * revision and lists can be served "as of" a revision for paginated
+ * snapshots; anything older is Gone (410).
+ *
+ * Persistence (optional, data_dir != NULL): an append-only log of JSON lines,
+ * fsync'ed after every write, replayed and compacted on open and compacted
+ * again when it grows past 4x the live size. Revisions keep increasing across
+ * restarts; the event window starts empty after a restart.
+ *
+ * Threading: none. The store is used from the server's single event loop.
+ * Ownership: objects passed to dv_store_put are stolen and must not be
+ * modified afterwards (they are shared with lists and events); objects
+ * returned by dv_store_get are borrowed; arrays from dv_store_list* are new
+ * references whose items must not be modified (deep-copy first).
+ */
+#ifndef DEVAPI_STORE_H
+#define DEVAPI_STORE_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct dv_store dv_store;
+
+typedef enum { DV_EV_ADDED = 0, DV_EV_MODIFIED = 1, DV_EV_DELETED = 2 } dv_event_type;
+
+typedef struct dv_event {
+    dv_event_type type;
+    uint64_t rv;
+    const char *group, *resource, *ns; /* ns "" for cluster-scoped */
+    const json_t *obj;                 /* the object after the event (for DELETED: last state, new rv) */
+    const json_t *prev;                /* the object before (NULL for ADDED) */
+} dv_event;
+
+/* Events are delivered synchronously, after the write, in revision order. */
+typedef void (*dv_store_cb)(void *ud, const dv_event *ev);
+
+/* window: events retained (>= 1). 0, or -1 with a message. */
+int dv_store_open(const char *data_dir, size_t window, dv_store **out, char *msg, size_t n);
+void dv_store_free(dv_store *s);
+
+/* Current (latest) revision. */
+uint64_t dv_store_rv(const dv_store *s);
+/* Every event with rv > floor is retained: resuming from rv >= floor works. */
+uint64_t dv_store_floor(const dv_store *s);
+
+/* Borrowed object or NULL. ns NULL or "" for cluster-scoped. */
+const json_t *dv_store_get(dv_store *s, const char *group, const char *resource, const char *ns,
+                           const char *name);
+
+/* Objects of group/resource in ns (NULL = all namespaces), sorted by
+ * namespace then name. New array. */
+json_t *dv_store_list(dv_store *s, const char *group, const char *resource, const char *ns);
+/* The same, as it was at revision rv; NULL when rv < floor (410). */
+json_t *dv_store_list_at(dv_store *s, const char *group, const char *resource, const char *ns,
+                         uint64_t rv);
+/* Every stored object of every resource as a new array of
+ * {"group","resource","object"} records (used by garbage collection). */
+json_t *dv_store_all(dv_store *s);
+
+/* Create or replace. Stamps metadata.resourceVersion with the new revision
+ * and emits ADDED/MODIFIED. obj is stolen. Returns the new revision, or 0
+ * when persisting failed (the write is then not applied). */
+uint64_t dv_store_put(dv_store *s, const char *group, const char *resource, const char *ns,
+                      const char *name, json_t *obj);
+/* Remove; emits DELETED with the last state stamped with the new revision.
+ * Returns the new revision, 0 if absent or persisting failed. */
+uint64_t dv_store_delete(dv_store *s, const char *group, const char *resource, const char *ns,
+                         const char *name);
+
+/* Subscribe to events; returns an id > 0 for dv_store_unsubscribe. */
+int dv_store_subscribe(dv_store *s, dv_store_cb cb, void *ud);
+void dv_store_unsubscribe(dv_store *s, int id);
+
+/* Deliver retained events with rv > since, in order. -1 when since < floor. */
+int dv_store_replay(dv_store *s, uint64_t since, dv_store_cb cb, void *ud);
+
+#endif
