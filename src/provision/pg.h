@@ -1,0 +1,93 @@
+/*
+ * pg.h - small libpq layer: a connection pool per PostgreSQL server, SQL
+ * built with safe quoting, and errors in the pb_err convention.
+ *
+ * Pool: one pb_pg_pool per server (an admin conninfo); connections are keyed
+ * by database name, because a PostgreSQL connection is bound to one
+ * database. Every connection gets connect_timeout, statement_timeout,
+ * lock_timeout, TimeZone=UTC (so text renderings of timestamps compare equal
+ * across sessions) and client_min_messages=warning. The pool is thread-safe.
+ *
+ * Quoting: pb_pg_format() builds SQL from a template where %I is an
+ * identifier (PQescapeIdentifier), %L a literal (PQescapeLiteral), %s a
+ * trusted constant inserted verbatim, %d an int, %lld a long long and %% a
+ * percent sign. Values that can be parameters should be: pb_pg_query() takes
+ * $1..$n parameters; utility statements (CREATE ROLE, GRANT...) cannot have
+ * parameters, which is what %I/%L are for.
+ *
+ * Errors: a failed statement fills pb_err with "SQLSTATE xxxxx: message"
+ * and maps the SQLSTATE to a code: 42501 (insufficient privilege) ->
+ * PB_EFORBIDDEN, 28xxx -> PB_EUNAUTHORIZED, 08xxx / 57P0x / 53xxx ->
+ * PB_EUNAVAILABLE, 57014 (statement timeout) / 55P03 (lock timeout) ->
+ * PB_ETIMEOUT, 23xxx / 40xxx -> PB_ECONFLICT, 3D000 / 42P01 / 42704 ->
+ * PB_ENOTFOUND, 42710 / 42P04 / 42P06 / 42P07 -> PB_EEXIST, other -> PB_EIO.
+ *
+ * Ownership: connections from pb_pg_pool_get go back with pb_pg_pool_put
+ * (never PQfinish them yourself); PGresult from pb_pg_query is the caller's
+ * to PQclear; strings from pb_pg_format are the caller's to free().
+ */
+#ifndef PAYBILL_PROVISION_PG_H
+#define PAYBILL_PROVISION_PG_H
+
+#include <libpq-fe.h>
+
+#include "util/err.h"
+
+typedef struct pb_pg_pool pb_pg_pool;
+
+typedef struct pb_pg_opts {
+    const char *conninfo;     /* libpq conninfo or URI of an admin login */
+    int connect_timeout_s;    /* 0: 10 s */
+    int statement_timeout_ms; /* 0: 60000 ms */
+    int lock_timeout_ms;      /* 0: 10000 ms */
+    int max_idle_per_db;      /* 0: 4 */
+} pb_pg_opts;
+
+int pb_pg_pool_new(const pb_pg_opts *opts, pb_pg_pool **out, pb_err *err);
+/* Closes every idle connection; connections still lent out are the
+ * borrower's bug (they leak, and a debug build asserts). */
+void pb_pg_pool_free(pb_pg_pool *p);
+
+/* Borrow a connection to `dbname` (NULL: the conninfo's own database). */
+int pb_pg_pool_get(pb_pg_pool *p, const char *dbname, PGconn **out, pb_err *err);
+/* Return a connection. One that is broken or left inside a transaction is
+ * closed instead of being kept. NULL is ignored. */
+void pb_pg_pool_put(pb_pg_pool *p, PGconn *c);
+/* Close the idle connections to one database (before DROP DATABASE). */
+void pb_pg_pool_forget_db(pb_pg_pool *p, const char *dbname);
+
+/* The pool's conninfo with dbname replaced and without the password, as a
+ * conninfo string for tools such as pg_dump; the password (or NULL) goes to
+ * *password for the PGPASSWORD environment variable. Both malloc'd. */
+int pb_pg_pool_tool_conninfo(pb_pg_pool *p, const char *dbname, char **conninfo, char **password,
+                             pb_err *err);
+
+/* A fresh connection outside any pool, with the same session settings. */
+int pb_pg_connect(const pb_pg_opts *opts, const char *dbname, PGconn **out, pb_err *err);
+
+/* Build SQL from a template (see the top of this file). NULL on an escape
+ * failure (e.g. invalid encoding), with err filled. Caller frees. */
+char *pb_pg_format(PGconn *c, pb_err *err, const char *fmt, ...);
+
+/* Run one or more statements that return no rows. */
+int pb_pg_exec(PGconn *c, const char *sql, pb_err *err);
+/* pb_pg_format + pb_pg_exec. */
+int pb_pg_execf(PGconn *c, pb_err *err, const char *fmt, ...);
+/* Run one parameterised statement; on success *res (if res is not NULL)
+ * holds the result, caller PQclear()s it. */
+int pb_pg_query(PGconn *c, const char *sql, int nparams, const char *const *params, PGresult **res,
+                pb_err *err);
+
+/* Fill err from a failed result (or the connection's error when r is
+ * NULL); returns the mapped code. */
+int pb_pg_error(PGconn *c, const PGresult *r, pb_err *err);
+/* The code a SQLSTATE maps to (see above). */
+int pb_pg_sqlstate_code(const char *sqlstate);
+
+/* Transactions: BEGIN / COMMIT / ROLLBACK. pb_pg_rollback never fails
+ * (an error just means the connection is broken, and the pool drops it). */
+int pb_pg_begin(PGconn *c, pb_err *err);
+int pb_pg_commit(PGconn *c, pb_err *err);
+void pb_pg_rollback(PGconn *c);
+
+#endif

@@ -1,0 +1,1364 @@
+/*
+ * tenantdb.c - tenant data layouts and lifecycle (see tenantdb.h).
+ *
+ * Every operation is a sequence of idempotent steps (IF NOT EXISTS, catalog
+ * checks, ON CONFLICT, "already gone is fine"), each in one transaction
+ * where PostgreSQL allows it (CREATE/DROP DATABASE cannot be). The tenant's
+ * record in paybill.tenants is written before and after the steps that
+ * need to be resumed, so a rerun after a crash knows where it stopped.
+ *
+ * Every name that reaches SQL is either a constant, a checked identifier
+ * (tenant ids, DataModel names) quoted with PQescapeIdentifier, or a value
+ * passed as a parameter / quoted with PQescapeLiteral (pg.h).
+ */
+#include "provision/tenantdb.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "provision/pg.h"
+#include "util/log.h"
+
+extern char **environ;
+
+#define OWNER_ROLE "paybill_owner"
+#define TENANT_DB_SCHEMA "app" /* where tables live inside a tenant database */
+#define NAME_MAX_ 64
+
+struct pb_tdb {
+    pb_pg_pool *pool;
+    char *shared_db, *app_schema, *tenant_host, *sslmode, *snapshot_dir, *pg_dump;
+    int tenant_port;
+    int fail_after;
+};
+
+/* The tenant's row in paybill.tenants. */
+typedef struct {
+    int found;
+    char role[NAME_MAX_];
+    pb_dm_layout layout;
+    char location[NAME_MAX_];
+    char state[16];
+    int has_move;
+    pb_dm_layout move_layout;
+    char move_location[NAME_MAX_];
+    int has_old;
+    pb_dm_layout old_layout;
+    char old_location[NAME_MAX_];
+} trow;
+
+static const char MIGRATIONS_DDL[] =
+    "CREATE SCHEMA IF NOT EXISTS paybill;\n"
+    "REVOKE ALL ON SCHEMA paybill FROM PUBLIC;\n"
+    "CREATE TABLE IF NOT EXISTS paybill.migrations (\n"
+    "  target text NOT NULL, version bigint NOT NULL, model_name text NOT NULL,\n"
+    "  model jsonb NOT NULL, statements text NOT NULL,\n"
+    "  applied_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (target, version));\n";
+
+/* ---- small helpers --------------------------------------------------------- */
+
+static int id_ok(const char *id, pb_err *e)
+{
+    if (!id || !*id || strlen(id) > 40 || !(id[0] >= 'a' && id[0] <= 'z'))
+        goto bad;
+    for (const char *p = id; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_'))
+            goto bad;
+    return 0;
+bad:
+    return pb_err_set(e, PB_EINVAL,
+                      "tenant id \"%.50s\" is invalid (1-40 of a-z, 0-9, _; starting with a letter)",
+                      id ? id : "");
+}
+
+static void role_of(const char *id, char out[NAME_MAX_]) { snprintf(out, NAME_MAX_, "pb_t_%s", id); }
+
+static void location_of(const pb_tdb *t, pb_dm_layout l, const char *id, char out[NAME_MAX_])
+{
+    if (l == PB_DM_LAYOUT_RLS)
+        snprintf(out, NAME_MAX_, "%s", t->app_schema);
+    else
+        snprintf(out, NAME_MAX_, "t_%s", id);
+}
+
+/* Database and schema holding a copy of the data. */
+static const char *data_db(const pb_tdb *t, pb_dm_layout l, const char *location)
+{
+    return l == PB_DM_LAYOUT_DATABASE ? location : t->shared_db;
+}
+
+static const char *data_schema(pb_dm_layout l, const char *location)
+{
+    return l == PB_DM_LAYOUT_DATABASE ? TENANT_DB_SCHEMA : location;
+}
+
+static int injected(pb_tdb *t, int step, pb_err *e)
+{
+    if (t->fail_after != step)
+        return 0;
+    t->fail_after = 0;
+    return pb_err_set(e, PB_EINTERNAL, "injected failure after step %d", step);
+}
+
+void pb_tdb_set_fail_after(pb_tdb *t, int step) { t->fail_after = step; }
+
+static char *dup_or(const char *s, const char *dflt) { return strdup(s ? s : dflt); }
+
+static int exists(PGconn *c, const char *sql, const char *param, int *found, pb_err *e)
+{
+    PGresult *r;
+    int rc = pb_pg_query(c, sql, 1, &param, &r, e);
+    if (rc == 0) {
+        *found = PQntuples(r) > 0;
+        PQclear(r);
+    }
+    return rc;
+}
+
+static int role_exists(PGconn *c, const char *role, int *found, pb_err *e)
+{
+    return exists(c, "SELECT 1 FROM pg_roles WHERE rolname = $1", role, found, e);
+}
+
+/* ---- tenant record ----------------------------------------------------------- */
+
+static void copy_field(char *dst, size_t n, const PGresult *r, int col)
+{
+    snprintf(dst, n, "%s", PQgetisnull(r, 0, col) ? "" : PQgetvalue(r, 0, col));
+}
+
+static int load_row(PGconn *c, const char *id, trow *row, pb_err *e)
+{
+    memset(row, 0, sizeof *row);
+    PGresult *r;
+    int rc = pb_pg_query(c,
+                         "SELECT role_name, layout, location, state, move_layout, move_location, "
+                         "old_layout, old_location FROM paybill.tenants WHERE tenant_id = $1",
+                         1, &id, &r, e);
+    if (rc)
+        return rc;
+    if (PQntuples(r) == 1) {
+        row->found = 1;
+        copy_field(row->role, sizeof row->role, r, 0);
+        pb_dm_layout_parse(PQgetvalue(r, 0, 1), &row->layout);
+        copy_field(row->location, sizeof row->location, r, 2);
+        copy_field(row->state, sizeof row->state, r, 3);
+        row->has_move = !PQgetisnull(r, 0, 4) && pb_dm_layout_parse(PQgetvalue(r, 0, 4), &row->move_layout) == 0;
+        copy_field(row->move_location, sizeof row->move_location, r, 5);
+        row->has_old = !PQgetisnull(r, 0, 6) && pb_dm_layout_parse(PQgetvalue(r, 0, 6), &row->old_layout) == 0;
+        copy_field(row->old_location, sizeof row->old_location, r, 7);
+    }
+    PQclear(r);
+    return 0;
+}
+
+/* ---- setup ------------------------------------------------------------------- */
+
+static int bootstrap(pb_tdb *t, pb_err *e)
+{
+    PGconn *c = NULL;
+    int found = 0;
+    int rc = pb_pg_pool_get(t->pool, NULL, &c, e);
+    if (rc == 0)
+        rc = exists(c, "SELECT 1 FROM pg_database WHERE datname = $1", t->shared_db, &found, e);
+    if (rc == 0 && !found) {
+        rc = pb_pg_execf(c, e, "CREATE DATABASE %I", t->shared_db);
+        if (rc == PB_EEXIST) /* created concurrently */
+            rc = 0;
+    }
+    if (rc == 0)
+        rc = role_exists(c, OWNER_ROLE, &found, e);
+    if (rc == 0 && !found) {
+        rc = pb_pg_exec(c, "CREATE ROLE " OWNER_ROLE " NOLOGIN", e);
+        if (rc == PB_EEXIST)
+            rc = 0;
+    }
+    pb_pg_pool_put(t->pool, c);
+    if (rc)
+        return pb_err_wrap(e, "preparing the shared database");
+
+    c = NULL;
+    rc = pb_pg_pool_get(t->pool, t->shared_db, &c, e);
+    if (rc == 0)
+        rc = pb_pg_begin(c, e);
+    if (rc == 0)
+        rc = pb_pg_exec(c, MIGRATIONS_DDL, e);
+    if (rc == 0)
+        rc = pb_pg_exec(
+            c,
+            "GRANT USAGE ON SCHEMA paybill TO " OWNER_ROLE ";\n"
+            "CREATE TABLE IF NOT EXISTS paybill.tenants (\n"
+            "  tenant_id text PRIMARY KEY, role_name name NOT NULL UNIQUE,\n"
+            "  layout text NOT NULL, location text NOT NULL, state text NOT NULL DEFAULT 'active',\n"
+            "  move_layout text, move_location text, old_layout text, old_location text,\n"
+            "  updated_at timestamptz NOT NULL DEFAULT now());\n"
+            "GRANT SELECT ON paybill.tenants TO " OWNER_ROLE ";\n"
+            /* The tenant of the login, not of the current role: SET ROLE
+             * cannot change it, and only rls tenants have one. */
+            "CREATE OR REPLACE FUNCTION paybill." PB_DM_TENANT_FN "() RETURNS text\n"
+            "  LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp\n"
+            "  AS $f$ SELECT tenant_id FROM paybill.tenants\n"
+            "         WHERE role_name = session_user AND layout = 'rls' $f$;\n"
+            "ALTER FUNCTION paybill." PB_DM_TENANT_FN "() OWNER TO " OWNER_ROLE ";\n"
+            "REVOKE ALL ON FUNCTION paybill." PB_DM_TENANT_FN "() FROM PUBLIC;\n"
+            "GRANT EXECUTE ON FUNCTION paybill." PB_DM_TENANT_FN "() TO " OWNER_ROLE ";\n"
+            "REVOKE ALL ON SCHEMA public FROM PUBLIC;\n",
+            e);
+    if (rc == 0)
+        rc = pb_pg_execf(c, e,
+                         "CREATE SCHEMA IF NOT EXISTS %I AUTHORIZATION " OWNER_ROLE ";\n"
+                         "REVOKE ALL ON SCHEMA %I FROM PUBLIC;\n"
+                         "REVOKE ALL ON DATABASE %I FROM PUBLIC;\n",
+                         t->app_schema, t->app_schema, t->shared_db);
+    if (rc == 0)
+        rc = pb_pg_commit(c, e);
+    pb_pg_rollback(c);
+    pb_pg_pool_put(t->pool, c);
+    return rc ? pb_err_wrap(e, "preparing database %s", t->shared_db) : 0;
+}
+
+int pb_tdb_new(const pb_tdb_config *cfg, pb_tdb **out, pb_err *e)
+{
+    *out = NULL;
+    if (!cfg || !cfg->admin_conninfo)
+        return pb_err_set(e, PB_EINVAL, "tenantdb: admin_conninfo is required");
+    const char *shared = cfg->shared_db ? cfg->shared_db : "paybill";
+    const char *app = cfg->app_schema ? cfg->app_schema : "app";
+    if (!pb_dm_ident_ok(shared) || !pb_dm_ident_ok(app) || strncmp(app, "t_", 2) == 0 ||
+        strncmp(app, "snap_", 5) == 0 || strcmp(app, "paybill") == 0)
+        return pb_err_set(e, PB_EINVAL,
+                          "tenantdb: shared_db and app_schema must be identifiers (app_schema not "
+                          "\"paybill\", \"t_*\" or \"snap_*\", which are used for tenants)");
+    pb_tdb *t = calloc(1, sizeof *t);
+    if (!t)
+        return pb_err_set(e, PB_ENOMEM, "out of memory");
+    t->shared_db = strdup(shared);
+    t->app_schema = strdup(app);
+    t->tenant_host = dup_or(cfg->tenant_host, "127.0.0.1");
+    t->sslmode = dup_or(cfg->sslmode, "prefer");
+    t->snapshot_dir = cfg->snapshot_dir ? strdup(cfg->snapshot_dir) : NULL;
+    t->pg_dump = dup_or(cfg->pg_dump, "pg_dump");
+    t->tenant_port = cfg->tenant_port > 0 ? cfg->tenant_port : 5432;
+    pb_pg_opts po = {.conninfo = cfg->admin_conninfo,
+                     .connect_timeout_s = cfg->connect_timeout_s,
+                     .statement_timeout_ms = cfg->statement_timeout_ms};
+    int rc = 0;
+    if (!t->shared_db || !t->app_schema || !t->tenant_host || !t->sslmode || !t->pg_dump ||
+        (cfg->snapshot_dir && !t->snapshot_dir))
+        rc = pb_err_set(e, PB_ENOMEM, "out of memory");
+    if (rc == 0)
+        rc = pb_pg_pool_new(&po, &t->pool, e);
+    if (rc == 0)
+        rc = bootstrap(t, e);
+    if (rc) {
+        pb_tdb_free(t);
+        return rc;
+    }
+    *out = t;
+    return 0;
+}
+
+void pb_tdb_free(pb_tdb *t)
+{
+    if (!t)
+        return;
+    pb_pg_pool_free(t->pool);
+    free(t->shared_db);
+    free(t->app_schema);
+    free(t->tenant_host);
+    free(t->sslmode);
+    free(t->snapshot_dir);
+    free(t->pg_dump);
+    free(t);
+}
+
+/* ---- migrations -------------------------------------------------------------- */
+
+/* Bring one target (a schema on connection c) to model m, in one
+ * transaction together with its paybill.migrations row. Objects are created
+ * as the owner role so tenants never own their tables. */
+static int migrate_target(PGconn *c, const char *schema, pb_dm_layout layout, const pb_dm_model *m,
+                          int allow_destructive, pb_err *e)
+{
+    PGresult *r = NULL;
+    pb_dm_model *from = NULL;
+    char *ddl = NULL;
+    const char *p1[1] = {schema};
+    int rc = pb_pg_begin(c, e);
+    if (rc == 0)
+        rc = pb_pg_query(c, "SELECT pg_advisory_xact_lock(hashtext('paybill.migrate'), hashtext($1))", 1, p1,
+                         NULL, e);
+    if (rc == 0)
+        rc = pb_pg_query(c,
+                         "SELECT model::text, model_name FROM paybill.migrations WHERE target = $1 "
+                         "ORDER BY version DESC LIMIT 1",
+                         1, p1, &r, e);
+    if (rc == 0 && PQntuples(r) == 1) {
+        rc = pb_dm_parse(PQgetvalue(r, 0, 1), PQgetvalue(r, 0, 0), &from, e);
+        if (rc)
+            rc = pb_err_wrap(e, "the model recorded in paybill.migrations is unreadable");
+    }
+    PQclear(r);
+    pb_dm_target tg = {layout, schema};
+    if (rc == 0)
+        rc = pb_dm_render(from, m, &tg, allow_destructive, &ddl, e);
+    if (rc == 0 && *ddl) {
+        rc = pb_pg_exec(c, "SET LOCAL ROLE " OWNER_ROLE, e);
+        if (rc == 0)
+            rc = pb_pg_exec(c, ddl, e);
+        if (rc == 0)
+            rc = pb_pg_exec(c, "RESET ROLE", e);
+        char ver[32];
+        snprintf(ver, sizeof ver, "%lld", pb_dm_version(m));
+        const char *p[5] = {schema, ver, pb_dm_name(m), pb_dm_canonical(m), ddl};
+        if (rc == 0)
+            rc = pb_pg_query(c,
+                             "INSERT INTO paybill.migrations (target, version, model_name, model, statements) "
+                             "VALUES ($1, $2::bigint, $3, $4::jsonb, $5)",
+                             5, p, NULL, e);
+    }
+    if (rc == 0)
+        rc = pb_pg_commit(c, e);
+    pb_pg_rollback(c);
+    if (rc == 0 && *ddl)
+        pb_log_info("datamodel migrated", "target", schema, "layout", pb_dm_layout_name(layout), "model",
+                    pb_dm_name(m), NULL);
+    free(ddl);
+    pb_dm_free(from);
+    return rc ? pb_err_wrap(e, "migrating %s to %s version %lld", schema, pb_dm_name(m), pb_dm_version(m)) : 0;
+}
+
+/* Version recorded for a target, 0 when none. */
+static int target_version(PGconn *c, const char *schema, long long *v, pb_err *e)
+{
+    PGresult *r;
+    int rc = pb_pg_query(c, "SELECT coalesce(max(version), 0) FROM paybill.migrations WHERE target = $1", 1,
+                         &schema, &r, e);
+    if (rc == 0) {
+        *v = atoll(PQgetvalue(r, 0, 0));
+        PQclear(r);
+    }
+    return rc;
+}
+
+/* DML on every table of a schema (rerun after each migration: new tables). */
+static int grant_tables(PGconn *c, const char *schema, const char *role, int rls, pb_err *e)
+{
+    int rc = pb_pg_execf(c, e,
+                         "GRANT USAGE ON SCHEMA %I TO %I;\n"
+                         "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA %I TO %I;\n",
+                         schema, role, schema, role);
+    if (rc == 0 && rls)
+        rc = pb_pg_execf(c, e,
+                         "GRANT USAGE ON SCHEMA paybill TO %I;\n"
+                         "GRANT EXECUTE ON FUNCTION paybill." PB_DM_TENANT_FN "() TO %I;\n",
+                         role, role);
+    return rc;
+}
+
+int pb_tdb_apply_model(pb_tdb *t, const pb_dm_model *m, int allow_destructive, pb_err *e)
+{
+    PGconn *c = NULL;
+    PGresult *r = NULL;
+    int rc = pb_pg_pool_get(t->pool, t->shared_db, &c, e);
+    if (rc == 0)
+        rc = migrate_target(c, t->app_schema, PB_DM_LAYOUT_RLS, m, allow_destructive, e);
+    if (rc == 0)
+        rc = pb_pg_query(c, "SELECT tenant_id, role_name, layout, location FROM paybill.tenants ORDER BY tenant_id",
+                         0, NULL, &r, e);
+    for (int i = 0; rc == 0 && i < PQntuples(r); i++) {
+        const char *id = PQgetvalue(r, i, 0), *role = PQgetvalue(r, i, 1), *loc = PQgetvalue(r, i, 3);
+        pb_dm_layout l = PB_DM_LAYOUT_RLS;
+        pb_dm_layout_parse(PQgetvalue(r, i, 2), &l);
+        if (l == PB_DM_LAYOUT_RLS) {
+            rc = grant_tables(c, t->app_schema, role, 1, e);
+        } else if (l == PB_DM_LAYOUT_SCHEMA) {
+            rc = migrate_target(c, loc, l, m, allow_destructive, e);
+            if (rc == 0)
+                rc = grant_tables(c, loc, role, 0, e);
+        } else {
+            PGconn *tc = NULL;
+            rc = pb_pg_pool_get(t->pool, loc, &tc, e);
+            if (rc == 0)
+                rc = migrate_target(tc, TENANT_DB_SCHEMA, l, m, allow_destructive, e);
+            if (rc == 0)
+                rc = grant_tables(tc, TENANT_DB_SCHEMA, role, 0, e);
+            pb_pg_pool_put(t->pool, tc);
+        }
+        if (rc)
+            pb_err_wrap(e, "tenant %s", id);
+    }
+    PQclear(r);
+    pb_pg_pool_put(t->pool, c);
+    return rc ? pb_err_wrap(e, "applying DataModel %s version %lld", pb_dm_name(m), pb_dm_version(m)) : 0;
+}
+
+/* ---- roles and credentials --------------------------------------------------- */
+
+/* 24 random bytes as 32 URL-safe base64 characters (usable in a URI as is). */
+static int new_password(char out[64], pb_err *e)
+{
+    unsigned char raw[24];
+    if (RAND_bytes(raw, sizeof raw) != 1)
+        return pb_err_set(e, PB_EINTERNAL, "RAND_bytes failed");
+    EVP_EncodeBlock((unsigned char *)out, raw, sizeof raw);
+    OPENSSL_cleanse(raw, sizeof raw);
+    for (char *p = out; *p; p++)
+        *p = *p == '+' ? '-' : *p == '/' ? '_' : *p;
+    return 0;
+}
+
+static int password_ok(const char *pw, pb_err *e)
+{
+    size_t n = strlen(pw);
+    if (n < 16 || n > 128)
+        return pb_err_set(e, PB_EINVAL, "password must be 16..128 characters");
+    for (const char *p = pw; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              strchr("-_.~", *p)))
+            return pb_err_set(e, PB_EINVAL, "password must use only A-Z a-z 0-9 - _ . ~");
+    return 0;
+}
+
+/* Send a SCRAM verifier, never the clear text (statement logs, pg_stat_*). */
+static int set_password(PGconn *c, const char *role, const char *pw, pb_err *e)
+{
+    char *verifier = PQencryptPasswordConn(c, pw, role, "scram-sha-256");
+    if (!verifier)
+        return pb_pg_error(c, NULL, e);
+    int rc = pb_pg_execf(c, e, "ALTER ROLE %I PASSWORD %L", role, verifier);
+    PQfreemem(verifier);
+    return rc;
+}
+
+static int ensure_role(PGconn *c, const char *role, int conn_limit, int login, const char *pw, pb_err *e)
+{
+    int found = 0;
+    int rc = role_exists(c, role, &found, e);
+    if (rc == 0 && !found) {
+        rc = pb_pg_execf(c, e, "CREATE ROLE %I NOLOGIN", role);
+        if (rc == PB_EEXIST)
+            rc = 0;
+    }
+    if (rc == 0)
+        rc = pb_pg_execf(c, e,
+                         "ALTER ROLE %I WITH %s NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT "
+                         "NOREPLICATION NOBYPASSRLS CONNECTION LIMIT %d",
+                         role, login ? "LOGIN" : "NOLOGIN", conn_limit < 0 ? -1 : conn_limit);
+    if (rc == 0)
+        rc = set_password(c, role, pw, e);
+    return rc ? pb_err_wrap(e, "role %s", role) : 0;
+}
+
+/* NOLOGIN, then end every session of the role (including the ones opened
+ * between the two statements: terminate runs after NOLOGIN commits). */
+static int lock_out(PGconn *c, const char *role, pb_err *e)
+{
+    int found = 0;
+    int rc = role_exists(c, role, &found, e);
+    if (rc || !found)
+        return rc;
+    rc = pb_pg_execf(c, e, "ALTER ROLE %I NOLOGIN", role);
+    if (rc == 0)
+        rc = pb_pg_query(c,
+                         "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity "
+                         "WHERE usename = $1 AND pid <> pg_backend_pid()",
+                         1, &role, NULL, e);
+    return rc;
+}
+
+void pb_tdb_creds_clear(pb_tdb_creds *c)
+{
+    if (!c)
+        return;
+    if (c->password)
+        OPENSSL_cleanse(c->password, strlen(c->password));
+    if (c->uri)
+        OPENSSL_cleanse(c->uri, strlen(c->uri));
+    free(c->host);
+    free(c->dbname);
+    free(c->user);
+    free(c->password);
+    free(c->sslmode);
+    free(c->schema);
+    free(c->uri);
+    memset(c, 0, sizeof *c);
+}
+
+static int fill_creds(const pb_tdb *t, const trow *row, const char *pw, pb_tdb_creds *c, pb_err *e)
+{
+    memset(c, 0, sizeof *c);
+    const char *db = data_db(t, row->layout, row->location);
+    c->host = strdup(t->tenant_host);
+    c->port = t->tenant_port;
+    c->dbname = strdup(db);
+    c->user = strdup(row->role);
+    c->password = strdup(pw);
+    c->sslmode = strdup(t->sslmode);
+    c->schema = strdup(data_schema(row->layout, row->location));
+    /* Every part is URI-safe: identifiers, base64url password, and a host
+     * that an IPv6 literal would need brackets for. */
+    int v6 = strchr(t->tenant_host, ':') != NULL;
+    size_t n = strlen(row->role) + strlen(pw) + strlen(t->tenant_host) + strlen(db) + strlen(t->sslmode) + 64;
+    c->uri = malloc(n);
+    if (c->uri)
+        snprintf(c->uri, n, "postgresql://%s:%s@%s%s%s:%d/%s?sslmode=%s", row->role, pw, v6 ? "[" : "",
+                 t->tenant_host, v6 ? "]" : "", t->tenant_port, db, t->sslmode);
+    if (!c->host || !c->dbname || !c->user || !c->password || !c->sslmode || !c->schema || !c->uri) {
+        pb_tdb_creds_clear(c);
+        return pb_err_set(e, PB_ENOMEM, "out of memory");
+    }
+    return 0;
+}
+
+int pb_tdb_creds_for(pb_tdb *t, const char *id, const char *password, pb_tdb_creds *creds, pb_err *e)
+{
+    PGconn *c = NULL;
+    trow row;
+    int rc = id_ok(id, e);
+    if (rc == 0)
+        rc = pb_pg_pool_get(t->pool, t->shared_db, &c, e);
+    if (rc == 0)
+        rc = load_row(c, id, &row, e);
+    pb_pg_pool_put(t->pool, c);
+    if (rc == 0 && !row.found)
+        rc = pb_err_set(e, PB_ENOTFOUND, "tenant %s not found", id);
+    if (rc == 0)
+        rc = fill_creds(t, &row, password, creds, e);
+    return rc;
+}
+
+/* ---- locations: create, remove, copy ----------------------------------------- */
+
+/* Create the place a tenant's data lives in `l`, bring it to model m and
+ * grant the tenant's role its DML. */
+static int prepare_location(pb_tdb *t, const char *role, pb_dm_layout l, const char *loc, const pb_dm_model *m,
+                            pb_err *e)
+{
+    PGconn *c = NULL, *tc = NULL;
+    int found = 0;
+    int rc = pb_pg_pool_get(t->pool, t->shared_db, &c, e);
+    if (rc)
+        return rc;
+    if (l == PB_DM_LAYOUT_RLS) {
+        rc = migrate_target(c, loc, l, m, 0, e);
+        if (rc == 0)
+            rc = pb_pg_execf(c, e, "GRANT CONNECT ON DATABASE %I TO %I", t->shared_db, role);
+        if (rc == 0)
+            rc = grant_tables(c, loc, role, 1, e);
+    } else if (l == PB_DM_LAYOUT_SCHEMA) {
+        rc = pb_pg_begin(c, e);
+        if (rc == 0)
+            rc = pb_pg_execf(c, e,
+                             "CREATE SCHEMA IF NOT EXISTS %I AUTHORIZATION %I;\n"
+                             "ALTER SCHEMA %I OWNER TO %I;\n"
+                             "REVOKE ALL ON SCHEMA %I FROM PUBLIC;\n"
+                             "GRANT USAGE, CREATE ON SCHEMA %I TO " OWNER_ROLE ";\n"
+                             "GRANT CONNECT ON DATABASE %I TO %I;\n",
+                             loc, role, loc, role, loc, loc, t->shared_db, role);
+        if (rc == 0)
+            rc = pb_pg_commit(c, e);
+        pb_pg_rollback(c);
+        if (rc == 0)
+            rc = migrate_target(c, loc, l, m, 0, e);
+        if (rc == 0)
+            rc = grant_tables(c, loc, role, 0, e);
+    } else {
+        rc = exists(c, "SELECT 1 FROM pg_database WHERE datname = $1", loc, &found, e);
+        if (rc == 0 && !found) {
+            rc = pb_pg_execf(c, e, "CREATE DATABASE %I OWNER " OWNER_ROLE, loc);
+            if (rc == PB_EEXIST)
+                rc = 0;
+        }
+        if (rc == 0)
+            rc = pb_pg_execf(c, e,
+                             "REVOKE ALL ON DATABASE %I FROM PUBLIC;\n"
+                             "GRANT CONNECT ON DATABASE %I TO %I;\n",
+                             loc, loc, role);
+        if (rc == 0)
+            rc = pb_pg_pool_get(t->pool, loc, &tc, e);
+        if (rc == 0)
+            rc = pb_pg_begin(tc, e);
+        if (rc == 0)
+            rc = pb_pg_exec(tc, MIGRATIONS_DDL, e);
+        if (rc == 0)
+            rc = pb_pg_execf(tc, e,
+                             "REVOKE ALL ON SCHEMA public FROM PUBLIC;\n"
+                             "CREATE SCHEMA IF NOT EXISTS %I AUTHORIZATION " OWNER_ROLE ";\n"
+                             "REVOKE ALL ON SCHEMA %I FROM PUBLIC;\n",
+                             TENANT_DB_SCHEMA, TENANT_DB_SCHEMA);
+        if (rc == 0)
+            rc = pb_pg_commit(tc, e);
+        pb_pg_rollback(tc);
+        if (rc == 0)
+            rc = migrate_target(tc, TENANT_DB_SCHEMA, l, m, 0, e);
+        if (rc == 0)
+            rc = grant_tables(tc, TENANT_DB_SCHEMA, role, 0, e);
+        pb_pg_pool_put(t->pool, tc);
+    }
+    pb_pg_pool_put(t->pool, c);
+    return rc ? pb_err_wrap(e, "preparing %s %s", pb_dm_layout_name(l), loc) : 0;
+}
+
+/* Remove one copy of a tenant's data and the role's grants on it. In rls
+ * that means the tenant's rows (children first), which is why the model is
+ * needed. keep_shared_connect: the tenant still lives in shared_db. */
+static int remove_location(pb_tdb *t, const char *id, const char *role, pb_dm_layout l, const char *loc,
+                           const pb_dm_model *m, int keep_shared_connect, pb_err *e)
+{
+    PGconn *c = NULL;
+    int role_found = 0;
+    int rc = pb_pg_pool_get(t->pool, t->shared_db, &c, e);
+    if (rc)
+        return rc;
+    rc = role_exists(c, role, &role_found, e);
+    if (rc == 0 && l == PB_DM_LAYOUT_RLS) {
+        rc = pb_pg_begin(c, e);
+        for (size_t i = pb_dm_table_count(m); rc == 0 && i-- > 0;)
+            rc = pb_pg_execf(c, e, "DELETE FROM %I.%I WHERE " PB_DM_TENANT_COLUMN " = %L", loc,
+                             pb_dm_table_name(m, i), id);
+        if (rc == 0 && role_found)
+            rc = pb_pg_execf(c, e,
+                             "REVOKE ALL ON ALL TABLES IN SCHEMA %I FROM %I;\n"
+                             "REVOKE ALL ON SCHEMA %I FROM %I;\n"
+                             "REVOKE ALL ON SCHEMA paybill FROM %I;\n"
+                             "REVOKE ALL ON FUNCTION paybill." PB_DM_TENANT_FN "() FROM %I;\n",
+                             loc, role, loc, role, role, role);
+        if (rc == 0)
+            rc = pb_pg_commit(c, e);
+        pb_pg_rollback(c);
+    } else if (rc == 0 && l == PB_DM_LAYOUT_SCHEMA) {
+        const char *p[1] = {loc};
+        rc = pb_pg_begin(c, e);
+        if (rc == 0)
+            rc = pb_pg_execf(c, e, "DROP SCHEMA IF EXISTS %I CASCADE", loc);
+        if (rc == 0)
+            rc = pb_pg_query(c, "DELETE FROM paybill.migrations WHERE target = $1", 1, p, NULL, e);
+        if (rc == 0)
+            rc = pb_pg_commit(c, e);
+        pb_pg_rollback(c);
+    } else if (rc == 0) {
+        pb_pg_pool_forget_db(t->pool, loc);
+        rc = pb_pg_execf(c, e, "DROP DATABASE IF EXISTS %I WITH (FORCE)", loc);
+    }
+    if (rc == 0 && role_found && !keep_shared_connect)
+        rc = pb_pg_execf(c, e, "REVOKE CONNECT ON DATABASE %I FROM %I", t->shared_db, role);
+    pb_pg_pool_put(t->pool, c);
+    return rc ? pb_err_wrap(e, "removing %s %s", pb_dm_layout_name(l), loc) : 0;
+}
+
+/* Comma-separated quoted column names of table i. */
+static char *column_list(PGconn *c, const pb_dm_model *m, size_t i, pb_err *e)
+{
+    size_t n = 1;
+    for (size_t k = 0; k < pb_dm_column_count(m, i); k++)
+        n += strlen(pb_dm_column_name(m, i, k)) * 2 + 4;
+    char *s = calloc(1, n);
+    if (!s) {
+        pb_err_set(e, PB_ENOMEM, "out of memory");
+        return NULL;
+    }
+    for (size_t k = 0; k < pb_dm_column_count(m, i); k++) {
+        char *q = PQescapeIdentifier(c, pb_dm_column_name(m, i, k), strlen(pb_dm_column_name(m, i, k)));
+        if (!q) {
+            free(s);
+            pb_pg_error(c, NULL, e);
+            return NULL;
+        }
+        if (k)
+            strcat(s, ", ");
+        strcat(s, q);
+        PQfreemem(q);
+    }
+    return s;
+}
+
+/* Row count and md5 over the sorted per-row md5s of table i. */
+static int table_sum(PGconn *c, const char *schema, const pb_dm_model *m, size_t i, const char *rls_id,
+                     long long *count, char md5[33], pb_err *e)
+{
+    char *cols = column_list(c, m, i, e);
+    if (!cols)
+        return e ? e->code : PB_ENOMEM;
+    const char *fmt = rls_id ? "SELECT count(*), coalesce(md5(string_agg(h, '' ORDER BY h)), '') FROM "
+                               "(SELECT md5(ROW(%s)::text) AS h FROM %I.%I WHERE " PB_DM_TENANT_COLUMN " = %L) s"
+                             : "SELECT count(*), coalesce(md5(string_agg(h, '' ORDER BY h)), '') FROM "
+                               "(SELECT md5(ROW(%s)::text) AS h FROM %I.%I) s";
+    char *sql = pb_pg_format(c, e, fmt, cols, schema, pb_dm_table_name(m, i), rls_id);
+    free(cols);
+    if (!sql)
+        return e ? e->code : PB_ENOMEM;
+    PGresult *r;
+    int rc = pb_pg_query(c, sql, 0, NULL, &r, e);
+    free(sql);
+    if (rc == 0) {
+        *count = atoll(PQgetvalue(r, 0, 0));
+        snprintf(md5, 33, "%s", PQgetvalue(r, 0, 1));
+        PQclear(r);
+    }
+    return rc;
+}
+
+/* Stream one COPY from src to dst (both already in COPY mode). */
+static int pump_copy(PGconn *src, PGconn *dst, pb_err *e)
+{
+    int rc = 0;
+    for (;;) {
+        char *buf = NULL;
+        int n = PQgetCopyData(src, &buf, 0);
+        if (n == -1)
+            break;
+        if (n < 0) {
+            rc = pb_pg_error(src, NULL, e);
+            break;
+        }
+        if (rc == 0 && PQputCopyData(dst, buf, n) != 1)
+            rc = pb_pg_error(dst, NULL, e);
+        PQfreemem(buf);
+    }
+    if (PQputCopyEnd(dst, rc ? "source failed" : NULL) != 1 && rc == 0)
+        rc = pb_pg_error(dst, NULL, e);
+    PGconn *both[2] = {src, dst};
+    for (int k = 0; k < 2; k++) {
+        PGresult *r;
+        while ((r = PQgetResult(both[k])) != NULL) {
+            if (PQresultStatus(r) != PGRES_COMMAND_OK && rc == 0)
+                rc = pb_pg_error(both[k], r, e);
+            PQclear(r);
+        }
+    }
+    return rc;
+}
+
+static int start_copy(PGconn *c, const char *sql, ExecStatusType want, pb_err *e)
+{
+    PGresult *r = PQexec(c, sql);
+    int rc = PQresultStatus(r) == want ? 0 : pb_pg_error(c, r, e);
+    PQclear(r);
+    return rc;
+}
+
+/* Copy the tenant's rows from one layout to another in one transaction on
+ * the destination, which is emptied first (a rerun starts over) and
+ * verified table by table against the source before it commits. The
+ * tenant is locked out, so the source does not change meanwhile. */
+static int copy_data(pb_tdb *t, const char *id, pb_dm_layout fl, const char *floc, pb_dm_layout tl,
+                     const char *tloc, const pb_dm_model *m, pb_err *e)
+{
+    PGconn *src = NULL, *dst = NULL;
+    const char *fs = data_schema(fl, floc), *ts = data_schema(tl, tloc);
+    int rc = pb_pg_pool_get(t->pool, data_db(t, fl, floc), &src, e);
+    if (rc == 0)
+        rc = pb_pg_pool_get(t->pool, data_db(t, tl, tloc), &dst, e);
+    if (rc == 0)
+        rc = pb_pg_begin(dst, e);
+    for (size_t i = pb_dm_table_count(m); rc == 0 && i-- > 0;) {
+        if (tl == PB_DM_LAYOUT_RLS)
+            rc = pb_pg_execf(dst, e, "DELETE FROM %I.%I WHERE " PB_DM_TENANT_COLUMN " = %L", ts,
+                             pb_dm_table_name(m, i), id);
+        else
+            rc = pb_pg_execf(dst, e, "TRUNCATE %I.%I CASCADE", ts, pb_dm_table_name(m, i));
+    }
+    for (size_t i = 0; rc == 0 && i < pb_dm_table_count(m); i++) {
+        const char *tn = pb_dm_table_name(m, i);
+        char *cols = column_list(dst, m, i, e);
+        char *out = NULL, *in = NULL;
+        if (cols && tl == PB_DM_LAYOUT_RLS && fl != PB_DM_LAYOUT_RLS)
+            out = pb_pg_format(src, e, "COPY (SELECT %L, %s FROM %I.%I) TO STDOUT", id, cols, fs, tn);
+        else if (cols && fl == PB_DM_LAYOUT_RLS && tl != PB_DM_LAYOUT_RLS)
+            out = pb_pg_format(src, e, "COPY (SELECT %s FROM %I.%I WHERE " PB_DM_TENANT_COLUMN " = %L) TO STDOUT",
+                               cols, fs, tn, id);
+        else if (cols)
+            out = pb_pg_format(src, e, "COPY (SELECT %s FROM %I.%I) TO STDOUT", cols, fs, tn);
+        if (out)
+            in = pb_pg_format(dst, e, "COPY %I.%I (%s%s) FROM STDIN", ts, tn,
+                              tl == PB_DM_LAYOUT_RLS ? PB_DM_TENANT_COLUMN ", " : "", cols);
+        rc = in ? 0 : (e && e->code ? e->code : PB_ENOMEM);
+        if (rc == 0)
+            rc = start_copy(src, out, PGRES_COPY_OUT, e);
+        if (rc == 0) {
+            rc = start_copy(dst, in, PGRES_COPY_IN, e);
+            if (rc) { /* drain the source so the connection stays usable */
+                char *b;
+                int n;
+                while ((n = PQgetCopyData(src, &b, 0)) > 0)
+                    PQfreemem(b);
+                PQclear(PQgetResult(src));
+            } else {
+                rc = pump_copy(src, dst, e);
+            }
+        }
+        free(cols);
+        free(out);
+        free(in);
+        if (rc)
+            pb_err_wrap(e, "copying table %s", tn);
+    }
+    for (size_t i = 0; rc == 0 && i < pb_dm_table_count(m); i++) {
+        long long n1 = 0, n2 = 0;
+        char s1[33], s2[33];
+        rc = table_sum(src, fs, m, i, fl == PB_DM_LAYOUT_RLS ? id : NULL, &n1, s1, e);
+        if (rc == 0)
+            rc = table_sum(dst, ts, m, i, tl == PB_DM_LAYOUT_RLS ? id : NULL, &n2, s2, e);
+        if (rc == 0 && (n1 != n2 || strcmp(s1, s2) != 0))
+            rc = pb_err_set(e, PB_EIO,
+                            "verification failed for table %s: %lld rows (md5 %s) at the source, "
+                            "%lld rows (md5 %s) at the destination",
+                            pb_dm_table_name(m, i), n1, s1, n2, s2);
+    }
+    if (rc == 0)
+        rc = pb_pg_commit(dst, e);
+    pb_pg_rollback(dst);
+    pb_pg_pool_put(t->pool, src);
+    pb_pg_pool_put(t->pool, dst);
+    return rc ? pb_err_wrap(e, "copying rows from %s to %s", pb_dm_layout_name(fl), pb_dm_layout_name(tl)) : 0;
+}
+
+/* ---- lifecycle --------------------------------------------------------------- */
+
+static int update_row(PGconn *c, const char *sql, const char *id, const char *a, const char *b, pb_err *e)
+{
+    const char *p[3] = {id, a, b};
+    int n = b ? 3 : a ? 2 : 1;
+    return pb_pg_query(c, sql, n, p, NULL, e);
+}
+
+int pb_tdb_ensure(pb_tdb *t, const pb_tdb_tenant *spec, const pb_dm_model *m, pb_tdb_creds *creds, pb_err *e)
+{
+    PGconn *c = NULL;
+    trow row;
+    char role[NAME_MAX_], loc[NAME_MAX_], pw[64];
+    memset(creds, 0, sizeof *creds);
+    int rc = id_ok(spec->id, e);
+    if (rc)
+        return rc;
+    if (spec->layout == PB_DM_LAYOUT_DATABASE && spec->dedicated_server)
+        return pb_err_set(e, PB_EUNAVAILABLE,
+                          "tenant %s: a dedicated database server is not yet available "
+                          "(it will be provisioned through Terraform)",
+                          spec->id);
+    if (spec->password)
+        rc = password_ok(spec->password, e);
+    else
+        rc = new_password(pw, e);
+    if (rc)
+        return rc;
+    const char *password = spec->password ? spec->password : pw;
+    role_of(spec->id, role);
+    location_of(t, spec->layout, spec->id, loc);
+
+    rc = pb_pg_pool_get(t->pool, t->shared_db, &c, e);
+    if (rc == 0)
+        rc = load_row(c, spec->id, &row, e);
+    if (rc == 0 && row.found && (row.has_move || row.has_old))
+        rc = pb_err_set(e, PB_ECONFLICT, "a move to %s is unfinished: rerun the move",
+                        pb_dm_layout_name(row.has_move ? row.move_layout : row.layout));
+    else if (rc == 0 && row.found && row.layout != spec->layout)
+        rc = pb_err_set(e, PB_ECONFLICT, "the data is in layout %s, not %s: move it instead",
+                        pb_dm_layout_name(row.layout), pb_dm_layout_name(spec->layout));
+    if (rc == 0) {
+        /* Record first: the rls function needs it, and a rerun finds it. A
+         * retained tenant comes back to life. */
+        const char *p[4] = {spec->id, role, pb_dm_layout_name(spec->layout), loc};
+        rc = pb_pg_query(c,
+                         "INSERT INTO paybill.tenants (tenant_id, role_name, layout, location) "
+                         "VALUES ($1, $2, $3, $4) ON CONFLICT (tenant_id) DO UPDATE SET "
+                         "state = CASE WHEN tenants.state = 'retained' THEN 'active' ELSE tenants.state END, "
+                         "updated_at = now()",
+                         4, p, NULL, e);
+    }
+    if (rc == 0)
+        rc = load_row(c, spec->id, &row, e);
+    if (rc == 0)
+        rc = ensure_role(c, role, spec->connection_limit, strcmp(row.state, "active") == 0, password, e);
+    if (rc == 0)
+        rc = pb_pg_execf(c, e, "ALTER ROLE %I SET search_path = %I", role, data_schema(spec->layout, loc));
+    pb_pg_pool_put(t->pool, c);
+    if (rc == 0)
+        rc = prepare_location(t, role, spec->layout, loc, m, e);
+    if (rc == 0)
+        rc = fill_creds(t, &row, password, creds, e);
+    OPENSSL_cleanse(pw, sizeof pw);
+    if (rc)
+        return pb_err_wrap(e, "tenant %s", spec->id);
+    pb_log_info("tenant database ready", "tenant", spec->id, "layout", pb_dm_layout_name(spec->layout), NULL);
+    return 0;
+}
+
+/* Load a tenant that must exist; *c stays borrowed on success. */
+static int open_tenant(pb_tdb *t, const char *id, PGconn **c, trow *row, pb_err *e)
+{
+    *c = NULL;
+    int rc = id_ok(id, e);
+    if (rc == 0)
+        rc = pb_pg_pool_get(t->pool, t->shared_db, c, e);
+    if (rc == 0)
+        rc = load_row(*c, id, row, e);
+    if (rc == 0 && !row->found)
+        rc = pb_err_set(e, PB_ENOTFOUND, "tenant %s not found", id);
+    if (rc) {
+        pb_pg_pool_put(t->pool, *c);
+        *c = NULL;
+    }
+    return rc;
+}
+
+int pb_tdb_rotate(pb_tdb *t, const char *id, pb_tdb_creds *creds, pb_err *e)
+{
+    PGconn *c;
+    trow row;
+    char pw[64];
+    memset(creds, 0, sizeof *creds);
+    int rc = open_tenant(t, id, &c, &row, e);
+    if (rc)
+        return pb_err_wrap(e, "rotating credentials");
+    rc = new_password(pw, e);
+    if (rc == 0)
+        rc = set_password(c, row.role, pw, e);
+    pb_pg_pool_put(t->pool, c);
+    if (rc == 0)
+        rc = fill_creds(t, &row, pw, creds, e);
+    OPENSSL_cleanse(pw, sizeof pw);
+    return rc ? pb_err_wrap(e, "rotating credentials of tenant %s", id) : 0;
+}
+
+int pb_tdb_suspend(pb_tdb *t, const char *id, pb_err *e)
+{
+    PGconn *c;
+    trow row;
+    int rc = open_tenant(t, id, &c, &row, e);
+    if (rc)
+        return pb_err_wrap(e, "suspending");
+    rc = update_row(c, "UPDATE paybill.tenants SET state = 'suspended', updated_at = now() WHERE tenant_id = $1",
+                    id, NULL, NULL, e);
+    if (rc == 0)
+        rc = lock_out(c, row.role, e);
+    pb_pg_pool_put(t->pool, c);
+    return rc ? pb_err_wrap(e, "suspending tenant %s", id) : 0;
+}
+
+int pb_tdb_resume(pb_tdb *t, const char *id, pb_err *e)
+{
+    PGconn *c;
+    trow row;
+    int rc = open_tenant(t, id, &c, &row, e);
+    if (rc)
+        return pb_err_wrap(e, "resuming");
+    if (row.has_move || row.has_old)
+        rc = pb_err_set(e, PB_ECONFLICT, "a move is unfinished: rerun the move (it restores the login)");
+    if (rc == 0)
+        rc = update_row(c, "UPDATE paybill.tenants SET state = 'active', updated_at = now() WHERE tenant_id = $1",
+                        id, NULL, NULL, e);
+    if (rc == 0)
+        rc = pb_pg_execf(c, e, "ALTER ROLE %I LOGIN", row.role);
+    pb_pg_pool_put(t->pool, c);
+    return rc ? pb_err_wrap(e, "resuming tenant %s", id) : 0;
+}
+
+int pb_tdb_info_get(pb_tdb *t, const char *id, pb_tdb_info *info, pb_err *e)
+{
+    PGconn *c;
+    trow row;
+    memset(info, 0, sizeof *info);
+    int rc = open_tenant(t, id, &c, &row, e);
+    if (rc)
+        return rc;
+    pb_pg_pool_put(t->pool, c);
+    info->layout = row.layout;
+    snprintf(info->state, sizeof info->state, "%s", row.state);
+    snprintf(info->location, sizeof info->location, "%s", row.location);
+    info->moving = row.has_move || row.has_old;
+    return 0;
+}
+
+int pb_tdb_checksum(pb_tdb *t, const char *id, const pb_dm_model *m, long long *rows, char sha256[65], pb_err *e)
+{
+    PGconn *c, *dc = NULL;
+    trow row;
+    *rows = 0;
+    sha256[0] = '\0';
+    int rc = open_tenant(t, id, &c, &row, e);
+    if (rc)
+        return rc;
+    pb_pg_pool_put(t->pool, c);
+    rc = pb_pg_pool_get(t->pool, data_db(t, row.layout, row.location), &dc, e);
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    if (rc == 0 && (!md || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1))
+        rc = pb_err_set(e, PB_ENOMEM, "sha256: out of memory");
+    for (size_t i = 0; rc == 0 && i < pb_dm_table_count(m); i++) {
+        long long n = 0;
+        char sum[33], line[256];
+        rc = table_sum(dc, data_schema(row.layout, row.location), m, i,
+                       row.layout == PB_DM_LAYOUT_RLS ? id : NULL, &n, sum, e);
+        if (rc == 0) {
+            *rows += n;
+            int len = snprintf(line, sizeof line, "%s:%lld:%s\n", pb_dm_table_name(m, i), n, sum);
+            EVP_DigestUpdate(md, line, (size_t)len);
+        }
+    }
+    unsigned char d[32];
+    unsigned int dl = 0;
+    if (rc == 0 && EVP_DigestFinal_ex(md, d, &dl) == 1)
+        for (unsigned i = 0; i < dl; i++)
+            snprintf(sha256 + 2 * i, 3, "%02x", d[i]);
+    EVP_MD_CTX_free(md);
+    pb_pg_pool_put(t->pool, dc);
+    return rc ? pb_err_wrap(e, "checksum of tenant %s", id) : 0;
+}
+
+/* ---- moves --------------------------------------------------------------------- */
+
+int pb_tdb_move(pb_tdb *t, const char *id, pb_dm_layout to, const pb_dm_model *m, pb_err *e)
+{
+    PGconn *c = NULL;
+    trow row;
+    char dest[NAME_MAX_];
+    long long v = 0;
+    int rc = open_tenant(t, id, &c, &row, e);
+    if (rc)
+        return pb_err_wrap(e, "moving");
+    location_of(t, to, id, dest);
+
+    /* A previous move switched but did not remove the old copy: finish. */
+    if (row.has_old) {
+        rc = remove_location(t, id, row.role, row.old_layout, row.old_location, m,
+                             row.layout != PB_DM_LAYOUT_DATABASE, e);
+        if (rc == 0)
+            rc = update_row(c, "UPDATE paybill.tenants SET old_layout = NULL, old_location = NULL WHERE tenant_id = $1",
+                            id, NULL, NULL, e);
+        if (rc)
+            goto out;
+        row.has_old = 0;
+    }
+    /* An interrupted move elsewhere: drop its half-made destination. */
+    if (row.has_move && row.move_layout != to) {
+        rc = remove_location(t, id, row.role, row.move_layout, row.move_location, m,
+                             row.layout != PB_DM_LAYOUT_DATABASE, e);
+        if (rc == 0)
+            rc = update_row(c, "UPDATE paybill.tenants SET move_layout = NULL, move_location = NULL WHERE tenant_id = $1",
+                            id, NULL, NULL, e);
+        if (rc)
+            goto out;
+        row.has_move = 0;
+    }
+    if (row.layout == to)
+        goto restore;
+
+    {
+        PGconn *sc = NULL;
+        rc = pb_pg_pool_get(t->pool, data_db(t, row.layout, row.location), &sc, e);
+        if (rc == 0)
+            rc = target_version(sc, data_schema(row.layout, row.location), &v, e);
+        pb_pg_pool_put(t->pool, sc);
+        if (rc == 0 && v != pb_dm_version(m))
+            rc = pb_err_set(e, PB_EINVAL, "the tenant's data is at model version %lld, not %lld: migrate first", v,
+                            pb_dm_version(m));
+        if (rc)
+            goto out;
+    }
+
+    /* 1: intent, and the tenant locked out so the source stays still. */
+    rc = update_row(c, "UPDATE paybill.tenants SET move_layout = $2, move_location = $3 WHERE tenant_id = $1", id,
+                    pb_dm_layout_name(to), dest, e);
+    if (rc == 0)
+        rc = lock_out(c, row.role, e);
+    if (rc || (rc = injected(t, 1, e)))
+        goto out;
+    /* 2: destination ready at this model. */
+    rc = prepare_location(t, row.role, to, dest, m, e);
+    if (rc || (rc = injected(t, 2, e)))
+        goto out;
+    /* 3: rows copied and verified. */
+    rc = copy_data(t, id, row.layout, row.location, to, dest, m, e);
+    if (rc || (rc = injected(t, 3, e)))
+        goto out;
+    /* 4: switch, remembering the old copy for removal. */
+    rc = pb_pg_begin(c, e);
+    if (rc == 0) {
+        const char *p[3] = {id, pb_dm_layout_name(to), dest};
+        rc = pb_pg_query(c,
+                         "UPDATE paybill.tenants SET old_layout = layout, old_location = location, "
+                         "layout = $2, location = $3, move_layout = NULL, move_location = NULL, "
+                         "updated_at = now() WHERE tenant_id = $1",
+                         3, p, NULL, e);
+    }
+    if (rc == 0)
+        rc = pb_pg_execf(c, e, "ALTER ROLE %I SET search_path = %I", row.role, data_schema(to, dest));
+    if (rc == 0)
+        rc = pb_pg_commit(c, e);
+    pb_pg_rollback(c);
+    if (rc || (rc = injected(t, 4, e)))
+        goto out;
+    pb_log_info("tenant data moved", "tenant", id, "from", pb_dm_layout_name(row.layout), "to",
+                pb_dm_layout_name(to), NULL);
+    /* 5: old copy removed. */
+    rc = remove_location(t, id, row.role, row.layout, row.location, m, to != PB_DM_LAYOUT_DATABASE, e);
+    if (rc == 0)
+        rc = update_row(c, "UPDATE paybill.tenants SET old_layout = NULL, old_location = NULL WHERE tenant_id = $1",
+                        id, NULL, NULL, e);
+    if (rc || (rc = injected(t, 5, e)))
+        goto out;
+
+restore:
+    if (rc == 0)
+        rc = load_row(c, id, &row, e);
+    if (rc == 0 && strcmp(row.state, "active") == 0)
+        rc = pb_pg_execf(c, e, "ALTER ROLE %I LOGIN", row.role);
+    pb_pg_pool_put(t->pool, c);
+    return rc ? pb_err_wrap(e, "moving tenant %s to %s", id, pb_dm_layout_name(to)) : 0;
+
+out:
+    /* A real failure leaves the old copy serving: give the login back
+     * (state permitting). An injected one plays dead: touch nothing. */
+    if (e && strstr(e->msg, "injected failure") == NULL) {
+        pb_err ignored;
+        trow now;
+        if (load_row(c, id, &now, &ignored) == 0 && strcmp(now.state, "active") == 0)
+            pb_pg_execf(c, &ignored, "ALTER ROLE %I LOGIN", now.role);
+    }
+    pb_pg_pool_put(t->pool, c);
+    return pb_err_wrap(e, "moving tenant %s to %s", id, pb_dm_layout_name(to));
+}
+
+/* ---- delete and snapshots -------------------------------------------------------- */
+
+void pb_tdb_snapshot_clear(pb_tdb_snapshot *s)
+{
+    if (!s)
+        return;
+    free(s->path);
+    memset(s, 0, sizeof *s);
+}
+
+static int sha256_file(const char *path, char out[65], pb_err *e)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return pb_err_set(e, PB_EIO, "opening %s: %s", path, strerror(errno));
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    int rc = md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 ? 0 : pb_err_set(e, PB_ENOMEM, "sha256 init");
+    unsigned char buf[65536];
+    size_t n;
+    while (rc == 0 && (n = fread(buf, 1, sizeof buf, f)) > 0)
+        EVP_DigestUpdate(md, buf, n);
+    if (rc == 0 && ferror(f))
+        rc = pb_err_set(e, PB_EIO, "reading %s", path);
+    unsigned char d[32];
+    unsigned int dl = 0;
+    if (rc == 0 && EVP_DigestFinal_ex(md, d, &dl) == 1)
+        for (unsigned i = 0; i < dl; i++)
+            snprintf(out + 2 * i, 3, "%02x", d[i]);
+    EVP_MD_CTX_free(md);
+    fclose(f);
+    return rc;
+}
+
+/* pg_dump (custom format) of one database or one schema in it. The admin
+ * password, if any, goes through the environment, never argv. */
+static int run_pg_dump(pb_tdb *t, const char *db, const char *schema, const char *path, pb_err *e)
+{
+    char *ci = NULL, *pw = NULL, *pwenv = NULL;
+    char logpath[4300];
+    snprintf(logpath, sizeof logpath, "%s.log", path);
+    int rc = pb_pg_pool_tool_conninfo(t->pool, db, &ci, &pw, e);
+    if (rc)
+        return rc;
+    char *argv[12];
+    int a = 0;
+    argv[a++] = t->pg_dump;
+    argv[a++] = "--format=custom";
+    argv[a++] = "--no-owner";
+    argv[a++] = "--no-privileges";
+    argv[a++] = "--file";
+    argv[a++] = (char *)path;
+    if (schema) {
+        argv[a++] = "--schema";
+        argv[a++] = (char *)schema;
+    }
+    argv[a++] = "--dbname";
+    argv[a++] = ci;
+    argv[a] = NULL;
+
+    size_t n_env = 0;
+    while (environ[n_env])
+        n_env++;
+    char **envp = calloc(n_env + 2, sizeof *envp);
+    size_t k = 0;
+    for (size_t i = 0; envp && i < n_env; i++)
+        if (strncmp(environ[i], "PGPASSWORD=", 11) != 0)
+            envp[k++] = environ[i];
+    if (envp && pw && (pwenv = malloc(strlen(pw) + 12)) != NULL) {
+        sprintf(pwenv, "PGPASSWORD=%s", pw);
+        envp[k++] = pwenv;
+    }
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 2, logpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    pid_t pid;
+    int err = envp ? posix_spawnp(&pid, t->pg_dump, &fa, NULL, argv, envp) : ENOMEM;
+    posix_spawn_file_actions_destroy(&fa);
+    int status = 0;
+    if (err)
+        rc = pb_err_set(e, PB_EIO, "starting %s: %s", t->pg_dump, strerror(err));
+    else if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        char msg[512] = "";
+        FILE *lf = fopen(logpath, "r");
+        if (lf) {
+            size_t got = fread(msg, 1, sizeof msg - 1, lf);
+            msg[got] = '\0';
+            fclose(lf);
+        }
+        char *nl = strchr(msg, '\n');
+        if (nl)
+            *nl = '\0';
+        rc = pb_err_set(e, PB_EIO, "pg_dump failed (status %d): %s", status, msg);
+    }
+    unlink(logpath);
+    if (pw)
+        OPENSSL_cleanse(pw, strlen(pw));
+    if (pwenv)
+        OPENSSL_cleanse(pwenv, strlen(pwenv));
+    free(pw);
+    free(pwenv);
+    free(ci);
+    free(envp);
+    return rc;
+}
+
+/* For rls, a schema "snap_<id>" gets a schema-layout copy of the tenant's
+ * rows (so the archive restores like any schema tenant), is dumped, and is
+ * dropped again. */
+static int snapshot(pb_tdb *t, const char *id, const trow *row, const pb_dm_model *m, pb_tdb_snapshot *snap,
+                    pb_err *e)
+{
+    char tmp[4200], stamp[32], snap_schema[NAME_MAX_];
+    if (!t->snapshot_dir)
+        return pb_err_set(e, PB_EINVAL, "Snapshot needs a snapshot directory in the configuration");
+    if (mkdir(t->snapshot_dir, 0700) != 0 && errno != EEXIST)
+        return pb_err_set(e, PB_EIO, "creating %s: %s", t->snapshot_dir, strerror(errno));
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s-%s.dump", t->snapshot_dir, id, stamp);
+    for (int i = 1; access(path, F_OK) == 0 && i < 100; i++)
+        snprintf(path, sizeof path, "%s/%s-%s-%d.dump", t->snapshot_dir, id, stamp, i);
+    snprintf(tmp, sizeof tmp, "%s.partial", path);
+    snprintf(snap_schema, sizeof snap_schema, "snap_%s", id);
+
+    int rc = 0;
+    if (row->layout == PB_DM_LAYOUT_RLS) {
+        PGconn *c = NULL;
+        char *ddl = NULL;
+        pb_dm_target tg = {PB_DM_LAYOUT_SCHEMA, snap_schema};
+        rc = pb_pg_pool_get(t->pool, t->shared_db, &c, e);
+        if (rc == 0)
+            rc = pb_pg_begin(c, e);
+        if (rc == 0)
+            rc = pb_pg_execf(c, e, "DROP SCHEMA IF EXISTS %I CASCADE; CREATE SCHEMA %I", snap_schema, snap_schema);
+        if (rc == 0)
+            rc = pb_dm_render(NULL, m, &tg, 0, &ddl, e);
+        if (rc == 0)
+            rc = pb_pg_exec(c, ddl, e);
+        for (size_t i = 0; rc == 0 && i < pb_dm_table_count(m); i++) {
+            char *cols = column_list(c, m, i, e);
+            rc = cols ? pb_pg_execf(c, e, "INSERT INTO %I.%I (%s) SELECT %s FROM %I.%I WHERE " PB_DM_TENANT_COLUMN " = %L",
+                                    snap_schema, pb_dm_table_name(m, i), cols, cols, row->location,
+                                    pb_dm_table_name(m, i), id)
+                      : PB_ENOMEM;
+            free(cols);
+        }
+        if (rc == 0)
+            rc = pb_pg_commit(c, e);
+        pb_pg_rollback(c);
+        free(ddl);
+        if (rc == 0)
+            rc = run_pg_dump(t, t->shared_db, snap_schema, tmp, e);
+        pb_err ignored;
+        pb_pg_execf(c, &ignored, "DROP SCHEMA IF EXISTS %I CASCADE", snap_schema);
+        pb_pg_pool_put(t->pool, c);
+    } else if (row->layout == PB_DM_LAYOUT_SCHEMA) {
+        rc = run_pg_dump(t, t->shared_db, row->location, tmp, e);
+    } else {
+        rc = run_pg_dump(t, row->location, NULL, tmp, e);
+    }
+    if (rc == 0)
+        rc = sha256_file(tmp, snap->sha256, e);
+    if (rc == 0 && rename(tmp, path) != 0)
+        rc = pb_err_set(e, PB_EIO, "renaming %s: %s", tmp, strerror(errno));
+    if (rc) {
+        unlink(tmp);
+        return pb_err_wrap(e, "snapshot");
+    }
+    if (!(snap->path = strdup(path)))
+        return pb_err_set(e, PB_ENOMEM, "out of memory");
+    return 0;
+}
+
+int pb_tdb_delete(pb_tdb *t, const char *id, pb_tdb_delete_policy policy, const pb_dm_model *m,
+                  pb_tdb_snapshot *snap, pb_err *e)
+{
+    PGconn *c = NULL;
+    trow row;
+    if (snap)
+        memset(snap, 0, sizeof *snap);
+    if (policy == PB_TDB_SNAPSHOT && !snap)
+        return pb_err_set(e, PB_EINVAL, "Snapshot needs a result struct");
+    int rc = id_ok(id, e);
+    if (rc == 0)
+        rc = pb_pg_pool_get(t->pool, t->shared_db, &c, e);
+    if (rc == 0)
+        rc = load_row(c, id, &row, e);
+    if (rc || !row.found) { /* unknown or already deleted */
+        pb_pg_pool_put(t->pool, c);
+        return rc ? pb_err_wrap(e, "deleting tenant %s", id) : 0;
+    }
+    rc = lock_out(c, row.role, e);
+    if (rc == 0 && policy == PB_TDB_RETAIN)
+        rc = update_row(c, "UPDATE paybill.tenants SET state = 'retained', updated_at = now() WHERE tenant_id = $1",
+                        id, NULL, NULL, e);
+    if (rc || policy == PB_TDB_RETAIN)
+        goto done;
+    if (policy == PB_TDB_SNAPSHOT && (rc = snapshot(t, id, &row, m, snap, e)) != 0)
+        goto done;
+    if (row.has_move)
+        rc = remove_location(t, id, row.role, row.move_layout, row.move_location, m, 1, e);
+    if (rc == 0 && row.has_old)
+        rc = remove_location(t, id, row.role, row.old_layout, row.old_location, m, 1, e);
+    if (rc == 0)
+        rc = remove_location(t, id, row.role, row.layout, row.location, m, 1, e);
+    {
+        int found = 0;
+        if (rc == 0)
+            rc = role_exists(c, row.role, &found, e);
+        /* Grants in this database (the role owns nothing here any more);
+         * a tenant database, the only other place with grants, is gone. */
+        if (rc == 0 && found)
+            rc = pb_pg_execf(c, e, "DROP OWNED BY %I; DROP ROLE IF EXISTS %I", row.role, row.role);
+    }
+    if (rc == 0)
+        rc = update_row(c, "DELETE FROM paybill.tenants WHERE tenant_id = $1", id, NULL, NULL, e);
+done:
+    pb_pg_pool_put(t->pool, c);
+    if (rc) {
+        if (snap)
+            pb_tdb_snapshot_clear(snap);
+        return pb_err_wrap(e, "deleting tenant %s", id);
+    }
+    pb_log_info("tenant database deleted", "tenant", id, "policy",
+                policy == PB_TDB_DELETE ? "Delete" : policy == PB_TDB_RETAIN ? "Retain" : "Snapshot", NULL);
+    return 0;
+}

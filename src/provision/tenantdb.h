@@ -1,0 +1,171 @@
+/*
+ * tenantdb.h - tenant data in PostgreSQL: layouts, credentials, lifecycle.
+ *
+ * Independent of Kubernetes: the Tenant/Subscription controllers call this
+ * and turn results into Secrets and status conditions.
+ *
+ * Layouts (pb_dm_layout, from the Plan's isolation):
+ *   rls       shared tables in schema `app_schema` of `shared_db`, with a
+ *             tenant_id column and forced row-level security. The policy
+ *             compares tenant_id with paybill.current_tenant_id(), a
+ *             SECURITY DEFINER function that maps session_user to its
+ *             tenant through paybill.tenants: the binding is to the login
+ *             itself, so nothing a session can SET (roles it is not a member
+ *             of, GUCs, set_config) changes which rows it sees.
+ *   schema    schema "t_<id>" in shared_db, owned by the tenant's role,
+ *             PUBLIC revoked.
+ *   database  database "t_<id>" on the same server (tables in its schema
+ *             "app"), CONNECT revoked from PUBLIC. A dedicated server of its
+ *             own comes with a later Terraform issue: asking for one returns
+ *             PB_EUNAVAILABLE "not yet available".
+ * In every layout the tables belong to the NOLOGIN role "paybill_owner" and
+ * a tenant's role "pb_t_<id>" only has SELECT/INSERT/UPDATE/DELETE on them;
+ * it is created NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION
+ * NOBYPASSRLS, member of nothing, with the plan's connection limit and a
+ * search_path pointing at its tables (so the application's SQL is the same
+ * in every layout).
+ *
+ * Bookkeeping lives in schema "paybill" of shared_db: paybill.tenants (where
+ * each tenant's data is, its state, a move in progress) and
+ * paybill.migrations (one row per applied DataModel version per target;
+ * database-layout tenants have their own in their database). Every call is
+ * idempotent: after a crash anywhere, calling it again converges.
+ *
+ * Credentials rotation: pb_tdb_rotate sets a new random password with ALTER
+ * ROLE (sent as a SCRAM verifier, so the clear text never reaches the
+ * server's logs). Sessions already open stay open; the old password stops
+ * working for new connections at once, so the caller must write the new
+ * Secret right away (clients reconnecting in between retry). True
+ * zero-downtime rotation (two roles alternating) is not implemented.
+ *
+ * Tier moves (pb_tdb_move) are a short maintenance window for that tenant:
+ * its login is disabled and its sessions ended, the rows are copied into the
+ * new layout in one transaction which also verifies per-table row counts
+ * and checksums before committing, then the tenant record is switched, the
+ * old copy removed and the login restored. A failure before the switch
+ * leaves the old copy serving (the login is restored) and says why.
+ *
+ * The admin conninfo must be a superuser, or a role with CREATEROLE,
+ * CREATEDB, BYPASSRLS, membership in paybill_owner and pg_signal_backend.
+ *
+ * Ownership: the pb_tdb returned by pb_tdb_new is freed with pb_tdb_free;
+ * credentials and snapshot results are filled into caller structs whose
+ * strings the caller releases with pb_tdb_creds_clear / pb_tdb_snapshot_clear
+ * (the password is wiped). Models are borrowed.
+ */
+#ifndef PAYBILL_PROVISION_TENANTDB_H
+#define PAYBILL_PROVISION_TENANTDB_H
+
+#include "provision/datamodel.h"
+#include "util/err.h"
+
+typedef struct pb_tdb pb_tdb;
+
+typedef struct pb_tdb_config {
+    const char *admin_conninfo;  /* required */
+    const char *shared_db;       /* NULL: "paybill" */
+    const char *app_schema;      /* NULL: "app" (the shared rls tables) */
+    const char *tenant_host;     /* what tenants connect to; NULL: "127.0.0.1" */
+    int tenant_port;             /* 0: 5432 */
+    const char *sslmode;         /* NULL: "prefer" */
+    const char *snapshot_dir;    /* where Snapshot deletes write; NULL: refused */
+    const char *pg_dump;         /* NULL: "pg_dump" from PATH */
+    int connect_timeout_s;       /* 0: 10 */
+    int statement_timeout_ms;    /* 0: 60000 */
+} pb_tdb_config;
+
+typedef struct pb_tdb_tenant {
+    const char *id;          /* ^[a-z][a-z0-9_]{0,39}$ (controllers map '-' to '_') */
+    pb_dm_layout layout;
+    int connection_limit;    /* -1: unlimited */
+    int dedicated_server;    /* database layout on a server of its own */
+    const char *password;    /* the current one (from the Secret), or NULL: new */
+} pb_tdb_tenant;
+
+typedef struct pb_tdb_creds {
+    char *host;
+    int port;
+    char *dbname;
+    char *user;
+    char *password;
+    char *sslmode;
+    char *schema; /* the tenant's search_path */
+    char *uri;    /* postgresql://user:password@host:port/dbname?sslmode=... */
+} pb_tdb_creds;
+
+typedef enum { PB_TDB_DELETE, PB_TDB_RETAIN, PB_TDB_SNAPSHOT } pb_tdb_delete_policy;
+
+typedef struct pb_tdb_snapshot {
+    char *path;        /* the pg_dump custom-format archive */
+    char sha256[65];   /* hex */
+} pb_tdb_snapshot;
+
+typedef struct pb_tdb_info {
+    pb_dm_layout layout;
+    char state[16];        /* "active", "suspended", "retained" */
+    char location[64];     /* schema (rls, schema) or database (database) */
+    int moving;            /* a move was interrupted: rerun pb_tdb_move */
+} pb_tdb_info;
+
+/* Connect, and create what every layout shares if missing: shared_db, the
+ * owner role, schema paybill with its tables and function, app_schema. */
+int pb_tdb_new(const pb_tdb_config *cfg, pb_tdb **out, pb_err *err);
+void pb_tdb_free(pb_tdb *t);
+
+/* Apply a DataModel version to the shared rls tables and to every tenant
+ * (see pb_dm_render for what a migration may do). Each target is migrated
+ * in one transaction and recorded in its paybill.migrations; targets
+ * already at this version are skipped, so a rerun finishes a partial
+ * rollout. */
+int pb_tdb_apply_model(pb_tdb *t, const pb_dm_model *m, int allow_destructive, pb_err *err);
+
+/* Create or converge a tenant in its layout at model `m`, and return its
+ * credentials (a new password unless spec->password is given). A tenant
+ * that lives in another layout is PB_ECONFLICT: use pb_tdb_move. A deleted
+ * tenant kept with Retain is revived. */
+int pb_tdb_ensure(pb_tdb *t, const pb_tdb_tenant *spec, const pb_dm_model *m, pb_tdb_creds *creds,
+                  pb_err *err);
+
+/* New random password; fills creds. */
+int pb_tdb_rotate(pb_tdb *t, const char *id, pb_tdb_creds *creds, pb_err *err);
+
+/* Suspend: NOLOGIN and every open session of the tenant terminated.
+ * Resume: LOGIN again. */
+int pb_tdb_suspend(pb_tdb *t, const char *id, pb_err *err);
+int pb_tdb_resume(pb_tdb *t, const char *id, pb_err *err);
+
+/* Delete a tenant's data according to policy. Delete drops data and role;
+ * Retain keeps data, locks the role (NOLOGIN, sessions ended); Snapshot
+ * writes a pg_dump archive to snapshot_dir first (snap may be NULL for the
+ * other policies), then deletes. `m` is the tenant's model (needed to find
+ * its rows in the rls tables). Deleting an unknown tenant is a no-op. */
+int pb_tdb_delete(pb_tdb *t, const char *id, pb_tdb_delete_policy policy, const pb_dm_model *m,
+                  pb_tdb_snapshot *snap, pb_err *err);
+
+/* Move a tenant's data to another layout (see the top of this file). The
+ * tenant must be at model m's version. Rerun after any failure. */
+int pb_tdb_move(pb_tdb *t, const char *id, pb_dm_layout to, const pb_dm_model *m, pb_err *err);
+
+/* Where a tenant is. PB_ENOTFOUND for an unknown tenant. */
+int pb_tdb_info_get(pb_tdb *t, const char *id, pb_tdb_info *info, pb_err *err);
+
+/* Row count and a sha256 over the tenant's rows (tenant_id excluded), table
+ * by table in model order, wherever they live. */
+int pb_tdb_checksum(pb_tdb *t, const char *id, const pb_dm_model *m, long long *rows,
+                    char sha256[65], pb_err *err);
+
+/* Credentials for a password (no database access needed besides the
+ * tenant's record). */
+int pb_tdb_creds_for(pb_tdb *t, const char *id, const char *password, pb_tdb_creds *creds,
+                     pb_err *err);
+
+void pb_tdb_creds_clear(pb_tdb_creds *c);
+void pb_tdb_snapshot_clear(pb_tdb_snapshot *s);
+
+/* Test hook: make the next pb_tdb_move stop with PB_EINTERNAL right after
+ * step k (1 intent recorded, 2 destination prepared, 3 rows copied and
+ * verified, 4 switched, 5 old copy removed), as if the process had died
+ * there: nothing is rolled back or restored. 0 disables. */
+void pb_tdb_set_fail_after(pb_tdb *t, int step);
+
+#endif
