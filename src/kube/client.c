@@ -588,7 +588,10 @@ static int http_error(const request *rq, long code, const buf *body, long retry_
         /* Not a Status (a proxy's HTML page, plain text): keep a readable
          * excerpt of it as the message. */
         size_t n = body->len < 200 ? body->len : 200;
-        snprintf(s->message, sizeof s->message, "%.*s", (int)n, body->len ? body->p : "(empty body)");
+        if (n)
+            snprintf(s->message, sizeof s->message, "%.*s", (int)n, body->p);
+        else
+            snprintf(s->message, sizeof s->message, "(empty body)");
         for (char *p = s->message; *p; p++)
             if (*p == '\n' || *p == '\r' || *p == '\t')
                 *p = ' ';
