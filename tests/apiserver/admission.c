@@ -212,9 +212,12 @@ static int namespace_selector_matches(const json_t *hook, const dv_admission_req
 static int object_selector_matches(const json_t *hook, const dv_admission_request *req)
 {
     const json_t *sel = json_object_get(hook, "objectSelector");
-    int m = dv_label_selector_json_matches(sel, NULL);
-    if (m != 0)
-        return m; /* empty selector (1) or malformed (-1) */
+    int valid = dv_label_selector_json_matches(sel, NULL);
+    if (valid < 0)
+        return -1;
+    if (json_object_size(json_object_get(sel, "matchLabels")) == 0 &&
+        json_array_size(json_object_get(sel, "matchExpressions")) == 0)
+        return 1; /* the empty selector matches even when there is no object */
     int a = req->object ? dv_label_selector_json_matches(sel, labels_of(req->object)) : 0;
     int b = req->old_object ? dv_label_selector_json_matches(sel, labels_of(req->old_object)) : 0;
     return a == 1 || b == 1;
