@@ -115,7 +115,10 @@ int dv_label_selector_json_matches(const json_t *selector, const json_t *labels)
 
 /* POST bodies of authorization.k8s.io/v1 SelfSubjectAccessReview (for u)
  * and SubjectAccessReview (spec.user/groups). Returns the review with
- * status.allowed (and reason) filled, new reference; NULL if malformed. */
+ * status.allowed (and reason) filled, new reference; NULL if malformed.
+ * Also takes LocalSubjectAccessReview (namespace from metadata) and hands
+ * a SelfSubjectRulesReview to dv_rules_review, so one create-only handler
+ * serves all four kinds. */
 json_t *dv_access_review(dv_auth *a, const dv_user *u, const json_t *review);
 
 /* POST body of a SelfSubjectRulesReview (spec.namespace) for u, what

@@ -633,6 +633,8 @@ json_t *dv_access_review(dv_auth *a, const dv_user *u, const json_t *review)
     const char *kind = str_at(review, "kind");
     if (!kind)
         kind = "SelfSubjectAccessReview";
+    if (strcmp(kind, "SelfSubjectRulesReview") == 0)
+        return dv_rules_review(a, u, review);
     int self = strcmp(kind, "SelfSubjectAccessReview") == 0;
     if (!self && strcmp(kind, "SubjectAccessReview") != 0 &&
         strcmp(kind, "LocalSubjectAccessReview") != 0)
