@@ -1,0 +1,29 @@
+/*
+ * recorder_kube.c - recorder_sink on the REST client: core/v1 Events are
+ * created with POST and aggregated with a JSON merge patch. Kept apart from
+ * recorder.c so the recorder's unit tests link without the HTTP client.
+ */
+#include "kube/recorder.h"
+
+static const kube_gvr EVENTS = {"", "v1", "events"};
+
+static int sink_create(void *ud, const char *ns, json_t *event, pb_err *err)
+{
+    return kube_create(ud, &EVENTS, ns, event, NULL, NULL, err);
+}
+
+static int sink_patch(void *ud, const char *ns, const char *name, json_t *patch, pb_err *err)
+{
+    return kube_patch(ud, &EVENTS, ns, name, KUBE_PATCH_MERGE, patch, NULL, NULL, err);
+}
+
+int recorder_sink_kube(kube_client *c, recorder_sink *out, pb_err *err)
+{
+    if (!c || !out)
+        return pb_err_set(err, PB_EINVAL, "recorder_sink_kube: client is required");
+    out->create = sink_create;
+    out->patch = sink_patch;
+    out->free = NULL;
+    out->ud = c;
+    return 0;
+}

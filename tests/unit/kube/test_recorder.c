@@ -1,0 +1,302 @@
+/* Unit tests for kube/recorder: Event contents, repeat aggregation (patch
+ * count + lastTimestamp), the window, LRU eviction, recreation of deleted
+ * Events, dropping when the queue is full, bad input. */
+#include "testutil.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "kube/recorder.h"
+
+typedef struct fake_sink {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    json_t *created; /* array of events */
+    json_t *patches; /* array of {ns, name, patch} */
+    int patch_rc;    /* returned by patch when non-zero */
+    int block;       /* create waits while set */
+} fake_sink;
+
+static int fs_create(void *ud, const char *ns, json_t *ev, pb_err *err)
+{
+    fake_sink *f = ud;
+    pthread_mutex_lock(&f->mu);
+    while (f->block)
+        pthread_cond_wait(&f->cv, &f->mu);
+    assert_string_equal(ns, json_string_value(json_object_get(json_object_get(ev, "metadata"), "namespace")));
+    json_array_append_new(f->created, json_deep_copy(ev));
+    pthread_mutex_unlock(&f->mu);
+    return 0;
+}
+
+static int fs_patch(void *ud, const char *ns, const char *name, json_t *patch, pb_err *err)
+{
+    fake_sink *f = ud;
+    pthread_mutex_lock(&f->mu);
+    int rc = f->patch_rc;
+    if (!rc)
+        json_array_append_new(f->patches, json_pack("{s:s, s:s, s:O}", "ns", ns, "name", name, "patch", patch));
+    pthread_mutex_unlock(&f->mu);
+    return rc ? pb_err_set(err, rc, "scripted patch failure") : 0;
+}
+
+static double clock_now(void *ud)
+{
+    return *(double *)ud;
+}
+
+static recorder *make(fake_sink *f, double *clock, int queue, int cache)
+{
+    memset(f, 0, sizeof *f);
+    pthread_mutex_init(&f->mu, NULL);
+    pthread_cond_init(&f->cv, NULL);
+    f->created = json_array();
+    f->patches = json_array();
+    recorder_sink s = {fs_create, fs_patch, NULL, f};
+    recorder_options o = {.component = "paybill-operator", .instance = "pod-1", .queue_size = queue,
+                          .cache_size = cache, .now = clock_now, .now_ud = clock};
+    recorder *r = NULL;
+    pb_err e;
+    assert_int_equal(recorder_new(&s, &o, &r, &e), 0);
+    return r;
+}
+
+static void done(fake_sink *f, recorder *r)
+{
+    recorder_free(r);
+    json_decref(f->created);
+    json_decref(f->patches);
+    pthread_mutex_destroy(&f->mu);
+    pthread_cond_destroy(&f->cv);
+}
+
+static json_t *obj(const char *name, const char *ns)
+{
+    json_t *o = json_pack("{s:s, s:s, s:{s:s, s:s, s:s}}", "apiVersion", "paybill.dev/v1alpha1", "kind", "Tenant",
+                          "metadata", "name", name, "uid", "uid-1", "resourceVersion", "7");
+    if (ns)
+        json_object_set_new(json_object_get(o, "metadata"), "namespace", json_string(ns));
+    return o;
+}
+
+static const char *str(json_t *o, const char *path1, const char *path2)
+{
+    json_t *v = json_object_get(o, path1);
+    if (path2)
+        v = json_object_get(v, path2);
+    return json_string_value(v);
+}
+
+static void test_event_contents(void **state)
+{
+    fake_sink f;
+    double t = 1764064800; /* 2025-11-25T10:00:00Z */
+    recorder *r = make(&f, &t, 0, 0);
+    json_t *o = obj("acme", "tenants");
+    assert_int_equal(recorder_event(r, o, RECORDER_NORMAL, "Provisioned", "database %s ready", "acme_db"), 0);
+    assert_int_equal(recorder_flush(r, 5), 0);
+    assert_int_equal(json_array_size(f.created), 1);
+    json_t *ev = json_array_get(f.created, 0);
+    assert_string_equal(str(ev, "apiVersion", NULL), "v1");
+    assert_string_equal(str(ev, "kind", NULL), "Event");
+    assert_string_equal(str(ev, "metadata", "namespace"), "tenants");
+    assert_true(strncmp(str(ev, "metadata", "name"), "acme.", 5) == 0);
+    assert_string_equal(str(ev, "involvedObject", "kind"), "Tenant");
+    assert_string_equal(str(ev, "involvedObject", "apiVersion"), "paybill.dev/v1alpha1");
+    assert_string_equal(str(ev, "involvedObject", "name"), "acme");
+    assert_string_equal(str(ev, "involvedObject", "namespace"), "tenants");
+    assert_string_equal(str(ev, "involvedObject", "uid"), "uid-1");
+    assert_string_equal(str(ev, "involvedObject", "resourceVersion"), "7");
+    assert_string_equal(str(ev, "reason", NULL), "Provisioned");
+    assert_string_equal(str(ev, "message", NULL), "database acme_db ready");
+    assert_string_equal(str(ev, "type", NULL), "Normal");
+    assert_string_equal(str(ev, "source", "component"), "paybill-operator");
+    assert_string_equal(str(ev, "reportingComponent", NULL), "paybill-operator");
+    assert_string_equal(str(ev, "reportingInstance", NULL), "pod-1");
+    assert_string_equal(str(ev, "firstTimestamp", NULL), "2025-11-25T10:00:00Z");
+    assert_string_equal(str(ev, "lastTimestamp", NULL), "2025-11-25T10:00:00Z");
+    assert_int_equal(json_integer_value(json_object_get(ev, "count")), 1);
+    json_decref(o);
+
+    /* Cluster-scoped objects get their Events in "default". */
+    o = obj("global", NULL);
+    assert_int_equal(recorder_event(r, o, RECORDER_WARNING, "Oops", "x"), 0);
+    assert_int_equal(recorder_flush(r, 5), 0);
+    ev = json_array_get(f.created, 1);
+    assert_string_equal(str(ev, "metadata", "namespace"), "default");
+    assert_null(json_object_get(json_object_get(ev, "involvedObject"), "namespace"));
+    json_decref(o);
+
+    /* Long messages are cut at 1024 bytes. */
+    char big[3000];
+    memset(big, 'm', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    o = obj("long", "ns");
+    assert_int_equal(recorder_event(r, o, RECORDER_NORMAL, "Big", "%s", big), 0);
+    assert_int_equal(recorder_flush(r, 5), 0);
+    assert_int_equal(strlen(str(json_array_get(f.created, 2), "message", NULL)), 1024);
+    json_decref(o);
+    done(&f, r);
+}
+
+static void test_aggregation(void **state)
+{
+    fake_sink f;
+    double t = 1764064800;
+    recorder *r = make(&f, &t, 0, 0);
+    json_t *o = obj("acme", "ns");
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(recorder_event(r, o, RECORDER_WARNING, "Failed", "db down"), 0);
+        assert_int_equal(recorder_flush(r, 5), 0);
+        t += 30;
+    }
+    assert_int_equal(json_array_size(f.created), 1);
+    assert_int_equal(json_array_size(f.patches), 2);
+    const char *name = str(json_array_get(f.created, 0), "metadata", "name");
+    json_t *p2 = json_array_get(f.patches, 1);
+    assert_string_equal(str(p2, "name", NULL), name);
+    assert_string_equal(str(p2, "ns", NULL), "ns");
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(p2, "patch"), "count")), 3);
+    assert_string_equal(str(json_object_get(p2, "patch"), "lastTimestamp", NULL), "2025-11-25T10:01:00Z");
+
+    /* Different message, reason, type or object: separate Events. */
+    recorder_event(r, o, RECORDER_WARNING, "Failed", "db still down");
+    recorder_event(r, o, RECORDER_WARNING, "Retrying", "db down");
+    recorder_event(r, o, RECORDER_NORMAL, "Failed", "db down");
+    json_t *o2 = obj("other", "ns");
+    recorder_event(r, o2, RECORDER_WARNING, "Failed", "db down");
+    assert_int_equal(recorder_flush(r, 5), 0);
+    assert_int_equal(json_array_size(f.created), 5);
+    assert_int_equal(json_array_size(f.patches), 2);
+
+    /* Past the 10 minute window: a fresh Event. */
+    t += 601;
+    recorder_event(r, o, RECORDER_WARNING, "Failed", "db down");
+    assert_int_equal(recorder_flush(r, 5), 0);
+    assert_int_equal(json_array_size(f.created), 6);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(f.created, 5), "count")), 1);
+    json_decref(o);
+    json_decref(o2);
+    done(&f, r);
+}
+
+static void test_deleted_event_is_recreated(void **state)
+{
+    fake_sink f;
+    double t = 1764064800;
+    recorder *r = make(&f, &t, 0, 0);
+    json_t *o = obj("acme", "ns");
+    recorder_event(r, o, RECORDER_NORMAL, "Synced", "ok");
+    assert_int_equal(recorder_flush(r, 5), 0);
+    f.patch_rc = PB_ENOTFOUND;
+    recorder_event(r, o, RECORDER_NORMAL, "Synced", "ok");
+    assert_int_equal(recorder_flush(r, 5), 0);
+    assert_int_equal(json_array_size(f.created), 2);
+    f.patch_rc = 0;
+    recorder_event(r, o, RECORDER_NORMAL, "Synced", "ok");
+    assert_int_equal(recorder_flush(r, 5), 0);
+    /* Aggregates onto the new one, counting from 1 again. */
+    assert_int_equal(json_array_size(f.patches), 1);
+    assert_string_equal(str(json_array_get(f.patches, 0), "name", NULL),
+                        str(json_array_get(f.created, 1), "metadata", "name"));
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(json_array_get(f.patches, 0), "patch"),
+                                                        "count")), 2);
+    json_decref(o);
+    done(&f, r);
+}
+
+static void test_lru_eviction(void **state)
+{
+    fake_sink f;
+    double t = 1764064800;
+    recorder *r = make(&f, &t, 0, 2);
+    json_t *a = obj("a", "ns"), *b = obj("b", "ns"), *c = obj("c", "ns");
+    recorder_event(r, a, RECORDER_NORMAL, "R", "m");
+    recorder_event(r, b, RECORDER_NORMAL, "R", "m");
+    recorder_event(r, a, RECORDER_NORMAL, "R", "m"); /* a is now the most recent */
+    recorder_event(r, c, RECORDER_NORMAL, "R", "m"); /* evicts b */
+    recorder_event(r, a, RECORDER_NORMAL, "R", "m"); /* still cached: patch */
+    recorder_event(r, b, RECORDER_NORMAL, "R", "m"); /* forgotten: create */
+    assert_int_equal(recorder_flush(r, 5), 0);
+    assert_int_equal(json_array_size(f.created), 4);
+    assert_int_equal(json_array_size(f.patches), 2);
+    assert_string_equal(str(json_array_get(f.created, 3), "involvedObject", "name"), "b");
+    json_decref(a);
+    json_decref(b);
+    json_decref(c);
+    done(&f, r);
+}
+
+static void test_full_queue_drops(void **state)
+{
+    fake_sink f;
+    double t = 1764064800;
+    recorder *r = make(&f, &t, 2, 0);
+    f.block = 1;
+    json_t *o = obj("acme", "ns");
+    assert_int_equal(recorder_event(r, o, RECORDER_NORMAL, "R", "first"), 0);
+    /* Wait for the worker to pick it up and block in create. */
+    for (int i = 0; i < 2000; i++) {
+        usleep(1000);
+        if (recorder_event(r, o, RECORDER_NORMAL, "Probe", "p%d", i) == PB_ETOOLARGE)
+            break;
+    }
+    /* Queue (2) is now full: further events are dropped, never blocking. */
+    unsigned long before = recorder_dropped(r);
+    assert_true(before >= 1);
+    assert_int_equal(recorder_event(r, o, RECORDER_NORMAL, "R", "dropped"), PB_ETOOLARGE);
+    assert_int_equal(recorder_dropped(r), before + 1);
+    assert_int_equal(recorder_flush(r, 0.05), PB_ETIMEOUT);
+    pthread_mutex_lock(&f.mu);
+    f.block = 0;
+    pthread_cond_broadcast(&f.cv);
+    pthread_mutex_unlock(&f.mu);
+    assert_int_equal(recorder_stop(r, 5), 0);
+    assert_int_equal(json_array_size(f.created), 3); /* first + the two queued */
+    assert_int_equal(recorder_event(r, o, RECORDER_NORMAL, "R", "late"), PB_ECANCELED);
+    json_decref(o);
+    done(&f, r);
+}
+
+static void test_bad_input(void **state)
+{
+    fake_sink f;
+    double t = 1764064800;
+    recorder *r = make(&f, &t, 0, 0);
+    json_t *o = obj("acme", "ns");
+    assert_int_equal(recorder_event(r, o, "Info", "R", "m"), PB_EINVAL);
+    assert_int_equal(recorder_event(r, o, RECORDER_NORMAL, "", "m"), PB_EINVAL);
+    assert_int_equal(recorder_event(r, NULL, RECORDER_NORMAL, "R", "m"), PB_EINVAL);
+    json_t *noname = json_pack("{s:{}}", "metadata");
+    assert_int_equal(recorder_event(r, noname, RECORDER_NORMAL, "R", "m"), PB_EINVAL);
+    json_decref(noname);
+    assert_int_equal(recorder_event(NULL, o, RECORDER_NORMAL, "R", "m"), PB_EINVAL);
+    json_decref(o);
+    done(&f, r);
+
+    recorder_sink s = {fs_create, NULL, NULL, NULL};
+    recorder_options opt = {.component = "x"};
+    recorder *r2 = NULL;
+    pb_err e;
+    assert_int_equal(recorder_new(&s, &opt, &r2, &e), PB_EINVAL);
+    s.patch = fs_patch;
+    opt.component = NULL;
+    assert_int_equal(recorder_new(&s, &opt, &r2, &e), PB_EINVAL);
+    assert_int_equal(recorder_flush(NULL, 1), PB_EINVAL);
+    recorder_free(NULL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_event_contents),
+        cmocka_unit_test(test_aggregation),
+        cmocka_unit_test(test_deleted_event_is_recreated),
+        cmocka_unit_test(test_lru_eviction),
+        cmocka_unit_test(test_full_queue_drops),
+        cmocka_unit_test(test_bad_input),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
