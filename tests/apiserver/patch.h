@@ -47,4 +47,13 @@ int dv_server_side_apply(const json_t *live, const json_t *applied, const char *
 void dv_managed_fields_update(json_t *obj, const json_t *old, const char *manager,
                               const char *operation, const char *now_rfc3339);
 
+/* How a list field of `kind` merges, for strategic merge and apply. path is
+ * the dotted field path with list items elided ("spec.template.spec.containers",
+ * "spec.template.spec.containers.ports"). Returns NULL for an atomic list
+ * (replaced whole), "" for a set of primitives (metadata.finalizers), or the
+ * comma-separated merge keys, a key's default after '=' when the server
+ * defaults it ("name", "containerPort,protocol=TCP"); strategic merge uses the
+ * first key. Static strings, never freed. */
+const char *dv_patch_list_keys(const char *kind, const char *path);
+
 #endif
