@@ -1,0 +1,217 @@
+/*
+ * common.c - helpers every reconciler uses (see operator.h): resource
+ * identities, the clock, events, status writes, server-side apply and the
+ * watch map functions that tie the five resources together.
+ */
+#include "controllers/operator.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "controllers/tenantspec.h"
+#include "util/json.h"
+#include "util/log.h"
+#include "util/timeutil.h"
+
+const kube_gvr OPERATOR_GVR_PLANS = {OPERATOR_GROUP, OPERATOR_VERSION, "plans"};
+const kube_gvr OPERATOR_GVR_TENANTS = {OPERATOR_GROUP, OPERATOR_VERSION, "tenants"};
+const kube_gvr OPERATOR_GVR_SUBSCRIPTIONS = {OPERATOR_GROUP, OPERATOR_VERSION, "subscriptions"};
+
+static const kube_gvr child_gvrs[OP_CHILD_COUNT] = {
+    [OP_CHILD_NAMESPACES] = {"", "v1", "namespaces"},
+    [OP_CHILD_RESOURCEQUOTAS] = {"", "v1", "resourcequotas"},
+    [OP_CHILD_LIMITRANGES] = {"", "v1", "limitranges"},
+    [OP_CHILD_NETWORKPOLICIES] = {"networking.k8s.io", "v1", "networkpolicies"},
+    [OP_CHILD_SERVICEACCOUNTS] = {"", "v1", "serviceaccounts"},
+    [OP_CHILD_ROLES] = {"rbac.authorization.k8s.io", "v1", "roles"},
+    [OP_CHILD_ROLEBINDINGS] = {"rbac.authorization.k8s.io", "v1", "rolebindings"},
+    [OP_CHILD_CONFIGMAPS] = {"", "v1", "configmaps"},
+    [OP_CHILD_SECRETS] = {"", "v1", "secrets"},
+};
+
+const kube_gvr *operator_child_gvr(int k)
+{
+    return k >= 0 && k < OP_CHILD_COUNT ? &child_gvrs[k] : NULL;
+}
+
+time_t operator_now(const operator_ctx *op)
+{
+    return op && op->now ? op->now() : time(NULL);
+}
+
+const char *operator_now_str(const operator_ctx *op, char *buf, size_t n)
+{
+    struct timespec ts = {operator_now(op), 0};
+    return pb_time_format_rfc3339(ts, buf, n);
+}
+
+void operator_event(operator_ctx *op, const json_t *obj, const char *type, const char *reason,
+                    const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    const char *kind = json_string_value(json_object_get(obj, "kind"));
+    const char *name = json_string_value(json_object_get(json_object_get(obj, "metadata"), "name"));
+    pb_log(strcmp(type, "Warning") == 0 ? PB_LOG_WARN : PB_LOG_INFO, msg, "kind", kind ? kind : "",
+           "name", name ? name : "", "reason", reason, NULL);
+    if (op->event)
+        op->event(op->event_ud, obj, type, reason, msg);
+}
+
+int operator_write_status(operator_ctx *op, const kube_gvr *gvr, const json_t *obj,
+                          const json_t *old_status, pb_err *err)
+{
+    json_t *status = json_object_get(obj, "status");
+    if (old_status && json_equal(status, old_status))
+        return 0;
+    const char *ns = json_string_value(json_object_get(json_object_get(obj, "metadata"), "namespace"));
+    kube_request_opts o = {.subresource = "status", .field_manager = OPERATOR_FIELD_MANAGER};
+    json_t *out = NULL;
+    int rc = kube_update(op->client, gvr, ns, (json_t *)obj, &o, &out, err);
+    json_decref(out);
+    return rc;
+}
+
+int operator_apply(operator_ctx *op, const kube_gvr *gvr, const char *ns, json_t *obj,
+                   const char *field_manager, pb_err *err)
+{
+    const char *name = json_string_value(json_object_get(json_object_get(obj, "metadata"), "name"));
+    kube_request_opts o = {.field_manager = field_manager ? field_manager : OPERATOR_FIELD_MANAGER,
+                           .force = 1};
+    json_t *out = NULL;
+    int rc = kube_patch(op->client, gvr, ns, name, KUBE_PATCH_APPLY, obj, &o, &out, err);
+    json_decref(out);
+    return rc;
+}
+
+static const char *name_of(const json_t *obj)
+{
+    return json_string_value(json_object_get(json_object_get(obj, "metadata"), "name"));
+}
+
+/* Append s to the array unless already there. */
+static void add_key(json_t *keys, const char *s)
+{
+    size_t i;
+    json_t *v;
+    if (!s || !*s)
+        return;
+    json_array_foreach(keys, i, v) {
+        if (strcmp(json_string_value(v), s) == 0)
+            return;
+    }
+    json_array_append_new(keys, json_string(s));
+}
+
+static json_t *nonempty(json_t *keys)
+{
+    if (json_array_size(keys) == 0) {
+        json_decref(keys);
+        return NULL;
+    }
+    return keys;
+}
+
+json_t *operator_tenant_subscriptions(operator_ctx *op, const char *tenant, int live_only)
+{
+    json_t *out = json_array();
+    json_t *all = store_list(op->subscriptions);
+    size_t i;
+    json_t *s;
+    json_array_foreach(all, i, s) {
+        const char *t = NULL;
+        pb_json_opt_string(s, "spec.tenantRef.name", NULL, &t, NULL);
+        if (!t || strcmp(t, tenant) != 0)
+            continue;
+        const char *state = NULL;
+        pb_json_opt_string(s, "status.state", NULL, &state, NULL);
+        if (live_only && state && strcmp(state, "canceled") == 0)
+            continue;
+        json_array_append(out, s);
+    }
+    json_decref(all);
+    return out;
+}
+
+json_t *operator_map_subscription_to_tenant(json_t *sub, void *ud)
+{
+    (void)ud;
+    json_t *keys = json_array();
+    const char *t = NULL;
+    pb_json_opt_string(sub, "spec.tenantRef.name", NULL, &t, NULL);
+    add_key(keys, t);
+    return nonempty(keys);
+}
+
+json_t *operator_map_plan_to_subscriptions(json_t *plan, void *ud)
+{
+    operator_ctx *op = ud;
+    json_t *keys = json_array();
+    const char *pname = name_of(plan);
+    json_t *all = store_list(op->subscriptions);
+    size_t i;
+    json_t *s;
+    json_array_foreach(all, i, s) {
+        const char *p = NULL;
+        pb_json_opt_string(s, "spec.planRef.name", NULL, &p, NULL);
+        if (p && pname && strcmp(p, pname) == 0)
+            add_key(keys, name_of(s));
+    }
+    json_decref(all);
+    return nonempty(keys);
+}
+
+json_t *operator_map_plan_to_tenants(json_t *plan, void *ud)
+{
+    operator_ctx *op = ud;
+    json_t *keys = json_array();
+    const char *pname = name_of(plan);
+    json_t *all = store_list(op->subscriptions);
+    size_t i;
+    json_t *s;
+    json_array_foreach(all, i, s) {
+        const char *p = NULL, *t = NULL;
+        pb_json_opt_string(s, "spec.planRef.name", NULL, &p, NULL);
+        pb_json_opt_string(s, "spec.tenantRef.name", NULL, &t, NULL);
+        if (p && pname && strcmp(p, pname) == 0)
+            add_key(keys, t);
+    }
+    json_decref(all);
+    /* Tenants still provisioned on this plan (their subscription may have moved). */
+    all = store_list(op->tenants);
+    json_t *t;
+    json_array_foreach(all, i, t) {
+        const char *p = NULL;
+        pb_json_opt_string(t, "status.plan", NULL, &p, NULL);
+        if (p && pname && strcmp(p, pname) == 0)
+            add_key(keys, name_of(t));
+    }
+    json_decref(all);
+    return nonempty(keys);
+}
+
+json_t *operator_map_tenant_to_plan(json_t *tenant, void *ud)
+{
+    (void)ud;
+    json_t *keys = json_array();
+    const char *p = NULL;
+    pb_json_opt_string(tenant, "status.plan", NULL, &p, NULL);
+    add_key(keys, p);
+    return nonempty(keys);
+}
+
+json_t *operator_map_child_to_tenant(json_t *child, void *ud)
+{
+    (void)ud;
+    json_t *labels = json_object_get(json_object_get(child, "metadata"), "labels");
+    const char *managed = json_string_value(json_object_get(labels, TENANTSPEC_LABEL_MANAGED));
+    if (!managed || strcmp(managed, TENANTSPEC_MANAGER) != 0)
+        return NULL;
+    json_t *keys = json_array();
+    add_key(keys, json_string_value(json_object_get(labels, TENANTSPEC_LABEL_TENANT)));
+    return nonempty(keys);
+}

@@ -1,0 +1,104 @@
+/*
+ * operator.h - what every Paybill reconciler shares: the API client, the
+ * informer caches it reads from, the event recorder, the operator's
+ * settings and a clock. One operator_ctx is built by the manager wiring
+ * (operator.c) and passed to each controller as its `user` pointer.
+ *
+ * Reconcilers read from the caches (never list the API server) and write
+ * through the client: children with server-side apply (idempotent, and
+ * drift is put back by re-applying), status through the status subresource
+ * and only when it changed.
+ *
+ * Ownership: everything here is owned by operator.c; reconcilers borrow.
+ */
+#ifndef PAYBILL_CONTROLLERS_OPERATOR_H
+#define PAYBILL_CONTROLLERS_OPERATOR_H
+
+#include <jansson.h>
+#include <pthread.h>
+#include <time.h>
+
+#include "kube/client.h"
+#include "kube/controller.h"
+#include "kube/store.h"
+#include "util/err.h"
+
+#define OPERATOR_FIELD_MANAGER "paybill-operator"
+#define OPERATOR_TENANT_FINALIZER "paybill.dev/tenant-cleanup"
+#define OPERATOR_GROUP "paybill.dev"
+#define OPERATOR_VERSION "v1alpha1"
+#define OPERATOR_API_VERSION "paybill.dev/v1alpha1"
+
+/* The children kinds a Tenant has, in the order the caches are kept. */
+enum {
+    OP_CHILD_NAMESPACES,
+    OP_CHILD_RESOURCEQUOTAS,
+    OP_CHILD_LIMITRANGES,
+    OP_CHILD_NETWORKPOLICIES,
+    OP_CHILD_SERVICEACCOUNTS,
+    OP_CHILD_ROLES,
+    OP_CHILD_ROLEBINDINGS,
+    OP_CHILD_CONFIGMAPS,
+    OP_CHILD_SECRETS,
+    OP_CHILD_COUNT
+};
+
+typedef struct operator_ctx operator_ctx;
+
+typedef void (*operator_event_fn)(void *ud, const json_t *obj, const char *type,
+                                  const char *reason, const char *message);
+
+struct operator_ctx {
+    kube_client *client;
+    const char *system_ns;          /* where pool ConfigMaps live */
+    store *plans, *tenants, *subscriptions;
+    store *children[OP_CHILD_COUNT];
+    controller *plan_ctrl, *sub_ctrl, *tenant_ctrl;
+    operator_event_fn event;        /* may be NULL */
+    void *event_ud;
+    time_t (*now)(void);            /* injectable clock; NULL = time() */
+    store *datamodels;
+    struct pb_tdb *db;              /* the shared PostgreSQL server; NULL = none configured */
+    pthread_mutex_t db_mu;          /* serialises database provisioning calls */
+};
+
+/* The GVR of child kind k (static storage). */
+const kube_gvr *operator_child_gvr(int k);
+extern const kube_gvr OPERATOR_GVR_PLANS, OPERATOR_GVR_TENANTS, OPERATOR_GVR_SUBSCRIPTIONS;
+
+time_t operator_now(const operator_ctx *op);
+/* RFC 3339 "now" into buf (PB_TIME_BUF bytes). */
+const char *operator_now_str(const operator_ctx *op, char *buf, size_t n);
+
+/* Record an Event about obj (type "Normal" | "Warning"), printf-style. */
+void operator_event(operator_ctx *op, const json_t *obj, const char *type, const char *reason,
+                    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* Write obj's status through the status subresource if it differs from
+ * `old_status` (compared as JSON). obj carries metadata.resourceVersion:
+ * a stale one gives PB_ECONFLICT (the caller requeues). */
+int operator_write_status(operator_ctx *op, const kube_gvr *gvr, const json_t *obj,
+                          const json_t *old_status, pb_err *err);
+
+/* Server-side apply of obj (force: the operator owns these fields). */
+int operator_apply(operator_ctx *op, const kube_gvr *gvr, const char *ns, json_t *obj,
+                   const char *field_manager, pb_err *err);
+
+/* Reconcilers, registered by operator.c. ctx->user is the operator_ctx. */
+controller_result plan_reconcile(controller_ctx *ctx, const char *key, pb_err *err);
+controller_result subscription_reconcile(controller_ctx *ctx, const char *key, pb_err *err);
+controller_result tenant_reconcile(controller_ctx *ctx, const char *key, pb_err *err);
+
+/* Map functions for watches (new JSON array of keys, or NULL). ud is the
+ * operator_ctx. */
+json_t *operator_map_plan_to_tenants(json_t *plan, void *ud);
+json_t *operator_map_subscription_to_tenant(json_t *sub, void *ud);
+json_t *operator_map_plan_to_subscriptions(json_t *plan, void *ud);
+json_t *operator_map_tenant_to_plan(json_t *tenant, void *ud);
+json_t *operator_map_child_to_tenant(json_t *child, void *ud);
+
+/* The live Subscriptions of a tenant (not canceled, or not yet computed),
+ * from the cache: a new array. */
+json_t *operator_tenant_subscriptions(operator_ctx *op, const char *tenant, int live_only);
+
+#endif

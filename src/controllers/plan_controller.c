@@ -1,0 +1,89 @@
+/*
+ * plan_controller.c - the Plan reconciler.
+ *
+ * A Plan is catalogue data: nothing is provisioned for it. The reconciler
+ * validates what the schema cannot (planspec.c), resolves the effective
+ * isolation, counts the tenants provisioned on it, and reports all of that
+ * in status. Tenants re-read their Plan through their own watch (a Plan
+ * change re-queues its tenants, see operator.c), so nothing here fans out.
+ */
+#include <string.h>
+
+#include "controllers/conditions.h"
+#include "controllers/operator.h"
+#include "controllers/planspec.h"
+#include "util/json.h"
+#include "util/log.h"
+#include "util/timeutil.h"
+
+static long long count_tenants_on(operator_ctx *op, const char *plan)
+{
+    long long n = 0;
+    json_t *all = store_list(op->tenants);
+    size_t i;
+    json_t *t;
+    json_array_foreach(all, i, t) {
+        const char *p = NULL;
+        pb_json_opt_string(t, "status.plan", NULL, &p, NULL);
+        if (p && strcmp(p, plan) == 0)
+            n++;
+    }
+    json_decref(all);
+    return n;
+}
+
+controller_result plan_reconcile(controller_ctx *ctx, const char *key, pb_err *err)
+{
+    operator_ctx *op = ctx->user;
+    json_t *cached = store_get(op->plans, key);
+    if (!cached)
+        return controller_ok(); /* deleted: nothing of ours to clean up */
+    json_t *plan = json_deep_copy(cached);
+    json_decref(cached);
+
+    long long gen = 0;
+    pb_json_opt_int(plan, "metadata.generation", 0, &gen, NULL);
+    json_t *old_status = json_deep_copy(json_object_get(plan, "status"));
+    json_t *status = json_object_get(plan, "status");
+    if (!json_is_object(status)) {
+        status = json_object();
+        json_object_set_new(plan, "status", status);
+    }
+    char now[PB_TIME_BUF];
+    operator_now_str(op, now, sizeof now);
+
+    pb_err verr;
+    pb_err_clear(&verr);
+    int valid = planspec_validate(plan, &verr) == 0;
+    const char *was = json_string_value(json_object_get(status, "phase"));
+    if (valid) {
+        planspec_isolation iso;
+        planspec_isolation_of(plan, &iso, NULL);
+        json_object_set_new(status, "effectiveIsolation",
+                            json_pack("{s:s, s:s, s:s}", "model", iso.model, "compute", iso.compute,
+                                      "data", iso.data));
+        json_object_set_new(status, "phase", json_string("Ready"));
+        cond_set(status, "Ready", "True", "Valid", "plan is valid", gen, now);
+        if (was && strcmp(was, "Invalid") == 0)
+            operator_event(op, plan, "Normal", "Valid", "plan is valid again");
+    } else {
+        json_object_del(status, "effectiveIsolation");
+        json_object_set_new(status, "phase", json_string("Invalid"));
+        cond_set(status, "Ready", "False", "InvalidSpec", verr.msg, gen, now);
+        if (!was || strcmp(was, "Invalid") != 0)
+            operator_event(op, plan, "Warning", "InvalidSpec", "%s", verr.msg);
+    }
+    json_object_set_new(status, "tenants", json_integer(count_tenants_on(op, key)));
+    json_object_set_new(status, "observedGeneration", json_integer(gen));
+
+    int rc = operator_write_status(op, &OPERATOR_GVR_PLANS, plan, old_status, err);
+    json_decref(old_status);
+    json_decref(plan);
+    if (rc == PB_ECONFLICT || rc == PB_ENOTFOUND)
+        return controller_requeue(); /* the cache will catch up */
+    if (rc != 0) {
+        pb_err_wrap(err, "plan %s: writing status", key);
+        return controller_error();
+    }
+    return controller_ok();
+}

@@ -1,0 +1,124 @@
+/*
+ * subscription_controller.c - the Subscription reconciler.
+ *
+ * Runs the state machine of substate.c against the current time and writes
+ * the result to status: state, trial and period boundaries, grace deadline.
+ * It schedules itself for the next boundary (requeue-after), so a trial
+ * ends or a grace period runs out on time without polling. The Tenant
+ * controller watches Subscriptions and reacts to the state it publishes;
+ * this reconciler never touches tenants itself.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "controllers/conditions.h"
+#include "controllers/operator.h"
+#include "controllers/planspec.h"
+#include "controllers/substate.h"
+#include "util/json.h"
+#include "util/timeutil.h"
+
+static void set_time(json_t *status, const char *key, time_t t)
+{
+    if (!t) {
+        json_object_del(status, key);
+        return;
+    }
+    char buf[PB_TIME_BUF];
+    struct timespec ts = {t, 0};
+    json_object_set_new(status, key, json_string(pb_time_format_rfc3339(ts, buf, sizeof buf)));
+}
+
+static controller_result finish(operator_ctx *op, const char *key, json_t *sub, json_t *old_status,
+                                double requeue_after, pb_err *err)
+{
+    int rc = operator_write_status(op, &OPERATOR_GVR_SUBSCRIPTIONS, sub, old_status, err);
+    json_decref(old_status);
+    json_decref(sub);
+    if (rc == PB_ECONFLICT || rc == PB_ENOTFOUND)
+        return controller_requeue();
+    if (rc != 0) {
+        pb_err_wrap(err, "subscription %s: writing status", key);
+        return controller_error();
+    }
+    return requeue_after > 0 ? controller_requeue_after(requeue_after) : controller_ok();
+}
+
+controller_result subscription_reconcile(controller_ctx *ctx, const char *key, pb_err *err)
+{
+    operator_ctx *op = ctx->user;
+    json_t *cached = store_get(op->subscriptions, key);
+    if (!cached)
+        return controller_ok();
+    json_t *sub = json_deep_copy(cached);
+    json_decref(cached);
+
+    long long gen = 0;
+    pb_json_opt_int(sub, "metadata.generation", 0, &gen, NULL);
+    json_t *old_status = json_deep_copy(json_object_get(sub, "status"));
+    json_t *status = json_object_get(sub, "status");
+    if (!json_is_object(status)) {
+        status = json_object();
+        json_object_set_new(sub, "status", status);
+    }
+    json_object_set_new(status, "observedGeneration", json_integer(gen));
+    char now[PB_TIME_BUF];
+    operator_now_str(op, now, sizeof now);
+
+    const char *plan_name = NULL, *tenant_name = NULL;
+    pb_json_opt_string(sub, "spec.planRef.name", "", &plan_name, NULL);
+    pb_json_opt_string(sub, "spec.tenantRef.name", "", &tenant_name, NULL);
+
+    json_t *plan = store_get(op->plans, plan_name);
+    if (!plan) {
+        char msg[512];
+        snprintf(msg, sizeof msg, "plan \"%s\" does not exist", plan_name);
+        if (cond_set(status, "Ready", "False", "PlanNotFound", msg, gen, now))
+            operator_event(op, sub, "Warning", "PlanNotFound", "%s", msg);
+        /* The Plan watch re-queues us when it appears. */
+        return finish(op, key, sub, old_status, 0, err);
+    }
+
+    substate_result r;
+    pb_err serr;
+    pb_err_clear(&serr);
+    if (substate_compute(sub, plan, operator_now(op), &r, &serr) != 0) {
+        json_decref(plan);
+        if (cond_set(status, "Ready", "False", "InvalidSpec", serr.msg, gen, now))
+            operator_event(op, sub, "Warning", "InvalidSpec", "%s", serr.msg);
+        return finish(op, key, sub, old_status, 0, err);
+    }
+    json_decref(plan);
+
+    const char *prev = json_string_value(json_object_get(status, "state"));
+    if (!prev || strcmp(prev, r.state) != 0)
+        operator_event(op, sub, r.entitled ? "Normal" : "Warning", "StateChanged", "%s -> %s: %s",
+                       prev ? prev : "new", r.state, r.message);
+    json_object_set_new(status, "state", json_string(r.state));
+    set_time(status, "trialEnd", r.trial_end);
+    set_time(status, "currentPeriodStart", r.period_start);
+    set_time(status, "currentPeriodEnd", r.period_end);
+    set_time(status, "pastDueSince", r.past_due_since);
+    set_time(status, "graceEnds", r.grace_ends);
+    set_time(status, "canceledAt", r.canceled_at);
+    cond_set(status, "Active", r.entitled ? "True" : "False", r.reason, r.message, gen, now);
+
+    json_t *tenant = store_get(op->tenants, tenant_name);
+    if (!tenant) {
+        char msg[512];
+        snprintf(msg, sizeof msg, "tenant \"%s\" does not exist", tenant_name);
+        cond_set(status, "Ready", "False", "TenantNotFound", msg, gen, now);
+    } else {
+        cond_set(status, "Ready", "True", "Resolved", "plan and tenant exist", gen, now);
+        json_decref(tenant);
+    }
+
+    double after = 0;
+    if (r.next_transition) {
+        /* One second late rather than early: the boundary must have passed. */
+        after = (double)(r.next_transition - operator_now(op)) + 1.0;
+        if (after < 1.0)
+            after = 1.0;
+    }
+    return finish(op, key, sub, old_status, after, err);
+}

@@ -1,0 +1,484 @@
+/*
+ * tenant_controller.c - the Tenant reconciler.
+ *
+ * Level-based: every call recomputes what the tenant should have from the
+ * caches (its Subscription, that Subscription's Plan) and converges:
+ *
+ *   1. finalizer present (so deletion can follow deletionPolicy);
+ *   2. exactly one live Subscription, evaluated, on an existing valid Plan,
+ *      else report precisely why and change nothing;
+ *   3. suspended = spec.suspend or the subscription is not entitled;
+ *   4. children (tenantspec.c) applied with server-side apply when missing
+ *      or drifted; leftovers of another plan or of a suspension removed;
+ *      shared-compute tenants registered in their pool's routing ConfigMap;
+ *   5. database (tenant_database.c) and cloud layers;
+ *   6. status: phase, plan, isolation, conditions, written only if changed.
+ *
+ * Deletion: Delete and Snapshot remove the namespace (and data); Retain
+ * orphans the namespace (labelled paybill.dev/retained) and keeps the data;
+ * then the finalizer is dropped.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "controllers/conditions.h"
+#include "controllers/operator.h"
+#include "controllers/planspec.h"
+#include "controllers/tenant_database.h"
+#include "controllers/tenantspec.h"
+#include "util/json.h"
+#include "util/log.h"
+#include "util/timeutil.h"
+
+/* Per-call state, so helpers stay short. */
+typedef struct tenant_run {
+    operator_ctx *op;
+    const char *name;
+    json_t *tenant;     /* our copy; status edited in place */
+    json_t *status;     /* borrowed from tenant */
+    json_t *old_status; /* as cached, to skip no-op writes */
+    long long gen;
+    char now[PB_TIME_BUF];
+    char ns[128];
+} tenant_run;
+
+static int child_index(const char *resource)
+{
+    for (int k = 0; k < OP_CHILD_COUNT; k++)
+        if (strcmp(operator_child_gvr(k)->resource, resource) == 0)
+            return k;
+    return -1;
+}
+
+static json_t *cached_child(operator_ctx *op, int k, const char *ns, const char *name)
+{
+    char key[512];
+    if (ns)
+        snprintf(key, sizeof key, "%s/%s", ns, name);
+    else
+        snprintf(key, sizeof key, "%s", name);
+    return op->children[k] ? store_get(op->children[k], key) : NULL;
+}
+
+static int has_finalizer(const json_t *obj)
+{
+    json_t *fins = json_object_get(json_object_get(obj, "metadata"), "finalizers");
+    size_t i;
+    json_t *f;
+    json_array_foreach(fins, i, f) {
+        if (strcmp(json_string_value(f), OPERATOR_TENANT_FINALIZER) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* PUT the tenant with the finalizer added or removed. */
+static int set_finalizer(tenant_run *r, int present, pb_err *err)
+{
+    json_t *obj = json_deep_copy(r->tenant);
+    json_t *meta = json_object_get(obj, "metadata");
+    json_t *fins = json_object_get(meta, "finalizers");
+    json_t *next = json_array();
+    size_t i;
+    json_t *f;
+    json_array_foreach(fins, i, f) {
+        if (strcmp(json_string_value(f), OPERATOR_TENANT_FINALIZER) != 0)
+            json_array_append(next, f);
+    }
+    if (present)
+        json_array_append_new(next, json_string(OPERATOR_TENANT_FINALIZER));
+    json_object_set_new(meta, "finalizers", next);
+    json_object_del(obj, "status");
+    kube_request_opts o = {.field_manager = OPERATOR_FIELD_MANAGER};
+    json_t *out = NULL;
+    int rc = kube_update(r->op->client, &OPERATOR_GVR_TENANTS, NULL, obj, &o, &out, err);
+    json_decref(out);
+    json_decref(obj);
+    return rc;
+}
+
+static controller_result write_status(tenant_run *r, pb_err *err)
+{
+    json_object_set_new(r->status, "observedGeneration", json_integer(r->gen));
+    int rc = operator_write_status(r->op, &OPERATOR_GVR_TENANTS, r->tenant, r->old_status, err);
+    if (rc == PB_ECONFLICT || rc == PB_ENOTFOUND)
+        return controller_requeue();
+    if (rc != 0) {
+        pb_err_wrap(err, "tenant %s: writing status", r->name);
+        return controller_error();
+    }
+    return controller_ok();
+}
+
+static void set_phase(tenant_run *r, const char *phase)
+{
+    const char *was = json_string_value(json_object_get(r->status, "phase"));
+    if (was && strcmp(was, phase) == 0)
+        return;
+    json_object_set_new(r->status, "phase", json_string(phase));
+    if (strcmp(phase, "Active") == 0)
+        operator_event(r->op, r->tenant, "Normal", was && strcmp(was, "Suspended") == 0 ? "Resumed" : "Provisioned",
+                       "tenant is active in namespace %s", r->ns);
+    else if (strcmp(phase, "Suspended") == 0)
+        operator_event(r->op, r->tenant, "Warning", "Suspended", "tenant suspended: %s",
+                       json_string_value(json_object_get(cond_find(r->status, "Ready"), "message")));
+}
+
+/* Report a blocking problem: Ready=False with reason/message, phase. */
+static controller_result blocked(tenant_run *r, const char *cond, const char *reason,
+                                 const char *phase, const char *msg, pb_err *err)
+{
+    int changed = cond_set(r->status, cond, "False", reason, msg, r->gen, r->now);
+    if (strcmp(cond, "Ready") != 0)
+        cond_set(r->status, "Ready", "False", reason, msg, r->gen, r->now);
+    if (changed)
+        operator_event(r->op, r->tenant, "Warning", reason, "%s", msg);
+    if (!json_object_get(r->status, "phase") ||
+        strcmp(phase, "Failed") == 0)
+        set_phase(r, phase);
+    return write_status(r, err);
+}
+
+/* Delete a child we no longer want, if the cache says it exists. */
+static int remove_child(tenant_run *r, const char *resource, const char *name, pb_err *err)
+{
+    int k = child_index(resource);
+    json_t *live = cached_child(r->op, k, r->ns, name);
+    if (!live)
+        return 0;
+    json_decref(live);
+    int rc = kube_delete(r->op->client, operator_child_gvr(k), r->ns, name, NULL, NULL, err);
+    if (rc == PB_ENOTFOUND) {
+        pb_err_clear(err);
+        return 0;
+    }
+    if (rc == 0)
+        pb_log_info("removed child", "tenant", r->name, "resource", resource, "name", name, NULL);
+    return rc;
+}
+
+/* Register (or unregister: entry NULL) the tenant in a pool's routing
+ * ConfigMap. Each tenant applies its own key with its own field manager,
+ * so tenants never conflict and unregistering removes only their key. */
+static int route(tenant_run *r, const char *pool_cm, const char *entry, pb_err *err)
+{
+    json_t *live = cached_child(r->op, OP_CHILD_CONFIGMAPS, r->op->system_ns, pool_cm);
+    const char *cur = json_string_value(json_object_get(json_object_get(live, "data"), r->name));
+    int same = entry ? (cur && strcmp(cur, entry) == 0) : (live && !cur);
+    json_decref(live);
+    if (same || (!entry && !live))
+        return 0;
+    char manager[160];
+    snprintf(manager, sizeof manager, "paybill-tenant-%s", r->name);
+    json_t *cm = json_pack("{s:s, s:s, s:{s:s, s:s, s:{s:s}}}", "apiVersion", "v1", "kind",
+                           "ConfigMap", "metadata", "name", pool_cm, "namespace",
+                           r->op->system_ns, "labels", TENANTSPEC_LABEL_MANAGED, TENANTSPEC_MANAGER);
+    if (entry)
+        json_object_set_new(cm, "data", json_pack("{s:s}", r->name, entry));
+    int rc = operator_apply(r->op, operator_child_gvr(OP_CHILD_CONFIGMAPS), r->op->system_ns, cm,
+                            manager, err);
+    json_decref(cm);
+    return rc;
+}
+
+static int unroute_all(tenant_run *r, const char *except, pb_err *err)
+{
+    static const char *const models[] = {"pooled", "bridge", "silo"};
+    for (size_t i = 0; i < 3; i++) {
+        char cm[64];
+        snprintf(cm, sizeof cm, "paybill-pool-%s", models[i]);
+        if (except && strcmp(cm, except) == 0)
+            continue;
+        int rc = route(r, cm, NULL, err);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* Apply every desired child that is missing or drifted. */
+static int converge_children(tenant_run *r, const json_t *plan, const planspec_isolation *iso,
+                             int suspended, int *restored, pb_err *err)
+{
+    json_t *children = tenantspec_children(r->tenant, plan, iso, suspended, r->op->system_ns);
+    size_t i;
+    json_t *c;
+    int rc = 0;
+    json_array_foreach(children, i, c) {
+        const char *resource = json_string_value(json_object_get(c, "resource"));
+        const char *ns = json_string_value(json_object_get(c, "namespace"));
+        json_t *want = json_object_get(c, "object");
+        const char *cname = json_string_value(json_object_get(json_object_get(want, "metadata"), "name"));
+        int k = child_index(resource);
+        json_t *live = cached_child(r->op, k, ns, cname);
+        int ok = live && tenantspec_child_matches(want, live);
+        /* A namespace on its way out cannot be fixed; wait for it to go. */
+        int terminating = live && json_object_get(json_object_get(live, "metadata"), "deletionTimestamp");
+        if (live && !ok && !terminating && json_object_get(json_object_get(live, "metadata"), "resourceVersion"))
+            (*restored)++;
+        json_decref(live);
+        if (ok)
+            continue;
+        if (terminating) {
+            rc = pb_err_set(err, PB_EUNAVAILABLE, "%s %s is terminating", resource, cname);
+            break;
+        }
+        rc = operator_apply(r->op, operator_child_gvr(k), ns, want, OPERATOR_FIELD_MANAGER, err);
+        if (rc != 0) {
+            pb_err_wrap(err, "applying %s %s%s%s", resource, ns ? ns : "", ns ? "/" : "", cname);
+            break;
+        }
+    }
+    json_decref(children);
+    if (rc != 0)
+        return rc;
+    if (!suspended && (rc = remove_child(r, "networkpolicies", "tenant-suspended", err)) != 0)
+        return rc;
+    if (strcmp(iso->compute, "shared") == 0 &&
+        (rc = remove_child(r, "limitranges", "tenant-limits", err)) != 0)
+        return rc;
+
+    char pool[64];
+    tenantspec_pool_configmap(iso, pool, sizeof pool);
+    if (strcmp(iso->compute, "shared") == 0) {
+        char *entry = tenantspec_route_entry(r->tenant, plan, iso, suspended);
+        rc = route(r, pool, entry, err);
+        free(entry);
+        if (rc == 0)
+            rc = unroute_all(r, pool, err);
+    } else {
+        rc = unroute_all(r, NULL, err);
+    }
+    if (rc != 0)
+        pb_err_wrap(err, "routing tenant in pool %s", pool);
+    return rc;
+}
+
+static controller_result finalize(tenant_run *r, pb_err *err)
+{
+    if (!has_finalizer(r->tenant))
+        return controller_ok();
+    set_phase(r, "Deprovisioning");
+    const char *policy = "Retain";
+    pb_json_opt_string(r->tenant, "spec.deletionPolicy", "Retain", &policy, NULL);
+    controller_result res = write_status(r, err);
+    if (res.kind == CONTROLLER_ERROR)
+        return res;
+
+    int rc = tenant_database_delete(r->op, r->tenant, r->status, policy, err);
+    if (rc == 0)
+        rc = unroute_all(r, NULL, err);
+    if (rc == 0 && strcmp(policy, "Retain") == 0) {
+        /* Keep the namespace (and the data's credentials in it): cut it
+         * loose from the Tenant so garbage collection leaves it alone. */
+        json_t *patch = json_pack("{s:{s:n, s:{s:s}}}", "metadata", "ownerReferences", "labels",
+                                  "paybill.dev/retained", "true");
+        rc = kube_patch(r->op->client, operator_child_gvr(OP_CHILD_NAMESPACES), NULL, r->ns,
+                        KUBE_PATCH_MERGE, patch, NULL, NULL, err);
+        json_decref(patch);
+    } else if (rc == 0) {
+        kube_request_opts o = {.propagation_policy = "Background"};
+        rc = kube_delete(r->op->client, operator_child_gvr(OP_CHILD_NAMESPACES), NULL, r->ns, &o,
+                         NULL, err);
+    }
+    if (rc == PB_ENOTFOUND) {
+        pb_err_clear(err);
+        rc = 0;
+    }
+    if (rc == 0)
+        rc = set_finalizer(r, 0, err);
+    if (rc == PB_ECONFLICT)
+        return controller_requeue();
+    if (rc != 0) {
+        pb_err_wrap(err, "tenant %s: deprovisioning (%s)", r->name, policy);
+        return controller_error();
+    }
+    operator_event(r->op, r->tenant, "Normal", "Deprovisioned", "tenant removed (deletionPolicy %s)", policy);
+    return controller_ok();
+}
+
+static controller_result reconcile(tenant_run *r, pb_err *err)
+{
+    operator_ctx *op = r->op;
+    if (json_object_get(json_object_get(r->tenant, "metadata"), "deletionTimestamp"))
+        return finalize(r, err);
+    if (!has_finalizer(r->tenant)) {
+        int rc = set_finalizer(r, 1, err);
+        if (rc == PB_ECONFLICT || rc == PB_ENOTFOUND)
+            return controller_requeue();
+        if (rc != 0) {
+            pb_err_wrap(err, "tenant %s: adding finalizer", r->name);
+            return controller_error();
+        }
+        /* The update comes back through the watch and reconciles again. */
+        return controller_ok();
+    }
+    json_object_set_new(r->status, "namespace", json_string(r->ns));
+
+    /* 2. Which subscription, which plan. */
+    char msg[1024];
+    json_t *subs = operator_tenant_subscriptions(op, r->name, 1);
+    size_t nsubs = json_array_size(subs);
+    if (nsubs == 0) {
+        json_decref(subs);
+        subs = operator_tenant_subscriptions(op, r->name, 0);
+        nsubs = json_array_size(subs);
+        if (nsubs == 0 || !json_object_get(r->status, "plan")) {
+            json_decref(subs);
+            snprintf(msg, sizeof msg, "no Subscription references tenant \"%s\"", r->name);
+            return blocked(r, "SubscriptionActive", "NoSubscription", "Pending", msg, err);
+        }
+        /* Only canceled ones left: keep the tenant on its plan, suspended. */
+    } else if (nsubs > 1) {
+        size_t len = 0;
+        char names[512] = "";
+        size_t i;
+        json_t *s;
+        json_array_foreach(subs, i, s) {
+            const char *n = json_string_value(json_object_get(json_object_get(s, "metadata"), "name"));
+            len += (size_t)snprintf(names + len, len < sizeof names ? sizeof names - len : 0, "%s%s",
+                                    i ? ", " : "", n);
+        }
+        json_decref(subs);
+        snprintf(msg, sizeof msg,
+                 "tenant has %zu active subscriptions (%s); cancel or delete all but one", nsubs, names);
+        return blocked(r, "SubscriptionActive", "MultipleSubscriptions", "Failed", msg, err);
+    }
+    json_t *sub = json_incref(json_array_get(subs, 0));
+    json_decref(subs);
+    const char *sub_name = json_string_value(json_object_get(json_object_get(sub, "metadata"), "name"));
+    const char *state = NULL, *plan_name = NULL;
+    pb_json_opt_string(sub, "status.state", NULL, &state, NULL);
+    pb_json_opt_string(sub, "spec.planRef.name", "", &plan_name, NULL);
+    json_object_set_new(r->status, "subscription", json_string(sub_name));
+    if (!state) {
+        snprintf(msg, sizeof msg, "waiting for subscription \"%s\" to be evaluated", sub_name);
+        json_decref(sub);
+        cond_set(r->status, "SubscriptionActive", "Unknown", "Pending", msg, r->gen, r->now);
+        cond_set(r->status, "Ready", "False", "SubscriptionPending", msg, r->gen, r->now);
+        if (!json_object_get(r->status, "phase"))
+            set_phase(r, "Pending");
+        return write_status(r, err);
+    }
+    json_t *plan = store_get(op->plans, plan_name);
+    if (!plan) {
+        snprintf(msg, sizeof msg, "plan \"%s\" (from subscription \"%s\") does not exist", plan_name, sub_name);
+        json_decref(sub);
+        return blocked(r, "Ready", "PlanNotFound", "Pending", msg, err);
+    }
+    pb_err perr;
+    pb_err_clear(&perr);
+    planspec_isolation iso;
+    if (planspec_validate(plan, &perr) != 0 || planspec_isolation_of(plan, &iso, &perr) != 0) {
+        snprintf(msg, sizeof msg, "plan \"%.200s\" is invalid: %.700s", plan_name, perr.msg);
+        json_decref(sub);
+        json_decref(plan);
+        return blocked(r, "Ready", "PlanInvalid", "Failed", msg, err);
+    }
+
+    /* 3. Entitlement and suspension. */
+    int entitled = strcmp(state, "trialing") == 0 || strcmp(state, "active") == 0 ||
+                   strcmp(state, "past_due") == 0;
+    int spec_suspend = 0;
+    pb_json_opt_bool(r->tenant, "spec.suspend", 0, &spec_suspend, NULL);
+    int suspended = spec_suspend || !entitled;
+    const char *sub_reason = json_string_value(json_object_get(cond_find(json_object_get(sub, "status"), "Active"), "reason"));
+    snprintf(msg, sizeof msg, "subscription \"%s\" is %s", sub_name, state);
+    cond_set(r->status, "SubscriptionActive", entitled ? "True" : "False",
+             sub_reason ? sub_reason : (entitled ? "Active" : "NotEntitled"), msg, r->gen, r->now);
+    json_decref(sub);
+
+    const char *prev_plan = json_string_value(json_object_get(r->status, "plan"));
+    if (prev_plan && strcmp(prev_plan, plan_name) != 0)
+        operator_event(op, r->tenant, "Normal", "PlanChanged", "plan %s -> %s", prev_plan, plan_name);
+    json_object_set_new(r->status, "plan", json_string(plan_name));
+    json_object_set_new(r->status, "tier", json_string(json_string_value(json_object_get(json_object_get(plan, "spec"), "tier"))));
+    json_object_set_new(r->status, "isolation", json_pack("{s:s, s:s, s:s}", "model", iso.model,
+                                                          "compute", iso.compute, "data", iso.data));
+    if (!json_object_get(r->status, "phase") ||
+        strcmp(json_string_value(json_object_get(r->status, "phase")), "Pending") == 0)
+        set_phase(r, "Provisioning");
+
+    /* 4. Namespace and everything in it. */
+    int restored = 0;
+    int rc = converge_children(r, plan, &iso, suspended, &restored, err);
+    if (rc != 0) {
+        snprintf(msg, sizeof msg, "%s", pb_err_msg(err));
+        cond_set(r->status, "NamespaceReady", "False", "ApplyFailed", msg, r->gen, r->now);
+        cond_set(r->status, "Ready", "False", "NamespaceNotReady", msg, r->gen, r->now);
+        json_decref(plan);
+        pb_err werr;
+        write_status(r, &werr);
+        return rc == PB_EUNAVAILABLE ? controller_requeue_after(2) : controller_error();
+    }
+    if (restored)
+        operator_event(op, r->tenant, "Warning", "DriftCorrected",
+                       "%d child object(s) had drifted from the plan and were put back", restored);
+    snprintf(msg, sizeof msg, "namespace %s provisioned", r->ns);
+    cond_set(r->status, "NamespaceReady", "True", "Provisioned", msg, r->gen, r->now);
+
+    /* 5. Data and cloud. */
+    int db_ready = tenant_database_reconcile(op, r->tenant, plan, &iso, suspended, r->status, r->now, err);
+    if (db_ready < 0) {
+        json_decref(plan);
+        pb_err werr;
+        cond_set(r->status, "Ready", "False", "DatabaseNotReady", pb_err_msg(err), r->gen, r->now);
+        write_status(r, &werr);
+        return controller_error();
+    }
+    const char *provider = "none";
+    pb_json_opt_string(plan, "spec.cloud.provider", "none", &provider, NULL);
+    int cloud_ready = strcmp(provider, "none") == 0;
+    if (cloud_ready)
+        cond_set(r->status, "CloudReady", "True", "NotRequired", "the plan asks for no cloud resources", r->gen, r->now);
+    else {
+        snprintf(msg, sizeof msg, "cloud provider %s: Terraform provisioning is not available in this version", provider);
+        cond_set(r->status, "CloudReady", "False", "NotImplemented", msg, r->gen, r->now);
+    }
+    json_decref(plan);
+
+    /* 6. Ready and phase. */
+    if (suspended) {
+        snprintf(msg, sizeof msg, "%s", spec_suspend ? "spec.suspend is true" : json_string_value(json_object_get(cond_find(r->status, "SubscriptionActive"), "message")));
+        cond_set(r->status, "Ready", "False", "Suspended", msg, r->gen, r->now);
+        set_phase(r, "Suspended");
+    } else if (!db_ready) {
+        cond_set(r->status, "Ready", "False", "DatabaseNotReady",
+                 json_string_value(json_object_get(cond_find(r->status, "DatabaseReady"), "message")), r->gen, r->now);
+        set_phase(r, "Provisioning");
+    } else if (!cloud_ready) {
+        cond_set(r->status, "Ready", "False", "CloudNotReady",
+                 json_string_value(json_object_get(cond_find(r->status, "CloudReady"), "message")), r->gen, r->now);
+        set_phase(r, "Provisioning");
+    } else {
+        cond_set(r->status, "Ready", "True", "Active", "tenant is provisioned and active", r->gen, r->now);
+        set_phase(r, "Active");
+    }
+    return write_status(r, err);
+}
+
+controller_result tenant_reconcile(controller_ctx *ctx, const char *key, pb_err *err)
+{
+    operator_ctx *op = ctx->user;
+    json_t *cached = store_get(op->tenants, key);
+    if (!cached)
+        return controller_ok();
+    tenant_run r = {.op = op, .name = key};
+    r.tenant = json_deep_copy(cached);
+    json_decref(cached);
+    pb_json_opt_int(r.tenant, "metadata.generation", 0, &r.gen, NULL);
+    r.old_status = json_deep_copy(json_object_get(r.tenant, "status"));
+    r.status = json_object_get(r.tenant, "status");
+    if (!json_is_object(r.status)) {
+        r.status = json_object();
+        json_object_set_new(r.tenant, "status", r.status);
+    }
+    operator_now_str(op, r.now, sizeof r.now);
+    tenantspec_namespace(key, r.ns, sizeof r.ns);
+
+    controller_result res = reconcile(&r, err);
+    json_decref(r.old_status);
+    json_decref(r.tenant);
+    return res;
+}

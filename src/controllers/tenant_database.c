@@ -1,0 +1,289 @@
+/*
+ * tenant_database.c - PostgreSQL for a Tenant (see tenant_database.h).
+ */
+#include "controllers/tenant_database.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "controllers/conditions.h"
+#include "controllers/tenantspec.h"
+#include "provision/tenantdb.h"
+#include "util/json.h"
+#include "util/log.h"
+#include "util/secret.h"
+
+/* Tenant names allow '-', PostgreSQL identifiers of ours use '_'. */
+static void db_id(const char *tenant, char *id, size_t n)
+{
+    snprintf(id, n, "%s", tenant);
+    for (char *p = id; *p; p++)
+        if (*p == '-')
+            *p = '_';
+}
+
+static const char *tenant_name(const json_t *tenant)
+{
+    return json_string_value(json_object_get(json_object_get(tenant, "metadata"), "name"));
+}
+
+/* Parse DataModel `name` from the cache. *out NULL and 0 with the
+ * condition set when it is missing or invalid. */
+static int load_model(operator_ctx *op, const char *name, json_t *status, long long gen,
+                      const char *now, pb_dm_model **out)
+{
+    *out = NULL;
+    char msg[1100];
+    json_t *dm = op->datamodels ? store_get(op->datamodels, name) : NULL;
+    if (!dm) {
+        snprintf(msg, sizeof msg, "DataModel \"%s\" does not exist", name);
+        cond_set(status, "DatabaseReady", "False", "DataModelNotFound", msg, gen, now);
+        return 0;
+    }
+    json_t *spec = json_deep_copy(json_object_get(dm, "spec"));
+    json_decref(dm);
+    json_object_del(spec, "allowDestructive"); /* a rollout setting, not part of the model */
+    pb_err e;
+    pb_err_clear(&e);
+    int rc = pb_dm_parse_json(name, spec, out, &e);
+    json_decref(spec);
+    if (rc != 0) {
+        snprintf(msg, sizeof msg, "DataModel \"%s\" is invalid: %s", name, e.msg);
+        cond_set(status, "DatabaseReady", "False", "DataModelInvalid", msg, gen, now);
+        return 0;
+    }
+    return 0;
+}
+
+static json_t *secret_data(const pb_tdb_creds *c)
+{
+    char port[16];
+    snprintf(port, sizeof port, "%d", c->port);
+    const char *kv[][2] = {{"host", c->host},       {"port", port},           {"dbname", c->dbname},
+                           {"user", c->user},       {"password", c->password}, {"sslmode", c->sslmode},
+                           {"schema", c->schema},   {"uri", c->uri}};
+    json_t *data = json_object();
+    for (size_t i = 0; i < sizeof kv / sizeof kv[0]; i++) {
+        char *b64 = NULL;
+        const char *v = kv[i][1] ? kv[i][1] : "";
+        if (pb_secret_b64_encode(v, strlen(v), &b64, NULL) == 0)
+            json_object_set_new(data, kv[i][0], json_string(b64));
+        free(b64);
+    }
+    return data;
+}
+
+/* The password currently in the Secret, or NULL. Caller frees. */
+static char *current_password(operator_ctx *op, const char *ns)
+{
+    char key[256];
+    snprintf(key, sizeof key, "%s/%s", ns, TENANT_DB_SECRET);
+    json_t *sec = op->children[OP_CHILD_SECRETS] ? store_get(op->children[OP_CHILD_SECRETS], key) : NULL;
+    const char *b64 = json_string_value(json_object_get(json_object_get(sec, "data"), "password"));
+    char *pw = NULL;
+    unsigned char *raw = NULL;
+    size_t n = 0;
+    if (b64 && pb_secret_b64_decode(b64, strlen(b64), &raw, &n, NULL) == 0) {
+        pw = strndup((const char *)raw, n);
+        pb_secret_wipe(raw, n);
+    }
+    free(raw);
+    json_decref(sec);
+    return pw;
+}
+
+static int write_secret(operator_ctx *op, const json_t *tenant, const char *ns,
+                        const pb_tdb_creds *c, pb_err *err)
+{
+    char key[256];
+    snprintf(key, sizeof key, "%s/%s", ns, TENANT_DB_SECRET);
+    json_t *data = secret_data(c);
+    json_t *live = op->children[OP_CHILD_SECRETS] ? store_get(op->children[OP_CHILD_SECRETS], key) : NULL;
+    int same = live && json_equal(json_object_get(live, "data"), data);
+    json_decref(live);
+    if (same) {
+        json_decref(data);
+        return 0;
+    }
+    json_t *sec = json_pack("{s:s, s:s, s:s, s:{s:s, s:s, s:{s:s, s:s}}, s:o}", "apiVersion", "v1",
+                            "kind", "Secret", "type", "Opaque", "metadata", "name", TENANT_DB_SECRET,
+                            "namespace", ns, "labels", TENANTSPEC_LABEL_TENANT, tenant_name(tenant),
+                            TENANTSPEC_LABEL_MANAGED, TENANTSPEC_MANAGER, "data", data);
+    int rc = operator_apply(op, operator_child_gvr(OP_CHILD_SECRETS), ns, sec, OPERATOR_FIELD_MANAGER, err);
+    json_decref(sec);
+    return rc;
+}
+
+int tenant_database_reconcile(operator_ctx *op, const json_t *tenant, const json_t *plan,
+                              const planspec_isolation *iso, int suspended, json_t *status,
+                              const char *now, pb_err *err)
+{
+    long long gen = 0;
+    pb_json_opt_int(tenant, "metadata.generation", 0, &gen, NULL);
+    const char *model_name = NULL;
+    pb_json_opt_string(plan, "spec.database.dataModel", NULL, &model_name, NULL);
+    if (!model_name) {
+        cond_set(status, "DatabaseReady", "True", "NotRequired", "the plan has no database", gen, now);
+        json_object_del(status, "database");
+        return 1;
+    }
+    if (!op->db) {
+        cond_set(status, "DatabaseReady", "False", "NoDatabaseServer",
+                 "no PostgreSQL server is configured (operator --config: databaseServers)", gen, now);
+        return 0;
+    }
+    pb_dm_layout layout;
+    if (strcmp(iso->data, "server") == 0) {
+        cond_set(status, "DatabaseReady", "False", "ServerNotAvailable",
+                 "data isolation \"server\" (a PostgreSQL server per tenant) needs the Terraform "
+                 "integration, which is not available yet",
+                 gen, now);
+        return 0;
+    }
+    pb_dm_layout_parse(iso->data, &layout);
+
+    pb_dm_model *model = NULL;
+    load_model(op, model_name, status, gen, now, &model);
+    if (!model)
+        return 0;
+
+    const char *name = tenant_name(tenant);
+    char id[64], ns[128];
+    db_id(name, id, sizeof id);
+    tenantspec_namespace(name, ns, sizeof ns);
+    long long conn_limit = 10;
+    pb_json_opt_int(plan, "spec.database.connectionLimit", 10, &conn_limit, NULL);
+
+    pthread_mutex_lock(&op->db_mu);
+    int rc = 0;
+    char msg[1200];
+    pb_tdb_info info;
+    pb_err ierr;
+    pb_err_clear(&ierr);
+    int known = pb_tdb_info_get(op->db, id, &info, &ierr) == 0;
+    if (known && (info.moving || info.layout != layout) && strcmp(info.state, "retained") != 0) {
+        const char *from = pb_dm_layout_name(info.layout);
+        rc = pb_tdb_move(op->db, id, layout, model, err);
+        if (rc != 0) {
+            snprintf(msg, sizeof msg, "moving data %s -> %s failed, the %s copy keeps serving: %s",
+                     from, iso->data, from, pb_err_msg(err));
+            cond_set(status, "DatabaseReady", "False", "MoveFailed", msg, gen, now);
+            operator_event(op, tenant, "Warning", "MoveFailed", "%s", msg);
+            goto out;
+        }
+        operator_event(op, tenant, "Normal", "DataMoved", "tenant data moved %s -> %s, rows verified",
+                       from, iso->data);
+    }
+
+    char *password = current_password(op, ns);
+    pb_tdb_tenant spec = {.id = id, .layout = layout, .connection_limit = (int)conn_limit,
+                          .password = password};
+    pb_tdb_creds creds = {0};
+    rc = pb_tdb_ensure(op->db, &spec, model, &creds, err);
+    if (password) {
+        pb_secret_wipe(password, strlen(password));
+        free(password);
+    }
+    if (rc != 0) {
+        snprintf(msg, sizeof msg, "provisioning %s layout: %s", iso->data, pb_err_msg(err));
+        cond_set(status, "DatabaseReady", "False", "ProvisionFailed", msg, gen, now);
+        goto out;
+    }
+
+    const char *rotate = json_string_value(json_object_get(
+        json_object_get(json_object_get(tenant, "metadata"), "annotations"), TENANT_DB_ROTATE_ANNOTATION));
+    const char *rotated = NULL;
+    pb_json_opt_string(status, "database.rotation", NULL, &rotated, NULL);
+    int do_rotate = rotate && *rotate && (!rotated || strcmp(rotate, rotated) != 0);
+    if (do_rotate) {
+        pb_tdb_creds_clear(&creds);
+        rc = pb_tdb_rotate(op->db, id, &creds, err);
+        if (rc != 0) {
+            snprintf(msg, sizeof msg, "rotating credentials: %s", pb_err_msg(err));
+            cond_set(status, "DatabaseReady", "False", "RotationFailed", msg, gen, now);
+            goto out;
+        }
+    }
+    rc = write_secret(op, tenant, ns, &creds, err);
+    if (rc != 0) {
+        pb_err_wrap(err, "writing Secret %s/%s", ns, TENANT_DB_SECRET);
+        pb_tdb_creds_clear(&creds);
+        goto out;
+    }
+    if (do_rotate)
+        operator_event(op, tenant, "Normal", "CredentialsRotated", "database password rotated (%s)", rotate);
+
+    pb_err_clear(&ierr);
+    if (pb_tdb_info_get(op->db, id, &info, &ierr) == 0) {
+        int is_suspended = strcmp(info.state, "suspended") == 0;
+        if (suspended && !is_suspended)
+            rc = pb_tdb_suspend(op->db, id, err);
+        else if (!suspended && is_suspended)
+            rc = pb_tdb_resume(op->db, id, err);
+        if (rc != 0) {
+            pb_tdb_creds_clear(&creds);
+            goto out;
+        }
+    }
+
+    char endpoint[300];
+    snprintf(endpoint, sizeof endpoint, "%s:%d", creds.host, creds.port);
+    json_t *db = json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s, s:s, s:I}", "layout", iso->data, "server",
+                           "shared", "endpoint", endpoint, "name", creds.dbname, "schema", creds.schema,
+                           "secretName", TENANT_DB_SECRET, "dataModel", model_name, "dataModelVersion",
+                           (json_int_t)pb_dm_version(model));
+    if (rotate && *rotate)
+        json_object_set_new(db, "rotation", json_string(rotate));
+    json_object_set_new(status, "database", db);
+    snprintf(msg, sizeof msg, "%s layout ready: database %s%s%s, credentials in Secret %s", iso->data,
+             creds.dbname, creds.schema ? " schema " : "", creds.schema ? creds.schema : "",
+             TENANT_DB_SECRET);
+    cond_set(status, "DatabaseReady", "True", "Provisioned", msg, gen, now);
+    pb_tdb_creds_clear(&creds);
+    rc = 1;
+out:
+    pthread_mutex_unlock(&op->db_mu);
+    pb_dm_free(model);
+    return rc;
+}
+
+int tenant_database_delete(operator_ctx *op, const json_t *tenant, json_t *status,
+                           const char *policy, pb_err *err)
+{
+    const char *model_name = NULL;
+    pb_json_opt_string(status, "database.dataModel", NULL, &model_name, NULL);
+    if (!op->db || !model_name)
+        return 0; /* nothing was provisioned */
+    pb_dm_model *model = NULL;
+    load_model(op, model_name, json_object(), 0, "", &model);
+    if (!model)
+        return pb_err_set(err, PB_EINVAL,
+                          "DataModel \"%s\" is gone or invalid; cannot find the tenant's rows to %s",
+                          model_name, policy);
+    pb_tdb_delete_policy p = strcmp(policy, "Delete") == 0     ? PB_TDB_DELETE
+                             : strcmp(policy, "Snapshot") == 0 ? PB_TDB_SNAPSHOT
+                                                               : PB_TDB_RETAIN;
+    char id[64];
+    db_id(tenant_name(tenant), id, sizeof id);
+    pb_tdb_snapshot snap = {0};
+    pthread_mutex_lock(&op->db_mu);
+    int rc = pb_tdb_delete(op->db, id, p, model, p == PB_TDB_SNAPSHOT ? &snap : NULL, err);
+    pthread_mutex_unlock(&op->db_mu);
+    pb_dm_free(model);
+    if (rc != 0)
+        return pb_err_wrap(err, "database (%s)", policy);
+    json_t *db = json_object_get(status, "database");
+    if (p == PB_TDB_SNAPSHOT && snap.path) {
+        json_object_set_new(db, "snapshot", json_pack("{s:s, s:s}", "path", snap.path, "sha256", snap.sha256));
+        operator_event(op, tenant, "Normal", "Snapshotted", "data archived to %s (sha256 %s)", snap.path, snap.sha256);
+    } else if (p == PB_TDB_RETAIN) {
+        char now[64];
+        json_object_set_new(db, "retainedAt", json_string(operator_now_str(op, now, sizeof now)));
+        operator_event(op, tenant, "Normal", "Retained", "data kept in %s, login locked",
+                       json_string_value(json_object_get(db, "name")));
+    }
+    pb_tdb_snapshot_clear(&snap);
+    return 0;
+}
