@@ -421,7 +421,7 @@ static json_t *post_review(dv_lister lister, void *ud, const json_t *hook, const
     json_error_t je;
     out = resp.data ? json_loadb(resp.data, resp.len, 0, &je) : NULL;
     if (!json_is_object(out)) {
-        snprintf(err, errn, "received invalid webhook response: %s",
+        snprintf(err, errn, "failed to call webhook: couldn't get version/kind; json parse error: %s",
                  resp.data ? je.text : "empty body");
         json_decref(out);
         out = NULL;
@@ -499,16 +499,30 @@ static int call_hook(dv_lister lister, void *ud, const json_t *hook, const dv_ad
                      int mutating, json_t **obj, dv_admission_result *res, char *err, size_t errn)
 {
     const char *name = str_at(hook, "name") ? str_at(hook, "name") : "";
-    if (!array_has(json_object_get(hook, "admissionReviewVersions"), "v1")) {
-        snprintf(err, errn, "webhook does not accept v1 AdmissionReview (admissionReviewVersions)");
+    /* The first version we speak, in the webhook's order of preference. */
+    const char *version = NULL;
+    size_t i;
+    json_t *v;
+    json_array_foreach(json_object_get(hook, "admissionReviewVersions"), i, v) {
+        if (streq(json_string_value(v), "v1") || streq(json_string_value(v), "v1beta1")) {
+            version = json_string_value(v);
+            break;
+        }
+    }
+    if (!version) {
+        snprintf(err, errn, "could not create admission objects: webhook does not accept known "
+                 "AdmissionReview versions (v1, v1beta1)");
         return HOOK_CALL_FAILED;
     }
+    int v1 = strcmp(version, "v1") == 0;
     char uid[37];
     new_uid(uid);
     dv_admission_request cur = *req;
     if (mutating)
         cur.object = *obj;
     json_t *review = build_review(&cur, uid);
+    if (!v1)
+        json_object_set_new(review, "apiVersion", json_string("admission.k8s.io/v1beta1"));
     char *body = json_dumps(review, JSON_COMPACT);
     json_decref(review);
     if (!body) {
@@ -520,24 +534,37 @@ static int call_hook(dv_lister lister, void *ud, const json_t *hook, const dv_ad
     if (!answer)
         return HOOK_CALL_FAILED;
 
+    /* webhookrequest.VerifyAdmissionResponse, check for check. */
     int rc = HOOK_CALL_FAILED;
     json_t *r = json_object_get(answer, "response");
     const char *av = str_at(answer, "apiVersion"), *kind = str_at(answer, "kind");
-    if (!streq(av, "admission.k8s.io/v1") || !streq(kind, "AdmissionReview")) {
-        snprintf(err, errn, "expected webhook response of admission.k8s.io/v1, Kind=AdmissionReview, got %s, Kind=%s",
-                 av ? av : "", kind ? kind : "");
-        goto out;
-    }
-    if (!json_is_object(r)) {
-        snprintf(err, errn, "webhook response was absent");
-        goto out;
-    }
     const char *ruid = str_at(r, "uid");
-    if (!streq(ruid, uid)) {
-        snprintf(err, errn, "expected response.uid=\"%s\", got \"%s\"", uid, ruid ? ruid : "");
+    const char *patch_b64 = str_at(r, "patch"), *pt = str_at(r, "patchType");
+    int has_patch = patch_b64 && *patch_b64, has_pt = json_object_get(r, "patchType") != NULL;
+    const char *bad = NULL;
+    char why[600];
+    if (!json_is_object(r)) {
+        bad = "webhook response was absent";
+    } else if (v1 && !streq(ruid, uid)) {
+        snprintf(why, sizeof why, "expected response.uid=\"%s\", got \"%s\"", uid, ruid ? ruid : "");
+        bad = why;
+    } else if (v1 && (!streq(av, "admission.k8s.io/v1") || !streq(kind, "AdmissionReview"))) {
+        snprintf(why, sizeof why, "expected webhook response of admission.k8s.io/v1, Kind=AdmissionReview, "
+                 "got %s, Kind=%s", av ? av : "", kind ? kind : "");
+        bad = why;
+    } else if (v1 && mutating && has_patch && !has_pt) {
+        bad = "webhook returned response.patch but not response.patchType";
+    } else if (v1 && mutating && !has_patch && has_pt) {
+        bad = "webhook returned response.patchType but not response.patch";
+    } else if (v1 && !mutating && has_patch) {
+        bad = "validating webhook may not return response.patch";
+    } else if (v1 && !mutating && has_pt) {
+        bad = "validating webhook may not return response.patchType";
+    }
+    if (bad) {
+        snprintf(err, errn, "received invalid webhook response: %s", bad);
         goto out;
     }
-    size_t i;
     json_t *w;
     json_array_foreach(json_object_get(r, "warnings"), i, w)
         if (json_is_string(w))
@@ -546,14 +573,12 @@ static int call_hook(dv_lister lister, void *ud, const json_t *hook, const dv_ad
         rc = deny(res, name, json_object_get(r, "status"));
         goto out;
     }
-    const char *patch_b64 = str_at(r, "patch");
-    if (!mutating || !patch_b64 || !*patch_b64) {
+    if (!mutating || !has_patch) {
         rc = HOOK_ALLOW;
         goto out;
     }
-    const char *pt = str_at(r, "patchType");
-    if (!streq(pt, "JSONPatch")) {
-        snprintf(err, errn, "webhook returned invalid patchType: \"%s\"", pt ? pt : "");
+    if (v1 && !streq(pt, "JSONPatch")) { /* v1beta1 answers are pinned to JSONPatch */
+        snprintf(err, errn, "unsupported patch type \"%s\"", pt ? pt : "");
         goto out;
     }
     /* From here on errors are not call failures: failurePolicy does not apply. */

@@ -12,8 +12,8 @@
  * Calls are synchronous (libcurl easy interface): the server's event loop
  * waits for a webhook, at most its timeoutSeconds (default 10, at most 30).
  * Not supported: matchPolicy Equivalent (rules match exactly),
- * matchConditions (CEL), reinvocationPolicy, admissionReviewVersions other
- * than v1 (a webhook that does not list v1 is a failed call).
+ * matchConditions (CEL), reinvocationPolicy. admissionReviewVersions: the
+ * first of v1 / v1beta1 the webhook lists is sent (neither: a failed call).
  */
 #ifndef DEVAPI_ADMISSION_H
 #define DEVAPI_ADMISSION_H

@@ -537,7 +537,7 @@ static void test_bad_responses(void **state)
         const char *path, *want;
     } cases[] = {
         {"/baduid", "expected response.uid=\""},
-        {"/garbage", "received invalid webhook response"},
+        {"/garbage", "failed to call webhook: couldn't get version/kind; json parse error"},
         {"/500", "an error on the server (\"boom\")"},
     };
     json_t *obj = tenant();
@@ -551,13 +551,27 @@ static void test_bad_responses(void **state)
             fail_msg("%s: %s", cases[i].path, msg);
         assert_non_null(strstr(msg, "Internal error occurred: failed calling webhook \"v.paybill.dev\""));
     }
-    /* a webhook that only speaks v1beta1 is a failed call */
+    /* a validating webhook may not patch */
     json_object_clear(f->store);
-    add_config(f, 0, "v", hook(f, "old.paybill.dev", "/allow", "{\"admissionReviewVersions\":[\"v1beta1\"]}"));
-    int before = calls(f);
+    add_config(f, 0, "v", hook(f, "v.paybill.dev", "/patch", NULL));
     char msg[1024] = "";
     assert_int_equal(dv_admission_validate(fake_list, f->store, &req, msg, sizeof msg), -2);
+    assert_non_null(strstr(msg, "received invalid webhook response: validating webhook may not return response.patch"));
+
+    /* no AdmissionReview version we speak: a failed call, nothing sent */
+    json_object_clear(f->store);
+    add_config(f, 0, "v", hook(f, "future.paybill.dev", "/allow", "{\"admissionReviewVersions\":[\"v2\"]}"));
+    int before = calls(f);
+    assert_int_equal(dv_admission_validate(fake_list, f->store, &req, msg, sizeof msg), -2);
+    assert_non_null(strstr(msg, "webhook does not accept known AdmissionReview versions"));
     assert_int_equal(calls(f), before);
+
+    /* v1beta1 is spoken when it comes first */
+    json_object_clear(f->store);
+    add_config(f, 0, "v", hook(f, "old.paybill.dev", "/allow", "{\"admissionReviewVersions\":[\"v1beta1\",\"v1\"]}"));
+    assert_int_equal(dv_admission_validate(fake_list, f->store, &req, msg, sizeof msg), 0);
+    assert_int_equal(calls(f), before + 1);
+    assert_string_equal(json_string_value(json_object_get(f->srv.last_body, "apiVersion")), "admission.k8s.io/v1beta1");
     json_decref(obj);
 }
 
