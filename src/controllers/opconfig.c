@@ -1,0 +1,159 @@
+/*
+ * opconfig.c - the operator's settings file (see opconfig.h).
+ */
+#include "controllers/opconfig.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/json.h"
+#include "util/yaml.h"
+
+static int check_keys(const json_t *obj, const char *const *allowed, const char *origin,
+                      const char *where, pb_err *err)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)obj, k, v) {
+        int ok = 0;
+        for (const char *const *a = allowed; *a; a++)
+            ok |= strcmp(k, *a) == 0;
+        if (!ok)
+            return pb_err_set(err, PB_EINVAL, "%s: %s%s: unknown field", origin, where, k);
+    }
+    return 0;
+}
+
+static int opt_str(const json_t *obj, const char *path, const char *def, char **out,
+                   const char *origin, const char *where, pb_err *err)
+{
+    const char *s = NULL;
+    if (pb_json_opt_string(obj, path, def, &s, err) != 0)
+        return pb_err_wrap(err, "%s: %s", origin, where);
+    *out = s ? strdup(s) : NULL;
+    return 0;
+}
+
+int opconfig_parse(const char *yaml, const char *origin, opconfig *out, pb_err *err)
+{
+    static const char *const top[] = {"systemNamespace", "snapshotDir", "databaseServers", NULL};
+    static const char *const srv[] = {"name", "role", "host", "port", "sslmode", "database",
+                                      "tenantHost", "adminSecret", NULL};
+    memset(out, 0, sizeof *out);
+    json_t *docs = NULL;
+    int rc = pb_yaml_parse_stream(yaml, strlen(yaml), &docs, err);
+    if (rc != 0)
+        return pb_err_wrap(err, "%s", origin);
+    json_t *doc = json_array_get(docs, 0);
+    if (!doc || json_is_null(doc)) {
+        json_decref(docs);
+        return 0;
+    }
+    if (!json_is_object(doc)) {
+        json_decref(docs);
+        return pb_err_set(err, PB_EINVAL, "%s: expected a mapping at the top level", origin);
+    }
+    if ((rc = check_keys(doc, top, origin, "", err)) != 0 ||
+        (rc = opt_str(doc, "systemNamespace", NULL, &out->system_namespace, origin, "", err)) != 0 ||
+        (rc = opt_str(doc, "snapshotDir", NULL, &out->snapshot_dir, origin, "", err)) != 0)
+        goto fail;
+    json_t *servers = json_object_get(doc, "databaseServers");
+    if (servers && !json_is_array(servers)) {
+        rc = pb_err_set(err, PB_EINVAL, "%s: databaseServers: expected a list", origin);
+        goto fail;
+    }
+    out->servers = calloc(json_array_size(servers) + 1, sizeof *out->servers);
+    size_t i;
+    json_t *s;
+    json_array_foreach(servers, i, s) {
+        char where[64];
+        snprintf(where, sizeof where, "databaseServers[%zu].", i);
+        opconfig_db_server *d = &out->servers[i];
+        out->nservers = i + 1;
+        long long port = 5432;
+        if (!json_is_object(s)) {
+            rc = pb_err_set(err, PB_EINVAL, "%s: %s: expected a mapping", origin, where);
+            goto fail;
+        }
+        if ((rc = check_keys(s, srv, origin, where, err)) != 0 ||
+            (rc = opt_str(s, "name", NULL, &d->name, origin, where, err)) != 0 ||
+            (rc = opt_str(s, "role", "shared", &d->role, origin, where, err)) != 0 ||
+            (rc = opt_str(s, "host", NULL, &d->host, origin, where, err)) != 0 ||
+            (rc = opt_str(s, "sslmode", "prefer", &d->sslmode, origin, where, err)) != 0 ||
+            (rc = opt_str(s, "database", "paybill", &d->database, origin, where, err)) != 0 ||
+            (rc = opt_str(s, "tenantHost", NULL, &d->tenant_host, origin, where, err)) != 0 ||
+            (rc = opt_str(s, "adminSecret.name", NULL, &d->admin_secret_name, origin, where, err)) != 0 ||
+            (rc = opt_str(s, "adminSecret.namespace", NULL, &d->admin_secret_namespace, origin, where, err)) != 0)
+            goto fail;
+        if (pb_json_opt_int(s, "port", 5432, &port, err) != 0) {
+            rc = pb_err_wrap(err, "%s: %s", origin, where);
+            goto fail;
+        }
+        d->port = (int)port;
+        const char *missing = !d->name ? "name" : !d->host ? "host" : !d->admin_secret_name ? "adminSecret.name" : NULL;
+        if (missing) {
+            rc = pb_err_set(err, PB_EINVAL, "%s: %s%s: required", origin, where, missing);
+            goto fail;
+        }
+        if (strcmp(d->role, "shared") != 0 && strcmp(d->role, "dedicated") != 0) {
+            rc = pb_err_set(err, PB_EINVAL, "%s: %srole: unsupported value \"%s\" (shared, dedicated)",
+                            origin, where, d->role);
+            goto fail;
+        }
+        if (port < 1 || port > 65535) {
+            rc = pb_err_set(err, PB_EINVAL, "%s: %sport: %lld is not a TCP port", origin, where, port);
+            goto fail;
+        }
+    }
+    json_decref(docs);
+    return 0;
+fail:
+    json_decref(docs);
+    opconfig_free(out);
+    return rc;
+}
+
+int opconfig_load(const char *path, opconfig *out, pb_err *err)
+{
+    memset(out, 0, sizeof *out);
+    if (!path)
+        return 0;
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return pb_err_set(err, PB_EIO, "%s: cannot open: %m", path);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&buf, &len);
+    char chunk[4096];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0 && len < 1 << 20)
+        fwrite(chunk, 1, n, mem);
+    fclose(f);
+    fclose(mem);
+    int rc = len >= 1 << 20 ? pb_err_set(err, PB_ETOOLARGE, "%s: larger than 1 MiB", path)
+                            : opconfig_parse(buf, path, out, err);
+    free(buf);
+    return rc;
+}
+
+void opconfig_free(opconfig *c)
+{
+    if (!c)
+        return;
+    for (size_t i = 0; i < c->nservers; i++) {
+        opconfig_db_server *d = &c->servers[i];
+        free(d->name);
+        free(d->role);
+        free(d->host);
+        free(d->sslmode);
+        free(d->database);
+        free(d->tenant_host);
+        free(d->admin_secret_name);
+        free(d->admin_secret_namespace);
+    }
+    free(c->servers);
+    free(c->system_namespace);
+    free(c->snapshot_dir);
+    memset(c, 0, sizeof *c);
+}

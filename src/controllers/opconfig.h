@@ -1,0 +1,46 @@
+/*
+ * opconfig.h - the operator's settings file (--config, YAML):
+ *
+ *   systemNamespace: paybill-system       # pool ConfigMaps, leases, admin Secrets
+ *   snapshotDir: /var/lib/paybill/snapshots
+ *   databaseServers:
+ *     - name: shared-1
+ *       role: shared                      # shared | dedicated
+ *       host: 127.0.0.1
+ *       port: 5432
+ *       sslmode: disable                  # libpq sslmode
+ *       database: paybill                 # the shared database (rls, schema layouts)
+ *       tenantHost: pg.example.internal   # what tenants connect to (default: host)
+ *       adminSecret: {name: pg-admin, namespace: paybill-system}  # keys: username, password
+ *
+ * Admin credentials are never in this file: only a reference to a Secret.
+ * Unknown keys are an error (a typo must not silently drop a setting).
+ * Ownership: opconfig_load fills a caller struct released with opconfig_free.
+ */
+#ifndef PAYBILL_CONTROLLERS_OPCONFIG_H
+#define PAYBILL_CONTROLLERS_OPCONFIG_H
+
+#include <stddef.h>
+
+#include "util/err.h"
+
+typedef struct opconfig_db_server {
+    char *name, *role, *host, *sslmode, *database, *tenant_host;
+    int port;
+    char *admin_secret_name, *admin_secret_namespace;
+} opconfig_db_server;
+
+typedef struct opconfig {
+    char *system_namespace; /* NULL: use the --namespace flag */
+    char *snapshot_dir;     /* NULL: Snapshot deletions are refused */
+    opconfig_db_server *servers;
+    size_t nservers;
+} opconfig;
+
+/* path NULL: an empty config. Errors name the file and the field. */
+int opconfig_load(const char *path, opconfig *out, pb_err *err);
+/* Parse from YAML text (for tests); `origin` names it in errors. */
+int opconfig_parse(const char *yaml, const char *origin, opconfig *out, pb_err *err);
+void opconfig_free(opconfig *c);
+
+#endif
