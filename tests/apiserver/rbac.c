@@ -500,6 +500,29 @@ static int rbac_decide(dv_auth *a, const dv_user *u, const dv_attributes *at, ch
     return c.allowed;
 }
 
+/* responsewriters' sanitizer: the user-controlled part of a 403 must not
+ * look like HTML, so & < > become entities (quotes are fine). Rewrites
+ * buf[from..*len). */
+static void sanitize_tail(char *buf, size_t n, size_t *len, size_t from)
+{
+    char *tail = strdup(buf + from);
+    if (!tail)
+        return;
+    *len = from;
+    buf[from] = '\0';
+    for (const char *p = tail; *p; p++) {
+        if (*p == '&')
+            put_fmt(buf, n, len, "&amp;");
+        else if (*p == '<')
+            put_fmt(buf, n, len, "&lt;");
+        else if (*p == '>')
+            put_fmt(buf, n, len, "&gt;");
+        else
+            put_fmt(buf, n, len, "%c", *p);
+    }
+    free(tail);
+}
+
 int dv_forbidden_message(const dv_user *u, const dv_attributes *at, const char *reason,
                          char *msg, size_t n)
 {
@@ -508,8 +531,11 @@ int dv_forbidden_message(const dv_user *u, const dv_attributes *at, const char *
     size_t len = 0;
     msg[0] = '\0';
     const char *user = u && u->name ? u->name : "";
+    size_t from;
     if (!at->resource) {
-        put_fmt(msg, n, &len, "forbidden: User ");
+        put_fmt(msg, n, &len, "forbidden: ");
+        from = len;
+        put_fmt(msg, n, &len, "User ");
         put_quoted(msg, n, &len, user);
         put_fmt(msg, n, &len, " cannot %s path ", at->verb);
         put_quoted(msg, n, &len, at->path ? at->path : "");
@@ -520,7 +546,9 @@ int dv_forbidden_message(const dv_user *u, const dv_attributes *at, const char *
             put_fmt(msg, n, &len, " ");
             put_quoted(msg, n, &len, at->name);
         }
-        put_fmt(msg, n, &len, " is forbidden: User ");
+        put_fmt(msg, n, &len, " is forbidden: ");
+        from = len;
+        put_fmt(msg, n, &len, "User ");
         put_quoted(msg, n, &len, user);
         put_fmt(msg, n, &len, " cannot %s resource ", at->verb);
         char res[512];
@@ -536,6 +564,7 @@ int dv_forbidden_message(const dv_user *u, const dv_attributes *at, const char *
             put_fmt(msg, n, &len, " at the cluster scope");
         }
     }
+    sanitize_tail(msg, n, &len, from);
     if (reason && *reason)
         put_fmt(msg, n, &len, ": %s", reason);
     return (int)len;

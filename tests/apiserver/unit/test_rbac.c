@@ -245,6 +245,8 @@ static void test_non_resource(void **state)
     expect(a, "x", "auditors", PATH("post", "/metrics"), 0,
            "forbidden: User \"x\" cannot post path \"/metrics\"");
     expect(a, "bob", NULL, PATH("get", "/metrics"), 0, "forbidden: User \"bob\" cannot get path \"/metrics\"");
+    expect(a, "<b>&co", NULL, PATH("get", "/x?a=<1>"), 0,
+           "forbidden: User \"&lt;b&gt;&amp;co\" cannot get path \"/x?a=&lt;1&gt;\"");
 }
 
 static void test_masters_and_reasons(void **state)
