@@ -202,7 +202,7 @@ static char *sb_take(sbuf *b)
 static void sb_literal(sbuf *b, const char *s)
 {
     int has_bs = strchr(s, '\\') != NULL;
-    sb_add(b, "%s'", has_bs ? " E" : "");
+    sb_add(b, "%s'", has_bs ? "E" : "");
     for (const char *p = s; *p; p++) {
         if (*p == '\'' || *p == '\\')
             sb_add(b, "%c", *p);
