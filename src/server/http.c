@@ -1,0 +1,682 @@
+/*
+ * http.c - the operator's HTTP(S) endpoint server on libwebsockets (see http.h).
+ *
+ * Per connection lws gives us a zeroed `conn` (its per-session data). A
+ * request goes through three steps on the service thread:
+ *   1. LWS_CALLBACK_HTTP: method, path, query captured; requests without a
+ *      body are dispatched at once, the others wait for their body;
+ *   2. LWS_CALLBACK_HTTP_BODY(_COMPLETION): the body is accumulated (up to
+ *      max_body; the excess is discarded and answered with 413), then the
+ *      handler runs;
+ *   3. LWS_CALLBACK_HTTP_WRITEABLE: headers, then the body in chunks, then
+ *      lws_http_transaction_completed() so keep-alive connections go on.
+ * Headers are written from WRITEABLE rather than from the HTTP callback as
+ * lws recommends, which keeps working if HTTP/2 is ever offered.
+ */
+#include "server/http.h"
+
+#include <libwebsockets.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "util/log.h"
+#include "util/metrics.h"
+
+#define MAX_EXTRA_HEADERS 8
+#define WRITE_CHUNK 16384
+
+struct pb_http_response {
+    int status;
+    char *content_type;
+    char *body;
+    size_t len;
+    int nheaders;
+    char *hname[MAX_EXTRA_HEADERS], *hvalue[MAX_EXTRA_HEADERS];
+};
+
+typedef struct {
+    char *method;
+    char *path;
+    int prefix; /* route path ended in '*' */
+    pb_http_handler handler;
+    void *arg;
+} route;
+
+struct pb_http_server {
+    char *addr, *host, *cert, *key, *name;
+    int want_port;
+    size_t max_body;
+    route *routes;
+    size_t nroutes;
+    struct lws_protocols protocols[2];
+    struct lws_context *ctx;
+    pthread_t thread;
+    int running;
+    int port;
+    atomic_int stopping;
+};
+
+/* Per-connection state, zeroed by lws; reset between keep-alive requests. */
+typedef struct {
+    const char *method; /* static string */
+    char *path, *query;
+    char *body;
+    size_t body_len, body_cap;
+    int too_large;
+    int responding, headers_sent, head_only;
+    size_t sent;
+    struct pb_http_response resp;
+} conn;
+
+/* ---- responses -------------------------------------------------------------------------- */
+
+static void response_clear(struct pb_http_response *r)
+{
+    free(r->content_type);
+    free(r->body);
+    for (int i = 0; i < r->nheaders; i++) {
+        free(r->hname[i]);
+        free(r->hvalue[i]);
+    }
+    memset(r, 0, sizeof *r);
+}
+
+int pb_http_reply_take(pb_http_response *resp, int status, const char *content_type, char *body,
+                       size_t len)
+{
+    char *ct = strdup(content_type ? content_type : "text/plain; charset=utf-8");
+    if (!ct) {
+        free(body);
+        return PB_ENOMEM;
+    }
+    free(resp->content_type);
+    free(resp->body);
+    resp->status = status;
+    resp->content_type = ct;
+    resp->body = body;
+    resp->len = body ? len : 0;
+    return 0;
+}
+
+int pb_http_reply(pb_http_response *resp, int status, const char *content_type, const void *body,
+                  size_t len)
+{
+    char *copy = NULL;
+    if (len) {
+        copy = malloc(len);
+        if (!copy)
+            return PB_ENOMEM;
+        memcpy(copy, body, len);
+    }
+    return pb_http_reply_take(resp, status, content_type, copy, len);
+}
+
+int pb_http_reply_json(pb_http_response *resp, int status, const json_t *v)
+{
+    char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    if (!s)
+        return PB_ENOMEM;
+    return pb_http_reply_take(resp, status, "application/json", s, strlen(s));
+}
+
+int pb_http_add_header(pb_http_response *resp, const char *name, const char *value)
+{
+    if (resp->nheaders == MAX_EXTRA_HEADERS || !name || !value || !*name || strchr(name, ':') ||
+        strpbrk(value, "\r\n"))
+        return PB_EINVAL;
+    /* lws wants lower-case names with the colon. */
+    size_t n = strlen(name);
+    char *hn = malloc(n + 2);
+    char *hv = strdup(value);
+    if (!hn || !hv) {
+        free(hn);
+        free(hv);
+        return PB_ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++)
+        hn[i] = (char)((name[i] >= 'A' && name[i] <= 'Z') ? name[i] + 32 : name[i]);
+    hn[n] = ':';
+    hn[n + 1] = '\0';
+    resp->hname[resp->nheaders] = hn;
+    resp->hvalue[resp->nheaders++] = hv;
+    return 0;
+}
+
+static void reply_text(struct pb_http_response *resp, int status, const char *text)
+{
+    pb_http_reply(resp, status, "text/plain; charset=utf-8", text, strlen(text));
+}
+
+/* ---- request accessors --------------------------------------------------------------- */
+
+int pb_http_request_header(const pb_http_request *req, const char *name, char *buf, size_t n)
+{
+    struct lws *wsi = req->internal;
+    size_t nlen = name ? strlen(name) : 0;
+    if (!wsi || nlen == 0 || nlen > 120 || n == 0 || n > INT32_MAX)
+        return -1;
+    /* Headers lws knows are stored by token... */
+    for (int t = 0; t < WSI_TOKEN_COUNT; t++) {
+        const char *ts = (const char *)lws_token_to_string((enum lws_token_indexes)t);
+        if (ts && strncasecmp(ts, name, nlen) == 0 && ts[nlen] == ':') {
+            if (lws_hdr_total_length(wsi, (enum lws_token_indexes)t) <= 0)
+                return -1;
+            return lws_hdr_copy(wsi, buf, (int)n, (enum lws_token_indexes)t);
+        }
+    }
+    /* ...the others by their (lower-cased) name with the colon. */
+    char hname[128];
+    for (size_t i = 0; i < nlen; i++)
+        hname[i] = (char)((name[i] >= 'A' && name[i] <= 'Z') ? name[i] + 32 : name[i]);
+    hname[nlen] = ':';
+    hname[nlen + 1] = '\0';
+    if (lws_hdr_custom_length(wsi, hname, (int)nlen + 1) < 0)
+        return -1;
+    return lws_hdr_custom_copy(wsi, buf, (int)n, hname, (int)nlen + 1);
+}
+
+int pb_http_request_query_param(const pb_http_request *req, const char *name, char *buf, size_t n)
+{
+    size_t nlen = strlen(name);
+    const char *p = req->query;
+    while (p && *p) {
+        const char *end = strchr(p, '&');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (len >= nlen && strncmp(p, name, nlen) == 0 && (len == nlen || p[nlen] == '=')) {
+            const char *v = len == nlen ? p + len : p + nlen + 1;
+            size_t vlen = (size_t)(p + len - v);
+            if (vlen + 1 > n)
+                return -1;
+            memcpy(buf, v, vlen);
+            buf[vlen] = '\0';
+            return (int)vlen;
+        }
+        p = end ? end + 1 : NULL;
+    }
+    return -1;
+}
+
+/* ---- ready-made handlers ------------------------------------------------------------------ */
+
+void pb_http_ok_handler(const pb_http_request *req, pb_http_response *resp, void *arg)
+{
+    reply_text(resp, 200, "ok");
+}
+
+void pb_http_metrics_handler(const pb_http_request *req, pb_http_response *resp, void *arg)
+{
+    pb_metrics_registry *reg = arg ? arg : pb_metrics_default();
+    char *text;
+    size_t len;
+    pb_err err;
+    if (pb_metrics_render(reg, &text, &len, &err)) {
+        reply_text(resp, 500, "rendering metrics failed\n");
+        return;
+    }
+    pb_http_reply_take(resp, 200, PB_METRICS_CONTENT_TYPE, text, len);
+}
+
+/* ---- request handling on the service thread ------------------------------------------ */
+
+static void conn_reset(conn *c)
+{
+    free(c->path);
+    free(c->query);
+    free(c->body);
+    response_clear(&c->resp);
+    memset(c, 0, sizeof *c);
+}
+
+static int path_matches(const route *r, const char *path)
+{
+    if (r->prefix)
+        return strncmp(path, r->path, strlen(r->path)) == 0;
+    return strcmp(path, r->path) == 0;
+}
+
+/* Run the matching handler (or produce 404/405/413) into c->resp. */
+static void dispatch(pb_http_server *srv, struct lws *wsi, conn *c)
+{
+    struct pb_http_response *resp = &c->resp;
+    if (c->too_large) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "request body larger than %zu bytes\n", srv->max_body);
+        reply_text(resp, 413, msg);
+        return;
+    }
+    pb_http_request req = {
+        .method = c->method,
+        .path = c->path,
+        .query = c->query ? c->query : "",
+        .body = c->body ? c->body : "",
+        .body_len = c->body_len,
+        .internal = wsi,
+    };
+    char allow[128] = "";
+    for (size_t i = 0; i < srv->nroutes; i++) {
+        const route *r = &srv->routes[i];
+        if (!path_matches(r, c->path))
+            continue;
+        if (!r->method || strcmp(r->method, c->method) == 0) {
+            resp->status = 200;
+            r->handler(&req, resp, r->arg);
+            if (!resp->content_type) /* handler set nothing: empty 200/status */
+                pb_http_reply(resp, resp->status ? resp->status : 200, NULL, NULL, 0);
+            return;
+        }
+        size_t used = strlen(allow);
+        snprintf(allow + used, sizeof allow - used, "%s%s", used ? ", " : "", r->method);
+    }
+    if (allow[0]) {
+        reply_text(resp, 405, "method not allowed\n");
+        pb_http_add_header(resp, "Allow", allow);
+        return;
+    }
+    reply_text(resp, 404, "404 page not found\n");
+}
+
+static void respond(pb_http_server *srv, struct lws *wsi, conn *c)
+{
+    dispatch(srv, wsi, c);
+    c->responding = 1;
+    lws_callback_on_writable(wsi);
+}
+
+static const char *method_name(struct lws *wsi)
+{
+    static const char *const names[] = {"GET", "POST", "OPTIONS", "PUT", "PATCH",
+                                        "DELETE", "CONNECT", "HEAD"};
+    char *uri;
+    int len;
+    int m = lws_http_get_uri_and_method(wsi, &uri, &len);
+    if (m < 0 || m >= (int)(sizeof names / sizeof names[0]))
+        return NULL;
+    return names[m];
+}
+
+/* The query string: lws splits it into '&'-separated fragments. */
+static char *copy_query(struct lws *wsi)
+{
+    int total = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_URI_ARGS);
+    if (total <= 0)
+        return NULL;
+    size_t cap = (size_t)total + 64, len = 0;
+    char *q = malloc(cap);
+    if (!q)
+        return NULL;
+    q[0] = '\0';
+    char frag[1024];
+    for (int i = 0; lws_hdr_copy_fragment(wsi, frag, sizeof frag, WSI_TOKEN_HTTP_URI_ARGS, i) >= 0; i++) {
+        size_t f = strlen(frag);
+        if (len + f + 2 > cap)
+            break;
+        if (len)
+            q[len++] = '&';
+        memcpy(q + len, frag, f + 1);
+        len += f;
+    }
+    return q;
+}
+
+static int on_http(pb_http_server *srv, struct lws *wsi, conn *c, const char *uri)
+{
+    conn_reset(c);
+    c->method = method_name(wsi);
+    c->path = strdup(uri ? uri : "/");
+    c->query = copy_query(wsi);
+    if (!c->path)
+        return -1;
+    if (!c->method) {
+        c->method = "UNKNOWN";
+        reply_text(&c->resp, 405, "method not allowed\n");
+        c->responding = 1;
+        lws_callback_on_writable(wsi);
+        return 0;
+    }
+    c->head_only = strcmp(c->method, "HEAD") == 0;
+    /* A body follows when a non-zero Content-Length or chunked encoding was
+     * announced; lws then delivers it through HTTP_BODY callbacks. */
+    char cl[32] = "";
+    int has_body = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0;
+    if (lws_hdr_copy(wsi, cl, sizeof cl, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0 && strtoull(cl, NULL, 10) > 0)
+        has_body = 1;
+    if (!has_body)
+        respond(srv, wsi, c);
+    return 0;
+}
+
+static void on_body(pb_http_server *srv, conn *c, const void *in, size_t len)
+{
+    if (c->too_large || len == 0 || !in)
+        return;
+    if (c->body_len + len > srv->max_body) {
+        c->too_large = 1; /* keep reading, but discard */
+        free(c->body);
+        c->body = NULL;
+        c->body_len = c->body_cap = 0;
+        return;
+    }
+    if (c->body_len + len + 1 > c->body_cap) {
+        size_t cap = c->body_cap ? c->body_cap : 4096;
+        while (cap < c->body_len + len + 1)
+            cap *= 2;
+        char *nb = realloc(c->body, cap);
+        if (!nb) {
+            c->too_large = 1;
+            return;
+        }
+        c->body = nb;
+        c->body_cap = cap;
+    }
+    memcpy(c->body + c->body_len, in, len);
+    c->body_len += len;
+    c->body[c->body_len] = '\0';
+}
+
+/* Write the next piece of the response. Returns what the lws callback must
+ * return: 0 to go on, -1 to close the connection. */
+static int on_writeable(struct lws *wsi, conn *c)
+{
+    unsigned char buf[LWS_PRE + WRITE_CHUNK];
+    unsigned char *start = buf + LWS_PRE, *p = start, *end = buf + sizeof buf - 1;
+    struct pb_http_response *r = &c->resp;
+    if (!c->responding)
+        return 0;
+    if (!c->headers_sent) {
+        if (lws_add_http_common_headers(wsi, (unsigned)r->status, r->content_type,
+                                        (lws_filepos_t)r->len, &p, end))
+            return -1;
+        for (int i = 0; i < r->nheaders; i++)
+            if (lws_add_http_header_by_name(wsi, (const unsigned char *)r->hname[i],
+                                            (const unsigned char *)r->hvalue[i],
+                                            (int)strlen(r->hvalue[i]), &p, end))
+                return -1;
+        if (lws_finalize_write_http_header(wsi, start, &p, end))
+            return -1;
+        c->headers_sent = 1;
+        if (r->len > 0 && !c->head_only) {
+            lws_callback_on_writable(wsi);
+            return 0;
+        }
+    } else {
+        size_t chunk = r->len - c->sent;
+        if (chunk > WRITE_CHUNK)
+            chunk = WRITE_CHUNK;
+        memcpy(start, r->body + c->sent, chunk);
+        int last = c->sent + chunk == r->len;
+        if (lws_write(wsi, start, chunk, last ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) != (int)chunk)
+            return -1;
+        c->sent += chunk;
+        if (!last) {
+            lws_callback_on_writable(wsi);
+            return 0;
+        }
+    }
+    /* Response complete: free it now (keep-alive reuses the conn) and let
+     * lws decide whether the connection stays open. */
+    conn_reset(c);
+    return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
+static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                    size_t len)
+{
+    conn *c = user;
+    pb_http_server *srv = NULL;
+    struct lws_context *ctx = lws_get_context(wsi);
+    if (ctx)
+        srv = lws_context_user(ctx);
+
+    switch (reason) {
+    case LWS_CALLBACK_HTTP:
+        return on_http(srv, wsi, c, in);
+    case LWS_CALLBACK_HTTP_BODY:
+        on_body(srv, c, in, len);
+        return 0;
+    case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+        respond(srv, wsi, c);
+        return 0;
+    case LWS_CALLBACK_HTTP_WRITEABLE:
+        return on_writeable(wsi, c);
+    case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+    case LWS_CALLBACK_CLOSED_HTTP:
+        if (c)
+            conn_reset(c);
+        break;
+    default:
+        break;
+    }
+    return lws_callback_http_dummy(wsi, reason, user, in, len);
+}
+
+/* ---- lifecycle ------------------------------------------------------------------------- */
+
+static void lws_log_emit(int level, const char *line)
+{
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s", line);
+    size_t n = strlen(msg);
+    while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+        msg[--n] = '\0';
+    pb_log(level == LLL_ERR ? PB_LOG_ERROR : PB_LOG_WARN, "libwebsockets", "detail", msg, NULL);
+}
+
+static pthread_once_t lws_log_once = PTHREAD_ONCE_INIT;
+
+static void lws_log_setup(void)
+{
+    lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_emit);
+}
+
+/* Split "host:port" into host (brackets removed) and port. */
+static int parse_addr(const char *addr, char **host, int *port, pb_err *err)
+{
+    const char *colon = addr ? strrchr(addr, ':') : NULL;
+    char *end;
+    if (!colon || colon[1] == '\0')
+        return pb_err_set(err, PB_EINVAL, "invalid listen address \"%s\": want host:port",
+                          addr ? addr : "");
+    long p = strtol(colon + 1, &end, 10);
+    if (*end || p < 0 || p > 65535)
+        return pb_err_set(err, PB_EINVAL, "invalid listen address \"%s\": bad port", addr);
+    const char *h = addr;
+    size_t hlen = (size_t)(colon - addr);
+    if (hlen >= 2 && h[0] == '[' && h[hlen - 1] == ']') {
+        h++;
+        hlen -= 2;
+    }
+    if (hlen == 9 && strncmp(h, "localhost", 9) == 0) {
+        h = "127.0.0.1";
+        hlen = 9;
+    }
+    *host = strndup(h, hlen);
+    if (!*host)
+        return pb_err_set(err, PB_ENOMEM, "out of memory");
+    *port = (int)p;
+    return 0;
+}
+
+int pb_http_server_new(const pb_http_config *cfg, pb_http_server **out, pb_err *err)
+{
+    if (!cfg)
+        return pb_err_set(err, PB_EINVAL, "NULL http config");
+    if (!cfg->tls_cert_file != !cfg->tls_key_file)
+        return pb_err_set(err, PB_EINVAL, "HTTPS needs both a certificate and a key file");
+    pb_http_server *s = calloc(1, sizeof *s);
+    if (!s)
+        return pb_err_set(err, PB_ENOMEM, "out of memory");
+    s->port = -1;
+    s->max_body = cfg->max_body ? cfg->max_body : PB_HTTP_DEFAULT_MAX_BODY;
+    int rc = parse_addr(cfg->addr, &s->host, &s->want_port, err);
+    if (rc) {
+        free(s);
+        return rc;
+    }
+    s->addr = strdup(cfg->addr);
+    s->name = strdup(cfg->name ? cfg->name : "http");
+    s->cert = cfg->tls_cert_file ? strdup(cfg->tls_cert_file) : NULL;
+    s->key = cfg->tls_key_file ? strdup(cfg->tls_key_file) : NULL;
+    if (!s->addr || !s->name || (cfg->tls_cert_file && (!s->cert || !s->key))) {
+        pb_http_server_free(s);
+        return pb_err_set(err, PB_ENOMEM, "out of memory");
+    }
+    *out = s;
+    return 0;
+}
+
+int pb_http_route(pb_http_server *srv, const char *method, const char *path,
+                  pb_http_handler handler, void *arg, pb_err *err)
+{
+    if (!srv || !path || path[0] != '/' || !handler)
+        return pb_err_set(err, PB_EINVAL, "route needs a path starting with '/' and a handler");
+    if (srv->running)
+        return pb_err_set(err, PB_EINVAL, "route %s added after the server started", path);
+    size_t plen = strlen(path);
+    int prefix = path[plen - 1] == '*';
+    for (size_t i = 0; i < srv->nroutes; i++) {
+        route *r = &srv->routes[i];
+        int same_method = (!r->method && !method) || (r->method && method && !strcmp(r->method, method));
+        if (same_method && r->prefix == prefix && strncmp(r->path, path, plen - (size_t)prefix) == 0 &&
+            strlen(r->path) == plen - (size_t)prefix)
+            return pb_err_set(err, PB_EEXIST, "route %s %s registered twice", method ? method : "*", path);
+    }
+    route *grown = realloc(srv->routes, (srv->nroutes + 1) * sizeof *grown);
+    if (!grown)
+        return pb_err_set(err, PB_ENOMEM, "out of memory");
+    srv->routes = grown;
+    route *r = &srv->routes[srv->nroutes];
+    r->method = method ? strdup(method) : NULL;
+    r->path = strndup(path, plen - (size_t)prefix);
+    r->prefix = prefix;
+    r->handler = handler;
+    r->arg = arg;
+    if ((method && !r->method) || !r->path) {
+        free(r->method);
+        free(r->path);
+        return pb_err_set(err, PB_ENOMEM, "out of memory");
+    }
+    srv->nroutes++;
+    return 0;
+}
+
+static void *serve(void *arg)
+{
+    pb_http_server *s = arg;
+    /* lws_service returns after each batch of events; lws_cancel_service()
+     * from pb_http_server_stop wakes it so the flag is seen promptly. */
+    while (!atomic_load(&s->stopping))
+        if (lws_service(s->ctx, 0) < 0)
+            break;
+    return NULL;
+}
+
+int pb_http_server_start(pb_http_server *s, pb_err *err)
+{
+    if (!s)
+        return pb_err_set(err, PB_EINVAL, "NULL server");
+    if (s->running)
+        return pb_err_set(err, PB_EINVAL, "%s server already started", s->name);
+    pthread_once(&lws_log_once, lws_log_setup);
+    for (const char *f = s->cert; f; f = (f == s->cert ? s->key : NULL))
+        if (access(f, R_OK) != 0)
+            return pb_err_set(err, PB_EINVAL, "%s server: cannot read TLS file %s", s->name, f);
+
+    s->protocols[0] = (struct lws_protocols){"paybill-http", callback, sizeof(conn), 0, 0, NULL, 0};
+    memset(&s->protocols[1], 0, sizeof s->protocols[1]);
+
+    /* The context is created without vhosts and the listening vhost added
+     * separately: when lws_create_context itself fails (bad port, bad
+     * certificate) lws 4.1 leaks part of the half-built context, whereas a
+     * failed lws_create_vhost is cleaned up by lws_context_destroy. */
+    struct lws_context_creation_info info;
+    memset(&info, 0, sizeof info);
+    info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
+    if (s->cert)
+        info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+    info.user = s;
+    info.protocols = s->protocols;
+    info.port = CONTEXT_PORT_NO_LISTEN;
+    s->ctx = lws_create_context(&info);
+    if (!s->ctx)
+        return pb_err_set(err, PB_EIO, "%s server: cannot create libwebsockets context", s->name);
+
+    memset(&info, 0, sizeof info);
+    info.port = s->want_port;
+    info.iface = s->host[0] ? s->host : NULL;
+    info.protocols = s->protocols;
+    info.vhost_name = "default";
+    info.max_http_header_data = 16384; /* bearer tokens and webhook signatures */
+    info.timeout_secs = 30;
+    info.keepalive_timeout = 30;
+    if (s->host[0] && !strchr(s->host, ':'))
+        info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
+    if (s->cert) {
+        info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+        info.ssl_cert_filepath = s->cert;
+        info.ssl_private_key_filepath = s->key;
+        info.alpn = "http/1.1";
+    }
+    struct lws_vhost *vh = lws_create_vhost(s->ctx, &info);
+    s->port = vh ? lws_get_vhost_listen_port(vh) : -1;
+    if (s->port <= 0) {
+        lws_context_destroy(s->ctx);
+        s->ctx = NULL;
+        s->port = -1;
+        return pb_err_set(err, PB_EIO, "%s server: cannot listen on %s%s", s->name, s->addr,
+                          s->cert ? " (or bad TLS certificate/key)" : "");
+    }
+    atomic_store(&s->stopping, 0);
+    if (pthread_create(&s->thread, NULL, serve, s) != 0) {
+        lws_context_destroy(s->ctx);
+        s->ctx = NULL;
+        s->port = -1;
+        return pb_err_set(err, PB_EIO, "%s server: cannot start thread", s->name);
+    }
+    s->running = 1;
+    char port[16];
+    snprintf(port, sizeof port, "%d", s->port);
+    pb_log_info("http server listening", "server", s->name, "addr", s->addr, "port", port, "tls",
+                s->cert ? "true" : "false", NULL);
+    return 0;
+}
+
+int pb_http_server_port(const pb_http_server *s)
+{
+    return s && s->running ? s->port : -1;
+}
+
+void pb_http_server_stop(pb_http_server *s)
+{
+    if (!s || !s->running)
+        return;
+    atomic_store(&s->stopping, 1);
+    lws_cancel_service(s->ctx);
+    pthread_join(s->thread, NULL);
+    lws_context_destroy(s->ctx);
+    s->ctx = NULL;
+    s->running = 0;
+    s->port = -1;
+}
+
+void pb_http_server_free(pb_http_server *s)
+{
+    if (!s)
+        return;
+    pb_http_server_stop(s);
+    for (size_t i = 0; i < s->nroutes; i++) {
+        free(s->routes[i].method);
+        free(s->routes[i].path);
+    }
+    free(s->routes);
+    free(s->addr);
+    free(s->host);
+    free(s->cert);
+    free(s->key);
+    free(s->name);
+    free(s);
+}

@@ -1,0 +1,513 @@
+/* Unit tests for server/http: routing, bodies, headers, HTTPS, keep-alive,
+ * concurrency and lifecycle, driven with libcurl over loopback. */
+#include "testutil.h"
+
+#include <curl/curl.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "server/http.h"
+#include "util/metrics.h"
+
+/* ---- handlers ------------------------------------------------------------------ */
+
+static void echo(const pb_http_request *req, pb_http_response *resp, void *arg)
+{
+    char ct[128];
+    if (pb_http_request_header(req, "Content-Type", ct, sizeof ct) < 0)
+        strcpy(ct, "application/octet-stream");
+    pb_http_reply(resp, 200, ct, req->body, req->body_len);
+}
+
+static void inspect(const pb_http_request *req, pb_http_response *resp, void *arg)
+{
+    char x[64] = "-", sig[128] = "-", flag[16] = "-";
+    pb_http_request_query_param(req, "x", x, sizeof x);
+    pb_http_request_query_param(req, "flag", flag, sizeof flag);
+    pb_http_request_header(req, "X-Paybill-Signature", sig, sizeof sig);
+    json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "method", req->method, "path", req->path,
+                          "query", req->query, "x", x, "flag", flag, "sig", sig);
+    pb_http_reply_json(resp, 200, o);
+    json_decref(o);
+}
+
+static void busy(const pb_http_request *req, pb_http_response *resp, void *arg)
+{
+    pb_http_reply(resp, 429, NULL, "slow down\n", 10);
+    pb_http_add_header(resp, "Retry-After", "30");
+}
+
+static void big(const pb_http_request *req, pb_http_response *resp, void *arg)
+{
+    size_t n = 1024 * 1024 + 7;
+    char *b = malloc(n);
+    for (size_t i = 0; i < n; i++)
+        b[i] = (char)('a' + i % 26);
+    pb_http_reply_take(resp, 200, "text/plain", b, n);
+}
+
+static void nothing(const pb_http_request *req, pb_http_response *resp, void *arg)
+{
+}
+
+/* ---- client side ------------------------------------------------------------------ */
+
+typedef struct {
+    char *data;
+    size_t len;
+} buf;
+
+static size_t collect(char *p, size_t sz, size_t n, void *ud)
+{
+    buf *b = ud;
+    b->data = realloc(b->data, b->len + sz * n + 1);
+    memcpy(b->data + b->len, p, sz * n);
+    b->len += sz * n;
+    b->data[b->len] = '\0';
+    return sz * n;
+}
+
+typedef struct {
+    long status;
+    buf body, headers;
+} reply;
+
+static void reply_free(reply *r)
+{
+    free(r->body.data);
+    free(r->headers.data);
+}
+
+/* One request; `h` may be a reused handle (keep-alive) or NULL. */
+static reply request(CURL *h, const char *method, const char *url, const char *body, size_t len,
+                     const char *cafile)
+{
+    reply r;
+    memset(&r, 0, sizeof r);
+    CURL *c = h ? h : curl_easy_init();
+    struct curl_slist *hdrs = NULL;
+    hdrs = curl_slist_append(hdrs, "Expect:");
+    hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
+    hdrs = curl_slist_append(hdrs, "X-Paybill-Signature: t=1,v1=abc");
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &r.body);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, collect);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, &r.headers);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+    if (body) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+    } else {
+        curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, strcmp(method, "GET") ? method : NULL);
+    }
+    if (cafile)
+        curl_easy_setopt(c, CURLOPT_CAINFO, cafile);
+    CURLcode rc = curl_easy_perform(c);
+    if (rc != CURLE_OK)
+        fail_msg("%s %s: %s", method, url, curl_easy_strerror(rc));
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
+    curl_slist_free_all(hdrs);
+    if (!h)
+        curl_easy_cleanup(c);
+    if (!r.body.data)
+        r.body.data = calloc(1, 1);
+    return r;
+}
+
+static reply get(int port, const char *path)
+{
+    char url[256];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
+    return request(NULL, "GET", url, NULL, 0, NULL);
+}
+
+/* ---- fixtures ------------------------------------------------------------------------ */
+
+static pb_metrics_registry *g_reg;
+
+static pb_http_server *start(const char *cert, const char *key, size_t max_body)
+{
+    pb_http_server *s;
+    pb_err e;
+    pb_http_config cfg = {.addr = "127.0.0.1:0", .tls_cert_file = cert, .tls_key_file = key,
+                          .max_body = max_body, .name = "test"};
+    if (pb_http_server_new(&cfg, &s, &e))
+        fail_msg("new: %s", e.msg);
+    assert_int_equal(pb_http_route(s, "GET", "/healthz", pb_http_ok_handler, NULL, &e), 0);
+    assert_int_equal(pb_http_route(s, "POST", "/echo", echo, NULL, &e), 0);
+    assert_int_equal(pb_http_route(s, "PUT", "/echo", echo, NULL, &e), 0);
+    assert_int_equal(pb_http_route(s, NULL, "/inspect", inspect, NULL, &e), 0);
+    assert_int_equal(pb_http_route(s, "POST", "/billing/*", inspect, NULL, &e), 0);
+    assert_int_equal(pb_http_route(s, "GET", "/busy", busy, NULL, &e), 0);
+    assert_int_equal(pb_http_route(s, "GET", "/big", big, NULL, &e), 0);
+    assert_int_equal(pb_http_route(s, "GET", "/nothing", nothing, NULL, &e), 0);
+    assert_int_equal(pb_http_route(s, "GET", "/metrics", pb_http_metrics_handler, g_reg, &e), 0);
+    assert_int_equal(pb_http_route(s, "GET", "/healthz", pb_http_ok_handler, NULL, &e), PB_EEXIST);
+    if (pb_http_server_start(s, &e))
+        fail_msg("start: %s", e.msg);
+    assert_true(pb_http_server_port(s) > 0);
+    return s;
+}
+
+/* ---- tests --------------------------------------------------------------------------- */
+
+static void test_get_and_errors(void **state)
+{
+    pb_http_server *s = start(NULL, NULL, 0);
+    int port = pb_http_server_port(s);
+    reply r = get(port, "/healthz");
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body.data, "ok");
+    assert_non_null(strcasestr(r.headers.data, "content-type: text/plain; charset=utf-8"));
+    reply_free(&r);
+
+    r = get(port, "/nope");
+    assert_int_equal(r.status, 404);
+    assert_string_equal(r.body.data, "404 page not found\n");
+    reply_free(&r);
+
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/healthz", port);
+    r = request(NULL, "POST", url, "{}", 2, NULL);
+    assert_int_equal(r.status, 405);
+    assert_non_null(strcasestr(r.headers.data, "allow: GET"));
+    reply_free(&r);
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/echo", port);
+    r = request(NULL, "DELETE", url, NULL, 0, NULL);
+    assert_int_equal(r.status, 405);
+    assert_non_null(strcasestr(r.headers.data, "allow: POST, PUT"));
+    reply_free(&r);
+
+    r = get(port, "/busy");
+    assert_int_equal(r.status, 429);
+    assert_non_null(strcasestr(r.headers.data, "retry-after: 30"));
+    reply_free(&r);
+
+    r = get(port, "/nothing"); /* a handler that sets nothing: empty 200 */
+    assert_int_equal(r.status, 200);
+    assert_int_equal(r.body.len, 0);
+    reply_free(&r);
+    pb_http_server_free(s);
+}
+
+static void test_post_bodies(void **state)
+{
+    pb_http_server *s = start(NULL, NULL, 3 * 1024 * 1024);
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/echo", pb_http_server_port(s));
+    const char *js = "{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"AdmissionReview\"}";
+    reply r = request(NULL, "POST", url, js, strlen(js), NULL);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body.data, js);
+    assert_non_null(strcasestr(r.headers.data, "content-type: application/json"));
+    reply_free(&r);
+
+    /* 2 MiB with binary bytes, via PUT */
+    size_t n = 2 * 1024 * 1024;
+    char *b = malloc(n);
+    for (size_t i = 0; i < n; i++)
+        b[i] = (char)(i * 7 + i / 251);
+    r = request(NULL, "PUT", url, b, n, NULL);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(r.body.len, n);
+    assert_memory_equal(r.body.data, b, n);
+    reply_free(&r);
+    free(b);
+
+    /* over the limit: 413, and the connection keeps working afterwards */
+    n = 3 * 1024 * 1024 + 1;
+    b = calloc(1, n);
+    CURL *h = curl_easy_init();
+    r = request(h, "POST", url, b, n, NULL);
+    assert_int_equal(r.status, 413);
+    reply_free(&r);
+    r = request(h, "POST", url, "x", 1, NULL);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body.data, "x");
+    reply_free(&r);
+    curl_easy_cleanup(h);
+    free(b);
+
+    /* empty POST body */
+    r = request(NULL, "POST", url, "", 0, NULL);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(r.body.len, 0);
+    reply_free(&r);
+    pb_http_server_free(s);
+}
+
+static void test_request_details(void **state)
+{
+    pb_http_server *s = start(NULL, NULL, 0);
+    int port = pb_http_server_port(s);
+    reply r = get(port, "/inspect?x=42&flag&y=z");
+    assert_int_equal(r.status, 200);
+    json_t *o = json_loads(r.body.data, 0, NULL);
+    assert_non_null(o);
+    assert_string_equal(json_string_value(json_object_get(o, "method")), "GET");
+    assert_string_equal(json_string_value(json_object_get(o, "path")), "/inspect");
+    assert_string_equal(json_string_value(json_object_get(o, "query")), "x=42&flag&y=z");
+    assert_string_equal(json_string_value(json_object_get(o, "x")), "42");
+    assert_string_equal(json_string_value(json_object_get(o, "flag")), "");
+    assert_string_equal(json_string_value(json_object_get(o, "sig")), "t=1,v1=abc");
+    json_decref(o);
+    reply_free(&r);
+
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/billing/stripe", port);
+    r = request(NULL, "POST", url, "{}", 2, NULL);
+    assert_int_equal(r.status, 200);
+    o = json_loads(r.body.data, 0, NULL);
+    assert_string_equal(json_string_value(json_object_get(o, "path")), "/billing/stripe");
+    assert_string_equal(json_string_value(json_object_get(o, "x")), "-");
+    json_decref(o);
+    reply_free(&r);
+    pb_http_server_free(s);
+}
+
+static void test_metrics_and_big_response(void **state)
+{
+    pb_counter *c;
+    assert_int_equal(pb_metrics_counter_register(g_reg, "http_test_total", "Test.", NULL, &c, NULL), 0);
+    pb_metrics_counter_add(c, 3, NULL);
+    pb_http_server *s = start(NULL, NULL, 0);
+    int port = pb_http_server_port(s);
+    reply r = get(port, "/metrics");
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body.data, "# HELP http_test_total Test.\n# TYPE http_test_total counter\nhttp_test_total 3\n");
+    assert_non_null(strcasestr(r.headers.data, "content-type: text/plain; version=0.0.4; charset=utf-8"));
+    reply_free(&r);
+
+    /* keep-alive: one handle, several requests including a large body */
+    CURL *h = curl_easy_init();
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/big", port);
+    for (int i = 0; i < 3; i++) {
+        r = request(h, "GET", url, NULL, 0, NULL);
+        assert_int_equal(r.status, 200);
+        assert_int_equal(r.body.len, 1024 * 1024 + 7);
+        for (size_t j = 0; j < r.body.len; j += 4099)
+            assert_int_equal(r.body.data[j], 'a' + j % 26);
+        reply_free(&r);
+    }
+    long conns = -1;
+    curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &conns);
+    assert_int_equal(conns, 0); /* the last request reused the connection */
+    curl_easy_cleanup(h);
+    pb_http_server_free(s);
+}
+
+typedef struct {
+    int port;
+    int ok;
+} worker_arg;
+
+static void *worker(void *p)
+{
+    worker_arg *a = p;
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/echo", a->port);
+    for (int i = 0; i < 10; i++) {
+        char body[64];
+        int n = snprintf(body, sizeof body, "{\"i\":%d,\"t\":%p}", i, (void *)a);
+        reply r = request(NULL, "POST", url, body, (size_t)n, NULL);
+        if (r.status == 200 && strcmp(r.body.data, body) == 0)
+            a->ok++;
+        reply_free(&r);
+    }
+    return NULL;
+}
+
+static void test_concurrent_requests(void **state)
+{
+    pb_http_server *s = start(NULL, NULL, 0);
+    pthread_t t[6];
+    worker_arg a[6];
+    for (int i = 0; i < 6; i++) {
+        a[i] = (worker_arg){pb_http_server_port(s), 0};
+        pthread_create(&t[i], NULL, worker, &a[i]);
+    }
+    for (int i = 0; i < 6; i++) {
+        pthread_join(t[i], NULL);
+        assert_int_equal(a[i].ok, 10);
+    }
+    pb_http_server_free(s);
+}
+
+/* Self-signed P-256 certificate for 127.0.0.1, written as two PEM files. */
+static void make_cert(const char *cert_path, const char *key_path)
+{
+    EVP_PKEY *pkey = EVP_EC_gen("P-256");
+    assert_non_null(pkey);
+    X509 *x = X509_new();
+    X509_set_version(x, 2);
+    ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
+    X509_gmtime_adj(X509_getm_notBefore(x), -60);
+    X509_gmtime_adj(X509_getm_notAfter(x), 3600);
+    X509_set_pubkey(x, pkey);
+    X509_NAME *name = X509_get_subject_name(x);
+    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)"paybill-test", -1, -1, 0);
+    X509_set_issuer_name(x, name);
+    X509V3_CTX ctx;
+    X509V3_set_ctx_nodb(&ctx);
+    X509V3_set_ctx(&ctx, x, x, NULL, NULL, 0);
+    X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, &ctx, NID_subject_alt_name, "IP:127.0.0.1");
+    assert_non_null(ext);
+    X509_add_ext(x, ext, -1);
+    X509_EXTENSION_free(ext);
+    assert_true(X509_sign(x, pkey, EVP_sha256()) > 0);
+    FILE *f = fopen(cert_path, "w");
+    PEM_write_X509(f, x);
+    fclose(f);
+    f = fopen(key_path, "w");
+    PEM_write_PrivateKey(f, pkey, NULL, NULL, 0, NULL, NULL);
+    fclose(f);
+    X509_free(x);
+    EVP_PKEY_free(pkey);
+}
+
+static void test_https(void **state)
+{
+    char *dir = tu_tmpdir();
+    char cert[512], key[512];
+    snprintf(cert, sizeof cert, "%s/tls.crt", dir);
+    snprintf(key, sizeof key, "%s/tls.key", dir);
+    make_cert(cert, key);
+    pb_http_server *s = start(cert, key, 0);
+    char url[128];
+    snprintf(url, sizeof url, "https://127.0.0.1:%d/healthz", pb_http_server_port(s));
+    reply r = request(NULL, "GET", url, NULL, 0, cert);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body.data, "ok");
+    reply_free(&r);
+    snprintf(url, sizeof url, "https://127.0.0.1:%d/echo", pb_http_server_port(s));
+    r = request(NULL, "POST", url, "{\"a\":1}", 7, cert);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body.data, "{\"a\":1}");
+    reply_free(&r);
+
+    /* plain HTTP to the TLS port does not get a 200 */
+    CURL *c = curl_easy_init();
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/healthz", pb_http_server_port(s));
+    buf sink = {0};
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &sink);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 5L);
+    CURLcode rc = curl_easy_perform(c);
+    long status = 0;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    assert_true(rc != CURLE_OK || status != 200);
+    free(sink.data);
+    curl_easy_cleanup(c);
+    pb_http_server_free(s);
+
+    /* bad TLS material is reported by start */
+    pb_http_server *bad;
+    pb_err e;
+    pb_http_config cfg = {.addr = "127.0.0.1:0", .tls_cert_file = key, .tls_key_file = key};
+    assert_int_equal(pb_http_server_new(&cfg, &bad, &e), 0);
+    assert_int_not_equal(pb_http_server_start(bad, &e), 0);
+    pb_http_server_free(bad);
+    cfg.tls_cert_file = "/nonexistent/tls.crt";
+    assert_int_equal(pb_http_server_new(&cfg, &bad, &e), 0);
+    assert_int_equal(pb_http_server_start(bad, &e), PB_EINVAL);
+    assert_non_null(strstr(e.msg, "/nonexistent/tls.crt"));
+    pb_http_server_free(bad);
+    cfg.tls_key_file = NULL;
+    assert_int_equal(pb_http_server_new(&cfg, &bad, &e), PB_EINVAL);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void test_lifecycle(void **state)
+{
+    pb_err e;
+    pb_http_server *s;
+    const char *bad[] = {"127.0.0.1", "127.0.0.1:", "127.0.0.1:70000", "127.0.0.1:x", NULL};
+    for (int i = 0; bad[i]; i++) {
+        pb_http_config cfg = {.addr = bad[i]};
+        assert_int_equal(pb_http_server_new(&cfg, &s, &e), PB_EINVAL);
+    }
+    pb_http_config cfg0 = {.addr = NULL};
+    assert_int_equal(pb_http_server_new(&cfg0, &s, &e), PB_EINVAL);
+
+    pb_http_server *a = start(NULL, NULL, 0);
+    int port = pb_http_server_port(a);
+    /* an idle server sleeps in poll() rather than spinning */
+    clock_t cpu0 = clock();
+    struct timespec nap = {0, 300 * 1000 * 1000};
+    nanosleep(&nap, NULL);
+    assert_true((double)(clock() - cpu0) / CLOCKS_PER_SEC < 0.1);
+    /* same port again: bind fails at start */
+    char addr[64];
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
+    pb_http_config cfg = {.addr = addr};
+    assert_int_equal(pb_http_server_new(&cfg, &s, &e), 0);
+    assert_int_equal(pb_http_route(s, "GET", "relative", pb_http_ok_handler, NULL, &e), PB_EINVAL);
+    assert_int_equal(pb_http_server_start(s, &e), PB_EIO);
+    assert_non_null(strstr(e.msg, addr));
+    assert_int_equal(pb_http_server_port(s), -1);
+    pb_http_server_free(s);
+
+    /* an idle keep-alive connection must not delay stop */
+    CURL *h = curl_easy_init();
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/healthz", port);
+    reply r = request(h, "GET", url, NULL, 0, NULL);
+    assert_int_equal(r.status, 200);
+    reply_free(&r);
+    assert_int_equal(pb_http_route(a, "GET", "/late", pb_http_ok_handler, NULL, &e), PB_EINVAL);
+    double t0 = now_s();
+    pb_http_server_stop(a);
+    assert_true(now_s() - t0 < 1.0);
+    assert_int_equal(pb_http_server_port(a), -1);
+    pb_http_server_stop(a); /* idempotent */
+    curl_easy_cleanup(h);
+
+    /* restart on a fresh port works */
+    assert_int_equal(pb_http_server_start(a, &e), 0);
+    r = get(pb_http_server_port(a), "/healthz");
+    assert_int_equal(r.status, 200);
+    reply_free(&r);
+    pb_http_server_free(a);
+    pb_http_server_free(NULL);
+}
+
+int main(void)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    g_reg = pb_metrics_registry_new();
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_get_and_errors),
+        cmocka_unit_test(test_post_bodies),
+        cmocka_unit_test(test_request_details),
+        cmocka_unit_test(test_metrics_and_big_response),
+        cmocka_unit_test(test_concurrent_requests),
+        cmocka_unit_test(test_https),
+        cmocka_unit_test(test_lifecycle),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    pb_metrics_registry_free(g_reg);
+    curl_global_cleanup();
+    return rc;
+}
