@@ -1,22 +1,41 @@
 /*
  * main.c - paybill-operator entry point.
  *
- * Parses flags, configures logging and hands over to the manager. Kept small:
- * everything testable lives in the libraries under src/.
+ * Parses flags (every flag also from a PAYBILL_* environment variable),
+ * configures logging and hands over to the operator's main job. Kept
+ * small: everything testable lives in the libraries under src/.
  */
 #include <stdio.h>
-#include <string.h>
+#include <stdlib.h>
 
+#include "controllers/operator_main.h"
 #include "util/log.h"
+#include "util/options.h"
 
 int main(int argc, char **argv)
 {
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--version") == 0) {
-            printf("paybill-operator %s\n", PAYBILL_VERSION);
-            return 0;
-        }
+    pb_options opts;
+    pb_err err;
+    pb_err_clear(&err);
+    if (pb_options_parse(argc, argv, &opts, &err) != 0) {
+        fprintf(stderr, "paybill-operator: %s\n", err.msg);
+        return 2;
     }
-    pb_log_error("the operator manager is not implemented yet", NULL);
-    return 1;
+    if (opts.help || opts.version) {
+        if (opts.help) {
+            char *usage = pb_options_usage(argv[0]);
+            fputs(usage, stdout);
+            free(usage);
+        } else {
+            printf("paybill-operator %s\n", PAYBILL_VERSION);
+        }
+        pb_options_free(&opts);
+        return 0;
+    }
+    pb_log_configure(opts.log_level, opts.log_format, NULL);
+    int rc = operator_run(&opts, &err);
+    if (rc != 0)
+        pb_log_error("operator failed", "error", err.msg, NULL);
+    pb_options_free(&opts);
+    return rc == 0 ? 0 : 1;
 }

@@ -1,0 +1,329 @@
+/*
+ * operator.c - the paybill-operator main job: wires settings, the API
+ * client, the manager, the shared informers and the controllers together,
+ * serves probes and metrics, and runs until SIGTERM.
+ *
+ * Which informer feeds which controller (controller-runtime's builder
+ * For / Watches):
+ *
+ *   Plan          For plans;   Watches tenants (tenant count per plan)
+ *   Subscription  For subscriptions; Watches plans, tenants
+ *   Tenant        For tenants; Watches subscriptions, plans, datamodels and
+ *                 every child kind (through the paybill.dev/tenant label,
+ *                 so a child edited or deleted by hand is put back)
+ *
+ * Child informers only list objects labelled
+ * app.kubernetes.io/managed-by=paybill-operator: the cache holds what we
+ * manage, not the whole cluster.
+ */
+#include "controllers/operator_main.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "controllers/opconfig.h"
+#include "controllers/operator.h"
+#include "controllers/tenantspec.h"
+#include "kube/manager.h"
+#include "provision/tenantdb.h"
+#include "server/http.h"
+#include "util/json.h"
+#include "util/log.h"
+#include "util/secret.h"
+
+#define MANAGED_SELECTOR TENANTSPEC_LABEL_MANAGED "=" TENANTSPEC_MANAGER
+
+static const kube_gvr GVR_DATAMODELS = {OPERATOR_GROUP, OPERATOR_VERSION, "datamodels"};
+
+static void record_event(void *ud, const json_t *obj, const char *type, const char *reason,
+                         const char *message)
+{
+    recorder *rec = ud;
+    if (rec)
+        recorder_event(rec, (json_t *)obj, type, reason, "%s", message);
+}
+
+static json_t *map_tenant_to_subscriptions(json_t *tenant, void *ud)
+{
+    operator_ctx *op = ud;
+    const char *name = json_string_value(json_object_get(json_object_get(tenant, "metadata"), "name"));
+    json_t *subs = operator_tenant_subscriptions(op, name ? name : "", 0);
+    json_t *keys = json_array();
+    size_t i;
+    json_t *s;
+    json_array_foreach(subs, i, s)
+        json_array_append(keys, json_object_get(json_object_get(s, "metadata"), "name"));
+    json_decref(subs);
+    if (json_array_size(keys) == 0) {
+        json_decref(keys);
+        return NULL;
+    }
+    return keys;
+}
+
+/* A DataModel change concerns every tenant that uses it or still waits
+ * for one; tenants are few enough per operator to scan. */
+static json_t *map_datamodel_to_tenants(json_t *dm, void *ud)
+{
+    operator_ctx *op = ud;
+    const char *name = json_string_value(json_object_get(json_object_get(dm, "metadata"), "name"));
+    json_t *keys = json_array();
+    json_t *all = store_list(op->tenants);
+    size_t i;
+    json_t *t;
+    json_array_foreach(all, i, t) {
+        const char *used = NULL;
+        pb_json_opt_string(t, "status.database.dataModel", NULL, &used, NULL);
+        if (!used || (name && strcmp(used, name) == 0))
+            json_array_append(keys, json_object_get(json_object_get(t, "metadata"), "name"));
+    }
+    json_decref(all);
+    if (json_array_size(keys) == 0) {
+        json_decref(keys);
+        return NULL;
+    }
+    return keys;
+}
+
+/* Read the admin credentials of a database server from its Secret. */
+static int admin_conninfo(kube_client *c, const opconfig_db_server *s, const char *default_ns,
+                          char **out, pb_err *err)
+{
+    const char *ns = s->admin_secret_namespace ? s->admin_secret_namespace : default_ns;
+    kube_gvr secrets = {"", "v1", "secrets"};
+    json_t *sec = NULL;
+    int rc = kube_get(c, &secrets, ns, s->admin_secret_name, NULL, &sec, err);
+    if (rc != 0)
+        return pb_err_wrap(err, "database server %s: admin Secret %s/%s", s->name, ns, s->admin_secret_name);
+    char *vals[2] = {NULL, NULL};
+    static const char *const keys[2] = {"username", "password"};
+    for (int i = 0; i < 2 && rc == 0; i++) {
+        const char *b64 = json_string_value(json_object_get(json_object_get(sec, "data"), keys[i]));
+        unsigned char *raw = NULL;
+        size_t n = 0;
+        if (!b64 || pb_secret_b64_decode(b64, strlen(b64), &raw, &n, err) != 0)
+            rc = pb_err_set(err, PB_EINVAL, "database server %s: Secret %s/%s has no valid data.%s",
+                            s->name, ns, s->admin_secret_name, keys[i]);
+        else
+            vals[i] = strndup((const char *)raw, n);
+        if (raw)
+            pb_secret_wipe(raw, n);
+        free(raw);
+    }
+    json_decref(sec);
+    if (rc == 0) {
+        /* Quote values for libpq's key='value' syntax. */
+        char *user = vals[0], *pw = vals[1];
+        size_t cap = strlen(user) * 2 + strlen(pw) * 2 + strlen(s->host) + 256;
+        char *ci = malloc(cap);
+        size_t k = (size_t)snprintf(ci, cap, "host='%s' port=%d dbname='postgres' sslmode='%s' user='", s->host,
+                                    s->port, s->sslmode);
+        for (int i = 0; i < 2; i++) {
+            for (const char *p = i ? pw : user; *p; p++) {
+                if (*p == '\'' || *p == '\\')
+                    ci[k++] = '\\';
+                ci[k++] = *p;
+            }
+            k += (size_t)snprintf(ci + k, cap - k, "%s", i ? "'" : "' password='");
+        }
+        *out = ci;
+    }
+    for (int i = 0; i < 2; i++) {
+        if (vals[i]) {
+            pb_secret_wipe(vals[i], strlen(vals[i]));
+            free(vals[i]);
+        }
+    }
+    return rc;
+}
+
+static int open_database(operator_ctx *op, const opconfig *cfg, const char *system_ns, pb_err *err)
+{
+    if (cfg->nservers == 0) {
+        pb_log_warn("no database servers configured: tenants whose plan has a database stay not Ready", NULL);
+        return 0;
+    }
+    if (cfg->nservers > 1)
+        pb_log_warn("several database servers configured: this version provisions every layout on the first one",
+                    "server", cfg->servers[0].name, NULL);
+    const opconfig_db_server *s = &cfg->servers[0];
+    char *conninfo = NULL;
+    int rc = admin_conninfo(op->client, s, system_ns, &conninfo, err);
+    if (rc != 0)
+        return rc;
+    pb_tdb_config tc = {.admin_conninfo = conninfo,
+                        .shared_db = s->database,
+                        .tenant_host = s->tenant_host ? s->tenant_host : s->host,
+                        .tenant_port = s->port,
+                        .sslmode = s->sslmode,
+                        .snapshot_dir = cfg->snapshot_dir};
+    rc = pb_tdb_new(&tc, &op->db, err);
+    pb_secret_wipe(conninfo, strlen(conninfo));
+    free(conninfo);
+    if (rc != 0)
+        return pb_err_wrap(err, "database server %s", s->name);
+    pb_log_info("database server ready", "server", s->name, "host", s->host, NULL);
+    return 0;
+}
+
+typedef struct probe_ctx {
+    manager *m;
+    int ready; /* 0 healthz, 1 readyz */
+} probe_ctx;
+
+static void probe_handler(const pb_http_request *req, pb_http_response *resp, void *arg)
+{
+    (void)req;
+    probe_ctx *p = arg;
+    char why[256] = "";
+    int rc = p->ready ? manager_readyz(p->m, why, sizeof why) : manager_healthz(p->m, why, sizeof why);
+    if (rc == 0)
+        pb_http_reply(resp, 200, "text/plain", "ok", 2);
+    else
+        pb_http_reply(resp, 503, "text/plain", why, strlen(why));
+}
+
+static int serve(const char *addr, const char *name, pb_http_server **out, manager *m,
+                 probe_ctx probes[2], pb_err *err)
+{
+    *out = NULL;
+    if (!addr || !*addr || strcmp(addr, "0") == 0)
+        return 0;
+    pb_http_config hc = {.addr = addr, .name = name};
+    int rc = pb_http_server_new(&hc, out, err);
+    if (rc == 0 && probes) {
+        probes[0] = (probe_ctx){m, 0};
+        probes[1] = (probe_ctx){m, 1};
+        rc = pb_http_route(*out, "GET", "/healthz", probe_handler, &probes[0], err);
+        if (rc == 0)
+            rc = pb_http_route(*out, "GET", "/readyz", probe_handler, &probes[1], err);
+    } else if (rc == 0) {
+        rc = pb_http_route(*out, "GET", "/metrics", pb_http_metrics_handler, NULL, err);
+    }
+    if (rc == 0)
+        rc = pb_http_server_start(*out, err);
+    if (rc != 0)
+        return pb_err_wrap(err, "%s endpoint on %s", name, addr);
+    pb_log_info("serving", "endpoint", name, "addr", addr, NULL);
+    return 0;
+}
+
+typedef struct watch_spec {
+    controller **ctl;
+    informer *inf;
+    controller_map_fn fn;
+} watch_spec;
+
+int operator_run(const pb_options *opts, pb_err *err)
+{
+    opconfig cfg;
+    int rc = opconfig_load(opts->config, &cfg, err);
+    if (rc != 0)
+        return rc;
+    const char *system_ns = cfg.system_namespace ? cfg.system_namespace : opts->namespace_name;
+
+    operator_ctx op;
+    memset(&op, 0, sizeof op);
+    pthread_mutex_init(&op.db_mu, NULL);
+    op.system_ns = system_ns;
+    manager *m = NULL;
+    kube_config *kc = NULL;
+    kube_client *client = NULL;
+    pb_http_server *health = NULL, *metrics = NULL;
+    probe_ctx probes[2];
+
+    /* The manager first: it blocks SIGTERM/SIGINT before any thread exists. */
+    kube_config_options ko = {.kubeconfig = opts->kubeconfig, .context = opts->context};
+    if ((rc = kube_config_load(&ko, &kc, err)) != 0)
+        goto out;
+    kube_client_options co = {.qps = opts->qps, .burst = opts->burst};
+    if ((rc = kube_client_new(kc, &co, &client, err)) != 0)
+        goto out;
+    op.client = client;
+    manager_options mo = {.client = client,
+                          .name = "paybill-operator",
+                          .system_namespace = opts->leader_elect_namespace ? opts->leader_elect_namespace : system_ns,
+                          .leader_elect = opts->leader_elect,
+                          .lease_duration_s = (double)opts->lease_duration / 1e9,
+                          .renew_deadline_s = (double)opts->renew_deadline / 1e9,
+                          .retry_period_s = (double)opts->retry_period / 1e9,
+                          .handle_signals = 1};
+    if ((rc = manager_new(&mo, &m, err)) != 0) {
+        kube_client_free(client); /* not yet owned by a manager */
+        goto out;
+    }
+    op.event = record_event;
+    op.event_ud = manager_recorder(m);
+
+    informer *plans, *tenants, *subs, *dms, *children[OP_CHILD_COUNT];
+    if ((rc = manager_informer(m, &OPERATOR_GVR_PLANS, NULL, &plans, err)) != 0 ||
+        (rc = manager_informer(m, &OPERATOR_GVR_TENANTS, NULL, &tenants, err)) != 0 ||
+        (rc = manager_informer(m, &OPERATOR_GVR_SUBSCRIPTIONS, NULL, &subs, err)) != 0 ||
+        (rc = manager_informer(m, &GVR_DATAMODELS, NULL, &dms, err)) != 0)
+        goto out;
+    for (int k = 0; k < OP_CHILD_COUNT; k++) {
+        informer_source src;
+        if ((rc = informer_source_kube(client, operator_child_gvr(k), NULL, MANAGED_SELECTOR, &src, err)) != 0 ||
+            (rc = manager_add_informer(m, operator_child_gvr(k)->resource, &src, &children[k], err)) != 0)
+            goto out;
+        op.children[k] = informer_store(children[k]);
+    }
+    op.plans = informer_store(plans);
+    op.tenants = informer_store(tenants);
+    op.subscriptions = informer_store(subs);
+    op.datamodels = informer_store(dms);
+
+    if ((rc = open_database(&op, &cfg, system_ns, err)) != 0)
+        goto out;
+
+    controller_options plan_o = {.name = "plan", .workers = opts->workers, .reconcile = plan_reconcile, .user = &op};
+    controller_options sub_o = {.name = "subscription", .workers = opts->workers, .reconcile = subscription_reconcile, .user = &op};
+    controller_options ten_o = {.name = "tenant", .workers = opts->workers, .reconcile = tenant_reconcile, .user = &op};
+    if ((rc = manager_add_controller(m, &plan_o, &op.plan_ctrl, err)) != 0 ||
+        (rc = manager_add_controller(m, &sub_o, &op.sub_ctrl, err)) != 0 ||
+        (rc = manager_add_controller(m, &ten_o, &op.tenant_ctrl, err)) != 0 ||
+        (rc = controller_for(op.plan_ctrl, plans, OPERATOR_API_VERSION, "Plan", 0, err)) != 0 ||
+        (rc = controller_for(op.sub_ctrl, subs, OPERATOR_API_VERSION, "Subscription", 0, err)) != 0 ||
+        (rc = controller_for(op.tenant_ctrl, tenants, OPERATOR_API_VERSION, "Tenant", 0, err)) != 0)
+        goto out;
+    watch_spec watches[] = {
+        {&op.plan_ctrl, tenants, operator_map_tenant_to_plan},
+        {&op.sub_ctrl, plans, operator_map_plan_to_subscriptions},
+        {&op.sub_ctrl, tenants, map_tenant_to_subscriptions},
+        {&op.tenant_ctrl, subs, operator_map_subscription_to_tenant},
+        {&op.tenant_ctrl, plans, operator_map_plan_to_tenants},
+        {&op.tenant_ctrl, dms, map_datamodel_to_tenants},
+    };
+    for (size_t i = 0; i < sizeof watches / sizeof watches[0]; i++)
+        if ((rc = controller_watches(*watches[i].ctl, watches[i].inf, watches[i].fn, &op, err)) != 0)
+            goto out;
+    for (int k = 0; k < OP_CHILD_COUNT; k++)
+        if ((rc = controller_watches(op.tenant_ctrl, children[k], operator_map_child_to_tenant, &op, err)) != 0)
+            goto out;
+
+    if ((rc = serve(opts->health_addr, "health", &health, m, probes, err)) != 0 ||
+        (rc = serve(opts->metrics_addr, "metrics", &metrics, m, NULL, err)) != 0)
+        goto out;
+
+    pb_log_info("operator starting", "version", PAYBILL_VERSION, "systemNamespace", system_ns,
+                "leaderElection", opts->leader_elect ? "true" : "false", NULL);
+    rc = manager_run(m, err);
+    pb_log_info("operator stopped", "result", rc == 0 ? "clean" : pb_err_msg(err), NULL);
+out:
+    if (health)
+        pb_http_server_stop(health);
+    if (metrics)
+        pb_http_server_stop(metrics);
+    manager_free(m); /* stops everything first; frees the client */
+    pb_http_server_free(health);
+    pb_http_server_free(metrics);
+    if (op.db)
+        pb_tdb_free(op.db);
+    pthread_mutex_destroy(&op.db_mu);
+    kube_config_free(kc);
+    opconfig_free(&cfg);
+    return rc;
+}
