@@ -152,7 +152,7 @@ int pb_json_get(const json_t *root, const char *path, json_t **out, pb_err *err)
 static int get_typed(const json_t *root, const char *path, json_type t1, json_type t2,
                      const char *want, json_t **out, pb_err *err)
 {
-    json_t *v;
+    json_t *v = NULL;
     int rc = pb_json_get(root, path, &v, err);
     if (rc)
         return rc;
@@ -165,7 +165,7 @@ static int get_typed(const json_t *root, const char *path, json_type t1, json_ty
 
 int pb_json_get_string(const json_t *root, const char *path, const char **out, pb_err *err)
 {
-    json_t *v;
+    json_t *v = NULL;
     int rc = get_typed(root, path, JSON_STRING, JSON_STRING, "string", &v, err);
     if (!rc)
         *out = json_string_value(v);
@@ -174,7 +174,7 @@ int pb_json_get_string(const json_t *root, const char *path, const char **out, p
 
 int pb_json_get_int(const json_t *root, const char *path, long long *out, pb_err *err)
 {
-    json_t *v;
+    json_t *v = NULL;
     int rc = get_typed(root, path, JSON_INTEGER, JSON_INTEGER, "integer", &v, err);
     if (!rc)
         *out = (long long)json_integer_value(v);
@@ -183,7 +183,7 @@ int pb_json_get_int(const json_t *root, const char *path, long long *out, pb_err
 
 int pb_json_get_number(const json_t *root, const char *path, double *out, pb_err *err)
 {
-    json_t *v;
+    json_t *v = NULL;
     int rc = get_typed(root, path, JSON_INTEGER, JSON_REAL, "number", &v, err);
     if (!rc)
         *out = json_number_value(v);
@@ -192,7 +192,7 @@ int pb_json_get_number(const json_t *root, const char *path, double *out, pb_err
 
 int pb_json_get_bool(const json_t *root, const char *path, int *out, pb_err *err)
 {
-    json_t *v;
+    json_t *v = NULL;
     int rc = get_typed(root, path, JSON_TRUE, JSON_FALSE, "boolean", &v, err);
     if (!rc)
         *out = json_is_true(v);
