@@ -629,7 +629,8 @@ static int do_request(kube_client *c, const request *rq, kube_status *st, json_t
 
         int retry = 0;
         if (rs.curl != CURLE_OK)
-            retry = rs.curl != CURLE_OPERATION_TIMEDOUT && !rs.body.overflow && (rq->safe || never_sent(rs.curl));
+            retry = rs.curl != CURLE_OPERATION_TIMEDOUT && !rs.body.overflow &&
+                    (rq->safe || never_sent(rs.curl));
         else if (rs.code == 401 && !reauthed && kube_auth_invalidate(c->auth)) {
             reauthed = 1; /* a rotated token or expired exec credential: fetch anew */
             free(rs.body.p);
@@ -766,7 +767,8 @@ int kube_get(kube_client *c, const kube_gvr *r, const char *ns, const char *name
     int rc = resource_url(c, &url, r, ns, name, o->subresource, err);
     if (rc == 0) {
         query_add(&url, "resourceVersion", o->resource_version);
-        request rq = {.op = "get", .verb = "GET", .method = "GET", .url = url.p, .what = what, .content_type = NULL, .body = NULL, .body_len = 0, .safe = 1};
+        request rq = {.op = "get", .verb = "GET", .method = "GET", .url = url.p, .what = what,
+                      .safe = 1};
         rc = do_request(c, &rq, o->status, out, err);
     }
     free(url.p);
@@ -783,7 +785,8 @@ int kube_list(kube_client *c, const kube_gvr *r, const char *ns, const kube_requ
     int rc = resource_url(c, &url, r, ns, NULL, NULL, err);
     if (rc == 0) {
         list_query(&url, o);
-        request rq = {.op = "list", .verb = "LIST", .method = "GET", .url = url.p, .what = what, .content_type = NULL, .body = NULL, .body_len = 0, .safe = 1};
+        request rq = {.op = "list", .verb = "LIST", .method = "GET", .url = url.p, .what = what,
+                      .safe = 1};
         rc = do_request(c, &rq, o->status, out, err);
     }
     free(url.p);
@@ -863,7 +866,8 @@ int kube_create(kube_client *c, const kube_gvr *r, const char *ns, json_t *obj,
     int rc = resource_url(c, &url, r, ns, NULL, NULL, err);
     if (rc == 0) {
         write_query(&url, o, 0);
-        request rq = {.op = "create", .verb = "POST", .method = "POST", .url = url.p, .what = what, .content_type = "application/json", .body = body, .body_len = strlen(body), .safe = 0};
+        request rq = {.op = "create", .verb = "POST", .method = "POST", .url = url.p, .what = what,
+                      .content_type = "application/json", .body = body, .body_len = strlen(body)};
         rc = do_request(c, &rq, o->status, out, err);
     }
     free(url.p);
@@ -892,7 +896,9 @@ int kube_update(kube_client *c, const kube_gvr *r, const char *ns, json_t *obj,
         write_query(&url, o, 0);
         /* With a resourceVersion a repeated PUT cannot apply twice: the
          * second one conflicts. Without one it could overwrite a change. */
-        request rq = {.op = "update", .verb = "PUT", .method = "PUT", .url = url.p, .what = what, .content_type = "application/json", .body = body, .body_len = strlen(body), .safe = rv && *rv};
+        request rq = {.op = "update", .verb = "PUT", .method = "PUT", .url = url.p, .what = what,
+                      .content_type = "application/json", .body = body, .body_len = strlen(body),
+                      .safe = rv && *rv};
         rc = do_request(c, &rq, o->status, out, err);
     }
     free(url.p);
@@ -924,7 +930,9 @@ int kube_patch(kube_client *c, const kube_gvr *r, const char *ns, const char *na
     int rc = resource_url(c, &url, r, ns, name, o->subresource, err);
     if (rc == 0) {
         write_query(&url, o, type == KUBE_PATCH_APPLY);
-        request rq = {.op = type == KUBE_PATCH_APPLY ? "apply" : "patch", .verb = "PATCH", .method = "PATCH", .url = url.p, .what = what, .content_type = ctypes[type], .body = body, .body_len = strlen(body), .safe = 0};
+        request rq = {.op = type == KUBE_PATCH_APPLY ? "apply" : "patch", .verb = "PATCH",
+                      .method = "PATCH", .url = url.p, .what = what, .content_type = ctypes[type],
+                      .body = body, .body_len = strlen(body)};
         rc = do_request(c, &rq, o->status, out, err);
     }
     free(url.p);
@@ -962,7 +970,9 @@ int kube_delete(kube_client *c, const kube_gvr *r, const char *ns, const char *n
     if (rc == 0) {
         /* Repeating a DELETE cannot delete anything else: at worst the
          * repeat answers 404 for what the first attempt removed. */
-        request rq = {.op = "delete", .verb = "DELETE", .method = "DELETE", .url = url.p, .what = what, .content_type = body ? "application/json" : NULL, .body = body, .body_len = body ? strlen(body) : 0, .safe = 1};
+        request rq = {.op = "delete", .verb = "DELETE", .method = "DELETE", .url = url.p,
+                      .what = what, .content_type = body ? "application/json" : NULL, .body = body,
+                      .body_len = body ? strlen(body) : 0, .safe = 1};
         json_t *res = NULL;
         rc = do_request(c, &rq, o->status, &res, err);
         if (out)
@@ -989,7 +999,9 @@ int kube_raw(kube_client *c, const char *method, const char *path, const char *c
         *p = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
     int safe = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
     /* Non-JSON bodies (/healthz says "ok") come back as a JSON string. */
-    request rq = {.op = op, .verb = method, .method = method, .url = url.p, .what = path, .content_type = body ? content_type : NULL, .body = body, .body_len = body ? strlen(body) : 0, .safe = safe, .raw = 1};
+    request rq = {.op = op, .verb = method, .method = method, .url = url.p, .what = path,
+                  .content_type = body ? content_type : NULL, .body = body,
+                  .body_len = body ? strlen(body) : 0, .safe = safe, .raw = 1};
     int rc = do_request(c, &rq, st, out, err);
     free(url.p);
     return rc;
@@ -1109,7 +1121,8 @@ int kube_watch(kube_client *c, const kube_gvr *r, const char *ns, const kube_req
     record(c, "WATCH", (int)w.code, now_s() - t0);
     curl_multi_remove_handle(m, w.h);
 
-    request rq = {.op = "watch", .verb = "WATCH", .method = "GET", .url = url.p, .what = what, .content_type = NULL, .body = NULL, .body_len = 0, .safe = 1};
+    request rq = {.op = "watch", .verb = "WATCH", .method = "GET", .url = url.p, .what = what,
+                  .safe = 1};
     if (w.rc < 0) {
         rc = pb_err_wrap(err, "watch %s", what);
     } else if (w.rc > 0 || stopped) {

@@ -15,6 +15,16 @@
  *   429, 5xx, connection failure -> PB_EUNAVAILABLE (after retries)
  *   timeout -> PB_ETIMEOUT
  * Pass a kube_status to receive the parsed Status (code, reason, causes).
+ * Messages read "<verb> <resource>[.<group>] <ns>/<name>: <code> <reason>:
+ * <message>", e.g. "get tenants.paybill.dev default/acme: 404 NotFound: ...".
+ *
+ * Retries (max_retries, exponential backoff from backoff_base_ms, capped at
+ * 5 s; Retry-After seconds win when given): 429 for every verb, since the
+ * server did not act on the request; 500/502/503/504 and dropped
+ * connections only where repeating is harmless: GET, LIST, DELETE, and PUT
+ * when the object carries metadata.resourceVersion. Never POST or PATCH. A
+ * refused connection (nothing was sent) is retried for every verb. A 401
+ * refetches exec-plugin / token-file credentials and repeats once.
  *
  * Ownership: every `json_t **out` receives a new reference the caller must
  * json_decref(); input objects are borrowed (never stolen). Strings in

@@ -3,7 +3,7 @@
  * credentials (see config.h).
  *
  * Loading is done in three steps:
- *   1. each kubeconfig file is parsed (libyaml) into a jansson tree;
+ *   1. each kubeconfig file is parsed (util/yaml) into a jansson tree;
  *   2. the files are merged the way kubectl merges them: for clusters, users
  *      and contexts the first file to define a name wins, and so does the
  *      first current-context; each entry remembers the file it came from so
@@ -33,9 +33,9 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-#include <yaml.h>
 
 #include "util/log.h"
+#include "util/yaml.h"
 
 extern char **environ;
 
@@ -213,90 +213,20 @@ static long long parse_rfc3339(const char *s)
     return (long long)timegm(&tm) - off;
 }
 
-/* ------------------------------------------------------------ YAML -> JSON */
+/* ------------------------------------------------------------------ parse */
 
-/* Kubeconfig scalars are strings except booleans and nulls; numbers stay
- * strings, which is what every field we read expects anyway. */
-static json_t *yaml_scalar(yaml_node_t *n)
-{
-    const char *v = (const char *)n->data.scalar.value;
-    if (n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE) {
-        if (!strcmp(v, "true") || !strcmp(v, "True") || !strcmp(v, "TRUE"))
-            return json_true();
-        if (!strcmp(v, "false") || !strcmp(v, "False") || !strcmp(v, "FALSE"))
-            return json_false();
-        if (!*v || !strcmp(v, "~") || !strcmp(v, "null") || !strcmp(v, "Null"))
-            return json_null();
-    }
-    return json_stringn(v, n->data.scalar.length);
-}
-
-static json_t *yaml_node(yaml_document_t *doc, yaml_node_t *n, int depth)
-{
-    if (!n || depth > 64)
-        return NULL;
-    switch (n->type) {
-    case YAML_SCALAR_NODE:
-        return yaml_scalar(n);
-    case YAML_SEQUENCE_NODE: {
-        json_t *a = json_array();
-        for (yaml_node_item_t *it = n->data.sequence.items.start;
-             a && it < n->data.sequence.items.top; it++) {
-            json_t *v = yaml_node(doc, yaml_document_get_node(doc, *it), depth + 1);
-            if (!v || json_array_append_new(a, v) != 0) {
-                json_decref(a);
-                return NULL;
-            }
-        }
-        return a;
-    }
-    case YAML_MAPPING_NODE: {
-        json_t *o = json_object();
-        for (yaml_node_pair_t *p = n->data.mapping.pairs.start;
-             o && p < n->data.mapping.pairs.top; p++) {
-            yaml_node_t *k = yaml_document_get_node(doc, p->key);
-            if (!k || k->type != YAML_SCALAR_NODE) {
-                json_decref(o);
-                return NULL;
-            }
-            json_t *v = yaml_node(doc, yaml_document_get_node(doc, p->value), depth + 1);
-            if (!v || json_object_set_new(o, (const char *)k->data.scalar.value, v) != 0) {
-                json_decref(o);
-                return NULL;
-            }
-        }
-        return o;
-    }
-    default:
-        return NULL;
-    }
-}
-
-/* Parse one kubeconfig file's text. An empty document is an empty object. */
+/* Parse one kubeconfig file's text. An empty file is an empty config, as
+ * kubectl treats it. */
 static int parse_yaml(const char *path, const char *buf, size_t len, json_t **out, pb_err *err)
 {
-    yaml_parser_t parser;
-    yaml_document_t doc;
-    if (!yaml_parser_initialize(&parser))
-        return pb_err_set(err, PB_ENOMEM, "kubeconfig %s: out of memory", path);
-    yaml_parser_set_input_string(&parser, (const unsigned char *)buf, len);
-    if (!yaml_parser_load(&parser, &doc)) {
-        int rc = pb_err_set(err, PB_EPARSE, "kubeconfig %s: line %zu: %s", path,
-                            parser.problem_mark.line + 1,
-                            parser.problem ? parser.problem : "invalid YAML");
-        yaml_parser_delete(&parser);
-        return rc;
-    }
-    yaml_node_t *root = yaml_document_get_root_node(&doc);
-    json_t *j = root ? yaml_node(&doc, root, 0) : json_object();
-    yaml_document_delete(&doc);
-    yaml_parser_delete(&parser);
-    if (!j)
-        return pb_err_set(err, PB_EPARSE, "kubeconfig %s: unsupported YAML (non-scalar key or nesting too deep)", path);
-    if (json_is_null(j)) {
-        json_decref(j);
+    json_t *j = NULL;
+    int rc = pb_yaml_parse_one(buf, len, &j, err);
+    if (rc == PB_ENOTFOUND) {
         j = json_object();
+        rc = 0;
     }
+    if (rc)
+        return pb_err_wrap(err, "kubeconfig %s", path);
     if (!json_is_object(j)) {
         json_decref(j);
         return pb_err_set(err, PB_EPARSE, "kubeconfig %s: top level is not a mapping", path);
@@ -433,7 +363,8 @@ static int resolve_exec(kube_config *cfg, json_t *x, const char *file, const cha
         return pb_err_set(err, PB_EINVAL, "%s.command: missing", w);
     if (api && strcmp(api, "client.authentication.k8s.io/v1") != 0 &&
         strcmp(api, "client.authentication.k8s.io/v1beta1") != 0)
-        return pb_err_set(err, PB_EINVAL, "%s.apiVersion: \"%s\" not supported (use client.authentication.k8s.io/v1)", w, api);
+        return pb_err_set(err, PB_EINVAL,
+                          "%s.apiVersion: \"%s\" not supported (use client.authentication.k8s.io/v1)", w, api);
     json_t *args = json_array(), *env = json_object();
     json_t *a = json_object_get(x, "args");
     size_t i;
@@ -524,11 +455,13 @@ static int resolve_context(kube_config *cfg, json_t *merged, const char *want, p
     const char *name = want && *want ? want : json_string_value(json_object_get(cur, "v"));
     const char *cfile = cur ? json_string_value(json_object_get(cur, "file")) : first;
     if (!name)
-        return pb_err_set(err, PB_EINVAL, "kubeconfig %s: current-context: not set and no context given", first);
+        return pb_err_set(err, PB_EINVAL, "kubeconfig %s: current-context: not set and no context given",
+                          first);
     json_t *ctx = json_object_get(json_object_get(merged, "contexts"), name);
+    int explicit = want && *want;
     if (!ctx)
         return pb_err_set(err, PB_ENOTFOUND, "kubeconfig %s: %s: context \"%s\" not found",
-                          want && *want ? first : cfile, want && *want ? "--context" : "current-context", name);
+                          explicit ? first : cfile, explicit ? "--context" : "current-context", name);
     const char *file = json_string_value(json_object_get(ctx, "file"));
     json_t *b = json_object_get(ctx, "v");
     char where[512];
@@ -602,8 +535,8 @@ static int load_in_cluster(kube_config *cfg, pb_err *err)
     if (!dir || !*dir)
         dir = DEFAULT_SA_DIR;
     if (!host || !*host || !port || !*port)
-        return pb_err_set(err, PB_EINVAL,
-                          "in-cluster config: KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT must be set");
+        return pb_err_set(err, PB_EINVAL, "in-cluster config: KUBERNETES_SERVICE_HOST and "
+                                          "KUBERNETES_SERVICE_PORT must be set");
     char buf[4096];
     /* An IPv6 service address needs brackets in a URL. */
     snprintf(buf, sizeof buf, strchr(host, ':') ? "https://[%s]:%s" : "https://%s:%s", host, port);
@@ -688,8 +621,8 @@ int kube_config_load(const kube_config_options *o, kube_config **out, pb_err *er
         char *one[2] = {path, NULL};
         rc = load_kubeconfig(one, 0, o->context, cfg, err);
     } else {
-        rc = pb_err_set(err, PB_ENOTFOUND,
-                        "no configuration: set --kubeconfig or KUBECONFIG, run in a cluster, or create ~/.kube/config");
+        rc = pb_err_set(err, PB_ENOTFOUND, "no configuration: set --kubeconfig or KUBECONFIG, run in a "
+                                           "cluster, or create ~/.kube/config");
     }
     if (rc) {
         kube_config_free(cfg);
@@ -960,7 +893,8 @@ static int run_exec(kube_auth *a, char **out, char **errout, pb_err *err)
     } else if (timed_out) {
         free(buf[0]);
         free(buf[1]);
-        rc = pb_err_set(err, PB_ETIMEOUT, "exec plugin %s: no answer within %d s", cmd, EXEC_TIMEOUT_MS / 1000);
+        rc = pb_err_set(err, PB_ETIMEOUT, "exec plugin %s: no answer within %d s", cmd,
+                        EXEC_TIMEOUT_MS / 1000);
     } else {
         *out = buf[0];
         *errout = buf[1];
@@ -998,9 +932,10 @@ static int refresh_exec(kube_auth *a, pb_err *err)
     }
     json_error_t je;
     j = json_loads(out, 0, &je);
-    if (!j || strcmp(json_string_value(json_object_get(j, "kind")) ? json_string_value(json_object_get(j, "kind")) : "", "ExecCredential") != 0) {
-        rc = pb_err_set(err, PB_EPARSE, "%s: exec plugin %s: output is not an ExecCredential%s%s", a->source, cmd,
-                        j ? "" : ": ", j ? "" : je.text);
+    const char *kind = json_string_value(json_object_get(j, "kind"));
+    if (!j || !kind || strcmp(kind, "ExecCredential") != 0) {
+        rc = pb_err_set(err, PB_EPARSE, "%s: exec plugin %s: output is not an ExecCredential%s%s", a->source,
+                        cmd, j ? "" : ": ", j ? "" : je.text);
         goto done;
     }
     json_t *s = json_object_get(j, "status");
@@ -1015,8 +950,9 @@ static int refresh_exec(kube_auth *a, pb_err *err)
     }
     long long expiry = 0;
     if (exp && *exp && (expiry = parse_rfc3339(exp)) < 0) {
-        rc = pb_err_set(err, PB_EPARSE, "%s: exec plugin %s: status.expirationTimestamp: \"%s\" is not RFC 3339",
-                        a->source, cmd, exp);
+        rc = pb_err_set(err, PB_EPARSE,
+                        "%s: exec plugin %s: status.expirationTimestamp: \"%s\" is not RFC 3339", a->source,
+                        cmd, exp);
         goto done;
     }
     kube_credentials_clear(&a->exec_cred);
