@@ -819,9 +819,12 @@ static void cause_at(vctx *c, const char *field, const char *reason, const char 
     json_array_append_new(c->causes, o);
 }
 
+/* The field is the validator's name with a leading "." trimmed, as
+ * kubeOpenAPIResultToFieldErrors does; messages keep the raw name. */
 static void cause(vctx *c, const char *reason, const char *message)
 {
-    cause_at(c, sb_str(&c->path), reason, message);
+    const char *f = sb_str(&c->path);
+    cause_at(c, f[0] == '.' ? f + 1 : f, reason, message);
 }
 
 static const char *kind_of(const json_t *v)
@@ -986,16 +989,21 @@ static void validate_string(vctx *c, const json_t *s, const json_t *v)
     for (size_t i = 0; i < n; i++)
         if (((unsigned char)str[i] & 0xC0) != 0x80)
             runes++;
+    /* kube-openapi's stringValidator stops at the first failure */
     long long lim;
+    int failed = 0;
     if (s_int(s, "maxLength", &lim) && (long long)runes > lim) {
         char m[128];
         snprintf(m, sizeof m, "Too long: may not be more than %lld %s", lim, lim == 1 ? "byte" : "bytes");
         cause(c, "FieldValueTooLong", m);
+        failed = 1;
     }
-    if (s_int(s, "minLength", &lim) && (long long)runes < lim)
+    if (!failed && s_int(s, "minLength", &lim) && (long long)runes < lim) {
         invalid(c, v, "should be at least %lld chars long", lim);
+        failed = 1;
+    }
     const char *pat = s_str(s, "pattern");
-    if (pat) {
+    if (!failed && pat) {
         regex_t re;
         char err[256];
         if (pattern_compile(pat, &re, err, sizeof err) == 0) {
@@ -1160,13 +1168,20 @@ static void validate_embedded(vctx *c, const json_t *v)
 
 static void validate_object(vctx *c, const json_t *s, const json_t *v, int depth)
 {
-    long long lim, n = (long long)json_object_size(v);
-    if (s_int(s, "minProperties", &lim) && n < lim)
-        invalid_int(c, n, "should have at least %lld properties", lim);
-    if (s_int(s, "maxProperties", &lim) && n > lim)
-        too_many(c, n, lim);
+    /* apiextensions checks embedded resources in a separate pass */
     if (s_true(s, "x-kubernetes-embedded-resource"))
         validate_embedded(c, v);
+
+    /* kube-openapi's objectValidator returns at once on min/maxProperties */
+    long long lim, n = (long long)json_object_size(v);
+    if (s_int(s, "minProperties", &lim) && n < lim) {
+        invalid_int(c, n, "should have at least %lld properties", lim);
+        return;
+    }
+    if (s_int(s, "maxProperties", &lim) && n > lim) {
+        too_many(c, n, lim);
+        return;
+    }
 
     const json_t *props = s_obj(s, "properties");
     const json_t *ap = json_object_get(s, "additionalProperties");
@@ -1192,8 +1207,23 @@ static void validate_object(vctx *c, const json_t *s, const json_t *v, int depth
         {
             if (props && json_object_get(props, k))
                 continue;
-            old = path_field(&c->path, k);
+            /* o.Path+"."+key: at the root the name keeps its leading dot */
+            old = c->path.len;
+            sb_putc(&c->path, '.');
+            sb_puts(&c->path, k);
             validate_node(c, ap, val, depth + 1);
+            sb_truncate(&c->path, old);
+        }
+    }
+    if (props) {
+        const json_t *ps;
+        json_object_foreach((json_t *)props, k, ps)
+        {
+            val = json_object_get(v, k);
+            if (!val)
+                continue;
+            old = path_field(&c->path, k);
+            validate_node(c, ps, val, depth + 1);
             sb_truncate(&c->path, old);
         }
     }
@@ -1208,37 +1238,10 @@ static void validate_object(vctx *c, const json_t *s, const json_t *v, int depth
             cause(c, "FieldValueRequired", "Required value");
             sb_truncate(&c->path, old);
         }
-    if (props) {
-        const json_t *ps;
-        json_object_foreach((json_t *)props, k, ps)
-        {
-            val = json_object_get(v, k);
-            if (!val)
-                continue;
-            old = path_field(&c->path, k);
-            validate_node(c, ps, val, depth + 1);
-            sb_truncate(&c->path, old);
-        }
-    }
 }
 
 static void validate_array(vctx *c, const json_t *s, const json_t *v, int depth)
 {
-    long long lim, n = (long long)json_array_size(v);
-    if (s_int(s, "minItems", &lim) && n < lim)
-        invalid_int(c, n, "should have at least %lld items", lim);
-    if (s_int(s, "maxItems", &lim) && n > lim)
-        too_many(c, n, lim);
-    if (s_true(s, "uniqueItems")) {
-        for (size_t i = 0; i < (size_t)n; i++)
-            for (size_t j = i + 1; j < (size_t)n; j++)
-                if (json_equal(json_array_get(v, i), json_array_get(v, j))) {
-                    json_t *e = json_string("");
-                    invalid(c, e, "shouldn't contain duplicates");
-                    json_decref(e);
-                    i = j = (size_t)n;
-                }
-    }
     const json_t *items = s_obj(s, "items"), *e;
     size_t i;
     if (items)
@@ -1248,6 +1251,21 @@ static void validate_array(vctx *c, const json_t *s, const json_t *v, int depth)
             validate_node(c, items, e, depth + 1);
             sb_truncate(&c->path, old);
         }
+    long long lim, n = (long long)json_array_size(v);
+    if (s_int(s, "minItems", &lim) && n < lim)
+        invalid_int(c, n, "should have at least %lld items", lim);
+    if (s_int(s, "maxItems", &lim) && n > lim)
+        too_many(c, n, lim);
+    if (s_true(s, "uniqueItems")) {
+        for (size_t a = 0; a < (size_t)n; a++)
+            for (size_t b = a + 1; b < (size_t)n; b++)
+                if (json_equal(json_array_get(v, a), json_array_get(v, b))) {
+                    json_t *empty = json_string("");
+                    invalid(c, empty, "shouldn't contain duplicates");
+                    json_decref(empty);
+                    a = b = (size_t)n;
+                }
+    }
 }
 
 static void validate_node(vctx *c, const json_t *s, const json_t *v, int depth)

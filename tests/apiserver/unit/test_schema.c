@@ -191,11 +191,18 @@ static const vcase vcases[] = {
     {"preserve unknown fields accepts anything", "{'raw':{'x-kubernetes-preserve-unknown-fields':true}}", NULL,
      "{'raw':{'a':[1,{'b':null}]}}", 0, {{0}}},
     {"unknown fields are not validation errors", "{'a':{'type':'string'}}", NULL, "{'zzz':1}", 0, {{0}}},
-    {"several errors in schema order", "{'a':{'type':'string'},'b':{'type':'integer','minimum':1}}", "['c']",
+    {"several errors: properties, then required", "{'a':{'type':'string'},'b':{'type':'integer','minimum':1}}", "['c']",
      "{'a':1,'b':0}", 3,
-     {{"spec.c", "FieldValueRequired", "Required value"},
-      {"spec.a", "FieldValueTypeInvalid", "Invalid value: \"integer\": spec.a in body must be of type string: \"integer\""},
-      {"spec.b", "FieldValueInvalid", "Invalid value: 0: spec.b in body should be greater than or equal to 1"}}},
+     {{"spec.a", "FieldValueTypeInvalid", "Invalid value: \"integer\": spec.a in body must be of type string: \"integer\""},
+      {"spec.b", "FieldValueInvalid", "Invalid value: 0: spec.b in body should be greater than or equal to 1"},
+      {"spec.c", "FieldValueRequired", "Required value"}}},
+    {"string checks stop at the first failure", "{'n':{'type':'string','maxLength':2,'pattern':'^[0-9]+$'}}", NULL,
+     "{'n':'abc'}", 1, {{"spec.n", "FieldValueTooLong", "Too long: may not be more than 2 bytes"}}},
+    {"maxProperties stops object checks", "{'m':{'type':'object','maxProperties':1,'required':['z'],'properties':{'a':{'type':'string'}}}}",
+     NULL, "{'m':{'a':1,'b':2}}", 1, {{"spec.m", "FieldValueTooMany", "Too many: 2: must have at most 1 item"}}},
+    {"items before minItems", "{'l':{'type':'array','minItems':3,'items':{'type':'string'}}}", NULL, "{'l':[1]}", 2,
+     {{"spec.l[0]", "FieldValueTypeInvalid", "Invalid value: \"integer\": spec.l[0] in body must be of type string: \"integer\""},
+      {"spec.l", "FieldValueInvalid", "Invalid value: 1: spec.l in body should have at least 3 items"}}},
     {"oneOf none valid", "{'o':{'type':'object','oneOf':[{'required':['a']},{'required':['b']}],'properties':{'a':{'type':'string'},'b':{'type':'string'}}}}",
      NULL, "{'o':{}}", 1,
      {{"", "FieldValueInvalid",
@@ -250,6 +257,23 @@ static void test_root_type_error(void **state)
     assert_string_equal(json_string_value(json_object_get(c, "field")), "");
     assert_string_equal(json_string_value(json_object_get(c, "message")),
                         "Invalid value: \"array\":  in body must be of type object: \"array\"");
+    json_decref(causes);
+    json_decref(o);
+    json_decref(schema);
+}
+
+/* A map at the root: kube-openapi names the value ".key", the field is
+ * trimmed but the message keeps the dot. */
+static void test_root_map_names(void **state)
+{
+    json_t *schema = J("{'type':'object','additionalProperties':{'type':'string'}}");
+    json_t *o = J("{'k':1}");
+    json_t *causes = json_array();
+    assert_int_equal(dv_schema_validate(schema, o, causes), 1);
+    json_t *c = json_array_get(causes, 0);
+    assert_string_equal(json_string_value(json_object_get(c, "field")), "k");
+    assert_string_equal(json_string_value(json_object_get(c, "message")),
+                        "Invalid value: \"integer\": .k in body must be of type string: \"integer\"");
     json_decref(causes);
     json_decref(o);
     json_decref(schema);
@@ -600,6 +624,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_validation_table),
         cmocka_unit_test(test_root_type_error),
+        cmocka_unit_test(test_root_map_names),
         cmocka_unit_test(test_invalid_message),
         cmocka_unit_test(test_prune_table),
         cmocka_unit_test(test_default_table),
