@@ -199,11 +199,11 @@ static void set_leading(leader *le, int leading)
     kmetrics_leader(le->name, leading);
 }
 
-static void stop_leading(leader *le, const char *why)
+static void stop_leading(leader *le, const char *why, int expected)
 {
     set_leading(le, 0);
-    pb_log_warn("leader election: stopped leading", "lease", le->name, "identity", le->identity,
-                "reason", why, NULL);
+    pb_log(expected ? PB_LOG_INFO : PB_LOG_WARN, "leader election: stopped leading", "lease", le->name,
+           "identity", le->identity, "reason", why, NULL);
     if (le->on_stopped)
         le->on_stopped(le->cb_ud);
 }
@@ -225,9 +225,9 @@ double leader_tick(leader *le)
     } else if (r == TRY_OK) {
         le->last_renew = now;
     } else if (r == TRY_HELD) {
-        stop_leading(le, "lease taken by another candidate");
+        stop_leading(le, "lease taken by another candidate", 0);
     } else if (now - le->last_renew >= le->renew_deadline_s) {
-        stop_leading(le, "failed to renew within the renew deadline");
+        stop_leading(le, "failed to renew within the renew deadline", 0);
     }
     return le->retry_s;
 }
@@ -272,6 +272,6 @@ int leader_release(leader *le, pb_err *err)
         observe(le, &rec, now);
     else
         pb_err_wrap(err, "releasing lease %s", le->name);
-    stop_leading(le, rc == 0 ? "released" : "release failed");
+    stop_leading(le, rc == 0 ? "released" : "release failed", rc == 0);
     return rc;
 }

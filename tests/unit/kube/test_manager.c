@@ -1,0 +1,404 @@
+/* Unit tests for kube/manager with in-test informer sources, lease API and
+ * event sink: controllers start only after sync (and leadership), readiness,
+ * clean stop releasing the lease, losing the lease, SIGTERM, cache sync
+ * timeout, shutdown deadline, bad input. */
+#include "testutil.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kube/manager.h"
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* --- fakes ----------------------------------------------------------------- */
+
+static int src_list(void *ud, json_t **out, pb_err *err)
+{
+    const char *json = ud;
+    if (!json)
+        return pb_err_set(err, PB_EFORBIDDEN, "tenants is forbidden");
+    json_error_t je;
+    *out = json_loads(json, 0, &je);
+    return 0;
+}
+
+static int src_watch(void *ud, const char *rv, double timeout_s, informer_watch_fn fn, void *fn_ud,
+                     const atomic_int *stop, pb_err *err)
+{
+    double until = now_s() + timeout_s;
+    while (!atomic_load(stop) && now_s() < until)
+        usleep(2000);
+    return 0;
+}
+
+static informer_source source(const char *list_json)
+{
+    informer_source s = {src_list, src_watch, NULL, (void *)list_json};
+    return s;
+}
+
+#define TENANTS "{\"metadata\":{\"resourceVersion\":\"3\"},\"items\":[" \
+    "{\"apiVersion\":\"paybill.dev/v1alpha1\",\"kind\":\"Tenant\",\"metadata\":{\"name\":\"acme\",\"uid\":\"u1\",\"resourceVersion\":\"2\"}}," \
+    "{\"apiVersion\":\"paybill.dev/v1alpha1\",\"kind\":\"Tenant\",\"metadata\":{\"name\":\"globex\",\"uid\":\"u2\",\"resourceVersion\":\"3\"}}]}"
+
+typedef struct fake_lease {
+    pthread_mutex_t mu;
+    int exists;
+    leader_record rec;
+    int rv;
+} fake_lease;
+
+static int fl_get(void *ud, leader_record *out, pb_err *err)
+{
+    fake_lease *f = ud;
+    pthread_mutex_lock(&f->mu);
+    int exists = f->exists;
+    if (exists)
+        *out = f->rec;
+    pthread_mutex_unlock(&f->mu);
+    return exists ? 0 : pb_err_set(err, PB_ENOTFOUND, "not found");
+}
+
+static int fl_write(fake_lease *f, leader_record *rec, int create, pb_err *err)
+{
+    int rc = 0;
+    pthread_mutex_lock(&f->mu);
+    if (create && f->exists)
+        rc = pb_err_set(err, PB_EEXIST, "exists");
+    else if (!create && strcmp(rec->resource_version, f->rec.resource_version) != 0)
+        rc = pb_err_set(err, PB_ECONFLICT, "conflict");
+    if (!rc) {
+        snprintf(rec->resource_version, sizeof rec->resource_version, "%d", ++f->rv);
+        f->rec = *rec;
+        f->exists = 1;
+    }
+    pthread_mutex_unlock(&f->mu);
+    return rc;
+}
+
+static int fl_create(void *ud, leader_record *rec, pb_err *err)
+{
+    return fl_write(ud, rec, 1, err);
+}
+
+static int fl_update(void *ud, leader_record *rec, pb_err *err)
+{
+    return fl_write(ud, rec, 0, err);
+}
+
+static void lease_snapshot(fake_lease *f, leader_record *out)
+{
+    pthread_mutex_lock(&f->mu);
+    *out = f->rec;
+    pthread_mutex_unlock(&f->mu);
+}
+
+typedef struct fake_sink {
+    atomic_int created;
+} fake_sink;
+
+static int sink_create(void *ud, const char *ns, json_t *ev, pb_err *err)
+{
+    atomic_fetch_add(&((fake_sink *)ud)->created, 1);
+    return 0;
+}
+
+static int sink_patch(void *ud, const char *ns, const char *name, json_t *p, pb_err *err)
+{
+    return 0;
+}
+
+/* --- reconciler ------------------------------------------------------------ */
+
+typedef struct app {
+    manager *m;
+    atomic_int reconciles;
+    useconds_t hold;     /* sleep this long, ignoring stop */
+} app;
+
+static controller_result reconcile(controller_ctx *ctx, const char *key, pb_err *err)
+{
+    app *a = ctx->user;
+    if (a->hold)
+        usleep(a->hold);
+    json_t *ref = json_pack("{s:s, s:s, s:{s:s}}", "apiVersion", "paybill.dev/v1alpha1", "kind", "Tenant",
+                            "metadata", "name", key);
+    recorder_event(manager_recorder(a->m), ref, RECORDER_NORMAL, "Reconciled", "tenant %s reconciled", key);
+    json_decref(ref);
+    atomic_fetch_add(&a->reconciles, 1);
+    return controller_ok();
+}
+
+static manager *build(app *a, fake_lease *lease, fake_sink *sink, int leader_elect, const char *list_json,
+                      int handle_signals)
+{
+    leader_lease_api api = {fl_get, fl_create, fl_update, NULL, lease};
+    recorder_sink rs = {sink_create, sink_patch, NULL, sink};
+    manager_options o = {
+        .name = "paybill-test",
+        .leader_elect = leader_elect,
+        .identity = "me",
+        .lease_duration_s = 1.0,
+        .renew_deadline_s = 0.5,
+        .retry_period_s = 0.1,
+        .sync_timeout_s = 0.3,
+        .shutdown_timeout_s = 2,
+        .handle_signals = handle_signals,
+        .lease_api = lease ? &api : NULL,
+        .event_sink = &rs,
+    };
+    manager *m = NULL;
+    pb_err e;
+    assert_int_equal(manager_new(&o, &m, &e), 0);
+    a->m = m;
+    informer_source src = source(list_json);
+    informer *inf = NULL;
+    assert_int_equal(manager_add_informer(m, "tenants.paybill.dev/v1alpha1", &src, &inf, &e), 0);
+    controller_options co = {.name = "tenant", .workers = 2, .reconcile = reconcile, .user = a};
+    controller *c = NULL;
+    assert_int_equal(manager_add_controller(m, &co, &c, &e), 0);
+    assert_int_equal(controller_for(c, inf, "paybill.dev/v1alpha1", "Tenant", 0, &e), 0);
+    return m;
+}
+
+typedef struct runner {
+    manager *m;
+    pthread_t t;
+    int rc;
+    pb_err err;
+} runner;
+
+static void *run_thread(void *arg)
+{
+    runner *r = arg;
+    r->rc = manager_run(r->m, &r->err);
+    return NULL;
+}
+
+static void start_run(runner *r, manager *m)
+{
+    r->m = m;
+    pthread_create(&r->t, NULL, run_thread, r);
+}
+
+static int wait_reconciles(app *a, int n, double timeout)
+{
+    double until = now_s() + timeout;
+    while (atomic_load(&a->reconciles) < n && now_s() < until)
+        usleep(2000);
+    return atomic_load(&a->reconciles);
+}
+
+/* --- tests ----------------------------------------------------------------- */
+
+static void test_run_and_clean_stop(void **state)
+{
+    app a = {0};
+    fake_sink sink = {0};
+    manager *m = build(&a, NULL, &sink, 0, TENANTS, 0);
+    char why[64];
+    assert_int_equal(manager_healthz(m, why, sizeof why), 0);
+    assert_int_equal(manager_readyz(m, why, sizeof why), PB_EUNAVAILABLE);
+    assert_string_equal(why, "caches not synced");
+    runner r;
+    start_run(&r, m);
+    assert_true(wait_reconciles(&a, 2, 5) >= 2);
+    assert_int_equal(manager_readyz(m, why, sizeof why), 0);
+    assert_true(manager_is_leader(m)); /* no election: always "leading" */
+    pb_err e;
+    controller_options co = {.name = "late", .reconcile = reconcile};
+    controller *c;
+    assert_int_equal(manager_add_controller(m, &co, &c, &e), PB_EINVAL);
+    manager_stop(m);
+    pthread_join(r.t, NULL);
+    assert_int_equal(r.rc, 0);
+    assert_int_equal(manager_readyz(m, why, sizeof why), PB_EUNAVAILABLE);
+    assert_string_equal(why, "shutting down");
+    assert_int_equal(manager_healthz(m, why, sizeof why), 0);
+    /* Events recorded by reconciles were flushed on the way out. */
+    assert_int_equal(atomic_load(&sink.created), 2);
+    assert_int_equal(manager_run(m, &e), PB_EINVAL); /* one run per manager */
+    manager_free(m);
+}
+
+static void test_leader_election_gates_controllers(void **state)
+{
+    app a = {0};
+    fake_sink sink = {0};
+    fake_lease lease = {.exists = 1, .rv = 1};
+    pthread_mutex_init(&lease.mu, NULL);
+    snprintf(lease.rec.holder, sizeof lease.rec.holder, "other");
+    lease.rec.lease_duration_s = 1;
+    snprintf(lease.rec.resource_version, sizeof lease.rec.resource_version, "1");
+    manager *m = build(&a, &lease, &sink, 1, TENANTS, 0);
+    runner r;
+    double t0 = now_s();
+    start_run(&r, m);
+    usleep(400000);
+    char why[64];
+    /* Caches run and are ready while we wait for the lease ... */
+    assert_int_equal(manager_readyz(m, why, sizeof why), 0);
+    assert_false(manager_is_leader(m));
+    assert_int_equal(atomic_load(&a.reconciles), 0);
+    /* ... which "other" stops renewing: taken over after its 1 s. */
+    assert_true(wait_reconciles(&a, 2, 5) >= 2);
+    assert_true(now_s() - t0 >= 0.9);
+    assert_true(manager_is_leader(m));
+    leader_record rec;
+    lease_snapshot(&lease, &rec);
+    assert_string_equal(rec.holder, "me");
+    assert_int_equal(rec.transitions, 1);
+    manager_stop(m);
+    pthread_join(r.t, NULL);
+    assert_int_equal(r.rc, 0);
+    /* Released for a fast hand-over. */
+    lease_snapshot(&lease, &rec);
+    assert_string_equal(rec.holder, "");
+    assert_int_equal(rec.lease_duration_s, 1);
+    assert_false(manager_is_leader(m));
+    manager_free(m);
+    pthread_mutex_destroy(&lease.mu);
+}
+
+static void test_losing_the_lease_stops_everything(void **state)
+{
+    app a = {0};
+    fake_sink sink = {0};
+    fake_lease lease = {0};
+    pthread_mutex_init(&lease.mu, NULL);
+    manager *m = build(&a, &lease, &sink, 1, TENANTS, 0);
+    runner r;
+    start_run(&r, m);
+    assert_true(wait_reconciles(&a, 2, 5) >= 2);
+    /* Someone else grabs the lease (e.g. after a network partition). */
+    pthread_mutex_lock(&lease.mu);
+    snprintf(lease.rec.holder, sizeof lease.rec.holder, "thief");
+    snprintf(lease.rec.resource_version, sizeof lease.rec.resource_version, "%d", ++lease.rv);
+    pthread_mutex_unlock(&lease.mu);
+    pthread_join(r.t, NULL);
+    assert_int_equal(r.rc, PB_EUNAVAILABLE);
+    assert_non_null(strstr(r.err.msg, "leader election lost"));
+    char why[64];
+    assert_int_equal(manager_healthz(m, why, sizeof why), PB_EUNAVAILABLE);
+    assert_string_equal(why, "leader election lost");
+    leader_record rec;
+    lease_snapshot(&lease, &rec);
+    assert_string_equal(rec.holder, "thief"); /* not released: it is not ours */
+    manager_free(m);
+    pthread_mutex_destroy(&lease.mu);
+}
+
+static void *send_sigterm(void *arg)
+{
+    app *a = arg;
+    wait_reconciles(a, 2, 5);
+    kill(getpid(), SIGTERM);
+    return NULL;
+}
+
+static void test_sigterm(void **state)
+{
+    app a = {0};
+    fake_sink sink = {0};
+    manager *m = build(&a, NULL, &sink, 0, TENANTS, 1);
+    pthread_t t;
+    pthread_create(&t, NULL, send_sigterm, &a); /* inherits the blocked mask */
+    pb_err e;
+    assert_int_equal(manager_run(m, &e), 0);
+    pthread_join(t, NULL);
+    assert_true(atomic_load(&a.reconciles) >= 2);
+    manager_free(m); /* restores the signal mask */
+    sigset_t cur;
+    pthread_sigmask(SIG_SETMASK, NULL, &cur);
+    assert_false(sigismember(&cur, SIGTERM));
+}
+
+static void test_cache_sync_timeout(void **state)
+{
+    app a = {0};
+    fake_sink sink = {0};
+    manager *m = build(&a, NULL, &sink, 0, NULL, 0);
+    pb_err e;
+    double t0 = now_s();
+    assert_int_equal(manager_run(m, &e), PB_ETIMEOUT);
+    assert_true(now_s() - t0 < 3);
+    assert_non_null(strstr(e.msg, "caches to sync"));
+    assert_int_equal(atomic_load(&a.reconciles), 0);
+    char why[64];
+    assert_int_equal(manager_healthz(m, why, sizeof why), PB_EUNAVAILABLE);
+    manager_free(m);
+}
+
+static void test_shutdown_deadline(void **state)
+{
+    app a = {.hold = 1200000};
+    fake_sink sink = {0};
+    manager *m = build(&a, NULL, &sink, 0, TENANTS, 0);
+    runner r;
+    start_run(&r, m);
+    usleep(100000); /* both keys are now stuck in reconcile */
+    double t0 = now_s();
+    manager_stop(m);
+    /* Shutdown deadline is 2 s; reconciles finish at ~1.2 s: waited for. */
+    pthread_join(r.t, NULL);
+    double took = now_s() - t0;
+    assert_int_equal(r.rc, 0);
+    assert_true(took >= 0.9);
+    assert_true(took < 2.5);
+    assert_int_equal(atomic_load(&a.reconciles), 2);
+    manager_free(m);
+}
+
+static void test_bad_input(void **state)
+{
+    pb_err e;
+    manager *m = NULL;
+    manager_options o = {.leader_elect = 1};
+    assert_int_equal(manager_new(&o, &m, &e), PB_EINVAL);
+    assert_int_equal(manager_new(NULL, &m, &e), PB_EINVAL);
+    manager_options plain = {0};
+    assert_int_equal(manager_new(&plain, &m, &e), 0);
+    assert_null(manager_recorder(m)); /* neither client nor sink */
+    kube_gvr g = {"paybill.dev", "v1alpha1", "tenants"};
+    informer *inf;
+    assert_int_equal(manager_informer(m, &g, NULL, &inf, &e), PB_EINVAL); /* no client */
+    informer_source s = source(TENANTS);
+    assert_int_equal(manager_add_informer(m, "k", &s, &inf, &e), 0);
+    assert_int_equal(manager_add_informer(m, "k", &s, &inf, &e), PB_EEXIST);
+    controller_options co = {.name = "c", .reconcile = reconcile};
+    controller *c;
+    assert_int_equal(manager_add_controller(m, &co, &c, &e), 0);
+    assert_int_equal(manager_add_controller(m, &co, &c, &e), PB_EEXIST);
+    co.reconcile = NULL;
+    co.name = "d";
+    assert_int_equal(manager_add_controller(m, &co, &c, &e), PB_EINVAL);
+    manager_free(m); /* never run */
+    assert_int_equal(manager_healthz(NULL, NULL, 0), PB_EINVAL);
+    manager_stop(NULL);
+    manager_free(NULL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_run_and_clean_stop),
+        cmocka_unit_test(test_leader_election_gates_controllers),
+        cmocka_unit_test(test_losing_the_lease_stops_everything),
+        cmocka_unit_test(test_sigterm),
+        cmocka_unit_test(test_cache_sync_timeout),
+        cmocka_unit_test(test_shutdown_deadline),
+        cmocka_unit_test(test_bad_input),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
