@@ -129,6 +129,19 @@ json_t *dv_access_review(dv_auth *a, const dv_user *u, const json_t *review);
  * NULL if malformed. */
 json_t *dv_rules_review(dv_auth *a, const dv_user *u, const json_t *review);
 
+/* kubectl (client-go) POSTs the review kinds above as Kubernetes protobuf
+ * (Content-Type application/vnd.kubernetes.protobuf: "k8s\0" + a
+ * runtime.Unknown envelope), while accepting a JSON answer. Decode such a
+ * body of SelfSubjectAccessReview, SubjectAccessReview,
+ * LocalSubjectAccessReview or SelfSubjectRulesReview (authorization.k8s.io/v1)
+ * into the JSON form the functions above take. New reference, or NULL when
+ * the bytes are not one of those kinds. */
+json_t *dv_review_from_protobuf(const void *body, size_t len);
+
+/* authentication.k8s.io/v1 SelfSubjectReview (`kubectl auth whoami`) for
+ * u: status.userInfo {username, uid, groups}. New reference. */
+json_t *dv_self_subject_review(const dv_user *u);
+
 /* The bootstrap RBAC policy kube-apiserver creates at start (the subset a
  * dev cluster needs): ClusterRoles cluster-admin, admin, edit, view,
  * system:basic-user, system:discovery, system:public-info-viewer and the

@@ -27,6 +27,7 @@
 #include "auth.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -775,6 +776,200 @@ json_t *dv_rules_review(dv_auth *a, const dv_user *u, const json_t *review)
     json_decref(c.rules);
     eval_done(&ev);
     return r;
+}
+
+/* ---- protobuf review bodies ------------------------------------------------ */
+
+/* Just enough of the protobuf wire format to read the review messages:
+ * varints, length-delimited fields, and skipping everything else. */
+typedef struct pbuf {
+    const unsigned char *p, *end;
+} pbuf;
+
+static int pb_varint(pbuf *r, uint64_t *v)
+{
+    *v = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+        if (r->p >= r->end)
+            return -1;
+        unsigned char b = *r->p++;
+        *v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80))
+            return 0;
+    }
+    return -1;
+}
+
+/* Next field: 1 with its number and, for length-delimited ones, the bytes;
+ * 0 at the end; -1 on malformed input. */
+static int pb_next(pbuf *r, unsigned *num, pbuf *bytes)
+{
+    uint64_t key, v;
+    if (r->p >= r->end)
+        return 0;
+    if (pb_varint(r, &key) < 0 || (key >> 3) == 0)
+        return -1;
+    *num = (unsigned)(key >> 3);
+    bytes->p = bytes->end = NULL;
+    switch (key & 7) {
+    case 0:
+        return pb_varint(r, &v) < 0 ? -1 : 1;
+    case 1:
+        if (r->end - r->p < 8)
+            return -1;
+        r->p += 8;
+        return 1;
+    case 2:
+        if (pb_varint(r, &v) < 0 || v > (uint64_t)(r->end - r->p))
+            return -1;
+        bytes->p = r->p;
+        bytes->end = r->p + v;
+        r->p += v;
+        return 1;
+    case 5:
+        if (r->end - r->p < 4)
+            return -1;
+        r->p += 4;
+        return 1;
+    default:
+        return -1; /* groups are not used by Kubernetes */
+    }
+}
+
+static json_t *pb_string(const pbuf *b)
+{
+    return json_stringn((const char *)b->p, (size_t)(b->end - b->p));
+}
+
+/* A message whose fields 1..n are strings named by keys[] (NULL entries and
+ * higher fields skipped); empty strings are left out, as omitempty does. */
+static json_t *pb_strings(pbuf m, const char *const *keys, unsigned nkeys)
+{
+    json_t *o = json_object();
+    unsigned num;
+    pbuf b;
+    int rc;
+    while ((rc = pb_next(&m, &num, &b)) == 1) {
+        if (num <= nkeys && keys[num - 1] && b.p && b.end > b.p)
+            json_object_set_new(o, keys[num - 1], pb_string(&b));
+    }
+    if (rc < 0) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+static const char *const RES_ATTR_KEYS[] = {"namespace", "verb", "group", "version",
+                                            "resource", "subresource", "name"};
+static const char *const NONRES_ATTR_KEYS[] = {"path", "verb"};
+static const char *const META_KEYS[] = {"name", "generateName", "namespace"};
+
+static json_t *pb_spec(pbuf m, int rules_review)
+{
+    json_t *spec = json_object(), *groups = json_array();
+    unsigned num;
+    pbuf b;
+    int rc;
+    while ((rc = pb_next(&m, &num, &b)) == 1) {
+        if (!b.p)
+            continue;
+        json_t *v = NULL;
+        const char *key = NULL;
+        if (rules_review) {
+            if (num == 1 && b.end > b.p) {
+                key = "namespace";
+                v = pb_string(&b);
+            }
+        } else if (num == 1 || num == 2) {
+            key = num == 1 ? "resourceAttributes" : "nonResourceAttributes";
+            v = num == 1 ? pb_strings(b, RES_ATTR_KEYS, 7) : pb_strings(b, NONRES_ATTR_KEYS, 2);
+            if (!v)
+                rc = -1;
+        } else if ((num == 3 || num == 6) && b.end > b.p) {
+            key = num == 3 ? "user" : "uid";
+            v = pb_string(&b);
+        } else if (num == 4) {
+            json_array_append_new(groups, pb_string(&b));
+        }
+        if (key && v)
+            json_object_set_new(spec, key, v);
+        if (rc < 0)
+            break;
+    }
+    if (json_array_size(groups) > 0)
+        json_object_set(spec, "groups", groups);
+    json_decref(groups);
+    if (rc < 0) {
+        json_decref(spec);
+        return NULL;
+    }
+    return spec;
+}
+
+json_t *dv_review_from_protobuf(const void *body, size_t len)
+{
+    static const unsigned char magic[4] = {'k', '8', 's', 0};
+    if (!body || len < 4 || memcmp(body, magic, 4) != 0)
+        return NULL;
+    pbuf env = {(const unsigned char *)body + 4, (const unsigned char *)body + len}, b, raw = {0};
+    unsigned num;
+    int rc;
+    json_t *tm = NULL;
+    while ((rc = pb_next(&env, &num, &b)) == 1) {
+        if (num == 1 && b.p && !tm) {
+            static const char *const TM_KEYS[] = {"apiVersion", "kind"};
+            tm = pb_strings(b, TM_KEYS, 2);
+        } else if (num == 2 && b.p) {
+            raw = b;
+        }
+    }
+    const char *av = str_at(tm, "apiVersion"), *kind = str_at(tm, "kind");
+    int known = streq(kind, "SelfSubjectAccessReview") || streq(kind, "SubjectAccessReview") ||
+                streq(kind, "LocalSubjectAccessReview") || streq(kind, "SelfSubjectRulesReview");
+    if (rc < 0 || !raw.p || !streq(av, "authorization.k8s.io/v1") || !known) {
+        json_decref(tm);
+        return NULL;
+    }
+    json_t *out = json_pack("{s:s,s:s}", "apiVersion", av, "kind", kind);
+    kind = str_at(out, "kind"); /* tm goes now; out lives on */
+    json_decref(tm);
+    while ((rc = pb_next(&raw, &num, &b)) == 1) {
+        if (!b.p)
+            continue;
+        json_t *v = NULL;
+        if (num == 1)
+            v = pb_strings(b, META_KEYS, 3);
+        else if (num == 2)
+            v = pb_spec(b, strcmp(kind, "SelfSubjectRulesReview") == 0);
+        else
+            continue; /* status is ours to fill */
+        if (!v) {
+            rc = -1;
+            break;
+        }
+        json_object_set_new(out, num == 1 ? "metadata" : "spec", v);
+    }
+    if (rc < 0) {
+        json_decref(out);
+        return NULL;
+    }
+    if (!json_object_get(out, "spec"))
+        json_object_set_new(out, "spec", json_object());
+    return out;
+}
+
+json_t *dv_self_subject_review(const dv_user *u)
+{
+    json_t *groups = json_array();
+    for (size_t i = 0; u && i < u->ngroups; i++)
+        json_array_append_new(groups, json_string(u->groups[i]));
+    json_t *ui = json_pack("{s:s,s:o}", "username", u && u->name ? u->name : "", "groups", groups);
+    if (u && u->uid && *u->uid)
+        json_object_set_new(ui, "uid", json_string(u->uid));
+    return json_pack("{s:s,s:s,s:{s:n},s:{s:o}}", "kind", "SelfSubjectReview", "apiVersion",
+                     "authentication.k8s.io/v1", "metadata", "creationTimestamp", "status",
+                     "userInfo", ui);
 }
 
 /* ---- bootstrap policy ---------------------------------------------------- */
