@@ -1,14 +1,69 @@
 #!/usr/bin/env bash
 # hack/local-up.sh - bring up the local stack and run the main job.
 #
-# Target shape (completed as the issues land): build, start the dev API
-# server and a throwaway PostgreSQL (unprivileged user, temp dir, loopback),
-# start the operator, install crds/, apply examples/, wait for tenants to be
-# Ready, print `kubectl get tenants` and how to point kubectl at the stack.
+# Installs dependencies, builds, starts the dev API server (HTTPS, loopback)
+# and a throwaway PostgreSQL (unprivileged user), installs crds/, creates
+# the operator's namespace, ServiceAccount and RBAC exactly as the Helm chart
+# grants them, starts paybill-operator under that ServiceAccount, applies
+# examples/ and waits for the tenants to become Ready.
+#
+# State lives in .local/stack (override with PAYBILL_STACK_DIR). Rerunning
+# is idempotent: running pieces are reused. hack/local-down.sh stops it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+STACK_ROOT=$PWD
+STACK_BUILD=$PWD/build/plain
+DIR=${PAYBILL_STACK_DIR:-$PWD/.local/stack}
+NS=paybill-system
+export STACK_ROOT STACK_BUILD STACK_NAMESPACE=$NS
+. hack/lib/stack.sh
+
 hack/deps.sh
+echo "local-up: building"
 cmake -S . -B build/plain -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build/plain -j"$(nproc)" >/dev/null
-build/plain/paybill-operator --version
-echo "local-up: the dev API server and the operator manager are not built yet; nothing else to start" >&2
+mkdir -p "$DIR"
+# PostgreSQL runs unprivileged: every directory above its data must be traversable.
+chmod 755 "$DIR" "$(dirname "$DIR")" 2>/dev/null || true
+
+if [ -f "$DIR/apiserver.pid" ] && kill -0 "$(cat "$DIR/apiserver.pid")" 2>/dev/null; then
+  echo "local-up: dev API server already running"
+  export KUBECONFIG=$DIR/admin.kubeconfig
+else
+  echo "local-up: starting the dev API server"
+  stack_devapi_start "$DIR"
+fi
+stack_install_crds
+stack_operator_rbac "$DIR" "$NS"
+echo "local-up: starting PostgreSQL"
+stack_database "$DIR" "$NS"
+if [ -f "$DIR/operator.pid" ] && kill -0 "$(cat "$DIR/operator.pid")" 2>/dev/null; then
+  echo "local-up: operator already running"
+else
+  echo "local-up: starting paybill-operator (logs: $DIR/operator.log)"
+  stack_operator_start "$DIR" operator --config "$DIR/operator.yaml" \
+    --metrics-addr 127.0.0.1:0 --health-addr 127.0.0.1:0
+fi
+
+echo "local-up: applying examples/"
+kubectl apply -f examples/00-datamodel.yaml -f examples/10-plans.yaml \
+  -f examples/20-tenants.yaml -f examples/30-subscriptions.yaml
+if ! kubectl wait --for=condition=Ready tenants --all --timeout=120s; then
+  echo "local-up: tenants did not all become Ready; operator log tail:" >&2
+  tail -20 "$DIR/operator.log" >&2
+  kubectl get tenants -o wide
+  exit 1
+fi
+# Agent policy and workflow examples live in a tenant namespace, which now exists.
+kubectl apply -f examples/40-agentpolicy.yaml -f examples/50-workflow.yaml
+
+echo
+kubectl get plans,subscriptions,tenants
+cat <<MSG
+
+The stack is up. Point kubectl at it with:
+
+  export KUBECONFIG=$DIR/admin.kubeconfig
+
+Operator log: $DIR/operator.log   Stop everything: hack/local-down.sh
+MSG

@@ -1,0 +1,127 @@
+# hack/lib/stack.sh - the local stack: dev API server, PostgreSQL, operator.
+# Sourced by hack/local-up.sh and by the end-to-end tests (tests/e2e).
+#
+#   stack_devapi_start DIR [extra devapi flags]   HTTPS dev API server on a
+#        free loopback port, state in DIR/apiserver; sets KUBECONFIG (admin).
+#   stack_install_crds                            crds/ applied and Established.
+#   stack_operator_rbac NS                        the chart's ServiceAccount and
+#        RBAC rendered for namespace NS and applied; writes DIR/operator.kubeconfig
+#        authenticating as that ServiceAccount (the operator never runs as admin).
+#   stack_database DIR NS                         PostgreSQL in DIR/pg, its admin
+#        Secret in NS, and DIR/operator.yaml (the operator's --config).
+#   stack_operator_start DIR NAME [flags]         operator NAME in the background,
+#        logs in DIR/NAME.log, pid in DIR/NAME.pid.
+#   stack_stop DIR                                everything above, stopped.
+#
+# Needs: STACK_BUILD (build dir with paybill-devapi and paybill-operator),
+#        STACK_ROOT (repository root).
+
+# shellcheck source=postgres.sh
+. "$(dirname "${BASH_SOURCE[0]}")/postgres.sh"
+
+stack_devapi_start() {
+  local dir=$1; shift
+  mkdir -p "$dir/apiserver"
+  chmod 755 "$dir"
+  rm -f "$dir/apiserver/port"
+  "$STACK_BUILD/paybill-devapi" --listen 127.0.0.1:0 --port-file "$dir/apiserver/port" \
+    --data-dir "$dir/apiserver/data" --write-kubeconfig "$dir/admin.kubeconfig" \
+    --log-format text --log-level "${STACK_DEVAPI_LOG_LEVEL:-info}" "$@" \
+    >>"$dir/apiserver.log" 2>&1 &
+  echo $! >"$dir/apiserver.pid"
+  local i
+  for i in $(seq 1 100); do
+    [ -s "$dir/apiserver/port" ] && [ -s "$dir/admin.kubeconfig" ] && break
+    kill -0 "$(cat "$dir/apiserver.pid")" 2>/dev/null || { echo "stack: dev API server died; see $dir/apiserver.log" >&2; tail -5 "$dir/apiserver.log" >&2; return 1; }
+    sleep 0.1
+  done
+  export KUBECONFIG=$dir/admin.kubeconfig
+  for i in $(seq 1 50); do
+    kubectl get --raw /readyz >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  echo "stack: dev API server not ready; see $dir/apiserver.log" >&2
+  return 1
+}
+
+stack_install_crds() {
+  kubectl apply -f "$STACK_ROOT/crds/" >/dev/null && \
+    kubectl wait --for=condition=Established crd -l app.kubernetes.io/part-of=paybill --timeout=30s >/dev/null
+}
+
+# Render the chart's plain-YAML templates for namespace $1 (no Helm needed
+# for these two: they only use .Release.Namespace).
+stack_render_rbac() {
+  sed -e "s/{{ \.Release\.Namespace }}/$1/g" \
+    "$STACK_ROOT/charts/paybill/templates/serviceaccount.yaml" \
+    <(echo "---") "$STACK_ROOT/charts/paybill/templates/rbac.yaml"
+}
+
+stack_operator_rbac() {
+  local dir=$1 ns=$2
+  kubectl create namespace "$ns" --dry-run=client -o yaml | kubectl apply -f - >/dev/null || return 1
+  stack_render_rbac "$ns" | kubectl apply -f - >/dev/null || return 1
+  local token server ca
+  token=$(kubectl -n "$ns" create token paybill-operator) || return 1
+  server=$(kubectl config view --raw -o jsonpath='{.clusters[0].cluster.server}')
+  ca=$(kubectl config view --raw -o jsonpath='{.clusters[0].cluster.certificate-authority-data}')
+  cat >"$dir/operator.kubeconfig" <<KC
+apiVersion: v1
+kind: Config
+clusters:
+- name: dev
+  cluster: {server: "$server", certificate-authority-data: "$ca"}
+users:
+- name: paybill-operator
+  user: {token: "$token"}
+contexts:
+- name: operator
+  context: {cluster: dev, user: paybill-operator, namespace: $ns}
+current-context: operator
+KC
+}
+
+stack_database() {
+  local dir=$1 ns=$2
+  pg_start "$dir/pg" || return 1
+  mkdir -p "$dir/snapshots"
+  kubectl -n "$ns" create secret generic pg-admin --from-literal=username=postgres \
+    --from-literal=password="$PG_SUPERPASS" --dry-run=client -o yaml | kubectl apply -f - >/dev/null || return 1
+  cat >"$dir/operator.yaml" <<CFG
+systemNamespace: $ns
+snapshotDir: $dir/snapshots
+databaseServers:
+  - name: local
+    role: shared
+    host: 127.0.0.1
+    port: $PG_PORT
+    sslmode: disable
+    adminSecret: {name: pg-admin, namespace: $ns}
+CFG
+}
+
+stack_operator_start() {
+  local dir=$1 name=$2; shift 2
+  PAYBILL_KUBECONFIG=$dir/operator.kubeconfig "$STACK_BUILD/paybill-operator" \
+    --namespace "${STACK_NAMESPACE:-paybill-system}" --log-format text "$@" >>"$dir/$name.log" 2>&1 &
+  echo $! >"$dir/$name.pid"
+}
+
+stack_kill() { # stack_kill PIDFILE [SIGNAL]
+  [ -f "$1" ] || return 0
+  local pid
+  pid=$(cat "$1")
+  kill "-${2:-TERM}" "$pid" 2>/dev/null
+  for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -9 "$pid" 2>/dev/null
+  rm -f "$1"
+}
+
+stack_stop() {
+  local dir=$1 f
+  for f in "$dir"/*.pid; do
+    [ "$f" = "$dir/apiserver.pid" ] || stack_kill "$f"
+  done
+  stack_kill "$dir/apiserver.pid"
+  pg_stop "$dir/pg"
+}
