@@ -69,6 +69,7 @@ typedef struct {
     size_t body_len, body_cap;
     int too_large;
     int responding, headers_sent, head_only;
+    int close_after; /* close the connection once the response is out */
     size_t sent;
     struct pb_http_response resp;
 } conn;
@@ -339,12 +340,21 @@ static int on_http(pb_http_server *srv, struct lws *wsi, conn *c, const char *ur
         return 0;
     }
     c->head_only = strcmp(c->method, "HEAD") == 0;
-    /* A body follows when a non-zero Content-Length or chunked encoding was
-     * announced; lws then delivers it through HTTP_BODY callbacks. */
+    /* A body follows when a non-zero Content-Length was announced; lws then
+     * delivers it through HTTP_BODY callbacks. lws 4.1 does not decode
+     * chunked request bodies, so those are refused (411) and the connection
+     * closed, rather than left waiting for a body that never comes. */
     char cl[32] = "";
-    int has_body = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0;
+    int has_body = 0;
     if (lws_hdr_copy(wsi, cl, sizeof cl, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0 && strtoull(cl, NULL, 10) > 0)
         has_body = 1;
+    else if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0) {
+        reply_text(&c->resp, 411, "chunked request bodies are not supported: send Content-Length\n");
+        c->close_after = 1;
+        c->responding = 1;
+        lws_callback_on_writable(wsi);
+        return 0;
+    }
     if (!has_body)
         respond(srv, wsi, c);
     return 0;
@@ -419,7 +429,10 @@ static int on_writeable(struct lws *wsi, conn *c)
     }
     /* Response complete: free it now (keep-alive reuses the conn) and let
      * lws decide whether the connection stays open. */
+    int close_after = c->close_after;
     conn_reset(c);
+    if (close_after)
+        return -1;
     return lws_http_transaction_completed(wsi) ? -1 : 0;
 }
 
