@@ -239,7 +239,9 @@ FA_FN void fa_accept(fa_server *s)
             return;
         }
     }
+    pthread_mutex_lock(&s->mu);
     s->accepted++;
+    pthread_mutex_unlock(&s->mu);
     s->conns[s->nconns++] = c;
 }
 
@@ -371,6 +373,15 @@ FA_FN int fa_nreqs(fa_server *s)
 {
     pthread_mutex_lock(&s->mu);
     int n = s->nreqs;
+    pthread_mutex_unlock(&s->mu);
+    return n;
+}
+
+/* Connections accepted so far (to check connection reuse). */
+FA_FN int fa_accepted(fa_server *s)
+{
+    pthread_mutex_lock(&s->mu);
+    int n = s->accepted;
     pthread_mutex_unlock(&s->mu);
     return n;
 }

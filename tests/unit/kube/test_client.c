@@ -657,6 +657,57 @@ static void test_observer(void **state)
     assert_int_equal(observed, 1);
 }
 
+/* ------------------------------------------- connections and threads */
+
+static void test_connection_reuse(void **state)
+{
+    fixture *f = *state;
+    for (int i = 0; i < 10; i++)
+        fa_push_json(f->srv, 200, "{}");
+    for (int i = 0; i < 10; i++) {
+        json_t *out = NULL;
+        assert_int_equal(kube_get(f->c, &TENANTS, "ns", "a", NULL, &out, NULL), 0);
+        json_decref(out);
+    }
+    assert_int_equal(fa_accepted(f->srv), 1); /* keep-alive: one connection */
+}
+
+typedef struct worker {
+    kube_client *c;
+    int ok;
+} worker;
+
+static void *get_worker(void *arg)
+{
+    worker *w = arg;
+    for (int i = 0; i < 10; i++) {
+        json_t *out = NULL;
+        if (kube_get(w->c, &TENANTS, "ns", "a", NULL, &out, NULL) == 0 && json_is_object(out))
+            w->ok++;
+        json_decref(out);
+    }
+    return NULL;
+}
+
+static void test_shared_between_threads(void **state)
+{
+    fixture *f = *state;
+    for (int i = 0; i < 40; i++)
+        fa_push_json(f->srv, 200, "{\"kind\":\"Tenant\"}");
+    pthread_t t[4];
+    worker w[4];
+    for (int i = 0; i < 4; i++) {
+        w[i] = (worker){f->c, 0};
+        pthread_create(&t[i], NULL, get_worker, &w[i]);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(t[i], NULL);
+        assert_int_equal(w[i].ok, 10);
+    }
+    assert_int_equal(fa_nreqs(f->srv), 40);
+    assert_true(fa_accepted(f->srv) <= 4); /* pooled handles keep their connections */
+}
+
 /* -------------------------------------------------------- rate limiter */
 
 static void test_ratelimit_timing(void **state)
@@ -900,6 +951,8 @@ int main(void)
         T(test_discovery),
         T(test_raw_and_stats),
         T(test_observer),
+        T(test_connection_reuse),
+        T(test_shared_between_threads),
         cmocka_unit_test(test_ratelimit_timing),
         cmocka_unit_test(test_ratelimit_threads),
         T(test_client_rate_limited),
