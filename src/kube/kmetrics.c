@@ -11,6 +11,8 @@
 
 #include <pthread.h>
 #include <stddef.h>
+#include <stdio.h>
+#include <string.h>
 
 #include "util/log.h"
 #include "util/metrics.h"
@@ -32,6 +34,8 @@ static struct {
     pb_gauge *leader;
     pb_counter *events_dropped;
     pb_counter *relists;
+    pb_counter *rest_requests;
+    pb_histogram *rest_duration;
 } m;
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
@@ -88,6 +92,17 @@ static void register_all(void)
     rc = rc ? rc : pb_metrics_counter_register(r, "paybill_informer_relists_total",
                                                "Full relists after the watch resourceVersion expired (410 Gone)",
                                                resource, &m.relists, &e);
+    const char *const code_method[] = {"code", "method", NULL};
+    const char *const verb[] = {"verb", NULL};
+    /* client-go's request latency buckets. */
+    static const double rest_buckets[] = {0.005, 0.025, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60};
+    rc = rc ? rc : pb_metrics_counter_register(r, "rest_client_requests_total",
+                                               "Number of HTTP requests, partitioned by status code and method.",
+                                               code_method, &m.rest_requests, &e);
+    rc = rc ? rc : pb_metrics_histogram_register(r, "rest_client_request_duration_seconds",
+                                                 "Request latency in seconds. Broken down by verb.", verb,
+                                                 rest_buckets, sizeof rest_buckets / sizeof rest_buckets[0],
+                                                 &m.rest_duration, &e);
     if (rc)
         pb_log_error("registering controller runtime metrics failed", "error", pb_err_msg(&e), NULL);
     m.ok = rc == 0;
@@ -177,4 +192,19 @@ void kmetrics_informer_relist(const char *resource)
 {
     if (ready(resource))
         pb_metrics_counter_add(m.relists, 1, resource, NULL);
+}
+
+void kmetrics_rest_request(void *ud, const char *verb, int code, double seconds)
+{
+    (void)ud;
+    if (!ready(verb))
+        return;
+    const char *method = strcmp(verb, "LIST") == 0 || strcmp(verb, "WATCH") == 0 ? "GET" : verb;
+    char code_s[16];
+    if (code > 0)
+        snprintf(code_s, sizeof code_s, "%d", code);
+    else
+        snprintf(code_s, sizeof code_s, "<error>");
+    pb_metrics_counter_add(m.rest_requests, 1, code_s, method, NULL);
+    pb_metrics_histogram_observe(m.rest_duration, seconds, method, NULL);
 }

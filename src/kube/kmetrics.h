@@ -18,6 +18,8 @@
  *   leader_election_master_status{name}            gauge (1 = leading)
  *   paybill_events_dropped_total                   counter (recorder queue full)
  *   paybill_informer_relists_total{resource}       counter
+ *   rest_client_requests_total{code,method}        counter (client-go's, "<error>" = no response)
+ *   rest_client_request_duration_seconds{verb}     histogram
  *
  * They live in the process-wide registry of util/metrics.h. Every function
  * is thread-safe and cheap; a NULL name makes the call a no-op, which is how
@@ -41,5 +43,9 @@ void kmetrics_controller_workers(const char *controller, int max_workers, int ac
 void kmetrics_leader(const char *name, int leading);
 void kmetrics_event_dropped(void);
 void kmetrics_informer_relist(const char *resource);
+
+/* A kube_request_observer (client.h): pass it to kube_client_set_observer()
+ * with ud NULL. verb is the client's (LIST and WATCH count as GET). */
+void kmetrics_rest_request(void *ud, const char *verb, int code, double seconds);
 
 #endif

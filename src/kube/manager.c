@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "kube/kmetrics.h"
 #include "util/log.h"
 
 #define POLL_S 0.05
@@ -136,6 +137,8 @@ int manager_new(const manager_options *o, manager **out, pb_err *err)
         return pb_err_set(err, PB_ENOMEM, "manager: out of memory");
     }
     m->client = o->client;
+    if (m->client)
+        kube_client_set_observer(m->client, kmetrics_rest_request, NULL);
     m->sync_timeout_s = o->sync_timeout_s > 0 ? o->sync_timeout_s : 120;
     m->shutdown_timeout_s = o->shutdown_timeout_s > 0 ? o->shutdown_timeout_s : 30;
     m->resync_s = o->resync_s;

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "kube/controller.h"
+#include "kube/kmetrics.h"
 #include "util/metrics.h"
 
 static double now_s(void)
@@ -406,6 +407,20 @@ static void test_bad_input(void **state)
     assert_int_equal(controller_stop(NULL, 1), PB_EINVAL);
 }
 
+static void test_rest_client_metrics(void **state)
+{
+    kmetrics_rest_request(NULL, "LIST", 200, 0.01);
+    kmetrics_rest_request(NULL, "GET", 200, 0.02);
+    kmetrics_rest_request(NULL, "POST", 0, 1.0);
+    const char *const cm[] = {"code", "method", NULL};
+    pb_counter *req = NULL;
+    assert_int_equal(pb_metrics_counter_register(pb_metrics_default(), "rest_client_requests_total", "", cm, &req,
+                                                 NULL), 0);
+    assert_float_equal(pb_metrics_counter_get(req, "200", "GET", NULL), 2, 1e-9);
+    assert_float_equal(pb_metrics_counter_get(req, "<error>", "POST", NULL), 1, 1e-9);
+    kmetrics_rest_request(NULL, NULL, 200, 0); /* ignored */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -415,6 +430,7 @@ int main(void)
         cmocka_unit_test(test_workers_never_share_a_key),
         cmocka_unit_test(test_stop_deadline),
         cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_rest_client_metrics),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
