@@ -1523,14 +1523,22 @@ void dv_schema_default(const json_t *schema, json_t *obj)
 
 /* ------------------------------------------------------------------------ */
 /* structural check                                                          */
+/*
+ * Three passes, as kube-apiserver runs them when a CRD is written:
+ *  A. OpenAPI well-formedness (apiextensions validation.go): $ref,
+ *     uniqueItems, additionalProperties false / next to properties, bad
+ *     types... reported in walk order; if any, B and C are skipped.
+ *  B. structural invariants (apiextensions schema/validation.go) and
+ *     completeness of value validations, sorted by "field: message".
+ *  C. defaults validated against their own schema (ValidateDefaults).
+ */
 
-enum { LVL_ROOT, LVL_FIELD, LVL_ITEM };
+enum { LVL_ROOT, LVL_ITEM, LVL_FIELD };
 
 typedef struct sctx {
     json_t *causes;
     int count;
-    sbuf path;  /* openAPIV3Schema.properties[spec]... */
-    sbuf dpath; /* spec.replicas: the object path, for default validation */
+    sbuf path; /* openAPIV3Schema.properties[spec]... */
 } sctx;
 
 static void scause(sctx *c, const char *child, const char *reason, const char *body)
@@ -1565,6 +1573,15 @@ static void scause_value(sctx *c, const char *child, const char *reason, const c
     sb_free(&m);
 }
 
+/* Run fn on child schema `s` with `suffix` appended to the path. */
+#define WITH_PATH(c, suffix, stmt)                                                                 \
+    do {                                                                                           \
+        size_t old_ = (c)->path.len;                                                               \
+        sb_puts(&(c)->path, (suffix));                                                             \
+        stmt;                                                                                      \
+        sb_truncate(&(c)->path, old_);                                                             \
+    } while (0)
+
 static int valid_type(const char *t)
 {
     static const char *const types[] = {"array", "boolean", "integer", "number", "object", "string", NULL};
@@ -1574,70 +1591,46 @@ static int valid_type(const char *t)
     return 0;
 }
 
-static void check_node(sctx *c, const json_t *s, int lvl, int depth, int in_junctor,
-                       const json_t *outer);
+static const char *const JUNCTORS[] = {"allOf", "anyOf", "oneOf", NULL};
 
-static void check_child(sctx *c, const char *suffix, const char *dkey, const json_t *s, int lvl,
-                        int depth, int in_junctor, const json_t *outer)
-{
-    size_t old = c->path.len, dold = c->dpath.len;
-    sb_puts(&c->path, suffix);
-    if (dkey)
-        path_field(&c->dpath, dkey);
-    check_node(c, s, lvl, depth, in_junctor, outer);
-    sb_truncate(&c->path, old);
-    sb_truncate(&c->dpath, dold);
-}
+/* Calls visit(c, child, suffix, lvl) for properties, additionalProperties,
+ * items and the junctors' schemas (junctor children get lvl -1). */
+typedef void (*child_fn)(sctx *c, const json_t *child, int lvl, int depth);
 
-/* Validate a `default` against the node's own schema. */
-static void check_default(sctx *c, const json_t *s)
+static void for_children(sctx *c, const json_t *s, int depth, child_fn fn)
 {
-    const json_t *d = json_object_get(s, "default");
-    if (!d)
-        return;
-    json_t *causes = json_array();
-    vctx v = {causes, 0, {0}};
-    sb_puts(&v.path, sb_str(&c->dpath));
-    validate_node(&v, s, d, 0);
-    size_t i;
-    json_t *e;
-    json_array_foreach(causes, i, e)
-    {
-        scause(c, "default", json_string_value(json_object_get(e, "reason")),
-               json_string_value(json_object_get(e, "message")));
-    }
-    json_decref(causes);
-    sb_free(&v.path);
-}
-
-static void check_metadata(sctx *c, const json_t *meta)
-{
+    const json_t *props = json_object_get(s, "properties"), *v, *ap = json_object_get(s, "additionalProperties");
+    const json_t *items = json_object_get(s, "items");
     const char *k;
-    const json_t *v;
-    int ok = json_is_object(meta);
-    if (ok)
-        json_object_foreach((json_t *)meta, k, v)
+    sbuf suffix = {0};
+    if (json_is_object(props))
+        json_object_foreach((json_t *)props, k, v)
         {
-            if (!strcmp(k, "type") && json_is_string(v) && !strcmp(json_string_value(v), "object"))
-                continue;
-            if (!strcmp(k, "description"))
-                continue;
-            if (!strcmp(k, "properties") && json_is_object(v)) {
-                const char *pk;
-                const json_t *pv;
-                json_object_foreach((json_t *)v, pk, pv) if (strcmp(pk, "name") && strcmp(pk, "generateName")) ok = 0;
-                continue;
-            }
-            ok = 0;
+            sb_truncate(&suffix, 0);
+            sb_printf(&suffix, ".properties[%s]", k);
+            WITH_PATH(c, sb_str(&suffix), fn(c, v, LVL_FIELD, depth + 1));
         }
-    if (!ok)
-        scause(c, "properties[metadata]", "FieldValueForbidden",
-               "Forbidden: must not specify anything other than name and generateName, but "
-               "metadata is implicitly specified");
+    if (json_is_object(ap))
+        WITH_PATH(c, ".additionalProperties", fn(c, ap, LVL_FIELD, depth + 1));
+    if (json_is_object(items))
+        WITH_PATH(c, ".items", fn(c, items, LVL_ITEM, depth + 1));
+    for (int j = 0; JUNCTORS[j]; j++) {
+        const json_t *arr = json_object_get(s, JUNCTORS[j]);
+        size_t i;
+        json_array_foreach(arr, i, v)
+        {
+            sb_truncate(&suffix, 0);
+            sb_printf(&suffix, ".%s[%zu]", JUNCTORS[j], i);
+            WITH_PATH(c, sb_str(&suffix), fn(c, v, -1, depth + 1));
+        }
+    }
+    if (json_is_object(json_object_get(s, "not")))
+        WITH_PATH(c, ".not", fn(c, json_object_get(s, "not"), -1, depth + 1));
+    sb_free(&suffix);
 }
 
-static void check_node(sctx *c, const json_t *s, int lvl, int depth, int in_junctor,
-                       const json_t *outer)
+/* Pass A */
+static void check_openapi(sctx *c, const json_t *s, int lvl, int depth)
 {
     if (!json_is_object(s)) {
         scause(c, NULL, "FieldValueInvalid", "Invalid value: must be a JSON schema object");
@@ -1645,159 +1638,381 @@ static void check_node(sctx *c, const json_t *s, int lvl, int depth, int in_junc
     }
     if (depth > DV_SCHEMA_MAX_DEPTH) {
         char m[128];
-        snprintf(m, sizeof m, "Forbidden: schema nesting exceeds the maximum depth of %d",
-                 DV_SCHEMA_MAX_DEPTH);
+        snprintf(m, sizeof m, "Forbidden: schema nesting exceeds the maximum depth of %d", DV_SCHEMA_MAX_DEPTH);
         scause(c, NULL, "FieldValueForbidden", m);
         return;
     }
     const json_t *type = json_object_get(s, "type");
-    const char *t = json_string_value(type);
-    int ios = s_true(s, "x-kubernetes-int-or-string");
-    int pres = s_true(s, "x-kubernetes-preserve-unknown-fields");
-    int emb = s_true(s, "x-kubernetes-embedded-resource");
-    const json_t *props = json_object_get(s, "properties");
-    const json_t *ap = json_object_get(s, "additionalProperties");
-    const json_t *items = json_object_get(s, "items");
-
     if (type && !json_is_string(type))
         scause_value(c, "type", "FieldValueInvalid", "Invalid value", type, "must be a string");
-    else if (t && !valid_type(t))
+    else if (type && !valid_type(json_string_value(type)))
         scause_value(c, "type", "FieldValueNotSupported", "Unsupported value", type,
                      "supported values: \"array\", \"boolean\", \"integer\", \"number\", \"object\", \"string\"");
-
-    if (in_junctor) {
-        static const char *const forbidden[] = {"type", "description", "default", "additionalProperties",
-                                                "nullable", "x-kubernetes-preserve-unknown-fields",
-                                                "x-kubernetes-embedded-resource",
-                                                "x-kubernetes-int-or-string", NULL};
-        for (int i = 0; forbidden[i]; i++)
-            if (json_object_get(s, forbidden[i]) &&
-                !(!strcmp(forbidden[i], "type") && outer && s_true(outer, "x-kubernetes-int-or-string")))
-                scause(c, forbidden[i], "FieldValueForbidden", "Forbidden: must be empty to be structural");
-        if (json_is_object(props)) {
-            const json_t *oprops = outer ? s_obj(outer, "properties") : NULL;
-            const char *k;
-            const json_t *v;
-            json_object_foreach((json_t *)props, k, v) if (!oprops || !json_object_get(oprops, k))
-            {
-                sbuf f = {0};
-                sb_printf(&f, "properties[%s]", k);
-                scause(c, sb_str(&f), "FieldValueRequired",
-                       "Required value: must be specified outside of allOf, anyOf, oneOf and not "
-                       "to be structural");
-                sb_free(&f);
-            }
-        }
-    } else {
-        if (!t && !ios && !pres && !emb) {
-            const char *why = lvl == LVL_ROOT    ? "Required value: must not be empty at the root"
-                              : lvl == LVL_ITEM ? "Required value: must not be empty for specified array items"
-                                                : "Required value: must not be empty for specified object fields";
-            scause(c, "type", "FieldValueRequired", why);
-        }
-        if (lvl == LVL_ROOT && t && strcmp(t, "object"))
-            scause_value(c, "type", "FieldValueInvalid", "Invalid value", type, "must be object at the root");
-        if (ios && t)
-            scause_value(c, "type", "FieldValueInvalid", "Invalid value", type,
-                         "must be empty if x-kubernetes-int-or-string is true");
-        if (emb && !t)
-            scause(c, "type", "FieldValueRequired",
-                   "Required value: must be object if x-kubernetes-embedded-resource is true");
-        else if (emb && strcmp(t, "object"))
-            scause_value(c, "type", "FieldValueInvalid", "Invalid value", type,
-                         "must be object if x-kubernetes-embedded-resource is true");
-        if (emb && !pres && !(json_is_object(props) && json_object_size(props)))
-            scause(c, "properties", "FieldValueRequired",
-                   "Required value: must not be empty if x-kubernetes-embedded-resource is true "
-                   "without x-kubernetes-preserve-unknown-fields");
-        if (t && !strcmp(t, "array") && !items)
-            scause(c, "items", "FieldValueRequired", "Required value: must be specified");
-        check_default(c, s);
-    }
-    if (json_is_false(json_object_get(s, "x-kubernetes-preserve-unknown-fields")))
-        scause_value(c, "x-kubernetes-preserve-unknown-fields", "FieldValueInvalid", "Invalid value",
-                     json_false(), "must be true or undefined");
+    if (type && s_true(s, "x-kubernetes-int-or-string"))
+        scause_value(c, "type", "FieldValueInvalid", "Invalid value", type,
+                     "must be empty if x-kubernetes-int-or-string is true");
     if (json_object_get(s, "$ref"))
         scause(c, "$ref", "FieldValueForbidden", "Forbidden: $ref is not supported");
     if (s_true(s, "uniqueItems"))
         scause(c, "uniqueItems", "FieldValueForbidden",
                "Forbidden: uniqueItems cannot be set to true since the runtime complexity becomes quadratic");
+    const json_t *ap = json_object_get(s, "additionalProperties");
     if (json_is_false(ap))
         scause(c, "additionalProperties", "FieldValueForbidden",
                "Forbidden: additionalProperties cannot be set to false");
-    if (ap && props)
+    else if (ap && json_object_get(s, "properties"))
         scause(c, "additionalProperties", "FieldValueForbidden",
                "Forbidden: additionalProperties and properties are mutual exclusive");
+    if (json_is_false(json_object_get(s, "x-kubernetes-preserve-unknown-fields")))
+        scause_value(c, "x-kubernetes-preserve-unknown-fields", "FieldValueInvalid", "Invalid value",
+                     json_object_get(s, "x-kubernetes-preserve-unknown-fields"), "must be true or undefined");
     double mo;
     if (s_num(s, "multipleOf", &mo) && mo <= 0)
         scause_value(c, "multipleOf", "FieldValueInvalid", "Invalid value", json_object_get(s, "multipleOf"),
                      "must be greater than zero");
     const json_t *pat = json_object_get(s, "pattern");
-    if (pat) {
+    if (pat && !json_is_string(pat))
+        scause_value(c, "pattern", "FieldValueInvalid", "Invalid value", pat, "must be a string");
+    const json_t *props = json_object_get(s, "properties"), *items = json_object_get(s, "items");
+    if (props && !json_is_object(props))
+        scause(c, "properties", "FieldValueInvalid", "Invalid value: must be an object");
+    if (json_is_array(items))
+        scause(c, "items", "FieldValueForbidden", "Forbidden: items must be a schema object and not an array");
+    for (int j = 0; JUNCTORS[j]; j++) {
+        const json_t *arr = json_object_get(s, JUNCTORS[j]);
+        if (arr && !json_is_array(arr))
+            scause(c, JUNCTORS[j], "FieldValueInvalid", "Invalid value: must be an array");
+    }
+    for_children(c, s, depth, check_openapi);
+}
+
+/* anyOf: [{type: integer}, {type: string}] exactly */
+static int int_or_string_anyof(const json_t *anyof)
+{
+    if (!json_is_array(anyof) || json_array_size(anyof) != 2)
+        return 0;
+    const json_t *a = json_array_get(anyof, 0), *b = json_array_get(anyof, 1);
+    return json_object_size(a) == 1 && json_object_size(b) == 1 &&
+           !strcmp(s_str(a, "type") ? s_str(a, "type") : "", "integer") &&
+           !strcmp(s_str(b, "type") ? s_str(b, "type") : "", "string");
+}
+
+/* Pass B, inside a junctor: validateNestedValueValidation */
+static void check_nested(sctx *c, const json_t *v, int skip_anyof, int depth)
+{
+    static const struct {
+        const char *key, *msg;
+    } forbidden[] = {
+        {"type", "Forbidden: must be empty to be structural"},
+        {"additionalProperties", "Forbidden: must be undefined to be structural"},
+        {"default", "Forbidden: must be undefined to be structural"},
+        {"title", "Forbidden: must be empty to be structural"},
+        {"description", "Forbidden: must be empty to be structural"},
+        {"nullable", "Forbidden: must be false to be structural"},
+        {"x-kubernetes-preserve-unknown-fields", "Forbidden: must be false to be structural"},
+        {"x-kubernetes-embedded-resource", "Forbidden: must be false to be structural"},
+        {"x-kubernetes-int-or-string", "Forbidden: must be false to be structural"},
+        {"x-kubernetes-list-map-keys", "Forbidden: must be empty to be structural"},
+        {"x-kubernetes-list-type", "Forbidden: must be undefined to be structural"},
+        {NULL, NULL},
+    };
+    if (!json_is_object(v) || depth > DV_SCHEMA_MAX_DEPTH)
+        return;
+    const json_t *sub;
+    const char *k;
+    size_t i;
+    sbuf suffix = {0};
+    for (int j = 0; JUNCTORS[j]; j++) {
+        if (!strcmp(JUNCTORS[j], "anyOf") && skip_anyof)
+            continue;
+        json_array_foreach(json_object_get(v, JUNCTORS[j]), i, sub)
+        {
+            sb_truncate(&suffix, 0);
+            sb_printf(&suffix, ".%s[%zu]", JUNCTORS[j], i);
+            WITH_PATH(c, sb_str(&suffix), check_nested(c, sub, 0, depth + 1));
+        }
+    }
+    if (json_object_get(v, "not"))
+        WITH_PATH(c, ".not", check_nested(c, json_object_get(v, "not"), 0, depth + 1));
+    if (json_object_get(v, "items"))
+        WITH_PATH(c, ".items", check_nested(c, json_object_get(v, "items"), 0, depth + 1));
+    const json_t *props = s_obj(v, "properties");
+    if (props)
+        json_object_foreach((json_t *)props, k, sub)
+        {
+            sb_truncate(&suffix, 0);
+            sb_printf(&suffix, ".properties[%s]", k);
+            WITH_PATH(c, sb_str(&suffix), check_nested(c, sub, 0, depth + 1));
+        }
+    for (int f = 0; forbidden[f].key; f++) {
+        const json_t *x = json_object_get(v, forbidden[f].key);
+        if (x && !json_is_false(x) && !(json_is_string(x) && !json_string_length(x)))
+            scause(c, forbidden[f].key, "FieldValueForbidden", forbidden[f].msg);
+    }
+    if (props && json_object_get(props, "metadata"))
+        scause(c, "properties[metadata]", "FieldValueForbidden",
+               "Forbidden: must not be specified in a nested context");
+    if (json_is_string(json_object_get(v, "pattern"))) {
         regex_t re;
         char err[300], detail[400];
-        if (!json_is_string(pat)) {
-            scause_value(c, "pattern", "FieldValueInvalid", "Invalid value", pat, "must be a string");
-        } else if (pattern_compile(json_string_value(pat), &re, err, sizeof err) < 0) {
+        if (pattern_compile(s_str(v, "pattern"), &re, err, sizeof err) < 0) {
             snprintf(detail, sizeof detail, "must be a valid regular expression, but isn't: %s", err);
-            scause_value(c, "pattern", "FieldValueInvalid", "Invalid value", pat, detail);
+            scause_value(c, "pattern", "FieldValueInvalid", "Invalid value", json_object_get(v, "pattern"), detail);
+        } else {
+            regfree(&re);
+        }
+    }
+    sb_free(&suffix);
+}
+
+/* The metadata schema at the root may only restrict name and generateName. */
+static int metadata_ok(const json_t *meta)
+{
+    const char *k;
+    const json_t *v;
+    json_object_foreach((json_t *)meta, k, v)
+    {
+        if (!strcmp(k, "type") || !strcmp(k, "default"))
+            continue;
+        if (!strcmp(k, "properties") && json_is_object(v)) {
+            size_t n = json_object_size(v);
+            int name = json_object_get(v, "name") != NULL, gen = json_object_get(v, "generateName") != NULL;
+            if ((name && gen && n == 2) || ((name || gen) && n == 1))
+                continue;
+        }
+        return 0;
+    }
+    return 1;
+}
+
+/* Completeness: a property named inside a junctor must also exist in the
+ * structural part of the schema. */
+static void check_completeness(sctx *c, const json_t *s, const json_t *v, const char *vpath, int depth)
+{
+    const json_t *sub;
+    size_t i;
+    sbuf p = {0};
+    if (!json_is_object(v) || depth > DV_SCHEMA_MAX_DEPTH)
+        return;
+    for (int j = 0; JUNCTORS[j]; j++)
+        json_array_foreach(json_object_get(v, JUNCTORS[j]), i, sub)
+        {
+            sb_truncate(&p, 0);
+            sb_printf(&p, "%s.%s[%zu]", vpath, JUNCTORS[j], i);
+            const json_t *nprops = s_obj(sub, "properties"), *np;
+            const char *k;
+            if (nprops)
+                json_object_foreach((json_t *)nprops, k, np)
+                {
+                    const json_t *sprops = s_obj(s, "properties");
+                    if (!sprops || !json_object_get(sprops, k)) {
+                        sbuf f = {0}, m = {0};
+                        sb_printf(&f, "properties[%s]", k);
+                        sb_printf(&m, "Required value: because it is defined in %s.properties[%s]", sb_str(&p), k);
+                        scause(c, sb_str(&f), "FieldValueRequired", sb_str(&m));
+                        sb_free(&f);
+                        sb_free(&m);
+                    }
+                }
+            check_completeness(c, s, sub, sb_str(&p), depth + 1);
+        }
+    sb_free(&p);
+}
+
+/* Pass B: validateStructuralInvariants + completeness */
+static void check_structural(sctx *c, const json_t *s, int lvl, int depth)
+{
+    if (lvl < 0) {
+        /* a junctor's schema, reached through for_children */
+        return;
+    }
+    if (!json_is_object(s) || depth > DV_SCHEMA_MAX_DEPTH)
+        return;
+    const char *t = s_str(s, "type");
+    int ios = s_true(s, "x-kubernetes-int-or-string");
+    int pres = s_true(s, "x-kubernetes-preserve-unknown-fields");
+    int emb = s_true(s, "x-kubernetes-embedded-resource");
+    const json_t *props = s_obj(s, "properties"), *ap = json_object_get(s, "additionalProperties");
+
+    if (t && !strcmp(t, "array") && !json_object_get(s, "items"))
+        scause(c, "items", "FieldValueRequired", "Required value: must be specified");
+    for_children(c, s, depth, check_structural);
+    if (ap && lvl == LVL_ROOT)
+        scause(c, "additionalProperties", "FieldValueForbidden", "Forbidden: must not be used at the root");
+    if (ios && pres)
+        scause_value(c, "x-kubernetes-preserve-unknown-fields", "FieldValueInvalid", "Invalid value", json_true(),
+                     "must be false if x-kubernetes-int-or-string is true");
+    if (ios && emb)
+        scause_value(c, "x-kubernetes-embedded-resource", "FieldValueInvalid", "Invalid value", json_true(),
+                     "must be false if x-kubernetes-int-or-string is true");
+
+    /* value validations: junctors, with the two int-or-string exceptions */
+    const json_t *sub;
+    size_t i;
+    sbuf suffix = {0};
+    int skip_anyof = int_or_string_anyof(json_object_get(s, "anyOf"));
+    const json_t *allof = json_object_get(s, "allOf");
+    int skip_first_allof_anyof =
+        json_array_size(allof) >= 1 && int_or_string_anyof(json_object_get(json_array_get(allof, 0), "anyOf"));
+    for (int j = 0; JUNCTORS[j]; j++) {
+        if (!strcmp(JUNCTORS[j], "anyOf") && skip_anyof)
+            continue;
+        json_array_foreach(json_object_get(s, JUNCTORS[j]), i, sub)
+        {
+            sb_truncate(&suffix, 0);
+            sb_printf(&suffix, ".%s[%zu]", JUNCTORS[j], i);
+            int skip = !strcmp(JUNCTORS[j], "allOf") && i == 0 && skip_first_allof_anyof;
+            WITH_PATH(c, sb_str(&suffix), check_nested(c, sub, skip, depth + 1));
+        }
+    }
+    if (json_object_get(s, "not"))
+        WITH_PATH(c, ".not", check_nested(c, json_object_get(s, "not"), 0, depth + 1));
+    sb_free(&suffix);
+    if (json_is_string(json_object_get(s, "pattern"))) {
+        regex_t re;
+        char err[300], detail[400];
+        if (pattern_compile(s_str(s, "pattern"), &re, err, sizeof err) < 0) {
+            snprintf(detail, sizeof detail, "must be a valid regular expression, but isn't: %s", err);
+            scause_value(c, "pattern", "FieldValueInvalid", "Invalid value", json_object_get(s, "pattern"), detail);
         } else {
             regfree(&re);
         }
     }
 
-    if (props && !json_is_object(props)) {
-        scause(c, "properties", "FieldValueInvalid", "Invalid value: must be an object");
-    } else if (props) {
-        const char *k;
-        const json_t *ps;
-        json_object_foreach((json_t *)props, k, ps)
-        {
-            sbuf suffix = {0};
-            sb_printf(&suffix, ".properties[%s]", k);
-            check_child(c, sb_str(&suffix), k, ps, LVL_FIELD, depth + 1, in_junctor, NULL);
-            sb_free(&suffix);
-        }
-        if (lvl == LVL_ROOT && !in_junctor && json_object_get(props, "metadata"))
-            check_metadata(c, json_object_get(props, "metadata"));
+    if (emb && (!t || strcmp(t, "object"))) {
+        if (!t)
+            scause(c, "type", "FieldValueRequired",
+                   "Required value: must be object if x-kubernetes-embedded-resource is true");
+        else
+            scause_value(c, "type", "FieldValueInvalid", "Invalid value", json_object_get(s, "type"),
+                         "must be object if x-kubernetes-embedded-resource is true");
+    } else if (!t && !ios && !pres) {
+        const char *why = lvl == LVL_ROOT   ? "Required value: must not be empty at the root"
+                          : lvl == LVL_ITEM ? "Required value: must not be empty for specified array items"
+                                            : "Required value: must not be empty for specified object fields";
+        scause(c, "type", "FieldValueRequired", why);
     }
-    if (json_is_object(ap))
-        check_child(c, ".additionalProperties", NULL, ap, LVL_FIELD, depth + 1, in_junctor, NULL);
-    if (json_is_array(items))
-        scause(c, "items", "FieldValueForbidden", "Forbidden: items must be a schema object and not an array");
-    else if (items)
-        check_child(c, ".items", NULL, items, LVL_ITEM, depth + 1, in_junctor, NULL);
+    if (emb && ap)
+        scause(c, "additionalProperties", "FieldValueForbidden",
+               "Forbidden: must not be used if x-kubernetes-embedded-resource is set");
+    if (lvl == LVL_ROOT && t && strcmp(t, "object"))
+        scause_value(c, "type", "FieldValueInvalid", "Invalid value", json_object_get(s, "type"),
+                     "must be object at the root");
+    if (props && (lvl == LVL_ROOT || emb)) {
+        static const char *const meta[][2] = {{"kind", "string"}, {"apiVersion", "string"}, {"metadata", "object"}};
+        for (int m = 0; m < 3; m++) {
+            const json_t *p = json_object_get(props, meta[m][0]);
+            if (!p)
+                continue;
+            const char *pt = s_str(p, "type");
+            if (!pt || strcmp(pt, meta[m][1])) {
+                sbuf f = {0}, d = {0};
+                json_t *tv = json_string(pt ? pt : "");
+                sb_printf(&f, "properties[%s].type", meta[m][0]);
+                sb_printf(&d, "must be %s", meta[m][1]);
+                scause_value(c, sb_str(&f), "FieldValueInvalid", "Invalid value", tv, sb_str(&d));
+                json_decref(tv);
+                sb_free(&f);
+                sb_free(&d);
+            }
+        }
+    }
+    if (props && lvl == LVL_ROOT && json_object_get(props, "metadata") &&
+        !metadata_ok(json_object_get(props, "metadata")))
+        scause(c, "properties[metadata]", "FieldValueForbidden",
+               "Forbidden: must not specify anything other than name and generateName, but metadata is "
+               "implicitly specified");
+    if (emb && !pres && !(props && json_object_size(props)))
+        scause(c, "properties", "FieldValueRequired",
+               "Required value: must not be empty if x-kubernetes-embedded-resource is true without "
+               "x-kubernetes-preserve-unknown-fields");
+    check_completeness(c, s, s, sb_str(&c->path), depth);
+}
 
-    static const char *const junctors[] = {"allOf", "anyOf", "oneOf", NULL};
-    for (int j = 0; junctors[j]; j++) {
-        const json_t *arr = json_object_get(s, junctors[j]), *sub;
+/* Pass C: ValidateDefaults. The validator is rooted at the node itself, so
+ * its messages name the value "" (" in body must be ..."). */
+static void check_defaults(sctx *c, const json_t *s, int lvl, int depth)
+{
+    if (lvl < 0 || !json_is_object(s) || depth > DV_SCHEMA_MAX_DEPTH)
+        return;
+    const json_t *d = json_object_get(s, "default");
+    if (d) {
+        json_t *causes = json_array();
+        vctx v = {causes, 0, {0}};
+        validate_node(&v, s, d, 0);
         size_t i;
-        if (!arr)
-            continue;
-        if (!json_is_array(arr)) {
-            scause(c, junctors[j], "FieldValueInvalid", "Invalid value: must be an array");
-            continue;
-        }
-        json_array_foreach(arr, i, sub)
+        json_t *e;
+        json_array_foreach(causes, i, e)
         {
-            sbuf suffix = {0};
-            sb_printf(&suffix, ".%s[%zu]", junctors[j], i);
-            check_child(c, sb_str(&suffix), NULL, sub, lvl, depth + 1, 1, s);
-            sb_free(&suffix);
+            const char *f = json_string_value(json_object_get(e, "field"));
+            sbuf child = {0};
+            sb_puts(&child, "default");
+            if (f && *f) {
+                sb_putc(&child, '.');
+                sb_puts(&child, f);
+            }
+            scause(c, sb_str(&child), json_string_value(json_object_get(e, "reason")),
+                   json_string_value(json_object_get(e, "message")));
+            sb_free(&child);
         }
+        json_decref(causes);
+        sb_free(&v.path);
     }
-    if (json_object_get(s, "not"))
-        check_child(c, ".not", NULL, json_object_get(s, "not"), lvl, depth + 1, 1, s);
+    for_children(c, s, depth, check_defaults);
+}
+
+static int cmp_causes(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* ValidateStructural sorts its errors by their text. */
+static void sort_causes(json_t *causes, size_t from)
+{
+    size_t n = json_array_size(causes) - from;
+    if (n < 2)
+        return;
+    char **keys = calloc(n, sizeof *keys);
+    json_t **items = calloc(n, sizeof *items);
+    if (!keys || !items)
+        abort();
+    for (size_t i = 0; i < n; i++) {
+        json_t *e = json_array_get(causes, from + i);
+        /* key = "field: message" + NUL + index, so equal texts stay stable */
+        if (asprintf(&keys[i], "%s: %s%c%08zu", json_string_value(json_object_get(e, "field")),
+                     json_string_value(json_object_get(e, "message")), 1, i) < 0)
+            abort();
+        items[i] = json_incref(e);
+    }
+    qsort(keys, n, sizeof *keys, cmp_causes);
+    for (size_t i = 0; i < n; i++) {
+        size_t idx = (size_t)strtoul(strrchr(keys[i], 1) + 1, NULL, 10);
+        json_array_set(causes, from + i, items[idx]);
+    }
+    for (size_t i = 0; i < n; i++) {
+        json_decref(items[i]);
+        free(keys[i]);
+    }
+    free(keys);
+    free(items);
 }
 
 int dv_schema_check_structural_causes(const json_t *schema, const char *base, json_t *causes)
 {
-    sctx c = {causes, 0, {0}, {0}};
+    json_t *own = causes ? NULL : json_array();
+    json_t *out = causes ? causes : own;
+    size_t start = json_array_size(out);
+    sctx c = {out, 0, {0}};
     sb_puts(&c.path, base && *base ? base : "openAPIV3Schema");
-    sb_puts(&c.dpath, "");
-    check_node(&c, schema, LVL_ROOT, 0, 0, NULL);
+    check_openapi(&c, schema, LVL_ROOT, 0);
+    if (c.count == 0) {
+        check_structural(&c, schema, LVL_ROOT, 0);
+        sort_causes(out, start);
+    }
+    if (c.count == 0)
+        check_defaults(&c, schema, LVL_ROOT, 0);
     sb_free(&c.path);
-    sb_free(&c.dpath);
+    json_decref(own);
     return c.count;
 }
 

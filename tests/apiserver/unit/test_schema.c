@@ -455,11 +455,35 @@ static const scase scases[] = {
     {"embedded without type", "{'type':'object','properties':{'t':{'x-kubernetes-embedded-resource':true,'x-kubernetes-preserve-unknown-fields':true}}}",
      "openAPIV3Schema.properties[t].type: Required value: must be object if x-kubernetes-embedded-resource is true"},
     {"bad default", "{'type':'object','properties':{'spec':{'type':'object','properties':{'replicas':{'type':'integer','default':'one'}}}}}",
-     "openAPIV3Schema.properties[spec].properties[replicas].default: Invalid value: \"string\": spec.replicas in "
-     "body must be of type integer: \"string\""},
-    {"several problems bracketed", "{'type':'object','properties':{'a':{},'b':{}}}",
+     "openAPIV3Schema.properties[spec].properties[replicas].default: Invalid value: \"string\":  in body must be "
+     "of type integer: \"string\""},
+    {"bad nested default", "{'type':'object','properties':{'spec':{'type':'object','default':{'n':'x'},'properties':{'n':{'type':'integer'}}}}}",
+     "openAPIV3Schema.properties[spec].default.n: Invalid value: \"string\": n in body must be of type integer: \"string\""},
+    {"good defaults", "{'type':'object','properties':{'spec':{'type':'object','default':{},'properties':{'n':{'type':'integer','default':3,'minimum':1}}}}}",
+     NULL},
+    {"several problems bracketed and sorted", "{'type':'object','properties':{'b':{},'a':{}}}",
      "[openAPIV3Schema.properties[a].type: Required value: must not be empty for specified object fields, "
      "openAPIV3Schema.properties[b].type: Required value: must not be empty for specified object fields]"},
+    {"well-formedness errors hide structural ones", "{'properties':{'a':{'$ref':'#/x'}}}",
+     "openAPIV3Schema.properties[a].$ref: Forbidden: $ref is not supported"},
+    {"additionalProperties at the root", "{'type':'object','additionalProperties':{'type':'string'}}",
+     "openAPIV3Schema.additionalProperties: Forbidden: must not be used at the root"},
+    {"property only inside a junctor",
+     "{'type':'object','properties':{'s':{'type':'object','properties':{'a':{'type':'string'}},'anyOf':[{'properties':{'b':{'minLength':1}}}]}}}",
+     "openAPIV3Schema.properties[s].properties[b]: Required value: because it is defined in "
+     "openAPIV3Schema.properties[s].anyOf[0].properties[b]"},
+    {"metadata inside a junctor",
+     "{'type':'object','properties':{'metadata':{'type':'object'}},'allOf':[{'properties':{'metadata':{}}}]}",
+     "openAPIV3Schema.allOf[0].properties[metadata]: Forbidden: must not be specified in a nested context"},
+    {"kind must be a string", "{'type':'object','properties':{'kind':{'type':'integer'}}}",
+     "openAPIV3Schema.properties[kind].type: Invalid value: \"integer\": must be string"},
+    {"default inside a junctor", "{'type':'object','properties':{'a':{'type':'string','oneOf':[{'default':'x'}]}}}",
+     "openAPIV3Schema.properties[a].oneOf[0].default: Forbidden: must be undefined to be structural"},
+    {"int-or-string with preserve", "{'type':'object','properties':{'p':{'x-kubernetes-int-or-string':true,'x-kubernetes-preserve-unknown-fields':true}}}",
+     "openAPIV3Schema.properties[p].x-kubernetes-preserve-unknown-fields: Invalid value: true: must be false if "
+     "x-kubernetes-int-or-string is true"},
+    {"int-or-string allOf pattern", "{'type':'object','properties':{'p':{'x-kubernetes-int-or-string':true,'allOf':[{'anyOf':[{'type':'integer'},{'type':'string'}]},{'pattern':'^[0-9]+%?$'}]}}}",
+     NULL},
     {"not an object", "[]", "openAPIV3Schema: Invalid value: must be a JSON schema object"},
 };
 
