@@ -355,8 +355,21 @@ static int on_http(pb_http_server *srv, struct lws *wsi, conn *c, const char *ur
         lws_callback_on_writable(wsi);
         return 0;
     }
-    if (!has_body)
+    if (!has_body) {
         respond(srv, wsi, c);
+        return 0;
+    }
+    /* lws does not answer "Expect: 100-continue" itself; clients such as
+     * curl would otherwise stall a second before sending the body. */
+    char expect[32];
+    if (lws_hdr_copy(wsi, expect, sizeof expect, WSI_TOKEN_HTTP_EXPECT) > 0 &&
+        strcasecmp(expect, "100-continue") == 0) {
+        static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+        unsigned char buf[LWS_PRE + sizeof cont];
+        memcpy(buf + LWS_PRE, cont, sizeof cont - 1);
+        if (lws_write(wsi, buf + LWS_PRE, sizeof cont - 1, LWS_WRITE_HTTP) != (int)sizeof cont - 1)
+            return -1;
+    }
     return 0;
 }
 

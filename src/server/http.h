@@ -18,8 +18,11 @@
  *
  * Routing: exact path match, or a prefix when the route path ends in '*'
  * (e.g. "/billing/" followed by a star). Unknown path: 404; known path, other method: 405 with
- * an Allow header; body over max_body: 413. HTTPS is served when a PEM
- * certificate and key are configured; only HTTP/1.1 is offered (ALPN).
+ * an Allow header; body over max_body: 413. Request bodies need a
+ * Content-Length (lws 4.1 cannot decode chunked uploads: those get 411 and
+ * the connection is closed); "Expect: 100-continue" is answered. HTTPS is
+ * served when a PEM certificate and key are configured; only HTTP/1.1 is
+ * offered (ALPN).
  *
  * Ownership: the server copies the config strings and route paths. Request
  * fields are valid only during the handler call. Response bodies are copied

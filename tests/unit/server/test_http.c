@@ -445,6 +445,49 @@ static void make_cert(const char *cert_path, const char *key_path)
     EVP_PKEY_free(pkey);
 }
 
+/* POST with "Expect: 100-continue": curl would wait up to 10 s for the
+ * interim response and so hit its 5 s timeout if the server never sent it. */
+static void post_expecting_continue(const char *url, const char *cafile)
+{
+    size_t n = 256 * 1024;
+    char *b = malloc(n);
+    memset(b, 'e', n);
+    buf body = {0};
+    CURL *c = curl_easy_init();
+    struct curl_slist *h = curl_slist_append(NULL, "Expect: 100-continue");
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, b);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)n);
+    curl_easy_setopt(c, CURLOPT_EXPECT_100_TIMEOUT_MS, 10000L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 5L);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
+    if (cafile)
+        curl_easy_setopt(c, CURLOPT_CAINFO, cafile);
+    CURLcode rc = curl_easy_perform(c);
+    if (rc != CURLE_OK)
+        fail_msg("POST %s with Expect: %s", url, curl_easy_strerror(rc));
+    long status = 0;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    assert_int_equal(status, 200);
+    assert_int_equal(body.len, n);
+    assert_memory_equal(body.data, b, n);
+    curl_slist_free_all(h);
+    curl_easy_cleanup(c);
+    free(body.data);
+    free(b);
+}
+
+static void test_expect_continue(void **state)
+{
+    pb_http_server *s = start(NULL, NULL, 0);
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/echo", pb_http_server_port(s));
+    post_expecting_continue(url, NULL);
+    pb_http_server_free(s);
+}
+
 static void test_https(void **state)
 {
     char *dir = tu_tmpdir();
@@ -464,6 +507,7 @@ static void test_https(void **state)
     assert_int_equal(r.status, 200);
     assert_string_equal(r.body.data, "{\"a\":1}");
     reply_free(&r);
+    post_expecting_continue(url, cert);
 
     /* plain HTTP to the TLS port does not get a 200 */
     CURL *c = curl_easy_init();
@@ -571,6 +615,7 @@ int main(void)
         cmocka_unit_test(test_metrics_and_big_response),
         cmocka_unit_test(test_concurrent_requests),
         cmocka_unit_test(test_head_and_chunked),
+        cmocka_unit_test(test_expect_continue),
         cmocka_unit_test(test_https),
         cmocka_unit_test(test_lifecycle),
     };
