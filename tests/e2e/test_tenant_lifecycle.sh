@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# End-to-end: the tenant lifecycle with real kubectl, the dev API server,
+# real PostgreSQL and the operator running under the Helm chart's RBAC.
+# Create -> Ready; isolation children; plan change; suspension and resume;
+# drift put back; deletion under each deletionPolicy.
+. "$(dirname "$0")/stack_env.sh"
+
+stack_up
+operator_start operator
+kubectl apply -f "$STACK_ROOT/examples/00-datamodel.yaml" -f "$STACK_ROOT/examples/10-plans.yaml" \
+  -f "$STACK_ROOT/examples/20-tenants.yaml" -f "$STACK_ROOT/examples/30-subscriptions.yaml" >/dev/null \
+  || fail "examples not applied"
+
+wait_for "all tenants Ready" 90 kubectl wait --for=condition=Ready tenants --all --timeout=5s
+expect_eq "plan free is pooled" "pooled" "$(jp tenant globex '{.status.isolation.model}')"
+expect_eq "acme phase" "Active" "$(jp tenant acme '{.status.phase}')"
+expect_eq "plan tenant count" "1" "$(jp plan pro '{.status.tenants}')"
+expect_eq "subscription state (14-day trial)" "trialing" "$(jp subscription acme-pro '{.status.state}')"
+expect_eq "namespace labels" "acme/pro/pro" \
+  "$(jp ns tenant-acme '{.metadata.labels.paybill\.dev/tenant}/{.metadata.labels.paybill\.dev/plan}/{.metadata.labels.paybill\.dev/tier}')"
+expect_eq "namespace owned by the tenant" "Tenant/acme" \
+  "$(jp ns tenant-acme '{.metadata.ownerReferences[0].kind}/{.metadata.ownerReferences[0].name}')"
+expect_eq "silo quota from the plan" "8/50" \
+  "$(jp resourcequota tenant-quota '{.spec.hard.requests\.cpu}/{.spec.hard.pods}' -n tenant-initech)"
+expect_eq "shared compute: zero-pod quota" "0" "$(jp resourcequota tenant-quota '{.spec.hard.pods}' -n tenant-globex)"
+expect_match "pooled tenant routed through its pool" '"namespace":"tenant-globex"' \
+  "$(jp configmap paybill-pool-pooled '{.data.globex}' -n paybill-system)"
+expect_eq "isolation network policy" "tenant-isolation" \
+  "$(kubectl get networkpolicy -n tenant-acme -o jsonpath='{.items[*].metadata.name}')"
+
+# RBAC handed to the tenant: the agent may create workflows, and nothing else.
+agent="system:serviceaccount:tenant-acme:paybill-agent"
+expect_eq "agent can create workflows" "yes" "$(kubectl auth can-i create workflows.paybill.dev -n tenant-acme --as "$agent")"
+expect_eq "agent cannot read secrets" "no" "$(kubectl auth can-i get secrets -n tenant-acme --as "$agent" 2>/dev/null)"
+expect_eq "agent cannot write workflow status" "no" \
+  "$(kubectl auth can-i update workflows.paybill.dev --subresource=status -n tenant-acme --as "$agent" 2>/dev/null)"
+expect_eq "agent cannot reach another tenant" "no" "$(kubectl auth can-i create workflows.paybill.dev -n tenant-globex --as "$agent" 2>/dev/null)"
+expect_eq "owner administers workloads" "yes" "$(kubectl auth can-i create deployments -n tenant-acme --as wile@acme.example)"
+expect_eq "owner cannot raise its quota" "no" "$(kubectl auth can-i update resourcequotas -n tenant-acme --as wile@acme.example 2>/dev/null)"
+
+# Database: credentials Secret and the tenant's own login.
+user=$(kubectl get secret tenant-database -n tenant-acme -o jsonpath='{.data.user}' | base64 -d)
+pass=$(kubectl get secret tenant-database -n tenant-acme -o jsonpath='{.data.password}' | base64 -d)
+db=$(kubectl get secret tenant-database -n tenant-acme -o jsonpath='{.data.dbname}' | base64 -d)
+expect_eq "bridge tenant has its schema" "t_acme" "$(jp tenant acme '{.status.database.schema}')"
+PGPASSWORD=$pass psql -h 127.0.0.1 -p "$PG_PORT" -U "$user" -d "$db" -qAt \
+  -c "insert into customers(email, name) values ('road@runner.example', 'Road Runner')" >/dev/null \
+  || fail "tenant login cannot write its own table"
+ok "tenant login writes its own tables"
+
+# Plan change: acme moves to enterprise (silo) -> quota and data follow.
+kubectl patch subscription acme-pro --type merge -p '{"spec":{"planRef":{"name":"enterprise"}}}' >/dev/null
+wait_for "acme on the enterprise plan" 60 is tenant acme '{.status.plan}' enterprise
+wait_for "acme quota follows the plan" 60 is resourcequota tenant-quota '{.spec.hard.pods}' 50 -n tenant-acme
+wait_for "acme data moved to its own database" 90 is tenant acme '{.status.database.layout}' database
+wait_for "acme Ready after the move" 60 kubectl wait --for=condition=Ready tenant/acme --timeout=5s
+user=$(kubectl get secret tenant-database -n tenant-acme -o jsonpath='{.data.user}' | base64 -d)
+pass=$(kubectl get secret tenant-database -n tenant-acme -o jsonpath='{.data.password}' | base64 -d)
+db=$(kubectl get secret tenant-database -n tenant-acme -o jsonpath='{.data.dbname}' | base64 -d)
+expect_eq "rows moved with the tenant" "Road Runner" \
+  "$(PGPASSWORD=$pass psql -h 127.0.0.1 -p "$PG_PORT" -U "$user" -d "$db" -qAt -c 'select name from customers')"
+
+# Suspension through the subscription, then resume.
+kubectl patch subscription globex-free --type merge -p '{"spec":{"paused":true}}' >/dev/null
+wait_for "globex suspended" 60 is tenant globex '{.status.phase}' Suspended
+expect_eq "suspended: Ready False with reason" "False/Suspended" \
+  "$(jp tenant globex '{.status.conditions[?(@.type=="Ready")].status}/{.status.conditions[?(@.type=="Ready")].reason}')"
+wait_for "suspended: deny-all network policy" 30 kubectl get networkpolicy tenant-suspended -n tenant-globex
+kubectl patch subscription globex-free --type merge -p '{"spec":{"paused":false}}' >/dev/null
+wait_for "globex resumed" 60 is tenant globex '{.status.phase}' Active
+wait_for "resumed: deny-all policy removed" 30 gone networkpolicy tenant-suspended -n tenant-globex
+
+# Drift: children edited or deleted by hand are put back.
+kubectl delete networkpolicy tenant-isolation -n tenant-initech >/dev/null
+wait_for "deleted network policy restored" 30 kubectl get networkpolicy tenant-isolation -n tenant-initech
+kubectl patch resourcequota tenant-quota -n tenant-initech --type merge -p '{"spec":{"hard":{"pods":"999"}}}' >/dev/null
+wait_for "edited quota restored" 30 is resourcequota tenant-quota '{.spec.hard.pods}' 50 -n tenant-initech
+kubectl label namespace tenant-initech paybill.dev/tier- >/dev/null
+wait_for "removed namespace label restored" 30 is ns tenant-initech '{.metadata.labels.paybill\.dev/tier}' enterprise
+
+# Deletion under each policy.
+kubectl delete tenant globex --wait=false >/dev/null
+wait_for "Delete: tenant gone" 60 gone tenant globex
+wait_for "Delete: namespace gone" 60 gone ns tenant-globex
+expect_eq "Delete: database role dropped" "0" "$(psql_admin -d postgres -c "select count(*) from pg_roles where rolname like '%globex%'")"
+kubectl delete tenant initech --wait=false >/dev/null
+wait_for "Retain: tenant gone" 60 gone tenant initech
+expect_eq "Retain: namespace kept and marked" "true" "$(jp ns tenant-initech '{.metadata.labels.paybill\.dev/retained}')"
+expect_eq "Retain: namespace no longer owned" "" "$(jp ns tenant-initech '{.metadata.ownerReferences}')"
+kubectl delete tenant acme --wait=false >/dev/null
+wait_for "Snapshot: tenant gone" 90 gone tenant acme
+snap=$(ls "$T"/snapshots/ 2>/dev/null | head -1)
+[ -n "$snap" ] || fail "Snapshot: no archive in $T/snapshots"
+ok "Snapshot: archive written ($snap)"
+wait_for "Snapshot: namespace gone" 60 gone ns tenant-acme
+kubectl get events -A -o json | jq -r '.items[] | select(.reason=="Snapshotted") | .message' | grep -q sha256 \
+  || fail "Snapshot: no Event with the checksum"
+ok "Snapshot: Event records path and checksum"
+echo "PASS $TEST_NAME"
