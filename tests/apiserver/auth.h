@@ -129,14 +129,28 @@ json_t *dv_access_review(dv_auth *a, const dv_user *u, const json_t *review);
  * NULL if malformed. */
 json_t *dv_rules_review(dv_auth *a, const dv_user *u, const json_t *review);
 
-/* kubectl (client-go) POSTs the review kinds above as Kubernetes protobuf
+/* kubectl (client-go) POSTs built-in kinds as Kubernetes protobuf
  * (Content-Type application/vnd.kubernetes.protobuf: "k8s\0" + a
  * runtime.Unknown envelope), while accepting a JSON answer. Decode such a
- * body of SelfSubjectAccessReview, SubjectAccessReview,
- * LocalSubjectAccessReview or SelfSubjectRulesReview (authorization.k8s.io/v1)
- * into the JSON form the functions above take. New reference, or NULL when
- * the bytes are not one of those kinds. */
-json_t *dv_review_from_protobuf(const void *body, size_t len);
+ * body of the kinds this module answers into the JSON form its functions
+ * take: SelfSubjectAccessReview, SubjectAccessReview,
+ * LocalSubjectAccessReview, SelfSubjectRulesReview (authorization.k8s.io/v1),
+ * TokenRequest and SelfSubjectReview (authentication.k8s.io/v1). New
+ * reference, or NULL when the bytes are not one of those kinds. */
+json_t *dv_auth_protobuf_to_json(const void *body, size_t len);
+
+/* POST .../namespaces/NS/serviceaccounts/NAME/token (what `kubectl create
+ * token` sends): sa is the stored ServiceAccount, request the TokenRequest
+ * body (may be NULL or {}). Returns the TokenRequest with spec defaulted
+ * (audiences [the API server], expirationSeconds 3600) and status.token /
+ * status.expirationTimestamp filled; now is the issue time (unix seconds).
+ * NULL with msg on an invalid spec, worded like the real 422:
+ *   spec.expirationSeconds: Invalid value: 60: may not specify a duration less than 10 minutes
+ * A token whose audiences do not include the API server's
+ * ("https://kubernetes.default.svc.cluster.local") does not authenticate
+ * here, as with a real server. New reference. */
+json_t *dv_token_request(dv_auth *a, const json_t *sa, const json_t *request, long long now,
+                         char *msg, size_t n);
 
 /* authentication.k8s.io/v1 SelfSubjectReview (`kubectl auth whoami`) for
  * u: status.userInfo {username, uid, groups}. New reference. */

@@ -18,6 +18,7 @@
 
 #include "admission.h"
 #include "patch.h"
+#include "protobuf.h"
 #include "schema.h"
 #include "selector.h"
 #include "util/err.h"
@@ -92,6 +93,18 @@ static int parse_body(dv_ctx *c, json_t **out)
     const char *b = c->req->body ? c->req->body : "";
     size_t len = c->req->body_len;
     json_error_t je;
+    if (ctype_is(c, "application/vnd.kubernetes.protobuf")) {
+        /* kubectl's typed clients insist on protobuf; only the access
+         * reviews (auth can-i) are understood. */
+        *out = c->rt->create_only ? dv_proto_decode((const unsigned char *)b, len) : NULL;
+        if (*out)
+            return 0;
+        dv_reply_status(c, 415, "UnsupportedMediaType",
+                        "the body of the request was in an unknown format - accepted media types include: "
+                        "application/json, application/yaml",
+                        NULL);
+        return -1;
+    }
     *out = json_loadb(b, len, JSON_DECODE_ANY, &je);
     if (*out)
         return 0;
@@ -270,7 +283,8 @@ static int crd_decode(dv_ctx *c, json_t *obj)
         json_t *p;
         int strict = fv && !strcmp(fv, "Strict");
         if (strict)
-            off = snprintf(msg, sizeof(msg), "strict decoding error: ");
+            off = snprintf(msg, sizeof(msg), "%s in version \"%s\" cannot be handled as a %s: strict decoding error: ",
+                           c->rt->kind, c->rt->version, c->rt->kind);
         json_array_foreach(gone, i, p) {
             if (off >= (int)sizeof(msg))
                 break;
@@ -1175,7 +1189,11 @@ void dv_handle_delete(dv_ctx *c)
         return;
     }
     int dry = dv_q(c, "dryRun") || json_array_size(json_object_get(opts, "dryRun"));
+    char policy_buf[32] = "";
+    if (policy)
+        snprintf(policy_buf, sizeof(policy_buf), "%s", policy);
     json_decref(opts);
+    policy = policy_buf[0] ? policy_buf : NULL;
     json_t *keep = json_incref((json_t *)old);
     json_t *none = NULL;
     if (admit(c, "DELETE", &none, keep, 0) != 0) {

@@ -35,6 +35,8 @@ static void usage(FILE *f)
             "  --data-dir DIR                persist objects across restarts\n"
             "  --token-auth-file PATH        static tokens: token,user,uid,\"group1,group2\"\n"
             "  --insecure-http               serve plain HTTP instead of HTTPS\n"
+            "  --http1-only                  offer only http/1.1 in ALPN (needed for Impersonate-*\n"
+            "                                headers: lws 4.1 drops unknown headers on HTTP/2)\n"
             "  --tls-cert PATH --tls-key PATH  serve this certificate instead of a generated one\n"
             "  --watch-window N              events kept for watch resume (default 1000)\n"
             "  --fault-drop-watch-after-s S  end every watch after S seconds\n"
@@ -50,7 +52,7 @@ int main(int argc, char **argv)
     dv_api_config cfg = {0};
     cfg.watch_window = 1000;
     cfg.fault_error_code = 500;
-    int insecure = 0;
+    int insecure = 0, http1_only = 0;
     pb_log_level level = PB_LOG_INFO;
     pb_log_format format = PB_LOG_TEXT;
     for (int i = 1; i < argc; i++) {
@@ -62,6 +64,8 @@ int main(int argc, char **argv)
             return 0;
         } else if (!strcmp(a, "--insecure-http")) {
             insecure = 1;
+        } else if (!strcmp(a, "--http1-only")) {
+            http1_only = 1;
         } else if (ARG("--listen")) {
             listen = v;
         } else if (ARG("--port-file")) {
@@ -124,7 +128,7 @@ int main(int argc, char **argv)
         pb_log_error("starting the API failed", "error", msg, NULL);
         return 1;
     }
-    dv_server_config scfg = {listen, insecure, tls_cert, tls_key};
+    dv_server_config scfg = {listen, insecure, http1_only, tls_cert, tls_key};
     dv_server *srv = NULL;
     if (dv_server_new(api, &scfg, &srv, msg, sizeof(msg)) != 0) {
         pb_log_error("starting the server failed", "error", msg, NULL);

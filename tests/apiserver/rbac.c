@@ -778,12 +778,13 @@ json_t *dv_rules_review(dv_auth *a, const dv_user *u, const json_t *review)
     return r;
 }
 
-/* ---- protobuf review bodies ------------------------------------------------ */
+/* ---- protobuf request bodies ------------------------------------------------ */
 
 /* Just enough of the protobuf wire format to read the review messages:
  * varints, length-delimited fields, and skipping everything else. */
 typedef struct pbuf {
     const unsigned char *p, *end;
+    uint64_t value;
 } pbuf;
 
 static int pb_varint(pbuf *r, uint64_t *v)
@@ -800,8 +801,9 @@ static int pb_varint(pbuf *r, uint64_t *v)
     return -1;
 }
 
-/* Next field: 1 with its number and, for length-delimited ones, the bytes;
- * 0 at the end; -1 on malformed input. */
+/* Next field: 1 with its number and, for length-delimited ones, the bytes
+ * (else bytes->p is NULL and a varint's value is in bytes->value); 0 at the
+ * end; -1 on malformed input. */
 static int pb_next(pbuf *r, unsigned *num, pbuf *bytes)
 {
     uint64_t key, v;
@@ -813,7 +815,10 @@ static int pb_next(pbuf *r, unsigned *num, pbuf *bytes)
     bytes->p = bytes->end = NULL;
     switch (key & 7) {
     case 0:
-        return pb_varint(r, &v) < 0 ? -1 : 1;
+        if (pb_varint(r, &v) < 0)
+            return -1;
+        bytes->value = v;
+        return 1;
     case 1:
         if (r->end - r->p < 8)
             return -1;
@@ -907,7 +912,38 @@ static json_t *pb_spec(pbuf m, int rules_review)
     return spec;
 }
 
-json_t *dv_review_from_protobuf(const void *body, size_t len)
+/* authentication.k8s.io/v1 TokenRequestSpec: audiences (1, repeated),
+ * boundObjectRef (3), expirationSeconds (4, varint). */
+static json_t *pb_token_spec(pbuf m)
+{
+    static const char *const REF_KEYS[] = {"kind", "apiVersion", "name", "uid"};
+    json_t *spec = json_object(), *aud = json_array();
+    unsigned num;
+    pbuf b;
+    int rc;
+    while ((rc = pb_next(&m, &num, &b)) == 1) {
+        if (num == 1 && b.p) {
+            json_array_append_new(aud, pb_string(&b));
+        } else if (num == 3 && b.p) {
+            json_t *ref = pb_strings(b, REF_KEYS, 4);
+            if (!ref) {
+                rc = -1;
+                break;
+            }
+            json_object_set_new(spec, "boundObjectRef", ref);
+        } else if (num == 4 && !b.p) {
+            json_object_set_new(spec, "expirationSeconds", json_integer((json_int_t)b.value));
+        }
+    }
+    json_object_set_new(spec, "audiences", aud);
+    if (rc < 0) {
+        json_decref(spec);
+        return NULL;
+    }
+    return spec;
+}
+
+json_t *dv_auth_protobuf_to_json(const void *body, size_t len)
 {
     static const unsigned char magic[4] = {'k', '8', 's', 0};
     if (!body || len < 4 || memcmp(body, magic, 4) != 0)
@@ -925,9 +961,12 @@ json_t *dv_review_from_protobuf(const void *body, size_t len)
         }
     }
     const char *av = str_at(tm, "apiVersion"), *kind = str_at(tm, "kind");
-    int known = streq(kind, "SelfSubjectAccessReview") || streq(kind, "SubjectAccessReview") ||
-                streq(kind, "LocalSubjectAccessReview") || streq(kind, "SelfSubjectRulesReview");
-    if (rc < 0 || !raw.p || !streq(av, "authorization.k8s.io/v1") || !known) {
+    int authz = streq(av, "authorization.k8s.io/v1") &&
+                (streq(kind, "SelfSubjectAccessReview") || streq(kind, "SubjectAccessReview") ||
+                 streq(kind, "LocalSubjectAccessReview") || streq(kind, "SelfSubjectRulesReview"));
+    int authn = streq(av, "authentication.k8s.io/v1") &&
+                (streq(kind, "TokenRequest") || streq(kind, "SelfSubjectReview"));
+    if (rc < 0 || !raw.p || !(authz || authn)) {
         json_decref(tm);
         return NULL;
     }
@@ -940,7 +979,9 @@ json_t *dv_review_from_protobuf(const void *body, size_t len)
         json_t *v = NULL;
         if (num == 1)
             v = pb_strings(b, META_KEYS, 3);
-        else if (num == 2)
+        else if (num == 2 && strcmp(kind, "TokenRequest") == 0)
+            v = pb_token_spec(b);
+        else if (num == 2 && strcmp(kind, "SelfSubjectReview") != 0)
             v = pb_spec(b, strcmp(kind, "SelfSubjectRulesReview") == 0);
         else
             continue; /* status is ours to fill */

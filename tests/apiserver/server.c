@@ -28,7 +28,7 @@
 #include "util/log.h"
 
 #define MAX_BODY (8u << 20)
-#define WRITE_CHUNK 16384
+#define WRITE_CHUNK 4096
 #define MAX_QUERY 64
 
 struct dv_server {
@@ -474,6 +474,8 @@ int dv_server_new(dv_api *api, const dv_server_config *cfg, dv_server **out, cha
     } else {
         s->ca_pem = strdup("");
     }
+    /* lws chatter only when debugging; its own format, on stderr. */
+    lws_set_log_level(pb_log_enabled(PB_LOG_DEBUG) ? LLL_ERR | LLL_WARN | LLL_NOTICE | LLL_INFO : LLL_ERR, NULL);
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof(info));
     info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS | LWS_SERVER_OPTION_DISABLE_IPV6;
@@ -499,7 +501,19 @@ int dv_server_new(dv_api *api, const dv_server_config *cfg, dv_server **out, cha
         info.server_ssl_cert_mem_len = (unsigned)strlen(s->cert_pem);
         info.server_ssl_private_key_mem = s->key_pem;
         info.server_ssl_private_key_mem_len = (unsigned)strlen(s->key_pem);
-        info.alpn = "h2,http/1.1";
+        info.alpn = cfg->http1_only ? "http/1.1" : "h2,http/1.1";
+        /* lws 4.1's HPACK decoder mangles a dynamic-table :path that had a
+         * query string (the second identical request reaches us with the
+         * query as its path). A tiny header table keeps clients from
+         * indexing paths (0 would break the first request, which clients
+         * encode before they have seen our SETTINGS). */
+        info.http2_settings[0] = 1;
+        info.http2_settings[H2SET_HEADER_TABLE_SIZE] = 64;
+        info.http2_settings[H2SET_ENABLE_PUSH] = 0;
+        info.http2_settings[H2SET_MAX_CONCURRENT_STREAMS] = 128;
+        info.http2_settings[H2SET_INITIAL_WINDOW_SIZE] = 65535;
+        info.http2_settings[H2SET_MAX_FRAME_SIZE] = 16384;
+        info.http2_settings[H2SET_MAX_HEADER_LIST_SIZE] = 65536;
     }
     s->vh = lws_create_vhost(s->ctx, &info);
     if (!s->vh) {

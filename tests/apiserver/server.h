@@ -20,6 +20,8 @@ typedef struct dv_server dv_server;
 typedef struct dv_server_config {
     const char *listen;   /* "127.0.0.1:0" */
     int insecure_http;    /* plain HTTP, no TLS */
+    int http1_only;       /* ALPN http/1.1 only: lws 4.1 drops unknown
+                           * headers (Impersonate-*) on HTTP/2 streams */
     const char *tls_cert; /* PEM files; when NULL a CA and a cert are generated */
     const char *tls_key;
 } dv_server_config;

@@ -551,7 +551,7 @@ static void test_protobuf_reviews(void **state)
     dv_auth *a = ((fx *)*state)->a;
     size_t len;
     unsigned char *b = unhex(SSAR_HEX, &len);
-    json_t *r = dv_review_from_protobuf(b, len);
+    json_t *r = dv_auth_protobuf_to_json(b, len);
     assert_non_null(r);
     json_t *want = json_loads("{\"apiVersion\":\"authorization.k8s.io/v1\",\"kind\":\"SelfSubjectAccessReview\","
                               "\"metadata\":{},\"spec\":{\"resourceAttributes\":{\"namespace\":\"ns1\","
@@ -571,7 +571,7 @@ static void test_protobuf_reviews(void **state)
 
     /* every truncation is rejected, never misread */
     for (size_t cut = 0; cut < len; cut++) {
-        json_t *t = dv_review_from_protobuf(b, cut);
+        json_t *t = dv_auth_protobuf_to_json(b, cut);
         if (t) {
             /* a cut at a field boundary of the envelope tail may still parse */
             assert_true(cut >= len - 4);
@@ -579,11 +579,11 @@ static void test_protobuf_reviews(void **state)
         }
     }
     b[0] = 'K';
-    assert_null(dv_review_from_protobuf(b, len));
+    assert_null(dv_auth_protobuf_to_json(b, len));
     free(b);
 
     b = unhex(SSRR_HEX, &len);
-    r = dv_review_from_protobuf(b, len);
+    r = dv_auth_protobuf_to_json(b, len);
     assert_non_null(r);
     assert_string_equal(json_string_value(json_object_get(r, "kind")), "SelfSubjectRulesReview");
     assert_string_equal(json_string_value(json_object_get(json_object_get(r, "spec"), "namespace")), "team");
@@ -592,8 +592,8 @@ static void test_protobuf_reviews(void **state)
     json_decref(rev);
     json_decref(r);
     free(b);
-    assert_null(dv_review_from_protobuf(NULL, 0));
-    assert_null(dv_review_from_protobuf("k8s", 4));
+    assert_null(dv_auth_protobuf_to_json(NULL, 0));
+    assert_null(dv_auth_protobuf_to_json("k8s", 4));
 
     json_t *who = dv_self_subject_review(&u);
     json_t *ui = json_object_get(json_object_get(who, "status"), "userInfo");

@@ -1,0 +1,18 @@
+/*
+ * protobuf.h - the few Kubernetes protobuf bodies the dev API server must
+ * read because kubectl's typed clients send them regardless of what the
+ * server prefers: SelfSubjectAccessReview and SubjectAccessReview
+ * (`kubectl auth can-i`). Decoded into their JSON form.
+ *
+ * Ownership: returns a new reference, or NULL when the bytes are not a
+ * well-formed "k8s\0"-framed runtime.Unknown of a supported kind.
+ */
+#ifndef DEVAPI_PROTOBUF_H
+#define DEVAPI_PROTOBUF_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+json_t *dv_proto_decode(const unsigned char *buf, size_t len);
+
+#endif
