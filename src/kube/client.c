@@ -1020,6 +1020,7 @@ typedef struct watch_ctx {
     int rc;          /* decoder result: 1 = stopped by callback, < 0 = error */
     buf errbody;     /* body of a non-200 answer */
     double last_data;
+    double headers_at; /* when the response began: a watch's latency */
 } watch_ctx;
 
 static size_t on_watch_body(char *p, size_t size, size_t n, void *ud)
@@ -1042,6 +1043,8 @@ static size_t on_watch_header(char *p, size_t size, size_t n, void *ud)
 {
     watch_ctx *w = ud;
     w->last_data = now_s();
+    if (!w->headers_at)
+        w->headers_at = w->last_data;
     return size * n;
 }
 
@@ -1118,7 +1121,9 @@ int kube_watch(kube_client *c, const kube_gvr *r, const char *ns, const kube_req
             cc = msg->data.result;
     if (!w.code)
         curl_easy_getinfo(w.h, CURLINFO_RESPONSE_CODE, &w.code);
-    record(c, "WATCH", (int)w.code, now_s() - t0);
+    /* Latency is the time to the response, as client-go measures it; the
+     * stream's own length says nothing about the server. */
+    record(c, "WATCH", (int)w.code, (w.headers_at ? w.headers_at : now_s()) - t0);
     curl_multi_remove_handle(m, w.h);
 
     request rq = {.op = "watch", .verb = "WATCH", .method = "GET", .url = url.p, .what = what,

@@ -174,9 +174,11 @@ int kube_raw(kube_client *c, const char *method, const char *path,
              const char *content_type, const char *body, json_t **out,
              kube_status *st, pb_err *err);
 
-/* Metrics: the client counts requests by verb and code and their latency
- * (one count per HTTP attempt, code 0 for a connection failure; a watch
- * counts when its stream ends). Two ways to read them:
+/* Metrics: the client counts requests by verb (GET, LIST, WATCH, POST, PUT,
+ * PATCH, DELETE, or the method of kube_raw) and code, with their latency:
+ * one count per HTTP attempt, code 0 for a connection failure; a watch
+ * counts when its stream ends, its latency being the time to the response
+ * headers. Two ways to read them:
  *  - kube_client_stats(): a snapshot, a new JSON array the caller owns, of
  *    {"verb":"GET","code":200,"count":N,"seconds_sum":S} objects;
  *  - an observer called after every attempt, from the requesting thread
