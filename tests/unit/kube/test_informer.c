@@ -1,6 +1,7 @@
 /* Unit tests for kube/informer, driven by a scripted informer_source:
  * initial list, watch events, bookmarks, 410 -> relist with the right
- * events, watch errors, resync, late handlers, stop. */
+ * events, watch errors, resync, late handlers, stop; and once end to end
+ * through informer_source_kube, the REST client and the fake API server. */
 #include "testutil.h"
 
 #include <pthread.h>
@@ -10,6 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fakeapi.h"
+#include "kube/config.h"
 #include "kube/informer.h"
 
 /* --- scripted source ------------------------------------------------------- */
@@ -393,6 +396,96 @@ static void test_bad_input(void **state)
     assert_int_equal(freed, 2);
 }
 
+/* --- through the REST client ------------------------------------------------ */
+
+static kube_client *client_for(fa_server *srv, char **dir)
+{
+    char url[128], yaml[1024];
+    *dir = tu_tmpdir();
+    snprintf(yaml, sizeof yaml,
+             "current-context: t\n"
+             "contexts:\n- name: t\n  context: {cluster: k, user: u}\n"
+             "clusters:\n- name: k\n  cluster:\n    server: %s\n"
+             "users:\n- name: u\n  user:\n    token: abc\n",
+             fa_url(srv, url, sizeof url));
+    char *path = tu_write_file(*dir, "kubeconfig", yaml);
+    kube_config_options co = {.kubeconfig = path};
+    kube_config *cfg = NULL;
+    pb_err e;
+    assert_int_equal(kube_config_load(&co, &cfg, &e), 0);
+    kube_client_options o = {.qps = 1000, .burst = 1000, .backoff_base_ms = 10, .max_retries = -1};
+    kube_client *c = NULL;
+    assert_int_equal(kube_client_new(cfg, &o, &c, &e), 0);
+    kube_config_free(cfg);
+    free(path);
+    return c;
+}
+
+#define KOBJ(name, rv) "{\"apiVersion\":\"paybill.dev/v1alpha1\",\"kind\":\"Tenant\",\"metadata\":" \
+    "{\"name\":\"" name "\",\"resourceVersion\":\"" rv "\"}}"
+
+static void test_kube_source_end_to_end(void **state)
+{
+    fa_server *srv = fa_start(NULL);
+    char *dir;
+    kube_client *c = client_for(srv, &dir);
+    fa_push_json(srv, 200, "{\"kind\":\"TenantList\",\"metadata\":{\"resourceVersion\":\"5\"},\"items\":["
+                           KOBJ("a", "4") "," KOBJ("c", "5") "]}");
+    fa_resp w1 = {.chunk = 64,
+                  .body = "{\"type\":\"ADDED\",\"object\":" KOBJ("b", "6") "}\n"
+                          "{\"type\":\"BOOKMARK\",\"object\":{\"kind\":\"Tenant\",\"apiVersion\":"
+                          "\"paybill.dev/v1alpha1\",\"metadata\":{\"resourceVersion\":\"9\"}}}\n"
+                          "{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\",\"apiVersion\":\"v1\","
+                          "\"status\":\"Failure\",\"message\":\"too old resource version: 9 (12)\","
+                          "\"reason\":\"Expired\",\"code\":410}}\n"};
+    fa_push(srv, &w1);
+    /* Relist: a vanished, b unchanged, c changed. */
+    fa_push_json(srv, 200, "{\"kind\":\"TenantList\",\"metadata\":{\"resourceVersion\":\"12\"},\"items\":["
+                           KOBJ("b", "6") "," KOBJ("c", "11") "]}");
+    fa_resp quiet = {.chunk = 16, .body = "", .hang = 1};
+    fa_push(srv, &quiet);
+
+    kube_gvr g = {"paybill.dev", "v1alpha1", "tenants"};
+    informer_source src;
+    pb_err e;
+    assert_int_equal(informer_source_kube(c, &g, NULL, "tier=gold", &src, &e), 0);
+    informer *inf = NULL;
+    informer_options o = FAST;
+    assert_int_equal(informer_new(&src, &o, &inf, &e), 0);
+    rec r = {0};
+    informer_handler h = handler_of(&r);
+    assert_int_equal(informer_add_handler(inf, &h, &e), 0);
+    assert_int_equal(informer_start(inf, &e), 0);
+    double until = now_s() + 5;
+    while (fa_nreqs(srv) < 4 && now_s() < until)
+        usleep(2000);
+    usleep(50000);
+    const char *want[] = {"add /a 4", "add /c 5", "add /b 6", "update /c 5->11", "delete /a 4"};
+    assert_log(&r, want, 5);
+    informer_free(inf);
+
+    assert_int_equal(fa_nreqs(srv), 4);
+    const fa_req *q = fa_req_at(srv, 0);
+    assert_string_equal(q->method, "GET");
+    assert_non_null(strstr(q->target, "/apis/paybill.dev/v1alpha1/tenants?"));
+    assert_non_null(strstr(q->target, "limit=500"));
+    assert_non_null(strstr(q->target, "labelSelector=tier%3Dgold"));
+    q = fa_req_at(srv, 1);
+    assert_non_null(strstr(q->target, "watch=1"));
+    assert_non_null(strstr(q->target, "resourceVersion=5"));
+    assert_non_null(strstr(q->target, "allowWatchBookmarks=true"));
+    assert_non_null(strstr(q->target, "timeoutSeconds=5"));
+    q = fa_req_at(srv, 3);
+    assert_non_null(strstr(q->target, "resourceVersion=12"));
+
+    pb_err e2;
+    assert_int_equal(informer_source_kube(NULL, &g, NULL, NULL, &src, &e2), PB_EINVAL);
+    kube_client_free(c);
+    fa_stop(srv);
+    tu_rmtree(dir);
+    free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -404,6 +497,7 @@ int main(void)
         cmocka_unit_test(test_resync_redelivers_updates),
         cmocka_unit_test(test_late_handler_and_odd_events),
         cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_kube_source_end_to_end),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
