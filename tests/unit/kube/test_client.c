@@ -553,6 +553,19 @@ static void test_exec_reauth_on_401(void **state)
     free(plugin);
 }
 
+static void test_basic_auth(void **state)
+{
+    fixture *f = *state;
+    kube_client *c = make_client(f, "    username: admin\n    password: s3cret", NULL);
+    fa_push_json(f->srv, 200, "{}");
+    json_t *out = NULL;
+    assert_int_equal(kube_get(c, &TENANTS, "ns", "a", NULL, &out, NULL), 0);
+    json_decref(out);
+    char h[128];
+    assert_string_equal(fa_header(fa_req_at(f->srv, 0), "Authorization", h, sizeof h), "Basic YWRtaW46czNjcmV0");
+    kube_client_free(c);
+}
+
 /* ----------------------------------------------------- discovery, raw */
 
 static void test_discovery(void **state)
@@ -899,6 +912,18 @@ static void test_tls_ca_and_client_cert(void **state)
     assert_int_equal(kube_get(c, &TENANTS, "ns", "a", NULL, &out, &e), PB_EUNAVAILABLE);
     kube_client_free(c);
 
+    /* insecure-skip-tls-verify: no CA, no name check, still a client cert. */
+    snprintf(cluster, sizeof cluster, "    server: %s\n    insecure-skip-tls-verify: true", url);
+    cfg = make_config(f->dir, cluster, user);
+    assert_int_equal(kube_client_new(cfg, &opt, &c, &e), 0);
+    kube_config_free(cfg);
+    fa_push_json(tls, 200, "{\"kind\":\"Tenant\"}");
+    if (kube_get(c, &TENANTS, "ns", "a", NULL, &out, &e) != 0)
+        fail_msg("insecure TLS get: %s", e.msg);
+    json_decref(out);
+    assert_int_equal(fa_nreqs(tls), 2);
+    kube_client_free(c);
+
     /* No client certificate: the server refuses the handshake. */
     snprintf(cluster, sizeof cluster,
              "    server: %s\n    certificate-authority-data: %s\n    tls-server-name: kubernetes.default", url,
@@ -908,7 +933,7 @@ static void test_tls_ca_and_client_cert(void **state)
     kube_config_free(cfg);
     assert_int_not_equal(kube_get(c, &TENANTS, "ns", "a", NULL, &out, &e), 0);
     kube_client_free(c);
-    assert_int_equal(fa_nreqs(tls), 1);
+    assert_int_equal(fa_nreqs(tls), 2);
 
     fa_stop(tls);
     SSL_CTX_free(ctx);
@@ -948,6 +973,7 @@ int main(void)
         T(test_list_all_pages),
         T(test_list_all_expired_continue_restarts),
         T(test_exec_reauth_on_401),
+        T(test_basic_auth),
         T(test_discovery),
         T(test_raw_and_stats),
         T(test_observer),

@@ -471,6 +471,39 @@ static void test_exec_plugin_failures(void **state)
     kube_auth_free(a);
 }
 
+static void test_exec_plugin_client_certificate(void **state)
+{
+    char *p = tu_write_file(g_dir, "certplugin.sh",
+                            "#!/bin/sh\n"
+                            "cat <<'EOF'\n"
+                            "{\"apiVersion\":\"client.authentication.k8s.io/v1\",\"kind\":\"ExecCredential\",\n"
+                            "\"status\":{\"clientCertificateData\":\"-----BEGIN CERTIFICATE-----\\nX\\n\",\n"
+                            "\"clientKeyData\":\"-----BEGIN PRIVATE KEY-----\\nY\\n\"}}\n"
+                            "EOF\n");
+    chmod(p, 0755);
+    char *cfgp = tu_write_file(g_dir, "config",
+                               "current-context: c\n"
+                               "contexts:\n- name: c\n  context: {cluster: k, user: u}\n"
+                               "clusters:\n- name: k\n  cluster: {server: 'https://x'}\n"
+                               "users:\n- name: u\n  user:\n    token: static\n"
+                               "    exec: {apiVersion: client.authentication.k8s.io/v1beta1, command: ./certplugin.sh}\n");
+    kube_config *cfg = load_ok(cfgp, NULL);
+    kube_auth *a = NULL;
+    assert_int_equal(kube_auth_new(cfg, &a, NULL), 0);
+    kube_config_free(cfg);
+    kube_credentials cr;
+    pb_err e = {0};
+    assert_int_equal(kube_auth_get(a, &cr, &e), 0);
+    assert_string_equal(cr.cert_pem, "-----BEGIN CERTIFICATE-----\nX\n");
+    assert_int_equal(cr.cert_len, strlen(cr.cert_pem));
+    assert_string_equal(cr.key_pem, "-----BEGIN PRIVATE KEY-----\nY\n");
+    assert_string_equal(cr.token, "static"); /* the plugin gave no token */
+    kube_credentials_clear(&cr);
+    kube_auth_free(a);
+    free(p);
+    free(cfgp);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -484,6 +517,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_exec_plugin_cached, setup, teardown),
         cmocka_unit_test_setup_teardown(test_exec_plugin_expired, setup, teardown),
         cmocka_unit_test_setup_teardown(test_exec_plugin_failures, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_exec_plugin_client_certificate, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
