@@ -1347,84 +1347,126 @@ static int has_additional(const json_t *s, const json_t **schema)
     return json_is_object(ap) || json_is_true(ap);
 }
 
-static void prune_node(const json_t *s, json_t *v, int root, int depth);
+typedef struct pctx {
+    sbuf path;      /* where we are: spec.items[2] */
+    json_t *pruned; /* array of pruned paths, or NULL */
+    int count;
+} pctx;
 
-static void skip_prune(const json_t *s, json_t *v, int root, int depth)
+static void pruned_key(pctx *p, const char *k)
 {
-    if (!s || depth > DV_SCHEMA_MAX_DEPTH)
+    p->count++;
+    if (!p->pruned)
         return;
+    size_t old = path_field(&p->path, k);
+    json_array_append_new(p->pruned, json_string(sb_str(&p->path)));
+    sb_truncate(&p->path, old);
+}
+
+static void prune_node(pctx *p, const json_t *s, json_t *v, int root, int depth);
+
+/* Walk one object level: known properties and map values are pruned by
+ * their schema; unknown keys are deleted unless `keep_unknown`. */
+static void prune_object(pctx *p, const json_t *s, json_t *v, int root, int depth, int keep_unknown)
+{
+    const char *k;
+    json_t *val;
+    void *tmp;
     int emb = root || s_true(s, "x-kubernetes-embedded-resource");
-    const json_t *props = s_obj(s, "properties"), *aps;
+    const json_t *props = s ? s_obj(s, "properties") : NULL, *aps;
     int ap = has_additional(s, &aps);
-    if (json_is_object(v)) {
-        const char *k;
-        json_t *val;
-        void *tmp;
-        json_object_foreach_safe(v, tmp, k, val)
-        {
-            if (emb && is_meta_field(k)) {
-                if (!root && !strcmp(k, "metadata"))
-                    prune_embedded_meta(val);
-                continue;
-            }
-            const json_t *ps = props ? json_object_get(props, k) : NULL;
-            if (ps)
-                prune_node(ps, val, 0, depth + 1);
-            else if (ap)
-                prune_node(aps, val, 0, depth + 1);
+    json_object_foreach_safe(v, tmp, k, val)
+    {
+        if (emb && is_meta_field(k)) {
+            if (!root && !strcmp(k, "metadata"))
+                prune_embedded_meta(val);
+            continue;
         }
-    } else if (json_is_array(v)) {
-        size_t i;
-        json_t *e;
-        json_array_foreach(v, i, e) skip_prune(s_obj(s, "items"), e, 0, depth + 1);
+        const json_t *ps = props ? json_object_get(props, k) : NULL;
+        if (ps || ap) {
+            size_t old = path_field(&p->path, k);
+            prune_node(p, ps ? ps : aps, val, 0, depth + 1);
+            sb_truncate(&p->path, old);
+        } else if (!keep_unknown) {
+            pruned_key(p, k);
+            json_object_del(v, k);
+        }
     }
 }
 
-static void prune_node(const json_t *s, json_t *v, int root, int depth)
+/* x-kubernetes-preserve-unknown-fields: unknown keys stay, known ones are
+ * still pruned by their own schema (skipPrune). */
+static void skip_prune(pctx *p, const json_t *s, json_t *v, int root, int depth)
+{
+    if (!s || depth > DV_SCHEMA_MAX_DEPTH)
+        return;
+    if (json_is_object(v)) {
+        prune_object(p, s, v, root, depth, 1);
+    } else if (json_is_array(v)) {
+        size_t i;
+        json_t *e;
+        json_array_foreach(v, i, e)
+        {
+            size_t old = path_index(&p->path, i);
+            skip_prune(p, s_obj(s, "items"), e, 0, depth + 1);
+            sb_truncate(&p->path, old);
+        }
+    }
+}
+
+static void prune_node(pctx *p, const json_t *s, json_t *v, int root, int depth)
 {
     if (depth > DV_SCHEMA_MAX_DEPTH)
         return;
     if (s && s_true(s, "x-kubernetes-preserve-unknown-fields")) {
-        skip_prune(s, v, root, depth);
+        skip_prune(p, s, v, root, depth);
         return;
     }
     if (json_is_object(v)) {
-        const char *k;
-        json_t *val;
-        void *tmp;
-        if (!s && !root) {
-            json_object_clear(v);
-            return;
-        }
-        int emb = root || s_true(s, "x-kubernetes-embedded-resource");
-        const json_t *props = s ? s_obj(s, "properties") : NULL, *aps;
-        int ap = has_additional(s, &aps);
-        json_object_foreach_safe(v, tmp, k, val)
-        {
-            if (emb && is_meta_field(k)) {
-                if (!root && !strcmp(k, "metadata"))
-                    prune_embedded_meta(val);
-                continue;
-            }
-            const json_t *ps = props ? json_object_get(props, k) : NULL;
-            if (ps)
-                prune_node(ps, val, 0, depth + 1);
-            else if (ap)
-                prune_node(aps, val, 0, depth + 1);
-            else
-                json_object_del(v, k);
-        }
+        prune_object(p, s, v, root, depth, 0);
     } else if (json_is_array(v)) {
         size_t i;
         json_t *e;
         const json_t *items = s ? s_obj(s, "items") : NULL;
-        json_array_foreach(v, i, e) prune_node(items, e, 0, depth + 1);
+        json_array_foreach(v, i, e)
+        {
+            size_t old = path_index(&p->path, i);
+            prune_node(p, items, e, 0, depth + 1);
+            sb_truncate(&p->path, old);
+        }
     }
+}
+
+static int cmp_json_strings(const void *a, const void *b)
+{
+    return strcmp(json_string_value(*(json_t *const *)a), json_string_value(*(json_t *const *)b));
+}
+
+int dv_schema_prune_report(const json_t *schema, json_t *obj, json_t *pruned)
+{
+    pctx p = {{0}, json_is_array(pruned) ? pruned : NULL, 0};
+    size_t start = p.pruned ? json_array_size(p.pruned) : 0;
+    prune_node(&p, json_is_object(schema) ? schema : NULL, obj, 1, 0);
+    sb_free(&p.path);
+    if (!p.pruned)
+        return p.count;
+    /* sorted, so that messages do not depend on object key order */
+    size_t n = json_array_size(p.pruned) - start;
+    json_t **items = malloc((n ? n : 1) * sizeof *items);
+    if (!items)
+        abort();
+    for (size_t i = 0; i < n; i++)
+        items[i] = json_incref(json_array_get(p.pruned, start + i));
+    qsort(items, n, sizeof *items, cmp_json_strings);
+    for (size_t i = 0; i < n; i++)
+        json_array_set_new(p.pruned, start + i, items[i]);
+    free(items);
+    return p.count;
 }
 
 void dv_schema_prune(const json_t *schema, json_t *obj)
 {
-    prune_node(json_is_object(schema) ? schema : NULL, obj, 1, 0);
+    dv_schema_prune_report(schema, obj, NULL);
 }
 
 /* ------------------------------------------------------------------------ */

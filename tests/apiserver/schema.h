@@ -25,7 +25,12 @@
  * maxProperties, format (date-time, int-or-string, ...), nullable,
  * x-kubernetes-int-or-string, x-kubernetes-preserve-unknown-fields,
  * x-kubernetes-embedded-resource, additionalProperties (maps), items.
- * metadata is not validated beyond name (the caller does that). */
+ * metadata is not validated beyond name (the caller does that).
+ * Also allOf/anyOf/oneOf/not. Ignored: x-kubernetes-validations (CEL rules),
+ * x-kubernetes-list-type/list-map-keys uniqueness. Causes come in
+ * kube-openapi's order (properties before required); reasons include
+ * FieldValueTooMany (maxItems/maxProperties) and FieldValueTypeInvalid
+ * (type and format errors). */
 int dv_schema_validate(const json_t *schema, const json_t *obj, json_t *causes);
 
 /* Remove fields not described by the schema (unless preserved by
@@ -34,7 +39,11 @@ int dv_schema_validate(const json_t *schema, const json_t *obj, json_t *causes);
 void dv_schema_prune(const json_t *schema, json_t *obj);
 
 /* Apply `default` values for absent fields, in place, recursively (defaults
- * inside objects that exist or are themselves defaulted). */
+ * inside objects that exist or are themselves defaulted). Like the real
+ * decoder it first drops nulls of non-nullable fields that have no default,
+ * and replaces nulls of non-nullable fields that have one. Run it before
+ * dv_schema_prune and dv_schema_validate (the real order: default, prune,
+ * validate). */
 void dv_schema_default(const json_t *schema, json_t *obj);
 
 /* Check that a CRD's schema is structural and well-formed; returns 0 or -1
@@ -51,6 +60,17 @@ int dv_schema_check_structural(const json_t *schema, char *msg, size_t n);
 json_t *dv_openapi_v3_document(const char *group, const char *version, const json_t *kinds);
 
 /* ---- additions (the functions above are the original contract) ---------- */
+
+/* dv_schema_prune that also appends the path of every removed field to
+ * `pruned` (caller-owned array, may be NULL), sorted: "spec.foo",
+ * "spec.items[0].bar", "extra". Returns how many were removed. With
+ * ?fieldValidation=Strict (kubectl apply's default) the real server rejects
+ * the request instead: 400 BadRequest, message
+ *   <Kind> in version "<version>" cannot be handled as a <Kind>: strict
+ *   decoding error: unknown field "spec.foo", unknown field "spec.bar"
+ * and with Warn it sends a `Warning: 299 - "unknown field \"spec.foo\""`
+ * header per path. */
+int dv_schema_prune_report(const json_t *schema, json_t *obj, json_t *pruned);
 
 /* Recursion bound, in schema levels, for every function here. Deeper schemas
  * are rejected by the structural check; validation reports an InternalError

@@ -346,6 +346,32 @@ static void test_prune_table(void **state)
     }
 }
 
+static void test_prune_report(void **state)
+{
+    json_t *s = J("{'type':'object','properties':{'spec':{'type':'object','properties':{'l':{'type':'array',"
+                  "'items':{'type':'object','properties':{'n':{'type':'string'}}}},'raw':{'type':'object',"
+                  "'x-kubernetes-preserve-unknown-fields':true}}}}}");
+    json_t *o = J("{'apiVersion':'a/v1','kind':'K','metadata':{},'zeta':1,'spec':{'l':[{'n':'a','x':1},{'y':2}],"
+                  "'raw':{'free':1},'b':true}}");
+    json_t *pruned = json_array();
+    assert_int_equal(dv_schema_prune_report(s, o, pruned), 4);
+    json_t *want = J("['spec.b','spec.l[0].x','spec.l[1].y','zeta']");
+    if (!json_equal(pruned, want))
+        fail_msg("pruned %s", json_dumps(pruned, JSON_COMPACT));
+    assert_non_null(json_object_get(json_object_get(json_object_get(o, "spec"), "raw"), "free"));
+    json_t *o2 = J("{'spec':{'b':1,'c':2}}");
+    assert_int_equal(dv_schema_prune_report(s, o2, NULL), 2);
+    json_decref(o2);
+    /* nothing left to prune the second time */
+    json_array_clear(pruned);
+    assert_int_equal(dv_schema_prune_report(s, o, pruned), 0);
+    assert_int_equal(dv_schema_prune_report(s, o, NULL), 0);
+    json_decref(want);
+    json_decref(pruned);
+    json_decref(o);
+    json_decref(s);
+}
+
 /* ------------------------------------------------------------------------ */
 /* defaulting                                                                */
 
@@ -651,6 +677,7 @@ int main(void)
         cmocka_unit_test(test_root_map_names),
         cmocka_unit_test(test_invalid_message),
         cmocka_unit_test(test_prune_table),
+        cmocka_unit_test(test_prune_report),
         cmocka_unit_test(test_default_table),
         cmocka_unit_test(test_default_is_a_copy),
         cmocka_unit_test(test_structural_table),
