@@ -392,8 +392,9 @@ static void sign(const dv_auth *a, const char *data, size_t len, unsigned char m
     HMAC(EVP_sha256(), a->key, (int)a->keylen, (const unsigned char *)data, len, mac, &ml);
 }
 
-char *dv_issue_sa_token_ex(dv_auth *a, const char *ns, const char *name, const char *sa_uid,
-                           long long iat, long long expiration_seconds)
+/* Sign a token for ns/name with these audiences (a JSON array). */
+static char *issue_token(const dv_auth *a, const char *ns, const char *name, const char *sa_uid,
+                         long long iat, long long expiration_seconds, const json_t *audiences)
 {
     if (!a || !ns || !name || !*ns || !*name)
         return NULL;
@@ -404,8 +405,8 @@ char *dv_issue_sa_token_ex(dv_auth *a, const char *ns, const char *name, const c
     RAND_bytes(jti, sizeof jti);
     for (int i = 0; i < 16; i++)
         snprintf(jtihex + 2 * i, 3, "%02x", jti[i]);
-    json_t *claims = json_pack("{s:s, s:s, s:[s], s:I, s:I, s:s, s:{s:s, s:{s:s, s:s}}}",
-                               "iss", SA_ISSUER, "sub", sub, "aud", SA_ISSUER, "iat",
+    json_t *claims = json_pack("{s:s, s:s, s:O, s:I, s:I, s:s, s:{s:s, s:{s:s, s:s}}}",
+                               "iss", SA_ISSUER, "sub", sub, "aud", audiences, "iat",
                                (json_int_t)iat, "nbf", (json_int_t)iat, "jti", jtihex,
                                "kubernetes.io", "namespace", ns, "serviceaccount", "name", name,
                                "uid", sa_uid ? sa_uid : "");
@@ -427,10 +428,10 @@ char *dv_issue_sa_token_ex(dv_auth *a, const char *ns, const char *name, const c
             snprintf(signing_input, sl + 1, "%s.%s", h, p);
             unsigned char mac[32];
             sign(a, signing_input, sl, mac);
-            char *s = b64url_encode(mac, sizeof mac);
-            if (s && (tok = malloc(sl + 1 + strlen(s) + 1)))
-                sprintf(tok, "%s.%s", signing_input, s);
-            free(s);
+            char *sg = b64url_encode(mac, sizeof mac);
+            if (sg && (tok = malloc(sl + 1 + strlen(sg) + 1)))
+                sprintf(tok, "%s.%s", signing_input, sg);
+            free(sg);
             free(signing_input);
         }
     }
@@ -438,6 +439,75 @@ char *dv_issue_sa_token_ex(dv_auth *a, const char *ns, const char *name, const c
     free(p);
     free(payload_json);
     return tok;
+}
+
+char *dv_issue_sa_token_ex(dv_auth *a, const char *ns, const char *name, const char *sa_uid,
+                           long long iat, long long expiration_seconds)
+{
+    json_t *aud = json_pack("[s]", SA_ISSUER);
+    char *tok = issue_token(a, ns, name, sa_uid, iat, expiration_seconds, aud);
+    json_decref(aud);
+    return tok;
+}
+
+/* TokenRequest limits of kube-apiserver's validation. */
+#define TOKEN_MIN_SECONDS 600
+#define TOKEN_MAX_SECONDS 4294967296LL
+#define TOKEN_DEFAULT_SECONDS 3600
+
+json_t *dv_token_request(dv_auth *a, const json_t *sa, const json_t *request, long long now,
+                         char *msg, size_t n)
+{
+    char dummy[8];
+    if (!msg) {
+        msg = dummy;
+        n = sizeof dummy;
+    }
+    json_t *md = json_object_get(sa, "metadata");
+    const char *ns = json_string_value(json_object_get(md, "namespace"));
+    const char *name = json_string_value(json_object_get(md, "name"));
+    const char *uid = json_string_value(json_object_get(md, "uid"));
+    if (!a || !ns || !name) {
+        snprintf(msg, n, "serviceaccount has no namespace or name");
+        return NULL;
+    }
+    const json_t *spec = json_object_get(request, "spec");
+    json_t *exp = json_object_get(spec, "expirationSeconds");
+    json_t *aud = json_object_get(spec, "audiences");
+    if ((exp && !json_is_null(exp) && !json_is_integer(exp)) || (aud && !json_is_null(aud) && !json_is_array(aud))) {
+        snprintf(msg, n, "TokenRequest.authentication.k8s.io \"%s\" is invalid: spec: Invalid value: "
+                 "expirationSeconds must be an integer and audiences a list", name);
+        return NULL;
+    }
+    long long secs = json_is_integer(exp) ? (long long)json_integer_value(exp) : TOKEN_DEFAULT_SECONDS;
+    if (secs < TOKEN_MIN_SECONDS || secs > TOKEN_MAX_SECONDS) {
+        snprintf(msg, n, "TokenRequest.authentication.k8s.io \"%s\" is invalid: spec.expirationSeconds: "
+                 "Invalid value: %lld: may not specify a duration %s", name, secs,
+                 secs < TOKEN_MIN_SECONDS ? "less than 10 minutes" : "larger than 2^32 seconds");
+        return NULL;
+    }
+    json_t *audiences = json_array_size(aud) > 0 ? json_deep_copy(aud) : json_pack("[s]", SA_ISSUER);
+    char *tok = issue_token(a, ns, name, uid, now, secs, audiences);
+    if (!tok) {
+        json_decref(audiences);
+        snprintf(msg, n, "issuing the token failed");
+        return NULL;
+    }
+    char ts[32];
+    time_t t = (time_t)(now + secs);
+    struct tm tmv;
+    gmtime_r(&t, &tmv);
+    strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tmv);
+    json_t *bound = json_object_get(spec, "boundObjectRef");
+    json_t *out = json_pack("{s:s,s:s,s:{s:s,s:s,s:n},s:{s:o,s:I,s:O},s:{s:s,s:s}}", "kind",
+                            "TokenRequest", "apiVersion", "authentication.k8s.io/v1", "metadata",
+                            "name", name, "namespace", ns, "creationTimestamp", "spec", "audiences",
+                            audiences, "expirationSeconds", (json_int_t)secs, "boundObjectRef",
+                            bound ? bound : json_null(), "status", "token", tok,
+                            "expirationTimestamp", ts);
+    OPENSSL_cleanse(tok, strlen(tok));
+    free(tok);
+    return out;
 }
 
 char *dv_issue_sa_token(dv_auth *a, const char *ns, const char *name, const char *sa_uid)
@@ -505,6 +575,15 @@ static int verify_sa_token(const dv_auth *a, const char *tok, dv_user *u)
     char want[512];
     snprintf(want, sizeof want, SA_PREFIX "%s:%s", ns, name);
     if (strcmp(sub, want) != 0)
+        goto out;
+    /* Only tokens meant for the API server authenticate to it. */
+    json_t *aud = json_object_get(cl, "aud");
+    int for_us = json_is_string(aud) ? strcmp(json_string_value(aud), SA_ISSUER) == 0 : 0;
+    size_t ai;
+    json_t *av;
+    json_array_foreach(aud, ai, av)
+        for_us |= json_is_string(av) && strcmp(json_string_value(av), SA_ISSUER) == 0;
+    if (!for_us)
         goto out;
     long long now = (long long)time(NULL);
     json_t *exp = json_object_get(cl, "exp"), *nbf = json_object_get(cl, "nbf");

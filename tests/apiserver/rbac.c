@@ -948,7 +948,8 @@ json_t *dv_auth_protobuf_to_json(const void *body, size_t len)
     static const unsigned char magic[4] = {'k', '8', 's', 0};
     if (!body || len < 4 || memcmp(body, magic, 4) != 0)
         return NULL;
-    pbuf env = {(const unsigned char *)body + 4, (const unsigned char *)body + len}, b, raw = {0};
+    pbuf env = {.p = (const unsigned char *)body + 4, .end = (const unsigned char *)body + len};
+    pbuf b, raw = {0};
     unsigned num;
     int rc;
     json_t *tm = NULL;

@@ -327,6 +327,90 @@ static void test_sa_token_expiry(void **state)
     json_decref(store);
 }
 
+/* kubectl v1.32 `create token builder --duration=20m --audience=<api>
+ * --audience=vault`, as captured with -v=9. */
+static const char TOKEN_REQUEST_HEX[] =
+    "6b3873000a280a1861757468656e7469636174696f6e2e6b38732e696f2f7631120c546f6b656e52657175657374"
+    "12520a100a0012001a0022002a0032003800420012380a2c68747470733a2f2f6b756265726e657465732e646566"
+    "61756c742e7376632e636c75737465722e6c6f63616c0a057661756c7420b0091a040a0012001a002200";
+
+static void test_token_request(void **state)
+{
+    json_t *store = json_object();
+    add_sa(store, "default", "builder", "uid-b");
+    dv_auth *a = new_auth(NULL, store);
+    json_t *sa = json_array_get(json_object_get(store, "/serviceaccounts"), 0);
+    long long now = (long long)time(NULL);
+    char msg[512] = "";
+    dv_user u = {0};
+
+    /* the protobuf body kubectl sends, decoded */
+    size_t len = strlen(TOKEN_REQUEST_HEX) / 2;
+    unsigned char *bin = malloc(len);
+    for (size_t i = 0; i < len; i++) {
+        unsigned v;
+        sscanf(TOKEN_REQUEST_HEX + 2 * i, "%2x", &v);
+        bin[i] = (unsigned char)v;
+    }
+    json_t *req = dv_auth_protobuf_to_json(bin, len);
+    free(bin);
+    assert_non_null(req);
+    json_t *spec = json_object_get(req, "spec");
+    assert_int_equal(json_integer_value(json_object_get(spec, "expirationSeconds")), 1200);
+    assert_int_equal(json_array_size(json_object_get(spec, "audiences")), 2);
+    assert_string_equal(json_string_value(json_array_get(json_object_get(spec, "audiences"), 1)), "vault");
+
+    json_t *tr = dv_token_request(a, sa, req, now, msg, sizeof msg);
+    json_decref(req);
+    assert_non_null(tr);
+    assert_string_equal(json_string_value(json_object_get(tr, "kind")), "TokenRequest");
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(tr, "spec"), "expirationSeconds")), 1200);
+    json_t *st = json_object_get(tr, "status");
+    char want_ts[32];
+    time_t t = (time_t)(now + 1200);
+    struct tm tmv;
+    gmtime_r(&t, &tmv);
+    strftime(want_ts, sizeof want_ts, "%Y-%m-%dT%H:%M:%SZ", &tmv);
+    assert_string_equal(json_string_value(json_object_get(st, "expirationTimestamp")), want_ts);
+    char *h = bearer(json_string_value(json_object_get(st, "token")));
+    assert_int_equal(dv_authenticate(a, h, &u), 0);
+    assert_string_equal(u.name, "system:serviceaccount:default:builder");
+    dv_user_clear(&u);
+    free(h);
+    json_decref(tr);
+
+    /* defaults: one hour, for the API server */
+    tr = dv_token_request(a, sa, NULL, now, msg, sizeof msg);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(tr, "spec"), "expirationSeconds")), 3600);
+    json_decref(tr);
+
+    /* a token for another audience only is not accepted here */
+    req = json_pack("{s:{s:[s]}}", "spec", "audiences", "vault");
+    tr = dv_token_request(a, sa, req, now, msg, sizeof msg);
+    h = bearer(json_string_value(json_object_get(json_object_get(tr, "status"), "token")));
+    assert_int_equal(dv_authenticate(a, h, &u), -1);
+    free(h);
+    json_decref(tr);
+    json_decref(req);
+
+    /* too short and too long, worded like the real 422 */
+    req = json_pack("{s:{s:i}}", "spec", "expirationSeconds", 60);
+    assert_null(dv_token_request(a, sa, req, now, msg, sizeof msg));
+    assert_string_equal(msg, "TokenRequest.authentication.k8s.io \"builder\" is invalid: spec.expirationSeconds: "
+                             "Invalid value: 60: may not specify a duration less than 10 minutes");
+    json_decref(req);
+    req = json_pack("{s:{s:I}}", "spec", "expirationSeconds", (json_int_t)5000000000LL);
+    assert_null(dv_token_request(a, sa, req, now, msg, sizeof msg));
+    assert_non_null(strstr(msg, "larger than 2^32 seconds"));
+    json_decref(req);
+    req = json_pack("{s:{s:s}}", "spec", "expirationSeconds", "soon");
+    assert_null(dv_token_request(a, sa, req, now, msg, sizeof msg));
+    json_decref(req);
+
+    dv_auth_free(a);
+    json_decref(store);
+}
+
 /* ---- impersonation ----------------------------------------------------------- */
 
 static json_t *impersonation_store(void)
@@ -461,6 +545,7 @@ int main(void)
         cmocka_unit_test(test_sa_token_tampered),
         cmocka_unit_test(test_sa_token_needs_live_sa),
         cmocka_unit_test(test_sa_token_expiry),
+        cmocka_unit_test(test_token_request),
         cmocka_unit_test(test_impersonate_user),
         cmocka_unit_test(test_impersonate_serviceaccount),
         cmocka_unit_test(test_user_helpers),
