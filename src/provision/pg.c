@@ -147,34 +147,47 @@ void pb_pg_pool_free(pb_pg_pool *p)
     free(p);
 }
 
-int pb_pg_pool_get(pb_pg_pool *p, const char *dbname, PGconn **out, pb_err *e)
+/* Take an idle connection to `key` out of the pool, or NULL. */
+static PGconn *take_idle(pb_pg_pool *p, const char *dbname)
 {
-    *out = NULL;
+    PGconn *c = NULL;
     pthread_mutex_lock(&p->mu);
     const char *key = dbname ? dbname : p->default_db;
     for (size_t i = p->n_idle; key && i-- > 0;) {
-        if (strcmp(p->idle[i].db, key) != 0)
-            continue;
-        PGconn *c = p->idle[i].conn;
-        free(p->idle[i].db);
-        p->idle[i] = p->idle[--p->n_idle];
-        if (PQstatus(c) != CONNECTION_OK) {
-            PQfinish(c);
-            continue;
+        if (strcmp(p->idle[i].db, key) == 0) {
+            c = p->idle[i].conn;
+            free(p->idle[i].db);
+            p->idle[i] = p->idle[--p->n_idle];
+            break;
         }
-        p->lent++;
-        pthread_mutex_unlock(&p->mu);
-        *out = c;
-        return 0;
     }
     pthread_mutex_unlock(&p->mu);
-    int rc = pb_pg_connect(&p->opts, dbname, out, e);
+    return c;
+}
+
+int pb_pg_pool_get(pb_pg_pool *p, const char *dbname, PGconn **out, pb_err *e)
+{
+    *out = NULL;
+    PGconn *c;
+    while ((c = take_idle(p, dbname)) != NULL) {
+        /* A backend ended while idle (DROP DATABASE ... FORCE, restart,
+         * pg_terminate_backend) only shows on the next use: check with an
+         * empty query (one cheap round trip) and skip the dead ones. */
+        PGresult *r = PQexec(c, "");
+        int alive = PQresultStatus(r) == PGRES_EMPTY_QUERY && PQstatus(c) == CONNECTION_OK;
+        PQclear(r);
+        if (alive)
+            break;
+        PQfinish(c);
+    }
+    int rc = c ? 0 : pb_pg_connect(&p->opts, dbname, &c, e);
     if (rc == 0) {
         pthread_mutex_lock(&p->mu);
         p->lent++;
         if (!dbname && !p->default_db)
-            p->default_db = strdup(PQdb(*out));
+            p->default_db = strdup(PQdb(c));
         pthread_mutex_unlock(&p->mu);
+        *out = c;
     }
     return rc;
 }

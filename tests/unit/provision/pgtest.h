@@ -46,7 +46,7 @@
 
 typedef struct pgtest_server {
     char dir[64];         /* temp dir: data/, log, socket */
-    char bindir[PATH_MAX];
+    char bindir[256];
     int port;
     char conninfo[256];   /* superuser over the unix socket */
     int watchdog_fd;      /* write end; closing it stops the server */
@@ -88,7 +88,7 @@ PGTEST_FN int pgtest_find_bindir(char *out, size_t n)
 /* Run a shell command, as the unprivileged user when we are root. */
 PGTEST_FN int pgtest_sh(const char *cmd)
 {
-    char full[4096];
+    char full[8192];
     if (geteuid() == 0)
         snprintf(full, sizeof full, "runuser -u " PGTEST_USER " -- sh -c '%s'", cmd);
     else
@@ -128,7 +128,7 @@ PGTEST_FN void pgtest_print_log(const pgtest_server *s)
 
 PGTEST_FN int pgtest_start_watchdog(pgtest_server *s)
 {
-    char stop[1024];
+    char stop[2048];
     snprintf(stop, sizeof stop, "%s%s/pg_ctl -D %s/data -m immediate -w stop%s >/dev/null 2>&1; rm -rf %s",
              geteuid() == 0 ? "runuser -u " PGTEST_USER " -- " : "", s->bindir, s->dir, "", s->dir);
     int fds[2];
@@ -183,7 +183,7 @@ PGTEST_FN int pgtest_start(pgtest_server *s)
         perror("pgtest: watchdog");
         return -1;
     }
-    char cmd[2048];
+    char cmd[4096];
     snprintf(cmd, sizeof cmd,
              "%s/initdb -D %s/data -U postgres --auth-local=trust --auth-host=scram-sha-256 "
              "-E UTF8 --locale=C --no-sync >%s/initdb.log 2>&1",

@@ -1,0 +1,972 @@
+/* Unit tests for provision/tenantdb and provision/pg against a real,
+ * throwaway PostgreSQL server (pgtest.h), started once for the file.
+ *
+ * Tenants connect with the credentials the library returns, over TCP with
+ * a password, exactly as an application would; the isolation tests then
+ * try what a hostile tenant would and assert the SQLSTATE of each denial. */
+#include "testutil.h"
+
+#include <openssl/evp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "pgtest.h"
+#include "provision/pg.h"
+#include "provision/tenantdb.h"
+#include "util/log.h"
+
+static pgtest_server srv;
+static pb_tdb *tdb;
+static pb_dm_model *model; /* the version every tenant is at */
+static char snapdir[128];
+
+static const char *SHOP_V1 =
+    "{\"version\":1,\"tables\":["
+    "{\"name\":\"orders\",\"columns\":["
+    "{\"name\":\"id\",\"type\":\"bigint\",\"nullable\":false},"
+    "{\"name\":\"customer_id\",\"type\":\"bigint\"},"
+    "{\"name\":\"total\",\"type\":\"numeric(12,2)\",\"default\":\"0.00\"},"
+    "{\"name\":\"status\",\"type\":\"enum\",\"values\":[\"open\",\"paid\"],\"default\":\"open\"},"
+    "{\"name\":\"meta\",\"type\":\"jsonb\"},"
+    "{\"name\":\"ref\",\"type\":\"uuid\",\"default\":{\"function\":\"gen_random_uuid\"}},"
+    "{\"name\":\"created_at\",\"type\":\"timestamptz\",\"nullable\":false,\"default\":{\"function\":\"now\"}}],"
+    "\"primaryKey\":[\"id\"],"
+    "\"foreignKeys\":[{\"columns\":[\"customer_id\"],\"references\":{\"table\":\"customers\",\"columns\":[\"id\"]},"
+    "\"onDelete\":\"cascade\"}],"
+    "\"indexes\":[{\"name\":\"orders_by_status\",\"columns\":[\"status\"]}]},"
+    "{\"name\":\"customers\",\"columns\":["
+    "{\"name\":\"id\",\"type\":\"bigint\",\"nullable\":false},"
+    "{\"name\":\"email\",\"type\":\"text\",\"nullable\":false,\"unique\":true},"
+    "{\"name\":\"vip\",\"type\":\"boolean\",\"default\":false},"
+    "{\"name\":\"born\",\"type\":\"date\"}],"
+    "\"primaryKey\":[\"id\"]}]}";
+
+/* v2 adds a column, a table and an index. */
+static const char *SHOP_V2_EXTRA_COL = "{\"name\":\"phone\",\"type\":\"text\"}";
+static const char *SHOP_V2_TABLE =
+    "{\"name\":\"notes\",\"columns\":[{\"name\":\"id\",\"type\":\"integer\",\"nullable\":false},"
+    "{\"name\":\"body\",\"type\":\"text\"}],\"primaryKey\":[\"id\"],"
+    "\"indexes\":[{\"name\":\"notes_by_body\",\"columns\":[\"body\"]}]}";
+
+/* ---- helpers ------------------------------------------------------------------ */
+
+static pb_dm_model *parse_model(const char *json)
+{
+    pb_dm_model *m = NULL;
+    pb_err e;
+    pb_err_clear(&e);
+    if (pb_dm_parse("shop", json, &m, &e))
+        fail_msg("model: %s", e.msg);
+    return m;
+}
+
+/* SHOP_V1 turned into v2 (or v3 without "vip": destructive). */
+static char *shop_json(int version)
+{
+    char *s = malloc(strlen(SHOP_V1) + 1024);
+    strcpy(s, SHOP_V1);
+    char *v = strstr(s, "\"version\":1");
+    v[10] = (char)('0' + version);
+    if (version >= 2) {
+        char *born = strstr(s, "{\"name\":\"born\",\"type\":\"date\"}");
+        char rest[4096];
+        born += strlen("{\"name\":\"born\",\"type\":\"date\"}");
+        strcpy(rest, born);
+        sprintf(born, ",%s%s", SHOP_V2_EXTRA_COL, rest);
+        char *end = s + strlen(s) - 2; /* before "]}" */
+        strcpy(rest, end);
+        sprintf(end, ",%s%s", SHOP_V2_TABLE, rest);
+    }
+    if (version >= 3) {
+        char *vip = strstr(s, "{\"name\":\"vip\",\"type\":\"boolean\",\"default\":false},");
+        memmove(vip, vip + strlen("{\"name\":\"vip\",\"type\":\"boolean\",\"default\":false},"),
+                strlen(vip + strlen("{\"name\":\"vip\",\"type\":\"boolean\",\"default\":false},")) + 1);
+    }
+    return s;
+}
+
+static PGconn *admin(const char *db)
+{
+    char ci[512];
+    snprintf(ci, sizeof ci, "%s dbname=%s", srv.conninfo, db);
+    PGconn *c = PQconnectdb(ci);
+    if (PQstatus(c) != CONNECTION_OK)
+        fail_msg("admin connect: %s", PQerrorMessage(c));
+    return c;
+}
+
+/* Connect as a tenant; NULL on failure with the message in err. */
+static PGconn *tconnect(const pb_tdb_creds *cr, const char *db, const char *password, char *err, size_t n)
+{
+    char port[16];
+    snprintf(port, sizeof port, "%d", cr->port);
+    const char *keys[] = {"host", "port", "dbname", "user", "password", "sslmode", "connect_timeout", NULL};
+    const char *vals[] = {cr->host, port, db ? db : cr->dbname, cr->user,
+                          password ? password : cr->password, "disable", "5", NULL};
+    PGconn *c = PQconnectdbParams(keys, vals, 0);
+    if (PQstatus(c) != CONNECTION_OK) {
+        if (err)
+            snprintf(err, n, "%s", PQerrorMessage(c));
+        PQfinish(c);
+        return NULL;
+    }
+    return c;
+}
+
+static PGconn *tconnect_ok(const pb_tdb_creds *cr)
+{
+    char err[512];
+    PGconn *c = tconnect(cr, NULL, NULL, err, sizeof err);
+    if (!c)
+        fail_msg("tenant %s connect: %s", cr->user, err);
+    return c;
+}
+
+/* Run sql; return its SQLSTATE, "00000" on success. */
+static const char *state_of(PGconn *c, const char *sql)
+{
+    static char st[8];
+    PGresult *r = PQexec(c, sql);
+    ExecStatusType s = PQresultStatus(r);
+    if (s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK)
+        snprintf(st, sizeof st, "00000");
+    else
+        snprintf(st, sizeof st, "%s", PQresultErrorField(r, PG_DIAG_SQLSTATE) ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : "?????");
+    PQclear(r);
+    return st;
+}
+
+static void must(PGconn *c, const char *sql)
+{
+    PGresult *r = PQexec(c, sql);
+    ExecStatusType s = PQresultStatus(r);
+    if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK)
+        fail_msg("%s: %s", sql, PQresultErrorMessage(r));
+    PQclear(r);
+}
+
+static long long qint(PGconn *c, const char *sql)
+{
+    PGresult *r = PQexec(c, sql);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1)
+        fail_msg("%s: %s", sql, PQresultErrorMessage(r));
+    long long v = atoll(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return v;
+}
+
+static void ensure_ok(const char *id, pb_dm_layout l, int limit, const char *pw, pb_tdb_creds *cr)
+{
+    pb_tdb_tenant t = {.id = id, .layout = l, .connection_limit = limit, .password = pw};
+    pb_err e;
+    pb_err_clear(&e);
+    if (pb_tdb_ensure(tdb, &t, model, cr, &e))
+        fail_msg("ensure %s: %s", id, e.msg);
+}
+
+/* A few customers and orders with awkward values (quotes, NULLs, unicode,
+ * jsonb), inserted through the tenant's own login. */
+static void seed(const pb_tdb_creds *cr, int base, int n)
+{
+    PGconn *c = tconnect_ok(cr);
+    char sql[1024];
+    for (int i = 0; i < n; i++) {
+        snprintf(sql, sizeof sql,
+                 "INSERT INTO customers (id, email, vip, born) VALUES (%d, 'o''neil+%d@ex.com', %s, %s);"
+                 "INSERT INTO orders (id, customer_id, total, status, meta, created_at) VALUES "
+                 "(%d, %d, %d.%02d, '%s', %s, '2024-05-0%d 10:00:00+02');",
+                 base + i, base + i, i % 2 ? "true" : "false", i % 3 ? "'1990-01-02'" : "NULL", base + i,
+                 base + i, i * 7, i, i % 2 ? "paid" : "open",
+                 i % 2 ? "'{\"k\": [1, \"caf\u00e9\"]}'" : "NULL", 1 + i % 9);
+        must(c, sql);
+    }
+    PQfinish(c);
+}
+
+static void checksum(const char *id, long long *rows, char sum[65])
+{
+    pb_err e;
+    pb_err_clear(&e);
+    if (pb_tdb_checksum(tdb, id, model, rows, sum, &e))
+        fail_msg("checksum %s: %s", id, e.msg);
+}
+
+/* ---- setup -------------------------------------------------------------------- */
+
+static int setup(void **state)
+{
+    pb_log_configure(PB_LOG_WARN, PB_LOG_TEXT, NULL);
+    if (pgtest_start(&srv) != 0)
+        return -1;
+    char pg_dump[PATH_MAX + 16];
+    pgtest_tool(&srv, "pg_dump", pg_dump, sizeof pg_dump);
+    snprintf(snapdir, sizeof snapdir, "%s/snapshots", srv.dir);
+    pb_tdb_config cfg = {.admin_conninfo = srv.conninfo,
+                         .shared_db = "paybill",
+                         .tenant_host = "127.0.0.1",
+                         .tenant_port = srv.port,
+                         .sslmode = "disable",
+                         .snapshot_dir = snapdir,
+                         .pg_dump = pg_dump,
+                         .statement_timeout_ms = 30000};
+    pb_err e;
+    pb_err_clear(&e);
+    if (pb_tdb_new(&cfg, &tdb, &e)) {
+        fprintf(stderr, "pb_tdb_new: %s\n", e.msg);
+        return -1;
+    }
+    /* A second time against the same server converges. */
+    pb_tdb *again = NULL;
+    if (pb_tdb_new(&cfg, &again, &e)) {
+        fprintf(stderr, "pb_tdb_new (rerun): %s\n", e.msg);
+        return -1;
+    }
+    pb_tdb_free(again);
+    model = parse_model(SHOP_V1);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    pb_tdb_free(tdb);
+    pb_dm_free(model);
+    pgtest_stop(&srv);
+    return 0;
+}
+
+/* ---- pg.c ------------------------------------------------------------------- */
+
+static void test_pg_quoting_and_errors(void **state)
+{
+    PGconn *c = admin("postgres");
+    pb_err e;
+    pb_err_clear(&e);
+    char *s = pb_pg_format(c, &e, "SELECT %L AS %I, %d, %lld, '100%%', %s", "it's \\ odd", "we\"ird", -3, 1LL << 40, "1");
+    assert_non_null(s);
+    assert_string_equal(s, "SELECT  E'it''s \\\\ odd' AS \"we\"\"ird\", -3, 1099511627776, '100%', 1");
+    PGresult *r = PQexec(c, s);
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    assert_string_equal(PQgetvalue(r, 0, 0), "it's \\ odd");
+    assert_string_equal(PQfname(r, 0), "we\"ird");
+    PQclear(r);
+    free(s);
+    assert_null(pb_pg_format(c, &e, "SELECT %q", "x"));
+    assert_int_equal(e.code, PB_EINTERNAL);
+    /* Invalid UTF-8 cannot be quoted. */
+    assert_null(pb_pg_format(c, &e, "SELECT %L", "\xff\xfe"));
+    assert_int_equal(e.code, PB_EINVAL);
+
+    assert_int_equal(pb_pg_exec(c, "SELECT * FROM no_such_table", &e), PB_ENOTFOUND);
+    assert_non_null(strstr(e.msg, "SQLSTATE 42P01"));
+    assert_int_equal(pb_pg_exec(c, "SET statement_timeout = 50; SELECT pg_sleep(2)", &e), PB_ETIMEOUT);
+    assert_int_equal(pb_pg_sqlstate_code("42501"), PB_EFORBIDDEN);
+    assert_int_equal(pb_pg_sqlstate_code("23505"), PB_ECONFLICT);
+    assert_int_equal(pb_pg_sqlstate_code("08006"), PB_EUNAVAILABLE);
+    assert_int_equal(pb_pg_sqlstate_code("28P01"), PB_EUNAUTHORIZED);
+    assert_int_equal(pb_pg_sqlstate_code(NULL), PB_EIO);
+    const char *p[2] = {"a'); DROP TABLE x; --", "2"};
+    r = NULL;
+    assert_int_equal(pb_pg_query(c, "SELECT $1::text || $2", 2, p, &r, &e), 0);
+    assert_string_equal(PQgetvalue(r, 0, 0), "a'); DROP TABLE x; --2");
+    PQclear(r);
+    PQfinish(c);
+}
+
+static void test_pg_pool(void **state)
+{
+    pb_pg_opts o = {.conninfo = srv.conninfo, .statement_timeout_ms = 1234};
+    pb_pg_pool *p;
+    pb_err e;
+    assert_int_equal(pb_pg_pool_new(&o, &p, &e), 0);
+    PGconn *a, *b, *c;
+    assert_int_equal(pb_pg_pool_get(p, NULL, &a, &e), 0);
+    assert_int_equal(pb_pg_pool_get(p, "paybill", &b, &e), 0);
+    assert_string_equal(PQdb(a), "postgres");
+    assert_string_equal(PQdb(b), "paybill");
+    assert_string_equal(PQparameterStatus(a, "TimeZone"), "UTC");
+    PGresult *r = PQexec(a, "SHOW statement_timeout");
+    assert_string_equal(PQgetvalue(r, 0, 0), "1234ms");
+    PQclear(r);
+    /* Settings a borrower changed do not leak to the next one. */
+    PQclear(PQexec(a, "SET statement_timeout = 5"));
+    pb_pg_pool_put(p, a);
+    assert_int_equal(pb_pg_pool_get(p, NULL, &c, &e), 0);
+    assert_ptr_equal(c, a); /* reused */
+    r = PQexec(c, "SHOW statement_timeout");
+    assert_string_equal(PQgetvalue(r, 0, 0), "1234ms");
+    PQclear(r);
+    /* A connection returned inside a transaction is not kept. */
+    PQclear(PQexec(c, "BEGIN"));
+    pb_pg_pool_put(p, c);
+    assert_int_equal(pb_pg_pool_get(p, NULL, &a, &e), 0);
+    assert_int_equal(PQtransactionStatus(a), PQTRANS_IDLE);
+    pb_pg_pool_put(p, a);
+    pb_pg_pool_put(p, b);
+    pb_pg_pool_forget_db(p, "paybill");
+    char *ci = NULL, *pw = NULL;
+    assert_int_equal(pb_pg_pool_tool_conninfo(p, "t_x", &ci, &pw, &e), 0);
+    assert_non_null(strstr(ci, "dbname='t_x'"));
+    assert_null(strstr(ci, "dbname='postgres'"));
+    assert_null(pw);
+    free(ci);
+    /* Unreachable server: a clear error, not a hang. */
+    pb_pg_opts bad = {.conninfo = "host=127.0.0.1 port=1 user=x dbname=x", .connect_timeout_s = 2};
+    pb_pg_pool_free(p);
+    assert_int_equal(pb_pg_pool_new(&bad, &p, &e), 0);
+    assert_int_equal(pb_pg_pool_get(p, NULL, &a, &e), PB_EUNAVAILABLE);
+    assert_null(a);
+    pb_pg_pool_free(p);
+}
+
+/* ---- layouts ------------------------------------------------------------------- */
+
+static void test_ensure_each_layout_idempotent(void **state)
+{
+    const struct {
+        const char *id;
+        pb_dm_layout l;
+        const char *db, *schema;
+    } cases[] = {
+        {"acme", PB_DM_LAYOUT_RLS, "paybill", "app"},
+        {"bridge1", PB_DM_LAYOUT_SCHEMA, "paybill", "t_bridge1"},
+        {"silo1", PB_DM_LAYOUT_DATABASE, "t_silo1", "app"},
+    };
+    for (size_t i = 0; i < 3; i++) {
+        pb_tdb_creds cr, cr2;
+        ensure_ok(cases[i].id, cases[i].l, 5, NULL, &cr);
+        assert_string_equal(cr.host, "127.0.0.1");
+        assert_int_equal(cr.port, srv.port);
+        assert_string_equal(cr.dbname, cases[i].db);
+        assert_string_equal(cr.schema, cases[i].schema);
+        assert_string_equal(cr.sslmode, "disable");
+        assert_int_equal(strlen(cr.password), 32);
+        char want_uri[512];
+        snprintf(want_uri, sizeof want_uri, "postgresql://pb_t_%s:%s@127.0.0.1:%d/%s?sslmode=disable", cases[i].id,
+                 cr.password, srv.port, cases[i].db);
+        assert_string_equal(cr.uri, want_uri);
+        seed(&cr, 1, 3);
+        /* The URI works as given. */
+        PGconn *u = PQconnectdb(cr.uri);
+        assert_int_equal(PQstatus(u), CONNECTION_OK);
+        assert_int_equal(qint(u, "SELECT count(*) FROM customers"), 3);
+        PQfinish(u);
+
+        /* Rerun with the password from the Secret: same credentials, data kept. */
+        ensure_ok(cases[i].id, cases[i].l, 5, cr.password, &cr2);
+        assert_string_equal(cr2.password, cr.password);
+        PGconn *c = tconnect_ok(&cr2);
+        assert_int_equal(qint(c, "SELECT count(*) FROM orders"), 3);
+        PQfinish(c);
+        /* Rerun without one: a new password, the old one stops working. */
+        pb_tdb_creds_clear(&cr2);
+        ensure_ok(cases[i].id, cases[i].l, 5, NULL, &cr2);
+        assert_string_not_equal(cr2.password, cr.password);
+        char err[512];
+        assert_null(tconnect(&cr, NULL, NULL, err, sizeof err));
+        assert_non_null(strstr(err, "password authentication failed"));
+        PQfinish(tconnect_ok(&cr2));
+        pb_tdb_creds_clear(&cr);
+        pb_tdb_creds_clear(&cr2);
+
+        pb_tdb_info info;
+        pb_err e;
+        assert_int_equal(pb_tdb_info_get(tdb, cases[i].id, &info, &e), 0);
+        assert_int_equal(info.layout, cases[i].l);
+        assert_string_equal(info.state, "active");
+        assert_false(info.moving);
+    }
+    /* One migration row per target, recorded once despite the reruns. */
+    PGconn *a = admin("paybill");
+    assert_int_equal(qint(a, "SELECT count(*) FROM paybill.migrations WHERE target IN ('app','t_bridge1') AND version = 1"), 2);
+    PQfinish(a);
+    a = admin("t_silo1");
+    assert_int_equal(qint(a, "SELECT count(*) FROM paybill.migrations WHERE target = 'app'"), 1);
+    /* Tables belong to the owner role, never to the tenant. */
+    assert_int_equal(qint(a, "SELECT count(*) FROM pg_tables WHERE schemaname = 'app' AND tableowner <> 'paybill_owner'"), 0);
+    PQfinish(a);
+}
+
+static void test_role_attributes_and_limits(void **state)
+{
+    pb_tdb_creds cr;
+    ensure_ok("limited", PB_DM_LAYOUT_SCHEMA, 1, NULL, &cr);
+    PGconn *a = admin("paybill");
+    PGresult *r = PQexec(a, "SELECT rolsuper, rolcreaterole, rolcreatedb, rolbypassrls, rolinherit, rolreplication, "
+                            "rolconnlimit, (SELECT count(*) FROM pg_auth_members m WHERE m.member = r.oid) "
+                            "FROM pg_roles r WHERE rolname = 'pb_t_limited'");
+    assert_int_equal(PQntuples(r), 1);
+    for (int i = 0; i < 6; i++)
+        assert_string_equal(PQgetvalue(r, 0, i), "f");
+    assert_string_equal(PQgetvalue(r, 0, 6), "1");
+    assert_string_equal(PQgetvalue(r, 0, 7), "0"); /* member of nothing */
+    PQclear(r);
+    /* The password is stored as a SCRAM verifier. */
+    assert_int_equal(qint(a, "SELECT count(*) FROM pg_authid WHERE rolname = 'pb_t_limited' AND rolpassword LIKE 'SCRAM-SHA-256$%'"), 1);
+    PQfinish(a);
+    PGconn *c1 = tconnect_ok(&cr);
+    char err[512];
+    assert_null(tconnect(&cr, NULL, NULL, err, sizeof err));
+    assert_non_null(strstr(err, "too many connections for role"));
+    PQfinish(c1);
+    pb_tdb_creds_clear(&cr);
+}
+
+static void test_bad_requests(void **state)
+{
+    pb_tdb_creds cr;
+    pb_err e;
+    pb_tdb_tenant t = {.id = "Bad-Id", .layout = PB_DM_LAYOUT_RLS};
+    assert_int_equal(pb_tdb_ensure(tdb, &t, model, &cr, &e), PB_EINVAL);
+    assert_non_null(strstr(e.msg, "tenant id \"Bad-Id\" is invalid"));
+    t.id = "x\"; drop role postgres; --";
+    assert_int_equal(pb_tdb_ensure(tdb, &t, model, &cr, &e), PB_EINVAL);
+    t.id = "okid";
+    t.password = "short";
+    assert_int_equal(pb_tdb_ensure(tdb, &t, model, &cr, &e), PB_EINVAL);
+    t.password = "has'quote'and-is-long-enough";
+    assert_int_equal(pb_tdb_ensure(tdb, &t, model, &cr, &e), PB_EINVAL);
+    /* A dedicated server is not available yet: said clearly. */
+    pb_tdb_tenant silo = {.id = "bigco", .layout = PB_DM_LAYOUT_DATABASE, .dedicated_server = 1};
+    assert_int_equal(pb_tdb_ensure(tdb, &silo, model, &cr, &e), PB_EUNAVAILABLE);
+    assert_non_null(strstr(e.msg, "dedicated database server is not yet available"));
+    /* An existing tenant in another layout must be moved, not re-ensured. */
+    pb_tdb_tenant other = {.id = "acme", .layout = PB_DM_LAYOUT_SCHEMA};
+    assert_int_equal(pb_tdb_ensure(tdb, &other, model, &cr, &e), PB_ECONFLICT);
+    assert_non_null(strstr(e.msg, "layout rls"));
+    assert_int_equal(pb_tdb_rotate(tdb, "nobody", &cr, &e), PB_ENOTFOUND);
+    assert_int_equal(pb_tdb_suspend(tdb, "nobody", &e), PB_ENOTFOUND);
+    pb_tdb_info info;
+    assert_int_equal(pb_tdb_info_get(tdb, "nobody", &info, &e), PB_ENOTFOUND);
+    assert_int_equal(pb_tdb_delete(tdb, "nobody", PB_TDB_DELETE, model, NULL, &e), 0);
+    /* Nothing was created for the rejected ids. */
+    PGconn *a = admin("paybill");
+    assert_int_equal(qint(a, "SELECT count(*) FROM pg_roles WHERE rolname IN ('pb_t_okid','pb_t_bigco')"), 0);
+    assert_int_equal(qint(a, "SELECT count(*) FROM pg_database WHERE datname = 't_bigco'"), 0);
+    PQfinish(a);
+}
+
+/* ---- isolation ------------------------------------------------------------------ */
+
+static void test_rls_isolation(void **state)
+{
+    pb_tdb_creds a, b;
+    ensure_ok("rls_a", PB_DM_LAYOUT_RLS, -1, NULL, &a);
+    ensure_ok("rls_b", PB_DM_LAYOUT_RLS, -1, NULL, &b);
+    seed(&a, 100, 4);
+    seed(&b, 100, 6); /* same ids: keys are per tenant */
+    PGconn *adm = admin("paybill");
+    must(adm, "ANALYZE app.customers");
+    PGconn *c = tconnect_ok(&a);
+
+    assert_int_equal(qint(c, "SELECT count(*) FROM customers"), 4);
+    assert_int_equal(qint(c, "SELECT count(*) FROM app.orders WHERE tenant_id = 'rls_b'"), 0);
+    assert_int_equal(qint(c, "SELECT count(DISTINCT tenant_id) FROM customers"), 1);
+    /* Writing as someone else. */
+    assert_string_equal(state_of(c, "INSERT INTO customers (tenant_id, id, email) VALUES ('rls_b', 999, 'x')"), "42501");
+    assert_string_equal(state_of(c, "UPDATE customers SET tenant_id = 'rls_b' WHERE id = 100"), "42501");
+    assert_string_equal(state_of(c, "UPDATE customers SET email = 'pwned' WHERE tenant_id = 'rls_b'"), "00000");
+    assert_string_equal(state_of(c, "DELETE FROM orders WHERE tenant_id = 'rls_b'"), "00000");
+    /* Becoming someone else. */
+    assert_string_equal(state_of(c, "SET ROLE pb_t_rls_b"), "42501");
+    assert_string_equal(state_of(c, "SET ROLE paybill_owner"), "42501");
+    assert_string_equal(state_of(c, "SET ROLE postgres"), "42501");
+    assert_string_equal(state_of(c, "SET SESSION AUTHORIZATION pb_t_rls_b"), "42501");
+    assert_string_equal(state_of(c, "SET app.tenant = 'rls_b'"), "00000");
+    assert_string_equal(state_of(c, "SELECT set_config('app.tenant_id', 'rls_b', false)"), "00000");
+    assert_string_equal(state_of(c, "RESET ROLE"), "00000");
+    assert_int_equal(qint(c, "SELECT count(*) FROM customers"), 4);
+    assert_int_equal(qint(c, "SELECT count(*) FROM customers WHERE email = 'pwned'"), 0);
+    /* Changing the rules. */
+    assert_string_equal(state_of(c, "ALTER TABLE customers DISABLE ROW LEVEL SECURITY"), "42501");
+    assert_string_equal(state_of(c, "ALTER TABLE customers NO FORCE ROW LEVEL SECURITY"), "42501");
+    assert_string_equal(state_of(c, "DROP POLICY tenant_isolation ON customers"), "42501");
+    assert_string_equal(state_of(c, "CREATE POLICY mine ON customers USING (true)"), "42501");
+    assert_string_equal(state_of(c, "UPDATE paybill.tenants SET role_name = 'pb_t_rls_a' WHERE tenant_id = 'rls_b'"), "42501");
+    assert_string_equal(state_of(c, "SELECT * FROM paybill.tenants"), "42501");
+    assert_string_equal(state_of(c, "CREATE TABLE app.mine (x int)"), "42501");
+    assert_string_equal(state_of(c, "CREATE TABLE public.mine (x int)"), "42501");
+    assert_string_equal(state_of(c, "CREATE FUNCTION paybill.current_tenant_id() RETURNS text LANGUAGE sql AS 'SELECT ''rls_b'''"), "42501");
+    assert_string_equal(state_of(c, "TRUNCATE customers"), "42501");
+    /* Reading around the policy through the catalogs. */
+    assert_string_equal(state_of(c, "SELECT * FROM pg_statistic"), "42501");
+    assert_int_equal(qint(c, "SELECT count(*) FROM pg_stats WHERE schemaname = 'app'"), 0);
+    assert_int_equal(qint(adm, "SELECT count(*) FROM pg_stats WHERE schemaname = 'app' AND tablename = 'customers'") > 0, 1);
+    assert_string_equal(state_of(c, "SELECT * FROM pg_authid"), "42501");
+    /* The binding is to the login itself. */
+    PGresult *r = PQexec(c, "SELECT paybill.current_tenant_id()");
+    assert_string_equal(PQgetvalue(r, 0, 0), "rls_a");
+    PQclear(r);
+    /* Another tenant's data is untouched by all of the above. */
+    assert_int_equal(qint(adm, "SELECT count(*) FROM app.customers WHERE tenant_id = 'rls_b' AND email <> 'pwned'"), 6);
+    assert_int_equal(qint(adm, "SELECT count(*) FROM app.orders WHERE tenant_id = 'rls_b'"), 6);
+    /* A tenant's own DELETE only reaches its own rows. */
+    must(c, "DELETE FROM customers");
+    assert_int_equal(qint(adm, "SELECT count(*) FROM app.customers WHERE tenant_id = 'rls_b'"), 6);
+    assert_int_equal(qint(adm, "SELECT count(*) FROM app.orders WHERE tenant_id = 'rls_a'"), 0); /* cascaded */
+    PQfinish(c);
+    PQfinish(adm);
+    /* rls tenants cannot reach other layouts' data either. */
+    c = tconnect_ok(&a);
+    assert_string_equal(state_of(c, "SELECT * FROM t_bridge1.customers"), "42501");
+    PQfinish(c);
+    char err[512];
+    assert_null(tconnect(&a, "t_silo1", NULL, err, sizeof err));
+    assert_non_null(strstr(err, "permission denied for database"));
+    pb_tdb_creds_clear(&a);
+    pb_tdb_creds_clear(&b);
+}
+
+static void test_schema_and_database_isolation(void **state)
+{
+    pb_tdb_creds s1, s2, d1, d2;
+    ensure_ok("sch_a", PB_DM_LAYOUT_SCHEMA, -1, NULL, &s1);
+    ensure_ok("sch_b", PB_DM_LAYOUT_SCHEMA, -1, NULL, &s2);
+    ensure_ok("db_a", PB_DM_LAYOUT_DATABASE, -1, NULL, &d1);
+    ensure_ok("db_b", PB_DM_LAYOUT_DATABASE, -1, NULL, &d2);
+    seed(&s2, 1, 2);
+    seed(&d2, 1, 2);
+    PGconn *c = tconnect_ok(&s1);
+    assert_int_equal(qint(c, "SELECT count(*) FROM customers"), 0);
+    assert_string_equal(state_of(c, "SELECT * FROM t_sch_b.customers"), "42501");
+    assert_string_equal(state_of(c, "INSERT INTO t_sch_b.customers (id, email) VALUES (1, 'x')"), "42501");
+    assert_string_equal(state_of(c, "SET search_path = t_sch_b"), "00000");
+    assert_string_equal(state_of(c, "SELECT * FROM customers"), "42P01"); /* not visible at all */
+    assert_string_equal(state_of(c, "SET ROLE pb_t_sch_b"), "42501");
+    assert_string_equal(state_of(c, "SELECT * FROM app.customers"), "42501");
+    assert_string_equal(state_of(c, "SELECT * FROM paybill.migrations"), "42501");
+    assert_int_equal(qint(c, "SELECT count(*) FROM pg_stats WHERE schemaname = 't_sch_b'"), 0);
+    assert_string_equal(state_of(c, "ALTER TABLE t_sch_a.customers DISABLE TRIGGER ALL"), "42501");
+    PQfinish(c);
+    char err[512];
+    assert_null(tconnect(&s1, "t_db_b", NULL, err, sizeof err));
+    assert_non_null(strstr(err, "permission denied for database \"t_db_b\""));
+
+    c = tconnect_ok(&d1);
+    assert_int_equal(qint(c, "SELECT count(*) FROM customers"), 0);
+    assert_string_equal(state_of(c, "CREATE TABLE public.x (i int)"), "42501");
+    assert_string_equal(state_of(c, "CREATE TABLE app.x (i int)"), "42501");
+    assert_string_equal(state_of(c, "SET ROLE pb_t_db_b"), "42501");
+    assert_string_equal(state_of(c, "CREATE EXTENSION dblink"), "42501");
+    PQfinish(c);
+    assert_null(tconnect(&d1, "t_db_b", NULL, err, sizeof err));
+    assert_non_null(strstr(err, "permission denied for database \"t_db_b\""));
+    assert_null(tconnect(&d1, "paybill", NULL, err, sizeof err));
+    assert_non_null(strstr(err, "permission denied for database \"paybill\""));
+    /* The maintenance database keeps PostgreSQL's default CONNECT for
+     * PUBLIC (not ours to change), but holds nothing and is read-only. */
+    c = tconnect(&d1, "postgres", NULL, err, sizeof err);
+    assert_non_null(c);
+    assert_string_equal(state_of(c, "CREATE TABLE public.x (i int)"), "42501");
+    assert_string_equal(state_of(c, "SELECT * FROM pg_authid"), "42501");
+    PQfinish(c);
+    /* Guessing another tenant's password gets nowhere. */
+    assert_null(tconnect(&d2, NULL, d1.password, err, sizeof err));
+    assert_non_null(strstr(err, "password authentication failed"));
+    pb_tdb_creds_clear(&s1);
+    pb_tdb_creds_clear(&s2);
+    pb_tdb_creds_clear(&d1);
+    pb_tdb_creds_clear(&d2);
+}
+
+/* ---- lifecycle -------------------------------------------------------------------- */
+
+static void test_suspend_resume(void **state)
+{
+    pb_tdb_creds cr;
+    pb_err e;
+    ensure_ok("sleepy", PB_DM_LAYOUT_SCHEMA, -1, NULL, &cr);
+    PGconn *open = tconnect_ok(&cr);
+    assert_string_equal(state_of(open, "SELECT 1"), "00000");
+    assert_int_equal(pb_tdb_suspend(tdb, "sleepy", &e), 0);
+    assert_int_equal(pb_tdb_suspend(tdb, "sleepy", &e), 0); /* idempotent */
+    /* The open session was terminated... */
+    PGresult *r = PQexec(open, "SELECT 1");
+    assert_int_not_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    PQclear(r);
+    assert_int_not_equal(PQstatus(open), CONNECTION_OK);
+    PQfinish(open);
+    /* ...and new ones are refused. */
+    char err[512];
+    assert_null(tconnect(&cr, NULL, NULL, err, sizeof err));
+    assert_non_null(strstr(err, "not permitted to log in"));
+    pb_tdb_info info;
+    assert_int_equal(pb_tdb_info_get(tdb, "sleepy", &info, &e), 0);
+    assert_string_equal(info.state, "suspended");
+    /* ensure keeps a suspended tenant suspended. */
+    pb_tdb_creds cr2;
+    ensure_ok("sleepy", PB_DM_LAYOUT_SCHEMA, -1, cr.password, &cr2);
+    pb_tdb_creds_clear(&cr2);
+    assert_null(tconnect(&cr, NULL, NULL, err, sizeof err));
+    assert_int_equal(pb_tdb_resume(tdb, "sleepy", &e), 0);
+    PQfinish(tconnect_ok(&cr));
+    assert_int_equal(pb_tdb_info_get(tdb, "sleepy", &info, &e), 0);
+    assert_string_equal(info.state, "active");
+    pb_tdb_creds_clear(&cr);
+}
+
+static void test_rotate(void **state)
+{
+    pb_tdb_creds cr, fresh;
+    pb_err e;
+    ensure_ok("rotor", PB_DM_LAYOUT_RLS, -1, NULL, &cr);
+    PGconn *open = tconnect_ok(&cr);
+    assert_int_equal(pb_tdb_rotate(tdb, "rotor", &fresh, &e), 0);
+    assert_string_not_equal(fresh.password, cr.password);
+    assert_string_equal(fresh.user, cr.user);
+    assert_non_null(strstr(fresh.uri, fresh.password));
+    PQfinish(tconnect_ok(&fresh));
+    char err[512];
+    assert_null(tconnect(&cr, NULL, NULL, err, sizeof err));
+    /* Documented: sessions opened before the rotation keep working. */
+    assert_string_equal(state_of(open, "SELECT count(*) FROM customers"), "00000");
+    PQfinish(open);
+    pb_tdb_creds_clear(&cr);
+    pb_tdb_creds_clear(&fresh);
+}
+
+static void verify_snapshot(const pb_tdb_snapshot *s, const char *must_contain)
+{
+    assert_non_null(s->path);
+    assert_int_equal(strncmp(s->path, snapdir, strlen(snapdir)), 0);
+    FILE *f = fopen(s->path, "rb");
+    assert_non_null(f);
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+    unsigned char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+        EVP_DigestUpdate(md, buf, n);
+    fclose(f);
+    unsigned char d[32];
+    unsigned int dl;
+    EVP_DigestFinal_ex(md, d, &dl);
+    EVP_MD_CTX_free(md);
+    char hex[65];
+    for (int i = 0; i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", d[i]);
+    assert_string_equal(hex, s->sha256);
+    /* A real archive: pg_restore lists its table data. */
+    char cmd[PATH_MAX * 2 + 64];
+    snprintf(cmd, sizeof cmd, "%s/pg_restore --list %s", srv.bindir, s->path);
+    FILE *p = popen(cmd, "r");
+    char *listing = tu_slurp(p);
+    assert_int_equal(pclose(p), 0);
+    if (!strstr(listing, must_contain))
+        fail_msg("archive listing lacks \"%s\":\n%s", must_contain, listing);
+    free(listing);
+}
+
+static void test_delete_policies(void **state)
+{
+    pb_err e;
+    pb_tdb_creds cr;
+    pb_tdb_snapshot snap;
+    pb_tdb_info info;
+    PGconn *adm = admin("paybill");
+
+    /* Delete: data and role gone. */
+    ensure_ok("gone_s", PB_DM_LAYOUT_SCHEMA, -1, NULL, &cr);
+    seed(&cr, 1, 2);
+    PGconn *open = tconnect_ok(&cr);
+    assert_int_equal(pb_tdb_delete(tdb, "gone_s", PB_TDB_DELETE, model, NULL, &e), 0);
+    assert_string_not_equal(state_of(open, "SELECT 1"), "00000");
+    PQfinish(open);
+    assert_int_equal(qint(adm, "SELECT count(*) FROM pg_namespace WHERE nspname = 't_gone_s'"), 0);
+    assert_int_equal(qint(adm, "SELECT count(*) FROM pg_roles WHERE rolname = 'pb_t_gone_s'"), 0);
+    assert_int_equal(qint(adm, "SELECT count(*) FROM paybill.migrations WHERE target = 't_gone_s'"), 0);
+    assert_int_equal(pb_tdb_info_get(tdb, "gone_s", &info, &e), PB_ENOTFOUND);
+    assert_int_equal(pb_tdb_delete(tdb, "gone_s", PB_TDB_DELETE, model, NULL, &e), 0); /* rerun */
+    pb_tdb_creds_clear(&cr);
+
+    ensure_ok("gone_d", PB_DM_LAYOUT_DATABASE, -1, NULL, &cr);
+    open = tconnect_ok(&cr); /* an open session does not block DROP DATABASE */
+    assert_int_equal(pb_tdb_delete(tdb, "gone_d", PB_TDB_DELETE, model, NULL, &e), 0);
+    PQfinish(open);
+    assert_int_equal(qint(adm, "SELECT count(*) FROM pg_database WHERE datname = 't_gone_d'"), 0);
+    assert_int_equal(qint(adm, "SELECT count(*) FROM pg_roles WHERE rolname = 'pb_t_gone_d'"), 0);
+    pb_tdb_creds_clear(&cr);
+
+    /* Retain (rls): rows kept, login locked. */
+    ensure_ok("kept", PB_DM_LAYOUT_RLS, -1, NULL, &cr);
+    seed(&cr, 1, 3);
+    assert_int_equal(pb_tdb_delete(tdb, "kept", PB_TDB_RETAIN, model, NULL, &e), 0);
+    assert_int_equal(qint(adm, "SELECT count(*) FROM app.customers WHERE tenant_id = 'kept'"), 3);
+    char err[512];
+    assert_null(tconnect(&cr, NULL, NULL, err, sizeof err));
+    assert_non_null(strstr(err, "not permitted to log in"));
+    assert_int_equal(pb_tdb_info_get(tdb, "kept", &info, &e), 0);
+    assert_string_equal(info.state, "retained");
+    /* Then a real Delete of an rls tenant removes exactly its rows. */
+    long long others = qint(adm, "SELECT count(*) FROM app.customers WHERE tenant_id <> 'kept'");
+    assert_int_equal(pb_tdb_delete(tdb, "kept", PB_TDB_DELETE, model, NULL, &e), 0);
+    assert_int_equal(qint(adm, "SELECT count(*) FROM app.customers WHERE tenant_id = 'kept'"), 0);
+    assert_int_equal(qint(adm, "SELECT count(*) FROM app.customers"), others);
+    pb_tdb_creds_clear(&cr);
+
+    /* Snapshot, in each layout. */
+    const struct {
+        const char *id;
+        pb_dm_layout l;
+    } snaps[] = {{"snap_r", PB_DM_LAYOUT_RLS}, {"snap_s", PB_DM_LAYOUT_SCHEMA}, {"snap_d", PB_DM_LAYOUT_DATABASE}};
+    for (int i = 0; i < 3; i++) {
+        ensure_ok(snaps[i].id, snaps[i].l, -1, NULL, &cr);
+        seed(&cr, 10, 2);
+        assert_int_equal(pb_tdb_delete(tdb, snaps[i].id, PB_TDB_SNAPSHOT, model, &snap, &e), 0);
+        verify_snapshot(&snap, "TABLE DATA");
+        assert_non_null(strstr(snap.path, snaps[i].id));
+        assert_int_equal(pb_tdb_info_get(tdb, snaps[i].id, &info, &e), PB_ENOTFOUND);
+        pb_tdb_snapshot_clear(&snap);
+        pb_tdb_creds_clear(&cr);
+    }
+    assert_int_equal(qint(adm, "SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'snap\\_%'"), 0);
+    assert_int_equal(qint(adm, "SELECT count(*) FROM app.customers WHERE tenant_id = 'snap_r'"), 0);
+    /* Snapshot without a struct is refused before anything happens. */
+    assert_int_equal(pb_tdb_delete(tdb, "acme", PB_TDB_SNAPSHOT, model, NULL, &e), PB_EINVAL);
+    PQfinish(adm);
+}
+
+/* ---- tier moves ------------------------------------------------------------------ */
+
+static void assert_only_copy(const char *id, pb_dm_layout l)
+{
+    PGconn *adm = admin("paybill");
+    char sql[256];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM app.customers WHERE tenant_id = '%s'", id);
+    long long rls_rows = qint(adm, sql);
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM pg_namespace WHERE nspname = 't_%s'", id);
+    long long schemas = qint(adm, sql);
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM pg_database WHERE datname = 't_%s'", id);
+    long long dbs = qint(adm, sql);
+    PQfinish(adm);
+    assert_int_equal(rls_rows > 0, l == PB_DM_LAYOUT_RLS);
+    assert_int_equal(schemas, l == PB_DM_LAYOUT_SCHEMA);
+    assert_int_equal(dbs, l == PB_DM_LAYOUT_DATABASE);
+}
+
+static void move_ok(const char *id, pb_dm_layout to)
+{
+    pb_err e;
+    pb_err_clear(&e);
+    if (pb_tdb_move(tdb, id, to, model, &e))
+        fail_msg("move %s to %s: %s", id, pb_dm_layout_name(to), e.msg);
+}
+
+/* The tenant can log in with its (unchanged) password and sees its rows. */
+static void assert_serving(const char *id, const char *password, long long customers)
+{
+    pb_tdb_creds cr;
+    pb_err e;
+    assert_int_equal(pb_tdb_creds_for(tdb, id, password, &cr, &e), 0);
+    PGconn *c = tconnect_ok(&cr);
+    assert_int_equal(qint(c, "SELECT count(*) FROM customers"), customers);
+    PQfinish(c);
+    pb_tdb_creds_clear(&cr);
+}
+
+static void test_tier_moves_round_trip(void **state)
+{
+    pb_tdb_creds cr;
+    ensure_ok("mover", PB_DM_LAYOUT_RLS, -1, NULL, &cr);
+    seed(&cr, 1, 20);
+    long long rows0, rows;
+    char sum0[65], sum[65];
+    checksum("mover", &rows0, sum0);
+    assert_int_equal(rows0, 40);
+    const pb_dm_layout path[] = {PB_DM_LAYOUT_SCHEMA, PB_DM_LAYOUT_DATABASE, PB_DM_LAYOUT_RLS, PB_DM_LAYOUT_DATABASE,
+                                 PB_DM_LAYOUT_SCHEMA, PB_DM_LAYOUT_RLS};
+    for (size_t i = 0; i < sizeof path / sizeof *path; i++) {
+        move_ok("mover", path[i]);
+        checksum("mover", &rows, sum);
+        assert_int_equal(rows, rows0);
+        assert_string_equal(sum, sum0);
+        assert_only_copy("mover", path[i]);
+        assert_serving("mover", cr.password, 20);
+        pb_tdb_info info;
+        pb_err e;
+        assert_int_equal(pb_tdb_info_get(tdb, "mover", &info, &e), 0);
+        assert_int_equal(info.layout, path[i]);
+        assert_false(info.moving);
+    }
+    move_ok("mover", PB_DM_LAYOUT_RLS); /* already there: no-op */
+    pb_tdb_creds_clear(&cr);
+}
+
+static void test_tier_move_crash_converges(void **state)
+{
+    pb_tdb_creds cr;
+    ensure_ok("crashy", PB_DM_LAYOUT_RLS, -1, NULL, &cr);
+    seed(&cr, 1, 5);
+    long long rows0, rows;
+    char sum0[65], sum[65];
+    checksum("crashy", &rows0, sum0);
+    const pb_dm_layout path[] = {PB_DM_LAYOUT_SCHEMA, PB_DM_LAYOUT_DATABASE, PB_DM_LAYOUT_RLS};
+    for (size_t i = 0; i < 3; i++) {
+        for (int k = 1; k <= 5; k++) {
+            pb_err e;
+            pb_err_clear(&e);
+            pb_tdb_set_fail_after(tdb, k);
+            assert_int_equal(pb_tdb_move(tdb, "crashy", path[i], model, &e), PB_EINTERNAL);
+            assert_non_null(strstr(e.msg, "injected failure"));
+            pb_tdb_info info;
+            assert_int_equal(pb_tdb_info_get(tdb, "crashy", &info, &e), 0);
+            assert_int_equal(info.moving, k != 5);
+            /* ensure refuses while a move is unfinished. */
+            pb_tdb_tenant t = {.id = "crashy", .layout = info.layout, .password = cr.password};
+            pb_tdb_creds tmp;
+            if (info.moving)
+                assert_int_equal(pb_tdb_ensure(tdb, &t, model, &tmp, &e), PB_ECONFLICT);
+            /* Rerun: converges to the target with nothing lost or doubled. */
+            move_ok("crashy", path[i]);
+            checksum("crashy", &rows, sum);
+            assert_int_equal(rows, rows0);
+            assert_string_equal(sum, sum0);
+            assert_only_copy("crashy", path[i]);
+            assert_serving("crashy", cr.password, 5);
+            if (k < 5) { /* go back to where we were for the next k */
+                move_ok("crashy", i == 0 ? PB_DM_LAYOUT_RLS : path[i - 1]);
+                assert_only_copy("crashy", i == 0 ? PB_DM_LAYOUT_RLS : path[i - 1]);
+            }
+        }
+    }
+    /* A crashed move towards one layout, then a request for another: the
+     * half-made destination is removed. */
+    pb_err e;
+    pb_tdb_set_fail_after(tdb, 3);
+    assert_int_equal(pb_tdb_move(tdb, "crashy", PB_DM_LAYOUT_DATABASE, model, &e), PB_EINTERNAL);
+    move_ok("crashy", PB_DM_LAYOUT_SCHEMA);
+    assert_only_copy("crashy", PB_DM_LAYOUT_SCHEMA);
+    checksum("crashy", &rows, sum);
+    assert_string_equal(sum, sum0);
+    pb_tdb_creds_clear(&cr);
+}
+
+static void test_tier_move_failure_keeps_old_copy(void **state)
+{
+    pb_tdb_creds cr;
+    pb_err e;
+    ensure_ok("stuck", PB_DM_LAYOUT_SCHEMA, -1, NULL, &cr);
+    seed(&cr, 1, 3);
+    /* Someone left an incompatible table where the destination goes. */
+    PGconn *adm = admin("postgres");
+    must(adm, "CREATE DATABASE t_stuck");
+    PQfinish(adm);
+    adm = admin("t_stuck");
+    must(adm, "CREATE SCHEMA app; CREATE TABLE app.customers (id text)");
+    PQfinish(adm);
+    pb_err_clear(&e);
+    assert_int_not_equal(pb_tdb_move(tdb, "stuck", PB_DM_LAYOUT_DATABASE, model, &e), 0);
+    assert_true(strlen(e.msg) > 0);
+    assert_null(strstr(e.msg, "injected"));
+    /* The old copy still serves, login restored. */
+    assert_serving("stuck", cr.password, 3);
+    pb_tdb_info info;
+    assert_int_equal(pb_tdb_info_get(tdb, "stuck", &info, &e), 0);
+    assert_int_equal(info.layout, PB_DM_LAYOUT_SCHEMA);
+    /* Fix the cause and rerun. */
+    adm = admin("postgres");
+    must(adm, "DROP DATABASE t_stuck WITH (FORCE)");
+    PQfinish(adm);
+    move_ok("stuck", PB_DM_LAYOUT_DATABASE);
+    assert_serving("stuck", cr.password, 3);
+    /* A model version other than the data's is refused up front. */
+    pb_dm_model *old = model;
+    char *j = shop_json(2);
+    model = parse_model(j);
+    free(j);
+    assert_int_equal(pb_tdb_move(tdb, "stuck", PB_DM_LAYOUT_RLS, model, &e), PB_EINVAL);
+    assert_non_null(strstr(e.msg, "migrate first"));
+    pb_dm_free(model);
+    model = old;
+    assert_serving("stuck", cr.password, 3);
+    pb_tdb_creds_clear(&cr);
+}
+
+/* ---- migrations ------------------------------------------------------------------ */
+
+static void test_migration_rollout(void **state)
+{
+    pb_err e;
+    pb_tdb_creds r, s, d;
+    ensure_ok("mig_r", PB_DM_LAYOUT_RLS, -1, NULL, &r);
+    ensure_ok("mig_s", PB_DM_LAYOUT_SCHEMA, -1, NULL, &s);
+    ensure_ok("mig_d", PB_DM_LAYOUT_DATABASE, -1, NULL, &d);
+    char *j2 = shop_json(2), *j3 = shop_json(3);
+    pb_dm_model *v2 = parse_model(j2), *v3 = parse_model(j3);
+    free(j2);
+    free(j3);
+
+    assert_int_equal(pb_tdb_apply_model(tdb, v2, 0, &e), 0);
+    assert_int_equal(pb_tdb_apply_model(tdb, v2, 0, &e), 0); /* rerun: nothing to do */
+    pb_dm_free(model);
+    model = v2;
+    pb_tdb_creds *all[] = {&r, &s, &d};
+    for (int i = 0; i < 3; i++) {
+        PGconn *c = tconnect_ok(all[i]);
+        assert_string_equal(state_of(c, "INSERT INTO notes (id, body) VALUES (1, 'hello')"), "00000");
+        assert_string_equal(state_of(c, "INSERT INTO customers (id, email, phone) VALUES (77, 'p@x', '+1')"), "00000");
+        assert_int_equal(qint(c, "SELECT count(*) FROM notes"), 1);
+        PQfinish(c);
+    }
+    PGconn *adm = admin("paybill");
+    assert_int_equal(qint(adm, "SELECT count(*) FROM paybill.migrations WHERE target IN ('app', 't_mig_s') AND version = 2"), 2);
+    assert_int_equal(qint(adm, "SELECT count(*) FROM pg_indexes WHERE indexname = 'notes_by_body'") >= 2, 1);
+    /* Every tenant of every layout got it, not only the ones above. */
+    assert_int_equal(qint(adm, "SELECT count(*) FROM paybill.tenants t WHERE layout = 'schema' AND NOT EXISTS "
+                               "(SELECT 1 FROM paybill.migrations m WHERE m.target = t.location AND m.version = 2)"), 0);
+    PQfinish(adm);
+    adm = admin("t_mig_d");
+    assert_int_equal(qint(adm, "SELECT max(version) FROM paybill.migrations"), 2);
+    PQfinish(adm);
+
+    /* v3 drops a column: refused, nothing changes anywhere. */
+    pb_err_clear(&e);
+    assert_int_equal(pb_tdb_apply_model(tdb, v3, 0, &e), PB_EFORBIDDEN);
+    assert_non_null(strstr(e.msg, "drops column \"customers.vip\""));
+    adm = admin("paybill");
+    assert_int_equal(qint(adm, "SELECT max(version) FROM paybill.migrations"), 2);
+    assert_int_equal(qint(adm, "SELECT count(*) FROM information_schema.columns WHERE table_schema = 'app' "
+                               "AND table_name = 'customers' AND column_name = 'vip'"), 1);
+    PQfinish(adm);
+    /* Going back a version is refused too. */
+    pb_dm_model *v1 = parse_model(SHOP_V1);
+    assert_int_equal(pb_tdb_apply_model(tdb, v1, 1, &e), PB_EINVAL);
+    assert_non_null(strstr(e.msg, "lower than the applied version"));
+    pb_dm_free(v1);
+    /* With allowDestructive it goes through and is recorded. */
+    assert_int_equal(pb_tdb_apply_model(tdb, v3, 1, &e), 0);
+    adm = admin("t_mig_d");
+    assert_int_equal(qint(adm, "SELECT max(version) FROM paybill.migrations"), 3);
+    assert_int_equal(qint(adm, "SELECT count(*) FROM information_schema.columns WHERE table_name = 'customers' AND column_name = 'vip'"), 0);
+    PQfinish(adm);
+    pb_dm_free(model);
+    model = v3;
+    /* Moves keep working at the new version. */
+    move_ok("mig_s", PB_DM_LAYOUT_RLS);
+    assert_serving("mig_s", s.password, 1);
+    pb_tdb_creds_clear(&r);
+    pb_tdb_creds_clear(&s);
+    pb_tdb_creds_clear(&d);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_pg_quoting_and_errors),
+        cmocka_unit_test(test_pg_pool),
+        cmocka_unit_test(test_ensure_each_layout_idempotent),
+        cmocka_unit_test(test_role_attributes_and_limits),
+        cmocka_unit_test(test_bad_requests),
+        cmocka_unit_test(test_rls_isolation),
+        cmocka_unit_test(test_schema_and_database_isolation),
+        cmocka_unit_test(test_suspend_resume),
+        cmocka_unit_test(test_rotate),
+        cmocka_unit_test(test_delete_policies),
+        cmocka_unit_test(test_tier_moves_round_trip),
+        cmocka_unit_test(test_tier_move_crash_converges),
+        cmocka_unit_test(test_tier_move_failure_keeps_old_copy),
+        cmocka_unit_test(test_migration_rollout),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
