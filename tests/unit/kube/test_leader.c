@@ -1,12 +1,15 @@
 /* Unit tests for kube/leader: the election decisions against an in-memory
  * lease store with optimistic concurrency and a fake clock - acquire,
  * renew, a contender waiting, takeover after expiry, losing on conflict,
- * on another holder and on the renew deadline, release on stop. */
+ * on another holder and on the renew deadline, release on stop; and the
+ * Lease API on the REST client against the fake API server. */
 #include "testutil.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+#include "fakeapi.h"
+#include "kube/config.h"
 #include "kube/leader.h"
 
 /* --- fake lease store ------------------------------------------------------ */
@@ -357,6 +360,106 @@ static void test_bad_options(void **state)
     leader_free(NULL);
 }
 
+/* --- the Lease through the REST client ---------------------------------------- */
+
+static kube_client *client_for(fa_server *srv, char **dir)
+{
+    char url[128], yaml[1024];
+    *dir = tu_tmpdir();
+    snprintf(yaml, sizeof yaml,
+             "current-context: t\n"
+             "contexts:\n- name: t\n  context: {cluster: k, user: u}\n"
+             "clusters:\n- name: k\n  cluster:\n    server: %s\n"
+             "users:\n- name: u\n  user:\n    token: abc\n",
+             fa_url(srv, url, sizeof url));
+    char *path = tu_write_file(*dir, "kubeconfig", yaml);
+    kube_config_options co = {.kubeconfig = path};
+    kube_config *cfg = NULL;
+    pb_err e;
+    assert_int_equal(kube_config_load(&co, &cfg, &e), 0);
+    kube_client_options o = {.qps = 1000, .burst = 1000, .backoff_base_ms = 10, .max_retries = -1};
+    kube_client *c = NULL;
+    assert_int_equal(kube_client_new(cfg, &o, &c, &e), 0);
+    kube_config_free(cfg);
+    free(path);
+    return c;
+}
+
+static void test_kube_lease_api(void **state)
+{
+    fa_server *srv = fa_start(NULL);
+    char *dir;
+    kube_client *c = client_for(srv, &dir);
+    leader_lease_api api;
+    pb_err e;
+    assert_int_equal(leader_lease_api_kube(c, "sys", "paybill", &api, &e), 0);
+
+    fa_push_json(srv, 200, "{\"apiVersion\":\"coordination.k8s.io/v1\",\"kind\":\"Lease\",\"metadata\":"
+                           "{\"name\":\"paybill\",\"namespace\":\"sys\",\"resourceVersion\":\"42\"},"
+                           "\"spec\":{\"holderIdentity\":\"other\",\"leaseDurationSeconds\":15,"
+                           "\"acquireTime\":\"2026-11-25T10:00:00.000000Z\","
+                           "\"renewTime\":\"2026-11-25T10:00:05.500000Z\",\"leaseTransitions\":3}}");
+    leader_record rec;
+    assert_int_equal(api.get(api.ud, &rec, &e), 0);
+    assert_string_equal(rec.holder, "other");
+    assert_int_equal(rec.lease_duration_s, 15);
+    assert_int_equal(rec.transitions, 3);
+    assert_float_equal(rec.acquire_time, 1795600800.0, 1e-6);
+    assert_float_equal(rec.renew_time, 1795600805.5, 1e-6);
+    assert_string_equal(rec.resource_version, "42");
+
+    /* Take it over: a PUT carrying the version we read. */
+    snprintf(rec.holder, sizeof rec.holder, "me");
+    rec.transitions = 4;
+    rec.renew_time = 1795600820.25;
+    fa_push_json(srv, 200, "{\"metadata\":{\"name\":\"paybill\",\"namespace\":\"sys\",\"resourceVersion\":\"43\"}}");
+    assert_int_equal(api.update(api.ud, &rec, &e), 0);
+    assert_string_equal(rec.resource_version, "43");
+    const fa_req *q = fa_req_at(srv, 1);
+    assert_string_equal(q->method, "PUT");
+    assert_true(strncmp(q->target, "/apis/coordination.k8s.io/v1/namespaces/sys/leases/paybill",
+                        strlen("/apis/coordination.k8s.io/v1/namespaces/sys/leases/paybill")) == 0);
+    json_error_t je;
+    json_t *body = json_loads(q->body, 0, &je);
+    assert_non_null(body);
+    assert_string_equal(json_string_value(json_object_get(body, "kind")), "Lease");
+    json_t *md = json_object_get(body, "metadata");
+    assert_string_equal(json_string_value(json_object_get(md, "resourceVersion")), "42");
+    json_t *spec = json_object_get(body, "spec");
+    assert_string_equal(json_string_value(json_object_get(spec, "holderIdentity")), "me");
+    assert_int_equal(json_integer_value(json_object_get(spec, "leaseTransitions")), 4);
+    assert_int_equal(json_integer_value(json_object_get(spec, "leaseDurationSeconds")), 15);
+    assert_string_equal(json_string_value(json_object_get(spec, "renewTime")), "2026-11-25T10:00:20.250000Z");
+    assert_string_equal(json_string_value(json_object_get(spec, "acquireTime")), "2026-11-25T10:00:00.000000Z");
+    json_decref(body);
+
+    fa_push_json(srv, 409, "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"status\":\"Failure\",\"message\":"
+                           "\"Operation cannot be fulfilled on leases.coordination.k8s.io \\\"paybill\\\": the object "
+                           "has been modified\",\"reason\":\"Conflict\",\"code\":409}");
+    assert_int_equal(api.update(api.ud, &rec, &e), PB_ECONFLICT);
+    fa_push_json(srv, 404, "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"status\":\"Failure\",\"message\":"
+                           "\"leases.coordination.k8s.io \\\"paybill\\\" not found\",\"reason\":\"NotFound\",\"code\":404}");
+    assert_int_equal(api.get(api.ud, &rec, &e), PB_ENOTFOUND);
+    fa_push_json(srv, 201, "{\"metadata\":{\"name\":\"paybill\",\"namespace\":\"sys\",\"resourceVersion\":\"50\"}}");
+    leader_record fresh = {.lease_duration_s = 15};
+    snprintf(fresh.holder, sizeof fresh.holder, "me");
+    assert_int_equal(api.create(api.ud, &fresh, &e), 0);
+    assert_string_equal(fresh.resource_version, "50");
+    q = fa_req_at(srv, 4);
+    assert_string_equal(q->method, "POST");
+    assert_true(strncmp(q->target, "/apis/coordination.k8s.io/v1/namespaces/sys/leases?", 51) == 0 ||
+                strcmp(q->target, "/apis/coordination.k8s.io/v1/namespaces/sys/leases") == 0);
+    assert_non_null(strstr(q->body, "\"acquireTime\":null"));
+    api.free(api.ud);
+
+    assert_int_equal(leader_lease_api_kube(c, "", "paybill", &api, &e), PB_EINVAL);
+    assert_int_equal(leader_lease_api_kube(NULL, "sys", "paybill", &api, &e), PB_EINVAL);
+    kube_client_free(c);
+    fa_stop(srv);
+    tu_rmtree(dir);
+    free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -369,6 +472,7 @@ int main(void)
         cmocka_unit_test(test_release_lets_successor_in_at_once),
         cmocka_unit_test(test_create_race),
         cmocka_unit_test(test_bad_options),
+        cmocka_unit_test(test_kube_lease_api),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

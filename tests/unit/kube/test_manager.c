@@ -12,6 +12,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fakeapi.h"
+#include "kube/config.h"
 #include "kube/manager.h"
 
 static double now_s(void)
@@ -389,6 +391,59 @@ static void test_bad_input(void **state)
     manager_free(NULL);
 }
 
+static void test_shared_informers_on_a_client(void **state)
+{
+    fa_server *srv = fa_start(NULL);
+    char url[128], yaml[1024];
+    char *dir = tu_tmpdir();
+    snprintf(yaml, sizeof yaml,
+             "current-context: t\n"
+             "contexts:\n- name: t\n  context: {cluster: k, user: u}\n"
+             "clusters:\n- name: k\n  cluster:\n    server: %s\n"
+             "users:\n- name: u\n  user:\n    token: abc\n",
+             fa_url(srv, url, sizeof url));
+    char *path = tu_write_file(dir, "kubeconfig", yaml);
+    kube_config_options co = {.kubeconfig = path};
+    kube_config *cfg = NULL;
+    pb_err e;
+    assert_int_equal(kube_config_load(&co, &cfg, &e), 0);
+    kube_client *c = NULL;
+    assert_int_equal(kube_client_new(cfg, NULL, &c, &e), 0);
+    kube_config_free(cfg);
+
+    manager_options o = {.client = c, .leader_elect = 1, .system_namespace = "paybill-system"};
+    manager *m = NULL;
+    assert_int_equal(manager_new(&o, &m, &e), 0); /* Lease API and event sink on the client */
+    assert_ptr_equal(manager_client(m), c);
+    assert_non_null(manager_recorder(m));
+    kube_gvr tenants = {"paybill.dev", "v1alpha1", "tenants"};
+    kube_gvr pods = {"", "v1", "pods"};
+    informer *a = NULL, *b = NULL, *p = NULL, *pns = NULL;
+    assert_int_equal(manager_informer(m, &tenants, NULL, &a, &e), 0);
+    assert_int_equal(manager_informer(m, &tenants, NULL, &b, &e), 0);
+    assert_ptr_equal(a, b); /* one informer per GVR, shared */
+    assert_string_equal(informer_name(a), "tenants.paybill.dev/v1alpha1");
+    assert_int_equal(manager_informer(m, &pods, NULL, &p, &e), 0);
+    assert_int_equal(manager_informer(m, &pods, "ns1", &pns, &e), 0);
+    assert_ptr_not_equal(p, pns);
+    assert_string_equal(informer_name(pns), "pods/v1@ns1");
+    manager_free(m); /* frees the client too */
+
+    /* Leader election on a client needs the namespace; the client is
+     * released on failure as documented. */
+    cfg = NULL;
+    assert_int_equal(kube_config_load(&co, &cfg, &e), 0);
+    assert_int_equal(kube_client_new(cfg, NULL, &c, &e), 0);
+    kube_config_free(cfg);
+    manager_options bad = {.client = c, .leader_elect = 1};
+    assert_int_equal(manager_new(&bad, &m, &e), PB_EINVAL);
+    assert_non_null(strstr(e.msg, "namespace"));
+    free(path);
+    fa_stop(srv);
+    tu_rmtree(dir);
+    free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -399,6 +454,7 @@ int main(void)
         cmocka_unit_test(test_cache_sync_timeout),
         cmocka_unit_test(test_shutdown_deadline),
         cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_shared_informers_on_a_client),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

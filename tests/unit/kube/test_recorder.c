@@ -1,6 +1,7 @@
 /* Unit tests for kube/recorder: Event contents, repeat aggregation (patch
  * count + lastTimestamp), the window, LRU eviction, recreation of deleted
- * Events, dropping when the queue is full, bad input. */
+ * Events, dropping when the queue is full, bad input; and the REST client
+ * sink against the fake API server. */
 #include "testutil.h"
 
 #include <pthread.h>
@@ -8,6 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fakeapi.h"
+#include "kube/config.h"
 #include "kube/recorder.h"
 
 typedef struct fake_sink {
@@ -288,6 +291,78 @@ static void test_bad_input(void **state)
     recorder_free(NULL);
 }
 
+/* --- the sink on the REST client --------------------------------------------- */
+
+static kube_client *client_for(fa_server *srv, char **dir)
+{
+    char url[128], yaml[1024];
+    *dir = tu_tmpdir();
+    snprintf(yaml, sizeof yaml,
+             "current-context: t\n"
+             "contexts:\n- name: t\n  context: {cluster: k, user: u}\n"
+             "clusters:\n- name: k\n  cluster:\n    server: %s\n"
+             "users:\n- name: u\n  user:\n    token: abc\n",
+             fa_url(srv, url, sizeof url));
+    char *path = tu_write_file(*dir, "kubeconfig", yaml);
+    kube_config_options co = {.kubeconfig = path};
+    kube_config *cfg = NULL;
+    pb_err e;
+    assert_int_equal(kube_config_load(&co, &cfg, &e), 0);
+    kube_client_options o = {.qps = 1000, .burst = 1000, .backoff_base_ms = 10, .max_retries = -1};
+    kube_client *c = NULL;
+    assert_int_equal(kube_client_new(cfg, &o, &c, &e), 0);
+    kube_config_free(cfg);
+    free(path);
+    return c;
+}
+
+static void test_kube_sink(void **state)
+{
+    fa_server *srv = fa_start(NULL);
+    char *dir;
+    kube_client *c = client_for(srv, &dir);
+    recorder_sink sink;
+    pb_err e;
+    assert_int_equal(recorder_sink_kube(c, &sink, &e), 0);
+    double t = 1764064800;
+    recorder_options o = {.component = "paybill-operator", .now = clock_now, .now_ud = &t};
+    recorder *r = NULL;
+    assert_int_equal(recorder_new(&sink, &o, &r, &e), 0);
+    fa_push_json(srv, 201, "{\"kind\":\"Event\"}");
+    fa_push_json(srv, 200, "{\"kind\":\"Event\"}");
+    json_t *ob = obj("acme", "tenants");
+    recorder_event(r, ob, RECORDER_WARNING, "Failed", "boom");
+    recorder_event(r, ob, RECORDER_WARNING, "Failed", "boom");
+    assert_int_equal(recorder_flush(r, 5), 0);
+    json_decref(ob);
+    recorder_free(r);
+
+    assert_int_equal(fa_nreqs(srv), 2);
+    const fa_req *q = fa_req_at(srv, 0);
+    assert_string_equal(q->method, "POST");
+    assert_true(strncmp(q->target, "/api/v1/namespaces/tenants/events", 33) == 0);
+    json_error_t je;
+    json_t *ev = json_loads(q->body, 0, &je);
+    assert_non_null(ev);
+    assert_string_equal(str(ev, "reason", NULL), "Failed");
+    const char *name = str(ev, "metadata", "name");
+    q = fa_req_at(srv, 1);
+    assert_string_equal(q->method, "PATCH");
+    char path[256], ct[128];
+    snprintf(path, sizeof path, "/api/v1/namespaces/tenants/events/%s", name);
+    assert_true(strncmp(q->target, path, strlen(path)) == 0);
+    assert_string_equal(fa_header(q, "Content-Type", ct, sizeof ct), "application/merge-patch+json");
+    json_t *patch = json_loads(q->body, 0, &je);
+    assert_int_equal(json_integer_value(json_object_get(patch, "count")), 2);
+    json_decref(patch);
+    json_decref(ev);
+    assert_int_equal(recorder_sink_kube(NULL, &sink, &e), PB_EINVAL);
+    kube_client_free(c);
+    fa_stop(srv);
+    tu_rmtree(dir);
+    free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -297,6 +372,7 @@ int main(void)
         cmocka_unit_test(test_lru_eviction),
         cmocka_unit_test(test_full_queue_drops),
         cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_kube_sink),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
