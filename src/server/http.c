@@ -183,23 +183,34 @@ int pb_http_request_header(const pb_http_request *req, const char *name, char *b
 
 int pb_http_request_query_param(const pb_http_request *req, const char *name, char *buf, size_t n)
 {
+    /* lws percent-decodes each "k=v" fragment on its own, so match on the
+     * fragments: re-splitting the joined query would break values holding
+     * an encoded '&'. No fragment is longer than the whole query, so a
+     * buffer of that size makes -1 from lws mean "no more fragments". */
+    struct lws *wsi = req->internal;
     size_t nlen = strlen(name);
-    const char *p = req->query;
-    while (p && *p) {
-        const char *end = strchr(p, '&');
-        size_t len = end ? (size_t)(end - p) : strlen(p);
-        if (len >= nlen && strncmp(p, name, nlen) == 0 && (len == nlen || p[nlen] == '=')) {
-            const char *v = len == nlen ? p + len : p + nlen + 1;
-            size_t vlen = (size_t)(p + len - v);
-            if (vlen + 1 > n)
-                return -1;
-            memcpy(buf, v, vlen);
-            buf[vlen] = '\0';
-            return (int)vlen;
+    int total = wsi ? lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_URI_ARGS) : 0;
+    if (total <= 0 || n == 0)
+        return -1;
+    char *frag = malloc((size_t)total + 1);
+    if (!frag)
+        return -1;
+    int rc = -1;
+    for (int i = 0; i <= total; i++) {
+        if (lws_hdr_copy_fragment(wsi, frag, total + 1, WSI_TOKEN_HTTP_URI_ARGS, i) < 0)
+            break;
+        if (strncmp(frag, name, nlen) != 0 || (frag[nlen] != '\0' && frag[nlen] != '='))
+            continue;
+        const char *v = frag[nlen] ? frag + nlen + 1 : frag + nlen;
+        size_t vlen = strlen(v);
+        if (vlen + 1 <= n) {
+            memcpy(buf, v, vlen + 1);
+            rc = (int)vlen;
         }
-        p = end ? end + 1 : NULL;
+        break;
     }
-    return -1;
+    free(frag);
+    return rc;
 }
 
 /* ---- ready-made handlers ------------------------------------------------------------------ */
@@ -306,21 +317,27 @@ static char *copy_query(struct lws *wsi)
     int total = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_URI_ARGS);
     if (total <= 0)
         return NULL;
-    size_t cap = (size_t)total + 64, len = 0;
-    char *q = malloc(cap);
-    if (!q)
+    /* fragments plus one '&' between each: at most 2 * total bytes */
+    size_t cap = 2 * (size_t)total + 1, len = 0;
+    char *q = malloc(cap), *frag = malloc((size_t)total + 1);
+    if (!q || !frag) {
+        free(q);
+        free(frag);
         return NULL;
+    }
     q[0] = '\0';
-    char frag[1024];
-    for (int i = 0; lws_hdr_copy_fragment(wsi, frag, sizeof frag, WSI_TOKEN_HTTP_URI_ARGS, i) >= 0; i++) {
+    for (int i = 0; i <= total; i++) {
+        if (lws_hdr_copy_fragment(wsi, frag, total + 1, WSI_TOKEN_HTTP_URI_ARGS, i) < 0)
+            break;
         size_t f = strlen(frag);
         if (len + f + 2 > cap)
             break;
-        if (len)
+        if (i)
             q[len++] = '&';
         memcpy(q + len, frag, f + 1);
         len += f;
     }
+    free(frag);
     return q;
 }
 

@@ -53,7 +53,10 @@ typedef struct pb_http_config {
 typedef struct pb_http_request {
     const char *method;   /* "GET", "POST", ... */
     const char *path;     /* "/healthz" (no query string) */
-    const char *query;    /* "a=1&b=2" without '?', "" when none */
+    const char *query;    /* "a=1&b=2" without '?', "" when none; each
+                             parameter is already percent-decoded (use
+                             pb_http_request_query_param for values);
+                             lws keeps only about the first 200 bytes */
     const char *body;     /* NUL-terminated for convenience; "" when none */
     size_t body_len;      /* excluding that NUL */
     void *internal;       /* for pb_http_request_header */
@@ -89,8 +92,9 @@ void pb_http_server_free(pb_http_server *srv);
  * for buf. */
 int pb_http_request_header(const pb_http_request *req, const char *name, char *buf, size_t n);
 
-/* Value of a query parameter ("?dryRun=All" -> "All"), copied into buf;
- * returns its length or -1 when absent or too long. */
+/* Percent-decoded value of a query parameter ("?dryRun=All" -> "All";
+ * "?flag" -> ""), copied into buf; returns its length or -1 when absent or
+ * too long. */
 int pb_http_request_query_param(const pb_http_request *req, const char *name, char *buf,
                                 size_t n);
 

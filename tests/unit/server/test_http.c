@@ -265,6 +265,25 @@ static void test_request_details(void **state)
     json_decref(o);
     reply_free(&r);
 
+    /* a parameter longer than the handler's buffer (lws itself keeps only
+     * the first couple of hundred bytes of a query string) */
+    char path[256] = "/inspect?x=";
+    memset(path + strlen(path), 'q', 150);
+    r = get(port, path);
+    o = json_loads(r.body.data, 0, NULL);
+    assert_int_equal(strlen(json_string_value(json_object_get(o, "query"))), 152);
+    assert_string_equal(json_string_value(json_object_get(o, "x")), "-"); /* too long for x[64] */
+    json_decref(o);
+    reply_free(&r);
+
+    /* encoded '&', '/', '=' and '+' inside values */
+    r = get(port, "/inspect?x=a%2Fb+c%26d&flag=%3D");
+    o = json_loads(r.body.data, 0, NULL);
+    assert_string_equal(json_string_value(json_object_get(o, "x")), "a/b c&d");
+    assert_string_equal(json_string_value(json_object_get(o, "flag")), "=");
+    json_decref(o);
+    reply_free(&r);
+
     char url[128];
     snprintf(url, sizeof url, "http://127.0.0.1:%d/billing/stripe", port);
     r = request(NULL, "POST", url, "{}", 2, NULL);
