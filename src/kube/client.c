@@ -511,7 +511,10 @@ static struct curl_slist *setup_handle(kube_client *c, CURL *h, const char *meth
         curl_easy_setopt(h, CURLOPT_PASSWORD, cr->password ? cr->password : "");
     }
     curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, strcmp(method, "GET") ? method : NULL);
+    if (strcmp(method, "HEAD") == 0)
+        curl_easy_setopt(h, CURLOPT_NOBODY, 1L); /* a custom HEAD would wait for a body */
+    else
+        curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, strcmp(method, "GET") ? method : NULL);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hd);
     curl_easy_setopt(h, CURLOPT_USERAGENT, c->user_agent);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
@@ -685,9 +688,10 @@ static int do_request(kube_client *c, const request *rq, kube_status *st, json_t
 static void describe(char *out, size_t n, const kube_gvr *r, const char *ns, const char *name,
                      const char *sub)
 {
-    snprintf(out, n, "%s%s%s%s%s %s%s%s", r->resource, r->group && *r->group ? "." : "",
-             r->group ? r->group : "", sub ? "/" : "", sub ? sub : "", ns && *ns ? ns : "",
-             ns && *ns && name ? "/" : "", name ? name : "");
+    const char *res = r && r->resource ? r->resource : "(no resource)";
+    const char *group = r && r->group ? r->group : "";
+    snprintf(out, n, "%s%s%s%s%s %s%s%s", res, *group ? "." : "", group, sub ? "/" : "", sub ? sub : "",
+             ns && *ns ? ns : "", ns && *ns && name ? "/" : "", name ? name : "");
     size_t l = strlen(out);
     while (l > 0 && out[l - 1] == ' ')
         out[--l] = '\0';

@@ -553,6 +553,26 @@ static void test_exec_reauth_on_401(void **state)
     free(plugin);
 }
 
+static void test_bad_arguments(void **state)
+{
+    fixture *f = *state;
+    json_t *out = NULL;
+    pb_err e = {0};
+    kube_gvr noversion = {"paybill.dev", "", "tenants"};
+    assert_int_equal(kube_get(f->c, NULL, "ns", "a", NULL, &out, &e), PB_EINVAL);
+    assert_int_equal(kube_list(f->c, &noversion, "ns", NULL, &out, &e), PB_EINVAL);
+    assert_int_equal(kube_get(f->c, &TENANTS, "ns", NULL, NULL, &out, &e), PB_EINVAL);
+    assert_int_equal(kube_get(f->c, &TENANTS, "ns", "", NULL, &out, &e), PB_EINVAL);
+    assert_int_equal(kube_delete(f->c, &TENANTS, "ns", NULL, NULL, &out, &e), PB_EINVAL);
+    assert_int_equal(kube_patch(f->c, &TENANTS, "ns", "a", (kube_patch_type)9, NULL, NULL, &out, &e), PB_EINVAL);
+    assert_null(out);
+    assert_int_equal(fa_nreqs(f->srv), 0);
+    /* HEAD has no body to wait for. */
+    fa_push_json(f->srv, 200, "");
+    assert_int_equal(kube_raw(f->c, "HEAD", "/healthz", NULL, NULL, NULL, NULL, &e), 0);
+    assert_string_equal(fa_req_at(f->srv, 0)->method, "HEAD");
+}
+
 static void test_basic_auth(void **state)
 {
     fixture *f = *state;
@@ -732,7 +752,7 @@ static void test_ratelimit_timing(void **state)
     double dt = now_s() - t0;
     /* 2 from the burst, then 10 at 20/s: 0.5 s. */
     assert_true(dt >= 0.42);
-    assert_true(dt < 1.5);
+    assert_true(dt < 3.0);
     assert_false(kube_ratelimit_try(rl));
     kube_ratelimit_free(rl);
 
@@ -768,7 +788,7 @@ static void test_ratelimit_threads(void **state)
     double dt = now_s() - t0;
     /* 20 tokens, 1 up front, 19 at 50/s: 0.38 s whatever the interleaving. */
     assert_true(dt >= 0.33);
-    assert_true(dt < 1.5);
+    assert_true(dt < 3.0);
     kube_ratelimit_free(rl);
 }
 
@@ -787,7 +807,7 @@ static void test_client_rate_limited(void **state)
     }
     double dt = now_s() - t0;
     assert_true(dt >= 0.25);
-    assert_true(dt < 2);
+    assert_true(dt < 3.0);
     kube_client_free(c);
 }
 
@@ -974,6 +994,7 @@ int main(void)
         T(test_list_all_expired_continue_restarts),
         T(test_exec_reauth_on_401),
         T(test_basic_auth),
+        T(test_bad_arguments),
         T(test_discovery),
         T(test_raw_and_stats),
         T(test_observer),

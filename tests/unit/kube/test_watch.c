@@ -357,13 +357,13 @@ static void test_watch_hung_stream_stop_flag(void **state)
     pthread_join(t, NULL);
     assert_int_equal(r.n, 1);
     assert_true(dt >= 0.25);
-    assert_true(dt < 1.0); /* the flag is polled every 100 ms */
+    assert_true(dt < 2.0); /* polled every 100 ms; slack for a loaded CI */
 
     /* Already set: returns at once. */
     fa_push(f->srv, &resp);
     t0 = now_s();
     assert_int_equal(kube_watch(f->c, &TENANTS, NULL, NULL, on_event, &r, &stop, &e), 0);
-    assert_true(now_s() - t0 < 1.0);
+    assert_true(now_s() - t0 < 2.0);
 }
 
 static void test_watch_hung_stream_idle_guard(void **state)
@@ -380,7 +380,7 @@ static void test_watch_hung_stream_idle_guard(void **state)
     double dt = now_s() - t0;
     assert_int_equal(r.n, 1);
     assert_true(dt >= 0.35);
-    assert_true(dt < 2.0);
+    assert_true(dt < 3.0);
     assert_non_null(strstr(e.msg, "no data for 400 ms"));
     kube_client_free(c);
 }
@@ -396,7 +396,7 @@ static void test_watch_callback_stops(void **state)
     double t0 = now_s();
     assert_int_equal(kube_watch(f->c, &TENANTS, NULL, NULL, on_event, &r, NULL, &e), 0);
     assert_int_equal(r.n, 3);
-    assert_true(now_s() - t0 < 1.0);
+    assert_true(now_s() - t0 < 2.0);
 }
 
 static void test_watch_connection_refused(void **state)
