@@ -109,10 +109,10 @@ static int setup_leader(manager *m, const manager_options *o, pb_err *err)
     return leader_new(&api, &lo, &m->election, err);
 }
 
-/* On failure manager_new still disposes of everything it was handed. */
+/* On failure manager_new disposes of the overrides it was handed (the
+ * client stays with the caller, see manager.h). */
 static void release_overrides(const manager_options *o)
 {
-    kube_client_free(o->client);
     if (o->lease_api && o->lease_api->free)
         o->lease_api->free(o->lease_api->ud);
     if (o->event_sink && o->event_sink->free)
@@ -166,6 +166,7 @@ int manager_new(const manager_options *o, manager **out, pb_err *err)
     if (rc) {
         if (have_sink && sink.free)
             sink.free(sink.ud);
+        m->client = NULL;
         manager_free(m);
         return pb_err_wrap(err, "manager");
     }
@@ -173,6 +174,7 @@ int manager_new(const manager_options *o, manager **out, pb_err *err)
         recorder_options ro = {.component = m->name};
         rc = recorder_new(&sink, &ro, &m->events, err);
         if (rc) {
+            m->client = NULL;
             manager_free(m);
             return pb_err_wrap(err, "manager");
         }

@@ -36,11 +36,12 @@
  * ready, else PB_EUNAVAILABLE with the reason in `why`; serve them from
  * /healthz and /readyz (src/server). Both are thread-safe.
  *
- * Ownership: the manager owns the client passed in the options (freed by
- * manager_free, or by manager_new when it fails), the lease API / event
- * sink overrides (same rule), and every informer,
- * controller and recorder it hands out (borrowed pointers, valid until
- * manager_free).
+ * Ownership: once manager_new() succeeds the manager owns the client
+ * passed in the options (freed by manager_free); when it fails the client
+ * is still the caller's. The lease API / event sink overrides are taken
+ * over in every case (released at once on failure). The manager also owns
+ * every informer, controller and recorder it hands out (borrowed pointers,
+ * valid until manager_free).
  */
 #ifndef PAYBILL_KUBE_MANAGER_H
 #define PAYBILL_KUBE_MANAGER_H
@@ -57,7 +58,7 @@
 typedef struct manager manager;
 
 typedef struct manager_options {
-    kube_client *client;          /* taken over; may be NULL when every informer,
+    kube_client *client;          /* taken over on success; may be NULL when every informer,
                                      the lease API and the event sink are given */
     const char *name;             /* component name: Event source, logs; NULL = "paybill-operator" */
     const char *system_namespace; /* where the Lease lives */

@@ -429,8 +429,8 @@ static void test_shared_informers_on_a_client(void **state)
     assert_string_equal(informer_name(pns), "pods/v1@ns1");
     manager_free(m); /* frees the client too */
 
-    /* Leader election on a client needs the namespace; the client is
-     * released on failure as documented. */
+    /* Leader election on a client needs the namespace; on failure the
+     * client stays ours. */
     cfg = NULL;
     assert_int_equal(kube_config_load(&co, &cfg, &e), 0);
     assert_int_equal(kube_client_new(cfg, NULL, &c, &e), 0);
@@ -438,6 +438,7 @@ static void test_shared_informers_on_a_client(void **state)
     manager_options bad = {.client = c, .leader_elect = 1};
     assert_int_equal(manager_new(&bad, &m, &e), PB_EINVAL);
     assert_non_null(strstr(e.msg, "namespace"));
+    kube_client_free(c);
     free(path);
     fa_stop(srv);
     tu_rmtree(dir);
