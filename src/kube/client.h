@@ -161,8 +161,10 @@ typedef int (*kube_watch_fn)(void *ud, const char *type, json_t *object);
 /* Blocks until the stream ends. Returns 0 when the server closed it
  * normally (timeoutSeconds) or the callback / *stop asked to stop;
  * PB_EGONE when the resourceVersion is too old (HTTP 410 or an ERROR event
- * with code 410): relist; other codes on failure. `stop` (may be NULL) is
- * polled at least every 200 ms so shutdown never waits for a quiet stream. */
+ * with code 410): relist; other codes on failure, PB_ETIMEOUT when nothing
+ * arrived for kube_client_options.watch_idle_ms (a hung connection).
+ * `stop` (may be NULL) is polled at least every 200 ms so shutdown never
+ * waits for a quiet stream. */
 int kube_watch(kube_client *c, const kube_gvr *r, const char *ns,
                const kube_request_opts *o, kube_watch_fn fn, void *ud,
                const atomic_int *stop, pb_err *err);
