@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# test_devapi_http.sh - the API's wire behaviour seen with curl: Status
+# bodies (401/403/404/405/409/410/415/422/400), generateName, optimistic
+# concurrency, list pagination over a snapshot and continue expiry, watches
+# over HTTP/1.1 (chunked) and HTTP/2 with resume, 410 ERROR events and
+# bookmarks, token authentication with RBAC and `kubectl auth can-i`.
+. "$(dirname "$0")/lib.sh"
+
+cat >"$E2E_TMP/tokens.csv" <<'EOF'
+bob-token,bob,bob-uid,"devs"
+EOF
+devapi_start --watch-window 20 --token-auth-file "$E2E_TMP/tokens.csv"
+CM=/api/v1/namespaces/default/configmaps
+
+# 401 and 404.
+out=$(API_TOKEN=wrong api GET /api/v1/namespaces)
+assert_eq 401 "$(api_code "$out")" "bad token -> 401"
+assert_eq Unauthorized "$(api_body "$out" | jget reason)" "401 reason"
+out=$(api GET $CM/nope)
+assert_eq 404 "$(api_code "$out")" "missing -> 404"
+assert_eq 'configmaps "nope" not found' "$(api_body "$out" | jget message)" "404 message"
+assert_eq configmaps "$(api_body "$out" | jget details.kind)" "404 details.kind is the resource"
+
+# Create, 409 AlreadyExists, generateName.
+body='{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c1"},"data":{"k":"v"}}'
+out=$(api POST $CM -H 'Content-Type: application/json' -d "$body")
+assert_eq 201 "$(api_code "$out")" "create -> 201"
+rv1=$(api_body "$out" | jget metadata.resourceVersion)
+uid=$(api_body "$out" | jget metadata.uid)
+assert_contains "$uid" "-" "uid assigned"
+out=$(api POST $CM -H 'Content-Type: application/json' -d "$body")
+assert_eq 409 "$(api_code "$out")" "create twice -> 409"
+assert_eq AlreadyExists "$(api_body "$out" | jget reason)" "409 reason AlreadyExists"
+assert_eq 'configmaps "c1" already exists' "$(api_body "$out" | jget message)" "409 message"
+out=$(api POST $CM -H 'Content-Type: application/json' \
+    -d '{"apiVersion":"v1","kind":"ConfigMap","metadata":{"generateName":"gen-"}}')
+assert_eq 201 "$(api_code "$out")" "generateName create"
+name=$(api_body "$out" | jget metadata.name)
+assert_eq 9 "${#name}" "generateName adds 5 characters ($name)"
+
+# Optimistic concurrency.
+upd='{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c1","resourceVersion":"'$rv1'"},"data":{"k":"v2"}}'
+out=$(api PUT $CM/c1 -H 'Content-Type: application/json' -d "$upd")
+assert_eq 200 "$(api_code "$out")" "update with current RV"
+rv2=$(api_body "$out" | jget metadata.resourceVersion)
+[ "$rv2" -gt "$rv1" ] && pass || fail "RV increases" ">$rv1" "$rv2"
+out=$(api PUT $CM/c1 -H 'Content-Type: application/json' -d "$upd")
+assert_eq 409 "$(api_code "$out")" "stale RV -> 409"
+assert_eq Conflict "$(api_body "$out" | jget reason)" "409 reason Conflict"
+assert_eq 'Operation cannot be fulfilled on configmaps "c1": the object has been modified; please apply your changes to the latest version and try again' \
+    "$(api_body "$out" | jget message)" "conflict message"
+out=$(api PUT $CM/c1 -H 'Content-Type: application/json' -d "$upd")
+assert_eq "$rv2" "$(api GET $CM/c1 | api_body "$(cat)" | jget metadata.resourceVersion)" "failed write leaves RV"
+
+# 400, 405, 415, 422.
+out=$(api POST $CM -H 'Content-Type: application/json' -d '{not json')
+assert_eq 400 "$(api_code "$out")" "bad JSON -> 400"
+out=$(api GET /apis/authorization.k8s.io/v1/selfsubjectaccessreviews)
+assert_eq 405 "$(api_code "$out")" "GET on create-only resource -> 405"
+assert_eq MethodNotAllowed "$(api_body "$out" | jget reason)" "405 reason"
+apply_widget_crd
+out=$(api POST /apis/e2e.paybill.dev/v1/namespaces/default/widgets -H 'Content-Type: application/json' \
+    -d '{"apiVersion":"e2e.paybill.dev/v1","kind":"Widget","metadata":{"name":"w"},"spec":{"size":0}}')
+assert_eq 422 "$(api_code "$out")" "schema violation -> 422"
+assert_eq Invalid "$(api_body "$out" | jget reason)" "422 reason"
+assert_eq Widget "$(api_body "$out" | jget details.kind)" "422 details.kind is the Kind"
+causes=$(api_body "$out" | jget details.causes)
+assert_contains "$causes" '"field": "spec.color"' "cause for the missing field"
+assert_contains "$causes" FieldValueRequired "cause reason"
+api POST /apis/e2e.paybill.dev/v1/namespaces/default/widgets -H 'Content-Type: application/json' \
+    -d '{"apiVersion":"e2e.paybill.dev/v1","kind":"Widget","metadata":{"name":"w"},"spec":{"color":"red"}}' >/dev/null
+out=$(api PATCH /apis/e2e.paybill.dev/v1/namespaces/default/widgets/w \
+    -H 'Content-Type: application/strategic-merge-patch+json' -d '{"spec":{"color":"blue"}}')
+assert_eq 415 "$(api_code "$out")" "strategic merge patch on a CR -> 415"
+
+# Pagination over a consistent snapshot.
+for i in 1 2 3 4; do
+    api POST $CM -H 'Content-Type: application/json' \
+        -d '{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"p'$i'","labels":{"page":"yes"}}}' >/dev/null
+done
+out=$(api GET "$CM?limit=2")
+body=$(api_body "$out")
+assert_eq 2 "$(echo "$body" | jget items | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')" "limit=2 gives 2 items"
+cont=$(echo "$body" | jget metadata.continue)
+assert_eq 4 "$(echo "$body" | jget metadata.remainingItemCount)" "remainingItemCount"
+api POST $CM -H 'Content-Type: application/json' -d '{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"p9"}}' >/dev/null
+names=""
+while [ -n "$cont" ]; do
+    body=$(api_body "$(api GET "$CM?limit=2&continue=$cont")")
+    names="$names $(echo "$body" | python3 -c 'import json,sys; print(" ".join(i["metadata"]["name"] for i in json.load(sys.stdin)["items"]))')"
+    cont=$(echo "$body" | jget metadata.continue)
+done
+assert_eq " p1 p2 p3 p4" "$names" "later pages come from the first page's snapshot"
+out=$(api GET "$CM?labelSelector=page%3Dyes")
+assert_eq 4 "$(api_body "$out" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["items"]))')" "labelSelector over HTTP"
+
+# Watch over HTTP/1.1 (chunked) and HTTP/2, resuming from an RV.
+rv=$(api_body "$(api GET "$CM")" | jget metadata.resourceVersion)
+for proto in --http1.1 --http2; do
+    curl -sS $proto -N -D "$E2E_TMP/h$proto" --cacert "$DEVAPI_CA" -H "Authorization: Bearer $DEVAPI_TOKEN" \
+        "$DEVAPI_URL$CM?watch=1&resourceVersion=$rv&timeoutSeconds=3" >"$E2E_TMP/w$proto" &
+    E2E_BG_PIDS+=($!)
+done
+sleep 0.5
+api PATCH $CM/p1 -H 'Content-Type: application/merge-patch+json' -d '{"data":{"x":"y"}}' >/dev/null
+api DELETE $CM/p2 >/dev/null
+api POST $CM -H 'Content-Type: application/json' -d '{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"p5"}}' >/dev/null
+wait "${E2E_BG_PIDS[@]}" 2>/dev/null
+E2E_BG_PIDS=()
+for proto in --http1.1 --http2; do
+    types=$(python3 -c 'import json,sys; print(" ".join(json.loads(l)["type"]+":"+json.loads(l)["object"]["metadata"]["name"] for l in open(sys.argv[1]) if l.strip()))' "$E2E_TMP/w$proto")
+    assert_eq "MODIFIED:p1 DELETED:p2 ADDED:p5" "$types" "watch events over $proto"
+done
+assert_contains "$(tr -d '\r' <"$E2E_TMP/h--http1.1" | tr 'A-Z' 'a-z')" "transfer-encoding: chunked" "HTTP/1.1 watch is chunked"
+assert_contains "$(head -1 "$E2E_TMP/h--http2")" "HTTP/2 200" "HTTP/2 watch"
+
+# Bookmark at timeout; 410 for an RV that left the window.
+out=$(curl -sS -N --cacert "$DEVAPI_CA" -H "Authorization: Bearer $DEVAPI_TOKEN" \
+    "$DEVAPI_URL$CM?watch=1&resourceVersion=$(api_body "$(api GET "$CM")" | jget metadata.resourceVersion)&allowWatchBookmarks=true&timeoutSeconds=1")
+assert_contains "$(echo "$out" | tail -1)" '"type":"BOOKMARK"' "bookmark at timeout"
+for i in $(seq 1 25); do
+    api PATCH $CM/p1 -H 'Content-Type: application/merge-patch+json' -d '{"data":{"n":"'$i'"}}' >/dev/null
+done
+out=$(curl -sS -N --cacert "$DEVAPI_CA" -H "Authorization: Bearer $DEVAPI_TOKEN" \
+    "$DEVAPI_URL$CM?watch=1&resourceVersion=$rv&timeoutSeconds=2")
+assert_contains "$out" '"type":"ERROR"' "too old RV -> ERROR event"
+assert_contains "$out" '"code":410' "ERROR event carries 410"
+assert_contains "$out" "too old resource version: $rv" "410 message"
+out=$(api GET "$CM?limit=1")
+cont=$(api_body "$out" | jget metadata.continue)
+for i in $(seq 1 25); do
+    api PATCH $CM/p1 -H 'Content-Type: application/merge-patch+json' -d '{"data":{"m":"'$i'"}}' >/dev/null
+done
+out=$(api GET "$CM?limit=1&continue=$cont")
+assert_eq 410 "$(api_code "$out")" "expired continue token -> 410"
+assert_eq Expired "$(api_body "$out" | jget reason)" "410 reason Expired"
+
+# Tokens, RBAC and auth can-i.
+out=$(API_TOKEN=bob-token api GET $CM)
+assert_eq 403 "$(api_code "$out")" "bob cannot list configmaps"
+assert_eq 'configmaps is forbidden: User "bob" cannot list resource "configmaps" in API group "" in the namespace "default"' \
+    "$(api_body "$out" | jget message)" "403 message"
+assert_eq no "$(k --token=bob-token auth can-i list configmaps 2>/dev/null)" "can-i as bob before the binding"
+assert_eq yes "$(k auth can-i list configmaps)" "can-i as admin"
+k create role cm-reader --verb=get,list --resource=configmaps >/dev/null 2>&1 || k apply -f - >/dev/null <<'EOF'
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: cm-reader, namespace: default}
+rules: [{apiGroups: [""], resources: [configmaps], verbs: [get, list]}]
+EOF
+k apply -f - >/dev/null <<'EOF'
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: devs-read, namespace: default}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: cm-reader}
+subjects: [{kind: Group, name: devs, apiGroup: rbac.authorization.k8s.io}]
+EOF
+assert_eq yes "$(k --token=bob-token auth can-i list configmaps 2>/dev/null)" "can-i as bob after the binding"
+assert_eq no "$(k --token=bob-token auth can-i delete configmaps 2>/dev/null)" "bob still cannot delete"
+assert_eq 200 "$(api_code "$(API_TOKEN=bob-token api GET $CM)")" "bob lists configmaps"
+
+e2e_finish
