@@ -11,6 +11,7 @@
 #include "kube/informer.h"
 
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,7 +86,7 @@ int informer_new(const informer_source *src, const informer_options *o, informer
     inf->resync_s = o->resync_s > 0 ? o->resync_s : 0;
     inf->backoff_initial = o->backoff_initial_s > 0 ? o->backoff_initial_s : 0.8;
     inf->backoff_max = o->backoff_max_s > 0 ? o->backoff_max_s : 30;
-    inf->watch_timeout = o->watch_timeout_s > 0 ? o->watch_timeout_s : 300;
+    inf->watch_timeout = o->watch_timeout_s > 0 ? o->watch_timeout_s : 0;
     pthread_mutex_init(&inf->hmu, NULL);
     pthread_mutex_init(&inf->mu, NULL);
     pthread_condattr_t ca;
@@ -327,7 +328,10 @@ static void *reflector(void *arg)
 
         while (!atomic_load(&inf->stop)) {
             maybe_resync(inf);
-            double timeout = inf->watch_timeout;
+            /* Like client-go, 5 to 10 minutes by default, spread so that
+             * many informers do not all reconnect at the same moment. */
+            double timeout = inf->watch_timeout > 0 ? inf->watch_timeout
+                                                    : 300 + fmod(mono_now() * 1000.0, 300.0);
             if (inf->resync_s > 0) {
                 double until = inf->next_resync - mono_now();
                 if (until < timeout)

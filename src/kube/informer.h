@@ -77,7 +77,7 @@ typedef struct informer_options {
     double resync_s;           /* 0 = no periodic resync */
     double backoff_initial_s;  /* 0 = 0.8 */
     double backoff_max_s;      /* 0 = 30 */
-    double watch_timeout_s;    /* per watch request; 0 = 300 */
+    double watch_timeout_s;    /* per watch request; 0 = 5..10 min, varying per request */
 } informer_options;
 
 /* The informer takes ownership of src->ud (src->free is called by
