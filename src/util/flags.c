@@ -141,10 +141,12 @@ static int unknown_flag(const pb_flag *flags, size_t n, const char *name, size_t
     return pb_err_set(err, PB_EINVAL, "unknown flag --%.*s (see --help)", (int)len, name);
 }
 
-static int apply_env(const pb_flag *flags, size_t n, const char *env_prefix, pb_err *err)
+/* Environment values for the flags the command line does not set. */
+static int apply_env(const pb_flag *flags, size_t n, const char *env_prefix, const char *seen,
+                     pb_err *err)
 {
     for (size_t i = 0; i < n; i++) {
-        if (flags[i].no_env)
+        if (flags[i].no_env || seen[i])
             continue;
         char var[128], source[160];
         pb_flags_env_name(env_prefix, flags[i].name, var, sizeof var);
@@ -159,15 +161,14 @@ static int apply_env(const pb_flag *flags, size_t n, const char *env_prefix, pb_
     return 0;
 }
 
-int pb_flags_parse(const pb_flag *flags, size_t n, const char *env_prefix, int argc,
-                   char **argv, int *argi, pb_err *err)
+/* Split argv into (flag, value) pairs without applying them, so the
+ * environment can be consulted only for flags the command line leaves
+ * unset: a bad environment value is no error when a flag overrides it. */
+static int scan_args(const pb_flag *flags, size_t n, int argc, char **argv, const pb_flag **fs,
+                     const char **vals, size_t *count, int *argi, pb_err *err)
 {
-    if (env_prefix) {
-        int rc = apply_env(flags, n, env_prefix, err);
-        if (rc)
-            return rc;
-    }
     int i = 1;
+    *count = 0;
     while (i < argc) {
         const char *arg = argv[i];
         if (strcmp(arg, "--") == 0) {
@@ -179,7 +180,9 @@ int pb_flags_parse(const pb_flag *flags, size_t n, const char *env_prefix, int a
         if (arg[0] != '-')
             break; /* first positional argument */
         if (arg[1] != '-' || arg[2] == '\0' || arg[2] == '-' || arg[2] == '=')
-            return pb_err_set(err, PB_EINVAL, "bad flag syntax \"%s\" (flags look like --name or --name=value; see --help)", arg);
+            return pb_err_set(err, PB_EINVAL,
+                              "bad flag syntax \"%s\" (flags look like --name or --name=value; see --help)",
+                              arg);
 
         const char *name = arg + 2;
         const char *eq = strchr(name, '=');
@@ -189,23 +192,48 @@ int pb_flags_parse(const pb_flag *flags, size_t n, const char *env_prefix, int a
             return unknown_flag(flags, n, name, len, err);
 
         const char *val;
-        if (eq) {
+        if (eq)
             val = eq + 1;
-        } else if (f->type == PB_FLAG_BOOL) {
+        else if (f->type == PB_FLAG_BOOL)
             val = "true";
-        } else if (i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0) {
+        else if (i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0)
             val = argv[++i];
-        } else {
+        else
             return pb_err_set(err, PB_EINVAL, "flag --%s needs a value (see --help)", f->name);
-        }
-        int rc = set_value(f, val, "", err);
-        if (rc)
-            return rc;
+        fs[*count] = f;
+        vals[(*count)++] = val;
         i++;
     }
-    if (argi)
-        *argi = i;
+    *argi = i;
     return 0;
+}
+
+int pb_flags_parse(const pb_flag *flags, size_t n, const char *env_prefix, int argc,
+                   char **argv, int *argi, pb_err *err)
+{
+    size_t slots = argc > 0 ? (size_t)argc : 1, count = 0;
+    const pb_flag **fs = calloc(slots, sizeof *fs);
+    const char **vals = calloc(slots, sizeof *vals);
+    char *seen = calloc(n + 1, 1);
+    int first_arg = argc, rc;
+    if (!fs || !vals || !seen) {
+        rc = pb_err_set(err, PB_ENOMEM, "out of memory");
+        goto out;
+    }
+    rc = scan_args(flags, n, argc, argv, fs, vals, &count, &first_arg, err);
+    for (size_t k = 0; !rc && k < count; k++)
+        seen[fs[k] - flags] = 1;
+    if (!rc && env_prefix)
+        rc = apply_env(flags, n, env_prefix, seen, err);
+    for (size_t k = 0; !rc && k < count; k++)
+        rc = set_value(fs[k], vals[k], "", err);
+    if (!rc && argi)
+        *argi = first_arg;
+out:
+    free(fs);
+    free(vals);
+    free(seen);
+    return rc;
 }
 
 static void default_text(const pb_flag *f, char *buf, size_t n)

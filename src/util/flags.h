@@ -6,8 +6,10 @@
  *
  * Every flag can also come from the environment as <prefix><UPPER_SNAKE>
  * (--leader-elect -> PAYBILL_LEADER_ELECT); a flag on the command line wins
- * over the environment, and the environment over the default (whatever the
- * target holds before parsing). A boolean flag takes no separate argument
+ * over the environment (an environment value is not even parsed when the
+ * command line sets that flag), and the environment over the default
+ * (whatever the target holds before parsing). A boolean flag takes no
+ * separate argument
  * ("--x false" is --x followed by the argument "false"), like pflag.
  *
  * Errors are PB_EINVAL with a message a user can act on, e.g.

@@ -116,6 +116,9 @@ static void test_env(void **state)
     setenv("TESTPB_WORKERS", "many", 1);
     assert_int_equal(run(&v, &e, &argi, ARGS("prog")), PB_EINVAL);
     assert_string_equal(e.msg, "invalid value \"many\" for --workers (env TESTPB_WORKERS): not an integer");
+    /* ...but a flag overriding the bad variable wins without complaint */
+    assert_int_equal(run(&v, &e, &argi, ARGS("prog", "--workers", "4")), 0);
+    assert_int_equal(v.n, 4);
     unsetenv("TESTPB_WORKERS");
     unsetenv("TESTPB_LEADER_ELECT");
     unsetenv("TESTPB_NAME");
