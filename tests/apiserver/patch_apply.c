@@ -438,7 +438,8 @@ static void remove_at(json_t *obj, const pe_path *p, const char *kind)
 typedef struct {
     const char *kind;
     pe_path p;
-    int oom;
+    int oom;        /* out of memory or nested too deeply */
+    char err[1024]; /* the applied configuration is not valid for its kind */
 } walk;
 
 static const char *spec_here(walk *w, const char *field)
@@ -464,6 +465,42 @@ static int all_keyed(const json_t *arr, const char *spec)
     return 0;
 }
 
+/* Explains why an applied keyed list cannot be keyed, in the words of
+ * structured-merge-diff. */
+static void keyed_list_error(walk *w, const json_t *arr, const char *spec)
+{
+    char where[1024];
+    render_path(&w->p, where, sizeof(where));
+    for (size_t i = 0; i < json_array_size(arr); i++) {
+        json_t *e = json_array_get(arr, i);
+        if (!json_is_object(e)) {
+            snprintf(w->err, sizeof(w->err), "%.700s: element %zu: expected map, got %s", where, i,
+                     json_is_array(e) ? "list" : json_is_string(e) ? "string" : "scalar");
+            return;
+        }
+        const char *s = spec;
+        while (*s) {
+            size_t len = strcspn(s, ",");
+            char part[128];
+            snprintf(part, sizeof(part), "%.*s", (int)len, s);
+            char *eq = strchr(part, '=');
+            if (eq)
+                *eq = '\0';
+            json_t *kv = json_object_get(e, part);
+            if (!eq && (!kv || json_is_object(kv) || json_is_array(kv))) {
+                snprintf(w->err, sizeof(w->err),
+                         "%.700s: element %zu: associative list with keys has an element that omits key field "
+                         "\"%s\" (and doesn't have default value)", where, i, part);
+                return;
+            }
+            s += len;
+            if (*s == ',')
+                s++;
+        }
+    }
+    snprintf(w->err, sizeof(w->err), "%.700s: invalid associative list", where);
+}
+
 /* The set an applied configuration claims: its leaves, its keyed list
  * items (with "."), the values of its set lists. */
 static void applied_set(walk *w, const json_t *obj, json_t *set, int depth)
@@ -487,6 +524,10 @@ static void applied_set(walk *w, const json_t *obj, json_t *set, int depth)
             char names[2048];
             dotted(&w->p, w->p.n, names, sizeof(names));
             const char *spec = dv_patch_list_keys(w->kind, names);
+            if (spec && spec[0] && all_keyed(v, spec) < 0) {
+                keyed_list_error(w, v, spec);
+                return;
+            }
             if (all_keyed(v, spec) < 0) {
                 set_add(set, &w->p);
             } else {
@@ -499,9 +540,26 @@ static void applied_set(walk *w, const json_t *obj, json_t *set, int depth)
                         break;
                     }
                     free(ipe);
+                    json_t *dup = set_node(set, &w->p);
+                    if (dup && spec[0] && json_object_get(dup, ".")) {
+                        char where[1024], item[1024];
+                        w->p.n--;
+                        render_path(&w->p, where, sizeof(where));
+                        w->p.n++;
+                        pe_path last = {.v = w->p.v + w->p.n - 1, .n = 1};
+                        render_path(&last, item, sizeof(item));
+                        snprintf(w->err, sizeof(w->err), "%.600s: duplicate entries for key %.300s", where, item);
+                        path_pop(&w->p);
+                        path_pop(&w->p);
+                        return;
+                    }
                     set_add(set, &w->p);
                     if (json_is_object(e))
                         applied_set(w, e, set, depth + 1);
+                    if (w->err[0]) {
+                        path_pop(&w->p);
+                        break;
+                    }
                     path_pop(&w->p);
                 }
             }
@@ -509,6 +567,8 @@ static void applied_set(walk *w, const json_t *obj, json_t *set, int depth)
             set_add(set, &w->p);
         }
         path_pop(&w->p);
+        if (w->err[0] || w->oom)
+            return;
     }
 }
 
@@ -978,6 +1038,15 @@ int dv_server_side_apply(const json_t *live, const json_t *applied, const char *
     json_object_del(json_object_get(live_obj, "metadata"), "managedFields");
 
     applied_set(&w, cfg_fields, new_set, 0);
+    if (w.err[0]) {
+        const json_t *meta = json_object_get(applied, "metadata");
+        const char *ns = json_string_value(json_object_get(meta, "namespace"));
+        const char *name = json_string_value(json_object_get(meta, "name"));
+        const char *av = json_string_value(json_object_get(applied, "apiVersion"));
+        set_msg(msg, n, "failed to create typed patch object (%s%s%s; %s, Kind=%s): %s", ns ? ns : "",
+                ns ? "/" : "", name ? name : "", av ? av : "", kind ? kind : "", w.err);
+        goto done;
+    }
     if (w.oom)
         goto oom;
 

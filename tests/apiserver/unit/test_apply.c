@@ -361,6 +361,21 @@ static void test_bad_input(void **state)
     dv_managed_fields_update(copy, NULL, "m", "Update", T0); /* no crash */
     json_decref(copy);
     json_decref(deep);
+    /* keyed list items must carry their keys, once */
+    json_t *nokey = J("{\"apiVersion\":\"apps/v1\",\"kind\":\"Deployment\",\"metadata\":{\"name\":\"w\",\"namespace\":\"d\"},"
+                      "\"spec\":{\"template\":{\"spec\":{\"containers\":[{\"name\":\"a\"},{\"image\":\"x\"}]}}}}");
+    assert_int_equal(dv_server_side_apply(NULL, nokey, "m", 0, T0, &out, msg, sizeof(msg)), -1);
+    assert_string_equal(msg, "failed to create typed patch object (d/w; apps/v1, Kind=Deployment): "
+                             ".spec.template.spec.containers: element 1: associative list with keys has an element "
+                             "that omits key field \"name\" (and doesn't have default value)");
+    json_decref(nokey);
+    json_t *dupe = J("{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"p\"},"
+                     "\"spec\":{\"containers\":[{\"name\":\"a\",\"ports\":[{\"containerPort\":80},"
+                     "{\"containerPort\":80,\"protocol\":\"TCP\"}]}]}}");
+    assert_int_equal(dv_server_side_apply(NULL, dupe, "m", 0, T0, &out, msg, sizeof(msg)), -1);
+    assert_string_equal(msg, "failed to create typed patch object (p; v1, Kind=Pod): .spec.containers[name=\"a\"].ports: "
+                             "duplicate entries for key [containerPort=80,protocol=\"TCP\"]");
+    json_decref(dupe);
     /* a big keyed list */
     json_t *pod = json_pack("{s:s,s:s,s:{s:s},s:{s:[]}}", "apiVersion", "v1", "kind", "Pod", "metadata", "name", "p",
                             "spec", "containers");
