@@ -797,61 +797,68 @@ int kube_list(kube_client *c, const kube_gvr *r, const char *ns, const kube_requ
     return rc;
 }
 
+/* One pass over all pages into *all. *continued tells whether the failure
+ * (if any) happened on a continued page. */
+static int list_pages(kube_client *c, const kube_gvr *r, const char *ns, const kube_request_opts *o,
+                      json_t **all, int *continued, pb_err *err)
+{
+    kube_request_opts po = *o;
+    char *token = NULL; /* the page it came from is freed before it is used */
+    int rc = 0;
+    *all = NULL;
+    *continued = 0;
+    for (;;) {
+        json_t *page = NULL;
+        *continued = po.continue_token != NULL;
+        if ((rc = kube_list(c, r, ns, &po, &page, err)) != 0)
+            break;
+        json_t *items = json_object_get(page, "items");
+        if (!*all) {
+            *all = page; /* the first page carries the snapshot's resourceVersion */
+            if (!json_is_array(items))
+                json_object_set_new(page, "items", json_array());
+        } else if (json_is_array(items)) {
+            json_array_extend(json_object_get(*all, "items"), items);
+        }
+        const char *cont = obj_meta(page, "continue");
+        free(token);
+        token = cont && *cont ? strdup(cont) : NULL;
+        if (page != *all)
+            json_decref(page);
+        if (!token)
+            break;
+        po.continue_token = token;
+        po.resource_version = NULL; /* the token pins the snapshot */
+        po.resource_version_match = NULL;
+    }
+    free(token);
+    if (rc) {
+        json_decref(*all);
+        *all = NULL;
+    }
+    return rc;
+}
+
 int kube_list_all(kube_client *c, const kube_gvr *r, const char *ns, const kube_request_opts *o,
                   json_t **out, pb_err *err)
 {
     o = o ? o : &no_opts;
     *out = NULL;
-    int restarted = 0;
-    for (;;) {
-        kube_request_opts po = *o;
-        json_t *all = NULL;
-        int rc = 0;
-        for (;;) {
-            json_t *page = NULL;
-            rc = kube_list(c, r, ns, &po, &page, err);
-            if (rc)
-                break;
-            json_t *items = json_object_get(page, "items");
-            if (!all) {
-                all = page; /* the first page carries the snapshot's resourceVersion */
-                if (!json_is_array(items))
-                    json_object_set_new(all, "items", json_array());
-            } else {
-                json_array_extend(json_object_get(all, "items"), json_is_array(items) ? items : json_array());
-            }
-            const char *cont = obj_meta(page, "continue");
-            if (!cont || !*cont) {
-                if (page != all)
-                    json_decref(page);
-                break;
-            }
-            json_t *keep = json_string(cont); /* outlives `page` */
-            if (page != all)
-                json_decref(page);
-            po.continue_token = json_string_value(keep);
-            po.resource_version = NULL; /* the token pins the snapshot */
-            po.resource_version_match = NULL;
-            json_object_set_new(all, "_continue", keep);
-        }
-        if (rc == PB_EGONE && po.continue_token && !restarted) {
-            /* The snapshot expired between pages: start over, once. */
-            pb_log_info("continue token expired, restarting list", "what", r->resource, NULL);
-            json_decref(all);
-            restarted = 1;
-            continue;
-        }
-        if (rc) {
-            json_decref(all);
-            return rc;
-        }
-        json_object_del(all, "_continue");
-        json_t *meta = json_object_get(all, "metadata");
-        json_object_del(meta, "continue");
-        json_object_del(meta, "remainingItemCount");
-        *out = all;
-        return 0;
+    json_t *all = NULL;
+    int continued = 0;
+    int rc = list_pages(c, r, ns, o, &all, &continued, err);
+    if (rc == PB_EGONE && continued) {
+        /* The snapshot expired between pages: start over, once. */
+        pb_log_info("continue token expired, restarting list", "resource", r->resource, NULL);
+        rc = list_pages(c, r, ns, o, &all, &continued, err);
     }
+    if (rc)
+        return rc;
+    json_t *meta = json_object_get(all, "metadata");
+    json_object_del(meta, "continue");
+    json_object_del(meta, "remainingItemCount");
+    *out = all;
+    return 0;
 }
 
 int kube_create(kube_client *c, const kube_gvr *r, const char *ns, json_t *obj,
