@@ -985,6 +985,58 @@ pb_dm_type pb_dm_column_type(const pb_dm_model *m, size_t t, size_t c)
     return t < m->n_tables && c < m->tables[t].n_cols ? m->tables[t].cols[c].type : PB_DM_TEXT;
 }
 
+static const column *col_at(const pb_dm_model *m, size_t t, size_t c)
+{
+    return t < m->n_tables && c < m->tables[t].n_cols ? &m->tables[t].cols[c] : NULL;
+}
+
+int pb_dm_find_table(const pb_dm_model *m, const char *name)
+{
+    for (size_t i = 0; name && i < m->n_tables; i++)
+        if (strcmp(m->tables[i].name, name) == 0)
+            return (int)i;
+    return -1;
+}
+
+int pb_dm_find_column(const pb_dm_model *m, size_t t, const char *name)
+{
+    for (size_t i = 0; name && t < m->n_tables && i < m->tables[t].n_cols; i++)
+        if (strcmp(m->tables[t].cols[i].name, name) == 0)
+            return (int)i;
+    return -1;
+}
+
+int pb_dm_column_nullable(const pb_dm_model *m, size_t t, size_t c)
+{
+    const column *k = col_at(m, t, c);
+    return k ? k->nullable : 0;
+}
+
+int pb_dm_column_has_default(const pb_dm_model *m, size_t t, size_t c)
+{
+    const column *k = col_at(m, t, c);
+    return k ? k->default_sql != NULL : 0;
+}
+
+void pb_dm_column_numeric(const pb_dm_model *m, size_t t, size_t c, int *precision, int *scale)
+{
+    const column *k = col_at(m, t, c);
+    *precision = k ? k->precision : 0;
+    *scale = k ? k->scale : 0;
+}
+
+size_t pb_dm_enum_count(const pb_dm_model *m, size_t t, size_t c)
+{
+    const column *k = col_at(m, t, c);
+    return k ? k->values.n : 0;
+}
+
+const char *pb_dm_enum_value(const pb_dm_model *m, size_t t, size_t c, size_t i)
+{
+    const column *k = col_at(m, t, c);
+    return k && i < k->values.n ? k->values.v[i] : NULL;
+}
+
 /* ---- rendering ------------------------------------------------------------- */
 
 static void render_type(sbuf *b, const column *c)

@@ -30,8 +30,10 @@
  * (1 <= p <= 1000, 0 <= s <= p), boolean, timestamptz, date, uuid, jsonb,
  * enum (needs "values"; stored as text with a CHECK constraint so values can
  * be listed per column without per-schema enum types).
- * Defaults: a JSON literal of the column's type (jsonb takes any JSON value),
- * or {"function": "now" | "current_date" | "gen_random_uuid"} for
+ * Defaults: a JSON literal of the column's type (numeric: an integer or a
+ * decimal string such as "12.50"; date, timestamptz (ISO 8601) and uuid: a
+ * string; jsonb: any JSON value), or
+ * {"function": "now" | "current_date" | "gen_random_uuid"} for
  * timestamptz, date and uuid columns. Literals are rendered quoted; no SQL
  * text from the spec ever reaches the DDL.
  * onDelete: "no action" (default), "restrict", "cascade", "set null".
@@ -115,6 +117,16 @@ const char *pb_dm_table_name(const pb_dm_model *m, size_t t);
 size_t pb_dm_column_count(const pb_dm_model *m, size_t t);
 const char *pb_dm_column_name(const pb_dm_model *m, size_t t, size_t c);
 pb_dm_type pb_dm_column_type(const pb_dm_model *m, size_t t, size_t c);
+/* For type checking against the model (agent workflows): lookups by name
+ * return an index or -1; out-of-range indexes give 0 / NULL. */
+int pb_dm_find_table(const pb_dm_model *m, const char *name);
+int pb_dm_find_column(const pb_dm_model *m, size_t t, const char *name);
+int pb_dm_column_nullable(const pb_dm_model *m, size_t t, size_t c);
+int pb_dm_column_has_default(const pb_dm_model *m, size_t t, size_t c);
+/* numeric(p,s): precision 0 means unconstrained numeric. */
+void pb_dm_column_numeric(const pb_dm_model *m, size_t t, size_t c, int *precision, int *scale);
+size_t pb_dm_enum_count(const pb_dm_model *m, size_t t, size_t c);
+const char *pb_dm_enum_value(const pb_dm_model *m, size_t t, size_t c, size_t i);
 
 /* Render the DDL that takes a target from model `from` (NULL: nothing yet)
  * to model `to`, as one string of ';'-terminated statements, each safe to

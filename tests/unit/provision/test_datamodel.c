@@ -108,6 +108,25 @@ static void test_parse_valid(void **state)
     assert_int_equal(pb_dm_column_type(m, 1, 2), PB_DM_NUMERIC);
     assert_int_equal(pb_dm_column_type(m, 1, 3), PB_DM_ENUM);
     assert_null(pb_dm_table_name(m, 2));
+    /* Lookups used to type-check against the model. */
+    int o = pb_dm_find_table(m, "orders");
+    assert_int_equal(o, 1);
+    assert_int_equal(pb_dm_find_table(m, "nope"), -1);
+    assert_int_equal(pb_dm_find_column(m, (size_t)o, "status"), 3);
+    assert_int_equal(pb_dm_find_column(m, (size_t)o, "nope"), -1);
+    assert_int_equal(pb_dm_find_column(m, 99, "status"), -1);
+    assert_false(pb_dm_column_nullable(m, 1, 0));
+    assert_true(pb_dm_column_nullable(m, 1, 1));
+    assert_true(pb_dm_column_has_default(m, 1, 0));
+    assert_false(pb_dm_column_has_default(m, 1, 1));
+    int p = -1, sc = -1;
+    pb_dm_column_numeric(m, 1, 2, &p, &sc);
+    assert_int_equal(p, 12);
+    assert_int_equal(sc, 2);
+    assert_int_equal(pb_dm_enum_count(m, 1, 3), 2);
+    assert_string_equal(pb_dm_enum_value(m, 1, 3, 1), "paid");
+    assert_null(pb_dm_enum_value(m, 1, 3, 2));
+    assert_int_equal(pb_dm_enum_count(m, 1, 2), 0);
     assert_null(pb_dm_column_name(m, 0, 99));
     /* Canonical text: sorted keys, so key order in the input is irrelevant. */
     assert_non_null(strstr(pb_dm_canonical(m), "{\"tables\":"));
