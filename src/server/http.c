@@ -16,6 +16,7 @@
 #include "server/http.h"
 
 #include <libwebsockets.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -363,13 +364,25 @@ static int on_http(pb_http_server *srv, struct lws *wsi, conn *c, const char *ur
      * closed, rather than left waiting for a body that never comes. */
     char cl[32] = "";
     int has_body = 0;
-    if (lws_hdr_copy(wsi, cl, sizeof cl, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0 && strtoull(cl, NULL, 10) > 0)
-        has_body = 1;
-    else if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0) {
+    unsigned long long declared = 0;
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0) {
+        if (lws_hdr_copy(wsi, cl, sizeof cl, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0)
+            declared = strtoull(cl, NULL, 10);
+        else
+            declared = ULLONG_MAX; /* absurdly long number */
+        has_body = declared > 0;
+    } else if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0) {
         reply_text(&c->resp, 411, "chunked request bodies are not supported: send Content-Length\n");
         c->close_after = 1;
         c->responding = 1;
         lws_callback_on_writable(wsi);
+        return 0;
+    }
+    if (declared > srv->max_body) {
+        /* Refuse now rather than read a body we would throw away. */
+        c->too_large = 1;
+        c->close_after = 1;
+        respond(srv, wsi, c);
         return 0;
     }
     if (!has_body) {
@@ -392,7 +405,7 @@ static int on_http(pb_http_server *srv, struct lws *wsi, conn *c, const char *ur
 
 static void on_body(pb_http_server *srv, conn *c, const void *in, size_t len)
 {
-    if (c->too_large || len == 0 || !in)
+    if (c->too_large || c->responding || len == 0 || !in)
         return;
     if (c->body_len + len > srv->max_body) {
         c->too_large = 1; /* keep reading, but discard */
@@ -482,7 +495,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         on_body(srv, c, in, len);
         return 0;
     case LWS_CALLBACK_HTTP_BODY_COMPLETION:
-        respond(srv, wsi, c);
+        if (!c->responding) /* else an early answer (413) is already queued */
+            respond(srv, wsi, c);
         return 0;
     case LWS_CALLBACK_HTTP_WRITEABLE:
         return on_writeable(wsi, c);

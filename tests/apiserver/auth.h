@@ -93,6 +93,24 @@ typedef struct dv_attributes {
  *   (cluster scope: ... at the cluster scope; core group: in API group "") */
 int dv_authorize(dv_auth *a, const dv_user *u, const dv_attributes *at, char *msg, size_t n);
 
+/* RBAC privilege-escalation prevention, run by kube-apiserver's rbac
+ * storage on create/update of roles, clusterroles, rolebindings and
+ * clusterrolebindings (resource), after the request itself was authorized.
+ * ns: the object's namespace (NULL for cluster-scoped); obj: the new
+ * object; old: the stored one on update (NULL on create).
+ *   roles/clusterroles: allowed for system:masters, with the "escalate"
+ *     verb on it, or when u already holds every rule it grants (an
+ *     aggregationRule needs full authority);
+ *   bindings: allowed for system:masters, with the "bind" verb on the
+ *     referenced role, or when u holds every rule of that role.
+ * 1 allowed, 0 forbidden with the real 403 message in msg, e.g.
+ *   roles.rbac.authorization.k8s.io "r" is forbidden: user "bob"
+ *   (groups=["system:authenticated"]) is attempting to grant RBAC
+ *   permissions not currently held:
+ *   {APIGroups:[""], Resources:["secrets"], Verbs:["get"]} */
+int dv_rbac_escalation_check(dv_auth *a, const dv_user *u, const char *resource, const char *ns,
+                             const json_t *obj, const json_t *old, char *msg, size_t n);
+
 /* The 403 message for a denied request, as dv_authorize words it: the
  * resource part (`tenants.paybill.dev "acme" is forbidden: `, or
  * `forbidden: ` for non-resource paths), the user part, and ": <reason>"

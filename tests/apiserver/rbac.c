@@ -586,6 +586,329 @@ int dv_authorize(dv_auth *a, const dv_user *u, const dv_attributes *at, char *ms
     return 0;
 }
 
+/* Collects every rule (deduplicated): RulesFor. */
+typedef struct collect_ctx {
+    json_t *rules;
+} collect_ctx;
+
+static int collect_visit(void *vctx, const char *source, const json_t *rule)
+{
+    collect_ctx *c = vctx;
+    json_t *one = json_array();
+    json_array_append(one, (json_t *)rule);
+    append_unique_rules(c->rules, one);
+    json_decref(one);
+    return 0;
+}
+
+/* ---- escalation prevention ---------------------------------------------------- */
+
+static int strarr_has_all(const json_t *set, const json_t *want)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(want, i, v)
+        if (!array_has(set, json_string_value(v)))
+            return 0;
+    return 1;
+}
+
+/* resourceCoversAll of the real policy comparator */
+static int resources_cover(const json_t *owner, const json_t *want)
+{
+    if (array_has(owner, "*") || strarr_has_all(owner, want))
+        return 1;
+    size_t i;
+    json_t *v;
+    json_array_foreach(want, i, v) {
+        const char *path = json_string_value(v);
+        if (!path || array_has(owner, path))
+            continue;
+        const char *slash = strchr(path, '/');
+        if (!slash)
+            return 0;
+        char star[512];
+        snprintf(star, sizeof star, "*/%s", slash + 1);
+        if (!array_has(owner, star))
+            return 0;
+    }
+    return 1;
+}
+
+static int urls_cover(const json_t *owner, const json_t *want)
+{
+    size_t i, j;
+    json_t *v, *o;
+    json_array_foreach(want, i, v) {
+        const char *path = json_string_value(v);
+        int covered = 0;
+        json_array_foreach(owner, j, o) {
+            const char *op = json_string_value(o);
+            size_t ol = op ? strlen(op) : 0;
+            if (op && (strcmp(op, path ? path : "") == 0 ||
+                       (ol > 0 && op[ol - 1] == '*' && path && strncmp(path, op, ol - 1) == 0))) {
+                covered = 1;
+                break;
+            }
+        }
+        if (!covered)
+            return 0;
+    }
+    return 1;
+}
+
+/* ruleCovers: owner (any shape) covers sub (one verb/group/resource/name). */
+static int rule_covers(const json_t *owner, const json_t *sub)
+{
+    json_t *ov = json_object_get(owner, "verbs"), *og = json_object_get(owner, "apiGroups");
+    json_t *on = json_object_get(owner, "resourceNames"), *sn = json_object_get(sub, "resourceNames");
+    int verbs = array_has(ov, "*") || strarr_has_all(ov, json_object_get(sub, "verbs"));
+    int groups = array_has(og, "*") || strarr_has_all(og, json_object_get(sub, "apiGroups"));
+    int res = resources_cover(json_object_get(owner, "resources"), json_object_get(sub, "resources"));
+    int urls = urls_cover(json_object_get(owner, "nonResourceURLs"), json_object_get(sub, "nonResourceURLs"));
+    int names = json_array_size(on) == 0 || (json_array_size(sn) > 0 && strarr_has_all(on, sn));
+    return verbs && groups && res && urls && names;
+}
+
+/* BreakdownRule: one rule per (group, resource, verb[, name]) and per
+ * (url, verb), appended to out. */
+static void breakdown(const json_t *rule, json_t *out)
+{
+    json_t *groups = json_object_get(rule, "apiGroups"), *res = json_object_get(rule, "resources");
+    json_t *verbs = json_object_get(rule, "verbs"), *names = json_object_get(rule, "resourceNames");
+    size_t gi, ri, vi, ni;
+    json_t *g, *r, *v, *nm;
+    json_array_foreach(groups, gi, g) {
+        json_array_foreach(res, ri, r) {
+            json_array_foreach(verbs, vi, v) {
+                if (json_array_size(names) == 0) {
+                    json_array_append_new(out, json_pack("{s:[O],s:[O],s:[O]}", "apiGroups", g,
+                                                         "resources", r, "verbs", v));
+                    continue;
+                }
+                json_array_foreach(names, ni, nm)
+                    json_array_append_new(out, json_pack("{s:[O],s:[O],s:[O],s:[O]}", "apiGroups", g,
+                                                         "resources", r, "resourceNames", nm,
+                                                         "verbs", v));
+            }
+        }
+    }
+    json_array_foreach(json_object_get(rule, "nonResourceURLs"), ri, r)
+        json_array_foreach(verbs, vi, v)
+            json_array_append_new(out, json_pack("{s:[O],s:[O]}", "nonResourceURLs", r, "verbs", v));
+}
+
+/* Go's %q of a []string: ["a" "b"] */
+static void put_strlist(char *buf, size_t n, size_t *len, const json_t *arr)
+{
+    put_fmt(buf, n, len, "[");
+    size_t i;
+    json_t *v;
+    json_array_foreach(arr, i, v) {
+        if (i)
+            put_fmt(buf, n, len, " ");
+        put_quoted(buf, n, len, json_string_value(v));
+    }
+    put_fmt(buf, n, len, "]");
+}
+
+/* rbacv1helpers.CompactString */
+static void compact_string(const json_t *rule, char *buf, size_t n)
+{
+    static const char *const parts[][2] = {{"apiGroups", "APIGroups"}, {"resources", "Resources"},
+                                           {"nonResourceURLs", "NonResourceURLs"},
+                                           {"resourceNames", "ResourceNames"}, {"verbs", "Verbs"}};
+    size_t len = 0, k = 0;
+    buf[0] = '\0';
+    put_fmt(buf, n, &len, "{");
+    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+        json_t *arr = json_object_get(rule, parts[i][0]);
+        if (json_array_size(arr) == 0)
+            continue;
+        put_fmt(buf, n, &len, "%s%s:", k++ ? ", " : "", parts[i][1]);
+        put_strlist(buf, n, &len, arr);
+    }
+    put_fmt(buf, n, &len, "}");
+}
+
+static int cmp_cstr(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* ConfirmNoEscalation: 1 when u holds every rule (in ns), else 0 with the
+ * reason (without the resource prefix) in msg. */
+static int confirm_no_escalation(rbac_eval *ev, const dv_user *u, const char *ns, const json_t *rules,
+                                 char *msg, size_t n)
+{
+    collect_ctx c = {.rules = json_array()};
+    visit_bindings(ev, u, ns, collect_visit, &c);
+    json_t *subs = json_array(), *missing = json_array();
+    size_t i, j;
+    json_t *r, *o;
+    json_array_foreach(rules, i, r)
+        breakdown(r, subs);
+    json_array_foreach(subs, i, r) {
+        int covered = 0;
+        json_array_foreach(c.rules, j, o)
+            if (rule_covers(o, r)) {
+                covered = 1;
+                break;
+            }
+        if (covered)
+            continue;
+        /* CompactRules: merge verbs of the same group/resource/name */
+        json_t *same = NULL;
+        json_array_foreach(missing, j, o) {
+            if (json_equal(json_object_get(o, "apiGroups"), json_object_get(r, "apiGroups")) &&
+                json_equal(json_object_get(o, "resources"), json_object_get(r, "resources")) &&
+                json_equal(json_object_get(o, "resourceNames"), json_object_get(r, "resourceNames")) &&
+                json_array_size(json_object_get(r, "resources")) > 0) {
+                same = o;
+                break;
+            }
+        }
+        if (same)
+            json_array_extend(json_object_get(same, "verbs"), json_object_get(r, "verbs"));
+        else
+            json_array_append(missing, r);
+    }
+    int ok = json_array_size(missing) == 0;
+    if (!ok && msg && n) {
+        size_t len = 0, nm = json_array_size(missing);
+        msg[0] = '\0';
+        put_fmt(msg, n, &len, "user ");
+        put_quoted(msg, n, &len, u->name);
+        put_fmt(msg, n, &len, " (groups=[");
+        for (size_t g = 0; g < u->ngroups; g++) {
+            if (g)
+                put_fmt(msg, n, &len, " ");
+            put_quoted(msg, n, &len, u->groups[g]);
+        }
+        put_fmt(msg, n, &len, "]) is attempting to grant RBAC permissions not currently held:");
+        char **lines = calloc(nm, sizeof *lines);
+        size_t k = 0;
+        json_array_foreach(missing, j, o) {
+            char line[1024];
+            compact_string(o, line, sizeof line);
+            lines[k++] = strdup(line);
+        }
+        qsort(lines, nm, sizeof *lines, cmp_cstr);
+        for (k = 0; k < nm; k++) {
+            if (!k || strcmp(lines[k], lines[k - 1]) != 0) /* a sorted set */
+                put_fmt(msg, n, &len, "\n%s", lines[k]);
+        }
+        for (k = 0; k < nm; k++)
+            free(lines[k]);
+        free(lines);
+        if (json_array_size(ev->errors) > 0) {
+            put_fmt(msg, n, &len, "; resolution errors: [");
+            json_array_foreach(ev->errors, j, o)
+                put_fmt(msg, n, &len, "%s%s", j ? " " : "", json_string_value(o));
+            put_fmt(msg, n, &len, "]");
+        }
+    }
+    json_decref(subs);
+    json_decref(missing);
+    json_decref(c.rules);
+    return ok;
+}
+
+/* IsOnlyMutatingGCFields: the update changes nothing but bookkeeping. */
+static int only_gc_fields(const json_t *obj, const json_t *old)
+{
+    static const char *const keep[] = {"ownerReferences", "finalizers", "resourceVersion",
+                                       "managedFields", "generation", "uid", "creationTimestamp"};
+    if (!old)
+        return 0;
+    json_t *a = json_deep_copy(obj), *b = json_deep_copy(old);
+    json_t *ma = json_object_get(a, "metadata"), *mb = json_object_get(b, "metadata");
+    for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++) {
+        json_object_del(ma, keep[i]);
+        json_object_del(mb, keep[i]);
+    }
+    int same = json_equal(a, b);
+    json_decref(a);
+    json_decref(b);
+    return same;
+}
+
+static int forbid_obj(char *msg, size_t n, const char *resource, const json_t *obj, const char *why)
+{
+    if (msg && n) {
+        size_t len = 0;
+        msg[0] = '\0';
+        put_fmt(msg, n, &len, "%s." RBAC_GROUP " ", resource);
+        put_quoted(msg, n, &len, meta_str(obj, "name") ? meta_str(obj, "name") : "");
+        put_fmt(msg, n, &len, " is forbidden: %s", why);
+    }
+    return 0;
+}
+
+int dv_rbac_escalation_check(dv_auth *a, const dv_user *u, const char *resource, const char *ns,
+                             const json_t *obj, const json_t *old, char *msg, size_t n)
+{
+    if (!a || !u || !resource || !obj)
+        return forbid_obj(msg, n, resource ? resource : "", obj, "no user or object");
+    int is_role = strcmp(resource, "roles") == 0 || strcmp(resource, "clusterroles") == 0;
+    int is_binding = strcmp(resource, "rolebindings") == 0 || strcmp(resource, "clusterrolebindings") == 0;
+    if (!is_role && !is_binding)
+        return 1;
+    if (dv_user_in_group(u, "system:masters") || only_gc_fields(obj, old))
+        return 1;
+    const char *name = meta_str(obj, "name");
+    const char *scope = ns && *ns ? ns : NULL;
+    char why[2048] = "";
+    int ok;
+    rbac_eval ev;
+    eval_init(&ev, a);
+    if (is_role) {
+        dv_attributes esc = {.verb = "escalate", .group = RBAC_GROUP, .resource = resource,
+                             .name = name, .ns = scope};
+        if (rbac_decide(a, u, &esc, NULL, 0)) {
+            eval_done(&ev);
+            return 1;
+        }
+        json_t *rules = json_object_get(obj, "rules");
+        ok = confirm_no_escalation(&ev, u, scope, rules, why, sizeof why);
+        json_t *agg = json_object_get(obj, "aggregationRule");
+        if (ok && json_is_object(agg) &&
+            !(old && json_equal(agg, json_object_get(old, "aggregationRule")))) {
+            /* an aggregationRule can gather anything: it needs full authority */
+            json_t *full = json_pack("[{s:[s],s:[s],s:[s]},{s:[s],s:[s]}]", "verbs", "*", "apiGroups",
+                                     "*", "resources", "*", "verbs", "*", "nonResourceURLs", "*");
+            rbac_eval ev2;
+            eval_init(&ev2, a);
+            ok = confirm_no_escalation(&ev2, u, scope, full, NULL, 0);
+            eval_done(&ev2);
+            json_decref(full);
+            if (!ok)
+                snprintf(why, sizeof why, "must have cluster-admin privileges to use the aggregationRule");
+        }
+    } else {
+        const json_t *ref = json_object_get(obj, "roleRef");
+        const char *kind = str_at(ref, "kind");
+        dv_attributes bind = {.verb = "bind", .group = str_at(ref, "apiGroup") ? str_at(ref, "apiGroup") : "",
+                              .resource = streq(kind, "Role") ? "roles" : "clusterroles",
+                              .name = str_at(ref, "name"), .ns = scope};
+        if ((streq(kind, "Role") || streq(kind, "ClusterRole")) && rbac_decide(a, u, &bind, NULL, 0)) {
+            eval_done(&ev);
+            return 1;
+        }
+        json_t *rules = role_ref_rules(&ev, ref, scope);
+        if (!rules) {
+            snprintf(why, sizeof why, "%s", json_string_value(json_array_get(ev.errors, 0)));
+            ok = 0;
+        } else {
+            json_array_clear(ev.errors); /* only errors of the owner's own rules count below */
+            ok = confirm_no_escalation(&ev, u, scope, rules, why, sizeof why);
+            json_decref(rules);
+        }
+    }
+    eval_done(&ev);
+    return ok ? 1 : forbid_obj(msg, n, resource, obj, why);
+}
+
 /* ---- access reviews ---------------------------------------------------------- */
 
 /* Attributes from spec.resourceAttributes / spec.nonResourceAttributes
@@ -704,20 +1027,6 @@ json_t *dv_access_review(dv_auth *a, const dv_user *u, const json_t *review)
         json_object_set_new(status, "reason", json_string(reason));
     json_object_set_new(r, "status", status);
     return r;
-}
-
-typedef struct collect_ctx {
-    json_t *rules;
-} collect_ctx;
-
-static int collect_visit(void *vctx, const char *source, const json_t *rule)
-{
-    collect_ctx *c = vctx;
-    json_t *one = json_array();
-    json_array_append(one, (json_t *)rule);
-    append_unique_rules(c->rules, one);
-    json_decref(one);
-    return 0;
 }
 
 static void copy_nonempty(json_t *dst, const json_t *rule, const char *key)
