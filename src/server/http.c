@@ -378,8 +378,10 @@ static int on_http(pb_http_server *srv, struct lws *wsi, conn *c, const char *ur
         lws_callback_on_writable(wsi);
         return 0;
     }
-    if (declared > srv->max_body) {
-        /* Refuse now rather than read a body we would throw away. */
+    if (declared / 4 > srv->max_body) {
+        /* Far over the limit: refuse now and close rather than read it all.
+         * (Bodies just over the limit are read and dropped instead, so the
+         * client reliably sees the 413 and keeps its connection.) */
         c->too_large = 1;
         c->close_after = 1;
         respond(srv, wsi, c);

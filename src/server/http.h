@@ -18,7 +18,8 @@
  *
  * Routing: exact path match, or a prefix when the route path ends in '*'
  * (e.g. "/billing/" followed by a star). Unknown path: 404; known path, other method: 405 with
- * an Allow header; body over max_body: 413. Request bodies need a
+ * an Allow header; body over max_body: 413 (a declared length far over it
+ * is refused before reading and the connection closed). Request bodies need a
  * Content-Length (lws 4.1 cannot decode chunked uploads: those get 411 and
  * the connection is closed); "Expect: 100-continue" is answered. HTTPS is
  * served when a PEM certificate and key are configured; only HTTP/1.1 is

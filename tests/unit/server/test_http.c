@@ -2,7 +2,11 @@
  * concurrency and lifecycle, driven with libcurl over loopback. */
 #include "testutil.h"
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -239,6 +243,23 @@ static void test_post_bodies(void **state)
     reply_free(&r);
     curl_easy_cleanup(h);
     free(b);
+
+    /* a declared length far over the limit is refused before any body is
+     * sent, and the connection closed */
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)pb_http_server_port(s))};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    const char *req = "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999\r\n\r\n";
+    assert_int_equal(write(fd, req, strlen(req)), (ssize_t)strlen(req));
+    char resp[1024];
+    size_t got = 0;
+    ssize_t k;
+    while (got < sizeof resp - 1 && (k = read(fd, resp + got, sizeof resp - 1 - got)) > 0)
+        got += (size_t)k; /* until the server closes */
+    resp[got] = '\0';
+    close(fd);
+    assert_non_null(strstr(resp, "HTTP/1.1 413"));
 
     /* empty POST body */
     r = request(NULL, "POST", url, "", 0, NULL);
