@@ -38,7 +38,7 @@ typedef struct {
 struct dv_selector {
     int is_field;
     sel_req *reqs;
-    size_t nreqs;
+    size_t nreqs, cap;
 };
 
 /* ------------------------------------------------------------------------ */
@@ -88,12 +88,16 @@ void dv_selector_free(dv_selector *sel)
 /* Takes ownership of r's contents (also on failure). */
 static int sel_add(dv_selector *sel, sel_req *r)
 {
-    sel_req *nr = realloc(sel->reqs, (sel->nreqs + 1) * sizeof(*nr));
-    if (!nr) {
-        req_clear(r);
-        return -1;
+    if (sel->nreqs == sel->cap) {
+        size_t cap = sel->cap ? sel->cap * 2 : 4;
+        sel_req *nr = realloc(sel->reqs, cap * sizeof(*nr));
+        if (!nr) {
+            req_clear(r);
+            return -1;
+        }
+        sel->reqs = nr;
+        sel->cap = cap;
     }
-    sel->reqs = nr;
     sel->reqs[sel->nreqs++] = *r;
     return 0;
 }
@@ -257,7 +261,7 @@ typedef struct {
 
 typedef struct {
     token *toks;
-    size_t ntoks;
+    size_t ntoks, cap;
     size_t pos;
     char *msg;
     size_t n;
@@ -291,10 +295,14 @@ static tok_kind keyword_kind(const char *s, size_t len)
 
 static int push_tok(parser *p, tok_kind k, const char *s, size_t len)
 {
-    token *nt = realloc(p->toks, (p->ntoks + 1) * sizeof(*nt));
-    if (!nt)
-        return -1;
-    p->toks = nt;
+    if (p->ntoks == p->cap) {
+        size_t cap = p->cap ? p->cap * 2 : 16;
+        token *nt = realloc(p->toks, cap * sizeof(*nt));
+        if (!nt)
+            return -1;
+        p->toks = nt;
+        p->cap = cap;
+    }
     char *lit = dup_range(s, len);
     if (!lit)
         return -1;
