@@ -226,7 +226,9 @@ double leader_tick(leader *le)
         le->last_renew = now;
     } else if (r == TRY_HELD) {
         stop_leading(le, "lease taken by another candidate", 0);
-    } else if (now - le->last_renew >= le->renew_deadline_s) {
+    } else if (le->now(le->now_ud) - le->last_renew >= le->renew_deadline_s) {
+        /* Measured after the attempt: a request that hung for long must
+         * not let us believe we still lead. */
         stop_leading(le, "failed to renew within the renew deadline", 0);
     }
     return le->retry_s;

@@ -15,6 +15,8 @@
 /* --- fake lease store ------------------------------------------------------ */
 
 typedef struct fake_lease {
+    double *clock;         /* advanced by slow_get seconds on every get, if set */
+    double slow_get;
     int exists;
     leader_record rec;
     int rv;
@@ -28,6 +30,8 @@ typedef struct fake_lease {
 static int fl_get(void *ud, leader_record *out, pb_err *err)
 {
     fake_lease *f = ud;
+    if (f->clock)
+        *f->clock += f->slow_get;
     if (f->fail_get)
         return pb_err_set(err, f->fail_get, "apiserver down");
     if (f->hide_once) {
@@ -277,6 +281,25 @@ static void test_lose_after_renew_deadline(void **state)
     leader_free(a.le);
 }
 
+static void test_hung_request_counts_against_the_deadline(void **state)
+{
+    fake_lease f = {0};
+    double t = 1000;
+    cand a;
+    make(&a, "a", &f, &t);
+    leader_tick(a.le);
+    /* One renew attempt that hangs 12 s and fails: past the 10 s deadline
+     * when it returns, so a must stop leading right then. */
+    f.clock = &t;
+    f.slow_get = 12;
+    f.fail_get = PB_ETIMEOUT;
+    t += 2;
+    leader_tick(a.le);
+    assert_false(leader_is_leader(a.le));
+    assert_int_equal(a.stopped, 1);
+    leader_free(a.le);
+}
+
 static void test_release_lets_successor_in_at_once(void **state)
 {
     fake_lease f = {0};
@@ -469,6 +492,7 @@ int main(void)
         cmocka_unit_test(test_lose_on_conflict_with_new_holder),
         cmocka_unit_test(test_transient_conflict_keeps_leadership),
         cmocka_unit_test(test_lose_after_renew_deadline),
+        cmocka_unit_test(test_hung_request_counts_against_the_deadline),
         cmocka_unit_test(test_release_lets_successor_in_at_once),
         cmocka_unit_test(test_create_race),
         cmocka_unit_test(test_bad_options),
