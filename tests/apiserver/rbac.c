@@ -731,6 +731,13 @@ static void compact_string(const json_t *rule, char *buf, size_t n)
     put_fmt(buf, n, &len, "}");
 }
 
+/* json_equal that also calls two absent fields equal */
+static int same_field(const json_t *a, const json_t *b, const char *key)
+{
+    json_t *x = json_object_get(a, key), *y = json_object_get(b, key);
+    return (!x && !y) || (x && y && json_equal(x, y));
+}
+
 static int cmp_cstr(const void *a, const void *b)
 {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
@@ -760,9 +767,8 @@ static int confirm_no_escalation(rbac_eval *ev, const dv_user *u, const char *ns
         /* CompactRules: merge verbs of the same group/resource/name */
         json_t *same = NULL;
         json_array_foreach(missing, j, o) {
-            if (json_equal(json_object_get(o, "apiGroups"), json_object_get(r, "apiGroups")) &&
-                json_equal(json_object_get(o, "resources"), json_object_get(r, "resources")) &&
-                json_equal(json_object_get(o, "resourceNames"), json_object_get(r, "resourceNames")) &&
+            if (same_field(o, r, "apiGroups") && same_field(o, r, "resources") &&
+                same_field(o, r, "resourceNames") &&
                 json_array_size(json_object_get(r, "resources")) > 0) {
                 same = o;
                 break;
@@ -802,10 +808,12 @@ static int confirm_no_escalation(rbac_eval *ev, const dv_user *u, const char *ns
             free(lines[k]);
         free(lines);
         if (json_array_size(ev->errors) > 0) {
-            put_fmt(msg, n, &len, "; resolution errors: [");
+            /* %v of a one-element []error holding a utilerrors.Aggregate */
+            int many = json_array_size(ev->errors) > 1;
+            put_fmt(msg, n, &len, "; resolution errors: [%s", many ? "[" : "");
             json_array_foreach(ev->errors, j, o)
-                put_fmt(msg, n, &len, "%s%s", j ? " " : "", json_string_value(o));
-            put_fmt(msg, n, &len, "]");
+                put_fmt(msg, n, &len, "%s%s", j ? ", " : "", json_string_value(o));
+            put_fmt(msg, n, &len, "%s]", many ? "]" : "");
         }
     }
     json_decref(subs);

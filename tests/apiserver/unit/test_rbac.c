@@ -317,6 +317,119 @@ static void test_aggregation(void **state)
     json_decref(rules);
 }
 
+/* Escalation check of one RBAC object write; want_msg NULL skips the text. */
+static void expect_esc(dv_auth *a, const char *user, const char *group, const char *resource,
+                       const char *ns, const char *obj_json, const char *old_json, int want,
+                       const char *want_msg)
+{
+    dv_user u = {0};
+    mkuser(&u, user, group);
+    json_t *obj = json_loads(obj_json, 0, NULL), *old = old_json ? json_loads(old_json, 0, NULL) : NULL;
+    assert_non_null(obj);
+    char msg[2048] = "";
+    int got = dv_rbac_escalation_check(a, &u, resource, ns, obj, old, msg, sizeof msg);
+    if (got != want)
+        fail_msg("%s writing %s %s: got %d want %d (%s)", user, resource, obj_json, got, want, msg);
+    if (!want && want_msg && strcmp(msg, want_msg) != 0)
+        fail_msg("message:\n got  %s\n want %s", msg, want_msg);
+    json_decref(obj);
+    json_decref(old);
+    dv_user_clear(&u);
+}
+
+#define ROLE(rules) "{\"metadata\":{\"name\":\"r\"},\"rules\":" rules "}"
+#define RB(kind, name) "{\"metadata\":{\"name\":\"b\"},\"roleRef\":{\"apiGroup\":\"" RBAC "\",\"kind\":\"" kind "\",\"name\":\"" name "\"},\"subjects\":[{\"kind\":\"User\",\"name\":\"x\"}]}"
+
+static void test_escalation_roles(void **state)
+{
+    fx *f = *state;
+    dv_auth *a = f->a;
+    /* bob holds pods:* and tenants get/list/watch in ns1 only */
+    expect_esc(a, "bob", NULL, "roles", "ns1",
+               ROLE("[{\"apiGroups\":[\"\"],\"resources\":[\"pods\"],\"verbs\":[\"get\",\"delete\"]},"
+                    "{\"apiGroups\":[\"paybill.dev\"],\"resources\":[\"tenants\"],\"verbs\":[\"list\"]}]"),
+               NULL, 1, NULL);
+    expect_esc(a, "bob", NULL, "roles", "ns1",
+               ROLE("[{\"apiGroups\":[\"\"],\"resources\":[\"secrets\",\"pods\"],\"verbs\":[\"get\",\"list\"]}]"),
+               NULL, 0,
+               "roles.rbac.authorization.k8s.io \"r\" is forbidden: user \"bob\" "
+               "(groups=[\"system:authenticated\"]) is attempting to grant RBAC permissions not "
+               "currently held:\n{APIGroups:[\"\"], Resources:[\"secrets\"], Verbs:[\"get\" \"list\"]}");
+    /* what bob holds in ns1 does not count in ns2 */
+    expect_esc(a, "bob", NULL, "roles", "ns2",
+               ROLE("[{\"apiGroups\":[\"\"],\"resources\":[\"pods\"],\"verbs\":[\"get\"]}]"), NULL, 0, NULL);
+    /* resourceNames: a named grant covers only that name; subresources via *\/status */
+    expect_esc(a, "system:serviceaccount:ns1:app", NULL, "roles", "ns1",
+               ROLE("[{\"apiGroups\":[\"\"],\"resources\":[\"configmaps\"],\"verbs\":[\"get\"],\"resourceNames\":[\"cm1\"]}]"),
+               NULL, 1, NULL);
+    expect_esc(a, "system:serviceaccount:ns1:app", NULL, "roles", "ns1",
+               ROLE("[{\"apiGroups\":[\"\"],\"resources\":[\"configmaps\"],\"verbs\":[\"get\"]}]"), NULL, 0,
+               "roles.rbac.authorization.k8s.io \"r\" is forbidden: user \"system:serviceaccount:ns1:app\" "
+               "(groups=[\"system:authenticated\"]) is attempting to grant RBAC permissions not "
+               "currently held:\n{APIGroups:[\"\"], Resources:[\"configmaps\"], Verbs:[\"get\"]}");
+    binding(f->store, NULL, "dave-status", "ClusterRole", "any-status", "[{\"kind\":\"User\",\"name\":\"dave\"}]");
+    expect_esc(a, "dave", NULL, "clusterroles", NULL,
+               ROLE("[{\"apiGroups\":[\"apps\"],\"resources\":[\"deployments/status\"],\"verbs\":[\"get\"]}]"),
+               NULL, 1, NULL);
+    /* non-resource URLs, several missing rules sorted */
+    expect_esc(a, "x", "auditors", "clusterroles", NULL,
+               ROLE("[{\"nonResourceURLs\":[\"/logs/a\",\"/metrics\",\"/debug\"],\"verbs\":[\"get\"]},"
+                    "{\"apiGroups\":[\"\"],\"resources\":[\"nodes\"],\"verbs\":[\"get\"]}]"),
+               NULL, 0,
+               "clusterroles.rbac.authorization.k8s.io \"r\" is forbidden: user \"x\" "
+               "(groups=[\"auditors\" \"system:authenticated\"]) is attempting to grant RBAC permissions "
+               "not currently held:\n{APIGroups:[\"\"], Resources:[\"nodes\"], Verbs:[\"get\"]}\n"
+               "{NonResourceURLs:[\"/debug\"], Verbs:[\"get\"]}");
+    /* masters, and the escalate verb */
+    expect_esc(a, "root", "system:masters", "clusterroles", NULL,
+               ROLE("[{\"apiGroups\":[\"*\"],\"resources\":[\"*\"],\"verbs\":[\"*\"]}]"), NULL, 1, NULL);
+    cluster_role(f->store, "escalator", "[{\"apiGroups\":[\"rbac.authorization.k8s.io\"],\"resources\":[\"roles\"],\"verbs\":[\"escalate\"]}]");
+    binding(f->store, "ns2", "eve-esc", "ClusterRole", "escalator", "[{\"kind\":\"User\",\"name\":\"eve\"}]");
+    expect_esc(a, "eve", NULL, "roles", "ns2",
+               ROLE("[{\"apiGroups\":[\"*\"],\"resources\":[\"*\"],\"verbs\":[\"*\"]}]"), NULL, 1, NULL);
+    expect_esc(a, "eve", NULL, "roles", "ns1",
+               ROLE("[{\"apiGroups\":[\"*\"],\"resources\":[\"*\"],\"verbs\":[\"*\"]}]"), NULL, 0, NULL);
+    /* aggregationRule needs full authority even with no rules */
+    expect_esc(a, "bob", NULL, "clusterroles", NULL,
+               "{\"metadata\":{\"name\":\"agg\"},\"aggregationRule\":{\"clusterRoleSelectors\":[{\"matchLabels\":{\"a\":\"b\"}}]}}",
+               NULL, 0,
+               "clusterroles.rbac.authorization.k8s.io \"agg\" is forbidden: must have cluster-admin "
+               "privileges to use the aggregationRule");
+    /* an update touching only GC fields is never an escalation */
+    expect_esc(a, "bob", NULL, "roles", "ns2",
+               "{\"metadata\":{\"name\":\"r\",\"finalizers\":[\"x\"],\"resourceVersion\":\"9\"},\"rules\":[{\"apiGroups\":[\"\"],\"resources\":[\"secrets\"],\"verbs\":[\"get\"]}]}",
+               "{\"metadata\":{\"name\":\"r\",\"resourceVersion\":\"8\"},\"rules\":[{\"apiGroups\":[\"\"],\"resources\":[\"secrets\"],\"verbs\":[\"get\"]}]}",
+               1, NULL);
+    /* other resources are not this check's business */
+    expect_esc(a, "bob", NULL, "configmaps", "ns1", "{}", NULL, 1, NULL);
+}
+
+static void test_escalation_bindings(void **state)
+{
+    fx *f = *state;
+    dv_auth *a = f->a;
+    expect_esc(a, "bob", NULL, "rolebindings", "ns1", RB("ClusterRole", "tenant-reader"), NULL, 1, NULL);
+    expect_esc(a, "bob", NULL, "rolebindings", "ns1", RB("Role", "pod-editor"), NULL, 1, NULL);
+    expect_esc(a, "bob", NULL, "rolebindings", "ns1", RB("ClusterRole", "tenant-status"), NULL, 0,
+               "rolebindings.rbac.authorization.k8s.io \"b\" is forbidden: user \"bob\" "
+               "(groups=[\"system:authenticated\"]) is attempting to grant RBAC permissions not "
+               "currently held:\n{APIGroups:[\"paybill.dev\"], Resources:[\"tenants/status\"], "
+               "Verbs:[\"patch\" \"update\"]}");
+    /* cluster-wide binding of what bob holds only in ns1 */
+    expect_esc(a, "bob", NULL, "clusterrolebindings", NULL, RB("ClusterRole", "tenant-reader"), NULL, 0, NULL);
+    expect_esc(a, "bob", NULL, "rolebindings", "ns1", RB("ClusterRole", "nope"), NULL, 0,
+               "rolebindings.rbac.authorization.k8s.io \"b\" is forbidden: "
+               "clusterrole.rbac.authorization.k8s.io \"nope\" not found");
+    expect_esc(a, "root", "system:masters", "rolebindings", "ns1", RB("ClusterRole", "nope"), NULL, 1, NULL);
+    /* the bind verb on that role name */
+    cluster_role(f->store, "binder", "[{\"apiGroups\":[\"rbac.authorization.k8s.io\"],\"resources\":[\"clusterroles\"],"
+                 "\"verbs\":[\"bind\"],\"resourceNames\":[\"tenant-status\"]}]");
+    binding(f->store, "ns1", "bob-binder", "ClusterRole", "binder", "[{\"kind\":\"User\",\"name\":\"bob\"}]");
+    expect_esc(a, "bob", NULL, "rolebindings", "ns1", RB("ClusterRole", "tenant-status"), NULL, 1, NULL);
+    expect_esc(a, "bob", NULL, "rolebindings", "ns1", RB("ClusterRole", "any-status"), NULL, 0, NULL);
+    expect_esc(a, "bob", NULL, "rolebindings", "ns2", RB("ClusterRole", "tenant-status"), NULL, 0, NULL);
+}
+
 static void test_label_selector(void **state)
 {
     json_t *labels = json_pack("{s:s,s:s}", "env", "prod", "team", "pay");
@@ -651,6 +764,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_masters_and_reasons, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wildcards, setup, teardown),
         cmocka_unit_test_setup_teardown(test_aggregation, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_escalation_roles, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_escalation_bindings, setup, teardown),
         cmocka_unit_test(test_label_selector),
         cmocka_unit_test_setup_teardown(test_self_subject_access_review, setup, teardown),
         cmocka_unit_test_setup_teardown(test_subject_access_review, setup, teardown),
