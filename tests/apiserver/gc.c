@@ -94,7 +94,10 @@ static int one_pass(dv_api *api)
                 changed = 1;
             } else if ((alive || orphaned) && json_array_size(keep) != json_array_size(refs)) {
                 json_t *c = json_deep_copy(o);
-                json_object_set(json_object_get(c, "metadata"), "ownerReferences", keep);
+                if (json_array_size(keep))
+                    json_object_set(json_object_get(c, "metadata"), "ownerReferences", keep);
+                else /* Go clients omit empty lists: so does the real server */
+                    json_object_del(json_object_get(c, "metadata"), "ownerReferences");
                 dv_store_or_finalize(api, rt, c);
                 changed = 1;
             }

@@ -94,9 +94,9 @@ static int parse_body(dv_ctx *c, json_t **out)
     size_t len = c->req->body_len;
     json_error_t je;
     if (ctype_is(c, "application/vnd.kubernetes.protobuf")) {
-        /* kubectl's typed clients insist on protobuf; only the access
-         * reviews (auth can-i) are understood. */
-        *out = c->rt->create_only ? dv_proto_decode((const unsigned char *)b, len) : NULL;
+        /* kubectl's typed clients insist on protobuf; the kinds they
+         * create are understood (protobuf.h). */
+        *out = dv_proto_decode((const unsigned char *)b, len);
         if (*out)
             return 0;
         dv_reply_status(c, 415, "UnsupportedMediaType",

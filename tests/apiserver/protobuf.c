@@ -1,16 +1,104 @@
 /*
- * protobuf.c - a minimal protobuf wire-format reader for the access review
- * kinds (see protobuf.h). Field numbers come from k8s.io/api
- * authorization/v1 generated.proto and apimachinery runtime.Unknown.
+ * protobuf.c - a small table-driven reader for the Kubernetes protobuf
+ * bodies kubectl's typed clients send (see protobuf.h). Each supported
+ * message is a table of (field number, JSON name, type); field numbers come
+ * from the k8s.io/api and apimachinery generated.proto files. Unknown fields
+ * are skipped, as protobuf readers do.
  */
 #include "protobuf.h"
 
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+#include <openssl/evp.h>
 
 typedef struct reader {
     const unsigned char *p, *end;
 } reader;
+
+typedef enum { T_STR, T_BYTES, T_INT, T_BOOL, T_MSG, T_MAP_STR, T_MAP_BYTES, T_TIME } ftype;
+
+typedef struct field {
+    unsigned num;
+    const char *name;
+    ftype type;
+    int repeated;
+    const struct field *msg; /* T_MSG: the sub-message table */
+} field;
+
+#define END {0, NULL, T_STR, 0, NULL}
+
+static const field OWNER_REF[] = {{1, "kind", T_STR, 0, NULL},       {3, "name", T_STR, 0, NULL},
+                                  {4, "uid", T_STR, 0, NULL},        {5, "apiVersion", T_STR, 0, NULL},
+                                  {6, "controller", T_BOOL, 0, NULL}, {7, "blockOwnerDeletion", T_BOOL, 0, NULL},
+                                  END};
+static const field OBJECT_META[] = {{1, "name", T_STR, 0, NULL},
+                                    {2, "generateName", T_STR, 0, NULL},
+                                    {3, "namespace", T_STR, 0, NULL},
+                                    {5, "uid", T_STR, 0, NULL},
+                                    {6, "resourceVersion", T_STR, 0, NULL},
+                                    {7, "generation", T_INT, 0, NULL},
+                                    {8, "creationTimestamp", T_TIME, 0, NULL},
+                                    {11, "labels", T_MAP_STR, 0, NULL},
+                                    {12, "annotations", T_MAP_STR, 0, NULL},
+                                    {13, "ownerReferences", T_MSG, 1, OWNER_REF},
+                                    {14, "finalizers", T_STR, 1, NULL},
+                                    END};
+static const field RESOURCE_ATTRS[] = {{1, "namespace", T_STR, 0, NULL}, {2, "verb", T_STR, 0, NULL},
+                                       {3, "group", T_STR, 0, NULL},     {4, "version", T_STR, 0, NULL},
+                                       {5, "resource", T_STR, 0, NULL},  {6, "subresource", T_STR, 0, NULL},
+                                       {7, "name", T_STR, 0, NULL},      END};
+static const field NONRESOURCE_ATTRS[] = {{1, "path", T_STR, 0, NULL}, {2, "verb", T_STR, 0, NULL}, END};
+static const field SSAR_SPEC[] = {{1, "resourceAttributes", T_MSG, 0, RESOURCE_ATTRS},
+                                  {2, "nonResourceAttributes", T_MSG, 0, NONRESOURCE_ATTRS},
+                                  END};
+static const field SAR_SPEC[] = {{1, "resourceAttributes", T_MSG, 0, RESOURCE_ATTRS},
+                                 {2, "nonResourceAttributes", T_MSG, 0, NONRESOURCE_ATTRS},
+                                 {3, "user", T_STR, 0, NULL},
+                                 {4, "groups", T_STR, 1, NULL},
+                                 {6, "uid", T_STR, 0, NULL},
+                                 END};
+static const field SSAR[] = {{1, "metadata", T_MSG, 0, OBJECT_META}, {2, "spec", T_MSG, 0, SSAR_SPEC}, END};
+static const field SAR[] = {{1, "metadata", T_MSG, 0, OBJECT_META}, {2, "spec", T_MSG, 0, SAR_SPEC}, END};
+static const field CONFIGMAP[] = {{1, "metadata", T_MSG, 0, OBJECT_META}, {2, "data", T_MAP_STR, 0, NULL},
+                                  {3, "binaryData", T_MAP_BYTES, 0, NULL}, {4, "immutable", T_BOOL, 0, NULL},
+                                  END};
+static const field SECRET[] = {{1, "metadata", T_MSG, 0, OBJECT_META}, {2, "data", T_MAP_BYTES, 0, NULL},
+                               {3, "type", T_STR, 0, NULL},           {4, "stringData", T_MAP_STR, 0, NULL},
+                               {5, "immutable", T_BOOL, 0, NULL},     END};
+static const field NS_SPEC[] = {{1, "finalizers", T_STR, 1, NULL}, END};
+static const field NAMESPACE[] = {{1, "metadata", T_MSG, 0, OBJECT_META}, {2, "spec", T_MSG, 0, NS_SPEC}, END};
+static const field OBJECT_REF[] = {{1, "kind", T_STR, 0, NULL}, {2, "namespace", T_STR, 0, NULL},
+                                   {3, "name", T_STR, 0, NULL}, END};
+static const field LOCAL_REF[] = {{1, "name", T_STR, 0, NULL}, END};
+static const field SERVICEACCOUNT[] = {{1, "metadata", T_MSG, 0, OBJECT_META},
+                                       {2, "secrets", T_MSG, 1, OBJECT_REF},
+                                       {3, "imagePullSecrets", T_MSG, 1, LOCAL_REF},
+                                       {4, "automountServiceAccountToken", T_BOOL, 0, NULL},
+                                       END};
+static const field POLICY_RULE[] = {{1, "verbs", T_STR, 1, NULL},         {2, "apiGroups", T_STR, 1, NULL},
+                                    {3, "resources", T_STR, 1, NULL},     {4, "resourceNames", T_STR, 1, NULL},
+                                    {5, "nonResourceURLs", T_STR, 1, NULL}, END};
+static const field ROLE[] = {{1, "metadata", T_MSG, 0, OBJECT_META}, {2, "rules", T_MSG, 1, POLICY_RULE}, END};
+static const field SUBJECT[] = {{1, "kind", T_STR, 0, NULL}, {2, "apiGroup", T_STR, 0, NULL},
+                                {3, "name", T_STR, 0, NULL}, {4, "namespace", T_STR, 0, NULL}, END};
+static const field ROLE_REF[] = {{1, "apiGroup", T_STR, 0, NULL}, {2, "kind", T_STR, 0, NULL},
+                                 {3, "name", T_STR, 0, NULL}, END};
+static const field BINDING[] = {{1, "metadata", T_MSG, 0, OBJECT_META}, {2, "subjects", T_MSG, 1, SUBJECT},
+                                {3, "roleRef", T_MSG, 0, ROLE_REF}, END};
+
+static const struct {
+    const char *kind;
+    const field *table;
+} KINDS[] = {
+    {"SelfSubjectAccessReview", SSAR}, {"SubjectAccessReview", SAR}, {"ConfigMap", CONFIGMAP},
+    {"Secret", SECRET},                {"Namespace", NAMESPACE},     {"ServiceAccount", SERVICEACCOUNT},
+    {"Role", ROLE},                    {"ClusterRole", ROLE},        {"RoleBinding", BINDING},
+    {"ClusterRoleBinding", BINDING},
+};
 
 static int varint(reader *r, uint64_t *out)
 {
@@ -26,8 +114,7 @@ static int varint(reader *r, uint64_t *out)
     return -1;
 }
 
-/* Next field: number, wire type, and for length-delimited fields the bytes.
- * 1 when a field was read, 0 at the end, -1 on malformed input. */
+/* Next field. 1 read, 0 end, -1 malformed. Length-delimited bytes in *sub. */
 static int next_field(reader *r, unsigned *num, unsigned *wt, reader *sub, uint64_t *val)
 {
     if (r->p >= r->end)
@@ -66,42 +153,67 @@ static int next_field(reader *r, unsigned *num, unsigned *wt, reader *sub, uint6
 
 static json_t *str(const reader *s) { return json_stringn((const char *)s->p, (size_t)(s->end - s->p)); }
 
-/* A message whose fields are all strings (or repeated strings), by number. */
-static json_t *strings(reader r, const char *const *names, size_t nnames, const char *repeated)
+static json_t *b64(const reader *s)
 {
-    json_t *o = json_object();
-    unsigned num, wt;
-    reader sub;
-    uint64_t v;
-    int rc;
-    while ((rc = next_field(&r, &num, &wt, &sub, &v)) == 1) {
-        if (wt != 2 || num == 0 || num > nnames || !names[num - 1])
-            continue;
-        const char *name = names[num - 1];
-        if (repeated && !strcmp(name, repeated)) {
-            json_t *a = json_object_get(o, name);
-            if (!a) {
-                a = json_array();
-                json_object_set_new(o, name, a);
-            }
-            json_array_append_new(a, str(&sub));
-        } else {
-            json_object_set_new(o, name, str(&sub));
-        }
-    }
-    if (rc < 0) {
-        json_decref(o);
-        return NULL;
-    }
-    return o;
+    size_t n = (size_t)(s->end - s->p);
+    char *out = malloc(4 * ((n + 2) / 3) + 1);
+    EVP_EncodeBlock((unsigned char *)out, s->p, (int)n);
+    json_t *j = json_string(out);
+    free(out);
+    return j;
 }
 
-static const char *const RESOURCE_ATTRS[] = {"namespace", "verb", "group", "version", "resource", "subresource",
-                                             "name"};
-static const char *const NONRESOURCE_ATTRS[] = {"path", "verb"};
-static const char *const OBJECT_META[] = {"name", "generateName", "namespace"};
+static json_t *decode(reader r, const field *table);
 
-static json_t *spec(reader r, int subject)
+/* map entry {key=1, value=2} into obj. */
+static int map_entry(reader r, json_t *obj, int bytes)
+{
+    unsigned num, wt;
+    reader sub, key = {NULL, NULL}, val = {NULL, NULL};
+    uint64_t v;
+    int rc;
+    while ((rc = next_field(&r, &num, &wt, &sub, &v)) == 1) {
+        if (wt == 2 && num == 1)
+            key = sub;
+        else if (wt == 2 && num == 2)
+            val = sub;
+    }
+    if (rc < 0 || !key.p)
+        return -1;
+    char *k = strndup((const char *)key.p, (size_t)(key.end - key.p));
+    reader empty = {key.end, key.end};
+    json_object_set_new(obj, k, bytes ? b64(val.p ? &val : &empty) : str(val.p ? &val : &empty));
+    free(k);
+    return 0;
+}
+
+static json_t *timestamp(reader r)
+{
+    unsigned num, wt;
+    reader sub;
+    uint64_t v, secs = 0;
+    while (next_field(&r, &num, &wt, &sub, &v) == 1)
+        if (num == 1 && wt == 0)
+            secs = v;
+    if (!secs)
+        return NULL;
+    time_t t = (time_t)secs;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    char buf[32];
+    strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return json_string(buf);
+}
+
+static const field *lookup(const field *table, unsigned num)
+{
+    for (const field *f = table; f->name; f++)
+        if (f->num == num)
+            return f;
+    return NULL;
+}
+
+static json_t *decode(reader r, const field *table)
 {
     json_t *o = json_object();
     unsigned num, wt;
@@ -109,35 +221,42 @@ static json_t *spec(reader r, int subject)
     uint64_t v;
     int rc;
     while ((rc = next_field(&r, &num, &wt, &sub, &v)) == 1) {
-        if (wt != 2)
+        const field *f = lookup(table, num);
+        if (!f)
             continue;
         json_t *val = NULL;
-        const char *name = NULL;
-        if (num == 1) {
-            name = "resourceAttributes";
-            val = strings(sub, RESOURCE_ATTRS, 7, NULL);
-        } else if (num == 2) {
-            name = "nonResourceAttributes";
-            val = strings(sub, NONRESOURCE_ATTRS, 2, NULL);
-        } else if (subject && num == 3) {
-            name = "user";
+        if (wt == 0 && f->type == T_INT)
+            val = json_integer((json_int_t)v);
+        else if (wt == 0 && f->type == T_BOOL)
+            val = json_boolean(v != 0);
+        else if (wt != 2)
+            continue;
+        else if (f->type == T_STR)
             val = str(&sub);
-        } else if (subject && num == 4) {
-            json_t *a = json_object_get(o, "groups");
+        else if (f->type == T_BYTES)
+            val = b64(&sub);
+        else if (f->type == T_TIME)
+            val = timestamp(sub);
+        else if (f->type == T_MSG && !(val = decode(sub, f->msg)))
+            rc = -1;
+        if (f->type == T_MAP_STR || f->type == T_MAP_BYTES) {
+            json_t *m = json_object_get(o, f->name);
+            if (!m) {
+                m = json_object();
+                json_object_set_new(o, f->name, m);
+            }
+            if (map_entry(sub, m, f->type == T_MAP_BYTES) != 0)
+                rc = -1;
+        } else if (val && f->repeated) {
+            json_t *a = json_object_get(o, f->name);
             if (!a) {
                 a = json_array();
-                json_object_set_new(o, "groups", a);
+                json_object_set_new(o, f->name, a);
             }
-            json_array_append_new(a, str(&sub));
-            continue;
-        } else if (subject && num == 6) {
-            name = "uid";
-            val = str(&sub);
+            json_array_append_new(a, val);
+        } else if (val) {
+            json_object_set_new(o, f->name, val);
         }
-        if (name && !val)
-            rc = -1;
-        if (name && val)
-            json_object_set_new(o, name, val);
         if (rc < 0)
             break;
     }
@@ -152,50 +271,32 @@ json_t *dv_proto_decode(const unsigned char *buf, size_t len)
 {
     if (len < 4 || memcmp(buf, "k8s\0", 4) != 0)
         return NULL;
+    static const field TYPE_META[] = {{1, "apiVersion", T_STR, 0, NULL}, {2, "kind", T_STR, 0, NULL}, END};
     reader r = {buf + 4, buf + len}, sub, raw = {NULL, NULL};
     unsigned num, wt;
     uint64_t v;
-    json_t *apiVersion = NULL, *kind = NULL;
+    json_t *tm = NULL;
     int rc;
     while ((rc = next_field(&r, &num, &wt, &sub, &v)) == 1) {
-        if (num == 1 && wt == 2) { /* TypeMeta */
-            static const char *const tm[] = {"apiVersion", "kind"};
-            json_t *t = strings(sub, tm, 2, NULL);
-            if (t) {
-                apiVersion = json_incref(json_object_get(t, "apiVersion"));
-                kind = json_incref(json_object_get(t, "kind"));
-                json_decref(t);
-            }
+        if (num == 1 && wt == 2) {
+            json_decref(tm);
+            tm = decode(sub, TYPE_META);
         } else if (num == 2 && wt == 2) {
             raw = sub;
         }
     }
-    const char *k = json_string_value(kind);
+    const char *kind = json_string_value(json_object_get(tm, "kind"));
     json_t *out = NULL;
-    if (rc == 0 && raw.p && k && (!strcmp(k, "SelfSubjectAccessReview") || !strcmp(k, "SubjectAccessReview"))) {
-        int subject = !strcmp(k, "SubjectAccessReview");
-        out = json_pack("{s:O,s:O}", "apiVersion", apiVersion, "kind", kind);
-        while ((rc = next_field(&raw, &num, &wt, &sub, &v)) == 1) {
-            if (wt != 2)
-                continue;
-            json_t *val = NULL;
-            if (num == 1)
-                json_object_set_new(out, "metadata", (val = strings(sub, OBJECT_META, 3, NULL)));
-            else if (num == 2)
-                json_object_set_new(out, "spec", (val = spec(sub, subject)));
-            else
-                continue;
-            if (!val) {
-                rc = -1;
-                break;
-            }
+    for (size_t i = 0; rc == 0 && raw.p && kind && i < sizeof(KINDS) / sizeof(KINDS[0]); i++) {
+        if (strcmp(KINDS[i].kind, kind))
+            continue;
+        out = decode(raw, KINDS[i].table);
+        if (out) {
+            json_object_set(out, "apiVersion", json_object_get(tm, "apiVersion"));
+            json_object_set(out, "kind", json_object_get(tm, "kind"));
         }
-        if (rc < 0) {
-            json_decref(out);
-            out = NULL;
-        }
+        break;
     }
-    json_decref(apiVersion);
-    json_decref(kind);
+    json_decref(tm);
     return out;
 }
