@@ -684,6 +684,48 @@ static void add_paths(json_t *paths, const kinfo *k, int status)
 /* ------------------------------------------------------------------------ */
 /* kind schemas                                                              */
 
+static int is_meta(const char *k)
+{
+    return !strcmp(k, "apiVersion") || !strcmp(k, "kind") || !strcmp(k, "metadata");
+}
+
+static void add_required(json_t *s, const char *name)
+{
+    json_t *req = json_object_get(s, "required"), *e;
+    size_t i;
+    if (!json_is_array(req)) {
+        req = json_array();
+        json_object_set_new(s, "required", req);
+    }
+    json_array_foreach(req, i, e) if (json_is_string(e) && !strcmp(json_string_value(e), name)) return;
+    json_array_append_new(req, json_string(name));
+}
+
+/* addEmbeddedProperties: x-kubernetes-embedded-resource objects get the
+ * TypeMeta fields (required) and an ObjectMeta reference. */
+static void add_embedded(json_t *s, int depth)
+{
+    if (!json_is_object(s) || depth > DV_SCHEMA_MAX_DEPTH)
+        return;
+    json_t *props = json_object_get(s, "properties"), *v;
+    const char *k;
+    if (json_is_object(props))
+        json_object_foreach(props, k, v) add_embedded(v, depth + 1);
+    add_embedded(json_object_get(s, "items"), depth + 1);
+    add_embedded(json_object_get(s, "additionalProperties"), depth + 1);
+    if (!json_is_true(json_object_get(s, "x-kubernetes-embedded-resource")))
+        return;
+    if (!json_is_object(props)) {
+        props = json_object();
+        json_object_set_new(s, "properties", props);
+    }
+    json_object_set_new(props, "apiVersion", p_str(D_APIVERSION));
+    json_object_set_new(props, "kind", p_str(D_KIND));
+    json_object_set_new(props, "metadata", p_ref(META "ObjectMeta", D_OBJMETA));
+    add_required(s, "kind");
+    add_required(s, "apiVersion");
+}
+
 static json_t *kind_schema(const kinfo *k, const json_t *src)
 {
     json_t *s = json_is_object(src) ? json_deep_copy(src)
@@ -699,6 +741,9 @@ static json_t *kind_schema(const kinfo *k, const json_t *src)
     json_object_set_new(props, "apiVersion", p_str(D_APIVERSION));
     json_object_set_new(props, "kind", p_str(D_KIND));
     json_object_set_new(props, "metadata", p_ref(META "ObjectMeta", D_OBJMETA));
+    json_t *v;
+    const char *name;
+    json_object_foreach(props, name, v) if (!is_meta(name)) add_embedded(v, 1);
     gvk_list(s, k->group, k->version, k->kind);
     return s;
 }

@@ -31,7 +31,8 @@ static const char TENANT_SCHEMA[] =
     "{'type':'object','description':'A tenant of the platform.','properties':{"
     "'spec':{'type':'object','description':'Desired state.','required':['plan'],'properties':{"
     "'plan':{'type':'string','description':'Plan name.'},'replicas':{'type':'integer','default':1},"
-    "'port':{'x-kubernetes-int-or-string':true}}},"
+    "'port':{'x-kubernetes-int-or-string':true},"
+    "'template':{'type':'object','x-kubernetes-embedded-resource':true,'x-kubernetes-preserve-unknown-fields':true}}},"
     "'status':{'type':'object','properties':{'phase':{'type':'string'}}}}}";
 
 static json_t *tenant_kinds(void)
@@ -164,6 +165,12 @@ static void test_document_shape(void **state)
                         "Plan name.");
     assert_true(json_is_true(json_object_get(json_object_get(json_object_get(spec, "properties"), "port"),
                                              "x-kubernetes-int-or-string")));
+
+    /* embedded resources get TypeMeta and an ObjectMeta reference */
+    json_t *tpl = json_object_get(json_object_get(spec, "properties"), "template");
+    assert_non_null(json_object_get(json_object_get(tpl, "properties"), "kind"));
+    assert_non_null(json_object_get(json_object_get(json_object_get(tpl, "properties"), "metadata"), "allOf"));
+    assert_int_equal(json_array_size(json_object_get(tpl, "required")), 2);
 
     json_t *list = json_object_get(schemas, "dev.paybill.v1alpha1.TenantList");
     assert_non_null(list);
