@@ -843,6 +843,21 @@ static int entry_cmp(const void *a, const void *b)
     return strcmp(estr(p, "subresource"), estr(q, "subresource"));
 }
 
+/* Drops anything in a stored field set that is not a nested object, so
+ * the set operations can trust its shape. */
+static void sanitize_set(json_t *set, int depth)
+{
+    const char *k;
+    json_t *v;
+    void *tmp;
+    json_object_foreach_safe(set, tmp, k, v) {
+        if (!json_is_object(v) || depth > MAX_DEPTH)
+            json_object_del(set, k);
+        else
+            sanitize_set(v, depth + 1);
+    }
+}
+
 /* Valid entries of a managedFields value, each with an object fieldsV1;
  * a new array of copies. */
 static json_t *load_entries(const json_t *mf)
@@ -855,6 +870,7 @@ static json_t *load_entries(const json_t *mf)
         json_t *c = json_deep_copy(e);
         if (!json_is_object(json_object_get(c, "fieldsV1")))
             json_object_set_new(c, "fieldsV1", json_object());
+        sanitize_set(json_object_get(c, "fieldsV1"), 0);
         json_array_append_new(out, c);
     }
     return out;
@@ -1181,6 +1197,9 @@ void dv_managed_fields_update(json_t *obj, const json_t *old, const char *manage
 {
     if (!json_is_object(obj) || !manager || !operation)
         return;
+    /* managedFields only know Apply and Update: creates are Updates */
+    if (strcmp(operation, "Apply") != 0)
+        operation = "Update";
     const char *kind = json_string_value(json_object_get(obj, "kind"));
     const json_t *mine_mf = json_object_get(json_object_get(obj, "metadata"), "managedFields");
     json_t *entries;

@@ -341,6 +341,22 @@ static void test_bad_input(void **state)
     assert_int_equal(dv_server_side_apply(live, cfg, "m", 1, T1, &out, msg, sizeof(msg)), 0);
     assert_string_equal(json_string_value(get_path(out, "data.a")), "2");
     json_decref(out);
+    /* field sets holding non-objects at any depth */
+    json_t *weird = J("{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"c\",\"managedFields\":"
+                      "[{\"manager\":\"w\",\"operation\":\"Update\",\"fieldsV1\":{\"f:data\":5,\"f:metadata\":"
+                      "{\"f:labels\":[1]}}}]},\"data\":{\"a\":\"1\"}}");
+    json_t *wcfg = J("{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"c\",\"labels\":{\"x\":\"1\"}},"
+                     "\"data\":{\"a\":\"2\",\"b\":{\"c\":1}}}");
+    assert_int_equal(dv_server_side_apply(weird, wcfg, "m", 0, T1, &out, msg, sizeof(msg)), 0);
+    json_t *wcopy = json_deep_copy(out);
+    json_object_set_new(get_path(wcopy, "data"), "a", json_string("3"));
+    dv_managed_fields_update(wcopy, out, "w", "Update", T2);
+    json_decref(out);
+    dv_managed_fields_update(weird, NULL, "w", "Create", T2);
+    assert_non_null(entry(weird, "w", "Update")); /* "Create" is recorded as Update */
+    json_decref(wcopy);
+    json_decref(wcfg);
+    json_decref(weird);
     /* managedFields not an array */
     json_t *live2 = J("{\"metadata\":{\"managedFields\":\"nope\"}}");
     assert_int_equal(dv_server_side_apply(live2, cfg, "m", 0, T1, &out, msg, sizeof(msg)), 0);

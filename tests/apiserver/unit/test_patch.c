@@ -370,6 +370,34 @@ static const scase smp_cases[] = {
     {"Pod", "{\"spec\":{\"a\":\"str\"}}", "{\"spec\":{\"a\":{\"b\":1,\"c\":null}}}", "{\"spec\":{\"a\":{\"b\":1}}}", NULL},
     {"Pod", "{\"spec\":{\"containers\":\"oops\"}}", "{\"spec\":{\"containers\":[{\"name\":\"a\"}]}}",
      "{\"spec\":{\"containers\":[{\"name\":\"a\"}]}}", NULL},
+    /* the three-way patch kubectl apply computes: image change, env var dropped,
+     * label removed, last-applied annotation refreshed */
+    {"Deployment",
+     "{\"metadata\":{\"labels\":{\"app\":\"web\",\"tier\":\"front\"},\"annotations\":{\"kubectl.kubernetes.io/"
+     "last-applied-configuration\":\"old\",\"deployment.kubernetes.io/revision\":\"1\"}},\"spec\":{\"replicas\":1,"
+     "\"template\":{\"spec\":{\"containers\":[{\"name\":\"nginx\",\"image\":\"nginx:1\",\"env\":[{\"name\":\"A\","
+     "\"value\":\"1\"},{\"name\":\"B\",\"value\":\"2\"}],\"ports\":[{\"containerPort\":80,\"protocol\":\"TCP\"}],"
+     "\"terminationMessagePath\":\"/dev/termination-log\"}],\"restartPolicy\":\"Always\"}}}}",
+     "{\"metadata\":{\"annotations\":{\"kubectl.kubernetes.io/last-applied-configuration\":\"new\"},"
+     "\"labels\":{\"tier\":null}},\"spec\":{\"template\":{\"spec\":{\"$setElementOrder/containers\":"
+     "[{\"name\":\"nginx\"}],\"containers\":[{\"$setElementOrder/env\":[{\"name\":\"A\"}],\"$setElementOrder/ports\":"
+     "[{\"containerPort\":80},{\"containerPort\":443}],\"env\":[{\"$patch\":\"delete\",\"name\":\"B\"}],"
+     "\"image\":\"nginx:2\",\"name\":\"nginx\",\"ports\":[{\"containerPort\":443}]}]}}}}",
+     "{\"metadata\":{\"labels\":{\"app\":\"web\"},\"annotations\":{\"kubectl.kubernetes.io/"
+     "last-applied-configuration\":\"new\",\"deployment.kubernetes.io/revision\":\"1\"}},\"spec\":{\"replicas\":1,"
+     "\"template\":{\"spec\":{\"containers\":[{\"name\":\"nginx\",\"image\":\"nginx:2\",\"env\":[{\"name\":\"A\","
+     "\"value\":\"1\"}],\"ports\":[{\"containerPort\":80,\"protocol\":\"TCP\"},{\"containerPort\":443}],"
+     "\"terminationMessagePath\":\"/dev/termination-log\"}],\"restartPolicy\":\"Always\"}}}}",
+     NULL},
+    /* kubectl rollout restart */
+    {"Deployment", DEPLOY("[{\"name\":\"a\"}]"),
+     "{\"spec\":{\"template\":{\"metadata\":{\"annotations\":{\"kubectl.kubernetes.io/restartedAt\":\"now\"}}}}}",
+     "{\"kind\":\"Deployment\",\"spec\":{\"replicas\":1,\"template\":{\"metadata\":{\"annotations\":{"
+     "\"kubectl.kubernetes.io/restartedAt\":\"now\"}},\"spec\":{\"containers\":[{\"name\":\"a\"}]}}}}", NULL},
+    /* a merge-keyed list that was absent gets the patch (directives stripped) */
+    {"Service", "{\"spec\":{}}",
+     "{\"spec\":{\"$setElementOrder/ports\":[{\"port\":80}],\"ports\":[{\"port\":80,\"name\":\"http\"}]}}",
+     "{\"spec\":{\"ports\":[{\"port\":80,\"name\":\"http\"}]}}", NULL},
     /* errors */
     {"Pod", "{}", "[1]", NULL, "must be a JSON object"},
     {"Pod", "{}", "{\"$patch\":\"explode\"}", NULL, "unknown patch type: explode in map"},
