@@ -359,6 +359,17 @@ static int text_ok(const char *s)
     return 1;
 }
 
+/* A field path for messages, "spec.tables[1].columns[2].type". Deep paths
+ * are cut short rather than overflowing (vsnprintf: no truncation warning
+ * for a message that is allowed to be cut). */
+__attribute__((format(printf, 3, 4))) static void pathf(char *buf, size_t n, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, n, fmt, ap);
+    va_end(ap);
+}
+
 /* ---- parsing --------------------------------------------------------------- */
 
 static int parse_strs(pb_err *e, const char *path, const json_t *arr, int idents, strs *out)
@@ -370,7 +381,7 @@ static int parse_strs(pb_err *e, const char *path, const json_t *arr, int idents
         return pb_err_set(e, PB_ENOMEM, "out of memory");
     for (size_t i = 0; i < json_array_size(arr); i++) {
         char p[256];
-        snprintf(p, sizeof p, "%s[%zu]", path, i);
+        pathf(p, sizeof p, "%s[%zu]", path, i);
         const char *s = json_string_value(json_array_get(arr, i));
         if (!s)
             return pb_err_set(e, PB_EINVAL, "%s: must be a string", p);
@@ -520,7 +531,7 @@ static int parse_column(pb_err *e, const char *path, const json_t *j, column *c,
         return pb_err_set(e, PB_EINVAL, "%s: must be an object", path);
     if (check_fields(e, path, j, allowed))
         return e ? e->code : PB_EINVAL;
-    snprintf(p, sizeof p, "%s.name", path);
+    pathf(p, sizeof p, "%s.name", path);
     const char *name = json_string_value(json_object_get(j, "name"));
     if (!name)
         return pb_err_set(e, PB_EINVAL, "%s: required string", p);
@@ -528,11 +539,11 @@ static int parse_column(pb_err *e, const char *path, const json_t *j, column *c,
         return e ? e->code : PB_EINVAL;
     if (!(c->name = strdup(name)))
         return pb_err_set(e, PB_ENOMEM, "out of memory");
-    snprintf(p, sizeof p, "%s.type", path);
+    pathf(p, sizeof p, "%s.type", path);
     if (parse_type(e, p, json_string_value(json_object_get(j, "type")), c))
         return e ? e->code : PB_EINVAL;
     const json_t *vals = json_object_get(j, "values");
-    snprintf(p, sizeof p, "%s.values", path);
+    pathf(p, sizeof p, "%s.values", path);
     if (c->type == PB_DM_ENUM) {
         if (parse_strs(e, p, vals, 0, &c->values))
             return e ? e->code : PB_EINVAL;
@@ -557,7 +568,7 @@ static int parse_column(pb_err *e, const char *path, const json_t *j, column *c,
     }
     const json_t *d = json_object_get(j, "default");
     if (d && !json_is_null(d)) {
-        snprintf(p, sizeof p, "%s.default", path);
+        pathf(p, sizeof p, "%s.default", path);
         if (parse_default(e, p, d, c))
             return e ? e->code : PB_EINVAL;
     }
@@ -600,24 +611,24 @@ static int parse_fk(pb_err *e, const char *path, const json_t *j, const table *t
         return pb_err_set(e, PB_EINVAL, "%s: must be an object", path);
     if (check_fields(e, path, j, allowed))
         return e ? e->code : PB_EINVAL;
-    snprintf(p, sizeof p, "%s.columns", path);
+    pathf(p, sizeof p, "%s.columns", path);
     if (parse_strs(e, p, json_object_get(j, "columns"), 1, &fk->cols) || cols_exist(e, p, t, &fk->cols))
         return e ? e->code : PB_EINVAL;
     const json_t *ref = json_object_get(j, "references");
-    snprintf(p, sizeof p, "%s.references", path);
+    pathf(p, sizeof p, "%s.references", path);
     if (!json_is_object(ref))
         return pb_err_set(e, PB_EINVAL, "%s: required object {table, columns}", p);
     if (check_fields(e, p, ref, ref_allowed))
         return e ? e->code : PB_EINVAL;
     const char *rt = json_string_value(json_object_get(ref, "table"));
-    snprintf(p, sizeof p, "%s.references.table", path);
+    pathf(p, sizeof p, "%s.references.table", path);
     if (!rt)
         return pb_err_set(e, PB_EINVAL, "%s: required string", p);
     if (check_ident(e, p, rt))
         return e ? e->code : PB_EINVAL;
     if (!(fk->ref_table = strdup(rt)))
         return pb_err_set(e, PB_ENOMEM, "out of memory");
-    snprintf(p, sizeof p, "%s.references.columns", path);
+    pathf(p, sizeof p, "%s.references.columns", path);
     if (parse_strs(e, p, json_object_get(ref, "columns"), 1, &fk->ref_cols))
         return e ? e->code : PB_EINVAL;
     if (fk->ref_cols.n != fk->cols.n)
@@ -661,14 +672,14 @@ static int parse_index(pb_err *e, const char *path, const json_t *j, const table
     if (check_fields(e, path, j, allowed))
         return e ? e->code : PB_EINVAL;
     const char *name = json_string_value(json_object_get(j, "name"));
-    snprintf(p, sizeof p, "%s.name", path);
+    pathf(p, sizeof p, "%s.name", path);
     if (!name)
         return pb_err_set(e, PB_EINVAL, "%s: required string", p);
     if (check_ident(e, p, name))
         return e ? e->code : PB_EINVAL;
     if (!(ix->name = strdup(name)))
         return pb_err_set(e, PB_ENOMEM, "out of memory");
-    snprintf(p, sizeof p, "%s.columns", path);
+    pathf(p, sizeof p, "%s.columns", path);
     if (parse_strs(e, p, json_object_get(j, "columns"), 1, &ix->cols) || cols_exist(e, p, t, &ix->cols))
         return e ? e->code : PB_EINVAL;
     const json_t *u = json_object_get(j, "unique");
@@ -688,7 +699,7 @@ static int parse_table(pb_err *e, const char *path, const json_t *j, table *t)
     if (check_fields(e, path, j, allowed))
         return e ? e->code : PB_EINVAL;
     const char *name = json_string_value(json_object_get(j, "name"));
-    snprintf(p, sizeof p, "%s.name", path);
+    pathf(p, sizeof p, "%s.name", path);
     if (!name)
         return pb_err_set(e, PB_EINVAL, "%s: required string", p);
     if (check_ident(e, p, name))
@@ -697,7 +708,7 @@ static int parse_table(pb_err *e, const char *path, const json_t *j, table *t)
         return pb_err_set(e, PB_ENOMEM, "out of memory");
 
     const json_t *cols = json_object_get(j, "columns");
-    snprintf(p, sizeof p, "%s.columns", path);
+    pathf(p, sizeof p, "%s.columns", path);
     if (!json_is_array(cols) || json_array_size(cols) == 0)
         return pb_err_set(e, PB_EINVAL, "%s: must be a non-empty array", p);
     if (json_array_size(cols) > 1500)
@@ -711,7 +722,7 @@ static int parse_table(pb_err *e, const char *path, const json_t *j, table *t)
     if (!t->cols || !t->uniques)
         return pb_err_set(e, PB_ENOMEM, "out of memory");
     for (size_t i = 0; i < n_cols; i++) {
-        snprintf(p, sizeof p, "%s.columns[%zu]", path, i);
+        pathf(p, sizeof p, "%s.columns[%zu]", path, i);
         strs u1 = {0};
         int rc = parse_column(e, p, json_array_get(cols, i), &t->cols[i], &u1);
         t->n_cols++;
@@ -726,12 +737,12 @@ static int parse_table(pb_err *e, const char *path, const json_t *j, table *t)
     }
     const json_t *pk = json_object_get(j, "primaryKey");
     if (pk) {
-        snprintf(p, sizeof p, "%s.primaryKey", path);
+        pathf(p, sizeof p, "%s.primaryKey", path);
         if (parse_strs(e, p, pk, 1, &t->pk) || cols_exist(e, p, t, &t->pk))
             return e ? e->code : PB_EINVAL;
     }
     for (size_t i = 0; i < json_array_size(uniq); i++) {
-        snprintf(p, sizeof p, "%s.unique[%zu]", path, i);
+        pathf(p, sizeof p, "%s.unique[%zu]", path, i);
         strs *u = &t->uniques[t->n_uniques++];
         if (parse_strs(e, p, json_array_get(uniq, i), 1, u) || cols_exist(e, p, t, u))
             return e ? e->code : PB_EINVAL;
@@ -746,7 +757,7 @@ static int parse_table(pb_err *e, const char *path, const json_t *j, table *t)
         if (!(t->fks = calloc(json_array_size(fks) + 1, sizeof *t->fks)))
             return pb_err_set(e, PB_ENOMEM, "out of memory");
         for (size_t i = 0; i < json_array_size(fks); i++) {
-            snprintf(p, sizeof p, "%s.foreignKeys[%zu]", path, i);
+            pathf(p, sizeof p, "%s.foreignKeys[%zu]", path, i);
             t->n_fks++;
             if (parse_fk(e, p, json_array_get(fks, i), t, &t->fks[i]))
                 return e ? e->code : PB_EINVAL;
@@ -759,7 +770,7 @@ static int parse_table(pb_err *e, const char *path, const json_t *j, table *t)
         if (!(t->idx = calloc(json_array_size(idx) + 1, sizeof *t->idx)))
             return pb_err_set(e, PB_ENOMEM, "out of memory");
         for (size_t i = 0; i < json_array_size(idx); i++) {
-            snprintf(p, sizeof p, "%s.indexes[%zu]", path, i);
+            pathf(p, sizeof p, "%s.indexes[%zu]", path, i);
             t->n_idx++;
             if (parse_index(e, p, json_array_get(idx, i), t, &t->idx[i]))
                 return e ? e->code : PB_EINVAL;
@@ -911,7 +922,7 @@ int pb_dm_parse_json(const char *name, const json_t *spec, pb_dm_model **out, pb
         rc = pb_err_set(e, PB_ENOMEM, "out of memory");
     for (size_t i = 0; rc == 0 && i < json_array_size(tables); i++) {
         char p[64];
-        snprintf(p, sizeof p, "spec.tables[%zu]", i);
+        pathf(p, sizeof p, "spec.tables[%zu]", i);
         m->n_tables++;
         rc = parse_table(e, p, json_array_get(tables, i), &m->tables[i]);
     }

@@ -53,23 +53,32 @@ typedef struct pgtest_server {
     pid_t watchdog_pid;
 } pgtest_server;
 
+/* Copy a string that must fit; -1 when it does not. */
+PGTEST_FN int pgtest_copy(char *out, size_t n, const char *s)
+{
+    size_t len = strlen(s);
+    if (len >= n)
+        return -1;
+    memcpy(out, s, len + 1);
+    return 0;
+}
+
 /* Find a directory holding initdb, pg_ctl, postgres and pg_dump. */
 PGTEST_FN int pgtest_find_bindir(char *out, size_t n)
 {
     char real[PATH_MAX];
     if (realpath("/usr/local/bin/initdb", real)) {
-        char *slash = strrchr(real, '/');
-        *slash = '\0';
-        snprintf(out, n, "%s", real);
-        return 0;
+        *strrchr(real, '/') = '\0';
+        return pgtest_copy(out, n, real);
     }
     glob_t g;
     if (glob("/usr/lib/postgresql/*/bin/initdb", 0, NULL, &g) == 0 && g.gl_pathc > 0) {
-        /* glob sorts: the last is the newest (for single-digit-free majors). */
-        snprintf(out, n, "%s", g.gl_pathv[g.gl_pathc - 1]);
+        /* glob sorts lexically: the last is the newest of same-width majors. */
+        int rc = pgtest_copy(out, n, g.gl_pathv[g.gl_pathc - 1]);
         globfree(&g);
-        *strrchr(out, '/') = '\0';
-        return 0;
+        if (rc == 0)
+            *strrchr(out, '/') = '\0';
+        return rc;
     }
     FILE *f = popen("command -v initdb 2>/dev/null", "r");
     if (f) {
@@ -78,8 +87,7 @@ PGTEST_FN int pgtest_find_bindir(char *out, size_t n)
         pclose(f);
         if (ok && line[0] == '/' && realpath(strtok(line, "\n"), real)) {
             *strrchr(real, '/') = '\0';
-            snprintf(out, n, "%s", real);
-            return 0;
+            return pgtest_copy(out, n, real);
         }
     }
     return -1;
