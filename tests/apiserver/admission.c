@@ -327,23 +327,34 @@ static int resolve_target(dv_lister lister, void *ud, const json_t *cc, int time
 }
 
 /* Go's wording for the common transport failures, so messages read like a
- * real cluster's; anything else keeps curl's text. */
-static const char *transport_error(CURLcode rc, const char *curl_msg)
+ * real cluster's; anything else keeps curl's text. Written into out. */
+static const char *transport_error(CURLcode rc, const char *curl_msg, const char *url, char *out,
+                                   size_t n)
 {
+    const char *h = strstr(url, "://");
+    h = h ? h + 3 : url;
+    int hl = (int)strcspn(h, ":/?");
     switch (rc) {
     case CURLE_OPERATION_TIMEDOUT:
-        return "context deadline exceeded";
+        snprintf(out, n, "context deadline exceeded");
+        break;
     case CURLE_COULDNT_CONNECT:
-        return "connect: connection refused";
+        snprintf(out, n, "dial tcp %.*s: connect: connection refused", (int)strcspn(h, "/?"), h);
+        break;
     case CURLE_COULDNT_RESOLVE_HOST:
-        return "no such host";
+        snprintf(out, n, "dial tcp: lookup %.*s: no such host", hl, h);
+        break;
     case CURLE_PEER_FAILED_VERIFICATION:
-        if (strstr(curl_msg, "name"))
-            return "tls: failed to verify certificate: x509: certificate is not valid for this host";
-        return "tls: failed to verify certificate: x509: certificate signed by unknown authority";
+        if (strstr(curl_msg, "subject name") || strstr(curl_msg, "host name"))
+            snprintf(out, n, "tls: failed to verify certificate: x509: certificate is not valid for %.*s",
+                     hl, h);
+        else
+            snprintf(out, n, "tls: failed to verify certificate: x509: certificate signed by unknown authority");
+        break;
     default:
-        return curl_msg[0] ? curl_msg : curl_easy_strerror(rc);
+        snprintf(out, n, "%s", curl_msg[0] ? curl_msg : curl_easy_strerror(rc));
     }
+    return out;
 }
 
 /* POST body to the webhook; on success the parsed response (new ref). */
@@ -408,7 +419,11 @@ static json_t *post_review(dv_lister lister, void *ud, const json_t *hook, const
             snprintf(err, errn, "failed to call webhook: Post \"%s\": response larger than %u bytes",
                      url, MAX_RESPONSE_BYTES);
         else
-            snprintf(err, errn, "failed to call webhook: Post \"%s\": %s", url, transport_error(rc, cerr));
+        {
+            char detail[CURL_ERROR_SIZE + 300];
+            snprintf(err, errn, "failed to call webhook: Post \"%s\": %s", url,
+                     transport_error(rc, cerr, url, detail, sizeof detail));
+        }
         goto done;
     }
     if (code < 200 || code > 299) {

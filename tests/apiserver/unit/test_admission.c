@@ -551,6 +551,28 @@ static void test_bad_responses(void **state)
             fail_msg("%s: %s", cases[i].path, msg);
         assert_non_null(strstr(msg, "Internal error occurred: failed calling webhook \"v.paybill.dev\""));
     }
+    /* nobody listening: Go's wording of a refused connection */
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = 0};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t sl = sizeof sa;
+    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
+    close(fd); /* bound, never listened: the port refuses */
+    char extra[256], want[512];
+    snprintf(extra, sizeof extra, "{\"clientConfig\":{\"url\":\"https://127.0.0.1:%d/x\"}}", ntohs(sa.sin_port));
+    json_object_clear(f->store);
+    add_config(f, 0, "v", hook(f, "down.paybill.dev", "/x", extra));
+    snprintf(want, sizeof want,
+             "Internal error occurred: failed calling webhook \"down.paybill.dev\": failed to call webhook: "
+             "Post \"https://127.0.0.1:%d/x?timeout=10s\": dial tcp 127.0.0.1:%d: connect: connection refused",
+             ntohs(sa.sin_port), ntohs(sa.sin_port));
+    {
+        char m[1024] = "";
+        assert_int_equal(dv_admission_validate(fake_list, f->store, &req, m, sizeof m), -2);
+        assert_string_equal(m, want);
+    }
+
     /* a validating webhook may not patch */
     json_object_clear(f->store);
     add_config(f, 0, "v", hook(f, "v.paybill.dev", "/patch", NULL));
@@ -599,10 +621,26 @@ static void test_service_reference(void **state)
     assert_non_null(strstr(json_string_value(json_object_get(res.status, "message")), "paybill.dev/devapi-url"));
     dv_admission_result_clear(&res);
 
-    /* with it: TLS is verified for hook.webhooks.svc while connecting to 127.0.0.1 */
-    json_object_clear(json_object_get(f->store, "/services"));
+    /* a Service whose DNS name the webhook certificate does not cover */
     char real[64];
     snprintf(real, sizeof real, "https://127.0.0.1:%d", f->srv.port);
+    json_object_clear(f->store);
+    snprintf(extra, sizeof extra,
+             "{\"clientConfig\":{\"service\":{\"namespace\":\"webhooks\",\"name\":\"other\",\"path\":\"/allow\",\"port\":8443},"
+             "\"caBundle\":\"%s\"}}", f->ca_good);
+    add_config(f, 0, "v", hook(f, "svc.paybill.dev", "/unused", extra));
+    add_obj(f, "/services", json_pack("{s:{s:s,s:s,s:{s:s}}}", "metadata", "name", "other", "namespace",
+                                      "webhooks", "annotations", DV_ADMISSION_URL_ANNOTATION, real));
+    assert_int_equal(dv_admission_validate_ex(fake_list, f->store, &req, &res), -2);
+    assert_non_null(strstr(json_string_value(json_object_get(res.status, "message")),
+                           "Post \"https://other.webhooks.svc:8443/allow?timeout=10s\": tls: failed to verify "
+                           "certificate: x509: certificate is not valid for other.webhooks.svc"));
+    dv_admission_result_clear(&res);
+
+    /* with it: TLS is verified for hook.webhooks.svc while connecting to 127.0.0.1 */
+    json_object_clear(f->store);
+    snprintf(extra, sizeof extra, svc_cc, f->ca_good);
+    add_config(f, 0, "v", hook(f, "svc.paybill.dev", "/unused", extra));
     add_obj(f, "/services", json_pack("{s:{s:s,s:s,s:{s:s}}}", "metadata", "name", "hook", "namespace",
                                       "webhooks", "annotations", DV_ADMISSION_URL_ANNOTATION, real));
     int before = calls(f);
