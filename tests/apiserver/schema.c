@@ -1080,7 +1080,15 @@ static void validate_enum(vctx *c, const json_t *s, const json_t *v)
     size_t i;
     if (!json_is_array(en) || json_array_size(en) == 0)
         return;
-    json_array_foreach(en, i, e) if (json_equal((json_t *)e, (json_t *)v)) return;
+    /* kube-openapi converts enum values to the value's type first, so 1 and
+     * 1.0 are the same number */
+    json_array_foreach(en, i, e)
+    {
+        if (json_equal((json_t *)e, (json_t *)v))
+            return;
+        if (json_is_number(e) && json_is_number(v) && json_number_value(e) == json_number_value(v))
+            return;
+    }
     sbuf m = {0};
     sb_puts(&m, "Unsupported value: ");
     go_value(&m, v);

@@ -66,6 +66,7 @@ static const vcase vcases[] = {
      {{"spec.n", "FieldValueNotSupported", "Unsupported value: 3: supported values: \"1\", \"2\""}}},
     {"enum quotes value", "{'s':{'type':'string','enum':['a']}}", NULL, "{'s':'x\\\"y\\n\\u00e9'}", 1,
      {{"spec.s", "FieldValueNotSupported", "Unsupported value: \"x\\\"y\\n\xc3\xa9\": supported values: \"a\""}}},
+    {"enum compares numbers by value", "{'n':{'type':'number','enum':[1,2.5]}}", NULL, "{'n':1.0}", 0, {{0}}},
     {"required", "{'plan':{'type':'string'}}", "['plan']", "{}", 1,
      {{"spec.plan", "FieldValueRequired", "Required value"}}},
     {"required present as null is a type error", "{'plan':{'type':'string'}}", "['plan']", "{'plan':null}", 1,
