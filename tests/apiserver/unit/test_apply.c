@@ -317,6 +317,44 @@ static void test_update_managers(void **state)
     json_decref(obj);
 }
 
+/* kubectl set image after a client-side apply: ownership of one field of
+ * one list item moves to the new Update manager. */
+static void test_update_inside_keyed_item(void **state)
+{
+    json_t *live = csa_deployment();
+    json_t *csa = fields(live, "kubectl-client-side-apply", "Update");
+    json_t *c = json_object_get(json_object_get(json_object_get(json_object_get(json_object_get(csa, "f:spec"),
+                                                                                 "f:template"), "f:spec"),
+                                                "f:containers"), "k:{\"name\":\"nginx\"}");
+    assert_json_eq(c,
+                   "{\".\":{},\"f:name\":{},\"f:image\":{},\"f:ports\":{\".\":{},"
+                   "\"k:{\\\"containerPort\\\":80,\\\"protocol\\\":\\\"TCP\\\"}\":{\".\":{},\"f:containerPort\":{}}}}",
+                   "csa container");
+    /* top-level fields carry no "." (they always exist), new maps do */
+    assert_null(json_object_get(json_object_get(csa, "f:spec"), "."));
+    json_t *next = json_deep_copy(live);
+    json_t *ctr = json_array_get(json_object_get(json_object_get(json_object_get(json_object_get(next, "spec"),
+                                                                                 "template"), "spec"), "containers"), 0);
+    json_object_set_new(ctr, "image", json_string("nginx:2"));
+    dv_managed_fields_update(next, live, "kubectl-set", "Update", T1);
+    assert_json_eq(fields(next, "kubectl-set", "Update"),
+                   "{\"f:spec\":{\"f:template\":{\"f:spec\":{\"f:containers\":{\"k:{\\\"name\\\":\\\"nginx\\\"}\":"
+                   "{\"f:image\":{}}}}}}}",
+                   "set image owner");
+    csa = fields(next, "kubectl-client-side-apply", "Update");
+    c = json_object_get(json_object_get(json_object_get(json_object_get(json_object_get(csa, "f:spec"), "f:template"),
+                                                        "f:spec"), "f:containers"), "k:{\"name\":\"nginx\"}");
+    assert_non_null(json_object_get(c, "f:name"));
+    assert_null(json_object_get(c, "f:image"));
+    /* entries keep the server's order: by operation, then time */
+    json_t *mf = get_path(next, "metadata.managedFields");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(mf, 0), "manager")),
+                        "kubectl-client-side-apply");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(mf, 1), "manager")), "kubectl-set");
+    json_decref(next);
+    json_decref(live);
+}
+
 static void test_bad_input(void **state)
 {
     char msg[512];
@@ -422,6 +460,7 @@ int main(void)
         cmocka_unit_test(test_conflicts_several_managers),
         cmocka_unit_test(test_keyed_lists_and_sets),
         cmocka_unit_test(test_update_managers),
+        cmocka_unit_test(test_update_inside_keyed_item),
         cmocka_unit_test(test_bad_input),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
