@@ -15,9 +15,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/rand.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +27,7 @@
 
 #include "provision/pg.h"
 #include "util/log.h"
+#include "util/secret.h"
 
 extern char **environ;
 
@@ -408,17 +407,11 @@ int pb_tdb_apply_model(pb_tdb *t, const pb_dm_model *m, int allow_destructive, p
 
 /* ---- roles and credentials --------------------------------------------------- */
 
-/* 24 random bytes as 32 URL-safe base64 characters (usable in a URI as is). */
-static int new_password(char out[64], pb_err *e)
+/* 32 characters from RFC 3986's unreserved set (util/secret.h): about 194
+ * bits, usable in a URI or a conninfo string as is. Caller wipes and frees. */
+static int new_password(char **out, pb_err *e)
 {
-    unsigned char raw[24];
-    if (RAND_bytes(raw, sizeof raw) != 1)
-        return pb_err_set(e, PB_EINTERNAL, "RAND_bytes failed");
-    EVP_EncodeBlock((unsigned char *)out, raw, sizeof raw);
-    OPENSSL_cleanse(raw, sizeof raw);
-    for (char *p = out; *p; p++)
-        *p = *p == '+' ? '-' : *p == '/' ? '_' : *p;
-    return 0;
+    return pb_secret_password(32, out, e);
 }
 
 static int password_ok(const char *pw, pb_err *e)
@@ -485,9 +478,9 @@ void pb_tdb_creds_clear(pb_tdb_creds *c)
     if (!c)
         return;
     if (c->password)
-        OPENSSL_cleanse(c->password, strlen(c->password));
+        pb_secret_wipe(c->password, strlen(c->password));
     if (c->uri)
-        OPENSSL_cleanse(c->uri, strlen(c->uri));
+        pb_secret_wipe(c->uri, strlen(c->uri));
     free(c->host);
     free(c->dbname);
     free(c->user);
@@ -840,7 +833,7 @@ int pb_tdb_ensure(pb_tdb *t, const pb_tdb_tenant *spec, const pb_dm_model *m, pb
 {
     PGconn *c = NULL;
     trow row;
-    char role[NAME_MAX_], loc[NAME_MAX_], pw[64];
+    char role[NAME_MAX_], loc[NAME_MAX_], *pw = NULL;
     memset(creds, 0, sizeof *creds);
     int rc = id_ok(spec->id, e);
     if (rc)
@@ -853,7 +846,7 @@ int pb_tdb_ensure(pb_tdb *t, const pb_tdb_tenant *spec, const pb_dm_model *m, pb
     if (spec->password)
         rc = password_ok(spec->password, e);
     else
-        rc = new_password(pw, e);
+        rc = new_password(&pw, e);
     if (rc)
         return rc;
     const char *password = spec->password ? spec->password : pw;
@@ -891,7 +884,9 @@ int pb_tdb_ensure(pb_tdb *t, const pb_tdb_tenant *spec, const pb_dm_model *m, pb
         rc = prepare_location(t, role, spec->layout, loc, m, e);
     if (rc == 0)
         rc = fill_creds(t, &row, password, creds, e);
-    OPENSSL_cleanse(pw, sizeof pw);
+    if (pw)
+        pb_secret_wipe(pw, strlen(pw));
+    free(pw);
     if (rc)
         return pb_err_wrap(e, "tenant %s", spec->id);
     pb_log_info("tenant database ready", "tenant", spec->id, "layout", pb_dm_layout_name(spec->layout), NULL);
@@ -920,18 +915,20 @@ int pb_tdb_rotate(pb_tdb *t, const char *id, pb_tdb_creds *creds, pb_err *e)
 {
     PGconn *c;
     trow row;
-    char pw[64];
+    char *pw = NULL;
     memset(creds, 0, sizeof *creds);
     int rc = open_tenant(t, id, &c, &row, e);
     if (rc)
         return pb_err_wrap(e, "rotating credentials");
-    rc = new_password(pw, e);
+    rc = new_password(&pw, e);
     if (rc == 0)
         rc = set_password(c, row.role, pw, e);
     pb_pg_pool_put(t->pool, c);
     if (rc == 0)
         rc = fill_creds(t, &row, pw, creds, e);
-    OPENSSL_cleanse(pw, sizeof pw);
+    if (pw)
+        pb_secret_wipe(pw, strlen(pw));
+    free(pw);
     return rc ? pb_err_wrap(e, "rotating credentials of tenant %s", id) : 0;
 }
 
@@ -1230,9 +1227,9 @@ static int run_pg_dump(pb_tdb *t, const char *db, const char *schema, const char
     }
     unlink(logpath);
     if (pw)
-        OPENSSL_cleanse(pw, strlen(pw));
+        pb_secret_wipe(pw, strlen(pw));
     if (pwenv)
-        OPENSSL_cleanse(pwenv, strlen(pwenv));
+        pb_secret_wipe(pwenv, strlen(pwenv));
     free(pw);
     free(pwenv);
     free(ci);
