@@ -405,6 +405,9 @@ int manager_run(manager *m, pb_err *err)
         }
     }
 
+    /* RUNNING before the first worker starts, so nobody can observe a
+     * reconcile while the manager still claims not to lead. */
+    atomic_store(&m->phase, PHASE_RUNNING);
     for (size_t i = 0; i < m->ncontrollers && rc == 0; i++)
         rc = controller_start(m->controllers[i], err);
     controllers_started = 1;
@@ -412,7 +415,6 @@ int manager_run(manager *m, pb_err *err)
         atomic_store(&m->failed, 1);
         goto out;
     }
-    atomic_store(&m->phase, PHASE_RUNNING);
     while (!wait_or_stop(m, m->election ? next_tick - mono_now() : POLL_S)) {
         if (m->election && mono_now() >= next_tick)
             next_tick = mono_now() + leader_tick(m->election);
