@@ -186,23 +186,23 @@ static void probe_handler(const pb_http_request *req, pb_http_response *resp, vo
         pb_http_reply(resp, 503, "text/plain", why, strlen(why));
 }
 
-static int serve(const char *addr, const char *name, pb_http_server **out, manager *m,
-                 probe_ctx probes[2], pb_err *err)
+/* Start an endpoint server on addr with the probe routes, the metrics
+ * route, or both (when --health-addr and --metrics-addr are the same). */
+static int serve(const char *addr, const char *name, int with_probes, int with_metrics,
+                 pb_http_server **out, probe_ctx probes[2], pb_err *err)
 {
     *out = NULL;
-    if (!addr || !*addr || strcmp(addr, "0") == 0)
+    if (!addr || !*addr || strcmp(addr, "0") == 0 || (!with_probes && !with_metrics))
         return 0;
     pb_http_config hc = {.addr = addr, .name = name};
     int rc = pb_http_server_new(&hc, out, err);
-    if (rc == 0 && probes) {
-        probes[0] = (probe_ctx){m, 0};
-        probes[1] = (probe_ctx){m, 1};
+    if (rc == 0 && with_probes) {
         rc = pb_http_route(*out, "GET", "/healthz", probe_handler, &probes[0], err);
         if (rc == 0)
             rc = pb_http_route(*out, "GET", "/readyz", probe_handler, &probes[1], err);
-    } else if (rc == 0) {
-        rc = pb_http_route(*out, "GET", "/metrics", pb_http_metrics_handler, NULL, err);
     }
+    if (rc == 0 && with_metrics)
+        rc = pb_http_route(*out, "GET", "/metrics", pb_http_metrics_handler, NULL, err);
     if (rc == 0)
         rc = pb_http_server_start(*out, err);
     if (rc != 0)
@@ -304,8 +304,12 @@ int operator_run(const pb_options *opts, pb_err *err)
         if ((rc = controller_watches(op.tenant_ctrl, children[k], operator_map_child_to_tenant, &op, err)) != 0)
             goto out;
 
-    if ((rc = serve(opts->health_addr, "health", &health, m, probes, err)) != 0 ||
-        (rc = serve(opts->metrics_addr, "metrics", &metrics, m, NULL, err)) != 0)
+    probes[0] = (probe_ctx){m, 0};
+    probes[1] = (probe_ctx){m, 1};
+    int shared = opts->health_addr && opts->metrics_addr && strcmp(opts->health_addr, opts->metrics_addr) == 0 &&
+                 strcmp(opts->health_addr, "127.0.0.1:0") != 0;
+    if ((rc = serve(opts->health_addr, "health", 1, shared, &health, probes, err)) != 0 ||
+        (rc = serve(opts->metrics_addr, "metrics", 0, !shared, &metrics, probes, err)) != 0)
         goto out;
 
     pb_log_info("operator starting", "version", PAYBILL_VERSION, "systemNamespace", system_ns,

@@ -55,7 +55,8 @@ controller_result plan_reconcile(controller_ctx *ctx, const char *key, pb_err *e
     pb_err verr;
     pb_err_clear(&verr);
     int valid = planspec_validate(plan, &verr) == 0;
-    const char *was = json_string_value(json_object_get(status, "phase"));
+    const char *was_s = json_string_value(json_object_get(status, "phase"));
+    int was_invalid = was_s && strcmp(was_s, "Invalid") == 0; /* read before it is replaced */
     if (valid) {
         planspec_isolation iso;
         planspec_isolation_of(plan, &iso, NULL);
@@ -64,13 +65,13 @@ controller_result plan_reconcile(controller_ctx *ctx, const char *key, pb_err *e
                                       "data", iso.data));
         json_object_set_new(status, "phase", json_string("Ready"));
         cond_set(status, "Ready", "True", "Valid", "plan is valid", gen, now);
-        if (was && strcmp(was, "Invalid") == 0)
+        if (was_invalid)
             operator_event(op, plan, "Normal", "Valid", "plan is valid again");
     } else {
         json_object_del(status, "effectiveIsolation");
         json_object_set_new(status, "phase", json_string("Invalid"));
         cond_set(status, "Ready", "False", "InvalidSpec", verr.msg, gen, now);
-        if (!was || strcmp(was, "Invalid") != 0)
+        if (!was_invalid)
             operator_event(op, plan, "Warning", "InvalidSpec", "%s", verr.msg);
     }
     json_object_set_new(status, "tenants", json_integer(count_tenants_on(op, key)));

@@ -113,12 +113,13 @@ static controller_result write_status(tenant_run *r, pb_err *err)
 
 static void set_phase(tenant_run *r, const char *phase)
 {
-    const char *was = json_string_value(json_object_get(r->status, "phase"));
-    if (was && strcmp(was, phase) == 0)
+    const char *cur = json_string_value(json_object_get(r->status, "phase"));
+    if (cur && strcmp(cur, phase) == 0)
         return;
+    int was_suspended = cur && strcmp(cur, "Suspended") == 0; /* cur dies with the next line */
     json_object_set_new(r->status, "phase", json_string(phase));
     if (strcmp(phase, "Active") == 0)
-        operator_event(r->op, r->tenant, "Normal", was && strcmp(was, "Suspended") == 0 ? "Resumed" : "Provisioned",
+        operator_event(r->op, r->tenant, "Normal", was_suspended ? "Resumed" : "Provisioned",
                        "tenant is active in namespace %s", r->ns);
     else if (strcmp(phase, "Suspended") == 0)
         operator_event(r->op, r->tenant, "Warning", "Suspended", "tenant suspended: %s",
