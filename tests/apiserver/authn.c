@@ -7,8 +7,9 @@
  *      with the server's key, valid while the ServiceAccount exists.
  * Every authenticated user gets the group system:authenticated.
  *
- * Also here: dv_user helpers and impersonation (Impersonate-User/-Group),
- * which asks rbac.c whether the requester may "impersonate".
+ * Also here: TokenRequest (`kubectl create token`) and impersonation
+ * (Impersonate-User/-Group), which asks rbac.c whether the requester may
+ * "impersonate". dv_user helpers live in auth.c.
  *
  * The dv_auth is immutable after dv_auth_new, so it may be shared.
  */
@@ -46,72 +47,6 @@ struct dv_auth {
     dv_lister lister;
     void *lister_ud;
 };
-
-/* ---- dv_user ---------------------------------------------------------- */
-
-void dv_user_clear(dv_user *u)
-{
-    if (!u)
-        return;
-    free(u->name);
-    free(u->uid);
-    for (size_t i = 0; i < u->ngroups; i++)
-        free(u->groups[i]);
-    free(u->groups);
-    memset(u, 0, sizeof *u);
-}
-
-int dv_user_in_group(const dv_user *u, const char *group)
-{
-    for (size_t i = 0; u && group && i < u->ngroups; i++)
-        if (strcmp(u->groups[i], group) == 0)
-            return 1;
-    return 0;
-}
-
-static int user_add_group(dv_user *u, const char *g)
-{
-    char **ng = realloc(u->groups, (u->ngroups + 2) * sizeof *ng);
-    if (!ng)
-        return -1;
-    u->groups = ng;
-    if (!(ng[u->ngroups] = strdup(g)))
-        return -1;
-    ng[++u->ngroups] = NULL;
-    return 0;
-}
-
-int dv_user_set(dv_user *u, const char *name, const char *uid, const char *const *groups)
-{
-    dv_user t = {0};
-    t.name = strdup(name ? name : "");
-    t.uid = strdup(uid ? uid : "");
-    t.groups = calloc(1, sizeof *t.groups);
-    if (!t.name || !t.uid || !t.groups)
-        goto fail;
-    for (size_t i = 0; groups && groups[i]; i++)
-        if (!dv_user_in_group(&t, groups[i]) && user_add_group(&t, groups[i]) < 0)
-            goto fail;
-    if (!dv_user_in_group(&t, "system:authenticated") &&
-        !dv_user_in_group(&t, "system:unauthenticated") &&
-        user_add_group(&t, "system:authenticated") < 0)
-        goto fail;
-    dv_user_clear(u);
-    *u = t;
-    return 0;
-fail:
-    dv_user_clear(&t);
-    return -1;
-}
-
-int dv_user_copy(dv_user *dst, const dv_user *src)
-{
-    dv_user t = {0};
-    if (dv_user_set(&t, src->name, src->uid, (const char *const *)src->groups) < 0)
-        return -1;
-    *dst = t;
-    return 0;
-}
 
 /* ---- static token file ---------------------------------------------- */
 
