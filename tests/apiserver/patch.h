@@ -33,9 +33,14 @@ int dv_strategic_merge(const json_t *target, const json_t *patch, const char *ki
  * metadata.managedFields records, per manager and operation, the fields it
  * owns (fieldsV1 format: {"f:spec":{"f:replicas":{}}}).
  * Conflict: a field owned by another manager with a different value, without
- * force -> return -2 and fill msg with exactly
- *   Apply failed with N conflict(s): conflict with "<manager>": .spec.color
- * (one "conflict with" clause per field, as kube-apiserver words it).
+ * force -> return -2 and fill msg as kube-apiserver words it:
+ *   Apply failed with 1 conflict: conflict with "<manager>": .spec.color
+ *   Apply failed with 2 conflicts: conflicts with "<mgr>" using apps/v1:\n- .spec.a\n- .spec.b
+ * (Update managers are followed by " using <apiVersion>"; with several
+ * conflicts they are grouped per manager, managers sorted by name).
+ * An applied configuration that cannot be typed (a keyed list item without
+ * its key, duplicate keys) returns -1 with "failed to create typed patch
+ * object (...): ..." in msg.
  * With force, ownership moves to `manager`. Fields the manager owned before
  * and no longer applies are removed if no one else owns them. */
 int dv_server_side_apply(const json_t *live, const json_t *applied, const char *manager,
@@ -43,7 +48,10 @@ int dv_server_side_apply(const json_t *live, const json_t *applied, const char *
 
 /* Record an Update/Create by `manager` (non-apply writes) in managedFields of
  * obj (modified in place), owning every leaf field that differs from old
- * (old may be NULL). Used by create/update/patch handlers. */
+ * (old may be NULL). Used by create/update/patch handlers. Any operation
+ * other than "Apply" is recorded as "Update" (the only two the API knows).
+ * obj's own managedFields are kept when non-empty (a client may rewrite
+ * them), [{}] clears them, absent or [] means "old's". */
 void dv_managed_fields_update(json_t *obj, const json_t *old, const char *manager,
                               const char *operation, const char *now_rfc3339);
 
