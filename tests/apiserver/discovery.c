@@ -38,6 +38,11 @@ static json_t *resource_entries(dv_api *api, const char *group, const char *vers
                                                  "namespaced", t->namespaced, "kind", t->kind, "verbs", "get",
                                                  "patch", "update"));
         }
+        if (!*t->group && !strcmp(t->plural, "serviceaccounts"))
+            json_array_append_new(res, json_pack("{s:s,s:s,s:b,s:s,s:s,s:s,s:[s]}", "name", "serviceaccounts/token",
+                                                 "singularName", "", "namespaced", 1, "group",
+                                                 "authentication.k8s.io", "version", "v1", "kind", "TokenRequest",
+                                                 "verbs", "create"));
         if (!*t->group && !strcmp(t->plural, "namespaces"))
             json_array_append_new(res, json_pack("{s:s,s:s,s:b,s:s,s:[s]}", "name", "namespaces/finalize",
                                                  "singularName", "", "namespaced", 0, "kind", "Namespace", "verbs",

@@ -341,6 +341,7 @@ static void serve_resource(dv_ctx *c, const char *grp, const char *ver, char **s
         c->sub = seg[i + 2];
         int ok = !strcmp(c->sub, "status") && c->rt->has_status;
         ok |= !strcmp(c->sub, "finalize") && !strcmp(c->rt->plural, "namespaces");
+        ok |= !strcmp(c->sub, "token") && !strcmp(c->rt->plural, "serviceaccounts") && !*c->rt->group;
         if (!ok) {
             reply_no_resource(c);
             return;
@@ -351,8 +352,12 @@ static void serve_resource(dv_ctx *c, const char *grp, const char *ver, char **s
         return;
     }
     c->verb = verb_for(c);
-    if (!c->verb || !verb_allowed(c->rt, c->verb) || (c->sub && strcmp(c->verb, "get") &&
-                                                     strcmp(c->verb, "update") && strcmp(c->verb, "patch"))) {
+    int token_request = c->sub && !strcmp(c->sub, "token");
+    if (token_request && !strcmp(c->req->method, "POST"))
+        c->verb = "create"; /* POST .../serviceaccounts/NAME/token */
+    if (!c->verb || !verb_allowed(c->rt, c->verb) ||
+        (c->sub && !token_request && strcmp(c->verb, "get") && strcmp(c->verb, "update") && strcmp(c->verb, "patch")) ||
+        (token_request && strcmp(c->verb, "create"))) {
         char m[256];
         snprintf(m, sizeof(m), "the server does not allow this method on the requested resource");
         dv_reply_status(c, 405, "MethodNotAllowed", m, json_pack("{}"));
@@ -364,10 +369,7 @@ static void serve_resource(dv_ctx *c, const char *grp, const char *ver, char **s
     }
     dv_attributes at = {c->verb, c->rt->group, c->rt->plural, c->sub, c->name, c->ns, NULL};
     char msg[1024] = "";
-    /* The bootstrap policy (system:basic-user) lets everyone ask about
-     * themselves. */
-    int self_review = !strcmp(c->rt->plural, "selfsubjectaccessreviews");
-    if (!self_review && !dv_authorize(c->api->auth, &c->user, &at, msg, sizeof(msg))) {
+    if (!dv_authorize(c->api->auth, &c->user, &at, msg, sizeof(msg))) {
         json_t *d = json_pack("{s:s}", "kind", c->rt->plural);
         if (c->name)
             json_object_set_new(d, "name", json_string(c->name));
@@ -383,6 +385,8 @@ static void serve_resource(dv_ctx *c, const char *grp, const char *ver, char **s
         dv_handle_list(c);
     else if (!strcmp(v, "watch"))
         dv_handle_watch(c);
+    else if (!strcmp(v, "create") && token_request)
+        dv_handle_token_request(c);
     else if (!strcmp(v, "create"))
         dv_handle_create(c);
     else if (!strcmp(v, "update"))
@@ -432,6 +436,22 @@ void dv_api_handle(dv_api *api, const dv_request *req, dv_response *resp)
             dv_reply_status(&c, 500, "InternalError", "Internal error occurred: injected fault", NULL);
         }
         goto out;
+    }
+    if (!strncmp(path, "/api", 4) || !strncmp(path, "/openapi", 8) || !strcmp(path, "/version")) {
+        /* Non-resource paths (discovery, OpenAPI, version) go through RBAC
+         * like any request: the bootstrap policy opens them to
+         * system:authenticated. Resource paths are authorized later. */
+        int resource_path = (!strncmp(path, "/api/v1/", 8) && path[8]) ||
+                            (!strncmp(path, "/apis/", 6) && strchr(path + 6, '/') &&
+                             strchr(strchr(path + 6, '/') + 1, '/') && strchr(strchr(path + 6, '/') + 1, '/')[1]);
+        if (!resource_path) {
+            dv_attributes at = {"get", NULL, NULL, NULL, NULL, NULL, path};
+            char msg[1024] = "";
+            if (!dv_authorize(api->auth, &c.user, &at, msg, sizeof(msg))) {
+                dv_reply_status(&c, 403, "Forbidden", msg, json_pack("{}"));
+                goto out;
+            }
+        }
     }
     if (dv_handle_discovery(&c))
         goto out;

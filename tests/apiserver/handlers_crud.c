@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/evp.h>
 
@@ -96,7 +97,9 @@ static int parse_body(dv_ctx *c, json_t **out)
     if (ctype_is(c, "application/vnd.kubernetes.protobuf")) {
         /* kubectl's typed clients insist on protobuf; the kinds they
          * create are understood (protobuf.h). */
-        *out = dv_proto_decode((const unsigned char *)b, len);
+        *out = dv_auth_protobuf_to_json(b, len);
+        if (!*out)
+            *out = dv_proto_decode((const unsigned char *)b, len);
         if (*out)
             return 0;
         dv_reply_status(c, 415, "UnsupportedMediaType",
@@ -238,41 +241,14 @@ static void validate_name(const dv_rtype *rt, const char *name, json_t *causes)
 
 /* ---- CRD objects ------------------------------------------------------------------ */
 
-/* Paths present in `before` but not in `after` (what pruning removed). */
-static void removed_fields(const json_t *before, const json_t *after, const char *prefix, json_t *out)
-{
-    if (json_is_object(before) && json_is_object(after)) {
-        const char *k;
-        json_t *v;
-        json_object_foreach((json_t *)before, k, v) {
-            char path[1024];
-            snprintf(path, sizeof(path), "%s%s%s", prefix, *prefix ? "." : "", k);
-            json_t *a = json_object_get(after, k);
-            if (!a)
-                json_array_append_new(out, json_string(path));
-            else
-                removed_fields(v, a, path, out);
-        }
-    } else if (json_is_array(before) && json_is_array(after)) {
-        for (size_t i = 0; i < json_array_size(before) && i < json_array_size(after); i++) {
-            char path[1024];
-            snprintf(path, sizeof(path), "%s[%zu]", prefix, i);
-            removed_fields(json_array_get(before, i), json_array_get(after, i), path, out);
-        }
-    }
-}
-
 /* Decode-time work on a custom object: defaulting and pruning, with unknown
  * fields reported per fieldValidation. -1 when the request failed (reply set). */
 static int crd_decode(dv_ctx *c, json_t *obj)
 {
     if (!c->rt->is_crd || !c->rt->schema)
         return 0;
-    json_t *before = json_deep_copy(obj);
-    dv_schema_prune(c->rt->schema, obj);
     json_t *gone = json_array();
-    removed_fields(before, obj, "", gone);
-    json_decref(before);
+    dv_schema_prune_report(c->rt->schema, obj, gone);
     dv_schema_default(c->rt->schema, obj);
     const char *fv = dv_q(c, "fieldValidation");
     int rc = 0;
@@ -402,11 +378,11 @@ static int admit(dv_ctx *c, const char *op, json_t **obj, const json_t *old, int
     dv_admission_request ar = {op, c->rt->group, c->rt->version, c->rt->kind, c->rt->plural, c->sub,
                                src ? mds(src, "name") : c->name, ns, *obj, old, nsobj, &c->user,
                                dv_q(c, "dryRun") != NULL};
-    char msg[1024] = "";
+    dv_admission_result res = {NULL, NULL};
     int rc;
     if (mutate) {
         json_t *out = NULL;
-        rc = dv_admission_mutate(dv_lister_fn, c->api, &ar, &out, msg, sizeof(msg));
+        rc = dv_admission_mutate_ex(dv_lister_fn, c->api, &ar, &out, &res);
         if (rc == 0 && out) {
             json_decref(*obj);
             *obj = out;
@@ -414,13 +390,36 @@ static int admit(dv_ctx *c, const char *op, json_t **obj, const json_t *old, int
             json_decref(out);
         }
     } else {
-        rc = dv_admission_validate(dv_lister_fn, c->api, &ar, msg, sizeof(msg));
+        rc = dv_admission_validate_ex(dv_lister_fn, c->api, &ar, &res);
     }
-    if (rc == -1)
-        dv_reply_status(c, 403, "Forbidden", msg, NULL);
-    else if (rc != 0)
-        dv_reply_status(c, 500, "InternalError", msg, NULL);
+    const char *w = json_string_value(json_array_get(res.warnings, 0));
+    if (w && !c->resp->warning[0])
+        snprintf(c->resp->warning, sizeof(c->resp->warning), "299 - \"%.490s\"", w);
+    if (rc != 0) {
+        json_t *st = res.status ? json_incref(res.status)
+                                : json_pack("{s:s,s:s,s:{},s:s,s:s,s:s,s:i}", "kind", "Status", "apiVersion", "v1",
+                                            "metadata", "status", "Failure", "message", "admission failed",
+                                            "reason", "InternalError", "code", 500);
+        json_t *code = json_object_get(st, "code");
+        dv_reply_json(c, json_is_integer(code) ? (int)json_integer_value(code) : 500, st);
+    }
+    dv_admission_result_clear(&res);
     return rc == 0 ? 0 : -1;
+}
+
+/* RBAC escalation prevention on roles and bindings (rbac storage). */
+static int escalation_ok(dv_ctx *c, const json_t *obj, const json_t *old)
+{
+    if (strcmp(c->rt->group, "rbac.authorization.k8s.io"))
+        return 1;
+    char msg[2048] = "";
+    if (dv_rbac_escalation_check(c->api->auth, &c->user, c->rt->plural, c->rt->namespaced ? c->ns : NULL, obj, old,
+                                 msg, sizeof(msg)))
+        return 1;
+    json_t *d = json_pack("{s:s,s:s,s:s}", "name", mds(obj, "name") ? mds(obj, "name") : "", "group",
+                          c->rt->group, "kind", c->rt->plural);
+    dv_reply_status(c, 403, "Forbidden", msg, d);
+    return 0;
 }
 
 /* ---- get and list ------------------------------------------------------------------ */
@@ -717,7 +716,7 @@ static void do_create(dv_ctx *c, json_t *obj, int applied)
         dv_reply_status(c, 409, "AlreadyExists", msg, d);
         goto out;
     }
-    if (admit(c, "CREATE", &obj, NULL, 0) != 0)
+    if (admit(c, "CREATE", &obj, NULL, 0) != 0 || !escalation_ok(c, obj, NULL))
         goto out;
     m = md(obj);
     char now[32], uid[40], mgr[256];
@@ -765,12 +764,24 @@ void dv_handle_create(dv_ctx *c)
     if (parse_body(c, &obj) != 0)
         return;
     if (c->rt->create_only) {
-        json_t *rev = json_is_object(obj) ? dv_access_review(c->api->auth, &c->user, obj) : NULL;
+        json_t *rev = NULL;
+        if (json_is_object(obj)) {
+            if (!strcmp(c->rt->plural, "selfsubjectrulesreviews"))
+                rev = dv_rules_review(c->api->auth, &c->user, obj);
+            else if (!strcmp(c->rt->plural, "selfsubjectreviews"))
+                rev = dv_self_subject_review(&c->user);
+            else
+                rev = dv_access_review(c->api->auth, &c->user, obj);
+        }
         json_decref(obj);
         if (!rev) {
-            dv_reply_status(c, 400, "BadRequest", "malformed access review", NULL);
+            dv_reply_status(c, 400, "BadRequest", "malformed review", NULL);
             return;
         }
+        char av[256];
+        dv_api_version(c->rt, av, sizeof(av));
+        json_object_set_new(rev, "apiVersion", json_string(av));
+        json_object_set_new(rev, "kind", json_string(c->rt->kind));
         dv_reply_json(c, 201, rev);
         return;
     }
@@ -779,6 +790,28 @@ void dv_handle_create(dv_ctx *c)
         return;
     }
     do_create(c, obj, 0);
+}
+
+void dv_handle_token_request(dv_ctx *c)
+{
+    const json_t *sa = dv_store_get(c->api->store, "", "serviceaccounts", c->ns, c->name);
+    if (!sa) {
+        dv_reply_not_found(c, c->rt, c->name);
+        return;
+    }
+    json_t *req = NULL;
+    if (c->req->body_len && parse_body(c, &req) != 0)
+        return;
+    char msg[1024] = "";
+    json_t *out = dv_token_request(c->api->auth, sa, req, (long long)time(NULL), msg, sizeof(msg));
+    json_decref(req);
+    if (!out) {
+        json_t *d = json_pack("{s:s,s:s,s:s}", "name", c->name, "group", "authentication.k8s.io", "kind",
+                              "TokenRequest");
+        dv_reply_status(c, 422, "Invalid", msg, d);
+        return;
+    }
+    dv_reply_json(c, 201, out);
 }
 
 /* ---- update and patch ----------------------------------------------------------------- */
@@ -883,7 +916,7 @@ static void do_update(dv_ctx *c, const json_t *old, json_t *obj, int applied)
         goto out;
     }
     json_decref(causes);
-    if (admit(c, "UPDATE", &obj, old, 0) != 0)
+    if (admit(c, "UPDATE", &obj, old, 0) != 0 || !escalation_ok(c, obj, old))
         goto out;
     m = md(obj);
     json_object_set_new(m, "resourceVersion", json_string(mds(old, "resourceVersion")));
@@ -1263,6 +1296,24 @@ void dv_seed(dv_api *api)
                                "phase", "Active");
         dv_store_put(api->store, "", "namespaces", "", *n, ns);
     }
+    json_t *policy = dv_rbac_bootstrap_policy();
+    size_t i;
+    json_t *rec;
+    json_array_foreach(policy, i, rec) {
+        const char *g = json_string_value(json_object_get(rec, "group"));
+        const char *r = json_string_value(json_object_get(rec, "resource"));
+        json_t *o = json_object_get(rec, "object");
+        const char *name = mds(o, "name");
+        if (!g || !r || !name || dv_store_get(api->store, g, r, "", name))
+            continue;
+        json_t *copy = json_deep_copy(o);
+        json_t *m = md(copy);
+        dv_new_uid(uid);
+        json_object_set_new(m, "uid", json_string(uid));
+        json_object_set_new(m, "creationTimestamp", json_string(now));
+        dv_store_put(api->store, g, r, "", name, copy);
+    }
+    json_decref(policy);
 }
 
 void dv_load_crds(dv_api *api)

@@ -65,6 +65,8 @@ void dv_handle_update(dv_ctx *c);
 void dv_handle_patch(dv_ctx *c);
 void dv_handle_delete(dv_ctx *c);
 void dv_handle_deletecollection(dv_ctx *c);
+/* POST serviceaccounts/NAME/token (TokenRequest). */
+void dv_handle_token_request(dv_ctx *c);
 /* Seed the default namespaces on an empty store. */
 void dv_seed(dv_api *api);
 /* Delete as a DELETE request would (finalizers, propagation policy).

@@ -47,22 +47,6 @@ static const field OBJECT_META[] = {{1, "name", T_STR, 0, NULL},
                                     {13, "ownerReferences", T_MSG, 1, OWNER_REF},
                                     {14, "finalizers", T_STR, 1, NULL},
                                     END};
-static const field RESOURCE_ATTRS[] = {{1, "namespace", T_STR, 0, NULL}, {2, "verb", T_STR, 0, NULL},
-                                       {3, "group", T_STR, 0, NULL},     {4, "version", T_STR, 0, NULL},
-                                       {5, "resource", T_STR, 0, NULL},  {6, "subresource", T_STR, 0, NULL},
-                                       {7, "name", T_STR, 0, NULL},      END};
-static const field NONRESOURCE_ATTRS[] = {{1, "path", T_STR, 0, NULL}, {2, "verb", T_STR, 0, NULL}, END};
-static const field SSAR_SPEC[] = {{1, "resourceAttributes", T_MSG, 0, RESOURCE_ATTRS},
-                                  {2, "nonResourceAttributes", T_MSG, 0, NONRESOURCE_ATTRS},
-                                  END};
-static const field SAR_SPEC[] = {{1, "resourceAttributes", T_MSG, 0, RESOURCE_ATTRS},
-                                 {2, "nonResourceAttributes", T_MSG, 0, NONRESOURCE_ATTRS},
-                                 {3, "user", T_STR, 0, NULL},
-                                 {4, "groups", T_STR, 1, NULL},
-                                 {6, "uid", T_STR, 0, NULL},
-                                 END};
-static const field SSAR[] = {{1, "metadata", T_MSG, 0, OBJECT_META}, {2, "spec", T_MSG, 0, SSAR_SPEC}, END};
-static const field SAR[] = {{1, "metadata", T_MSG, 0, OBJECT_META}, {2, "spec", T_MSG, 0, SAR_SPEC}, END};
 static const field CONFIGMAP[] = {{1, "metadata", T_MSG, 0, OBJECT_META}, {2, "data", T_MAP_STR, 0, NULL},
                                   {3, "binaryData", T_MAP_BYTES, 0, NULL}, {4, "immutable", T_BOOL, 0, NULL},
                                   END};
@@ -94,7 +78,7 @@ static const struct {
     const char *kind;
     const field *table;
 } KINDS[] = {
-    {"SelfSubjectAccessReview", SSAR}, {"SubjectAccessReview", SAR}, {"ConfigMap", CONFIGMAP},
+    {"ConfigMap", CONFIGMAP},
     {"Secret", SECRET},                {"Namespace", NAMESPACE},     {"ServiceAccount", SERVICEACCOUNT},
     {"Role", ROLE},                    {"ClusterRole", ROLE},        {"RoleBinding", BINDING},
     {"ClusterRoleBinding", BINDING},

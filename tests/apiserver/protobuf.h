@@ -1,10 +1,10 @@
 /*
  * protobuf.h - the few Kubernetes protobuf bodies the dev API server must
  * read because kubectl's typed clients send them regardless of what the
- * server prefers: SelfSubjectAccessReview and SubjectAccessReview
- * (`kubectl auth can-i`) and what `kubectl create <kind>` builds:
- * ConfigMap, Secret, Namespace, ServiceAccount, Role, ClusterRole,
- * RoleBinding, ClusterRoleBinding. Decoded into their JSON form.
+ * server prefers: what `kubectl create <kind>` builds - ConfigMap, Secret,
+ * Namespace, ServiceAccount, Role, ClusterRole, RoleBinding,
+ * ClusterRoleBinding. (Access reviews and token requests are decoded by
+ * auth.h's dv_auth_protobuf_to_json.) Decoded into their JSON form.
  *
  * Ownership: returns a new reference, or NULL when the bytes are not a
  * well-formed "k8s\0"-framed runtime.Unknown of a supported kind.

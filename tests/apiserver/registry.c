@@ -64,6 +64,12 @@ static const builtin BUILTINS[] = {
      "SelfSubjectAccessReview", 0, 0, 0, 1, NULL, NULL, NULL},
     {"authorization.k8s.io", "v1", "subjectaccessreviews", "subjectaccessreview", "SubjectAccessReview", 0,
      0, 0, 1, NULL, NULL, NULL},
+    {"authorization.k8s.io", "v1", "localsubjectaccessreviews", "localsubjectaccessreview",
+     "LocalSubjectAccessReview", 1, 0, 0, 1, NULL, NULL, NULL},
+    {"authorization.k8s.io", "v1", "selfsubjectrulesreviews", "selfsubjectrulesreview", "SelfSubjectRulesReview",
+     0, 0, 0, 1, NULL, NULL, NULL},
+    {"authentication.k8s.io", "v1", "selfsubjectreviews", "selfsubjectreview", "SelfSubjectReview", 0, 0, 0, 1,
+     NULL, NULL, NULL},
 };
 
 static const char *const ALL_VERBS[] = {"create", "delete", "deletecollection", "get", "list",
