@@ -349,8 +349,15 @@ static int float_is_integer(double f)
 /* ------------------------------------------------------------------------ */
 /* patterns: Go RE2 subset -> POSIX ERE                                      */
 
-/* Translate one escape inside a bracket expression. Returns 0, or -1 when
- * the escape has no POSIX equivalent. */
+/* Escapes RE2 accepts that have no POSIX ERE spelling here: Unicode
+ * classes, \Q..\E, hex and octal character codes. */
+static int go_only_escape(char c)
+{
+    return c == 'p' || c == 'P' || c == 'Q' || c == 'E' || c == 'x' || (c >= '0' && c <= '7');
+}
+
+/* Translate one escape inside a bracket expression. Returns 0, 1 when it is
+ * valid Go but untranslatable, or -1 when Go rejects it too. */
 static int bracket_escape(char c, sbuf *body, int *dash, int *rbr, int *caret)
 {
     switch (c) {
@@ -366,6 +373,8 @@ static int bracket_escape(char c, sbuf *body, int *dash, int *rbr, int *caret)
     case ']': *rbr = 1; return 0;
     case '^': *caret = 1; return 0;
     default:
+        if (go_only_escape(c))
+            return 1;
         if (isalnum((unsigned char)c))
             return -1;
         sb_putc(body, c);
@@ -373,12 +382,14 @@ static int bracket_escape(char c, sbuf *body, int *dash, int *rbr, int *caret)
     }
 }
 
-/* Returns a malloc'd ERE, or NULL with a reason in err. */
-static char *pattern_to_ere(const char *pat, int *icase, char *err, size_t n)
+/* Returns a malloc'd ERE, or NULL with a reason in err; *unsupported is
+ * set when the pattern is (probably) valid Go but has no ERE translation. */
+static char *pattern_to_ere(const char *pat, int *icase, int *unsupported, char *err, size_t n)
 {
     sbuf out = {0};
     const char *p = pat;
     *icase = 0;
+    *unsupported = 0;
     if (!strncmp(p, "(?i)", 4)) {
         *icase = 1;
         p += 4;
@@ -410,6 +421,11 @@ static char *pattern_to_ere(const char *pat, int *icase, char *err, size_t n)
             case 'f': sb_putc(&out, '\f'); break;
             case 'v': sb_putc(&out, '\v'); break;
             default:
+                if (go_only_escape(e)) {
+                    snprintf(err, n, "escape `\\%c` is not supported by this server", e);
+                    *unsupported = 1;
+                    goto fail;
+                }
                 if (isalnum((unsigned char)e)) {
                     snprintf(err, n, "error parsing regexp: invalid escape sequence: `\\%c`", e);
                     goto fail;
@@ -434,9 +450,14 @@ static char *pattern_to_ere(const char *pat, int *icase, char *err, size_t n)
             sb_puts(&body, "");
             while (*p && *p != ']') {
                 if (*p == '\\') {
-                    if (!p[1] || bracket_escape(p[1], &body, &dash, &rbr, &caret) < 0) {
-                        snprintf(err, n, "error parsing regexp: invalid escape sequence: `\\%c`",
-                                 p[1] ? p[1] : ' ');
+                    int rc = p[1] ? bracket_escape(p[1], &body, &dash, &rbr, &caret) : -1;
+                    if (rc != 0) {
+                        if (rc > 0)
+                            snprintf(err, n, "escape `\\%c` is not supported by this server", p[1]);
+                        else
+                            snprintf(err, n, "error parsing regexp: invalid escape sequence: `\\%c`",
+                                     p[1] ? p[1] : ' ');
+                        *unsupported = rc > 0;
                         sb_free(&body);
                         goto fail;
                     }
@@ -488,7 +509,8 @@ static char *pattern_to_ere(const char *pat, int *icase, char *err, size_t n)
                 p += 3;
                 continue;
             }
-            snprintf(err, n, "error parsing regexp: unsupported group flags or named group: `%s`", pat);
+            snprintf(err, n, "group flags and named groups are not supported by this server: `%s`", pat);
+            *unsupported = 1;
             goto fail;
         }
         sb_putc(&out, c);
@@ -503,13 +525,15 @@ fail:
     return NULL;
 }
 
-/* Compile a schema pattern. Returns 0, or -1 with a Go-like reason. */
+/* Compile a schema pattern. Returns 0; -1 with a Go-like reason when the
+ * pattern is invalid; 1 when it is valid Go we cannot run (then the real
+ * server would check it and we do not: accepted, never enforced). */
 static int pattern_compile(const char *pat, regex_t *re, char *err, size_t n)
 {
-    int icase;
-    char *ere = pattern_to_ere(pat, &icase, err, n);
+    int icase, unsupported;
+    char *ere = pattern_to_ere(pat, &icase, &unsupported, err, n);
     if (!ere)
-        return -1;
+        return unsupported ? 1 : -1;
     int rc = regcomp(re, ere, REG_EXTENDED | REG_NOSUB | (icase ? REG_ICASE : 0));
     free(ere);
     if (rc != 0) {
@@ -1805,10 +1829,11 @@ static void check_nested(sctx *c, const json_t *v, int skip_anyof, int depth)
     if (json_is_string(json_object_get(v, "pattern"))) {
         regex_t re;
         char err[300], detail[400];
-        if (pattern_compile(s_str(v, "pattern"), &re, err, sizeof err) < 0) {
+        int rc = pattern_compile(s_str(v, "pattern"), &re, err, sizeof err);
+        if (rc < 0) {
             snprintf(detail, sizeof detail, "must be a valid regular expression, but isn't: %s", err);
             scause_value(c, "pattern", "FieldValueInvalid", "Invalid value", json_object_get(v, "pattern"), detail);
-        } else {
+        } else if (rc == 0) {
             regfree(&re);
         }
     }
@@ -1921,10 +1946,11 @@ static void check_structural(sctx *c, const json_t *s, int lvl, int depth)
     if (json_is_string(json_object_get(s, "pattern"))) {
         regex_t re;
         char err[300], detail[400];
-        if (pattern_compile(s_str(s, "pattern"), &re, err, sizeof err) < 0) {
+        int rc = pattern_compile(s_str(s, "pattern"), &re, err, sizeof err);
+        if (rc < 0) {
             snprintf(detail, sizeof detail, "must be a valid regular expression, but isn't: %s", err);
             scause_value(c, "pattern", "FieldValueInvalid", "Invalid value", json_object_get(s, "pattern"), detail);
-        } else {
+        } else if (rc == 0) {
             regfree(&re);
         }
     }
