@@ -451,6 +451,26 @@ static const char *spec_here(walk *w, const char *field)
     return dv_patch_list_keys(w->kind, names);
 }
 
+/* Maps the schema marks atomic (LabelSelector is x-kubernetes-map-type:
+ * atomic): owned and replaced as one value, like atomic lists. */
+static int atomic_here(const walk *w)
+{
+    static const struct {
+        const char *kind, *path;
+    } atomic_maps[] = {
+        {"Deployment", "spec.selector"}, {"ReplicaSet", "spec.selector"}, {"StatefulSet", "spec.selector"},
+        {"DaemonSet", "spec.selector"},  {"Job", "spec.selector"},        {"CronJob", "spec.jobTemplate.spec.selector"},
+    };
+    if (!w->kind)
+        return 0;
+    char names[2048];
+    dotted(&w->p, w->p.n, names, sizeof(names));
+    for (size_t i = 0; i < sizeof(atomic_maps) / sizeof(atomic_maps[0]); i++)
+        if (strcmp(atomic_maps[i].kind, w->kind) == 0 && strcmp(atomic_maps[i].path, names) == 0)
+            return 1;
+    return 0;
+}
+
 /* Every item of a list keyed under spec, or -1 if one cannot be. */
 static int all_keyed(const json_t *arr, const char *spec)
 {
@@ -518,7 +538,7 @@ static void applied_set(walk *w, const json_t *obj, json_t *set, int depth)
             w->oom = 1;
             return;
         }
-        if (json_is_object(v) && json_object_size(v) > 0) {
+        if (json_is_object(v) && json_object_size(v) > 0 && !atomic_here(w)) {
             applied_set(w, v, set, depth + 1);
         } else if (json_is_array(v) && json_array_size(v) > 0) {
             char names[2048];
@@ -582,6 +602,10 @@ static void added_set(walk *w, const json_t *v, json_t *set, int dot, int depth)
     }
     if (dot || !(json_is_object(v) || json_is_array(v)) || (json_is_object(v) && json_object_size(v) == 0))
         set_add(set, &w->p);
+    if (json_is_object(v) && atomic_here(w)) {
+        set_add(set, &w->p);
+        return;
+    }
     if (json_is_object(v)) {
         const char *k;
         json_t *c;
@@ -680,7 +704,7 @@ static void diff_value(walk *w, const json_t *o, const json_t *n, diff_sets *d, 
         w->oom = 1;
         return;
     }
-    if (json_is_object(o) && json_is_object(n)) {
+    if (json_is_object(o) && json_is_object(n) && !atomic_here(w)) {
         const char *k;
         json_t *nv;
         json_object_foreach((json_t *)n, k, nv) {
@@ -807,7 +831,7 @@ static json_t *apply_merge(walk *w, const json_t *live, const json_t *cfg, int d
                 char pe[1024];
                 snprintf(pe, sizeof(pe), "f:%s", k);
                 path_push(&w->p, pe);
-                merged = apply_merge(w, lv, v, depth + 1);
+                merged = atomic_here(w) ? json_deep_copy(v) : apply_merge(w, lv, v, depth + 1);
                 path_pop(&w->p);
             } else {
                 merged = json_deep_copy(v);

@@ -91,11 +91,20 @@ static void test_create_by_apply(void **state)
     json_object_foreach(e, k, v) assert_string_equal(k, want_order[i++]);
     assert_json_eq(json_object_get(e, "fieldsV1"),
                    "{\"f:metadata\":{\"f:labels\":{\"f:app\":{}}},\"f:spec\":{\"f:replicas\":{},"
-                   "\"f:selector\":{\"f:matchLabels\":{\"f:app\":{}}},\"f:template\":{\"f:metadata\":{"
+                   "\"f:selector\":{},\"f:template\":{\"f:metadata\":{"
                    "\"f:labels\":{\"f:app\":{}}},\"f:spec\":{\"f:containers\":{\"k:{\\\"name\\\":\\\"nginx\\\"}\":"
                    "{\".\":{},\"f:image\":{},\"f:name\":{},\"f:ports\":{"
                    "\"k:{\\\"containerPort\\\":80,\\\"protocol\\\":\\\"TCP\\\"}\":{\".\":{},\"f:containerPort\":{}}}}}}}}}",
                    "apply fieldsV1");
+    /* the atomic selector is replaced whole, not merged */
+    json_t *sel = J("{\"apiVersion\":\"apps/v1\",\"kind\":\"Deployment\",\"metadata\":{\"name\":\"web\"},"
+                    "\"spec\":{\"selector\":{\"matchExpressions\":[{\"key\":\"a\",\"operator\":\"Exists\"}]}}}");
+    json_t *so = NULL;
+    assert_int_equal(dv_server_side_apply(out, sel, "kubectl", 0, T1, &so, msg, sizeof(msg)), 0);
+    assert_json_eq(get_path(so, "spec.selector"), "{\"matchExpressions\":[{\"key\":\"a\",\"operator\":\"Exists\"}]}",
+                   "selector replaced");
+    json_decref(so);
+    json_decref(sel);
     /* re-applying the same configuration changes nothing, not even the time */
     json_t *again = NULL;
     assert_int_equal(dv_server_side_apply(out, cfg, "kubectl", 0, T1, &again, msg, sizeof(msg)), 0);
