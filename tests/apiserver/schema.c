@@ -63,20 +63,26 @@ static void sb_putn(sbuf *b, const char *s, size_t n)
 static void sb_puts(sbuf *b, const char *s) { sb_putn(b, s, strlen(s)); }
 static void sb_putc(sbuf *b, char c) { sb_putn(b, &c, 1); }
 
+static void sb_vprintf(sbuf *b, const char *fmt, va_list ap)
+{
+    va_list ap2;
+    va_copy(ap2, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap2);
+    va_end(ap2);
+    if (n <= 0)
+        return;
+    sb_reserve(b, (size_t)n);
+    vsnprintf(b->s + b->len, (size_t)n + 1, fmt, ap);
+    b->len += (size_t)n;
+}
+
 static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void sb_printf(sbuf *b, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
+    sb_vprintf(b, fmt, ap);
     va_end(ap);
-    if (n <= 0)
-        return;
-    sb_reserve(b, (size_t)n);
-    va_start(ap, fmt);
-    vsnprintf(b->s + b->len, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    b->len += (size_t)n;
 }
 
 static void sb_truncate(sbuf *b, size_t len)
@@ -916,10 +922,8 @@ static void invalid(vctx *c, const json_t *bad, const char *detail_fmt, ...)
     sb_printf(&m, ": %s in body ", sb_str(&c->path));
     va_list ap;
     va_start(ap, detail_fmt);
-    char detail[512];
-    vsnprintf(detail, sizeof detail, detail_fmt, ap);
+    sb_vprintf(&m, detail_fmt, ap);
     va_end(ap);
-    sb_puts(&m, detail);
     cause(c, "FieldValueInvalid", sb_str(&m));
     sb_free(&m);
 }

@@ -649,6 +649,23 @@ static void test_huge_string(void **state)
     free(big);
 }
 
+static void test_long_pattern_in_message(void **state)
+{
+    char pat[2100], props[2400], want[2300];
+    memset(pat, 'a', 2000);
+    strcpy(pat + 2000, "$");
+    snprintf(props, sizeof props, "{'s':{'type':'string','pattern':'%s'}}", pat);
+    json_t *s = spec_schema(props, NULL);
+    json_t *o = J("{'spec':{'s':'b'}}");
+    json_t *causes = json_array();
+    assert_int_equal(dv_schema_validate(s, o, causes), 1);
+    snprintf(want, sizeof want, "Invalid value: \"b\": spec.s in body should match '%s'", pat);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(causes, 0), "message")), want);
+    json_decref(causes);
+    json_decref(o);
+    json_decref(s);
+}
+
 static void test_bad_pattern_at_validation_is_ignored(void **state)
 {
     /* valid Go we cannot translate: accepted and not enforced */
@@ -695,6 +712,7 @@ int main(void)
         cmocka_unit_test(test_deep_schema_rejected),
         cmocka_unit_test(test_deep_object_bounded),
         cmocka_unit_test(test_huge_string),
+        cmocka_unit_test(test_long_pattern_in_message),
         cmocka_unit_test(test_bad_pattern_at_validation_is_ignored),
         cmocka_unit_test(test_null_and_odd_inputs),
     };
