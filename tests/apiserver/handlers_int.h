@@ -95,10 +95,6 @@ int dv_wants_table(const dv_request *req);
  * (default), "Object". with_columns 0 omits columnDefinitions (watch). New ref. */
 json_t *dv_table(const json_t *columns, const json_t *objects, const char *include_object,
                  int with_columns);
-/* Evaluate a printer-column JSONPath (".spec.plan",
- * ".status.conditions[?(@.type==\"Ready\")].status") against obj; borrowed
- * value or NULL. */
-const json_t *dv_jsonpath(const json_t *obj, const char *path);
 
 /* ---- gc.c ---------------------------------------------------------------------- */
 /* Garbage collection and namespace termination until nothing changes. */

@@ -1,9 +1,10 @@
 /*
  * table.c - meta.k8s.io/v1 Table responses (what `kubectl get` prints):
- * Name, the resource's printer columns evaluated with a small JSONPath
- * subset, Age; and the row objects per includeObject.
+ * Name, the resource's printer columns (evaluated by printcols.h), Age;
+ * and the row objects per includeObject.
  */
 #include "handlers_int.h"
+#include "printcols.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,133 +17,24 @@ int dv_wants_table(const dv_request *req)
     return a && strstr(a, "as=Table") && strstr(a, "g=meta.k8s.io");
 }
 
-/* One step of a path: a key, an index, or a filter [?(@.k=="v")]. */
-static const json_t *step(const json_t *cur, const char **pp)
-{
-    const char *p = *pp;
-    if (*p == '.') {
-        p++;
-        size_t n = strcspn(p, ".[");
-        char key[256];
-        snprintf(key, sizeof(key), "%.*s", (int)n, p);
-        *pp = p + n;
-        return json_object_get(cur, key);
-    }
-    if (*p != '[')
-        return NULL;
-    const char *end = strchr(p, ']');
-    if (!end)
-        return NULL;
-    *pp = end + 1;
-    if (p[1] == '*' || p[1] == '0')
-        return json_array_get(cur, 0);
-    if (p[1] >= '1' && p[1] <= '9')
-        return json_array_get(cur, (size_t)atoi(p + 1));
-    if (!strncmp(p, "[?(@.", 5)) {
-        /* [?(@.type=="Ready")] */
-        const char *k = p + 5;
-        const char *eq = strstr(k, "==");
-        if (!eq || eq > end)
-            return NULL;
-        char key[128], val[256];
-        snprintf(key, sizeof(key), "%.*s", (int)(eq - k), k);
-        const char *v = eq + 2;
-        char q = *v;
-        if (q == '"' || q == '\'') {
-            const char *ve = strchr(v + 1, q);
-            if (!ve)
-                return NULL;
-            snprintf(val, sizeof(val), "%.*s", (int)(ve - v - 1), v + 1);
-        } else {
-            snprintf(val, sizeof(val), "%.*s", (int)strcspn(v, ")"), v);
-        }
-        size_t i;
-        json_t *e;
-        json_array_foreach((json_t *)cur, i, e) {
-            const char *s = json_string_value(json_object_get(e, key));
-            if (s && !strcmp(s, val))
-                return e;
-        }
-    }
-    return NULL;
-}
-
-const json_t *dv_jsonpath(const json_t *obj, const char *path)
-{
-    char buf[512];
-    snprintf(buf, sizeof(buf), "%s", path ? path : "");
-    char *p = buf;
-    if (*p == '{') {
-        p++;
-        char *e = strrchr(p, '}');
-        if (e)
-            *e = 0;
-    }
-    const json_t *cur = obj;
-    const char *q = p;
-    while (cur && *q)
-        cur = step(cur, &q);
-    return cur;
-}
-
-/* kube's HumanDuration, as printed in AGE columns. */
-static void human_duration(long s, char *out, size_t n)
-{
-    if (s < -1) {
-        snprintf(out, n, "<invalid>");
-        return;
-    }
-    if (s < 0)
-        s = 0;
-    long m = s / 60, h = s / 3600, d = h / 24, y = d / 365;
-    if (s < 120)
-        snprintf(out, n, "%lds", s);
-    else if (m < 10)
-        s % 60 ? snprintf(out, n, "%ldm%lds", m, s % 60) : snprintf(out, n, "%ldm", m);
-    else if (m < 180)
-        snprintf(out, n, "%ldm", m);
-    else if (h < 8)
-        m % 60 ? snprintf(out, n, "%ldh%ldm", h, m % 60) : snprintf(out, n, "%ldh", h);
-    else if (h < 48)
-        snprintf(out, n, "%ldh", h);
-    else if (h < 192)
-        h % 24 ? snprintf(out, n, "%ldd%ldh", d, h % 24) : snprintf(out, n, "%ldd", d);
-    else if (h < 24 * 365 * 2)
-        snprintf(out, n, "%ldd", d);
-    else if (h < 24 * 365 * 8)
-        snprintf(out, n, "%ldy%ldd", y, d % 365);
-    else
-        snprintf(out, n, "%ldy", y);
-}
-
 static json_t *age_of(const char *ts)
 {
-    if (!ts)
-        return json_string("<unknown>");
-    struct tm tm;
-    memset(&tm, 0, sizeof(tm));
-    if (!strptime(ts, "%Y-%m-%dT%H:%M:%S", &tm))
-        return json_string("<unknown>");
-    char out[32];
-    human_duration((long)(time(NULL) - timegm(&tm)), out, sizeof(out));
-    return json_string(out);
+    char buf[32];
+    return json_string(dv_printcol_age(ts ? ts : "", time(NULL), buf, sizeof(buf)));
 }
 
 static json_t *cell(const json_t *col, const json_t *obj)
 {
-    const json_t *v = dv_jsonpath(obj, json_string_value(json_object_get(col, "jsonPath")));
     const char *type = json_string_value(json_object_get(col, "type"));
-    if (!v || json_is_null(v))
+    json_t *v = dv_printcol_cell(json_string_value(json_object_get(col, "jsonPath")), type ? type : "string", obj);
+    if (!v)
         return json_null();
-    if (type && !strcmp(type, "date") && json_is_string(v))
-        return age_of(json_string_value(v));
-    if (json_is_object(v) || json_is_array(v)) {
-        char *s = json_dumps(v, JSON_COMPACT);
-        json_t *r = json_string(s ? s : "");
-        free(s);
-        return r;
+    if (type && !strcmp(type, "date") && json_is_string(v)) {
+        json_t *age = age_of(json_string_value(v));
+        json_decref(v);
+        return age;
     }
-    return json_deep_copy(v);
+    return v;
 }
 
 json_t *dv_table(const json_t *columns, const json_t *objects, const char *include_object, int with_columns)

@@ -1,0 +1,221 @@
+/*
+ * test_store.c - the dev API server's object store: revisions, sorted
+ * lists, events and replay, the retained window (floor), snapshot lists
+ * "as of" a revision, and persistence (replay, compaction, torn lines).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "testutil.h"
+
+#include "store.h"
+
+static json_t *obj(const char *ns, const char *name, const char *val)
+{
+    return json_pack("{s:{s:s,s:s},s:s}", "metadata", "namespace", ns, "name", name, "v", val);
+}
+
+static const char *rv_of(const json_t *o)
+{
+    return json_string_value(json_object_get(json_object_get(o, "metadata"), "resourceVersion"));
+}
+
+static dv_store *open_mem(size_t window)
+{
+    dv_store *s = NULL;
+    char msg[256] = "";
+    assert_int_equal(dv_store_open(NULL, window, &s, msg, sizeof(msg)), 0);
+    return s;
+}
+
+static void test_put_get_list(void **state)
+{
+    (void)state;
+    dv_store *s = open_mem(10);
+    assert_int_equal(dv_store_rv(s), 0);
+    assert_int_equal(dv_store_put(s, "", "configmaps", "b", "x", obj("b", "x", "1")), 1);
+    assert_int_equal(dv_store_put(s, "", "configmaps", "a", "y", obj("a", "y", "1")), 2);
+    assert_int_equal(dv_store_put(s, "", "configmaps", "a", "b", obj("a", "b", "1")), 3);
+    assert_int_equal(dv_store_put(s, "apps", "deployments", "a", "d", obj("a", "d", "1")), 4);
+    const json_t *g = dv_store_get(s, "", "configmaps", "a", "y");
+    assert_non_null(g);
+    assert_string_equal(rv_of(g), "2");
+    assert_null(dv_store_get(s, "", "configmaps", "a", "nope"));
+    assert_null(dv_store_get(s, "", "secrets", "a", "y"));
+    json_t *all = dv_store_list(s, "", "configmaps", NULL);
+    assert_int_equal(json_array_size(all), 3);
+    /* sorted by namespace then name */
+    assert_string_equal(json_string_value(json_object_get(json_object_get(json_array_get(all, 0), "metadata"), "name")), "b");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(json_array_get(all, 2), "metadata"), "name")), "x");
+    json_decref(all);
+    json_t *in_a = dv_store_list(s, "", "configmaps", "a");
+    assert_int_equal(json_array_size(in_a), 2);
+    json_decref(in_a);
+    /* a namespace that is a prefix of another must not match it */
+    dv_store_put(s, "", "configmaps", "ab", "z", obj("ab", "z", "1"));
+    in_a = dv_store_list(s, "", "configmaps", "a");
+    assert_int_equal(json_array_size(in_a), 2);
+    json_decref(in_a);
+    /* delete bumps the revision; deleting again is a no-op */
+    uint64_t rv = dv_store_delete(s, "", "configmaps", "a", "y");
+    assert_int_equal(rv, 6);
+    assert_int_equal(dv_store_delete(s, "", "configmaps", "a", "y"), 0);
+    assert_null(dv_store_get(s, "", "configmaps", "a", "y"));
+    json_t *every = dv_store_all(s);
+    assert_int_equal(json_array_size(every), 4);
+    json_decref(every);
+    dv_store_free(s);
+}
+
+typedef struct seen {
+    char log[1024];
+} seen;
+
+static void record(void *ud, const dv_event *ev)
+{
+    seen *s = ud;
+    static const char *const names[] = {"A", "M", "D"};
+    const char *name = json_string_value(json_object_get(json_object_get(ev->obj, "metadata"), "name"));
+    size_t len = strlen(s->log);
+    snprintf(s->log + len, sizeof(s->log) - len, "%s:%s@%llu%s ", names[ev->type], name, (unsigned long long)ev->rv,
+             ev->prev ? "+prev" : "");
+}
+
+static void test_events_and_replay(void **state)
+{
+    (void)state;
+    dv_store *s = open_mem(3);
+    seen live = {""};
+    int id = dv_store_subscribe(s, record, &live);
+    assert_true(id > 0);
+    dv_store_put(s, "", "cm", "n", "a", obj("n", "a", "1"));
+    dv_store_put(s, "", "cm", "n", "a", obj("n", "a", "2"));
+    dv_store_delete(s, "", "cm", "n", "a");
+    assert_string_equal(live.log, "A:a@1 M:a@2+prev D:a@3+prev ");
+    /* the deleted event carries the last state with the new revision */
+    seen r = {""};
+    assert_int_equal(dv_store_replay(s, 1, record, &r), 0);
+    assert_string_equal(r.log, "M:a@2+prev D:a@3+prev ");
+    /* window of 3: a 4th event evicts rv 1, so resuming from 0 is Gone */
+    dv_store_put(s, "", "cm", "n", "b", obj("n", "b", "1"));
+    assert_int_equal(dv_store_floor(s), 1);
+    r.log[0] = 0;
+    assert_int_equal(dv_store_replay(s, 0, record, &r), -1);
+    assert_int_equal(dv_store_replay(s, 1, record, &r), 0);
+    assert_string_equal(r.log, "M:a@2+prev D:a@3+prev A:b@4 ");
+    dv_store_unsubscribe(s, id);
+    live.log[0] = 0;
+    dv_store_put(s, "", "cm", "n", "c", obj("n", "c", "1"));
+    assert_string_equal(live.log, "");
+    dv_store_free(s);
+}
+
+static void test_list_at_snapshot(void **state)
+{
+    (void)state;
+    dv_store *s = open_mem(100);
+    dv_store_put(s, "", "cm", "n", "a", obj("n", "a", "1"));
+    dv_store_put(s, "", "cm", "n", "b", obj("n", "b", "1"));
+    uint64_t snap = dv_store_rv(s);
+    dv_store_put(s, "", "cm", "n", "a", obj("n", "a", "2")); /* modified */
+    dv_store_delete(s, "", "cm", "n", "b");                   /* deleted */
+    dv_store_put(s, "", "cm", "n", "c", obj("n", "c", "1")); /* added */
+    dv_store_put(s, "", "other", "n", "a", obj("n", "a", "x"));
+    json_t *then = dv_store_list_at(s, "", "cm", NULL, snap);
+    assert_non_null(then);
+    assert_int_equal(json_array_size(then), 2);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(then, 0), "v")), "1");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(json_array_get(then, 1), "metadata"), "name")), "b");
+    json_decref(then);
+    json_t *now = dv_store_list_at(s, "", "cm", NULL, dv_store_rv(s));
+    assert_int_equal(json_array_size(now), 2);
+    json_decref(now);
+    dv_store_free(s);
+
+    /* too old for the window: NULL */
+    s = open_mem(2);
+    dv_store_put(s, "", "cm", "n", "a", obj("n", "a", "1"));
+    dv_store_put(s, "", "cm", "n", "a", obj("n", "a", "2"));
+    dv_store_put(s, "", "cm", "n", "a", obj("n", "a", "3"));
+    assert_null(dv_store_list_at(s, "", "cm", NULL, 0));
+    json_t *ok = dv_store_list_at(s, "", "cm", NULL, 1);
+    assert_non_null(ok);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(ok, 0), "v")), "1");
+    json_decref(ok);
+    dv_store_free(s);
+}
+
+static void test_persistence(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir();
+    char msg[256] = "";
+    dv_store *s = NULL;
+    assert_int_equal(dv_store_open(dir, 10, &s, msg, sizeof(msg)), 0);
+    dv_store_put(s, "", "cm", "n", "a", obj("n", "a", "1"));
+    dv_store_put(s, "", "cm", "n", "b", obj("n", "b", "1"));
+    dv_store_put(s, "", "cm", "n", "a", obj("n", "a", "2"));
+    dv_store_delete(s, "", "cm", "n", "b");
+    dv_store_free(s);
+
+    /* a torn (partial) last line from a crash is ignored */
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/store.log", dir);
+    FILE *f = fopen(path, "a");
+    assert_non_null(f);
+    fputs("{\"rv\":99,\"op\":\"put\",\"g\":\"\",\"r\":\"cm\",\"ns\":\"n\",\"n\":\"zz\",\"o\":{\"meta", f);
+    fclose(f);
+
+    assert_int_equal(dv_store_open(dir, 10, &s, msg, sizeof(msg)), 0);
+    assert_int_equal(dv_store_rv(s), 4);
+    assert_int_equal(dv_store_floor(s), 4); /* the window starts empty */
+    const json_t *a = dv_store_get(s, "", "cm", "n", "a");
+    assert_non_null(a);
+    assert_string_equal(json_string_value(json_object_get(a, "v")), "2");
+    assert_string_equal(rv_of(a), "3");
+    assert_null(dv_store_get(s, "", "cm", "n", "b"));
+    assert_null(dv_store_get(s, "", "cm", "n", "zz"));
+    /* revisions continue after a restart */
+    assert_int_equal(dv_store_put(s, "", "cm", "n", "c", obj("n", "c", "1")), 5);
+    dv_store_free(s);
+
+    /* the log was compacted on open: one put per live object + rv record */
+    f = fopen(path, "r");
+    char *text = tu_slurp(f);
+    fclose(f);
+    int lines = 0;
+    for (char *p = text; *p; p++)
+        lines += *p == '\n';
+    assert_int_equal(lines, 3); /* put a, rv marker, then the appended put c */
+    free(text);
+
+    assert_int_equal(dv_store_open(dir, 10, &s, msg, sizeof(msg)), 0);
+    assert_int_equal(dv_store_rv(s), 5);
+    json_t *l = dv_store_list(s, "", "cm", NULL);
+    assert_int_equal(json_array_size(l), 2);
+    json_decref(l);
+    dv_store_free(s);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+static void test_bad_data_dir(void **state)
+{
+    (void)state;
+    dv_store *s = NULL;
+    char msg[256] = "";
+    assert_int_equal(dv_store_open("/proc/definitely/not/writable", 10, &s, msg, sizeof(msg)), -1);
+    assert_null(s);
+    assert_true(strlen(msg) > 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_put_get_list),      cmocka_unit_test(test_events_and_replay),
+        cmocka_unit_test(test_list_at_snapshot),  cmocka_unit_test(test_persistence),
+        cmocka_unit_test(test_bad_data_dir),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
