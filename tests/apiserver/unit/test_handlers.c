@@ -1,0 +1,415 @@
+/*
+ * test_handlers.c - API semantics through dv_api_handle, without HTTP:
+ * Status bodies, create/get/update/patch/delete rules (generation, status
+ * subresource, no-op writes, finalizers, generateName), CRD serving,
+ * pagination, watch buffering and 410, tables, bad input.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "testutil.h"
+
+#include "handlers.h"
+
+#define TOKEN "unit-admin-token"
+
+typedef struct fixture {
+    dv_api *api;
+} fixture;
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof(*f));
+    dv_api_config cfg = {0};
+    cfg.watch_window = 50;
+    cfg.admin_token = TOKEN;
+    char msg[256] = "";
+    if (dv_api_new(&cfg, &f->api, msg, sizeof(msg)) != 0) {
+        fprintf(stderr, "dv_api_new: %s\n", msg);
+        return -1;
+    }
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    dv_api_free(f->api);
+    free(f);
+    return 0;
+}
+
+/* Perform a request; returns the parsed body (new ref) and the status. */
+static json_t *call(fixture *f, const char *method, const char *path, const char *query, const char *ctype,
+                    const char *body, int *status)
+{
+    json_t *q = json_object();
+    if (query) {
+        char *copy = strdup(query);
+        for (char *tok = strtok(copy, "&"); tok; tok = strtok(NULL, "&")) {
+            char *eq = strchr(tok, '=');
+            if (eq) {
+                *eq = 0;
+                json_object_set_new(q, tok, json_string(eq + 1));
+            }
+        }
+        free(copy);
+    }
+    dv_request req = {method, path, q, "application/json", ctype ? ctype : "application/json",
+                      "Bearer " TOKEN, "unit-test/1.0", NULL, NULL, body, body ? strlen(body) : 0};
+    dv_response resp;
+    dv_api_handle(f->api, &req, &resp);
+    json_decref(q);
+    *status = resp.status;
+    json_t *out = resp.body ? json_loadb(resp.body, resp.body_len, 0, NULL) : NULL;
+    dv_response_clear(&resp);
+    return out;
+}
+
+static const char *sget(const json_t *o, const char *a, const char *b)
+{
+    const json_t *v = json_object_get(o, a);
+    if (b)
+        v = json_object_get(v, b);
+    return json_string_value(v);
+}
+
+#define CM "/api/v1/namespaces/default/configmaps"
+
+static void test_status_bodies(void **state)
+{
+    fixture *f = *state;
+    int st;
+    json_t *r = call(f, "GET", CM "/missing", NULL, NULL, NULL, &st);
+    assert_int_equal(st, 404);
+    assert_string_equal(sget(r, "kind", NULL), "Status");
+    assert_string_equal(sget(r, "status", NULL), "Failure");
+    assert_string_equal(sget(r, "reason", NULL), "NotFound");
+    assert_string_equal(sget(r, "message", NULL), "configmaps \"missing\" not found");
+    assert_string_equal(sget(r, "details", "kind"), "configmaps");
+    assert_int_equal(json_integer_value(json_object_get(r, "code")), 404);
+    json_decref(r);
+
+    dv_request req = {"GET", CM, NULL, NULL, NULL, "Bearer nope", NULL, NULL, NULL, NULL, 0};
+    dv_response resp;
+    dv_api_handle(f->api, &req, &resp);
+    assert_int_equal(resp.status, 401);
+    dv_response_clear(&resp);
+
+    r = call(f, "GET", "/apis/nothing.example/v1/things", NULL, NULL, NULL, &st);
+    assert_int_equal(st, 404);
+    json_decref(r);
+    r = call(f, "POST", CM, NULL, NULL, "{broken", &st);
+    assert_int_equal(st, 400);
+    assert_string_equal(sget(r, "reason", NULL), "BadRequest");
+    json_decref(r);
+    r = call(f, "POST", CM, NULL, NULL, "{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"metadata\":{\"name\":\"x\"}}", &st);
+    assert_int_equal(st, 400); /* kind does not match the URL */
+    json_decref(r);
+    r = call(f, "PUT", CM, NULL, NULL, "{}", &st);
+    assert_int_equal(st, 405);
+    json_decref(r);
+}
+
+static void test_create_update_conflict(void **state)
+{
+    fixture *f = *state;
+    int st;
+    json_t *r = call(f, "POST", CM, NULL, NULL,
+                     "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"c\"},\"data\":{\"a\":\"1\"}}",
+                     &st);
+    assert_int_equal(st, 201);
+    assert_non_null(sget(r, "metadata", "uid"));
+    assert_non_null(sget(r, "metadata", "creationTimestamp"));
+    assert_string_equal(sget(r, "metadata", "namespace"), "default");
+    char rv[32];
+    snprintf(rv, sizeof(rv), "%s", sget(r, "metadata", "resourceVersion"));
+    json_decref(r);
+
+    r = call(f, "POST", CM, NULL, NULL, "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"c\"}}", &st);
+    assert_int_equal(st, 409);
+    assert_string_equal(sget(r, "reason", NULL), "AlreadyExists");
+    json_decref(r);
+
+    char body[512];
+    snprintf(body, sizeof(body),
+             "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"c\",\"resourceVersion\":\"%s\"},"
+             "\"data\":{\"a\":\"2\"}}",
+             rv);
+    r = call(f, "PUT", CM "/c", NULL, NULL, body, &st);
+    assert_int_equal(st, 200);
+    assert_string_not_equal(sget(r, "metadata", "resourceVersion"), rv);
+    json_decref(r);
+    r = call(f, "PUT", CM "/c", NULL, NULL, body, &st);
+    assert_int_equal(st, 409);
+    assert_string_equal(sget(r, "reason", NULL), "Conflict");
+    json_decref(r);
+
+    /* a no-op update does not bump the resourceVersion */
+    r = call(f, "GET", CM "/c", NULL, NULL, NULL, &st);
+    char rv2[32];
+    snprintf(rv2, sizeof(rv2), "%s", sget(r, "metadata", "resourceVersion"));
+    json_decref(r);
+    r = call(f, "PATCH", CM "/c", NULL, "application/merge-patch+json", "{\"data\":{\"a\":\"2\"}}", &st);
+    assert_int_equal(st, 200);
+    assert_string_equal(sget(r, "metadata", "resourceVersion"), rv2);
+    json_decref(r);
+
+    /* name mismatch, bad name, generateName */
+    r = call(f, "PUT", CM "/c", NULL, NULL, "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"d\"}}", &st);
+    assert_int_equal(st, 400);
+    json_decref(r);
+    r = call(f, "POST", CM, NULL, NULL, "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"-Bad\"}}", &st);
+    assert_int_equal(st, 422);
+    assert_string_equal(sget(r, "details", "kind"), "ConfigMap");
+    json_decref(r);
+    r = call(f, "POST", CM, NULL, NULL, "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"generateName\":\"g-\"}}", &st);
+    assert_int_equal(st, 201);
+    assert_int_equal(strlen(sget(r, "metadata", "name")), 7);
+    json_decref(r);
+    /* unknown namespace */
+    r = call(f, "POST", "/api/v1/namespaces/ghost/configmaps", NULL, NULL,
+             "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"x\"}}", &st);
+    assert_int_equal(st, 404);
+    json_decref(r);
+}
+
+static const char *CRD =
+    "{\"apiVersion\":\"apiextensions.k8s.io/v1\",\"kind\":\"CustomResourceDefinition\","
+    "\"metadata\":{\"name\":\"gadgets.unit.dev\"},\"spec\":{\"group\":\"unit.dev\",\"scope\":\"Namespaced\","
+    "\"names\":{\"plural\":\"gadgets\",\"kind\":\"Gadget\"},\"versions\":[{\"name\":\"v1\",\"served\":true,"
+    "\"storage\":true,\"subresources\":{\"status\":{}},\"schema\":{\"openAPIV3Schema\":{\"type\":\"object\","
+    "\"properties\":{\"spec\":{\"type\":\"object\",\"properties\":{\"n\":{\"type\":\"integer\"}}},"
+    "\"status\":{\"type\":\"object\",\"properties\":{\"ok\":{\"type\":\"boolean\"}}}}}}}]}}";
+
+#define GD "/apis/unit.dev/v1/namespaces/default/gadgets"
+
+static void test_crd_generation_status(void **state)
+{
+    fixture *f = *state;
+    int st;
+    json_t *r = call(f, "POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", NULL, NULL, CRD, &st);
+    assert_int_equal(st, 201);
+    json_t *conds = json_object_get(json_object_get(r, "status"), "conditions");
+    assert_int_equal(json_array_size(conds), 2);
+    json_decref(r);
+
+    r = call(f, "POST", GD, NULL, NULL,
+             "{\"apiVersion\":\"unit.dev/v1\",\"kind\":\"Gadget\",\"metadata\":{\"name\":\"g\"},\"spec\":{\"n\":1},"
+             "\"status\":{\"ok\":true}}",
+             &st);
+    assert_int_equal(st, 201);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(r, "metadata"), "generation")), 1);
+    assert_null(json_object_get(r, "status")); /* status is dropped on create */
+    json_decref(r);
+
+    r = call(f, "PATCH", GD "/g/status", NULL, "application/merge-patch+json",
+             "{\"status\":{\"ok\":true},\"spec\":{\"n\":9}}", &st);
+    assert_int_equal(st, 200);
+    assert_true(json_is_true(json_object_get(json_object_get(r, "status"), "ok")));
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(r, "spec"), "n")), 1);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(r, "metadata"), "generation")), 1);
+    json_decref(r);
+
+    r = call(f, "PATCH", GD "/g", NULL, "application/merge-patch+json", "{\"spec\":{\"n\":2},\"status\":null}", &st);
+    assert_int_equal(st, 200);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(r, "metadata"), "generation")), 2);
+    assert_non_null(json_object_get(r, "status")); /* main endpoint ignores status */
+    json_decref(r);
+
+    r = call(f, "PATCH", GD "/g", NULL, "application/merge-patch+json", "{\"metadata\":{\"labels\":{\"x\":\"y\"}}}", &st);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(r, "metadata"), "generation")), 2);
+    json_decref(r);
+
+    r = call(f, "PATCH", GD "/g", NULL, "application/strategic-merge-patch+json", "{}", &st);
+    assert_int_equal(st, 415);
+    json_decref(r);
+    r = call(f, "POST", GD, NULL, NULL,
+             "{\"apiVersion\":\"unit.dev/v1\",\"kind\":\"Gadget\",\"metadata\":{\"name\":\"h\"},\"spec\":{\"n\":\"x\"}}", &st);
+    assert_int_equal(st, 422);
+    json_decref(r);
+    r = call(f, "POST", GD, "fieldValidation=Strict", NULL,
+             "{\"apiVersion\":\"unit.dev/v1\",\"kind\":\"Gadget\",\"metadata\":{\"name\":\"h\"},\"spec\":{\"zz\":1}}", &st);
+    assert_int_equal(st, 400);
+    assert_non_null(strstr(sget(r, "message", NULL), "unknown field \"spec.zz\""));
+    json_decref(r);
+
+    /* finalizers hold deletion */
+    r = call(f, "PATCH", GD "/g", NULL, "application/merge-patch+json", "{\"metadata\":{\"finalizers\":[\"x/y\"]}}", &st);
+    json_decref(r);
+    r = call(f, "DELETE", GD "/g", NULL, NULL, NULL, &st);
+    assert_int_equal(st, 200);
+    assert_non_null(sget(r, "metadata", "deletionTimestamp"));
+    json_decref(r);
+    r = call(f, "PATCH", GD "/g", NULL, "application/merge-patch+json", "{\"metadata\":{\"finalizers\":null}}", &st);
+    assert_int_equal(st, 200);
+    json_decref(r);
+    r = call(f, "GET", GD "/g", NULL, NULL, NULL, &st);
+    assert_int_equal(st, 404);
+    assert_string_equal(sget(r, "message", NULL), "gadgets.unit.dev \"g\" not found");
+    json_decref(r);
+
+    /* deleting the CRD stops serving the resource */
+    r = call(f, "DELETE", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/gadgets.unit.dev", NULL, NULL, NULL,
+             &st);
+    assert_int_equal(st, 200);
+    json_decref(r);
+    r = call(f, "GET", GD, NULL, NULL, NULL, &st);
+    assert_int_equal(st, 404);
+    json_decref(r);
+}
+
+static void test_pagination_and_table(void **state)
+{
+    fixture *f = *state;
+    int st;
+    for (int i = 0; i < 5; i++) {
+        char body[256];
+        snprintf(body, sizeof(body),
+                 "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"p%d\",\"labels\":{\"i\":\"%d\"}}}", i,
+                 i % 2);
+        json_decref(call(f, "POST", CM, NULL, NULL, body, &st));
+        assert_int_equal(st, 201);
+    }
+    json_t *r = call(f, "GET", CM, "limit=2", NULL, NULL, &st);
+    assert_int_equal(st, 200);
+    assert_int_equal(json_array_size(json_object_get(r, "items")), 2);
+    assert_string_equal(sget(r, "kind", NULL), "ConfigMapList");
+    char q[1024];
+    snprintf(q, sizeof(q), "limit=10&continue=%s", sget(r, "metadata", "continue"));
+    json_decref(r);
+    r = call(f, "GET", CM, q, NULL, NULL, &st);
+    assert_int_equal(st, 200);
+    assert_int_equal(json_array_size(json_object_get(r, "items")), 3);
+    assert_null(sget(r, "metadata", "continue"));
+    json_decref(r);
+    r = call(f, "GET", CM, "continue=garbage", NULL, NULL, &st);
+    assert_int_equal(st, 400);
+    json_decref(r);
+    r = call(f, "GET", CM, "labelSelector=i=1", NULL, NULL, &st);
+    assert_int_equal(json_array_size(json_object_get(r, "items")), 2);
+    json_decref(r);
+    r = call(f, "GET", CM, "labelSelector=i+in+(", NULL, NULL, &st);
+    assert_int_equal(st, 400);
+    json_decref(r);
+
+    json_t *q2 = json_object();
+    dv_request req = {"GET", "/api/v1/namespaces", q2, "application/json;as=Table;v=v1;g=meta.k8s.io,application/json",
+                      NULL, "Bearer " TOKEN, NULL, NULL, NULL, NULL, 0};
+    dv_response resp;
+    dv_api_handle(f->api, &req, &resp);
+    json_t *t = json_loadb(resp.body, resp.body_len, 0, NULL);
+    assert_string_equal(sget(t, "kind", NULL), "Table");
+    json_t *cols = json_object_get(t, "columnDefinitions");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(cols, 0), "name")), "Name");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(cols, json_array_size(cols) - 1), "name")), "Age");
+    json_t *row = json_array_get(json_object_get(t, "rows"), 0);
+    assert_string_equal(json_string_value(json_array_get(json_object_get(row, "cells"), 0)), "default");
+    assert_string_equal(sget(json_object_get(row, "object"), "kind", NULL), "PartialObjectMetadata");
+    json_decref(t);
+    json_decref(q2);
+    dv_response_clear(&resp);
+}
+
+static void test_watch(void **state)
+{
+    fixture *f = *state;
+    int st;
+    json_t *l = call(f, "GET", CM, NULL, NULL, NULL, &st);
+    char q[128];
+    snprintf(q, sizeof(q), "watch=1&resourceVersion=%s&allowWatchBookmarks=true&timeoutSeconds=30",
+             sget(l, "metadata", "resourceVersion"));
+    json_decref(l);
+    json_t *qq = json_object();
+    json_object_set_new(qq, "watch", json_string("1"));
+    char *rvpos = strstr(q, "resourceVersion=") + 16;
+    char rv[32];
+    snprintf(rv, sizeof(rv), "%.*s", (int)strcspn(rvpos, "&"), rvpos);
+    json_object_set_new(qq, "resourceVersion", json_string(rv));
+    dv_request req = {"GET", CM, qq, NULL, NULL, "Bearer " TOKEN, NULL, NULL, NULL, NULL, 0};
+    dv_response resp;
+    dv_api_handle(f->api, &req, &resp);
+    assert_int_equal(resp.status, 200);
+    assert_non_null(resp.watch);
+    json_decref(call(f, "POST", CM, NULL, NULL, "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"w\"}}", &st));
+    json_decref(call(f, "DELETE", CM "/w", NULL, NULL, NULL, &st));
+    size_t len;
+    const char *data = dv_watch_data(resp.watch, &len);
+    char *text = strndup(data, len);
+    char *nl = strchr(text, '\n');
+    assert_non_null(nl);
+    *nl = 0;
+    json_t *ev1 = json_loads(text, 0, NULL);
+    json_t *ev2 = json_loads(nl + 1, JSON_DISABLE_EOF_CHECK, NULL);
+    assert_string_equal(sget(ev1, "type", NULL), "ADDED");
+    assert_string_equal(sget(ev2, "type", NULL), "DELETED");
+    assert_string_equal(sget(json_object_get(ev2, "object"), "metadata", "name"), "w");
+    json_decref(ev1);
+    json_decref(ev2);
+    free(text);
+    dv_watch_consume(resp.watch, len);
+    dv_watch_data(resp.watch, &len);
+    assert_int_equal(len, 0);
+    assert_false(dv_watch_finished(resp.watch));
+    dv_response_clear(&resp); /* closes the watch */
+
+    /* an RV older than the window: one ERROR 410 event, then the end */
+    json_decref(call(f, "POST", CM, NULL, NULL, "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"p0\"}}", &st));
+    assert_int_equal(st, 201);
+    for (int i = 0; i < 60; i++)
+        json_decref(call(f, "PATCH", CM "/p0", NULL, "application/merge-patch+json",
+                         i % 2 ? "{\"data\":{\"a\":\"1\"}}" : "{\"data\":{\"a\":\"2\"}}", &st));
+    json_object_set_new(qq, "resourceVersion", json_string("1"));
+    dv_api_handle(f->api, &req, &resp);
+    assert_non_null(resp.watch);
+    data = dv_watch_data(resp.watch, &len);
+    json_t *err = json_loadb(data, len, JSON_DISABLE_EOF_CHECK, NULL);
+    assert_string_equal(sget(err, "type", NULL), "ERROR");
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(err, "object"), "code")), 410);
+    json_decref(err);
+    assert_true(dv_watch_finished(resp.watch));
+    dv_response_clear(&resp);
+    json_decref(qq);
+}
+
+static void test_namespace_termination(void **state)
+{
+    fixture *f = *state;
+    int st;
+    json_decref(call(f, "POST", "/api/v1/namespaces", NULL, NULL,
+                     "{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{\"name\":\"gone\"}}", &st));
+    assert_int_equal(st, 201);
+    json_decref(call(f, "POST", "/api/v1/namespaces/gone/configmaps", NULL, NULL,
+                     "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"held\",\"finalizers\":[\"a/b\"]}}",
+                     &st));
+    assert_int_equal(st, 201);
+    json_t *r = call(f, "DELETE", "/api/v1/namespaces/gone", NULL, NULL, NULL, &st);
+    assert_int_equal(st, 200);
+    assert_string_equal(sget(r, "status", "phase"), "Terminating");
+    json_decref(r);
+    r = call(f, "POST", "/api/v1/namespaces/gone/configmaps", NULL, NULL,
+             "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"late\"}}", &st);
+    assert_int_equal(st, 403);
+    assert_non_null(strstr(sget(r, "message", NULL), "because it is being terminated"));
+    json_decref(r);
+    json_decref(call(f, "PATCH", "/api/v1/namespaces/gone/configmaps/held", NULL, "application/merge-patch+json",
+                     "{\"metadata\":{\"finalizers\":null}}", &st));
+    r = call(f, "GET", "/api/v1/namespaces/gone", NULL, NULL, NULL, &st);
+    assert_int_equal(st, 404);
+    json_decref(r);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_status_bodies, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_create_update_conflict, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_crd_generation_status, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pagination_and_table, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_watch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_namespace_termination, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
