@@ -199,8 +199,11 @@ static int unroute_all(tenant_run *r, const char *except, pb_err *err)
 }
 
 /* Apply every desired child that is missing or drifted. */
+/* *restored counts children that were edited or deleted by hand: only
+ * meaningful when the tenant was already provisioned on the same plan
+ * (`was_provisioned`); otherwise differences are ours to make. */
 static int converge_children(tenant_run *r, const json_t *plan, const planspec_isolation *iso,
-                             int suspended, int *restored, pb_err *err)
+                             int suspended, int was_provisioned, int *restored, pb_err *err)
 {
     json_t *children = tenantspec_children(r->tenant, plan, iso, suspended, r->op->system_ns);
     size_t i;
@@ -216,7 +219,7 @@ static int converge_children(tenant_run *r, const json_t *plan, const planspec_i
         int ok = live && tenantspec_child_matches(want, live);
         /* A namespace on its way out cannot be fixed; wait for it to go. */
         int terminating = live && json_object_get(json_object_get(live, "metadata"), "deletionTimestamp");
-        if (live && !ok && !terminating && json_object_get(json_object_get(live, "metadata"), "resourceVersion"))
+        if (was_provisioned && !ok && !terminating)
             (*restored)++;
         json_decref(live);
         if (ok)
@@ -287,8 +290,13 @@ static controller_result finalize(tenant_run *r, pb_err *err)
         pb_err_clear(err);
         rc = 0;
     }
-    if (rc == 0)
+    if (rc == 0) {
         rc = set_finalizer(r, 0, err);
+        if (rc == PB_ENOTFOUND) { /* an earlier pass already let it go */
+            pb_err_clear(err);
+            return controller_ok();
+        }
+    }
     if (rc == PB_ECONFLICT)
         return controller_requeue();
     if (rc != 0) {
@@ -391,7 +399,10 @@ static controller_result reconcile(tenant_run *r, pb_err *err)
     json_decref(sub);
 
     const char *prev_plan = json_string_value(json_object_get(r->status, "plan"));
-    if (prev_plan && strcmp(prev_plan, plan_name) != 0)
+    int same_plan = prev_plan && strcmp(prev_plan, plan_name) == 0;
+    int prev_suspended = strcmp(json_string_value(json_object_get(r->status, "phase")) ? json_string_value(json_object_get(r->status, "phase")) : "", "Suspended") == 0;
+    int was_provisioned = same_plan && prev_suspended == suspended && cond_is_true(r->old_status, "NamespaceReady");
+    if (prev_plan && !same_plan)
         operator_event(op, r->tenant, "Normal", "PlanChanged", "plan %s -> %s", prev_plan, plan_name);
     json_object_set_new(r->status, "plan", json_string(plan_name));
     json_object_set_new(r->status, "tier", json_string(json_string_value(json_object_get(json_object_get(plan, "spec"), "tier"))));
@@ -403,7 +414,7 @@ static controller_result reconcile(tenant_run *r, pb_err *err)
 
     /* 4. Namespace and everything in it. */
     int restored = 0;
-    int rc = converge_children(r, plan, &iso, suspended, &restored, err);
+    int rc = converge_children(r, plan, &iso, suspended, was_provisioned, &restored, err);
     if (rc != 0) {
         snprintf(msg, sizeof msg, "%s", pb_err_msg(err));
         cond_set(r->status, "NamespaceReady", "False", "ApplyFailed", msg, r->gen, r->now);

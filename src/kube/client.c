@@ -289,6 +289,8 @@ int kube_client_new(const kube_config *cfg, const kube_client_options *opt, kube
     if (!opt)
         opt = &def;
     *out = NULL;
+    if (!cfg)
+        return pb_err_set(err, PB_EINVAL, "kube_client_new: no configuration");
     pthread_once(&curl_once, curl_init);
     if (curl_init_rc != CURLE_OK)
         return pb_err_set(err, PB_EINTERNAL, "curl_global_init: %s", curl_easy_strerror(curl_init_rc));

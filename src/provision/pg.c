@@ -7,6 +7,7 @@
  * bottleneck.
  */
 #include "provision/pg.h"
+#include "util/log.h"
 
 #include <assert.h>
 #include <pthread.h>
@@ -78,6 +79,15 @@ int pb_pg_error(PGconn *c, const PGresult *r, pb_err *e)
 
 /* ---- connections ----------------------------------------------------------- */
 
+/* Server notices and warnings go to our log, not to stderr. */
+static void log_notice(void *arg, const PGresult *r)
+{
+    char m[PB_ERR_MSG_MAX];
+    snprintf(m, sizeof m, "%s", PQresultErrorMessage(r));
+    chomp(m);
+    pb_log_warn("postgres notice", "message", m, "sqlstate", PQresultErrorField(r, PG_DIAG_SQLSTATE), NULL);
+}
+
 int pb_pg_connect(const pb_pg_opts *o, const char *dbname, PGconn **out, pb_err *e)
 {
     *out = NULL;
@@ -108,6 +118,7 @@ int pb_pg_connect(const pb_pg_opts *o, const char *dbname, PGconn **out, pb_err 
                    : strstr(m, "does not exist") ? PB_ENOTFOUND : PB_EUNAVAILABLE;
         return pb_err_set(e, code, "connecting to database %s: %s", dbname ? dbname : "(default)", m);
     }
+    PQsetNoticeReceiver(c, log_notice, NULL);
     *out = c;
     return 0;
 }
@@ -197,12 +208,11 @@ void pb_pg_pool_put(pb_pg_pool *p, PGconn *c)
     if (!c)
         return;
     int keep = PQstatus(c) == CONNECTION_OK && PQtransactionStatus(c) == PQTRANS_IDLE;
-    /* Never keep a session whose role was switched or settings changed by
-     * the borrower: provisioning code only uses SET LOCAL, so RESET ALL is
-     * a cheap safety net. */
+    /* Hand the next borrower a clean session whatever this one did:
+     * settings, role and session-level advisory locks are reset. */
     if (keep) {
-        PGresult *r = PQexec(c, "RESET ALL; RESET ROLE");
-        keep = PQresultStatus(r) == PGRES_COMMAND_OK;
+        PGresult *r = PQexec(c, "RESET ALL; RESET ROLE; SELECT pg_advisory_unlock_all()");
+        keep = PQresultStatus(r) == PGRES_TUPLES_OK;
         PQclear(r);
     }
     char *db = keep ? strdup(PQdb(c)) : NULL;

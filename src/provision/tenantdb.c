@@ -164,6 +164,54 @@ static int load_row(PGconn *c, const char *id, trow *row, pb_err *e)
     return 0;
 }
 
+/* Operations on one tenant are serialised (operator replicas, a Tenant
+ * move against a DataModel rollout) by a session-level advisory lock on the
+ * caller's connection. Waiting is bounded by lock_timeout (PB_ETIMEOUT:
+ * retry later); pb_pg_pool_put releases any lock left behind. */
+static int tenant_lock(PGconn *c, const char *id, pb_err *e)
+{
+    return pb_pg_query(c, "SELECT pg_advisory_lock(hashtext('paybill.tenant'), hashtext($1))", 1, &id, NULL, e);
+}
+
+static void tenant_unlock(PGconn *c, const char *id)
+{
+    pb_err ignored;
+    if (c)
+        pb_pg_query(c, "SELECT pg_advisory_unlock(hashtext('paybill.tenant'), hashtext($1))", 1, &id, NULL,
+                    &ignored);
+}
+
+/* Load a tenant that must exist, locked when `lock`; on success *c stays
+ * borrowed: give it back with close_tenant. */
+static int open_tenant(pb_tdb *t, const char *id, int lock, PGconn **c, trow *row, pb_err *e)
+{
+    *c = NULL;
+    int locked = 0;
+    int rc = id_ok(id, e);
+    if (rc == 0)
+        rc = pb_pg_pool_get(t->pool, t->shared_db, c, e);
+    if (rc == 0 && lock)
+        locked = (rc = tenant_lock(*c, id, e)) == 0;
+    if (rc == 0)
+        rc = load_row(*c, id, row, e);
+    if (rc == 0 && !row->found)
+        rc = pb_err_set(e, PB_ENOTFOUND, "tenant %s not found", id);
+    if (rc) {
+        if (locked)
+            tenant_unlock(*c, id);
+        pb_pg_pool_put(t->pool, *c);
+        *c = NULL;
+    }
+    return rc;
+}
+
+static void close_tenant(pb_tdb *t, PGconn *c, const char *id, int locked)
+{
+    if (locked)
+        tenant_unlock(c, id);
+    pb_pg_pool_put(t->pool, c);
+}
+
 /* ---- setup ------------------------------------------------------------------- */
 
 static int bootstrap(pb_tdb *t, pb_err *e)
@@ -253,7 +301,8 @@ int pb_tdb_new(const pb_tdb_config *cfg, pb_tdb **out, pb_err *e)
     t->tenant_port = cfg->tenant_port > 0 ? cfg->tenant_port : 5432;
     pb_pg_opts po = {.conninfo = cfg->admin_conninfo,
                      .connect_timeout_s = cfg->connect_timeout_s,
-                     .statement_timeout_ms = cfg->statement_timeout_ms};
+                     .statement_timeout_ms = cfg->statement_timeout_ms,
+                     .lock_timeout_ms = cfg->lock_timeout_ms};
     int rc = 0;
     if (!t->shared_db || !t->app_schema || !t->tenant_host || !t->sslmode || !t->pg_dump ||
         (cfg->snapshot_dir && !t->snapshot_dir))
@@ -382,7 +431,9 @@ int pb_tdb_apply_model(pb_tdb *t, const pb_dm_model *m, int allow_destructive, p
         const char *id = PQgetvalue(r, i, 0), *role = PQgetvalue(r, i, 1), *loc = PQgetvalue(r, i, 3);
         pb_dm_layout l = PB_DM_LAYOUT_RLS;
         pb_dm_layout_parse(PQgetvalue(r, i, 2), &l);
-        if (l == PB_DM_LAYOUT_RLS) {
+        rc = tenant_lock(c, id, e);
+        if (rc) {
+        } else if (l == PB_DM_LAYOUT_RLS) {
             rc = grant_tables(c, t->app_schema, role, 1, e);
         } else if (l == PB_DM_LAYOUT_SCHEMA) {
             rc = migrate_target(c, loc, l, m, allow_destructive, e);
@@ -397,6 +448,7 @@ int pb_tdb_apply_model(pb_tdb *t, const pb_dm_model *m, int allow_destructive, p
                 rc = grant_tables(tc, TENANT_DB_SCHEMA, role, 0, e);
             pb_pg_pool_put(t->pool, tc);
         }
+        tenant_unlock(c, id);
         if (rc)
             pb_err_wrap(e, "tenant %s", id);
     }
@@ -854,6 +906,7 @@ int pb_tdb_ensure(pb_tdb *t, const pb_tdb_tenant *spec, const pb_dm_model *m, pb
     location_of(t, spec->layout, spec->id, loc);
 
     rc = pb_pg_pool_get(t->pool, t->shared_db, &c, e);
+    int locked = rc == 0 && (rc = tenant_lock(c, spec->id, e)) == 0;
     if (rc == 0)
         rc = load_row(c, spec->id, &row, e);
     if (rc == 0 && row.found && (row.has_move || row.has_old))
@@ -879,9 +932,10 @@ int pb_tdb_ensure(pb_tdb *t, const pb_tdb_tenant *spec, const pb_dm_model *m, pb
         rc = ensure_role(c, role, spec->connection_limit, strcmp(row.state, "active") == 0, password, e);
     if (rc == 0)
         rc = pb_pg_execf(c, e, "ALTER ROLE %I SET search_path = %I", role, data_schema(spec->layout, loc));
-    pb_pg_pool_put(t->pool, c);
     if (rc == 0)
         rc = prepare_location(t, role, spec->layout, loc, m, e);
+    if (c)
+        close_tenant(t, c, spec->id, locked);
     if (rc == 0)
         rc = fill_creds(t, &row, password, creds, e);
     if (pw)
@@ -893,37 +947,19 @@ int pb_tdb_ensure(pb_tdb *t, const pb_tdb_tenant *spec, const pb_dm_model *m, pb
     return 0;
 }
 
-/* Load a tenant that must exist; *c stays borrowed on success. */
-static int open_tenant(pb_tdb *t, const char *id, PGconn **c, trow *row, pb_err *e)
-{
-    *c = NULL;
-    int rc = id_ok(id, e);
-    if (rc == 0)
-        rc = pb_pg_pool_get(t->pool, t->shared_db, c, e);
-    if (rc == 0)
-        rc = load_row(*c, id, row, e);
-    if (rc == 0 && !row->found)
-        rc = pb_err_set(e, PB_ENOTFOUND, "tenant %s not found", id);
-    if (rc) {
-        pb_pg_pool_put(t->pool, *c);
-        *c = NULL;
-    }
-    return rc;
-}
-
 int pb_tdb_rotate(pb_tdb *t, const char *id, pb_tdb_creds *creds, pb_err *e)
 {
     PGconn *c;
     trow row;
     char *pw = NULL;
     memset(creds, 0, sizeof *creds);
-    int rc = open_tenant(t, id, &c, &row, e);
+    int rc = open_tenant(t, id, 1, &c, &row, e);
     if (rc)
         return pb_err_wrap(e, "rotating credentials");
     rc = new_password(&pw, e);
     if (rc == 0)
         rc = set_password(c, row.role, pw, e);
-    pb_pg_pool_put(t->pool, c);
+    close_tenant(t, c, id, 1);
     if (rc == 0)
         rc = fill_creds(t, &row, pw, creds, e);
     if (pw)
@@ -936,14 +972,14 @@ int pb_tdb_suspend(pb_tdb *t, const char *id, pb_err *e)
 {
     PGconn *c;
     trow row;
-    int rc = open_tenant(t, id, &c, &row, e);
+    int rc = open_tenant(t, id, 1, &c, &row, e);
     if (rc)
         return pb_err_wrap(e, "suspending");
     rc = update_row(c, "UPDATE paybill.tenants SET state = 'suspended', updated_at = now() WHERE tenant_id = $1",
                     id, NULL, NULL, e);
     if (rc == 0)
         rc = lock_out(c, row.role, e);
-    pb_pg_pool_put(t->pool, c);
+    close_tenant(t, c, id, 1);
     return rc ? pb_err_wrap(e, "suspending tenant %s", id) : 0;
 }
 
@@ -951,7 +987,7 @@ int pb_tdb_resume(pb_tdb *t, const char *id, pb_err *e)
 {
     PGconn *c;
     trow row;
-    int rc = open_tenant(t, id, &c, &row, e);
+    int rc = open_tenant(t, id, 1, &c, &row, e);
     if (rc)
         return pb_err_wrap(e, "resuming");
     if (row.has_move || row.has_old)
@@ -961,7 +997,7 @@ int pb_tdb_resume(pb_tdb *t, const char *id, pb_err *e)
                         id, NULL, NULL, e);
     if (rc == 0)
         rc = pb_pg_execf(c, e, "ALTER ROLE %I LOGIN", row.role);
-    pb_pg_pool_put(t->pool, c);
+    close_tenant(t, c, id, 1);
     return rc ? pb_err_wrap(e, "resuming tenant %s", id) : 0;
 }
 
@@ -970,10 +1006,10 @@ int pb_tdb_info_get(pb_tdb *t, const char *id, pb_tdb_info *info, pb_err *e)
     PGconn *c;
     trow row;
     memset(info, 0, sizeof *info);
-    int rc = open_tenant(t, id, &c, &row, e);
+    int rc = open_tenant(t, id, 0, &c, &row, e);
     if (rc)
         return rc;
-    pb_pg_pool_put(t->pool, c);
+    close_tenant(t, c, id, 0);
     info->layout = row.layout;
     snprintf(info->state, sizeof info->state, "%s", row.state);
     snprintf(info->location, sizeof info->location, "%s", row.location);
@@ -987,10 +1023,10 @@ int pb_tdb_checksum(pb_tdb *t, const char *id, const pb_dm_model *m, long long *
     trow row;
     *rows = 0;
     sha256[0] = '\0';
-    int rc = open_tenant(t, id, &c, &row, e);
+    int rc = open_tenant(t, id, 0, &c, &row, e);
     if (rc)
         return rc;
-    pb_pg_pool_put(t->pool, c);
+    close_tenant(t, c, id, 0);
     rc = pb_pg_pool_get(t->pool, data_db(t, row.layout, row.location), &dc, e);
     EVP_MD_CTX *md = EVP_MD_CTX_new();
     if (rc == 0 && (!md || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1))
@@ -1024,7 +1060,7 @@ int pb_tdb_move(pb_tdb *t, const char *id, pb_dm_layout to, const pb_dm_model *m
     trow row;
     char dest[NAME_MAX_];
     long long v = 0;
-    int rc = open_tenant(t, id, &c, &row, e);
+    int rc = open_tenant(t, id, 1, &c, &row, e);
     if (rc)
         return pb_err_wrap(e, "moving");
     location_of(t, to, id, dest);
@@ -1114,7 +1150,7 @@ restore:
         rc = load_row(c, id, &row, e);
     if (rc == 0 && strcmp(row.state, "active") == 0)
         rc = pb_pg_execf(c, e, "ALTER ROLE %I LOGIN", row.role);
-    pb_pg_pool_put(t->pool, c);
+    close_tenant(t, c, id, 1);
     return rc ? pb_err_wrap(e, "moving tenant %s to %s", id, pb_dm_layout_name(to)) : 0;
 
 out:
@@ -1127,7 +1163,7 @@ out:
             pb_pg_execf(c, &ignored, "ALTER ROLE %I LOGIN", now.role);
     }
     t->failed_on_purpose = 0;
-    pb_pg_pool_put(t->pool, c);
+    close_tenant(t, c, id, 1);
     return pb_err_wrap(e, "moving tenant %s to %s", id, pb_dm_layout_name(to));
 }
 
@@ -1321,10 +1357,12 @@ int pb_tdb_delete(pb_tdb *t, const char *id, pb_tdb_delete_policy policy, const 
     int rc = id_ok(id, e);
     if (rc == 0)
         rc = pb_pg_pool_get(t->pool, t->shared_db, &c, e);
+    int locked = rc == 0 && (rc = tenant_lock(c, id, e)) == 0;
     if (rc == 0)
         rc = load_row(c, id, &row, e);
     if (rc || !row.found) { /* unknown or already deleted */
-        pb_pg_pool_put(t->pool, c);
+        if (c)
+            close_tenant(t, c, id, locked);
         return rc ? pb_err_wrap(e, "deleting tenant %s", id) : 0;
     }
     rc = lock_out(c, row.role, e);
@@ -1353,7 +1391,7 @@ int pb_tdb_delete(pb_tdb *t, const char *id, pb_tdb_delete_policy policy, const 
     if (rc == 0)
         rc = update_row(c, "DELETE FROM paybill.tenants WHERE tenant_id = $1", id, NULL, NULL, e);
 done:
-    pb_pg_pool_put(t->pool, c);
+    close_tenant(t, c, id, locked);
     if (rc) {
         if (snap)
             pb_tdb_snapshot_clear(snap);

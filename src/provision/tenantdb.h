@@ -72,6 +72,8 @@ typedef struct pb_tdb_config {
     const char *pg_dump;         /* NULL: "pg_dump" from PATH */
     int connect_timeout_s;       /* 0: 10 */
     int statement_timeout_ms;    /* 0: 60000 */
+    int lock_timeout_ms;         /* 0: 10000; also bounds waiting for another
+                                    operation on the same tenant */
 } pb_tdb_config;
 
 typedef struct pb_tdb_tenant {

@@ -83,9 +83,10 @@ int pb_log_key_is_secret(const char *key)
     for (size_t k = 0; k < sizeof needles / sizeof needles[0]; k++)
         if (strstr(low, needles[k]))
             return 1;
-    /* "key" alone or as a suffix ("tlsKey", "client-key"), but not "keyspace". */
+    /* "key" as a suffix ("tlsKey", "client-key", "privateKey") is key
+     * material; "key" alone is a workqueue key, "keyspace" is not a key. */
     size_t n = strlen(low);
-    return n >= 3 && strcmp(low + n - 3, "key") == 0;
+    return n > 3 && strcmp(low + n - 3, "key") == 0;
 }
 
 /* Append at most n bytes to buf (size cap) keeping NUL termination. */

@@ -26,6 +26,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,7 +76,7 @@ typedef struct fa_server {
     SSL_CTX *tls;
     pthread_t thread;
     pthread_mutex_t mu;
-    volatile int quit;
+    atomic_int quit;
     fa_resp queue[FA_MAX_QUEUE];
     int qhead, qlen;
     fa_req reqs[FA_MAX_REQS];

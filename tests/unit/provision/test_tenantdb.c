@@ -606,6 +606,28 @@ static void test_rotate(void **state)
     pb_tdb_creds_clear(&fresh);
 }
 
+static void test_operations_on_a_tenant_are_serialised(void **state)
+{
+    pb_tdb_config cfg = {.admin_conninfo = srv.conninfo, .shared_db = "paybill", .lock_timeout_ms = 200};
+    pb_tdb *other;
+    pb_err e;
+    assert_int_equal(pb_tdb_new(&cfg, &other, &e), 0);
+    /* Another operation (here: an admin session) holds acme's lock. */
+    PGconn *a = admin("paybill");
+    must(a, "SELECT pg_advisory_lock(hashtext('paybill.tenant'), hashtext('acme'))");
+    assert_int_equal(pb_tdb_suspend(other, "acme", &e), PB_ETIMEOUT);
+    assert_non_null(strstr(e.msg, "lock timeout"));
+    pb_tdb_info info;
+    assert_int_equal(pb_tdb_info_get(other, "acme", &info, &e), 0); /* reads do not wait */
+    assert_string_equal(info.state, "active");
+    assert_int_equal(pb_tdb_resume(other, "rotor", &e), 0);          /* other tenants do not wait */
+    must(a, "SELECT pg_advisory_unlock(hashtext('paybill.tenant'), hashtext('acme'))");
+    assert_int_equal(pb_tdb_suspend(other, "acme", &e), 0);
+    assert_int_equal(pb_tdb_resume(other, "acme", &e), 0);
+    PQfinish(a);
+    pb_tdb_free(other);
+}
+
 static void verify_snapshot(const pb_tdb_snapshot *s, const char *must_contain)
 {
     assert_non_null(s->path);
@@ -936,6 +958,7 @@ int main(void)
         cmocka_unit_test(test_schema_and_database_isolation),
         cmocka_unit_test(test_suspend_resume),
         cmocka_unit_test(test_rotate),
+        cmocka_unit_test(test_operations_on_a_tenant_are_serialised),
         cmocka_unit_test(test_delete_policies),
         cmocka_unit_test(test_tier_moves_round_trip),
         cmocka_unit_test(test_tier_move_crash_converges),

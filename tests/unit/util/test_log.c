@@ -83,6 +83,7 @@ static void test_secret_keys(void **state)
     assert_true(pb_log_key_is_secret("bearerToken"));
     assert_false(pb_log_key_is_secret("tenant"));
     assert_false(pb_log_key_is_secret("keyspace"));
+    assert_false(pb_log_key_is_secret("key")); /* workqueue keys are logged as "key" */
     assert_false(pb_log_key_is_secret(NULL));
 }
 
