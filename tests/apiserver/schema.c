@@ -613,31 +613,32 @@ static int fmt_datetime(const char *s, size_t n)
     return 0;
 }
 
+/* base64.StdEncoding: padded; the decoder skips \r and \n */
 static int fmt_byte(const char *s, size_t n)
 {
-    if (n % 4)
-        return 0;
+    size_t len = 0, pad = 0;
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
-        if (isalnum((unsigned char)c) || c == '+' || c == '/')
+        if (c == '\r' || c == '\n')
             continue;
-        if (c == '=' && (i >= n - 2) && (i == n - 1 || s[n - 1] == '='))
-            continue;
-        return 0;
+        if (c == '=') {
+            pad++;
+        } else if (pad || !(isalnum((unsigned char)c) || c == '+' || c == '/')) {
+            return 0;
+        }
+        len++;
     }
-    return 1;
+    return len % 4 == 0 && pad <= 2;
 }
 
 static int fmt_uuid(const char *s, size_t n, char version)
 {
-    /* 8-4-4-4-12 hex, dashes optional for plain "uuid" */
+    /* 8-4-4-4-12 hex digits, each dash optional (strfmt's "-?") */
     static const int groups[] = {8, 4, 4, 4, 12};
     size_t i = 0;
     for (int g = 0; g < 5; g++) {
         if (g && i < n && s[i] == '-')
             i++;
-        else if (g && version)
-            return 0;
         if (i + (size_t)groups[g] > n || !all_match(s + i, (size_t)groups[g], HEX))
             return 0;
         if (g == 2 && version && s[i] != version)
@@ -657,9 +658,10 @@ static int fmt_ip(const char *s, size_t n, int family)
         return 0;
     memcpy(buf, s, n);
     buf[n] = '\0';
-    if (family == AF_INET)
-        return inet_pton(AF_INET, buf, addr) == 1;
-    return strchr(buf, ':') && inet_pton(AF_INET6, buf, addr) == 1;
+    /* strfmt: net.ParseIP succeeds and the text has a '.' (ipv4) or ':'
+     * (ipv6), so "::ffff:1.2.3.4" is both */
+    int ok = inet_pton(AF_INET, buf, addr) == 1 || inet_pton(AF_INET6, buf, addr) == 1;
+    return ok && strchr(buf, family == AF_INET ? '.' : ':');
 }
 
 static int fmt_cidr(const char *s, size_t n)
@@ -671,50 +673,95 @@ static int fmt_cidr(const char *s, size_t n)
     if (pn == 0 || pn > 3 || !all_match(slash + 1, pn, DIGITS))
         return 0;
     int bits = atoi(slash + 1);
-    if (fmt_ip(s, an, AF_INET))
+    char buf[64];
+    unsigned char addr[16];
+    if (an == 0 || an >= sizeof buf)
+        return 0;
+    memcpy(buf, s, an);
+    buf[an] = '\0';
+    if (inet_pton(AF_INET, buf, addr) == 1)
         return bits <= 32;
-    if (fmt_ip(s, an, AF_INET6))
+    if (inet_pton(AF_INET6, buf, addr) == 1)
         return bits <= 128;
     return 0;
 }
 
-static int fmt_hostname(const char *s, size_t n)
+/* Letters for strfmt's hostname regex: ASCII letters and, standing in for
+ * \p{L}/\p{S}, any non-ASCII byte. */
+static int host_alpha(unsigned char c) { return isalpha(c) || c >= 0x80; }
+static int host_alnum(unsigned char c) { return isalnum(c) || c >= 0x80; }
+
+/* strfmt.IsHostname: one label matching [a-z0-9](-?[a-z0-9]{0,62})?, or
+ * dot-terminated labels of [a-z0-9-] (no leading/trailing '-') followed by
+ * a 2-63 letter top-level label; at most 255 bytes, labels at most 63. */
+static int fmt_hostname(const char *str, size_t n)
 {
+    const unsigned char *s = (const unsigned char *)str;
     if (n == 0 || n > 255)
         return 0;
-    size_t label = 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (c == '.') {
-            if (label == 0 || s[i - 1] == '-')
-                return 0;
-            label = 0;
-            continue;
-        }
-        if (!isalnum((unsigned char)c) && c != '-' && c != '_')
+    const unsigned char *dot = memchr(s, '.', n);
+    if (!dot) {
+        size_t i = 1;
+        if (!host_alnum(s[0]))
             return 0;
-        if (label == 0 && c == '-')
-            return 0;
-        if (++label > 63)
-            return 0;
+        if (i < n && s[i] == '-')
+            i++;
+        size_t st = i;
+        while (i < n && host_alnum(s[i]))
+            i++;
+        return i == n && i - st <= 62;
     }
-    return s[n - 1] != '-';
+    const unsigned char *last = s + n;
+    while (last > s && last[-1] != '.')
+        last--;
+    size_t tld = (size_t)(s + n - last);
+    if (tld < 2 || tld > 63)
+        return 0;
+    for (const unsigned char *p = last; p < s + n; p++)
+        if (!host_alpha(*p))
+            return 0;
+    for (const unsigned char *p = s; p < last;) {
+        const unsigned char *e = memchr(p, '.', (size_t)(last - p));
+        size_t len = (size_t)(e - p);
+        if (len == 0 || len > 63 || !host_alnum(p[0]) || !host_alnum(p[len - 1]))
+            return 0;
+        for (size_t i = 0; i < len; i++)
+            if (!host_alnum(p[i]) && p[i] != '-')
+                return 0;
+        p = e + 1;
+    }
+    return 1;
 }
 
+/* net/mail.ParseAddress, roughly: "local@domain" or "Name <local@domain>". */
 static int fmt_email(const char *s, size_t n)
 {
+    const char *lt = memchr(s, '<', n);
+    if (lt && n && s[n - 1] == '>') {
+        n = n - (size_t)(lt - s) - 2;
+        s = lt + 1;
+    }
     const char *at = memchr(s, '@', n);
     if (!at || at == s || at == s + n - 1 || memchr(at + 1, '@', n - (size_t)(at - s) - 1))
         return 0;
     for (size_t i = 0; i < n; i++)
-        if (isspace((unsigned char)s[i]) || (unsigned char)s[i] < 0x20)
+        if (isspace((unsigned char)s[i]) || (unsigned char)s[i] < 0x20 || strchr("<>()[],;:\\\"", s[i]))
             return 0;
     return 1;
 }
 
 static int fmt_mac(const char *s, size_t n)
 {
-    /* 6, 8 or 20 octets as hh:hh:.. or hh-hh-.. */
+    /* net.ParseMAC: 6, 8 or 20 octets as hh:hh:.., hh-hh-.. or hhhh.hhhh.. */
+    if (n >= 14 && s[4] == '.') {
+        size_t groups = (n + 1) / 5;
+        if ((n + 1) % 5 || (groups != 3 && groups != 4 && groups != 10))
+            return 0;
+        for (size_t g = 0; g < groups; g++)
+            if (!all_match(s + 5 * g, 4, HEX) || (g + 1 < groups && s[5 * g + 4] != '.'))
+                return 0;
+        return 1;
+    }
     if (n < 17)
         return 0;
     char sep = s[2];
@@ -790,6 +837,63 @@ static int fmt_duration(const char *s, size_t n)
     return 1;
 }
 
+/* ^\d{3}[- ]?\d{2}[- ]?\d{4}$ */
+static int fmt_ssn(const char *s, size_t n)
+{
+    static const size_t parts[] = {3, 2, 4};
+    size_t i = 0;
+    for (int p = 0; p < 3; p++) {
+        if (p && i < n && (s[i] == '-' || s[i] == ' '))
+            i++;
+        if (i + parts[p] > n || !all_match(s + i, parts[p], DIGITS))
+            return 0;
+        i += parts[p];
+    }
+    return i == n;
+}
+
+/* rgb(r,g,b) with 0..255 components, spaces allowed around them */
+static int fmt_rgbcolor(const char *s, size_t n)
+{
+    if (n < 10 || strncmp(s, "rgb(", 4) || s[n - 1] != ')')
+        return 0;
+    size_t i = 4;
+    for (int c = 0; c < 3; c++) {
+        while (i < n && isspace((unsigned char)s[i]))
+            i++;
+        size_t st = i;
+        while (i < n && isdigit((unsigned char)s[i]))
+            i++;
+        if (i == st || i - st > 3 || (s[st] == '0' && i - st > 1) || atoi(s + st) > 255)
+            return 0;
+        while (i < n && isspace((unsigned char)s[i]))
+            i++;
+        if (i >= n || s[i] != (c < 2 ? ',' : ')'))
+            return 0;
+        i++;
+    }
+    return i == n;
+}
+
+/* url.ParseRequestURI, roughly: an absolute path or scheme ":" rest, no
+ * spaces or control characters. */
+static int fmt_uri(const char *s, size_t n)
+{
+    if (n == 0)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] <= 0x20 || s[i] == 0x7F)
+            return 0;
+    if (s[0] == '/')
+        return 1;
+    if (!isalpha((unsigned char)s[0]))
+        return 0;
+    size_t i = 1;
+    while (i < n && (isalnum((unsigned char)s[i]) || s[i] == '+' || s[i] == '-' || s[i] == '.'))
+        i++;
+    return i < n && s[i] == ':' && i + 1 < n;
+}
+
 /* 1 valid, 0 invalid, -1 format not checked by the real server. */
 static int format_check(const char *format, const char *s, size_t n)
 {
@@ -821,8 +925,16 @@ static int format_check(const char *format, const char *s, size_t n)
         return fmt_mac(s, n);
     if (!strcmp(format, "duration"))
         return fmt_duration(s, n);
-    if (!strcmp(format, "hexcolor"))
-        return (n == 4 || n == 7) && s[0] == '#' && all_match(s + 1, n - 1, HEX);
+    if (!strcmp(format, "hexcolor")) {
+        size_t h = n && s[0] == '#';
+        return (n - h == 3 || n - h == 6) && all_match(s + h, n - h, HEX);
+    }
+    if (!strcmp(format, "ssn"))
+        return fmt_ssn(s, n);
+    if (!strcmp(format, "rgbcolor"))
+        return fmt_rgbcolor(s, n);
+    if (!strcmp(format, "uri"))
+        return fmt_uri(s, n);
     if (!strcmp(format, "bsonobjectid"))
         return n == 24 && all_match(s, n, HEX);
     return -1;

@@ -248,6 +248,59 @@ static void test_validation_table(void **state)
     }
 }
 
+/* Each format as the CRD format registry judges it. */
+static void test_formats(void **state)
+{
+    static const struct {
+        const char *format, *value;
+        int valid;
+    } cases[] = {
+        {"date-time", "2024-01-01T10:00:00Z", 1},    {"date-time", "2024-01-01t10:00:00.123z", 1},
+        {"date-time", "2024-01-01T10:00:00+05:30", 1}, {"date-time", "2024-01-01T24:00:00Z", 0},
+        {"date-time", "2024-01-01T10:00:00", 0},     {"date-time", "2024-01-01 10:00:00Z", 0},
+        {"date", "2024-02-29", 1},                   {"date", "2023-02-29", 0},
+        {"date", "24-02-01", 0},                     {"byte", "aGVsbG8=", 1},
+        {"byte", "aGVs\nbG8=", 1},                  {"byte", "aGVsbG8", 0},
+        {"byte", "a=b=", 0},                         {"uuid", "123e4567-e89b-12d3-a456-426614174000", 1},
+        {"uuid", "123E4567E89B12D3A456426614174000", 1}, {"uuid", "123e4567-e89b-12d3-a456", 0},
+        {"uuid4", "123e4567-e89b-42d3-a456-426614174000", 1}, {"uuid4", "123e4567-e89b-12d3-a456-426614174000", 0},
+        {"uuid4", "123e4567-e89b-42d3-1456-426614174000", 0}, {"ipv4", "10.1.2.3", 1},
+        {"ipv4", "10.1.2.256", 0},                   {"ipv4", "::ffff:1.2.3.4", 1},
+        {"ipv4", "::1", 0},                          {"ipv6", "fe80::1", 1},
+        {"ipv6", "10.1.2.3", 0},                     {"cidr", "10.0.0.0/8", 1},
+        {"cidr", "fd00::/64", 1},                    {"cidr", "10.0.0.0/33", 0},
+        {"cidr", "10.0.0.0", 0},                     {"hostname", "example.com", 1},
+        {"hostname", "a-b.example.com", 1},          {"hostname", "localhost", 1},
+        {"hostname", "example.c0m", 0},              {"hostname", "-bad.example.com", 0},
+        {"hostname", "a..com", 0},                   {"email", "ops@paybill.dev", 1},
+        {"email", "Ops Team <ops@paybill.dev>", 1},  {"email", "ops.paybill.dev", 0},
+        {"mac", "00:00:5e:00:53:01", 1},             {"mac", "00-00-5E-00-53-01", 1},
+        {"mac", "0000.5e00.5301", 1},                {"mac", "00:00:5e:00:53", 0},
+        {"duration", "1h30m", 1},                    {"duration", "300ms", 1},
+        {"duration", "-1.5s", 1},                    {"duration", "3 days", 1},
+        {"duration", "1y", 0},                       {"hexcolor", "#ff00AA", 1},
+        {"hexcolor", "fff", 1},                      {"hexcolor", "#ffff", 0},
+        {"ssn", "123-45-6789", 1},                   {"ssn", "123456789", 1},
+        {"ssn", "12-345-6789", 0},                   {"rgbcolor", "rgb(255, 0, 10)", 1},
+        {"rgbcolor", "rgb(256,0,0)", 0},             {"uri", "https://paybill.dev/x?y=1", 1},
+        {"uri", "/absolute/path", 1},                {"uri", "relative/path", 0},
+        {"uri", "http://a b", 0},                    {"bsonobjectid", "507f1f77bcf86cd799439011", 1},
+        {"bsonobjectid", "507f1f77bcf86cd79943901", 0}, {"password", "anything", 1},
+        {"isbn", "not checked here", 1},             {"int32", "strings are not numbers", 1},
+    };
+    char props[256];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(props, sizeof props, "{'f':{'type':'string','format':'%s'}}", cases[i].format);
+        json_t *s = spec_schema(props, NULL);
+        json_t *o = json_pack("{s:{s:s}}", "spec", "f", cases[i].value);
+        int n = dv_schema_validate(s, o, NULL);
+        if (n != !cases[i].valid)
+            fail_msg("format %s, value %s: %d errors", cases[i].format, cases[i].value, n);
+        json_decref(o);
+        json_decref(s);
+    }
+}
+
 static void test_root_type_error(void **state)
 {
     json_t *schema = J("{'type':'object'}");
@@ -700,6 +753,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_validation_table),
+        cmocka_unit_test(test_formats),
         cmocka_unit_test(test_root_type_error),
         cmocka_unit_test(test_root_map_names),
         cmocka_unit_test(test_invalid_message),
