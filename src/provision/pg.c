@@ -7,7 +7,6 @@
  * bottleneck.
  */
 #include "provision/pg.h"
-#include "util/log.h"
 
 #include <assert.h>
 #include <pthread.h>
@@ -15,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "util/log.h"
 
 typedef struct {
     char *db; /* PQdb() of the connection */
