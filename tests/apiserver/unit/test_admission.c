@@ -82,6 +82,8 @@ typedef struct hooksrv {
     pthread_mutex_t mu;
     int stop;
     int calls;          /* requests answered */
+    pthread_t conn_threads[128]; /* one per connection, joined at teardown */
+    int nconn;
     char last_path[256];
     json_t *last_body;
 } hooksrv;
@@ -191,6 +193,21 @@ out:
     close(cfd);
 }
 
+typedef struct conn {
+    hooksrv *s;
+    int fd;
+} conn;
+
+static void *serve_conn(void *arg)
+{
+    conn *c = arg;
+    serve_one(c->s, c->fd);
+    free(c);
+    return NULL;
+}
+
+/* Each connection gets its own thread so a slow answer never delays the
+ * next request (the timeout tests rely on that for exact call counts). */
 static void *serve(void *arg)
 {
     hooksrv *s = arg;
@@ -204,8 +221,18 @@ static void *serve(void *arg)
         if (poll(&p, 1, 50) <= 0)
             continue;
         int cfd = accept(s->fd, NULL, NULL);
-        if (cfd >= 0)
-            serve_one(s, cfd);
+        if (cfd < 0)
+            continue;
+        conn *c = malloc(sizeof *c);
+        c->s = s;
+        c->fd = cfd;
+        if (s->nconn >= (int)(sizeof s->conn_threads / sizeof s->conn_threads[0]) ||
+            pthread_create(&s->conn_threads[s->nconn], NULL, serve_conn, c) != 0) {
+            serve_one(s, cfd); /* out of slots: answer inline */
+            free(c);
+        } else {
+            s->nconn++;
+        }
     }
     return NULL;
 }
@@ -263,6 +290,8 @@ static int teardown(void **state)
     f->srv.stop = 1;
     pthread_mutex_unlock(&f->srv.mu);
     pthread_join(f->srv.thread, NULL);
+    for (int i = 0; i < f->srv.nconn; i++)
+        pthread_join(f->srv.conn_threads[i], NULL);
     close(f->srv.fd);
     SSL_CTX_free(f->srv.ctx);
     json_decref(f->srv.last_body);
