@@ -376,6 +376,8 @@ static int parse_strs(pb_err *e, const char *path, const json_t *arr, int idents
 {
     if (!json_is_array(arr) || json_array_size(arr) == 0)
         return pb_err_set(e, PB_EINVAL, "%s: must be a non-empty array of strings", path);
+    if (json_array_size(arr) > 1000)
+        return pb_err_set(e, PB_EINVAL, "%s: too many entries (max 1000)", path);
     out->v = calloc(json_array_size(arr), sizeof *out->v);
     if (!out->v)
         return pb_err_set(e, PB_ENOMEM, "out of memory");
@@ -909,6 +911,8 @@ int pb_dm_parse_json(const char *name, const json_t *spec, pb_dm_model **out, pb
     const json_t *tables = json_object_get(spec, "tables");
     if (!json_is_array(tables) || json_array_size(tables) == 0)
         return pb_err_set(e, PB_EINVAL, "spec.tables: must be a non-empty array");
+    if (json_array_size(tables) > 1000)
+        return pb_err_set(e, PB_EINVAL, "spec.tables: too many tables (max 1000)");
 
     pb_dm_model *m = calloc(1, sizeof *m);
     if (!m)

@@ -25,6 +25,10 @@ static const builtin BUILTINS[] = {
     {"", "v1", "namespaces", "namespace", "Namespace", 0, 1, 0, 0, "ns", NULL,
      "[{\"name\":\"Status\",\"type\":\"string\",\"jsonPath\":\".status.phase\"}]"},
     {"", "v1", "configmaps", "configmap", "ConfigMap", 1, 0, 0, 0, "cm", NULL, NULL},
+    /* Stored only (nothing runs them); served so RBAC rules and manifests
+     * naming pods resolve as on a real cluster. */
+    {"", "v1", "pods", "pod", "Pod", 1, 1, 0, 0, "po", "all",
+     "[{\"name\":\"Status\",\"type\":\"string\",\"jsonPath\":\".status.phase\"}]"},
     {"", "v1", "secrets", "secret", "Secret", 1, 0, 0, 0, NULL, NULL,
      "[{\"name\":\"Type\",\"type\":\"string\",\"jsonPath\":\".type\"}]"},
     {"", "v1", "serviceaccounts", "serviceaccount", "ServiceAccount", 1, 0, 0, 0, "sa", NULL, NULL},

@@ -269,6 +269,37 @@ static void go_float(sbuf *b, double d)
     }
 }
 
+/* encoding/json's float64: like %v but plain decimal notation from 1e-6 up
+ * to 1e21, and a one-digit exponent ("1e-7", "1e+21"). */
+static void go_json_float(sbuf *b, double d)
+{
+    double a = fabs(d);
+    if (a != 0 && (a < 1e-6 || a >= 1e21)) {
+        sbuf t = {0};
+        go_float(&t, d);
+        /* go_float gives e-07 / e+21: drop a leading zero in the exponent */
+        const char *e = strchr(sb_str(&t), 'e');
+        if (e && e[2] == '0' && e[3]) {
+            sb_putn(b, t.s, (size_t)(e - t.s) + 2);
+            sb_puts(b, e + 3);
+        } else {
+            sb_puts(b, sb_str(&t));
+        }
+        sb_free(&t);
+        return;
+    }
+    char e[48];
+    int prec;
+    for (prec = 1; prec <= 17; prec++) {
+        snprintf(e, sizeof e, "%.*e", prec - 1, d);
+        if (strtod(e, NULL) == d)
+            break;
+    }
+    int exp = d == 0 ? 0 : atoi(strchr(e, 'e') + 1);
+    int decimals = prec - 1 - exp;
+    sb_printf(b, "%.*f", decimals > 0 ? decimals : 0, d);
+}
+
 /* How field.Error.ErrorBody prints a bad value: strings %q, numbers and
  * bools %v, anything else as JSON. */
 static void go_value(sbuf *b, const json_t *v)
@@ -1239,6 +1270,11 @@ static void validate_enum(vctx *c, const json_t *s, const json_t *v)
             sb_puts(&m, ", ");
         if (json_is_string(e)) {
             go_quote(&m, json_string_value(e), json_string_length(e));
+        } else if (json_is_real(e)) {
+            sbuf f = {0};
+            go_json_float(&f, json_real_value(e));
+            go_quote(&m, sb_str(&f), f.len);
+            sb_free(&f);
         } else {
             char *js = json_dumps(e, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
             go_quote(&m, js ? js : "null", js ? strlen(js) : 4);
