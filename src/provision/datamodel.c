@@ -378,6 +378,10 @@ static int parse_strs(pb_err *e, const char *path, const json_t *arr, int idents
         return pb_err_set(e, PB_EINVAL, "%s: must be a non-empty array of strings", path);
     if (json_array_size(arr) > 1000)
         return pb_err_set(e, PB_EINVAL, "%s: too many entries (max 1000)", path);
+    /* Column lists of keys and indexes: PostgreSQL allows 32 columns, and
+     * the rls layout prepends tenant_id. */
+    if (idents && json_array_size(arr) > 31)
+        return pb_err_set(e, PB_EINVAL, "%s: at most 31 columns", path);
     out->v = calloc(json_array_size(arr), sizeof *out->v);
     if (!out->v)
         return pb_err_set(e, PB_ENOMEM, "out of memory");

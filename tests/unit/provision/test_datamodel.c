@@ -316,6 +316,11 @@ static void test_bad_structure(void **state)
          "\"foreignKeys\":[{\"columns\":[\"a\"],\"references\":{\"table\":\"t\",\"columns\":[\"a\"]},"
          "\"onDelete\":\"drop everything\"}]}]}",
          NULL, PB_EINVAL, "onDelete: unsupported value"},
+        {"{\"version\":1,\"tables\":[{\"name\":\"t\",\"columns\":[{\"name\":\"a\",\"type\":\"text\"}],"
+         "\"primaryKey\":[\"a\",\"a1\",\"a2\",\"a3\",\"a4\",\"a5\",\"a6\",\"a7\",\"a8\",\"a9\",\"b0\",\"b1\",\"b2\",\"b3\","
+         "\"b4\",\"b5\",\"b6\",\"b7\",\"b8\",\"b9\",\"c0\",\"c1\",\"c2\",\"c3\",\"c4\",\"c5\",\"c6\",\"c7\",\"c8\",\"c9\","
+         "\"d0\",\"d1\"]}]}",
+         NULL, PB_EINVAL, "primaryKey: at most 31 columns"},
         {"{\"version\":1,", NULL, PB_EPARSE, "invalid JSON"},
         {"[1,2]", NULL, PB_EINVAL, "spec: must be an object"},
     };
