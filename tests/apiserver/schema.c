@@ -1488,10 +1488,104 @@ static void validate_node(vctx *c, const json_t *s, const json_t *v, int depth)
         validate_object(c, s, v, depth);
 }
 
+/* x-kubernetes-list-type set/map uniqueness (structural listtype
+ * validation, run after the OpenAPI checks): "Duplicate value: ..." on the
+ * repeated element. Map keys are compared as JSON; absent keys count as a
+ * value of their own. */
+static void duplicate(vctx *c, size_t i, const json_t *bad)
+{
+    size_t old = path_index(&c->path, i);
+    sbuf m = {0};
+    sb_puts(&m, "Duplicate value: ");
+    go_value(&m, bad);
+    cause(c, "FieldValueDuplicate", sb_str(&m));
+    sb_free(&m);
+    sb_truncate(&c->path, old);
+}
+
+static void validate_list_types(vctx *c, const json_t *s, const json_t *v, int depth)
+{
+    if (!json_is_object(s) || depth > DV_SCHEMA_MAX_DEPTH)
+        return;
+    if (json_is_object(v)) {
+        const json_t *props = s_obj(s, "properties"), *aps = s_obj(s, "additionalProperties"), *val;
+        const char *k;
+        json_object_foreach((json_t *)v, k, val)
+        {
+            const json_t *ps = props ? json_object_get(props, k) : aps;
+            if (!ps)
+                continue;
+            size_t old = path_field(&c->path, k);
+            validate_list_types(c, ps, val, depth + 1);
+            sb_truncate(&c->path, old);
+        }
+        return;
+    }
+    if (!json_is_array(v))
+        return;
+    const char *lt = s_str(s, "x-kubernetes-list-type");
+    const json_t *keys = json_object_get(s, "x-kubernetes-list-map-keys");
+    size_t n = json_array_size(v);
+    if (lt && !strcmp(lt, "set")) {
+        for (size_t i = 1; i < n; i++)
+            for (size_t j = 0; j < i; j++)
+                if (json_equal(json_array_get(v, i), json_array_get(v, j))) {
+                    duplicate(c, i, json_array_get(v, i));
+                    break;
+                }
+    } else if (lt && !strcmp(lt, "map") && json_array_size(keys)) {
+        int objects = 1;
+        for (size_t i = 0; i < n && objects; i++) {
+            const json_t *e = json_array_get(v, i);
+            if (!json_is_object(e) && !json_is_null(e)) {
+                size_t old = path_index(&c->path, i);
+                sbuf m = {0};
+                sb_puts(&m, "Invalid value: ");
+                go_value(&m, e);
+                sb_puts(&m, ": must be an object for an array of list-type map");
+                cause(c, "FieldValueInvalid", sb_str(&m));
+                sb_free(&m);
+                sb_truncate(&c->path, old);
+                objects = 0;
+            }
+        }
+        json_t **tuples = objects && n > 1 ? calloc(n, sizeof *tuples) : NULL;
+        for (size_t i = 0; tuples && i < n; i++) {
+            const json_t *e = json_array_get(v, i), *key;
+            size_t ki;
+            tuples[i] = json_object();
+            json_array_foreach(keys, ki, key)
+            {
+                const char *kn = json_string_value(key);
+                const json_t *kv = kn ? json_object_get(e, kn) : NULL;
+                if (kn && kv)
+                    json_object_set(tuples[i], kn, (json_t *)kv);
+            }
+            for (size_t j = 0; j < i; j++)
+                if (json_equal(tuples[i], tuples[j])) {
+                    duplicate(c, i, tuples[i]);
+                    break;
+                }
+        }
+        for (size_t i = 0; tuples && i < n; i++)
+            json_decref(tuples[i]);
+        free(tuples);
+    }
+    const json_t *items = s_obj(s, "items");
+    for (size_t i = 0; items && i < n; i++) {
+        size_t old = path_index(&c->path, i);
+        validate_list_types(c, items, json_array_get(v, i), depth + 1);
+        sb_truncate(&c->path, old);
+    }
+}
+
 int dv_schema_validate(const json_t *schema, const json_t *obj, json_t *causes)
 {
     vctx c = {causes, 0, {0}};
     validate_node(&c, schema, obj, 0);
+    sb_truncate(&c.path, 0);
+    if (obj)
+        validate_list_types(&c, schema, obj, 0);
     sb_free(&c.path);
     return c.count;
 }

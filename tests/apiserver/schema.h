@@ -26,8 +26,9 @@
  * x-kubernetes-int-or-string, x-kubernetes-preserve-unknown-fields,
  * x-kubernetes-embedded-resource, additionalProperties (maps), items.
  * metadata is not validated beyond name (the caller does that).
- * Also allOf/anyOf/oneOf/not. Ignored: x-kubernetes-validations (CEL rules),
- * x-kubernetes-list-type/list-map-keys uniqueness. Causes come in
+ * Also allOf/anyOf/oneOf/not and x-kubernetes-list-type set/map uniqueness
+ * (FieldValueDuplicate). Ignored: x-kubernetes-validations (CEL rules).
+ * Causes come in
  * kube-openapi's order (properties before required); reasons include
  * FieldValueTooMany (maxItems/maxProperties) and FieldValueTypeInvalid
  * (type and format errors). */
