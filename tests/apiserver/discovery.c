@@ -38,6 +38,13 @@ static json_t *resource_entries(dv_api *api, const char *group, const char *vers
                                                  "namespaced", t->namespaced, "kind", t->kind, "verbs", "get",
                                                  "patch", "update"));
         }
+        if (!strcmp(t->group, "apps")) {
+            char sub[300];
+            snprintf(sub, sizeof(sub), "%s/scale", t->plural);
+            json_array_append_new(res, json_pack("{s:s,s:s,s:b,s:s,s:s,s:s,s:[sss]}", "name", sub, "singularName", "",
+                                                 "namespaced", 1, "group", "autoscaling", "version", "v1", "kind",
+                                                 "Scale", "verbs", "get", "patch", "update"));
+        }
         if (!*t->group && !strcmp(t->plural, "serviceaccounts"))
             json_array_append_new(res, json_pack("{s:s,s:s,s:b,s:s,s:s,s:s,s:[s]}", "name", "serviceaccounts/token",
                                                  "singularName", "", "namespaced", 1, "group",

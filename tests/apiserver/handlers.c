@@ -342,6 +342,7 @@ static void serve_resource(dv_ctx *c, const char *grp, const char *ver, char **s
         int ok = !strcmp(c->sub, "status") && c->rt->has_status;
         ok |= !strcmp(c->sub, "finalize") && !strcmp(c->rt->plural, "namespaces");
         ok |= !strcmp(c->sub, "token") && !strcmp(c->rt->plural, "serviceaccounts") && !*c->rt->group;
+        ok |= !strcmp(c->sub, "scale") && !strcmp(c->rt->group, "apps");
         if (!ok) {
             reply_no_resource(c);
             return;
@@ -379,7 +380,9 @@ static void serve_resource(dv_ctx *c, const char *grp, const char *ver, char **s
         return;
     }
     const char *v = c->verb;
-    if (!strcmp(v, "get"))
+    if (c->sub && !strcmp(c->sub, "scale"))
+        dv_handle_scale(c);
+    else if (!strcmp(v, "get"))
         dv_handle_get(c);
     else if (!strcmp(v, "list"))
         dv_handle_list(c);

@@ -65,6 +65,8 @@ void dv_handle_update(dv_ctx *c);
 void dv_handle_patch(dv_ctx *c);
 void dv_handle_delete(dv_ctx *c);
 void dv_handle_deletecollection(dv_ctx *c);
+/* GET/PUT/PATCH deployments|statefulsets/NAME/scale (autoscaling/v1 Scale). */
+void dv_handle_scale(dv_ctx *c);
 /* POST serviceaccounts/NAME/token (TokenRequest). */
 void dv_handle_token_request(dv_ctx *c);
 /* Seed the default namespaces on an empty store. */
