@@ -215,3 +215,13 @@ json_t *operator_map_child_to_tenant(json_t *child, void *ud)
     add_key(keys, json_string_value(json_object_get(labels, TENANTSPEC_LABEL_TENANT)));
     return nonempty(keys);
 }
+
+json_t *operator_map_tenant_to_datamodel(json_t *tenant, void *ud)
+{
+    (void)ud;
+    json_t *keys = json_array();
+    const char *dm = NULL;
+    pb_json_opt_string(tenant, "status.database.dataModel", NULL, &dm, NULL);
+    add_key(keys, dm);
+    return nonempty(keys);
+}

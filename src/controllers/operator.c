@@ -8,6 +8,7 @@
  *
  *   Plan          For plans;   Watches tenants (tenant count per plan)
  *   Subscription  For subscriptions; Watches plans, tenants
+ *   DataModel     For datamodels; Watches tenants (rollout progress)
  *   Tenant        For tenants; Watches subscriptions, plans, datamodels and
  *                 every child kind (through the paybill.dev/tenant label,
  *                 so a child edited or deleted by hand is put back)
@@ -35,8 +36,6 @@
 #include "util/secret.h"
 
 #define MANAGED_SELECTOR TENANTSPEC_LABEL_MANAGED "=" TENANTSPEC_MANAGER
-
-static const kube_gvr GVR_DATAMODELS = {OPERATOR_GROUP, OPERATOR_VERSION, "datamodels"};
 
 static void record_event(void *ud, const json_t *obj, const char *type, const char *reason,
                          const char *message)
@@ -262,7 +261,7 @@ int operator_run(const pb_options *opts, pb_err *err)
     if ((rc = manager_informer(m, &OPERATOR_GVR_PLANS, NULL, &plans, err)) != 0 ||
         (rc = manager_informer(m, &OPERATOR_GVR_TENANTS, NULL, &tenants, err)) != 0 ||
         (rc = manager_informer(m, &OPERATOR_GVR_SUBSCRIPTIONS, NULL, &subs, err)) != 0 ||
-        (rc = manager_informer(m, &GVR_DATAMODELS, NULL, &dms, err)) != 0)
+        (rc = manager_informer(m, &OPERATOR_GVR_DATAMODELS, NULL, &dms, err)) != 0)
         goto out;
     for (int k = 0; k < OP_CHILD_COUNT; k++) {
         informer_source src;
@@ -282,9 +281,12 @@ int operator_run(const pb_options *opts, pb_err *err)
     controller_options plan_o = {.name = "plan", .workers = opts->workers, .reconcile = plan_reconcile, .user = &op};
     controller_options sub_o = {.name = "subscription", .workers = opts->workers, .reconcile = subscription_reconcile, .user = &op};
     controller_options ten_o = {.name = "tenant", .workers = opts->workers, .reconcile = tenant_reconcile, .user = &op};
+    controller_options dm_o = {.name = "datamodel", .workers = 1, .reconcile = datamodel_reconcile, .user = &op};
     if ((rc = manager_add_controller(m, &plan_o, &op.plan_ctrl, err)) != 0 ||
         (rc = manager_add_controller(m, &sub_o, &op.sub_ctrl, err)) != 0 ||
         (rc = manager_add_controller(m, &ten_o, &op.tenant_ctrl, err)) != 0 ||
+        (rc = manager_add_controller(m, &dm_o, &op.dm_ctrl, err)) != 0 ||
+        (rc = controller_for(op.dm_ctrl, dms, OPERATOR_API_VERSION, "DataModel", 0, err)) != 0 ||
         (rc = controller_for(op.plan_ctrl, plans, OPERATOR_API_VERSION, "Plan", 0, err)) != 0 ||
         (rc = controller_for(op.sub_ctrl, subs, OPERATOR_API_VERSION, "Subscription", 0, err)) != 0 ||
         (rc = controller_for(op.tenant_ctrl, tenants, OPERATOR_API_VERSION, "Tenant", 0, err)) != 0)
@@ -296,6 +298,7 @@ int operator_run(const pb_options *opts, pb_err *err)
         {&op.tenant_ctrl, subs, operator_map_subscription_to_tenant},
         {&op.tenant_ctrl, plans, operator_map_plan_to_tenants},
         {&op.tenant_ctrl, dms, map_datamodel_to_tenants},
+        {&op.dm_ctrl, tenants, operator_map_tenant_to_datamodel},
     };
     for (size_t i = 0; i < sizeof watches / sizeof watches[0]; i++)
         if ((rc = controller_watches(*watches[i].ctl, watches[i].inf, watches[i].fn, &op, err)) != 0)

@@ -53,7 +53,7 @@ struct operator_ctx {
     const char *system_ns;          /* where pool ConfigMaps live */
     store *plans, *tenants, *subscriptions;
     store *children[OP_CHILD_COUNT];
-    controller *plan_ctrl, *sub_ctrl, *tenant_ctrl;
+    controller *plan_ctrl, *sub_ctrl, *tenant_ctrl, *dm_ctrl;
     operator_event_fn event;        /* may be NULL */
     void *event_ud;
     time_t (*now)(void);            /* injectable clock; NULL = time() */
@@ -64,7 +64,8 @@ struct operator_ctx {
 
 /* The GVR of child kind k (static storage). */
 const kube_gvr *operator_child_gvr(int k);
-extern const kube_gvr OPERATOR_GVR_PLANS, OPERATOR_GVR_TENANTS, OPERATOR_GVR_SUBSCRIPTIONS;
+extern const kube_gvr OPERATOR_GVR_PLANS, OPERATOR_GVR_TENANTS, OPERATOR_GVR_SUBSCRIPTIONS,
+    OPERATOR_GVR_DATAMODELS;
 
 time_t operator_now(const operator_ctx *op);
 /* RFC 3339 "now" into buf (PB_TIME_BUF bytes). */
@@ -88,6 +89,7 @@ int operator_apply(operator_ctx *op, const kube_gvr *gvr, const char *ns, json_t
 controller_result plan_reconcile(controller_ctx *ctx, const char *key, pb_err *err);
 controller_result subscription_reconcile(controller_ctx *ctx, const char *key, pb_err *err);
 controller_result tenant_reconcile(controller_ctx *ctx, const char *key, pb_err *err);
+controller_result datamodel_reconcile(controller_ctx *ctx, const char *key, pb_err *err);
 
 /* Map functions for watches (new JSON array of keys, or NULL). ud is the
  * operator_ctx. */
@@ -96,6 +98,7 @@ json_t *operator_map_subscription_to_tenant(json_t *sub, void *ud);
 json_t *operator_map_plan_to_subscriptions(json_t *plan, void *ud);
 json_t *operator_map_tenant_to_plan(json_t *tenant, void *ud);
 json_t *operator_map_child_to_tenant(json_t *child, void *ud);
+json_t *operator_map_tenant_to_datamodel(json_t *tenant, void *ud);
 
 /* The live Subscriptions of a tenant (not canceled, or not yet computed),
  * from the cache: a new array. */

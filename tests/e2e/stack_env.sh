@@ -55,6 +55,11 @@ wait_for() {
   ok "$desc"
 }
 
+# kubectl impersonating someone (--as). libwebsockets 4.1 cannot read
+# non-standard request headers over HTTP/2, so Impersonate-* only reaches the
+# dev API server over HTTP/1.1: client-go's DISABLE_HTTP2 forces that.
+kas() { DISABLE_HTTP2=1 kubectl "$@"; }
+
 # jp KIND NAME JSONPATH [kubectl args...]
 jp() { kubectl get "$1" "$2" -o "jsonpath=$3" "${@:4}" 2>/dev/null; }
 # is KIND NAME JSONPATH VALUE [kubectl args...]  (for wait_for)

@@ -30,13 +30,13 @@ expect_eq "isolation network policy" "tenant-isolation" \
 
 # RBAC handed to the tenant: the agent may create workflows, and nothing else.
 agent="system:serviceaccount:tenant-acme:paybill-agent"
-expect_eq "agent can create workflows" "yes" "$(kubectl auth can-i create workflows.paybill.dev -n tenant-acme --as "$agent")"
-expect_eq "agent cannot read secrets" "no" "$(kubectl auth can-i get secrets -n tenant-acme --as "$agent" 2>/dev/null)"
+expect_eq "agent can create workflows" "yes" "$(kas auth can-i create workflows.paybill.dev -n tenant-acme --as "$agent")"
+expect_eq "agent cannot read secrets" "no" "$(kas auth can-i get secrets -n tenant-acme --as "$agent" 2>/dev/null)"
 expect_eq "agent cannot write workflow status" "no" \
-  "$(kubectl auth can-i update workflows.paybill.dev --subresource=status -n tenant-acme --as "$agent" 2>/dev/null)"
-expect_eq "agent cannot reach another tenant" "no" "$(kubectl auth can-i create workflows.paybill.dev -n tenant-globex --as "$agent" 2>/dev/null)"
-expect_eq "owner administers workloads" "yes" "$(kubectl auth can-i create deployments -n tenant-acme --as wile@acme.example)"
-expect_eq "owner cannot raise its quota" "no" "$(kubectl auth can-i update resourcequotas -n tenant-acme --as wile@acme.example 2>/dev/null)"
+  "$(kas auth can-i update workflows.paybill.dev --subresource=status -n tenant-acme --as "$agent" 2>/dev/null)"
+expect_eq "agent cannot reach another tenant" "no" "$(kas auth can-i create workflows.paybill.dev -n tenant-globex --as "$agent" 2>/dev/null)"
+expect_eq "owner administers workloads" "yes" "$(kas auth can-i create deployments -n tenant-acme --as wile@acme.example)"
+expect_eq "owner cannot raise its quota" "no" "$(kas auth can-i update resourcequotas -n tenant-acme --as wile@acme.example 2>/dev/null)"
 
 # Database: credentials Secret and the tenant's own login.
 user=$(kubectl get secret tenant-database -n tenant-acme -o jsonpath='{.data.user}' | base64 -d)

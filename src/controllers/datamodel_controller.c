@@ -1,0 +1,145 @@
+/*
+ * datamodel_controller.c - the DataModel reconciler.
+ *
+ * Validates the model (types, identifiers, reserved names, references:
+ * provision/datamodel.c) and, when spec.version is new, applies it as a
+ * migration through provision/tenantdb.c: the shared rls tables and every
+ * tenant's schema or database, each in one transaction, recorded in the
+ * migrations tables. Destructive changes are refused unless
+ * spec.allowDestructive. Tenants pick the new version up in their own
+ * reconcile (they watch DataModels); status.rollout counts how many report
+ * it, so `kubectl get datamodels` shows the rollout's progress.
+ *
+ * This version provisions one DataModel per database server: applying a
+ * model migrates every tenant on the server.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "controllers/conditions.h"
+#include "controllers/operator.h"
+#include "provision/tenantdb.h"
+#include "util/json.h"
+#include "util/timeutil.h"
+
+const kube_gvr OPERATOR_GVR_DATAMODELS = {OPERATOR_GROUP, OPERATOR_VERSION, "datamodels"};
+
+/* Tenants using this model, and how many report version `version`. */
+static void rollout_counts(operator_ctx *op, const char *name, long long version, long long *total,
+                           long long *done)
+{
+    *total = *done = 0;
+    json_t *all = store_list(op->tenants);
+    size_t i;
+    json_t *t;
+    json_array_foreach(all, i, t) {
+        const char *used = NULL;
+        long long v = 0;
+        pb_json_opt_string(t, "status.database.dataModel", NULL, &used, NULL);
+        if (!used || strcmp(used, name) != 0)
+            continue;
+        (*total)++;
+        pb_json_opt_int(t, "status.database.dataModelVersion", 0, &v, NULL);
+        if (v == version)
+            (*done)++;
+    }
+    json_decref(all);
+}
+
+controller_result datamodel_reconcile(controller_ctx *ctx, const char *key, pb_err *err)
+{
+    operator_ctx *op = ctx->user;
+    json_t *cached = store_get(op->datamodels, key);
+    if (!cached)
+        return controller_ok();
+    json_t *dm = json_deep_copy(cached);
+    json_decref(cached);
+    long long gen = 0, version = 0, applied = 0;
+    pb_json_opt_int(dm, "metadata.generation", 0, &gen, NULL);
+    pb_json_opt_int(dm, "spec.version", 0, &version, NULL);
+    json_t *old_status = json_deep_copy(json_object_get(dm, "status"));
+    json_t *status = json_object_get(dm, "status");
+    if (!json_is_object(status)) {
+        status = json_object();
+        json_object_set_new(dm, "status", status);
+    }
+    pb_json_opt_int(dm, "status.appliedVersion", 0, &applied, NULL);
+    char now[PB_TIME_BUF];
+    operator_now_str(op, now, sizeof now);
+    json_object_set_new(status, "observedGeneration", json_integer(gen));
+
+    int allow_destructive = 0;
+    pb_json_opt_bool(dm, "spec.allowDestructive", 0, &allow_destructive, NULL);
+    json_t *spec = json_deep_copy(json_object_get(dm, "spec"));
+    json_object_del(spec, "allowDestructive");
+    pb_dm_model *model = NULL;
+    pb_err perr;
+    pb_err_clear(&perr);
+    int rc = pb_dm_parse_json(key, spec, &model, &perr);
+    json_decref(spec);
+    controller_result res = controller_ok();
+    if (rc != 0) {
+        json_object_set_new(status, "phase", json_string("Invalid"));
+        if (cond_set(status, "Ready", "False", "InvalidModel", perr.msg, gen, now))
+            operator_event(op, dm, "Warning", "InvalidModel", "%s", perr.msg);
+        goto write;
+    }
+    json_object_set_new(status, "tables", json_integer((json_int_t)pb_dm_table_count(model)));
+
+    if (op->db && applied != version) {
+        pthread_mutex_lock(&op->db_mu);
+        rc = pb_tdb_apply_model(op->db, model, allow_destructive, &perr);
+        pthread_mutex_unlock(&op->db_mu);
+        if (rc != 0) {
+            const char *reason = rc == PB_EFORBIDDEN ? "DestructiveChangeRefused" : "MigrationFailed";
+            char msg[1200];
+            snprintf(msg, sizeof msg, "version %lld not applied: %s", version, perr.msg);
+            json_object_set_new(status, "phase", json_string("Invalid"));
+            if (cond_set(status, "Ready", "False", reason, msg, gen, now))
+                operator_event(op, dm, "Warning", reason, "%s", msg);
+            /* A refused change waits for the spec to change; a failure retries. */
+            res = rc == PB_EFORBIDDEN || rc == PB_EINVAL ? controller_ok() : controller_error();
+            if (res.kind == CONTROLLER_ERROR)
+                pb_err_set(err, rc, "datamodel %s: %s", key, perr.msg);
+            goto write;
+        }
+        operator_event(op, dm, "Normal", "Migrated", "version %lld applied (was %lld)", version, applied);
+        json_object_set_new(status, "appliedVersion", json_integer(version));
+        applied = version;
+    }
+
+    long long total, done;
+    rollout_counts(op, key, version, &total, &done);
+    char rollout[64];
+    snprintf(rollout, sizeof rollout, "%lld/%lld", done, total);
+    json_object_set_new(status, "rollout", json_string(rollout));
+    json_object_set_new(status, "tenantsTotal", json_integer(total));
+    json_object_set_new(status, "tenantsMigrated", json_integer(done));
+    if (!op->db) {
+        json_object_set_new(status, "phase", json_string("Ready"));
+        cond_set(status, "Ready", "True", "Valid", "model is valid; no database server configured to apply it",
+                 gen, now);
+    } else if (done < total) {
+        json_object_set_new(status, "phase", json_string("RollingOut"));
+        char msg[160];
+        snprintf(msg, sizeof msg, "version %lld: %lld of %lld tenants migrated", version, done, total);
+        cond_set(status, "Ready", "False", "RollingOut", msg, gen, now);
+    } else {
+        json_object_set_new(status, "phase", json_string("Ready"));
+        char msg[160];
+        snprintf(msg, sizeof msg, "version %lld applied to all %lld tenants", version, total);
+        cond_set(status, "Ready", "True", "Applied", msg, gen, now);
+    }
+write:
+    pb_dm_free(model);
+    rc = operator_write_status(op, &OPERATOR_GVR_DATAMODELS, dm, old_status, err);
+    json_decref(old_status);
+    json_decref(dm);
+    if (rc == PB_ECONFLICT || rc == PB_ENOTFOUND)
+        return controller_requeue();
+    if (rc != 0) {
+        pb_err_wrap(err, "datamodel %s: writing status", key);
+        return controller_error();
+    }
+    return res;
+}
