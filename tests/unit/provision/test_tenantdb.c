@@ -474,6 +474,14 @@ static void test_rls_isolation(void **state)
     assert_int_equal(qint(c, "SELECT count(*) FROM pg_stats WHERE schemaname = 'app'"), 0);
     assert_int_equal(qint(adm, "SELECT count(*) FROM pg_stats WHERE schemaname = 'app' AND tablename = 'customers'") > 0, 1);
     assert_string_equal(state_of(c, "SELECT * FROM pg_authid"), "42501");
+    assert_string_equal(state_of(c, "SELECT pg_read_file('PG_VERSION')"), "42501");
+    assert_string_equal(state_of(c, "COPY customers TO '/tmp/paybill-leak'"), "42501");
+    assert_string_equal(state_of(c, "SELECT * FROM pg_largeobject"), "42501");
+    /* Nor can it kill another tenant's sessions. */
+    PGconn *cb = tconnect_ok(&b);
+    assert_string_equal(state_of(c, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'pb_t_rls_b'"), "42501");
+    assert_string_equal(state_of(cb, "SELECT 1"), "00000");
+    PQfinish(cb);
     /* The binding is to the login itself. */
     PGresult *r = PQexec(c, "SELECT paybill.current_tenant_id()");
     assert_string_equal(PQgetvalue(r, 0, 0), "rls_a");
