@@ -37,6 +37,9 @@
  * timestamptz, date and uuid columns. Literals are rendered quoted; no SQL
  * text from the spec ever reaches the DDL.
  * onDelete: "no action" (default), "restrict", "cascade", "set null".
+ * Limits: 1000 tables, 1500 columns per table, 31 columns per key or index
+ * (PostgreSQL's 32 less the rls tenant_id), 1000 enum values of 1..63
+ * printable bytes.
  *
  * Identifiers (tables, columns, indexes) must match ^[a-z_][a-z0-9_]{0,62}$
  * and must not be an SQL reserved word, a system column name, start with
