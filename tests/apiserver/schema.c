@@ -11,10 +11,14 @@
  * defaulting follow the structural pruning/defaulting algorithms.
  *
  * Deliberate gaps: x-kubernetes-validations (CEL) rules are accepted and
- * ignored; x-kubernetes-list-type/map-keys are not enforced; patterns are Go
- * RE2 in the real server, here the common subset is translated to POSIX ERE
- * (regcomp) and anything untranslatable is rejected when the CRD is checked.
+ * ignored. Patterns are Go RE2 in the real server; here the common subset
+ * is translated to POSIX ERE (regcomp, bytes not runes). Invalid patterns
+ * are rejected when the CRD is checked; valid RE2 we cannot translate
+ * (\p{..}, named groups, \x..) is accepted and not enforced.
  * Recursion is bounded by DV_SCHEMA_MAX_DEPTH schema levels.
+ *
+ * Sections: strings, Go formatting, patterns, formats, validation, list
+ * types, pruning, defaulting, structural check.
  *
  * Out of memory aborts: this is a test server.
  */
@@ -1202,17 +1206,33 @@ static void validate_number(vctx *c, const json_t *s, const json_t *v)
     double d = json_number_value(v), bound;
     long long iv = as_int ? json_integer_value(v) : 0;
     sbuf m = {0};
-    if (s_num(s, "multipleOf", &bound) && bound > 0) {
+    if (s_num(s, "multipleOf", &bound)) {
+        /* MultipleOfNativeType: integers use int64(factor), so a factor
+         * below 1 is "not positive" for them (a real kube-openapi quirk) */
+        long long factor = as_int ? (long long)bound : 0;
         int bad;
-        if (as_int && float_is_integer(bound) && bound >= 1)
-            bad = iv % (long long)bound != 0;
-        else {
+        if (as_int ? factor <= 0 : bound <= 0) {
+            sbuf f = {0};
+            fmt_bound(&f, bound, as_int);
+            json_t *fv = as_int ? json_integer(factor) : json_real(bound);
+            sbuf mm = {0};
+            sb_puts(&mm, "Invalid value: ");
+            go_value(&mm, fv);
+            sb_printf(&mm, ": factor MultipleOf declared for %s must be positive: %s", sb_str(&c->path), sb_str(&f));
+            cause(c, "FieldValueInvalid", sb_str(&mm));
+            json_decref(fv);
+            sb_free(&f);
+            sb_free(&mm);
+            bad = 0;
+        } else if (as_int) {
+            bad = iv % factor != 0;
+        } else {
             double mult = bound < 1 ? 1 / bound * d : d / bound;
             bad = !float_is_integer(mult);
         }
         if (bad) {
             sb_puts(&m, "should be a multiple of ");
-            fmt_bound(&m, bound, as_int && float_is_integer(bound));
+            fmt_bound(&m, bound, as_int);
             invalid(c, v, "%s", sb_str(&m));
             sb_truncate(&m, 0);
         }
@@ -1245,21 +1265,57 @@ static void validate_number(vctx *c, const json_t *s, const json_t *v)
     sb_free(&m);
 }
 
+/* basicCommonValidator: the value is converted to each enum value's Go type
+ * before comparing. So 1 == 1.0, a real is truncated when compared with an
+ * integer (1.5 matches 1), an integer becomes a one-rune string when
+ * compared with a string (65 matches "A"), and null never matches. */
+static int enum_match(const json_t *e, const json_t *v)
+{
+    if (json_is_null(e) || json_is_null(v))
+        return 0;
+    if (json_is_integer(e)) {
+        if (json_is_integer(v))
+            return json_integer_value(v) == json_integer_value(e);
+        if (json_is_real(v)) {
+            double d = trunc(json_real_value(v));
+            return d >= -9.2e18 && d <= 9.2e18 && (json_int_t)d == json_integer_value(e);
+        }
+        return 0;
+    }
+    if (json_is_real(e))
+        return json_is_number(v) && json_number_value(v) == json_real_value(e);
+    if (json_is_string(e) && json_is_integer(v)) {
+        json_int_t r = json_integer_value(v);
+        char u[5] = {0};
+        if (r < 0 || r > 0x10FFFF || (r >= 0xD800 && r <= 0xDFFF))
+            r = 0xFFFD;
+        if (r < 0x80) {
+            u[0] = (char)r;
+        } else if (r < 0x800) {
+            u[0] = (char)(0xC0 | (r >> 6));
+            u[1] = (char)(0x80 | (r & 0x3F));
+        } else if (r < 0x10000) {
+            u[0] = (char)(0xE0 | (r >> 12));
+            u[1] = (char)(0x80 | ((r >> 6) & 0x3F));
+            u[2] = (char)(0x80 | (r & 0x3F));
+        } else {
+            u[0] = (char)(0xF0 | (r >> 18));
+            u[1] = (char)(0x80 | ((r >> 12) & 0x3F));
+            u[2] = (char)(0x80 | ((r >> 6) & 0x3F));
+            u[3] = (char)(0x80 | (r & 0x3F));
+        }
+        return json_string_length(e) == strlen(u) && !memcmp(json_string_value(e), u, strlen(u));
+    }
+    return json_typeof(e) == json_typeof(v) && json_equal((json_t *)e, (json_t *)v);
+}
+
 static void validate_enum(vctx *c, const json_t *s, const json_t *v)
 {
     const json_t *en = json_object_get(s, "enum"), *e;
     size_t i;
     if (!json_is_array(en) || json_array_size(en) == 0)
         return;
-    /* kube-openapi converts enum values to the value's type first, so 1 and
-     * 1.0 are the same number */
-    json_array_foreach(en, i, e)
-    {
-        if (json_equal((json_t *)e, (json_t *)v))
-            return;
-        if (json_is_number(e) && json_is_number(v) && json_number_value(e) == json_number_value(v))
-            return;
-    }
+    json_array_foreach(en, i, e) if (enum_match(e, v)) return;
     sbuf m = {0};
     sb_puts(&m, "Unsupported value: ");
     go_value(&m, v);
