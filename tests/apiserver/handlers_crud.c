@@ -688,6 +688,8 @@ static void do_create(dv_ctx *c, json_t *obj, int applied)
     }
     if (!strcmp(c->rt->plural, "services"))
         allocate_cluster_ip(c->api, obj);
+    if (!strcmp(c->rt->plural, "secrets") && !*c->rt->group && !json_object_get(obj, "type"))
+        json_object_set_new(obj, "type", json_string("Opaque"));
     if (crd_decode(c, obj) != 0)
         goto out;
     if (admit(c, "CREATE", &obj, NULL, 1) != 0)

@@ -19,13 +19,19 @@ typedef struct reader {
     const unsigned char *p, *end;
 } reader;
 
-typedef enum { T_STR, T_BYTES, T_INT, T_BOOL, T_MSG, T_MAP_STR, T_MAP_BYTES, T_TIME } ftype;
+typedef enum { T_STR, T_BYTES, T_INT, T_BOOL, T_MSG, T_MAP_STR, T_MAP_BYTES, T_TIME, T_INTSTR } ftype;
+
+/* Go's protobuf encoder writes non-pointer scalars even when they hold the
+ * zero value, which JSON (omitempty) would leave out; zero values are
+ * therefore dropped unless the field is a pointer in Go (KEEP0), where
+ * presence means "explicitly set". Repeated values are always kept. */
+enum { REP = 1, KEEP0 = 2 };
 
 typedef struct field {
     unsigned num;
     const char *name;
     ftype type;
-    int repeated;
+    int flags;
     const struct field *msg; /* T_MSG: the sub-message table */
 } field;
 
@@ -44,8 +50,8 @@ static const field OBJECT_META[] = {{1, "name", T_STR, 0, NULL},
                                     {8, "creationTimestamp", T_TIME, 0, NULL},
                                     {11, "labels", T_MAP_STR, 0, NULL},
                                     {12, "annotations", T_MAP_STR, 0, NULL},
-                                    {13, "ownerReferences", T_MSG, 1, OWNER_REF},
-                                    {14, "finalizers", T_STR, 1, NULL},
+                                    {13, "ownerReferences", T_MSG, REP, OWNER_REF},
+                                    {14, "finalizers", T_STR, REP, NULL},
                                     END};
 static const field CONFIGMAP[] = {{1, "metadata", T_MSG, 0, OBJECT_META}, {2, "data", T_MAP_STR, 0, NULL},
                                   {3, "binaryData", T_MAP_BYTES, 0, NULL}, {4, "immutable", T_BOOL, 0, NULL},
@@ -53,31 +59,94 @@ static const field CONFIGMAP[] = {{1, "metadata", T_MSG, 0, OBJECT_META}, {2, "d
 static const field SECRET[] = {{1, "metadata", T_MSG, 0, OBJECT_META}, {2, "data", T_MAP_BYTES, 0, NULL},
                                {3, "type", T_STR, 0, NULL},           {4, "stringData", T_MAP_STR, 0, NULL},
                                {5, "immutable", T_BOOL, 0, NULL},     END};
-static const field NS_SPEC[] = {{1, "finalizers", T_STR, 1, NULL}, END};
+static const field NS_SPEC[] = {{1, "finalizers", T_STR, REP, NULL}, END};
 static const field NAMESPACE[] = {{1, "metadata", T_MSG, 0, OBJECT_META}, {2, "spec", T_MSG, 0, NS_SPEC}, END};
 static const field OBJECT_REF[] = {{1, "kind", T_STR, 0, NULL}, {2, "namespace", T_STR, 0, NULL},
                                    {3, "name", T_STR, 0, NULL}, END};
 static const field LOCAL_REF[] = {{1, "name", T_STR, 0, NULL}, END};
 static const field SERVICEACCOUNT[] = {{1, "metadata", T_MSG, 0, OBJECT_META},
-                                       {2, "secrets", T_MSG, 1, OBJECT_REF},
-                                       {3, "imagePullSecrets", T_MSG, 1, LOCAL_REF},
+                                       {2, "secrets", T_MSG, REP, OBJECT_REF},
+                                       {3, "imagePullSecrets", T_MSG, REP, LOCAL_REF},
                                        {4, "automountServiceAccountToken", T_BOOL, 0, NULL},
                                        END};
-static const field POLICY_RULE[] = {{1, "verbs", T_STR, 1, NULL},         {2, "apiGroups", T_STR, 1, NULL},
-                                    {3, "resources", T_STR, 1, NULL},     {4, "resourceNames", T_STR, 1, NULL},
-                                    {5, "nonResourceURLs", T_STR, 1, NULL}, END};
-static const field ROLE[] = {{1, "metadata", T_MSG, 0, OBJECT_META}, {2, "rules", T_MSG, 1, POLICY_RULE}, END};
+static const field POLICY_RULE[] = {{1, "verbs", T_STR, REP, NULL},         {2, "apiGroups", T_STR, REP, NULL},
+                                    {3, "resources", T_STR, REP, NULL},     {4, "resourceNames", T_STR, REP, NULL},
+                                    {5, "nonResourceURLs", T_STR, REP, NULL}, END};
+static const field ROLE[] = {{1, "metadata", T_MSG, 0, OBJECT_META}, {2, "rules", T_MSG, REP, POLICY_RULE}, END};
 static const field SUBJECT[] = {{1, "kind", T_STR, 0, NULL}, {2, "apiGroup", T_STR, 0, NULL},
                                 {3, "name", T_STR, 0, NULL}, {4, "namespace", T_STR, 0, NULL}, END};
 static const field ROLE_REF[] = {{1, "apiGroup", T_STR, 0, NULL}, {2, "kind", T_STR, 0, NULL},
                                  {3, "name", T_STR, 0, NULL}, END};
-static const field BINDING[] = {{1, "metadata", T_MSG, 0, OBJECT_META}, {2, "subjects", T_MSG, 1, SUBJECT},
+static const field BINDING[] = {{1, "metadata", T_MSG, 0, OBJECT_META}, {2, "subjects", T_MSG, REP, SUBJECT},
                                 {3, "roleRef", T_MSG, 0, ROLE_REF}, END};
+
+/* Workloads, as `kubectl create deployment|job|service` build them. */
+static const field LABEL_REQ[] = {{1, "key", T_STR, 0, NULL}, {2, "operator", T_STR, 0, NULL},
+                                  {3, "values", T_STR, REP, NULL}, END};
+static const field LABEL_SELECTOR[] = {{1, "matchLabels", T_MAP_STR, 0, NULL},
+                                       {2, "matchExpressions", T_MSG, REP, LABEL_REQ}, END};
+static const field CONTAINER_PORT[] = {{1, "name", T_STR, 0, NULL}, {2, "hostPort", T_INT, 0, NULL},
+                                       {3, "containerPort", T_INT, KEEP0, NULL}, {4, "protocol", T_STR, 0, NULL},
+                                       {5, "hostIP", T_STR, 0, NULL}, END};
+static const field ENV_VAR[] = {{1, "name", T_STR, KEEP0, NULL}, {2, "value", T_STR, 0, NULL}, END};
+static const field CONTAINER[] = {{1, "name", T_STR, KEEP0, NULL},     {2, "image", T_STR, 0, NULL},
+                                  {3, "command", T_STR, REP, NULL},     {4, "args", T_STR, REP, NULL},
+                                  {5, "workingDir", T_STR, 0, NULL},    {6, "ports", T_MSG, REP, CONTAINER_PORT},
+                                  {7, "env", T_MSG, REP, ENV_VAR},      {14, "imagePullPolicy", T_STR, 0, NULL},
+                                  {16, "stdin", T_BOOL, 0, NULL},       {17, "stdinOnce", T_BOOL, 0, NULL},
+                                  {18, "tty", T_BOOL, 0, NULL},         {20, "terminationMessagePolicy", T_STR, 0, NULL},
+                                  END};
+static const field POD_SPEC[] = {{2, "containers", T_MSG, REP, CONTAINER},
+                                 {3, "restartPolicy", T_STR, 0, NULL},
+                                 {4, "terminationGracePeriodSeconds", T_INT, KEEP0, NULL},
+                                 {5, "activeDeadlineSeconds", T_INT, KEEP0, NULL},
+                                 {6, "dnsPolicy", T_STR, 0, NULL},
+                                 {7, "nodeSelector", T_MAP_STR, 0, NULL},
+                                 {8, "serviceAccountName", T_STR, 0, NULL},
+                                 {10, "nodeName", T_STR, 0, NULL},
+                                 {15, "imagePullSecrets", T_MSG, REP, LOCAL_REF},
+                                 {20, "initContainers", T_MSG, REP, CONTAINER},
+                                 END};
+static const field POD_TEMPLATE[] = {{1, "metadata", T_MSG, 0, OBJECT_META}, {2, "spec", T_MSG, 0, POD_SPEC}, END};
+static const field STRATEGY[] = {{1, "type", T_STR, 0, NULL}, END};
+static const field DEPLOYMENT_SPEC[] = {{1, "replicas", T_INT, KEEP0, NULL},
+                                        {2, "selector", T_MSG, 0, LABEL_SELECTOR},
+                                        {3, "template", T_MSG, 0, POD_TEMPLATE},
+                                        {4, "strategy", T_MSG, 0, STRATEGY},
+                                        {5, "minReadySeconds", T_INT, 0, NULL},
+                                        {6, "revisionHistoryLimit", T_INT, KEEP0, NULL},
+                                        {7, "paused", T_BOOL, 0, NULL},
+                                        {9, "progressDeadlineSeconds", T_INT, KEEP0, NULL},
+                                        END};
+static const field DEPLOYMENT[] = {{1, "metadata", T_MSG, 0, OBJECT_META}, {2, "spec", T_MSG, 0, DEPLOYMENT_SPEC},
+                                   END};
+static const field JOB_SPEC[] = {{1, "parallelism", T_INT, KEEP0, NULL},
+                                 {2, "completions", T_INT, KEEP0, NULL},
+                                 {3, "activeDeadlineSeconds", T_INT, KEEP0, NULL},
+                                 {4, "selector", T_MSG, 0, LABEL_SELECTOR},
+                                 {5, "manualSelector", T_BOOL, KEEP0, NULL},
+                                 {6, "template", T_MSG, 0, POD_TEMPLATE},
+                                 {7, "backoffLimit", T_INT, KEEP0, NULL},
+                                 {8, "ttlSecondsAfterFinished", T_INT, KEEP0, NULL},
+                                 {9, "completionMode", T_STR, 0, NULL},
+                                 {10, "suspend", T_BOOL, KEEP0, NULL},
+                                 END};
+static const field JOB[] = {{1, "metadata", T_MSG, 0, OBJECT_META}, {2, "spec", T_MSG, 0, JOB_SPEC}, END};
+static const field SERVICE_PORT[] = {{1, "name", T_STR, 0, NULL},     {2, "protocol", T_STR, 0, NULL},
+                                     {3, "port", T_INT, KEEP0, NULL}, {4, "targetPort", T_INTSTR, 0, NULL},
+                                     {5, "nodePort", T_INT, 0, NULL}, {6, "appProtocol", T_STR, 0, NULL},
+                                     END};
+static const field SERVICE_SPEC[] = {{1, "ports", T_MSG, REP, SERVICE_PORT}, {2, "selector", T_MAP_STR, 0, NULL},
+                                     {3, "clusterIP", T_STR, 0, NULL},        {4, "type", T_STR, 0, NULL},
+                                     {5, "externalIPs", T_STR, REP, NULL},    {7, "sessionAffinity", T_STR, 0, NULL},
+                                     {10, "externalName", T_STR, 0, NULL},    END};
+static const field SERVICE[] = {{1, "metadata", T_MSG, 0, OBJECT_META}, {2, "spec", T_MSG, 0, SERVICE_SPEC}, END};
 
 static const struct {
     const char *kind;
     const field *table;
 } KINDS[] = {
+    {"Deployment", DEPLOYMENT}, {"Job", JOB}, {"Service", SERVICE},
     {"ConfigMap", CONFIGMAP},
     {"Secret", SECRET},                {"Namespace", NAMESPACE},     {"ServiceAccount", SERVICEACCOUNT},
     {"Role", ROLE},                    {"ClusterRole", ROLE},        {"RoleBinding", BINDING},
@@ -189,6 +258,31 @@ static json_t *timestamp(reader r)
     return json_string(buf);
 }
 
+/* intstr.IntOrString {type=1, intVal=2, strVal=3} -> a JSON int or string. */
+static json_t *intstr(reader r)
+{
+    unsigned num, wt;
+    reader sub, sv = {NULL, NULL};
+    uint64_t v, type = 0, iv = 0;
+    while (next_field(&r, &num, &wt, &sub, &v) == 1) {
+        if (num == 1 && wt == 0)
+            type = v;
+        else if (num == 2 && wt == 0)
+            iv = v;
+        else if (num == 3 && wt == 2)
+            sv = sub;
+    }
+    if (type == 1)
+        return sv.p ? str(&sv) : json_string("");
+    return json_integer((json_int_t)(int32_t)iv);
+}
+
+static int is_zero(const json_t *v)
+{
+    return (json_is_string(v) && !*json_string_value(v)) || (json_is_integer(v) && !json_integer_value(v)) ||
+           json_is_false(v);
+}
+
 static const field *lookup(const field *table, unsigned num)
 {
     for (const field *f = table; f->name; f++)
@@ -210,7 +304,7 @@ static json_t *decode(reader r, const field *table)
             continue;
         json_t *val = NULL;
         if (wt == 0 && f->type == T_INT)
-            val = json_integer((json_int_t)v);
+            val = json_integer((json_int_t)(int64_t)v);
         else if (wt == 0 && f->type == T_BOOL)
             val = json_boolean(v != 0);
         else if (wt != 2)
@@ -221,6 +315,8 @@ static json_t *decode(reader r, const field *table)
             val = b64(&sub);
         else if (f->type == T_TIME)
             val = timestamp(sub);
+        else if (f->type == T_INTSTR)
+            val = intstr(sub);
         else if (f->type == T_MSG && !(val = decode(sub, f->msg)))
             rc = -1;
         if (f->type == T_MAP_STR || f->type == T_MAP_BYTES) {
@@ -231,13 +327,15 @@ static json_t *decode(reader r, const field *table)
             }
             if (map_entry(sub, m, f->type == T_MAP_BYTES) != 0)
                 rc = -1;
-        } else if (val && f->repeated) {
+        } else if (val && (f->flags & REP)) {
             json_t *a = json_object_get(o, f->name);
             if (!a) {
                 a = json_array();
                 json_object_set_new(o, f->name, a);
             }
             json_array_append_new(a, val);
+        } else if (val && is_zero(val) && !(f->flags & KEEP0)) {
+            json_decref(val);
         } else if (val) {
             json_object_set_new(o, f->name, val);
         }

@@ -124,6 +124,32 @@ assert_eq "2" "$(k get deploy web -o jsonpath='{.spec.replicas}')" "deployment s
 k scale deploy web --replicas=3 >/dev/null 2>&1 || k patch deploy web -p '{"spec":{"replicas":3}}' >/dev/null
 assert_eq "3" "$(k get deploy web -o jsonpath='{.spec.replicas}')" "strategic merge patch on a deployment"
 
+# kubectl create <kind> (typed clients send protobuf), scale, whoami, tokens.
+assert_contains "$(k create namespace typed)" "namespace/typed created" "create namespace"
+k -n typed create secret generic s --from-literal=a=b >/dev/null
+assert_eq "Yg==/Opaque" "$(k -n typed get secret s -o jsonpath='{.data.a}/{.type}')" "create secret (data, default type)"
+k -n typed create configmap c --from-literal=x=y >/dev/null
+assert_eq y "$(k -n typed get cm c -o jsonpath='{.data.x}')" "create configmap"
+k -n typed create deployment api --image=nginx --replicas=2 --port=8080 >/dev/null
+assert_eq "2/nginx/8080" \
+    "$(k -n typed get deploy api -o jsonpath='{.spec.replicas}/{.spec.template.spec.containers[0].image}/{.spec.template.spec.containers[0].ports[0].containerPort}')" \
+    "create deployment"
+k -n typed scale deploy api --replicas=4 >/dev/null
+assert_eq 4 "$(k -n typed get deploy api -o jsonpath='{.spec.replicas}')" "scale through the scale subresource"
+k -n typed create job once --image=busybox -- echo hi >/dev/null
+assert_eq "Never/echo hi" "$(k -n typed get job once -o jsonpath='{.spec.template.spec.restartPolicy}/{.spec.template.spec.containers[0].command[*]}')" \
+    "create job"
+k -n typed create service clusterip web --tcp=80:8080 >/dev/null
+assert_eq "80/8080" "$(k -n typed get svc web -o jsonpath='{.spec.ports[0].port}/{.spec.ports[0].targetPort}')" "create service"
+k -n typed create serviceaccount bot >/dev/null
+k -n typed create role reader --verb=get,list --resource=configmaps >/dev/null
+k -n typed create rolebinding bot-reads --role=reader --serviceaccount=typed:bot >/dev/null
+tok=$(k -n typed create token bot)
+assert_eq yes "$(k --token="$tok" -n typed auth can-i list configmaps 2>/dev/null)" "ServiceAccount token + RoleBinding"
+assert_eq no "$(k --token="$tok" -n typed auth can-i delete configmaps 2>/dev/null)" "ServiceAccount token is limited"
+assert_contains "$(k --token="$tok" auth whoami)" "system:serviceaccount:typed:bot" "auth whoami"
+assert_contains "$(k -n typed get all)" "deployment.apps/api" "get all"
+
 # Delete and wait --for=delete.
 k delete wd w2 >/dev/null
 assert_contains "$(k get wd w2 2>&1)" 'widgets.e2e.paybill.dev "w2" not found' "deleted object is gone"
