@@ -58,7 +58,7 @@ wait_for() {
 # kubectl impersonating someone (--as). libwebsockets 4.1 cannot read
 # non-standard request headers over HTTP/2, so Impersonate-* only reaches the
 # dev API server over HTTP/1.1: client-go's DISABLE_HTTP2 forces that.
-kas() { DISABLE_HTTP2=1 kubectl "$@"; }
+kas() { DISABLE_HTTP2=1 kubectl "$@" 2> >(grep -v "HTTP2 has been explicitly disabled" >&2); }
 
 # jp KIND NAME JSONPATH [kubectl args...]
 jp() { kubectl get "$1" "$2" -o "jsonpath=$3" "${@:4}" 2>/dev/null; }
