@@ -1564,6 +1564,7 @@ static void validate_list_types(vctx *c, const json_t *s, const json_t *v, int d
     if (!json_is_object(s) || depth > DV_SCHEMA_MAX_DEPTH)
         return;
     if (json_is_object(v)) {
+        /* map values are named with Key(): spec.labels[k] */
         const json_t *props = s_obj(s, "properties"), *aps = s_obj(s, "additionalProperties"), *val;
         const char *k;
         json_object_foreach((json_t *)v, k, val)
@@ -1571,7 +1572,11 @@ static void validate_list_types(vctx *c, const json_t *s, const json_t *v, int d
             const json_t *ps = props ? json_object_get(props, k) : aps;
             if (!ps)
                 continue;
-            size_t old = path_field(&c->path, k);
+            size_t old = c->path.len;
+            if (props)
+                path_field(&c->path, k);
+            else
+                sb_printf(&c->path, "[%s]", k);
             validate_list_types(c, ps, val, depth + 1);
             sb_truncate(&c->path, old);
         }
@@ -1582,13 +1587,15 @@ static void validate_list_types(vctx *c, const json_t *s, const json_t *v, int d
     const char *lt = s_str(s, "x-kubernetes-list-type");
     const json_t *keys = json_object_get(s, "x-kubernetes-list-map-keys");
     size_t n = json_array_size(v);
+    /* validateListSet reports the second occurrence of a value only */
     if (lt && !strcmp(lt, "set")) {
-        for (size_t i = 1; i < n; i++)
+        for (size_t i = 1; i < n; i++) {
+            size_t seen = 0;
             for (size_t j = 0; j < i; j++)
-                if (json_equal(json_array_get(v, i), json_array_get(v, j))) {
-                    duplicate(c, i, json_array_get(v, i));
-                    break;
-                }
+                seen += json_equal(json_array_get(v, i), json_array_get(v, j));
+            if (seen == 1)
+                duplicate(c, i, json_array_get(v, i));
+        }
     } else if (lt && !strcmp(lt, "map") && json_array_size(keys)) {
         int objects = 1;
         for (size_t i = 0; i < n && objects; i++) {
@@ -1617,11 +1624,11 @@ static void validate_list_types(vctx *c, const json_t *s, const json_t *v, int d
                 if (kn && kv)
                     json_object_set(tuples[i], kn, (json_t *)kv);
             }
+            size_t seen = 0;
             for (size_t j = 0; j < i; j++)
-                if (json_equal(tuples[i], tuples[j])) {
-                    duplicate(c, i, tuples[i]);
-                    break;
-                }
+                seen += json_equal(tuples[i], tuples[j]);
+            if (seen == 1)
+                duplicate(c, i, tuples[i]);
         }
         for (size_t i = 0; tuples && i < n; i++)
             json_decref(tuples[i]);
