@@ -315,6 +315,21 @@ static int rand_percent(dv_api *api)
     return (int)(rand_r(&api->rng) % 10000);
 }
 
+/* The subresources served, and which verbs they take. */
+static int subresource_allowed(const dv_rtype *rt, const char *sub, const char *verb)
+{
+    int rw = !strcmp(verb, "get") || !strcmp(verb, "update") || !strcmp(verb, "patch");
+    if (!strcmp(sub, "status"))
+        return rt->has_status && rw;
+    if (!strcmp(sub, "scale"))
+        return !strcmp(rt->group, "apps") && rw;
+    if (!strcmp(sub, "finalize"))
+        return !*rt->group && !strcmp(rt->plural, "namespaces") && !strcmp(verb, "update");
+    if (!strcmp(sub, "token"))
+        return !*rt->group && !strcmp(rt->plural, "serviceaccounts") && !strcmp(verb, "create");
+    return 0;
+}
+
 static void serve_resource(dv_ctx *c, const char *grp, const char *ver, char **seg, int nseg)
 {
     /* seg: the path after /api/v1 or /apis/G/V. */
@@ -337,17 +352,8 @@ static void serve_resource(dv_ctx *c, const char *grp, const char *ver, char **s
     }
     if (nseg - i >= 2)
         c->name = seg[i + 1];
-    if (nseg - i == 3) {
+    if (nseg - i == 3)
         c->sub = seg[i + 2];
-        int ok = !strcmp(c->sub, "status") && c->rt->has_status;
-        ok |= !strcmp(c->sub, "finalize") && !strcmp(c->rt->plural, "namespaces");
-        ok |= !strcmp(c->sub, "token") && !strcmp(c->rt->plural, "serviceaccounts") && !*c->rt->group;
-        ok |= !strcmp(c->sub, "scale") && !strcmp(c->rt->group, "apps");
-        if (!ok) {
-            reply_no_resource(c);
-            return;
-        }
-    }
     if (c->rt->namespaced && c->name && !c->ns) {
         reply_no_resource(c);
         return;
@@ -356,12 +362,17 @@ static void serve_resource(dv_ctx *c, const char *grp, const char *ver, char **s
     int token_request = c->sub && !strcmp(c->sub, "token");
     if (token_request && !strcmp(c->req->method, "POST"))
         c->verb = "create"; /* POST .../serviceaccounts/NAME/token */
-    if (!c->verb || !verb_allowed(c->rt, c->verb) ||
-        (c->sub && !token_request && strcmp(c->verb, "get") && strcmp(c->verb, "update") && strcmp(c->verb, "patch")) ||
-        (token_request && strcmp(c->verb, "create"))) {
-        char m[256];
-        snprintf(m, sizeof(m), "the server does not allow this method on the requested resource");
-        dv_reply_status(c, 405, "MethodNotAllowed", m, json_pack("{}"));
+    if (c->sub && !subresource_allowed(c->rt, c->sub, c->verb ? c->verb : "")) {
+        if (c->verb && subresource_allowed(c->rt, c->sub, "get"))
+            dv_reply_status(c, 405, "MethodNotAllowed",
+                            "the server does not allow this method on the requested resource", json_pack("{}"));
+        else
+            reply_no_resource(c);
+        return;
+    }
+    if (!c->verb || (!c->sub && !verb_allowed(c->rt, c->verb))) {
+        dv_reply_status(c, 405, "MethodNotAllowed", "the server does not allow this method on the requested resource",
+                        json_pack("{}"));
         return;
     }
     if (c->rt->namespaced && !c->ns && !strcmp(c->verb, "create")) {

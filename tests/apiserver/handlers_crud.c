@@ -42,6 +42,8 @@ static const char *mds(const json_t *obj, const char *key)
     return json_string_value(json_object_get(json_object_get(obj, "metadata"), key));
 }
 
+static int has_string(const json_t *arr, const char *s);
+
 static const char *nsarg(const dv_rtype *rt, const char *ns) { return rt->namespaced ? ns : ""; }
 
 /* A shallow copy with kind/apiVersion of the requested version. */
@@ -910,6 +912,24 @@ static void do_update(dv_ctx *c, const json_t *old, json_t *obj, int applied)
         goto out;
     m = md(obj);
     json_t *causes = json_array();
+    if (mds(old, "deletionTimestamp")) {
+        /* Finalizers can only be removed once deletion started. */
+        json_t *oldfin = json_object_get(json_object_get(old, "metadata"), "finalizers");
+        size_t i;
+        json_t *f;
+        json_array_foreach(json_object_get(m, "finalizers"), i, f) {
+            if (has_string(oldfin, json_string_value(f)))
+                continue;
+            char msg[512];
+            snprintf(msg, sizeof(msg),
+                     "Forbidden: no new finalizers can be added if the object is being deleted, found new finalizers "
+                     "[]string{\"%s\"}",
+                     json_string_value(f));
+            json_array_append_new(causes, json_pack("{s:s,s:s,s:s}", "reason", "FieldValueForbidden", "message", msg,
+                                                    "field", "metadata.finalizers"));
+            break;
+        }
+    }
     crd_validate(c, obj, causes);
     if (!strcmp(c->rt->plural, "customresourcedefinitions") && !is_status)
         validate_crd_object(c, obj, causes);
