@@ -1341,77 +1341,119 @@ static void validate_enum(vctx *c, const json_t *s, const json_t *v)
     sb_free(&m);
 }
 
-/* IsDNS1035Label on the lower-cased kind. */
-static int dns1035(const char *s)
+/* utilvalidation.IsDNS1035Label on the lower-cased kind: the messages,
+ * joined with ",", or "" when valid. */
+static void dns1035_errors(const char *s, sbuf *out)
 {
     size_t n = strlen(s);
-    if (n == 0 || n > 63 || !isalpha((unsigned char)s[0]) || !isalnum((unsigned char)s[n - 1]))
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if (!isalnum((unsigned char)s[i]) && s[i] != '-')
-            return 0;
-    return 1;
+    int ok = n > 0 && isalpha((unsigned char)s[0]) && islower((unsigned char)s[0]) &&
+             (isdigit((unsigned char)s[n - 1]) || islower((unsigned char)s[n - 1]));
+    for (size_t i = 0; ok && i < n; i++)
+        ok = isdigit((unsigned char)s[i]) || islower((unsigned char)s[i]) || s[i] == '-';
+    if (n > 63)
+        sb_puts(out, "must be no more than 63 characters");
+    if (!ok) {
+        if (n > 63)
+            sb_putc(out, ',');
+        sb_puts(out, "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start "
+                     "with an alphabetic character, and end with an alphanumeric character (e.g. "
+                     "'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')");
+    }
 }
 
-/* schemaobjectmeta.validateEmbeddedResource */
+static void embedded_invalid(vctx *c, const json_t *bad, const char *detail)
+{
+    sbuf m = {0};
+    sb_puts(&m, "Invalid value: ");
+    go_value(&m, bad);
+    sb_puts(&m, ": ");
+    sb_puts(&m, detail);
+    cause(c, "FieldValueInvalid", sb_str(&m));
+    sb_free(&m);
+}
+
+/* schemaobjectmeta.validateEmbeddedResource: apiVersion and kind are
+ * required strings, kind a DNS-1035 label up to case. */
 static void validate_embedded(vctx *c, const json_t *v)
 {
     const json_t *av = json_object_get(v, "apiVersion"), *kv = json_object_get(v, "kind");
-    size_t old;
-    sbuf m = {0};
-    old = path_field(&c->path, "apiVersion");
-    if (!av) {
-        cause(c, "FieldValueRequired", "Required value: must not be empty");
-    } else if (!json_is_string(av) || !json_string_length(av)) {
-        sb_puts(&m, "Invalid value: ");
-        go_value(&m, av);
-        sb_puts(&m, json_is_string(av) ? ": must not be empty" : ": must be a string");
-        cause(c, "FieldValueInvalid", sb_str(&m));
+    size_t old = path_field(&c->path, "apiVersion");
+    if (!av || (json_is_string(av) && !json_string_length(av))) {
+        cause(c, "FieldValueRequired", "Required value");
+    } else if (!json_is_string(av)) {
+        embedded_invalid(c, av, "must be a string");
     } else {
         const char *s = json_string_value(av), *slash = strchr(s, '/');
-        if (slash && (strchr(slash + 1, '/') || slash == s || !slash[1])) {
-            sb_puts(&m, "Invalid value: ");
-            go_value(&m, av);
-            sb_printf(&m, ": unexpected GroupVersion string: %s", s);
-            cause(c, "FieldValueInvalid", sb_str(&m));
+        if (slash && strchr(slash + 1, '/')) {
+            sbuf d = {0};
+            sb_printf(&d, "unexpected GroupVersion string: %s", s);
+            embedded_invalid(c, av, sb_str(&d));
+            sb_free(&d);
         }
     }
     sb_truncate(&c->path, old);
-    sb_truncate(&m, 0);
     old = path_field(&c->path, "kind");
-    if (!kv) {
-        cause(c, "FieldValueRequired", "Required value: must not be empty");
-    } else if (!json_is_string(kv) || !json_string_length(kv)) {
-        sb_puts(&m, "Invalid value: ");
-        go_value(&m, kv);
-        sb_puts(&m, json_is_string(kv) ? ": must not be empty" : ": must be a string");
-        cause(c, "FieldValueInvalid", sb_str(&m));
+    if (!kv || (json_is_string(kv) && !json_string_length(kv))) {
+        cause(c, "FieldValueRequired", "Required value");
+    } else if (!json_is_string(kv)) {
+        embedded_invalid(c, kv, "must be a string");
     } else {
-        char lower[256];
-        snprintf(lower, sizeof lower, "%s", json_string_value(kv));
+        char *lower = strdup(json_string_value(kv));
+        if (!lower)
+            abort();
         for (char *p = lower; *p; p++)
             *p = (char)tolower((unsigned char)*p);
-        if (!dns1035(lower)) {
-            sb_puts(&m, "Invalid value: ");
-            go_value(&m, kv);
-            sb_puts(&m, ": may have mixed case, but should otherwise match: a DNS-1035 label must "
-                        "consist of lower case alphanumeric characters or '-', start with an "
-                        "alphabetic character, and end with an alphanumeric character (e.g. "
-                        "'my-name',  or 'abc-123', regex used for validation is "
-                        "'[a-z]([-a-z0-9]*[a-z0-9])?')");
-            cause(c, "FieldValueInvalid", sb_str(&m));
+        sbuf errs = {0}, d = {0};
+        dns1035_errors(lower, &errs);
+        if (errs.len) {
+            sb_printf(&d, "may have mixed case, but should otherwise match: %s", sb_str(&errs));
+            embedded_invalid(c, kv, sb_str(&d));
         }
+        sb_free(&errs);
+        sb_free(&d);
+        free(lower);
     }
     sb_truncate(&c->path, old);
-    sb_free(&m);
+}
+
+/* schemaobjectmeta.Validate (not at the resource root): a pass of its own,
+ * after the OpenAPI checks. Map values are named with Key(): m[k]. */
+static void validate_embedded_pass(vctx *c, const json_t *s, const json_t *v, int depth)
+{
+    if (!json_is_object(s) || depth > DV_SCHEMA_MAX_DEPTH)
+        return;
+    if (json_is_object(v)) {
+        if (depth > 0 && s_true(s, "x-kubernetes-embedded-resource"))
+            validate_embedded(c, v);
+        const json_t *props = s_obj(s, "properties"), *aps = s_obj(s, "additionalProperties"), *val;
+        const char *k;
+        json_object_foreach((json_t *)v, k, val)
+        {
+            const json_t *ps = props ? json_object_get(props, k) : NULL;
+            size_t old = c->path.len;
+            if (ps)
+                path_field(&c->path, k);
+            else if (aps)
+                sb_printf(&c->path, "[%s]", k);
+            else
+                continue;
+            validate_embedded_pass(c, ps ? ps : aps, val, depth + 1);
+            sb_truncate(&c->path, old);
+        }
+    } else if (json_is_array(v)) {
+        const json_t *items = s_obj(s, "items"), *e;
+        size_t i;
+        json_array_foreach(v, i, e)
+        {
+            size_t old = path_index(&c->path, i);
+            validate_embedded_pass(c, items, e, depth + 1);
+            sb_truncate(&c->path, old);
+        }
+    }
 }
 
 static void validate_object(vctx *c, const json_t *s, const json_t *v, int depth)
 {
-    /* apiextensions checks embedded resources in a separate pass */
-    if (s_true(s, "x-kubernetes-embedded-resource"))
-        validate_embedded(c, v);
-
     /* kube-openapi's objectValidator returns at once on min/maxProperties */
     long long lim, n = (long long)json_object_size(v);
     if (s_int(s, "minProperties", &lim) && n < lim) {
@@ -1645,7 +1687,11 @@ static void validate_list_types(vctx *c, const json_t *s, const json_t *v, int d
 int dv_schema_validate(const json_t *schema, const json_t *obj, json_t *causes)
 {
     vctx c = {causes, 0, {0}};
+    /* the order of the real strategy: OpenAPI, embedded resources, list types */
     validate_node(&c, schema, obj, 0);
+    sb_truncate(&c.path, 0);
+    if (obj)
+        validate_embedded_pass(&c, schema, obj, 0);
     sb_truncate(&c.path, 0);
     if (obj)
         validate_list_types(&c, schema, obj, 0);
