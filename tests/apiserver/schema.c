@@ -1715,16 +1715,6 @@ static int is_object_meta_field(const char *k)
     return 0;
 }
 
-/* Embedded objects' metadata is coerced to ObjectMeta: unknown keys go. */
-static void prune_embedded_meta(json_t *meta)
-{
-    const char *k;
-    json_t *v;
-    void *tmp;
-    if (!json_is_object(meta))
-        return;
-    json_object_foreach_safe(meta, tmp, k, v) if (!is_object_meta_field(k)) json_object_del(meta, k);
-}
 
 /* additionalProperties as pruning sees it: present (true or a schema)? */
 static int has_additional(const json_t *s, const json_t **schema)
@@ -1752,6 +1742,26 @@ static void pruned_key(pctx *p, const char *k)
 
 static void prune_node(pctx *p, const json_t *s, json_t *v, int root, int depth);
 
+/* Embedded objects' metadata is coerced through ObjectMeta (objectmeta
+ * Coerce): unknown keys go, and are reported like pruned fields. */
+static void prune_embedded_meta(pctx *p, json_t *meta)
+{
+    const char *k;
+    json_t *v;
+    void *tmp;
+    if (!json_is_object(meta))
+        return;
+    size_t old = path_field(&p->path, "metadata");
+    json_object_foreach_safe(meta, tmp, k, v)
+    {
+        if (is_object_meta_field(k))
+            continue;
+        pruned_key(p, k);
+        json_object_del(meta, k);
+    }
+    sb_truncate(&p->path, old);
+}
+
 /* Walk one object level: known properties and map values are pruned by
  * their schema; unknown keys are deleted unless `keep_unknown`. */
 static void prune_object(pctx *p, const json_t *s, json_t *v, int root, int depth, int keep_unknown)
@@ -1766,7 +1776,7 @@ static void prune_object(pctx *p, const json_t *s, json_t *v, int root, int dept
     {
         if (emb && is_meta_field(k)) {
             if (!root && !strcmp(k, "metadata"))
-                prune_embedded_meta(val);
+                prune_embedded_meta(p, val);
             continue;
         }
         const json_t *ps = props ? json_object_get(props, k) : NULL;

@@ -446,12 +446,14 @@ static void test_prune_report(void **state)
 {
     json_t *s = J("{'type':'object','properties':{'spec':{'type':'object','properties':{'l':{'type':'array',"
                   "'items':{'type':'object','properties':{'n':{'type':'string'}}}},'raw':{'type':'object',"
+                  "'x-kubernetes-preserve-unknown-fields':true},'t':{'type':'object','x-kubernetes-embedded-resource':true,"
                   "'x-kubernetes-preserve-unknown-fields':true}}}}}");
-    json_t *o = J("{'apiVersion':'a/v1','kind':'K','metadata':{},'zeta':1,'spec':{'l':[{'n':'a','x':1},{'y':2}],"
-                  "'raw':{'free':1},'b':true}}");
+    json_t *o = J("{'apiVersion':'a/v1','kind':'K','metadata':{'bogus':1},'zeta':1,'spec':{'l':[{'n':'a','x':1},{'y':2}],"
+                  "'raw':{'free':1},'b':true,'t':{'apiVersion':'v1','kind':'Pod','metadata':{'name':'p','junk':1}}}}");
     json_t *pruned = json_array();
-    assert_int_equal(dv_schema_prune_report(s, o, pruned), 4);
-    json_t *want = J("['spec.b','spec.l[0].x','spec.l[1].y','zeta']");
+    assert_int_equal(dv_schema_prune_report(s, o, pruned), 5);
+    /* root metadata is the caller's business; embedded metadata is ours */
+    json_t *want = J("['spec.b','spec.l[0].x','spec.l[1].y','spec.t.metadata.junk','zeta']");
     if (!json_equal(pruned, want))
         fail_msg("pruned %s", json_dumps(pruned, JSON_COMPACT));
     assert_non_null(json_object_get(json_object_get(json_object_get(o, "spec"), "raw"), "free"));
