@@ -1102,13 +1102,13 @@ static void fmt_bound(sbuf *b, double bound, int as_int)
         go_float(b, bound);
 }
 
-static void validate_node(vctx *c, const json_t *s, const json_t *v, int depth);
+static void validate_node(vctx *c, const json_t *s, const json_t *v, const json_t *old, int depth);
 
 static int subschema_valid(vctx *c, const json_t *s, const json_t *v, int depth)
 {
     vctx sub = {NULL, 0, {0}};
     sb_puts(&sub.path, sb_str(&c->path));
-    validate_node(&sub, s, v, depth);
+    validate_node(&sub, s, v, NULL, depth);
     sb_free(&sub.path);
     return sub.count == 0;
 }
@@ -1121,7 +1121,7 @@ static void validate_junctors(vctx *c, const json_t *s, const json_t *v, int dep
     const json_t *sub;
     sbuf m = {0};
     if (json_is_array(all))
-        json_array_foreach(all, i, sub) validate_node(c, sub, v, depth + 1);
+        json_array_foreach(all, i, sub) validate_node(c, sub, v, NULL, depth + 1);
     if (json_is_array(any) && json_array_size(any)) {
         int ok = 0;
         json_array_foreach(any, i, sub) if (!ok && subschema_valid(c, sub, v, depth + 1)) ok = 1;
@@ -1452,7 +1452,7 @@ static void validate_embedded_pass(vctx *c, const json_t *s, const json_t *v, in
     }
 }
 
-static void validate_object(vctx *c, const json_t *s, const json_t *v, int depth)
+static void validate_object(vctx *c, const json_t *s, const json_t *v, const json_t *ov, int depth)
 {
     /* kube-openapi's objectValidator returns at once on min/maxProperties */
     long long lim, n = (long long)json_object_size(v);
@@ -1493,7 +1493,7 @@ static void validate_object(vctx *c, const json_t *s, const json_t *v, int depth
             old = c->path.len;
             sb_putc(&c->path, '.');
             sb_puts(&c->path, k);
-            validate_node(c, ap, val, depth + 1);
+            validate_node(c, ap, val, json_object_get(ov, k), depth + 1);
             sb_truncate(&c->path, old);
         }
     }
@@ -1505,7 +1505,7 @@ static void validate_object(vctx *c, const json_t *s, const json_t *v, int depth
             if (!val)
                 continue;
             old = path_field(&c->path, k);
-            validate_node(c, ps, val, depth + 1);
+            validate_node(c, ps, val, json_object_get(ov, k), depth + 1);
             sb_truncate(&c->path, old);
         }
     }
@@ -1522,7 +1522,30 @@ static void validate_object(vctx *c, const json_t *s, const json_t *v, int depth
         }
 }
 
-static void validate_array(vctx *c, const json_t *s, const json_t *v, int depth)
+/* Ratcheting correlates list items only in list-type map lists, by key. */
+static const json_t *correlated_item(const json_t *s, const json_t *e, const json_t *ov)
+{
+    const char *lt = s_str(s, "x-kubernetes-list-type");
+    const json_t *keys = json_object_get(s, "x-kubernetes-list-map-keys"), *o, *k;
+    size_t i, j;
+    if (!json_is_array(ov) || !lt || strcmp(lt, "map") || !json_array_size(keys) || !json_is_object(e))
+        return NULL;
+    json_array_foreach(ov, i, o)
+    {
+        int same = json_is_object(o);
+        json_array_foreach(keys, j, k)
+        {
+            const json_t *a = json_object_get(e, json_string_value(k)), *b = json_object_get(o, json_string_value(k));
+            if (!same || !((!a && !b) || (a && b && json_equal((json_t *)a, (json_t *)b))))
+                same = 0;
+        }
+        if (same)
+            return o;
+    }
+    return NULL;
+}
+
+static void validate_array(vctx *c, const json_t *s, const json_t *v, const json_t *ov, int depth)
 {
     const json_t *items = s_obj(s, "items"), *e;
     size_t i;
@@ -1530,7 +1553,7 @@ static void validate_array(vctx *c, const json_t *s, const json_t *v, int depth)
         json_array_foreach(v, i, e)
         {
             size_t old = path_index(&c->path, i);
-            validate_node(c, items, e, depth + 1);
+            validate_node(c, items, e, correlated_item(s, e, ov), depth + 1);
             sb_truncate(&c->path, old);
         }
     long long lim, n = (long long)json_array_size(v);
@@ -1550,9 +1573,15 @@ static void validate_array(vctx *c, const json_t *s, const json_t *v, int depth)
     }
 }
 
-static void validate_node(vctx *c, const json_t *s, const json_t *v, int depth)
+/* old: the correlated value in the object being updated, or NULL. An
+ * unchanged value is not validated at all (CRDValidationRatcheting, on by
+ * default in 1.32), so objects that predate a stricter schema stay
+ * writable as long as their invalid parts are left alone. */
+static void validate_node(vctx *c, const json_t *s, const json_t *v, const json_t *old, int depth)
 {
     if (!json_is_object(s) || !v)
+        return;
+    if (old && json_equal((json_t *)old, (json_t *)v))
         return;
     if (depth > DV_SCHEMA_MAX_DEPTH) {
         char m[128];
@@ -1580,10 +1609,10 @@ static void validate_node(vctx *c, const json_t *s, const json_t *v, int depth)
     if (json_is_number(v))
         validate_number(c, s, v);
     if (json_is_array(v))
-        validate_array(c, s, v, depth);
+        validate_array(c, s, v, old, depth);
     validate_enum(c, s, v);
     if (json_is_object(v))
-        validate_object(c, s, v, depth);
+        validate_object(c, s, v, old, depth);
 }
 
 /* x-kubernetes-list-type set/map uniqueness (structural listtype
@@ -1686,9 +1715,14 @@ static void validate_list_types(vctx *c, const json_t *s, const json_t *v, int d
 
 int dv_schema_validate(const json_t *schema, const json_t *obj, json_t *causes)
 {
+    return dv_schema_validate_update(schema, obj, NULL, causes);
+}
+
+int dv_schema_validate_update(const json_t *schema, const json_t *obj, const json_t *old, json_t *causes)
+{
     vctx c = {causes, 0, {0}};
     /* the order of the real strategy: OpenAPI, embedded resources, list types */
-    validate_node(&c, schema, obj, 0);
+    validate_node(&c, schema, obj, old, 0);
     sb_truncate(&c.path, 0);
     if (obj)
         validate_embedded_pass(&c, schema, obj, 0);
@@ -2380,7 +2414,7 @@ static void check_defaults(sctx *c, const json_t *s, int lvl, int depth)
     if (d) {
         json_t *causes = json_array();
         vctx v = {causes, 0, {0}};
-        validate_node(&v, s, d, 0);
+        validate_node(&v, s, d, NULL, 0);
         size_t i;
         json_t *e;
         json_array_foreach(causes, i, e)

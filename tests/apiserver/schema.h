@@ -62,6 +62,13 @@ json_t *dv_openapi_v3_document(const char *group, const char *version, const jso
 
 /* ---- additions (the functions above are the original contract) ---------- */
 
+/* dv_schema_validate for an UPDATE (PUT/PATCH/apply of an existing object):
+ * with validation ratcheting (CRDValidationRatcheting, on by default in
+ * 1.32) OpenAPI errors in parts of obj that are unchanged from old are not
+ * reported. Values are correlated by object key and, in list-type map
+ * lists, by item key. old may be NULL (= dv_schema_validate). */
+int dv_schema_validate_update(const json_t *schema, const json_t *obj, const json_t *old, json_t *causes);
+
 /* dv_schema_prune that also appends the path of every removed field to
  * `pruned` (caller-owned array, may be NULL), sorted: "spec.foo",
  * "spec.items[0].bar", "extra". Returns how many were removed. With

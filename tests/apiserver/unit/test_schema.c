@@ -375,6 +375,32 @@ static void test_root_map_names(void **state)
     json_decref(schema);
 }
 
+static void test_ratcheting(void **state)
+{
+    json_t *s = spec_schema("{'name':{'type':'string','maxLength':3},'n':{'type':'integer','minimum':5},"
+                            "'ports':{'type':'array','x-kubernetes-list-type':'map','x-kubernetes-list-map-keys':['name'],"
+                            "'items':{'type':'object','properties':{'name':{'type':'string'},'port':{'type':'integer','maximum':100}}}},"
+                            "'tags':{'type':'array','items':{'type':'string','maxLength':2}}}", "['req']");
+    json_t *old = J("{'spec':{'name':'toolong','n':1,'ports':[{'name':'a','port':1000},{'name':'b','port':1}],'tags':['abc']}}");
+    /* unchanged invalid parts are tolerated, the missing required field of a
+     * changed object is not */
+    json_t *upd = J("{'spec':{'name':'toolong','n':1,'ports':[{'name':'b','port':2},{'name':'a','port':1000}],'tags':['abc','x']}}");
+    json_t *causes = json_array();
+    int n = dv_schema_validate_update(s, upd, old, causes);
+    json_t *want = J("[{'field':'spec.tags[0]','reason':'FieldValueTooLong','message':'Too long: may not be more than 2 bytes'},"
+                     "{'field':'spec.req','reason':'FieldValueRequired','message':'Required value'}]");
+    if (n != 2 || !json_equal(causes, want))
+        fail_msg("ratcheting: %s", json_dumps(causes, JSON_COMPACT));
+    /* an untouched object passes; without old everything is reported */
+    assert_int_equal(dv_schema_validate_update(s, old, old, NULL), 0);
+    assert_int_equal(dv_schema_validate_update(s, old, NULL, NULL), 5);
+    json_decref(want);
+    json_decref(causes);
+    json_decref(upd);
+    json_decref(old);
+    json_decref(s);
+}
+
 static void test_invalid_message(void **state)
 {
     json_t *causes = J("[{'field':'spec.plan','reason':'FieldValueRequired','message':'Required value'}]");
@@ -800,6 +826,7 @@ int main(void)
         cmocka_unit_test(test_formats),
         cmocka_unit_test(test_root_type_error),
         cmocka_unit_test(test_root_map_names),
+        cmocka_unit_test(test_ratcheting),
         cmocka_unit_test(test_invalid_message),
         cmocka_unit_test(test_prune_table),
         cmocka_unit_test(test_prune_report),
