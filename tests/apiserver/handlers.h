@@ -24,6 +24,9 @@ typedef struct dv_api_config {
     const char *data_dir;         /* NULL: memory only */
     const char *token_file;       /* token CSV for dv_auth (may be NULL) */
     const char *admin_token;      /* if set: a token for user "admin" in system:masters */
+    int insecure_admin;           /* requests without credentials act as admin, like
+                                   * kube-apiserver's old insecure port (kubectl
+                                   * sends no bearer token over plain HTTP) */
     size_t watch_window;          /* events kept for watch resume */
     int fault_drop_watch_after_s; /* 0: off */
     double fault_error_rate;      /* 0..1: fraction of requests failed */

@@ -34,7 +34,8 @@ static void usage(FILE *f)
             "  --write-kubeconfig PATH       write a kubeconfig (CA + admin token, group system:masters)\n"
             "  --data-dir DIR                persist objects across restarts\n"
             "  --token-auth-file PATH        static tokens: token,user,uid,\"group1,group2\"\n"
-            "  --insecure-http               serve plain HTTP instead of HTTPS\n"
+            "  --insecure-http               serve plain HTTP instead of HTTPS; requests without\n"
+            "                                credentials act as admin (kubectl sends no token over HTTP)\n"
             "  --http1-only                  offer only http/1.1 in ALPN (needed for Impersonate-*\n"
             "                                headers: lws 4.1 drops unknown headers on HTTP/2)\n"
             "  --tls-cert PATH --tls-key PATH  serve this certificate instead of a generated one\n"
@@ -121,6 +122,7 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < sizeof(raw); i++)
         snprintf(token + 2 * i, 3, "%02x", raw[i]);
     cfg.admin_token = token;
+    cfg.insecure_admin = insecure;
 
     char msg[1024] = "";
     dv_api *api = NULL;

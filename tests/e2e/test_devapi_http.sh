@@ -159,4 +159,29 @@ assert_eq yes "$(k --token=bob-token auth can-i list configmaps 2>/dev/null)" "c
 assert_eq no "$(k --token=bob-token auth can-i delete configmaps 2>/dev/null)" "bob still cannot delete"
 assert_eq 200 "$(api_code "$(API_TOKEN=bob-token api GET $CM)")" "bob lists configmaps"
 
+# deletecollection with a label selector.
+out=$(api DELETE "$CM?labelSelector=page%3Dyes")
+assert_eq 200 "$(api_code "$out")" "deletecollection"
+assert_eq 0 "$(api_body "$(api GET "$CM?labelSelector=page%3Dyes")" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["items"]))')" \
+    "deletecollection removed the selected objects"
+assert_eq 200 "$(api_code "$(api GET $CM/p9)")" "deletecollection kept the others"
+devapi_stop
+
+# Plain HTTP (explicit flag): kubectl sends no token over HTTP, so requests
+# without credentials act as admin, as kube-apiserver's insecure port did.
+DEVAPI_DIR=$E2E_TMP/plain; devapi_start --insecure-http --token-auth-file "$E2E_TMP/tokens.csv"
+assert_contains "$DEVAPI_URL" "http://" "--insecure-http serves plain HTTP"
+assert_eq yes "$(k auth can-i list secrets)" "admin over plain HTTP"
+assert_eq 403 "$(api_code "$(API_TOKEN=bob-token api GET $CM)")" "a token still authenticates over HTTP"
+devapi_stop
+
+# Impersonation (kubectl --as). lws 4.1 drops unknown headers on HTTP/2,
+# so this needs the server's --http1-only.
+DEVAPI_DIR=$E2E_TMP/h1; devapi_start --http1-only --token-auth-file "$E2E_TMP/tokens.csv"
+assert_eq no "$(k auth can-i list secrets --as=bob 2>/dev/null)" "--as=bob is honoured"
+assert_contains "$(k get secrets --as=bob 2>&1)" 'User "bob" cannot list resource "secrets"' "impersonated request is forbidden"
+assert_eq yes "$(k auth can-i list secrets --as=bob --as-group=system:masters 2>/dev/null)" "--as-group"
+out=$(k --token=bob-token get secrets --as=admin 2>&1)
+assert_contains "$out" "cannot impersonate" "bob may not impersonate"
+
 e2e_finish
