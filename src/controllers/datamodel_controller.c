@@ -86,12 +86,15 @@ controller_result datamodel_reconcile(controller_ctx *ctx, const char *key, pb_e
     }
     json_object_set_new(status, "tables", json_integer((json_int_t)pb_dm_table_count(model)));
 
-    if (op->db && applied != version) {
+    if (op->db_server && applied != version) {
         pthread_mutex_lock(&op->db_mu);
-        rc = pb_tdb_apply_model(op->db, model, allow_destructive, &perr);
+        int connected = operator_db_connect(op, &perr) == 0;
+        rc = connected ? pb_tdb_apply_model(op->db, model, allow_destructive, &perr) : PB_EUNAVAILABLE;
         pthread_mutex_unlock(&op->db_mu);
         if (rc != 0) {
-            const char *reason = rc == PB_EFORBIDDEN ? "DestructiveChangeRefused" : "MigrationFailed";
+            const char *reason = !connected                ? "ServerUnavailable"
+                                 : rc == PB_EFORBIDDEN     ? "DestructiveChangeRefused"
+                                                           : "MigrationFailed";
             char msg[1200];
             snprintf(msg, sizeof msg, "version %lld not applied: %s", version, perr.msg);
             json_object_set_new(status, "phase", json_string("Invalid"));
@@ -115,7 +118,7 @@ controller_result datamodel_reconcile(controller_ctx *ctx, const char *key, pb_e
     json_object_set_new(status, "rollout", json_string(rollout));
     json_object_set_new(status, "tenantsTotal", json_integer(total));
     json_object_set_new(status, "tenantsMigrated", json_integer(done));
-    if (!op->db) {
+    if (!op->db_server) {
         json_object_set_new(status, "phase", json_string("Ready"));
         cond_set(status, "Ready", "True", "Valid", "model is valid; no database server configured to apply it",
                  gen, now);

@@ -139,18 +139,15 @@ static int admin_conninfo(kube_client *c, const opconfig_db_server *s, const cha
     return rc;
 }
 
-static int open_database(operator_ctx *op, const opconfig *cfg, const char *system_ns, pb_err *err)
+int operator_db_connect(operator_ctx *op, pb_err *err)
 {
-    if (cfg->nservers == 0) {
-        pb_log_warn("no database servers configured: tenants whose plan has a database stay not Ready", NULL);
+    if (op->db)
         return 0;
-    }
-    if (cfg->nservers > 1)
-        pb_log_warn("several database servers configured: this version provisions every layout on the first one",
-                    "server", cfg->servers[0].name, NULL);
-    const opconfig_db_server *s = &cfg->servers[0];
+    const opconfig_db_server *s = op->db_server;
+    if (!s)
+        return pb_err_set(err, PB_EINVAL, "no database server configured");
     char *conninfo = NULL;
-    int rc = admin_conninfo(op->client, s, system_ns, &conninfo, err);
+    int rc = admin_conninfo(op->client, s, op->system_ns, &conninfo, err);
     if (rc != 0)
         return rc;
     pb_tdb_config tc = {.admin_conninfo = conninfo,
@@ -158,14 +155,35 @@ static int open_database(operator_ctx *op, const opconfig *cfg, const char *syst
                         .tenant_host = s->tenant_host ? s->tenant_host : s->host,
                         .tenant_port = s->port,
                         .sslmode = s->sslmode,
-                        .snapshot_dir = cfg->snapshot_dir};
+                        .snapshot_dir = op->snapshot_dir,
+                        .connect_timeout_s = 5};
     rc = pb_tdb_new(&tc, &op->db, err);
     pb_secret_wipe(conninfo, strlen(conninfo));
     free(conninfo);
     if (rc != 0)
-        return pb_err_wrap(err, "database server %s", s->name);
-    pb_log_info("database server ready", "server", s->name, "host", s->host, NULL);
+        return pb_err_wrap(err, "database server %s (%s:%d)", s->name, s->host, s->port);
+    pb_log_info("database server connected", "server", s->name, "host", s->host, NULL);
     return 0;
+}
+
+static void configure_database(operator_ctx *op, const opconfig *cfg)
+{
+    if (cfg->nservers == 0) {
+        pb_log_warn("no database servers configured: tenants whose plan has a database stay not Ready", NULL);
+        return;
+    }
+    if (cfg->nservers > 1)
+        pb_log_warn("several database servers configured: this version provisions every layout on the first one",
+                    "server", cfg->servers[0].name, NULL);
+    op->db_server = &cfg->servers[0];
+    op->snapshot_dir = cfg->snapshot_dir;
+    /* Connect now when possible (an early, clear log line), later otherwise. */
+    pb_err e;
+    pb_err_clear(&e);
+    pthread_mutex_lock(&op->db_mu);
+    if (operator_db_connect(op, &e) != 0)
+        pb_log_warn("database server not reachable yet; tenants wait with DatabaseReady=False", "error", e.msg, NULL);
+    pthread_mutex_unlock(&op->db_mu);
 }
 
 typedef struct probe_ctx {
@@ -275,8 +293,7 @@ int operator_run(const pb_options *opts, pb_err *err)
     op.subscriptions = informer_store(subs);
     op.datamodels = informer_store(dms);
 
-    if ((rc = open_database(&op, &cfg, system_ns, err)) != 0)
-        goto out;
+    configure_database(&op, &cfg);
 
     controller_options plan_o = {.name = "plan", .workers = opts->workers, .reconcile = plan_reconcile, .user = &op};
     controller_options sub_o = {.name = "subscription", .workers = opts->workers, .reconcile = subscription_reconcile, .user = &op};

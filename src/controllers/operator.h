@@ -58,9 +58,20 @@ struct operator_ctx {
     void *event_ud;
     time_t (*now)(void);            /* injectable clock; NULL = time() */
     store *datamodels;
-    struct pb_tdb *db;              /* the shared PostgreSQL server; NULL = none configured */
-    pthread_mutex_t db_mu;          /* serialises database provisioning calls */
+    /* The PostgreSQL server from --config (NULL: none configured). It is
+     * connected lazily by operator_db_connect(), so a server that is down
+     * holds tenants at DatabaseReady=False (with backoff) instead of
+     * stopping the operator, and recovery needs no manual step. */
+    const struct opconfig_db_server *db_server;
+    const char *snapshot_dir;
+    struct pb_tdb *db;              /* NULL until connected */
+    pthread_mutex_t db_mu;          /* serialises connecting and provisioning calls */
 };
+
+/* Connect op->db if not yet connected (caller holds db_mu): reads the
+ * admin Secret and opens the pool. 0 or negative with err naming the
+ * server. */
+int operator_db_connect(operator_ctx *op, pb_err *err);
 
 /* The GVR of child kind k (static storage). */
 const kube_gvr *operator_child_gvr(int k);

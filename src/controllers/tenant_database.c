@@ -129,7 +129,7 @@ int tenant_database_reconcile(operator_ctx *op, const json_t *tenant, const json
         json_object_del(status, "database");
         return 1;
     }
-    if (!op->db) {
+    if (!op->db_server) {
         cond_set(status, "DatabaseReady", "False", "NoDatabaseServer",
                  "no PostgreSQL server is configured (operator --config: databaseServers)", gen, now);
         return 0;
@@ -159,6 +159,11 @@ int tenant_database_reconcile(operator_ctx *op, const json_t *tenant, const json
     pthread_mutex_lock(&op->db_mu);
     int rc = 0;
     char msg[1200];
+    if ((rc = operator_db_connect(op, err)) != 0) {
+        snprintf(msg, sizeof msg, "%s", pb_err_msg(err));
+        cond_set(status, "DatabaseReady", "False", "ServerUnavailable", msg, gen, now);
+        goto out;
+    }
     pb_tdb_info info;
     pb_err ierr;
     pb_err_clear(&ierr);
@@ -254,7 +259,7 @@ int tenant_database_delete(operator_ctx *op, const json_t *tenant, json_t *statu
 {
     const char *model_name = NULL;
     pb_json_opt_string(status, "database.dataModel", NULL, &model_name, NULL);
-    if (!op->db || !model_name)
+    if (!op->db_server || !model_name)
         return 0; /* nothing was provisioned */
     pb_dm_model *model = NULL;
     load_model(op, model_name, json_object(), 0, "", &model);
@@ -269,7 +274,9 @@ int tenant_database_delete(operator_ctx *op, const json_t *tenant, json_t *statu
     db_id(tenant_name(tenant), id, sizeof id);
     pb_tdb_snapshot snap = {0};
     pthread_mutex_lock(&op->db_mu);
-    int rc = pb_tdb_delete(op->db, id, p, model, p == PB_TDB_SNAPSHOT ? &snap : NULL, err);
+    int rc = operator_db_connect(op, err);
+    if (rc == 0)
+        rc = pb_tdb_delete(op->db, id, p, model, p == PB_TDB_SNAPSHOT ? &snap : NULL, err);
     pthread_mutex_unlock(&op->db_mu);
     pb_dm_free(model);
     if (rc != 0)
