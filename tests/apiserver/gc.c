@@ -177,4 +177,5 @@ void dv_gc_run(dv_api *api)
 {
     for (int i = 0; i < 1000 && one_pass(api); i++)
         ;
+    api->gc_rv = dv_store_rv(api->store);
 }

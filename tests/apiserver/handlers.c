@@ -259,7 +259,8 @@ void dv_response_clear(dv_response *resp)
 void dv_api_tick(dv_api *api)
 {
     dv_watches_tick(api);
-    dv_gc_run(api);
+    if (dv_store_rv(api->store) != api->gc_rv) /* GC only reacts to writes */
+        dv_gc_run(api);
 }
 
 /* ---- routing --------------------------------------------------------------------- */

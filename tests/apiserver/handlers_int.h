@@ -22,6 +22,7 @@ struct dv_api {
     dv_watch **watches;
     size_t nwatches, capwatches;
     unsigned int rng;
+    uint64_t gc_rv; /* store revision the last GC pass saw */
 };
 
 /* One request being served. */
