@@ -42,10 +42,14 @@ static const builtin BUILTINS[] = {
     {"", "v1", "resourcequotas", "resourcequota", "ResourceQuota", 1, 1, 0, 0, "quota", NULL, NULL},
     {"", "v1", "limitranges", "limitrange", "LimitRange", 1, 0, 0, 0, "limits", NULL, NULL},
     {"apps", "v1", "deployments", "deployment", "Deployment", 1, 1, 1, 0, "deploy", "all",
-     "[{\"name\":\"Up-to-date\",\"type\":\"integer\",\"jsonPath\":\".status.updatedReplicas\"},"
+     "[{\"name\":\"Ready\",\"type\":\"ratio\",\"jsonPath\":\".status.readyReplicas/.spec.replicas\"},"
+     "{\"name\":\"Up-to-date\",\"type\":\"integer\",\"jsonPath\":\".status.updatedReplicas\"},"
      "{\"name\":\"Available\",\"type\":\"integer\",\"jsonPath\":\".status.availableReplicas\"}]"},
-    {"apps", "v1", "statefulsets", "statefulset", "StatefulSet", 1, 1, 1, 0, "sts", "all", NULL},
-    {"batch", "v1", "jobs", "job", "Job", 1, 1, 1, 0, NULL, "all", NULL},
+    {"apps", "v1", "statefulsets", "statefulset", "StatefulSet", 1, 1, 1, 0, "sts", "all",
+     "[{\"name\":\"Ready\",\"type\":\"ratio\",\"jsonPath\":\".status.readyReplicas/.spec.replicas\"}]"},
+    {"batch", "v1", "jobs", "job", "Job", 1, 1, 1, 0, NULL, "all",
+     "[{\"name\":\"Status\",\"type\":\"string\",\"jsonPath\":\".status.conditions[0].type\"},"
+     "{\"name\":\"Completions\",\"type\":\"ratio\",\"jsonPath\":\".status.succeeded/.spec.completions\"}]"},
     {"networking.k8s.io", "v1", "networkpolicies", "networkpolicy", "NetworkPolicy", 1, 0, 1, 0, "netpol",
      NULL, NULL},
     {"rbac.authorization.k8s.io", "v1", "roles", "role", "Role", 1, 0, 0, 0, NULL, NULL, NULL},
@@ -63,7 +67,7 @@ static const builtin BUILTINS[] = {
      "MutatingWebhookConfiguration", 0, 0, 1, 0, NULL, "api-extensions", NULL},
     {"apiextensions.k8s.io", "v1", "customresourcedefinitions", "customresourcedefinition",
      "CustomResourceDefinition", 0, 1, 1, 0, "crd,crds", "api-extensions",
-     "[{\"name\":\"Created At\",\"type\":\"date\",\"jsonPath\":\".metadata.creationTimestamp\"}]"},
+     "[{\"name\":\"Created At\",\"type\":\"string\",\"jsonPath\":\".metadata.creationTimestamp\"}]"},
     {"authorization.k8s.io", "v1", "selfsubjectaccessreviews", "selfsubjectaccessreview",
      "SelfSubjectAccessReview", 0, 0, 0, 1, NULL, NULL, NULL},
     {"authorization.k8s.io", "v1", "subjectaccessreviews", "subjectaccessreview", "SubjectAccessReview", 0,
@@ -156,6 +160,10 @@ dv_registry *dv_registry_new(void)
         t->short_names = csv_array(b->short_names);
         t->categories = csv_array(b->categories);
         t->columns = b->columns ? json_loads(b->columns, 0, NULL) : json_array();
+        /* Built-in printers end with Age, except the CRD one (Created At). */
+        if (strcmp(b->plural, "customresourcedefinitions"))
+            json_array_append_new(t->columns, json_pack("{s:s,s:s,s:s}", "name", "Age", "type", "date", "jsonPath",
+                                                        ".metadata.creationTimestamp"));
         add(r, t);
     }
     return r;
@@ -253,8 +261,13 @@ int dv_registry_apply_crd(dv_registry *r, const json_t *crd, char *msg, size_t n
         t->short_names = json_is_array(sn) ? json_deep_copy(sn) : json_array();
         json_t *cat = json_object_get(names, "categories");
         t->categories = json_is_array(cat) ? json_deep_copy(cat) : json_array();
+        /* As apiextensions defaults it: no columns means just Age; listed
+         * columns are shown exactly (Age only if listed). */
         json_t *cols = json_object_get(v, "additionalPrinterColumns");
-        t->columns = json_is_array(cols) ? json_deep_copy(cols) : json_array();
+        t->columns = json_is_array(cols) && json_array_size(cols)
+                         ? json_deep_copy(cols)
+                         : json_pack("[{s:s,s:s,s:s}]", "name", "Age", "type", "date", "jsonPath",
+                                     ".metadata.creationTimestamp");
         json_t *schema = json_object_get(json_object_get(v, "schema"), "openAPIV3Schema");
         t->schema = schema ? json_deep_copy(schema) : NULL;
         add(r, t);

@@ -1,7 +1,9 @@
 /*
  * table.c - meta.k8s.io/v1 Table responses (what `kubectl get` prints):
- * Name, the resource's printer columns (evaluated by printcols.h), Age;
- * and the row objects per includeObject.
+ * Name, then the resource's printer columns (evaluated by printcols.h;
+ * built-ins end with Age, CRDs show exactly their additionalPrinterColumns,
+ * [Age] by default, as apiextensions does), and the row objects per
+ * includeObject.
  */
 #include "handlers_int.h"
 #include "printcols.h"
@@ -23,9 +25,28 @@ static json_t *age_of(const char *ts)
     return json_string(dv_printcol_age(ts ? ts : "", time(NULL), buf, sizeof(buf)));
 }
 
+/* Built-in "READY 1/3" style cells: jsonPath "<a>/<b>", missing counts 0. */
+static json_t *ratio(const char *paths, const json_t *obj)
+{
+    char a[256];
+    const char *slash = strchr(paths, '/');
+    if (!slash)
+        return json_null();
+    snprintf(a, sizeof(a), "%.*s", (int)(slash - paths), paths);
+    json_t *x = dv_printcol_cell(a, "integer", obj), *y = dv_printcol_cell(slash + 1, "integer", obj);
+    char buf[64];
+    snprintf(buf, sizeof(buf), "%lld/%lld", x ? (long long)json_integer_value(x) : 0LL,
+             y ? (long long)json_integer_value(y) : 0LL);
+    json_decref(x);
+    json_decref(y);
+    return json_string(buf);
+}
+
 static json_t *cell(const json_t *col, const json_t *obj)
 {
     const char *type = json_string_value(json_object_get(col, "type"));
+    if (type && !strcmp(type, "ratio"))
+        return ratio(json_string_value(json_object_get(col, "jsonPath")), obj);
     json_t *v = dv_printcol_cell(json_string_value(json_object_get(col, "jsonPath")), type ? type : "string", obj);
     if (!v)
         return json_null();
@@ -46,26 +67,19 @@ json_t *dv_table(const json_t *columns, const json_t *objects, const char *inclu
                                           "resources, although some resources may allow a client to request the "
                                           "generation of an appropriate name automatically.",
                                           "priority", 0));
-    int has_age = 0;
     size_t i;
     json_t *col;
     json_array_foreach((json_t *)columns, i, col) {
         const char *nm = json_string_value(json_object_get(col, "name"));
-        has_age |= nm && !strcmp(nm, "Age");
         const char *ty = json_string_value(json_object_get(col, "type"));
         const char *fmt = json_string_value(json_object_get(col, "format"));
         const char *desc = json_string_value(json_object_get(col, "description"));
         json_array_append_new(defs, json_pack("{s:s,s:s,s:s,s:s,s:I}", "name", nm ? nm : "", "type",
-                                              ty && strcmp(ty, "date") ? ty : "string", "format", fmt ? fmt : "",
+                                              ty && strcmp(ty, "date") && strcmp(ty, "ratio") ? ty : "string",
+                                              "format", fmt ? fmt : "",
                                               "description", desc ? desc : "", "priority",
                                               json_integer_value(json_object_get(col, "priority"))));
     }
-    if (!has_age)
-        json_array_append_new(defs, json_pack("{s:s,s:s,s:s,s:s,s:i}", "name", "Age", "type", "string", "format", "",
-                                              "description",
-                                              "CreationTimestamp is a timestamp representing the server time when "
-                                              "this object was created.",
-                                              "priority", 0));
     json_t *rows = json_array();
     json_t *obj;
     json_array_foreach((json_t *)objects, i, obj) {
@@ -75,8 +89,6 @@ json_t *dv_table(const json_t *columns, const json_t *objects, const char *inclu
         size_t j;
         json_array_foreach((json_t *)columns, j, col)
             json_array_append_new(cells, cell(col, obj));
-        if (!has_age)
-            json_array_append_new(cells, age_of(json_string_value(json_object_get(meta, "creationTimestamp"))));
         json_t *row = json_pack("{s:o}", "cells", cells);
         if (!include_object || !strcmp(include_object, "Metadata")) {
             json_t *pm = json_deep_copy(meta);

@@ -179,6 +179,7 @@ spec:
     additionalPrinterColumns:
     - {name: Color, type: string, jsonPath: .spec.color}
     - {name: Ready, type: string, jsonPath: '.status.conditions[?(@.type=="Ready")].status'}
+    - {name: Age, type: date, jsonPath: .metadata.creationTimestamp}
     schema:
       openAPIV3Schema:
         type: object

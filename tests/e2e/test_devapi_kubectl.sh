@@ -148,7 +148,10 @@ tok=$(k -n typed create token bot)
 assert_eq yes "$(k --token="$tok" -n typed auth can-i list configmaps 2>/dev/null)" "ServiceAccount token + RoleBinding"
 assert_eq no "$(k --token="$tok" -n typed auth can-i delete configmaps 2>/dev/null)" "ServiceAccount token is limited"
 assert_contains "$(k --token="$tok" auth whoami)" "system:serviceaccount:typed:bot" "auth whoami"
-assert_contains "$(k -n typed get all)" "deployment.apps/api" "get all"
+out=$(k -n typed get all)
+assert_contains "$out" "deployment.apps/api" "get all"
+assert_contains "$(k -n typed get deploy api)" "0/4" "deployment READY column"
+assert_contains "$(k get crd)" "CREATED AT" "CRD table shows CREATED AT"
 
 # Delete and wait --for=delete.
 k delete wd w2 >/dev/null
