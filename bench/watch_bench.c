@@ -55,6 +55,22 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* CPU time of the calling thread: unlike wall time, not inflated when
+ * other processes compete for the 2 cores. */
+static double thread_cpu_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static double process_cpu_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -67,6 +83,18 @@ static double median(double *v, int n)
         return 0;
     qsort(v, (size_t)n, sizeof *v, cmp_double);
     return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* Smallest and largest of v[0..n). */
+static void range(const double *v, int n, double *lo, double *hi)
+{
+    *lo = *hi = n ? v[0] : 0;
+    for (int i = 1; i < n; i++) {
+        if (v[i] < *lo)
+            *lo = v[i];
+        if (v[i] > *hi)
+            *hi = v[i];
+    }
 }
 
 /* --- the objects (the same ConfigMap as informer_bench.c) -------------------- */
@@ -170,7 +198,8 @@ typedef struct counter {
     long target;        /* events expected */
     long skip;          /* adds from the initial list, not timed */
     long seen;
-    double first, last; /* time of the first and the target-th event */
+    double first, last;         /* time of the first and the target-th event */
+    double cpu_first, cpu_last; /* the handler thread's CPU time then */
 } counter;
 
 static void count_event(counter *c)
@@ -180,11 +209,14 @@ static void count_event(counter *c)
         return;
     }
     long n = atomic_load(&c->events) + 1;
-    double t = now_s();
-    if (n == 1)
-        c->first = t;
-    if (n == c->target)
-        c->last = t;
+    if (n == 1) {
+        c->first = now_s();
+        c->cpu_first = thread_cpu_s();
+    }
+    if (n == c->target) {
+        c->last = now_s();
+        c->cpu_last = thread_cpu_s();
+    }
     atomic_store(&c->events, n);
 }
 
@@ -242,8 +274,9 @@ static int fake_watch(void *ud, const char *rv, double timeout_s, informer_watch
     return 0;
 }
 
-/* One run: events/s, or 0 on failure. */
-static double run_fake(json_t *list, json_t **pool, long m)
+/* One run: events/s, or 0 on failure; *cpu_us: CPU microseconds per event
+ * of the reflector thread. */
+static double run_fake(json_t *list, json_t **pool, long m, double *cpu_us)
 {
     fake_source fs = {.list = list, .pool = pool, .m = m};
     atomic_init(&fs.done, 0);
@@ -260,6 +293,7 @@ static double run_fake(json_t *list, json_t **pool, long m)
         fprintf(stderr, "bench_watch: in-process: only %ld of %ld events\n", atomic_load(&c.events), m);
     } else if (c.last > c.first) {
         rate = (double)(m - 1) / (c.last - c.first);
+        *cpu_us = (c.cpu_last - c.cpu_first) * 1e6 / (double)(m - 1);
     }
     informer_free(inf);
     return rate;
@@ -278,10 +312,10 @@ static int bench_fake(long m, int runs)
         pool[k] = w > 0 ? json_loadb(obj, (size_t)w, 0, NULL) : NULL;
         ok = pool[k] != NULL;
     }
-    double rates[MAX_RUNS];
+    double rates[MAX_RUNS], cpu[MAX_RUNS];
     int good = 0;
     for (int r = 0; ok && r < runs; r++) {
-        double rate = run_fake(list, pool, m);
+        double rate = run_fake(list, pool, m, &cpu[good]);
         if (rate > 0)
             rates[good++] = rate;
     }
@@ -292,9 +326,10 @@ static int bench_fake(long m, int runs)
         fprintf(stderr, "bench_watch: in-process source: no successful run\n");
         return -1;
     }
-    double med = median(rates, good);
-    printf("  %-48s %10.0f %10.2f   (%d run%s, M = %ld)\n", "informer, in-process source", med, 1e6 / med,
-           good, good > 1 ? "s" : "", m);
+    double lo, hi, med = median(rates, good);
+    range(rates, good, &lo, &hi);
+    printf("  %-48s %10.0f %10.2f %10.2f   (runs %.0f..%.0f)\n", "informer, in-process source", med,
+           1e6 / med, median(cpu, good), lo, hi);
     return 0;
 }
 
@@ -350,7 +385,7 @@ static kube_client *client_for(fa_server *srv, pb_err *e)
     return c;
 }
 
-static double run_http(const char *list, const char *stream, size_t stream_len, long m)
+static double run_http(const char *list, const char *stream, size_t stream_len, long m, double *cpu_us)
 {
     fa_server *srv = fa_start(NULL);
     pb_err e;
@@ -381,6 +416,7 @@ static double run_http(const char *list, const char *stream, size_t stream_len, 
         fprintf(stderr, "bench_watch: http: only %ld of %ld events\n", atomic_load(&c.events), m);
     } else if (c.last > c.first) {
         rate = (double)(m - 1) / (c.last - c.first);
+        *cpu_us = (c.cpu_last - c.cpu_first) * 1e6 / (double)(m - 1);
     }
     informer_free(inf);
     kube_client_free(kc);
@@ -396,17 +432,18 @@ static int count_line(void *ud, const char *type, json_t *object)
 
 /* The line decoder and JSON parser alone, fed the stream in 16 KiB pieces:
  * the share of the HTTP figure that is parsing. */
-static double run_decoder(const char *stream, size_t len, long m)
+static double run_decoder(const char *stream, size_t len, long m, double *cpu_us)
 {
     kube_watch_decoder *d = kube_watch_decoder_new(0);
     long n = 0;
     pb_err e;
-    double t0 = now_s();
+    double t0 = now_s(), c0 = thread_cpu_s();
     for (size_t off = 0; d && off < len; off += 16384)
         if (kube_watch_decoder_feed(d, stream + off, len - off < 16384 ? len - off : 16384, count_line, &n,
                                     NULL, &e) != 0)
             break;
     double t = now_s() - t0;
+    *cpu_us = (thread_cpu_s() - c0) * 1e6 / (double)m;
     kube_watch_decoder_free(d);
     return n == m && t > 0 ? (double)m / t : 0;
 }
@@ -416,20 +453,21 @@ static int bench_http(long m, int runs)
     size_t len = 0;
     char *list = list_text();
     char *stream = stream_text(m, &len);
-    double rates[MAX_RUNS], dec[MAX_RUNS];
+    double rates[MAX_RUNS], dec[MAX_RUNS], cpu[MAX_RUNS], dcpu[MAX_RUNS];
     int good = 0, dgood = 0;
     for (int r = 0; stream && r < runs; r++) {
-        double rate = run_decoder(stream, len, m);
+        double rate = run_decoder(stream, len, m, &dcpu[dgood]);
         if (rate > 0)
             dec[dgood++] = rate;
     }
     if (dgood > 0) {
-        double med = median(dec, dgood);
-        printf("  %-48s %10.0f %10.2f   (no informer, no HTTP)\n", "watch decoder + JSON parse only", med,
-               1e6 / med);
+        double lo, hi, med = median(dec, dgood);
+        range(dec, dgood, &lo, &hi);
+        printf("  %-48s %10.0f %10.2f %10.2f   (runs %.0f..%.0f)\n",
+               "watch decoder + JSON parse only (no HTTP)", med, 1e6 / med, median(dcpu, dgood), lo, hi);
     }
     for (int r = 0; list && stream && r < runs; r++) {
-        double rate = run_http(list, stream, len, m);
+        double rate = run_http(list, stream, len, m, &cpu[good]);
         if (rate > 0)
             rates[good++] = rate;
     }
@@ -439,9 +477,12 @@ static int bench_http(long m, int runs)
         fprintf(stderr, "bench_watch: http: no successful run\n");
         return -1;
     }
-    double med = median(rates, good);
-    printf("  %-48s %10.0f %10.2f   (%d run%s, M = %ld, %.0f bytes/event)\n",
-           "informer, HTTP watch (curl + JSON parse)", med, 1e6 / med, good, good > 1 ? "s" : "", m,
+    double lo, hi, med = median(rates, good);
+    range(rates, good, &lo, &hi);
+    printf("  %-48s %10.0f %10.2f %10.2f   (runs %.0f..%.0f)\n", "informer, HTTP watch (curl + JSON parse)",
+           med, 1e6 / med, median(cpu, good), lo, hi);
+    printf("  (%.0f bytes per event line; cpu us: CPU time of the thread applying the events, which\n"
+           "  is not inflated by other processes on the machine; the HTTP server's thread not included)\n",
            (double)len / (double)m);
     return 0;
 }
@@ -480,6 +521,7 @@ typedef struct queue_result {
     double adds_per_s;   /* adds / time the producer spent adding */
     double cycles_per_s; /* keys handed out / time to the last done; 0 without workers */
     double dedup;        /* adds per key queued (no workers) or handed out */
+    double cpu_us;       /* process CPU time per cycle (per add without workers) */
 } queue_result;
 
 /* One producer (this thread) adding `adds` keys cycling over `nkeys`, and
@@ -501,7 +543,7 @@ static int queue_run(long adds, long nkeys, const char *name, int workers, int w
         if (pthread_create(&t[started], NULL, worker, &ws) != 0)
             break;
     char key[64];
-    double t0 = now_s();
+    double t0 = now_s(), c0 = process_cpu_s();
     for (long i = 0; started == workers && i < adds; i++) {
         key_of(i % nkeys, key, sizeof key);
         workqueue_add(q, key);
@@ -517,6 +559,8 @@ static int queue_run(long adds, long nkeys, const char *name, int workers, int w
         prev = p;
         usleep(5000);
     }
+    /* The idle polling above is a few wakeups: negligible CPU. */
+    double cpu = process_cpu_s() - c0;
     workqueue_shutdown(q);
     for (int i = 0; i < started; i++)
         pthread_join(t[i], NULL);
@@ -528,13 +572,14 @@ static int queue_run(long adds, long nkeys, const char *name, int workers, int w
     out->adds_per_s = (double)adds / add_secs;
     out->cycles_per_s = workers ? (double)processed / secs : 0;
     out->dedup = workers ? (double)adds / (double)processed : (double)adds / (double)(queued ? queued : 1);
+    out->cpu_us = cpu * 1e6 / (double)(workers ? processed : adds);
     return 0;
 }
 
 static int queue_row(const char *label, long adds, long nkeys, const char *name, int workers, int work_us,
                      int runs)
 {
-    double a[MAX_RUNS], c[MAX_RUNS], d[MAX_RUNS];
+    double a[MAX_RUNS], c[MAX_RUNS], d[MAX_RUNS], u[MAX_RUNS];
     int good = 0;
     for (int r = 0; r < runs; r++) {
         queue_result qr;
@@ -542,6 +587,7 @@ static int queue_row(const char *label, long adds, long nkeys, const char *name,
             a[good] = qr.adds_per_s;
             c[good] = qr.cycles_per_s;
             d[good] = qr.dedup;
+            u[good] = qr.cpu_us;
             good++;
         }
     }
@@ -555,7 +601,7 @@ static int queue_row(const char *label, long adds, long nkeys, const char *name,
         printf(" %10.0f %10.2f", cyc, 1e6 / cyc);
     else
         printf(" %10s %10s", "-", "-");
-    printf(" %7.1f   (%ld adds, %ld keys)\n", median(d, good), adds, nkeys);
+    printf(" %10.2f %7.1f   (%ld adds, %ld keys)\n", median(u, good), median(d, good), adds, nkeys);
     return 0;
 }
 
@@ -563,7 +609,7 @@ static int bench_queue(long adds, int runs)
 {
     int rc = 0;
     printf("\nworkqueue, median of %d run%s\n", runs, runs > 1 ? "s" : "");
-    printf("  %-48s %10s %10s %10s %7s\n", "", "adds/s", "cycles/s", "us/cycle", "dedup");
+    printf("  %-48s %10s %10s %10s %10s %7s\n", "", "adds/s", "cycles/s", "us/cycle", "cpu us/op", "dedup");
     rc |= queue_row("1 thread, no workers, unique keys", adds, adds, NULL, 0, 0, runs);
     rc |= queue_row("1 thread, no workers, each key 20 times", adds, adds / 20, NULL, 0, 0, runs);
     rc |= queue_row("producer + 2 workers, unique keys", adds, adds, NULL, 2, 0, runs);
@@ -572,7 +618,8 @@ static int bench_queue(long adds, int runs)
      * "reconcile" so adds arrive while keys are queued or in flight. */
     rc |= queue_row("producer + 2 workers (50 us/key), 100 hot keys", adds, 100, NULL, 2, 50, runs);
     printf("  cycles/s: keys handed out by get() and done() per second, from the first add to the last\n"
-           "  done; dedup: adds per key queued (no workers) or per key handed out (with workers).\n"
+           "  done; cpu us/op: process CPU time per cycle (per add without workers); dedup: adds per\n"
+           "  key queued (no workers) or per key handed out (with workers).\n"
            "  The producer adds as fast as it can, which is why it outruns the workers.\n");
     return rc;
 }
@@ -603,10 +650,10 @@ int main(int argc, char **argv)
     int runs = quick ? 1 : 3;
     int rc = 0;
     if (want_watch || want_http) {
-        printf("watch throughput: MODIFIED events applied to the cache, one stream, %d objects, median of %d "
-               "run%s\n",
-               NKEYS, runs, runs > 1 ? "s" : "");
-        printf("  %-48s %10s %10s\n", "", "events/s", "us/event");
+        printf("watch throughput: %ld MODIFIED events over %d objects applied to the cache from one stream,\n"
+               "median of %d run%s\n",
+               m, NKEYS, runs, runs > 1 ? "s" : "");
+        printf("  %-48s %10s %10s %10s\n", "", "events/s", "us/event", "cpu us");
     }
     if (want_watch)
         rc |= bench_fake(m, runs);

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# bench/run.sh - build the plain (RelWithDebInfo) tree if needed and run
+# every benchmark, printing their results. Benchmarks print numbers; they
+# are not pass/fail tests (a non-zero exit means a benchmark could not run).
+#
+# Usage: bench/run.sh [--quick]
+#   --quick   smaller sizes, one run each (a CI smoke run).
+# Environment: BENCH_BUILD_DIR (default build/plain), JOBS (default 2).
+#
+# Adding a benchmark: drop bench/<name>.c (CMake builds it as bench_<name>)
+# and add bench_<name> to BENCHES below.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+BUILD=${BENCH_BUILD_DIR:-$ROOT/build/plain}
+JOBS=${JOBS:-2}
+
+BENCHES=(
+  bench_informer_bench   # informer cache: resident memory per object
+  bench_watch_bench      # watch events/s (in-process and over HTTP), workqueue ops/s
+)
+
+args=()
+for a in "$@"; do
+  case $a in
+    --quick) args+=(--quick) ;;
+    -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "bench/run.sh: unknown argument '$a' (try --help)" >&2; exit 2 ;;
+  esac
+done
+
+if [ ! -f "$BUILD/CMakeCache.txt" ]; then
+  mkdir -p "$BUILD"
+  echo "bench: configuring $BUILD (RelWithDebInfo)"
+  cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo >"$BUILD.configure.log" 2>&1 \
+    || { tail -20 "$BUILD.configure.log" >&2; echo "bench: configure failed" >&2; exit 1; }
+fi
+# Numbers from a sanitizer or debug build would mean nothing.
+if grep -q '^PAYBILL_SANITIZE:BOOL=ON' "$BUILD/CMakeCache.txt" \
+   || ! grep -q '^CMAKE_BUILD_TYPE:STRING=RelWithDebInfo' "$BUILD/CMakeCache.txt"; then
+  echo "bench: $BUILD is not a plain RelWithDebInfo build; set BENCH_BUILD_DIR to one" >&2
+  exit 1
+fi
+echo "bench: building ${BENCHES[*]} in $BUILD"
+cmake --build "$BUILD" -j"$JOBS" --target "${BENCHES[@]}" >"$BUILD.bench-build.log" 2>&1 \
+  || { tail -40 "$BUILD.bench-build.log" >&2; echo "bench: build failed" >&2; exit 1; }
+
+echo "bench: $(nproc) cores, $(uname -srm), $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+failed=0
+for b in "${BENCHES[@]}"; do
+  echo
+  echo "=== $b ${args[*]}"
+  start=$(date +%s)
+  if ! "$BUILD/$b" "${args[@]}"; then
+    echo "bench: $b failed" >&2
+    failed=$((failed + 1))
+  fi
+  echo "--- $b: $(( $(date +%s) - start )) s"
+done
+exit $(( failed > 0 ))
