@@ -10,6 +10,10 @@
  * reconcile (they watch DataModels); status.rollout counts how many report
  * it, so `kubectl get datamodels` shows the rollout's progress.
  *
+ * The model last applied is kept in status.appliedModel: tenants are
+ * provisioned from it, never from an unapplied spec, so a refused or
+ * failing version leaves every tenant serving the previous one.
+ *
  * This version provisions one DataModel per database server: applying a
  * model migrates every tenant on the server.
  */
@@ -109,6 +113,11 @@ controller_result datamodel_reconcile(controller_ctx *ctx, const char *key, pb_e
         operator_event(op, dm, "Normal", "Migrated", "version %lld applied (was %lld)", version, applied);
         json_object_set_new(status, "appliedVersion", json_integer(version));
         applied = version;
+    }
+    if (op->db_server && applied == version) {
+        json_t *model_spec = json_deep_copy(json_object_get(dm, "spec"));
+        json_object_del(model_spec, "allowDestructive");
+        json_object_set_new(status, "appliedModel", model_spec);
     }
 
     long long total, done;

@@ -29,10 +29,11 @@ static const char *tenant_name(const json_t *tenant)
     return json_string_value(json_object_get(json_object_get(tenant, "metadata"), "name"));
 }
 
-/* Parse DataModel `name` from the cache. *out NULL and 0 with the
- * condition set when it is missing or invalid. */
-static int load_model(operator_ctx *op, const char *name, json_t *status, long long gen,
-                      const char *now, pb_dm_model **out)
+/* The model tenants are provisioned from: DataModel `name` as last
+ * applied by the DataModel controller (status.appliedModel), never an
+ * unapplied spec. *out NULL and the condition set when there is none. */
+static void load_model(operator_ctx *op, const char *name, json_t *status, long long gen,
+                       const char *now, pb_dm_model **out)
 {
     *out = NULL;
     char msg[1100];
@@ -40,21 +41,25 @@ static int load_model(operator_ctx *op, const char *name, json_t *status, long l
     if (!dm) {
         snprintf(msg, sizeof msg, "DataModel \"%s\" does not exist", name);
         cond_set(status, "DatabaseReady", "False", "DataModelNotFound", msg, gen, now);
-        return 0;
+        return;
     }
-    json_t *spec = json_deep_copy(json_object_get(dm, "spec"));
-    json_decref(dm);
-    json_object_del(spec, "allowDestructive"); /* a rollout setting, not part of the model */
+    json_t *applied = json_object_get(json_object_get(dm, "status"), "appliedModel");
+    if (!json_is_object(applied)) {
+        const char *why = json_string_value(json_object_get(
+            cond_find(json_object_get(dm, "status"), "Ready"), "message"));
+        snprintf(msg, sizeof msg, "DataModel \"%s\" has not been applied yet%s%s", name, why ? ": " : "",
+                 why ? why : "");
+        cond_set(status, "DatabaseReady", "False", "DataModelNotApplied", msg, gen, now);
+        json_decref(dm);
+        return;
+    }
     pb_err e;
     pb_err_clear(&e);
-    int rc = pb_dm_parse_json(name, spec, out, &e);
-    json_decref(spec);
-    if (rc != 0) {
+    if (pb_dm_parse_json(name, applied, out, &e) != 0) {
         snprintf(msg, sizeof msg, "DataModel \"%s\" is invalid: %s", name, e.msg);
         cond_set(status, "DatabaseReady", "False", "DataModelInvalid", msg, gen, now);
-        return 0;
     }
-    return 0;
+    json_decref(dm);
 }
 
 static json_t *secret_data(const pb_tdb_creds *c)
