@@ -24,12 +24,15 @@
  * time per request is printed as well, which does not depend on how much of
  * the 2 cores the client took.
  *
- * Every phase is bounded in time (--max-seconds for the whole run); a phase
- * cut short says so and reports what completed.
+ * Every phase is bounded in time (--phase-seconds each, --max-seconds for
+ * the whole run); a phase cut short says so and reports what completed.
+ * Concurrency levels run in the order given, so a later level's store also
+ * holds the earlier levels' objects.
  *
  * Usage: bench_devapi_bench --kubeconfig F [--http2] [--server-pid PID]
  *          [--n 10000] [--conc 1,4,16] [--watchers 1,10,100] [--updates 1000]
- *          [--max-seconds 80] [--ns-prefix P]
+ *          [--phase-seconds 10] [--max-seconds 80] [--ns-prefix P]
+ * bench/devapi_bench.sh starts a server and runs this against it.
  */
 #include <ctype.h>
 #include <curl/curl.h>
@@ -815,6 +818,13 @@ static int parse_list(const char *s, int *out, int max, int hi)
     return n;
 }
 
+/* A phase ends after phase_s or at the run's deadline, whichever is first. */
+static double phase_end(double run_deadline, int phase_s)
+{
+    double t = now_s() + phase_s;
+    return t < run_deadline ? t : run_deadline;
+}
+
 static int create_namespace(xfer *x, const char *ns, pb_err *err)
 {
     char body[256];
@@ -836,7 +846,7 @@ static void print_ratio(const char *what, int conc, double v, double p99, double
 int main(int argc, char **argv)
 {
     const char *kubeconfig = NULL, *conc_s = "1,4,16", *watch_s = "1,10,100", *prefix = NULL;
-    int http2 = 0, n = 10000, updates = 1000, server_pid = 0, max_seconds = 80, help = 0;
+    int http2 = 0, n = 10000, updates = 1000, server_pid = 0, max_seconds = 80, phase_seconds = 10, help = 0;
     pb_flag flags[] = {
         {"kubeconfig", PB_FLAG_STRING, &kubeconfig, "PATH", "kubeconfig written by paybill-devapi", 1},
         {"http2", PB_FLAG_BOOL, &http2, NULL, "ask for HTTP/2 (ALPN h2); default HTTP/1.1 keep-alive", 1},
@@ -846,6 +856,7 @@ int main(int argc, char **argv)
         {"updates", PB_FLAG_INT, &updates, "K", "updates per fan-out test", 1},
         {"server-pid", PB_FLAG_INT, &server_pid, "PID", "the server's pid, to report its CPU per request", 1},
         {"max-seconds", PB_FLAG_INT, &max_seconds, "S", "time budget of the whole run", 1},
+        {"phase-seconds", PB_FLAG_INT, &phase_seconds, "S", "time budget of each phase (create, get, list, watch)", 1},
         {"ns-prefix", PB_FLAG_STRING, &prefix, "P", "namespace prefix (default h1 or h2)", 1},
         {"help", PB_FLAG_BOOL, &help, NULL, "this help", 1},
     };
@@ -859,7 +870,8 @@ int main(int argc, char **argv)
     }
     int concs[8], watchers[8];
     int nconc = parse_list(conc_s, concs, 8, MAX_CONC), nwatch = parse_list(watch_s, watchers, 8, MAX_WATCHERS);
-    if (help || !kubeconfig || n < 1 || updates < 1 || max_seconds < 1 || nconc < 1 || nwatch < 0) {
+    if (help || !kubeconfig || n < 1 || updates < 1 || max_seconds < 1 || phase_seconds < 1 || nconc < 1 ||
+        nwatch < 0) {
         char *h = pb_flags_help(flags, nflags, NULL);
         fprintf(help ? stdout : stderr, "usage: bench_devapi_bench --kubeconfig PATH [flags]\n%s", h ? h : "");
         free(h);
@@ -912,9 +924,11 @@ int main(int argc, char **argv)
             fprintf(stderr, "%s\n", err.msg);
             goto out;
         }
-        run_load(&cl, pool, concs[i], "create", ns, (size_t)n, 201, deadline, server_pid, &creates[i]);
+        run_load(&cl, pool, concs[i], "create", ns, (size_t)n, 201, phase_end(deadline, phase_seconds), server_pid,
+                 &creates[i]);
         print_load(&creates[i]);
-        run_load(&cl, pool, concs[i], "get", ns, creates[i].ops, 200, deadline, server_pid, &gets[i]);
+        run_load(&cl, pool, concs[i], "get", ns, creates[i].ops, 200, phase_end(deadline, phase_seconds), server_pid,
+                 &gets[i]);
         print_load(&gets[i]);
     }
 
@@ -922,7 +936,7 @@ int main(int argc, char **argv)
     list_result lr;
     int lc = nconc - 1;
     snprintf(ns, sizeof(ns), "%s-c%d", prefix, concs[lc]);
-    run_list(pool[0], ns, creates[lc].ops - creates[lc].errors, deadline, &lr, &err);
+    run_list(pool[0], ns, creates[lc].ops - creates[lc].errors, phase_end(deadline, phase_seconds), &lr, &err);
     if (err.code)
         printf("list: FAILED: %s\n", err.msg);
     else
@@ -948,7 +962,7 @@ int main(int argc, char **argv)
         printf("%-7s %4s %6s %8s %7s %9s %9s %9s %9s %9s %8s %9s %7s\n", "watch", "W", "K", "events", "wall_s",
                "events/s", "all_p50", "all_p99", "1st_p50", "1st_p99", "upd_p50", "srv_us/ev", "missing");
     for (int i = 0; i < nwatch; i++) {
-        run_watch(&cl, pool[0], ns, watchers[i], updates, deadline, server_pid, &wr[i]);
+        run_watch(&cl, pool[0], ns, watchers[i], updates, phase_end(deadline, phase_seconds), server_pid, &wr[i]);
         if (wr[i].error[0] && !wr[i].delivered) {
             printf("watch   %4d FAILED: %s\n", watchers[i], wr[i].error);
             continue;
