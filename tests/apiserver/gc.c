@@ -135,6 +135,30 @@ static int one_pass(dv_api *api)
                 break;
             }
         }
+        /* Terminating CRDs: delete their objects (finalizers honoured),
+         * then let the CRD go. */
+        if (!strcmp(rt->plural, "customresourcedefinitions") && has_fin(o, DV_CRD_CLEANUP_FINALIZER)) {
+            json_t *spec = json_object_get(o, "spec");
+            const char *g = json_string_value(json_object_get(spec, "group"));
+            const char *p = json_string_value(json_object_get(json_object_get(spec, "names"), "plural"));
+            const dv_rtype *crt = g && p ? dv_registry_find_any(api->reg, g, p) : NULL;
+            json_t *items = crt ? dv_store_list(api->store, g, p, NULL) : json_array();
+            size_t k;
+            json_t *item;
+            json_array_foreach(items, k, item) {
+                if (!mds(item, "deletionTimestamp")) {
+                    dv_delete_object(api, crt, mds(item, "namespace"), mds(item, "name"), "Background");
+                    changed = 1;
+                }
+            }
+            if (!json_array_size(items)) {
+                drop_finalizer(api, rt, o, DV_CRD_CLEANUP_FINALIZER);
+                changed = 1;
+            }
+            json_decref(items);
+            if (changed)
+                break;
+        }
         /* Terminating namespaces. */
         if (!*rt->group && !strcmp(rt->plural, "namespaces")) {
             const char *name = mds(o, "name");

@@ -676,6 +676,16 @@ static void do_create(dv_ctx *c, json_t *obj, int applied)
     }
     if (check_namespace(c, name) != 0)
         goto out;
+    if (c->rt->is_crd) {
+        char crdname[512];
+        snprintf(crdname, sizeof(crdname), "%s.%s", c->rt->plural, c->rt->group);
+        const json_t *crd = dv_store_get(c->api->store, "apiextensions.k8s.io", "customresourcedefinitions", "", crdname);
+        if (crd && mds(crd, "deletionTimestamp")) {
+            dv_reply_status(c, 405, "MethodNotAllowed",
+                            "create not allowed while custom resource definition is terminating", json_pack("{}"));
+            goto out;
+        }
+    }
     if (c->rt->has_status && strcmp(c->rt->plural, "namespaces") && strcmp(c->rt->plural, "customresourcedefinitions"))
         json_object_del(obj, "status");
     if (!strcmp(c->rt->plural, "namespaces")) {
@@ -1201,34 +1211,30 @@ static int has_string(const json_t *arr, const char *s)
     return 0;
 }
 
+/* Remove from the store; a CRD also stops being served. */
+static void remove_object(dv_api *api, const dv_rtype *rt, const char *ns, const char *name)
+{
+    if (!strcmp(rt->group, "apiextensions.k8s.io") && !strcmp(rt->plural, "customresourcedefinitions")) {
+        const json_t *crd = dv_store_get(api->store, rt->group, rt->plural, "", name);
+        json_t *spec = json_object_get(crd, "spec");
+        const char *group = json_string_value(json_object_get(spec, "group"));
+        const char *plural = json_string_value(json_object_get(json_object_get(spec, "names"), "plural"));
+        if (group && plural)
+            dv_registry_remove_crd(api->reg, group, plural);
+    }
+    dv_store_delete(api->store, rt->group, rt->plural, ns ? ns : "", name);
+}
+
 void dv_store_or_finalize(dv_api *api, const dv_rtype *rt, json_t *obj)
 {
     const char *ns = mds(obj, "namespace");
     const char *name = mds(obj, "name");
     if (mds(obj, "deletionTimestamp") && json_array_size(json_object_get(md(obj), "finalizers")) == 0) {
-        dv_store_delete(api->store, rt->group, rt->plural, ns ? ns : "", name);
+        remove_object(api, rt, ns, name);
         json_decref(obj);
         return;
     }
     dv_store_put(api->store, rt->group, rt->plural, ns ? ns : "", name, obj);
-}
-
-static void delete_crd_contents(dv_api *api, const json_t *crd)
-{
-    json_t *spec = json_object_get(crd, "spec");
-    const char *group = json_string_value(json_object_get(spec, "group"));
-    const char *plural = json_string_value(json_object_get(json_object_get(spec, "names"), "plural"));
-    if (!group || !plural)
-        return;
-    json_t *all = dv_store_list(api->store, group, plural, NULL);
-    size_t i;
-    json_t *o;
-    json_array_foreach(all, i, o) {
-        const char *ns = mds(o, "namespace");
-        dv_store_delete(api->store, group, plural, ns ? ns : "", mds(o, "name"));
-    }
-    json_decref(all);
-    dv_registry_remove_crd(api->reg, group, plural);
 }
 
 int dv_delete_object(dv_api *api, const dv_rtype *rt, const char *ns, const char *name, const char *policy)
@@ -1248,11 +1254,13 @@ int dv_delete_object(dv_api *api, const dv_rtype *rt, const char *ns, const char
     if (policy && !strcmp(policy, "Orphan") && !has_string(fin, "orphan"))
         json_array_append_new(fin, json_string("orphan"));
     int is_ns = !strcmp(rt->plural, "namespaces") && !*rt->group;
+    /* A CRD goes only after its objects did (gc.c does the cleanup). */
+    if (!strcmp(rt->plural, "customresourcedefinitions") && !json_object_get(m, "deletionTimestamp") &&
+        !has_string(fin, DV_CRD_CLEANUP_FINALIZER))
+        json_array_append_new(fin, json_string(DV_CRD_CLEANUP_FINALIZER));
     if (json_array_size(fin) == 0 && !is_ns) {
         json_decref(obj);
-        if (!strcmp(rt->plural, "customresourcedefinitions"))
-            delete_crd_contents(api, old);
-        dv_store_delete(api->store, rt->group, rt->plural, rt->namespaced ? ns : "", name);
+        remove_object(api, rt, ns, name);
         return 0;
     }
     if (json_array_size(fin) == 0)

@@ -70,6 +70,8 @@ void dv_handle_deletecollection(dv_ctx *c);
 void dv_handle_scale(dv_ctx *c);
 /* POST serviceaccounts/NAME/token (TokenRequest). */
 void dv_handle_token_request(dv_ctx *c);
+#define DV_CRD_CLEANUP_FINALIZER "customresourcecleanup.apiextensions.k8s.io"
+
 /* Seed the default namespaces on an empty store. */
 void dv_seed(dv_api *api);
 /* Delete as a DELETE request would (finalizers, propagation policy).

@@ -163,8 +163,26 @@ assert_contains "$(k get wd w1 -o jsonpath='{.metadata.deletionTimestamp}')" "T"
 E2E_BG_PIDS+=($!)
 assert_ok "wait --for=delete" k wait --for=delete wd/w1 --timeout=20s
 
-# Deleting the CRD removes its objects and the resource.
-k delete crd widgets.e2e.paybill.dev >/dev/null
+# Deleting the CRD deletes its objects first (finalizers honoured), then it.
+k apply -f - >/dev/null <<'EOF'
+apiVersion: e2e.paybill.dev/v1
+kind: Widget
+metadata: {name: last, finalizers: [e2e.paybill.dev/hold]}
+spec: {color: red}
+EOF
+k delete crd widgets.e2e.paybill.dev --wait=false >/dev/null
+assert_contains "$(k get crd widgets.e2e.paybill.dev -o jsonpath='{.metadata.deletionTimestamp}')" "T" "CRD terminating"
+assert_contains "$(k get wd last -o jsonpath='{.metadata.deletionTimestamp}')" "T" "its objects are being deleted"
+out=$(k create -f - 2>&1 <<'EOF'
+apiVersion: e2e.paybill.dev/v1
+kind: Widget
+metadata: {name: toolate}
+spec: {color: red}
+EOF
+)
+assert_contains "$out" "create not allowed while custom resource definition is terminating" "no creates while the CRD terminates"
+k patch wd last --type=merge -p '{"metadata":{"finalizers":null}}' >/dev/null
 assert_ok "CRD gone" wait_for 10 bash -c "! kubectl get crd widgets.e2e.paybill.dev"
+assert_eq 404 "$(api_code "$(api GET /apis/e2e.paybill.dev/v1/widgets)")" "resource no longer served"
 
 e2e_finish
