@@ -23,6 +23,8 @@ E2E_PASS=0
 E2E_FAIL=0
 E2E_BG_PIDS=()
 DEVAPI_PID=""
+# kubectl's discovery cache stays private to the test.
+export KUBECACHEDIR=$E2E_TMP/kube-cache
 # ASan: report leaks at exit into the log, which devapi_stop inspects.
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1}
