@@ -147,21 +147,28 @@ json_t *operator_map_subscription_to_tenant(json_t *sub, void *ud)
     return nonempty(keys);
 }
 
+void operator_keys_where(store *st, const char *match_path, const char *value,
+                         const char *key_path, json_t *keys)
+{
+    json_t *all = store_list(st);
+    size_t i;
+    json_t *o;
+    json_array_foreach(all, i, o) {
+        const char *v = NULL, *k = NULL;
+        pb_json_opt_string(o, match_path, NULL, &v, NULL);
+        if (!v || !value || strcmp(v, value) != 0)
+            continue;
+        pb_json_opt_string(o, key_path, NULL, &k, NULL);
+        add_key(keys, k);
+    }
+    json_decref(all);
+}
+
 json_t *operator_map_plan_to_subscriptions(json_t *plan, void *ud)
 {
     operator_ctx *op = ud;
     json_t *keys = json_array();
-    const char *pname = name_of(plan);
-    json_t *all = store_list(op->subscriptions);
-    size_t i;
-    json_t *s;
-    json_array_foreach(all, i, s) {
-        const char *p = NULL;
-        pb_json_opt_string(s, "spec.planRef.name", NULL, &p, NULL);
-        if (p && pname && strcmp(p, pname) == 0)
-            add_key(keys, name_of(s));
-    }
-    json_decref(all);
+    operator_keys_where(op->subscriptions, "spec.planRef.name", name_of(plan), "metadata.name", keys);
     return nonempty(keys);
 }
 
@@ -169,28 +176,9 @@ json_t *operator_map_plan_to_tenants(json_t *plan, void *ud)
 {
     operator_ctx *op = ud;
     json_t *keys = json_array();
-    const char *pname = name_of(plan);
-    json_t *all = store_list(op->subscriptions);
-    size_t i;
-    json_t *s;
-    json_array_foreach(all, i, s) {
-        const char *p = NULL, *t = NULL;
-        pb_json_opt_string(s, "spec.planRef.name", NULL, &p, NULL);
-        pb_json_opt_string(s, "spec.tenantRef.name", NULL, &t, NULL);
-        if (p && pname && strcmp(p, pname) == 0)
-            add_key(keys, t);
-    }
-    json_decref(all);
+    operator_keys_where(op->subscriptions, "spec.planRef.name", name_of(plan), "spec.tenantRef.name", keys);
     /* Tenants still provisioned on this plan (their subscription may have moved). */
-    all = store_list(op->tenants);
-    json_t *t;
-    json_array_foreach(all, i, t) {
-        const char *p = NULL;
-        pb_json_opt_string(t, "status.plan", NULL, &p, NULL);
-        if (p && pname && strcmp(p, pname) == 0)
-            add_key(keys, name_of(t));
-    }
-    json_decref(all);
+    operator_keys_where(op->tenants, "status.plan", name_of(plan), "metadata.name", keys);
     return nonempty(keys);
 }
 

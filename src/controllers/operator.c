@@ -45,46 +45,40 @@ static void record_event(void *ud, const json_t *obj, const char *type, const ch
         recorder_event(rec, (json_t *)obj, type, reason, "%s", message);
 }
 
+static json_t *nonempty_keys(json_t *keys)
+{
+    if (json_array_size(keys) > 0)
+        return keys;
+    json_decref(keys);
+    return NULL;
+}
+
 static json_t *map_tenant_to_subscriptions(json_t *tenant, void *ud)
 {
     operator_ctx *op = ud;
     const char *name = json_string_value(json_object_get(json_object_get(tenant, "metadata"), "name"));
-    json_t *subs = operator_tenant_subscriptions(op, name ? name : "", 0);
     json_t *keys = json_array();
-    size_t i;
-    json_t *s;
-    json_array_foreach(subs, i, s)
-        json_array_append(keys, json_object_get(json_object_get(s, "metadata"), "name"));
-    json_decref(subs);
-    if (json_array_size(keys) == 0) {
-        json_decref(keys);
-        return NULL;
-    }
-    return keys;
+    operator_keys_where(op->subscriptions, "spec.tenantRef.name", name, "metadata.name", keys);
+    return nonempty_keys(keys);
 }
 
-/* A DataModel change concerns every tenant that uses it or still waits
- * for one; tenants are few enough per operator to scan. */
+/* A DataModel change concerns every tenant that uses it, and tenants not
+ * provisioned yet (they may be waiting for it). */
 static json_t *map_datamodel_to_tenants(json_t *dm, void *ud)
 {
     operator_ctx *op = ud;
     const char *name = json_string_value(json_object_get(json_object_get(dm, "metadata"), "name"));
     json_t *keys = json_array();
+    operator_keys_where(op->tenants, "status.database.dataModel", name, "metadata.name", keys);
     json_t *all = store_list(op->tenants);
     size_t i;
     json_t *t;
     json_array_foreach(all, i, t) {
-        const char *used = NULL;
-        pb_json_opt_string(t, "status.database.dataModel", NULL, &used, NULL);
-        if (!used || (name && strcmp(used, name) == 0))
+        if (!json_object_get(json_object_get(t, "status"), "database"))
             json_array_append(keys, json_object_get(json_object_get(t, "metadata"), "name"));
     }
     json_decref(all);
-    if (json_array_size(keys) == 0) {
-        json_decref(keys);
-        return NULL;
-    }
-    return keys;
+    return nonempty_keys(keys);
 }
 
 /* Read the admin credentials of a database server from its Secret. */

@@ -111,6 +111,11 @@ json_t *operator_map_tenant_to_plan(json_t *tenant, void *ud);
 json_t *operator_map_child_to_tenant(json_t *child, void *ud);
 json_t *operator_map_tenant_to_datamodel(json_t *tenant, void *ud);
 
+/* Append to `keys` (no duplicates) the string at key_path of every object
+ * in st whose string at match_path equals value. */
+void operator_keys_where(store *st, const char *match_path, const char *value,
+                         const char *key_path, json_t *keys);
+
 /* The live Subscriptions of a tenant (not canceled, or not yet computed),
  * from the cache: a new array. */
 json_t *operator_tenant_subscriptions(operator_ctx *op, const char *tenant, int live_only);

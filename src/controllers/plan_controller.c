@@ -18,17 +18,10 @@
 
 static long long count_tenants_on(operator_ctx *op, const char *plan)
 {
-    long long n = 0;
-    json_t *all = store_list(op->tenants);
-    size_t i;
-    json_t *t;
-    json_array_foreach(all, i, t) {
-        const char *p = NULL;
-        pb_json_opt_string(t, "status.plan", NULL, &p, NULL);
-        if (p && strcmp(p, plan) == 0)
-            n++;
-    }
-    json_decref(all);
+    json_t *names = json_array();
+    operator_keys_where(op->tenants, "status.plan", plan, "metadata.name", names);
+    long long n = (long long)json_array_size(names);
+    json_decref(names);
     return n;
 }
 
