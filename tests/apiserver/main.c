@@ -130,7 +130,7 @@ int main(int argc, char **argv)
         pb_log_error("starting the API failed", "error", msg, NULL);
         return 1;
     }
-    dv_server_config scfg = {listen, insecure, http1_only, tls_cert, tls_key};
+    dv_server_config scfg = {listen, insecure, http1_only, tls_cert, tls_key, cfg.data_dir};
     dv_server *srv = NULL;
     if (dv_server_new(api, &scfg, &srv, msg, sizeof(msg)) != 0) {
         pb_log_error("starting the server failed", "error", msg, NULL);

@@ -444,6 +444,43 @@ static char *slurp(const char *path)
     return s;
 }
 
+static int write_private(const char *path, const char *data)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (fd < 0)
+        return -1;
+    size_t len = strlen(data);
+    int ok = write(fd, data, len) == (ssize_t)len && fsync(fd) == 0;
+    close(fd);
+    return ok ? 0 : -1;
+}
+
+/* Generated TLS material, reused from cert_dir when it is there. */
+static int load_or_generate(dv_server *s, const char *cert_dir, char *msg, size_t n)
+{
+    char ca[4096], crt[4096], key[4096];
+    if (cert_dir) {
+        snprintf(ca, sizeof(ca), "%s/ca.crt", cert_dir);
+        snprintf(crt, sizeof(crt), "%s/tls.crt", cert_dir);
+        snprintf(key, sizeof(key), "%s/tls.key", cert_dir);
+        s->ca_pem = slurp(ca);
+        s->cert_pem = slurp(crt);
+        s->key_pem = slurp(key);
+        if (s->ca_pem && s->cert_pem && s->key_pem)
+            return 0;
+        free(s->ca_pem);
+        free(s->cert_pem);
+        free(s->key_pem);
+        s->ca_pem = s->cert_pem = s->key_pem = NULL;
+    }
+    if (dv_tls_generate(&s->ca_pem, &s->cert_pem, &s->key_pem, msg, n) != 0)
+        return -1;
+    if (cert_dir && (write_private(ca, s->ca_pem) || write_private(crt, s->cert_pem) ||
+                     write_private(key, s->key_pem)))
+        pb_log_warn("cannot keep TLS material", "dir", cert_dir, "error", strerror(errno), NULL);
+    return 0;
+}
+
 /* ---- lifecycle --------------------------------------------------------------------- */
 
 int dv_server_new(dv_api *api, const dv_server_config *cfg, dv_server **out, char *msg, size_t n)
@@ -468,7 +505,7 @@ int dv_server_new(dv_api *api, const dv_server_config *cfg, dv_server **out, cha
                 goto fail;
             }
             s->ca_pem = strdup(s->cert_pem);
-        } else if (dv_tls_generate(&s->ca_pem, &s->cert_pem, &s->key_pem, msg, n) != 0) {
+        } else if (load_or_generate(s, cfg->cert_dir, msg, n) != 0) {
             goto fail;
         }
     } else {

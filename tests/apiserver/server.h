@@ -24,6 +24,8 @@ typedef struct dv_server_config {
                            * headers (Impersonate-*) on HTTP/2 streams */
     const char *tls_cert; /* PEM files; when NULL a CA and a cert are generated */
     const char *tls_key;
+    const char *cert_dir; /* if set: generated CA/cert/key are kept here and
+                           * reused on restart (kubeconfigs stay valid) */
 } dv_server_config;
 
 int dv_server_new(dv_api *api, const dv_server_config *cfg, dv_server **out, char *msg, size_t n);

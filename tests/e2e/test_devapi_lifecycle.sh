@@ -75,9 +75,12 @@ assert_ok "namespace gone once empty" wait_for 10 gone ns doomed
 k create configmap durable --from-literal=k=v >/dev/null
 rv_before=$(k get cm durable -o jsonpath='{.metadata.resourceVersion}')
 uid_before=$(uid_of cm durable)
+cp "$KUBECONFIG" "$E2E_TMP/old-kubeconfig"
 devapi_stop
 devapi_start
 assert_eq "$uid_before" "$(uid_of cm durable)" "object survives a restart"
+ca_old=$(awk '/certificate-authority-data/ {print $2}' "$E2E_TMP/old-kubeconfig")
+assert_eq "$ca_old" "$(awk '/certificate-authority-data/ {print $2}' "$KUBECONFIG")" "the CA is kept in --data-dir"
 assert_eq v "$(k get cm durable -o jsonpath='{.data.k}')" "data survives a restart"
 k label cm durable after=restart >/dev/null
 rv_after=$(k get cm durable -o jsonpath='{.metadata.resourceVersion}')
