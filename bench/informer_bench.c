@@ -291,6 +291,7 @@ static const char *layout_names[LAYOUT_COUNT] = {
 typedef struct run_result {
     int ok;
     double rss, heap, jbytes, jallocs, peak; /* per object */
+    double rss_lo, rss_hi;                   /* range of rss over the runs (medians only) */
     double seconds;                          /* list + store */
     long cached;
 } run_result;
@@ -454,7 +455,9 @@ static int run_median(int n, layout how, int runs, run_result *med)
     if (!good)
         return 0;
     med->ok = 1;
-    med->rss = median(rss, good);
+    med->rss = median(rss, good); /* sorts rss */
+    med->rss_lo = rss[0];
+    med->rss_hi = rss[good - 1];
     med->heap = median(heap, good);
     med->jbytes = median(jb, good);
     med->jallocs = median(ja, good);
@@ -641,7 +644,8 @@ int main(int argc, char **argv)
             continue;
         }
         print_row(label, &last, stripped_sz, full_sz);
-        printf("  %-60s (list + store: %.2f s)\n", "", last.seconds);
+        printf("  %-60s (RSS/obj over the runs: %.0f..%.0f; list + store: %.2f s)\n", "", last.rss_lo,
+               last.rss_hi, last.seconds);
     }
 
     /* Per-object figures hardly depend on N (see the table above), so the
