@@ -5,6 +5,8 @@
  * (optimistic concurrency, status subresource, generation, no-op writes,
  * server-side apply), delete (finalizers, propagation policy) and
  * deletecollection. Object semantics follow /work/shared/k8s-api-reference.md.
+ * Custom-resource specifics live in crd.c, /scale and /token in
+ * subresources.c.
  */
 #include "handlers_int.h"
 
@@ -27,7 +29,7 @@
 
 /* ---- small helpers -------------------------------------------------------------- */
 
-static json_t *md(json_t *obj)
+json_t *dv_md(json_t *obj)
 {
     json_t *m = json_object_get(obj, "metadata");
     if (!json_is_object(m)) {
@@ -37,7 +39,7 @@ static json_t *md(json_t *obj)
     return m;
 }
 
-static const char *mds(const json_t *obj, const char *key)
+const char *dv_mds(const json_t *obj, const char *key)
 {
     return json_string_value(json_object_get(json_object_get(obj, "metadata"), key));
 }
@@ -63,7 +65,7 @@ static void reply_object(dv_ctx *c, int status, const json_t *obj)
     if (dv_wants_table(c->req)) {
         json_t *arr = json_pack("[O]", o);
         json_t *t = dv_table(c->rt->columns, arr, dv_q(c, "includeObject"), 1);
-        json_object_set_new(t, "metadata", json_pack("{s:s}", "resourceVersion", mds(obj, "resourceVersion")));
+        json_object_set_new(t, "metadata", json_pack("{s:s}", "resourceVersion", dv_mds(obj, "resourceVersion")));
         json_decref(arr);
         json_decref(o);
         dv_reply_json(c, status, t);
@@ -83,7 +85,7 @@ static void reply_conflict(dv_ctx *c, const char *name, const char *why)
     dv_reply_status(c, 409, "Conflict", msg, d);
 }
 
-static int ctype_is(const dv_ctx *c, const char *want)
+int dv_ctype_is(const dv_ctx *c, const char *want)
 {
     const char *ct = c->req->content_type ? c->req->content_type : "";
     size_t n = strlen(want);
@@ -91,12 +93,12 @@ static int ctype_is(const dv_ctx *c, const char *want)
 }
 
 /* Parse the request body as JSON (or YAML). 400 and -1 on failure. */
-static int parse_body(dv_ctx *c, json_t **out)
+int dv_parse_body(dv_ctx *c, json_t **out)
 {
     const char *b = c->req->body ? c->req->body : "";
     size_t len = c->req->body_len;
     json_error_t je;
-    if (ctype_is(c, "application/vnd.kubernetes.protobuf")) {
+    if (dv_ctype_is(c, "application/vnd.kubernetes.protobuf")) {
         /* kubectl's typed clients insist on protobuf; the kinds they
          * create are understood (protobuf.h). */
         *out = dv_auth_protobuf_to_json(b, len);
@@ -113,7 +115,7 @@ static int parse_body(dv_ctx *c, json_t **out)
     *out = json_loadb(b, len, JSON_DECODE_ANY, &je);
     if (*out)
         return 0;
-    if (ctype_is(c, "application/yaml") || ctype_is(c, "application/apply-patch+yaml")) {
+    if (dv_ctype_is(c, "application/yaml") || dv_ctype_is(c, "application/apply-patch+yaml")) {
         pb_err e;
         pb_err_clear(&e);
         if (pb_yaml_parse_one(b, len, out, &e) == 0 && *out)
@@ -241,135 +243,6 @@ static void validate_name(const dv_rtype *rt, const char *name, json_t *causes)
     }
 }
 
-/* ---- CRD objects ------------------------------------------------------------------ */
-
-/* Decode-time work on a custom object: defaulting and pruning, with unknown
- * fields reported per fieldValidation. -1 when the request failed (reply set). */
-static int crd_decode(dv_ctx *c, json_t *obj)
-{
-    if (!c->rt->is_crd || !c->rt->schema)
-        return 0;
-    json_t *gone = json_array();
-    dv_schema_prune_report(c->rt->schema, obj, gone);
-    dv_schema_default(c->rt->schema, obj);
-    const char *fv = dv_q(c, "fieldValidation");
-    int rc = 0;
-    if (json_array_size(gone) && (!fv || strcmp(fv, "Ignore"))) {
-        char msg[2048];
-        int off = 0;
-        size_t i;
-        json_t *p;
-        int strict = fv && !strcmp(fv, "Strict");
-        if (strict)
-            off = snprintf(msg, sizeof(msg), "%s in version \"%s\" cannot be handled as a %s: strict decoding error: ",
-                           c->rt->kind, c->rt->version, c->rt->kind);
-        json_array_foreach(gone, i, p) {
-            if (off >= (int)sizeof(msg))
-                break;
-            off += snprintf(msg + off, sizeof(msg) - (size_t)off, "%sunknown field \"%s\"", i ? ", " : "",
-                            json_string_value(p));
-        }
-        if (strict) {
-            dv_reply_status(c, 400, "BadRequest", msg, NULL);
-            rc = -1;
-        } else {
-            snprintf(c->resp->warning, sizeof(c->resp->warning), "299 - \"%.490s\"", msg);
-        }
-    }
-    json_decref(gone);
-    return rc;
-}
-
-static int crd_validate(dv_ctx *c, const json_t *obj, json_t *causes)
-{
-    if (!c->rt->is_crd || !c->rt->schema)
-        return 0;
-    return dv_schema_validate(c->rt->schema, obj, causes);
-}
-
-/* Checks and status for a CustomResourceDefinition object. */
-static int validate_crd_object(dv_ctx *c, json_t *crd, json_t *causes)
-{
-    json_t *spec = json_object_get(crd, "spec");
-    const char *group = json_string_value(json_object_get(spec, "group"));
-    json_t *names = json_object_get(spec, "names");
-    const char *plural = json_string_value(json_object_get(names, "plural"));
-    const char *kind = json_string_value(json_object_get(names, "kind"));
-    const char *name = mds(crd, "name");
-    char want[512];
-    if (!group)
-        json_array_append_new(causes, json_pack("{s:s,s:s,s:s}", "reason", "FieldValueRequired", "message",
-                                                "Required value", "field", "spec.group"));
-    if (!plural)
-        json_array_append_new(causes, json_pack("{s:s,s:s,s:s}", "reason", "FieldValueRequired", "message",
-                                                "Required value", "field", "spec.names.plural"));
-    if (!kind)
-        json_array_append_new(causes, json_pack("{s:s,s:s,s:s}", "reason", "FieldValueRequired", "message",
-                                                "Required value", "field", "spec.names.kind"));
-    if (group && plural && name) {
-        snprintf(want, sizeof(want), "%s.%s", plural, group);
-        if (strcmp(want, name)) {
-            char m[1024];
-            snprintf(m, sizeof(m), "Invalid value: \"%s\": must be spec.names.plural+\".\"+spec.group", name);
-            json_array_append_new(causes, json_pack("{s:s,s:s,s:s}", "reason", "FieldValueInvalid", "message", m,
-                                                    "field", "metadata.name"));
-        }
-    }
-    json_t *versions = json_object_get(spec, "versions");
-    size_t i, nstorage = 0;
-    json_t *v;
-    json_array_foreach(versions, i, v) {
-        nstorage += json_is_true(json_object_get(v, "storage"));
-        json_t *schema = json_object_get(json_object_get(v, "schema"), "openAPIV3Schema");
-        char m[1024], f[128];
-        if (schema && dv_schema_check_structural(schema, m, sizeof(m)) != 0) {
-            snprintf(f, sizeof(f), "spec.versions[%zu].schema.openAPIV3Schema", i);
-            json_array_append_new(causes, json_pack("{s:s,s:s,s:s}", "reason", "FieldValueInvalid", "message", m,
-                                                    "field", f));
-        }
-    }
-    if (!json_array_size(versions))
-        json_array_append_new(causes, json_pack("{s:s,s:s,s:s}", "reason", "FieldValueRequired", "message",
-                                                "Required value", "field", "spec.versions"));
-    else if (nstorage != 1)
-        json_array_append_new(causes, json_pack("{s:s,s:s,s:s}", "reason", "FieldValueInvalid", "message",
-                                                "Invalid value: must have exactly one version marked as storage version",
-                                                "field", "spec.versions"));
-    if (json_array_size(causes))
-        return -1;
-    /* What the apiextensions controllers would write right away. */
-    char now[32];
-    dv_now_rfc3339(now);
-    json_t *accepted = json_deep_copy(names);
-    if (!json_object_get(accepted, "singular")) {
-        char lower[256];
-        snprintf(lower, sizeof(lower), "%s", kind);
-        for (char *p = lower; *p; p++)
-            *p = (char)tolower((unsigned char)*p);
-        json_object_set_new(accepted, "singular", json_string(lower));
-    }
-    if (!json_object_get(accepted, "listKind")) {
-        char lk[300];
-        snprintf(lk, sizeof(lk), "%sList", kind);
-        json_object_set_new(accepted, "listKind", json_string(lk));
-    }
-    json_object_set(names, "singular", json_object_get(accepted, "singular"));
-    json_object_set(names, "listKind", json_object_get(accepted, "listKind"));
-    json_t *stored = json_array();
-    json_array_foreach(versions, i, v)
-        if (json_is_true(json_object_get(v, "storage")))
-            json_array_append(stored, json_object_get(v, "name"));
-    json_t *st = json_pack(
-        "{s:[{s:s,s:s,s:s,s:s,s:s},{s:s,s:s,s:s,s:s,s:s}],s:o,s:o}", "conditions", "type", "NamesAccepted",
-        "status", "True", "lastTransitionTime", now, "reason", "NoConflicts", "message", "no conflicts found",
-        "type", "Established", "status", "True", "lastTransitionTime", now, "reason", "InitialNamesAccepted",
-        "message", "the initial names have been accepted", "acceptedNames", accepted, "storedVersions", stored);
-    json_object_set_new(crd, "status", st);
-    if (!json_object_get(spec, "scope"))
-        json_object_set_new(spec, "scope", json_string("Namespaced"));
-    return 0;
-}
-
 /* ---- admission -------------------------------------------------------------------- */
 
 static int admit(dv_ctx *c, const char *op, json_t **obj, const json_t *old, int mutate)
@@ -378,7 +251,7 @@ static int admit(dv_ctx *c, const char *op, json_t **obj, const json_t *old, int
     const json_t *nsobj = ns ? dv_store_get(c->api->store, "", "namespaces", "", ns) : NULL;
     const json_t *src = *obj ? *obj : old;
     dv_admission_request ar = {op, c->rt->group, c->rt->version, c->rt->kind, c->rt->plural, c->sub,
-                               src ? mds(src, "name") : c->name, ns, *obj, old, nsobj, &c->user,
+                               src ? dv_mds(src, "name") : c->name, ns, *obj, old, nsobj, &c->user,
                                dv_q(c, "dryRun") != NULL};
     dv_admission_result res = {NULL, NULL};
     int rc;
@@ -418,7 +291,7 @@ static int escalation_ok(dv_ctx *c, const json_t *obj, const json_t *old)
     if (dv_rbac_escalation_check(c->api->auth, &c->user, c->rt->plural, c->rt->namespaced ? c->ns : NULL, obj, old,
                                  msg, sizeof(msg)))
         return 1;
-    json_t *d = json_pack("{s:s,s:s,s:s}", "name", mds(obj, "name") ? mds(obj, "name") : "", "group",
+    json_t *d = json_pack("{s:s,s:s,s:s}", "name", dv_mds(obj, "name") ? dv_mds(obj, "name") : "", "group",
                           c->rt->group, "kind", c->rt->plural);
     dv_reply_status(c, 403, "Forbidden", msg, d);
     return 0;
@@ -544,7 +417,7 @@ void dv_handle_list(dv_ctx *c)
     json_array_foreach(items, i, o) {
         if (start[0]) {
             char key[1024];
-            snprintf(key, sizeof(key), "%s/%s", mds(o, "namespace") ? mds(o, "namespace") : "", mds(o, "name"));
+            snprintf(key, sizeof(key), "%s/%s", dv_mds(o, "namespace") ? dv_mds(o, "namespace") : "", dv_mds(o, "name"));
             if (strcmp(key, start) <= 0)
                 continue;
         }
@@ -563,7 +436,7 @@ void dv_handle_list(dv_ctx *c)
     snprintf(rvbuf, sizeof(rvbuf), "%" PRIu64, rv);
     json_t *meta = json_pack("{s:s}", "resourceVersion", rvbuf);
     if (full && matched_after > 0) {
-        char *tok = make_continue(rv, mds(last, "namespace"), mds(last, "name"));
+        char *tok = make_continue(rv, dv_mds(last, "namespace"), dv_mds(last, "name"));
         json_object_set_new(meta, "continue", json_string(tok));
         free(tok);
         if (!dv_q(c, "labelSelector") && !dv_q(c, "fieldSelector"))
@@ -607,7 +480,7 @@ static int check_namespace(dv_ctx *c, const char *name)
         dv_reply_status(c, 404, "NotFound", m, json_pack("{s:s,s:s}", "name", c->ns, "kind", "namespaces"));
         return -1;
     }
-    if (mds(nsobj, "deletionTimestamp")) {
+    if (dv_mds(nsobj, "deletionTimestamp")) {
         char q[256], m[1024];
         dv_qualified(c->rt, q, sizeof(q));
         snprintf(m, sizeof(m),
@@ -646,7 +519,7 @@ static void allocate_cluster_ip(dv_api *api, json_t *svc)
 /* Create obj (stolen). `applied`: managedFields already recorded by apply. */
 static void do_create(dv_ctx *c, json_t *obj, int applied)
 {
-    json_t *m = md(obj);
+    json_t *m = dv_md(obj);
     const char *bns = json_string_value(json_object_get(m, "namespace"));
     if (c->rt->namespaced) {
         if (bns && *bns && strcmp(bns, c->ns)) {
@@ -680,7 +553,7 @@ static void do_create(dv_ctx *c, json_t *obj, int applied)
         char crdname[512];
         snprintf(crdname, sizeof(crdname), "%s.%s", c->rt->plural, c->rt->group);
         const json_t *crd = dv_store_get(c->api->store, "apiextensions.k8s.io", "customresourcedefinitions", "", crdname);
-        if (crd && mds(crd, "deletionTimestamp")) {
+        if (crd && dv_mds(crd, "deletionTimestamp")) {
             dv_reply_status(c, 405, "MethodNotAllowed",
                             "create not allowed while custom resource definition is terminating", json_pack("{}"));
             goto out;
@@ -702,19 +575,19 @@ static void do_create(dv_ctx *c, json_t *obj, int applied)
         allocate_cluster_ip(c->api, obj);
     if (!strcmp(c->rt->plural, "secrets") && !*c->rt->group && !json_object_get(obj, "type"))
         json_object_set_new(obj, "type", json_string("Opaque"));
-    if (crd_decode(c, obj) != 0)
+    if (dv_crd_decode(c, obj) != 0)
         goto out;
     if (admit(c, "CREATE", &obj, NULL, 1) != 0)
         goto out;
-    m = md(obj);
+    m = dv_md(obj);
     name = json_string_value(json_object_get(m, "name"));
     if (!name)
         name = "";
     json_t *causes = json_array();
     validate_name(c->rt, name, causes);
-    crd_validate(c, obj, causes);
+    dv_crd_validate(c, obj, causes);
     if (!strcmp(c->rt->plural, "customresourcedefinitions"))
-        validate_crd_object(c, obj, causes);
+        dv_crd_check_definition(c, obj, causes);
     if (json_array_size(causes)) {
         dv_reply_invalid(c, c->rt, name, causes);
         goto out;
@@ -732,7 +605,7 @@ static void do_create(dv_ctx *c, json_t *obj, int applied)
     }
     if (admit(c, "CREATE", &obj, NULL, 0) != 0 || !escalation_ok(c, obj, NULL))
         goto out;
-    m = md(obj);
+    m = dv_md(obj);
     char now[32], uid[40], mgr[256];
     dv_now_rfc3339(now);
     dv_new_uid(uid);
@@ -775,7 +648,7 @@ out:
 void dv_handle_create(dv_ctx *c)
 {
     json_t *obj;
-    if (parse_body(c, &obj) != 0)
+    if (dv_parse_body(c, &obj) != 0)
         return;
     if (c->rt->create_only) {
         json_t *rev = NULL;
@@ -806,28 +679,6 @@ void dv_handle_create(dv_ctx *c)
     do_create(c, obj, 0);
 }
 
-void dv_handle_token_request(dv_ctx *c)
-{
-    const json_t *sa = dv_store_get(c->api->store, "", "serviceaccounts", c->ns, c->name);
-    if (!sa) {
-        dv_reply_not_found(c, c->rt, c->name);
-        return;
-    }
-    json_t *req = NULL;
-    if (c->req->body_len && parse_body(c, &req) != 0)
-        return;
-    char msg[1024] = "";
-    json_t *out = dv_token_request(c->api->auth, sa, req, (long long)time(NULL), msg, sizeof(msg));
-    json_decref(req);
-    if (!out) {
-        json_t *d = json_pack("{s:s,s:s,s:s}", "name", c->name, "group", "authentication.k8s.io", "kind",
-                              "TokenRequest");
-        dv_reply_status(c, 422, "Invalid", msg, d);
-        return;
-    }
-    dv_reply_json(c, 201, out);
-}
-
 /* ---- update and patch ----------------------------------------------------------------- */
 
 /* Everything but metadata (and status when it is a subresource). */
@@ -849,10 +700,10 @@ static int spec_changed(const dv_rtype *rt, const json_t *a, const json_t *b)
 static int same_object(const json_t *a, const json_t *b)
 {
     json_t *x = json_deep_copy(a), *y = json_deep_copy(b);
-    json_object_del(md(x), "managedFields");
-    json_object_del(md(y), "managedFields");
-    json_object_del(md(x), "resourceVersion");
-    json_object_del(md(y), "resourceVersion");
+    json_object_del(dv_md(x), "managedFields");
+    json_object_del(dv_md(y), "managedFields");
+    json_object_del(dv_md(x), "resourceVersion");
+    json_object_del(dv_md(y), "resourceVersion");
     int same = json_equal(x, y);
     json_decref(x);
     json_decref(y);
@@ -864,12 +715,12 @@ static const char *const IMMUTABLE_META[] = {"name", "namespace", "uid", "creati
                                              "generation", NULL};
 
 /* Update old -> obj (stolen) as a PUT/PATCH/apply would. */
-static void do_update(dv_ctx *c, const json_t *old, json_t *obj, int applied)
+void dv_update_object(dv_ctx *c, const json_t *old, json_t *obj, int applied)
 {
     const char *name = c->name;
-    json_t *m = md(obj);
+    json_t *m = dv_md(obj);
     const char *brv = json_string_value(json_object_get(m, "resourceVersion"));
-    if (brv && *brv && strcmp(brv, mds(old, "resourceVersion"))) {
+    if (brv && *brv && strcmp(brv, dv_mds(old, "resourceVersion"))) {
         reply_conflict(c, name, "the object has been modified; please apply your changes to the latest version "
                                 "and try again");
         goto out;
@@ -890,7 +741,7 @@ static void do_update(dv_ctx *c, const json_t *old, json_t *obj, int applied)
             json_t *fin = json_object_get(json_object_get(obj, "spec"), "finalizers");
             json_object_set_new(json_object_get(next, "spec"), "finalizers", fin ? json_incref(fin) : json_array());
         }
-        json_object_set(md(next), "managedFields", json_object_get(m, "managedFields"));
+        json_object_set(dv_md(next), "managedFields", json_object_get(m, "managedFields"));
         json_decref(obj);
         obj = next;
     } else {
@@ -915,14 +766,14 @@ static void do_update(dv_ctx *c, const json_t *old, json_t *obj, int applied)
         dv_api_version(c->rt, av, sizeof(av));
         json_object_set_new(obj, "apiVersion", json_string(av));
         json_object_set_new(obj, "kind", json_string(c->rt->kind));
-        if (crd_decode(c, obj) != 0)
+        if (dv_crd_decode(c, obj) != 0)
             goto out;
     }
     if (admit(c, "UPDATE", &obj, old, 1) != 0)
         goto out;
-    m = md(obj);
+    m = dv_md(obj);
     json_t *causes = json_array();
-    if (mds(old, "deletionTimestamp")) {
+    if (dv_mds(old, "deletionTimestamp")) {
         /* Finalizers can only be removed once deletion started. */
         json_t *oldfin = json_object_get(json_object_get(old, "metadata"), "finalizers");
         size_t i;
@@ -940,9 +791,9 @@ static void do_update(dv_ctx *c, const json_t *old, json_t *obj, int applied)
             break;
         }
     }
-    crd_validate(c, obj, causes);
+    dv_crd_validate(c, obj, causes);
     if (!strcmp(c->rt->plural, "customresourcedefinitions") && !is_status)
-        validate_crd_object(c, obj, causes);
+        dv_crd_check_definition(c, obj, causes);
     if (json_array_size(causes)) {
         dv_reply_invalid(c, c->rt, name, causes);
         goto out;
@@ -950,8 +801,8 @@ static void do_update(dv_ctx *c, const json_t *old, json_t *obj, int applied)
     json_decref(causes);
     if (admit(c, "UPDATE", &obj, old, 0) != 0 || !escalation_ok(c, obj, old))
         goto out;
-    m = md(obj);
-    json_object_set_new(m, "resourceVersion", json_string(mds(old, "resourceVersion")));
+    m = dv_md(obj);
+    json_object_set_new(m, "resourceVersion", json_string(dv_mds(old, "resourceVersion")));
     if (c->rt->has_generation && spec_changed(c->rt, old, obj)) {
         json_int_t g = json_integer_value(json_object_get(json_object_get(old, "metadata"), "generation"));
         json_object_set_new(m, "generation", json_integer(g + 1));
@@ -996,97 +847,16 @@ out:
     json_decref(obj);
 }
 
-/* The autoscaling/v1 Scale view of a deployment or statefulset. */
-static json_t *scale_of(const json_t *obj)
-{
-    json_t *m = json_object_get(obj, "metadata");
-    json_t *spec = json_object_get(obj, "spec");
-    char sel[1024] = "";
-    const char *k;
-    json_t *v;
-    size_t off = 0;
-    json_object_foreach(json_object_get(json_object_get(spec, "selector"), "matchLabels"), k, v)
-        if (off < sizeof(sel))
-            off += (size_t)snprintf(sel + off, sizeof(sel) - off, "%s%s=%s", off ? "," : "", k, json_string_value(v));
-    json_t *meta = json_object();
-    static const char *const keep[] = {"name", "namespace", "uid", "resourceVersion", "creationTimestamp", NULL};
-    for (const char *const *kk = keep; *kk; kk++)
-        if (json_object_get(m, *kk))
-            json_object_set(meta, *kk, json_object_get(m, *kk));
-    json_t *rep = json_object_get(spec, "replicas");
-    json_t *srep = json_object_get(json_object_get(obj, "status"), "replicas");
-    return json_pack("{s:s,s:s,s:o,s:{s:I},s:{s:I,s:s}}", "kind", "Scale", "apiVersion", "autoscaling/v1", "metadata",
-                     meta, "spec", "replicas", rep ? json_integer_value(rep) : (json_int_t)1, "status", "replicas",
-                     srep ? json_integer_value(srep) : (json_int_t)0, "selector", sel);
-}
-
-void dv_handle_scale(dv_ctx *c)
-{
-    const json_t *cur = dv_store_get(c->api->store, c->rt->group, c->rt->plural, c->ns, c->name);
-    if (!cur) {
-        dv_reply_not_found(c, c->rt, c->name);
-        return;
-    }
-    json_t *old = json_incref((json_t *)cur);
-    json_t *scale = scale_of(old);
-    if (!strcmp(c->verb, "get")) {
-        dv_reply_json(c, 200, scale);
-        json_decref(old);
-        return;
-    }
-    json_t *body = NULL, *next = NULL;
-    char msg[1024] = "";
-    if (parse_body(c, &body) != 0)
-        goto out;
-    if (!strcmp(c->verb, "update")) {
-        next = json_incref(body);
-    } else {
-        int rc = ctype_is(c, "application/json-patch+json") ? dv_json_patch(scale, body, &next, msg, sizeof(msg))
-                                                           : dv_merge_patch(scale, body, &next, msg, sizeof(msg));
-        if (rc != 0) {
-            dv_reply_status(c, 400, "BadRequest", msg, NULL);
-            goto out;
-        }
-    }
-    json_t *rep = json_object_get(json_object_get(next, "spec"), "replicas");
-    if (!json_is_integer(rep) || json_integer_value(rep) < 0) {
-        dv_reply_invalid(c, c->rt, c->name,
-                         json_pack("[{s:s,s:s,s:s}]", "reason", "FieldValueInvalid", "message",
-                                   "Invalid value: must be greater than or equal to 0", "field", "spec.replicas"));
-        goto out;
-    }
-    json_t *obj = json_deep_copy(old);
-    json_object_set(json_object_get(obj, "spec"), "replicas", rep);
-    const char *rv = mds(next, "resourceVersion");
-    if (rv)
-        json_object_set_new(md(obj), "resourceVersion", json_string(rv));
-    else
-        json_object_del(md(obj), "resourceVersion");
-    c->sub = NULL; /* the write itself is an ordinary update of the object */
-    do_update(c, old, obj, 0);
-    if (c->resp->status == 200) {
-        json_t *written = json_loadb(c->resp->body, c->resp->body_len, 0, NULL);
-        if (written)
-            dv_reply_json(c, 200, scale_of(written));
-        json_decref(written);
-    }
-out:
-    json_decref(body);
-    json_decref(next);
-    json_decref(scale);
-    json_decref(old);
-}
-
 void dv_handle_update(dv_ctx *c)
 {
     json_t *obj;
-    if (parse_body(c, &obj) != 0)
+    if (dv_parse_body(c, &obj) != 0)
         return;
     if (check_type(c, obj) != 0) {
         json_decref(obj);
         return;
     }
-    const char *bname = mds(obj, "name");
+    const char *bname = dv_mds(obj, "name");
     if (bname && strcmp(bname, c->name)) {
         char m[600];
         snprintf(m, sizeof(m), "the name of the object (%s) does not match the name on the URL (%s)", bname, c->name);
@@ -1101,16 +871,16 @@ void dv_handle_update(dv_ctx *c)
         return;
     }
     json_incref((json_t *)old); /* the store may replace it while we work */
-    do_update(c, old, obj, 0);
+    dv_update_object(c, old, obj, 0);
     json_decref((json_t *)old);
 }
 
 void dv_handle_patch(dv_ctx *c)
 {
-    int is_apply = ctype_is(c, "application/apply-patch+yaml");
-    int is_merge = ctype_is(c, "application/merge-patch+json");
-    int is_json = ctype_is(c, "application/json-patch+json");
-    int is_smp = ctype_is(c, "application/strategic-merge-patch+json");
+    int is_apply = dv_ctype_is(c, "application/apply-patch+yaml");
+    int is_merge = dv_ctype_is(c, "application/merge-patch+json");
+    int is_json = dv_ctype_is(c, "application/json-patch+json");
+    int is_smp = dv_ctype_is(c, "application/strategic-merge-patch+json");
     if (!is_apply && !is_merge && !is_json && !is_smp) {
         dv_reply_status(c, 415, "UnsupportedMediaType",
                         "the body of the request was in an unknown format - accepted media types include: "
@@ -1127,7 +897,7 @@ void dv_handle_patch(dv_ctx *c)
         return;
     }
     json_t *patch;
-    if (parse_body(c, &patch) != 0)
+    if (dv_parse_body(c, &patch) != 0)
         return;
     const json_t *old = dv_store_get(c->api->store, c->rt->group, c->rt->plural, nsarg(c->rt, c->ns), c->name);
     if (old)
@@ -1137,7 +907,7 @@ void dv_handle_patch(dv_ctx *c)
     if (is_apply) {
         if (check_type(c, patch) != 0)
             goto done;
-        const char *pname = mds(patch, "name");
+        const char *pname = dv_mds(patch, "name");
         if (pname && strcmp(pname, c->name)) {
             char m[600];
             snprintf(m, sizeof(m), "the name of the object (%s) does not match the name on the URL (%s)", pname,
@@ -1155,8 +925,8 @@ void dv_handle_patch(dv_ctx *c)
         char now[32];
         dv_now_rfc3339(now);
         if (c->rt->namespaced)
-            json_object_set_new(md(patch), "namespace", json_string(c->ns));
-        json_object_set_new(md(patch), "name", json_string(c->name));
+            json_object_set_new(dv_md(patch), "namespace", json_string(c->ns));
+        json_object_set_new(dv_md(patch), "name", json_string(c->name));
         int rc = dv_server_side_apply(old, patch, fm, force && !strcmp(force, "true"), now, &out, msg, sizeof(msg));
         if (rc == -2) {
             dv_reply_status(c, 409, "Conflict", msg, json_pack("{s:s,s:s}", "name", c->name, "kind", c->rt->plural));
@@ -1170,7 +940,7 @@ void dv_handle_patch(dv_ctx *c)
             do_create(c, out, 1);
             goto done;
         }
-        do_update(c, old, out, 1);
+        dv_update_object(c, old, out, 1);
         goto done;
     }
     if (!old) {
@@ -1188,12 +958,12 @@ void dv_handle_patch(dv_ctx *c)
         dv_reply_status(c, is_json ? 422 : 400, is_json ? "Invalid" : "BadRequest", msg, NULL);
         goto done;
     }
-    if (!json_is_object(out) || mds(out, "name") == NULL || strcmp(mds(out, "name"), c->name)) {
+    if (!json_is_object(out) || dv_mds(out, "name") == NULL || strcmp(dv_mds(out, "name"), c->name)) {
         json_decref(out);
         dv_reply_status(c, 400, "BadRequest", "the patch may not change metadata.name", NULL);
         goto done;
     }
-    do_update(c, old, out, 0);
+    dv_update_object(c, old, out, 0);
 done:
     json_decref(patch);
     json_decref((json_t *)old);
@@ -1227,9 +997,9 @@ static void remove_object(dv_api *api, const dv_rtype *rt, const char *ns, const
 
 void dv_store_or_finalize(dv_api *api, const dv_rtype *rt, json_t *obj)
 {
-    const char *ns = mds(obj, "namespace");
-    const char *name = mds(obj, "name");
-    if (mds(obj, "deletionTimestamp") && json_array_size(json_object_get(md(obj), "finalizers")) == 0) {
+    const char *ns = dv_mds(obj, "namespace");
+    const char *name = dv_mds(obj, "name");
+    if (dv_mds(obj, "deletionTimestamp") && json_array_size(json_object_get(dv_md(obj), "finalizers")) == 0) {
         remove_object(api, rt, ns, name);
         json_decref(obj);
         return;
@@ -1243,7 +1013,7 @@ int dv_delete_object(dv_api *api, const dv_rtype *rt, const char *ns, const char
     if (!old)
         return -1;
     json_t *obj = json_deep_copy(old);
-    json_t *m = md(obj);
+    json_t *m = dv_md(obj);
     json_t *fin = json_object_get(m, "finalizers");
     if (!json_is_array(fin)) {
         fin = json_array();
@@ -1317,17 +1087,17 @@ void dv_handle_delete(dv_ctx *c)
     const char *puid = json_string_value(json_object_get(pre, "uid"));
     const char *prv = json_string_value(json_object_get(pre, "resourceVersion"));
     char why[512];
-    if (puid && strcmp(puid, mds(old, "uid"))) {
+    if (puid && strcmp(puid, dv_mds(old, "uid"))) {
         snprintf(why, sizeof(why), "Precondition failed: UID in precondition: %s, UID in object meta: %s", puid,
-                 mds(old, "uid"));
+                 dv_mds(old, "uid"));
         reply_conflict(c, c->name, why);
         json_decref(opts);
         return;
     }
-    if (prv && strcmp(prv, mds(old, "resourceVersion"))) {
+    if (prv && strcmp(prv, dv_mds(old, "resourceVersion"))) {
         snprintf(why, sizeof(why),
                  "Precondition failed: ResourceVersion in precondition: %s, ResourceVersion in object meta: %s", prv,
-                 mds(old, "resourceVersion"));
+                 dv_mds(old, "resourceVersion"));
         reply_conflict(c, c->name, why);
         json_decref(opts);
         return;
@@ -1354,7 +1124,7 @@ void dv_handle_delete(dv_ctx *c)
     if (now) {
         reply_object(c, 200, now);
     } else {
-        json_t *d = json_pack("{s:s,s:s,s:s}", "name", c->name, "kind", c->rt->plural, "uid", mds(keep, "uid"));
+        json_t *d = json_pack("{s:s,s:s,s:s}", "name", c->name, "kind", c->rt->plural, "uid", dv_mds(keep, "uid"));
         if (*c->rt->group)
             json_object_set_new(d, "group", json_string(c->rt->group));
         dv_reply_json(c, 200, json_pack("{s:s,s:s,s:{},s:s,s:o}", "kind", "Status", "apiVersion", "v1", "metadata",
@@ -1378,7 +1148,7 @@ void dv_handle_deletecollection(dv_ctx *c)
             continue;
         json_array_append_new(deleted, for_output(c->rt, o));
         if (!dv_q(c, "dryRun"))
-            dv_delete_object(c->api, c->rt, mds(o, "namespace"), mds(o, "name"), policy);
+            dv_delete_object(c->api, c->rt, dv_mds(o, "namespace"), dv_mds(o, "name"), policy);
     }
     json_decref(items);
     char av[256], rv[32];
@@ -1414,27 +1184,15 @@ void dv_seed(dv_api *api)
         const char *g = json_string_value(json_object_get(rec, "group"));
         const char *r = json_string_value(json_object_get(rec, "resource"));
         json_t *o = json_object_get(rec, "object");
-        const char *name = mds(o, "name");
+        const char *name = dv_mds(o, "name");
         if (!g || !r || !name || dv_store_get(api->store, g, r, "", name))
             continue;
         json_t *copy = json_deep_copy(o);
-        json_t *m = md(copy);
+        json_t *m = dv_md(copy);
         dv_new_uid(uid);
         json_object_set_new(m, "uid", json_string(uid));
         json_object_set_new(m, "creationTimestamp", json_string(now));
         dv_store_put(api->store, g, r, "", name, copy);
     }
     json_decref(policy);
-}
-
-void dv_load_crds(dv_api *api)
-{
-    json_t *crds = dv_store_list(api->store, "apiextensions.k8s.io", "customresourcedefinitions", NULL);
-    size_t i;
-    json_t *crd;
-    json_array_foreach(crds, i, crd) {
-        char msg[256];
-        dv_registry_apply_crd(api->reg, crd, msg, sizeof(msg));
-    }
-    json_decref(crds);
 }

@@ -58,6 +58,29 @@ void dv_field_manager(const dv_ctx *c, char *buf, size_t n);
 /* The store lister handed to auth and admission. */
 json_t *dv_lister_fn(void *ud, const char *group, const char *resource, const char *ns);
 
+/* ---- handlers_crud.c: shared object helpers ---- */
+/* metadata of obj (created when missing); a metadata string or NULL. */
+json_t *dv_md(json_t *obj);
+const char *dv_mds(const json_t *obj, const char *key);
+/* 1 when the request Content-Type is `want` (parameters ignored). */
+int dv_ctype_is(const dv_ctx *c, const char *want);
+/* The request body as JSON (or YAML / supported protobuf); replies 400/415
+ * and returns -1 on failure. New reference in *out. */
+int dv_parse_body(dv_ctx *c, json_t **out);
+/* Write old -> obj (stolen) as PUT does: preconditions, status rules,
+ * admission, validation, generation, no-op detection; replies. applied: 1
+ * when managedFields were already computed by server-side apply. */
+void dv_update_object(dv_ctx *c, const json_t *old, json_t *obj, int applied);
+
+/* ---- crd.c ---- */
+/* Prune + default a custom object; unknown fields per fieldValidation.
+ * -1 when the request failed (reply set). */
+int dv_crd_decode(dv_ctx *c, json_t *obj);
+/* Schema violations appended to causes; returns their number. */
+int dv_crd_validate(dv_ctx *c, const json_t *obj, json_t *causes);
+/* Checks of a CustomResourceDefinition; fills its status on success. */
+int dv_crd_check_definition(dv_ctx *c, json_t *crd, json_t *causes);
+
 /* ---- handlers_crud.c ------------------------------------------------------------ */
 void dv_handle_get(dv_ctx *c);
 void dv_handle_list(dv_ctx *c);
