@@ -43,7 +43,7 @@ int dv_crd_decode(dv_ctx *c, json_t *obj)
             dv_reply_status(c, 400, "BadRequest", msg, NULL);
             rc = -1;
         } else {
-            snprintf(c->resp->warning, sizeof(c->resp->warning), "299 - \"%.490s\"", msg);
+            dv_set_warning(c, msg);
         }
     }
     json_decref(gone);

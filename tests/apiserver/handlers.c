@@ -47,6 +47,22 @@ void dv_reply_status(dv_ctx *c, int code, const char *reason, const char *messag
     dv_reply_json(c, code, st);
 }
 
+void dv_set_warning(dv_ctx *c, const char *text)
+{
+    char *w = c->resp->warning;
+    size_t cap = sizeof(c->resp->warning), o;
+    if (w[0])
+        return; /* the first warning wins: one header is sent */
+    o = (size_t)snprintf(w, cap, "299 - \"");
+    for (const char *p = text; *p && o + 4 < cap; p++) {
+        if (*p == '"' || *p == '\\')
+            w[o++] = '\\';
+        w[o++] = *p;
+    }
+    w[o++] = '"';
+    w[o] = 0;
+}
+
 void dv_qualified(const dv_rtype *rt, char *buf, size_t n)
 {
     if (*rt->group)

@@ -268,8 +268,8 @@ static int admit(dv_ctx *c, const char *op, json_t **obj, const json_t *old, int
         rc = dv_admission_validate_ex(dv_lister_fn, c->api, &ar, &res);
     }
     const char *w = json_string_value(json_array_get(res.warnings, 0));
-    if (w && !c->resp->warning[0])
-        snprintf(c->resp->warning, sizeof(c->resp->warning), "299 - \"%.490s\"", w);
+    if (w)
+        dv_set_warning(c, w);
     if (rc != 0) {
         json_t *st = res.status ? json_incref(res.status)
                                 : json_pack("{s:s,s:s,s:{},s:s,s:s,s:s,s:i}", "kind", "Status", "apiVersion", "v1",

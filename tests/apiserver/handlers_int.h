@@ -44,6 +44,9 @@ const char *dv_q(const dv_ctx *c, const char *key);
 void dv_reply_json(dv_ctx *c, int status, json_t *body);
 /* A metav1.Status failure. details may be NULL (stolen). */
 void dv_reply_status(dv_ctx *c, int code, const char *reason, const char *message, json_t *details);
+/* Set the Warning header (`299 - "<text>"`, quotes escaped) unless one is
+ * set already. */
+void dv_set_warning(dv_ctx *c, const char *text);
 /* "<plural>.<group>" or "<plural>" for core. */
 void dv_qualified(const dv_rtype *rt, char *buf, size_t n);
 void dv_reply_not_found(dv_ctx *c, const dv_rtype *rt, const char *name);

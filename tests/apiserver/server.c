@@ -114,7 +114,7 @@ static void collect_request(struct lws *wsi, pss *p)
     p->path = uri ? strndup(uri, (size_t)ulen) : strdup("/");
     p->path[strcspn(p->path, "?")] = 0;
     p->query = json_object();
-    char frag[4096];
+    char frag[16384];
     for (int i = 0; i < MAX_QUERY; i++) {
         int n = lws_hdr_copy_fragment(wsi, frag, sizeof(frag), WSI_TOKEN_HTTP_URI_ARGS, i);
         if (n < 0)

@@ -89,6 +89,16 @@ spec: {color: red, foo: 1}
 EOF
 )
 assert_contains "$out" 'strict decoding error: unknown field "spec.foo"' "strict field validation"
+out=$(k apply --validate=warn -f - 2>&1 <<'EOF'
+apiVersion: e2e.paybill.dev/v1
+kind: Widget
+metadata: {name: w3}
+spec: {color: red, foo: 1}
+EOF
+)
+assert_contains "$out" 'Warning: unknown field "spec.foo"' "fieldValidation=Warn gives a Warning header"
+assert_eq "" "$(k get wd w3 -o jsonpath='{.spec.foo}')" "unknown field pruned"
+k delete wd w3 >/dev/null
 out=$(k create -f - 2>&1 <<'EOF'
 apiVersion: e2e.paybill.dev/v1
 kind: Widget
