@@ -444,8 +444,6 @@ void dv_api_handle(dv_api *api, const dv_request *req, dv_response *resp)
         resp->body_len = 2;
         return;
     }
-    if (api->cfg.fault_latency_ms > 0)
-        usleep((useconds_t)api->cfg.fault_latency_ms * 1000);
     if (!req->authorization && api->cfg.insecure_admin) {
         static const char *const masters[] = {"system:masters", "system:authenticated", NULL};
         dv_user_set(&c.user, "admin", "admin", masters);

@@ -31,7 +31,6 @@ typedef struct dv_api_config {
     int fault_drop_watch_after_s; /* 0: off */
     double fault_error_rate;      /* 0..1: fraction of requests failed */
     int fault_error_code;         /* 500 or 429 */
-    int fault_latency_ms;         /* added to every request */
 } dv_api_config;
 
 typedef struct dv_request {

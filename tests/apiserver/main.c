@@ -53,7 +53,7 @@ int main(int argc, char **argv)
     dv_api_config cfg = {0};
     cfg.watch_window = 1000;
     cfg.fault_error_code = 500;
-    int insecure = 0, http1_only = 0;
+    int insecure = 0, http1_only = 0, latency_ms = 0;
     pb_log_level level = PB_LOG_INFO;
     pb_log_format format = PB_LOG_TEXT;
     for (int i = 1; i < argc; i++) {
@@ -90,7 +90,7 @@ int main(int argc, char **argv)
         } else if (ARG("--fault-error-code")) {
             cfg.fault_error_code = atoi(v);
         } else if (ARG("--fault-latency-ms")) {
-            cfg.fault_latency_ms = atoi(v);
+            latency_ms = atoi(v);
         } else if (ARG("--log-level")) {
             if (pb_log_parse_level(v, &level) != 0) {
                 fprintf(stderr, "bad --log-level %s\n", v);
@@ -130,7 +130,7 @@ int main(int argc, char **argv)
         pb_log_error("starting the API failed", "error", msg, NULL);
         return 1;
     }
-    dv_server_config scfg = {listen, insecure, http1_only, tls_cert, tls_key, cfg.data_dir};
+    dv_server_config scfg = {listen, insecure, http1_only, tls_cert, tls_key, cfg.data_dir, latency_ms};
     dv_server *srv = NULL;
     if (dv_server_new(api, &scfg, &srv, msg, sizeof(msg)) != 0) {
         pb_log_error("starting the server failed", "error", msg, NULL);

@@ -33,6 +33,7 @@
 
 struct dv_server {
     dv_api *api;
+    int latency_ms;
     struct lws_context *ctx;
     struct lws_vhost *vh;
     lws_sorted_usec_list_t tick;
@@ -56,7 +57,7 @@ typedef struct pss {
     int have_resp;
     size_t sent;         /* bytes of resp.body written */
     int h2;
-    int watch_done;      /* final chunk written */
+    int delayed;         /* fault latency timer armed */
 } pss;
 
 enum { H_ACCEPT, H_CTYPE, H_AUTH, H_UA, H_IMP_USER };
@@ -171,8 +172,19 @@ static int write_headers(struct lws *wsi, pss *p)
     return 0;
 }
 
+static int is_health(const char *path)
+{
+    return !strcmp(path, "/healthz") || !strcmp(path, "/readyz") || !strcmp(path, "/livez");
+}
+
 static int dispatch(struct lws *wsi, dv_server *s, pss *p)
 {
+    if (s->latency_ms > 0 && !p->delayed && !is_health(p->path)) {
+        /* Injected latency: come back on LWS_CALLBACK_TIMER. */
+        p->delayed = 1;
+        lws_set_timer_usecs(wsi, (lws_usec_t)s->latency_ms * 1000);
+        return 0;
+    }
     const char *groups[2] = {p->imp_group, NULL};
     dv_request req = {p->method,
                       p->path,
@@ -310,6 +322,10 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         if (!p->active || p->have_resp)
             return 0;
         return dispatch(wsi, s, p);
+    case LWS_CALLBACK_TIMER:
+        if (p && p->active && p->delayed && !p->have_resp)
+            return dispatch(wsi, s, p);
+        return 0;
     case LWS_CALLBACK_HTTP_WRITEABLE:
         if (!p->have_resp)
             return 0;
@@ -487,6 +503,7 @@ int dv_server_new(dv_api *api, const dv_server_config *cfg, dv_server **out, cha
 {
     dv_server *s = calloc(1, sizeof(*s));
     s->api = api;
+    s->latency_ms = cfg->fault_latency_ms;
     char host[256] = "127.0.0.1";
     int port = 0;
     const char *colon = cfg->listen ? strrchr(cfg->listen, ':') : NULL;

@@ -26,6 +26,8 @@ typedef struct dv_server_config {
     const char *tls_key;
     const char *cert_dir; /* if set: generated CA/cert/key are kept here and
                            * reused on restart (kubeconfigs stay valid) */
+    int fault_latency_ms; /* delay every API request (not health checks),
+                           * without blocking the event loop */
 } dv_server_config;
 
 int dv_server_new(dv_api *api, const dv_server_config *cfg, dv_server **out, char *msg, size_t n);

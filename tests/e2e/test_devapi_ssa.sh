@@ -66,6 +66,21 @@ DEVAPI_DIR=$E2E_TMP/faults500; devapi_start --fault-error-rate 1
 assert_eq 500 "$(api_code "$(api GET /api/v1/namespaces)")" "injected 500"
 devapi_stop
 
+# Fault injection: latency delays API requests without blocking others.
+DEVAPI_DIR=$E2E_TMP/slow; devapi_start --fault-latency-ms 700
+for proto in --http1.1 --http2; do
+    t=$(curl -sS $proto -o /dev/null -w '%{time_total}' --cacert "$DEVAPI_CA" -H "Authorization: Bearer $DEVAPI_TOKEN" \
+        "$DEVAPI_URL/api/v1/namespaces")
+    python3 -c "import sys; sys.exit(0 if float('$t') >= 0.6 else 1)" && pass || fail "latency over $proto" ">= 0.6s" "${t}s"
+done
+curl -sS -o /dev/null --cacert "$DEVAPI_CA" -H "Authorization: Bearer $DEVAPI_TOKEN" "$DEVAPI_URL/api/v1/namespaces" &
+E2E_BG_PIDS+=($!)
+t=$(curl -sS -o /dev/null -w '%{time_total}' --cacert "$DEVAPI_CA" "$DEVAPI_URL/readyz")
+python3 -c "import sys; sys.exit(0 if float('$t') < 0.5 else 1)" && pass || fail "a delayed request does not block others" "< 0.5s" "${t}s"
+wait "${E2E_BG_PIDS[@]}" 2>/dev/null
+E2E_BG_PIDS=()
+devapi_stop
+
 # Fault injection: watches are cut after N seconds.
 DEVAPI_DIR=$E2E_TMP/drop; devapi_start --fault-drop-watch-after-s 1
 start=$SECONDS
