@@ -243,6 +243,68 @@ static void validate_name(const dv_rtype *rt, const char *name, json_t *causes)
     }
 }
 
+/* [A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])? of at most 63 characters. */
+static int is_qualified_part(const char *s, size_t len)
+{
+    if (len == 0 || len > 63 || !isalnum((unsigned char)s[0]) || !isalnum((unsigned char)s[len - 1]))
+        return 0;
+    for (size_t i = 0; i < len; i++)
+        if (!isalnum((unsigned char)s[i]) && s[i] != '-' && s[i] != '_' && s[i] != '.')
+            return 0;
+    return 1;
+}
+
+static void invalid_cause(json_t *causes, const char *field, const char *value, const char *why)
+{
+    char m[1024];
+    snprintf(m, sizeof(m), "Invalid value: \"%s\": %s", value, why);
+    json_array_append_new(causes, json_pack("{s:s,s:s,s:s}", "reason", "FieldValueInvalid", "message", m, "field", field));
+}
+
+/* Label keys and values, annotation keys, as apimachinery validates them. */
+static void validate_meta_maps(const json_t *obj, json_t *causes)
+{
+    static const char *const KEY_NAME =
+        "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an "
+        "alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is "
+        "'([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')";
+    static const char *const KEY_PREFIX =
+        "prefix part a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or "
+        "'.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for "
+        "validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
+    static const char *const VALUE =
+        "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must "
+        "start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used "
+        "for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')";
+    json_t *meta = json_object_get(obj, "metadata");
+    const char *maps[] = {"labels", "annotations"};
+    for (int m = 0; m < 2; m++) {
+        char field[64];
+        snprintf(field, sizeof(field), "metadata.%s", maps[m]);
+        const char *k;
+        json_t *v;
+        json_object_foreach(json_object_get(meta, maps[m]), k, v) {
+            const char *slash = strchr(k, '/');
+            const char *name = slash ? slash + 1 : k;
+            if (!is_qualified_part(name, strlen(name)))
+                invalid_cause(causes, field, k, KEY_NAME);
+            if (slash) {
+                char prefix[300];
+                snprintf(prefix, sizeof(prefix), "%.*s", (int)(slash - k), k);
+                if (!is_subdomain(prefix))
+                    invalid_cause(causes, field, k, KEY_PREFIX);
+            }
+            if (m == 0) {
+                const char *val = json_string_value(v);
+                if (!val || (*val && !is_qualified_part(val, strlen(val))))
+                    invalid_cause(causes, field, val ? val : "", VALUE);
+            } else if (!json_is_string(v)) {
+                invalid_cause(causes, field, k, "annotation values must be strings");
+            }
+        }
+    }
+}
+
 /* ---- admission -------------------------------------------------------------------- */
 
 static int admit(dv_ctx *c, const char *op, json_t **obj, const json_t *old, int mutate)
@@ -585,6 +647,7 @@ static void do_create(dv_ctx *c, json_t *obj, int applied)
         name = "";
     json_t *causes = json_array();
     validate_name(c->rt, name, causes);
+    validate_meta_maps(obj, causes);
     dv_crd_validate(c, obj, causes);
     if (!strcmp(c->rt->plural, "customresourcedefinitions"))
         dv_crd_check_definition(c, obj, causes);
@@ -773,6 +836,7 @@ void dv_update_object(dv_ctx *c, const json_t *old, json_t *obj, int applied)
         goto out;
     m = dv_md(obj);
     json_t *causes = json_array();
+    validate_meta_maps(obj, causes);
     if (dv_mds(old, "deletionTimestamp")) {
         /* Finalizers can only be removed once deletion started. */
         json_t *oldfin = json_object_get(json_object_get(old, "metadata"), "finalizers");

@@ -169,6 +169,20 @@ static void test_create_update_conflict(void **state)
     assert_int_equal(st, 201);
     assert_int_equal(strlen(sget(r, "metadata", "name")), 7);
     json_decref(r);
+    /* label keys and values are validated */
+    r = call(f, "POST", CM, NULL, NULL,
+             "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"l\",\"labels\":{\"a b\":\"x\"}}}", &st);
+    assert_int_equal(st, 422);
+    assert_non_null(strstr(sget(r, "message", NULL), "metadata.labels: Invalid value: \"a b\""));
+    json_decref(r);
+    r = call(f, "PATCH", CM "/c", NULL, "application/merge-patch+json",
+             "{\"metadata\":{\"labels\":{\"ok\":\"-bad-\"}}}", &st);
+    assert_int_equal(st, 422);
+    json_decref(r);
+    r = call(f, "PATCH", CM "/c", NULL, "application/merge-patch+json",
+             "{\"metadata\":{\"labels\":{\"paybill.dev/tier\":\"gold\",\"empty\":\"\"}}}", &st);
+    assert_int_equal(st, 200);
+    json_decref(r);
     /* unknown namespace */
     r = call(f, "POST", "/api/v1/namespaces/ghost/configmaps", NULL, NULL,
              "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"x\"}}", &st);
