@@ -1,0 +1,248 @@
+#!/usr/bin/env bash
+# bench/operator_bench.sh - operator cold start and steady state at scale.
+#
+# For each N: a fresh paybill-devapi (own temp dir on tmpfs, loopback),
+# crds/ installed, one Plan without spec.database (so PostgreSQL is not
+# involved: this measures the control plane only), N Tenants and N
+# Subscriptions stored BEFORE the operator starts. Then paybill-operator
+# starts (admin kubeconfig) and we measure:
+#   - time until every Tenant has status.phase Active (Ready=True),
+#   - API requests per tenant, by method (the operator's own
+#     rest_client_requests_total from /metrics, divided by N),
+#   - operator peak RSS (VmHWM) and CPU seconds used for the cold start,
+#   - steady state: operator CPU over a window with nothing changing, and
+#     whether the store's resourceVersion / the operator's request counters
+#     moved during it (they must not: no periodic writes).
+#
+# usage: bench/operator_bench.sh [-n "1000 10000"] [-w "4"] [-m silo|pooled|bridge]
+#            [-q QPS] [-b BURST] [-s STEADY_S] [-t TIMEOUT_S] [-p PERF_S] [-k]
+#   -n   tenant counts to run (default "1000 10000")
+#   -w   operator --workers values to run for each N (default "4")
+#   -m   the Plan's isolation model (default silo: no shared pool ConfigMap)
+#   -q/-b  operator --qps/--burst (default: the operator's own defaults)
+#   -s   steady-state window in seconds (default 60)
+#   -t   give up waiting for Ready after this many seconds (default 600)
+#   -p   perf record the operator for this many seconds, 20 s into the run
+#        (default 0: off); the top symbols go to the run's perf.txt
+#   -k   keep the run directories (default: removed)
+# Needs: a build with paybill-operator and paybill-devapi
+# (PAYBILL_BUILD_DIR, default build-opbench), kubectl, curl, jq.
+# Prints one "RESULT key=value ..." line per run, and logs progress on stderr.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD=${PAYBILL_BUILD_DIR:-$ROOT/build-opbench}
+export STACK_BUILD=$BUILD STACK_ROOT=$ROOT STACK_DEVAPI_LOG_LEVEL=${STACK_DEVAPI_LOG_LEVEL:-warn}
+# shellcheck source=../hack/lib/stack.sh
+. "$ROOT/hack/lib/stack.sh"
+
+NS_LIST="1000 10000" WORKERS_LIST=4 MODEL=silo QPS="" BURST="" STEADY_S=60 TIMEOUT_S=600 PERF_S=0 KEEP=0
+while getopts "n:w:m:q:b:s:t:p:k" o; do
+    case $o in
+    n) NS_LIST=$OPTARG ;; w) WORKERS_LIST=$OPTARG ;; m) MODEL=$OPTARG ;;
+    q) QPS=$OPTARG ;; b) BURST=$OPTARG ;; s) STEADY_S=$OPTARG ;; t) TIMEOUT_S=$OPTARG ;;
+    p) PERF_S=$OPTARG ;; k) KEEP=1 ;;
+    *) sed -n '/^# usage/,/^# Prints/p' "$0" >&2; exit 2 ;;
+    esac
+done
+for b in paybill-operator paybill-devapi; do
+    [ -x "$BUILD/$b" ] || { echo "opbench: $BUILD/$b missing (build it first)" >&2; exit 1; }
+done
+
+log() { printf '[opbench %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
+now() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.1f", b-a}'; }
+clk_tck=$(getconf CLK_TCK)
+# utime+stime of a process, in seconds.
+cpu_s() { awk -v t="$clk_tck" '{sub(/^.*\) /,""); printf "%.2f", ($12+$13)/t}' "/proc/$1/stat"; }
+vm_kb() { awk -v k="$2:" '$1==k{print $2}' "/proc/$1/status"; }
+
+RUN_DIR=""
+cleanup() {
+    [ -n "$RUN_DIR" ] || return 0
+    stack_stop "$RUN_DIR" 2>/dev/null || true
+    [ "$KEEP" = 1 ] || rm -rf "$RUN_DIR"
+    RUN_DIR=""
+}
+trap cleanup EXIT
+
+# The admin credentials and the server URL, for curl.
+api_env() {
+    API=$(kubectl config view --raw -o jsonpath='{.clusters[0].cluster.server}')
+    TOKEN=$(kubectl config view --raw -o jsonpath='{.users[0].user.token}')
+    kubectl config view --raw -o jsonpath='{.clusters[0].cluster.certificate-authority-data}' |
+        base64 -d >"$RUN_DIR/ca.pem"
+}
+api_get() { curl -sS --fail --cacert "$RUN_DIR/ca.pem" -H "Authorization: Bearer $TOKEN" "$API$1"; }
+
+# The store's current revision: any list reports it.
+store_rv() { api_get "/api/v1/namespaces?limit=1" | jq -r .metadata.resourceVersion; }
+
+plan_yaml() {
+    cat <<EOF
+apiVersion: paybill.dev/v1alpha1
+kind: Plan
+metadata: {name: bench}
+spec:
+  displayName: Bench
+  tier: bench
+  isolation: {model: $MODEL}
+  quotas: {cpu: "1", memory: 1Gi, storage: 1Gi, pods: 5, objects: 50}
+  billing: {price: "0", currency: USD, interval: month}
+EOF
+}
+
+# One curl config with N tenant and N subscription POSTs, sent over
+# HTTP/2 by a single curl --parallel (creating 20,000 objects one kubectl
+# call at a time would dominate the run).
+load_objects() {
+    local n=$1 cfg=$RUN_DIR/load.curlrc
+    awk -v n="$n" -v api="$API" -v tok="$TOKEN" -v ca="$RUN_DIR/ca.pem" 'BEGIN {
+        for (kind = 0; kind < 2; kind++) for (i = 1; i <= n; i++) {
+            name = sprintf("t%05d", i)
+            if (kind == 0) {
+                res = "tenants"
+                body = sprintf("{\\\"apiVersion\\\":\\\"paybill.dev/v1alpha1\\\",\\\"kind\\\":\\\"Tenant\\\",\\\"metadata\\\":{\\\"name\\\":\\\"%s\\\"},\\\"spec\\\":{\\\"displayName\\\":\\\"Tenant %d\\\",\\\"owner\\\":{\\\"name\\\":\\\"Bench\\\",\\\"email\\\":\\\"bench@example.com\\\"},\\\"deletionPolicy\\\":\\\"Delete\\\"}}", name, i)
+            } else {
+                res = "subscriptions"
+                body = sprintf("{\\\"apiVersion\\\":\\\"paybill.dev/v1alpha1\\\",\\\"kind\\\":\\\"Subscription\\\",\\\"metadata\\\":{\\\"name\\\":\\\"%s\\\"},\\\"spec\\\":{\\\"tenantRef\\\":{\\\"name\\\":\\\"%s\\\"},\\\"planRef\\\":{\\\"name\\\":\\\"bench\\\"},\\\"billing\\\":{\\\"provider\\\":\\\"manual\\\"}}}", name, name)
+            }
+            if (kind + i > 1) print "next"  # between transfers: a trailing one is an empty transfer
+            printf "url = \"%s/apis/paybill.dev/v1alpha1/%s\"\n", api, res
+            printf "header = \"Authorization: Bearer %s\"\nheader = \"Content-Type: application/json\"\n", tok
+            printf "cacert = \"%s\"\ndata-binary = \"%s\"\noutput = \"/dev/null\"\nwrite-out = \"%%{http_code}\\n\"\nsilent\nshow-error\n", ca, body
+        }
+    }' >"$cfg"
+    curl -sS --parallel --parallel-max "${OPBENCH_LOAD_PARALLEL:-16}" -K "$cfg" >"$RUN_DIR/load.codes"
+    local bad
+    bad=$(grep -cv '^201$' "$RUN_DIR/load.codes" || true)
+    [ "$bad" = 0 ] || { log "load: $bad requests did not return 201:"; sort "$RUN_DIR/load.codes" | uniq -c >&2; return 1; }
+}
+
+# "active total phase:count ..." from one list of the tenants.
+tenant_phases() {
+    api_get "/apis/paybill.dev/v1alpha1/tenants" |
+        jq -r '[.items[] | .status.phase // "none"] as $a | ($a | group_by(.) | map("\(.[0]):\(length)")) as $p
+               | "\($a | map(select(. == "Active")) | length) \($a | length) \($p | join(","))"'
+}
+
+# rest_client_requests_total summed by method (and the total), as
+# "METHOD count" lines; codes other than 2xx listed separately.
+requests_by_method() {
+    curl -sS "http://$METRICS_ADDR/metrics" | awk '
+        /^rest_client_requests_total\{/ {
+            m = $0; sub(/.*method="/, "", m); sub(/".*/, "", m)
+            c = $0; sub(/.*code="/, "", c); sub(/".*/, "", c)
+            v = $NF + 0; by[m] += v; tot += v
+            if (c !~ /^2/) bad[m " " c] += v
+        }
+        END { for (m in by) print m, by[m]; print "TOTAL", tot; for (k in bad) print "NON2XX " k, bad[k] }'
+}
+
+bench_one() {
+    local n=$1 workers=$2
+    RUN_DIR=$(mktemp -d "${OPBENCH_TMP:-/dev/shm}/opbench.XXXXXX")
+    log "N=$n workers=$workers model=$MODEL dir=$RUN_DIR"
+    stack_devapi_start "$RUN_DIR"
+    stack_install_crds
+    kubectl create namespace "${STACK_NAMESPACE:-paybill-system}" >/dev/null
+    api_env
+    plan_yaml | kubectl apply -f - >/dev/null
+
+    local t0 t1
+    t0=$(now)
+    load_objects "$n"
+    t1=$(now)
+    local load_s
+    load_s=$(elapsed "$t0" "$t1")
+    log "loaded $n tenants + $n subscriptions in ${load_s}s"
+
+    cp "$RUN_DIR/admin.kubeconfig" "$RUN_DIR/operator.kubeconfig"
+    METRICS_ADDR=127.0.0.1:$(pg_free_port)
+    local flags=(--workers "$workers" --metrics-addr "$METRICS_ADDR" --health-addr 127.0.0.1:0 --log-level info)
+    [ -z "$QPS" ] || flags+=(--qps "$QPS")
+    [ -z "$BURST" ] || flags+=(--burst "$BURST")
+    local api_pid op_pid
+    api_pid=$(cat "$RUN_DIR/apiserver.pid")
+    local api_cpu0
+    api_cpu0=$(cpu_s "$api_pid")
+    t0=$(now)
+    stack_operator_start "$RUN_DIR" operator "${flags[@]}"
+    op_pid=$(cat "$RUN_DIR/operator.pid")
+    log "operator pid $op_pid: ${flags[*]}"
+
+    # Poll: one list per interval (longer for large N: a list of 10,000
+    # tenants is ~20 MB of JSON, itself work for the server).
+    local interval=1 perf_pid="" active=0 total=0 phases="" t_ready="" last_log=0
+    [ "$n" -le 2000 ] || interval=5
+    while :; do
+        kill -0 "$op_pid" 2>/dev/null || { log "operator exited; tail of its log:"; tail -20 "$RUN_DIR/operator.log" >&2; break; }
+        read -r active total phases < <(tenant_phases || echo "0 0 list-failed")
+        t1=$(now)
+        local el
+        el=$(elapsed "$t0" "$t1")
+        if [ "$active" = "$n" ]; then t_ready=$el; break; fi
+        if [ "${el%.*}" -ge $((last_log + 30)) ]; then
+            last_log=${el%.*}
+            log "t=${el}s active=$active/$total $phases rss=$(vm_kb "$op_pid" VmRSS)kB op_cpu=$(cpu_s "$op_pid")s"
+        fi
+        if [ "$PERF_S" -gt 0 ] && [ -z "$perf_pid" ] && [ "${el%.*}" -ge 20 ]; then
+            perf record -F 499 -g -p "$op_pid" -o "$RUN_DIR/perf.data" -- sleep "$PERF_S" >/dev/null 2>&1 &
+            perf_pid=$!
+            log "perf recording the operator for ${PERF_S}s"
+        fi
+        if [ "${el%.*}" -ge "$TIMEOUT_S" ]; then log "timeout after ${el}s: active=$active/$n ($phases)"; break; fi
+        sleep "$interval"
+    done
+    local op_cpu_ready api_cpu_ready hwm
+    op_cpu_ready=$(cpu_s "$op_pid" 2>/dev/null || echo NA)
+    api_cpu_ready=$(awk -v a="$api_cpu0" -v b="$(cpu_s "$api_pid")" 'BEGIN{printf "%.2f", b-a}')
+    hwm=$(vm_kb "$op_pid" VmHWM 2>/dev/null || echo NA)
+    requests_by_method >"$RUN_DIR/requests.ready" 2>/dev/null || true
+    if [ -n "$perf_pid" ]; then
+        wait "$perf_pid" || true
+        perf report -i "$RUN_DIR/perf.data" --no-children --sort symbol --stdio 2>/dev/null |
+            grep -E '^ +[0-9]' | head -40 >"$RUN_DIR/perf.txt" || true
+        log "perf top symbols in $RUN_DIR/perf.txt"
+        [ "$KEEP" = 1 ] || cp "$RUN_DIR/perf.txt" "${OPBENCH_OUT:-.}/perf-N$n-w$workers.txt"
+    fi
+    if [ -z "$t_ready" ]; then
+        echo "RESULT N=$n workers=$workers model=$MODEL load_s=$load_s ready_s=NA active=$active phases=$phases op_cpu_s=$op_cpu_ready peak_rss_kb=$hwm"
+        cat "$RUN_DIR/requests.ready" >&2
+        cleanup
+        return 0
+    fi
+    log "all $n tenants Active after ${t_ready}s (op cpu ${op_cpu_ready}s, devapi cpu ${api_cpu_ready}s, VmHWM ${hwm}kB)"
+
+    # Steady state: a short settle so in-flight tail work (Plan and
+    # Subscription status, Events) finishes, then the window.
+    sleep "${OPBENCH_SETTLE_S:-10}"
+    local rv0 rv1 c0 c1 w0 w1
+    requests_by_method >"$RUN_DIR/requests.steady0"
+    rv0=$(store_rv)
+    c0=$(cpu_s "$op_pid")
+    w0=$(now)
+    sleep "$STEADY_S"
+    c1=$(cpu_s "$op_pid")
+    w1=$(now)
+    rv1=$(store_rv)
+    requests_by_method >"$RUN_DIR/requests.steady1"
+    hwm=$(vm_kb "$op_pid" VmHWM)
+    local steady_cpu steady_pct dreq
+    steady_cpu=$(awk -v a="$c0" -v b="$c1" 'BEGIN{printf "%.2f", b-a}')
+    steady_pct=$(awk -v a="$c0" -v b="$c1" -v s="$w0" -v e="$w1" 'BEGIN{printf "%.2f", 100*(b-a)/(e-s)}')
+    dreq=$(join <(sort "$RUN_DIR/requests.steady0") <(sort "$RUN_DIR/requests.steady1") |
+        awk '$1 !~ /NON2XX/ && $3 != $2 {printf "%s%s:+%d", s, $1, $3-$2; s=","}')
+    local per
+    per=$(awk -v n="$n" '$1 != "NON2XX" {printf "%s%s=%.2f", s, $1, $2/n; s=" "} $1 == "NON2XX" {bad = bad sprintf(" %s_%s=%d", $2, $3, $4)} END {if (bad) printf " non2xx:%s", bad}' "$RUN_DIR/requests.steady1")
+    echo "RESULT N=$n workers=$workers model=$MODEL load_s=$load_s ready_s=$t_ready op_cpu_ready_s=$op_cpu_ready devapi_cpu_ready_s=$api_cpu_ready peak_rss_kb=$hwm steady_window_s=$(elapsed "$w0" "$w1") steady_cpu_s=$steady_cpu steady_cpu_pct=$steady_pct rv_before=$rv0 rv_after=$rv1 steady_requests=${dreq:-none} per_tenant: $per"
+    grep -ciE 'level=(error|warn)|"level":"(error|warn)"' "$RUN_DIR/operator.log" >/dev/null &&
+        log "operator warnings/errors: $(grep -ciE 'level=(error|warn)' "$RUN_DIR/operator.log")"
+    cleanup
+}
+
+for n in $NS_LIST; do
+    for w in $WORKERS_LIST; do
+        bench_one "$n" "$w"
+    done
+done
