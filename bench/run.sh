@@ -8,7 +8,9 @@
 # Environment: BENCH_BUILD_DIR (default build/plain), JOBS (default 2).
 #
 # Adding a benchmark: drop bench/<name>.c (CMake builds it as bench_<name>)
-# and add bench_<name> to BENCHES below.
+# and add bench_<name> to BENCHES below; a script is listed by its path,
+# bench/<name>.sh, and runs with PAYBILL_BUILD_DIR set to the build tree.
+# Every entry gets --quick when run.sh does.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -24,7 +26,7 @@ args=()
 for a in "$@"; do
   case $a in
     --quick) args+=(--quick) ;;
-    -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench/run.sh: unknown argument '$a' (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -41,8 +43,10 @@ if grep -q '^PAYBILL_SANITIZE:BOOL=ON' "$BUILD/CMakeCache.txt" \
   echo "bench: $BUILD is not a plain RelWithDebInfo build; set BENCH_BUILD_DIR to one" >&2
   exit 1
 fi
-echo "bench: building ${BENCHES[*]} in $BUILD"
-cmake --build "$BUILD" -j"$JOBS" --target "${BENCHES[@]}" >"$BUILD.bench-build.log" 2>&1 \
+echo "bench: building the benchmarks in $BUILD"
+targets=()
+for b in "${BENCHES[@]}"; do [[ $b == *.sh ]] || targets+=("$b"); done
+cmake --build "$BUILD" -j"$JOBS" --target "${targets[@]}" >"$BUILD.bench-build.log" 2>&1 \
   || { tail -40 "$BUILD.bench-build.log" >&2; echo "bench: build failed" >&2; exit 1; }
 
 echo "bench: $(nproc) cores, $(uname -srm), $(date -u +%Y-%m-%dT%H:%M:%SZ)"
@@ -51,7 +55,8 @@ for b in "${BENCHES[@]}"; do
   echo
   echo "=== $b ${args[*]}"
   start=$(date +%s)
-  if ! "$BUILD/$b" "${args[@]}"; then
+  if [[ $b == *.sh ]]; then cmd=(env PAYBILL_BUILD_DIR="$BUILD" bash "$ROOT/$b"); else cmd=("$BUILD/$b"); fi
+  if ! "${cmd[@]}" "${args[@]}"; then
     echo "bench: $b failed" >&2
     failed=$((failed + 1))
   fi
