@@ -12,6 +12,7 @@
  */
 #include "handlers_int.h"
 
+#include <stdio.h>
 #include <string.h>
 
 static const char *mds(const json_t *o, const char *k)
@@ -44,6 +45,72 @@ static void drop_finalizer(dv_api *api, const dv_rtype *rt, const json_t *o, con
         if (!strcmp(json_string_value(json_array_get(fins, i)), f))
             json_array_remove(fins, i);
     dv_store_or_finalize(api, rt, c);
+}
+
+/* Namespace conditions describing what still blocks termination, as the
+ * namespace controller writes them. Returns 1 when the namespace changed. */
+static int report_remaining(dv_api *api, const dv_rtype *rt, const json_t *ns, const json_t *all)
+{
+    const char *name = mds(ns, "name");
+    json_t *counts = json_object(), *fins = json_object();
+    size_t k;
+    json_t *rec;
+    json_array_foreach(all, k, rec) {
+        json_t *o = json_object_get(rec, "object");
+        const char *ons = mds(o, "namespace");
+        if (!ons || strcmp(ons, name))
+            continue;
+        const char *g = json_string_value(json_object_get(rec, "group"));
+        char key[300];
+        snprintf(key, sizeof(key), "%s.%s", json_string_value(json_object_get(rec, "resource")), g ? g : "");
+        json_object_set_new(counts, key, json_integer(json_integer_value(json_object_get(counts, key)) + 1));
+        size_t j;
+        json_t *f;
+        json_array_foreach(json_object_get(json_object_get(o, "metadata"), "finalizers"), j, f)
+            json_object_set_new(fins, json_string_value(f),
+                                json_integer(json_integer_value(json_object_get(fins, json_string_value(f))) + 1));
+    }
+    char content[1024] = "Some resources are remaining: ", finmsg[1024] = "Some content in the namespace has finalizers remaining: ";
+    const char *key;
+    json_t *v;
+    int first = 1;
+    json_object_foreach(counts, key, v) {
+        size_t off = strlen(content);
+        snprintf(content + off, sizeof(content) - off, "%s%s has %lld resource instances", first ? "" : ", ", key,
+                 (long long)json_integer_value(v));
+        first = 0;
+    }
+    first = 1;
+    json_object_foreach(fins, key, v) {
+        size_t off = strlen(finmsg);
+        snprintf(finmsg + off, sizeof(finmsg) - off, "%s%s in %lld resource instances", first ? "" : ", ", key,
+                 (long long)json_integer_value(v));
+        first = 0;
+    }
+    json_t *conds = json_array();
+    json_array_append_new(conds, json_pack("{s:s,s:s,s:s,s:s}", "type", "NamespaceContentRemaining", "status",
+                                           "True", "reason", "SomeResourcesRemain", "message", content));
+    if (json_object_size(fins))
+        json_array_append_new(conds, json_pack("{s:s,s:s,s:s,s:s}", "type", "NamespaceFinalizersRemaining", "status",
+                                               "True", "reason", "SomeFinalizersRemain", "message", finmsg));
+    json_decref(counts);
+    json_decref(fins);
+    json_t *status = json_object_get(ns, "status");
+    /* Compare without timestamps so an unchanged situation writes nothing. */
+    int same = json_equal(json_object_get(status, "conditions"), conds);
+    if (same) {
+        json_decref(conds);
+        return 0;
+    }
+    json_t *c = json_deep_copy(ns);
+    json_t *st = json_object_get(c, "status");
+    if (!json_is_object(st)) {
+        st = json_object();
+        json_object_set_new(c, "status", st);
+    }
+    json_object_set_new(st, "conditions", conds);
+    dv_store_or_finalize(api, rt, c);
+    return 1;
 }
 
 static int one_pass(dv_api *api)
@@ -181,6 +248,10 @@ static int one_pass(dv_api *api)
             }
             if (changed)
                 break;
+            if (remaining && report_remaining(api, rt, o, all)) {
+                changed = 1;
+                break;
+            }
             if (!remaining) {
                 json_t *c = json_deep_copy(o);
                 json_t *spec = json_object_get(c, "spec");

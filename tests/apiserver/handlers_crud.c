@@ -895,8 +895,7 @@ void dv_update_object(dv_ctx *c, const json_t *old, json_t *obj, int applied)
         }
     }
     json_t *fin = json_object_get(m, "finalizers");
-    if (json_object_get(m, "deletionTimestamp") && json_array_size(fin) == 0 &&
-        strcmp(c->rt->plural, "namespaces")) {
+    if (json_object_get(m, "deletionTimestamp") && json_array_size(fin) == 0) {
         dv_store_or_finalize(c->api, c->rt, json_incref(obj));
         reply_object(c, 200, obj);
         goto out;
@@ -1063,7 +1062,11 @@ void dv_store_or_finalize(dv_api *api, const dv_rtype *rt, json_t *obj)
 {
     const char *ns = dv_mds(obj, "namespace");
     const char *name = dv_mds(obj, "name");
-    if (dv_mds(obj, "deletionTimestamp") && json_array_size(json_object_get(dv_md(obj), "finalizers")) == 0) {
+    /* A namespace also waits for its spec.finalizers ("kubernetes"). */
+    int ns_held = !*rt->group && !strcmp(rt->plural, "namespaces") &&
+                  json_array_size(json_object_get(json_object_get(obj, "spec"), "finalizers")) > 0;
+    if (dv_mds(obj, "deletionTimestamp") && json_array_size(json_object_get(dv_md(obj), "finalizers")) == 0 &&
+        !ns_held) {
         remove_object(api, rt, ns, name);
         json_decref(obj);
         return;

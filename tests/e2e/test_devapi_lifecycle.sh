@@ -68,6 +68,9 @@ assert_eq Terminating "$(k get ns doomed -o jsonpath='{.status.phase}')" "namesp
 out=$(k -n doomed create configmap late 2>&1)
 assert_contains "$out" "because it is being terminated" "create in a terminating namespace -> 403"
 assert_ok "unheld content deleted" wait_for 10 gone -n doomed cm a
+assert_contains "$(k get ns doomed -o jsonpath='{.status.conditions[*].message}')" \
+    "Some content in the namespace has finalizers remaining: e2e/hold in 1 resource instances" \
+    "namespace conditions explain what remains"
 k -n doomed patch cm held --type=merge -p '{"metadata":{"finalizers":null}}' >/dev/null
 assert_ok "namespace gone once empty" wait_for 10 gone ns doomed
 
