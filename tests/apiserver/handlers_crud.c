@@ -1052,8 +1052,10 @@ static void remove_object(dv_api *api, const dv_rtype *rt, const char *ns, const
         json_t *spec = json_object_get(crd, "spec");
         const char *group = json_string_value(json_object_get(spec, "group"));
         const char *plural = json_string_value(json_object_get(json_object_get(spec, "names"), "plural"));
-        if (group && plural)
+        if (group && plural) {
             dv_registry_remove_crd(api->reg, group, plural);
+            dv_watches_end(api, group, plural);
+        }
     }
     dv_store_delete(api->store, rt->group, rt->plural, ns ? ns : "", name);
 }

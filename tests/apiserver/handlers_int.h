@@ -114,6 +114,8 @@ void dv_load_crds(dv_api *api);
 void dv_handle_watch(dv_ctx *c);
 void dv_watches_tick(dv_api *api);
 void dv_watches_free_all(dv_api *api);
+/* End the watches on group/plural (its CRD is gone). */
+void dv_watches_end(dv_api *api, const char *group, const char *plural);
 
 /* ---- discovery.c ------------------------------------------------------------------ */
 /* 1 when the path was a discovery/openapi/version/health path (handled). */

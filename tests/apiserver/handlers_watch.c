@@ -252,6 +252,17 @@ void dv_watches_tick(dv_api *api)
     }
 }
 
+void dv_watches_end(dv_api *api, const char *group, const char *plural)
+{
+    for (size_t i = 0; i < api->nwatches; i++) {
+        dv_watch *w = api->watches[i];
+        if (!w->finished && !strcmp(w->group, group) && !strcmp(w->plural, plural)) {
+            w->finished = 1;
+            wake(w);
+        }
+    }
+}
+
 void dv_watches_free_all(dv_api *api)
 {
     for (size_t i = 0; i < api->nwatches; i++)

@@ -44,7 +44,8 @@ static void usage(FILE *f)
             "  --fault-error-rate R          fail this fraction (0..1) of requests\n"
             "  --fault-error-code C          500 (default) or 429\n"
             "  --fault-latency-ms MS         delay every request\n"
-            "  --log-level L, --log-format F debug|info|warn|error, json|text\n");
+            "  --log-level L, --log-format F debug|info|warn|error, json|text\n"
+            "  --version, --help\n");
 }
 
 int main(int argc, char **argv)
@@ -62,6 +63,9 @@ int main(int argc, char **argv)
 #define ARG(name) (!strcmp(a, name) && v && (i++, 1))
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             usage(stdout);
+            return 0;
+        } else if (!strcmp(a, "--version")) {
+            printf("paybill-devapi %s (Kubernetes API v1.32 subset)\n", PAYBILL_VERSION);
             return 0;
         } else if (!strcmp(a, "--insecure-http")) {
             insecure = 1;

@@ -180,6 +180,9 @@ kind: Widget
 metadata: {name: last, finalizers: [e2e.paybill.dev/hold]}
 spec: {color: red}
 EOF
+curl -sS -N --cacert "$DEVAPI_CA" -H "Authorization: Bearer $DEVAPI_TOKEN" \
+    "$DEVAPI_URL/apis/e2e.paybill.dev/v1/widgets?watch=1&timeoutSeconds=120" >"$E2E_TMP/crdwatch" 2>&1 &
+CRD_WATCH=$!
 k delete crd widgets.e2e.paybill.dev --wait=false >/dev/null
 assert_contains "$(k get crd widgets.e2e.paybill.dev -o jsonpath='{.metadata.deletionTimestamp}')" "T" "CRD terminating"
 assert_contains "$(k get wd last -o jsonpath='{.metadata.deletionTimestamp}')" "T" "its objects are being deleted"
@@ -193,6 +196,8 @@ EOF
 assert_contains "$out" "create not allowed while custom resource definition is terminating" "no creates while the CRD terminates"
 k patch wd last --type=merge -p '{"metadata":{"finalizers":null}}' >/dev/null
 assert_ok "CRD gone" wait_for 10 bash -c "! kubectl get crd widgets.e2e.paybill.dev"
+assert_ok "watches on the resource end with the CRD" wait_for 10 bash -c "! kill -0 $CRD_WATCH"
+assert_contains "$(cat "$E2E_TMP/crdwatch")" '"type":"DELETED"' "the watch saw the objects go"
 assert_eq 404 "$(api_code "$(api GET /apis/e2e.paybill.dev/v1/widgets)")" "resource no longer served"
 
 e2e_finish
