@@ -183,5 +183,14 @@ assert_contains "$(k get secrets --as=bob 2>&1)" 'User "bob" cannot list resourc
 assert_eq yes "$(k auth can-i list secrets --as=bob --as-group=system:masters 2>/dev/null)" "--as-group"
 out=$(k --token=bob-token get secrets --as=admin 2>&1)
 assert_contains "$out" "cannot impersonate" "bob may not impersonate"
+devapi_stop
+
+# A certificate of our own (--tls-cert/--tls-key) instead of a generated CA.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=127.0.0.1 \
+    -addext "subjectAltName=IP:127.0.0.1" -keyout "$E2E_TMP/own.key" -out "$E2E_TMP/own.crt" >/dev/null 2>&1
+DEVAPI_DIR=$E2E_TMP/owncert; devapi_start --tls-cert "$E2E_TMP/own.crt" --tls-key "$E2E_TMP/own.key"
+assert_eq "$(base64 -w0 <"$E2E_TMP/own.crt")" "$(awk '/certificate-authority-data/ {print $2}' "$KUBECONFIG")" \
+    "kubeconfig trusts the given certificate"
+assert_contains "$(k get ns default)" "Active" "kubectl over the given certificate"
 
 e2e_finish
