@@ -13,8 +13,8 @@
 # RUN_S seconds (defaults 10 and 80: under 3 minutes for both runs even when
 # the server is slow; a fast server finishes far sooner).
 #
-# usage: bench/devapi_bench.sh [-q] [-1] [-2] [-p] [-n N] [-d DIR] [-k]
-#   -q   quick: N=1000, 100 updates (a smoke test, seconds)
+# usage: bench/devapi_bench.sh [-q|--quick] [-1] [-2] [-p] [-n N] [-d DIR] [-k]
+#   -q   quick: N=500, 100 updates, 5 s phases (a smoke test, seconds)
 #   -1   HTTP/1.1 only       -2   HTTP/2 only
 #   -n   objects per concurrency level (default 10000)
 #   -p   perf record the server (call graphs) during each run; the top of
@@ -22,17 +22,22 @@
 #   -d   parent of the run directories (default /dev/shm, else /tmp); give a
 #        disk path to include the cost of fsync on a real disk
 #   -k   keep the run directories (server log, kubeconfig, perf.data)
-# Needs: a build with paybill-devapi and bench_devapi_bench
-# (PAYBILL_BUILD_DIR, default build-bench; an ASan build works but its
-# numbers mean nothing: a warning is printed).
+# Needs: a configured build tree (PAYBILL_BUILD_DIR, default build/plain, as
+# bench/run.sh); paybill-devapi and bench_devapi_bench are built there first
+# (a no-op when up to date). An ASan tree works, but its numbers mean
+# nothing: a warning says so.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-BUILD=${PAYBILL_BUILD_DIR:-$ROOT/build-bench}
+BUILD=${PAYBILL_BUILD_DIR:-$ROOT/build/plain}
 N=10000 UPDATES=1000 PHASE_S=10 RUN_S=80 PROTOS="h1 h2" PERF=0 KEEP=0 PARENT=""
+for a in "$@"; do # bench/run.sh passes --quick
+    shift
+    if [ "$a" = --quick ]; then set -- "$@" -q; else set -- "$@" "$a"; fi
+done
 while getopts "q12pn:d:k" o; do
     case $o in
-    q) N=1000 UPDATES=100 ;;
+    q) N=500 UPDATES=100 PHASE_S=5 ;;
     1) PROTOS=h1 ;;
     2) PROTOS=h2 ;;
     p) PERF=1 ;;
@@ -42,9 +47,9 @@ while getopts "q12pn:d:k" o; do
     *) sed -n '/^# usage/,/^# Needs/p' "$0" >&2; exit 2 ;;
     esac
 done
-for b in paybill-devapi bench_devapi_bench; do
-    [ -x "$BUILD/$b" ] || { echo "devapi_bench: $BUILD/$b missing (cmake --build $BUILD --target $b)" >&2; exit 1; }
-done
+[ -f "$BUILD/CMakeCache.txt" ] || { echo "devapi_bench: $BUILD is not a configured build tree" >&2; exit 1; }
+cmake --build "$BUILD" -j2 --target paybill-devapi bench_devapi_bench >"$BUILD/devapi_bench.build.log" 2>&1 ||
+    { tail -30 "$BUILD/devapi_bench.build.log" >&2; echo "devapi_bench: build failed" >&2; exit 1; }
 if grep -q '^PAYBILL_SANITIZE:BOOL=ON' "$BUILD/CMakeCache.txt" 2>/dev/null; then
     echo "devapi_bench: WARNING: $BUILD is an ASan/UBSan build; numbers are not representative" >&2
 fi
