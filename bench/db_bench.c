@@ -45,6 +45,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "provision/datamodel.h"
@@ -91,12 +92,16 @@ typedef struct {
     long long pg_class, pg_namespace, pg_attribute, pg_roles, pg_database;
     long long shared_bytes, catalog_bytes, tenant_db_bytes, pool_conns;
     long long relacl, nspacl_app, nspacl_paybill, datacl;
+    long long pool_private_kb; /* -1: /proc of the server not readable */
 } server_stats;
 
 typedef struct {
     pb_dm_layout layout;
     int n;
     double wall_s, median_tps, first_tps, last_tps, converge_tps;
+    double client_cpu_s; /* this process (libpq, SCRAM verifiers, the library) */
+    double *batch_tps;   /* per batch of BATCH tenants, in order */
+    int n_batches;
     server_stats before, after;
 } provision_result;
 
@@ -114,6 +119,14 @@ static double now_s(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static double cpu_s(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -191,6 +204,35 @@ static long long must_ll(PGconn *c, const char *sql)
     return v;
 }
 
+/* Private memory (kB) of one process, from /proc: the server must run on
+ * this machine and be readable by us (root, or the same user). */
+static long long private_kb(const char *pid)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%s/smaps_rollup", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    long long kb = 0, v;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "Private_Clean: %lld", &v) == 1 || sscanf(line, "Private_Dirty: %lld", &v) == 1)
+            kb += v;
+    fclose(f);
+    return kb;
+}
+
+static long long pool_private_kb(PGconn *c)
+{
+    PGresult *r = must(c, "SELECT pid FROM pg_stat_activity WHERE application_name = '" POOL_APP "'");
+    long long total = 0;
+    for (int i = 0; i < PQntuples(r) && total >= 0; i++) {
+        long long kb = private_kb(PQgetvalue(r, i, 0));
+        total = kb < 0 ? -1 : total + kb;
+    }
+    PQclear(r);
+    return total;
+}
+
 static void read_stats(const options *o, const char *shared_db, const char *tenant_db_like, server_stats *s)
 {
     PGconn *c = probe_connect(o, shared_db);
@@ -217,6 +259,7 @@ static void read_stats(const options *o, const char *shared_db, const char *tena
     for (int i = 0; i < (int)(sizeof f / sizeof f[0]); i++)
         *f[i] = PQgetisnull(r, 0, i) ? 0 : atoll(PQgetvalue(r, 0, i));
     PQclear(r);
+    s->pool_private_kb = pool_private_kb(c);
     PQfinish(c);
 }
 
@@ -256,7 +299,7 @@ static void provision(const options *o, pb_dm_layout l, const pb_dm_model *m, pr
         exit(1);
     pb_err e;
     pb_err_clear(&e);
-    double t0 = now_s(), tb = t0;
+    double t0 = now_s(), tb = t0, cpu0 = cpu_s();
     for (int i = 0; i < n; i++) {
         snprintf(id, sizeof id, "%c%05d", prefix, i);
         pb_tdb_tenant spec = {.id = id, .layout = l, .connection_limit = 10};
@@ -274,10 +317,12 @@ static void provision(const options *o, pb_dm_layout l, const pb_dm_model *m, pr
         }
     }
     res->wall_s = now_s() - t0;
+    res->client_cpu_s = cpu_s() - cpu0;
     res->median_tps = median(tps, nb);
     res->first_tps = tps[0];
     res->last_tps = tps[nb - 1];
-    free(tps);
+    res->batch_tps = tps;
+    res->n_batches = nb;
 
     /* Converge: what a resync costs per tenant that is already there. */
     int nc = n < BATCH ? n : BATCH;
@@ -426,29 +471,41 @@ static double mb(long long bytes) { return (double)bytes / 1e6; }
 static void print_provision(const provision_result *r, int nr)
 {
     printf("\n### Provisioning (pb_tdb_ensure, one tenant after the other)\n\n");
-    printf("| layout | tenants | wall s | tenants/s median | first / last batch | converge tenants/s |"
-           " extrapolated 1,000 s |\n");
-    printf("|---|---:|---:|---:|---:|---:|---:|\n");
+    printf("| layout | tenants | wall s | client CPU s | tenants/s median | first / last batch |"
+           " converge tenants/s | 1,000 tenants s |\n");
+    printf("|---|---:|---:|---:|---:|---:|---:|---:|\n");
     for (int i = 0; i < nr; i++) {
-        char extra[48] = "measured";
+        char extra[48];
+        snprintf(extra, sizeof extra, "%.0f (measured)", r[i].wall_s);
         if (r[i].n != 1000)
             snprintf(extra, sizeof extra, "%.0f (extrapolated from %d)", 1000 / r[i].median_tps, r[i].n);
-        printf("| %s | %d | %.1f | %.1f | %.1f / %.1f | %.1f | %s |\n", pb_dm_layout_name(r[i].layout), r[i].n,
-               r[i].wall_s, r[i].median_tps, r[i].first_tps, r[i].last_tps, r[i].converge_tps, extra);
+        printf("| %s | %d | %.1f | %.1f | %.1f | %.1f / %.1f | %.1f | %s |\n", pb_dm_layout_name(r[i].layout),
+               r[i].n, r[i].wall_s, r[i].client_cpu_s, r[i].median_tps, r[i].first_tps, r[i].last_tps,
+               r[i].converge_tps, extra);
+    }
+    printf("\nPer batch of %d tenants, tenants/s in order:\n\n", BATCH);
+    for (int i = 0; i < nr; i++) {
+        printf("- %s:", pb_dm_layout_name(r[i].layout));
+        for (int b = 0; b < r[i].n_batches; b++)
+            printf(" %.0f", r[i].batch_tps[b]);
+        printf("\n");
     }
     printf("\n### Server-side cost after provisioning (delta from before the tenants)\n\n");
     printf("| layout | tenants | pg_class (shared db) | pg_namespace | pg_attribute | pg_roles | pg_database |"
-           " shared db MB | its pg_catalog MB | tenant dbs MB | pool backends |\n");
+           " shared db MB | its pg_catalog MB | tenant dbs MB | pool backends (private MB) |\n");
     printf("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for (int i = 0; i < nr; i++) {
         const server_stats *a = &r[i].after, *b = &r[i].before;
+        char mem[32] = "n/a";
+        if (a->pool_private_kb >= 0)
+            snprintf(mem, sizeof mem, "%.1f", (double)a->pool_private_kb / 1024);
         printf("| %s | %d | %lld (+%lld) | %lld (+%lld) | %lld (+%lld) | %lld (+%lld) | %lld (+%lld) |"
-               " %.1f (+%.1f) | %.1f (+%.1f) | %.1f | %lld |\n",
+               " %.1f (+%.1f) | %.1f (+%.1f) | %.1f | %lld (%s) |\n",
                pb_dm_layout_name(r[i].layout), r[i].n, a->pg_class, a->pg_class - b->pg_class, a->pg_namespace,
                a->pg_namespace - b->pg_namespace, a->pg_attribute, a->pg_attribute - b->pg_attribute, a->pg_roles,
                a->pg_roles - b->pg_roles, a->pg_database, a->pg_database - b->pg_database, mb(a->shared_bytes),
                mb(a->shared_bytes - b->shared_bytes), mb(a->catalog_bytes), mb(a->catalog_bytes - b->catalog_bytes),
-               mb(a->tenant_db_bytes), a->pool_conns);
+               mb(a->tenant_db_bytes), a->pool_conns, mem);
     }
     printf("\n### ACLs that grow with every tenant (bytes, pg_column_size; a catalog row must fit in 8 kB)\n\n");
     printf("| layout | tenants | app.customers relacl | schema app nspacl | schema paybill nspacl |"
@@ -549,6 +606,8 @@ int main(int argc, char **argv)
             if (o.layouts[l])
                 provision(&o, (pb_dm_layout)l, m, &res[nr++]);
         print_provision(res, nr);
+        for (int i = 0; i < nr; i++)
+            free(res[i].batch_tps);
     }
     if (o.do_move) {
         move_result mr[3];
