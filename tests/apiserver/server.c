@@ -27,7 +27,7 @@
 
 #include "util/log.h"
 
-#define MAX_BODY (8u << 20)
+#define MAX_BODY 3145728u /* kube-apiserver's request body limit */
 #define WRITE_CHUNK 4096
 #define MAX_QUERY 64
 
@@ -51,7 +51,7 @@ typedef struct pss {
     char *hdr[5];        /* accept, content-type, authorization, user-agent, impersonate-user */
     char *imp_group;     /* one Impersonate-Group (lws keeps one value) */
     char *body;
-    size_t body_len;
+    size_t body_len, body_cap;
     int too_big;
     dv_response resp;
     int have_resp;
@@ -201,7 +201,7 @@ static int dispatch(struct lws *wsi, dv_server *s, pss *p)
         p->resp.status = 413;
         snprintf(p->resp.content_type, sizeof(p->resp.content_type), "application/json");
         p->resp.body = strdup("{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},\"status\":\"Failure\","
-                              "\"message\":\"the request body is too large\",\"reason\":\"RequestEntityTooLarge\","
+                              "\"message\":\"Request entity too large: limit is 3145728\",\"reason\":\"RequestEntityTooLarge\","
                               "\"code\":413}");
         p->resp.body_len = strlen(p->resp.body);
     } else {
@@ -313,10 +313,20 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
             p->too_big = 1;
             return 0;
         }
-        p->body = realloc(p->body, p->body_len + len + 1);
+        if (p->body_len + len + 1 > p->body_cap) { /* geometric: bodies arrive in small pieces */
+            p->body_cap = (p->body_len + len + 1) * 2;
+            p->body = realloc(p->body, p->body_cap);
+        }
         memcpy(p->body + p->body_len, in, len);
         p->body_len += len;
         p->body[p->body_len] = 0;
+        if (p->h2) {
+            /* lws 4.1 grants the peer a fixed window per stream and does not
+             * replenish it as the body is read: give back what we consumed,
+             * on the stream and on the connection, or big bodies stall. */
+            lws_h2_update_peer_txcredit(wsi, LWS_H2_STREAM_SID, (int)len);
+            lws_h2_update_peer_txcredit(lws_get_network_wsi(wsi), 0, (int)len);
+        }
         return 0;
     case LWS_CALLBACK_HTTP_BODY_COMPLETION:
         if (!p->active || p->have_resp)

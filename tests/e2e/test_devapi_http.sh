@@ -73,6 +73,16 @@ out=$(api PATCH /apis/e2e.paybill.dev/v1/namespaces/default/widgets/w \
     -H 'Content-Type: application/strategic-merge-patch+json' -d '{"spec":{"color":"blue"}}')
 assert_eq 415 "$(api_code "$out")" "strategic merge patch on a CR -> 415"
 
+# Big bodies: HTTP/2 flow control is replenished; kube-apiserver's 3 MiB limit.
+for size in 1200000 3300000; do
+    python3 -c "import json,sys; print(json.dumps({'apiVersion':'v1','kind':'ConfigMap','metadata':{'name':'big%d' % $size},'data':{'b':'x'*$size}}))" >"$E2E_TMP/big.json"
+    for proto in --http2 --http1.1; do
+        code=$(curl -sS $proto -o /dev/null -w '%{http_code}' --cacert "$DEVAPI_CA" -H "Authorization: Bearer $DEVAPI_TOKEN" \
+            -H 'Content-Type: application/json' --data-binary @"$E2E_TMP/big.json" "$DEVAPI_URL$CM?dryRun=All")
+        assert_eq "$([ $size -lt 3000000 ] && echo 201 || echo 413)" "$code" "POST of $size bytes over $proto"
+    done
+done
+
 # Pagination over a consistent snapshot.
 for i in 1 2 3 4; do
     api POST $CM -H 'Content-Type: application/json' \
