@@ -19,7 +19,7 @@ typedef struct reader {
     const unsigned char *p, *end;
 } reader;
 
-typedef enum { T_STR, T_BYTES, T_INT, T_BOOL, T_MSG, T_MAP_STR, T_MAP_BYTES, T_TIME, T_INTSTR } ftype;
+typedef enum { T_STR, T_BYTES, T_INT, T_BOOL, T_MSG, T_MAP_STR, T_MAP_BYTES, T_MAP_QTY, T_TIME, T_INTSTR } ftype;
 
 /* Go's protobuf encoder writes non-pointer scalars even when they hold the
  * zero value, which JSON (omitempty) would leave out; zero values are
@@ -142,10 +142,15 @@ static const field SERVICE_SPEC[] = {{1, "ports", T_MSG, REP, SERVICE_PORT}, {2,
                                      {10, "externalName", T_STR, 0, NULL},    END};
 static const field SERVICE[] = {{1, "metadata", T_MSG, 0, OBJECT_META}, {2, "spec", T_MSG, 0, SERVICE_SPEC}, END};
 
+/* ResourceQuota (kubectl create quota); hard is map<string, Quantity>. */
+static const field QUOTA_SPEC[] = {{1, "hard", T_MAP_QTY, 0, NULL}, {2, "scopes", T_STR, REP, NULL}, END};
+static const field QUOTA[] = {{1, "metadata", T_MSG, 0, OBJECT_META}, {2, "spec", T_MSG, 0, QUOTA_SPEC}, END};
+
 static const struct {
     const char *kind;
     const field *table;
 } KINDS[] = {
+    {"ResourceQuota", QUOTA},
     {"Deployment", DEPLOYMENT}, {"Job", JOB}, {"Service", SERVICE},
     {"ConfigMap", CONFIGMAP},
     {"Secret", SECRET},                {"Namespace", NAMESPACE},     {"ServiceAccount", SERVICEACCOUNT},
@@ -218,8 +223,21 @@ static json_t *b64(const reader *s)
 
 static json_t *decode(reader r, const field *table);
 
-/* map entry {key=1, value=2} into obj. */
-static int map_entry(reader r, json_t *obj, int bytes)
+/* resource.Quantity {string=1} -> its string. */
+static json_t *quantity(reader r)
+{
+    unsigned num, wt;
+    reader sub;
+    uint64_t v;
+    while (next_field(&r, &num, &wt, &sub, &v) == 1)
+        if (num == 1 && wt == 2)
+            return str(&sub);
+    return json_string("0");
+}
+
+/* map entry {key=1, value=2} into obj; kind: T_MAP_STR, T_MAP_BYTES or
+ * T_MAP_QTY. */
+static int map_entry(reader r, json_t *obj, ftype kind)
 {
     unsigned num, wt;
     reader sub, key = {NULL, NULL}, val = {NULL, NULL};
@@ -235,7 +253,8 @@ static int map_entry(reader r, json_t *obj, int bytes)
         return -1;
     char *k = strndup((const char *)key.p, (size_t)(key.end - key.p));
     reader empty = {key.end, key.end};
-    json_object_set_new(obj, k, bytes ? b64(val.p ? &val : &empty) : str(val.p ? &val : &empty));
+    const reader *vr = val.p ? &val : &empty;
+    json_object_set_new(obj, k, kind == T_MAP_BYTES ? b64(vr) : kind == T_MAP_QTY ? quantity(*vr) : str(vr));
     free(k);
     return 0;
 }
@@ -319,13 +338,13 @@ static json_t *decode(reader r, const field *table)
             val = intstr(sub);
         else if (f->type == T_MSG && !(val = decode(sub, f->msg)))
             rc = -1;
-        if (f->type == T_MAP_STR || f->type == T_MAP_BYTES) {
+        if (f->type == T_MAP_STR || f->type == T_MAP_BYTES || f->type == T_MAP_QTY) {
             json_t *m = json_object_get(o, f->name);
             if (!m) {
                 m = json_object();
                 json_object_set_new(o, f->name, m);
             }
-            if (map_entry(sub, m, f->type == T_MAP_BYTES) != 0)
+            if (map_entry(sub, m, f->type) != 0)
                 rc = -1;
         } else if (val && (f->flags & REP)) {
             json_t *a = json_object_get(o, f->name);

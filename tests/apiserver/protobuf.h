@@ -3,7 +3,7 @@
  * read because kubectl's typed clients send them regardless of what the
  * server prefers: what `kubectl create <kind>` builds - ConfigMap, Secret,
  * Namespace, ServiceAccount, Role, ClusterRole, RoleBinding,
- * ClusterRoleBinding. (Access reviews and token requests are decoded by
+ * ClusterRoleBinding, Deployment, Job, Service, ResourceQuota. (Access reviews and token requests are decoded by
  * auth.h's dv_auth_protobuf_to_json.) Decoded into their JSON form.
  *
  * Ownership: returns a new reference, or NULL when the bytes are not a
