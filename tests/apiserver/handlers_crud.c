@@ -560,6 +560,31 @@ static int check_namespace(dv_ctx *c, const char *name)
     return 0;
 }
 
+/* Secret.stringData is write-only: merged into data (base64), as the real
+ * server does before storing. */
+static void fold_string_data(const dv_rtype *rt, json_t *obj)
+{
+    json_t *sd = json_object_get(obj, "stringData");
+    if (*rt->group || strcmp(rt->plural, "secrets") || !sd)
+        return;
+    json_t *data = json_object_get(obj, "data");
+    if (!json_is_object(data)) {
+        data = json_object();
+        json_object_set_new(obj, "data", data);
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach(sd, k, v) {
+        const char *str = json_string_value(v);
+        size_t len = str ? strlen(str) : 0;
+        char *b64 = malloc(4 * ((len + 2) / 3) + 1);
+        EVP_EncodeBlock((unsigned char *)b64, (const unsigned char *)(str ? str : ""), (int)len);
+        json_object_set_new(data, k, json_string(b64));
+        free(b64);
+    }
+    json_object_del(obj, "stringData");
+}
+
 static void allocate_cluster_ip(dv_api *api, json_t *svc)
 {
     json_t *spec = json_object_get(svc, "spec");
@@ -635,6 +660,7 @@ static void do_create(dv_ctx *c, json_t *obj, int applied)
     }
     if (!strcmp(c->rt->plural, "services"))
         allocate_cluster_ip(c->api, obj);
+    fold_string_data(c->rt, obj);
     if (!strcmp(c->rt->plural, "secrets") && !*c->rt->group && !json_object_get(obj, "type"))
         json_object_set_new(obj, "type", json_string("Opaque"));
     if (dv_crd_decode(c, obj) != 0)
@@ -831,6 +857,7 @@ void dv_update_object(dv_ctx *c, const json_t *old, json_t *obj, int applied)
         json_object_set_new(obj, "kind", json_string(c->rt->kind));
         if (dv_crd_decode(c, obj) != 0)
             goto out;
+        fold_string_data(c->rt, obj);
     }
     if (admit(c, "UPDATE", &obj, old, 1) != 0)
         goto out;

@@ -183,6 +183,22 @@ static void test_create_update_conflict(void **state)
              "{\"metadata\":{\"labels\":{\"paybill.dev/tier\":\"gold\",\"empty\":\"\"}}}", &st);
     assert_int_equal(st, 200);
     json_decref(r);
+    /* Secret stringData is folded into data */
+    r = call(f, "POST", "/api/v1/namespaces/default/secrets", NULL, NULL,
+             "{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"metadata\":{\"name\":\"s\"},\"data\":{\"a\":\"eA==\"},"
+             "\"stringData\":{\"b\":\"hi\"}}",
+             &st);
+    assert_int_equal(st, 201);
+    assert_string_equal(sget(r, "data", "b"), "aGk=");
+    assert_string_equal(sget(r, "data", "a"), "eA==");
+    assert_null(json_object_get(r, "stringData"));
+    assert_string_equal(sget(r, "type", NULL), "Opaque");
+    json_decref(r);
+    r = call(f, "PATCH", "/api/v1/namespaces/default/secrets/s", NULL, "application/merge-patch+json",
+             "{\"stringData\":{\"a\":\"y\"}}", &st);
+    assert_int_equal(st, 200);
+    assert_string_equal(sget(r, "data", "a"), "eQ==");
+    json_decref(r);
     /* unknown namespace */
     r = call(f, "POST", "/api/v1/namespaces/ghost/configmaps", NULL, NULL,
              "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"x\"}}", &st);
