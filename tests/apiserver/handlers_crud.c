@@ -864,6 +864,18 @@ void dv_update_object(dv_ctx *c, const json_t *old, json_t *obj, int applied)
     m = dv_md(obj);
     json_t *causes = json_array();
     validate_meta_maps(obj, causes);
+    if (!*c->rt->group && (!strcmp(c->rt->plural, "configmaps") || !strcmp(c->rt->plural, "secrets")) &&
+        json_is_true(json_object_get(old, "immutable"))) {
+        /* immutable ConfigMaps/Secrets: data may never change again */
+        static const char *const fields[] = {"data", "binaryData", "immutable", NULL};
+        for (const char *const *fld = fields; *fld; fld++) {
+            json_t *a = json_object_get(old, *fld), *b = json_object_get(obj, *fld);
+            if ((a || b) && !(a && b && json_equal(a, b)))
+                json_array_append_new(causes, json_pack("{s:s,s:s,s:s}", "reason", "FieldValueForbidden", "message",
+                                                        "Forbidden: field is immutable when `immutable` is set",
+                                                        "field", *fld));
+        }
+    }
     if (dv_mds(old, "deletionTimestamp")) {
         /* Finalizers can only be removed once deletion started. */
         json_t *oldfin = json_object_get(json_object_get(old, "metadata"), "finalizers");

@@ -199,6 +199,19 @@ static void test_create_update_conflict(void **state)
     assert_int_equal(st, 200);
     assert_string_equal(sget(r, "data", "a"), "eQ==");
     json_decref(r);
+    /* immutable ConfigMaps keep their data */
+    json_decref(call(f, "POST", CM, NULL, NULL,
+                     "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"im\"},\"data\":{\"a\":\"1\"},"
+                     "\"immutable\":true}",
+                     &st));
+    assert_int_equal(st, 201);
+    r = call(f, "PATCH", CM "/im", NULL, "application/merge-patch+json", "{\"data\":{\"a\":\"2\"}}", &st);
+    assert_int_equal(st, 422);
+    assert_non_null(strstr(sget(r, "message", NULL), "field is immutable when `immutable` is set"));
+    json_decref(r);
+    r = call(f, "PATCH", CM "/im", NULL, "application/merge-patch+json", "{\"metadata\":{\"labels\":{\"x\":\"y\"}}}", &st);
+    assert_int_equal(st, 200);
+    json_decref(r);
     /* unknown namespace */
     r = call(f, "POST", "/api/v1/namespaces/ghost/configmaps", NULL, NULL,
              "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"x\"}}", &st);
