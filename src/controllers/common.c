@@ -119,21 +119,30 @@ static json_t *nonempty(json_t *keys)
 json_t *operator_tenant_subscriptions(operator_ctx *op, const char *tenant, int live_only)
 {
     json_t *out = json_array();
-    json_t *all = store_list(op->subscriptions);
+    json_t *mine = store_by_index(op->subscriptions, OPERATOR_INDEX_SUB_TENANT, tenant, NULL);
+    if (!mine) { /* no index registered: scan */
+        json_t *all = store_list(op->subscriptions);
+        mine = json_array();
+        size_t i;
+        json_t *s;
+        json_array_foreach(all, i, s) {
+            const char *t = NULL;
+            pb_json_opt_string(s, OPERATOR_INDEX_SUB_TENANT, NULL, &t, NULL);
+            if (t && strcmp(t, tenant) == 0)
+                json_array_append(mine, s);
+        }
+        json_decref(all);
+    }
     size_t i;
     json_t *s;
-    json_array_foreach(all, i, s) {
-        const char *t = NULL;
-        pb_json_opt_string(s, "spec.tenantRef.name", NULL, &t, NULL);
-        if (!t || strcmp(t, tenant) != 0)
-            continue;
+    json_array_foreach(mine, i, s) {
         const char *state = NULL;
         pb_json_opt_string(s, "status.state", NULL, &state, NULL);
         if (live_only && state && strcmp(state, "canceled") == 0)
             continue;
         json_array_append(out, s);
     }
-    json_decref(all);
+    json_decref(mine);
     return out;
 }
 
@@ -147,17 +156,39 @@ json_t *operator_map_subscription_to_tenant(json_t *sub, void *ud)
     return nonempty(keys);
 }
 
+/* Index function: the string at the dotted path `ud`, if any. */
+static json_t *index_by_path(json_t *obj, void *ud)
+{
+    const char *v = NULL;
+    pb_json_opt_string(obj, ud, NULL, &v, NULL);
+    return v ? json_pack("[s]", v) : NULL;
+}
+
+int operator_add_path_index(store *st, const char *path, pb_err *err)
+{
+    return store_add_indexer(st, path, index_by_path, (void *)path, err);
+}
+
 void operator_keys_where(store *st, const char *match_path, const char *value,
                          const char *key_path, json_t *keys)
 {
-    json_t *all = store_list(st);
+    if (!value)
+        return;
+    /* Indexed lookup when operator.c registered match_path as an index
+     * (always, in the operator); a scan otherwise (tests, new paths). */
+    json_t *all = store_by_index(st, match_path, value, NULL);
+    int indexed = all != NULL;
+    if (!indexed)
+        all = store_list(st);
     size_t i;
     json_t *o;
     json_array_foreach(all, i, o) {
         const char *v = NULL, *k = NULL;
-        pb_json_opt_string(o, match_path, NULL, &v, NULL);
-        if (!v || !value || strcmp(v, value) != 0)
-            continue;
+        if (!indexed) {
+            pb_json_opt_string(o, match_path, NULL, &v, NULL);
+            if (!v || strcmp(v, value) != 0)
+                continue;
+        }
         pb_json_opt_string(o, key_path, NULL, &k, NULL);
         add_key(keys, k);
     }
@@ -168,7 +199,7 @@ json_t *operator_map_plan_to_subscriptions(json_t *plan, void *ud)
 {
     operator_ctx *op = ud;
     json_t *keys = json_array();
-    operator_keys_where(op->subscriptions, "spec.planRef.name", name_of(plan), "metadata.name", keys);
+    operator_keys_where(op->subscriptions, OPERATOR_INDEX_SUB_PLAN, name_of(plan), "metadata.name", keys);
     return nonempty(keys);
 }
 
@@ -176,9 +207,9 @@ json_t *operator_map_plan_to_tenants(json_t *plan, void *ud)
 {
     operator_ctx *op = ud;
     json_t *keys = json_array();
-    operator_keys_where(op->subscriptions, "spec.planRef.name", name_of(plan), "spec.tenantRef.name", keys);
+    operator_keys_where(op->subscriptions, OPERATOR_INDEX_SUB_PLAN, name_of(plan), "spec.tenantRef.name", keys);
     /* Tenants still provisioned on this plan (their subscription may have moved). */
-    operator_keys_where(op->tenants, "status.plan", name_of(plan), "metadata.name", keys);
+    operator_keys_where(op->tenants, OPERATOR_INDEX_TENANT_PLAN, name_of(plan), "metadata.name", keys);
     return nonempty(keys);
 }
 

@@ -33,15 +33,11 @@ static void rollout_counts(operator_ctx *op, const char *name, long long version
                            long long *done)
 {
     *total = *done = 0;
-    json_t *all = store_list(op->tenants);
+    json_t *all = store_by_index(op->tenants, OPERATOR_INDEX_TENANT_DATAMODEL, name, NULL);
     size_t i;
     json_t *t;
     json_array_foreach(all, i, t) {
-        const char *used = NULL;
         long long v = 0;
-        pb_json_opt_string(t, "status.database.dataModel", NULL, &used, NULL);
-        if (!used || strcmp(used, name) != 0)
-            continue;
         (*total)++;
         pb_json_opt_int(t, "status.database.dataModelVersion", 0, &v, NULL);
         if (v == version)

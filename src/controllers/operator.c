@@ -58,7 +58,7 @@ static json_t *map_tenant_to_subscriptions(json_t *tenant, void *ud)
     operator_ctx *op = ud;
     const char *name = json_string_value(json_object_get(json_object_get(tenant, "metadata"), "name"));
     json_t *keys = json_array();
-    operator_keys_where(op->subscriptions, "spec.tenantRef.name", name, "metadata.name", keys);
+    operator_keys_where(op->subscriptions, OPERATOR_INDEX_SUB_TENANT, name, "metadata.name", keys);
     return nonempty_keys(keys);
 }
 
@@ -69,7 +69,7 @@ static json_t *map_datamodel_to_tenants(json_t *dm, void *ud)
     operator_ctx *op = ud;
     const char *name = json_string_value(json_object_get(json_object_get(dm, "metadata"), "name"));
     json_t *keys = json_array();
-    operator_keys_where(op->tenants, "status.database.dataModel", name, "metadata.name", keys);
+    operator_keys_where(op->tenants, OPERATOR_INDEX_TENANT_DATAMODEL, name, "metadata.name", keys);
     json_t *all = store_list(op->tenants);
     size_t i;
     json_t *t;
@@ -286,6 +286,11 @@ int operator_run(const pb_options *opts, pb_err *err)
     op.tenants = informer_store(tenants);
     op.subscriptions = informer_store(subs);
     op.datamodels = informer_store(dms);
+    if ((rc = operator_add_path_index(op.subscriptions, OPERATOR_INDEX_SUB_TENANT, err)) != 0 ||
+        (rc = operator_add_path_index(op.subscriptions, OPERATOR_INDEX_SUB_PLAN, err)) != 0 ||
+        (rc = operator_add_path_index(op.tenants, OPERATOR_INDEX_TENANT_PLAN, err)) != 0 ||
+        (rc = operator_add_path_index(op.tenants, OPERATOR_INDEX_TENANT_DATAMODEL, err)) != 0)
+        goto out;
 
     configure_database(&op, &cfg);
 

@@ -111,8 +111,19 @@ json_t *operator_map_tenant_to_plan(json_t *tenant, void *ud);
 json_t *operator_map_child_to_tenant(json_t *child, void *ud);
 json_t *operator_map_tenant_to_datamodel(json_t *tenant, void *ud);
 
+/* Cache indexes (by dotted path) the watch maps and lookups use. */
+#define OPERATOR_INDEX_SUB_TENANT "spec.tenantRef.name"
+#define OPERATOR_INDEX_SUB_PLAN "spec.planRef.name"
+#define OPERATOR_INDEX_TENANT_PLAN "status.plan"
+#define OPERATOR_INDEX_TENANT_DATAMODEL "status.database.dataModel"
+
+/* Register an index named `path` holding the string at that dotted path
+ * (path must be a string literal: it is kept). */
+int operator_add_path_index(store *st, const char *path, pb_err *err);
+
 /* Append to `keys` (no duplicates) the string at key_path of every object
- * in st whose string at match_path equals value. */
+ * in st whose string at match_path equals value: an index lookup when
+ * match_path is a registered index, a scan otherwise. */
 void operator_keys_where(store *st, const char *match_path, const char *value,
                          const char *key_path, json_t *keys);
 

@@ -19,7 +19,7 @@
 static long long count_tenants_on(operator_ctx *op, const char *plan)
 {
     json_t *names = json_array();
-    operator_keys_where(op->tenants, "status.plan", plan, "metadata.name", names);
+    operator_keys_where(op->tenants, OPERATOR_INDEX_TENANT_PLAN, plan, "metadata.name", names);
     long long n = (long long)json_array_size(names);
     json_decref(names);
     return n;
