@@ -455,8 +455,14 @@ static double windowed_rate(const double *done_t, size_t n, double t_start)
 static void run_load(client *c, xfer **pool, int conc, const char *name, const char *ns, size_t n, size_t objects,
                      long want_status, double deadline, int server_pid, result *r)
 {
-    load l = {name, ns, n, 0, 0, objects, want_status, calloc(n, sizeof(double)), calloc(n, sizeof(double)), 0,
-              deadline, 0, ""};
+    load l = {.name = name,
+              .ns = ns,
+              .n = n,
+              .objects = objects,
+              .want_status = want_status,
+              .lat = calloc(n, sizeof(double)),
+              .done_t = calloc(n, sizeof(double)),
+              .deadline = deadline};
     /* Warm up: one request per slot at once so HTTP/1.1 has C connections
      * (TLS handshakes done) before the clock starts. */
     for (int i = 0; i < conc; i++) {
@@ -603,7 +609,7 @@ typedef struct fanout {
     int w, k;            /* watchers, updates (index k is the priming update) */
     int *delivered;      /* per update: watchers that got it */
     double *t_sent, *t_first, *t_all, *t_acked;
-    size_t events, bytes, stray;
+    size_t events, stray; /* lines received; lines that were not ours (ERROR, BOOKMARK) */
 } fanout;
 
 typedef struct watcher {
@@ -637,7 +643,6 @@ static void fanout_line(fanout *f, const char *s, size_t n)
 static void watcher_data(xfer *x, const char *d, size_t n)
 {
     watcher *w = x->ud;
-    w->f->bytes += n;
     while (n) {
         const char *nl = memchr(d, '\n', n);
         size_t take = nl ? (size_t)(nl - d) : n;
@@ -697,9 +702,14 @@ static void run_watch(client *c, xfer *upd, const char *ns, int nw, int k, doubl
     memset(r, 0, sizeof(*r));
     r->watchers = nw;
     r->updates = k;
-    fanout f = {nw, k, calloc((size_t)k + 1, sizeof(int)), calloc((size_t)k + 1, sizeof(double)),
-                calloc((size_t)k + 1, sizeof(double)), calloc((size_t)k + 1, sizeof(double)),
-                calloc((size_t)k + 1, sizeof(double)), 0, 0, 0};
+    size_t slots = (size_t)k + 1;
+    fanout f = {.w = nw,
+                .k = k,
+                .delivered = calloc(slots, sizeof(int)),
+                .t_sent = calloc(slots, sizeof(double)),
+                .t_first = calloc(slots, sizeof(double)),
+                .t_all = calloc(slots, sizeof(double)),
+                .t_acked = calloc(slots, sizeof(double))};
     xfer **ws = calloc((size_t)nw, sizeof(*ws));
     watcher *wst = calloc((size_t)nw, sizeof(*wst));
     pb_err err;
@@ -1004,6 +1014,8 @@ int main(int argc, char **argv)
                wr[i].srv_cpu_us, wr[i].missing, wr[i].truncated ? "  TRUNCATED (time budget)" : "");
         if (wr[i].error[0])
             printf("        error: %s\n", wr[i].error);
+        if (wr[i].stray)
+            printf("        %zu events without an update number (not ADDED/MODIFIED of ours)\n", wr[i].stray);
         fflush(stdout);
     }
 
