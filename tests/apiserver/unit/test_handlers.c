@@ -417,6 +417,42 @@ static void test_watch(void **state)
     json_decref(qq);
 }
 
+/* Objects moving in and out of a watch's label selector. */
+static void test_watch_selector(void **state)
+{
+    fixture *f = *state;
+    int st;
+    json_t *q = json_pack("{s:s,s:s}", "watch", "true", "labelSelector", "app=x");
+    dv_request req = {"GET", CM, q, NULL, NULL, "Bearer " TOKEN, NULL, NULL, NULL, NULL, 0};
+    dv_response resp;
+    dv_api_handle(f->api, &req, &resp);
+    assert_non_null(resp.watch);
+    json_decref(call(f, "POST", CM, NULL, NULL,
+                     "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"m\",\"labels\":{\"app\":\"x\"}}}",
+                     &st));
+    json_decref(call(f, "POST", CM, NULL, NULL,
+                     "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"other\"}}", &st));
+    json_decref(call(f, "PATCH", CM "/m", NULL, "application/merge-patch+json", "{\"metadata\":{\"labels\":{\"app\":\"y\"}}}",
+                     &st));
+    json_decref(call(f, "PATCH", CM "/m", NULL, "application/merge-patch+json", "{\"data\":{\"k\":\"v\"}}", &st));
+    json_decref(call(f, "PATCH", CM "/m", NULL, "application/merge-patch+json", "{\"metadata\":{\"labels\":{\"app\":\"x\"}}}",
+                     &st));
+    size_t len;
+    const char *data = dv_watch_data(resp.watch, &len);
+    char types[256] = "";
+    for (const char *p = data; p < data + len;) {
+        const char *nl = memchr(p, '\n', (size_t)(data + len - p));
+        json_t *ev = json_loadb(p, (size_t)(nl - p), 0, NULL);
+        strcat(types, sget(ev, "type", NULL));
+        strcat(types, " ");
+        json_decref(ev);
+        p = nl + 1;
+    }
+    assert_string_equal(types, "ADDED DELETED ADDED ");
+    dv_response_clear(&resp);
+    json_decref(q);
+}
+
 static void test_namespace_termination(void **state)
 {
     fixture *f = *state;
@@ -452,6 +488,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_crd_generation_status, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pagination_and_table, setup, teardown),
         cmocka_unit_test_setup_teardown(test_watch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_watch_selector, setup, teardown),
         cmocka_unit_test_setup_teardown(test_namespace_termination, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
