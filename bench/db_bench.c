@@ -34,10 +34,12 @@
  *
  * Usage: bench_db_bench --conninfo CONNINFO [--quick] [-n N] [-d N] [-r ROWS]
  *                       [--only provision|move] [--layouts rls,schema,database]
+ *                       [--statement-timeout-ms MS]
  *   -n  tenants for rls and schema (default 1000)
  *   -d  tenants for database (default 200: CREATE DATABASE is heavy, and the
  *       pool keeps a backend per tenant database; see the report)
  *   -r  rows of the moved tenant (default 1,000,000)
+ *   --statement-timeout-ms: the library's statement_timeout (default 60 s)
  *   --quick: n 100, d 20, r 50,000 (a smoke run).
  */
 #include <libpq-fe.h>
@@ -84,7 +86,8 @@ typedef struct {
     int n, n_db;
     long long rows;
     int do_provision, do_move;
-    int layouts[3]; /* indexed by pb_dm_layout */
+    int layouts[3];           /* indexed by pb_dm_layout */
+    int statement_timeout_ms; /* 0: the library's default (60 s) */
 } options;
 
 /* Server-side cost, read with our own connection. */
@@ -267,7 +270,8 @@ static pb_tdb *open_tdb(const options *o, const char *shared_db, const pb_dm_mod
 {
     pb_err e;
     pb_err_clear(&e);
-    pb_tdb_config cfg = {.admin_conninfo = o->conninfo, .shared_db = shared_db};
+    pb_tdb_config cfg = {.admin_conninfo = o->conninfo, .shared_db = shared_db,
+                         .statement_timeout_ms = o->statement_timeout_ms};
     pb_tdb *t = NULL;
     if (pb_tdb_new(&cfg, &t, &e))
         die("pb_tdb_new", &e);
@@ -537,7 +541,8 @@ static void print_move(const move_result *r, long long rows, double fill_s, doub
 static void usage(void)
 {
     fprintf(stderr, "usage: bench_db_bench --conninfo CONNINFO [--quick] [-n N] [-d N] [-r ROWS]\n"
-                    "                      [--only provision|move] [--layouts rls,schema,database]\n");
+                    "                      [--only provision|move] [--layouts rls,schema,database]\n"
+                    "                      [--statement-timeout-ms MS]\n");
     exit(2);
 }
 
@@ -564,6 +569,8 @@ static void parse_args(int argc, char **argv, options *o)
             o->n_db = atoi(v);
         else if (strcmp(a, "-r") == 0)
             o->rows = atoll(v);
+        else if (strcmp(a, "--statement-timeout-ms") == 0)
+            o->statement_timeout_ms = atoi(v);
         else if (strcmp(a, "--only") == 0) {
             o->do_provision = strcmp(v, "provision") == 0;
             o->do_move = strcmp(v, "move") == 0;
