@@ -661,6 +661,7 @@ static void do_create(dv_ctx *c, json_t *obj, int applied)
     if (!strcmp(c->rt->plural, "services"))
         allocate_cluster_ip(c->api, obj);
     fold_string_data(c->rt, obj);
+    dv_apply_defaults(c->rt, obj);
     if (!strcmp(c->rt->plural, "secrets") && !*c->rt->group && !json_object_get(obj, "type"))
         json_object_set_new(obj, "type", json_string("Opaque"));
     if (dv_crd_decode(c, obj) != 0)
@@ -858,6 +859,7 @@ void dv_update_object(dv_ctx *c, const json_t *old, json_t *obj, int applied)
         if (dv_crd_decode(c, obj) != 0)
             goto out;
         fold_string_data(c->rt, obj);
+        dv_apply_defaults(c->rt, obj);
     }
     if (admit(c, "UPDATE", &obj, old, 1) != 0)
         goto out;

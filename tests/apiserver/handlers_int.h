@@ -129,6 +129,10 @@ int dv_wants_table(const dv_request *req);
 json_t *dv_table(const json_t *columns, const json_t *objects, const char *include_object,
                  int with_columns);
 
+/* ---- defaults.c ---- */
+/* Built-in defaulting (SetDefaults_*) of obj, in place. */
+void dv_apply_defaults(const dv_rtype *rt, json_t *obj);
+
 /* ---- gc.c ---------------------------------------------------------------------- */
 /* Garbage collection and namespace termination until nothing changes. */
 void dv_gc_run(dv_api *api);

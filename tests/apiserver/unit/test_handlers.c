@@ -453,6 +453,42 @@ static void test_watch_selector(void **state)
     json_decref(q);
 }
 
+static void test_builtin_defaults(void **state)
+{
+    fixture *f = *state;
+    int st;
+    json_t *r = call(f, "POST", "/apis/networking.k8s.io/v1/namespaces/default/networkpolicies", NULL, NULL,
+                     "{\"apiVersion\":\"networking.k8s.io/v1\",\"kind\":\"NetworkPolicy\",\"metadata\":{\"name\":\"np\"},"
+                     "\"spec\":{\"podSelector\":{},\"egress\":[{}]}}",
+                     &st);
+    assert_int_equal(st, 201);
+    json_t *types = json_object_get(json_object_get(r, "spec"), "policyTypes");
+    assert_int_equal(json_array_size(types), 2);
+    json_decref(r);
+    r = call(f, "POST", "/apis/apps/v1/namespaces/default/deployments", NULL, NULL,
+             "{\"apiVersion\":\"apps/v1\",\"kind\":\"Deployment\",\"metadata\":{\"name\":\"d\"},\"spec\":{\"selector\":"
+             "{\"matchLabels\":{\"a\":\"b\"}},\"template\":{\"metadata\":{\"labels\":{\"a\":\"b\"}},\"spec\":{"
+             "\"containers\":[{\"name\":\"c\",\"image\":\"nginx:1.25\",\"ports\":[{\"containerPort\":80}]}]}}}}",
+             &st);
+    assert_int_equal(st, 201);
+    json_t *spec = json_object_get(r, "spec");
+    assert_int_equal(json_integer_value(json_object_get(spec, "replicas")), 1);
+    assert_string_equal(sget(spec, "strategy", "type"), "RollingUpdate");
+    json_t *pod = json_object_get(json_object_get(spec, "template"), "spec");
+    assert_string_equal(sget(pod, "restartPolicy", NULL), "Always");
+    json_t *c = json_array_get(json_object_get(pod, "containers"), 0);
+    assert_string_equal(sget(c, "imagePullPolicy", NULL), "IfNotPresent");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(c, "ports"), 0), "protocol")),
+                        "TCP");
+    json_decref(r);
+    /* an explicit value is kept; defaulting again changes nothing (no-op) */
+    r = call(f, "PATCH", "/apis/apps/v1/namespaces/default/deployments/d", NULL, "application/merge-patch+json",
+             "{\"spec\":{\"replicas\":0}}", &st);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(r, "spec"), "replicas")), 0);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(r, "metadata"), "generation")), 2);
+    json_decref(r);
+}
+
 static void test_namespace_termination(void **state)
 {
     fixture *f = *state;
@@ -489,6 +525,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_pagination_and_table, setup, teardown),
         cmocka_unit_test_setup_teardown(test_watch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_watch_selector, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_builtin_defaults, setup, teardown),
         cmocka_unit_test_setup_teardown(test_namespace_termination, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
