@@ -103,11 +103,23 @@ static int log_append(dv_store *s, const char *op, const char *group, const char
 }
 
 /* Rewrite the log as one put per live object plus the revision counter. */
+/* fopen with mode 0600: the log holds Secrets. */
+static FILE *open_private(const char *path, int flags, const char *mode)
+{
+    int fd = open(path, flags | O_WRONLY | O_CREAT, 0600);
+    if (fd < 0)
+        return NULL;
+    FILE *f = fdopen(fd, mode);
+    if (!f)
+        close(fd);
+    return f;
+}
+
 static int log_compact(dv_store *s)
 {
     char tmp[4096];
     snprintf(tmp, sizeof(tmp), "%s.tmp", s->log_path);
-    FILE *f = fopen(tmp, "w");
+    FILE *f = open_private(tmp, O_TRUNC, "w");
     if (!f)
         return -1;
     size_t bytes = 0;
@@ -141,7 +153,7 @@ static int log_compact(dv_store *s)
         return -1;
     if (s->log)
         fclose(s->log);
-    s->log = fopen(s->log_path, "a");
+    s->log = open_private(s->log_path, O_APPEND, "a");
     s->log_bytes = s->live_bytes = bytes;
     return s->log ? 0 : -1;
 }

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "testutil.h"
 
@@ -180,6 +181,10 @@ static void test_persistence(void **state)
     assert_int_equal(dv_store_put(s, "", "cm", "n", "c", obj("n", "c", "1")), 5);
     dv_store_free(s);
 
+    /* the log is private (it holds Secrets) */
+    struct stat sb;
+    assert_int_equal(stat(path, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0600);
     /* the log was compacted on open: one put per live object + rv record */
     f = fopen(path, "r");
     char *text = tu_slurp(f);
