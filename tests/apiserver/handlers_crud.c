@@ -448,6 +448,24 @@ void dv_handle_list(dv_ctx *c)
     char start[1024] = "";
     uint64_t rv = dv_store_rv(st);
     json_t *items = NULL;
+    if (match && *match && (!rvq || !*rvq)) {
+        dv_reply_status(c, 400, "BadRequest", "resourceVersionMatch is forbidden unless resourceVersion is provided",
+                        NULL);
+        goto out;
+    }
+    if (cont && *cont && rvq && *rvq && strcmp(rvq, "0")) {
+        dv_reply_status(c, 400, "BadRequest", "specifying resource version is not allowed when using continue", NULL);
+        goto out;
+    }
+    if (rvq && *rvq && strtoull(rvq, NULL, 10) > dv_store_rv(st)) {
+        /* The real server waits ~3s for the cache to catch up, then gives up. */
+        char m[256];
+        snprintf(m, sizeof(m), "Timeout: Too large resource version: %s, current: %" PRIu64, rvq, dv_store_rv(st));
+        dv_reply_status(c, 504, "Timeout", m,
+                        json_pack("{s:[{s:s,s:s}],s:i}", "causes", "reason", "ResourceVersionTooLarge", "message",
+                                  "Too large resource version", "retryAfterSeconds", 1));
+        goto out;
+    }
     if (cont && *cont) {
         if (parse_continue(cont, &rv, start, sizeof(start)) != 0) {
             dv_reply_status(c, 400, "BadRequest", "continue key is not valid: invalid continue token", NULL);

@@ -206,7 +206,18 @@ void dv_handle_watch(dv_ctx *c)
         json_decref(items);
     } else {
         uint64_t from = strtoull(rvq, NULL, 10);
-        if (dv_store_replay(st, from, on_event, w) != 0) {
+        if (from > dv_store_rv(st)) {
+            /* A revision this store never reached (e.g. it restarted without
+             * --data-dir): what the watch cache answers after its wait. */
+            char m[256];
+            snprintf(m, sizeof(m), "Timeout: Too large resource version: %s, current: %" PRIu64, rvq, dv_store_rv(st));
+            send_event(w, "ERROR", json_pack("{s:s,s:s,s:{},s:s,s:s,s:s,s:{s:[{s:s,s:s}],s:i},s:i}", "kind", "Status",
+                                             "apiVersion", "v1", "metadata", "status", "Failure", "message", m,
+                                             "reason", "Timeout", "details", "causes", "reason",
+                                             "ResourceVersionTooLarge", "message", "Too large resource version",
+                                             "retryAfterSeconds", 1, "code", 504));
+            w->finished = 1;
+        } else if (dv_store_replay(st, from, on_event, w) != 0) {
             char m[256];
             snprintf(m, sizeof(m), "too old resource version: %s (%" PRIu64 ")", rvq, dv_store_floor(st));
             send_event(w, "ERROR", json_pack("{s:s,s:s,s:{},s:s,s:s,s:s,s:i}", "kind", "Status", "apiVersion", "v1",

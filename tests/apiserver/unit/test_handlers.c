@@ -328,6 +328,12 @@ static void test_pagination_and_table(void **state)
     assert_int_equal(json_array_size(json_object_get(r, "items")), 3);
     assert_null(sget(r, "metadata", "continue"));
     json_decref(r);
+    r = call(f, "GET", CM, "resourceVersion=999999", NULL, NULL, &st);
+    assert_int_equal(st, 504);
+    json_decref(r);
+    r = call(f, "GET", CM, "resourceVersionMatch=Exact", NULL, NULL, &st);
+    assert_int_equal(st, 400);
+    json_decref(r);
     r = call(f, "GET", CM, "continue=garbage", NULL, NULL, &st);
     assert_int_equal(st, 400);
     json_decref(r);
@@ -413,6 +419,15 @@ static void test_watch(void **state)
     assert_int_equal(json_integer_value(json_object_get(json_object_get(err, "object"), "code")), 410);
     json_decref(err);
     assert_true(dv_watch_finished(resp.watch));
+    dv_response_clear(&resp);
+    /* a revision from the future: ERROR 504 */
+    json_object_set_new(qq, "resourceVersion", json_string("99999999"));
+    dv_api_handle(f->api, &req, &resp);
+    data = dv_watch_data(resp.watch, &len);
+    err = json_loadb(data, len, JSON_DISABLE_EOF_CHECK, NULL);
+    assert_string_equal(sget(err, "type", NULL), "ERROR");
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(err, "object"), "code")), 504);
+    json_decref(err);
     dv_response_clear(&resp);
     json_decref(qq);
 }
