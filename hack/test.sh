@@ -15,7 +15,7 @@ JOBS=${JOBS:-$(nproc)}
 
 hack/deps.sh || { echo "0 passed, 1 failed"; exit 1; }
 
-export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:strict_string_checks=1}
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 unset TF_CLI_CONFIG_FILE
 
