@@ -173,13 +173,12 @@ bench_one() {
 
     # Poll: one list per interval (longer for large N: a list of 10,000
     # tenants is ~20 MB of JSON, itself work for the server).
-    local interval=1 perf_pid="" active=0 total=0 phases="" t_ready="" last_log=0
+    local interval=1 perf_pid="" el=0 active=0 total=0 phases="" t_ready="" last_log=0
     [ "$n" -le 2000 ] || interval=5
     while :; do
         kill -0 "$op_pid" 2>/dev/null || { log "operator exited; tail of its log:"; tail -20 "$RUN_DIR/operator.log" >&2; break; }
         read -r active total phases < <(tenant_phases || echo "0 0 list-failed")
         t1=$(now)
-        local el
         el=$(elapsed "$t0" "$t1")
         if [ "$active" = "$n" ]; then t_ready=$el; break; fi
         if [ "${el%.*}" -ge $((last_log + 30)) ]; then
@@ -187,9 +186,11 @@ bench_one() {
             log "t=${el}s active=$active/$total $phases rss=$(vm_kb "$op_pid" VmRSS)kB op_cpu=$(cpu_s "$op_pid")s"
         fi
         if [ "$PERF_S" -gt 0 ] && [ -z "$perf_pid" ] && [ "${el%.*}" -ge 20 ]; then
-            perf record -F 499 -g -p "$op_pid" -o "$RUN_DIR/perf.data" -- sleep "$PERF_S" >/dev/null 2>&1 &
+            perf record -F 99 --call-graph dwarf,16384 -p "$op_pid" -o "$RUN_DIR/perf.data" -- sleep "$PERF_S" >/dev/null 2>&1 &
             perf_pid=$!
-            log "perf recording the operator for ${PERF_S}s"
+            perf record -F 99 --call-graph dwarf,16384 -p "$api_pid" -o "$RUN_DIR/perf-devapi.data" -- sleep "$PERF_S" >/dev/null 2>&1 &
+            perf_pid="$perf_pid $!"
+            log "perf recording the operator and the devapi for ${PERF_S}s"
         fi
         if [ "${el%.*}" -ge "$TIMEOUT_S" ]; then log "timeout after ${el}s: active=$active/$n ($phases)"; break; fi
         sleep "$interval"
@@ -199,15 +200,22 @@ bench_one() {
     api_cpu_ready=$(awk -v a="$api_cpu0" -v b="$(cpu_s "$api_pid")" 'BEGIN{printf "%.2f", b-a}')
     hwm=$(vm_kb "$op_pid" VmHWM 2>/dev/null || echo NA)
     requests_by_method >"$RUN_DIR/requests.ready" 2>/dev/null || true
+    local out=${OPBENCH_OUT:-$RUN_DIR} tag=N$n-w$workers
+    curl -sS "http://$METRICS_ADDR/metrics" >"$out/metrics-$tag.ready.txt" 2>/dev/null || true
     if [ -n "$perf_pid" ]; then
-        wait "$perf_pid" || true
-        perf report -i "$RUN_DIR/perf.data" --no-children --sort symbol --stdio 2>/dev/null |
-            grep -E '^ +[0-9]' | head -40 >"$RUN_DIR/perf.txt" || true
-        log "perf top symbols in $RUN_DIR/perf.txt"
-        [ "$KEEP" = 1 ] || cp "$RUN_DIR/perf.txt" "${OPBENCH_OUT:-.}/perf-N$n-w$workers.txt"
+        # shellcheck disable=SC2086
+        wait $perf_pid || true
+        local what
+        for what in perf perf-devapi; do
+            perf report -i "$RUN_DIR/$what.data" --no-children --sort dso,symbol --stdio 2>/dev/null |
+                grep -E '^ +[0-9]' | head -40 >"$out/$what-$tag.txt" || true
+            perf report -i "$RUN_DIR/$what.data" --no-children --sort symbol -G --stdio 2>/dev/null |
+                head -400 >"$out/$what-$tag.callers.txt" || true
+        done
+        log "perf top symbols in $out/perf{,-devapi}-$tag.txt"
     fi
     if [ -z "$t_ready" ]; then
-        echo "RESULT N=$n workers=$workers model=$MODEL load_s=$load_s ready_s=NA active=$active phases=$phases op_cpu_s=$op_cpu_ready peak_rss_kb=$hwm"
+        echo "RESULT N=$n workers=$workers model=$MODEL load_s=$load_s ready_s=NA after_s=$el active=$active phases=$phases op_cpu_s=$op_cpu_ready devapi_cpu_s=$api_cpu_ready peak_rss_kb=$hwm"
         cat "$RUN_DIR/requests.ready" >&2
         cleanup
         return 0
@@ -228,6 +236,7 @@ bench_one() {
     rv1=$(store_rv)
     requests_by_method >"$RUN_DIR/requests.steady1"
     hwm=$(vm_kb "$op_pid" VmHWM)
+    curl -sS "http://$METRICS_ADDR/metrics" >"$out/metrics-$tag.steady.txt" 2>/dev/null || true
     local steady_cpu steady_pct dreq
     steady_cpu=$(awk -v a="$c0" -v b="$c1" 'BEGIN{printf "%.2f", b-a}')
     steady_pct=$(awk -v a="$c0" -v b="$c1" -v s="$w0" -v e="$w1" 'BEGIN{printf "%.2f", 100*(b-a)/(e-s)}')
