@@ -9,6 +9,13 @@
  *   - a terminating namespace has its contents deleted, then its
  *     "kubernetes" finalizer removed and the namespace itself.
  * Each pass works on a snapshot and repeats until nothing changes (bounded).
+ *
+ * A pass reads the whole store, so it only runs when a write may have given
+ * it work (dv_gc_note_event): the store is a GC fixpoint after a run, and
+ * only deletions, writes that set or carry deletionTimestamp, and changed
+ * ownerReferences can break that; while anything is being deleted
+ * (namespaces, CRDs, finalizers) every write counts, since e.g. an object
+ * created in a terminating namespace must go.
  */
 #include "handlers_int.h"
 
@@ -113,7 +120,9 @@ static int report_remaining(dv_api *api, const dv_rtype *rt, const json_t *ns, c
     return 1;
 }
 
-static int one_pass(dv_api *api)
+/* One pass; *terminating: objects with a deletionTimestamp (exact only when
+ * the pass changed nothing, since it stops at the first change). */
+static int one_pass(dv_api *api, int *terminating)
 {
     json_t *all = dv_store_all(api->store);
     json_t *uids = json_object(); /* uid -> record */
@@ -125,8 +134,11 @@ static int one_pass(dv_api *api)
             json_object_set(uids, uid, rec);
     }
     int changed = 0;
+    *terminating = 0;
     json_array_foreach(all, i, rec) {
         const json_t *o = json_object_get(rec, "object");
+        if (mds(o, "deletionTimestamp"))
+            (*terminating)++;
         const dv_rtype *rt = rtype_of(api, rec);
         if (!rt)
             continue;
@@ -270,7 +282,32 @@ static int one_pass(dv_api *api)
 
 void dv_gc_run(dv_api *api)
 {
-    for (int i = 0; i < 1000 && one_pass(api); i++)
+    int terminating = 1, i;
+    for (i = 0; i < 1000 && one_pass(api, &terminating); i++)
         ;
-    api->gc_rv = dv_store_rv(api->store);
+    api->gc_terminating = terminating > 0;
+    api->gc_pending = i == 1000; /* cut off at the bound: not a fixpoint yet */
+}
+
+void dv_gc_run_if_pending(dv_api *api)
+{
+    if (api->gc_pending)
+        dv_gc_run(api);
+}
+
+static const json_t *owner_refs(const json_t *o)
+{
+    return o ? json_object_get(json_object_get(o, "metadata"), "ownerReferences") : NULL;
+}
+
+void dv_gc_note_event(void *ud, const dv_event *ev)
+{
+    dv_api *api = ud;
+    if (api->gc_pending)
+        return;
+    const json_t *now = owner_refs(ev->obj), *before = owner_refs(ev->prev);
+    if (api->gc_terminating || ev->type == DV_EV_DELETED || mds(ev->obj, "deletionTimestamp") ||
+        (ev->prev && mds(ev->prev, "deletionTimestamp")) ||
+        (json_array_size(now) || json_array_size(before) ? !json_equal(now, before) : 0))
+        api->gc_pending = 1;
 }

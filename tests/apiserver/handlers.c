@@ -227,6 +227,8 @@ int dv_api_new(const dv_api_config *cfg, dv_api **out, char *msg, size_t n)
     api->rng = (unsigned int)time(NULL) ^ (unsigned int)getpid();
     if (dv_store_open(cfg->data_dir, cfg->watch_window ? cfg->watch_window : 1000, &api->store, msg, n) != 0)
         goto fail;
+    api->gc_pending = 1; /* the replayed store may hold work */
+    api->gc_sub = dv_store_subscribe(api->store, dv_gc_note_event, api);
     api->reg = dv_registry_new();
     unsigned char key[32];
     if (read_or_make_key(cfg->data_dir, key) != 0) {
@@ -275,8 +277,7 @@ void dv_response_clear(dv_response *resp)
 void dv_api_tick(dv_api *api)
 {
     dv_watches_tick(api);
-    if (dv_store_rv(api->store) != api->gc_rv) /* GC only reacts to writes */
-        dv_gc_run(api);
+    dv_gc_run_if_pending(api);
 }
 
 /* ---- routing --------------------------------------------------------------------- */
@@ -429,7 +430,7 @@ static void serve_resource(dv_ctx *c, const char *grp, const char *ver, char **s
     else
         dv_handle_deletecollection(c);
     if (strcmp(v, "get") && strcmp(v, "list") && strcmp(v, "watch"))
-        dv_gc_run(c->api);
+        dv_gc_run_if_pending(c->api);
 }
 
 void dv_api_handle(dv_api *api, const dv_request *req, dv_response *resp)

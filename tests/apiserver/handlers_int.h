@@ -22,7 +22,10 @@ struct dv_api {
     dv_watch **watches;
     size_t nwatches, capwatches;
     unsigned int rng;
-    uint64_t gc_rv; /* store revision the last GC pass saw */
+    /* GC runs only when a write may have given it work (gc.c). */
+    int gc_pending;     /* a relevant write happened since the last GC run */
+    int gc_terminating; /* the last GC run saw objects being deleted */
+    int gc_sub;         /* store subscription that sets gc_pending */
 };
 
 /* One request being served. */
@@ -136,5 +139,10 @@ void dv_apply_defaults(const dv_rtype *rt, json_t *obj);
 /* ---- gc.c ---------------------------------------------------------------------- */
 /* Garbage collection and namespace termination until nothing changes. */
 void dv_gc_run(dv_api *api);
+/* dv_gc_run when a write since the last run may have given GC work. */
+void dv_gc_run_if_pending(dv_api *api);
+/* Store subscriber (ud: the dv_api) that marks GC pending for writes that
+ * can give it work. */
+void dv_gc_note_event(void *ud, const dv_event *ev);
 
 #endif

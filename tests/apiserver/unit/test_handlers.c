@@ -2,7 +2,7 @@
  * test_handlers.c - API semantics through dv_api_handle, without HTTP:
  * Status bodies, create/get/update/patch/delete rules (generation, status
  * subresource, no-op writes, finalizers, generateName), CRD serving,
- * pagination, watch buffering and 410, tables, bad input.
+ * pagination, watch buffering and 410, tables, garbage collection, bad input.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -531,6 +531,109 @@ static void test_namespace_termination(void **state)
     json_decref(r);
 }
 
+/* A ConfigMap in default owned by the ConfigMap with uid `owner_uid`. */
+static void create_dependent(fixture *f, const char *name, const char *owner_uid, int block)
+{
+    char body[512];
+    snprintf(body, sizeof(body),
+             "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"%s\",\"ownerReferences\":"
+             "[{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"name\":\"o\",\"uid\":\"%s\",\"blockOwnerDeletion\":%s}]}}",
+             name, owner_uid, block ? "true" : "false");
+    int st;
+    json_decref(call(f, "POST", CM, NULL, NULL, body, &st));
+    assert_int_equal(st, 201);
+}
+
+static int cm_exists(fixture *f, const char *name)
+{
+    char path[256];
+    snprintf(path, sizeof(path), CM "/%s", name);
+    int st;
+    json_decref(call(f, "GET", path, NULL, NULL, NULL, &st));
+    return st == 200;
+}
+
+/* Owner uid of a new ConfigMap "o" (replaced when it exists). */
+static char *create_owner(fixture *f)
+{
+    int st;
+    json_t *r = call(f, "POST", CM, NULL, NULL, "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"o\"}}",
+                     &st);
+    assert_int_equal(st, 201);
+    char *uid = strdup(sget(r, "metadata", "uid"));
+    json_decref(r);
+    return uid;
+}
+
+/* Garbage collection runs with the write that gives it work (GC is only
+ * skipped for writes that cannot): every policy, each checked right after
+ * the request that triggers it. */
+static void test_garbage_collection(void **state)
+{
+    fixture *f = *state;
+    int st;
+    /* a dependent of an owner that never existed goes at once */
+    create_dependent(f, "dangling", "no-such-uid", 0);
+    assert_false(cm_exists(f, "dangling"));
+
+    /* background: unrelated writes leave dependents alone; the owner's
+     * delete takes them */
+    char *uid = create_owner(f);
+    create_dependent(f, "d1", uid, 0);
+    json_decref(call(f, "POST", CM, NULL, NULL,
+                     "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"unrelated\"}}", &st));
+    assert_true(cm_exists(f, "d1"));
+    json_decref(call(f, "DELETE", CM "/o", NULL, NULL, NULL, &st));
+    assert_int_equal(st, 200);
+    assert_false(cm_exists(f, "d1"));
+    assert_true(cm_exists(f, "unrelated"));
+    free(uid);
+
+    /* orphan: the dependent stays, without the reference */
+    uid = create_owner(f);
+    create_dependent(f, "d2", uid, 0);
+    json_decref(call(f, "DELETE", CM "/o", "propagationPolicy=Orphan", NULL, NULL, &st));
+    assert_false(cm_exists(f, "o"));
+    json_t *r = call(f, "GET", CM "/d2", NULL, NULL, NULL, &st);
+    assert_int_equal(st, 200);
+    assert_null(json_object_get(json_object_get(r, "metadata"), "ownerReferences"));
+    json_decref(r);
+    free(uid);
+
+    /* foreground: the owner waits for a blocking dependent held by a
+     * finalizer, and goes when that finalizer is removed */
+    uid = create_owner(f);
+    create_dependent(f, "d3", uid, 1);
+    json_decref(call(f, "PATCH", CM "/d3", NULL, "application/merge-patch+json",
+                     "{\"metadata\":{\"finalizers\":[\"x/hold\"]}}", &st));
+    assert_int_equal(st, 200);
+    json_decref(call(f, "DELETE", CM "/o", "propagationPolicy=Foreground", NULL, NULL, &st));
+    r = call(f, "GET", CM "/o", NULL, NULL, NULL, &st);
+    assert_int_equal(st, 200);
+    assert_non_null(sget(r, "metadata", "deletionTimestamp"));
+    json_decref(r);
+    r = call(f, "GET", CM "/d3", NULL, NULL, NULL, &st);
+    assert_int_equal(st, 200);
+    assert_non_null(sget(r, "metadata", "deletionTimestamp"));
+    json_decref(r);
+    json_decref(call(f, "PATCH", CM "/d3", NULL, "application/merge-patch+json",
+                     "{\"metadata\":{\"finalizers\":null}}", &st));
+    assert_false(cm_exists(f, "d3"));
+    assert_false(cm_exists(f, "o"));
+    free(uid);
+
+    /* a reference added later by an update is seen too */
+    uid = create_owner(f);
+    json_decref(call(f, "POST", CM, NULL, NULL, "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"d4\"}}",
+                     &st));
+    char patch[256];
+    snprintf(patch, sizeof(patch), "{\"metadata\":{\"ownerReferences\":[{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\","
+                                   "\"name\":\"o\",\"uid\":\"%s-gone\"}]}}", uid);
+    json_decref(call(f, "PATCH", CM "/d4", NULL, "application/merge-patch+json", patch, &st));
+    assert_false(cm_exists(f, "d4"));
+    free(uid);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -542,6 +645,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_watch_selector, setup, teardown),
         cmocka_unit_test_setup_teardown(test_builtin_defaults, setup, teardown),
         cmocka_unit_test_setup_teardown(test_namespace_termination, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_garbage_collection, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
