@@ -21,6 +21,7 @@ BENCHES=(
   bench_informer_bench   # informer cache: resident memory per object
   bench_watch_bench      # watch events/s (in-process and over HTTP), workqueue ops/s
   bench/devapi_bench.sh  # dev API server over HTTPS (HTTP/1.1 + HTTP/2): creates/gets/lists/watch fan-out; bench/RESULTS-devapi.md
+  bench/db_bench.sh      # tenant databases: provisioning per layout, tier moves (throwaway PostgreSQL); bench/RESULTS-db.md
 )
 
 args=()
