@@ -107,13 +107,13 @@ stack_operator_start() {
   echo $! >"$dir/$name.pid"
 }
 
-stack_kill() { # stack_kill PIDFILE [SIGNAL]
+stack_kill() { # stack_kill PIDFILE [SIGNAL]: signal, wait up to 10 s, then KILL
   [ -f "$1" ] || return 0
   local pid
   pid=$(cat "$1")
-  kill "-${2:-TERM}" "$pid" 2>/dev/null
+  kill "-${2:-TERM}" "$pid" 2>/dev/null || true
   for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  kill -9 "$pid" 2>/dev/null
+  kill -9 "$pid" 2>/dev/null || true
   rm -f "$1"
 }
 
