@@ -37,6 +37,16 @@ void dv_reply_json(dv_ctx *c, int status, json_t *body)
     json_decref(body);
 }
 
+void dv_reply_text(dv_ctx *c, int status, char *body, size_t len)
+{
+    dv_response *r = c->resp;
+    free(r->body);
+    r->status = status;
+    snprintf(r->content_type, sizeof(r->content_type), "application/json");
+    r->body = body;
+    r->body_len = len;
+}
+
 void dv_reply_status(dv_ctx *c, int code, const char *reason, const char *message, json_t *details)
 {
     json_t *st = json_pack("{s:s,s:s,s:{},s:s,s:s,s:s,s:i}", "kind", "Status", "apiVersion", "v1",

@@ -59,8 +59,29 @@ static json_t *for_output(const dv_rtype *rt, const json_t *obj)
     return o;
 }
 
+/* The store's serialized copy of obj when that is what for_output would
+ * produce (same apiVersion and kind), else NULL. av: dv_api_version. */
+static const char *stored_text(dv_ctx *c, const json_t *obj, const char *av, size_t *len)
+{
+    const char *oav = json_string_value(json_object_get(obj, "apiVersion"));
+    const char *kind = json_string_value(json_object_get(obj, "kind"));
+    if (!oav || !kind || strcmp(oav, av) || strcmp(kind, c->rt->kind))
+        return NULL;
+    return dv_store_json(c->api->store, obj, len);
+}
+
 static void reply_object(dv_ctx *c, int status, const json_t *obj)
 {
+    char av[256];
+    size_t len;
+    dv_api_version(c->rt, av, sizeof(av));
+    const char *text = dv_wants_table(c->req) ? NULL : stored_text(c, obj, av, &len);
+    if (text) {
+        char *body = malloc(len + 1);
+        memcpy(body, text, len + 1);
+        dv_reply_text(c, status, body, len);
+        return;
+    }
     json_t *o = for_output(c->rt, obj);
     if (dv_wants_table(c->req)) {
         json_t *arr = json_pack("[O]", o);
@@ -489,7 +510,7 @@ void dv_handle_list(dv_ctx *c)
         items = dv_store_list(st, c->rt->group, c->rt->plural, ns);
     }
     long long limit = dv_q(c, "limit") ? atoll(dv_q(c, "limit")) : 0;
-    json_t *out_items = json_array();
+    json_t *out_items = json_array(); /* the stored objects, as they are */
     size_t i, matched_after = 0;
     json_t *o;
     const json_t *last = NULL;
@@ -507,7 +528,7 @@ void dv_handle_list(dv_ctx *c)
             matched_after++;
             continue;
         }
-        json_array_append_new(out_items, for_output(c->rt, o));
+        json_array_append(out_items, o);
         last = o;
         if (limit > 0 && (long long)json_array_size(out_items) >= limit)
             full = 1;
@@ -522,16 +543,44 @@ void dv_handle_list(dv_ctx *c)
         if (!dv_q(c, "labelSelector") && !dv_q(c, "fieldSelector"))
             json_object_set_new(meta, "remainingItemCount", json_integer((json_int_t)matched_after));
     }
+    dv_api_version(c->rt, av, sizeof(av));
     if (dv_wants_table(c->req)) {
-        json_t *t = dv_table(c->rt->columns, out_items, dv_q(c, "includeObject"), 1);
+        json_t *outs = json_array();
+        json_array_foreach(out_items, i, o)
+            json_array_append_new(outs, for_output(c->rt, o));
+        json_t *t = dv_table(c->rt->columns, outs, dv_q(c, "includeObject"), 1);
         json_object_set_new(t, "metadata", meta);
-        json_decref(out_items);
+        json_decref(outs);
         dv_reply_json(c, 200, t);
     } else {
-        dv_api_version(c->rt, av, sizeof(av));
-        dv_reply_json(c, 200, json_pack("{s:s,s:s,s:o,s:o}", "kind", c->rt->list_kind, "apiVersion", av,
-                                        "metadata", meta, "items", out_items));
+        /* What json_dumps of {kind, apiVersion, metadata, items} gives, with
+         * the items' JSON taken from the store instead of serialized again. */
+        json_t *env = json_pack("{s:s,s:s,s:o}", "kind", c->rt->list_kind, "apiVersion", av, "metadata", meta);
+        char *head = json_dumps(env, JSON_COMPACT), *body = NULL;
+        json_decref(env);
+        size_t blen = 0;
+        FILE *mf = open_memstream(&body, &blen);
+        fwrite(head, 1, strlen(head) - 1, mf);
+        fputs(",\"items\":[", mf);
+        json_array_foreach(out_items, i, o) {
+            size_t tlen;
+            const char *text = stored_text(c, o, av, &tlen);
+            if (i)
+                fputc(',', mf);
+            if (text) {
+                fwrite(text, 1, tlen, mf);
+            } else {
+                json_t *copy = for_output(c->rt, o);
+                json_dumpf(copy, mf, JSON_COMPACT);
+                json_decref(copy);
+            }
+        }
+        fputs("]}", mf);
+        fclose(mf);
+        free(head);
+        dv_reply_text(c, 200, body, blen);
     }
+    json_decref(out_items);
 out:
     json_decref(items);
     dv_selector_free(ls);

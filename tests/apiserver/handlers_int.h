@@ -45,6 +45,8 @@ typedef struct dv_ctx {
 const char *dv_q(const dv_ctx *c, const char *key);
 /* Respond with a JSON body (reference stolen). */
 void dv_reply_json(dv_ctx *c, int status, json_t *body);
+/* Respond with serialized JSON (malloc'd body of len bytes, stolen). */
+void dv_reply_text(dv_ctx *c, int status, char *body, size_t len);
 /* A metav1.Status failure. details may be NULL (stolen). */
 void dv_reply_status(dv_ctx *c, int code, const char *reason, const char *message, json_t *details);
 /* Set the Warning header (`299 - "<text>"`, quotes escaped) unless one is

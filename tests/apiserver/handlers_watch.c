@@ -78,12 +78,26 @@ static void send_event(dv_watch *w, const char *type, json_t *object /* stolen *
 
 static void send_object_event(dv_watch *w, const char *type, const json_t *obj)
 {
-    json_t *o = json_copy((json_t *)obj);
     char av[256];
     if (*w->group)
         snprintf(av, sizeof(av), "%s/%s", w->group, w->version);
     else
         snprintf(av, sizeof(av), "%s", w->version);
+    const char *oav = json_string_value(json_object_get(obj, "apiVersion"));
+    const char *okind = json_string_value(json_object_get(obj, "kind"));
+    size_t tlen;
+    const char *text = !w->table && oav && okind && !strcmp(oav, av) && !strcmp(okind, w->kind)
+                           ? dv_store_json(w->api->store, obj, &tlen)
+                           : NULL;
+    if (text) { /* the store serialized it once for every watcher */
+        append(w, "{\"type\":\"", 9);
+        append(w, type, strlen(type));
+        append(w, "\",\"object\":", 11);
+        append(w, text, tlen);
+        append(w, "}\n", 2);
+        return;
+    }
+    json_t *o = json_copy((json_t *)obj);
     json_object_set_new(o, "apiVersion", json_string(av));
     json_object_set_new(o, "kind", json_string(w->kind));
     if (w->table) {

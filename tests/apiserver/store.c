@@ -6,6 +6,8 @@
  * Layout: `data` is a JSON object "group/resource" -> {"ns/name": object}.
  * Events live in a ring of `window` slots; each keeps the previous object so
  * a list "as of rv" is the current state with newer events undone.
+ * `texts` caches the compact JSON of every stored object (serialized once,
+ * at write time, and shared by the log, gets, lists and watch events).
  */
 #include "store.h"
 
@@ -35,6 +37,7 @@ typedef struct sub {
 
 struct dv_store {
     json_t *data;
+    json_t *texts; /* "%p" of a stored object -> [object, its compact JSON] */
     uint64_t rv, floor;
     ev_slot *ring;
     size_t window, head, count; /* head: index of the oldest slot */
@@ -75,28 +78,75 @@ static void objkey(char *buf, size_t n, const char *ns, const char *name)
     snprintf(buf, n, "%s/%s", ns ? ns : "", name);
 }
 
+/* ---- serialized objects ------------------------------------------------------ */
+
+/* Keyed by address: an entry holds a reference to its object, so the address
+ * cannot be reused while the entry exists. */
+static void text_key(char buf[32], const json_t *obj) { snprintf(buf, 32, "%p", (const void *)obj); }
+
+/* Cache text (stolen; serialized here when NULL) as obj's JSON. */
+static void text_put(dv_store *s, json_t *obj, char *text)
+{
+    if (!text)
+        text = json_dumps(obj, JSON_COMPACT);
+    if (!text)
+        return;
+    char key[32];
+    text_key(key, obj);
+    json_object_set_new(s->texts, key, json_pack("[O,s]", obj, text));
+    free(text);
+}
+
+static void text_drop(dv_store *s, const json_t *obj)
+{
+    char key[32];
+    text_key(key, obj);
+    json_object_del(s->texts, key);
+}
+
+const char *dv_store_json(dv_store *s, const json_t *obj, size_t *len)
+{
+    char key[32];
+    text_key(key, obj);
+    json_t *t = json_array_get(json_object_get(s->texts, key), 1);
+    if (!t)
+        return NULL;
+    *len = json_string_length(t);
+    return json_string_value(t);
+}
+
 /* ---- persistence ------------------------------------------------------------ */
 
+/* One log line {"rv","op","g","r","ns","n"[,"o"]}; otext: the object's
+ * compact JSON, spliced in rather than serialized again. Bytes written, or
+ * -1. */
+static long write_record(FILE *f, uint64_t rv, const char *op, const char *group, const char *resource,
+                         const char *ns, const char *name, const char *otext)
+{
+    json_t *rec = json_pack("{s:I,s:s,s:s,s:s,s:s,s:s}", "rv", (json_int_t)rv, "op", op, "g", group ? group : "",
+                            "r", resource, "ns", ns ? ns : "", "n", name);
+    char *head = json_dumps(rec, JSON_COMPACT);
+    json_decref(rec);
+    if (!head)
+        return -1;
+    size_t hlen = strlen(head) - 1; /* without the closing brace */
+    size_t olen = otext ? strlen(otext) : 0;
+    int ok = fwrite(head, 1, hlen, f) == hlen &&
+             (!otext || (fputs(",\"o\":", f) != EOF && fwrite(otext, 1, olen, f) == olen)) && fputs("}\n", f) != EOF;
+    free(head);
+    return ok ? (long)(hlen + (otext ? 5 + olen : 0) + 2) : -1;
+}
+
 static int log_append(dv_store *s, const char *op, const char *group, const char *resource,
-                      const char *ns, const char *name, const json_t *obj)
+                      const char *ns, const char *name, const char *otext)
 {
     if (!s->log)
         return 0;
-    json_t *rec = json_pack("{s:I,s:s,s:s,s:s,s:s,s:s}", "rv", (json_int_t)s->rv + 1, "op", op,
-                            "g", group ? group : "", "r", resource, "ns", ns ? ns : "", "n", name);
-    if (obj)
-        json_object_set(rec, "o", (json_t *)obj);
-    char *line = json_dumps(rec, JSON_COMPACT);
-    json_decref(rec);
-    if (!line)
-        return -1;
-    size_t len = strlen(line);
+    long len = write_record(s->log, s->rv + 1, op, group, resource, ns, name, otext);
     int rc = 0;
-    if (fwrite(line, 1, len, s->log) != len || fputc('\n', s->log) == EOF || fflush(s->log) != 0 ||
-        fsync(fileno(s->log)) != 0)
+    if (len < 0 || fflush(s->log) != 0 || fsync(fileno(s->log)) != 0)
         rc = -1;
-    s->log_bytes += len + 1;
-    free(line);
+    s->log_bytes += len > 0 ? (size_t)len : 0;
     if (rc)
         pb_log_error("store: writing log failed", "path", s->log_path, "error", strerror(errno), NULL);
     return rc;
@@ -135,15 +185,13 @@ static int log_compact(dv_store *s)
             const char *ks = strchr(k, '/');
             char ns[256];
             snprintf(ns, sizeof(ns), "%.*s", (int)(ks - k), k);
-            json_t *rec = json_pack("{s:I,s:s,s:s,s:s,s:s,s:s,s:O}", "rv", (json_int_t)0, "op", "put",
-                                    "g", group, "r", slash + 1, "ns", ns, "n", ks + 1, "o", o);
-            char *line = json_dumps(rec, JSON_COMPACT);
-            json_decref(rec);
-            if (line) {
-                fprintf(f, "%s\n", line);
-                bytes += strlen(line) + 1;
-                free(line);
-            }
+            size_t tlen;
+            const char *text = dv_store_json(s, o, &tlen);
+            char *own = text ? NULL : json_dumps(o, JSON_COMPACT);
+            long len = write_record(f, 0, "put", group, slash + 1, ns, ks + 1, text ? text : own);
+            free(own);
+            if (len > 0)
+                bytes += (size_t)len;
         }
     }
     fprintf(f, "{\"rv\":%" PRIu64 ",\"op\":\"rv\"}\n", s->rv);
@@ -204,6 +252,7 @@ int dv_store_open(const char *data_dir, size_t window, dv_store **out, char *msg
 {
     dv_store *s = calloc(1, sizeof(*s));
     s->data = json_object();
+    s->texts = json_object();
     s->window = window ? window : 1;
     s->ring = calloc(s->window, sizeof(ev_slot));
     s->next_sub_id = 1;
@@ -212,7 +261,13 @@ int dv_store_open(const char *data_dir, size_t window, dv_store **out, char *msg
         size_t plen = strlen(data_dir) + 16;
         s->log_path = malloc(plen);
         snprintf(s->log_path, plen, "%s/store.log", data_dir);
-        if (log_replay(s, msg, n) != 0 || log_compact(s) != 0) {
+        int rc = log_replay(s, msg, n);
+        const char *bkey, *k;
+        json_t *b, *o;
+        json_object_foreach(s->data, bkey, b)
+            json_object_foreach(b, k, o)
+                text_put(s, o, NULL);
+        if (rc != 0 || log_compact(s) != 0) {
             if (!msg[0])
                 snprintf(msg, n, "%s: cannot write: %s", s->log_path, strerror(errno));
             dv_store_free(s);
@@ -232,6 +287,7 @@ void dv_store_free(dv_store *s)
         slot_clear(&s->ring[i]);
     free(s->ring);
     free(s->subs);
+    json_decref(s->texts);
     json_decref(s->data);
     if (s->log)
         fclose(s->log);
@@ -385,7 +441,9 @@ uint64_t dv_store_put(dv_store *s, const char *group, const char *resource, cons
                       const char *name, json_t *obj)
 {
     set_rv(obj, s->rv + 1);
-    if (log_append(s, "put", group, resource, ns, name, obj) != 0) {
+    char *text = json_dumps(obj, JSON_COMPACT);
+    if (!text || log_append(s, "put", group, resource, ns, name, text) != 0) {
+        free(text);
         json_decref(obj);
         return 0;
     }
@@ -394,6 +452,9 @@ uint64_t dv_store_put(dv_store *s, const char *group, const char *resource, cons
     char key[1024];
     objkey(key, sizeof(key), ns, name);
     json_t *prev = json_incref(json_object_get(b, key));
+    if (prev)
+        text_drop(s, prev);
+    text_put(s, obj, text);
     json_object_set_new(b, key, obj);
     emit(s, prev ? DV_EV_MODIFIED : DV_EV_ADDED, group, resource, ns, obj, prev);
     json_decref(prev);
@@ -414,10 +475,13 @@ uint64_t dv_store_delete(dv_store *s, const char *group, const char *resource, c
         return 0;
     s->rv++;
     json_incref(prev);
+    text_drop(s, prev);
     json_object_del(b, key);
     json_t *last = json_deep_copy(prev);
     set_rv(last, s->rv);
+    text_put(s, last, NULL); /* serialized once for every watcher */
     emit(s, DV_EV_DELETED, group, resource, ns, last, prev);
+    text_drop(s, last);
     json_decref(last);
     json_decref(prev);
     maybe_compact(s);

@@ -64,6 +64,11 @@ json_t *dv_store_list_at(dv_store *s, const char *group, const char *resource, c
  * {"group","resource","object"} records (used by garbage collection). */
 json_t *dv_store_all(dv_store *s);
 
+/* The compact JSON (json_dumps JSON_COMPACT) of obj when obj is an object
+ * the store holds now (from dv_store_get/list, or an event's obj while it is
+ * delivered), else NULL. Borrowed: valid until obj leaves the store. */
+const char *dv_store_json(dv_store *s, const json_t *obj, size_t *len);
+
 /* Create or replace. Stamps metadata.resourceVersion with the new revision
  * and emits ADDED/MODIFIED. obj is stolen. Returns the new revision, or 0
  * when persisting failed (the write is then not applied). */

@@ -1,7 +1,8 @@
 /*
  * test_store.c - the dev API server's object store: revisions, sorted
  * lists, events and replay, the retained window (floor), snapshot lists
- * "as of" a revision, and persistence (replay, compaction, torn lines).
+ * "as of" a revision, persistence (replay, compaction, torn lines), and
+ * the serialized copy kept for every stored object.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -205,6 +206,74 @@ static void test_persistence(void **state)
     free(dir);
 }
 
+/* Serialized once at write time: what json_dumps would give, for stored
+ * objects only (never for a replaced, deleted or foreign object). */
+static int g_deleted_text_ok;
+
+static void check_deleted_text(void *ud, const dv_event *ev)
+{
+    size_t len = 0;
+    const char *t = dv_store_json(ud, ev->obj, &len);
+    char *want = json_dumps(ev->obj, JSON_COMPACT);
+    g_deleted_text_ok = ev->type == DV_EV_DELETED && t && len == strlen(want) && !strcmp(t, want);
+    free(want);
+}
+
+static void check_text(dv_store *s, const json_t *o)
+{
+    size_t len = 0;
+    const char *t = dv_store_json(s, o, &len);
+    assert_non_null(t);
+    char *want = json_dumps(o, JSON_COMPACT);
+    assert_string_equal(t, want);
+    assert_int_equal(len, strlen(want));
+    free(want);
+}
+
+static void test_serialized_objects(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir();
+    char msg[256] = "";
+    dv_store *s = NULL;
+    assert_int_equal(dv_store_open(dir, 10, &s, msg, sizeof(msg)), 0);
+    dv_store_put(s, "", "cm", "n", "a", obj("n", "a", "quote \" and \\u00e9 \xc3\xa9"));
+    const json_t *a1 = dv_store_get(s, "", "cm", "n", "a");
+    check_text(s, a1);
+    json_t *foreign = json_deep_copy(a1);
+    size_t len;
+    assert_null(dv_store_json(s, foreign, &len)); /* equal, but not the stored object */
+    json_decref(foreign);
+    json_t *keep = json_incref((json_t *)a1);
+    dv_store_put(s, "", "cm", "n", "a", obj("n", "a", "2"));
+    assert_null(dv_store_json(s, keep, &len)); /* replaced */
+    json_decref(keep);
+    const json_t *a2 = dv_store_get(s, "", "cm", "n", "a");
+    check_text(s, a2);
+    json_t *l = dv_store_list(s, "", "cm", NULL);
+    check_text(s, json_array_get(l, 0));
+    json_decref(l);
+    /* a DELETED event's object is serialized for its subscribers, then dropped */
+    int id = dv_store_subscribe(s, check_deleted_text, s);
+    keep = json_incref((json_t *)a2);
+    dv_store_delete(s, "", "cm", "n", "a");
+    assert_true(g_deleted_text_ok);
+    assert_null(dv_store_json(s, keep, &len));
+    json_decref(keep);
+    dv_store_unsubscribe(s, id);
+    dv_store_put(s, "", "cm", "n", "b", obj("n", "b", "3"));
+    dv_store_free(s);
+    /* objects read back from the log are served the same way */
+    assert_int_equal(dv_store_open(dir, 10, &s, msg, sizeof(msg)), 0);
+    const json_t *b = dv_store_get(s, "", "cm", "n", "b");
+    assert_non_null(b);
+    assert_string_equal(json_string_value(json_object_get(b, "v")), "3");
+    check_text(s, b);
+    dv_store_free(s);
+    tu_rmtree(dir);
+    free(dir);
+}
+
 static void test_bad_data_dir(void **state)
 {
     (void)state;
@@ -220,7 +289,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_put_get_list),      cmocka_unit_test(test_events_and_replay),
         cmocka_unit_test(test_list_at_snapshot),  cmocka_unit_test(test_persistence),
-        cmocka_unit_test(test_bad_data_dir),
+        cmocka_unit_test(test_bad_data_dir),      cmocka_unit_test(test_serialized_objects),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
