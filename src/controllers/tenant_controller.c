@@ -73,28 +73,28 @@ static int has_finalizer(const json_t *obj)
     return 0;
 }
 
-/* PUT the tenant with the finalizer added or removed. */
+/* Add or remove our finalizer with a merge patch of metadata.finalizers
+ * alone, resourceVersion as the precondition (a stale cache gives 409).
+ * Not a PUT of the cached object: the cache drops fields (kubectl's
+ * last-applied annotation, managedFields) that a PUT would erase. */
 static int set_finalizer(tenant_run *r, int present, pb_err *err)
 {
-    json_t *obj = json_deep_copy(r->tenant);
-    json_t *meta = json_object_get(obj, "metadata");
-    json_t *fins = json_object_get(meta, "finalizers");
+    json_t *meta = json_object_get(r->tenant, "metadata");
     json_t *next = json_array();
     size_t i;
     json_t *f;
-    json_array_foreach(fins, i, f) {
+    json_array_foreach(json_object_get(meta, "finalizers"), i, f) {
         if (strcmp(json_string_value(f), OPERATOR_TENANT_FINALIZER) != 0)
             json_array_append(next, f);
     }
     if (present)
         json_array_append_new(next, json_string(OPERATOR_TENANT_FINALIZER));
-    json_object_set_new(meta, "finalizers", next);
-    json_object_del(obj, "status");
+    json_t *patch = json_pack("{s:{s:o, s:O}}", "metadata", "finalizers", next, "resourceVersion",
+                              json_object_get(meta, "resourceVersion"));
     kube_request_opts o = {.field_manager = OPERATOR_FIELD_MANAGER};
-    json_t *out = NULL;
-    int rc = kube_update(r->op->client, &OPERATOR_GVR_TENANTS, NULL, obj, &o, &out, err);
-    json_decref(out);
-    json_decref(obj);
+    int rc = kube_patch(r->op->client, &OPERATOR_GVR_TENANTS, NULL, r->name, KUBE_PATCH_MERGE, patch,
+                        &o, NULL, err);
+    json_decref(patch);
     return rc;
 }
 

@@ -12,6 +12,9 @@ kubectl apply -f "$STACK_ROOT/examples/00-datamodel.yaml" -f "$STACK_ROOT/exampl
   || fail "examples not applied"
 
 wait_for "all tenants Ready" 90 kubectl wait --for=condition=Ready tenants --all --timeout=5s
+# The operator must not disturb what kubectl owns (its last-applied state).
+out=$(kubectl apply -f "$STACK_ROOT/examples/20-tenants.yaml" 2>&1)
+expect_eq "re-applying the tenants changes nothing" "3" "$(grep -c unchanged <<<"$out")"
 expect_eq "plan free is pooled" "pooled" "$(jp tenant globex '{.status.isolation.model}')"
 expect_eq "acme phase" "Active" "$(jp tenant acme '{.status.phase}')"
 expect_eq "plan tenant count" "1" "$(jp plan pro '{.status.tenants}')"
