@@ -284,6 +284,10 @@ void dv_response_clear(dv_response *resp)
     resp->watch = NULL;
 }
 
+int dv_api_unsynced(const dv_api *api) { return dv_store_unsynced(api->store); }
+
+int dv_api_sync(dv_api *api) { return dv_store_sync(api->store); }
+
 void dv_api_tick(dv_api *api)
 {
     dv_watches_tick(api);

@@ -64,6 +64,13 @@ void dv_api_free(dv_api *api);
 void dv_api_handle(dv_api *api, const dv_request *req, dv_response *resp);
 void dv_response_clear(dv_response *resp);
 
+/* Durability (group commit): writes reach the store's log at once but are
+ * fsync'ed by dv_api_sync. A server must call it, when dv_api_unsynced, before
+ * sending anything (a reply or watch data); 0, or -1 when the writes may be
+ * lost (the server must not acknowledge them). */
+int dv_api_unsynced(const dv_api *api);
+int dv_api_sync(dv_api *api);
+
 /* Periodic work (~every 100 ms): watch bookmarks and timeouts, fault drops,
  * garbage collection. */
 void dv_api_tick(dv_api *api);

@@ -8,6 +8,8 @@
  * writability, and write what is pending - framed as chunks on HTTP/1.1,
  * plain DATA frames on HTTP/2 - until the watch finishes.
  * A 100 ms timer drives dv_api_tick (bookmarks, timeouts, GC).
+ * Group commit: a reply to a write (or one read after it) is held until the
+ * WRITEABLE callback, whose first sync fsyncs every write of the loop turn.
  */
 #include "server.h"
 
@@ -21,6 +23,8 @@
 
 #include <libwebsockets.h>
 #include <openssl/evp.h>
+
+#include "util/log.h"
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
@@ -55,6 +59,7 @@ typedef struct pss {
     int too_big;
     dv_response resp;
     int have_resp;
+    int headers_sent;
     size_t sent;         /* bytes of resp.body written */
     int h2;
     int delayed;         /* fault latency timer armed */
@@ -210,10 +215,26 @@ static int dispatch(struct lws *wsi, dv_server *s, pss *p)
     p->have_resp = 1;
     if (p->resp.watch)
         dv_watch_set_notify(p->resp.watch, watch_notify, wsi);
-    if (write_headers(wsi, p) != 0)
-        return -1;
+    /* With writes not yet durable, even the status line waits for the
+     * WRITEABLE callback, where one fsync covers every write before it. */
+    if (!dv_api_unsynced(s->api)) {
+        if (write_headers(wsi, p) != 0)
+            return -1;
+        p->headers_sent = 1;
+    }
     lws_callback_on_writable(wsi);
     return 0;
+}
+
+/* Group commit: fsync the writes of this loop turn before anything is sent.
+ * A failed fsync leaves writes that may be lost but were applied in memory:
+ * nothing may acknowledge them, so stop (as etcd and PostgreSQL do). */
+static void sync_or_die(dv_server *s)
+{
+    if (dv_api_unsynced(s->api) && dv_api_sync(s->api) != 0) {
+        pb_log_error("fsync of the store failed: exiting without acknowledging unsynced writes", NULL);
+        abort();
+    }
 }
 
 /* Finish the transaction; nonzero means close the connection. */
@@ -339,6 +360,16 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     case LWS_CALLBACK_HTTP_WRITEABLE:
         if (!p->have_resp)
             return 0;
+        sync_or_die(s);
+        if (!p->headers_sent) {
+            if (write_headers(wsi, p) != 0)
+                return -1;
+            p->headers_sent = 1;
+            if (p->h2) { /* one frame per WRITEABLE on a stream */
+                lws_callback_on_writable(wsi);
+                return 0;
+            }
+        }
         if (p->resp.watch)
             return write_watch(wsi, p);
         return write_body(wsi, p);
@@ -362,6 +393,7 @@ static void on_tick(lws_sorted_usec_list_t *sul)
 {
     dv_server *s = lws_container_of(sul, dv_server, tick);
     dv_api_tick(s->api);
+    sync_or_die(s); /* GC writes, with no reply to wait for them */
     lws_sul_schedule(s->ctx, 0, &s->tick, on_tick, 100 * LWS_US_PER_MS);
 }
 

@@ -47,6 +47,7 @@ struct dv_store {
     char *log_path;
     FILE *log;
     size_t log_bytes, live_bytes;
+    int unsynced; /* log lines written since the last fsync */
 };
 
 static char *xstrdup(const char *s) { return strdup(s ? s : ""); }
@@ -144,8 +145,11 @@ static int log_append(dv_store *s, const char *op, const char *group, const char
         return 0;
     long len = write_record(s->log, s->rv + 1, op, group, resource, ns, name, otext);
     int rc = 0;
-    if (len < 0 || fflush(s->log) != 0 || fsync(fileno(s->log)) != 0)
+    /* Handed to the kernel now (so a write error fails this write); made
+     * durable by dv_store_sync, once for all the writes of a loop turn. */
+    if (len < 0 || fflush(s->log) != 0)
         rc = -1;
+    s->unsynced = 1;
     s->log_bytes += len > 0 ? (size_t)len : 0;
     if (rc)
         pb_log_error("store: writing log failed", "path", s->log_path, "error", strerror(errno), NULL);
@@ -203,6 +207,7 @@ static int log_compact(dv_store *s)
         fclose(s->log);
     s->log = open_private(s->log_path, O_APPEND, "a");
     s->log_bytes = s->live_bytes = bytes;
+    s->unsynced = 0; /* the new log was fsync'ed whole */
     return s->log ? 0 : -1;
 }
 
@@ -279,10 +284,25 @@ int dv_store_open(const char *data_dir, size_t window, dv_store **out, char *msg
     return 0;
 }
 
+int dv_store_sync(dv_store *s)
+{
+    if (!s->log || !s->unsynced)
+        return 0;
+    if (fsync(fileno(s->log)) != 0) {
+        pb_log_error("store: fsync of the log failed", "path", s->log_path, "error", strerror(errno), NULL);
+        return -1;
+    }
+    s->unsynced = 0;
+    return 0;
+}
+
+int dv_store_unsynced(const dv_store *s) { return s->unsynced; }
+
 void dv_store_free(dv_store *s)
 {
     if (!s)
         return;
+    dv_store_sync(s);
     for (size_t i = 0; i < s->window; i++)
         slot_clear(&s->ring[i]);
     free(s->ring);

@@ -9,7 +9,10 @@
  * snapshots; anything older is Gone (410).
  *
  * Persistence (optional, data_dir != NULL): an append-only log of JSON lines,
- * fsync'ed after every write, replayed and compacted on open and compacted
+ * written (fflush) at every write and fsync'ed by dv_store_sync: the server
+ * calls it once before sending any reply, so one fsync covers every write of
+ * a loop turn (group commit) and no reply or event leaves before the writes
+ * it may reflect are durable. Replayed and compacted on open and compacted
  * again when it grows past 4x the live size. Revisions keep increasing across
  * restarts; the event window starts empty after a restart.
  *
@@ -78,6 +81,12 @@ uint64_t dv_store_put(dv_store *s, const char *group, const char *resource, cons
  * Returns the new revision, 0 if absent or persisting failed. */
 uint64_t dv_store_delete(dv_store *s, const char *group, const char *resource, const char *ns,
                          const char *name);
+
+/* fsync the log when writes are pending (no-op without a data dir). 0, or
+ * -1 (logged): the pending writes may not be durable. dv_store_free syncs. */
+int dv_store_sync(dv_store *s);
+/* 1 when writes are not yet fsync'ed. */
+int dv_store_unsynced(const dv_store *s);
 
 /* Subscribe to events; returns an id > 0 for dv_store_unsubscribe. */
 int dv_store_subscribe(dv_store *s, dv_store_cb cb, void *ud);

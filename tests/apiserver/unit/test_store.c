@@ -37,6 +37,8 @@ static void test_put_get_list(void **state)
     dv_store *s = open_mem(10);
     assert_int_equal(dv_store_rv(s), 0);
     assert_int_equal(dv_store_put(s, "", "configmaps", "b", "x", obj("b", "x", "1")), 1);
+    assert_int_equal(dv_store_unsynced(s), 0); /* nothing to fsync in memory */
+    assert_int_equal(dv_store_sync(s), 0);
     assert_int_equal(dv_store_put(s, "", "configmaps", "a", "y", obj("a", "y", "1")), 2);
     assert_int_equal(dv_store_put(s, "", "configmaps", "a", "b", obj("a", "b", "1")), 3);
     assert_int_equal(dv_store_put(s, "apps", "deployments", "a", "d", obj("a", "d", "1")), 4);
@@ -262,6 +264,11 @@ static void test_serialized_objects(void **state)
     json_decref(keep);
     dv_store_unsubscribe(s, id);
     dv_store_put(s, "", "cm", "n", "b", obj("n", "b", "3"));
+    /* group commit: writes wait for one dv_store_sync */
+    assert_int_equal(dv_store_unsynced(s), 1);
+    assert_int_equal(dv_store_sync(s), 0);
+    assert_int_equal(dv_store_unsynced(s), 0);
+    assert_int_equal(dv_store_sync(s), 0);
     dv_store_free(s);
     /* objects read back from the log are served the same way */
     assert_int_equal(dv_store_open(dir, 10, &s, msg, sizeof(msg)), 0);
