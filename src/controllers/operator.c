@@ -218,7 +218,9 @@ static int serve(const char *addr, const char *name, int with_probes, int with_m
         rc = pb_http_server_start(*out, err);
     if (rc != 0)
         return pb_err_wrap(err, "%s endpoint on %s", name, addr);
-    pb_log_info("serving", "endpoint", name, "addr", addr, NULL);
+    char port[16];
+    snprintf(port, sizeof port, "%d", pb_http_server_port(*out));
+    pb_log_info("serving", "endpoint", name, "addr", addr, "port", port, NULL);
     return 0;
 }
 

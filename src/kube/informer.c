@@ -345,6 +345,7 @@ static void *reflector(void *arg)
             rc = inf->src.watch(inf->src.ud, rv, timeout, on_watch_event, inf, &inf->stop, &e);
             if (atomic_load(&inf->stop))
                 break;
+            kmetrics_informer_watch_restart(inf->name);
             if (rc == PB_EGONE) {
                 pb_log_info("informer: resourceVersion expired, relisting", "informer", inf->name,
                             "resourceVersion", rv, NULL);

@@ -33,7 +33,7 @@ static struct {
     pb_gauge *active_workers;
     pb_gauge *leader;
     pb_counter *events_dropped;
-    pb_counter *relists;
+    pb_counter *relists, *watch_restarts;
     pb_counter *rest_requests;
     pb_histogram *rest_duration;
 } m;
@@ -92,6 +92,9 @@ static void register_all(void)
     rc = rc ? rc : pb_metrics_counter_register(r, "paybill_informer_relists_total",
                                                "Full relists after the watch resourceVersion expired (410 Gone)",
                                                resource, &m.relists, &e);
+    rc = rc ? rc : pb_metrics_counter_register(r, "paybill_informer_watch_restarts_total",
+                                               "Watch streams started again after ending (timeout, error or relist)",
+                                               resource, &m.watch_restarts, &e);
     const char *const code_method[] = {"code", "method", NULL};
     const char *const verb[] = {"verb", NULL};
     /* client-go's request latency buckets. */
@@ -192,6 +195,12 @@ void kmetrics_informer_relist(const char *resource)
 {
     if (ready(resource))
         pb_metrics_counter_add(m.relists, 1, resource, NULL);
+}
+
+void kmetrics_informer_watch_restart(const char *resource)
+{
+    if (ready(resource))
+        pb_metrics_counter_add(m.watch_restarts, 1, resource, NULL);
 }
 
 void kmetrics_rest_request(void *ud, const char *verb, int code, double seconds)

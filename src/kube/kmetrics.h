@@ -18,6 +18,7 @@
  *   leader_election_master_status{name}            gauge (1 = leading)
  *   paybill_events_dropped_total                   counter (recorder queue full)
  *   paybill_informer_relists_total{resource}       counter
+ *   paybill_informer_watch_restarts_total{resource} counter
  *   rest_client_requests_total{code,method}        counter (client-go's, "<error>" = no response)
  *   rest_client_request_duration_seconds{verb}     histogram
  *
@@ -43,6 +44,7 @@ void kmetrics_controller_workers(const char *controller, int max_workers, int ac
 void kmetrics_leader(const char *name, int leading);
 void kmetrics_event_dropped(void);
 void kmetrics_informer_relist(const char *resource);
+void kmetrics_informer_watch_restart(const char *resource);
 
 /* A kube_request_observer (client.h): pass it to kube_client_set_observer()
  * with ud NULL. verb is the client's (LIST and WATCH count as GET). */
