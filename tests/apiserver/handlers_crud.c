@@ -492,7 +492,7 @@ void dv_handle_list(dv_ctx *c)
             dv_reply_status(c, 400, "BadRequest", "continue key is not valid: invalid continue token", NULL);
             goto out;
         }
-        items = dv_store_list_at(st, c->rt->group, c->rt->plural, ns, rv);
+        items = dv_store_list_after(st, c->rt->group, c->rt->plural, ns, rv, start);
         if (!items) {
             dv_reply_status(c, 410, "Expired", EXPIRED_MSG, NULL);
             goto out;
@@ -515,18 +515,19 @@ void dv_handle_list(dv_ctx *c)
     json_t *o;
     const json_t *last = NULL;
     int full = 0;
+    /* Without selectors every item matches: what follows a full page is
+     * counted, not scanned. With them only "is there more" matters. */
+    int counting = !dv_q(c, "labelSelector") && !dv_q(c, "fieldSelector");
     json_array_foreach(items, i, o) {
-        if (start[0]) {
-            char key[1024];
-            snprintf(key, sizeof(key), "%s/%s", dv_mds(o, "namespace") ? dv_mds(o, "namespace") : "", dv_mds(o, "name"));
-            if (strcmp(key, start) <= 0)
-                continue;
+        if (full && counting) {
+            matched_after = json_array_size(items) - i;
+            break;
         }
         if (!dv_selector_matches(ls, o) || !dv_selector_matches(fs, o))
             continue;
         if (full) {
             matched_after++;
-            continue;
+            break;
         }
         json_array_append(out_items, o);
         last = o;

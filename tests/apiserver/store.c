@@ -6,6 +6,9 @@
  * Layout: `data` is a JSON object "group/resource" -> {"ns/name": object}.
  * Events live in a ring of `window` slots; each keeps the previous object so
  * a list "as of rv" is the current state with newer events undone.
+ * `order` keeps each bucket's keys sorted ("group/resource" -> ["ns/name"...],
+ * strcmp order), so lists need no sort and a namespace or a continue key is
+ * a binary search away.
  * `texts` caches the compact JSON of every stored object (serialized once,
  * at write time, and shared by the log, gets, lists and watch events).
  */
@@ -37,6 +40,7 @@ typedef struct sub {
 
 struct dv_store {
     json_t *data;
+    json_t *order; /* "group/resource" -> sorted array of its "ns/name" keys */
     json_t *texts; /* "%p" of a stored object -> [object, its compact JSON] */
     uint64_t rv, floor;
     ev_slot *ring;
@@ -77,6 +81,104 @@ static json_t *bucket(dv_store *s, const char *group, const char *resource, int 
 static void objkey(char *buf, size_t n, const char *ns, const char *name)
 {
     snprintf(buf, n, "%s/%s", ns ? ns : "", name);
+}
+
+/* ---- sorted keys ---------------------------------------------------------------- */
+
+static json_t *order_of(dv_store *s, const char *group, const char *resource, int create)
+{
+    char key[512];
+    snprintf(key, sizeof(key), "%s/%s", group ? group : "", resource);
+    json_t *o = json_object_get(s->order, key);
+    if (!o && create) {
+        o = json_array();
+        json_object_set_new(s->order, key, o);
+    }
+    return o;
+}
+
+/* First index whose key is >= key (strict: > key). */
+static size_t lower_bound(const json_t *keys, const char *key, int strict)
+{
+    size_t lo = 0, hi = json_array_size(keys);
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(json_string_value(json_array_get(keys, mid)), key);
+        if (c < 0 || (strict && c == 0))
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static void order_insert(dv_store *s, const char *group, const char *resource, const char *key)
+{
+    json_t *keys = order_of(s, group, resource, 1);
+    json_array_insert_new(keys, lower_bound(keys, key, 0), json_string(key));
+}
+
+static void order_remove(dv_store *s, const char *group, const char *resource, const char *key)
+{
+    json_t *keys = order_of(s, group, resource, 0);
+    size_t i = lower_bound(keys, key, 0);
+    if (i < json_array_size(keys) && !strcmp(json_string_value(json_array_get(keys, i)), key))
+        json_array_remove(keys, i);
+}
+
+static int cmp_keys(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Sorted keys of a {"ns/name": obj} map, filtered by namespace (NULL: all)
+ * and to keys after `after` (NULL: from the start). New array. */
+static json_t *sort_keys(const json_t *map, const char *ns, const char *after)
+{
+    json_t *arr = json_array();
+    size_t n = json_object_size(map), i = 0;
+    if (!n)
+        return arr;
+    const char **keys = malloc(n * sizeof(*keys));
+    const char *k;
+    json_t *v;
+    size_t nslen = ns ? strlen(ns) : 0;
+    json_object_foreach((json_t *)map, k, v) {
+        if (ns && (strncmp(k, ns, nslen) != 0 || k[nslen] != '/'))
+            continue;
+        if (after && strcmp(k, after) <= 0)
+            continue;
+        keys[i++] = k;
+    }
+    qsort(keys, i, sizeof(*keys), cmp_keys);
+    for (size_t j = 0; j < i; j++)
+        json_array_append_new(arr, json_string(keys[j]));
+    free(keys);
+    return arr;
+}
+
+/* After replaying the log: sort every bucket once. */
+static void order_rebuild(dv_store *s)
+{
+    const char *bkey;
+    json_t *b;
+    json_object_clear(s->order);
+    json_object_foreach(s->data, bkey, b)
+        json_object_set_new(s->order, bkey, sort_keys(b, NULL, NULL));
+}
+
+/* Objects of map under the sorted keys[from..], while in namespace ns. */
+static json_t *items_from(const json_t *map, const json_t *keys, size_t from, const char *ns)
+{
+    json_t *arr = json_array();
+    size_t nslen = ns ? strlen(ns) : 0;
+    for (size_t i = from; i < json_array_size(keys); i++) {
+        const char *k = json_string_value(json_array_get(keys, i));
+        if (ns && (strncmp(k, ns, nslen) != 0 || k[nslen] != '/'))
+            break; /* a namespace's keys are contiguous */
+        json_array_append(arr, json_object_get((json_t *)map, k));
+    }
+    return arr;
 }
 
 /* ---- serialized objects ------------------------------------------------------ */
@@ -258,6 +360,7 @@ int dv_store_open(const char *data_dir, size_t window, dv_store **out, char *msg
     dv_store *s = calloc(1, sizeof(*s));
     s->data = json_object();
     s->texts = json_object();
+    s->order = json_object();
     s->window = window ? window : 1;
     s->ring = calloc(s->window, sizeof(ev_slot));
     s->next_sub_id = 1;
@@ -267,6 +370,7 @@ int dv_store_open(const char *data_dir, size_t window, dv_store **out, char *msg
         s->log_path = malloc(plen);
         snprintf(s->log_path, plen, "%s/store.log", data_dir);
         int rc = log_replay(s, msg, n);
+        order_rebuild(s);
         const char *bkey, *k;
         json_t *b, *o;
         json_object_foreach(s->data, bkey, b)
@@ -308,6 +412,7 @@ void dv_store_free(dv_store *s)
     free(s->ring);
     free(s->subs);
     json_decref(s->texts);
+    json_decref(s->order);
     json_decref(s->data);
     if (s->log)
         fclose(s->log);
@@ -329,50 +434,40 @@ const json_t *dv_store_get(dv_store *s, const char *group, const char *resource,
     return json_object_get(b, key);
 }
 
-static int cmp_keys(const void *a, const void *b)
-{
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-/* Sorted array from a {"ns/name": obj} map, filtered by namespace. */
-static json_t *sorted_items(json_t *map, const char *ns)
-{
-    json_t *arr = json_array();
-    size_t n = json_object_size(map), i = 0;
-    if (!n)
-        return arr;
-    const char **keys = malloc(n * sizeof(*keys));
-    const char *k;
-    json_t *v;
-    size_t nslen = ns ? strlen(ns) : 0;
-    json_object_foreach(map, k, v) {
-        if (ns && (strncmp(k, ns, nslen) != 0 || k[nslen] != '/'))
-            continue;
-        keys[i++] = k;
-    }
-    qsort(keys, i, sizeof(*keys), cmp_keys);
-    for (size_t j = 0; j < i; j++)
-        json_array_append(arr, json_object_get(map, keys[j]));
-    free(keys);
-    return arr;
-}
-
 json_t *dv_store_list(dv_store *s, const char *group, const char *resource, const char *ns)
 {
-    json_t *b = bucket(s, group, resource, 0);
-    if (!b)
-        return json_array();
-    return sorted_items(b, ns);
+    return dv_store_list_after(s, group, resource, ns, s->rv, NULL);
 }
 
 json_t *dv_store_list_at(dv_store *s, const char *group, const char *resource, const char *ns,
                          uint64_t rv)
 {
+    return dv_store_list_after(s, group, resource, ns, rv, NULL);
+}
+
+json_t *dv_store_list_after(dv_store *s, const char *group, const char *resource, const char *ns,
+                            uint64_t rv, const char *after)
+{
     if (rv < s->floor)
         return NULL;
-    if (rv >= s->rv)
-        return dv_store_list(s, group, resource, ns);
     json_t *b = bucket(s, group, resource, 0);
+    if (rv >= s->rv) {
+        json_t *keys = order_of(s, group, resource, 0);
+        if (!b || !keys)
+            return json_array();
+        size_t from = 0;
+        if (ns) {
+            char prefix[512];
+            snprintf(prefix, sizeof(prefix), "%s/", ns);
+            from = lower_bound(keys, prefix, 0);
+        }
+        if (after && *after) {
+            size_t past = lower_bound(keys, after, 1);
+            if (past > from)
+                from = past;
+        }
+        return items_from(b, keys, from, ns);
+    }
     json_t *map = b ? json_copy(b) : json_object(); /* shallow: objects are shared, never modified */
     /* Undo events newer than rv, newest first. */
     for (size_t i = s->count; i-- > 0;) {
@@ -389,7 +484,9 @@ json_t *dv_store_list_at(dv_store *s, const char *group, const char *resource, c
         else
             json_object_set(map, key, e->prev);
     }
-    json_t *arr = sorted_items(map, ns);
+    json_t *keys = sort_keys(map, ns, after && *after ? after : NULL);
+    json_t *arr = items_from(map, keys, 0, NULL);
+    json_decref(keys);
     json_decref(map);
     return arr;
 }
@@ -474,6 +571,8 @@ uint64_t dv_store_put(dv_store *s, const char *group, const char *resource, cons
     json_t *prev = json_incref(json_object_get(b, key));
     if (prev)
         text_drop(s, prev);
+    else
+        order_insert(s, group, resource, key);
     text_put(s, obj, text);
     json_object_set_new(b, key, obj);
     emit(s, prev ? DV_EV_MODIFIED : DV_EV_ADDED, group, resource, ns, obj, prev);
@@ -496,6 +595,7 @@ uint64_t dv_store_delete(dv_store *s, const char *group, const char *resource, c
     s->rv++;
     json_incref(prev);
     text_drop(s, prev);
+    order_remove(s, group, resource, key);
     json_object_del(b, key);
     json_t *last = json_deep_copy(prev);
     set_rv(last, s->rv);

@@ -63,6 +63,10 @@ json_t *dv_store_list(dv_store *s, const char *group, const char *resource, cons
 /* The same, as it was at revision rv; NULL when rv < floor (410). */
 json_t *dv_store_list_at(dv_store *s, const char *group, const char *resource, const char *ns,
                          uint64_t rv);
+/* The same, only the objects whose "ns/name" sorts after `after` (NULL or
+ * "": all): the rest of a paginated list, found by binary search. */
+json_t *dv_store_list_after(dv_store *s, const char *group, const char *resource, const char *ns,
+                            uint64_t rv, const char *after);
 /* Every stored object of every resource as a new array of
  * {"group","resource","object"} records (used by garbage collection). */
 json_t *dv_store_all(dv_store *s);

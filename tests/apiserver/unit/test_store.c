@@ -281,6 +281,64 @@ static void test_serialized_objects(void **state)
     free(dir);
 }
 
+static const char *name_at(const json_t *arr, size_t i)
+{
+    return json_string_value(json_object_get(json_object_get(json_array_get(arr, i), "metadata"), "name"));
+}
+
+/* Lists come from keys kept sorted through writes: namespaces (including
+ * one that prefixes another), a continue key, snapshots of older revisions. */
+static void test_list_after(void **state)
+{
+    (void)state;
+    dv_store *s = open_mem(10);
+    const char *puts[][2] = {{"b", "2"}, {"a", "9"}, {"a-b", "1"}, {"b", "1"}, {"a", "1"}, {"b", "3"}, {"ab", "0"}};
+    for (size_t i = 0; i < sizeof(puts) / sizeof(puts[0]); i++)
+        dv_store_put(s, "", "cm", puts[i][0], puts[i][1], obj(puts[i][0], puts[i][1], "v"));
+    /* strcmp order of "ns/name": "a-b/1" < "a/1" < "a/9" < "ab/0" < "b/1" ... */
+    json_t *l = dv_store_list(s, "", "cm", NULL);
+    assert_int_equal(json_array_size(l), 7);
+    const char *want[] = {"1", "1", "9", "0", "1", "2", "3"};
+    for (size_t i = 0; i < 7; i++)
+        assert_string_equal(name_at(l, i), want[i]);
+    json_decref(l);
+    l = dv_store_list(s, "", "cm", "a");
+    assert_int_equal(json_array_size(l), 2);
+    json_decref(l);
+    uint64_t before = dv_store_rv(s);
+    l = dv_store_list_after(s, "", "cm", "b", before, "b/1");
+    assert_int_equal(json_array_size(l), 2);
+    assert_string_equal(name_at(l, 0), "2");
+    json_decref(l);
+    l = dv_store_list_after(s, "", "cm", NULL, before, "a/5"); /* a key that does not exist */
+    assert_int_equal(json_array_size(l), 5);
+    assert_string_equal(name_at(l, 0), "9");
+    json_decref(l);
+    l = dv_store_list_after(s, "", "cm", "a", before, "a/9"); /* the last of its namespace */
+    assert_int_equal(json_array_size(l), 0);
+    json_decref(l);
+    l = dv_store_list_after(s, "", "cm", "a", before, "");
+    assert_int_equal(json_array_size(l), 2);
+    json_decref(l);
+    /* later writes keep the order and leave the snapshot as it was */
+    dv_store_delete(s, "", "cm", "b", "2");
+    dv_store_put(s, "", "cm", "b", "15", obj("b", "15", "v"));
+    l = dv_store_list_after(s, "", "cm", "b", dv_store_rv(s), "b/1");
+    assert_int_equal(json_array_size(l), 2);
+    assert_string_equal(name_at(l, 0), "15");
+    assert_string_equal(name_at(l, 1), "3");
+    json_decref(l);
+    l = dv_store_list_after(s, "", "cm", "b", before, "b/1");
+    assert_int_equal(json_array_size(l), 2);
+    assert_string_equal(name_at(l, 0), "2");
+    assert_string_equal(name_at(l, 1), "3");
+    json_decref(l);
+    l = dv_store_list_after(s, "", "nothing", NULL, dv_store_rv(s), NULL);
+    assert_int_equal(json_array_size(l), 0);
+    json_decref(l);
+    dv_store_free(s);
+}
+
 static void test_bad_data_dir(void **state)
 {
     (void)state;
@@ -297,6 +355,7 @@ int main(void)
         cmocka_unit_test(test_put_get_list),      cmocka_unit_test(test_events_and_replay),
         cmocka_unit_test(test_list_at_snapshot),  cmocka_unit_test(test_persistence),
         cmocka_unit_test(test_bad_data_dir),      cmocka_unit_test(test_serialized_objects),
+        cmocka_unit_test(test_list_after),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
