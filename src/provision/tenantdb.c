@@ -37,6 +37,9 @@ extern char **environ;
 
 struct pb_tdb {
     pb_pg_pool *pool;
+    /* NOLOGIN group holding the rls tenants' privileges ("<shared_db>_rls_tenants"):
+     * granted once, so ACLs do not grow with the number of tenants. */
+    char rls_group[NAME_MAX_];
     char *shared_db, *app_schema, *tenant_host, *sslmode, *snapshot_dir, *pg_dump;
     int tenant_port;
     int fail_after;
@@ -233,6 +236,13 @@ static int bootstrap(pb_tdb *t, pb_err *e)
         if (rc == PB_EEXIST)
             rc = 0;
     }
+    if (rc == 0)
+        rc = role_exists(c, t->rls_group, &found, e);
+    if (rc == 0 && !found) {
+        rc = pb_pg_execf(c, e, "CREATE ROLE %I NOLOGIN NOINHERIT", t->rls_group);
+        if (rc == PB_EEXIST)
+            rc = 0;
+    }
     pb_pg_pool_put(t->pool, c);
     if (rc)
         return pb_err_wrap(e, "preparing the shared database");
@@ -270,6 +280,14 @@ static int bootstrap(pb_tdb *t, pb_err *e)
                          "REVOKE ALL ON SCHEMA %I FROM PUBLIC;\n"
                          "REVOKE ALL ON DATABASE %I FROM PUBLIC;\n",
                          t->app_schema, t->app_schema, t->shared_db);
+    /* What every rls tenant may use, granted to their group once. */
+    if (rc == 0)
+        rc = pb_pg_execf(c, e,
+                         "GRANT CONNECT ON DATABASE %I TO %I;\n"
+                         "GRANT USAGE ON SCHEMA %I TO %I;\n"
+                         "GRANT USAGE ON SCHEMA paybill TO %I;\n"
+                         "GRANT EXECUTE ON FUNCTION paybill." PB_DM_TENANT_FN "() TO %I;\n",
+                         t->shared_db, t->rls_group, t->app_schema, t->rls_group, t->rls_group, t->rls_group);
     if (rc == 0)
         rc = pb_pg_commit(c, e);
     pb_pg_rollback(c);
@@ -284,14 +302,15 @@ int pb_tdb_new(const pb_tdb_config *cfg, pb_tdb **out, pb_err *e)
         return pb_err_set(e, PB_EINVAL, "tenantdb: admin_conninfo is required");
     const char *shared = cfg->shared_db ? cfg->shared_db : "paybill";
     const char *app = cfg->app_schema ? cfg->app_schema : "app";
-    if (!pb_dm_ident_ok(shared) || !pb_dm_ident_ok(app) || strncmp(app, "t_", 2) == 0 ||
+    if (!pb_dm_ident_ok(shared) || strlen(shared) > 50 || !pb_dm_ident_ok(app) || strncmp(app, "t_", 2) == 0 ||
         strncmp(app, "snap_", 5) == 0 || strcmp(app, "paybill") == 0)
         return pb_err_set(e, PB_EINVAL,
-                          "tenantdb: shared_db and app_schema must be identifiers (app_schema not "
-                          "\"paybill\", \"t_*\" or \"snap_*\", which are used for tenants)");
+                          "tenantdb: shared_db (at most 50 characters) and app_schema must be identifiers "
+                          "(app_schema not \"paybill\", \"t_*\" or \"snap_*\", which are used for tenants)");
     pb_tdb *t = calloc(1, sizeof *t);
     if (!t)
         return pb_err_set(e, PB_ENOMEM, "out of memory");
+    snprintf(t->rls_group, sizeof t->rls_group, "%s_rls_tenants", shared);
     t->shared_db = strdup(shared);
     t->app_schema = strdup(app);
     t->tenant_host = dup_or(cfg->tenant_host, "127.0.0.1");
@@ -402,18 +421,101 @@ static int target_version(PGconn *c, const char *schema, long long *v, pb_err *e
     return rc;
 }
 
-/* DML on every table of a schema (rerun after each migration: new tables). */
-static int grant_tables(PGconn *c, const char *schema, const char *role, int rls, pb_err *e)
+/* DML on every table of a schema to one role (rerun after each migration:
+ * new tables). */
+static int grant_tables(PGconn *c, const char *schema, const char *role, pb_err *e)
 {
-    int rc = pb_pg_execf(c, e,
-                         "GRANT USAGE ON SCHEMA %I TO %I;\n"
-                         "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA %I TO %I;\n",
-                         schema, role, schema, role);
-    if (rc == 0 && rls)
+    return pb_pg_execf(c, e,
+                       "GRANT USAGE ON SCHEMA %I TO %I;\n"
+                       "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA %I TO %I;\n",
+                       schema, role, schema, role);
+}
+
+/* The shared rls tables' DML for the rls group, granted only when a table
+ * lacks it (a migration added one): a GRANT rewrites every table's catalog
+ * row, which converging a tenant should not pay for. */
+static int grant_rls_tables(pb_tdb *t, PGconn *c, pb_err *e)
+{
+    const char *p[2] = {t->app_schema, t->rls_group};
+    PGresult *r;
+    int rc = pb_pg_query(c,
+                         "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                         "WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND NOT ("
+                         "has_table_privilege($2, c.oid, 'SELECT') AND has_table_privilege($2, c.oid, 'INSERT') "
+                         "AND has_table_privilege($2, c.oid, 'UPDATE') AND has_table_privilege($2, c.oid, 'DELETE'))",
+                         2, p, &r, e);
+    if (rc)
+        return rc;
+    int missing = atoi(PQgetvalue(r, 0, 0)) > 0;
+    PQclear(r);
+    return missing ? grant_tables(c, t->app_schema, t->rls_group, e) : 0;
+}
+
+/* An rls tenant's role: INHERIT, member of the rls group (and of nothing
+ * else), with no grants of its own on the shared objects (versions before
+ * the group granted them per tenant, which grew every ACL until pg_class
+ * rows no longer fit in a page). One transaction. */
+static int join_rls_group(pb_tdb *t, PGconn *c, const char *role, pb_err *e)
+{
+    const char *p[3] = {role, t->rls_group, t->app_schema};
+    PGresult *r = NULL;
+    int rc = pb_pg_begin(c, e);
+    if (rc == 0)
+        rc = pb_pg_query(
+            c,
+            "WITH me AS (SELECT oid, rolinherit FROM pg_roles WHERE rolname = $1) SELECT me.rolinherit, "
+            "EXISTS (SELECT 1 FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid "
+            "        WHERE m.member = me.oid AND g.rolname = $2), "
+            "EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace, aclexplode(c.relacl) a "
+            "        WHERE n.nspname = $3 AND a.grantee = me.oid) "
+            "OR EXISTS (SELECT 1 FROM pg_namespace n, aclexplode(n.nspacl) a "
+            "        WHERE n.nspname IN ($3, 'paybill') AND a.grantee = me.oid) "
+            "OR EXISTS (SELECT 1 FROM pg_proc f JOIN pg_namespace n ON n.oid = f.pronamespace, aclexplode(f.proacl) a "
+            "        WHERE n.nspname = 'paybill' AND f.proname = '" PB_DM_TENANT_FN "' AND a.grantee = me.oid) "
+            "OR EXISTS (SELECT 1 FROM pg_database d, aclexplode(d.datacl) a "
+            "        WHERE d.datname = current_database() AND a.grantee = me.oid) "
+            "FROM me",
+            3, p, &r, e);
+    if (rc == 0 && PQntuples(r) != 1)
+        rc = pb_err_set(e, PB_ENOTFOUND, "role %s not found", role);
+    if (rc == 0 && strcmp(PQgetvalue(r, 0, 0), "t") != 0)
+        rc = pb_pg_execf(c, e, "ALTER ROLE %I INHERIT", role);
+    if (rc == 0 && strcmp(PQgetvalue(r, 0, 1), "t") != 0)
+        rc = pb_pg_execf(c, e, "GRANT %I TO %I", t->rls_group, role);
+    if (rc == 0 && strcmp(PQgetvalue(r, 0, 2), "t") == 0)
         rc = pb_pg_execf(c, e,
-                         "GRANT USAGE ON SCHEMA paybill TO %I;\n"
-                         "GRANT EXECUTE ON FUNCTION paybill." PB_DM_TENANT_FN "() TO %I;\n",
-                         role, role);
+                         "REVOKE ALL ON ALL TABLES IN SCHEMA %I FROM %I;\n"
+                         "REVOKE ALL ON SCHEMA %I FROM %I;\n"
+                         "REVOKE ALL ON SCHEMA paybill FROM %I;\n"
+                         "REVOKE ALL ON FUNCTION paybill." PB_DM_TENANT_FN "() FROM %I;\n"
+                         "REVOKE ALL ON DATABASE %I FROM %I;\n",
+                         t->app_schema, role, t->app_schema, role, role, role, t->shared_db, role);
+    PQclear(r);
+    if (rc == 0)
+        rc = pb_pg_commit(c, e);
+    pb_pg_rollback(c);
+    return rc ? pb_err_wrap(e, "joining %s to %s", role, t->rls_group) : 0;
+}
+
+/* The reverse, when the tenant's data leaves rls: NOINHERIT, member of
+ * nothing. */
+static int leave_rls_group(pb_tdb *t, PGconn *c, const char *role, pb_err *e)
+{
+    const char *p[2] = {role, t->rls_group};
+    int member = 0;
+    PGresult *r;
+    int rc = pb_pg_query(c,
+                         "SELECT 1 FROM pg_auth_members m JOIN pg_roles u ON u.oid = m.member "
+                         "JOIN pg_roles g ON g.oid = m.roleid WHERE u.rolname = $1 AND g.rolname = $2",
+                         2, p, &r, e);
+    if (rc == 0) {
+        member = PQntuples(r) > 0;
+        PQclear(r);
+    }
+    if (rc == 0)
+        rc = pb_pg_execf(c, e, "ALTER ROLE %I NOINHERIT", role);
+    if (rc == 0 && member)
+        rc = pb_pg_execf(c, e, "REVOKE %I FROM %I", t->rls_group, role);
     return rc;
 }
 
@@ -425,6 +527,8 @@ int pb_tdb_apply_model(pb_tdb *t, const pb_dm_model *m, int allow_destructive, p
     if (rc == 0)
         rc = migrate_target(c, t->app_schema, PB_DM_LAYOUT_RLS, m, allow_destructive, e);
     if (rc == 0)
+        rc = grant_rls_tables(t, c, e);
+    if (rc == 0)
         rc = pb_pg_query(c, "SELECT tenant_id, role_name, layout, location FROM paybill.tenants ORDER BY tenant_id",
                          0, NULL, &r, e);
     for (int i = 0; rc == 0 && i < PQntuples(r); i++) {
@@ -434,18 +538,18 @@ int pb_tdb_apply_model(pb_tdb *t, const pb_dm_model *m, int allow_destructive, p
         rc = tenant_lock(c, id, e);
         if (rc) {
         } else if (l == PB_DM_LAYOUT_RLS) {
-            rc = grant_tables(c, t->app_schema, role, 1, e);
+            rc = join_rls_group(t, c, role, e); /* converges tenants made before the group */
         } else if (l == PB_DM_LAYOUT_SCHEMA) {
             rc = migrate_target(c, loc, l, m, allow_destructive, e);
             if (rc == 0)
-                rc = grant_tables(c, loc, role, 0, e);
+                rc = grant_tables(c, loc, role, e);
         } else {
             PGconn *tc = NULL;
             rc = pb_pg_pool_get(t->pool, loc, &tc, e);
             if (rc == 0)
                 rc = migrate_target(tc, TENANT_DB_SCHEMA, l, m, allow_destructive, e);
             if (rc == 0)
-                rc = grant_tables(tc, TENANT_DB_SCHEMA, role, 0, e);
+                rc = grant_tables(tc, TENANT_DB_SCHEMA, role, e);
             pb_pg_pool_put(t->pool, tc);
         }
         tenant_unlock(c, id);
@@ -489,20 +593,27 @@ static int set_password(PGconn *c, const char *role, const char *pw, pb_err *e)
     return rc;
 }
 
-static int ensure_role(PGconn *c, const char *role, int conn_limit, int login, const char *pw, pb_err *e)
+/* Create (NOLOGIN: the caller gives LOGIN once the tenant is complete) or
+ * converge the role's attributes and password. INHERIT only for rls
+ * tenants, whose privileges come from the rls group; the attribute is set
+ * here too so converging never flips it under open sessions. */
+static int ensure_role(PGconn *c, const char *role, int conn_limit, int inherit, const char *pw, int *created,
+                       pb_err *e)
 {
     int found = 0;
+    *created = 0;
     int rc = role_exists(c, role, &found, e);
     if (rc == 0 && !found) {
         rc = pb_pg_execf(c, e, "CREATE ROLE %I NOLOGIN", role);
+        *created = rc == 0;
         if (rc == PB_EEXIST)
             rc = 0;
     }
     if (rc == 0)
         rc = pb_pg_execf(c, e,
-                         "ALTER ROLE %I WITH %s NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT "
+                         "ALTER ROLE %I WITH NOSUPERUSER NOCREATEDB NOCREATEROLE %s "
                          "NOREPLICATION NOBYPASSRLS CONNECTION LIMIT %d",
-                         role, login ? "LOGIN" : "NOLOGIN", conn_limit < 0 ? -1 : conn_limit);
+                         role, inherit ? "INHERIT" : "NOINHERIT", conn_limit < 0 ? -1 : conn_limit);
     if (rc == 0)
         rc = set_password(c, role, pw, e);
     return rc ? pb_err_wrap(e, "role %s", role) : 0;
@@ -601,9 +712,9 @@ static int prepare_location(pb_tdb *t, const char *role, pb_dm_layout l, const c
     if (l == PB_DM_LAYOUT_RLS) {
         rc = migrate_target(c, loc, l, m, 0, e);
         if (rc == 0)
-            rc = pb_pg_execf(c, e, "GRANT CONNECT ON DATABASE %I TO %I", t->shared_db, role);
+            rc = grant_rls_tables(t, c, e);
         if (rc == 0)
-            rc = grant_tables(c, loc, role, 1, e);
+            rc = join_rls_group(t, c, role, e);
     } else if (l == PB_DM_LAYOUT_SCHEMA) {
         rc = pb_pg_begin(c, e);
         if (rc == 0)
@@ -620,7 +731,7 @@ static int prepare_location(pb_tdb *t, const char *role, pb_dm_layout l, const c
         if (rc == 0)
             rc = migrate_target(c, loc, l, m, 0, e);
         if (rc == 0)
-            rc = grant_tables(c, loc, role, 0, e);
+            rc = grant_tables(c, loc, role, e);
     } else {
         rc = exists(c, "SELECT 1 FROM pg_database WHERE datname = $1", loc, &found, e);
         if (rc == 0 && !found) {
@@ -651,7 +762,7 @@ static int prepare_location(pb_tdb *t, const char *role, pb_dm_layout l, const c
         if (rc == 0)
             rc = migrate_target(tc, TENANT_DB_SCHEMA, l, m, 0, e);
         if (rc == 0)
-            rc = grant_tables(tc, TENANT_DB_SCHEMA, role, 0, e);
+            rc = grant_tables(tc, TENANT_DB_SCHEMA, role, e);
         pb_pg_pool_put(t->pool, tc);
     }
     pb_pg_pool_put(t->pool, c);
@@ -675,6 +786,9 @@ static int remove_location(pb_tdb *t, const char *id, const char *role, pb_dm_la
         for (size_t i = pb_dm_table_count(m); rc == 0 && i-- > 0;)
             rc = pb_pg_execf(c, e, "DELETE FROM %I.%I WHERE " PB_DM_TENANT_COLUMN " = %L", loc,
                              pb_dm_table_name(m, i), id);
+        if (rc == 0 && role_found)
+            rc = leave_rls_group(t, c, role, e);
+        /* Per-tenant grants made by versions before the group. */
         if (rc == 0 && role_found)
             rc = pb_pg_execf(c, e,
                              "REVOKE ALL ON ALL TABLES IN SCHEMA %I FROM %I;\n"
@@ -881,11 +995,44 @@ static int update_row(PGconn *c, const char *sql, const char *id, const char *a,
     return pb_pg_query(c, sql, n, p, NULL, e);
 }
 
+/* Whether the place a new tenant's data goes exists already (rls: the
+ * shared tables always do; a tenant that never could log in has no rows). */
+static int location_exists(PGconn *c, pb_dm_layout l, const char *loc, int *found, pb_err *e)
+{
+    *found = 1;
+    if (l == PB_DM_LAYOUT_SCHEMA)
+        return exists(c, "SELECT 1 FROM pg_namespace WHERE nspname = $1", loc, found, e);
+    if (l == PB_DM_LAYOUT_DATABASE)
+        return exists(c, "SELECT 1 FROM pg_database WHERE datname = $1", loc, found, e);
+    return 0;
+}
+
+/* A new tenant's ensure failed: remove what this call made, so no
+ * half-made tenant stays behind (the role never had LOGIN). Best effort: a
+ * rerun converges anyway. A schema or database that was already there is
+ * not ours to drop, and the role may own it now: both stay. */
+static void undo_new_tenant(pb_tdb *t, PGconn *c, const char *id, const char *role, int role_created,
+                            pb_dm_layout l, const char *loc, int loc_existed, const pb_dm_model *m)
+{
+    pb_err ignored;
+    pb_pg_rollback(c);
+    if (PQstatus(c) != CONNECTION_OK)
+        return;
+    int ours = l == PB_DM_LAYOUT_RLS || !loc_existed;
+    if (l != PB_DM_LAYOUT_RLS && !loc_existed)
+        remove_location(t, id, role, l, loc, m, 0, &ignored);
+    if (role_created && ours)
+        pb_pg_execf(c, &ignored, "DROP OWNED BY %I; DROP ROLE IF EXISTS %I", role, role);
+    update_row(c, "DELETE FROM paybill.tenants WHERE tenant_id = $1", id, NULL, NULL, &ignored);
+    pb_log_warn("tenant database creation undone", "tenant", id, NULL);
+}
+
 int pb_tdb_ensure(pb_tdb *t, const pb_tdb_tenant *spec, const pb_dm_model *m, pb_tdb_creds *creds, pb_err *e)
 {
     PGconn *c = NULL;
     trow row;
     char role[NAME_MAX_], loc[NAME_MAX_], *pw = NULL;
+    int fresh = 0, role_created = 0, loc_existed = 1;
     memset(creds, 0, sizeof *creds);
     int rc = id_ok(spec->id, e);
     if (rc)
@@ -915,6 +1062,10 @@ int pb_tdb_ensure(pb_tdb *t, const pb_tdb_tenant *spec, const pb_dm_model *m, pb
     else if (rc == 0 && row.found && row.layout != spec->layout)
         rc = pb_err_set(e, PB_ECONFLICT, "the data is in layout %s, not %s: move it instead",
                         pb_dm_layout_name(row.layout), pb_dm_layout_name(spec->layout));
+    if (rc == 0 && !row.found) {
+        fresh = 1;
+        rc = location_exists(c, spec->layout, loc, &loc_existed, e);
+    }
     if (rc == 0) {
         /* Record first: the rls function needs it, and a rerun finds it. A
          * retained tenant comes back to life. */
@@ -926,14 +1077,22 @@ int pb_tdb_ensure(pb_tdb *t, const pb_tdb_tenant *spec, const pb_dm_model *m, pb
                          "updated_at = now()",
                          4, p, NULL, e);
     }
+    if (rc)
+        fresh = 0; /* nothing made yet */
     if (rc == 0)
         rc = load_row(c, spec->id, &row, e);
     if (rc == 0)
-        rc = ensure_role(c, role, spec->connection_limit, strcmp(row.state, "active") == 0, password, e);
+        rc = ensure_role(c, role, spec->connection_limit, spec->layout == PB_DM_LAYOUT_RLS, password,
+                         &role_created, e);
     if (rc == 0)
         rc = pb_pg_execf(c, e, "ALTER ROLE %I SET search_path = %I", role, data_schema(spec->layout, loc));
     if (rc == 0)
         rc = prepare_location(t, role, spec->layout, loc, m, e);
+    /* Only a complete tenant may log in. */
+    if (rc == 0)
+        rc = pb_pg_execf(c, e, "ALTER ROLE %I %s", role, strcmp(row.state, "active") == 0 ? "LOGIN" : "NOLOGIN");
+    if (rc && fresh && c)
+        undo_new_tenant(t, c, spec->id, role, role_created, spec->layout, loc, loc_existed, m);
     if (c)
         close_tenant(t, c, spec->id, locked);
     if (rc == 0)

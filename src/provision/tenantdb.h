@@ -20,10 +20,20 @@
  *             PB_EUNAVAILABLE "not yet available".
  * In every layout the tables belong to the NOLOGIN role "paybill_owner" and
  * a tenant's role "pb_t_<id>" only has SELECT/INSERT/UPDATE/DELETE on them;
- * it is created NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION
- * NOBYPASSRLS, member of nothing, with the plan's connection limit and a
- * search_path pointing at its tables (so the application's SQL is the same
- * in every layout).
+ * it is created NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION
+ * NOBYPASSRLS, with the plan's connection limit and a search_path pointing
+ * at its tables (so the application's SQL is the same in every layout).
+ * Schema and database tenants are NOINHERIT and members of nothing; their
+ * grants are their own. rls tenants are INHERIT members of exactly one
+ * NOLOGIN group, "<shared_db>_rls_tenants" (no admin option), which holds
+ * CONNECT on shared_db, USAGE on app_schema and paybill, EXECUTE on the
+ * tenant function and DML on the shared tables: granted once, so no ACL
+ * grows with the number of tenants (per-tenant grants made pg_class rows
+ * outgrow a page at about 2,430 tenants). SET ROLE to the group gives a
+ * tenant nothing it lacks, and the policy still keys on session_user.
+ * A tenant's role gets LOGIN only once the tenant is complete; when
+ * creating a new tenant fails, what that call made (record, role, schema or
+ * database) is removed again, so a retry starts clean.
  *
  * Bookkeeping lives in schema "paybill" of shared_db: paybill.tenants (where
  * each tenant's data is, its state, a move in progress) and

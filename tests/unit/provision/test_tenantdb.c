@@ -458,6 +458,25 @@ static void test_rls_isolation(void **state)
     assert_string_equal(state_of(c, "RESET ROLE"), "00000");
     assert_int_equal(qint(c, "SELECT count(*) FROM customers"), 4);
     assert_int_equal(qint(c, "SELECT count(*) FROM customers WHERE email = 'pwned'"), 0);
+    /* The rls tenants' group: becoming it gives nothing the tenant lacks,
+     * and the rows stay bound to the login (session_user). */
+    assert_string_equal(state_of(c, "SET ROLE paybill_rls_tenants"), "00000");
+    assert_int_equal(qint(c, "SELECT count(*) FROM customers"), 4);
+    assert_int_equal(qint(c, "SELECT count(*) FROM app.orders WHERE tenant_id = 'rls_b'"), 0);
+    assert_string_equal(state_of(c, "INSERT INTO customers (tenant_id, id, email) VALUES ('rls_b', 998, 'x')"), "42501");
+    assert_string_equal(state_of(c, "SELECT * FROM paybill.tenants"), "42501");
+    assert_string_equal(state_of(c, "CREATE TABLE app.mine (x int)"), "42501");
+    assert_string_equal(state_of(c, "ALTER TABLE customers NO FORCE ROW LEVEL SECURITY"), "42501");
+    assert_string_equal(state_of(c, "SET ROLE pb_t_rls_b"), "42501");
+    assert_string_equal(state_of(c, "GRANT pb_t_rls_b TO paybill_rls_tenants"), "42501");
+    assert_string_equal(state_of(c, "RESET ROLE"), "00000");
+    {
+        PGresult *gr = PQexec(c, "SELECT paybill.current_tenant_id()");
+        assert_string_equal(PQgetvalue(gr, 0, 0), "rls_a");
+        PQclear(gr);
+    }
+    /* Nor can a tenant hand its group's membership to anyone. */
+    assert_string_equal(state_of(c, "GRANT paybill_rls_tenants TO pb_t_rls_b"), "42501");
     /* Changing the rules. */
     assert_string_equal(state_of(c, "ALTER TABLE customers DISABLE ROW LEVEL SECURITY"), "42501");
     assert_string_equal(state_of(c, "ALTER TABLE customers NO FORCE ROW LEVEL SECURITY"), "42501");
@@ -480,6 +499,9 @@ static void test_rls_isolation(void **state)
     /* Nor can it kill another tenant's sessions. */
     PGconn *cb = tconnect_ok(&b);
     assert_string_equal(state_of(c, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'pb_t_rls_b'"), "42501");
+    assert_string_equal(state_of(c, "SET ROLE paybill_rls_tenants"), "00000");
+    assert_string_equal(state_of(c, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'pb_t_rls_b'"), "42501");
+    assert_string_equal(state_of(c, "RESET ROLE"), "00000");
     assert_string_equal(state_of(cb, "SELECT 1"), "00000");
     PQfinish(cb);
     /* The binding is to the login itself. */
@@ -522,6 +544,7 @@ static void test_schema_and_database_isolation(void **state)
     assert_string_equal(state_of(c, "SET search_path = t_sch_b"), "00000");
     assert_string_equal(state_of(c, "SELECT * FROM customers"), "42P01"); /* not visible at all */
     assert_string_equal(state_of(c, "SET ROLE pb_t_sch_b"), "42501");
+    assert_string_equal(state_of(c, "SET ROLE paybill_rls_tenants"), "42501"); /* not a member */
     assert_string_equal(state_of(c, "SELECT * FROM app.customers"), "42501");
     assert_string_equal(state_of(c, "SELECT * FROM paybill.migrations"), "42501");
     assert_int_equal(qint(c, "SELECT count(*) FROM pg_stats WHERE schemaname = 't_sch_b'"), 0);
@@ -536,6 +559,7 @@ static void test_schema_and_database_isolation(void **state)
     assert_string_equal(state_of(c, "CREATE TABLE public.x (i int)"), "42501");
     assert_string_equal(state_of(c, "CREATE TABLE app.x (i int)"), "42501");
     assert_string_equal(state_of(c, "SET ROLE pb_t_db_b"), "42501");
+    assert_string_equal(state_of(c, "SET ROLE paybill_rls_tenants"), "42501");
     assert_string_equal(state_of(c, "CREATE EXTENSION dblink"), "42501");
     PQfinish(c);
     assert_null(tconnect(&d1, "t_db_b", NULL, err, sizeof err));
@@ -954,6 +978,141 @@ static void test_migration_rollout(void **state)
     pb_tdb_creds_clear(&d);
 }
 
+/* ---- shared rls objects: ACLs independent of the number of tenants ---------- */
+
+/* One customer through the tenant's login (any model version has these columns). */
+static void insert_one(const pb_tdb_creds *cr)
+{
+    PGconn *c = tconnect_ok(cr);
+    must(c, "INSERT INTO customers (id, email) VALUES (1, 'one@ex.com')");
+    PQfinish(c);
+}
+
+/* The ACL sizes of everything rls tenants use, "a/b/c/d/e". */
+static char *rls_acl_sizes(PGconn *adm)
+{
+    static char out[128];
+    PGresult *r = PQexec(adm,
+                         "SELECT concat_ws('/', "
+                         "(SELECT coalesce(pg_column_size(relacl), 0) FROM pg_class WHERE oid = 'app.customers'::regclass), "
+                         "(SELECT coalesce(pg_column_size(relacl), 0) FROM pg_class WHERE oid = 'app.orders'::regclass), "
+                         "(SELECT coalesce(pg_column_size(nspacl), 0) FROM pg_namespace WHERE nspname = 'app'), "
+                         "(SELECT coalesce(pg_column_size(nspacl), 0) FROM pg_namespace WHERE nspname = 'paybill'), "
+                         "(SELECT coalesce(pg_column_size(proacl), 0) FROM pg_proc WHERE proname = 'current_tenant_id'), "
+                         "(SELECT coalesce(pg_column_size(datacl), 0) FROM pg_database WHERE datname = 'paybill'))");
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    snprintf(out, sizeof out, "%s", PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return out;
+}
+
+static void test_rls_acls_do_not_grow_with_tenants(void **state)
+{
+    pb_tdb_creds cr;
+    char id[16], before[128];
+    PGconn *adm = admin("paybill");
+    ensure_ok("aclgrow0", PB_DM_LAYOUT_RLS, -1, NULL, &cr);
+    pb_tdb_creds_clear(&cr);
+    snprintf(before, sizeof before, "%s", rls_acl_sizes(adm));
+    for (int i = 1; i <= 4; i++) {
+        snprintf(id, sizeof id, "aclgrow%d", i);
+        ensure_ok(id, PB_DM_LAYOUT_RLS, -1, NULL, &cr);
+        if (i == 1) /* the tenant works through its group */
+            insert_one(&cr);
+        pb_tdb_creds_clear(&cr);
+    }
+    assert_string_equal(rls_acl_sizes(adm), before);
+    /* No tenant role appears in those ACLs at all; each rls tenant is an
+     * INHERIT member of the group and of nothing else. */
+    assert_int_equal(qint(adm, "SELECT count(*) FROM pg_class c, aclexplode(c.relacl) a JOIN pg_roles r ON r.oid = a.grantee "
+                               "WHERE c.relnamespace = 'app'::regnamespace AND r.rolname LIKE 'pb\\_t\\_%'"), 0);
+    assert_int_equal(qint(adm, "SELECT count(*) FROM pg_roles r JOIN paybill.tenants t ON t.role_name = r.rolname "
+                               "WHERE t.layout = 'rls' AND (NOT r.rolinherit OR (SELECT array_agg(g.rolname::text) "
+                               "FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid WHERE m.member = r.oid) "
+                               "IS DISTINCT FROM ARRAY['paybill_rls_tenants'])"), 0);
+    assert_int_equal(qint(adm, "SELECT count(*) FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid "
+                               "WHERE g.rolname = 'paybill_rls_tenants' AND m.admin_option"), 0);
+    assert_int_equal(qint(adm, "SELECT count(*) FROM app.customers WHERE tenant_id = 'aclgrow1'"), 1);
+    /* Moving out of rls leaves the group (and NOINHERIT); back in rejoins. */
+    move_ok("aclgrow1", PB_DM_LAYOUT_SCHEMA);
+    assert_int_equal(qint(adm, "SELECT count(*) FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.member "
+                               "WHERE r.rolname = 'pb_t_aclgrow1'"), 0);
+    assert_int_equal(qint(adm, "SELECT count(*) FROM pg_roles WHERE rolname = 'pb_t_aclgrow1' AND NOT rolinherit"), 1);
+    move_ok("aclgrow1", PB_DM_LAYOUT_RLS);
+    assert_int_equal(qint(adm, "SELECT count(*) FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.member "
+                               "WHERE r.rolname = 'pb_t_aclgrow1'"), 1);
+    assert_string_equal(rls_acl_sizes(adm), before);
+    /* A tenant made by an older version (per-role grants) converges. */
+    must(adm, "REVOKE paybill_rls_tenants FROM pb_t_aclgrow2; ALTER ROLE pb_t_aclgrow2 NOINHERIT; "
+              "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA app TO pb_t_aclgrow2; "
+              "GRANT USAGE ON SCHEMA app, paybill TO pb_t_aclgrow2; GRANT CONNECT ON DATABASE paybill TO pb_t_aclgrow2");
+    assert_string_not_equal(rls_acl_sizes(adm), before);
+    ensure_ok("aclgrow2", PB_DM_LAYOUT_RLS, -1, NULL, &cr);
+    PQfinish(tconnect_ok(&cr));
+    pb_tdb_creds_clear(&cr);
+    assert_string_equal(rls_acl_sizes(adm), before);
+    for (int i = 0; i <= 4; i++) {
+        pb_err e;
+        snprintf(id, sizeof id, "aclgrow%d", i);
+        assert_int_equal(pb_tdb_delete(tdb, id, PB_TDB_DELETE, model, NULL, &e), 0);
+    }
+    PQfinish(adm);
+}
+
+/* An ensure that fails part-way for a new tenant leaves nothing behind
+ * (no record, no role that could log in), and a retry succeeds. The
+ * failure: another session holds the migration lock of the tenant's tables
+ * longer than lock_timeout. */
+static void test_failed_ensure_is_undone_and_retryable(void **state)
+{
+    pb_tdb_config cfg = {.admin_conninfo = srv.conninfo, .shared_db = "paybill", .tenant_host = "127.0.0.1",
+                         .tenant_port = srv.port, .sslmode = "disable", .lock_timeout_ms = 200};
+    pb_tdb *other;
+    pb_err e;
+    assert_int_equal(pb_tdb_new(&cfg, &other, &e), 0);
+    PGconn *adm = admin("paybill");
+    const struct {
+        const char *id, *target;
+        pb_dm_layout l;
+    } cases[] = {{"half_r", "app", PB_DM_LAYOUT_RLS}, {"half_s", "t_half_s", PB_DM_LAYOUT_SCHEMA}};
+    for (int i = 0; i < 2; i++) {
+        char sql[256];
+        snprintf(sql, sizeof sql, "SELECT pg_advisory_lock(hashtext('paybill.migrate'), hashtext('%s'))", cases[i].target);
+        must(adm, sql);
+        pb_tdb_tenant t = {.id = cases[i].id, .layout = cases[i].l, .connection_limit = -1};
+        pb_tdb_creds cr;
+        pb_err_clear(&e);
+        assert_int_equal(pb_tdb_ensure(other, &t, model, &cr, &e), PB_ETIMEOUT);
+        snprintf(sql, sizeof sql, "SELECT count(*) FROM pg_roles WHERE rolname = 'pb_t_%s'", cases[i].id);
+        assert_int_equal(qint(adm, sql), 0);
+        snprintf(sql, sizeof sql, "SELECT count(*) FROM paybill.tenants WHERE tenant_id = '%s'", cases[i].id);
+        assert_int_equal(qint(adm, sql), 0);
+        snprintf(sql, sizeof sql, "SELECT count(*) FROM pg_namespace WHERE nspname = 't_%s'", cases[i].id);
+        assert_int_equal(qint(adm, sql), 0);
+        snprintf(sql, sizeof sql, "SELECT pg_advisory_unlock(hashtext('paybill.migrate'), hashtext('%s'))", cases[i].target);
+        must(adm, sql);
+        assert_int_equal(pb_tdb_ensure(other, &t, model, &cr, &e), 0);
+        insert_one(&cr);
+        pb_tdb_creds_clear(&cr);
+        assert_int_equal(pb_tdb_delete(other, cases[i].id, PB_TDB_DELETE, model, NULL, &e), 0);
+    }
+    /* A schema that was there before is not ours: kept, the record undone. */
+    must(adm, "CREATE SCHEMA t_half_k; SELECT pg_advisory_lock(hashtext('paybill.migrate'), hashtext('t_half_k'))");
+    pb_tdb_tenant t = {.id = "half_k", .layout = PB_DM_LAYOUT_SCHEMA, .connection_limit = -1};
+    pb_tdb_creds cr;
+    assert_int_equal(pb_tdb_ensure(other, &t, model, &cr, &e), PB_ETIMEOUT);
+    assert_int_equal(qint(adm, "SELECT count(*) FROM pg_namespace WHERE nspname = 't_half_k'"), 1);
+    assert_int_equal(qint(adm, "SELECT count(*) FROM paybill.tenants WHERE tenant_id = 'half_k'"), 0);
+    assert_int_equal(qint(adm, "SELECT count(*) FROM pg_roles WHERE rolname = 'pb_t_half_k' AND rolcanlogin"), 0);
+    must(adm, "SELECT pg_advisory_unlock_all()");
+    assert_int_equal(pb_tdb_ensure(other, &t, model, &cr, &e), 0);
+    PQfinish(tconnect_ok(&cr));
+    pb_tdb_creds_clear(&cr);
+    assert_int_equal(pb_tdb_delete(other, "half_k", PB_TDB_DELETE, model, NULL, &e), 0);
+    PQfinish(adm);
+    pb_tdb_free(other);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -972,6 +1131,8 @@ int main(void)
         cmocka_unit_test(test_tier_move_crash_converges),
         cmocka_unit_test(test_tier_move_failure_keeps_old_copy),
         cmocka_unit_test(test_migration_rollout),
+        cmocka_unit_test(test_rls_acls_do_not_grow_with_tenants),
+        cmocka_unit_test(test_failed_ensure_is_undone_and_retryable),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
