@@ -170,8 +170,15 @@ static int write_headers(struct lws *wsi, pss *p)
                                         (int)strlen(ra), &ptr, end))
             return -1;
     }
-    if (r->watch)
+    if (r->watch && p->h2) {
         lws_http_mark_sse(wsi); /* long-lived: no idle timeouts on this stream */
+    } else if (r->watch) {
+        /* What mark_sse does on HTTP/1.1, without its h2-only step (which
+         * logs "lws_mux_mark_immortal: not h2 substream" there): give the
+         * header table back to the pool and cancel the timeout. */
+        lws_http_headers_detach(wsi);
+        lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
+    }
     if (lws_finalize_write_http_header(wsi, start, &ptr, end))
         return -1;
     return 0;
