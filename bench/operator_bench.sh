@@ -113,7 +113,9 @@ load_objects() {
             printf "cacert = \"%s\"\ndata-binary = \"%s\"\noutput = \"/dev/null\"\nwrite-out = \"%%{http_code}\\n\"\nsilent\nshow-error\n", ca, body
         }
     }' >"$cfg"
-    curl -sS --parallel --parallel-max "${OPBENCH_LOAD_PARALLEL:-16}" -K "$cfg" >"$RUN_DIR/load.codes"
+    # stderr to a file: --parallel draws a progress meter whatever -s says.
+    curl -sS --parallel --parallel-max "${OPBENCH_LOAD_PARALLEL:-16}" -K "$cfg" \
+        >"$RUN_DIR/load.codes" 2>"$RUN_DIR/load.err" || { tail -5 "$RUN_DIR/load.err" >&2; return 1; }
     local bad
     bad=$(grep -cv '^201$' "$RUN_DIR/load.codes" || true)
     [ "$bad" = 0 ] || { log "load: $bad requests did not return 201:"; sort "$RUN_DIR/load.codes" | uniq -c >&2; return 1; }
