@@ -1,10 +1,12 @@
 /*
  * pg.c - libpq connection pool, quoting and error mapping (see pg.h).
  *
- * The pool is a flat array of idle connections tagged with their database:
- * provisioning opens few connections and holds them briefly, so a list scan
- * under one mutex is simpler than anything cleverer and never the
- * bottleneck.
+ * The pool is a flat array of idle connections tagged with their database,
+ * oldest returned first: provisioning opens few connections and holds them
+ * briefly, so a list scan under one mutex is simpler than anything cleverer
+ * and never the bottleneck. Keeping the array in return order makes the
+ * least recently used connection the first one, which is the one evicted
+ * when the total cap is exceeded.
  */
 #include "provision/pg.h"
 
@@ -138,6 +140,8 @@ int pb_pg_pool_new(const pb_pg_opts *opts, pb_pg_pool **out, pb_err *e)
     p->opts.conninfo = p->conninfo_copy;
     if (p->opts.max_idle_per_db <= 0)
         p->opts.max_idle_per_db = 4;
+    if (p->opts.max_idle_total <= 0)
+        p->opts.max_idle_total = 8;
     pthread_mutex_init(&p->mu, NULL);
     *out = p;
     return 0;
@@ -159,6 +163,14 @@ void pb_pg_pool_free(pb_pg_pool *p)
     free(p);
 }
 
+/* Remove entry i keeping the order (caller holds the mutex). */
+static void remove_idle(pb_pg_pool *p, size_t i)
+{
+    free(p->idle[i].db);
+    memmove(&p->idle[i], &p->idle[i + 1], (p->n_idle - i - 1) * sizeof *p->idle);
+    p->n_idle--;
+}
+
 /* Take an idle connection to `key` out of the pool, or NULL. */
 static PGconn *take_idle(pb_pg_pool *p, const char *dbname)
 {
@@ -168,8 +180,7 @@ static PGconn *take_idle(pb_pg_pool *p, const char *dbname)
     for (size_t i = p->n_idle; key && i-- > 0;) {
         if (strcmp(p->idle[i].db, key) == 0) {
             c = p->idle[i].conn;
-            free(p->idle[i].db);
-            p->idle[i] = p->idle[--p->n_idle];
+            remove_idle(p, i);
             break;
         }
     }
@@ -204,11 +215,12 @@ int pb_pg_pool_get(pb_pg_pool *p, const char *dbname, PGconn **out, pb_err *e)
     return rc;
 }
 
-void pb_pg_pool_put(pb_pg_pool *p, PGconn *c)
+/* Return c to the pool, kept idle when `keep` allows and it is reusable. */
+static void pool_return(pb_pg_pool *p, PGconn *c, int keep)
 {
     if (!c)
         return;
-    int keep = PQstatus(c) == CONNECTION_OK && PQtransactionStatus(c) == PQTRANS_IDLE;
+    keep = keep && PQstatus(c) == CONNECTION_OK && PQtransactionStatus(c) == PQTRANS_IDLE;
     /* Hand the next borrower a clean session whatever this one did:
      * settings, role and session-level advisory locks are reset. */
     if (keep) {
@@ -217,6 +229,7 @@ void pb_pg_pool_put(pb_pg_pool *p, PGconn *c)
         PQclear(r);
     }
     char *db = keep ? strdup(PQdb(c)) : NULL;
+    PGconn *evict = NULL;
     pthread_mutex_lock(&p->mu);
     p->lent--;
     size_t same = 0;
@@ -238,10 +251,29 @@ void pb_pg_pool_put(pb_pg_pool *p, PGconn *c)
             c = NULL;
         }
     }
+    /* Over the total cap: the least recently returned goes (at most one,
+     * since each return adds at most one). */
+    if (p->n_idle > (size_t)p->opts.max_idle_total) {
+        evict = p->idle[0].conn;
+        remove_idle(p, 0);
+    }
     pthread_mutex_unlock(&p->mu);
     free(db);
     if (c)
         PQfinish(c);
+    if (evict)
+        PQfinish(evict);
+}
+
+void pb_pg_pool_put(pb_pg_pool *p, PGconn *c) { pool_return(p, c, 1); }
+void pb_pg_pool_close(pb_pg_pool *p, PGconn *c) { pool_return(p, c, 0); }
+
+size_t pb_pg_pool_idle_count(pb_pg_pool *p)
+{
+    pthread_mutex_lock(&p->mu);
+    size_t n = p->n_idle;
+    pthread_mutex_unlock(&p->mu);
+    return n;
 }
 
 void pb_pg_pool_forget_db(pb_pg_pool *p, const char *dbname)
@@ -251,8 +283,7 @@ void pb_pg_pool_forget_db(pb_pg_pool *p, const char *dbname)
         if (strcmp(p->idle[i].db, dbname) != 0)
             continue;
         PQfinish(p->idle[i].conn);
-        free(p->idle[i].db);
-        p->idle[i] = p->idle[--p->n_idle];
+        remove_idle(p, i);
     }
     pthread_mutex_unlock(&p->mu);
 }

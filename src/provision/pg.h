@@ -4,7 +4,9 @@
  *
  * Pool: one pb_pg_pool per server (an admin conninfo); connections are keyed
  * by database name, because a PostgreSQL connection is bound to one
- * database. Every connection gets connect_timeout, statement_timeout,
+ * database. Idle connections are capped per database and in total (every
+ * idle one is a server backend counted against max_connections); over the
+ * total, the least recently returned one is closed. Every connection gets connect_timeout, statement_timeout,
  * lock_timeout, TimeZone=UTC (so text renderings of timestamps compare equal
  * across sessions) and client_min_messages=warning. The pool is thread-safe.
  *
@@ -41,6 +43,7 @@ typedef struct pb_pg_opts {
     int statement_timeout_ms; /* 0: 60000 ms */
     int lock_timeout_ms;      /* 0: 10000 ms */
     int max_idle_per_db;      /* 0: 4 */
+    int max_idle_total;       /* 0: 8, across all databases */
 } pb_pg_opts;
 
 int pb_pg_pool_new(const pb_pg_opts *opts, pb_pg_pool **out, pb_err *err);
@@ -53,6 +56,11 @@ int pb_pg_pool_get(pb_pg_pool *p, const char *dbname, PGconn **out, pb_err *err)
 /* Return a connection. One that is broken or left inside a transaction is
  * closed instead of being kept. NULL is ignored. */
 void pb_pg_pool_put(pb_pg_pool *p, PGconn *c);
+/* Return a connection and close it rather than keep it idle (a database
+ * used once in a while, such as one tenant's). NULL is ignored. */
+void pb_pg_pool_close(pb_pg_pool *p, PGconn *c);
+/* How many idle connections the pool holds (for tests and metrics). */
+size_t pb_pg_pool_idle_count(pb_pg_pool *p);
 /* Close the idle connections to one database (before DROP DATABASE). */
 void pb_pg_pool_forget_db(pb_pg_pool *p, const char *dbname);
 

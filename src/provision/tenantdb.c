@@ -117,6 +117,17 @@ static int injected(pb_tdb *t, int step, pb_err *e)
 
 void pb_tdb_set_fail_after(pb_tdb *t, int step) { t->fail_after = step; }
 
+/* Give a borrowed connection back. Only connections to the shared database
+ * are kept idle: there may be thousands of tenant databases, and an idle
+ * backend for each would use up the server's max_connections. */
+static void put_conn(pb_tdb *t, PGconn *c)
+{
+    if (c && strcmp(PQdb(c), t->shared_db) == 0)
+        pb_pg_pool_put(t->pool, c);
+    else
+        pb_pg_pool_close(t->pool, c);
+}
+
 static char *dup_or(const char *s, const char *dflt) { return strdup(s ? s : dflt); }
 
 static int exists(PGconn *c, const char *sql, const char *param, int *found, pb_err *e)
@@ -202,7 +213,7 @@ static int open_tenant(pb_tdb *t, const char *id, int lock, PGconn **c, trow *ro
     if (rc) {
         if (locked)
             tenant_unlock(*c, id);
-        pb_pg_pool_put(t->pool, *c);
+        put_conn(t, *c);
         *c = NULL;
     }
     return rc;
@@ -212,7 +223,7 @@ static void close_tenant(pb_tdb *t, PGconn *c, const char *id, int locked)
 {
     if (locked)
         tenant_unlock(c, id);
-    pb_pg_pool_put(t->pool, c);
+    put_conn(t, c);
 }
 
 /* ---- setup ------------------------------------------------------------------- */
@@ -243,7 +254,7 @@ static int bootstrap(pb_tdb *t, pb_err *e)
         if (rc == PB_EEXIST)
             rc = 0;
     }
-    pb_pg_pool_put(t->pool, c);
+    put_conn(t, c);
     if (rc)
         return pb_err_wrap(e, "preparing the shared database");
 
@@ -291,7 +302,7 @@ static int bootstrap(pb_tdb *t, pb_err *e)
     if (rc == 0)
         rc = pb_pg_commit(c, e);
     pb_pg_rollback(c);
-    pb_pg_pool_put(t->pool, c);
+    put_conn(t, c);
     return rc ? pb_err_wrap(e, "preparing database %s", t->shared_db) : 0;
 }
 
@@ -321,7 +332,8 @@ int pb_tdb_new(const pb_tdb_config *cfg, pb_tdb **out, pb_err *e)
     pb_pg_opts po = {.conninfo = cfg->admin_conninfo,
                      .connect_timeout_s = cfg->connect_timeout_s,
                      .statement_timeout_ms = cfg->statement_timeout_ms,
-                     .lock_timeout_ms = cfg->lock_timeout_ms};
+                     .lock_timeout_ms = cfg->lock_timeout_ms,
+                     .max_idle_total = cfg->max_idle_conns};
     int rc = 0;
     if (!t->shared_db || !t->app_schema || !t->tenant_host || !t->sslmode || !t->pg_dump ||
         (cfg->snapshot_dir && !t->snapshot_dir))
@@ -550,14 +562,14 @@ int pb_tdb_apply_model(pb_tdb *t, const pb_dm_model *m, int allow_destructive, p
                 rc = migrate_target(tc, TENANT_DB_SCHEMA, l, m, allow_destructive, e);
             if (rc == 0)
                 rc = grant_tables(tc, TENANT_DB_SCHEMA, role, e);
-            pb_pg_pool_put(t->pool, tc);
+            put_conn(t, tc);
         }
         tenant_unlock(c, id);
         if (rc)
             pb_err_wrap(e, "tenant %s", id);
     }
     PQclear(r);
-    pb_pg_pool_put(t->pool, c);
+    put_conn(t, c);
     return rc ? pb_err_wrap(e, "applying DataModel %s version %lld", pb_dm_name(m), pb_dm_version(m)) : 0;
 }
 
@@ -689,7 +701,7 @@ int pb_tdb_creds_for(pb_tdb *t, const char *id, const char *password, pb_tdb_cre
         rc = pb_pg_pool_get(t->pool, t->shared_db, &c, e);
     if (rc == 0)
         rc = load_row(c, id, &row, e);
-    pb_pg_pool_put(t->pool, c);
+    put_conn(t, c);
     if (rc == 0 && !row.found)
         rc = pb_err_set(e, PB_ENOTFOUND, "tenant %s not found", id);
     if (rc == 0)
@@ -763,9 +775,9 @@ static int prepare_location(pb_tdb *t, const char *role, pb_dm_layout l, const c
             rc = migrate_target(tc, TENANT_DB_SCHEMA, l, m, 0, e);
         if (rc == 0)
             rc = grant_tables(tc, TENANT_DB_SCHEMA, role, e);
-        pb_pg_pool_put(t->pool, tc);
+        put_conn(t, tc);
     }
-    pb_pg_pool_put(t->pool, c);
+    put_conn(t, c);
     return rc ? pb_err_wrap(e, "preparing %s %s", pb_dm_layout_name(l), loc) : 0;
 }
 
@@ -815,7 +827,7 @@ static int remove_location(pb_tdb *t, const char *id, const char *role, pb_dm_la
     }
     if (rc == 0 && role_found && !keep_shared_connect)
         rc = pb_pg_execf(c, e, "REVOKE CONNECT ON DATABASE %I FROM %I", t->shared_db, role);
-    pb_pg_pool_put(t->pool, c);
+    put_conn(t, c);
     return rc ? pb_err_wrap(e, "removing %s %s", pb_dm_layout_name(l), loc) : 0;
 }
 
@@ -981,8 +993,8 @@ static int copy_data(pb_tdb *t, const char *id, pb_dm_layout fl, const char *flo
     if (rc == 0)
         rc = pb_pg_commit(dst, e);
     pb_pg_rollback(dst);
-    pb_pg_pool_put(t->pool, src);
-    pb_pg_pool_put(t->pool, dst);
+    put_conn(t, src);
+    put_conn(t, dst);
     return rc ? pb_err_wrap(e, "copying rows from %s to %s", pb_dm_layout_name(fl), pb_dm_layout_name(tl)) : 0;
 }
 
@@ -1207,7 +1219,7 @@ int pb_tdb_checksum(pb_tdb *t, const char *id, const pb_dm_model *m, long long *
         for (unsigned i = 0; i < dl; i++)
             snprintf(sha256 + 2 * i, 3, "%02x", d[i]);
     EVP_MD_CTX_free(md);
-    pb_pg_pool_put(t->pool, dc);
+    put_conn(t, dc);
     return rc ? pb_err_wrap(e, "checksum of tenant %s", id) : 0;
 }
 
@@ -1254,7 +1266,7 @@ int pb_tdb_move(pb_tdb *t, const char *id, pb_dm_layout to, const pb_dm_model *m
         rc = pb_pg_pool_get(t->pool, data_db(t, row.layout, row.location), &sc, e);
         if (rc == 0)
             rc = target_version(sc, data_schema(row.layout, row.location), &v, e);
-        pb_pg_pool_put(t->pool, sc);
+        put_conn(t, sc);
         if (rc == 0 && v != pb_dm_version(m))
             rc = pb_err_set(e, PB_EINVAL, "the tenant's data is at model version %lld, not %lld: migrate first", v,
                             pb_dm_version(m));
@@ -1485,7 +1497,7 @@ static int snapshot(pb_tdb *t, const char *id, const trow *row, const pb_dm_mode
         pb_err ignored;
         if (c)
             pb_pg_execf(c, &ignored, "DROP SCHEMA IF EXISTS %I CASCADE", snap_schema);
-        pb_pg_pool_put(t->pool, c);
+        put_conn(t, c);
     } else if (row->layout == PB_DM_LAYOUT_SCHEMA) {
         rc = run_pg_dump(t, t->shared_db, row->location, tmp, e);
     } else {

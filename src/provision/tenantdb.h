@@ -84,6 +84,9 @@ typedef struct pb_tdb_config {
     int statement_timeout_ms;    /* 0: 60000 */
     int lock_timeout_ms;         /* 0: 10000; also bounds waiting for another
                                     operation on the same tenant */
+    int max_idle_conns;          /* 0: 8; idle admin connections kept (to
+                                    shared_db only: tenant databases' are
+                                    closed after each operation) */
 } pb_tdb_config;
 
 typedef struct pb_tdb_tenant {

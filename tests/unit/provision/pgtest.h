@@ -5,6 +5,7 @@
  *
  *     static pgtest_server srv;
  *     static int setup(void **st) { return pgtest_start(&srv); }
+ *     (pgtest_start_with(&srv, "-c max_connections=10") adds settings)
  *     static int teardown(void **st) { pgtest_stop(&srv); return 0; }
  *     ... connect with srv.conninfo (superuser "postgres", trust over the
  *     unix socket) or as any role with a password over TCP on
@@ -162,8 +163,10 @@ PGTEST_FN int pgtest_start_watchdog(pgtest_server *s)
     return 0;
 }
 
-/* Start a server; 0 on success. On failure prints why and returns -1. */
-PGTEST_FN int pgtest_start(pgtest_server *s)
+/* Start a server; 0 on success. On failure prints why and returns -1.
+ * `options`: extra server settings appended to the defaults (later ones
+ * win), e.g. "-c max_connections=10"; NULL for none. */
+PGTEST_FN int pgtest_start_with(pgtest_server *s, const char *options)
 {
     memset(s, 0, sizeof *s);
     s->watchdog_fd = -1;
@@ -209,9 +212,9 @@ PGTEST_FN int pgtest_start(pgtest_server *s)
         snprintf(cmd, sizeof cmd,
                  "%s/pg_ctl -D %s/data -l %s/log -w -t 30 -o \"-p %d -c listen_addresses=127.0.0.1 "
                  "-c unix_socket_directories=%s -c fsync=off -c synchronous_commit=off "
-                 "-c full_page_writes=off -c max_connections=60 -c shared_buffers=16MB\" start "
+                 "-c full_page_writes=off -c max_connections=60 -c shared_buffers=16MB %s\" start "
                  ">/dev/null 2>&1",
-                 s->bindir, s->dir, s->dir, s->port, s->dir);
+                 s->bindir, s->dir, s->dir, s->port, s->dir, options ? options : "");
         if (pgtest_sh(cmd) == 0) {
             snprintf(s->conninfo, sizeof s->conninfo, "host=%s port=%d user=postgres dbname=postgres",
                      s->dir, s->port);
@@ -222,6 +225,8 @@ PGTEST_FN int pgtest_start(pgtest_server *s)
     pgtest_print_log(s);
     return -1;
 }
+
+PGTEST_FN int pgtest_start(pgtest_server *s) { return pgtest_start_with(s, NULL); }
 
 /* Stop the server and remove its directory (via the watchdog). */
 PGTEST_FN void pgtest_stop(pgtest_server *s)
