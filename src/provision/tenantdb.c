@@ -42,6 +42,7 @@ struct pb_tdb {
     char rls_group[NAME_MAX_];
     char *shared_db, *app_schema, *tenant_host, *sslmode, *snapshot_dir, *pg_dump;
     int tenant_port;
+    int move_timeout_ms; /* 0: none (pb_tdb_config.move_statement_timeout_ms) */
     int fail_after;
     int failed_on_purpose; /* the last error came from fail_after */
 };
@@ -126,6 +127,14 @@ static void put_conn(pb_tdb *t, PGconn *c)
         pb_pg_pool_put(t->pool, c);
     else
         pb_pg_pool_close(t->pool, c);
+}
+
+/* Inside a transaction: lift statement_timeout to the bulk one for its
+ * remaining statements (they take time in proportion to the tenant's rows,
+ * so the per-statement guard meant for catalog work does not fit them). */
+static int bulk_timeout(pb_tdb *t, PGconn *c, pb_err *e)
+{
+    return pb_pg_execf(c, e, "SET LOCAL statement_timeout = %d", t->move_timeout_ms);
 }
 
 static char *dup_or(const char *s, const char *dflt) { return strdup(s ? s : dflt); }
@@ -329,6 +338,7 @@ int pb_tdb_new(const pb_tdb_config *cfg, pb_tdb **out, pb_err *e)
     t->snapshot_dir = cfg->snapshot_dir ? strdup(cfg->snapshot_dir) : NULL;
     t->pg_dump = dup_or(cfg->pg_dump, "pg_dump");
     t->tenant_port = cfg->tenant_port > 0 ? cfg->tenant_port : 5432;
+    t->move_timeout_ms = cfg->move_statement_timeout_ms > 0 ? cfg->move_statement_timeout_ms : 0;
     pb_pg_opts po = {.conninfo = cfg->admin_conninfo,
                      .connect_timeout_s = cfg->connect_timeout_s,
                      .statement_timeout_ms = cfg->statement_timeout_ms,
@@ -795,6 +805,8 @@ static int remove_location(pb_tdb *t, const char *id, const char *role, pb_dm_la
     rc = role_exists(c, role, &role_found, e);
     if (rc == 0 && l == PB_DM_LAYOUT_RLS) {
         rc = pb_pg_begin(c, e);
+        if (rc == 0)
+            rc = bulk_timeout(t, c, e);
         for (size_t i = pb_dm_table_count(m); rc == 0 && i-- > 0;)
             rc = pb_pg_execf(c, e, "DELETE FROM %I.%I WHERE " PB_DM_TENANT_COLUMN " = %L", loc,
                              pb_dm_table_name(m, i), id);
@@ -934,8 +946,16 @@ static int copy_data(pb_tdb *t, const char *id, pb_dm_layout fl, const char *flo
     int rc = pb_pg_pool_get(t->pool, data_db(t, fl, floc), &src, e);
     if (rc == 0)
         rc = pb_pg_pool_get(t->pool, data_db(t, tl, tloc), &dst, e);
+    /* The source in a read-only transaction too, so that its statements
+     * get the bulk timeout as well (and one snapshot for copy and verify). */
+    if (rc == 0)
+        rc = pb_pg_exec(src, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", e);
+    if (rc == 0)
+        rc = bulk_timeout(t, src, e);
     if (rc == 0)
         rc = pb_pg_begin(dst, e);
+    if (rc == 0)
+        rc = bulk_timeout(t, dst, e);
     for (size_t i = pb_dm_table_count(m); rc == 0 && i-- > 0;) {
         if (tl == PB_DM_LAYOUT_RLS)
             rc = pb_pg_execf(dst, e, "DELETE FROM %I.%I WHERE " PB_DM_TENANT_COLUMN " = %L", ts,
@@ -993,6 +1013,7 @@ static int copy_data(pb_tdb *t, const char *id, pb_dm_layout fl, const char *flo
     if (rc == 0)
         rc = pb_pg_commit(dst, e);
     pb_pg_rollback(dst);
+    pb_pg_rollback(src); /* read only: nothing to keep */
     put_conn(t, src);
     put_conn(t, dst);
     return rc ? pb_err_wrap(e, "copying rows from %s to %s", pb_dm_layout_name(fl), pb_dm_layout_name(tl)) : 0;
@@ -1474,6 +1495,8 @@ static int snapshot(pb_tdb *t, const char *id, const trow *row, const pb_dm_mode
         rc = pb_pg_pool_get(t->pool, t->shared_db, &c, e);
         if (rc == 0)
             rc = pb_pg_begin(c, e);
+        if (rc == 0)
+            rc = bulk_timeout(t, c, e);
         if (rc == 0)
             rc = pb_pg_execf(c, e, "DROP SCHEMA IF EXISTS %I CASCADE; CREATE SCHEMA %I", snap_schema, snap_schema);
         if (rc == 0)

@@ -51,7 +51,9 @@
  * Tier moves (pb_tdb_move) are a short maintenance window for that tenant:
  * its login is disabled and its sessions ended, the rows are copied into the
  * new layout in one transaction which also verifies per-table row counts
- * and checksums before committing, then the tenant record is switched, the
+ * and checksums before committing (those statements run under
+ * move_statement_timeout_ms, by default without limit, instead of
+ * statement_timeout), then the tenant record is switched, the
  * old copy removed and the login restored. A failure before the switch
  * leaves the old copy serving (the login is restored) and says why.
  *
@@ -84,6 +86,12 @@ typedef struct pb_tdb_config {
     int statement_timeout_ms;    /* 0: 60000 */
     int lock_timeout_ms;         /* 0: 10000; also bounds waiting for another
                                     operation on the same tenant */
+    int move_statement_timeout_ms; /* statement_timeout for the bulk statements
+                                    of a move (copy, verification, removing
+                                    the old rls rows) and of deleting or
+                                    snapshotting an rls tenant's rows; they
+                                    grow with the
+                                    tenant's data. <= 0: no limit */
     int max_idle_conns;          /* 0: 8; idle admin connections kept (to
                                     shared_db only: tenant databases' are
                                     closed after each operation) */

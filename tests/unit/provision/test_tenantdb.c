@@ -1113,6 +1113,56 @@ static void test_failed_ensure_is_undone_and_retryable(void **state)
     pb_tdb_free(other);
 }
 
+/* A move's copy runs as long as the tenant's data needs, not under the
+ * per-statement statement_timeout; move_statement_timeout_ms bounds it when
+ * set. A statement trigger that sleeps makes the COPY into the shared
+ * table "large" without writing millions of rows. */
+static void test_move_uses_its_own_statement_timeout(void **state)
+{
+    pb_tdb_config cfg = {.admin_conninfo = srv.conninfo, .shared_db = "paybill", .tenant_host = "127.0.0.1",
+                         .tenant_port = srv.port, .sslmode = "disable", .statement_timeout_ms = 400};
+    pb_tdb *quick, *bounded;
+    pb_err e;
+    pb_err_clear(&e);
+    assert_int_equal(pb_tdb_new(&cfg, &quick, &e), 0);
+    cfg.statement_timeout_ms = 30000;
+    cfg.move_statement_timeout_ms = 400;
+    assert_int_equal(pb_tdb_new(&cfg, &bounded, &e), 0);
+    pb_tdb_tenant spec = {.id = "bigmove", .layout = PB_DM_LAYOUT_SCHEMA, .connection_limit = -1};
+    pb_tdb_creds cr;
+    assert_int_equal(pb_tdb_ensure(quick, &spec, model, &cr, &e), 0);
+    insert_one(&cr);
+    PGconn *adm = admin("paybill");
+    must(adm, "CREATE FUNCTION public.slow_copy() RETURNS trigger LANGUAGE plpgsql AS "
+              "$$BEGIN PERFORM pg_sleep(1.2); RETURN NULL; END$$; "
+              "CREATE TRIGGER slow_copy BEFORE INSERT ON app.customers FOR EACH STATEMENT "
+              "EXECUTE FUNCTION public.slow_copy()");
+    /* statement_timeout 400 ms, the copy takes 1.2 s: the move succeeds. */
+    pb_err_clear(&e);
+    if (pb_tdb_move(quick, "bigmove", PB_DM_LAYOUT_RLS, model, &e))
+        fail_msg("move under a short statement_timeout: %s", e.msg);
+    assert_int_equal(qint(adm, "SELECT count(*) FROM app.customers WHERE tenant_id = 'bigmove'"), 1);
+    assert_int_equal(pb_tdb_move(quick, "bigmove", PB_DM_LAYOUT_SCHEMA, model, &e), 0); /* no trigger there */
+    /* A configured move timeout does apply, and the old copy keeps serving. */
+    pb_err_clear(&e);
+    assert_int_equal(pb_tdb_move(bounded, "bigmove", PB_DM_LAYOUT_RLS, model, &e), PB_ETIMEOUT);
+    assert_non_null(strstr(e.msg, "copying table customers"));
+    assert_non_null(strstr(e.msg, "statement timeout"));
+    pb_tdb_info info;
+    assert_int_equal(pb_tdb_info_get(bounded, "bigmove", &info, &e), 0);
+    assert_int_equal(info.layout, PB_DM_LAYOUT_SCHEMA);
+    PGconn *c = tconnect_ok(&cr);
+    assert_int_equal(qint(c, "SELECT count(*) FROM customers"), 1);
+    PQfinish(c);
+    must(adm, "DROP TRIGGER slow_copy ON app.customers; DROP FUNCTION public.slow_copy()");
+    assert_int_equal(pb_tdb_move(bounded, "bigmove", PB_DM_LAYOUT_RLS, model, &e), 0);
+    assert_int_equal(pb_tdb_delete(bounded, "bigmove", PB_TDB_DELETE, model, NULL, &e), 0);
+    pb_tdb_creds_clear(&cr);
+    PQfinish(adm);
+    pb_tdb_free(quick);
+    pb_tdb_free(bounded);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1133,6 +1183,7 @@ int main(void)
         cmocka_unit_test(test_migration_rollout),
         cmocka_unit_test(test_rls_acls_do_not_grow_with_tenants),
         cmocka_unit_test(test_failed_ensure_is_undone_and_retryable),
+        cmocka_unit_test(test_move_uses_its_own_statement_timeout),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
