@@ -60,6 +60,7 @@ typedef struct {
     int has_old;
     pb_dm_layout old_layout;
     char old_location[NAME_MAX_];
+    char pw_hash[160]; /* of the password last set, "" when unknown */
 } trow;
 
 static const char MIGRATIONS_DDL[] =
@@ -168,7 +169,7 @@ static int load_row(PGconn *c, const char *id, trow *row, pb_err *e)
     PGresult *r;
     int rc = pb_pg_query(c,
                          "SELECT role_name, layout, location, state, move_layout, move_location, "
-                         "old_layout, old_location FROM paybill.tenants WHERE tenant_id = $1",
+                         "old_layout, old_location, password_hash FROM paybill.tenants WHERE tenant_id = $1",
                          1, &id, &r, e);
     if (rc)
         return rc;
@@ -182,6 +183,7 @@ static int load_row(PGconn *c, const char *id, trow *row, pb_err *e)
         copy_field(row->move_location, sizeof row->move_location, r, 5);
         row->has_old = !PQgetisnull(r, 0, 6) && pb_dm_layout_parse(PQgetvalue(r, 0, 6), &row->old_layout) == 0;
         copy_field(row->old_location, sizeof row->old_location, r, 7);
+        copy_field(row->pw_hash, sizeof row->pw_hash, r, 8);
     }
     PQclear(r);
     return 0;
@@ -282,6 +284,8 @@ static int bootstrap(pb_tdb *t, pb_err *e)
             "  layout text NOT NULL, location text NOT NULL, state text NOT NULL DEFAULT 'active',\n"
             "  move_layout text, move_location text, old_layout text, old_location text,\n"
             "  updated_at timestamptz NOT NULL DEFAULT now());\n"
+            /* Added after the first release: existing tables get it too. */
+            "ALTER TABLE paybill.tenants ADD COLUMN IF NOT EXISTS password_hash text;\n"
             "GRANT SELECT ON paybill.tenants TO " OWNER_ROLE ";\n"
             /* The tenant of the login, not of the current role: SET ROLE
              * cannot change it, and only rls tenants have one. */
@@ -615,12 +619,81 @@ static int set_password(PGconn *c, const char *role, const char *pw, pb_err *e)
     return rc;
 }
 
+/* What paybill.tenants keeps of the password last set, so that converging
+ * with an unchanged password need not set it again (PostgreSQL cannot say
+ * whether a password matches without a login, and every ALTER ROLE ...
+ * PASSWORD costs a SCRAM derivation and a catalog write):
+ * "hmac-sha256$<salt>$<hex>", HMAC-SHA256 keyed with a random salt over
+ * "role:password". Passwords are 16+ characters and normally the library's
+ * random ones; the table is readable by the admin only. */
+#define PW_HASH_PREFIX "hmac-sha256$"
+
+static int pw_digest(const char *salt, const char *role, const char *pw, char out[PB_SHA256_HEX_LEN], pb_err *e)
+{
+    size_t n = strlen(role) + strlen(pw) + 2;
+    char *msg = malloc(n);
+    if (!msg)
+        return pb_err_set(e, PB_ENOMEM, "out of memory");
+    snprintf(msg, n, "%s:%s", role, pw);
+    int rc = pb_secret_hmac_sha256_hex(salt, strlen(salt), msg, n - 1, out, e);
+    pb_secret_wipe(msg, n);
+    free(msg);
+    return rc;
+}
+
+static int password_hash(const char *role, const char *pw, char out[160], pb_err *e)
+{
+    char *salt = NULL, d[PB_SHA256_HEX_LEN];
+    int rc = pb_secret_token_hex(16, &salt, e);
+    if (rc == 0)
+        rc = pw_digest(salt, role, pw, d, e);
+    if (rc == 0)
+        snprintf(out, 160, PW_HASH_PREFIX "%s$%s", salt, d);
+    free(salt);
+    return rc;
+}
+
+static int password_matches(const char *stored, const char *role, const char *pw)
+{
+    char salt[64], d[PB_SHA256_HEX_LEN];
+    const size_t plen = sizeof PW_HASH_PREFIX - 1;
+    const char *sep = strncmp(stored, PW_HASH_PREFIX, plen) == 0 ? strchr(stored + plen, '$') : NULL;
+    if (!sep || (size_t)(sep - stored - plen) >= sizeof salt)
+        return 0;
+    snprintf(salt, sizeof salt, "%.*s", (int)(sep - stored - plen), stored + plen);
+    if (pw_digest(salt, role, pw, d, NULL) != 0)
+        return 0;
+    return pb_secret_equal(d, strlen(d), sep + 1, strlen(sep + 1));
+}
+
+/* Set the password, and record its hash, in one transaction; skipped when
+ * the record says it is the one already set (unless `force`). */
+static int converge_password(PGconn *c, const char *id, const char *role, const char *pw, const char *stored,
+                             int force, pb_err *e)
+{
+    if (!force && password_matches(stored, role, pw))
+        return 0;
+    char hash[160];
+    int rc = password_hash(role, pw, hash, e);
+    if (rc == 0)
+        rc = pb_pg_begin(c, e);
+    if (rc == 0)
+        rc = set_password(c, role, pw, e);
+    if (rc == 0) {
+        const char *p[2] = {id, hash};
+        rc = pb_pg_query(c, "UPDATE paybill.tenants SET password_hash = $2 WHERE tenant_id = $1", 2, p, NULL, e);
+    }
+    if (rc == 0)
+        rc = pb_pg_commit(c, e);
+    pb_pg_rollback(c);
+    return rc ? pb_err_wrap(e, "setting the password of %s", role) : 0;
+}
+
 /* Create (NOLOGIN: the caller gives LOGIN once the tenant is complete) or
- * converge the role's attributes and password. INHERIT only for rls
+ * converge the role's attributes (the password: converge_password). INHERIT only for rls
  * tenants, whose privileges come from the rls group; the attribute is set
  * here too so converging never flips it under open sessions. */
-static int ensure_role(PGconn *c, const char *role, int conn_limit, int inherit, const char *pw, int *created,
-                       pb_err *e)
+static int ensure_role(PGconn *c, const char *role, int conn_limit, int inherit, int *created, pb_err *e)
 {
     int found = 0;
     *created = 0;
@@ -636,8 +709,6 @@ static int ensure_role(PGconn *c, const char *role, int conn_limit, int inherit,
                          "ALTER ROLE %I WITH NOSUPERUSER NOCREATEDB NOCREATEROLE %s "
                          "NOREPLICATION NOBYPASSRLS CONNECTION LIMIT %d",
                          role, inherit ? "INHERIT" : "NOINHERIT", conn_limit < 0 ? -1 : conn_limit);
-    if (rc == 0)
-        rc = set_password(c, role, pw, e);
     return rc ? pb_err_wrap(e, "role %s", role) : 0;
 }
 
@@ -1115,8 +1186,9 @@ int pb_tdb_ensure(pb_tdb *t, const pb_tdb_tenant *spec, const pb_dm_model *m, pb
     if (rc == 0)
         rc = load_row(c, spec->id, &row, e);
     if (rc == 0)
-        rc = ensure_role(c, role, spec->connection_limit, spec->layout == PB_DM_LAYOUT_RLS, password,
-                         &role_created, e);
+        rc = ensure_role(c, role, spec->connection_limit, spec->layout == PB_DM_LAYOUT_RLS, &role_created, e);
+    if (rc == 0)
+        rc = converge_password(c, spec->id, role, password, row.pw_hash, role_created, e);
     if (rc == 0)
         rc = pb_pg_execf(c, e, "ALTER ROLE %I SET search_path = %I", role, data_schema(spec->layout, loc));
     if (rc == 0)
@@ -1150,7 +1222,7 @@ int pb_tdb_rotate(pb_tdb *t, const char *id, pb_tdb_creds *creds, pb_err *e)
         return pb_err_wrap(e, "rotating credentials");
     rc = new_password(&pw, e);
     if (rc == 0)
-        rc = set_password(c, row.role, pw, e);
+        rc = converge_password(c, id, row.role, pw, "", 1, e);
     close_tenant(t, c, id, 1);
     if (rc == 0)
         rc = fill_creds(t, &row, pw, creds, e);

@@ -41,6 +41,12 @@
  * database-layout tenants have their own in their database). Every call is
  * idempotent: after a crash anywhere, calling it again converges.
  *
+ * Passwords: pb_tdb_ensure sets the given password only when it is not the
+ * one last set, which paybill.tenants records as a salted HMAC (so
+ * converging costs no SCRAM derivation and no catalog write). A password
+ * changed behind the library's back (a manual ALTER ROLE) is therefore not
+ * put back by ensure: rotate instead.
+ *
  * Credentials rotation: pb_tdb_rotate sets a new random password with ALTER
  * ROLE (sent as a SCRAM verifier, so the clear text never reaches the
  * server's logs). Sessions already open stay open; the old password stops

@@ -1163,6 +1163,82 @@ static void test_move_uses_its_own_statement_timeout(void **state)
     pb_tdb_free(bounded);
 }
 
+/* The stored SCRAM verifier of a role: a fresh salt each time it is set. */
+static char *verifier_of(PGconn *adm, const char *role)
+{
+    static char v[512];
+    char sql[128];
+    snprintf(sql, sizeof sql, "SELECT rolpassword FROM pg_authid WHERE rolname = '%s'", role);
+    PGresult *r = PQexec(adm, sql);
+    assert_int_equal(PQntuples(r), 1);
+    snprintf(v, sizeof v, "%s", PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return v;
+}
+
+static void test_password_set_only_when_changed(void **state)
+{
+    const char *pw = "Stable-password_0123456789.~abc";
+    pb_tdb_creds cr, cr2;
+    pb_err e;
+    char v1[512];
+    PGconn *adm = admin("paybill");
+    ensure_ok("pwstable", PB_DM_LAYOUT_RLS, -1, pw, &cr);
+    snprintf(v1, sizeof v1, "%s", verifier_of(adm, "pb_t_pwstable"));
+    assert_int_equal(strncmp(v1, "SCRAM-SHA-256$", 14), 0);
+    /* Same password again: no ALTER ROLE ... PASSWORD (same salt). */
+    ensure_ok("pwstable", PB_DM_LAYOUT_RLS, -1, pw, &cr2);
+    pb_tdb_creds_clear(&cr2);
+    assert_string_equal(verifier_of(adm, "pb_t_pwstable"), v1);
+    PQfinish(tconnect_ok(&cr));
+    /* The record keeps a salted hash, never the password. */
+    assert_int_equal(qint(adm, "SELECT count(*) FROM paybill.tenants WHERE tenant_id = 'pwstable' AND "
+                               "password_hash LIKE 'hmac-sha256$%' AND strpos(password_hash, 'Stable-password') = 0"),
+                     1);
+    /* Rotation sets a new one; converging with it changes nothing more;
+     * converging with the previous one (an older Secret) sets it back. */
+    assert_int_equal(pb_tdb_rotate(tdb, "pwstable", &cr2, &e), 0);
+    snprintf(v1, sizeof v1, "%s", verifier_of(adm, "pb_t_pwstable"));
+    pb_tdb_creds cr3;
+    ensure_ok("pwstable", PB_DM_LAYOUT_RLS, -1, cr2.password, &cr3);
+    pb_tdb_creds_clear(&cr3);
+    assert_string_equal(verifier_of(adm, "pb_t_pwstable"), v1);
+    PQfinish(tconnect_ok(&cr2));
+    ensure_ok("pwstable", PB_DM_LAYOUT_RLS, -1, pw, &cr3);
+    pb_tdb_creds_clear(&cr3);
+    assert_string_not_equal(verifier_of(adm, "pb_t_pwstable"), v1);
+    PQfinish(tconnect_ok(&cr));
+    char err[512];
+    assert_null(tconnect(&cr2, NULL, NULL, err, sizeof err));
+    /* Without a password: a new one, set. */
+    snprintf(v1, sizeof v1, "%s", verifier_of(adm, "pb_t_pwstable"));
+    ensure_ok("pwstable", PB_DM_LAYOUT_RLS, -1, NULL, &cr3);
+    assert_string_not_equal(verifier_of(adm, "pb_t_pwstable"), v1);
+    PQfinish(tconnect_ok(&cr3));
+    pb_tdb_creds_clear(&cr3);
+    /* A record without a hash (older versions) or with a damaged one:
+     * set once, then stable again. */
+    const char *damage[] = {"UPDATE paybill.tenants SET password_hash = NULL WHERE tenant_id = 'pwstable'",
+                            "UPDATE paybill.tenants SET password_hash = 'hmac-sha256$zz' WHERE tenant_id = 'pwstable'",
+                            "UPDATE paybill.tenants SET password_hash = 'hmac-sha256$00$00' WHERE tenant_id = 'pwstable'"};
+    for (int i = 0; i < 3; i++) {
+        must(adm, damage[i]);
+        snprintf(v1, sizeof v1, "%s", verifier_of(adm, "pb_t_pwstable"));
+        ensure_ok("pwstable", PB_DM_LAYOUT_RLS, -1, pw, &cr3);
+        pb_tdb_creds_clear(&cr3);
+        assert_string_not_equal(verifier_of(adm, "pb_t_pwstable"), v1);
+        snprintf(v1, sizeof v1, "%s", verifier_of(adm, "pb_t_pwstable"));
+        ensure_ok("pwstable", PB_DM_LAYOUT_RLS, -1, pw, &cr3);
+        pb_tdb_creds_clear(&cr3);
+        assert_string_equal(verifier_of(adm, "pb_t_pwstable"), v1);
+        PQfinish(tconnect_ok(&cr));
+    }
+    assert_int_equal(pb_tdb_delete(tdb, "pwstable", PB_TDB_DELETE, model, NULL, &e), 0);
+    pb_tdb_creds_clear(&cr);
+    pb_tdb_creds_clear(&cr2);
+    PQfinish(adm);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1184,6 +1260,7 @@ int main(void)
         cmocka_unit_test(test_rls_acls_do_not_grow_with_tenants),
         cmocka_unit_test(test_failed_ensure_is_undone_and_retryable),
         cmocka_unit_test(test_move_uses_its_own_statement_timeout),
+        cmocka_unit_test(test_password_set_only_when_changed),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
