@@ -480,16 +480,15 @@ static int grant_rls_tables(pb_tdb *t, PGconn *c, pb_err *e)
 /* An rls tenant's role: INHERIT, member of the rls group (and of nothing
  * else), with no grants of its own on the shared objects (versions before
  * the group granted them per tenant, which grew every ACL until pg_class
- * rows no longer fit in a page). One transaction. */
+ * rows no longer fit in a page). One transaction, when anything needs
+ * changing. */
 static int join_rls_group(pb_tdb *t, PGconn *c, const char *role, pb_err *e)
 {
     const char *p[3] = {role, t->rls_group, t->app_schema};
     PGresult *r = NULL;
-    int rc = pb_pg_begin(c, e);
-    if (rc == 0)
-        rc = pb_pg_query(
-            c,
-            "WITH me AS (SELECT oid, rolinherit FROM pg_roles WHERE rolname = $1) SELECT me.rolinherit, "
+    int rc = pb_pg_query(
+        c,
+        "WITH me AS (SELECT oid, rolinherit FROM pg_roles WHERE rolname = $1) SELECT me.rolinherit, "
             "EXISTS (SELECT 1 FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid "
             "        WHERE m.member = me.oid AND g.rolname = $2), "
             "EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace, aclexplode(c.relacl) a "
@@ -504,6 +503,14 @@ static int join_rls_group(pb_tdb *t, PGconn *c, const char *role, pb_err *e)
             3, p, &r, e);
     if (rc == 0 && PQntuples(r) != 1)
         rc = pb_err_set(e, PB_ENOTFOUND, "role %s not found", role);
+    /* Already right (the usual converge): no transaction, no writes. */
+    if (rc == 0 && strcmp(PQgetvalue(r, 0, 0), "t") == 0 && strcmp(PQgetvalue(r, 0, 1), "t") == 0 &&
+        strcmp(PQgetvalue(r, 0, 2), "f") == 0) {
+        PQclear(r);
+        return 0;
+    }
+    if (rc == 0)
+        rc = pb_pg_begin(c, e);
     if (rc == 0 && strcmp(PQgetvalue(r, 0, 0), "t") != 0)
         rc = pb_pg_execf(c, e, "ALTER ROLE %I INHERIT", role);
     if (rc == 0 && strcmp(PQgetvalue(r, 0, 1), "t") != 0)
@@ -693,18 +700,33 @@ static int converge_password(PGconn *c, const char *id, const char *role, const 
  * converge the role's attributes (the password: converge_password). INHERIT only for rls
  * tenants, whose privileges come from the rls group; the attribute is set
  * here too so converging never flips it under open sessions. */
-static int ensure_role(PGconn *c, const char *role, int conn_limit, int inherit, int *created, pb_err *e)
+static int ensure_role(PGconn *c, const char *role, int conn_limit, int inherit, int *created, int *can_login,
+                       pb_err *e)
 {
-    int found = 0;
+    const char *p[1] = {role};
+    char want[32];
+    PGresult *r = NULL;
     *created = 0;
-    int rc = role_exists(c, role, &found, e);
+    *can_login = 0;
+    snprintf(want, sizeof want, "fff%cff%d", inherit ? 't' : 'f', conn_limit < 0 ? -1 : conn_limit);
+    /* Attributes as one string, compared with what we want: converging an
+     * unchanged tenant writes nothing to the catalog. */
+    int rc = pb_pg_query(c,
+                         "SELECT concat(rolsuper, rolcreatedb, rolcreaterole, rolinherit, rolreplication, "
+                         "rolbypassrls, rolconnlimit), "
+                         "rolcanlogin FROM pg_roles WHERE rolname = $1",
+                         1, p, &r, e);
+    int found = rc == 0 && PQntuples(r) == 1;
+    int same = found && strcmp(PQgetvalue(r, 0, 0), want) == 0;
+    *can_login = found && strcmp(PQgetvalue(r, 0, 1), "t") == 0;
+    PQclear(r);
     if (rc == 0 && !found) {
         rc = pb_pg_execf(c, e, "CREATE ROLE %I NOLOGIN", role);
         *created = rc == 0;
         if (rc == PB_EEXIST)
             rc = 0;
     }
-    if (rc == 0)
+    if (rc == 0 && !same)
         rc = pb_pg_execf(c, e,
                          "ALTER ROLE %I WITH NOSUPERUSER NOCREATEDB NOCREATEROLE %s "
                          "NOREPLICATION NOBYPASSRLS CONNECTION LIMIT %d",
@@ -1136,7 +1158,7 @@ int pb_tdb_ensure(pb_tdb *t, const pb_tdb_tenant *spec, const pb_dm_model *m, pb
     PGconn *c = NULL;
     trow row;
     char role[NAME_MAX_], loc[NAME_MAX_], *pw = NULL;
-    int fresh = 0, role_created = 0, loc_existed = 1;
+    int fresh = 0, role_created = 0, can_login = 0, loc_existed = 1;
     memset(creds, 0, sizeof *creds);
     int rc = id_ok(spec->id, e);
     if (rc)
@@ -1186,7 +1208,8 @@ int pb_tdb_ensure(pb_tdb *t, const pb_tdb_tenant *spec, const pb_dm_model *m, pb
     if (rc == 0)
         rc = load_row(c, spec->id, &row, e);
     if (rc == 0)
-        rc = ensure_role(c, role, spec->connection_limit, spec->layout == PB_DM_LAYOUT_RLS, &role_created, e);
+        rc = ensure_role(c, role, spec->connection_limit, spec->layout == PB_DM_LAYOUT_RLS, &role_created,
+                         &can_login, e);
     if (rc == 0)
         rc = converge_password(c, spec->id, role, password, row.pw_hash, role_created, e);
     if (rc == 0)
@@ -1194,8 +1217,8 @@ int pb_tdb_ensure(pb_tdb *t, const pb_tdb_tenant *spec, const pb_dm_model *m, pb
     if (rc == 0)
         rc = prepare_location(t, role, spec->layout, loc, m, e);
     /* Only a complete tenant may log in. */
-    if (rc == 0)
-        rc = pb_pg_execf(c, e, "ALTER ROLE %I %s", role, strcmp(row.state, "active") == 0 ? "LOGIN" : "NOLOGIN");
+    if (rc == 0 && can_login != (strcmp(row.state, "active") == 0))
+        rc = pb_pg_execf(c, e, "ALTER ROLE %I %s", role, can_login ? "NOLOGIN" : "LOGIN");
     if (rc && fresh && c)
         undo_new_tenant(t, c, spec->id, role, role_created, spec->layout, loc, loc_existed, m);
     if (c)

@@ -1186,10 +1186,13 @@ static void test_password_set_only_when_changed(void **state)
     ensure_ok("pwstable", PB_DM_LAYOUT_RLS, -1, pw, &cr);
     snprintf(v1, sizeof v1, "%s", verifier_of(adm, "pb_t_pwstable"));
     assert_int_equal(strncmp(v1, "SCRAM-SHA-256$", 14), 0);
-    /* Same password again: no ALTER ROLE ... PASSWORD (same salt). */
+    /* Same password again: no ALTER ROLE ... PASSWORD (same salt); in
+     * fact no write to the role's catalog rows at all. */
+    long long xmin = qint(adm, "SELECT xmin::text::bigint FROM pg_authid WHERE rolname = 'pb_t_pwstable'");
     ensure_ok("pwstable", PB_DM_LAYOUT_RLS, -1, pw, &cr2);
     pb_tdb_creds_clear(&cr2);
     assert_string_equal(verifier_of(adm, "pb_t_pwstable"), v1);
+    assert_int_equal(qint(adm, "SELECT xmin::text::bigint FROM pg_authid WHERE rolname = 'pb_t_pwstable'"), xmin);
     PQfinish(tconnect_ok(&cr));
     /* The record keeps a salted hash, never the password. */
     assert_int_equal(qint(adm, "SELECT count(*) FROM paybill.tenants WHERE tenant_id = 'pwstable' AND "
