@@ -76,7 +76,7 @@ cat >>"$T/dm2.yaml" <<'Y'
       primaryKey: [id]
 Y
 kubectl apply -f "$T/dm2.yaml" >/dev/null
-wait_for "migration applied and rolled out" 90 is datamodel crm '{.status.rollout}' 3/3
+wait_for "migration applied and rolled out" 90 is datamodel crm '{.status.appliedVersion} {.status.rollout}' "2 3/3"
 expect_eq "DataModel Ready at v2" "True/2" "$(jp datamodel crm '{.status.conditions[?(@.type=="Ready")].status}/{.status.appliedVersion}')"
 expect_eq "tenant reports v2" "2" "$(jp tenant gamma '{.status.database.dataModelVersion}')"
 expect_eq "new column usable by a tenant" "0" "$(tsql gamma 'select count(phone) from customers')"
