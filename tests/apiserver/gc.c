@@ -11,11 +11,14 @@
  * Each pass works on a snapshot and repeats until nothing changes (bounded).
  *
  * A pass reads the whole store, so it only runs when a write may have given
- * it work (dv_gc_note_event): the store is a GC fixpoint after a run, and
- * only deletions, writes that set or carry deletionTimestamp, and changed
- * ownerReferences can break that; while anything is being deleted
- * (namespaces, CRDs, finalizers) every write counts, since e.g. an object
- * created in a terminating namespace must go.
+ * it work (note_event): the store is a GC fixpoint after a run, and only
+ * these writes can break that: setting or carrying deletionTimestamp;
+ * deleting an object that others reference; adding or removing an owner
+ * reference to an owner that is missing or being deleted. While anything is
+ * being deleted (namespaces, CRDs, finalizers) every write counts, since
+ * e.g. an object created in a terminating namespace must go. Two indexes
+ * kept from the store's events answer those questions per write: uid ->
+ * where the object is, and uid -> how many owner references point at it.
  */
 #include "handlers_int.h"
 
@@ -300,14 +303,100 @@ static const json_t *owner_refs(const json_t *o)
     return o ? json_object_get(json_object_get(o, "metadata"), "ownerReferences") : NULL;
 }
 
-void dv_gc_note_event(void *ud, const dv_event *ev)
+static const char *ref_uid(const json_t *ref) { return json_string_value(json_object_get(ref, "uid")); }
+
+static void count_refs(dv_api *api, const json_t *refs, int delta)
+{
+    size_t i;
+    json_t *ref;
+    json_array_foreach(refs, i, ref) {
+        const char *uid = ref_uid(ref);
+        if (!uid)
+            continue;
+        json_int_t n = json_integer_value(json_object_get(api->gc_refs, uid)) + delta;
+        if (n > 0)
+            json_object_set_new(api->gc_refs, uid, json_integer(n));
+        else
+            json_object_del(api->gc_refs, uid);
+    }
+}
+
+static void index_object(dv_api *api, const char *group, const char *resource, const char *ns, const json_t *o)
+{
+    const char *uid = mds(o, "uid"), *name = mds(o, "name");
+    if (uid && name)
+        json_object_set_new(api->gc_uids, uid, json_pack("[s,s,s,s]", group, resource, ns ? ns : "", name));
+    count_refs(api, owner_refs(o), 1);
+}
+
+/* The object with this uid exists and is not being deleted. */
+static int owner_alive(dv_api *api, const char *uid)
+{
+    json_t *at = uid ? json_object_get(api->gc_uids, uid) : NULL;
+    if (!at)
+        return 0;
+    const json_t *o = dv_store_get(api->store, json_string_value(json_array_get(at, 0)),
+                                   json_string_value(json_array_get(at, 1)), json_string_value(json_array_get(at, 2)),
+                                   json_string_value(json_array_get(at, 3)));
+    return o && !mds(o, "deletionTimestamp");
+}
+
+/* Some reference names an owner that is gone or going: GC has to look. */
+static int refs_need_gc(dv_api *api, const json_t *refs)
+{
+    size_t i;
+    json_t *ref;
+    json_array_foreach(refs, i, ref)
+        if (!owner_alive(api, ref_uid(ref)))
+            return 1;
+    return 0;
+}
+
+static void note_event(void *ud, const dv_event *ev)
 {
     dv_api *api = ud;
+    const json_t *now = ev->type == DV_EV_DELETED ? NULL : owner_refs(ev->obj), *before = owner_refs(ev->prev);
+    int refs_changed = json_array_size(now) || json_array_size(before) ? !json_equal(now, before) : 0;
+    /* Indexes first: the checks below see the store after the write. */
+    if (ev->type == DV_EV_DELETED) {
+        const char *uid = mds(ev->prev, "uid");
+        if (uid)
+            json_object_del(api->gc_uids, uid);
+        count_refs(api, before, -1);
+    } else if (!ev->prev || refs_changed) {
+        count_refs(api, before, -1);
+        index_object(api, ev->group, ev->resource, ev->ns, ev->obj);
+    }
     if (api->gc_pending)
         return;
-    const json_t *now = owner_refs(ev->obj), *before = owner_refs(ev->prev);
-    if (api->gc_terminating || ev->type == DV_EV_DELETED || mds(ev->obj, "deletionTimestamp") ||
-        (ev->prev && mds(ev->prev, "deletionTimestamp")) ||
-        (json_array_size(now) || json_array_size(before) ? !json_equal(now, before) : 0))
+    if (api->gc_terminating || mds(ev->obj, "deletionTimestamp") || (ev->prev && mds(ev->prev, "deletionTimestamp")))
         api->gc_pending = 1;
+    else if (ev->type == DV_EV_DELETED)
+        api->gc_pending = (mds(ev->prev, "uid") && json_object_get(api->gc_refs, mds(ev->prev, "uid"))) ||
+                          refs_need_gc(api, before);
+    else if (refs_changed)
+        api->gc_pending = refs_need_gc(api, now) || refs_need_gc(api, before);
+}
+
+void dv_gc_init(dv_api *api)
+{
+    api->gc_uids = json_object();
+    api->gc_refs = json_object();
+    json_t *all = dv_store_all(api->store);
+    size_t i;
+    json_t *rec;
+    json_array_foreach(all, i, rec) {
+        const json_t *o = json_object_get(rec, "object");
+        index_object(api, json_string_value(json_object_get(rec, "group")),
+                     json_string_value(json_object_get(rec, "resource")), mds(o, "namespace"), o);
+    }
+    json_decref(all);
+    api->gc_pending = 1; /* the replayed store may hold work */
+    api->gc_sub = dv_store_subscribe(api->store, note_event, api);
+}
+
+void dv_gc_free(dv_api *api)
+{
+    json_decref(api->gc_uids);
+    json_decref(api->gc_refs);
 }

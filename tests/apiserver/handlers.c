@@ -237,8 +237,7 @@ int dv_api_new(const dv_api_config *cfg, dv_api **out, char *msg, size_t n)
     api->rng = (unsigned int)time(NULL) ^ (unsigned int)getpid();
     if (dv_store_open(cfg->data_dir, cfg->watch_window ? cfg->watch_window : 1000, &api->store, msg, n) != 0)
         goto fail;
-    api->gc_pending = 1; /* the replayed store may hold work */
-    api->gc_sub = dv_store_subscribe(api->store, dv_gc_note_event, api);
+    dv_gc_init(api);
     api->reg = dv_registry_new();
     unsigned char key[32];
     if (read_or_make_key(cfg->data_dir, key) != 0) {
@@ -271,6 +270,7 @@ void dv_api_free(dv_api *api)
     dv_auth_free(api->auth);
     dv_registry_free(api->reg);
     dv_store_free(api->store);
+    dv_gc_free(api);
     free(api);
 }
 

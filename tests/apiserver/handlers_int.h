@@ -26,6 +26,8 @@ struct dv_api {
     int gc_pending;     /* a relevant write happened since the last GC run */
     int gc_terminating; /* the last GC run saw objects being deleted */
     int gc_sub;         /* store subscription that sets gc_pending */
+    json_t *gc_uids;    /* uid -> [group, resource, ns, name] of every stored object */
+    json_t *gc_refs;    /* uid -> how many ownerReferences point at it */
 };
 
 /* One request being served. */
@@ -143,8 +145,9 @@ void dv_apply_defaults(const dv_rtype *rt, json_t *obj);
 void dv_gc_run(dv_api *api);
 /* dv_gc_run when a write since the last run may have given GC work. */
 void dv_gc_run_if_pending(dv_api *api);
-/* Store subscriber (ud: the dv_api) that marks GC pending for writes that
- * can give it work. */
-void dv_gc_note_event(void *ud, const dv_event *ev);
+/* Index the store (uids, owner references) and subscribe to its events to
+ * mark GC pending for the writes that can give it work. */
+void dv_gc_init(dv_api *api);
+void dv_gc_free(dv_api *api);
 
 #endif

@@ -622,6 +622,18 @@ static void test_garbage_collection(void **state)
     assert_false(cm_exists(f, "o"));
     free(uid);
 
+    /* deleting a dependent leaves its live owner alone; deleting the owner
+     * afterwards has nothing left to collect */
+    uid = create_owner(f);
+    create_dependent(f, "d5", uid, 0);
+    json_decref(call(f, "DELETE", CM "/d5", NULL, NULL, NULL, &st));
+    assert_int_equal(st, 200);
+    assert_true(cm_exists(f, "o"));
+    json_decref(call(f, "DELETE", CM "/o", NULL, NULL, NULL, &st));
+    assert_int_equal(st, 200);
+    assert_false(cm_exists(f, "o"));
+    free(uid);
+
     /* a reference added later by an update is seen too */
     uid = create_owner(f);
     json_decref(call(f, "POST", CM, NULL, NULL, "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"d4\"}}",
