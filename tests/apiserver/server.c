@@ -19,12 +19,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <unistd.h>
 
 #include <libwebsockets.h>
 #include <openssl/evp.h>
-
-#include "util/log.h"
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
@@ -44,6 +43,12 @@ struct dv_server {
     char *ca_pem, *cert_pem, *key_pem;
     volatile sig_atomic_t stop;
     int port;
+    /* HTTP/1.1 watch connections: lws does not read a connection while its
+     * response streams, so a client's close goes unnoticed and its
+     * readable socket makes poll() return at once, forever (a busy loop).
+     * The tick looks at these sockets itself. */
+    struct lws **h1_watches;
+    size_t n_h1_watches, cap_h1_watches;
 };
 
 /* Per-transaction state (lws allocates and zeroes it per wsi). */
@@ -63,12 +68,55 @@ typedef struct pss {
     size_t sent;         /* bytes of resp.body written */
     int h2;
     int delayed;         /* fault latency timer armed */
+    dv_server *srv;
+    struct lws *wsi;
+    int tracked;         /* in srv->h1_watches */
+    int peer_gone;       /* the client closed (or sent data into) an HTTP/1.1 watch */
 } pss;
 
 enum { H_ACCEPT, H_CTYPE, H_AUTH, H_UA, H_IMP_USER };
 
+static void untrack_h1_watch(pss *p)
+{
+    dv_server *s = p->srv;
+    for (size_t i = 0; p->tracked && i < s->n_h1_watches; i++)
+        if (s->h1_watches[i] == p->wsi) {
+            s->h1_watches[i] = s->h1_watches[--s->n_h1_watches];
+            break;
+        }
+    p->tracked = 0;
+}
+
+static void track_h1_watch(pss *p)
+{
+    dv_server *s = p->srv;
+    if (s->n_h1_watches == s->cap_h1_watches) {
+        s->cap_h1_watches = s->cap_h1_watches ? 2 * s->cap_h1_watches : 16;
+        s->h1_watches = realloc(s->h1_watches, s->cap_h1_watches * sizeof(*s->h1_watches));
+    }
+    s->h1_watches[s->n_h1_watches++] = p->wsi;
+    p->tracked = 1;
+}
+
+/* A watch's client sends nothing after its request: anything readable
+ * (data, a TLS close_notify, EOF) means it is gone; close it from WRITEABLE. */
+static void check_h1_watches(dv_server *s)
+{
+    for (size_t i = 0; i < s->n_h1_watches; i++) {
+        struct lws *wsi = s->h1_watches[i];
+        pss *p = lws_wsi_user(wsi);
+        struct pollfd pfd = {.fd = lws_get_socket_fd(wsi), .events = POLLIN | POLLRDHUP};
+        if (!p->peer_gone && pfd.fd >= 0 && poll(&pfd, 1, 0) > 0) {
+            p->peer_gone = 1;
+            lws_callback_on_writable(wsi);
+        }
+    }
+}
+
 static void pss_clear(pss *p)
 {
+    if (p->tracked)
+        untrack_h1_watch(p);
     free(p->path);
     json_decref(p->query);
     for (int i = 0; i < 5; i++)
@@ -229,6 +277,8 @@ static int dispatch(struct lws *wsi, dv_server *s, pss *p)
             return -1;
         p->headers_sent = 1;
     }
+    if (p->resp.watch && !p->h2)
+        track_h1_watch(p);
     lws_callback_on_writable(wsi);
     return 0;
 }
@@ -324,6 +374,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     case LWS_CALLBACK_HTTP: {
         pss_clear(p);
         p->active = 1;
+        p->srv = s;
+        p->wsi = wsi;
         collect_request(wsi, p);
         lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
         int has_body = 0;
@@ -367,6 +419,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     case LWS_CALLBACK_HTTP_WRITEABLE:
         if (!p->have_resp)
             return 0;
+        if (p->peer_gone)
+            return -1; /* close: the client left its watch */
         sync_or_die(s);
         if (!p->headers_sent) {
             if (write_headers(wsi, p) != 0)
@@ -400,6 +454,7 @@ static void on_tick(lws_sorted_usec_list_t *sul)
 {
     dv_server *s = lws_container_of(sul, dv_server, tick);
     dv_api_tick(s->api);
+    check_h1_watches(s);
     sync_or_die(s); /* GC writes, with no reply to wait for them */
     lws_sul_schedule(s->ctx, 0, &s->tick, on_tick, 100 * LWS_US_PER_MS);
 }
@@ -638,6 +693,7 @@ void dv_server_free(dv_server *s)
         return;
     if (s->ctx)
         lws_context_destroy(s->ctx);
+    free(s->h1_watches);
     free(s->ca_pem);
     free(s->cert_pem);
     free(s->key_pem);
