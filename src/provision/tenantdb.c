@@ -41,6 +41,8 @@ struct pb_tdb {
      * granted once, so ACLs do not grow with the number of tenants. */
     char rls_group[NAME_MAX_];
     char *shared_db, *app_schema, *tenant_host, *sslmode, *snapshot_dir, *pg_dump;
+    char server[NAME_MAX_];   /* pb_tdb_config.server_name */
+    pb_tdb_server_role role;
     int tenant_port;
     int move_timeout_ms; /* 0: none (pb_tdb_config.move_statement_timeout_ms) */
     int fail_after;
@@ -61,6 +63,10 @@ typedef struct {
     pb_dm_layout old_layout;
     char old_location[NAME_MAX_];
     char pw_hash[160]; /* of the password last set, "" when unknown */
+    /* Moves between servers (pb_tdb_move_across), by server name: */
+    char move_server[NAME_MAX_];   /* source: a move there is unfinished */
+    char moved_to[NAME_MAX_];      /* source: the tenant lives there now */
+    char arriving_from[NAME_MAX_]; /* destination: a move from there is unfinished */
 } trow;
 
 static const char MIGRATIONS_DDL[] =
@@ -169,7 +175,8 @@ static int load_row(PGconn *c, const char *id, trow *row, pb_err *e)
     PGresult *r;
     int rc = pb_pg_query(c,
                          "SELECT role_name, layout, location, state, move_layout, move_location, "
-                         "old_layout, old_location, password_hash FROM paybill.tenants WHERE tenant_id = $1",
+                         "old_layout, old_location, password_hash, move_server, moved_to, arriving_from "
+                         "FROM paybill.tenants WHERE tenant_id = $1",
                          1, &id, &r, e);
     if (rc)
         return rc;
@@ -184,6 +191,9 @@ static int load_row(PGconn *c, const char *id, trow *row, pb_err *e)
         row->has_old = !PQgetisnull(r, 0, 6) && pb_dm_layout_parse(PQgetvalue(r, 0, 6), &row->old_layout) == 0;
         copy_field(row->old_location, sizeof row->old_location, r, 7);
         copy_field(row->pw_hash, sizeof row->pw_hash, r, 8);
+        copy_field(row->move_server, sizeof row->move_server, r, 9);
+        copy_field(row->moved_to, sizeof row->moved_to, r, 10);
+        copy_field(row->arriving_from, sizeof row->arriving_from, r, 11);
     }
     PQclear(r);
     return 0;
@@ -221,6 +231,9 @@ static int open_tenant(pb_tdb *t, const char *id, int lock, PGconn **c, trow *ro
         rc = load_row(*c, id, row, e);
     if (rc == 0 && !row->found)
         rc = pb_err_set(e, PB_ENOTFOUND, "tenant %s not found", id);
+    else if (rc == 0 && row->moved_to[0])
+        rc = pb_err_set(e, PB_ENOTFOUND, "tenant %s is not on this server: it moved to server %s", id,
+                        row->moved_to);
     if (rc) {
         if (locked)
             tenant_unlock(*c, id);
@@ -235,6 +248,19 @@ static void close_tenant(pb_tdb *t, PGconn *c, const char *id, int locked)
     if (locked)
         tenant_unlock(c, id);
     put_conn(t, c);
+}
+
+/* PB_ECONFLICT while a move between servers is unfinished on either side:
+ * only pb_tdb_move_across may touch the tenant then. */
+static int cross_move_pending(const trow *row, pb_err *e)
+{
+    if (row->move_server[0])
+        return pb_err_set(e, PB_ECONFLICT, "a move to server %s is unfinished: rerun pb_tdb_move_across",
+                          row->move_server);
+    if (row->arriving_from[0])
+        return pb_err_set(e, PB_ECONFLICT, "a move from server %s is unfinished: rerun pb_tdb_move_across",
+                          row->arriving_from);
+    return 0;
 }
 
 /* ---- setup ------------------------------------------------------------------- */
@@ -286,13 +312,17 @@ static int bootstrap(pb_tdb *t, pb_err *e)
             "  updated_at timestamptz NOT NULL DEFAULT now());\n"
             /* Added after the first release: existing tables get it too. */
             "ALTER TABLE paybill.tenants ADD COLUMN IF NOT EXISTS password_hash text;\n"
+            /* Moves between servers (pb_tdb_move_across). */
+            "ALTER TABLE paybill.tenants ADD COLUMN IF NOT EXISTS move_server text;\n"
+            "ALTER TABLE paybill.tenants ADD COLUMN IF NOT EXISTS moved_to text;\n"
+            "ALTER TABLE paybill.tenants ADD COLUMN IF NOT EXISTS arriving_from text;\n"
             "GRANT SELECT ON paybill.tenants TO " OWNER_ROLE ";\n"
             /* The tenant of the login, not of the current role: SET ROLE
              * cannot change it, and only rls tenants have one. */
             "CREATE OR REPLACE FUNCTION paybill." PB_DM_TENANT_FN "() RETURNS text\n"
             "  LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp\n"
             "  AS $f$ SELECT tenant_id FROM paybill.tenants\n"
-            "         WHERE role_name = session_user AND layout = 'rls' $f$;\n"
+            "         WHERE role_name = session_user AND layout = 'rls' AND moved_to IS NULL $f$;\n"
             "ALTER FUNCTION paybill." PB_DM_TENANT_FN "() OWNER TO " OWNER_ROLE ";\n"
             "REVOKE ALL ON FUNCTION paybill." PB_DM_TENANT_FN "() FROM PUBLIC;\n"
             "GRANT EXECUTE ON FUNCTION paybill." PB_DM_TENANT_FN "() TO " OWNER_ROLE ";\n"
@@ -331,9 +361,21 @@ int pb_tdb_new(const pb_tdb_config *cfg, pb_tdb **out, pb_err *e)
         return pb_err_set(e, PB_EINVAL,
                           "tenantdb: shared_db (at most 50 characters) and app_schema must be identifiers "
                           "(app_schema not \"paybill\", \"t_*\" or \"snap_*\", which are used for tenants)");
+    const char *server = cfg->server_name ? cfg->server_name : "default";
+    size_t sl = strlen(server);
+    int name_ok = sl > 0 && sl < NAME_MAX_;
+    for (const char *q = server; *q; q++)
+        if (!((*q >= 'a' && *q <= 'z') || (*q >= '0' && *q <= '9') || strchr("_.-", *q)))
+            name_ok = 0;
+    if (!name_ok)
+        return pb_err_set(e, PB_EINVAL, "tenantdb: server_name must be 1-63 of a-z, 0-9, _ . -");
+    if (cfg->role != PB_TDB_SHARED && cfg->role != PB_TDB_DEDICATED)
+        return pb_err_set(e, PB_EINVAL, "tenantdb: role must be PB_TDB_SHARED or PB_TDB_DEDICATED");
     pb_tdb *t = calloc(1, sizeof *t);
     if (!t)
         return pb_err_set(e, PB_ENOMEM, "out of memory");
+    snprintf(t->server, sizeof t->server, "%s", server);
+    t->role = cfg->role;
     snprintf(t->rls_group, sizeof t->rls_group, "%s_rls_tenants", shared);
     t->shared_db = strdup(shared);
     t->app_schema = strdup(app);
@@ -562,7 +604,8 @@ int pb_tdb_apply_model(pb_tdb *t, const pb_dm_model *m, int allow_destructive, p
     if (rc == 0)
         rc = grant_rls_tables(t, c, e);
     if (rc == 0)
-        rc = pb_pg_query(c, "SELECT tenant_id, role_name, layout, location FROM paybill.tenants ORDER BY tenant_id",
+        rc = pb_pg_query(c, "SELECT tenant_id, role_name, layout, location FROM paybill.tenants "
+                         "WHERE moved_to IS NULL AND arriving_from IS NULL ORDER BY tenant_id",
                          0, NULL, &r, e);
     for (int i = 0; rc == 0 && i < PQntuples(r); i++) {
         const char *id = PQgetvalue(r, i, 0), *role = PQgetvalue(r, i, 1), *loc = PQgetvalue(r, i, 3);
@@ -807,6 +850,8 @@ int pb_tdb_creds_for(pb_tdb *t, const char *id, const char *password, pb_tdb_cre
     put_conn(t, c);
     if (rc == 0 && !row.found)
         rc = pb_err_set(e, PB_ENOTFOUND, "tenant %s not found", id);
+    else if (rc == 0 && row.moved_to[0])
+        rc = pb_err_set(e, PB_ENOTFOUND, "tenant %s moved to server %s", id, row.moved_to);
     if (rc == 0)
         rc = fill_creds(t, &row, password, creds, e);
     return rc;
@@ -1030,25 +1075,27 @@ static int start_copy(PGconn *c, const char *sql, ExecStatusType want, pb_err *e
 /* Copy the tenant's rows from one layout to another in one transaction on
  * the destination, which is emptied first (a rerun starts over) and
  * verified table by table against the source before it commits. The
- * tenant is locked out, so the source does not change meanwhile. */
-static int copy_data(pb_tdb *t, const char *id, pb_dm_layout fl, const char *floc, pb_dm_layout tl,
+ * tenant is locked out, so the source does not change meanwhile. The two
+ * copies may be on different servers (ft: the source's, tt: the
+ * destination's); rows stream between the two connections with COPY. */
+static int copy_data(pb_tdb *ft, pb_tdb *tt, const char *id, pb_dm_layout fl, const char *floc, pb_dm_layout tl,
                      const char *tloc, const pb_dm_model *m, pb_err *e)
 {
     PGconn *src = NULL, *dst = NULL;
     const char *fs = data_schema(fl, floc), *ts = data_schema(tl, tloc);
-    int rc = pb_pg_pool_get(t->pool, data_db(t, fl, floc), &src, e);
+    int rc = pb_pg_pool_get(ft->pool, data_db(ft, fl, floc), &src, e);
     if (rc == 0)
-        rc = pb_pg_pool_get(t->pool, data_db(t, tl, tloc), &dst, e);
+        rc = pb_pg_pool_get(tt->pool, data_db(tt, tl, tloc), &dst, e);
     /* The source in a read-only transaction too, so that its statements
      * get the bulk timeout as well (and one snapshot for copy and verify). */
     if (rc == 0)
         rc = pb_pg_exec(src, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", e);
     if (rc == 0)
-        rc = bulk_timeout(t, src, e);
+        rc = bulk_timeout(ft, src, e);
     if (rc == 0)
         rc = pb_pg_begin(dst, e);
     if (rc == 0)
-        rc = bulk_timeout(t, dst, e);
+        rc = bulk_timeout(tt, dst, e);
     for (size_t i = pb_dm_table_count(m); rc == 0 && i-- > 0;) {
         if (tl == PB_DM_LAYOUT_RLS)
             rc = pb_pg_execf(dst, e, "DELETE FROM %I.%I WHERE " PB_DM_TENANT_COLUMN " = %L", ts,
@@ -1107,8 +1154,8 @@ static int copy_data(pb_tdb *t, const char *id, pb_dm_layout fl, const char *flo
         rc = pb_pg_commit(dst, e);
     pb_pg_rollback(dst);
     pb_pg_rollback(src); /* read only: nothing to keep */
-    put_conn(t, src);
-    put_conn(t, dst);
+    put_conn(ft, src);
+    put_conn(tt, dst);
     return rc ? pb_err_wrap(e, "copying rows from %s to %s", pb_dm_layout_name(fl), pb_dm_layout_name(tl)) : 0;
 }
 
@@ -1163,11 +1210,14 @@ int pb_tdb_ensure(pb_tdb *t, const pb_tdb_tenant *spec, const pb_dm_model *m, pb
     int rc = id_ok(spec->id, e);
     if (rc)
         return rc;
-    if (spec->layout == PB_DM_LAYOUT_DATABASE && spec->dedicated_server)
-        return pb_err_set(e, PB_EUNAVAILABLE,
-                          "tenant %s: a dedicated database server is not yet available "
-                          "(it will be provisioned through Terraform)",
-                          spec->id);
+    if (spec->dedicated_server && (t->role != PB_TDB_DEDICATED || spec->layout != PB_DM_LAYOUT_DATABASE))
+        return pb_err_set(e, PB_EINVAL,
+                          "tenant %s: a dedicated server tenant has the database layout and is ensured "
+                          "through a pb_tdb of role dedicated (this is server %s, role shared)",
+                          spec->id, t->server);
+    if (t->role == PB_TDB_DEDICATED && spec->layout != PB_DM_LAYOUT_DATABASE)
+        return pb_err_set(e, PB_EINVAL, "tenant %s: server %s is dedicated: only the database layout lives there",
+                          spec->id, t->server);
     if (spec->password)
         rc = password_ok(spec->password, e);
     else
@@ -1182,7 +1232,11 @@ int pb_tdb_ensure(pb_tdb *t, const pb_tdb_tenant *spec, const pb_dm_model *m, pb
     int locked = rc == 0 && (rc = tenant_lock(c, spec->id, e)) == 0;
     if (rc == 0)
         rc = load_row(c, spec->id, &row, e);
-    if (rc == 0 && row.found && (row.has_move || row.has_old))
+    if (rc == 0 && row.found && row.moved_to[0])
+        rc = pb_err_set(e, PB_ECONFLICT, "tenant %s lives on server %s now: ensure it there", spec->id,
+                        row.moved_to);
+    else if (rc == 0 && row.found && (rc = cross_move_pending(&row, e)) != 0) {
+    } else if (rc == 0 && row.found && (row.has_move || row.has_old))
         rc = pb_err_set(e, PB_ECONFLICT, "a move to %s is unfinished: rerun the move",
                         pb_dm_layout_name(row.has_move ? row.move_layout : row.layout));
     else if (rc == 0 && row.found && row.layout != spec->layout)
@@ -1243,7 +1297,9 @@ int pb_tdb_rotate(pb_tdb *t, const char *id, pb_tdb_creds *creds, pb_err *e)
     int rc = open_tenant(t, id, 1, &c, &row, e);
     if (rc)
         return pb_err_wrap(e, "rotating credentials");
-    rc = new_password(&pw, e);
+    rc = cross_move_pending(&row, e);
+    if (rc == 0)
+        rc = new_password(&pw, e);
     if (rc == 0)
         rc = converge_password(c, id, row.role, pw, "", 1, e);
     close_tenant(t, c, id, 1);
@@ -1262,7 +1318,12 @@ int pb_tdb_suspend(pb_tdb *t, const char *id, pb_err *e)
     int rc = open_tenant(t, id, 1, &c, &row, e);
     if (rc)
         return pb_err_wrap(e, "suspending");
-    rc = update_row(c, "UPDATE paybill.tenants SET state = 'suspended', updated_at = now() WHERE tenant_id = $1",
+    /* Allowed on the source of an unfinished move between servers (the
+     * rerun carries the state over), not on its destination. */
+    if (row.arriving_from[0])
+        rc = cross_move_pending(&row, e);
+    if (rc == 0)
+        rc = update_row(c, "UPDATE paybill.tenants SET state = 'suspended', updated_at = now() WHERE tenant_id = $1",
                     id, NULL, NULL, e);
     if (rc == 0)
         rc = lock_out(c, row.role, e);
@@ -1277,7 +1338,8 @@ int pb_tdb_resume(pb_tdb *t, const char *id, pb_err *e)
     int rc = open_tenant(t, id, 1, &c, &row, e);
     if (rc)
         return pb_err_wrap(e, "resuming");
-    if (row.has_move || row.has_old)
+    rc = cross_move_pending(&row, e);
+    if (rc == 0 && (row.has_move || row.has_old))
         rc = pb_err_set(e, PB_ECONFLICT, "a move is unfinished: rerun the move (it restores the login)");
     if (rc == 0)
         rc = update_row(c, "UPDATE paybill.tenants SET state = 'active', updated_at = now() WHERE tenant_id = $1",
@@ -1293,14 +1355,24 @@ int pb_tdb_info_get(pb_tdb *t, const char *id, pb_tdb_info *info, pb_err *e)
     PGconn *c;
     trow row;
     memset(info, 0, sizeof *info);
-    int rc = open_tenant(t, id, 0, &c, &row, e);
+    snprintf(info->server, sizeof info->server, "%s", t->server);
+    int rc = id_ok(id, e);
+    if (rc == 0)
+        rc = pb_pg_pool_get(t->pool, t->shared_db, &c, e);
+    if (rc == 0)
+        rc = load_row(c, id, &row, e);
+    put_conn(t, c);
+    if (rc == 0 && !row.found)
+        rc = pb_err_set(e, PB_ENOTFOUND, "tenant %s not found", id);
     if (rc)
         return rc;
-    close_tenant(t, c, id, 0);
     info->layout = row.layout;
-    snprintf(info->state, sizeof info->state, "%s", row.state);
+    snprintf(info->state, sizeof info->state, "%s", row.moved_to[0] ? "moved" : row.state);
     snprintf(info->location, sizeof info->location, "%s", row.location);
-    info->moving = row.has_move || row.has_old;
+    snprintf(info->moved_to, sizeof info->moved_to, "%s", row.moved_to);
+    snprintf(info->move_server, sizeof info->move_server, "%s", row.move_server);
+    snprintf(info->arriving_from, sizeof info->arriving_from, "%s", row.arriving_from);
+    info->moving = row.has_move || row.has_old || row.move_server[0] || row.arriving_from[0];
     return 0;
 }
 
@@ -1350,6 +1422,17 @@ int pb_tdb_move(pb_tdb *t, const char *id, pb_dm_layout to, const pb_dm_model *m
     int rc = open_tenant(t, id, 1, &c, &row, e);
     if (rc)
         return pb_err_wrap(e, "moving");
+    if ((rc = cross_move_pending(&row, e)) != 0) {
+        close_tenant(t, c, id, 1);
+        return pb_err_wrap(e, "moving tenant %s", id);
+    }
+    if (t->role == PB_TDB_DEDICATED && to != PB_DM_LAYOUT_DATABASE) {
+        close_tenant(t, c, id, 1);
+        return pb_err_set(e, PB_EINVAL,
+                          "moving tenant %s: server %s is dedicated: move it to a shared server with "
+                          "pb_tdb_move_across",
+                          id, t->server);
+    }
     location_of(t, to, id, dest);
 
     /* A previous move switched but did not remove the old copy: finish. */
@@ -1402,7 +1485,7 @@ int pb_tdb_move(pb_tdb *t, const char *id, pb_dm_layout to, const pb_dm_model *m
     if (rc || (rc = injected(t, 2, e)))
         goto out;
     /* 3: rows copied and verified. */
-    rc = copy_data(t, id, row.layout, row.location, to, dest, m, e);
+    rc = copy_data(t, t, id, row.layout, row.location, to, dest, m, e);
     if (rc || (rc = injected(t, 3, e)))
         goto out;
     /* 4: switch, remembering the old copy for removal. */
@@ -1452,6 +1535,265 @@ out:
     t->failed_on_purpose = 0;
     close_tenant(t, c, id, 1);
     return pb_err_wrap(e, "moving tenant %s to %s", id, pb_dm_layout_name(to));
+}
+
+/* ---- moves between servers ------------------------------------------------------ */
+
+/* The same PostgreSQL cluster behind both handles would share roles and
+ * databases: refused. A server that will not say (no superuser) passes. */
+static int same_cluster(pb_tdb *a, pb_tdb *b, PGconn *ca, PGconn *cb)
+{
+    if (strcmp(a->server, b->server) == 0)
+        return 1;
+    pb_err ignored;
+    PGresult *ra = NULL, *rb = NULL;
+    const char *q = "SELECT system_identifier::text FROM pg_control_system()";
+    int same = pb_pg_query(ca, q, 0, NULL, &ra, &ignored) == 0 && pb_pg_query(cb, q, 0, NULL, &rb, &ignored) == 0 &&
+               strcmp(PQgetvalue(ra, 0, 0), PQgetvalue(rb, 0, 0)) == 0;
+    PQclear(ra);
+    PQclear(rb);
+    return same;
+}
+
+/* Source side, after the switch: remove the old copy and the role (it
+ * logs in elsewhere now), then forget the old copy in the record, which
+ * stays behind saying where the tenant went. */
+static int finish_source(pb_tdb *s, PGconn *sc, const char *id, const trow *row, const pb_dm_model *m, pb_err *e)
+{
+    int found = 0;
+    int rc = 0;
+    if (row->has_old)
+        rc = remove_location(s, id, row->role, row->old_layout, row->old_location, m, 0, e);
+    if (rc == 0)
+        rc = role_exists(sc, row->role, &found, e);
+    if (rc == 0 && found)
+        rc = pb_pg_execf(sc, e, "DROP OWNED BY %I; DROP ROLE IF EXISTS %I", row->role, row->role);
+    if (rc == 0)
+        rc = update_row(sc, "UPDATE paybill.tenants SET old_layout = NULL, old_location = NULL WHERE tenant_id = $1",
+                        id, NULL, NULL, e);
+    return rc ? pb_err_wrap(e, "removing the old copy on server %s", s->server) : 0;
+}
+
+/* Destination side, before the copy: the tenant's record (marked as
+ * arriving, so nothing else on this server touches it), its role with the
+ * source's password verifier and connection limit (clients keep their
+ * Secret), still NOLOGIN, and the place for its data at model m. */
+static int prepare_arrival(pb_tdb *s, pb_tdb *d, PGconn *sc, PGconn *dc, const char *id, const trow *srow,
+                           pb_dm_layout tl, const char *dest, const pb_dm_model *m, pb_err *e)
+{
+    PGresult *r = NULL;
+    const char *p1[1] = {srow->role};
+    int created = 0, can_login = 0, limit = -1;
+    char *verifier = NULL;
+    /* pg_authid is readable by superusers only: the admin must be one. */
+    int rc = pb_pg_query(sc, "SELECT rolconnlimit, rolpassword FROM pg_authid WHERE rolname = $1", 1, p1, &r, e);
+    if (rc == 0 && PQntuples(r) != 1)
+        rc = pb_err_set(e, PB_ENOTFOUND, "role %s not found on server %s", srow->role, s->server);
+    if (rc == 0) {
+        limit = atoi(PQgetvalue(r, 0, 0));
+        if (!PQgetisnull(r, 0, 1) && !(verifier = strdup(PQgetvalue(r, 0, 1))))
+            rc = pb_err_set(e, PB_ENOMEM, "out of memory");
+    }
+    PQclear(r);
+    if (rc == 0) {
+        const char *p[7] = {id, srow->role, pb_dm_layout_name(tl), dest, srow->state, s->server,
+                            srow->pw_hash[0] ? srow->pw_hash : NULL};
+        /* Over a record left by an earlier move away from here. */
+        rc = pb_pg_query(dc,
+                         "INSERT INTO paybill.tenants (tenant_id, role_name, layout, location, state, arriving_from, "
+                         "password_hash) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (tenant_id) DO UPDATE SET "
+                         "role_name = $2, layout = $3, location = $4, state = $5, arriving_from = $6, "
+                         "password_hash = $7, move_layout = NULL, move_location = NULL, move_server = NULL, "
+                         "old_layout = NULL, old_location = NULL, moved_to = NULL, updated_at = now()",
+                         7, p, NULL, e);
+    }
+    if (rc == 0)
+        rc = ensure_role(dc, srow->role, limit, tl == PB_DM_LAYOUT_RLS, &created, &can_login, e);
+    if (rc == 0 && can_login)
+        rc = pb_pg_execf(dc, e, "ALTER ROLE %I NOLOGIN", srow->role);
+    if (rc == 0 && verifier)
+        rc = pb_pg_execf(dc, e, "ALTER ROLE %I PASSWORD %L", srow->role, verifier);
+    if (rc == 0)
+        rc = pb_pg_execf(dc, e, "ALTER ROLE %I SET search_path = %I", srow->role, data_schema(tl, dest));
+    if (rc == 0)
+        rc = prepare_location(d, srow->role, tl, dest, m, e);
+    if (verifier) {
+        pb_secret_wipe(verifier, strlen(verifier));
+        free(verifier);
+    }
+    return rc ? pb_err_wrap(e, "preparing the destination on server %s", d->server) : 0;
+}
+
+/* Destination side of the switch: the tenant lives here now, in the state
+ * the source had. */
+static int arrive(PGconn *dc, const char *id, const char *state, pb_err *e)
+{
+    return update_row(dc,
+                      "UPDATE paybill.tenants SET arriving_from = NULL, state = $2, updated_at = now() "
+                      "WHERE tenant_id = $1",
+                      id, state, NULL, e);
+}
+
+int pb_tdb_move_across(pb_tdb *s, pb_tdb *d, const char *id, pb_dm_layout tl, const pb_dm_model *m, pb_err *e)
+{
+    PGconn *sc = NULL, *dc = NULL;
+    trow srow, drow;
+    char dest[NAME_MAX_];
+    int slocked = 0, dlocked = 0, switched = 0, delegate = 0;
+    int rc = id_ok(id, e);
+    if (rc)
+        return rc;
+    if (!s || !d || s == d)
+        return pb_err_set(e, PB_EINVAL, "moving tenant %s: two different servers are needed", id);
+    if (d->role == PB_TDB_DEDICATED && tl != PB_DM_LAYOUT_DATABASE)
+        return pb_err_set(e, PB_EINVAL, "moving tenant %s: server %s is dedicated: only the database layout", id,
+                          d->server);
+    location_of(d, tl, id, dest);
+    /* Lock order: source, then destination (a move the other way waits at
+     * most lock_timeout, then fails with PB_ETIMEOUT). */
+    rc = pb_pg_pool_get(s->pool, s->shared_db, &sc, e);
+    if (rc == 0)
+        rc = pb_pg_pool_get(d->pool, d->shared_db, &dc, e);
+    if (rc == 0 && same_cluster(s, d, sc, dc))
+        rc = pb_err_set(e, PB_EINVAL, "servers %s and %s are the same PostgreSQL cluster: use pb_tdb_move", s->server,
+                        d->server);
+    if (rc == 0)
+        slocked = (rc = tenant_lock(sc, id, e)) == 0;
+    if (rc == 0)
+        dlocked = (rc = tenant_lock(dc, id, e)) == 0;
+    if (rc == 0)
+        rc = load_row(sc, id, &srow, e);
+    if (rc == 0)
+        rc = load_row(dc, id, &drow, e);
+    if (rc)
+        goto out;
+
+    int s_lives = srow.found && !srow.moved_to[0];
+    int s_moved_here = srow.found && strcmp(srow.moved_to, d->server) == 0;
+    int d_lives = drow.found && !drow.moved_to[0] && !drow.arriving_from[0];
+    int d_arriving = drow.found && strcmp(drow.arriving_from, s->server) == 0;
+
+    if (!s_lives) {
+        /* Switched already (or the tenant was always at the destination):
+         * finish what a crash left, then at most a move within it. */
+        if (s_moved_here && d_arriving)
+            rc = arrive(dc, id, srow.state, e);
+        else if (!d_lives)
+            rc = pb_err_set(e, drow.found ? PB_ECONFLICT : PB_ENOTFOUND,
+                            "tenant %s lives on neither server %s nor %s%s%s", id, s->server, d->server,
+                            srow.moved_to[0] ? " (the source says: moved to " : "",
+                            srow.moved_to[0] ? srow.moved_to : "");
+        if (rc == 0 && s_moved_here)
+            rc = finish_source(s, sc, id, &srow, m, e);
+        if (rc == 0)
+            rc = load_row(dc, id, &drow, e);
+        delegate = rc == 0 && drow.layout != tl;
+        goto restore;
+    }
+    if (d_lives || (drow.found && drow.arriving_from[0] && !d_arriving))
+        rc = pb_err_set(e, PB_ECONFLICT, "tenant %s is also on server %s (%s): resolve by hand", id, d->server,
+                        d_lives ? "living there" : "arriving from another server");
+    else if (srow.move_server[0] && strcmp(srow.move_server, d->server) != 0)
+        rc = pb_err_set(e, PB_ECONFLICT, "a move of tenant %s to server %s is unfinished: rerun that one", id,
+                        srow.move_server);
+    else if (!srow.move_server[0] && (srow.has_move || srow.has_old))
+        rc = pb_err_set(e, PB_ECONFLICT, "a move within server %s is unfinished: rerun pb_tdb_move", s->server);
+    if (rc == 0 && drow.found && drow.moved_to[0] && drow.has_old)
+        rc = finish_source(d, dc, id, &drow, m, e); /* a move away from d was never cleaned up */
+    if (rc == 0) {
+        PGconn *vc = NULL;
+        long long v = 0;
+        rc = pb_pg_pool_get(s->pool, data_db(s, srow.layout, srow.location), &vc, e);
+        if (rc == 0)
+            rc = target_version(vc, data_schema(srow.layout, srow.location), &v, e);
+        put_conn(s, vc);
+        if (rc == 0 && v != pb_dm_version(m))
+            rc = pb_err_set(e, PB_EINVAL, "the tenant's data is at model version %lld, not %lld: migrate first", v,
+                            pb_dm_version(m));
+    }
+    if (rc)
+        goto out;
+
+    /* 1: intent on the source, and the tenant locked out there. */
+    {
+        const char *p[4] = {id, pb_dm_layout_name(tl), dest, d->server};
+        rc = pb_pg_query(sc,
+                         "UPDATE paybill.tenants SET move_layout = $2, move_location = $3, move_server = $4 "
+                         "WHERE tenant_id = $1",
+                         4, p, NULL, e);
+    }
+    if (rc == 0)
+        rc = lock_out(sc, srow.role, e);
+    if (rc || (rc = injected(s, 1, e)))
+        goto out;
+    /* 2: record, role and empty tables at the destination. */
+    rc = prepare_arrival(s, d, sc, dc, id, &srow, tl, dest, m, e);
+    if (rc || (rc = injected(s, 2, e)))
+        goto out;
+    /* 3: rows streamed across and verified before the destination commits. */
+    rc = copy_data(s, d, id, srow.layout, srow.location, tl, dest, m, e);
+    if (rc || (rc = injected(s, 3, e)))
+        goto out;
+    /* 4: switch. The source's record decides (a crash between the two
+     * updates is finished by the rerun: "moved here" + "arriving"). */
+    rc = load_row(sc, id, &srow, e); /* the state may have changed (suspend) */
+    if (rc == 0) {
+        const char *p[2] = {id, d->server};
+        rc = pb_pg_query(sc,
+                         "UPDATE paybill.tenants SET moved_to = $2, old_layout = layout, old_location = location, "
+                         "move_layout = NULL, move_location = NULL, move_server = NULL, updated_at = now() "
+                         "WHERE tenant_id = $1",
+                         2, p, NULL, e);
+    }
+    switched = rc == 0;
+    if (rc == 0)
+        rc = arrive(dc, id, srow.state, e);
+    if (rc || (rc = injected(s, 4, e)))
+        goto out;
+    pb_log_info("tenant data moved to another server", "tenant", id, "from", s->server, "to", d->server, "layout",
+                pb_dm_layout_name(tl), NULL);
+    /* 5: the source's copy and role removed. */
+    rc = load_row(sc, id, &srow, e);
+    if (rc == 0)
+        rc = finish_source(s, sc, id, &srow, m, e);
+    if (rc || (rc = injected(s, 5, e)))
+        goto out;
+
+restore:
+    if (rc == 0)
+        rc = load_row(dc, id, &drow, e);
+    if (rc == 0 && strcmp(drow.state, "active") == 0 && !delegate)
+        rc = pb_pg_execf(dc, e, "ALTER ROLE %I LOGIN", drow.role);
+    if (dlocked)
+        tenant_unlock(dc, id);
+    if (slocked)
+        tenant_unlock(sc, id);
+    put_conn(d, dc);
+    put_conn(s, sc);
+    /* Already on the destination in another layout: an ordinary move there
+     * (it restores the login itself). */
+    if (rc == 0 && delegate)
+        rc = pb_tdb_move(d, id, tl, m, e);
+    return rc ? pb_err_wrap(e, "moving tenant %s from server %s to %s", id, s->server, d->server) : 0;
+
+out:
+    /* A real failure before the switch leaves the source serving; after
+     * it, the rerun finishes. An injected one plays dead. */
+    if (!s->failed_on_purpose && !switched && sc && slocked) {
+        pb_err ignored;
+        trow now;
+        if (load_row(sc, id, &now, &ignored) == 0 && now.found && !now.moved_to[0] &&
+            strcmp(now.state, "active") == 0)
+            pb_pg_execf(sc, &ignored, "ALTER ROLE %I LOGIN", now.role);
+    }
+    s->failed_on_purpose = 0;
+    if (dlocked)
+        tenant_unlock(dc, id);
+    if (slocked)
+        tenant_unlock(sc, id);
+    put_conn(d, dc);
+    put_conn(s, sc);
+    return pb_err_wrap(e, "moving tenant %s from server %s to %s", id, s->server, d->server);
 }
 
 /* ---- delete and snapshots -------------------------------------------------------- */
@@ -1654,7 +1996,17 @@ int pb_tdb_delete(pb_tdb *t, const char *id, pb_tdb_delete_policy policy, const 
             close_tenant(t, c, id, locked);
         return rc ? pb_err_wrap(e, "deleting tenant %s", id) : 0;
     }
-    rc = lock_out(c, row.role, e);
+    rc = cross_move_pending(&row, e);
+    if (rc == 0 && row.moved_to[0] && row.has_old)
+        rc = pb_err_set(e, PB_ECONFLICT, "the move to server %s is unfinished: rerun pb_tdb_move_across",
+                        row.moved_to);
+    if (rc == 0 && row.moved_to[0]) {
+        /* Only the record saying where it went is here: drop that. */
+        rc = update_row(c, "DELETE FROM paybill.tenants WHERE tenant_id = $1", id, NULL, NULL, e);
+        goto done;
+    }
+    if (rc == 0)
+        rc = lock_out(c, row.role, e);
     if (rc == 0 && policy == PB_TDB_RETAIN)
         rc = update_row(c, "UPDATE paybill.tenants SET state = 'retained', updated_at = now() WHERE tenant_id = $1",
                         id, NULL, NULL, e);

@@ -14,10 +14,9 @@
  *             of, GUCs, set_config) changes which rows it sees.
  *   schema    schema "t_<id>" in shared_db, owned by the tenant's role,
  *             PUBLIC revoked.
- *   database  database "t_<id>" on the same server (tables in its schema
- *             "app"), CONNECT revoked from PUBLIC. A dedicated server of its
- *             own comes with a later Terraform issue: asking for one returns
- *             PB_EUNAVAILABLE "not yet available".
+ *   database  database "t_<id>" (tables in its schema "app"), CONNECT
+ *             revoked from PUBLIC, on the shared server or on a dedicated
+ *             one (see "Servers" below).
  * In every layout the tables belong to the NOLOGIN role "paybill_owner" and
  * a tenant's role "pb_t_<id>" only has SELECT/INSERT/UPDATE/DELETE on them;
  * it is created NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION
@@ -54,6 +53,64 @@
  * Secret right away (clients reconnecting in between retry). True
  * zero-downtime rotation (two roles alternating) is not implemented.
  *
+ * Servers. One pb_tdb is one PostgreSQL server (cluster), named by
+ * pb_tdb_config.server_name and given a role: PB_TDB_SHARED (rls, schema
+ * and database tenants) or PB_TDB_DEDICATED (database tenants only, the
+ * Plan's silo). Each server has its own paybill.tenants. A tenant lives on
+ * exactly one server; a server it has moved away from keeps a record
+ * saying where it went (pb_tdb_info.moved_to, state "moved"), and the two
+ * records of an unfinished move between servers say so on both sides
+ * (info.move_server on the source, info.arriving_from on the destination,
+ * info.moving on both). Roles and databases are per cluster, so two
+ * pb_tdb for the same cluster (or with the same name) cannot be used
+ * together in pb_tdb_move_across.
+ *
+ * How the operator finds a tenant and picks the call, given its id, the
+ * shared server S and the dedicated server D (or NULL):
+ *   1. pb_tdb_info_get(S). If PB_ENOTFOUND and D: pb_tdb_info_get(D); not
+ *      found on either: a new tenant, go to 3 with "here" = none.
+ *   2. Read the answer of the server that knows it:
+ *        info.moved_to set (state "moved"): it lives on that server; ask
+ *          that server (D) and read its answer instead (a moved_to record
+ *          with info.moving set means cleanup is unfinished: step 3 still
+ *          applies, rerun pb_tdb_move_across(this server, moved_to server)).
+ *        info.move_server set: unfinished move from this server to that
+ *          one: rerun pb_tdb_move_across(this, that, id, wanted layout).
+ *        info.arriving_from set: unfinished move from that server to this
+ *          one: rerun pb_tdb_move_across(that, this, id, wanted layout).
+ *        otherwise it lives on this server (info.server), in info.layout.
+ *   3. Where it should live: the Plan's database layout with a dedicated
+ *      server -> D (layout database); anything else -> S.
+ *        new tenant: pb_tdb_ensure(target server, spec) (spec.dedicated_server
+ *          set for D).
+ *        lives on the target server: pb_tdb_move(target, id, layout) when
+ *          info.layout differs or info.moving, then pb_tdb_ensure(target).
+ *        lives on the other server: pb_tdb_move_across(current, target, id,
+ *          layout, m), then pb_tdb_ensure(target, spec with the Secret's
+ *          password), and write the Secret from the returned creds: the
+ *          password stays the same, but host, port and dbname change.
+ *   Every other call (rotate, suspend, resume, delete, checksum, creds_for)
+ *   goes to the server the tenant lives on. On a server it moved away from
+ *   they answer PB_ENOTFOUND ("moved to server X"), except delete, which
+ *   removes that leftover record; during an unfinished move between servers
+ *   they answer PB_ECONFLICT (suspend is still allowed on the source).
+ *
+ * Moves between servers (pb_tdb_move_across) follow the same steps as
+ * pb_tdb_move, with records on both servers: 1 intent on the source and
+ * the login disabled there, 2 the destination's record ("arriving"), role
+ * (the source's SCRAM verifier and connection limit, so the Secret's
+ * password keeps working; this needs a superuser admin on the source) and
+ * empty tables, 3 rows streamed with COPY from the source connection into
+ * one destination transaction that compares per-table row counts and
+ * checksums with the source before it commits, 4 switch (source record:
+ * moved_to; then destination record: lives here), 5 the source's copy and
+ * role removed, then LOGIN on the destination. A failure before the
+ * switch leaves the source serving (login restored) with the intent
+ * recorded; rerunning the same call redoes the steps (the destination's
+ * tables are emptied first) and converges, and so does a rerun after a
+ * crash at any point. After the switch the tenant only logs in again once
+ * the rerun has finished.
+ *
  * Tier moves (pb_tdb_move) are a short maintenance window for that tenant:
  * its login is disabled and its sessions ended, the rows are copied into the
  * new layout in one transaction which also verifies per-table row counts
@@ -79,8 +136,15 @@
 
 typedef struct pb_tdb pb_tdb;
 
+typedef enum { PB_TDB_SHARED = 0, PB_TDB_DEDICATED = 1 } pb_tdb_server_role;
+
 typedef struct pb_tdb_config {
     const char *admin_conninfo;  /* required */
+    const char *server_name;     /* this server's name in the operator config
+                                    (1-63 of a-z 0-9 _ . -): other servers'
+                                    records refer to it, keep it stable.
+                                    NULL: "default" */
+    pb_tdb_server_role role;     /* 0: PB_TDB_SHARED */
     const char *shared_db;       /* NULL: "paybill" */
     const char *app_schema;      /* NULL: "app" (the shared rls tables) */
     const char *tenant_host;     /* what tenants connect to; NULL: "127.0.0.1" */
@@ -107,7 +171,9 @@ typedef struct pb_tdb_tenant {
     const char *id;          /* ^[a-z][a-z0-9_]{0,39}$ (controllers map '-' to '_') */
     pb_dm_layout layout;
     int connection_limit;    /* -1: unlimited */
-    int dedicated_server;    /* database layout on a server of its own */
+    int dedicated_server;    /* database layout on a server of its own: only
+                                a PB_TDB_DEDICATED pb_tdb accepts it (else
+                                PB_EINVAL) */
     const char *password;    /* the current one (from the Secret), or NULL: new */
 } pb_tdb_tenant;
 
@@ -131,9 +197,16 @@ typedef struct pb_tdb_snapshot {
 
 typedef struct pb_tdb_info {
     pb_dm_layout layout;
-    char state[16];        /* "active", "suspended", "retained" */
+    char state[16];        /* "active", "suspended", "retained", or "moved"
+                              (it lives on server moved_to) */
     char location[64];     /* schema (rls, schema) or database (database) */
-    int moving;            /* a move was interrupted: rerun pb_tdb_move */
+    int moving;            /* a move was interrupted: rerun pb_tdb_move, or
+                              pb_tdb_move_across when one of the server
+                              fields below is set */
+    char server[64];       /* the server asked (its server_name) */
+    char moved_to[64];     /* "" or the server the tenant lives on now */
+    char move_server[64];  /* "" or: unfinished move from here to there */
+    char arriving_from[64]; /* "" or: unfinished move from there to here */
 } pb_tdb_info;
 
 /* Connect, and create what every layout shares if missing: shared_db, the
@@ -175,7 +248,17 @@ int pb_tdb_delete(pb_tdb *t, const char *id, pb_tdb_delete_policy policy, const 
  * tenant must be at model m's version. Rerun after any failure. */
 int pb_tdb_move(pb_tdb *t, const char *id, pb_dm_layout to, const pb_dm_model *m, pb_err *err);
 
-/* Where a tenant is. PB_ENOTFOUND for an unknown tenant. */
+/* Move a tenant from server `from` (where it lives) to server `to`, into
+ * layout `to_layout` there (database only, when `to` is dedicated); see
+ * "Moves between servers" at the top. The tenant must be at model m's
+ * version. Rerun the same call after any failure; a rerun once the tenant
+ * is on `to` finishes the cleanup (and moves it within `to` when its
+ * layout there is not to_layout). PB_EINVAL for the same server twice. */
+int pb_tdb_move_across(pb_tdb *from, pb_tdb *to, const char *id, pb_dm_layout to_layout, const pb_dm_model *m,
+                       pb_err *err);
+
+/* Where a tenant is, as this server knows it (see "Servers" at the top).
+ * PB_ENOTFOUND for a tenant this server has no record of. */
 int pb_tdb_info_get(pb_tdb *t, const char *id, pb_tdb_info *info, pb_err *err);
 
 /* Row count and a sha256 over the tenant's rows (tenant_id excluded), table
@@ -191,10 +274,11 @@ int pb_tdb_creds_for(pb_tdb *t, const char *id, const char *password, pb_tdb_cre
 void pb_tdb_creds_clear(pb_tdb_creds *c);
 void pb_tdb_snapshot_clear(pb_tdb_snapshot *s);
 
-/* Test hook: make the next pb_tdb_move stop with PB_EINTERNAL right after
- * step k (1 intent recorded, 2 destination prepared, 3 rows copied and
- * verified, 4 switched, 5 old copy removed), as if the process had died
- * there: nothing is rolled back or restored. 0 disables. */
+/* Test hook: make the next pb_tdb_move on t, or pb_tdb_move_across from t,
+ * stop with PB_EINTERNAL right after step k (1 intent recorded, 2
+ * destination prepared, 3 rows copied and verified, 4 switched, 5 old copy
+ * removed), as if the process had died there: nothing is rolled back or
+ * restored. 0 disables. */
 void pb_tdb_set_fail_after(pb_tdb *t, int step);
 
 #endif

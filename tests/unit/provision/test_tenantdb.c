@@ -208,8 +208,14 @@ static int setup(void **state)
     return 0;
 }
 
+static pgtest_server srv2; /* the dedicated server (see below) */
+static pb_tdb *ded;
+
 static int teardown(void **state)
 {
+    pb_tdb_free(ded);
+    if (ded)
+        pgtest_stop(&srv2);
     pb_tdb_free(tdb);
     pb_dm_free(model);
     pgtest_stop(&srv);
@@ -407,10 +413,10 @@ static void test_bad_requests(void **state)
     assert_int_equal(pb_tdb_ensure(tdb, &t, model, &cr, &e), PB_EINVAL);
     t.password = "has'quote'and-is-long-enough";
     assert_int_equal(pb_tdb_ensure(tdb, &t, model, &cr, &e), PB_EINVAL);
-    /* A dedicated server is not available yet: said clearly. */
+    /* A dedicated-server tenant belongs to a dedicated server's pb_tdb. */
     pb_tdb_tenant silo = {.id = "bigco", .layout = PB_DM_LAYOUT_DATABASE, .dedicated_server = 1};
-    assert_int_equal(pb_tdb_ensure(tdb, &silo, model, &cr, &e), PB_EUNAVAILABLE);
-    assert_non_null(strstr(e.msg, "dedicated database server is not yet available"));
+    assert_int_equal(pb_tdb_ensure(tdb, &silo, model, &cr, &e), PB_EINVAL);
+    assert_non_null(strstr(e.msg, "role dedicated"));
     /* An existing tenant in another layout must be moved, not re-ensured. */
     pb_tdb_tenant other = {.id = "acme", .layout = PB_DM_LAYOUT_SCHEMA};
     assert_int_equal(pb_tdb_ensure(tdb, &other, model, &cr, &e), PB_ECONFLICT);
@@ -1242,6 +1248,351 @@ static void test_password_set_only_when_changed(void **state)
     PQfinish(adm);
 }
 
+/* ---- dedicated servers: moves between servers ---------------------------------- */
+
+/* A second throwaway server in the role "dedicated" (srv2, ded), started
+ * by the first test that needs it and stopped by the file's teardown. */
+
+static pb_tdb *dedicated(void)
+{
+    if (ded)
+        return ded;
+    if (pgtest_start(&srv2) != 0)
+        fail_msg("second server did not start");
+    pb_tdb_config cfg = {.admin_conninfo = srv2.conninfo,
+                         .server_name = "dedicated-1",
+                         .role = PB_TDB_DEDICATED,
+                         .tenant_host = "127.0.0.1",
+                         .tenant_port = srv2.port,
+                         .sslmode = "disable",
+                         .statement_timeout_ms = 30000};
+    pb_err e;
+    pb_err_clear(&e);
+    if (pb_tdb_new(&cfg, &ded, &e))
+        fail_msg("pb_tdb_new (dedicated): %s", e.msg);
+    return ded;
+}
+
+static PGconn *admin_on(const pgtest_server *s, const char *db)
+{
+    char ci[512];
+    snprintf(ci, sizeof ci, "%s dbname=%s", s->conninfo, db);
+    PGconn *c = PQconnectdb(ci);
+    if (PQstatus(c) != CONNECTION_OK)
+        fail_msg("admin connect: %s", PQerrorMessage(c));
+    return c;
+}
+
+/* What a server holds of a tenant: rls rows, its schema, its database, its role. */
+static void holdings(const pgtest_server *s, const char *id, long long out[4])
+{
+    PGconn *adm = admin_on(s, "paybill");
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "SELECT CASE WHEN to_regclass('app.customers') IS NULL THEN 0 ELSE 1 END");
+    if (qint(adm, sql)) {
+        snprintf(sql, sizeof sql, "SELECT count(*) FROM app.customers WHERE tenant_id = '%s'", id);
+        out[0] = qint(adm, sql);
+    } else {
+        out[0] = 0;
+    }
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM pg_namespace WHERE nspname = 't_%s'", id);
+    out[1] = qint(adm, sql);
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM pg_database WHERE datname = 't_%s'", id);
+    out[2] = qint(adm, sql);
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM pg_roles WHERE rolname = 'pb_t_%s'", id);
+    out[3] = qint(adm, sql);
+    PQfinish(adm);
+}
+
+/* The tenant's only copy is on `here` in layout l; the other server holds
+ * nothing of it (no rows, schema, database or role). */
+static void assert_lives_on(const pgtest_server *here, const pgtest_server *other, const char *id, pb_dm_layout l)
+{
+    long long h[4], o[4];
+    holdings(here, id, h);
+    holdings(other, id, o);
+    assert_int_equal(h[0] > 0, l == PB_DM_LAYOUT_RLS);
+    assert_int_equal(h[1], l == PB_DM_LAYOUT_SCHEMA);
+    assert_int_equal(h[2], l == PB_DM_LAYOUT_DATABASE);
+    assert_int_equal(h[3], 1);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(o[i], 0);
+}
+
+static void checksum_on(pb_tdb *t, const char *id, long long *rows, char sum[65])
+{
+    pb_err e;
+    pb_err_clear(&e);
+    if (pb_tdb_checksum(t, id, model, rows, sum, &e))
+        fail_msg("checksum %s: %s", id, e.msg);
+}
+
+static void across_ok(pb_tdb *from, pb_tdb *to, const char *id, pb_dm_layout l)
+{
+    pb_err e;
+    pb_err_clear(&e);
+    if (pb_tdb_move_across(from, to, id, l, model, &e))
+        fail_msg("move %s across to %s: %s", id, pb_dm_layout_name(l), e.msg);
+}
+
+/* Serving on server t with the unchanged password: t's host and port. */
+static void assert_serving_on(pb_tdb *t, const char *id, const char *password, long long customers)
+{
+    pb_tdb_creds cr;
+    pb_err e;
+    pb_err_clear(&e);
+    if (pb_tdb_creds_for(t, id, password, &cr, &e))
+        fail_msg("creds_for %s: %s", id, e.msg);
+    PGconn *c = tconnect_ok(&cr);
+    assert_int_equal(qint(c, "SELECT count(*) FROM customers"), customers);
+    PQfinish(c);
+    pb_tdb_creds_clear(&cr);
+}
+
+static void test_dedicated_server_round_trip(void **state)
+{
+    pb_tdb *d = dedicated();
+    pb_tdb_creds cr;
+    pb_err e;
+    pb_err_clear(&e);
+    ensure_ok("nomad", PB_DM_LAYOUT_RLS, 7, NULL, &cr);
+    seed(&cr, 1, 12);
+    long long rows0, rows;
+    char sum0[65], sum[65];
+    checksum("nomad", &rows0, sum0);
+    assert_int_equal(rows0, 24);
+
+    /* Refused up front: only the database layout on a dedicated server,
+     * and rls/schema tenants are not ensured there. */
+    assert_int_equal(pb_tdb_move_across(tdb, d, "nomad", PB_DM_LAYOUT_SCHEMA, model, &e), PB_EINVAL);
+    assert_int_equal(pb_tdb_move_across(tdb, tdb, "nomad", PB_DM_LAYOUT_DATABASE, model, &e), PB_EINVAL);
+    pb_tdb_tenant bad = {.id = "nomad2", .layout = PB_DM_LAYOUT_SCHEMA};
+    pb_tdb_creds tmp;
+    assert_int_equal(pb_tdb_ensure(d, &bad, model, &tmp, &e), PB_EINVAL);
+    assert_int_equal(pb_tdb_move(d, "nomad", PB_DM_LAYOUT_RLS, model, &e), PB_ENOTFOUND);
+
+    /* rls (shared) -> database (dedicated). */
+    across_ok(tdb, d, "nomad", PB_DM_LAYOUT_DATABASE);
+    checksum_on(d, "nomad", &rows, sum);
+    assert_int_equal(rows, rows0);
+    assert_string_equal(sum, sum0);
+    assert_lives_on(&srv2, &srv, "nomad", PB_DM_LAYOUT_DATABASE);
+    assert_serving_on(d, "nomad", cr.password, 12);
+    pb_tdb_info info;
+    assert_int_equal(pb_tdb_info_get(tdb, "nomad", &info, &e), 0);
+    assert_string_equal(info.state, "moved");
+    assert_string_equal(info.server, "default");
+    assert_string_equal(info.moved_to, "dedicated-1");
+    assert_false(info.moving);
+    assert_int_equal(pb_tdb_info_get(d, "nomad", &info, &e), 0);
+    assert_string_equal(info.state, "active");
+    assert_string_equal(info.server, "dedicated-1");
+    assert_int_equal(info.layout, PB_DM_LAYOUT_DATABASE);
+    assert_string_equal(info.moved_to, "");
+    assert_string_equal(info.arriving_from, "");
+    assert_false(info.moving);
+    /* The connection limit came along; the shared server now refuses. */
+    PGconn *a2 = admin_on(&srv2, "paybill");
+    assert_int_equal(qint(a2, "SELECT rolconnlimit FROM pg_roles WHERE rolname = 'pb_t_nomad'"), 7);
+    PQfinish(a2);
+    assert_int_equal(pb_tdb_checksum(tdb, "nomad", model, &rows, sum, &e), PB_ENOTFOUND);
+    assert_non_null(strstr(e.msg, "dedicated-1"));
+    assert_int_equal(pb_tdb_rotate(tdb, "nomad", &tmp, &e), PB_ENOTFOUND);
+    pb_tdb_tenant there = {.id = "nomad", .layout = PB_DM_LAYOUT_RLS, .password = cr.password};
+    assert_int_equal(pb_tdb_ensure(tdb, &there, model, &tmp, &e), PB_ECONFLICT);
+    /* Ensured on its server: converges, same password, new host/port. */
+    pb_tdb_tenant silo = {.id = "nomad", .layout = PB_DM_LAYOUT_DATABASE, .dedicated_server = 1,
+                          .connection_limit = 7, .password = cr.password};
+    pb_tdb_creds dcr;
+    assert_int_equal(pb_tdb_ensure(d, &silo, model, &dcr, &e), 0);
+    assert_int_equal(dcr.port, srv2.port);
+    assert_string_equal(dcr.dbname, "t_nomad");
+
+    /* Hostile on the dedicated server: a neighbour silo's database and the
+     * bookkeeping database are closed to it. */
+    pb_tdb_tenant other = {.id = "silo2", .layout = PB_DM_LAYOUT_DATABASE, .dedicated_server = 1};
+    pb_tdb_creds ocr;
+    assert_int_equal(pb_tdb_ensure(d, &other, model, &ocr, &e), 0);
+    char err[512];
+    assert_null(tconnect(&dcr, "t_silo2", NULL, err, sizeof err));
+    assert_non_null(strstr(err, "permission denied"));
+    assert_null(tconnect(&dcr, "paybill", NULL, err, sizeof err));
+    assert_null(tconnect(&ocr, "t_nomad", NULL, err, sizeof err));
+    PGconn *c = tconnect_ok(&dcr);
+    assert_string_equal(state_of(c, "SET ROLE pb_t_silo2"), "42501");
+    assert_string_equal(state_of(c, "SELECT * FROM paybill.tenants"), "42501");
+    PQfinish(c);
+
+    /* database (dedicated) -> schema (shared). */
+    across_ok(d, tdb, "nomad", PB_DM_LAYOUT_SCHEMA);
+    checksum("nomad", &rows, sum);
+    assert_int_equal(rows, rows0);
+    assert_string_equal(sum, sum0);
+    assert_lives_on(&srv, &srv2, "nomad", PB_DM_LAYOUT_SCHEMA);
+    assert_serving_on(tdb, "nomad", cr.password, 12);
+    assert_int_equal(pb_tdb_info_get(d, "nomad", &info, &e), 0);
+    assert_string_equal(info.moved_to, "default");
+    assert_int_equal(pb_tdb_info_get(tdb, "nomad", &info, &e), 0);
+    assert_int_equal(info.layout, PB_DM_LAYOUT_SCHEMA);
+    assert_string_equal(info.moved_to, "");
+    /* Rerun: nothing to do. A rerun asking for another layout moves it
+     * within the shared server. */
+    across_ok(d, tdb, "nomad", PB_DM_LAYOUT_SCHEMA);
+    across_ok(d, tdb, "nomad", PB_DM_LAYOUT_RLS);
+    assert_lives_on(&srv, &srv2, "nomad", PB_DM_LAYOUT_RLS);
+    checksum("nomad", &rows, sum);
+    assert_string_equal(sum, sum0);
+    assert_serving_on(tdb, "nomad", cr.password, 12);
+    /* Deleting on the server it left drops only the leftover record. */
+    assert_int_equal(pb_tdb_delete(d, "nomad", PB_TDB_DELETE, model, NULL, &e), 0);
+    assert_int_equal(pb_tdb_info_get(d, "nomad", &info, &e), PB_ENOTFOUND);
+    assert_serving_on(tdb, "nomad", cr.password, 12);
+
+    /* Two handles on one cluster are refused. */
+    pb_tdb *same = NULL;
+    pb_tdb_config cfg = {.admin_conninfo = srv2.conninfo, .server_name = "alias", .role = PB_TDB_DEDICATED};
+    assert_int_equal(pb_tdb_new(&cfg, &same, &e), 0);
+    assert_int_equal(pb_tdb_move_across(d, same, "silo2", PB_DM_LAYOUT_DATABASE, model, &e), PB_EINVAL);
+    assert_non_null(strstr(e.msg, "same PostgreSQL cluster"));
+    pb_tdb_free(same);
+    cfg.server_name = "Bad Name";
+    assert_int_equal(pb_tdb_new(&cfg, &same, &e), PB_EINVAL);
+
+    assert_int_equal(pb_tdb_delete(d, "silo2", PB_TDB_DELETE, model, NULL, &e), 0);
+    pb_tdb_creds_clear(&ocr);
+    pb_tdb_creds_clear(&dcr);
+    pb_tdb_creds_clear(&cr);
+}
+
+static void test_dedicated_move_crash_converges(void **state)
+{
+    pb_tdb *d = dedicated();
+    pb_tdb_creds cr;
+    ensure_ok("drifter", PB_DM_LAYOUT_SCHEMA, -1, NULL, &cr);
+    seed(&cr, 1, 4);
+    long long rows0, rows;
+    char sum0[65], sum[65];
+    checksum("drifter", &rows0, sum0);
+    /* For each step k: shared -> dedicated and back, each with a crash
+     * after step k and a rerun. */
+    for (int k = 1; k <= 5; k++) {
+        for (int there = 1; there >= 0; there--) {
+            pb_tdb *from = there ? tdb : d, *to = there ? d : tdb;
+            pb_dm_layout l = there ? PB_DM_LAYOUT_DATABASE : (k % 2 ? PB_DM_LAYOUT_RLS : PB_DM_LAYOUT_SCHEMA);
+            pb_err e;
+            pb_err_clear(&e);
+            pb_tdb_set_fail_after(from, k);
+            assert_int_equal(pb_tdb_move_across(from, to, "drifter", l, model, &e), PB_EINTERNAL);
+            assert_non_null(strstr(e.msg, "injected failure"));
+            pb_tdb_info fi, ti;
+            assert_int_equal(pb_tdb_info_get(from, "drifter", &fi, &e), 0);
+            if (k < 4) { /* not switched: the source still has it */
+                assert_string_equal(fi.move_server, to == d ? "dedicated-1" : "default");
+                assert_true(fi.moving);
+                assert_string_equal(fi.moved_to, "");
+                pb_tdb_tenant t = {.id = "drifter", .layout = fi.layout, .password = cr.password};
+                pb_tdb_creds tmp;
+                assert_int_equal(pb_tdb_ensure(from, &t, model, &tmp, &e), PB_ECONFLICT);
+                assert_int_equal(pb_tdb_resume(from, "drifter", &e), PB_ECONFLICT);
+            } else {
+                assert_string_equal(fi.moved_to, to == d ? "dedicated-1" : "default");
+                assert_int_equal(fi.moving, k == 4);
+                assert_int_equal(pb_tdb_info_get(to, "drifter", &ti, &e), 0);
+                assert_string_equal(ti.arriving_from, "");
+            }
+            if (k >= 2) {
+                assert_int_equal(pb_tdb_info_get(to, "drifter", &ti, &e), 0);
+                if (k < 4) {
+                    assert_string_equal(ti.arriving_from, from == d ? "dedicated-1" : "default");
+                    assert_int_equal(pb_tdb_suspend(to, "drifter", &e), PB_ECONFLICT);
+                }
+            }
+            across_ok(from, to, "drifter", l);
+            checksum_on(to, "drifter", &rows, sum);
+            assert_int_equal(rows, rows0);
+            assert_string_equal(sum, sum0);
+            assert_lives_on(to == d ? &srv2 : &srv, to == d ? &srv : &srv2, "drifter", l);
+            assert_serving_on(to, "drifter", cr.password, 4);
+        }
+    }
+    /* A tenant suspended on the source mid-move stays suspended after it. */
+    pb_err e;
+    pb_tdb_set_fail_after(tdb, 2);
+    assert_int_equal(pb_tdb_move_across(tdb, d, "drifter", PB_DM_LAYOUT_DATABASE, model, &e), PB_EINTERNAL);
+    assert_int_equal(pb_tdb_suspend(tdb, "drifter", &e), 0);
+    across_ok(tdb, d, "drifter", PB_DM_LAYOUT_DATABASE);
+    pb_tdb_info info;
+    assert_int_equal(pb_tdb_info_get(d, "drifter", &info, &e), 0);
+    assert_string_equal(info.state, "suspended");
+    char err[512];
+    pb_tdb_creds dcr;
+    assert_int_equal(pb_tdb_creds_for(d, "drifter", cr.password, &dcr, &e), 0);
+    assert_null(tconnect(&dcr, NULL, NULL, err, sizeof err));
+    assert_int_equal(pb_tdb_resume(d, "drifter", &e), 0);
+    PQfinish(tconnect_ok(&dcr));
+    pb_tdb_creds_clear(&dcr);
+    assert_int_equal(pb_tdb_delete(d, "drifter", PB_TDB_DELETE, model, NULL, &e), 0);
+    assert_int_equal(pb_tdb_delete(tdb, "drifter", PB_TDB_DELETE, model, NULL, &e), 0);
+    long long h[4];
+    holdings(&srv, "drifter", h);
+    assert_int_equal(h[0] + h[1] + h[2] + h[3], 0);
+    holdings(&srv2, "drifter", h);
+    assert_int_equal(h[0] + h[1] + h[2] + h[3], 0);
+    pb_tdb_creds_clear(&cr);
+}
+
+static void test_dedicated_move_failure_keeps_old_copy(void **state)
+{
+    pb_tdb *d = dedicated();
+    pb_tdb_creds cr;
+    pb_err e;
+    ensure_ok("anchor", PB_DM_LAYOUT_RLS, -1, NULL, &cr);
+    seed(&cr, 1, 3);
+    long long rows0, rows;
+    char sum0[65], sum[65];
+    checksum("anchor", &rows0, sum0);
+    /* An incompatible table where the destination goes. */
+    PGconn *adm = admin_on(&srv2, "postgres");
+    must(adm, "CREATE DATABASE t_anchor");
+    PQfinish(adm);
+    adm = admin_on(&srv2, "t_anchor");
+    must(adm, "CREATE SCHEMA app; CREATE TABLE app.customers (id text)");
+    PQfinish(adm);
+    pb_err_clear(&e);
+    assert_int_not_equal(pb_tdb_move_across(tdb, d, "anchor", PB_DM_LAYOUT_DATABASE, model, &e), 0);
+    assert_null(strstr(e.msg, "injected"));
+    /* The old copy serves, unchanged; the move is recorded as unfinished. */
+    assert_serving("anchor", cr.password, 3);
+    checksum("anchor", &rows, sum);
+    assert_string_equal(sum, sum0);
+    pb_tdb_info info;
+    assert_int_equal(pb_tdb_info_get(tdb, "anchor", &info, &e), 0);
+    assert_int_equal(info.layout, PB_DM_LAYOUT_RLS);
+    assert_string_equal(info.state, "active");
+    assert_string_equal(info.move_server, "dedicated-1");
+    /* Fix the cause and rerun. */
+    adm = admin_on(&srv2, "postgres");
+    must(adm, "DROP DATABASE t_anchor WITH (FORCE)");
+    PQfinish(adm);
+    across_ok(tdb, d, "anchor", PB_DM_LAYOUT_DATABASE);
+    assert_serving_on(d, "anchor", cr.password, 3);
+    checksum_on(d, "anchor", &rows, sum);
+    assert_string_equal(sum, sum0);
+    /* A model version other than the data's is refused before anything. */
+    pb_dm_model *old = model;
+    model = parse_model(SHOP_V2);
+    assert_int_equal(pb_tdb_move_across(d, tdb, "anchor", PB_DM_LAYOUT_RLS, model, &e), PB_EINVAL);
+    assert_non_null(strstr(e.msg, "migrate first"));
+    pb_dm_free(model);
+    model = old;
+    assert_serving_on(d, "anchor", cr.password, 3);
+    assert_int_equal(pb_tdb_info_get(d, "anchor", &info, &e), 0);
+    assert_false(info.moving);
+    assert_int_equal(pb_tdb_delete(d, "anchor", PB_TDB_DELETE, model, NULL, &e), 0);
+    pb_tdb_creds_clear(&cr);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1259,6 +1610,10 @@ int main(void)
         cmocka_unit_test(test_tier_moves_round_trip),
         cmocka_unit_test(test_tier_move_crash_converges),
         cmocka_unit_test(test_tier_move_failure_keeps_old_copy),
+        /* Before test_migration_rollout: seed() needs the v1 columns. */
+        cmocka_unit_test(test_dedicated_server_round_trip),
+        cmocka_unit_test(test_dedicated_move_crash_converges),
+        cmocka_unit_test(test_dedicated_move_failure_keeps_old_copy),
         cmocka_unit_test(test_migration_rollout),
         cmocka_unit_test(test_rls_acls_do_not_grow_with_tenants),
         cmocka_unit_test(test_failed_ensure_is_undone_and_retryable),
