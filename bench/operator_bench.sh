@@ -22,18 +22,22 @@
 #   -q/-b  operator --qps/--burst (default: the operator's own defaults)
 #   -s   steady-state window in seconds (default 60)
 #   -t   give up waiting for Ready after this many seconds (default 600)
-#   -p   perf record the operator for this many seconds, 20 s into the run
-#        (default 0: off); the top symbols go to the run's perf.txt
-#   -k   keep the run directories (default: removed)
-# Needs: a build with paybill-operator and paybill-devapi
-# (PAYBILL_BUILD_DIR, default build-opbench), kubectl, curl, jq.
+#   -p   perf record the operator and the devapi for this many seconds,
+#        20 s into the run (default 0: off)
+#   -k   keep the run directories (logs, perf.data; default: removed)
+# Environment: PAYBILL_BUILD_DIR (default build-opbench) has paybill-operator
+# and paybill-devapi; OPBENCH_OUT keeps /metrics snapshots and perf reports
+# (default: the run directory); OPBENCH_TMP where run directories go
+# (default /dev/shm); OPBENCH_SETTLE_S pause before the steady window
+# (default 10); OPBENCH_LOAD_PARALLEL concurrent POSTs (default 16).
+# Needs kubectl, curl, jq (and perf for -p).
 # Prints one "RESULT key=value ..." line per run, and logs progress on stderr.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=${PAYBILL_BUILD_DIR:-$ROOT/build-opbench}
 export STACK_BUILD=$BUILD STACK_ROOT=$ROOT STACK_DEVAPI_LOG_LEVEL=${STACK_DEVAPI_LOG_LEVEL:-warn}
-# shellcheck source=../hack/lib/stack.sh
+# shellcheck source-path=SCRIPTDIR source=../hack/lib/stack.sh
 . "$ROOT/hack/lib/stack.sh"
 
 NS_LIST="1000 10000" WORKERS_LIST=4 MODEL=silo QPS="" BURST="" STEADY_S=60 TIMEOUT_S=600 PERF_S=0 KEEP=0
