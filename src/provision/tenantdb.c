@@ -67,6 +67,10 @@ typedef struct {
     char move_server[NAME_MAX_];   /* source: a move there is unfinished */
     char moved_to[NAME_MAX_];      /* source: the tenant lives there now */
     char arriving_from[NAME_MAX_]; /* destination: a move from there is unfinished */
+    /* The second login (see "Credentials rotation" in tenantdb.h): */
+    char alt_role[NAME_MAX_];   /* "" until made */
+    char alt_pw_hash[160];      /* "" while it has no password (then NOLOGIN) */
+    int active;                 /* 1: role, 2: alt_role is the one handed out */
 } trow;
 
 static const char MIGRATIONS_DDL[] =
@@ -94,6 +98,10 @@ bad:
 }
 
 static void role_of(const char *id, char out[NAME_MAX_]) { snprintf(out, NAME_MAX_, "pb_t_%s", id); }
+
+/* The second login: '-' never occurs in an id, so no tenant's first
+ * login can be another tenant's second. */
+static void alt_role_of(const char *id, char out[NAME_MAX_]) { snprintf(out, NAME_MAX_, "pb_t_%s-2", id); }
 
 static void location_of(const pb_tdb *t, pb_dm_layout l, const char *id, char out[NAME_MAX_])
 {
@@ -175,8 +183,8 @@ static int load_row(PGconn *c, const char *id, trow *row, pb_err *e)
     PGresult *r;
     int rc = pb_pg_query(c,
                          "SELECT role_name, layout, location, state, move_layout, move_location, "
-                         "old_layout, old_location, password_hash, move_server, moved_to, arriving_from "
-                         "FROM paybill.tenants WHERE tenant_id = $1",
+                         "old_layout, old_location, password_hash, move_server, moved_to, arriving_from, "
+                         "alt_role, alt_password_hash, active_login FROM paybill.tenants WHERE tenant_id = $1",
                          1, &id, &r, e);
     if (rc)
         return rc;
@@ -194,6 +202,9 @@ static int load_row(PGconn *c, const char *id, trow *row, pb_err *e)
         copy_field(row->move_server, sizeof row->move_server, r, 9);
         copy_field(row->moved_to, sizeof row->moved_to, r, 10);
         copy_field(row->arriving_from, sizeof row->arriving_from, r, 11);
+        copy_field(row->alt_role, sizeof row->alt_role, r, 12);
+        copy_field(row->alt_pw_hash, sizeof row->alt_pw_hash, r, 13);
+        row->active = atoi(PQgetvalue(r, 0, 14)) == 2 && row->alt_role[0] ? 2 : 1;
     }
     PQclear(r);
     return 0;
@@ -316,13 +327,18 @@ static int bootstrap(pb_tdb *t, pb_err *e)
             "ALTER TABLE paybill.tenants ADD COLUMN IF NOT EXISTS move_server text;\n"
             "ALTER TABLE paybill.tenants ADD COLUMN IF NOT EXISTS moved_to text;\n"
             "ALTER TABLE paybill.tenants ADD COLUMN IF NOT EXISTS arriving_from text;\n"
+            /* The second login, for rotation without downtime. */
+            "ALTER TABLE paybill.tenants ADD COLUMN IF NOT EXISTS alt_role name;\n"
+            "ALTER TABLE paybill.tenants ADD COLUMN IF NOT EXISTS alt_password_hash text;\n"
+            "ALTER TABLE paybill.tenants ADD COLUMN IF NOT EXISTS active_login int NOT NULL DEFAULT 1;\n"
             "GRANT SELECT ON paybill.tenants TO " OWNER_ROLE ";\n"
             /* The tenant of the login, not of the current role: SET ROLE
              * cannot change it, and only rls tenants have one. */
             "CREATE OR REPLACE FUNCTION paybill." PB_DM_TENANT_FN "() RETURNS text\n"
             "  LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp\n"
             "  AS $f$ SELECT tenant_id FROM paybill.tenants\n"
-            "         WHERE role_name = session_user AND layout = 'rls' AND moved_to IS NULL $f$;\n"
+            "         WHERE (role_name = session_user OR alt_role = session_user)\n"
+            "           AND layout = 'rls' AND moved_to IS NULL $f$;\n"
             "ALTER FUNCTION paybill." PB_DM_TENANT_FN "() OWNER TO " OWNER_ROLE ";\n"
             "REVOKE ALL ON FUNCTION paybill." PB_DM_TENANT_FN "() FROM PUBLIC;\n"
             "GRANT EXECUTE ON FUNCTION paybill." PB_DM_TENANT_FN "() TO " OWNER_ROLE ";\n"
@@ -716,10 +732,11 @@ static int password_matches(const char *stored, const char *role, const char *pw
     return pb_secret_equal(d, strlen(d), sep + 1, strlen(sep + 1));
 }
 
-/* Set the password, and record its hash, in one transaction; skipped when
- * the record says it is the one already set (unless `force`). */
+/* Set the password, and record its hash (of the second login when `alt`),
+ * in one transaction; skipped when the record says it is the one already
+ * set (unless `force`). */
 static int converge_password(PGconn *c, const char *id, const char *role, const char *pw, const char *stored,
-                             int force, pb_err *e)
+                             int force, int alt, pb_err *e)
 {
     if (!force && password_matches(stored, role, pw))
         return 0;
@@ -731,7 +748,10 @@ static int converge_password(PGconn *c, const char *id, const char *role, const 
         rc = set_password(c, role, pw, e);
     if (rc == 0) {
         const char *p[2] = {id, hash};
-        rc = pb_pg_query(c, "UPDATE paybill.tenants SET password_hash = $2 WHERE tenant_id = $1", 2, p, NULL, e);
+        rc = pb_pg_query(c,
+                         alt ? "UPDATE paybill.tenants SET alt_password_hash = $2 WHERE tenant_id = $1"
+                             : "UPDATE paybill.tenants SET password_hash = $2 WHERE tenant_id = $1",
+                         2, p, NULL, e);
     }
     if (rc == 0)
         rc = pb_pg_commit(c, e);
@@ -794,6 +814,78 @@ static int lock_out(PGconn *c, const char *role, pb_err *e)
     return rc;
 }
 
+/* The login handed out in credentials (and whose password ensure
+ * converges). */
+static const char *active_role(const trow *row) { return row->active == 2 ? row->alt_role : row->role; }
+
+/* Both logins locked out. */
+static int lock_out_all(PGconn *c, const trow *row, pb_err *e)
+{
+    int rc = lock_out(c, row->role, e);
+    if (rc == 0 && row->alt_role[0])
+        rc = lock_out(c, row->alt_role, e);
+    return rc;
+}
+
+/* LOGIN again for both logins; a second login that never got a password
+ * stays NOLOGIN (only a trust rule in pg_hba.conf could let it in). */
+static int let_in_all(PGconn *c, const trow *row, pb_err *e)
+{
+    int rc = pb_pg_execf(c, e, "ALTER ROLE %I LOGIN", row->role);
+    if (rc == 0 && row->alt_role[0] && row->alt_pw_hash[0])
+        rc = pb_pg_execf(c, e, "ALTER ROLE %I LOGIN", row->alt_role);
+    return rc;
+}
+
+/* The second login `alt` of the tenant whose first login is `role`: an
+ * INHERIT member of the first and of nothing else, so in every layout it
+ * has exactly the first's privileges (the first's grants, schema
+ * ownership, or rls group membership; the rls policy maps both logins to
+ * the tenant), with the same connection limit and search_path. Made
+ * NOLOGIN without a password; rotation gives it one. Converging an
+ * unchanged one writes nothing to pg_authid. */
+static int ensure_alt(PGconn *c, const char *id, const char *role, const char *alt, int conn_limit,
+                      const char *search_path, int *can_login, pb_err *e)
+{
+    int created = 0, member = 0;
+    PGresult *r = NULL;
+    const char *p[2] = {alt, role};
+    int rc = ensure_role(c, alt, conn_limit, 1, &created, can_login, e);
+    if (rc == 0)
+        rc = pb_pg_query(c,
+                         "SELECT g.rolname FROM pg_auth_members m JOIN pg_roles u ON u.oid = m.member "
+                         "JOIN pg_roles g ON g.oid = m.roleid WHERE u.rolname = $1",
+                         1, p, &r, e);
+    for (int i = 0; rc == 0 && i < PQntuples(r); i++) {
+        if (strcmp(PQgetvalue(r, i, 0), role) == 0)
+            member = 1;
+        else /* nothing else, whoever granted it */
+            rc = pb_pg_execf(c, e, "REVOKE %I FROM %I", PQgetvalue(r, i, 0), alt);
+    }
+    PQclear(r);
+    if (rc == 0 && !member)
+        rc = pb_pg_execf(c, e, "GRANT %I TO %I", role, alt);
+    if (rc == 0) {
+        const char *q[2] = {id, alt};
+        rc = pb_pg_query(c, "UPDATE paybill.tenants SET alt_role = $2 WHERE tenant_id = $1 AND alt_role IS DISTINCT FROM $2",
+                         2, q, NULL, e);
+    }
+    if (rc == 0)
+        rc = pb_pg_execf(c, e, "ALTER ROLE %I SET search_path = %I", alt, search_path);
+    return rc ? pb_err_wrap(e, "second login %s", alt) : 0;
+}
+
+/* Drop the second login, if any (it owns nothing and has no grants of its
+ * own: its membership goes with it). */
+static int drop_alt(PGconn *c, const char *alt, pb_err *e)
+{
+    int found = 0;
+    int rc = role_exists(c, alt, &found, e);
+    if (rc == 0 && found)
+        rc = pb_pg_execf(c, e, "DROP OWNED BY %I; DROP ROLE IF EXISTS %I", alt, alt);
+    return rc;
+}
+
 void pb_tdb_creds_clear(pb_tdb_creds *c)
 {
     if (!c)
@@ -819,17 +911,17 @@ static int fill_creds(const pb_tdb *t, const trow *row, const char *pw, pb_tdb_c
     c->host = strdup(t->tenant_host);
     c->port = t->tenant_port;
     c->dbname = strdup(db);
-    c->user = strdup(row->role);
+    c->user = strdup(active_role(row));
     c->password = strdup(pw);
     c->sslmode = strdup(t->sslmode);
     c->schema = strdup(data_schema(row->layout, row->location));
     /* Every part is URI-safe: identifiers, base64url password, and a host
      * that an IPv6 literal would need brackets for. */
     int v6 = strchr(t->tenant_host, ':') != NULL;
-    size_t n = strlen(row->role) + strlen(pw) + strlen(t->tenant_host) + strlen(db) + strlen(t->sslmode) + 64;
+    size_t n = strlen(active_role(row)) + strlen(pw) + strlen(t->tenant_host) + strlen(db) + strlen(t->sslmode) + 64;
     c->uri = malloc(n);
     if (c->uri)
-        snprintf(c->uri, n, "postgresql://%s:%s@%s%s%s:%d/%s?sslmode=%s", row->role, pw, v6 ? "[" : "",
+        snprintf(c->uri, n, "postgresql://%s:%s@%s%s%s:%d/%s?sslmode=%s", active_role(row), pw, v6 ? "[" : "",
                  t->tenant_host, v6 ? "]" : "", t->tenant_port, db, t->sslmode);
     if (!c->host || !c->dbname || !c->user || !c->password || !c->sslmode || !c->schema || !c->uri) {
         pb_tdb_creds_clear(c);
@@ -1194,8 +1286,12 @@ static void undo_new_tenant(pb_tdb *t, PGconn *c, const char *id, const char *ro
     int ours = l == PB_DM_LAYOUT_RLS || !loc_existed;
     if (l != PB_DM_LAYOUT_RLS && !loc_existed)
         remove_location(t, id, role, l, loc, m, 0, &ignored);
-    if (role_created && ours)
+    if (role_created && ours) {
+        char alt[NAME_MAX_];
+        alt_role_of(id, alt);
+        drop_alt(c, alt, &ignored);
         pb_pg_execf(c, &ignored, "DROP OWNED BY %I; DROP ROLE IF EXISTS %I", role, role);
+    }
     update_row(c, "DELETE FROM paybill.tenants WHERE tenant_id = $1", id, NULL, NULL, &ignored);
     pb_log_warn("tenant database creation undone", "tenant", id, NULL);
 }
@@ -1204,8 +1300,8 @@ int pb_tdb_ensure(pb_tdb *t, const pb_tdb_tenant *spec, const pb_dm_model *m, pb
 {
     PGconn *c = NULL;
     trow row;
-    char role[NAME_MAX_], loc[NAME_MAX_], *pw = NULL;
-    int fresh = 0, role_created = 0, can_login = 0, loc_existed = 1;
+    char role[NAME_MAX_], alt[NAME_MAX_], loc[NAME_MAX_], *pw = NULL;
+    int fresh = 0, role_created = 0, can_login = 0, alt_can_login = 0, loc_existed = 1;
     memset(creds, 0, sizeof *creds);
     int rc = id_ok(spec->id, e);
     if (rc)
@@ -1264,15 +1360,28 @@ int pb_tdb_ensure(pb_tdb *t, const pb_tdb_tenant *spec, const pb_dm_model *m, pb
     if (rc == 0)
         rc = ensure_role(c, role, spec->connection_limit, spec->layout == PB_DM_LAYOUT_RLS, &role_created,
                          &can_login, e);
+    alt_role_of(spec->id, alt);
     if (rc == 0)
-        rc = converge_password(c, spec->id, role, password, row.pw_hash, role_created, e);
+        rc = ensure_alt(c, spec->id, role, alt, spec->connection_limit, data_schema(spec->layout, loc),
+                        &alt_can_login, e);
+    if (rc == 0)
+        rc = load_row(c, spec->id, &row, e);
+    /* The given password belongs to the login handed out last. */
+    if (rc == 0)
+        rc = converge_password(c, spec->id, active_role(&row), password, row.active == 2 ? row.alt_pw_hash : row.pw_hash,
+                               row.active == 2 ? 0 : role_created, row.active == 2, e);
+    if (rc == 0)
+        rc = load_row(c, spec->id, &row, e);
     if (rc == 0)
         rc = pb_pg_execf(c, e, "ALTER ROLE %I SET search_path = %I", role, data_schema(spec->layout, loc));
     if (rc == 0)
         rc = prepare_location(t, role, spec->layout, loc, m, e);
-    /* Only a complete tenant may log in. */
+    /* Only a complete tenant may log in; the second login only once it
+     * has a password. */
     if (rc == 0 && can_login != (strcmp(row.state, "active") == 0))
         rc = pb_pg_execf(c, e, "ALTER ROLE %I %s", role, can_login ? "NOLOGIN" : "LOGIN");
+    if (rc == 0 && alt_can_login != (strcmp(row.state, "active") == 0 && row.alt_pw_hash[0]))
+        rc = pb_pg_execf(c, e, "ALTER ROLE %I %s", alt, alt_can_login ? "NOLOGIN" : "LOGIN");
     if (rc && fresh && c)
         undo_new_tenant(t, c, spec->id, role, role_created, spec->layout, loc, loc_existed, m);
     if (c)
@@ -1298,10 +1407,43 @@ int pb_tdb_rotate(pb_tdb *t, const char *id, pb_tdb_creds *creds, pb_err *e)
     if (rc)
         return pb_err_wrap(e, "rotating credentials");
     rc = cross_move_pending(&row, e);
+    if (rc == 0 && !row.alt_role[0]) { /* a tenant from before second logins */
+        char alt[NAME_MAX_];
+        int limit = -1, alt_can_login = 0;
+        PGresult *r = NULL;
+        const char *p[1] = {row.role};
+        alt_role_of(id, alt);
+        rc = pb_pg_query(c, "SELECT rolconnlimit FROM pg_roles WHERE rolname = $1", 1, p, &r, e);
+        if (rc == 0 && PQntuples(r) == 1)
+            limit = atoi(PQgetvalue(r, 0, 0));
+        PQclear(r);
+        if (rc == 0)
+            rc = ensure_alt(c, id, row.role, alt, limit, data_schema(row.layout, row.location), &alt_can_login, e);
+        if (rc == 0)
+            rc = load_row(c, id, &row, e);
+    }
     if (rc == 0)
         rc = new_password(&pw, e);
+    /* The other login gets the new password (replacing the one from two
+     * rotations ago) and LOGIN, then becomes the one handed out; the login
+     * handed out until now keeps working until the next rotation. A crash
+     * before the switch leaves a password nobody knows: a rerun makes
+     * another. */
+    int next = row.active == 2 ? 1 : 2;
+    const char *login = next == 2 ? row.alt_role : row.role;
     if (rc == 0)
-        rc = converge_password(c, id, row.role, pw, "", 1, e);
+        rc = converge_password(c, id, login, pw, "", 1, next == 2, e);
+    /* Not while a move keeps the tenant out: the move's end lets both in. */
+    if (rc == 0 && strcmp(row.state, "active") == 0 && !row.has_move && !row.has_old)
+        rc = pb_pg_execf(c, e, "ALTER ROLE %I LOGIN", login);
+    if (rc == 0) {
+        char nx[4];
+        snprintf(nx, sizeof nx, "%d", next);
+        rc = update_row(c, "UPDATE paybill.tenants SET active_login = $2::int, updated_at = now() WHERE tenant_id = $1",
+                        id, nx, NULL, e);
+    }
+    if (rc == 0)
+        rc = load_row(c, id, &row, e);
     close_tenant(t, c, id, 1);
     if (rc == 0)
         rc = fill_creds(t, &row, pw, creds, e);
@@ -1326,7 +1468,7 @@ int pb_tdb_suspend(pb_tdb *t, const char *id, pb_err *e)
         rc = update_row(c, "UPDATE paybill.tenants SET state = 'suspended', updated_at = now() WHERE tenant_id = $1",
                     id, NULL, NULL, e);
     if (rc == 0)
-        rc = lock_out(c, row.role, e);
+        rc = lock_out_all(c, &row, e);
     close_tenant(t, c, id, 1);
     return rc ? pb_err_wrap(e, "suspending tenant %s", id) : 0;
 }
@@ -1345,14 +1487,14 @@ int pb_tdb_resume(pb_tdb *t, const char *id, pb_err *e)
         rc = update_row(c, "UPDATE paybill.tenants SET state = 'active', updated_at = now() WHERE tenant_id = $1",
                         id, NULL, NULL, e);
     if (rc == 0)
-        rc = pb_pg_execf(c, e, "ALTER ROLE %I LOGIN", row.role);
+        rc = let_in_all(c, &row, e);
     close_tenant(t, c, id, 1);
     return rc ? pb_err_wrap(e, "resuming tenant %s", id) : 0;
 }
 
 int pb_tdb_info_get(pb_tdb *t, const char *id, pb_tdb_info *info, pb_err *e)
 {
-    PGconn *c;
+    PGconn *c = NULL;
     trow row;
     memset(info, 0, sizeof *info);
     snprintf(info->server, sizeof info->server, "%s", t->server);
@@ -1477,7 +1619,7 @@ int pb_tdb_move(pb_tdb *t, const char *id, pb_dm_layout to, const pb_dm_model *m
     rc = update_row(c, "UPDATE paybill.tenants SET move_layout = $2, move_location = $3 WHERE tenant_id = $1", id,
                     pb_dm_layout_name(to), dest, e);
     if (rc == 0)
-        rc = lock_out(c, row.role, e);
+        rc = lock_out_all(c, &row, e);
     if (rc || (rc = injected(t, 1, e)))
         goto out;
     /* 2: destination ready at this model. */
@@ -1500,6 +1642,8 @@ int pb_tdb_move(pb_tdb *t, const char *id, pb_dm_layout to, const pb_dm_model *m
     }
     if (rc == 0)
         rc = pb_pg_execf(c, e, "ALTER ROLE %I SET search_path = %I", row.role, data_schema(to, dest));
+    if (rc == 0 && row.alt_role[0])
+        rc = pb_pg_execf(c, e, "ALTER ROLE %I SET search_path = %I", row.alt_role, data_schema(to, dest));
     if (rc == 0)
         rc = pb_pg_commit(c, e);
     pb_pg_rollback(c);
@@ -1519,7 +1663,7 @@ restore:
     if (rc == 0)
         rc = load_row(c, id, &row, e);
     if (rc == 0 && strcmp(row.state, "active") == 0)
-        rc = pb_pg_execf(c, e, "ALTER ROLE %I LOGIN", row.role);
+        rc = let_in_all(c, &row, e);
     close_tenant(t, c, id, 1);
     return rc ? pb_err_wrap(e, "moving tenant %s to %s", id, pb_dm_layout_name(to)) : 0;
 
@@ -1530,7 +1674,7 @@ out:
         pb_err ignored;
         trow now;
         if (load_row(c, id, &now, &ignored) == 0 && strcmp(now.state, "active") == 0)
-            pb_pg_execf(c, &ignored, "ALTER ROLE %I LOGIN", now.role);
+            let_in_all(c, &now, &ignored);
     }
     t->failed_on_purpose = 0;
     close_tenant(t, c, id, 1);
@@ -1564,6 +1708,8 @@ static int finish_source(pb_tdb *s, PGconn *sc, const char *id, const trow *row,
     int rc = 0;
     if (row->has_old)
         rc = remove_location(s, id, row->role, row->old_layout, row->old_location, m, 0, e);
+    if (rc == 0 && row->alt_role[0])
+        rc = drop_alt(sc, row->alt_role, e);
     if (rc == 0)
         rc = role_exists(sc, row->role, &found, e);
     if (rc == 0 && found)
@@ -1581,46 +1727,62 @@ static int finish_source(pb_tdb *s, PGconn *sc, const char *id, const trow *row,
 static int prepare_arrival(pb_tdb *s, pb_tdb *d, PGconn *sc, PGconn *dc, const char *id, const trow *srow,
                            pb_dm_layout tl, const char *dest, const pb_dm_model *m, pb_err *e)
 {
-    PGresult *r = NULL;
-    const char *p1[1] = {srow->role};
-    int created = 0, can_login = 0, limit = -1;
-    char *verifier = NULL;
+    int created = 0, can_login = 0, limits[2] = {-1, -1};
+    char *verifiers[2] = {NULL, NULL};
+    char active[4];
+    const char *logins[2] = {srow->role, srow->alt_role[0] ? srow->alt_role : NULL};
+    int rc = 0;
     /* pg_authid is readable by superusers only: the admin must be one. */
-    int rc = pb_pg_query(sc, "SELECT rolconnlimit, rolpassword FROM pg_authid WHERE rolname = $1", 1, p1, &r, e);
-    if (rc == 0 && PQntuples(r) != 1)
-        rc = pb_err_set(e, PB_ENOTFOUND, "role %s not found on server %s", srow->role, s->server);
-    if (rc == 0) {
-        limit = atoi(PQgetvalue(r, 0, 0));
-        if (!PQgetisnull(r, 0, 1) && !(verifier = strdup(PQgetvalue(r, 0, 1))))
-            rc = pb_err_set(e, PB_ENOMEM, "out of memory");
+    for (int i = 0; rc == 0 && i < 2 && logins[i]; i++) {
+        PGresult *r = NULL;
+        rc = pb_pg_query(sc, "SELECT rolconnlimit, rolpassword FROM pg_authid WHERE rolname = $1", 1, &logins[i], &r,
+                         e);
+        if (rc == 0 && PQntuples(r) != 1)
+            rc = pb_err_set(e, PB_ENOTFOUND, "role %s not found on server %s", logins[i], s->server);
+        if (rc == 0) {
+            limits[i] = atoi(PQgetvalue(r, 0, 0));
+            if (!PQgetisnull(r, 0, 1) && !(verifiers[i] = strdup(PQgetvalue(r, 0, 1))))
+                rc = pb_err_set(e, PB_ENOMEM, "out of memory");
+        }
+        PQclear(r);
     }
-    PQclear(r);
+    snprintf(active, sizeof active, "%d", srow->active);
     if (rc == 0) {
-        const char *p[7] = {id, srow->role, pb_dm_layout_name(tl), dest, srow->state, s->server,
-                            srow->pw_hash[0] ? srow->pw_hash : NULL};
+        const char *p[10] = {id, srow->role, pb_dm_layout_name(tl), dest, srow->state, s->server,
+                             srow->pw_hash[0] ? srow->pw_hash : NULL, logins[1],
+                             srow->alt_pw_hash[0] ? srow->alt_pw_hash : NULL, active};
         /* Over a record left by an earlier move away from here. */
         rc = pb_pg_query(dc,
                          "INSERT INTO paybill.tenants (tenant_id, role_name, layout, location, state, arriving_from, "
-                         "password_hash) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (tenant_id) DO UPDATE SET "
+                         "password_hash, alt_role, alt_password_hash, active_login) "
+                         "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::int) ON CONFLICT (tenant_id) DO UPDATE SET "
                          "role_name = $2, layout = $3, location = $4, state = $5, arriving_from = $6, "
-                         "password_hash = $7, move_layout = NULL, move_location = NULL, move_server = NULL, "
+                         "password_hash = $7, alt_role = $8, alt_password_hash = $9, active_login = $10::int, "
+                         "move_layout = NULL, move_location = NULL, move_server = NULL, "
                          "old_layout = NULL, old_location = NULL, moved_to = NULL, updated_at = now()",
-                         7, p, NULL, e);
+                         10, p, NULL, e);
     }
     if (rc == 0)
-        rc = ensure_role(dc, srow->role, limit, tl == PB_DM_LAYOUT_RLS, &created, &can_login, e);
+        rc = ensure_role(dc, srow->role, limits[0], tl == PB_DM_LAYOUT_RLS, &created, &can_login, e);
     if (rc == 0 && can_login)
         rc = pb_pg_execf(dc, e, "ALTER ROLE %I NOLOGIN", srow->role);
-    if (rc == 0 && verifier)
-        rc = pb_pg_execf(dc, e, "ALTER ROLE %I PASSWORD %L", srow->role, verifier);
     if (rc == 0)
         rc = pb_pg_execf(dc, e, "ALTER ROLE %I SET search_path = %I", srow->role, data_schema(tl, dest));
+    if (rc == 0 && logins[1])
+        rc = ensure_alt(dc, id, srow->role, logins[1], limits[1], data_schema(tl, dest), &can_login, e);
+    if (rc == 0 && logins[1] && can_login)
+        rc = pb_pg_execf(dc, e, "ALTER ROLE %I NOLOGIN", logins[1]);
+    /* The verifiers as they are: the Secret's password keeps working. */
+    for (int i = 0; rc == 0 && i < 2; i++)
+        if (verifiers[i])
+            rc = pb_pg_execf(dc, e, "ALTER ROLE %I PASSWORD %L", logins[i], verifiers[i]);
     if (rc == 0)
         rc = prepare_location(d, srow->role, tl, dest, m, e);
-    if (verifier) {
-        pb_secret_wipe(verifier, strlen(verifier));
-        free(verifier);
-    }
+    for (int i = 0; i < 2; i++)
+        if (verifiers[i]) {
+            pb_secret_wipe(verifiers[i], strlen(verifiers[i]));
+            free(verifiers[i]);
+        }
     return rc ? pb_err_wrap(e, "preparing the destination on server %s", d->server) : 0;
 }
 
@@ -1723,7 +1885,7 @@ int pb_tdb_move_across(pb_tdb *s, pb_tdb *d, const char *id, pb_dm_layout tl, co
                          4, p, NULL, e);
     }
     if (rc == 0)
-        rc = lock_out(sc, srow.role, e);
+        rc = lock_out_all(sc, &srow, e);
     if (rc || (rc = injected(s, 1, e)))
         goto out;
     /* 2: record, role and empty tables at the destination. */
@@ -1763,7 +1925,7 @@ restore:
     if (rc == 0)
         rc = load_row(dc, id, &drow, e);
     if (rc == 0 && strcmp(drow.state, "active") == 0 && !delegate)
-        rc = pb_pg_execf(dc, e, "ALTER ROLE %I LOGIN", drow.role);
+        rc = let_in_all(dc, &drow, e);
     if (dlocked)
         tenant_unlock(dc, id);
     if (slocked)
@@ -1784,7 +1946,7 @@ out:
         trow now;
         if (load_row(sc, id, &now, &ignored) == 0 && now.found && !now.moved_to[0] &&
             strcmp(now.state, "active") == 0)
-            pb_pg_execf(sc, &ignored, "ALTER ROLE %I LOGIN", now.role);
+            let_in_all(sc, &now, &ignored);
     }
     s->failed_on_purpose = 0;
     if (dlocked)
@@ -2006,7 +2168,7 @@ int pb_tdb_delete(pb_tdb *t, const char *id, pb_tdb_delete_policy policy, const 
         goto done;
     }
     if (rc == 0)
-        rc = lock_out(c, row.role, e);
+        rc = lock_out_all(c, &row, e);
     if (rc == 0 && policy == PB_TDB_RETAIN)
         rc = update_row(c, "UPDATE paybill.tenants SET state = 'retained', updated_at = now() WHERE tenant_id = $1",
                         id, NULL, NULL, e);
@@ -2022,6 +2184,8 @@ int pb_tdb_delete(pb_tdb *t, const char *id, pb_tdb_delete_policy policy, const 
         rc = remove_location(t, id, row.role, row.layout, row.location, m, 1, e);
     {
         int found = 0;
+        if (rc == 0 && row.alt_role[0])
+            rc = drop_alt(c, row.alt_role, e);
         if (rc == 0)
             rc = role_exists(c, row.role, &found, e);
         /* Grants in this database (the role owns nothing here any more);

@@ -23,7 +23,8 @@
  * NOBYPASSRLS, with the plan's connection limit and a search_path pointing
  * at its tables (so the application's SQL is the same in every layout).
  * Schema and database tenants are NOINHERIT and members of nothing; their
- * grants are their own. rls tenants are INHERIT members of exactly one
+ * grants are their own (the tenant's second login, below, is a member of
+ * its first, never the other way round). rls tenants are INHERIT members of exactly one
  * NOLOGIN group, "<shared_db>_rls_tenants" (no admin option), which holds
  * CONNECT on shared_db, USAGE on app_schema and paybill, EXECUTE on the
  * tenant function and DML on the shared tables: granted once, so no ACL
@@ -40,18 +41,36 @@
  * database-layout tenants have their own in their database). Every call is
  * idempotent: after a crash anywhere, calling it again converges.
  *
- * Passwords: pb_tdb_ensure sets the given password only when it is not the
+ * Passwords: pb_tdb_ensure converges the password of the active login
+ * (see rotation below): it sets the given password only when it is not the
  * one last set, which paybill.tenants records as a salted HMAC (so
  * converging costs no SCRAM derivation and no catalog write). A password
  * changed behind the library's back (a manual ALTER ROLE) is therefore not
  * put back by ensure: rotate instead.
  *
- * Credentials rotation: pb_tdb_rotate sets a new random password with ALTER
- * ROLE (sent as a SCRAM verifier, so the clear text never reaches the
- * server's logs). Sessions already open stay open; the old password stops
- * working for new connections at once, so the caller must write the new
- * Secret right away (clients reconnecting in between retry). True
- * zero-downtime rotation (two roles alternating) is not implemented.
+ * Credentials rotation without downtime: every tenant has two logins,
+ * "pb_t_<id>" and "pb_t_<id>-2" ('-' never occurs in an id, so one
+ * tenant's second login can never be another's first). The second is an
+ * INHERIT member of the first and of nothing else, so it has exactly the
+ * first's privileges in every layout, and the rls function maps both to the
+ * tenant; it has the same connection limit (per login: a client holding
+ * both Secrets could open twice the limit) and search_path. paybill.tenants
+ * records which login is handed out ("active"). pb_tdb_rotate sets a new
+ * random password (sent as a SCRAM verifier, so the clear text never
+ * reaches the server's logs) on the other login, gives it LOGIN and makes
+ * it the active one, returning its credentials (creds.user changes at each
+ * rotation). The previously active login keeps its password until the
+ * next rotation, which replaces it: clients holding the old Secret keep
+ * connecting until they pick up the new one, provided rotations are
+ * further apart than the time clients take to reload. Sessions already
+ * open stay open across rotations. A second login that never got a
+ * password stays NOLOGIN. Suspend, Retain and moves lock out both logins
+ * and end both's sessions; resume and the end of a move let both in again
+ * (the second only once it has a password); delete drops both; moves
+ * between servers carry both (verifiers, connection limit, which is
+ * active). The second login can SET ROLE to the first (same tenant, same
+ * rows: rls keys on session_user); objects a tenant creates in its own
+ * schema belong to the login that created them.
  *
  * Servers. One pb_tdb is one PostgreSQL server (cluster), named by
  * pb_tdb_config.server_name and given a role: PB_TDB_SHARED (rls, schema
@@ -222,13 +241,18 @@ void pb_tdb_free(pb_tdb *t);
 int pb_tdb_apply_model(pb_tdb *t, const pb_dm_model *m, int allow_destructive, pb_err *err);
 
 /* Create or converge a tenant in its layout at model `m`, and return its
- * credentials (a new password unless spec->password is given). A tenant
+ * credentials (a new password unless spec->password is given; either is
+ * the active login's: creds.user says which login). A tenant
  * that lives in another layout is PB_ECONFLICT: use pb_tdb_move. A deleted
  * tenant kept with Retain is revived. */
 int pb_tdb_ensure(pb_tdb *t, const pb_tdb_tenant *spec, const pb_dm_model *m, pb_tdb_creds *creds,
                   pb_err *err);
 
-/* New random password; fills creds. */
+/* Rotation without downtime (see the top of this file): a new random
+ * password on the login not handed out, which becomes the one handed out;
+ * fills creds with it. The other login keeps working until the next
+ * rotation. During a move the new login gets LOGIN only when the move
+ * finishes. */
 int pb_tdb_rotate(pb_tdb *t, const char *id, pb_tdb_creds *creds, pb_err *err);
 
 /* Suspend: NOLOGIN and every open session of the tenant terminated.
@@ -266,8 +290,9 @@ int pb_tdb_info_get(pb_tdb *t, const char *id, pb_tdb_info *info, pb_err *err);
 int pb_tdb_checksum(pb_tdb *t, const char *id, const pb_dm_model *m, long long *rows,
                     char sha256[65], pb_err *err);
 
-/* Credentials for a password (no database access needed besides the
- * tenant's record). */
+/* Credentials of the active login for a password (no database access
+ * needed besides the tenant's record): after a move between servers, ask
+ * the destination for the new host, port and dbname. */
 int pb_tdb_creds_for(pb_tdb *t, const char *id, const char *password, pb_tdb_creds *creds,
                      pb_err *err);
 

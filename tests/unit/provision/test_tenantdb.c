@@ -624,24 +624,198 @@ static void test_suspend_resume(void **state)
     pb_tdb_creds_clear(&cr);
 }
 
+/* Rotation alternates between the tenant's two logins: the new password
+ * goes to the login not handed out, which becomes the one handed out; the
+ * previous one keeps working until the next rotation. */
 static void test_rotate(void **state)
 {
-    pb_tdb_creds cr, fresh;
+    pb_tdb_creds cr, fresh, third;
     pb_err e;
-    ensure_ok("rotor", PB_DM_LAYOUT_RLS, -1, NULL, &cr);
+    char err[512];
+    ensure_ok("rotor", PB_DM_LAYOUT_RLS, 5, NULL, &cr);
+    seed(&cr, 1, 3);
+    assert_string_equal(cr.user, "pb_t_rotor");
     PGconn *open = tconnect_ok(&cr);
+    /* Before any rotation the second login exists but cannot log in. */
+    pb_tdb_creds b = {0};
+    b.host = cr.host;
+    b.port = cr.port;
+    b.dbname = cr.dbname;
+    b.user = "pb_t_rotor-2";
+    b.password = cr.password;
+    assert_null(tconnect(&b, NULL, NULL, err, sizeof err));
+
     assert_int_equal(pb_tdb_rotate(tdb, "rotor", &fresh, &e), 0);
     assert_string_not_equal(fresh.password, cr.password);
-    assert_string_equal(fresh.user, cr.user);
+    assert_string_equal(fresh.user, "pb_t_rotor-2");
     assert_non_null(strstr(fresh.uri, fresh.password));
-    PQfinish(tconnect_ok(&fresh));
-    char err[512];
-    assert_null(tconnect(&cr, NULL, NULL, err, sizeof err));
-    /* Documented: sessions opened before the rotation keep working. */
+    assert_non_null(strstr(fresh.uri, "pb_t_rotor-2:"));
+    /* Both the old and the new credentials work, with the same data. */
+    PGconn *n = tconnect_ok(&fresh);
+    assert_int_equal(qint(n, "SELECT count(*) FROM customers"), 3);
+    PQfinish(tconnect_ok(&cr));
     assert_string_equal(state_of(open, "SELECT count(*) FROM customers"), "00000");
-    PQfinish(open);
+    /* ensure with the new Secret converges without changing anything. */
+    pb_tdb_creds again;
+    ensure_ok("rotor", PB_DM_LAYOUT_RLS, 5, fresh.password, &again);
+    assert_string_equal(again.user, "pb_t_rotor-2");
+    pb_tdb_creds_clear(&again);
+    PQfinish(tconnect_ok(&cr));
+    PQfinish(tconnect_ok(&fresh));
+
+    /* Rotate again: back to the first login with a new password; the
+     * oldest password stops working, the previous one still works. */
+    assert_int_equal(pb_tdb_rotate(tdb, "rotor", &third, &e), 0);
+    assert_string_equal(third.user, "pb_t_rotor");
+    assert_string_not_equal(third.password, cr.password);
+    assert_null(tconnect(&cr, NULL, NULL, err, sizeof err));
+    assert_non_null(strstr(err, "password authentication failed"));
+    PQfinish(tconnect_ok(&fresh));
+    PQfinish(tconnect_ok(&third));
+    /* Documented: sessions opened before a rotation keep working. */
+    assert_string_equal(state_of(open, "SELECT count(*) FROM customers"), "00000");
+
+    /* Suspend ends the sessions of both logins and locks both out. */
+    PGconn *o3 = tconnect_ok(&third);
+    assert_int_equal(pb_tdb_suspend(tdb, "rotor", &e), 0);
+    PGconn *both[3] = {open, n, o3};
+    for (int i = 0; i < 3; i++) {
+        PGresult *r = PQexec(both[i], "SELECT 1");
+        assert_int_not_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+        PQclear(r);
+        PQfinish(both[i]);
+    }
+    assert_null(tconnect(&fresh, NULL, NULL, err, sizeof err));
+    assert_non_null(strstr(err, "not permitted to log in"));
+    assert_null(tconnect(&third, NULL, NULL, err, sizeof err));
+    /* A rotation while suspended does not let anyone in. */
+    pb_tdb_creds fourth;
+    assert_int_equal(pb_tdb_rotate(tdb, "rotor", &fourth, &e), 0);
+    assert_string_equal(fourth.user, "pb_t_rotor-2");
+    assert_null(tconnect(&fourth, NULL, NULL, err, sizeof err));
+    assert_int_equal(pb_tdb_resume(tdb, "rotor", &e), 0);
+    PQfinish(tconnect_ok(&fourth));
+    PQfinish(tconnect_ok(&third));
+    assert_null(tconnect(&fresh, NULL, NULL, err, sizeof err));
+
+    /* Both logins carry the connection limit; the second is a member of
+     * the first and of nothing else. */
+    PGconn *adm = admin("paybill");
+    assert_int_equal(qint(adm, "SELECT rolconnlimit FROM pg_roles WHERE rolname = 'pb_t_rotor-2'"), 5);
+    assert_int_equal(qint(adm, "SELECT count(*) FROM pg_auth_members m JOIN pg_roles u ON u.oid = m.member "
+                               "JOIN pg_roles g ON g.oid = m.roleid WHERE u.rolname = 'pb_t_rotor-2'"),
+                     1);
+    assert_int_equal(qint(adm, "SELECT count(*) FROM pg_auth_members m JOIN pg_roles u ON u.oid = m.member "
+                               "JOIN pg_roles g ON g.oid = m.roleid WHERE u.rolname = 'pb_t_rotor-2' "
+                               "AND g.rolname = 'pb_t_rotor' AND NOT m.admin_option"),
+                     1);
+    assert_int_equal(qint(adm, "SELECT count(*) FROM pg_roles WHERE rolname = 'pb_t_rotor-2' AND "
+                               "(rolsuper OR rolcreaterole OR rolcreatedb OR rolbypassrls OR rolreplication)"),
+                     0);
+    PQfinish(adm);
     pb_tdb_creds_clear(&cr);
     pb_tdb_creds_clear(&fresh);
+    pb_tdb_creds_clear(&third);
+    pb_tdb_creds_clear(&fourth);
+}
+
+/* The second login, as a hostile tenant: it sees exactly what the first
+ * sees, in every layout, and nothing of anyone else's. */
+static void test_second_login_isolation(void **state)
+{
+    pb_tdb_creds a, a2, o, s, s2, d, d2;
+    pb_err e;
+    char err[512];
+    ensure_ok("alt_a", PB_DM_LAYOUT_RLS, -1, NULL, &a);
+    ensure_ok("alt_o", PB_DM_LAYOUT_RLS, -1, NULL, &o);
+    seed(&a, 1, 2);
+    seed(&o, 1, 5);
+    assert_int_equal(pb_tdb_rotate(tdb, "alt_a", &a2, &e), 0);
+    PGconn *c = tconnect_ok(&a2);
+    assert_int_equal(qint(c, "SELECT count(*) FROM customers"), 2);
+    assert_int_equal(qint(c, "SELECT count(*) FROM app.customers WHERE tenant_id = 'alt_o'"), 0);
+    {
+        PGresult *r = PQexec(c, "SELECT paybill.current_tenant_id()");
+        assert_string_equal(PQgetvalue(r, 0, 0), "alt_a");
+        PQclear(r);
+    }
+    assert_string_equal(state_of(c, "INSERT INTO customers (tenant_id, id, email) VALUES ('alt_o', 99, 'x')"), "42501");
+    assert_string_equal(state_of(c, "UPDATE customers SET tenant_id = 'alt_o'"), "42501");
+    must(c, "INSERT INTO customers (id, email) VALUES (50, 'second@ex.com')");
+    /* Becoming the first login is allowed (same tenant) and changes
+     * nothing: rows stay bound to the session's login. */
+    assert_string_equal(state_of(c, "SET ROLE pb_t_alt_a"), "00000");
+    assert_int_equal(qint(c, "SELECT count(*) FROM customers"), 3);
+    assert_string_equal(state_of(c, "RESET ROLE"), "00000");
+    /* Escalation: other tenants' logins, the owner, the group's admin,
+     * another tenant's second login, the bookkeeping. */
+    assert_string_equal(state_of(c, "SET ROLE pb_t_alt_o"), "42501");
+    assert_string_equal(state_of(c, "SET ROLE \"pb_t_alt_o-2\""), "42501");
+    assert_string_equal(state_of(c, "SET ROLE paybill_owner"), "42501");
+    assert_string_equal(state_of(c, "SET SESSION AUTHORIZATION pb_t_alt_a"), "42501");
+    assert_string_equal(state_of(c, "GRANT paybill_rls_tenants TO pb_t_alt_o"), "42501");
+    assert_string_equal(state_of(c, "GRANT pb_t_alt_o TO \"pb_t_alt_a-2\""), "42501");
+    assert_string_equal(state_of(c, "ALTER ROLE \"pb_t_alt_a-2\" CREATEROLE"), "42501");
+    assert_string_equal(state_of(c, "ALTER ROLE pb_t_alt_a LOGIN"), "42501");
+    assert_string_equal(state_of(c, "SELECT * FROM paybill.tenants"), "42501");
+    assert_string_equal(state_of(c, "UPDATE paybill.tenants SET alt_role = 'pb_t_alt_a-2' WHERE tenant_id = 'alt_o'"),
+                        "42501");
+    assert_string_equal(state_of(c, "SELECT * FROM pg_authid"), "42501");
+    assert_string_equal(state_of(c, "ALTER TABLE customers NO FORCE ROW LEVEL SECURITY"), "42501");
+    PQfinish(c);
+    PGconn *adm = admin("paybill");
+    assert_int_equal(qint(adm, "SELECT count(*) FROM app.customers WHERE tenant_id = 'alt_a'"), 3);
+    assert_int_equal(qint(adm, "SELECT count(*) FROM app.customers WHERE tenant_id = 'alt_o'"), 5);
+    PQfinish(adm);
+
+    /* Schema and database layouts: the first login's tables, nothing else. */
+    ensure_ok("alt_s", PB_DM_LAYOUT_SCHEMA, -1, NULL, &s);
+    ensure_ok("alt_d", PB_DM_LAYOUT_DATABASE, -1, NULL, &d);
+    seed(&s, 1, 2);
+    seed(&d, 1, 4);
+    assert_int_equal(pb_tdb_rotate(tdb, "alt_s", &s2, &e), 0);
+    assert_int_equal(pb_tdb_rotate(tdb, "alt_d", &d2, &e), 0);
+    c = tconnect_ok(&s2);
+    assert_int_equal(qint(c, "SELECT count(*) FROM customers"), 2);
+    assert_string_equal(state_of(c, "SELECT * FROM app.customers"), "42501");
+    assert_string_equal(state_of(c, "SELECT * FROM t_sch_b.customers"), "42501");
+    assert_string_equal(state_of(c, "SET ROLE pb_t_alt_d"), "42501");
+    assert_string_equal(state_of(c, "SET ROLE paybill_rls_tenants"), "42501");
+    PQfinish(c);
+    assert_null(tconnect(&s2, "t_alt_d", NULL, err, sizeof err));
+    assert_non_null(strstr(err, "permission denied for database"));
+    c = tconnect_ok(&d2);
+    assert_int_equal(qint(c, "SELECT count(*) FROM customers"), 4);
+    assert_string_equal(state_of(c, "CREATE TABLE app.x (i int)"), "42501");
+    assert_string_equal(state_of(c, "SET ROLE pb_t_alt_s"), "42501");
+    PQfinish(c);
+    assert_null(tconnect(&d2, "paybill", NULL, err, sizeof err));
+    assert_null(tconnect(&d2, "t_alt_s", NULL, err, sizeof err));
+    /* Guessing: the second login with the first's password, and the
+     * other way round, get nowhere. */
+    assert_null(tconnect(&d2, NULL, d.password, err, sizeof err));
+    assert_non_null(strstr(err, "password authentication failed"));
+
+    /* Retain locks both logins out; ensure revives both. */
+    assert_int_equal(pb_tdb_delete(tdb, "alt_s", PB_TDB_RETAIN, model, NULL, &e), 0);
+    assert_null(tconnect(&s, NULL, NULL, err, sizeof err));
+    assert_null(tconnect(&s2, NULL, NULL, err, sizeof err));
+    pb_tdb_creds back;
+    ensure_ok("alt_s", PB_DM_LAYOUT_SCHEMA, -1, s2.password, &back);
+    assert_string_equal(back.user, "pb_t_alt_s-2");
+    pb_tdb_creds_clear(&back);
+    PQfinish(tconnect_ok(&s));
+    PQfinish(tconnect_ok(&s2));
+    /* Delete drops both logins. */
+    const char *ids[] = {"alt_a", "alt_o", "alt_s", "alt_d"};
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(pb_tdb_delete(tdb, ids[i], PB_TDB_DELETE, model, NULL, &e), 0);
+    adm = admin("paybill");
+    assert_int_equal(qint(adm, "SELECT count(*) FROM pg_roles WHERE rolname LIKE 'pb\\_t\\_alt\\_%'"), 0);
+    PQfinish(adm);
+    pb_tdb_creds *all[] = {&a, &a2, &o, &s, &s2, &d, &d2};
+    for (int i = 0; i < 7; i++)
+        pb_tdb_creds_clear(all[i]);
 }
 
 static void test_operations_on_a_tenant_are_serialised(void **state)
@@ -1204,21 +1378,34 @@ static void test_password_set_only_when_changed(void **state)
     assert_int_equal(qint(adm, "SELECT count(*) FROM paybill.tenants WHERE tenant_id = 'pwstable' AND "
                                "password_hash LIKE 'hmac-sha256$%' AND strpos(password_hash, 'Stable-password') = 0"),
                      1);
-    /* Rotation sets a new one; converging with it changes nothing more;
-     * converging with the previous one (an older Secret) sets it back. */
+    /* Rotation sets a new one on the second login, handed out from then
+     * on; converging with it changes nothing more; converging with an
+     * older Secret's password sets that one on the login handed out. */
     assert_int_equal(pb_tdb_rotate(tdb, "pwstable", &cr2, &e), 0);
-    snprintf(v1, sizeof v1, "%s", verifier_of(adm, "pb_t_pwstable"));
+    assert_string_equal(cr2.user, "pb_t_pwstable-2");
+    snprintf(v1, sizeof v1, "%s", verifier_of(adm, "pb_t_pwstable-2"));
+    long long xmin2 = qint(adm, "SELECT xmin::text::bigint FROM pg_authid WHERE rolname = 'pb_t_pwstable-2'");
+    xmin = qint(adm, "SELECT xmin::text::bigint FROM pg_authid WHERE rolname = 'pb_t_pwstable'");
     pb_tdb_creds cr3;
     ensure_ok("pwstable", PB_DM_LAYOUT_RLS, -1, cr2.password, &cr3);
     pb_tdb_creds_clear(&cr3);
-    assert_string_equal(verifier_of(adm, "pb_t_pwstable"), v1);
+    assert_string_equal(verifier_of(adm, "pb_t_pwstable-2"), v1);
+    assert_int_equal(qint(adm, "SELECT xmin::text::bigint FROM pg_authid WHERE rolname = 'pb_t_pwstable-2'"), xmin2);
+    assert_int_equal(qint(adm, "SELECT xmin::text::bigint FROM pg_authid WHERE rolname = 'pb_t_pwstable'"), xmin);
     PQfinish(tconnect_ok(&cr2));
     ensure_ok("pwstable", PB_DM_LAYOUT_RLS, -1, pw, &cr3);
+    assert_string_equal(cr3.user, "pb_t_pwstable-2");
     pb_tdb_creds_clear(&cr3);
-    assert_string_not_equal(verifier_of(adm, "pb_t_pwstable"), v1);
+    assert_string_not_equal(verifier_of(adm, "pb_t_pwstable-2"), v1);
     PQfinish(tconnect_ok(&cr));
     char err[512];
     assert_null(tconnect(&cr2, NULL, NULL, err, sizeof err));
+    /* Rotate back to the first login for the rest. */
+    pb_tdb_creds_clear(&cr2);
+    assert_int_equal(pb_tdb_rotate(tdb, "pwstable", &cr2, &e), 0);
+    assert_string_equal(cr2.user, "pb_t_pwstable");
+    ensure_ok("pwstable", PB_DM_LAYOUT_RLS, -1, pw, &cr3);
+    pb_tdb_creds_clear(&cr3);
     /* Without a password: a new one, set. */
     snprintf(v1, sizeof v1, "%s", verifier_of(adm, "pb_t_pwstable"));
     ensure_ok("pwstable", PB_DM_LAYOUT_RLS, -1, NULL, &cr3);
@@ -1424,13 +1611,27 @@ static void test_dedicated_server_round_trip(void **state)
     assert_string_equal(state_of(c, "SELECT * FROM paybill.tenants"), "42501");
     PQfinish(c);
 
+    /* A rotation on the dedicated server: both logins valid, and both
+     * move along. */
+    pb_tdb_creds rcr;
+    assert_int_equal(pb_tdb_rotate(d, "nomad", &rcr, &e), 0);
+    assert_string_equal(rcr.user, "pb_t_nomad-2");
+    PQfinish(tconnect_ok(&rcr));
+    PQfinish(tconnect_ok(&dcr));
+
     /* database (dedicated) -> schema (shared). */
     across_ok(d, tdb, "nomad", PB_DM_LAYOUT_SCHEMA);
     checksum("nomad", &rows, sum);
     assert_int_equal(rows, rows0);
     assert_string_equal(sum, sum0);
     assert_lives_on(&srv, &srv2, "nomad", PB_DM_LAYOUT_SCHEMA);
-    assert_serving_on(tdb, "nomad", cr.password, 12);
+    assert_serving_on(tdb, "nomad", rcr.password, 12);
+    PQfinish(tconnect_ok(&cr)); /* the first login, on the shared server again */
+    {
+        PGconn *a1 = admin_on(&srv2, "paybill");
+        assert_int_equal(qint(a1, "SELECT count(*) FROM pg_roles WHERE rolname LIKE 'pb\\_t\\_nomad%'"), 0);
+        PQfinish(a1);
+    }
     assert_int_equal(pb_tdb_info_get(d, "nomad", &info, &e), 0);
     assert_string_equal(info.moved_to, "default");
     assert_int_equal(pb_tdb_info_get(tdb, "nomad", &info, &e), 0);
@@ -1443,11 +1644,16 @@ static void test_dedicated_server_round_trip(void **state)
     assert_lives_on(&srv, &srv2, "nomad", PB_DM_LAYOUT_RLS);
     checksum("nomad", &rows, sum);
     assert_string_equal(sum, sum0);
-    assert_serving_on(tdb, "nomad", cr.password, 12);
+    assert_serving_on(tdb, "nomad", rcr.password, 12);
+    {
+        PGconn *a1 = tconnect_ok(&cr); /* the first login sees the same rows */
+        assert_int_equal(qint(a1, "SELECT count(*) FROM customers"), 12);
+        PQfinish(a1);
+    }
     /* Deleting on the server it left drops only the leftover record. */
     assert_int_equal(pb_tdb_delete(d, "nomad", PB_TDB_DELETE, model, NULL, &e), 0);
     assert_int_equal(pb_tdb_info_get(d, "nomad", &info, &e), PB_ENOTFOUND);
-    assert_serving_on(tdb, "nomad", cr.password, 12);
+    assert_serving_on(tdb, "nomad", rcr.password, 12);
 
     /* Two handles on one cluster are refused. */
     pb_tdb *same = NULL;
@@ -1462,6 +1668,7 @@ static void test_dedicated_server_round_trip(void **state)
     assert_int_equal(pb_tdb_delete(d, "silo2", PB_TDB_DELETE, model, NULL, &e), 0);
     pb_tdb_creds_clear(&ocr);
     pb_tdb_creds_clear(&dcr);
+    pb_tdb_creds_clear(&rcr);
     pb_tdb_creds_clear(&cr);
 }
 
@@ -1469,8 +1676,14 @@ static void test_dedicated_move_crash_converges(void **state)
 {
     pb_tdb *d = dedicated();
     pb_tdb_creds cr;
-    ensure_ok("drifter", PB_DM_LAYOUT_SCHEMA, -1, NULL, &cr);
-    seed(&cr, 1, 4);
+    pb_tdb_creds first;
+    ensure_ok("drifter", PB_DM_LAYOUT_SCHEMA, -1, NULL, &first);
+    seed(&first, 1, 4);
+    /* Both logins in use: the moves must carry both. */
+    {
+        pb_err re;
+        assert_int_equal(pb_tdb_rotate(tdb, "drifter", &cr, &re), 0);
+    }
     long long rows0, rows;
     char sum0[65], sum[65];
     checksum("drifter", &rows0, sum0);
@@ -1516,6 +1729,8 @@ static void test_dedicated_move_crash_converges(void **state)
             assert_serving_on(to, "drifter", cr.password, 4);
         }
     }
+    PQfinish(tconnect_ok(&first)); /* back on the shared server: the first login too */
+    pb_tdb_creds_clear(&first);
     /* A tenant suspended on the source mid-move stays suspended after it. */
     pb_err e;
     pb_tdb_set_fail_after(tdb, 2);
@@ -1605,6 +1820,7 @@ int main(void)
         cmocka_unit_test(test_schema_and_database_isolation),
         cmocka_unit_test(test_suspend_resume),
         cmocka_unit_test(test_rotate),
+        cmocka_unit_test(test_second_login_isolation),
         cmocka_unit_test(test_operations_on_a_tenant_are_serialised),
         cmocka_unit_test(test_delete_policies),
         cmocka_unit_test(test_tier_moves_round_trip),
