@@ -1564,9 +1564,27 @@ int pb_tdb_move(pb_tdb *t, const char *id, pb_dm_layout to, const pb_dm_model *m
     int rc = open_tenant(t, id, 1, &c, &row, e);
     if (rc)
         return pb_err_wrap(e, "moving");
-    if ((rc = cross_move_pending(&row, e)) != 0) {
+    if (row.arriving_from[0]) {
+        rc = cross_move_pending(&row, e);
         close_tenant(t, c, id, 1);
         return pb_err_wrap(e, "moving tenant %s", id);
+    }
+    /* An unfinished move to another server, not switched: this copy is
+     * still the tenant's, so a move here abandons that one (its
+     * destination's leftovers are the other server's; a later
+     * pb_tdb_move_across there starts over). */
+    if (row.move_server[0]) {
+        rc = update_row(c,
+                        "UPDATE paybill.tenants SET move_layout = NULL, move_location = NULL, move_server = NULL "
+                        "WHERE tenant_id = $1",
+                        id, NULL, NULL, e);
+        if (rc) {
+            close_tenant(t, c, id, 1);
+            return pb_err_wrap(e, "moving tenant %s", id);
+        }
+        pb_log_warn("move to another server abandoned", "tenant", id, "server", row.move_server, NULL);
+        row.has_move = 0;
+        row.move_server[0] = '\0';
     }
     if (t->role == PB_TDB_DEDICATED && to != PB_DM_LAYOUT_DATABASE) {
         close_tenant(t, c, id, 1);
@@ -1815,12 +1833,14 @@ int pb_tdb_move_across(pb_tdb *s, pb_tdb *d, const char *id, pb_dm_layout tl, co
      * most lock_timeout, then fails with PB_ETIMEOUT). */
     rc = pb_pg_pool_get(s->pool, s->shared_db, &sc, e);
     if (rc == 0)
+        slocked = (rc = tenant_lock(sc, id, e)) == 0;
+    /* The destination unreachable is a failure like any other: under the
+     * source's lock, so that `out` can let the tenant in again there. */
+    if (rc == 0)
         rc = pb_pg_pool_get(d->pool, d->shared_db, &dc, e);
     if (rc == 0 && same_cluster(s, d, sc, dc))
         rc = pb_err_set(e, PB_EINVAL, "servers %s and %s are the same PostgreSQL cluster: use pb_tdb_move", s->server,
                         d->server);
-    if (rc == 0)
-        slocked = (rc = tenant_lock(sc, id, e)) == 0;
     if (rc == 0)
         dlocked = (rc = tenant_lock(dc, id, e)) == 0;
     if (rc == 0)

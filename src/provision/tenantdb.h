@@ -127,7 +127,11 @@
  * switch leaves the source serving (login restored) with the intent
  * recorded; rerunning the same call redoes the steps (the destination's
  * tables are emptied first) and converges, and so does a rerun after a
- * crash at any point. After the switch the tenant only logs in again once
+ * crash at any point. To give up on such a move instead (the destination
+ * is gone for good), call pb_tdb_move on the source (e.g. to the layout it
+ * has): it drops the intent and lets the tenant in again; the
+ * destination's half-made copy stays there until a later move to it
+ * (which starts over) or its removal by hand. After the switch the tenant only logs in again once
  * the rerun has finished.
  *
  * Tier moves (pb_tdb_move) are a short maintenance window for that tenant:

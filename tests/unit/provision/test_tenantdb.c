@@ -1808,6 +1808,59 @@ static void test_dedicated_move_failure_keeps_old_copy(void **state)
     pb_tdb_creds_clear(&cr);
 }
 
+/* The destination server dies in the middle of a move: the source keeps
+ * serving, and says which move is unfinished. */
+static void test_dedicated_server_down_keeps_old_copy(void **state)
+{
+    pgtest_server srv3;
+    pb_tdb *gone = NULL;
+    pb_tdb_creds cr;
+    pb_err e;
+    pb_err_clear(&e);
+    assert_int_equal(pgtest_start(&srv3), 0);
+    pb_tdb_config cfg = {.admin_conninfo = srv3.conninfo, .server_name = "doomed", .role = PB_TDB_DEDICATED,
+                         .connect_timeout_s = 2};
+    if (pb_tdb_new(&cfg, &gone, &e))
+        fail_msg("pb_tdb_new: %s", e.msg);
+    ensure_ok("castaway", PB_DM_LAYOUT_SCHEMA, -1, NULL, &cr);
+    seed(&cr, 1, 3);
+    long long rows0, rows;
+    char sum0[65], sum[65];
+    checksum("castaway", &rows0, sum0);
+    /* Crash after the destination was prepared, then the server goes. */
+    pb_tdb_set_fail_after(tdb, 2);
+    assert_int_equal(pb_tdb_move_across(tdb, gone, "castaway", PB_DM_LAYOUT_DATABASE, model, &e), PB_EINTERNAL);
+    char err[512];
+    assert_null(tconnect(&cr, NULL, NULL, err, sizeof err)); /* locked out by the move */
+    pgtest_stop(&srv3);
+    assert_int_not_equal(pb_tdb_move_across(tdb, gone, "castaway", PB_DM_LAYOUT_DATABASE, model, &e), 0);
+    assert_null(strstr(e.msg, "injected"));
+    /* The rerun failed, and let the tenant in again on the source. */
+    assert_serving("castaway", cr.password, 3);
+    checksum("castaway", &rows, sum);
+    assert_string_equal(sum, sum0);
+    pb_tdb_info info;
+    assert_int_equal(pb_tdb_info_get(tdb, "castaway", &info, &e), 0);
+    assert_int_equal(info.layout, PB_DM_LAYOUT_SCHEMA);
+    assert_string_equal(info.state, "active");
+    assert_string_equal(info.move_server, "doomed");
+    assert_true(info.moving);
+    pb_tdb_tenant t = {.id = "castaway", .layout = PB_DM_LAYOUT_SCHEMA, .connection_limit = -1, .password = cr.password};
+    pb_tdb_creds tmp;
+    assert_int_equal(pb_tdb_ensure(tdb, &t, model, &tmp, &e), PB_ECONFLICT);
+    /* Giving up on it: a move within the source drops the intent. */
+    assert_int_equal(pb_tdb_move(tdb, "castaway", PB_DM_LAYOUT_SCHEMA, model, &e), 0);
+    assert_int_equal(pb_tdb_info_get(tdb, "castaway", &info, &e), 0);
+    assert_false(info.moving);
+    assert_string_equal(info.move_server, "");
+    assert_int_equal(pb_tdb_ensure(tdb, &t, model, &tmp, &e), 0);
+    pb_tdb_creds_clear(&tmp);
+    assert_serving("castaway", cr.password, 3);
+    assert_int_equal(pb_tdb_delete(tdb, "castaway", PB_TDB_DELETE, model, NULL, &e), 0);
+    pb_tdb_free(gone);
+    pb_tdb_creds_clear(&cr);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1830,6 +1883,7 @@ int main(void)
         cmocka_unit_test(test_dedicated_server_round_trip),
         cmocka_unit_test(test_dedicated_move_crash_converges),
         cmocka_unit_test(test_dedicated_move_failure_keeps_old_copy),
+        cmocka_unit_test(test_dedicated_server_down_keeps_old_copy),
         cmocka_unit_test(test_migration_rollout),
         cmocka_unit_test(test_rls_acls_do_not_grow_with_tenants),
         cmocka_unit_test(test_failed_ensure_is_undone_and_retryable),
