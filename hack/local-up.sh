@@ -2,7 +2,8 @@
 # hack/local-up.sh - bring up the local stack and run the main job.
 #
 # Installs dependencies, builds, starts the dev API server (HTTPS, loopback)
-# and a throwaway PostgreSQL (unprivileged user), installs crds/, creates
+# and two throwaway PostgreSQL servers (unprivileged user; "shared" for
+# pooled and bridge tenants, "dedicated" for silo tenants), installs crds/, creates
 # the operator's namespace, ServiceAccount and RBAC exactly as the Helm chart
 # grants them, starts paybill-operator under that ServiceAccount, applies
 # examples/ and waits for the tenants to become Ready.
@@ -35,8 +36,8 @@ else
 fi
 stack_install_crds
 stack_operator_rbac "$DIR" "$NS"
-echo "local-up: starting PostgreSQL"
-stack_database "$DIR" "$NS"
+echo "local-up: starting PostgreSQL (a shared server, and a dedicated one for silo tenants)"
+stack_database "$DIR" "$NS" dedicated
 if [ -f "$DIR/operator.pid" ] && kill -0 "$(cat "$DIR/operator.pid")" 2>/dev/null; then
   echo "local-up: operator already running"
 else

@@ -7,8 +7,10 @@
 #   stack_operator_rbac NS                        the chart's ServiceAccount and
 #        RBAC rendered for namespace NS and applied; writes DIR/operator.kubeconfig
 #        authenticating as that ServiceAccount (the operator never runs as admin).
-#   stack_database DIR NS                         PostgreSQL in DIR/pg, its admin
-#        Secret in NS, and DIR/operator.yaml (the operator's --config).
+#   stack_database DIR NS [dedicated]             PostgreSQL in DIR/pg (role shared),
+#        with "dedicated" a second one in DIR/pg-dedicated for silo tenants; their
+#        admin Secrets in NS, and DIR/operator.yaml (the operator's --config).
+#        Sets PG_PORT/PG_SUPERPASS (shared) and PG_DEDICATED_PORT.
 #   stack_operator_start DIR NAME [flags]         operator NAME in the background,
 #        logs in DIR/NAME.log, pid in DIR/NAME.pid.
 #   stack_stop DIR                                everything above, stopped.
@@ -82,7 +84,14 @@ KC
 }
 
 stack_database() {
-  local dir=$1 ns=$2
+  local dir=$1 ns=$2 dedicated=${3:-}
+  if [ -n "$dedicated" ]; then
+    pg_start "$dir/pg-dedicated" || return 1
+    PG_DEDICATED_PORT=$PG_PORT
+    kubectl -n "$ns" create secret generic pg-dedicated-admin --from-literal=username=postgres \
+      --from-literal=password="$PG_SUPERPASS" --dry-run=client -o yaml | kubectl apply -f - >/dev/null || return 1
+    export PG_DEDICATED_PORT
+  fi
   pg_start "$dir/pg" || return 1
   mkdir -p "$dir/snapshots"
   kubectl -n "$ns" create secret generic pg-admin --from-literal=username=postgres \
@@ -91,13 +100,23 @@ stack_database() {
 systemNamespace: $ns
 snapshotDir: $dir/snapshots
 databaseServers:
-  - name: local
+  - name: shared
     role: shared
     host: 127.0.0.1
     port: $PG_PORT
     sslmode: disable
     adminSecret: {name: pg-admin, namespace: $ns}
 CFG
+  if [ -n "$dedicated" ]; then
+    cat >>"$dir/operator.yaml" <<CFG
+  - name: dedicated
+    role: dedicated
+    host: 127.0.0.1
+    port: $PG_DEDICATED_PORT
+    sslmode: disable
+    adminSecret: {name: pg-dedicated-admin, namespace: $ns}
+CFG
+  fi
 }
 
 stack_operator_start() {
@@ -124,4 +143,5 @@ stack_stop() {
   done
   stack_kill "$dir/apiserver.pid"
   pg_stop "$dir/pg"
+  pg_stop "$dir/pg-dedicated"
 }

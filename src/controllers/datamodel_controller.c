@@ -86,10 +86,19 @@ controller_result datamodel_reconcile(controller_ctx *ctx, const char *key, pb_e
     }
     json_object_set_new(status, "tables", json_integer((json_int_t)pb_dm_table_count(model)));
 
-    if (op->db_server && applied != version) {
+    int have_db = op->dbs[OP_DB_SHARED].server != NULL;
+    if (have_db && applied != version) {
+        /* Every configured server: tenants live on both. */
+        int connected = 1;
+        rc = 0;
         pthread_mutex_lock(&op->db_mu);
-        int connected = operator_db_connect(op, &perr) == 0;
-        rc = connected ? pb_tdb_apply_model(op->db, model, allow_destructive, &perr) : PB_EUNAVAILABLE;
+        for (int w = 0; w < OP_DB_COUNT && rc == 0; w++) {
+            if (!op->dbs[w].server)
+                continue;
+            connected = operator_db_connect(op, w, &perr) == 0;
+            rc = connected ? pb_tdb_apply_model(op->dbs[w].tdb, model, allow_destructive, &perr)
+                           : PB_EUNAVAILABLE;
+        }
         pthread_mutex_unlock(&op->db_mu);
         if (rc != 0) {
             const char *reason = !connected                ? "ServerUnavailable"
@@ -110,7 +119,7 @@ controller_result datamodel_reconcile(controller_ctx *ctx, const char *key, pb_e
         json_object_set_new(status, "appliedVersion", json_integer(version));
         applied = version;
     }
-    if (op->db_server && applied == version) {
+    if (have_db && applied == version) {
         json_t *model_spec = json_deep_copy(json_object_get(dm, "spec"));
         json_object_del(model_spec, "allowDestructive");
         json_object_set_new(status, "appliedModel", model_spec);
@@ -123,7 +132,7 @@ controller_result datamodel_reconcile(controller_ctx *ctx, const char *key, pb_e
     json_object_set_new(status, "rollout", json_string(rollout));
     json_object_set_new(status, "tenantsTotal", json_integer(total));
     json_object_set_new(status, "tenantsMigrated", json_integer(done));
-    if (!op->db_server) {
+    if (!have_db) {
         json_object_set_new(status, "phase", json_string("Ready"));
         cond_set(status, "Ready", "True", "Valid", "model is valid; no database server configured to apply it",
                  gen, now);

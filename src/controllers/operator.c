@@ -133,50 +133,66 @@ static int admin_conninfo(kube_client *c, const opconfig_db_server *s, const cha
     return rc;
 }
 
-int operator_db_connect(operator_ctx *op, pb_err *err)
+int operator_db_connect(operator_ctx *op, int which, pb_err *err)
 {
-    if (op->db)
+    operator_db *d = &op->dbs[which];
+    if (d->tdb)
         return 0;
-    const opconfig_db_server *s = op->db_server;
+    const opconfig_db_server *s = d->server;
     if (!s)
-        return pb_err_set(err, PB_EINVAL, "no database server configured");
+        return pb_err_set(err, PB_EINVAL, "no %s database server configured",
+                          which == OP_DB_SHARED ? "shared" : "dedicated");
     char *conninfo = NULL;
     int rc = admin_conninfo(op->client, s, op->system_ns, &conninfo, err);
     if (rc != 0)
         return rc;
     pb_tdb_config tc = {.admin_conninfo = conninfo,
+                        .server_name = s->name,
+                        .role = which == OP_DB_DEDICATED ? PB_TDB_DEDICATED : PB_TDB_SHARED,
                         .shared_db = s->database,
                         .tenant_host = s->tenant_host ? s->tenant_host : s->host,
                         .tenant_port = s->port,
                         .sslmode = s->sslmode,
                         .snapshot_dir = op->snapshot_dir,
                         .connect_timeout_s = 5};
-    rc = pb_tdb_new(&tc, &op->db, err);
+    rc = pb_tdb_new(&tc, &d->tdb, err);
     pb_secret_wipe(conninfo, strlen(conninfo));
     free(conninfo);
     if (rc != 0)
         return pb_err_wrap(err, "database server %s (%s:%d)", s->name, s->host, s->port);
-    pb_log_info("database server connected", "server", s->name, "host", s->host, NULL);
+    pb_log_info("database server connected", "server", s->name, "role", s->role, "host", s->host, NULL);
     return 0;
 }
 
-static void configure_database(operator_ctx *op, const opconfig *cfg)
+/* The first server of each role; connect now when possible (an early,
+ * clear log line), later otherwise. */
+static void configure_databases(operator_ctx *op, const opconfig *cfg)
 {
-    if (cfg->nservers == 0) {
-        pb_log_warn("no database servers configured: tenants whose plan has a database stay not Ready", NULL);
+    op->snapshot_dir = cfg->snapshot_dir;
+    for (size_t i = 0; i < cfg->nservers; i++) {
+        int which = strcmp(cfg->servers[i].role, "dedicated") == 0 ? OP_DB_DEDICATED : OP_DB_SHARED;
+        if (op->dbs[which].server)
+            pb_log_warn("more than one database server of this role: using the first", "role",
+                        cfg->servers[i].role, "ignored", cfg->servers[i].name, NULL);
+        else
+            op->dbs[which].server = &cfg->servers[i];
+    }
+    if (!op->dbs[OP_DB_SHARED].server) {
+        if (op->dbs[OP_DB_DEDICATED].server)
+            pb_log_warn("databaseServers has no shared server: tenants with a database stay not Ready", NULL);
+        else
+            pb_log_warn("no database servers configured: tenants whose plan has a database stay not Ready", NULL);
+        op->dbs[OP_DB_DEDICATED].server = NULL;
         return;
     }
-    if (cfg->nservers > 1)
-        pb_log_warn("several database servers configured: this version provisions every layout on the first one",
-                    "server", cfg->servers[0].name, NULL);
-    op->db_server = &cfg->servers[0];
-    op->snapshot_dir = cfg->snapshot_dir;
-    /* Connect now when possible (an early, clear log line), later otherwise. */
-    pb_err e;
-    pb_err_clear(&e);
     pthread_mutex_lock(&op->db_mu);
-    if (operator_db_connect(op, &e) != 0)
-        pb_log_warn("database server not reachable yet; tenants wait with DatabaseReady=False", "error", e.msg, NULL);
+    for (int w = 0; w < OP_DB_COUNT; w++) {
+        pb_err e;
+        pb_err_clear(&e);
+        if (op->dbs[w].server && operator_db_connect(op, w, &e) != 0)
+            pb_log_warn("database server not reachable yet; tenants wait with DatabaseReady=False",
+                        "error", e.msg, NULL);
+    }
     pthread_mutex_unlock(&op->db_mu);
 }
 
@@ -294,7 +310,7 @@ int operator_run(const pb_options *opts, pb_err *err)
         (rc = operator_add_path_index(op.tenants, OPERATOR_INDEX_TENANT_DATAMODEL, err)) != 0)
         goto out;
 
-    configure_database(&op, &cfg);
+    configure_databases(&op, &cfg);
 
     controller_options plan_o = {.name = "plan", .workers = opts->workers, .reconcile = plan_reconcile, .user = &op};
     controller_options sub_o = {.name = "subscription", .workers = opts->workers, .reconcile = subscription_reconcile, .user = &op};
@@ -345,8 +361,9 @@ out:
     manager_free(m); /* stops everything first; frees the client */
     pb_http_server_free(health);
     pb_http_server_free(metrics);
-    if (op.db)
-        pb_tdb_free(op.db);
+    for (int w = 0; w < OP_DB_COUNT; w++)
+        if (op.dbs[w].tdb)
+            pb_tdb_free(op.dbs[w].tdb);
     pthread_mutex_destroy(&op.db_mu);
     kube_config_free(kc);
     opconfig_free(&cfg);

@@ -45,6 +45,12 @@ enum {
 
 typedef struct operator_ctx operator_ctx;
 
+enum { OP_DB_SHARED = 0, OP_DB_DEDICATED = 1, OP_DB_COUNT };
+typedef struct operator_db {
+    const struct opconfig_db_server *server; /* NULL: none of this role configured */
+    struct pb_tdb *tdb;                      /* NULL until connected */
+} operator_db;
+
 typedef void (*operator_event_fn)(void *ud, const json_t *obj, const char *type,
                                   const char *reason, const char *message);
 
@@ -58,20 +64,22 @@ struct operator_ctx {
     void *event_ud;
     time_t (*now)(void);            /* injectable clock; NULL = time() */
     store *datamodels;
-    /* The PostgreSQL server from --config (NULL: none configured). It is
+    /* PostgreSQL servers from --config, by role: OP_DB_SHARED hosts rls
+     * and schema tenants (and database tenants when no dedicated server is
+     * configured), OP_DB_DEDICATED hosts silo (database) tenants. Each is
      * connected lazily by operator_db_connect(), so a server that is down
      * holds tenants at DatabaseReady=False (with backoff) instead of
      * stopping the operator, and recovery needs no manual step. */
-    const struct opconfig_db_server *db_server;
+    operator_db dbs[OP_DB_COUNT];
     const char *snapshot_dir;
-    struct pb_tdb *db;              /* NULL until connected */
     pthread_mutex_t db_mu;          /* serialises connecting and provisioning calls */
 };
 
-/* Connect op->db if not yet connected (caller holds db_mu): reads the
- * admin Secret and opens the pool. 0 or negative with err naming the
- * server. */
-int operator_db_connect(operator_ctx *op, pb_err *err);
+/* Connect op->dbs[which] if configured and not yet connected (caller
+ * holds db_mu): reads the admin Secret and opens the pool. 0, PB_EINVAL
+ * when that role is not configured, or another negative code with err
+ * naming the server. */
+int operator_db_connect(operator_ctx *op, int which, pb_err *err);
 
 /* The GVR of child kind k (static storage). */
 const kube_gvr *operator_child_gvr(int k);

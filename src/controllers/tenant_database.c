@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "controllers/conditions.h"
+#include "controllers/opconfig.h"
 #include "controllers/tenantspec.h"
 #include "provision/tenantdb.h"
 #include "util/json.h"
@@ -99,14 +100,33 @@ static char *current_password(operator_ctx *op, const char *ns)
     return pw;
 }
 
+/* The rotation token the credentials Secret was written for ("" if none).
+ * It travels in the same write as the new credentials, so a reconcile that
+ * sees the new Secret never rotates twice for one request, even while its
+ * copy of the Tenant's status is behind. */
+static char *secret_rotation(operator_ctx *op, const char *ns)
+{
+    char key[256];
+    snprintf(key, sizeof key, "%s/%s", ns, TENANT_DB_SECRET);
+    json_t *sec = op->children[OP_CHILD_SECRETS] ? store_get(op->children[OP_CHILD_SECRETS], key) : NULL;
+    const char *v = json_string_value(json_object_get(
+        json_object_get(json_object_get(sec, "metadata"), "annotations"), TENANT_DB_ROTATE_ANNOTATION));
+    char *out = strdup(v ? v : "");
+    json_decref(sec);
+    return out;
+}
+
 static int write_secret(operator_ctx *op, const json_t *tenant, const char *ns,
-                        const pb_tdb_creds *c, pb_err *err)
+                        const pb_tdb_creds *c, const char *rotation, pb_err *err)
 {
     char key[256];
     snprintf(key, sizeof key, "%s/%s", ns, TENANT_DB_SECRET);
     json_t *data = secret_data(c);
     json_t *live = op->children[OP_CHILD_SECRETS] ? store_get(op->children[OP_CHILD_SECRETS], key) : NULL;
-    int same = live && json_equal(json_object_get(live, "data"), data);
+    const char *live_rot = json_string_value(json_object_get(
+        json_object_get(json_object_get(live, "metadata"), "annotations"), TENANT_DB_ROTATE_ANNOTATION));
+    int same = live && json_equal(json_object_get(live, "data"), data) &&
+               strcmp(live_rot ? live_rot : "", rotation ? rotation : "") == 0;
     json_decref(live);
     if (same) {
         json_decref(data);
@@ -116,9 +136,84 @@ static int write_secret(operator_ctx *op, const json_t *tenant, const char *ns,
                             "kind", "Secret", "type", "Opaque", "metadata", "name", TENANT_DB_SECRET,
                             "namespace", ns, "labels", TENANTSPEC_LABEL_TENANT, tenant_name(tenant),
                             TENANTSPEC_LABEL_MANAGED, TENANTSPEC_MANAGER, "data", data);
+    if (rotation && *rotation)
+        json_object_set_new(json_object_get(sec, "metadata"), "annotations",
+                            json_pack("{s:s}", TENANT_DB_ROTATE_ANNOTATION, rotation));
     int rc = operator_apply(op, operator_child_gvr(OP_CHILD_SECRETS), ns, sec, OPERATOR_FIELD_MANAGER, err);
     json_decref(sec);
     return rc;
+}
+
+/* Connect every configured server (caller holds db_mu): where a tenant
+ * lives can only be known by asking all of them. */
+static int connect_all(operator_ctx *op, pb_err *err)
+{
+    for (int w = 0; w < OP_DB_COUNT; w++) {
+        int rc = op->dbs[w].server ? operator_db_connect(op, w, err) : 0;
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+static int server_index(const operator_ctx *op, const char *name)
+{
+    for (int w = 0; w < OP_DB_COUNT; w++)
+        if (op->dbs[w].server && strcmp(op->dbs[w].server->name, name) == 0)
+            return w;
+    return -1;
+}
+
+/* Where tenant `id` lives: *where is OP_DB_SHARED or OP_DB_DEDICATED with
+ * *info from that server, or -1 for a new tenant. An unfinished move
+ * between servers (a crash mid-move) is finished first, towards where it
+ * was going; `layout` is the layout wanted on a shared destination. */
+static int locate(operator_ctx *op, const char *id, pb_dm_layout layout, const pb_dm_model *m,
+                  int *where, pb_tdb_info *info, pb_err *err)
+{
+    for (int pass = 0; pass < 3; pass++) {
+        int settled = 1;
+        *where = -1;
+        for (int w = 0; w < OP_DB_COUNT && settled; w++) {
+            if (!op->dbs[w].tdb)
+                continue;
+            pb_tdb_info i;
+            pb_err e;
+            pb_err_clear(&e);
+            int rc = pb_tdb_info_get(op->dbs[w].tdb, id, &i, &e);
+            if (rc == PB_ENOTFOUND)
+                continue;
+            if (rc != 0) {
+                *err = e;
+                return rc;
+            }
+            const char *other = i.move_server[0] ? i.move_server : i.arriving_from[0] ? i.arriving_from
+                                : i.moving && i.moved_to[0]                    ? i.moved_to
+                                                                               : NULL;
+            if (other) {
+                int o = server_index(op, other);
+                if (o < 0)
+                    return pb_err_set(err, PB_EINVAL,
+                                      "an unfinished move of %s involves server \"%s\", which is not configured",
+                                      id, other);
+                int from = i.arriving_from[0] ? o : w, to = i.arriving_from[0] ? w : o;
+                pb_dm_layout dest = to == OP_DB_DEDICATED ? PB_DM_LAYOUT_DATABASE : layout;
+                if ((rc = pb_tdb_move_across(op->dbs[from].tdb, op->dbs[to].tdb, id, dest, m, err)) != 0)
+                    return pb_err_wrap(err, "finishing the move of %s to server %s", id,
+                                       op->dbs[to].server->name);
+                settled = 0; /* look again */
+                continue;
+            }
+            if (i.moved_to[0])
+                continue; /* a record of where it went; it lives on the other server */
+            *where = w;
+            *info = i;
+            break;
+        }
+        if (settled)
+            return 0;
+    }
+    return pb_err_set(err, PB_EINTERNAL, "tenant %s: could not settle which server it lives on", id);
 }
 
 int tenant_database_reconcile(operator_ctx *op, const json_t *tenant, const json_t *plan,
@@ -134,7 +229,7 @@ int tenant_database_reconcile(operator_ctx *op, const json_t *tenant, const json
         json_object_del(status, "database");
         return 1;
     }
-    if (!op->db_server) {
+    if (!op->dbs[OP_DB_SHARED].server) {
         cond_set(status, "DatabaseReady", "False", "NoDatabaseServer",
                  "no PostgreSQL server is configured (operator --config: databaseServers)", gen, now);
         return 0;
@@ -161,37 +256,49 @@ int tenant_database_reconcile(operator_ctx *op, const json_t *tenant, const json
     long long conn_limit = 10;
     pb_json_opt_int(plan, "spec.database.connectionLimit", 10, &conn_limit, NULL);
 
+    /* Silo tenants go to the dedicated server when there is one. */
+    int target = layout == PB_DM_LAYOUT_DATABASE && op->dbs[OP_DB_DEDICATED].server ? OP_DB_DEDICATED
+                                                                                      : OP_DB_SHARED;
     pthread_mutex_lock(&op->db_mu);
     int rc = 0;
     char msg[1200];
-    if ((rc = operator_db_connect(op, err)) != 0) {
+    if ((rc = connect_all(op, err)) != 0) {
         snprintf(msg, sizeof msg, "%s", pb_err_msg(err));
         cond_set(status, "DatabaseReady", "False", "ServerUnavailable", msg, gen, now);
         goto out;
     }
+    pb_tdb *tdb = op->dbs[target].tdb;
+    const char *server = op->dbs[target].server->name;
     pb_tdb_info info;
-    pb_err ierr;
-    pb_err_clear(&ierr);
-    int known = pb_tdb_info_get(op->db, id, &info, &ierr) == 0;
-    if (known && (info.moving || info.layout != layout) && strcmp(info.state, "retained") != 0) {
+    int where = -1;
+    if ((rc = locate(op, id, layout, model, &where, &info, err)) != 0) {
+        int down = rc == PB_EUNAVAILABLE || rc == PB_EIO || rc == PB_ETIMEOUT;
+        snprintf(msg, sizeof msg, "locating the tenant's data: %s", pb_err_msg(err));
+        cond_set(status, "DatabaseReady", "False", down ? "ServerUnavailable" : "MoveFailed", msg, gen, now);
+        goto out;
+    }
+    int retained = where >= 0 && strcmp(info.state, "retained") == 0;
+    if (where >= 0 && !retained && (where != target || info.moving || info.layout != layout)) {
         const char *from = pb_dm_layout_name(info.layout);
-        rc = pb_tdb_move(op->db, id, layout, model, err);
+        const char *from_server = op->dbs[where].server->name;
+        rc = where != target ? pb_tdb_move_across(op->dbs[where].tdb, tdb, id, layout, model, err)
+                             : pb_tdb_move(tdb, id, layout, model, err);
         if (rc != 0) {
-            snprintf(msg, sizeof msg, "moving data %s -> %s failed, the %s copy keeps serving: %s",
-                     from, iso->data, from, pb_err_msg(err));
+            snprintf(msg, sizeof msg, "moving data %s on %s -> %s on %s failed, the %s copy keeps serving: %s",
+                     from, from_server, iso->data, server, from, pb_err_msg(err));
             cond_set(status, "DatabaseReady", "False", "MoveFailed", msg, gen, now);
             operator_event(op, tenant, "Warning", "MoveFailed", "%s", msg);
             goto out;
         }
-        operator_event(op, tenant, "Normal", "DataMoved", "tenant data moved %s -> %s, rows verified",
-                       from, iso->data);
+        operator_event(op, tenant, "Normal", "DataMoved", "tenant data moved %s on %s -> %s on %s, rows verified",
+                       from, from_server, iso->data, server);
     }
 
     char *password = current_password(op, ns);
     pb_tdb_tenant spec = {.id = id, .layout = layout, .connection_limit = (int)conn_limit,
-                          .password = password};
+                          .dedicated_server = target == OP_DB_DEDICATED, .password = password};
     pb_tdb_creds creds = {0};
-    rc = pb_tdb_ensure(op->db, &spec, model, &creds, err);
+    rc = pb_tdb_ensure(tdb, &spec, model, &creds, err);
     if (password) {
         pb_secret_wipe(password, strlen(password));
         free(password);
@@ -204,19 +311,19 @@ int tenant_database_reconcile(operator_ctx *op, const json_t *tenant, const json
 
     const char *rotate = json_string_value(json_object_get(
         json_object_get(json_object_get(tenant, "metadata"), "annotations"), TENANT_DB_ROTATE_ANNOTATION));
-    const char *rotated = NULL;
-    pb_json_opt_string(status, "database.rotation", NULL, &rotated, NULL);
-    int do_rotate = rotate && *rotate && (!rotated || strcmp(rotate, rotated) != 0);
+    char *rotated = secret_rotation(op, ns);
+    int do_rotate = rotate && *rotate && strcmp(rotate, rotated) != 0;
+    free(rotated);
     if (do_rotate) {
         pb_tdb_creds_clear(&creds);
-        rc = pb_tdb_rotate(op->db, id, &creds, err);
+        rc = pb_tdb_rotate(tdb, id, &creds, err);
         if (rc != 0) {
             snprintf(msg, sizeof msg, "rotating credentials: %s", pb_err_msg(err));
             cond_set(status, "DatabaseReady", "False", "RotationFailed", msg, gen, now);
             goto out;
         }
     }
-    rc = write_secret(op, tenant, ns, &creds, err);
+    rc = write_secret(op, tenant, ns, &creds, rotate, err);
     if (rc != 0) {
         pb_err_wrap(err, "writing Secret %s/%s", ns, TENANT_DB_SECRET);
         pb_tdb_creds_clear(&creds);
@@ -225,13 +332,14 @@ int tenant_database_reconcile(operator_ctx *op, const json_t *tenant, const json
     if (do_rotate)
         operator_event(op, tenant, "Normal", "CredentialsRotated", "database password rotated (%s)", rotate);
 
+    pb_err ierr;
     pb_err_clear(&ierr);
-    if (pb_tdb_info_get(op->db, id, &info, &ierr) == 0) {
+    if (pb_tdb_info_get(tdb, id, &info, &ierr) == 0) {
         int is_suspended = strcmp(info.state, "suspended") == 0;
         if (suspended && !is_suspended)
-            rc = pb_tdb_suspend(op->db, id, err);
+            rc = pb_tdb_suspend(tdb, id, err);
         else if (!suspended && is_suspended)
-            rc = pb_tdb_resume(op->db, id, err);
+            rc = pb_tdb_resume(tdb, id, err);
         if (rc != 0) {
             pb_tdb_creds_clear(&creds);
             goto out;
@@ -241,7 +349,7 @@ int tenant_database_reconcile(operator_ctx *op, const json_t *tenant, const json
     char endpoint[300];
     snprintf(endpoint, sizeof endpoint, "%s:%d", creds.host, creds.port);
     json_t *db = json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s, s:s, s:I}", "layout", iso->data, "server",
-                           "shared", "endpoint", endpoint, "name", creds.dbname, "schema", creds.schema,
+                           server, "endpoint", endpoint, "name", creds.dbname, "schema", creds.schema,
                            "secretName", TENANT_DB_SECRET, "dataModel", model_name, "dataModelVersion",
                            (json_int_t)pb_dm_version(model));
     if (rotate && *rotate)
@@ -264,10 +372,12 @@ int tenant_database_delete(operator_ctx *op, const json_t *tenant, json_t *statu
 {
     const char *model_name = NULL;
     pb_json_opt_string(status, "database.dataModel", NULL, &model_name, NULL);
-    if (!op->db_server || !model_name)
+    if (!op->dbs[OP_DB_SHARED].server || !model_name)
         return 0; /* nothing was provisioned */
     pb_dm_model *model = NULL;
-    load_model(op, model_name, json_object(), 0, "", &model);
+    json_t *scratch = json_object(); /* load_model reports into a status; not ours to keep */
+    load_model(op, model_name, scratch, 0, "", &model);
+    json_decref(scratch);
     if (!model)
         return pb_err_set(err, PB_EINVAL,
                           "DataModel \"%s\" is gone or invalid; cannot find the tenant's rows to %s",
@@ -279,9 +389,17 @@ int tenant_database_delete(operator_ctx *op, const json_t *tenant, json_t *statu
     db_id(tenant_name(tenant), id, sizeof id);
     pb_tdb_snapshot snap = {0};
     pthread_mutex_lock(&op->db_mu);
-    int rc = operator_db_connect(op, err);
-    if (rc == 0)
-        rc = pb_tdb_delete(op->db, id, p, model, p == PB_TDB_SNAPSHOT ? &snap : NULL, err);
+    int rc = connect_all(op, err);
+    /* The policy applies where the tenant lives; on a server it moved away
+     * from, delete only removes the record of where it went. */
+    for (int w = 0; w < OP_DB_COUNT && rc == 0; w++) {
+        pb_tdb_info info;
+        if (!op->dbs[w].tdb || pb_tdb_info_get(op->dbs[w].tdb, id, &info, NULL) != 0)
+            continue;
+        int here = !info.moved_to[0];
+        rc = pb_tdb_delete(op->dbs[w].tdb, id, here ? p : PB_TDB_DELETE, model,
+                           here && p == PB_TDB_SNAPSHOT ? &snap : NULL, err);
+    }
     pthread_mutex_unlock(&op->db_mu);
     pb_dm_free(model);
     if (rc != 0)

@@ -71,7 +71,7 @@ stack_up() {
   stack_devapi_start "$T" "$@" || fail "dev API server did not start"
   stack_install_crds || fail "CRDs not installed"
   stack_operator_rbac "$T" "$STACK_NAMESPACE" || fail "operator RBAC not applied"
-  stack_database "$T" "$STACK_NAMESPACE" || fail "PostgreSQL did not start"
+  stack_database "$T" "$STACK_NAMESPACE" ${STACK_DEDICATED:+dedicated} || fail "PostgreSQL did not start"
 }
 
 operator_start() { # operator_start NAME [flags]

@@ -113,14 +113,19 @@ Y
 wait_for "reserved word reported" 30 is datamodel reserved '{.status.conditions[?(@.type=="Ready")].reason}' InvalidModel
 expect_match "message names the field" 'spec.tables\[0\].name' "$(jp datamodel reserved '{.status.conditions[?(@.type=="Ready")].message}')"
 
-# Rotation on request.
-old=$(secret gamma password)
+# Rotation on request, without downtime: the previous credentials keep
+# working until the next rotation, so clients can pick up the new Secret.
+old_user=$(secret gamma user) old=$(secret gamma password)
+oldlogin() { PGPASSWORD=$2 psql -h 127.0.0.1 -p "$PG_PORT" -U "$1" -d "$(secret gamma dbname)" -qAt -c 'select 1' 2>&1; }
 kubectl annotate tenant gamma paybill.dev/rotate-credentials=r1 >/dev/null
 wait_for "password rotated" 30 bash -c "[ \"\$(kubectl get secret tenant-database -n tenant-gamma -o jsonpath='{.data.password}' | base64 -d)\" != '$old' ]"
-expect_eq "new password works" "1" "$(tsql gamma 'select 1')"
-out=$(PGPASSWORD=$old psql -h 127.0.0.1 -p "$PG_PORT" -U "$(secret gamma user)" -d "$(secret gamma dbname)" -qAt -c 'select 1' 2>&1) \
-  && fail "old password still works: $out"
-ok "old password refused"
+expect_eq "new credentials work" "1" "$(tsql gamma 'select 1')"
+expect_eq "previous credentials still work (no downtime)" "1" "$(oldlogin "$old_user" "$old")"
+kubectl annotate --overwrite tenant gamma paybill.dev/rotate-credentials=r2 >/dev/null
+wait_for "second rotation done" 30 is tenant gamma '{.status.database.rotation}' r2
+out=$(oldlogin "$old_user" "$old") && fail "credentials from two rotations ago still work: $out"
+ok "credentials from two rotations ago refused"
+expect_eq "current credentials work" "1" "$(tsql gamma 'select 1')"
 
 # Suspension locks the login; resume restores it.
 kubectl patch tenant alpha --type merge -p '{"spec":{"suspend":true}}' >/dev/null

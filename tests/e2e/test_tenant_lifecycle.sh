@@ -5,6 +5,8 @@
 # drift put back; deletion under each deletionPolicy.
 . "$(dirname "$0")/stack_env.sh"
 
+# Two PostgreSQL servers: silo tenants live on the dedicated one.
+STACK_DEDICATED=1
 stack_up
 operator_start operator
 kubectl apply -f "$STACK_ROOT/examples/00-datamodel.yaml" -f "$STACK_ROOT/examples/10-plans.yaml" \
@@ -46,7 +48,10 @@ user=$(kubectl get secret tenant-database -n tenant-acme -o jsonpath='{.data.use
 pass=$(kubectl get secret tenant-database -n tenant-acme -o jsonpath='{.data.password}' | base64 -d)
 db=$(kubectl get secret tenant-database -n tenant-acme -o jsonpath='{.data.dbname}' | base64 -d)
 expect_eq "bridge tenant has its schema" "t_acme" "$(jp tenant acme '{.status.database.schema}')"
-PGPASSWORD=$pass psql -h 127.0.0.1 -p "$PG_PORT" -U "$user" -d "$db" -qAt \
+port=$(kubectl get secret tenant-database -n tenant-acme -o jsonpath='{.data.port}' | base64 -d)
+expect_eq "bridge tenant on the shared server" "shared/$PG_PORT" "$(jp tenant acme '{.status.database.server}')/$port"
+expect_eq "silo tenant on the dedicated server" "dedicated" "$(jp tenant initech '{.status.database.server}')"
+PGPASSWORD=$pass psql -h 127.0.0.1 -p "$port" -U "$user" -d "$db" -qAt \
   -c "insert into customers(email, name) values ('road@runner.example', 'Road Runner')" >/dev/null \
   || fail "tenant login cannot write its own table"
 ok "tenant login writes its own tables"
@@ -55,13 +60,17 @@ ok "tenant login writes its own tables"
 kubectl patch subscription acme-pro --type merge -p '{"spec":{"planRef":{"name":"enterprise"}}}' >/dev/null
 wait_for "acme on the enterprise plan" 60 is tenant acme '{.status.plan}' enterprise
 wait_for "acme quota follows the plan" 60 is resourcequota tenant-quota '{.spec.hard.pods}' 50 -n tenant-acme
-wait_for "acme data moved to its own database" 90 is tenant acme '{.status.database.layout}' database
+wait_for "acme data moved to its own database on the dedicated server" 90 is tenant acme '{.status.database.layout}/{.status.database.server}' database/dedicated
 wait_for "acme Ready after the move" 60 kubectl wait --for=condition=Ready tenant/acme --timeout=5s
 user=$(kubectl get secret tenant-database -n tenant-acme -o jsonpath='{.data.user}' | base64 -d)
 pass=$(kubectl get secret tenant-database -n tenant-acme -o jsonpath='{.data.password}' | base64 -d)
 db=$(kubectl get secret tenant-database -n tenant-acme -o jsonpath='{.data.dbname}' | base64 -d)
+port=$(kubectl get secret tenant-database -n tenant-acme -o jsonpath='{.data.port}' | base64 -d)
+expect_eq "Secret points at the dedicated server" "$PG_DEDICATED_PORT" "$port"
 expect_eq "rows moved with the tenant" "Road Runner" \
-  "$(PGPASSWORD=$pass psql -h 127.0.0.1 -p "$PG_PORT" -U "$user" -d "$db" -qAt -c 'select name from customers')"
+  "$(PGPASSWORD=$pass psql -h 127.0.0.1 -p "$port" -U "$user" -d "$db" -qAt -c 'select name from customers')"
+expect_eq "no copy left on the shared server" "0" \
+  "$(psql_admin -d paybill -c "select count(*) from pg_namespace where nspname = 't_acme'")"
 
 # Suspension through the subscription, then resume.
 kubectl patch subscription globex-free --type merge -p '{"spec":{"paused":true}}' >/dev/null

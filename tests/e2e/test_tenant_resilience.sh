@@ -30,7 +30,7 @@ operator_start operator-a --leader-elect --lease-duration 4s --renew-deadline 3s
 wait_for "all 20 tenants Ready after restart" 120 kubectl wait --for=condition=Ready tenants --all --timeout=5s
 expect_eq "exactly one namespace per tenant" "20" "$(kubectl get ns -l paybill.dev/tenant -o name | wc -l | tr -d ' ')"
 expect_eq "exactly one quota per tenant" "20" "$(kubectl get resourcequota -A -l paybill.dev/tenant -o name | wc -l | tr -d ' ')"
-expect_eq "one database role per tenant" "20" "$(psql_admin -d postgres -c "select count(*) from pg_roles where rolname like 'pb_t_t%'")"
+expect_eq "one database login (and its rotation twin) per tenant" "20" "$(psql_admin -d postgres -c "select count(*) from pg_roles where rolname like 'pb_t_t%' and rolname not like '%-2'")"
 
 # Two replicas: one leader; kill it and the other takes over.
 operator_start operator-b --leader-elect --lease-duration 4s --renew-deadline 3s --retry-period 1s
