@@ -56,7 +56,9 @@ pg_start() {
 pg_stop() {
   local pgctl
   pgctl=$(pg_bin pg_ctl) || return 0
-  [ -f "$1/data/PG_VERSION" ] && pg_as "$pgctl" -D "$1/data" -m fast -w stop >/dev/null 2>&1
+  if [ -f "$1/data/PG_VERSION" ]; then
+    pg_as "$pgctl" -D "$1/data" -m fast -w stop >/dev/null 2>&1 || true # already stopped is fine
+  fi
   return 0
 }
 
