@@ -169,11 +169,31 @@ int operator_add_path_index(store *st, const char *path, pb_err *err)
     return store_add_indexer(st, path, index_by_path, (void *)path, err);
 }
 
+int operator_pred_path_changed(json_t *old_obj, json_t *new_obj, void *ud)
+{
+    json_t *a = NULL, *b = NULL;
+    pb_json_get(old_obj, ud, &a, NULL);
+    pb_json_get(new_obj, ud, &b, NULL);
+    return !json_equal(a, b) && (a || b);
+}
+
+int operator_pred_never(json_t *old_obj, json_t *new_obj, void *ud)
+{
+    (void)old_obj, (void)new_obj, (void)ud;
+    return 0;
+}
+
 void operator_keys_where(store *st, const char *match_path, const char *value,
                          const char *key_path, json_t *keys)
 {
     if (!value)
         return;
+    /* A set beside the array: thousands of keys must not cost O(n^2). */
+    json_t *seen = json_object();
+    size_t j;
+    json_t *kv;
+    json_array_foreach(keys, j, kv)
+        json_object_set(seen, json_string_value(kv), json_true());
     /* Indexed lookup when operator.c registered match_path as an index
      * (always, in the operator); a scan otherwise (tests, new paths). */
     json_t *all = store_by_index(st, match_path, value, NULL);
@@ -190,9 +210,13 @@ void operator_keys_where(store *st, const char *match_path, const char *value,
                 continue;
         }
         pb_json_opt_string(o, key_path, NULL, &k, NULL);
-        add_key(keys, k);
+        if (k && *k && !json_object_get(seen, k)) {
+            json_object_set_new(seen, k, json_true());
+            json_array_append_new(keys, json_string(k));
+        }
     }
     json_decref(all);
+    json_decref(seen);
 }
 
 json_t *operator_map_plan_to_subscriptions(json_t *plan, void *ud)

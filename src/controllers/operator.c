@@ -244,6 +244,8 @@ typedef struct watch_spec {
     controller **ctl;
     informer *inf;
     controller_map_fn fn;
+    controller_update_predicate pred; /* which updates matter; NULL: all */
+    const char *pred_path;            /* for operator_pred_path_changed */
 } watch_spec;
 
 int operator_run(const pb_options *opts, pb_err *err)
@@ -325,17 +327,20 @@ int operator_run(const pb_options *opts, pb_err *err)
         (rc = controller_for(op.sub_ctrl, subs, OPERATOR_API_VERSION, "Subscription", 0, err)) != 0 ||
         (rc = controller_for(op.tenant_ctrl, tenants, OPERATOR_API_VERSION, "Tenant", 0, err)) != 0)
         goto out;
+    /* Predicates keep fan-out proportional to what changed: a Plan's status
+     * write (its tenant count) must not re-queue every tenant on it. */
     watch_spec watches[] = {
-        {&op.plan_ctrl, tenants, operator_map_tenant_to_plan},
-        {&op.sub_ctrl, plans, operator_map_plan_to_subscriptions},
-        {&op.sub_ctrl, tenants, map_tenant_to_subscriptions},
-        {&op.tenant_ctrl, subs, operator_map_subscription_to_tenant},
-        {&op.tenant_ctrl, plans, operator_map_plan_to_tenants},
-        {&op.tenant_ctrl, dms, map_datamodel_to_tenants},
-        {&op.dm_ctrl, tenants, operator_map_tenant_to_datamodel},
+        {&op.plan_ctrl, tenants, operator_map_tenant_to_plan, operator_pred_path_changed, "status.plan"},
+        {&op.sub_ctrl, plans, operator_map_plan_to_subscriptions, controller_generation_changed, NULL},
+        {&op.sub_ctrl, tenants, map_tenant_to_subscriptions, operator_pred_never, NULL},
+        {&op.tenant_ctrl, subs, operator_map_subscription_to_tenant, NULL, NULL},
+        {&op.tenant_ctrl, plans, operator_map_plan_to_tenants, controller_generation_changed, NULL},
+        {&op.tenant_ctrl, dms, map_datamodel_to_tenants, operator_pred_path_changed, "status.appliedModel"},
+        {&op.dm_ctrl, tenants, operator_map_tenant_to_datamodel, operator_pred_path_changed, "status.database"},
     };
     for (size_t i = 0; i < sizeof watches / sizeof watches[0]; i++)
-        if ((rc = controller_watches(*watches[i].ctl, watches[i].inf, watches[i].fn, &op, err)) != 0)
+        if ((rc = controller_watches_filtered(*watches[i].ctl, watches[i].inf, watches[i].fn, &op,
+                                              watches[i].pred, (void *)watches[i].pred_path, err)) != 0)
             goto out;
     for (int k = 0; k < OP_CHILD_COUNT; k++)
         if ((rc = controller_watches(op.tenant_ctrl, children[k], operator_map_child_to_tenant, &op, err)) != 0)

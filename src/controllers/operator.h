@@ -135,6 +135,12 @@ int operator_add_path_index(store *st, const char *path, pb_err *err);
 void operator_keys_where(store *st, const char *match_path, const char *value,
                          const char *key_path, json_t *keys);
 
+/* Update predicates (see controller_watches_filtered): the value at the
+ * dotted path `ud` differs between old and new; never (adds and deletes
+ * only). */
+int operator_pred_path_changed(json_t *old_obj, json_t *new_obj, void *ud);
+int operator_pred_never(json_t *old_obj, json_t *new_obj, void *ud);
+
 /* The live Subscriptions of a tenant (not canceled, or not yet computed),
  * from the cache: a new array. */
 json_t *operator_tenant_subscriptions(operator_ctx *op, const char *tenant, int live_only);

@@ -20,6 +20,8 @@ typedef struct watch {
     watch_kind kind;
     controller_map_fn map;
     void *map_ud;
+    controller_update_predicate pred; /* NULL: every update counts */
+    void *pred_ud;
 } watch;
 
 typedef struct worker_arg {
@@ -180,6 +182,8 @@ static void on_add(void *ud, json_t *obj)
 static void on_update(void *ud, json_t *old_obj, json_t *new_obj)
 {
     watch *w = ud;
+    if (w->pred && !w->pred(old_obj, new_obj, w->pred_ud))
+        return;
     /* An owner or mapped key may have changed: both sides need a look. The
      * primary's key cannot change, so For needs only the new object. */
     if (w->kind != WATCH_FOR && old_obj != new_obj)
@@ -193,7 +197,7 @@ static void on_delete(void *ud, json_t *obj)
 }
 
 static int add_watch(controller *c, informer *inf, watch_kind kind, controller_map_fn fn, void *ud,
-                     pb_err *err)
+                     controller_update_predicate pred, void *pred_ud, pb_err *err)
 {
     if (!c || !inf)
         return pb_err_set(err, PB_EINVAL, "controller: watch needs a controller and an informer");
@@ -208,6 +212,8 @@ static int add_watch(controller *c, informer *inf, watch_kind kind, controller_m
     w->kind = kind;
     w->map = fn;
     w->map_ud = ud;
+    w->pred = pred;
+    w->pred_ud = pred_ud;
     c->watches[c->nwatches++] = w;
     informer_handler h = {on_add, on_update, on_delete, w};
     int rc = informer_add_handler(inf, &h, err);
@@ -228,21 +234,38 @@ int controller_for(controller *c, informer *inf, const char *api_version, const 
     c->for_namespaced = namespaced;
     if (!c->for_api_version || !c->for_kind)
         return pb_err_set(err, PB_ENOMEM, "controller: out of memory");
-    return add_watch(c, inf, WATCH_FOR, NULL, NULL, err);
+    return add_watch(c, inf, WATCH_FOR, NULL, NULL, NULL, NULL, err);
 }
 
 int controller_owns(controller *c, informer *inf, pb_err *err)
 {
     if (c && !c->for_kind)
         return pb_err_set(err, PB_EINVAL, "controller %s: Owns() needs For() first", c->name);
-    return add_watch(c, inf, WATCH_OWNS, NULL, NULL, err);
+    return add_watch(c, inf, WATCH_OWNS, NULL, NULL, NULL, NULL, err);
 }
 
 int controller_watches(controller *c, informer *inf, controller_map_fn fn, void *ud, pb_err *err)
 {
     if (!fn)
         return pb_err_set(err, PB_EINVAL, "controller_watches: map function is required");
-    return add_watch(c, inf, WATCH_MAP, fn, ud, err);
+    return add_watch(c, inf, WATCH_MAP, fn, ud, NULL, NULL, err);
+}
+
+int controller_watches_filtered(controller *c, informer *inf, controller_map_fn fn, void *ud,
+                                controller_update_predicate pred, void *pred_ud, pb_err *err)
+{
+    if (!fn)
+        return pb_err_set(err, PB_EINVAL, "controller_watches: map function is required");
+    return add_watch(c, inf, WATCH_MAP, fn, ud, pred, pred_ud, err);
+}
+
+int controller_generation_changed(json_t *old_obj, json_t *new_obj, void *ud)
+{
+    (void)ud;
+    json_t *a = json_object_get(json_object_get(old_obj, "metadata"), "generation");
+    json_t *b = json_object_get(json_object_get(new_obj, "metadata"), "generation");
+    /* Without a generation every change may matter. */
+    return !json_is_integer(a) || !json_is_integer(b) || json_integer_value(a) != json_integer_value(b);
 }
 
 void controller_enqueue(controller *c, const char *key)

@@ -95,6 +95,19 @@ int controller_owns(controller *c, informer *inf, pb_err *err);
 /* ud is passed to fn and not owned. */
 int controller_watches(controller *c, informer *inf, controller_map_fn fn, void *ud, pb_err *err);
 
+/* Predicates (controller-runtime's): decide whether an update event is
+ * worth mapping at all, from the old and new objects (borrowed). Adds and
+ * deletes always pass. Return non-zero to enqueue. */
+typedef int (*controller_update_predicate)(json_t *old_obj, json_t *new_obj, void *ud);
+
+/* controller_watches with a predicate on updates (pred_ud not owned). */
+int controller_watches_filtered(controller *c, informer *inf, controller_map_fn fn, void *ud,
+                                controller_update_predicate pred, void *pred_ud, pb_err *err);
+
+/* GenerationChangedPredicate: only spec changes (metadata.generation)
+ * pass; status and metadata-only writes do not. */
+int controller_generation_changed(json_t *old_obj, json_t *new_obj, void *ud);
+
 /* Enqueue a key by hand (e.g. from a timer or another controller). */
 void controller_enqueue(controller *c, const char *key);
 

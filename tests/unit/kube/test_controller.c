@@ -323,6 +323,62 @@ static void test_for_owns_watches(void **state)
     calls_free(k);
 }
 
+
+static json_t *map_plan_label(json_t *obj, void *ud)
+{
+    const char *t = json_string_value(json_object_get(json_object_get(json_object_get(obj, "metadata"),
+                                                                       "labels"), "tenant"));
+    char key[128];
+    snprintf(key, sizeof key, "ns/%s", t ? t : "none");
+    return json_pack("[s]", key);
+}
+
+#define PLAN_AT(gen, rv, count) "{\"metadata\":{\"name\":\"p\",\"generation\":" gen \
+    ",\"resourceVersion\":\"" rv "\",\"labels\":{\"tenant\":\"tp\"}},\"status\":{\"tenants\":" count "}}"
+
+/* GenerationChangedPredicate: status-only updates of a watched object do
+ * not fan out; spec changes, adds and deletes do. */
+static void test_generation_predicate(void **state)
+{
+    calls *k = calls_new();
+    controller *c = new_controller(k, 1);
+    pipe_src *pp, *tp;
+    informer *tenants = new_informer("{\"metadata\":{\"resourceVersion\":\"1\"},\"items\":[]}", &tp);
+    informer *plans = new_informer("{\"metadata\":{\"resourceVersion\":\"1\"},\"items\":[" PLAN_AT("1", "1", "0") "]}", &pp);
+    pb_err e;
+    assert_int_equal(controller_for(c, tenants, "paybill.dev/v1alpha1", "Tenant", 1, &e), 0);
+    assert_int_equal(controller_watches_filtered(c, plans, map_plan_label, NULL, controller_generation_changed,
+                                                 NULL, &e), 0);
+    assert_int_equal(controller_watches_filtered(c, plans, NULL, NULL, NULL, NULL, &e), PB_EINVAL);
+    assert_int_equal(informer_start(tenants, NULL), 0);
+    assert_int_equal(informer_start(plans, NULL), 0);
+    assert_int_equal(informer_wait_for_sync(plans, 5), 0);
+    assert_int_equal(controller_start(c, NULL), 0);
+    assert_int_equal(wait_count(k, "ns/tp", 1, 5), 1); /* the add passes */
+
+    push_event(pp, "MODIFIED", PLAN_AT("1", "2", "5")); /* status only */
+    push_event(pp, "MODIFIED", PLAN_AT("1", "3", "6")); /* status only */
+    usleep(100000);
+    assert_int_equal(count_of(k, "ns/tp"), 1);
+    push_event(pp, "MODIFIED", PLAN_AT("2", "4", "6")); /* spec change */
+    assert_int_equal(wait_count(k, "ns/tp", 2, 5), 2);
+    push_event(pp, "DELETED", PLAN_AT("2", "5", "6"));
+    assert_int_equal(wait_count(k, "ns/tp", 3, 5), 3);
+    /* Objects without a generation: every update counts. */
+    json_t *a = json_pack("{s:{}}", "metadata"), *b = json_pack("{s:{}}", "metadata");
+    assert_true(controller_generation_changed(a, b, NULL));
+    json_decref(a);
+    json_decref(b);
+
+    informer_stop(tenants);
+    informer_stop(plans);
+    assert_int_equal(controller_stop(c, 2), 0);
+    controller_free(c);
+    informer_free(tenants);
+    informer_free(plans);
+    calls_free(k);
+}
+
 static void test_owner_key_cluster_scoped(void **state)
 {
     json_error_t je;
@@ -426,6 +482,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_results),
         cmocka_unit_test(test_for_owns_watches),
+        cmocka_unit_test(test_generation_predicate),
         cmocka_unit_test(test_owner_key_cluster_scoped),
         cmocka_unit_test(test_workers_never_share_a_key),
         cmocka_unit_test(test_stop_deadline),
