@@ -22,6 +22,7 @@ BENCHES=(
   bench_watch_bench      # watch events/s (in-process and over HTTP), workqueue ops/s
   bench/devapi_bench.sh  # dev API server over HTTPS (HTTP/1.1 + HTTP/2): creates/gets/lists/watch fan-out; bench/RESULTS-devapi.md
   bench/db_bench.sh      # tenant databases: provisioning per layout, tier moves (throwaway PostgreSQL); bench/RESULTS-db.md
+  bench/operator_bench.sh  # operator cold start (N tenants stored first) and steady state; bench/RESULTS-operator.md
 )
 
 args=()
