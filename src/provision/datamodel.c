@@ -279,6 +279,28 @@ static int check_fields(pb_err *e, const char *path, const json_t *obj, const ch
     return 0;
 }
 
+/* j must be an object whose members are all in `allowed`. */
+static int check_object(pb_err *e, const char *path, const json_t *j, const char *const *allowed)
+{
+    if (!json_is_object(j))
+        return pb_err_set(e, PB_EINVAL, "%s: must be an object", path);
+    if (check_fields(e, path, j, allowed))
+        return e ? e->code : PB_EINVAL;
+    return 0;
+}
+
+/* A required identifier s, found at `path`: *out gets a copy the caller frees. */
+static int dup_ident(pb_err *e, const char *path, const char *s, char **out)
+{
+    if (!s)
+        return pb_err_set(e, PB_EINVAL, "%s: required string", path);
+    if (check_ident(e, path, s))
+        return e ? e->code : PB_EINVAL;
+    if (!(*out = strdup(s)))
+        return pb_err_set(e, PB_ENOMEM, "out of memory");
+    return 0;
+}
+
 static int all_match(const char *s, const char *set)
 {
     for (; *s; s++)
@@ -533,18 +555,12 @@ static int parse_column(pb_err *e, const char *path, const json_t *j, column *c,
 {
     static const char *const allowed[] = {"name", "type", "nullable", "default", "values", "unique", NULL};
     char p[256];
-    if (!json_is_object(j))
-        return pb_err_set(e, PB_EINVAL, "%s: must be an object", path);
-    if (check_fields(e, path, j, allowed))
+    if (check_object(e, path, j, allowed))
         return e ? e->code : PB_EINVAL;
     pathf(p, sizeof p, "%s.name", path);
     const char *name = json_string_value(json_object_get(j, "name"));
-    if (!name)
-        return pb_err_set(e, PB_EINVAL, "%s: required string", p);
-    if (check_ident(e, p, name))
+    if (dup_ident(e, p, name, &c->name))
         return e ? e->code : PB_EINVAL;
-    if (!(c->name = strdup(name)))
-        return pb_err_set(e, PB_ENOMEM, "out of memory");
     pathf(p, sizeof p, "%s.type", path);
     if (parse_type(e, p, json_string_value(json_object_get(j, "type")), c))
         return e ? e->code : PB_EINVAL;
@@ -613,9 +629,7 @@ static int parse_fk(pb_err *e, const char *path, const json_t *j, const table *t
     static const char *const allowed[] = {"columns", "references", "onDelete", NULL};
     static const char *const ref_allowed[] = {"table", "columns", NULL};
     char p[256];
-    if (!json_is_object(j))
-        return pb_err_set(e, PB_EINVAL, "%s: must be an object", path);
-    if (check_fields(e, path, j, allowed))
+    if (check_object(e, path, j, allowed))
         return e ? e->code : PB_EINVAL;
     pathf(p, sizeof p, "%s.columns", path);
     if (parse_strs(e, p, json_object_get(j, "columns"), 1, &fk->cols) || cols_exist(e, p, t, &fk->cols))
@@ -628,12 +642,8 @@ static int parse_fk(pb_err *e, const char *path, const json_t *j, const table *t
         return e ? e->code : PB_EINVAL;
     const char *rt = json_string_value(json_object_get(ref, "table"));
     pathf(p, sizeof p, "%s.references.table", path);
-    if (!rt)
-        return pb_err_set(e, PB_EINVAL, "%s: required string", p);
-    if (check_ident(e, p, rt))
+    if (dup_ident(e, p, rt, &fk->ref_table))
         return e ? e->code : PB_EINVAL;
-    if (!(fk->ref_table = strdup(rt)))
-        return pb_err_set(e, PB_ENOMEM, "out of memory");
     pathf(p, sizeof p, "%s.references.columns", path);
     if (parse_strs(e, p, json_object_get(ref, "columns"), 1, &fk->ref_cols))
         return e ? e->code : PB_EINVAL;
@@ -673,18 +683,12 @@ static int parse_index(pb_err *e, const char *path, const json_t *j, const table
 {
     static const char *const allowed[] = {"name", "columns", "unique", NULL};
     char p[256];
-    if (!json_is_object(j))
-        return pb_err_set(e, PB_EINVAL, "%s: must be an object", path);
-    if (check_fields(e, path, j, allowed))
+    if (check_object(e, path, j, allowed))
         return e ? e->code : PB_EINVAL;
     const char *name = json_string_value(json_object_get(j, "name"));
     pathf(p, sizeof p, "%s.name", path);
-    if (!name)
-        return pb_err_set(e, PB_EINVAL, "%s: required string", p);
-    if (check_ident(e, p, name))
+    if (dup_ident(e, p, name, &ix->name))
         return e ? e->code : PB_EINVAL;
-    if (!(ix->name = strdup(name)))
-        return pb_err_set(e, PB_ENOMEM, "out of memory");
     pathf(p, sizeof p, "%s.columns", path);
     if (parse_strs(e, p, json_object_get(j, "columns"), 1, &ix->cols) || cols_exist(e, p, t, &ix->cols))
         return e ? e->code : PB_EINVAL;
@@ -700,18 +704,12 @@ static int parse_table(pb_err *e, const char *path, const json_t *j, table *t)
     static const char *const allowed[] = {"name", "columns", "primaryKey", "unique",
                                           "foreignKeys", "indexes", NULL};
     char p[256];
-    if (!json_is_object(j))
-        return pb_err_set(e, PB_EINVAL, "%s: must be an object", path);
-    if (check_fields(e, path, j, allowed))
+    if (check_object(e, path, j, allowed))
         return e ? e->code : PB_EINVAL;
     const char *name = json_string_value(json_object_get(j, "name"));
     pathf(p, sizeof p, "%s.name", path);
-    if (!name)
-        return pb_err_set(e, PB_EINVAL, "%s: required string", p);
-    if (check_ident(e, p, name))
+    if (dup_ident(e, p, name, &t->name))
         return e ? e->code : PB_EINVAL;
-    if (!(t->name = strdup(name)))
-        return pb_err_set(e, PB_ENOMEM, "out of memory");
 
     const json_t *cols = json_object_get(j, "columns");
     pathf(p, sizeof p, "%s.columns", path);
@@ -905,9 +903,7 @@ int pb_dm_parse_json(const char *name, const json_t *spec, pb_dm_model **out, pb
 {
     static const char *const allowed[] = {"version", "tables", NULL};
     *out = NULL;
-    if (!json_is_object(spec))
-        return pb_err_set(e, PB_EINVAL, "spec: must be an object");
-    if (check_fields(e, "spec", spec, allowed))
+    if (check_object(e, "spec", spec, allowed))
         return e ? e->code : PB_EINVAL;
     const json_t *ver = json_object_get(spec, "version");
     if (!json_is_integer(ver) || json_integer_value(ver) < 1)
