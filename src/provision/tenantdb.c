@@ -261,6 +261,23 @@ static void close_tenant(pb_tdb *t, PGconn *c, const char *id, int locked)
     put_conn(t, c);
 }
 
+/* A tenant's row as it is now, without taking its lock (the connection goes
+ * straight back to the pool); PB_ENOTFOUND if there is no such tenant. A
+ * tenant that moved away is found: callers decide what that means. */
+static int read_row(pb_tdb *t, const char *id, trow *row, pb_err *e)
+{
+    PGconn *c = NULL;
+    int rc = id_ok(id, e);
+    if (rc == 0)
+        rc = pb_pg_pool_get(t->pool, t->shared_db, &c, e);
+    if (rc == 0)
+        rc = load_row(c, id, row, e);
+    put_conn(t, c);
+    if (rc == 0 && !row->found)
+        rc = pb_err_set(e, PB_ENOTFOUND, "tenant %s not found", id);
+    return rc;
+}
+
 /* PB_ECONFLICT while a move between servers is unfinished on either side:
  * only pb_tdb_move_across may touch the tenant then. */
 static int cross_move_pending(const trow *row, pb_err *e)
@@ -932,17 +949,9 @@ static int fill_creds(const pb_tdb *t, const trow *row, const char *pw, pb_tdb_c
 
 int pb_tdb_creds_for(pb_tdb *t, const char *id, const char *password, pb_tdb_creds *creds, pb_err *e)
 {
-    PGconn *c = NULL;
     trow row;
-    int rc = id_ok(id, e);
-    if (rc == 0)
-        rc = pb_pg_pool_get(t->pool, t->shared_db, &c, e);
-    if (rc == 0)
-        rc = load_row(c, id, &row, e);
-    put_conn(t, c);
-    if (rc == 0 && !row.found)
-        rc = pb_err_set(e, PB_ENOTFOUND, "tenant %s not found", id);
-    else if (rc == 0 && row.moved_to[0])
+    int rc = read_row(t, id, &row, e);
+    if (rc == 0 && row.moved_to[0])
         rc = pb_err_set(e, PB_ENOTFOUND, "tenant %s moved to server %s", id, row.moved_to);
     if (rc == 0)
         rc = fill_creds(t, &row, password, creds, e);
@@ -1494,18 +1503,10 @@ int pb_tdb_resume(pb_tdb *t, const char *id, pb_err *e)
 
 int pb_tdb_info_get(pb_tdb *t, const char *id, pb_tdb_info *info, pb_err *e)
 {
-    PGconn *c = NULL;
     trow row;
     memset(info, 0, sizeof *info);
     snprintf(info->server, sizeof info->server, "%s", t->server);
-    int rc = id_ok(id, e);
-    if (rc == 0)
-        rc = pb_pg_pool_get(t->pool, t->shared_db, &c, e);
-    if (rc == 0)
-        rc = load_row(c, id, &row, e);
-    put_conn(t, c);
-    if (rc == 0 && !row.found)
-        rc = pb_err_set(e, PB_ENOTFOUND, "tenant %s not found", id);
+    int rc = read_row(t, id, &row, e);
     if (rc)
         return rc;
     info->layout = row.layout;
