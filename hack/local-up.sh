@@ -24,8 +24,11 @@ echo "local-up: building"
 cmake -S . -B build/plain -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build/plain -j"$(nproc)" >/dev/null
 mkdir -p "$DIR"
-# PostgreSQL runs unprivileged: every directory above its data must be traversable.
-chmod 755 "$DIR" "$(dirname "$DIR")" 2>/dev/null || true
+# PostgreSQL runs as an unprivileged user: every directory above its data
+# must be traversable. Only add the traverse bit (go+x), never take
+# permissions away (/tmp keeps its 1777).
+d=$(cd "$DIR" && pwd)
+while [ "$d" != "/" ]; do chmod go+x "$d" 2>/dev/null || true; d=$(dirname "$d"); done
 
 if [ -f "$DIR/apiserver.pid" ] && kill -0 "$(cat "$DIR/apiserver.pid")" 2>/dev/null; then
   echo "local-up: dev API server already running"

@@ -35,7 +35,7 @@ pg_start() {
   [ "$(id -u)" -eq 0 ] && chown paybill "$PG_DIR"
   if [ ! -f "$PG_DIR/data/PG_VERSION" ]; then
     PG_SUPERPASS=$(openssl rand -hex 16)
-    echo "$PG_SUPERPASS" >"$PG_DIR/superpass"
+    printf '%s' "$PG_SUPERPASS" >"$PG_DIR/superpass"
     chmod 600 "$PG_DIR/superpass"
     [ "$(id -u)" -eq 0 ] && chown paybill "$PG_DIR/superpass"
     pg_as "$initdb" -D "$PG_DIR/data" -U postgres --auth=scram-sha-256 \

@@ -65,6 +65,8 @@ stack_operator_rbac() {
   stack_render_rbac "$ns" | kubectl apply -f - >/dev/null || return 1
   local token server ca
   token=$(kubectl -n "$ns" create token paybill-operator) || return 1
+  # The kubeconfig holds a bearer token: readable by us only.
+  (umask 077; : >"$dir/operator.kubeconfig")
   server=$(kubectl config view --raw -o jsonpath='{.clusters[0].cluster.server}')
   ca=$(kubectl config view --raw -o jsonpath='{.clusters[0].cluster.certificate-authority-data}')
   cat >"$dir/operator.kubeconfig" <<KC
@@ -88,14 +90,15 @@ stack_database() {
   if [ -n "$dedicated" ]; then
     pg_start "$dir/pg-dedicated" || return 1
     PG_DEDICATED_PORT=$PG_PORT
+    # --from-file: the password never appears on a command line (ps).
     kubectl -n "$ns" create secret generic pg-dedicated-admin --from-literal=username=postgres \
-      --from-literal=password="$PG_SUPERPASS" --dry-run=client -o yaml | kubectl apply -f - >/dev/null || return 1
+      --from-file=password=<(printf "%s" "$PG_SUPERPASS") --dry-run=client -o yaml | kubectl apply -f - >/dev/null || return 1
     export PG_DEDICATED_PORT
   fi
   pg_start "$dir/pg" || return 1
   mkdir -p "$dir/snapshots"
   kubectl -n "$ns" create secret generic pg-admin --from-literal=username=postgres \
-    --from-literal=password="$PG_SUPERPASS" --dry-run=client -o yaml | kubectl apply -f - >/dev/null || return 1
+    --from-file=password=<(printf "%s" "$PG_SUPERPASS") --dry-run=client -o yaml | kubectl apply -f - >/dev/null || return 1
   cat >"$dir/operator.yaml" <<CFG
 systemNamespace: $ns
 snapshotDir: $dir/snapshots

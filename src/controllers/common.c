@@ -62,7 +62,7 @@ void operator_event(operator_ctx *op, const json_t *obj, const char *type, const
         op->event(op->event_ud, obj, type, reason, msg);
 }
 
-int operator_write_status(operator_ctx *op, const kube_gvr *gvr, const json_t *obj,
+int operator_write_status(operator_ctx *op, const kube_gvr *gvr, json_t *obj,
                           const json_t *old_status, pb_err *err)
 {
     json_t *status = json_object_get(obj, "status");
@@ -71,9 +71,51 @@ int operator_write_status(operator_ctx *op, const kube_gvr *gvr, const json_t *o
     const char *ns = json_string_value(json_object_get(json_object_get(obj, "metadata"), "namespace"));
     kube_request_opts o = {.subresource = "status", .field_manager = OPERATOR_FIELD_MANAGER};
     json_t *out = NULL;
-    int rc = kube_update(op->client, gvr, ns, (json_t *)obj, &o, &out, err);
+    int rc = kube_update(op->client, gvr, ns, obj, &o, &out, err);
+    /* Later writes in the same reconcile (a finalizer patch) need the new
+     * resourceVersion as their precondition. */
+    json_t *rv = json_object_get(json_object_get(out, "metadata"), "resourceVersion");
+    if (rc == 0 && json_is_string(rv))
+        json_object_set(json_object_get(obj, "metadata"), "resourceVersion", rv);
     json_decref(out);
     return rc;
+}
+
+int operator_obj_begin(operator_ctx *op, store *st, const char *key, operator_obj *o)
+{
+    memset(o, 0, sizeof *o);
+    json_t *cached = store_get(st, key);
+    if (!cached)
+        return PB_ENOTFOUND;
+    o->obj = json_deep_copy(cached);
+    json_decref(cached);
+    pb_json_opt_int(o->obj, "metadata.generation", 0, &o->gen, NULL);
+    o->old_status = json_deep_copy(json_object_get(o->obj, "status"));
+    o->status = json_object_get(o->obj, "status");
+    if (!json_is_object(o->status)) {
+        o->status = json_object();
+        json_object_set_new(o->obj, "status", o->status);
+    }
+    operator_now_str(op, o->now, sizeof o->now);
+    return 0;
+}
+
+controller_result operator_obj_finish(operator_ctx *op, operator_obj *o, const kube_gvr *gvr,
+                                      const char *what, const char *key, controller_result then,
+                                      pb_err *err)
+{
+    json_object_set_new(o->status, "observedGeneration", json_integer(o->gen));
+    int rc = operator_write_status(op, gvr, o->obj, o->old_status, err);
+    json_decref(o->old_status);
+    json_decref(o->obj);
+    memset(o, 0, sizeof *o);
+    if (rc == PB_ECONFLICT || rc == PB_ENOTFOUND)
+        return controller_requeue();
+    if (rc != 0) {
+        pb_err_wrap(err, "%s %s: writing status", what, key);
+        return controller_error();
+    }
+    return then;
 }
 
 int operator_apply(operator_ctx *op, const kube_gvr *gvr, const char *ns, json_t *obj,

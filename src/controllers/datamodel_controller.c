@@ -49,24 +49,14 @@ static void rollout_counts(operator_ctx *op, const char *name, long long version
 controller_result datamodel_reconcile(controller_ctx *ctx, const char *key, pb_err *err)
 {
     operator_ctx *op = ctx->user;
-    json_t *cached = store_get(op->datamodels, key);
-    if (!cached)
+    operator_obj o;
+    if (operator_obj_begin(op, op->datamodels, key, &o) != 0)
         return controller_ok();
-    json_t *dm = json_deep_copy(cached);
-    json_decref(cached);
-    long long gen = 0, version = 0, applied = 0;
-    pb_json_opt_int(dm, "metadata.generation", 0, &gen, NULL);
+    json_t *dm = o.obj, *status = o.status;
+    long long gen = o.gen, version = 0, applied = 0;
+    const char *now = o.now;
     pb_json_opt_int(dm, "spec.version", 0, &version, NULL);
-    json_t *old_status = json_deep_copy(json_object_get(dm, "status"));
-    json_t *status = json_object_get(dm, "status");
-    if (!json_is_object(status)) {
-        status = json_object();
-        json_object_set_new(dm, "status", status);
-    }
     pb_json_opt_int(dm, "status.appliedVersion", 0, &applied, NULL);
-    char now[PB_TIME_BUF];
-    operator_now_str(op, now, sizeof now);
-    json_object_set_new(status, "observedGeneration", json_integer(gen));
 
     int allow_destructive = 0;
     pb_json_opt_bool(dm, "spec.allowDestructive", 0, &allow_destructive, NULL);
@@ -118,13 +108,29 @@ controller_result datamodel_reconcile(controller_ctx *ctx, const char *key, pb_e
         operator_event(op, dm, "Normal", "Migrated", "version %lld applied (was %lld)", version, applied);
         json_object_set_new(status, "appliedVersion", json_integer(version));
         applied = version;
+        json_object_del(status, "appliedModel"); /* replaced just below */
     }
-    if (have_db && applied == version) {
+    /* Publish the spec to tenants only as it was applied: a spec edited
+     * without a new version is not applied, and is not published. */
+    if (have_db && applied == version && !json_object_get(status, "appliedModel")) {
         json_t *model_spec = json_deep_copy(json_object_get(dm, "spec"));
         json_object_del(model_spec, "allowDestructive");
         json_object_set_new(status, "appliedModel", model_spec);
     }
 
+    json_t *want = json_deep_copy(json_object_get(dm, "spec"));
+    json_object_del(want, "allowDestructive");
+    json_t *published = json_object_get(status, "appliedModel");
+    int unbumped = have_db && published && !json_equal(want, published);
+    json_decref(want);
+    if (unbumped) {
+        char msg[200];
+        snprintf(msg, sizeof msg, "spec changed but spec.version is still %lld: bump it to apply the change",
+                 version);
+        if (cond_set(status, "Ready", "False", "VersionNotBumped", msg, gen, now))
+            operator_event(op, dm, "Warning", "VersionNotBumped", "%s", msg);
+        goto write;
+    }
     long long total, done;
     rollout_counts(op, key, version, &total, &done);
     char rollout[64];
@@ -149,14 +155,5 @@ controller_result datamodel_reconcile(controller_ctx *ctx, const char *key, pb_e
     }
 write:
     pb_dm_free(model);
-    rc = operator_write_status(op, &OPERATOR_GVR_DATAMODELS, dm, old_status, err);
-    json_decref(old_status);
-    json_decref(dm);
-    if (rc == PB_ECONFLICT || rc == PB_ENOTFOUND)
-        return controller_requeue();
-    if (rc != 0) {
-        pb_err_wrap(err, "datamodel %s: writing status", key);
-        return controller_error();
-    }
-    return res;
+    return operator_obj_finish(op, &o, &OPERATOR_GVR_DATAMODELS, "datamodel", key, res, err);
 }

@@ -122,17 +122,22 @@ int opconfig_load(const char *path, opconfig *out, pb_err *err)
     FILE *f = fopen(path, "r");
     if (!f)
         return pb_err_set(err, PB_EIO, "%s: cannot open: %m", path);
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *mem = open_memstream(&buf, &len);
-    char chunk[4096];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0 && len < 1 << 20)
-        fwrite(chunk, 1, n, mem);
+    enum { LIMIT = 1 << 20 };
+    char *buf = malloc(LIMIT + 1);
+    if (!buf) {
+        fclose(f);
+        return pb_err_set(err, PB_ENOMEM, "out of memory");
+    }
+    /* Read at most LIMIT + 1 bytes: one more than allowed tells "too big". */
+    size_t len = fread(buf, 1, LIMIT + 1, f);
     fclose(f);
-    fclose(mem);
-    int rc = len >= 1 << 20 ? pb_err_set(err, PB_ETOOLARGE, "%s: larger than 1 MiB", path)
-                            : opconfig_parse(buf, path, out, err);
+    int rc;
+    if (len > LIMIT) {
+        rc = pb_err_set(err, PB_ETOOLARGE, "%s: larger than 1 MiB", path);
+    } else {
+        buf[len] = '\0';
+        rc = opconfig_parse(buf, path, out, err);
+    }
     free(buf);
     return rc;
 }

@@ -108,21 +108,29 @@ static int admin_conninfo(kube_client *c, const opconfig_db_server *s, const cha
     }
     json_decref(sec);
     if (rc == 0) {
-        /* Quote values for libpq's key='value' syntax. */
-        char *user = vals[0], *pw = vals[1];
-        size_t cap = strlen(user) * 2 + strlen(pw) * 2 + strlen(s->host) + 256;
+        /* libpq key='value' syntax: every value quoted, ' and \ escaped. */
+        const char *keys_v[][2] = {{"host", s->host}, {"sslmode", s->sslmode}, {"user", vals[0]},
+                                   {"password", vals[1]}};
+        size_t cap = 64;
+        for (size_t i = 0; i < 4; i++)
+            cap += strlen(keys_v[i][0]) + 2 * strlen(keys_v[i][1]) + 4;
         char *ci = malloc(cap);
-        size_t k = (size_t)snprintf(ci, cap, "host='%s' port=%d dbname='postgres' sslmode='%s' user='", s->host,
-                                    s->port, s->sslmode);
-        for (int i = 0; i < 2; i++) {
-            for (const char *p = i ? pw : user; *p; p++) {
-                if (*p == '\'' || *p == '\\')
-                    ci[k++] = '\\';
-                ci[k++] = *p;
+        if (!ci) {
+            rc = pb_err_set(err, PB_ENOMEM, "out of memory");
+        } else {
+            size_t k = (size_t)snprintf(ci, cap, "port=%d dbname='postgres'", s->port);
+            for (size_t i = 0; i < 4; i++) {
+                k += (size_t)snprintf(ci + k, cap - k, " %s='", keys_v[i][0]);
+                for (const char *p = keys_v[i][1]; *p; p++) {
+                    if (*p == '\'' || *p == '\\')
+                        ci[k++] = '\\';
+                    ci[k++] = *p;
+                }
+                ci[k++] = '\'';
+                ci[k] = '\0';
             }
-            k += (size_t)snprintf(ci + k, cap - k, "%s", i ? "'" : "' password='");
+            *out = ci;
         }
-        *out = ci;
     }
     for (int i = 0; i < 2; i++) {
         if (vals[i]) {

@@ -90,14 +90,38 @@ time_t operator_now(const operator_ctx *op);
 /* RFC 3339 "now" into buf (PB_TIME_BUF bytes). */
 const char *operator_now_str(const operator_ctx *op, char *buf, size_t n);
 
+/* One object under reconcile: a private copy of the cached object whose
+ * status the reconciler edits, and the cached status to compare with so
+ * that an unchanged status is never written. */
+typedef struct operator_obj {
+    json_t *obj;        /* deep copy, owned */
+    json_t *status;     /* borrowed from obj; always an object */
+    json_t *old_status; /* copy of the cached status or NULL, owned */
+    long long gen;      /* metadata.generation */
+    char now[48];       /* RFC 3339, for conditions */
+} operator_obj;
+
+/* 0 with *o filled, or PB_ENOTFOUND when `key` is not in the cache (the
+ * object is gone: nothing to do). */
+int operator_obj_begin(operator_ctx *op, store *st, const char *key, operator_obj *o);
+
+/* Write o's status if it changed (setting observedGeneration) and release
+ * o. A conflict or a vanished object requeues (the cache will catch up);
+ * another failure is an error with err saying "<what> <key>: writing
+ * status: ..."; otherwise `then`. */
+controller_result operator_obj_finish(operator_ctx *op, operator_obj *o, const kube_gvr *gvr,
+                                      const char *what, const char *key, controller_result then,
+                                      pb_err *err);
+
 /* Record an Event about obj (type "Normal" | "Warning"), printf-style. */
 void operator_event(operator_ctx *op, const json_t *obj, const char *type, const char *reason,
                     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
 /* Write obj's status through the status subresource if it differs from
  * `old_status` (compared as JSON). obj carries metadata.resourceVersion:
- * a stale one gives PB_ECONFLICT (the caller requeues). */
-int operator_write_status(operator_ctx *op, const kube_gvr *gvr, const json_t *obj,
+ * a stale one gives PB_ECONFLICT (the caller requeues). On success obj's
+ * metadata.resourceVersion is updated to the server's. */
+int operator_write_status(operator_ctx *op, const kube_gvr *gvr, json_t *obj,
                           const json_t *old_status, pb_err *err);
 
 /* Server-side apply of obj (force: the operator owns these fields). */

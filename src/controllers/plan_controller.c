@@ -28,22 +28,10 @@ static long long count_tenants_on(operator_ctx *op, const char *plan)
 controller_result plan_reconcile(controller_ctx *ctx, const char *key, pb_err *err)
 {
     operator_ctx *op = ctx->user;
-    json_t *cached = store_get(op->plans, key);
-    if (!cached)
+    operator_obj o;
+    if (operator_obj_begin(op, op->plans, key, &o) != 0)
         return controller_ok(); /* deleted: nothing of ours to clean up */
-    json_t *plan = json_deep_copy(cached);
-    json_decref(cached);
-
-    long long gen = 0;
-    pb_json_opt_int(plan, "metadata.generation", 0, &gen, NULL);
-    json_t *old_status = json_deep_copy(json_object_get(plan, "status"));
-    json_t *status = json_object_get(plan, "status");
-    if (!json_is_object(status)) {
-        status = json_object();
-        json_object_set_new(plan, "status", status);
-    }
-    char now[PB_TIME_BUF];
-    operator_now_str(op, now, sizeof now);
+    json_t *plan = o.obj, *status = o.status;
 
     pb_err verr;
     pb_err_clear(&verr);
@@ -57,27 +45,16 @@ controller_result plan_reconcile(controller_ctx *ctx, const char *key, pb_err *e
                             json_pack("{s:s, s:s, s:s}", "model", iso.model, "compute", iso.compute,
                                       "data", iso.data));
         json_object_set_new(status, "phase", json_string("Ready"));
-        cond_set(status, "Ready", "True", "Valid", "plan is valid", gen, now);
+        cond_set(status, "Ready", "True", "Valid", "plan is valid", o.gen, o.now);
         if (was_invalid)
             operator_event(op, plan, "Normal", "Valid", "plan is valid again");
     } else {
         json_object_del(status, "effectiveIsolation");
         json_object_set_new(status, "phase", json_string("Invalid"));
-        cond_set(status, "Ready", "False", "InvalidSpec", verr.msg, gen, now);
+        cond_set(status, "Ready", "False", "InvalidSpec", verr.msg, o.gen, o.now);
         if (!was_invalid)
             operator_event(op, plan, "Warning", "InvalidSpec", "%s", verr.msg);
     }
     json_object_set_new(status, "tenants", json_integer(count_tenants_on(op, key)));
-    json_object_set_new(status, "observedGeneration", json_integer(gen));
-
-    int rc = operator_write_status(op, &OPERATOR_GVR_PLANS, plan, old_status, err);
-    json_decref(old_status);
-    json_decref(plan);
-    if (rc == PB_ECONFLICT || rc == PB_ENOTFOUND)
-        return controller_requeue(); /* the cache will catch up */
-    if (rc != 0) {
-        pb_err_wrap(err, "plan %s: writing status", key);
-        return controller_error();
-    }
-    return controller_ok();
+    return operator_obj_finish(op, &o, &OPERATOR_GVR_PLANS, "plan", key, controller_ok(), err);
 }

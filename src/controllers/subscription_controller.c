@@ -29,41 +29,15 @@ static void set_time(json_t *status, const char *key, time_t t)
     json_object_set_new(status, key, json_string(pb_time_format_rfc3339(ts, buf, sizeof buf)));
 }
 
-static controller_result finish(operator_ctx *op, const char *key, json_t *sub, json_t *old_status,
-                                double requeue_after, pb_err *err)
-{
-    int rc = operator_write_status(op, &OPERATOR_GVR_SUBSCRIPTIONS, sub, old_status, err);
-    json_decref(old_status);
-    json_decref(sub);
-    if (rc == PB_ECONFLICT || rc == PB_ENOTFOUND)
-        return controller_requeue();
-    if (rc != 0) {
-        pb_err_wrap(err, "subscription %s: writing status", key);
-        return controller_error();
-    }
-    return requeue_after > 0 ? controller_requeue_after(requeue_after) : controller_ok();
-}
-
 controller_result subscription_reconcile(controller_ctx *ctx, const char *key, pb_err *err)
 {
     operator_ctx *op = ctx->user;
-    json_t *cached = store_get(op->subscriptions, key);
-    if (!cached)
+    operator_obj o;
+    if (operator_obj_begin(op, op->subscriptions, key, &o) != 0)
         return controller_ok();
-    json_t *sub = json_deep_copy(cached);
-    json_decref(cached);
-
-    long long gen = 0;
-    pb_json_opt_int(sub, "metadata.generation", 0, &gen, NULL);
-    json_t *old_status = json_deep_copy(json_object_get(sub, "status"));
-    json_t *status = json_object_get(sub, "status");
-    if (!json_is_object(status)) {
-        status = json_object();
-        json_object_set_new(sub, "status", status);
-    }
-    json_object_set_new(status, "observedGeneration", json_integer(gen));
-    char now[PB_TIME_BUF];
-    operator_now_str(op, now, sizeof now);
+    json_t *sub = o.obj, *status = o.status;
+    long long gen = o.gen;
+    const char *now = o.now;
 
     const char *plan_name = NULL, *tenant_name = NULL;
     pb_json_opt_string(sub, "spec.planRef.name", "", &plan_name, NULL);
@@ -76,7 +50,8 @@ controller_result subscription_reconcile(controller_ctx *ctx, const char *key, p
         if (cond_set(status, "Ready", "False", "PlanNotFound", msg, gen, now))
             operator_event(op, sub, "Warning", "PlanNotFound", "%s", msg);
         /* The Plan watch re-queues us when it appears. */
-        return finish(op, key, sub, old_status, 0, err);
+        return operator_obj_finish(op, &o, &OPERATOR_GVR_SUBSCRIPTIONS, "subscription", key,
+                                   controller_ok(), err);
     }
 
     substate_result r;
@@ -86,7 +61,8 @@ controller_result subscription_reconcile(controller_ctx *ctx, const char *key, p
         json_decref(plan);
         if (cond_set(status, "Ready", "False", "InvalidSpec", serr.msg, gen, now))
             operator_event(op, sub, "Warning", "InvalidSpec", "%s", serr.msg);
-        return finish(op, key, sub, old_status, 0, err);
+        return operator_obj_finish(op, &o, &OPERATOR_GVR_SUBSCRIPTIONS, "subscription", key,
+                                   controller_ok(), err);
     }
     json_decref(plan);
 
@@ -120,5 +96,6 @@ controller_result subscription_reconcile(controller_ctx *ctx, const char *key, p
         if (after < 1.0)
             after = 1.0;
     }
-    return finish(op, key, sub, old_status, after, err);
+    return operator_obj_finish(op, &o, &OPERATOR_GVR_SUBSCRIPTIONS, "subscription", key,
+                               after > 0 ? controller_requeue_after(after) : controller_ok(), err);
 }

@@ -271,8 +271,14 @@ static controller_result finalize(tenant_run *r, pb_err *err)
         return res;
 
     int rc = tenant_database_delete(r->op, r->tenant, r->status, policy, err);
-    if (rc == 0)
+    if (rc == 0) {
+        /* Record where the data went (snapshot path and checksum, or where
+         * it is retained) while the Tenant still exists. */
+        res = write_status(r, err);
+        if (res.kind != CONTROLLER_SUCCESS)
+            return res;
         rc = unroute_all(r, NULL, err);
+    }
     if (rc == 0 && strcmp(policy, "Retain") == 0) {
         /* Keep the namespace (and the data's credentials in it): cut it
          * loose from the Tenant so garbage collection leaves it alone. */
@@ -346,8 +352,9 @@ static controller_result reconcile(tenant_run *r, pb_err *err)
         json_t *s;
         json_array_foreach(subs, i, s) {
             const char *n = json_string_value(json_object_get(json_object_get(s, "metadata"), "name"));
-            len += (size_t)snprintf(names + len, len < sizeof names ? sizeof names - len : 0, "%s%s",
-                                    i ? ", " : "", n);
+            if (len >= sizeof names)
+                break;
+            len += (size_t)snprintf(names + len, sizeof names - len, "%s%s", i ? ", " : "", n);
         }
         json_decref(subs);
         snprintf(msg, sizeof msg,
@@ -356,10 +363,17 @@ static controller_result reconcile(tenant_run *r, pb_err *err)
     }
     json_t *sub = json_incref(json_array_get(subs, 0));
     json_decref(subs);
-    const char *sub_name = json_string_value(json_object_get(json_object_get(sub, "metadata"), "name"));
-    const char *state = NULL, *plan_name = NULL;
-    pb_json_opt_string(sub, "status.state", NULL, &state, NULL);
-    pb_json_opt_string(sub, "spec.planRef.name", "", &plan_name, NULL);
+    /* Copies: `sub` is the cache's object, which the informer may replace
+     * (and free) once we let go of it. */
+    char sub_name[256], plan_name[256], state_buf[32];
+    const char *s_name = json_string_value(json_object_get(json_object_get(sub, "metadata"), "name"));
+    const char *s_state = NULL, *s_plan = NULL;
+    pb_json_opt_string(sub, "status.state", NULL, &s_state, NULL);
+    pb_json_opt_string(sub, "spec.planRef.name", "", &s_plan, NULL);
+    snprintf(sub_name, sizeof sub_name, "%s", s_name ? s_name : "");
+    snprintf(plan_name, sizeof plan_name, "%s", s_plan);
+    snprintf(state_buf, sizeof state_buf, "%s", s_state ? s_state : "");
+    const char *state = s_state ? state_buf : NULL;
     json_object_set_new(r->status, "subscription", json_string(sub_name));
     if (!state) {
         snprintf(msg, sizeof msg, "waiting for subscription \"%s\" to be evaluated", sub_name);
@@ -401,11 +415,21 @@ static controller_result reconcile(tenant_run *r, pb_err *err)
     const char *prev_plan = json_string_value(json_object_get(r->status, "plan"));
     int same_plan = prev_plan && strcmp(prev_plan, plan_name) == 0;
     int prev_suspended = strcmp(json_string_value(json_object_get(r->status, "phase")) ? json_string_value(json_object_get(r->status, "phase")) : "", "Suspended") == 0;
-    int was_provisioned = same_plan && prev_suspended == suspended && cond_is_true(r->old_status, "NamespaceReady");
+    /* A Plan spec change (its generation) is a legitimate change, not drift. */
+    long long plan_gen = 0, prev_plan_gen = -1;
+    pb_json_opt_int(plan, "metadata.generation", 0, &plan_gen, NULL);
+    pb_json_opt_int(r->status, "planGeneration", -1, &prev_plan_gen, NULL);
+    int was_provisioned = same_plan && prev_plan_gen == plan_gen && prev_suspended == suspended &&
+                          cond_is_true(r->old_status, "NamespaceReady");
+    json_object_set_new(r->status, "planGeneration", json_integer(plan_gen));
     if (prev_plan && !same_plan)
         operator_event(op, r->tenant, "Normal", "PlanChanged", "plan %s -> %s", prev_plan, plan_name);
     json_object_set_new(r->status, "plan", json_string(plan_name));
-    json_object_set_new(r->status, "tier", json_string(json_string_value(json_object_get(json_object_get(plan, "spec"), "tier"))));
+    const char *tier = json_string_value(json_object_get(json_object_get(plan, "spec"), "tier"));
+    if (tier)
+        json_object_set_new(r->status, "tier", json_string(tier));
+    else
+        json_object_del(r->status, "tier");
     json_object_set_new(r->status, "isolation", json_pack("{s:s, s:s, s:s}", "model", iso.model,
                                                           "compute", iso.compute, "data", iso.data));
     if (!json_object_get(r->status, "phase") ||
@@ -473,20 +497,12 @@ static controller_result reconcile(tenant_run *r, pb_err *err)
 controller_result tenant_reconcile(controller_ctx *ctx, const char *key, pb_err *err)
 {
     operator_ctx *op = ctx->user;
-    json_t *cached = store_get(op->tenants, key);
-    if (!cached)
+    operator_obj o;
+    if (operator_obj_begin(op, op->tenants, key, &o) != 0)
         return controller_ok();
-    tenant_run r = {.op = op, .name = key};
-    r.tenant = json_deep_copy(cached);
-    json_decref(cached);
-    pb_json_opt_int(r.tenant, "metadata.generation", 0, &r.gen, NULL);
-    r.old_status = json_deep_copy(json_object_get(r.tenant, "status"));
-    r.status = json_object_get(r.tenant, "status");
-    if (!json_is_object(r.status)) {
-        r.status = json_object();
-        json_object_set_new(r.tenant, "status", r.status);
-    }
-    operator_now_str(op, r.now, sizeof r.now);
+    tenant_run r = {.op = op, .name = key, .tenant = o.obj, .status = o.status,
+                    .old_status = o.old_status, .gen = o.gen};
+    snprintf(r.now, sizeof r.now, "%s", o.now);
     tenantspec_namespace(key, r.ns, sizeof r.ns);
 
     controller_result res = reconcile(&r, err);

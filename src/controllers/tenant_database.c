@@ -81,12 +81,18 @@ static json_t *secret_data(const pb_tdb_creds *c)
     return data;
 }
 
-/* The password currently in the Secret, or NULL. Caller frees. */
-static char *current_password(operator_ctx *op, const char *ns)
+/* The tenant's credentials Secret from the cache (new reference) or NULL. */
+static json_t *cached_secret(operator_ctx *op, const char *ns)
 {
     char key[256];
     snprintf(key, sizeof key, "%s/%s", ns, TENANT_DB_SECRET);
-    json_t *sec = op->children[OP_CHILD_SECRETS] ? store_get(op->children[OP_CHILD_SECRETS], key) : NULL;
+    return op->children[OP_CHILD_SECRETS] ? store_get(op->children[OP_CHILD_SECRETS], key) : NULL;
+}
+
+/* The password currently in the Secret, or NULL. Caller frees. */
+static char *current_password(operator_ctx *op, const char *ns)
+{
+    json_t *sec = cached_secret(op, ns);
     const char *b64 = json_string_value(json_object_get(json_object_get(sec, "data"), "password"));
     char *pw = NULL;
     unsigned char *raw = NULL;
@@ -106,9 +112,7 @@ static char *current_password(operator_ctx *op, const char *ns)
  * copy of the Tenant's status is behind. */
 static char *secret_rotation(operator_ctx *op, const char *ns)
 {
-    char key[256];
-    snprintf(key, sizeof key, "%s/%s", ns, TENANT_DB_SECRET);
-    json_t *sec = op->children[OP_CHILD_SECRETS] ? store_get(op->children[OP_CHILD_SECRETS], key) : NULL;
+    json_t *sec = cached_secret(op, ns);
     const char *v = json_string_value(json_object_get(
         json_object_get(json_object_get(sec, "metadata"), "annotations"), TENANT_DB_ROTATE_ANNOTATION));
     char *out = strdup(v ? v : "");
@@ -119,10 +123,8 @@ static char *secret_rotation(operator_ctx *op, const char *ns)
 static int write_secret(operator_ctx *op, const json_t *tenant, const char *ns,
                         const pb_tdb_creds *c, const char *rotation, pb_err *err)
 {
-    char key[256];
-    snprintf(key, sizeof key, "%s/%s", ns, TENANT_DB_SECRET);
     json_t *data = secret_data(c);
-    json_t *live = op->children[OP_CHILD_SECRETS] ? store_get(op->children[OP_CHILD_SECRETS], key) : NULL;
+    json_t *live = cached_secret(op, ns);
     const char *live_rot = json_string_value(json_object_get(
         json_object_get(json_object_get(live, "metadata"), "annotations"), TENANT_DB_ROTATE_ANNOTATION));
     int same = live && json_equal(json_object_get(live, "data"), data) &&

@@ -64,6 +64,9 @@ static void test_empty_and_missing(void **state)
     pb_err e;
     assert_int_equal(opconfig_load("/nonexistent/paybill.yaml", &c, &e), PB_EIO);
     assert_non_null(strstr(e.msg, "/nonexistent/paybill.yaml"));
+    /* Bounded: a huge (or endless) file is refused, not read into memory. */
+    assert_int_equal(opconfig_load("/dev/zero", &c, &e), PB_ETOOLARGE);
+    assert_non_null(strstr(e.msg, "larger than 1 MiB"));
 }
 
 int main(void)
