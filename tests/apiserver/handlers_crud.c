@@ -215,53 +215,44 @@ static int is_subdomain(const char *s)
     }
 }
 
+static void invalid_cause(json_t *causes, const char *field, const char *value, const char *why)
+{
+    char m[1024];
+    snprintf(m, sizeof(m), "Invalid value: \"%s\": %s", value, why);
+    json_array_append_new(causes, json_pack("{s:s,s:s,s:s}", "reason", "FieldValueInvalid", "message", m, "field", field));
+}
+
 /* Appends a cause when name is not valid for rt (as the real server checks). */
 static void validate_name(const dv_rtype *rt, const char *name, json_t *causes)
 {
-    char m[1024];
     const char *kind = rt->plural;
     if (!strcmp(rt->group, "rbac.authorization.k8s.io")) {
-        if (!strcmp(name, ".") || !strcmp(name, "..") || strpbrk(name, "/%")) {
-            snprintf(m, sizeof(m), "Invalid value: \"%s\": may not contain '/' or '%%'", name);
-            json_array_append_new(causes, json_pack("{s:s,s:s,s:s}", "reason", "FieldValueInvalid", "message",
-                                                    m, "field", "metadata.name"));
-        }
+        if (!strcmp(name, ".") || !strcmp(name, "..") || strpbrk(name, "/%"))
+            invalid_cause(causes, "metadata.name", name, "may not contain '/' or '%'");
         return;
     }
     if (!strcmp(kind, "namespaces")) {
-        if (!is_label(name, strlen(name), 0)) {
-            snprintf(m, sizeof(m),
-                     "Invalid value: \"%s\": a lowercase RFC 1123 label must consist of lower case alphanumeric "
-                     "characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  "
-                     "or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')",
-                     name);
-            json_array_append_new(causes, json_pack("{s:s,s:s,s:s}", "reason", "FieldValueInvalid", "message",
-                                                    m, "field", "metadata.name"));
-        }
+        if (!is_label(name, strlen(name), 0))
+            invalid_cause(causes, "metadata.name", name,
+                          "a lowercase RFC 1123 label must consist of lower case alphanumeric "
+                          "characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  "
+                          "or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')");
         return;
     }
     if (!strcmp(kind, "services")) {
-        if (!is_label(name, strlen(name), 1)) {
-            snprintf(m, sizeof(m),
-                     "Invalid value: \"%s\": a DNS-1035 label must consist of lower case alphanumeric characters "
-                     "or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. "
-                     "'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')",
-                     name);
-            json_array_append_new(causes, json_pack("{s:s,s:s,s:s}", "reason", "FieldValueInvalid", "message",
-                                                    m, "field", "metadata.name"));
-        }
+        if (!is_label(name, strlen(name), 1))
+            invalid_cause(causes, "metadata.name", name,
+                          "a DNS-1035 label must consist of lower case alphanumeric characters "
+                          "or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. "
+                          "'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')");
         return;
     }
-    if (!is_subdomain(name)) {
-        snprintf(m, sizeof(m),
-                 "Invalid value: \"%s\": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric "
-                 "characters, '-' or '.', and must start and end with an alphanumeric character (e.g. "
-                 "'example.com', regex used for validation is "
-                 "'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')",
-                 name);
-        json_array_append_new(causes, json_pack("{s:s,s:s,s:s}", "reason", "FieldValueInvalid", "message", m,
-                                                "field", "metadata.name"));
-    }
+    if (!is_subdomain(name))
+        invalid_cause(causes, "metadata.name", name,
+                      "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric "
+                      "characters, '-' or '.', and must start and end with an alphanumeric character (e.g. "
+                      "'example.com', regex used for validation is "
+                      "'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')");
 }
 
 /* [A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])? of at most 63 characters. */
@@ -273,13 +264,6 @@ static int is_qualified_part(const char *s, size_t len)
         if (!isalnum((unsigned char)s[i]) && s[i] != '-' && s[i] != '_' && s[i] != '.')
             return 0;
     return 1;
-}
-
-static void invalid_cause(json_t *causes, const char *field, const char *value, const char *why)
-{
-    char m[1024];
-    snprintf(m, sizeof(m), "Invalid value: \"%s\": %s", value, why);
-    json_array_append_new(causes, json_pack("{s:s,s:s,s:s}", "reason", "FieldValueInvalid", "message", m, "field", field));
 }
 
 /* Label keys and values, annotation keys, as apimachinery validates them. */
@@ -672,6 +656,34 @@ static void allocate_cluster_ip(dv_api *api, json_t *svc)
 }
 
 /* Create obj (stolen). `applied`: managedFields already recorded by apply. */
+/* A CustomResourceDefinition is registered before it is stored, so one the
+ * registry refuses is never stored. 0, or -1 once the 422 is sent; does
+ * nothing for other kinds. */
+static int register_crd(dv_ctx *c, json_t *obj, const char *name)
+{
+    if (strcmp(c->rt->plural, "customresourcedefinitions"))
+        return 0;
+    char msg[512] = "";
+    if (dv_registry_apply_crd(c->api->reg, obj, msg, sizeof(msg)) != 0) {
+        dv_reply_invalid(c, c->rt, name,
+                         json_pack("[{s:s,s:s,s:s}]", "reason", "FieldValueInvalid", "message", msg, "field", "spec"));
+        return -1;
+    }
+    return 0;
+}
+
+/* Stores obj (dv_store_put steals a reference: the caller keeps its own) and replies `status`
+ * with it, or 500 when the store refused. */
+static void store_and_reply(dv_ctx *c, json_t *obj, const char *name, int status)
+{
+    json_incref(obj);
+    if (!dv_store_put(c->api->store, c->rt->group, c->rt->plural, nsarg(c->rt, c->ns), name, obj)) {
+        dv_reply_status(c, 500, "InternalError", "Internal error occurred: writing to the store failed", NULL);
+        return;
+    }
+    reply_object(c, status, obj);
+}
+
 static void do_create(dv_ctx *c, json_t *obj, int applied)
 {
     json_t *m = dv_md(obj);
@@ -785,20 +797,9 @@ static void do_create(dv_ctx *c, json_t *obj, int applied)
         reply_object(c, 201, obj);
         goto out;
     }
-    if (!strcmp(c->rt->plural, "customresourcedefinitions")) {
-        char msg[512] = "";
-        if (dv_registry_apply_crd(c->api->reg, obj, msg, sizeof(msg)) != 0) {
-            dv_reply_invalid(c, c->rt, name,
-                             json_pack("[{s:s,s:s,s:s}]", "reason", "FieldValueInvalid", "message", msg, "field", "spec"));
-            goto out;
-        }
-    }
-    json_incref(obj);
-    if (!dv_store_put(c->api->store, c->rt->group, c->rt->plural, nsarg(c->rt, c->ns), name, obj)) {
-        dv_reply_status(c, 500, "InternalError", "Internal error occurred: writing to the store failed", NULL);
+    if (register_crd(c, obj, name) != 0)
         goto out;
-    }
-    reply_object(c, 201, obj);
+    store_and_reply(c, obj, name, 201);
 out:
     json_decref(obj);
 }
@@ -995,26 +996,15 @@ void dv_update_object(dv_ctx *c, const json_t *old, json_t *obj, int applied)
         reply_object(c, 200, obj);
         goto out;
     }
-    if (!strcmp(c->rt->plural, "customresourcedefinitions")) {
-        char msg[512] = "";
-        if (dv_registry_apply_crd(c->api->reg, obj, msg, sizeof(msg)) != 0) {
-            dv_reply_invalid(c, c->rt, name,
-                             json_pack("[{s:s,s:s,s:s}]", "reason", "FieldValueInvalid", "message", msg, "field", "spec"));
-            goto out;
-        }
-    }
+    if (register_crd(c, obj, name) != 0)
+        goto out;
     json_t *fin = json_object_get(m, "finalizers");
     if (json_object_get(m, "deletionTimestamp") && json_array_size(fin) == 0) {
         dv_store_or_finalize(c->api, c->rt, json_incref(obj));
         reply_object(c, 200, obj);
         goto out;
     }
-    json_incref(obj);
-    if (!dv_store_put(c->api->store, c->rt->group, c->rt->plural, nsarg(c->rt, c->ns), name, obj)) {
-        dv_reply_status(c, 500, "InternalError", "Internal error occurred: writing to the store failed", NULL);
-        goto out;
-    }
-    reply_object(c, 200, obj);
+    store_and_reply(c, obj, name, 200);
 out:
     json_decref(obj);
 }
