@@ -701,6 +701,22 @@ static void add_required(json_t *s, const char *name)
     json_array_append_new(req, json_string(name));
 }
 
+/* Gives schema s the apiVersion, kind and metadata properties of a whole
+ * Kubernetes object (creating "properties" when s has none); returns the
+ * properties, borrowed from s. */
+static json_t *add_object_props(json_t *s)
+{
+    json_t *props = json_object_get(s, "properties");
+    if (!json_is_object(props)) {
+        props = json_object();
+        json_object_set_new(s, "properties", props);
+    }
+    json_object_set_new(props, "apiVersion", p_str(D_APIVERSION));
+    json_object_set_new(props, "kind", p_str(D_KIND));
+    json_object_set_new(props, "metadata", p_ref(META "ObjectMeta", D_OBJMETA));
+    return props;
+}
+
 /* addEmbeddedProperties: x-kubernetes-embedded-resource objects get the
  * TypeMeta fields (required) and an ObjectMeta reference. */
 static void add_embedded(json_t *s, int depth)
@@ -715,13 +731,7 @@ static void add_embedded(json_t *s, int depth)
     add_embedded(json_object_get(s, "additionalProperties"), depth + 1);
     if (!json_is_true(json_object_get(s, "x-kubernetes-embedded-resource")))
         return;
-    if (!json_is_object(props)) {
-        props = json_object();
-        json_object_set_new(s, "properties", props);
-    }
-    json_object_set_new(props, "apiVersion", p_str(D_APIVERSION));
-    json_object_set_new(props, "kind", p_str(D_KIND));
-    json_object_set_new(props, "metadata", p_ref(META "ObjectMeta", D_OBJMETA));
+    add_object_props(s);
     add_required(s, "kind");
     add_required(s, "apiVersion");
 }
@@ -733,15 +743,7 @@ static json_t *kind_schema(const kinfo *k, const json_t *src)
                                                 "x-kubernetes-preserve-unknown-fields", 1);
     if (!json_object_get(s, "type"))
         json_object_set_new(s, "type", json_string("object"));
-    json_t *props = json_object_get(s, "properties");
-    if (!json_is_object(props)) {
-        props = json_object();
-        json_object_set_new(s, "properties", props);
-    }
-    json_object_set_new(props, "apiVersion", p_str(D_APIVERSION));
-    json_object_set_new(props, "kind", p_str(D_KIND));
-    json_object_set_new(props, "metadata", p_ref(META "ObjectMeta", D_OBJMETA));
-    json_t *v;
+    json_t *props = add_object_props(s), *v;
     const char *name;
     json_object_foreach(props, name, v) if (!is_meta(name)) add_embedded(v, 1);
     gvk_list(s, k->group, k->version, k->kind);
