@@ -313,7 +313,9 @@ json_t *store_get(store *s, const char *key)
     return o;
 }
 
-json_t *store_list(store *s)
+/* Every cached object (a shared reference each) or, when `keys`, every
+ * key, as a new array taken under one read lock. */
+static json_t *list_all(store *s, int keys)
 {
     json_t *a = json_array();
     if (!s || !a)
@@ -321,24 +323,24 @@ json_t *store_list(store *s)
     pthread_rwlock_rdlock(&s->lock);
     const char *k;
     json_t *v;
-    json_object_foreach(s->items, k, v)
-        json_array_append(a, v);
+    json_object_foreach(s->items, k, v) {
+        if (keys)
+            json_array_append_new(a, json_string_nocheck(k));
+        else
+            json_array_append(a, v);
+    }
     pthread_rwlock_unlock(&s->lock);
     return a;
 }
 
+json_t *store_list(store *s)
+{
+    return list_all(s, 0);
+}
+
 json_t *store_list_keys(store *s)
 {
-    json_t *a = json_array();
-    if (!s || !a)
-        return a;
-    pthread_rwlock_rdlock(&s->lock);
-    const char *k;
-    json_t *v;
-    json_object_foreach(s->items, k, v)
-        json_array_append_new(a, json_string_nocheck(k));
-    pthread_rwlock_unlock(&s->lock);
-    return a;
+    return list_all(s, 1);
 }
 
 json_t *store_by_index(store *s, const char *index, const char *value, pb_err *err)
