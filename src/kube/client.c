@@ -761,6 +761,12 @@ static const char *obj_meta(json_t *obj, const char *key)
     return json_string_value(json_object_get(json_object_get(obj, "metadata"), key));
 }
 
+/* Where a write of obj goes: ns when given, else the object's own namespace. */
+static const char *obj_namespace(json_t *obj, const char *ns)
+{
+    return ns && *ns ? ns : obj_meta(obj, "namespace");
+}
+
 int kube_get(kube_client *c, const kube_gvr *r, const char *ns, const char *name,
              const kube_request_opts *o, json_t **out, pb_err *err)
 {
@@ -867,8 +873,7 @@ int kube_create(kube_client *c, const kube_gvr *r, const char *ns, json_t *obj,
                 const kube_request_opts *o, json_t **out, pb_err *err)
 {
     o = o ? o : &no_opts;
-    if (!ns || !*ns)
-        ns = obj_meta(obj, "namespace");
+    ns = obj_namespace(obj, ns);
     const char *name = obj_meta(obj, "name");
     char what[512];
     describe(what, sizeof what, r, ns, name ? name : obj_meta(obj, "generateName"), o->subresource);
@@ -892,8 +897,7 @@ int kube_update(kube_client *c, const kube_gvr *r, const char *ns, json_t *obj,
                 const kube_request_opts *o, json_t **out, pb_err *err)
 {
     o = o ? o : &no_opts;
-    if (!ns || !*ns)
-        ns = obj_meta(obj, "namespace");
+    ns = obj_namespace(obj, ns);
     const char *name = obj_meta(obj, "name");
     char what[512];
     describe(what, sizeof what, r, ns, name, o->subresource);
