@@ -149,7 +149,7 @@ static void add_key(json_t *keys, const char *s)
     json_array_append_new(keys, json_string(s));
 }
 
-static json_t *nonempty(json_t *keys)
+json_t *operator_nonempty_keys(json_t *keys)
 {
     if (json_array_size(keys) == 0) {
         json_decref(keys);
@@ -195,7 +195,7 @@ json_t *operator_map_subscription_to_tenant(json_t *sub, void *ud)
     const char *t = NULL;
     pb_json_opt_string(sub, "spec.tenantRef.name", NULL, &t, NULL);
     add_key(keys, t);
-    return nonempty(keys);
+    return operator_nonempty_keys(keys);
 }
 
 /* Index function: the string at the dotted path `ud`, if any. */
@@ -266,7 +266,7 @@ json_t *operator_map_plan_to_subscriptions(json_t *plan, void *ud)
     operator_ctx *op = ud;
     json_t *keys = json_array();
     operator_keys_where(op->subscriptions, OPERATOR_INDEX_SUB_PLAN, name_of(plan), "metadata.name", keys);
-    return nonempty(keys);
+    return operator_nonempty_keys(keys);
 }
 
 json_t *operator_map_plan_to_tenants(json_t *plan, void *ud)
@@ -276,7 +276,7 @@ json_t *operator_map_plan_to_tenants(json_t *plan, void *ud)
     operator_keys_where(op->subscriptions, OPERATOR_INDEX_SUB_PLAN, name_of(plan), "spec.tenantRef.name", keys);
     /* Tenants still provisioned on this plan (their subscription may have moved). */
     operator_keys_where(op->tenants, OPERATOR_INDEX_TENANT_PLAN, name_of(plan), "metadata.name", keys);
-    return nonempty(keys);
+    return operator_nonempty_keys(keys);
 }
 
 json_t *operator_map_tenant_to_plan(json_t *tenant, void *ud)
@@ -286,7 +286,7 @@ json_t *operator_map_tenant_to_plan(json_t *tenant, void *ud)
     const char *p = NULL;
     pb_json_opt_string(tenant, "status.plan", NULL, &p, NULL);
     add_key(keys, p);
-    return nonempty(keys);
+    return operator_nonempty_keys(keys);
 }
 
 json_t *operator_map_child_to_tenant(json_t *child, void *ud)
@@ -298,7 +298,7 @@ json_t *operator_map_child_to_tenant(json_t *child, void *ud)
         return NULL;
     json_t *keys = json_array();
     add_key(keys, json_string_value(json_object_get(labels, TENANTSPEC_LABEL_TENANT)));
-    return nonempty(keys);
+    return operator_nonempty_keys(keys);
 }
 
 json_t *operator_map_tenant_to_datamodel(json_t *tenant, void *ud)
@@ -308,5 +308,5 @@ json_t *operator_map_tenant_to_datamodel(json_t *tenant, void *ud)
     const char *dm = NULL;
     pb_json_opt_string(tenant, "status.database.dataModel", NULL, &dm, NULL);
     add_key(keys, dm);
-    return nonempty(keys);
+    return operator_nonempty_keys(keys);
 }

@@ -45,21 +45,13 @@ static void record_event(void *ud, const json_t *obj, const char *type, const ch
         recorder_event(rec, (json_t *)obj, type, reason, "%s", message);
 }
 
-static json_t *nonempty_keys(json_t *keys)
-{
-    if (json_array_size(keys) > 0)
-        return keys;
-    json_decref(keys);
-    return NULL;
-}
-
 static json_t *map_tenant_to_subscriptions(json_t *tenant, void *ud)
 {
     operator_ctx *op = ud;
     const char *name = json_string_value(json_object_get(json_object_get(tenant, "metadata"), "name"));
     json_t *keys = json_array();
     operator_keys_where(op->subscriptions, OPERATOR_INDEX_SUB_TENANT, name, "metadata.name", keys);
-    return nonempty_keys(keys);
+    return operator_nonempty_keys(keys);
 }
 
 /* A DataModel change concerns every tenant that uses it, and tenants not
@@ -78,7 +70,7 @@ static json_t *map_datamodel_to_tenants(json_t *dm, void *ud)
             json_array_append(keys, json_object_get(json_object_get(t, "metadata"), "name"));
     }
     json_decref(all);
-    return nonempty_keys(keys);
+    return operator_nonempty_keys(keys);
 }
 
 /* Read the admin credentials of a database server from its Secret. */

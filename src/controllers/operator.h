@@ -143,6 +143,10 @@ json_t *operator_map_tenant_to_plan(json_t *tenant, void *ud);
 json_t *operator_map_child_to_tenant(json_t *child, void *ud);
 json_t *operator_map_tenant_to_datamodel(json_t *tenant, void *ud);
 
+/* keys itself when it has any, else NULL (and keys released): what a
+ * controller_map_fn returns. */
+json_t *operator_nonempty_keys(json_t *keys);
+
 /* Cache indexes (by dotted path) the watch maps and lookups use. */
 #define OPERATOR_INDEX_SUB_TENANT "spec.tenantRef.name"
 #define OPERATOR_INDEX_SUB_PLAN "spec.planRef.name"

@@ -25,6 +25,7 @@
 #include <openssl/x509v3.h>
 
 #include "admission.h"
+#include "fakestore.h"
 #include "util/log.h"
 
 /* ---- certificates ------------------------------------------------------ */
@@ -312,21 +313,7 @@ static int reset(void **state)
     return 0;
 }
 
-static json_t *fake_list(void *ud, const char *group, const char *resource, const char *ns)
-{
-    char key[256];
-    snprintf(key, sizeof key, "%s/%s", group, resource);
-    json_t *all = json_object_get((json_t *)ud, key), *out = json_array(), *o;
-    size_t i;
-    json_array_foreach(all, i, o) {
-        const char *ons = json_string_value(json_object_get(json_object_get(o, "metadata"), "namespace"));
-        if (!ns || (ons && strcmp(ons, ns) == 0))
-            json_array_append(out, o);
-    }
-    return out;
-}
-
-static void add_obj(fx *f, const char *key, json_t *o)
+static void add_obj_at(fx *f, const char *key, json_t *o)
 {
     json_t *arr = json_object_get(f->store, key);
     if (!arr) {
@@ -369,7 +356,7 @@ static json_t *hook(fx *f, const char *name, const char *path, const char *extra
 static void add_config(fx *f, int mutating, const char *cfg_name, json_t *hook1)
 {
     json_t *cfg = json_pack("{s:{s:s},s:[o]}", "metadata", "name", cfg_name, "webhooks", hook1);
-    add_obj(f, mutating ? "admissionregistration.k8s.io/mutatingwebhookconfigurations"
+    add_obj_at(f, mutating ? "admissionregistration.k8s.io/mutatingwebhookconfigurations"
                         : "admissionregistration.k8s.io/validatingwebhookconfigurations",
             cfg);
 }
@@ -645,7 +632,7 @@ static void test_service_reference(void **state)
     dv_admission_result_clear(&res);
 
     /* Service without the dev annotation */
-    add_obj(f, "/services", json_pack("{s:{s:s,s:s}}", "metadata", "name", "hook", "namespace", "webhooks"));
+    add_obj_at(f, "/services", json_pack("{s:{s:s,s:s}}", "metadata", "name", "hook", "namespace", "webhooks"));
     assert_int_equal(dv_admission_validate_ex(fake_list, f->store, &req, &res), -2);
     assert_non_null(strstr(json_string_value(json_object_get(res.status, "message")), "paybill.dev/devapi-url"));
     dv_admission_result_clear(&res);
@@ -658,7 +645,7 @@ static void test_service_reference(void **state)
              "{\"clientConfig\":{\"service\":{\"namespace\":\"webhooks\",\"name\":\"other\",\"path\":\"/allow\",\"port\":8443},"
              "\"caBundle\":\"%s\"}}", f->ca_good);
     add_config(f, 0, "v", hook(f, "svc.paybill.dev", "/unused", extra));
-    add_obj(f, "/services", json_pack("{s:{s:s,s:s,s:{s:s}}}", "metadata", "name", "other", "namespace",
+    add_obj_at(f, "/services", json_pack("{s:{s:s,s:s,s:{s:s}}}", "metadata", "name", "other", "namespace",
                                       "webhooks", "annotations", DV_ADMISSION_URL_ANNOTATION, real));
     assert_int_equal(dv_admission_validate_ex(fake_list, f->store, &req, &res), -2);
     assert_non_null(strstr(json_string_value(json_object_get(res.status, "message")),
@@ -670,7 +657,7 @@ static void test_service_reference(void **state)
     json_object_clear(f->store);
     snprintf(extra, sizeof extra, svc_cc, f->ca_good);
     add_config(f, 0, "v", hook(f, "svc.paybill.dev", "/unused", extra));
-    add_obj(f, "/services", json_pack("{s:{s:s,s:s,s:{s:s}}}", "metadata", "name", "hook", "namespace",
+    add_obj_at(f, "/services", json_pack("{s:{s:s,s:s,s:{s:s}}}", "metadata", "name", "hook", "namespace",
                                       "webhooks", "annotations", DV_ADMISSION_URL_ANNOTATION, real));
     int before = calls(f);
     assert_int_equal(dv_admission_validate_ex(fake_list, f->store, &req, &res), 0);

@@ -8,40 +8,10 @@
 #include <time.h>
 
 #include "auth.h"
+#include "fakestore.h"
 #include "util/log.h"
 
-/* ---- fake store ----------------------------------------------------------- */
-
-/* Objects keyed "group/resource" -> array; the lister filters by namespace. */
-static json_t *fake_list(void *ud, const char *group, const char *resource, const char *ns)
-{
-    char key[256];
-    snprintf(key, sizeof key, "%s/%s", group, resource);
-    json_t *all = json_object_get((json_t *)ud, key), *out = json_array(), *o;
-    size_t i;
-    json_array_foreach(all, i, o) {
-        const char *ons = json_string_value(json_object_get(json_object_get(o, "metadata"), "namespace"));
-        if (!ns || (ons && strcmp(ons, ns) == 0))
-            json_array_append(out, o);
-    }
-    return out;
-}
-
-static void add_obj(json_t *store, const char *group, const char *resource, const char *json)
-{
-    char key[256];
-    snprintf(key, sizeof key, "%s/%s", group, resource);
-    json_t *arr = json_object_get(store, key);
-    if (!arr) {
-        arr = json_array();
-        json_object_set_new(store, key, arr);
-    }
-    json_error_t je;
-    json_t *o = json_loads(json, 0, &je);
-    if (!o)
-        fail_msg("bad test JSON: %s: %s", je.text, json);
-    json_array_append_new(arr, o);
-}
+/* ---- fake store (fakestore.h) ---------------------------------------------- */
 
 static void add_sa(json_t *store, const char *ns, const char *name, const char *uid)
 {

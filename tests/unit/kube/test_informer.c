@@ -11,7 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "fakeapi.h"
+#include "fakeclient.h"
 #include "kube/config.h"
 #include "kube/informer.h"
 
@@ -398,29 +398,6 @@ static void test_bad_input(void **state)
 
 /* --- through the REST client ------------------------------------------------ */
 
-static kube_client *client_for(fa_server *srv, char **dir)
-{
-    char url[128], yaml[1024];
-    *dir = tu_tmpdir();
-    snprintf(yaml, sizeof yaml,
-             "current-context: t\n"
-             "contexts:\n- name: t\n  context: {cluster: k, user: u}\n"
-             "clusters:\n- name: k\n  cluster:\n    server: %s\n"
-             "users:\n- name: u\n  user:\n    token: abc\n",
-             fa_url(srv, url, sizeof url));
-    char *path = tu_write_file(*dir, "kubeconfig", yaml);
-    kube_config_options co = {.kubeconfig = path};
-    kube_config *cfg = NULL;
-    pb_err e;
-    assert_int_equal(kube_config_load(&co, &cfg, &e), 0);
-    kube_client_options o = {.qps = 1000, .burst = 1000, .backoff_base_ms = 10, .max_retries = -1};
-    kube_client *c = NULL;
-    assert_int_equal(kube_client_new(cfg, &o, &c, &e), 0);
-    kube_config_free(cfg);
-    free(path);
-    return c;
-}
-
 #define KOBJ(name, rv) "{\"apiVersion\":\"paybill.dev/v1alpha1\",\"kind\":\"Tenant\",\"metadata\":" \
     "{\"name\":\"" name "\",\"resourceVersion\":\"" rv "\"}}"
 
@@ -428,7 +405,7 @@ static void test_kube_source_end_to_end(void **state)
 {
     fa_server *srv = fa_start(NULL);
     char *dir;
-    kube_client *c = client_for(srv, &dir);
+    kube_client *c = fa_client(srv, &dir);
     fa_push_json(srv, 200, "{\"kind\":\"TenantList\",\"metadata\":{\"resourceVersion\":\"5\"},\"items\":["
                            KOBJ("a", "4") "," KOBJ("c", "5") "]}");
     fa_resp w1 = {.chunk = 64,

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "fakeapi.h"
+#include "fakeclient.h"
 #include "kube/config.h"
 #include "kube/recorder.h"
 
@@ -293,34 +293,11 @@ static void test_bad_input(void **state)
 
 /* --- the sink on the REST client --------------------------------------------- */
 
-static kube_client *client_for(fa_server *srv, char **dir)
-{
-    char url[128], yaml[1024];
-    *dir = tu_tmpdir();
-    snprintf(yaml, sizeof yaml,
-             "current-context: t\n"
-             "contexts:\n- name: t\n  context: {cluster: k, user: u}\n"
-             "clusters:\n- name: k\n  cluster:\n    server: %s\n"
-             "users:\n- name: u\n  user:\n    token: abc\n",
-             fa_url(srv, url, sizeof url));
-    char *path = tu_write_file(*dir, "kubeconfig", yaml);
-    kube_config_options co = {.kubeconfig = path};
-    kube_config *cfg = NULL;
-    pb_err e;
-    assert_int_equal(kube_config_load(&co, &cfg, &e), 0);
-    kube_client_options o = {.qps = 1000, .burst = 1000, .backoff_base_ms = 10, .max_retries = -1};
-    kube_client *c = NULL;
-    assert_int_equal(kube_client_new(cfg, &o, &c, &e), 0);
-    kube_config_free(cfg);
-    free(path);
-    return c;
-}
-
 static void test_kube_sink(void **state)
 {
     fa_server *srv = fa_start(NULL);
     char *dir;
-    kube_client *c = client_for(srv, &dir);
+    kube_client *c = fa_client(srv, &dir);
     recorder_sink sink;
     pb_err e;
     assert_int_equal(recorder_sink_kube(c, &sink, &e), 0);
