@@ -1,0 +1,426 @@
+/*
+ * jpack.c - packed JSON encoder, decoder and path lookup (see jpack.h).
+ */
+#include "util/jpack.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { T_LIT, T_INT, T_REAL, T_STR, T_WORD, T_ARRAY, T_OBJ };
+enum { LIT_NULL, LIT_FALSE, LIT_TRUE };
+
+#define ARG_VARINT 31
+#define MAX_DEPTH 4096 /* jansson's parser stops at 2048 */
+
+/* Strings that recur in nearly every Kubernetes object, as keys or values.
+ * Sorted (C locale) for bsearch; test_jpack checks the order. */
+static const char *const dictionary[] = {
+    "AgentPolicy", "ClusterRole", "ConfigMap", "Container",
+    "DataModel", "Egress", "Event", "False",
+    "Ingress", "Lease", "LimitRange", "Namespace",
+    "NetworkPolicy", "Opaque", "Plan", "Ready",
+    "ResourceQuota", "Role", "RoleBinding", "Secret",
+    "ServiceAccount", "Subscription", "TCP", "Tenant",
+    "True", "Unknown", "Workflow", "annotations",
+    "apiGroup", "apiGroups", "apiVersion", "app.kubernetes.io/component",
+    "app.kubernetes.io/instance", "app.kubernetes.io/managed-by", "app.kubernetes.io/name", "app.kubernetes.io/part-of",
+    "binaryData", "blockOwnerDeletion", "conditions", "containers",
+    "controller", "coordination.k8s.io/v1", "cpu", "create",
+    "creationTimestamp", "data", "dataModelVersion", "database",
+    "default", "defaultRequest", "delete", "deletionGracePeriodSeconds",
+    "deletionTimestamp", "displayName", "egress", "email",
+    "finalizers", "from", "generation", "get",
+    "hard", "image", "immutable", "ingress",
+    "items", "key", "kind", "kubernetes.io/metadata.name",
+    "labels", "lastTransitionTime", "lastUpdateTime", "limits",
+    "list", "matchExpressions", "matchLabels", "max",
+    "memory", "message", "metadata", "min",
+    "name", "namespace", "namespaceSelector", "networking.k8s.io/v1",
+    "observedGeneration", "operator", "owner", "ownerReferences",
+    "patch", "paybill-operator", "paybill.dev", "paybill.dev/plan",
+    "paybill.dev/tenant", "paybill.dev/v1alpha1", "phase", "plan",
+    "planRef", "podSelector", "policyTypes", "port",
+    "ports", "protocol", "rbac.authorization.k8s.io", "rbac.authorization.k8s.io/v1",
+    "reason", "requests", "resourceVersion", "resources",
+    "roleRef", "rules", "secretName", "selector",
+    "spec", "state", "status", "storage",
+    "stringData", "subjects", "suspended", "template",
+    "tenantRef", "tier", "to", "type",
+    "uid", "update", "used", "v1",
+    "value", "values", "verbs", "watch",
+};
+#define NWORDS (sizeof dictionary / sizeof dictionary[0])
+
+size_t jpack_dictionary_size(void)
+{
+    return NWORDS;
+}
+
+const char *jpack_dictionary_word(size_t i)
+{
+    return i < NWORDS ? dictionary[i] : NULL;
+}
+
+typedef struct span {
+    const char *s;
+    size_t n;
+} span;
+
+static int cmp_word(const void *key, const void *elem)
+{
+    const span *k = key;
+    const char *w = *(const char *const *)elem;
+    size_t wn = strlen(w);
+    int c = memcmp(k->s, w, k->n < wn ? k->n : wn);
+    return c ? c : (k->n > wn) - (k->n < wn);
+}
+
+/* The dictionary index of s, or -1. */
+static long word_index(const char *s, size_t n)
+{
+    span k = {s, n};
+    const char *const *hit = bsearch(&k, dictionary, NWORDS, sizeof dictionary[0], cmp_word);
+    return hit ? (long)(hit - dictionary) : -1;
+}
+
+/* --- encoder --------------------------------------------------------------- */
+
+typedef struct wbuf {
+    unsigned char *p;
+    size_t len, cap;
+    int oom;
+} wbuf;
+
+static void put(wbuf *b, const void *data, size_t n)
+{
+    if (b->oom)
+        return;
+    if (b->len + n > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->len + n)
+            cap *= 2;
+        unsigned char *p = realloc(b->p, cap);
+        if (!p) {
+            b->oom = 1;
+            return;
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, data, n);
+    b->len += n;
+}
+
+static void put_varint(wbuf *b, uint64_t v)
+{
+    unsigned char tmp[10];
+    size_t n = 0;
+    do {
+        tmp[n] = (unsigned char)(v & 0x7f);
+        v >>= 7;
+        if (v)
+            tmp[n] |= 0x80;
+        n++;
+    } while (v);
+    put(b, tmp, n);
+}
+
+/* A tag with its argument inline when small, else as a varint after it. */
+static void put_tag(wbuf *b, int type, uint64_t arg)
+{
+    unsigned char t = (unsigned char)(type | ((arg < ARG_VARINT ? arg : ARG_VARINT) << 3));
+    put(b, &t, 1);
+    if (arg >= ARG_VARINT)
+        put_varint(b, arg);
+}
+
+static void put_string(wbuf *b, const char *s, size_t n)
+{
+    long w = word_index(s, n);
+    if (w >= 0) {
+        put_tag(b, T_WORD, (uint64_t)w);
+        return;
+    }
+    put_tag(b, T_STR, n);
+    put(b, s, n);
+}
+
+static void encode(wbuf *b, json_t *v)
+{
+    switch (json_typeof(v)) {
+    case JSON_NULL:
+        put_tag(b, T_LIT, LIT_NULL);
+        break;
+    case JSON_FALSE:
+        put_tag(b, T_LIT, LIT_FALSE);
+        break;
+    case JSON_TRUE:
+        put_tag(b, T_LIT, LIT_TRUE);
+        break;
+    case JSON_INTEGER: {
+        uint64_t u = (uint64_t)json_integer_value(v);
+        put_tag(b, T_INT, 0);
+        put_varint(b, (u << 1) ^ (0 - (u >> 63))); /* zigzag: small negatives stay short */
+        break;
+    }
+    case JSON_REAL: {
+        double d = json_real_value(v);
+        put_tag(b, T_REAL, 0);
+        put(b, &d, sizeof d);
+        break;
+    }
+    case JSON_STRING:
+        put_string(b, json_string_value(v), json_string_length(v));
+        break;
+    case JSON_ARRAY: {
+        size_t i;
+        json_t *item;
+        put_tag(b, T_ARRAY, json_array_size(v));
+        json_array_foreach(v, i, item)
+            encode(b, item);
+        break;
+    }
+    case JSON_OBJECT: {
+        const char *k;
+        size_t kn;
+        json_t *item;
+        put_tag(b, T_OBJ, json_object_size(v));
+        json_object_keylen_foreach(v, k, kn, item) {
+            put_string(b, k, kn);
+            encode(b, item);
+        }
+        break;
+    }
+    }
+}
+
+unsigned char *jpack_encode(json_t *v, size_t *len)
+{
+    if (len)
+        *len = 0;
+    if (!v)
+        return NULL;
+    wbuf b = {0};
+    encode(&b, v);
+    if (b.oom) {
+        free(b.p);
+        return NULL;
+    }
+    /* Exact size: the cache keeps these for a long time. */
+    unsigned char *exact = realloc(b.p, b.len ? b.len : 1);
+    if (!exact)
+        exact = b.p;
+    if (len)
+        *len = b.len;
+    return exact;
+}
+
+/* --- decoder --------------------------------------------------------------- */
+
+typedef struct reader {
+    const unsigned char *p, *end;
+} reader;
+
+static int get_varint(reader *r, uint64_t *out)
+{
+    uint64_t v = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+        if (r->p >= r->end)
+            return -1;
+        unsigned char c = *r->p++;
+        v |= (uint64_t)(c & 0x7f) << shift;
+        if (!(c & 0x80)) {
+            *out = v;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static int get_tag(reader *r, int *type, uint64_t *arg)
+{
+    if (r->p >= r->end)
+        return -1;
+    unsigned char t = *r->p++;
+    *type = t & 7;
+    *arg = t >> 3;
+    return *arg == ARG_VARINT ? get_varint(r, arg) : 0;
+}
+
+/* A STR or WORD value: its bytes (in the buffer or the dictionary). */
+static int get_string(reader *r, int type, uint64_t arg, span *out)
+{
+    if (type == T_WORD) {
+        if (arg >= NWORDS)
+            return -1;
+        out->s = dictionary[arg];
+        out->n = strlen(out->s);
+        return 0;
+    }
+    if (type != T_STR || arg > (uint64_t)(r->end - r->p))
+        return -1;
+    out->s = (const char *)r->p;
+    out->n = (size_t)arg;
+    r->p += arg;
+    return 0;
+}
+
+static json_t *decode(reader *r, int depth);
+
+static json_t *decode_container(reader *r, int type, uint64_t count, int depth)
+{
+    /* Every item takes at least one byte: a bigger count is corrupt, and
+     * checking it first keeps a bad count from looping for long. */
+    if (count > (uint64_t)(r->end - r->p) || depth >= MAX_DEPTH)
+        return NULL;
+    json_t *c = type == T_ARRAY ? json_array() : json_object();
+    for (uint64_t i = 0; c && i < count; i++) {
+        span key = {0};
+        int kt;
+        uint64_t ka;
+        if (type == T_OBJ && (get_tag(r, &kt, &ka) || get_string(r, kt, ka, &key)))
+            goto bad;
+        json_t *item = decode(r, depth + 1);
+        if (!item)
+            goto bad;
+        int rc = type == T_ARRAY ? json_array_append_new(c, item)
+                                 : json_object_setn_new_nocheck(c, key.s, key.n, item);
+        if (rc)
+            goto bad;
+    }
+    return c;
+bad:
+    json_decref(c);
+    return NULL;
+}
+
+static json_t *decode(reader *r, int depth)
+{
+    int type;
+    uint64_t arg;
+    if (get_tag(r, &type, &arg))
+        return NULL;
+    switch (type) {
+    case T_LIT:
+        return arg == LIT_NULL ? json_null() : arg == LIT_FALSE ? json_false() : arg == LIT_TRUE ? json_true() : NULL;
+    case T_INT: {
+        uint64_t z;
+        if (get_varint(r, &z))
+            return NULL;
+        return json_integer((json_int_t)((z >> 1) ^ (0 - (z & 1))));
+    }
+    case T_REAL: {
+        double d;
+        if ((size_t)(r->end - r->p) < sizeof d)
+            return NULL;
+        memcpy(&d, r->p, sizeof d);
+        r->p += sizeof d;
+        return json_real(d);
+    }
+    case T_STR:
+    case T_WORD: {
+        span s;
+        return get_string(r, type, arg, &s) ? NULL : json_stringn_nocheck(s.s, s.n);
+    }
+    case T_ARRAY:
+    case T_OBJ:
+        return decode_container(r, type, arg, depth);
+    default:
+        return NULL;
+    }
+}
+
+json_t *jpack_decode(const unsigned char *buf, size_t len)
+{
+    if (!buf)
+        return NULL;
+    reader r = {buf, buf + len};
+    json_t *v = decode(&r, 0);
+    if (v && r.p != r.end) { /* trailing bytes: not one value */
+        json_decref(v);
+        return NULL;
+    }
+    return v;
+}
+
+/* --- lookup without decoding ----------------------------------------------- */
+
+/* Step over one value. */
+static int skip(reader *r, int depth)
+{
+    int type;
+    uint64_t arg;
+    if (depth >= MAX_DEPTH || get_tag(r, &type, &arg))
+        return -1;
+    switch (type) {
+    case T_LIT:
+    case T_WORD:
+        return 0;
+    case T_INT:
+        return get_varint(r, &arg);
+    case T_REAL:
+        if ((size_t)(r->end - r->p) < sizeof(double))
+            return -1;
+        r->p += sizeof(double);
+        return 0;
+    case T_STR: {
+        span s;
+        return get_string(r, type, arg, &s);
+    }
+    case T_ARRAY:
+    case T_OBJ:
+        if (arg > (uint64_t)(r->end - r->p))
+            return -1;
+        for (uint64_t i = 0; i < arg; i++) {
+            if (type == T_OBJ && skip(r, depth + 1)) /* the key */
+                return -1;
+            if (skip(r, depth + 1))
+                return -1;
+        }
+        return 0;
+    default:
+        return -1;
+    }
+}
+
+const char *jpack_get_string(const unsigned char *buf, size_t len, const char *path, size_t *n)
+{
+    if (!buf || !path)
+        return NULL;
+    reader r = {buf, buf + len};
+    const char *seg = path;
+    for (;;) {
+        const char *dot = strchr(seg, '.');
+        size_t seglen = dot ? (size_t)(dot - seg) : strlen(seg);
+        int type;
+        uint64_t count;
+        if (get_tag(&r, &type, &count) || type != T_OBJ)
+            return NULL;
+        uint64_t i;
+        for (i = 0; i < count; i++) {
+            int kt;
+            uint64_t ka;
+            span key;
+            if (get_tag(&r, &kt, &ka) || get_string(&r, kt, ka, &key))
+                return NULL;
+            if (key.n == seglen && memcmp(key.s, seg, seglen) == 0)
+                break;
+            if (skip(&r, 1))
+                return NULL;
+        }
+        if (i == count)
+            return NULL;
+        if (!dot)
+            break;
+        seg = dot + 1;
+    }
+    int type;
+    uint64_t arg;
+    span s;
+    if (get_tag(&r, &type, &arg) || (type != T_STR && type != T_WORD) || get_string(&r, type, arg, &s))
+        return NULL;
+    if (n)
+        *n = s.n;
+    return s.s;
+}
