@@ -65,6 +65,8 @@ struct kube_client {
     kube_request_observer observer;
     void *observer_ud;
     kube_discovery *disc;
+    atomic_long last_http_version;   /* see kube_client_last_http_version */
+    atomic_ulong connections_opened;
 };
 
 /* ------------------------------------------------------------ small bits */
@@ -370,6 +372,27 @@ const char *kube_client_server(const kube_client *c)
     return c->server;
 }
 
+long kube_client_last_http_version(const kube_client *c)
+{
+    return atomic_load(&c->last_http_version);
+}
+
+unsigned long kube_client_connections_opened(const kube_client *c)
+{
+    return atomic_load(&c->connections_opened);
+}
+
+/* Note what curl says about the transfer h just finished. */
+static void note_transport(kube_client *c, CURL *h)
+{
+    long version = 0, conns = 0;
+    curl_easy_getinfo(h, CURLINFO_HTTP_VERSION, &version);
+    curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &conns);
+    atomic_store(&c->last_http_version, version);
+    if (conns > 0)
+        atomic_fetch_add(&c->connections_opened, (unsigned long)conns);
+}
+
 static CURL *pool_get(kube_client *c)
 {
     CURL *h = NULL;
@@ -569,6 +592,7 @@ static void perform(kube_client *c, const request *rq, const kube_credentials *c
     curl_easy_setopt(h, CURLOPT_HEADERDATA, rs);
     rs->curl = curl_easy_perform(h);
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &rs->code);
+    note_transport(c, h);
     if (!rs->curl_msg[0])
         snprintf(rs->curl_msg, sizeof rs->curl_msg, "%s", curl_easy_strerror(rs->curl));
     curl_slist_free_all(hd);
@@ -1138,6 +1162,7 @@ int kube_watch(kube_client *c, const kube_gvr *r, const char *ns, const kube_req
             cc = msg->data.result;
     if (!w.code)
         curl_easy_getinfo(w.h, CURLINFO_RESPONSE_CODE, &w.code);
+    note_transport(c, w.h);
     /* Latency is the time to the response, as client-go measures it; the
      * stream's own length says nothing about the server. */
     record(c, "WATCH", (int)w.code, (w.headers_at ? w.headers_at : now_s()) - t0);

@@ -193,6 +193,17 @@ void kube_client_set_observer(kube_client *c, kube_request_observer fn, void *ud
 /* The server URL the client talks to (owned by the client). */
 const char *kube_client_server(const kube_client *c);
 
+/* Transport facts, for tests and diagnostics (any thread may read them).
+ * kube_client_last_http_version: curl's CURLINFO_HTTP_VERSION for the most
+ * recently finished request of any thread (a watch finishes when its stream
+ * ends): CURL_HTTP_VERSION_1_1 (2) or CURL_HTTP_VERSION_2_0 (3); 0 before
+ * the first request or when the last one got no response.
+ * kube_client_connections_opened: CURLINFO_NUM_CONNECTS summed over every
+ * request and watch, i.e. the connections opened so far; requests that
+ * reuse a connection leave it unchanged. */
+long kube_client_last_http_version(const kube_client *c);
+unsigned long kube_client_connections_opened(const kube_client *c);
+
 /*
  * Watch stream decoding, separate from the transport so it can be tested
  * byte by byte: feed the body as it arrives, in pieces of any size; every
