@@ -215,12 +215,10 @@ static void replace(informer *inf, json_t *list)
         if (store_key_of(item, key, sizeof key, NULL) != 0)
             continue;
         json_object_set_new_nocheck(seen, key, json_true());
-        json_t *cur = store_get(inf->cache, key);
-        if (cur && strcmp(rv_of(cur), rv_of(item)) == 0) {
-            json_decref(cur); /* unchanged while we were away: no event */
-            continue;
-        }
-        json_decref(cur);
+        char cur_rv[64];
+        if (store_resource_version(inf->cache, key, cur_rv, sizeof cur_rv) == 0 &&
+            strcmp(cur_rv, rv_of(item)) == 0)
+            continue; /* unchanged while we were away: no event */
         json_t *old = NULL, *nw = NULL;
         if (store_upsert(inf->cache, item, &old, &nw, NULL) != 0)
             continue;

@@ -201,6 +201,139 @@ static void test_custom_index_added_late(void **state)
     store_free(s);
 }
 
+/* Reads unpack: each caller gets its own copy, equal to what was stored
+ * minus the stripped fields. */
+static void test_reads_are_private_copies(void **state)
+{
+    store *s = store_new();
+    json_t *o = obj("{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"a\",\"namespace\":\"n\","
+                    "\"resourceVersion\":\"7\",\"managedFields\":[{\"manager\":\"m\"}]},"
+                    "\"data\":{\"k\":\"v\",\"n\":1.5,\"i\":-3,\"b\":false,\"z\":null,\"l\":[1,[2],{}]}}");
+    assert_int_equal(store_upsert(s, o, NULL, NULL, NULL), 0);
+    json_t *g1 = store_get(s, "n/a");
+    json_object_del(json_object_get(o, "metadata"), "managedFields");
+    assert_true(json_equal(g1, o));
+    json_object_set_new(json_object_get(g1, "data"), "k", json_string("changed"));
+    json_t *g2 = store_get(s, "n/a");
+    assert_ptr_not_equal(g1, g2);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(g2, "data"), "k")), "v");
+    json_decref(g1);
+    json_decref(g2);
+    json_decref(o);
+    store_free(s);
+}
+
+static void test_resource_version(void **state)
+{
+    store *s = store_new();
+    put(s, "{\"metadata\":{\"name\":\"a\",\"namespace\":\"n\",\"resourceVersion\":\"123456\"}}");
+    put(s, "{\"metadata\":{\"name\":\"norv\"}}");
+    char rv[16], tiny[4];
+    assert_int_equal(store_resource_version(s, "n/a", rv, sizeof rv), 0);
+    assert_string_equal(rv, "123456");
+    assert_int_equal(store_resource_version(s, "n/a", tiny, sizeof tiny), PB_ETOOLARGE);
+    assert_int_equal(store_resource_version(s, "norv", rv, sizeof rv), 0);
+    assert_string_equal(rv, "");
+    assert_int_equal(store_resource_version(s, "n/b", rv, sizeof rv), PB_ENOTFOUND);
+    assert_int_equal(store_resource_version(s, NULL, rv, sizeof rv), PB_EINVAL);
+    put(s, "{\"metadata\":{\"name\":\"a\",\"namespace\":\"n\",\"resourceVersion\":\"123457\"}}");
+    assert_int_equal(store_resource_version(s, "n/a", rv, sizeof rv), 0);
+    assert_string_equal(rv, "123457");
+    store_free(s);
+}
+
+static void test_lists_in_key_order(void **state)
+{
+    store *s = store_new();
+    const char *names[] = {"m", "b", "z", "a", "k"};
+    char buf[128];
+    for (size_t i = 0; i < 5; i++) {
+        snprintf(buf, sizeof buf, "{\"metadata\":{\"name\":\"%s\",\"namespace\":\"n\"}}", names[i]);
+        put(s, buf);
+    }
+    json_t *keys = store_list_keys(s), *all = store_list(s), *ix = store_by_index(s, STORE_INDEX_NAMESPACE, "n", NULL);
+    const char *want[] = {"n/a", "n/b", "n/k", "n/m", "n/z"};
+    assert_int_equal(json_array_size(keys), 5);
+    assert_int_equal(json_array_size(all), 5);
+    assert_int_equal(json_array_size(ix), 5);
+    for (size_t i = 0; i < 5; i++) {
+        assert_string_equal(json_string_value(json_array_get(keys, i)), want[i]);
+        char k[64];
+        assert_int_equal(store_key_of(json_array_get(all, i), k, sizeof k, NULL), 0);
+        assert_string_equal(k, want[i]);
+        assert_int_equal(store_key_of(json_array_get(ix, i), k, sizeof k, NULL), 0);
+        assert_string_equal(k, want[i]);
+    }
+    json_decref(keys);
+    json_decref(all);
+    json_decref(ix);
+    store_free(s);
+}
+
+/* Random upserts and deletes against a plain model (key -> object): after
+ * every step the store holds exactly the model, and every label index
+ * value lists exactly the objects carrying that label. */
+static void test_matches_model(void **state)
+{
+    store *s = store_new();
+    json_t *model = json_object();
+    unsigned int seed = 42;
+    char buf[256], key[64];
+    for (int step = 0; step < 3000; step++) {
+        seed = seed * 1103515245u + 12345u;
+        unsigned r = seed >> 8;
+        int id = (int)(r % 60), color = (int)((r >> 8) % 4), op = (int)((r >> 12) % 4);
+        snprintf(key, sizeof key, "ns%d/o%d", id % 3, id);
+        if (op == 0) {
+            json_t *old = NULL;
+            int rc = store_delete(s, key, &old);
+            assert_int_equal(rc, json_object_get(model, key) ? 0 : PB_ENOTFOUND);
+            if (old)
+                assert_true(json_equal(old, json_object_get(model, key)));
+            json_decref(old);
+            json_object_del(model, key);
+        } else {
+            snprintf(buf, sizeof buf,
+                     "{\"metadata\":{\"name\":\"o%d\",\"namespace\":\"ns%d\",\"resourceVersion\":\"%d\","
+                     "\"labels\":{\"color\":\"c%d\"%s}},\"spec\":{\"step\":%d}}",
+                     id, id % 3, step, color, op == 1 ? ",\"odd\":\"yes\"" : "", step);
+            json_t *o = obj(buf), *old = NULL, *nw = NULL;
+            assert_int_equal(store_upsert(s, o, &old, &nw, NULL), 0);
+            json_t *prev = json_object_get(model, key);
+            if (prev)
+                assert_true(json_equal(old, prev));
+            else
+                assert_null(old);
+            assert_true(json_equal(nw, o));
+            json_object_set(model, key, o);
+            json_decref(old);
+            json_decref(nw);
+            json_decref(o);
+        }
+        if (step % 100 != 99)
+            continue;
+        assert_int_equal(store_len(s), json_object_size(model));
+        const char *k;
+        json_t *v;
+        json_object_foreach(model, k, v) {
+            json_t *g = store_get(s, k);
+            assert_true(json_equal(g, v));
+            json_decref(g);
+        }
+        for (int c = 0; c < 4; c++) {
+            snprintf(buf, sizeof buf, "color=c%d", c);
+            size_t want = 0;
+            json_object_foreach(model, k, v) {
+                const char *lc = json_string_value(json_object_get(json_object_get(json_object_get(v, "metadata"), "labels"), "color"));
+                want += strcmp(lc + 0, buf + 6) == 0;
+            }
+            assert_int_equal(count_index(s, STORE_INDEX_LABEL, buf), want);
+        }
+    }
+    json_decref(model);
+    store_free(s);
+}
+
 static void *reader(void *arg)
 {
     store *s = arg;
@@ -249,6 +382,10 @@ int main(void)
         cmocka_unit_test(test_builtin_indexes_follow_updates),
         cmocka_unit_test(test_custom_index_added_late),
         cmocka_unit_test(test_concurrent_readers),
+        cmocka_unit_test(test_reads_are_private_copies),
+        cmocka_unit_test(test_resource_version),
+        cmocka_unit_test(test_lists_in_key_order),
+        cmocka_unit_test(test_matches_model),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
