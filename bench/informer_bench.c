@@ -12,7 +12,7 @@
  *     other's heap; median of 3 runs (2 when the first two agree to
  *     0.5 %: the figures are deterministic);
  *   - the child builds an informer on an in-process informer_source whose
- *     list parses the objects in pages of 500 from text (as kube_list_all
+ *     list parses the objects in pages of 500 from text (as kube_list_pages
  *     would) and whose watch just waits; it measures before start and again
  *     once the list has been stored AND released, after malloc_trim(0):
  *       RSS      /proc/self/statm resident pages (what the kernel charges),
@@ -168,13 +168,12 @@ typedef struct mem_source {
     atomic_int watching; /* set once the list has been stored and released */
 } mem_source;
 
-/* Like kube_list_all: each page of 500 arrives as one growing text buffer
- * (curl's), is parsed whole, and its items are appended to the first
- * page's. So the heap ends up shaped as the REST client would leave it. */
-static int mem_list(void *ud, json_t **out, pb_err *err)
+/* Like kube_list_pages: each page of 500 arrives as one growing text
+ * buffer (curl's), is parsed whole, handed to fn and released. So the heap
+ * ends up shaped as the REST client would leave it. */
+static int mem_list(void *ud, informer_page_fn fn, void *fn_ud, pb_err *err)
 {
     mem_source *ms = ud;
-    json_t *all = NULL;
     for (int first = 0; first < ms->n; first += PAGE_SIZE_ITEMS) {
         size_t cap = 16384, len = 0;
         char *page = malloc(cap);
@@ -206,18 +205,13 @@ static int mem_list(void *ud, json_t **out, pb_err *err)
             parsed = json_loadb(page, len + 2, 0, NULL);
         }
         free(page);
-        if (!parsed) {
-            json_decref(all);
+        if (!parsed)
             return pb_err_set(err, PB_ENOMEM, "bench: cannot build page at item %d", first);
-        }
-        if (!all)
-            all = parsed;
-        else {
-            json_array_extend(json_object_get(all, "items"), json_object_get(parsed, "items"));
-            json_decref(parsed);
-        }
+        int stop = fn(fn_ud, parsed, first == 0);
+        json_decref(parsed);
+        if (stop)
+            return PB_ECANCELED;
     }
-    *out = all;
     return 0;
 }
 
@@ -272,18 +266,13 @@ typedef struct map_fill {
     json_t *map;
 } map_fill;
 
-/* Thread body, so the what-if layouts allocate from a thread arena exactly
- * like the informer's reflector thread does. */
-static void *fill_map(void *arg)
+/* Page function of the what-if layouts: keep each item the chosen way. */
+static int fill_page(void *ud, json_t *page, int first)
 {
-    map_fill *mf = arg;
-    mem_source ms = {.n = mf->n};
-    json_t *list = NULL;
-    if (mem_list(&ms, &list, NULL) != 0)
-        return NULL;
+    map_fill *mf = ud;
     size_t i;
     json_t *item;
-    json_array_foreach(json_object_get(list, "items"), i, item) {
+    json_array_foreach(json_object_get(page, "items"), i, item) {
         char key[512];
         if (store_key_of(item, key, sizeof key, NULL) != 0)
             continue;
@@ -306,7 +295,16 @@ static void *fill_map(void *arg)
         if (kept)
             json_object_set_new_nocheck(mf->map, key, kept);
     }
-    json_decref(list);
+    return 0;
+}
+
+/* Thread body, so the what-if layouts allocate from a thread arena exactly
+ * like the informer's reflector thread does. */
+static void *fill_map(void *arg)
+{
+    map_fill *mf = arg;
+    mem_source ms = {.n = mf->n};
+    mem_list(&ms, fill_page, mf, NULL);
     return NULL;
 }
 
@@ -588,8 +586,8 @@ static void breakdown(double heap_per_obj)
     printf("  jansson unit costs incl. malloc headers: empty object %ld B (struct + 8 hash buckets),\n"
            "  each key %ld B + its length, each string %ld B + its length (16-byte rounding)\n",
            empty_obj, one_key - 1, str1 - 1);
-    printf("  the object as served parses into %ld jansson bytes (%.1fx its %zu bytes of JSON): the\n"
-           "  list's peak (the whole list is parsed before it is stored)\n",
+    printf("  the object as served parses into %ld jansson bytes (%.1fx its %zu bytes of JSON): what\n"
+           "  a page of the list costs while it is being stored\n",
            node_bytes(full), (double)node_bytes(full) / (double)compact_size(full), compact_size(full));
     read_costs(stripped);
     json_decref(stripped);

@@ -209,11 +209,10 @@ typedef struct fake_source {
     atomic_int done;
 } fake_source;
 
-static int fake_list(void *ud, json_t **out, pb_err *err)
+static int fake_list(void *ud, informer_page_fn fn, void *fn_ud, pb_err *err)
 {
     fake_source *fs = ud;
-    *out = json_incref(fs->list);
-    return 0;
+    return fn(fn_ud, fs->list, 1) ? PB_ECANCELED : 0;
 }
 
 static int fake_watch(void *ud, const char *rv, double timeout_s, informer_watch_fn fn, void *fn_ud,

@@ -84,11 +84,9 @@ int operator_write_status(operator_ctx *op, const kube_gvr *gvr, json_t *obj,
 int operator_obj_begin(operator_ctx *op, store *st, const char *key, operator_obj *o)
 {
     memset(o, 0, sizeof *o);
-    json_t *cached = store_get(st, key);
-    if (!cached)
+    o->obj = store_get(st, key); /* a private copy: the store unpacks one per read */
+    if (!o->obj)
         return PB_ENOTFOUND;
-    o->obj = json_deep_copy(cached);
-    json_decref(cached);
     pb_json_opt_int(o->obj, "metadata.generation", 0, &o->gen, NULL);
     o->old_status = json_deep_copy(json_object_get(o->obj, "status"));
     o->status = json_object_get(o->obj, "status");

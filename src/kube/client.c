@@ -829,34 +829,31 @@ int kube_list(kube_client *c, const kube_gvr *r, const char *ns, const kube_requ
     return rc;
 }
 
-/* One pass over all pages into *all. *continued tells whether the failure
- * (if any) happened on a continued page. */
+/* One pass over all pages, each handed to fn. *continued tells whether
+ * the failure (if any) happened on a continued page. */
 static int list_pages(kube_client *c, const kube_gvr *r, const char *ns, const kube_request_opts *o,
-                      json_t **all, int *continued, pb_err *err)
+                      kube_page_fn fn, void *ud, int *continued, pb_err *err)
 {
     kube_request_opts po = *o;
     char *token = NULL; /* the page it came from is freed before it is used */
     int rc = 0;
-    *all = NULL;
     *continued = 0;
     for (;;) {
         json_t *page = NULL;
         *continued = po.continue_token != NULL;
         if ((rc = kube_list(c, r, ns, &po, &page, err)) != 0)
             break;
-        json_t *items = json_object_get(page, "items");
-        if (!*all) {
-            *all = page; /* the first page carries the snapshot's resourceVersion */
-            if (!json_is_array(items))
-                json_object_set_new(page, "items", json_array());
-        } else if (json_is_array(items)) {
-            json_array_extend(json_object_get(*all, "items"), items);
-        }
+        if (!json_is_array(json_object_get(page, "items")))
+            json_object_set_new(page, "items", json_array());
         const char *cont = obj_meta(page, "continue");
         free(token);
         token = cont && *cont ? strdup(cont) : NULL;
-        if (page != *all)
+        if (fn(ud, page, !*continued) != 0) {
             json_decref(page);
+            rc = pb_err_set(err, PB_ECANCELED, "list %s: stopped by the caller", r->resource);
+            break;
+        }
+        json_decref(page);
         if (!token)
             break;
         po.continue_token = token;
@@ -864,28 +861,48 @@ static int list_pages(kube_client *c, const kube_gvr *r, const char *ns, const k
         po.resource_version_match = NULL;
     }
     free(token);
-    if (rc) {
-        json_decref(*all);
-        *all = NULL;
+    return rc;
+}
+
+int kube_list_pages(kube_client *c, const kube_gvr *r, const char *ns, const kube_request_opts *o,
+                    kube_page_fn fn, void *ud, pb_err *err)
+{
+    if (!fn)
+        return pb_err_set(err, PB_EINVAL, "kube_list_pages: no page function");
+    o = o ? o : &no_opts;
+    int continued = 0;
+    int rc = list_pages(c, r, ns, o, fn, ud, &continued, err);
+    if (rc == PB_EGONE && continued) {
+        /* The snapshot expired between pages: start over, once. */
+        pb_log_info("continue token expired, restarting list", "resource", r->resource, NULL);
+        rc = list_pages(c, r, ns, o, fn, ud, &continued, err);
     }
     return rc;
+}
+
+/* kube_list_all's page function: the first page becomes the List, later
+ * pages' items are appended to it. */
+static int append_page(void *ud, json_t *page, int first)
+{
+    json_t **all = ud;
+    if (first) {
+        json_decref(*all); /* a restarted pass */
+        *all = json_incref(page);
+        return 0;
+    }
+    return json_array_extend(json_object_get(*all, "items"), json_object_get(page, "items"));
 }
 
 int kube_list_all(kube_client *c, const kube_gvr *r, const char *ns, const kube_request_opts *o,
                   json_t **out, pb_err *err)
 {
-    o = o ? o : &no_opts;
     *out = NULL;
     json_t *all = NULL;
-    int continued = 0;
-    int rc = list_pages(c, r, ns, o, &all, &continued, err);
-    if (rc == PB_EGONE && continued) {
-        /* The snapshot expired between pages: start over, once. */
-        pb_log_info("continue token expired, restarting list", "resource", r->resource, NULL);
-        rc = list_pages(c, r, ns, o, &all, &continued, err);
-    }
-    if (rc)
+    int rc = kube_list_pages(c, r, ns, o, append_page, &all, err);
+    if (rc) {
+        json_decref(all);
         return rc;
+    }
     json_t *meta = json_object_get(all, "metadata");
     json_object_del(meta, "continue");
     json_object_del(meta, "remainingItemCount");

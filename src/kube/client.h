@@ -124,9 +124,21 @@ int kube_get(kube_client *c, const kube_gvr *r, const char *ns, const char *name
 int kube_list(kube_client *c, const kube_gvr *r, const char *ns,
               const kube_request_opts *o, json_t **out, pb_err *err);
 
-/* All pages (o->limit is the page size); out is one List whose
- * metadata.resourceVersion is the first page's. On an expired continue
- * token (410) restarts the list from scratch once. */
+/* Called with each page of a list (borrowed; json_incref to keep it).
+ * first is 1 on the first page of a pass: after an expired continue token
+ * the list starts over, and whatever the caller gathered from the earlier
+ * pass is stale. Return non-zero to stop listing. */
+typedef int (*kube_page_fn)(void *ud, json_t *page, int first);
+
+/* Every page in turn (o->limit is the page size), so a caller can consume
+ * a big list without holding all of it. Every page of a pass shares the
+ * first page's resourceVersion (the snapshot). On an expired continue
+ * token (410) restarts from scratch once. PB_ECANCELED when fn stopped. */
+int kube_list_pages(kube_client *c, const kube_gvr *r, const char *ns, const kube_request_opts *o,
+                    kube_page_fn fn, void *ud, pb_err *err);
+
+/* All pages in one List (kube_list_pages gathering them); its
+ * metadata.resourceVersion is the first page's. */
 int kube_list_all(kube_client *c, const kube_gvr *r, const char *ns,
                   const kube_request_opts *o, json_t **out, pb_err *err);
 

@@ -202,20 +202,33 @@ static void maybe_resync(informer *inf)
     inf->next_resync = mono_now() + inf->resync_s;
 }
 
-/* Make the store equal to the listed items, telling handlers what changed. */
-static void replace(informer *inf, json_t *list)
+/* A relist, page by page: pages are stored as they arrive (the whole list
+ * never sits in memory), and once the last page is in, whatever the list
+ * did not mention has vanished. */
+typedef struct relist {
+    informer *inf;
+    json_t *seen; /* keys in this pass's pages */
+    char rv[128]; /* the snapshot's resourceVersion (first page) */
+} relist;
+
+static int relist_page(void *ud, json_t *page, int first)
 {
-    json_t *items = json_object_get(list, "items");
-    json_t *seen = json_object();
-    char key[512];
+    relist *rl = ud;
+    informer *inf = rl->inf;
+    if (atomic_load(&inf->stop))
+        return 1;
+    if (first) { /* a new pass: what an earlier one saw proves nothing */
+        json_object_clear(rl->seen);
+        snprintf(rl->rv, sizeof rl->rv, "%s", rv_of(page));
+    }
+    char key[512], cur_rv[64];
     size_t i;
     json_t *item;
     pthread_mutex_lock(&inf->hmu);
-    json_array_foreach(items, i, item) {
+    json_array_foreach(json_object_get(page, "items"), i, item) {
         if (store_key_of(item, key, sizeof key, NULL) != 0)
             continue;
-        json_object_set_new_nocheck(seen, key, json_true());
-        char cur_rv[64];
+        json_object_set_new_nocheck(rl->seen, key, json_true());
         if (store_resource_version(inf->cache, key, cur_rv, sizeof cur_rv) == 0 &&
             strcmp(cur_rv, rv_of(item)) == 0)
             continue; /* unchanged while we were away: no event */
@@ -229,11 +242,22 @@ static void replace(informer *inf, json_t *list)
         json_decref(old);
         json_decref(nw);
     }
+    pthread_mutex_unlock(&inf->hmu);
+    return 0;
+}
+
+/* After the last page: deletes for what the list did not mention, then
+ * the informer is synced at the list's resourceVersion. */
+static void relist_finish(relist *rl)
+{
+    informer *inf = rl->inf;
+    pthread_mutex_lock(&inf->hmu);
     json_t *keys = store_list_keys(inf->cache);
+    size_t i;
     json_t *k;
     json_array_foreach(keys, i, k) {
         const char *ks = json_string_value(k);
-        if (json_object_get(seen, ks))
+        if (json_object_get(rl->seen, ks))
             continue;
         json_t *old = NULL;
         if (store_delete(inf->cache, ks, &old) == 0)
@@ -241,10 +265,9 @@ static void replace(informer *inf, json_t *list)
         json_decref(old);
     }
     json_decref(keys);
-    json_decref(seen);
     pthread_mutex_unlock(&inf->hmu);
 
-    set_rv(inf, json_string_value(json_object_get(json_object_get(list, "metadata"), "resourceVersion")));
+    set_rv(inf, rl->rv);
     pthread_mutex_lock(&inf->mu);
     inf->synced = 1;
     inf->lists++;
@@ -308,20 +331,22 @@ static void *reflector(void *arg)
     while (!atomic_load(&inf->stop)) {
         pb_err e;
         pb_err_clear(&e);
-        json_t *list = NULL;
-        int rc = inf->src.list(inf->src.ud, &list, &e);
+        relist rl = {.inf = inf, .seen = json_object()};
+        int rc = rl.seen ? inf->src.list(inf->src.ud, relist_page, &rl, &e)
+                         : pb_err_set(&e, PB_ENOMEM, "informer: out of memory");
         if (atomic_load(&inf->stop)) {
-            json_decref(list);
+            json_decref(rl.seen);
             break;
         }
+        if (rc == 0)
+            relist_finish(&rl);
+        json_decref(rl.seen);
         if (rc != 0) {
             pb_log_warn("informer: list failed", "informer", inf->name, "error", pb_err_msg(&e), NULL);
             sleep_or_stop(inf, backoff);
             backoff = backoff * 2 < inf->backoff_max ? backoff * 2 : inf->backoff_max;
             continue;
         }
-        replace(inf, list);
-        json_decref(list);
         backoff = inf->backoff_initial;
 
         while (!atomic_load(&inf->stop)) {

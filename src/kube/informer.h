@@ -6,11 +6,13 @@
  * One informer per GVR (+ namespace/selector) keeps a store (store.h) in
  * sync with the API server and tells any number of handlers about changes:
  *
- *   list      -> store rebuilt; handlers get add/update/delete for the
+ *   list      -> store rebuilt page by page (the whole list is never held
+ *                in memory); handlers get add/update/delete for the
  *                difference with what the store held (a relist after a 410
  *                only reports real changes: an object whose resourceVersion
  *                did not change produces no event, one that vanished while
- *                we were disconnected produces a delete);
+ *                we were disconnected produces a delete, once the last page
+ *                is in);
  *   watch     -> from the list's resourceVersion, one event per change;
  *                BOOKMARK events only advance the resourceVersion; when the
  *                stream ends normally the watch resumes from the last one;
@@ -48,10 +50,16 @@ typedef struct informer informer;
  * object borrowed; return non-zero to stop the watch. */
 typedef int (*informer_watch_fn)(void *ud, const char *type, json_t *object);
 
+/* Same contract as kube_page_fn: a page of a List (items +
+ * metadata.resourceVersion, borrowed); first = 1 starts a pass (a list
+ * that starts over must say so); returns non-zero to stop listing. */
+typedef int (*informer_page_fn)(void *ud, json_t *page, int first);
+
 typedef struct informer_source {
-    /* List every object (all pages). *out: a new reference to the List
-     * (items + metadata.resourceVersion). */
-    int (*list)(void *ud, json_t **out, pb_err *err);
+    /* List every object, handing fn each page in order (a source with the
+     * whole list at once calls it once, first = 1). 0 when the list is
+     * complete; non-zero otherwise (PB_ECANCELED when fn stopped it). */
+    int (*list)(void *ud, informer_page_fn fn, void *fn_ud, pb_err *err);
     /* Watch changes after resource_version, calling fn for each event,
      * until the stream ends (return 0), fn returns non-zero (return 0),
      * *stop becomes non-zero (polled at least every 200 ms; return 0), the
@@ -113,7 +121,7 @@ void informer_resource_version(informer *inf, char *buf, size_t n);
 int informer_list_count(informer *inf);
 
 /* An informer_source on the REST client (informer_kube.c): list with
- * kube_list_all (pages of 500), watch with bookmarks. ns NULL = all
+ * kube_list_pages (pages of 500), watch with bookmarks. ns NULL = all
  * namespaces; label_selector may be NULL. gvr strings, ns and selector are
  * copied; c is borrowed and must outlive the informer. */
 int informer_source_kube(kube_client *c, const kube_gvr *gvr, const char *ns,

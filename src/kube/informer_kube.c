@@ -35,14 +35,14 @@ static kube_gvr gvr_of(const kube_source *ks)
     return g;
 }
 
-static int kube_source_list(void *ud, json_t **out, pb_err *err)
+static int kube_source_list(void *ud, informer_page_fn fn, void *fn_ud, pb_err *err)
 {
     kube_source *ks = ud;
     kube_gvr g = gvr_of(ks);
     kube_request_opts o = {0};
     o.label_selector = ks->selector;
     o.limit = 500;
-    return kube_list_all(ks->client, &g, ks->ns, &o, out, err);
+    return kube_list_pages(ks->client, &g, ks->ns, &o, fn, fn_ud, err);
 }
 
 static int kube_source_watch(void *ud, const char *rv, double timeout_s, informer_watch_fn fn,

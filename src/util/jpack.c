@@ -13,43 +13,52 @@ enum { LIT_NULL, LIT_FALSE, LIT_TRUE };
 #define ARG_VARINT 31
 #define MAX_DEPTH 4096 /* jansson's parser stops at 2048 */
 
-/* Strings that recur in nearly every Kubernetes object, as keys or values.
- * Sorted (C locale) for bsearch; test_jpack checks the order. */
-static const char *const dictionary[] = {
-    "AgentPolicy", "ClusterRole", "ConfigMap", "Container",
-    "DataModel", "Egress", "Event", "False",
-    "Ingress", "Lease", "LimitRange", "Namespace",
-    "NetworkPolicy", "Opaque", "Plan", "Ready",
-    "ResourceQuota", "Role", "RoleBinding", "Secret",
-    "ServiceAccount", "Subscription", "TCP", "Tenant",
-    "True", "Unknown", "Workflow", "annotations",
-    "apiGroup", "apiGroups", "apiVersion", "app.kubernetes.io/component",
-    "app.kubernetes.io/instance", "app.kubernetes.io/managed-by", "app.kubernetes.io/name", "app.kubernetes.io/part-of",
-    "binaryData", "blockOwnerDeletion", "conditions", "containers",
-    "controller", "coordination.k8s.io/v1", "cpu", "create",
-    "creationTimestamp", "data", "dataModelVersion", "database",
-    "default", "defaultRequest", "delete", "deletionGracePeriodSeconds",
-    "deletionTimestamp", "displayName", "egress", "email",
-    "finalizers", "from", "generation", "get",
-    "hard", "image", "immutable", "ingress",
-    "items", "key", "kind", "kubernetes.io/metadata.name",
-    "labels", "lastTransitionTime", "lastUpdateTime", "limits",
-    "list", "matchExpressions", "matchLabels", "max",
-    "memory", "message", "metadata", "min",
-    "name", "namespace", "namespaceSelector", "networking.k8s.io/v1",
-    "observedGeneration", "operator", "owner", "ownerReferences",
-    "patch", "paybill-operator", "paybill.dev", "paybill.dev/plan",
-    "paybill.dev/tenant", "paybill.dev/v1alpha1", "phase", "plan",
-    "planRef", "podSelector", "policyTypes", "port",
-    "ports", "protocol", "rbac.authorization.k8s.io", "rbac.authorization.k8s.io/v1",
-    "reason", "requests", "resourceVersion", "resources",
-    "roleRef", "rules", "secretName", "selector",
-    "spec", "state", "status", "storage",
-    "stringData", "subjects", "suspended", "template",
-    "tenantRef", "tier", "to", "type",
-    "uid", "update", "used", "v1",
-    "value", "values", "verbs", "watch",
+/* Strings that recur in nearly every Kubernetes object, as keys or values,
+ * ordered by length, then bytes: the encoder binary-searches them, and
+ * comparing lengths first settles most steps without touching the bytes.
+ * test_jpack checks the order. */
+typedef struct word {
+    const char *s;
+    size_t n;
+} word;
+
+#define W(lit) {lit, sizeof(lit) - 1}
+static const word dictionary[] = {
+    W("to"), W("v1"), W("TCP"), W("cpu"),
+    W("get"), W("key"), W("max"), W("min"),
+    W("uid"), W("Plan"), W("Role"), W("True"),
+    W("data"), W("from"), W("hard"), W("kind"),
+    W("list"), W("name"), W("plan"), W("port"),
+    W("spec"), W("tier"), W("type"), W("used"),
+    W("Event"), W("False"), W("Lease"), W("Ready"),
+    W("email"), W("image"), W("items"), W("owner"),
+    W("patch"), W("phase"), W("ports"), W("rules"),
+    W("state"), W("value"), W("verbs"), W("watch"),
+    W("Egress"), W("Opaque"), W("Secret"), W("Tenant"),
+    W("create"), W("delete"), W("egress"), W("labels"),
+    W("limits"), W("memory"), W("reason"), W("status"),
+    W("update"), W("values"), W("Ingress"), W("Unknown"),
+    W("default"), W("ingress"), W("message"), W("planRef"),
+    W("roleRef"), W("storage"), W("Workflow"), W("apiGroup"),
+    W("database"), W("metadata"), W("operator"), W("protocol"),
+    W("requests"), W("selector"), W("subjects"), W("template"),
+    W("ConfigMap"), W("Container"), W("DataModel"), W("Namespace"),
+    W("apiGroups"), W("immutable"), W("namespace"), W("resources"),
+    W("suspended"), W("tenantRef"), W("LimitRange"), W("apiVersion"),
+    W("binaryData"), W("conditions"), W("containers"), W("controller"),
+    W("finalizers"), W("generation"), W("secretName"), W("stringData"),
+    W("AgentPolicy"), W("ClusterRole"), W("RoleBinding"), W("annotations"),
+    W("displayName"), W("matchLabels"), W("paybill.dev"), W("podSelector"),
+    W("policyTypes"), W("Subscription"), W("NetworkPolicy"), W("ResourceQuota"),
+    W("ServiceAccount"), W("defaultRequest"), W("lastUpdateTime"), W("ownerReferences"),
+    W("resourceVersion"), W("dataModelVersion"), W("matchExpressions"), W("paybill-operator"),
+    W("paybill.dev/plan"), W("creationTimestamp"), W("deletionTimestamp"), W("namespaceSelector"),
+    W("blockOwnerDeletion"), W("lastTransitionTime"), W("observedGeneration"), W("paybill.dev/tenant"),
+    W("networking.k8s.io/v1"), W("paybill.dev/v1alpha1"), W("app.kubernetes.io/name"), W("coordination.k8s.io/v1"),
+    W("app.kubernetes.io/part-of"), W("rbac.authorization.k8s.io"), W("app.kubernetes.io/instance"), W("deletionGracePeriodSeconds"),
+    W("app.kubernetes.io/component"), W("kubernetes.io/metadata.name"), W("app.kubernetes.io/managed-by"), W("rbac.authorization.k8s.io/v1"),
 };
+#undef W
 #define NWORDS (sizeof dictionary / sizeof dictionary[0])
 
 size_t jpack_dictionary_size(void)
@@ -59,28 +68,22 @@ size_t jpack_dictionary_size(void)
 
 const char *jpack_dictionary_word(size_t i)
 {
-    return i < NWORDS ? dictionary[i] : NULL;
+    return i < NWORDS ? dictionary[i].s : NULL;
 }
-
-typedef struct span {
-    const char *s;
-    size_t n;
-} span;
 
 static int cmp_word(const void *key, const void *elem)
 {
-    const span *k = key;
-    const char *w = *(const char *const *)elem;
-    size_t wn = strlen(w);
-    int c = memcmp(k->s, w, k->n < wn ? k->n : wn);
-    return c ? c : (k->n > wn) - (k->n < wn);
+    const word *k = key, *w = elem;
+    if (k->n != w->n)
+        return k->n < w->n ? -1 : 1;
+    return memcmp(k->s, w->s, k->n);
 }
 
 /* The dictionary index of s, or -1. */
 static long word_index(const char *s, size_t n)
 {
-    span k = {s, n};
-    const char *const *hit = bsearch(&k, dictionary, NWORDS, sizeof dictionary[0], cmp_word);
+    word k = {s, n};
+    const word *hit = bsearch(&k, dictionary, NWORDS, sizeof dictionary[0], cmp_word);
     return hit ? (long)(hit - dictionary) : -1;
 }
 
@@ -249,13 +252,12 @@ static int get_tag(reader *r, int *type, uint64_t *arg)
 }
 
 /* A STR or WORD value: its bytes (in the buffer or the dictionary). */
-static int get_string(reader *r, int type, uint64_t arg, span *out)
+static int get_string(reader *r, int type, uint64_t arg, word *out)
 {
     if (type == T_WORD) {
         if (arg >= NWORDS)
             return -1;
-        out->s = dictionary[arg];
-        out->n = strlen(out->s);
+        *out = dictionary[arg];
         return 0;
     }
     if (type != T_STR || arg > (uint64_t)(r->end - r->p))
@@ -276,7 +278,7 @@ static json_t *decode_container(reader *r, int type, uint64_t count, int depth)
         return NULL;
     json_t *c = type == T_ARRAY ? json_array() : json_object();
     for (uint64_t i = 0; c && i < count; i++) {
-        span key = {0};
+        word key = {0};
         int kt;
         uint64_t ka;
         if (type == T_OBJ && (get_tag(r, &kt, &ka) || get_string(r, kt, ka, &key)))
@@ -320,7 +322,7 @@ static json_t *decode(reader *r, int depth)
     }
     case T_STR:
     case T_WORD: {
-        span s;
+        word s;
         return get_string(r, type, arg, &s) ? NULL : json_stringn_nocheck(s.s, s.n);
     }
     case T_ARRAY:
@@ -365,7 +367,7 @@ static int skip(reader *r, int depth)
         r->p += sizeof(double);
         return 0;
     case T_STR: {
-        span s;
+        word s;
         return get_string(r, type, arg, &s);
     }
     case T_ARRAY:
@@ -401,7 +403,7 @@ const char *jpack_get_string(const unsigned char *buf, size_t len, const char *p
         for (i = 0; i < count; i++) {
             int kt;
             uint64_t ka;
-            span key;
+            word key;
             if (get_tag(&r, &kt, &ka) || get_string(&r, kt, ka, &key))
                 return NULL;
             if (key.n == seglen && memcmp(key.s, seg, seglen) == 0)
@@ -417,7 +419,7 @@ const char *jpack_get_string(const unsigned char *buf, size_t len, const char *p
     }
     int type;
     uint64_t arg;
-    span s;
+    word s;
     if (get_tag(&r, &type, &arg) || (type != T_STR && type != T_WORD) || get_string(&r, type, arg, &s))
         return NULL;
     if (n)

@@ -518,6 +518,46 @@ static void test_list_all_expired_continue_restarts(void **state)
     assert_non_null(strstr(e.msg, "410 Expired"));
 }
 
+/* kube_list_pages: each page in turn with its "first" flag (1 again after
+ * a restart), and a page function that stops the list. */
+typedef struct page_log {
+    char seen[64];
+    int stop_after; /* pages; 0 = never */
+    int pages;
+} page_log;
+
+static int log_page(void *ud, json_t *page, int first)
+{
+    page_log *pl = ud;
+    size_t n = strlen(pl->seen);
+    snprintf(pl->seen + n, sizeof pl->seen - n, "%s%zu", first ? "|" : ",",
+             json_array_size(json_object_get(page, "items")));
+    return pl->stop_after && ++pl->pages >= pl->stop_after;
+}
+
+static void test_list_pages_streams(void **state)
+{
+    fixture *f = *state;
+    fa_push_json(f->srv, 200, "{\"metadata\":{\"resourceVersion\":\"10\",\"continue\":\"t1\"},\"items\":[{},{}]}");
+    fa_push_json(f->srv, 410, EXPIRED);
+    fa_push_json(f->srv, 200, "{\"metadata\":{\"resourceVersion\":\"20\",\"continue\":\"u1\"},\"items\":[{}]}");
+    fa_push_json(f->srv, 200, "{\"metadata\":{\"resourceVersion\":\"20\",\"continue\":\"u2\"},\"items\":[{},{},{}]}");
+    fa_push_json(f->srv, 200, "{\"metadata\":{\"resourceVersion\":\"20\"}}"); /* no items at all */
+    kube_request_opts o = {.limit = 3};
+    page_log pl = {0};
+    pb_err e = {0};
+    assert_int_equal(kube_list_pages(f->c, &TENANTS, NULL, &o, log_page, &pl, &e), 0);
+    assert_string_equal(pl.seen, "|2|1,3,0"); /* the restart starts a new pass */
+
+    fa_push_json(f->srv, 200, "{\"metadata\":{\"resourceVersion\":\"30\",\"continue\":\"v1\"},\"items\":[{}]}");
+    fa_push_json(f->srv, 200, "{\"metadata\":{\"resourceVersion\":\"30\",\"continue\":\"v2\"},\"items\":[{}]}");
+    page_log stop = {.stop_after = 2};
+    size_t before = fa_nreqs(f->srv);
+    assert_int_equal(kube_list_pages(f->c, &TENANTS, NULL, &o, log_page, &stop, &e), PB_ECANCELED);
+    assert_int_equal(fa_nreqs(f->srv) - before, 2); /* no third request */
+    assert_int_equal(kube_list_pages(f->c, &TENANTS, NULL, &o, NULL, NULL, &e), PB_EINVAL);
+}
+
 /* ------------------------------------------------------ auth refreshing */
 
 static void test_exec_reauth_on_401(void **state)
@@ -992,6 +1032,7 @@ int main(void)
         T(test_connection_refused_and_timeout),
         T(test_list_all_pages),
         T(test_list_all_expired_continue_restarts),
+        T(test_list_pages_streams),
         T(test_exec_reauth_on_401),
         T(test_basic_auth),
         T(test_bad_arguments),

@@ -30,12 +30,16 @@ typedef struct pipe_src {
     json_t *pending; /* array of [type, object] */
 } pipe_src;
 
-static int pipe_list(void *ud, json_t **out, pb_err *err)
+static int pipe_list(void *ud, informer_page_fn fn, void *fn_ud, pb_err *err)
 {
     pipe_src *p = ud;
     json_error_t je;
-    *out = json_loads(p->list_json, 0, &je);
-    return *out ? 0 : pb_err_set(err, PB_EPARSE, "bad list");
+    json_t *list = json_loads(p->list_json, 0, &je);
+    if (!list)
+        return pb_err_set(err, PB_EPARSE, "bad list");
+    int stop = fn(fn_ud, list, 1);
+    json_decref(list);
+    return stop ? PB_ECANCELED : 0;
 }
 
 static int pipe_watch(void *ud, const char *rv, double timeout_s, informer_watch_fn fn, void *fn_ud,

@@ -41,7 +41,10 @@ typedef struct fake_src {
     atomic_int idle; /* blocked in a watch past the script */
 } fake_src;
 
-static int fake_list(void *ud, json_t **out, pb_err *err)
+/* A scripted list is one or more pages, one per line; a page starting
+ * with '!' starts a new pass (a restarted list), and a line "FAIL" fails
+ * the list with list_rc after the pages before it. */
+static int fake_list(void *ud, informer_page_fn fn, void *fn_ud, pb_err *err)
 {
     fake_src *f = ud;
     pthread_mutex_lock(&f->mu);
@@ -51,9 +54,27 @@ static int fake_list(void *ud, json_t **out, pb_err *err)
         i = f->nlists - 1;
     if (!f->lists[i])
         return pb_err_set(err, f->list_rc, "scripted list failure");
-    json_error_t je;
-    *out = json_loads(f->lists[i], 0, &je);
-    assert_non_null(*out);
+    int first = 1;
+    for (const char *line = f->lists[i]; line && *line;) {
+        const char *nl = strchr(line, '\n');
+        size_t len = nl ? (size_t)(nl - line) : strlen(line);
+        if (len == 4 && strncmp(line, "FAIL", 4) == 0)
+            return pb_err_set(err, f->list_rc, "scripted list failure after some pages");
+        if (*line == '!') {
+            first = 1;
+            line++;
+            len--;
+        }
+        json_error_t je;
+        json_t *page = json_loadb(line, len, 0, &je);
+        assert_non_null(page);
+        int stop = fn(fn_ud, page, first);
+        json_decref(page);
+        if (stop)
+            return pb_err_set(err, PB_ECANCELED, "stopped");
+        first = 0;
+        line = nl ? nl + 1 : NULL;
+    }
     return 0;
 }
 
@@ -258,6 +279,54 @@ static void test_gone_relists_with_minimal_events(void **state)
     assert_string_equal(f.watch_rv[1], "16");
     assert_int_equal(store_len(informer_store(inf)), 3);
     assert_null(store_get(informer_store(inf), "ns/b"));
+    informer_free(inf);
+}
+
+#define PAGE(rv, items) "{\"metadata\":{\"resourceVersion\":\"" rv "\"},\"items\":[" items "]}"
+
+/* A list arrives page by page: stored as it comes, synced at the first
+ * page's resourceVersion once the last is in. */
+static void test_paged_list(void **state)
+{
+    static fake_src f = {
+        .lists = {PAGE("10", OBJ("a", "1") "," OBJ("b", "2")) "\n" PAGE("10", OBJ("c", "3")) "\n" PAGE("10", "")},
+        .nlists = 1,
+    };
+    rec r = {0};
+    informer_options o = FAST;
+    informer *inf = start(&f, &r, &o);
+    wait_idle(&f);
+    const char *want[] = {"add ns/a 1", "add ns/b 2", "add ns/c 3"};
+    assert_log(&r, want, 3);
+    assert_string_equal(f.watch_rv[0], "10");
+    assert_int_equal(store_len(informer_store(inf)), 3);
+    informer_free(inf);
+}
+
+/* A list that starts over (expired continue token): what only the
+ * abandoned pass saw is deleted at the end; a list that fails half-way
+ * leaves the informer unsynced, and the next full list settles it. */
+static void test_restarted_and_failed_lists(void **state)
+{
+    static fake_src f = {
+        .lists = {PAGE("10", OBJ("a", "1") "," OBJ("b", "2")) "\nFAIL",
+                  PAGE("10", OBJ("a", "1") "," OBJ("b", "2")) "\n!" PAGE("20", OBJ("a", "1")) "\n"
+                      PAGE("20", OBJ("c", "19"))},
+        .list_rc = PB_EUNAVAILABLE,
+        .nlists = 2,
+    };
+    rec r = {0};
+    informer_options o = FAST;
+    informer *inf = start(&f, &r, &o);
+    wait_idle(&f);
+    assert_int_equal(f.list_calls, 2);
+    /* The failed list's page was applied (real states of a and b), but
+     * nothing was deleted and the informer synced only after list 2. */
+    const char *want[] = {"add ns/a 1", "add ns/b 2", "add ns/c 19", "delete ns/b 2"};
+    assert_log(&r, want, 4);
+    assert_int_equal(informer_list_count(inf), 1);
+    assert_string_equal(f.watch_rv[0], "20");
+    assert_int_equal(store_len(informer_store(inf)), 2);
     informer_free(inf);
 }
 
@@ -468,6 +537,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_list_then_watch_with_bookmark),
         cmocka_unit_test(test_gone_relists_with_minimal_events),
+        cmocka_unit_test(test_paged_list),
+        cmocka_unit_test(test_restarted_and_failed_lists),
         cmocka_unit_test(test_watch_error_resumes_without_relist),
         cmocka_unit_test(test_list_errors_back_off_then_sync),
         cmocka_unit_test(test_stop_during_backoff_and_sync_timeout),

@@ -25,14 +25,16 @@ static double now_s(void)
 
 /* --- fakes ----------------------------------------------------------------- */
 
-static int src_list(void *ud, json_t **out, pb_err *err)
+static int src_list(void *ud, informer_page_fn fn, void *fn_ud, pb_err *err)
 {
     const char *json = ud;
     if (!json)
         return pb_err_set(err, PB_EFORBIDDEN, "tenants is forbidden");
     json_error_t je;
-    *out = json_loads(json, 0, &je);
-    return 0;
+    json_t *list = json_loads(json, 0, &je);
+    int stop = fn(fn_ud, list, 1);
+    json_decref(list);
+    return stop ? PB_ECANCELED : 0;
 }
 
 static int src_watch(void *ud, const char *rv, double timeout_s, informer_watch_fn fn, void *fn_ud,
