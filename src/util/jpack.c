@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/buf.h"
+
 enum { T_LIT, T_INT, T_REAL, T_STR, T_WORD, T_ARRAY, T_OBJ };
 enum { LIT_NULL, LIT_FALSE, LIT_TRUE };
 
@@ -89,33 +91,7 @@ static long word_index(const char *s, size_t n)
 
 /* --- encoder --------------------------------------------------------------- */
 
-typedef struct wbuf {
-    unsigned char *p;
-    size_t len, cap;
-    int oom;
-} wbuf;
-
-static void put(wbuf *b, const void *data, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->len + n > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n)
-            cap *= 2;
-        unsigned char *p = realloc(b->p, cap);
-        if (!p) {
-            b->oom = 1;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, data, n);
-    b->len += n;
-}
-
-static void put_varint(wbuf *b, uint64_t v)
+static void put_varint(pb_buf *b, uint64_t v)
 {
     unsigned char tmp[10];
     size_t n = 0;
@@ -126,19 +102,19 @@ static void put_varint(wbuf *b, uint64_t v)
             tmp[n] |= 0x80;
         n++;
     } while (v);
-    put(b, tmp, n);
+    pb_buf_append(b, tmp, n);
 }
 
 /* A tag with its argument inline when small, else as a varint after it. */
-static void put_tag(wbuf *b, int type, uint64_t arg)
+static void put_tag(pb_buf *b, int type, uint64_t arg)
 {
     unsigned char t = (unsigned char)(type | ((arg < ARG_VARINT ? arg : ARG_VARINT) << 3));
-    put(b, &t, 1);
+    pb_buf_append(b, &t, 1);
     if (arg >= ARG_VARINT)
         put_varint(b, arg);
 }
 
-static void put_string(wbuf *b, const char *s, size_t n)
+static void put_string(pb_buf *b, const char *s, size_t n)
 {
     long w = word_index(s, n);
     if (w >= 0) {
@@ -146,10 +122,10 @@ static void put_string(wbuf *b, const char *s, size_t n)
         return;
     }
     put_tag(b, T_STR, n);
-    put(b, s, n);
+    pb_buf_append(b, s, n);
 }
 
-static void encode(wbuf *b, json_t *v)
+static void encode(pb_buf *b, json_t *v)
 {
     switch (json_typeof(v)) {
     case JSON_NULL:
@@ -170,7 +146,7 @@ static void encode(wbuf *b, json_t *v)
     case JSON_REAL: {
         double d = json_real_value(v);
         put_tag(b, T_REAL, 0);
-        put(b, &d, sizeof d);
+        pb_buf_append(b, &d, sizeof d);
         break;
     }
     case JSON_STRING:
@@ -204,18 +180,19 @@ unsigned char *jpack_encode(json_t *v, size_t *len)
         *len = 0;
     if (!v)
         return NULL;
-    wbuf b = {0};
+    pb_buf b = {0};
+    pb_buf_reserve(&b, 256); /* most objects need a few hundred bytes: fewer reallocs */
     encode(&b, v);
-    if (b.oom) {
-        free(b.p);
+    size_t n;
+    unsigned char *p = (unsigned char *)pb_buf_take(&b, &n);
+    if (!p)
         return NULL;
-    }
-    /* Exact size: the cache keeps these for a long time. */
-    unsigned char *exact = realloc(b.p, b.len ? b.len : 1);
+    /* Exact size, without pb_buf's NUL: the cache keeps these for a long time. */
+    unsigned char *exact = realloc(p, n ? n : 1);
     if (!exact)
-        exact = b.p;
+        exact = p;
     if (len)
-        *len = b.len;
+        *len = n;
     return exact;
 }
 
