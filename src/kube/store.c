@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/buf.h"
 #include "util/jpack.h"
 
 #define LAST_APPLIED "kubectl.kubernetes.io/last-applied-configuration"
@@ -449,8 +450,7 @@ int store_resource_version(store *s, const char *key, char *buf, size_t n)
 typedef struct gather {
     int keys_only;
     json_t *keys;         /* keys_only */
-    unsigned char *bytes; /* the blobs, back to back */
-    size_t used, cap;
+    pb_buf bytes; /* the blobs, back to back */
     size_t *ends; /* where each blob ends in bytes */
     size_t n, ncap;
     int oom;
@@ -465,17 +465,13 @@ static void gather_item(gather *g, const item *it)
             g->oom = 1;
         return;
     }
-    if (g->used + it->len > g->cap) {
-        size_t cap = g->cap ? g->cap * 2 : 4096;
-        while (cap < g->used + it->len)
-            cap *= 2;
-        unsigned char *b = realloc(g->bytes, cap);
-        if (!b) {
-            g->oom = 1;
-            return;
-        }
-        g->bytes = b;
-        g->cap = cap;
+    if (!g->bytes.cap && pb_buf_reserve(&g->bytes, 4096)) { /* lists are rarely tiny */
+        g->oom = 1;
+        return;
+    }
+    if (pb_buf_append(&g->bytes, it->blob, it->len)) {
+        g->oom = 1;
+        return;
     }
     if (g->n == g->ncap) {
         size_t ncap = g->ncap ? g->ncap * 2 : 64;
@@ -487,9 +483,7 @@ static void gather_item(gather *g, const item *it)
         g->ends = e;
         g->ncap = ncap;
     }
-    memcpy(g->bytes + g->used, it->blob, it->len);
-    g->used += it->len;
-    g->ends[g->n++] = g->used;
+    g->ends[g->n++] = g->bytes.len;
 }
 
 static void gather_node(const void *nodep, VISIT which, void *closure)
@@ -505,7 +499,7 @@ static json_t *gather_finish(gather *g)
     json_t *a = g->oom ? NULL : g->keys_only ? json_incref(g->keys) : json_array();
     size_t start = 0;
     for (size_t i = 0; a && !g->keys_only && i < g->n; i++) {
-        json_t *o = jpack_decode(g->bytes + start, g->ends[i] - start);
+        json_t *o = jpack_decode((const unsigned char *)g->bytes.data + start, g->ends[i] - start);
         start = g->ends[i];
         if (!o || json_array_append_new(a, o)) {
             json_decref(a);
@@ -513,7 +507,7 @@ static json_t *gather_finish(gather *g)
         }
     }
     json_decref(g->keys);
-    free(g->bytes);
+    pb_buf_free(&g->bytes);
     free(g->ends);
     return a;
 }
