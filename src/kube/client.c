@@ -23,6 +23,7 @@
 #include <time.h>
 
 #include "kube/ratelimit.h"
+#include "util/buf.h"
 #include "util/log.h"
 
 #define POOL_MAX 16                      /* idle easy handles kept */
@@ -71,63 +72,28 @@ struct kube_client {
 
 /* ------------------------------------------------------------ small bits */
 
-typedef struct buf {
-    char *p;
-    size_t len, cap, max;
-    int overflow;
-} buf;
-
-static int buf_add(buf *b, const char *s, size_t n)
-{
-    if (b->len + n + 1 > b->cap) {
-        if (b->max && b->len + n > b->max) {
-            b->overflow = 1;
-            return -1;
-        }
-        size_t cap = b->cap ? b->cap : 1024;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *np = realloc(b->p, cap);
-        if (!np) {
-            b->overflow = 1;
-            return -1;
-        }
-        b->p = np;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-    return 0;
-}
-
-static int buf_str(buf *b, const char *s)
-{
-    return buf_add(b, s, strlen(s));
-}
-
 /* Append a URL-escaped path segment or query value. */
-static int buf_esc(buf *b, const char *s)
+static int buf_esc(pb_buf *b, const char *s)
 {
     char *e = curl_easy_escape(NULL, s, 0);
     if (!e)
         return -1;
-    int rc = buf_str(b, e);
+    int rc = pb_buf_puts(b, e);
     curl_free(e);
     return rc;
 }
 
-static void query_add(buf *b, const char *key, const char *val)
+static void query_add(pb_buf *b, const char *key, const char *val)
 {
     if (!val || !*val)
         return;
-    buf_str(b, strchr(b->p ? b->p : "", '?') ? "&" : "?");
-    buf_str(b, key);
-    buf_str(b, "=");
+    pb_buf_puts(b, strchr(pb_buf_str(b), '?') ? "&" : "?");
+    pb_buf_puts(b, key);
+    pb_buf_puts(b, "=");
     buf_esc(b, val);
 }
 
-static void query_long(buf *b, const char *key, long v)
+static void query_long(pb_buf *b, const char *key, long v)
 {
     char n[32];
     snprintf(n, sizeof n, "%ld", v);
@@ -480,7 +446,8 @@ typedef struct request {
 
 typedef struct response {
     long code;
-    buf body;
+    pb_buf body;
+    int too_large; /* the body would have passed MAX_BODY */
     long retry_after;
     CURLcode curl;
     char curl_msg[CURL_ERROR_SIZE];
@@ -488,8 +455,19 @@ typedef struct response {
 
 static size_t on_body(char *p, size_t size, size_t n, void *ud)
 {
-    buf *b = ud;
-    return buf_add(b, p, size * n) == 0 ? size * n : 0;
+    response *r = ud;
+    size_t len = size * n;
+    if (r->body.len + len > MAX_BODY) {
+        r->too_large = 1;
+        return 0;
+    }
+    return pb_buf_append(&r->body, p, len) == 0 ? len : 0;
+}
+
+/* The body was cut short: over MAX_BODY, or out of memory. */
+static int body_refused(const response *r)
+{
+    return r->too_large || r->body.oom;
 }
 
 static size_t on_header(char *p, size_t size, size_t n, void *ud)
@@ -587,7 +565,7 @@ static void perform(kube_client *c, const request *rq, const kube_credentials *c
     }
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, c->timeout_ms);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &rs->body);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, rs);
     curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(h, CURLOPT_HEADERDATA, rs);
     rs->curl = curl_easy_perform(h);
@@ -606,19 +584,19 @@ static int never_sent(CURLcode cc)
 }
 
 /* Fill st and err from a failed HTTP response. */
-static int http_error(const request *rq, long code, const buf *body, long retry_after, kube_status *st,
-                      pb_err *err)
+static int http_error(const request *rq, long code, const pb_buf *body, long retry_after,
+                      kube_status *st, pb_err *err)
 {
     kube_status tmp = {0};
     kube_status *s = st ? st : &tmp;
     kube_status_clear(s);
-    json_t *j = body->len ? json_loadb(body->p, body->len, 0, NULL) : NULL;
+    json_t *j = body->len ? json_loadb(body->data, body->len, 0, NULL) : NULL;
     if (!kube_status_from_json(j, s)) {
         /* Not a Status (a proxy's HTML page, plain text): keep a readable
          * excerpt of it as the message. */
         size_t n = body->len < 200 ? body->len : 200;
         if (n)
-            snprintf(s->message, sizeof s->message, "%.*s", (int)n, body->p);
+            snprintf(s->message, sizeof s->message, "%.*s", (int)n, body->data);
         else
             snprintf(s->message, sizeof s->message, "(empty body)");
         for (char *p = s->message; *p; p++)
@@ -645,7 +623,6 @@ static int do_request(kube_client *c, const request *rq, kube_status *st, json_t
     int reauthed = 0, rc = 0;
     for (int attempt = 0;; attempt++) {
         memset(&rs, 0, sizeof rs);
-        rs.body.max = MAX_BODY;
         rs.retry_after = -1;
         kube_ratelimit_wait(c->rl);
         kube_credentials cr;
@@ -658,11 +635,11 @@ static int do_request(kube_client *c, const request *rq, kube_status *st, json_t
 
         int retry = 0;
         if (rs.curl != CURLE_OK)
-            retry = rs.curl != CURLE_OPERATION_TIMEDOUT && !rs.body.overflow &&
+            retry = rs.curl != CURLE_OPERATION_TIMEDOUT && !body_refused(&rs) &&
                     (rq->safe || never_sent(rs.curl));
         else if (rs.code == 401 && !reauthed && kube_auth_invalidate(c->auth)) {
             reauthed = 1; /* a rotated token or expired exec credential: fetch anew */
-            free(rs.body.p);
+            pb_buf_free(&rs.body);
             attempt--;
             continue;
         } else if (rs.code == 429)
@@ -678,17 +655,17 @@ static int do_request(kube_client *c, const request *rq, kube_status *st, json_t
             delay = (rs.retry_after < RETRY_AFTER_CAP_S ? rs.retry_after : RETRY_AFTER_CAP_S) * 1000;
         pb_log_debug("retrying request", "op", rq->op, "what", rq->what, "error",
                      rs.curl != CURLE_OK ? rs.curl_msg : default_reason((int)rs.code), NULL);
-        free(rs.body.p);
+        pb_buf_free(&rs.body);
         sleep_ms(delay);
     }
 
     if (rs.curl != CURLE_OK) {
         if (st)
             st->code = 0;
-        rc = rs.body.overflow ? PB_ETOOLARGE
+        rc = body_refused(&rs) ? PB_ETOOLARGE
              : rs.curl == CURLE_OPERATION_TIMEDOUT ? PB_ETIMEOUT : PB_EUNAVAILABLE;
         pb_err_set(err, rc, "%s %s: %s", rq->op, rq->what,
-                   rs.body.overflow ? "response too large" : rs.curl_msg);
+                   body_refused(&rs) ? "response too large" : rs.curl_msg);
     } else if (rs.code < 200 || rs.code >= 300) {
         rc = http_error(rq, rs.code, &rs.body, rs.retry_after, st, err);
     } else if (out) {
@@ -696,15 +673,15 @@ static int do_request(kube_client *c, const request *rq, kube_status *st, json_t
             *out = json_object();
         } else {
             json_error_t je;
-            *out = json_loadb(rs.body.p, rs.body.len, JSON_DECODE_ANY, &je);
+            *out = json_loadb(rs.body.data, rs.body.len, JSON_DECODE_ANY, &je);
             if (!*out && rq->raw)
-                *out = json_stringn(rs.body.p, rs.body.len);
+                *out = json_stringn(rs.body.data, rs.body.len);
             if (!*out)
                 rc = pb_err_set(err, PB_EPARSE, "%s %s: %ld: malformed JSON body: %s", rq->op, rq->what,
                                 rs.code, je.text);
         }
     }
-    free(rs.body.p);
+    pb_buf_free(&rs.body);
     return rc;
 }
 
@@ -723,40 +700,40 @@ static void describe(char *out, size_t n, const kube_gvr *r, const char *ns, con
         out[--l] = '\0';
 }
 
-static int resource_url(kube_client *c, buf *b, const kube_gvr *r, const char *ns, const char *name,
-                        const char *sub, pb_err *err)
+static int resource_url(kube_client *c, pb_buf *b, const kube_gvr *r, const char *ns,
+                        const char *name, const char *sub, pb_err *err)
 {
     if (!r || !r->resource || !*r->resource || !r->version || !*r->version)
         return pb_err_set(err, PB_EINVAL, "resource: version and resource are required");
     if (name && !*name)
         return pb_err_set(err, PB_EINVAL, "%s: empty name", r->resource);
-    buf_str(b, c->base);
+    pb_buf_puts(b, c->base);
     if (r->group && *r->group) {
-        buf_str(b, "/apis/");
+        pb_buf_puts(b, "/apis/");
         buf_esc(b, r->group);
     } else {
-        buf_str(b, "/api");
+        pb_buf_puts(b, "/api");
     }
-    buf_str(b, "/");
+    pb_buf_puts(b, "/");
     buf_esc(b, r->version);
     if (ns && *ns) {
-        buf_str(b, "/namespaces/");
+        pb_buf_puts(b, "/namespaces/");
         buf_esc(b, ns);
     }
-    buf_str(b, "/");
+    pb_buf_puts(b, "/");
     buf_esc(b, r->resource);
     if (name) {
-        buf_str(b, "/");
+        pb_buf_puts(b, "/");
         buf_esc(b, name);
     }
     if (sub && *sub) {
-        buf_str(b, "/");
+        pb_buf_puts(b, "/");
         buf_esc(b, sub);
     }
-    return b->overflow ? pb_err_set(err, PB_ENOMEM, "out of memory") : 0;
+    return b->oom ? pb_err_set(err, PB_ENOMEM, "out of memory") : 0;
 }
 
-static void list_query(buf *b, const kube_request_opts *o)
+static void list_query(pb_buf *b, const kube_request_opts *o)
 {
     query_add(b, "labelSelector", o->label_selector);
     query_add(b, "fieldSelector", o->field_selector);
@@ -769,7 +746,7 @@ static void list_query(buf *b, const kube_request_opts *o)
         query_long(b, "timeoutSeconds", o->timeout_seconds);
 }
 
-static void write_query(buf *b, const kube_request_opts *o, int apply)
+static void write_query(pb_buf *b, const kube_request_opts *o, int apply)
 {
     query_add(b, "fieldManager", o->field_manager ? o->field_manager : DEFAULT_FIELD_MANAGER);
     if (apply && o->force)
@@ -795,7 +772,7 @@ int kube_get(kube_client *c, const kube_gvr *r, const char *ns, const char *name
              const kube_request_opts *o, json_t **out, pb_err *err)
 {
     o = o ? o : &no_opts;
-    buf url = {0};
+    pb_buf url = {0};
     char what[512];
     describe(what, sizeof what, r, ns, name, o->subresource);
     if (!name)
@@ -803,11 +780,11 @@ int kube_get(kube_client *c, const kube_gvr *r, const char *ns, const char *name
     int rc = resource_url(c, &url, r, ns, name, o->subresource, err);
     if (rc == 0) {
         query_add(&url, "resourceVersion", o->resource_version);
-        request rq = {.op = "get", .verb = "GET", .method = "GET", .url = url.p, .what = what,
+        request rq = {.op = "get", .verb = "GET", .method = "GET", .url = url.data, .what = what,
                       .safe = 1};
         rc = do_request(c, &rq, o->status, out, err);
     }
-    free(url.p);
+    pb_buf_free(&url);
     return rc;
 }
 
@@ -815,17 +792,17 @@ int kube_list(kube_client *c, const kube_gvr *r, const char *ns, const kube_requ
               json_t **out, pb_err *err)
 {
     o = o ? o : &no_opts;
-    buf url = {0};
+    pb_buf url = {0};
     char what[512];
     describe(what, sizeof what, r, ns, NULL, NULL);
     int rc = resource_url(c, &url, r, ns, NULL, NULL, err);
     if (rc == 0) {
         list_query(&url, o);
-        request rq = {.op = "list", .verb = "LIST", .method = "GET", .url = url.p, .what = what,
+        request rq = {.op = "list", .verb = "LIST", .method = "GET", .url = url.data, .what = what,
                       .safe = 1};
         rc = do_request(c, &rq, o->status, out, err);
     }
-    free(url.p);
+    pb_buf_free(&url);
     return rc;
 }
 
@@ -921,15 +898,15 @@ int kube_create(kube_client *c, const kube_gvr *r, const char *ns, json_t *obj,
     char *body = json_dumps(obj, JSON_COMPACT);
     if (!body)
         return pb_err_set(err, PB_EINVAL, "create %s: object cannot be serialised", what);
-    buf url = {0};
+    pb_buf url = {0};
     int rc = resource_url(c, &url, r, ns, NULL, NULL, err);
     if (rc == 0) {
         write_query(&url, o, 0);
-        request rq = {.op = "create", .verb = "POST", .method = "POST", .url = url.p, .what = what,
+        request rq = {.op = "create", .verb = "POST", .method = "POST", .url = url.data, .what = what,
                       .content_type = "application/json", .body = body, .body_len = strlen(body)};
         rc = do_request(c, &rq, o->status, out, err);
     }
-    free(url.p);
+    pb_buf_free(&url);
     free(body);
     return rc;
 }
@@ -948,18 +925,18 @@ int kube_update(kube_client *c, const kube_gvr *r, const char *ns, json_t *obj,
     if (!body)
         return pb_err_set(err, PB_EINVAL, "update %s: object cannot be serialised", what);
     const char *rv = obj_meta(obj, "resourceVersion");
-    buf url = {0};
+    pb_buf url = {0};
     int rc = resource_url(c, &url, r, ns, name, o->subresource, err);
     if (rc == 0) {
         write_query(&url, o, 0);
         /* With a resourceVersion a repeated PUT cannot apply twice: the
          * second one conflicts. Without one it could overwrite a change. */
-        request rq = {.op = "update", .verb = "PUT", .method = "PUT", .url = url.p, .what = what,
+        request rq = {.op = "update", .verb = "PUT", .method = "PUT", .url = url.data, .what = what,
                       .content_type = "application/json", .body = body, .body_len = strlen(body),
                       .safe = rv && *rv};
         rc = do_request(c, &rq, o->status, out, err);
     }
-    free(url.p);
+    pb_buf_free(&url);
     free(body);
     return rc;
 }
@@ -984,16 +961,16 @@ int kube_patch(kube_client *c, const kube_gvr *r, const char *ns, const char *na
     char *body = json_dumps(patch, JSON_COMPACT);
     if (!body)
         return pb_err_set(err, PB_ENOMEM, "patch %s: out of memory", what);
-    buf url = {0};
+    pb_buf url = {0};
     int rc = resource_url(c, &url, r, ns, name, o->subresource, err);
     if (rc == 0) {
         write_query(&url, o, type == KUBE_PATCH_APPLY);
         request rq = {.op = type == KUBE_PATCH_APPLY ? "apply" : "patch", .verb = "PATCH",
-                      .method = "PATCH", .url = url.p, .what = what, .content_type = ctypes[type],
+                      .method = "PATCH", .url = url.data, .what = what, .content_type = ctypes[type],
                       .body = body, .body_len = strlen(body)};
         rc = do_request(c, &rq, o->status, out, err);
     }
-    free(url.p);
+    pb_buf_free(&url);
     free(body);
     return rc;
 }
@@ -1023,12 +1000,12 @@ int kube_delete(kube_client *c, const kube_gvr *r, const char *ns, const char *n
         json_object_set_new(opts, "dryRun", json_pack("[s]", "All"));
     char *body = json_object_size(opts) > 2 ? json_dumps(opts, JSON_COMPACT) : NULL;
     json_decref(opts);
-    buf url = {0};
+    pb_buf url = {0};
     int rc = resource_url(c, &url, r, ns, name, o->subresource, err);
     if (rc == 0) {
         /* Repeating a DELETE cannot delete anything else: at worst the
          * repeat answers 404 for what the first attempt removed. */
-        request rq = {.op = "delete", .verb = "DELETE", .method = "DELETE", .url = url.p,
+        request rq = {.op = "delete", .verb = "DELETE", .method = "DELETE", .url = url.data,
                       .what = what, .content_type = body ? "application/json" : NULL, .body = body,
                       .body_len = body ? strlen(body) : 0, .safe = 1};
         json_t *res = NULL;
@@ -1038,7 +1015,7 @@ int kube_delete(kube_client *c, const kube_gvr *r, const char *ns, const char *n
         else
             json_decref(res);
     }
-    free(url.p);
+    pb_buf_free(&url);
     free(body);
     return rc;
 }
@@ -1048,20 +1025,20 @@ int kube_raw(kube_client *c, const char *method, const char *path, const char *c
 {
     if (!path || path[0] != '/')
         return pb_err_set(err, PB_EINVAL, "%s %s: path must start with '/'", method, path ? path : "(null)");
-    buf url = {0};
-    buf_str(&url, c->base);
-    buf_str(&url, path);
+    pb_buf url = {0};
+    pb_buf_puts(&url, c->base);
+    pb_buf_puts(&url, path);
     char op[16];
     snprintf(op, sizeof op, "%s", method);
     for (char *p = op; *p; p++)
         *p = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
     int safe = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
     /* Non-JSON bodies (/healthz says "ok") come back as a JSON string. */
-    request rq = {.op = op, .verb = method, .method = method, .url = url.p, .what = path,
+    request rq = {.op = op, .verb = method, .method = method, .url = url.data, .what = path,
                   .content_type = body ? content_type : NULL, .body = body,
                   .body_len = body ? strlen(body) : 0, .safe = safe, .raw = 1};
     int rc = do_request(c, &rq, st, out, err);
-    free(url.p);
+    pb_buf_free(&url);
     return rc;
 }
 
@@ -1076,7 +1053,7 @@ typedef struct watch_ctx {
     pb_err *err;
     long code;
     int rc;          /* decoder result: 1 = stopped by callback, < 0 = error */
-    buf errbody;     /* body of a non-200 answer */
+    pb_buf errbody;  /* body of a non-200 answer, up to MAX_ERROR_BODY */
     double last_data;
     double headers_at; /* when the response began: a watch's latency */
 } watch_ctx;
@@ -1089,8 +1066,8 @@ static size_t on_watch_body(char *p, size_t size, size_t n, void *ud)
     if (!w->code)
         curl_easy_getinfo(w->h, CURLINFO_RESPONSE_CODE, &w->code);
     if (w->code != 200) {
-        if (w->errbody.len < MAX_ERROR_BODY)
-            buf_add(&w->errbody, p, len);
+        if (w->errbody.len + len <= MAX_ERROR_BODY)
+            pb_buf_append(&w->errbody, p, len);
         return len;
     }
     w->rc = kube_watch_decoder_feed(w->dec, p, len, w->fn, w->ud, w->st, w->err);
@@ -1113,7 +1090,7 @@ int kube_watch(kube_client *c, const kube_gvr *r, const char *ns, const kube_req
     char what[512];
     describe(what, sizeof what, r, ns, NULL, NULL);
     kube_status_clear(o->status);
-    buf url = {0};
+    pb_buf url = {0};
     int rc = resource_url(c, &url, r, ns, NULL, NULL, err);
     if (rc)
         return rc;
@@ -1123,7 +1100,7 @@ int kube_watch(kube_client *c, const kube_gvr *r, const char *ns, const kube_req
         query_add(&url, "allowWatchBookmarks", "true");
     kube_credentials cr;
     if ((rc = kube_auth_get(c->auth, &cr, err)) != 0) {
-        free(url.p);
+        pb_buf_free(&url);
         return pb_err_wrap(err, "watch %s", what);
     }
     kube_ratelimit_wait(c->rl);
@@ -1137,7 +1114,6 @@ int kube_watch(kube_client *c, const kube_gvr *r, const char *ns, const kube_req
     w.ud = ud;
     w.st = o->status;
     w.err = err;
-    w.errbody.max = MAX_ERROR_BODY;
     w.dec = kube_watch_decoder_new(0);
     w.h = curl_easy_init();
     CURLM *m = curl_multi_init();
@@ -1146,7 +1122,7 @@ int kube_watch(kube_client *c, const kube_gvr *r, const char *ns, const kube_req
         rc = pb_err_set(err, PB_ENOMEM, "watch %s: out of memory", what);
         goto out;
     }
-    hd = setup_handle(c, w.h, "GET", url.p, &cr, NULL, errbuf);
+    hd = setup_handle(c, w.h, "GET", url.data, &cr, NULL, errbuf);
     curl_easy_setopt(w.h, CURLOPT_WRITEFUNCTION, on_watch_body);
     curl_easy_setopt(w.h, CURLOPT_WRITEDATA, &w);
     curl_easy_setopt(w.h, CURLOPT_HEADERFUNCTION, on_watch_header);
@@ -1185,7 +1161,7 @@ int kube_watch(kube_client *c, const kube_gvr *r, const char *ns, const kube_req
     record(c, "WATCH", (int)w.code, (w.headers_at ? w.headers_at : now_s()) - t0);
     curl_multi_remove_handle(m, w.h);
 
-    request rq = {.op = "watch", .verb = "WATCH", .method = "GET", .url = url.p, .what = what,
+    request rq = {.op = "watch", .verb = "WATCH", .method = "GET", .url = url.data, .what = what,
                   .safe = 1};
     if (w.rc < 0) {
         rc = pb_err_wrap(err, "watch %s", what);
@@ -1217,8 +1193,8 @@ out:
     if (w.h)
         curl_easy_cleanup(w.h);
     kube_watch_decoder_free(w.dec);
-    free(w.errbody.p);
-    free(url.p);
+    pb_buf_free(&w.errbody);
+    pb_buf_free(&url);
     return rc;
 }
 
