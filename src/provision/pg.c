@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/buf.h"
 #include "util/log.h"
 
 typedef struct {
@@ -290,42 +291,12 @@ void pb_pg_pool_forget_db(pb_pg_pool *p, const char *dbname)
 
 /* ---- SQL text -------------------------------------------------------------- */
 
-typedef struct {
-    char *s;
-    size_t len, cap;
-    int bad;
-} buf;
-
-static void buf_addn(buf *b, const char *s, size_t n)
-{
-    if (b->bad)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 128;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *p = realloc(b->s, cap);
-        if (!p) {
-            b->bad = 1;
-            return;
-        }
-        b->s = p;
-        b->cap = cap;
-    }
-    memcpy(b->s + b->len, s, n);
-    b->len += n;
-    b->s[b->len] = '\0';
-}
-
-static void buf_add(buf *b, const char *s) { buf_addn(b, s, strlen(s)); }
-
 static char *vformat(PGconn *c, pb_err *e, const char *fmt, va_list ap)
 {
-    buf b = {0};
-    buf_addn(&b, "", 0);
-    for (const char *p = fmt; *p && !b.bad; p++) {
+    pb_buf b = {0};
+    for (const char *p = fmt; *p && !b.oom; p++) {
         if (*p != '%') {
-            buf_addn(&b, p, 1);
+            pb_buf_append(&b, p, 1);
             continue;
         }
         p++;
@@ -340,34 +311,32 @@ static char *vformat(PGconn *c, pb_err *e, const char *fmt, va_list ap)
                 snprintf(m, sizeof m, "%s", v ? PQerrorMessage(c) : "NULL value");
                 chomp(m);
                 pb_err_set(e, PB_EINVAL, "quoting %s: %s", *p == 'I' ? "identifier" : "literal", m);
-                free(b.s);
+                pb_buf_free(&b);
                 return NULL;
             }
-            buf_add(&b, q);
+            pb_buf_puts(&b, q);
             PQfreemem(q);
         } else if (*p == 's') {
-            buf_add(&b, va_arg(ap, const char *));
+            pb_buf_puts(&b, va_arg(ap, const char *));
         } else if (*p == 'd') {
             snprintf(num, sizeof num, "%d", va_arg(ap, int));
-            buf_add(&b, num);
+            pb_buf_puts(&b, num);
         } else if (strncmp(p, "lld", 3) == 0) {
             snprintf(num, sizeof num, "%lld", va_arg(ap, long long));
-            buf_add(&b, num);
+            pb_buf_puts(&b, num);
             p += 2;
         } else if (*p == '%') {
-            buf_add(&b, "%");
+            pb_buf_puts(&b, "%");
         } else {
-            free(b.s);
+            pb_buf_free(&b);
             pb_err_set(e, PB_EINTERNAL, "pb_pg_format: bad directive in \"%s\"", fmt);
             return NULL;
         }
     }
-    if (b.bad) {
-        free(b.s);
+    char *s = pb_buf_take(&b, NULL);
+    if (!s)
         pb_err_set(e, PB_ENOMEM, "out of memory");
-        return NULL;
-    }
-    return b.s;
+    return s;
 }
 
 char *pb_pg_format(PGconn *c, pb_err *e, const char *fmt, ...)
@@ -445,8 +414,7 @@ int pb_pg_pool_tool_conninfo(pb_pg_pool *p, const char *dbname, char **conninfo,
         PQfreemem(perr);
         return PB_EINVAL;
     }
-    buf b = {0};
-    buf_addn(&b, "", 0);
+    pb_buf b = {0};
     int rc = 0;
     for (PQconninfoOption *o = opts; o->keyword; o++) {
         if (!o->val)
@@ -458,27 +426,28 @@ int pb_pg_pool_tool_conninfo(pb_pg_pool *p, const char *dbname, char **conninfo,
         }
         if (dbname && strcmp(o->keyword, "dbname") == 0)
             continue;
-        buf_add(&b, o->keyword);
-        buf_add(&b, "='");
+        pb_buf_puts(&b, o->keyword);
+        pb_buf_puts(&b, "='");
         for (const char *s = o->val; *s; s++) {
             if (*s == '\'' || *s == '\\')
-                buf_addn(&b, "\\", 1);
-            buf_addn(&b, s, 1);
+                pb_buf_append(&b, "\\", 1);
+            pb_buf_append(&b, s, 1);
         }
-        buf_add(&b, "' ");
+        pb_buf_puts(&b, "' ");
     }
     if (dbname) {
-        buf_add(&b, "dbname='");
-        buf_add(&b, dbname); /* a validated identifier: nothing to escape */
-        buf_add(&b, "'");
+        pb_buf_puts(&b, "dbname='");
+        pb_buf_puts(&b, dbname); /* a validated identifier: nothing to escape */
+        pb_buf_puts(&b, "'");
     }
     PQconninfoFree(opts);
-    if (b.bad || rc) {
-        free(b.s);
+    *conninfo = pb_buf_take(&b, NULL);
+    if (rc || !*conninfo) {
+        free(*conninfo);
+        *conninfo = NULL;
         free(*password);
         *password = NULL;
         return pb_err_set(e, PB_ENOMEM, "out of memory");
     }
-    *conninfo = b.s;
     return 0;
 }
