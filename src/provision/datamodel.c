@@ -17,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/buf.h"
+
 /* ---- model ----------------------------------------------------------------- */
 
 typedef struct {
@@ -139,83 +141,27 @@ void pb_dm_free(pb_dm_model *m)
     free(m);
 }
 
-/* ---- string building ------------------------------------------------------- */
-
-typedef struct {
-    char *s;
-    size_t len, cap;
-    int oom;
-} sbuf;
-
-static void sb_vadd(sbuf *b, const char *fmt, va_list ap)
-{
-    if (b->oom)
-        return;
-    va_list ap2;
-    va_copy(ap2, ap);
-    int n = vsnprintf(NULL, 0, fmt, ap2);
-    va_end(ap2);
-    if (n < 0) {
-        b->oom = 1;
-        return;
-    }
-    if (b->len + (size_t)n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + (size_t)n + 1)
-            cap *= 2;
-        char *p = realloc(b->s, cap);
-        if (!p) {
-            b->oom = 1;
-            return;
-        }
-        b->s = p;
-        b->cap = cap;
-    }
-    vsnprintf(b->s + b->len, b->cap - b->len, fmt, ap);
-    b->len += (size_t)n;
-}
-
-__attribute__((format(printf, 2, 3))) static void sb_add(sbuf *b, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    sb_vadd(b, fmt, ap);
-    va_end(ap);
-}
-
-/* Take the string out of the buffer; "" for an empty buffer, NULL on OOM. */
-static char *sb_take(sbuf *b)
-{
-    if (b->oom) {
-        free(b->s);
-        return NULL;
-    }
-    if (!b->s)
-        return strdup("");
-    return b->s;
-}
-
 /* An SQL string literal the way PQescapeLiteral writes one (quotes and
  * backslashes doubled, E'' when a backslash is present), so it reads the
  * same whatever standard_conforming_strings says. Rendering needs no server
  * connection, hence no PGconn to call PQescapeLiteral with. */
-static void sb_literal(sbuf *b, const char *s)
+static void put_literal(pb_buf *b, const char *s)
 {
     int has_bs = strchr(s, '\\') != NULL;
-    sb_add(b, "%s'", has_bs ? "E" : "");
+    pb_buf_puts(b, has_bs ? "E'" : "'");
     for (const char *p = s; *p; p++) {
         if (*p == '\'' || *p == '\\')
-            sb_add(b, "%c", *p);
-        sb_add(b, "%c", *p);
+            pb_buf_append(b, p, 1);
+        pb_buf_append(b, p, 1);
     }
-    sb_add(b, "'");
+    pb_buf_puts(b, "'");
 }
 
 static char *literal_dup(const char *s)
 {
-    sbuf b = {0};
-    sb_literal(&b, s);
-    return sb_take(&b);
+    pb_buf b = {0};
+    put_literal(&b, s);
+    return pb_buf_take(&b, NULL);
 }
 
 /* ---- validation helpers ---------------------------------------------------- */
@@ -463,11 +409,11 @@ static int parse_default(pb_err *e, const char *path, const json_t *d, column *c
         char *js = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
         if (!js)
             return pb_err_set(e, PB_ENOMEM, "out of memory");
-        sbuf b = {0};
-        sb_literal(&b, js);
-        sb_add(&b, "::jsonb");
+        pb_buf b = {0};
+        put_literal(&b, js);
+        pb_buf_printf(&b, "::jsonb");
         free(js);
-        c->default_sql = sb_take(&b);
+        c->default_sql = pb_buf_take(&b, NULL);
         return c->default_sql ? 0 : pb_err_set(e, PB_ENOMEM, "out of memory");
     }
     if (json_is_object(d)) {
@@ -1054,98 +1000,98 @@ const char *pb_dm_enum_value(const pb_dm_model *m, size_t t, size_t c, size_t i)
 
 /* ---- rendering ------------------------------------------------------------- */
 
-static void render_type(sbuf *b, const column *c)
+static void render_type(pb_buf *b, const column *c)
 {
     if (c->type == PB_DM_NUMERIC && c->precision)
-        sb_add(b, "numeric(%d,%d)", c->precision, c->scale);
+        pb_buf_printf(b, "numeric(%d,%d)", c->precision, c->scale);
     else
-        sb_add(b, "%s", c->type == PB_DM_ENUM ? "text" : type_names[c->type]);
+        pb_buf_printf(b, "%s", c->type == PB_DM_ENUM ? "text" : type_names[c->type]);
 }
 
-static void render_column(sbuf *b, const column *c)
+static void render_column(pb_buf *b, const column *c)
 {
-    sb_add(b, "\"%s\" ", c->name);
+    pb_buf_printf(b, "\"%s\" ", c->name);
     render_type(b, c);
     if (!c->nullable)
-        sb_add(b, " NOT NULL");
+        pb_buf_printf(b, " NOT NULL");
     if (c->default_sql)
-        sb_add(b, " DEFAULT %s", c->default_sql);
+        pb_buf_printf(b, " DEFAULT %s", c->default_sql);
     if (c->type == PB_DM_ENUM) {
-        sb_add(b, " CHECK (\"%s\" IN (", c->name);
+        pb_buf_printf(b, " CHECK (\"%s\" IN (", c->name);
         for (size_t i = 0; i < c->values.n; i++) {
-            sb_add(b, "%s", i ? ", " : "");
-            sb_literal(b, c->values.v[i]);
+            pb_buf_printf(b, "%s", i ? ", " : "");
+            put_literal(b, c->values.v[i]);
         }
-        sb_add(b, "))");
+        pb_buf_printf(b, "))");
     }
 }
 
 /* ("tenant_id", "a", "b") in rls, ("a", "b") otherwise. */
-static void render_cols(sbuf *b, const strs *s, int rls)
+static void render_cols(pb_buf *b, const strs *s, int rls)
 {
-    sb_add(b, "(%s", rls ? "\"" PB_DM_TENANT_COLUMN "\"" : "");
+    pb_buf_printf(b, "(%s", rls ? "\"" PB_DM_TENANT_COLUMN "\"" : "");
     for (size_t i = 0; i < s->n; i++)
-        sb_add(b, "%s\"%s\"", (i || rls) ? ", " : "", s->v[i]);
-    sb_add(b, ")");
+        pb_buf_printf(b, "%s\"%s\"", (i || rls) ? ", " : "", s->v[i]);
+    pb_buf_printf(b, ")");
 }
 
-static void render_index(sbuf *b, const pb_dm_target *tg, const table *t, const index_def *ix)
+static void render_index(pb_buf *b, const pb_dm_target *tg, const table *t, const index_def *ix)
 {
-    sb_add(b, "CREATE %sINDEX IF NOT EXISTS \"%s\" ON \"%s\".\"%s\" ", ix->unique ? "UNIQUE " : "",
+    pb_buf_printf(b, "CREATE %sINDEX IF NOT EXISTS \"%s\" ON \"%s\".\"%s\" ", ix->unique ? "UNIQUE " : "",
            ix->name, tg->schema, t->name);
     render_cols(b, &ix->cols, tg->layout == PB_DM_LAYOUT_RLS);
-    sb_add(b, ";\n");
+    pb_buf_printf(b, ";\n");
 }
 
 #define TENANT_FN_SQL "\"" PB_DM_META_SCHEMA "\".\"" PB_DM_TENANT_FN "\"()"
 
-static void render_table(sbuf *b, const pb_dm_target *tg, const table *t)
+static void render_table(pb_buf *b, const pb_dm_target *tg, const table *t)
 {
     int rls = tg->layout == PB_DM_LAYOUT_RLS;
-    sb_add(b, "CREATE TABLE IF NOT EXISTS \"%s\".\"%s\" (\n", tg->schema, t->name);
+    pb_buf_printf(b, "CREATE TABLE IF NOT EXISTS \"%s\".\"%s\" (\n", tg->schema, t->name);
     if (rls)
-        sb_add(b, "  \"" PB_DM_TENANT_COLUMN "\" text NOT NULL DEFAULT " TENANT_FN_SQL ",\n");
+        pb_buf_printf(b, "  \"" PB_DM_TENANT_COLUMN "\" text NOT NULL DEFAULT " TENANT_FN_SQL ",\n");
     for (size_t i = 0; i < t->n_cols; i++) {
-        sb_add(b, "  ");
+        pb_buf_printf(b, "  ");
         render_column(b, &t->cols[i]);
-        sb_add(b, "%s\n", i + 1 < t->n_cols || t->pk.n || t->n_uniques || t->n_fks ? "," : "");
+        pb_buf_printf(b, "%s\n", i + 1 < t->n_cols || t->pk.n || t->n_uniques || t->n_fks ? "," : "");
     }
     if (t->pk.n) {
-        sb_add(b, "  PRIMARY KEY ");
+        pb_buf_printf(b, "  PRIMARY KEY ");
         render_cols(b, &t->pk, rls);
-        sb_add(b, "%s\n", t->n_uniques || t->n_fks ? "," : "");
+        pb_buf_printf(b, "%s\n", t->n_uniques || t->n_fks ? "," : "");
     }
     for (size_t i = 0; i < t->n_uniques; i++) {
-        sb_add(b, "  UNIQUE ");
+        pb_buf_printf(b, "  UNIQUE ");
         render_cols(b, &t->uniques[i], rls);
-        sb_add(b, "%s\n", i + 1 < t->n_uniques || t->n_fks ? "," : "");
+        pb_buf_printf(b, "%s\n", i + 1 < t->n_uniques || t->n_fks ? "," : "");
     }
     for (size_t i = 0; i < t->n_fks; i++) {
         const fkey *fk = &t->fks[i];
-        sb_add(b, "  FOREIGN KEY ");
+        pb_buf_printf(b, "  FOREIGN KEY ");
         render_cols(b, &fk->cols, rls);
-        sb_add(b, " REFERENCES \"%s\".\"%s\" ", tg->schema, fk->ref_table);
+        pb_buf_printf(b, " REFERENCES \"%s\".\"%s\" ", tg->schema, fk->ref_table);
         render_cols(b, &fk->ref_cols, rls);
         if (fk->on_delete && rls && strcmp(fk->on_delete, "SET NULL") == 0) {
             /* Only the referencing columns: tenant_id must stay (PG 15+). */
-            sb_add(b, " ON DELETE SET NULL ");
+            pb_buf_printf(b, " ON DELETE SET NULL ");
             render_cols(b, &fk->cols, 0);
         } else if (fk->on_delete) {
-            sb_add(b, " ON DELETE %s", fk->on_delete);
+            pb_buf_printf(b, " ON DELETE %s", fk->on_delete);
         }
-        sb_add(b, "%s\n", i + 1 < t->n_fks ? "," : "");
+        pb_buf_printf(b, "%s\n", i + 1 < t->n_fks ? "," : "");
     }
-    sb_add(b, ");\n");
+    pb_buf_printf(b, ");\n");
     if (rls && !t->pk.n)
-        sb_add(b, "CREATE INDEX IF NOT EXISTS \"%.50s_tenant_idx\" ON \"%s\".\"%s\" (\"" PB_DM_TENANT_COLUMN "\");\n",
+        pb_buf_printf(b, "CREATE INDEX IF NOT EXISTS \"%.50s_tenant_idx\" ON \"%s\".\"%s\" (\"" PB_DM_TENANT_COLUMN "\");\n",
                t->name, tg->schema, t->name);
     for (size_t i = 0; i < t->n_idx; i++)
         render_index(b, tg, t, &t->idx[i]);
     if (rls) {
-        sb_add(b, "ALTER TABLE \"%s\".\"%s\" ENABLE ROW LEVEL SECURITY;\n", tg->schema, t->name);
-        sb_add(b, "ALTER TABLE \"%s\".\"%s\" FORCE ROW LEVEL SECURITY;\n", tg->schema, t->name);
-        sb_add(b, "DROP POLICY IF EXISTS \"" PB_DM_POLICY "\" ON \"%s\".\"%s\";\n", tg->schema, t->name);
-        sb_add(b,
+        pb_buf_printf(b, "ALTER TABLE \"%s\".\"%s\" ENABLE ROW LEVEL SECURITY;\n", tg->schema, t->name);
+        pb_buf_printf(b, "ALTER TABLE \"%s\".\"%s\" FORCE ROW LEVEL SECURITY;\n", tg->schema, t->name);
+        pb_buf_printf(b, "DROP POLICY IF EXISTS \"" PB_DM_POLICY "\" ON \"%s\".\"%s\";\n", tg->schema, t->name);
+        pb_buf_printf(b,
                "CREATE POLICY \"" PB_DM_POLICY "\" ON \"%s\".\"%s\" USING (\"" PB_DM_TENANT_COLUMN
                "\" = " TENANT_FN_SQL ") WITH CHECK (\"" PB_DM_TENANT_COLUMN "\" = " TENANT_FN_SQL ");\n",
                tg->schema, t->name);
@@ -1195,7 +1141,7 @@ static const index_def *find_index(const table *t, const char *name)
 
 /* Drops go first (indexes, columns, then whole tables in reverse creation
  * order), then additions in creation order. */
-static int render_diff(sbuf *b, const pb_dm_model *from, const pb_dm_model *to, const pb_dm_target *tg,
+static int render_diff(pb_buf *b, const pb_dm_model *from, const pb_dm_model *to, const pb_dm_target *tg,
                        int allow_destructive, pb_err *e)
 {
 #define DESTRUCTIVE(...)                                                                          \
@@ -1224,7 +1170,7 @@ static int render_diff(sbuf *b, const pb_dm_model *from, const pb_dm_model *to, 
                                   ni->name);
             if (!ni) {
                 DESTRUCTIVE("drops index \"%s\"", o->idx[x].name);
-                sb_add(b, "DROP INDEX IF EXISTS \"%s\".\"%s\";\n", tg->schema, o->idx[x].name);
+                pb_buf_printf(b, "DROP INDEX IF EXISTS \"%s\".\"%s\";\n", tg->schema, o->idx[x].name);
             }
         }
         for (size_t c = 0; c < o->n_cols; c++) {
@@ -1236,7 +1182,7 @@ static int render_diff(sbuf *b, const pb_dm_model *from, const pb_dm_model *to, 
                                   n->name, nc->name);
             if (!nc) {
                 DESTRUCTIVE("drops column \"%s.%s\"", o->name, o->cols[c].name);
-                sb_add(b, "ALTER TABLE \"%s\".\"%s\" DROP COLUMN IF EXISTS \"%s\";\n", tg->schema, o->name,
+                pb_buf_printf(b, "ALTER TABLE \"%s\".\"%s\" DROP COLUMN IF EXISTS \"%s\";\n", tg->schema, o->name,
                        o->cols[c].name);
             }
         }
@@ -1247,7 +1193,7 @@ static int render_diff(sbuf *b, const pb_dm_model *from, const pb_dm_model *to, 
         const table *o = &from->tables[i];
         if (!find_table(to->tables, to->n_tables, o->name)) {
             DESTRUCTIVE("drops table \"%s\"", o->name);
-            sb_add(b, "DROP TABLE IF EXISTS \"%s\".\"%s\" CASCADE;\n", tg->schema, o->name);
+            pb_buf_printf(b, "DROP TABLE IF EXISTS \"%s\".\"%s\" CASCADE;\n", tg->schema, o->name);
         }
     }
     for (size_t i = 0; i < to->n_tables; i++) {
@@ -1266,9 +1212,9 @@ static int render_diff(sbuf *b, const pb_dm_model *from, const pb_dm_model *to, 
                                   "column \"%s.%s\": a new NOT NULL column needs a default "
                                   "(existing rows have no value for it)",
                                   n->name, nc->name);
-            sb_add(b, "ALTER TABLE \"%s\".\"%s\" ADD COLUMN IF NOT EXISTS ", tg->schema, n->name);
+            pb_buf_printf(b, "ALTER TABLE \"%s\".\"%s\" ADD COLUMN IF NOT EXISTS ", tg->schema, n->name);
             render_column(b, nc);
-            sb_add(b, ";\n");
+            pb_buf_printf(b, ";\n");
         }
         for (size_t x = 0; x < n->n_idx; x++)
             if (!find_index(o, n->idx[x].name))
@@ -1286,7 +1232,7 @@ int pb_dm_render(const pb_dm_model *from, const pb_dm_model *to, const pb_dm_tar
         return pb_err_set(e, PB_EINVAL, "render: model and target schema are required");
     if (!pb_dm_ident_ok(tg->schema) && strcmp(tg->schema, "public") != 0)
         return ident_error(e, "render: target schema", tg->schema);
-    sbuf b = {0};
+    pb_buf b = {0};
     int rc = 0;
     if (from) {
         if (to->version < from->version)
@@ -1307,9 +1253,9 @@ int pb_dm_render(const pb_dm_model *from, const pb_dm_model *to, const pb_dm_tar
             render_table(&b, tg, &to->tables[i]);
     }
     if (rc) {
-        free(b.s);
+        pb_buf_free(&b);
         return rc;
     }
-    *sql = sb_take(&b);
+    *sql = pb_buf_take(&b, NULL);
     return *sql ? 0 : pb_err_set(e, PB_ENOMEM, "out of memory");
 }
