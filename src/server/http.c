@@ -25,6 +25,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "util/buf.h"
 #include "util/log.h"
 #include "util/metrics.h"
 
@@ -66,9 +67,8 @@ struct pb_http_server {
 typedef struct {
     const char *method; /* static string */
     char *path, *query;
-    char *body;
-    size_t body_len, body_cap;
-    int too_large;
+    pb_buf body;
+    int too_large; /* over max_body (or out of memory): answered 413 */
     int responding, headers_sent, head_only;
     int close_after; /* close the connection once the response is out */
     size_t sent;
@@ -240,7 +240,7 @@ static void conn_reset(conn *c)
 {
     free(c->path);
     free(c->query);
-    free(c->body);
+    pb_buf_free(&c->body);
     response_clear(&c->resp);
     memset(c, 0, sizeof *c);
 }
@@ -266,8 +266,8 @@ static void dispatch(pb_http_server *srv, struct lws *wsi, conn *c)
         .method = c->method,
         .path = c->path,
         .query = c->query ? c->query : "",
-        .body = c->body ? c->body : "",
-        .body_len = c->body_len,
+        .body = pb_buf_str(&c->body),
+        .body_len = c->body.len,
         .internal = wsi,
     };
     char allow[128] = "";
@@ -409,28 +409,13 @@ static void on_body(pb_http_server *srv, conn *c, const void *in, size_t len)
 {
     if (c->too_large || c->responding || len == 0 || !in)
         return;
-    if (c->body_len + len > srv->max_body) {
+    if (c->body.len + len > srv->max_body) {
         c->too_large = 1; /* keep reading, but discard */
-        free(c->body);
-        c->body = NULL;
-        c->body_len = c->body_cap = 0;
+        pb_buf_free(&c->body);
         return;
     }
-    if (c->body_len + len + 1 > c->body_cap) {
-        size_t cap = c->body_cap ? c->body_cap : 4096;
-        while (cap < c->body_len + len + 1)
-            cap *= 2;
-        char *nb = realloc(c->body, cap);
-        if (!nb) {
-            c->too_large = 1;
-            return;
-        }
-        c->body = nb;
-        c->body_cap = cap;
-    }
-    memcpy(c->body + c->body_len, in, len);
-    c->body_len += len;
-    c->body[c->body_len] = '\0';
+    if (pb_buf_append(&c->body, in, len))
+        c->too_large = 1;
 }
 
 /* Write the next piece of the response. Returns what the lws callback must
