@@ -23,6 +23,7 @@
 #include <openssl/rand.h>
 
 #include "patch.h"
+#include "util/buf.h"
 #include "util/log.h"
 
 #define ADMREG_GROUP "admissionregistration.k8s.io"
@@ -225,28 +226,20 @@ static int object_selector_matches(const json_t *hook, const dv_admission_reques
 
 /* ---- the HTTP call ----------------------------------------------------------- */
 
-typedef struct buf {
-    char *data;
-    size_t len;
-    int overflow;
-} buf;
+typedef struct response {
+    pb_buf body;
+    int overflow; /* over MAX_RESPONSE_BYTES */
+} response;
 
 static size_t on_body(char *p, size_t sz, size_t nm, void *ud)
 {
-    buf *b = ud;
+    response *r = ud;
     size_t n = sz * nm;
-    if (b->len + n > MAX_RESPONSE_BYTES) {
-        b->overflow = 1;
+    if (r->body.len + n > MAX_RESPONSE_BYTES) {
+        r->overflow = 1;
         return 0;
     }
-    char *d = realloc(b->data, b->len + n + 1);
-    if (!d)
-        return 0;
-    memcpy(d + b->len, p, n);
-    b->data = d;
-    b->len += n;
-    d[b->len] = '\0';
-    return n;
+    return pb_buf_append(&r->body, p, n) == 0 ? n : 0;
 }
 
 /* Where to POST: url, and for the service form the CURLOPT_CONNECT_TO
@@ -382,7 +375,7 @@ static json_t *post_review(dv_lister lister, void *ud, const json_t *hook, const
 
     CURL *c = curl_easy_init();
     struct curl_slist *hdrs = NULL, *ct = NULL;
-    buf resp = {0};
+    response resp = {0};
     json_t *out = NULL;
     char cerr[CURL_ERROR_SIZE] = "";
     if (!c) {
@@ -430,14 +423,14 @@ static json_t *post_review(dv_lister lister, void *ud, const json_t *hook, const
         snprintf(err, errn,
                  "failed to call webhook: an error on the server (\"%.200s\") has prevented the "
                  "request from succeeding (HTTP %ld)",
-                 resp.data ? resp.data : "", code);
+                 pb_buf_str(&resp.body), code);
         goto done;
     }
     json_error_t je;
-    out = resp.data ? json_loadb(resp.data, resp.len, 0, &je) : NULL;
+    out = resp.body.data ? json_loadb(resp.body.data, resp.body.len, 0, &je) : NULL;
     if (!json_is_object(out)) {
         snprintf(err, errn, "failed to call webhook: couldn't get version/kind; json parse error: %s",
-                 resp.data ? je.text : "empty body");
+                 resp.body.data ? je.text : "empty body");
         json_decref(out);
         out = NULL;
     }
@@ -446,7 +439,7 @@ done:
     curl_slist_free_all(ct);
     if (c)
         curl_easy_cleanup(c);
-    free(resp.data);
+    pb_buf_free(&resp.body);
     if (ca) {
         OPENSSL_cleanse(ca, calen);
         free(ca);
