@@ -34,54 +34,29 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/buf.h"
+
 /* ------------------------------------------------------------------------ */
 /* growable strings                                                          */
 
-typedef struct sbuf {
-    char *s;
-    size_t len, cap;
-} sbuf;
+/* pb_buf (util/buf.h) appended to through these, which abort when out of
+ * memory (see above) so that no caller has to check. */
 
-static void sb_reserve(sbuf *b, size_t extra)
+static void sb_check(int rc)
 {
-    if (b->len + extra + 1 <= b->cap)
-        return;
-    size_t cap = b->cap ? b->cap : 64;
-    while (cap < b->len + extra + 1)
-        cap *= 2;
-    char *s = realloc(b->s, cap);
-    if (!s)
+    if (rc)
         abort();
-    b->s = s;
-    b->cap = cap;
 }
 
-static void sb_putn(sbuf *b, const char *s, size_t n)
-{
-    sb_reserve(b, n);
-    memcpy(b->s + b->len, s, n);
-    b->len += n;
-    b->s[b->len] = '\0';
-}
+static void sb_putn(pb_buf *b, const char *s, size_t n) { sb_check(pb_buf_append(b, s, n)); }
+static void sb_puts(pb_buf *b, const char *s) { sb_check(pb_buf_puts(b, s)); }
+static void sb_putc(pb_buf *b, char c) { sb_check(pb_buf_append(b, &c, 1)); }
 
-static void sb_puts(sbuf *b, const char *s) { sb_putn(b, s, strlen(s)); }
-static void sb_putc(sbuf *b, char c) { sb_putn(b, &c, 1); }
+static void sb_vprintf(pb_buf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+static void sb_vprintf(pb_buf *b, const char *fmt, va_list ap) { sb_check(pb_buf_vprintf(b, fmt, ap)); }
 
-static void sb_vprintf(sbuf *b, const char *fmt, va_list ap)
-{
-    va_list ap2;
-    va_copy(ap2, ap);
-    int n = vsnprintf(NULL, 0, fmt, ap2);
-    va_end(ap2);
-    if (n <= 0)
-        return;
-    sb_reserve(b, (size_t)n);
-    vsnprintf(b->s + b->len, (size_t)n + 1, fmt, ap);
-    b->len += (size_t)n;
-}
-
-static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_printf(sbuf *b, const char *fmt, ...)
+static void sb_printf(pb_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sb_printf(pb_buf *b, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -89,24 +64,17 @@ static void sb_printf(sbuf *b, const char *fmt, ...)
     va_end(ap);
 }
 
-static void sb_truncate(sbuf *b, size_t len)
+/* The malloc'd contents ("" when empty); b is left empty. */
+static char *sb_take(pb_buf *b)
 {
-    b->len = len;
-    if (b->s)
-        b->s[len] = '\0';
-}
-
-static const char *sb_str(const sbuf *b) { return b->s ? b->s : ""; }
-
-static void sb_free(sbuf *b)
-{
-    free(b->s);
-    b->s = NULL;
-    b->len = b->cap = 0;
+    char *s = pb_buf_take(b, NULL);
+    if (!s)
+        abort();
+    return s;
 }
 
 /* Field paths in kube-apiserver notation: "spec.items[2].name". */
-static size_t path_field(sbuf *p, const char *name)
+static size_t path_field(pb_buf *p, const char *name)
 {
     size_t old = p->len;
     if (p->len)
@@ -115,7 +83,7 @@ static size_t path_field(sbuf *p, const char *name)
     return old;
 }
 
-static size_t path_index(sbuf *p, size_t i)
+static size_t path_index(pb_buf *p, size_t i)
 {
     size_t old = p->len;
     sb_printf(p, "[%zu]", i);
@@ -165,7 +133,7 @@ static int go_printable(uint32_t c)
 }
 
 /* Go's %q (strconv.Quote). */
-static void go_quote(sbuf *b, const char *str, size_t n)
+static void go_quote(pb_buf *b, const char *str, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
     const unsigned char *s = (const unsigned char *)str;
@@ -215,7 +183,7 @@ static void go_quote(sbuf *b, const char *str, size_t n)
 
 /* Go's %v of a float64 (strconv 'g', shortest): the fewest digits that
  * round-trip, %e notation when the decimal exponent is < -4 or >= 6. */
-static void go_float(sbuf *b, double d)
+static void go_float(pb_buf *b, double d)
 {
     if (isnan(d)) {
         sb_puts(b, "NaN");
@@ -275,21 +243,21 @@ static void go_float(sbuf *b, double d)
 
 /* encoding/json's float64: like %v but plain decimal notation from 1e-6 up
  * to 1e21, and a one-digit exponent ("1e-7", "1e+21"). */
-static void go_json_float(sbuf *b, double d)
+static void go_json_float(pb_buf *b, double d)
 {
     double a = fabs(d);
     if (a != 0 && (a < 1e-6 || a >= 1e21)) {
-        sbuf t = {0};
+        pb_buf t = {0};
         go_float(&t, d);
         /* go_float gives e-07 / e+21: drop a leading zero in the exponent */
-        const char *e = strchr(sb_str(&t), 'e');
+        const char *e = strchr(pb_buf_str(&t), 'e');
         if (e && e[2] == '0' && e[3]) {
-            sb_putn(b, t.s, (size_t)(e - t.s) + 2);
+            sb_putn(b, t.data, (size_t)(e - t.data) + 2);
             sb_puts(b, e + 3);
         } else {
-            sb_puts(b, sb_str(&t));
+            sb_puts(b, pb_buf_str(&t));
         }
-        sb_free(&t);
+        pb_buf_free(&t);
         return;
     }
     char e[48];
@@ -306,7 +274,7 @@ static void go_json_float(sbuf *b, double d)
 
 /* How field.Error.ErrorBody prints a bad value: strings %q, numbers and
  * bools %v, anything else as JSON. */
-static void go_value(sbuf *b, const json_t *v)
+static void go_value(pb_buf *b, const json_t *v)
 {
     switch (json_typeof(v)) {
     case JSON_STRING:
@@ -399,7 +367,7 @@ static int go_only_escape(char c)
 
 /* Translate one escape inside a bracket expression. Returns 0, 1 when it is
  * valid Go but untranslatable, or -1 when Go rejects it too. */
-static int bracket_escape(char c, sbuf *body, int *dash, int *rbr, int *caret)
+static int bracket_escape(char c, pb_buf *body, int *dash, int *rbr, int *caret)
 {
     switch (c) {
     case 'd': sb_puts(body, "0-9"); return 0;
@@ -427,7 +395,7 @@ static int bracket_escape(char c, sbuf *body, int *dash, int *rbr, int *caret)
  * set when the pattern is (probably) valid Go but has no ERE translation. */
 static char *pattern_to_ere(const char *pat, int *icase, int *unsupported, char *err, size_t n)
 {
-    sbuf out = {0};
+    pb_buf out = {0};
     const char *p = pat;
     *icase = 0;
     *unsupported = 0;
@@ -435,7 +403,6 @@ static char *pattern_to_ere(const char *pat, int *icase, int *unsupported, char 
         *icase = 1;
         p += 4;
     }
-    sb_puts(&out, "");
     while (*p) {
         char c = *p;
         if (c == '\\') {
@@ -477,7 +444,7 @@ static char *pattern_to_ere(const char *pat, int *icase, int *unsupported, char 
             continue;
         }
         if (c == '[') {
-            sbuf body = {0};
+            pb_buf body = {0};
             int neg = 0, dash = 0, rbr = 0, caret = 0;
             p++;
             if (*p == '^') {
@@ -488,7 +455,6 @@ static char *pattern_to_ere(const char *pat, int *icase, int *unsupported, char 
                 rbr = 1;
                 p++;
             }
-            sb_puts(&body, "");
             while (*p && *p != ']') {
                 if (*p == '\\') {
                     int rc = p[1] ? bracket_escape(p[1], &body, &dash, &rbr, &caret) : -1;
@@ -499,7 +465,7 @@ static char *pattern_to_ere(const char *pat, int *icase, int *unsupported, char 
                             snprintf(err, n, "error parsing regexp: invalid escape sequence: `\\%c`",
                                      p[1] ? p[1] : ' ');
                         *unsupported = rc > 0;
-                        sb_free(&body);
+                        pb_buf_free(&body);
                         goto fail;
                     }
                     p += 2;
@@ -507,7 +473,7 @@ static char *pattern_to_ere(const char *pat, int *icase, int *unsupported, char 
                     const char *end = strstr(p + 2, ":]");
                     if (!end) {
                         snprintf(err, n, "error parsing regexp: missing closing ]: `%s`", pat);
-                        sb_free(&body);
+                        pb_buf_free(&body);
                         goto fail;
                     }
                     sb_putn(&body, p, (size_t)(end + 2 - p));
@@ -521,13 +487,13 @@ static char *pattern_to_ere(const char *pat, int *icase, int *unsupported, char 
             }
             if (*p != ']') {
                 snprintf(err, n, "error parsing regexp: missing closing ]: `%s`", pat);
-                sb_free(&body);
+                pb_buf_free(&body);
                 goto fail;
             }
             p++;
             if (!body.len && !rbr && !dash && !caret) {
                 snprintf(err, n, "error parsing regexp: missing closing ]: `%s`", pat);
-                sb_free(&body);
+                pb_buf_free(&body);
                 goto fail;
             }
             sb_putc(&out, '[');
@@ -535,13 +501,13 @@ static char *pattern_to_ere(const char *pat, int *icase, int *unsupported, char 
                 sb_putc(&out, '^');
             if (rbr)
                 sb_putc(&out, ']');
-            sb_puts(&out, sb_str(&body));
+            sb_puts(&out, pb_buf_str(&body));
             if (caret)
                 sb_putc(&out, '^');
             if (dash)
                 sb_putc(&out, '-');
             sb_putc(&out, ']');
-            sb_free(&body);
+            pb_buf_free(&body);
             continue;
         }
         if (c == '(' && p[1] == '?') {
@@ -560,9 +526,9 @@ static char *pattern_to_ere(const char *pat, int *icase, int *unsupported, char 
         if ((c == '*' || c == '+' || c == '?' || c == '}') && *p == '?')
             p++;
     }
-    return out.s;
+    return sb_take(&out);
 fail:
-    sb_free(&out);
+    pb_buf_free(&out);
     return NULL;
 }
 
@@ -981,7 +947,7 @@ static int format_check(const char *format, const char *s, size_t n)
 typedef struct vctx {
     json_t *causes; /* may be NULL: count only */
     int count;
-    sbuf path;
+    pb_buf path;
 } vctx;
 
 static void cause_at(vctx *c, const char *field, const char *reason, const char *message)
@@ -1000,7 +966,7 @@ static void cause_at(vctx *c, const char *field, const char *reason, const char 
  * kubeOpenAPIResultToFieldErrors does; messages keep the raw name. */
 static void cause(vctx *c, const char *reason, const char *message)
 {
-    const char *f = sb_str(&c->path);
+    const char *f = pb_buf_str(&c->path);
     cause_at(c, f[0] == '.' ? f + 1 : f, reason, message);
 }
 
@@ -1049,13 +1015,13 @@ static int type_ok(const char *types, const json_t *v)
  * type <types>: "<got>" */
 static void type_error(vctx *c, const char *types, const char *got)
 {
-    sbuf m = {0};
+    pb_buf m = {0};
     sb_puts(&m, "Invalid value: ");
     go_quote(&m, got, strlen(got));
-    sb_printf(&m, ": %s in body must be of type %s: ", sb_str(&c->path), types);
+    sb_printf(&m, ": %s in body must be of type %s: ", pb_buf_str(&c->path), types);
     go_quote(&m, got, strlen(got));
-    cause(c, "FieldValueTypeInvalid", sb_str(&m));
-    sb_free(&m);
+    cause(c, "FieldValueTypeInvalid", pb_buf_str(&m));
+    pb_buf_free(&m);
 }
 
 /* "Invalid value: <v>: <path> in body <detail>" */
@@ -1063,16 +1029,16 @@ static void invalid(vctx *c, const json_t *bad, const char *detail_fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static void invalid(vctx *c, const json_t *bad, const char *detail_fmt, ...)
 {
-    sbuf m = {0};
+    pb_buf m = {0};
     sb_puts(&m, "Invalid value: ");
     go_value(&m, bad);
-    sb_printf(&m, ": %s in body ", sb_str(&c->path));
+    sb_printf(&m, ": %s in body ", pb_buf_str(&c->path));
     va_list ap;
     va_start(ap, detail_fmt);
     sb_vprintf(&m, detail_fmt, ap);
     va_end(ap);
-    cause(c, "FieldValueInvalid", sb_str(&m));
-    sb_free(&m);
+    cause(c, "FieldValueInvalid", pb_buf_str(&m));
+    pb_buf_free(&m);
 }
 
 static void invalid_int(vctx *c, long long bad, const char *detail_fmt, long long arg)
@@ -1094,7 +1060,7 @@ static void too_many(vctx *c, long long actual, long long max)
 
 /* A number from the schema printed as kube-openapi does: as an int64 when the
  * value being checked is an integer, else as a float64. */
-static void fmt_bound(sbuf *b, double bound, int as_int)
+static void fmt_bound(pb_buf *b, double bound, int as_int)
 {
     if (as_int)
         sb_printf(b, "%lld", (long long)bound);
@@ -1107,9 +1073,9 @@ static void validate_node(vctx *c, const json_t *s, const json_t *v, const json_
 static int subschema_valid(vctx *c, const json_t *s, const json_t *v, int depth)
 {
     vctx sub = {NULL, 0, {0}};
-    sb_puts(&sub.path, sb_str(&c->path));
+    sb_puts(&sub.path, pb_buf_str(&c->path));
     validate_node(&sub, s, v, NULL, depth);
-    sb_free(&sub.path);
+    pb_buf_free(&sub.path);
     return sub.count == 0;
 }
 
@@ -1119,7 +1085,7 @@ static void validate_junctors(vctx *c, const json_t *s, const json_t *v, int dep
                  *one = json_object_get(s, "oneOf"), *not = json_object_get(s, "not");
     size_t i;
     const json_t *sub;
-    sbuf m = {0};
+    pb_buf m = {0};
     if (json_is_array(all))
         json_array_foreach(all, i, sub) validate_node(c, sub, v, NULL, depth + 1);
     if (json_is_array(any) && json_array_size(any)) {
@@ -1127,10 +1093,10 @@ static void validate_junctors(vctx *c, const json_t *s, const json_t *v, int dep
         json_array_foreach(any, i, sub) if (!ok && subschema_valid(c, sub, v, depth + 1)) ok = 1;
         if (!ok) {
             sb_puts(&m, "Invalid value: \"\": ");
-            go_quote(&m, sb_str(&c->path), c->path.len);
+            go_quote(&m, pb_buf_str(&c->path), c->path.len);
             sb_puts(&m, " must validate at least one schema (anyOf)");
-            cause_at(c, "", "FieldValueInvalid", sb_str(&m));
-            sb_truncate(&m, 0);
+            cause_at(c, "", "FieldValueInvalid", pb_buf_str(&m));
+            pb_buf_truncate(&m, 0);
         }
     }
     if (json_is_array(one) && json_array_size(one)) {
@@ -1138,23 +1104,23 @@ static void validate_junctors(vctx *c, const json_t *s, const json_t *v, int dep
         json_array_foreach(one, i, sub) ok += subschema_valid(c, sub, v, depth + 1);
         if (ok != 1) {
             sb_puts(&m, "Invalid value: \"\": ");
-            go_quote(&m, sb_str(&c->path), c->path.len);
+            go_quote(&m, pb_buf_str(&c->path), c->path.len);
             sb_puts(&m, " must validate one and only one schema (oneOf). ");
             if (ok == 0)
                 sb_puts(&m, "Found none valid");
             else
                 sb_printf(&m, "Found %d valid alternatives", ok);
-            cause_at(c, "", "FieldValueInvalid", sb_str(&m));
-            sb_truncate(&m, 0);
+            cause_at(c, "", "FieldValueInvalid", pb_buf_str(&m));
+            pb_buf_truncate(&m, 0);
         }
     }
     if (json_is_object(not) && subschema_valid(c, not, v, depth + 1)) {
         sb_puts(&m, "Invalid value: \"\": ");
-        go_quote(&m, sb_str(&c->path), c->path.len);
+        go_quote(&m, pb_buf_str(&c->path), c->path.len);
         sb_puts(&m, " must not validate the schema (not)");
-        cause_at(c, "", "FieldValueInvalid", sb_str(&m));
+        cause_at(c, "", "FieldValueInvalid", pb_buf_str(&m));
     }
-    sb_free(&m);
+    pb_buf_free(&m);
 }
 
 static void validate_string(vctx *c, const json_t *s, const json_t *v)
@@ -1190,13 +1156,13 @@ static void validate_string(vctx *c, const json_t *s, const json_t *v)
     }
     const char *format = s_str(s, "format");
     if (format && format_check(format, str, n) == 0) {
-        sbuf m = {0};
+        pb_buf m = {0};
         sb_puts(&m, "Invalid value: ");
         go_quote(&m, str, n);
-        sb_printf(&m, ": %s in body must be of type %s: ", sb_str(&c->path), format);
+        sb_printf(&m, ": %s in body must be of type %s: ", pb_buf_str(&c->path), format);
         go_quote(&m, str, n);
-        cause(c, "FieldValueTypeInvalid", sb_str(&m));
-        sb_free(&m);
+        cause(c, "FieldValueTypeInvalid", pb_buf_str(&m));
+        pb_buf_free(&m);
     }
 }
 
@@ -1205,24 +1171,25 @@ static void validate_number(vctx *c, const json_t *s, const json_t *v)
     int as_int = json_is_integer(v);
     double d = json_number_value(v), bound;
     long long iv = as_int ? json_integer_value(v) : 0;
-    sbuf m = {0};
+    pb_buf m = {0};
     if (s_num(s, "multipleOf", &bound)) {
         /* MultipleOfNativeType: integers use int64(factor), so a factor
          * below 1 is "not positive" for them (a real kube-openapi quirk) */
         long long factor = as_int ? (long long)bound : 0;
         int bad;
         if (as_int ? factor <= 0 : bound <= 0) {
-            sbuf f = {0};
+            pb_buf f = {0};
             fmt_bound(&f, bound, as_int);
             json_t *fv = as_int ? json_integer(factor) : json_real(bound);
-            sbuf mm = {0};
+            pb_buf mm = {0};
             sb_puts(&mm, "Invalid value: ");
             go_value(&mm, fv);
-            sb_printf(&mm, ": factor MultipleOf declared for %s must be positive: %s", sb_str(&c->path), sb_str(&f));
-            cause(c, "FieldValueInvalid", sb_str(&mm));
+            sb_printf(&mm, ": factor MultipleOf declared for %s must be positive: %s",
+                      pb_buf_str(&c->path), pb_buf_str(&f));
+            cause(c, "FieldValueInvalid", pb_buf_str(&mm));
             json_decref(fv);
-            sb_free(&f);
-            sb_free(&mm);
+            pb_buf_free(&f);
+            pb_buf_free(&mm);
             bad = 0;
         } else if (as_int) {
             bad = iv % factor != 0;
@@ -1233,8 +1200,8 @@ static void validate_number(vctx *c, const json_t *s, const json_t *v)
         if (bad) {
             sb_puts(&m, "should be a multiple of ");
             fmt_bound(&m, bound, as_int);
-            invalid(c, v, "%s", sb_str(&m));
-            sb_truncate(&m, 0);
+            invalid(c, v, "%s", pb_buf_str(&m));
+            pb_buf_truncate(&m, 0);
         }
     }
     if (s_num(s, "minimum", &bound)) {
@@ -1246,8 +1213,8 @@ static void validate_number(vctx *c, const json_t *s, const json_t *v)
         if (bad) {
             sb_puts(&m, excl ? "should be greater than " : "should be greater than or equal to ");
             fmt_bound(&m, bound, as_int);
-            invalid(c, v, "%s", sb_str(&m));
-            sb_truncate(&m, 0);
+            invalid(c, v, "%s", pb_buf_str(&m));
+            pb_buf_truncate(&m, 0);
         }
     }
     if (s_num(s, "maximum", &bound)) {
@@ -1259,10 +1226,10 @@ static void validate_number(vctx *c, const json_t *s, const json_t *v)
         if (bad) {
             sb_puts(&m, excl ? "should be less than " : "should be less than or equal to ");
             fmt_bound(&m, bound, as_int);
-            invalid(c, v, "%s", sb_str(&m));
+            invalid(c, v, "%s", pb_buf_str(&m));
         }
     }
-    sb_free(&m);
+    pb_buf_free(&m);
 }
 
 /* basicCommonValidator: the value is converted to each enum value's Go type
@@ -1316,7 +1283,7 @@ static void validate_enum(vctx *c, const json_t *s, const json_t *v)
     if (!json_is_array(en) || json_array_size(en) == 0)
         return;
     json_array_foreach(en, i, e) if (enum_match(e, v)) return;
-    sbuf m = {0};
+    pb_buf m = {0};
     sb_puts(&m, "Unsupported value: ");
     go_value(&m, v);
     sb_puts(&m, ": supported values: ");
@@ -1327,23 +1294,23 @@ static void validate_enum(vctx *c, const json_t *s, const json_t *v)
         if (json_is_string(e)) {
             go_quote(&m, json_string_value(e), json_string_length(e));
         } else if (json_is_real(e)) {
-            sbuf f = {0};
+            pb_buf f = {0};
             go_json_float(&f, json_real_value(e));
-            go_quote(&m, sb_str(&f), f.len);
-            sb_free(&f);
+            go_quote(&m, pb_buf_str(&f), f.len);
+            pb_buf_free(&f);
         } else {
             char *js = json_dumps(e, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
             go_quote(&m, js ? js : "null", js ? strlen(js) : 4);
             free(js);
         }
     }
-    cause(c, "FieldValueNotSupported", sb_str(&m));
-    sb_free(&m);
+    cause(c, "FieldValueNotSupported", pb_buf_str(&m));
+    pb_buf_free(&m);
 }
 
 /* utilvalidation.IsDNS1035Label on the lower-cased kind: the messages,
  * joined with ",", or "" when valid. */
-static void dns1035_errors(const char *s, sbuf *out)
+static void dns1035_errors(const char *s, pb_buf *out)
 {
     size_t n = strlen(s);
     int ok = n > 0 && isalpha((unsigned char)s[0]) && islower((unsigned char)s[0]) &&
@@ -1363,13 +1330,13 @@ static void dns1035_errors(const char *s, sbuf *out)
 
 static void embedded_invalid(vctx *c, const json_t *bad, const char *detail)
 {
-    sbuf m = {0};
+    pb_buf m = {0};
     sb_puts(&m, "Invalid value: ");
     go_value(&m, bad);
     sb_puts(&m, ": ");
     sb_puts(&m, detail);
-    cause(c, "FieldValueInvalid", sb_str(&m));
-    sb_free(&m);
+    cause(c, "FieldValueInvalid", pb_buf_str(&m));
+    pb_buf_free(&m);
 }
 
 /* schemaobjectmeta.validateEmbeddedResource: apiVersion and kind are
@@ -1385,13 +1352,13 @@ static void validate_embedded(vctx *c, const json_t *v)
     } else {
         const char *s = json_string_value(av), *slash = strchr(s, '/');
         if (slash && strchr(slash + 1, '/')) {
-            sbuf d = {0};
+            pb_buf d = {0};
             sb_printf(&d, "unexpected GroupVersion string: %s", s);
-            embedded_invalid(c, av, sb_str(&d));
-            sb_free(&d);
+            embedded_invalid(c, av, pb_buf_str(&d));
+            pb_buf_free(&d);
         }
     }
-    sb_truncate(&c->path, old);
+    pb_buf_truncate(&c->path, old);
     old = path_field(&c->path, "kind");
     if (!kv || (json_is_string(kv) && !json_string_length(kv))) {
         cause(c, "FieldValueRequired", "Required value");
@@ -1403,17 +1370,17 @@ static void validate_embedded(vctx *c, const json_t *v)
             abort();
         for (char *p = lower; *p; p++)
             *p = (char)tolower((unsigned char)*p);
-        sbuf errs = {0}, d = {0};
+        pb_buf errs = {0}, d = {0};
         dns1035_errors(lower, &errs);
         if (errs.len) {
-            sb_printf(&d, "may have mixed case, but should otherwise match: %s", sb_str(&errs));
-            embedded_invalid(c, kv, sb_str(&d));
+            sb_printf(&d, "may have mixed case, but should otherwise match: %s", pb_buf_str(&errs));
+            embedded_invalid(c, kv, pb_buf_str(&d));
         }
-        sb_free(&errs);
-        sb_free(&d);
+        pb_buf_free(&errs);
+        pb_buf_free(&d);
         free(lower);
     }
-    sb_truncate(&c->path, old);
+    pb_buf_truncate(&c->path, old);
 }
 
 /* schemaobjectmeta.Validate (not at the resource root): a pass of its own,
@@ -1438,7 +1405,7 @@ static void validate_embedded_pass(vctx *c, const json_t *s, const json_t *v, in
             else
                 continue;
             validate_embedded_pass(c, ps ? ps : aps, val, depth + 1);
-            sb_truncate(&c->path, old);
+            pb_buf_truncate(&c->path, old);
         }
     } else if (json_is_array(v)) {
         const json_t *items = s_obj(s, "items"), *e;
@@ -1447,7 +1414,7 @@ static void validate_embedded_pass(vctx *c, const json_t *s, const json_t *v, in
         {
             size_t old = path_index(&c->path, i);
             validate_embedded_pass(c, items, e, depth + 1);
-            sb_truncate(&c->path, old);
+            pb_buf_truncate(&c->path, old);
         }
     }
 }
@@ -1475,14 +1442,14 @@ static void validate_object(vctx *c, const json_t *s, const json_t *v, const jso
         {
             if (props && json_object_get(props, k))
                 continue;
-            sbuf m = {0};
+            pb_buf m = {0};
             json_t *key = json_string(k);
             sb_puts(&m, "Invalid value: ");
             go_value(&m, key);
-            sb_printf(&m, ": %s.%s in body is a forbidden property", sb_str(&c->path), k);
-            cause(c, "FieldValueInvalid", sb_str(&m));
+            sb_printf(&m, ": %s.%s in body is a forbidden property", pb_buf_str(&c->path), k);
+            cause(c, "FieldValueInvalid", pb_buf_str(&m));
             json_decref(key);
-            sb_free(&m);
+            pb_buf_free(&m);
         }
     } else if (json_is_object(ap)) {
         json_object_foreach((json_t *)v, k, val)
@@ -1494,7 +1461,7 @@ static void validate_object(vctx *c, const json_t *s, const json_t *v, const jso
             sb_putc(&c->path, '.');
             sb_puts(&c->path, k);
             validate_node(c, ap, val, json_object_get(ov, k), depth + 1);
-            sb_truncate(&c->path, old);
+            pb_buf_truncate(&c->path, old);
         }
     }
     if (props) {
@@ -1506,7 +1473,7 @@ static void validate_object(vctx *c, const json_t *s, const json_t *v, const jso
                 continue;
             old = path_field(&c->path, k);
             validate_node(c, ps, val, json_object_get(ov, k), depth + 1);
-            sb_truncate(&c->path, old);
+            pb_buf_truncate(&c->path, old);
         }
     }
     const json_t *req = json_object_get(s, "required"), *r;
@@ -1518,7 +1485,7 @@ static void validate_object(vctx *c, const json_t *s, const json_t *v, const jso
                 continue;
             old = path_field(&c->path, json_string_value(r));
             cause(c, "FieldValueRequired", "Required value");
-            sb_truncate(&c->path, old);
+            pb_buf_truncate(&c->path, old);
         }
 }
 
@@ -1554,7 +1521,7 @@ static void validate_array(vctx *c, const json_t *s, const json_t *v, const json
         {
             size_t old = path_index(&c->path, i);
             validate_node(c, items, e, correlated_item(s, e, ov), depth + 1);
-            sb_truncate(&c->path, old);
+            pb_buf_truncate(&c->path, old);
         }
     long long lim, n = (long long)json_array_size(v);
     if (s_int(s, "minItems", &lim) && n < lim)
@@ -1622,12 +1589,12 @@ static void validate_node(vctx *c, const json_t *s, const json_t *v, const json_
 static void duplicate(vctx *c, size_t i, const json_t *bad)
 {
     size_t old = path_index(&c->path, i);
-    sbuf m = {0};
+    pb_buf m = {0};
     sb_puts(&m, "Duplicate value: ");
     go_value(&m, bad);
-    cause(c, "FieldValueDuplicate", sb_str(&m));
-    sb_free(&m);
-    sb_truncate(&c->path, old);
+    cause(c, "FieldValueDuplicate", pb_buf_str(&m));
+    pb_buf_free(&m);
+    pb_buf_truncate(&c->path, old);
 }
 
 static void validate_list_types(vctx *c, const json_t *s, const json_t *v, int depth)
@@ -1649,7 +1616,7 @@ static void validate_list_types(vctx *c, const json_t *s, const json_t *v, int d
             else
                 sb_printf(&c->path, "[%s]", k);
             validate_list_types(c, ps, val, depth + 1);
-            sb_truncate(&c->path, old);
+            pb_buf_truncate(&c->path, old);
         }
         return;
     }
@@ -1673,13 +1640,13 @@ static void validate_list_types(vctx *c, const json_t *s, const json_t *v, int d
             const json_t *e = json_array_get(v, i);
             if (!json_is_object(e) && !json_is_null(e)) {
                 size_t old = path_index(&c->path, i);
-                sbuf m = {0};
+                pb_buf m = {0};
                 sb_puts(&m, "Invalid value: ");
                 go_value(&m, e);
                 sb_puts(&m, ": must be an object for an array of list-type map");
-                cause(c, "FieldValueInvalid", sb_str(&m));
-                sb_free(&m);
-                sb_truncate(&c->path, old);
+                cause(c, "FieldValueInvalid", pb_buf_str(&m));
+                pb_buf_free(&m);
+                pb_buf_truncate(&c->path, old);
                 objects = 0;
             }
         }
@@ -1709,7 +1676,7 @@ static void validate_list_types(vctx *c, const json_t *s, const json_t *v, int d
     for (size_t i = 0; items && i < n; i++) {
         size_t old = path_index(&c->path, i);
         validate_list_types(c, items, json_array_get(v, i), depth + 1);
-        sb_truncate(&c->path, old);
+        pb_buf_truncate(&c->path, old);
     }
 }
 
@@ -1723,13 +1690,13 @@ int dv_schema_validate_update(const json_t *schema, const json_t *obj, const jso
     vctx c = {causes, 0, {0}};
     /* the order of the real strategy: OpenAPI, embedded resources, list types */
     validate_node(&c, schema, obj, old, 0);
-    sb_truncate(&c.path, 0);
+    pb_buf_truncate(&c.path, 0);
     if (obj)
         validate_embedded_pass(&c, schema, obj, 0);
-    sb_truncate(&c.path, 0);
+    pb_buf_truncate(&c.path, 0);
     if (obj)
         validate_list_types(&c, schema, obj, 0);
-    sb_free(&c.path);
+    pb_buf_free(&c.path);
     return c.count;
 }
 
@@ -1759,7 +1726,7 @@ static int has_additional(const json_t *s, const json_t **schema)
 }
 
 typedef struct pctx {
-    sbuf path;      /* where we are: spec.items[2] */
+    pb_buf path;      /* where we are: spec.items[2] */
     json_t *pruned; /* array of pruned paths, or NULL */
     int count;
 } pctx;
@@ -1770,8 +1737,8 @@ static void pruned_key(pctx *p, const char *k)
     if (!p->pruned)
         return;
     size_t old = path_field(&p->path, k);
-    json_array_append_new(p->pruned, json_string(sb_str(&p->path)));
-    sb_truncate(&p->path, old);
+    json_array_append_new(p->pruned, json_string(pb_buf_str(&p->path)));
+    pb_buf_truncate(&p->path, old);
 }
 
 static void prune_node(pctx *p, const json_t *s, json_t *v, int root, int depth);
@@ -1793,7 +1760,7 @@ static void prune_embedded_meta(pctx *p, json_t *meta)
         pruned_key(p, k);
         json_object_del(meta, k);
     }
-    sb_truncate(&p->path, old);
+    pb_buf_truncate(&p->path, old);
 }
 
 /* Walk one object level: known properties and map values are pruned by
@@ -1817,7 +1784,7 @@ static void prune_object(pctx *p, const json_t *s, json_t *v, int root, int dept
         if (ps || ap) {
             size_t old = path_field(&p->path, k);
             prune_node(p, ps ? ps : aps, val, 0, depth + 1);
-            sb_truncate(&p->path, old);
+            pb_buf_truncate(&p->path, old);
         } else if (!keep_unknown) {
             pruned_key(p, k);
             json_object_del(v, k);
@@ -1840,7 +1807,7 @@ static void skip_prune(pctx *p, const json_t *s, json_t *v, int root, int depth)
         {
             size_t old = path_index(&p->path, i);
             skip_prune(p, s_obj(s, "items"), e, 0, depth + 1);
-            sb_truncate(&p->path, old);
+            pb_buf_truncate(&p->path, old);
         }
     }
 }
@@ -1863,7 +1830,7 @@ static void prune_node(pctx *p, const json_t *s, json_t *v, int root, int depth)
         {
             size_t old = path_index(&p->path, i);
             prune_node(p, items, e, 0, depth + 1);
-            sb_truncate(&p->path, old);
+            pb_buf_truncate(&p->path, old);
         }
     }
 }
@@ -1878,7 +1845,7 @@ int dv_schema_prune_report(const json_t *schema, json_t *obj, json_t *pruned)
     pctx p = {{0}, json_is_array(pruned) ? pruned : NULL, 0};
     size_t start = p.pruned ? json_array_size(p.pruned) : 0;
     prune_node(&p, json_is_object(schema) ? schema : NULL, obj, 1, 0);
-    sb_free(&p.path);
+    pb_buf_free(&p.path);
     if (!p.pruned)
         return p.count;
     /* sorted, so that messages do not depend on object key order */
@@ -2011,13 +1978,13 @@ enum { LVL_ROOT, LVL_ITEM, LVL_FIELD };
 typedef struct sctx {
     json_t *causes;
     int count;
-    sbuf path; /* openAPIV3Schema.properties[spec]... */
+    pb_buf path; /* openAPIV3Schema.properties[spec]... */
 } sctx;
 
 static void scause(sctx *c, const char *child, const char *reason, const char *body)
 {
-    sbuf f = {0};
-    sb_puts(&f, sb_str(&c->path));
+    pb_buf f = {0};
+    sb_puts(&f, pb_buf_str(&c->path));
     if (child) {
         sb_putc(&f, '.');
         sb_puts(&f, child);
@@ -2027,23 +1994,23 @@ static void scause(sctx *c, const char *child, const char *reason, const char *b
         json_t *o = json_object();
         json_object_set_new(o, "reason", json_string(reason));
         json_object_set_new(o, "message", json_string(body));
-        json_object_set_new(o, "field", json_string(sb_str(&f)));
+        json_object_set_new(o, "field", json_string(pb_buf_str(&f)));
         json_array_append_new(c->causes, o);
     }
-    sb_free(&f);
+    pb_buf_free(&f);
 }
 
 static void scause_value(sctx *c, const char *child, const char *reason, const char *head,
                          const json_t *bad, const char *detail)
 {
-    sbuf m = {0};
+    pb_buf m = {0};
     sb_puts(&m, head);
     sb_puts(&m, ": ");
     go_value(&m, bad);
     sb_puts(&m, ": ");
     sb_puts(&m, detail);
-    scause(c, child, reason, sb_str(&m));
-    sb_free(&m);
+    scause(c, child, reason, pb_buf_str(&m));
+    pb_buf_free(&m);
 }
 
 /* Run fn on child schema `s` with `suffix` appended to the path. */
@@ -2052,7 +2019,7 @@ static void scause_value(sctx *c, const char *child, const char *reason, const c
         size_t old_ = (c)->path.len;                                                               \
         sb_puts(&(c)->path, (suffix));                                                             \
         stmt;                                                                                      \
-        sb_truncate(&(c)->path, old_);                                                             \
+        pb_buf_truncate(&(c)->path, old_);                                                             \
     } while (0)
 
 static int valid_type(const char *t)
@@ -2075,13 +2042,13 @@ static void for_children(sctx *c, const json_t *s, int depth, child_fn fn)
     const json_t *props = json_object_get(s, "properties"), *v, *ap = json_object_get(s, "additionalProperties");
     const json_t *items = json_object_get(s, "items");
     const char *k;
-    sbuf suffix = {0};
+    pb_buf suffix = {0};
     if (json_is_object(props))
         json_object_foreach((json_t *)props, k, v)
         {
-            sb_truncate(&suffix, 0);
+            pb_buf_truncate(&suffix, 0);
             sb_printf(&suffix, ".properties[%s]", k);
-            WITH_PATH(c, sb_str(&suffix), fn(c, v, LVL_FIELD, depth + 1));
+            WITH_PATH(c, pb_buf_str(&suffix), fn(c, v, LVL_FIELD, depth + 1));
         }
     if (json_is_object(ap))
         WITH_PATH(c, ".additionalProperties", fn(c, ap, LVL_FIELD, depth + 1));
@@ -2092,14 +2059,14 @@ static void for_children(sctx *c, const json_t *s, int depth, child_fn fn)
         size_t i;
         json_array_foreach(arr, i, v)
         {
-            sb_truncate(&suffix, 0);
+            pb_buf_truncate(&suffix, 0);
             sb_printf(&suffix, ".%s[%zu]", JUNCTORS[j], i);
-            WITH_PATH(c, sb_str(&suffix), fn(c, v, -1, depth + 1));
+            WITH_PATH(c, pb_buf_str(&suffix), fn(c, v, -1, depth + 1));
         }
     }
     if (json_is_object(json_object_get(s, "not")))
         WITH_PATH(c, ".not", fn(c, json_object_get(s, "not"), -1, depth + 1));
-    sb_free(&suffix);
+    pb_buf_free(&suffix);
 }
 
 /* Pass A */
@@ -2194,15 +2161,15 @@ static void check_nested(sctx *c, const json_t *v, int skip_anyof, int depth)
     const json_t *sub;
     const char *k;
     size_t i;
-    sbuf suffix = {0};
+    pb_buf suffix = {0};
     for (int j = 0; JUNCTORS[j]; j++) {
         if (!strcmp(JUNCTORS[j], "anyOf") && skip_anyof)
             continue;
         json_array_foreach(json_object_get(v, JUNCTORS[j]), i, sub)
         {
-            sb_truncate(&suffix, 0);
+            pb_buf_truncate(&suffix, 0);
             sb_printf(&suffix, ".%s[%zu]", JUNCTORS[j], i);
-            WITH_PATH(c, sb_str(&suffix), check_nested(c, sub, 0, depth + 1));
+            WITH_PATH(c, pb_buf_str(&suffix), check_nested(c, sub, 0, depth + 1));
         }
     }
     if (json_object_get(v, "not"))
@@ -2213,9 +2180,9 @@ static void check_nested(sctx *c, const json_t *v, int skip_anyof, int depth)
     if (props)
         json_object_foreach((json_t *)props, k, sub)
         {
-            sb_truncate(&suffix, 0);
+            pb_buf_truncate(&suffix, 0);
             sb_printf(&suffix, ".properties[%s]", k);
-            WITH_PATH(c, sb_str(&suffix), check_nested(c, sub, 0, depth + 1));
+            WITH_PATH(c, pb_buf_str(&suffix), check_nested(c, sub, 0, depth + 1));
         }
     for (int f = 0; forbidden[f].key; f++) {
         const json_t *x = json_object_get(v, forbidden[f].key);
@@ -2236,7 +2203,7 @@ static void check_nested(sctx *c, const json_t *v, int skip_anyof, int depth)
             regfree(&re);
         }
     }
-    sb_free(&suffix);
+    pb_buf_free(&suffix);
 }
 
 /* The metadata schema at the root may only restrict name and generateName. */
@@ -2265,13 +2232,13 @@ static void check_completeness(sctx *c, const json_t *s, const json_t *v, const 
 {
     const json_t *sub;
     size_t i;
-    sbuf p = {0};
+    pb_buf p = {0};
     if (!json_is_object(v) || depth > DV_SCHEMA_MAX_DEPTH)
         return;
     for (int j = 0; JUNCTORS[j]; j++)
         json_array_foreach(json_object_get(v, JUNCTORS[j]), i, sub)
         {
-            sb_truncate(&p, 0);
+            pb_buf_truncate(&p, 0);
             sb_printf(&p, "%s.%s[%zu]", vpath, JUNCTORS[j], i);
             const json_t *nprops = s_obj(sub, "properties"), *np;
             const char *k;
@@ -2280,17 +2247,18 @@ static void check_completeness(sctx *c, const json_t *s, const json_t *v, const 
                 {
                     const json_t *sprops = s_obj(s, "properties");
                     if (!sprops || !json_object_get(sprops, k)) {
-                        sbuf f = {0}, m = {0};
+                        pb_buf f = {0}, m = {0};
                         sb_printf(&f, "properties[%s]", k);
-                        sb_printf(&m, "Required value: because it is defined in %s.properties[%s]", sb_str(&p), k);
-                        scause(c, sb_str(&f), "FieldValueRequired", sb_str(&m));
-                        sb_free(&f);
-                        sb_free(&m);
+                        sb_printf(&m, "Required value: because it is defined in %s.properties[%s]",
+                                  pb_buf_str(&p), k);
+                        scause(c, pb_buf_str(&f), "FieldValueRequired", pb_buf_str(&m));
+                        pb_buf_free(&f);
+                        pb_buf_free(&m);
                     }
                 }
-            check_completeness(c, s, sub, sb_str(&p), depth + 1);
+            check_completeness(c, s, sub, pb_buf_str(&p), depth + 1);
         }
-    sb_free(&p);
+    pb_buf_free(&p);
 }
 
 /* Pass B: validateStructuralInvariants + completeness */
@@ -2323,7 +2291,7 @@ static void check_structural(sctx *c, const json_t *s, int lvl, int depth)
     /* value validations: junctors, with the two int-or-string exceptions */
     const json_t *sub;
     size_t i;
-    sbuf suffix = {0};
+    pb_buf suffix = {0};
     int skip_anyof = int_or_string_anyof(json_object_get(s, "anyOf"));
     const json_t *allof = json_object_get(s, "allOf");
     int skip_first_allof_anyof =
@@ -2333,15 +2301,15 @@ static void check_structural(sctx *c, const json_t *s, int lvl, int depth)
             continue;
         json_array_foreach(json_object_get(s, JUNCTORS[j]), i, sub)
         {
-            sb_truncate(&suffix, 0);
+            pb_buf_truncate(&suffix, 0);
             sb_printf(&suffix, ".%s[%zu]", JUNCTORS[j], i);
             int skip = !strcmp(JUNCTORS[j], "allOf") && i == 0 && skip_first_allof_anyof;
-            WITH_PATH(c, sb_str(&suffix), check_nested(c, sub, skip, depth + 1));
+            WITH_PATH(c, pb_buf_str(&suffix), check_nested(c, sub, skip, depth + 1));
         }
     }
     if (json_object_get(s, "not"))
         WITH_PATH(c, ".not", check_nested(c, json_object_get(s, "not"), 0, depth + 1));
-    sb_free(&suffix);
+    pb_buf_free(&suffix);
     if (json_is_string(json_object_get(s, "pattern"))) {
         regex_t re;
         char err[300], detail[400];
@@ -2381,14 +2349,14 @@ static void check_structural(sctx *c, const json_t *s, int lvl, int depth)
                 continue;
             const char *pt = s_str(p, "type");
             if (!pt || strcmp(pt, meta[m][1])) {
-                sbuf f = {0}, d = {0};
+                pb_buf f = {0}, d = {0};
                 json_t *tv = json_string(pt ? pt : "");
                 sb_printf(&f, "properties[%s].type", meta[m][0]);
                 sb_printf(&d, "must be %s", meta[m][1]);
-                scause_value(c, sb_str(&f), "FieldValueInvalid", "Invalid value", tv, sb_str(&d));
+                scause_value(c, pb_buf_str(&f), "FieldValueInvalid", "Invalid value", tv, pb_buf_str(&d));
                 json_decref(tv);
-                sb_free(&f);
-                sb_free(&d);
+                pb_buf_free(&f);
+                pb_buf_free(&d);
             }
         }
     }
@@ -2401,7 +2369,7 @@ static void check_structural(sctx *c, const json_t *s, int lvl, int depth)
         scause(c, "properties", "FieldValueRequired",
                "Required value: must not be empty if x-kubernetes-embedded-resource is true without "
                "x-kubernetes-preserve-unknown-fields");
-    check_completeness(c, s, s, sb_str(&c->path), depth);
+    check_completeness(c, s, s, pb_buf_str(&c->path), depth);
 }
 
 /* Pass C: ValidateDefaults. The validator is rooted at the node itself, so
@@ -2420,18 +2388,18 @@ static void check_defaults(sctx *c, const json_t *s, int lvl, int depth)
         json_array_foreach(causes, i, e)
         {
             const char *f = json_string_value(json_object_get(e, "field"));
-            sbuf child = {0};
+            pb_buf child = {0};
             sb_puts(&child, "default");
             if (f && *f) {
                 sb_putc(&child, '.');
                 sb_puts(&child, f);
             }
-            scause(c, sb_str(&child), json_string_value(json_object_get(e, "reason")),
+            scause(c, pb_buf_str(&child), json_string_value(json_object_get(e, "reason")),
                    json_string_value(json_object_get(e, "message")));
-            sb_free(&child);
+            pb_buf_free(&child);
         }
         json_decref(causes);
-        sb_free(&v.path);
+        pb_buf_free(&v.path);
     }
     for_children(c, s, depth, check_defaults);
 }
@@ -2486,7 +2454,7 @@ int dv_schema_check_structural_causes(const json_t *schema, const char *base, js
     }
     if (c.count == 0)
         check_defaults(&c, schema, LVL_ROOT, 0);
-    sb_free(&c.path);
+    pb_buf_free(&c.path);
     json_decref(own);
     return c.count;
 }
@@ -2518,7 +2486,7 @@ int dv_schema_check_structural(const json_t *schema, char *msg, size_t n)
  * brackets, duplicates dropped. */
 char *dv_schema_causes_message(const json_t *causes)
 {
-    sbuf m = {0};
+    pb_buf m = {0};
     json_t *seen = json_object();
     size_t i, shown = 0;
     const json_t *e;
@@ -2526,35 +2494,33 @@ char *dv_schema_causes_message(const json_t *causes)
     {
         const char *f = json_string_value(json_object_get(e, "field"));
         const char *msg = json_string_value(json_object_get(e, "message"));
-        sbuf one = {0};
+        pb_buf one = {0};
         sb_printf(&one, "%s: %s", f ? f : "", msg ? msg : "");
-        if (!json_object_get(seen, sb_str(&one))) {
-            json_object_set_new(seen, sb_str(&one), json_true());
+        if (!json_object_get(seen, pb_buf_str(&one))) {
+            json_object_set_new(seen, pb_buf_str(&one), json_true());
             if (shown++)
                 sb_puts(&m, ", ");
-            sb_puts(&m, sb_str(&one));
+            sb_puts(&m, pb_buf_str(&one));
         }
-        sb_free(&one);
+        pb_buf_free(&one);
     }
     json_decref(seen);
     if (shown > 1) {
-        sbuf w = {0};
-        sb_printf(&w, "[%s]", sb_str(&m));
-        sb_free(&m);
-        return w.s;
+        pb_buf w = {0};
+        sb_printf(&w, "[%s]", pb_buf_str(&m));
+        pb_buf_free(&m);
+        return sb_take(&w);
     }
-    if (!m.s)
-        sb_puts(&m, "");
-    return m.s;
+    return sb_take(&m);
 }
 
 char *dv_schema_invalid_message(const char *qualified_kind, const char *name, const json_t *causes)
 {
     char *agg = dv_schema_causes_message(causes);
-    sbuf m = {0};
+    pb_buf m = {0};
     sb_printf(&m, "%s ", qualified_kind);
     go_quote(&m, name ? name : "", name ? strlen(name) : 0);
     sb_printf(&m, " is invalid: %s", agg ? agg : "");
     free(agg);
-    return m.s;
+    return sb_take(&m);
 }
