@@ -28,6 +28,7 @@
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
 
+#include "util/buf.h"
 #include "util/log.h"
 
 #define MAX_BODY 3145728u /* kube-apiserver's request body limit */
@@ -59,8 +60,7 @@ typedef struct pss {
     json_t *query;
     char *hdr[5];        /* accept, content-type, authorization, user-agent, impersonate-user */
     char *imp_group;     /* one Impersonate-Group (lws keeps one value) */
-    char *body;
-    size_t body_len, body_cap;
+    pb_buf body;
     int too_big;
     dv_response resp;
     int have_resp;
@@ -122,7 +122,7 @@ static void pss_clear(pss *p)
     for (int i = 0; i < 5; i++)
         free(p->hdr[i]);
     free(p->imp_group);
-    free(p->body);
+    pb_buf_free(&p->body);
     if (p->have_resp)
         dv_response_clear(&p->resp);
     memset(p, 0, sizeof(*p));
@@ -255,8 +255,8 @@ static int dispatch(struct lws *wsi, dv_server *s, pss *p)
                       p->hdr[H_UA],
                       p->hdr[H_IMP_USER],
                       p->imp_group ? groups : NULL,
-                      p->body,
-                      p->body_len};
+                      p->body.data,
+                      p->body.len};
     if (p->too_big) {
         p->resp.status = 413;
         snprintf(p->resp.content_type, sizeof(p->resp.content_type), "application/json");
@@ -389,17 +389,12 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     case LWS_CALLBACK_HTTP_BODY:
         if (!p->active)
             return 0;
-        if (p->body_len + len > MAX_BODY) {
+        if (p->body.len + len > MAX_BODY) {
             p->too_big = 1;
             return 0;
         }
-        if (p->body_len + len + 1 > p->body_cap) { /* geometric: bodies arrive in small pieces */
-            p->body_cap = (p->body_len + len + 1) * 2;
-            p->body = realloc(p->body, p->body_cap);
-        }
-        memcpy(p->body + p->body_len, in, len);
-        p->body_len += len;
-        p->body[p->body_len] = 0;
+        if (pb_buf_append(&p->body, in, len))
+            abort(); /* out of memory: this is a test server */
         if (p->h2) {
             /* lws 4.1 grants the peer a fixed window per stream and does not
              * replenish it as the body is read: give back what we consumed,
