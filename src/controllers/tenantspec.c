@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "util/json.h"
+#include "util/quantity.h"
 
 const char *tenantspec_namespace(const char *tenant, char *buf, size_t n)
 {
@@ -231,6 +232,83 @@ static int has_owner(const json_t *want_refs, const json_t *have_refs)
     return 1;
 }
 
+/* A quantity the server may have rewritten ("1000m" -> "1") matches when
+ * the values are equal; anything else must be equal as JSON. */
+static int quantity_matches(const json_t *want, const json_t *have)
+{
+    if (json_equal(want, have))
+        return 1;
+    const char *w = json_string_value(want), *h = json_string_value(have);
+    return w && h && pb_quantity_equal(w, h);
+}
+
+/* A map of resource name -> quantity (ResourceQuota spec.hard, the maps of
+ * a LimitRange item): same keys, equal quantities. */
+static int quantity_map_matches(const json_t *want, const json_t *have)
+{
+    if (!json_is_object(want) || !json_is_object(have) || json_object_size(want) != json_object_size(have))
+        return json_equal(want, have);
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)want, k, v) {
+        if (!quantity_matches(v, json_object_get(have, k)))
+            return 0;
+    }
+    return 1;
+}
+
+/* Objects with the same keys whose values are equal, the ones named in
+ * `quantity_keys` (NULL-terminated) compared as quantity maps. */
+static int object_matches(const json_t *want, const json_t *have, const char *const *quantity_keys)
+{
+    if (!json_is_object(want) || !json_is_object(have) || json_object_size(want) != json_object_size(have))
+        return json_equal(want, have);
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)want, k, v) {
+        int is_quantity_map = 0;
+        for (const char *const *q = quantity_keys; *q; q++)
+            is_quantity_map |= strcmp(*q, k) == 0;
+        json_t *h = json_object_get(have, k);
+        if (!(is_quantity_map ? quantity_map_matches(v, h) : json_equal(v, h)))
+            return 0;
+    }
+    return 1;
+}
+
+/* LimitRange spec.limits: same items in order, their quantity maps
+ * compared as quantities. */
+static int limits_match(const json_t *want, const json_t *have)
+{
+    static const char *const limit_maps[] = {"default", "defaultRequest", "max", "min", "maxLimitRequestRatio", NULL};
+    if (!json_is_array(want) || !json_is_array(have) || json_array_size(want) != json_array_size(have))
+        return json_equal(want, have);
+    for (size_t i = 0; i < json_array_size(want); i++)
+        if (!object_matches(json_array_get(want, i), json_array_get(have, i), limit_maps))
+            return 0;
+    return 1;
+}
+
+/* spec of a ResourceQuota or LimitRange, whose quantities the API server
+ * rewrites to canonical form; other kinds compare as JSON. */
+static int spec_matches(const char *kind, const json_t *want, const json_t *have)
+{
+    static const char *const quota_maps[] = {"hard", NULL};
+    if (kind && strcmp(kind, "ResourceQuota") == 0)
+        return object_matches(want, have, quota_maps);
+    if (!kind || strcmp(kind, "LimitRange") != 0 || !json_is_object(want) || !json_is_object(have) ||
+        json_object_size(want) != json_object_size(have))
+        return json_equal(want, have);
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)want, k, v) {
+        json_t *h = json_object_get(have, k);
+        if (!(strcmp(k, "limits") == 0 ? limits_match(v, h) : json_equal(v, h)))
+            return 0;
+    }
+    return 1;
+}
+
 int tenantspec_child_matches(const json_t *desired, const json_t *live)
 {
     const json_t *dm = json_object_get(desired, "metadata");
@@ -239,13 +317,15 @@ int tenantspec_child_matches(const json_t *desired, const json_t *live)
         !subset_matches(json_object_get(dm, "annotations"), json_object_get(lm, "annotations")) ||
         !has_owner(json_object_get(dm, "ownerReferences"), json_object_get(lm, "ownerReferences")))
         return 0;
+    const char *kind = json_string_value(json_object_get(desired, "kind"));
     const char *k;
     json_t *v;
     json_object_foreach((json_t *)desired, k, v) {
         if (strcmp(k, "metadata") == 0 || strcmp(k, "apiVersion") == 0 || strcmp(k, "kind") == 0 ||
             strcmp(k, "status") == 0)
             continue;
-        if (!json_equal(v, json_object_get(live, k)))
+        json_t *have = json_object_get(live, k);
+        if (!(strcmp(k, "spec") == 0 ? spec_matches(kind, v, have) : json_equal(v, have)))
             return 0;
     }
     return 1;

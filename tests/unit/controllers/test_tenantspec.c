@@ -182,6 +182,78 @@ static void test_child_matches_detects_drift(void **state)
     json_decref(p);
 }
 
+/* The server rewrites quantities ("1000m" -> "1"): equal values match. */
+static void test_child_matches_quantities(void **state)
+{
+    json_t *t = load(TENANT);
+    json_t *p = load("{\"metadata\":{\"name\":\"odd\"},\"spec\":{\"tier\":\"enterprise\","
+                     "\"isolation\":{\"model\":\"silo\"},\"quotas\":{\"cpu\":\"1000m\","
+                     "\"memory\":\"2048Mi\",\"pods\":10}}}");
+    planspec_isolation iso;
+    planspec_isolation_of(p, &iso, NULL);
+    json_t *ch = tenantspec_children(t, p, &iso, 0, "paybill-system");
+    json_t *want = find_child(ch, "resourcequotas", "tenant-quota");
+    json_t *live = json_deep_copy(want);
+    json_t *hard = json_object_get(json_object_get(live, "spec"), "hard");
+    json_object_set_new(hard, "requests.cpu", json_string("1"));
+    json_object_set_new(hard, "requests.memory", json_string("2Gi"));
+    assert_true(tenantspec_child_matches(want, live));
+    json_object_set_new(hard, "requests.memory", json_string("2097152Ki"));
+    assert_true(tenantspec_child_matches(want, live));
+    /* A different value is drift, however it is written. */
+    json_object_set_new(hard, "requests.cpu", json_string("2"));
+    assert_false(tenantspec_child_matches(want, live));
+    json_object_set_new(hard, "requests.cpu", json_string("1001m"));
+    assert_false(tenantspec_child_matches(want, live));
+    json_object_set_new(hard, "requests.cpu", json_string("1"));
+    /* An extra or a missing resource is drift too. */
+    json_object_set_new(hard, "limits.cpu", json_string("1"));
+    assert_false(tenantspec_child_matches(want, live));
+    json_object_del(hard, "limits.cpu");
+    json_object_del(hard, "pods");
+    assert_false(tenantspec_child_matches(want, live));
+    json_decref(live);
+
+    /* LimitRange: every quantity map of every item. */
+    json_t *lr = find_child(ch, "limitranges", "tenant-limits");
+    live = json_deep_copy(lr);
+    json_t *item = json_array_get(json_object_get(json_object_get(live, "spec"), "limits"), 0);
+    json_object_set_new(json_object_get(item, "default"), "memory", json_string("0.5Gi"));
+    json_object_set_new(json_object_get(item, "defaultRequest"), "cpu", json_string("0.1"));
+    assert_true(tenantspec_child_matches(lr, live));
+    json_object_set_new(json_object_get(item, "default"), "cpu", json_string("1"));
+    assert_false(tenantspec_child_matches(lr, live));
+    json_object_set_new(json_object_get(item, "default"), "cpu", json_string("500m"));
+    json_object_set_new(item, "type", json_string("Pod")); /* not a quantity: exact */
+    assert_false(tenantspec_child_matches(lr, live));
+    json_decref(live);
+
+    /* Equal-looking strings outside quantity maps still compare exactly. */
+    json_t *ns = find_child(ch, "namespaces", "tenant-acme");
+    live = json_deep_copy(ns);
+    json_object_set_new(json_object_get(json_object_get(live, "metadata"), "labels"), "paybill.dev/tier",
+                        json_string("1000m"));
+    json_t *ns_want = json_deep_copy(ns);
+    json_object_set_new(json_object_get(json_object_get(ns_want, "metadata"), "labels"), "paybill.dev/tier",
+                        json_string("1"));
+    assert_false(tenantspec_child_matches(ns_want, live));
+    json_decref(ns_want);
+    json_decref(live);
+    /* A non-quantity string in a quantity map compares exactly. */
+    live = json_deep_copy(want);
+    json_t *w2 = json_deep_copy(want);
+    json_object_set_new(json_object_get(json_object_get(w2, "spec"), "hard"), "requests.cpu", json_string("lots"));
+    json_object_set_new(json_object_get(json_object_get(live, "spec"), "hard"), "requests.cpu", json_string("lots"));
+    assert_true(tenantspec_child_matches(w2, live));
+    json_object_set_new(json_object_get(json_object_get(live, "spec"), "hard"), "requests.cpu", json_string("Lots"));
+    assert_false(tenantspec_child_matches(w2, live));
+    json_decref(w2);
+    json_decref(live);
+    json_decref(ch);
+    json_decref(t);
+    json_decref(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -191,6 +263,7 @@ int main(void)
         cmocka_unit_test(test_children_dedicated),
         cmocka_unit_test(test_children_shared_and_suspended),
         cmocka_unit_test(test_child_matches_detects_drift),
+        cmocka_unit_test(test_child_matches_quantities),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
