@@ -6,10 +6,30 @@
  * pod template defaults of Deployments, StatefulSets and Jobs. Without
  * them, an operator that diffs desired against live state would look
  * converged here and loop forever on a real cluster.
+ *
+ * Resource quantities get the same treatment: the real server decodes them
+ * into resource.Quantity and writes them back in canonical form ("1000m"
+ * -> "1", "2048Mi" -> "2Gi") in ResourceQuota spec/status, LimitRange
+ * limits and container resources. dv_check_quantities also gives the real
+ * answers to bad ones: a quantity that does not parse fails decoding (400
+ * BadRequest, "<Kind> in version "v1" cannot be handled as a <Kind>: ..."),
+ * and a negative one where validation forbids it is a 422 cause
+ * (`spec.hard[pods]: Invalid value: "-1": must be greater than or equal to 0`).
  */
 #include "handlers_int.h"
 
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "util/quantity.h"
+
+/* Declared here and in handlers_crud.c, its one caller. Canonicalize obj's
+ * quantities in place; -1 with the 400 message in msg when one does not
+ * decode; otherwise 0, with a cause appended to causes (when not NULL) for
+ * each value validation refuses. */
+int dv_check_quantities(const dv_rtype *rt, json_t *obj, json_t *causes, char *msg, size_t n);
 
 /* obj[key], created as an empty object when absent. */
 static json_t *child(json_t *obj, const char *key)
@@ -62,8 +82,141 @@ static void pod_template_defaults(json_t *template, const char *restart)
     container_defaults(json_object_get(spec, "initContainers"));
 }
 
+/* ---- quantities ------------------------------------------------------------------ */
+
+/* One walk over obj's quantity maps; stops at the first undecodable value. */
+typedef struct qwalk {
+    json_t *causes;   /* NULL: canonicalize only */
+    char *msg;        /* decode error, when err */
+    size_t n;
+    int err;
+} qwalk;
+
+/* The text Quantity.UnmarshalJSON would parse for v, into buf; NULL when v
+ * cannot be a quantity (an object, an array, a boolean). */
+static const char *quantity_text(const json_t *v, char *buf, size_t n)
+{
+    if (json_is_null(v))
+        return "0"; /* null decodes to the zero quantity */
+    if (json_is_integer(v)) {
+        snprintf(buf, n, "%lld", (long long)json_integer_value(v));
+        return buf;
+    }
+    if (json_is_real(v)) {
+        /* The shortest text that reads back as the same double. */
+        for (int prec = 1; prec <= 17; prec++) {
+            snprintf(buf, n, "%.*g", prec, json_real_value(v));
+            if (strtod(buf, NULL) == json_real_value(v))
+                break;
+        }
+        return buf;
+    }
+    const char *s = json_string_value(v);
+    if (!s)
+        return NULL;
+    /* UnmarshalJSON trims surrounding whitespace before parsing. */
+    while (isspace((unsigned char)*s))
+        s++;
+    size_t len = strlen(s);
+    while (len && isspace((unsigned char)s[len - 1]))
+        len--;
+    snprintf(buf, n, "%.*s", (int)(len < n ? len : n - 1), s);
+    return len < n ? buf : s; /* an overlong one fails the parse as is */
+}
+
+/* Canonicalize every value of map (field: its path, e.g. "spec.hard"). */
+static void quantity_map(qwalk *w, json_t *map, const char *field, int nonnegative)
+{
+    const char *k;
+    json_t *v;
+    if (w->err || !json_is_object(map))
+        return;
+    json_object_foreach(map, k, v) {
+        char in[PB_QUANTITY_MAX_LEN + 2], out[PB_QUANTITY_BUF];
+        const char *text = quantity_text(v, in, sizeof in);
+        pb_err e;
+        pb_err_clear(&e);
+        if (!text || pb_quantity_canonical(text, out, sizeof out, &e) != 0) {
+            w->err = 1;
+            snprintf(w->msg, w->n, "%s", text ? pb_err_msg(&e) : PB_QUANTITY_ERR_FORMAT);
+            return;
+        }
+        json_object_set_new(map, k, json_string(out));
+        int sign = 0;
+        if (nonnegative && w->causes && pb_quantity_cmp(out, "0", &sign, NULL) == 0 && sign < 0) {
+            char path[512], m[PB_QUANTITY_BUF + 64];
+            snprintf(path, sizeof path, "%s[%s]", field, k);
+            snprintf(m, sizeof m, "Invalid value: \"%s\": must be greater than or equal to 0", out);
+            json_array_append_new(w->causes, json_pack("{s:s,s:s,s:s}", "reason", "FieldValueInvalid",
+                                                       "message", m, "field", path));
+        }
+    }
+}
+
+/* resources.limits/requests of each container (field: "...spec"). */
+static void container_quantities(qwalk *w, json_t *spec, const char *field)
+{
+    static const char *const lists[] = {"containers", "initContainers"};
+    for (int l = 0; l < 2; l++) {
+        size_t i;
+        json_t *c;
+        json_array_foreach(json_object_get(spec, lists[l]), i, c) {
+            json_t *res = json_object_get(c, "resources");
+            static const char *const maps[] = {"limits", "requests"};
+            for (int m = 0; m < 2; m++) {
+                char path[256];
+                snprintf(path, sizeof path, "%s.%s[%zu].resources.%s", field, lists[l], i, maps[m]);
+                quantity_map(w, json_object_get(res, maps[m]), path, 1);
+            }
+        }
+    }
+}
+
+static void walk_quantities(const dv_rtype *rt, json_t *obj, qwalk *w)
+{
+    json_t *spec = json_object_get(obj, "spec");
+    if (!*rt->group && !strcmp(rt->plural, "resourcequotas")) {
+        json_t *status = json_object_get(obj, "status");
+        quantity_map(w, json_object_get(spec, "hard"), "spec.hard", 1);
+        quantity_map(w, json_object_get(status, "hard"), "status.hard", 1);
+        quantity_map(w, json_object_get(status, "used"), "status.used", 1);
+    } else if (!*rt->group && !strcmp(rt->plural, "limitranges")) {
+        static const char *const maps[] = {"max", "min", "default", "defaultRequest", "maxLimitRequestRatio"};
+        size_t i;
+        json_t *item;
+        json_array_foreach(json_object_get(spec, "limits"), i, item) {
+            for (size_t m = 0; m < sizeof maps / sizeof maps[0]; m++) {
+                char path[128];
+                snprintf(path, sizeof path, "spec.limits[%zu].%s", i, maps[m]);
+                quantity_map(w, json_object_get(item, maps[m]), path, 0);
+            }
+        }
+    } else if (!*rt->group && !strcmp(rt->plural, "pods")) {
+        container_quantities(w, spec, "spec");
+    } else if ((!strcmp(rt->group, "apps") || (!strcmp(rt->group, "batch") && !strcmp(rt->plural, "jobs"))) &&
+               json_is_object(spec)) {
+        container_quantities(w, json_object_get(json_object_get(spec, "template"), "spec"), "spec.template.spec");
+    }
+}
+
+int dv_check_quantities(const dv_rtype *rt, json_t *obj, json_t *causes, char *msg, size_t n)
+{
+    char why[PB_ERR_MSG_MAX] = "";
+    qwalk w = {causes, why, sizeof why, 0};
+    walk_quantities(rt, obj, &w);
+    if (!w.err)
+        return 0;
+    snprintf(msg, n, "%s in version \"%s\" cannot be handled as a %s: %s", rt->kind, rt->version, rt->kind, why);
+    return -1;
+}
+
 void dv_apply_defaults(const dv_rtype *rt, json_t *obj)
 {
+    /* Canonical quantities; a bad one is left for dv_check_quantities to refuse. */
+    char why[PB_ERR_MSG_MAX];
+    qwalk w = {NULL, why, sizeof why, 0};
+    walk_quantities(rt, obj, &w);
+
     json_t *spec = json_object_get(obj, "spec");
     if (!strcmp(rt->group, "networking.k8s.io") && !strcmp(rt->plural, "networkpolicies")) {
         spec = child(obj, "spec");

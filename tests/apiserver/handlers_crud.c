@@ -310,6 +310,22 @@ static void validate_meta_maps(const json_t *obj, json_t *causes)
     }
 }
 
+/* defaults.c: quantities canonicalized in place; -1 with the 400 message
+ * when one does not decode, else 0 with 422 causes for refused values. */
+int dv_check_quantities(const dv_rtype *rt, json_t *obj, json_t *causes, char *msg, size_t n);
+
+/* Quantities as decoding and validation see them: 0, or -1 once the 400
+ * is sent (causes is then released). */
+static int check_quantities(dv_ctx *c, json_t *obj, json_t *causes)
+{
+    char msg[1024];
+    if (dv_check_quantities(c->rt, obj, causes, msg, sizeof(msg)) == 0)
+        return 0;
+    json_decref(causes);
+    dv_reply_status(c, 400, "BadRequest", msg, NULL);
+    return -1;
+}
+
 /* ---- admission -------------------------------------------------------------------- */
 
 static int admit(dv_ctx *c, const char *op, json_t **obj, const json_t *old, int mutate)
@@ -753,6 +769,8 @@ static void do_create(dv_ctx *c, json_t *obj, int applied)
     if (!name)
         name = "";
     json_t *causes = json_array();
+    if (check_quantities(c, obj, causes) != 0)
+        goto out;
     validate_name(c->rt, name, causes);
     validate_meta_maps(obj, causes);
     dv_crd_validate(c, obj, causes);
@@ -934,6 +952,8 @@ void dv_update_object(dv_ctx *c, const json_t *old, json_t *obj, int applied)
         goto out;
     m = dv_md(obj);
     json_t *causes = json_array();
+    if (check_quantities(c, obj, causes) != 0)
+        goto out;
     validate_meta_maps(obj, causes);
     if (!*c->rt->group && (!strcmp(c->rt->plural, "configmaps") || !strcmp(c->rt->plural, "secrets")) &&
         json_is_true(json_object_get(old, "immutable"))) {
