@@ -435,7 +435,7 @@ typedef struct request {
     const char *op;      /* for messages: "get", "create", ... */
     const char *verb;    /* for metrics: GET, LIST, POST, PUT, PATCH, DELETE */
     const char *method;
-    const char *url;
+    const pb_buf *url;   /* checked for a failed append before sending */
     const char *what;    /* "tenants.paybill.dev default/acme" */
     const char *content_type;
     const char *body;
@@ -558,7 +558,7 @@ static void perform(kube_client *c, const request *rq, const kube_credentials *c
         return;
     }
     rs->curl_msg[0] = '\0';
-    struct curl_slist *hd = setup_handle(c, h, rq->method, rq->url, cr, rq->content_type, rs->curl_msg);
+    struct curl_slist *hd = setup_handle(c, h, rq->method, rq->url->data, cr, rq->content_type, rs->curl_msg);
     if (rq->body) {
         curl_easy_setopt(h, CURLOPT_POSTFIELDS, rq->body);
         curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)rq->body_len);
@@ -619,6 +619,8 @@ static int do_request(kube_client *c, const request *rq, kube_status *st, json_t
     if (out)
         *out = NULL;
     kube_status_clear(st);
+    if (rq->url->oom) /* a URL cut short by a failed append must not be sent */
+        return pb_err_set(err, PB_ENOMEM, "%s %s: out of memory building the URL", rq->op, rq->what);
     response rs;
     int reauthed = 0, rc = 0;
     for (int attempt = 0;; attempt++) {
@@ -780,7 +782,7 @@ int kube_get(kube_client *c, const kube_gvr *r, const char *ns, const char *name
     int rc = resource_url(c, &url, r, ns, name, o->subresource, err);
     if (rc == 0) {
         query_add(&url, "resourceVersion", o->resource_version);
-        request rq = {.op = "get", .verb = "GET", .method = "GET", .url = url.data, .what = what,
+        request rq = {.op = "get", .verb = "GET", .method = "GET", .url = &url, .what = what,
                       .safe = 1};
         rc = do_request(c, &rq, o->status, out, err);
     }
@@ -798,7 +800,7 @@ int kube_list(kube_client *c, const kube_gvr *r, const char *ns, const kube_requ
     int rc = resource_url(c, &url, r, ns, NULL, NULL, err);
     if (rc == 0) {
         list_query(&url, o);
-        request rq = {.op = "list", .verb = "LIST", .method = "GET", .url = url.data, .what = what,
+        request rq = {.op = "list", .verb = "LIST", .method = "GET", .url = &url, .what = what,
                       .safe = 1};
         rc = do_request(c, &rq, o->status, out, err);
     }
@@ -902,7 +904,7 @@ int kube_create(kube_client *c, const kube_gvr *r, const char *ns, json_t *obj,
     int rc = resource_url(c, &url, r, ns, NULL, NULL, err);
     if (rc == 0) {
         write_query(&url, o, 0);
-        request rq = {.op = "create", .verb = "POST", .method = "POST", .url = url.data, .what = what,
+        request rq = {.op = "create", .verb = "POST", .method = "POST", .url = &url, .what = what,
                       .content_type = "application/json", .body = body, .body_len = strlen(body)};
         rc = do_request(c, &rq, o->status, out, err);
     }
@@ -931,7 +933,7 @@ int kube_update(kube_client *c, const kube_gvr *r, const char *ns, json_t *obj,
         write_query(&url, o, 0);
         /* With a resourceVersion a repeated PUT cannot apply twice: the
          * second one conflicts. Without one it could overwrite a change. */
-        request rq = {.op = "update", .verb = "PUT", .method = "PUT", .url = url.data, .what = what,
+        request rq = {.op = "update", .verb = "PUT", .method = "PUT", .url = &url, .what = what,
                       .content_type = "application/json", .body = body, .body_len = strlen(body),
                       .safe = rv && *rv};
         rc = do_request(c, &rq, o->status, out, err);
@@ -966,7 +968,7 @@ int kube_patch(kube_client *c, const kube_gvr *r, const char *ns, const char *na
     if (rc == 0) {
         write_query(&url, o, type == KUBE_PATCH_APPLY);
         request rq = {.op = type == KUBE_PATCH_APPLY ? "apply" : "patch", .verb = "PATCH",
-                      .method = "PATCH", .url = url.data, .what = what, .content_type = ctypes[type],
+                      .method = "PATCH", .url = &url, .what = what, .content_type = ctypes[type],
                       .body = body, .body_len = strlen(body)};
         rc = do_request(c, &rq, o->status, out, err);
     }
@@ -1005,7 +1007,7 @@ int kube_delete(kube_client *c, const kube_gvr *r, const char *ns, const char *n
     if (rc == 0) {
         /* Repeating a DELETE cannot delete anything else: at worst the
          * repeat answers 404 for what the first attempt removed. */
-        request rq = {.op = "delete", .verb = "DELETE", .method = "DELETE", .url = url.data,
+        request rq = {.op = "delete", .verb = "DELETE", .method = "DELETE", .url = &url,
                       .what = what, .content_type = body ? "application/json" : NULL, .body = body,
                       .body_len = body ? strlen(body) : 0, .safe = 1};
         json_t *res = NULL;
@@ -1034,7 +1036,7 @@ int kube_raw(kube_client *c, const char *method, const char *path, const char *c
         *p = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
     int safe = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
     /* Non-JSON bodies (/healthz says "ok") come back as a JSON string. */
-    request rq = {.op = op, .verb = method, .method = method, .url = url.data, .what = path,
+    request rq = {.op = op, .verb = method, .method = method, .url = &url, .what = path,
                   .content_type = body ? content_type : NULL, .body = body,
                   .body_len = body ? strlen(body) : 0, .safe = safe, .raw = 1};
     int rc = do_request(c, &rq, st, out, err);
@@ -1098,6 +1100,10 @@ int kube_watch(kube_client *c, const kube_gvr *r, const char *ns, const kube_req
     list_query(&url, o);
     if (o->allow_watch_bookmarks)
         query_add(&url, "allowWatchBookmarks", "true");
+    if (url.oom) {
+        pb_buf_free(&url);
+        return pb_err_set(err, PB_ENOMEM, "watch %s: out of memory building the URL", what);
+    }
     kube_credentials cr;
     if ((rc = kube_auth_get(c->auth, &cr, err)) != 0) {
         pb_buf_free(&url);
@@ -1161,7 +1167,7 @@ int kube_watch(kube_client *c, const kube_gvr *r, const char *ns, const kube_req
     record(c, "WATCH", (int)w.code, (w.headers_at ? w.headers_at : now_s()) - t0);
     curl_multi_remove_handle(m, w.h);
 
-    request rq = {.op = "watch", .verb = "WATCH", .method = "GET", .url = url.data, .what = what,
+    request rq = {.op = "watch", .verb = "WATCH", .method = "GET", .url = &url, .what = what,
                   .safe = 1};
     if (w.rc < 0) {
         rc = pb_err_wrap(err, "watch %s", what);
