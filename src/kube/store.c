@@ -449,7 +449,7 @@ int store_resource_version(store *s, const char *key, char *buf, size_t n)
  * packed bytes to unpack once the lock is released. */
 typedef struct gather {
     int keys_only;
-    json_t *keys;         /* keys_only */
+    json_t *keys; /* keys_only */
     pb_buf bytes; /* the blobs, back to back */
     size_t *ends; /* where each blob ends in bytes */
     size_t n, ncap;
