@@ -134,6 +134,44 @@ assert_eq "2" "$(k get deploy web -o jsonpath='{.spec.replicas}')" "deployment s
 k scale deploy web --replicas=3 >/dev/null 2>&1 || k patch deploy web -p '{"spec":{"replicas":3}}' >/dev/null
 assert_eq "3" "$(k get deploy web -o jsonpath='{.spec.replicas}')" "strategic merge patch on a deployment"
 
+# Resource quantities come back in canonical form, as from kube-apiserver;
+# one that does not parse is a 400 and a negative quota a 422.
+k apply -f - >/dev/null <<'EOF'
+apiVersion: v1
+kind: ResourceQuota
+metadata: {name: rq, namespace: default}
+spec:
+  hard: {requests.cpu: 1000m, requests.memory: 2048Mi, pods: 10}
+EOF
+assert_eq "1/2Gi/10" \
+    "$(k get quota rq -o jsonpath='{.spec.hard.requests\.cpu}/{.spec.hard.requests\.memory}/{.spec.hard.pods}')" \
+    "quota quantities in canonical form"
+k patch quota rq --type=merge -p '{"spec":{"hard":{"requests.memory":"1.5Gi"}}}' >/dev/null
+assert_eq "1536Mi" "$(k get quota rq -o jsonpath='{.spec.hard.requests\.memory}')" "patched quantity canonical"
+out=$(k apply -f - 2>&1 <<'EOF'
+apiVersion: v1
+kind: ResourceQuota
+metadata: {name: rq-bad, namespace: default}
+spec:
+  hard: {requests.cpu: 1Qi}
+EOF
+)
+assert_contains "$out" "Error from server (BadRequest): error when creating \"STDIN\": ResourceQuota in version \"v1\" cannot be handled as a ResourceQuota: quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)\$'" \
+    "unparsable quantity refused as kube-apiserver does"
+out=$(k apply -f - 2>&1 <<'EOF'
+apiVersion: v1
+kind: ResourceQuota
+metadata: {name: rq-neg, namespace: default}
+spec:
+  hard: {requests.cpu: "-1"}
+EOF
+)
+assert_contains "$out" 'The ResourceQuota "rq-neg" is invalid: spec.hard[requests.cpu]: Invalid value: "-1": must be greater than or equal to 0' \
+    "negative quota refused with the field path"
+out=$(k get quota -o name 2>&1)
+assert_eq "resourcequota/rq" "$out" "only the valid quota stored"
+k delete quota rq >/dev/null
+
 # kubectl create <kind> (typed clients send protobuf), scale, whoami, tokens.
 assert_contains "$(k create namespace typed)" "namespace/typed created" "create namespace"
 k -n typed create secret generic s --from-literal=a=b >/dev/null
