@@ -2,7 +2,8 @@
 # End-to-end: the tenant lifecycle with real kubectl, the dev API server,
 # real PostgreSQL and the operator running under the Helm chart's RBAC.
 # Create -> Ready; isolation children; plan change; suspension and resume;
-# drift put back; deletion under each deletionPolicy.
+# drift put back; quotas in non-canonical form are not drift; deletion under
+# each deletionPolicy.
 . "$(dirname "$0")/stack_env.sh"
 
 # Two PostgreSQL servers: silo tenants live on the dedicated one.
@@ -89,6 +90,52 @@ kubectl patch resourcequota tenant-quota -n tenant-initech --type merge -p '{"sp
 wait_for "edited quota restored" 30 is resourcequota tenant-quota '{.spec.hard.pods}' 50 -n tenant-initech
 kubectl label namespace tenant-initech paybill.dev/tier- >/dev/null
 wait_for "removed namespace label restored" 30 is ns tenant-initech '{.metadata.labels.paybill\.dev/tier}' enterprise
+
+# Quotas written in non-canonical form: the API server stores "1" for
+# "1000m" and "2Gi" for "2048Mi"; the operator must see that as the same
+# value, not as drift to re-apply on every reconcile.
+kubectl apply -f - >/dev/null <<'EOF' || fail "odd-quota plan not applied"
+apiVersion: paybill.dev/v1alpha1
+kind: Plan
+metadata: {name: odd}
+spec:
+  tier: odd
+  isolation: {model: pooled, compute: dedicated}
+  quotas: {cpu: 1000m, memory: 2048Mi, pods: 10}
+  database: {dataModel: crm, connectionLimit: 5}
+---
+apiVersion: paybill.dev/v1alpha1
+kind: Tenant
+metadata: {name: quirk}
+spec:
+  owner: {name: Q, email: q@quirk.example}
+  deletionPolicy: Delete
+---
+apiVersion: paybill.dev/v1alpha1
+kind: Subscription
+metadata: {name: quirk-odd}
+spec:
+  tenantRef: {name: quirk}
+  planRef: {name: odd}
+EOF
+wait_for "odd-quota tenant Ready" 60 kubectl wait --for=condition=Ready tenant/quirk --timeout=5s
+expect_eq "live quota in canonical form" "1/2Gi/10" \
+  "$(jp resourcequota tenant-quota '{.spec.hard.requests\.cpu}/{.spec.hard.requests\.memory}/{.spec.hard.pods}' -n tenant-quirk)"
+rv=$(jp resourcequota tenant-quota '{.metadata.resourceVersion}' -n tenant-quirk)
+lrv=$(jp limitrange tenant-limits '{.metadata.resourceVersion}' -n tenant-quirk)
+# Force a full reconcile that signals its end: a credentials rotation runs
+# after the children are converged and is recorded in the Secret.
+kubectl annotate tenant quirk paybill.dev/rotate-credentials=poke-1 >/dev/null
+wait_for "forced reconcile done" 30 is secret tenant-database \
+  "{.metadata.annotations.paybill\.dev/rotate-credentials}" poke-1 -n tenant-quirk
+expect_eq "quota not re-applied" "$rv" "$(jp resourcequota tenant-quota '{.metadata.resourceVersion}' -n tenant-quirk)"
+expect_eq "limit range not re-applied" "$lrv" "$(jp limitrange tenant-limits '{.metadata.resourceVersion}' -n tenant-quirk)"
+drifted() {
+  kubectl get events -A -o json | jq -r '.items[] | select(.involvedObject.name=="quirk" and .reason=="DriftCorrected") | .message'
+}
+wait_for "rotation recorded" 10 bash -c \
+  "kubectl get events -A -o json | jq -e '.items[] | select(.involvedObject.name==\"quirk\" and .reason==\"CredentialsRotated\")'"
+expect_eq "no drift reported for canonical quantities" "" "$(drifted)"
 
 # Deletion under each policy.
 kubectl delete tenant globex --wait=false >/dev/null
