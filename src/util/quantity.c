@@ -196,30 +196,19 @@ static int parse(const char *str, qty *q, pb_err *err)
         }
     }
 
-    /* The exact value: digits of num and denom, without leading zeros. */
+    /* The exact value: the digits of num and denom as one integer, its
+     * trailing zeros moved into the exponent. */
+    char all[PB_QUANTITY_MAX_LEN + 2];
+    snprintf(all, sizeof all, "%.*s%.*s", (int)num_len, num, (int)denom_len, denom);
+    size_t first = strspn(all, "0"), total = strlen(all), last = total;
+    while (last > first && all[last - 1] == '0')
+        last--;
+    if (last - first > MAX_DIGITS)
+        return pb_err_set(err, PB_ETOOLARGE, "quantity has more than %d significant digits", MAX_DIGITS);
     u128 mag = 0;
-    int digits = 0;
-    long long exp = -(long long)denom_len;
-    for (int part = 0; part < 2; part++) {
-        const char *d = part ? denom : num;
-        size_t dl = part ? denom_len : num_len;
-        for (size_t i = 0; i < dl; i++) {
-            if (mag == 0 && d[i] == '0')
-                continue;
-            if (++digits > MAX_DIGITS) {
-                /* Trailing zeros past the limit only move the exponent. */
-                size_t j = i;
-                while (j < dl && d[j] == '0')
-                    j++;
-                if (j == dl && part == 1) {
-                    exp += (long long)(dl - i);
-                    break;
-                }
-                return pb_err_set(err, PB_ETOOLARGE, "quantity has more than %d significant digits", MAX_DIGITS);
-            }
-            mag = mag * 10 + (u128)(d[i] - '0');
-        }
-    }
+    for (size_t i = first; i < last; i++)
+        mag = mag * 10 + (u128)(all[i] - '0');
+    long long exp = (long long)(total - last) - (long long)denom_len;
     q->neg = !positive;
     q->mag = mag;
     q->exp = exp;

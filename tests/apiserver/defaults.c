@@ -109,6 +109,18 @@ static const char *quantity_text(const json_t *v, char *buf, size_t n)
             if (strtod(buf, NULL) == json_real_value(v))
                 break;
         }
+        /* Go writes exponents without '+' or leading zeros: "1e3", not "1e+03". */
+        char *e = strchr(buf, 'e');
+        if (e) {
+            char *d = e + 1, *src = e + 1;
+            if (*src == '+')
+                src++;
+            else if (*src == '-')
+                d++, src++;
+            while (*src == '0' && src[1])
+                src++;
+            memmove(d, src, strlen(src) + 1);
+        }
         return buf;
     }
     const char *s = json_string_value(v);

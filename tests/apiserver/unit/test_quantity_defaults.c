@@ -86,7 +86,7 @@ static void test_resourcequota_canonical(void **state)
                      "{\"apiVersion\":\"v1\",\"kind\":\"ResourceQuota\",\"metadata\":{\"name\":\"q\"},"
                      "\"spec\":{\"hard\":{\"requests.cpu\":\"1000m\",\"requests.memory\":\"2048Mi\","
                      "\"limits.cpu\":\" 0.5 \",\"pods\":10,\"limits.memory\":\"1.5Gi\",\"services\":\"+1\","
-                     "\"requests.storage\":1.5}}}",
+                     "\"requests.storage\":1.5,\"count/secrets\":1e3,\"count/configmaps\":2.5e-05}}}",
                      &st);
     assert_int_equal(st, 201);
     assert_string_equal(AT(r, "spec", "hard", "requests.cpu"), "1");
@@ -96,6 +96,8 @@ static void test_resourcequota_canonical(void **state)
     assert_string_equal(AT(r, "spec", "hard", "limits.memory"), "1536Mi");
     assert_string_equal(AT(r, "spec", "hard", "services"), "+1"); /* kept as written, as the real server does */
     assert_string_equal(AT(r, "spec", "hard", "requests.storage"), "1500m");
+    assert_string_equal(AT(r, "spec", "hard", "count/secrets"), "1e3"); /* JSON numbers read as their text */
+    assert_string_equal(AT(r, "spec", "hard", "count/configmaps"), "2.5e-5"); /* kept, as Go keeps the text */
     char rv[32];
     snprintf(rv, sizeof rv, "%s", AT(r, "metadata", "resourceVersion"));
     json_decref(r);

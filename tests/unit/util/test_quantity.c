@@ -21,6 +21,12 @@ static void expect_canonical(const char *in, const char *want)
         fail_msg("\"%s\": unexpected error %s: %s", in, pb_err_name(rc), pb_err_msg(&err));
     if (strcmp(out, want) != 0)
         fail_msg("\"%s\": expected \"%s\", got \"%s\"", in, want, out);
+    /* What the server returns reads back as itself. */
+    char again[PB_QUANTITY_BUF];
+    if (pb_quantity_canonical(out, again, sizeof again, &err) != 0 || strcmp(again, out) != 0)
+        fail_msg("\"%s\": \"%s\" is not stable: \"%s\"", in, out, again);
+    assert_true(pb_quantity_valid(in));
+    assert_true(pb_quantity_equal(in, out));
 }
 
 static void expect_invalid(const char *in, int code, const char *msg)
@@ -192,6 +198,8 @@ static void test_invalid(void **state)
     /* 38 significant digits still work, and zeros past them are not digits. */
     expect_canonical("12345678901234567890123456789012345678", "12345678901234567890123456789012345678");
     expect_canonical("1.000000000000000000000000000000000000000000000", "1");
+    expect_canonical("1000000000000000000000000000000000000000000000", "1e45");
+    expect_canonical("1230000000000000000000000000000000000000000000k", "1230e45");
 
     char small[4];
     pb_err err;
