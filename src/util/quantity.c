@@ -359,3 +359,9 @@ int pb_quantity_valid(const char *s)
     qty q;
     return parse(s, &q, NULL) == 0;
 }
+
+int pb_quantity_is_integer(const char *s)
+{
+    qty q;
+    return parse(s, &q, NULL) == 0 && q.exp >= 0; /* normalized: no trailing zeros */
+}

@@ -58,4 +58,8 @@ int pb_quantity_equal(const char *a, const char *b);
 /* 1 when s parses as a quantity. */
 int pb_quantity_valid(const char *s);
 
+/* 1 when s parses and its value is a whole number ("2", "1k", "1Gi"; not
+ * "1500m"), else 0. */
+int pb_quantity_is_integer(const char *s);
+
 #endif

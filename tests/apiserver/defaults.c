@@ -13,7 +13,8 @@
  * limits and container resources. dv_check_quantities also gives the real
  * answers to bad ones: a quantity that does not parse fails decoding (400
  * BadRequest, "<Kind> in version "v1" cannot be handled as a <Kind>: ..."),
- * and a negative one where validation forbids it is a 422 cause
+ * and a negative one, or a fractional count of objects, where validation
+ * forbids it is a 422 cause
  * (`spec.hard[pods]: Invalid value: "-1": must be greater than or equal to 0`).
  */
 #include "handlers_int.h"
@@ -136,8 +137,32 @@ static const char *quantity_text(const json_t *v, char *buf, size_t n)
     return len < n ? buf : s; /* an overlong one fails the parse as is */
 }
 
-/* Canonicalize every value of map (field: its path, e.g. "spec.hard"). */
-static void quantity_map(qwalk *w, json_t *map, const char *field, int nonnegative)
+/* Resources counted in whole units (apimachinery's IsIntegerResourceName):
+ * object counts and extended resources ("count/secrets", "example.com/gpu"). */
+static int integer_resource(const char *name)
+{
+    static const char *const counted[] = {"pods", "services", "replicationcontrollers", "resourcequotas",
+                                           "secrets", "configmaps", "persistentvolumeclaims",
+                                           "services.nodeports", "services.loadbalancers", NULL};
+    for (const char *const *c = counted; *c; c++)
+        if (!strcmp(name, *c))
+            return 1;
+    return strchr(name, '/') && !strstr(name, "kubernetes.io/") && strncmp(name, "requests.", 9) != 0;
+}
+
+static void add_cause(qwalk *w, const char *field, const char *key, const char *value, const char *why)
+{
+    char path[512], m[PB_QUANTITY_BUF + 64];
+    snprintf(path, sizeof path, "%s[%s]", field, key);
+    snprintf(m, sizeof m, "Invalid value: \"%s\": %s", value, why);
+    json_array_append_new(w->causes,
+                          json_pack("{s:s,s:s,s:s}", "reason", "FieldValueInvalid", "message", m, "field", path));
+}
+
+/* Canonicalize every value of map (field: its path, e.g. "spec.hard");
+ * `validated`: the values must be non-negative, and whole for integer
+ * resources (validateResourceQuantityValue). */
+static void quantity_map(qwalk *w, json_t *map, const char *field, int validated)
 {
     const char *k;
     json_t *v;
@@ -154,14 +179,13 @@ static void quantity_map(qwalk *w, json_t *map, const char *field, int nonnegati
             return;
         }
         json_object_set_new(map, k, json_string(out));
+        if (!validated || !w->causes)
+            continue;
         int sign = 0;
-        if (nonnegative && w->causes && pb_quantity_cmp(out, "0", &sign, NULL) == 0 && sign < 0) {
-            char path[512], m[PB_QUANTITY_BUF + 64];
-            snprintf(path, sizeof path, "%s[%s]", field, k);
-            snprintf(m, sizeof m, "Invalid value: \"%s\": must be greater than or equal to 0", out);
-            json_array_append_new(w->causes, json_pack("{s:s,s:s,s:s}", "reason", "FieldValueInvalid",
-                                                       "message", m, "field", path));
-        }
+        if (pb_quantity_cmp(out, "0", &sign, NULL) == 0 && sign < 0)
+            add_cause(w, field, k, out, "must be greater than or equal to 0");
+        if (integer_resource(k) && !pb_quantity_is_integer(out))
+            add_cause(w, field, k, out, "must be an integer");
     }
 }
 

@@ -86,7 +86,7 @@ static void test_resourcequota_canonical(void **state)
                      "{\"apiVersion\":\"v1\",\"kind\":\"ResourceQuota\",\"metadata\":{\"name\":\"q\"},"
                      "\"spec\":{\"hard\":{\"requests.cpu\":\"1000m\",\"requests.memory\":\"2048Mi\","
                      "\"limits.cpu\":\" 0.5 \",\"pods\":10,\"limits.memory\":\"1.5Gi\",\"services\":\"+1\","
-                     "\"requests.storage\":1.5,\"count/secrets\":1e3,\"count/configmaps\":2.5e-05}}}",
+                     "\"requests.storage\":1.5,\"count/secrets\":1e3,\"limits.ephemeral-storage\":2.5e-05}}}",
                      &st);
     assert_int_equal(st, 201);
     assert_string_equal(AT(r, "spec", "hard", "requests.cpu"), "1");
@@ -97,7 +97,7 @@ static void test_resourcequota_canonical(void **state)
     assert_string_equal(AT(r, "spec", "hard", "services"), "+1"); /* kept as written, as the real server does */
     assert_string_equal(AT(r, "spec", "hard", "requests.storage"), "1500m");
     assert_string_equal(AT(r, "spec", "hard", "count/secrets"), "1e3"); /* JSON numbers read as their text */
-    assert_string_equal(AT(r, "spec", "hard", "count/configmaps"), "2.5e-5"); /* kept, as Go keeps the text */
+    assert_string_equal(AT(r, "spec", "hard", "limits.ephemeral-storage"), "2.5e-5"); /* kept, as Go keeps the text */
     char rv[32];
     snprintf(rv, sizeof rv, "%s", AT(r, "metadata", "resourceVersion"));
     json_decref(r);
@@ -170,6 +170,30 @@ static void test_resourcequota_refused(void **state)
                         "must be greater than or equal to 0");
     assert_string_equal(AT(r, "details", "causes", "0", "field"), "spec.hard[requests.cpu]");
     assert_string_equal(AT(r, "details", "causes", "0", "reason"), "FieldValueInvalid");
+    json_decref(r);
+
+    /* Object counts are whole numbers. */
+    r = call(api, "POST", RQ, NULL,
+             "{\"apiVersion\":\"v1\",\"kind\":\"ResourceQuota\",\"metadata\":{\"name\":\"frac\"},"
+             "\"spec\":{\"hard\":{\"pods\":\"1500m\",\"count/secrets\":\"2\",\"cpu\":\"1500m\"}}}",
+             &st);
+    assert_int_equal(st, 422);
+    assert_string_equal(AT(r, "message"),
+                        "ResourceQuota \"frac\" is invalid: spec.hard[pods]: Invalid value: \"1500m\": must be an integer");
+    json_decref(r);
+    r = call(api, "POST", RQ, NULL,
+             "{\"apiVersion\":\"v1\",\"kind\":\"ResourceQuota\",\"metadata\":{\"name\":\"frac\"},"
+             "\"spec\":{\"hard\":{\"count/secrets\":\"0.5\"}}}",
+             &st);
+    assert_int_equal(st, 422);
+    assert_string_equal(AT(r, "details", "causes", "0", "field"), "spec.hard[count/secrets]");
+    json_decref(r);
+    r = call(api, "POST", RQ, NULL,
+             "{\"apiVersion\":\"v1\",\"kind\":\"ResourceQuota\",\"metadata\":{\"name\":\"frac\"},"
+             "\"spec\":{\"hard\":{\"pods\":\"2000m\",\"requests.cpu\":\"0.5\"}}}",
+             &st);
+    assert_int_equal(st, 201);
+    assert_string_equal(AT(r, "spec", "hard", "pods"), "2");
     json_decref(r);
 
     /* An update with a bad quantity leaves the stored object alone. */

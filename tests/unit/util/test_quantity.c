@@ -230,6 +230,18 @@ static void test_compare(void **state)
     assert_false(pb_quantity_equal("abc", "abc")); /* not quantities */
     assert_false(pb_quantity_equal("1", "1Qi"));
 
+    assert_true(pb_quantity_is_integer("2"));
+    assert_true(pb_quantity_is_integer("1k"));
+    assert_true(pb_quantity_is_integer("1000m"));
+    assert_true(pb_quantity_is_integer("1Gi"));
+    assert_true(pb_quantity_is_integer("0"));
+    assert_true(pb_quantity_is_integer("-3"));
+    assert_false(pb_quantity_is_integer("1500m"));
+    assert_false(pb_quantity_is_integer("1n"));
+    assert_true(pb_quantity_is_integer("0.5Ki")); /* 512 */
+    assert_false(pb_quantity_is_integer("1.1Ki"));
+    assert_false(pb_quantity_is_integer("1Qi"));
+
     int c = 9;
     pb_err err;
     assert_int_equal(pb_quantity_cmp("100m", "1", &c, &err), 0);
