@@ -26,12 +26,6 @@
 
 #include "util/quantity.h"
 
-/* Declared here and in handlers_crud.c, its one caller. Canonicalize obj's
- * quantities in place; -1 with the 400 message in msg when one does not
- * decode; otherwise 0, with a cause appended to causes (when not NULL) for
- * each value validation refuses. */
-int dv_check_quantities(const dv_rtype *rt, json_t *obj, json_t *causes, char *msg, size_t n);
-
 /* obj[key], created as an empty object when absent. */
 static json_t *child(json_t *obj, const char *key)
 {

@@ -310,10 +310,6 @@ static void validate_meta_maps(const json_t *obj, json_t *causes)
     }
 }
 
-/* defaults.c: quantities canonicalized in place; -1 with the 400 message
- * when one does not decode, else 0 with 422 causes for refused values. */
-int dv_check_quantities(const dv_rtype *rt, json_t *obj, json_t *causes, char *msg, size_t n);
-
 /* Quantities as decoding and validation see them: 0, or -1 once the 400
  * is sent (causes is then released). */
 static int check_quantities(dv_ctx *c, json_t *obj, json_t *causes)

@@ -139,6 +139,9 @@ json_t *dv_table(const json_t *columns, const json_t *objects, const char *inclu
 /* ---- defaults.c ---- */
 /* Built-in defaulting (SetDefaults_*) of obj, in place. */
 void dv_apply_defaults(const dv_rtype *rt, json_t *obj);
+/* Canonical quantities in place; -1 with the 400 message when one does not
+ * decode, else 0 with 422 causes for refused values. */
+int dv_check_quantities(const dv_rtype *rt, json_t *obj, json_t *causes, char *msg, size_t n);
 
 /* ---- gc.c ---------------------------------------------------------------------- */
 /* Garbage collection and namespace termination until nothing changes. */
