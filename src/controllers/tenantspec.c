@@ -205,15 +205,21 @@ char *tenantspec_route_entry(const json_t *tenant, const json_t *plan,
     return s;
 }
 
-static int subset_matches(const json_t *want, const json_t *have)
+/* Every member of want is in have, equal by eq. */
+static int members_match(const json_t *want, const json_t *have, int (*eq)(const json_t *, const json_t *))
 {
     const char *k;
     json_t *v;
     json_object_foreach((json_t *)want, k, v) {
-        if (!json_equal(v, json_object_get(have, k)))
+        if (!eq(v, json_object_get(have, k)))
             return 0;
     }
     return 1;
+}
+
+static int subset_matches(const json_t *want, const json_t *have)
+{
+    return members_match(want, have, json_equal);
 }
 
 static int has_owner(const json_t *want_refs, const json_t *have_refs)
@@ -248,13 +254,7 @@ static int quantity_map_matches(const json_t *want, const json_t *have)
 {
     if (!json_is_object(want) || !json_is_object(have) || json_object_size(want) != json_object_size(have))
         return json_equal(want, have);
-    const char *k;
-    json_t *v;
-    json_object_foreach((json_t *)want, k, v) {
-        if (!quantity_matches(v, json_object_get(have, k)))
-            return 0;
-    }
-    return 1;
+    return members_match(want, have, quantity_matches);
 }
 
 /* Objects with the same keys whose values are equal, the ones named in
