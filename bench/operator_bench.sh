@@ -10,6 +10,8 @@
 #   - API requests per tenant, by method (the operator's own
 #     rest_client_requests_total from /metrics, divided by N),
 #   - operator peak RSS (VmHWM) and CPU seconds used for the cold start,
+#     its RSS after the steady window and what its informers cache (objects
+#     and packed bytes, from the paybill_informer_cache_* gauges),
 #   - steady state: operator CPU over a window with nothing changing, and
 #     whether the store's resourceVersion / the operator's request counters
 #     moved during it (they must not: no periodic writes).
@@ -260,7 +262,12 @@ bench_one() {
     rv1=$(store_rv)
     requests_by_method >"$RUN_DIR/requests.steady1"
     hwm=$(vm_kb "$op_pid" VmHWM)
+    local rss cache_objects cache_kb
+    rss=$(vm_kb "$op_pid" VmRSS)
     curl -sS "http://$METRICS_ADDR/metrics" >"$out/metrics-$tag.steady.txt" 2>/dev/null || true
+    # What the informers hold, per their gauges (packed objects + keys).
+    cache_objects=$(awk '/^paybill_informer_cached_objects\{/ {s += $2} END {printf "%d", s}' "$out/metrics-$tag.steady.txt")
+    cache_kb=$(awk '/^paybill_informer_cache_bytes\{/ {s += $2} END {printf "%d", s / 1024}' "$out/metrics-$tag.steady.txt")
     local steady_cpu steady_pct dreq
     steady_cpu=$(awk -v a="$c0" -v b="$c1" 'BEGIN{printf "%.2f", b-a}')
     steady_pct=$(awk -v a="$c0" -v b="$c1" -v s="$w0" -v e="$w1" 'BEGIN{printf "%.2f", 100*(b-a)/(e-s)}')
@@ -268,7 +275,7 @@ bench_one() {
         awk '$1 !~ /NON2XX/ && $3 != $2 {printf "%s%s:+%d", s, $1, $3-$2; s=","}')
     local per
     per=$(awk -v n="$n" '$1 != "NON2XX" {printf "%s%s=%.2f", s, $1, $2/n; s=" "} $1 == "NON2XX" {bad = bad sprintf(" %s_%s=%d", $2, $3, $4)} END {if (bad) printf " non2xx:%s", bad}' "$RUN_DIR/requests.steady1")
-    echo "RESULT N=$n workers=$workers model=$MODEL load_s=$load_s load_409=$LOAD_409 ready_s=$t_ready op_cpu_ready_s=$op_cpu_ready devapi_cpu_ready_s=$api_cpu_ready peak_rss_kb=$hwm steady_window_s=$(elapsed "$w0" "$w1") steady_cpu_s=$steady_cpu steady_cpu_pct=$steady_pct rv_before=$rv0 rv_after=$rv1 steady_requests=${dreq:-none} per_tenant: $per"
+    echo "RESULT N=$n workers=$workers model=$MODEL load_s=$load_s load_409=$LOAD_409 ready_s=$t_ready op_cpu_ready_s=$op_cpu_ready devapi_cpu_ready_s=$api_cpu_ready peak_rss_kb=$hwm steady_rss_kb=$rss cache_objects=$cache_objects cache_kb=$cache_kb steady_window_s=$(elapsed "$w0" "$w1") steady_cpu_s=$steady_cpu steady_cpu_pct=$steady_pct rv_before=$rv0 rv_after=$rv1 steady_requests=${dreq:-none} per_tenant: $per"
     grep -ciE 'level=(error|warn)|"level":"(error|warn)"' "$RUN_DIR/operator.log" >/dev/null &&
         log "operator warnings/errors: $(grep -ciE 'level=(error|warn)' "$RUN_DIR/operator.log")"
     cleanup

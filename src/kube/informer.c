@@ -164,6 +164,12 @@ int informer_add_handler(informer *inf, const informer_handler *h, pb_err *err)
 
 /* --- reflector ------------------------------------------------------------ */
 
+/* The cache's size for the paybill_informer_cache_* gauges. */
+static void report_cache(informer *inf)
+{
+    kmetrics_informer_cache(inf->name, store_len(inf->cache), store_bytes(inf->cache));
+}
+
 static void set_rv(informer *inf, const char *rv)
 {
     if (!rv || !*rv)
@@ -243,6 +249,7 @@ static int relist_page(void *ud, json_t *page, int first)
         json_decref(nw);
     }
     pthread_mutex_unlock(&inf->hmu);
+    report_cache(inf);
     return 0;
 }
 
@@ -266,6 +273,7 @@ static void relist_finish(relist *rl)
     }
     json_decref(keys);
     pthread_mutex_unlock(&inf->hmu);
+    report_cache(inf);
 
     set_rv(inf, rl->rv);
     pthread_mutex_lock(&inf->mu);
@@ -318,6 +326,7 @@ static int on_watch_event(void *ud, const char *type, json_t *obj)
         json_decref(nw);
     }
     pthread_mutex_unlock(&inf->hmu);
+    report_cache(inf);
     set_rv(inf, rv_of(obj));
     maybe_resync(inf);
     return 0;

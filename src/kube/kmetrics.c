@@ -34,6 +34,7 @@ static struct {
     pb_gauge *leader;
     pb_counter *events_dropped;
     pb_counter *relists, *watch_restarts;
+    pb_gauge *cached_objects, *cache_bytes;
     pb_counter *rest_requests;
     pb_histogram *rest_duration;
 } m;
@@ -95,6 +96,12 @@ static void register_all(void)
     rc = rc ? rc : pb_metrics_counter_register(r, "paybill_informer_watch_restarts_total",
                                                "Watch streams started again after ending (timeout, error or relist)",
                                                resource, &m.watch_restarts, &e);
+    rc = rc ? rc : pb_metrics_gauge_register(r, "paybill_informer_cached_objects",
+                                             "Objects in the informer's cache", resource, &m.cached_objects, &e);
+    rc = rc ? rc : pb_metrics_gauge_register(r, "paybill_informer_cache_bytes",
+                                             "Bytes of packed objects and keys in the informer's cache (allocator "
+                                             "and index overhead not included)",
+                                             resource, &m.cache_bytes, &e);
     const char *const code_method[] = {"code", "method", NULL};
     const char *const verb[] = {"verb", NULL};
     /* client-go's request latency buckets. */
@@ -201,6 +208,14 @@ void kmetrics_informer_watch_restart(const char *resource)
 {
     if (ready(resource))
         pb_metrics_counter_add(m.watch_restarts, 1, resource, NULL);
+}
+
+void kmetrics_informer_cache(const char *resource, size_t objects, size_t bytes)
+{
+    if (!ready(resource))
+        return;
+    pb_metrics_gauge_set(m.cached_objects, (double)objects, resource, NULL);
+    pb_metrics_gauge_set(m.cache_bytes, (double)bytes, resource, NULL);
 }
 
 void kmetrics_rest_request(void *ud, const char *verb, int code, double seconds)

@@ -19,6 +19,8 @@
  *   paybill_events_dropped_total                   counter (recorder queue full)
  *   paybill_informer_relists_total{resource}       counter
  *   paybill_informer_watch_restarts_total{resource} counter
+ *   paybill_informer_cached_objects{resource}      gauge
+ *   paybill_informer_cache_bytes{resource}         gauge (packed objects + keys)
  *   rest_client_requests_total{code,method}        counter (client-go's, "<error>" = no response)
  *   rest_client_request_duration_seconds{verb}     histogram
  *
@@ -28,6 +30,8 @@
  */
 #ifndef PAYBILL_KUBE_KMETRICS_H
 #define PAYBILL_KUBE_KMETRICS_H
+
+#include <stddef.h>
 
 void kmetrics_workqueue_depth(const char *name, long depth);
 void kmetrics_workqueue_add(const char *name);
@@ -45,6 +49,7 @@ void kmetrics_leader(const char *name, int leading);
 void kmetrics_event_dropped(void);
 void kmetrics_informer_relist(const char *resource);
 void kmetrics_informer_watch_restart(const char *resource);
+void kmetrics_informer_cache(const char *resource, size_t objects, size_t bytes);
 
 /* A kube_request_observer (client.h): pass it to kube_client_set_observer()
  * with ud NULL. verb is the client's (LIST and WATCH count as GET). */

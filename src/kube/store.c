@@ -54,6 +54,7 @@ struct store {
     pthread_rwlock_t lock;
     void *items; /* tree of item keys */
     size_t len;
+    size_t bytes; /* packed objects + keys */
     indexer *idx;
     size_t nidx;
 };
@@ -348,6 +349,7 @@ int store_upsert(store *s, json_t *obj, json_t **old_out, json_t **new_out, pb_e
             goto oom;
         for (size_t i = 0; i < s->nidx; i++)
             index_remove(&s->idx[i], it, old);
+        s->bytes -= it->len;
         free(it->blob);
     } else {
         size_t kl = strlen(key);
@@ -360,9 +362,11 @@ int store_upsert(store *s, json_t *obj, json_t **old_out, json_t **new_out, pb_e
             goto oom;
         }
         s->len++;
+        s->bytes += kl + 1;
     }
     it->blob = blob;
     it->len = len;
+    s->bytes += len;
     for (size_t i = 0; i < s->nidx; i++)
         index_add(&s->idx[i], it, stripped);
     pthread_rwlock_unlock(&s->lock);
@@ -400,6 +404,7 @@ int store_delete(store *s, const char *key, json_t **old_out)
             index_remove(&s->idx[i], it, old);
         tdelete(it->key, &s->items, cmp_str);
         s->len--;
+        s->bytes -= it->len + strlen(it->key) + 1;
         free_item(it->key);
     }
     pthread_rwlock_unlock(&s->lock);
@@ -570,6 +575,16 @@ size_t store_len(store *s)
         return 0;
     pthread_rwlock_rdlock(&s->lock);
     size_t n = s->len;
+    pthread_rwlock_unlock(&s->lock);
+    return n;
+}
+
+size_t store_bytes(store *s)
+{
+    if (!s)
+        return 0;
+    pthread_rwlock_rdlock(&s->lock);
+    size_t n = s->bytes;
     pthread_rwlock_unlock(&s->lock);
     return n;
 }

@@ -78,6 +78,9 @@ json_t *store_list_keys(store *s); /* array of strings */
 int store_resource_version(store *s, const char *key, char *buf, size_t n);
 json_t *store_by_index(store *s, const char *index, const char *value, pb_err *err);
 size_t store_len(store *s);
+/* Bytes of the packed objects and their keys: the cache's payload, without
+ * allocator, tree and index overhead (about 235 B per small object). */
+size_t store_bytes(store *s);
 
 /* The built-in index functions, usable on their own. */
 json_t *store_index_namespace(json_t *obj, void *ud);

@@ -14,6 +14,7 @@
 #include "fakeclient.h"
 #include "kube/config.h"
 #include "kube/informer.h"
+#include "util/metrics.h"
 
 /* --- scripted source ------------------------------------------------------- */
 
@@ -294,12 +295,22 @@ static void test_paged_list(void **state)
     };
     rec r = {0};
     informer_options o = FAST;
+    o.name = "paged";
     informer *inf = start(&f, &r, &o);
     wait_idle(&f);
     const char *want[] = {"add ns/a 1", "add ns/b 2", "add ns/c 3"};
     assert_log(&r, want, 3);
     assert_string_equal(f.watch_rv[0], "10");
     assert_int_equal(store_len(informer_store(inf)), 3);
+    /* The cache gauges follow the store. */
+    pb_metrics_registry *reg = pb_metrics_default();
+    pb_gauge *objects = NULL, *bytes = NULL;
+    const char *const res[] = {"resource", NULL};
+    assert_int_equal(pb_metrics_gauge_register(reg, "paybill_informer_cached_objects", "", res, &objects, NULL), 0);
+    assert_int_equal(pb_metrics_gauge_register(reg, "paybill_informer_cache_bytes", "", res, &bytes, NULL), 0);
+    assert_float_equal(pb_metrics_gauge_get(objects, "paged", NULL), 3, 1e-9);
+    assert_float_equal(pb_metrics_gauge_get(bytes, "paged", NULL), (double)store_bytes(informer_store(inf)), 1e-9);
+    assert_true(store_bytes(informer_store(inf)) > 3 * strlen("ns/a"));
     informer_free(inf);
 }
 

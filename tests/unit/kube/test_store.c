@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "kube/store.h"
+#include "util/jpack.h"
 
 static json_t *obj(const char *json)
 {
@@ -315,11 +316,16 @@ static void test_matches_model(void **state)
         assert_int_equal(store_len(s), json_object_size(model));
         const char *k;
         json_t *v;
+        size_t bytes = 0; /* what store_bytes must say: packed objects + keys */
         json_object_foreach(model, k, v) {
             json_t *g = store_get(s, k);
             assert_true(json_equal(g, v));
             json_decref(g);
+            size_t n = 0;
+            free(jpack_encode(v, &n));
+            bytes += n + strlen(k) + 1;
         }
+        assert_int_equal(store_bytes(s), bytes);
         for (int c = 0; c < 4; c++) {
             snprintf(buf, sizeof buf, "color=c%d", c);
             size_t want = 0;
@@ -330,6 +336,13 @@ static void test_matches_model(void **state)
             assert_int_equal(count_index(s, STORE_INDEX_LABEL, buf), want);
         }
     }
+    const char *k;
+    json_t *v;
+    void *tmp;
+    json_object_foreach_safe(model, tmp, k, v)
+        assert_int_equal(store_delete(s, k, NULL), 0);
+    assert_int_equal(store_len(s), 0);
+    assert_int_equal(store_bytes(s), 0);
     json_decref(model);
     store_free(s);
 }
