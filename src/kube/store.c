@@ -569,22 +569,21 @@ json_t *store_by_index(store *s, const char *index, const char *value, pb_err *e
     return a;
 }
 
-size_t store_len(store *s)
+/* One of the store's counters, read under its lock. */
+static size_t read_counter(store *s, const size_t *counter)
 {
-    if (!s)
-        return 0;
     pthread_rwlock_rdlock(&s->lock);
-    size_t n = s->len;
+    size_t n = *counter;
     pthread_rwlock_unlock(&s->lock);
     return n;
 }
 
+size_t store_len(store *s)
+{
+    return s ? read_counter(s, &s->len) : 0;
+}
+
 size_t store_bytes(store *s)
 {
-    if (!s)
-        return 0;
-    pthread_rwlock_rdlock(&s->lock);
-    size_t n = s->bytes;
-    pthread_rwlock_unlock(&s->lock);
-    return n;
+    return s ? read_counter(s, &s->bytes) : 0;
 }
