@@ -205,21 +205,39 @@ char *tenantspec_route_entry(const json_t *tenant, const json_t *plan,
     return s;
 }
 
-/* Every member of want is in have, equal by eq. */
-static int members_match(const json_t *want, const json_t *have, int (*eq)(const json_t *, const json_t *))
+/* Compares the value at `key` in want with the one in have. */
+typedef int (*member_match_fn)(const char *key, const json_t *want, const json_t *have);
+
+/* Every member of want is in have, matched by eq. */
+static int members_match(const json_t *want, const json_t *have, member_match_fn eq)
 {
     const char *k;
     json_t *v;
     json_object_foreach((json_t *)want, k, v) {
-        if (!eq(v, json_object_get(have, k)))
+        if (!eq(k, v, json_object_get(have, k)))
             return 0;
     }
     return 1;
 }
 
+/* Objects with exactly the same keys, members matched by eq; anything
+ * else must be equal as JSON. */
+static int object_matches(const json_t *want, const json_t *have, member_match_fn eq)
+{
+    if (!json_is_object(want) || !json_is_object(have) || json_object_size(want) != json_object_size(have))
+        return json_equal(want, have);
+    return members_match(want, have, eq);
+}
+
+static int equal_at(const char *key, const json_t *want, const json_t *have)
+{
+    (void)key;
+    return json_equal(want, have);
+}
+
 static int subset_matches(const json_t *want, const json_t *have)
 {
-    return members_match(want, have, json_equal);
+    return members_match(want, have, equal_at);
 }
 
 static int has_owner(const json_t *want_refs, const json_t *have_refs)
@@ -240,73 +258,54 @@ static int has_owner(const json_t *want_refs, const json_t *have_refs)
 
 /* A quantity the server may have rewritten ("1000m" -> "1") matches when
  * the values are equal; anything else must be equal as JSON. */
-static int quantity_matches(const json_t *want, const json_t *have)
+static int quantity_at(const char *key, const json_t *want, const json_t *have)
 {
+    (void)key;
     if (json_equal(want, have))
         return 1;
     const char *w = json_string_value(want), *h = json_string_value(have);
     return w && h && pb_quantity_equal(w, h);
 }
 
-/* A map of resource name -> quantity (ResourceQuota spec.hard, the maps of
- * a LimitRange item): same keys, equal quantities. */
-static int quantity_map_matches(const json_t *want, const json_t *have)
+/* A member of a LimitRange spec.limits item: its maps of resource name ->
+ * quantity compare as quantities. */
+static int limit_item_at(const char *key, const json_t *want, const json_t *have)
 {
-    if (!json_is_object(want) || !json_is_object(have) || json_object_size(want) != json_object_size(have))
-        return json_equal(want, have);
-    return members_match(want, have, quantity_matches);
+    static const char *const quantity_maps[] = {"default", "defaultRequest", "max", "min", "maxLimitRequestRatio",
+                                                NULL};
+    for (const char *const *q = quantity_maps; *q; q++)
+        if (strcmp(*q, key) == 0)
+            return object_matches(want, have, quantity_at);
+    return json_equal(want, have);
 }
 
-/* Objects with the same keys whose values are equal, the ones named in
- * `quantity_keys` (NULL-terminated) compared as quantity maps. */
-static int object_matches(const json_t *want, const json_t *have, const char *const *quantity_keys)
+/* A member of a LimitRange spec: limits holds the same items, in order. */
+static int limitrange_spec_at(const char *key, const json_t *want, const json_t *have)
 {
-    if (!json_is_object(want) || !json_is_object(have) || json_object_size(want) != json_object_size(have))
-        return json_equal(want, have);
-    const char *k;
-    json_t *v;
-    json_object_foreach((json_t *)want, k, v) {
-        int is_quantity_map = 0;
-        for (const char *const *q = quantity_keys; *q; q++)
-            is_quantity_map |= strcmp(*q, k) == 0;
-        json_t *h = json_object_get(have, k);
-        if (!(is_quantity_map ? quantity_map_matches(v, h) : json_equal(v, h)))
-            return 0;
-    }
-    return 1;
-}
-
-/* LimitRange spec.limits: same items in order, their quantity maps
- * compared as quantities. */
-static int limits_match(const json_t *want, const json_t *have)
-{
-    static const char *const limit_maps[] = {"default", "defaultRequest", "max", "min", "maxLimitRequestRatio", NULL};
-    if (!json_is_array(want) || !json_is_array(have) || json_array_size(want) != json_array_size(have))
+    if (strcmp(key, "limits") != 0 || !json_is_array(want) || !json_is_array(have) ||
+        json_array_size(want) != json_array_size(have))
         return json_equal(want, have);
     for (size_t i = 0; i < json_array_size(want); i++)
-        if (!object_matches(json_array_get(want, i), json_array_get(have, i), limit_maps))
+        if (!object_matches(json_array_get(want, i), json_array_get(have, i), limit_item_at))
             return 0;
     return 1;
+}
+
+/* A member of a ResourceQuota spec: hard maps resource names to quantities. */
+static int quota_spec_at(const char *key, const json_t *want, const json_t *have)
+{
+    return strcmp(key, "hard") == 0 ? object_matches(want, have, quantity_at) : json_equal(want, have);
 }
 
 /* spec of a ResourceQuota or LimitRange, whose quantities the API server
  * rewrites to canonical form; other kinds compare as JSON. */
 static int spec_matches(const char *kind, const json_t *want, const json_t *have)
 {
-    static const char *const quota_maps[] = {"hard", NULL};
     if (kind && strcmp(kind, "ResourceQuota") == 0)
-        return object_matches(want, have, quota_maps);
-    if (!kind || strcmp(kind, "LimitRange") != 0 || !json_is_object(want) || !json_is_object(have) ||
-        json_object_size(want) != json_object_size(have))
-        return json_equal(want, have);
-    const char *k;
-    json_t *v;
-    json_object_foreach((json_t *)want, k, v) {
-        json_t *h = json_object_get(have, k);
-        if (!(strcmp(k, "limits") == 0 ? limits_match(v, h) : json_equal(v, h)))
-            return 0;
-    }
-    return 1;
+        return object_matches(want, have, quota_spec_at);
+    if (kind && strcmp(kind, "LimitRange") == 0)
+        return object_matches(want, have, limitrange_spec_at);
+    return json_equal(want, have);
 }
 
 int tenantspec_child_matches(const json_t *desired, const json_t *live)

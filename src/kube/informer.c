@@ -343,13 +343,11 @@ static void *reflector(void *arg)
         relist rl = {.inf = inf, .seen = json_object()};
         int rc = rl.seen ? inf->src.list(inf->src.ud, relist_page, &rl, &e)
                          : pb_err_set(&e, PB_ENOMEM, "informer: out of memory");
-        if (atomic_load(&inf->stop)) {
-            json_decref(rl.seen);
-            break;
-        }
-        if (rc == 0)
+        if (rc == 0 && !atomic_load(&inf->stop))
             relist_finish(&rl);
         json_decref(rl.seen);
+        if (atomic_load(&inf->stop))
+            break;
         if (rc != 0) {
             pb_log_warn("informer: list failed", "informer", inf->name, "error", pb_err_msg(&e), NULL);
             sleep_or_stop(inf, backoff);

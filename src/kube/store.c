@@ -435,12 +435,10 @@ int store_resource_version(store *s, const char *key, char *buf, size_t n)
     int rc = PB_ENOTFOUND;
     pthread_rwlock_rdlock(&s->lock);
     item *it = find_item(s, key);
-    size_t rvn = 0;
-    const char *rv = it ? jpack_get_string(it->blob, it->len, "metadata.resourceVersion", &rvn) : NULL;
     if (it) {
+        size_t rvn = 0; /* stays 0 when there is no resourceVersion */
+        const char *rv = jpack_get_string(it->blob, it->len, "metadata.resourceVersion", &rvn);
         rc = rvn < n ? 0 : PB_ETOOLARGE;
-        if (!rv)
-            rvn = 0;
         if (rc == 0) {
             memcpy(buf, rv ? rv : "", rvn);
             buf[rvn] = '\0';
