@@ -26,8 +26,8 @@ typedef struct {
 } idle_conn;
 
 struct pb_pg_pool {
-    pb_pg_opts opts; /* conninfo points at conninfo_copy */
-    char *conninfo_copy;
+    pb_pg_opts opts; /* conninfo and search_path point at the copies */
+    char *conninfo_copy, *search_path_copy;
     pthread_mutex_t mu;
     idle_conn *idle;
     size_t n_idle, cap_idle;
@@ -95,12 +95,15 @@ static void log_notice(void *arg, const PGresult *r)
 int pb_pg_connect(const pb_pg_opts *o, const char *dbname, PGconn **out, pb_err *e)
 {
     *out = NULL;
-    char timeout[16], options[256];
+    char timeout[16], options[512];
     snprintf(timeout, sizeof timeout, "%d", o->connect_timeout_s > 0 ? o->connect_timeout_s : 10);
+    if (o->search_path && (strlen(o->search_path) > 200 || strpbrk(o->search_path, " \\'\"")))
+        return pb_err_set(e, PB_EINVAL, "pg: search_path must be comma separated names without spaces");
     snprintf(options, sizeof options,
-             "-c statement_timeout=%d -c lock_timeout=%d -c TimeZone=UTC -c client_min_messages=warning",
+             "-c statement_timeout=%d -c lock_timeout=%d -c TimeZone=UTC -c client_min_messages=warning%s%s",
              o->statement_timeout_ms > 0 ? o->statement_timeout_ms : 60000,
-             o->lock_timeout_ms > 0 ? o->lock_timeout_ms : 10000);
+             o->lock_timeout_ms > 0 ? o->lock_timeout_ms : 10000, o->search_path ? " -c search_path=" : "",
+             o->search_path ? o->search_path : "");
     /* Processed in order, later keywords win: the conninfo may set its own
      * application_name, and our dbname/timeouts override the conninfo's. */
     const char *keys[] = {"application_name", "dbname", "dbname", "connect_timeout", "options", NULL};
@@ -137,8 +140,14 @@ int pb_pg_pool_new(const pb_pg_opts *opts, pb_pg_pool **out, pb_err *e)
         free(p);
         return pb_err_set(e, PB_ENOMEM, "out of memory");
     }
+    if (opts->search_path && !(p->search_path_copy = strdup(opts->search_path))) {
+        free(p->conninfo_copy);
+        free(p);
+        return pb_err_set(e, PB_ENOMEM, "out of memory");
+    }
     p->opts = *opts;
     p->opts.conninfo = p->conninfo_copy;
+    p->opts.search_path = p->search_path_copy;
     if (p->opts.max_idle_per_db <= 0)
         p->opts.max_idle_per_db = 4;
     if (p->opts.max_idle_total <= 0)
@@ -161,6 +170,7 @@ void pb_pg_pool_free(pb_pg_pool *p)
     free(p->default_db);
     pthread_mutex_destroy(&p->mu);
     free(p->conninfo_copy);
+    free(p->search_path_copy);
     free(p);
 }
 

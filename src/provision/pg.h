@@ -8,7 +8,9 @@
  * idle one is a server backend counted against max_connections); over the
  * total, the least recently returned one is closed. Every connection gets connect_timeout, statement_timeout,
  * lock_timeout, TimeZone=UTC (so text renderings of timestamps compare equal
- * across sessions) and client_min_messages=warning. The pool is thread-safe.
+ * across sessions), client_min_messages=warning and, when asked, a fixed
+ * search_path (a session default: RESET ALL goes back to it). The pool is
+ * thread-safe.
  *
  * Quoting: pb_pg_format() builds SQL from a template where %I is an
  * identifier (PQescapeIdentifier), %L a literal (PQescapeLiteral), %s a
@@ -44,6 +46,9 @@ typedef struct pb_pg_opts {
     int lock_timeout_ms;      /* 0: 10000 ms */
     int max_idle_per_db;      /* 0: 4 */
     int max_idle_total;       /* 0: 8, across all databases */
+    const char *search_path;  /* NULL: the server's default; else every
+                                 session's, e.g. "pg_catalog,pg_temp"
+                                 (comma separated, no spaces) */
 } pb_pg_opts;
 
 int pb_pg_pool_new(const pb_pg_opts *opts, pb_pg_pool **out, pb_err *err);

@@ -1,5 +1,6 @@
 /*
- * tenantdb.c - tenant data layouts and lifecycle (see tenantdb.h).
+ * tenantdb.c - tenant data layouts and lifecycle (see tenantdb.h; how the
+ * module is split across files: tenantdb_int.h).
  *
  * Every operation is a sequence of idempotent steps (IF NOT EXISTS, catalog
  * checks, ON CONFLICT, "already gone is fine"), each in one transaction
@@ -9,69 +10,22 @@
  *
  * Every name that reaches SQL is either a constant, a checked identifier
  * (tenant ids, DataModel names) quoted with PQescapeIdentifier, or a value
- * passed as a parameter / quoted with PQescapeLiteral (pg.h).
+ * passed as a parameter / quoted with PQescapeLiteral (pg.h). Admin
+ * sessions run with search_path pinned to pg_catalog; statements on tenant
+ * data run as the owner role on checked tables (tenantdb_guard.c).
  */
 #include "provision/tenantdb.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <openssl/evp.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "provision/pg.h"
+#include "provision/tenantdb_int.h"
+#include "util/buf.h"
 #include "util/log.h"
 #include "util/secret.h"
-
-extern char **environ;
-
-#define OWNER_ROLE "paybill_owner"
-#define TENANT_DB_SCHEMA "app" /* where tables live inside a tenant database */
-#define NAME_MAX_ 64
-
-struct pb_tdb {
-    pb_pg_pool *pool;
-    /* NOLOGIN group holding the rls tenants' privileges ("<shared_db>_rls_tenants"):
-     * granted once, so ACLs do not grow with the number of tenants. */
-    char rls_group[NAME_MAX_];
-    char *shared_db, *app_schema, *tenant_host, *sslmode, *snapshot_dir, *pg_dump;
-    char server[NAME_MAX_];   /* pb_tdb_config.server_name */
-    pb_tdb_server_role role;
-    int tenant_port;
-    int move_timeout_ms; /* 0: none (pb_tdb_config.move_statement_timeout_ms) */
-    int fail_after;
-    int failed_on_purpose; /* the last error came from fail_after */
-};
-
-/* The tenant's row in paybill.tenants. */
-typedef struct {
-    int found;
-    char role[NAME_MAX_];
-    pb_dm_layout layout;
-    char location[NAME_MAX_];
-    char state[16];
-    int has_move;
-    pb_dm_layout move_layout;
-    char move_location[NAME_MAX_];
-    int has_old;
-    pb_dm_layout old_layout;
-    char old_location[NAME_MAX_];
-    char pw_hash[160]; /* of the password last set, "" when unknown */
-    /* Moves between servers (pb_tdb_move_across), by server name: */
-    char move_server[NAME_MAX_];   /* source: a move there is unfinished */
-    char moved_to[NAME_MAX_];      /* source: the tenant lives there now */
-    char arriving_from[NAME_MAX_]; /* destination: a move from there is unfinished */
-    /* The second login (see "Credentials rotation" in tenantdb.h): */
-    char alt_role[NAME_MAX_];   /* "" until made */
-    char alt_pw_hash[160];      /* "" while it has no password (then NOLOGIN) */
-    int active;                 /* 1: role, 2: alt_role is the one handed out */
-} trow;
 
 static const char MIGRATIONS_DDL[] =
     "CREATE SCHEMA IF NOT EXISTS paybill;\n"
@@ -83,7 +37,7 @@ static const char MIGRATIONS_DDL[] =
 
 /* ---- small helpers --------------------------------------------------------- */
 
-static int id_ok(const char *id, pb_err *e)
+int tdb_id_ok(const char *id, pb_err *e)
 {
     if (!id || !*id || strlen(id) > 40 || !(id[0] >= 'a' && id[0] <= 'z'))
         goto bad;
@@ -97,32 +51,32 @@ bad:
                       id ? id : "");
 }
 
-static void role_of(const char *id, char out[NAME_MAX_]) { snprintf(out, NAME_MAX_, "pb_t_%s", id); }
+static void role_of(const char *id, char out[TDB_NAME_MAX]) { snprintf(out, TDB_NAME_MAX, "pb_t_%s", id); }
 
 /* The second login: '-' never occurs in an id, so no tenant's first
  * login can be another tenant's second. */
-static void alt_role_of(const char *id, char out[NAME_MAX_]) { snprintf(out, NAME_MAX_, "pb_t_%s-2", id); }
+static void alt_role_of(const char *id, char out[TDB_NAME_MAX]) { snprintf(out, TDB_NAME_MAX, "pb_t_%s-2", id); }
 
-static void location_of(const pb_tdb *t, pb_dm_layout l, const char *id, char out[NAME_MAX_])
+void tdb_location_of(const pb_tdb *t, pb_dm_layout l, const char *id, char out[TDB_NAME_MAX])
 {
     if (l == PB_DM_LAYOUT_RLS)
-        snprintf(out, NAME_MAX_, "%s", t->app_schema);
+        snprintf(out, TDB_NAME_MAX, "%s", t->app_schema);
     else
-        snprintf(out, NAME_MAX_, "t_%s", id);
+        snprintf(out, TDB_NAME_MAX, "t_%s", id);
 }
 
 /* Database and schema holding a copy of the data. */
-static const char *data_db(const pb_tdb *t, pb_dm_layout l, const char *location)
+const char *tdb_data_db(const pb_tdb *t, pb_dm_layout l, const char *location)
 {
     return l == PB_DM_LAYOUT_DATABASE ? location : t->shared_db;
 }
 
-static const char *data_schema(pb_dm_layout l, const char *location)
+const char *tdb_data_schema(pb_dm_layout l, const char *location)
 {
-    return l == PB_DM_LAYOUT_DATABASE ? TENANT_DB_SCHEMA : location;
+    return l == PB_DM_LAYOUT_DATABASE ? TDB_TENANT_DB_SCHEMA : location;
 }
 
-static int injected(pb_tdb *t, int step, pb_err *e)
+int tdb_injected(pb_tdb *t, int step, pb_err *e)
 {
     if (t->fail_after != step)
         return 0;
@@ -136,7 +90,7 @@ void pb_tdb_set_fail_after(pb_tdb *t, int step) { t->fail_after = step; }
 /* Give a borrowed connection back. Only connections to the shared database
  * are kept idle: there may be thousands of tenant databases, and an idle
  * backend for each would use up the server's max_connections. */
-static void put_conn(pb_tdb *t, PGconn *c)
+void tdb_put_conn(pb_tdb *t, PGconn *c)
 {
     if (c && strcmp(PQdb(c), t->shared_db) == 0)
         pb_pg_pool_put(t->pool, c);
@@ -147,14 +101,14 @@ static void put_conn(pb_tdb *t, PGconn *c)
 /* Inside a transaction: lift statement_timeout to the bulk one for its
  * remaining statements (they take time in proportion to the tenant's rows,
  * so the per-statement guard meant for catalog work does not fit them). */
-static int bulk_timeout(pb_tdb *t, PGconn *c, pb_err *e)
+int tdb_bulk_timeout(pb_tdb *t, PGconn *c, pb_err *e)
 {
     return pb_pg_execf(c, e, "SET LOCAL statement_timeout = %d", t->move_timeout_ms);
 }
 
 static char *dup_or(const char *s, const char *dflt) { return strdup(s ? s : dflt); }
 
-static int exists(PGconn *c, const char *sql, const char *param, int *found, pb_err *e)
+int tdb_exists(PGconn *c, const char *sql, const char *param, int *found, pb_err *e)
 {
     PGresult *r;
     int rc = pb_pg_query(c, sql, 1, &param, &r, e);
@@ -165,9 +119,9 @@ static int exists(PGconn *c, const char *sql, const char *param, int *found, pb_
     return rc;
 }
 
-static int role_exists(PGconn *c, const char *role, int *found, pb_err *e)
+int tdb_role_exists(PGconn *c, const char *role, int *found, pb_err *e)
 {
-    return exists(c, "SELECT 1 FROM pg_roles WHERE rolname = $1", role, found, e);
+    return tdb_exists(c, "SELECT 1 FROM pg_roles WHERE rolname = $1", role, found, e);
 }
 
 /* ---- tenant record ----------------------------------------------------------- */
@@ -177,7 +131,7 @@ static void copy_field(char *dst, size_t n, const PGresult *r, int col)
     snprintf(dst, n, "%s", PQgetisnull(r, 0, col) ? "" : PQgetvalue(r, 0, col));
 }
 
-static int load_row(PGconn *c, const char *id, trow *row, pb_err *e)
+int tdb_load_row(PGconn *c, const char *id, tdb_row *row, pb_err *e)
 {
     memset(row, 0, sizeof *row);
     PGresult *r;
@@ -214,12 +168,12 @@ static int load_row(PGconn *c, const char *id, trow *row, pb_err *e)
  * move against a DataModel rollout) by a session-level advisory lock on the
  * caller's connection. Waiting is bounded by lock_timeout (PB_ETIMEOUT:
  * retry later); pb_pg_pool_put releases any lock left behind. */
-static int tenant_lock(PGconn *c, const char *id, pb_err *e)
+int tdb_tenant_lock(PGconn *c, const char *id, pb_err *e)
 {
     return pb_pg_query(c, "SELECT pg_advisory_lock(hashtext('paybill.tenant'), hashtext($1))", 1, &id, NULL, e);
 }
 
-static void tenant_unlock(PGconn *c, const char *id)
+void tdb_tenant_unlock(PGconn *c, const char *id)
 {
     pb_err ignored;
     if (c)
@@ -229,17 +183,17 @@ static void tenant_unlock(PGconn *c, const char *id)
 
 /* Load a tenant that must exist, locked when `lock`; on success *c stays
  * borrowed: give it back with close_tenant. */
-static int open_tenant(pb_tdb *t, const char *id, int lock, PGconn **c, trow *row, pb_err *e)
+int tdb_open_tenant(pb_tdb *t, const char *id, int lock, PGconn **c, tdb_row *row, pb_err *e)
 {
     *c = NULL;
     int locked = 0;
-    int rc = id_ok(id, e);
+    int rc = tdb_id_ok(id, e);
     if (rc == 0)
         rc = pb_pg_pool_get(t->pool, t->shared_db, c, e);
     if (rc == 0 && lock)
-        locked = (rc = tenant_lock(*c, id, e)) == 0;
+        locked = (rc = tdb_tenant_lock(*c, id, e)) == 0;
     if (rc == 0)
-        rc = load_row(*c, id, row, e);
+        rc = tdb_load_row(*c, id, row, e);
     if (rc == 0 && !row->found)
         rc = pb_err_set(e, PB_ENOTFOUND, "tenant %s not found", id);
     else if (rc == 0 && row->moved_to[0])
@@ -247,32 +201,32 @@ static int open_tenant(pb_tdb *t, const char *id, int lock, PGconn **c, trow *ro
                         row->moved_to);
     if (rc) {
         if (locked)
-            tenant_unlock(*c, id);
-        put_conn(t, *c);
+            tdb_tenant_unlock(*c, id);
+        tdb_put_conn(t, *c);
         *c = NULL;
     }
     return rc;
 }
 
-static void close_tenant(pb_tdb *t, PGconn *c, const char *id, int locked)
+void tdb_close_tenant(pb_tdb *t, PGconn *c, const char *id, int locked)
 {
     if (locked)
-        tenant_unlock(c, id);
-    put_conn(t, c);
+        tdb_tenant_unlock(c, id);
+    tdb_put_conn(t, c);
 }
 
 /* A tenant's row as it is now, without taking its lock (the connection goes
  * straight back to the pool); PB_ENOTFOUND if there is no such tenant. A
  * tenant that moved away is found: callers decide what that means. */
-static int read_row(pb_tdb *t, const char *id, trow *row, pb_err *e)
+static int read_row(pb_tdb *t, const char *id, tdb_row *row, pb_err *e)
 {
     PGconn *c = NULL;
-    int rc = id_ok(id, e);
+    int rc = tdb_id_ok(id, e);
     if (rc == 0)
         rc = pb_pg_pool_get(t->pool, t->shared_db, &c, e);
     if (rc == 0)
-        rc = load_row(c, id, row, e);
-    put_conn(t, c);
+        rc = tdb_load_row(c, id, row, e);
+    tdb_put_conn(t, c);
     if (rc == 0 && !row->found)
         rc = pb_err_set(e, PB_ENOTFOUND, "tenant %s not found", id);
     return rc;
@@ -280,7 +234,7 @@ static int read_row(pb_tdb *t, const char *id, trow *row, pb_err *e)
 
 /* PB_ECONFLICT while a move between servers is unfinished on either side:
  * only pb_tdb_move_across may touch the tenant then. */
-static int cross_move_pending(const trow *row, pb_err *e)
+int tdb_cross_move_pending(const tdb_row *row, pb_err *e)
 {
     if (row->move_server[0])
         return pb_err_set(e, PB_ECONFLICT, "a move to server %s is unfinished: rerun pb_tdb_move_across",
@@ -299,27 +253,27 @@ static int bootstrap(pb_tdb *t, pb_err *e)
     int found = 0;
     int rc = pb_pg_pool_get(t->pool, NULL, &c, e);
     if (rc == 0)
-        rc = exists(c, "SELECT 1 FROM pg_database WHERE datname = $1", t->shared_db, &found, e);
+        rc = tdb_exists(c, "SELECT 1 FROM pg_database WHERE datname = $1", t->shared_db, &found, e);
     if (rc == 0 && !found) {
         rc = pb_pg_execf(c, e, "CREATE DATABASE %I", t->shared_db);
         if (rc == PB_EEXIST) /* created concurrently */
             rc = 0;
     }
     if (rc == 0)
-        rc = role_exists(c, OWNER_ROLE, &found, e);
+        rc = tdb_role_exists(c, TDB_OWNER_ROLE, &found, e);
     if (rc == 0 && !found) {
-        rc = pb_pg_exec(c, "CREATE ROLE " OWNER_ROLE " NOLOGIN", e);
+        rc = pb_pg_exec(c, "CREATE ROLE " TDB_OWNER_ROLE " NOLOGIN", e);
         if (rc == PB_EEXIST)
             rc = 0;
     }
     if (rc == 0)
-        rc = role_exists(c, t->rls_group, &found, e);
+        rc = tdb_role_exists(c, t->rls_group, &found, e);
     if (rc == 0 && !found) {
         rc = pb_pg_execf(c, e, "CREATE ROLE %I NOLOGIN NOINHERIT", t->rls_group);
         if (rc == PB_EEXIST)
             rc = 0;
     }
-    put_conn(t, c);
+    tdb_put_conn(t, c);
     if (rc)
         return pb_err_wrap(e, "preparing the shared database");
 
@@ -332,7 +286,7 @@ static int bootstrap(pb_tdb *t, pb_err *e)
     if (rc == 0)
         rc = pb_pg_exec(
             c,
-            "GRANT USAGE ON SCHEMA paybill TO " OWNER_ROLE ";\n"
+            "GRANT USAGE ON SCHEMA paybill TO " TDB_OWNER_ROLE ";\n"
             "CREATE TABLE IF NOT EXISTS paybill.tenants (\n"
             "  tenant_id text PRIMARY KEY, role_name name NOT NULL UNIQUE,\n"
             "  layout text NOT NULL, location text NOT NULL, state text NOT NULL DEFAULT 'active',\n"
@@ -348,25 +302,40 @@ static int bootstrap(pb_tdb *t, pb_err *e)
             "ALTER TABLE paybill.tenants ADD COLUMN IF NOT EXISTS alt_role name;\n"
             "ALTER TABLE paybill.tenants ADD COLUMN IF NOT EXISTS alt_password_hash text;\n"
             "ALTER TABLE paybill.tenants ADD COLUMN IF NOT EXISTS active_login int NOT NULL DEFAULT 1;\n"
-            "GRANT SELECT ON paybill.tenants TO " OWNER_ROLE ";\n"
+            "GRANT SELECT ON paybill.tenants TO " TDB_OWNER_ROLE ";\n"
             /* The tenant of the login, not of the current role: SET ROLE
-             * cannot change it, and only rls tenants have one. */
+             * cannot change it, and only rls tenants have one. The
+             * operator's own sessions (their login is a member of the owner
+             * role, which no tenant is) name the tenant they work on in a
+             * transaction-local setting: under the owner role (which is
+             * subject to the policies: FORCE ROW LEVEL SECURITY) it sees
+             * and writes that tenant's rows and no one else's. A tenant
+             * setting it changes nothing. */
             "CREATE OR REPLACE FUNCTION paybill." PB_DM_TENANT_FN "() RETURNS text\n"
             "  LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp\n"
-            "  AS $f$ SELECT tenant_id FROM paybill.tenants\n"
-            "         WHERE (role_name = session_user OR alt_role = session_user)\n"
-            "           AND layout = 'rls' AND moved_to IS NULL $f$;\n"
-            "ALTER FUNCTION paybill." PB_DM_TENANT_FN "() OWNER TO " OWNER_ROLE ";\n"
+            "  AS $f$ SELECT coalesce(\n"
+            "         (SELECT tenant_id FROM paybill.tenants\n"
+            "           WHERE (role_name = session_user OR alt_role = session_user)\n"
+            "             AND layout = 'rls' AND moved_to IS NULL),\n"
+            "         CASE WHEN pg_has_role(session_user, '" TDB_OWNER_ROLE "', 'MEMBER')\n"
+            "              THEN nullif(current_setting('" TDB_ACTING_TENANT_GUC "', true), '') END) $f$;\n"
+            "ALTER FUNCTION paybill." PB_DM_TENANT_FN "() OWNER TO " TDB_OWNER_ROLE ";\n"
             "REVOKE ALL ON FUNCTION paybill." PB_DM_TENANT_FN "() FROM PUBLIC;\n"
-            "GRANT EXECUTE ON FUNCTION paybill." PB_DM_TENANT_FN "() TO " OWNER_ROLE ";\n"
+            "GRANT EXECUTE ON FUNCTION paybill." PB_DM_TENANT_FN "() TO " TDB_OWNER_ROLE ";\n"
             "REVOKE ALL ON SCHEMA public FROM PUBLIC;\n",
             e);
+    /* TEMPORARY for the owner role: a move into rls stages rows in a
+     * temporary table (COPY cannot write under row-level security). */
     if (rc == 0)
         rc = pb_pg_execf(c, e,
-                         "CREATE SCHEMA IF NOT EXISTS %I AUTHORIZATION " OWNER_ROLE ";\n"
+                         "CREATE SCHEMA IF NOT EXISTS %I AUTHORIZATION " TDB_OWNER_ROLE ";\n"
                          "REVOKE ALL ON SCHEMA %I FROM PUBLIC;\n"
-                         "REVOKE ALL ON DATABASE %I FROM PUBLIC;\n",
-                         t->app_schema, t->app_schema, t->shared_db);
+                         "REVOKE ALL ON DATABASE %I FROM PUBLIC;\n"
+                         "GRANT TEMPORARY ON DATABASE %I TO " TDB_OWNER_ROLE ";\n",
+                         t->app_schema, t->app_schema, t->shared_db, t->shared_db);
+    /* The shared tables' schema is the owner role's alone. */
+    if (rc == 0)
+        rc = tdb_take_schema(c, t->app_schema, t->rls_group, e);
     /* What every rls tenant may use, granted to their group once. */
     if (rc == 0)
         rc = pb_pg_execf(c, e,
@@ -378,7 +347,7 @@ static int bootstrap(pb_tdb *t, pb_err *e)
     if (rc == 0)
         rc = pb_pg_commit(c, e);
     pb_pg_rollback(c);
-    put_conn(t, c);
+    tdb_put_conn(t, c);
     return rc ? pb_err_wrap(e, "preparing database %s", t->shared_db) : 0;
 }
 
@@ -396,7 +365,7 @@ int pb_tdb_new(const pb_tdb_config *cfg, pb_tdb **out, pb_err *e)
                           "(app_schema not \"paybill\", \"t_*\" or \"snap_*\", which are used for tenants)");
     const char *server = cfg->server_name ? cfg->server_name : "default";
     size_t sl = strlen(server);
-    int name_ok = sl > 0 && sl < NAME_MAX_;
+    int name_ok = sl > 0 && sl < TDB_NAME_MAX;
     for (const char *q = server; *q; q++)
         if (!((*q >= 'a' && *q <= 'z') || (*q >= '0' && *q <= '9') || strchr("_.-", *q)))
             name_ok = 0;
@@ -418,7 +387,10 @@ int pb_tdb_new(const pb_tdb_config *cfg, pb_tdb **out, pb_err *e)
     t->pg_dump = dup_or(cfg->pg_dump, "pg_dump");
     t->tenant_port = cfg->tenant_port > 0 ? cfg->tenant_port : 5432;
     t->move_timeout_ms = cfg->move_statement_timeout_ms > 0 ? cfg->move_statement_timeout_ms : 0;
+    /* Every admin session resolves names in pg_catalog only: no object
+     * of anyone's can stand in for a built-in one. */
     pb_pg_opts po = {.conninfo = cfg->admin_conninfo,
+                     .search_path = "pg_catalog,pg_temp",
                      .connect_timeout_s = cfg->connect_timeout_s,
                      .statement_timeout_ms = cfg->statement_timeout_ms,
                      .lock_timeout_ms = cfg->lock_timeout_ms,
@@ -456,8 +428,11 @@ void pb_tdb_free(pb_tdb *t)
 /* ---- migrations -------------------------------------------------------------- */
 
 /* Bring one target (a schema on connection c) to model m, in one
- * transaction together with its paybill.migrations row. Objects are created
- * as the owner role so tenants never own their tables. */
+ * transaction together with its paybill.migrations row. Everything in the
+ * schema runs as the owner role (so tenants never own their tables, and
+ * nothing of theirs runs with the admin's privileges), on a schema holding
+ * only what the owner role made and tables that are the owner's plain
+ * tables before and after the change (tenantdb_guard.c). */
 static int migrate_target(PGconn *c, const char *schema, pb_dm_layout layout, const pb_dm_model *m,
                           int allow_destructive, pb_err *e)
 {
@@ -483,12 +458,19 @@ static int migrate_target(PGconn *c, const char *schema, pb_dm_layout layout, co
     pb_dm_target tg = {layout, schema};
     if (rc == 0)
         rc = pb_dm_render(from, m, &tg, allow_destructive, &ddl, e);
+    if (rc == 0)
+        rc = tdb_act_as_owner(c, NULL, e);
+    if (rc == 0)
+        rc = tdb_guard_schema(c, schema, e);
+    if (rc == 0 && from)
+        rc = tdb_guard_tables(c, schema, from, e);
+    if (rc == 0 && *ddl)
+        rc = pb_pg_exec(c, ddl, e);
+    if (rc == 0)
+        rc = tdb_guard_tables(c, schema, m, e);
+    if (rc == 0)
+        rc = tdb_act_as_admin(c, e);
     if (rc == 0 && *ddl) {
-        rc = pb_pg_exec(c, "SET LOCAL ROLE " OWNER_ROLE, e);
-        if (rc == 0)
-            rc = pb_pg_exec(c, ddl, e);
-        if (rc == 0)
-            rc = pb_pg_exec(c, "RESET ROLE", e);
         char ver[32];
         snprintf(ver, sizeof ver, "%lld", pb_dm_version(m));
         const char *p[5] = {schema, ver, pb_dm_name(m), pb_dm_canonical(m), ddl};
@@ -510,7 +492,7 @@ static int migrate_target(PGconn *c, const char *schema, pb_dm_layout layout, co
 }
 
 /* Version recorded for a target, 0 when none. */
-static int target_version(PGconn *c, const char *schema, long long *v, pb_err *e)
+int tdb_target_version(PGconn *c, const char *schema, long long *v, pb_err *e)
 {
     PGresult *r;
     int rc = pb_pg_query(c, "SELECT coalesce(max(version), 0) FROM paybill.migrations WHERE target = $1", 1,
@@ -627,47 +609,138 @@ static int leave_rls_group(pb_tdb *t, PGconn *c, const char *role, pb_err *e)
     return rc;
 }
 
+/* One tenant's part of a rollout. Schema and database tenants: what older
+ * versions gave the tenant taken back first (it owned its schema), then
+ * its tables migrated and granted; rls tenants only converge their group
+ * membership (the shared tables were migrated before them). */
+static int rollout_tenant(pb_tdb *t, PGconn *c, const char *role, const char *alt, pb_dm_layout l,
+                          const char *loc, const pb_dm_model *m, int allow_destructive, pb_err *e)
+{
+    if (l == PB_DM_LAYOUT_RLS)
+        return join_rls_group(t, c, role, e); /* converges tenants made before the group */
+    if (l == PB_DM_LAYOUT_SCHEMA) {
+        int rc = tdb_take_schema(c, loc, role, e);
+        if (rc == 0)
+            rc = migrate_target(c, loc, l, m, allow_destructive, e);
+        if (rc == 0)
+            rc = grant_tables(c, loc, role, e);
+        return rc;
+    }
+    PGconn *tc = NULL;
+    int rc = tdb_take_database(c, loc, role, alt, 1, e);
+    if (rc == 0)
+        rc = pb_pg_pool_get(t->pool, loc, &tc, e);
+    if (rc == 0)
+        rc = tdb_take_schema(tc, TDB_TENANT_DB_SCHEMA, role, e);
+    if (rc == 0)
+        rc = migrate_target(tc, TDB_TENANT_DB_SCHEMA, l, m, allow_destructive, e);
+    if (rc == 0)
+        rc = grant_tables(tc, TDB_TENANT_DB_SCHEMA, role, e);
+    tdb_put_conn(t, tc);
+    return rc;
+}
+
+static int add_failure(pb_tdb_rollout *ro, const char *id, int code, const char *why)
+{
+    pb_tdb_rollout_failure *f = realloc(ro->failures, (size_t)(ro->failed + 1) * sizeof *f);
+    if (!f)
+        return PB_ENOMEM;
+    ro->failures = f;
+    f += ro->failed++;
+    snprintf(f->tenant, sizeof f->tenant, "%s", id);
+    f->code = code;
+    snprintf(f->reason, sizeof f->reason, "%s", why);
+    return 0;
+}
+
+/* One error naming every failed tenant and its reason, each cut to an
+ * equal share of the message (the first failure's code). */
+static int rollout_error(const pb_tdb_rollout *ro, const pb_dm_model *m, pb_err *e)
+{
+    char msg[PB_ERR_MSG_MAX];
+    int len = snprintf(msg, sizeof msg,
+                       "DataModel %s version %lld not applied to %d of %d tenants (every other one is at this "
+                       "version)",
+                       pb_dm_name(m), pb_dm_version(m), ro->failed, ro->tenants);
+    int share = ((int)sizeof msg - len) / (ro->failed > 0 ? ro->failed : 1) - 16;
+    if (share < 40)
+        share = 40;
+    for (int i = 0; i < ro->failed && len > 0 && (size_t)len < sizeof msg; i++) {
+        const pb_tdb_rollout_failure *f = &ro->failures[i];
+        int cut = (int)strlen(f->reason) > share;
+        len += snprintf(msg + len, sizeof msg - (size_t)len, "%s tenant %s: %.*s%s", i ? ";" : ":", f->tenant,
+                        cut ? share - 3 : share, f->reason, cut ? "..." : "");
+    }
+    return pb_err_set(e, ro->failures[0].code, "%s", msg);
+}
+
+void pb_tdb_rollout_clear(pb_tdb_rollout *ro)
+{
+    if (!ro)
+        return;
+    free(ro->failures);
+    memset(ro, 0, sizeof *ro);
+}
+
 int pb_tdb_apply_model(pb_tdb *t, const pb_dm_model *m, int allow_destructive, pb_err *e)
 {
+    return pb_tdb_apply_model_report(t, m, allow_destructive, NULL, e);
+}
+
+int pb_tdb_apply_model_report(pb_tdb *t, const pb_dm_model *m, int allow_destructive, pb_tdb_rollout *out,
+                              pb_err *e)
+{
+    pb_tdb_rollout local = {0}, *ro = out ? out : &local;
+    memset(ro, 0, sizeof *ro);
     PGconn *c = NULL;
     PGresult *r = NULL;
     int rc = pb_pg_pool_get(t->pool, t->shared_db, &c, e);
+    /* The shared tables first: what fails there fails for the model, not
+     * for one tenant (and every rls tenant depends on them). */
     if (rc == 0)
         rc = migrate_target(c, t->app_schema, PB_DM_LAYOUT_RLS, m, allow_destructive, e);
     if (rc == 0)
         rc = grant_rls_tables(t, c, e);
     if (rc == 0)
-        rc = pb_pg_query(c, "SELECT tenant_id, role_name, layout, location FROM paybill.tenants "
+        rc = pb_pg_query(c, "SELECT tenant_id, role_name, layout, location, alt_role FROM paybill.tenants "
                          "WHERE moved_to IS NULL AND arriving_from IS NULL ORDER BY tenant_id",
                          0, NULL, &r, e);
+    /* A tenant that fails is reported and the rollout goes on: one tenant
+     * must not hold back everyone else's migration. */
     for (int i = 0; rc == 0 && i < PQntuples(r); i++) {
         const char *id = PQgetvalue(r, i, 0), *role = PQgetvalue(r, i, 1), *loc = PQgetvalue(r, i, 3);
+        const char *alt = PQgetisnull(r, i, 4) ? NULL : PQgetvalue(r, i, 4);
         pb_dm_layout l = PB_DM_LAYOUT_RLS;
         pb_dm_layout_parse(PQgetvalue(r, i, 2), &l);
-        rc = tenant_lock(c, id, e);
-        if (rc) {
-        } else if (l == PB_DM_LAYOUT_RLS) {
-            rc = join_rls_group(t, c, role, e); /* converges tenants made before the group */
-        } else if (l == PB_DM_LAYOUT_SCHEMA) {
-            rc = migrate_target(c, loc, l, m, allow_destructive, e);
-            if (rc == 0)
-                rc = grant_tables(c, loc, role, e);
-        } else {
-            PGconn *tc = NULL;
-            rc = pb_pg_pool_get(t->pool, loc, &tc, e);
-            if (rc == 0)
-                rc = migrate_target(tc, TENANT_DB_SCHEMA, l, m, allow_destructive, e);
-            if (rc == 0)
-                rc = grant_tables(tc, TENANT_DB_SCHEMA, role, e);
-            put_conn(t, tc);
+        pb_err te;
+        pb_err_clear(&te);
+        int trc = tdb_tenant_lock(c, id, &te);
+        if (trc == 0) {
+            trc = rollout_tenant(t, c, role, alt, l, loc, m, allow_destructive, &te);
+            tdb_tenant_unlock(c, id);
         }
-        tenant_unlock(c, id);
-        if (rc)
-            pb_err_wrap(e, "tenant %s", id);
+        ro->tenants++;
+        if (trc) {
+            pb_log_warn("datamodel not applied to a tenant; the rollout goes on", "tenant", id, "error", te.msg,
+                        NULL);
+            if (add_failure(ro, id, trc, te.msg))
+                rc = pb_err_set(e, PB_ENOMEM, "out of memory");
+        }
+        /* The admin connection itself is gone: so is the server, for
+         * everyone. */
+        if (rc == 0 && PQstatus(c) != CONNECTION_OK)
+            rc = pb_err_set(e, PB_EUNAVAILABLE, "lost the connection to the server during the rollout: %s", te.msg);
     }
     PQclear(r);
-    put_conn(t, c);
-    return rc ? pb_err_wrap(e, "applying DataModel %s version %lld", pb_dm_name(m), pb_dm_version(m)) : 0;
+    tdb_put_conn(t, c);
+    if (rc) { /* the model's or the server's failure, not one tenant's */
+        pb_tdb_rollout_clear(ro);
+        rc = pb_err_wrap(e, "applying DataModel %s version %lld", pb_dm_name(m), pb_dm_version(m));
+    } else if (ro->failed) {
+        rc = rollout_error(ro, m, e);
+    }
+    pb_tdb_rollout_clear(&local);
+    return rc;
 }
 
 /* ---- roles and credentials --------------------------------------------------- */
@@ -780,7 +853,7 @@ static int converge_password(PGconn *c, const char *id, const char *role, const 
  * converge the role's attributes (the password: converge_password). INHERIT only for rls
  * tenants, whose privileges come from the rls group; the attribute is set
  * here too so converging never flips it under open sessions. */
-static int ensure_role(PGconn *c, const char *role, int conn_limit, int inherit, int *created, int *can_login,
+int tdb_ensure_role(PGconn *c, const char *role, int conn_limit, int inherit, int *created, int *can_login,
                        pb_err *e)
 {
     const char *p[1] = {role};
@@ -819,7 +892,7 @@ static int ensure_role(PGconn *c, const char *role, int conn_limit, int inherit,
 static int lock_out(PGconn *c, const char *role, pb_err *e)
 {
     int found = 0;
-    int rc = role_exists(c, role, &found, e);
+    int rc = tdb_role_exists(c, role, &found, e);
     if (rc || !found)
         return rc;
     rc = pb_pg_execf(c, e, "ALTER ROLE %I NOLOGIN", role);
@@ -833,10 +906,10 @@ static int lock_out(PGconn *c, const char *role, pb_err *e)
 
 /* The login handed out in credentials (and whose password ensure
  * converges). */
-static const char *active_role(const trow *row) { return row->active == 2 ? row->alt_role : row->role; }
+static const char *active_role(const tdb_row *row) { return row->active == 2 ? row->alt_role : row->role; }
 
 /* Both logins locked out. */
-static int lock_out_all(PGconn *c, const trow *row, pb_err *e)
+int tdb_lock_out_all(PGconn *c, const tdb_row *row, pb_err *e)
 {
     int rc = lock_out(c, row->role, e);
     if (rc == 0 && row->alt_role[0])
@@ -846,7 +919,7 @@ static int lock_out_all(PGconn *c, const trow *row, pb_err *e)
 
 /* LOGIN again for both logins; a second login that never got a password
  * stays NOLOGIN (only a trust rule in pg_hba.conf could let it in). */
-static int let_in_all(PGconn *c, const trow *row, pb_err *e)
+int tdb_let_in_all(PGconn *c, const tdb_row *row, pb_err *e)
 {
     int rc = pb_pg_execf(c, e, "ALTER ROLE %I LOGIN", row->role);
     if (rc == 0 && row->alt_role[0] && row->alt_pw_hash[0])
@@ -856,18 +929,18 @@ static int let_in_all(PGconn *c, const trow *row, pb_err *e)
 
 /* The second login `alt` of the tenant whose first login is `role`: an
  * INHERIT member of the first and of nothing else, so in every layout it
- * has exactly the first's privileges (the first's grants, schema
- * ownership, or rls group membership; the rls policy maps both logins to
- * the tenant), with the same connection limit and search_path. Made
+ * has exactly the first's privileges (the first's grants, or rls group
+ * membership; the rls policy maps both logins to the tenant), with the same
+ * connection limit and search_path. Made
  * NOLOGIN without a password; rotation gives it one. Converging an
  * unchanged one writes nothing to pg_authid. */
-static int ensure_alt(PGconn *c, const char *id, const char *role, const char *alt, int conn_limit,
+int tdb_ensure_alt(PGconn *c, const char *id, const char *role, const char *alt, int conn_limit,
                       const char *search_path, int *can_login, pb_err *e)
 {
     int created = 0, member = 0;
     PGresult *r = NULL;
     const char *p[2] = {alt, role};
-    int rc = ensure_role(c, alt, conn_limit, 1, &created, can_login, e);
+    int rc = tdb_ensure_role(c, alt, conn_limit, 1, &created, can_login, e);
     if (rc == 0)
         rc = pb_pg_query(c,
                          "SELECT g.rolname FROM pg_auth_members m JOIN pg_roles u ON u.oid = m.member "
@@ -894,10 +967,10 @@ static int ensure_alt(PGconn *c, const char *id, const char *role, const char *a
 
 /* Drop the second login, if any (it owns nothing and has no grants of its
  * own: its membership goes with it). */
-static int drop_alt(PGconn *c, const char *alt, pb_err *e)
+int tdb_drop_alt(PGconn *c, const char *alt, pb_err *e)
 {
     int found = 0;
-    int rc = role_exists(c, alt, &found, e);
+    int rc = tdb_role_exists(c, alt, &found, e);
     if (rc == 0 && found)
         rc = pb_pg_execf(c, e, "DROP OWNED BY %I; DROP ROLE IF EXISTS %I", alt, alt);
     return rc;
@@ -921,17 +994,17 @@ void pb_tdb_creds_clear(pb_tdb_creds *c)
     memset(c, 0, sizeof *c);
 }
 
-static int fill_creds(const pb_tdb *t, const trow *row, const char *pw, pb_tdb_creds *c, pb_err *e)
+static int fill_creds(const pb_tdb *t, const tdb_row *row, const char *pw, pb_tdb_creds *c, pb_err *e)
 {
     memset(c, 0, sizeof *c);
-    const char *db = data_db(t, row->layout, row->location);
+    const char *db = tdb_data_db(t, row->layout, row->location);
     c->host = strdup(t->tenant_host);
     c->port = t->tenant_port;
     c->dbname = strdup(db);
     c->user = strdup(active_role(row));
     c->password = strdup(pw);
     c->sslmode = strdup(t->sslmode);
-    c->schema = strdup(data_schema(row->layout, row->location));
+    c->schema = strdup(tdb_data_schema(row->layout, row->location));
     /* Every part is URI-safe: identifiers, base64url password, and a host
      * that an IPv6 literal would need brackets for. */
     int v6 = strchr(t->tenant_host, ':') != NULL;
@@ -949,7 +1022,7 @@ static int fill_creds(const pb_tdb *t, const trow *row, const char *pw, pb_tdb_c
 
 int pb_tdb_creds_for(pb_tdb *t, const char *id, const char *password, pb_tdb_creds *creds, pb_err *e)
 {
-    trow row;
+    tdb_row row;
     int rc = read_row(t, id, &row, e);
     if (rc == 0 && row.moved_to[0])
         rc = pb_err_set(e, PB_ENOTFOUND, "tenant %s moved to server %s", id, row.moved_to);
@@ -958,12 +1031,16 @@ int pb_tdb_creds_for(pb_tdb *t, const char *id, const char *password, pb_tdb_cre
     return rc;
 }
 
-/* ---- locations: create, remove, copy ----------------------------------------- */
+/* ---- locations: create, remove, sum ------------------------------------------- */
 
 /* Create the place a tenant's data lives in `l`, bring it to model m and
- * grant the tenant's role its DML. */
-static int prepare_location(pb_tdb *t, const char *role, pb_dm_layout l, const char *loc, const pb_dm_model *m,
-                            pb_err *e)
+ * grant the tenant's role (and so its second login `alt`, a member) its
+ * DML. The place is the owner role's in every layout, tenants get USAGE and
+ * DML only: a place made by an older version (a schema the tenant owned) or
+ * by hand is taken back, and whatever else is in it is refused by the
+ * migration's checks rather than trusted. */
+int tdb_prepare_location(pb_tdb *t, const char *role, const char *alt, pb_dm_layout l, const char *loc,
+                         const pb_dm_model *m, pb_err *e)
 {
     PGconn *c = NULL, *tc = NULL;
     int found = 0;
@@ -976,27 +1053,31 @@ static int prepare_location(pb_tdb *t, const char *role, pb_dm_layout l, const c
             rc = grant_rls_tables(t, c, e);
         if (rc == 0)
             rc = join_rls_group(t, c, role, e);
+        if (rc == 0)
+            rc = tdb_take_database(c, t->shared_db, role, alt, 0, e);
     } else if (l == PB_DM_LAYOUT_SCHEMA) {
         rc = pb_pg_begin(c, e);
         if (rc == 0)
             rc = pb_pg_execf(c, e,
-                             "CREATE SCHEMA IF NOT EXISTS %I AUTHORIZATION %I;\n"
-                             "ALTER SCHEMA %I OWNER TO %I;\n"
+                             "CREATE SCHEMA IF NOT EXISTS %I AUTHORIZATION " TDB_OWNER_ROLE ";\n"
                              "REVOKE ALL ON SCHEMA %I FROM PUBLIC;\n"
-                             "GRANT USAGE, CREATE ON SCHEMA %I TO " OWNER_ROLE ";\n"
                              "GRANT CONNECT ON DATABASE %I TO %I;\n",
-                             loc, role, loc, role, loc, loc, t->shared_db, role);
+                             loc, loc, t->shared_db, role);
+        if (rc == 0)
+            rc = tdb_take_schema(c, loc, role, e);
         if (rc == 0)
             rc = pb_pg_commit(c, e);
         pb_pg_rollback(c);
+        if (rc == 0)
+            rc = tdb_take_database(c, t->shared_db, role, alt, 0, e);
         if (rc == 0)
             rc = migrate_target(c, loc, l, m, 0, e);
         if (rc == 0)
             rc = grant_tables(c, loc, role, e);
     } else {
-        rc = exists(c, "SELECT 1 FROM pg_database WHERE datname = $1", loc, &found, e);
+        rc = tdb_exists(c, "SELECT 1 FROM pg_database WHERE datname = $1", loc, &found, e);
         if (rc == 0 && !found) {
-            rc = pb_pg_execf(c, e, "CREATE DATABASE %I OWNER " OWNER_ROLE, loc);
+            rc = pb_pg_execf(c, e, "CREATE DATABASE %I OWNER " TDB_OWNER_ROLE, loc);
             if (rc == PB_EEXIST)
                 rc = 0;
         }
@@ -1006,34 +1087,42 @@ static int prepare_location(pb_tdb *t, const char *role, pb_dm_layout l, const c
                              "GRANT CONNECT ON DATABASE %I TO %I;\n",
                              loc, loc, role);
         if (rc == 0)
+            rc = tdb_take_database(c, loc, role, alt, 1, e);
+        if (rc == 0)
             rc = pb_pg_pool_get(t->pool, loc, &tc, e);
         if (rc == 0)
             rc = pb_pg_begin(tc, e);
         if (rc == 0)
             rc = pb_pg_exec(tc, MIGRATIONS_DDL, e);
+        /* The bookkeeping stays the admin's; the owner role may read it so
+         * that a snapshot (pg_dump as the owner role) carries it along. */
         if (rc == 0)
             rc = pb_pg_execf(tc, e,
                              "REVOKE ALL ON SCHEMA public FROM PUBLIC;\n"
-                             "CREATE SCHEMA IF NOT EXISTS %I AUTHORIZATION " OWNER_ROLE ";\n"
-                             "REVOKE ALL ON SCHEMA %I FROM PUBLIC;\n",
-                             TENANT_DB_SCHEMA, TENANT_DB_SCHEMA);
+                             "CREATE SCHEMA IF NOT EXISTS %I AUTHORIZATION " TDB_OWNER_ROLE ";\n"
+                             "REVOKE ALL ON SCHEMA %I FROM PUBLIC;\n"
+                             "GRANT USAGE ON SCHEMA paybill TO " TDB_OWNER_ROLE ";\n"
+                             "GRANT SELECT ON paybill.migrations TO " TDB_OWNER_ROLE ";\n",
+                             TDB_TENANT_DB_SCHEMA, TDB_TENANT_DB_SCHEMA);
+        if (rc == 0)
+            rc = tdb_take_schema(tc, TDB_TENANT_DB_SCHEMA, role, e);
         if (rc == 0)
             rc = pb_pg_commit(tc, e);
         pb_pg_rollback(tc);
         if (rc == 0)
-            rc = migrate_target(tc, TENANT_DB_SCHEMA, l, m, 0, e);
+            rc = migrate_target(tc, TDB_TENANT_DB_SCHEMA, l, m, 0, e);
         if (rc == 0)
-            rc = grant_tables(tc, TENANT_DB_SCHEMA, role, e);
-        put_conn(t, tc);
+            rc = grant_tables(tc, TDB_TENANT_DB_SCHEMA, role, e);
+        tdb_put_conn(t, tc);
     }
-    put_conn(t, c);
+    tdb_put_conn(t, c);
     return rc ? pb_err_wrap(e, "preparing %s %s", pb_dm_layout_name(l), loc) : 0;
 }
 
 /* Remove one copy of a tenant's data and the role's grants on it. In rls
  * that means the tenant's rows (children first), which is why the model is
  * needed. keep_shared_connect: the tenant still lives in shared_db. */
-static int remove_location(pb_tdb *t, const char *id, const char *role, pb_dm_layout l, const char *loc,
+int tdb_remove_location(pb_tdb *t, const char *id, const char *role, pb_dm_layout l, const char *loc,
                            const pb_dm_model *m, int keep_shared_connect, pb_err *e)
 {
     PGconn *c = NULL;
@@ -1041,14 +1130,21 @@ static int remove_location(pb_tdb *t, const char *id, const char *role, pb_dm_la
     int rc = pb_pg_pool_get(t->pool, t->shared_db, &c, e);
     if (rc)
         return rc;
-    rc = role_exists(c, role, &role_found, e);
+    rc = tdb_role_exists(c, role, &role_found, e);
     if (rc == 0 && l == PB_DM_LAYOUT_RLS) {
+        /* The rows as the owner role, on that tenant's rows only. */
         rc = pb_pg_begin(c, e);
         if (rc == 0)
-            rc = bulk_timeout(t, c, e);
+            rc = tdb_bulk_timeout(t, c, e);
+        if (rc == 0)
+            rc = tdb_act_as_owner(c, id, e);
+        if (rc == 0)
+            rc = tdb_guard_tables(c, loc, m, e);
         for (size_t i = pb_dm_table_count(m); rc == 0 && i-- > 0;)
             rc = pb_pg_execf(c, e, "DELETE FROM %I.%I WHERE " PB_DM_TENANT_COLUMN " = %L", loc,
                              pb_dm_table_name(m, i), id);
+        if (rc == 0)
+            rc = tdb_act_as_admin(c, e);
         if (rc == 0 && role_found)
             rc = leave_rls_group(t, c, role, e);
         /* Per-tenant grants made by versions before the group. */
@@ -1059,6 +1155,11 @@ static int remove_location(pb_tdb *t, const char *id, const char *role, pb_dm_la
                              "REVOKE ALL ON SCHEMA paybill FROM %I;\n"
                              "REVOKE ALL ON FUNCTION paybill." PB_DM_TENANT_FN "() FROM %I;\n",
                              loc, role, loc, role, role, role);
+        /* Still in shared_db (a schema tenant whose move into rls is given
+         * up): its CONNECT came from the group until now, and joining the
+         * group took its own. */
+        if (rc == 0 && role_found && keep_shared_connect)
+            rc = pb_pg_execf(c, e, "GRANT CONNECT ON DATABASE %I TO %I", t->shared_db, role);
         if (rc == 0)
             rc = pb_pg_commit(c, e);
         pb_pg_rollback(c);
@@ -1078,12 +1179,12 @@ static int remove_location(pb_tdb *t, const char *id, const char *role, pb_dm_la
     }
     if (rc == 0 && role_found && !keep_shared_connect)
         rc = pb_pg_execf(c, e, "REVOKE CONNECT ON DATABASE %I FROM %I", t->shared_db, role);
-    put_conn(t, c);
+    tdb_put_conn(t, c);
     return rc ? pb_err_wrap(e, "removing %s %s", pb_dm_layout_name(l), loc) : 0;
 }
 
 /* Comma-separated quoted column names of table i. */
-static char *column_list(PGconn *c, const pb_dm_model *m, size_t i, pb_err *e)
+char *tdb_column_list(PGconn *c, const pb_dm_model *m, size_t i, pb_err *e)
 {
     size_t n = 1;
     for (size_t k = 0; k < pb_dm_column_count(m, i); k++)
@@ -1109,10 +1210,10 @@ static char *column_list(PGconn *c, const pb_dm_model *m, size_t i, pb_err *e)
 }
 
 /* Row count and md5 over the sorted per-row md5s of table i. */
-static int table_sum(PGconn *c, const char *schema, const pb_dm_model *m, size_t i, const char *rls_id,
+int tdb_table_sum(PGconn *c, const char *schema, const pb_dm_model *m, size_t i, const char *rls_id,
                      long long *count, char md5[33], pb_err *e)
 {
-    char *cols = column_list(c, m, i, e);
+    char *cols = tdb_column_list(c, m, i, e);
     if (!cols)
         return e ? e->code : PB_ENOMEM;
     const char *fmt = rls_id ? "SELECT count(*), coalesce(md5(string_agg(h, '' ORDER BY h)), '') FROM "
@@ -1134,135 +1235,9 @@ static int table_sum(PGconn *c, const char *schema, const pb_dm_model *m, size_t
     return rc;
 }
 
-/* Stream one COPY from src to dst (both already in COPY mode). */
-static int pump_copy(PGconn *src, PGconn *dst, pb_err *e)
-{
-    int rc = 0;
-    for (;;) {
-        char *buf = NULL;
-        int n = PQgetCopyData(src, &buf, 0);
-        if (n == -1)
-            break;
-        if (n < 0) {
-            rc = pb_pg_error(src, NULL, e);
-            break;
-        }
-        if (rc == 0 && PQputCopyData(dst, buf, n) != 1)
-            rc = pb_pg_error(dst, NULL, e);
-        PQfreemem(buf);
-    }
-    if (PQputCopyEnd(dst, rc ? "source failed" : NULL) != 1 && rc == 0)
-        rc = pb_pg_error(dst, NULL, e);
-    PGconn *both[2] = {src, dst};
-    for (int k = 0; k < 2; k++) {
-        PGresult *r;
-        while ((r = PQgetResult(both[k])) != NULL) {
-            if (PQresultStatus(r) != PGRES_COMMAND_OK && rc == 0)
-                rc = pb_pg_error(both[k], r, e);
-            PQclear(r);
-        }
-    }
-    return rc;
-}
-
-static int start_copy(PGconn *c, const char *sql, ExecStatusType want, pb_err *e)
-{
-    PGresult *r = PQexec(c, sql);
-    int rc = PQresultStatus(r) == want ? 0 : pb_pg_error(c, r, e);
-    PQclear(r);
-    return rc;
-}
-
-/* Copy the tenant's rows from one layout to another in one transaction on
- * the destination, which is emptied first (a rerun starts over) and
- * verified table by table against the source before it commits. The
- * tenant is locked out, so the source does not change meanwhile. The two
- * copies may be on different servers (ft: the source's, tt: the
- * destination's); rows stream between the two connections with COPY. */
-static int copy_data(pb_tdb *ft, pb_tdb *tt, const char *id, pb_dm_layout fl, const char *floc, pb_dm_layout tl,
-                     const char *tloc, const pb_dm_model *m, pb_err *e)
-{
-    PGconn *src = NULL, *dst = NULL;
-    const char *fs = data_schema(fl, floc), *ts = data_schema(tl, tloc);
-    int rc = pb_pg_pool_get(ft->pool, data_db(ft, fl, floc), &src, e);
-    if (rc == 0)
-        rc = pb_pg_pool_get(tt->pool, data_db(tt, tl, tloc), &dst, e);
-    /* The source in a read-only transaction too, so that its statements
-     * get the bulk timeout as well (and one snapshot for copy and verify). */
-    if (rc == 0)
-        rc = pb_pg_exec(src, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", e);
-    if (rc == 0)
-        rc = bulk_timeout(ft, src, e);
-    if (rc == 0)
-        rc = pb_pg_begin(dst, e);
-    if (rc == 0)
-        rc = bulk_timeout(tt, dst, e);
-    for (size_t i = pb_dm_table_count(m); rc == 0 && i-- > 0;) {
-        if (tl == PB_DM_LAYOUT_RLS)
-            rc = pb_pg_execf(dst, e, "DELETE FROM %I.%I WHERE " PB_DM_TENANT_COLUMN " = %L", ts,
-                             pb_dm_table_name(m, i), id);
-        else
-            rc = pb_pg_execf(dst, e, "TRUNCATE %I.%I CASCADE", ts, pb_dm_table_name(m, i));
-    }
-    for (size_t i = 0; rc == 0 && i < pb_dm_table_count(m); i++) {
-        const char *tn = pb_dm_table_name(m, i);
-        char *cols = column_list(dst, m, i, e);
-        char *out = NULL, *in = NULL;
-        if (cols && tl == PB_DM_LAYOUT_RLS && fl != PB_DM_LAYOUT_RLS)
-            out = pb_pg_format(src, e, "COPY (SELECT %L, %s FROM %I.%I) TO STDOUT", id, cols, fs, tn);
-        else if (cols && fl == PB_DM_LAYOUT_RLS && tl != PB_DM_LAYOUT_RLS)
-            out = pb_pg_format(src, e, "COPY (SELECT %s FROM %I.%I WHERE " PB_DM_TENANT_COLUMN " = %L) TO STDOUT",
-                               cols, fs, tn, id);
-        else if (cols)
-            out = pb_pg_format(src, e, "COPY (SELECT %s FROM %I.%I) TO STDOUT", cols, fs, tn);
-        if (out)
-            in = pb_pg_format(dst, e, "COPY %I.%I (%s%s) FROM STDIN", ts, tn,
-                              tl == PB_DM_LAYOUT_RLS ? PB_DM_TENANT_COLUMN ", " : "", cols);
-        rc = in ? 0 : (e && e->code ? e->code : PB_ENOMEM);
-        if (rc == 0)
-            rc = start_copy(src, out, PGRES_COPY_OUT, e);
-        if (rc == 0) {
-            rc = start_copy(dst, in, PGRES_COPY_IN, e);
-            if (rc) { /* drain the source so the connection stays usable */
-                char *b;
-                int n;
-                while ((n = PQgetCopyData(src, &b, 0)) > 0)
-                    PQfreemem(b);
-                PQclear(PQgetResult(src));
-            } else {
-                rc = pump_copy(src, dst, e);
-            }
-        }
-        free(cols);
-        free(out);
-        free(in);
-        if (rc)
-            pb_err_wrap(e, "copying table %s", tn);
-    }
-    for (size_t i = 0; rc == 0 && i < pb_dm_table_count(m); i++) {
-        long long n1 = 0, n2 = 0;
-        char s1[33], s2[33];
-        rc = table_sum(src, fs, m, i, fl == PB_DM_LAYOUT_RLS ? id : NULL, &n1, s1, e);
-        if (rc == 0)
-            rc = table_sum(dst, ts, m, i, tl == PB_DM_LAYOUT_RLS ? id : NULL, &n2, s2, e);
-        if (rc == 0 && (n1 != n2 || strcmp(s1, s2) != 0))
-            rc = pb_err_set(e, PB_EIO,
-                            "verification failed for table %s: %lld rows (md5 %s) at the source, "
-                            "%lld rows (md5 %s) at the destination",
-                            pb_dm_table_name(m, i), n1, s1, n2, s2);
-    }
-    if (rc == 0)
-        rc = pb_pg_commit(dst, e);
-    pb_pg_rollback(dst);
-    pb_pg_rollback(src); /* read only: nothing to keep */
-    put_conn(ft, src);
-    put_conn(tt, dst);
-    return rc ? pb_err_wrap(e, "copying rows from %s to %s", pb_dm_layout_name(fl), pb_dm_layout_name(tl)) : 0;
-}
-
 /* ---- lifecycle --------------------------------------------------------------- */
 
-static int update_row(PGconn *c, const char *sql, const char *id, const char *a, const char *b, pb_err *e)
+int tdb_update_row(PGconn *c, const char *sql, const char *id, const char *a, const char *b, pb_err *e)
 {
     const char *p[3] = {id, a, b};
     int n = b ? 3 : a ? 2 : 1;
@@ -1275,16 +1250,17 @@ static int location_exists(PGconn *c, pb_dm_layout l, const char *loc, int *foun
 {
     *found = 1;
     if (l == PB_DM_LAYOUT_SCHEMA)
-        return exists(c, "SELECT 1 FROM pg_namespace WHERE nspname = $1", loc, found, e);
+        return tdb_exists(c, "SELECT 1 FROM pg_namespace WHERE nspname = $1", loc, found, e);
     if (l == PB_DM_LAYOUT_DATABASE)
-        return exists(c, "SELECT 1 FROM pg_database WHERE datname = $1", loc, found, e);
+        return tdb_exists(c, "SELECT 1 FROM pg_database WHERE datname = $1", loc, found, e);
     return 0;
 }
 
 /* A new tenant's ensure failed: remove what this call made, so no
  * half-made tenant stays behind (the role never had LOGIN). Best effort: a
  * rerun converges anyway. A schema or database that was already there is
- * not ours to drop, and the role may own it now: both stay. */
+ * not ours to drop: it stays (the owner role's now; the role this call
+ * made owns nothing, so it goes like any other). */
 static void undo_new_tenant(pb_tdb *t, PGconn *c, const char *id, const char *role, int role_created,
                             pb_dm_layout l, const char *loc, int loc_existed, const pb_dm_model *m)
 {
@@ -1292,27 +1268,26 @@ static void undo_new_tenant(pb_tdb *t, PGconn *c, const char *id, const char *ro
     pb_pg_rollback(c);
     if (PQstatus(c) != CONNECTION_OK)
         return;
-    int ours = l == PB_DM_LAYOUT_RLS || !loc_existed;
     if (l != PB_DM_LAYOUT_RLS && !loc_existed)
-        remove_location(t, id, role, l, loc, m, 0, &ignored);
-    if (role_created && ours) {
-        char alt[NAME_MAX_];
+        tdb_remove_location(t, id, role, l, loc, m, 0, &ignored);
+    if (role_created) {
+        char alt[TDB_NAME_MAX];
         alt_role_of(id, alt);
-        drop_alt(c, alt, &ignored);
+        tdb_drop_alt(c, alt, &ignored);
         pb_pg_execf(c, &ignored, "DROP OWNED BY %I; DROP ROLE IF EXISTS %I", role, role);
     }
-    update_row(c, "DELETE FROM paybill.tenants WHERE tenant_id = $1", id, NULL, NULL, &ignored);
+    tdb_update_row(c, "DELETE FROM paybill.tenants WHERE tenant_id = $1", id, NULL, NULL, &ignored);
     pb_log_warn("tenant database creation undone", "tenant", id, NULL);
 }
 
 int pb_tdb_ensure(pb_tdb *t, const pb_tdb_tenant *spec, const pb_dm_model *m, pb_tdb_creds *creds, pb_err *e)
 {
     PGconn *c = NULL;
-    trow row;
-    char role[NAME_MAX_], alt[NAME_MAX_], loc[NAME_MAX_], *pw = NULL;
+    tdb_row row;
+    char role[TDB_NAME_MAX], alt[TDB_NAME_MAX], loc[TDB_NAME_MAX], *pw = NULL;
     int fresh = 0, role_created = 0, can_login = 0, alt_can_login = 0, loc_existed = 1;
     memset(creds, 0, sizeof *creds);
-    int rc = id_ok(spec->id, e);
+    int rc = tdb_id_ok(spec->id, e);
     if (rc)
         return rc;
     if (spec->dedicated_server && (t->role != PB_TDB_DEDICATED || spec->layout != PB_DM_LAYOUT_DATABASE))
@@ -1331,16 +1306,16 @@ int pb_tdb_ensure(pb_tdb *t, const pb_tdb_tenant *spec, const pb_dm_model *m, pb
         return rc;
     const char *password = spec->password ? spec->password : pw;
     role_of(spec->id, role);
-    location_of(t, spec->layout, spec->id, loc);
+    tdb_location_of(t, spec->layout, spec->id, loc);
 
     rc = pb_pg_pool_get(t->pool, t->shared_db, &c, e);
-    int locked = rc == 0 && (rc = tenant_lock(c, spec->id, e)) == 0;
+    int locked = rc == 0 && (rc = tdb_tenant_lock(c, spec->id, e)) == 0;
     if (rc == 0)
-        rc = load_row(c, spec->id, &row, e);
+        rc = tdb_load_row(c, spec->id, &row, e);
     if (rc == 0 && row.found && row.moved_to[0])
         rc = pb_err_set(e, PB_ECONFLICT, "tenant %s lives on server %s now: ensure it there", spec->id,
                         row.moved_to);
-    else if (rc == 0 && row.found && (rc = cross_move_pending(&row, e)) != 0) {
+    else if (rc == 0 && row.found && (rc = tdb_cross_move_pending(&row, e)) != 0) {
     } else if (rc == 0 && row.found && (row.has_move || row.has_old))
         rc = pb_err_set(e, PB_ECONFLICT, "a move to %s is unfinished: rerun the move",
                         pb_dm_layout_name(row.has_move ? row.move_layout : row.layout));
@@ -1365,26 +1340,26 @@ int pb_tdb_ensure(pb_tdb *t, const pb_tdb_tenant *spec, const pb_dm_model *m, pb
     if (rc)
         fresh = 0; /* nothing made yet */
     if (rc == 0)
-        rc = load_row(c, spec->id, &row, e);
+        rc = tdb_load_row(c, spec->id, &row, e);
     if (rc == 0)
-        rc = ensure_role(c, role, spec->connection_limit, spec->layout == PB_DM_LAYOUT_RLS, &role_created,
+        rc = tdb_ensure_role(c, role, spec->connection_limit, spec->layout == PB_DM_LAYOUT_RLS, &role_created,
                          &can_login, e);
     alt_role_of(spec->id, alt);
     if (rc == 0)
-        rc = ensure_alt(c, spec->id, role, alt, spec->connection_limit, data_schema(spec->layout, loc),
+        rc = tdb_ensure_alt(c, spec->id, role, alt, spec->connection_limit, tdb_data_schema(spec->layout, loc),
                         &alt_can_login, e);
     if (rc == 0)
-        rc = load_row(c, spec->id, &row, e);
+        rc = tdb_load_row(c, spec->id, &row, e);
     /* The given password belongs to the login handed out last. */
     if (rc == 0)
         rc = converge_password(c, spec->id, active_role(&row), password, row.active == 2 ? row.alt_pw_hash : row.pw_hash,
                                row.active == 2 ? 0 : role_created, row.active == 2, e);
     if (rc == 0)
-        rc = load_row(c, spec->id, &row, e);
+        rc = tdb_load_row(c, spec->id, &row, e);
     if (rc == 0)
-        rc = pb_pg_execf(c, e, "ALTER ROLE %I SET search_path = %I", role, data_schema(spec->layout, loc));
+        rc = pb_pg_execf(c, e, "ALTER ROLE %I SET search_path = %I", role, tdb_data_schema(spec->layout, loc));
     if (rc == 0)
-        rc = prepare_location(t, role, spec->layout, loc, m, e);
+        rc = tdb_prepare_location(t, role, alt, spec->layout, loc, m, e);
     /* Only a complete tenant may log in; the second login only once it
      * has a password. */
     if (rc == 0 && can_login != (strcmp(row.state, "active") == 0))
@@ -1394,7 +1369,7 @@ int pb_tdb_ensure(pb_tdb *t, const pb_tdb_tenant *spec, const pb_dm_model *m, pb
     if (rc && fresh && c)
         undo_new_tenant(t, c, spec->id, role, role_created, spec->layout, loc, loc_existed, m);
     if (c)
-        close_tenant(t, c, spec->id, locked);
+        tdb_close_tenant(t, c, spec->id, locked);
     if (rc == 0)
         rc = fill_creds(t, &row, password, creds, e);
     if (pw)
@@ -1409,15 +1384,15 @@ int pb_tdb_ensure(pb_tdb *t, const pb_tdb_tenant *spec, const pb_dm_model *m, pb
 int pb_tdb_rotate(pb_tdb *t, const char *id, pb_tdb_creds *creds, pb_err *e)
 {
     PGconn *c;
-    trow row;
+    tdb_row row;
     char *pw = NULL;
     memset(creds, 0, sizeof *creds);
-    int rc = open_tenant(t, id, 1, &c, &row, e);
+    int rc = tdb_open_tenant(t, id, 1, &c, &row, e);
     if (rc)
         return pb_err_wrap(e, "rotating credentials");
-    rc = cross_move_pending(&row, e);
+    rc = tdb_cross_move_pending(&row, e);
     if (rc == 0 && !row.alt_role[0]) { /* a tenant from before second logins */
-        char alt[NAME_MAX_];
+        char alt[TDB_NAME_MAX];
         int limit = -1, alt_can_login = 0;
         PGresult *r = NULL;
         const char *p[1] = {row.role};
@@ -1427,9 +1402,9 @@ int pb_tdb_rotate(pb_tdb *t, const char *id, pb_tdb_creds *creds, pb_err *e)
             limit = atoi(PQgetvalue(r, 0, 0));
         PQclear(r);
         if (rc == 0)
-            rc = ensure_alt(c, id, row.role, alt, limit, data_schema(row.layout, row.location), &alt_can_login, e);
+            rc = tdb_ensure_alt(c, id, row.role, alt, limit, tdb_data_schema(row.layout, row.location), &alt_can_login, e);
         if (rc == 0)
-            rc = load_row(c, id, &row, e);
+            rc = tdb_load_row(c, id, &row, e);
     }
     if (rc == 0)
         rc = new_password(&pw, e);
@@ -1448,12 +1423,12 @@ int pb_tdb_rotate(pb_tdb *t, const char *id, pb_tdb_creds *creds, pb_err *e)
     if (rc == 0) {
         char nx[4];
         snprintf(nx, sizeof nx, "%d", next);
-        rc = update_row(c, "UPDATE paybill.tenants SET active_login = $2::int, updated_at = now() WHERE tenant_id = $1",
+        rc = tdb_update_row(c, "UPDATE paybill.tenants SET active_login = $2::int, updated_at = now() WHERE tenant_id = $1",
                         id, nx, NULL, e);
     }
     if (rc == 0)
-        rc = load_row(c, id, &row, e);
-    close_tenant(t, c, id, 1);
+        rc = tdb_load_row(c, id, &row, e);
+    tdb_close_tenant(t, c, id, 1);
     if (rc == 0)
         rc = fill_creds(t, &row, pw, creds, e);
     if (pw)
@@ -1465,45 +1440,45 @@ int pb_tdb_rotate(pb_tdb *t, const char *id, pb_tdb_creds *creds, pb_err *e)
 int pb_tdb_suspend(pb_tdb *t, const char *id, pb_err *e)
 {
     PGconn *c;
-    trow row;
-    int rc = open_tenant(t, id, 1, &c, &row, e);
+    tdb_row row;
+    int rc = tdb_open_tenant(t, id, 1, &c, &row, e);
     if (rc)
         return pb_err_wrap(e, "suspending");
     /* Allowed on the source of an unfinished move between servers (the
      * rerun carries the state over), not on its destination. */
     if (row.arriving_from[0])
-        rc = cross_move_pending(&row, e);
+        rc = tdb_cross_move_pending(&row, e);
     if (rc == 0)
-        rc = update_row(c, "UPDATE paybill.tenants SET state = 'suspended', updated_at = now() WHERE tenant_id = $1",
+        rc = tdb_update_row(c, "UPDATE paybill.tenants SET state = 'suspended', updated_at = now() WHERE tenant_id = $1",
                     id, NULL, NULL, e);
     if (rc == 0)
-        rc = lock_out_all(c, &row, e);
-    close_tenant(t, c, id, 1);
+        rc = tdb_lock_out_all(c, &row, e);
+    tdb_close_tenant(t, c, id, 1);
     return rc ? pb_err_wrap(e, "suspending tenant %s", id) : 0;
 }
 
 int pb_tdb_resume(pb_tdb *t, const char *id, pb_err *e)
 {
     PGconn *c;
-    trow row;
-    int rc = open_tenant(t, id, 1, &c, &row, e);
+    tdb_row row;
+    int rc = tdb_open_tenant(t, id, 1, &c, &row, e);
     if (rc)
         return pb_err_wrap(e, "resuming");
-    rc = cross_move_pending(&row, e);
+    rc = tdb_cross_move_pending(&row, e);
     if (rc == 0 && (row.has_move || row.has_old))
         rc = pb_err_set(e, PB_ECONFLICT, "a move is unfinished: rerun the move (it restores the login)");
     if (rc == 0)
-        rc = update_row(c, "UPDATE paybill.tenants SET state = 'active', updated_at = now() WHERE tenant_id = $1",
+        rc = tdb_update_row(c, "UPDATE paybill.tenants SET state = 'active', updated_at = now() WHERE tenant_id = $1",
                         id, NULL, NULL, e);
     if (rc == 0)
-        rc = let_in_all(c, &row, e);
-    close_tenant(t, c, id, 1);
+        rc = tdb_let_in_all(c, &row, e);
+    tdb_close_tenant(t, c, id, 1);
     return rc ? pb_err_wrap(e, "resuming tenant %s", id) : 0;
 }
 
 int pb_tdb_info_get(pb_tdb *t, const char *id, pb_tdb_info *info, pb_err *e)
 {
-    trow row;
+    tdb_row row;
     memset(info, 0, sizeof *info);
     snprintf(info->server, sizeof info->server, "%s", t->server);
     int rc = read_row(t, id, &row, e);
@@ -1522,22 +1497,30 @@ int pb_tdb_info_get(pb_tdb *t, const char *id, pb_tdb_info *info, pb_err *e)
 int pb_tdb_checksum(pb_tdb *t, const char *id, const pb_dm_model *m, long long *rows, char sha256[65], pb_err *e)
 {
     PGconn *c, *dc = NULL;
-    trow row;
+    tdb_row row;
     *rows = 0;
     sha256[0] = '\0';
-    int rc = open_tenant(t, id, 0, &c, &row, e);
+    int rc = tdb_open_tenant(t, id, 0, &c, &row, e);
     if (rc)
         return rc;
-    close_tenant(t, c, id, 0);
-    rc = pb_pg_pool_get(t->pool, data_db(t, row.layout, row.location), &dc, e);
+    tdb_close_tenant(t, c, id, 0);
+    const char *schema = tdb_data_schema(row.layout, row.location);
+    rc = pb_pg_pool_get(t->pool, tdb_data_db(t, row.layout, row.location), &dc, e);
+    /* One snapshot, read only, as the owner role on checked tables: the
+     * tenant's rows are read, nothing of the tenant's is run. */
+    if (rc == 0)
+        rc = pb_pg_exec(dc, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", e);
+    if (rc == 0)
+        rc = tdb_act_as_owner(dc, row.layout == PB_DM_LAYOUT_RLS ? id : NULL, e);
+    if (rc == 0)
+        rc = tdb_guard_tables(dc, schema, m, e);
     EVP_MD_CTX *md = EVP_MD_CTX_new();
     if (rc == 0 && (!md || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1))
         rc = pb_err_set(e, PB_ENOMEM, "sha256: out of memory");
     for (size_t i = 0; rc == 0 && i < pb_dm_table_count(m); i++) {
         long long n = 0;
         char sum[33], line[256];
-        rc = table_sum(dc, data_schema(row.layout, row.location), m, i,
-                       row.layout == PB_DM_LAYOUT_RLS ? id : NULL, &n, sum, e);
+        rc = tdb_table_sum(dc, schema, m, i, row.layout == PB_DM_LAYOUT_RLS ? id : NULL, &n, sum, e);
         if (rc == 0) {
             *rows += n;
             int len = snprintf(line, sizeof line, "%s:%lld:%s\n", pb_dm_table_name(m, i), n, sum);
@@ -1550,674 +1533,70 @@ int pb_tdb_checksum(pb_tdb *t, const char *id, const pb_dm_model *m, long long *
         for (unsigned i = 0; i < dl; i++)
             snprintf(sha256 + 2 * i, 3, "%02x", d[i]);
     EVP_MD_CTX_free(md);
-    put_conn(t, dc);
+    pb_pg_rollback(dc); /* read only: nothing to keep */
+    tdb_put_conn(t, dc);
     return rc ? pb_err_wrap(e, "checksum of tenant %s", id) : 0;
-}
-
-/* ---- moves --------------------------------------------------------------------- */
-
-int pb_tdb_move(pb_tdb *t, const char *id, pb_dm_layout to, const pb_dm_model *m, pb_err *e)
-{
-    PGconn *c = NULL;
-    trow row;
-    char dest[NAME_MAX_];
-    long long v = 0;
-    int rc = open_tenant(t, id, 1, &c, &row, e);
-    if (rc)
-        return pb_err_wrap(e, "moving");
-    if (row.arriving_from[0]) {
-        rc = cross_move_pending(&row, e);
-        close_tenant(t, c, id, 1);
-        return pb_err_wrap(e, "moving tenant %s", id);
-    }
-    /* An unfinished move to another server, not switched: this copy is
-     * still the tenant's, so a move here abandons that one (its
-     * destination's leftovers are the other server's; a later
-     * pb_tdb_move_across there starts over). */
-    if (row.move_server[0]) {
-        rc = update_row(c,
-                        "UPDATE paybill.tenants SET move_layout = NULL, move_location = NULL, move_server = NULL "
-                        "WHERE tenant_id = $1",
-                        id, NULL, NULL, e);
-        if (rc) {
-            close_tenant(t, c, id, 1);
-            return pb_err_wrap(e, "moving tenant %s", id);
-        }
-        pb_log_warn("move to another server abandoned", "tenant", id, "server", row.move_server, NULL);
-        row.has_move = 0;
-        row.move_server[0] = '\0';
-    }
-    if (t->role == PB_TDB_DEDICATED && to != PB_DM_LAYOUT_DATABASE) {
-        close_tenant(t, c, id, 1);
-        return pb_err_set(e, PB_EINVAL,
-                          "moving tenant %s: server %s is dedicated: move it to a shared server with "
-                          "pb_tdb_move_across",
-                          id, t->server);
-    }
-    location_of(t, to, id, dest);
-
-    /* A previous move switched but did not remove the old copy: finish. */
-    if (row.has_old) {
-        rc = remove_location(t, id, row.role, row.old_layout, row.old_location, m,
-                             row.layout != PB_DM_LAYOUT_DATABASE, e);
-        if (rc == 0)
-            rc = update_row(c, "UPDATE paybill.tenants SET old_layout = NULL, old_location = NULL WHERE tenant_id = $1",
-                            id, NULL, NULL, e);
-        if (rc)
-            goto out;
-        row.has_old = 0;
-    }
-    /* An interrupted move elsewhere: drop its half-made destination. */
-    if (row.has_move && row.move_layout != to) {
-        rc = remove_location(t, id, row.role, row.move_layout, row.move_location, m,
-                             row.layout != PB_DM_LAYOUT_DATABASE, e);
-        if (rc == 0)
-            rc = update_row(c, "UPDATE paybill.tenants SET move_layout = NULL, move_location = NULL WHERE tenant_id = $1",
-                            id, NULL, NULL, e);
-        if (rc)
-            goto out;
-        row.has_move = 0;
-    }
-    if (row.layout == to)
-        goto restore;
-
-    {
-        PGconn *sc = NULL;
-        rc = pb_pg_pool_get(t->pool, data_db(t, row.layout, row.location), &sc, e);
-        if (rc == 0)
-            rc = target_version(sc, data_schema(row.layout, row.location), &v, e);
-        put_conn(t, sc);
-        if (rc == 0 && v != pb_dm_version(m))
-            rc = pb_err_set(e, PB_EINVAL, "the tenant's data is at model version %lld, not %lld: migrate first", v,
-                            pb_dm_version(m));
-        if (rc)
-            goto out;
-    }
-
-    /* 1: intent, and the tenant locked out so the source stays still. */
-    rc = update_row(c, "UPDATE paybill.tenants SET move_layout = $2, move_location = $3 WHERE tenant_id = $1", id,
-                    pb_dm_layout_name(to), dest, e);
-    if (rc == 0)
-        rc = lock_out_all(c, &row, e);
-    if (rc || (rc = injected(t, 1, e)))
-        goto out;
-    /* 2: destination ready at this model. */
-    rc = prepare_location(t, row.role, to, dest, m, e);
-    if (rc || (rc = injected(t, 2, e)))
-        goto out;
-    /* 3: rows copied and verified. */
-    rc = copy_data(t, t, id, row.layout, row.location, to, dest, m, e);
-    if (rc || (rc = injected(t, 3, e)))
-        goto out;
-    /* 4: switch, remembering the old copy for removal. */
-    rc = pb_pg_begin(c, e);
-    if (rc == 0) {
-        const char *p[3] = {id, pb_dm_layout_name(to), dest};
-        rc = pb_pg_query(c,
-                         "UPDATE paybill.tenants SET old_layout = layout, old_location = location, "
-                         "layout = $2, location = $3, move_layout = NULL, move_location = NULL, "
-                         "updated_at = now() WHERE tenant_id = $1",
-                         3, p, NULL, e);
-    }
-    if (rc == 0)
-        rc = pb_pg_execf(c, e, "ALTER ROLE %I SET search_path = %I", row.role, data_schema(to, dest));
-    if (rc == 0 && row.alt_role[0])
-        rc = pb_pg_execf(c, e, "ALTER ROLE %I SET search_path = %I", row.alt_role, data_schema(to, dest));
-    if (rc == 0)
-        rc = pb_pg_commit(c, e);
-    pb_pg_rollback(c);
-    if (rc || (rc = injected(t, 4, e)))
-        goto out;
-    pb_log_info("tenant data moved", "tenant", id, "from", pb_dm_layout_name(row.layout), "to",
-                pb_dm_layout_name(to), NULL);
-    /* 5: old copy removed. */
-    rc = remove_location(t, id, row.role, row.layout, row.location, m, to != PB_DM_LAYOUT_DATABASE, e);
-    if (rc == 0)
-        rc = update_row(c, "UPDATE paybill.tenants SET old_layout = NULL, old_location = NULL WHERE tenant_id = $1",
-                        id, NULL, NULL, e);
-    if (rc || (rc = injected(t, 5, e)))
-        goto out;
-
-restore:
-    if (rc == 0)
-        rc = load_row(c, id, &row, e);
-    if (rc == 0 && strcmp(row.state, "active") == 0)
-        rc = let_in_all(c, &row, e);
-    close_tenant(t, c, id, 1);
-    return rc ? pb_err_wrap(e, "moving tenant %s to %s", id, pb_dm_layout_name(to)) : 0;
-
-out:
-    /* A real failure leaves the old copy serving: give the login back
-     * (state permitting). An injected one plays dead: touch nothing. */
-    if (!t->failed_on_purpose) {
-        pb_err ignored;
-        trow now;
-        if (load_row(c, id, &now, &ignored) == 0 && strcmp(now.state, "active") == 0)
-            let_in_all(c, &now, &ignored);
-    }
-    t->failed_on_purpose = 0;
-    close_tenant(t, c, id, 1);
-    return pb_err_wrap(e, "moving tenant %s to %s", id, pb_dm_layout_name(to));
-}
-
-/* ---- moves between servers ------------------------------------------------------ */
-
-/* The same PostgreSQL cluster behind both handles would share roles and
- * databases: refused. A server that will not say (no superuser) passes. */
-static int same_cluster(pb_tdb *a, pb_tdb *b, PGconn *ca, PGconn *cb)
-{
-    if (strcmp(a->server, b->server) == 0)
-        return 1;
-    pb_err ignored;
-    PGresult *ra = NULL, *rb = NULL;
-    const char *q = "SELECT system_identifier::text FROM pg_control_system()";
-    int same = pb_pg_query(ca, q, 0, NULL, &ra, &ignored) == 0 && pb_pg_query(cb, q, 0, NULL, &rb, &ignored) == 0 &&
-               strcmp(PQgetvalue(ra, 0, 0), PQgetvalue(rb, 0, 0)) == 0;
-    PQclear(ra);
-    PQclear(rb);
-    return same;
-}
-
-/* Source side, after the switch: remove the old copy and the role (it
- * logs in elsewhere now), then forget the old copy in the record, which
- * stays behind saying where the tenant went. */
-static int finish_source(pb_tdb *s, PGconn *sc, const char *id, const trow *row, const pb_dm_model *m, pb_err *e)
-{
-    int found = 0;
-    int rc = 0;
-    if (row->has_old)
-        rc = remove_location(s, id, row->role, row->old_layout, row->old_location, m, 0, e);
-    if (rc == 0 && row->alt_role[0])
-        rc = drop_alt(sc, row->alt_role, e);
-    if (rc == 0)
-        rc = role_exists(sc, row->role, &found, e);
-    if (rc == 0 && found)
-        rc = pb_pg_execf(sc, e, "DROP OWNED BY %I; DROP ROLE IF EXISTS %I", row->role, row->role);
-    if (rc == 0)
-        rc = update_row(sc, "UPDATE paybill.tenants SET old_layout = NULL, old_location = NULL WHERE tenant_id = $1",
-                        id, NULL, NULL, e);
-    return rc ? pb_err_wrap(e, "removing the old copy on server %s", s->server) : 0;
-}
-
-/* Destination side, before the copy: the tenant's record (marked as
- * arriving, so nothing else on this server touches it), its role with the
- * source's password verifier and connection limit (clients keep their
- * Secret), still NOLOGIN, and the place for its data at model m. */
-static int prepare_arrival(pb_tdb *s, pb_tdb *d, PGconn *sc, PGconn *dc, const char *id, const trow *srow,
-                           pb_dm_layout tl, const char *dest, const pb_dm_model *m, pb_err *e)
-{
-    int created = 0, can_login = 0, limits[2] = {-1, -1};
-    char *verifiers[2] = {NULL, NULL};
-    char active[4];
-    const char *logins[2] = {srow->role, srow->alt_role[0] ? srow->alt_role : NULL};
-    int rc = 0;
-    /* pg_authid is readable by superusers only: the admin must be one. */
-    for (int i = 0; rc == 0 && i < 2 && logins[i]; i++) {
-        PGresult *r = NULL;
-        rc = pb_pg_query(sc, "SELECT rolconnlimit, rolpassword FROM pg_authid WHERE rolname = $1", 1, &logins[i], &r,
-                         e);
-        if (rc == 0 && PQntuples(r) != 1)
-            rc = pb_err_set(e, PB_ENOTFOUND, "role %s not found on server %s", logins[i], s->server);
-        if (rc == 0) {
-            limits[i] = atoi(PQgetvalue(r, 0, 0));
-            if (!PQgetisnull(r, 0, 1) && !(verifiers[i] = strdup(PQgetvalue(r, 0, 1))))
-                rc = pb_err_set(e, PB_ENOMEM, "out of memory");
-        }
-        PQclear(r);
-    }
-    snprintf(active, sizeof active, "%d", srow->active);
-    if (rc == 0) {
-        const char *p[10] = {id, srow->role, pb_dm_layout_name(tl), dest, srow->state, s->server,
-                             srow->pw_hash[0] ? srow->pw_hash : NULL, logins[1],
-                             srow->alt_pw_hash[0] ? srow->alt_pw_hash : NULL, active};
-        /* Over a record left by an earlier move away from here. */
-        rc = pb_pg_query(dc,
-                         "INSERT INTO paybill.tenants (tenant_id, role_name, layout, location, state, arriving_from, "
-                         "password_hash, alt_role, alt_password_hash, active_login) "
-                         "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::int) ON CONFLICT (tenant_id) DO UPDATE SET "
-                         "role_name = $2, layout = $3, location = $4, state = $5, arriving_from = $6, "
-                         "password_hash = $7, alt_role = $8, alt_password_hash = $9, active_login = $10::int, "
-                         "move_layout = NULL, move_location = NULL, move_server = NULL, "
-                         "old_layout = NULL, old_location = NULL, moved_to = NULL, updated_at = now()",
-                         10, p, NULL, e);
-    }
-    if (rc == 0)
-        rc = ensure_role(dc, srow->role, limits[0], tl == PB_DM_LAYOUT_RLS, &created, &can_login, e);
-    if (rc == 0 && can_login)
-        rc = pb_pg_execf(dc, e, "ALTER ROLE %I NOLOGIN", srow->role);
-    if (rc == 0)
-        rc = pb_pg_execf(dc, e, "ALTER ROLE %I SET search_path = %I", srow->role, data_schema(tl, dest));
-    if (rc == 0 && logins[1])
-        rc = ensure_alt(dc, id, srow->role, logins[1], limits[1], data_schema(tl, dest), &can_login, e);
-    if (rc == 0 && logins[1] && can_login)
-        rc = pb_pg_execf(dc, e, "ALTER ROLE %I NOLOGIN", logins[1]);
-    /* The verifiers as they are: the Secret's password keeps working. */
-    for (int i = 0; rc == 0 && i < 2; i++)
-        if (verifiers[i])
-            rc = pb_pg_execf(dc, e, "ALTER ROLE %I PASSWORD %L", logins[i], verifiers[i]);
-    if (rc == 0)
-        rc = prepare_location(d, srow->role, tl, dest, m, e);
-    for (int i = 0; i < 2; i++)
-        if (verifiers[i]) {
-            pb_secret_wipe(verifiers[i], strlen(verifiers[i]));
-            free(verifiers[i]);
-        }
-    return rc ? pb_err_wrap(e, "preparing the destination on server %s", d->server) : 0;
-}
-
-/* Destination side of the switch: the tenant lives here now, in the state
- * the source had. */
-static int arrive(PGconn *dc, const char *id, const char *state, pb_err *e)
-{
-    return update_row(dc,
-                      "UPDATE paybill.tenants SET arriving_from = NULL, state = $2, updated_at = now() "
-                      "WHERE tenant_id = $1",
-                      id, state, NULL, e);
-}
-
-int pb_tdb_move_across(pb_tdb *s, pb_tdb *d, const char *id, pb_dm_layout tl, const pb_dm_model *m, pb_err *e)
-{
-    PGconn *sc = NULL, *dc = NULL;
-    trow srow, drow;
-    char dest[NAME_MAX_];
-    int slocked = 0, dlocked = 0, switched = 0, delegate = 0;
-    int rc = id_ok(id, e);
-    if (rc)
-        return rc;
-    if (!s || !d || s == d)
-        return pb_err_set(e, PB_EINVAL, "moving tenant %s: two different servers are needed", id);
-    if (d->role == PB_TDB_DEDICATED && tl != PB_DM_LAYOUT_DATABASE)
-        return pb_err_set(e, PB_EINVAL, "moving tenant %s: server %s is dedicated: only the database layout", id,
-                          d->server);
-    location_of(d, tl, id, dest);
-    /* Lock order: source, then destination (a move the other way waits at
-     * most lock_timeout, then fails with PB_ETIMEOUT). */
-    rc = pb_pg_pool_get(s->pool, s->shared_db, &sc, e);
-    if (rc == 0)
-        slocked = (rc = tenant_lock(sc, id, e)) == 0;
-    /* The destination unreachable is a failure like any other: under the
-     * source's lock, so that `out` can let the tenant in again there. */
-    if (rc == 0)
-        rc = pb_pg_pool_get(d->pool, d->shared_db, &dc, e);
-    if (rc == 0 && same_cluster(s, d, sc, dc))
-        rc = pb_err_set(e, PB_EINVAL, "servers %s and %s are the same PostgreSQL cluster: use pb_tdb_move", s->server,
-                        d->server);
-    if (rc == 0)
-        dlocked = (rc = tenant_lock(dc, id, e)) == 0;
-    if (rc == 0)
-        rc = load_row(sc, id, &srow, e);
-    if (rc == 0)
-        rc = load_row(dc, id, &drow, e);
-    if (rc)
-        goto out;
-
-    int s_lives = srow.found && !srow.moved_to[0];
-    int s_moved_here = srow.found && strcmp(srow.moved_to, d->server) == 0;
-    int d_lives = drow.found && !drow.moved_to[0] && !drow.arriving_from[0];
-    int d_arriving = drow.found && strcmp(drow.arriving_from, s->server) == 0;
-
-    if (!s_lives) {
-        /* Switched already (or the tenant was always at the destination):
-         * finish what a crash left, then at most a move within it. */
-        if (s_moved_here && d_arriving)
-            rc = arrive(dc, id, srow.state, e);
-        else if (!d_lives)
-            rc = pb_err_set(e, drow.found ? PB_ECONFLICT : PB_ENOTFOUND,
-                            "tenant %s lives on neither server %s nor %s%s%s", id, s->server, d->server,
-                            srow.moved_to[0] ? " (the source says: moved to " : "",
-                            srow.moved_to[0] ? srow.moved_to : "");
-        if (rc == 0 && s_moved_here)
-            rc = finish_source(s, sc, id, &srow, m, e);
-        if (rc == 0)
-            rc = load_row(dc, id, &drow, e);
-        delegate = rc == 0 && drow.layout != tl;
-        goto restore;
-    }
-    if (d_lives || (drow.found && drow.arriving_from[0] && !d_arriving))
-        rc = pb_err_set(e, PB_ECONFLICT, "tenant %s is also on server %s (%s): resolve by hand", id, d->server,
-                        d_lives ? "living there" : "arriving from another server");
-    else if (srow.move_server[0] && strcmp(srow.move_server, d->server) != 0)
-        rc = pb_err_set(e, PB_ECONFLICT, "a move of tenant %s to server %s is unfinished: rerun that one", id,
-                        srow.move_server);
-    else if (!srow.move_server[0] && (srow.has_move || srow.has_old))
-        rc = pb_err_set(e, PB_ECONFLICT, "a move within server %s is unfinished: rerun pb_tdb_move", s->server);
-    if (rc == 0 && drow.found && drow.moved_to[0] && drow.has_old)
-        rc = finish_source(d, dc, id, &drow, m, e); /* a move away from d was never cleaned up */
-    if (rc == 0) {
-        PGconn *vc = NULL;
-        long long v = 0;
-        rc = pb_pg_pool_get(s->pool, data_db(s, srow.layout, srow.location), &vc, e);
-        if (rc == 0)
-            rc = target_version(vc, data_schema(srow.layout, srow.location), &v, e);
-        put_conn(s, vc);
-        if (rc == 0 && v != pb_dm_version(m))
-            rc = pb_err_set(e, PB_EINVAL, "the tenant's data is at model version %lld, not %lld: migrate first", v,
-                            pb_dm_version(m));
-    }
-    if (rc)
-        goto out;
-
-    /* 1: intent on the source, and the tenant locked out there. */
-    {
-        const char *p[4] = {id, pb_dm_layout_name(tl), dest, d->server};
-        rc = pb_pg_query(sc,
-                         "UPDATE paybill.tenants SET move_layout = $2, move_location = $3, move_server = $4 "
-                         "WHERE tenant_id = $1",
-                         4, p, NULL, e);
-    }
-    if (rc == 0)
-        rc = lock_out_all(sc, &srow, e);
-    if (rc || (rc = injected(s, 1, e)))
-        goto out;
-    /* 2: record, role and empty tables at the destination. */
-    rc = prepare_arrival(s, d, sc, dc, id, &srow, tl, dest, m, e);
-    if (rc || (rc = injected(s, 2, e)))
-        goto out;
-    /* 3: rows streamed across and verified before the destination commits. */
-    rc = copy_data(s, d, id, srow.layout, srow.location, tl, dest, m, e);
-    if (rc || (rc = injected(s, 3, e)))
-        goto out;
-    /* 4: switch. The source's record decides (a crash between the two
-     * updates is finished by the rerun: "moved here" + "arriving"). */
-    rc = load_row(sc, id, &srow, e); /* the state may have changed (suspend) */
-    if (rc == 0) {
-        const char *p[2] = {id, d->server};
-        rc = pb_pg_query(sc,
-                         "UPDATE paybill.tenants SET moved_to = $2, old_layout = layout, old_location = location, "
-                         "move_layout = NULL, move_location = NULL, move_server = NULL, updated_at = now() "
-                         "WHERE tenant_id = $1",
-                         2, p, NULL, e);
-    }
-    switched = rc == 0;
-    if (rc == 0)
-        rc = arrive(dc, id, srow.state, e);
-    if (rc || (rc = injected(s, 4, e)))
-        goto out;
-    pb_log_info("tenant data moved to another server", "tenant", id, "from", s->server, "to", d->server, "layout",
-                pb_dm_layout_name(tl), NULL);
-    /* 5: the source's copy and role removed. */
-    rc = load_row(sc, id, &srow, e);
-    if (rc == 0)
-        rc = finish_source(s, sc, id, &srow, m, e);
-    if (rc || (rc = injected(s, 5, e)))
-        goto out;
-
-restore:
-    if (rc == 0)
-        rc = load_row(dc, id, &drow, e);
-    if (rc == 0 && strcmp(drow.state, "active") == 0 && !delegate)
-        rc = let_in_all(dc, &drow, e);
-    if (dlocked)
-        tenant_unlock(dc, id);
-    if (slocked)
-        tenant_unlock(sc, id);
-    put_conn(d, dc);
-    put_conn(s, sc);
-    /* Already on the destination in another layout: an ordinary move there
-     * (it restores the login itself). */
-    if (rc == 0 && delegate)
-        rc = pb_tdb_move(d, id, tl, m, e);
-    return rc ? pb_err_wrap(e, "moving tenant %s from server %s to %s", id, s->server, d->server) : 0;
-
-out:
-    /* A real failure before the switch leaves the source serving; after
-     * it, the rerun finishes. An injected one plays dead. */
-    if (!s->failed_on_purpose && !switched && sc && slocked) {
-        pb_err ignored;
-        trow now;
-        if (load_row(sc, id, &now, &ignored) == 0 && now.found && !now.moved_to[0] &&
-            strcmp(now.state, "active") == 0)
-            let_in_all(sc, &now, &ignored);
-    }
-    s->failed_on_purpose = 0;
-    if (dlocked)
-        tenant_unlock(dc, id);
-    if (slocked)
-        tenant_unlock(sc, id);
-    put_conn(d, dc);
-    put_conn(s, sc);
-    return pb_err_wrap(e, "moving tenant %s from server %s to %s", id, s->server, d->server);
-}
-
-/* ---- delete and snapshots -------------------------------------------------------- */
-
-void pb_tdb_snapshot_clear(pb_tdb_snapshot *s)
-{
-    if (!s)
-        return;
-    free(s->path);
-    memset(s, 0, sizeof *s);
-}
-
-static int sha256_file(const char *path, char out[65], pb_err *e)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return pb_err_set(e, PB_EIO, "opening %s: %s", path, strerror(errno));
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
-    int rc = md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 ? 0 : pb_err_set(e, PB_ENOMEM, "sha256 init");
-    unsigned char buf[65536];
-    size_t n;
-    while (rc == 0 && (n = fread(buf, 1, sizeof buf, f)) > 0)
-        EVP_DigestUpdate(md, buf, n);
-    if (rc == 0 && ferror(f))
-        rc = pb_err_set(e, PB_EIO, "reading %s", path);
-    unsigned char d[32];
-    unsigned int dl = 0;
-    if (rc == 0 && EVP_DigestFinal_ex(md, d, &dl) == 1)
-        for (unsigned i = 0; i < dl; i++)
-            snprintf(out + 2 * i, 3, "%02x", d[i]);
-    EVP_MD_CTX_free(md);
-    fclose(f);
-    return rc;
-}
-
-/* pg_dump (custom format) of one database or one schema in it. The admin
- * password, if any, goes through the environment, never argv. */
-static int run_pg_dump(pb_tdb *t, const char *db, const char *schema, const char *path, pb_err *e)
-{
-    char *ci = NULL, *pw = NULL, *pwenv = NULL;
-    char logpath[4300];
-    snprintf(logpath, sizeof logpath, "%s.log", path);
-    int rc = pb_pg_pool_tool_conninfo(t->pool, db, &ci, &pw, e);
-    if (rc)
-        return rc;
-    char *argv[12];
-    int a = 0;
-    argv[a++] = t->pg_dump;
-    argv[a++] = "--format=custom";
-    argv[a++] = "--no-owner";
-    argv[a++] = "--no-privileges";
-    argv[a++] = "--file";
-    argv[a++] = (char *)path;
-    if (schema) {
-        argv[a++] = "--schema";
-        argv[a++] = (char *)schema;
-    }
-    argv[a++] = "--dbname";
-    argv[a++] = ci;
-    argv[a] = NULL;
-
-    size_t n_env = 0;
-    while (environ[n_env])
-        n_env++;
-    char **envp = calloc(n_env + 2, sizeof *envp);
-    size_t k = 0;
-    for (size_t i = 0; envp && i < n_env; i++)
-        if (strncmp(environ[i], "PGPASSWORD=", 11) != 0)
-            envp[k++] = environ[i];
-    if (envp && pw && (pwenv = malloc(strlen(pw) + 12)) != NULL) {
-        sprintf(pwenv, "PGPASSWORD=%s", pw);
-        envp[k++] = pwenv;
-    }
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 2, logpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-    pid_t pid;
-    int err = envp ? posix_spawnp(&pid, t->pg_dump, &fa, NULL, argv, envp) : ENOMEM;
-    posix_spawn_file_actions_destroy(&fa);
-    int status = 0;
-    if (err)
-        rc = pb_err_set(e, PB_EIO, "starting %s: %s", t->pg_dump, strerror(err));
-    else if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        char msg[512] = "";
-        FILE *lf = fopen(logpath, "r");
-        if (lf) {
-            size_t got = fread(msg, 1, sizeof msg - 1, lf);
-            msg[got] = '\0';
-            fclose(lf);
-        }
-        char *nl = strchr(msg, '\n');
-        if (nl)
-            *nl = '\0';
-        rc = pb_err_set(e, PB_EIO, "pg_dump failed (status %d): %s", status, msg);
-    }
-    unlink(logpath);
-    if (pw)
-        pb_secret_wipe(pw, strlen(pw));
-    if (pwenv)
-        pb_secret_wipe(pwenv, strlen(pwenv));
-    free(pw);
-    free(pwenv);
-    free(ci);
-    free(envp);
-    return rc;
-}
-
-/* For rls, a schema "snap_<id>" gets a schema-layout copy of the tenant's
- * rows (so the archive restores like any schema tenant), is dumped, and is
- * dropped again. */
-static int snapshot(pb_tdb *t, const char *id, const trow *row, const pb_dm_model *m, pb_tdb_snapshot *snap,
-                    pb_err *e)
-{
-    char tmp[4200], stamp[32], snap_schema[NAME_MAX_];
-    if (!t->snapshot_dir)
-        return pb_err_set(e, PB_EINVAL, "Snapshot needs a snapshot directory in the configuration");
-    if (mkdir(t->snapshot_dir, 0700) != 0 && errno != EEXIST)
-        return pb_err_set(e, PB_EIO, "creating %s: %s", t->snapshot_dir, strerror(errno));
-    time_t now = time(NULL);
-    struct tm tm;
-    gmtime_r(&now, &tm);
-    strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s-%s.dump", t->snapshot_dir, id, stamp);
-    for (int i = 1; access(path, F_OK) == 0 && i < 100; i++)
-        snprintf(path, sizeof path, "%s/%s-%s-%d.dump", t->snapshot_dir, id, stamp, i);
-    snprintf(tmp, sizeof tmp, "%s.partial", path);
-    snprintf(snap_schema, sizeof snap_schema, "snap_%s", id);
-
-    int rc = 0;
-    if (row->layout == PB_DM_LAYOUT_RLS) {
-        PGconn *c = NULL;
-        char *ddl = NULL;
-        pb_dm_target tg = {PB_DM_LAYOUT_SCHEMA, snap_schema};
-        rc = pb_pg_pool_get(t->pool, t->shared_db, &c, e);
-        if (rc == 0)
-            rc = pb_pg_begin(c, e);
-        if (rc == 0)
-            rc = bulk_timeout(t, c, e);
-        if (rc == 0)
-            rc = pb_pg_execf(c, e, "DROP SCHEMA IF EXISTS %I CASCADE; CREATE SCHEMA %I", snap_schema, snap_schema);
-        if (rc == 0)
-            rc = pb_dm_render(NULL, m, &tg, 0, &ddl, e);
-        if (rc == 0)
-            rc = pb_pg_exec(c, ddl, e);
-        for (size_t i = 0; rc == 0 && i < pb_dm_table_count(m); i++) {
-            char *cols = column_list(c, m, i, e);
-            rc = cols ? pb_pg_execf(c, e, "INSERT INTO %I.%I (%s) SELECT %s FROM %I.%I WHERE " PB_DM_TENANT_COLUMN " = %L",
-                                    snap_schema, pb_dm_table_name(m, i), cols, cols, row->location,
-                                    pb_dm_table_name(m, i), id)
-                      : PB_ENOMEM;
-            free(cols);
-        }
-        if (rc == 0)
-            rc = pb_pg_commit(c, e);
-        pb_pg_rollback(c);
-        free(ddl);
-        if (rc == 0)
-            rc = run_pg_dump(t, t->shared_db, snap_schema, tmp, e);
-        pb_err ignored;
-        if (c)
-            pb_pg_execf(c, &ignored, "DROP SCHEMA IF EXISTS %I CASCADE", snap_schema);
-        put_conn(t, c);
-    } else if (row->layout == PB_DM_LAYOUT_SCHEMA) {
-        rc = run_pg_dump(t, t->shared_db, row->location, tmp, e);
-    } else {
-        rc = run_pg_dump(t, row->location, NULL, tmp, e);
-    }
-    if (rc == 0)
-        rc = sha256_file(tmp, snap->sha256, e);
-    if (rc == 0 && rename(tmp, path) != 0)
-        rc = pb_err_set(e, PB_EIO, "renaming %s: %s", tmp, strerror(errno));
-    if (rc) {
-        unlink(tmp);
-        return pb_err_wrap(e, "snapshot");
-    }
-    if (!(snap->path = strdup(path)))
-        return pb_err_set(e, PB_ENOMEM, "out of memory");
-    return 0;
 }
 
 int pb_tdb_delete(pb_tdb *t, const char *id, pb_tdb_delete_policy policy, const pb_dm_model *m,
                   pb_tdb_snapshot *snap, pb_err *e)
 {
     PGconn *c = NULL;
-    trow row;
+    tdb_row row;
     if (snap)
         memset(snap, 0, sizeof *snap);
     if (policy == PB_TDB_SNAPSHOT && !snap)
         return pb_err_set(e, PB_EINVAL, "Snapshot needs a result struct");
-    int rc = id_ok(id, e);
+    int rc = tdb_id_ok(id, e);
     if (rc == 0)
         rc = pb_pg_pool_get(t->pool, t->shared_db, &c, e);
-    int locked = rc == 0 && (rc = tenant_lock(c, id, e)) == 0;
+    int locked = rc == 0 && (rc = tdb_tenant_lock(c, id, e)) == 0;
     if (rc == 0)
-        rc = load_row(c, id, &row, e);
+        rc = tdb_load_row(c, id, &row, e);
     if (rc || !row.found) { /* unknown or already deleted */
         if (c)
-            close_tenant(t, c, id, locked);
+            tdb_close_tenant(t, c, id, locked);
         return rc ? pb_err_wrap(e, "deleting tenant %s", id) : 0;
     }
-    rc = cross_move_pending(&row, e);
+    rc = tdb_cross_move_pending(&row, e);
     if (rc == 0 && row.moved_to[0] && row.has_old)
         rc = pb_err_set(e, PB_ECONFLICT, "the move to server %s is unfinished: rerun pb_tdb_move_across",
                         row.moved_to);
     if (rc == 0 && row.moved_to[0]) {
         /* Only the record saying where it went is here: drop that. */
-        rc = update_row(c, "DELETE FROM paybill.tenants WHERE tenant_id = $1", id, NULL, NULL, e);
+        rc = tdb_update_row(c, "DELETE FROM paybill.tenants WHERE tenant_id = $1", id, NULL, NULL, e);
         goto done;
     }
     if (rc == 0)
-        rc = lock_out_all(c, &row, e);
+        rc = tdb_lock_out_all(c, &row, e);
     if (rc == 0 && policy == PB_TDB_RETAIN)
-        rc = update_row(c, "UPDATE paybill.tenants SET state = 'retained', updated_at = now() WHERE tenant_id = $1",
+        rc = tdb_update_row(c, "UPDATE paybill.tenants SET state = 'retained', updated_at = now() WHERE tenant_id = $1",
                         id, NULL, NULL, e);
     if (rc || policy == PB_TDB_RETAIN)
         goto done;
-    if (policy == PB_TDB_SNAPSHOT && (rc = snapshot(t, id, &row, m, snap, e)) != 0)
+    if (policy == PB_TDB_SNAPSHOT && (rc = tdb_snapshot(t, id, &row, m, snap, e)) != 0)
         goto done;
     if (row.has_move)
-        rc = remove_location(t, id, row.role, row.move_layout, row.move_location, m, 1, e);
+        rc = tdb_remove_location(t, id, row.role, row.move_layout, row.move_location, m, 1, e);
     if (rc == 0 && row.has_old)
-        rc = remove_location(t, id, row.role, row.old_layout, row.old_location, m, 1, e);
+        rc = tdb_remove_location(t, id, row.role, row.old_layout, row.old_location, m, 1, e);
     if (rc == 0)
-        rc = remove_location(t, id, row.role, row.layout, row.location, m, 1, e);
+        rc = tdb_remove_location(t, id, row.role, row.layout, row.location, m, 1, e);
     {
         int found = 0;
         if (rc == 0 && row.alt_role[0])
-            rc = drop_alt(c, row.alt_role, e);
+            rc = tdb_drop_alt(c, row.alt_role, e);
         if (rc == 0)
-            rc = role_exists(c, row.role, &found, e);
+            rc = tdb_role_exists(c, row.role, &found, e);
         /* Grants in this database (the role owns nothing here any more);
          * a tenant database, the only other place with grants, is gone. */
         if (rc == 0 && found)
             rc = pb_pg_execf(c, e, "DROP OWNED BY %I; DROP ROLE IF EXISTS %I", row.role, row.role);
     }
     if (rc == 0)
-        rc = update_row(c, "DELETE FROM paybill.tenants WHERE tenant_id = $1", id, NULL, NULL, e);
+        rc = tdb_update_row(c, "DELETE FROM paybill.tenants WHERE tenant_id = $1", id, NULL, NULL, e);
 done:
-    close_tenant(t, c, id, locked);
+    tdb_close_tenant(t, c, id, locked);
     if (rc) {
         if (snap)
             pb_tdb_snapshot_clear(snap);

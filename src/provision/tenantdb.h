@@ -12,8 +12,9 @@
  *             tenant through paybill.tenants: the binding is to the login
  *             itself, so nothing a session can SET (roles it is not a member
  *             of, GUCs, set_config) changes which rows it sees.
- *   schema    schema "t_<id>" in shared_db, owned by the tenant's role,
- *             PUBLIC revoked.
+ *   schema    schema "t_<id>" in shared_db, owned by "paybill_owner" (see
+ *             "Ownership and privileges"), the tenant's role has USAGE,
+ *             PUBLIC nothing.
  *   database  database "t_<id>" (tables in its schema "app"), CONNECT
  *             revoked from PUBLIC, on the shared server or on a dedicated
  *             one (see "Servers" below).
@@ -34,6 +35,37 @@
  * A tenant's role gets LOGIN only once the tenant is complete; when
  * creating a new tenant fails, what that call made (record, role, schema or
  * database) is removed again, so a retry starts clean.
+ *
+ * Ownership and privileges. A tenant owns nothing the operator relies on
+ * and can create nothing anywhere: paybill_owner owns app_schema, every
+ * bridge schema "t_<id>", every silo database "t_<id>" with its schema
+ * "app" (and "public", through pg_database_owner), and every table. A
+ * tenant's login has CONNECT on its database, USAGE on its schema and DML
+ * on its tables: no CREATE on any schema or database, no TEMPORARY (PUBLIC
+ * has neither; the bookkeeping schema "paybill" is the admin's and closed
+ * to tenants). So a tenant can neither drop nor replace a table, nor put a
+ * view or function of its own where the operator looks. Older versions
+ * made a bridge tenant the owner of its schema: pb_tdb_ensure and
+ * pb_tdb_apply_model take it back (owner paybill_owner, CREATE revoked from
+ * everyone else), and what the tenant made there is refused, by name, until
+ * an admin removes it; it is never used.
+ * The operator touches tenant data with the least privilege that works.
+ * Its admin sessions resolve names in pg_catalog only (search_path pinned
+ * at connection), and every transaction that reads or writes a tenant's
+ * tables (migrations, checksums, moves on both ends, snapshots, removing
+ * rls rows) switches to paybill_owner with SET LOCAL ROLE, after checking
+ * that each table it is about to use is a plain table (relkind 'r') owned
+ * by paybill_owner and locking it so that it cannot be swapped before the
+ * transaction ends. Anything else in its place (a view, a tenant's table)
+ * is refused with an error naming it; the tenant's code never runs with
+ * the admin's privileges. paybill_owner is subject to the rls policies
+ * (FORCE), so on rls data the operator works on one tenant's rows at a
+ * time: paybill.current_tenant_id() answers, for a session whose login is
+ * a member of paybill_owner (the operator's; never a tenant's), the tenant
+ * named in the transaction-local setting paybill.acting_tenant. pg_dump
+ * runs as paybill_owner (--role) on a schema or database checked the same
+ * way first. A rollout (pb_tdb_apply_model) goes on past a tenant that
+ * fails and reports each one with its reason.
  *
  * Bookkeeping lives in schema "paybill" of shared_db: paybill.tenants (where
  * each tenant's data is, its state, a move in progress) and
@@ -69,8 +101,7 @@
  * (the second only once it has a password); delete drops both; moves
  * between servers carry both (verifiers, connection limit, which is
  * active). The second login can SET ROLE to the first (same tenant, same
- * rows: rls keys on session_user); objects a tenant creates in its own
- * schema belong to the login that created them.
+ * rows: rls keys on session_user).
  *
  * Servers. One pb_tdb is one PostgreSQL server (cluster), named by
  * pb_tdb_config.server_name and given a role: PB_TDB_SHARED (rls, schema
@@ -144,7 +175,9 @@
  * leaves the old copy serving (the login is restored) and says why.
  *
  * The admin conninfo must be a superuser, or a role with CREATEROLE,
- * CREATEDB, BYPASSRLS, membership in paybill_owner and pg_signal_backend.
+ * CREATEDB, BYPASSRLS, membership in paybill_owner and pg_signal_backend
+ * (taking back a schema that an older version gave a tenant also needs a
+ * superuser, or membership in that tenant's role).
  *
  * Ownership: the pb_tdb returned by pb_tdb_new is freed with pb_tdb_free;
  * credentials and snapshot results are filled into caller structs whose
@@ -241,8 +274,34 @@ void pb_tdb_free(pb_tdb *t);
  * (see pb_dm_render for what a migration may do). Each target is migrated
  * in one transaction and recorded in its paybill.migrations; targets
  * already at this version are skipped, so a rerun finishes a partial
- * rollout. */
+ * rollout. A failure on the shared tables stops the rollout (it is the
+ * model's, or the server's). A tenant that fails does not: every other
+ * tenant is migrated, and the error names each failed tenant with its
+ * reason (code: the first failure's). Schema and database tenants made by
+ * older versions are converged on the way (see "Ownership and
+ * privileges"). */
 int pb_tdb_apply_model(pb_tdb *t, const pb_dm_model *m, int allow_destructive, pb_err *err);
+
+/* What a rollout did, tenant by tenant. */
+typedef struct pb_tdb_rollout_failure {
+    char tenant[48];            /* the tenant's id */
+    int code;                   /* PB_E* */
+    char reason[PB_ERR_MSG_MAX];
+} pb_tdb_rollout_failure;
+
+typedef struct pb_tdb_rollout {
+    int tenants; /* tenants of this server the rollout went through */
+    int failed;  /* how many of them failed: failures[0 .. failed-1] */
+    pb_tdb_rollout_failure *failures;
+} pb_tdb_rollout;
+
+/* pb_tdb_apply_model, with what happened to each tenant in *out (may be
+ * NULL). When it fails with out->failed == 0, nothing was per tenant: the
+ * model was refused or the server failed. Release with
+ * pb_tdb_rollout_clear (also after a failure). */
+int pb_tdb_apply_model_report(pb_tdb *t, const pb_dm_model *m, int allow_destructive, pb_tdb_rollout *out,
+                              pb_err *err);
+void pb_tdb_rollout_clear(pb_tdb_rollout *ro);
 
 /* Create or converge a tenant in its layout at model `m`, and return its
  * credentials (a new password unless spec->password is given; either is

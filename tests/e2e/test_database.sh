@@ -65,6 +65,18 @@ denied "pooled: alpha cannot disable row security" alpha "alter table customers 
 denied "bridge: alpha cannot read gamma's schema" alpha "select * from t_gamma.customers"
 denied "bridge: gamma cannot read the shared tables" gamma "select * from app.customers"
 
+# Tenants own nothing the operator reads and can create nothing next to it.
+denied "bridge: gamma cannot drop its tables" gamma "drop table customers cascade"
+denied "bridge: gamma cannot create objects in its schema" gamma "create function t_gamma.evil() returns int language sql as 'select 1'"
+denied "pooled: alpha cannot create tables" alpha "create table app.mine (x int)"
+
+# A bridge tenant the migration cannot go through for (an object in its
+# schema that the operator did not make, as older versions let tenants
+# create): the DataModel names it and why, and every other tenant still
+# gets the new version.
+psql_admin -d paybill -c "create function t_gamma.evil() returns int language sql as 'select 1'; alter function t_gamma.evil() owner to pb_t_gamma" >/dev/null \
+  || fail "could not plant a foreign object"
+
 # Migration: version 2 adds a column and a table, rolled out to every tenant.
 sed -e 's/version: 1/version: 2/' -e 's/        - {name: name, type: text}/        - {name: name, type: text}\n        - {name: phone, type: text}/' \
   "$STACK_ROOT/examples/00-datamodel.yaml" >"$T/dm2.yaml"
@@ -76,7 +88,16 @@ cat >>"$T/dm2.yaml" <<'Y'
       primaryKey: [id]
 Y
 kubectl apply -f "$T/dm2.yaml" >/dev/null
-wait_for "migration applied and rolled out" 90 is datamodel crm '{.status.appliedVersion} {.status.rollout}' "2 3/3"
+wait_for "rollout failure reported" 60 is datamodel crm '{.status.conditions[?(@.type=="Ready")].reason}' TenantMigrationFailed
+msg=$(jp datamodel crm '{.status.conditions[?(@.type=="Ready")].message}')
+expect_match "the failure names the tenant and the reason" 'tenant gamma .*t_gamma.evil\(\) \(owner pb_t_gamma\)' "$msg"
+expect_match "the failure says the others have it" '1 of 3 tenants' "$msg"
+wait_for "the other tenants got version 2" 60 bash -c \
+  "[ \"\$(kubectl get tenant alpha beta -o jsonpath='{.items[*].status.database.dataModelVersion}')\" = '2 2' ]"
+expect_eq "a pooled tenant uses the new table meanwhile" "0" "$(tsql beta 'select count(*) from notes')"
+expect_eq "the failed tenant is still at version 1" "1" "$(jp tenant gamma '{.status.database.dataModelVersion}')"
+psql_admin -d paybill -c "drop function t_gamma.evil()" >/dev/null
+wait_for "migration applied and rolled out" 120 is datamodel crm '{.status.appliedVersion} {.status.rollout}' "2 3/3"
 expect_eq "DataModel Ready at v2" "True/2" "$(jp datamodel crm '{.status.conditions[?(@.type=="Ready")].status}/{.status.appliedVersion}')"
 expect_eq "tenant reports v2" "2" "$(jp tenant gamma '{.status.database.dataModelVersion}')"
 expect_eq "new column usable by a tenant" "0" "$(tsql gamma 'select count(phone) from customers')"

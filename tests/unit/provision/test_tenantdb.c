@@ -297,6 +297,26 @@ static void test_pg_pool(void **state)
     assert_null(strstr(ci, "dbname='postgres'"));
     assert_null(pw);
     free(ci);
+    /* A pinned search_path is every session's default: what a borrower
+     * changes is undone on return. */
+    pb_pg_pool_free(p);
+    pb_pg_opts pinned = {.conninfo = srv.conninfo, .search_path = "pg_catalog,pg_temp"};
+    assert_int_equal(pb_pg_pool_new(&pinned, &p, &e), 0);
+    assert_int_equal(pb_pg_pool_get(p, NULL, &a, &e), 0);
+    r = PQexec(a, "SHOW search_path");
+    assert_string_equal(PQgetvalue(r, 0, 0), "pg_catalog,pg_temp");
+    PQclear(r);
+    PQclear(PQexec(a, "SET search_path = public"));
+    pb_pg_pool_put(p, a);
+    assert_int_equal(pb_pg_pool_get(p, NULL, &a, &e), 0);
+    r = PQexec(a, "SHOW search_path");
+    assert_string_equal(PQgetvalue(r, 0, 0), "pg_catalog,pg_temp");
+    PQclear(r);
+    pb_pg_pool_put(p, a);
+    pinned.search_path = "x, y";
+    pb_pg_pool_free(p);
+    assert_int_equal(pb_pg_pool_new(&pinned, &p, &e), 0);
+    assert_int_equal(pb_pg_pool_get(p, NULL, &a, &e), PB_EINVAL);
     /* Unreachable server: a clear error, not a hang. */
     pb_pg_opts bad = {.conninfo = "host=127.0.0.1 port=1 user=x dbname=x", .connect_timeout_s = 2};
     pb_pg_pool_free(p);
