@@ -3,15 +3,31 @@
  *
  * Per connection lws gives us a zeroed `conn` (its per-session data). A
  * request goes through three steps on the service thread:
- *   1. LWS_CALLBACK_HTTP: method, path, query captured; requests without a
- *      body are dispatched at once, the others wait for their body;
+ *   1. LWS_CALLBACK_HTTP: method, path, query captured and the route looked
+ *      up; a body the route does not take is refused here, before a byte of
+ *      it is read; requests without a body are dispatched at once, the
+ *      others wait for their body;
  *   2. LWS_CALLBACK_HTTP_BODY(_COMPLETION): the body is accumulated (up to
- *      max_body; the excess is discarded and answered with 413), then the
- *      handler runs;
+ *      the route's limit; the excess is discarded and answered with 413),
+ *      then the handler runs;
  *   3. LWS_CALLBACK_HTTP_WRITEABLE: headers, then the body in chunks, then
- *      lws_http_transaction_completed() so keep-alive connections go on.
+ *      lws_http_transaction_completed() so keep-alive connections go on
+ *      (once the request body is in too, when the answer went out early).
  * Headers are written from WRITEABLE rather than from the HTTP callback as
  * lws recommends, which keeps working if HTTP/2 is ever offered.
+ *
+ * Abuse limits (see http.h) map onto lws 4.1 as follows, because several
+ * of its knobs are not where their names suggest: max_http_header_data,
+ * max_http_header_pool and timeout_secs are read from the *context*
+ * creation info only (set on a vhost they are silently ignored);
+ * timeout_secs_ah_idle and keepalive_timeout from the vhost's. The header
+ * timeout is lws's "holding a header table" timeout, armed when a request
+ * starts and not re-armed per byte, so a client dribbling headers is cut
+ * off. lws re-arms its body timeout on every chunk, so the whole-body
+ * deadline is our own per-connection timer. The connection cap is counted
+ * here (lws has none): NEW_CLIENT_INSTANTIATED marks and counts a
+ * connection, WSI_DESTROY uncounts a marked one, and FILTER_NETWORK_CONNECTION
+ * refuses accepts over the cap.
  */
 #include "server/http.h"
 
@@ -19,10 +35,13 @@
 #include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "util/buf.h"
@@ -31,6 +50,11 @@
 
 #define MAX_EXTRA_HEADERS 8
 #define WRITE_CHUNK 16384
+/* A stray body this small, on a route that takes none, is read and dropped
+ * after the answer so the connection can be reused; a larger one closes it. */
+#define DISCARD_MAX (64 * 1024)
+/* Refusals at the connection cap are logged at most this often. */
+#define CAP_LOG_INTERVAL_S 60
 
 struct pb_http_response {
     int status;
@@ -44,7 +68,8 @@ struct pb_http_response {
 typedef struct {
     char *method;
     char *path;
-    int prefix; /* route path ended in '*' */
+    int prefix;      /* route path ended in '*' */
+    size_t max_body; /* 0: takes no request body */
     pb_http_handler handler;
     void *arg;
 } route;
@@ -53,6 +78,12 @@ struct pb_http_server {
     char *addr, *host, *cert, *key, *name;
     int want_port;
     size_t max_body;
+    int max_conns, header_timeout, request_timeout, idle_timeout;
+    unsigned max_header;
+    /* service thread only (and lws_context_destroy after the join) */
+    int nconns;
+    unsigned long refused;
+    time_t refused_logged;
     route *routes;
     size_t nroutes;
     struct lws_protocols protocols[2];
@@ -67,10 +98,14 @@ struct pb_http_server {
 typedef struct {
     const char *method; /* static string */
     char *path, *query;
+    const route *route; /* NULL: answered 404 or 405 */
+    size_t limit;       /* body bytes this request may carry */
     pb_buf body;
-    int too_large; /* over max_body (or out of memory): answered 413 */
+    int too_large; /* over the limit (or out of memory): answered 413 */
     int responding, headers_sent, head_only;
     int close_after; /* close the connection once the response is out */
+    int body_expected, body_done; /* a body was announced / has all arrived */
+    int response_done;            /* sent, waiting for the rest of the body */
     size_t sent;
     struct pb_http_response resp;
 } conn;
@@ -252,14 +287,52 @@ static int path_matches(const route *r, const char *path)
     return strcmp(path, r->path) == 0;
 }
 
+/* The route serving method + path, or NULL; then allow (when not NULL)
+ * lists the methods the path does take ("" for an unknown path). */
+static const route *find_route(const pb_http_server *srv, const char *method, const char *path,
+                               char *allow, size_t n)
+{
+    if (allow)
+        allow[0] = '\0';
+    for (size_t i = 0; i < srv->nroutes; i++) {
+        const route *r = &srv->routes[i];
+        if (!path_matches(r, path))
+            continue;
+        if (!r->method || strcmp(r->method, method) == 0)
+            return r;
+        if (allow) {
+            size_t used = strlen(allow);
+            snprintf(allow + used, n - used, "%s%s", used ? ", " : "", r->method);
+        }
+    }
+    return NULL;
+}
+
+/* 404 or 405 (with Allow) for a request no route serves. */
+static void reply_unrouted(const pb_http_server *srv, conn *c)
+{
+    char allow[128];
+    find_route(srv, c->method, c->path, allow, sizeof allow);
+    if (allow[0]) {
+        reply_text(&c->resp, 405, "method not allowed\n");
+        pb_http_add_header(&c->resp, "Allow", allow);
+        return;
+    }
+    reply_text(&c->resp, 404, "404 page not found\n");
+}
+
 /* Run the matching handler (or produce 404/405/413) into c->resp. */
 static void dispatch(pb_http_server *srv, struct lws *wsi, conn *c)
 {
     struct pb_http_response *resp = &c->resp;
     if (c->too_large) {
         char msg[96];
-        snprintf(msg, sizeof msg, "request body larger than %zu bytes\n", srv->max_body);
+        snprintf(msg, sizeof msg, "request body larger than %zu bytes\n", c->limit);
         reply_text(resp, 413, msg);
+        return;
+    }
+    if (!c->route) {
+        reply_unrouted(srv, c);
         return;
     }
     pb_http_request req = {
@@ -270,34 +343,36 @@ static void dispatch(pb_http_server *srv, struct lws *wsi, conn *c)
         .body_len = c->body.len,
         .internal = wsi,
     };
-    char allow[128] = "";
-    for (size_t i = 0; i < srv->nroutes; i++) {
-        const route *r = &srv->routes[i];
-        if (!path_matches(r, c->path))
-            continue;
-        if (!r->method || strcmp(r->method, c->method) == 0) {
-            resp->status = 200;
-            r->handler(&req, resp, r->arg);
-            if (!resp->content_type) /* handler set nothing: empty 200/status */
-                pb_http_reply(resp, resp->status ? resp->status : 200, NULL, NULL, 0);
-            return;
-        }
-        size_t used = strlen(allow);
-        snprintf(allow + used, sizeof allow - used, "%s%s", used ? ", " : "", r->method);
-    }
-    if (allow[0]) {
-        reply_text(resp, 405, "method not allowed\n");
-        pb_http_add_header(resp, "Allow", allow);
-        return;
-    }
-    reply_text(resp, 404, "404 page not found\n");
+    resp->status = 200;
+    c->route->handler(&req, resp, c->route->arg);
+    if (!resp->content_type) /* handler set nothing: empty 200/status */
+        pb_http_reply(resp, resp->status ? resp->status : 200, NULL, NULL, 0);
+}
+
+/* Queue c->resp for writing. */
+static void send_reply(struct lws *wsi, conn *c)
+{
+    c->responding = 1;
+    lws_callback_on_writable(wsi);
 }
 
 static void respond(pb_http_server *srv, struct lws *wsi, conn *c)
 {
     dispatch(srv, wsi, c);
-    c->responding = 1;
-    lws_callback_on_writable(wsi);
+    send_reply(wsi, c);
+}
+
+/* Answer now, before (or instead of) reading the body. close_after: the
+ * connection is closed once the answer is out, so a body nobody wants is
+ * not read at all; otherwise the (small) body is read and dropped first. */
+static void refuse(struct lws *wsi, conn *c, int status, const char *text, int close_after)
+{
+    if (status)
+        reply_text(&c->resp, status, text);
+    c->close_after = close_after;
+    if (close_after) /* clients should not reuse it, nor wait for more */
+        pb_http_add_header(&c->resp, "Connection", "close");
+    send_reply(wsi, c);
 }
 
 static const char *method_name(struct lws *wsi)
@@ -342,6 +417,45 @@ static char *copy_query(struct lws *wsi)
     return q;
 }
 
+/* The announced Content-Length: 0 when there is none, -1 when it is not a
+ * plain decimal number (lws itself would read "12abc" or two headers
+ * "12" and "99" as 12: such a request is refused and its connection
+ * closed rather than framed on a guess). A number too long for the buffer
+ * is ULLONG_MAX, i.e. far too large. */
+static int content_length(struct lws *wsi, unsigned long long *out)
+{
+    char cl[32];
+    *out = 0;
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) <= 0)
+        return 0;
+    int n = lws_hdr_copy(wsi, cl, sizeof cl, WSI_TOKEN_HTTP_CONTENT_LENGTH);
+    if (n <= 0) {
+        *out = ULLONG_MAX;
+        return 0;
+    }
+    while (n > 0 && (cl[n - 1] == ' ' || cl[n - 1] == '\t')) /* optional whitespace */
+        n--;
+    if (n == 0)
+        return -1;
+    unsigned long long v = 0;
+    for (int i = 0; i < n; i++) {
+        if (cl[i] < '0' || cl[i] > '9')
+            return -1;
+        unsigned d = (unsigned)(cl[i] - '0');
+        v = v > (ULLONG_MAX - d) / 10 ? ULLONG_MAX : v * 10 + d;
+    }
+    *out = v;
+    return 0;
+}
+
+static void arm_body_deadline(pb_http_server *srv, struct lws *wsi, conn *c)
+{
+    /* lws restarts its own body timeout on every chunk, so a client
+     * sending a byte now and then would never hit it: this one is total. */
+    c->body_expected = 1;
+    lws_set_timer_usecs(wsi, (lws_usec_t)srv->request_timeout * LWS_US_PER_SEC);
+}
+
 static int on_http(pb_http_server *srv, struct lws *wsi, conn *c, const char *uri)
 {
     conn_reset(c);
@@ -350,47 +464,64 @@ static int on_http(pb_http_server *srv, struct lws *wsi, conn *c, const char *ur
     c->query = copy_query(wsi);
     if (!c->path)
         return -1;
+    /* From the end of the head, the client has request_timeout_s to send
+     * its body and to take the response: lws's own timeout here is the
+     * (shorter) header one, which would be tight for a large response. */
+    lws_set_timeout(wsi, PENDING_TIMEOUT_HTTP_CONTENT, srv->request_timeout);
+
+    unsigned long long declared;
+    int chunked = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0;
+    if (content_length(wsi, &declared) != 0) {
+        refuse(wsi, c, 400, "invalid Content-Length\n", 1);
+        return 0;
+    }
     if (!c->method) {
         c->method = "UNKNOWN";
-        reply_text(&c->resp, 405, "method not allowed\n");
-        c->responding = 1;
-        lws_callback_on_writable(wsi);
+        refuse(wsi, c, 405, "method not allowed\n", chunked || declared > 0);
         return 0;
     }
     c->head_only = strcmp(c->method, "HEAD") == 0;
-    /* A body follows when a non-zero Content-Length was announced; lws then
-     * delivers it through HTTP_BODY callbacks. lws 4.1 does not decode
-     * chunked request bodies, so those are refused (411) and the connection
-     * closed, rather than left waiting for a body that never comes. */
-    char cl[32] = "";
-    int has_body = 0;
-    unsigned long long declared = 0;
-    if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0) {
-        if (lws_hdr_copy(wsi, cl, sizeof cl, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0)
-            declared = strtoull(cl, NULL, 10);
-        else
-            declared = ULLONG_MAX; /* absurdly long number */
-        has_body = declared > 0;
-    } else if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0) {
-        reply_text(&c->resp, 411, "chunked request bodies are not supported: send Content-Length\n");
-        c->close_after = 1;
-        c->responding = 1;
-        lws_callback_on_writable(wsi);
+    c->route = find_route(srv, c->method, c->path, NULL, 0);
+    /* GET and HEAD carry no body whatever the route (RFC 9110 gives one no
+     * meaning there); other methods get what their route declared. */
+    c->limit = c->route && strcmp(c->method, "GET") != 0 && !c->head_only ? c->route->max_body : 0;
+
+    if (c->limit == 0 && (chunked || declared > 0)) {
+        /* A body nobody takes: answer now, never buffer it. A small one is
+         * read and dropped (keeping the connection usable), a large or
+         * chunked one closes the connection rather than be read at all. */
+        int close_after = chunked || declared > DISCARD_MAX;
+        if (c->route)
+            refuse(wsi, c, 413, "this endpoint takes no request body\n", close_after);
+        else {
+            reply_unrouted(srv, c);
+            refuse(wsi, c, 0, NULL, close_after);
+        }
+        if (!close_after)
+            arm_body_deadline(srv, wsi, c);
         return 0;
     }
-    if (declared / 4 > srv->max_body) {
+    /* lws 4.1 does not decode chunked request bodies, so those are refused
+     * (411) and the connection closed, rather than left waiting for a body
+     * that never comes. */
+    if (chunked) {
+        refuse(wsi, c, 411, "chunked request bodies are not supported: send Content-Length\n", 1);
+        return 0;
+    }
+    if (declared / 4 > c->limit) {
         /* Far over the limit: refuse now and close rather than read it all.
          * (Bodies just over the limit are read and dropped instead, so the
          * client reliably sees the 413 and keeps its connection.) */
         c->too_large = 1;
-        c->close_after = 1;
+        dispatch(srv, wsi, c);
+        refuse(wsi, c, 0, NULL, 1);
+        return 0;
+    }
+    if (declared == 0) {
         respond(srv, wsi, c);
         return 0;
     }
-    if (!has_body) {
-        respond(srv, wsi, c);
-        return 0;
-    }
+    arm_body_deadline(srv, wsi, c);
     /* lws does not answer "Expect: 100-continue" itself; clients such as
      * curl would otherwise stall a second before sending the body. */
     char expect[32];
@@ -405,17 +536,29 @@ static int on_http(pb_http_server *srv, struct lws *wsi, conn *c, const char *ur
     return 0;
 }
 
-static void on_body(pb_http_server *srv, conn *c, const void *in, size_t len)
+static void on_body(conn *c, const void *in, size_t len)
 {
     if (c->too_large || c->responding || len == 0 || !in)
-        return;
-    if (c->body.len + len > srv->max_body) {
+        return; /* answered already: read and dropped */
+    if (c->body.len + len > c->limit) {
         c->too_large = 1; /* keep reading, but discard */
         pb_buf_free(&c->body);
         return;
     }
     if (pb_buf_append(&c->body, in, len))
         c->too_large = 1;
+}
+
+/* The exchange is over (response out, body in): free it now (keep-alive
+ * reuses the conn) and let lws decide whether the connection stays open.
+ * Returns what the lws callback must return. */
+static int finish(struct lws *wsi, conn *c)
+{
+    int close_after = c->close_after;
+    conn_reset(c);
+    if (close_after)
+        return -1;
+    return lws_http_transaction_completed(wsi) ? -1 : 0;
 }
 
 /* Write the next piece of the response. Returns what the lws callback must
@@ -425,7 +568,7 @@ static int on_writeable(struct lws *wsi, conn *c)
     unsigned char buf[LWS_PRE + WRITE_CHUNK];
     unsigned char *start = buf + LWS_PRE, *p = start, *end = buf + sizeof buf - 1;
     struct pb_http_response *r = &c->resp;
-    if (!c->responding)
+    if (!c->responding || c->response_done)
         return 0;
     if (!c->headers_sent) {
         if (lws_add_http_common_headers(wsi, (unsigned)r->status, r->content_type,
@@ -457,33 +600,99 @@ static int on_writeable(struct lws *wsi, conn *c)
             return 0;
         }
     }
-    /* Response complete: free it now (keep-alive reuses the conn) and let
-     * lws decide whether the connection stays open. */
-    int close_after = c->close_after;
-    conn_reset(c);
-    if (close_after)
-        return -1;
-    return lws_http_transaction_completed(wsi) ? -1 : 0;
+    /* Answered before the body was all in (a refusal): the transaction
+     * ends when the rest of it has been read and dropped. */
+    if (c->body_expected && !c->body_done && !c->close_after) {
+        c->response_done = 1;
+        return 0;
+    }
+    return finish(wsi, c);
+}
+
+/* ---- connection accounting ------------------------------------------------------------- */
+
+/* Over the cap: a best-effort 503 on plain HTTP (a TLS client would only
+ * see garbage) and the socket closed by lws. Whatever the client already
+ * sent is drained first so the close is a FIN the 503 arrives before,
+ * rather than a reset that may discard it. */
+static void refuse_connection(pb_http_server *srv, int fd)
+{
+    static const char msg[] = "HTTP/1.1 503 Service Unavailable\r\n"
+                              "Content-Type: text/plain; charset=utf-8\r\n"
+                              "Content-Length: 20\r\nConnection: close\r\n\r\n"
+                              "too many connections";
+    if (!srv->cert && fd >= 0) {
+        char sink[4096];
+        (void)!recv(fd, sink, sizeof sink, MSG_DONTWAIT);
+        (void)!send(fd, msg, sizeof msg - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+        shutdown(fd, SHUT_WR);
+    }
+    srv->refused++;
+    time_t now = time(NULL);
+    if (srv->refused_logged == 0 || now - srv->refused_logged >= CAP_LOG_INTERVAL_S) {
+        char limit[16], refused[24];
+        snprintf(limit, sizeof limit, "%d", srv->max_conns);
+        snprintf(refused, sizeof refused, "%lu", srv->refused);
+        pb_log_warn("http server at its connection limit: refusing connections", "server",
+                    srv->name, "limit", limit, "refusedTotal", refused, NULL);
+        srv->refused_logged = now;
+    }
 }
 
 static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                     size_t len)
 {
-    conn *c = user;
+    conn *c = user; /* only for the HTTP reasons: others pass other things */
     pb_http_server *srv = NULL;
     struct lws_context *ctx = lws_get_context(wsi);
     if (ctx)
         srv = lws_context_user(ctx);
 
     switch (reason) {
+    case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
+        /* a just-accepted socket (in = its fd): non-zero makes lws close it */
+        if (srv && srv->nconns >= srv->max_conns) {
+            refuse_connection(srv, (int)(intptr_t)in);
+            return 1;
+        }
+        return 0;
+    case LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED:
+        /* marked, so that WSI_DESTROY (also sent for the listener and for
+         * connections that failed before this point) uncounts only these */
+        if (srv && lws_get_opaque_user_data(wsi) != srv) {
+            srv->nconns++;
+            lws_set_opaque_user_data(wsi, srv);
+        }
+        return 0;
+    case LWS_CALLBACK_WSI_DESTROY:
+        if (srv && lws_get_opaque_user_data(wsi) == srv) {
+            lws_set_opaque_user_data(wsi, NULL);
+            srv->nconns--;
+        }
+        break;
     case LWS_CALLBACK_HTTP:
         return on_http(srv, wsi, c, in);
     case LWS_CALLBACK_HTTP_BODY:
-        on_body(srv, c, in, len);
+        on_body(c, in, len);
         return 0;
     case LWS_CALLBACK_HTTP_BODY_COMPLETION:
-        if (!c->responding) /* else an early answer (413) is already queued */
+        c->body_done = 1;
+        /* lws dropped its timeout with the last byte: the response gets
+         * the same time to be taken as the body had to arrive */
+        lws_set_timeout(wsi, PENDING_TIMEOUT_HTTP_CONTENT, srv->request_timeout);
+        if (c->response_done) /* answered early; the rest is now dropped */
+            return finish(wsi, c);
+        if (!c->responding) /* else an early answer (413) is still going out */
             respond(srv, wsi, c);
+        return 0;
+    case LWS_CALLBACK_TIMER:
+        /* the whole-body deadline (a stale one from an earlier request on
+         * this connection finds body_expected clear, or body_done set) */
+        if (c && c->body_expected && !c->body_done) {
+            pb_log_debug("http request body not received in time: closing", "server",
+                         srv ? srv->name : "", NULL);
+            return -1;
+        }
         return 0;
     case LWS_CALLBACK_HTTP_WRITEABLE:
         return on_writeable(wsi, c);
@@ -507,7 +716,14 @@ static void lws_log_emit(int level, const char *line)
     size_t n = strlen(msg);
     while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
         msg[--n] = '\0';
-    pb_log(level == LLL_ERR ? PB_LOG_ERROR : PB_LOG_WARN, "libwebsockets", "detail", msg, NULL);
+    /* Some lws "errors" only say that a client sent headers over the
+     * budget: at debug, or any client could fill the log at will. */
+    static const char *const client_faults[] = {"Ran out of header data space", "exceeds limit"};
+    pb_log_level lvl = level == LLL_ERR ? PB_LOG_ERROR : PB_LOG_WARN;
+    for (size_t i = 0; i < sizeof client_faults / sizeof client_faults[0]; i++)
+        if (strstr(msg, client_faults[i]))
+            lvl = PB_LOG_DEBUG;
+    pb_log(lvl, "libwebsockets", "detail", msg, NULL);
 }
 
 static pthread_once_t lws_log_once = PTHREAD_ONCE_INIT;
@@ -545,6 +761,11 @@ static int parse_addr(const char *addr, char **host, int *port, pb_err *err)
     return 0;
 }
 
+static int or_default(int v, int def)
+{
+    return v ? v : def;
+}
+
 int pb_http_server_new(const pb_http_config *cfg, pb_http_server **out, pb_err *err)
 {
     if (!cfg)
@@ -556,6 +777,25 @@ int pb_http_server_new(const pb_http_config *cfg, pb_http_server **out, pb_err *
         return pb_err_set(err, PB_ENOMEM, "out of memory");
     s->port = -1;
     s->max_body = cfg->max_body ? cfg->max_body : PB_HTTP_DEFAULT_MAX_BODY;
+    s->max_conns = or_default(cfg->max_conns, PB_HTTP_DEFAULT_MAX_CONNS);
+    s->max_header = cfg->max_header_bytes ? cfg->max_header_bytes
+                                          : PB_HTTP_DEFAULT_MAX_HEADER_BYTES;
+    s->header_timeout = or_default(cfg->header_timeout_s, PB_HTTP_DEFAULT_HEADER_TIMEOUT_S);
+    s->request_timeout = or_default(cfg->request_timeout_s, PB_HTTP_DEFAULT_REQUEST_TIMEOUT_S);
+    s->idle_timeout = or_default(cfg->idle_timeout_s, PB_HTTP_DEFAULT_IDLE_TIMEOUT_S);
+    /* lws keeps header sizes and pool counts in unsigned shorts */
+    const char *bad = NULL;
+    if (s->max_conns < 1 || s->max_conns > 65535)
+        bad = "max_conns (1..65535)";
+    else if (s->max_header < 256 || s->max_header > 65535)
+        bad = "max_header_bytes (256..65535)";
+    else if (s->header_timeout < 1 || s->request_timeout < 1 || s->idle_timeout < 1)
+        bad = "timeouts (at least 1 s)";
+    if (bad) {
+        free(s);
+        return pb_err_set(err, PB_EINVAL, "http server %s: invalid %s",
+                          cfg->name ? cfg->name : "", bad);
+    }
     int rc = parse_addr(cfg->addr, &s->host, &s->want_port, err);
     if (rc) {
         free(s);
@@ -575,6 +815,15 @@ int pb_http_server_new(const pb_http_config *cfg, pb_http_server **out, pb_err *
 
 int pb_http_route(pb_http_server *srv, const char *method, const char *path,
                   pb_http_handler handler, void *arg, pb_err *err)
+{
+    if (!srv)
+        return pb_err_set(err, PB_EINVAL, "NULL server");
+    int bodyless = method && (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0);
+    return pb_http_route_body(srv, method, path, bodyless ? 0 : srv->max_body, handler, arg, err);
+}
+
+int pb_http_route_body(pb_http_server *srv, const char *method, const char *path,
+                       size_t max_body, pb_http_handler handler, void *arg, pb_err *err)
 {
     if (!srv || !path || path[0] != '/' || !handler)
         return pb_err_set(err, PB_EINVAL, "route needs a path starting with '/' and a handler");
@@ -597,6 +846,7 @@ int pb_http_route(pb_http_server *srv, const char *method, const char *path,
     r->method = method ? strdup(method) : NULL;
     r->path = strndup(path, plen - (size_t)prefix);
     r->prefix = prefix;
+    r->max_body = max_body;
     r->handler = handler;
     r->arg = arg;
     if ((method && !r->method) || !r->path) {
@@ -645,6 +895,18 @@ int pb_http_server_start(pb_http_server *s, pb_err *err)
     info.user = s;
     info.protocols = s->protocols;
     info.port = CONTEXT_PORT_NO_LISTEN;
+    /* Context-wide in lws 4.1 (ignored on a vhost): the request line and
+     * headers must fit in one header table (else lws closes the
+     * connection); one table per connection at most; lws's per-step
+     * network timeout (TLS handshake, gaps between body chunks). */
+    info.max_http_header_data = (unsigned short)s->max_header;
+    info.max_http_header_pool = (unsigned short)s->max_conns;
+    info.timeout_secs = (unsigned)s->header_timeout;
+    /* Size lws's fd tables for the cap (the default is the process fd
+     * limit), with room for the listener, lws's wake-up pipe and the
+     * socket being refused. */
+    info.fd_limit_per_thread = (unsigned)s->max_conns + 16;
+    s->nconns = 0;
     s->ctx = lws_create_context(&info);
     if (!s->ctx)
         return pb_err_set(err, PB_EIO, "%s server: cannot create libwebsockets context", s->name);
@@ -654,9 +916,10 @@ int pb_http_server_start(pb_http_server *s, pb_err *err)
     info.iface = s->host[0] ? s->host : NULL;
     info.protocols = s->protocols;
     info.vhost_name = "default";
-    info.max_http_header_data = 16384; /* bearer tokens and webhook signatures */
-    info.timeout_secs = 30;
-    info.keepalive_timeout = 30;
+    /* from connecting (or the first byte of a keep-alive request) to the
+     * end of the headers: not re-armed per byte, so dribbling is cut off */
+    info.timeout_secs_ah_idle = (unsigned)s->header_timeout;
+    info.keepalive_timeout = s->idle_timeout;
     if (s->host[0] && !strchr(s->host, ':'))
         info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
     if (s->cert) {
