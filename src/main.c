@@ -1,9 +1,11 @@
 /*
  * main.c - paybill-operator entry point.
  *
- * Parses flags (every flag also from a PAYBILL_* environment variable),
- * configures logging and hands over to the operator's main job. Kept
- * small: everything testable lives in the libraries under src/.
+ * Hardens the process (no core dumps, not dumpable: its memory holds
+ * tenants' passwords), parses flags (every flag also from a PAYBILL_*
+ * environment variable), configures logging and hands over to the
+ * operator's main job. Kept small: everything testable lives in the
+ * libraries under src/.
  */
 #include <malloc.h>
 #include <stdio.h>
@@ -12,9 +14,18 @@
 #include "controllers/operator_main.h"
 #include "util/log.h"
 #include "util/options.h"
+#include "util/proc.h"
 
 int main(int argc, char **argv)
 {
+    pb_err err;
+    pb_err_clear(&err);
+    /* First, before any secret is read or any thread exists; fail closed:
+     * an operator whose memory could end up in a core file must not run. */
+    if (pb_proc_harden(&err) != 0) {
+        pb_log_error("cannot harden the process: refusing to run", "error", err.msg, NULL);
+        return 1;
+    }
     /* glibc gives busy threads malloc arenas of their own (up to 8 per
      * core), and each keeps what its threads freed. With 4 arenas a
      * 10,000-tenant cold start peaks at 441-470 MB instead of 540-597 MB,
@@ -25,8 +36,6 @@ int main(int argc, char **argv)
     if (!getenv("MALLOC_ARENA_MAX"))
         mallopt(M_ARENA_MAX, 4);
     pb_options opts;
-    pb_err err;
-    pb_err_clear(&err);
     if (pb_options_parse(argc, argv, &opts, &err) != 0) {
         fprintf(stderr, "paybill-operator: %s\n", err.msg);
         return 2;

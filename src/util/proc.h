@@ -1,0 +1,28 @@
+/*
+ * proc.h - process-wide hardening done once at start-up.
+ *
+ * The operator's memory holds secrets: tenants' database passwords in the
+ * informer cache, admin credentials of the database servers, its API token.
+ * A core dump would write all of that to disk (or hand it to a crash
+ * collector), and a dumpable process can be ptrace'd or have its memory read
+ * through /proc/<pid>/mem by anything running as the same user. So:
+ *
+ *     pb_err err;
+ *     if (pb_proc_harden(&err) != 0) { log err.msg; exit non-zero; }
+ *
+ * first thing in main(), before any secret is loaded and before threads
+ * exist. It fails closed: a process that could not be hardened must not go
+ * on.
+ */
+#ifndef PAYBILL_UTIL_PROC_H
+#define PAYBILL_UTIL_PROC_H
+
+#include "util/err.h"
+
+/* Make the process non-dumpable (prctl PR_SET_DUMPABLE 0: no core file,
+ * no ptrace attach or /proc/<pid>/mem for same-user processes) and set
+ * RLIMIT_CORE to 0 soft and hard, so it cannot be raised again either.
+ * Returns 0, or PB_EIO with the failing call and errno in err. */
+int pb_proc_harden(pb_err *err);
+
+#endif
