@@ -2,7 +2,8 @@
  * opconfig.h - the operator's settings file (--config, YAML):
  *
  *   systemNamespace: paybill-system       # pool ConfigMaps, leases, admin Secrets
- *   snapshotDir: /var/lib/paybill/snapshots
+ *   snapshotDir: /var/lib/paybill/snapshots # Snapshot archives: 0600 files, the
+ *                                       # directory made (or tightened) 0700
  *   databaseServers:
  *     - name: shared-1
  *       role: shared                      # shared | dedicated

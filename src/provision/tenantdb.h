@@ -206,7 +206,10 @@ typedef struct pb_tdb_config {
     const char *tenant_host;     /* what tenants connect to; NULL: "127.0.0.1" */
     int tenant_port;             /* 0: 5432 */
     const char *sslmode;         /* NULL: "prefer" */
-    const char *snapshot_dir;    /* where Snapshot deletes write; NULL: refused */
+    const char *snapshot_dir;    /* where Snapshot deletes write (made or
+                                    tightened to 0700 when it is ours;
+                                    archives are 0600 whatever the umask);
+                                    NULL: refused */
     const char *pg_dump;         /* NULL: "pg_dump" from PATH */
     int connect_timeout_s;       /* 0: 10 */
     int statement_timeout_ms;    /* 0: 60000 */

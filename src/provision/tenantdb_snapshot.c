@@ -5,7 +5,9 @@
  * rls data is first copied into a schema-layout copy "snap_<id>" so the
  * archive restores like any schema tenant. pg_dump runs as the owner role
  * (--role) on a schema or database the guard has checked first: a dump never
- * executes anything of a tenant's with the admin's privileges.
+ * executes anything of a tenant's with the admin's privileges. Archives hold
+ * tenant data: they are created 0600 in a 0700 directory whatever the
+ * umask.
  */
 #include "provision/tenantdb.h"
 
@@ -23,6 +25,7 @@
 
 #include "provision/pg.h"
 #include "provision/tenantdb_int.h"
+#include "util/log.h"
 #include "util/secret.h"
 
 extern char **environ;
@@ -58,10 +61,25 @@ static int sha256_file(const char *path, char out[65], pb_err *e)
     return rc;
 }
 
-/* pg_dump (custom format) of one database or one schema in it, as the
- * owner role (--role: the admin logs in, then every query runs as the
- * owner). The admin password, if any, goes through the environment, never
- * argv. */
+/* A new file only the operator's user can read or write, whatever the
+ * umask: created exclusively (never through a link or over someone else's
+ * file) with mode 0600. A leftover from a crashed run is replaced. */
+static int private_file(const char *path, pb_err *e)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0 && errno == EEXIST && unlink(path) == 0)
+        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return pb_err_set(e, PB_EIO, "creating %s: %s", path, strerror(errno));
+    return fd;
+}
+
+/* pg_dump (custom format) of one database or one schema in it into `path`,
+ * as the owner role (--role: the admin logs in, then every query runs as
+ * the owner). The archive goes to a file this process created private
+ * (pg_dump's own --file would follow the umask); its messages to a private
+ * log next to it. The admin password, if any, goes through the
+ * environment, never argv. */
 static int run_pg_dump(pb_tdb *t, const char *db, const char *schema, const char *path, pb_err *e)
 {
     char *ci = NULL, *pw = NULL, *pwenv = NULL;
@@ -70,6 +88,18 @@ static int run_pg_dump(pb_tdb *t, const char *db, const char *schema, const char
     int rc = pb_pg_pool_tool_conninfo(t->pool, db, &ci, &pw, e);
     if (rc)
         return rc;
+    int out = private_file(path, e);
+    int log = out >= 0 ? private_file(logpath, e) : -1;
+    if (out < 0 || log < 0) {
+        rc = out < 0 ? out : log;
+        if (out >= 0)
+            close(out);
+        free(ci);
+        if (pw)
+            pb_secret_wipe(pw, strlen(pw));
+        free(pw);
+        return rc;
+    }
     char *argv[14];
     int a = 0;
     argv[a++] = t->pg_dump;
@@ -77,8 +107,6 @@ static int run_pg_dump(pb_tdb *t, const char *db, const char *schema, const char
     argv[a++] = "--no-owner";
     argv[a++] = "--no-privileges";
     argv[a++] = "--role=" TDB_OWNER_ROLE;
-    argv[a++] = "--file";
-    argv[a++] = (char *)path;
     if (schema) {
         argv[a++] = "--schema";
         argv[a++] = (char *)schema;
@@ -101,11 +129,13 @@ static int run_pg_dump(pb_tdb *t, const char *db, const char *schema, const char
     }
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 2, logpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_adddup2(&fa, out, 1);
+    posix_spawn_file_actions_adddup2(&fa, log, 2);
     pid_t pid;
     int err = envp ? posix_spawnp(&pid, t->pg_dump, &fa, NULL, argv, envp) : ENOMEM;
     posix_spawn_file_actions_destroy(&fa);
+    close(out);
+    close(log);
     int status = 0;
     if (err)
         rc = pb_err_set(e, PB_EIO, "starting %s: %s", t->pg_dump, strerror(err));
@@ -132,6 +162,35 @@ static int run_pg_dump(pb_tdb *t, const char *db, const char *schema, const char
     free(ci);
     free(envp);
     return rc;
+}
+
+/* The snapshot directory, private to the operator's user: made 0700 (mkdir
+ * takes the umask off, never adds to it), or tightened to 0700 when it is
+ * there already with looser bits and is ours. One that is someone else's
+ * is used as it is (the files in it are private anyway) with a warning. */
+static int private_dir(const char *dir, pb_err *e)
+{
+    if (mkdir(dir, 0700) == 0)
+        return 0;
+    if (errno != EEXIST)
+        return pb_err_set(e, PB_EIO, "creating %s: %s", dir, strerror(errno));
+    struct stat st;
+    if (stat(dir, &st) != 0)
+        return pb_err_set(e, PB_EIO, "%s: %s", dir, strerror(errno));
+    if (!S_ISDIR(st.st_mode))
+        return pb_err_set(e, PB_EIO, "%s is not a directory", dir);
+    if ((st.st_mode & 077) == 0)
+        return 0;
+    if (st.st_uid == geteuid()) {
+        if (chmod(dir, 0700) != 0)
+            return pb_err_set(e, PB_EIO, "restricting %s to its owner: %s", dir, strerror(errno));
+        pb_log_warn("snapshot directory was open to others: now 0700", "dir", dir, NULL);
+        return 0;
+    }
+    pb_log_warn("snapshot directory is open to others and not the operator's to change; archives in it are "
+                "still 0600",
+                "dir", dir, NULL);
+    return 0;
 }
 
 /* What pg_dump will read, checked beforehand (in a transaction on c, as
@@ -172,8 +231,9 @@ int tdb_snapshot(pb_tdb *t, const char *id, const tdb_row *row, const pb_dm_mode
     char tmp[4200], stamp[32], snap_schema[TDB_NAME_MAX];
     if (!t->snapshot_dir)
         return pb_err_set(e, PB_EINVAL, "Snapshot needs a snapshot directory in the configuration");
-    if (mkdir(t->snapshot_dir, 0700) != 0 && errno != EEXIST)
-        return pb_err_set(e, PB_EIO, "creating %s: %s", t->snapshot_dir, strerror(errno));
+    int rc = private_dir(t->snapshot_dir, e);
+    if (rc)
+        return rc;
     time_t now = time(NULL);
     struct tm tm;
     gmtime_r(&now, &tm);
@@ -185,7 +245,6 @@ int tdb_snapshot(pb_tdb *t, const char *id, const tdb_row *row, const pb_dm_mode
     snprintf(tmp, sizeof tmp, "%s.partial", path);
     snprintf(snap_schema, sizeof snap_schema, "snap_%s", id);
 
-    int rc = 0;
     if (row->layout == PB_DM_LAYOUT_RLS) {
         PGconn *c = NULL;
         char *ddl = NULL;

@@ -580,12 +580,60 @@ static void test_operator_refuses_foreign_objects(void **state)
     pb_tdb_creds_clear(&other);
 }
 
+/* ---- snapshot files ------------------------------------------------------------- */
+
+/* Archives hold tenant data: readable by the operator's user only, in a
+ * directory only it can list, whatever the umask (0 here: a process that
+ * cleared it would otherwise make them world-readable and writable) and
+ * even when the directory was there before with looser bits. */
+static void test_snapshot_files_are_private(void **state)
+{
+    mode_t old = umask(0);
+    mkdir(snapdir, 0755); /* earlier tests may have made it */
+    assert_int_equal(chmod(snapdir, 0755), 0);
+    const struct {
+        const char *id;
+        pb_dm_layout l;
+    } cases[] = {{"snap_priv_r", PB_DM_LAYOUT_RLS}, {"snap_priv_s", PB_DM_LAYOUT_SCHEMA},
+                 {"snap_priv_d", PB_DM_LAYOUT_DATABASE}};
+    for (int i = 0; i < 3; i++) {
+        pb_tdb_creds cr;
+        pb_tdb_snapshot snap;
+        pb_err e;
+        pb_err_clear(&e);
+        ensure_ok(cases[i].id, cases[i].l, v3, &cr);
+        seed(&cr);
+        if (pb_tdb_delete(tdb, cases[i].id, PB_TDB_SNAPSHOT, v3, &snap, &e))
+            fail_msg("snapshot %s: %s", cases[i].id, e.msg);
+        struct stat st;
+        assert_int_equal(stat(snapdir, &st), 0);
+        if ((st.st_mode & 07777) != 0700)
+            fail_msg("snapshot directory mode %o, want 700", (unsigned)(st.st_mode & 07777));
+        assert_int_equal(stat(snap.path, &st), 0);
+        if ((st.st_mode & 07777) != 0600)
+            fail_msg("%s: mode %o, want 600", snap.path, (unsigned)(st.st_mode & 07777));
+        assert_true(st.st_size > 0);
+        pb_tdb_snapshot_clear(&snap);
+        pb_tdb_creds_clear(&cr);
+    }
+    /* Nothing else left behind (no partial archive, no pg_dump log). */
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "ls %s | grep -cv '\\.dump$'", snapdir);
+    FILE *p = popen(cmd, "r");
+    char *out = tu_slurp(p);
+    pclose(p);
+    assert_int_equal(atoi(out), 0);
+    free(out);
+    umask(old);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tenant_cannot_replace_objects),
         cmocka_unit_test(test_legacy_owned_schema_attack),
         cmocka_unit_test(test_operator_refuses_foreign_objects),
+        cmocka_unit_test(test_snapshot_files_are_private),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
