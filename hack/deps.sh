@@ -53,3 +53,11 @@ for tool in kubectl terraform; do
     echo "deps: warning: '$tool' not found on PATH; tests that need it will fail" >&2
   fi
 done
+
+# The real Kubernetes control plane (etcd, kube-apiserver,
+# kube-controller-manager) and helm, built from the Go modules pinned under
+# hack/tools/ into .cache/ (or $PAYBILL_CACHE); an existing build is reused.
+if ! "$(dirname "$0")/kube.sh" build; then
+  echo "deps: error: 'hack/kube.sh build' failed (it needs Go >= 1.26 and the Go module proxy); see the messages above" >&2
+  exit 1
+fi
