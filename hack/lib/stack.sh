@@ -1,6 +1,14 @@
 # hack/lib/stack.sh - the local stack: dev API server, PostgreSQL, operator.
 # Sourced by hack/local-up.sh and by the end-to-end tests (tests/e2e).
 #
+#   stack_apiserver_start DIR [devapi flags]      the API server chosen by
+#        PAYBILL_APISERVER: "devapi" (default, paybill-devapi, fast) or "kube"
+#        (the real etcd + kube-apiserver + kube-controller-manager from
+#        hack/kube.sh, state in DIR/kube); sets KUBECONFIG (admin), which is
+#        also written to DIR/admin.kubeconfig.
+#   stack_apiserver_stop DIR [SIGNAL] / stack_apiserver_restart DIR
+#        the same server stopped, or restarted on the same port from its
+#        stored state (devapi: its data dir; kube: etcd's data).
 #   stack_devapi_start DIR [extra devapi flags]   HTTPS dev API server on a
 #        free loopback port, state in DIR/apiserver; sets KUBECONFIG (admin).
 #   stack_install_crds                            crds/ applied and Established.
@@ -44,6 +52,55 @@ stack_devapi_start() {
   done
   echo "stack: dev API server not ready; see $dir/apiserver.log" >&2
   return 1
+}
+
+stack_apiserver_kind() { echo "${PAYBILL_APISERVER:-devapi}"; }
+
+stack_apiserver_start() {
+  local dir=$1; shift
+  case $(stack_apiserver_kind) in
+    devapi) stack_devapi_start "$dir" "$@" ;;
+    kube) stack_kube_start "$dir" ;;
+    *) echo "stack: PAYBILL_APISERVER must be devapi or kube, not '$PAYBILL_APISERVER'" >&2; return 1 ;;
+  esac
+}
+
+# The real control plane (hack/kube.sh); its ports are kept in DIR/kube, so
+# a restart comes back on the same URL.
+stack_kube_start() {
+  local dir=$1
+  mkdir -p "$dir"
+  chmod 755 "$dir"
+  "$STACK_ROOT/hack/kube.sh" up "$dir/kube" >>"$dir/apiserver.log" 2>&1 || {
+    echo "stack: the real control plane did not start; see $dir/apiserver.log and $dir/kube/logs" >&2
+    tail -5 "$dir/apiserver.log" >&2
+    return 1
+  }
+  cp "$dir/kube/kubeconfig" "$dir/admin.kubeconfig"
+  export KUBECONFIG=$dir/admin.kubeconfig
+}
+
+stack_apiserver_stop() {
+  local dir=$1
+  if [ "$(stack_apiserver_kind)" = kube ]; then
+    "$STACK_ROOT/hack/kube.sh" down "$dir/kube" >>"$dir/apiserver.log" 2>&1
+  else
+    stack_kill "$dir/apiserver.pid" "${2:-TERM}"
+  fi
+}
+
+stack_apiserver_restart() {
+  local dir=$1 port
+  stack_apiserver_stop "$dir"
+  if [ "$(stack_apiserver_kind)" = kube ]; then
+    stack_kube_start "$dir"
+    return
+  fi
+  port=$(cat "$dir/apiserver/port")
+  "$STACK_BUILD/paybill-devapi" --listen "127.0.0.1:$port" --port-file "$dir/apiserver/port" \
+    --data-dir "$dir/apiserver/data" --write-kubeconfig "$dir/admin.kubeconfig" \
+    --log-format text --log-level "${STACK_DEVAPI_LOG_LEVEL:-info}" >>"$dir/apiserver.log" 2>&1 &
+  echo $! >"$dir/apiserver.pid"
 }
 
 stack_install_crds() {
@@ -145,6 +202,7 @@ stack_stop() {
     [ "$f" = "$dir/apiserver.pid" ] || stack_kill "$f"
   done
   stack_kill "$dir/apiserver.pid"
+  [ -f "$dir/kube/env" ] && "$STACK_ROOT/hack/kube.sh" down "$dir/kube" >/dev/null 2>&1
   pg_stop "$dir/pg"
   pg_stop "$dir/pg-dedicated"
 }

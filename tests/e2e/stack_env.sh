@@ -21,8 +21,9 @@ on_exit() {
   if [ $rc -ne 0 ]; then
     echo "--- $TEST_NAME failed; operator logs (tail) ---" >&2
     for f in "$T"/operator*.log; do [ -f "$f" ] && { echo "== $f" >&2; tail -40 "$f" >&2; }; done
-    echo "--- dev API server log (tail) ---" >&2
+    echo "--- API server log (tail) ---" >&2
     tail -20 "$T/apiserver.log" >&2 2>/dev/null
+    tail -20 "$T/kube/logs/kube-apiserver.log" >&2 2>/dev/null
   fi
   stack_stop "$T"
   [ -n "${KEEP_E2E:-}" ] || rm -rf "$T"
@@ -68,7 +69,7 @@ gone() { ! kubectl get "$@" >/dev/null 2>&1; }
 
 # The full stack with the operator running under the chart's RBAC.
 stack_up() {
-  stack_devapi_start "$T" "$@" || fail "dev API server did not start"
+  stack_apiserver_start "$T" "$@" || fail "API server ($(stack_apiserver_kind)) did not start"
   stack_install_crds || fail "CRDs not installed"
   stack_operator_rbac "$T" "$STACK_NAMESPACE" || fail "operator RBAC not applied"
   stack_database "$T" "$STACK_NAMESPACE" ${STACK_DEDICATED:+dedicated} || fail "PostgreSQL did not start"

@@ -45,14 +45,9 @@ kubectl label ns tenant-t3 paybill.dev/tier- >/dev/null
 wait_for "new leader reconciles (drift put back)" 30 is ns tenant-t3 '{.metadata.labels.paybill\.dev/tier}' pro
 
 # API server restart from its data dir, under the running operator.
-stack_kill "$T/apiserver.pid" TERM
+stack_apiserver_stop "$T"
 ok "API server stopped"
-port=$(cat "$T/apiserver/port")
-STACK_DEVAPI_LISTEN=127.0.0.1:$port
-"$STACK_BUILD/paybill-devapi" --listen "127.0.0.1:$port" --port-file "$T/apiserver/port" \
-  --data-dir "$T/apiserver/data" --write-kubeconfig "$T/admin.kubeconfig" --log-format text \
-  >>"$T/apiserver.log" 2>&1 &
-echo $! >"$T/apiserver.pid"
+stack_apiserver_restart "$T" || fail "API server did not restart"
 wait_for "API server back" 20 kubectl get --raw /readyz
 expect_eq "objects survived the restart" "20" "$(kubectl get tenants -o name | wc -l | tr -d ' ')"
 kubectl delete tenant t5 --wait=false >/dev/null
