@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test_devapi_http.sh - the API's wire behaviour seen with curl: Status
-# bodies (401/403/404/405/409/410/415/422/400), generateName, optimistic
-# concurrency, list pagination over a snapshot and continue expiry, watches
+# bodies (401/403/404/405/409/410/415/422/400), bodies without kind/apiVersion
+# (built-ins take them from the URL, custom resources may not), generateName,
+# optimistic concurrency, list pagination over a snapshot and continue expiry, watches
 # over HTTP/1.1 (chunked) and HTTP/2 with resume, 410 ERROR events and
 # bookmarks, token authentication with RBAC and `kubectl auth can-i`.
 . "$(dirname "$0")/lib.sh"
@@ -38,6 +39,30 @@ assert_eq 201 "$(api_code "$out")" "generateName create"
 name=$(api_body "$out" | jget metadata.name)
 assert_eq 9 "${#name}" "generateName adds 5 characters ($name)"
 
+# Bodies without kind/apiVersion, as client-go typed clients (terraform's
+# kubernetes backend) send them: a built-in type takes both from the URL.
+for t in "/api/v1/namespaces/default/configmaps nokind-cm v1 ConfigMap" \
+         "/api/v1/namespaces/default/secrets nokind-s v1 Secret" \
+         "/apis/coordination.k8s.io/v1/namespaces/default/leases nokind-l coordination.k8s.io/v1 Lease"; do
+    set -- $t
+    out=$(api POST "$1" -H 'Content-Type: application/json' -d '{"metadata":{"name":"'"$2"'","labels":{"v":"1"}}}')
+    assert_eq 201 "$(api_code "$out")" "create $4 without kind/apiVersion"
+    assert_eq "$3 $4" "$(api_body "$out" | jget apiVersion) $(api_body "$out" | jget kind)" "created $4 has its type"
+    out=$(api PUT "$1/$2" -H 'Content-Type: application/json' -d '{"metadata":{"name":"'"$2"'","labels":{"v":"2"}}}')
+    assert_eq 200 "$(api_code "$out")" "update $4 without kind/apiVersion"
+    out=$(api GET "$1/$2")
+    assert_eq "$3 $4 2" "$(api_body "$out" | jget apiVersion) $(api_body "$out" | jget kind) $(api_body "$out" | jget metadata.labels.v)" \
+        "stored $4 has its type and the update"
+done
+out=$(api POST $CM -H 'Content-Type: application/json' -d '{"kind":"Secret","metadata":{"name":"wrong"}}')
+assert_eq 400 "$(api_code "$out")" "a Secret posted as a ConfigMap -> 400"
+assert_eq 'Secret in version "v1" cannot be handled as a ConfigMap: converting (v1.Secret) to (core.ConfigMap): unknown conversion' \
+    "$(api_body "$out" | jget message)" "wrong kind message"
+out=$(api PUT $CM/nokind-cm -H 'Content-Type: application/json' -d '{"apiVersion":"v2","metadata":{"name":"nokind-cm"}}')
+assert_eq 400 "$(api_code "$out")" "a wrong apiVersion -> 400"
+assert_contains "$(api_body "$out" | jget message)" 'no kind "ConfigMap" is registered for version "v2"' "wrong apiVersion message"
+api DELETE $CM/nokind-cm >/dev/null # the pagination checks below count ConfigMaps
+
 # Optimistic concurrency.
 upd='{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c1","resourceVersion":"'$rv1'"},"data":{"k":"v2"}}'
 out=$(api PUT $CM/c1 -H 'Content-Type: application/json' -d "$upd")
@@ -72,6 +97,21 @@ api POST /apis/e2e.paybill.dev/v1/namespaces/default/widgets -H 'Content-Type: a
 out=$(api PATCH /apis/e2e.paybill.dev/v1/namespaces/default/widgets/w \
     -H 'Content-Type: application/strategic-merge-patch+json' -d '{"spec":{"color":"blue"}}')
 assert_eq 415 "$(api_code "$out")" "strategic merge patch on a CR -> 415"
+# A custom resource is decoded as unstructured JSON: unlike a built-in it
+# must carry its kind (and apiVersion), as with kube-apiserver.
+W=/apis/e2e.paybill.dev/v1/namespaces/default/widgets
+out=$(api POST $W -H 'Content-Type: application/json' -d '{"metadata":{"name":"nokind"},"spec":{"color":"red"}}')
+assert_eq 400 "$(api_code "$out")" "CR without kind -> 400"
+assert_eq "Widget in version \"v1\" cannot be handled as a Widget: Object 'Kind' is missing in '{\"metadata\":{\"name\":\"nokind\"},\"spec\":{\"color\":\"red\"}}'" \
+    "$(api_body "$out" | jget message)" "CR without kind message"
+out=$(api PUT $W/w -H 'Content-Type: application/json' -d '{"kind":"Widget","metadata":{"name":"w"},"spec":{"color":"red"}}')
+assert_eq 'the API version in the data () does not match the expected API version (e2e.paybill.dev/v1)' \
+    "$(api_body "$out" | jget message)" "CR update without apiVersion -> 400"
+out=$(api POST $W -H 'Content-Type: application/json' \
+    -d '{"apiVersion":"e2e.paybill.dev/v1","kind":"Gadget","metadata":{"name":"g"},"spec":{"color":"red"}}')
+assert_eq 422 "$(api_code "$out")" "CR of another kind -> 422"
+assert_eq 'Gadget.e2e.paybill.dev "g" is invalid: kind: Invalid value: "Gadget": must be Widget' \
+    "$(api_body "$out" | jget message)" "CR of another kind message"
 
 # Big bodies: HTTP/2 flow control is replenished; kube-apiserver's 3 MiB limit.
 for size in 1200000 3300000; do

@@ -2,7 +2,8 @@
  * test_handlers.c - API semantics through dv_api_handle, without HTTP:
  * Status bodies, create/get/update/patch/delete rules (generation, status
  * subresource, no-op writes, finalizers, generateName), CRD serving,
- * pagination, watch buffering and 410, tables, garbage collection, bad input.
+ * pagination, watch buffering and 410, tables, garbage collection, bad input,
+ * bodies without kind/apiVersion and bodies of the wrong type.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -646,6 +647,111 @@ static void test_garbage_collection(void **state)
     free(uid);
 }
 
+/* A create or update body without kind/apiVersion takes them from the URL
+ * for built-in types (client-go typed clients send such bodies); a wrong
+ * type gets kube-apiserver's decode errors. A custom resource is decoded as
+ * unstructured JSON: it must carry its kind and apiVersion. */
+static void expect_type_error(fixture *f, const char *method, const char *path, const char *body, int code,
+                              const char *message)
+{
+    int st;
+    json_t *r = call(f, method, path, NULL, NULL, body, &st);
+    assert_int_equal(st, code);
+    assert_string_equal(sget(r, "reason", NULL), code == 422 ? "Invalid" : "BadRequest");
+    assert_string_equal(sget(r, "message", NULL), message);
+    json_decref(r);
+}
+
+static void test_type_from_url(void **state)
+{
+    fixture *f = *state;
+    static const struct {
+        const char *collection, *name, *api_version, *kind, *create, *update;
+    } cases[] = {
+        {CM, "cm", "v1", "ConfigMap", "{\"metadata\":{\"name\":\"cm\"},\"data\":{\"k\":\"1\"}}",
+         "{\"metadata\":{\"name\":\"cm\"},\"data\":{\"k\":\"2\"}}"},
+        {"/api/v1/namespaces/default/secrets", "s", "v1", "Secret",
+         "{\"metadata\":{\"name\":\"s\"},\"stringData\":{\"k\":\"1\"}}",
+         "{\"metadata\":{\"name\":\"s\"},\"data\":{\"k\":\"Mg==\"}}"},
+        {"/apis/coordination.k8s.io/v1/namespaces/default/leases", "l", "coordination.k8s.io/v1", "Lease",
+         "{\"metadata\":{\"name\":\"l\"},\"spec\":{\"holderIdentity\":\"a\"}}",
+         "{\"kind\":\"Lease\",\"metadata\":{\"name\":\"l\"},\"spec\":{\"holderIdentity\":\"b\"}}"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int st;
+        json_t *r = call(f, "POST", cases[i].collection, NULL, NULL, cases[i].create, &st);
+        assert_int_equal(st, 201);
+        assert_string_equal(sget(r, "kind", NULL), cases[i].kind);
+        assert_string_equal(sget(r, "apiVersion", NULL), cases[i].api_version);
+        json_decref(r);
+        char path[256];
+        snprintf(path, sizeof(path), "%s/%s", cases[i].collection, cases[i].name);
+        r = call(f, "PUT", path, NULL, NULL, cases[i].update, &st);
+        assert_int_equal(st, 200);
+        assert_string_equal(sget(r, "kind", NULL), cases[i].kind);
+        assert_string_equal(sget(r, "apiVersion", NULL), cases[i].api_version);
+        json_decref(r);
+        /* what is stored (and listed, and watched) has them too */
+        r = call(f, "GET", cases[i].collection, NULL, NULL, NULL, &st);
+        json_t *item = json_array_get(json_object_get(r, "items"), 0);
+        assert_string_equal(sget(item, "kind", NULL), cases[i].kind);
+        assert_string_equal(sget(item, "apiVersion", NULL), cases[i].api_version);
+        json_decref(r);
+    }
+    int st;
+    json_t *r = call(f, "GET", CM "/cm", NULL, NULL, NULL, &st);
+    assert_string_equal(sget(r, "data", "k"), "2");
+    json_decref(r);
+
+    /* A wrong type is still refused, in the real server's words. */
+    expect_type_error(f, "POST", CM, "{\"kind\":\"Secret\",\"metadata\":{\"name\":\"x\"}}", 400,
+                      "Secret in version \"v1\" cannot be handled as a ConfigMap: converting (v1.Secret) to "
+                      "(core.ConfigMap): unknown conversion");
+    expect_type_error(f, "PUT", CM "/cm", "{\"apiVersion\":\"apps/v1\",\"kind\":\"Deployment\",\"metadata\":{\"name\":\"cm\"}}",
+                      400,
+                      "Deployment in version \"v1\" cannot be handled as a ConfigMap: converting (v1.Deployment) to "
+                      "(core.ConfigMap): unknown conversion");
+    expect_type_error(f, "POST", "/apis/coordination.k8s.io/v1/namespaces/default/leases",
+                      "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"x\"}}", 400,
+                      "ConfigMap in version \"v1\" cannot be handled as a Lease: converting (v1.ConfigMap) to "
+                      "(coordination.Lease): unknown conversion");
+    /* a kind alone is looked up in the URL's group/version */
+    expect_type_error(f, "POST", "/apis/coordination.k8s.io/v1/namespaces/default/leases",
+                      "{\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"x\"}}", 400,
+                      "ConfigMap in version \"v1\" cannot be handled as a Lease: no kind \"ConfigMap\" is registered "
+                      "for version \"coordination.k8s.io/v1\" in scheme \"pkg/api/legacyscheme/scheme.go:30\"");
+    expect_type_error(f, "POST", CM, "{\"apiVersion\":\"v2\",\"metadata\":{\"name\":\"x\"}}", 400,
+                      "ConfigMap in version \"v2\" cannot be handled as a ConfigMap: no kind \"ConfigMap\" is "
+                      "registered for version \"v2\" in scheme \"pkg/api/legacyscheme/scheme.go:30\"");
+    expect_type_error(f, "POST", CM, "{\"kind\":\"Gadget\",\"apiVersion\":\"unit.dev/v1\",\"metadata\":{\"name\":\"x\"}}",
+                      400,
+                      "Gadget in version \"v1\" cannot be handled as a ConfigMap: no kind \"Gadget\" is registered for "
+                      "version \"unit.dev/v1\" in scheme \"pkg/api/legacyscheme/scheme.go:30\"");
+    r = call(f, "GET", CM "/x", NULL, NULL, NULL, &st);
+    assert_int_equal(st, 404);
+    json_decref(r);
+
+    /* Custom resources: the unstructured decoder needs the body's kind. */
+    json_decref(call(f, "POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", NULL, NULL, CRD, &st));
+    assert_int_equal(st, 201);
+    expect_type_error(f, "POST", GD, " {\"metadata\":{\"name\":\"g\"},\"spec\":{\"n\":1}}\n", 400,
+                      "Gadget in version \"v1\" cannot be handled as a Gadget: Object 'Kind' is missing in "
+                      "'{\"metadata\":{\"name\":\"g\"},\"spec\":{\"n\":1}}'");
+    expect_type_error(f, "POST", GD, "{\"kind\":\"Gadget\",\"metadata\":{\"name\":\"g\"}}", 400,
+                      "the API version in the data () does not match the expected API version (unit.dev/v1)");
+    expect_type_error(f, "POST", GD, "{\"kind\":\"Gadget\",\"apiVersion\":\"other.dev/v1\",\"metadata\":{\"name\":\"g\"}}",
+                      400, "the API version in the data (other.dev/v1) does not match the expected API version (unit.dev/v1)");
+    expect_type_error(f, "POST", GD, "{\"kind\":\"Widget\",\"apiVersion\":\"unit.dev/v1\",\"metadata\":{\"name\":\"g\"}}",
+                      422, "Widget.unit.dev \"g\" is invalid: kind: Invalid value: \"Widget\": must be Gadget");
+    r = call(f, "POST", GD, NULL, NULL, "{\"kind\":\"Gadget\",\"apiVersion\":\"unit.dev/v1\",\"metadata\":{\"name\":\"g\"}}",
+             &st);
+    assert_int_equal(st, 201);
+    json_decref(r);
+    expect_type_error(f, "PUT", GD "/g", "{\"metadata\":{\"name\":\"g\"},\"spec\":{\"n\":2}}", 400,
+                      "Gadget in version \"v1\" cannot be handled as a Gadget: Object 'Kind' is missing in "
+                      "'{\"metadata\":{\"name\":\"g\"},\"spec\":{\"n\":2}}'");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -658,6 +764,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_builtin_defaults, setup, teardown),
         cmocka_unit_test_setup_teardown(test_namespace_termination, setup, teardown),
         cmocka_unit_test_setup_teardown(test_garbage_collection, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_type_from_url, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
