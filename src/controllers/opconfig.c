@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "util/json.h"
+#include "util/timeutil.h"
 #include "util/yaml.h"
 
 static int check_keys(const json_t *obj, const char *const *allowed, const char *origin,
@@ -35,12 +36,39 @@ static int opt_str(const json_t *obj, const char *path, const char *def, char **
     return 0;
 }
 
+/* A Go duration ("5m", "90s"; the number 0 too, as YAML reads "0") into
+ * milliseconds, def when absent; negative ones are refused. */
+static int opt_duration_ms(const json_t *obj, const char *key, long long def, long long *out, const char *origin,
+                           const char *where, pb_err *err)
+{
+    const json_t *v = json_object_get(obj, key);
+    *out = def;
+    if (!v)
+        return 0;
+    if (json_is_integer(v) && json_integer_value(v) == 0) {
+        *out = 0;
+        return 0;
+    }
+    pb_duration d = 0;
+    pb_err pe;
+    pb_err_clear(&pe);
+    if (!json_is_string(v) || pb_time_parse_duration(json_string_value(v), &d, &pe) != 0)
+        return pb_err_set(err, PB_EINVAL, "%s: %s%s: expected a duration such as \"5m\" or \"90s\"%s%s", origin,
+                          where, key, pe.msg[0] ? ": " : "", pe.msg);
+    if (d < 0)
+        return pb_err_set(err, PB_EINVAL, "%s: %s%s: must not be negative", origin, where, key);
+    *out = d / PB_MILLISECOND;
+    return 0;
+}
+
 int opconfig_parse(const char *yaml, const char *origin, opconfig *out, pb_err *err)
 {
-    static const char *const top[] = {"systemNamespace", "snapshotDir", "databaseServers", NULL};
+    static const char *const top[] = {"systemNamespace", "snapshotDir", "rotationGracePeriod", "databaseServers",
+                                      NULL};
     static const char *const srv[] = {"name", "role", "host", "port", "sslmode", "database",
-                                      "tenantHost", "adminSecret", NULL};
+                                      "tenantHost", "adminSecret", "rotationGracePeriod", NULL};
     memset(out, 0, sizeof *out);
+    out->rotation_grace_ms = OPCONFIG_DEFAULT_ROTATION_GRACE_MS;
     json_t *docs = NULL;
     int rc = pb_yaml_parse_stream(yaml, strlen(yaml), &docs, err);
     if (rc != 0)
@@ -56,7 +84,9 @@ int opconfig_parse(const char *yaml, const char *origin, opconfig *out, pb_err *
     }
     if ((rc = check_keys(doc, top, origin, "", err)) != 0 ||
         (rc = opt_str(doc, "systemNamespace", NULL, &out->system_namespace, origin, "", err)) != 0 ||
-        (rc = opt_str(doc, "snapshotDir", NULL, &out->snapshot_dir, origin, "", err)) != 0)
+        (rc = opt_str(doc, "snapshotDir", NULL, &out->snapshot_dir, origin, "", err)) != 0 ||
+        (rc = opt_duration_ms(doc, "rotationGracePeriod", OPCONFIG_DEFAULT_ROTATION_GRACE_MS,
+                              &out->rotation_grace_ms, origin, "", err)) != 0)
         goto fail;
     json_t *servers = json_object_get(doc, "databaseServers");
     if (servers && !json_is_array(servers)) {
@@ -84,7 +114,9 @@ int opconfig_parse(const char *yaml, const char *origin, opconfig *out, pb_err *
             (rc = opt_str(s, "database", "paybill", &d->database, origin, where, err)) != 0 ||
             (rc = opt_str(s, "tenantHost", NULL, &d->tenant_host, origin, where, err)) != 0 ||
             (rc = opt_str(s, "adminSecret.name", NULL, &d->admin_secret_name, origin, where, err)) != 0 ||
-            (rc = opt_str(s, "adminSecret.namespace", NULL, &d->admin_secret_namespace, origin, where, err)) != 0)
+            (rc = opt_str(s, "adminSecret.namespace", NULL, &d->admin_secret_namespace, origin, where, err)) != 0 ||
+            (rc = opt_duration_ms(s, "rotationGracePeriod", out->rotation_grace_ms, &d->rotation_grace_ms, origin,
+                                  where, err)) != 0)
             goto fail;
         if (pb_json_opt_int(s, "port", 5432, &port, err) != 0) {
             rc = pb_err_wrap(err, "%s: %s", origin, where);
@@ -117,6 +149,7 @@ fail:
 int opconfig_load(const char *path, opconfig *out, pb_err *err)
 {
     memset(out, 0, sizeof *out);
+    out->rotation_grace_ms = OPCONFIG_DEFAULT_ROTATION_GRACE_MS;
     if (!path)
         return 0;
     FILE *f = fopen(path, "r");

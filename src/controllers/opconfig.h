@@ -4,6 +4,11 @@
  *   systemNamespace: paybill-system       # pool ConfigMaps, leases, admin Secrets
  *   snapshotDir: /var/lib/paybill/snapshots # Snapshot archives: 0600 files, the
  *                                       # directory made (or tightened) 0700
+ *   rotationGracePeriod: 5m             # after a credentials rotation, how long
+ *                                       # the previous login keeps working before
+ *                                       # it is revoked (sessions ended); a Go
+ *                                       # duration ("90s", "5m", "1h"); "0" revokes
+ *                                       # at once; default 5m
  *   databaseServers:
  *     - name: shared-1
  *       role: shared                      # shared | dedicated
@@ -13,6 +18,7 @@
  *       database: paybill                 # the shared database (rls, schema layouts)
  *       tenantHost: pg.example.internal   # what tenants connect to (default: host)
  *       adminSecret: {name: pg-admin, namespace: paybill-system}  # keys: username, password
+ *       rotationGracePeriod: 2m           # optional: this server's own grace period
  *
  * Admin credentials are never in this file: only a reference to a Secret.
  * Unknown keys are an error (a typo must not silently drop a setting).
@@ -25,15 +31,19 @@
 
 #include "util/err.h"
 
+#define OPCONFIG_DEFAULT_ROTATION_GRACE_MS (5 * 60 * 1000LL)
+
 typedef struct opconfig_db_server {
     char *name, *role, *host, *sslmode, *database, *tenant_host;
     int port;
     char *admin_secret_name, *admin_secret_namespace;
+    long long rotation_grace_ms; /* its own, else the top level's */
 } opconfig_db_server;
 
 typedef struct opconfig {
     char *system_namespace; /* NULL: use the --namespace flag */
     char *snapshot_dir;     /* NULL: Snapshot deletions are refused */
+    long long rotation_grace_ms; /* rotationGracePeriod; default 5 minutes */
     opconfig_db_server *servers;
     size_t nservers;
 } opconfig;

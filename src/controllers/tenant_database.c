@@ -1,5 +1,9 @@
 /*
  * tenant_database.c - PostgreSQL for a Tenant (see tenant_database.h).
+ *
+ * Rotation revokes the previous login after the server's
+ * rotationGracePeriod (opconfig.h): the tenant is requeued for the moment
+ * it is due, and status.database says when it will be / was revoked.
  */
 #include "controllers/tenant_database.h"
 
@@ -15,6 +19,7 @@
 #include "util/json.h"
 #include "util/log.h"
 #include "util/secret.h"
+#include "util/timeutil.h"
 
 /* Tenant names allow '-', PostgreSQL identifiers of ours use '_'. */
 static void db_id(const char *tenant, char *id, size_t n)
@@ -166,6 +171,14 @@ static int server_index(const operator_ctx *op, const char *name)
     return -1;
 }
 
+/* Reconcile the tenant again in `seconds` (when the previous login's
+ * grace period ends: nothing else would bring it back then). */
+static void requeue_at(operator_ctx *op, const char *name, double seconds)
+{
+    if (op->tenant_ctrl && seconds >= 0)
+        workqueue_add_after(controller_queue(op->tenant_ctrl), name, seconds + 0.5);
+}
+
 /* Where tenant `id` lives: *where is OP_DB_SHARED or OP_DB_DEDICATED with
  * *info from that server, or -1 for a new tenant. An unfinished move
  * between servers (a crash mid-move) is finished first, towards where it
@@ -279,6 +292,17 @@ int tenant_database_reconcile(operator_ctx *op, const json_t *tenant, const json
         cond_set(status, "DatabaseReady", "False", down ? "ServerUnavailable" : "MoveFailed", msg, gen, now);
         goto out;
     }
+    /* A previous login whose grace is over goes first, whatever happens
+     * next (a move that keeps failing must not keep a leaked password
+     * alive); one still in its grace brings the tenant back when due. */
+    if (where >= 0) {
+        double next_due = -1;
+        pb_err rerr;
+        pb_err_clear(&rerr);
+        if (pb_tdb_revoke_due(op->dbs[where].tdb, id, &next_due, &rerr) != 0)
+            pb_log_warn("revoking the previous login", "tenant", name, "error", rerr.msg, NULL);
+        requeue_at(op, name, next_due);
+    }
     int retained = where >= 0 && strcmp(info.state, "retained") == 0;
     if (where >= 0 && !retained && (where != target || info.moving || info.layout != layout)) {
         const char *from = pb_dm_layout_name(info.layout);
@@ -318,7 +342,7 @@ int tenant_database_reconcile(operator_ctx *op, const json_t *tenant, const json
     free(rotated);
     if (do_rotate) {
         pb_tdb_creds_clear(&creds);
-        rc = pb_tdb_rotate(tdb, id, &creds, err);
+        rc = pb_tdb_rotate(tdb, id, op->dbs[target].server->rotation_grace_ms, &creds, err);
         if (rc != 0) {
             snprintf(msg, sizeof msg, "rotating credentials: %s", pb_err_msg(err));
             cond_set(status, "DatabaseReady", "False", "RotationFailed", msg, gen, now);
@@ -331,12 +355,17 @@ int tenant_database_reconcile(operator_ctx *op, const json_t *tenant, const json
         pb_tdb_creds_clear(&creds);
         goto out;
     }
-    if (do_rotate)
-        operator_event(op, tenant, "Normal", "CredentialsRotated", "database password rotated (%s)", rotate);
+    if (do_rotate) {
+        char grace[PB_TIME_BUF];
+        pb_time_format_duration(op->dbs[target].server->rotation_grace_ms * PB_MILLISECOND, grace, sizeof grace);
+        operator_event(op, tenant, "Normal", "CredentialsRotated",
+                       "database password rotated (%s); the previous login is revoked after %s", rotate, grace);
+    }
 
     pb_err ierr;
     pb_err_clear(&ierr);
-    if (pb_tdb_info_get(tdb, id, &info, &ierr) == 0) {
+    int info_ok = pb_tdb_info_get(tdb, id, &info, &ierr) == 0;
+    if (info_ok) {
         int is_suspended = strcmp(info.state, "suspended") == 0;
         if (suspended && !is_suspended)
             rc = pb_tdb_suspend(tdb, id, err);
@@ -356,6 +385,20 @@ int tenant_database_reconcile(operator_ctx *op, const json_t *tenant, const json
                            (json_int_t)pb_dm_version(model));
     if (rotate && *rotate)
         json_object_set_new(db, "rotation", json_string(rotate));
+    /* The previous login: when it will be revoked, or when it was. */
+    const char *was = NULL;
+    pb_json_opt_string(status, "database.previousLoginRevokedAt", NULL, &was, NULL);
+    if (info_ok && info.revoke_at[0]) {
+        json_object_set_new(db, "previousLoginRevokeAt", json_string(info.revoke_at));
+        requeue_at(op, name, info.revoke_in_s);
+    }
+    if (info_ok && info.revoked_at[0]) {
+        json_object_set_new(db, "previousLoginRevokedAt", json_string(info.revoked_at));
+        if (!was || strcmp(was, info.revoked_at) != 0)
+            operator_event(op, tenant, "Normal", "PreviousLoginRevoked",
+                           "the database login handed out before the last rotation was revoked at %s",
+                           info.revoked_at);
+    }
     json_object_set_new(status, "database", db);
     snprintf(msg, sizeof msg, "%s layout ready: database %s%s%s, credentials in Secret %s", iso->data,
              creds.dbname, creds.schema ? " schema " : "", creds.schema ? creds.schema : "",

@@ -3,8 +3,10 @@
  * data isolation and DataModel into a provisioned PostgreSQL layout
  * (provision/tenantdb.h), a credentials Secret in the tenant namespace and
  * the DatabaseReady condition; moves data when the tier changes; suspends,
- * resumes, rotates (annotation paybill.dev/rotate-credentials) and deletes
- * per deletionPolicy.
+ * resumes, rotates (annotation paybill.dev/rotate-credentials; the login
+ * handed out before is revoked after the server's rotationGracePeriod, and
+ * status.database.previousLoginRevokeAt / previousLoginRevokedAt say when)
+ * and deletes per deletionPolicy.
  */
 #ifndef PAYBILL_CONTROLLERS_TENANT_DATABASE_H
 #define PAYBILL_CONTROLLERS_TENANT_DATABASE_H

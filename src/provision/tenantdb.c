@@ -138,7 +138,11 @@ int tdb_load_row(PGconn *c, const char *id, tdb_row *row, pb_err *e)
     int rc = pb_pg_query(c,
                          "SELECT role_name, layout, location, state, move_layout, move_location, "
                          "old_layout, old_location, password_hash, move_server, moved_to, arriving_from, "
-                         "alt_role, alt_password_hash, active_login FROM paybill.tenants WHERE tenant_id = $1",
+                         "alt_role, alt_password_hash, active_login, "
+                         "to_char(revoke_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
+                         "to_char(revoked_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
+                         "revoke_at <= now(), extract(epoch FROM revoke_at - now()) "
+                         "FROM paybill.tenants WHERE tenant_id = $1",
                          1, &id, &r, e);
     if (rc)
         return rc;
@@ -159,6 +163,10 @@ int tdb_load_row(PGconn *c, const char *id, tdb_row *row, pb_err *e)
         copy_field(row->alt_role, sizeof row->alt_role, r, 12);
         copy_field(row->alt_pw_hash, sizeof row->alt_pw_hash, r, 13);
         row->active = atoi(PQgetvalue(r, 0, 14)) == 2 && row->alt_role[0] ? 2 : 1;
+        copy_field(row->revoke_at, sizeof row->revoke_at, r, 15);
+        copy_field(row->revoked_at, sizeof row->revoked_at, r, 16);
+        row->revoke_due = strcmp(PQgetvalue(r, 0, 17), "t") == 0;
+        row->revoke_in_s = PQgetisnull(r, 0, 18) ? 0 : atof(PQgetvalue(r, 0, 18));
     }
     PQclear(r);
     return 0;
@@ -302,6 +310,10 @@ static int bootstrap(pb_tdb *t, pb_err *e)
             "ALTER TABLE paybill.tenants ADD COLUMN IF NOT EXISTS alt_role name;\n"
             "ALTER TABLE paybill.tenants ADD COLUMN IF NOT EXISTS alt_password_hash text;\n"
             "ALTER TABLE paybill.tenants ADD COLUMN IF NOT EXISTS active_login int NOT NULL DEFAULT 1;\n"
+            /* When the login handed out before the last rotation stops
+             * working, and when it did (pb_tdb_revoke_due). */
+            "ALTER TABLE paybill.tenants ADD COLUMN IF NOT EXISTS revoke_at timestamptz;\n"
+            "ALTER TABLE paybill.tenants ADD COLUMN IF NOT EXISTS revoked_at timestamptz;\n"
             "GRANT SELECT ON paybill.tenants TO " TDB_OWNER_ROLE ";\n"
             /* The tenant of the login, not of the current role: SET ROLE
              * cannot change it, and only rls tenants have one. The
@@ -917,14 +929,63 @@ int tdb_lock_out_all(PGconn *c, const tdb_row *row, pb_err *e)
     return rc;
 }
 
-/* LOGIN again for both logins; a second login that never got a password
- * stays NOLOGIN (only a trust rule in pg_hba.conf could let it in). */
+/* Whether login `which` (1: the first, 2: the second) may log in while the
+ * tenant is active: the one handed out always; the other one while its
+ * password, if it ever got one, has not been revoked after a rotation (the
+ * first login of a tenant from before second logins has a password but no
+ * recorded hash). */
+static int login_usable(const tdb_row *row, int which)
+{
+    if (which == row->active)
+        return 1;
+    if (row->revoked_at[0])
+        return 0;
+    return which == 1 || (row->alt_role[0] && row->alt_pw_hash[0]);
+}
+
+/* LOGIN again for the logins that may have it; a second login that never
+ * got a password, or a previous one revoked after a rotation, stays NOLOGIN
+ * (only a trust rule in pg_hba.conf could let it in). */
 int tdb_let_in_all(PGconn *c, const tdb_row *row, pb_err *e)
 {
-    int rc = pb_pg_execf(c, e, "ALTER ROLE %I LOGIN", row->role);
-    if (rc == 0 && row->alt_role[0] && row->alt_pw_hash[0])
+    int rc = login_usable(row, 1) ? pb_pg_execf(c, e, "ALTER ROLE %I LOGIN", row->role) : 0;
+    if (rc == 0 && row->alt_role[0] && login_usable(row, 2))
         rc = pb_pg_execf(c, e, "ALTER ROLE %I LOGIN", row->alt_role);
     return rc;
+}
+
+/* The login handed out before the last rotation stops working: NOLOGIN and
+ * no password (so nothing, not even a later LOGIN, lets the leaked one in
+ * again), recorded, then its sessions ended (after the commit: none can
+ * start in between). */
+static int revoke_previous(PGconn *c, const char *id, const tdb_row *row, pb_err *e)
+{
+    const char *prev = row->active == 2 ? row->role : row->alt_role;
+    int found = 0;
+    int rc = prev[0] ? tdb_role_exists(c, prev, &found, e) : 0;
+    if (rc == 0)
+        rc = pb_pg_begin(c, e);
+    if (rc == 0 && found)
+        rc = pb_pg_execf(c, e, "ALTER ROLE %I NOLOGIN PASSWORD NULL", prev);
+    if (rc == 0)
+        rc = tdb_update_row(c,
+                            row->active == 2
+                                ? "UPDATE paybill.tenants SET revoke_at = NULL, revoked_at = now(), "
+                                  "password_hash = NULL WHERE tenant_id = $1"
+                                : "UPDATE paybill.tenants SET revoke_at = NULL, revoked_at = now(), "
+                                  "alt_password_hash = NULL WHERE tenant_id = $1",
+                            id, NULL, NULL, e);
+    if (rc == 0)
+        rc = pb_pg_commit(c, e);
+    pb_pg_rollback(c);
+    if (rc == 0 && found)
+        rc = pb_pg_query(c,
+                         "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity "
+                         "WHERE usename = $1 AND pid <> pg_backend_pid()",
+                         1, &prev, NULL, e);
+    if (rc == 0)
+        pb_log_info("previous login revoked after rotation", "tenant", id, "login", prev, NULL);
+    return rc ? pb_err_wrap(e, "revoking the previous login %s", prev) : 0;
 }
 
 /* The second login `alt` of the tenant whose first login is `role`: an
@@ -1350,6 +1411,9 @@ int pb_tdb_ensure(pb_tdb *t, const pb_tdb_tenant *spec, const pb_dm_model *m, pb
                         &alt_can_login, e);
     if (rc == 0)
         rc = tdb_load_row(c, spec->id, &row, e);
+    /* A previous login whose grace after a rotation is over goes now. */
+    if (rc == 0 && row.revoke_at[0] && row.revoke_due && (rc = revoke_previous(c, spec->id, &row, e)) == 0)
+        rc = tdb_load_row(c, spec->id, &row, e);
     /* The given password belongs to the login handed out last. */
     if (rc == 0)
         rc = converge_password(c, spec->id, active_role(&row), password, row.active == 2 ? row.alt_pw_hash : row.pw_hash,
@@ -1361,10 +1425,11 @@ int pb_tdb_ensure(pb_tdb *t, const pb_tdb_tenant *spec, const pb_dm_model *m, pb
     if (rc == 0)
         rc = tdb_prepare_location(t, role, alt, spec->layout, loc, m, e);
     /* Only a complete tenant may log in; the second login only once it
-     * has a password. */
-    if (rc == 0 && can_login != (strcmp(row.state, "active") == 0))
+     * has a password, a previous login only until it is revoked. */
+    int open_for = strcmp(row.state, "active") == 0;
+    if (rc == 0 && can_login != (open_for && login_usable(&row, 1)))
         rc = pb_pg_execf(c, e, "ALTER ROLE %I %s", role, can_login ? "NOLOGIN" : "LOGIN");
-    if (rc == 0 && alt_can_login != (strcmp(row.state, "active") == 0 && row.alt_pw_hash[0]))
+    if (rc == 0 && alt_can_login != (open_for && login_usable(&row, 2)))
         rc = pb_pg_execf(c, e, "ALTER ROLE %I %s", alt, alt_can_login ? "NOLOGIN" : "LOGIN");
     if (rc && fresh && c)
         undo_new_tenant(t, c, spec->id, role, role_created, spec->layout, loc, loc_existed, m);
@@ -1381,12 +1446,14 @@ int pb_tdb_ensure(pb_tdb *t, const pb_tdb_tenant *spec, const pb_dm_model *m, pb
     return 0;
 }
 
-int pb_tdb_rotate(pb_tdb *t, const char *id, pb_tdb_creds *creds, pb_err *e)
+int pb_tdb_rotate(pb_tdb *t, const char *id, long long grace_ms, pb_tdb_creds *creds, pb_err *e)
 {
     PGconn *c;
     tdb_row row;
     char *pw = NULL;
     memset(creds, 0, sizeof *creds);
+    if (grace_ms < 0)
+        return pb_err_set(e, PB_EINVAL, "rotating credentials of tenant %s: negative grace period", id);
     int rc = tdb_open_tenant(t, id, 1, &c, &row, e);
     if (rc)
         return pb_err_wrap(e, "rotating credentials");
@@ -1410,9 +1477,9 @@ int pb_tdb_rotate(pb_tdb *t, const char *id, pb_tdb_creds *creds, pb_err *e)
         rc = new_password(&pw, e);
     /* The other login gets the new password (replacing the one from two
      * rotations ago) and LOGIN, then becomes the one handed out; the login
-     * handed out until now keeps working until the next rotation. A crash
-     * before the switch leaves a password nobody knows: a rerun makes
-     * another. */
+     * handed out until now keeps working for grace_ms, then is revoked
+     * (pb_tdb_revoke_due, or ensure). A crash before the switch leaves a
+     * password nobody knows: a rerun makes another. */
     int next = row.active == 2 ? 1 : 2;
     const char *login = next == 2 ? row.alt_role : row.role;
     if (rc == 0)
@@ -1421,12 +1488,19 @@ int pb_tdb_rotate(pb_tdb *t, const char *id, pb_tdb_creds *creds, pb_err *e)
     if (rc == 0 && strcmp(row.state, "active") == 0 && !row.has_move && !row.has_old)
         rc = pb_pg_execf(c, e, "ALTER ROLE %I LOGIN", login);
     if (rc == 0) {
-        char nx[4];
+        char nx[4], grace[32];
         snprintf(nx, sizeof nx, "%d", next);
-        rc = tdb_update_row(c, "UPDATE paybill.tenants SET active_login = $2::int, updated_at = now() WHERE tenant_id = $1",
-                        id, nx, NULL, e);
+        snprintf(grace, sizeof grace, "%lld", grace_ms);
+        rc = tdb_update_row(c,
+                            "UPDATE paybill.tenants SET active_login = $2::int, "
+                            "revoke_at = now() + $3::bigint * interval '1 millisecond', revoked_at = NULL, "
+                            "updated_at = now() WHERE tenant_id = $1",
+                            id, nx, grace, e);
     }
     if (rc == 0)
+        rc = tdb_load_row(c, id, &row, e);
+    /* No grace: the previous login goes with this call. */
+    if (rc == 0 && grace_ms == 0 && (rc = revoke_previous(c, id, &row, e)) == 0)
         rc = tdb_load_row(c, id, &row, e);
     tdb_close_tenant(t, c, id, 1);
     if (rc == 0)
@@ -1476,6 +1550,25 @@ int pb_tdb_resume(pb_tdb *t, const char *id, pb_err *e)
     return rc ? pb_err_wrap(e, "resuming tenant %s", id) : 0;
 }
 
+int pb_tdb_revoke_due(pb_tdb *t, const char *id, double *next_due_s, pb_err *e)
+{
+    PGconn *c;
+    tdb_row row;
+    *next_due_s = -1;
+    int rc = tdb_open_tenant(t, id, 1, &c, &row, e);
+    if (rc)
+        return pb_err_wrap(e, "revoking the previous login");
+    /* During a move between servers the destination has a copy of the
+     * login: the rerun carries the pending revocation over instead. */
+    rc = tdb_cross_move_pending(&row, e);
+    if (rc == 0 && row.revoke_at[0] && row.revoke_due)
+        rc = revoke_previous(c, id, &row, e);
+    else if (rc == 0 && row.revoke_at[0])
+        *next_due_s = row.revoke_in_s > 0 ? row.revoke_in_s : 0;
+    tdb_close_tenant(t, c, id, 1);
+    return rc ? pb_err_wrap(e, "revoking the previous login of tenant %s", id) : 0;
+}
+
 int pb_tdb_info_get(pb_tdb *t, const char *id, pb_tdb_info *info, pb_err *e)
 {
     tdb_row row;
@@ -1491,6 +1584,9 @@ int pb_tdb_info_get(pb_tdb *t, const char *id, pb_tdb_info *info, pb_err *e)
     snprintf(info->move_server, sizeof info->move_server, "%s", row.move_server);
     snprintf(info->arriving_from, sizeof info->arriving_from, "%s", row.arriving_from);
     info->moving = row.has_move || row.has_old || row.move_server[0] || row.arriving_from[0];
+    snprintf(info->revoke_at, sizeof info->revoke_at, "%s", row.revoke_at);
+    snprintf(info->revoked_at, sizeof info->revoked_at, "%s", row.revoked_at);
+    info->revoke_in_s = row.revoke_at[0] ? (row.revoke_in_s > 0 ? row.revoke_in_s : 0) : -1;
     return 0;
 }
 

@@ -91,17 +91,24 @@
  * random password (sent as a SCRAM verifier, so the clear text never
  * reaches the server's logs) on the other login, gives it LOGIN and makes
  * it the active one, returning its credentials (creds.user changes at each
- * rotation). The previously active login keeps its password until the
- * next rotation, which replaces it: clients holding the old Secret keep
- * connecting until they pick up the new one, provided rotations are
- * further apart than the time clients take to reload. Sessions already
- * open stay open across rotations. A second login that never got a
- * password stays NOLOGIN. Suspend, Retain and moves lock out both logins
- * and end both's sessions; resume and the end of a move let both in again
- * (the second only once it has a password); delete drops both; moves
- * between servers carry both (verifiers, connection limit, which is
- * active). The second login can SET ROLE to the first (same tenant, same
- * rows: rls keys on session_user).
+ * rotation). The previously active login keeps working for a grace
+ * period given to the rotation (clients holding the old Secret keep
+ * connecting until they pick up the new one), then it is revoked: NOLOGIN,
+ * its password removed, its open sessions ended, so rotating after a leak
+ * does revoke the leaked password. paybill.tenants records when
+ * (revoke_at; pb_tdb_info.revoke_at) and, once done, when it was
+ * (revoked_at); the revocation happens in pb_tdb_revoke_due or in
+ * pb_tdb_ensure once it is due (the server's clock), and at once for a
+ * grace of zero. A later rotation gives the revoked login a new password
+ * and makes it the active one again. Sessions of the active login stay
+ * open across rotations. A second login that never got a password stays
+ * NOLOGIN. Suspend, Retain and moves lock out both logins and end both's
+ * sessions; resume and the end of a move let in the ones that may log in
+ * (the second only once it has a password, a previous one only until it is
+ * revoked); delete drops both; moves between servers carry both
+ * (verifiers, connection limit, which is active, the revocation). The
+ * second login can SET ROLE to the first (same tenant, same rows: rls keys
+ * on session_user).
  *
  * Servers. One pb_tdb is one PostgreSQL server (cluster), named by
  * pb_tdb_config.server_name and given a role: PB_TDB_SHARED (rls, schema
@@ -266,6 +273,10 @@ typedef struct pb_tdb_info {
     char moved_to[64];     /* "" or the server the tenant lives on now */
     char move_server[64];  /* "" or: unfinished move from here to there */
     char arriving_from[64]; /* "" or: unfinished move from there to here */
+    /* The login handed out before the last rotation: */
+    char revoke_at[40];    /* "" or when it stops working (RFC 3339, UTC) */
+    char revoked_at[40];   /* "" or when it was revoked (RFC 3339, UTC) */
+    double revoke_in_s;    /* seconds until revoke_at (0: due), -1: none pending */
 } pb_tdb_info;
 
 /* Connect, and create what every layout shares if missing: shared_db, the
@@ -316,10 +327,18 @@ int pb_tdb_ensure(pb_tdb *t, const pb_tdb_tenant *spec, const pb_dm_model *m, pb
 
 /* Rotation without downtime (see the top of this file): a new random
  * password on the login not handed out, which becomes the one handed out;
- * fills creds with it. The other login keeps working until the next
- * rotation. During a move the new login gets LOGIN only when the move
- * finishes. */
-int pb_tdb_rotate(pb_tdb *t, const char *id, pb_tdb_creds *creds, pb_err *err);
+ * fills creds with it. The login handed out until now keeps working for
+ * grace_ms milliseconds, then is revoked (pb_tdb_revoke_due; 0: revoked by
+ * this call, its sessions ended; negative: PB_EINVAL). During a move the
+ * new login gets LOGIN only when the move finishes. */
+int pb_tdb_rotate(pb_tdb *t, const char *id, long long grace_ms, pb_tdb_creds *creds, pb_err *err);
+
+/* Revoke the login handed out before the last rotation if its grace
+ * period is over (by the server's clock): NOLOGIN, no password, sessions
+ * ended. *next_due_s: seconds until a revocation still pending, -1 when
+ * none is (also after revoking). pb_tdb_ensure does the same when it runs.
+ * PB_ECONFLICT during a move between servers (the move carries it). */
+int pb_tdb_revoke_due(pb_tdb *t, const char *id, double *next_due_s, pb_err *err);
 
 /* Suspend: NOLOGIN and every open session of the tenant terminated.
  * Resume: LOGIN again. */

@@ -5,7 +5,7 @@
  * The module is split by concept:
  *   tenantdb.c           setup, migrations, roles and credentials, the
  *                        layouts' places (prepare/remove), ensure, rotate,
- *                        suspend, resume, checksum, delete;
+ *                        revoke, suspend, resume, checksum, delete;
  *   tenantdb_guard.c     least privilege inside a tenant's space: the owner
  *                        role and pinned search_path for every statement
  *                        that touches tenant data, ownership taken back from
@@ -67,6 +67,11 @@ typedef struct {
     char alt_role[TDB_NAME_MAX]; /* "" until made */
     char alt_pw_hash[160];       /* "" while it has no password (then NOLOGIN) */
     int active;                  /* 1: role, 2: alt_role is the one handed out */
+    /* The other login after a rotation (see pb_tdb_revoke_due): */
+    char revoke_at[40];  /* RFC 3339 (UTC): when it stops working; "" none pending */
+    char revoked_at[40]; /* RFC 3339 (UTC): when it was revoked; "" if not */
+    int revoke_due;      /* revoke_at has come (by the server's clock) */
+    double revoke_in_s;  /* seconds until revoke_at, when pending */
 } tdb_row;
 
 /* ---- tenantdb.c ---------------------------------------------------------------- */

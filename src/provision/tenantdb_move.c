@@ -386,19 +386,24 @@ static int prepare_arrival(pb_tdb *s, pb_tdb *d, PGconn *sc, PGconn *dc, const c
     }
     snprintf(active, sizeof active, "%d", srow->active);
     if (rc == 0) {
-        const char *p[10] = {id, srow->role, pb_dm_layout_name(tl), dest, srow->state, s->server,
+        /* The previous login's revocation (pending or done) comes along. */
+        const char *p[12] = {id, srow->role, pb_dm_layout_name(tl), dest, srow->state, s->server,
                              srow->pw_hash[0] ? srow->pw_hash : NULL, logins[1],
-                             srow->alt_pw_hash[0] ? srow->alt_pw_hash : NULL, active};
+                             srow->alt_pw_hash[0] ? srow->alt_pw_hash : NULL, active,
+                             srow->revoke_at[0] ? srow->revoke_at : NULL,
+                             srow->revoked_at[0] ? srow->revoked_at : NULL};
         /* Over a record left by an earlier move away from here. */
         rc = pb_pg_query(dc,
                          "INSERT INTO paybill.tenants (tenant_id, role_name, layout, location, state, arriving_from, "
-                         "password_hash, alt_role, alt_password_hash, active_login) "
-                         "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::int) ON CONFLICT (tenant_id) DO UPDATE SET "
+                         "password_hash, alt_role, alt_password_hash, active_login, revoke_at, revoked_at) "
+                         "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::int, $11::timestamptz, $12::timestamptz) "
+                         "ON CONFLICT (tenant_id) DO UPDATE SET "
                          "role_name = $2, layout = $3, location = $4, state = $5, arriving_from = $6, "
                          "password_hash = $7, alt_role = $8, alt_password_hash = $9, active_login = $10::int, "
+                         "revoke_at = $11::timestamptz, revoked_at = $12::timestamptz, "
                          "move_layout = NULL, move_location = NULL, move_server = NULL, "
                          "old_layout = NULL, old_location = NULL, moved_to = NULL, updated_at = now()",
-                         10, p, NULL, e);
+                         12, p, NULL, e);
     }
     if (rc == 0)
         rc = tdb_ensure_role(dc, srow->role, limits[0], tl == PB_DM_LAYOUT_RLS, &created, &can_login, e);

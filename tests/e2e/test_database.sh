@@ -6,6 +6,9 @@
 . "$(dirname "$0")/stack_env.sh"
 
 stack_up
+# A short grace period after a rotation, so the test sees the previous
+# login revoked (long enough to check it still works right after).
+sed -i '1i rotationGracePeriod: 3s' "$T/operator.yaml"
 operator_start operator
 kubectl apply -f "$STACK_ROOT/examples/00-datamodel.yaml" -f "$STACK_ROOT/examples/10-plans.yaml" >/dev/null
 kubectl apply -f - >/dev/null <<'Y'
@@ -135,13 +138,27 @@ wait_for "reserved word reported" 30 is datamodel reserved '{.status.conditions[
 expect_match "message names the field" 'spec.tables\[0\].name' "$(jp datamodel reserved '{.status.conditions[?(@.type=="Ready")].message}')"
 
 # Rotation on request, without downtime: the previous credentials keep
-# working until the next rotation, so clients can pick up the new Secret.
+# working for the grace period (rotationGracePeriod, 3s here), so clients
+# can pick up the new Secret; then they are revoked, so rotating after a
+# leak does revoke the leaked password, open sessions included.
 old_user=$(secret gamma user) old=$(secret gamma password)
 oldlogin() { PGPASSWORD=$2 psql -h 127.0.0.1 -p "$PG_PORT" -U "$1" -d "$(secret gamma dbname)" -qAt -c 'select 1' 2>&1; }
+PGPASSWORD=$old psql -h 127.0.0.1 -p "$PG_PORT" -U "$old_user" -d "$(secret gamma dbname)" -qAt \
+  -c 'select pg_sleep(60)' >"$T/old_session.out" 2>&1 &
+old_session=$!
 kubectl annotate tenant gamma paybill.dev/rotate-credentials=r1 >/dev/null
 wait_for "password rotated" 30 bash -c "[ \"\$(kubectl get secret tenant-database -n tenant-gamma -o jsonpath='{.data.password}' | base64 -d)\" != '$old' ]"
+expect_eq "previous credentials still work during the grace period (no downtime)" "1" "$(oldlogin "$old_user" "$old")"
 expect_eq "new credentials work" "1" "$(tsql gamma 'select 1')"
-expect_eq "previous credentials still work (no downtime)" "1" "$(oldlogin "$old_user" "$old")"
+wait_for "status says when the previous login goes" 30 bash -c \
+  "kubectl get tenant gamma -o jsonpath='{.status.database.previousLoginRevokeAt}{.status.database.previousLoginRevokedAt}' | grep -qE '^20[0-9-]+T[0-9:]+Z'"
+wait_for "previous login revoked after the grace period" 30 bash -c \
+  "[ -n \"\$(kubectl get tenant gamma -o jsonpath='{.status.database.previousLoginRevokedAt}')\" ]"
+out=$(oldlogin "$old_user" "$old") && fail "previous credentials still work after the grace period: $out"
+ok "previous credentials refused after the grace period"
+wait_for "the previous login's open session was ended" 10 bash -c "! kill -0 $old_session 2>/dev/null"
+expect_eq "no pending revocation left" "" "$(jp tenant gamma '{.status.database.previousLoginRevokeAt}')"
+expect_eq "current credentials work" "1" "$(tsql gamma 'select 1')"
 kubectl annotate --overwrite tenant gamma paybill.dev/rotate-credentials=r2 >/dev/null
 wait_for "second rotation done" 30 is tenant gamma '{.status.database.rotation}' r2
 out=$(oldlogin "$old_user" "$old") && fail "credentials from two rotations ago still work: $out"

@@ -28,6 +28,41 @@ static void test_full(void **state)
     opconfig_free(&c);
 }
 
+/* rotationGracePeriod: a Go duration, 5 minutes by default, for every
+ * server unless one says otherwise; zero revokes at once. */
+static void test_rotation_grace_period(void **state)
+{
+    opconfig c;
+    const char *srv = "databaseServers:\n  - {name: a, host: h, adminSecret: {name: s}}\n"
+                      "  - {name: b, host: h, role: dedicated, rotationGracePeriod: 90s, adminSecret: {name: s}}\n";
+    assert_int_equal(opconfig_parse(srv, "cfg.yaml", &c, NULL), 0);
+    assert_int_equal(c.rotation_grace_ms, 5 * 60 * 1000);
+    assert_int_equal(c.servers[0].rotation_grace_ms, 5 * 60 * 1000);
+    assert_int_equal(c.servers[1].rotation_grace_ms, 90 * 1000);
+    opconfig_free(&c);
+    char y[512];
+    snprintf(y, sizeof y, "rotationGracePeriod: 2s\n%s", srv);
+    assert_int_equal(opconfig_parse(y, "cfg.yaml", &c, NULL), 0);
+    assert_int_equal(c.rotation_grace_ms, 2000);
+    assert_int_equal(c.servers[0].rotation_grace_ms, 2000);
+    assert_int_equal(c.servers[1].rotation_grace_ms, 90 * 1000);
+    opconfig_free(&c);
+    const char *zeros[] = {"rotationGracePeriod: 0\n", "rotationGracePeriod: \"0s\"\n", "rotationGracePeriod: 0s\n"};
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(opconfig_parse(zeros[i], "cfg.yaml", &c, NULL), 0);
+        assert_int_equal(c.rotation_grace_ms, 0);
+        opconfig_free(&c);
+    }
+    assert_int_equal(opconfig_parse("rotationGracePeriod: 1h30m\n", "cfg.yaml", &c, NULL), 0);
+    assert_int_equal(c.rotation_grace_ms, 90 * 60 * 1000);
+    opconfig_free(&c);
+    /* Nothing configured at all: still the default. */
+    assert_int_equal(opconfig_load(NULL, &c, NULL), 0);
+    assert_int_equal(c.rotation_grace_ms, 5 * 60 * 1000);
+    assert_int_equal(opconfig_parse("", "cfg.yaml", &c, NULL), 0);
+    assert_int_equal(c.rotation_grace_ms, 5 * 60 * 1000);
+}
+
 static void expect_error(const char *y, const char *needle)
 {
     opconfig c;
@@ -52,6 +87,11 @@ static void test_errors_name_the_field(void **state)
     expect_error("databaseServers: 3\n", "expected a list");
     expect_error("- a\n- b\n", "expected a mapping");
     expect_error("a: [\n", "cfg.yaml");
+    expect_error("rotationGracePeriod: -1m\n", "rotationGracePeriod: must not be negative");
+    expect_error("rotationGracePeriod: 5\n", "rotationGracePeriod: expected a duration");
+    expect_error("rotationGracePeriod: soon\n", "rotationGracePeriod: expected a duration");
+    expect_error("databaseServers:\n  - {name: a, host: h, rotationGracePeriod: 1x, adminSecret: {name: s}}\n",
+                 "databaseServers[0].rotationGracePeriod: expected a duration");
 }
 
 static void test_empty_and_missing(void **state)
@@ -73,6 +113,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_full),
+        cmocka_unit_test(test_rotation_grace_period),
         cmocka_unit_test(test_errors_name_the_field),
         cmocka_unit_test(test_empty_and_missing),
     };

@@ -17,6 +17,11 @@
 #include "provision/tenantdb.h"
 #include "util/log.h"
 
+/* A rotation's grace period longer than the whole file takes: the
+ * previous login keeps working throughout (test_rotation_grace is about
+ * the grace itself). */
+#define LONG_GRACE_MS (3600 * 1000LL)
+
 static pgtest_server srv;
 static pb_tdb *tdb;
 static pb_dm_model *model; /* the version every tenant is at */
@@ -441,7 +446,7 @@ static void test_bad_requests(void **state)
     pb_tdb_tenant other = {.id = "acme", .layout = PB_DM_LAYOUT_SCHEMA};
     assert_int_equal(pb_tdb_ensure(tdb, &other, model, &cr, &e), PB_ECONFLICT);
     assert_non_null(strstr(e.msg, "layout rls"));
-    assert_int_equal(pb_tdb_rotate(tdb, "nobody", &cr, &e), PB_ENOTFOUND);
+    assert_int_equal(pb_tdb_rotate(tdb, "nobody", LONG_GRACE_MS, &cr, &e), PB_ENOTFOUND);
     assert_int_equal(pb_tdb_suspend(tdb, "nobody", &e), PB_ENOTFOUND);
     pb_tdb_info info;
     assert_int_equal(pb_tdb_info_get(tdb, "nobody", &info, &e), PB_ENOTFOUND);
@@ -665,7 +670,7 @@ static void test_rotate(void **state)
     b.password = cr.password;
     assert_null(tconnect(&b, NULL, NULL, err, sizeof err));
 
-    assert_int_equal(pb_tdb_rotate(tdb, "rotor", &fresh, &e), 0);
+    assert_int_equal(pb_tdb_rotate(tdb, "rotor", LONG_GRACE_MS, &fresh, &e), 0);
     assert_string_not_equal(fresh.password, cr.password);
     assert_string_equal(fresh.user, "pb_t_rotor-2");
     assert_non_null(strstr(fresh.uri, fresh.password));
@@ -685,7 +690,7 @@ static void test_rotate(void **state)
 
     /* Rotate again: back to the first login with a new password; the
      * oldest password stops working, the previous one still works. */
-    assert_int_equal(pb_tdb_rotate(tdb, "rotor", &third, &e), 0);
+    assert_int_equal(pb_tdb_rotate(tdb, "rotor", LONG_GRACE_MS, &third, &e), 0);
     assert_string_equal(third.user, "pb_t_rotor");
     assert_string_not_equal(third.password, cr.password);
     assert_null(tconnect(&cr, NULL, NULL, err, sizeof err));
@@ -710,7 +715,7 @@ static void test_rotate(void **state)
     assert_null(tconnect(&third, NULL, NULL, err, sizeof err));
     /* A rotation while suspended does not let anyone in. */
     pb_tdb_creds fourth;
-    assert_int_equal(pb_tdb_rotate(tdb, "rotor", &fourth, &e), 0);
+    assert_int_equal(pb_tdb_rotate(tdb, "rotor", LONG_GRACE_MS, &fourth, &e), 0);
     assert_string_equal(fourth.user, "pb_t_rotor-2");
     assert_null(tconnect(&fourth, NULL, NULL, err, sizeof err));
     assert_int_equal(pb_tdb_resume(tdb, "rotor", &e), 0);
@@ -739,6 +744,88 @@ static void test_rotate(void **state)
     pb_tdb_creds_clear(&fourth);
 }
 
+/* Rotating after a leak revokes the leaked password: the previous login
+ * works during the grace period, then neither it nor its open sessions do
+ * (whether pb_tdb_revoke_due or ensure notices first); a grace of zero
+ * revokes at once. */
+static void test_rotation_grace(void **state)
+{
+    pb_tdb_creds cr, fresh, third, again;
+    pb_tdb_info info;
+    pb_err e;
+    char err[512];
+    double next = 0;
+    ensure_ok("graced", PB_DM_LAYOUT_SCHEMA, -1, NULL, &cr);
+    seed(&cr, 1, 2);
+    assert_int_equal(pb_tdb_rotate(tdb, "graced", -1, &fresh, &e), PB_EINVAL);
+    PGconn *open = tconnect_ok(&cr);
+    assert_int_equal(pb_tdb_rotate(tdb, "graced", 2000, &fresh, &e), 0);
+    /* During the grace: both work, and the revocation is not due yet. */
+    PQfinish(tconnect_ok(&cr));
+    PQfinish(tconnect_ok(&fresh));
+    assert_int_equal(pb_tdb_revoke_due(tdb, "graced", &next, &e), 0);
+    assert_true(next > 0 && next <= 2.0);
+    assert_int_equal(pb_tdb_info_get(tdb, "graced", &info, &e), 0);
+    assert_int_equal(strlen(info.revoke_at), 20); /* 2026-01-02T03:04:05Z */
+    assert_string_equal(info.revoked_at, "");
+    assert_true(info.revoke_in_s > 0 && info.revoke_in_s <= 2.0);
+    assert_string_equal(state_of(open, "SELECT count(*) FROM customers"), "00000");
+    /* After it: revoked, its session ended, the new login unaffected. */
+    usleep((useconds_t)((next + 0.3) * 1e6));
+    PGconn *n = tconnect_ok(&fresh);
+    assert_int_equal(pb_tdb_revoke_due(tdb, "graced", &next, &e), 0);
+    assert_true(next < 0);
+    assert_null(tconnect(&cr, NULL, NULL, err, sizeof err));
+    assert_non_null(strstr(err, "password authentication failed")); /* it has none left */
+    assert_string_not_equal(state_of(open, "SELECT 1"), "00000");
+    PQfinish(open);
+    assert_int_equal(qint(n, "SELECT count(*) FROM customers"), 2);
+    PQfinish(n);
+    assert_int_equal(pb_tdb_info_get(tdb, "graced", &info, &e), 0);
+    assert_string_equal(info.revoke_at, "");
+    assert_int_equal(strlen(info.revoked_at), 20);
+    assert_true(info.revoke_in_s < 0);
+    PGconn *adm = admin("paybill");
+    assert_int_equal(qint(adm, "SELECT count(*) FROM pg_authid WHERE rolname = 'pb_t_graced' "
+                               "AND NOT rolcanlogin AND rolpassword IS NULL"),
+                     1);
+    /* Nothing lets it in again: ensure, suspend and resume. */
+    ensure_ok("graced", PB_DM_LAYOUT_SCHEMA, -1, fresh.password, &again);
+    pb_tdb_creds_clear(&again);
+    assert_int_equal(pb_tdb_suspend(tdb, "graced", &e), 0);
+    assert_int_equal(pb_tdb_resume(tdb, "graced", &e), 0);
+    assert_null(tconnect(&cr, NULL, NULL, err, sizeof err));
+    PQfinish(tconnect_ok(&fresh));
+    /* A revocation also happens in ensure once due. */
+    assert_int_equal(pb_tdb_rotate(tdb, "graced", 800, &third, &e), 0);
+    assert_string_equal(third.user, "pb_t_graced"); /* the revoked login, alive again with a new password */
+    open = tconnect_ok(&fresh);
+    usleep(1100 * 1000);
+    ensure_ok("graced", PB_DM_LAYOUT_SCHEMA, -1, third.password, &again);
+    pb_tdb_creds_clear(&again);
+    assert_null(tconnect(&fresh, NULL, NULL, err, sizeof err));
+    assert_string_not_equal(state_of(open, "SELECT 1"), "00000");
+    PQfinish(open);
+    PQfinish(tconnect_ok(&third));
+    /* Zero grace: gone with the rotation, sessions and all. */
+    pb_tdb_creds fourth;
+    open = tconnect_ok(&third);
+    assert_int_equal(pb_tdb_rotate(tdb, "graced", 0, &fourth, &e), 0);
+    assert_null(tconnect(&third, NULL, NULL, err, sizeof err));
+    assert_string_not_equal(state_of(open, "SELECT 1"), "00000");
+    PQfinish(open);
+    PQfinish(tconnect_ok(&fourth));
+    assert_int_equal(pb_tdb_info_get(tdb, "graced", &info, &e), 0);
+    assert_string_equal(info.revoke_at, "");
+    assert_int_equal(strlen(info.revoked_at), 20);
+    assert_int_equal(qint(adm, "SELECT count(*) FROM pg_roles WHERE rolname LIKE 'pb\\_t\\_graced%' AND rolcanlogin"), 1);
+    PQfinish(adm);
+    assert_int_equal(pb_tdb_delete(tdb, "graced", PB_TDB_DELETE, model, NULL, &e), 0);
+    pb_tdb_creds *all[] = {&cr, &fresh, &third, &fourth};
+    for (int i = 0; i < 4; i++)
+        pb_tdb_creds_clear(all[i]);
+}
+
 /* The second login, as a hostile tenant: it sees exactly what the first
  * sees, in every layout, and nothing of anyone else's. */
 static void test_second_login_isolation(void **state)
@@ -750,7 +837,7 @@ static void test_second_login_isolation(void **state)
     ensure_ok("alt_o", PB_DM_LAYOUT_RLS, -1, NULL, &o);
     seed(&a, 1, 2);
     seed(&o, 1, 5);
-    assert_int_equal(pb_tdb_rotate(tdb, "alt_a", &a2, &e), 0);
+    assert_int_equal(pb_tdb_rotate(tdb, "alt_a", LONG_GRACE_MS, &a2, &e), 0);
     PGconn *c = tconnect_ok(&a2);
     assert_int_equal(qint(c, "SELECT count(*) FROM customers"), 2);
     assert_int_equal(qint(c, "SELECT count(*) FROM app.customers WHERE tenant_id = 'alt_o'"), 0);
@@ -793,8 +880,8 @@ static void test_second_login_isolation(void **state)
     ensure_ok("alt_d", PB_DM_LAYOUT_DATABASE, -1, NULL, &d);
     seed(&s, 1, 2);
     seed(&d, 1, 4);
-    assert_int_equal(pb_tdb_rotate(tdb, "alt_s", &s2, &e), 0);
-    assert_int_equal(pb_tdb_rotate(tdb, "alt_d", &d2, &e), 0);
+    assert_int_equal(pb_tdb_rotate(tdb, "alt_s", LONG_GRACE_MS, &s2, &e), 0);
+    assert_int_equal(pb_tdb_rotate(tdb, "alt_d", LONG_GRACE_MS, &d2, &e), 0);
     c = tconnect_ok(&s2);
     assert_int_equal(qint(c, "SELECT count(*) FROM customers"), 2);
     assert_string_equal(state_of(c, "SELECT * FROM app.customers"), "42501");
@@ -1401,7 +1488,7 @@ static void test_password_set_only_when_changed(void **state)
     /* Rotation sets a new one on the second login, handed out from then
      * on; converging with it changes nothing more; converging with an
      * older Secret's password sets that one on the login handed out. */
-    assert_int_equal(pb_tdb_rotate(tdb, "pwstable", &cr2, &e), 0);
+    assert_int_equal(pb_tdb_rotate(tdb, "pwstable", LONG_GRACE_MS, &cr2, &e), 0);
     assert_string_equal(cr2.user, "pb_t_pwstable-2");
     snprintf(v1, sizeof v1, "%s", verifier_of(adm, "pb_t_pwstable-2"));
     long long xmin2 = qint(adm, "SELECT xmin::text::bigint FROM pg_authid WHERE rolname = 'pb_t_pwstable-2'");
@@ -1422,7 +1509,7 @@ static void test_password_set_only_when_changed(void **state)
     assert_null(tconnect(&cr2, NULL, NULL, err, sizeof err));
     /* Rotate back to the first login for the rest. */
     pb_tdb_creds_clear(&cr2);
-    assert_int_equal(pb_tdb_rotate(tdb, "pwstable", &cr2, &e), 0);
+    assert_int_equal(pb_tdb_rotate(tdb, "pwstable", LONG_GRACE_MS, &cr2, &e), 0);
     assert_string_equal(cr2.user, "pb_t_pwstable");
     ensure_ok("pwstable", PB_DM_LAYOUT_RLS, -1, pw, &cr3);
     pb_tdb_creds_clear(&cr3);
@@ -1605,7 +1692,7 @@ static void test_dedicated_server_round_trip(void **state)
     PQfinish(a2);
     assert_int_equal(pb_tdb_checksum(tdb, "nomad", model, &rows, sum, &e), PB_ENOTFOUND);
     assert_non_null(strstr(e.msg, "dedicated-1"));
-    assert_int_equal(pb_tdb_rotate(tdb, "nomad", &tmp, &e), PB_ENOTFOUND);
+    assert_int_equal(pb_tdb_rotate(tdb, "nomad", LONG_GRACE_MS, &tmp, &e), PB_ENOTFOUND);
     pb_tdb_tenant there = {.id = "nomad", .layout = PB_DM_LAYOUT_RLS, .password = cr.password};
     assert_int_equal(pb_tdb_ensure(tdb, &there, model, &tmp, &e), PB_ECONFLICT);
     /* Ensured on its server: converges, same password, new host/port. */
@@ -1634,7 +1721,7 @@ static void test_dedicated_server_round_trip(void **state)
     /* A rotation on the dedicated server: both logins valid, and both
      * move along. */
     pb_tdb_creds rcr;
-    assert_int_equal(pb_tdb_rotate(d, "nomad", &rcr, &e), 0);
+    assert_int_equal(pb_tdb_rotate(d, "nomad", LONG_GRACE_MS, &rcr, &e), 0);
     assert_string_equal(rcr.user, "pb_t_nomad-2");
     PQfinish(tconnect_ok(&rcr));
     PQfinish(tconnect_ok(&dcr));
@@ -1702,7 +1789,7 @@ static void test_dedicated_move_crash_converges(void **state)
     /* Both logins in use: the moves must carry both. */
     {
         pb_err re;
-        assert_int_equal(pb_tdb_rotate(tdb, "drifter", &cr, &re), 0);
+        assert_int_equal(pb_tdb_rotate(tdb, "drifter", LONG_GRACE_MS, &cr, &re), 0);
     }
     long long rows0, rows;
     char sum0[65], sum[65];
@@ -1893,6 +1980,7 @@ int main(void)
         cmocka_unit_test(test_schema_and_database_isolation),
         cmocka_unit_test(test_suspend_resume),
         cmocka_unit_test(test_rotate),
+        cmocka_unit_test(test_rotation_grace),
         cmocka_unit_test(test_second_login_isolation),
         cmocka_unit_test(test_operations_on_a_tenant_are_serialised),
         cmocka_unit_test(test_delete_policies),
