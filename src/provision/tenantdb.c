@@ -255,6 +255,44 @@ int tdb_cross_move_pending(const tdb_row *row, pb_err *e)
 
 /* ---- setup ------------------------------------------------------------------- */
 
+/* PostgreSQL lets PUBLIC connect to, and make temporary tables in, its
+ * maintenance database and template1: tenant logins have no business
+ * there, so on a server the operator manages PUBLIC loses both. Only their
+ * owner or a superuser may change that: an admin that is neither is told
+ * in the log and carries on (nothing else depends on it). An admin that is
+ * not a superuser keeps CONNECT, granted explicitly first. */
+static int close_maintenance_dbs(PGconn *c, pb_err *e)
+{
+    PGresult *r = NULL;
+    int rc = pb_pg_query(c,
+                         "SELECT d.datname, "
+                         "  EXISTS (SELECT 1 FROM aclexplode(coalesce(d.datacl, acldefault('d', d.datdba))) a "
+                         "          WHERE a.grantee = 0 AND a.privilege_type IN ('CONNECT', 'TEMPORARY')), "
+                         "  u.rolsuper OR pg_has_role(d.datdba, 'MEMBER'), u.rolsuper "
+                         "FROM pg_database d, pg_roles u WHERE u.rolname = current_user "
+                         "AND d.datname IN ('postgres', 'template1') ORDER BY d.datname",
+                         0, NULL, &r, e);
+    for (int i = 0; rc == 0 && i < PQntuples(r); i++) {
+        const char *db = PQgetvalue(r, i, 0);
+        if (strcmp(PQgetvalue(r, i, 1), "t") != 0)
+            continue; /* closed already */
+        if (strcmp(PQgetvalue(r, i, 2), "t") != 0) {
+            pb_log_warn("PUBLIC may connect to this database and the admin may not change it: tenant logins "
+                        "can connect there",
+                        "database", db, NULL);
+            continue;
+        }
+        if (strcmp(PQgetvalue(r, i, 3), "t") != 0)
+            rc = pb_pg_execf(c, e, "GRANT CONNECT ON DATABASE %I TO CURRENT_USER", db);
+        if (rc == 0)
+            rc = pb_pg_execf(c, e, "REVOKE CONNECT, TEMPORARY ON DATABASE %I FROM PUBLIC", db);
+        if (rc == 0)
+            pb_log_info("closed to PUBLIC (CONNECT, TEMPORARY)", "database", db, NULL);
+    }
+    PQclear(r);
+    return rc ? pb_err_wrap(e, "closing the maintenance databases to PUBLIC") : 0;
+}
+
 static int bootstrap(pb_tdb *t, pb_err *e)
 {
     PGconn *c = NULL;
@@ -281,6 +319,8 @@ static int bootstrap(pb_tdb *t, pb_err *e)
         if (rc == PB_EEXIST)
             rc = 0;
     }
+    if (rc == 0)
+        rc = close_maintenance_dbs(c, e);
     tdb_put_conn(t, c);
     if (rc)
         return pb_err_wrap(e, "preparing the shared database");

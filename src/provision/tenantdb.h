@@ -43,7 +43,10 @@
  * tenant's login has CONNECT on its database, USAGE on its schema and DML
  * on its tables: no CREATE on any schema or database, no TEMPORARY (PUBLIC
  * has neither; the bookkeeping schema "paybill" is the admin's and closed
- * to tenants). So a tenant can neither drop nor replace a table, nor put a
+ * to tenants). pb_tdb_new also takes CONNECT and TEMPORARY on the
+ * maintenance database "postgres" and on "template1" from PUBLIC (other
+ * clients of the server that relied on it need a grant of their own); an
+ * admin that is not a superuser keeps CONNECT there by an explicit grant. So a tenant can neither drop nor replace a table, nor put a
  * view or function of its own where the operator looks. Older versions
  * made a bridge tenant the owner of its schema: pb_tdb_ensure and
  * pb_tdb_apply_model take it back (owner paybill_owner, CREATE revoked from

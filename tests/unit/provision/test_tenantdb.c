@@ -597,13 +597,27 @@ static void test_schema_and_database_isolation(void **state)
     assert_non_null(strstr(err, "permission denied for database \"t_db_b\""));
     assert_null(tconnect(&d1, "paybill", NULL, err, sizeof err));
     assert_non_null(strstr(err, "permission denied for database \"paybill\""));
-    /* The maintenance database keeps PostgreSQL's default CONNECT for
-     * PUBLIC (not ours to change), but holds nothing and is read-only. */
-    c = tconnect(&d1, "postgres", NULL, err, sizeof err);
-    assert_non_null(c);
-    assert_string_equal(state_of(c, "CREATE TABLE public.x (i int)"), "42501");
-    assert_string_equal(state_of(c, "SELECT * FROM pg_authid"), "42501");
-    PQfinish(c);
+    /* Nor the maintenance database and template1 (PostgreSQL lets PUBLIC
+     * connect and make temporary tables there; not on servers the
+     * operator manages), for a tenant of any layout. */
+    const char *maint[] = {"postgres", "template1"};
+    pb_tdb_creds *any[] = {&s1, &d1};
+    for (int i = 0; i < 2; i++)
+        for (int k = 0; k < 2; k++) {
+            c = tconnect(any[k], maint[i], NULL, err, sizeof err);
+            if (c) {
+                PQfinish(c);
+                fail_msg("tenant %s can connect to %s", any[k]->user, maint[i]);
+            }
+            assert_non_null(strstr(err, "permission denied for database"));
+        }
+    {
+        PGconn *adm = admin("postgres");
+        assert_int_equal(qint(adm, "SELECT count(*) FROM pg_database d, aclexplode(coalesce(d.datacl, acldefault('d', d.datdba))) a "
+                                   "WHERE d.datname IN ('postgres', 'template1') AND a.grantee = 0"),
+                         0);
+        PQfinish(adm);
+    }
     /* Guessing another tenant's password gets nowhere. */
     assert_null(tconnect(&d2, NULL, d1.password, err, sizeof err));
     assert_non_null(strstr(err, "password authentication failed"));
