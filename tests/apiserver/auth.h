@@ -67,15 +67,17 @@ char *dv_issue_sa_token_ex(dv_auth *a, const char *ns, const char *name, const c
 /* The lister given to dv_auth_new (and its ud in *ud when ud != NULL). */
 dv_lister dv_auth_lister(const dv_auth *a, void **ud);
 
-/* Apply Impersonate-User / Impersonate-Group headers (NULL if absent):
- * allowed when `u` may "impersonate" users/groups; replaces *u. 0, or -1
- * with the 403 message. imp_groups is NULL-terminated (or NULL). A user
+/* Apply Impersonate-User / Impersonate-Group / Impersonate-Uid headers
+ * (NULL if absent): allowed when `u` may "impersonate" users/groups (and
+ * uids in authentication.k8s.io); replaces *u. 0, or -1 with the 403
+ * message. imp_groups is NULL-terminated (or NULL). A user
  * "system:serviceaccount:NS:NAME" is checked as impersonate on
  * serviceaccounts NAME in NS and, without Impersonate-Group, gets the
- * ServiceAccount groups. Groups without a user: -1 ("requested ... without
- * impersonating a user"; kube-apiserver answers that with a 500). */
+ * ServiceAccount groups. Groups or a uid without a user: -1 ("requested
+ * [...] without impersonating a user"; kube-apiserver answers that with a
+ * 500). */
 int dv_impersonate(dv_auth *a, dv_user *u, const char *imp_user, const char *const *imp_groups,
-                   char *msg, size_t n);
+                   const char *imp_uid, char *msg, size_t n);
 
 typedef struct dv_attributes {
     const char *verb;        /* get list watch create update patch delete deletecollection, ... */

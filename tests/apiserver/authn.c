@@ -8,7 +8,7 @@
  * Every authenticated user gets the group system:authenticated.
  *
  * Also here: TokenRequest (`kubectl create token`) and impersonation
- * (Impersonate-User/-Group), which asks rbac.c whether the requester may
+ * (Impersonate-User/-Group/-Uid), which asks rbac.c whether the requester may
  * "impersonate". dv_user helpers live in auth.c.
  *
  * The dv_auth is immutable after dv_auth_new, so it may be shared.
@@ -597,15 +597,27 @@ static int split_sa_username(const char *user, char *ns, size_t nsz, char *name,
 }
 
 int dv_impersonate(dv_auth *a, dv_user *u, const char *imp_user, const char *const *imp_groups,
-                   char *msg, size_t n)
+                   const char *imp_uid, char *msg, size_t n)
 {
     int has_groups = imp_groups && imp_groups[0];
+    if (imp_uid && !*imp_uid)
+        imp_uid = NULL;
     if (!imp_user || !*imp_user) {
-        if (!has_groups)
+        if (!has_groups && !imp_uid)
             return 0;
-        if (msg)
-            snprintf(msg, n, "requested [{Group  %s   }] without impersonating a user",
-                     imp_groups[0]);
+        /* The filter's list of requests, printed as Go prints a slice of
+         * ObjectReference {Kind Namespace Name UID APIVersion
+         * ResourceVersion FieldPath}. */
+        if (msg) {
+            size_t off = (size_t)snprintf(msg, n, "requested [");
+            for (size_t i = 0; has_groups && imp_groups[i] && off < n; i++)
+                off += (size_t)snprintf(msg + off, n - off, "%s{Group  %s    }", i ? " " : "", imp_groups[i]);
+            if (imp_uid && off < n)
+                off += (size_t)snprintf(msg + off, n - off, "%s{UID  %s  authentication.k8s.io/v1  }",
+                                        has_groups ? " " : "", imp_uid);
+            if (off < n)
+                snprintf(msg + off, n - off, "] without impersonating a user");
+        }
         return -1;
     }
     /* Each impersonation request is authorized on its own, user first,
@@ -627,6 +639,12 @@ int dv_impersonate(dv_auth *a, dv_user *u, const char *imp_user, const char *con
         dv_attributes ga = {.verb = "impersonate", .group = "", .resource = "groups",
                             .name = imp_groups[i]};
         if (!dv_authorize(a, u, &ga, msg, n))
+            return -1;
+    }
+    if (imp_uid) {
+        dv_attributes ua = {.verb = "impersonate", .group = "authentication.k8s.io", .resource = "uids",
+                            .name = imp_uid};
+        if (!dv_authorize(a, u, &ua, msg, n))
             return -1;
     }
 
@@ -657,7 +675,7 @@ int dv_impersonate(dv_auth *a, dv_user *u, const char *imp_user, const char *con
     }
     /* dv_user_set adds system:authenticated unless system:(un)authenticated is there. */
     dv_user nu = {0};
-    int rc = dv_user_set(&nu, imp_user, "", groups);
+    int rc = dv_user_set(&nu, imp_user, imp_uid ? imp_uid : "", groups);
     free(groups);
     if (rc < 0)
         return -1;

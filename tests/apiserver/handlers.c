@@ -466,10 +466,10 @@ void dv_api_handle(dv_api *api, const dv_request *req, dv_response *resp)
         dv_reply_status(&c, 401, "Unauthorized", "Unauthorized", NULL);
         return;
     }
-    if (req->impersonate_user || (req->impersonate_groups && req->impersonate_groups[0])) {
+    if (req->impersonate_user || (req->impersonate_groups && req->impersonate_groups[0]) || req->impersonate_uid) {
         char msg[1024] = "";
-        if (dv_impersonate(api->auth, &c.user, req->impersonate_user, req->impersonate_groups, msg,
-                           sizeof(msg)) != 0) {
+        if (dv_impersonate(api->auth, &c.user, req->impersonate_user, req->impersonate_groups,
+                           req->impersonate_uid, msg, sizeof(msg)) != 0) {
             dv_reply_status(&c, 403, "Forbidden", msg, json_pack("{s:s}", "kind", "users"));
             goto out;
         }

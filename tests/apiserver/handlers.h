@@ -45,6 +45,7 @@ typedef struct dv_request {
     const char *const *impersonate_groups; /* NULL-terminated or NULL */
     const char *body;
     size_t body_len;
+    const char *impersonate_uid; /* Impersonate-Uid, or NULL */
 } dv_request;
 
 typedef struct dv_response {

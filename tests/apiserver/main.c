@@ -36,9 +36,11 @@ static void usage(FILE *f)
             "  --token-auth-file PATH        static tokens: token,user,uid,\"group1,group2\"\n"
             "  --insecure-http               serve plain HTTP instead of HTTPS; requests without\n"
             "                                credentials act as admin (kubectl sends no token over HTTP)\n"
-            "  --http1-only                  offer only http/1.1 in ALPN. Impersonate-* headers\n"
-            "                                (kubectl --as) need HTTP/1.1: lws 4.1 drops unknown\n"
-            "                                headers on HTTP/2 (or run kubectl with DISABLE_HTTP2=1)\n"
+            "  --http2                       also serve HTTP/2 (ALPN h2; h2c upgrades on plain HTTP).\n"
+            "                                UNSAFE with impersonation: lws 4.1 cannot read\n"
+            "                                Impersonate-* headers on HTTP/2, so kubectl --as would\n"
+            "                                run as the caller. For benchmarks. Default: HTTP/1.1 only\n"
+            "  --http1-only                  accepted for old scripts; HTTP/1.1 only is the default\n"
             "  --tls-cert PATH --tls-key PATH  serve this certificate instead of a generated one\n"
             "  --watch-window N              events kept for watch resume (default 1000)\n"
             "  --fault-drop-watch-after-s S  end every watch after S seconds\n"
@@ -55,7 +57,7 @@ int main(int argc, char **argv)
     dv_api_config cfg = {0};
     cfg.watch_window = 1000;
     cfg.fault_error_code = 500;
-    int insecure = 0, http1_only = 0, latency_ms = 0;
+    int insecure = 0, http2 = 0, latency_ms = 0;
     pb_log_level level = PB_LOG_INFO;
     pb_log_format format = PB_LOG_TEXT;
     for (int i = 1; i < argc; i++) {
@@ -71,7 +73,9 @@ int main(int argc, char **argv)
         } else if (!strcmp(a, "--insecure-http")) {
             insecure = 1;
         } else if (!strcmp(a, "--http1-only")) {
-            http1_only = 1;
+            http2 = 0;
+        } else if (!strcmp(a, "--http2")) {
+            http2 = 1;
         } else if (ARG("--listen")) {
             listen = v;
         } else if (ARG("--port-file")) {
@@ -135,7 +139,17 @@ int main(int argc, char **argv)
         pb_log_error("starting the API failed", "error", msg, NULL);
         return 1;
     }
-    dv_server_config scfg = {listen, insecure, http1_only, tls_cert, tls_key, cfg.data_dir, latency_ms};
+    dv_server_config scfg = {.listen = listen,
+                             .insecure_http = insecure,
+                             .http2 = http2,
+                             .tls_cert = tls_cert,
+                             .tls_key = tls_key,
+                             .cert_dir = cfg.data_dir,
+                             .fault_latency_ms = latency_ms};
+    if (http2)
+        pb_log_warn("--http2: Impersonate-* headers cannot be read on HTTP/2 streams (libwebsockets 4.1); "
+                    "an impersonating request over HTTP/2 runs as its caller. Do not rely on impersonation",
+                    NULL);
     dv_server *srv = NULL;
     if (dv_server_new(api, &scfg, &srv, msg, sizeof(msg)) != 0) {
         pb_log_error("starting the server failed", "error", msg, NULL);

@@ -8,6 +8,18 @@
  * writability, and write what is pending - framed as chunks on HTTP/1.1,
  * plain DATA frames on HTTP/2 - until the watch finishes.
  * A 100 ms timer drives dv_api_tick (bookmarks, timeouts, GC).
+ *
+ * HTTP/1.1 only unless cfg->http2: lws 4.1 parses non-standard request
+ * headers (LWS_WITH_CUSTOM_HEADERS) on HTTP/1.1 alone. On an HTTP/2 stream
+ * lws_hdr_custom_length/_copy return -1 (they refuse mux substreams) and the
+ * HPACK decoder drops unknown names without a trace (no count, no flag, no
+ * raw header access in the 4.1 API), so Impersonate-User/-Group/-Uid would
+ * silently be ignored and an impersonating request would run as its
+ * caller. A request whose impersonation cannot be read must never be
+ * served, and the only way to know that no request carries unreadable
+ * headers is to never accept HTTP/2: ALPN offers only http/1.1, h2c
+ * upgrades are refused, prior knowledge is not enabled, and a stream that
+ * still arrives over HTTP/2 is answered 400 without being served.
  * Group commit: a reply to a write (or one read after it) is held until the
  * WRITEABLE callback, whose first sync fsyncs every write of the loop turn.
  */
@@ -19,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <poll.h>
 #include <unistd.h>
 
@@ -44,6 +57,7 @@ struct dv_server {
     char *ca_pem, *cert_pem, *key_pem;
     volatile sig_atomic_t stop;
     int port;
+    int http2; /* HTTP/2 accepted (--http2): Impersonate-* unreadable there */
     /* HTTP/1.1 watch connections: lws does not read a connection while its
      * response streams, so a client's close goes unnoticed and its
      * readable socket makes poll() return at once, forever (a busy loop).
@@ -58,8 +72,8 @@ typedef struct pss {
     char method[16];
     char *path;
     json_t *query;
-    char *hdr[5];        /* accept, content-type, authorization, user-agent, impersonate-user */
-    char *imp_group;     /* one Impersonate-Group (lws keeps one value) */
+    char *hdr[6];        /* accept, content-type, authorization, user-agent, impersonate-user, -uid */
+    char *imp_group;     /* the first Impersonate-Group (lws finds no other) */
     pb_buf body;
     int too_big;
     dv_response resp;
@@ -72,9 +86,10 @@ typedef struct pss {
     struct lws *wsi;
     int tracked;         /* in srv->h1_watches */
     int peer_gone;       /* the client closed (or sent data into) an HTTP/1.1 watch */
+    int h2_refused;      /* arrived over HTTP/2 while it is off: answer 400, serve nothing */
 } pss;
 
-enum { H_ACCEPT, H_CTYPE, H_AUTH, H_UA, H_IMP_USER };
+enum { H_ACCEPT, H_CTYPE, H_AUTH, H_UA, H_IMP_USER, H_IMP_UID, N_HDR };
 
 static void untrack_h1_watch(pss *p)
 {
@@ -119,7 +134,7 @@ static void pss_clear(pss *p)
         untrack_h1_watch(p);
     free(p->path);
     json_decref(p->query);
-    for (int i = 0; i < 5; i++)
+    for (int i = 0; i < N_HDR; i++)
         free(p->hdr[i]);
     free(p->imp_group);
     pb_buf_free(&p->body);
@@ -185,12 +200,10 @@ static void collect_request(struct lws *wsi, pss *p)
     p->hdr[H_CTYPE] = hdr_dup(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE);
     p->hdr[H_AUTH] = hdr_dup(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
     p->hdr[H_UA] = hdr_dup(wsi, WSI_TOKEN_HTTP_USER_AGENT);
+    /* lws stores custom header names lower-cased, with their colon. */
     p->hdr[H_IMP_USER] = custom_dup(wsi, "impersonate-user:");
-    if (!p->hdr[H_IMP_USER])
-        p->hdr[H_IMP_USER] = custom_dup(wsi, "Impersonate-User:");
+    p->hdr[H_IMP_UID] = custom_dup(wsi, "impersonate-uid:");
     p->imp_group = custom_dup(wsi, "impersonate-group:");
-    if (!p->imp_group)
-        p->imp_group = custom_dup(wsi, "Impersonate-Group:");
     p->h2 = lws_get_network_wsi(wsi) != wsi;
 }
 
@@ -246,18 +259,26 @@ static int dispatch(struct lws *wsi, dv_server *s, pss *p)
         return 0;
     }
     const char *groups[2] = {p->imp_group, NULL};
-    dv_request req = {p->method,
-                      p->path,
-                      p->query,
-                      p->hdr[H_ACCEPT],
-                      p->hdr[H_CTYPE],
-                      p->hdr[H_AUTH],
-                      p->hdr[H_UA],
-                      p->hdr[H_IMP_USER],
-                      p->imp_group ? groups : NULL,
-                      p->body.data,
-                      p->body.len};
-    if (p->too_big) {
+    dv_request req = {.method = p->method,
+                      .path = p->path,
+                      .query = p->query,
+                      .accept = p->hdr[H_ACCEPT],
+                      .content_type = p->hdr[H_CTYPE],
+                      .authorization = p->hdr[H_AUTH],
+                      .user_agent = p->hdr[H_UA],
+                      .impersonate_user = p->hdr[H_IMP_USER],
+                      .impersonate_groups = p->imp_group ? groups : NULL,
+                      .body = p->body.data,
+                      .body_len = p->body.len,
+                      .impersonate_uid = p->hdr[H_IMP_UID]};
+    if (p->h2_refused) {
+        p->resp.status = 400;
+        snprintf(p->resp.content_type, sizeof(p->resp.content_type), "application/json");
+        p->resp.body = strdup("{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},\"status\":\"Failure\","
+                              "\"message\":\"HTTP/2 is not served here: Impersonate-* headers cannot be read over "
+                              "HTTP/2 (use HTTP/1.1)\",\"reason\":\"BadRequest\",\"code\":400}");
+        p->resp.body_len = strlen(p->resp.body);
+    } else if (p->too_big) {
         p->resp.status = 413;
         snprintf(p->resp.content_type, sizeof(p->resp.content_type), "application/json");
         p->resp.body = strdup("{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},\"status\":\"Failure\","
@@ -378,6 +399,12 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         p->wsi = wsi;
         collect_request(wsi, p);
         lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
+        if (p->h2 && !s->http2) {
+            /* Unreachable while ALPN and upgrades keep HTTP/2 out; if a
+             * stream gets here anyway, its headers may have been lost. */
+            pb_log_error("refusing a request that arrived over HTTP/2, which is off", "path", p->path, NULL);
+            p->h2_refused = 1;
+        }
         int has_body = 0;
         char cl[32];
         if (lws_hdr_copy(wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0)
@@ -429,6 +456,18 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         if (p->resp.watch)
             return write_watch(wsi, p);
         return write_body(wsi, p);
+    case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+        /* An HTTP/1.1 request may ask to become HTTP/2 ("Upgrade: h2c",
+         * on plain HTTP, or even over TLS); lws would then serve the rest of
+         * the connection as h2 streams. Refuse it unless HTTP/2 is on. */
+        if (!s->http2 && in && !strcasecmp((const char *)in, "h2c")) {
+            if (lws_return_http_status(wsi, HTTP_STATUS_BAD_REQUEST,
+                                       "HTTP/2 (h2c) is not served here: Impersonate-* headers cannot be read "
+                                       "over HTTP/2"))
+                return -1;
+            return 1; /* answered: lws completes the transaction */
+        }
+        break;
     case LWS_CALLBACK_CLOSED_HTTP:
     case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
         if (p)
@@ -603,6 +642,7 @@ int dv_server_new(dv_api *api, const dv_server_config *cfg, dv_server **out, cha
     dv_server *s = calloc(1, sizeof(*s));
     s->api = api;
     s->latency_ms = cfg->fault_latency_ms;
+    s->http2 = cfg->http2;
     char host[256] = "127.0.0.1";
     int port = 0;
     const char *colon = cfg->listen ? strrchr(cfg->listen, ':') : NULL;
@@ -654,7 +694,7 @@ int dv_server_new(dv_api *api, const dv_server_config *cfg, dv_server **out, cha
         info.server_ssl_cert_mem_len = (unsigned)strlen(s->cert_pem);
         info.server_ssl_private_key_mem = s->key_pem;
         info.server_ssl_private_key_mem_len = (unsigned)strlen(s->key_pem);
-        info.alpn = cfg->http1_only ? "http/1.1" : "h2,http/1.1";
+        info.alpn = cfg->http2 ? "h2,http/1.1" : "http/1.1"; /* see the top of this file */
         /* lws 4.1's HPACK decoder mangles a dynamic-table :path that had a
          * query string (the second identical request reaches us with the
          * query as its path). A tiny header table keeps clients from

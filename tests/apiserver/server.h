@@ -1,6 +1,7 @@
 /*
  * server.h - the dev API server's HTTP front end on libwebsockets: HTTPS
- * with ALPN "h2,http/1.1" (or plain HTTP/1.1 when explicitly asked),
+ * with ALPN "http/1.1" ("h2,http/1.1" when HTTP/2 is asked for; plain
+ * HTTP/1.1 when explicitly asked),
  * buffered responses and streamed watches (chunked on HTTP/1.1, DATA frames
  * on HTTP/2); plus the TLS material and kubeconfig helpers main.c needs.
  *
@@ -20,8 +21,11 @@ typedef struct dv_server dv_server;
 typedef struct dv_server_config {
     const char *listen;   /* "127.0.0.1:0" */
     int insecure_http;    /* plain HTTP, no TLS */
-    int http1_only;       /* ALPN http/1.1 only: lws 4.1 drops unknown
-                           * headers (Impersonate-*) on HTTP/2 streams */
+    int http2;            /* also serve HTTP/2 (ALPN h2, h2c upgrade). Off by
+                           * default because lws 4.1 cannot read non-standard
+                           * headers on HTTP/2 streams: Impersonate-* would go
+                           * unseen and the request would run as the caller.
+                           * Unsafe with impersonation; for benchmarks. */
     const char *tls_cert; /* PEM files; when NULL a CA and a cert are generated */
     const char *tls_key;
     const char *cert_dir; /* if set: generated CA/cert/key are kept here and

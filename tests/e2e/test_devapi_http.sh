@@ -2,16 +2,23 @@
 # test_devapi_http.sh - the API's wire behaviour seen with curl: Status
 # bodies (401/403/404/405/409/410/415/422/400), bodies without kind/apiVersion
 # (built-ins take them from the URL, custom resources may not), generateName,
-# optimistic concurrency, list pagination over a snapshot and continue expiry, watches
-# over HTTP/1.1 (chunked) and HTTP/2 with resume, 410 ERROR events and
-# bookmarks, token authentication with RBAC and `kubectl auth can-i`.
+# optimistic concurrency, list pagination over a snapshot and continue
+# expiry, watches over HTTP/1.1 (chunked) and HTTP/2 (--http2) with resume,
+# 410 ERROR events and bookmarks, token authentication with RBAC and
+# `kubectl auth can-i`, impersonation that fails closed (HTTP/1.1 only
+# unless --http2).
 . "$(dirname "$0")/lib.sh"
 
 cat >"$E2E_TMP/tokens.csv" <<'EOF'
 bob-token,bob,bob-uid,"devs"
 EOF
-devapi_start --watch-window 20 --token-auth-file "$E2E_TMP/tokens.csv"
+# --http2: the wire checks below run over HTTP/2 as well as HTTP/1.1.
+devapi_start --http2 --watch-window 20 --token-auth-file "$E2E_TMP/tokens.csv"
 CM=/api/v1/namespaces/default/configmaps
+assert_eq 2 "$(curl -sS --http2 -o /dev/null -w '%{http_version}' --cacert "$DEVAPI_CA" "$DEVAPI_URL/readyz")" \
+    "--http2 offers h2"
+assert_contains "$(cat "$DEVAPI_DIR/devapi.log")" "Impersonate-* headers cannot be read on HTTP/2" \
+    "--http2 warns that impersonation is unsafe"
 
 # 401 and 404.
 out=$(API_TOKEN=wrong api GET /api/v1/namespaces)
@@ -225,14 +232,34 @@ assert_eq yes "$(k auth can-i list secrets)" "admin over plain HTTP"
 assert_eq 403 "$(api_code "$(API_TOKEN=bob-token api GET $CM)")" "a token still authenticates over HTTP"
 devapi_stop
 
-# Impersonation (kubectl --as). lws 4.1 drops unknown headers on HTTP/2,
-# so this needs the server's --http1-only.
-DEVAPI_DIR=$E2E_TMP/h1; devapi_start --http1-only --token-auth-file "$E2E_TMP/tokens.csv"
-assert_eq no "$(k auth can-i list secrets --as=bob 2>/dev/null)" "--as=bob is honoured"
-assert_contains "$(k get secrets --as=bob 2>&1)" 'User "bob" cannot list resource "secrets"' "impersonated request is forbidden"
-assert_eq yes "$(k auth can-i list secrets --as=bob --as-group=system:masters 2>/dev/null)" "--as-group"
-out=$(k --token=bob-token get secrets --as=admin 2>&1)
-assert_contains "$out" "cannot impersonate" "bob may not impersonate"
+# Impersonation (kubectl --as) fails closed: lws 4.1 cannot read
+# Impersonate-* headers on HTTP/2 streams, so by default the server speaks
+# HTTP/1.1 only (ALPN http/1.1, h2c upgrades refused). kubectl asks for h2
+# by default and DISABLE_HTTP2=1 makes it ask for HTTP/1.1: either way an
+# impersonating request runs as the impersonated user, never as the caller.
+DEVAPI_DIR=$E2E_TMP/imp; devapi_start --token-auth-file "$E2E_TMP/tokens.csv"
+assert_eq 1.1 "$(curl -sS --http2 -o /dev/null -w '%{http_version}' --cacert "$DEVAPI_CA" "$DEVAPI_URL/readyz")" \
+    "ALPN offers only http/1.1 by default"
+out=$(curl -sS --http1.1 -o /dev/null -w '%{http_code} %{http_version}' --cacert "$DEVAPI_CA" \
+    -H "Authorization: Bearer $DEVAPI_TOKEN" -H 'Connection: Upgrade, HTTP2-Settings' -H 'Upgrade: h2c' \
+    -H 'HTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA' "$DEVAPI_URL/api/v1/namespaces")
+assert_eq 400 "${out% *}" "an h2c upgrade is refused"
+SA=system:serviceaccount:ns:nobody
+kh2() { k "$@"; }
+kh1() { DISABLE_HTTP2=1 k "$@" 2> >(grep -v "HTTP2 has been explicitly disabled" >&2); }
+for kc in kh2 kh1; do
+    assert_eq no "$($kc auth can-i create secrets --as=$SA 2>/dev/null)" "$kc: can-i --as runs as the impersonated SA"
+    assert_contains "$($kc get secrets --as=$SA 2>&1)" \
+        "secrets is forbidden: User \"$SA\" cannot list resource \"secrets\"" "$kc: get --as is 403"
+    assert_eq "$SA" "$($kc auth whoami --as=$SA -o jsonpath='{.status.userInfo.username}' 2>&1)" \
+        "$kc: whoami --as shows the impersonated user"
+    assert_eq "u-7" "$($kc auth whoami --as=$SA --as-uid=u-7 -o jsonpath='{.status.userInfo.uid}' 2>&1)" \
+        "$kc: --as-uid"
+    assert_eq no "$($kc auth can-i list secrets --as=bob 2>/dev/null)" "$kc: --as=bob is honoured"
+    assert_eq yes "$($kc auth can-i list secrets --as=bob --as-group=system:masters 2>/dev/null)" "$kc: --as-group"
+    assert_contains "$($kc --token=bob-token get secrets --as=admin 2>&1)" "cannot impersonate" "$kc: bob may not impersonate"
+done
+assert_eq yes "$(k auth can-i create secrets)" "without --as, admin is admin"
 devapi_stop
 
 # A certificate of our own (--tls-cert/--tls-key) instead of a generated CA.

@@ -67,7 +67,7 @@ assert_eq 500 "$(api_code "$(api GET /api/v1/namespaces)")" "injected 500"
 devapi_stop
 
 # Fault injection: latency delays API requests without blocking others.
-DEVAPI_DIR=$E2E_TMP/slow; devapi_start --fault-latency-ms 700
+DEVAPI_DIR=$E2E_TMP/slow; devapi_start --http2 --fault-latency-ms 700
 for proto in --http1.1 --http2; do
     t=$(curl -sS $proto -o /dev/null -w '%{time_total}' --cacert "$DEVAPI_CA" -H "Authorization: Bearer $DEVAPI_TOKEN" \
         "$DEVAPI_URL/api/v1/namespaces")

@@ -417,11 +417,11 @@ static void test_impersonate_user(void **state)
     char msg[1024];
 
     set_user(&u, "alice");
-    assert_int_equal(dv_impersonate(a, &u, NULL, NULL, msg, sizeof msg), 0);
+    assert_int_equal(dv_impersonate(a, &u, NULL, NULL, NULL, msg, sizeof msg), 0);
     assert_string_equal(u.name, "alice"); /* no headers: unchanged */
 
     const char *groups[] = {"devs", NULL};
-    assert_int_equal(dv_impersonate(a, &u, "bob", groups, msg, sizeof msg), 0);
+    assert_int_equal(dv_impersonate(a, &u, "bob", groups, NULL, msg, sizeof msg), 0);
     assert_string_equal(u.name, "bob");
     assert_string_equal(u.uid, "");
     assert_int_equal(u.ngroups, 2);
@@ -429,25 +429,41 @@ static void test_impersonate_user(void **state)
     assert_string_equal(u.groups[1], "system:authenticated");
 
     set_user(&u, "alice");
-    assert_int_equal(dv_impersonate(a, &u, "bob", NULL, msg, sizeof msg), 0);
+    assert_int_equal(dv_impersonate(a, &u, "bob", NULL, NULL, msg, sizeof msg), 0);
     assert_int_equal(u.ngroups, 1);
 
     set_user(&u, "alice");
-    assert_int_equal(dv_impersonate(a, &u, "carol", NULL, msg, sizeof msg), -1);
+    assert_int_equal(dv_impersonate(a, &u, "carol", NULL, NULL, msg, sizeof msg), -1);
     assert_string_equal(msg, "users \"carol\" is forbidden: User \"alice\" cannot impersonate "
                              "resource \"users\" in API group \"\" at the cluster scope");
     assert_string_equal(u.name, "alice"); /* untouched on failure */
 
     const char *admins[] = {"devs", "system:masters", NULL};
-    assert_int_equal(dv_impersonate(a, &u, "bob", admins, msg, sizeof msg), -1);
+    assert_int_equal(dv_impersonate(a, &u, "bob", admins, NULL, msg, sizeof msg), -1);
     assert_string_equal(msg, "groups \"system:masters\" is forbidden: User \"alice\" cannot "
                              "impersonate resource \"groups\" in API group \"\" at the cluster scope");
 
-    assert_int_equal(dv_impersonate(a, &u, NULL, groups, msg, sizeof msg), -1);
-    assert_non_null(strstr(msg, "without impersonating a user"));
+    assert_int_equal(dv_impersonate(a, &u, NULL, groups, NULL, msg, sizeof msg), -1);
+    assert_string_equal(msg, "requested [{Group  devs    }] without impersonating a user");
+    assert_int_equal(dv_impersonate(a, &u, NULL, groups, "u-9", msg, sizeof msg), -1);
+    assert_string_equal(msg, "requested [{Group  devs    } {UID  u-9  authentication.k8s.io/v1  }] without "
+                             "impersonating a user");
+
+    /* Impersonate-Uid: impersonate on uids in authentication.k8s.io */
+    set_user(&u, "alice");
+    assert_int_equal(dv_impersonate(a, &u, "bob", NULL, "u-9", msg, sizeof msg), -1);
+    assert_string_equal(msg, "uids.authentication.k8s.io \"u-9\" is forbidden: User \"alice\" cannot "
+                             "impersonate resource \"uids\" in API group \"authentication.k8s.io\" at the cluster "
+                             "scope");
+    assert_string_equal(u.name, "alice");
+    const char *masters[] = {"system:masters", NULL};
+    assert_int_equal(dv_user_set(&u, "root", NULL, masters), 0);
+    assert_int_equal(dv_impersonate(a, &u, "bob", NULL, "u-9", msg, sizeof msg), 0);
+    assert_string_equal(u.name, "bob");
+    assert_string_equal(u.uid, "u-9");
 
     set_user(&u, "mallory");
-    assert_int_equal(dv_impersonate(a, &u, "bob", NULL, msg, sizeof msg), -1);
+    assert_int_equal(dv_impersonate(a, &u, "bob", NULL, NULL, msg, sizeof msg), -1);
     assert_non_null(strstr(msg, "User \"mallory\" cannot impersonate"));
 
     dv_user_clear(&u);
@@ -463,7 +479,7 @@ static void test_impersonate_serviceaccount(void **state)
     char msg[1024];
 
     set_user(&u, "alice");
-    assert_int_equal(dv_impersonate(a, &u, "system:serviceaccount:ci:deployer", NULL, msg, sizeof msg), 0);
+    assert_int_equal(dv_impersonate(a, &u, "system:serviceaccount:ci:deployer", NULL, NULL, msg, sizeof msg), 0);
     assert_string_equal(u.name, "system:serviceaccount:ci:deployer");
     assert_int_equal(u.ngroups, 3);
     assert_string_equal(u.groups[0], "system:serviceaccounts");
@@ -471,7 +487,7 @@ static void test_impersonate_serviceaccount(void **state)
     assert_string_equal(u.groups[2], "system:authenticated");
 
     set_user(&u, "alice");
-    assert_int_equal(dv_impersonate(a, &u, "system:serviceaccount:prod:deployer", NULL, msg, sizeof msg), -1);
+    assert_int_equal(dv_impersonate(a, &u, "system:serviceaccount:prod:deployer", NULL, NULL, msg, sizeof msg), -1);
     assert_string_equal(msg, "serviceaccounts \"deployer\" is forbidden: User \"alice\" cannot "
                              "impersonate resource \"serviceaccounts\" in API group \"\" in the "
                              "namespace \"prod\"");
@@ -479,7 +495,7 @@ static void test_impersonate_serviceaccount(void **state)
     /* system:masters may impersonate anyone; anonymous gets unauthenticated */
     const char *masters[] = {"system:masters", NULL};
     assert_int_equal(dv_user_set(&u, "root", NULL, masters), 0);
-    assert_int_equal(dv_impersonate(a, &u, "system:anonymous", NULL, msg, sizeof msg), 0);
+    assert_int_equal(dv_impersonate(a, &u, "system:anonymous", NULL, NULL, msg, sizeof msg), 0);
     assert_int_equal(u.ngroups, 1);
     assert_string_equal(u.groups[0], "system:unauthenticated");
 

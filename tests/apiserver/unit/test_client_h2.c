@@ -1,6 +1,7 @@
 /*
  * test_client_h2.c - the operator's kube client (src/kube/client.c) against
- * the real dev API server, in-process, over HTTPS with ALPN h2,http/1.1.
+ * the real dev API server, in-process, over HTTPS with ALPN h2,http/1.1
+ * (the server's opt-in --http2).
  *
  * The kube unit tests use fakeapi.h, which speaks HTTP/1.1 only; here every
  * verb, pagination, the error mapping, watches and connection reuse go over
@@ -55,7 +56,7 @@ static void *serve(void *s)
 
 /* A server on an ephemeral port, serving from its own thread, and a
  * kubeconfig for it with `token`. */
-static void env_start(env *e, int http1_only, const char *token)
+static void env_start(env *e, int http2, const char *token)
 {
     memset(e, 0, sizeof *e);
     dv_api_config acfg = {0};
@@ -65,7 +66,7 @@ static void env_start(env *e, int http1_only, const char *token)
     assert_int_equal(dv_api_new(&acfg, &e->api, msg, sizeof msg), 0);
     dv_server_config scfg = {0};
     scfg.listen = "127.0.0.1:0";
-    scfg.http1_only = http1_only;
+    scfg.http2 = http2;
     if (dv_server_new(e->api, &scfg, &e->srv, msg, sizeof msg) != 0)
         fail_msg("dv_server_new: %s", msg);
     assert_true(dv_server_port(e->srv) > 0);
@@ -231,13 +232,13 @@ static void *run_watch(void *ud)
 
 /* ------------------------------------------------------------ tests */
 
-/* The client speaks HTTP/2 to a server offering h2, HTTP/1.1 to one that
- * offers only http/1.1, and both work. */
+/* The client speaks HTTP/2 to a server offering h2 (--http2), HTTP/1.1 to
+ * one that offers only http/1.1 (the default), and both work. */
 static void test_negotiates_h2_or_falls_back(void **state)
 {
     (void)state;
     env e;
-    env_start(&e, 0, TOKEN);
+    env_start(&e, 1, TOKEN);
     kube_client *c = env_client(&e, 0);
     assert_int_equal(kube_client_last_http_version(c), 0);
     assert_int_equal(kube_client_connections_opened(c), 0);
@@ -251,7 +252,7 @@ static void test_negotiates_h2_or_falls_back(void **state)
     kube_client_free(c);
     env_free(&e);
 
-    env_start(&e, 1, TOKEN);
+    env_start(&e, 0, TOKEN); /* the default: HTTP/1.1 only */
     c = env_client(&e, 0);
     create_cm(c, "h1", "v");
     assert_int_equal(kube_client_last_http_version(c), CURL_HTTP_VERSION_1_1);
@@ -269,7 +270,7 @@ static void test_unauthorized_over_h2(void **state)
 {
     (void)state;
     env e;
-    env_start(&e, 0, "not-the-token");
+    env_start(&e, 1, "not-the-token");
     kube_client *c = env_client(&e, 0);
     kube_status st = {0};
     kube_request_opts o = {.status = &st};
@@ -290,7 +291,7 @@ static void test_crud_verbs_over_h2(void **state)
 {
     (void)state;
     env e;
-    env_start(&e, 0, TOKEN);
+    env_start(&e, 1, TOKEN);
     kube_client *c = env_client(&e, 0);
     pb_err err;
     kube_status st = {0};
@@ -433,7 +434,7 @@ static void test_status_subresource_over_h2(void **state)
 {
     (void)state;
     env e;
-    env_start(&e, 0, TOKEN);
+    env_start(&e, 1, TOKEN);
     kube_client *c = env_client(&e, 0);
     pb_err err;
     json_t *dep = json_pack("{s:s, s:s, s:{s:s}, s:{s:i, s:{s:{s:s}}, s:{s:{s:{s:s}}, s:{s:[{s:s, s:s}]}}}}",
@@ -491,7 +492,7 @@ static void test_watch_over_h2(void **state)
 {
     (void)state;
     env e;
-    env_start(&e, 0, TOKEN);
+    env_start(&e, 1, TOKEN);
     kube_client *c = env_client(&e, 0);
     /* The watcher has a client of its own so that its last HTTP version is
      * the watch's. */
@@ -576,7 +577,7 @@ static void test_requests_reuse_connection(void **state)
 {
     (void)state;
     env e;
-    env_start(&e, 0, TOKEN);
+    env_start(&e, 1, TOKEN);
     kube_client *c = env_client(&e, 0);
     create_cm(c, "shared", "v");
     assert_int_equal(kube_client_connections_opened(c), 1);
@@ -628,7 +629,7 @@ static void test_server_stop_mid_watch(void **state)
 {
     (void)state;
     env e;
-    env_start(&e, 0, TOKEN);
+    env_start(&e, 1, TOKEN);
     kube_client *c = env_client(&e, 0);
     watcher *w = calloc(1, sizeof *w);
     w->c = env_client(&e, 20000); /* far beyond the join timeout */

@@ -59,7 +59,7 @@ static json_t *call(fixture *f, const char *method, const char *path, const char
         free(copy);
     }
     dv_request req = {method, path, q, "application/json", ctype ? ctype : "application/json",
-                      "Bearer " TOKEN, "unit-test/1.0", NULL, NULL, body, body ? strlen(body) : 0};
+                      "Bearer " TOKEN, "unit-test/1.0", NULL, NULL, body, body ? strlen(body) : 0, NULL};
     dv_response resp;
     dv_api_handle(f->api, &req, &resp);
     json_decref(q);
@@ -93,7 +93,7 @@ static void test_status_bodies(void **state)
     assert_int_equal(json_integer_value(json_object_get(r, "code")), 404);
     json_decref(r);
 
-    dv_request req = {"GET", CM, NULL, NULL, NULL, "Bearer nope", NULL, NULL, NULL, NULL, 0};
+    dv_request req = {"GET", CM, NULL, NULL, NULL, "Bearer nope", NULL, NULL, NULL, NULL, 0, NULL};
     dv_response resp;
     dv_api_handle(f->api, &req, &resp);
     assert_int_equal(resp.status, 401);
@@ -347,7 +347,7 @@ static void test_pagination_and_table(void **state)
 
     json_t *q2 = json_object();
     dv_request req = {"GET", "/api/v1/namespaces", q2, "application/json;as=Table;v=v1;g=meta.k8s.io,application/json",
-                      NULL, "Bearer " TOKEN, NULL, NULL, NULL, NULL, 0};
+                      NULL, "Bearer " TOKEN, NULL, NULL, NULL, NULL, 0, NULL};
     dv_response resp;
     dv_api_handle(f->api, &req, &resp);
     json_t *t = json_loadb(resp.body, resp.body_len, 0, NULL);
@@ -378,7 +378,7 @@ static void test_watch(void **state)
     char rv[32];
     snprintf(rv, sizeof(rv), "%.*s", (int)strcspn(rvpos, "&"), rvpos);
     json_object_set_new(qq, "resourceVersion", json_string(rv));
-    dv_request req = {"GET", CM, qq, NULL, NULL, "Bearer " TOKEN, NULL, NULL, NULL, NULL, 0};
+    dv_request req = {"GET", CM, qq, NULL, NULL, "Bearer " TOKEN, NULL, NULL, NULL, NULL, 0, NULL};
     dv_response resp;
     dv_api_handle(f->api, &req, &resp);
     assert_int_equal(resp.status, 200);
@@ -439,7 +439,7 @@ static void test_watch_selector(void **state)
     fixture *f = *state;
     int st;
     json_t *q = json_pack("{s:s,s:s}", "watch", "true", "labelSelector", "app=x");
-    dv_request req = {"GET", CM, q, NULL, NULL, "Bearer " TOKEN, NULL, NULL, NULL, NULL, 0};
+    dv_request req = {"GET", CM, q, NULL, NULL, "Bearer " TOKEN, NULL, NULL, NULL, NULL, 0, NULL};
     dv_response resp;
     dv_api_handle(f->api, &req, &resp);
     assert_non_null(resp.watch);

@@ -47,7 +47,7 @@ static json_t *call(dv_api *api, const char *method, const char *path, const cha
                     int *status)
 {
     dv_request req = {method, path, NULL, "application/json", ctype ? ctype : "application/json",
-                      "Bearer " TOKEN, "unit-test/1.0", NULL, NULL, body, body ? strlen(body) : 0};
+                      "Bearer " TOKEN, "unit-test/1.0", NULL, NULL, body, body ? strlen(body) : 0, NULL};
     dv_response resp;
     dv_api_handle(api, &req, &resp);
     *status = resp.status;

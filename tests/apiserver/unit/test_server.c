@@ -97,7 +97,7 @@ static void test_server_port(void **state)
     dv_api *api = NULL;
     char msg[256] = "";
     assert_int_equal(dv_api_new(&acfg, &api, msg, sizeof(msg)), 0);
-    dv_server_config scfg = {"127.0.0.1:0", 0, 0, NULL, NULL, NULL, 0};
+    dv_server_config scfg = {.listen = "127.0.0.1:0"};
     dv_server *s = NULL;
     assert_int_equal(dv_server_new(api, &scfg, &s, msg, sizeof(msg)), 0);
     assert_true(dv_server_port(s) > 0);
@@ -105,13 +105,13 @@ static void test_server_port(void **state)
     /* the same port cannot be bound twice */
     char listen[64];
     snprintf(listen, sizeof(listen), "127.0.0.1:%d", dv_server_port(s));
-    dv_server_config again = {listen, 1, 0, NULL, NULL, NULL, 0};
+    dv_server_config again = {.listen = listen, .insecure_http = 1};
     dv_server *s2 = NULL;
     assert_int_equal(dv_server_new(api, &again, &s2, msg, sizeof(msg)), -1);
     assert_null(s2);
     dv_server_free(s);
     /* missing certificate files are reported */
-    dv_server_config badtls = {"127.0.0.1:0", 0, 0, "/nonexistent.crt", "/nonexistent.key", NULL, 0};
+    dv_server_config badtls = {.listen = "127.0.0.1:0", .tls_cert = "/nonexistent.crt", .tls_key = "/nonexistent.key"};
     assert_int_equal(dv_server_new(api, &badtls, &s2, msg, sizeof(msg)), -1);
     dv_api_free(api);
 }
@@ -160,7 +160,7 @@ static void test_h1_watch_client_leaves(void **state)
     dv_api *api = NULL;
     char msg[256] = "";
     assert_int_equal(dv_api_new(&acfg, &api, msg, sizeof(msg)), 0);
-    dv_server_config scfg = {"127.0.0.1:0", 1, 1, NULL, NULL, NULL, 0};
+    dv_server_config scfg = {.listen = "127.0.0.1:0", .insecure_http = 1};
     dv_server *s = NULL;
     assert_int_equal(dv_server_new(api, &scfg, &s, msg, sizeof(msg)), 0);
     pthread_t th;
