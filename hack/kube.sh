@@ -261,6 +261,7 @@ cmd_up() {
     --service-account-key-file="$pki/sa.pub" --service-account-signing-key-file="$pki/sa.key" \
     --enable-admission-plugins=NamespaceLifecycle,LimitRanger,ServiceAccount,DefaultStorageClass,DefaultTolerationSeconds,ResourceQuota,MutatingAdmissionWebhook,ValidatingAdmissionWebhook,ValidatingAdmissionPolicy,PodSecurity \
     --service-cluster-ip-range=10.96.0.0/16 \
+    --shutdown-watch-termination-grace-period=2s \
     --allow-privileged=true --profiling=false --v=1)
   echo "KUBE_APISERVER_PID=$api_pid" >>"$dir/env"
   write_kubeconfig "$dir/kubeconfig" "$url" "$pki/ca.crt" "$token"

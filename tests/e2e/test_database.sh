@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# e2e-servers: devapi kube
 # End-to-end: tenant databases through the operator, against real
 # PostgreSQL. Isolation proofs with each tenant's own credentials (from its
 # Secret), DataModel migration rollout, destructive change refused, invalid

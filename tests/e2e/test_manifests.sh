@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# e2e-servers: devapi kube
 # End-to-end: the manifests we ship are valid. The chart's CRDs are the
 # repository's CRDs; the chart's RBAC renders and is accepted; every example
 # passes the API server's schema validation (server-side dry run) once the
@@ -11,7 +12,7 @@ for f in "$STACK_ROOT"/crds/*.yaml; do
 done
 ok "chart CRDs match crds/"
 
-stack_devapi_start "$T" || fail "dev API server did not start"
+stack_apiserver_start "$T" || fail "API server ($(stack_apiserver_kind)) did not start"
 stack_install_crds || fail "CRDs not installed"
 expect_eq "every CRD is Established" "6" \
   "$(kubectl get crd -l app.kubernetes.io/part-of=paybill -o jsonpath='{range .items[*]}{.status.conditions[?(@.type=="Established")].status}{"\n"}{end}' | grep -c True)"

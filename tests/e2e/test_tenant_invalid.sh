@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# e2e-servers: devapi kube
 # End-to-end: bad input gets a clear answer. Schema violations are rejected
 # by the API server with the field named; semantic problems (unknown plan,
 # two active subscriptions, an invalid plan) become conditions that say
@@ -17,6 +18,15 @@ spec: {tier: gold, isolation: {model: mesh}}
 Y
 )
 expect_match "bad enum rejected with the field" 'spec.isolation.model: Unsupported value: "mesh"' "$out"
+out=$(kubectl apply -f - 2>&1 <<'Y'
+apiVersion: paybill.dev/v1alpha1
+kind: Plan
+metadata: {name: wild}
+spec: {tier: wild, isolation: {model: silo}, podSecurity: privileged}
+Y
+)
+expect_match "privileged Pod Security rejected (baseline at the least)" \
+  'spec.podSecurity: Unsupported value: "privileged"' "$out"
 out=$(kubectl apply -f - 2>&1 <<'Y'
 apiVersion: paybill.dev/v1alpha1
 kind: Tenant

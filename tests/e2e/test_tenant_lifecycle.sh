@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
+# e2e-servers: devapi kube
 # End-to-end: the tenant lifecycle with real kubectl, the dev API server,
 # real PostgreSQL and the operator running under the Helm chart's RBAC.
-# Create -> Ready; isolation children; plan change; suspension and resume;
+# Create -> Ready; isolation children (ClusterRole bindings, Pod Security,
+# Service caps, ingress+egress policy); plan change; suspension and resume;
 # drift put back; quotas in non-canonical form are not drift; deletion under
 # each deletionPolicy.
 . "$(dirname "$0")/stack_env.sh"
@@ -33,6 +35,16 @@ expect_match "pooled tenant routed through its pool" '"namespace":"tenant-globex
   "$(jp configmap paybill-pool-pooled '{.data.globex}' -n paybill-system)"
 expect_eq "isolation network policy" "tenant-isolation" \
   "$(kubectl get networkpolicy -n tenant-acme -o jsonpath='{.items[*].metadata.name}')"
+expect_eq "isolation covers egress too" "Ingress Egress" \
+  "$(jp networkpolicy tenant-isolation '{.spec.policyTypes[*]}' -n tenant-acme)"
+expect_eq "restricted Pod Security (plan default)" "restricted" \
+  "$(jp ns tenant-acme '{.metadata.labels.pod-security\.kubernetes\.io/enforce}')"
+expect_eq "Service caps from the plan (enterprise: one LoadBalancer)" "0/1" \
+  "$(jp resourcequota tenant-quota '{.spec.hard.services\.nodeports}/{.spec.hard.services\.loadbalancers}' -n tenant-initech)"
+expect_eq "no Role made by the operator: bindings to the chart's ClusterRoles" \
+  "ClusterRole/paybill-tenant-admin ClusterRole/paybill-tenant-agent ClusterRole/paybill-operator-tenant" \
+  "$(for b in tenant-admin paybill-agent paybill-operator; do jp rolebinding $b '{.roleRef.kind}/{.roleRef.name}' -n tenant-acme; echo; done | xargs)"
+expect_eq "no Roles in the tenant namespace" "" "$(kubectl get roles -n tenant-acme -o name)"
 
 # RBAC handed to the tenant: the agent may create workflows, and nothing else.
 agent="system:serviceaccount:tenant-acme:paybill-agent"
@@ -79,9 +91,11 @@ wait_for "globex suspended" 60 is tenant globex '{.status.phase}' Suspended
 expect_eq "suspended: Ready False with reason" "False/Suspended" \
   "$(jp tenant globex '{.status.conditions[?(@.type=="Ready")].status}/{.status.conditions[?(@.type=="Ready")].reason}')"
 wait_for "suspended: deny-all network policy" 30 kubectl get networkpolicy tenant-suspended -n tenant-globex
+wait_for "suspended: isolation policy (and its allows) gone" 30 gone networkpolicy tenant-isolation -n tenant-globex
 kubectl patch subscription globex-free --type merge -p '{"spec":{"paused":false}}' >/dev/null
 wait_for "globex resumed" 60 is tenant globex '{.status.phase}' Active
 wait_for "resumed: deny-all policy removed" 30 gone networkpolicy tenant-suspended -n tenant-globex
+wait_for "resumed: isolation policy back" 30 kubectl get networkpolicy tenant-isolation -n tenant-globex
 
 # Drift: children edited or deleted by hand are put back.
 kubectl delete networkpolicy tenant-isolation -n tenant-initech >/dev/null

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# e2e-servers: devapi kube
 # End-to-end: failures mid-flight. The operator is killed mid-reconcile and
 # restarted (converges, no duplicates); two replicas elect one leader and
 # fail over when it dies; the API server restarts from its data dir under a
@@ -33,7 +34,11 @@ expect_eq "exactly one quota per tenant" "20" "$(kubectl get resourcequota -A -l
 expect_eq "one database login (and its rotation twin) per tenant" "20" "$(psql_admin -d postgres -c "select count(*) from pg_roles where rolname like 'pb_t_t%' and rolname not like '%-2'")"
 
 # Two replicas: one leader; kill it and the other takes over.
-operator_start operator-b --leader-elect --lease-duration 4s --renew-deadline 3s --retry-period 1s
+# Its renew deadline outlasts the API server restart below (the real control
+# plane takes about 5 s to come back; a leader that cannot renew in time
+# exits, as controller-runtime's does). Failover stays fast: a leader
+# stopped with SIGTERM releases the lease.
+operator_start operator-b --leader-elect --lease-duration 20s --renew-deadline 15s --retry-period 1s
 sleep 3
 holder=$(kubectl get lease -n paybill-system paybill-operator -o jsonpath='{.spec.holderIdentity}')
 [ -n "$holder" ] || fail "no lease holder"
