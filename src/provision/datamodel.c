@@ -737,6 +737,137 @@ static table *find_table(table *ts, size_t n, const char *name)
     return NULL;
 }
 
+/* ---- relation names ---------------------------------------------------------- */
+
+/* PostgreSQL's names are at most 63 bytes (NAMEDATALEN - 1). */
+#define PG_NAME_MAX 63
+
+/* The name PostgreSQL makes for an implicit object (makeObjectName):
+ * "name1[_name2]_label", the longer of name1 and name2 shortened first
+ * until it fits in 63 bytes (identifiers here are ASCII). */
+static void pg_object_name(const char *name1, const char *name2, const char *label, char out[PG_NAME_MAX + 1])
+{
+    int n1 = (int)strlen(name1), n2 = name2 ? (int)strlen(name2) : 0;
+    int avail = PG_NAME_MAX - (name2 ? 1 : 0) - (int)strlen(label) - 1;
+    while (n1 + n2 > avail) {
+        if (n1 > n2)
+            n1--;
+        else
+            n2--;
+    }
+    if (name2)
+        snprintf(out, PG_NAME_MAX + 1, "%.*s_%.*s_%s", n1, name1, n2, name2, label);
+    else
+        snprintf(out, PG_NAME_MAX + 1, "%.*s_%s", n1, name1, label);
+}
+
+/* The column part of a unique constraint's index name
+ * (ChooseIndexNameAddition): the names joined by '_', stopping once 63
+ * bytes are reached. */
+static void pg_name_addition(const strs *cols, int rls, char out[2 * (PG_NAME_MAX + 1)])
+{
+    size_t len = 0, cap = 2 * (PG_NAME_MAX + 1);
+    out[0] = '\0';
+    for (size_t i = 0; i < cols->n + (rls ? 1 : 0) && len <= PG_NAME_MAX; i++) {
+        const char *c = rls ? (i == 0 ? PB_DM_TENANT_COLUMN : cols->v[i - 1]) : cols->v[i];
+        len += (size_t)snprintf(out + len, cap - len, "%s%s", len ? "_" : "", c);
+    }
+}
+
+/* The index the rls layout adds on tenant_id to a table without a primary
+ * key (render_table; the name is kept as it always was, so existing
+ * targets do not change). */
+static void tenant_index_name(const char *tname, char out[PG_NAME_MAX + 1])
+{
+    snprintf(out, PG_NAME_MAX + 1, "%.50s_tenant_idx", tname);
+}
+
+typedef struct {
+    char name[PG_NAME_MAX + 1];
+    char what[200];  /* for messages: "index \"x\" of table \"t\"" */
+    char path[64];   /* for messages: the spec field ("" when implicit) */
+    int explicit_;   /* we name it (IF NOT EXISTS skips it when taken);
+                        else PostgreSQL picks it and avoids what exists */
+} relname;
+
+static int relname_cmp(const void *a, const void *b)
+{
+    const relname *x = a, *y = b;
+    int c = strcmp(x->name, y->name);
+    if (c == 0)
+        c = y->explicit_ - x->explicit_; /* explicit ones first */
+    if (c == 0)
+        c = strcmp(x->path, y->path); /* then in spec order: a stable message */
+    return c ? c : strcmp(x->what, y->what);
+}
+
+/* Every relation the DDL makes shares the schema's namespace: tables and
+ * their indexes, those the model names and those PostgreSQL names for
+ * primary keys and unique constraints (in either layout). A name the DDL
+ * gives explicitly that another relation also gets would be skipped by IF
+ * NOT EXISTS: refused here, naming both. Two names PostgreSQL picks never
+ * clash (it picks another). */
+static int check_relation_names(pb_err *e, const table *ts, size_t n)
+{
+    size_t cap = 0;
+    for (size_t i = 0; i < n; i++)
+        cap += 3 + ts[i].n_idx + 2 * ts[i].n_uniques;
+    relname *r = calloc(cap ? cap : 1, sizeof *r);
+    if (!r)
+        return pb_err_set(e, PB_ENOMEM, "out of memory");
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        const table *t = &ts[i];
+        snprintf(r[k].name, sizeof r[k].name, "%s", t->name);
+        snprintf(r[k].what, sizeof r[k].what, "table \"%s\"", t->name);
+        pathf(r[k].path, sizeof r[k].path, "spec.tables[%zu].name", i);
+        r[k++].explicit_ = 1;
+        for (size_t x = 0; x < t->n_idx; x++) {
+            snprintf(r[k].name, sizeof r[k].name, "%s", t->idx[x].name);
+            snprintf(r[k].what, sizeof r[k].what, "index \"%s\" of table \"%s\"", t->idx[x].name, t->name);
+            pathf(r[k].path, sizeof r[k].path, "spec.tables[%zu].indexes[%zu].name", i, x);
+            r[k++].explicit_ = 1;
+        }
+        if (!t->pk.n) {
+            tenant_index_name(t->name, r[k].name);
+            snprintf(r[k].what, sizeof r[k].what,
+                     "the index on tenant_id the rls layout adds to table \"%s\" (it has no primary key)", t->name);
+            pathf(r[k].path, sizeof r[k].path, "spec.tables[%zu].name", i);
+            r[k++].explicit_ = 1;
+        } else {
+            pg_object_name(t->name, NULL, "pkey", r[k].name);
+            snprintf(r[k].what, sizeof r[k].what, "the primary key index PostgreSQL names for table \"%s\"",
+                     t->name);
+            r[k++].explicit_ = 0;
+        }
+        for (size_t u = 0; u < t->n_uniques; u++)
+            for (int rls = 0; rls < 2; rls++) {
+                char add[2 * (PG_NAME_MAX + 1)];
+                pg_name_addition(&t->uniques[u], rls, add);
+                pg_object_name(t->name, add, "key", r[k].name);
+                snprintf(r[k].what, sizeof r[k].what,
+                         "the index PostgreSQL names for a unique constraint of table \"%s\"%s", t->name,
+                         rls ? " in the rls layout" : "");
+                r[k++].explicit_ = 0;
+            }
+    }
+    qsort(r, k, sizeof *r, relname_cmp);
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i + 1 < k; i++) {
+        if (strcmp(r[i].name, r[i + 1].name) != 0 || !r[i].explicit_)
+            continue;
+        /* Same text twice: the same spec line rendered in both layouts. */
+        if (strcmp(r[i].what, r[i + 1].what) == 0)
+            continue;
+        rc = pb_err_set(e, PB_EINVAL,
+                        "%s: %s and %s would both be named \"%s\" (PostgreSQL names are at most 63 bytes, and "
+                        "longer ones are cut): one of them would not be created; rename one",
+                        r[i].path, r[i].what, r[i + 1].what, r[i].name);
+    }
+    free(r);
+    return rc;
+}
+
 /* Cross-table checks: names unique across tables and indexes (they share a
  * schema's namespace), foreign keys point at an existing key of matching
  * column types. */
@@ -878,6 +1009,8 @@ int pb_dm_parse_json(const char *name, const json_t *spec, pb_dm_model **out, pb
     }
     if (rc == 0)
         rc = check_references(e, m->tables, m->n_tables);
+    if (rc == 0)
+        rc = check_relation_names(e, m->tables, m->n_tables);
     if (rc == 0)
         rc = topo_sort(e, &m->tables, m->n_tables);
     if (rc) {
@@ -1035,12 +1168,46 @@ static void render_cols(pb_buf *b, const strs *s, int rls)
     pb_buf_printf(b, ")");
 }
 
+/* After CREATE INDEX IF NOT EXISTS: the index of that name must be the
+ * one just asked for. IF NOT EXISTS skips silently whenever any relation
+ * has the name (an index on another table or on other columns, a table);
+ * that is an error naming what holds the name instead. Identifiers are
+ * [a-z0-9_], so they go into the literals as they are. */
+static void render_index_check(pb_buf *b, const pb_dm_target *tg, const char *tname, const char *name,
+                               const strs *cols, int unique, int rls)
+{
+    pb_buf_printf(b,
+                  "DO $pb$DECLARE found text; BEGIN\n"
+                  "SELECT CASE WHEN x.relkind IN ('i', 'I') THEN pg_catalog.pg_get_indexdef(x.oid) "
+                  "ELSE 'relation of kind ' || x.relkind::text END INTO found\n"
+                  "  FROM pg_catalog.pg_class x LEFT JOIN pg_catalog.pg_index i ON i.indexrelid = x.oid\n"
+                  " WHERE x.relnamespace = '\"%s\"'::pg_catalog.regnamespace AND x.relname = '%s'\n"
+                  "   AND NOT coalesce(i.indrelid = '\"%s\".\"%s\"'::pg_catalog.regclass AND i.indisunique = %s\n"
+                  "       AND i.indexprs IS NULL AND i.indpred IS NULL\n"
+                  "       AND ARRAY(SELECT a.attname::text FROM pg_catalog.unnest(i.indkey::pg_catalog.int2[]) "
+                  "WITH ORDINALITY k(att, o)\n"
+                  "                 JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.att "
+                  "ORDER BY k.o) = ARRAY[",
+                  tg->schema, name, tg->schema, tname, unique ? "true" : "false");
+    for (size_t i = 0; i < cols->n + (rls ? 1 : 0); i++)
+        pb_buf_printf(b, "%s'%s'", i ? ", " : "", rls ? (i == 0 ? PB_DM_TENANT_COLUMN : cols->v[i - 1]) : cols->v[i]);
+    pb_buf_printf(b,
+                  "]::text[], false);\n"
+                  "IF found IS NOT NULL THEN RAISE EXCEPTION USING ERRCODE = 'duplicate_table', MESSAGE = "
+                  "'index \"%s\".\"%s\" exists already and is not the one the model declares (%son \"%s\" ",
+                  tg->schema, name, unique ? "unique, " : "", tname);
+    render_cols(b, cols, rls);
+    pb_buf_printf(b, "): the name is taken by ' || found || '; drop or rename that one'; END IF; END$pb$;\n");
+}
+
 static void render_index(pb_buf *b, const pb_dm_target *tg, const table *t, const index_def *ix)
 {
+    int rls = tg->layout == PB_DM_LAYOUT_RLS;
     pb_buf_printf(b, "CREATE %sINDEX IF NOT EXISTS \"%s\" ON \"%s\".\"%s\" ", ix->unique ? "UNIQUE " : "",
            ix->name, tg->schema, t->name);
-    render_cols(b, &ix->cols, tg->layout == PB_DM_LAYOUT_RLS);
+    render_cols(b, &ix->cols, rls);
     pb_buf_printf(b, ";\n");
+    render_index_check(b, tg, t->name, ix->name, &ix->cols, ix->unique, rls);
 }
 
 #define TENANT_FN_SQL "\"" PB_DM_META_SCHEMA "\".\"" PB_DM_TENANT_FN "\"()"
@@ -1082,9 +1249,14 @@ static void render_table(pb_buf *b, const pb_dm_target *tg, const table *t)
         pb_buf_printf(b, "%s\n", i + 1 < t->n_fks ? "," : "");
     }
     pb_buf_printf(b, ");\n");
-    if (rls && !t->pk.n)
-        pb_buf_printf(b, "CREATE INDEX IF NOT EXISTS \"%.50s_tenant_idx\" ON \"%s\".\"%s\" (\"" PB_DM_TENANT_COLUMN "\");\n",
-               t->name, tg->schema, t->name);
+    if (rls && !t->pk.n) {
+        char tix[PG_NAME_MAX + 1];
+        strs none = {0};
+        tenant_index_name(t->name, tix);
+        pb_buf_printf(b, "CREATE INDEX IF NOT EXISTS \"%s\" ON \"%s\".\"%s\" (\"" PB_DM_TENANT_COLUMN "\");\n", tix,
+                      tg->schema, t->name);
+        render_index_check(b, tg, t->name, tix, &none, 0, 1);
+    }
     for (size_t i = 0; i < t->n_idx; i++)
         render_index(b, tg, t, &t->idx[i]);
     if (rls) {

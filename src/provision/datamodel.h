@@ -44,6 +44,14 @@
  * Identifiers (tables, columns, indexes) must match ^[a-z_][a-z0-9_]{0,62}$
  * and must not be an SQL reserved word, a system column name, start with
  * "pg_", or be "tenant_id" (the rls layout adds that column itself).
+ * Tables and indexes share their schema's namespace with the indexes the
+ * DDL makes implicitly: the rls layout's "<first 50 bytes of the
+ * table>_tenant_idx" (tables without a primary key) and the ones
+ * PostgreSQL names for primary keys and unique constraints ("<table>_pkey",
+ * "<table>_<columns>_key", cut to 63 bytes as PostgreSQL does, in either
+ * layout). A model in which a name the DDL gives (table, index, generated
+ * index) is also another relation's name is refused, naming both: the
+ * second would otherwise be skipped by IF NOT EXISTS.
  *
  * Layouts:
  *   rls       every table gets a leading "tenant_id" column defaulting to
@@ -133,7 +141,11 @@ const char *pb_dm_enum_value(const pb_dm_model *m, size_t t, size_t c, size_t i)
 
 /* Render the DDL that takes a target from model `from` (NULL: nothing yet)
  * to model `to`, as one string of ';'-terminated statements, each safe to
- * rerun (IF NOT EXISTS and friends). Added tables, columns and indexes are
+ * rerun (IF NOT EXISTS and friends). Every CREATE INDEX IF NOT EXISTS is
+ * followed by a check (a DO block, PL/pgSQL) that the index of that name is
+ * the one declared (table, columns, uniqueness): an index or table already
+ * holding the name is an error (SQLSTATE 42P07) naming what it is, never
+ * silently skipped. Added tables, columns and indexes are
  * rendered; drops of tables, columns or indexes only when allow_destructive
  * (else PB_EFORBIDDEN naming the first one); any other change to an
  * existing table (a column's type, nullability or default, keys) is refused

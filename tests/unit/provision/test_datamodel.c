@@ -1,11 +1,15 @@
 /* Unit tests for provision/datamodel: parsing, validation (every rejection
- * names the field), golden DDL per layout, and migration rendering. No
- * database: a model that fails validation never reaches one. */
+ * names the field), golden DDL per layout, and migration rendering. A model
+ * that fails validation never reaches a database; one test runs rendered
+ * DDL on a throwaway server (pgtest.h), to prove that an index whose name
+ * is taken is reported rather than skipped. */
 #include "testutil.h"
 
+#include <libpq-fe.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "pgtest.h"
 #include "provision/datamodel.h"
 
 /* Two tables, the referencing one first (rendering must reorder). */
@@ -343,17 +347,83 @@ static char *render(const pb_dm_model *from, const pb_dm_model *to, pb_dm_layout
     return sql;
 }
 
+/* Every CREATE INDEX IF NOT EXISTS is followed by a check that the index
+ * of that name is the one declared (see render_index_check); the goldens
+ * are compared without those blocks, and each block is checked to follow
+ * its index. Frees ddl, returns the rest (malloc'd). */
+static char *without_checks(char *ddl)
+{
+    char *out = calloc(1, strlen(ddl) + 1), *o = out;
+    char last[128] = ""; /* the index created just before */
+    const char *p = ddl;
+    size_t creates = 0, checks = 0;
+    while (*p) {
+        const char *nl = strchr(p, '\n');
+        size_t len = nl ? (size_t)(nl - p + 1) : strlen(p);
+        if (strncmp(p, "DO $pb$", 7) == 0) {
+            const char *end = strstr(p, "END$pb$;\n");
+            assert_non_null(end);
+            char want[160];
+            snprintf(want, sizeof want, "x.relname = '%s'", last);
+            const char *at = strstr(p, want);
+            if (!at || at > end)
+                fail_msg("the check after CREATE INDEX \"%s\" is about another index", last);
+            checks++;
+            last[0] = '\0';
+            p = end + strlen("END$pb$;\n");
+            continue;
+        }
+        const char *q = strstr(p, "INDEX IF NOT EXISTS \"");
+        if ((strncmp(p, "CREATE INDEX", 12) == 0 || strncmp(p, "CREATE UNIQUE INDEX", 19) == 0) && q) {
+            creates++;
+            q += strlen("INDEX IF NOT EXISTS \"");
+            snprintf(last, sizeof last, "%.*s", (int)(strchr(q, '"') - q), q);
+            if (strncmp(p + len, "DO $pb$", 7) != 0)
+                fail_msg("no check after CREATE INDEX \"%s\"", last);
+        }
+        memcpy(o, p, len);
+        o += len;
+        p += len;
+    }
+    assert_int_equal(creates, checks);
+    free(ddl);
+    return out;
+}
+
+/* The check after CREATE INDEX "orders_by_status" in schema t_acme. */
+static const char *GOLDEN_CHECK =
+    "DO $pb$DECLARE found text; BEGIN\n"
+    "SELECT CASE WHEN x.relkind IN ('i', 'I') THEN pg_catalog.pg_get_indexdef(x.oid) "
+    "ELSE 'relation of kind ' || x.relkind::text END INTO found\n"
+    "  FROM pg_catalog.pg_class x LEFT JOIN pg_catalog.pg_index i ON i.indexrelid = x.oid\n"
+    " WHERE x.relnamespace = '\"t_acme\"'::pg_catalog.regnamespace AND x.relname = 'orders_by_status'\n"
+    "   AND NOT coalesce(i.indrelid = '\"t_acme\".\"orders\"'::pg_catalog.regclass AND i.indisunique = false\n"
+    "       AND i.indexprs IS NULL AND i.indpred IS NULL\n"
+    "       AND ARRAY(SELECT a.attname::text FROM pg_catalog.unnest(i.indkey::pg_catalog.int2[]) WITH ORDINALITY "
+    "k(att, o)\n"
+    "                 JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.att ORDER BY k.o) "
+    "= ARRAY['status', 'created_at']::text[], false);\n"
+    "IF found IS NOT NULL THEN RAISE EXCEPTION USING ERRCODE = 'duplicate_table', MESSAGE = 'index "
+    "\"t_acme\".\"orders_by_status\" exists already and is not the one the model declares (on \"orders\" "
+    "(\"status\", \"created_at\")): the name is taken by ' || found || '; drop or rename that one'; END IF; "
+    "END$pb$;\n";
+
 static void test_golden_ddl(void **state)
 {
     pb_dm_model *m = parse_ok(SHOP);
     char *s = render(NULL, m, PB_DM_LAYOUT_SCHEMA, "t_acme", 0, 0, NULL);
+    assert_non_null(strstr(s, GOLDEN_CHECK));
+    s = without_checks(s);
     assert_string_equal(s, GOLDEN_SCHEMA);
     free(s);
     /* The database layout renders like the schema layout, in its schema. */
-    s = render(NULL, m, PB_DM_LAYOUT_DATABASE, "t_acme", 0, 0, NULL);
+    s = without_checks(render(NULL, m, PB_DM_LAYOUT_DATABASE, "t_acme", 0, 0, NULL));
     assert_string_equal(s, GOLDEN_SCHEMA);
     free(s);
     s = render(NULL, m, PB_DM_LAYOUT_RLS, "app", 0, 0, NULL);
+    assert_non_null(strstr(s, "x.relname = 'orders_by_status'"));
+    assert_non_null(strstr(s, "= ARRAY['tenant_id', 'status', 'created_at']::text[], false);"));
+    s = without_checks(s);
     assert_string_equal(s, GOLDEN_RLS);
     free(s);
     /* A target schema is checked like any identifier. */
@@ -371,7 +441,7 @@ static void test_migration_render(void **state)
         "{\"name\":\"a\",\"type\":\"text\"},{\"name\":\"b\",\"type\":\"integer\",\"nullable\":false,\"default\":0}],"
         "\"primaryKey\":[\"id\"],\"indexes\":[{\"name\":\"t_a\",\"columns\":[\"a\"]},{\"name\":\"t_b\",\"columns\":[\"b\"]}]},"
         "{\"name\":\"u\",\"columns\":[{\"name\":\"x\",\"type\":\"date\"}]}]}");
-    char *s = render(v1, v2, PB_DM_LAYOUT_SCHEMA, "t_a", 0, 0, NULL);
+    char *s = without_checks(render(v1, v2, PB_DM_LAYOUT_SCHEMA, "t_a", 0, 0, NULL));
     assert_string_equal(s,
                         "ALTER TABLE \"t_a\".\"t\" ADD COLUMN IF NOT EXISTS \"b\" integer NOT NULL DEFAULT 0;\n"
                         "CREATE INDEX IF NOT EXISTS \"t_b\" ON \"t_a\".\"t\" (\"b\");\n"
@@ -379,6 +449,8 @@ static void test_migration_render(void **state)
     free(s);
     /* rls: new table without a primary key still gets a tenant index. */
     s = render(v1, v2, PB_DM_LAYOUT_RLS, "app", 0, 0, NULL);
+    assert_non_null(strstr(s, "x.relname = 'u_tenant_idx'"));
+    s = without_checks(s);
     assert_non_null(strstr(s, "CREATE INDEX IF NOT EXISTS \"t_b\" ON \"app\".\"t\" (\"tenant_id\", \"b\");"));
     assert_non_null(strstr(s, "CREATE INDEX IF NOT EXISTS \"u_tenant_idx\" ON \"app\".\"u\" (\"tenant_id\");"));
     assert_non_null(strstr(s, "FORCE ROW LEVEL SECURITY"));
@@ -440,6 +512,189 @@ static void test_migration_render(void **state)
     pb_dm_free(v3);
 }
 
+/* Names that would collide in the schema, where the DDL's IF NOT EXISTS
+ * would silently skip the second one: refused when parsing, naming both. */
+#define T63 "t23456789012345678901234567890123456789012345678901234567890123"
+#define LONG50 "t2345678901234567890123456789012345678901234567890"
+#define T63_PKEY "t234567890123456789012345678901234567890123456789012345678_pkey"
+#define T63_E_KEY "t23456789012345678901234567890123456789012345678901234567_e_key"
+static void test_index_name_collisions(void **state)
+{
+    const bad_case cases[] = {
+        /* Two tables without a primary key whose generated rls index names
+         * (first 50 bytes + "_tenant_idx") are the same. */
+        {"{\"version\":1,\"tables\":[{\"name\":\"" LONG50 "_a\",\"columns\":[{\"name\":\"x\",\"type\":\"text\"}]},"
+         "{\"name\":\"" LONG50 "_b\",\"columns\":[{\"name\":\"x\",\"type\":\"text\"}]}]}",
+         NULL, PB_EINVAL,
+         "the index on tenant_id the rls layout adds to table \"" LONG50 "_a\" (it has no primary key) and the "
+         "index on tenant_id the rls layout adds to table \"" LONG50 "_b\" (it has no primary key) would both be "
+         "named \"" LONG50 "_tenant_idx\""},
+        /* An index named like another table's primary key index. */
+        {"{\"version\":1,\"tables\":[{\"name\":\"p\",\"columns\":[{\"name\":\"id\",\"type\":\"bigint\"}],"
+         "\"primaryKey\":[\"id\"]},{\"name\":\"q\",\"columns\":[{\"name\":\"a\",\"type\":\"text\"}],"
+         "\"indexes\":[{\"name\":\"p_pkey\",\"columns\":[\"a\"]}]}]}",
+         NULL, PB_EINVAL,
+         "spec.tables[1].indexes[0].name: index \"p_pkey\" of table \"q\" and the primary key index PostgreSQL "
+         "names for table \"p\" would both be named \"p_pkey\""},
+        /* ... or like a unique constraint's index, in either layout. */
+        {"{\"version\":1,\"tables\":[{\"name\":\"u\",\"columns\":[{\"name\":\"email\",\"type\":\"text\","
+         "\"unique\":true}],\"indexes\":[{\"name\":\"u_email_key\",\"columns\":[\"email\"]}]}]}",
+         NULL, PB_EINVAL, "index \"u_email_key\" of table \"u\" and the index PostgreSQL names for a unique "
+                          "constraint of table \"u\" would both be named \"u_email_key\""},
+        {"{\"version\":1,\"tables\":[{\"name\":\"u\",\"columns\":[{\"name\":\"email\",\"type\":\"text\"}],"
+         "\"unique\":[[\"email\"]],\"indexes\":[{\"name\":\"u_tenant_id_email_key\",\"columns\":[\"email\"]}]}]}",
+         NULL, PB_EINVAL, "constraint of table \"u\" in the rls layout would both be named \"u_tenant_id_email_key\""},
+        /* A table named like a generated index. */
+        {"{\"version\":1,\"tables\":[{\"name\":\"o\",\"columns\":[{\"name\":\"x\",\"type\":\"text\"}]},"
+         "{\"name\":\"o_tenant_idx\",\"columns\":[{\"name\":\"x\",\"type\":\"text\"}]}]}",
+         NULL, PB_EINVAL, "spec.tables[0].name: the index on tenant_id the rls layout adds to table \"o\" (it has "
+                          "no primary key) and table \"o_tenant_idx\" would both be named \"o_tenant_idx\""},
+        /* A primary key index name cut to 63 bytes by PostgreSQL. */
+        {"{\"version\":1,\"tables\":[{\"name\":\"" T63 "\",\"columns\":[{\"name\":\"id\",\"type\":\"bigint\"}],"
+         "\"primaryKey\":[\"id\"]},{\"name\":\"r\",\"columns\":[{\"name\":\"a\",\"type\":\"text\"}],"
+         "\"indexes\":[{\"name\":\"t234567890123456789012345678901234567890123456789012345678_pkey\","
+         "\"columns\":[\"a\"]}]}]}",
+         NULL, PB_EINVAL, "the primary key index PostgreSQL names for table \"" T63 "\" would both be named "
+                          "\"t234567890123456789012345678901234567890123456789012345678_pkey\""},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+        check_bad(&cases[i]);
+    /* Near misses are fine. */
+    pb_dm_model *m = parse_ok(
+        "{\"version\":1,\"tables\":[{\"name\":\"p\",\"columns\":[{\"name\":\"id\",\"type\":\"bigint\"},"
+        "{\"name\":\"e\",\"type\":\"text\",\"unique\":true}],\"primaryKey\":[\"id\"],"
+        "\"indexes\":[{\"name\":\"p_pkey2\",\"columns\":[\"e\"]},{\"name\":\"p_e_key1\",\"columns\":[\"e\"]}]},"
+        "{\"name\":\"" LONG50 "_a\",\"columns\":[{\"name\":\"x\",\"type\":\"text\"}]}]}");
+    pb_dm_free(m);
+    m = parse_ok(SHOP);
+    pb_dm_free(m);
+}
+
+/* At apply time: an index whose name is taken (by an index on another
+ * table, on other columns, or by a table) is reported, not silently
+ * skipped; an index that is already right is accepted (rerun). */
+static pgtest_server dsrv;
+
+static int start_server(void **state) { return pgtest_start(&dsrv); }
+static int stop_server(void **state)
+{
+    pgtest_stop(&dsrv);
+    return 0;
+}
+
+static const char *exec_state(PGconn *c, const char *sql, char *msg, size_t n)
+{
+    static char st[8];
+    PGresult *r = PQexec(c, sql);
+    ExecStatusType s = PQresultStatus(r);
+    const char *f = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+    snprintf(st, sizeof st, "%s", s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK ? "00000" : f ? f : "?????");
+    if (msg)
+        snprintf(msg, n, "%s", PQresultErrorMessage(r));
+    PQclear(r);
+    return st;
+}
+
+static void test_taken_index_name_reported(void **state)
+{
+    PGconn *c = PQconnectdb(dsrv.conninfo);
+    assert_int_equal(PQstatus(c), CONNECTION_OK);
+    char msg[1024];
+    assert_string_equal(exec_state(c, "CREATE SCHEMA s; CREATE SCHEMA app; CREATE SCHEMA paybill; "
+                                      "CREATE FUNCTION paybill.current_tenant_id() RETURNS text LANGUAGE sql "
+                                      "AS 'SELECT NULL::text'", NULL, 0), "00000");
+    pb_dm_model *v1 = parse_ok(SHOP);
+    const struct {
+        pb_dm_layout l;
+        const char *schema;
+    } targets[] = {{PB_DM_LAYOUT_SCHEMA, "s"}, {PB_DM_LAYOUT_RLS, "app"}};
+    for (int i = 0; i < 2; i++) {
+        char *ddl = render(NULL, v1, targets[i].l, targets[i].schema, 0, 0, NULL);
+        assert_string_equal(exec_state(c, ddl, msg, sizeof msg), "00000");
+        /* Rerun: everything is as declared, nothing to report. */
+        assert_string_equal(exec_state(c, ddl, msg, sizeof msg), "00000");
+        free(ddl);
+    }
+    /* v2 adds an index on orders; someone made one of that name on
+     * customers already. */
+    pb_dm_model *v2 = parse_ok(
+        "{\"version\":2,\"tables\":[{\"name\":\"orders\",\"columns\":["
+        "{\"name\":\"id\",\"type\":\"uuid\",\"nullable\":false,\"default\":{\"function\":\"gen_random_uuid\"}},"
+        "{\"name\":\"customer_id\",\"type\":\"bigint\"},"
+        "{\"name\":\"total\",\"type\":\"numeric(12,2)\",\"default\":\"0.00\"},"
+        "{\"name\":\"status\",\"type\":\"enum\",\"values\":[\"open\",\"paid\"],\"default\":\"open\"},"
+        "{\"name\":\"note\",\"type\":\"text\",\"default\":\"it's \\\\ ok\"},"
+        "{\"name\":\"meta\",\"type\":\"jsonb\",\"default\":{\"a\":1}},"
+        "{\"name\":\"created_at\",\"type\":\"timestamptz\",\"nullable\":false,\"default\":{\"function\":\"now\"}}],"
+        "\"primaryKey\":[\"id\"],"
+        "\"foreignKeys\":[{\"columns\":[\"customer_id\"],\"references\":{\"table\":\"customers\",\"columns\":[\"id\"]},"
+        "\"onDelete\":\"set null\"}],"
+        "\"indexes\":[{\"name\":\"orders_by_status\",\"columns\":[\"status\",\"created_at\"]},"
+        "{\"name\":\"orders_by_total\",\"columns\":[\"total\"]}]},"
+        "{\"name\":\"customers\",\"columns\":["
+        "{\"name\":\"id\",\"type\":\"bigint\",\"nullable\":false},"
+        "{\"name\":\"email\",\"type\":\"text\",\"nullable\":false,\"unique\":true},"
+        "{\"name\":\"active\",\"type\":\"boolean\",\"default\":true}],"
+        "\"primaryKey\":[\"id\"]}]}");
+    for (int i = 0; i < 2; i++) {
+        char sql[256];
+        snprintf(sql, sizeof sql, "CREATE INDEX orders_by_total ON %s.customers (email)", targets[i].schema);
+        assert_string_equal(exec_state(c, sql, NULL, 0), "00000");
+        char *ddl = render(v1, v2, targets[i].l, targets[i].schema, 0, 0, NULL);
+        assert_string_equal(exec_state(c, "BEGIN", NULL, 0), "00000");
+        assert_string_equal(exec_state(c, ddl, msg, sizeof msg), "42P07");
+        assert_non_null(strstr(msg, "orders_by_total\" exists already and is not the one the model declares"));
+        assert_non_null(strstr(msg, "ON " ));
+        assert_non_null(strstr(msg, ".customers USING btree (email)"));
+        assert_string_equal(exec_state(c, "ROLLBACK", NULL, 0), "00000");
+        /* Same name, right table, other columns: reported too. */
+        snprintf(sql, sizeof sql, "DROP INDEX %s.orders_by_total; CREATE INDEX orders_by_total ON %s.orders (status)",
+                 targets[i].schema, targets[i].schema);
+        assert_string_equal(exec_state(c, sql, NULL, 0), "00000");
+        assert_string_equal(exec_state(c, ddl, msg, sizeof msg), "42P07");
+        assert_non_null(strstr(msg, ".orders USING btree (status)"));
+        /* A table holding the name. */
+        snprintf(sql, sizeof sql, "DROP INDEX %s.orders_by_total; CREATE TABLE %s.orders_by_total (x int)",
+                 targets[i].schema, targets[i].schema);
+        assert_string_equal(exec_state(c, sql, NULL, 0), "00000");
+        assert_string_equal(exec_state(c, ddl, msg, sizeof msg), "42P07");
+        assert_non_null(strstr(msg, "relation of kind r"));
+        /* Once the name is free, the migration goes through. */
+        snprintf(sql, sizeof sql, "DROP TABLE %s.orders_by_total", targets[i].schema);
+        assert_string_equal(exec_state(c, sql, NULL, 0), "00000");
+        assert_string_equal(exec_state(c, ddl, msg, sizeof msg), "00000");
+        free(ddl);
+    }
+    pb_dm_free(v1);
+    pb_dm_free(v2);
+    /* The names the parser predicts for implicit indexes are PostgreSQL's,
+     * cut to 63 bytes included: a model claiming them is refused. */
+    assert_string_equal(exec_state(c, "CREATE TABLE s." T63 " (id bigint PRIMARY KEY, e text, UNIQUE (e)); "
+                                      "CREATE TEMP TABLE names AS SELECT string_agg(indexname, ',' ORDER BY indexname) n "
+                                      "FROM pg_indexes WHERE schemaname = 's' AND tablename = '" T63 "'",
+                                 msg, sizeof msg),
+                        "00000");
+    PGresult *r = PQexec(c, "SELECT n FROM names");
+    assert_string_equal(PQgetvalue(r, 0, 0), T63_PKEY "," T63_E_KEY);
+    PQclear(r);
+    const char *claims[] = {T63_PKEY, T63_E_KEY};
+    for (int i = 0; i < 2; i++) {
+        char json[1024];
+        snprintf(json, sizeof json,
+                 "{\"version\":1,\"tables\":[{\"name\":\"" T63 "\",\"columns\":[{\"name\":\"id\",\"type\":\"bigint\"},"
+                 "{\"name\":\"e\",\"type\":\"text\"}],\"primaryKey\":[\"id\"],\"unique\":[[\"e\"]]},"
+                 "{\"name\":\"r\",\"columns\":[{\"name\":\"a\",\"type\":\"text\"}],"
+                 "\"indexes\":[{\"name\":\"%s\",\"columns\":[\"a\"]}]}]}",
+                 claims[i]);
+        pb_dm_model *m = NULL;
+        pb_err e;
+        pb_err_clear(&e);
+        assert_int_equal(pb_dm_parse("x", json, &m, &e), PB_EINVAL);
+        assert_non_null(strstr(e.msg, claims[i]));
+    }
+    PQfinish(c);
+}
+
 static void test_layout_names(void **state)
 {
     pb_dm_layout l;
@@ -462,6 +717,8 @@ int main(void)
         cmocka_unit_test(test_bad_structure),
         cmocka_unit_test(test_golden_ddl),
         cmocka_unit_test(test_migration_render),
+        cmocka_unit_test(test_index_name_collisions),
+        cmocka_unit_test_setup_teardown(test_taken_index_name_reported, start_server, stop_server),
         cmocka_unit_test(test_layout_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
