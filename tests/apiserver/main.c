@@ -36,7 +36,7 @@ static void usage(FILE *f)
             "  --token-auth-file PATH        static tokens: token,user,uid,\"group1,group2\"\n"
             "  --insecure-http               serve plain HTTP instead of HTTPS; requests without\n"
             "                                credentials act as admin (kubectl sends no token over HTTP)\n"
-            "  --http2                       also serve HTTP/2 (ALPN h2; h2c upgrades on plain HTTP).\n"
+            "  --http2                       also serve HTTP/2 over TLS (ALPN h2; never h2c).\n"
             "                                UNSAFE with impersonation: lws 4.1 cannot read\n"
             "                                Impersonate-* headers on HTTP/2, so kubectl --as would\n"
             "                                run as the caller. For benchmarks. Default: HTTP/1.1 only\n"

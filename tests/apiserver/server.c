@@ -18,8 +18,12 @@
  * caller. A request whose impersonation cannot be read must never be
  * served, and the only way to know that no request carries unreadable
  * headers is to never accept HTTP/2: ALPN offers only http/1.1, h2c
- * upgrades are refused, prior knowledge is not enabled, and a stream that
+ * upgrades are always refused, prior knowledge is not enabled, and a stream that
  * still arrives over HTTP/2 is answered 400 without being served.
+ * With --http2 (benchmarks) ALPN offers h2 too, and requests with bodies
+ * may be multiplexed on a connection thanks to h2cut.c, which works around lws 4.1's DATA frame
+ * check; per-request state is per stream (lws gives each stream wsi its
+ * own pss).
  * Group commit: a reply to a write (or one read after it) is held until the
  * WRITEABLE callback, whose first sync fsyncs every write of the loop turn.
  */
@@ -41,6 +45,7 @@
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
 
+#include "h2cut.h"
 #include "util/buf.h"
 #include "util/log.h"
 
@@ -459,8 +464,10 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
         /* An HTTP/1.1 request may ask to become HTTP/2 ("Upgrade: h2c",
          * on plain HTTP, or even over TLS); lws would then serve the rest of
-         * the connection as h2 streams. Refuse it unless HTTP/2 is on. */
-        if (!s->http2 && in && !strcasecmp((const char *)in, "h2c")) {
+         * the connection as h2 streams, unseen by the checks above and, on
+         * plain HTTP, by h2cut.c. kube-apiserver does not speak h2c either:
+         * refuse it, with or without --http2. */
+        if (in && !strcasecmp((const char *)in, "h2c")) {
             if (lws_return_http_status(wsi, HTTP_STATUS_BAD_REQUEST,
                                        "HTTP/2 (h2c) is not served here: Impersonate-* headers cannot be read "
                                        "over HTTP/2"))
@@ -643,6 +650,12 @@ int dv_server_new(dv_api *api, const dv_server_config *cfg, dv_server **out, cha
     s->api = api;
     s->latency_ms = cfg->fault_latency_ms;
     s->http2 = cfg->http2;
+    if (cfg->http2 && dv_h2cut_init() != 0) {
+        /* Without it, concurrent request bodies on one HTTP/2 connection
+         * make lws 4.1 drop the connection (h2cut.c). */
+        snprintf(msg, n, "cannot interpose SSL_read for HTTP/2 (dlsym failed)");
+        goto fail;
+    }
     char host[256] = "127.0.0.1";
     int port = 0;
     const char *colon = cfg->listen ? strrchr(cfg->listen, ':') : NULL;

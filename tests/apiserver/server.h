@@ -21,7 +21,7 @@ typedef struct dv_server dv_server;
 typedef struct dv_server_config {
     const char *listen;   /* "127.0.0.1:0" */
     int insecure_http;    /* plain HTTP, no TLS */
-    int http2;            /* also serve HTTP/2 (ALPN h2, h2c upgrade). Off by
+    int http2;            /* also serve HTTP/2 over TLS (ALPN h2). Off by
                            * default because lws 4.1 cannot read non-standard
                            * headers on HTTP/2 streams: Impersonate-* would go
                            * unseen and the request would run as the caller.
