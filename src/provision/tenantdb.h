@@ -10,8 +10,9 @@
  *             compares tenant_id with paybill.current_tenant_id(), a
  *             SECURITY DEFINER function that maps session_user to its
  *             tenant through paybill.tenants: the binding is to the login
- *             itself, so nothing a session can SET (roles it is not a member
- *             of, GUCs, set_config) changes which rows it sees.
+ *             itself, so nothing a tenant's session can SET (roles it is not
+ *             a member of, GUCs, set_config) changes which rows it sees (the
+ *             operator's own sessions: see "Ownership and privileges").
  *   schema    schema "t_<id>" in shared_db, owned by "paybill_owner" (see
  *             "Ownership and privileges"), the tenant's role has USAGE,
  *             PUBLIC nothing.
@@ -25,8 +26,8 @@
  * at its tables (so the application's SQL is the same in every layout).
  * Schema and database tenants are NOINHERIT and members of nothing; their
  * grants are their own (the tenant's second login, below, is a member of
- * its first, never the other way round). rls tenants are INHERIT members of exactly one
- * NOLOGIN group, "<shared_db>_rls_tenants" (no admin option), which holds
+ * its first, never the other way round). rls tenants are INHERIT members of
+ * exactly one NOLOGIN group, "<shared_db>_rls_tenants" (no admin option), which holds
  * CONNECT on shared_db, USAGE on app_schema and paybill, EXECUTE on the
  * tenant function and DML on the shared tables: granted once, so no ACL
  * grows with the number of tenants (per-tenant grants made pg_class rows
@@ -43,15 +44,16 @@
  * tenant's login has CONNECT on its database, USAGE on its schema and DML
  * on its tables: no CREATE on any schema or database, no TEMPORARY (PUBLIC
  * has neither; the bookkeeping schema "paybill" is the admin's and closed
- * to tenants). pb_tdb_new also takes CONNECT and TEMPORARY on the
- * maintenance database "postgres" and on "template1" from PUBLIC (other
- * clients of the server that relied on it need a grant of their own); an
- * admin that is not a superuser keeps CONNECT there by an explicit grant. So a tenant can neither drop nor replace a table, nor put a
+ * to tenants). So a tenant can neither drop nor replace a table, nor put a
  * view or function of its own where the operator looks. Older versions
  * made a bridge tenant the owner of its schema: pb_tdb_ensure and
  * pb_tdb_apply_model take it back (owner paybill_owner, CREATE revoked from
  * everyone else), and what the tenant made there is refused, by name, until
- * an admin removes it; it is never used.
+ * an admin removes it; it is never used. pb_tdb_new also takes CONNECT and
+ * TEMPORARY on the maintenance database "postgres" and on "template1" from
+ * PUBLIC (other clients of the server that relied on that need a grant of
+ * their own); an admin that is not a superuser keeps CONNECT there by an
+ * explicit grant.
  * The operator touches tenant data with the least privilege that works.
  * Its admin sessions resolve names in pg_catalog only (search_path pinned
  * at connection), and every transaction that reads or writes a tenant's
