@@ -3,6 +3,8 @@
 # local stack need. Idempotent: packages already present are skipped, and
 # apt is not touched at all when nothing is missing.
 #
+# Usage: hack/deps.sh [--no-kube]
+#
 # Also makes sure an unprivileged user exists to run throwaway PostgreSQL
 # servers (postgres refuses to run as root) when this runs as root.
 set -euo pipefail
@@ -57,7 +59,10 @@ done
 # The real Kubernetes control plane (etcd, kube-apiserver,
 # kube-controller-manager) and helm, built from the Go modules pinned under
 # hack/tools/ into .cache/ (or $PAYBILL_CACHE); an existing build is reused.
-if ! "$(dirname "$0")/kube.sh" build; then
+# --no-kube skips it (hack/local-up.sh on the dev API server needs no Go).
+if [ "${1:-}" = "--no-kube" ]; then
+  echo "deps: not building the real control plane (--no-kube)"
+elif ! "$(dirname "$0")/kube.sh" build; then
   echo "deps: error: 'hack/kube.sh build' failed (it needs Go >= 1.26 and the Go module proxy); see the messages above" >&2
   exit 1
 fi
