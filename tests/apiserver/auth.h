@@ -70,12 +70,12 @@ dv_lister dv_auth_lister(const dv_auth *a, void **ud);
 /* Apply Impersonate-User / Impersonate-Group / Impersonate-Uid headers
  * (NULL if absent): allowed when `u` may "impersonate" users/groups (and
  * uids in authentication.k8s.io); replaces *u. 0, or -1 with the 403
- * message. imp_groups is NULL-terminated (or NULL). A user
+ * message when one of them is not allowed. imp_groups is NULL-terminated (or NULL). A user
  * "system:serviceaccount:NS:NAME" is checked as impersonate on
  * serviceaccounts NAME in NS and, without Impersonate-Group, gets the
- * ServiceAccount groups. Groups or a uid without a user: -1 ("requested
- * [...] without impersonating a user"; kube-apiserver answers that with a
- * 500). */
+ * ServiceAccount groups. Groups or a uid without a user: -2 with the
+ * message of kube-apiserver's 400 ("requested &user.DefaultInfo{...}
+ * without impersonating a user name"). */
 int dv_impersonate(dv_auth *a, dv_user *u, const char *imp_user, const char *const *imp_groups,
                    const char *imp_uid, char *msg, size_t n);
 

@@ -27,6 +27,7 @@
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 
+#include "util/buf.h"
 #include "util/log.h"
 
 #define SA_PREFIX "system:serviceaccount:"
@@ -605,20 +606,21 @@ int dv_impersonate(dv_auth *a, dv_user *u, const char *imp_user, const char *con
     if (!imp_user || !*imp_user) {
         if (!has_groups && !imp_uid)
             return 0;
-        /* The filter's list of requests, printed as Go prints a slice of
-         * ObjectReference {Kind Namespace Name UID APIVersion
-         * ResourceVersion FieldPath}. */
+        /* kube-apiserver prints the user.Info it was asked for with %#v. */
         if (msg) {
-            size_t off = (size_t)snprintf(msg, n, "requested [");
-            for (size_t i = 0; has_groups && imp_groups[i] && off < n; i++)
-                off += (size_t)snprintf(msg + off, n - off, "%s{Group  %s    }", i ? " " : "", imp_groups[i]);
-            if (imp_uid && off < n)
-                off += (size_t)snprintf(msg + off, n - off, "%s{UID  %s  authentication.k8s.io/v1  }",
-                                        has_groups ? " " : "", imp_uid);
-            if (off < n)
-                snprintf(msg + off, n - off, "] without impersonating a user");
+            pb_buf m = {0};
+            pb_buf_printf(&m, "requested &user.DefaultInfo{Name:\"\", UID:\"%s\", Groups:[]string", imp_uid ? imp_uid : "");
+            if (!has_groups)
+                pb_buf_puts(&m, "(nil)");
+            for (size_t i = 0; has_groups && imp_groups[i]; i++)
+                pb_buf_printf(&m, "%s\"%s\"", i ? ", " : "{", imp_groups[i]);
+            if (has_groups)
+                pb_buf_puts(&m, "}");
+            pb_buf_puts(&m, ", Extra:map[string][]string(nil)} without impersonating a user name");
+            snprintf(msg, n, "%s", m.data ? m.data : "");
+            pb_buf_free(&m);
         }
-        return -1;
+        return -2;
     }
     /* Each impersonation request is authorized on its own, user first,
      * exactly as the impersonation filter does. */

@@ -468,8 +468,13 @@ void dv_api_handle(dv_api *api, const dv_request *req, dv_response *resp)
     }
     if (req->impersonate_user || (req->impersonate_groups && req->impersonate_groups[0]) || req->impersonate_uid) {
         char msg[1024] = "";
-        if (dv_impersonate(api->auth, &c.user, req->impersonate_user, req->impersonate_groups,
-                           req->impersonate_uid, msg, sizeof(msg)) != 0) {
+        int rc = dv_impersonate(api->auth, &c.user, req->impersonate_user, req->impersonate_groups,
+                                req->impersonate_uid, msg, sizeof(msg));
+        if (rc == -2) {
+            dv_reply_status(&c, 400, "BadRequest", msg, NULL);
+            goto out;
+        }
+        if (rc != 0) {
             dv_reply_status(&c, 403, "Forbidden", msg, json_pack("{s:s}", "kind", "users"));
             goto out;
         }

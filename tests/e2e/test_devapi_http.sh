@@ -290,6 +290,10 @@ for kc in kh2 kh1; do
     assert_contains "$($kc --token=bob-token get secrets --as=admin 2>&1)" "cannot impersonate" "$kc: bob may not impersonate"
 done
 assert_eq yes "$(k auth can-i create secrets)" "without --as, admin is admin"
+out=$(api GET /api/v1/namespaces -H 'Impersonate-Group: devs' -H 'Impersonate-Uid: u-9')
+assert_eq 400 "$(api_code "$out")" "Impersonate-Group/-Uid without Impersonate-User -> 400"
+assert_eq 'requested &user.DefaultInfo{Name:"", UID:"u-9", Groups:[]string{"devs"}, Extra:map[string][]string(nil)} without impersonating a user name' \
+    "$(api_body "$out" | jget message)" "... in kube-apiserver's words"
 devapi_stop
 
 # A certificate of our own (--tls-cert/--tls-key) instead of a generated CA.

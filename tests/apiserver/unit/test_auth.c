@@ -443,11 +443,16 @@ static void test_impersonate_user(void **state)
     assert_string_equal(msg, "groups \"system:masters\" is forbidden: User \"alice\" cannot "
                              "impersonate resource \"groups\" in API group \"\" at the cluster scope");
 
-    assert_int_equal(dv_impersonate(a, &u, NULL, groups, NULL, msg, sizeof msg), -1);
-    assert_string_equal(msg, "requested [{Group  devs    }] without impersonating a user");
-    assert_int_equal(dv_impersonate(a, &u, NULL, groups, "u-9", msg, sizeof msg), -1);
-    assert_string_equal(msg, "requested [{Group  devs    } {UID  u-9  authentication.k8s.io/v1  }] without "
-                             "impersonating a user");
+    /* groups or a uid without a user: kube-apiserver's 400 */
+    assert_int_equal(dv_impersonate(a, &u, NULL, groups, NULL, msg, sizeof msg), -2);
+    assert_string_equal(msg, "requested &user.DefaultInfo{Name:\"\", UID:\"\", Groups:[]string{\"devs\"}, "
+                             "Extra:map[string][]string(nil)} without impersonating a user name");
+    assert_int_equal(dv_impersonate(a, &u, NULL, NULL, "u-9", msg, sizeof msg), -2);
+    assert_string_equal(msg, "requested &user.DefaultInfo{Name:\"\", UID:\"u-9\", Groups:[]string(nil), "
+                             "Extra:map[string][]string(nil)} without impersonating a user name");
+    assert_int_equal(dv_impersonate(a, &u, NULL, admins, NULL, msg, sizeof msg), -2);
+    assert_string_equal(msg, "requested &user.DefaultInfo{Name:\"\", UID:\"\", Groups:[]string{\"devs\", "
+                             "\"system:masters\"}, Extra:map[string][]string(nil)} without impersonating a user name");
 
     /* Impersonate-Uid: impersonate on uids in authentication.k8s.io */
     set_user(&u, "alice");
