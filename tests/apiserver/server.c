@@ -18,12 +18,12 @@
  * caller. A request whose impersonation cannot be read must never be
  * served, and the only way to know that no request carries unreadable
  * headers is to never accept HTTP/2: ALPN offers only http/1.1, h2c
- * upgrades are always refused, prior knowledge is not enabled, and a stream that
- * still arrives over HTTP/2 is answered 400 without being served.
- * With --http2 (benchmarks) ALPN offers h2 too, and requests with bodies
- * may be multiplexed on a connection thanks to h2cut.c, which works around lws 4.1's DATA frame
- * check; per-request state is per stream (lws gives each stream wsi its
- * own pss).
+ * upgrades are always refused, prior knowledge is not enabled, and a
+ * stream that still arrives over HTTP/2 is answered 400 without being
+ * served. With --http2 (benchmarks) ALPN offers h2 too, and requests with
+ * bodies may be multiplexed on a connection thanks to h2cut.c, which works
+ * around lws 4.1's DATA frame check; per-request state is per stream (lws
+ * gives each stream wsi its own pss).
  * Group commit: a reply to a write (or one read after it) is held until the
  * WRITEABLE callback, whose first sync fsyncs every write of the loop turn.
  */
