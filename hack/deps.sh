@@ -61,8 +61,16 @@ done
 # hack/tools/ into .cache/ (or $PAYBILL_CACHE); an existing build is reused.
 # --no-kube skips it (hack/local-up.sh on the dev API server needs no Go).
 if [ "${1:-}" = "--no-kube" ]; then
-  echo "deps: not building the real control plane (--no-kube)"
-elif ! "$(dirname "$0")/kube.sh" build; then
-  echo "deps: error: 'hack/kube.sh build' failed (it needs Go >= 1.26 and the Go module proxy); see the messages above" >&2
-  exit 1
+  echo "deps: not building the real control plane or tofu (--no-kube)"
+else
+  if ! "$(dirname "$0")/kube.sh" build; then
+    echo "deps: error: 'hack/kube.sh build' failed (it needs Go >= 1.26 and the Go module proxy); see the messages above" >&2
+    exit 1
+  fi
+  # OpenTofu's tofu (hack/tools/tofu), the kubernetes state backend's client
+  # for tests/e2e/test_tofu_backend.sh.
+  if ! "$(dirname "$0")/tofu.sh" build; then
+    echo "deps: error: 'hack/tofu.sh build' failed (it needs Go >= 1.26.6 and the Go module proxy); see the messages above" >&2
+    exit 1
+  fi
 fi
