@@ -147,7 +147,9 @@ void dv_load_crds(dv_api *api)
     json_t *crd;
     json_array_foreach(crds, i, crd) {
         char msg[256];
-        dv_registry_apply_crd(api->reg, crd, msg, sizeof(msg));
+        /* a restarted kube-apiserver makes its watch caches anew */
+        if (dv_registry_apply_crd(api->reg, crd, msg, sizeof(msg)) == 0)
+            dv_registry_crd_stored(api->reg, crd, dv_store_rv(api->store));
     }
     json_decref(crds);
 }

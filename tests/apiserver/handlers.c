@@ -5,6 +5,7 @@
  * handlers; plus the response helpers (metav1.Status bodies) they share.
  */
 #include "handlers_int.h"
+#include "patch.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -117,6 +118,29 @@ void dv_reply_invalid(dv_ctx *c, const dv_rtype *rt, const char *name, json_t *c
         json_object_set_new(d, "group", json_string(rt->group));
     json_decref(causes);
     dv_reply_status(c, 422, "Invalid", msg, d);
+}
+
+int dv_reply_json_patch_error(dv_ctx *c, const json_t *ops)
+{
+    char msg[512];
+    const char *fv = dv_q(c, "fieldValidation");
+    int rc = dv_json_patch_decode(ops, !fv || strcmp(fv, "Ignore"), msg, sizeof(msg));
+    if (rc == 0)
+        return 0;
+    if (rc == -2) {
+        char m[600];
+        snprintf(m, sizeof(m), "Request entity too large: %s", msg);
+        dv_reply_status(c, 413, "RequestEntityTooLarge", m, NULL);
+    } else {
+        dv_reply_status(c, 400, "BadRequest", msg, NULL);
+    }
+    return 1;
+}
+
+void dv_reply_json_patch_failed(dv_ctx *c)
+{
+    dv_reply_status(c, 422, "Invalid", "the server rejected our request due to an error in our request",
+                    json_object());
 }
 
 void dv_now_rfc3339(char buf[32])
@@ -362,6 +386,33 @@ static int subresource_allowed(const dv_rtype *rt, const char *sub, const char *
     return 0;
 }
 
+/* dryRun takes only "All": anything else is refused before the write, in
+ * the words of the options' validation (CreateOptions, ...). 0 when refused. */
+static int dry_run_ok(dv_ctx *c)
+{
+    const char *dr = dv_q(c, "dryRun");
+    if (!dr || !strcmp(dr, "All"))
+        return 1;
+    const char *v = c->verb, *kind;
+    if (!strcmp(v, "create"))
+        kind = "CreateOptions";
+    else if (!strcmp(v, "update"))
+        kind = "UpdateOptions";
+    else if (!strcmp(v, "patch"))
+        kind = "PatchOptions";
+    else if (!strcmp(v, "delete") || !strcmp(v, "deletecollection"))
+        kind = "DeleteOptions";
+    else
+        return 1;
+    char why[300], m[512];
+    snprintf(why, sizeof(why), "Unsupported value: [\"%.200s\"]: supported values: \"All\"", dr);
+    snprintf(m, sizeof(m), "%s.meta.k8s.io \"\" is invalid: dryRun: %s", kind, why);
+    dv_reply_status(c, 422, "Invalid", m,
+                    json_pack("{s:s,s:s,s:[{s:s,s:s,s:s}]}", "group", "meta.k8s.io", "kind", kind, "causes", "reason",
+                              "FieldValueNotSupported", "message", why, "field", "dryRun"));
+    return 0;
+}
+
 static void serve_resource(dv_ctx *c, const char *grp, const char *ver, char **seg, int nseg)
 {
     /* seg: the path after /api/v1 or /apis/G/V. */
@@ -423,6 +474,8 @@ static void serve_resource(dv_ctx *c, const char *grp, const char *ver, char **s
         return;
     }
     const char *v = c->verb;
+    if (!dry_run_ok(c))
+        return;
     if (c->sub && !strcmp(c->sub, "scale"))
         dv_handle_scale(c);
     else if (!strcmp(v, "get"))

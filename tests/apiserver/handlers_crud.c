@@ -574,15 +574,20 @@ static const char *EXPIRED_MSG =
     "objects that were created, modified, or deleted between the time the first chunk was returned and now "
     "may show up in the list.";
 
-/* Parse labelSelector/fieldSelector; 400 on error. */
-static int parse_selectors(dv_ctx *c, dv_selector **ls, dv_selector **fs)
+int dv_parse_selectors(dv_ctx *c, dv_selector **ls, dv_selector **fs)
 {
     char msg[512] = "";
     *ls = *fs = NULL;
-    if (dv_label_selector_parse(dv_q(c, "labelSelector"), ls, msg, sizeof(msg)) != 0 ||
-        dv_field_selector_parse(dv_q(c, "fieldSelector"), fs, msg, sizeof(msg)) != 0) {
+    int bad = dv_label_selector_parse(dv_q(c, "labelSelector"), ls, msg, sizeof(msg)) != 0 ||
+              dv_field_selector_parse(dv_q(c, "fieldSelector"), fs, msg, sizeof(msg)) != 0;
+    /* then each field label through the kind's conversion, in order */
+    const char *key;
+    for (size_t i = 0; !bad && (key = dv_selector_key(*fs, i)); i++)
+        bad = dv_rtype_field_label_ok(c->rt, key, msg, sizeof(msg)) != 0;
+    if (bad) {
         dv_selector_free(*ls);
-        *ls = NULL;
+        dv_selector_free(*fs);
+        *ls = *fs = NULL;
         dv_reply_status(c, 400, "BadRequest", msg, NULL);
         return -1;
     }
@@ -592,7 +597,7 @@ static int parse_selectors(dv_ctx *c, dv_selector **ls, dv_selector **fs)
 void dv_handle_list(dv_ctx *c)
 {
     dv_selector *ls, *fs;
-    if (parse_selectors(c, &ls, &fs) != 0)
+    if (dv_parse_selectors(c, &ls, &fs) != 0)
         return;
     dv_store *st = c->api->store;
     const char *ns = c->rt->namespaced ? c->ns : NULL;
@@ -744,15 +749,15 @@ static int check_namespace(dv_ctx *c, const char *name)
         return -1;
     }
     if (dv_mds(nsobj, "deletionTimestamp")) {
-        char q[256], m[1024];
+        char q[256], m[1024], cm[300];
         dv_qualified(c->rt, q, sizeof(q));
         snprintf(m, sizeof(m),
                  "%s \"%s\" is forbidden: unable to create new content in namespace %s because it is being "
                  "terminated",
                  q, name, c->ns);
+        snprintf(cm, sizeof(cm), "namespace %s is being terminated", c->ns);
         json_t *d = json_pack("{s:s,s:s,s:[{s:s,s:s,s:s}]}", "name", name, "kind", c->rt->plural, "causes",
-                              "reason", "NamespaceTerminating", "message",
-                              "namespace is being terminated", "field", "metadata.namespace");
+                              "reason", "NamespaceTerminating", "message", cm, "field", "metadata.namespace");
         if (*c->rt->group)
             json_object_set_new(d, "group", json_string(c->rt->group));
         dv_reply_status(c, 403, "Forbidden", m, d);
@@ -826,10 +831,13 @@ static int register_crd(dv_ctx *c, json_t *obj, const char *name)
 static void store_and_reply(dv_ctx *c, json_t *obj, const char *name, int status)
 {
     json_incref(obj);
-    if (!dv_store_put(c->api->store, c->rt->group, c->rt->plural, nsarg(c->rt, c->ns), name, obj)) {
+    uint64_t rv = dv_store_put(c->api->store, c->rt->group, c->rt->plural, nsarg(c->rt, c->ns), name, obj);
+    if (!rv) {
         dv_reply_status(c, 500, "InternalError", "Internal error occurred: writing to the store failed", NULL);
         return;
     }
+    if (!strcmp(c->rt->plural, "customresourcedefinitions"))
+        dv_registry_crd_stored(c->api->reg, obj, rv);
     reply_object(c, status, obj);
 }
 
@@ -1035,6 +1043,8 @@ void dv_update_object(dv_ctx *c, const json_t *old, json_t *obj, int applied)
                                 "and try again");
         goto out;
     }
+    /* (brv may not outlive obj, which the status branch below replaces.) */
+    int unconditional = !brv || !*brv;
     json_t *next;
     int is_status = c->sub && !strcmp(c->sub, "status");
     int is_finalize = c->sub && !strcmp(c->sub, "finalize");
@@ -1080,6 +1090,24 @@ void dv_update_object(dv_ctx *c, const json_t *old, json_t *obj, int applied)
             goto out;
         fold_string_data(c->rt, obj);
         dv_apply_defaults(c->rt, obj);
+    }
+    if (unconditional && !applied && c->rt->update_needs_rv) {
+        /* The generic registry's check for kinds whose strategy refuses an
+         * unconditional update (a Lease, a custom resource: writers that must
+         * not overwrite each other). It words the kind as the resource, so
+         * not dv_reply_invalid. Apply keeps the live resourceVersion. */
+        char q[256], msg[600];
+        dv_qualified(c->rt, q, sizeof(q));
+        snprintf(msg, sizeof(msg),
+                 "%s \"%s\" is invalid: metadata.resourceVersion: Invalid value: 0: must be specified for an update",
+                 q, name);
+        json_t *d = json_pack("{s:s,s:s,s:[{s:s,s:s,s:s}]}", "name", name, "kind", c->rt->plural, "causes", "reason",
+                              "FieldValueInvalid", "message", "Invalid value: 0: must be specified for an update",
+                              "field", "metadata.resourceVersion");
+        if (*c->rt->group)
+            json_object_set_new(d, "group", json_string(c->rt->group));
+        dv_reply_status(c, 422, "Invalid", msg, d);
+        goto out;
     }
     if (admit(c, "UPDATE", &obj, old, 1) != 0)
         goto out;
@@ -1171,15 +1199,28 @@ void dv_handle_update(dv_ctx *c)
         json_decref(obj);
         return;
     }
+    /* The update handler's checkName, then the namespace check, in
+     * kube-apiserver's words. */
     const char *bname = dv_mds(obj, "name");
-    if (bname && strcmp(bname, c->name)) {
-        char m[600];
+    const char *bns = dv_mds(obj, "namespace");
+    char m[600] = "";
+    if (!bname || !*bname)
+        snprintf(m, sizeof(m), "the name of the object (%s based on URL) was undeterminable: name must be provided",
+                 c->name);
+    else if (strcmp(bname, c->name))
         snprintf(m, sizeof(m), "the name of the object (%s) does not match the name on the URL (%s)", bname, c->name);
+    else if (c->rt->namespaced && bns && *bns && strcmp(bns, c->ns))
+        snprintf(m, sizeof(m), "the namespace of the provided object does not match the namespace sent on the request");
+    if (m[0]) {
         dv_reply_status(c, 400, "BadRequest", m, NULL);
         json_decref(obj);
         return;
     }
     const json_t *old = dv_store_get(c->api->store, c->rt->group, c->rt->plural, nsarg(c->rt, c->ns), c->name);
+    if (!old && c->rt->create_on_update && !c->sub) {
+        do_create(c, obj, 0); /* a PUT creates a missing Lease, Role, Service, ... */
+        return;
+    }
     if (!old) {
         dv_reply_not_found(c, c->rt, c->name);
         json_decref(obj);
@@ -1242,9 +1283,12 @@ void dv_handle_patch(dv_ctx *c)
         if (c->rt->namespaced)
             json_object_set_new(dv_md(patch), "namespace", json_string(c->ns));
         json_object_set_new(dv_md(patch), "name", json_string(c->name));
-        int rc = dv_server_side_apply(old, patch, fm, force && !strcmp(force, "true"), now, &out, msg, sizeof(msg));
+        json_t *causes = NULL;
+        int rc = dv_server_side_apply_causes(old, patch, fm, force && !strcmp(force, "true"), now, &out, &causes,
+                                             msg, sizeof(msg));
         if (rc == -2) {
-            dv_reply_status(c, 409, "Conflict", msg, json_pack("{s:s,s:s}", "name", c->name, "kind", c->rt->plural));
+            /* errors.NewApplyConflict: causes only, no name or kind */
+            dv_reply_status(c, 409, "Conflict", msg, json_pack("{s:o}", "causes", causes ? causes : json_array()));
             goto done;
         }
         if (rc != 0) {
@@ -1263,14 +1307,21 @@ void dv_handle_patch(dv_ctx *c)
         goto done;
     }
     int rc;
-    if (is_json)
+    if (is_json) {
+        if (dv_reply_json_patch_error(c, patch))
+            goto done;
         rc = dv_json_patch(old, patch, &out, msg, sizeof(msg));
-    else if (is_merge)
+    } else if (is_merge) {
         rc = dv_merge_patch(old, patch, &out, msg, sizeof(msg));
-    else
+    } else {
         rc = dv_strategic_merge(old, patch, c->rt->kind, &out, msg, sizeof(msg));
+    }
+    if (rc != 0 && is_json) {
+        dv_reply_json_patch_failed(c);
+        goto done;
+    }
     if (rc != 0) {
-        dv_reply_status(c, is_json ? 422 : 400, is_json ? "Invalid" : "BadRequest", msg, NULL);
+        dv_reply_status(c, 400, "BadRequest", msg, NULL);
         goto done;
     }
     if (!json_is_object(out) || dv_mds(out, "name") == NULL || strcmp(dv_mds(out, "name"), c->name)) {
@@ -1457,7 +1508,7 @@ void dv_handle_delete(dv_ctx *c)
 void dv_handle_deletecollection(dv_ctx *c)
 {
     dv_selector *ls, *fs;
-    if (parse_selectors(c, &ls, &fs) != 0)
+    if (dv_parse_selectors(c, &ls, &fs) != 0)
         return;
     const char *policy = dv_q(c, "propagationPolicy");
     json_t *items = dv_store_list(c->api->store, c->rt->group, c->rt->plural, c->rt->namespaced ? c->ns : NULL);

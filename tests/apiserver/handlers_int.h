@@ -12,6 +12,7 @@
 #include "auth.h"
 #include "handlers.h"
 #include "registry.h"
+#include "selector.h"
 #include "store.h"
 
 struct dv_api {
@@ -58,6 +59,12 @@ void dv_set_warning(dv_ctx *c, const char *text);
 void dv_qualified(const dv_rtype *rt, char *buf, size_t n);
 void dv_reply_not_found(dv_ctx *c, const dv_rtype *rt, const char *name);
 void dv_reply_invalid(dv_ctx *c, const dv_rtype *rt, const char *name, json_t *causes);
+/* A JSON patch body kube-apiserver refuses before applying it (400 or 413,
+ * see dv_json_patch_decode): replies and returns 1, else 0. */
+int dv_reply_json_patch_error(dv_ctx *c, const json_t *ops);
+/* A JSON patch that failed to apply: kube-apiserver's generic 422, without
+ * the patch library's reason (NewGenericServerResponse, empty details). */
+void dv_reply_json_patch_failed(dv_ctx *c);
 void dv_now_rfc3339(char buf[32]);
 void dv_new_uid(char buf[40]);
 /* "apps/v1" or "v1". */
@@ -69,6 +76,9 @@ void dv_field_manager(const dv_ctx *c, char *buf, size_t n);
 json_t *dv_lister_fn(void *ud, const char *group, const char *resource, const char *ns);
 
 /* ---- handlers_crud.c: shared object helpers ---- */
+/* labelSelector and fieldSelector of the request (field labels checked
+ * against the kind); replies 400 and returns -1 when one is refused. */
+int dv_parse_selectors(dv_ctx *c, dv_selector **ls, dv_selector **fs);
 /* metadata of obj (created when missing); a metadata string or NULL. */
 json_t *dv_md(json_t *obj);
 const char *dv_mds(const json_t *obj, const char *key);

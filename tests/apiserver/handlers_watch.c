@@ -177,14 +177,9 @@ static void watch_free(dv_watch *w)
 
 void dv_handle_watch(dv_ctx *c)
 {
-    char msg[512] = "";
-    dv_selector *ls = NULL, *fs = NULL;
-    if (dv_label_selector_parse(dv_q(c, "labelSelector"), &ls, msg, sizeof(msg)) != 0 ||
-        dv_field_selector_parse(dv_q(c, "fieldSelector"), &fs, msg, sizeof(msg)) != 0) {
-        dv_selector_free(ls);
-        dv_reply_status(c, 400, "BadRequest", msg, NULL);
+    dv_selector *ls, *fs;
+    if (dv_parse_selectors(c, &ls, &fs) != 0)
         return;
-    }
     dv_api *api = c->api;
     dv_watch *w = calloc(1, sizeof(*w));
     w->api = api;
@@ -231,9 +226,12 @@ void dv_handle_watch(dv_ctx *c)
                                              "ResourceVersionTooLarge", "message", "Too large resource version",
                                              "retryAfterSeconds", 1, "code", 504));
             w->finished = 1;
-        } else if (dv_store_replay(st, from, on_event, w) != 0) {
+        } else if ((c->rt->is_crd && from < c->rt->watch_floor) || dv_store_replay(st, from, on_event, w) != 0) {
+            /* Before the store's window, or (custom resources) before the
+             * watch cache kube-apiserver made when it began serving the CRD. */
+            uint64_t floor = c->rt->is_crd && from < c->rt->watch_floor ? c->rt->watch_floor : dv_store_floor(st);
             char m[256];
-            snprintf(m, sizeof(m), "too old resource version: %s (%" PRIu64 ")", rvq, dv_store_floor(st));
+            snprintf(m, sizeof(m), "too old resource version: %s (%" PRIu64 ")", rvq, floor);
             send_event(w, "ERROR", json_pack("{s:s,s:s,s:{},s:s,s:s,s:s,s:i}", "kind", "Status", "apiVersion", "v1",
                                              "metadata", "status", "Failure", "message", m, "reason", "Expired",
                                              "code", 410));

@@ -323,9 +323,79 @@ static const char *op_str(const json_t *op, const char *key)
     return json_string_value(json_object_get(op, key));
 }
 
+/* The name encoding/json gives a JSON value's type in "cannot unmarshal X". */
+static const char *go_json_type(const json_t *v)
+{
+    switch (json_typeof(v)) {
+    case JSON_OBJECT:
+        return "object";
+    case JSON_ARRAY:
+        return "array";
+    case JSON_STRING:
+        return "string";
+    case JSON_TRUE:
+    case JSON_FALSE:
+        return "bool";
+    default:
+        return "number";
+    }
+}
+
+int dv_json_patch_decode(const json_t *ops, int strict, char *msg, size_t n)
+{
+    /* Go decodes null into anything without complaint (an empty patch). */
+    if (json_is_null(ops))
+        return 0;
+    /* Strict and Warn field validation first decode into []jsonPatchOp
+     * (typed op/path/from); Ignore only into []map[string]RawMessage, which
+     * takes any member value. The first type error in document order wins. */
+    const char *prefix = strict ? "error decoding patch: json" : "json";
+    if (!json_is_array(ops)) {
+        set_msg(msg, n, "%s: cannot unmarshal %s into Go value of type %s", prefix, go_json_type(ops),
+                strict ? "[]handlers.jsonPatchOp" : "jsonpatch.Patch");
+        return -1;
+    }
+    size_t i;
+    const json_t *op;
+    json_array_foreach(ops, i, op) {
+        if (json_is_null(op))
+            continue;
+        if (!json_is_object(op)) {
+            set_msg(msg, n, "%s: cannot unmarshal %s into Go value of type %s", prefix, go_json_type(op),
+                    strict ? "handlers.jsonPatchOp" : "jsonpatch.Operation");
+            return -1;
+        }
+        if (!strict)
+            continue;
+        const char *key;
+        const json_t *v;
+        json_object_foreach((json_t *)op, key, v) {
+            if ((!strcmp(key, "op") || !strcmp(key, "path") || !strcmp(key, "from")) && !json_is_string(v) &&
+                !json_is_null(v)) {
+                set_msg(msg, n, "%s: cannot unmarshal %s into Go struct field jsonPatchOp.%s of type string",
+                        prefix, go_json_type(v), key);
+                return -1;
+            }
+        }
+    }
+    if (json_array_size(ops) > MAX_JSON_PATCH_OPS) {
+        set_msg(msg, n, "The allowed maximum operations in a JSON patch is %d, got %zu", MAX_JSON_PATCH_OPS,
+                json_array_size(ops));
+        return -2;
+    }
+    return 0;
+}
+
 int dv_json_patch(const json_t *target, const json_t *ops, json_t **out, char *msg, size_t n)
 {
     *out = NULL;
+    if (json_is_null(ops)) { /* what Go decodes null into: no operations */
+        *out = target ? json_deep_copy(target) : json_null();
+        if (*out)
+            return 0;
+        set_msg(msg, n, "out of memory");
+        return -1;
+    }
     if (!json_is_array(ops)) {
         set_msg(msg, n, "invalid JSON patch: expected a JSON array of operations");
         return -1;

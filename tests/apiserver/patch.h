@@ -17,8 +17,17 @@
 /* RFC 7386: null deletes, objects merge recursively, anything else replaces. */
 int dv_merge_patch(const json_t *target, const json_t *patch, json_t **out, char *msg, size_t n);
 
-/* RFC 6902: add, remove, replace, move, copy, test; JSON pointers with ~0 ~1. */
+/* RFC 6902: add, remove, replace, move, copy, test; JSON pointers with ~0 ~1.
+ * null is an empty patch (what Go decodes it to). */
 int dv_json_patch(const json_t *target, const json_t *ops, json_t **out, char *msg, size_t n);
+
+/* The checks kube-apiserver makes on a JSON patch body before applying it,
+ * with its words: -1 when it does not decode as Go decodes it (a 400; strict
+ * for fieldValidation Strict/Warn, the default, which decodes into typed
+ * operations), -2 when it has more than 10000 operations (a 413), else 0.
+ * A patch that decodes but then fails to apply is a 422 whose message
+ * kube-apiserver does not pass on (see dv_handle_patch). */
+int dv_json_patch_decode(const json_t *ops, int strict, char *msg, size_t n);
 
 /* Strategic merge patch for built-in kinds. `kind` ("Deployment", "Pod",
  * "Service", ...) selects list merge keys (containers/env/volumes by name,
@@ -45,6 +54,13 @@ int dv_strategic_merge(const json_t *target, const json_t *patch, const char *ki
  * and no longer applies are removed if no one else owns them. */
 int dv_server_side_apply(const json_t *live, const json_t *applied, const char *manager,
                          int force, const char *now_rfc3339, json_t **out, char *msg, size_t n);
+/* The same; on a conflict (-2) *causes (when not NULL) also receives the
+ * Status details.causes kube-apiserver sends with the 409, one per
+ * conflicting field: [{"reason":"FieldManagerConflict","message":"conflict
+ * with \"<manager>\"","field":".data.k"}], grouped by manager as in msg.
+ * New reference; NULL on success or other errors. */
+int dv_server_side_apply_causes(const json_t *live, const json_t *applied, const char *manager, int force,
+                                const char *now_rfc3339, json_t **out, json_t **causes, char *msg, size_t n);
 
 /* Record an Update/Create by `manager` (non-apply writes) in managedFields of
  * obj (modified in place), owning every leaf field that differs from old

@@ -993,20 +993,18 @@ static int manager_cmp(const json_t *a, const json_t *b)
     return c ? c : strcmp(estr(a, "operation"), estr(b, "operation"));
 }
 
-/* Writes the "Apply failed ..." message for the conflicts. */
-static void conflict_message(json_t *entries, conflict *cs, size_t nc, char *msg, size_t n)
+/* Writes the "Apply failed ..." message for the conflicts and, when causes
+ * is not NULL, appends to it the Status causes kube-apiserver sends with
+ * it: one {reason: FieldManagerConflict, message: "conflict with <manager>",
+ * field: <path>} per conflict, grouped by manager like the message (Go
+ * lists the managers in map order, i.e. any order; sorted here). */
+static void conflict_message(json_t *entries, conflict *cs, size_t nc, char *msg, size_t n, json_t *causes)
 {
     char label[512];
-    if (nc == 1) {
-        manager_label(json_array_get(entries, cs[0].entry), label, sizeof(label));
-        set_msg(msg, n, "Apply failed with 1 conflict: conflict with %s: %s", label, cs[0].path);
-        return;
-    }
-    /* grouped by manager, managers sorted by name */
     size_t ne = json_array_size(entries);
     size_t *order = calloc(ne + 1, sizeof(size_t));
     if (!order) {
-        set_msg(msg, n, "Apply failed with %zu conflicts", nc);
+        set_msg(msg, n, "Apply failed with %zu conflict%s", nc, nc == 1 ? "" : "s");
         return;
     }
     size_t no = 0;
@@ -1027,14 +1025,29 @@ static void conflict_message(json_t *entries, conflict *cs, size_t nc, char *msg
         }
     }
     size_t o = 0;
-    if (msg && n)
+    if (nc == 1) {
+        manager_label(json_array_get(entries, cs[0].entry), label, sizeof(label));
+        set_msg(msg, n, "Apply failed with 1 conflict: conflict with %s: %s", label, cs[0].path);
+    } else if (msg && n) {
+        /* grouped by manager, managers sorted by name */
         o = (size_t)snprintf(msg, n, "Apply failed with %zu conflicts: ", nc);
-    for (size_t m = 0; m < no && msg && o < n; m++) {
+    }
+    for (size_t m = 0; m < no; m++) {
         manager_label(json_array_get(entries, order[m]), label, sizeof(label));
-        o += (size_t)snprintf(msg + o, n - o, "%sconflicts with %s:", m ? "\n" : "", label);
-        for (size_t i = 0; i < nc && o < n; i++)
-            if (cs[i].entry == order[m])
+        if (nc > 1 && msg && o < n)
+            o += (size_t)snprintf(msg + o, n - o, "%sconflicts with %s:", m ? "\n" : "", label);
+        for (size_t i = 0; i < nc; i++) {
+            if (cs[i].entry != order[m])
+                continue;
+            if (nc > 1 && msg && o < n)
                 o += (size_t)snprintf(msg + o, n - o, "\n- %s", cs[i].path);
+            if (causes) {
+                char cm[600];
+                snprintf(cm, sizeof(cm), "conflict with %s", label);
+                json_array_append_new(causes, json_pack("{s:s,s:s,s:s}", "reason", "FieldManagerConflict",
+                                                        "message", cm, "field", cs[i].path));
+            }
+        }
     }
     free(order);
 }
@@ -1048,7 +1061,15 @@ static int is_applier(const json_t *e, const char *manager)
 int dv_server_side_apply(const json_t *live, const json_t *applied, const char *manager, int force,
                          const char *now_rfc3339, json_t **out, char *msg, size_t n)
 {
+    return dv_server_side_apply_causes(live, applied, manager, force, now_rfc3339, out, NULL, msg, n);
+}
+
+int dv_server_side_apply_causes(const json_t *live, const json_t *applied, const char *manager, int force,
+                                const char *now_rfc3339, json_t **out, json_t **causes, char *msg, size_t n)
+{
     *out = NULL;
+    if (causes)
+        *causes = NULL;
     if (!json_is_object(applied)) {
         set_msg(msg, n, "invalid apply configuration: expected a JSON object");
         return -1;
@@ -1145,7 +1166,9 @@ int dv_server_side_apply(const json_t *live, const json_t *applied, const char *
     }
     if (nc && !force) {
         qsort(cs, nc, sizeof(*cs), conflict_cmp);
-        conflict_message(entries, cs, nc, msg, n);
+        if (causes)
+            *causes = json_array();
+        conflict_message(entries, cs, nc, msg, n, causes ? *causes : NULL);
         rc = -2;
         goto done;
     }

@@ -1117,6 +1117,13 @@ static const char bootstrap_json[] =
     "{\"kind\":\"ClusterRole\",\"name\":\"system:public-info-viewer\",\"rules\":["
     " {\"nonResourceURLs\":[\"/healthz\",\"/livez\",\"/readyz\",\"/version\",\"/version/\"],"
     "\"verbs\":[\"get\"]}]},"
+    "{\"kind\":\"ClusterRole\",\"name\":\"system:service-account-issuer-discovery\",\"rules\":["
+    " {\"nonResourceURLs\":[\"/.well-known/openid-configuration\",\"/.well-known/openid-configuration/\","
+    "\"/openid/v1/jwks\",\"/openid/v1/jwks/\"],\"verbs\":[\"get\"]}]},"
+    /* served or not, ServiceAccounts may read these (what can-i --list shows) */
+    "{\"kind\":\"ClusterRole\",\"name\":\"system:cluster-trust-bundle-discovery\",\"rules\":["
+    " {\"apiGroups\":[\"certificates.k8s.io\"],\"resources\":[\"clustertrustbundles\"],"
+    "\"verbs\":[\"get\",\"list\",\"watch\"]}]},"
     "{\"kind\":\"ClusterRole\",\"name\":\"admin\",\"aggregate\":\"admin\"},"
     "{\"kind\":\"ClusterRole\",\"name\":\"edit\",\"aggregate\":\"edit\",\"to\":\"admin\"},"
     "{\"kind\":\"ClusterRole\",\"name\":\"view\",\"aggregate\":\"view\",\"to\":\"edit\"},"
@@ -1165,7 +1172,11 @@ static const char bootstrap_json[] =
     "\"groups\":[\"system:authenticated\"]},"
     "{\"kind\":\"ClusterRoleBinding\",\"name\":\"system:public-info-viewer\","
     "\"role\":\"system:public-info-viewer\",\"groups\":[\"system:authenticated\","
-    "\"system:unauthenticated\"]}"
+    "\"system:unauthenticated\"]},"
+    "{\"kind\":\"ClusterRoleBinding\",\"name\":\"system:service-account-issuer-discovery\","
+    "\"role\":\"system:service-account-issuer-discovery\",\"groups\":[\"system:serviceaccounts\"]},"
+    "{\"kind\":\"ClusterRoleBinding\",\"name\":\"system:cluster-trust-bundle-discovery\","
+    "\"role\":\"system:cluster-trust-bundle-discovery\",\"groups\":[\"system:serviceaccounts\"]}"
     "]";
 
 /* Expand one compact entry of bootstrap_json into a real object. */

@@ -5,6 +5,7 @@
  */
 #include "registry.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -80,6 +81,27 @@ static const builtin BUILTINS[] = {
      NULL, NULL, NULL},
 };
 
+/* Built-ins whose kube-apiserver strategy returns false from
+ * AllowUnconditionalUpdate, and true from AllowCreateOnUpdate
+ * (pkg/registry/<group>/<kind>/strategy.go, v1.37), as "group/plural". */
+static const char *const UPDATE_NEEDS_RV[] = {
+    "coordination.k8s.io/leases", "admissionregistration.k8s.io/validatingwebhookconfigurations",
+    "admissionregistration.k8s.io/mutatingwebhookconfigurations", "apiextensions.k8s.io/customresourcedefinitions",
+    NULL};
+static const char *const CREATE_ON_UPDATE[] = {
+    "coordination.k8s.io/leases", "rbac.authorization.k8s.io/roles", "rbac.authorization.k8s.io/rolebindings",
+    "rbac.authorization.k8s.io/clusterroles", "rbac.authorization.k8s.io/clusterrolebindings", "/services",
+    "/events", "/limitranges", NULL};
+
+static int listed(const char *const *list, const char *group, const char *plural)
+{
+    size_t gl = strlen(group);
+    for (; *list; list++)
+        if (!strncmp(*list, group, gl) && (*list)[gl] == '/' && !strcmp(*list + gl + 1, plural))
+            return 1;
+    return 0;
+}
+
 static const char *const ALL_VERBS[] = {"create", "delete", "deletecollection", "get", "list",
                                         "patch", "update", "watch", NULL};
 
@@ -105,11 +127,13 @@ static void rtype_free(dv_rtype *t)
     free(t->singular);
     free(t->kind);
     free(t->list_kind);
+    free(t->crd_uid);
     json_decref(t->verbs);
     json_decref(t->short_names);
     json_decref(t->categories);
     json_decref(t->columns);
     json_decref(t->schema);
+    json_decref(t->selectable);
     free(t);
 }
 
@@ -150,6 +174,8 @@ dv_registry *dv_registry_new(void)
         t->has_status = b->has_status;
         t->has_generation = b->has_generation;
         t->create_only = b->create_only;
+        t->update_needs_rv = listed(UPDATE_NEEDS_RV, b->group, b->plural);
+        t->create_on_update = listed(CREATE_ON_UPDATE, b->group, b->plural);
         t->storage = 1;
         t->verbs = json_array();
         if (b->create_only)
@@ -207,6 +233,71 @@ const dv_rtype *dv_registry_find_any(const dv_registry *r, const char *group, co
 
 const dv_rtype *dv_registry_at(const dv_registry *r, size_t i) { return i < r->n ? r->types[i] : NULL; }
 
+/* Field labels per kind (pkg/apis/<group>/v1/conversion.go, v1.37), each
+ * list "group/plural" then labels, NULL-terminated. */
+static const char *const *const FIELD_LABELS[] = {
+    (const char *const[]){"/pods", "metadata.name", "metadata.namespace", "spec.nodeName", "spec.restartPolicy",
+                          "spec.schedulerName", "spec.serviceAccountName", "spec.hostNetwork", "status.phase",
+                          "status.podIP", "status.podIPs", "status.nominatedNodeName", NULL},
+    (const char *const[]){"/events", "involvedObject.kind", "involvedObject.namespace", "involvedObject.name",
+                          "involvedObject.uid", "involvedObject.apiVersion", "involvedObject.resourceVersion",
+                          "involvedObject.fieldPath", "reason", "reportingComponent", "source", "type",
+                          "metadata.namespace", "metadata.name", NULL},
+    (const char *const[]){"/namespaces", "status.phase", "metadata.name", NULL},
+    (const char *const[]){"/secrets", "type", "metadata.namespace", "metadata.name", NULL},
+    (const char *const[]){"/services", "metadata.namespace", "metadata.name", "spec.clusterIP", "spec.type", NULL},
+    (const char *const[]){"batch/jobs", "metadata.name", "metadata.namespace", "status.successful", NULL},
+    NULL,
+};
+
+int dv_rtype_field_label_ok(const dv_rtype *rt, const char *label, char *msg, size_t n)
+{
+    if (rt->is_crd) {
+        /* apiextensions' crConverter.ConvertFieldLabel */
+        if (!strcmp(label, "metadata.name") || (rt->namespaced && !strcmp(label, "metadata.namespace")))
+            return 0;
+        size_t i;
+        json_t *v;
+        json_array_foreach(rt->selectable, i, v)
+            if (!strcmp(json_string_value(v), label))
+                return 0;
+        snprintf(msg, n, "field label not supported: %s", label);
+        return -1;
+    }
+    for (size_t k = 0; FIELD_LABELS[k]; k++) {
+        const char *const *l = FIELD_LABELS[k];
+        if (!listed((const char *const[]){l[0], NULL}, rt->group, rt->plural))
+            continue;
+        for (l++; *l; l++)
+            if (!strcmp(*l, label))
+                return 0;
+        if (!strcmp(rt->plural, "jobs"))
+            snprintf(msg, n, "field label \"%s\" not supported for Job", label);
+        else
+            snprintf(msg, n, "field label not supported: %s", label);
+        return -1;
+    }
+    /* runtime.DefaultMetaV1FieldSelectorConversion */
+    if (!strcmp(label, "metadata.name") || !strcmp(label, "metadata.namespace"))
+        return 0;
+    snprintf(msg, n, "\"%s\" is not a known field selector: only \"metadata.name\", \"metadata.namespace\"", label);
+    return -1;
+}
+
+void dv_registry_crd_stored(dv_registry *r, const json_t *crd, uint64_t rv)
+{
+    const json_t *spec = json_object_get(crd, "spec");
+    const char *group = json_string_value(json_object_get(spec, "group"));
+    const char *plural = json_string_value(json_object_get(json_object_get(spec, "names"), "plural"));
+    if (!group || !plural)
+        return;
+    for (size_t i = 0; i < r->n; i++) {
+        dv_rtype *t = r->types[i];
+        if (t->is_crd && !t->watch_floor && !strcmp(t->group, group) && !strcmp(t->plural, plural))
+            t->watch_floor = rv;
+    }
+}
+
 void dv_registry_remove_crd(dv_registry *r, const char *group, const char *plural)
 {
     size_t j = 0;
@@ -241,6 +332,18 @@ int dv_registry_apply_crd(dv_registry *r, const json_t *crd, char *msg, size_t n
             return -1;
         }
     }
+    /* The same definition (uid, generation) keeps its watch cache, and so
+     * its floor; another one starts a new cache. */
+    const json_t *md = json_object_get(crd, "metadata");
+    const char *uid = json_string_value(json_object_get(md, "uid"));
+    long long generation = json_integer_value(json_object_get(md, "generation"));
+    uint64_t floor = 0;
+    for (size_t k = 0; k < r->n; k++) {
+        const dv_rtype *t = r->types[k];
+        if (t->is_crd && !strcmp(t->group, group) && !strcmp(t->plural, plural) && uid && t->crd_uid &&
+            !strcmp(t->crd_uid, uid) && t->crd_generation == generation)
+            floor = t->watch_floor;
+    }
     dv_registry_remove_crd(r, group, plural);
     size_t i;
     json_t *v;
@@ -252,6 +355,10 @@ int dv_registry_apply_crd(dv_registry *r, const json_t *crd, char *msg, size_t n
         t->namespaced = !scope || strcmp(scope, "Cluster") != 0;
         t->is_crd = 1;
         t->has_generation = 1;
+        t->update_needs_rv = 1; /* customResourceStrategy.AllowUnconditionalUpdate */
+        t->watch_floor = floor;
+        t->crd_uid = uid ? strdup(uid) : NULL;
+        t->crd_generation = generation;
         t->storage = json_is_true(json_object_get(v, "storage"));
         t->has_status = json_object_get(json_object_get(v, "subresources"), "status") != NULL;
         t->verbs = json_array();
@@ -268,6 +375,16 @@ int dv_registry_apply_crd(dv_registry *r, const json_t *crd, char *msg, size_t n
                          ? json_deep_copy(cols)
                          : json_pack("[{s:s,s:s,s:s}]", "name", "Age", "type", "date", "jsonPath",
                                      ".metadata.creationTimestamp");
+        size_t k;
+        json_t *sf;
+        json_array_foreach(json_object_get(v, "selectableFields"), k, sf) {
+            const char *jp = json_string_value(json_object_get(sf, "jsonPath"));
+            if (!jp)
+                continue;
+            if (!t->selectable)
+                t->selectable = json_array();
+            json_array_append_new(t->selectable, json_string(jp[0] == '.' ? jp + 1 : jp));
+        }
         json_t *schema = json_object_get(json_object_get(v, "schema"), "openAPIV3Schema");
         t->schema = schema ? json_deep_copy(schema) : NULL;
         add(r, t);

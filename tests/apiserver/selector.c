@@ -800,6 +800,11 @@ int dv_field_selector_parse(const char *s, dv_selector **out, char *msg, size_t 
     return 0;
 }
 
+const char *dv_selector_key(const dv_selector *sel, size_t i)
+{
+    return sel && i < sel->nreqs ? sel->reqs[i].key : NULL;
+}
+
 /* ------------------------------------------------------------------------ */
 /* matching                                                                 */
 

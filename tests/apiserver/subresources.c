@@ -57,10 +57,16 @@ void dv_handle_scale(dv_ctx *c)
     if (!strcmp(c->verb, "update")) {
         next = json_incref(body);
     } else {
-        int rc = dv_ctype_is(c, "application/json-patch+json") ? dv_json_patch(scale, body, &next, msg, sizeof(msg))
-                                                           : dv_merge_patch(scale, body, &next, msg, sizeof(msg));
+        int is_json = dv_ctype_is(c, "application/json-patch+json");
+        if (is_json && dv_reply_json_patch_error(c, body))
+            goto out;
+        int rc = is_json ? dv_json_patch(scale, body, &next, msg, sizeof(msg))
+                         : dv_merge_patch(scale, body, &next, msg, sizeof(msg));
         if (rc != 0) {
-            dv_reply_status(c, 400, "BadRequest", msg, NULL);
+            if (is_json)
+                dv_reply_json_patch_failed(c);
+            else
+                dv_reply_status(c, 400, "BadRequest", msg, NULL);
             goto out;
         }
     }

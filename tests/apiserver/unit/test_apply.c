@@ -188,10 +188,24 @@ static void test_conflict_messages(void **state)
 
     json_t *cfg = J("{\"apiVersion\":\"apps/v1\",\"kind\":\"Deployment\",\"metadata\":{\"name\":\"web\"},"
                     "\"spec\":{\"replicas\":5}}");
-    assert_int_equal(dv_server_side_apply(live, cfg, "kubectl", 0, T1, &out, msg, sizeof(msg)), -2);
+    json_t *causes = NULL;
+    assert_int_equal(dv_server_side_apply_causes(live, cfg, "kubectl", 0, T1, &out, &causes, msg, sizeof(msg)), -2);
     assert_null(out);
     assert_string_equal(msg, "Apply failed with 1 conflict: conflict with \"kubectl-client-side-apply\" using apps/v1: "
                              ".spec.replicas");
+    assert_json_eq(causes,
+                   "[{\"reason\":\"FieldManagerConflict\",\"field\":\".spec.replicas\","
+                   "\"message\":\"conflict with \\\"kubectl-client-side-apply\\\" using apps/v1\"}]",
+                   "one cause");
+    json_decref(causes);
+    /* no conflict, no causes */
+    json_t *same = J("{\"apiVersion\":\"apps/v1\",\"kind\":\"Deployment\",\"metadata\":{\"name\":\"web\"},"
+                     "\"spec\":{\"replicas\":2}}");
+    assert_int_equal(dv_server_side_apply_causes(live, same, "kubectl", 0, T1, &out, &causes, msg, sizeof(msg)), 0);
+    assert_null(causes);
+    json_decref(out);
+    out = NULL;
+    json_decref(same);
     json_decref(cfg);
 
     cfg = J("{\"apiVersion\":\"apps/v1\",\"kind\":\"Deployment\",\"metadata\":{\"name\":\"web\"},\"spec\":{"
@@ -231,9 +245,18 @@ static void test_conflicts_several_managers(void **state)
     assert_int_equal(dv_server_side_apply(obj, ca, "zeta", 0, T0, &o1, msg, sizeof(msg)), 0);
     assert_int_equal(dv_server_side_apply(o1, cb, "alpha", 0, T0, &o2, msg, sizeof(msg)), 0);
     json_t *cboth = J("{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"c\"},\"data\":{\"a\":\"2\",\"b\":\"2\"}}");
-    assert_int_equal(dv_server_side_apply(o2, cboth, "me", 0, T1, &o3, msg, sizeof(msg)), -2);
+    json_t *causes = NULL;
+    assert_int_equal(dv_server_side_apply_causes(o2, cboth, "me", 0, T1, &o3, &causes, msg, sizeof(msg)), -2);
+    assert_null(o3);
     assert_string_equal(msg, "Apply failed with 2 conflicts: conflicts with \"alpha\":\n- .data.b\n"
                              "conflicts with \"zeta\":\n- .data.a");
+    /* the 409's details.causes (checked against kube-apiserver v1.37):
+     * one per field, grouped by manager as in the message */
+    assert_json_eq(causes,
+                   "[{\"reason\":\"FieldManagerConflict\",\"message\":\"conflict with \\\"alpha\\\"\",\"field\":\".data.b\"},"
+                   "{\"reason\":\"FieldManagerConflict\",\"message\":\"conflict with \\\"zeta\\\"\",\"field\":\".data.a\"}]",
+                   "causes of two managers");
+    json_decref(causes);
     /* applying the same values is shared ownership, not a conflict */
     json_t *same = J("{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"c\"},\"data\":{\"a\":\"1\",\"b\":\"1\"}}");
     assert_int_equal(dv_server_side_apply(o2, same, "me", 0, T1, &o3, msg, sizeof(msg)), 0);

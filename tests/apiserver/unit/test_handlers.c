@@ -2,8 +2,9 @@
  * test_handlers.c - API semantics through dv_api_handle, without HTTP:
  * Status bodies, create/get/update/patch/delete rules (generation, status
  * subresource, no-op writes, finalizers, generateName), CRD serving,
- * pagination, watch buffering and 410, tables, garbage collection, bad input,
- * bodies without kind/apiVersion and bodies of the wrong type.
+ * pagination, watch buffering and 410 (also before a CRD was served), tables,
+ * garbage collection, bad input, bodies without kind/apiVersion and bodies of
+ * the wrong type, PUT rules per kind, patch failures and dryRun values.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -433,6 +434,76 @@ static void test_watch(void **state)
     json_decref(qq);
 }
 
+/* The first event of a watch on `path` from resourceVersion rv; finished is
+ * set when the watch ended after it. New reference, NULL without events. */
+static json_t *watch_first_event(fixture *f, const char *path, const char *rv, int *finished)
+{
+    json_t *qq = json_pack("{s:s,s:s}", "watch", "1", "resourceVersion", rv);
+    dv_request req = {"GET", path, qq, NULL, NULL, "Bearer " TOKEN, NULL, NULL, NULL, NULL, 0, NULL};
+    dv_response resp;
+    dv_api_handle(f->api, &req, &resp);
+    assert_int_equal(resp.status, 200);
+    assert_non_null(resp.watch);
+    size_t len;
+    const char *data = dv_watch_data(resp.watch, &len);
+    json_t *ev = len ? json_loadb(data, len, JSON_DISABLE_EOF_CHECK, NULL) : NULL;
+    *finished = dv_watch_finished(resp.watch);
+    dv_response_clear(&resp);
+    json_decref(qq);
+    return ev;
+}
+
+/* kube-apiserver serves custom resources from a watch cache it makes when
+ * it starts serving the CRD: a watch from before that revision is 410, even
+ * with the store's window still holding it (seen on v1.37: "too old
+ * resource version: 2 (253)"); a new definition (generation) is a new cache. */
+static void test_crd_watch_floor(void **state)
+{
+    fixture *f = *state;
+    int st, fin;
+    json_t *r = call(f, "POST", CM, NULL, NULL, "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"before\"}}",
+                     &st);
+    char rv0[32], rv1[32], want[128];
+    snprintf(rv0, sizeof(rv0), "%s", sget(r, "metadata", "resourceVersion"));
+    json_decref(r);
+    r = call(f, "POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", NULL, NULL, CRD, &st);
+    assert_int_equal(st, 201);
+    snprintf(rv1, sizeof(rv1), "%s", sget(r, "metadata", "resourceVersion"));
+    json_decref(r);
+
+    json_t *ev = watch_first_event(f, GD, rv0, &fin);
+    assert_string_equal(sget(ev, "type", NULL), "ERROR");
+    snprintf(want, sizeof(want), "too old resource version: %s (%s)", rv0, rv1);
+    assert_string_equal(sget(json_object_get(ev, "object"), "message", NULL), want);
+    assert_string_equal(sget(json_object_get(ev, "object"), "reason", NULL), "Expired");
+    assert_true(fin);
+    json_decref(ev);
+    ev = watch_first_event(f, GD, rv1, &fin); /* from the cache's own revision: fine */
+    assert_null(ev);
+    assert_false(fin);
+    /* built-in kinds are cached from the start: the store's window decides */
+    ev = watch_first_event(f, CM, rv0, &fin);
+    assert_null(ev);
+    assert_false(fin);
+
+    /* a label on the CRD keeps its cache; a new version of its spec does not */
+    json_decref(call(f, "PATCH", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/gadgets.unit.dev", NULL,
+                     "application/merge-patch+json", "{\"metadata\":{\"labels\":{\"a\":\"b\"}}}", &st));
+    assert_int_equal(st, 200);
+    ev = watch_first_event(f, GD, rv1, &fin);
+    assert_null(ev);
+    r = call(f, "PATCH", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/gadgets.unit.dev", NULL,
+             "application/merge-patch+json", "{\"spec\":{\"names\":{\"shortNames\":[\"gd\"]}}}", &st);
+    assert_int_equal(st, 200);
+    char rv2[32];
+    snprintf(rv2, sizeof(rv2), "%s", sget(r, "metadata", "resourceVersion"));
+    json_decref(r);
+    ev = watch_first_event(f, GD, rv1, &fin);
+    snprintf(want, sizeof(want), "too old resource version: %s (%s)", rv1, rv2);
+    assert_string_equal(sget(json_object_get(ev, "object"), "message", NULL), want);
+    json_decref(ev);
+}
+
 /* Objects moving in and out of a watch's label selector. */
 static void test_watch_selector(void **state)
 {
@@ -524,11 +595,156 @@ static void test_namespace_termination(void **state)
              "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"late\"}}", &st);
     assert_int_equal(st, 403);
     assert_non_null(strstr(sget(r, "message", NULL), "because it is being terminated"));
+    /* the cause names the namespace, as NamespaceLifecycle admission words it */
+    json_t *cause = json_array_get(json_object_get(json_object_get(r, "details"), "causes"), 0);
+    assert_string_equal(sget(cause, "reason", NULL), "NamespaceTerminating");
+    assert_string_equal(sget(cause, "message", NULL), "namespace gone is being terminated");
+    assert_string_equal(sget(cause, "field", NULL), "metadata.namespace");
     json_decref(r);
     json_decref(call(f, "PATCH", "/api/v1/namespaces/gone/configmaps/held", NULL, "application/merge-patch+json",
                      "{\"metadata\":{\"finalizers\":null}}", &st));
     r = call(f, "GET", "/api/v1/namespaces/gone", NULL, NULL, NULL, &st);
     assert_int_equal(st, 404);
+    json_decref(r);
+}
+
+#define LEASES "/apis/coordination.k8s.io/v1/namespaces/default/leases"
+
+/* PUT semantics that follow the kind's kube-apiserver strategy, as checked
+ * against v1.37: a Lease or a custom resource must name its resourceVersion
+ * (a ConfigMap need not), a Lease or a Role is created by a PUT, and the
+ * body's name and namespace must match the URL. */
+static void test_update_strategies(void **state)
+{
+    fixture *f = *state;
+    int st;
+    /* create-on-update: 201 */
+    json_t *r = call(f, "PUT", LEASES "/l", NULL, NULL,
+                     "{\"apiVersion\":\"coordination.k8s.io/v1\",\"kind\":\"Lease\",\"metadata\":{\"name\":\"l\"},"
+                     "\"spec\":{\"holderIdentity\":\"a\"}}",
+                     &st);
+    assert_int_equal(st, 201);
+    char rv[32];
+    snprintf(rv, sizeof(rv), "%s", sget(r, "metadata", "resourceVersion"));
+    json_decref(r);
+    /* unconditional update of a Lease: 422 */
+    r = call(f, "PUT", LEASES "/l", NULL, NULL,
+             "{\"apiVersion\":\"coordination.k8s.io/v1\",\"kind\":\"Lease\",\"metadata\":{\"name\":\"l\"},"
+             "\"spec\":{\"holderIdentity\":\"b\"}}",
+             &st);
+    assert_int_equal(st, 422);
+    assert_string_equal(sget(r, "message", NULL), "leases.coordination.k8s.io \"l\" is invalid: metadata.resourceVersion: "
+                                                  "Invalid value: 0: must be specified for an update");
+    assert_string_equal(sget(r, "details", "kind"), "leases");
+    assert_string_equal(sget(r, "details", "group"), "coordination.k8s.io");
+    json_t *cause = json_array_get(json_object_get(json_object_get(r, "details"), "causes"), 0);
+    assert_string_equal(sget(cause, "field", NULL), "metadata.resourceVersion");
+    assert_string_equal(sget(cause, "reason", NULL), "FieldValueInvalid");
+    json_decref(r);
+    /* a merge patch that drops the resourceVersion is one too */
+    json_decref(call(f, "PATCH", LEASES "/l", NULL, "application/merge-patch+json",
+                     "{\"metadata\":{\"resourceVersion\":null}}", &st));
+    assert_int_equal(st, 422);
+    /* with it: fine; an ordinary patch carries the live one */
+    char body[512];
+    snprintf(body, sizeof(body),
+             "{\"apiVersion\":\"coordination.k8s.io/v1\",\"kind\":\"Lease\",\"metadata\":{\"name\":\"l\","
+             "\"resourceVersion\":\"%s\"},\"spec\":{\"holderIdentity\":\"b\"}}",
+             rv);
+    json_decref(call(f, "PUT", LEASES "/l", NULL, NULL, body, &st));
+    assert_int_equal(st, 200);
+    json_decref(call(f, "PATCH", LEASES "/l", NULL, "application/merge-patch+json", "{\"spec\":{\"holderIdentity\":\"c\"}}",
+                     &st));
+    assert_int_equal(st, 200);
+    /* a ConfigMap takes an unconditional update, and is not created by PUT */
+    json_decref(call(f, "POST", CM, NULL, NULL, "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"u\"}}",
+                     &st));
+    json_decref(call(f, "PUT", CM "/u", NULL, NULL,
+                     "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"u\"},\"data\":{\"a\":\"1\"}}", &st));
+    assert_int_equal(st, 200);
+    json_decref(call(f, "PUT", CM "/v", NULL, NULL, "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"v\"}}",
+                     &st));
+    assert_int_equal(st, 404);
+    /* a Role is created by PUT */
+    json_decref(call(f, "PUT", "/apis/rbac.authorization.k8s.io/v1/namespaces/default/roles/r", NULL, NULL,
+                     "{\"apiVersion\":\"rbac.authorization.k8s.io/v1\",\"kind\":\"Role\",\"metadata\":{\"name\":\"r\"}}", &st));
+    assert_int_equal(st, 201);
+    /* name and namespace checks */
+    r = call(f, "PUT", CM "/u", NULL, NULL, "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{}}", &st);
+    assert_int_equal(st, 400);
+    assert_string_equal(sget(r, "message", NULL),
+                        "the name of the object (u based on URL) was undeterminable: name must be provided");
+    json_decref(r);
+    r = call(f, "PUT", CM "/u", NULL, NULL,
+             "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"u\",\"namespace\":\"x\"}}", &st);
+    assert_int_equal(st, 400);
+    assert_string_equal(sget(r, "message", NULL),
+                        "the namespace of the provided object does not match the namespace sent on the request");
+    json_decref(r);
+}
+
+/* Patch failures in kube-apiserver's words: a JSON patch that does not
+ * apply is a generic 422 (the library's reason is not passed on), one that
+ * does not decode a 400; an apply conflict lists its fields as causes. */
+static void test_patch_failures(void **state)
+{
+    fixture *f = *state;
+    int st;
+    json_decref(call(f, "POST", CM, NULL, NULL,
+                     "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"p\"},\"data\":{\"a\":\"1\"}}", &st));
+    json_t *r = call(f, "PATCH", CM "/p", NULL, "application/json-patch+json",
+                     "[{\"op\":\"test\",\"path\":\"/data/a\",\"value\":\"2\"}]", &st);
+    assert_int_equal(st, 422);
+    assert_string_equal(sget(r, "reason", NULL), "Invalid");
+    assert_string_equal(sget(r, "message", NULL), "the server rejected our request due to an error in our request");
+    assert_true(json_is_object(json_object_get(r, "details")));
+    assert_int_equal(json_object_size(json_object_get(r, "details")), 0);
+    json_decref(r);
+    r = call(f, "PATCH", CM "/p", NULL, "application/json-patch+json", "{}", &st);
+    assert_int_equal(st, 400);
+    assert_string_equal(sget(r, "message", NULL),
+                        "error decoding patch: json: cannot unmarshal object into Go value of type []handlers.jsonPatchOp");
+    json_decref(r);
+
+    json_decref(call(f, "PATCH", CM "/s", "fieldManager=alice", "application/apply-patch+yaml",
+                     "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"s\"},\"data\":{\"k\":\"a\"}}", &st));
+    assert_int_equal(st, 201);
+    r = call(f, "PATCH", CM "/s", "fieldManager=bob", "application/apply-patch+yaml",
+             "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"s\"},\"data\":{\"k\":\"b\"}}", &st);
+    assert_int_equal(st, 409);
+    assert_string_equal(sget(r, "message", NULL), "Apply failed with 1 conflict: conflict with \"alice\": .data.k");
+    json_t *d = json_object_get(r, "details");
+    assert_null(json_object_get(d, "name")); /* NewApplyConflict names no object */
+    assert_null(json_object_get(d, "kind"));
+    json_t *cause = json_array_get(json_object_get(d, "causes"), 0);
+    assert_string_equal(sget(cause, "reason", NULL), "FieldManagerConflict");
+    assert_string_equal(sget(cause, "message", NULL), "conflict with \"alice\"");
+    assert_string_equal(sget(cause, "field", NULL), ".data.k");
+    json_decref(r);
+}
+
+/* dryRun takes only "All"; anything else is refused before the write, as
+ * the options' validation words it, and nothing is written. */
+static void test_dry_run_values(void **state)
+{
+    fixture *f = *state;
+    int st;
+    const char *cm = "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"d\"}}";
+    json_t *r = call(f, "POST", CM, "dryRun=Bogus", NULL, cm, &st);
+    assert_int_equal(st, 422);
+    assert_string_equal(sget(r, "message", NULL), "CreateOptions.meta.k8s.io \"\" is invalid: dryRun: Unsupported value: "
+                                                  "[\"Bogus\"]: supported values: \"All\"");
+    assert_string_equal(sget(r, "details", "kind"), "CreateOptions");
+    json_decref(r);
+    json_decref(call(f, "GET", CM "/d", NULL, NULL, NULL, &st));
+    assert_int_equal(st, 404);
+    json_decref(call(f, "POST", CM, "dryRun=All", NULL, cm, &st));
+    assert_int_equal(st, 201);
+    json_decref(call(f, "GET", CM "/d", NULL, NULL, NULL, &st));
+    assert_int_equal(st, 404);
+    r = call(f, "DELETE", CM "/d", "dryRun=x", NULL, NULL, &st);
+    assert_int_equal(st, 422);
+    assert_string_equal(sget(r, "details", "kind"), "DeleteOptions");
     json_decref(r);
 }
 
@@ -770,8 +986,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_pagination_and_table, setup, teardown),
         cmocka_unit_test_setup_teardown(test_watch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_watch_selector, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_crd_watch_floor, setup, teardown),
         cmocka_unit_test_setup_teardown(test_builtin_defaults, setup, teardown),
         cmocka_unit_test_setup_teardown(test_namespace_termination, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_update_strategies, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_patch_failures, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dry_run_values, setup, teardown),
         cmocka_unit_test_setup_teardown(test_garbage_collection, setup, teardown),
         cmocka_unit_test_setup_teardown(test_type_from_url, setup, teardown),
     };

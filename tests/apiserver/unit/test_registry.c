@@ -30,6 +30,62 @@ static void test_builtins(void **state)
     dv_registry_free(r);
 }
 
+/* Strategy and field-label facts taken from kube-apiserver v1.37 and
+ * checked side by side with it (tests/e2e/test_differential.sh). */
+static void test_kind_strategies(void **state)
+{
+    (void)state;
+    dv_registry *r = dv_registry_new();
+    const dv_rtype *cm = dv_registry_find(r, "", "v1", "configmaps");
+    const dv_rtype *lease = dv_registry_find(r, "coordination.k8s.io", "v1", "leases");
+    const dv_rtype *role = dv_registry_find(r, "rbac.authorization.k8s.io", "v1", "roles");
+    const dv_rtype *ns = dv_registry_find(r, "", "v1", "namespaces");
+    const dv_rtype *job = dv_registry_find(r, "batch", "v1", "jobs");
+    assert_false(cm->update_needs_rv || cm->create_on_update);
+    assert_true(lease->update_needs_rv && lease->create_on_update);
+    assert_true(!role->update_needs_rv && role->create_on_update);
+    assert_true(dv_registry_find(r, "apiextensions.k8s.io", "v1", "customresourcedefinitions")->update_needs_rv);
+
+    char msg[256];
+    assert_int_equal(dv_rtype_field_label_ok(cm, "metadata.namespace", msg, sizeof(msg)), 0);
+    assert_int_equal(dv_rtype_field_label_ok(cm, "data.a", msg, sizeof(msg)), -1);
+    assert_string_equal(msg, "\"data.a\" is not a known field selector: only \"metadata.name\", \"metadata.namespace\"");
+    assert_int_equal(dv_rtype_field_label_ok(ns, "status.phase", msg, sizeof(msg)), 0);
+    assert_int_equal(dv_rtype_field_label_ok(ns, "metadata.namespace", msg, sizeof(msg)), -1);
+    assert_string_equal(msg, "field label not supported: metadata.namespace");
+    assert_int_equal(dv_rtype_field_label_ok(dv_registry_find(r, "", "v1", "secrets"), "type", msg, sizeof(msg)), 0);
+    assert_int_equal(dv_rtype_field_label_ok(job, "spec.x", msg, sizeof(msg)), -1);
+    assert_string_equal(msg, "field label \"spec.x\" not supported for Job");
+
+    json_t *crd = json_loads("{\"metadata\":{\"uid\":\"u1\",\"generation\":1},\"spec\":{\"group\":\"x.dev\","
+                             "\"scope\":\"Cluster\",\"names\":{\"plural\":\"things\",\"kind\":\"Thing\"},"
+                             "\"versions\":[{\"name\":\"v1\",\"served\":true,\"storage\":true,"
+                             "\"selectableFields\":[{\"jsonPath\":\".spec.colour\"}]}]}}",
+                             0, NULL);
+    assert_int_equal(dv_registry_apply_crd(r, crd, msg, sizeof(msg)), 0);
+    const dv_rtype *t = dv_registry_find(r, "x.dev", "v1", "things");
+    assert_true(t->update_needs_rv && !t->create_on_update);
+    assert_int_equal(dv_rtype_field_label_ok(t, "spec.colour", msg, sizeof(msg)), 0);
+    assert_int_equal(dv_rtype_field_label_ok(t, "metadata.name", msg, sizeof(msg)), 0);
+    assert_int_equal(dv_rtype_field_label_ok(t, "metadata.namespace", msg, sizeof(msg)), -1); /* cluster scope */
+    assert_int_equal(dv_rtype_field_label_ok(t, "spec.size", msg, sizeof(msg)), -1);
+    assert_string_equal(msg, "field label not supported: spec.size");
+
+    /* the watch floor: set once stored, kept while uid and generation stay */
+    assert_int_equal(t->watch_floor, 0);
+    dv_registry_crd_stored(r, crd, 40);
+    assert_int_equal(dv_registry_find(r, "x.dev", "v1", "things")->watch_floor, 40);
+    assert_int_equal(dv_registry_apply_crd(r, crd, msg, sizeof(msg)), 0);
+    dv_registry_crd_stored(r, crd, 41);
+    assert_int_equal(dv_registry_find(r, "x.dev", "v1", "things")->watch_floor, 40);
+    json_object_set_new(json_object_get(crd, "metadata"), "generation", json_integer(2));
+    assert_int_equal(dv_registry_apply_crd(r, crd, msg, sizeof(msg)), 0);
+    dv_registry_crd_stored(r, crd, 42);
+    assert_int_equal(dv_registry_find(r, "x.dev", "v1", "things")->watch_floor, 42);
+    json_decref(crd);
+    dv_registry_free(r);
+}
+
 static void test_crd_lifecycle(void **state)
 {
     (void)state;
@@ -94,6 +150,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_builtins),
         cmocka_unit_test(test_crd_lifecycle),
+        cmocka_unit_test(test_kind_strategies),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
