@@ -24,7 +24,6 @@ static const kube_gvr child_gvrs[OP_CHILD_COUNT] = {
     [OP_CHILD_LIMITRANGES] = {"", "v1", "limitranges"},
     [OP_CHILD_NETWORKPOLICIES] = {"networking.k8s.io", "v1", "networkpolicies"},
     [OP_CHILD_SERVICEACCOUNTS] = {"", "v1", "serviceaccounts"},
-    [OP_CHILD_ROLES] = {"rbac.authorization.k8s.io", "v1", "roles"},
     [OP_CHILD_ROLEBINDINGS] = {"rbac.authorization.k8s.io", "v1", "rolebindings"},
     [OP_CHILD_CONFIGMAPS] = {"", "v1", "configmaps"},
     [OP_CHILD_SECRETS] = {"", "v1", "secrets"},

@@ -10,12 +10,18 @@
  *   Subscription  For subscriptions; Watches plans, tenants
  *   DataModel     For datamodels; Watches tenants (rollout progress)
  *   Tenant        For tenants; Watches subscriptions, plans, datamodels and
- *                 every child kind (through the paybill.dev/tenant label,
- *                 so a child edited or deleted by hand is put back)
+ *                 every child kind but Secrets (through the
+ *                 paybill.dev/tenant label, so a child edited or deleted by
+ *                 hand is put back)
  *
  * Child informers only list objects labelled
  * app.kubernetes.io/managed-by=paybill-operator: the cache holds what we
- * manage, not the whole cluster.
+ * manage, not the whole cluster. ConfigMaps are only watched in the system
+ * namespace (the pool ConfigMaps) and Secrets not at all: a label selector
+ * does not limit what RBAC lets a watcher read, and the operator's RBAC
+ * (charts/paybill/templates/rbac.yaml) grants Secrets only in the system
+ * namespace and, by name, in the tenant namespaces it created. The Tenant
+ * reconciler GETs the one Secret it manages instead.
  */
 #include "controllers/operator_main.h"
 
@@ -264,6 +270,7 @@ int operator_run(const pb_options *opts, pb_err *err)
     kube_config *kc = NULL;
     kube_client *client = NULL;
     pb_http_server *health = NULL, *metrics = NULL;
+    store *secrets = NULL;
     probe_ctx probes[2];
 
     /* The manager first: it blocks SIGTERM/SIGINT before any thread exists. */
@@ -297,7 +304,17 @@ int operator_run(const pb_options *opts, pb_err *err)
         goto out;
     for (int k = 0; k < OP_CHILD_COUNT; k++) {
         informer_source src;
-        if ((rc = informer_source_kube(client, operator_child_gvr(k), NULL, MANAGED_SELECTOR, &src, err)) != 0 ||
+        children[k] = NULL;
+        if (k == OP_CHILD_SECRETS) { /* filled by GETs, see above */
+            if (!(secrets = store_new())) {
+                rc = pb_err_set(err, PB_ENOMEM, "out of memory");
+                goto out;
+            }
+            op.children[k] = secrets;
+            continue;
+        }
+        const char *ns = k == OP_CHILD_CONFIGMAPS ? system_ns : NULL;
+        if ((rc = informer_source_kube(client, operator_child_gvr(k), ns, MANAGED_SELECTOR, &src, err)) != 0 ||
             (rc = manager_add_informer(m, operator_child_gvr(k)->resource, &src, &children[k], err)) != 0)
             goto out;
         op.children[k] = informer_store(children[k]);
@@ -343,7 +360,8 @@ int operator_run(const pb_options *opts, pb_err *err)
                                               watches[i].pred, (void *)watches[i].pred_path, err)) != 0)
             goto out;
     for (int k = 0; k < OP_CHILD_COUNT; k++)
-        if ((rc = controller_watches(op.tenant_ctrl, children[k], operator_map_child_to_tenant, &op, err)) != 0)
+        if (children[k] &&
+            (rc = controller_watches(op.tenant_ctrl, children[k], operator_map_child_to_tenant, &op, err)) != 0)
             goto out;
 
     probes[0] = (probe_ctx){m, 0};
@@ -370,6 +388,7 @@ out:
         if (op.dbs[w].tdb)
             pb_tdb_free(op.dbs[w].tdb);
     pthread_mutex_destroy(&op.db_mu);
+    store_free(secrets);
     kube_config_free(kc);
     opconfig_free(&cfg);
     return rc;

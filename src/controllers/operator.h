@@ -29,14 +29,18 @@
 #define OPERATOR_VERSION "v1alpha1"
 #define OPERATOR_API_VERSION "paybill.dev/v1alpha1"
 
-/* The children kinds a Tenant has, in the order the caches are kept. */
+/* The children kinds a Tenant has, in the order the caches are kept. Each
+ * has a store in operator_ctx.children, filled by an informer of the
+ * objects labelled app.kubernetes.io/managed-by=paybill-operator (all
+ * namespaces; configmaps: the system namespace only), except
+ * OP_CHILD_SECRETS: the operator may not list or watch Secrets, so that
+ * store holds what the Tenant reconciler last read with a GET. */
 enum {
     OP_CHILD_NAMESPACES,
     OP_CHILD_RESOURCEQUOTAS,
     OP_CHILD_LIMITRANGES,
     OP_CHILD_NETWORKPOLICIES,
     OP_CHILD_SERVICEACCOUNTS,
-    OP_CHILD_ROLES,
     OP_CHILD_ROLEBINDINGS,
     OP_CHILD_CONFIGMAPS,
     OP_CHILD_SECRETS,

@@ -61,6 +61,21 @@ static int check_duration(const json_t *plan, const char *path, pb_err *err)
     return 0;
 }
 
+/* Pod Security levels a plan may ask for. "privileged" is not one: the CRD
+ * enum refuses it, and so do we for a plan stored before that enum or
+ * written by a server that does not validate. */
+static const char *const pod_security_levels[] = {"restricted", "baseline", NULL};
+
+static int check_count(const json_t *plan, const char *path, pb_err *err)
+{
+    json_t *v = NULL;
+    if (pb_json_get(plan, path, &v, NULL) != 0 || !v)
+        return 0;
+    if (!json_is_integer(v) || json_integer_value(v) < 0)
+        return pb_err_set(err, PB_EINVAL, "%s: must be a whole number >= 0", path);
+    return 0;
+}
+
 int planspec_validate(const json_t *plan, pb_err *err)
 {
     planspec_isolation iso;
@@ -74,6 +89,15 @@ int planspec_validate(const json_t *plan, pb_err *err)
     if ((rc = check_duration(plan, "spec.billing.gracePeriod", err)) != 0 ||
         (rc = check_duration(plan, "spec.limits.stepTimeout", err)) != 0)
         return rc;
+    const char *pss = NULL;
+    if (pb_json_opt_string(plan, "spec.podSecurity", NULL, &pss, err) != 0)
+        return err ? err->code : PB_EINVAL;
+    if (pss && !one_of(pss, pod_security_levels))
+        return pb_err_set(err, PB_EINVAL,
+                          "spec.podSecurity: unsupported value \"%s\" (restricted, baseline)", pss);
+    if ((rc = check_count(plan, "spec.quotas.nodePorts", err)) != 0 ||
+        (rc = check_count(plan, "spec.quotas.loadBalancers", err)) != 0)
+        return rc;
     const char *provider = NULL;
     if (pb_json_opt_string(plan, "spec.cloud.provider", "none", &provider, err) != 0)
         return err ? err->code : PB_EINVAL;
@@ -82,6 +106,30 @@ int planspec_validate(const json_t *plan, pb_err *err)
     if (strcmp(provider, "none") != 0 && !module)
         return pb_err_set(err, PB_EINVAL, "spec.cloud.module: required when provider is \"%s\"", provider);
     return 0;
+}
+
+const char *planspec_pod_security(const json_t *plan)
+{
+    const char *s = NULL;
+    pb_json_opt_string(plan, "spec.podSecurity", NULL, &s, NULL);
+    return s && strcmp(s, "baseline") == 0 ? "baseline" : "restricted";
+}
+
+static long long count_at(const json_t *plan, const char *path)
+{
+    long long v = 0;
+    pb_json_opt_int(plan, path, 0, &v, NULL);
+    return v < 0 ? 0 : v;
+}
+
+long long planspec_node_ports(const json_t *plan)
+{
+    return count_at(plan, "spec.quotas.nodePorts");
+}
+
+long long planspec_load_balancers(const json_t *plan)
+{
+    return count_at(plan, "spec.quotas.loadBalancers");
 }
 
 pb_duration planspec_grace_period(const json_t *plan)

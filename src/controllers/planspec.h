@@ -28,6 +28,17 @@ int planspec_isolation_of(const json_t *plan, planspec_isolation *out, pb_err *e
  * "spec.billing.gracePeriod: invalid duration "3 days"". */
 int planspec_validate(const json_t *plan, pb_err *err);
 
+/* spec.podSecurity: the Pod Security Standards level enforced in tenant
+ * namespaces, "restricted" (default) or "baseline" (the least strict we
+ * allow: "privileged" would let a tenant run host-level workloads).
+ * Borrowed; "restricted" for anything planspec_validate refuses. */
+const char *planspec_pod_security(const json_t *plan);
+
+/* spec.quotas.nodePorts / spec.quotas.loadBalancers: how many Services of
+ * those types a tenant may have (default 0: none). */
+long long planspec_node_ports(const json_t *plan);
+long long planspec_load_balancers(const json_t *plan);
+
 /* Grace period of spec.billing (default 72h) and trial days (default 0). */
 pb_duration planspec_grace_period(const json_t *plan);
 long long planspec_trial_days(const json_t *plan);

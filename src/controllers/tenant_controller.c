@@ -8,15 +8,25 @@
  *   2. exactly one live Subscription, evaluated, on an existing valid Plan,
  *      else report precisely why and change nothing;
  *   3. suspended = spec.suspend or the subscription is not entitled;
- *   4. children (tenantspec.c) applied with server-side apply when missing
- *      or drifted; leftovers of another plan or of a suspension removed;
- *      shared-compute tenants registered in their pool's routing ConfigMap;
- *   5. database (tenant_database.c) and cloud layers;
+ *   4. the namespace: created (never adopted: one that exists and is not
+ *      labelled as this tenant's stops everything here, NamespaceReady=False
+ *      reason NamespaceNotOwned); then children (tenantspec.c) applied with
+ *      server-side apply when missing or drifted; leftovers of another plan
+ *      or of a suspension removed; shared-compute tenants registered in
+ *      their pool's routing ConfigMap;
+ *   5. database (tenant_database.c), its credentials Secret read with a GET
+ *      first (the operator may not watch Secrets cluster-wide, so drift of
+ *      the Secret is seen here, and every SECRET_RESYNC_S through a
+ *      requeue), then the egress rule to the database once its endpoint is
+ *      known; cloud layers;
  *   6. status: phase, plan, isolation, conditions, written only if changed.
  *
- * Deletion: Delete and Snapshot remove the namespace (and data); Retain
- * orphans the namespace (labelled paybill.dev/retained) and keeps the data;
- * then the finalizer is dropped.
+ * Deletion: Delete and Snapshot drop the data, then the finalizer: the
+ * Tenant goes and the garbage collector deletes the namespace it owns (the
+ * operator has no right to delete namespaces, and only its own carry the
+ * Tenant's ownerReference); Retain orphans the namespace (labelled
+ * paybill.dev/retained) and keeps the data. A namespace the tenant never
+ * owned is left exactly as it was.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +40,13 @@
 #include "util/json.h"
 #include "util/log.h"
 #include "util/timeutil.h"
+
+/* How often a provisioned tenant with a database is looked at again even
+ * when nothing it watches changed: the credentials Secret is not watched
+ * (that would need read access to every Secret in the cluster), so this
+ * bounds how long a hand-edited or deleted Secret stays wrong. Spread over
+ * +-10% per tenant so a fleet does not come due at once. */
+#define SECRET_RESYNC_S 600.0
 
 /* Per-call state, so helpers stay short. */
 typedef struct tenant_run {
@@ -198,12 +215,67 @@ static int unroute_all(tenant_run *r, const char *except, pb_err *err)
     return 0;
 }
 
-/* Apply every desired child that is missing or drifted. */
-/* *restored counts children that were edited or deleted by hand: only
+/* 1 when the live RoleBinding has another roleRef than wanted: roleRef is
+ * immutable, so it must be deleted and created again (bindings written by
+ * versions that still made namespaced Roles). */
+static int roleref_changed(const char *resource, const json_t *want, const json_t *live)
+{
+    return live && strcmp(resource, "rolebindings") == 0 &&
+           !json_equal(json_object_get(want, "roleRef"), json_object_get(live, "roleRef"));
+}
+
+/* Make sure the tenant's namespace is ours before anything goes in it.
+ * 0: it is, with *live the namespace as last seen (new reference; NULL when
+ * this call just created it); 1: it exists and is not ours (why, n bytes,
+ * says why); negative: error (a terminating namespace is PB_EUNAVAILABLE:
+ * wait for it to go). */
+static int ensure_namespace(tenant_run *r, json_t *want, json_t **live, char *why, size_t n,
+                            pb_err *err)
+{
+    const kube_gvr *gvr = operator_child_gvr(OP_CHILD_NAMESPACES);
+    /* The cache holds only namespaces labelled as managed by us; one that is
+     * not in it may still exist, so ask before creating. */
+    json_t *ns = cached_child(r->op, OP_CHILD_NAMESPACES, NULL, r->ns);
+    *live = NULL;
+    if (!ns) {
+        int rc = kube_get(r->op->client, gvr, NULL, r->ns, NULL, &ns, err);
+        if (rc == PB_ENOTFOUND) {
+            pb_err_clear(err);
+            /* Create, not apply: an apply would take over a namespace made by
+             * someone else since we looked; a create fails instead. */
+            kube_request_opts o = {.field_manager = OPERATOR_FIELD_MANAGER};
+            rc = kube_create(r->op->client, gvr, NULL, want, &o, NULL, err);
+            if (rc == PB_EEXIST)
+                return pb_err_set(err, PB_EUNAVAILABLE, "namespace %s appeared while being created; looking again",
+                                  r->ns);
+            if (rc == 0)
+                pb_log_info("created namespace", "tenant", r->name, "namespace", r->ns, NULL);
+            return rc;
+        }
+        if (rc != 0)
+            return rc;
+    }
+    int rc = 0;
+    const char *uid = json_string_value(json_object_get(json_object_get(r->tenant, "metadata"), "uid"));
+    if (json_object_get(json_object_get(ns, "metadata"), "deletionTimestamp"))
+        rc = pb_err_set(err, PB_EUNAVAILABLE, "namespace %s is terminating", r->ns);
+    else if (!tenantspec_namespace_owned(ns, r->name, uid, why, n))
+        rc = 1;
+    if (rc == 0)
+        *live = ns;
+    else
+        json_decref(ns);
+    return rc;
+}
+
+/* Apply every desired child that is missing or drifted. Returns 1 (why
+ * filled) when the namespace exists and is not ours: nothing was touched.
+ * *restored counts children that were edited or deleted by hand: only
  * meaningful when the tenant was already provisioned on the same plan
  * (`was_provisioned`); otherwise differences are ours to make. */
 static int converge_children(tenant_run *r, const json_t *plan, const planspec_isolation *iso,
-                             int suspended, int was_provisioned, int *restored, pb_err *err)
+                             int suspended, int was_provisioned, int *restored, char *why,
+                             size_t why_n, pb_err *err)
 {
     json_t *children = tenantspec_children(r->tenant, plan, iso, suspended, r->op->system_ns);
     size_t i;
@@ -215,20 +287,40 @@ static int converge_children(tenant_run *r, const json_t *plan, const planspec_i
         json_t *want = json_object_get(c, "object");
         const char *cname = json_string_value(json_object_get(json_object_get(want, "metadata"), "name"));
         int k = child_index(resource);
-        json_t *live = cached_child(r->op, k, ns, cname);
+        json_t *live;
+        if (k == OP_CHILD_NAMESPACES) {
+            /* First, and nothing else until it is known to be ours. */
+            if ((rc = ensure_namespace(r, want, &live, why, why_n, err)) != 0)
+                break;
+            if (!live) /* just created as wanted */
+                continue;
+        } else {
+            live = cached_child(r->op, k, ns, cname);
+        }
         int ok = live && tenantspec_child_matches(want, live);
-        /* A namespace on its way out cannot be fixed; wait for it to go. */
-        int terminating = live && json_object_get(json_object_get(live, "metadata"), "deletionTimestamp");
-        if (was_provisioned && !ok && !terminating)
+        if (was_provisioned && !ok)
             (*restored)++;
+        int recreate = !ok && roleref_changed(resource, want, live);
         json_decref(live);
         if (ok)
             continue;
-        if (terminating) {
-            rc = pb_err_set(err, PB_EUNAVAILABLE, "%s %s is terminating", resource, cname);
+        if (recreate && (rc = kube_delete(r->op->client, operator_child_gvr(k), ns, cname, NULL, NULL, err)) != 0 &&
+            rc != PB_ENOTFOUND) {
+            pb_err_wrap(err, "replacing %s %s/%s (its roleRef changed)", resource, ns, cname);
             break;
         }
+        pb_err_clear(err);
         rc = operator_apply(r->op, operator_child_gvr(k), ns, want, OPERATOR_FIELD_MANAGER, err);
+        if (rc == PB_EINVAL && k == OP_CHILD_ROLEBINDINGS && !recreate) {
+            /* 422: most likely a binding of that name we do not see (not
+             * labelled) with another roleRef. The name is ours to keep. */
+            pb_err_clear(err);
+            rc = kube_delete(r->op->client, operator_child_gvr(k), ns, cname, NULL, NULL, err);
+            if (rc == 0 || rc == PB_ENOTFOUND) {
+                pb_err_clear(err);
+                rc = operator_apply(r->op, operator_child_gvr(k), ns, want, OPERATOR_FIELD_MANAGER, err);
+            }
+        }
         if (rc != 0) {
             pb_err_wrap(err, "applying %s %s%s%s", resource, ns ? ns : "", ns ? "/" : "", cname);
             break;
@@ -237,7 +329,7 @@ static int converge_children(tenant_run *r, const json_t *plan, const planspec_i
     json_decref(children);
     if (rc != 0)
         return rc;
-    if (!suspended && (rc = remove_child(r, "networkpolicies", "tenant-suspended", err)) != 0)
+    if ((rc = remove_child(r, "networkpolicies", suspended ? "tenant-isolation" : "tenant-suspended", err)) != 0)
         return rc;
     if (strcmp(iso->compute, "shared") == 0 &&
         (rc = remove_child(r, "limitranges", "tenant-limits", err)) != 0)
@@ -257,6 +349,90 @@ static int converge_children(tenant_run *r, const json_t *plan, const planspec_i
     if (rc != 0)
         pb_err_wrap(err, "routing tenant in pool %s", pool);
     return rc;
+}
+
+/* The database endpoint ("host:port") in a status, copied into buf ("" for
+ * none): what the egress rule of tenant-isolation was computed from. */
+static const char *endpoint_of(const json_t *status, char *buf, size_t n)
+{
+    const char *e = json_string_value(json_object_get(json_object_get(status, "database"), "endpoint"));
+    snprintf(buf, n, "%s", e ? e : "");
+    return buf;
+}
+
+/* The database step just gave the tenant a new endpoint: apply the
+ * isolation policy again so its pods may reach it (and no longer the old
+ * one). Not drift: the policy follows the status we are writing. */
+static int reapply_isolation(tenant_run *r, const json_t *plan, const planspec_isolation *iso,
+                             pb_err *err)
+{
+    json_t *children = tenantspec_children(r->tenant, plan, iso, 0, r->op->system_ns);
+    size_t i;
+    json_t *c;
+    int rc = 0;
+    json_array_foreach(children, i, c) {
+        json_t *want = json_object_get(c, "object");
+        const char *cname = json_string_value(json_object_get(json_object_get(want, "metadata"), "name"));
+        if (strcmp(json_string_value(json_object_get(c, "resource")), "networkpolicies") != 0 ||
+            strcmp(cname, "tenant-isolation") != 0)
+            continue;
+        rc = operator_apply(r->op, operator_child_gvr(OP_CHILD_NETWORKPOLICIES), r->ns, want,
+                            OPERATOR_FIELD_MANAGER, err);
+        if (rc != 0)
+            pb_err_wrap(err, "applying networkpolicies %s/%s", r->ns, cname);
+    }
+    json_decref(children);
+    return rc;
+}
+
+/* Read the tenant's credentials Secret from the API server into the
+ * Secret store tenant_database.c reads (op->children[OP_CHILD_SECRETS]):
+ * no informer fills it, the operator may only read that one Secret in
+ * namespaces it created. */
+static int refresh_secret(tenant_run *r, pb_err *err)
+{
+    store *st = r->op->children[OP_CHILD_SECRETS];
+    if (!st)
+        return 0;
+    char key[256];
+    snprintf(key, sizeof key, "%s/%s", r->ns, TENANT_DB_SECRET);
+    json_t *sec = NULL;
+    int rc = kube_get(r->op->client, operator_child_gvr(OP_CHILD_SECRETS), r->ns, TENANT_DB_SECRET, NULL,
+                      &sec, err);
+    if (rc == PB_ENOTFOUND) {
+        pb_err_clear(err);
+        store_delete(st, key, NULL);
+        return 0;
+    }
+    if (rc != 0)
+        return pb_err_wrap(err, "reading Secret %s", key);
+    rc = store_upsert(st, sec, NULL, NULL, err);
+    json_decref(sec);
+    return rc;
+}
+
+/* Whether the live namespace is this tenant's: the cache first (it holds
+ * only namespaces labelled as ours), else the API server. 1 yes, 0 no (or
+ * gone), negative on error. */
+static int namespace_is_ours(tenant_run *r, pb_err *err)
+{
+    json_t *live = cached_child(r->op, OP_CHILD_NAMESPACES, NULL, r->ns);
+    if (!live) {
+        int rc = kube_get(r->op->client, operator_child_gvr(OP_CHILD_NAMESPACES), NULL, r->ns, NULL, &live, err);
+        if (rc == PB_ENOTFOUND) {
+            pb_err_clear(err);
+            return 0;
+        }
+        if (rc != 0)
+            return rc;
+    }
+    char why[512];
+    const char *uid = json_string_value(json_object_get(json_object_get(r->tenant, "metadata"), "uid"));
+    int ours = tenantspec_namespace_owned(live, r->name, uid, why, sizeof why);
+    json_decref(live);
+    if (!ours)
+        pb_log_info("leaving namespace alone", "tenant", r->name, "reason", why, NULL);
+    return ours;
 }
 
 static controller_result finalize(tenant_run *r, pb_err *err)
@@ -279,7 +455,13 @@ static controller_result finalize(tenant_run *r, pb_err *err)
             return res;
         rc = unroute_all(r, NULL, err);
     }
-    if (rc == 0 && strcmp(policy, "Retain") == 0) {
+    /* Delete and Snapshot: nothing to do here for the namespace. Once the
+     * finalizer is gone the garbage collector deletes it, as the Tenant
+     * owns it; a namespace we never owned carries no such reference. */
+    int ours = rc == 0 && strcmp(policy, "Retain") == 0 ? namespace_is_ours(r, err) : 0;
+    if (ours < 0)
+        rc = ours;
+    if (ours > 0) {
         /* Keep the namespace (and the data's credentials in it): cut it
          * loose from the Tenant so garbage collection leaves it alone. */
         json_t *patch = json_pack("{s:{s:n, s:{s:s}}}", "metadata", "ownerReferences", "labels",
@@ -287,10 +469,11 @@ static controller_result finalize(tenant_run *r, pb_err *err)
         rc = kube_patch(r->op->client, operator_child_gvr(OP_CHILD_NAMESPACES), NULL, r->ns,
                         KUBE_PATCH_MERGE, patch, NULL, NULL, err);
         json_decref(patch);
-    } else if (rc == 0) {
-        kube_request_opts o = {.propagation_policy = "Background"};
-        rc = kube_delete(r->op->client, operator_child_gvr(OP_CHILD_NAMESPACES), NULL, r->ns, &o,
-                         NULL, err);
+    }
+    if (rc == 0 && r->op->children[OP_CHILD_SECRETS]) {
+        char key[256];
+        snprintf(key, sizeof key, "%s/%s", r->ns, TENANT_DB_SECRET);
+        store_delete(r->op->children[OP_CHILD_SECRETS], key, NULL);
     }
     if (rc == PB_ENOTFOUND) {
         pb_err_clear(err);
@@ -438,7 +621,15 @@ static controller_result reconcile(tenant_run *r, pb_err *err)
 
     /* 4. Namespace and everything in it. */
     int restored = 0;
-    int rc = converge_children(r, plan, &iso, suspended, was_provisioned, &restored, err);
+    char why[512] = "";
+    int rc = converge_children(r, plan, &iso, suspended, was_provisioned, &restored, why, sizeof why, err);
+    if (rc == 1) {
+        /* Someone else's namespace: touch nothing, say so, look again now
+         * and then (its removal is not something we are told about). */
+        json_decref(plan);
+        controller_result res = blocked(r, "NamespaceReady", "NamespaceNotOwned", "Failed", why, err);
+        return res.kind == CONTROLLER_SUCCESS ? controller_requeue_after(30) : res;
+    }
     if (rc != 0) {
         snprintf(msg, sizeof msg, "%s", pb_err_msg(err));
         cond_set(r->status, "NamespaceReady", "False", "ApplyFailed", msg, r->gen, r->now);
@@ -455,7 +646,17 @@ static controller_result reconcile(tenant_run *r, pb_err *err)
     cond_set(r->status, "NamespaceReady", "True", "Provisioned", msg, r->gen, r->now);
 
     /* 5. Data and cloud. */
-    int db_ready = tenant_database_reconcile(op, r->tenant, plan, &iso, suspended, r->status, r->now, err);
+    char ep_before[300], ep_after[300];
+    endpoint_of(r->status, ep_before, sizeof ep_before);
+    const char *model = NULL;
+    pb_json_opt_string(plan, "spec.database.dataModel", NULL, &model, NULL);
+    int db_ready = model ? refresh_secret(r, err) : 0; /* no data model: no database, no Secret */
+    if (db_ready == 0)
+        db_ready = tenant_database_reconcile(op, r->tenant, plan, &iso, suspended, r->status, r->now, err);
+    if (db_ready >= 0 && !suspended &&
+        strcmp(ep_before, endpoint_of(r->status, ep_after, sizeof ep_after)) != 0 &&
+        (rc = reapply_isolation(r, plan, &iso, err)) != 0)
+        db_ready = rc;
     if (db_ready < 0) {
         json_decref(plan);
         pb_err werr;
@@ -506,6 +707,15 @@ controller_result tenant_reconcile(controller_ctx *ctx, const char *key, pb_err 
     tenantspec_namespace(key, r.ns, sizeof r.ns);
 
     controller_result res = reconcile(&r, err);
+    /* Look again later at a provisioned tenant with a credentials Secret:
+     * see SECRET_RESYNC_S. */
+    if (res.kind == CONTROLLER_SUCCESS && json_object_get(r.status, "database") &&
+        !json_object_get(json_object_get(r.tenant, "metadata"), "deletionTimestamp")) {
+        unsigned h = 2166136261u; /* FNV-1a of the name: a stable spread per tenant */
+        for (const char *p = key; *p; p++)
+            h = (h ^ (unsigned char)*p) * 16777619u;
+        res = controller_requeue_after(SECRET_RESYNC_S * (0.9 + 0.2 * (double)(h % 1000) / 1000.0));
+    }
     json_decref(r.old_status);
     json_decref(r.tenant);
     return res;

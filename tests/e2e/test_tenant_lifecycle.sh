@@ -104,6 +104,24 @@ kubectl patch resourcequota tenant-quota -n tenant-initech --type merge -p '{"sp
 wait_for "edited quota restored" 30 is resourcequota tenant-quota '{.spec.hard.pods}' 50 -n tenant-initech
 kubectl label namespace tenant-initech paybill.dev/tier- >/dev/null
 wait_for "removed namespace label restored" 30 is ns tenant-initech '{.metadata.labels.paybill\.dev/tier}' enterprise
+# A binding left by a version that made namespaced Roles: its roleRef is
+# immutable, so the operator replaces it (operator stopped meanwhile, so
+# the swap is not a race with it).
+stack_kill "$T/operator.pid" TERM
+kubectl delete rolebinding tenant-admin -n tenant-initech >/dev/null
+kubectl apply -f - >/dev/null <<'Y' || fail "old-style binding not created"
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata:
+  name: tenant-admin
+  namespace: tenant-initech
+  labels: {app.kubernetes.io/managed-by: paybill-operator, paybill.dev/tenant: initech}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: tenant-admin}
+subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: bill@initech.example}]
+Y
+operator_start operator
+wait_for "old Role binding replaced by the ClusterRole one" 30 is rolebinding tenant-admin \
+  '{.roleRef.kind}/{.roleRef.name}' ClusterRole/paybill-tenant-admin -n tenant-initech
 
 # Quotas written in non-canonical form: the API server stores "1" for
 # "1000m" and "2Gi" for "2048Mi"; the operator must see that as the same

@@ -1,7 +1,11 @@
-/* Unit tests for conditions, plan semantics and a tenant's desired children. */
+/* Unit tests for conditions, plan semantics, a tenant's desired children
+ * (RBAC, Pod Security, Service caps, network policies) and the namespace
+ * ownership test. */
 #include "testutil.h"
 
 #include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "controllers/conditions.h"
@@ -73,6 +77,25 @@ static void test_plan_validation_messages(void **state)
     assert_int_not_equal(planspec_validate(p, &e), 0);
     assert_non_null(strstr(e.msg, "spec.isolation.model"));
     json_decref(p);
+    /* Pod Security: baseline at the least, even if the schema let it in. */
+    p = load("{\"spec\":{\"isolation\":{\"model\":\"silo\"},\"podSecurity\":\"privileged\"}}");
+    assert_int_equal(planspec_validate(p, &e), PB_EINVAL);
+    assert_non_null(strstr(e.msg, "spec.podSecurity: unsupported value \"privileged\" (restricted, baseline)"));
+    json_decref(p);
+    p = load("{\"spec\":{\"isolation\":{\"model\":\"silo\"},\"quotas\":{\"nodePorts\":-1}}}");
+    assert_int_equal(planspec_validate(p, &e), PB_EINVAL);
+    assert_non_null(strstr(e.msg, "spec.quotas.nodePorts"));
+    json_decref(p);
+    p = load("{\"spec\":{\"isolation\":{\"model\":\"silo\"},\"podSecurity\":\"baseline\","
+             "\"quotas\":{\"loadBalancers\":2}}}");
+    assert_int_equal(planspec_validate(p, &e), 0);
+    assert_string_equal(planspec_pod_security(p), "baseline");
+    assert_int_equal(planspec_load_balancers(p), 2);
+    assert_int_equal(planspec_node_ports(p), 0);
+    json_decref(p);
+    p = load("{\"spec\":{\"isolation\":{\"model\":\"silo\"}}}");
+    assert_string_equal(planspec_pod_security(p), "restricted");
+    json_decref(p);
 }
 
 static json_t *find_child(json_t *children, const char *resource, const char *name)
@@ -119,14 +142,28 @@ static void test_children_dedicated(void **state)
     json_t *rb = find_child(ch, "rolebindings", "tenant-admin");
     assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(rb, "subjects"), 0), "name")),
                         "w@acme.example");
-    /* The agent may create workflows and read their status: nothing else. */
-    json_t *agent = find_child(ch, "roles", "paybill-agent");
-    char *rules = json_dumps(json_object_get(agent, "rules"), JSON_COMPACT | JSON_SORT_KEYS);
-    assert_string_equal(rules, "[{\"apiGroups\":[\"paybill.dev\"],\"resources\":[\"workflows\"],"
-                               "\"verbs\":[\"create\",\"get\",\"list\",\"watch\"]},"
-                               "{\"apiGroups\":[\"paybill.dev\"],\"resources\":[\"workflows/status\"],"
-                               "\"verbs\":[\"get\"]}]");
-    free(rules);
+    /* RBAC comes from the chart's ClusterRoles: the operator makes no Role
+     * (it would need escalate, or every right it hands out). */
+    assert_null(find_child(ch, "roles", "tenant-admin"));
+    assert_null(find_child(ch, "roles", "paybill-agent"));
+    char *ref = json_dumps(json_object_get(rb, "roleRef"), JSON_COMPACT | JSON_SORT_KEYS);
+    assert_string_equal(ref, "{\"apiGroup\":\"rbac.authorization.k8s.io\",\"kind\":\"ClusterRole\","
+                             "\"name\":\"paybill-tenant-admin\"}");
+    free(ref);
+    json_t *agent = find_child(ch, "rolebindings", "paybill-agent");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(agent, "roleRef"), "name")),
+                        "paybill-tenant-agent");
+    /* The operator's own rights in the namespace: a binding it creates right
+     * after the namespace, for its ServiceAccount only. */
+    json_t *opb = json_object_get(json_array_get(ch, 1), "object");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(opb, "metadata"), "name")),
+                        "paybill-operator");
+    char *sub = json_dumps(json_object_get(opb, "subjects"), JSON_COMPACT | JSON_SORT_KEYS);
+    assert_string_equal(sub, "[{\"kind\":\"ServiceAccount\",\"name\":\"paybill-operator\","
+                             "\"namespace\":\"paybill-system\"}]");
+    free(sub);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(opb, "roleRef"), "name")),
+                        "paybill-operator-tenant");
     json_decref(ch);
     json_decref(t);
     json_decref(p);
@@ -254,6 +291,180 @@ static void test_child_matches_quantities(void **state)
     json_decref(p);
 }
 
+static const char *label_of(const json_t *obj, const char *key)
+{
+    return json_string_value(json_object_get(json_object_get(json_object_get(obj, "metadata"), "labels"), key));
+}
+
+static char *dump(const json_t *v)
+{
+    return json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
+}
+
+/* Pod Security labels per plan level, on the namespace only; Service caps
+ * in every tenant's quota. */
+static void test_children_pod_security_and_service_caps(void **state)
+{
+    json_t *t = load(TENANT), *p = load(POOLED);
+    planspec_isolation iso;
+    planspec_isolation_of(p, &iso, NULL);
+    json_t *ch = tenantspec_children(t, p, &iso, 0, "paybill-system");
+    json_t *ns = find_child(ch, "namespaces", "tenant-acme");
+    static const char *const modes[] = {"enforce", "warn", "audit"};
+    for (int i = 0; i < 3; i++) {
+        char k[96];
+        snprintf(k, sizeof k, "pod-security.kubernetes.io/%s", modes[i]);
+        assert_string_equal(label_of(ns, k), "restricted");
+        snprintf(k, sizeof k, "pod-security.kubernetes.io/%s-version", modes[i]);
+        assert_string_equal(label_of(ns, k), "latest");
+    }
+    assert_null(label_of(find_child(ch, "resourcequotas", "tenant-quota"), "pod-security.kubernetes.io/enforce"));
+    json_t *hard = json_object_get(json_object_get(find_child(ch, "resourcequotas", "tenant-quota"), "spec"), "hard");
+    assert_string_equal(json_string_value(json_object_get(hard, "services.nodeports")), "0");
+    assert_string_equal(json_string_value(json_object_get(hard, "services.loadbalancers")), "0");
+    json_decref(ch);
+    json_decref(p);
+
+    p = load("{\"metadata\":{\"name\":\"big\"},\"spec\":{\"tier\":\"big\",\"isolation\":{\"model\":\"silo\"},"
+             "\"podSecurity\":\"baseline\",\"quotas\":{\"pods\":5,\"nodePorts\":2,\"loadBalancers\":1}}}");
+    planspec_isolation_of(p, &iso, NULL);
+    ch = tenantspec_children(t, p, &iso, 0, "paybill-system");
+    ns = find_child(ch, "namespaces", "tenant-acme");
+    assert_string_equal(label_of(ns, "pod-security.kubernetes.io/enforce"), "baseline");
+    assert_string_equal(label_of(ns, "pod-security.kubernetes.io/audit"), "baseline");
+    hard = json_object_get(json_object_get(find_child(ch, "resourcequotas", "tenant-quota"), "spec"), "hard");
+    assert_string_equal(json_string_value(json_object_get(hard, "services.nodeports")), "2");
+    assert_string_equal(json_string_value(json_object_get(hard, "services.loadbalancers")), "1");
+    /* A relaxed label is drift. */
+    json_t *live = json_deep_copy(ns);
+    json_object_set_new(json_object_get(json_object_get(live, "metadata"), "labels"),
+                        "pod-security.kubernetes.io/enforce", json_string("privileged"));
+    assert_false(tenantspec_child_matches(ns, live));
+    json_decref(live);
+    json_decref(ch);
+    json_decref(p);
+    json_decref(t);
+}
+
+/* Egress: own namespace, cluster DNS, the database; ingress from the
+ * namespace and Paybill's pods only; suspended: deny-all alone. */
+static void test_children_network_policies(void **state)
+{
+    json_t *t = load("{\"metadata\":{\"name\":\"acme\",\"uid\":\"u-1\"},"
+                     "\"spec\":{\"owner\":{\"name\":\"W\",\"email\":\"w@acme.example\"}},"
+                     "\"status\":{\"database\":{\"endpoint\":\"10.0.0.5:5432\"}}}");
+    json_t *p = load(SILO);
+    planspec_isolation iso;
+    planspec_isolation_of(p, &iso, NULL);
+    json_t *ch = tenantspec_children(t, p, &iso, 0, "paybill-system");
+    json_t *np = find_child(ch, "networkpolicies", "tenant-isolation");
+    json_t *spec = json_object_get(np, "spec");
+    char *s = dump(json_object_get(spec, "policyTypes"));
+    assert_string_equal(s, "[\"Ingress\",\"Egress\"]");
+    free(s);
+    s = dump(json_object_get(spec, "ingress"));
+    assert_string_equal(s, "[{\"from\":[{\"podSelector\":{}},{\"namespaceSelector\":{\"matchLabels\":"
+                           "{\"kubernetes.io/metadata.name\":\"paybill-system\"}},\"podSelector\":"
+                           "{\"matchLabels\":{\"app.kubernetes.io/name\":\"paybill\"}}}]}]");
+    free(s);
+    s = dump(json_object_get(spec, "egress"));
+    assert_string_equal(s, "[{\"to\":[{\"podSelector\":{}}]},"
+                           "{\"ports\":[{\"port\":53,\"protocol\":\"UDP\"},{\"port\":53,\"protocol\":\"TCP\"}],"
+                           "\"to\":[{\"namespaceSelector\":{\"matchLabels\":{\"kubernetes.io/metadata.name\":"
+                           "\"kube-system\"}},\"podSelector\":{\"matchLabels\":{\"k8s-app\":\"kube-dns\"}}}]},"
+                           "{\"ports\":[{\"port\":5432,\"protocol\":\"TCP\"}],"
+                           "\"to\":[{\"ipBlock\":{\"cidr\":\"10.0.0.5/32\"}}]}]");
+    free(s);
+    assert_null(find_child(ch, "networkpolicies", "tenant-suspended"));
+    json_decref(ch);
+
+    /* Policies add up: suspended, the deny-all is the only one. */
+    ch = tenantspec_children(t, p, &iso, 1, "paybill-system");
+    assert_null(find_child(ch, "networkpolicies", "tenant-isolation"));
+    json_t *deny = find_child(ch, "networkpolicies", "tenant-suspended");
+    s = dump(json_object_get(deny, "spec"));
+    assert_string_equal(s, "{\"podSelector\":{},\"policyTypes\":[\"Ingress\",\"Egress\"]}");
+    free(s);
+    json_decref(ch);
+
+    /* No database yet: no database rule, the rest the same. */
+    json_object_del(t, "status");
+    ch = tenantspec_children(t, p, &iso, 0, "paybill-system");
+    spec = json_object_get(find_child(ch, "networkpolicies", "tenant-isolation"), "spec");
+    assert_int_equal(json_array_size(json_object_get(spec, "egress")), 2);
+    json_decref(ch);
+    json_decref(t);
+    json_decref(p);
+}
+
+static void test_database_egress(void **state)
+{
+    json_t *e = tenantspec_database_egress("192.168.1.7:6432");
+    char *s = dump(e);
+    assert_string_equal(s, "{\"ports\":[{\"port\":6432,\"protocol\":\"TCP\"}],"
+                           "\"to\":[{\"ipBlock\":{\"cidr\":\"192.168.1.7/32\"}}]}");
+    free(s);
+    json_decref(e);
+    e = tenantspec_database_egress("fd12::7:5432");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(
+                            json_array_get(json_object_get(e, "to"), 0), "ipBlock"), "cidr")),
+                        "fd12::7/128");
+    json_decref(e);
+    e = tenantspec_database_egress("[2001:db8::1]:5432");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(
+                            json_array_get(json_object_get(e, "to"), 0), "ipBlock"), "cidr")),
+                        "2001:db8::1/128");
+    json_decref(e);
+    /* A host name: the port anywhere but the metadata services. */
+    e = tenantspec_database_egress("pg.example.com:5432");
+    s = dump(json_object_get(e, "to"));
+    assert_string_equal(s, "[{\"ipBlock\":{\"cidr\":\"0.0.0.0/0\",\"except\":[\"169.254.0.0/16\","
+                           "\"100.100.100.200/32\"]}},{\"ipBlock\":{\"cidr\":\"::/0\",\"except\":"
+                           "[\"fe80::/10\",\"fd00:ec2::254/128\"]}}]");
+    free(s);
+    json_decref(e);
+    /* Never a rule towards a metadata or link-local address, nor a bad one. */
+    static const char *const none[] = {"169.254.169.254:80", "169.254.1.1:5432", "100.100.100.200:80",
+                                       "[fd00:ec2::254]:80", "fe80::1:5432", "::ffff:169.254.169.254:80",
+                                       "0.0.0.0:5432", "10.0.0.1", "10.0.0.1:0", "10.0.0.1:70000",
+                                       "10.0.0.1:54x", ":5432", "", NULL};
+    for (const char *const *n = none; *n; n++) {
+        e = tenantspec_database_egress(*n);
+        if (e)
+            fail_msg("a rule for %s", *n);
+    }
+    assert_null(tenantspec_database_egress(NULL));
+}
+
+static void test_namespace_owned(void **state)
+{
+    char why[512];
+    json_t *ns = load("{\"metadata\":{\"name\":\"tenant-x\",\"labels\":{\"kubernetes.io/metadata.name\":\"tenant-x\"}}}");
+    assert_false(tenantspec_namespace_owned(ns, "x", "u-1", why, sizeof why));
+    assert_non_null(strstr(why, "namespace tenant-x"));
+    assert_non_null(strstr(why, "app.kubernetes.io/managed-by=paybill-operator is missing"));
+    json_decref(ns);
+    /* Ours, but another tenant's label. */
+    ns = load("{\"metadata\":{\"name\":\"tenant-x\",\"labels\":{\"app.kubernetes.io/managed-by\":"
+              "\"paybill-operator\",\"paybill.dev/tenant\":\"y\"}}}");
+    assert_false(tenantspec_namespace_owned(ns, "x", "u-1", why, sizeof why));
+    assert_non_null(strstr(why, "paybill.dev/tenant=x is missing"));
+    json_decref(ns);
+    /* Labelled right: ours, also without an owner (retained, or being set up). */
+    ns = load("{\"metadata\":{\"name\":\"tenant-x\",\"labels\":{\"app.kubernetes.io/managed-by\":"
+              "\"paybill-operator\",\"paybill.dev/tenant\":\"x\"}}}");
+    assert_true(tenantspec_namespace_owned(ns, "x", "u-1", why, sizeof why));
+    json_object_set_new(json_object_get(ns, "metadata"), "ownerReferences",
+                        load("[{\"kind\":\"Tenant\",\"name\":\"x\",\"uid\":\"u-1\",\"controller\":true}]"));
+    assert_true(tenantspec_namespace_owned(ns, "x", "u-1", why, sizeof why));
+    /* Controlled by something else. */
+    json_object_set_new(json_object_get(ns, "metadata"), "ownerReferences",
+                        load("[{\"kind\":\"Project\",\"name\":\"p\",\"uid\":\"u-9\",\"controller\":true}]"));
+    assert_false(tenantspec_namespace_owned(ns, "x", "u-1", why, sizeof why));
+    assert_non_null(strstr(why, "controlled by Project \"p\""));
+    json_decref(ns);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -264,6 +475,10 @@ int main(void)
         cmocka_unit_test(test_children_shared_and_suspended),
         cmocka_unit_test(test_child_matches_detects_drift),
         cmocka_unit_test(test_child_matches_quantities),
+        cmocka_unit_test(test_children_pod_security_and_service_caps),
+        cmocka_unit_test(test_children_network_policies),
+        cmocka_unit_test(test_database_egress),
+        cmocka_unit_test(test_namespace_owned),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
