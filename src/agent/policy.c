@@ -533,45 +533,62 @@ static int same_preds(const pb_pol_allow *a, const pb_pol_allow *b)
     return 1;
 }
 
+#define OPS_READING (PB_AGENT_OP_BIT(PB_STEP_SELECT) | PB_AGENT_OP_BIT(PB_STEP_UPDATE) | PB_AGENT_OP_BIT(PB_STEP_DELETE))
+#define OPS_WRITING (PB_AGENT_OP_BIT(PB_STEP_INSERT) | PB_AGENT_OP_BIT(PB_STEP_UPDATE))
+
+/* The columns a rule's live operations use: readable ones for reading
+ * operations (select lists, where clauses), writable ones for writes. */
+static void used_cols(const pb_pol_allow *r, unsigned live, size_t words, uint64_t *out)
+{
+    for (size_t w = 0; w < words; w++)
+        out[w] = ((live & OPS_READING) ? r->readable[w] : 0) | ((live & OPS_WRITING) ? r->writable[w] : 0);
+}
+
 static void warnings(pb_pol *p, const pb_dm_model *m)
 {
     char cols[512], ops[64];
+    unsigned *live = calloc(p->n_allow ? p->n_allow : 1, sizeof *live);
+    if (!live)
+        return; /* warnings are advice; the checks do not depend on them */
     for (size_t i = 0; i < p->n_allow; i++) {
         pb_pol_allow *r = &p->allow[i];
         size_t t = (size_t)r->table, words = p->tables[t].words;
-        unsigned live = r->ops;
+        live[i] = r->ops;
         for (size_t k = 0; k < p->tables[t].n_deny; k++) {
             const pb_pol_deny *d = &p->deny[p->tables[t].deny[k]];
-            if (!d->columns) {
-                unsigned shadowed = live & d->ops;
-                if (shadowed) {
-                    ops_list(shadowed, ops, sizeof ops);
-                    live &= ~d->ops;
-                    if (!live)
-                        warn(p, "spec.rules[%zu] can never match: every operation it allows is denied by "
-                                "spec.deny[%zu]",
-                             i, d->index);
-                    else
-                        warn(p, "spec.rules[%zu]: %s shadowed by spec.deny[%zu]", i, ops, d->index);
-                }
-                continue;
+            unsigned shadowed = live[i] & d->ops;
+            if (!d->columns && shadowed) {
+                ops_list(shadowed, ops, sizeof ops);
+                live[i] &= ~d->ops;
+                if (!live[i])
+                    warn(p, "spec.rules[%zu] can never match: every operation it allows is denied by spec.deny[%zu]",
+                         i, d->index);
+                else
+                    warn(p, "spec.rules[%zu]: %s shadowed by spec.deny[%zu]", i, ops, d->index);
             }
-            if (!(live & d->ops))
+        }
+        if (!live[i])
+            continue;
+        for (size_t k = 0; k < p->tables[t].n_deny; k++) {
+            const pb_pol_deny *d = &p->deny[p->tables[t].deny[k]];
+            unsigned hit = live[i] & d->ops;
+            if (!d->columns || !hit)
                 continue;
             uint64_t both[24];
-            for (size_t w = 0; w < words && w < 24; w++)
-                both[w] = (r->readable[w] | r->writable[w]) & d->columns[w];
-            if (pb_agent_bit_first_common(both, both, words < 24 ? words : 24) >= 0) {
+            used_cols(r, hit, words, both);
+            for (size_t w = 0; w < words; w++)
+                both[w] &= d->columns[w];
+            if (pb_agent_bit_first_common(both, both, words) >= 0) {
                 col_list(p, t, both, cols, sizeof cols);
-                ops_list(live & d->ops, ops, sizeof ops);
+                ops_list(hit, ops, sizeof ops);
                 warn(p, "spec.rules[%zu]: columns %s are denied by spec.deny[%zu] for %s", i, cols, d->index, ops);
             }
         }
         int any_read = pb_agent_bit_first_common(r->readable, r->readable, words) >= 0;
         int any_write = pb_agent_bit_first_common(r->writable, r->writable, words) >= 0;
-        if ((live & PB_AGENT_OP_BIT(PB_STEP_SELECT)) && !any_read)
+        if ((live[i] & PB_AGENT_OP_BIT(PB_STEP_SELECT)) && !any_read)
             warn(p, "spec.rules[%zu] can never match a select: no column is readable", i);
-        if ((live & (PB_AGENT_OP_BIT(PB_STEP_INSERT) | PB_AGENT_OP_BIT(PB_STEP_UPDATE))) && !any_write)
+        if ((live[i] & OPS_WRITING) && !any_write)
             warn(p, "spec.rules[%zu] can never match an insert or update: no column is writable", i);
         if (contradictory(m, r))
             warn(p, "spec.rules[%zu] can never match: no row satisfies its rowConstraints", i);
@@ -580,12 +597,17 @@ static void warnings(pb_pol *p, const pb_dm_model *m)
                  p->limits.rows_per_step);
         if (r->has_approval && r->approval_ops && pb_subj_count(p->approvers) == 0)
             warn(p, "spec.rules[%zu] needs approval but spec.approvers is empty: such steps can never run", i);
+        /* Two live rules reaching the same operations with different
+         * columns or constraints: the database role gets their union. */
         for (size_t j = 0; j < i; j++) {
             const pb_pol_allow *q = &p->allow[j];
-            if (q->table != r->table || !(q->ops & r->ops))
+            unsigned both_ops = live[j] & live[i];
+            if (q->table != r->table || !both_ops)
                 continue;
-            if (memcmp(q->readable, r->readable, words * 8) || memcmp(q->writable, r->writable, words * 8) ||
-                !same_preds(q, r)) {
+            uint64_t a[24], b[24];
+            used_cols(q, both_ops, words, a);
+            used_cols(r, both_ops, words, b);
+            if (memcmp(a, b, words * sizeof a[0]) || !same_preds(q, r)) {
                 warn(p, "spec.rules[%zu] and spec.rules[%zu] both allow operations on %s with different columns "
                         "or rowConstraints: the database role gets their union (the operator's check stays "
                         "exact)",
@@ -594,6 +616,7 @@ static void warnings(pb_pol *p, const pb_dm_model *m)
             }
         }
     }
+    free(live);
     for (size_t i = 0; i < pb_subj_count(p->subjects); i++) {
         int g = 0;
         const char *k = pb_subj_key_at(p->subjects, i, &g);
