@@ -19,7 +19,22 @@ typedef struct reader {
     const unsigned char *p, *end;
 } reader;
 
-typedef enum { T_STR, T_BYTES, T_INT, T_BOOL, T_MSG, T_MAP_STR, T_MAP_BYTES, T_MAP_QTY, T_TIME, T_INTSTR } ftype;
+/* T_TIME is metav1.Time (JSON: whole seconds), T_MTIME metav1.MicroTime (JSON:
+ * RFC 3339 with exactly six fractional digits); both are {seconds=1,
+ * nanos=2} on the wire. */
+typedef enum {
+    T_STR,
+    T_BYTES,
+    T_INT,
+    T_BOOL,
+    T_MSG,
+    T_MAP_STR,
+    T_MAP_BYTES,
+    T_MAP_QTY,
+    T_TIME,
+    T_MTIME,
+    T_INTSTR
+} ftype;
 
 /* Go's protobuf encoder writes non-pointer scalars even when they hold the
  * zero value, which JSON (omitempty) would leave out; zero values are
@@ -146,16 +161,66 @@ static const field SERVICE[] = {{1, "metadata", T_MSG, 0, OBJECT_META}, {2, "spe
 static const field QUOTA_SPEC[] = {{1, "hard", T_MAP_QTY, 0, NULL}, {2, "scopes", T_STR, REP, NULL}, END};
 static const field QUOTA[] = {{1, "metadata", T_MSG, 0, OBJECT_META}, {2, "spec", T_MSG, 0, QUOTA_SPEC}, END};
 
+/* coordination.k8s.io/v1 Lease: what client-go's leader election and
+ * OpenTofu's kubernetes state backend (its lock) create and update through
+ * the typed client, i.e. as protobuf. Every LeaseSpec field is a pointer in
+ * Go, so a zero value sent is a value set (leaseDurationSeconds: 0). */
+static const field LEASE_SPEC[] = {{1, "holderIdentity", T_STR, KEEP0, NULL},
+                                   {2, "leaseDurationSeconds", T_INT, KEEP0, NULL},
+                                   {3, "acquireTime", T_MTIME, KEEP0, NULL},
+                                   {4, "renewTime", T_MTIME, KEEP0, NULL},
+                                   {5, "leaseTransitions", T_INT, KEEP0, NULL},
+                                   {6, "strategy", T_STR, KEEP0, NULL},
+                                   {7, "preferredHolder", T_STR, KEEP0, NULL},
+                                   END};
+static const field LEASE[] = {{1, "metadata", T_MSG, 0, OBJECT_META}, {2, "spec", T_MSG, 0, LEASE_SPEC}, END};
+
+/* core/v1 Event: what client-go's record.EventRecorder posts (a repeat is a
+ * strategic merge patch, JSON). All of its scalars are omitempty in JSON. */
+static const field FULL_OBJECT_REF[] = {{1, "kind", T_STR, 0, NULL},       {2, "namespace", T_STR, 0, NULL},
+                                        {3, "name", T_STR, 0, NULL},       {4, "uid", T_STR, 0, NULL},
+                                        {5, "apiVersion", T_STR, 0, NULL}, {6, "resourceVersion", T_STR, 0, NULL},
+                                        {7, "fieldPath", T_STR, 0, NULL},  END};
+static const field EVENT_SOURCE[] = {{1, "component", T_STR, 0, NULL}, {2, "host", T_STR, 0, NULL}, END};
+static const field EVENT_SERIES[] = {{1, "count", T_INT, 0, NULL}, {2, "lastObservedTime", T_MTIME, 0, NULL}, END};
+static const field EVENT[] = {{1, "metadata", T_MSG, 0, OBJECT_META},
+                              {2, "involvedObject", T_MSG, 0, FULL_OBJECT_REF},
+                              {3, "reason", T_STR, 0, NULL},
+                              {4, "message", T_STR, 0, NULL},
+                              {5, "source", T_MSG, 0, EVENT_SOURCE},
+                              {6, "firstTimestamp", T_TIME, 0, NULL},
+                              {7, "lastTimestamp", T_TIME, 0, NULL},
+                              {8, "count", T_INT, 0, NULL},
+                              {9, "type", T_STR, 0, NULL},
+                              {10, "eventTime", T_MTIME, 0, NULL},
+                              {11, "series", T_MSG, 0, EVENT_SERIES},
+                              {12, "action", T_STR, 0, NULL},
+                              {13, "related", T_MSG, 0, FULL_OBJECT_REF},
+                              {14, "reportingComponent", T_STR, 0, NULL},
+                              {15, "reportingInstance", T_STR, 0, NULL},
+                              END};
+
+/* Matched on apiVersion as well as kind: the same kind name can mean another
+ * message in another group (events.k8s.io/v1 Event is not core/v1 Event). */
 static const struct {
+    const char *api_version;
     const char *kind;
     const field *table;
 } KINDS[] = {
-    {"ResourceQuota", QUOTA},
-    {"Deployment", DEPLOYMENT}, {"Job", JOB}, {"Service", SERVICE},
-    {"ConfigMap", CONFIGMAP},
-    {"Secret", SECRET},                {"Namespace", NAMESPACE},     {"ServiceAccount", SERVICEACCOUNT},
-    {"Role", ROLE},                    {"ClusterRole", ROLE},        {"RoleBinding", BINDING},
-    {"ClusterRoleBinding", BINDING},
+    {"v1", "ResourceQuota", QUOTA},
+    {"apps/v1", "Deployment", DEPLOYMENT},
+    {"batch/v1", "Job", JOB},
+    {"v1", "Service", SERVICE},
+    {"v1", "ConfigMap", CONFIGMAP},
+    {"v1", "Secret", SECRET},
+    {"v1", "Namespace", NAMESPACE},
+    {"v1", "ServiceAccount", SERVICEACCOUNT},
+    {"v1", "Event", EVENT},
+    {"rbac.authorization.k8s.io/v1", "Role", ROLE},
+    {"rbac.authorization.k8s.io/v1", "ClusterRole", ROLE},
+    {"rbac.authorization.k8s.io/v1", "RoleBinding", BINDING},
+    {"rbac.authorization.k8s.io/v1", "ClusterRoleBinding", BINDING},
+    {"coordination.k8s.io/v1", "Lease", LEASE},
 };
 
 static int varint(reader *r, uint64_t *out)
@@ -259,21 +324,32 @@ static int map_entry(reader r, json_t *obj, ftype kind)
     return 0;
 }
 
-static json_t *timestamp(reader r)
+/* Time or MicroTime (micro) -> its JSON string; NULL for the zero time,
+ * which Go sends as an empty message and writes as null in JSON. Fractions
+ * are truncated to microseconds, as MicroTime's JSON form does. */
+static json_t *timestamp(reader r, int micro)
 {
     unsigned num, wt;
     reader sub;
-    uint64_t v, secs = 0;
-    while (next_field(&r, &num, &wt, &sub, &v) == 1)
+    uint64_t v, secs = 0, nanos = 0;
+    while (next_field(&r, &num, &wt, &sub, &v) == 1) {
         if (num == 1 && wt == 0)
             secs = v;
+        else if (num == 2 && wt == 0)
+            nanos = v;
+    }
     if (!secs)
         return NULL;
-    time_t t = (time_t)secs;
+    time_t t = (time_t)(int64_t)secs;
     struct tm tm;
-    gmtime_r(&t, &tm);
-    char buf[32];
-    strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    if (!gmtime_r(&t, &tm))
+        return NULL;
+    char buf[64];
+    size_t n = strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
+    if (micro)
+        snprintf(buf + n, sizeof(buf) - n, ".%06uZ", (unsigned)((uint32_t)nanos % 1000000000u / 1000u));
+    else
+        snprintf(buf + n, sizeof(buf) - n, "Z");
     return json_string(buf);
 }
 
@@ -332,8 +408,8 @@ static json_t *decode(reader r, const field *table)
             val = str(&sub);
         else if (f->type == T_BYTES)
             val = b64(&sub);
-        else if (f->type == T_TIME)
-            val = timestamp(sub);
+        else if (f->type == T_TIME || f->type == T_MTIME)
+            val = timestamp(sub, f->type == T_MTIME);
         else if (f->type == T_INTSTR)
             val = intstr(sub);
         else if (f->type == T_MSG && !(val = decode(sub, f->msg)))
@@ -387,9 +463,10 @@ json_t *dv_proto_decode(const unsigned char *buf, size_t len)
         }
     }
     const char *kind = json_string_value(json_object_get(tm, "kind"));
+    const char *api_version = json_string_value(json_object_get(tm, "apiVersion"));
     json_t *out = NULL;
-    for (size_t i = 0; rc == 0 && raw.p && kind && i < sizeof(KINDS) / sizeof(KINDS[0]); i++) {
-        if (strcmp(KINDS[i].kind, kind))
+    for (size_t i = 0; rc == 0 && raw.p && kind && api_version && i < sizeof(KINDS) / sizeof(KINDS[0]); i++) {
+        if (strcmp(KINDS[i].kind, kind) || strcmp(KINDS[i].api_version, api_version))
             continue;
         out = decode(raw, KINDS[i].table);
         if (out) {
