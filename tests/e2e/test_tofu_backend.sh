@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# e2e-servers: kube
+# e2e-servers: devapi kube
 # End-to-end: OpenTofu's "kubernetes" state backend, a client-go client we
 # did not write (a dynamic client for the state Secret, a typed clientset for
 # the lock Lease), judging the API server.
@@ -13,12 +13,10 @@
 # is broken by force-unlock; a second workspace is a second
 # Secret; destroy empties the state.
 #
-# Real kube-apiserver only for now: the backend's typed Lease client (client-go
-# v0.35, generated with --prefers-protobuf) POSTs and PUTs Leases as
-# application/vnd.kubernetes.protobuf, and paybill-devapi decodes protobuf
-# bodies only for the kinds kubectl creates (tests/apiserver/protobuf.c), so
-# it answers 415 UnsupportedMediaType where kube-apiserver answers 201/200.
-# Put devapi back on the e2e-servers line once it decodes protobuf Leases.
+# Both API servers: the backend's typed Lease client (client-go v0.35,
+# generated with --prefers-protobuf) POSTs and PUTs Leases as
+# application/vnd.kubernetes.protobuf, which paybill-devapi decodes
+# (tests/apiserver/protobuf.c) as kube-apiserver does.
 . "$(dirname "$0")/stack_env.sh"
 
 TOFU=$("$STACK_ROOT/hack/tofu.sh" bindir)/tofu
