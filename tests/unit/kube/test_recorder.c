@@ -20,14 +20,17 @@ typedef struct fake_sink {
     json_t *patches; /* array of {ns, name, patch} */
     int patch_rc;    /* returned by patch when non-zero */
     int block;       /* create waits while set */
+    int waiting;     /* creates waiting on block right now */
 } fake_sink;
 
 static int fs_create(void *ud, const char *ns, json_t *ev, pb_err *err)
 {
     fake_sink *f = ud;
     pthread_mutex_lock(&f->mu);
+    f->waiting++;
     while (f->block)
         pthread_cond_wait(&f->cv, &f->mu);
+    f->waiting--;
     assert_string_equal(ns, json_string_value(json_object_get(json_object_get(ev, "metadata"), "namespace")));
     json_array_append_new(f->created, json_deep_copy(ev));
     pthread_mutex_unlock(&f->mu);
@@ -240,12 +243,20 @@ static void test_full_queue_drops(void **state)
     f.block = 1;
     json_t *o = obj("acme", "ns");
     assert_int_equal(recorder_event(r, o, RECORDER_NORMAL, "R", "first"), 0);
-    /* Wait for the worker to pick it up and block in create. */
-    for (int i = 0; i < 2000; i++) {
-        usleep(1000);
-        if (recorder_event(r, o, RECORDER_NORMAL, "Probe", "p%d", i) == PB_ETOOLARGE)
+    /* Wait for the worker to take it and block in create (polling the
+     * queue instead raced with a slow worker: the probes could fill the
+     * queue before "first" left it, and a slot freed up later). */
+    for (int i = 0; i < 5000; i++) {
+        pthread_mutex_lock(&f.mu);
+        int w = f.waiting;
+        pthread_mutex_unlock(&f.mu);
+        if (w == 1)
             break;
+        usleep(1000);
     }
+    assert_int_equal(recorder_event(r, o, RECORDER_NORMAL, "Probe", "p1"), 0);
+    assert_int_equal(recorder_event(r, o, RECORDER_NORMAL, "Probe", "p2"), 0);
+    assert_int_equal(recorder_event(r, o, RECORDER_NORMAL, "Probe", "p3"), PB_ETOOLARGE);
     /* Queue (2) is now full: further events are dropped, never blocking. */
     unsigned long before = recorder_dropped(r);
     assert_true(before >= 1);
