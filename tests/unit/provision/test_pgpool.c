@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "pgtest.h"
+#include "pgquery.h"
 #include "provision/pg.h"
 #include "provision/tenantdb.h"
 #include "util/log.h"
@@ -42,15 +43,6 @@ static PGconn *admin(void)
     return c;
 }
 
-static long long qint(PGconn *c, const char *sql)
-{
-    PGresult *r = PQexec(c, sql);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1)
-        fail_msg("%s: %s", sql, PQresultErrorMessage(r));
-    long long v = atoll(PQgetvalue(r, 0, 0));
-    PQclear(r);
-    return v;
-}
 
 /* Backends the pool holds (application_name is set by pb_pg_connect) in
  * databases LIKE `db` (NULL: all). A closed connection's backend leaves
@@ -62,10 +54,10 @@ static long long pool_backends_want(PGconn *adm, const char *db, long long want)
     snprintf(sql, sizeof sql,
              "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'paybill-operator'%s%s%s",
              db ? " AND datname LIKE '" : "", db ? db : "", db ? "'" : "");
-    long long n = qint(adm, sql);
+    long long n = pgq_int(adm, sql);
     for (int i = 0; i < 100 && n > want; i++) {
         usleep(50 * 1000);
-        n = qint(adm, sql);
+        n = pgq_int(adm, sql);
     }
     return n;
 }
@@ -166,7 +158,7 @@ static void test_more_database_tenants_than_connection_slots(void **state)
         if (pb_tdb_delete(t, id, PB_TDB_DELETE, m2, NULL, &e))
             fail_msg("delete %s: %s", id, e.msg);
     }
-    assert_int_equal(qint(adm, "SELECT count(*) FROM pg_database WHERE datname LIKE 't\\_many%'"), 0);
+    assert_int_equal(pgq_int(adm, "SELECT count(*) FROM pg_database WHERE datname LIKE 't\\_many%'"), 0);
     PQfinish(adm);
     pb_dm_free(m);
     pb_dm_free(m2);

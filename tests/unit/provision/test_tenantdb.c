@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "pgtest.h"
+#include "pgquery.h"
 #include "provision/pg.h"
 #include "provision/tenantdb.h"
 #include "util/log.h"
@@ -110,37 +111,8 @@ static PGconn *tconnect_ok(const pb_tdb_creds *cr)
 }
 
 /* Run sql; return its SQLSTATE, "00000" on success. */
-static const char *state_of(PGconn *c, const char *sql)
-{
-    static char st[8];
-    PGresult *r = PQexec(c, sql);
-    ExecStatusType s = PQresultStatus(r);
-    if (s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK)
-        snprintf(st, sizeof st, "00000");
-    else
-        snprintf(st, sizeof st, "%s", PQresultErrorField(r, PG_DIAG_SQLSTATE) ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : "?????");
-    PQclear(r);
-    return st;
-}
 
-static void must(PGconn *c, const char *sql)
-{
-    PGresult *r = PQexec(c, sql);
-    ExecStatusType s = PQresultStatus(r);
-    if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK)
-        fail_msg("%s: %s", sql, PQresultErrorMessage(r));
-    PQclear(r);
-}
 
-static long long qint(PGconn *c, const char *sql)
-{
-    PGresult *r = PQexec(c, sql);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1)
-        fail_msg("%s: %s", sql, PQresultErrorMessage(r));
-    long long v = atoll(PQgetvalue(r, 0, 0));
-    PQclear(r);
-    return v;
-}
 
 static void ensure_ok(const char *id, pb_dm_layout l, int limit, const char *pw, pb_tdb_creds *cr)
 {
@@ -165,7 +137,7 @@ static void seed(const pb_tdb_creds *cr, int base, int n)
                  base + i, base + i, i % 2 ? "true" : "false", i % 3 ? "'1990-01-02'" : "NULL", base + i,
                  base + i, i * 7, i, i % 2 ? "paid" : "open",
                  i % 2 ? "'{\"k\": [1, \"caf\u00e9\"]}'" : "NULL", 1 + i % 9);
-        must(c, sql);
+        pgq_must(c, sql);
     }
     PQfinish(c);
 }
@@ -361,14 +333,14 @@ static void test_ensure_each_layout_idempotent(void **state)
         /* The URI works as given. */
         PGconn *u = PQconnectdb(cr.uri);
         assert_int_equal(PQstatus(u), CONNECTION_OK);
-        assert_int_equal(qint(u, "SELECT count(*) FROM customers"), 3);
+        assert_int_equal(pgq_int(u, "SELECT count(*) FROM customers"), 3);
         PQfinish(u);
 
         /* Rerun with the password from the Secret: same credentials, data kept. */
         ensure_ok(cases[i].id, cases[i].l, 5, cr.password, &cr2);
         assert_string_equal(cr2.password, cr.password);
         PGconn *c = tconnect_ok(&cr2);
-        assert_int_equal(qint(c, "SELECT count(*) FROM orders"), 3);
+        assert_int_equal(pgq_int(c, "SELECT count(*) FROM orders"), 3);
         PQfinish(c);
         /* Rerun without one: a new password, the old one stops working. */
         pb_tdb_creds_clear(&cr2);
@@ -390,12 +362,12 @@ static void test_ensure_each_layout_idempotent(void **state)
     }
     /* One migration row per target, recorded once despite the reruns. */
     PGconn *a = admin("paybill");
-    assert_int_equal(qint(a, "SELECT count(*) FROM paybill.migrations WHERE target IN ('app','t_bridge1') AND version = 1"), 2);
+    assert_int_equal(pgq_int(a, "SELECT count(*) FROM paybill.migrations WHERE target IN ('app','t_bridge1') AND version = 1"), 2);
     PQfinish(a);
     a = admin("t_silo1");
-    assert_int_equal(qint(a, "SELECT count(*) FROM paybill.migrations WHERE target = 'app'"), 1);
+    assert_int_equal(pgq_int(a, "SELECT count(*) FROM paybill.migrations WHERE target = 'app'"), 1);
     /* Tables belong to the owner role, never to the tenant. */
-    assert_int_equal(qint(a, "SELECT count(*) FROM pg_tables WHERE schemaname = 'app' AND tableowner <> 'paybill_owner'"), 0);
+    assert_int_equal(pgq_int(a, "SELECT count(*) FROM pg_tables WHERE schemaname = 'app' AND tableowner <> 'paybill_owner'"), 0);
     PQfinish(a);
 }
 
@@ -414,7 +386,7 @@ static void test_role_attributes_and_limits(void **state)
     assert_string_equal(PQgetvalue(r, 0, 7), "0"); /* member of nothing */
     PQclear(r);
     /* The password is stored as a SCRAM verifier. */
-    assert_int_equal(qint(a, "SELECT count(*) FROM pg_authid WHERE rolname = 'pb_t_limited' AND rolpassword LIKE 'SCRAM-SHA-256$%'"), 1);
+    assert_int_equal(pgq_int(a, "SELECT count(*) FROM pg_authid WHERE rolname = 'pb_t_limited' AND rolpassword LIKE 'SCRAM-SHA-256$%'"), 1);
     PQfinish(a);
     PGconn *c1 = tconnect_ok(&cr);
     char err[512];
@@ -453,8 +425,8 @@ static void test_bad_requests(void **state)
     assert_int_equal(pb_tdb_delete(tdb, "nobody", PB_TDB_DELETE, model, NULL, &e), 0);
     /* Nothing was created for the rejected ids. */
     PGconn *a = admin("paybill");
-    assert_int_equal(qint(a, "SELECT count(*) FROM pg_roles WHERE rolname IN ('pb_t_okid','pb_t_bigco')"), 0);
-    assert_int_equal(qint(a, "SELECT count(*) FROM pg_database WHERE datname = 't_bigco'"), 0);
+    assert_int_equal(pgq_int(a, "SELECT count(*) FROM pg_roles WHERE rolname IN ('pb_t_okid','pb_t_bigco')"), 0);
+    assert_int_equal(pgq_int(a, "SELECT count(*) FROM pg_database WHERE datname = 't_bigco'"), 0);
     PQfinish(a);
 }
 
@@ -468,89 +440,89 @@ static void test_rls_isolation(void **state)
     seed(&a, 100, 4);
     seed(&b, 100, 6); /* same ids: keys are per tenant */
     PGconn *adm = admin("paybill");
-    must(adm, "ANALYZE app.customers");
+    pgq_must(adm, "ANALYZE app.customers");
     PGconn *c = tconnect_ok(&a);
 
-    assert_int_equal(qint(c, "SELECT count(*) FROM customers"), 4);
-    assert_int_equal(qint(c, "SELECT count(*) FROM app.orders WHERE tenant_id = 'rls_b'"), 0);
-    assert_int_equal(qint(c, "SELECT count(DISTINCT tenant_id) FROM customers"), 1);
+    assert_int_equal(pgq_int(c, "SELECT count(*) FROM customers"), 4);
+    assert_int_equal(pgq_int(c, "SELECT count(*) FROM app.orders WHERE tenant_id = 'rls_b'"), 0);
+    assert_int_equal(pgq_int(c, "SELECT count(DISTINCT tenant_id) FROM customers"), 1);
     /* Writing as someone else. */
-    assert_string_equal(state_of(c, "INSERT INTO customers (tenant_id, id, email) VALUES ('rls_b', 999, 'x')"), "42501");
-    assert_string_equal(state_of(c, "UPDATE customers SET tenant_id = 'rls_b' WHERE id = 100"), "42501");
-    assert_string_equal(state_of(c, "UPDATE customers SET email = 'pwned' WHERE tenant_id = 'rls_b'"), "00000");
-    assert_string_equal(state_of(c, "DELETE FROM orders WHERE tenant_id = 'rls_b'"), "00000");
+    assert_string_equal(pgq_state(c, "INSERT INTO customers (tenant_id, id, email) VALUES ('rls_b', 999, 'x')"), "42501");
+    assert_string_equal(pgq_state(c, "UPDATE customers SET tenant_id = 'rls_b' WHERE id = 100"), "42501");
+    assert_string_equal(pgq_state(c, "UPDATE customers SET email = 'pwned' WHERE tenant_id = 'rls_b'"), "00000");
+    assert_string_equal(pgq_state(c, "DELETE FROM orders WHERE tenant_id = 'rls_b'"), "00000");
     /* Becoming someone else. */
-    assert_string_equal(state_of(c, "SET ROLE pb_t_rls_b"), "42501");
-    assert_string_equal(state_of(c, "SET ROLE paybill_owner"), "42501");
-    assert_string_equal(state_of(c, "SET ROLE postgres"), "42501");
-    assert_string_equal(state_of(c, "SET SESSION AUTHORIZATION pb_t_rls_b"), "42501");
-    assert_string_equal(state_of(c, "SET app.tenant = 'rls_b'"), "00000");
-    assert_string_equal(state_of(c, "SELECT set_config('app.tenant_id', 'rls_b', false)"), "00000");
-    assert_string_equal(state_of(c, "RESET ROLE"), "00000");
-    assert_int_equal(qint(c, "SELECT count(*) FROM customers"), 4);
-    assert_int_equal(qint(c, "SELECT count(*) FROM customers WHERE email = 'pwned'"), 0);
+    assert_string_equal(pgq_state(c, "SET ROLE pb_t_rls_b"), "42501");
+    assert_string_equal(pgq_state(c, "SET ROLE paybill_owner"), "42501");
+    assert_string_equal(pgq_state(c, "SET ROLE postgres"), "42501");
+    assert_string_equal(pgq_state(c, "SET SESSION AUTHORIZATION pb_t_rls_b"), "42501");
+    assert_string_equal(pgq_state(c, "SET app.tenant = 'rls_b'"), "00000");
+    assert_string_equal(pgq_state(c, "SELECT set_config('app.tenant_id', 'rls_b', false)"), "00000");
+    assert_string_equal(pgq_state(c, "RESET ROLE"), "00000");
+    assert_int_equal(pgq_int(c, "SELECT count(*) FROM customers"), 4);
+    assert_int_equal(pgq_int(c, "SELECT count(*) FROM customers WHERE email = 'pwned'"), 0);
     /* The rls tenants' group: becoming it gives nothing the tenant lacks,
      * and the rows stay bound to the login (session_user). */
-    assert_string_equal(state_of(c, "SET ROLE paybill_rls_tenants"), "00000");
-    assert_int_equal(qint(c, "SELECT count(*) FROM customers"), 4);
-    assert_int_equal(qint(c, "SELECT count(*) FROM app.orders WHERE tenant_id = 'rls_b'"), 0);
-    assert_string_equal(state_of(c, "INSERT INTO customers (tenant_id, id, email) VALUES ('rls_b', 998, 'x')"), "42501");
-    assert_string_equal(state_of(c, "SELECT * FROM paybill.tenants"), "42501");
-    assert_string_equal(state_of(c, "CREATE TABLE app.mine (x int)"), "42501");
-    assert_string_equal(state_of(c, "ALTER TABLE customers NO FORCE ROW LEVEL SECURITY"), "42501");
-    assert_string_equal(state_of(c, "SET ROLE pb_t_rls_b"), "42501");
-    assert_string_equal(state_of(c, "GRANT pb_t_rls_b TO paybill_rls_tenants"), "42501");
-    assert_string_equal(state_of(c, "RESET ROLE"), "00000");
+    assert_string_equal(pgq_state(c, "SET ROLE paybill_rls_tenants"), "00000");
+    assert_int_equal(pgq_int(c, "SELECT count(*) FROM customers"), 4);
+    assert_int_equal(pgq_int(c, "SELECT count(*) FROM app.orders WHERE tenant_id = 'rls_b'"), 0);
+    assert_string_equal(pgq_state(c, "INSERT INTO customers (tenant_id, id, email) VALUES ('rls_b', 998, 'x')"), "42501");
+    assert_string_equal(pgq_state(c, "SELECT * FROM paybill.tenants"), "42501");
+    assert_string_equal(pgq_state(c, "CREATE TABLE app.mine (x int)"), "42501");
+    assert_string_equal(pgq_state(c, "ALTER TABLE customers NO FORCE ROW LEVEL SECURITY"), "42501");
+    assert_string_equal(pgq_state(c, "SET ROLE pb_t_rls_b"), "42501");
+    assert_string_equal(pgq_state(c, "GRANT pb_t_rls_b TO paybill_rls_tenants"), "42501");
+    assert_string_equal(pgq_state(c, "RESET ROLE"), "00000");
     {
         PGresult *gr = PQexec(c, "SELECT paybill.current_tenant_id()");
         assert_string_equal(PQgetvalue(gr, 0, 0), "rls_a");
         PQclear(gr);
     }
     /* Nor can a tenant hand its group's membership to anyone. */
-    assert_string_equal(state_of(c, "GRANT paybill_rls_tenants TO pb_t_rls_b"), "42501");
+    assert_string_equal(pgq_state(c, "GRANT paybill_rls_tenants TO pb_t_rls_b"), "42501");
     /* Changing the rules. */
-    assert_string_equal(state_of(c, "ALTER TABLE customers DISABLE ROW LEVEL SECURITY"), "42501");
-    assert_string_equal(state_of(c, "ALTER TABLE customers NO FORCE ROW LEVEL SECURITY"), "42501");
-    assert_string_equal(state_of(c, "DROP POLICY tenant_isolation ON customers"), "42501");
-    assert_string_equal(state_of(c, "CREATE POLICY mine ON customers USING (true)"), "42501");
-    assert_string_equal(state_of(c, "UPDATE paybill.tenants SET role_name = 'pb_t_rls_a' WHERE tenant_id = 'rls_b'"), "42501");
-    assert_string_equal(state_of(c, "SELECT * FROM paybill.tenants"), "42501");
-    assert_string_equal(state_of(c, "CREATE TABLE app.mine (x int)"), "42501");
-    assert_string_equal(state_of(c, "CREATE TABLE public.mine (x int)"), "42501");
-    assert_string_equal(state_of(c, "CREATE FUNCTION paybill.current_tenant_id() RETURNS text LANGUAGE sql AS 'SELECT ''rls_b'''"), "42501");
-    assert_string_equal(state_of(c, "TRUNCATE customers"), "42501");
+    assert_string_equal(pgq_state(c, "ALTER TABLE customers DISABLE ROW LEVEL SECURITY"), "42501");
+    assert_string_equal(pgq_state(c, "ALTER TABLE customers NO FORCE ROW LEVEL SECURITY"), "42501");
+    assert_string_equal(pgq_state(c, "DROP POLICY tenant_isolation ON customers"), "42501");
+    assert_string_equal(pgq_state(c, "CREATE POLICY mine ON customers USING (true)"), "42501");
+    assert_string_equal(pgq_state(c, "UPDATE paybill.tenants SET role_name = 'pb_t_rls_a' WHERE tenant_id = 'rls_b'"), "42501");
+    assert_string_equal(pgq_state(c, "SELECT * FROM paybill.tenants"), "42501");
+    assert_string_equal(pgq_state(c, "CREATE TABLE app.mine (x int)"), "42501");
+    assert_string_equal(pgq_state(c, "CREATE TABLE public.mine (x int)"), "42501");
+    assert_string_equal(pgq_state(c, "CREATE FUNCTION paybill.current_tenant_id() RETURNS text LANGUAGE sql AS 'SELECT ''rls_b'''"), "42501");
+    assert_string_equal(pgq_state(c, "TRUNCATE customers"), "42501");
     /* Reading around the policy through the catalogs. */
-    assert_string_equal(state_of(c, "SELECT * FROM pg_statistic"), "42501");
-    assert_int_equal(qint(c, "SELECT count(*) FROM pg_stats WHERE schemaname = 'app'"), 0);
-    assert_int_equal(qint(adm, "SELECT count(*) FROM pg_stats WHERE schemaname = 'app' AND tablename = 'customers'") > 0, 1);
-    assert_string_equal(state_of(c, "SELECT * FROM pg_authid"), "42501");
-    assert_string_equal(state_of(c, "SELECT pg_read_file('PG_VERSION')"), "42501");
-    assert_string_equal(state_of(c, "COPY customers TO '/tmp/paybill-leak'"), "42501");
-    assert_string_equal(state_of(c, "SELECT * FROM pg_largeobject"), "42501");
+    assert_string_equal(pgq_state(c, "SELECT * FROM pg_statistic"), "42501");
+    assert_int_equal(pgq_int(c, "SELECT count(*) FROM pg_stats WHERE schemaname = 'app'"), 0);
+    assert_int_equal(pgq_int(adm, "SELECT count(*) FROM pg_stats WHERE schemaname = 'app' AND tablename = 'customers'") > 0, 1);
+    assert_string_equal(pgq_state(c, "SELECT * FROM pg_authid"), "42501");
+    assert_string_equal(pgq_state(c, "SELECT pg_read_file('PG_VERSION')"), "42501");
+    assert_string_equal(pgq_state(c, "COPY customers TO '/tmp/paybill-leak'"), "42501");
+    assert_string_equal(pgq_state(c, "SELECT * FROM pg_largeobject"), "42501");
     /* Nor can it kill another tenant's sessions. */
     PGconn *cb = tconnect_ok(&b);
-    assert_string_equal(state_of(c, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'pb_t_rls_b'"), "42501");
-    assert_string_equal(state_of(c, "SET ROLE paybill_rls_tenants"), "00000");
-    assert_string_equal(state_of(c, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'pb_t_rls_b'"), "42501");
-    assert_string_equal(state_of(c, "RESET ROLE"), "00000");
-    assert_string_equal(state_of(cb, "SELECT 1"), "00000");
+    assert_string_equal(pgq_state(c, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'pb_t_rls_b'"), "42501");
+    assert_string_equal(pgq_state(c, "SET ROLE paybill_rls_tenants"), "00000");
+    assert_string_equal(pgq_state(c, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'pb_t_rls_b'"), "42501");
+    assert_string_equal(pgq_state(c, "RESET ROLE"), "00000");
+    assert_string_equal(pgq_state(cb, "SELECT 1"), "00000");
     PQfinish(cb);
     /* The binding is to the login itself. */
     PGresult *r = PQexec(c, "SELECT paybill.current_tenant_id()");
     assert_string_equal(PQgetvalue(r, 0, 0), "rls_a");
     PQclear(r);
     /* Another tenant's data is untouched by all of the above. */
-    assert_int_equal(qint(adm, "SELECT count(*) FROM app.customers WHERE tenant_id = 'rls_b' AND email <> 'pwned'"), 6);
-    assert_int_equal(qint(adm, "SELECT count(*) FROM app.orders WHERE tenant_id = 'rls_b'"), 6);
+    assert_int_equal(pgq_int(adm, "SELECT count(*) FROM app.customers WHERE tenant_id = 'rls_b' AND email <> 'pwned'"), 6);
+    assert_int_equal(pgq_int(adm, "SELECT count(*) FROM app.orders WHERE tenant_id = 'rls_b'"), 6);
     /* A tenant's own DELETE only reaches its own rows. */
-    must(c, "DELETE FROM customers");
-    assert_int_equal(qint(adm, "SELECT count(*) FROM app.customers WHERE tenant_id = 'rls_b'"), 6);
-    assert_int_equal(qint(adm, "SELECT count(*) FROM app.orders WHERE tenant_id = 'rls_a'"), 0); /* cascaded */
+    pgq_must(c, "DELETE FROM customers");
+    assert_int_equal(pgq_int(adm, "SELECT count(*) FROM app.customers WHERE tenant_id = 'rls_b'"), 6);
+    assert_int_equal(pgq_int(adm, "SELECT count(*) FROM app.orders WHERE tenant_id = 'rls_a'"), 0); /* cascaded */
     PQfinish(c);
     PQfinish(adm);
     /* rls tenants cannot reach other layouts' data either. */
     c = tconnect_ok(&a);
-    assert_string_equal(state_of(c, "SELECT * FROM t_bridge1.customers"), "42501");
+    assert_string_equal(pgq_state(c, "SELECT * FROM t_bridge1.customers"), "42501");
     PQfinish(c);
     char err[512];
     assert_null(tconnect(&a, "t_silo1", NULL, err, sizeof err));
@@ -569,29 +541,29 @@ static void test_schema_and_database_isolation(void **state)
     seed(&s2, 1, 2);
     seed(&d2, 1, 2);
     PGconn *c = tconnect_ok(&s1);
-    assert_int_equal(qint(c, "SELECT count(*) FROM customers"), 0);
-    assert_string_equal(state_of(c, "SELECT * FROM t_sch_b.customers"), "42501");
-    assert_string_equal(state_of(c, "INSERT INTO t_sch_b.customers (id, email) VALUES (1, 'x')"), "42501");
-    assert_string_equal(state_of(c, "SET search_path = t_sch_b"), "00000");
-    assert_string_equal(state_of(c, "SELECT * FROM customers"), "42P01"); /* not visible at all */
-    assert_string_equal(state_of(c, "SET ROLE pb_t_sch_b"), "42501");
-    assert_string_equal(state_of(c, "SET ROLE paybill_rls_tenants"), "42501"); /* not a member */
-    assert_string_equal(state_of(c, "SELECT * FROM app.customers"), "42501");
-    assert_string_equal(state_of(c, "SELECT * FROM paybill.migrations"), "42501");
-    assert_int_equal(qint(c, "SELECT count(*) FROM pg_stats WHERE schemaname = 't_sch_b'"), 0);
-    assert_string_equal(state_of(c, "ALTER TABLE t_sch_a.customers DISABLE TRIGGER ALL"), "42501");
+    assert_int_equal(pgq_int(c, "SELECT count(*) FROM customers"), 0);
+    assert_string_equal(pgq_state(c, "SELECT * FROM t_sch_b.customers"), "42501");
+    assert_string_equal(pgq_state(c, "INSERT INTO t_sch_b.customers (id, email) VALUES (1, 'x')"), "42501");
+    assert_string_equal(pgq_state(c, "SET search_path = t_sch_b"), "00000");
+    assert_string_equal(pgq_state(c, "SELECT * FROM customers"), "42P01"); /* not visible at all */
+    assert_string_equal(pgq_state(c, "SET ROLE pb_t_sch_b"), "42501");
+    assert_string_equal(pgq_state(c, "SET ROLE paybill_rls_tenants"), "42501"); /* not a member */
+    assert_string_equal(pgq_state(c, "SELECT * FROM app.customers"), "42501");
+    assert_string_equal(pgq_state(c, "SELECT * FROM paybill.migrations"), "42501");
+    assert_int_equal(pgq_int(c, "SELECT count(*) FROM pg_stats WHERE schemaname = 't_sch_b'"), 0);
+    assert_string_equal(pgq_state(c, "ALTER TABLE t_sch_a.customers DISABLE TRIGGER ALL"), "42501");
     PQfinish(c);
     char err[512];
     assert_null(tconnect(&s1, "t_db_b", NULL, err, sizeof err));
     assert_non_null(strstr(err, "permission denied for database \"t_db_b\""));
 
     c = tconnect_ok(&d1);
-    assert_int_equal(qint(c, "SELECT count(*) FROM customers"), 0);
-    assert_string_equal(state_of(c, "CREATE TABLE public.x (i int)"), "42501");
-    assert_string_equal(state_of(c, "CREATE TABLE app.x (i int)"), "42501");
-    assert_string_equal(state_of(c, "SET ROLE pb_t_db_b"), "42501");
-    assert_string_equal(state_of(c, "SET ROLE paybill_rls_tenants"), "42501");
-    assert_string_equal(state_of(c, "CREATE EXTENSION dblink"), "42501");
+    assert_int_equal(pgq_int(c, "SELECT count(*) FROM customers"), 0);
+    assert_string_equal(pgq_state(c, "CREATE TABLE public.x (i int)"), "42501");
+    assert_string_equal(pgq_state(c, "CREATE TABLE app.x (i int)"), "42501");
+    assert_string_equal(pgq_state(c, "SET ROLE pb_t_db_b"), "42501");
+    assert_string_equal(pgq_state(c, "SET ROLE paybill_rls_tenants"), "42501");
+    assert_string_equal(pgq_state(c, "CREATE EXTENSION dblink"), "42501");
     PQfinish(c);
     assert_null(tconnect(&d1, "t_db_b", NULL, err, sizeof err));
     assert_non_null(strstr(err, "permission denied for database \"t_db_b\""));
@@ -613,7 +585,7 @@ static void test_schema_and_database_isolation(void **state)
         }
     {
         PGconn *adm = admin("postgres");
-        assert_int_equal(qint(adm, "SELECT count(*) FROM pg_database d, aclexplode(coalesce(d.datacl, acldefault('d', d.datdba))) a "
+        assert_int_equal(pgq_int(adm, "SELECT count(*) FROM pg_database d, aclexplode(coalesce(d.datacl, acldefault('d', d.datdba))) a "
                                    "WHERE d.datname IN ('postgres', 'template1') AND a.grantee = 0"),
                          0);
         PQfinish(adm);
@@ -635,7 +607,7 @@ static void test_suspend_resume(void **state)
     pb_err e;
     ensure_ok("sleepy", PB_DM_LAYOUT_SCHEMA, -1, NULL, &cr);
     PGconn *open = tconnect_ok(&cr);
-    assert_string_equal(state_of(open, "SELECT 1"), "00000");
+    assert_string_equal(pgq_state(open, "SELECT 1"), "00000");
     assert_int_equal(pb_tdb_suspend(tdb, "sleepy", &e), 0);
     assert_int_equal(pb_tdb_suspend(tdb, "sleepy", &e), 0); /* idempotent */
     /* The open session was terminated... */
@@ -691,9 +663,9 @@ static void test_rotate(void **state)
     assert_non_null(strstr(fresh.uri, "pb_t_rotor-2:"));
     /* Both the old and the new credentials work, with the same data. */
     PGconn *n = tconnect_ok(&fresh);
-    assert_int_equal(qint(n, "SELECT count(*) FROM customers"), 3);
+    assert_int_equal(pgq_int(n, "SELECT count(*) FROM customers"), 3);
     PQfinish(tconnect_ok(&cr));
-    assert_string_equal(state_of(open, "SELECT count(*) FROM customers"), "00000");
+    assert_string_equal(pgq_state(open, "SELECT count(*) FROM customers"), "00000");
     /* ensure with the new Secret converges without changing anything. */
     pb_tdb_creds again;
     ensure_ok("rotor", PB_DM_LAYOUT_RLS, 5, fresh.password, &again);
@@ -712,7 +684,7 @@ static void test_rotate(void **state)
     PQfinish(tconnect_ok(&fresh));
     PQfinish(tconnect_ok(&third));
     /* Documented: sessions opened before a rotation keep working. */
-    assert_string_equal(state_of(open, "SELECT count(*) FROM customers"), "00000");
+    assert_string_equal(pgq_state(open, "SELECT count(*) FROM customers"), "00000");
 
     /* Suspend ends the sessions of both logins and locks both out. */
     PGconn *o3 = tconnect_ok(&third);
@@ -740,15 +712,15 @@ static void test_rotate(void **state)
     /* Both logins carry the connection limit; the second is a member of
      * the first and of nothing else. */
     PGconn *adm = admin("paybill");
-    assert_int_equal(qint(adm, "SELECT rolconnlimit FROM pg_roles WHERE rolname = 'pb_t_rotor-2'"), 5);
-    assert_int_equal(qint(adm, "SELECT count(*) FROM pg_auth_members m JOIN pg_roles u ON u.oid = m.member "
+    assert_int_equal(pgq_int(adm, "SELECT rolconnlimit FROM pg_roles WHERE rolname = 'pb_t_rotor-2'"), 5);
+    assert_int_equal(pgq_int(adm, "SELECT count(*) FROM pg_auth_members m JOIN pg_roles u ON u.oid = m.member "
                                "JOIN pg_roles g ON g.oid = m.roleid WHERE u.rolname = 'pb_t_rotor-2'"),
                      1);
-    assert_int_equal(qint(adm, "SELECT count(*) FROM pg_auth_members m JOIN pg_roles u ON u.oid = m.member "
+    assert_int_equal(pgq_int(adm, "SELECT count(*) FROM pg_auth_members m JOIN pg_roles u ON u.oid = m.member "
                                "JOIN pg_roles g ON g.oid = m.roleid WHERE u.rolname = 'pb_t_rotor-2' "
                                "AND g.rolname = 'pb_t_rotor' AND NOT m.admin_option"),
                      1);
-    assert_int_equal(qint(adm, "SELECT count(*) FROM pg_roles WHERE rolname = 'pb_t_rotor-2' AND "
+    assert_int_equal(pgq_int(adm, "SELECT count(*) FROM pg_roles WHERE rolname = 'pb_t_rotor-2' AND "
                                "(rolsuper OR rolcreaterole OR rolcreatedb OR rolbypassrls OR rolreplication)"),
                      0);
     PQfinish(adm);
@@ -783,7 +755,7 @@ static void test_rotation_grace(void **state)
     assert_int_equal(strlen(info.revoke_at), 20); /* 2026-01-02T03:04:05Z */
     assert_string_equal(info.revoked_at, "");
     assert_true(info.revoke_in_s > 0 && info.revoke_in_s <= 2.0);
-    assert_string_equal(state_of(open, "SELECT count(*) FROM customers"), "00000");
+    assert_string_equal(pgq_state(open, "SELECT count(*) FROM customers"), "00000");
     /* After it: revoked, its session ended, the new login unaffected. */
     usleep((useconds_t)((next + 0.3) * 1e6));
     PGconn *n = tconnect_ok(&fresh);
@@ -791,16 +763,16 @@ static void test_rotation_grace(void **state)
     assert_true(next < 0);
     assert_null(tconnect(&cr, NULL, NULL, err, sizeof err));
     assert_non_null(strstr(err, "password authentication failed")); /* it has none left */
-    assert_string_not_equal(state_of(open, "SELECT 1"), "00000");
+    assert_string_not_equal(pgq_state(open, "SELECT 1"), "00000");
     PQfinish(open);
-    assert_int_equal(qint(n, "SELECT count(*) FROM customers"), 2);
+    assert_int_equal(pgq_int(n, "SELECT count(*) FROM customers"), 2);
     PQfinish(n);
     assert_int_equal(pb_tdb_info_get(tdb, "graced", &info, &e), 0);
     assert_string_equal(info.revoke_at, "");
     assert_int_equal(strlen(info.revoked_at), 20);
     assert_true(info.revoke_in_s < 0);
     PGconn *adm = admin("paybill");
-    assert_int_equal(qint(adm, "SELECT count(*) FROM pg_authid WHERE rolname = 'pb_t_graced' "
+    assert_int_equal(pgq_int(adm, "SELECT count(*) FROM pg_authid WHERE rolname = 'pb_t_graced' "
                                "AND NOT rolcanlogin AND rolpassword IS NULL"),
                      1);
     /* Nothing lets it in again: ensure, suspend and resume. */
@@ -818,7 +790,7 @@ static void test_rotation_grace(void **state)
     ensure_ok("graced", PB_DM_LAYOUT_SCHEMA, -1, third.password, &again);
     pb_tdb_creds_clear(&again);
     assert_null(tconnect(&fresh, NULL, NULL, err, sizeof err));
-    assert_string_not_equal(state_of(open, "SELECT 1"), "00000");
+    assert_string_not_equal(pgq_state(open, "SELECT 1"), "00000");
     PQfinish(open);
     PQfinish(tconnect_ok(&third));
     /* Zero grace: gone with the rotation, sessions and all. */
@@ -826,13 +798,13 @@ static void test_rotation_grace(void **state)
     open = tconnect_ok(&third);
     assert_int_equal(pb_tdb_rotate(tdb, "graced", 0, &fourth, &e), 0);
     assert_null(tconnect(&third, NULL, NULL, err, sizeof err));
-    assert_string_not_equal(state_of(open, "SELECT 1"), "00000");
+    assert_string_not_equal(pgq_state(open, "SELECT 1"), "00000");
     PQfinish(open);
     PQfinish(tconnect_ok(&fourth));
     assert_int_equal(pb_tdb_info_get(tdb, "graced", &info, &e), 0);
     assert_string_equal(info.revoke_at, "");
     assert_int_equal(strlen(info.revoked_at), 20);
-    assert_int_equal(qint(adm, "SELECT count(*) FROM pg_roles WHERE rolname LIKE 'pb\\_t\\_graced%' AND rolcanlogin"), 1);
+    assert_int_equal(pgq_int(adm, "SELECT count(*) FROM pg_roles WHERE rolname LIKE 'pb\\_t\\_graced%' AND rolcanlogin"), 1);
     PQfinish(adm);
     assert_int_equal(pb_tdb_delete(tdb, "graced", PB_TDB_DELETE, model, NULL, &e), 0);
     pb_tdb_creds *all[] = {&cr, &fresh, &third, &fourth};
@@ -853,40 +825,40 @@ static void test_second_login_isolation(void **state)
     seed(&o, 1, 5);
     assert_int_equal(pb_tdb_rotate(tdb, "alt_a", LONG_GRACE_MS, &a2, &e), 0);
     PGconn *c = tconnect_ok(&a2);
-    assert_int_equal(qint(c, "SELECT count(*) FROM customers"), 2);
-    assert_int_equal(qint(c, "SELECT count(*) FROM app.customers WHERE tenant_id = 'alt_o'"), 0);
+    assert_int_equal(pgq_int(c, "SELECT count(*) FROM customers"), 2);
+    assert_int_equal(pgq_int(c, "SELECT count(*) FROM app.customers WHERE tenant_id = 'alt_o'"), 0);
     {
         PGresult *r = PQexec(c, "SELECT paybill.current_tenant_id()");
         assert_string_equal(PQgetvalue(r, 0, 0), "alt_a");
         PQclear(r);
     }
-    assert_string_equal(state_of(c, "INSERT INTO customers (tenant_id, id, email) VALUES ('alt_o', 99, 'x')"), "42501");
-    assert_string_equal(state_of(c, "UPDATE customers SET tenant_id = 'alt_o'"), "42501");
-    must(c, "INSERT INTO customers (id, email) VALUES (50, 'second@ex.com')");
+    assert_string_equal(pgq_state(c, "INSERT INTO customers (tenant_id, id, email) VALUES ('alt_o', 99, 'x')"), "42501");
+    assert_string_equal(pgq_state(c, "UPDATE customers SET tenant_id = 'alt_o'"), "42501");
+    pgq_must(c, "INSERT INTO customers (id, email) VALUES (50, 'second@ex.com')");
     /* Becoming the first login is allowed (same tenant) and changes
      * nothing: rows stay bound to the session's login. */
-    assert_string_equal(state_of(c, "SET ROLE pb_t_alt_a"), "00000");
-    assert_int_equal(qint(c, "SELECT count(*) FROM customers"), 3);
-    assert_string_equal(state_of(c, "RESET ROLE"), "00000");
+    assert_string_equal(pgq_state(c, "SET ROLE pb_t_alt_a"), "00000");
+    assert_int_equal(pgq_int(c, "SELECT count(*) FROM customers"), 3);
+    assert_string_equal(pgq_state(c, "RESET ROLE"), "00000");
     /* Escalation: other tenants' logins, the owner, the group's admin,
      * another tenant's second login, the bookkeeping. */
-    assert_string_equal(state_of(c, "SET ROLE pb_t_alt_o"), "42501");
-    assert_string_equal(state_of(c, "SET ROLE \"pb_t_alt_o-2\""), "42501");
-    assert_string_equal(state_of(c, "SET ROLE paybill_owner"), "42501");
-    assert_string_equal(state_of(c, "SET SESSION AUTHORIZATION pb_t_alt_a"), "42501");
-    assert_string_equal(state_of(c, "GRANT paybill_rls_tenants TO pb_t_alt_o"), "42501");
-    assert_string_equal(state_of(c, "GRANT pb_t_alt_o TO \"pb_t_alt_a-2\""), "42501");
-    assert_string_equal(state_of(c, "ALTER ROLE \"pb_t_alt_a-2\" CREATEROLE"), "42501");
-    assert_string_equal(state_of(c, "ALTER ROLE pb_t_alt_a LOGIN"), "42501");
-    assert_string_equal(state_of(c, "SELECT * FROM paybill.tenants"), "42501");
-    assert_string_equal(state_of(c, "UPDATE paybill.tenants SET alt_role = 'pb_t_alt_a-2' WHERE tenant_id = 'alt_o'"),
+    assert_string_equal(pgq_state(c, "SET ROLE pb_t_alt_o"), "42501");
+    assert_string_equal(pgq_state(c, "SET ROLE \"pb_t_alt_o-2\""), "42501");
+    assert_string_equal(pgq_state(c, "SET ROLE paybill_owner"), "42501");
+    assert_string_equal(pgq_state(c, "SET SESSION AUTHORIZATION pb_t_alt_a"), "42501");
+    assert_string_equal(pgq_state(c, "GRANT paybill_rls_tenants TO pb_t_alt_o"), "42501");
+    assert_string_equal(pgq_state(c, "GRANT pb_t_alt_o TO \"pb_t_alt_a-2\""), "42501");
+    assert_string_equal(pgq_state(c, "ALTER ROLE \"pb_t_alt_a-2\" CREATEROLE"), "42501");
+    assert_string_equal(pgq_state(c, "ALTER ROLE pb_t_alt_a LOGIN"), "42501");
+    assert_string_equal(pgq_state(c, "SELECT * FROM paybill.tenants"), "42501");
+    assert_string_equal(pgq_state(c, "UPDATE paybill.tenants SET alt_role = 'pb_t_alt_a-2' WHERE tenant_id = 'alt_o'"),
                         "42501");
-    assert_string_equal(state_of(c, "SELECT * FROM pg_authid"), "42501");
-    assert_string_equal(state_of(c, "ALTER TABLE customers NO FORCE ROW LEVEL SECURITY"), "42501");
+    assert_string_equal(pgq_state(c, "SELECT * FROM pg_authid"), "42501");
+    assert_string_equal(pgq_state(c, "ALTER TABLE customers NO FORCE ROW LEVEL SECURITY"), "42501");
     PQfinish(c);
     PGconn *adm = admin("paybill");
-    assert_int_equal(qint(adm, "SELECT count(*) FROM app.customers WHERE tenant_id = 'alt_a'"), 3);
-    assert_int_equal(qint(adm, "SELECT count(*) FROM app.customers WHERE tenant_id = 'alt_o'"), 5);
+    assert_int_equal(pgq_int(adm, "SELECT count(*) FROM app.customers WHERE tenant_id = 'alt_a'"), 3);
+    assert_int_equal(pgq_int(adm, "SELECT count(*) FROM app.customers WHERE tenant_id = 'alt_o'"), 5);
     PQfinish(adm);
 
     /* Schema and database layouts: the first login's tables, nothing else. */
@@ -897,18 +869,18 @@ static void test_second_login_isolation(void **state)
     assert_int_equal(pb_tdb_rotate(tdb, "alt_s", LONG_GRACE_MS, &s2, &e), 0);
     assert_int_equal(pb_tdb_rotate(tdb, "alt_d", LONG_GRACE_MS, &d2, &e), 0);
     c = tconnect_ok(&s2);
-    assert_int_equal(qint(c, "SELECT count(*) FROM customers"), 2);
-    assert_string_equal(state_of(c, "SELECT * FROM app.customers"), "42501");
-    assert_string_equal(state_of(c, "SELECT * FROM t_sch_b.customers"), "42501");
-    assert_string_equal(state_of(c, "SET ROLE pb_t_alt_d"), "42501");
-    assert_string_equal(state_of(c, "SET ROLE paybill_rls_tenants"), "42501");
+    assert_int_equal(pgq_int(c, "SELECT count(*) FROM customers"), 2);
+    assert_string_equal(pgq_state(c, "SELECT * FROM app.customers"), "42501");
+    assert_string_equal(pgq_state(c, "SELECT * FROM t_sch_b.customers"), "42501");
+    assert_string_equal(pgq_state(c, "SET ROLE pb_t_alt_d"), "42501");
+    assert_string_equal(pgq_state(c, "SET ROLE paybill_rls_tenants"), "42501");
     PQfinish(c);
     assert_null(tconnect(&s2, "t_alt_d", NULL, err, sizeof err));
     assert_non_null(strstr(err, "permission denied for database"));
     c = tconnect_ok(&d2);
-    assert_int_equal(qint(c, "SELECT count(*) FROM customers"), 4);
-    assert_string_equal(state_of(c, "CREATE TABLE app.x (i int)"), "42501");
-    assert_string_equal(state_of(c, "SET ROLE pb_t_alt_s"), "42501");
+    assert_int_equal(pgq_int(c, "SELECT count(*) FROM customers"), 4);
+    assert_string_equal(pgq_state(c, "CREATE TABLE app.x (i int)"), "42501");
+    assert_string_equal(pgq_state(c, "SET ROLE pb_t_alt_s"), "42501");
     PQfinish(c);
     assert_null(tconnect(&d2, "paybill", NULL, err, sizeof err));
     assert_null(tconnect(&d2, "t_alt_s", NULL, err, sizeof err));
@@ -932,7 +904,7 @@ static void test_second_login_isolation(void **state)
     for (int i = 0; i < 4; i++)
         assert_int_equal(pb_tdb_delete(tdb, ids[i], PB_TDB_DELETE, model, NULL, &e), 0);
     adm = admin("paybill");
-    assert_int_equal(qint(adm, "SELECT count(*) FROM pg_roles WHERE rolname LIKE 'pb\\_t\\_alt\\_%'"), 0);
+    assert_int_equal(pgq_int(adm, "SELECT count(*) FROM pg_roles WHERE rolname LIKE 'pb\\_t\\_alt\\_%'"), 0);
     PQfinish(adm);
     pb_tdb_creds *all[] = {&a, &a2, &o, &s, &s2, &d, &d2};
     for (int i = 0; i < 7; i++)
@@ -947,14 +919,14 @@ static void test_operations_on_a_tenant_are_serialised(void **state)
     assert_int_equal(pb_tdb_new(&cfg, &other, &e), 0);
     /* Another operation (here: an admin session) holds acme's lock. */
     PGconn *a = admin("paybill");
-    must(a, "SELECT pg_advisory_lock(hashtext('paybill.tenant'), hashtext('acme'))");
+    pgq_must(a, "SELECT pg_advisory_lock(hashtext('paybill.tenant'), hashtext('acme'))");
     assert_int_equal(pb_tdb_suspend(other, "acme", &e), PB_ETIMEOUT);
     assert_non_null(strstr(e.msg, "lock timeout"));
     pb_tdb_info info;
     assert_int_equal(pb_tdb_info_get(other, "acme", &info, &e), 0); /* reads do not wait */
     assert_string_equal(info.state, "active");
     assert_int_equal(pb_tdb_resume(other, "rotor", &e), 0);          /* other tenants do not wait */
-    must(a, "SELECT pg_advisory_unlock(hashtext('paybill.tenant'), hashtext('acme'))");
+    pgq_must(a, "SELECT pg_advisory_unlock(hashtext('paybill.tenant'), hashtext('acme'))");
     assert_int_equal(pb_tdb_suspend(other, "acme", &e), 0);
     assert_int_equal(pb_tdb_resume(other, "acme", &e), 0);
     PQfinish(a);
@@ -1006,11 +978,11 @@ static void test_delete_policies(void **state)
     seed(&cr, 1, 2);
     PGconn *open = tconnect_ok(&cr);
     assert_int_equal(pb_tdb_delete(tdb, "gone_s", PB_TDB_DELETE, model, NULL, &e), 0);
-    assert_string_not_equal(state_of(open, "SELECT 1"), "00000");
+    assert_string_not_equal(pgq_state(open, "SELECT 1"), "00000");
     PQfinish(open);
-    assert_int_equal(qint(adm, "SELECT count(*) FROM pg_namespace WHERE nspname = 't_gone_s'"), 0);
-    assert_int_equal(qint(adm, "SELECT count(*) FROM pg_roles WHERE rolname = 'pb_t_gone_s'"), 0);
-    assert_int_equal(qint(adm, "SELECT count(*) FROM paybill.migrations WHERE target = 't_gone_s'"), 0);
+    assert_int_equal(pgq_int(adm, "SELECT count(*) FROM pg_namespace WHERE nspname = 't_gone_s'"), 0);
+    assert_int_equal(pgq_int(adm, "SELECT count(*) FROM pg_roles WHERE rolname = 'pb_t_gone_s'"), 0);
+    assert_int_equal(pgq_int(adm, "SELECT count(*) FROM paybill.migrations WHERE target = 't_gone_s'"), 0);
     assert_int_equal(pb_tdb_info_get(tdb, "gone_s", &info, &e), PB_ENOTFOUND);
     assert_int_equal(pb_tdb_delete(tdb, "gone_s", PB_TDB_DELETE, model, NULL, &e), 0); /* rerun */
     pb_tdb_creds_clear(&cr);
@@ -1019,25 +991,25 @@ static void test_delete_policies(void **state)
     open = tconnect_ok(&cr); /* an open session does not block DROP DATABASE */
     assert_int_equal(pb_tdb_delete(tdb, "gone_d", PB_TDB_DELETE, model, NULL, &e), 0);
     PQfinish(open);
-    assert_int_equal(qint(adm, "SELECT count(*) FROM pg_database WHERE datname = 't_gone_d'"), 0);
-    assert_int_equal(qint(adm, "SELECT count(*) FROM pg_roles WHERE rolname = 'pb_t_gone_d'"), 0);
+    assert_int_equal(pgq_int(adm, "SELECT count(*) FROM pg_database WHERE datname = 't_gone_d'"), 0);
+    assert_int_equal(pgq_int(adm, "SELECT count(*) FROM pg_roles WHERE rolname = 'pb_t_gone_d'"), 0);
     pb_tdb_creds_clear(&cr);
 
     /* Retain (rls): rows kept, login locked. */
     ensure_ok("kept", PB_DM_LAYOUT_RLS, -1, NULL, &cr);
     seed(&cr, 1, 3);
     assert_int_equal(pb_tdb_delete(tdb, "kept", PB_TDB_RETAIN, model, NULL, &e), 0);
-    assert_int_equal(qint(adm, "SELECT count(*) FROM app.customers WHERE tenant_id = 'kept'"), 3);
+    assert_int_equal(pgq_int(adm, "SELECT count(*) FROM app.customers WHERE tenant_id = 'kept'"), 3);
     char err[512];
     assert_null(tconnect(&cr, NULL, NULL, err, sizeof err));
     assert_non_null(strstr(err, "not permitted to log in"));
     assert_int_equal(pb_tdb_info_get(tdb, "kept", &info, &e), 0);
     assert_string_equal(info.state, "retained");
     /* Then a real Delete of an rls tenant removes exactly its rows. */
-    long long others = qint(adm, "SELECT count(*) FROM app.customers WHERE tenant_id <> 'kept'");
+    long long others = pgq_int(adm, "SELECT count(*) FROM app.customers WHERE tenant_id <> 'kept'");
     assert_int_equal(pb_tdb_delete(tdb, "kept", PB_TDB_DELETE, model, NULL, &e), 0);
-    assert_int_equal(qint(adm, "SELECT count(*) FROM app.customers WHERE tenant_id = 'kept'"), 0);
-    assert_int_equal(qint(adm, "SELECT count(*) FROM app.customers"), others);
+    assert_int_equal(pgq_int(adm, "SELECT count(*) FROM app.customers WHERE tenant_id = 'kept'"), 0);
+    assert_int_equal(pgq_int(adm, "SELECT count(*) FROM app.customers"), others);
     pb_tdb_creds_clear(&cr);
 
     /* Snapshot, in each layout. */
@@ -1055,8 +1027,8 @@ static void test_delete_policies(void **state)
         pb_tdb_snapshot_clear(&snap);
         pb_tdb_creds_clear(&cr);
     }
-    assert_int_equal(qint(adm, "SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'snap\\_%'"), 0);
-    assert_int_equal(qint(adm, "SELECT count(*) FROM app.customers WHERE tenant_id = 'snap_r'"), 0);
+    assert_int_equal(pgq_int(adm, "SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'snap\\_%'"), 0);
+    assert_int_equal(pgq_int(adm, "SELECT count(*) FROM app.customers WHERE tenant_id = 'snap_r'"), 0);
     /* Snapshot without a struct is refused before anything happens. */
     assert_int_equal(pb_tdb_delete(tdb, "acme", PB_TDB_SNAPSHOT, model, NULL, &e), PB_EINVAL);
     PQfinish(adm);
@@ -1069,11 +1041,11 @@ static void assert_only_copy(const char *id, pb_dm_layout l)
     PGconn *adm = admin("paybill");
     char sql[256];
     snprintf(sql, sizeof sql, "SELECT count(*) FROM app.customers WHERE tenant_id = '%s'", id);
-    long long rls_rows = qint(adm, sql);
+    long long rls_rows = pgq_int(adm, sql);
     snprintf(sql, sizeof sql, "SELECT count(*) FROM pg_namespace WHERE nspname = 't_%s'", id);
-    long long schemas = qint(adm, sql);
+    long long schemas = pgq_int(adm, sql);
     snprintf(sql, sizeof sql, "SELECT count(*) FROM pg_database WHERE datname = 't_%s'", id);
-    long long dbs = qint(adm, sql);
+    long long dbs = pgq_int(adm, sql);
     PQfinish(adm);
     assert_int_equal(rls_rows > 0, l == PB_DM_LAYOUT_RLS);
     assert_int_equal(schemas, l == PB_DM_LAYOUT_SCHEMA);
@@ -1095,7 +1067,7 @@ static void assert_serving(const char *id, const char *password, long long custo
     pb_err e;
     assert_int_equal(pb_tdb_creds_for(tdb, id, password, &cr, &e), 0);
     PGconn *c = tconnect_ok(&cr);
-    assert_int_equal(qint(c, "SELECT count(*) FROM customers"), customers);
+    assert_int_equal(pgq_int(c, "SELECT count(*) FROM customers"), customers);
     PQfinish(c);
     pb_tdb_creds_clear(&cr);
 }
@@ -1184,10 +1156,10 @@ static void test_tier_move_failure_keeps_old_copy(void **state)
     seed(&cr, 1, 3);
     /* Someone left an incompatible table where the destination goes. */
     PGconn *adm = admin("postgres");
-    must(adm, "CREATE DATABASE t_stuck");
+    pgq_must(adm, "CREATE DATABASE t_stuck");
     PQfinish(adm);
     adm = admin("t_stuck");
-    must(adm, "CREATE SCHEMA app; CREATE TABLE app.customers (id text)");
+    pgq_must(adm, "CREATE SCHEMA app; CREATE TABLE app.customers (id text)");
     PQfinish(adm);
     pb_err_clear(&e);
     assert_int_not_equal(pb_tdb_move(tdb, "stuck", PB_DM_LAYOUT_DATABASE, model, &e), 0);
@@ -1200,7 +1172,7 @@ static void test_tier_move_failure_keeps_old_copy(void **state)
     assert_int_equal(info.layout, PB_DM_LAYOUT_SCHEMA);
     /* Fix the cause and rerun. */
     adm = admin("postgres");
-    must(adm, "DROP DATABASE t_stuck WITH (FORCE)");
+    pgq_must(adm, "DROP DATABASE t_stuck WITH (FORCE)");
     PQfinish(adm);
     move_ok("stuck", PB_DM_LAYOUT_DATABASE);
     assert_serving("stuck", cr.password, 3);
@@ -1233,20 +1205,20 @@ static void test_migration_rollout(void **state)
     pb_tdb_creds *all[] = {&r, &s, &d};
     for (int i = 0; i < 3; i++) {
         PGconn *c = tconnect_ok(all[i]);
-        assert_string_equal(state_of(c, "INSERT INTO notes (id, body) VALUES (1, 'hello')"), "00000");
-        assert_string_equal(state_of(c, "INSERT INTO customers (id, email, phone) VALUES (77, 'p@x', '+1')"), "00000");
-        assert_int_equal(qint(c, "SELECT count(*) FROM notes"), 1);
+        assert_string_equal(pgq_state(c, "INSERT INTO notes (id, body) VALUES (1, 'hello')"), "00000");
+        assert_string_equal(pgq_state(c, "INSERT INTO customers (id, email, phone) VALUES (77, 'p@x', '+1')"), "00000");
+        assert_int_equal(pgq_int(c, "SELECT count(*) FROM notes"), 1);
         PQfinish(c);
     }
     PGconn *adm = admin("paybill");
-    assert_int_equal(qint(adm, "SELECT count(*) FROM paybill.migrations WHERE target IN ('app', 't_mig_s') AND version = 2"), 2);
-    assert_int_equal(qint(adm, "SELECT count(*) FROM pg_indexes WHERE indexname = 'notes_by_body'") >= 2, 1);
+    assert_int_equal(pgq_int(adm, "SELECT count(*) FROM paybill.migrations WHERE target IN ('app', 't_mig_s') AND version = 2"), 2);
+    assert_int_equal(pgq_int(adm, "SELECT count(*) FROM pg_indexes WHERE indexname = 'notes_by_body'") >= 2, 1);
     /* Every tenant of every layout got it, not only the ones above. */
-    assert_int_equal(qint(adm, "SELECT count(*) FROM paybill.tenants t WHERE layout = 'schema' AND NOT EXISTS "
+    assert_int_equal(pgq_int(adm, "SELECT count(*) FROM paybill.tenants t WHERE layout = 'schema' AND NOT EXISTS "
                                "(SELECT 1 FROM paybill.migrations m WHERE m.target = t.location AND m.version = 2)"), 0);
     PQfinish(adm);
     adm = admin("t_mig_d");
-    assert_int_equal(qint(adm, "SELECT max(version) FROM paybill.migrations"), 2);
+    assert_int_equal(pgq_int(adm, "SELECT max(version) FROM paybill.migrations"), 2);
     PQfinish(adm);
 
     /* v3 drops a column: refused, nothing changes anywhere. */
@@ -1254,8 +1226,8 @@ static void test_migration_rollout(void **state)
     assert_int_equal(pb_tdb_apply_model(tdb, v3, 0, &e), PB_EFORBIDDEN);
     assert_non_null(strstr(e.msg, "drops column \"customers.vip\""));
     adm = admin("paybill");
-    assert_int_equal(qint(adm, "SELECT max(version) FROM paybill.migrations"), 2);
-    assert_int_equal(qint(adm, "SELECT count(*) FROM information_schema.columns WHERE table_schema = 'app' "
+    assert_int_equal(pgq_int(adm, "SELECT max(version) FROM paybill.migrations"), 2);
+    assert_int_equal(pgq_int(adm, "SELECT count(*) FROM information_schema.columns WHERE table_schema = 'app' "
                                "AND table_name = 'customers' AND column_name = 'vip'"), 1);
     PQfinish(adm);
     /* Going back a version is refused too. */
@@ -1266,8 +1238,8 @@ static void test_migration_rollout(void **state)
     /* With allowDestructive it goes through and is recorded. */
     assert_int_equal(pb_tdb_apply_model(tdb, v3, 1, &e), 0);
     adm = admin("t_mig_d");
-    assert_int_equal(qint(adm, "SELECT max(version) FROM paybill.migrations"), 3);
-    assert_int_equal(qint(adm, "SELECT count(*) FROM information_schema.columns WHERE table_name = 'customers' AND column_name = 'vip'"), 0);
+    assert_int_equal(pgq_int(adm, "SELECT max(version) FROM paybill.migrations"), 3);
+    assert_int_equal(pgq_int(adm, "SELECT count(*) FROM information_schema.columns WHERE table_name = 'customers' AND column_name = 'vip'"), 0);
     PQfinish(adm);
     pb_dm_free(model);
     model = v3;
@@ -1285,7 +1257,7 @@ static void test_migration_rollout(void **state)
 static void insert_one(const pb_tdb_creds *cr)
 {
     PGconn *c = tconnect_ok(cr);
-    must(c, "INSERT INTO customers (id, email) VALUES (1, 'one@ex.com')");
+    pgq_must(c, "INSERT INTO customers (id, email) VALUES (1, 'one@ex.com')");
     PQfinish(c);
 }
 
@@ -1325,26 +1297,26 @@ static void test_rls_acls_do_not_grow_with_tenants(void **state)
     assert_string_equal(rls_acl_sizes(adm), before);
     /* No tenant role appears in those ACLs at all; each rls tenant is an
      * INHERIT member of the group and of nothing else. */
-    assert_int_equal(qint(adm, "SELECT count(*) FROM pg_class c, aclexplode(c.relacl) a JOIN pg_roles r ON r.oid = a.grantee "
+    assert_int_equal(pgq_int(adm, "SELECT count(*) FROM pg_class c, aclexplode(c.relacl) a JOIN pg_roles r ON r.oid = a.grantee "
                                "WHERE c.relnamespace = 'app'::regnamespace AND r.rolname LIKE 'pb\\_t\\_%'"), 0);
-    assert_int_equal(qint(adm, "SELECT count(*) FROM pg_roles r JOIN paybill.tenants t ON t.role_name = r.rolname "
+    assert_int_equal(pgq_int(adm, "SELECT count(*) FROM pg_roles r JOIN paybill.tenants t ON t.role_name = r.rolname "
                                "WHERE t.layout = 'rls' AND (NOT r.rolinherit OR (SELECT array_agg(g.rolname::text) "
                                "FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid WHERE m.member = r.oid) "
                                "IS DISTINCT FROM ARRAY['paybill_rls_tenants'])"), 0);
-    assert_int_equal(qint(adm, "SELECT count(*) FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid "
+    assert_int_equal(pgq_int(adm, "SELECT count(*) FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid "
                                "WHERE g.rolname = 'paybill_rls_tenants' AND m.admin_option"), 0);
-    assert_int_equal(qint(adm, "SELECT count(*) FROM app.customers WHERE tenant_id = 'aclgrow1'"), 1);
+    assert_int_equal(pgq_int(adm, "SELECT count(*) FROM app.customers WHERE tenant_id = 'aclgrow1'"), 1);
     /* Moving out of rls leaves the group (and NOINHERIT); back in rejoins. */
     move_ok("aclgrow1", PB_DM_LAYOUT_SCHEMA);
-    assert_int_equal(qint(adm, "SELECT count(*) FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.member "
+    assert_int_equal(pgq_int(adm, "SELECT count(*) FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.member "
                                "WHERE r.rolname = 'pb_t_aclgrow1'"), 0);
-    assert_int_equal(qint(adm, "SELECT count(*) FROM pg_roles WHERE rolname = 'pb_t_aclgrow1' AND NOT rolinherit"), 1);
+    assert_int_equal(pgq_int(adm, "SELECT count(*) FROM pg_roles WHERE rolname = 'pb_t_aclgrow1' AND NOT rolinherit"), 1);
     move_ok("aclgrow1", PB_DM_LAYOUT_RLS);
-    assert_int_equal(qint(adm, "SELECT count(*) FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.member "
+    assert_int_equal(pgq_int(adm, "SELECT count(*) FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.member "
                                "WHERE r.rolname = 'pb_t_aclgrow1'"), 1);
     assert_string_equal(rls_acl_sizes(adm), before);
     /* A tenant made by an older version (per-role grants) converges. */
-    must(adm, "REVOKE paybill_rls_tenants FROM pb_t_aclgrow2; ALTER ROLE pb_t_aclgrow2 NOINHERIT; "
+    pgq_must(adm, "REVOKE paybill_rls_tenants FROM pb_t_aclgrow2; ALTER ROLE pb_t_aclgrow2 NOINHERIT; "
               "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA app TO pb_t_aclgrow2; "
               "GRANT USAGE ON SCHEMA app, paybill TO pb_t_aclgrow2; GRANT CONNECT ON DATABASE paybill TO pb_t_aclgrow2");
     assert_string_not_equal(rls_acl_sizes(adm), before);
@@ -1379,33 +1351,33 @@ static void test_failed_ensure_is_undone_and_retryable(void **state)
     for (int i = 0; i < 2; i++) {
         char sql[256];
         snprintf(sql, sizeof sql, "SELECT pg_advisory_lock(hashtext('paybill.migrate'), hashtext('%s'))", cases[i].target);
-        must(adm, sql);
+        pgq_must(adm, sql);
         pb_tdb_tenant t = {.id = cases[i].id, .layout = cases[i].l, .connection_limit = -1};
         pb_tdb_creds cr;
         pb_err_clear(&e);
         assert_int_equal(pb_tdb_ensure(other, &t, model, &cr, &e), PB_ETIMEOUT);
         snprintf(sql, sizeof sql, "SELECT count(*) FROM pg_roles WHERE rolname = 'pb_t_%s'", cases[i].id);
-        assert_int_equal(qint(adm, sql), 0);
+        assert_int_equal(pgq_int(adm, sql), 0);
         snprintf(sql, sizeof sql, "SELECT count(*) FROM paybill.tenants WHERE tenant_id = '%s'", cases[i].id);
-        assert_int_equal(qint(adm, sql), 0);
+        assert_int_equal(pgq_int(adm, sql), 0);
         snprintf(sql, sizeof sql, "SELECT count(*) FROM pg_namespace WHERE nspname = 't_%s'", cases[i].id);
-        assert_int_equal(qint(adm, sql), 0);
+        assert_int_equal(pgq_int(adm, sql), 0);
         snprintf(sql, sizeof sql, "SELECT pg_advisory_unlock(hashtext('paybill.migrate'), hashtext('%s'))", cases[i].target);
-        must(adm, sql);
+        pgq_must(adm, sql);
         assert_int_equal(pb_tdb_ensure(other, &t, model, &cr, &e), 0);
         insert_one(&cr);
         pb_tdb_creds_clear(&cr);
         assert_int_equal(pb_tdb_delete(other, cases[i].id, PB_TDB_DELETE, model, NULL, &e), 0);
     }
     /* A schema that was there before is not ours: kept, the record undone. */
-    must(adm, "CREATE SCHEMA t_half_k; SELECT pg_advisory_lock(hashtext('paybill.migrate'), hashtext('t_half_k'))");
+    pgq_must(adm, "CREATE SCHEMA t_half_k; SELECT pg_advisory_lock(hashtext('paybill.migrate'), hashtext('t_half_k'))");
     pb_tdb_tenant t = {.id = "half_k", .layout = PB_DM_LAYOUT_SCHEMA, .connection_limit = -1};
     pb_tdb_creds cr;
     assert_int_equal(pb_tdb_ensure(other, &t, model, &cr, &e), PB_ETIMEOUT);
-    assert_int_equal(qint(adm, "SELECT count(*) FROM pg_namespace WHERE nspname = 't_half_k'"), 1);
-    assert_int_equal(qint(adm, "SELECT count(*) FROM paybill.tenants WHERE tenant_id = 'half_k'"), 0);
-    assert_int_equal(qint(adm, "SELECT count(*) FROM pg_roles WHERE rolname = 'pb_t_half_k' AND rolcanlogin"), 0);
-    must(adm, "SELECT pg_advisory_unlock_all()");
+    assert_int_equal(pgq_int(adm, "SELECT count(*) FROM pg_namespace WHERE nspname = 't_half_k'"), 1);
+    assert_int_equal(pgq_int(adm, "SELECT count(*) FROM paybill.tenants WHERE tenant_id = 'half_k'"), 0);
+    assert_int_equal(pgq_int(adm, "SELECT count(*) FROM pg_roles WHERE rolname = 'pb_t_half_k' AND rolcanlogin"), 0);
+    pgq_must(adm, "SELECT pg_advisory_unlock_all()");
     assert_int_equal(pb_tdb_ensure(other, &t, model, &cr, &e), 0);
     PQfinish(tconnect_ok(&cr));
     pb_tdb_creds_clear(&cr);
@@ -1434,7 +1406,7 @@ static void test_move_uses_its_own_statement_timeout(void **state)
     assert_int_equal(pb_tdb_ensure(quick, &spec, model, &cr, &e), 0);
     insert_one(&cr);
     PGconn *adm = admin("paybill");
-    must(adm, "CREATE FUNCTION public.slow_copy() RETURNS trigger LANGUAGE plpgsql AS "
+    pgq_must(adm, "CREATE FUNCTION public.slow_copy() RETURNS trigger LANGUAGE plpgsql AS "
               "$$BEGIN PERFORM pg_sleep(1.2); RETURN NULL; END$$; "
               "CREATE TRIGGER slow_copy BEFORE INSERT ON app.customers FOR EACH STATEMENT "
               "EXECUTE FUNCTION public.slow_copy()");
@@ -1442,7 +1414,7 @@ static void test_move_uses_its_own_statement_timeout(void **state)
     pb_err_clear(&e);
     if (pb_tdb_move(quick, "bigmove", PB_DM_LAYOUT_RLS, model, &e))
         fail_msg("move under a short statement_timeout: %s", e.msg);
-    assert_int_equal(qint(adm, "SELECT count(*) FROM app.customers WHERE tenant_id = 'bigmove'"), 1);
+    assert_int_equal(pgq_int(adm, "SELECT count(*) FROM app.customers WHERE tenant_id = 'bigmove'"), 1);
     assert_int_equal(pb_tdb_move(quick, "bigmove", PB_DM_LAYOUT_SCHEMA, model, &e), 0); /* no trigger there */
     /* A configured move timeout does apply, and the old copy keeps serving. */
     pb_err_clear(&e);
@@ -1453,9 +1425,9 @@ static void test_move_uses_its_own_statement_timeout(void **state)
     assert_int_equal(pb_tdb_info_get(bounded, "bigmove", &info, &e), 0);
     assert_int_equal(info.layout, PB_DM_LAYOUT_SCHEMA);
     PGconn *c = tconnect_ok(&cr);
-    assert_int_equal(qint(c, "SELECT count(*) FROM customers"), 1);
+    assert_int_equal(pgq_int(c, "SELECT count(*) FROM customers"), 1);
     PQfinish(c);
-    must(adm, "DROP TRIGGER slow_copy ON app.customers; DROP FUNCTION public.slow_copy()");
+    pgq_must(adm, "DROP TRIGGER slow_copy ON app.customers; DROP FUNCTION public.slow_copy()");
     assert_int_equal(pb_tdb_move(bounded, "bigmove", PB_DM_LAYOUT_RLS, model, &e), 0);
     assert_int_equal(pb_tdb_delete(bounded, "bigmove", PB_TDB_DELETE, model, NULL, &e), 0);
     pb_tdb_creds_clear(&cr);
@@ -1489,14 +1461,14 @@ static void test_password_set_only_when_changed(void **state)
     assert_int_equal(strncmp(v1, "SCRAM-SHA-256$", 14), 0);
     /* Same password again: no ALTER ROLE ... PASSWORD (same salt); in
      * fact no write to the role's catalog rows at all. */
-    long long xmin = qint(adm, "SELECT xmin::text::bigint FROM pg_authid WHERE rolname = 'pb_t_pwstable'");
+    long long xmin = pgq_int(adm, "SELECT xmin::text::bigint FROM pg_authid WHERE rolname = 'pb_t_pwstable'");
     ensure_ok("pwstable", PB_DM_LAYOUT_RLS, -1, pw, &cr2);
     pb_tdb_creds_clear(&cr2);
     assert_string_equal(verifier_of(adm, "pb_t_pwstable"), v1);
-    assert_int_equal(qint(adm, "SELECT xmin::text::bigint FROM pg_authid WHERE rolname = 'pb_t_pwstable'"), xmin);
+    assert_int_equal(pgq_int(adm, "SELECT xmin::text::bigint FROM pg_authid WHERE rolname = 'pb_t_pwstable'"), xmin);
     PQfinish(tconnect_ok(&cr));
     /* The record keeps a salted hash, never the password. */
-    assert_int_equal(qint(adm, "SELECT count(*) FROM paybill.tenants WHERE tenant_id = 'pwstable' AND "
+    assert_int_equal(pgq_int(adm, "SELECT count(*) FROM paybill.tenants WHERE tenant_id = 'pwstable' AND "
                                "password_hash LIKE 'hmac-sha256$%' AND strpos(password_hash, 'Stable-password') = 0"),
                      1);
     /* Rotation sets a new one on the second login, handed out from then
@@ -1505,14 +1477,14 @@ static void test_password_set_only_when_changed(void **state)
     assert_int_equal(pb_tdb_rotate(tdb, "pwstable", LONG_GRACE_MS, &cr2, &e), 0);
     assert_string_equal(cr2.user, "pb_t_pwstable-2");
     snprintf(v1, sizeof v1, "%s", verifier_of(adm, "pb_t_pwstable-2"));
-    long long xmin2 = qint(adm, "SELECT xmin::text::bigint FROM pg_authid WHERE rolname = 'pb_t_pwstable-2'");
-    xmin = qint(adm, "SELECT xmin::text::bigint FROM pg_authid WHERE rolname = 'pb_t_pwstable'");
+    long long xmin2 = pgq_int(adm, "SELECT xmin::text::bigint FROM pg_authid WHERE rolname = 'pb_t_pwstable-2'");
+    xmin = pgq_int(adm, "SELECT xmin::text::bigint FROM pg_authid WHERE rolname = 'pb_t_pwstable'");
     pb_tdb_creds cr3;
     ensure_ok("pwstable", PB_DM_LAYOUT_RLS, -1, cr2.password, &cr3);
     pb_tdb_creds_clear(&cr3);
     assert_string_equal(verifier_of(adm, "pb_t_pwstable-2"), v1);
-    assert_int_equal(qint(adm, "SELECT xmin::text::bigint FROM pg_authid WHERE rolname = 'pb_t_pwstable-2'"), xmin2);
-    assert_int_equal(qint(adm, "SELECT xmin::text::bigint FROM pg_authid WHERE rolname = 'pb_t_pwstable'"), xmin);
+    assert_int_equal(pgq_int(adm, "SELECT xmin::text::bigint FROM pg_authid WHERE rolname = 'pb_t_pwstable-2'"), xmin2);
+    assert_int_equal(pgq_int(adm, "SELECT xmin::text::bigint FROM pg_authid WHERE rolname = 'pb_t_pwstable'"), xmin);
     PQfinish(tconnect_ok(&cr2));
     ensure_ok("pwstable", PB_DM_LAYOUT_RLS, -1, pw, &cr3);
     assert_string_equal(cr3.user, "pb_t_pwstable-2");
@@ -1539,7 +1511,7 @@ static void test_password_set_only_when_changed(void **state)
                             "UPDATE paybill.tenants SET password_hash = 'hmac-sha256$zz' WHERE tenant_id = 'pwstable'",
                             "UPDATE paybill.tenants SET password_hash = 'hmac-sha256$00$00' WHERE tenant_id = 'pwstable'"};
     for (int i = 0; i < 3; i++) {
-        must(adm, damage[i]);
+        pgq_must(adm, damage[i]);
         snprintf(v1, sizeof v1, "%s", verifier_of(adm, "pb_t_pwstable"));
         ensure_ok("pwstable", PB_DM_LAYOUT_RLS, -1, pw, &cr3);
         pb_tdb_creds_clear(&cr3);
@@ -1598,18 +1570,18 @@ static void holdings(const pgtest_server *s, const char *id, long long out[4])
     char sql[256];
     snprintf(sql, sizeof sql,
              "SELECT CASE WHEN to_regclass('app.customers') IS NULL THEN 0 ELSE 1 END");
-    if (qint(adm, sql)) {
+    if (pgq_int(adm, sql)) {
         snprintf(sql, sizeof sql, "SELECT count(*) FROM app.customers WHERE tenant_id = '%s'", id);
-        out[0] = qint(adm, sql);
+        out[0] = pgq_int(adm, sql);
     } else {
         out[0] = 0;
     }
     snprintf(sql, sizeof sql, "SELECT count(*) FROM pg_namespace WHERE nspname = 't_%s'", id);
-    out[1] = qint(adm, sql);
+    out[1] = pgq_int(adm, sql);
     snprintf(sql, sizeof sql, "SELECT count(*) FROM pg_database WHERE datname = 't_%s'", id);
-    out[2] = qint(adm, sql);
+    out[2] = pgq_int(adm, sql);
     snprintf(sql, sizeof sql, "SELECT count(*) FROM pg_roles WHERE rolname = 'pb_t_%s'", id);
-    out[3] = qint(adm, sql);
+    out[3] = pgq_int(adm, sql);
     PQfinish(adm);
 }
 
@@ -1653,7 +1625,7 @@ static void assert_serving_on(pb_tdb *t, const char *id, const char *password, l
     if (pb_tdb_creds_for(t, id, password, &cr, &e))
         fail_msg("creds_for %s: %s", id, e.msg);
     PGconn *c = tconnect_ok(&cr);
-    assert_int_equal(qint(c, "SELECT count(*) FROM customers"), customers);
+    assert_int_equal(pgq_int(c, "SELECT count(*) FROM customers"), customers);
     PQfinish(c);
     pb_tdb_creds_clear(&cr);
 }
@@ -1702,7 +1674,7 @@ static void test_dedicated_server_round_trip(void **state)
     assert_false(info.moving);
     /* The connection limit came along; the shared server now refuses. */
     PGconn *a2 = admin_on(&srv2, "paybill");
-    assert_int_equal(qint(a2, "SELECT rolconnlimit FROM pg_roles WHERE rolname = 'pb_t_nomad'"), 7);
+    assert_int_equal(pgq_int(a2, "SELECT rolconnlimit FROM pg_roles WHERE rolname = 'pb_t_nomad'"), 7);
     PQfinish(a2);
     assert_int_equal(pb_tdb_checksum(tdb, "nomad", model, &rows, sum, &e), PB_ENOTFOUND);
     assert_non_null(strstr(e.msg, "dedicated-1"));
@@ -1728,8 +1700,8 @@ static void test_dedicated_server_round_trip(void **state)
     assert_null(tconnect(&dcr, "paybill", NULL, err, sizeof err));
     assert_null(tconnect(&ocr, "t_nomad", NULL, err, sizeof err));
     PGconn *c = tconnect_ok(&dcr);
-    assert_string_equal(state_of(c, "SET ROLE pb_t_silo2"), "42501");
-    assert_string_equal(state_of(c, "SELECT * FROM paybill.tenants"), "42501");
+    assert_string_equal(pgq_state(c, "SET ROLE pb_t_silo2"), "42501");
+    assert_string_equal(pgq_state(c, "SELECT * FROM paybill.tenants"), "42501");
     PQfinish(c);
 
     /* A rotation on the dedicated server: both logins valid, and both
@@ -1750,7 +1722,7 @@ static void test_dedicated_server_round_trip(void **state)
     PQfinish(tconnect_ok(&cr)); /* the first login, on the shared server again */
     {
         PGconn *a1 = admin_on(&srv2, "paybill");
-        assert_int_equal(qint(a1, "SELECT count(*) FROM pg_roles WHERE rolname LIKE 'pb\\_t\\_nomad%'"), 0);
+        assert_int_equal(pgq_int(a1, "SELECT count(*) FROM pg_roles WHERE rolname LIKE 'pb\\_t\\_nomad%'"), 0);
         PQfinish(a1);
     }
     assert_int_equal(pb_tdb_info_get(d, "nomad", &info, &e), 0);
@@ -1768,7 +1740,7 @@ static void test_dedicated_server_round_trip(void **state)
     assert_serving_on(tdb, "nomad", rcr.password, 12);
     {
         PGconn *a1 = tconnect_ok(&cr); /* the first login sees the same rows */
-        assert_int_equal(qint(a1, "SELECT count(*) FROM customers"), 12);
+        assert_int_equal(pgq_int(a1, "SELECT count(*) FROM customers"), 12);
         PQfinish(a1);
     }
     /* Deleting on the server it left drops only the leftover record. */
@@ -1890,10 +1862,10 @@ static void test_dedicated_move_failure_keeps_old_copy(void **state)
     checksum("anchor", &rows0, sum0);
     /* An incompatible table where the destination goes. */
     PGconn *adm = admin_on(&srv2, "postgres");
-    must(adm, "CREATE DATABASE t_anchor");
+    pgq_must(adm, "CREATE DATABASE t_anchor");
     PQfinish(adm);
     adm = admin_on(&srv2, "t_anchor");
-    must(adm, "CREATE SCHEMA app; CREATE TABLE app.customers (id text)");
+    pgq_must(adm, "CREATE SCHEMA app; CREATE TABLE app.customers (id text)");
     PQfinish(adm);
     pb_err_clear(&e);
     assert_int_not_equal(pb_tdb_move_across(tdb, d, "anchor", PB_DM_LAYOUT_DATABASE, model, &e), 0);
@@ -1909,7 +1881,7 @@ static void test_dedicated_move_failure_keeps_old_copy(void **state)
     assert_string_equal(info.move_server, "dedicated-1");
     /* Fix the cause and rerun. */
     adm = admin_on(&srv2, "postgres");
-    must(adm, "DROP DATABASE t_anchor WITH (FORCE)");
+    pgq_must(adm, "DROP DATABASE t_anchor WITH (FORCE)");
     PQfinish(adm);
     across_ok(tdb, d, "anchor", PB_DM_LAYOUT_DATABASE);
     assert_serving_on(d, "anchor", cr.password, 3);

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "pgtest.h"
+#include "pgquery.h"
 #include "provision/pg.h"
 #include "provision/tenantdb.h"
 #include "util/log.h"
@@ -102,35 +103,8 @@ static PGconn *tconnect_ok(const pb_tdb_creds *cr)
     return c;
 }
 
-static const char *state_of(PGconn *c, const char *sql)
-{
-    static char st[8];
-    PGresult *r = PQexec(c, sql);
-    ExecStatusType s = PQresultStatus(r);
-    const char *f = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-    snprintf(st, sizeof st, "%s", s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK ? "00000" : f ? f : "?????");
-    PQclear(r);
-    return st;
-}
 
-static void must(PGconn *c, const char *sql)
-{
-    PGresult *r = PQexec(c, sql);
-    ExecStatusType s = PQresultStatus(r);
-    if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK)
-        fail_msg("%s: %s", sql, PQresultErrorMessage(r));
-    PQclear(r);
-}
 
-static long long qint(PGconn *c, const char *sql)
-{
-    PGresult *r = PQexec(c, sql);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1)
-        fail_msg("%s: %s", sql, PQresultErrorMessage(r));
-    long long v = atoll(PQgetvalue(r, 0, 0));
-    PQclear(r);
-    return v;
-}
 
 static void ensure_ok(const char *id, pb_dm_layout l, const pb_dm_model *m, pb_tdb_creds *cr)
 {
@@ -144,7 +118,7 @@ static void ensure_ok(const char *id, pb_dm_layout l, const pb_dm_model *m, pb_t
 static void seed(const pb_tdb_creds *cr)
 {
     PGconn *c = tconnect_ok(cr);
-    must(c, "INSERT INTO customers (id, email) VALUES (1, 'a@x'), (2, 'b@x');"
+    pgq_must(c, "INSERT INTO customers (id, email) VALUES (1, 'a@x'), (2, 'b@x');"
             "INSERT INTO orders (id, customer_id) VALUES (10, 1), (11, 2)");
     PQfinish(c);
 }
@@ -175,7 +149,7 @@ static void set_trap(PGconn *c, const char *schema, const char *id)
              "  RETURN QUERY SELECT 1::bigint, 'decoy'::text; END $f$;"
              "CREATE VIEW %s.customers AS SELECT * FROM %s.spy();",
              schema, schema, schema, schema, schema, marker, schema, schema);
-    must(c, sql);
+    pgq_must(c, sql);
 }
 
 /* The trap never ran as anyone but the tenant's logins, and the program
@@ -190,7 +164,7 @@ static void assert_trap_harmless(PGconn *adm, const char *schema, const char *id
         fail_msg("the tenant's COPY ... TO PROGRAM ran on the server (%s exists)", marker);
     }
     snprintf(sql, sizeof sql, "SELECT count(*) FROM %s.spylog WHERE who NOT LIKE 'pb\\_t\\_%s%%'", schema, id);
-    if (qint(adm, sql) != 0) {
+    if (pgq_int(adm, sql) != 0) {
         snprintf(sql, sizeof sql, "SELECT string_agg(DISTINCT who, ', ') FROM %s.spylog", schema);
         PGresult *r = PQexec(adm, sql);
         fail_msg("the tenant's function ran as: %s", PQgetvalue(r, 0, 0));
@@ -210,7 +184,7 @@ static int migrated_to(PGconn *adm_shared, const char *target, long long version
     char sql[256];
     snprintf(sql, sizeof sql, "SELECT count(*) FROM paybill.migrations WHERE target = '%s' AND version = %lld",
              target, version);
-    return qint(adm_shared, sql) == 1;
+    return pgq_int(adm_shared, sql) == 1;
 }
 
 static int db_migrated_to(const char *db, long long version)
@@ -218,7 +192,7 @@ static int db_migrated_to(const char *db, long long version)
     PGconn *a = admin(db);
     char sql[256];
     snprintf(sql, sizeof sql, "SELECT count(*) FROM paybill.migrations WHERE version = %lld", version);
-    int ok = qint(a, sql) == 1;
+    int ok = pgq_int(a, sql) == 1;
     PQfinish(a);
     return ok;
 }
@@ -285,66 +259,66 @@ static void test_tenant_cannot_replace_objects(void **state)
         char sql[512];
         const char *sc = cases[i].schema;
         snprintf(sql, sizeof sql, "DROP TABLE %s.orders", sc);
-        assert_string_equal(state_of(c, sql), "42501");
+        assert_string_equal(pgq_state(c, sql), "42501");
         snprintf(sql, sizeof sql, "DROP TABLE %s.customers CASCADE", sc);
-        assert_string_equal(state_of(c, sql), "42501");
+        assert_string_equal(pgq_state(c, sql), "42501");
         snprintf(sql, sizeof sql, "ALTER TABLE %s.customers RENAME TO old_customers", sc);
-        assert_string_equal(state_of(c, sql), "42501");
+        assert_string_equal(pgq_state(c, sql), "42501");
         snprintf(sql, sizeof sql, "CREATE TABLE %s.mine (x int)", sc);
-        assert_string_equal(state_of(c, sql), "42501");
+        assert_string_equal(pgq_state(c, sql), "42501");
         snprintf(sql, sizeof sql, "CREATE VIEW %s.v AS SELECT 1 AS x", sc);
-        assert_string_equal(state_of(c, sql), "42501");
+        assert_string_equal(pgq_state(c, sql), "42501");
         snprintf(sql, sizeof sql, "CREATE FUNCTION %s.f() RETURNS int LANGUAGE sql AS 'SELECT 1'", sc);
-        assert_string_equal(state_of(c, sql), "42501");
+        assert_string_equal(pgq_state(c, sql), "42501");
         snprintf(sql, sizeof sql, "ALTER SCHEMA %s RENAME TO gone", sc);
-        assert_string_equal(state_of(c, sql), "42501");
-        assert_string_equal(state_of(c, "CREATE TEMP TABLE tmp (x int)"), "42501");
-        assert_string_equal(state_of(c, "CREATE SCHEMA mine"), "42501");
-        assert_string_equal(state_of(c, "CREATE TABLE public.mine (x int)"), "42501");
+        assert_string_equal(pgq_state(c, sql), "42501");
+        assert_string_equal(pgq_state(c, "CREATE TEMP TABLE tmp (x int)"), "42501");
+        assert_string_equal(pgq_state(c, "CREATE SCHEMA mine"), "42501");
+        assert_string_equal(pgq_state(c, "CREATE TABLE public.mine (x int)"), "42501");
         /* What the catalogs say, as the tenant itself. */
         snprintf(sql, sizeof sql,
                  "SELECT (has_schema_privilege('%s', 'CREATE') OR pg_has_role(nspowner, 'MEMBER'))::int "
                  "FROM pg_namespace WHERE nspname = '%s'",
                  sc, sc);
-        assert_int_equal(qint(c, sql), 0);
-        assert_int_equal(qint(c, "SELECT (has_database_privilege(current_database(), 'CREATE') OR "
+        assert_int_equal(pgq_int(c, sql), 0);
+        assert_int_equal(pgq_int(c, "SELECT (has_database_privilege(current_database(), 'CREATE') OR "
                                  "has_database_privilege(current_database(), 'TEMP'))::int"),
                          0);
-        assert_int_equal(qint(c, "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        assert_int_equal(pgq_int(c, "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
                                  "WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') "
                                  "AND pg_has_role(c.relowner, 'MEMBER')"),
                          0);
         /* The data is still usable. */
-        assert_int_equal(qint(c, "SELECT count(*) FROM customers"), 2);
+        assert_int_equal(pgq_int(c, "SELECT count(*) FROM customers"), 2);
         /* The setting through which the operator names the rls tenant it
          * works on means nothing to a tenant, nor can it become the role
          * the operator works as. */
-        assert_string_equal(state_of(c, "SET paybill.acting_tenant = 'own_s'"), "00000");
-        assert_string_equal(state_of(c, "SELECT set_config('paybill.acting_tenant', 'own_d', false)"), "00000");
-        assert_int_equal(qint(c, "SELECT count(*) FROM customers"), 2);
+        assert_string_equal(pgq_state(c, "SET paybill.acting_tenant = 'own_s'"), "00000");
+        assert_string_equal(pgq_state(c, "SELECT set_config('paybill.acting_tenant', 'own_d', false)"), "00000");
+        assert_int_equal(pgq_int(c, "SELECT count(*) FROM customers"), 2);
         if (i == 1) {
-            assert_int_equal(qint(c, "SELECT count(*) FROM app.customers WHERE tenant_id <> 'own_r'"), 0);
-            assert_string_equal(state_of(c, "INSERT INTO customers (tenant_id, id, email) VALUES ('own_s', 9, 'x')"),
+            assert_int_equal(pgq_int(c, "SELECT count(*) FROM app.customers WHERE tenant_id <> 'own_r'"), 0);
+            assert_string_equal(pgq_state(c, "INSERT INTO customers (tenant_id, id, email) VALUES ('own_s', 9, 'x')"),
                                 "42501");
         }
-        assert_string_equal(state_of(c, "SET ROLE paybill_owner"), "42501");
+        assert_string_equal(pgq_state(c, "SET ROLE paybill_owner"), "42501");
         PQfinish(c);
     }
     /* Who owns what, as the admin sees it: the operator's owner role owns
      * the tenant's schema (bridge), database and its schema "app" (silo),
      * and every table; no tenant role has CREATE on any of them. */
     PGconn *a = admin("paybill");
-    assert_int_equal(qint(a, "SELECT count(*) FROM pg_namespace WHERE nspname = 't_own_s' "
+    assert_int_equal(pgq_int(a, "SELECT count(*) FROM pg_namespace WHERE nspname = 't_own_s' "
                              "AND nspowner = 'paybill_owner'::regrole"),
                      1);
-    assert_int_equal(qint(a, "SELECT count(*) FROM pg_roles r, pg_namespace n WHERE r.rolname LIKE 'pb\\_t\\_own%' "
+    assert_int_equal(pgq_int(a, "SELECT count(*) FROM pg_roles r, pg_namespace n WHERE r.rolname LIKE 'pb\\_t\\_own%' "
                              "AND n.nspname IN ('t_own_s', 'app', 'public', 'paybill') "
                              "AND has_schema_privilege(r.oid, n.oid, 'CREATE')"),
                      0);
-    assert_int_equal(qint(a, "SELECT count(*) FROM pg_database WHERE datname = 't_own_d' "
+    assert_int_equal(pgq_int(a, "SELECT count(*) FROM pg_database WHERE datname = 't_own_d' "
                              "AND datdba = 'paybill_owner'::regrole"),
                      1);
-    assert_int_equal(qint(a, "SELECT count(*) FROM pg_roles r WHERE r.rolname LIKE 'pb\\_t\\_own%' "
+    assert_int_equal(pgq_int(a, "SELECT count(*) FROM pg_roles r WHERE r.rolname LIKE 'pb\\_t\\_own%' "
                              "AND (has_database_privilege(r.oid, 'paybill', 'CREATE') OR "
                              "has_database_privilege(r.oid, 'paybill', 'TEMP') OR "
                              "has_database_privilege(r.oid, 't_own_d', 'CREATE') OR "
@@ -352,13 +326,13 @@ static void test_tenant_cannot_replace_objects(void **state)
                      0);
     PQfinish(a);
     a = admin("t_own_d");
-    assert_int_equal(qint(a, "SELECT count(*) FROM pg_namespace WHERE nspname = 'app' "
+    assert_int_equal(pgq_int(a, "SELECT count(*) FROM pg_namespace WHERE nspname = 'app' "
                              "AND nspowner = 'paybill_owner'::regrole"),
                      1);
-    assert_int_equal(qint(a, "SELECT count(*) FROM pg_roles r, pg_namespace n WHERE r.rolname LIKE 'pb\\_t\\_own%' "
+    assert_int_equal(pgq_int(a, "SELECT count(*) FROM pg_roles r, pg_namespace n WHERE r.rolname LIKE 'pb\\_t\\_own%' "
                              "AND n.nspname IN ('app', 'public', 'paybill') AND has_schema_privilege(r.oid, n.oid, 'CREATE')"),
                      0);
-    assert_int_equal(qint(a, "SELECT count(*) FROM pg_tables WHERE schemaname = 'app' AND tableowner <> 'paybill_owner'"),
+    assert_int_equal(pgq_int(a, "SELECT count(*) FROM pg_tables WHERE schemaname = 'app' AND tableowner <> 'paybill_owner'"),
                      0);
     PQfinish(a);
     pb_tdb_creds *all[] = {&s, &r, &d};
@@ -383,14 +357,14 @@ static void test_legacy_owned_schema_attack(void **state)
     seed(&bd);
     PGconn *adm = admin("paybill");
     /* What older versions made: the tenant's login owns its schema. */
-    must(adm, "ALTER SCHEMA t_victim OWNER TO pb_t_victim");
+    pgq_must(adm, "ALTER SCHEMA t_victim OWNER TO pb_t_victim");
     /* The tenant sets the trap with its own login... */
     PGconn *c = tconnect_ok(&v);
     set_trap(c, "t_victim", "victim");
     /* ...which works for the tenant itself, with its own privileges. */
-    assert_int_equal(qint(c, "SELECT count(*) FROM customers"), 1);
+    assert_int_equal(pgq_int(c, "SELECT count(*) FROM customers"), 1);
     PQfinish(c);
-    assert_int_equal(qint(adm, "SELECT count(*) FROM t_victim.spylog WHERE who = 'pb_t_victim'"), 1);
+    assert_int_equal(pgq_int(adm, "SELECT count(*) FROM t_victim.spylog WHERE who = 'pb_t_victim'"), 1);
     assert_trap_harmless(adm, "t_victim", "victim");
 
     /* A checksum reads the tenant's tables: refused, naming the view. */
@@ -418,7 +392,7 @@ static void test_legacy_owned_schema_attack(void **state)
     assert_trap_harmless(adm, "t_victim", "victim");
     assert_int_equal(pb_tdb_info_get(tdb, "victim", &info, &e), 0);
     assert_false(info.moving);
-    assert_int_equal(qint(adm, "SELECT count(*) FROM app.customers WHERE tenant_id = 'victim'"), 0);
+    assert_int_equal(pgq_int(adm, "SELECT count(*) FROM app.customers WHERE tenant_id = 'victim'"), 0);
 
     /* A migration: the victim fails with the real reason, every other
      * tenant is migrated, and the schema is taken back from the tenant. */
@@ -431,11 +405,11 @@ static void test_legacy_owned_schema_attack(void **state)
     assert_true(migrated_to(adm, "t_by_s", 2));
     assert_true(db_migrated_to("t_by_d", 2));
     assert_false(migrated_to(adm, "t_victim", 2));
-    assert_int_equal(qint(adm, "SELECT count(*) FROM pg_namespace WHERE nspname = 't_victim' "
+    assert_int_equal(pgq_int(adm, "SELECT count(*) FROM pg_namespace WHERE nspname = 't_victim' "
                                "AND nspowner = 'paybill_owner'::regrole"),
                      1);
     c = tconnect_ok(&v); /* no longer able to make anything there */
-    assert_string_equal(state_of(c, "CREATE TABLE t_victim.more (x int)"), "42501");
+    assert_string_equal(pgq_state(c, "CREATE TABLE t_victim.more (x int)"), "42501");
     PQfinish(c);
 
     /* ensure converges what it can and refuses the rest, naming it. */
@@ -454,14 +428,14 @@ static void test_legacy_owned_schema_attack(void **state)
     assert_trap_harmless(adm, "t_victim", "victim");
     expect_refused(rc, &e, "snapshot", "t_victim.customers");
     assert_int_equal(pb_tdb_info_get(tdb, "victim", &info, &e), 0);
-    assert_int_equal(qint(adm, "SELECT count(*) FROM pg_namespace WHERE nspname = 't_victim'"), 1);
+    assert_int_equal(pgq_int(adm, "SELECT count(*) FROM pg_namespace WHERE nspname = 't_victim'"), 1);
 
     /* The bystanders were never disturbed. */
     PGconn *cs = tconnect_ok(&bs);
-    assert_int_equal(qint(cs, "SELECT count(*) FROM notes"), 0);
-    assert_int_equal(qint(cs, "SELECT count(*) FROM customers"), 2);
+    assert_int_equal(pgq_int(cs, "SELECT count(*) FROM notes"), 0);
+    assert_int_equal(pgq_int(cs, "SELECT count(*) FROM customers"), 2);
     PQfinish(cs);
-    assert_int_equal(qint(adm, "SELECT count(*) FROM t_victim.spylog WHERE who = 'pb_t_victim'"), 1);
+    assert_int_equal(pgq_int(adm, "SELECT count(*) FROM t_victim.spylog WHERE who = 'pb_t_victim'"), 1);
     /* Only an explicit Delete gets rid of it. */
     assert_int_equal(pb_tdb_delete(tdb, "victim", PB_TDB_DELETE, v1, NULL, &e), 0);
     PQfinish(adm);
@@ -483,12 +457,12 @@ static void test_operator_refuses_foreign_objects(void **state)
     PGconn *adm = admin("paybill");
     /* The trap as an admin builds it, then handed to the tenant's role. */
     set_trap(adm, "t_victim2", "victim2");
-    must(adm, "ALTER VIEW t_victim2.customers OWNER TO pb_t_victim2;"
+    pgq_must(adm, "ALTER VIEW t_victim2.customers OWNER TO pb_t_victim2;"
               "ALTER FUNCTION t_victim2.spy() OWNER TO pb_t_victim2;"
               "ALTER TABLE t_victim2.spylog OWNER TO pb_t_victim2");
     PGconn *dadm = admin("t_victim3");
     set_trap(dadm, "app", "victim3");
-    must(dadm, "ALTER VIEW app.customers OWNER TO pb_t_victim3;"
+    pgq_must(dadm, "ALTER VIEW app.customers OWNER TO pb_t_victim3;"
                "ALTER FUNCTION app.spy() OWNER TO pb_t_victim3;"
                "ALTER TABLE app.spylog OWNER TO pb_t_victim3");
 
@@ -547,7 +521,7 @@ static void test_operator_refuses_foreign_objects(void **state)
     assert_true(migrated_to(adm, "app", 3));
 
     /* Owned by the operator's role, but a view is still not a table. */
-    must(adm, "ALTER VIEW t_victim2.customers OWNER TO paybill_owner;"
+    pgq_must(adm, "ALTER VIEW t_victim2.customers OWNER TO paybill_owner;"
               "ALTER FUNCTION t_victim2.spy() OWNER TO paybill_owner;"
               "ALTER TABLE t_victim2.spylog OWNER TO paybill_owner");
     long long rows = 0;
@@ -558,14 +532,14 @@ static void test_operator_refuses_foreign_objects(void **state)
     expect_refused(rc, &e, "checksum (owner's view)", "t_victim2.customers");
     assert_non_null(strstr(e.msg, "not a plain table"));
     /* A plain table, owned by the tenant: refused too. */
-    must(adm, "DROP VIEW t_victim2.customers; CREATE TABLE t_victim2.customers (id bigint PRIMARY KEY, email text);"
+    pgq_must(adm, "DROP VIEW t_victim2.customers; CREATE TABLE t_victim2.customers (id bigint PRIMARY KEY, email text);"
               "ALTER TABLE t_victim2.customers OWNER TO pb_t_victim2");
     pb_err_clear(&e);
     expect_refused(pb_tdb_checksum(tdb, "victim2", v2, &rows, sum, &e), &e, "checksum (tenant's table)",
                    "t_victim2.customers");
     assert_non_null(strstr(e.msg, "pb_t_victim2"));
     /* Once an admin puts things right, everything works again. */
-    must(adm, "DROP TABLE t_victim2.customers; DROP FUNCTION t_victim2.spy(); DROP TABLE t_victim2.spylog;"
+    pgq_must(adm, "DROP TABLE t_victim2.customers; DROP FUNCTION t_victim2.spy(); DROP TABLE t_victim2.spylog;"
               "SET ROLE paybill_owner; CREATE TABLE t_victim2.customers (id bigint NOT NULL, email text, "
               "PRIMARY KEY (id)); RESET ROLE");
     pb_err_clear(&e);
