@@ -21,8 +21,8 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 TOOLS=$ROOT/hack/tools
 export GOTOOLCHAIN=local GOFLAGS=${GOFLAGS:-}
 
-now() { date +%s.%N; }
-since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
+# shellcheck source=lib/gocache.sh
+. "$ROOT/hack/lib/gocache.sh"
 die() { echo "kube: $*" >&2; exit 1; }
 
 # The pinned version of module $2 in tools module $1 (from its go.mod).
@@ -87,30 +87,15 @@ go_build() {
   echo "kube: built $2 in $(since "$t0") s"
 }
 
-cmd_build() {
-  local t0; t0=$(now)
-  if built; then
-    echo "kube: binaries present in $BINDIR (kubernetes $K8S_VERSION, etcd $ETCD_VERSION, helm $HELM_VERSION; $(since "$t0") s)"
-    return 0
-  fi
-  command -v go >/dev/null 2>&1 || die "go not found on PATH (Go >= 1.26 is needed to build the control plane)"
-  mkdir -p "$BINDIR"
-  # One build at a time per cache (parallel test scripts may call this).
-  exec 9>"$BINDIR/.lock"
-  flock 9
-  if built; then
-    exec 9>&-
-    echo "kube: binaries present in $BINDIR (built by another process; $(since "$t0") s)"
-    return 0
-  fi
-  rm -f "$BINDIR/.stamp"
+build_all() {
   go_build kube kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver "$(kube_ldflags)"
   go_build kube kube-controller-manager k8s.io/kubernetes/cmd/kube-controller-manager "$(kube_ldflags)"
   go_build etcd etcd .
   go_build helm helm helm.sh/helm/v3/cmd/helm "$(helm_ldflags)"
-  stamp_text >"$BINDIR/.stamp"
-  exec 9>&-
-  echo "kube: built kubernetes $K8S_VERSION, etcd $ETCD_VERSION, helm $HELM_VERSION into $BINDIR in $(since "$t0") s"
+}
+
+cmd_build() {
+  gocache_build kube "$BINDIR" "kubernetes $K8S_VERSION, etcd $ETCD_VERSION, helm $HELM_VERSION"
 }
 
 # ---------------------------------------------------------------- up / down

@@ -14,8 +14,8 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 TOOL=$ROOT/hack/tools/tofu
 export GOTOOLCHAIN=local GOFLAGS=${GOFLAGS:-}
 
-now() { date +%s.%N; }
-since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
+# shellcheck source=lib/gocache.sh
+. "$ROOT/hack/lib/gocache.sh"
 die() { echo "tofu: $*" >&2; exit 1; }
 
 TOFU_VERSION=$(awk '$1 == "require" && $2 == "github.com/opentofu/opentofu" { print $3; exit }' "$TOOL/go.mod")
@@ -39,32 +39,15 @@ built() {
   [ -x "$BINDIR/tofu" ] && [ -f "$BINDIR/.stamp" ] && [ "$(cat "$BINDIR/.stamp")" = "$(stamp_text)" ]
 }
 
-cmd_build() {
-  local t0; t0=$(now)
-  if built; then
-    echo "tofu: tofu $TOFU_VERSION present in $BINDIR ($(since "$t0") s)"
-    return 0
-  fi
-  command -v go >/dev/null 2>&1 || die "go not found on PATH (Go >= 1.26.6 is needed to build tofu)"
-  mkdir -p "$BINDIR"
-  # One build at a time per cache (parallel test scripts may call this).
-  exec 9>"$BINDIR/.lock"
-  flock 9
-  if built; then
-    exec 9>&-
-    echo "tofu: tofu $TOFU_VERSION present in $BINDIR (built by another process; $(since "$t0") s)"
-    return 0
-  fi
-  rm -f "$BINDIR/.stamp"
+build_all() {
   echo "tofu: building tofu $TOFU_VERSION (github.com/opentofu/opentofu/cmd/tofu) ..."
   (cd "$TOOL" && CGO_ENABLED=0 go build -mod=readonly -trimpath -ldflags="$LDFLAGS" \
     -o "$BINDIR/.tofu.tmp" github.com/opentofu/opentofu/cmd/tofu) \
     || { rm -f "$BINDIR/.tofu.tmp"; die "go build of github.com/opentofu/opentofu/cmd/tofu in hack/tools/tofu failed"; }
   mv -f "$BINDIR/.tofu.tmp" "$BINDIR/tofu"
-  stamp_text >"$BINDIR/.stamp"
-  exec 9>&-
-  echo "tofu: built tofu $TOFU_VERSION into $BINDIR in $(since "$t0") s"
 }
+
+cmd_build() { gocache_build tofu "$BINDIR" "tofu $TOFU_VERSION"; }
 
 case "${1:-}" in
   build) cmd_build ;;
