@@ -320,17 +320,20 @@ static void accumulate(const pb_pol *const *pols, size_t n, size_t t, size_t wor
 }
 
 /* OR over the contributing rules reaching command c of their ANDed row
- * constraints. */
+ * constraints; a rule whose constraints render exactly like an earlier
+ * one's adds nothing and is left out. */
 static int render_constraints(pb_buf *b, const pb_pol *const *pols, size_t n, const pb_dm_model *m, size_t t, int c,
                               const table_acc *a, pb_err *e)
 {
-    int first = 1;
-    for (size_t i = 0; i < n; i++) {
+    char **terms = NULL;
+    size_t nterms = 0;
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
         const pb_pol *p = pols[i];
         if (!contributes(p))
             continue;
         const pb_pol_table *tb = &p->tables[t];
-        for (size_t k = 0; k < tb->n_allow; k++) {
+        for (size_t k = 0; k < tb->n_allow && rc == 0; k++) {
             const pb_pol_allow *r = &p->allow[tb->allow[k]];
             unsigned live = r->ops;
             for (int op = 0; op < 4; op++)
@@ -338,19 +341,42 @@ static int render_constraints(pb_buf *b, const pb_pol *const *pols, size_t n, co
                     live &= ~PB_AGENT_OP_BIT(op);
             if (!(rule_cmds(live) & (1u << c)))
                 continue;
-            pb_buf_puts(b, first ? "(" : " OR (");
-            first = 0;
-            for (size_t j = 0; j < r->n_rows; j++) {
+            pb_buf one = {0};
+            pb_buf_puts(&one, "(");
+            for (size_t j = 0; j < r->n_rows && rc == 0; j++) {
                 if (j)
-                    pb_buf_puts(b, " AND ");
-                int rc = pb_sqlgen_pred(b, m, t, NULL, &r->rows[j], NULL, e);
-                if (rc)
-                    return rc;
+                    pb_buf_puts(&one, " AND ");
+                rc = pb_sqlgen_pred(&one, m, t, NULL, &r->rows[j], NULL, e);
             }
-            pb_buf_puts(b, ")");
+            pb_buf_puts(&one, ")");
+            char *x = rc ? NULL : pb_buf_take(&one, NULL);
+            pb_buf_free(&one);
+            if (rc)
+                break;
+            char **nt = x ? realloc(terms, (nterms + 1) * sizeof *nt) : NULL;
+            if (!nt) {
+                free(x);
+                rc = pb_err_set(e, PB_ENOMEM, "out of memory");
+                break;
+            }
+            terms = nt;
+            size_t d;
+            for (d = 0; d < nterms && strcmp(terms[d], x); d++) {
+            }
+            if (d < nterms) {
+                free(x);
+                continue;
+            }
+            if (nterms)
+                pb_buf_puts(b, " OR ");
+            pb_buf_puts(b, x);
+            terms[nterms++] = x;
         }
     }
-    return 0;
+    for (size_t d = 0; d < nterms; d++)
+        free(terms[d]);
+    free(terms);
+    return rc;
 }
 
 static void col_grant(pb_buf *b, const char *priv, const pb_dm_model *m, size_t t, const uint64_t *set)
