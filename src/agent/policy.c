@@ -598,7 +598,9 @@ static void warnings(pb_pol *p, const pb_dm_model *m)
         if (r->has_approval && r->approval_ops && pb_subj_count(p->approvers) == 0)
             warn(p, "spec.rules[%zu] needs approval but spec.approvers is empty: such steps can never run", i);
         /* Two live rules reaching the same operations with different
-         * columns or constraints: the database role gets their union. */
+         * columns or constraints: the database role gets their union.
+         * Comparing each rule with the first earlier one it overlaps finds
+         * such a pair whenever one exists, in linear comparisons. */
         for (size_t j = 0; j < i; j++) {
             const pb_pol_allow *q = &p->allow[j];
             unsigned both_ops = live[j] & live[i];
@@ -607,13 +609,12 @@ static void warnings(pb_pol *p, const pb_dm_model *m)
             uint64_t a[24], b[24];
             used_cols(q, both_ops, words, a);
             used_cols(r, both_ops, words, b);
-            if (memcmp(a, b, words * sizeof a[0]) || !same_preds(q, r)) {
+            if (memcmp(a, b, words * sizeof a[0]) || !same_preds(q, r))
                 warn(p, "spec.rules[%zu] and spec.rules[%zu] both allow operations on %s with different columns "
                         "or rowConstraints: the database role gets their union (the operator's check stays "
                         "exact)",
                      j, i, p->tname[t]);
-                break;
-            }
+            break;
         }
     }
     free(live);
