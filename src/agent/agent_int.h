@@ -27,6 +27,11 @@
 
 /* ---- bitsets -------------------------------------------------------------- */
 
+/* Column sets are at most this many words: the DataModel allows 1500
+ * columns per table (24 words). Some code keeps sets in fixed arrays of
+ * this size, so a wider table is refused (policy broken, steps refused,
+ * no role SQL) rather than overflowing, should that limit ever grow. */
+#define PB_AGENT_MAX_WORDS 24
 static inline size_t pb_agent_words(size_t ncols) { return ncols / 64 + 1; }
 static inline void pb_agent_bit_set(uint64_t *s, size_t i) { s[i / 64] |= (uint64_t)1 << (i % 64); }
 static inline int pb_agent_bit_has(const uint64_t *s, size_t i)

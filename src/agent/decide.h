@@ -35,8 +35,10 @@
  *
  * Every decision names the policy and rule that decided, the field of the
  * step concerned (e.g. "spec.steps[1].columns[2]") and, for a denial, what
- * would make it pass. Deciding allocates nothing: pointers in a decision
- * borrow from the policy and the steps (keep both alive while using it).
+ * would make it pass. Deciding allocates nothing and writes nothing but
+ * the decision: any number of threads may decide concurrently on the same
+ * policies, set and steps. Pointers in a decision borrow from the policy
+ * and the steps (keep both alive while using it).
  */
 #ifndef PAYBILL_AGENT_DECIDE_H
 #define PAYBILL_AGENT_DECIDE_H

@@ -136,6 +136,9 @@ static int copy_names(pb_pol *p, const pb_dm_model *m, pb_err *e)
 {
     size_t nt = pb_dm_table_count(m), total = 0, ncol = 0;
     for (size_t t = 0; t < nt; t++) {
+        if (pb_agent_words(pb_dm_column_count(m, t)) > PB_AGENT_MAX_WORDS)
+            return pb_err_set(e, PB_EINVAL, "table %s has %zu columns, more than the policy engine supports",
+                              pb_dm_table_name(m, t), pb_dm_column_count(m, t));
         total += strlen(pb_dm_table_name(m, t)) + 1;
         for (size_t c = 0; c < pb_dm_column_count(m, t); c++, ncol++)
             total += strlen(pb_dm_column_name(m, t, c)) + 1;
@@ -574,7 +577,7 @@ static void warnings(pb_pol *p, const pb_dm_model *m)
             unsigned hit = live[i] & d->ops;
             if (!d->columns || !hit)
                 continue;
-            uint64_t both[24];
+            uint64_t both[PB_AGENT_MAX_WORDS];
             used_cols(r, hit, words, both);
             for (size_t w = 0; w < words; w++)
                 both[w] &= d->columns[w];
@@ -606,7 +609,7 @@ static void warnings(pb_pol *p, const pb_dm_model *m)
             unsigned both_ops = live[j] & live[i];
             if (q->table != r->table || !both_ops)
                 continue;
-            uint64_t a[24], b[24];
+            uint64_t a[PB_AGENT_MAX_WORDS], b[PB_AGENT_MAX_WORDS];
             used_cols(q, both_ops, words, a);
             used_cols(r, both_ops, words, b);
             if (memcmp(a, b, words * sizeof a[0]) || !same_preds(q, r))

@@ -235,11 +235,11 @@ static const char *const CMD_SQL[N_CMD] = {"SELECT", "INSERT", "UPDATE", "DELETE
 
 /* What the role gets on one table, over every contributing policy. */
 typedef struct {
-    uint64_t cols[N_CMD][24]; /* SELECT/INSERT/UPDATE columns; DELETE unused */
+    uint64_t cols[N_CMD][PB_AGENT_MAX_WORDS]; /* SELECT/INSERT/UPDATE columns; DELETE unused */
     int granted[N_CMD];
     int unconstrained[N_CMD]; /* some contributing rule has no constraints */
     int denied[N_CMD];        /* a deny without columns */
-    uint64_t deny_cols[N_CMD][24];
+    uint64_t deny_cols[N_CMD][PB_AGENT_MAX_WORDS];
 } table_acc;
 
 static int contributes(const pb_pol *p) { return p && !p->broken && !p->audit; }
@@ -401,6 +401,10 @@ int pb_sqlgen_role(const pb_pol *const *pols, size_t n, const pb_dm_model *m, co
         return pb_err_set(e, PB_EINVAL, "agent role SQL needs a DataModel, a schema and a role");
     if (strlen(tg->role) > 63 || strlen(tg->schema) > 63)
         return pb_err_set(e, PB_EINVAL, "schema and role names are at most 63 bytes");
+    for (size_t t = 0; t < pb_dm_table_count(m); t++)
+        if (pb_agent_words(pb_dm_column_count(m, t)) > PB_AGENT_MAX_WORDS)
+            return pb_err_set(e, PB_EINVAL, "table %s has more columns than the policy engine supports",
+                              pb_dm_table_name(m, t));
     uint64_t mh = pb_agent_model_hash(m);
     for (size_t i = 0; i < n; i++) {
         if (!pols[i])

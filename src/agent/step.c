@@ -268,6 +268,8 @@ static int parse_step(pb_steps *w, const json_t *jsteps, size_t i, const pb_dm_m
     s->table = t;
     size_t ncols = pb_dm_column_count(m, (size_t)t);
     s->words = pb_agent_words(ncols);
+    if (s->words > PB_AGENT_MAX_WORDS)
+        return pb_err_set(e, PB_EINVAL, "%s.table: %s has more columns than the policy engine supports", path, tname);
     s->read = calloc(s->words, sizeof(uint64_t));
     s->write = calloc(s->words, sizeof(uint64_t));
     s->touch = calloc(s->words, sizeof(uint64_t));

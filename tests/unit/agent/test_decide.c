@@ -843,6 +843,16 @@ static void test_policy_sets(void **state)
                "set: unreadable subjects, anyone");
     set_free(&s);
 
+    /* a misspelled enforcement is not Audit: the policy is broken and
+     * enforcing, so it denies */
+    set_add(&s, "a", R_SEL("[\"id\"]") "}");
+    set_add(&s, "b", R_SEL("[\"id\"]") ",\"enforcement\":\"Audti\"}");
+    set_build(&s);
+    assert_false(pb_pol_audit(s.p[1]));
+    set_decide(&s, &agent, SEL_ID, DENY(PB_DECIDE_R_BROKEN, -1, 0, "spec.enforcement: expected Enforce or Audit", NULL),
+               "b", 0, "set: misspelled enforcement denies");
+    set_free(&s);
+
     /* Audit policies are evaluated, recorded, and never change the outcome */
     set_add(&s, "a", R_SEL("[\"id\",\"name\"]") "}");
     set_add(&s, "b", R_SEL("[\"id\"]") ",\"enforcement\":\"Audit\"}");
