@@ -34,6 +34,8 @@
 #include "controllers/opconfig.h"
 #include "controllers/operator.h"
 #include "controllers/tenantspec.h"
+#include "controllers/webhook_certs.h"
+#include "controllers/workflow_admission.h"
 #include "kube/manager.h"
 #include "provision/tenantdb.h"
 #include "server/http.h"
@@ -270,6 +272,7 @@ int operator_run(const pb_options *opts, pb_err *err)
     kube_config *kc = NULL;
     kube_client *client = NULL;
     pb_http_server *health = NULL, *metrics = NULL;
+    webhook_certs *webhooks = NULL;
     store *secrets = NULL;
     probe_ctx probes[2];
 
@@ -371,12 +374,23 @@ int operator_run(const pb_options *opts, pb_err *err)
     if ((rc = serve(opts->health_addr, "health", 1, shared, &health, probes, err)) != 0 ||
         (rc = serve(opts->metrics_addr, "metrics", 0, !shared, &metrics, probes, err)) != 0)
         goto out;
+    /* Every replica serves the webhooks, leader or not: the API server
+     * calls whichever one the Service picks. */
+    if (opts->webhook_addr && strcmp(opts->webhook_addr, "0") != 0) {
+        webhook_certs_options wo = {.client = client,
+                                    .namespace_name = system_ns,
+                                    .listen_addr = opts->webhook_addr,
+                                    .register_routes = wf_adm_register};
+        if ((rc = webhook_certs_start(&wo, &webhooks, err)) != 0)
+            goto out;
+    }
 
     pb_log_info("operator starting", "version", PAYBILL_VERSION, "systemNamespace", system_ns,
                 "leaderElection", opts->leader_elect ? "true" : "false", NULL);
     rc = manager_run(m, err);
     pb_log_info("operator stopped", "result", rc == 0 ? "clean" : pb_err_msg(err), NULL);
 out:
+    webhook_certs_free(webhooks); /* before the manager frees the client */
     if (health)
         pb_http_server_stop(health);
     if (metrics)

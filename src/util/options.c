@@ -16,7 +16,7 @@
 /* Borrowed-string view filled by the flag parser. */
 typedef struct {
     const char *kubeconfig, *context, *namespace_name, *log_level, *log_format;
-    const char *metrics_addr, *health_addr, *leader_elect_namespace, *config;
+    const char *metrics_addr, *health_addr, *webhook_addr, *leader_elect_namespace, *config;
     int leader_elect, workers, burst, version, help;
     pb_duration lease_duration, renew_deadline, retry_period;
     double qps;
@@ -30,6 +30,7 @@ static void raw_defaults(raw_options *r)
     r->log_format = "json";
     r->metrics_addr = "127.0.0.1:8080";
     r->health_addr = "127.0.0.1:8081";
+    r->webhook_addr = "127.0.0.1:9443";
     r->lease_duration = 15 * PB_SECOND;
     r->renew_deadline = 10 * PB_SECOND;
     r->retry_period = 2 * PB_SECOND;
@@ -38,7 +39,7 @@ static void raw_defaults(raw_options *r)
     r->burst = 30;
 }
 
-#define NFLAGS 18
+#define NFLAGS 19
 
 static void flag_table(raw_options *r, pb_flag t[NFLAGS])
 {
@@ -53,6 +54,8 @@ static void flag_table(raw_options *r, pb_flag t[NFLAGS])
          "host:port serving /metrics, or 0 to disable", 0},
         {"health-addr", PB_FLAG_STRING, &r->health_addr, "ADDR",
          "host:port serving /healthz and /readyz, or 0 to disable", 0},
+        {"webhook-addr", PB_FLAG_STRING, &r->webhook_addr, "ADDR",
+         "host:port serving the admission webhooks (HTTPS), or 0 to disable", 0},
         {"leader-elect", PB_FLAG_BOOL, &r->leader_elect, NULL,
          "run leader election on a Lease so one replica is active", 0},
         {"leader-elect-namespace", PB_FLAG_STRING, &r->leader_elect_namespace, "NS",
@@ -112,6 +115,9 @@ static int validate(const raw_options *r, pb_log_level *lvl, pb_log_format *fmt,
     if (strcmp(r->health_addr, "0") != 0 &&
         (rc = pb_options_check_addr("--health-addr", r->health_addr, err)))
         return rc;
+    if (strcmp(r->webhook_addr, "0") != 0 &&
+        (rc = pb_options_check_addr("--webhook-addr", r->webhook_addr, err)))
+        return rc;
     if (!r->namespace_name[0])
         return pb_err_set(err, PB_EINVAL, "--namespace must not be empty");
     if (r->workers < 1)
@@ -152,6 +158,7 @@ static int commit(const raw_options *r, pb_log_level lvl, pb_log_format fmt, pb_
         dup_opt(&o->context, r->context && *r->context ? r->context : NULL) ||
         dup_opt(&o->namespace_name, r->namespace_name) ||
         dup_opt(&o->metrics_addr, r->metrics_addr) || dup_opt(&o->health_addr, r->health_addr) ||
+        dup_opt(&o->webhook_addr, r->webhook_addr) ||
         dup_opt(&o->leader_elect_namespace, lens) ||
         dup_opt(&o->config, r->config && *r->config ? r->config : NULL)) {
         pb_options_free(o);
@@ -208,6 +215,7 @@ void pb_options_free(pb_options *o)
     free(o->context);
     free(o->namespace_name);
     free(o->metrics_addr);
+    free(o->webhook_addr);
     free(o->health_addr);
     free(o->leader_elect_namespace);
     free(o->config);

@@ -27,6 +27,8 @@ typedef struct pb_options {
     pb_log_format log_format;     /* default json */
     char *metrics_addr;           /* default "127.0.0.1:8080"; "0" disables */
     char *health_addr;            /* default "127.0.0.1:8081"; "0" disables */
+    char *webhook_addr;           /* admission webhooks (HTTPS), default
+                                     "127.0.0.1:9443"; "0" disables */
     int leader_elect;             /* default 0 */
     char *leader_elect_namespace; /* default: namespace_name */
     pb_duration lease_duration;   /* default 15s */

@@ -1,0 +1,187 @@
+#!/usr/bin/env bash
+# e2e-servers: devapi kube
+# End-to-end: a Workflow's submitter is decided at admission. The operator
+# (under the chart's RBAC) serves the Workflow webhooks over HTTPS with a
+# certificate it made and stored in the Secret paybill-webhook-tls, and
+# injects its CA into the two webhook configurations, registered here with
+# a loopback URL (no cluster networking on this machine) but otherwise as
+# the chart writes them (failurePolicy Fail). Then, with the real kubectl:
+# the tenant's agent ServiceAccount gets spec.submitter stamped from its
+# token's identity; a forged submitter (field or annotation) is refused
+# with a clear message; spec edits after creation are refused and name the
+# field; status and metadata writes pass; a second replica reuses the
+# Secret; an unreadable leaf in it is reissued under the same CA; with the
+# operator stopped, no Workflow can be created (fail closed).
+. "$(dirname "$0")/stack_env.sh"
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+stack_up
+PORT=$(free_port)
+
+# The chart's two configurations, with url instead of service and no
+# caBundle: the operator must fill it in.
+cat >"$T/webhooks.yaml" <<EOF
+apiVersion: admissionregistration.k8s.io/v1
+kind: MutatingWebhookConfiguration
+metadata: {name: paybill-workflows}
+webhooks:
+  - name: submitter.workflows.paybill.dev
+    admissionReviewVersions: [v1]
+    sideEffects: None
+    failurePolicy: Fail
+    matchPolicy: Equivalent
+    reinvocationPolicy: Never
+    timeoutSeconds: 10
+    clientConfig: {url: "https://127.0.0.1:$PORT/mutate/workflows"}
+    rules:
+      - {apiGroups: [paybill.dev], apiVersions: ["*"], operations: [CREATE], resources: [workflows], scope: Namespaced}
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingWebhookConfiguration
+metadata: {name: paybill-workflows}
+webhooks:
+  - name: workflows.paybill.dev
+    admissionReviewVersions: [v1]
+    sideEffects: None
+    failurePolicy: Fail
+    matchPolicy: Equivalent
+    timeoutSeconds: 10
+    clientConfig: {url: "https://127.0.0.1:$PORT/validate/workflows"}
+    rules:
+      - {apiGroups: [paybill.dev], apiVersions: ["*"], operations: [CREATE, UPDATE], resources: [workflows], scope: Namespaced}
+EOF
+kubectl apply -f "$T/webhooks.yaml" >/dev/null || fail "webhook configurations not applied"
+
+operator_start operator --webhook-addr "127.0.0.1:$PORT"
+
+ca_of() { kubectl get "$1" paybill-workflows -o jsonpath='{.webhooks[0].clientConfig.caBundle}' 2>/dev/null; }
+injected() { [ -n "$(ca_of mutatingwebhookconfiguration)" ] && [ -n "$(ca_of validatingwebhookconfiguration)" ]; }
+wait_for "caBundle injected into both configurations" 60 injected
+expect_eq "the Secret holds the CA that was injected" "$(ca_of validatingwebhookconfiguration)" \
+  "$(kubectl get secret paybill-webhook-tls -n "$STACK_NAMESPACE" -o jsonpath='{.data.ca\.crt}')"
+expect_eq "mutating and validating carry the same CA" "$(ca_of mutatingwebhookconfiguration)" \
+  "$(ca_of validatingwebhookconfiguration)"
+expect_eq "only caBundle was touched (url kept)" "https://127.0.0.1:$PORT/mutate/workflows" \
+  "$(kubectl get mutatingwebhookconfiguration paybill-workflows -o jsonpath='{.webhooks[0].clientConfig.url}')"
+expect_eq "failurePolicy kept" "Fail" \
+  "$(kubectl get validatingwebhookconfiguration paybill-workflows -o jsonpath='{.webhooks[0].failurePolicy}')"
+
+# The served certificate chains to that CA (checked with openssl, not ours).
+kubectl get secret paybill-webhook-tls -n "$STACK_NAMESPACE" -o jsonpath='{.data.ca\.crt}' | base64 -d >"$T/ca.crt"
+out=$(echo | openssl s_client -connect "127.0.0.1:$PORT" -CAfile "$T/ca.crt" -verify_return_error \
+  -verify_hostname localhost 2>&1)
+expect_match "the webhook serves a certificate that verifies against the CA" "Verify return code: 0 \(ok\)" "$out"
+code=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$T/ca.crt" -X POST -H 'Content-Type: application/json' \
+  --data '{"apiVersion":"admission.k8s.io/v1beta1","kind":"AdmissionReview","request":{"uid":"x"}}' \
+  "https://127.0.0.1:$PORT/validate/workflows")
+expect_eq "a malformed AdmissionReview is a 400" "400" "$code"
+
+# A tenant with its namespace and its agent ServiceAccount.
+kubectl apply -f "$STACK_ROOT/examples/00-datamodel.yaml" -f "$STACK_ROOT/examples/10-plans.yaml" \
+  -f "$STACK_ROOT/examples/20-tenants.yaml" -f "$STACK_ROOT/examples/30-subscriptions.yaml" >/dev/null \
+  || fail "examples not applied"
+wait_for "tenant acme Ready" 120 kubectl wait --for=condition=Ready tenant/acme --timeout=5s
+wait_for "agent ServiceAccount exists" 30 kubectl get serviceaccount paybill-agent -n tenant-acme
+
+tok=$(kubectl -n tenant-acme create token paybill-agent) || fail "no token for paybill-agent"
+server=$(kubectl config view --minify --raw -o jsonpath='{.clusters[0].cluster.server}')
+cadata=$(kubectl config view --minify --raw -o jsonpath='{.clusters[0].cluster.certificate-authority-data}')
+(umask 077; cat >"$T/agent.kubeconfig" <<KC
+apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "$server", certificate-authority-data: "$cadata"}}]
+users: [{name: agent, user: {token: "$tok"}}]
+contexts: [{name: agent, context: {cluster: c, user: agent, namespace: tenant-acme}}]
+current-context: agent
+KC
+)
+agent() { KUBECONFIG=$T/agent.kubeconfig kubectl "$@"; }
+SA="system:serviceaccount:tenant-acme:paybill-agent"
+expect_eq "the agent authenticates as its ServiceAccount" "yes" "$(agent auth can-i create workflows.paybill.dev)"
+
+# wf NAME [EXTRA_SPEC_YAML] [ANNOTATIONS_YAML]: the example workflow, renamed.
+wf() {
+  sed -e "s/name: mark-overdue-paid/name: $1/" "$STACK_ROOT/examples/50-workflow.yaml" \
+    | { if [ -n "${3:-}" ]; then sed -e "s|^  namespace: tenant-acme|  namespace: tenant-acme\n  annotations: $3|"; else cat; fi; } \
+    | { if [ -n "${2:-}" ]; then sed -e "s|^spec:|spec:\n  $2|"; else cat; fi; }
+}
+
+# 1. Stamped from the token's identity.
+wf by-agent | agent create -f - >/dev/null || fail "the agent could not create a Workflow"
+expect_eq "submitter.username from userInfo" "$SA" \
+  "$(jp workflow by-agent '{.spec.submitter.username}' -n tenant-acme)"
+expect_match "submitter.groups from userInfo" "system:serviceaccounts:tenant-acme" \
+  "$(jp workflow by-agent '{.spec.submitter.groups}' -n tenant-acme)"
+sa_uid=$(kubectl get serviceaccount paybill-agent -n tenant-acme -o jsonpath='{.metadata.uid}')
+expect_eq "submitter.uid is the ServiceAccount's uid" "$sa_uid" \
+  "$(jp workflow by-agent '{.spec.submitter.uid}' -n tenant-acme)"
+wf by-admin | kubectl create -f - >/dev/null || fail "the admin could not create a Workflow"
+admin_user=$(jp workflow by-admin '{.spec.submitter.username}' -n tenant-acme)
+[ -n "$admin_user" ] && [ "$admin_user" != "$SA" ] || fail "admin's workflow stamped [$admin_user]"
+ok "each submitter is who created it ($admin_user)"
+
+# 2. Forged submitters: refused, nothing stored.
+out=$(wf forged "submitter: {username: system:admin, groups: [system:masters]}" | agent create -f - 2>&1) \
+  && fail "a forged spec.submitter was admitted: $out"
+expect_match "forged spec.submitter refused with a clear message" \
+  "denied the request: spec.submitter is set by the API server from the authenticated user" "$out"
+out=$(wf forged-self "submitter: {username: \"$SA\"}" | agent create -f - 2>&1) \
+  && fail "a self-declared spec.submitter was admitted: $out"
+expect_match "even a truthful client-supplied submitter is refused" "spec.submitter is set by the API server" "$out"
+out=$(wf forged-ann "" "{paybill.dev/submitted-by: someone-else}" | agent create -f - 2>&1) \
+  && fail "a forged submitted-by annotation was admitted: $out"
+expect_match "forged annotation refused" "paybill.dev/submitted-by" "$out"
+out=$(wf forged-admin "submitter: {username: system:admin}" | kubectl create -f - 2>&1) \
+  && fail "an admin's forged submitter was admitted: $out"
+ok "the admin cannot supply a submitter either"
+for n in forged forged-self forged-ann forged-admin; do
+  gone workflow "$n" -n tenant-acme || fail "refused workflow $n was stored"
+done
+ok "nothing stored for the refused workflows"
+
+# 3. The spec is immutable, for everyone; status and metadata are not.
+out=$(kubectl patch workflow by-agent -n tenant-acme --type=merge -p '{"spec":{"dryRun":true}}' 2>&1) \
+  && fail "a spec edit was admitted: $out"
+expect_match "spec edit refused, naming the field" "spec is immutable once created \(spec.dryRun differs\)" "$out"
+out=$(kubectl patch workflow by-agent -n tenant-acme --type=json \
+  -p '[{"op":"replace","path":"/spec/submitter/username","value":"system:admin"}]' 2>&1) \
+  && fail "a submitter edit was admitted: $out"
+expect_match "submitter edit refused" "spec.submitter.username differs" "$out"
+out=$(kubectl patch workflow by-agent -n tenant-acme --type=json -p '[{"op":"remove","path":"/spec/submitter"}]' 2>&1) \
+  && fail "removing the submitter was admitted: $out"
+expect_match "submitter removal refused" "immutable" "$out"
+kubectl label workflow by-agent -n tenant-acme reviewed=yes >/dev/null || fail "a label change was refused"
+ok "metadata changes pass"
+kubectl patch workflow by-agent -n tenant-acme --subresource=status --type=merge \
+  -p '{"status":{"observedGeneration":1}}' >/dev/null || fail "a status write was refused"
+expect_eq "status write stored" "1" "$(jp workflow by-agent '{.status.observedGeneration}' -n tenant-acme)"
+expect_eq "submitter unchanged after all that" "$SA" "$(jp workflow by-agent '{.spec.submitter.username}' -n tenant-acme)"
+
+# 4. A Secret that exists is reused: a second replica serves the same CA.
+PORT2=$(free_port)
+operator_start operator2 --webhook-addr "127.0.0.1:$PORT2"
+served2() { echo | openssl s_client -connect "127.0.0.1:$PORT2" -CAfile "$T/ca.crt" -verify_return_error 2>&1 | grep -q "Verify return code: 0"; }
+wait_for "a second replica serves a certificate from the same CA" 30 served2
+stack_kill "$T/operator2.pid"
+
+# 5. Fail closed: with no operator serving, no Workflow is admitted.
+stack_kill "$T/operator.pid"
+out=$(wf while-down | agent create -f - 2>&1) && fail "a Workflow was admitted with the webhooks down: $out"
+expect_match "webhooks down: creation fails (failurePolicy Fail)" "paybill-workflows|webhook|failed calling" "$out"
+gone workflow while-down -n tenant-acme || fail "a Workflow was stored while the webhooks were down"
+ok "nothing stored while the webhooks were down"
+
+# ... and back up. A Secret whose leaf is unreadable is not served: the
+# leaf is reissued under the same CA (the caBundle stays valid).
+kubectl patch secret paybill-webhook-tls -n "$STACK_NAMESPACE" --type=merge \
+  -p "{\"data\":{\"tls.crt\":\"$(echo garbage | base64 -w0)\"}}" >/dev/null || fail "Secret not patched"
+operator_start operator --webhook-addr "127.0.0.1:$PORT"
+reissued() { [ "$(kubectl get secret paybill-webhook-tls -n "$STACK_NAMESPACE" -o jsonpath='{.data.tls\.crt}')" != "$(echo garbage | base64 -w0)" ]; }
+wait_for "a garbage leaf in the Secret is replaced" 60 reissued
+wait_for "admission works again after a restart" 60 sh -c \
+  "sed -e 's/name: mark-overdue-paid/name: after-restart/' '$STACK_ROOT/examples/50-workflow.yaml' | KUBECONFIG='$T/agent.kubeconfig' kubectl create -f -"
+out=$(echo | openssl s_client -connect "127.0.0.1:$PORT" -CAfile "$T/ca.crt" -verify_return_error 2>&1)
+expect_match "the reissued leaf verifies against the unchanged CA" "Verify return code: 0 \(ok\)" "$out"
+expect_eq "CA unchanged across restarts" "$(base64 -w0 <"$T/ca.crt")" "$(ca_of mutatingwebhookconfiguration)"
+echo "PASS: $TEST_NAME"
