@@ -10,8 +10,9 @@
 # token's identity; a forged submitter (field or annotation) is refused
 # with a clear message; spec edits after creation are refused and name the
 # field; status and metadata writes pass; a second replica reuses the
-# Secret; an unreadable leaf in it is reissued under the same CA; with the
-# operator stopped, no Workflow can be created (fail closed).
+# Secret; an unreadable leaf in it is reissued under the same CA, and so is
+# one expiring within 30 days; with the operator stopped, no Workflow can be
+# created (fail closed).
 . "$(dirname "$0")/stack_env.sh"
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -184,4 +185,32 @@ wait_for "admission works again after a restart" 60 sh -c \
 out=$(echo | openssl s_client -connect "127.0.0.1:$PORT" -CAfile "$T/ca.crt" -verify_return_error 2>&1)
 expect_match "the reissued leaf verifies against the unchanged CA" "Verify return code: 0 \(ok\)" "$out"
 expect_eq "CA unchanged across restarts" "$(base64 -w0 <"$T/ca.crt")" "$(ca_of mutatingwebhookconfiguration)"
+
+# 6. Rotation: a stored leaf that expires within 30 days is replaced at the
+# next start, under the same CA. The short-lived leaf is made with the
+# openssl CLI from the Secret's own CA.
+stack_kill "$T/operator.pid"
+kubectl get secret paybill-webhook-tls -n "$STACK_NAMESPACE" -o jsonpath='{.data.ca\.key}' | base64 -d >"$T/ca.key"
+svc=paybill-webhooks.$STACK_NAMESPACE.svc
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/short.key" \
+  -subj /CN=short -out "$T/short.csr" 2>/dev/null || fail "csr"
+printf 'subjectAltName=DNS:%s,DNS:%s.cluster.local,DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' \
+  "$svc" "$svc" >"$T/short.ext"
+openssl x509 -req -in "$T/short.csr" -CA "$T/ca.crt" -CAkey "$T/ca.key" -set_serial 0x5eed -days 10 \
+  -extfile "$T/short.ext" -out "$T/short.crt" 2>/dev/null || fail "short-lived leaf not signed"
+short=$(base64 -w0 <"$T/short.crt")
+kubectl patch secret paybill-webhook-tls -n "$STACK_NAMESPACE" --type=merge \
+  -p "{\"data\":{\"tls.crt\":\"$short\",\"tls.key\":\"$(base64 -w0 <"$T/short.key")\"}}" >/dev/null \
+  || fail "Secret not patched"
+operator_start operator --webhook-addr "127.0.0.1:$PORT"
+rotated() { [ "$(kubectl get secret paybill-webhook-tls -n "$STACK_NAMESPACE" -o jsonpath='{.data.tls\.crt}')" != "$short" ]; }
+wait_for "a leaf expiring within 30 days is rotated" 60 rotated
+kubectl get secret paybill-webhook-tls -n "$STACK_NAMESPACE" -o jsonpath='{.data.tls\.crt}' | base64 -d >"$T/new.crt"
+openssl x509 -in "$T/new.crt" -noout -checkend $((300 * 86400)) >/dev/null || fail "the new leaf expires within 300 days"
+ok "the new leaf is valid for about a year"
+out=$(openssl verify -CAfile "$T/ca.crt" "$T/new.crt" 2>&1)
+expect_match "the new leaf is issued by the same CA" "OK" "$out"
+wait_for "the rotated leaf is served" 30 sh -c \
+  "echo | openssl s_client -connect 127.0.0.1:$PORT -CAfile '$T/ca.crt' 2>/dev/null | openssl x509 -noout -fingerprint | grep -qF \"\$(openssl x509 -in '$T/new.crt' -noout -fingerprint)\""
+expect_eq "CA unchanged by a leaf rotation" "$(base64 -w0 <"$T/ca.crt")" "$(ca_of validatingwebhookconfiguration)"
 echo "PASS: $TEST_NAME"
