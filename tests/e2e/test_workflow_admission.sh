@@ -11,8 +11,9 @@
 # with a clear message; spec edits after creation are refused and name the
 # field; status and metadata writes pass; a second replica reuses the
 # Secret; an unreadable leaf in it is reissued under the same CA, and so is
-# one expiring within 30 days; with the operator stopped, no Workflow can be
-# created (fail closed).
+# one expiring within 30 days; two replicas racing to create the Secret end
+# up serving one CA; with the operator stopped, no Workflow can be created
+# (fail closed).
 . "$(dirname "$0")/stack_env.sh"
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -213,4 +214,24 @@ expect_match "the new leaf is issued by the same CA" "OK" "$out"
 wait_for "the rotated leaf is served" 30 sh -c \
   "echo | openssl s_client -connect 127.0.0.1:$PORT -CAfile '$T/ca.crt' 2>/dev/null | openssl x509 -noout -fingerprint | grep -qF \"\$(openssl x509 -in '$T/new.crt' -noout -fingerprint)\""
 expect_eq "CA unchanged by a leaf rotation" "$(base64 -w0 <"$T/ca.crt")" "$(ca_of validatingwebhookconfiguration)"
+
+# 7. Two replicas starting together with no Secret: one creates it, the
+# other's create is a 409 and it serves what the first stored; both serve
+# leaves of the one CA that is injected.
+stack_kill "$T/operator.pid"
+kubectl delete secret paybill-webhook-tls -n "$STACK_NAMESPACE" >/dev/null || fail "Secret not deleted"
+operator_start operator --webhook-addr "127.0.0.1:$PORT"
+operator_start operator2 --webhook-addr "127.0.0.1:$PORT2"
+wait_for "the Secret is created again" 60 kubectl get secret paybill-webhook-tls -n "$STACK_NAMESPACE"
+kubectl get secret paybill-webhook-tls -n "$STACK_NAMESPACE" -o jsonpath='{.data.ca\.crt}' | base64 -d >"$T/ca2.crt"
+cmp -s "$T/ca.crt" "$T/ca2.crt" && fail "a deleted Secret came back with the old CA"
+new_ca() { [ "$(ca_of mutatingwebhookconfiguration)" = "$(base64 -w0 <"$T/ca2.crt")" ] && [ "$(ca_of validatingwebhookconfiguration)" = "$(base64 -w0 <"$T/ca2.crt")" ]; }
+wait_for "the new CA is injected" 60 new_ca
+for p in "$PORT" "$PORT2"; do
+  wait_for "replica on port $p serves a leaf of the stored CA" 30 sh -c \
+    "echo | openssl s_client -connect 127.0.0.1:$p -CAfile '$T/ca2.crt' -verify_return_error 2>&1 | grep -q 'Verify return code: 0'"
+done
+grep -h "another replica" "$T"/operator*.log | head -1 | sed 's/^/  (race seen: /;s/$/)/'
+wf after-race | agent create -f - >/dev/null || fail "admission broken after the race"
+ok "admission works after both replicas raced for the Secret"
 echo "PASS: $TEST_NAME"
