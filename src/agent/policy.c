@@ -24,16 +24,8 @@
 
 #define MAX_WARNINGS 64
 
-static char *dup_str(const char *s)
-{
-    size_t n = strlen(s ? s : "") + 1;
-    char *d = malloc(n);
-    if (d)
-        memcpy(d, s ? s : "", n);
-    return d;
-}
-
-static int oom(pb_err *e) { return pb_err_set(e, PB_ENOMEM, "out of memory"); }
+/* A copy of s, or of "" for NULL. */
+static char *dup_or_empty(const char *s) { return strdup(s ? s : ""); }
 
 static void warn(pb_pol *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void warn(pb_pol *p, const char *fmt, ...)
@@ -53,7 +45,7 @@ static void warn(pb_pol *p, const char *fmt, ...)
     if (!w)
         return; /* a lost warning is not a lost check */
     p->warnings = w;
-    if ((w[p->n_warnings] = dup_str(buf)))
+    if ((w[p->n_warnings] = dup_or_empty(buf)))
         p->n_warnings++;
 }
 
@@ -148,7 +140,7 @@ static int copy_names(pb_pol *p, const pb_dm_model *m, pb_err *e)
     p->cname = calloc(ncol ? ncol : 1, sizeof *p->cname);
     p->col_off = calloc(nt + 1, sizeof *p->col_off);
     if (!p->names || !p->tname || !p->cname || !p->col_off)
-        return oom(e);
+        return pb_err_oom(e);
     char *o = p->names;
     size_t k = 0;
     for (size_t t = 0; t < nt; t++) {
@@ -212,7 +204,7 @@ static int parse_cols(const pb_dm_model *m, size_t t, const json_t *v, const cha
                           pb_dm_table_name(m, t));
     uint64_t *set = calloc(pb_agent_words(ncols), sizeof *set);
     if (!set)
-        return oom(e);
+        return pb_err_oom(e);
     for (size_t i = 0; i < json_array_size(v); i++) {
         const char *s = json_string_value(json_array_get(v, i));
         int c = s ? pb_dm_find_column(m, t, s) : -1;
@@ -242,8 +234,8 @@ static uint64_t *all_cols(size_t ncols)
 static int parse_name(const json_t *v, const char *path, char **out, pb_err *e)
 {
     if (!v) {
-        *out = dup_str("");
-        return *out ? 0 : oom(e);
+        *out = dup_or_empty("");
+        return *out ? 0 : pb_err_oom(e);
     }
     const char *s = json_string_value(v);
     if (!s || strlen(s) > 63)
@@ -251,8 +243,8 @@ static int parse_name(const json_t *v, const char *path, char **out, pb_err *e)
     for (const char *q = s; *q; q++)
         if ((unsigned char)*q < 0x20 || *q == '"' || *q == '\\' || *q == 0x7f)
             return pb_err_set(e, PB_EINVAL, "%s: names are printable, without quotes or backslashes", path);
-    *out = dup_str(s);
-    return *out ? 0 : oom(e);
+    *out = dup_or_empty(s);
+    return *out ? 0 : pb_err_oom(e);
 }
 
 static int parse_int(const json_t *o, const char *key, const char *path, long long lo, long long hi, long long *out,
@@ -345,14 +337,14 @@ static int compile_allow(pb_pol *p, const pb_dm_model *m, const json_t *jr, size
     if (jrd || jc)
         rc = parse_cols(m, (size_t)t, jrd ? jrd : jc, sub, &r->readable, e);
     else if (!(r->readable = all_cols(ncols)))
-        rc = oom(e);
+        rc = pb_err_oom(e);
     if (rc)
         return rc;
     snprintf(sub, sizeof sub, "%s.%s", path, jwr ? "writableColumns" : "columns");
     if (jwr || jc)
         rc = parse_cols(m, (size_t)t, jwr ? jwr : jc, sub, &r->writable, e);
     else if (!(r->writable = all_cols(ncols)))
-        rc = oom(e);
+        rc = pb_err_oom(e);
     if (rc)
         return rc;
     if (!jc && !jrd && !jwr && (r->ops & (PB_AGENT_OP_BIT(PB_STEP_SELECT) | PB_AGENT_OP_BIT(PB_STEP_INSERT) |
@@ -368,7 +360,7 @@ static int compile_allow(pb_pol *p, const pb_dm_model *m, const json_t *jr, size
                               PB_POL_MAX_CONSTRAINTS);
         size_t n = json_array_size(jk);
         if (!(r->rows = calloc(n ? n : 1, sizeof *r->rows)))
-            return oom(e);
+            return pb_err_oom(e);
         for (size_t k = 0; k < n; k++) {
             char cp[160];
             snprintf(cp, sizeof cp, "%s.rowConstraints[%zu]", path, k);
@@ -453,7 +445,7 @@ static int compile_deny(pb_pol *p, const pb_dm_model *m, const json_t *jd, size_
 static int build_index(pb_pol *p, pb_err *e)
 {
     if (!(p->tables = calloc(p->n_tables ? p->n_tables : 1, sizeof *p->tables)))
-        return oom(e);
+        return pb_err_oom(e);
     for (size_t t = 0; t < p->n_tables; t++) {
         pb_pol_table *tb = &p->tables[t];
         tb->words = pb_agent_words(pb_pol_ncols(p, t));
@@ -465,7 +457,7 @@ static int build_index(pb_pol *p, pb_err *e)
         tb->allow = calloc(na ? na : 1, sizeof *tb->allow);
         tb->deny = calloc(nd ? nd : 1, sizeof *tb->deny);
         if (!tb->allow || !tb->deny)
-            return oom(e);
+            return pb_err_oom(e);
         for (size_t i = 0; i < p->n_allow; i++)
             if (p->allow[i].table == (int)t)
                 tb->allow[tb->n_allow++] = i;
@@ -667,8 +659,8 @@ static int compile(pb_pol *p, const json_t *spec, const pb_dm_model *m, const pb
                           "every step is denied until it exists");
     }
     free(p->model_name);
-    if (!(p->model_name = dup_str(pb_dm_name(m))))
-        return oom(e);
+    if (!(p->model_name = dup_or_empty(pb_dm_name(m))))
+        return pb_err_oom(e);
     p->model_version = pb_dm_version(m);
     p->model_hash = pb_agent_model_hash(m);
     if ((rc = copy_names(p, m, e)))
@@ -700,7 +692,7 @@ static int compile(pb_pol *p, const json_t *spec, const pb_dm_model *m, const pb
     if (json_array_size(jr) > max)
         return pb_err_set(e, PB_EINVAL, "spec.rules: %zu rules, at most %zu", json_array_size(jr), max);
     if (!(p->allow = calloc(json_array_size(jr), sizeof *p->allow)))
-        return oom(e);
+        return pb_err_oom(e);
     for (size_t i = 0; i < json_array_size(jr); i++) {
         p->n_allow = i + 1;
         if ((rc = compile_allow(p, m, json_array_get(jr, i), i, e)))
@@ -711,7 +703,7 @@ static int compile(pb_pol *p, const json_t *spec, const pb_dm_model *m, const pb
         if (!json_is_array(jd) || json_array_size(jd) > PB_POL_MAX_DENY)
             return pb_err_set(e, PB_EINVAL, "spec.deny: expected a list of at most %d rules", PB_POL_MAX_DENY);
         if (!(p->deny = calloc(json_array_size(jd) ? json_array_size(jd) : 1, sizeof *p->deny)))
-            return oom(e);
+            return pb_err_oom(e);
         for (size_t i = 0; i < json_array_size(jd); i++) {
             p->n_deny = i + 1;
             if ((rc = compile_deny(p, m, json_array_get(jd, i), i, e)))
@@ -733,24 +725,24 @@ int pb_pol_compile(const json_t *spec, const pb_dm_model *m, const pb_pol_opts *
     *out = NULL;
     pb_pol *p = calloc(1, sizeof *p);
     if (!p)
-        return oom(e);
+        return pb_err_oom(e);
     pb_pol_limits unset = PB_POL_LIMITS_UNSET;
     p->limits = unset;
-    p->ns = dup_str(o->ns);
-    p->name = dup_str(o->name);
-    p->model_name = dup_str("");
+    p->ns = dup_or_empty(o->ns);
+    p->name = dup_or_empty(o->name);
+    p->model_name = dup_or_empty("");
     p->model_version = -1;
     p->generation = o->generation;
     if (!p->ns || !p->name || !p->model_name) {
         pb_pol_free(p);
-        return oom(e);
+        return pb_err_oom(e);
     }
     pb_err local;
     pb_err_clear(&local);
     int rc = compile(p, spec, m, o, &local);
     if (rc == PB_ENOMEM) {
         pb_pol_free(p);
-        return oom(e);
+        return pb_err_oom(e);
     }
     if (rc) {
         /* Broken: keep identity, subjects and model facts, drop every rule
@@ -758,9 +750,9 @@ int pb_pol_compile(const json_t *spec, const pb_dm_model *m, const pb_pol_opts *
         p->broken = 1;
         free_rules(p);
         free_warnings(p);
-        if (!(p->reason = dup_str(local.msg))) {
+        if (!(p->reason = dup_or_empty(local.msg))) {
             pb_pol_free(p);
-            return oom(e);
+            return pb_err_oom(e);
         }
         if (!p->subjects && !p->all_subjects)
             p->all_subjects = 1;

@@ -296,16 +296,7 @@ static int valid_uuid(const char *s)
     return 1;
 }
 
-static char *dup_str(const char *s)
-{
-    size_t n = strlen(s) + 1;
-    char *d = malloc(n);
-    if (d)
-        memcpy(d, s, n);
-    return d;
-}
 
-static int oom(pb_err *e) { return pb_err_set(e, PB_ENOMEM, "out of memory"); }
 
 int pb_pred_value_parse(const json_t *v, const pb_dm_model *m, size_t t, size_t c, const char *path,
                         int allow_null, int as_text, pb_pred_value *out, pb_err *e)
@@ -332,7 +323,7 @@ int pb_pred_value_parse(const json_t *v, const pb_dm_model *m, size_t t, size_t 
             return bad_value(e, path, v, m, t, c, "expected a string");
         if (json_string_length(v) > PB_PRED_TEXT_MAX)
             return bad_value(e, path, v, m, t, c, "longer than 65536 bytes");
-        out->s = dup_str(s);
+        out->s = strdup(s);
         break;
     case PB_DM_ENUM: {
         if (!s)
@@ -343,7 +334,7 @@ int pb_pred_value_parse(const json_t *v, const pb_dm_model *m, size_t t, size_t 
                 break;
         if (i == k)
             return bad_value(e, path, v, m, t, c, "not one of the enum's values");
-        out->s = dup_str(s);
+        out->s = strdup(s);
         break;
     }
     case PB_DM_INTEGER:
@@ -378,7 +369,7 @@ int pb_pred_value_parse(const json_t *v, const pb_dm_model *m, size_t t, size_t 
             snprintf(why, sizeof why, "at most %d digits before and %d after the decimal point", p - sc, sc);
             return bad_value(e, path, v, m, t, c, why);
         }
-        out->s = dup_str(buf);
+        out->s = strdup(buf);
         break;
     }
     case PB_DM_BOOLEAN:
@@ -389,7 +380,7 @@ int pb_pred_value_parse(const json_t *v, const pb_dm_model *m, size_t t, size_t 
     case PB_DM_DATE:
         if (!s || !valid_date(s))
             return bad_value(e, path, v, m, t, c, "expected a date \"YYYY-MM-DD\"");
-        out->s = dup_str(s);
+        out->s = strdup(s);
         break;
     case PB_DM_TIMESTAMPTZ: {
         if (!s || pb_time_parse_rfc3339(s, &out->ts, NULL) != 0)
@@ -401,13 +392,13 @@ int pb_pred_value_parse(const json_t *v, const pb_dm_model *m, size_t t, size_t 
         pb_time_format_rfc3339_micro(out->ts, tb, sizeof tb);
         if (!tb[0] || strncmp(tb, "0000", 4) == 0)
             return bad_value(e, path, v, m, t, c, "year outside 0001..9999");
-        out->s = dup_str(tb);
+        out->s = strdup(tb);
         break;
     }
     case PB_DM_UUID:
         if (!s || !valid_uuid(s))
             return bad_value(e, path, v, m, t, c, "expected a uuid xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx");
-        out->s = dup_str(s);
+        out->s = strdup(s);
         if (out->s)
             for (char *q = out->s; *q; q++)
                 *q = (char)tolower((unsigned char)*q);
@@ -415,7 +406,7 @@ int pb_pred_value_parse(const json_t *v, const pb_dm_model *m, size_t t, size_t 
     case PB_DM_JSONB: {
         char *j = pb_json_dumps_canonical(v);
         if (!j)
-            return oom(e);
+            return pb_err_oom(e);
         if (strlen(j) > PB_PRED_TEXT_MAX) {
             free(j);
             return bad_value(e, path, v, m, t, c, "longer than 65536 bytes");
@@ -424,7 +415,7 @@ int pb_pred_value_parse(const json_t *v, const pb_dm_model *m, size_t t, size_t 
         break;
     }
     }
-    return out->s ? 0 : oom(e);
+    return out->s ? 0 : pb_err_oom(e);
 }
 
 void pb_pred_value_clear(pb_pred_value *v)
@@ -574,7 +565,7 @@ int pb_pred_eval(const pb_pred *p, const pb_pred_value *v)
 static int set_vals(pb_pred *p, size_t n, pb_err *e)
 {
     p->vals = calloc(n ? n : 1, sizeof *p->vals);
-    return p->vals ? 0 : oom(e);
+    return p->vals ? 0 : pb_err_oom(e);
 }
 
 int pb_pred_parse(const json_t *obj, const pb_dm_model *m, size_t t, const char *path, int refs,

@@ -29,16 +29,7 @@ int pb_step_op_parse(const char *s, pb_step_op *out)
     return PB_EINVAL;
 }
 
-static int oom(pb_err *e) { return pb_err_set(e, PB_ENOMEM, "out of memory"); }
 
-static char *dup_str(const char *s)
-{
-    size_t n = strlen(s) + 1;
-    char *d = malloc(n);
-    if (d)
-        memcpy(d, s, n);
-    return d;
-}
 
 static void free_row(pb_step_row *r)
 {
@@ -120,7 +111,7 @@ static int parse_row(const pb_dm_model *m, size_t t, const json_t *o, const char
     if (n > pb_dm_column_count(m, t))
         return pb_err_set(e, PB_EINVAL, "%s: more values than table %s has columns", path, pb_dm_table_name(m, t));
     if (!(r->cells = calloc(n, sizeof *r->cells)))
-        return oom(e);
+        return pb_err_oom(e);
     const char *key;
     json_t *v;
     char sub[600];
@@ -250,8 +241,8 @@ static int parse_step(pb_steps *w, const json_t *jsteps, size_t i, const pb_dm_m
     for (size_t k = 0; k < i; k++)
         if (strcmp(w->steps[k].name, name) == 0)
             return pb_err_set(e, PB_EINVAL, "%s.name: \"%s\" is also the name of spec.steps[%zu]", path, name, k);
-    if (!(s->name = dup_str(name)))
-        return oom(e);
+    if (!(s->name = strdup(name)))
+        return pb_err_oom(e);
     const char *op = json_string_value(json_object_get(js, "operation"));
     if (!op || pb_step_op_parse(op, &s->op) != 0)
         return pb_err_set(e, PB_EINVAL, "%s.operation: expected select, insert, update or delete", path);
@@ -274,7 +265,7 @@ static int parse_step(pb_steps *w, const json_t *jsteps, size_t i, const pb_dm_m
     s->write = calloc(s->words, sizeof(uint64_t));
     s->touch = calloc(s->words, sizeof(uint64_t));
     if (!s->read || !s->write || !s->touch)
-        return oom(e);
+        return pb_err_oom(e);
 
     int sel = s->op == PB_STEP_SELECT, ins = s->op == PB_STEP_INSERT, upd = s->op == PB_STEP_UPDATE;
     if ((rc = only_for(js, "columns", sel, path, "select", e)) || (rc = only_for(js, "orderBy", sel, path, "select", e)) ||
@@ -294,7 +285,7 @@ static int parse_step(pb_steps *w, const json_t *jsteps, size_t i, const pb_dm_m
             return pb_err_set(e, PB_EINVAL,
                               "%s.columns: expected a list of 1 to 256 columns (leave it out for every column)", path);
         if (!(s->columns = calloc(json_array_size(jc), sizeof(int))))
-            return oom(e);
+            return pb_err_oom(e);
         for (size_t k = 0; k < json_array_size(jc); k++) {
             snprintf(sub, sizeof sub, "%s.columns[%zu]", path, k);
             int c = column_of(m, (size_t)t, json_array_get(jc, k), sub, e);
@@ -315,7 +306,7 @@ static int parse_step(pb_steps *w, const json_t *jsteps, size_t i, const pb_dm_m
                               PB_STEP_MAX_WHERE);
         size_t n = json_array_size(jw);
         if (!(s->where = calloc(n ? n : 1, sizeof *s->where)))
-            return oom(e);
+            return pb_err_oom(e);
         for (size_t k = 0; k < n; k++) {
             snprintf(sub, sizeof sub, "%s.where[%zu]", path, k);
             const char *from = NULL, *field = NULL;
@@ -346,7 +337,7 @@ static int parse_step(pb_steps *w, const json_t *jsteps, size_t i, const pb_dm_m
     size_t nrows = jv ? 1 : json_array_size(jr);
     if (nrows) {
         if (!(s->rows = calloc(nrows, sizeof *s->rows)))
-            return oom(e);
+            return pb_err_oom(e);
         for (size_t r = 0; r < nrows; r++) {
             if (jv)
                 snprintf(sub, sizeof sub, "%s.values", path);
@@ -379,7 +370,7 @@ static int parse_step(pb_steps *w, const json_t *jsteps, size_t i, const pb_dm_m
                               PB_STEP_MAX_ORDER);
         size_t n = json_array_size(jo);
         if (!(s->order = calloc(n ? n : 1, sizeof *s->order)))
-            return oom(e);
+            return pb_err_oom(e);
         for (size_t k = 0; k < n; k++) {
             json_t *ob = json_array_get(jo, k);
             snprintf(sub, sizeof sub, "%s.orderBy[%zu]", path, k);
@@ -441,13 +432,13 @@ int pb_step_parse(const json_t *spec, const pb_dm_model *m, const pb_step_opts *
     pb_steps *w = calloc(1, sizeof *w);
     if (!w || !(w->steps = calloc(json_array_size(js), sizeof *w->steps))) {
         free(w);
-        return oom(e);
+        return pb_err_oom(e);
     }
     w->model = m;
     w->model_version = pb_dm_version(m);
     w->model_hash = pb_agent_model_hash(m);
-    w->model_name = dup_str(pb_dm_name(m) ? pb_dm_name(m) : "");
-    int rc = w->model_name ? 0 : oom(e);
+    w->model_name = strdup(pb_dm_name(m) ? pb_dm_name(m) : "");
+    int rc = w->model_name ? 0 : pb_err_oom(e);
     for (size_t i = 0; i < json_array_size(js) && rc == 0; i++) {
         w->n = i + 1;
         rc = parse_step(w, js, i, m, opts, e);

@@ -107,14 +107,6 @@ static int printable_ok(const char *s)
     return 1;
 }
 
-static char *dup_str(const char *s)
-{
-    size_t n = strlen(s) + 1;
-    char *d = malloc(n);
-    if (d)
-        memcpy(d, s, n);
-    return d;
-}
 
 void pb_subj_list_free(pb_subj_list *l)
 {
@@ -132,14 +124,14 @@ static int add(pb_subj_list *l, pb_subj_kind k, const char *name, const char *ns
 {
     subj *s = &l->v[l->n];
     s->kind = k;
-    s->name = dup_str(name);
+    s->name = strdup(name);
     if (k == PB_SUBJ_SERVICEACCOUNT) {
         size_t n = strlen(SA_PREFIX) + strlen(ns) + strlen(name) + 2;
         s->key = malloc(n);
         if (s->key)
             snprintf(s->key, n, SA_PREFIX "%s:%s", ns, name);
     } else {
-        s->key = dup_str(name);
+        s->key = strdup(name);
     }
     l->n++;
     return s->name && s->key ? 0 : pb_err_set(e, PB_ENOMEM, "out of memory");

@@ -27,6 +27,8 @@ int pb_err_set(pb_err *e, int code, const char *fmt, ...)
     return code;
 }
 
+int pb_err_oom(pb_err *e) { return pb_err_set(e, PB_ENOMEM, "out of memory"); }
+
 int pb_err_wrap(pb_err *e, const char *fmt, ...)
 {
     if (!e || e->code == 0)

@@ -52,6 +52,10 @@ int pb_err_set(pb_err *e, int code, const char *fmt, ...)
 
 /* Prefix the existing message with context ("ctx: old message"), keeping the
  * code. Returns the code. If e holds no error this is a no-op returning 0. */
+/* pb_err_set(e, PB_ENOMEM, "out of memory"): the one wording for a failed
+ * allocation. */
+int pb_err_oom(pb_err *e);
+
 int pb_err_wrap(pb_err *e, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
