@@ -175,12 +175,27 @@ static int copy_data(pb_tdb *ft, pb_tdb *tt, const char *id, pb_dm_layout fl, co
 
 /* ---- moves --------------------------------------------------------------------- */
 
+/* A move copies rows table by table in model m's shape: the tenant's data
+ * must be at m's version (else migrate first). */
+static int check_at_model(pb_tdb *t, const tdb_row *row, const pb_dm_model *m, pb_err *e)
+{
+    PGconn *c = NULL;
+    long long v = 0;
+    int rc = pb_pg_pool_get(t->pool, tdb_data_db(t, row->layout, row->location), &c, e);
+    if (rc == 0)
+        rc = tdb_target_version(c, tdb_data_schema(row->layout, row->location), &v, e);
+    tdb_put_conn(t, c);
+    if (rc == 0 && v != pb_dm_version(m))
+        rc = pb_err_set(e, PB_EINVAL, "the tenant's data is at model version %lld, not %lld: migrate first", v,
+                        pb_dm_version(m));
+    return rc;
+}
+
 int pb_tdb_move(pb_tdb *t, const char *id, pb_dm_layout to, const pb_dm_model *m, pb_err *e)
 {
     PGconn *c = NULL;
     tdb_row row;
     char dest[TDB_NAME_MAX];
-    long long v = 0;
     int rc = tdb_open_tenant(t, id, 1, &c, &row, e);
     if (rc)
         return pb_err_wrap(e, "moving");
@@ -240,18 +255,8 @@ int pb_tdb_move(pb_tdb *t, const char *id, pb_dm_layout to, const pb_dm_model *m
     if (row.layout == to)
         goto restore;
 
-    {
-        PGconn *sc = NULL;
-        rc = pb_pg_pool_get(t->pool, tdb_data_db(t, row.layout, row.location), &sc, e);
-        if (rc == 0)
-            rc = tdb_target_version(sc, tdb_data_schema(row.layout, row.location), &v, e);
-        tdb_put_conn(t, sc);
-        if (rc == 0 && v != pb_dm_version(m))
-            rc = pb_err_set(e, PB_EINVAL, "the tenant's data is at model version %lld, not %lld: migrate first", v,
-                            pb_dm_version(m));
-        if (rc)
-            goto out;
-    }
+    if ((rc = check_at_model(t, &row, m, e)) != 0)
+        goto out;
 
     /* 1: intent, and the tenant locked out so the source stays still. */
     rc = tdb_update_row(c, "UPDATE paybill.tenants SET move_layout = $2, move_location = $3 WHERE tenant_id = $1", id,
@@ -507,17 +512,8 @@ int pb_tdb_move_across(pb_tdb *s, pb_tdb *d, const char *id, pb_dm_layout tl, co
         rc = pb_err_set(e, PB_ECONFLICT, "a move within server %s is unfinished: rerun pb_tdb_move", s->server);
     if (rc == 0 && drow.found && drow.moved_to[0] && drow.has_old)
         rc = finish_source(d, dc, id, &drow, m, e); /* a move away from d was never cleaned up */
-    if (rc == 0) {
-        PGconn *vc = NULL;
-        long long v = 0;
-        rc = pb_pg_pool_get(s->pool, tdb_data_db(s, srow.layout, srow.location), &vc, e);
-        if (rc == 0)
-            rc = tdb_target_version(vc, tdb_data_schema(srow.layout, srow.location), &v, e);
-        tdb_put_conn(s, vc);
-        if (rc == 0 && v != pb_dm_version(m))
-            rc = pb_err_set(e, PB_EINVAL, "the tenant's data is at model version %lld, not %lld: migrate first", v,
-                            pb_dm_version(m));
-    }
+    if (rc == 0)
+        rc = check_at_model(s, &srow, m, e);
     if (rc)
         goto out;
 
