@@ -31,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "controllers/conditions.h"
 #include "controllers/operator.h"
@@ -268,15 +269,30 @@ static int ensure_namespace(tenant_run *r, json_t *want, json_t **live, char *wh
     return rc;
 }
 
+/* 1 when a live object was created less than 30 s ago. */
+static int created_recently(const json_t *live)
+{
+    const char *ts = json_string_value(json_object_get(json_object_get(live, "metadata"), "creationTimestamp"));
+    struct timespec t;
+    pb_err e;
+    if (!ts || pb_time_parse_rfc3339(ts, &t, &e) != 0)
+        return 0;
+    return difftime(time(NULL), t.tv_sec) < 30;
+}
+
 /* Apply every desired child that is missing or drifted. Returns 1 (why
  * filled) when the namespace exists and is not ours: nothing was touched.
- * *restored counts children that were edited or deleted by hand: only
+ * Returns 2 when a write was forbidden just after the operator bound itself
+ * in the namespace: a real API server's RBAC cache takes a moment to see
+ * the new binding, so the caller waits and retries instead of reporting an
+ * error. *restored counts children that were edited or deleted by hand: only
  * meaningful when the tenant was already provisioned on the same plan
  * (`was_provisioned`); otherwise differences are ours to make. */
 static int converge_children(tenant_run *r, const json_t *plan, const planspec_isolation *iso,
                              int suspended, int was_provisioned, int *restored, char *why,
                              size_t why_n, pb_err *err)
 {
+    int fresh_binding = 0;
     json_t *children = tenantspec_children(r->tenant, plan, iso, suspended, r->op->system_ns);
     size_t i;
     json_t *c;
@@ -297,6 +313,8 @@ static int converge_children(tenant_run *r, const json_t *plan, const planspec_i
         } else {
             live = cached_child(r->op, k, ns, cname);
         }
+        if (k == OP_CHILD_ROLEBINDINGS && strcmp(cname, TENANTSPEC_BINDING_OPERATOR) == 0)
+            fresh_binding = !live || created_recently(live);
         int ok = live && tenantspec_child_matches(want, live);
         if (was_provisioned && !ok)
             (*restored)++;
@@ -323,6 +341,8 @@ static int converge_children(tenant_run *r, const json_t *plan, const planspec_i
         }
         if (rc != 0) {
             pb_err_wrap(err, "applying %s %s%s%s", resource, ns ? ns : "", ns ? "/" : "", cname);
+            if (rc == PB_EFORBIDDEN && fresh_binding)
+                rc = 2;
             break;
         }
     }
@@ -629,6 +649,12 @@ static controller_result reconcile(tenant_run *r, pb_err *err)
         json_decref(plan);
         controller_result res = blocked(r, "NamespaceReady", "NamespaceNotOwned", "Failed", why, err);
         return res.kind == CONTROLLER_SUCCESS ? controller_requeue_after(30) : res;
+    }
+    if (rc == 2) {
+        json_decref(plan);
+        pb_log_info("waiting for the operator's new RoleBinding to take effect", "tenant", r->name,
+                    "namespace", r->ns, "error", pb_err_msg(err), NULL);
+        return controller_requeue_after(0.5);
     }
     if (rc != 0) {
         snprintf(msg, sizeof msg, "%s", pb_err_msg(err));
