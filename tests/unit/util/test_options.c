@@ -20,6 +20,7 @@ static void test_defaults(void **state)
     assert_string_equal(o.leader_elect_namespace, "paybill-system");
     assert_string_equal(o.metrics_addr, "127.0.0.1:8080");
     assert_string_equal(o.health_addr, "127.0.0.1:8081");
+    assert_string_equal(o.webhook_addr, "127.0.0.1:9443");
     assert_int_equal(o.log_level, PB_LOG_INFO);
     assert_int_equal(o.log_format, PB_LOG_JSON);
     assert_int_equal(o.leader_elect, 0);
@@ -118,6 +119,7 @@ static void test_validation(void **state)
     expect_error(&e, ARGS("op", "--metrics-addr=localhost"), "--metrics-addr");
     expect_error(&e, ARGS("op", "--health-addr=h:99999"), "port out of range");
     expect_error(&e, ARGS("op", "--health-addr=::1:80"), "brackets");
+    expect_error(&e, ARGS("op", "--webhook-addr=::1:9443"), "brackets");
     expect_error(&e, ARGS("op", "--workers=0"), "--workers must be at least 1");
     expect_error(&e, ARGS("op", "--qps=0"), "--qps");
     expect_error(&e, ARGS("op", "--burst=-1"), "--burst");
@@ -126,8 +128,12 @@ static void test_validation(void **state)
     expect_error(&e, ARGS("op", "--namespace="), "--namespace must not be empty");
     /* "0" disables an endpoint */
     pb_options o;
-    assert_int_equal(pb_options_parse(ARGS("op", "--metrics-addr=0"), &o, &e), 0);
+    assert_int_equal(pb_options_parse(ARGS("op", "--metrics-addr=0", "--webhook-addr=0"), &o, &e), 0);
     assert_string_equal(o.metrics_addr, "0");
+    assert_string_equal(o.webhook_addr, "0");
+    pb_options_free(&o);
+    assert_int_equal(pb_options_parse(ARGS("op", "--webhook-addr=[::1]:8443"), &o, &e), 0);
+    assert_string_equal(o.webhook_addr, "[::1]:8443");
     pb_options_free(&o);
 }
 
