@@ -6,11 +6,13 @@
 #        (the real etcd + kube-apiserver + kube-controller-manager from
 #        hack/kube.sh, state in DIR/kube); sets KUBECONFIG (admin), which is
 #        also written to DIR/admin.kubeconfig.
-#   stack_apiserver_stop DIR [SIGNAL] / stack_apiserver_restart DIR
+#   stack_apiserver_stop DIR [SIGNAL] / stack_apiserver_restart DIR [devapi flags]
 #        the same server stopped, or restarted on the same port from its
-#        stored state (devapi: its data dir; kube: etcd's data).
+#        stored state (devapi: its data dir, with the flags given, e.g.
+#        fault injection; kube: etcd's data).
 #   stack_devapi_start DIR [extra devapi flags]   HTTPS dev API server on a
-#        free loopback port, state in DIR/apiserver; sets KUBECONFIG (admin).
+#        free loopback port (or $STACK_DEVAPI_LISTEN), state in
+#        DIR/apiserver; sets KUBECONFIG (admin).
 #   stack_install_crds                            crds/ applied and Established.
 #   stack_operator_rbac NS                        the chart's ServiceAccount and
 #        RBAC rendered for namespace NS and applied; writes DIR/operator.kubeconfig
@@ -34,7 +36,7 @@ stack_devapi_start() {
   mkdir -p "$dir/apiserver"
   chmod 755 "$dir"
   rm -f "$dir/apiserver/port"
-  "$STACK_BUILD/paybill-devapi" --listen 127.0.0.1:0 --port-file "$dir/apiserver/port" \
+  "$STACK_BUILD/paybill-devapi" --listen "${STACK_DEVAPI_LISTEN:-127.0.0.1:0}" --port-file "$dir/apiserver/port" \
     --data-dir "$dir/apiserver/data" --write-kubeconfig "$dir/admin.kubeconfig" \
     --log-format text --log-level "${STACK_DEVAPI_LOG_LEVEL:-info}" "$@" \
     >>"$dir/apiserver.log" 2>&1 &
@@ -89,18 +91,16 @@ stack_apiserver_stop() {
   fi
 }
 
-stack_apiserver_restart() {
+stack_apiserver_restart() { # stack_apiserver_restart DIR [devapi flags]
   local dir=$1 port
+  shift
   stack_apiserver_stop "$dir"
   if [ "$(stack_apiserver_kind)" = kube ]; then
     stack_kube_start "$dir"
     return
   fi
   port=$(cat "$dir/apiserver/port")
-  "$STACK_BUILD/paybill-devapi" --listen "127.0.0.1:$port" --port-file "$dir/apiserver/port" \
-    --data-dir "$dir/apiserver/data" --write-kubeconfig "$dir/admin.kubeconfig" \
-    --log-format text --log-level "${STACK_DEVAPI_LOG_LEVEL:-info}" >>"$dir/apiserver.log" 2>&1 &
-  echo $! >"$dir/apiserver.pid"
+  STACK_DEVAPI_LISTEN=127.0.0.1:$port stack_devapi_start "$dir" "$@"
 }
 
 stack_install_crds() {

@@ -10,13 +10,7 @@
 stack_up
 kubectl apply -f "$STACK_ROOT/examples/00-datamodel.yaml" -f "$STACK_ROOT/examples/10-plans.yaml" >/dev/null
 restart_devapi() { # restart on the same port and data dir with extra flags
-  stack_kill "$T/apiserver.pid" TERM
-  local port
-  port=$(cat "$T/apiserver/port")
-  "$STACK_BUILD/paybill-devapi" --listen "127.0.0.1:$port" --port-file "$T/apiserver/port" \
-    --data-dir "$T/apiserver/data" --write-kubeconfig "$T/admin.kubeconfig" --log-format text "$@" \
-    >>"$T/apiserver.log" 2>&1 &
-  echo $! >"$T/apiserver.pid"
+  stack_apiserver_restart "$T" "$@" || fail "API server did not restart ($*)"
   wait_for "API server up ($*)" 20 kubectl get --raw /readyz
 }
 
