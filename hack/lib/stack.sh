@@ -17,6 +17,8 @@
 #   stack_operator_rbac NS                        the chart's ServiceAccount and
 #        RBAC rendered for namespace NS and applied; writes DIR/operator.kubeconfig
 #        authenticating as that ServiceAccount (the operator never runs as admin).
+#   stack_sa_kubeconfig FILE NS SA                a kubeconfig authenticating as
+#        ServiceAccount NS/SA on the current server.
 #   stack_database DIR NS [dedicated]             PostgreSQL in DIR/pg (role shared),
 #        with "dedicated" a second one in DIR/pg-dedicated for silo tenants; their
 #        admin Secrets in NS, and DIR/operator.yaml (the operator's --config).
@@ -120,24 +122,30 @@ stack_operator_rbac() {
   local dir=$1 ns=$2
   kubectl create namespace "$ns" --dry-run=client -o yaml | kubectl apply -f - >/dev/null || return 1
   stack_render_rbac "$ns" | kubectl apply -f - >/dev/null || return 1
-  local token server ca
-  token=$(kubectl -n "$ns" create token paybill-operator) || return 1
+  stack_sa_kubeconfig "$dir/operator.kubeconfig" "$ns" paybill-operator
+}
+
+# stack_sa_kubeconfig FILE NS SA: a kubeconfig for the current server that
+# authenticates as ServiceAccount NS/SA (a token from `kubectl create token`).
+stack_sa_kubeconfig() {
+  local file=$1 ns=$2 sa=$3 token server ca
+  token=$(kubectl -n "$ns" create token "$sa") || return 1
   # The kubeconfig holds a bearer token: readable by us only.
-  (umask 077; : >"$dir/operator.kubeconfig")
+  (umask 077; : >"$file")
   server=$(kubectl config view --raw -o jsonpath='{.clusters[0].cluster.server}')
   ca=$(kubectl config view --raw -o jsonpath='{.clusters[0].cluster.certificate-authority-data}')
-  cat >"$dir/operator.kubeconfig" <<KC
+  cat >"$file" <<KC
 apiVersion: v1
 kind: Config
 clusters:
 - name: dev
   cluster: {server: "$server", certificate-authority-data: "$ca"}
 users:
-- name: paybill-operator
+- name: $sa
   user: {token: "$token"}
 contexts:
 - name: operator
-  context: {cluster: dev, user: paybill-operator, namespace: $ns}
+  context: {cluster: dev, user: $sa, namespace: $ns}
 current-context: operator
 KC
 }

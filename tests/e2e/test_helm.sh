@@ -73,19 +73,9 @@ wait_for "CRDs Established" 30 kubectl wait --for=condition=Established crd -l a
 
 # The operator exactly as the chart runs it: its ServiceAccount's token, the
 # ConfigMap's settings file, the Deployment's arguments.
-token=$(kubectl -n "$NS" create token "$(jp deployment paybill-operator '{.spec.template.spec.serviceAccountName}' -n "$NS")") \
+stack_sa_kubeconfig "$T/operator.kubeconfig" "$NS" \
+  "$(jp deployment paybill-operator '{.spec.template.spec.serviceAccountName}' -n "$NS")" \
   || fail "no token for the chart's ServiceAccount"
-server=$(kubectl config view --raw -o jsonpath='{.clusters[0].cluster.server}')
-ca=$(kubectl config view --raw -o jsonpath='{.clusters[0].cluster.certificate-authority-data}')
-(umask 077; cat >"$T/operator.kubeconfig" <<KC
-apiVersion: v1
-kind: Config
-clusters: [{name: c, cluster: {server: "$server", certificate-authority-data: "$ca"}}]
-users: [{name: u, user: {token: "$token"}}]
-contexts: [{name: x, context: {cluster: c, user: u, namespace: $NS}}]
-current-context: x
-KC
-)
 kubectl -n "$NS" get configmap paybill-operator-config -o jsonpath='{.data.config\.yaml}' >"$T/chart-config.yaml"
 mapfile -t args < <(kubectl -n "$NS" get deployment paybill-operator -o json | jq -r '.spec.template.spec.containers[0].args[]' \
   | sed -e 's|^--config=/etc/paybill/config.yaml$|--config='"$T"'/chart-config.yaml|' -e 's|\$(POD_IP)|127.0.0.1|')
