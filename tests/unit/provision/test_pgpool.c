@@ -35,14 +35,6 @@ static int teardown(void **state)
     return 0;
 }
 
-static PGconn *admin(void)
-{
-    PGconn *c = PQconnectdb(srv.conninfo);
-    if (PQstatus(c) != CONNECTION_OK)
-        fail_msg("admin connect: %s", PQerrorMessage(c));
-    return c;
-}
-
 
 /* Backends the pool holds (application_name is set by pb_pg_connect) in
  * databases LIKE `db` (NULL: all). A closed connection's backend leaves
@@ -66,7 +58,7 @@ static long long pool_backends(PGconn *adm, const char *db) { return pool_backen
 
 static void test_idle_total_cap_evicts_least_recently_used(void **state)
 {
-    PGconn *adm = admin();
+    PGconn *adm = pgq_admin_on(&srv, NULL);
     PQclear(PQexec(adm, "CREATE DATABASE pool_a"));
     PQclear(PQexec(adm, "CREATE DATABASE pool_b"));
     pb_pg_opts o = {.conninfo = srv.conninfo, .max_idle_total = 2};
@@ -125,7 +117,7 @@ static void test_more_database_tenants_than_connection_slots(void **state)
                     "\"primaryKey\":[\"id\"]}]}",
                     &m, &e))
         fail_msg("model: %s", e.msg);
-    PGconn *adm = admin();
+    PGconn *adm = pgq_admin_on(&srv, NULL);
     const int n = MAX_CONNECTIONS + 3;
     char id[16];
     for (int i = 0; i < n; i++) {
@@ -140,7 +132,7 @@ static void test_more_database_tenants_than_connection_slots(void **state)
     }
     /* The server still has room for others (tenants, admins). */
     assert_true(pool_backends_want(adm, NULL, 2) <= 2);
-    PGconn *other = admin();
+    PGconn *other = pgq_admin_on(&srv, NULL);
     PQfinish(other);
     /* Rollouts and deletes touch every tenant database too. */
     pb_dm_model *m2 = NULL;

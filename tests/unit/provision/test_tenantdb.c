@@ -73,43 +73,6 @@ static pb_dm_model *parse_model(const char *json)
     return m;
 }
 
-static PGconn *admin(const char *db)
-{
-    char ci[512];
-    snprintf(ci, sizeof ci, "%s dbname=%s", srv.conninfo, db);
-    PGconn *c = PQconnectdb(ci);
-    if (PQstatus(c) != CONNECTION_OK)
-        fail_msg("admin connect: %s", PQerrorMessage(c));
-    return c;
-}
-
-/* Connect as a tenant; NULL on failure with the message in err. */
-static PGconn *tconnect(const pb_tdb_creds *cr, const char *db, const char *password, char *err, size_t n)
-{
-    char port[16];
-    snprintf(port, sizeof port, "%d", cr->port);
-    const char *keys[] = {"host", "port", "dbname", "user", "password", "sslmode", "connect_timeout", NULL};
-    const char *vals[] = {cr->host, port, db ? db : cr->dbname, cr->user,
-                          password ? password : cr->password, "disable", "5", NULL};
-    PGconn *c = PQconnectdbParams(keys, vals, 0);
-    if (PQstatus(c) != CONNECTION_OK) {
-        if (err)
-            snprintf(err, n, "%s", PQerrorMessage(c));
-        PQfinish(c);
-        return NULL;
-    }
-    return c;
-}
-
-static PGconn *tconnect_ok(const pb_tdb_creds *cr)
-{
-    char err[512];
-    PGconn *c = tconnect(cr, NULL, NULL, err, sizeof err);
-    if (!c)
-        fail_msg("tenant %s connect: %s", cr->user, err);
-    return c;
-}
-
 /* Run sql; return its SQLSTATE, "00000" on success. */
 
 
@@ -127,7 +90,7 @@ static void ensure_ok(const char *id, pb_dm_layout l, int limit, const char *pw,
  * jsonb), inserted through the tenant's own login. */
 static void seed(const pb_tdb_creds *cr, int base, int n)
 {
-    PGconn *c = tconnect_ok(cr);
+    PGconn *c = pgq_tenant_connect_ok(cr);
     char sql[1024];
     for (int i = 0; i < n; i++) {
         snprintf(sql, sizeof sql,
@@ -203,7 +166,7 @@ static int teardown(void **state)
 
 static void test_pg_quoting_and_errors(void **state)
 {
-    PGconn *c = admin("postgres");
+    PGconn *c = pgq_admin_on(&srv, "postgres");
     pb_err e;
     pb_err_clear(&e);
     char *s = pb_pg_format(c, &e, "SELECT %L AS %I, %d, %lld, '100%%', %s", "it's \\ odd", "we\"ird", -3, 1LL << 40, "1");
@@ -339,7 +302,7 @@ static void test_ensure_each_layout_idempotent(void **state)
         /* Rerun with the password from the Secret: same credentials, data kept. */
         ensure_ok(cases[i].id, cases[i].l, 5, cr.password, &cr2);
         assert_string_equal(cr2.password, cr.password);
-        PGconn *c = tconnect_ok(&cr2);
+        PGconn *c = pgq_tenant_connect_ok(&cr2);
         assert_int_equal(pgq_int(c, "SELECT count(*) FROM orders"), 3);
         PQfinish(c);
         /* Rerun without one: a new password, the old one stops working. */
@@ -347,9 +310,9 @@ static void test_ensure_each_layout_idempotent(void **state)
         ensure_ok(cases[i].id, cases[i].l, 5, NULL, &cr2);
         assert_string_not_equal(cr2.password, cr.password);
         char err[512];
-        assert_null(tconnect(&cr, NULL, NULL, err, sizeof err));
+        assert_null(pgq_tenant_connect(&cr, NULL, NULL, err, sizeof err));
         assert_non_null(strstr(err, "password authentication failed"));
-        PQfinish(tconnect_ok(&cr2));
+        PQfinish(pgq_tenant_connect_ok(&cr2));
         pb_tdb_creds_clear(&cr);
         pb_tdb_creds_clear(&cr2);
 
@@ -361,10 +324,10 @@ static void test_ensure_each_layout_idempotent(void **state)
         assert_false(info.moving);
     }
     /* One migration row per target, recorded once despite the reruns. */
-    PGconn *a = admin("paybill");
+    PGconn *a = pgq_admin_on(&srv, "paybill");
     assert_int_equal(pgq_int(a, "SELECT count(*) FROM paybill.migrations WHERE target IN ('app','t_bridge1') AND version = 1"), 2);
     PQfinish(a);
-    a = admin("t_silo1");
+    a = pgq_admin_on(&srv, "t_silo1");
     assert_int_equal(pgq_int(a, "SELECT count(*) FROM paybill.migrations WHERE target = 'app'"), 1);
     /* Tables belong to the owner role, never to the tenant. */
     assert_int_equal(pgq_int(a, "SELECT count(*) FROM pg_tables WHERE schemaname = 'app' AND tableowner <> 'paybill_owner'"), 0);
@@ -375,7 +338,7 @@ static void test_role_attributes_and_limits(void **state)
 {
     pb_tdb_creds cr;
     ensure_ok("limited", PB_DM_LAYOUT_SCHEMA, 1, NULL, &cr);
-    PGconn *a = admin("paybill");
+    PGconn *a = pgq_admin_on(&srv, "paybill");
     PGresult *r = PQexec(a, "SELECT rolsuper, rolcreaterole, rolcreatedb, rolbypassrls, rolinherit, rolreplication, "
                             "rolconnlimit, (SELECT count(*) FROM pg_auth_members m WHERE m.member = r.oid) "
                             "FROM pg_roles r WHERE rolname = 'pb_t_limited'");
@@ -388,9 +351,9 @@ static void test_role_attributes_and_limits(void **state)
     /* The password is stored as a SCRAM verifier. */
     assert_int_equal(pgq_int(a, "SELECT count(*) FROM pg_authid WHERE rolname = 'pb_t_limited' AND rolpassword LIKE 'SCRAM-SHA-256$%'"), 1);
     PQfinish(a);
-    PGconn *c1 = tconnect_ok(&cr);
+    PGconn *c1 = pgq_tenant_connect_ok(&cr);
     char err[512];
-    assert_null(tconnect(&cr, NULL, NULL, err, sizeof err));
+    assert_null(pgq_tenant_connect(&cr, NULL, NULL, err, sizeof err));
     assert_non_null(strstr(err, "too many connections for role"));
     PQfinish(c1);
     pb_tdb_creds_clear(&cr);
@@ -424,7 +387,7 @@ static void test_bad_requests(void **state)
     assert_int_equal(pb_tdb_info_get(tdb, "nobody", &info, &e), PB_ENOTFOUND);
     assert_int_equal(pb_tdb_delete(tdb, "nobody", PB_TDB_DELETE, model, NULL, &e), 0);
     /* Nothing was created for the rejected ids. */
-    PGconn *a = admin("paybill");
+    PGconn *a = pgq_admin_on(&srv, "paybill");
     assert_int_equal(pgq_int(a, "SELECT count(*) FROM pg_roles WHERE rolname IN ('pb_t_okid','pb_t_bigco')"), 0);
     assert_int_equal(pgq_int(a, "SELECT count(*) FROM pg_database WHERE datname = 't_bigco'"), 0);
     PQfinish(a);
@@ -439,9 +402,9 @@ static void test_rls_isolation(void **state)
     ensure_ok("rls_b", PB_DM_LAYOUT_RLS, -1, NULL, &b);
     seed(&a, 100, 4);
     seed(&b, 100, 6); /* same ids: keys are per tenant */
-    PGconn *adm = admin("paybill");
+    PGconn *adm = pgq_admin_on(&srv, "paybill");
     pgq_must(adm, "ANALYZE app.customers");
-    PGconn *c = tconnect_ok(&a);
+    PGconn *c = pgq_tenant_connect_ok(&a);
 
     assert_int_equal(pgq_int(c, "SELECT count(*) FROM customers"), 4);
     assert_int_equal(pgq_int(c, "SELECT count(*) FROM app.orders WHERE tenant_id = 'rls_b'"), 0);
@@ -500,7 +463,7 @@ static void test_rls_isolation(void **state)
     assert_string_equal(pgq_state(c, "COPY customers TO '/tmp/paybill-leak'"), "42501");
     assert_string_equal(pgq_state(c, "SELECT * FROM pg_largeobject"), "42501");
     /* Nor can it kill another tenant's sessions. */
-    PGconn *cb = tconnect_ok(&b);
+    PGconn *cb = pgq_tenant_connect_ok(&b);
     assert_string_equal(pgq_state(c, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'pb_t_rls_b'"), "42501");
     assert_string_equal(pgq_state(c, "SET ROLE paybill_rls_tenants"), "00000");
     assert_string_equal(pgq_state(c, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'pb_t_rls_b'"), "42501");
@@ -521,11 +484,11 @@ static void test_rls_isolation(void **state)
     PQfinish(c);
     PQfinish(adm);
     /* rls tenants cannot reach other layouts' data either. */
-    c = tconnect_ok(&a);
+    c = pgq_tenant_connect_ok(&a);
     assert_string_equal(pgq_state(c, "SELECT * FROM t_bridge1.customers"), "42501");
     PQfinish(c);
     char err[512];
-    assert_null(tconnect(&a, "t_silo1", NULL, err, sizeof err));
+    assert_null(pgq_tenant_connect(&a, "t_silo1", NULL, err, sizeof err));
     assert_non_null(strstr(err, "permission denied for database"));
     pb_tdb_creds_clear(&a);
     pb_tdb_creds_clear(&b);
@@ -540,7 +503,7 @@ static void test_schema_and_database_isolation(void **state)
     ensure_ok("db_b", PB_DM_LAYOUT_DATABASE, -1, NULL, &d2);
     seed(&s2, 1, 2);
     seed(&d2, 1, 2);
-    PGconn *c = tconnect_ok(&s1);
+    PGconn *c = pgq_tenant_connect_ok(&s1);
     assert_int_equal(pgq_int(c, "SELECT count(*) FROM customers"), 0);
     assert_string_equal(pgq_state(c, "SELECT * FROM t_sch_b.customers"), "42501");
     assert_string_equal(pgq_state(c, "INSERT INTO t_sch_b.customers (id, email) VALUES (1, 'x')"), "42501");
@@ -554,10 +517,10 @@ static void test_schema_and_database_isolation(void **state)
     assert_string_equal(pgq_state(c, "ALTER TABLE t_sch_a.customers DISABLE TRIGGER ALL"), "42501");
     PQfinish(c);
     char err[512];
-    assert_null(tconnect(&s1, "t_db_b", NULL, err, sizeof err));
+    assert_null(pgq_tenant_connect(&s1, "t_db_b", NULL, err, sizeof err));
     assert_non_null(strstr(err, "permission denied for database \"t_db_b\""));
 
-    c = tconnect_ok(&d1);
+    c = pgq_tenant_connect_ok(&d1);
     assert_int_equal(pgq_int(c, "SELECT count(*) FROM customers"), 0);
     assert_string_equal(pgq_state(c, "CREATE TABLE public.x (i int)"), "42501");
     assert_string_equal(pgq_state(c, "CREATE TABLE app.x (i int)"), "42501");
@@ -565,9 +528,9 @@ static void test_schema_and_database_isolation(void **state)
     assert_string_equal(pgq_state(c, "SET ROLE paybill_rls_tenants"), "42501");
     assert_string_equal(pgq_state(c, "CREATE EXTENSION dblink"), "42501");
     PQfinish(c);
-    assert_null(tconnect(&d1, "t_db_b", NULL, err, sizeof err));
+    assert_null(pgq_tenant_connect(&d1, "t_db_b", NULL, err, sizeof err));
     assert_non_null(strstr(err, "permission denied for database \"t_db_b\""));
-    assert_null(tconnect(&d1, "paybill", NULL, err, sizeof err));
+    assert_null(pgq_tenant_connect(&d1, "paybill", NULL, err, sizeof err));
     assert_non_null(strstr(err, "permission denied for database \"paybill\""));
     /* Nor the maintenance database and template1 (PostgreSQL lets PUBLIC
      * connect and make temporary tables there; not on servers the
@@ -576,7 +539,7 @@ static void test_schema_and_database_isolation(void **state)
     pb_tdb_creds *any[] = {&s1, &d1};
     for (int i = 0; i < 2; i++)
         for (int k = 0; k < 2; k++) {
-            c = tconnect(any[k], maint[i], NULL, err, sizeof err);
+            c = pgq_tenant_connect(any[k], maint[i], NULL, err, sizeof err);
             if (c) {
                 PQfinish(c);
                 fail_msg("tenant %s can connect to %s", any[k]->user, maint[i]);
@@ -584,14 +547,14 @@ static void test_schema_and_database_isolation(void **state)
             assert_non_null(strstr(err, "permission denied for database"));
         }
     {
-        PGconn *adm = admin("postgres");
+        PGconn *adm = pgq_admin_on(&srv, "postgres");
         assert_int_equal(pgq_int(adm, "SELECT count(*) FROM pg_database d, aclexplode(coalesce(d.datacl, acldefault('d', d.datdba))) a "
                                    "WHERE d.datname IN ('postgres', 'template1') AND a.grantee = 0"),
                          0);
         PQfinish(adm);
     }
     /* Guessing another tenant's password gets nowhere. */
-    assert_null(tconnect(&d2, NULL, d1.password, err, sizeof err));
+    assert_null(pgq_tenant_connect(&d2, NULL, d1.password, err, sizeof err));
     assert_non_null(strstr(err, "password authentication failed"));
     pb_tdb_creds_clear(&s1);
     pb_tdb_creds_clear(&s2);
@@ -606,7 +569,7 @@ static void test_suspend_resume(void **state)
     pb_tdb_creds cr;
     pb_err e;
     ensure_ok("sleepy", PB_DM_LAYOUT_SCHEMA, -1, NULL, &cr);
-    PGconn *open = tconnect_ok(&cr);
+    PGconn *open = pgq_tenant_connect_ok(&cr);
     assert_string_equal(pgq_state(open, "SELECT 1"), "00000");
     assert_int_equal(pb_tdb_suspend(tdb, "sleepy", &e), 0);
     assert_int_equal(pb_tdb_suspend(tdb, "sleepy", &e), 0); /* idempotent */
@@ -618,7 +581,7 @@ static void test_suspend_resume(void **state)
     PQfinish(open);
     /* ...and new ones are refused. */
     char err[512];
-    assert_null(tconnect(&cr, NULL, NULL, err, sizeof err));
+    assert_null(pgq_tenant_connect(&cr, NULL, NULL, err, sizeof err));
     assert_non_null(strstr(err, "not permitted to log in"));
     pb_tdb_info info;
     assert_int_equal(pb_tdb_info_get(tdb, "sleepy", &info, &e), 0);
@@ -627,9 +590,9 @@ static void test_suspend_resume(void **state)
     pb_tdb_creds cr2;
     ensure_ok("sleepy", PB_DM_LAYOUT_SCHEMA, -1, cr.password, &cr2);
     pb_tdb_creds_clear(&cr2);
-    assert_null(tconnect(&cr, NULL, NULL, err, sizeof err));
+    assert_null(pgq_tenant_connect(&cr, NULL, NULL, err, sizeof err));
     assert_int_equal(pb_tdb_resume(tdb, "sleepy", &e), 0);
-    PQfinish(tconnect_ok(&cr));
+    PQfinish(pgq_tenant_connect_ok(&cr));
     assert_int_equal(pb_tdb_info_get(tdb, "sleepy", &info, &e), 0);
     assert_string_equal(info.state, "active");
     pb_tdb_creds_clear(&cr);
@@ -646,7 +609,7 @@ static void test_rotate(void **state)
     ensure_ok("rotor", PB_DM_LAYOUT_RLS, 5, NULL, &cr);
     seed(&cr, 1, 3);
     assert_string_equal(cr.user, "pb_t_rotor");
-    PGconn *open = tconnect_ok(&cr);
+    PGconn *open = pgq_tenant_connect_ok(&cr);
     /* Before any rotation the second login exists but cannot log in. */
     pb_tdb_creds b = {0};
     b.host = cr.host;
@@ -654,7 +617,7 @@ static void test_rotate(void **state)
     b.dbname = cr.dbname;
     b.user = "pb_t_rotor-2";
     b.password = cr.password;
-    assert_null(tconnect(&b, NULL, NULL, err, sizeof err));
+    assert_null(pgq_tenant_connect(&b, NULL, NULL, err, sizeof err));
 
     assert_int_equal(pb_tdb_rotate(tdb, "rotor", LONG_GRACE_MS, &fresh, &e), 0);
     assert_string_not_equal(fresh.password, cr.password);
@@ -662,32 +625,32 @@ static void test_rotate(void **state)
     assert_non_null(strstr(fresh.uri, fresh.password));
     assert_non_null(strstr(fresh.uri, "pb_t_rotor-2:"));
     /* Both the old and the new credentials work, with the same data. */
-    PGconn *n = tconnect_ok(&fresh);
+    PGconn *n = pgq_tenant_connect_ok(&fresh);
     assert_int_equal(pgq_int(n, "SELECT count(*) FROM customers"), 3);
-    PQfinish(tconnect_ok(&cr));
+    PQfinish(pgq_tenant_connect_ok(&cr));
     assert_string_equal(pgq_state(open, "SELECT count(*) FROM customers"), "00000");
     /* ensure with the new Secret converges without changing anything. */
     pb_tdb_creds again;
     ensure_ok("rotor", PB_DM_LAYOUT_RLS, 5, fresh.password, &again);
     assert_string_equal(again.user, "pb_t_rotor-2");
     pb_tdb_creds_clear(&again);
-    PQfinish(tconnect_ok(&cr));
-    PQfinish(tconnect_ok(&fresh));
+    PQfinish(pgq_tenant_connect_ok(&cr));
+    PQfinish(pgq_tenant_connect_ok(&fresh));
 
     /* Rotate again: back to the first login with a new password; the
      * oldest password stops working, the previous one still works. */
     assert_int_equal(pb_tdb_rotate(tdb, "rotor", LONG_GRACE_MS, &third, &e), 0);
     assert_string_equal(third.user, "pb_t_rotor");
     assert_string_not_equal(third.password, cr.password);
-    assert_null(tconnect(&cr, NULL, NULL, err, sizeof err));
+    assert_null(pgq_tenant_connect(&cr, NULL, NULL, err, sizeof err));
     assert_non_null(strstr(err, "password authentication failed"));
-    PQfinish(tconnect_ok(&fresh));
-    PQfinish(tconnect_ok(&third));
+    PQfinish(pgq_tenant_connect_ok(&fresh));
+    PQfinish(pgq_tenant_connect_ok(&third));
     /* Documented: sessions opened before a rotation keep working. */
     assert_string_equal(pgq_state(open, "SELECT count(*) FROM customers"), "00000");
 
     /* Suspend ends the sessions of both logins and locks both out. */
-    PGconn *o3 = tconnect_ok(&third);
+    PGconn *o3 = pgq_tenant_connect_ok(&third);
     assert_int_equal(pb_tdb_suspend(tdb, "rotor", &e), 0);
     PGconn *both[3] = {open, n, o3};
     for (int i = 0; i < 3; i++) {
@@ -696,22 +659,22 @@ static void test_rotate(void **state)
         PQclear(r);
         PQfinish(both[i]);
     }
-    assert_null(tconnect(&fresh, NULL, NULL, err, sizeof err));
+    assert_null(pgq_tenant_connect(&fresh, NULL, NULL, err, sizeof err));
     assert_non_null(strstr(err, "not permitted to log in"));
-    assert_null(tconnect(&third, NULL, NULL, err, sizeof err));
+    assert_null(pgq_tenant_connect(&third, NULL, NULL, err, sizeof err));
     /* A rotation while suspended does not let anyone in. */
     pb_tdb_creds fourth;
     assert_int_equal(pb_tdb_rotate(tdb, "rotor", LONG_GRACE_MS, &fourth, &e), 0);
     assert_string_equal(fourth.user, "pb_t_rotor-2");
-    assert_null(tconnect(&fourth, NULL, NULL, err, sizeof err));
+    assert_null(pgq_tenant_connect(&fourth, NULL, NULL, err, sizeof err));
     assert_int_equal(pb_tdb_resume(tdb, "rotor", &e), 0);
-    PQfinish(tconnect_ok(&fourth));
-    PQfinish(tconnect_ok(&third));
-    assert_null(tconnect(&fresh, NULL, NULL, err, sizeof err));
+    PQfinish(pgq_tenant_connect_ok(&fourth));
+    PQfinish(pgq_tenant_connect_ok(&third));
+    assert_null(pgq_tenant_connect(&fresh, NULL, NULL, err, sizeof err));
 
     /* Both logins carry the connection limit; the second is a member of
      * the first and of nothing else. */
-    PGconn *adm = admin("paybill");
+    PGconn *adm = pgq_admin_on(&srv, "paybill");
     assert_int_equal(pgq_int(adm, "SELECT rolconnlimit FROM pg_roles WHERE rolname = 'pb_t_rotor-2'"), 5);
     assert_int_equal(pgq_int(adm, "SELECT count(*) FROM pg_auth_members m JOIN pg_roles u ON u.oid = m.member "
                                "JOIN pg_roles g ON g.oid = m.roleid WHERE u.rolname = 'pb_t_rotor-2'"),
@@ -744,11 +707,11 @@ static void test_rotation_grace(void **state)
     ensure_ok("graced", PB_DM_LAYOUT_SCHEMA, -1, NULL, &cr);
     seed(&cr, 1, 2);
     assert_int_equal(pb_tdb_rotate(tdb, "graced", -1, &fresh, &e), PB_EINVAL);
-    PGconn *open = tconnect_ok(&cr);
+    PGconn *open = pgq_tenant_connect_ok(&cr);
     assert_int_equal(pb_tdb_rotate(tdb, "graced", 2000, &fresh, &e), 0);
     /* During the grace: both work, and the revocation is not due yet. */
-    PQfinish(tconnect_ok(&cr));
-    PQfinish(tconnect_ok(&fresh));
+    PQfinish(pgq_tenant_connect_ok(&cr));
+    PQfinish(pgq_tenant_connect_ok(&fresh));
     assert_int_equal(pb_tdb_revoke_due(tdb, "graced", &next, &e), 0);
     assert_true(next > 0 && next <= 2.0);
     assert_int_equal(pb_tdb_info_get(tdb, "graced", &info, &e), 0);
@@ -758,10 +721,10 @@ static void test_rotation_grace(void **state)
     assert_string_equal(pgq_state(open, "SELECT count(*) FROM customers"), "00000");
     /* After it: revoked, its session ended, the new login unaffected. */
     usleep((useconds_t)((next + 0.3) * 1e6));
-    PGconn *n = tconnect_ok(&fresh);
+    PGconn *n = pgq_tenant_connect_ok(&fresh);
     assert_int_equal(pb_tdb_revoke_due(tdb, "graced", &next, &e), 0);
     assert_true(next < 0);
-    assert_null(tconnect(&cr, NULL, NULL, err, sizeof err));
+    assert_null(pgq_tenant_connect(&cr, NULL, NULL, err, sizeof err));
     assert_non_null(strstr(err, "password authentication failed")); /* it has none left */
     assert_string_not_equal(pgq_state(open, "SELECT 1"), "00000");
     PQfinish(open);
@@ -771,7 +734,7 @@ static void test_rotation_grace(void **state)
     assert_string_equal(info.revoke_at, "");
     assert_int_equal(strlen(info.revoked_at), 20);
     assert_true(info.revoke_in_s < 0);
-    PGconn *adm = admin("paybill");
+    PGconn *adm = pgq_admin_on(&srv, "paybill");
     assert_int_equal(pgq_int(adm, "SELECT count(*) FROM pg_authid WHERE rolname = 'pb_t_graced' "
                                "AND NOT rolcanlogin AND rolpassword IS NULL"),
                      1);
@@ -780,27 +743,27 @@ static void test_rotation_grace(void **state)
     pb_tdb_creds_clear(&again);
     assert_int_equal(pb_tdb_suspend(tdb, "graced", &e), 0);
     assert_int_equal(pb_tdb_resume(tdb, "graced", &e), 0);
-    assert_null(tconnect(&cr, NULL, NULL, err, sizeof err));
-    PQfinish(tconnect_ok(&fresh));
+    assert_null(pgq_tenant_connect(&cr, NULL, NULL, err, sizeof err));
+    PQfinish(pgq_tenant_connect_ok(&fresh));
     /* A revocation also happens in ensure once due. */
     assert_int_equal(pb_tdb_rotate(tdb, "graced", 800, &third, &e), 0);
     assert_string_equal(third.user, "pb_t_graced"); /* the revoked login, alive again with a new password */
-    open = tconnect_ok(&fresh);
+    open = pgq_tenant_connect_ok(&fresh);
     usleep(1100 * 1000);
     ensure_ok("graced", PB_DM_LAYOUT_SCHEMA, -1, third.password, &again);
     pb_tdb_creds_clear(&again);
-    assert_null(tconnect(&fresh, NULL, NULL, err, sizeof err));
+    assert_null(pgq_tenant_connect(&fresh, NULL, NULL, err, sizeof err));
     assert_string_not_equal(pgq_state(open, "SELECT 1"), "00000");
     PQfinish(open);
-    PQfinish(tconnect_ok(&third));
+    PQfinish(pgq_tenant_connect_ok(&third));
     /* Zero grace: gone with the rotation, sessions and all. */
     pb_tdb_creds fourth;
-    open = tconnect_ok(&third);
+    open = pgq_tenant_connect_ok(&third);
     assert_int_equal(pb_tdb_rotate(tdb, "graced", 0, &fourth, &e), 0);
-    assert_null(tconnect(&third, NULL, NULL, err, sizeof err));
+    assert_null(pgq_tenant_connect(&third, NULL, NULL, err, sizeof err));
     assert_string_not_equal(pgq_state(open, "SELECT 1"), "00000");
     PQfinish(open);
-    PQfinish(tconnect_ok(&fourth));
+    PQfinish(pgq_tenant_connect_ok(&fourth));
     assert_int_equal(pb_tdb_info_get(tdb, "graced", &info, &e), 0);
     assert_string_equal(info.revoke_at, "");
     assert_int_equal(strlen(info.revoked_at), 20);
@@ -824,7 +787,7 @@ static void test_second_login_isolation(void **state)
     seed(&a, 1, 2);
     seed(&o, 1, 5);
     assert_int_equal(pb_tdb_rotate(tdb, "alt_a", LONG_GRACE_MS, &a2, &e), 0);
-    PGconn *c = tconnect_ok(&a2);
+    PGconn *c = pgq_tenant_connect_ok(&a2);
     assert_int_equal(pgq_int(c, "SELECT count(*) FROM customers"), 2);
     assert_int_equal(pgq_int(c, "SELECT count(*) FROM app.customers WHERE tenant_id = 'alt_o'"), 0);
     {
@@ -856,7 +819,7 @@ static void test_second_login_isolation(void **state)
     assert_string_equal(pgq_state(c, "SELECT * FROM pg_authid"), "42501");
     assert_string_equal(pgq_state(c, "ALTER TABLE customers NO FORCE ROW LEVEL SECURITY"), "42501");
     PQfinish(c);
-    PGconn *adm = admin("paybill");
+    PGconn *adm = pgq_admin_on(&srv, "paybill");
     assert_int_equal(pgq_int(adm, "SELECT count(*) FROM app.customers WHERE tenant_id = 'alt_a'"), 3);
     assert_int_equal(pgq_int(adm, "SELECT count(*) FROM app.customers WHERE tenant_id = 'alt_o'"), 5);
     PQfinish(adm);
@@ -868,42 +831,42 @@ static void test_second_login_isolation(void **state)
     seed(&d, 1, 4);
     assert_int_equal(pb_tdb_rotate(tdb, "alt_s", LONG_GRACE_MS, &s2, &e), 0);
     assert_int_equal(pb_tdb_rotate(tdb, "alt_d", LONG_GRACE_MS, &d2, &e), 0);
-    c = tconnect_ok(&s2);
+    c = pgq_tenant_connect_ok(&s2);
     assert_int_equal(pgq_int(c, "SELECT count(*) FROM customers"), 2);
     assert_string_equal(pgq_state(c, "SELECT * FROM app.customers"), "42501");
     assert_string_equal(pgq_state(c, "SELECT * FROM t_sch_b.customers"), "42501");
     assert_string_equal(pgq_state(c, "SET ROLE pb_t_alt_d"), "42501");
     assert_string_equal(pgq_state(c, "SET ROLE paybill_rls_tenants"), "42501");
     PQfinish(c);
-    assert_null(tconnect(&s2, "t_alt_d", NULL, err, sizeof err));
+    assert_null(pgq_tenant_connect(&s2, "t_alt_d", NULL, err, sizeof err));
     assert_non_null(strstr(err, "permission denied for database"));
-    c = tconnect_ok(&d2);
+    c = pgq_tenant_connect_ok(&d2);
     assert_int_equal(pgq_int(c, "SELECT count(*) FROM customers"), 4);
     assert_string_equal(pgq_state(c, "CREATE TABLE app.x (i int)"), "42501");
     assert_string_equal(pgq_state(c, "SET ROLE pb_t_alt_s"), "42501");
     PQfinish(c);
-    assert_null(tconnect(&d2, "paybill", NULL, err, sizeof err));
-    assert_null(tconnect(&d2, "t_alt_s", NULL, err, sizeof err));
+    assert_null(pgq_tenant_connect(&d2, "paybill", NULL, err, sizeof err));
+    assert_null(pgq_tenant_connect(&d2, "t_alt_s", NULL, err, sizeof err));
     /* Guessing: the second login with the first's password, and the
      * other way round, get nowhere. */
-    assert_null(tconnect(&d2, NULL, d.password, err, sizeof err));
+    assert_null(pgq_tenant_connect(&d2, NULL, d.password, err, sizeof err));
     assert_non_null(strstr(err, "password authentication failed"));
 
     /* Retain locks both logins out; ensure revives both. */
     assert_int_equal(pb_tdb_delete(tdb, "alt_s", PB_TDB_RETAIN, model, NULL, &e), 0);
-    assert_null(tconnect(&s, NULL, NULL, err, sizeof err));
-    assert_null(tconnect(&s2, NULL, NULL, err, sizeof err));
+    assert_null(pgq_tenant_connect(&s, NULL, NULL, err, sizeof err));
+    assert_null(pgq_tenant_connect(&s2, NULL, NULL, err, sizeof err));
     pb_tdb_creds back;
     ensure_ok("alt_s", PB_DM_LAYOUT_SCHEMA, -1, s2.password, &back);
     assert_string_equal(back.user, "pb_t_alt_s-2");
     pb_tdb_creds_clear(&back);
-    PQfinish(tconnect_ok(&s));
-    PQfinish(tconnect_ok(&s2));
+    PQfinish(pgq_tenant_connect_ok(&s));
+    PQfinish(pgq_tenant_connect_ok(&s2));
     /* Delete drops both logins. */
     const char *ids[] = {"alt_a", "alt_o", "alt_s", "alt_d"};
     for (int i = 0; i < 4; i++)
         assert_int_equal(pb_tdb_delete(tdb, ids[i], PB_TDB_DELETE, model, NULL, &e), 0);
-    adm = admin("paybill");
+    adm = pgq_admin_on(&srv, "paybill");
     assert_int_equal(pgq_int(adm, "SELECT count(*) FROM pg_roles WHERE rolname LIKE 'pb\\_t\\_alt\\_%'"), 0);
     PQfinish(adm);
     pb_tdb_creds *all[] = {&a, &a2, &o, &s, &s2, &d, &d2};
@@ -918,7 +881,7 @@ static void test_operations_on_a_tenant_are_serialised(void **state)
     pb_err e;
     assert_int_equal(pb_tdb_new(&cfg, &other, &e), 0);
     /* Another operation (here: an admin session) holds acme's lock. */
-    PGconn *a = admin("paybill");
+    PGconn *a = pgq_admin_on(&srv, "paybill");
     pgq_must(a, "SELECT pg_advisory_lock(hashtext('paybill.tenant'), hashtext('acme'))");
     assert_int_equal(pb_tdb_suspend(other, "acme", &e), PB_ETIMEOUT);
     assert_non_null(strstr(e.msg, "lock timeout"));
@@ -971,12 +934,12 @@ static void test_delete_policies(void **state)
     pb_tdb_creds cr;
     pb_tdb_snapshot snap;
     pb_tdb_info info;
-    PGconn *adm = admin("paybill");
+    PGconn *adm = pgq_admin_on(&srv, "paybill");
 
     /* Delete: data and role gone. */
     ensure_ok("gone_s", PB_DM_LAYOUT_SCHEMA, -1, NULL, &cr);
     seed(&cr, 1, 2);
-    PGconn *open = tconnect_ok(&cr);
+    PGconn *open = pgq_tenant_connect_ok(&cr);
     assert_int_equal(pb_tdb_delete(tdb, "gone_s", PB_TDB_DELETE, model, NULL, &e), 0);
     assert_string_not_equal(pgq_state(open, "SELECT 1"), "00000");
     PQfinish(open);
@@ -988,7 +951,7 @@ static void test_delete_policies(void **state)
     pb_tdb_creds_clear(&cr);
 
     ensure_ok("gone_d", PB_DM_LAYOUT_DATABASE, -1, NULL, &cr);
-    open = tconnect_ok(&cr); /* an open session does not block DROP DATABASE */
+    open = pgq_tenant_connect_ok(&cr); /* an open session does not block DROP DATABASE */
     assert_int_equal(pb_tdb_delete(tdb, "gone_d", PB_TDB_DELETE, model, NULL, &e), 0);
     PQfinish(open);
     assert_int_equal(pgq_int(adm, "SELECT count(*) FROM pg_database WHERE datname = 't_gone_d'"), 0);
@@ -1001,7 +964,7 @@ static void test_delete_policies(void **state)
     assert_int_equal(pb_tdb_delete(tdb, "kept", PB_TDB_RETAIN, model, NULL, &e), 0);
     assert_int_equal(pgq_int(adm, "SELECT count(*) FROM app.customers WHERE tenant_id = 'kept'"), 3);
     char err[512];
-    assert_null(tconnect(&cr, NULL, NULL, err, sizeof err));
+    assert_null(pgq_tenant_connect(&cr, NULL, NULL, err, sizeof err));
     assert_non_null(strstr(err, "not permitted to log in"));
     assert_int_equal(pb_tdb_info_get(tdb, "kept", &info, &e), 0);
     assert_string_equal(info.state, "retained");
@@ -1038,7 +1001,7 @@ static void test_delete_policies(void **state)
 
 static void assert_only_copy(const char *id, pb_dm_layout l)
 {
-    PGconn *adm = admin("paybill");
+    PGconn *adm = pgq_admin_on(&srv, "paybill");
     char sql[256];
     snprintf(sql, sizeof sql, "SELECT count(*) FROM app.customers WHERE tenant_id = '%s'", id);
     long long rls_rows = pgq_int(adm, sql);
@@ -1066,7 +1029,7 @@ static void assert_serving(const char *id, const char *password, long long custo
     pb_tdb_creds cr;
     pb_err e;
     assert_int_equal(pb_tdb_creds_for(tdb, id, password, &cr, &e), 0);
-    PGconn *c = tconnect_ok(&cr);
+    PGconn *c = pgq_tenant_connect_ok(&cr);
     assert_int_equal(pgq_int(c, "SELECT count(*) FROM customers"), customers);
     PQfinish(c);
     pb_tdb_creds_clear(&cr);
@@ -1155,10 +1118,10 @@ static void test_tier_move_failure_keeps_old_copy(void **state)
     ensure_ok("stuck", PB_DM_LAYOUT_SCHEMA, -1, NULL, &cr);
     seed(&cr, 1, 3);
     /* Someone left an incompatible table where the destination goes. */
-    PGconn *adm = admin("postgres");
+    PGconn *adm = pgq_admin_on(&srv, "postgres");
     pgq_must(adm, "CREATE DATABASE t_stuck");
     PQfinish(adm);
-    adm = admin("t_stuck");
+    adm = pgq_admin_on(&srv, "t_stuck");
     pgq_must(adm, "CREATE SCHEMA app; CREATE TABLE app.customers (id text)");
     PQfinish(adm);
     pb_err_clear(&e);
@@ -1171,7 +1134,7 @@ static void test_tier_move_failure_keeps_old_copy(void **state)
     assert_int_equal(pb_tdb_info_get(tdb, "stuck", &info, &e), 0);
     assert_int_equal(info.layout, PB_DM_LAYOUT_SCHEMA);
     /* Fix the cause and rerun. */
-    adm = admin("postgres");
+    adm = pgq_admin_on(&srv, "postgres");
     pgq_must(adm, "DROP DATABASE t_stuck WITH (FORCE)");
     PQfinish(adm);
     move_ok("stuck", PB_DM_LAYOUT_DATABASE);
@@ -1204,20 +1167,20 @@ static void test_migration_rollout(void **state)
     model = v2;
     pb_tdb_creds *all[] = {&r, &s, &d};
     for (int i = 0; i < 3; i++) {
-        PGconn *c = tconnect_ok(all[i]);
+        PGconn *c = pgq_tenant_connect_ok(all[i]);
         assert_string_equal(pgq_state(c, "INSERT INTO notes (id, body) VALUES (1, 'hello')"), "00000");
         assert_string_equal(pgq_state(c, "INSERT INTO customers (id, email, phone) VALUES (77, 'p@x', '+1')"), "00000");
         assert_int_equal(pgq_int(c, "SELECT count(*) FROM notes"), 1);
         PQfinish(c);
     }
-    PGconn *adm = admin("paybill");
+    PGconn *adm = pgq_admin_on(&srv, "paybill");
     assert_int_equal(pgq_int(adm, "SELECT count(*) FROM paybill.migrations WHERE target IN ('app', 't_mig_s') AND version = 2"), 2);
     assert_int_equal(pgq_int(adm, "SELECT count(*) FROM pg_indexes WHERE indexname = 'notes_by_body'") >= 2, 1);
     /* Every tenant of every layout got it, not only the ones above. */
     assert_int_equal(pgq_int(adm, "SELECT count(*) FROM paybill.tenants t WHERE layout = 'schema' AND NOT EXISTS "
                                "(SELECT 1 FROM paybill.migrations m WHERE m.target = t.location AND m.version = 2)"), 0);
     PQfinish(adm);
-    adm = admin("t_mig_d");
+    adm = pgq_admin_on(&srv, "t_mig_d");
     assert_int_equal(pgq_int(adm, "SELECT max(version) FROM paybill.migrations"), 2);
     PQfinish(adm);
 
@@ -1225,7 +1188,7 @@ static void test_migration_rollout(void **state)
     pb_err_clear(&e);
     assert_int_equal(pb_tdb_apply_model(tdb, v3, 0, &e), PB_EFORBIDDEN);
     assert_non_null(strstr(e.msg, "drops column \"customers.vip\""));
-    adm = admin("paybill");
+    adm = pgq_admin_on(&srv, "paybill");
     assert_int_equal(pgq_int(adm, "SELECT max(version) FROM paybill.migrations"), 2);
     assert_int_equal(pgq_int(adm, "SELECT count(*) FROM information_schema.columns WHERE table_schema = 'app' "
                                "AND table_name = 'customers' AND column_name = 'vip'"), 1);
@@ -1237,7 +1200,7 @@ static void test_migration_rollout(void **state)
     pb_dm_free(v1);
     /* With allowDestructive it goes through and is recorded. */
     assert_int_equal(pb_tdb_apply_model(tdb, v3, 1, &e), 0);
-    adm = admin("t_mig_d");
+    adm = pgq_admin_on(&srv, "t_mig_d");
     assert_int_equal(pgq_int(adm, "SELECT max(version) FROM paybill.migrations"), 3);
     assert_int_equal(pgq_int(adm, "SELECT count(*) FROM information_schema.columns WHERE table_name = 'customers' AND column_name = 'vip'"), 0);
     PQfinish(adm);
@@ -1256,7 +1219,7 @@ static void test_migration_rollout(void **state)
 /* One customer through the tenant's login (any model version has these columns). */
 static void insert_one(const pb_tdb_creds *cr)
 {
-    PGconn *c = tconnect_ok(cr);
+    PGconn *c = pgq_tenant_connect_ok(cr);
     pgq_must(c, "INSERT INTO customers (id, email) VALUES (1, 'one@ex.com')");
     PQfinish(c);
 }
@@ -1283,7 +1246,7 @@ static void test_rls_acls_do_not_grow_with_tenants(void **state)
 {
     pb_tdb_creds cr;
     char id[16], before[128];
-    PGconn *adm = admin("paybill");
+    PGconn *adm = pgq_admin_on(&srv, "paybill");
     ensure_ok("aclgrow0", PB_DM_LAYOUT_RLS, -1, NULL, &cr);
     pb_tdb_creds_clear(&cr);
     snprintf(before, sizeof before, "%s", rls_acl_sizes(adm));
@@ -1321,7 +1284,7 @@ static void test_rls_acls_do_not_grow_with_tenants(void **state)
               "GRANT USAGE ON SCHEMA app, paybill TO pb_t_aclgrow2; GRANT CONNECT ON DATABASE paybill TO pb_t_aclgrow2");
     assert_string_not_equal(rls_acl_sizes(adm), before);
     ensure_ok("aclgrow2", PB_DM_LAYOUT_RLS, -1, NULL, &cr);
-    PQfinish(tconnect_ok(&cr));
+    PQfinish(pgq_tenant_connect_ok(&cr));
     pb_tdb_creds_clear(&cr);
     assert_string_equal(rls_acl_sizes(adm), before);
     for (int i = 0; i <= 4; i++) {
@@ -1343,7 +1306,7 @@ static void test_failed_ensure_is_undone_and_retryable(void **state)
     pb_tdb *other;
     pb_err e;
     assert_int_equal(pb_tdb_new(&cfg, &other, &e), 0);
-    PGconn *adm = admin("paybill");
+    PGconn *adm = pgq_admin_on(&srv, "paybill");
     const struct {
         const char *id, *target;
         pb_dm_layout l;
@@ -1379,7 +1342,7 @@ static void test_failed_ensure_is_undone_and_retryable(void **state)
     assert_int_equal(pgq_int(adm, "SELECT count(*) FROM pg_roles WHERE rolname = 'pb_t_half_k' AND rolcanlogin"), 0);
     pgq_must(adm, "SELECT pg_advisory_unlock_all()");
     assert_int_equal(pb_tdb_ensure(other, &t, model, &cr, &e), 0);
-    PQfinish(tconnect_ok(&cr));
+    PQfinish(pgq_tenant_connect_ok(&cr));
     pb_tdb_creds_clear(&cr);
     assert_int_equal(pb_tdb_delete(other, "half_k", PB_TDB_DELETE, model, NULL, &e), 0);
     PQfinish(adm);
@@ -1405,7 +1368,7 @@ static void test_move_uses_its_own_statement_timeout(void **state)
     pb_tdb_creds cr;
     assert_int_equal(pb_tdb_ensure(quick, &spec, model, &cr, &e), 0);
     insert_one(&cr);
-    PGconn *adm = admin("paybill");
+    PGconn *adm = pgq_admin_on(&srv, "paybill");
     pgq_must(adm, "CREATE FUNCTION public.slow_copy() RETURNS trigger LANGUAGE plpgsql AS "
               "$$BEGIN PERFORM pg_sleep(1.2); RETURN NULL; END$$; "
               "CREATE TRIGGER slow_copy BEFORE INSERT ON app.customers FOR EACH STATEMENT "
@@ -1424,7 +1387,7 @@ static void test_move_uses_its_own_statement_timeout(void **state)
     pb_tdb_info info;
     assert_int_equal(pb_tdb_info_get(bounded, "bigmove", &info, &e), 0);
     assert_int_equal(info.layout, PB_DM_LAYOUT_SCHEMA);
-    PGconn *c = tconnect_ok(&cr);
+    PGconn *c = pgq_tenant_connect_ok(&cr);
     assert_int_equal(pgq_int(c, "SELECT count(*) FROM customers"), 1);
     PQfinish(c);
     pgq_must(adm, "DROP TRIGGER slow_copy ON app.customers; DROP FUNCTION public.slow_copy()");
@@ -1455,7 +1418,7 @@ static void test_password_set_only_when_changed(void **state)
     pb_tdb_creds cr, cr2;
     pb_err e;
     char v1[512];
-    PGconn *adm = admin("paybill");
+    PGconn *adm = pgq_admin_on(&srv, "paybill");
     ensure_ok("pwstable", PB_DM_LAYOUT_RLS, -1, pw, &cr);
     snprintf(v1, sizeof v1, "%s", verifier_of(adm, "pb_t_pwstable"));
     assert_int_equal(strncmp(v1, "SCRAM-SHA-256$", 14), 0);
@@ -1466,7 +1429,7 @@ static void test_password_set_only_when_changed(void **state)
     pb_tdb_creds_clear(&cr2);
     assert_string_equal(verifier_of(adm, "pb_t_pwstable"), v1);
     assert_int_equal(pgq_int(adm, "SELECT xmin::text::bigint FROM pg_authid WHERE rolname = 'pb_t_pwstable'"), xmin);
-    PQfinish(tconnect_ok(&cr));
+    PQfinish(pgq_tenant_connect_ok(&cr));
     /* The record keeps a salted hash, never the password. */
     assert_int_equal(pgq_int(adm, "SELECT count(*) FROM paybill.tenants WHERE tenant_id = 'pwstable' AND "
                                "password_hash LIKE 'hmac-sha256$%' AND strpos(password_hash, 'Stable-password') = 0"),
@@ -1485,14 +1448,14 @@ static void test_password_set_only_when_changed(void **state)
     assert_string_equal(verifier_of(adm, "pb_t_pwstable-2"), v1);
     assert_int_equal(pgq_int(adm, "SELECT xmin::text::bigint FROM pg_authid WHERE rolname = 'pb_t_pwstable-2'"), xmin2);
     assert_int_equal(pgq_int(adm, "SELECT xmin::text::bigint FROM pg_authid WHERE rolname = 'pb_t_pwstable'"), xmin);
-    PQfinish(tconnect_ok(&cr2));
+    PQfinish(pgq_tenant_connect_ok(&cr2));
     ensure_ok("pwstable", PB_DM_LAYOUT_RLS, -1, pw, &cr3);
     assert_string_equal(cr3.user, "pb_t_pwstable-2");
     pb_tdb_creds_clear(&cr3);
     assert_string_not_equal(verifier_of(adm, "pb_t_pwstable-2"), v1);
-    PQfinish(tconnect_ok(&cr));
+    PQfinish(pgq_tenant_connect_ok(&cr));
     char err[512];
-    assert_null(tconnect(&cr2, NULL, NULL, err, sizeof err));
+    assert_null(pgq_tenant_connect(&cr2, NULL, NULL, err, sizeof err));
     /* Rotate back to the first login for the rest. */
     pb_tdb_creds_clear(&cr2);
     assert_int_equal(pb_tdb_rotate(tdb, "pwstable", LONG_GRACE_MS, &cr2, &e), 0);
@@ -1503,7 +1466,7 @@ static void test_password_set_only_when_changed(void **state)
     snprintf(v1, sizeof v1, "%s", verifier_of(adm, "pb_t_pwstable"));
     ensure_ok("pwstable", PB_DM_LAYOUT_RLS, -1, NULL, &cr3);
     assert_string_not_equal(verifier_of(adm, "pb_t_pwstable"), v1);
-    PQfinish(tconnect_ok(&cr3));
+    PQfinish(pgq_tenant_connect_ok(&cr3));
     pb_tdb_creds_clear(&cr3);
     /* A record without a hash (older versions) or with a damaged one:
      * set once, then stable again. */
@@ -1520,7 +1483,7 @@ static void test_password_set_only_when_changed(void **state)
         ensure_ok("pwstable", PB_DM_LAYOUT_RLS, -1, pw, &cr3);
         pb_tdb_creds_clear(&cr3);
         assert_string_equal(verifier_of(adm, "pb_t_pwstable"), v1);
-        PQfinish(tconnect_ok(&cr));
+        PQfinish(pgq_tenant_connect_ok(&cr));
     }
     assert_int_equal(pb_tdb_delete(tdb, "pwstable", PB_TDB_DELETE, model, NULL, &e), 0);
     pb_tdb_creds_clear(&cr);
@@ -1553,20 +1516,10 @@ static pb_tdb *dedicated(void)
     return ded;
 }
 
-static PGconn *admin_on(const pgtest_server *s, const char *db)
-{
-    char ci[512];
-    snprintf(ci, sizeof ci, "%s dbname=%s", s->conninfo, db);
-    PGconn *c = PQconnectdb(ci);
-    if (PQstatus(c) != CONNECTION_OK)
-        fail_msg("admin connect: %s", PQerrorMessage(c));
-    return c;
-}
-
 /* What a server holds of a tenant: rls rows, its schema, its database, its role. */
 static void holdings(const pgtest_server *s, const char *id, long long out[4])
 {
-    PGconn *adm = admin_on(s, "paybill");
+    PGconn *adm = pgq_admin_on(s, "paybill");
     char sql[256];
     snprintf(sql, sizeof sql,
              "SELECT CASE WHEN to_regclass('app.customers') IS NULL THEN 0 ELSE 1 END");
@@ -1624,7 +1577,7 @@ static void assert_serving_on(pb_tdb *t, const char *id, const char *password, l
     pb_err_clear(&e);
     if (pb_tdb_creds_for(t, id, password, &cr, &e))
         fail_msg("creds_for %s: %s", id, e.msg);
-    PGconn *c = tconnect_ok(&cr);
+    PGconn *c = pgq_tenant_connect_ok(&cr);
     assert_int_equal(pgq_int(c, "SELECT count(*) FROM customers"), customers);
     PQfinish(c);
     pb_tdb_creds_clear(&cr);
@@ -1673,7 +1626,7 @@ static void test_dedicated_server_round_trip(void **state)
     assert_string_equal(info.arriving_from, "");
     assert_false(info.moving);
     /* The connection limit came along; the shared server now refuses. */
-    PGconn *a2 = admin_on(&srv2, "paybill");
+    PGconn *a2 = pgq_admin_on(&srv2, "paybill");
     assert_int_equal(pgq_int(a2, "SELECT rolconnlimit FROM pg_roles WHERE rolname = 'pb_t_nomad'"), 7);
     PQfinish(a2);
     assert_int_equal(pb_tdb_checksum(tdb, "nomad", model, &rows, sum, &e), PB_ENOTFOUND);
@@ -1695,11 +1648,11 @@ static void test_dedicated_server_round_trip(void **state)
     pb_tdb_creds ocr;
     assert_int_equal(pb_tdb_ensure(d, &other, model, &ocr, &e), 0);
     char err[512];
-    assert_null(tconnect(&dcr, "t_silo2", NULL, err, sizeof err));
+    assert_null(pgq_tenant_connect(&dcr, "t_silo2", NULL, err, sizeof err));
     assert_non_null(strstr(err, "permission denied"));
-    assert_null(tconnect(&dcr, "paybill", NULL, err, sizeof err));
-    assert_null(tconnect(&ocr, "t_nomad", NULL, err, sizeof err));
-    PGconn *c = tconnect_ok(&dcr);
+    assert_null(pgq_tenant_connect(&dcr, "paybill", NULL, err, sizeof err));
+    assert_null(pgq_tenant_connect(&ocr, "t_nomad", NULL, err, sizeof err));
+    PGconn *c = pgq_tenant_connect_ok(&dcr);
     assert_string_equal(pgq_state(c, "SET ROLE pb_t_silo2"), "42501");
     assert_string_equal(pgq_state(c, "SELECT * FROM paybill.tenants"), "42501");
     PQfinish(c);
@@ -1709,8 +1662,8 @@ static void test_dedicated_server_round_trip(void **state)
     pb_tdb_creds rcr;
     assert_int_equal(pb_tdb_rotate(d, "nomad", LONG_GRACE_MS, &rcr, &e), 0);
     assert_string_equal(rcr.user, "pb_t_nomad-2");
-    PQfinish(tconnect_ok(&rcr));
-    PQfinish(tconnect_ok(&dcr));
+    PQfinish(pgq_tenant_connect_ok(&rcr));
+    PQfinish(pgq_tenant_connect_ok(&dcr));
 
     /* database (dedicated) -> schema (shared). */
     across_ok(d, tdb, "nomad", PB_DM_LAYOUT_SCHEMA);
@@ -1719,9 +1672,9 @@ static void test_dedicated_server_round_trip(void **state)
     assert_string_equal(sum, sum0);
     assert_lives_on(&srv, &srv2, "nomad", PB_DM_LAYOUT_SCHEMA);
     assert_serving_on(tdb, "nomad", rcr.password, 12);
-    PQfinish(tconnect_ok(&cr)); /* the first login, on the shared server again */
+    PQfinish(pgq_tenant_connect_ok(&cr)); /* the first login, on the shared server again */
     {
-        PGconn *a1 = admin_on(&srv2, "paybill");
+        PGconn *a1 = pgq_admin_on(&srv2, "paybill");
         assert_int_equal(pgq_int(a1, "SELECT count(*) FROM pg_roles WHERE rolname LIKE 'pb\\_t\\_nomad%'"), 0);
         PQfinish(a1);
     }
@@ -1739,7 +1692,7 @@ static void test_dedicated_server_round_trip(void **state)
     assert_string_equal(sum, sum0);
     assert_serving_on(tdb, "nomad", rcr.password, 12);
     {
-        PGconn *a1 = tconnect_ok(&cr); /* the first login sees the same rows */
+        PGconn *a1 = pgq_tenant_connect_ok(&cr); /* the first login sees the same rows */
         assert_int_equal(pgq_int(a1, "SELECT count(*) FROM customers"), 12);
         PQfinish(a1);
     }
@@ -1822,7 +1775,7 @@ static void test_dedicated_move_crash_converges(void **state)
             assert_serving_on(to, "drifter", cr.password, 4);
         }
     }
-    PQfinish(tconnect_ok(&first)); /* back on the shared server: the first login too */
+    PQfinish(pgq_tenant_connect_ok(&first)); /* back on the shared server: the first login too */
     pb_tdb_creds_clear(&first);
     /* A tenant suspended on the source mid-move stays suspended after it. */
     pb_err e;
@@ -1836,9 +1789,9 @@ static void test_dedicated_move_crash_converges(void **state)
     char err[512];
     pb_tdb_creds dcr;
     assert_int_equal(pb_tdb_creds_for(d, "drifter", cr.password, &dcr, &e), 0);
-    assert_null(tconnect(&dcr, NULL, NULL, err, sizeof err));
+    assert_null(pgq_tenant_connect(&dcr, NULL, NULL, err, sizeof err));
     assert_int_equal(pb_tdb_resume(d, "drifter", &e), 0);
-    PQfinish(tconnect_ok(&dcr));
+    PQfinish(pgq_tenant_connect_ok(&dcr));
     pb_tdb_creds_clear(&dcr);
     assert_int_equal(pb_tdb_delete(d, "drifter", PB_TDB_DELETE, model, NULL, &e), 0);
     assert_int_equal(pb_tdb_delete(tdb, "drifter", PB_TDB_DELETE, model, NULL, &e), 0);
@@ -1861,10 +1814,10 @@ static void test_dedicated_move_failure_keeps_old_copy(void **state)
     char sum0[65], sum[65];
     checksum("anchor", &rows0, sum0);
     /* An incompatible table where the destination goes. */
-    PGconn *adm = admin_on(&srv2, "postgres");
+    PGconn *adm = pgq_admin_on(&srv2, "postgres");
     pgq_must(adm, "CREATE DATABASE t_anchor");
     PQfinish(adm);
-    adm = admin_on(&srv2, "t_anchor");
+    adm = pgq_admin_on(&srv2, "t_anchor");
     pgq_must(adm, "CREATE SCHEMA app; CREATE TABLE app.customers (id text)");
     PQfinish(adm);
     pb_err_clear(&e);
@@ -1880,7 +1833,7 @@ static void test_dedicated_move_failure_keeps_old_copy(void **state)
     assert_string_equal(info.state, "active");
     assert_string_equal(info.move_server, "dedicated-1");
     /* Fix the cause and rerun. */
-    adm = admin_on(&srv2, "postgres");
+    adm = pgq_admin_on(&srv2, "postgres");
     pgq_must(adm, "DROP DATABASE t_anchor WITH (FORCE)");
     PQfinish(adm);
     across_ok(tdb, d, "anchor", PB_DM_LAYOUT_DATABASE);
@@ -1924,7 +1877,7 @@ static void test_dedicated_server_down_keeps_old_copy(void **state)
     pb_tdb_set_fail_after(tdb, 2);
     assert_int_equal(pb_tdb_move_across(tdb, gone, "castaway", PB_DM_LAYOUT_DATABASE, model, &e), PB_EINTERNAL);
     char err[512];
-    assert_null(tconnect(&cr, NULL, NULL, err, sizeof err)); /* locked out by the move */
+    assert_null(pgq_tenant_connect(&cr, NULL, NULL, err, sizeof err)); /* locked out by the move */
     pgtest_stop(&srv3);
     assert_int_not_equal(pb_tdb_move_across(tdb, gone, "castaway", PB_DM_LAYOUT_DATABASE, model, &e), 0);
     assert_null(strstr(e.msg, "injected"));

@@ -68,41 +68,6 @@ static pb_dm_model *parse_model(const char *json)
     return m;
 }
 
-static PGconn *admin(const char *db)
-{
-    char ci[512];
-    snprintf(ci, sizeof ci, "%s dbname=%s", srv.conninfo, db);
-    PGconn *c = PQconnectdb(ci);
-    if (PQstatus(c) != CONNECTION_OK)
-        fail_msg("admin connect: %s", PQerrorMessage(c));
-    return c;
-}
-
-static PGconn *tconnect(const pb_tdb_creds *cr, const char *db, char *err, size_t n)
-{
-    char port[16];
-    snprintf(port, sizeof port, "%d", cr->port);
-    const char *keys[] = {"host", "port", "dbname", "user", "password", "sslmode", "connect_timeout", NULL};
-    const char *vals[] = {cr->host, port, db ? db : cr->dbname, cr->user, cr->password, "disable", "5", NULL};
-    PGconn *c = PQconnectdbParams(keys, vals, 0);
-    if (PQstatus(c) != CONNECTION_OK) {
-        if (err)
-            snprintf(err, n, "%s", PQerrorMessage(c));
-        PQfinish(c);
-        return NULL;
-    }
-    return c;
-}
-
-static PGconn *tconnect_ok(const pb_tdb_creds *cr)
-{
-    char err[512];
-    PGconn *c = tconnect(cr, NULL, err, sizeof err);
-    if (!c)
-        fail_msg("tenant %s connect: %s", cr->user, err);
-    return c;
-}
-
 
 
 
@@ -117,7 +82,7 @@ static void ensure_ok(const char *id, pb_dm_layout l, const pb_dm_model *m, pb_t
 
 static void seed(const pb_tdb_creds *cr)
 {
-    PGconn *c = tconnect_ok(cr);
+    PGconn *c = pgq_tenant_connect_ok(cr);
     pgq_must(c, "INSERT INTO customers (id, email) VALUES (1, 'a@x'), (2, 'b@x');"
             "INSERT INTO orders (id, customer_id) VALUES (10, 1), (11, 2)");
     PQfinish(c);
@@ -189,7 +154,7 @@ static int migrated_to(PGconn *adm_shared, const char *target, long long version
 
 static int db_migrated_to(const char *db, long long version)
 {
-    PGconn *a = admin(db);
+    PGconn *a = pgq_admin_on(&srv, db);
     char sql[256];
     snprintf(sql, sizeof sql, "SELECT count(*) FROM paybill.migrations WHERE version = %lld", version);
     int ok = pgq_int(a, sql) == 1;
@@ -255,7 +220,7 @@ static void test_tenant_cannot_replace_objects(void **state)
         const char *schema;
     } cases[] = {{&s, "t_own_s"}, {&r, "app"}, {&d, "app"}};
     for (int i = 0; i < 3; i++) {
-        PGconn *c = tconnect_ok(cases[i].cr);
+        PGconn *c = pgq_tenant_connect_ok(cases[i].cr);
         char sql[512];
         const char *sc = cases[i].schema;
         snprintf(sql, sizeof sql, "DROP TABLE %s.orders", sc);
@@ -307,7 +272,7 @@ static void test_tenant_cannot_replace_objects(void **state)
     /* Who owns what, as the admin sees it: the operator's owner role owns
      * the tenant's schema (bridge), database and its schema "app" (silo),
      * and every table; no tenant role has CREATE on any of them. */
-    PGconn *a = admin("paybill");
+    PGconn *a = pgq_admin_on(&srv, "paybill");
     assert_int_equal(pgq_int(a, "SELECT count(*) FROM pg_namespace WHERE nspname = 't_own_s' "
                              "AND nspowner = 'paybill_owner'::regrole"),
                      1);
@@ -325,7 +290,7 @@ static void test_tenant_cannot_replace_objects(void **state)
                              "has_database_privilege(r.oid, 't_own_d', 'TEMP'))"),
                      0);
     PQfinish(a);
-    a = admin("t_own_d");
+    a = pgq_admin_on(&srv, "t_own_d");
     assert_int_equal(pgq_int(a, "SELECT count(*) FROM pg_namespace WHERE nspname = 'app' "
                              "AND nspowner = 'paybill_owner'::regrole"),
                      1);
@@ -355,11 +320,11 @@ static void test_legacy_owned_schema_attack(void **state)
     seed(&bs);
     seed(&br);
     seed(&bd);
-    PGconn *adm = admin("paybill");
+    PGconn *adm = pgq_admin_on(&srv, "paybill");
     /* What older versions made: the tenant's login owns its schema. */
     pgq_must(adm, "ALTER SCHEMA t_victim OWNER TO pb_t_victim");
     /* The tenant sets the trap with its own login... */
-    PGconn *c = tconnect_ok(&v);
+    PGconn *c = pgq_tenant_connect_ok(&v);
     set_trap(c, "t_victim", "victim");
     /* ...which works for the tenant itself, with its own privileges. */
     assert_int_equal(pgq_int(c, "SELECT count(*) FROM customers"), 1);
@@ -408,7 +373,7 @@ static void test_legacy_owned_schema_attack(void **state)
     assert_int_equal(pgq_int(adm, "SELECT count(*) FROM pg_namespace WHERE nspname = 't_victim' "
                                "AND nspowner = 'paybill_owner'::regrole"),
                      1);
-    c = tconnect_ok(&v); /* no longer able to make anything there */
+    c = pgq_tenant_connect_ok(&v); /* no longer able to make anything there */
     assert_string_equal(pgq_state(c, "CREATE TABLE t_victim.more (x int)"), "42501");
     PQfinish(c);
 
@@ -431,7 +396,7 @@ static void test_legacy_owned_schema_attack(void **state)
     assert_int_equal(pgq_int(adm, "SELECT count(*) FROM pg_namespace WHERE nspname = 't_victim'"), 1);
 
     /* The bystanders were never disturbed. */
-    PGconn *cs = tconnect_ok(&bs);
+    PGconn *cs = pgq_tenant_connect_ok(&bs);
     assert_int_equal(pgq_int(cs, "SELECT count(*) FROM notes"), 0);
     assert_int_equal(pgq_int(cs, "SELECT count(*) FROM customers"), 2);
     PQfinish(cs);
@@ -454,13 +419,13 @@ static void test_operator_refuses_foreign_objects(void **state)
     ensure_ok("victim3", PB_DM_LAYOUT_DATABASE, v2, &vd);
     seed(&v);
     seed(&vd);
-    PGconn *adm = admin("paybill");
+    PGconn *adm = pgq_admin_on(&srv, "paybill");
     /* The trap as an admin builds it, then handed to the tenant's role. */
     set_trap(adm, "t_victim2", "victim2");
     pgq_must(adm, "ALTER VIEW t_victim2.customers OWNER TO pb_t_victim2;"
               "ALTER FUNCTION t_victim2.spy() OWNER TO pb_t_victim2;"
               "ALTER TABLE t_victim2.spylog OWNER TO pb_t_victim2");
-    PGconn *dadm = admin("t_victim3");
+    PGconn *dadm = pgq_admin_on(&srv, "t_victim3");
     set_trap(dadm, "app", "victim3");
     pgq_must(dadm, "ALTER VIEW app.customers OWNER TO pb_t_victim3;"
                "ALTER FUNCTION app.spy() OWNER TO pb_t_victim3;"
