@@ -89,7 +89,11 @@ wait_for "example tenants Ready under the chart's RBAC" 120 kubectl wait --for=c
 n=$(kubectl get tenants -o name | wc -l | tr -d ' ')
 [ "$n" -ge 3 ] || fail "expected the examples' tenants, got $n"
 ok "$n tenants Ready"
-if grep -q "forbidden" "$T/operator.log"; then fail "the operator hit RBAC denials: $(grep -m3 forbidden "$T/operator.log")"; fi
+# A write refused just after the operator bound itself in a new namespace
+# is the real API server's RBAC cache catching up: the operator logs that it
+# waits and retries (tenant_controller.c). Any other denial is a bug.
+denials=$(grep -i "forbidden" "$T/operator.log" | grep -v "waiting for the operator's new RoleBinding to take effect")
+[ -z "$denials" ] || fail "the operator hit RBAC denials: $(head -3 <<<"$denials")"
 ok "no RBAC denial in the operator's log"
 
 # ---- upgrade -----------------------------------------------------------------
