@@ -256,6 +256,13 @@ typedef struct watch_spec {
     const char *pred_path;            /* for operator_pred_path_changed */
 } watch_spec;
 
+/* Every route of the operator's HTTPS endpoint (webhook_certs serves it
+ * with its managed certificate); ud is the operator_ctx. */
+static int register_https_routes(pb_http_server *srv, void *ud, pb_err *err)
+{
+    return wf_adm_register(srv, ud, err);
+}
+
 int operator_run(const pb_options *opts, pb_err *err)
 {
     opconfig cfg;
@@ -380,7 +387,8 @@ int operator_run(const pb_options *opts, pb_err *err)
         webhook_certs_options wo = {.client = client,
                                     .namespace_name = system_ns,
                                     .listen_addr = opts->webhook_addr,
-                                    .register_routes = wf_adm_register};
+                                    .register_routes = register_https_routes,
+                                    .register_ud = &op};
         if ((rc = webhook_certs_start(&wo, &webhooks, err)) != 0)
             goto out;
     }

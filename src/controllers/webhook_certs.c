@@ -32,6 +32,7 @@ struct webhook_certs {
     kube_client *client;
     char *ns, *addr, *secret, *service, *config;
     webhook_certs_register_fn register_routes;
+    void *register_ud;
     int recheck_s;
     char dir[64];
     char *served_cert; /* PEM of the leaf being served */
@@ -329,7 +330,7 @@ static int serve(webhook_certs *w, const char *cert, const char *key, pb_err *er
     pb_http_config hc = {.addr = w->addr, .name = "webhooks", .tls_cert_file = cf,
                          .tls_key_file = kf, .max_body = 4u * 1024 * 1024};
     pb_http_server *srv = NULL;
-    if ((rc = pb_http_server_new(&hc, &srv, err)) || (rc = w->register_routes(srv, err)) ||
+    if ((rc = pb_http_server_new(&hc, &srv, err)) || (rc = w->register_routes(srv, w->register_ud, err)) ||
         (rc = pb_http_server_start(srv, err))) {
         pb_http_server_free(srv);
         return pb_err_wrap(err, "webhook endpoint on %s", w->addr);
@@ -405,6 +406,7 @@ int webhook_certs_start(const webhook_certs_options *o, webhook_certs **out, pb_
         return pb_err_set(err, PB_ENOMEM, "out of memory");
     w->client = o->client;
     w->register_routes = o->register_routes;
+    w->register_ud = o->register_ud;
     w->recheck_s = o->recheck_s > 0 ? o->recheck_s : 60;
     w->port = -1;
     w->ns = strdup(o->namespace_name);

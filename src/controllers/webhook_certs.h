@@ -45,7 +45,9 @@
 #define WEBHOOK_CERTS_ROTATE_BEFORE_S (30L * 86400)
 
 typedef struct webhook_certs webhook_certs;
-typedef int (*webhook_certs_register_fn)(pb_http_server *srv, pb_err *err);
+/* Adds the HTTPS routes (admission, billing, JWKS...) to a new server;
+ * called again each time the server restarts with a new leaf. */
+typedef int (*webhook_certs_register_fn)(pb_http_server *srv, void *ud, pb_err *err);
 
 typedef struct webhook_certs_options {
     kube_client *client;         /* borrowed; outlives the webhook_certs */
@@ -55,6 +57,7 @@ typedef struct webhook_certs_options {
     const char *service_name;    /* NULL = WEBHOOK_CERTS_SERVICE */
     const char *config_name;     /* NULL = WEBHOOK_CERTS_CONFIG */
     webhook_certs_register_fn register_routes;
+    void *register_ud;           /* passed to register_routes */
     int recheck_s;               /* 0 = 60: a helm upgrade empties caBundle */
 } webhook_certs_options;
 

@@ -209,8 +209,9 @@ static void validate_handler(const pb_http_request *req, pb_http_response *resp,
     handle(req, resp, wf_adm_validate);
 }
 
-int wf_adm_register(pb_http_server *srv, pb_err *err)
+int wf_adm_register(pb_http_server *srv, void *ud, pb_err *err)
 {
+    (void)ud;
     int rc = pb_http_route_body(srv, "POST", WF_ADM_MUTATE_PATH, WF_ADM_MAX_BODY, mutate_handler,
                                 NULL, err);
     if (rc == 0)

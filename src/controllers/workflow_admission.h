@@ -43,6 +43,6 @@ int wf_adm_mutate(const pb_adm_request *rq, json_t **out, pb_err *err);
 int wf_adm_validate(const pb_adm_request *rq, json_t **out, pb_err *err);
 
 /* Register both routes on srv (before pb_http_server_start). */
-int wf_adm_register(pb_http_server *srv, pb_err *err);
+int wf_adm_register(pb_http_server *srv, void *ud, pb_err *err);
 
 #endif
