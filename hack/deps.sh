@@ -73,4 +73,10 @@ else
     echo "deps: error: 'hack/tofu.sh build' failed (it needs Go >= 1.26.6 and the Go module proxy); see the messages above" >&2
     exit 1
   fi
+  # stripesign (hack/tools/stripe: stripe-go's webhook package), the
+  # reference signer/verifier of the billing tests.
+  if ! "$(dirname "$0")/stripe.sh" build; then
+    echo "deps: error: 'hack/stripe.sh build' failed (it needs Go >= 1.26 and the Go module proxy); see the messages above" >&2
+    exit 1
+  fi
 fi
