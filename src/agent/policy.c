@@ -273,20 +273,20 @@ static int parse_duration(const json_t *o, const char *key, const char *path, lo
     return 0;
 }
 
-static int parse_limits(const json_t *o, pb_pol_limits *l, pb_err *e)
+int pb_pol_limits_parse(const json_t *o, const char *path, pb_pol_limits *l, pb_err *e)
 {
     static const char *const keys[] = {"workflowsPerHour", "stepsPerWorkflow", "rowsPerStep", "rowsPerHour",
                                        "stepTimeout",      "workflowTimeout",  NULL};
     if (!json_is_object(o))
-        return pb_err_set(e, PB_EINVAL, "spec.limits: expected an object");
-    int rc = check_keys(o, "spec.limits", keys,
+        return pb_err_set(e, PB_EINVAL, "%s: expected an object", path);
+    int rc = check_keys(o, path, keys,
                         "workflowsPerHour, stepsPerWorkflow, rowsPerStep, rowsPerHour, stepTimeout, workflowTimeout", e);
-    if (rc || (rc = parse_int(o, "workflowsPerHour", "spec.limits", 0, 100000, &l->workflows_per_hour, e)) ||
-        (rc = parse_int(o, "stepsPerWorkflow", "spec.limits", 1, PB_STEP_MAX_STEPS, &l->steps_per_workflow, e)) ||
-        (rc = parse_int(o, "rowsPerStep", "spec.limits", 1, PB_POL_HARD_MAX_ROWS, &l->rows_per_step, e)) ||
-        (rc = parse_int(o, "rowsPerHour", "spec.limits", 1, 1000000000LL, &l->rows_per_hour, e)) ||
-        (rc = parse_duration(o, "stepTimeout", "spec.limits", &l->step_timeout_ms, e)) ||
-        (rc = parse_duration(o, "workflowTimeout", "spec.limits", &l->workflow_timeout_ms, e)))
+    if (rc || (rc = parse_int(o, "workflowsPerHour", path, 0, 100000, &l->workflows_per_hour, e)) ||
+        (rc = parse_int(o, "stepsPerWorkflow", path, 1, PB_STEP_MAX_STEPS, &l->steps_per_workflow, e)) ||
+        (rc = parse_int(o, "rowsPerStep", path, 1, PB_POL_HARD_MAX_ROWS, &l->rows_per_step, e)) ||
+        (rc = parse_int(o, "rowsPerHour", path, 1, 1000000000LL, &l->rows_per_hour, e)) ||
+        (rc = parse_duration(o, "stepTimeout", path, &l->step_timeout_ms, e)) ||
+        (rc = parse_duration(o, "workflowTimeout", path, &l->workflow_timeout_ms, e)))
         return rc;
     return 0;
 }
@@ -674,7 +674,7 @@ static int compile(pb_pol *p, const json_t *spec, const pb_dm_model *m, const pb
         return rc;
     pb_pol_limits pl = PB_POL_LIMITS_UNSET;
     json_t *jl = json_object_get(spec, "limits");
-    if (jl && (rc = parse_limits(jl, &pl, e)))
+    if (jl && (rc = pb_pol_limits_parse(jl, "spec.limits", &pl, e)))
         return rc;
     const pb_pol_limits *plan = o->plan;
     p->limits.workflows_per_hour = lower(pl.workflows_per_hour, plan ? plan->workflows_per_hour : -1);

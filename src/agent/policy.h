@@ -95,6 +95,11 @@ typedef struct pb_pol_limits {
 
 #define PB_POL_LIMITS_UNSET {-1, -1, -1, -1, -1, -1}
 
+/* Parse a limits object (an AgentPolicy's or a Plan's spec.limits; keys as
+ * in the spec above, unknown keys refused) into *l, whose fields not given
+ * are left as they were. `path` prefixes messages ("spec.limits"). */
+int pb_pol_limits_parse(const json_t *o, const char *path, pb_pol_limits *l, pb_err *e);
+
 typedef struct pb_pol_opts {
     const char *ns;            /* the policy's namespace (default subject, messages) */
     const char *name;          /* metadata.name, for messages */

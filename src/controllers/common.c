@@ -17,6 +17,8 @@
 const kube_gvr OPERATOR_GVR_PLANS = {OPERATOR_GROUP, OPERATOR_VERSION, "plans"};
 const kube_gvr OPERATOR_GVR_TENANTS = {OPERATOR_GROUP, OPERATOR_VERSION, "tenants"};
 const kube_gvr OPERATOR_GVR_SUBSCRIPTIONS = {OPERATOR_GROUP, OPERATOR_VERSION, "subscriptions"};
+const kube_gvr OPERATOR_GVR_AGENTPOLICIES = {OPERATOR_GROUP, OPERATOR_VERSION, "agentpolicies"};
+const kube_gvr OPERATOR_GVR_WORKFLOWS = {OPERATOR_GROUP, OPERATOR_VERSION, "workflows"};
 
 static const kube_gvr child_gvrs[OP_CHILD_COUNT] = {
     [OP_CHILD_NAMESPACES] = {"", "v1", "namespaces"},
@@ -95,6 +97,13 @@ int operator_obj_begin(operator_ctx *op, store *st, const char *key, operator_ob
     }
     operator_now_str(op, o->now, sizeof o->now);
     return 0;
+}
+
+void operator_obj_release(operator_obj *o)
+{
+    json_decref(o->old_status);
+    json_decref(o->obj);
+    memset(o, 0, sizeof *o);
 }
 
 controller_result operator_obj_finish(operator_ctx *op, operator_obj *o, const kube_gvr *gvr,

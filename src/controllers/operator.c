@@ -31,6 +31,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "controllers/agent_policies.h"
 #include "controllers/opconfig.h"
 #include "controllers/operator.h"
 #include "controllers/tenantspec.h"
@@ -260,7 +261,8 @@ typedef struct watch_spec {
  * with its managed certificate); ud is the operator_ctx. */
 static int register_https_routes(pb_http_server *srv, void *ud, pb_err *err)
 {
-    return wf_adm_register(srv, ud, err);
+    operator_ctx *op = ud;
+    return wf_adm_register(srv, op->admission, err);
 }
 
 int operator_run(const pb_options *opts, pb_err *err)
@@ -280,6 +282,7 @@ int operator_run(const pb_options *opts, pb_err *err)
     kube_client *client = NULL;
     pb_http_server *health = NULL, *metrics = NULL;
     webhook_certs *webhooks = NULL;
+    wf_adm_ctx admission;
     store *secrets = NULL;
     probe_ctx probes[2];
 
@@ -306,11 +309,13 @@ int operator_run(const pb_options *opts, pb_err *err)
     op.event = record_event;
     op.event_ud = manager_recorder(m);
 
-    informer *plans, *tenants, *subs, *dms, *children[OP_CHILD_COUNT];
+    informer *plans, *tenants, *subs, *dms, *apols, *wfs, *children[OP_CHILD_COUNT];
     if ((rc = manager_informer(m, &OPERATOR_GVR_PLANS, NULL, &plans, err)) != 0 ||
         (rc = manager_informer(m, &OPERATOR_GVR_TENANTS, NULL, &tenants, err)) != 0 ||
         (rc = manager_informer(m, &OPERATOR_GVR_SUBSCRIPTIONS, NULL, &subs, err)) != 0 ||
-        (rc = manager_informer(m, &OPERATOR_GVR_DATAMODELS, NULL, &dms, err)) != 0)
+        (rc = manager_informer(m, &OPERATOR_GVR_DATAMODELS, NULL, &dms, err)) != 0 ||
+        (rc = manager_informer(m, &OPERATOR_GVR_AGENTPOLICIES, NULL, &apols, err)) != 0 ||
+        (rc = manager_informer(m, &OPERATOR_GVR_WORKFLOWS, NULL, &wfs, err)) != 0)
         goto out;
     for (int k = 0; k < OP_CHILD_COUNT; k++) {
         informer_source src;
@@ -333,6 +338,14 @@ int operator_run(const pb_options *opts, pb_err *err)
     op.tenants = informer_store(tenants);
     op.subscriptions = informer_store(subs);
     op.datamodels = informer_store(dms);
+    op.agentpolicies = informer_store(apols);
+    op.workflows = informer_store(wfs);
+    agentpol_sources aps = {.policies = op.agentpolicies, .tenants = op.tenants, .plans = op.plans,
+                            .datamodels = op.datamodels};
+    if ((rc = agentpol_cache_new(&aps, &op.agent_policies, err)) != 0)
+        goto out;
+    admission = (wf_adm_ctx){.policies = op.agent_policies, .workflows = op.workflows, .client = client};
+    op.admission = &admission;
     if ((rc = operator_add_path_index(op.subscriptions, OPERATOR_INDEX_SUB_TENANT, err)) != 0 ||
         (rc = operator_add_path_index(op.subscriptions, OPERATOR_INDEX_SUB_PLAN, err)) != 0 ||
         (rc = operator_add_path_index(op.tenants, OPERATOR_INDEX_TENANT_PLAN, err)) != 0 ||
@@ -345,10 +358,13 @@ int operator_run(const pb_options *opts, pb_err *err)
     controller_options sub_o = {.name = "subscription", .workers = opts->workers, .reconcile = subscription_reconcile, .user = &op};
     controller_options ten_o = {.name = "tenant", .workers = opts->workers, .reconcile = tenant_reconcile, .user = &op};
     controller_options dm_o = {.name = "datamodel", .workers = 1, .reconcile = datamodel_reconcile, .user = &op};
+    controller_options pol_o = {.name = "agentpolicy", .workers = opts->workers, .reconcile = agentpolicy_reconcile, .user = &op};
     if ((rc = manager_add_controller(m, &plan_o, &op.plan_ctrl, err)) != 0 ||
         (rc = manager_add_controller(m, &sub_o, &op.sub_ctrl, err)) != 0 ||
         (rc = manager_add_controller(m, &ten_o, &op.tenant_ctrl, err)) != 0 ||
         (rc = manager_add_controller(m, &dm_o, &op.dm_ctrl, err)) != 0 ||
+        (rc = manager_add_controller(m, &pol_o, &op.policy_ctrl, err)) != 0 ||
+        (rc = controller_for(op.policy_ctrl, apols, OPERATOR_API_VERSION, "AgentPolicy", 0, err)) != 0 ||
         (rc = controller_for(op.dm_ctrl, dms, OPERATOR_API_VERSION, "DataModel", 0, err)) != 0 ||
         (rc = controller_for(op.plan_ctrl, plans, OPERATOR_API_VERSION, "Plan", 0, err)) != 0 ||
         (rc = controller_for(op.sub_ctrl, subs, OPERATOR_API_VERSION, "Subscription", 0, err)) != 0 ||
@@ -364,6 +380,13 @@ int operator_run(const pb_options *opts, pb_err *err)
         {&op.tenant_ctrl, plans, operator_map_plan_to_tenants, controller_generation_changed, NULL},
         {&op.tenant_ctrl, dms, map_datamodel_to_tenants, operator_pred_path_changed, "status.appliedModel"},
         {&op.dm_ctrl, tenants, operator_map_tenant_to_datamodel, operator_pred_path_changed, "status.database"},
+        /* A policy's view depends on its namespace's other policies, the
+         * tenant (namespace, plan, DataModel, database), the Plan's limits
+         * and the applied DataModel. */
+        {&op.policy_ctrl, apols, operator_map_agentpolicy_to_namespace, controller_generation_changed, NULL},
+        {&op.policy_ctrl, tenants, operator_map_tenant_to_agentpolicies, operator_pred_path_changed, "status"},
+        {&op.policy_ctrl, plans, operator_map_plan_to_agentpolicies, controller_generation_changed, NULL},
+        {&op.policy_ctrl, dms, operator_map_datamodel_to_agentpolicies, operator_pred_path_changed, "status.appliedModel"},
     };
     for (size_t i = 0; i < sizeof watches / sizeof watches[0]; i++)
         if ((rc = controller_watches_filtered(*watches[i].ctl, watches[i].inf, watches[i].fn, &op,
@@ -404,6 +427,7 @@ out:
     if (metrics)
         pb_http_server_stop(metrics);
     manager_free(m); /* stops everything first; frees the client */
+    agentpol_cache_free(op.agent_policies);
     pb_http_server_free(health);
     pb_http_server_free(metrics);
     for (int w = 0; w < OP_DB_COUNT; w++)

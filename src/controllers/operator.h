@@ -48,6 +48,8 @@ enum {
 };
 
 typedef struct operator_ctx operator_ctx;
+struct agentpol_cache;
+struct wf_adm_ctx;
 
 enum { OP_DB_SHARED = 0, OP_DB_DEDICATED = 1, OP_DB_COUNT };
 typedef struct operator_db {
@@ -77,6 +79,13 @@ struct operator_ctx {
     operator_db dbs[OP_DB_COUNT];
     const char *snapshot_dir;
     pthread_mutex_t db_mu;          /* serialises connecting and provisioning calls */
+    /* The agent framework: AgentPolicies and Workflows (all namespaces),
+     * the compiled per-namespace policies the webhooks and the AgentPolicy
+     * reconciler share, and the admission webhooks' context. */
+    store *agentpolicies, *workflows;
+    controller *policy_ctrl;
+    struct agentpol_cache *agent_policies;
+    struct wf_adm_ctx *admission;
 };
 
 /* Connect op->dbs[which] if configured and not yet connected (caller
@@ -88,7 +97,7 @@ int operator_db_connect(operator_ctx *op, int which, pb_err *err);
 /* The GVR of child kind k (static storage). */
 const kube_gvr *operator_child_gvr(int k);
 extern const kube_gvr OPERATOR_GVR_PLANS, OPERATOR_GVR_TENANTS, OPERATOR_GVR_SUBSCRIPTIONS,
-    OPERATOR_GVR_DATAMODELS;
+    OPERATOR_GVR_DATAMODELS, OPERATOR_GVR_AGENTPOLICIES, OPERATOR_GVR_WORKFLOWS;
 
 time_t operator_now(const operator_ctx *op);
 /* RFC 3339 "now" into buf (PB_TIME_BUF bytes). */
@@ -108,6 +117,9 @@ typedef struct operator_obj {
 /* 0 with *o filled, or PB_ENOTFOUND when `key` is not in the cache (the
  * object is gone: nothing to do). */
 int operator_obj_begin(operator_ctx *op, store *st, const char *key, operator_obj *o);
+
+/* Release o without writing anything. */
+void operator_obj_release(operator_obj *o);
 
 /* Write o's status if it changed (setting observedGeneration) and release
  * o. A conflict or a vanished object requeues (the cache will catch up);
@@ -137,6 +149,7 @@ controller_result plan_reconcile(controller_ctx *ctx, const char *key, pb_err *e
 controller_result subscription_reconcile(controller_ctx *ctx, const char *key, pb_err *err);
 controller_result tenant_reconcile(controller_ctx *ctx, const char *key, pb_err *err);
 controller_result datamodel_reconcile(controller_ctx *ctx, const char *key, pb_err *err);
+controller_result agentpolicy_reconcile(controller_ctx *ctx, const char *key, pb_err *err);
 
 /* Map functions for watches (new JSON array of keys, or NULL). ud is the
  * operator_ctx. */
@@ -146,6 +159,10 @@ json_t *operator_map_plan_to_subscriptions(json_t *plan, void *ud);
 json_t *operator_map_tenant_to_plan(json_t *tenant, void *ud);
 json_t *operator_map_child_to_tenant(json_t *child, void *ud);
 json_t *operator_map_tenant_to_datamodel(json_t *tenant, void *ud);
+json_t *operator_map_tenant_to_agentpolicies(json_t *tenant, void *ud);
+json_t *operator_map_agentpolicy_to_namespace(json_t *policy, void *ud);
+json_t *operator_map_plan_to_agentpolicies(json_t *plan, void *ud);
+json_t *operator_map_datamodel_to_agentpolicies(json_t *dm, void *ud);
 
 /* keys itself when it has any, else NULL (and keys released): what a
  * controller_map_fn returns. */

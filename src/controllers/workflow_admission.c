@@ -1,36 +1,62 @@
 /*
  * workflow_admission.c - Workflow mutating and validating webhooks (see
  * workflow_admission.h): the submitter comes from the API server's
- * authenticated userInfo, and a Workflow's spec never changes after
- * creation.
+ * authenticated userInfo, every step is checked against the tenant's
+ * DataModel and AgentPolicies before the Workflow is stored, and a
+ * Workflow's spec never changes after creation. Also the helpers the
+ * Approval and AgentPolicy webhooks share, and the route registration.
  */
 #include "controllers/workflow_admission.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "agent/decide.h"
+#include "agent/step.h"
+#include "agent/subject.h"
+#include "util/json.h"
 #include "util/log.h"
+#include "util/secret.h"
 
-static int is_workflow(const pb_adm_request *rq)
+int wf_adm_is_kind(const pb_adm_request *rq, const char *kind)
 {
-    return strcmp(pb_adm_kind_group(rq), "paybill.dev") == 0 &&
-           strcmp(pb_adm_kind(rq), "Workflow") == 0;
+    return strcmp(pb_adm_kind_group(rq), "paybill.dev") == 0 && strcmp(pb_adm_kind(rq), kind) == 0;
+}
+
+time_t wf_adm_now(const wf_adm_ctx *ctx) { return ctx && ctx->now ? ctx->now() : time(NULL); }
+
+int wf_adm_reply(const pb_adm_request *rq, int allowed, const char *msg, const json_t *patch,
+                 const char *const *warnings, json_t **out, pb_err *err)
+{
+    pb_adm_result res = {.allowed = allowed, .message = msg, .patch = patch};
+    for (size_t i = 0; warnings && warnings[i] && i < PB_ADM_MAX_WARNINGS; i++)
+        res.warnings[i] = warnings[i];
+    return pb_adm_response_build(rq, &res, out, err);
 }
 
 static int build(const pb_adm_request *rq, int allowed, const char *msg, const json_t *patch,
                  json_t **out, pb_err *err)
 {
-    pb_adm_result res = {.allowed = allowed, .message = msg, .patch = patch};
-    return pb_adm_response_build(rq, &res, out, err);
+    return wf_adm_reply(rq, allowed, msg, patch, NULL, out, err);
 }
 
-/* The submitter as the API server authenticated it. */
-static json_t *submitter_of(const pb_adm_user *u)
+json_t *wf_adm_user_json(const pb_adm_user *u)
 {
     json_t *s = json_pack("{s:s,s:O}", "username", u->username, "groups", u->groups);
     if (s && u->uid[0])
         json_object_set_new(s, "uid", json_string(u->uid));
     return s;
+}
+
+int wf_adm_spec_hash(const json_t *spec, char out[65], pb_err *err)
+{
+    char *text = json_dumps(spec, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+    if (!text)
+        return pb_err_set(err, PB_ENOMEM, "out of memory");
+    int rc = pb_secret_sha256_hex(text, strlen(text), out, err);
+    free(text);
+    return rc;
 }
 
 static const json_t *annotation(const json_t *obj, const char *key)
@@ -49,12 +75,16 @@ static const char *forged(const json_t *obj)
     if (annotation(obj, WF_ADM_SUBMITTED_BY_ANNOTATION))
         return "the annotation " WF_ADM_SUBMITTED_BY_ANNOTATION
                " may not be supplied: the submitter is taken from the authenticated user";
+    if (annotation(obj, WF_ADM_SPEC_HASH_ANNOTATION))
+        return "the annotation " WF_ADM_SPEC_HASH_ANNOTATION
+               " may not be supplied: it is computed at admission";
     return NULL;
 }
 
-int wf_adm_mutate(const pb_adm_request *rq, json_t **out, pb_err *err)
+int wf_adm_mutate(const wf_adm_ctx *ctx, const pb_adm_request *rq, json_t **out, pb_err *err)
 {
-    if (!is_workflow(rq))
+    (void)ctx;
+    if (!wf_adm_is_kind(rq, "Workflow"))
         return build(rq, 0, "this webhook only admits paybill.dev Workflows", NULL, out, err);
     if (strcmp(pb_adm_operation(rq), "CREATE") != 0)
         return build(rq, 1, NULL, NULL, out, err);
@@ -62,9 +92,17 @@ int wf_adm_mutate(const pb_adm_request *rq, json_t **out, pb_err *err)
     const char *why = forged(obj);
     if (why)
         return build(rq, 0, why, NULL, out, err);
-    json_t *sub = submitter_of(pb_adm_userinfo(rq));
-    if (!sub)
+    json_t *sub = wf_adm_user_json(pb_adm_userinfo(rq));
+    /* The hash covers the spec as it will be stored, submitter included. */
+    json_t *spec = json_is_object(json_object_get(obj, "spec")) ? json_deep_copy(json_object_get(obj, "spec"))
+                                                                : json_object();
+    char hash[65];
+    if (!sub || !spec || json_object_set(spec, "submitter", sub) != 0 || wf_adm_spec_hash(spec, hash, err) != 0) {
+        json_decref(sub);
+        json_decref(spec);
         return pb_err_set(err, PB_ENOMEM, "out of memory");
+    }
+    json_decref(spec);
     /* The CRD requires spec; a request without one is refused by schema
      * validation anyway, but the patch must still apply cleanly. */
     json_t *patch = json_object_get(obj, "spec")
@@ -72,6 +110,13 @@ int wf_adm_mutate(const pb_adm_request *rq, json_t **out, pb_err *err)
                                     "value", sub)
                         : json_pack("[{s:s,s:s,s:{s:o}}]", "op", "add", "path", "/spec", "value",
                                     "submitter", sub);
+    const json_t *meta = json_object_get(obj, "metadata");
+    if (patch && json_is_object(json_object_get(meta, "annotations")))
+        json_array_append_new(patch, json_pack("{s:s,s:s,s:s}", "op", "add", "path",
+                                               "/metadata/annotations/paybill.dev~1spec-hash", "value", hash));
+    else if (patch && json_is_object(meta))
+        json_array_append_new(patch, json_pack("{s:s,s:s,s:{s:s}}", "op", "add", "path", "/metadata/annotations",
+                                               "value", WF_ADM_SPEC_HASH_ANNOTATION, hash));
     if (!patch)
         return pb_err_set(err, PB_ENOMEM, "out of memory");
     int rc = build(rq, 1, NULL, patch, out, err);
@@ -79,13 +124,11 @@ int wf_adm_mutate(const pb_adm_request *rq, json_t **out, pb_err *err)
     return rc;
 }
 
-/* Path of the first difference between a and b ("spec.steps[1].where"),
- * keys in sorted order so the answer is stable. */
-static void first_diff(const json_t *a, const json_t *b, char *path, size_t n)
+void wf_adm_first_diff(const json_t *a, const json_t *b, char *path, size_t n)
 {
     size_t len = strlen(path);
     if (json_is_object(a) && json_is_object(b)) {
-        /* Union of keys, smallest first. */
+        /* Union of keys, smallest first, so the answer is stable. */
         const char *best = NULL, *k;
         json_t *v;
         json_object_foreach((json_t *)a, k, v) if (!json_equal(v, json_object_get(b, k)) &&
@@ -95,7 +138,7 @@ static void first_diff(const json_t *a, const json_t *b, char *path, size_t n)
         if (!best)
             return;
         snprintf(path + len, n - len, ".%s", best);
-        first_diff(json_object_get(a, best), json_object_get(b, best), path, n);
+        wf_adm_first_diff(json_object_get(a, best), json_object_get(b, best), path, n);
         return;
     }
     if (json_is_array(a) && json_is_array(b)) {
@@ -103,7 +146,7 @@ static void first_diff(const json_t *a, const json_t *b, char *path, size_t n)
         for (size_t i = 0; i < na && i < nb; i++)
             if (!json_equal(json_array_get(a, i), json_array_get(b, i))) {
                 snprintf(path + len, n - len, "[%zu]", i);
-                first_diff(json_array_get(a, i), json_array_get(b, i), path, n);
+                wf_adm_first_diff(json_array_get(a, i), json_array_get(b, i), path, n);
                 return;
             }
         if (na != nb)
@@ -119,57 +162,168 @@ static int check_create(const pb_adm_request *rq, char *msg, size_t n)
                  WF_ADM_SUBMITTED_BY_ANNOTATION);
         return 0;
     }
-    const json_t *have = json_object_get(json_object_get(obj, "spec"), "submitter");
-    json_t *want = submitter_of(pb_adm_userinfo(rq));
+    const json_t *spec = json_object_get(obj, "spec");
+    const json_t *have = json_object_get(spec, "submitter");
+    json_t *want = wf_adm_user_json(pb_adm_userinfo(rq));
     if (!want)
         return PB_ENOMEM;
     int same = have && json_equal(have, want);
     json_decref(want);
-    if (!have)
+    if (!have) {
         snprintf(msg, n, "spec.submitter is missing: it is stamped by the mutating webhook "
                          "(is mutate/workflows registered?)");
-    else if (!same)
+        return 0;
+    }
+    if (!same) {
         snprintf(msg, n, "spec.submitter does not match the authenticated user %s",
                  pb_adm_userinfo(rq)->username);
-    return same;
+        return 0;
+    }
+    char hash[65];
+    if (wf_adm_spec_hash(spec, hash, NULL) != 0)
+        return PB_ENOMEM;
+    const char *got = json_string_value(annotation(obj, WF_ADM_SPEC_HASH_ANNOTATION));
+    if (!got || strcmp(got, hash) != 0) {
+        snprintf(msg, n, "the annotation %s %s: it is stamped by the mutating webhook and must be the sha256 "
+                         "of the spec as stored",
+                 WF_ADM_SPEC_HASH_ANNOTATION, got ? "does not match the spec" : "is missing");
+        return 0;
+    }
+    return 1;
 }
 
-int wf_adm_validate(const pb_adm_request *rq, json_t **out, pb_err *err)
+/* The static checks: 1 admitted (warnings for steps that need approval),
+ * 0 denied with msg, or a negative error. */
+static int check_steps(const wf_adm_ctx *ctx, const pb_adm_request *rq, char *msg, size_t n,
+                       char (*warn)[PB_DECIDE_MSG_MAX + 64], size_t *nwarn)
 {
-    if (!is_workflow(rq))
+    *nwarn = 0;
+    const char *ns = pb_adm_namespace(rq);
+    const json_t *spec = json_object_get(pb_adm_object(rq), "spec");
+    if (!ctx || !ctx->policies) {
+        snprintf(msg, n, "Workflows cannot be checked: the operator has no AgentPolicy cache (refused)");
+        return 0;
+    }
+    agentpol_view *v = NULL;
+    pb_err e;
+    pb_err_clear(&e);
+    int rc = agentpol_get(ctx->policies, ns, &v, &e);
+    if (rc != 0)
+        return rc;
+    pb_steps *steps = NULL;
+    pb_decision *d = NULL;
+    int ok = 0;
+    if (!agentpol_view_tenant(v) || !agentpol_view_model(v)) {
+        snprintf(msg, n, "Workflow refused: %s; its steps cannot be checked", agentpol_view_problem(v));
+        goto out;
+    }
+    const pb_pol_limits *pl = agentpol_view_plan_limits(v);
+    pb_step_opts so = {.max_steps = pl->steps_per_workflow > 0 ? (size_t)pl->steps_per_workflow : 0};
+    if ((rc = pb_step_parse(spec, agentpol_view_model(v), &so, &steps, &e)) != 0) {
+        if (rc == PB_ENOMEM)
+            goto out;
+        snprintf(msg, n, "%s%s", e.msg,
+                 rc == PB_ETOOLARGE && so.max_steps ? " (the limit is the Plan's stepsPerWorkflow)" : "");
+        rc = 0;
+        goto out;
+    }
+    pb_subj_user u;
+    if (pb_subj_user_from_json(json_object_get(spec, "submitter"), &u, &e) != 0) {
+        snprintf(msg, n, "spec.submitter: %s", e.msg);
+        goto out;
+    }
+    const char *ref = NULL;
+    pb_json_opt_string(spec, "policyRef.name", NULL, &ref, NULL);
+    if (ref) {
+        const pb_pol *p = agentpol_view_find(v, ref);
+        if (!p) {
+            snprintf(msg, n, "spec.policyRef.name: no AgentPolicy \"%s\" in namespace %s (omit policyRef to "
+                             "use every policy that applies to you)",
+                     ref, ns);
+            goto out;
+        }
+        if (!pb_pol_subjects_match(p, &u)) {
+            snprintf(msg, n, "spec.policyRef.name: AgentPolicy %s/%s does not list %s among its subjects", ns,
+                     ref, u.username);
+            goto out;
+        }
+    }
+    size_t count = pb_step_count(steps);
+    if (!(d = calloc(count, sizeof *d))) {
+        rc = PB_ENOMEM;
+        goto out;
+    }
+    int first = -1;
+    pb_decide_workflow(agentpol_view_set(v), ns, &u, steps, d, &first);
+    if (first >= 0) {
+        snprintf(msg, n, "%s%s%s", d[first].field[0] ? d[first].field : "", d[first].field[0] ? ": " : "",
+                 d[first].message);
+        goto out;
+    }
+    for (size_t i = 0; i < count && *nwarn < PB_ADM_MAX_WARNINGS; i++)
+        if (d[i].outcome == PB_DECIDE_APPROVAL)
+            snprintf(warn[(*nwarn)++], PB_DECIDE_MSG_MAX + 64, "%s", d[i].message);
+    ok = 1;
+out:
+    free(d);
+    pb_step_free(steps);
+    agentpol_put(v);
+    return rc < 0 ? rc : ok;
+}
+
+int wf_adm_validate(const wf_adm_ctx *ctx, const pb_adm_request *rq, json_t **out, pb_err *err)
+{
+    if (!wf_adm_is_kind(rq, "Workflow"))
         return build(rq, 0, "this webhook only admits paybill.dev Workflows", NULL, out, err);
     const char *op = pb_adm_operation(rq);
-    char msg[512];
+    char msg[PB_DECIDE_MSG_MAX + 512];
     if (strcmp(op, "CREATE") == 0) {
         int ok = check_create(rq, msg, sizeof msg);
         if (ok < 0)
             return pb_err_set(err, ok, "out of memory");
-        return build(rq, ok, ok ? NULL : msg, NULL, out, err);
+        if (!ok)
+            return build(rq, 0, msg, NULL, out, err);
+        char(*warn)[PB_DECIDE_MSG_MAX + 64] = calloc(PB_ADM_MAX_WARNINGS, sizeof *warn);
+        if (!warn)
+            return pb_err_set(err, PB_ENOMEM, "out of memory");
+        size_t nwarn = 0;
+        ok = check_steps(ctx, rq, msg, sizeof msg, warn, &nwarn);
+        const char *w[PB_ADM_MAX_WARNINGS + 1] = {0};
+        for (size_t i = 0; i < nwarn; i++)
+            w[i] = warn[i];
+        int rc = ok < 0 ? pb_err_set(err, ok, "checking the Workflow's steps failed")
+                        : wf_adm_reply(rq, ok, ok ? NULL : msg, NULL, w, out, err);
+        free(warn);
+        return rc;
     }
     if (strcmp(op, "UPDATE") == 0) {
         const json_t *obj = pb_adm_object(rq), *old = pb_adm_old_object(rq);
         const json_t *spec = json_object_get(obj, "spec"), *ospec = json_object_get(old, "spec");
         if (!json_equal(spec, ospec) && (spec || ospec)) {
             char path[256] = "spec";
-            first_diff(ospec, spec, path, sizeof path);
+            wf_adm_first_diff(ospec, spec, path, sizeof path);
             snprintf(msg, sizeof msg,
                      "a Workflow's spec is immutable once created (%s differs): create a new "
                      "Workflow instead",
                      path);
             return build(rq, 0, msg, NULL, out, err);
         }
-        const json_t *a = annotation(obj, WF_ADM_SUBMITTED_BY_ANNOTATION),
-                     *b = annotation(old, WF_ADM_SUBMITTED_BY_ANNOTATION);
-        if ((a || b) && !json_equal(a, b))
-            return build(rq, 0, "the annotation " WF_ADM_SUBMITTED_BY_ANNOTATION " may not be set",
-                         NULL, out, err);
+        static const char *const stamped[] = {WF_ADM_SUBMITTED_BY_ANNOTATION, WF_ADM_SPEC_HASH_ANNOTATION};
+        for (size_t i = 0; i < 2; i++) {
+            const json_t *a = annotation(obj, stamped[i]), *b = annotation(old, stamped[i]);
+            if ((a || b) && !json_equal(a, b)) {
+                snprintf(msg, sizeof msg, "the annotation %s may not be changed", stamped[i]);
+                return build(rq, 0, msg, NULL, out, err);
+            }
+        }
     }
     return build(rq, 1, NULL, NULL, out, err);
 }
 
-typedef int (*decide_fn)(const pb_adm_request *rq, json_t **out, pb_err *err);
+typedef int (*decide_fn)(const wf_adm_ctx *ctx, const pb_adm_request *rq, json_t **out, pb_err *err);
 
-static void handle(const pb_http_request *req, pb_http_response *resp, decide_fn decide)
+static void handle(const pb_http_request *req, pb_http_response *resp, const wf_adm_ctx *ctx,
+                   decide_fn decide)
 {
     pb_err e = {0};
     pb_adm_request *rq = NULL;
@@ -179,7 +333,7 @@ static void handle(const pb_http_request *req, pb_http_response *resp, decide_fn
         pb_http_reply(resp, 400, "text/plain", e.msg, strlen(e.msg));
         return;
     }
-    if (decide(rq, &review, &e) != 0) {
+    if (decide(ctx, rq, &review, &e) != 0) {
         pb_log_error("admission decision failed", "path", req->path, "error", e.msg, NULL);
         pb_http_reply(resp, 500, "text/plain", e.msg, strlen(e.msg));
     } else {
@@ -197,25 +351,33 @@ static void handle(const pb_http_request *req, pb_http_response *resp, decide_fn
     pb_adm_request_free(rq);
 }
 
-static void mutate_handler(const pb_http_request *req, pb_http_response *resp, void *arg)
-{
-    (void)arg;
-    handle(req, resp, wf_adm_mutate);
-}
-
-static void validate_handler(const pb_http_request *req, pb_http_response *resp, void *arg)
-{
-    (void)arg;
-    handle(req, resp, wf_adm_validate);
-}
+#define HANDLER(fn)                                                                      \
+    static void fn##_handler(const pb_http_request *req, pb_http_response *resp, void *arg) \
+    {                                                                                    \
+        handle(req, resp, arg, fn);                                                      \
+    }
+HANDLER(wf_adm_mutate)
+HANDLER(wf_adm_validate)
+HANDLER(wf_adm_approval_mutate)
+HANDLER(wf_adm_approval_validate)
+HANDLER(wf_adm_policy_validate)
 
 int wf_adm_register(pb_http_server *srv, void *ud, pb_err *err)
 {
-    (void)ud;
-    int rc = pb_http_route_body(srv, "POST", WF_ADM_MUTATE_PATH, WF_ADM_MAX_BODY, mutate_handler,
-                                NULL, err);
-    if (rc == 0)
-        rc = pb_http_route_body(srv, "POST", WF_ADM_VALIDATE_PATH, WF_ADM_MAX_BODY,
-                                validate_handler, NULL, err);
-    return rc;
+    static const struct {
+        const char *path;
+        pb_http_handler fn;
+    } routes[] = {
+        {WF_ADM_MUTATE_PATH, wf_adm_mutate_handler},
+        {WF_ADM_VALIDATE_PATH, wf_adm_validate_handler},
+        {WF_ADM_APPROVAL_MUTATE_PATH, wf_adm_approval_mutate_handler},
+        {WF_ADM_APPROVAL_VALIDATE_PATH, wf_adm_approval_validate_handler},
+        {WF_ADM_POLICY_VALIDATE_PATH, wf_adm_policy_validate_handler},
+    };
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+        int rc = pb_http_route_body(srv, "POST", routes[i].path, WF_ADM_MAX_BODY, routes[i].fn, ud, err);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
 }
