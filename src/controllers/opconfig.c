@@ -61,14 +61,62 @@ static int opt_duration_ms(const json_t *obj, const char *key, long long def, lo
     return 0;
 }
 
+static void licence_defaults(opconfig_licence *l)
+{
+    l->validity_ms = OPCONFIG_DEFAULT_LICENCE_VALIDITY_MS;
+    l->renew_before_ms = OPCONFIG_DEFAULT_LICENCE_RENEW_BEFORE_MS;
+    l->key_rotation_ms = OPCONFIG_DEFAULT_LICENCE_KEY_ROTATION_MS;
+    l->key_overlap_ms = OPCONFIG_DEFAULT_LICENCE_KEY_OVERLAP_MS;
+}
+
+/* A string setting into a fixed buffer: empty or too long is refused. */
+static int fixed_str(const json_t *obj, const char *key, const char *def, char *buf, size_t n,
+                     const char *origin, pb_err *err)
+{
+    const char *s = NULL;
+    if (pb_json_opt_string(obj, key, def, &s, err) != 0)
+        return pb_err_wrap(err, "%s: licence", origin);
+    if (!*s || strlen(s) >= n)
+        return pb_err_set(err, PB_EINVAL, "%s: licence.%s: must be 1 to %zu characters", origin, key, n - 1);
+    snprintf(buf, n, "%s", s);
+    return 0;
+}
+
+/* The licence: section (all optional; defaults in opconfig.h). */
+static int parse_licence(const json_t *l, const char *origin, opconfig_licence *out, pb_err *err)
+{
+    static const char *const keys[] = {"issuer", "audience", "validity", "renewBefore",
+                                       "keyRotationPeriod", "keyOverlap", NULL};
+    int rc;
+    if (l && !json_is_object(l))
+        return pb_err_set(err, PB_EINVAL, "%s: licence: expected a mapping", origin);
+    if ((l && (rc = check_keys(l, keys, origin, "licence.", err)) != 0) ||
+        (rc = fixed_str(l, "issuer", "paybill", out->issuer, sizeof out->issuer, origin, err)) != 0 ||
+        (rc = fixed_str(l, "audience", "paybill-tenant", out->audience, sizeof out->audience, origin, err)) != 0 ||
+        (rc = opt_duration_ms(l, "validity", out->validity_ms, &out->validity_ms, origin, "licence.", err)) != 0 ||
+        (rc = opt_duration_ms(l, "renewBefore", out->renew_before_ms, &out->renew_before_ms, origin, "licence.", err)) != 0 ||
+        (rc = opt_duration_ms(l, "keyRotationPeriod", out->key_rotation_ms, &out->key_rotation_ms, origin, "licence.", err)) != 0 ||
+        (rc = opt_duration_ms(l, "keyOverlap", out->key_overlap_ms, &out->key_overlap_ms, origin, "licence.", err)) != 0)
+        return rc;
+    if (out->validity_ms < 2000)
+        return pb_err_set(err, PB_EINVAL, "%s: licence.validity: must be at least 2s", origin);
+    if (out->renew_before_ms <= 0 || out->renew_before_ms >= out->validity_ms)
+        return pb_err_set(err, PB_EINVAL, "%s: licence.renewBefore: must be positive and shorter than licence.validity",
+                          origin);
+    if (out->key_rotation_ms < 1000)
+        return pb_err_set(err, PB_EINVAL, "%s: licence.keyRotationPeriod: must be at least 1s", origin);
+    return 0;
+}
+
 int opconfig_parse(const char *yaml, const char *origin, opconfig *out, pb_err *err)
 {
     static const char *const top[] = {"systemNamespace", "snapshotDir", "rotationGracePeriod", "databaseServers",
-                                      NULL};
+                                      "licence", NULL};
     static const char *const srv[] = {"name", "role", "host", "port", "sslmode", "database",
                                       "tenantHost", "adminSecret", "rotationGracePeriod", NULL};
     memset(out, 0, sizeof *out);
     out->rotation_grace_ms = OPCONFIG_DEFAULT_ROTATION_GRACE_MS;
+    licence_defaults(&out->licence);
     json_t *docs = NULL;
     int rc = pb_yaml_parse_stream(yaml, strlen(yaml), &docs, err);
     if (rc != 0)
@@ -76,7 +124,9 @@ int opconfig_parse(const char *yaml, const char *origin, opconfig *out, pb_err *
     json_t *doc = json_array_get(docs, 0);
     if (!doc || json_is_null(doc)) {
         json_decref(docs);
-        return 0;
+        if ((rc = parse_licence(NULL, origin, &out->licence, err)) != 0)
+            opconfig_free(out);
+        return rc;
     }
     if (!json_is_object(doc)) {
         json_decref(docs);
@@ -87,6 +137,8 @@ int opconfig_parse(const char *yaml, const char *origin, opconfig *out, pb_err *
         (rc = opt_str(doc, "snapshotDir", NULL, &out->snapshot_dir, origin, "", err)) != 0 ||
         (rc = opt_duration_ms(doc, "rotationGracePeriod", OPCONFIG_DEFAULT_ROTATION_GRACE_MS,
                               &out->rotation_grace_ms, origin, "", err)) != 0)
+        goto fail;
+    if ((rc = parse_licence(json_object_get(doc, "licence"), origin, &out->licence, err)) != 0)
         goto fail;
     json_t *servers = json_object_get(doc, "databaseServers");
     if (servers && !json_is_array(servers)) {
@@ -151,7 +203,7 @@ int opconfig_load(const char *path, opconfig *out, pb_err *err)
     memset(out, 0, sizeof *out);
     out->rotation_grace_ms = OPCONFIG_DEFAULT_ROTATION_GRACE_MS;
     if (!path)
-        return 0;
+        return opconfig_parse("", "(defaults)", out, err);
     FILE *f = fopen(path, "r");
     if (!f)
         return pb_err_set(err, PB_EIO, "%s: cannot open: %m", path);

@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "controllers/agent_policies.h"
+#include "controllers/licence_controller.h"
 #include "controllers/opconfig.h"
 #include "controllers/operator.h"
 #include "controllers/tenantspec.h"
@@ -262,7 +263,8 @@ typedef struct watch_spec {
 static int register_https_routes(pb_http_server *srv, void *ud, pb_err *err)
 {
     operator_ctx *op = ud;
-    return wf_adm_register(srv, op->admission, err);
+    int rc = wf_adm_register(srv, op->admission, err);
+    return rc ? rc : licence_register_routes(srv, op, err);
 }
 
 int operator_run(const pb_options *opts, pb_err *err)
@@ -396,6 +398,10 @@ int operator_run(const pb_options *opts, pb_err *err)
         if (children[k] &&
             (rc = controller_watches(op.tenant_ctrl, children[k], operator_map_child_to_tenant, &op, err)) != 0)
             goto out;
+    /* Signed licences per tenant, and their keys (licence_controller.h). */
+    if ((rc = licence_setup(m, &op, &cfg.licence, tenants, plans, subs, children[OP_CHILD_CONFIGMAPS],
+                            opts->workers, err)) != 0)
+        goto out;
 
     probes[0] = (probe_ctx){m, 0};
     probes[1] = (probe_ctx){m, 1};
@@ -427,6 +433,7 @@ out:
     if (metrics)
         pb_http_server_stop(metrics);
     manager_free(m); /* stops everything first; frees the client */
+    licence_state_free(op.licence);
     agentpol_cache_free(op.agent_policies);
     pb_http_server_free(health);
     pb_http_server_free(metrics);

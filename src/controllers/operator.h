@@ -86,6 +86,9 @@ struct operator_ctx {
     controller *policy_ctrl;
     struct agentpol_cache *agent_policies;
     struct wf_adm_ctx *admission;
+    /* Signed licences (licence_controller.h). */
+    controller *licence_ctrl;
+    struct licence_state *licence;
 };
 
 /* Connect op->dbs[which] if configured and not yet connected (caller

@@ -154,3 +154,17 @@ const char *planspec_interval(const json_t *plan)
     pb_json_opt_string(plan, "spec.billing.interval", "month", &s, NULL);
     return strcmp(s, "year") == 0 ? "year" : "month";
 }
+
+int planspec_has_feature(const json_t *plan, const char *feature)
+{
+    json_t *features = json_object_get(json_object_get(plan, "spec"), "features");
+    size_t i;
+    json_t *f;
+    if (!feature)
+        return 0;
+    json_array_foreach(features, i, f) {
+        if (json_is_string(f) && strcmp(json_string_value(f), feature) == 0)
+            return 1;
+    }
+    return 0;
+}

@@ -39,6 +39,11 @@ const char *planspec_pod_security(const json_t *plan);
 long long planspec_node_ports(const json_t *plan);
 long long planspec_load_balancers(const json_t *plan);
 
+/* 1 when spec.features lists `feature` (e.g. "agents", "cloud"): the gate
+ * the rest of the product honours (the same list a tenant's licence
+ * carries). 0 for a NULL plan or feature. */
+int planspec_has_feature(const json_t *plan, const char *feature);
+
 /* Grace period of spec.billing (default 72h) and trial days (default 0). */
 pb_duration planspec_grace_period(const json_t *plan);
 long long planspec_trial_days(const json_t *plan);
