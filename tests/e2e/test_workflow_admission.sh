@@ -21,39 +21,7 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 stack_up
 PORT=$(free_port)
 
-# The chart's two configurations, with url instead of service and no
-# caBundle: the operator must fill it in.
-cat >"$T/webhooks.yaml" <<EOF
-apiVersion: admissionregistration.k8s.io/v1
-kind: MutatingWebhookConfiguration
-metadata: {name: paybill-workflows}
-webhooks:
-  - name: submitter.workflows.paybill.dev
-    admissionReviewVersions: [v1]
-    sideEffects: None
-    failurePolicy: Fail
-    matchPolicy: Equivalent
-    reinvocationPolicy: Never
-    timeoutSeconds: 10
-    clientConfig: {url: "https://127.0.0.1:$PORT/mutate/workflows"}
-    rules:
-      - {apiGroups: [paybill.dev], apiVersions: ["*"], operations: [CREATE], resources: [workflows], scope: Namespaced}
----
-apiVersion: admissionregistration.k8s.io/v1
-kind: ValidatingWebhookConfiguration
-metadata: {name: paybill-workflows}
-webhooks:
-  - name: workflows.paybill.dev
-    admissionReviewVersions: [v1]
-    sideEffects: None
-    failurePolicy: Fail
-    matchPolicy: Equivalent
-    timeoutSeconds: 10
-    clientConfig: {url: "https://127.0.0.1:$PORT/validate/workflows"}
-    rules:
-      - {apiGroups: [paybill.dev], apiVersions: ["*"], operations: [CREATE, UPDATE], resources: [workflows], scope: Namespaced}
-EOF
-kubectl apply -f "$T/webhooks.yaml" >/dev/null || fail "webhook configurations not applied"
+agent_webhooks "$PORT" || fail "webhook configurations not applied"
 
 operator_start operator --webhook-addr "127.0.0.1:$PORT"
 
@@ -84,20 +52,16 @@ kubectl apply -f "$STACK_ROOT/examples/00-datamodel.yaml" -f "$STACK_ROOT/exampl
   -f "$STACK_ROOT/examples/20-tenants.yaml" -f "$STACK_ROOT/examples/30-subscriptions.yaml" >/dev/null \
   || fail "examples not applied"
 wait_for "tenant acme Ready" 120 kubectl wait --for=condition=Ready tenant/acme --timeout=5s
+# The example policy (the agent ServiceAccount) and one for the admin, so
+# that both may submit the example workflow.
+kubectl apply -f "$STACK_ROOT/examples/40-agentpolicy.yaml" >/dev/null || fail "example AgentPolicy refused"
+admin_name=$(kubectl auth whoami -o jsonpath='{.status.userInfo.username}') || fail "kubectl auth whoami"
+sed -e "s/name: billing-assistant/name: admin-too/" \
+    -e "s/- {kind: ServiceAccount, name: paybill-agent, namespace: tenant-acme}/- {kind: User, name: \"$admin_name\"}/" \
+    "$STACK_ROOT/examples/40-agentpolicy.yaml" | kubectl apply -f - >/dev/null || fail "admin AgentPolicy refused"
 wait_for "agent ServiceAccount exists" 30 kubectl get serviceaccount paybill-agent -n tenant-acme
 
-tok=$(kubectl -n tenant-acme create token paybill-agent) || fail "no token for paybill-agent"
-server=$(kubectl config view --minify --raw -o jsonpath='{.clusters[0].cluster.server}')
-cadata=$(kubectl config view --minify --raw -o jsonpath='{.clusters[0].cluster.certificate-authority-data}')
-(umask 077; cat >"$T/agent.kubeconfig" <<KC
-apiVersion: v1
-kind: Config
-clusters: [{name: c, cluster: {server: "$server", certificate-authority-data: "$cadata"}}]
-users: [{name: agent, user: {token: "$tok"}}]
-contexts: [{name: agent, context: {cluster: c, user: agent, namespace: tenant-acme}}]
-current-context: agent
-KC
-)
+agent_kubeconfig tenant-acme paybill-agent "$T/agent.kubeconfig" || fail "no token for paybill-agent"
 agent() { KUBECONFIG=$T/agent.kubeconfig kubectl "$@"; }
 SA="system:serviceaccount:tenant-acme:paybill-agent"
 expect_eq "the agent authenticates as its ServiceAccount" "yes" "$(agent auth can-i create workflows.paybill.dev)"
