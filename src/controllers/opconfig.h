@@ -29,6 +29,8 @@
  *                                       # this long (and until no licence uses it)
  *
  *
+ *   billing: {...}                      # billing webhooks, see controllers/billing.h
+ *
  * Admin credentials are never in this file: only a reference to a Secret.
  * Unknown keys are an error (a typo must not silently drop a setting).
  * Ownership: opconfig_load fills a caller struct released with opconfig_free.
@@ -36,6 +38,7 @@
 #ifndef PAYBILL_CONTROLLERS_OPCONFIG_H
 #define PAYBILL_CONTROLLERS_OPCONFIG_H
 
+#include <jansson.h>
 #include <jansson.h>
 #include <stddef.h>
 
@@ -65,6 +68,8 @@ typedef struct opconfig {
     long long rotation_grace_ms; /* rotationGracePeriod; default 5 minutes */
     opconfig_db_server *servers;
     size_t nservers;
+    json_t *billing; /* the billing: section as parsed, or NULL; read by
+                        controllers/billing.c (billing_config_parse) */
     opconfig_licence licence;
 } opconfig;
 

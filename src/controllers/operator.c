@@ -33,6 +33,7 @@
 
 #include "controllers/agent_policies.h"
 #include "controllers/licence_controller.h"
+#include "controllers/billing.h"
 #include "controllers/opconfig.h"
 #include "controllers/operator.h"
 #include "controllers/tenantspec.h"
@@ -174,6 +175,16 @@ int operator_db_connect(operator_ctx *op, int which, pb_err *err)
     return 0;
 }
 
+int operator_db_admin_conninfo(operator_ctx *op, int which, char **out, pb_err *err)
+{
+    *out = NULL;
+    const opconfig_db_server *s = op->dbs[which].server;
+    if (!s)
+        return pb_err_set(err, PB_EINVAL, "no %s database server configured",
+                          which == OP_DB_SHARED ? "shared" : "dedicated");
+    return admin_conninfo(op->client, s, op->system_ns, out, err);
+}
+
 /* The first server of each role; connect now when possible (an early,
  * clear log line), later otherwise. */
 static void configure_databases(operator_ctx *op, const opconfig *cfg)
@@ -262,6 +273,9 @@ typedef struct watch_spec {
  * with its managed certificate); ud is the operator_ctx. */
 static int register_https_routes(pb_http_server *srv, void *ud, pb_err *err)
 {
+    int brc = billing_register_routes(((operator_ctx *)ud)->billing, srv, err);
+    if (brc != 0)
+        return brc;
     operator_ctx *op = ud;
     int rc = wf_adm_register(srv, op->admission, err);
     return rc ? rc : licence_register_routes(srv, op, err);
@@ -287,6 +301,8 @@ int operator_run(const pb_options *opts, pb_err *err)
     wf_adm_ctx admission;
     store *secrets = NULL;
     probe_ctx probes[2];
+    billing_config bcfg;
+    memset(&bcfg, 0, sizeof bcfg);
 
     /* The manager first: it blocks SIGTERM/SIGINT before any thread exists. */
     kube_config_options ko = {.kubeconfig = opts->kubeconfig, .context = opts->context};
@@ -355,6 +371,11 @@ int operator_run(const pb_options *opts, pb_err *err)
         goto out;
 
     configure_databases(&op, &cfg);
+    /* Billing webhooks (the routes join the HTTPS endpoint below) and
+     * their applier; off without a billing: section. */
+    if ((rc = billing_config_parse(cfg.billing, opts->config ? opts->config : "(defaults)", &bcfg, err)) != 0 ||
+        (rc = billing_start(&op, m, &bcfg, &op.billing, err)) != 0)
+        goto out;
 
     controller_options plan_o = {.name = "plan", .workers = opts->workers, .reconcile = plan_reconcile, .user = &op};
     controller_options sub_o = {.name = "subscription", .workers = opts->workers, .reconcile = subscription_reconcile, .user = &op};
@@ -428,6 +449,7 @@ int operator_run(const pb_options *opts, pb_err *err)
     pb_log_info("operator stopped", "result", rc == 0 ? "clean" : pb_err_msg(err), NULL);
 out:
     webhook_certs_free(webhooks); /* before the manager frees the client */
+    billing_free(op.billing); /* after the server that calls it, before the client */
     if (health)
         pb_http_server_stop(health);
     if (metrics)
@@ -444,5 +466,6 @@ out:
     store_free(secrets);
     kube_config_free(kc);
     opconfig_free(&cfg);
+    billing_config_free(&bcfg);
     return rc;
 }

@@ -79,6 +79,7 @@ struct operator_ctx {
     operator_db dbs[OP_DB_COUNT];
     const char *snapshot_dir;
     pthread_mutex_t db_mu;          /* serialises connecting and provisioning calls */
+    struct billing *billing;        /* billing webhooks + applier (billing.h); NULL: off */
     /* The agent framework: AgentPolicies and Workflows (all namespaces),
      * the compiled per-namespace policies the webhooks and the AgentPolicy
      * reconciler share, and the admission webhooks' context. */
@@ -96,6 +97,11 @@ struct operator_ctx {
  * when that role is not configured, or another negative code with err
  * naming the server. */
 int operator_db_connect(operator_ctx *op, int which, pb_err *err);
+
+/* The admin conninfo (libpq key='value', password included: wipe and
+ * free it) of the configured server of role `which`, read from its Secret.
+ * PB_EINVAL when that role is not configured. */
+int operator_db_admin_conninfo(operator_ctx *op, int which, char **out, pb_err *err);
 
 /* The GVR of child kind k (static storage). */
 const kube_gvr *operator_child_gvr(int k);

@@ -58,6 +58,64 @@ static void fmt_time(time_t t, char *buf, size_t n)
     pb_time_format_rfc3339(ts, buf, n);
 }
 
+/* The provider's own subscription status (status.billing, written by the
+ * billing applier) decides; only the grace period of past_due is ours. */
+static int from_provider(const json_t *sub, const json_t *plan, const char *bstatus, time_t now,
+                         substate_result *r, pb_err *err)
+{
+    time_t since, period_end, trial_end;
+    int rc;
+    if ((rc = opt_time(sub, "status.billing.statusSince", &since, err)) != 0 ||
+        (rc = opt_time(sub, "status.billing.currentPeriodEnd", &period_end, err)) != 0 ||
+        (rc = opt_time(sub, "status.billing.trialEnd", &trial_end, err)) != 0)
+        return rc;
+    if (!since)
+        since = now;
+    if (period_end)
+        r->period_end = period_end;
+    r->trial_end = trial_end;
+    r->next_transition = 0;
+    char when[PB_TIME_BUF];
+    const char *st = "pending", *reason = "UnknownProviderStatus";
+    char msg[200];
+    snprintf(msg, sizeof msg, "billing provider reports \"%.40s\"", bstatus);
+    if (strcmp(bstatus, "trialing") == 0) {
+        st = "trialing", reason = "Trialing", r->entitled = 1;
+    } else if (strcmp(bstatus, "active") == 0) {
+        st = "active", reason = "Active", r->entitled = 1;
+    } else if (strcmp(bstatus, "past_due") == 0) {
+        r->past_due_since = since;
+        r->grace_ends = since + (time_t)(planspec_grace_period(plan) / PB_SECOND);
+        fmt_time(r->grace_ends, when, sizeof when);
+        if (now < r->grace_ends) {
+            st = "past_due", reason = "PastDue", r->entitled = 1;
+            r->next_transition = r->grace_ends;
+            snprintf(msg, sizeof msg, "payment failed; grace period until %s, then suspended", when);
+        } else {
+            st = "unpaid", reason = "GracePeriodEnded";
+            snprintf(msg, sizeof msg, "payment failed; grace period ended %s: suspended, data kept", when);
+        }
+    } else if (strcmp(bstatus, "unpaid") == 0) {
+        st = "unpaid", reason = "Unpaid";
+        snprintf(msg, sizeof msg, "billing provider reports unpaid: suspended, data kept");
+    } else if (strcmp(bstatus, "paused") == 0) {
+        st = "paused", reason = "PausedByProvider";
+        snprintf(msg, sizeof msg, "billing provider paused the subscription: suspended, data kept");
+    } else if (strcmp(bstatus, "canceled") == 0 || strcmp(bstatus, "incomplete_expired") == 0) {
+        st = "canceled", reason = bstatus[0] == 'c' ? "Canceled" : "IncompleteExpired";
+        r->canceled_at = since;
+        fmt_time(since, when, sizeof when);
+        snprintf(msg, sizeof msg, "canceled by the billing provider at %s: suspended, data kept until a human deletes the tenant", when);
+    } else if (strcmp(bstatus, "incomplete") == 0) {
+        st = "pending", reason = "PaymentIncomplete";
+        snprintf(msg, sizeof msg, "first payment not completed yet");
+    }
+    snprintf(r->state, sizeof r->state, "%s", st);
+    snprintf(r->reason, sizeof r->reason, "%s", reason);
+    snprintf(r->message, sizeof r->message, "%s", msg);
+    return 0;
+}
+
 int substate_compute(const json_t *sub, const json_t *plan, time_t now, substate_result *r,
                      pb_err *err)
 {
@@ -107,6 +165,10 @@ int substate_compute(const json_t *sub, const json_t *plan, time_t now, substate
         snprintf(r->message, sizeof r->message, "spec.paused is true");
         return 0;
     }
+    const char *bstatus = NULL;
+    pb_json_opt_string(sub, "status.billing.status", NULL, &bstatus, NULL);
+    if (strcmp(provider, "manual") != 0 && bstatus)
+        return from_provider(sub, plan, bstatus, now, r, err);
     if (r->trial_end && now < r->trial_end) {
         snprintf(r->state, sizeof r->state, "trialing");
         r->entitled = 1;

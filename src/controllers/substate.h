@@ -10,7 +10,13 @@
  *   any --cancelAt reached--> canceled         (tenant suspended; final)
  *
  * "Paid" for stripe means status.paidThrough (written by the billing
- * webhook) is in the future. Periods are calendar months or years counted
+ * webhook) is in the future. Once the billing applier has written the
+ * provider's own status (status.billing.status, Stripe's vocabulary), it
+ * decides instead: trialing, active, past_due (for the plan's grace period
+ * from status.billing.statusSince, then unpaid), unpaid, paused, canceled
+ * and incomplete_expired (canceled), incomplete (pending: not entitled).
+ * spec.paused and spec.cancelAt, human decisions, still come first. No
+ * state deletes anything: not entitled means suspended, data kept. Periods are calendar months or years counted
  * from the end of the trial. Being deterministic in `now`, the same inputs
  * always give the same status: reconciles are idempotent and testable.
  */
@@ -23,7 +29,7 @@
 #include "util/err.h"
 
 typedef struct substate_result {
-    char state[16];          /* trialing active past_due unpaid canceled paused */
+    char state[16];          /* trialing active past_due unpaid canceled paused pending */
     int entitled;            /* 1 when the tenant should run (trialing, active, past_due) */
     time_t trial_end;        /* 0 when there is no trial */
     time_t period_start, period_end;

@@ -1,0 +1,281 @@
+/*
+ * billing_event.c - the pure half of billing (see billing.h): settings,
+ * provider events parsed from their JSON, and the ordering rule that keeps
+ * duplicate and out-of-order deliveries from moving a Subscription
+ * backwards.
+ */
+#include "controllers/billing.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "provision/billing_inbox.h"
+#include "server/billing_sig.h"
+#include "util/json.h"
+#include "util/timeutil.h"
+
+/* ---- settings ------------------------------------------------------------ */
+
+static int dur_s(const json_t *obj, const char *key, long long def, long long *out, const char *origin,
+                 const char *where, pb_err *err)
+{
+    const json_t *v = json_object_get(obj, key);
+    *out = def;
+    if (!v)
+        return 0;
+    pb_duration d = 0;
+    pb_err pe;
+    pb_err_clear(&pe);
+    if (!json_is_string(v) || pb_time_parse_duration(json_string_value(v), &d, &pe) != 0 || d <= 0)
+        return pb_err_set(err, PB_EINVAL, "%s: %s%s: expected a positive duration such as \"5m\"", origin,
+                          where, key);
+    *out = (long long)(d / PB_SECOND);
+    if (*out < 1)
+        *out = 1;
+    return 0;
+}
+
+static int only_keys(const json_t *obj, const char *const *allowed, const char *origin, const char *where,
+                     pb_err *err)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)obj, k, v) {
+        int ok = 0;
+        for (const char *const *a = allowed; *a; a++)
+            ok |= strcmp(k, *a) == 0;
+        if (!ok)
+            return pb_err_set(err, PB_EINVAL, "%s: %s%s: unknown field", origin, where, k);
+    }
+    return 0;
+}
+
+int billing_config_parse(const json_t *sec, const char *origin, billing_config *out, pb_err *err)
+{
+    static const char *const top[] = {"database", "retention", "maxBodyBytes", "providers", NULL};
+    static const char *const prov[] = {"name", "scheme", "secretRef", "tolerance", NULL};
+    memset(out, 0, sizeof *out);
+    out->retention_s = PB_BINBOX_DEFAULT_RETENTION_S;
+    out->max_body = BILLING_DEFAULT_MAX_BODY;
+    if (!sec || json_is_null(sec))
+        return 0;
+    int rc;
+    if (!json_is_object(sec))
+        return pb_err_set(err, PB_EINVAL, "%s: billing: expected a mapping", origin);
+    if ((rc = only_keys(sec, top, origin, "billing.", err)) != 0)
+        return rc;
+    out->enabled = 1;
+    const char *db = NULL;
+    long long mb = BILLING_DEFAULT_MAX_BODY;
+    if (pb_json_opt_string(sec, "database", NULL, &db, err) != 0 ||
+        pb_json_opt_int(sec, "maxBodyBytes", BILLING_DEFAULT_MAX_BODY, &mb, err) != 0) {
+        rc = pb_err_wrap(err, "%s: billing", origin);
+        goto fail;
+    }
+    if (mb < 1024 || mb > 16 * 1024 * 1024) {
+        rc = pb_err_set(err, PB_EINVAL, "%s: billing.maxBodyBytes: %lld is not within 1024..16777216", origin, mb);
+        goto fail;
+    }
+    out->max_body = (size_t)mb;
+    if (db && !(out->database = strdup(db))) {
+        rc = pb_err_oom(err);
+        goto fail;
+    }
+    if ((rc = dur_s(sec, "retention", PB_BINBOX_DEFAULT_RETENTION_S, &out->retention_s, origin, "billing.", err)) != 0)
+        goto fail;
+    const json_t *ps = json_object_get(sec, "providers");
+    if (ps && !json_is_array(ps)) {
+        rc = pb_err_set(err, PB_EINVAL, "%s: billing.providers: expected a list", origin);
+        goto fail;
+    }
+    out->providers = calloc(json_array_size(ps) + 1, sizeof *out->providers);
+    if (!out->providers) {
+        rc = pb_err_oom(err);
+        goto fail;
+    }
+    size_t i;
+    const json_t *p;
+    json_array_foreach(ps, i, p) {
+        char where[64];
+        snprintf(where, sizeof where, "billing.providers[%zu].", i);
+        billing_provider_cfg *c = &out->providers[i];
+        out->nproviders = i + 1;
+        const char *name = NULL, *scheme = NULL, *secret = NULL;
+        if (!json_is_object(p)) {
+            rc = pb_err_set(err, PB_EINVAL, "%s: %s: expected a mapping", origin, where);
+            goto fail;
+        }
+        if ((rc = only_keys(p, prov, origin, where, err)) != 0)
+            goto fail;
+        pb_json_opt_string(p, "name", NULL, &name, NULL);
+        pb_json_opt_string(p, "scheme", NULL, &scheme, NULL);
+        pb_json_opt_string(p, "secretRef", NULL, &secret, NULL);
+        const char *missing = !name ? "name" : !scheme ? "scheme" : !secret ? "secretRef" : NULL;
+        if (missing) {
+            rc = pb_err_set(err, PB_EINVAL, "%s: %s%s: required (a string)", origin, where, missing);
+            goto fail;
+        }
+        if (!*name || strlen(name) > 63 || strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789-") != strlen(name)) {
+            rc = pb_err_set(err, PB_EINVAL, "%s: %sname: \"%s\" must be 1-63 of [a-z0-9-]", origin, where, name);
+            goto fail;
+        }
+        if (!pb_bsig_scheme_find(scheme)) {
+            rc = pb_err_set(err, PB_EINVAL, "%s: %sscheme: unsupported value \"%s\" (stripe, hmac-sha256)", origin,
+                            where, scheme);
+            goto fail;
+        }
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(out->providers[j].name, name) == 0) {
+                rc = pb_err_set(err, PB_EINVAL, "%s: %sname: \"%s\" is used twice", origin, where, name);
+                goto fail;
+            }
+        if (!(c->name = strdup(name)) || !(c->scheme = strdup(scheme)) || !(c->secret_name = strdup(secret))) {
+            rc = pb_err_oom(err);
+            goto fail;
+        }
+        if ((rc = dur_s(p, "tolerance", PB_BSIG_DEFAULT_TOLERANCE_S, &c->tolerance_s, origin, where, err)) != 0)
+            goto fail;
+    }
+    return 0;
+fail:
+    billing_config_free(out);
+    return rc;
+}
+
+void billing_config_free(billing_config *c)
+{
+    if (!c)
+        return;
+    for (size_t i = 0; i < c->nproviders; i++) {
+        free(c->providers[i].name);
+        free(c->providers[i].scheme);
+        free(c->providers[i].secret_name);
+    }
+    free(c->providers);
+    free(c->database);
+    memset(c, 0, sizeof *c);
+}
+
+/* ---- events ---------------------------------------------------------------- */
+
+static const char *str_or_empty(const json_t *o, const char *key)
+{
+    const char *s = json_string_value(json_object_get(o, key));
+    return s ? s : "";
+}
+
+static int64_t int_or_zero(const json_t *o, const char *key)
+{
+    const json_t *v = json_object_get(o, key);
+    return json_is_integer(v) ? (int64_t)json_integer_value(v) : 0;
+}
+
+int billing_event_parse(const char *body, size_t len, billing_event *ev, pb_err *err)
+{
+    memset(ev, 0, sizeof *ev);
+    json_error_t je;
+    ev->root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
+    if (!ev->root)
+        return pb_err_set(err, PB_EPARSE, "body is not JSON: %s (line %d)", je.text, je.line);
+    const char *bad = NULL;
+    if (!json_is_object(ev->root))
+        bad = "expected a JSON object";
+    ev->id = json_string_value(json_object_get(ev->root, "id"));
+    ev->type = json_string_value(json_object_get(ev->root, "type"));
+    const json_t *created = json_object_get(ev->root, "created");
+    if (!bad && (!ev->id || !*ev->id || strlen(ev->id) > 255))
+        bad = "id: a string of 1-255 characters is required";
+    if (!bad && (!ev->type || !*ev->type || strlen(ev->type) > 255))
+        bad = "type: a string is required";
+    if (!bad && (!json_is_integer(created) || json_integer_value(created) <= 0))
+        bad = "created: a unix time is required";
+    if (bad) {
+        billing_event_clear(ev);
+        return pb_err_set(err, PB_EINVAL, "not a billing event: %s", bad);
+    }
+    ev->created = (int64_t)json_integer_value(created);
+    ev->object = json_object_get(json_object_get(ev->root, "data"), "object");
+    if (!json_is_object(ev->object))
+        ev->object = NULL;
+    ev->object_kind = str_or_empty(ev->object, "object");
+    ev->object_id = str_or_empty(ev->object, "id");
+    ev->customer = str_or_empty(ev->object, "customer");
+    ev->status = str_or_empty(ev->object, "status");
+    ev->meta_subscription = str_or_empty(json_object_get(ev->object, "metadata"), BILLING_META_SUBSCRIPTION);
+    ev->period_end = int_or_zero(ev->object, "current_period_end");
+    if (!ev->period_end) /* newer API versions keep it on the items */
+        ev->period_end = int_or_zero(json_array_get(json_object_get(json_object_get(ev->object, "items"), "data"), 0),
+                                     "current_period_end");
+    ev->trial_end = int_or_zero(ev->object, "trial_end");
+    return 0;
+}
+
+void billing_event_clear(billing_event *ev)
+{
+    if (!ev)
+        return;
+    json_decref(ev->root);
+    memset(ev, 0, sizeof *ev);
+}
+
+int billing_status_known(const char *s)
+{
+    static const char *const known[] = {"trialing", "active", "past_due", "unpaid", "canceled",
+                                        "paused", "incomplete", "incomplete_expired", NULL};
+    for (const char *const *k = known; s && *k; k++)
+        if (strcmp(s, *k) == 0)
+            return 1;
+    return 0;
+}
+
+static void set_time(json_t *o, const char *key, int64_t t)
+{
+    if (t <= 0)
+        return;
+    char buf[PB_TIME_BUF];
+    struct timespec ts = {(time_t)t, 0};
+    json_object_set_new(o, key, json_string(pb_time_format_rfc3339(ts, buf, sizeof buf)));
+}
+
+static int is_created(const char *type)
+{
+    size_t n = strlen(type);
+    return n >= 8 && strcmp(type + n - 8, ".created") == 0;
+}
+
+const char *billing_decide(const json_t *cur, const billing_event *ev, const char *provider, json_t **next)
+{
+    *next = NULL;
+    json_int_t cur_t = json_integer_value(json_object_get(cur, "eventTime"));
+    const char *cur_id = json_string_value(json_object_get(cur, "eventId"));
+    const char *cur_type = json_string_value(json_object_get(cur, "eventType"));
+    if (cur_id && strcmp(cur_id, ev->id) == 0)
+        return "duplicate";
+    if (cur && ev->created < (int64_t)cur_t)
+        return "stale";
+    if (cur && ev->created == (int64_t)cur_t && is_created(ev->type) && cur_type && !is_created(cur_type))
+        return "stale";
+    json_t *n = json_object();
+    const char *cur_status = json_string_value(json_object_get(cur, "status"));
+    json_object_set_new(n, "provider", json_string(provider));
+    json_object_set_new(n, "status", json_string(ev->status));
+    /* statusSince: when the provider's status last changed, so repeated
+     * past_due events never restart the grace period. */
+    const json_t *since = json_object_get(cur, "statusSince");
+    if (cur_status && strcmp(cur_status, ev->status) == 0 && json_is_string(since))
+        json_object_set_new(n, "statusSince", json_string(json_string_value(since)));
+    else
+        set_time(n, "statusSince", ev->created);
+    json_object_set_new(n, "eventId", json_string(ev->id));
+    json_object_set_new(n, "eventType", json_string(ev->type));
+    json_object_set_new(n, "eventTime", json_integer((json_int_t)ev->created));
+    if (*ev->object_id)
+        json_object_set_new(n, "subscriptionId", json_string(ev->object_id));
+    if (*ev->customer)
+        json_object_set_new(n, "customerId", json_string(ev->customer));
+    set_time(n, "currentPeriodEnd", ev->period_end);
+    set_time(n, "trialEnd", ev->trial_end);
+    *next = n;
+    return "applied";
+}
