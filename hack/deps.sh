@@ -14,6 +14,7 @@ PACKAGES=(
   libcurl4-openssl-dev libyaml-dev libjansson-dev libssl-dev
   libwebsockets-dev libpq-dev libcmocka-dev
   curl jq openssl procps util-linux
+  python3 python3-venv
 )
 
 SUDO=""
@@ -55,6 +56,11 @@ for tool in kubectl terraform; do
     echo "deps: warning: '$tool' not found on PATH; tests that need it will fail" >&2
   fi
 done
+
+# PyJWT in a virtualenv: the independent verifier of the operator's signed
+# licences (tests/e2e/test_licence.sh).
+. "$(dirname "$0")/lib/pyjwt.sh"
+pyjwt_ensure || { echo "deps: error: PyJWT for the licence tests could not be installed" >&2; exit 1; }
 
 # The real Kubernetes control plane (etcd, kube-apiserver,
 # kube-controller-manager) and helm, built from the Go modules pinned under
