@@ -22,6 +22,7 @@ BENCHES=(
   bench_watch_bench      # watch events/s (in-process and over HTTP), workqueue ops/s
   bench_licence_bench    # licences signed/verified per second; re-signing 10,000 tenants after a key rotation
   bench_agent_bench      # agent policy decisions: p50/p99 latency with 1/16/256 rules, 1,000 policies; bench/RESULTS-agent.md
+  bench_admission_bench  # Workflow admission webhook round trip over HTTPS, 1/4/16 clients; bench/RESULTS-agent.md
   bench/devapi_bench.sh  # dev API server over HTTPS (HTTP/1.1 + HTTP/2): creates/gets/lists/watch fan-out; bench/RESULTS-devapi.md
   bench/db_bench.sh      # tenant databases: provisioning per layout, tier moves (throwaway PostgreSQL); bench/RESULTS-db.md
   bench/operator_bench.sh  # operator cold start (N tenants stored first) and steady state; bench/RESULTS-operator.md

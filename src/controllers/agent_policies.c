@@ -15,13 +15,13 @@
 #include "controllers/tenantspec.h"
 #include "util/buf.h"
 #include "util/json.h"
-#include "util/secret.h"
 
 #define BUCKETS 256
 
 struct agentpol_view {
     atomic_int refs;
-    char *ns, *tenant, *fingerprint;
+    char *ns, *tenant, *fingerprint; /* fingerprint NULL: never reused */
+    char *plan_name, *dm_name;        /* what the fingerprint was taken with */
     char problem[PB_ERR_MSG_MAX + 256];
     pb_dm_model *model;
     pb_pol_limits limits;
@@ -71,6 +71,8 @@ static void view_free(agentpol_view *v)
     free(v->ns);
     free(v->tenant);
     free(v->fingerprint);
+    free(v->plan_name);
+    free(v->dm_name);
     free(v);
 }
 
@@ -96,8 +98,9 @@ void agentpol_cache_free(agentpol_cache *c)
 /* What a namespace's view depends on, gathered from the caches. */
 typedef struct inputs {
     json_t *tenant, *plan, *dm, *policies; /* owned; policies sorted by name */
+    int owned;                             /* the tenant's namespace is ns */
     const json_t *applied;                 /* the DataModel's status.appliedModel */
-    const char *tenant_name, *dm_name;
+    const char *tenant_name, *plan_name, *dm_name;
 } inputs;
 
 static void inputs_clear(inputs *in)
@@ -147,65 +150,110 @@ static json_t *sorted_policies(store *st, const char *ns)
     return arr;
 }
 
+static const char *tenant_of(const char *ns)
+{
+    static const char prefix[] = "tenant-";
+    return strncmp(ns, prefix, sizeof prefix - 1) == 0 ? ns + sizeof prefix - 1 : NULL;
+}
+
 static void gather(const agentpol_cache *c, const char *ns, inputs *in)
 {
     memset(in, 0, sizeof *in);
     in->policies = sorted_policies(c->src.policies, ns);
-    static const char prefix[] = "tenant-";
-    if (strncmp(ns, prefix, sizeof prefix - 1) != 0)
+    const char *tname = tenant_of(ns);
+    if (!tname || !(in->tenant = store_get(c->src.tenants, tname)))
         return;
-    in->tenant = store_get(c->src.tenants, ns + sizeof prefix - 1);
     const char *owned = NULL;
     pb_json_opt_string(in->tenant, "status.namespace", NULL, &owned, NULL);
-    if (!owned || strcmp(owned, ns) != 0) { /* not provisioned (yet), or not this namespace */
-        json_decref(in->tenant);
-        in->tenant = NULL;
+    in->owned = owned && strcmp(owned, ns) == 0; /* else: not provisioned (yet), or not this namespace */
+    if (!in->owned)
         return;
-    }
     in->tenant_name = meta_str(in->tenant, "name");
-    const char *plan = NULL;
-    pb_json_opt_string(in->tenant, "status.plan", NULL, &plan, NULL);
-    if (plan)
-        in->plan = store_get(c->src.plans, plan);
+    pb_json_opt_string(in->tenant, "status.plan", NULL, &in->plan_name, NULL);
+    if (in->plan_name)
+        in->plan = store_get(c->src.plans, in->plan_name);
     pb_json_opt_string(in->tenant, "status.database.dataModel", NULL, &in->dm_name, NULL);
     if (in->dm_name)
         in->dm = store_get(c->src.datamodels, in->dm_name);
     in->applied = json_object_get(json_object_get(in->dm, "status"), "appliedModel");
 }
 
-/* A digest of everything the view is built from: equal fingerprints, same
- * view. The applied model is hashed whole (its content, not its version
- * alone, is what policies are checked against). */
-static char *fingerprint(const char *ns, const inputs *in)
+/* Fingerprints: the resourceVersion of every object a view is built from,
+ * "-" for one that does not exist. Read from the caches ("live", cheap: no
+ * object is unpacked) it says whether a cached view is current; read from
+ * the objects a view was built from ("content"), it says what that view
+ * is. An object without a resourceVersion makes the view uncacheable
+ * (NULL with *uncacheable set): never reuse what cannot be compared. */
+typedef struct fpbuf {
+    pb_buf b;
+    int uncacheable;
+} fpbuf;
+
+static void fp_add(fpbuf *f, const char *what, const char *name, const char *rv)
 {
-    pb_buf b = {0};
-    pb_buf_printf(&b, "ns=%s;", ns);
-    if (in->tenant)
-        pb_buf_printf(&b, "tenant=%s/%s;", in->tenant_name ? in->tenant_name : "",
-                       meta_str(in->tenant, "uid") ? meta_str(in->tenant, "uid") : "");
-    if (in->plan)
-        pb_buf_printf(&b, "plan=%s/%lld;", meta_str(in->plan, "uid") ? meta_str(in->plan, "uid") : "",
-                       meta_gen(in->plan));
-    if (in->dm_name)
-        pb_buf_printf(&b, "dm=%s;", in->dm_name);
-    if (in->applied) {
-        char *model = json_dumps(in->applied, JSON_COMPACT | JSON_SORT_KEYS);
-        char hex[PB_SHA256_HEX_LEN] = "";
-        if (model)
-            pb_secret_sha256_hex(model, strlen(model), hex, NULL);
-        free(model);
-        pb_buf_printf(&b, "model=%s;", hex);
-    }
-    size_t i;
-    json_t *p;
-    json_array_foreach(in->policies, i, p)
-        pb_buf_printf(&b, "p=%s/%s/%lld;", meta_str(p, "name") ? meta_str(p, "name") : "",
-                       meta_str(p, "uid") ? meta_str(p, "uid") : "", meta_gen(p));
-    if (b.oom) {
-        pb_buf_free(&b);
+    if (!rv || !rv[0])
+        f->uncacheable = 1;
+    pb_buf_printf(&f->b, "%s=%s@%s;", what, name ? name : "", rv ? rv : "");
+}
+
+static void fp_add_live(fpbuf *f, const char *what, store *s, const char *key)
+{
+    char rv[64];
+    if (store_resource_version(s, key, rv, sizeof rv) == PB_ENOTFOUND)
+        snprintf(rv, sizeof rv, "-");
+    else if (rv[0] == '\0')
+        f->uncacheable = 1;
+    fp_add(f, what, key, rv);
+}
+
+static char *fp_finish(fpbuf *f, int *uncacheable)
+{
+    *uncacheable = f->uncacheable;
+    if (f->b.oom || f->uncacheable) {
+        pb_buf_free(&f->b);
         return NULL;
     }
-    return pb_buf_take(&b, NULL);
+    return pb_buf_take(&f->b, NULL);
+}
+
+static char *fp_live(const agentpol_cache *c, const char *ns, const char *plan, const char *dm, int *uncacheable)
+{
+    fpbuf f = {0};
+    pb_buf_printf(&f.b, "ns=%s;", ns);
+    const char *tname = tenant_of(ns);
+    if (tname)
+        fp_add_live(&f, "t", c->src.tenants, tname);
+    if (plan)
+        fp_add_live(&f, "p", c->src.plans, plan);
+    if (dm)
+        fp_add_live(&f, "d", c->src.datamodels, dm);
+    json_t *keys = store_index_keys(c->src.policies, STORE_INDEX_NAMESPACE, ns, NULL);
+    size_t i;
+    json_t *k;
+    json_array_foreach(keys, i, k) fp_add_live(&f, "k", c->src.policies, json_string_value(k));
+    json_decref(keys);
+    return fp_finish(&f, uncacheable);
+}
+
+static char *fp_content(const char *ns, const inputs *in, int *uncacheable)
+{
+    fpbuf f = {0};
+    pb_buf_printf(&f.b, "ns=%s;", ns);
+    const char *tname = tenant_of(ns);
+    if (tname)
+        fp_add(&f, "t", tname, in->tenant ? meta_str(in->tenant, "resourceVersion") : "-");
+    if (in->plan_name)
+        fp_add(&f, "p", in->plan_name, in->plan ? meta_str(in->plan, "resourceVersion") : "-");
+    if (in->dm_name)
+        fp_add(&f, "d", in->dm_name, in->dm ? meta_str(in->dm, "resourceVersion") : "-");
+    size_t i;
+    json_t *p;
+    json_array_foreach(in->policies, i, p) {
+        char key[600];
+        snprintf(key, sizeof key, "%s/%s", ns, meta_str(p, "name") ? meta_str(p, "name") : "");
+        fp_add(&f, "k", key, meta_str(p, "resourceVersion"));
+    }
+    return fp_finish(&f, uncacheable);
 }
 
 static int compile_one(const agentpol_view *v, const json_t *obj, pb_pol **out, pb_err *e)
@@ -232,9 +280,11 @@ static int build(const char *ns, const inputs *in, char *fp, agentpol_view **out
     v->limits = (pb_pol_limits)PB_POL_LIMITS_UNSET;
     v->ns = strdup(ns);
     v->features = json_array();
-    if (!v->ns || !v->features)
+    v->plan_name = in->plan_name ? strdup(in->plan_name) : NULL;
+    v->dm_name = in->dm_name ? strdup(in->dm_name) : NULL;
+    if (!v->ns || !v->features || (in->plan_name && !v->plan_name) || (in->dm_name && !v->dm_name))
         goto oom;
-    if (!in->tenant) {
+    if (!in->owned) {
         snprintf(v->problem, sizeof v->problem,
                  "namespace %s is not the namespace of a provisioned Paybill tenant", ns);
     } else {
@@ -285,28 +335,42 @@ fail:
 int agentpol_get(agentpol_cache *c, const char *ns, agentpol_view **out, pb_err *e)
 {
     *out = NULL;
-    inputs in;
-    gather(c, ns, &in);
-    char *fp = in.policies ? fingerprint(ns, &in) : NULL;
-    if (!fp) {
-        inputs_clear(&in);
-        return pb_err_set(e, PB_ENOMEM, "out of memory");
-    }
     unsigned b = hash_str(ns) % BUCKETS;
+    int unc = 0;
     pthread_mutex_lock(&c->mu);
     agentpol_view **link = &c->buckets[b];
     while (*link && strcmp((*link)->ns, ns) != 0)
         link = &(*link)->next;
-    if (*link && strcmp((*link)->fingerprint, fp) == 0) {
-        atomic_fetch_add(&(*link)->refs, 1);
-        *out = *link;
+    /* The fast path: nothing it was built from has a new resourceVersion. */
+    if (*link && (*link)->fingerprint) {
+        char *now = fp_live(c, ns, (*link)->plan_name, (*link)->dm_name, &unc);
+        int same = now && strcmp(now, (*link)->fingerprint) == 0;
+        free(now);
+        if (same) {
+            atomic_fetch_add(&(*link)->refs, 1);
+            *out = *link;
+            pthread_mutex_unlock(&c->mu);
+            return 0;
+        }
+    }
+    /* Rebuild from what the caches hold now. The view's fingerprint is that
+     * of the objects it was built from; a cache that moved while they were
+     * read is seen at the next call (the live fingerprint then differs). */
+    inputs in;
+    gather(c, ns, &in);
+    if (!in.policies) {
         pthread_mutex_unlock(&c->mu);
-        free(fp);
         inputs_clear(&in);
-        return 0;
+        return pb_err_set(e, PB_ENOMEM, "out of memory");
+    }
+    char *fpr = fp_content(ns, &in, &unc);
+    if (!fpr && !unc) {
+        pthread_mutex_unlock(&c->mu);
+        inputs_clear(&in);
+        return pb_err_set(e, PB_ENOMEM, "out of memory");
     }
     agentpol_view *v = NULL;
-    int rc = build(ns, &in, fp, &v, e);
+    int rc = build(ns, &in, fpr, &v, e);
     if (rc == 0) {
         agentpol_view *old = *link;
         v->next = old ? old->next : NULL;

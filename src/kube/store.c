@@ -537,13 +537,17 @@ json_t *store_list_keys(store *s)
     return list_all(s, 1);
 }
 
-json_t *store_by_index(store *s, const char *index, const char *value, pb_err *err)
+static json_t *by_index(store *s, const char *index, const char *value, int keys_only, pb_err *err)
 {
     if (!s || !index || !value) {
         pb_err_set(err, PB_EINVAL, "store_by_index: missing index or value");
         return NULL;
     }
-    gather g = {0};
+    gather g = {.keys_only = keys_only};
+    if (keys_only && !(g.keys = json_array())) {
+        pb_err_set(err, PB_ENOMEM, "store: out of memory");
+        return NULL;
+    }
     int found = 0;
     pthread_rwlock_rdlock(&s->lock);
     for (size_t i = 0; i < s->nidx; i++) {
@@ -565,6 +569,16 @@ json_t *store_by_index(store *s, const char *index, const char *value, pb_err *e
     if (!a)
         pb_err_set(err, PB_ENOMEM, "store: out of memory");
     return a;
+}
+
+json_t *store_by_index(store *s, const char *index, const char *value, pb_err *err)
+{
+    return by_index(s, index, value, 0, err);
+}
+
+json_t *store_index_keys(store *s, const char *index, const char *value, pb_err *err)
+{
+    return by_index(s, index, value, 1, err);
 }
 
 /* One of the store's counters, read under its lock. */

@@ -77,6 +77,8 @@ json_t *store_list_keys(store *s); /* array of strings */
  * buf, without unpacking it: 0, PB_ENOTFOUND, or PB_ETOOLARGE. */
 int store_resource_version(store *s, const char *key, char *buf, size_t n);
 json_t *store_by_index(store *s, const char *index, const char *value, pb_err *err);
+/* The keys store_by_index would return (in key order), unpacking nothing. */
+json_t *store_index_keys(store *s, const char *index, const char *value, pb_err *err);
 size_t store_len(store *s);
 /* Bytes of the packed objects and their keys: the cache's payload, without
  * allocator, tree and index overhead (about 235 B per small object). */

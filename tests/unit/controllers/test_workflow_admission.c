@@ -61,6 +61,11 @@ static void put(store *s, const char *text)
     json_t *o = json_loads(text, 0, &je);
     if (!o)
         fail_msg("fixture JSON: %s: %s", je.text, text);
+    /* Every write gets a new resourceVersion, as from the API server. */
+    static int rv;
+    char rvs[16];
+    snprintf(rvs, sizeof rvs, "%d", ++rv);
+    json_object_set_new(json_object_get(o, "metadata"), "resourceVersion", json_string(rvs));
     assert_int_equal(store_upsert(s, o, NULL, NULL, NULL), 0);
     json_decref(o);
 }
