@@ -195,7 +195,7 @@ int main(int argc, char **argv)
     put(tenants, json_loads("{\"metadata\":{\"name\":\"acme\",\"uid\":\"t\"},\"status\":{\"namespace\":\"tenant-acme\","
                             "\"plan\":\"pro\",\"database\":{\"dataModel\":\"crm\"}}}", 0, NULL));
     put(plans, json_loads("{\"metadata\":{\"name\":\"pro\",\"uid\":\"p\",\"generation\":1},"
-                          "\"spec\":{\"limits\":{\"stepsPerWorkflow\":20,\"rowsPerStep\":1000}}}", 0, NULL));
+                          "\"spec\":{\"features\":[\"agents\"],\"limits\":{\"stepsPerWorkflow\":20,\"rowsPerStep\":1000}}}", 0, NULL));
     put(dms, json_pack("{s:{s:s},s:{s:o}}", "metadata", "name", "crm", "status", "appliedModel",
                        json_loads(MODEL, 0, NULL)));
     for (int ns = 0; ns < 100; ns++)

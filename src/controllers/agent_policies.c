@@ -394,6 +394,15 @@ const char *agentpol_view_problem(const agentpol_view *v) { return v->problem; }
 const pb_pol_limits *agentpol_view_plan_limits(const agentpol_view *v) { return &v->limits; }
 const json_t *agentpol_view_plan_features(const agentpol_view *v) { return v->features; }
 size_t agentpol_view_count(const agentpol_view *v) { return v->n; }
+
+int agentpol_view_has_feature(const agentpol_view *v, const char *feature)
+{
+    size_t i;
+    json_t *f;
+    json_array_foreach(v->features, i, f) if (json_is_string(f) && feature && strcmp(json_string_value(f), feature) == 0)
+        return 1;
+    return 0;
+}
 const pb_polset *agentpol_view_set(const agentpol_view *v) { return v->set; }
 
 const pb_pol *agentpol_view_at(const agentpol_view *v, size_t i) { return i < v->n ? v->pols[i] : NULL; }

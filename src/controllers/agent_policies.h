@@ -64,6 +64,7 @@ const char *agentpol_view_problem(const agentpol_view *v); /* "" when none */
 const pb_pol_limits *agentpol_view_plan_limits(const agentpol_view *v);
 /* The Plan's spec.features (an array, possibly empty; borrowed). */
 const json_t *agentpol_view_plan_features(const agentpol_view *v);
+int agentpol_view_has_feature(const agentpol_view *v, const char *feature); /* 1 / 0 */
 
 /* Every AgentPolicy of the namespace, compiled (broken ones included),
  * sorted by name, and the set decisions use. */

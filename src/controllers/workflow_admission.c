@@ -217,6 +217,13 @@ static int check_steps(const wf_adm_ctx *ctx, const pb_adm_request *rq, char *ms
         snprintf(msg, n, "Workflow refused: %s; its steps cannot be checked", agentpol_view_problem(v));
         goto out;
     }
+    if (!agentpol_view_has_feature(v, WF_ADM_AGENTS_FEATURE)) {
+        snprintf(msg, n,
+                 "Workflow refused: the plan of tenant %s does not include the \"" WF_ADM_AGENTS_FEATURE
+                 "\" feature (Plan spec.features); agent workflows need a plan that has it",
+                 agentpol_view_tenant(v));
+        goto out;
+    }
     const pb_pol_limits *pl = agentpol_view_plan_limits(v);
     pb_step_opts so = {.max_steps = pl->steps_per_workflow > 0 ? (size_t)pl->steps_per_workflow : 0};
     if ((rc = pb_step_parse(spec, agentpol_view_model(v), &so, &steps, &e)) != 0) {

@@ -16,7 +16,8 @@
  *                               and the spec-hash annotation the spec; then
  *                               the static checks, against the tenant's
  *                               DataModel and every AgentPolicy of the
- *                               namespace (agent_policies.h): each step
+ *                               namespace (agent_policies.h): the Plan
+ *                               has the "agents" feature; each step
  *                               typed (step.h; at most the Plan's
  *                               stepsPerWorkflow), policyRef (when given)
  *                               an existing policy that applies to the
@@ -62,6 +63,8 @@
 #define WF_ADM_POLICY_VALIDATE_PATH "/validate/agentpolicies"
 #define WF_ADM_SUBMITTED_BY_ANNOTATION "paybill.dev/submitted-by"
 #define WF_ADM_SPEC_HASH_ANNOTATION "paybill.dev/spec-hash"
+/* The Plan feature (spec.features) agent workflows need: a licence gate. */
+#define WF_ADM_AGENTS_FEATURE "agents"
 /* AdmissionReviews carry the whole object (twice on UPDATE); a Workflow is
  * bounded by its CRD (1000 steps), this leaves room for that. */
 #define WF_ADM_MAX_BODY (3u * 1024 * 1024)

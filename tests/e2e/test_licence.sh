@@ -51,7 +51,7 @@ claim() { jq -r "$1" <<<"$2"; }
 c=$(verify acme) || fail "acme's licence does not verify with PyJWT: $c"
 ok "PyJWT verifies acme's licence (EdDSA, iss, aud, sub, exp, nbf, iat, jti required)"
 expect_eq "plan/tier/status" "pro/pro/active" "$(claim '.paybill.plan + "/" + .paybill.tier + "/" + .paybill.status' "$c")"
-expect_eq "features from the plan" '["api-access","exports"]' "$(claim '.paybill.features' "$c" | jq -c .)"
+expect_eq "features from the plan" '["agents","api-access","exports"]' "$(claim '.paybill.features' "$c" | jq -c .)"
 expect_eq "isolation" "bridge/shared/schema" "$(claim '.paybill.isolation | .model + "/" + .compute + "/" + .data' "$c")"
 expect_eq "agent limits" "100/20" "$(claim '.paybill.agents | "\(.workflowsPerHour)/\(.stepsPerWorkflow)"' "$c")"
 expect_eq "subscription" "acme-pro/trialing" "$(claim '.paybill.subscription | .name + "/" + .state' "$c")"

@@ -399,6 +399,14 @@ static void test_validate_fails_closed(void **state)
     assert_non_null(strstr(msg, "DataModel crm has not been applied yet"));
     put(F.dms, "{\"metadata\":{\"name\":\"crm\"},\"status\":{\"appliedModel\":" MODEL "}}");
     assert_true(decide(0, req("CREATE", "Workflow", obj, NULL), msg, sizeof msg, NULL));
+    /* A plan without the "agents" feature: refused (the licence gate). */
+    put(F.plans, "{\"metadata\":{\"name\":\"pro\",\"uid\":\"p-1\",\"generation\":2},"
+                 "\"spec\":{\"features\":[\"exports\"]}}");
+    assert_false(decide(0, req("CREATE", "Workflow", obj, NULL), msg, sizeof msg, NULL));
+    assert_non_null(strstr(msg, "does not include the \"agents\" feature"));
+    put(F.plans, "{\"metadata\":{\"name\":\"pro\",\"uid\":\"p-1\",\"generation\":3},"
+                 "\"spec\":{\"features\":[\"agents\"]}}");
+    assert_true(decide(0, req("CREATE", "Workflow", obj, NULL), msg, sizeof msg, NULL));
     /* A policy that breaks (a column dropped from the model) denies. */
     put(F.policies, "{\"metadata\":{\"name\":\"p\",\"namespace\":\"tenant-acme\",\"uid\":\"ap-1\",\"generation\":2},"
                     "\"spec\":{\"rules\":[{\"table\":\"invoices\",\"operations\":[\"select\"],\"columns\":[\"nope\"]}]}}");
