@@ -28,7 +28,6 @@
  *     keyOverlap: 24h                   # a replaced key stays published at least
  *                                       # this long (and until no licence uses it)
  *
- *
  *   billing: {...}                      # billing webhooks, see controllers/billing.h
  *
  * Admin credentials are never in this file: only a reference to a Secret.
@@ -38,7 +37,6 @@
 #ifndef PAYBILL_CONTROLLERS_OPCONFIG_H
 #define PAYBILL_CONTROLLERS_OPCONFIG_H
 
-#include <jansson.h>
 #include <jansson.h>
 #include <stddef.h>
 
