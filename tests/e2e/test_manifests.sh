@@ -14,7 +14,7 @@ ok "chart CRDs match crds/"
 
 stack_apiserver_start "$T" || fail "API server ($(stack_apiserver_kind)) did not start"
 stack_install_crds || fail "CRDs not installed"
-expect_eq "every CRD is Established" "6" \
+expect_eq "every CRD is Established" "7" \
   "$(kubectl get crd -l app.kubernetes.io/part-of=paybill -o jsonpath='{range .items[*]}{.status.conditions[?(@.type=="Established")].status}{"\n"}{end}' | grep -c True)"
 expect_match "short names and category work" "tenants" "$(kubectl api-resources --categories=paybill -o name)"
 
