@@ -108,7 +108,7 @@ out=$("$HELM" uninstall paybill -n "$NS" --wait=false 2>&1) || fail "helm uninst
 ok "helm uninstall"
 gone deployment paybill-operator -n "$NS" || fail "Deployment left after uninstall"
 gone clusterrole paybill-operator || fail "ClusterRole left after uninstall"
-expect_eq "CRDs kept (helm never deletes crds/)" "6" "$(kubectl get crd -l app.kubernetes.io/part-of=paybill -o name | wc -l | tr -d ' ')"
+expect_eq "CRDs kept (helm never deletes crds/)" "7" "$(kubectl get crd -l app.kubernetes.io/part-of=paybill -o name | wc -l | tr -d ' ')"
 expect_eq "tenants kept" "$n" "$(kubectl get tenants -o name | wc -l | tr -d ' ')"
 expect_eq "tenant namespaces kept" "$n" "$(kubectl get ns -l paybill.dev/tenant -o name | wc -l | tr -d ' ')"
 kubectl get secret tenant-database -n tenant-acme >/dev/null 2>&1 || fail "tenant credentials removed by uninstall"
