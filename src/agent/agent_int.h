@@ -171,6 +171,14 @@ struct pb_steps {
     size_t n;
 };
 
+/* ---- SQL rendering shared by sqlgen.c and stmt.c ------------------------- */
+#include "agent/sqlgen.h"
+/* The SQL type of a DataModel type ("numeric", "uuid", ...). */
+const char *pb_sqlgen_type_name(pb_dm_type t);
+/* Append a copy of text as the next bind parameter. */
+int pb_sqlgen_param_add(pb_sqlgen_params *ps, const char *text, pb_err *e);
+/* A typed value as $n::type (params given) or a quoted literal. */
+int pb_sqlgen_value(pb_buf *b, pb_dm_type t, const pb_pred_value *v, pb_sqlgen_params *ps, pb_err *e);
 /* ---- compiled policies (policy.c) ----------------------------------------- */
 
 #define PB_AGENT_OP_BIT(op) (1u << (unsigned)(op))

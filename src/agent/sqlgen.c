@@ -110,7 +110,7 @@ void pb_sqlgen_params_free(pb_sqlgen_params *p)
 
 /* ---- predicates ------------------------------------------------------------------ */
 
-static const char *sql_type(pb_dm_type t)
+const char *pb_sqlgen_type_name(pb_dm_type t)
 {
     switch (t) {
     case PB_DM_INTEGER:
@@ -134,7 +134,7 @@ static const char *sql_type(pb_dm_type t)
     }
 }
 
-static int add_param(pb_sqlgen_params *ps, const char *text, pb_err *e)
+int pb_sqlgen_param_add(pb_sqlgen_params *ps, const char *text, pb_err *e)
 {
     if (ps->n == ps->cap) {
         size_t cap = ps->cap ? ps->cap * 2 : 8;
@@ -151,7 +151,7 @@ static int add_param(pb_sqlgen_params *ps, const char *text, pb_err *e)
     return 0;
 }
 
-static int value_sql(pb_buf *b, pb_dm_type t, const pb_pred_value *v, pb_sqlgen_params *ps, pb_err *e)
+int pb_sqlgen_value(pb_buf *b, pb_dm_type t, const pb_pred_value *v, pb_sqlgen_params *ps, pb_err *e)
 {
     char num[32];
     const char *text = v->s;
@@ -164,10 +164,10 @@ static int value_sql(pb_buf *b, pb_dm_type t, const pb_pred_value *v, pb_sqlgen_
     if (!text)
         return pb_err_set(e, PB_EINTERNAL, "predicate value without text");
     if (ps) {
-        int rc = add_param(ps, text, e);
+        int rc = pb_sqlgen_param_add(ps, text, e);
         if (rc)
             return rc;
-        pb_buf_printf(b, "$%zu::%s", ps->n, sql_type(t));
+        pb_buf_printf(b, "$%zu::%s", ps->n, pb_sqlgen_type_name(t));
         return 0;
     }
     if (t == PB_DM_INTEGER || t == PB_DM_BIGINT || t == PB_DM_BOOLEAN) {
@@ -176,7 +176,7 @@ static int value_sql(pb_buf *b, pb_dm_type t, const pb_pred_value *v, pb_sqlgen_
     }
     int rc = pb_sqlgen_literal(b, text, e);
     if (rc == 0 && t != PB_DM_TEXT && t != PB_DM_ENUM)
-        pb_buf_printf(b, "::%s", sql_type(t));
+        pb_buf_printf(b, "::%s", pb_sqlgen_type_name(t));
     return rc;
 }
 
@@ -211,14 +211,14 @@ int pb_sqlgen_pred(pb_buf *b, const pb_dm_model *m, size_t t, const char *alias,
         for (size_t i = 0; i < p->n_vals && rc == 0; i++) {
             if (i)
                 pb_buf_puts(b, ", ");
-            rc = value_sql(b, vt, &p->vals[i], params, e);
+            rc = pb_sqlgen_value(b, vt, &p->vals[i], params, e);
         }
         pb_buf_puts(b, ")");
         break;
     default:
         if (p->n_vals != 1)
             return pb_err_set(e, PB_EINTERNAL, "predicate without its value");
-        rc = value_sql(b, vt, &p->vals[0], params, e);
+        rc = pb_sqlgen_value(b, vt, &p->vals[0], params, e);
         break;
     }
     pb_buf_puts(b, ")");
