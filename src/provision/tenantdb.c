@@ -141,7 +141,8 @@ int tdb_load_row(PGconn *c, const char *id, tdb_row *row, pb_err *e)
                          "alt_role, alt_password_hash, active_login, "
                          "to_char(revoke_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
                          "to_char(revoked_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
-                         "revoke_at <= now(), extract(epoch FROM revoke_at - now()) "
+                         "revoke_at <= now(), extract(epoch FROM revoke_at - now()), "
+                         "agent_role, agent_password_hash "
                          "FROM paybill.tenants WHERE tenant_id = $1",
                          1, &id, &r, e);
     if (rc)
@@ -167,6 +168,8 @@ int tdb_load_row(PGconn *c, const char *id, tdb_row *row, pb_err *e)
         copy_field(row->revoked_at, sizeof row->revoked_at, r, 16);
         row->revoke_due = strcmp(PQgetvalue(r, 0, 17), "t") == 0;
         row->revoke_in_s = PQgetisnull(r, 0, 18) ? 0 : atof(PQgetvalue(r, 0, 18));
+        copy_field(row->agent_role, sizeof row->agent_role, r, 19);
+        copy_field(row->agent_pw_hash, sizeof row->agent_pw_hash, r, 20);
     }
     PQclear(r);
     return 0;
@@ -320,6 +323,13 @@ static int bootstrap(pb_tdb *t, pb_err *e)
             rc = 0;
     }
     if (rc == 0)
+        rc = tdb_role_exists(c, t->rls_agents, &found, e);
+    if (rc == 0 && !found) {
+        rc = pb_pg_execf(c, e, "CREATE ROLE %I NOLOGIN NOINHERIT", t->rls_agents);
+        if (rc == PB_EEXIST)
+            rc = 0;
+    }
+    if (rc == 0)
         rc = close_maintenance_dbs(c, e);
     tdb_put_conn(t, c);
     if (rc)
@@ -354,6 +364,11 @@ static int bootstrap(pb_tdb *t, pb_err *e)
              * working, and when it did (pb_tdb_revoke_due). */
             "ALTER TABLE paybill.tenants ADD COLUMN IF NOT EXISTS revoke_at timestamptz;\n"
             "ALTER TABLE paybill.tenants ADD COLUMN IF NOT EXISTS revoked_at timestamptz;\n"
+            /* The agent login (tenantdb_agent.c): one per tenant, and the
+             * tenant function maps it to exactly one tenant. */
+            "ALTER TABLE paybill.tenants ADD COLUMN IF NOT EXISTS agent_role name;\n"
+            "ALTER TABLE paybill.tenants ADD COLUMN IF NOT EXISTS agent_password_hash text;\n"
+            "CREATE UNIQUE INDEX IF NOT EXISTS tenants_agent_role ON paybill.tenants (agent_role);\n"
             "GRANT SELECT ON paybill.tenants TO " TDB_OWNER_ROLE ";\n"
             /* The tenant of the login, not of the current role: SET ROLE
              * cannot change it, and only rls tenants have one. The
@@ -367,7 +382,8 @@ static int bootstrap(pb_tdb *t, pb_err *e)
             "  LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp\n"
             "  AS $f$ SELECT coalesce(\n"
             "         (SELECT tenant_id FROM paybill.tenants\n"
-            "           WHERE (role_name = session_user OR alt_role = session_user)\n"
+            "           WHERE (role_name = session_user OR alt_role = session_user\n"
+            "                  OR agent_role = session_user)\n"
             "             AND layout = 'rls' AND moved_to IS NULL),\n"
             "         CASE WHEN pg_has_role(session_user, '" TDB_OWNER_ROLE "', 'MEMBER')\n"
             "              THEN nullif(current_setting('" TDB_ACTING_TENANT_GUC "', true), '') END) $f$;\n"
@@ -396,6 +412,15 @@ static int bootstrap(pb_tdb *t, pb_err *e)
                          "GRANT USAGE ON SCHEMA paybill TO %I;\n"
                          "GRANT EXECUTE ON FUNCTION paybill." PB_DM_TENANT_FN "() TO %I;\n",
                          t->shared_db, t->rls_group, t->app_schema, t->rls_group, t->rls_group, t->rls_group);
+    /* And every rls agent login the same, without the tables: an agent's
+     * table privileges are its own, from its AgentPolicies. */
+    if (rc == 0)
+        rc = pb_pg_execf(c, e,
+                         "GRANT CONNECT ON DATABASE %I TO %I;\n"
+                         "GRANT USAGE ON SCHEMA %I TO %I;\n"
+                         "GRANT USAGE ON SCHEMA paybill TO %I;\n"
+                         "GRANT EXECUTE ON FUNCTION paybill." PB_DM_TENANT_FN "() TO %I;\n",
+                         t->shared_db, t->rls_agents, t->app_schema, t->rls_agents, t->rls_agents, t->rls_agents);
     if (rc == 0)
         rc = pb_pg_commit(c, e);
     pb_pg_rollback(c);
@@ -431,6 +456,7 @@ int pb_tdb_new(const pb_tdb_config *cfg, pb_tdb **out, pb_err *e)
     snprintf(t->server, sizeof t->server, "%s", server);
     t->role = cfg->role;
     snprintf(t->rls_group, sizeof t->rls_group, "%s_rls_tenants", shared);
+    snprintf(t->rls_agents, sizeof t->rls_agents, "%s_rls_agents", shared);
     t->shared_db = strdup(shared);
     t->app_schema = strdup(app);
     t->tenant_host = dup_or(cfg->tenant_host, "127.0.0.1");
@@ -799,12 +825,12 @@ int pb_tdb_apply_model_report(pb_tdb *t, const pb_dm_model *m, int allow_destruc
 
 /* 32 characters from RFC 3986's unreserved set (util/secret.h): about 194
  * bits, usable in a URI or a conninfo string as is. Caller wipes and frees. */
-static int new_password(char **out, pb_err *e)
+int tdb_new_password(char **out, pb_err *e)
 {
     return pb_secret_password(32, out, e);
 }
 
-static int password_ok(const char *pw, pb_err *e)
+int tdb_password_ok(const char *pw, pb_err *e)
 {
     size_t n = strlen(pw);
     if (n < 16 || n > 128)
@@ -874,11 +900,11 @@ static int password_matches(const char *stored, const char *role, const char *pw
     return pb_secret_equal(d, strlen(d), sep + 1, strlen(sep + 1));
 }
 
-/* Set the password, and record its hash (of the second login when `alt`),
- * in one transaction; skipped when the record says it is the one already
- * set (unless `force`). */
-static int converge_password(PGconn *c, const char *id, const char *role, const char *pw, const char *stored,
-                             int force, int alt, pb_err *e)
+/* Set the password, and record its hash in the slot's column, in one
+ * transaction; skipped when the record says it is the one already set
+ * (unless `force`). */
+int tdb_converge_password(PGconn *c, const char *id, const char *role, const char *pw, const char *stored,
+                          int force, tdb_pw_slot slot, pb_err *e)
 {
     if (!force && password_matches(stored, role, pw))
         return 0;
@@ -891,8 +917,9 @@ static int converge_password(PGconn *c, const char *id, const char *role, const 
     if (rc == 0) {
         const char *p[2] = {id, hash};
         rc = pb_pg_query(c,
-                         alt ? "UPDATE paybill.tenants SET alt_password_hash = $2 WHERE tenant_id = $1"
-                             : "UPDATE paybill.tenants SET password_hash = $2 WHERE tenant_id = $1",
+                         slot == TDB_PW_AGENT ? "UPDATE paybill.tenants SET agent_password_hash = $2 WHERE tenant_id = $1"
+                         : slot == TDB_PW_ALT ? "UPDATE paybill.tenants SET alt_password_hash = $2 WHERE tenant_id = $1"
+                                              : "UPDATE paybill.tenants SET password_hash = $2 WHERE tenant_id = $1",
                          2, p, NULL, e);
     }
     if (rc == 0)
@@ -941,7 +968,7 @@ int tdb_ensure_role(PGconn *c, const char *role, int conn_limit, int inherit, in
 
 /* NOLOGIN, then end every session of the role (including the ones opened
  * between the two statements: terminate runs after NOLOGIN commits). */
-static int lock_out(PGconn *c, const char *role, pb_err *e)
+int tdb_lock_out(PGconn *c, const char *role, pb_err *e)
 {
     int found = 0;
     int rc = tdb_role_exists(c, role, &found, e);
@@ -960,12 +987,14 @@ static int lock_out(PGconn *c, const char *role, pb_err *e)
  * converges). */
 static const char *active_role(const tdb_row *row) { return row->active == 2 ? row->alt_role : row->role; }
 
-/* Both logins locked out. */
+/* Every login of the tenant locked out: both of its own and its agent's. */
 int tdb_lock_out_all(PGconn *c, const tdb_row *row, pb_err *e)
 {
-    int rc = lock_out(c, row->role, e);
+    int rc = tdb_lock_out(c, row->role, e);
     if (rc == 0 && row->alt_role[0])
-        rc = lock_out(c, row->alt_role, e);
+        rc = tdb_lock_out(c, row->alt_role, e);
+    if (rc == 0 && row->agent_role[0])
+        rc = tdb_lock_out(c, row->agent_role, e);
     return rc;
 }
 
@@ -991,6 +1020,9 @@ int tdb_let_in_all(PGconn *c, const tdb_row *row, pb_err *e)
     int rc = login_usable(row, 1) ? pb_pg_execf(c, e, "ALTER ROLE %I LOGIN", row->role) : 0;
     if (rc == 0 && row->alt_role[0] && login_usable(row, 2))
         rc = pb_pg_execf(c, e, "ALTER ROLE %I LOGIN", row->alt_role);
+    /* The agent login once it has a password (its ensure finished). */
+    if (rc == 0 && row->agent_role[0] && row->agent_pw_hash[0])
+        rc = pb_pg_execf(c, e, "ALTER ROLE %I LOGIN", row->agent_role);
     return rc;
 }
 
@@ -1095,24 +1127,25 @@ void pb_tdb_creds_clear(pb_tdb_creds *c)
     memset(c, 0, sizeof *c);
 }
 
-static int fill_creds(const pb_tdb *t, const tdb_row *row, const char *pw, pb_tdb_creds *c, pb_err *e)
+int tdb_fill_creds(const pb_tdb *t, const tdb_row *row, const char *user, const char *pw, pb_tdb_creds *c,
+                   pb_err *e)
 {
     memset(c, 0, sizeof *c);
     const char *db = tdb_data_db(t, row->layout, row->location);
     c->host = strdup(t->tenant_host);
     c->port = t->tenant_port;
     c->dbname = strdup(db);
-    c->user = strdup(active_role(row));
+    c->user = strdup(user);
     c->password = strdup(pw);
     c->sslmode = strdup(t->sslmode);
     c->schema = strdup(tdb_data_schema(row->layout, row->location));
     /* Every part is URI-safe: identifiers, base64url password, and a host
      * that an IPv6 literal would need brackets for. */
     int v6 = strchr(t->tenant_host, ':') != NULL;
-    size_t n = strlen(active_role(row)) + strlen(pw) + strlen(t->tenant_host) + strlen(db) + strlen(t->sslmode) + 64;
+    size_t n = strlen(user) + strlen(pw) + strlen(t->tenant_host) + strlen(db) + strlen(t->sslmode) + 64;
     c->uri = malloc(n);
     if (c->uri)
-        snprintf(c->uri, n, "postgresql://%s:%s@%s%s%s:%d/%s?sslmode=%s", active_role(row), pw, v6 ? "[" : "",
+        snprintf(c->uri, n, "postgresql://%s:%s@%s%s%s:%d/%s?sslmode=%s", user, pw, v6 ? "[" : "",
                  t->tenant_host, v6 ? "]" : "", t->tenant_port, db, t->sslmode);
     if (!c->host || !c->dbname || !c->user || !c->password || !c->sslmode || !c->schema || !c->uri) {
         pb_tdb_creds_clear(c);
@@ -1128,7 +1161,7 @@ int pb_tdb_creds_for(pb_tdb *t, const char *id, const char *password, pb_tdb_cre
     if (rc == 0 && row.moved_to[0])
         rc = pb_err_set(e, PB_ENOTFOUND, "tenant %s moved to server %s", id, row.moved_to);
     if (rc == 0)
-        rc = fill_creds(t, &row, password, creds, e);
+        rc = tdb_fill_creds(t, &row, active_role(&row), password, creds, e);
     return rc;
 }
 
@@ -1246,6 +1279,10 @@ int tdb_remove_location(pb_tdb *t, const char *id, const char *role, pb_dm_layou
                              pb_dm_table_name(m, i), id);
         if (rc == 0)
             rc = tdb_act_as_admin(c, e);
+        /* The agent's column grants and policies on the shared tables: it
+         * must keep nothing of a place the tenant left. */
+        if (rc == 0)
+            rc = tdb_agent_strip_rls(t, c, id, loc, e);
         if (rc == 0 && role_found)
             rc = leave_rls_group(t, c, role, e);
         /* Per-tenant grants made by versions before the group. */
@@ -1400,9 +1437,9 @@ int pb_tdb_ensure(pb_tdb *t, const pb_tdb_tenant *spec, const pb_dm_model *m, pb
         return pb_err_set(e, PB_EINVAL, "tenant %s: server %s is dedicated: only the database layout lives there",
                           spec->id, t->server);
     if (spec->password)
-        rc = password_ok(spec->password, e);
+        rc = tdb_password_ok(spec->password, e);
     else
-        rc = new_password(&pw, e);
+        rc = tdb_new_password(&pw, e);
     if (rc)
         return rc;
     const char *password = spec->password ? spec->password : pw;
@@ -1456,8 +1493,9 @@ int pb_tdb_ensure(pb_tdb *t, const pb_tdb_tenant *spec, const pb_dm_model *m, pb
         rc = tdb_load_row(c, spec->id, &row, e);
     /* The given password belongs to the login handed out last. */
     if (rc == 0)
-        rc = converge_password(c, spec->id, active_role(&row), password, row.active == 2 ? row.alt_pw_hash : row.pw_hash,
-                               row.active == 2 ? 0 : role_created, row.active == 2, e);
+        rc = tdb_converge_password(c, spec->id, active_role(&row), password,
+                                   row.active == 2 ? row.alt_pw_hash : row.pw_hash, row.active == 2 ? 0 : role_created,
+                                   row.active == 2 ? TDB_PW_ALT : TDB_PW_FIRST, e);
     if (rc == 0)
         rc = tdb_load_row(c, spec->id, &row, e);
     if (rc == 0)
@@ -1476,7 +1514,7 @@ int pb_tdb_ensure(pb_tdb *t, const pb_tdb_tenant *spec, const pb_dm_model *m, pb
     if (c)
         tdb_close_tenant(t, c, spec->id, locked);
     if (rc == 0)
-        rc = fill_creds(t, &row, password, creds, e);
+        rc = tdb_fill_creds(t, &row, active_role(&row), password, creds, e);
     if (pw)
         pb_secret_wipe(pw, strlen(pw));
     free(pw);
@@ -1514,7 +1552,7 @@ int pb_tdb_rotate(pb_tdb *t, const char *id, long long grace_ms, pb_tdb_creds *c
             rc = tdb_load_row(c, id, &row, e);
     }
     if (rc == 0)
-        rc = new_password(&pw, e);
+        rc = tdb_new_password(&pw, e);
     /* The other login gets the new password (replacing the one from two
      * rotations ago) and LOGIN, then becomes the one handed out; the login
      * handed out until now keeps working for grace_ms, then is revoked
@@ -1523,7 +1561,7 @@ int pb_tdb_rotate(pb_tdb *t, const char *id, long long grace_ms, pb_tdb_creds *c
     int next = row.active == 2 ? 1 : 2;
     const char *login = next == 2 ? row.alt_role : row.role;
     if (rc == 0)
-        rc = converge_password(c, id, login, pw, "", 1, next == 2, e);
+        rc = tdb_converge_password(c, id, login, pw, "", 1, next == 2 ? TDB_PW_ALT : TDB_PW_FIRST, e);
     /* Not while a move keeps the tenant out: the move's end lets both in. */
     if (rc == 0 && strcmp(row.state, "active") == 0 && !row.has_move && !row.has_old)
         rc = pb_pg_execf(c, e, "ALTER ROLE %I LOGIN", login);
@@ -1544,7 +1582,7 @@ int pb_tdb_rotate(pb_tdb *t, const char *id, long long grace_ms, pb_tdb_creds *c
         rc = tdb_load_row(c, id, &row, e);
     tdb_close_tenant(t, c, id, 1);
     if (rc == 0)
-        rc = fill_creds(t, &row, pw, creds, e);
+        rc = tdb_fill_creds(t, &row, active_role(&row), pw, creds, e);
     if (pw)
         pb_secret_wipe(pw, strlen(pw));
     free(pw);
@@ -1720,6 +1758,8 @@ int pb_tdb_delete(pb_tdb *t, const char *id, pb_tdb_delete_policy policy, const 
         rc = tdb_remove_location(t, id, row.role, row.layout, row.location, m, 1, e);
     {
         int found = 0;
+        if (rc == 0)
+            rc = tdb_agent_drop_role(t, c, id, &row, e);
         if (rc == 0 && row.alt_role[0])
             rc = tdb_drop_alt(c, row.alt_role, e);
         if (rc == 0)

@@ -115,6 +115,37 @@
  * second login can SET ROLE to the first (same tenant, same rows: rls keys
  * on session_user).
  *
+ * Agent logins. AI agents act on a tenant's data through Workflows that an
+ * AgentPolicy allows, and PostgreSQL enforces the policy a second time
+ * through the tenant's agent login "pb_a_<id>" (pb_tdb_agent_*): a third
+ * login, NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS,
+ * connection limit PB_TDB_AGENT_CONNECTION_LIMIT, search_path at the
+ * tenant's tables, its password converged like the tenant's (salted HMAC
+ * in paybill.tenants.agent_password_hash, SCRAM verifier sent). It starts
+ * with no table privileges at all: pb_tdb_agent_apply gives it what the
+ * policies allow (column grants and restrictive row policies rendered by
+ * src/agent/sqlgen.h). It is no tenant login's member nor the other way
+ * round, so neither can borrow the other's grants (SET ROLE fails). Schema
+ * and database agents are NOINHERIT members of nothing with CONNECT on the
+ * data database; rls agents are INHERIT members of exactly one NOLOGIN
+ * group, "<shared_db>_rls_agents", which holds CONNECT on shared_db, USAGE
+ * on app_schema and paybill and EXECUTE on the tenant function, and no
+ * table privilege (granted once; apply takes back the schema USAGE the
+ * rendered SQL grants, so those ACLs do not grow per tenant; the agents'
+ * column grants and policies on the shared tables do, one set per agent).
+ * paybill.current_tenant_id() maps the agent login to its tenant like the
+ * tenant's own logins (paybill.tenants.agent_role). Lifecycle: suspend,
+ * Retain and moves lock it out and end its sessions with the tenant's
+ * logins, resume and the end of a move let it in again; delete drops it
+ * (DROP OWNED where it has privileges, then DROP ROLE). A move to another
+ * layout on the same server moves its place (search_path, CONNECT, group)
+ * and leaves it with NO privileges on the new tables and none left on the
+ * old ones (leaving rls takes its grants and policies off the shared
+ * tables; a schema or database goes with its grants): the controller calls
+ * pb_tdb_agent_ensure and pb_tdb_agent_apply again after every move. A
+ * move between servers drops it on the source; the destination has none
+ * until pb_tdb_agent_ensure there (with the Secret's password, to keep it).
+ *
  * Servers. One pb_tdb is one PostgreSQL server (cluster), named by
  * pb_tdb_config.server_name and given a role: PB_TDB_SHARED (rls, schema
  * and database tenants) or PB_TDB_DEDICATED (database tenants only, the
@@ -388,6 +419,51 @@ int pb_tdb_creds_for(pb_tdb *t, const char *id, const char *password, pb_tdb_cre
 
 void pb_tdb_creds_clear(pb_tdb_creds *c);
 void pb_tdb_snapshot_clear(pb_tdb_snapshot *s);
+
+/* ---- agent logins (see "Agent logins" at the top) ---- */
+
+/* Per agent login: the operator's workflow executor is its only client and
+ * runs a few steps at a time; a small cap keeps a runaway agent from using
+ * up the server's max_connections. */
+#define PB_TDB_AGENT_CONNECTION_LIMIT 4
+
+/* Where the agent's grants go: what to render them for (pb_sqlgen_target
+ * {layout, schema, role}). */
+typedef struct pb_tdb_agent_target {
+    pb_dm_layout layout;
+    char schema[64]; /* the tenant's tables: app_schema, "t_<id>" or "app" */
+    char role[64];   /* the agent login, "pb_a_<id>" */
+} pb_tdb_agent_target;
+
+/* Create or converge the tenant's agent login and fill creds (its user,
+ * password and the tenant's database; release with pb_tdb_creds_clear) and
+ * *target (may be NULL). password: the current one (the agent Secret's),
+ * or NULL for a new random one. LOGIN only while the tenant is active. The
+ * tenant must live on this server: PB_ENOTFOUND otherwise (also after it
+ * moved away), PB_ECONFLICT while a move is unfinished. A new login has no
+ * table privileges until pb_tdb_agent_apply. Idempotent. */
+int pb_tdb_agent_ensure(pb_tdb *t, const char *id, const char *password, pb_tdb_creds *creds,
+                        pb_tdb_agent_target *target, pb_err *err);
+
+/* Run grants_sql (pb_sqlgen_role's output for *target and model m) in the
+ * tenant's data database, in one transaction as the owner role on checked
+ * and locked tables, and commit only if it stayed within the agent login's
+ * own privileges and restrictive policies on the tenant's tables (see
+ * tenantdb_agent.c); any failure changes nothing. PB_EINVAL: SQL or target
+ * for another role, or SQL doing anything else (the message says what);
+ * PB_ECONFLICT: target or m stale (the tenant moved or migrated since:
+ * pb_tdb_agent_ensure and render again) or a move is unfinished;
+ * PB_ENOTFOUND: no such tenant here, or no agent login yet. Idempotent (the
+ * rendered SQL revokes before it grants). Applying the SQL rendered from
+ * no policies revokes everything. */
+int pb_tdb_agent_apply(pb_tdb *t, const char *id, const pb_tdb_agent_target *target, const pb_dm_model *m,
+                       const char *grants_sql, pb_err *err);
+
+/* Drop the agent login (sessions ended, its grants and policies removed
+ * everywhere, the role dropped). No agent login, or no such tenant: a
+ * no-op. PB_ENOTFOUND when the tenant moved to another server,
+ * PB_ECONFLICT during a move between servers. pb_tdb_delete does it too. */
+int pb_tdb_agent_drop(pb_tdb *t, const char *id, pb_err *err);
 
 /* Test hook: make the next pb_tdb_move on t, or pb_tdb_move_across from t,
  * stop with PB_EINTERNAL right after step k (1 intent recorded, 2

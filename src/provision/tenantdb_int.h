@@ -6,6 +6,8 @@
  *   tenantdb.c           setup, migrations, roles and credentials, the
  *                        layouts' places (prepare/remove), ensure, rotate,
  *                        revoke, suspend, resume, checksum, delete;
+ *   tenantdb_agent.c     the tenant's agent login (see "Agent logins" in
+ *                        tenantdb.h): its role, place and privileges;
  *   tenantdb_guard.c     least privilege inside a tenant's space: the owner
  *                        role and pinned search_path for every statement
  *                        that touches tenant data, ownership taken back from
@@ -36,6 +38,9 @@ struct pb_tdb {
     /* NOLOGIN group holding the rls tenants' privileges ("<shared_db>_rls_tenants"):
      * granted once, so ACLs do not grow with the number of tenants. */
     char rls_group[TDB_NAME_MAX];
+    /* NOLOGIN group of the rls agent logins ("<shared_db>_rls_agents"): what
+     * the rls group gives minus the table DML, granted once. */
+    char rls_agents[TDB_NAME_MAX];
     char *shared_db, *app_schema, *tenant_host, *sslmode, *snapshot_dir, *pg_dump;
     char server[TDB_NAME_MAX]; /* pb_tdb_config.server_name */
     pb_tdb_server_role role;
@@ -72,7 +77,13 @@ typedef struct {
     char revoked_at[40]; /* RFC 3339 (UTC): when it was revoked; "" if not */
     int revoke_due;      /* revoke_at has come (by the server's clock) */
     double revoke_in_s;  /* seconds until revoke_at, when pending */
+    /* The agent login (tenantdb_agent.c): */
+    char agent_role[TDB_NAME_MAX];   /* "" until made */
+    char agent_pw_hash[160];         /* of its password last set */
 } tdb_row;
+
+/* Which password hash column of paybill.tenants converge_password keeps. */
+typedef enum { TDB_PW_FIRST, TDB_PW_ALT, TDB_PW_AGENT } tdb_pw_slot;
 
 /* ---- tenantdb.c ---------------------------------------------------------------- */
 
@@ -105,8 +116,22 @@ int tdb_ensure_role(PGconn *c, const char *role, int conn_limit, int inherit, in
 int tdb_ensure_alt(PGconn *c, const char *id, const char *role, const char *alt, int conn_limit,
                    const char *search_path, int *can_login, pb_err *e);
 int tdb_drop_alt(PGconn *c, const char *alt, pb_err *e);
+/* Every login of the tenant (both tenant logins and the agent's). */
 int tdb_lock_out_all(PGconn *c, const tdb_row *row, pb_err *e);
 int tdb_let_in_all(PGconn *c, const tdb_row *row, pb_err *e);
+int tdb_lock_out(PGconn *c, const char *role, pb_err *e);
+/* Passwords (see "Passwords" in tenantdb.h): a new random one (caller
+ * wipes and frees), the accepted alphabet and length, and setting one
+ * (a SCRAM verifier) with its salted HMAC recorded in `slot`, skipped when
+ * `stored` says it is set already (unless `force`). */
+int tdb_new_password(char **out, pb_err *e);
+int tdb_password_ok(const char *pw, pb_err *e);
+int tdb_converge_password(PGconn *c, const char *id, const char *role, const char *pw, const char *stored,
+                          int force, tdb_pw_slot slot, pb_err *e);
+/* Connection details for login `user` with password pw (strings owned by
+ * *c: pb_tdb_creds_clear). */
+int tdb_fill_creds(const pb_tdb *t, const tdb_row *row, const char *user, const char *pw, pb_tdb_creds *c,
+                   pb_err *e);
 
 /* ---- tenantdb_guard.c ------------------------------------------------------------ */
 
@@ -138,6 +163,24 @@ int tdb_take_schema(PGconn *c, const char *schema, const char *role, pb_err *e);
  * on database `db` (c is connected to another database or to it), and
  * with `own` the owner role owns it. Writes nothing when already so. */
 int tdb_take_database(PGconn *c, const char *db, const char *role, const char *alt, int own, pb_err *e);
+
+/* ---- tenantdb_agent.c ------------------------------------------------------------ */
+
+/* "pb_a_<id>". */
+void tdb_agent_role_of(const char *id, char out[TDB_NAME_MAX]);
+/* The agent login's place for the tenant's layout `l` at `loc`: search_path,
+ * rls agents group membership (rls only; INHERIT there, NOINHERIT elsewhere)
+ * and CONNECT on the data database only (direct grants elsewhere revoked).
+ * No table privileges. A no-op when the tenant has no agent login. Moves
+ * call it at their switch. */
+int tdb_agent_place(pb_tdb *t, PGconn *c, const tdb_row *row, pb_dm_layout l, const char *loc, pb_err *e);
+/* Take every privilege and policy of the tenant's agent login off the
+ * tables of rls schema `schema` in shared_db (c): when the tenant's rows
+ * leave rls. Bridge and silo copies go with their schema or database. */
+int tdb_agent_strip_rls(pb_tdb *t, PGconn *c, const char *id, const char *schema, pb_err *e);
+/* Drop the agent login: NOLOGIN and sessions ended, DROP OWNED in every
+ * database where it may hold privileges, DROP ROLE, record cleared. */
+int tdb_agent_drop_role(pb_tdb *t, PGconn *c, const char *id, const tdb_row *row, pb_err *e);
 
 /* ---- tenantdb_snapshot.c --------------------------------------------------------- */
 

@@ -287,6 +287,10 @@ int pb_tdb_move(pb_tdb *t, const char *id, pb_dm_layout to, const pb_dm_model *m
         rc = pb_pg_execf(c, e, "ALTER ROLE %I SET search_path = %I", row.role, tdb_data_schema(to, dest));
     if (rc == 0 && row.alt_role[0])
         rc = pb_pg_execf(c, e, "ALTER ROLE %I SET search_path = %I", row.alt_role, tdb_data_schema(to, dest));
+    /* The agent login follows with its place only: its grants were on the
+     * old tables, and the controller applies them to the new ones. */
+    if (rc == 0)
+        rc = tdb_agent_place(t, c, &row, to, dest, e);
     if (rc == 0)
         rc = pb_pg_commit(c, e);
     pb_pg_rollback(c);
@@ -351,6 +355,9 @@ static int finish_source(pb_tdb *s, PGconn *sc, const char *id, const tdb_row *r
     int rc = 0;
     if (row->has_old)
         rc = tdb_remove_location(s, id, row->role, row->old_layout, row->old_location, m, 0, e);
+    /* The agent login is not carried: the destination makes its own. */
+    if (rc == 0)
+        rc = tdb_agent_drop_role(s, sc, id, row, e);
     if (rc == 0 && row->alt_role[0])
         rc = tdb_drop_alt(sc, row->alt_role, e);
     if (rc == 0)
@@ -407,7 +414,8 @@ static int prepare_arrival(pb_tdb *s, pb_tdb *d, PGconn *sc, PGconn *dc, const c
                          "password_hash = $7, alt_role = $8, alt_password_hash = $9, active_login = $10::int, "
                          "revoke_at = $11::timestamptz, revoked_at = $12::timestamptz, "
                          "move_layout = NULL, move_location = NULL, move_server = NULL, "
-                         "old_layout = NULL, old_location = NULL, moved_to = NULL, updated_at = now()",
+                         "old_layout = NULL, old_location = NULL, moved_to = NULL, "
+                         "agent_role = NULL, agent_password_hash = NULL, updated_at = now()",
                          12, p, NULL, e);
     }
     if (rc == 0)
