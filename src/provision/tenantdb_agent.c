@@ -80,6 +80,14 @@ int tdb_agent_place(pb_tdb *t, PGconn *c, const tdb_row *row, pb_dm_layout l, co
         rc = pb_pg_execf(c, e, "GRANT %I TO %I", t->rls_agents, agent);
     if (rc == 0 && !rls && !has_connect)
         rc = pb_pg_execf(c, e, "GRANT CONNECT ON DATABASE %I TO %I", db, agent);
+    /* USAGE on its schema (rls: the group's), so that its search_path
+     * resolves and a table it may not use says "permission denied". */
+    PGconn *dc = NULL;
+    if (rc == 0 && l == PB_DM_LAYOUT_DATABASE)
+        rc = pb_pg_pool_get(t->pool, db, &dc, e);
+    if (rc == 0 && !rls)
+        rc = pb_pg_execf(dc ? dc : c, e, "GRANT USAGE ON SCHEMA %I TO %I", tdb_data_schema(l, loc), agent);
+    tdb_put_conn(t, dc);
     if (rc == 0)
         rc = pb_pg_execf(c, e, "ALTER ROLE %I SET search_path = %I", agent, tdb_data_schema(l, loc));
     return rc ? pb_err_wrap(e, "placing agent login %s in %s %s", agent, pb_dm_layout_name(l), loc) : 0;
@@ -435,7 +443,8 @@ static const char SCOPE_SUM_SQL[] =
     "         || ' ' || a.privilege_type || ' ' || a.is_grantable "
     "    FROM pg_catalog.pg_attribute t JOIN sc ON sc.oid = t.attrelid, pg_catalog.aclexplode(t.attacl) a "
     "   WHERE a.grantee <> (SELECT oid FROM ag) "
-    "  UNION ALL SELECT 'policy ' || p.polrelid || ' ' || p.polname || ' ' || p.polcmd || ' ' || p.polpermissive "
+    "  UNION ALL SELECT 'policy ' || p.polrelid || ' ' || p.polname || ' ' || p.polcmd::pg_catalog.text "
+    "         || ' ' || p.polpermissive "
     "         || ' ' || p.polroles::pg_catalog.text "
     "         || ' ' || coalesce(pg_catalog.pg_get_expr(p.polqual, p.polrelid), '') "
     "         || ' ' || coalesce(pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid), '') "
