@@ -314,6 +314,19 @@ static void run_layout(const char *id, pb_dm_layout l)
     assert_true(can_connect(&ac));
     expect_enforced(&tc, &ac, "");
 
+    /* Dropped on its own (its grants and policies with it, wherever they
+     * are), then made again: it starts with nothing. */
+    if (pb_tdb_agent_drop(tdb, id, &e))
+        fail_msg("agent drop: %s", e.msg);
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM pg_roles WHERE rolname = '%s'", agent);
+    assert_int_equal(admin_int(NULL, sql), 0);
+    assert_false(can_connect(&ac));
+    pb_tdb_creds_clear(&ac);
+    ensure_agent(id, NULL, &ac, &tg);
+    assert_int_equal(footprint(tc.dbname, agent), 0);
+    expect_nothing(&ac);
+    apply_ok(id, &tg, 1);
+
     /* Delete drops it. */
     if (pb_tdb_delete(tdb, id, PB_TDB_DELETE, model, NULL, &e))
         fail_msg("delete: %s", e.msg);
@@ -421,6 +434,34 @@ static void test_agent_login_attributes(void **state)
     expect_state(a, "SELECT email FROM app.customers", "42501");
     PQfinish(a);
     PQfinish(t);
+
+    /* Converging takes back what was given to it by hand: a membership
+     * either way. A role of its name nobody recorded (left from an earlier
+     * tenant of that id) goes, with its grants, before the login is made. */
+    adm = pgq_admin_on(&srv, "paybill");
+    static const char *const grants[2] = {"GRANT pb_a_ag_attr_s TO pb_t_ag_attr_s",
+                                          "GRANT pb_t_ag_attr_s TO pb_a_ag_attr_s"};
+    for (int i = 0; i < 2; i++) {
+        pb_tdb_creds y;
+        pgq_must(adm, grants[i]);
+        ensure_agent("ag_attr_s", sa.password, &y, NULL);
+        pb_tdb_creds_clear(&y);
+        assert_int_equal(admin_int(NULL, "SELECT count(*) FROM pg_auth_members WHERE member = "
+                                         "'pb_a_ag_attr_s'::regrole OR roleid = 'pb_a_ag_attr_s'::regrole"),
+                         0);
+    }
+    pb_tdb_creds lc, la;
+    ensure_tenant("ag_left", PB_DM_LAYOUT_SCHEMA, &lc);
+    pgq_must(adm, "CREATE ROLE pb_a_ag_left LOGIN; GRANT SELECT ON t_ag_left.customers TO pb_a_ag_left;"
+                  "GRANT pb_t_ag_left TO pb_a_ag_left");
+    ensure_agent("ag_left", NULL, &la, NULL);
+    assert_int_equal(footprint("paybill", "pb_a_ag_left"), 0);
+    assert_int_equal(admin_int(NULL, "SELECT count(*) FROM pg_auth_members WHERE member = 'pb_a_ag_left'::regrole"), 0);
+    expect_nothing(&la);
+    PQfinish(adm);
+    pb_tdb_delete(tdb, "ag_left", PB_TDB_DELETE, model, NULL, &e);
+    pb_tdb_creds_clear(&lc);
+    pb_tdb_creds_clear(&la);
 
     /* Unknown tenant; password rules. */
     pb_tdb_creds x;
@@ -534,8 +575,10 @@ static void test_apply_refuses_foreign_sql(void **state)
     assert_int_equal(apply_pols("ag_f", &wrong, ps, 1, NULL, &e), PB_EINVAL);
     assert_non_null(strstr(e.msg, "pb_a_ag_victim"));
     /* The right target, SQL naming the tenant's login. */
-    apply_sql_refused("ag_f", &tg, "GRANT SELECT ON TABLE \"t_ag_f\".\"customers\" TO \"pb_t_ag_f\"", PB_EINVAL,
-                      "pb_t_ag_f");
+    apply_sql_refused("ag_f", &tg,
+                      "REVOKE ALL ON TABLE \"t_ag_f\".\"customers\" FROM \"pb_a_ag_f\"; "
+                      "GRANT SELECT ON TABLE \"t_ag_f\".\"customers\" TO \"pb_t_ag_f\"",
+                      PB_EINVAL, "names login pb_t_ag_f");
     /* Shapes the grants are never made of: a COMMIT smuggled in, a grant to
      * PUBLIC. */
     assert_int_equal(apply_pols("ag_f", &tg, ps, 1,
