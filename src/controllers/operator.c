@@ -438,7 +438,8 @@ int operator_run(const pb_options *opts, pb_err *err)
                                     .namespace_name = system_ns,
                                     .listen_addr = opts->webhook_addr,
                                     .register_routes = register_https_routes,
-                                    .register_ud = &op};
+                                    .register_ud = &op,
+                                    .external = opts->webhook_certs_external};
         if ((rc = webhook_certs_start(&wo, &webhooks, err)) != 0)
             goto out;
     }

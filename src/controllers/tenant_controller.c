@@ -579,10 +579,23 @@ static controller_result reconcile(tenant_run *r, pb_err *err)
     const char *state = s_state ? state_buf : NULL;
     json_object_set_new(r->status, "subscription", json_string(sub_name));
     if (!state) {
-        snprintf(msg, sizeof msg, "waiting for subscription \"%s\" to be evaluated", sub_name);
+        /* A Subscription that cannot be evaluated (its plan is missing, its
+         * spec invalid) says why in its Ready condition: repeat it here. */
+        const json_t *sready = cond_find(json_object_get(sub, "status"), "Ready");
+        const char *sr_status = json_string_value(json_object_get(sready, "status"));
+        const char *sr_reason = json_string_value(json_object_get(sready, "reason"));
+        const char *sr_msg = json_string_value(json_object_get(sready, "message"));
+        int sub_failed = sr_status && strcmp(sr_status, "False") == 0 && sr_reason;
+        if (sub_failed)
+            snprintf(msg, sizeof msg, "subscription \"%s\" is not ready: %s: %s", sub_name, sr_reason,
+                     sr_msg ? sr_msg : "");
+        else
+            snprintf(msg, sizeof msg, "waiting for subscription \"%s\" to be evaluated", sub_name);
         json_decref(sub);
-        cond_set(r->status, "SubscriptionActive", "Unknown", "Pending", msg, r->gen, r->now);
-        cond_set(r->status, "Ready", "False", "SubscriptionPending", msg, r->gen, r->now);
+        cond_set(r->status, "SubscriptionActive", sub_failed ? "False" : "Unknown",
+                 sub_failed ? "SubscriptionNotReady" : "Pending", msg, r->gen, r->now);
+        cond_set(r->status, "Ready", "False", sub_failed ? "SubscriptionNotReady" : "SubscriptionPending",
+                 msg, r->gen, r->now);
         if (!json_object_get(r->status, "phase"))
             set_phase(r, "Pending");
         return write_status(r, err);

@@ -34,6 +34,7 @@ struct webhook_certs {
     webhook_certs_register_fn register_routes;
     void *register_ud;
     int recheck_s;
+    int external; /* read the Secret only: cert-manager issues it and injects caBundle */
     char dir[64];
     char *served_cert; /* PEM of the leaf being served */
     pb_http_server *srv;
@@ -287,6 +288,34 @@ int webhook_certs_inject_ca(kube_client *c, const char *config_name, const char 
 
 /* ---- serving ------------------------------------------------------------------- */
 
+int webhook_certs_read_secret(kube_client *c, const char *ns, const char *secret_name,
+                              char **cert_pem, char **key_pem, pb_err *err)
+{
+    *cert_pem = *key_pem = NULL;
+    json_t *sec = NULL;
+    kube_request_opts o = {0};
+    int rc = kube_get(c, &SECRETS, ns, secret_name, &o, &sec, err);
+    if (rc == PB_ENOTFOUND)
+        return pb_err_set(err, PB_ENOTFOUND,
+                          "Secret %s/%s does not exist yet (--webhook-certs=external: is the "
+                          "cert-manager Certificate paybill-webhooks Ready?)", ns, secret_name);
+    if (rc)
+        return pb_err_wrap(err, "reading Secret %s/%s", ns, secret_name);
+    data_pem(sec, "tls.crt", cert_pem);
+    data_pem(sec, "tls.key", key_pem);
+    json_decref(sec);
+    if (!*cert_pem || !*key_pem) {
+        free(*cert_pem);
+        if (*key_pem)
+            memset(*key_pem, 0, strlen(*key_pem));
+        free(*key_pem);
+        *cert_pem = *key_pem = NULL;
+        return pb_err_set(err, PB_EINVAL, "Secret %s/%s has no tls.crt and tls.key (yet)", ns,
+                          secret_name);
+    }
+    return 0;
+}
+
 static int write_private(const char *path, const char *data, pb_err *err)
 {
     char tmp[128];
@@ -356,11 +385,12 @@ static int pass(webhook_certs *w)
 {
     pb_err e = {0};
     char *ca = NULL, *cert = NULL, *key = NULL;
-    int rc = webhook_certs_ensure_secret(w->client, w->ns, w->secret, w->service, time(NULL),
-                                         &ca, &cert, &key, &e);
+    int rc = w->external ? webhook_certs_read_secret(w->client, w->ns, w->secret, &cert, &key, &e)
+                         : webhook_certs_ensure_secret(w->client, w->ns, w->secret, w->service,
+                                                       time(NULL), &ca, &cert, &key, &e);
     if (rc == 0)
         rc = serve(w, cert, key, &e);
-    if (rc == 0)
+    if (rc == 0 && !w->external)
         rc = webhook_certs_inject_ca(w->client, w->config, ca, &e);
     if (rc)
         pb_log_warn("webhook certificates not ready; retrying", "error", e.msg, NULL);
@@ -408,6 +438,7 @@ int webhook_certs_start(const webhook_certs_options *o, webhook_certs **out, pb_
     w->register_routes = o->register_routes;
     w->register_ud = o->register_ud;
     w->recheck_s = o->recheck_s > 0 ? o->recheck_s : 60;
+    w->external = o->external;
     w->port = -1;
     w->ns = strdup(o->namespace_name);
     w->addr = strdup(o->listen_addr);

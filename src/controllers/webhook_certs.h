@@ -59,6 +59,11 @@ typedef struct webhook_certs_options {
     webhook_certs_register_fn register_routes;
     void *register_ud;           /* passed to register_routes */
     int recheck_s;               /* 0 = 60: a helm upgrade empties caBundle */
+    int external;                /* 1: someone else (cert-manager) issues the
+                                    Secret and fills caBundle: only step 2,
+                                    with tls.crt/tls.key read from the Secret
+                                    (a renewed leaf is served at the next
+                                    recheck) */
 } webhook_certs_options;
 
 /* Starts the thread; errors here are only bad options or resources. */
@@ -75,6 +80,12 @@ void webhook_certs_free(webhook_certs *w);
 int webhook_certs_ensure_secret(kube_client *c, const char *ns, const char *secret_name,
                                 const char *service_name, time_t now, char **ca_pem,
                                 char **cert_pem, char **key_pem, pb_err *err);
+
+/* The external mode's step 1: tls.crt and tls.key of the Secret
+ * (malloc'd, caller frees both); PB_ENOTFOUND while it does not exist,
+ * PB_EINVAL while it lacks either key. Writes nothing. */
+int webhook_certs_read_secret(kube_client *c, const char *ns, const char *secret_name,
+                              char **cert_pem, char **key_pem, pb_err *err);
 
 /* Step 3 for one configuration name: PB_ENOTFOUND when neither
  * configuration exists yet. */

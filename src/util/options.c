@@ -17,6 +17,7 @@
 typedef struct {
     const char *kubeconfig, *context, *namespace_name, *log_level, *log_format;
     const char *metrics_addr, *health_addr, *webhook_addr, *leader_elect_namespace, *config;
+    const char *webhook_certs;
     int leader_elect, workers, burst, version, help;
     pb_duration lease_duration, renew_deadline, retry_period;
     double qps;
@@ -31,6 +32,7 @@ static void raw_defaults(raw_options *r)
     r->metrics_addr = "127.0.0.1:8080";
     r->health_addr = "127.0.0.1:8081";
     r->webhook_addr = "127.0.0.1:9443";
+    r->webhook_certs = "self";
     r->lease_duration = 15 * PB_SECOND;
     r->renew_deadline = 10 * PB_SECOND;
     r->retry_period = 2 * PB_SECOND;
@@ -39,7 +41,7 @@ static void raw_defaults(raw_options *r)
     r->burst = 30;
 }
 
-#define NFLAGS 19
+#define NFLAGS 20
 
 static void flag_table(raw_options *r, pb_flag t[NFLAGS])
 {
@@ -56,6 +58,8 @@ static void flag_table(raw_options *r, pb_flag t[NFLAGS])
          "host:port serving /healthz and /readyz, or 0 to disable", 0},
         {"webhook-addr", PB_FLAG_STRING, &r->webhook_addr, "ADDR",
          "host:port serving the admission webhooks (HTTPS), or 0 to disable", 0},
+        {"webhook-certs", PB_FLAG_STRING, &r->webhook_certs, "MODE",
+         "self (make and rotate the serving certificate) or external (cert-manager: only read it)", 0},
         {"leader-elect", PB_FLAG_BOOL, &r->leader_elect, NULL,
          "run leader election on a Lease so one replica is active", 0},
         {"leader-elect-namespace", PB_FLAG_STRING, &r->leader_elect_namespace, "NS",
@@ -118,6 +122,9 @@ static int validate(const raw_options *r, pb_log_level *lvl, pb_log_format *fmt,
     if (strcmp(r->webhook_addr, "0") != 0 &&
         (rc = pb_options_check_addr("--webhook-addr", r->webhook_addr, err)))
         return rc;
+    if (strcmp(r->webhook_certs, "self") != 0 && strcmp(r->webhook_certs, "external") != 0)
+        return pb_err_set(err, PB_EINVAL, "invalid --webhook-certs \"%s\": want self or external",
+                          r->webhook_certs);
     if (!r->namespace_name[0])
         return pb_err_set(err, PB_EINVAL, "--namespace must not be empty");
     if (r->workers < 1)
@@ -167,6 +174,7 @@ static int commit(const raw_options *r, pb_log_level lvl, pb_log_format fmt, pb_
     o->log_level = lvl;
     o->log_format = fmt;
     o->leader_elect = r->leader_elect;
+    o->webhook_certs_external = strcmp(r->webhook_certs, "external") == 0;
     o->lease_duration = r->lease_duration;
     o->renew_deadline = r->renew_deadline;
     o->retry_period = r->retry_period;

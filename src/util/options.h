@@ -29,6 +29,9 @@ typedef struct pb_options {
     char *health_addr;            /* default "127.0.0.1:8081"; "0" disables */
     char *webhook_addr;           /* admission webhooks (HTTPS), default
                                      "127.0.0.1:9443"; "0" disables */
+    int webhook_certs_external;   /* --webhook-certs=external: the serving
+                                     certificate's Secret is issued by
+                                     someone else (cert-manager); default 0 */
     int leader_elect;             /* default 0 */
     char *leader_elect_namespace; /* default: namespace_name */
     pb_duration lease_duration;   /* default 15s */
