@@ -12,10 +12,13 @@
  * once; dry run changes nothing and writes no ledger; another tenant's
  * rows are untouched; PostgreSQL refuses a hidden column even when the C
  * side would let it through; an approval is used once; neither the tenant
- * nor the agent can read or write the bookkeeping; usage counters; two
- * operators racing on one step run it once; a connection lost before
- * commit leaves no ledger entry and no effect; the audit chain verifies
- * and every kind of tampering is found at the first broken seq.
+ * nor the agent can read or write the bookkeeping; statement timeouts;
+ * bounded results (exact row count, same result from the ledger); an agent
+ * role with BYPASSRLS is refused; usage counters; two operators racing on
+ * one step run it once; a connection lost before commit leaves no ledger
+ * entry and no effect; a suspended tenant runs nothing, and suspending
+ * waits for a running step; the audit chain verifies and every kind of
+ * tampering is found at the first broken seq.
  *
  * Needs paybill_agent too (CMakeLists.txt links it for this file). */
 #include "testutil.h"
@@ -441,6 +444,43 @@ static void check_database_enforces(lay *L)
     assert_int_equal(r.rows, 8);
     pb_ax_result_clear(&r);
 
+    /* A statement over its timeout: PostgreSQL's error and SQLSTATE. */
+    const char *one[1] = {"v"};
+    s = (pb_ax_step){.workflow_uid = hidden, .workflow = "tenant-acme/wf", .index = 3, .name = "slow", .op = "select",
+                     .sql = "SELECT pg_catalog.pg_sleep(2)::text AS v", .returns_rows = 1, .cap = 1, .fetch = 1,
+                     .columns = one, .n_columns = 1, .timeout_ms = 100};
+    expect_rc(run(L, &s, 0, &r, &e), PB_ETIMEOUT, &e, "57014");
+
+    /* Results are kept bounded; the row count stays exact, and the ledger
+     * gives back the same bounded result. */
+    s = (pb_ax_step){.workflow_uid = hidden, .workflow = "tenant-acme/wf", .index = 4, .name = "many", .op = "select",
+                     .sql = "SELECT x::text AS v FROM pg_catalog.generate_series(1, 1500) x", .returns_rows = 1,
+                     .cap = 2000, .fetch = 2000, .columns = one, .n_columns = 1};
+    assert_int_equal(run(L, &s, 0, &r, &e), 0);
+    assert_int_equal(r.rows, 1500);
+    assert_true(r.truncated);
+    assert_int_equal(json_array_size(r.result), PB_AX_MAX_RESULT_ROWS);
+    pb_ax_result back = {0};
+    assert_int_equal(lookup(L, hidden, 4, &back), 0);
+    assert_true(back.truncated);
+    assert_int_equal(back.rows, 1500);
+    assert_true(json_equal(back.result, r.result));
+    assert_string_equal(back.digest, r.digest);
+    pb_ax_result_clear(&back);
+    pb_ax_result_clear(&r);
+
+    /* An agent role that could get around the policies is refused. */
+    PGconn *adm = pgq_admin_on(&srv, NULL);
+    char alter[160];
+    snprintf(alter, sizeof alter, "ALTER ROLE \"%s\" BYPASSRLS", L->role_a);
+    pgq_must(adm, alter);
+    pb_ax_tx *bad = NULL;
+    expect_rc(pb_ax_begin(tdb, L->a, L->role_a, 0, &bad, &e), PB_EFORBIDDEN, &e, "BYPASSRLS");
+    assert_null(bad);
+    snprintf(alter, sizeof alter, "ALTER ROLE \"%s\" NOBYPASSRLS", L->role_a);
+    pgq_must(adm, alter);
+    PQfinish(adm);
+
     /* Another tenant's agent role is refused up front. */
     pb_ax_tx *tx = NULL;
     expect_rc(pb_ax_begin(tdb, L->a, L->role_b, 0, &tx, &e), PB_EINVAL, &e, "is not tenant");
@@ -504,11 +544,11 @@ static void check_usage(lay *L)
     pb_err e = {0};
     long long w = -1, rows = -1, steps = -1;
     assert_int_equal(pb_ax_usage(tdb, L->a, NULL, NULL, 3600, &w, &rows, &steps, &e), 0);
-    /* wf-main (3+3+2+2 rows, 4 steps), wf-dry (2 rows), wf-hidden "all" (8),
-     * wf-appr-1 (1); failures and dry runs do not count. */
+    /* wf-main (3+3+2+2 rows, 4 steps), wf-dry (2 rows), wf-hidden "all" (8)
+     * and "many" (1500), wf-appr-1 (1); failures and dry runs do not count. */
     assert_int_equal(w, 4);
-    assert_int_equal(rows, 10 + 2 + 8 + 1);
-    assert_int_equal(steps, 4 + 1 + 1 + 1);
+    assert_int_equal(rows, 10 + 2 + 8 + 1500 + 1);
+    assert_int_equal(steps, 4 + 1 + 2 + 1);
     assert_int_equal(pb_ax_usage(tdb, L->a, "tenant-acme/p", "alice", 3600, &w, &rows, &steps, &e), 0);
     assert_int_equal(w, 3); /* the hand-built steps named no policy */
     assert_int_equal(pb_ax_usage(tdb, L->a, NULL, "bob", 3600, &w, &rows, &steps, &e), 0);
@@ -717,6 +757,21 @@ static void check_audit(lay *L)
     PQfinish(a);
 }
 
+typedef struct suspender {
+    const char *id;
+    volatile int done;
+    int rc;
+    pb_err e;
+} suspender;
+
+static void *suspend_thread(void *arg)
+{
+    suspender *x = arg;
+    x->rc = pb_tdb_suspend(tdb, x->id, &x->e);
+    x->done = 1;
+    return NULL;
+}
+
 static void check_suspended(lay *L)
 {
     pb_err e = {0};
@@ -727,8 +782,18 @@ static void check_suspended(lay *L)
     expect_rc(pb_ax_begin(tdb, L->b, role, 0, &tx, &e), PB_ECONFLICT, &e, "suspended");
     assert_null(tx);
     assert_int_equal(pb_tdb_resume(tdb, L->b, &e), 0);
+    /* An operation on the tenant (here: suspend) waits for a running step's
+     * transaction: the data cannot move or lock out from under it. */
     assert_int_equal(pb_ax_begin(tdb, L->b, role, 0, &tx, &e), 0);
+    suspender x = {.id = L->b};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, suspend_thread, &x), 0);
+    usleep(300 * 1000);
+    assert_false(x.done);
     pb_ax_end(tx);
+    pthread_join(th, NULL);
+    assert_int_equal(x.rc, 0);
+    assert_int_equal(pb_tdb_resume(tdb, L->b, &e), 0);
 }
 
 static void exercise(pb_dm_layout l, const char *tag)
