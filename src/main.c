@@ -10,6 +10,7 @@
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "controllers/operator_main.h"
 #include "util/log.h"
@@ -35,6 +36,10 @@ int main(int argc, char **argv)
      * Set before any thread exists; MALLOC_ARENA_MAX still decides. */
     if (!getenv("MALLOC_ARENA_MAX"))
         mallopt(M_ARENA_MAX, 4);
+    if (argc > 1 && strcmp(argv[1], "audit-verify") == 0) {
+        pb_log_configure(PB_LOG_WARN, PB_LOG_TEXT, NULL);
+        return operator_audit_verify(argc - 1, argv + 1);
+    }
     pb_options opts;
     if (pb_options_parse(argc, argv, &opts, &err) != 0) {
         fprintf(stderr, "paybill-operator: %s\n", err.msg);

@@ -19,6 +19,7 @@ const kube_gvr OPERATOR_GVR_TENANTS = {OPERATOR_GROUP, OPERATOR_VERSION, "tenant
 const kube_gvr OPERATOR_GVR_SUBSCRIPTIONS = {OPERATOR_GROUP, OPERATOR_VERSION, "subscriptions"};
 const kube_gvr OPERATOR_GVR_AGENTPOLICIES = {OPERATOR_GROUP, OPERATOR_VERSION, "agentpolicies"};
 const kube_gvr OPERATOR_GVR_WORKFLOWS = {OPERATOR_GROUP, OPERATOR_VERSION, "workflows"};
+const kube_gvr OPERATOR_GVR_APPROVALS = {OPERATOR_GROUP, OPERATOR_VERSION, "approvals"};
 
 static const kube_gvr child_gvrs[OP_CHILD_COUNT] = {
     [OP_CHILD_NAMESPACES] = {"", "v1", "namespaces"},

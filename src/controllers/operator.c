@@ -292,6 +292,7 @@ int operator_run(const pb_options *opts, pb_err *err)
     operator_ctx op;
     memset(&op, 0, sizeof op);
     pthread_mutex_init(&op.db_mu, NULL);
+    pthread_mutex_init(&op.agent_db_mu, NULL);
     op.system_ns = system_ns;
     manager *m = NULL;
     kube_config *kc = NULL;
@@ -327,13 +328,14 @@ int operator_run(const pb_options *opts, pb_err *err)
     op.event = record_event;
     op.event_ud = manager_recorder(m);
 
-    informer *plans, *tenants, *subs, *dms, *apols, *wfs, *children[OP_CHILD_COUNT];
+    informer *plans, *tenants, *subs, *dms, *apols, *wfs, *apprs, *children[OP_CHILD_COUNT];
     if ((rc = manager_informer(m, &OPERATOR_GVR_PLANS, NULL, &plans, err)) != 0 ||
         (rc = manager_informer(m, &OPERATOR_GVR_TENANTS, NULL, &tenants, err)) != 0 ||
         (rc = manager_informer(m, &OPERATOR_GVR_SUBSCRIPTIONS, NULL, &subs, err)) != 0 ||
         (rc = manager_informer(m, &OPERATOR_GVR_DATAMODELS, NULL, &dms, err)) != 0 ||
         (rc = manager_informer(m, &OPERATOR_GVR_AGENTPOLICIES, NULL, &apols, err)) != 0 ||
-        (rc = manager_informer(m, &OPERATOR_GVR_WORKFLOWS, NULL, &wfs, err)) != 0)
+        (rc = manager_informer(m, &OPERATOR_GVR_WORKFLOWS, NULL, &wfs, err)) != 0 ||
+        (rc = manager_informer(m, &OPERATOR_GVR_APPROVALS, NULL, &apprs, err)) != 0)
         goto out;
     for (int k = 0; k < OP_CHILD_COUNT; k++) {
         informer_source src;
@@ -358,6 +360,7 @@ int operator_run(const pb_options *opts, pb_err *err)
     op.datamodels = informer_store(dms);
     op.agentpolicies = informer_store(apols);
     op.workflows = informer_store(wfs);
+    op.approvals = informer_store(apprs);
     agentpol_sources aps = {.policies = op.agentpolicies, .tenants = op.tenants, .plans = op.plans,
                             .datamodels = op.datamodels};
     if ((rc = agentpol_cache_new(&aps, &op.agent_policies, err)) != 0)
@@ -382,12 +385,15 @@ int operator_run(const pb_options *opts, pb_err *err)
     controller_options ten_o = {.name = "tenant", .workers = opts->workers, .reconcile = tenant_reconcile, .user = &op};
     controller_options dm_o = {.name = "datamodel", .workers = 1, .reconcile = datamodel_reconcile, .user = &op};
     controller_options pol_o = {.name = "agentpolicy", .workers = opts->workers, .reconcile = agentpolicy_reconcile, .user = &op};
+    controller_options wf_o = {.name = "workflow", .workers = opts->workers, .reconcile = workflow_reconcile, .user = &op};
     if ((rc = manager_add_controller(m, &plan_o, &op.plan_ctrl, err)) != 0 ||
         (rc = manager_add_controller(m, &sub_o, &op.sub_ctrl, err)) != 0 ||
         (rc = manager_add_controller(m, &ten_o, &op.tenant_ctrl, err)) != 0 ||
         (rc = manager_add_controller(m, &dm_o, &op.dm_ctrl, err)) != 0 ||
         (rc = manager_add_controller(m, &pol_o, &op.policy_ctrl, err)) != 0 ||
         (rc = controller_for(op.policy_ctrl, apols, OPERATOR_API_VERSION, "AgentPolicy", 0, err)) != 0 ||
+        (rc = manager_add_controller(m, &wf_o, &op.workflow_ctrl, err)) != 0 ||
+        (rc = controller_for(op.workflow_ctrl, wfs, OPERATOR_API_VERSION, "Workflow", 0, err)) != 0 ||
         (rc = controller_for(op.dm_ctrl, dms, OPERATOR_API_VERSION, "DataModel", 0, err)) != 0 ||
         (rc = controller_for(op.plan_ctrl, plans, OPERATOR_API_VERSION, "Plan", 0, err)) != 0 ||
         (rc = controller_for(op.sub_ctrl, subs, OPERATOR_API_VERSION, "Subscription", 0, err)) != 0 ||
@@ -410,6 +416,9 @@ int operator_run(const pb_options *opts, pb_err *err)
         {&op.policy_ctrl, tenants, operator_map_tenant_to_agentpolicies, operator_pred_path_changed, "status"},
         {&op.policy_ctrl, plans, operator_map_plan_to_agentpolicies, controller_generation_changed, NULL},
         {&op.policy_ctrl, dms, operator_map_datamodel_to_agentpolicies, operator_pred_path_changed, "status.appliedModel"},
+        /* Workflows wait for Approvals and for their tenant (suspension). */
+        {&op.workflow_ctrl, apprs, operator_map_to_workflows, NULL, NULL},
+        {&op.workflow_ctrl, tenants, operator_map_to_workflows, operator_pred_path_changed, "status.phase"},
     };
     for (size_t i = 0; i < sizeof watches / sizeof watches[0]; i++)
         if ((rc = controller_watches_filtered(*watches[i].ctl, watches[i].inf, watches[i].fn, &op,
@@ -464,6 +473,8 @@ out:
         if (op.dbs[w].tdb)
             pb_tdb_free(op.dbs[w].tdb);
     pthread_mutex_destroy(&op.db_mu);
+    pthread_mutex_destroy(&op.agent_db_mu);
+    json_decref(op.agent_db_applied);
     store_free(secrets);
     kube_config_free(kc);
     opconfig_free(&cfg);

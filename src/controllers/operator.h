@@ -83,10 +83,14 @@ struct operator_ctx {
     /* The agent framework: AgentPolicies and Workflows (all namespaces),
      * the compiled per-namespace policies the webhooks and the AgentPolicy
      * reconciler share, and the admission webhooks' context. */
-    store *agentpolicies, *workflows;
-    controller *policy_ctrl;
+    store *agentpolicies, *workflows, *approvals;
+    controller *policy_ctrl, *workflow_ctrl;
     struct agentpol_cache *agent_policies;
     struct wf_adm_ctx *admission;
+    /* Namespace -> digest of the agent grants this process applied
+     * (agentpolicy_database.c); guarded by agent_db_mu. */
+    pthread_mutex_t agent_db_mu;
+    json_t *agent_db_applied;
     /* Signed licences (licence_controller.h). */
     controller *licence_ctrl;
     struct licence_state *licence;
@@ -106,7 +110,7 @@ int operator_db_admin_conninfo(operator_ctx *op, int which, char **out, pb_err *
 /* The GVR of child kind k (static storage). */
 const kube_gvr *operator_child_gvr(int k);
 extern const kube_gvr OPERATOR_GVR_PLANS, OPERATOR_GVR_TENANTS, OPERATOR_GVR_SUBSCRIPTIONS,
-    OPERATOR_GVR_DATAMODELS, OPERATOR_GVR_AGENTPOLICIES, OPERATOR_GVR_WORKFLOWS;
+    OPERATOR_GVR_DATAMODELS, OPERATOR_GVR_AGENTPOLICIES, OPERATOR_GVR_WORKFLOWS, OPERATOR_GVR_APPROVALS;
 
 time_t operator_now(const operator_ctx *op);
 /* RFC 3339 "now" into buf (PB_TIME_BUF bytes). */
@@ -159,6 +163,7 @@ controller_result subscription_reconcile(controller_ctx *ctx, const char *key, p
 controller_result tenant_reconcile(controller_ctx *ctx, const char *key, pb_err *err);
 controller_result datamodel_reconcile(controller_ctx *ctx, const char *key, pb_err *err);
 controller_result agentpolicy_reconcile(controller_ctx *ctx, const char *key, pb_err *err);
+controller_result workflow_reconcile(controller_ctx *ctx, const char *key, pb_err *err);
 
 /* Map functions for watches (new JSON array of keys, or NULL). ud is the
  * operator_ctx. */
@@ -172,6 +177,8 @@ json_t *operator_map_tenant_to_agentpolicies(json_t *tenant, void *ud);
 json_t *operator_map_agentpolicy_to_namespace(json_t *policy, void *ud);
 json_t *operator_map_plan_to_agentpolicies(json_t *plan, void *ud);
 json_t *operator_map_datamodel_to_agentpolicies(json_t *dm, void *ud);
+/* An Approval -> its Workflow; a Tenant -> the Workflows of its namespace. */
+json_t *operator_map_to_workflows(json_t *obj, void *ud);
 
 /* keys itself when it has any, else NULL (and keys released): what a
  * controller_map_fn returns. */

@@ -13,4 +13,8 @@
  * leadership). */
 int operator_run(const pb_options *opts, pb_err *err);
 
+/* `paybill-operator audit-verify ...` (audit_cmd.c): argv[0] is
+ * "audit-verify". Returns the process exit status. */
+int operator_audit_verify(int argc, char **argv);
+
 #endif

@@ -68,7 +68,7 @@ static void load_model(operator_ctx *op, const char *name, json_t *status, long 
     json_decref(dm);
 }
 
-static json_t *secret_data(const pb_tdb_creds *c)
+json_t *tenant_database_secret_data(const pb_tdb_creds *c)
 {
     char port[16];
     snprintf(port, sizeof port, "%d", c->port);
@@ -128,7 +128,7 @@ static char *secret_rotation(operator_ctx *op, const char *ns)
 static int write_secret(operator_ctx *op, const json_t *tenant, const char *ns,
                         const pb_tdb_creds *c, const char *rotation, pb_err *err)
 {
-    json_t *data = secret_data(c);
+    json_t *data = tenant_database_secret_data(c);
     json_t *live = cached_secret(op, ns);
     const char *live_rot = json_string_value(json_object_get(
         json_object_get(json_object_get(live, "metadata"), "annotations"), TENANT_DB_ROTATE_ANNOTATION));
@@ -229,6 +229,35 @@ static int locate(operator_ctx *op, const char *id, pb_dm_layout layout, const p
             return 0;
     }
     return pb_err_set(err, PB_EINTERNAL, "tenant %s: could not settle which server it lives on", id);
+}
+
+int operator_tenant_db(operator_ctx *op, const json_t *tenant, pb_tdb **tdb, char *id, size_t id_n, char schema[64],
+                       pb_err *err)
+{
+    *tdb = NULL;
+    const char *server = NULL;
+    pb_json_opt_string(tenant, "status.database.server", NULL, &server, NULL);
+    if (!server)
+        return pb_err_set(err, PB_ENOTFOUND, "tenant %s has no database yet", tenant_name(tenant));
+    db_id(tenant_name(tenant), id, id_n);
+    int w = server_index(op, server);
+    if (w < 0)
+        return pb_err_set(err, PB_ENOTFOUND, "tenant %s lives on server \"%s\", which is not configured",
+                          tenant_name(tenant), server);
+    pthread_mutex_lock(&op->db_mu);
+    int rc = operator_db_connect(op, w, err);
+    pb_tdb *t = op->dbs[w].tdb;
+    pthread_mutex_unlock(&op->db_mu);
+    if (rc != 0)
+        return rc;
+    pb_tdb_info info;
+    if ((rc = pb_tdb_info_get(t, id, &info, err)) != 0)
+        return rc;
+    if (info.moving || info.moved_to[0] || info.move_server[0] || info.arriving_from[0])
+        return pb_err_set(err, PB_ECONFLICT, "tenant %s is being moved", id);
+    snprintf(schema, 64, "%s", info.layout == PB_DM_LAYOUT_DATABASE ? "app" : info.location);
+    *tdb = t;
+    return 0;
 }
 
 int tenant_database_reconcile(operator_ctx *op, const json_t *tenant, const json_t *plan,

@@ -15,6 +15,7 @@
 
 #include "controllers/operator.h"
 #include "controllers/planspec.h"
+#include "provision/tenantdb.h"
 
 #define TENANT_DB_SECRET "tenant-database"
 #define TENANT_DB_ROTATE_ANNOTATION "paybill.dev/rotate-credentials"
@@ -29,6 +30,18 @@ int tenant_database_reconcile(operator_ctx *op, const json_t *tenant, const json
 
 /* Deletion under policy "Delete" | "Retain" | "Snapshot"; records the
  * snapshot or retention in status.database. 0 or negative. */
+/* Where a provisioned tenant's data is, for the agent framework: the
+ * server it lives on (connected if need be), its id in PostgreSQL and the
+ * schema its tables are in (schema[64]). PB_ENOTFOUND when it has no
+ * database (yet), PB_ECONFLICT during a move, another code when the
+ * server is unreachable. The pb_tdb stays owned by the operator. */
+int operator_tenant_db(operator_ctx *op, const json_t *tenant, pb_tdb **tdb, char *id, size_t id_n,
+                       char schema[64], pb_err *err);
+
+/* The data of a credentials Secret (host, port, dbname, user, password,
+ * sslmode, schema, uri; base64), new reference. */
+json_t *tenant_database_secret_data(const pb_tdb_creds *c);
+
 int tenant_database_delete(operator_ctx *op, const json_t *tenant, json_t *status,
                            const char *policy, pb_err *err);
 

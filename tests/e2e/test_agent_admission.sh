@@ -4,7 +4,10 @@
 # admission. The operator (under the chart's RBAC) serves the webhooks of
 # templates/webhooks.yaml; with the real kubectl:
 #   - the example AgentPolicy compiles against the tenant's DataModel and
-#     says so in status (Ready, rules, DataModel version); a policy with a
+#     says so in status (Ready, rules, DataModel version), and the tenant's
+#     agent login gets exactly its grants: with its own credentials (the
+#     Secret tenant-agent-database) it cannot read a column the policy
+#     hides, nor delete or update what no rule allows; a policy with a
 #     typo'd column or a wrongly typed row constraint is refused;
 #   - the tenant's agent ServiceAccount submits Workflows: the example is
 #     admitted; unknown tables and columns, wrong types, hidden columns,
@@ -45,6 +48,25 @@ expect_eq "reason Compiled" "Compiled" \
   "$(jp agentpolicy billing-assistant '{.status.conditions[?(@.type=="Ready")].reason}' -n $NS)"
 expect_eq "observedGeneration" "1" "$(jp agentpolicy billing-assistant '{.status.observedGeneration}' -n $NS)"
 
+# ... and enforced a second time by PostgreSQL: the agent login's grants.
+for _ in $(seq 1 60); do
+  [ "$(jp agentpolicy billing-assistant '{.status.conditions[?(@.type=="DatabaseEnforced")].status}' -n $NS)" = True ] && break
+  sleep 1
+done
+expect_match "DatabaseEnforced (the grants are applied)" "^True" \
+  "$(jp agentpolicy billing-assistant '{.status.conditions[?(@.type=="DatabaseEnforced")].status}: {.status.conditions[?(@.type=="DatabaseEnforced")].message}' -n $NS)"
+expect_eq "the agent role is named in status" "pb_a_acme" "$(jp agentpolicy billing-assistant '{.status.database.role}' -n $NS)"
+sec() { kubectl get secret tenant-agent-database -n $NS -o jsonpath="{.data.$1}" | base64 -d; }
+agent_psql() { PGPASSWORD=$(sec password) psql -h "$(sec host)" -p "$(sec port)" -U "$(sec user)" -d "$(sec dbname)" -qAt -v ON_ERROR_STOP=1 -c "$1" 2>&1; }
+psql_admin -d paybill -c "insert into t_acme.customers (email, name, segment) values ('wile@acme.example', 'Wile', 'smb')" >/dev/null
+expect_eq "with its own credentials, the agent reads a column the policy allows" "Wile" "$(agent_psql 'select name from customers')"
+out=$(agent_psql 'select email from customers') && fail "the agent read a hidden column: $out"
+expect_match "but not one the policy hides (PostgreSQL refuses)" "permission denied" "$out"
+out=$(agent_psql "delete from invoices") && fail "the agent deleted rows no rule allows: $out"
+expect_match "nor an operation no rule allows" "permission denied" "$out"
+out=$(agent_psql "update customers set name = 'x'") && fail "the agent updated a read-only table: $out"
+expect_match "nor a write the policy does not grant" "permission denied" "$out"
+
 policy() { # policy NAME RULES_YAML (as the admin)
   printf 'apiVersion: paybill.dev/v1alpha1\nkind: AgentPolicy\nmetadata: {name: %s, namespace: %s}\nspec:\n%s\n' "$1" $NS "$2" \
     | kubectl apply -f - 2>&1
@@ -67,6 +89,9 @@ out=$(policy shadow '  rules:
   deny:
     - {table: customers, columns: [email]}') || fail "a policy with a shadowed column was refused: $out"
 expect_match "warnings are shown by kubectl" '[Ww]arning' "$out"
+has_warnings() { [ -n "$(jp agentpolicy shadow '{.status.warnings[0]}' -n $NS)" ]; }
+wait_for "and kept in the policy's status.warnings" 60 has_warnings
+expect_match "the warning names the shadowed column" "email" "$(jp agentpolicy shadow '{.status.warnings}' -n $NS)"
 kubectl delete agentpolicy shadow -n $NS >/dev/null
 
 # 2. The agent submits workflows.
