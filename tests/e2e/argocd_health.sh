@@ -15,7 +15,7 @@ def lua(v):
     if isinstance(v, bool): return "true" if v else "false"
     if isinstance(v, (int, float)): return repr(v)
     if isinstance(v, str):  # every byte outside [A-Za-z0-9 ] as a decimal escape
-        return "\"" + "".join(chr(b) if chr(b).isalnum() and b < 128 or b == 32 else "\\%d" % b for b in v.encode()) + "\""
+        return "\"" + "".join(chr(b) if chr(b).isalnum() and b < 128 or b == 32 else "\\%03d" % b for b in v.encode()) + "\""
     if isinstance(v, list): return "{" + ",".join(lua(x) for x in v) + "}"
     return "{" + ",".join("[%s]=%s" % (lua(k), lua(x)) for k, x in v.items()) + "}"
 print(lua(json.load(sys.stdin)))')
