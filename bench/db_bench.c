@@ -27,13 +27,25 @@
  *    and rows/s; pb_tdb_checksum before and after every step must be equal
  *    (the neighbour's too, at the end).
  *
+ * 3. agent: the Workflow executor (src/provision/agentexec.h) on one
+ *    schema-layout tenant with 10,000 invoices, its agent login holding the
+ *    grants of one AgentPolicy. For select and update steps of 1 and 100
+ *    rows, each step run as the controller runs it (statement built by
+ *    agent/stmt.h, pb_ax_begin/exec/commit/end: agent role, ledger entry,
+ *    audit record, one transaction) against the same statement run bare
+ *    (one transaction, SET LOCAL ROLE to the agent, the statement, commit):
+ *    steps/s and the median per step for both, and the difference, the
+ *    executor's own overhead per step (target <= 1 ms). Also the memory a
+ *    running workflow holds in the controller (its parsed steps, decisions
+ *    and a select's kept result), from mallinfo2 over 1,000 of them.
+ *
  * It needs a server to talk to: bench/db_bench.sh starts a throwaway one
  * and passes its superuser conninfo. Tables go to stdout as Markdown,
  * progress to stderr. A failed call stops the run with the library's
  * message (exit 1): these numbers mean nothing if a step failed.
  *
  * Usage: bench_db_bench --conninfo CONNINFO [--quick] [-n N] [-d N] [-r ROWS]
- *                       [--only provision|move] [--layouts rls,schema,database]
+ *                       [--only provision|move|agent] [--layouts rls,schema,database]
  *                       [--statement-timeout-ms MS]
  *   -n  tenants for rls and schema (default 1000)
  *   -d  tenants for database (default 200: CREATE DATABASE is heavy, and the
@@ -49,7 +61,16 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
+#include <malloc.h>
+
+#include "agent/decide.h"
+#include "agent/policy.h"
+#include "agent/sqlgen.h"
+#include "agent/step.h"
+#include "agent/stmt.h"
+#include "provision/agentexec.h"
 #include "provision/datamodel.h"
 #include "provision/tenantdb.h"
 #include "util/err.h"
@@ -85,7 +106,7 @@ typedef struct {
     const char *conninfo;
     int n, n_db;
     long long rows;
-    int do_provision, do_move;
+    int do_provision, do_move, do_agent;
     int layouts[3];           /* indexed by pb_dm_layout */
     int statement_timeout_ms; /* 0: the library's default (60 s) */
 } options;
@@ -538,17 +559,227 @@ static void print_move(const move_result *r, long long rows, double fill_s, doub
 
 /* ---- main --------------------------------------------------------------------- */
 
+/* ---- 3. the agent executor ---------------------------------------------------- */
+
+#define AGENT_POLICY                                                                                       \
+    "{\"rules\":[{\"table\":\"invoices\",\"operations\":[\"select\",\"update\"],\"maxRows\":1000},"        \
+    "{\"table\":\"customers\",\"operations\":[\"select\"],\"columns\":[\"id\",\"name\",\"segment\"]}]}"
+
+typedef struct agent_case {
+    const char *label, *steps; /* a Workflow's steps array (one step) */
+    double exec_ms, bare_ms;   /* medians per step */
+    long long rows;
+} agent_case;
+
+static pb_steps *agent_steps(const pb_dm_model *m, const char *steps)
+{
+    char spec[2048];
+    snprintf(spec, sizeof spec, "{\"steps\":%s}", steps);
+    json_t *j = json_loads(spec, 0, NULL);
+    pb_steps *w = NULL;
+    pb_err e;
+    pb_err_clear(&e);
+    if (!j || pb_step_parse(j, m, NULL, &w, &e))
+        die("pb_step_parse", &e);
+    json_decref(j);
+    return w;
+}
+
+/* One step through the executor: what the Workflow controller does. */
+static double exec_once(pb_tdb *t, const pb_dm_model *m, const pb_steps *w, const pb_decision *d, const char *schema,
+                        int n, long long *rows)
+{
+    pb_err e;
+    pb_err_clear(&e);
+    pb_stmt st;
+    if (pb_stmt_build(w, 0, d, schema, NULL, NULL, &st, &e))
+        die("pb_stmt_build", &e);
+    const char *cols[64];
+    for (size_t k = 0; k < st.n_columns && k < 64; k++)
+        cols[k] = pb_dm_column_name(m, (size_t)pb_step_table(pb_step_at(w, 0)), (size_t)st.columns[k]);
+    char uid[64];
+    snprintf(uid, sizeof uid, "bench-%d-%ld", n, (long)getpid());
+    pb_ax_step s = {.workflow_uid = uid, .workflow = "tenant-bench/w", .index = 0, .name = "s", .op = "x",
+                    .sql = st.sql, .params = (const char *const *)st.params.values, .n_params = st.params.n,
+                    .returns_rows = st.returns_rows, .cap = st.cap, .fetch = st.fetch,
+                    .fetch_is_probe = st.fetch_is_probe, .columns = cols, .n_columns = st.n_columns,
+                    .policy = "p", .rule = "", .submitter = "bench", .spec_hash = "0"};
+    double t0 = now_s();
+    pb_ax_tx *tx = NULL;
+    pb_ax_result r;
+    memset(&r, 0, sizeof r);
+    if (pb_ax_begin(t, "bench_agent", "pb_a_bench_agent", 0, &tx, &e) || pb_ax_exec(tx, &s, &r, &e) ||
+        pb_ax_commit(tx, &e))
+        die("executor", &e);
+    pb_ax_end(tx);
+    double ms = (now_s() - t0) * 1e3;
+    *rows = r.rows;
+    pb_ax_result_clear(&r);
+    pb_stmt_clear(&st);
+    return ms;
+}
+
+/* The same statement, bare: one transaction as the agent role. */
+static double bare_once(PGconn *c, const pb_steps *w, const pb_decision *d, const char *schema)
+{
+    pb_err e;
+    pb_err_clear(&e);
+    pb_stmt st;
+    if (pb_stmt_build(w, 0, d, schema, NULL, NULL, &st, &e))
+        die("pb_stmt_build", &e);
+    double t0 = now_s();
+    PQclear(must(c, "BEGIN; SET LOCAL ROLE pb_a_bench_agent"));
+    PGresult *r = PQexecParams(c, st.sql, (int)st.params.n, NULL, (const char *const *)st.params.values, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK && PQresultStatus(r) != PGRES_COMMAND_OK) {
+        fprintf(stderr, "db_bench: %s: %s", st.sql, PQresultErrorMessage(r));
+        exit(1);
+    }
+    PQclear(r);
+    PQclear(must(c, "COMMIT"));
+    double ms = (now_s() - t0) * 1e3;
+    pb_stmt_clear(&st);
+    return ms;
+}
+
+static void agent_bench(const options *o, const pb_dm_model *m)
+{
+    pb_err e;
+    pb_err_clear(&e);
+    progress("agent: tenant, agent login, grants, 10,000 invoices");
+    pb_tdb *t = open_tdb(o, "bench_agent", m);
+    pb_tdb_tenant spec = {.id = "bench_agent", .layout = PB_DM_LAYOUT_SCHEMA, .connection_limit = -1};
+    pb_tdb_creds creds = {0};
+    if (pb_tdb_ensure(t, &spec, m, &creds, &e))
+        die("pb_tdb_ensure", &e);
+    pb_tdb_creds_clear(&creds);
+    pb_tdb_agent_target tg;
+    if (pb_tdb_agent_ensure(t, "bench_agent", NULL, &creds, &tg, &e))
+        die("pb_tdb_agent_ensure", &e);
+    pb_tdb_creds_clear(&creds);
+    json_t *pj = json_loads(AGENT_POLICY, 0, NULL);
+    pb_pol_opts po = {.ns = "tenant-bench", .name = "p", .generation = 1};
+    pb_pol *pol = NULL;
+    if (pb_pol_compile(pj, m, &po, &pol, &e))
+        die("pb_pol_compile", &e);
+    json_decref(pj);
+    char *sql = NULL;
+    pb_sqlgen_target sgt = {.layout = tg.layout, .schema = tg.schema, .role = tg.role};
+    const pb_pol *pols[] = {pol};
+    if (pb_sqlgen_role(pols, 1, m, &sgt, &sql, &e) || pb_tdb_agent_apply(t, "bench_agent", &tg, m, sql, &e))
+        die("agent grants", &e);
+    free(sql);
+    PGconn *c = probe_connect(o, "bench_agent");
+    PQclear(must(c, "INSERT INTO t_bench_agent.customers (id, email, name) VALUES "
+                    "('9b2f7a51-4c43-4f8e-9d7b-3c1f4e5a6b7c', 'c@bench', 'C');"
+                    "INSERT INTO t_bench_agent.invoices (customer_id, amount, due_on) "
+                    "SELECT '9b2f7a51-4c43-4f8e-9d7b-3c1f4e5a6b7c', g % 1000, DATE '2030-01-01' + (g % 100) "
+                    "FROM generate_series(1, 10000) g;"
+                    "ANALYZE t_bench_agent.invoices"));
+    PQfinish(c);
+    c = probe_connect(o, "bench_agent");
+    char id1[64];
+    PGresult *r = must(c, "SELECT id FROM t_bench_agent.invoices LIMIT 1");
+    snprintf(id1, sizeof id1, "%s", PQgetvalue(r, 0, 0));
+    PQclear(r);
+    char s1[512], u1[512];
+    snprintf(s1, sizeof s1,
+             "[{\"name\":\"s\",\"operation\":\"select\",\"table\":\"invoices\",\"columns\":[\"id\",\"amount\"],"
+             "\"where\":[{\"column\":\"id\",\"op\":\"eq\",\"value\":\"%s\"}],\"limit\":1}]",
+             id1);
+    snprintf(u1, sizeof u1,
+             "[{\"name\":\"s\",\"operation\":\"update\",\"table\":\"invoices\",\"values\":{\"paid\":true},"
+             "\"where\":[{\"column\":\"id\",\"op\":\"eq\",\"value\":\"%s\"}],\"limit\":1}]",
+             id1);
+    agent_case cases[] = {
+        {"select, 1 row (by id)", s1, 0, 0, 0},
+        {"select, 100 rows", "[{\"name\":\"s\",\"operation\":\"select\",\"table\":\"invoices\",\"columns\":[\"id\","
+                             "\"amount\",\"due_on\"],\"where\":[{\"column\":\"due_on\",\"op\":\"eq\",\"value\":"
+                             "\"2030-01-05\"}],\"limit\":100}]",
+         0, 0, 0},
+        {"update, 1 row (by id)", u1, 0, 0, 0},
+        {"update, 100 rows", "[{\"name\":\"s\",\"operation\":\"update\",\"table\":\"invoices\",\"values\":{\"paid\":"
+                             "true},\"where\":[{\"column\":\"due_on\",\"op\":\"eq\",\"value\":\"2030-01-07\"}],"
+                             "\"limit\":100}]",
+         0, 0, 0},
+    };
+    int n = o->n >= 1000 ? 500 : 100;
+    double *exec_ms = calloc((size_t)n, sizeof *exec_ms), *bare_ms = calloc((size_t)n, sizeof *bare_ms);
+    static int serial;
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        progress("agent: %s, %d steps each way", cases[k].label, n);
+        pb_steps *w = agent_steps(m, cases[k].steps);
+        pb_decision d;
+        pb_decide_step(pol, w, 0, -1, &d);
+        if (d.outcome != PB_DECIDE_ALLOW) {
+            fprintf(stderr, "db_bench: agent step not allowed: %s\n", d.message);
+            exit(1);
+        }
+        /* Alternate, so that drift (caches, autovacuum) hits both alike. */
+        for (int i = 0; i < n; i++) {
+            exec_ms[i] = exec_once(t, m, w, &d, "t_bench_agent", serial++, &cases[k].rows);
+            bare_ms[i] = bare_once(c, w, &d, "t_bench_agent");
+        }
+        cases[k].exec_ms = median(exec_ms, n);
+        cases[k].bare_ms = median(bare_ms, n);
+        pb_step_free(w);
+    }
+    free(exec_ms);
+    free(bare_ms);
+    /* Memory a running workflow holds in the controller. */
+    const char *wf = "[{\"name\":\"find\",\"operation\":\"select\",\"table\":\"invoices\",\"columns\":[\"id\",\"amount\"],"
+                     "\"where\":[{\"column\":\"paid\",\"op\":\"eq\",\"value\":false}],\"limit\":10},"
+                     "{\"name\":\"pay\",\"operation\":\"update\",\"table\":\"invoices\",\"values\":{\"paid\":true},"
+                     "\"where\":[{\"column\":\"id\",\"op\":\"in\",\"fromStep\":\"find\",\"field\":\"id\"}]}]";
+    enum { K = 1000 };
+    struct mallinfo2 before = mallinfo2();
+    pb_steps **ws = calloc(K, sizeof *ws);
+    pb_decision **ds = calloc(K, sizeof *ds);
+    json_t **res = calloc(K, sizeof *res);
+    for (int i = 0; i < K; i++) {
+        ws[i] = agent_steps(m, wf);
+        ds[i] = calloc(2, sizeof(pb_decision));
+        res[i] = json_array();
+        for (int j = 0; j < 10; j++)
+            json_array_append_new(res[i], json_pack("{s:s,s:s}", "id", id1, "amount", "12.50"));
+    }
+    struct mallinfo2 after = mallinfo2();
+    double per_wf = (double)(after.uordblks - before.uordblks) / K;
+    for (int i = 0; i < K; i++) {
+        pb_step_free(ws[i]);
+        free(ds[i]);
+        json_decref(res[i]);
+    }
+    free(ws);
+    free(ds);
+    free(res);
+    PQfinish(c);
+    pb_pol_free(pol);
+    pb_tdb_free(t);
+
+    printf("\n## Agent workflow steps (schema layout, 10,000 invoices, %d steps per case each way)\n\n", n);
+    printf("| step | rows | executor: steps/s | executor ms/step | bare statement ms | executor overhead ms |\n");
+    printf("|---|---:|---:|---:|---:|---:|\n");
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++)
+        printf("| %s | %lld | %.0f | %.3f | %.3f | %.3f |\n", cases[k].label, cases[k].rows, 1e3 / cases[k].exec_ms,
+               cases[k].exec_ms, cases[k].bare_ms, cases[k].exec_ms - cases[k].bare_ms);
+    printf("\nBare: BEGIN; SET LOCAL ROLE <agent>; the statement; COMMIT on one connection. Executor: the same "
+           "statement through pb_ax_begin/exec/commit/end (ledger lookup, role, timeout, the statement, audit record "
+           "and ledger entry in the same transaction). A running workflow holds %.1f KiB in the controller (its "
+           "parsed steps, decisions and a 10-row result; mallinfo2 over %d).\n",
+           per_wf / 1024.0, K);
+}
+
 static void usage(void)
 {
     fprintf(stderr, "usage: bench_db_bench --conninfo CONNINFO [--quick] [-n N] [-d N] [-r ROWS]\n"
-                    "                      [--only provision|move] [--layouts rls,schema,database]\n"
+                    "                      [--only provision|move|agent] [--layouts rls,schema,database]\n"
                     "                      [--statement-timeout-ms MS]\n");
     exit(2);
 }
 
 static void parse_args(int argc, char **argv, options *o)
 {
-    *o = (options){.n = 1000, .n_db = 200, .rows = 1000000, .do_provision = 1, .do_move = 1,
+    *o = (options){.n = 1000, .n_db = 200, .rows = 1000000, .do_provision = 1, .do_move = 1, .do_agent = 1,
                    .layouts = {1, 1, 1}};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -574,13 +805,14 @@ static void parse_args(int argc, char **argv, options *o)
         else if (strcmp(a, "--only") == 0) {
             o->do_provision = strcmp(v, "provision") == 0;
             o->do_move = strcmp(v, "move") == 0;
+            o->do_agent = strcmp(v, "agent") == 0;
         } else if (strcmp(a, "--layouts") == 0) {
             for (int l = 0; l < 3; l++)
                 o->layouts[l] = strstr(v, pb_dm_layout_name((pb_dm_layout)l)) != NULL;
         } else
             usage();
     }
-    if (!o->conninfo || o->n < 1 || o->n_db < 1 || o->rows < 4 || (!o->do_provision && !o->do_move))
+    if (!o->conninfo || o->n < 1 || o->n_db < 1 || o->rows < 4 || (!o->do_provision && !o->do_move && !o->do_agent))
         usage();
 }
 
@@ -625,6 +857,8 @@ int main(int argc, char **argv)
         if (rc)
             fprintf(stderr, "db_bench: CHECKSUM MISMATCH\n");
     }
+    if (o.do_agent)
+        agent_bench(&o, m);
     fflush(stdout);
     pb_dm_free(m);
     return rc ? 1 : 0;

@@ -165,7 +165,7 @@ static int find_approval(wf_run *r, size_t i, char *out, size_t n, char *why, si
         pb_err_clear(&e);
         if (pb_subj_user_from_json(json_object_get(spec, "approver"), &approver, &e) != 0 ||
             pb_pol_may_approve(r->d[i].policy, &approver, &r->user, &e) != 0) {
-            snprintf(why, wn, "Approval %s is not valid: %s", aname ? aname : "?", e.msg);
+            snprintf(why, wn, "Approval %s is not valid: %.400s", aname ? aname : "?", e.msg);
             continue;
         }
         snprintf(out, n, "%s", auid);
