@@ -1282,7 +1282,7 @@ int tdb_remove_location(pb_tdb *t, const char *id, const char *role, pb_dm_layou
         /* The agent's column grants and policies on the shared tables: it
          * must keep nothing of a place the tenant left. */
         if (rc == 0)
-            rc = tdb_agent_strip_rls(t, c, id, loc, e);
+            rc = tdb_agent_strip_rls(c, id, loc, e);
         if (rc == 0 && role_found)
             rc = leave_rls_group(t, c, role, e);
         /* Per-tenant grants made by versions before the group. */

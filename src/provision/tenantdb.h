@@ -145,6 +145,8 @@
  * pb_tdb_agent_ensure and pb_tdb_agent_apply again after every move. A
  * move between servers drops it on the source; the destination has none
  * until pb_tdb_agent_ensure there (with the Secret's password, to keep it).
+ * pb_tdb_ensure reviving a retained tenant leaves the agent out until
+ * pb_tdb_agent_ensure lets it in.
  *
  * Servers. One pb_tdb is one PostgreSQL server (cluster), named by
  * pb_tdb_config.server_name and given a role: PB_TDB_SHARED (rls, schema

@@ -95,9 +95,8 @@ int tdb_agent_place(pb_tdb *t, PGconn *c, const tdb_row *row, pb_dm_layout l, co
 
 /* ---- taking privileges away -------------------------------------------------------- */
 
-int tdb_agent_strip_rls(pb_tdb *t, PGconn *c, const char *id, const char *schema, pb_err *e)
+int tdb_agent_strip_rls(PGconn *c, const char *id, const char *schema, pb_err *e)
 {
-    (void)t;
     char agent[TDB_NAME_MAX];
     tdb_agent_role_of(id, agent);
     const char *p[2] = {agent, schema};

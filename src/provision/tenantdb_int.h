@@ -177,7 +177,7 @@ int tdb_agent_place(pb_tdb *t, PGconn *c, const tdb_row *row, pb_dm_layout l, co
 /* Take every privilege and policy of the tenant's agent login off the
  * tables of rls schema `schema` in shared_db (c): when the tenant's rows
  * leave rls. Bridge and silo copies go with their schema or database. */
-int tdb_agent_strip_rls(pb_tdb *t, PGconn *c, const char *id, const char *schema, pb_err *e);
+int tdb_agent_strip_rls(PGconn *c, const char *id, const char *schema, pb_err *e);
 /* Drop the agent login: NOLOGIN and sessions ended, DROP OWNED in every
  * database where it may hold privileges, DROP ROLE, record cleared. */
 int tdb_agent_drop_role(pb_tdb *t, PGconn *c, const char *id, const tdb_row *row, pb_err *e);

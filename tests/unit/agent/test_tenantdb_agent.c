@@ -17,8 +17,8 @@
 #include "provision/tenantdb.h"
 #include "util/log.h"
 
-static pgtest_server srv;
-static pb_tdb *tdb;
+static pgtest_server srv, srv2; /* srv2: a dedicated server, for moves across */
+static pb_tdb *tdb, *ded;
 static pb_dm_model *model;
 static pb_pol *pol; /* customers: read id/email/name/segment, update name/segment, segment in [smb] */
 
@@ -137,10 +137,10 @@ static long affected(PGconn *c, const char *sql)
 
 /* What the agent login holds on tables of database db: table and column
  * grants and policies naming it. */
-static long long footprint(const char *db, const char *agent)
+static long long footprint_on(const pgtest_server *s, const char *db, const char *agent)
 {
     char sql[1024];
-    PGconn *a = pgq_admin_on(&srv, db);
+    PGconn *a = pgq_admin_on(s, db);
     snprintf(sql, sizeof sql,
              "WITH ag AS (SELECT oid FROM pg_roles WHERE rolname = '%s') SELECT "
              "(SELECT count(*) FROM pg_class c, aclexplode(c.relacl) x WHERE x.grantee = (SELECT oid FROM ag)) + "
@@ -151,6 +151,8 @@ static long long footprint(const char *db, const char *agent)
     PQfinish(a);
     return n;
 }
+
+static long long footprint(const char *db, const char *agent) { return footprint_on(&srv, db, agent); }
 
 static long long admin_int(const char *db, const char *sql)
 {
@@ -250,6 +252,11 @@ static int teardown(void **state)
     pb_pol_free(pol);
     pb_dm_free(model);
     pb_tdb_free(tdb);
+    /* srv2 first: its watchdog, forked later, holds srv's pipe too. */
+    int had_ded = ded != NULL;
+    pb_tdb_free(ded);
+    if (had_ded)
+        pgtest_stop(&srv2);
     pgtest_stop(&srv);
     return 0;
 }
@@ -553,6 +560,59 @@ static void test_agent_moves(void **state)
     pb_tdb_creds_clear(&ac);
 }
 
+/* A move to another server drops the agent login on the source; the
+ * destination has none until it is ensured there (with the Secret's
+ * password, which keeps working), and it starts with nothing. */
+static void test_agent_move_across(void **state)
+{
+    (void)state;
+    pb_tdb_creds tc, ac, dc, dac, x;
+    pb_tdb_agent_target tg;
+    pb_err e;
+    pb_err_clear(&e);
+    if (pgtest_start(&srv2) != 0)
+        fail_msg("second server did not start");
+    pb_tdb_config cfg = {.admin_conninfo = srv2.conninfo,
+                         .server_name = "dedicated-1",
+                         .role = PB_TDB_DEDICATED,
+                         .tenant_host = "127.0.0.1",
+                         .tenant_port = srv2.port,
+                         .sslmode = "disable",
+                         .statement_timeout_ms = 30000};
+    if (pb_tdb_new(&cfg, &ded, &e))
+        fail_msg("pb_tdb_new (dedicated): %s", e.msg);
+    ensure_tenant("ag_x", PB_DM_LAYOUT_RLS, &tc);
+    seed(&tc, "");
+    ensure_agent("ag_x", NULL, &ac, &tg);
+    apply_ok("ag_x", &tg, 1);
+    assert_true(footprint("paybill", "pb_a_ag_x") > 0);
+    if (pb_tdb_move_across(tdb, ded, "ag_x", PB_DM_LAYOUT_DATABASE, model, &e))
+        fail_msg("move across: %s", e.msg);
+    assert_int_equal(admin_int(NULL, "SELECT count(*) FROM pg_roles WHERE rolname = 'pb_a_ag_x'"), 0);
+    assert_int_equal(pb_tdb_agent_ensure(tdb, "ag_x", ac.password, &x, NULL, &e), PB_ENOTFOUND);
+    pb_tdb_tenant spec = {.id = "ag_x", .layout = PB_DM_LAYOUT_DATABASE, .connection_limit = -1,
+                          .dedicated_server = 1, .password = tc.password};
+    if (pb_tdb_ensure(ded, &spec, model, &dc, &e))
+        fail_msg("ensure on the destination: %s", e.msg);
+    if (pb_tdb_agent_ensure(ded, "ag_x", ac.password, &dac, &tg, &e))
+        fail_msg("agent ensure on the destination: %s", e.msg);
+    assert_int_equal(dac.port, srv2.port);
+    assert_string_equal(dac.password, ac.password);
+    assert_int_equal(footprint_on(&srv2, "t_ag_x", "pb_a_ag_x"), 0);
+    expect_nothing(&dac);
+    pb_tdb *keep = tdb; /* apply_pols goes to tdb */
+    tdb = ded;
+    apply_ok("ag_x", &tg, 1);
+    expect_enforced(&dc, &dac, "");
+    assert_int_equal(pb_tdb_delete(ded, "ag_x", PB_TDB_DELETE, model, NULL, &e), 0);
+    tdb = keep;
+    pb_tdb_delete(tdb, "ag_x", PB_TDB_DELETE, model, NULL, &e);
+    pb_tdb_creds_clear(&tc);
+    pb_tdb_creds_clear(&ac);
+    pb_tdb_creds_clear(&dc);
+    pb_tdb_creds_clear(&dac);
+}
+
 /* ---- fail closed ------------------------------------------------------------------ */
 
 /* SQL that is not the agent's own grants on its tenant's tables is refused,
@@ -663,6 +723,7 @@ int main(void)
         cmocka_unit_test(test_agent_database),
         cmocka_unit_test(test_agent_login_attributes),
         cmocka_unit_test(test_agent_moves),
+        cmocka_unit_test(test_agent_move_across),
         cmocka_unit_test(test_apply_refuses_foreign_sql),
         cmocka_unit_test(test_apply_refuses_swapped_view),
     };
