@@ -475,6 +475,7 @@ out:
     pthread_mutex_destroy(&op.db_mu);
     pthread_mutex_destroy(&op.agent_db_mu);
     json_decref(op.agent_db_applied);
+    json_decref(op.agent_inflight);
     store_free(secrets);
     kube_config_free(kc);
     opconfig_free(&cfg);

@@ -91,6 +91,7 @@ struct operator_ctx {
      * (agentpolicy_database.c); guarded by agent_db_mu. */
     pthread_mutex_t agent_db_mu;
     json_t *agent_db_applied;
+    json_t *agent_inflight; /* tenant -> workflow steps running now (agent_db_mu) */
     /* Signed licences (licence_controller.h). */
     controller *licence_ctrl;
     struct licence_state *licence;

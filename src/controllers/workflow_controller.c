@@ -396,6 +396,47 @@ static int tenant_suspended(wf_run *r)
     return s;
 }
 
+/* A tenant's workflows run at most this many steps at once: the lower of
+ * its Plan's database connectionLimit and the agent login's own limit, so
+ * agents never take more of the database than the tenant's applications
+ * may. 1 with the slot taken, 0 when full. */
+static int slot_take(wf_run *r)
+{
+    long long limit = PB_TDB_AGENT_CONNECTION_LIMIT;
+    json_t *t = store_get(r->op->tenants, agentpol_view_tenant(r->view));
+    const char *plan = NULL;
+    pb_json_opt_string(t, "status.plan", NULL, &plan, NULL);
+    json_t *p = plan ? store_get(r->op->plans, plan) : NULL;
+    long long cl = -1;
+    pb_json_opt_int(p, "spec.database.connectionLimit", -1, &cl, NULL);
+    if (cl > 0 && cl < limit)
+        limit = cl;
+    json_decref(p);
+    json_decref(t);
+    const char *tenant = agentpol_view_tenant(r->view);
+    pthread_mutex_lock(&r->op->agent_db_mu);
+    if (!r->op->agent_inflight)
+        r->op->agent_inflight = json_object();
+    long long n = json_integer_value(json_object_get(r->op->agent_inflight, tenant));
+    int ok = n < limit;
+    if (ok)
+        json_object_set_new(r->op->agent_inflight, tenant, json_integer(n + 1));
+    pthread_mutex_unlock(&r->op->agent_db_mu);
+    return ok;
+}
+
+static void slot_give(wf_run *r)
+{
+    const char *tenant = agentpol_view_tenant(r->view);
+    pthread_mutex_lock(&r->op->agent_db_mu);
+    long long n = json_integer_value(json_object_get(r->op->agent_inflight, tenant));
+    if (n <= 1)
+        json_object_del(r->op->agent_inflight, tenant);
+    else
+        json_object_set_new(r->op->agent_inflight, tenant, json_integer(n - 1));
+    pthread_mutex_unlock(&r->op->agent_db_mu);
+}
+
 /* Execute (or dry-run) what is left. Returns the controller result. */
 static controller_result execute(wf_run *r)
 {
@@ -411,17 +452,36 @@ static controller_result execute(wf_run *r)
         return controller_requeue_after(5);
     }
     int started = json_array_size(ledger) > 0;
+    /* The workflow timeout runs from its first committed step. */
+    const char *first_at = json_string_value(json_object_get(json_array_get(ledger, 0), "at"));
+    struct timespec t0;
+    if (started && lim->workflow_timeout_ms > 0 && first_at && pb_time_parse_rfc3339(first_at, &t0, NULL) == 0 &&
+        (long long)(operator_now(r->op) - t0.tv_sec) * 1000 > lim->workflow_timeout_ms) {
+        set_phase(r, "Failed", "WorkflowTimeout",
+                  "the workflow started at %s and did not finish within workflowTimeout (%lld ms, the lower of policy "
+                  "and plan); the steps committed so far stay committed",
+                  first_at, lim->workflow_timeout_ms);
+        audit(r, "workflow-timeout", NULL, "workflowTimeout exceeded");
+        json_decref(ledger);
+        return controller_ok();
+    }
+    /* workflowsPerHour counts per policy and per submitter, from the
+     * ledger: neither a restart nor a new Workflow name resets it. */
     if (!r->dry_run && !started && lim->workflows_per_hour >= 0) {
-        long long wfs = 0, rows = 0, steps = 0;
-        if (pb_ax_usage(r->tdb, r->tenant_id, pb_pol_name(r->d[0].policy), r->user.username, 3600, &wfs, &rows,
-                        &steps, &e) == 0 &&
-            wfs >= lim->workflows_per_hour) {
-            set_phase(r, "Waiting", "RateLimited",
-                      "workflowsPerHour %lld reached for %s under AgentPolicy %s (the lower of policy and plan); "
-                      "it runs when the hour's count drops",
-                      lim->workflows_per_hour, r->user.username, pb_pol_name(r->d[0].policy));
-            json_decref(ledger);
-            return controller_requeue_after(60);
+        const char *pol = pb_pol_name(r->d[0].policy);
+        for (int by_user = 0; by_user < 2; by_user++) {
+            long long wfs = 0, rows = 0, steps = 0;
+            if (pb_ax_usage(r->tdb, r->tenant_id, by_user ? NULL : pol, by_user ? r->user.username : NULL, 3600,
+                            &wfs, &rows, &steps, &e) == 0 &&
+                wfs >= lim->workflows_per_hour) {
+                set_phase(r, "Waiting", "RateLimited",
+                          "workflowsPerHour %lld reached %s %s (the lower of policy and plan); it runs when the "
+                          "last hour's count drops",
+                          lim->workflows_per_hour, by_user ? "by submitter" : "under AgentPolicy",
+                          by_user ? r->user.username : pol);
+                json_decref(ledger);
+                return controller_requeue_after(60);
+            }
         }
     }
     json_decref(ledger);
@@ -617,9 +677,21 @@ controller_result workflow_reconcile(controller_ctx *ctx, const char *key, pb_er
         res = controller_requeue_after(10);
         goto finish;
     }
+    if (!slot_take(&r)) {
+        /* Busy: the tenant's share of connections is in use; no status
+         * change, just another try shortly. */
+        json_decref(r.status_steps);
+        json_decref(r.results);
+        free(r.d);
+        pb_step_free(r.steps);
+        agentpol_put(r.view);
+        operator_obj_release(&r.o);
+        return controller_requeue_after(0.5);
+    }
     if (!phase || strcmp(phase, "Running") != 0)
         json_object_set_new(r.o.status, "phase", json_string("Running"));
     res = execute(&r);
+    slot_give(&r);
     json_object_set_new(r.o.status, "dryRun", json_boolean(r.dry_run));
 finish:;
     /* Progress and steps: a view of what the ledger said this pass. */
@@ -629,9 +701,12 @@ finish:;
     json_array_foreach(r.status_steps, k, s) if (!strcmp(json_string_value(json_object_get(s, "phase")), "Succeeded") ||
                                                  !strcmp(json_string_value(json_object_get(s, "phase")), "Planned"))
         done++;
-    char progress[64];
-    snprintf(progress, sizeof progress, "%zu/%zu", done, total);
-    json_object_set_new(r.o.status, "progress", json_string(progress));
+    /* Passes that stopped before reading the ledger keep what it said last. */
+    if (json_array_size(r.status_steps) || !json_object_get(r.o.status, "progress")) {
+        char progress[64];
+        snprintf(progress, sizeof progress, "%zu/%zu", done, total);
+        json_object_set_new(r.o.status, "progress", json_string(progress));
+    }
     if (json_array_size(r.status_steps))
         json_object_set(r.o.status, "steps", r.status_steps);
     json_decref(r.status_steps);
