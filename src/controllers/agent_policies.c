@@ -414,3 +414,25 @@ const pb_pol *agentpol_view_find(const agentpol_view *v, const char *name)
             return v->pols[i];
     return NULL;
 }
+
+int agentpol_decide(const agentpol_view *v, const pb_subj_user *u, const pb_steps *w, const char *policy_ref,
+                    pb_decision *out, int *audit_only)
+{
+    if (audit_only)
+        *audit_only = 0;
+    const pb_pol *ref = policy_ref ? agentpol_view_find(v, policy_ref) : NULL;
+    if (ref && pb_pol_audit(ref) && pb_pol_subjects_match(ref, u)) {
+        if (audit_only)
+            *audit_only = 1;
+        int first = -1;
+        for (size_t i = 0; i < pb_step_count(w); i++) {
+            pb_decide_step(ref, w, i, -1, &out[i]);
+            if (out[i].outcome == PB_DECIDE_DENY && first < 0)
+                first = (int)i;
+        }
+        return first;
+    }
+    int first = -1;
+    pb_decide_workflow(v->set, v->ns, u, w, out, &first);
+    return first;
+}

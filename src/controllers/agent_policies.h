@@ -30,6 +30,7 @@
 #include <jansson.h>
 #include <stddef.h>
 
+#include "agent/decide.h"
 #include "agent/policy.h"
 #include "agent/polset.h"
 #include "kube/store.h"
@@ -72,6 +73,20 @@ size_t agentpol_view_count(const agentpol_view *v);
 const pb_pol *agentpol_view_at(const agentpol_view *v, size_t i);
 const pb_pol *agentpol_view_find(const agentpol_view *v, const char *name); /* NULL: none */
 const pb_polset *agentpol_view_set(const agentpol_view *v);
+
+/* Decide every step of w for submitter u (out: one decision per step),
+ * the way admission and the executor both must:
+ *   - policy_ref NULL or an enforcing policy: every enforcing policy of the
+ *     namespace whose subjects match decides (pb_decide_workflow: deny
+ *     overrides, default deny);
+ *   - policy_ref naming an Audit policy (which must apply to u): that policy
+ *     alone decides and *audit_only is set: the workflow may be admitted
+ *     and run as a dry run, evaluated and recorded, never enforced (how a
+ *     stricter policy is tried beside the enforcing one).
+ * Returns the index of the first denied step or -1; *audit_only may be
+ * NULL. A policy_ref that does not exist is the caller's to refuse. */
+int agentpol_decide(const agentpol_view *v, const pb_subj_user *u, const pb_steps *w, const char *policy_ref,
+                    pb_decision *out, int *audit_only);
 
 /* Compile one AgentPolicy object (e.g. from an AdmissionReview) the way
  * the view compiles its own: against the view's model and plan limits.

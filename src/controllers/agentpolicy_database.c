@@ -7,8 +7,9 @@
  * Secret (a new one the first time, written back), render the grants for
  * the enforcing, valid policies (agent/sqlgen.h) and apply them unless the
  * same grants for the same server were applied already by this process.
- * The digest is remembered per namespace in memory only: after a restart
- * the grants are applied once again (idempotent), never skipped on the
+ * What was applied is remembered per namespace in memory only (the
+ * digest and the Tenant's resourceVersion then): after a restart the
+ * grants are applied once again (idempotent), never skipped on the
  * strength of a stale record.
  */
 #include "controllers/agentpolicy_database.h"
@@ -110,10 +111,12 @@ void agentpolicy_database_sync(operator_ctx *op, const agentpol_view *v, agentpo
     pb_err_clear(&e);
     int rc = tenant ? operator_tenant_db(op, tenant, &tdb, id, sizeof id, schema, &e)
                     : pb_err_set(&e, PB_ENOTFOUND, "tenant %s is gone", tname);
-    const char *server = NULL;
+    const char *server = NULL, *trv = NULL;
     pb_json_opt_string(tenant, "status.database.server", "", &server, NULL);
-    char server_name[128];
+    pb_json_opt_string(tenant, "metadata.resourceVersion", "", &trv, NULL);
+    char server_name[128], tenant_rv[64];
     snprintf(server_name, sizeof server_name, "%s", server ? server : "");
+    snprintf(tenant_rv, sizeof tenant_rv, "%s", trv ? trv : "");
     json_decref(tenant);
     if (rc != 0) {
         set(out, 0, "DatabaseNotReady", 10, "the tenant's database is not reachable: %s", e.msg);
@@ -169,7 +172,13 @@ void agentpolicy_database_sync(operator_ctx *op, const agentpol_view *v, agentpo
         return;
     }
     free(key);
-    if (!applied_is(op, ns, out->digest)) {
+    /* Skipped only when these grants went to this tenant as it is now: a
+     * move (rls -> schema -> rls, say) leaves the agent with nothing while
+     * the rendered text comes back the same, and every move writes the
+     * Tenant's status, so its resourceVersion is part of the key. */
+    char applied_key[160];
+    snprintf(applied_key, sizeof applied_key, "%s@%s", out->digest, tenant_rv);
+    if (!tenant_rv[0] || !applied_is(op, ns, applied_key)) {
         rc = pb_tdb_agent_apply(tdb, id, &target, m, sql, &e);
         if (rc != 0) {
             free(sql);
@@ -178,7 +187,7 @@ void agentpolicy_database_sync(operator_ctx *op, const agentpol_view *v, agentpo
                 e.msg);
             return;
         }
-        applied_set(op, ns, out->digest);
+        applied_set(op, ns, applied_key);
         pb_log_info("agent grants applied", "namespace", ns, "role", target.role, "digest", out->digest, NULL);
     }
     free(sql);

@@ -260,15 +260,20 @@ static int check_steps(const wf_adm_ctx *ctx, const pb_adm_request *rq, char *ms
         rc = PB_ENOMEM;
         goto out;
     }
-    int first = -1;
-    pb_decide_workflow(agentpol_view_set(v), ns, &u, steps, d, &first);
+    int audit_only = 0;
+    int first = agentpol_decide(v, &u, steps, ref, d, &audit_only);
     if (first >= 0) {
         snprintf(msg, n, "%s%s%s", d[first].field[0] ? d[first].field : "", d[first].field[0] ? ": " : "",
                  d[first].message);
         goto out;
     }
+    if (audit_only)
+        snprintf(warn[(*nwarn)++], PB_DECIDE_MSG_MAX + 64,
+                 "AgentPolicy %s/%s is in Audit: this Workflow runs as a dry run (evaluated and recorded, nothing "
+                 "changed)",
+                 ns, ref);
     for (size_t i = 0; i < count && *nwarn < PB_ADM_MAX_WARNINGS; i++)
-        if (d[i].outcome == PB_DECIDE_APPROVAL)
+        if (d[i].outcome == PB_DECIDE_APPROVAL && !audit_only)
             snprintf(warn[(*nwarn)++], PB_DECIDE_MSG_MAX + 64, "%s", d[i].message);
     ok = 1;
 out:

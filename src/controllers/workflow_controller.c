@@ -356,16 +356,18 @@ static void count_step(wf_run *r, size_t i, const char *result, long long rows)
  * Denied and recorded). */
 static int decide_again(wf_run *r)
 {
-    size_t n = pb_step_count(r->steps);
-    int first = -1;
-    pb_decide_workflow(agentpol_view_set(r->view), r->ns, &r->user, r->steps, r->d, &first);
+    const char *ref = NULL;
+    pb_json_opt_string(r->spec, "policyRef.name", NULL, &ref, NULL);
+    int audit_only = 0;
+    int first = agentpol_decide(r->view, &r->user, r->steps, ref, r->d, &audit_only);
+    if (audit_only)
+        r->dry_run = 1; /* an Audit policy never changes anything */
     if (first < 0)
         return 0;
     const pb_decision *d = &r->d[first];
     set_phase(r, "Denied", pb_decide_reason_name(d->reason), "%s%s%s", d->field, d->field[0] ? ": " : "",
               d->message);
     audit(r, "workflow-denied", pb_step_name(pb_step_at(r->steps, (size_t)first)), d->message);
-    (void)n;
     return -1;
 }
 

@@ -8,7 +8,8 @@
 #   - a step that uses an earlier step's result (fromStep);
 #   - a dry run reports what it would touch and changes nothing;
 #   - a step that would touch more rows than allowed changes nothing and
-#     fails with the count;
+#     fails with the count; over workflowsPerHour (counted in the ledger)
+#     a workflow waits, naming the limit;
 #   - a step that needs approval waits (AwaitingApproval, with the step and
 #     spec hash), an expired Approval is refused, a valid one lets it run
 #     once and is marked Used;
@@ -107,6 +108,40 @@ expect_eq "dry run: reason DryRun" "DryRun" "$(jp workflow dry '{.status.conditi
 expect_eq "dry run: each step planned with the rows it would touch" "Planned:4,Planned:3" \
   "$(jp workflow dry '{range .status.steps[*]}{.phase}:{.rowsAffected},{end}' -n tenant-initech | sed 's/,$//')"
 expect_eq "dry run: nothing changed" "4" "$(unpaid t_initech app)"
+
+# 3a. A policy in Audit never changes anything: a workflow that names it
+# runs as a dry run, evaluated and recorded.
+cat <<EOF | kubectl apply -f - >/dev/null || fail "audit policy refused"
+apiVersion: paybill.dev/v1alpha1
+kind: AgentPolicy
+metadata: {name: stricter, namespace: tenant-initech}
+spec:
+  enforcement: Audit
+  rules:
+    - {table: invoices, operations: [select, update], columns: [id, amount, paid], maxRows: 10}
+EOF
+out=$(sed -e "s/namespace: tenant-acme/namespace: tenant-initech/" -e "s/name: mark-overdue-paid/name: under-audit/" \
+    -e "s/^spec:/spec:\n  policyRef: {name: stricter}/" "$STACK_ROOT/examples/50-workflow.yaml" | agent initech create -f - 2>&1) \
+  || fail "a workflow under an Audit policy was refused: $out"
+expect_match "admitted with a warning that it is a dry run" "in Audit: this Workflow runs as a dry run" "$out"
+wait_for "under Audit: Succeeded as a dry run" 60 is_phase initech under-audit Succeeded
+expect_eq "under Audit: reason DryRun" "DryRun" \
+  "$(jp workflow under-audit '{.status.conditions[?(@.type=="Complete")].reason}' -n tenant-initech)"
+expect_eq "under Audit: nothing changed" "4" "$(unpaid t_initech app)"
+
+# 3b. Rate limits count from the ledger: a policy allowing 2 workflows an
+# hour, one of which ran already (the dry run does not count).
+kubectl patch agentpolicy billing-assistant -n tenant-initech --type=merge -p '{"spec":{"limits":{"workflowsPerHour":2}}}' >/dev/null \
+  || fail "policy limit not patched"
+wait_for "the policy's new generation is compiled" 60 is agentpolicy billing-assistant '{.status.observedGeneration}' 2 -n tenant-initech
+for w in rate-1 rate-2; do
+  sed -e "s/namespace: tenant-acme/namespace: tenant-initech/" -e "s/name: mark-overdue-paid/name: $w/" \
+      "$STACK_ROOT/examples/50-workflow.yaml" | agent initech create -f - >/dev/null || fail "$w refused"
+  [ $w = rate-1 ] && wait_for "rate-1 runs (the second of the hour)" 60 is_phase initech rate-1 Succeeded
+done
+wait_for "rate-2 waits: workflowsPerHour reached" 60 is_phase initech rate-2 Waiting
+expect_match "the limit is named" "workflowsPerHour 2 reached" \
+  "$(jp workflow rate-2 '{.status.conditions[?(@.type=="Complete")].message}' -n tenant-initech)"
 
 # 4. Over the cap: 60 more unpaid invoices; an update touching 63 rows when
 # the policy allows 50 changes nothing.

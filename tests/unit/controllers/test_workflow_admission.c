@@ -380,6 +380,27 @@ static void test_validate_policy_ref_and_subjects(void **state)
     free(obj);
 }
 
+/* A policyRef naming an Audit policy: decided by that policy alone and
+ * admitted as a dry run; a step it would deny is still refused. */
+static void test_validate_audit_policy_ref(void **state)
+{
+    (void)state;
+    char msg[4096];
+    put(F.policies, "{\"metadata\":{\"name\":\"trial\",\"namespace\":\"tenant-acme\",\"uid\":\"ap-2\",\"generation\":1},"
+                    "\"spec\":{\"enforcement\":\"Audit\",\"rules\":[{\"table\":\"invoices\",\"operations\":[\"select\"],"
+                    "\"columns\":[\"id\",\"amount\",\"paid\"]}]}}");
+    char *obj = stamped("w", "{\"policyRef\":{\"name\":\"trial\"},\"steps\":[" SELECT_STEP "]}", SUB_OK);
+    assert_true(decide(0, req("CREATE", "Workflow", obj, NULL), msg, sizeof msg, NULL));
+    assert_non_null(strstr(msg, "is in Audit: this Workflow runs as a dry run"));
+    free(obj);
+    obj = stamped("w", "{\"policyRef\":{\"name\":\"trial\"},\"steps\":[{\"name\":\"a\",\"operation\":\"select\","
+                       "\"table\":\"invoices\",\"columns\":[\"note\"],\"limit\":1}]}",
+                  SUB_OK);
+    assert_false(decide(0, req("CREATE", "Workflow", obj, NULL), msg, sizeof msg, NULL));
+    assert_non_null(strstr(msg, "tenant-acme/trial"));
+    free(obj);
+}
+
 static void test_validate_fails_closed(void **state)
 {
     (void)state;
@@ -631,6 +652,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_validate_identity, setup, teardown),
         cmocka_unit_test_setup_teardown(test_validate_static_checks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_validate_policy_ref_and_subjects, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_validate_audit_policy_ref, setup, teardown),
         cmocka_unit_test_setup_teardown(test_validate_fails_closed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_validate_update, setup, teardown),
         cmocka_unit_test_setup_teardown(test_approval_mutate, setup, teardown),
