@@ -370,7 +370,7 @@ static int cmd_decide(cli *c, const char *name, const char *step, const char *de
     json_decref(ap);
     if (rc) {
         json_decref(out);
-        return pb_err_wrap(err, "creating the Approval (the admission webhook says why it refuses one)");
+        return pb_err_wrap(err, "creating the Approval");
     }
     printf("approval.paybill.dev/%s created: %s step \"%s\" of workflow %s/%s as %s\n",
            str(out, "metadata.name"), strcmp(decision, "Approve") == 0 ? "approved" : "rejected", step, c->ns,

@@ -358,8 +358,14 @@ static controller_result reconcile_tenant(operator_ctx *op, licence_state *ls, c
     }
     pthread_mutex_unlock(&ls->mu);
     if (!jwks) { /* keys not loaded yet (or unusable: see the @keyring errors) */
-        cond_set(o.status, "Licensed", "False", "KeysUnavailable",
-                 "no licence signing key is available yet", o.gen, o.now);
+        /* A licence already issued stays valid (its Secret is untouched):
+         * flipping Licensed to False and back at every operator start was
+         * status churn (two writes per tenant, a new lastTransitionTime).
+         * Report the missing keys only for a tenant that has no licence. */
+        const char *lic = json_string_value(json_object_get(cond_find(o.status, "Licensed"), "status"));
+        if (!lic || strcmp(lic, "True") != 0)
+            cond_set(o.status, "Licensed", "False", "KeysUnavailable",
+                     "no licence signing key is available yet", o.gen, o.now);
         return operator_obj_finish(op, &o, &OPERATOR_GVR_TENANTS, "tenant", name, controller_requeue_after(2), err);
     }
     char *jwks_text = pb_json_dumps_canonical(jwks);

@@ -149,7 +149,9 @@ out=$(reviewer paybill approve workflow purge --step nope -n $NS 2>&1) && fail "
 expect_match "an unknown step is named" 'no step "nope"' "$out"
 out=$(KUBECONFIG=$T/agent.kubeconfig kubectl paybill approve workflow purge --step purge -n $NS 2>&1) \
   && fail "the agent approved its own workflow: $out"
-expect_match "the submitter cannot approve (the webhook's reason is shown)" 'may not approve' "$out"
+expect_match "the agent may not create Approvals: the plugin has the user's RBAC, no more" \
+  'cannot create resource "approvals".*' "$out"
+expect_match "and says what to do" 'hint: your RBAC does not allow' "$out"
 out=$(reviewer paybill approve workflow purge --step purge --comment "checked" -n $NS 2>&1) || fail "approve: $out"
 expect_match "approve workflow creates the Approval" "approved step \"purge\" of workflow $NS/purge as system:serviceaccount:$NS:reviewer" "$out"
 ap=$(kubectl get approvals -n $NS -o json | jq -r '.items[] | select(.spec.workflowRef.name=="purge") | .metadata.name')
@@ -178,7 +180,13 @@ for pw in Pending:Progressing Running:Progressing AwaitingApproval:Suspended Suc
 done
 ok "Workflow health: every phase maps (AwaitingApproval is Suspended, names the step)"
 expect_match "the suspended workflow names the step" 'step purge needs an Approval' "$(health Workflow "$T/wf-AwaitingApproval.json")"
-expect_match "a just-admitted Workflow (no status) is Progressing" '^Progressing' "$(health Workflow "$T/wf.json")"
+# the live Workflow itself: Progressing with no status yet, else its phase's verdict
+live=$(jq -r '.status.phase // ""' "$T/wf.json")
+case $live in
+  "") want=Progressing ;; Succeeded) want=Healthy ;; Failed|Denied) want=Degraded ;;
+  AwaitingApproval) want=Suspended ;; *) want=Progressing ;;
+esac
+expect_match "the live Workflow (phase '${live:-none}') is $want" "^$want" "$(health Workflow "$T/wf.json")"
 for pa in Pending:Healthy Used:Healthy Expired:Degraded; do
   jq --arg p "${pa%%:*}" '.status = {phase: $p}' "$T/ap.json" >"$T/ap-x.json"
   got=$(health Approval "$T/ap-x.json") || fail "Approval health script failed"
