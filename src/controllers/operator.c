@@ -35,6 +35,7 @@
 #include "controllers/licence_controller.h"
 #include "controllers/billing.h"
 #include "controllers/opconfig.h"
+#include "controllers/opmetrics.h"
 #include "controllers/operator.h"
 #include "controllers/tenantspec.h"
 #include "controllers/webhook_certs.h"
@@ -374,6 +375,8 @@ int operator_run(const pb_options *opts, pb_err *err)
         goto out;
 
     configure_databases(&op, &cfg);
+    if ((rc = opmetrics_watch(tenants, subs, err)) != 0)
+        goto out;
     /* Billing webhooks (the routes join the HTTPS endpoint below) and
      * their applier; off without a billing: section. */
     if ((rc = billing_config_parse(cfg.billing, opts->config ? opts->config : "(defaults)", &bcfg, err)) != 0 ||

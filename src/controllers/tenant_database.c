@@ -14,6 +14,7 @@
 
 #include "controllers/conditions.h"
 #include "controllers/opconfig.h"
+#include "controllers/opmetrics.h"
 #include "controllers/tenantspec.h"
 #include "provision/tenantdb.h"
 #include "util/json.h"
@@ -338,6 +339,8 @@ int tenant_database_reconcile(operator_ctx *op, const json_t *tenant, const json
         const char *from_server = op->dbs[where].server->name;
         rc = where != target ? pb_tdb_move_across(op->dbs[where].tdb, tdb, id, layout, model, err)
                              : pb_tdb_move(tdb, id, layout, model, err);
+        opmetrics_tier_move(from, iso->data, rc);
+        opmetrics_database_op(iso->data, "move", rc);
         if (rc != 0) {
             snprintf(msg, sizeof msg, "moving data %s on %s -> %s on %s failed, the %s copy keeps serving: %s",
                      from, from_server, iso->data, server, from, pb_err_msg(err));
@@ -354,6 +357,7 @@ int tenant_database_reconcile(operator_ctx *op, const json_t *tenant, const json
                           .dedicated_server = target == OP_DB_DEDICATED, .password = password};
     pb_tdb_creds creds = {0};
     rc = pb_tdb_ensure(tdb, &spec, model, &creds, err);
+    opmetrics_database_op(iso->data, "ensure", rc);
     if (password) {
         pb_secret_wipe(password, strlen(password));
         free(password);
@@ -372,6 +376,7 @@ int tenant_database_reconcile(operator_ctx *op, const json_t *tenant, const json
     if (do_rotate) {
         pb_tdb_creds_clear(&creds);
         rc = pb_tdb_rotate(tdb, id, op->dbs[target].server->rotation_grace_ms, &creds, err);
+        opmetrics_database_op(iso->data, "rotate", rc);
         if (rc != 0) {
             snprintf(msg, sizeof msg, "rotating credentials: %s", pb_err_msg(err));
             cond_set(status, "DatabaseReady", "False", "RotationFailed", msg, gen, now);
@@ -396,10 +401,13 @@ int tenant_database_reconcile(operator_ctx *op, const json_t *tenant, const json
     int info_ok = pb_tdb_info_get(tdb, id, &info, &ierr) == 0;
     if (info_ok) {
         int is_suspended = strcmp(info.state, "suspended") == 0;
-        if (suspended && !is_suspended)
+        if (suspended && !is_suspended) {
             rc = pb_tdb_suspend(tdb, id, err);
-        else if (!suspended && is_suspended)
+            opmetrics_database_op(iso->data, "suspend", rc);
+        } else if (!suspended && is_suspended) {
             rc = pb_tdb_resume(tdb, id, err);
+            opmetrics_database_op(iso->data, "resume", rc);
+        }
         if (rc != 0) {
             pb_tdb_creds_clear(&creds);
             goto out;
@@ -473,6 +481,7 @@ int tenant_database_delete(operator_ctx *op, const json_t *tenant, json_t *statu
         int here = !info.moved_to[0];
         rc = pb_tdb_delete(op->dbs[w].tdb, id, here ? p : PB_TDB_DELETE, model,
                            here && p == PB_TDB_SNAPSHOT ? &snap : NULL, err);
+        opmetrics_database_op(pb_dm_layout_name(info.layout), "delete", rc);
     }
     pthread_mutex_unlock(&op->db_mu);
     pb_dm_free(model);

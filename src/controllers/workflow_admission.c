@@ -15,6 +15,7 @@
 #include "agent/decide.h"
 #include "agent/step.h"
 #include "agent/subject.h"
+#include "controllers/opmetrics.h"
 #include "util/json.h"
 #include "util/log.h"
 #include "util/secret.h"
@@ -263,6 +264,7 @@ static int check_steps(const wf_adm_ctx *ctx, const pb_adm_request *rq, char *ms
     int audit_only = 0;
     int first = agentpol_decide(v, &u, steps, ref, d, &audit_only);
     if (first >= 0) {
+        opmetrics_workflow_denied("admission", pb_decide_reason_name(d[first].reason));
         snprintf(msg, n, "%s%s%s", d[first].field[0] ? d[first].field : "", d[first].field[0] ? ": " : "",
                  d[first].message);
         goto out;
@@ -345,12 +347,16 @@ static void handle(const pb_http_request *req, pb_http_response *resp, const wf_
         pb_http_reply(resp, 400, "text/plain", e.msg, strlen(e.msg));
         return;
     }
+    const char *webhook = strrchr(req->path, '/') ? strrchr(req->path, '/') + 1 : req->path;
     if (decide(ctx, rq, &review, &e) != 0) {
+        opmetrics_admission(webhook, "error");
         pb_log_error("admission decision failed", "path", req->path, "error", e.msg, NULL);
         pb_http_reply(resp, 500, "text/plain", e.msg, strlen(e.msg));
     } else {
         json_t *r = json_object_get(review, "response");
-        if (json_is_false(json_object_get(r, "allowed")))
+        int allowed = !json_is_false(json_object_get(r, "allowed"));
+        opmetrics_admission(webhook, allowed ? "allowed" : "denied");
+        if (!allowed)
             pb_log_info("admission denied", "path", req->path, "namespace",
                         pb_adm_namespace(rq), "name", pb_adm_name(rq), "user",
                         pb_adm_userinfo(rq)->username, "reason",

@@ -38,13 +38,13 @@
 #include "agent/subject.h"
 #include "controllers/agent_policies.h"
 #include "controllers/conditions.h"
+#include "controllers/opmetrics.h"
 #include "controllers/operator.h"
 #include "controllers/tenant_database.h"
 #include "controllers/workflow_admission.h"
 #include "provision/agentexec.h"
 #include "util/json.h"
 #include "util/log.h"
-#include "util/metrics.h"
 #include "util/timeutil.h"
 
 /* Rows of a select kept in status (the ledger keeps more, bounded). */
@@ -334,20 +334,7 @@ static void audit(wf_run *r, const char *kind, const char *step, const char *msg
 
 static void count_step(wf_run *r, size_t i, const char *result, long long rows)
 {
-    static const char *const step_labels[] = {"tenant", "operation", "result", NULL};
-    static const char *const row_labels[] = {"tenant", NULL};
-    const char *op = pb_step_op_name(pb_step_get_op(pb_step_at(r->steps, i)));
-    const char *tenant = agentpol_view_tenant(r->view);
-    pb_counter *steps = NULL, *rowsc = NULL;
-    /* Registering returns the existing counter after the first time. */
-    if (pb_metrics_counter_register(pb_metrics_default(), "paybill_agent_steps_total",
-                                    "Workflow steps run, by tenant, operation and result.", step_labels, &steps,
-                                    NULL) == 0)
-        pb_metrics_counter_add(steps, 1, tenant, op, result, NULL);
-    if (rows > 0 && pb_metrics_counter_register(pb_metrics_default(), "paybill_agent_rows_total",
-                                                "Rows touched or returned by workflow steps, by tenant.", row_labels,
-                                                &rowsc, NULL) == 0)
-        pb_metrics_counter_add(rowsc, (double)rows, tenant, NULL);
+    opmetrics_workflow_step(pb_step_op_name(pb_step_get_op(pb_step_at(r->steps, i))), result, rows);
 }
 
 /* ---- the pass -------------------------------------------------------------------- */
@@ -368,6 +355,7 @@ static int decide_again(wf_run *r)
     set_phase(r, "Denied", pb_decide_reason_name(d->reason), "%s%s%s", d->field, d->field[0] ? ": " : "",
               d->message);
     audit(r, "workflow-denied", pb_step_name(pb_step_at(r->steps, (size_t)first)), d->message);
+    opmetrics_workflow_denied("execution", pb_decide_reason_name(d->reason));
     return -1;
 }
 

@@ -227,4 +227,17 @@ psql_admin -d paybill -c "alter table paybill.agent_audit disable trigger user;
   alter table paybill.agent_audit enable trigger user" >/dev/null || fail "tampering failed"
 out=$("$STACK_BUILD/paybill-operator" audit-verify --tenant acme 2>&1) && fail "a tampered chain verified: $out"
 expect_match "a tampered audit record is detected, naming it" "BROKEN: .*audit record [0-9]+: hash mismatch" "$out"
+# 8. Dashboard metrics: bounded labels (no tenant names), what happened above.
+metrics_port=$(grep -o 'endpoint=metrics.*port=[0-9]*' "$T/operator.log" | grep -o '[0-9]*$' | tail -1)
+m=$(curl -s "http://127.0.0.1:$metrics_port/metrics")
+expect_match "paybill_tenants by phase, plan and isolation" 'paybill_tenants\{phase="Active",plan="pro",isolation="bridge"\} 1' "$m"
+expect_match "paybill_workflow_steps_total by operation and result" 'paybill_workflow_steps_total\{operation="update",result="succeeded"\} [1-9]' "$m"
+expect_match "failed steps counted" 'paybill_workflow_steps_total\{operation="update",result="failed"\} [1-9]' "$m"
+expect_match "paybill_admission_reviews_total by webhook and result" 'paybill_admission_reviews_total\{webhook="workflows",result="allowed"\} [1-9]' "$m"
+expect_match "paybill_database_operations_total" 'paybill_database_operations_total\{layout="schema",op="ensure",result="success"\} [1-9]' "$m"
+expect_match "paybill_subscriptions by state" 'paybill_subscriptions\{state="active"\}' "$m"
+if grep -E '^paybill_(tenants|workflow_|admission_|database_operations)[^ ]*(acme|globex|initech)' <<<"$m"; then
+  fail "a tenant name is a metric label"
+fi
+ok "no tenant name appears as a label of these metrics"
 echo "PASS: $TEST_NAME"
