@@ -7,6 +7,15 @@
  * the admin sessions resolve names in pg_catalog only, so every object is
  * schema-qualified. Hashes are computed in C (util/secret), so verification
  * does not trust anything the database computes.
+ *
+ * Round trips: a step's statements go to the server in a few pipelines
+ * (libpq pipeline mode, see "pipelines" below) rather than one by one, since
+ * waiting for each answer was most of the executor's cost: pb_ax_begin is
+ * one trip (two for the database layout: its data are on another
+ * connection), pb_ax_exec two (everything up to the audit chain's head;
+ * then the audit record and the ledger entry, which need hashes computed
+ * here) and pb_ax_commit one. Nothing is cached between transactions: every
+ * check is made again in the same trips.
  */
 #include "provision/agentexec.h"
 
@@ -24,6 +33,11 @@
 #define AX_TS_SQL "to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
 #define AX_TS_COL(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
 #define AX_VERIFY_BATCH "1000"
+
+/* SQLSTATEs raised by paybill.agent_claim (class "PB" is ours: PostgreSQL
+ * and its extensions use none of it). */
+#define AX_STATE_STEP_TAKEN "PBA01"
+#define AX_STATE_APPROVAL_USED "PBA02"
 
 static const char BOOKKEEPING_DDL[] =
     "CREATE SCHEMA IF NOT EXISTS paybill;\n"
@@ -62,13 +76,81 @@ static const char BOOKKEEPING_DDL[] =
     "  FOR EACH ROW EXECUTE FUNCTION paybill.agent_audit_refuse();\n"
     "DROP TRIGGER IF EXISTS agent_audit_no_truncate ON paybill.agent_audit;\n"
     "CREATE TRIGGER agent_audit_no_truncate BEFORE TRUNCATE ON paybill.agent_audit\n"
-    "  FOR EACH STATEMENT EXECUTE FUNCTION paybill.agent_audit_refuse();\n";
+    "  FOR EACH STATEMENT EXECUTE FUNCTION paybill.agent_audit_refuse();\n"
+    /* Steps 1 and 2 of a step run (agentexec.h) as an error rather than a
+     * row: the step's statement is sent right behind this call in the same
+     * pipeline, and the server skips everything after an error, so a step
+     * in the ledger is never executed without a round trip in between.
+     * Volatile (the default): each SELECT sees what committed before it,
+     * i.e. after the step lock was granted. The primary key and the UNIQUE
+     * approval still back it up should the function be altered. */
+    "CREATE OR REPLACE FUNCTION paybill.agent_claim(p_uid text, p_index bigint, p_approval text)\n"
+    "  RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp\n"
+    "  AS $f$ DECLARE a text; b text; BEGIN\n"
+    "    SELECT l.state, " AX_TS_COL("l.at") " INTO a, b FROM paybill.agent_ledger l\n"
+    "      WHERE l.workflow_uid = p_uid AND l.step_index = p_index;\n"
+    "    IF FOUND THEN RAISE EXCEPTION USING ERRCODE = '" AX_STATE_STEP_TAKEN "', MESSAGE = a, DETAIL = b; END IF;\n"
+    "    IF p_approval IS NOT NULL THEN\n"
+    "      SELECT l.workflow_uid, l.step_index::text INTO a, b FROM paybill.agent_ledger l\n"
+    "        WHERE l.approval = p_approval;\n"
+    "      IF FOUND THEN RAISE EXCEPTION USING ERRCODE = '" AX_STATE_APPROVAL_USED "', MESSAGE = a, DETAIL = b;\n"
+    "      END IF;\n"
+    "    END IF; END $f$;\n"
+    "REVOKE ALL ON FUNCTION paybill.agent_claim(text, bigint, text) FROM PUBLIC;\n";
 
-/* Both tables there and both triggers enabled. */
-static const char BOOKKEEPING_CHECK[] =
-    "SELECT pg_catalog.to_regclass('paybill.agent_ledger') IS NOT NULL AND "
-    "(SELECT count(*) FROM pg_catalog.pg_trigger WHERE tgrelid = pg_catalog.to_regclass('paybill.agent_audit') "
-    " AND tgname IN ('agent_audit_append_only', 'agent_audit_no_truncate') AND tgenabled <> 'D') = 2";
+/* Both tables and the claim function there, and both triggers enabled. */
+#define BOOKKEEPING_OK                                                                                              \
+    "(pg_catalog.to_regclass('paybill.agent_ledger') IS NOT NULL AND "                                           \
+    "pg_catalog.to_regprocedure('paybill.agent_claim(text, bigint, text)') IS NOT NULL AND "                     \
+    "(SELECT count(*) FROM pg_catalog.pg_trigger WHERE tgrelid = pg_catalog.to_regclass('paybill.agent_audit') " \
+    " AND tgname IN ('agent_audit_append_only', 'agent_audit_no_truncate') AND tgenabled <> 'D') = 2)"
+
+/* What pb_ax_begin checks on the data database, in one statement: the
+ * agent role's attributes (NULL: no such role; true: it could get around
+ * the grants and policies, being a superuser, BYPASSRLS or a member of the
+ * owner role), the bookkeeping, and the session's statement_timeout and
+ * role, which a step's SET LOCALs are undone to. */
+#define AX_CHECKS_SQL                                                                                               \
+    "SELECT (SELECT rolsuper OR rolbypassrls OR pg_catalog.pg_has_role(oid, '" TDB_OWNER_ROLE "', 'MEMBER') "    \
+    "FROM pg_catalog.pg_roles WHERE rolname = $1), " BOOKKEEPING_OK ", "                                         \
+    "pg_catalog.current_setting('statement_timeout'), pg_catalog.current_setting('role')"
+
+/* The tenant's record, as much of it as a step needs (tdb_load_row's
+ * columns; read here so that it goes in the same trip as the lock). */
+#define AX_TENANT_SQL                                                                                               \
+    "SELECT layout, location, state, move_layout IS NOT NULL, move_server, moved_to, arriving_from "              \
+    "FROM paybill.tenants WHERE tenant_id = $1"
+
+#define AX_TENANT_LOCK_SQL                                                                                          \
+    "SELECT pg_catalog.pg_advisory_lock_shared(pg_catalog.hashtext('paybill.tenant'), pg_catalog.hashtext($1))"
+#define AX_STEP_LOCK_SQL                                                                                            \
+    "SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('paybill.agent_step'), pg_catalog.hashtext($1))"
+#define AX_AUDIT_LOCK_SQL                                                                                           \
+    "SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('paybill.agent_audit'), pg_catalog.hashtext($1))"
+/* The chain's head (NULLs when empty) and the record's time. */
+#define AX_AUDIT_HEAD_SQL                                                                                           \
+    "SELECT h.seq, h.hash, " AX_TS_SQL " FROM (SELECT 1) one LEFT JOIN LATERAL (SELECT seq, hash "               \
+    "FROM paybill.agent_audit WHERE tenant_id = $1 ORDER BY seq DESC LIMIT 1) h ON true"
+#define AX_AUDIT_INSERT_SQL                                                                                         \
+    "INSERT INTO paybill.agent_audit (tenant_id, seq, prev_hash, hash, at, record) "                             \
+    "VALUES ($1, $2::bigint, $3, $4, $5::timestamptz, $6)"
+/* Into the agent role for the statement: step timeout (NULL: the
+ * session's), [rls: acting tenant], and the role last. set_config(...,
+ * true) is SET LOCAL; setting "role" checks membership like SET ROLE. */
+#define AX_AS_AGENT_SQL                                                                                             \
+    "SELECT pg_catalog.set_config('statement_timeout', "                                                         \
+    "coalesce($1, pg_catalog.current_setting('statement_timeout')), true), "                                     \
+    "pg_catalog.set_config('role', $2, true)"
+#define AX_AS_AGENT_RLS_SQL                                                                                         \
+    "SELECT pg_catalog.set_config('statement_timeout', "                                                         \
+    "coalesce($1, pg_catalog.current_setting('statement_timeout')), true), "                                     \
+    "pg_catalog.set_config('" TDB_ACTING_TENANT_GUC "', $3, true), pg_catalog.set_config('role', $2, true)"
+/* And back: the role first, so the rest runs as the admin again. */
+#define AX_AS_ADMIN_SQL                                                                                             \
+    "SELECT pg_catalog.set_config('role', $1, true), pg_catalog.set_config('statement_timeout', $2, true)"
+#define AX_AS_ADMIN_RLS_SQL                                                                                         \
+    "SELECT pg_catalog.set_config('role', $1, true), pg_catalog.set_config('statement_timeout', $2, true), "     \
+    "pg_catalog.set_config('" TDB_ACTING_TENANT_GUC "', '', true)"
 
 struct pb_ax_tx {
     pb_tdb *t;
@@ -76,11 +158,15 @@ struct pb_ax_tx {
     PGconn *c;     /* the data database (== lockc for rls and schema) */
     char tenant[TDB_NAME_MAX];
     char role[TDB_NAME_MAX];
-    char timeout[32]; /* the session's statement_timeout, restored after a step */
+    /* The session's statement_timeout and role, restored after a step. */
+    char timeout[32], admin_role[TDB_NAME_MAX];
     int rls, dry_run;
-    int in_tx, done, aborted, locked;
+    /* open: pb_ax_begin succeeded. begun: BEGIN was sent, with the first
+     * pb_ax_lookup or pb_ax_exec (it goes in their pipeline, which saves
+     * pb_ax_begin a trip; the tenant lock is held from pb_ax_begin on, so
+     * nothing differs for the step). */
+    int open, begun, done, aborted;
 };
-
 /* ---- small helpers ------------------------------------------------------------ */
 
 static void copy_str(char *dst, size_t n, const char *s) { snprintf(dst, n, "%s", s ? s : ""); }
@@ -135,6 +221,132 @@ static int step_key(const char *uid, size_t index, char *out, size_t n)
     return snprintf(out, n, "%s/%zu", uid, index) < (int)n ? 0 : -1;
 }
 
+/* ---- pipelines ------------------------------------------------------------------ */
+
+/* Statements sent together and answered together: one round trip for all
+ * of them (libpq pipeline mode). The server runs them in order, each with
+ * its own snapshot (read committed), and after an error skips everything up
+ * to the next sync point: a statement queued behind a check that raised is
+ * never executed. Statements up to a sync point are one implicit
+ * transaction unless a BEGIN came first.
+ *
+ * Blocking mode (no PQsetnonblocking) cannot deadlock here: the only large
+ * input (a step's parameters, a result kept in the ledger) is written before
+ * the server can produce any large output (a step's rows), and what is
+ * written after that is a few hundred bytes, well within socket buffers. */
+#define AX_PIPE_MAX 12
+
+typedef struct ax_pipe {
+    PGconn *c;
+    int n;
+    int sync[AX_PIPE_MAX];      /* item i is a sync point */
+    PGresult *res[AX_PIPE_MAX]; /* item i's result, also when it failed */
+    int failed;                 /* the item whose error is reported, -1: none */
+    int broken;                 /* a send failed: results are not read */
+} ax_pipe;
+
+static int pipe_open(ax_pipe *p, PGconn *c, pb_err *e)
+{
+    memset(p, 0, sizeof *p);
+    p->c = c;
+    p->failed = -1;
+    if (PQenterPipelineMode(c))
+        return 0;
+    p->c = NULL;
+    return pb_pg_error(c, NULL, e);
+}
+
+/* Queue one statement; its index in p->res. */
+static int pipe_add(ax_pipe *p, const char *sql, int nparams, const char *const *params)
+{
+    int i = p->n;
+    if (p->broken || i >= AX_PIPE_MAX || !PQsendQueryParams(p->c, sql, nparams, NULL, params, NULL, NULL, 0)) {
+        p->broken = 1;
+        return -1;
+    }
+    p->n++;
+    return i;
+}
+
+static void pipe_sync(ax_pipe *p)
+{
+    if (p->broken || p->n >= AX_PIPE_MAX || !PQpipelineSync(p->c)) {
+        p->broken = 1;
+        return;
+    }
+    p->sync[p->n++] = 1;
+}
+
+static void pipe_clear(ax_pipe *p)
+{
+    for (int i = 0; i < p->n; i++)
+        PQclear(p->res[i]);
+    p->n = 0;
+}
+
+/* Send what is queued (ending with a sync point) and read every answer: 0
+ * when each statement succeeded, else the first failure's code with e
+ * filled and p->failed naming it. Pipeline mode is left whenever the
+ * connection allows; one that cannot leave it has answers pending, so the
+ * pool closes it rather than keep it (which also rolls back). */
+static int pipe_run(ax_pipe *p, pb_err *e)
+{
+    if (p->n == 0 || !p->sync[p->n - 1])
+        pipe_sync(p);
+    int rc = 0;
+    if (p->broken) {
+        rc = PQstatus(p->c) != CONNECTION_OK
+                 ? pb_pg_error(p->c, NULL, e)
+                 : pb_err_set(e, PB_EIO, "pipeline: a statement could not be sent: %s", PQerrorMessage(p->c));
+        p->failed = p->n;
+        PQexitPipelineMode(p->c); /* fails when answers are pending: see above */
+        return rc;
+    }
+    for (int i = 0; i < p->n; i++) {
+        PGresult *r = PQgetResult(p->c);
+        if (!r) { /* the connection is gone */
+            if (rc == 0) {
+                rc = pb_pg_error(p->c, NULL, e);
+                p->failed = i;
+            }
+            break;
+        }
+        ExecStatusType st = PQresultStatus(r);
+        if (p->sync[i]) {
+            PQclear(r);
+            if (st == PGRES_PIPELINE_SYNC)
+                continue;
+            if (rc == 0) {
+                rc = pb_err_set(e, PB_EIO, "pipeline: unexpected answer %s at a sync point", PQresStatus(st));
+                p->failed = i;
+            }
+            break;
+        }
+        p->res[i] = r;
+        if (rc == 0 && st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
+            rc = st == PGRES_PIPELINE_ABORTED ? pb_err_set(e, PB_EIO, "pipeline aborted") : pb_pg_error(p->c, r, e);
+            p->failed = i;
+        }
+        /* Each statement's answer ends with a NULL. */
+        PGresult *extra;
+        while ((extra = PQgetResult(p->c)) != NULL)
+            PQclear(extra);
+    }
+    PQexitPipelineMode(p->c);
+    return rc;
+}
+
+/* The value at (0, col) of item i's result, NULL for SQL NULL or no row. */
+static const char *pipe_val(const ax_pipe *p, int i, int col)
+{
+    const PGresult *r = i >= 0 ? p->res[i] : NULL;
+    if (!r || PQntuples(r) < 1 || PQnfields(r) <= col || PQgetisnull(r, 0, col))
+        return NULL;
+    return PQgetvalue(r, 0, col);
+}
+
+/* ---- connections and bookkeeping ------------------------------------------------- */
+
 /* A connection to the tenant's data database (lockc itself when that is
  * shared_db). */
 static int data_conn(pb_tdb *t, const tdb_row *row, PGconn *lockc, PGconn **c, pb_err *e)
@@ -147,6 +359,9 @@ static int data_conn(pb_tdb *t, const tdb_row *row, PGconn *lockc, PGconn **c, p
     return pb_pg_pool_get(t->pool, db, c, e);
 }
 
+/* The connections go back to the pool, which also releases any session
+ * advisory lock left on them (the tenant's shared lock: pb_pg_pool_put
+ * runs pg_advisory_unlock_all, or closes the connection). */
 static void put_conns(pb_tdb *t, PGconn *lockc, PGconn *c)
 {
     if (c && c != lockc)
@@ -155,19 +370,11 @@ static void put_conns(pb_tdb *t, PGconn *lockc, PGconn *c)
         tdb_put_conn(t, lockc);
 }
 
-/* Create the bookkeeping tables when missing (outside any transaction on
- * c). Concurrent creators are serialised by an advisory lock. */
-static int ensure_bookkeeping(PGconn *c, pb_err *e)
+/* Create the bookkeeping (outside any transaction on c). Concurrent
+ * creators are serialised by an advisory lock. */
+static int create_bookkeeping(PGconn *c, pb_err *e)
 {
-    PGresult *r;
-    int rc = pb_pg_query(c, BOOKKEEPING_CHECK, 0, NULL, &r, e);
-    if (rc)
-        return pb_err_wrap(e, "checking the agent ledger");
-    int ok = PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), "t") == 0;
-    PQclear(r);
-    if (ok)
-        return 0;
-    rc = pb_pg_begin(c, e);
+    int rc = pb_pg_begin(c, e);
     if (rc == 0)
         rc = pb_pg_exec(c, "SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('paybill.agent_ddl'))", e);
     if (rc == 0)
@@ -177,6 +384,18 @@ static int ensure_bookkeeping(PGconn *c, pb_err *e)
     if (rc)
         pb_pg_rollback(c);
     return rc ? pb_err_wrap(e, "creating the agent ledger and audit tables") : 0;
+}
+
+/* The same when missing. */
+static int ensure_bookkeeping(PGconn *c, pb_err *e)
+{
+    PGresult *r;
+    int rc = pb_pg_query(c, "SELECT " BOOKKEEPING_OK, 0, NULL, &r, e);
+    if (rc)
+        return pb_err_wrap(e, "checking the agent ledger");
+    int ok = PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+    PQclear(r);
+    return ok ? 0 : create_bookkeeping(c, e);
 }
 
 /* Open the tenant's data database for bookkeeping only (record_failure,
@@ -200,50 +419,63 @@ static int open_data(pb_tdb *t, const char *id, PGconn **lockc, PGconn **c, pb_e
 
 /* ---- the audit chain ------------------------------------------------------------ */
 
+/* The next record after the chain's head (AX_AUDIT_HEAD_SQL's row h):
+ * "tenant", "seq" and "at" set in rec, then its text and hash. *seqs and
+ * *text (caller frees) are the INSERT's parameters. */
+static int audit_next(const char *tenant, json_t *rec, const char *head_seq, const char *head_hash,
+                      const char *at, long long *seq, char seqs[32], char prev[65], char hash[65], char **text,
+                      pb_err *e)
+{
+    *text = NULL;
+    long long next = head_seq ? atoll(head_seq) + 1 : 1;
+    copy_str(prev, 65, head_hash ? head_hash : AX_ZERO_HASH);
+    if (json_object_set_new(rec, "tenant", json_string(tenant)) || json_object_set_new(rec, "seq", json_integer(next)) ||
+        json_object_set_new(rec, "at", json_string(at ? at : "")))
+        return pb_err_oom(e);
+    *text = json_dumps(rec, JSON_COMPACT | JSON_SORT_KEYS);
+    if (!*text)
+        return pb_err_set(e, PB_EINVAL, "audit record cannot be serialised");
+    int rc = sha_hex(prev, *text, hash, e);
+    if (rc) {
+        free(*text);
+        *text = NULL;
+        return rc;
+    }
+    snprintf(seqs, 32, "%lld", next);
+    *seq = next;
+    return 0;
+}
+
 /* Append `rec` (an object; "tenant", "seq" and "at" are set here) to the
- * tenant's chain, inside the caller's transaction on c, as the admin. */
+ * tenant's chain, inside the caller's transaction on c, as the admin.
+ * Appends of one tenant are serialised by the advisory lock, which the
+ * head is read after (its own statement, so its snapshot is newer than the
+ * lock). */
 static int audit_append(PGconn *c, const char *tenant, json_t *rec, long long *seq, char hash[65], char at[40],
                         pb_err *e)
 {
     const char *p1[1] = {tenant};
-    PGresult *r = NULL;
-    int rc = pb_pg_query(c,
-                         "SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('paybill.agent_audit'), "
-                         "pg_catalog.hashtext($1))",
-                         1, p1, NULL, e);
-    if (rc == 0)
-        rc = pb_pg_query(c,
-                         "SELECT (SELECT seq FROM paybill.agent_audit WHERE tenant_id = $1 ORDER BY seq DESC LIMIT 1), "
-                         "(SELECT hash FROM paybill.agent_audit WHERE tenant_id = $1 ORDER BY seq DESC LIMIT 1), " AX_TS_SQL,
-                         1, p1, &r, e);
+    ax_pipe p;
+    int rc = pipe_open(&p, c, e);
     if (rc)
         return pb_err_wrap(e, "appending to the audit trail");
-    long long next = PQgetisnull(r, 0, 0) ? 1 : atoll(PQgetvalue(r, 0, 0)) + 1;
-    char prev[65];
-    copy_str(prev, sizeof prev, PQgetisnull(r, 0, 1) ? AX_ZERO_HASH : PQgetvalue(r, 0, 1));
-    copy_str(at, 40, PQgetvalue(r, 0, 2));
-    PQclear(r);
-    if (json_object_set_new(rec, "tenant", json_string(tenant)) || json_object_set_new(rec, "seq", json_integer(next)) ||
-        json_object_set_new(rec, "at", json_string(at)))
-        return pb_err_oom(e);
-    char *text = json_dumps(rec, JSON_COMPACT | JSON_SORT_KEYS);
-    if (!text)
-        return pb_err_set(e, PB_EINVAL, "audit record cannot be serialised");
-    rc = sha_hex(prev, text, hash, e);
-    char seqs[32];
-    snprintf(seqs, sizeof seqs, "%lld", next);
-    const char *p[6] = {tenant, seqs, prev, hash, at, text};
+    pipe_add(&p, AX_AUDIT_LOCK_SQL, 1, p1);
+    int ih = pipe_add(&p, AX_AUDIT_HEAD_SQL, 1, p1);
+    rc = pipe_run(&p, e);
+    char seqs[32], prev[65];
+    char *text = NULL;
+    if (rc == 0) {
+        copy_str(at, 40, pipe_val(&p, ih, 2));
+        rc = audit_next(tenant, rec, pipe_val(&p, ih, 0), pipe_val(&p, ih, 1), at, seq, seqs, prev, hash, &text, e);
+    }
+    pipe_clear(&p);
+    const char *pi[6] = {tenant, seqs, prev, hash, at, text};
     if (rc == 0)
-        rc = pb_pg_query(c,
-                         "INSERT INTO paybill.agent_audit (tenant_id, seq, prev_hash, hash, at, record) "
-                         "VALUES ($1, $2::bigint, $3, $4, $5::timestamptz, $6)",
-                         6, p, NULL, e);
+        rc = pb_pg_query(c, AX_AUDIT_INSERT_SQL, 6, pi, NULL, e);
     free(text);
-    if (rc)
-        return pb_err_wrap(e, "appending to the audit trail");
-    *seq = next;
-    return 0;
+    return rc ? pb_err_wrap(e, "appending to the audit trail") : 0;
 }
+
 
 /* The audit record of a step run or failure. */
 static json_t *step_record(const pb_ax_step *s, const char *agent_role, const char *state, long long rows,
@@ -312,189 +544,6 @@ void pb_ax_result_clear(pb_ax_result *r)
         return;
     json_decref(r->result);
     memset(r, 0, sizeof *r);
-}
-
-/* ---- transactions ------------------------------------------------------------------ */
-
-/* The agent role exists and cannot get around the grants and policies:
- * not a superuser, no BYPASSRLS, not a member of the owner role. */
-static int check_agent_role(PGconn *c, const char *role, const char *tenant, pb_err *e)
-{
-    const char *p[1] = {role};
-    PGresult *q;
-    int rc = pb_pg_query(c,
-                         "SELECT rolsuper OR rolbypassrls OR pg_catalog.pg_has_role(oid, '" TDB_OWNER_ROLE "', 'MEMBER') "
-                         "FROM pg_catalog.pg_roles WHERE rolname = $1",
-                         1, p, &q, e);
-    if (rc)
-        return rc;
-    if (PQntuples(q) == 0)
-        rc = pb_err_set(e, PB_ENOTFOUND, "agent role %s of tenant %s does not exist", role, tenant);
-    else if (strcmp(PQgetvalue(q, 0, 0), "f") != 0)
-        rc = pb_err_set(e, PB_EFORBIDDEN,
-                        "agent role %s is a superuser, has BYPASSRLS or is a member of " TDB_OWNER_ROLE
-                        ": refusing to run steps as it",
-                        role);
-    PQclear(q);
-    return rc;
-}
-
-int pb_ax_begin(pb_tdb *t, const char *tenant_id, const char *agent_role, int dry_run, pb_ax_tx **out,
-                pb_err *e)
-{
-    *out = NULL;
-    if (!t || !agent_role || !*agent_role || strlen(agent_role) >= TDB_NAME_MAX)
-        return pb_err_set(e, PB_EINVAL, "agentexec: a tenant database and an agent role are required");
-    pb_ax_tx *tx = calloc(1, sizeof *tx);
-    if (!tx)
-        return pb_err_oom(e);
-    tx->t = t;
-    tx->dry_run = dry_run != 0;
-    char expected[TDB_NAME_MAX];
-    snprintf(expected, sizeof expected, "pb_a_%s", tenant_id ? tenant_id : "");
-    copy_str(tx->role, sizeof tx->role, agent_role);
-    tdb_row row;
-    int rc = tdb_open_tenant(t, tenant_id, 0, &tx->lockc, &row, e);
-    if (rc == 0 && strcmp(agent_role, expected) != 0)
-        rc = pb_err_set(e, PB_EINVAL, "agent role %s is not tenant %s's (%s)", agent_role, tenant_id, expected);
-    if (rc)
-        goto fail;
-    copy_str(tx->tenant, sizeof tx->tenant, tenant_id);
-    const char *p1[1] = {tenant_id};
-    /* Shared with other steps, exclusive with moves and other operations
-     * on the tenant (tdb_tenant_lock); waiting is bounded by lock_timeout. */
-    rc = pb_pg_query(tx->lockc,
-                     "SELECT pg_catalog.pg_advisory_lock_shared(pg_catalog.hashtext('paybill.tenant'), "
-                     "pg_catalog.hashtext($1))",
-                     1, p1, NULL, e);
-    if (rc)
-        goto fail;
-    tx->locked = 1;
-    /* Read the record again under the lock: what it says now holds until
-     * pb_ax_end. */
-    rc = tdb_load_row(tx->lockc, tenant_id, &row, e);
-    if (rc == 0 && (!row.found || row.moved_to[0]))
-        rc = pb_err_set(e, PB_ENOTFOUND, "tenant %s is not on this server", tenant_id);
-    else if (rc == 0 && (row.has_move || row.move_server[0] || row.arriving_from[0]))
-        rc = pb_err_set(e, PB_ECONFLICT, "tenant %s is moving: no step runs until the move is finished", tenant_id);
-    else if (rc == 0 && strcmp(row.state, "active") != 0)
-        rc = pb_err_set(e, PB_ECONFLICT, "tenant %s is %s: no step runs", tenant_id, row.state);
-    if (rc)
-        goto fail;
-    tx->rls = row.layout == PB_DM_LAYOUT_RLS;
-    rc = data_conn(t, &row, tx->lockc, &tx->c, e);
-    if (rc)
-        goto fail;
-    rc = check_agent_role(tx->c, agent_role, tenant_id, e);
-    if (rc == 0)
-        rc = ensure_bookkeeping(tx->c, e);
-    PGresult *r = NULL;
-    if (rc == 0)
-        rc = pb_pg_query(tx->c, "SELECT pg_catalog.current_setting('statement_timeout')", 0, NULL, &r, e);
-    if (rc)
-        goto fail;
-    copy_str(tx->timeout, sizeof tx->timeout, PQgetvalue(r, 0, 0));
-    PQclear(r);
-    rc = pb_pg_begin(tx->c, e);
-    if (rc)
-        goto fail;
-    tx->in_tx = 1;
-    *out = tx;
-    return 0;
-fail:
-    pb_err_wrap(e, "agent step transaction for tenant %s", tenant_id ? tenant_id : "");
-    pb_ax_end(tx);
-    return rc;
-}
-
-/* A failed step: nothing of this transaction may commit. */
-static int abort_tx(pb_ax_tx *tx, int rc)
-{
-    if (tx->in_tx && !tx->done)
-        pb_pg_rollback(tx->c);
-    tx->aborted = 1;
-    return rc;
-}
-
-static int usable(pb_ax_tx *tx, pb_err *e)
-{
-    if (!tx || !tx->in_tx)
-        return pb_err_set(e, PB_EINVAL, "agentexec: no transaction");
-    if (tx->aborted)
-        return pb_err_set(e, PB_ECONFLICT, "agentexec: the transaction was aborted by a failed step; end it");
-    if (tx->done)
-        return pb_err_set(e, PB_EINVAL, "agentexec: the transaction is already committed");
-    return 0;
-}
-
-static int query_ledger(PGconn *c, const char *tenant, const char *uid, size_t index, PGresult **r, pb_err *e)
-{
-    char idx[32];
-    snprintf(idx, sizeof idx, "%zu", index);
-    const char *p[3] = {tenant, uid, idx};
-    return pb_pg_query(c,
-                       "SELECT " LEDGER_COLS ", tenant_id FROM paybill.agent_ledger "
-                       "WHERE workflow_uid = $2 AND step_index = $3::bigint AND ($1::text IS NULL OR tenant_id = $1)",
-                       3, p, r, e);
-}
-
-int pb_ax_lookup(pb_ax_tx *tx, const char *workflow_uid, size_t step_index, pb_ax_result *r, pb_err *e)
-{
-    int rc = usable(tx, e);
-    if (rc)
-        return rc;
-    if (!workflow_uid || !r)
-        return pb_err_set(e, PB_EINVAL, "agentexec: lookup needs a workflow uid and a result");
-    PGresult *q;
-    rc = query_ledger(tx->c, tx->tenant, workflow_uid, step_index, &q, e);
-    if (rc)
-        return abort_tx(tx, pb_err_wrap(e, "reading the agent ledger"));
-    if (PQntuples(q) == 0)
-        rc = pb_err_set(e, PB_ENOTFOUND, "step %zu of workflow %s is not in the ledger", step_index, workflow_uid);
-    else
-        rc = fill_result(q, 0, r, e);
-    PQclear(q);
-    return rc;
-}
-
-/* The step lock and the ledger/approval checks (step 1 and 2 of the top of
- * agentexec.h). */
-static int claim_step(pb_ax_tx *tx, const pb_ax_step *s, pb_err *e)
-{
-    char key[512];
-    if (step_key(s->workflow_uid, s->index, key, sizeof key))
-        return pb_err_set(e, PB_EINVAL, "workflow uid too long");
-    const char *pk[1] = {key};
-    int rc = pb_pg_query(tx->c,
-                         "SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('paybill.agent_step'), "
-                         "pg_catalog.hashtext($1))",
-                         1, pk, NULL, e);
-    if (rc)
-        return pb_err_wrap(e, "waiting for step %zu of workflow %s", s->index, s->workflow_uid);
-    PGresult *q;
-    rc = query_ledger(tx->c, NULL, s->workflow_uid, s->index, &q, e);
-    if (rc)
-        return pb_err_wrap(e, "reading the agent ledger");
-    if (PQntuples(q) > 0) {
-        rc = pb_err_set(e, PB_ECONFLICT,
-                        "step %zu (%s) of workflow %s is already in the ledger (%s at %s): a step never runs twice",
-                        s->index, s->name, s->workflow_uid, PQgetvalue(q, 0, 0), PQgetvalue(q, 0, 5));
-        PQclear(q);
-        return rc;
-    }
-    PQclear(q);
-    if (!s->approval)
-        return 0;
-    const char *pa[1] = {s->approval};
-    rc = pb_pg_query(tx->c, "SELECT workflow_uid, step_index FROM paybill.agent_ledger WHERE approval = $1", 1, pa,
-                     &q, e);
-    if (rc)
-        return pb_err_wrap(e, "reading the agent ledger");
-    if (PQntuples(q) > 0)
-        rc = pb_err_set(e, PB_ECONFLICT, "approval %s was already used (workflow %s step %s): an approval is used once",
-                        s->approval, PQgetvalue(q, 0, 0), PQgetvalue(q, 0, 1));
-    PQclear(q);
-    return rc;
 }
 
 /* The select's rows as JSON objects: the bounded array (*out), whether it
@@ -568,63 +617,311 @@ static int check_step(const pb_ax_step *s, pb_err *e)
     return 0;
 }
 
-/* Steps 3 and 4: the statement as the agent role; back to the admin after. */
-static int run_as_agent(pb_ax_tx *tx, const pb_ax_step *s, PGresult **q, long long *rows, pb_err *e)
+/* ---- transactions ------------------------------------------------------------------ */
+
+/* The tenant's record as read under its lock: PB_ENOTFOUND, PB_ECONFLICT
+ * or 0 with *row's layout and location filled. */
+static int tenant_usable(const ax_pipe *p, int i, const char *id, tdb_row *row, pb_err *e)
 {
-    int rc = 0;
-    if (tx->rls) {
-        const char *p[1] = {tx->tenant};
-        rc = pb_pg_query(tx->c, "SELECT pg_catalog.set_config('" TDB_ACTING_TENANT_GUC "', $1, true)", 1, p, NULL, e);
-    }
-    if (rc == 0 && s->timeout_ms > 0) {
-        char ms[32];
-        snprintf(ms, sizeof ms, "%lld", s->timeout_ms);
-        const char *p[1] = {ms};
-        rc = pb_pg_query(tx->c, "SELECT pg_catalog.set_config('statement_timeout', $1, true)", 1, p, NULL, e);
-    }
-    if (rc == 0)
-        rc = pb_pg_execf(tx->c, e, "SET LOCAL ROLE %I", tx->role);
-    if (rc)
-        return pb_err_wrap(e, "step %zu (%s): switching to agent role %s", s->index, s->name, tx->role);
-    rc = pb_pg_query(tx->c, s->sql, (int)s->n_params, s->params, q, e);
-    if (rc)
-        return pb_err_wrap(e, "step %zu (%s) as %s", s->index, s->name, tx->role);
-    if (s->returns_rows) {
-        if (PQnfields(*q) != (int)s->n_columns)
-            return pb_err_set(e, PB_EINTERNAL, "step %zu (%s) returned %d columns, %zu expected", s->index, s->name,
-                              PQnfields(*q), s->n_columns);
-        *rows = PQntuples(*q);
-    } else {
-        *rows = atoll(PQcmdTuples(*q));
-    }
-    const char *pt[1] = {tx->timeout};
-    rc = pb_pg_exec(tx->c, "RESET ROLE", e);
-    if (rc == 0)
-        rc = pb_pg_query(tx->c, "SELECT pg_catalog.set_config('statement_timeout', $1, true)", 1, pt, NULL, e);
-    if (rc == 0 && tx->rls)
-        rc = pb_pg_query(tx->c, "SELECT pg_catalog.set_config('" TDB_ACTING_TENANT_GUC "', '', true)", 0, NULL, NULL, e);
-    return rc ? pb_err_wrap(e, "step %zu (%s): back to the admin role", s->index, s->name) : 0;
+    memset(row, 0, sizeof *row);
+    const PGresult *r = p->res[i];
+    if (!r || PQntuples(r) != 1)
+        return pb_err_set(e, PB_ENOTFOUND, "tenant %s not found", id);
+    const char *moved_to = pipe_val(p, i, 5);
+    if (moved_to && *moved_to)
+        return pb_err_set(e, PB_ENOTFOUND, "tenant %s is not on this server: it moved to server %s", id, moved_to);
+    const char *mv = pipe_val(p, i, 3), *ms = pipe_val(p, i, 4), *af = pipe_val(p, i, 6), *state = pipe_val(p, i, 2);
+    if (!mv || strcmp(mv, "f") != 0 || (ms && *ms) || (af && *af))
+        return pb_err_set(e, PB_ECONFLICT, "tenant %s is moving: no step runs until the move is finished", id);
+    if (!state || strcmp(state, "active") != 0)
+        return pb_err_set(e, PB_ECONFLICT, "tenant %s is %s: no step runs", id, state ? state : "in no state");
+    if (!pipe_val(p, i, 0) || pb_dm_layout_parse(pipe_val(p, i, 0), &row->layout) != 0)
+        return pb_err_set(e, PB_EINTERNAL, "tenant %s has an unknown layout", id);
+    copy_str(row->location, sizeof row->location, pipe_val(p, i, 1));
+    row->found = 1;
+    return 0;
 }
+
+/* AX_CHECKS_SQL's answer (item i): the agent role may be used, the
+ * bookkeeping is there (*bookkeeping_ok), and the settings to restore. */
+static int checks_usable(pb_ax_tx *tx, const ax_pipe *p, int i, int *bookkeeping_ok, pb_err *e)
+{
+    const char *attr = pipe_val(p, i, 0), *bk = pipe_val(p, i, 1), *to = pipe_val(p, i, 2), *role = pipe_val(p, i, 3);
+    if (!attr)
+        return pb_err_set(e, PB_ENOTFOUND, "agent role %s of tenant %s does not exist", tx->role, tx->tenant);
+    if (strcmp(attr, "f") != 0)
+        return pb_err_set(e, PB_EFORBIDDEN,
+                          "agent role %s is a superuser, has BYPASSRLS or is a member of " TDB_OWNER_ROLE
+                          ": refusing to run steps as it",
+                          tx->role);
+    if (!to || !role || strlen(to) >= sizeof tx->timeout || strlen(role) >= sizeof tx->admin_role)
+        return pb_err_set(e, PB_EINTERNAL, "the session's statement_timeout or role cannot be kept");
+    copy_str(tx->timeout, sizeof tx->timeout, to);
+    copy_str(tx->admin_role, sizeof tx->admin_role, role);
+    *bookkeeping_ok = bk && strcmp(bk, "t") == 0;
+    return 0;
+}
+
+int pb_ax_begin(pb_tdb *t, const char *tenant_id, const char *agent_role, int dry_run, pb_ax_tx **out,
+                pb_err *e)
+{
+    *out = NULL;
+    if (!t || !agent_role || !*agent_role || strlen(agent_role) >= TDB_NAME_MAX)
+        return pb_err_set(e, PB_EINVAL, "agentexec: a tenant database and an agent role are required");
+    int rc = tdb_id_ok(tenant_id, e);
+    if (rc)
+        return pb_err_wrap(e, "agent step transaction");
+    char expected[TDB_NAME_MAX];
+    snprintf(expected, sizeof expected, "pb_a_%s", tenant_id);
+    if (strcmp(agent_role, expected) != 0)
+        return pb_err_set(e, PB_EINVAL, "agent role %s is not tenant %s's (%s)", agent_role, tenant_id, expected);
+    pb_ax_tx *tx = calloc(1, sizeof *tx);
+    if (!tx)
+        return pb_err_oom(e);
+    tx->t = t;
+    tx->dry_run = dry_run != 0;
+    copy_str(tx->role, sizeof tx->role, agent_role);
+    copy_str(tx->tenant, sizeof tx->tenant, tenant_id);
+    const char *pt[1] = {tenant_id}, *pr[1] = {agent_role};
+    ax_pipe p = {0};
+    rc = pb_pg_pool_get(t->pool, t->shared_db, &tx->lockc, e);
+    if (rc == 0)
+        rc = pipe_open(&p, tx->lockc, e);
+    if (rc)
+        goto fail;
+    /* One trip: the lock (shared with other steps, exclusive with moves and
+     * other operations on the tenant, see tdb_tenant_lock; waiting bounded
+     * by lock_timeout), the record read after it was granted (what it says
+     * then holds until pb_ax_end), and the checks of the data database,
+     * made here on the guess that it is shared_db (rls and schema); wasted
+     * for the database layout, which repeats them on its own connection. */
+    pipe_add(&p, AX_TENANT_LOCK_SQL, 1, pt);
+    int irow = pipe_add(&p, AX_TENANT_SQL, 1, pt);
+    int ichk = pipe_add(&p, AX_CHECKS_SQL, 1, pr);
+    rc = pipe_run(&p, e);
+    tdb_row row;
+    if (rc == 0)
+        rc = tenant_usable(&p, irow, tenant_id, &row, e);
+    if (rc)
+        goto fail;
+    tx->rls = row.layout == PB_DM_LAYOUT_RLS;
+    rc = data_conn(t, &row, tx->lockc, &tx->c, e);
+    if (rc)
+        goto fail;
+    if (tx->c != tx->lockc) {
+        pipe_clear(&p);
+        rc = pipe_open(&p, tx->c, e);
+        if (rc)
+            goto fail;
+        ichk = pipe_add(&p, AX_CHECKS_SQL, 1, pr);
+        rc = pipe_run(&p, e);
+        if (rc)
+            goto fail;
+    }
+    int bookkeeping_ok = 0;
+    rc = checks_usable(tx, &p, ichk, &bookkeeping_ok, e);
+    if (rc == 0 && !bookkeeping_ok)
+        rc = create_bookkeeping(tx->c, e);
+    if (rc)
+        goto fail;
+    pipe_clear(&p);
+    tx->open = 1;
+    *out = tx;
+    return 0;
+fail:
+    pipe_clear(&p);
+    pb_err_wrap(e, "agent step transaction for tenant %s", tenant_id);
+    pb_ax_end(tx);
+    return rc;
+}
+
+/* A failed step: nothing of this transaction may commit. */
+static int abort_tx(pb_ax_tx *tx, int rc)
+{
+    if (tx->begun && !tx->done)
+        pb_pg_rollback(tx->c);
+    tx->aborted = 1;
+    return rc;
+}
+
+static int usable(pb_ax_tx *tx, pb_err *e)
+{
+    if (!tx || !tx->open)
+        return pb_err_set(e, PB_EINVAL, "agentexec: no transaction");
+    if (tx->aborted)
+        return pb_err_set(e, PB_ECONFLICT, "agentexec: the transaction was aborted by a failed step; end it");
+    if (tx->done)
+        return pb_err_set(e, PB_EINVAL, "agentexec: the transaction is already committed");
+    return 0;
+}
+
+/* Queue BEGIN when the transaction has not been begun yet. */
+static void pipe_begin(pb_ax_tx *tx, ax_pipe *p)
+{
+    if (tx->begun)
+        return;
+    pipe_add(p, "BEGIN", 0, NULL);
+    tx->begun = 1;
+}
+
+#define AX_LEDGER_SQL                                                                                               \
+    "SELECT " LEDGER_COLS ", tenant_id FROM paybill.agent_ledger "                                              \
+    "WHERE workflow_uid = $2 AND step_index = $3::bigint AND ($1::text IS NULL OR tenant_id = $1)"
+
+static int query_ledger(PGconn *c, const char *tenant, const char *uid, size_t index, PGresult **r, pb_err *e)
+{
+    char idx[32];
+    snprintf(idx, sizeof idx, "%zu", index);
+    const char *p[3] = {tenant, uid, idx};
+    return pb_pg_query(c, AX_LEDGER_SQL, 3, p, r, e);
+}
+
+int pb_ax_lookup(pb_ax_tx *tx, const char *workflow_uid, size_t step_index, pb_ax_result *r, pb_err *e)
+{
+    int rc = usable(tx, e);
+    if (rc)
+        return rc;
+    if (!workflow_uid || !r)
+        return pb_err_set(e, PB_EINVAL, "agentexec: lookup needs a workflow uid and a result");
+    char idx[32];
+    snprintf(idx, sizeof idx, "%zu", step_index);
+    const char *pl[3] = {tx->tenant, workflow_uid, idx};
+    ax_pipe p;
+    rc = pipe_open(&p, tx->c, e);
+    if (rc)
+        return abort_tx(tx, pb_err_wrap(e, "reading the agent ledger"));
+    pipe_begin(tx, &p);
+    int iq = pipe_add(&p, AX_LEDGER_SQL, 3, pl);
+    rc = pipe_run(&p, e);
+    if (rc) {
+        pipe_clear(&p);
+        return abort_tx(tx, pb_err_wrap(e, "reading the agent ledger"));
+    }
+    if (PQntuples(p.res[iq]) == 0)
+        rc = pb_err_set(e, PB_ENOTFOUND, "step %zu of workflow %s is not in the ledger", step_index, workflow_uid);
+    else
+        rc = fill_result(p.res[iq], 0, r, e);
+    pipe_clear(&p);
+    return rc;
+}
+
+static int write_ledger_params(const char *tenant, const pb_ax_step *s, const char *state, long long rows,
+                               const char *result, int truncated, const char *digest, const char *message,
+                               long long seq, const char *hash, const char *at, int with_approval, char idx[32],
+                               char rs[32], char sq[32], const char *p[20])
+{
+    snprintf(idx, 32, "%zu", s->index);
+    snprintf(rs, 32, "%lld", rows);
+    snprintf(sq, 32, "%lld", seq);
+    const char *v[20] = {tenant,       s->workflow_uid, idx,    s->workflow, s->name,
+                         s->op,        state,           s->policy, s->rule,   s->submitter,
+                         with_approval ? s->approval : NULL, s->spec_hash, rs, result, truncated ? "t" : "f",
+                         digest,       message,         sq,     hash,        at};
+    memcpy(p, v, sizeof v);
+    return 20;
+}
+
+#define AX_LEDGER_INSERT_SQL                                                                                        \
+    "INSERT INTO paybill.agent_ledger (tenant_id, workflow_uid, step_index, workflow, step_name, op, "           \
+    "state, policy, rule, submitter, approval, spec_hash, rows, result, result_truncated, digest, "              \
+    "message, audit_seq, audit_hash, at) VALUES ($1, $2, $3::bigint, $4, $5, $6, $7, $8, $9, $10, "              \
+    "$11, $12, $13::bigint, $14, $15::boolean, $16, pg_catalog.left($17, 500), $18::bigint, $19, $20::timestamptz)"
 
 static int write_ledger(PGconn *c, const char *tenant, const pb_ax_step *s, const char *state, long long rows,
                         const char *result, int truncated, const char *digest, const char *message, long long seq,
                         const char *hash, const char *at, int with_approval, pb_err *e)
 {
     char idx[32], rs[32], sq[32];
-    snprintf(idx, sizeof idx, "%zu", s->index);
-    snprintf(rs, sizeof rs, "%lld", rows);
-    snprintf(sq, sizeof sq, "%lld", seq);
-    const char *p[20] = {tenant,     s->workflow_uid, idx,       s->workflow, s->name,  s->op,
-                         state,      s->policy,       s->rule,   s->submitter, with_approval ? s->approval : NULL,
-                         s->spec_hash, rs,            result,    truncated ? "t" : "f", digest,
-                         message,    sq,              hash,      at};
-    int rc = pb_pg_query(c,
-                         "INSERT INTO paybill.agent_ledger (tenant_id, workflow_uid, step_index, workflow, step_name, op, "
-                         "state, policy, rule, submitter, approval, spec_hash, rows, result, result_truncated, digest, "
-                         "message, audit_seq, audit_hash, at) VALUES ($1, $2, $3::bigint, $4, $5, $6, $7, $8, $9, $10, "
-                         "$11, $12, $13::bigint, $14, $15::boolean, $16, pg_catalog.left($17, 500), $18::bigint, $19, $20::timestamptz)",
-                         20, p, NULL, e);
+    const char *p[20];
+    int n = write_ledger_params(tenant, s, state, rows, result, truncated, digest, message, seq, hash, at,
+                                with_approval, idx, rs, sq, p);
+    int rc = pb_pg_query(c, AX_LEDGER_INSERT_SQL, n, p, NULL, e);
     return rc ? pb_err_wrap(e, "writing the ledger entry of step %zu of workflow %s", s->index, s->workflow_uid) : 0;
+}
+
+/* Steps 1 to 4 of agentexec.h and the audit chain's head, in one trip (see
+ * the pipeline's items below); on success *q is the statement's result and
+ * *head the head's (dry run: the time only), both the caller's. */
+static int run_step(pb_ax_tx *tx, const pb_ax_step *s, PGresult **q, PGresult **head, pb_err *e)
+{
+    *q = *head = NULL;
+    char key[512], idx[32], ms[32];
+    if (step_key(s->workflow_uid, s->index, key, sizeof key))
+        return pb_err_set(e, PB_EINVAL, "workflow uid too long");
+    snprintf(idx, sizeof idx, "%zu", s->index);
+    snprintf(ms, sizeof ms, "%lld", s->timeout_ms);
+    const char *pk[1] = {key}, *pc[3] = {s->workflow_uid, idx, s->approval};
+    const char *pa[3] = {s->timeout_ms > 0 ? ms : NULL, tx->role, tx->tenant};
+    const char *pb[2] = {tx->admin_role, tx->timeout}, *pt[1] = {tx->tenant};
+    ax_pipe p;
+    int rc = pipe_open(&p, tx->c, e);
+    if (rc)
+        return pb_err_wrap(e, "step %zu (%s)", s->index, s->name);
+    pipe_begin(tx, &p);
+    /* 1. the step lock: a second operator on the same step waits here for
+     *    the first one's transaction; */
+    int ilock = pipe_add(&p, AX_STEP_LOCK_SQL, 1, pk);
+    /* 1, 2. then raises when the step or the approval is in the ledger,
+     *    which makes the server skip the rest: the statement never runs; */
+    int iclaim = pipe_add(&p, "SELECT paybill.agent_claim($1, $2::bigint, $3)", 3, pc);
+    /* 3. the agent role, the step's timeout (and the acting tenant); */
+    int ias = pipe_add(&p, tx->rls ? AX_AS_AGENT_RLS_SQL : AX_AS_AGENT_SQL, tx->rls ? 3 : 2, pa);
+    /* 4. the statement; */
+    int istmt = pipe_add(&p, s->sql, (int)s->n_params, s->params);
+    /* 5. back to the admin, and the head of the audit chain read after its
+     *    lock (a statement of its own: a snapshot newer than the lock). */
+    int iback = pipe_add(&p, tx->rls ? AX_AS_ADMIN_RLS_SQL : AX_AS_ADMIN_SQL, 2, pb);
+    int ihead;
+    if (tx->dry_run) {
+        ihead = pipe_add(&p, "SELECT NULL, NULL, " AX_TS_SQL, 0, NULL);
+    } else {
+        pipe_add(&p, AX_AUDIT_LOCK_SQL, 1, pt);
+        ihead = pipe_add(&p, AX_AUDIT_HEAD_SQL, 1, pt);
+    }
+    rc = pipe_run(&p, e);
+    const char *state = p.failed >= 0 && p.res[p.failed] ? PQresultErrorField(p.res[p.failed], PG_DIAG_SQLSTATE) : NULL;
+    if (rc && p.failed == iclaim && state && strcmp(state, AX_STATE_STEP_TAKEN) == 0) {
+        const PGresult *r = p.res[iclaim];
+        rc = pb_err_set(e, PB_ECONFLICT,
+                        "step %zu (%s) of workflow %s is already in the ledger (%s at %s): a step never runs twice",
+                        s->index, s->name, s->workflow_uid, PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY),
+                        PQresultErrorField(r, PG_DIAG_MESSAGE_DETAIL));
+    } else if (rc && p.failed == iclaim && state && strcmp(state, AX_STATE_APPROVAL_USED) == 0) {
+        const PGresult *r = p.res[iclaim];
+        rc = pb_err_set(e, PB_ECONFLICT, "approval %s was already used (workflow %s step %s): an approval is used once",
+                        s->approval, PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY),
+                        PQresultErrorField(r, PG_DIAG_MESSAGE_DETAIL));
+    } else if (rc && p.failed == ilock) {
+        pb_err_wrap(e, "waiting for step %zu of workflow %s", s->index, s->workflow_uid);
+    } else if (rc && p.failed == iclaim && state &&
+               (strcmp(state, "42P01") == 0 || strcmp(state, "42883") == 0 || strcmp(state, "3F000") == 0)) {
+        /* The bookkeeping was dropped after pb_ax_begin checked it: nothing
+         * ran, and the next transaction's check creates it again. */
+        rc = pb_err_set(e, PB_EUNAVAILABLE, "step %zu (%s): the agent ledger is gone (%s); it is created again by "
+                        "the next transaction", s->index, s->name, PQresultErrorMessage(p.res[iclaim]));
+    } else if (rc && p.failed == iclaim) {
+        pb_err_wrap(e, "reading the agent ledger");
+    } else if (rc && p.failed == ias) {
+        pb_err_wrap(e, "step %zu (%s): switching to agent role %s", s->index, s->name, tx->role);
+    } else if (rc && p.failed == istmt) {
+        pb_err_wrap(e, "step %zu (%s) as %s", s->index, s->name, tx->role);
+    } else if (rc && p.failed == iback) {
+        pb_err_wrap(e, "step %zu (%s): back to the admin role", s->index, s->name);
+    } else if (rc) {
+        pb_err_wrap(e, "step %zu (%s): appending to the audit trail", s->index, s->name);
+    } else if (!pipe_val(&p, ias, tx->rls ? 2 : 1) || strcmp(pipe_val(&p, ias, tx->rls ? 2 : 1), tx->role) != 0 ||
+               !pipe_val(&p, iback, 0) || strcmp(pipe_val(&p, iback, 0), tx->admin_role) != 0) {
+        /* set_config answers with the value in effect: the role the
+         * statement ran as, and the one the bookkeeping runs as. */
+        rc = pb_err_set(e, PB_EINTERNAL, "step %zu (%s): role switch did not take", s->index, s->name);
+    }
+    if (rc == 0) {
+        *q = p.res[istmt];
+        *head = p.res[ihead];
+        p.res[istmt] = p.res[ihead] = NULL;
+    }
+    pipe_clear(&p);
+    return rc;
 }
 
 int pb_ax_exec(pb_ax_tx *tx, const pb_ax_step *s, pb_ax_result *r, pb_err *e)
@@ -638,18 +935,20 @@ int pb_ax_exec(pb_ax_tx *tx, const pb_ax_step *s, pb_ax_result *r, pb_err *e)
     rc = check_step(s, e);
     if (rc)
         return abort_tx(tx, rc);
-    rc = claim_step(tx, s, e);
+    PGresult *q = NULL, *head = NULL;
+    rc = run_step(tx, s, &q, &head, e);
     if (rc)
         return abort_tx(tx, rc);
-    PGresult *q = NULL;
     long long rows = 0;
-    rc = run_as_agent(tx, s, &q, &rows, e);
-    if (rc) {
-        PQclear(q);
-        return abort_tx(tx, rc);
+    if (s->returns_rows) {
+        if (PQnfields(q) != (int)s->n_columns)
+            rc = pb_err_set(e, PB_EINTERNAL, "step %zu (%s) returned %d columns, %zu expected", s->index, s->name,
+                            PQnfields(q), s->n_columns);
+        rows = PQntuples(q);
+    } else {
+        rows = atoll(PQcmdTuples(q));
     }
-    if (rows > s->cap || (s->returns_rows && s->fetch_is_probe && rows >= s->fetch)) {
-        PQclear(q);
+    if (rc == 0 && (rows > s->cap || (s->returns_rows && s->fetch_is_probe && rows >= s->fetch))) {
         if (s->returns_rows && s->fetch_is_probe)
             rc = pb_err_set(e, PB_ETOOLARGE,
                             "step %s would touch at least %lld rows, more than the %lld allowed; nothing was changed",
@@ -658,47 +957,57 @@ int pb_ax_exec(pb_ax_tx *tx, const pb_ax_step *s, pb_ax_result *r, pb_err *e)
             rc = pb_err_set(e, PB_ETOOLARGE,
                             "step %s would touch %lld rows, more than the %lld allowed; nothing was changed", s->name,
                             rows, s->cap);
-        return abort_tx(tx, rc);
     }
     json_t *result = NULL;
     int truncated = 0;
     char digest[65];
-    if (s->returns_rows) {
+    if (rc == 0 && s->returns_rows) {
         rc = rows_json(q, s, &result, &truncated, digest, e);
-    } else {
+    } else if (rc == 0) {
         char text[48];
         snprintf(text, sizeof text, "rows=%lld", rows);
         rc = sha_hex(text, NULL, digest, e);
     }
     PQclear(q);
-    if (rc)
-        return abort_tx(tx, rc);
     char *rtext = NULL;
-    if (result && !(rtext = json_dumps(result, JSON_COMPACT))) {
-        json_decref(result);
-        return abort_tx(tx, pb_err_oom(e));
-    }
+    if (rc == 0 && result && !(rtext = json_dumps(result, JSON_COMPACT)))
+        rc = pb_err_oom(e);
     long long seq = 0;
     char hash[65] = "", at[40] = "";
-    if (tx->dry_run) {
-        PGresult *tq;
-        rc = pb_pg_query(tx->c, "SELECT " AX_TS_SQL, 0, NULL, &tq, e);
-        if (rc == 0) {
-            copy_str(at, sizeof at, PQgetvalue(tq, 0, 0));
-            PQclear(tq);
-        }
-    } else {
+    copy_str(at, sizeof at, PQgetisnull(head, 0, 2) ? NULL : PQgetvalue(head, 0, 2));
+    if (rc == 0 && !tx->dry_run) {
+        /* The audit record, then the ledger entry naming it: one trip. */
         json_t *rec = step_record(s, tx->role, "committed", rows, digest, NULL, e);
         rc = rec ? 0 : (e && e->code ? e->code : PB_EINVAL);
         if (rc == 0 && truncated)
             json_object_set_new(rec, "result_truncated", json_true());
+        char seqs[32], prev[65], *text = NULL;
         if (rc == 0)
-            rc = audit_append(tx->c, tx->tenant, rec, &seq, hash, at, e);
+            rc = audit_next(tx->tenant, rec, PQgetisnull(head, 0, 0) ? NULL : PQgetvalue(head, 0, 0),
+                            PQgetisnull(head, 0, 1) ? NULL : PQgetvalue(head, 0, 1), at, &seq, seqs, prev, hash,
+                            &text, e);
         json_decref(rec);
+        ax_pipe p;
         if (rc == 0)
-            rc = write_ledger(tx->c, tx->tenant, s, "committed", rows, rtext, truncated, digest, NULL, seq, hash, at,
-                              1, e);
+            rc = pipe_open(&p, tx->c, e);
+        if (rc == 0) {
+            const char *pi[6] = {tx->tenant, seqs, prev, hash, at, text};
+            char idx[32], rs[32], sq[32];
+            const char *pl[20];
+            int n = write_ledger_params(tx->tenant, s, "committed", rows, rtext, truncated, digest, NULL, seq, hash,
+                                        at, 1, idx, rs, sq, pl);
+            int ia = pipe_add(&p, AX_AUDIT_INSERT_SQL, 6, pi);
+            pipe_add(&p, AX_LEDGER_INSERT_SQL, n, pl);
+            rc = pipe_run(&p, e);
+            if (rc && p.failed == ia)
+                pb_err_wrap(e, "appending to the audit trail");
+            else if (rc)
+                pb_err_wrap(e, "writing the ledger entry of step %zu of workflow %s", s->index, s->workflow_uid);
+            pipe_clear(&p);
+        }
+        free(text);
     }
+    PQclear(head);
     free(rtext);
     if (rc) {
         json_decref(result);
@@ -720,6 +1029,9 @@ int pb_ax_commit(pb_ax_tx *tx, pb_err *e)
     if (rc)
         return rc;
     tx->done = 1;
+    /* Nothing was sent (no lookup, no step): there is nothing to commit. */
+    if (!tx->begun)
+        return 0;
     if (tx->dry_run) {
         pb_pg_rollback(tx->c);
         return 0;
@@ -737,18 +1049,9 @@ void pb_ax_end(pb_ax_tx *tx)
 {
     if (!tx)
         return;
-    if (tx->in_tx && !tx->done && !tx->aborted)
+    if (tx->begun && !tx->done && !tx->aborted)
         pb_pg_rollback(tx->c);
-    if (tx->locked && tx->lockc && PQstatus(tx->lockc) == CONNECTION_OK) {
-        const char *p[1] = {tx->tenant};
-        pb_err ignored;
-        if (PQtransactionStatus(tx->lockc) != PQTRANS_IDLE)
-            pb_pg_rollback(tx->lockc);
-        pb_pg_query(tx->lockc,
-                    "SELECT pg_catalog.pg_advisory_unlock_shared(pg_catalog.hashtext('paybill.tenant'), "
-                    "pg_catalog.hashtext($1))",
-                    1, p, NULL, &ignored);
-    }
+    /* The tenant's shared lock goes with the connection (put_conns). */
     put_conns(tx->t, tx->lockc, tx->c);
     free(tx);
 }
