@@ -39,6 +39,20 @@
 #define AX_STATE_STEP_TAKEN "PBA01"
 #define AX_STATE_APPROVAL_USED "PBA02"
 
+/* Version of the bookkeeping below: raise it with any change to it, so
+ * that databases holding an older one get it replaced (CREATE OR REPLACE). */
+#define AX_BOOKKEEPING_VERSION "2"
+
+/* Both tables and the functions there, and both triggers enabled. */
+#define BOOKKEEPING_OK                                                                                              \
+    "(pg_catalog.to_regclass('paybill.agent_ledger') IS NOT NULL AND "                                           \
+    "pg_catalog.to_regprocedure('paybill.agent_claim(text, bigint, text)') IS NOT NULL AND "                     \
+    "pg_catalog.to_regprocedure('paybill.agent_audit_head(text)') IS NOT NULL AND "                              \
+    "(SELECT count(*) FROM pg_catalog.pg_trigger WHERE tgrelid = pg_catalog.to_regclass('paybill.agent_audit') " \
+    " AND tgname IN ('agent_audit_append_only', 'agent_audit_no_truncate') AND tgenabled <> 'D') = 2)"
+
+#define AX_CHECKS_SQL "SELECT o_risky, o_version, o_timeout, o_role FROM paybill.agent_checks($1)"
+
 static const char BOOKKEEPING_DDL[] =
     "CREATE SCHEMA IF NOT EXISTS paybill;\n"
     "REVOKE ALL ON SCHEMA paybill FROM PUBLIC;\n"
@@ -96,24 +110,35 @@ static const char BOOKKEEPING_DDL[] =
     "      IF FOUND THEN RAISE EXCEPTION USING ERRCODE = '" AX_STATE_APPROVAL_USED "', MESSAGE = a, DETAIL = b;\n"
     "      END IF;\n"
     "    END IF; END $f$;\n"
-    "REVOKE ALL ON FUNCTION paybill.agent_claim(text, bigint, text) FROM PUBLIC;\n";
-
-/* Both tables and the claim function there, and both triggers enabled. */
-#define BOOKKEEPING_OK                                                                                              \
-    "(pg_catalog.to_regclass('paybill.agent_ledger') IS NOT NULL AND "                                           \
-    "pg_catalog.to_regprocedure('paybill.agent_claim(text, bigint, text)') IS NOT NULL AND "                     \
-    "(SELECT count(*) FROM pg_catalog.pg_trigger WHERE tgrelid = pg_catalog.to_regclass('paybill.agent_audit') " \
-    " AND tgname IN ('agent_audit_append_only', 'agent_audit_no_truncate') AND tgenabled <> 'D') = 2)"
-
-/* What pb_ax_begin checks on the data database, in one statement: the
- * agent role's attributes (NULL: no such role; true: it could get around
- * the grants and policies, being a superuser, BYPASSRLS or a member of the
- * owner role), the bookkeeping, and the session's statement_timeout and
- * role, which a step's SET LOCALs are undone to. */
-#define AX_CHECKS_SQL                                                                                               \
-    "SELECT (SELECT rolsuper OR rolbypassrls OR pg_catalog.pg_has_role(oid, '" TDB_OWNER_ROLE "', 'MEMBER') "    \
-    "FROM pg_catalog.pg_roles WHERE rolname = $1), " BOOKKEEPING_OK ", "                                         \
-    "pg_catalog.current_setting('statement_timeout'), pg_catalog.current_setting('role')"
+    "REVOKE ALL ON FUNCTION paybill.agent_claim(text, bigint, text) FROM PUBLIC;\n"
+    /* The audit chain's head after its lock (a statement of its own, so
+     * its snapshot is newer than the lock), and the new record's time. */
+    "CREATE OR REPLACE FUNCTION paybill.agent_audit_head(p_tenant text, OUT o_seq bigint, OUT o_hash text,\n"
+    "    OUT o_at text) LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp\n"
+    "  AS $f$ BEGIN\n"
+    "    PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('paybill.agent_audit'),\n"
+    "      pg_catalog.hashtext(p_tenant));\n"
+    "    SELECT a.seq, a.hash INTO o_seq, o_hash FROM paybill.agent_audit a WHERE a.tenant_id = p_tenant\n"
+    "      ORDER BY a.seq DESC LIMIT 1;\n"
+    "    o_at := " AX_TS_SQL "; END $f$;\n"
+    "REVOKE ALL ON FUNCTION paybill.agent_audit_head(text) FROM PUBLIC;\n"
+    /* What pb_ax_begin checks on the data database: the agent role's
+     * attributes (NULL: no such role; true: it could get around the grants
+     * and policies, being a superuser, BYPASSRLS or a member of the owner
+     * role), the bookkeeping (its version when complete, else 0), and the
+     * session's statement_timeout and role, which a step's SET LOCALs are
+     * undone to. A function because its plans are kept by the (pooled)
+     * session: planning this as a plain statement cost more than the rest
+     * of pb_ax_begin. */
+    "CREATE OR REPLACE FUNCTION paybill.agent_checks(p_role text, OUT o_risky boolean, OUT o_version integer,\n"
+    "    OUT o_timeout text, OUT o_role text) LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp\n"
+    "  AS $f$ BEGIN\n"
+    "    SELECT r.rolsuper OR r.rolbypassrls OR pg_catalog.pg_has_role(r.oid, '" TDB_OWNER_ROLE "', 'MEMBER')\n"
+    "      INTO o_risky FROM pg_catalog.pg_roles r WHERE r.rolname = p_role;\n"
+    "    o_version := CASE WHEN " BOOKKEEPING_OK " THEN " AX_BOOKKEEPING_VERSION " ELSE 0 END;\n"
+    "    o_timeout := pg_catalog.current_setting('statement_timeout');\n"
+    "    o_role := pg_catalog.current_setting('role'); END $f$;\n"
+    "REVOKE ALL ON FUNCTION paybill.agent_checks(text) FROM PUBLIC;\n";
 
 /* The tenant's record, as much of it as a step needs (tdb_load_row's
  * columns; read here so that it goes in the same trip as the lock). */
@@ -125,12 +150,7 @@ static const char BOOKKEEPING_DDL[] =
     "SELECT pg_catalog.pg_advisory_lock_shared(pg_catalog.hashtext('paybill.tenant'), pg_catalog.hashtext($1))"
 #define AX_STEP_LOCK_SQL                                                                                            \
     "SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('paybill.agent_step'), pg_catalog.hashtext($1))"
-#define AX_AUDIT_LOCK_SQL                                                                                           \
-    "SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('paybill.agent_audit'), pg_catalog.hashtext($1))"
-/* The chain's head (NULLs when empty) and the record's time. */
-#define AX_AUDIT_HEAD_SQL                                                                                           \
-    "SELECT h.seq, h.hash, " AX_TS_SQL " FROM (SELECT 1) one LEFT JOIN LATERAL (SELECT seq, hash "               \
-    "FROM paybill.agent_audit WHERE tenant_id = $1 ORDER BY seq DESC LIMIT 1) h ON true"
+#define AX_AUDIT_HEAD_SQL "SELECT o_seq, o_hash, o_at FROM paybill.agent_audit_head($1)"
 #define AX_AUDIT_INSERT_SQL                                                                                         \
     "INSERT INTO paybill.agent_audit (tenant_id, seq, prev_hash, hash, at, record) "                             \
     "VALUES ($1, $2::bigint, $3, $4, $5::timestamptz, $6)"
@@ -370,6 +390,14 @@ static void put_conns(pb_tdb *t, PGconn *lockc, PGconn *c)
         tdb_put_conn(t, lockc);
 }
 
+/* The checks' function is missing: a database whose bookkeeping is not
+ * made yet (or was dropped). */
+static int bookkeeping_missing(const PGresult *r)
+{
+    const char *st = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+    return st && (strcmp(st, "42883") == 0 || strcmp(st, "3F000") == 0);
+}
+
 /* Create the bookkeeping (outside any transaction on c). Concurrent
  * creators are serialised by an advisory lock. */
 static int create_bookkeeping(PGconn *c, pb_err *e)
@@ -386,15 +414,22 @@ static int create_bookkeeping(PGconn *c, pb_err *e)
     return rc ? pb_err_wrap(e, "creating the agent ledger and audit tables") : 0;
 }
 
-/* The same when missing. */
+/* The same when missing, incomplete or of another version. */
 static int ensure_bookkeeping(PGconn *c, pb_err *e)
 {
-    PGresult *r;
-    int rc = pb_pg_query(c, "SELECT " BOOKKEEPING_OK, 0, NULL, &r, e);
+    const char *pr[1] = {NULL};
+    ax_pipe p;
+    int rc = pipe_open(&p, c, e);
     if (rc)
         return pb_err_wrap(e, "checking the agent ledger");
-    int ok = PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), "t") == 0;
-    PQclear(r);
+    int i = pipe_add(&p, AX_CHECKS_SQL, 1, pr);
+    rc = pipe_run(&p, e);
+    const char *version = rc == 0 ? pipe_val(&p, i, 1) : NULL;
+    int ok = version && strcmp(version, AX_BOOKKEEPING_VERSION) == 0;
+    int missing = rc != 0 && p.failed == i && bookkeeping_missing(p.res[i]);
+    pipe_clear(&p);
+    if (rc && !missing)
+        return pb_err_wrap(e, "checking the agent ledger");
     return ok ? 0 : create_bookkeeping(c, e);
 }
 
@@ -459,7 +494,6 @@ static int audit_append(PGconn *c, const char *tenant, json_t *rec, long long *s
     int rc = pipe_open(&p, c, e);
     if (rc)
         return pb_err_wrap(e, "appending to the audit trail");
-    pipe_add(&p, AX_AUDIT_LOCK_SQL, 1, p1);
     int ih = pipe_add(&p, AX_AUDIT_HEAD_SQL, 1, p1);
     rc = pipe_run(&p, e);
     char seqs[32], prev[65];
@@ -642,14 +676,51 @@ static int tenant_usable(const ax_pipe *p, int i, const char *id, tdb_row *row, 
     return 0;
 }
 
-/* AX_CHECKS_SQL's answer (item i): the agent role may be used, the
- * bookkeeping is there (*bookkeeping_ok), and the settings to restore. */
-static int checks_usable(pb_ax_tx *tx, const ax_pipe *p, int i, int *bookkeeping_ok, pb_err *e)
+static int run_checks(pb_ax_tx *tx, ax_pipe *p, int *ichk, pb_err *e)
 {
-    const char *attr = pipe_val(p, i, 0), *bk = pipe_val(p, i, 1), *to = pipe_val(p, i, 2), *role = pipe_val(p, i, 3);
-    if (!attr)
+    const char *pr[1] = {tx->role};
+    int rc = pipe_open(p, tx->c, e);
+    if (rc)
+        return rc;
+    *ichk = pipe_add(p, AX_CHECKS_SQL, 1, pr);
+    return pipe_run(p, e);
+}
+
+/* AX_CHECKS_SQL's answer on the data database (item ichk of p, a pipeline
+ * already run on tx->c; -1: run it now). The bookkeeping is made when the
+ * function is missing or says it is incomplete or of another version; the
+ * agent role must exist and be unable to get around the grants and
+ * policies; and the session's settings are kept for after the step. */
+static int check_data_db(pb_ax_tx *tx, ax_pipe *p, int ichk, pb_err *e)
+{
+    int rc = 0, created = 0;
+    const PGresult *r = ichk >= 0 ? p->res[ichk] : NULL;
+    if (!r || PQresultStatus(r) != PGRES_TUPLES_OK) {
+        if (r && bookkeeping_missing(r)) {
+            rc = create_bookkeeping(tx->c, e);
+            created = 1;
+        } else if (r) {
+            rc = pb_pg_error(tx->c, r, e);
+        }
+        if (rc == 0) {
+            pipe_clear(p);
+            rc = run_checks(tx, p, &ichk, e);
+            if (rc && !created && p->failed == ichk && bookkeeping_missing(p->res[ichk])) {
+                created = 1;
+                pipe_clear(p);
+                rc = create_bookkeeping(tx->c, e);
+                if (rc == 0)
+                    rc = run_checks(tx, p, &ichk, e);
+            }
+        }
+        if (rc)
+            return pb_err_wrap(e, "checking agent role %s and the agent ledger", tx->role);
+    }
+    const char *risky = pipe_val(p, ichk, 0), *version = pipe_val(p, ichk, 1), *to = pipe_val(p, ichk, 2),
+               *role = pipe_val(p, ichk, 3);
+    if (!risky)
         return pb_err_set(e, PB_ENOTFOUND, "agent role %s of tenant %s does not exist", tx->role, tx->tenant);
-    if (strcmp(attr, "f") != 0)
+    if (strcmp(risky, "f") != 0)
         return pb_err_set(e, PB_EFORBIDDEN,
                           "agent role %s is a superuser, has BYPASSRLS or is a member of " TDB_OWNER_ROLE
                           ": refusing to run steps as it",
@@ -658,8 +729,12 @@ static int checks_usable(pb_ax_tx *tx, const ax_pipe *p, int i, int *bookkeeping
         return pb_err_set(e, PB_EINTERNAL, "the session's statement_timeout or role cannot be kept");
     copy_str(tx->timeout, sizeof tx->timeout, to);
     copy_str(tx->admin_role, sizeof tx->admin_role, role);
-    *bookkeeping_ok = bk && strcmp(bk, "t") == 0;
-    return 0;
+    if (version && strcmp(version, AX_BOOKKEEPING_VERSION) == 0)
+        return 0;
+    if (created)
+        return pb_err_set(e, PB_EINTERNAL, "the agent ledger is still incomplete after it was made (version %s)",
+                          version ? version : "none");
+    return create_bookkeeping(tx->c, e);
 }
 
 int pb_ax_begin(pb_tdb *t, const char *tenant_id, const char *agent_role, int dry_run, pb_ax_tx **out,
@@ -699,6 +774,8 @@ int pb_ax_begin(pb_tdb *t, const char *tenant_id, const char *agent_role, int dr
     int irow = pipe_add(&p, AX_TENANT_SQL, 1, pt);
     int ichk = pipe_add(&p, AX_CHECKS_SQL, 1, pr);
     rc = pipe_run(&p, e);
+    if (rc && p.failed == ichk) /* judged below, once the data database is known */
+        rc = 0;
     tdb_row row;
     if (rc == 0)
         rc = tenant_usable(&p, irow, tenant_id, &row, e);
@@ -708,20 +785,7 @@ int pb_ax_begin(pb_tdb *t, const char *tenant_id, const char *agent_role, int dr
     rc = data_conn(t, &row, tx->lockc, &tx->c, e);
     if (rc)
         goto fail;
-    if (tx->c != tx->lockc) {
-        pipe_clear(&p);
-        rc = pipe_open(&p, tx->c, e);
-        if (rc)
-            goto fail;
-        ichk = pipe_add(&p, AX_CHECKS_SQL, 1, pr);
-        rc = pipe_run(&p, e);
-        if (rc)
-            goto fail;
-    }
-    int bookkeeping_ok = 0;
-    rc = checks_usable(tx, &p, ichk, &bookkeeping_ok, e);
-    if (rc == 0 && !bookkeeping_ok)
-        rc = create_bookkeeping(tx->c, e);
+    rc = check_data_db(tx, &p, tx->c == tx->lockc ? ichk : -1, e);
     if (rc)
         goto fail;
     pipe_clear(&p);
@@ -875,7 +939,6 @@ static int run_step(pb_ax_tx *tx, const pb_ax_step *s, PGresult **q, PGresult **
     if (tx->dry_run) {
         ihead = pipe_add(&p, "SELECT NULL, NULL, " AX_TS_SQL, 0, NULL);
     } else {
-        pipe_add(&p, AX_AUDIT_LOCK_SQL, 1, pt);
         ihead = pipe_add(&p, AX_AUDIT_HEAD_SQL, 1, pt);
     }
     rc = pipe_run(&p, e);
