@@ -154,6 +154,12 @@ static const char BOOKKEEPING_DDL[] =
 #define AX_AUDIT_INSERT_SQL                                                                                         \
     "INSERT INTO paybill.agent_audit (tenant_id, seq, prev_hash, hash, at, record) "                             \
     "VALUES ($1, $2::bigint, $3, $4, $5::timestamptz, $6)"
+#define AX_LEDGER_INSERT_SQL                                                                                        \
+    "INSERT INTO paybill.agent_ledger (tenant_id, workflow_uid, step_index, workflow, step_name, op, "           \
+    "state, policy, rule, submitter, approval, spec_hash, rows, result, result_truncated, digest, "              \
+    "message, audit_seq, audit_hash, at) VALUES ($1, $2, $3::bigint, $4, $5, $6, $7, $8, $9, $10, "              \
+    "$11, $12, $13::bigint, $14, $15::boolean, $16, pg_catalog.left($17, 500), $18::bigint, $19, $20::timestamptz)"
+
 /* Into the agent role for the statement: step timeout (NULL: the
  * session's), [rls: acting tenant], and the role last. set_config(...,
  * true) is SET LOCAL; setting "role" checks membership like SET ROLE. */
@@ -186,6 +192,16 @@ struct pb_ax_tx {
      * pb_ax_begin a trip; the tenant lock is held from pb_ax_begin on, so
      * nothing differs for the step). */
     int open, begun, done, aborted;
+    /* A step's audit record and ledger entry (AX_AUDIT_INSERT_SQL's and
+     * AX_LEDGER_INSERT_SQL's parameters, copies), computed by pb_ax_exec
+     * and sent ahead of the transaction's next statements: with the
+     * COMMIT, or a later lookup or step. That saves a trip a step, and
+     * changes nothing that can be seen: the transaction holds the step's
+     * and the chain's locks until it ends, and whatever comes next in it
+     * runs only once they are in (a pipeline stops at the first error, so
+     * a COMMIT behind a failed insert never runs). */
+    int pending;
+    char *pend_audit[6], *pend_ledger[20];
 };
 /* ---- small helpers ------------------------------------------------------------ */
 
@@ -828,6 +844,56 @@ static void pipe_begin(pb_ax_tx *tx, ax_pipe *p)
     tx->begun = 1;
 }
 
+static void pend_clear(pb_ax_tx *tx)
+{
+    for (size_t i = 0; i < 6; i++) {
+        free(tx->pend_audit[i]);
+        tx->pend_audit[i] = NULL;
+    }
+    for (size_t i = 0; i < 20; i++) {
+        free(tx->pend_ledger[i]);
+        tx->pend_ledger[i] = NULL;
+    }
+    tx->pending = 0;
+}
+
+static int pend_set(pb_ax_tx *tx, const char *const audit[6], const char *const ledger[20], pb_err *e)
+{
+    int oom = 0;
+    for (size_t i = 0; i < 6; i++)
+        oom |= audit[i] && !(tx->pend_audit[i] = strdup(audit[i]));
+    for (size_t i = 0; i < 20; i++)
+        oom |= ledger[i] && !(tx->pend_ledger[i] = strdup(ledger[i]));
+    if (oom) {
+        pend_clear(tx);
+        return pb_err_oom(e);
+    }
+    tx->pending = 1;
+    return 0;
+}
+
+/* Queue the pending audit record and ledger entry (-1 in *ia, *il when
+ * there are none). libpq copies the parameters as they are queued. */
+static void pend_queue(pb_ax_tx *tx, ax_pipe *p, int *ia, int *il)
+{
+    *ia = *il = -1;
+    if (!tx->pending)
+        return;
+    *ia = pipe_add(p, AX_AUDIT_INSERT_SQL, 6, (const char *const *)tx->pend_audit);
+    *il = pipe_add(p, AX_LEDGER_INSERT_SQL, 20, (const char *const *)tx->pend_ledger);
+    pend_clear(tx);
+}
+
+/* A failure of a pending write, said as such (0 when p->failed is not one). */
+static int pend_failed(const ax_pipe *p, int ia, int il, pb_err *e)
+{
+    if (p->failed >= 0 && p->failed == ia)
+        return pb_err_wrap(e, "appending to the audit trail");
+    if (p->failed >= 0 && p->failed == il)
+        return pb_err_wrap(e, "writing the step's ledger entry");
+    return 0;
+}
+
 #define AX_LEDGER_SQL                                                                                               \
     "SELECT " LEDGER_COLS ", tenant_id FROM paybill.agent_ledger "                                              \
     "WHERE workflow_uid = $2 AND step_index = $3::bigint AND ($1::text IS NULL OR tenant_id = $1)"
@@ -855,11 +921,15 @@ int pb_ax_lookup(pb_ax_tx *tx, const char *workflow_uid, size_t step_index, pb_a
     if (rc)
         return abort_tx(tx, pb_err_wrap(e, "reading the agent ledger"));
     pipe_begin(tx, &p);
+    int ia, il;
+    pend_queue(tx, &p, &ia, &il);
     int iq = pipe_add(&p, AX_LEDGER_SQL, 3, pl);
     rc = pipe_run(&p, e);
     if (rc) {
+        if (!pend_failed(&p, ia, il, e))
+            pb_err_wrap(e, "reading the agent ledger");
         pipe_clear(&p);
-        return abort_tx(tx, pb_err_wrap(e, "reading the agent ledger"));
+        return abort_tx(tx, rc);
     }
     if (PQntuples(p.res[iq]) == 0)
         rc = pb_err_set(e, PB_ENOTFOUND, "step %zu of workflow %s is not in the ledger", step_index, workflow_uid);
@@ -884,12 +954,6 @@ static int write_ledger_params(const char *tenant, const pb_ax_step *s, const ch
     memcpy(p, v, sizeof v);
     return 20;
 }
-
-#define AX_LEDGER_INSERT_SQL                                                                                        \
-    "INSERT INTO paybill.agent_ledger (tenant_id, workflow_uid, step_index, workflow, step_name, op, "           \
-    "state, policy, rule, submitter, approval, spec_hash, rows, result, result_truncated, digest, "              \
-    "message, audit_seq, audit_hash, at) VALUES ($1, $2, $3::bigint, $4, $5, $6, $7, $8, $9, $10, "              \
-    "$11, $12, $13::bigint, $14, $15::boolean, $16, pg_catalog.left($17, 500), $18::bigint, $19, $20::timestamptz)"
 
 static int write_ledger(PGconn *c, const char *tenant, const pb_ax_step *s, const char *state, long long rows,
                         const char *result, int truncated, const char *digest, const char *message, long long seq,
@@ -922,6 +986,9 @@ static int run_step(pb_ax_tx *tx, const pb_ax_step *s, PGresult **q, PGresult **
     if (rc)
         return pb_err_wrap(e, "step %zu (%s)", s->index, s->name);
     pipe_begin(tx, &p);
+    /* (an earlier step's audit record and ledger entry, if not yet sent) */
+    int ia, il;
+    pend_queue(tx, &p, &ia, &il);
     /* 1. the step lock: a second operator on the same step waits here for
      *    the first one's transaction; */
     int ilock = pipe_add(&p, AX_STEP_LOCK_SQL, 1, pk);
@@ -943,7 +1010,9 @@ static int run_step(pb_ax_tx *tx, const pb_ax_step *s, PGresult **q, PGresult **
     }
     rc = pipe_run(&p, e);
     const char *state = p.failed >= 0 && p.res[p.failed] ? PQresultErrorField(p.res[p.failed], PG_DIAG_SQLSTATE) : NULL;
-    if (rc && p.failed == iclaim && state && strcmp(state, AX_STATE_STEP_TAKEN) == 0) {
+    if (rc && pend_failed(&p, ia, il, e)) {
+        /* said */
+    } else if (rc && p.failed == iclaim && state && strcmp(state, AX_STATE_STEP_TAKEN) == 0) {
         const PGresult *r = p.res[iclaim];
         rc = pb_err_set(e, PB_ECONFLICT,
                         "step %zu (%s) of workflow %s is already in the ledger (%s at %s): a step never runs twice",
@@ -1039,7 +1108,8 @@ int pb_ax_exec(pb_ax_tx *tx, const pb_ax_step *s, pb_ax_result *r, pb_err *e)
     char hash[65] = "", at[40] = "";
     copy_str(at, sizeof at, PQgetisnull(head, 0, 2) ? NULL : PQgetvalue(head, 0, 2));
     if (rc == 0 && !tx->dry_run) {
-        /* The audit record, then the ledger entry naming it: one trip. */
+        /* The audit record, then the ledger entry naming it: sent with
+         * what comes next in this transaction (see pending in pb_ax_tx). */
         json_t *rec = step_record(s, tx->role, "committed", rows, digest, NULL, e);
         rc = rec ? 0 : (e && e->code ? e->code : PB_EINVAL);
         if (rc == 0 && truncated)
@@ -1050,23 +1120,13 @@ int pb_ax_exec(pb_ax_tx *tx, const pb_ax_step *s, pb_ax_result *r, pb_err *e)
                             PQgetisnull(head, 0, 1) ? NULL : PQgetvalue(head, 0, 1), at, &seq, seqs, prev, hash,
                             &text, e);
         json_decref(rec);
-        ax_pipe p;
-        if (rc == 0)
-            rc = pipe_open(&p, tx->c, e);
         if (rc == 0) {
             const char *pi[6] = {tx->tenant, seqs, prev, hash, at, text};
             char idx[32], rs[32], sq[32];
             const char *pl[20];
-            int n = write_ledger_params(tx->tenant, s, "committed", rows, rtext, truncated, digest, NULL, seq, hash,
-                                        at, 1, idx, rs, sq, pl);
-            int ia = pipe_add(&p, AX_AUDIT_INSERT_SQL, 6, pi);
-            pipe_add(&p, AX_LEDGER_INSERT_SQL, n, pl);
-            rc = pipe_run(&p, e);
-            if (rc && p.failed == ia)
-                pb_err_wrap(e, "appending to the audit trail");
-            else if (rc)
-                pb_err_wrap(e, "writing the ledger entry of step %zu of workflow %s", s->index, s->workflow_uid);
-            pipe_clear(&p);
+            write_ledger_params(tx->tenant, s, "committed", rows, rtext, truncated, digest, NULL, seq, hash, at, 1,
+                                idx, rs, sq, pl);
+            rc = pend_set(tx, pi, pl, e);
         }
         free(text);
     }
@@ -1099,7 +1159,18 @@ int pb_ax_commit(pb_ax_tx *tx, pb_err *e)
         pb_pg_rollback(tx->c);
         return 0;
     }
-    rc = pb_pg_commit(tx->c, e);
+    /* The step's audit record and ledger entry, then COMMIT, in one trip:
+     * should a write fail, the server skips the COMMIT. */
+    ax_pipe p;
+    rc = pipe_open(&p, tx->c, e);
+    int ia = -1, il = -1;
+    if (rc == 0) {
+        pend_queue(tx, &p, &ia, &il);
+        pipe_add(&p, "COMMIT", 0, NULL);
+        rc = pipe_run(&p, e);
+        pend_failed(&p, ia, il, e);
+        pipe_clear(&p);
+    }
     if (rc && PQstatus(tx->c) != CONNECTION_OK)
         rc = pb_err_set(e, PB_EUNAVAILABLE,
                         "commit of the agent step transaction: outcome unknown (connection lost): look the step up");
@@ -1114,6 +1185,7 @@ void pb_ax_end(pb_ax_tx *tx)
         return;
     if (tx->begun && !tx->done && !tx->aborted)
         pb_pg_rollback(tx->c);
+    pend_clear(tx);
     /* The tenant's shared lock goes with the connection (put_conns). */
     put_conns(tx->t, tx->lockc, tx->c);
     free(tx);

@@ -18,7 +18,9 @@
  * one step run it once; a connection lost before commit leaves no ledger
  * entry and no effect; a suspended tenant runs nothing, and suspending
  * waits for a running step; the audit chain verifies and every kind of
- * tampering is found at the first broken seq.
+ * tampering is found at the first broken seq; the bookkeeping dropped,
+ * outdated or altered behind the executor's back never lets a step run
+ * twice or without its ledger entry, and is made again.
  *
  * Needs paybill_agent too (CMakeLists.txt links it for this file). */
 #include "testutil.h"
@@ -796,6 +798,93 @@ static void check_suspended(lay *L)
     assert_int_equal(pb_tdb_resume(tdb, L->b, &e), 0);
 }
 
+/* ---- the bookkeeping gone or altered behind the executor's back ------------------------ */
+
+static long long admin_int(lay *L, const char *sql)
+{
+    PGconn *a = pgq_admin_on(&srv, L->db_a);
+    long long v = pgq_int(a, sql);
+    PQfinish(a);
+    return v;
+}
+
+static void admin_must(lay *L, const char *sql)
+{
+    PGconn *a = pgq_admin_on(&srv, L->db_a);
+    pgq_must(a, sql);
+    PQfinish(a);
+}
+
+/* Run last: it drops the (in rls and schema, shared) ledger. */
+static void check_bookkeeping_gone(lay *L)
+{
+    wf *f = wf_new(L, "wf-gone", "[{\"name\":\"bump\",\"operation\":\"insert\",\"table\":\"invoices\","
+                              "\"values\":{\"customer_id\":\"" C1 "\",\"amount\":\"777.00\"}},"
+                              "{\"name\":\"bump2\",\"operation\":\"insert\",\"table\":\"invoices\","
+                              "\"values\":{\"customer_id\":\"" C1 "\",\"amount\":\"778.00\"}}]");
+    built b;
+    build(L, f, 0, &b);
+    pb_err e = {0};
+    pb_ax_result r = {0};
+
+    /* Its functions dropped between transactions: the next one makes them
+     * again, and the step runs with its ledger entry. */
+    admin_must(L, "DROP FUNCTION paybill.agent_checks(text); DROP FUNCTION paybill.agent_claim(text, bigint, text);"
+                  "DROP FUNCTION paybill.agent_audit_head(text)");
+    assert_int_equal(run(L, &b.s, 0, &r, &e), 0);
+    pb_ax_result_clear(&r);
+    assert_int_equal(admin_int(L, "SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+                                  "WHERE n.nspname = 'paybill' AND p.proname IN ('agent_checks', 'agent_claim', "
+                                  "'agent_audit_head')"),
+                     3);
+    assert_int_equal(lookup(L, U(L, "wf-gone"), 0, &r), 0);
+    assert_string_equal(r.state, "committed");
+    pb_ax_result_clear(&r);
+    assert_int_equal(tenant_int(L, 0, "SELECT count(*) FROM invoices WHERE amount = 777"), 1);
+
+    /* An older bookkeeping (its checks say another version) is replaced. */
+    admin_must(L, "CREATE OR REPLACE FUNCTION paybill.agent_checks(p_role text, OUT o_risky boolean, "
+                  "OUT o_version integer, OUT o_timeout text, OUT o_role text) LANGUAGE plpgsql "
+                  "AS $f$ BEGIN /* old */ o_risky := false; o_version := 1; "
+                  "o_timeout := current_setting('statement_timeout'); o_role := current_setting('role'); END $f$");
+    pb_ax_tx *tx = NULL;
+    assert_int_equal(pb_ax_begin(tdb, L->a, L->role_a, 0, &tx, &e), 0);
+    pb_ax_end(tx);
+    assert_int_equal(admin_int(L, "SELECT count(*) FROM pg_proc WHERE proname = 'agent_checks' "
+                                  "AND prosrc LIKE '%/* old */%'"),
+                     0);
+
+    /* A claim that no longer refuses (altered by hand): the statement runs,
+     * but the ledger's primary key refuses the second entry, so its effect
+     * is rolled back with it: still exactly once. */
+    admin_must(L, "CREATE OR REPLACE FUNCTION paybill.agent_claim(p_uid text, p_index bigint, p_approval text) "
+                  "RETURNS void LANGUAGE sql AS 'SELECT NULL::void'");
+    expect_rc(run(L, &b.s, 0, &r, &e), PB_ECONFLICT, &e, "agent_ledger_pkey");
+    assert_int_equal(tenant_int(L, 0, "SELECT count(*) FROM invoices WHERE amount = 777"), 1);
+    admin_must(L, "DROP FUNCTION paybill.agent_claim(text, bigint, text)");
+
+    /* The ledger dropped after pb_ax_begin checked it: the step fails
+     * closed (its statement never runs) as a transient error, and the next
+     * transaction makes the ledger again and runs it once. */
+    pb_stmt_clear(&b.st);
+    build(L, f, 1, &b);
+    assert_int_equal(pb_ax_begin(tdb, L->a, L->role_a, 0, &tx, &e), 0);
+    admin_must(L, "DROP TABLE paybill.agent_ledger");
+    expect_rc(pb_ax_exec(tx, &b.s, &r, &e), PB_EUNAVAILABLE, &e, "agent ledger is gone");
+    pb_ax_end(tx);
+    assert_int_equal(tenant_int(L, 0, "SELECT count(*) FROM invoices WHERE amount = 778"), 0);
+    assert_int_equal(run(L, &b.s, 0, &r, &e), 0);
+    pb_ax_result_clear(&r);
+    assert_int_equal(tenant_int(L, 0, "SELECT count(*) FROM invoices WHERE amount = 778"), 1);
+    assert_int_equal(lookup(L, U(L, "wf-gone"), 1, &r), 0);
+    assert_string_equal(r.state, "committed");
+    pb_ax_result_clear(&r);
+    expect_rc(run(L, &b.s, 0, &r, &e), PB_ECONFLICT, &e, "already in the ledger");
+    assert_int_equal(tenant_int(L, 0, "SELECT count(*) FROM invoices WHERE amount = 778"), 1);
+    pb_stmt_clear(&b.st);
+    wf_free(f);
+}
+
 static void exercise(pb_dm_layout l, const char *tag)
 {
     lay L;
@@ -811,6 +900,7 @@ static void exercise(pb_dm_layout l, const char *tag)
     check_crash(&L);
     check_audit(&L);
     check_suspended(&L);
+    check_bookkeeping_gone(&L);
     clear_lay(&L);
 }
 
