@@ -41,13 +41,15 @@
 
 /* Version of the bookkeeping below: raise it with any change to it, so
  * that databases holding an older one get it replaced (CREATE OR REPLACE). */
-#define AX_BOOKKEEPING_VERSION "2"
+#define AX_BOOKKEEPING_VERSION "3"
 
-/* Both tables and the functions there, and both triggers enabled. */
+/* Both tables and the functions there, and both triggers enabled. The
+ * functions by name (their signatures go with the version): parsing
+ * signatures for to_regprocedure cost more than the rest of the check. */
 #define BOOKKEEPING_OK                                                                                              \
     "(pg_catalog.to_regclass('paybill.agent_ledger') IS NOT NULL AND "                                           \
-    "pg_catalog.to_regprocedure('paybill.agent_claim(text, bigint, text)') IS NOT NULL AND "                     \
-    "pg_catalog.to_regprocedure('paybill.agent_audit_head(text)') IS NOT NULL AND "                              \
+    "(SELECT count(DISTINCT proname) FROM pg_catalog.pg_proc WHERE proname IN ('agent_claim', "                  \
+    "'agent_audit_head', 'agent_checks') AND pronamespace = pg_catalog.to_regnamespace('paybill')) = 3 AND "     \
     "(SELECT count(*) FROM pg_catalog.pg_trigger WHERE tgrelid = pg_catalog.to_regclass('paybill.agent_audit') " \
     " AND tgname IN ('agent_audit_append_only', 'agent_audit_no_truncate') AND tgenabled <> 'D') = 2)"
 
@@ -91,16 +93,20 @@ static const char BOOKKEEPING_DDL[] =
     "DROP TRIGGER IF EXISTS agent_audit_no_truncate ON paybill.agent_audit;\n"
     "CREATE TRIGGER agent_audit_no_truncate BEFORE TRUNCATE ON paybill.agent_audit\n"
     "  FOR EACH STATEMENT EXECUTE FUNCTION paybill.agent_audit_refuse();\n"
-    /* Steps 1 and 2 of a step run (agentexec.h) as an error rather than a
-     * row: the step's statement is sent right behind this call in the same
-     * pipeline, and the server skips everything after an error, so a step
-     * in the ledger is never executed without a round trip in between.
-     * Volatile (the default): each SELECT sees what committed before it,
-     * i.e. after the step lock was granted. The primary key and the UNIQUE
-     * approval still back it up should the function be altered. */
+    /* Steps 1 and 2 of a step run (agentexec.h), refusing with an error
+     * rather than a row: the step's statement is sent right behind this
+     * call in the same pipeline, and the server skips everything after an
+     * error, so a step in the ledger is never executed, without a round
+     * trip in between. The step lock's key is pb_ax_record_failure's
+     * ("<uid>/<index>"). Volatile (the default): each statement has a
+     * snapshot of its own, so the ledger is read as committed after the
+     * lock was granted. The primary key and the UNIQUE approval still back
+     * it up should the function be altered. */
     "CREATE OR REPLACE FUNCTION paybill.agent_claim(p_uid text, p_index bigint, p_approval text)\n"
     "  RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp\n"
     "  AS $f$ DECLARE a text; b text; BEGIN\n"
+    "    PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('paybill.agent_step'),\n"
+    "      pg_catalog.hashtext(p_uid || '/' || p_index::text));\n"
     "    SELECT l.state, " AX_TS_COL("l.at") " INTO a, b FROM paybill.agent_ledger l\n"
     "      WHERE l.workflow_uid = p_uid AND l.step_index = p_index;\n"
     "    IF FOUND THEN RAISE EXCEPTION USING ERRCODE = '" AX_STATE_STEP_TAKEN "', MESSAGE = a, DETAIL = b; END IF;\n"
@@ -148,8 +154,6 @@ static const char BOOKKEEPING_DDL[] =
 
 #define AX_TENANT_LOCK_SQL                                                                                          \
     "SELECT pg_catalog.pg_advisory_lock_shared(pg_catalog.hashtext('paybill.tenant'), pg_catalog.hashtext($1))"
-#define AX_STEP_LOCK_SQL                                                                                            \
-    "SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('paybill.agent_step'), pg_catalog.hashtext($1))"
 #define AX_AUDIT_HEAD_SQL "SELECT o_seq, o_hash, o_at FROM paybill.agent_audit_head($1)"
 #define AX_AUDIT_INSERT_SQL                                                                                         \
     "INSERT INTO paybill.agent_audit (tenant_id, seq, prev_hash, hash, at, record) "                             \
@@ -974,11 +978,11 @@ static int run_step(pb_ax_tx *tx, const pb_ax_step *s, PGresult **q, PGresult **
 {
     *q = *head = NULL;
     char key[512], idx[32], ms[32];
-    if (step_key(s->workflow_uid, s->index, key, sizeof key))
+    if (step_key(s->workflow_uid, s->index, key, sizeof key)) /* the claim's lock key: bounded like there */
         return pb_err_set(e, PB_EINVAL, "workflow uid too long");
     snprintf(idx, sizeof idx, "%zu", s->index);
     snprintf(ms, sizeof ms, "%lld", s->timeout_ms);
-    const char *pk[1] = {key}, *pc[3] = {s->workflow_uid, idx, s->approval};
+    const char *pc[3] = {s->workflow_uid, idx, s->approval};
     const char *pa[3] = {s->timeout_ms > 0 ? ms : NULL, tx->role, tx->tenant};
     const char *pb[2] = {tx->admin_role, tx->timeout}, *pt[1] = {tx->tenant};
     ax_pipe p;
@@ -989,11 +993,10 @@ static int run_step(pb_ax_tx *tx, const pb_ax_step *s, PGresult **q, PGresult **
     /* (an earlier step's audit record and ledger entry, if not yet sent) */
     int ia, il;
     pend_queue(tx, &p, &ia, &il);
-    /* 1. the step lock: a second operator on the same step waits here for
-     *    the first one's transaction; */
-    int ilock = pipe_add(&p, AX_STEP_LOCK_SQL, 1, pk);
-    /* 1, 2. then raises when the step or the approval is in the ledger,
-     *    which makes the server skip the rest: the statement never runs; */
+    /* 1, 2. the step lock (a second operator on the same step waits there
+     *    for the first one's transaction), then an error when the step or
+     *    the approval is in the ledger, which makes the server skip the
+     *    rest: the statement never runs; */
     int iclaim = pipe_add(&p, "SELECT paybill.agent_claim($1, $2::bigint, $3)", 3, pc);
     /* 3. the agent role, the step's timeout (and the acting tenant); */
     int ias = pipe_add(&p, tx->rls ? AX_AS_AGENT_RLS_SQL : AX_AS_AGENT_SQL, tx->rls ? 3 : 2, pa);
@@ -1023,7 +1026,7 @@ static int run_step(pb_ax_tx *tx, const pb_ax_step *s, PGresult **q, PGresult **
         rc = pb_err_set(e, PB_ECONFLICT, "approval %s was already used (workflow %s step %s): an approval is used once",
                         s->approval, PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY),
                         PQresultErrorField(r, PG_DIAG_MESSAGE_DETAIL));
-    } else if (rc && p.failed == ilock) {
+    } else if (rc && p.failed == iclaim && state && strcmp(state, "55P03") == 0) {
         pb_err_wrap(e, "waiting for step %zu of workflow %s", s->index, s->workflow_uid);
     } else if (rc && p.failed == iclaim && state &&
                (strcmp(state, "42P01") == 0 || strcmp(state, "42883") == 0 || strcmp(state, "3F000") == 0)) {
