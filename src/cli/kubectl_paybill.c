@@ -8,6 +8,9 @@
  *   approve workflow NAME --step S  create the Approval bound to the
  *   reject workflow NAME --step S   Workflow's uid and spec hash
  *   why workflow NAME               its steps, the decisions and rules
+ *   audit verify TENANT             the operator re-hashes the tenant's
+ *                                   agent audit chain (asked through an
+ *                                   annotation; the answer in its status)
  *
  * It lives in src/cli/, outside the product libraries: it links only
  * src/util and src/kube (the client the operator uses, so kubeconfig,
@@ -23,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 
@@ -99,6 +103,7 @@ static const char USAGE[] =
     "  kubectl paybill approve workflow NAME --step STEP [--comment TEXT] [-n NS]\n"
     "  kubectl paybill reject workflow NAME --step STEP [--comment TEXT] [-n NS]\n"
     "  kubectl paybill why workflow NAME [-n NS]             its steps, decisions and the rules behind them\n"
+    "  kubectl paybill audit verify TENANT                   verify the tenant's agent audit chain\n"
     "\n"
     "Global flags: --kubeconfig PATH, --context NAME, -n/--namespace NS, -h/--help\n"
     "(also after a subcommand: `kubectl paybill approve --help`). The plugin uses your\n"
@@ -133,11 +138,21 @@ static const char *const SUB_HELP[][2] = {
      "  Events. Needs: get workflows (list events to see the Events).\n"},
 };
 
+static const char *const AUDIT_HELP =
+    "kubectl paybill audit verify TENANT\n"
+    "  Asks the operator to re-hash TENANT's agent audit chain (the annotation\n"
+    "  paybill.dev/verify-audit on the Tenant), waits up to a minute for its answer in\n"
+    "  status.audit and prints it; exit status 1 when the chain is broken. Needs: get\n"
+    "  and patch tenants (the chain itself is read by the operator, in the tenant's\n"
+    "  database; you need no database credentials).\n";
+
 static const char *sub_help(const char *cmd)
 {
     for (size_t i = 0; i < sizeof SUB_HELP / sizeof SUB_HELP[0]; i++)
         if (strcmp(SUB_HELP[i][0], cmd) == 0)
             return SUB_HELP[i][1];
+    if (strcmp(cmd, "audit") == 0)
+        return AUDIT_HELP;
     return NULL;
 }
 
@@ -379,6 +394,46 @@ static int cmd_decide(cli *c, const char *name, const char *step, const char *de
     return 0;
 }
 
+/* ---- audit verify ---------------------------------------------------------------- */
+
+static int cmd_audit_verify(cli *c, const char *tenant, pb_err *err)
+{
+    char token[64];
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    snprintf(token, sizeof token, "%lld.%09ld", (long long)now.tv_sec, now.tv_nsec);
+    json_t *patch = json_pack("{s:{s:{s:s}}}", "metadata", "annotations", "paybill.dev/verify-audit", token);
+    json_t *out = NULL;
+    int rc = patch ? kube_patch(c->client, &TENANTS, NULL, tenant, KUBE_PATCH_MERGE, patch, NULL, &out, err)
+                   : pb_err_set(err, PB_ENOMEM, "out of memory");
+    json_decref(patch);
+    json_decref(out);
+    if (rc)
+        return pb_err_wrap(err, "asking for the verification (patch tenant %s)", tenant);
+    for (int i = 0; i < 120; i++) {
+        json_t *t = NULL;
+        if ((rc = kube_get(c->client, &TENANTS, NULL, tenant, NULL, &t, err)))
+            return pb_err_wrap(err, "reading tenant %s", tenant);
+        const json_t *a = at(t, "status.audit");
+        const char *got = json_string_value(json_object_get(a, "token"));
+        if (got && strcmp(got, token) == 0) {
+            int intact = json_is_true(json_object_get(a, "intact"));
+            printf("tenant %s: audit chain %s: %lld records; %s\n", tenant, intact ? "intact" : "BROKEN",
+                   (long long)json_integer_value(json_object_get(a, "records")),
+                   json_string_value(json_object_get(a, "message")) ? json_string_value(json_object_get(a, "message"))
+                                                                     : "");
+            json_decref(t);
+            return intact ? 0 : pb_err_set(err, PB_ECONFLICT, "the audit chain of tenant %s is broken", tenant);
+        }
+        json_decref(t);
+        struct timespec d = {0, 500000000};
+        nanosleep(&d, NULL);
+    }
+    return pb_err_set(err, PB_ETIMEOUT,
+                      "the operator did not answer within a minute: is it running, and is tenant %s provisioned?",
+                      tenant);
+}
+
 /* ---- why workflow --------------------------------------------------------------- */
 
 static int cmd_why(cli *c, const char *name, pb_err *err)
@@ -500,7 +555,8 @@ int main(int argc, char **argv)
         return CLI_USAGE_ERR;
     }
     int is_decide = strcmp(cmd, "approve") == 0 || strcmp(cmd, "reject") == 0;
-    if (strcmp(cmd, "tenants") == 0 ? npos != 1
+    if (strcmp(cmd, "audit") == 0 ? npos != 3 || strcmp(pos[1], "verify") != 0
+        : strcmp(cmd, "tenants") == 0 ? npos != 1
         : strcmp(cmd, "describe") == 0 ? npos != 3 || strcmp(pos[1], "tenant") != 0
         : npos != 3 || strcmp(pos[1], "workflow") != 0) {
         if (is_decide && npos >= 2 && strcmp(pos[1], "tenant") == 0)
@@ -523,6 +579,8 @@ int main(int argc, char **argv)
             rc = cmd_tenants(&c, &err);
         else if (strcmp(cmd, "describe") == 0)
             rc = cmd_describe_tenant(&c, pos[2], &err);
+        else if (strcmp(cmd, "audit") == 0)
+            rc = cmd_audit_verify(&c, pos[2], &err);
         else if (is_decide)
             rc = cmd_decide(&c, pos[2], step, strcmp(cmd, "approve") == 0 ? "Approve" : "Reject", comment, &err);
         else

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "controllers/operator_main.h"
 #include "provision/agentexec.h"
@@ -44,7 +45,18 @@ int operator_audit_verify(int argc, char **argv)
     pb_err_clear(&e);
     pb_tdb *t = NULL;
     pb_tdb_config cfg = {.admin_conninfo = conninfo, .server_name = server};
-    if (pb_tdb_new(&cfg, &t, &e) != 0) {
+    /* pb_tdb_new converges the shared bookkeeping (idempotent DDL), which
+     * can collide with a running operator doing the same: retry briefly. */
+    int rc0 = -1;
+    for (int attempt = 0; attempt < 5 && rc0 != 0; attempt++) {
+        if (attempt) {
+            struct timespec d = {0, 300000000};
+            nanosleep(&d, NULL);
+        }
+        pb_err_clear(&e);
+        rc0 = pb_tdb_new(&cfg, &t, &e);
+    }
+    if (rc0 != 0) {
         fprintf(stderr, "paybill-operator audit-verify: %s\n", e.msg);
         return 1;
     }

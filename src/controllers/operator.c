@@ -389,6 +389,7 @@ int operator_run(const pb_options *opts, pb_err *err)
     controller_options dm_o = {.name = "datamodel", .workers = 1, .reconcile = datamodel_reconcile, .user = &op};
     controller_options pol_o = {.name = "agentpolicy", .workers = opts->workers, .reconcile = agentpolicy_reconcile, .user = &op};
     controller_options wf_o = {.name = "workflow", .workers = opts->workers, .reconcile = workflow_reconcile, .user = &op};
+    controller_options audit_o = {.name = "audit", .workers = 1, .reconcile = audit_reconcile, .user = &op};
     if ((rc = manager_add_controller(m, &plan_o, &op.plan_ctrl, err)) != 0 ||
         (rc = manager_add_controller(m, &sub_o, &op.sub_ctrl, err)) != 0 ||
         (rc = manager_add_controller(m, &ten_o, &op.tenant_ctrl, err)) != 0 ||
@@ -397,6 +398,8 @@ int operator_run(const pb_options *opts, pb_err *err)
         (rc = controller_for(op.policy_ctrl, apols, OPERATOR_API_VERSION, "AgentPolicy", 0, err)) != 0 ||
         (rc = manager_add_controller(m, &wf_o, &op.workflow_ctrl, err)) != 0 ||
         (rc = controller_for(op.workflow_ctrl, wfs, OPERATOR_API_VERSION, "Workflow", 0, err)) != 0 ||
+        (rc = manager_add_controller(m, &audit_o, &op.audit_ctrl, err)) != 0 ||
+        (rc = controller_for(op.audit_ctrl, tenants, OPERATOR_API_VERSION, "Tenant", 0, err)) != 0 ||
         (rc = controller_for(op.dm_ctrl, dms, OPERATOR_API_VERSION, "DataModel", 0, err)) != 0 ||
         (rc = controller_for(op.plan_ctrl, plans, OPERATOR_API_VERSION, "Plan", 0, err)) != 0 ||
         (rc = controller_for(op.sub_ctrl, subs, OPERATOR_API_VERSION, "Subscription", 0, err)) != 0 ||

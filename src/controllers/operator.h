@@ -25,6 +25,8 @@
 
 #define OPERATOR_FIELD_MANAGER "paybill-operator"
 #define OPERATOR_TENANT_FINALIZER "paybill.dev/tenant-cleanup"
+/* A new value asks for the tenant's audit chain to be verified (audit_controller.c). */
+#define OPERATOR_VERIFY_AUDIT_ANNOTATION "paybill.dev/verify-audit"
 #define OPERATOR_GROUP "paybill.dev"
 #define OPERATOR_VERSION "v1alpha1"
 #define OPERATOR_API_VERSION "paybill.dev/v1alpha1"
@@ -84,7 +86,7 @@ struct operator_ctx {
      * the compiled per-namespace policies the webhooks and the AgentPolicy
      * reconciler share, and the admission webhooks' context. */
     store *agentpolicies, *workflows, *approvals;
-    controller *policy_ctrl, *workflow_ctrl;
+    controller *policy_ctrl, *workflow_ctrl, *audit_ctrl;
     struct agentpol_cache *agent_policies;
     struct wf_adm_ctx *admission;
     /* Namespace -> digest of the agent grants this process applied
@@ -165,6 +167,7 @@ controller_result tenant_reconcile(controller_ctx *ctx, const char *key, pb_err 
 controller_result datamodel_reconcile(controller_ctx *ctx, const char *key, pb_err *err);
 controller_result agentpolicy_reconcile(controller_ctx *ctx, const char *key, pb_err *err);
 controller_result workflow_reconcile(controller_ctx *ctx, const char *key, pb_err *err);
+controller_result audit_reconcile(controller_ctx *ctx, const char *key, pb_err *err);
 
 /* Map functions for watches (new JSON array of keys, or NULL). ud is the
  * operator_ctx. */

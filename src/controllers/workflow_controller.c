@@ -37,6 +37,7 @@
 #include "agent/stmt.h"
 #include "agent/subject.h"
 #include "controllers/agent_policies.h"
+#include "controllers/agentpolicy_database.h"
 #include "controllers/conditions.h"
 #include "controllers/opmetrics.h"
 #include "controllers/operator.h"
@@ -263,7 +264,7 @@ static void fill_step(wf_run *r, size_t i, const pb_stmt *st, const char **cols,
                       .index = i,
                       .name = pb_step_name(ps),
                       .op = pb_step_op_name(pb_step_get_op(ps)),
-                      .sql = st ? st->sql : NULL,
+                      .sql = st ? st->sql : "(not run)",
                       .params = st ? (const char *const *)st->params.values : NULL,
                       .n_params = st ? st->params.n : 0,
                       .returns_rows = st ? st->returns_rows : 0,
@@ -665,6 +666,17 @@ controller_result workflow_reconcile(controller_ctx *ctx, const char *key, pb_er
     if (locate(&r, msg, sizeof msg) != 0) {
         set_phase(&r, "Waiting", "DatabaseNotReady", "%s", msg);
         res = controller_requeue_after(10);
+        goto finish;
+    }
+    /* The agent role must hold exactly the grants of the policies decided
+     * with, before anything runs as it: a step must not fail for grants
+     * not applied yet, nor run on grants a stricter policy took back. */
+    agentpolicy_db_result db;
+    agentpolicy_database_sync(r.op, r.view, &db);
+    if (!db.ok) {
+        set_phase(&r, "Waiting", "AgentGrantsPending", "the agent role's grants are not in place yet: %s",
+                  db.message);
+        res = controller_requeue_after(db.retry_s > 0 ? db.retry_s : 5);
         goto finish;
     }
     if (!slot_take(&r)) {

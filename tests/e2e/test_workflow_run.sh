@@ -221,12 +221,17 @@ expect_eq "resumed: the invoices were paid" "1" "$(unpaid paybill app globex)"
 export PAYBILL_ADMIN_CONNINFO="host=127.0.0.1 port=$PG_PORT user=postgres password=$PG_SUPERPASS dbname=paybill"
 out=$("$STACK_BUILD/paybill-operator" audit-verify --tenant acme 2>&1) || fail "acme's audit chain does not verify: $out"
 expect_match "acme's audit chain verifies" "intact" "$out"
+out=$(PATH=$STACK_BUILD:$PATH kubectl paybill audit verify acme 2>&1) || fail "kubectl paybill audit verify: $out"
+expect_match "kubectl paybill audit verify (through the operator, no database credentials)" "audit chain intact: [0-9]+ records" "$out"
 psql_admin -d paybill -c "alter table paybill.agent_audit disable trigger user;
   update paybill.agent_audit set record = replace(record, 'invoices', 'invoicez')
    where tenant_id = 'acme' and seq = (select min(seq) + 1 from paybill.agent_audit where tenant_id = 'acme');
   alter table paybill.agent_audit enable trigger user" >/dev/null || fail "tampering failed"
 out=$("$STACK_BUILD/paybill-operator" audit-verify --tenant acme 2>&1) && fail "a tampered chain verified: $out"
 expect_match "a tampered audit record is detected, naming it" "BROKEN: .*audit record [0-9]+: hash mismatch" "$out"
+out=$(PATH=$STACK_BUILD:$PATH kubectl paybill audit verify acme 2>&1) && fail "the plugin said a tampered chain is intact: $out"
+expect_match "kubectl paybill audit verify reports it too" "BROKEN.*hash mismatch" "$out"
+expect_eq "and the Tenant's status keeps the answer" "false" "$(jp tenant acme '{.status.audit.intact}')"
 # 8. Dashboard metrics: bounded labels (no tenant names), what happened above.
 metrics_port=$(grep -o 'endpoint=metrics.*port=[0-9]*' "$T/operator.log" | grep -o '[0-9]*$' | tail -1)
 m=$(curl -s "http://127.0.0.1:$metrics_port/metrics")
