@@ -12,10 +12,12 @@
  * (libpq pipeline mode, see "pipelines" below) rather than one by one, since
  * waiting for each answer was most of the executor's cost: pb_ax_begin is
  * one trip (two for the database layout: its data are on another
- * connection), pb_ax_exec two (everything up to the audit chain's head;
- * then the audit record and the ledger entry, which need hashes computed
- * here) and pb_ax_commit one. Nothing is cached between transactions: every
- * check is made again in the same trips.
+ * connection), pb_ax_exec one (BEGIN, claim, the statement as the agent,
+ * the audit chain's head) and pb_ax_commit one (the audit record and the
+ * ledger entry, which need hashes computed here, then COMMIT). Statements
+ * run often are in plpgsql functions, whose plans the pooled session keeps
+ * (planning them each time cost as much as a trip). Nothing is cached
+ * between transactions: every check is made again in the same trips.
  */
 #include "provision/agentexec.h"
 

@@ -26,15 +26,25 @@
  *                         who disables it is still caught by pb_ax_verify
  *                         (which re-hashes in C, not in SQL).
  * Both tables have a tenant_id column in every layout. No tenant login and
- * no agent role has any privilege on them (PUBLIC has none).
+ * no agent role has any privilege on them (PUBLIC has none). Three
+ * functions there (the admin's only) do what a step needs with plans the
+ * pooled session keeps: paybill.agent_checks (pb_ax_begin's checks),
+ * paybill.agent_claim (steps 1 and 2 below) and paybill.agent_audit_head.
+ * The bookkeeping has a version; one that is missing, incomplete (a
+ * trigger disabled, a function dropped) or of another version is made
+ * again by the next pb_ax_begin. Nothing about it is cached between
+ * transactions.
  *
- * How a step runs (pb_ax_exec, inside the transaction of pb_ax_begin):
+ * How a step runs (pb_ax_exec, inside the transaction of pb_ax_begin; its
+ * BEGIN is sent with the first pb_ax_lookup or pb_ax_exec):
  *   1. a transaction-level advisory lock on (workflow_uid, step_index), then
  *      the ledger is read: a step already there is PB_ECONFLICT and is not
  *      run. Two operators racing on one step: the second waits for the
  *      first's transaction (bounded by lock_timeout: PB_ETIMEOUT) and then
  *      finds its entry; the primary key backs this up;
- *   2. an Approval uid already in the ledger is PB_ECONFLICT;
+ *   2. an Approval uid already in the ledger is PB_ECONFLICT (UNIQUE backs
+ *      this up). 1 and 2 raise an error in SQL, so the statements queued
+ *      behind them in the same round trip are skipped by the server;
  *   3. SET LOCAL ROLE to the agent role, SET LOCAL statement_timeout from
  *      the step, and for rls the transaction-local paybill.acting_tenant
  *      (paybill.current_tenant_id() honours it only for sessions whose login
@@ -42,16 +52,29 @@
  *      policies rendered by agent/sqlgen are enforced by PostgreSQL;
  *   4. the statement (parameters only) and the row cap check;
  *   5. back to the admin role (and its statement_timeout) for the
- *      bookkeeping: audit record, then ledger entry (skipped in dry run).
+ *      bookkeeping: the audit chain's head is read under its lock, and the
+ *      audit record and ledger entry are computed (skipped in dry run). They
+ *      are written ahead of whatever the transaction sends next, normally
+ *      the COMMIT of pb_ax_commit: a write that fails makes the server skip
+ *      the COMMIT, so a step never commits without them.
  * Any failure in pb_ax_exec rolls the transaction back at once (nothing
  * can be committed after it); the caller ends the transaction and records
- * the failure with pb_ax_record_failure.
+ * the failure with pb_ax_record_failure. A ledger dropped after
+ * pb_ax_begin checked it fails the step with PB_EUNAVAILABLE before its
+ * statement runs; the next pb_ax_begin makes it again.
+ *
+ * Round trips (the executor's cost is mostly waiting for answers, so
+ * statements go in libpq pipelines): pb_ax_begin one (two for the database
+ * layout), pb_ax_exec one, pb_ax_commit one, besides the pool's own on
+ * borrowing and returning the connection.
  *
  * A tenant that is suspended, retained, moving or moved away runs no step
  * (pb_ax_begin: PB_ECONFLICT, or PB_ENOTFOUND for one not on this server).
  * While a transaction is open, pb_ax_begin holds the tenant's advisory
  * lock in shared mode on a shared_db connection, so a tier move (which
  * takes it exclusively) cannot copy the data from under a running step.
+ * pb_ax_end releases it by giving the connection back to the pool (which
+ * unlocks every advisory lock, or closes the connection).
  *
  * Requirements on the admin login: besides what tenantdb.h asks, it must
  * be able to SET ROLE to the agent role (a superuser, or a member of it).
@@ -124,7 +147,8 @@ void pb_ax_result_clear(pb_ax_result *r);
 int pb_ax_begin(pb_tdb *t, const char *tenant_id, const char *agent_role, int dry_run, pb_ax_tx **out,
                 pb_err *e);
 /* The ledger entry of (workflow_uid, step_index) if one was committed or
- * recorded as failed (0 + r filled, r->already = 1), or PB_ENOTFOUND. */
+ * recorded as failed (0 + r filled, r->already = 1), or PB_ENOTFOUND. A
+ * step run earlier in this transaction is found too. */
 int pb_ax_lookup(pb_ax_tx *tx, const char *workflow_uid, size_t step_index, pb_ax_result *r, pb_err *e);
 /* Run one step (see the top of this file). Over the cap: PB_ETOOLARGE
  * "step X would touch N rows, more than the M allowed; nothing was
@@ -133,9 +157,11 @@ int pb_ax_lookup(pb_ax_tx *tx, const char *workflow_uid, size_t step_index, pb_a
  * SQLSTATE in e. A step already in the ledger: PB_ECONFLICT. r is filled
  * on success only. */
 int pb_ax_exec(pb_ax_tx *tx, const pb_ax_step *s, pb_ax_result *r, pb_err *e);
-/* Commit (dry run: roll back). After a failed pb_ax_exec: PB_ECONFLICT. A
- * commit whose outcome is unknown (connection lost) is PB_EUNAVAILABLE:
- * pb_ax_lookup in a new transaction says whether it happened. */
+/* Write the step's audit record and ledger entry and commit (dry run:
+ * roll back); a failed write is its error, and nothing is committed.
+ * After a failed pb_ax_exec: PB_ECONFLICT. A commit whose outcome is
+ * unknown (connection lost) is PB_EUNAVAILABLE: pb_ax_lookup in a new
+ * transaction says whether it happened. */
 int pb_ax_commit(pb_ax_tx *tx, pb_err *e);
 /* Rolls back unless committed; returns the connections. NULL ok. */
 void pb_ax_end(pb_ax_tx *tx);
