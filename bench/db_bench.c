@@ -585,9 +585,10 @@ static pb_steps *agent_steps(const pb_dm_model *m, const char *steps)
     return w;
 }
 
-/* One step through the executor: what the Workflow controller does. */
+/* One step through the executor: what the Workflow controller does.
+ * phase[0..3]: the time in pb_ax_begin, _exec, _commit and _end. */
 static double exec_once(pb_tdb *t, const pb_dm_model *m, const pb_steps *w, const pb_decision *d, const char *schema,
-                        int n, long long *rows)
+                        int n, long long *rows, double phase[4])
 {
     pb_err e;
     pb_err_clear(&e);
@@ -604,15 +605,25 @@ static double exec_once(pb_tdb *t, const pb_dm_model *m, const pb_steps *w, cons
                     .returns_rows = st.returns_rows, .cap = st.cap, .fetch = st.fetch,
                     .fetch_is_probe = st.fetch_is_probe, .columns = cols, .n_columns = st.n_columns,
                     .policy = "p", .rule = "", .submitter = "bench", .spec_hash = "0"};
-    double t0 = now_s();
+    double t0 = now_s(), t1, t2, t3;
     pb_ax_tx *tx = NULL;
     pb_ax_result r;
     memset(&r, 0, sizeof r);
-    if (pb_ax_begin(t, "bench_agent", "pb_a_bench_agent", 0, &tx, &e) || pb_ax_exec(tx, &s, &r, &e) ||
-        pb_ax_commit(tx, &e))
+    if (pb_ax_begin(t, "bench_agent", "pb_a_bench_agent", 0, &tx, &e))
         die("executor", &e);
+    t1 = now_s();
+    if (pb_ax_exec(tx, &s, &r, &e))
+        die("executor", &e);
+    t2 = now_s();
+    if (pb_ax_commit(tx, &e))
+        die("executor", &e);
+    t3 = now_s();
     pb_ax_end(tx);
-    double ms = (now_s() - t0) * 1e3;
+    double t4 = now_s(), ms = (t4 - t0) * 1e3;
+    phase[0] = (t1 - t0) * 1e3;
+    phase[1] = (t2 - t1) * 1e3;
+    phase[2] = (t3 - t2) * 1e3;
+    phase[3] = (t4 - t3) * 1e3;
     *rows = r.rows;
     pb_ax_result_clear(&r);
     pb_stmt_clear(&st);
@@ -704,6 +715,8 @@ static void agent_bench(const options *o, const pb_dm_model *m)
     };
     int n = o->n >= 1000 ? 500 : 100;
     double *exec_ms = calloc((size_t)n, sizeof *exec_ms), *bare_ms = calloc((size_t)n, sizeof *bare_ms);
+    double *phase_ms = calloc((size_t)n * 4, sizeof *phase_ms), one[4], *col = calloc((size_t)n, sizeof *col);
+    double phase_med[4][4]; /* per case: medians of pb_ax_begin, _exec, _commit, _end */
     static int serial;
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         progress("agent: %s, %d steps each way", cases[k].label, n);
@@ -716,15 +729,23 @@ static void agent_bench(const options *o, const pb_dm_model *m)
         }
         /* Alternate, so that drift (caches, autovacuum) hits both alike. */
         for (int i = 0; i < n; i++) {
-            exec_ms[i] = exec_once(t, m, w, &d, "t_bench_agent", serial++, &cases[k].rows);
+            exec_ms[i] = exec_once(t, m, w, &d, "t_bench_agent", serial++, &cases[k].rows, one);
+            memcpy(phase_ms + 4 * i, one, sizeof one);
             bare_ms[i] = bare_once(c, w, &d, "t_bench_agent");
         }
         cases[k].exec_ms = median(exec_ms, n);
         cases[k].bare_ms = median(bare_ms, n);
+        for (int ph = 0; ph < 4; ph++) {
+            for (int i = 0; i < n; i++)
+                col[i] = phase_ms[4 * i + ph];
+            phase_med[k][ph] = median(col, n);
+        }
         pb_step_free(w);
     }
     free(exec_ms);
     free(bare_ms);
+    free(phase_ms);
+    free(col);
     /* Memory a running workflow holds in the controller. */
     const char *wf = "[{\"name\":\"find\",\"operation\":\"select\",\"table\":\"invoices\",\"columns\":[\"id\",\"amount\"],"
                      "\"where\":[{\"column\":\"paid\",\"op\":\"eq\",\"value\":false}],\"limit\":10},"
@@ -762,6 +783,11 @@ static void agent_bench(const options *o, const pb_dm_model *m)
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++)
         printf("| %s | %lld | %.0f | %.3f | %.3f | %.3f |\n", cases[k].label, cases[k].rows, 1e3 / cases[k].exec_ms,
                cases[k].exec_ms, cases[k].bare_ms, cases[k].exec_ms - cases[k].bare_ms);
+    printf("\nWhere an executor step's time goes (medians, ms; they need not add up to the median step):\n\n");
+    printf("| step | pb_ax_begin | pb_ax_exec | pb_ax_commit | pb_ax_end |\n|---|---:|---:|---:|---:|\n");
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++)
+        printf("| %s | %.3f | %.3f | %.3f | %.3f |\n", cases[k].label, phase_med[k][0], phase_med[k][1],
+               phase_med[k][2], phase_med[k][3]);
     printf("\nBare: BEGIN; SET LOCAL ROLE <agent>; the statement; COMMIT on one connection. Executor: the same "
            "statement through pb_ax_begin/exec/commit/end (ledger lookup, role, timeout, the statement, audit record "
            "and ledger entry in the same transaction). A running workflow holds %.1f KiB in the controller (its "
