@@ -5,6 +5,7 @@
  * Subscriptions on the leader.
  */
 #include "controllers/billing.h"
+#include "controllers/billing_usage.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -56,9 +57,10 @@ struct billing {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int stop, kick;
-    pb_counter *m_deliveries, *m_events;
+    pb_counter *m_deliveries, *m_events, *m_fetches;
     pb_gauge *m_pending;
     pb_histogram *m_receive;
+    billing_usage *usage; /* usage out and API keys (billing_usage.h) */
 };
 
 /* ---- secrets ---------------------------------------------------------------- */
@@ -340,7 +342,42 @@ static void apply_row(billing *b, pb_binbox *inbox, const pb_binbox_event *row)
     } else if (billing_event_parse(row->payload, strlen(row->payload), &ev, &err) != 0) {
         outcome = "malformed";
     } else {
-        if (strcmp(ev.object_kind, "subscription") != 0) {
+        int fetch = billing_event_needs_fetch(p->cfg->fetch_back, &ev);
+        const char *sid = billing_event_subject_id(&ev);
+        if (fetch && *sid) {
+            /* Confirm with the provider before acting: its current
+             * subscription replaces the event's object. */
+            json_t *cur = NULL;
+            int frc = billing_usage_fetch_subscription(b->usage, p->cfg, sid, &cur, &err);
+            if (frc == 0) {
+                char said[64];
+                snprintf(said, sizeof said, "%s", *ev.status ? ev.status : "(thin)");
+                frc = billing_event_set_object(&ev, cur, &err);
+                if (frc == 0) {
+                    pb_metrics_counter_add(b->m_fetches, 1, p->cfg->name, "fetched", NULL);
+                    pb_log_info("billing event confirmed with the provider", "provider", p->cfg->name, "event", ev.id,
+                                "subscription", sid, "event_status", said, "provider_status", ev.status, NULL);
+                }
+            }
+            if (frc == PB_ENOTFOUND) {
+                pb_metrics_counter_add(b->m_fetches, 1, p->cfg->name, "not-found", NULL);
+                outcome = "not-found-at-provider";
+            } else if (frc != 0) {
+                pb_metrics_counter_add(b->m_fetches, 1, p->cfg->name, "error", NULL);
+                int delay = row->attempts < 8 ? 1 << row->attempts : 300;
+                pb_log_warn("billing event not confirmed with the provider; retrying", "provider", row->provider,
+                            "event", row->event_id, "error", err.msg, NULL);
+                pb_err e2;
+                pb_binbox_retry(inbox, row->seq, delay, err.msg, &e2);
+                billing_event_clear(&ev);
+                return;
+            }
+        } else if (fetch) {
+            outcome = "thin-without-subscription-id";
+        }
+        if (outcome) {
+            /* decided above */
+        } else if (strcmp(ev.object_kind, "subscription") != 0) {
             outcome = "ignored";
         } else if (!billing_status_known(ev.status)) {
             outcome = "unknown-status";
@@ -514,6 +551,14 @@ int billing_start(operator_ctx *op, manager *m, const billing_config *cfg, billi
         billing_free(b);
         return rc;
     }
+    if ((rc = pb_metrics_counter_register(reg, "paybill_billing_fetch_backs_total",
+                                          "Subscriptions fetched back from the provider to confirm an event, by "
+                                          "result (fetched, not-found, error).",
+                                          el, &b->m_fetches, err)) != 0 ||
+        (rc = billing_usage_start(op, m, cfg, &b->usage, err)) != 0) {
+        billing_free(b);
+        return rc;
+    }
     if (pthread_create(&b->thread, NULL, applier_main, b) != 0) {
         billing_free(b);
         return pb_err_set(err, PB_EIO, "billing: cannot start the applier thread");
@@ -534,6 +579,7 @@ void billing_free(billing *b)
         pthread_mutex_unlock(&b->mu);
         pthread_join(b->thread, NULL);
     }
+    billing_usage_free(b->usage);
     for (size_t i = 0; i < b->nprovs; i++) {
         keys_free(b->provs[i].keys, b->provs[i].nkeys);
         pthread_mutex_destroy(&b->provs[i].mu);
@@ -544,4 +590,11 @@ void billing_free(billing *b)
     pthread_mutex_destroy(&b->mu);
     pthread_cond_destroy(&b->cv);
     free(b);
+}
+
+int billing_usage_add(billing *b, const char *tenant, const char *meter, long long n, pb_err *err)
+{
+    if (!b)
+        return pb_err_set(err, PB_EUNAVAILABLE, "billing is not configured");
+    return billing_usage_counter_add(b->usage, tenant, meter, n, err);
 }

@@ -67,9 +67,26 @@ struct manager;
 #define BILLING_DEFAULT_MAX_BODY (256u * 1024)
 #define BILLING_META_SUBSCRIPTION "paybill.dev/subscription"
 
+typedef struct billing_meter_map {
+    char *meter;      /* Paybill's meter (BILLING_METER_* or a counter name) */
+    char *event_name; /* the provider's name for it (Stripe: the meter's event_name) */
+} billing_meter_map;
+
+typedef enum { BILLING_FETCH_NEVER = 0, BILLING_FETCH_THIN, BILLING_FETCH_SUSPENDING, BILLING_FETCH_ALWAYS } billing_fetch;
+
 typedef struct billing_provider_cfg {
     char *name, *scheme, *secret_name;
     long long tolerance_s;
+    /* api: (optional) the provider's API, for usage out and fetch-back. */
+    char *api_base;        /* stripe: base URL (https://api.stripe.com) */
+    char *usage_url;       /* hmac-sha256: where usage reports are POSTed */
+    char *api_secret;      /* Secret (system namespace) holding the key */
+    char *api_secret_key;  /* its data key */
+    char *api_ca_file;     /* NULL: system CAs */
+    long long api_timeout_ms;
+    billing_fetch fetch_back;
+    billing_meter_map *meters; /* reported meters; none: no usage out */
+    size_t nmeters;
 } billing_provider_cfg;
 
 typedef struct billing_config {
@@ -79,7 +96,18 @@ typedef struct billing_config {
     size_t max_body;
     billing_provider_cfg *providers;
     size_t nproviders;
+    /* usage: metering period and the outbox's retry backoff */
+    long long usage_period_s;     /* default 24h */
+    long long usage_retry_base_s; /* default 10s, doubled per attempt */
+    long long usage_retry_max_s;  /* default 10m */
 } billing_config;
+
+/* Meters the operator measures itself (see billing_usage.c). Any other
+ * meter name is a counter fed by billing_usage_add. */
+#define BILLING_METER_TENANT_ACTIVE "tenant_active" /* 1 per period the tenant is Active */
+#define BILLING_METER_STORAGE "storage_bytes"       /* schema / database size at the close */
+#define BILLING_METER_AGENT_STEPS "agent_steps"     /* steps committed (agent ledger) */
+#define BILLING_METER_AGENT_ROWS "agent_rows"       /* rows touched (agent ledger) */
 
 /* section: the `billing:` mapping or NULL (disabled). Unknown keys, an
  * unknown scheme, duplicate names and names that are not [a-z0-9-]+ are
@@ -104,6 +132,20 @@ typedef struct billing_event {
 int billing_event_parse(const char *body, size_t len, billing_event *ev, pb_err *err);
 void billing_event_clear(billing_event *ev);
 
+/* The provider subscription id an event is about: data.object.id of a
+ * subscription object, else (a thin event) related_object.id when its
+ * type is "subscription"; "" when neither. Borrowed from ev. */
+const char *billing_event_subject_id(const billing_event *ev);
+/* 1 when, under `mode`, the subscription must be fetched back from the
+ * provider before ev is acted on: thin = no object or no status;
+ * suspending = thin, or a status that suspends the tenant (unpaid,
+ * paused, canceled, incomplete, incomplete_expired); always. */
+int billing_event_needs_fetch(billing_fetch mode, const billing_event *ev);
+/* Replace data.object with `object` (the provider's current subscription;
+ * ownership taken, also on error) and refill the fields; ev->created and
+ * the event id are kept, so ordering still follows the event. */
+int billing_event_set_object(billing_event *ev, json_t *object, pb_err *err);
+
 /* A status Stripe documents for subscriptions. */
 int billing_status_known(const char *status);
 
@@ -123,6 +165,15 @@ int billing_start(struct operator_ctx *op, struct manager *m, const billing_conf
 /* Add the POST routes to the operator's HTTPS server (called on each
  * server (re)start). b NULL: nothing. */
 int billing_register_routes(billing *b, pb_http_server *srv, pb_err *err);
+/* Usage metering, for the rest of the operator (e.g. the agent executor):
+ * add n (>= 0) to `tenant`'s counter `meter` (1-63 of [a-z0-9_]) in the
+ * current period. Durable (committed in the outbox database) on return 0;
+ * reported to every provider whose `meters:` names that meter, once per
+ * period, never twice. The meters the operator measures itself
+ * (BILLING_METER_*) are refused (PB_EINVAL). PB_EUNAVAILABLE when billing
+ * is off (b NULL) or its database is not connected yet: the caller
+ * decides whether to retry. Thread-safe. */
+int billing_usage_add(billing *b, const char *tenant, const char *meter, long long n, pb_err *err);
 /* Stop the applier thread and free. NULL is fine. */
 void billing_free(billing *b);
 

@@ -10,7 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "provision/billing_api.h"
 #include "provision/billing_inbox.h"
+#include "provision/billing_outbox.h"
 #include "server/billing_sig.h"
 #include "util/json.h"
 #include "util/timeutil.h"
@@ -51,13 +53,113 @@ static int only_keys(const json_t *obj, const char *const *allowed, const char *
     return 0;
 }
 
+static int dup_opt(const json_t *obj, const char *key, char **out, const char *origin, const char *where,
+                   pb_err *err)
+{
+    const json_t *v = json_object_get(obj, key);
+    if (!v)
+        return 0;
+    if (!json_is_string(v) || !*json_string_value(v))
+        return pb_err_set(err, PB_EINVAL, "%s: %s%s: expected a non-empty string", origin, where, key);
+    return (*out = strdup(json_string_value(v))) ? 0 : pb_err_oom(err);
+}
+
+/* A provider's api:, meters: and fetchBack: (usage out, fetch-back). */
+static int provider_api_parse(const json_t *p, billing_provider_cfg *c, const char *origin, const char *where,
+                              pb_err *err)
+{
+    static const char *const ak[] = {"baseURL", "usageURL", "secretRef", "caFile", "timeout", NULL};
+    static const char *const sk[] = {"name", "key", NULL};
+    int stripe = strcmp(c->scheme, "stripe") == 0;
+    char w[96];
+    int rc;
+    const json_t *api = json_object_get(p, "api");
+    if (api) {
+        snprintf(w, sizeof w, "%sapi.", where);
+        if (!json_is_object(api))
+            return pb_err_set(err, PB_EINVAL, "%s: %sapi: expected a mapping", origin, where);
+        if ((rc = only_keys(api, ak, origin, w, err)) != 0 ||
+            (rc = dup_opt(api, "baseURL", &c->api_base, origin, w, err)) != 0 ||
+            (rc = dup_opt(api, "usageURL", &c->usage_url, origin, w, err)) != 0 ||
+            (rc = dup_opt(api, "caFile", &c->api_ca_file, origin, w, err)) != 0)
+            return rc;
+        long long to = 10;
+        if ((rc = dur_s(api, "timeout", 10, &to, origin, w, err)) != 0)
+            return rc;
+        c->api_timeout_ms = to * 1000;
+        if (stripe ? !c->api_base || c->usage_url : !c->usage_url || c->api_base)
+            return pb_err_set(err, PB_EINVAL, "%s: %sapi: scheme %s takes %s", origin, where, c->scheme,
+                              stripe ? "baseURL (Stripe's API), not usageURL" : "usageURL, not baseURL");
+        const char *url = stripe ? c->api_base : c->usage_url;
+        pb_err ue;
+        if (pb_bapi_url_check(url, &ue) != 0)
+            return pb_err_set(err, PB_EINVAL, "%s: %sapi: %s", origin, where, ue.msg);
+        const json_t *sr = json_object_get(api, "secretRef");
+        snprintf(w, sizeof w, "%sapi.secretRef.", where);
+        if (!json_is_object(sr))
+            return pb_err_set(err, PB_EINVAL, "%s: %sapi.secretRef: required ({name, key}: the %s)", origin, where,
+                              stripe ? "API key" : "signing secret");
+        if ((rc = only_keys(sr, sk, origin, w, err)) != 0 ||
+            (rc = dup_opt(sr, "name", &c->api_secret, origin, w, err)) != 0 ||
+            (rc = dup_opt(sr, "key", &c->api_secret_key, origin, w, err)) != 0)
+            return rc;
+        if (!c->api_secret || !c->api_secret_key)
+            return pb_err_set(err, PB_EINVAL, "%s: %sapi.secretRef: name and key are required", origin, where);
+    }
+    const json_t *meters = json_object_get(p, "meters");
+    if (meters) {
+        if (!json_is_object(meters) || json_object_size(meters) == 0 || json_object_size(meters) > 32)
+            return pb_err_set(err, PB_EINVAL, "%s: %smeters: expected a mapping of 1-32 meter: providerName", origin,
+                              where);
+        if (!api)
+            return pb_err_set(err, PB_EINVAL, "%s: %smeters: needs api (where usage is reported)", origin, where);
+        if (!(c->meters = calloc(json_object_size(meters), sizeof *c->meters)))
+            return pb_err_oom(err);
+        const char *k;
+        const json_t *v;
+        json_object_foreach((json_t *)meters, k, v) {
+            const char *ev = json_string_value(v);
+            if (!pb_bout_meter_valid(k))
+                return pb_err_set(err, PB_EINVAL, "%s: %smeters.%s: a meter is 1-63 of [a-z0-9_]", origin, where, k);
+            if (!ev || !*ev || strlen(ev) > 100)
+                return pb_err_set(err, PB_EINVAL, "%s: %smeters.%s: the provider's event name (1-100 chars)", origin,
+                                  where, k);
+            billing_meter_map *m = &c->meters[c->nmeters++];
+            if (!(m->meter = strdup(k)) || !(m->event_name = strdup(ev)))
+                return pb_err_oom(err);
+        }
+    }
+    const char *fb = NULL;
+    pb_json_opt_string(p, "fetchBack", NULL, &fb, NULL);
+    if (json_object_get(p, "fetchBack") && !fb)
+        return pb_err_set(err, PB_EINVAL, "%s: %sfetchBack: expected a string", origin, where);
+    c->fetch_back = stripe && c->api_base ? BILLING_FETCH_THIN : BILLING_FETCH_NEVER;
+    if (fb) {
+        c->fetch_back = strcmp(fb, "never") == 0        ? BILLING_FETCH_NEVER
+                        : strcmp(fb, "thin") == 0       ? BILLING_FETCH_THIN
+                        : strcmp(fb, "suspending") == 0 ? BILLING_FETCH_SUSPENDING
+                        : strcmp(fb, "always") == 0     ? BILLING_FETCH_ALWAYS
+                                                        : (billing_fetch)-1;
+        if ((int)c->fetch_back < 0)
+            return pb_err_set(err, PB_EINVAL, "%s: %sfetchBack: \"%s\" (never, thin, suspending, always)", origin,
+                              where, fb);
+        if (c->fetch_back != BILLING_FETCH_NEVER && !(stripe && c->api_base))
+            return pb_err_set(err, PB_EINVAL, "%s: %sfetchBack: needs a stripe provider with api.baseURL", origin,
+                              where);
+    }
+    return 0;
+}
+
 int billing_config_parse(const json_t *sec, const char *origin, billing_config *out, pb_err *err)
 {
-    static const char *const top[] = {"database", "retention", "maxBodyBytes", "providers", NULL};
-    static const char *const prov[] = {"name", "scheme", "secretRef", "tolerance", NULL};
+    static const char *const top[] = {"database", "retention", "maxBodyBytes", "providers", "usage", NULL};
+    static const char *const prov[] = {"name", "scheme", "secretRef", "tolerance", "api", "meters", "fetchBack", NULL};
     memset(out, 0, sizeof *out);
     out->retention_s = PB_BINBOX_DEFAULT_RETENTION_S;
     out->max_body = BILLING_DEFAULT_MAX_BODY;
+    out->usage_period_s = 86400;
+    out->usage_retry_base_s = 10;
+    out->usage_retry_max_s = 600;
     if (!sec || json_is_null(sec))
         return 0;
     int rc;
@@ -84,6 +186,23 @@ int billing_config_parse(const json_t *sec, const char *origin, billing_config *
     }
     if ((rc = dur_s(sec, "retention", PB_BINBOX_DEFAULT_RETENTION_S, &out->retention_s, origin, "billing.", err)) != 0)
         goto fail;
+    const json_t *usage = json_object_get(sec, "usage");
+    if (usage) {
+        static const char *const uk[] = {"period", "retryBase", "retryMax", NULL};
+        if (!json_is_object(usage)) {
+            rc = pb_err_set(err, PB_EINVAL, "%s: billing.usage: expected a mapping", origin);
+            goto fail;
+        }
+        if ((rc = only_keys(usage, uk, origin, "billing.usage.", err)) != 0 ||
+            (rc = dur_s(usage, "period", 86400, &out->usage_period_s, origin, "billing.usage.", err)) != 0 ||
+            (rc = dur_s(usage, "retryBase", 10, &out->usage_retry_base_s, origin, "billing.usage.", err)) != 0 ||
+            (rc = dur_s(usage, "retryMax", 600, &out->usage_retry_max_s, origin, "billing.usage.", err)) != 0)
+            goto fail;
+        if (out->usage_retry_max_s < out->usage_retry_base_s) {
+            rc = pb_err_set(err, PB_EINVAL, "%s: billing.usage.retryMax: shorter than retryBase", origin);
+            goto fail;
+        }
+    }
     const json_t *ps = json_object_get(sec, "providers");
     if (ps && !json_is_array(ps)) {
         rc = pb_err_set(err, PB_EINVAL, "%s: billing.providers: expected a list", origin);
@@ -136,6 +255,8 @@ int billing_config_parse(const json_t *sec, const char *origin, billing_config *
         }
         if ((rc = dur_s(p, "tolerance", PB_BSIG_DEFAULT_TOLERANCE_S, &c->tolerance_s, origin, where, err)) != 0)
             goto fail;
+        if ((rc = provider_api_parse(p, c, origin, where, err)) != 0)
+            goto fail;
     }
     return 0;
 fail:
@@ -151,6 +272,16 @@ void billing_config_free(billing_config *c)
         free(c->providers[i].name);
         free(c->providers[i].scheme);
         free(c->providers[i].secret_name);
+        free(c->providers[i].api_base);
+        free(c->providers[i].usage_url);
+        free(c->providers[i].api_secret);
+        free(c->providers[i].api_secret_key);
+        free(c->providers[i].api_ca_file);
+        for (size_t j = 0; j < c->providers[i].nmeters; j++) {
+            free(c->providers[i].meters[j].meter);
+            free(c->providers[i].meters[j].event_name);
+        }
+        free(c->providers[i].meters);
     }
     free(c->providers);
     free(c->database);
@@ -170,6 +301,8 @@ static int64_t int_or_zero(const json_t *o, const char *key)
     const json_t *v = json_object_get(o, key);
     return json_is_integer(v) ? (int64_t)json_integer_value(v) : 0;
 }
+
+static void object_fields(billing_event *ev);
 
 int billing_event_parse(const char *body, size_t len, billing_event *ev, pb_err *err)
 {
@@ -198,6 +331,13 @@ int billing_event_parse(const char *body, size_t len, billing_event *ev, pb_err 
     ev->object = json_object_get(json_object_get(ev->root, "data"), "object");
     if (!json_is_object(ev->object))
         ev->object = NULL;
+    object_fields(ev);
+    return 0;
+}
+
+/* Fill the fields that come from data.object. */
+static void object_fields(billing_event *ev)
+{
     ev->object_kind = str_or_empty(ev->object, "object");
     ev->object_id = str_or_empty(ev->object, "id");
     ev->customer = str_or_empty(ev->object, "customer");
@@ -208,6 +348,61 @@ int billing_event_parse(const char *body, size_t len, billing_event *ev, pb_err 
         ev->period_end = int_or_zero(json_array_get(json_object_get(json_object_get(ev->object, "items"), "data"), 0),
                                      "current_period_end");
     ev->trial_end = int_or_zero(ev->object, "trial_end");
+}
+
+const char *billing_event_subject_id(const billing_event *ev)
+{
+    if (*ev->object_id)
+        return strcmp(ev->object_kind, "subscription") == 0 || !*ev->object_kind ? ev->object_id : "";
+    /* A thin event: {related_object: {id, type: "subscription"}} */
+    const json_t *rel = json_object_get(ev->root, "related_object");
+    const char *t = str_or_empty(rel, "type");
+    return strcmp(t, "subscription") == 0 ? str_or_empty(rel, "id") : "";
+}
+
+static int suspends(const char *status)
+{
+    static const char *const s[] = {"unpaid", "paused", "canceled", "incomplete", "incomplete_expired", NULL};
+    for (const char *const *x = s; *x; x++)
+        if (strcmp(status, *x) == 0)
+            return 1;
+    return 0;
+}
+
+int billing_event_needs_fetch(billing_fetch mode, const billing_event *ev)
+{
+    int thin = !ev->object || !*ev->status;
+    switch (mode) {
+    case BILLING_FETCH_NEVER:
+        return 0;
+    case BILLING_FETCH_THIN:
+        return thin;
+    case BILLING_FETCH_SUSPENDING:
+        return thin || suspends(ev->status);
+    case BILLING_FETCH_ALWAYS:
+        return 1;
+    }
+    return 0;
+}
+
+int billing_event_set_object(billing_event *ev, json_t *object, pb_err *err)
+{
+    if (!json_is_object(object)) {
+        json_decref(object);
+        return pb_err_set(err, PB_EINVAL, "the provider's object is not a JSON object");
+    }
+    json_t *data = json_object_get(ev->root, "data");
+    if (!json_is_object(data)) {
+        data = json_object();
+        if (!data || json_object_set_new(ev->root, "data", data) != 0) {
+            json_decref(object);
+            return pb_err_oom(err);
+        }
+    }
+    if (json_object_set_new(data, "object", object) != 0)
+        return pb_err_oom(err);
+    ev->object = object;
+    object_fields(ev);
     return 0;
 }
 
