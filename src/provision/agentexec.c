@@ -22,6 +22,7 @@
 #include "provision/agentexec.h"
 
 #include <inttypes.h>
+#include <libpq-events.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -275,17 +276,73 @@ static int step_key(const char *uid, size_t index, char *out, size_t n)
  * Blocking mode (no PQsetnonblocking) cannot deadlock here: the only large
  * input (a step's parameters, a result kept in the ledger) is written before
  * the server can produce any large output (a step's rows), and what is
- * written after that is a few hundred bytes, well within socket buffers. */
-#define AX_PIPE_MAX 12
+ * written after that is a few hundred bytes, well within socket buffers.
+ *
+ * Prepared statements: the executor's own statements are prepared once per
+ * session (a pooled connection lives across many steps) under the names
+ * "pb_ax_<generation>_<n>", because parsing and planning them on every step
+ * cost about as much as the rest of the server's work. Which are prepared
+ * on a connection is kept with it (libpq instance data, freed with it;
+ * cleared when it is reset); a statement not yet prepared is prepared in
+ * the same pipeline, just before its first use. Only statements prepared
+ * here and seen to succeed are ever run: should the server have lost one
+ * (DEALLOCATE by someone else) or have one of the name already, the
+ * pipeline fails (the step with it, as PB_EUNAVAILABLE: its transaction is
+ * rolled back) and the connection moves to a new generation of names,
+ * prepared afresh. */
+#define AX_PIPE_MAX 24
 
 typedef struct ax_pipe {
     PGconn *c;
     int n;
     int sync[AX_PIPE_MAX];      /* item i is a sync point */
+    int prep[AX_PIPE_MAX];      /* item i prepares statement prep[i] - 1 (0: it does not) */
+    int uses[AX_PIPE_MAX];      /* item i runs prepared statement uses[i] - 1 (0: none) */
     PGresult *res[AX_PIPE_MAX]; /* item i's result, also when it failed */
     int failed;                 /* the item whose error is reported, -1: none */
     int broken;                 /* a send failed: results are not read */
 } ax_pipe;
+
+/* Which of the executor's statements a connection has prepared (bit n:
+ * "pb_ax_<gen>_<n>"). */
+typedef struct ax_conn_state {
+    unsigned gen, prepared;
+} ax_conn_state;
+
+static int conn_event(PGEventId id, void *info, void *pass)
+{
+    (void)pass;
+    if (id == PGEVT_CONNDESTROY) {
+        PGconn *c = ((PGEventConnDestroy *)info)->conn;
+        free(PQinstanceData(c, conn_event));
+        PQsetInstanceData(c, conn_event, NULL);
+    } else if (id == PGEVT_CONNRESET) { /* a new session: nothing prepared */
+        ax_conn_state *st = PQinstanceData(((PGEventConnReset *)info)->conn, conn_event);
+        if (st)
+            st->prepared = 0;
+    }
+    return 1;
+}
+
+/* The connection's state, registered on first use (NULL when out of
+ * memory: then nothing is prepared, every statement is sent whole). */
+static ax_conn_state *conn_state(PGconn *c)
+{
+    ax_conn_state *st = PQinstanceData(c, conn_event);
+    if (st)
+        return st;
+    st = calloc(1, sizeof *st);
+    if (!st)
+        return NULL;
+    /* Registering fails when already registered (with NULL data: only
+     * after an earlier allocation failed). */
+    PQregisterEventProc(c, conn_event, "paybill-agentexec", NULL);
+    if (!PQsetInstanceData(c, conn_event, st)) {
+        free(st);
+        return NULL;
+    }
+    return st;
+}
 
 static int pipe_open(ax_pipe *p, PGconn *c, pb_err *e)
 {
@@ -307,6 +364,31 @@ static int pipe_add(ax_pipe *p, const char *sql, int nparams, const char *const 
         return -1;
     }
     p->n++;
+    return i;
+}
+
+/* Queue prepared statement `id` (sql), preparing it first when the
+ * connection has not; its index in p->res. */
+static int pipe_add_named(ax_pipe *p, int id, const char *sql, int nparams, const char *const *params)
+{
+    ax_conn_state *st = p->broken ? NULL : conn_state(p->c);
+    if (!st)
+        return pipe_add(p, sql, nparams, params);
+    char name[48];
+    snprintf(name, sizeof name, "pb_ax_%u_%d", st->gen, id);
+    if (!(st->prepared & (1u << id))) {
+        if (p->n + 2 > AX_PIPE_MAX || !PQsendPrepare(p->c, name, sql, nparams, NULL)) {
+            p->broken = 1;
+            return -1;
+        }
+        p->prep[p->n++] = id + 1;
+    }
+    int i = p->n;
+    if (i >= AX_PIPE_MAX || !PQsendQueryPrepared(p->c, name, nparams, params, NULL, NULL, 0)) {
+        p->broken = 1;
+        return -1;
+    }
+    p->uses[p->n++] = id + 1;
     return i;
 }
 
@@ -365,8 +447,23 @@ static int pipe_run(ax_pipe *p, pb_err *e)
             break;
         }
         p->res[i] = r;
+        const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+        ax_conn_state *cs = PQinstanceData(p->c, conn_event);
+        if (cs && p->prep[i] && st == PGRES_COMMAND_OK)
+            cs->prepared |= 1u << (p->prep[i] - 1);
+        /* The server lost one, or has one of that name we did not make:
+         * new names from now on (see above). */
+        if (cs && state && (strcmp(state, "26000") == 0 || strcmp(state, "42P05") == 0)) {
+            cs->gen++;
+            cs->prepared = 0;
+        }
         if (rc == 0 && st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
             rc = st == PGRES_PIPELINE_ABORTED ? pb_err_set(e, PB_EIO, "pipeline aborted") : pb_pg_error(p->c, r, e);
+            if (state && (strcmp(state, "26000") == 0 || strcmp(state, "42P05") == 0)) {
+                char m[PB_ERR_MSG_MAX];
+                snprintf(m, sizeof m, "%s", e ? e->msg : "");
+                rc = pb_err_set(e, PB_EUNAVAILABLE, "%s (prepared statements of the agent executor: made again)", m);
+            }
             p->failed = i;
         }
         /* Each statement's answer ends with a NULL. */
@@ -375,6 +472,14 @@ static int pipe_run(ax_pipe *p, pb_err *e)
             PQclear(extra);
     }
     PQexitPipelineMode(p->c);
+    /* A failed prepare is said as the failure of the statement it was
+     * for (queued right after it): callers look at that index. */
+    if (p->failed >= 0 && p->prep[p->failed] && p->failed + 1 < p->n) {
+        PGresult *tmp = p->res[p->failed];
+        p->res[p->failed] = p->res[p->failed + 1];
+        p->res[p->failed + 1] = tmp;
+        p->failed++;
+    }
     return rc;
 }
 
@@ -675,6 +780,50 @@ static int check_step(const pb_ax_step *s, pb_err *e)
 
 /* ---- transactions ------------------------------------------------------------------ */
 
+#define AX_LEDGER_SQL                                                                                               \
+    "SELECT " LEDGER_COLS ", tenant_id FROM paybill.agent_ledger "                                              \
+    "WHERE workflow_uid = $2 AND step_index = $3::bigint AND ($1::text IS NULL OR tenant_id = $1)"
+
+/* The executor's statements, prepared per connection (see "pipelines"). */
+enum {
+    AXS_TENANT_LOCK,
+    AXS_TENANT,
+    AXS_CHECKS,
+    AXS_CLAIM,
+    AXS_AS_AGENT,
+    AXS_AS_AGENT_RLS,
+    AXS_AS_ADMIN,
+    AXS_AS_ADMIN_RLS,
+    AXS_HEAD,
+    AXS_DRY_TS,
+    AXS_AUDIT_INSERT,
+    AXS_LEDGER_INSERT,
+    AXS_LEDGER,
+    AXS_N
+};
+
+static const char *const AXS_SQL[AXS_N] = {
+    [AXS_TENANT_LOCK] = AX_TENANT_LOCK_SQL,
+    [AXS_TENANT] = AX_TENANT_SQL,
+    [AXS_CHECKS] = AX_CHECKS_SQL,
+    [AXS_CLAIM] = "SELECT paybill.agent_claim($1, $2::bigint, $3)",
+    [AXS_AS_AGENT] = AX_AS_AGENT_SQL,
+    [AXS_AS_AGENT_RLS] = AX_AS_AGENT_RLS_SQL,
+    [AXS_AS_ADMIN] = AX_AS_ADMIN_SQL,
+    [AXS_AS_ADMIN_RLS] = AX_AS_ADMIN_RLS_SQL,
+    [AXS_HEAD] = AX_AUDIT_HEAD_SQL,
+    [AXS_DRY_TS] = "SELECT NULL, NULL, " AX_TS_SQL,
+    [AXS_AUDIT_INSERT] = AX_AUDIT_INSERT_SQL,
+    [AXS_LEDGER_INSERT] = AX_LEDGER_INSERT_SQL,
+    [AXS_LEDGER] = AX_LEDGER_SQL,
+};
+
+static int pipe_addp(ax_pipe *p, int id, int nparams, const char *const *params)
+{
+    return pipe_add_named(p, id, AXS_SQL[id], nparams, params);
+}
+
+
 /* The tenant's record as read under its lock: PB_ENOTFOUND, PB_ECONFLICT
  * or 0 with *row's layout and location filled. */
 static int tenant_usable(const ax_pipe *p, int i, const char *id, tdb_row *row, pb_err *e)
@@ -704,7 +853,7 @@ static int run_checks(pb_ax_tx *tx, ax_pipe *p, int *ichk, pb_err *e)
     int rc = pipe_open(p, tx->c, e);
     if (rc)
         return rc;
-    *ichk = pipe_add(p, AX_CHECKS_SQL, 1, pr);
+    *ichk = pipe_addp(p, AXS_CHECKS, 1, pr);
     return pipe_run(p, e);
 }
 
@@ -792,9 +941,9 @@ int pb_ax_begin(pb_tdb *t, const char *tenant_id, const char *agent_role, int dr
      * then holds until pb_ax_end), and the checks of the data database,
      * made here on the guess that it is shared_db (rls and schema); wasted
      * for the database layout, which repeats them on its own connection. */
-    pipe_add(&p, AX_TENANT_LOCK_SQL, 1, pt);
-    int irow = pipe_add(&p, AX_TENANT_SQL, 1, pt);
-    int ichk = pipe_add(&p, AX_CHECKS_SQL, 1, pr);
+    pipe_addp(&p, AXS_TENANT_LOCK, 1, pt);
+    int irow = pipe_addp(&p, AXS_TENANT, 1, pt);
+    int ichk = pipe_addp(&p, AXS_CHECKS, 1, pr);
     rc = pipe_run(&p, e);
     if (rc && p.failed == ichk) /* judged below, once the data database is known */
         rc = 0;
@@ -885,8 +1034,8 @@ static void pend_queue(pb_ax_tx *tx, ax_pipe *p, int *ia, int *il)
     *ia = *il = -1;
     if (!tx->pending)
         return;
-    *ia = pipe_add(p, AX_AUDIT_INSERT_SQL, 6, (const char *const *)tx->pend_audit);
-    *il = pipe_add(p, AX_LEDGER_INSERT_SQL, 20, (const char *const *)tx->pend_ledger);
+    *ia = pipe_addp(p, AXS_AUDIT_INSERT, 6, (const char *const *)tx->pend_audit);
+    *il = pipe_addp(p, AXS_LEDGER_INSERT, 20, (const char *const *)tx->pend_ledger);
     pend_clear(tx);
 }
 
@@ -899,10 +1048,6 @@ static int pend_failed(const ax_pipe *p, int ia, int il, pb_err *e)
         return pb_err_wrap(e, "writing the step's ledger entry");
     return 0;
 }
-
-#define AX_LEDGER_SQL                                                                                               \
-    "SELECT " LEDGER_COLS ", tenant_id FROM paybill.agent_ledger "                                              \
-    "WHERE workflow_uid = $2 AND step_index = $3::bigint AND ($1::text IS NULL OR tenant_id = $1)"
 
 static int query_ledger(PGconn *c, const char *tenant, const char *uid, size_t index, PGresult **r, pb_err *e)
 {
@@ -929,7 +1074,7 @@ int pb_ax_lookup(pb_ax_tx *tx, const char *workflow_uid, size_t step_index, pb_a
     pipe_begin(tx, &p);
     int ia, il;
     pend_queue(tx, &p, &ia, &il);
-    int iq = pipe_add(&p, AX_LEDGER_SQL, 3, pl);
+    int iq = pipe_addp(&p, AXS_LEDGER, 3, pl);
     rc = pipe_run(&p, e);
     if (rc) {
         if (!pend_failed(&p, ia, il, e))
@@ -999,19 +1144,19 @@ static int run_step(pb_ax_tx *tx, const pb_ax_step *s, PGresult **q, PGresult **
      *    for the first one's transaction), then an error when the step or
      *    the approval is in the ledger, which makes the server skip the
      *    rest: the statement never runs; */
-    int iclaim = pipe_add(&p, "SELECT paybill.agent_claim($1, $2::bigint, $3)", 3, pc);
+    int iclaim = pipe_addp(&p, AXS_CLAIM, 3, pc);
     /* 3. the agent role, the step's timeout (and the acting tenant); */
-    int ias = pipe_add(&p, tx->rls ? AX_AS_AGENT_RLS_SQL : AX_AS_AGENT_SQL, tx->rls ? 3 : 2, pa);
+    int ias = pipe_addp(&p, tx->rls ? AXS_AS_AGENT_RLS : AXS_AS_AGENT, tx->rls ? 3 : 2, pa);
     /* 4. the statement; */
     int istmt = pipe_add(&p, s->sql, (int)s->n_params, s->params);
     /* 5. back to the admin, and the head of the audit chain read after its
      *    lock (a statement of its own: a snapshot newer than the lock). */
-    int iback = pipe_add(&p, tx->rls ? AX_AS_ADMIN_RLS_SQL : AX_AS_ADMIN_SQL, 2, pb);
+    int iback = pipe_addp(&p, tx->rls ? AXS_AS_ADMIN_RLS : AXS_AS_ADMIN, 2, pb);
     int ihead;
     if (tx->dry_run) {
-        ihead = pipe_add(&p, "SELECT NULL, NULL, " AX_TS_SQL, 0, NULL);
+        ihead = pipe_addp(&p, AXS_DRY_TS, 0, NULL);
     } else {
-        ihead = pipe_add(&p, AX_AUDIT_HEAD_SQL, 1, pt);
+        ihead = pipe_addp(&p, AXS_HEAD, 1, pt);
     }
     rc = pipe_run(&p, e);
     const char *state = p.failed >= 0 && p.res[p.failed] ? PQresultErrorField(p.res[p.failed], PG_DIAG_SQLSTATE) : NULL;

@@ -20,7 +20,8 @@
  * waits for a running step; the audit chain verifies and every kind of
  * tampering is found at the first broken seq; the bookkeeping dropped,
  * outdated or altered behind the executor's back never lets a step run
- * twice or without its ledger entry, and is made again.
+ * twice or without its ledger entry, and is made again; so are its
+ * prepared statements when the session loses them.
  *
  * Needs paybill_agent too (CMakeLists.txt links it for this file). */
 #include "testutil.h"
@@ -815,6 +816,44 @@ static void admin_must(lay *L, const char *sql)
     PQfinish(a);
 }
 
+/* The executor's prepared statements dropped behind its back (here by a
+ * hand-built step, in the same session, between its statements, after a
+ * first step of the same dry run had them prepared): that step fails as
+ * transient, and the next ones prepare them again under new names. */
+static void check_prepared(lay *L)
+{
+    char uid[128];
+    snprintf(uid, sizeof uid, "%s", U(L, "wf-prep"));
+    const char *one[1] = {"v"};
+    pb_ax_step first = {.workflow_uid = uid, .workflow = "tenant-acme/wf", .index = 0, .name = "one", .op = "select",
+                        .sql = "SELECT '1' AS v", .returns_rows = 1, .cap = 1, .fetch = 2, .columns = one,
+                        .n_columns = 1};
+    pb_ax_step forget = {.workflow_uid = uid, .workflow = "tenant-acme/wf", .index = 1, .name = "forget",
+                         .op = "select", .sql = "DEALLOCATE ALL", .cap = 1};
+    pb_err e = {0};
+    pb_ax_result r = {0};
+    pb_ax_tx *tx = NULL;
+    assert_int_equal(pb_ax_begin(tdb, L->a, L->role_a, 1, &tx, &e), 0);
+    assert_int_equal(pb_ax_exec(tx, &first, &r, &e), 0);
+    pb_ax_result_clear(&r);
+    expect_rc(pb_ax_exec(tx, &forget, &r, &e), PB_EUNAVAILABLE, &e, "prepared statements of the agent executor");
+    pb_ax_end(tx);
+    /* The next transactions, on whichever pooled connection. */
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(run(L, &first, 1, &r, &e), 0);
+        assert_int_equal(r.rows, 1);
+        pb_ax_result_clear(&r);
+    }
+    wf *f = wf_new(L, "wf-prep-after", "[{\"name\":\"bump\",\"operation\":\"insert\",\"table\":\"invoices\","
+                                    "\"values\":{\"customer_id\":\"" C1 "\",\"amount\":\"666.00\"}}]");
+    run_ok(L, f, 0);
+    assert_int_equal(lookup(L, f->uid, 0, &r), 0);
+    assert_string_equal(r.state, "committed");
+    pb_ax_result_clear(&r);
+    assert_int_equal(tenant_int(L, 0, "SELECT count(*) FROM invoices WHERE amount = 666"), 1);
+    wf_free(f);
+}
+
 /* Run last: it drops the (in rls and schema, shared) ledger. */
 static void check_bookkeeping_gone(lay *L)
 {
@@ -900,6 +939,7 @@ static void exercise(pb_dm_layout l, const char *tag)
     check_crash(&L);
     check_audit(&L);
     check_suspended(&L);
+    check_prepared(&L);
     check_bookkeeping_gone(&L);
     clear_lay(&L);
 }
