@@ -106,7 +106,8 @@ c=$(verify acme) || fail "acme's new licence does not verify"
 expect_eq "new licence: enterprise, silo" "enterprise/silo" "$(claim '.paybill.plan + "/" + .paybill.isolation.model' "$c")"
 [ "$(claim .paybill.generation "$c")" -gt "$gen1" ] || fail "generation did not increase"
 ok "generation increased on the plan change"
-kubectl get events -A --field-selector reason=LicenceUpdated -o name | grep -q . || fail "no LicenceUpdated Event"
+# Events are sent by the recorder in the background: wait for it.
+wait_for "a LicenceUpdated Event" 30 sh -c "kubectl get events -A --field-selector reason=LicenceUpdated -o name | grep -q ."
 ok "LicenceUpdated Event recorded"
 kubectl patch subscription globex-free --type merge -p '{"spec":{"paused":true}}' >/dev/null
 suspended() { [ "$(verify globex | jq -r .paybill.status)" = "$1" ]; }
