@@ -299,7 +299,7 @@ typedef struct ax_pipe {
     int prep[AX_PIPE_MAX];      /* item i prepares statement prep[i] - 1 (0: it does not) */
     int uses[AX_PIPE_MAX];      /* item i runs prepared statement uses[i] - 1 (0: none) */
     PGresult *res[AX_PIPE_MAX]; /* item i's result, also when it failed */
-    int failed;                 /* the item whose error is reported, -1: none */
+    int failed;                 /* the item whose error is reported, -1: none (or the send failed) */
     int broken;                 /* a send failed: results are not read */
 } ax_pipe;
 
@@ -422,7 +422,7 @@ static int pipe_run(ax_pipe *p, pb_err *e)
         rc = PQstatus(p->c) != CONNECTION_OK
                  ? pb_pg_error(p->c, NULL, e)
                  : pb_err_set(e, PB_EIO, "pipeline: a statement could not be sent: %s", PQerrorMessage(p->c));
-        p->failed = p->n;
+        p->failed = -1; /* no one statement's */
         PQexitPipelineMode(p->c); /* fails when answers are pending: see above */
         return rc;
     }
