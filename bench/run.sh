@@ -25,6 +25,7 @@ BENCHES=(
   bench_admission_bench  # Workflow admission webhook round trip over HTTPS, 1/4/16 clients; bench/RESULTS-agent.md
   bench/devapi_bench.sh  # dev API server over HTTPS (HTTP/1.1 + HTTP/2): creates/gets/lists/watch fan-out; bench/RESULTS-devapi.md
   bench/db_bench.sh      # tenant databases: provisioning per layout, tier moves (throwaway PostgreSQL); bench/RESULTS-db.md
+  bench/billing_bench.sh # billing webhook receipt/s and p99 on one thread, inbox size at 100,000 events, usage outbox; bench/RESULTS-billing.md
   bench/operator_bench.sh  # operator cold start (N tenants stored first) and steady state; bench/RESULTS-operator.md
 )
 

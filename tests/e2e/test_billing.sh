@@ -18,19 +18,45 @@ STRIPESIGN="$("$STACK_ROOT/hack/stripe.sh" bindir)/stripesign"
 [ -x "$STRIPESIGN" ] || "$STACK_ROOT/hack/stripe.sh" build >/dev/null || fail "stripesign not built"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
+# The fake provider API (usage out, fetch-back): loopback only, records
+# every request (tests/e2e/fake_billing_provider.py).
+python3 "$STACK_ROOT/tests/e2e/fake_billing_provider.py" "$T/fake.port" sk_test_fake usage-secret \
+  >"$T/fake.log" 2>&1 &
+FAKE_PID=$!
+trap 'rc=$?; kill "$FAKE_PID" 2>/dev/null; (exit $rc); on_exit' EXIT
+for _ in $(seq 50); do [ -s "$T/fake.port" ] && break; sleep 0.1; done
+FAKE="http://127.0.0.1:$(cat "$T/fake.port")"
+fake_ctl() { curl -sf -X POST -d "$1" "$FAKE/_control" >/dev/null || fail "fake control $1"; }
+fake_log() { curl -sf "$FAKE/_log"; }
+PERIOD=5
+
 stack_up
 PORT=$(free_port)
 cat >>"$T/operator.yaml" <<EOF
 billing:
   maxBodyBytes: 4096
+  usage: {period: ${PERIOD}s, retryBase: 1s, retryMax: 2s}
   providers:
-    - {name: stripe, scheme: stripe, secretRef: billing-stripe, tolerance: 5m}
-    - {name: inhouse, scheme: hmac-sha256, secretRef: billing-inhouse}
+    - name: stripe
+      scheme: stripe
+      secretRef: billing-stripe
+      tolerance: 5m
+      api: {baseURL: "$FAKE", secretRef: {name: billing-stripe-api, key: apiKey}}
+      meters: {tenant_active: paybill_tenant_days, storage_bytes: paybill_storage}
+    - name: inhouse
+      scheme: hmac-sha256
+      secretRef: billing-inhouse
+      api: {usageURL: "$FAKE/usage", secretRef: {name: billing-inhouse-api, key: signing}}
+      meters: {tenant_active: tenant_periods, storage_bytes: storage}
 EOF
 kubectl -n "$STACK_NAMESPACE" create secret generic billing-stripe --from-literal=current=whsec_one >/dev/null \
   || fail "secret"
 kubectl -n "$STACK_NAMESPACE" create secret generic billing-inhouse --from-literal=k1=inhouse-secret >/dev/null \
   || fail "secret"
+kubectl -n "$STACK_NAMESPACE" create secret generic billing-stripe-api --from-literal=apiKey=sk_test_fake >/dev/null \
+  || fail "secret"
+kubectl -n "$STACK_NAMESPACE" create secret generic billing-inhouse-api --from-literal=signing=usage-secret \
+  >/dev/null || fail "secret"
 operator_start operator --webhook-addr "127.0.0.1:$PORT"
 wait_for "serving certificate stored" 60 kubectl get secret paybill-webhook-tls -n "$STACK_NAMESPACE"
 kubectl get secret paybill-webhook-tls -n "$STACK_NAMESPACE" -o jsonpath='{.data.ca\.crt}' | base64 -d >"$T/ca.crt"
@@ -218,7 +244,7 @@ metadata: {name: late-sub}
 spec:
   tenantRef: {name: late}
   planRef: {name: billed}
-  billing: {provider: stripe, subscriptionId: $NEWSUB}
+  billing: {provider: stripe, customerId: cus_late, subscriptionId: $NEWSUB}
 EOF
 operator_start operator2 --webhook-addr "127.0.0.1:$PORT"
 wait_for "restarted operator reconnects to the inbox" 60 grep -q "billing inbox connected" "$T/operator2.log"
@@ -240,5 +266,100 @@ metrics_port=$(grep -o 'endpoint=metrics.*port=[0-9]*' "$T/operator2.log" | grep
 if [ -n "$metrics_port" ]; then
   m=$(curl -s "http://127.0.0.1:$metrics_port/metrics")
   expect_match "metrics: events by outcome" 'paybill_billing_events_total\{provider="stripe",outcome="applied"\}' "$m"
+fi
+# 8. Fetch-back: a thin event (no object, Stripe's related_object) is
+# confirmed by fetching the subscription from the provider's API.
+fake_ctl '{"subscriptions": {"sub_bill": {"id": "sub_bill", "object": "subscription", "customer": "cus_bill", "status": "active", "current_period_end": '$(( $(date +%s) + 86400 ))', "metadata": {}}}}'
+thin() { printf '{"id":"%s","object":"event","type":"customer.subscription.updated","created":%s,"related_object":{"id":"%s","type":"subscription"}}' "$1" "$(date +%s)" "$2"; }
+expect_eq "thin event accepted" "200" "$(post "$(thin evt_thin sub_bill)" -secret whsec_two)"
+wait_for "thin event applied with the provider's current status (active)" 30 \
+  is subscription bill-sub '{.status.billing.eventId}/{.status.billing.status}' evt_thin/active
+expect_match "the provider was asked, with the API key" '"kind": "fetch", "id": "sub_bill", "auth_ok": true' \
+  "$(fake_log)"
+expect_eq "thin event for a subscription the provider does not know: 200" "200" \
+  "$(post "$(thin evt_thin404 sub_nothere)" -secret whsec_two)"
+inbox_outcome() { pg_psql -d paybill_operator -c "SELECT coalesce(outcome,'') FROM billing_inbox WHERE event_id = '$1'"; }
+for _ in $(seq 60); do [ "$(inbox_outcome evt_thin404)" = not-found-at-provider ] && break; sleep 0.5; done
+expect_eq "  it changes nothing (outcome not-found-at-provider)" "not-found-at-provider" "$(inbox_outcome evt_thin404)"
+expect_eq "  subscription unchanged" "evt_thin" "$(jp subscription bill-sub '{.status.billing.eventId}')"
+
+# 9. Usage out: every period, each subscription's meters, once; a retry
+# after a 500 keeps its identifier; an outage delays but loses nothing.
+fake_has() { fake_log | grep -q "$1"; }
+wait_for "usage reported to the Stripe fake (meter events)" 60 fake_has paybill_storage
+wait_for "usage reported to the in-house fake (signed JSON)" 60 fake_has tenant_periods
+wait_for "status.usage shows the last reported period" 60 \
+  bash -c "kubectl get subscription bill-sub -o jsonpath='{.status.usage.meters.storage_bytes}' | grep -q '^[1-9]'"
+expect_match "status.usage.periodStart" '^20' "$(jp subscription bill-sub '{.status.usage.periodStart}')"
+expect_eq "in-house subscription's status.usage (tenant Active)" "1" \
+  "$(jp subscription ext-sub '{.status.usage.meters.tenant_active}')"
+fake_ctl '{"fail_next": 3, "fail_status": 500}'
+sleep $((PERIOD * 2))
+fake_ctl '{"outage": true}'
+OUT_FROM=$(date +%s)
+sleep $((PERIOD * 3))
+fake_ctl '{"outage": false}'
+OUT_TO=$(date +%s)
+pending() {
+  pg_psql -d paybill_operator -c "SELECT count(*) FROM billing_outbox WHERE sent_at IS NULL AND failed_at IS NULL
+    AND period_end <= $OUT_TO"
+}
+for _ in $(seq 60); do [ "$(pending)" = 0 ] && break; sleep 1; done
+expect_eq "outbox drained after the outage" "0" "$(pending)"
+sleep $((PERIOD + 3))
+fake_log >"$T/fake.json"
+python3 - "$T/fake.json" "$PERIOD" "$OUT_FROM" "$OUT_TO" <<'PY' || fail "usage reports (see above)"
+import json, sys, collections
+log = json.load(open(sys.argv[1])); period = int(sys.argv[2]); out_from, out_to = int(sys.argv[3]), int(sys.argv[4])
+reports = []
+for r in log:
+    if r["kind"] == "meter_event":
+        f = r["form"]
+        assert r["auth_ok"] and r["content_type"] == "application/x-www-form-urlencoded", r
+        assert r["idempotency_key"] == f["identifier"], r
+        reports.append(("stripe", f["payload[stripe_customer_id]"], f["event_name"], int(f["timestamp"]),
+                        f["identifier"], int(f["payload[value]"]), r["status"], r.get("duplicate")))
+    elif r["kind"] == "usage":
+        d = r["doc"]
+        assert r["sig_ok"], ("unsigned or badly signed in-house report", r)
+        assert r["idempotency_key"] == d["identifier"], r
+        reports.append(("inhouse", d["subscription"], d["event_name"], int(d["timestamp"]), d["identifier"],
+                        int(d["value"]), r["status"], r.get("duplicate")))
+ok = [x for x in reports if x[6] == 200]
+dups = [x for x in ok if x[7]]
+assert not dups, ("an identifier was accepted twice", dups)
+# (provider, customer or in-house subscription, meter, period)
+per_period = collections.Counter((x[0], x[1], x[2], (x[3] + 1) // period) for x in ok)
+twice = {k: v for k, v in per_period.items() if v != 1}
+assert not twice, ("a (customer, meter, period) reported under two identifiers", twice)
+print("ok - %d usage reports accepted out of %d attempts; each (customer, meter, period) once, no identifier twice"
+      % (len(ok), len(reports)))
+failed = [x for x in reports if x[6] == 500]
+assert len(failed) == 3, ("expected the 3 injected 500s", failed)
+for f in failed:
+    assert any(o[4] == f[4] for o in ok), ("refused with 500 and never accepted under the same identifier", f)
+print("ok - the 3 reports refused with 500 were each accepted later under the same identifier")
+outage = [x for x in reports if x[6] == 503]
+assert outage, "no report attempted during the outage"
+for prov, cust, ev in (("inhouse", "ext-sub", "storage"), ("inhouse", "ext-sub", "tenant_periods"),
+                       ("stripe", "cus_bill", "paybill_storage")):
+    ps = sorted({(x[3] + 1) // period for x in ok if x[0] == prov and x[1] == cust and x[2] == ev})
+    lo, hi = out_from // period - 1, out_to // period
+    missing = [p for p in range(lo, hi + 1) if p not in ps]
+    assert not missing, ("periods lost across the outage", prov, ev, missing, ps)
+    print("ok - %s %s: periods %d..%d (outage %d attempts refused with 503) all reported, once" % (prov, ev, lo, hi, len(outage)))
+PY
+# status.usage is written once per period, not at every reconcile.
+rvs=""
+for _ in $(seq $((PERIOD * 4))); do rvs="$rvs $(jp subscription ext-sub '{.metadata.resourceVersion}')"; sleep 0.5; done
+changes=$(echo $rvs | tr ' ' '\n' | uniq | wc -l)
+[ "$changes" -le 4 ] || fail "status churns: $changes resourceVersions in $((PERIOD * 2)) s (period ${PERIOD}s)"
+ok "status.usage does not churn: $changes resourceVersion(s) of ext-sub over 2 periods"
+metrics_port=$(grep -o 'endpoint=metrics.*port=[0-9]*' "$T/operator2.log" | grep -o '[0-9]*$' | head -1)
+if [ -n "$metrics_port" ]; then
+  m=$(curl -s "http://127.0.0.1:$metrics_port/metrics")
+  expect_match "metrics: usage reports by result" 'paybill_billing_usage_reports_total\{provider="stripe",result="sent"\}' "$m"
+  expect_match "metrics: usage retries" 'paybill_billing_usage_reports_total\{provider="[a-z]*",result="retry"\}' "$m"
+  expect_match "metrics: fetch-backs" 'paybill_billing_fetch_backs_total\{provider="stripe",outcome="fetched"\}' "$m"
 fi
 echo "PASS: $TEST_NAME"
