@@ -1125,7 +1125,9 @@ static int run_step(pb_ax_tx *tx, const pb_ax_step *s, PGresult **q, PGresult **
 {
     *q = *head = NULL;
     char key[512], idx[32], ms[32];
-    if (step_key(s->workflow_uid, s->index, key, sizeof key)) /* the claim's lock key: bounded like there */
+    /* The claim locks "<uid>/<index>" as pb_ax_record_failure does: the
+     * same bound on the uid. */
+    if (step_key(s->workflow_uid, s->index, key, sizeof key))
         return pb_err_set(e, PB_EINVAL, "workflow uid too long");
     snprintf(idx, sizeof idx, "%zu", s->index);
     snprintf(ms, sizeof ms, "%lld", s->timeout_ms);
