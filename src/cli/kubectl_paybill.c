@@ -341,16 +341,26 @@ static int find_step(const json_t *wf, const char *step)
     return 0;
 }
 
-static int cmd_decide(cli *c, const char *name, const char *step, const char *decision,
-                      const char *comment, pb_err *err)
+/* The Workflow NAME of the namespace (new reference), with the errors
+ * saying what to do. */
+static int get_workflow(cli *c, const char *name, json_t **wf, pb_err *err)
 {
-    json_t *wf = NULL;
     kube_request_opts o = {0};
-    int rc = kube_get(c->client, &WORKFLOWS, c->ns, name, &o, &wf, err);
+    int rc = kube_get(c->client, &WORKFLOWS, c->ns, name, &o, wf, err);
     if (rc == PB_ENOTFOUND)
         return pb_err_set(err, rc, "workflow \"%s\" not found in namespace %s (use -n NAMESPACE)", name, c->ns);
     if (rc)
         return pb_err_wrap(err, "reading workflow %s/%s", c->ns, name);
+    return 0;
+}
+
+static int cmd_decide(cli *c, const char *name, const char *step, const char *decision,
+                      const char *comment, pb_err *err)
+{
+    json_t *wf = NULL;
+    int rc = get_workflow(c, name, &wf, err);
+    if (rc)
+        return rc;
     const char *uid = str(wf, "metadata.uid");
     const char *hash = json_string_value(json_object_get(at(wf, "metadata.annotations"), "paybill.dev/spec-hash"));
     if (!hash || !*hash) {
@@ -439,12 +449,9 @@ static int cmd_audit_verify(cli *c, const char *tenant, pb_err *err)
 static int cmd_why(cli *c, const char *name, pb_err *err)
 {
     json_t *wf = NULL;
-    kube_request_opts o = {0};
-    int rc = kube_get(c->client, &WORKFLOWS, c->ns, name, &o, &wf, err);
-    if (rc == PB_ENOTFOUND)
-        return pb_err_set(err, rc, "workflow \"%s\" not found in namespace %s (use -n NAMESPACE)", name, c->ns);
+    int rc = get_workflow(c, name, &wf, err);
     if (rc)
-        return pb_err_wrap(err, "reading workflow %s/%s", c->ns, name);
+        return rc;
     printf("Workflow:   %s/%s\n", c->ns, name);
     printf("Submitter:  %s\n", or_dash(str(wf, "spec.submitter.username")));
     printf("Phase:      %s (%s steps done)\n", or_dash(str(wf, "status.phase")), or_dash(str(wf, "status.progress")));

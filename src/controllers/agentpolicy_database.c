@@ -50,15 +50,7 @@ static char *secret_password(operator_ctx *op, const char *ns)
     pb_err_clear(&e);
     if (kube_get(op->client, operator_child_gvr(OP_CHILD_SECRETS), ns, AGENTPOLICY_DB_SECRET, NULL, &sec, &e) != 0)
         return NULL;
-    const char *b64 = json_string_value(json_object_get(json_object_get(sec, "data"), "password"));
-    char *pw = NULL;
-    unsigned char *raw = NULL;
-    size_t n = 0;
-    if (b64 && pb_secret_b64_decode(b64, strlen(b64), &raw, &n, NULL) == 0) {
-        pw = strndup((const char *)raw, n);
-        pb_secret_wipe(raw, n);
-    }
-    free(raw);
+    char *pw = tenant_database_secret_password(sec);
     json_decref(sec);
     return pw;
 }

@@ -95,11 +95,9 @@ static json_t *cached_secret(operator_ctx *op, const char *ns)
     return op->children[OP_CHILD_SECRETS] ? store_get(op->children[OP_CHILD_SECRETS], key) : NULL;
 }
 
-/* The password currently in the Secret, or NULL. Caller frees. */
-static char *current_password(operator_ctx *op, const char *ns)
+char *tenant_database_secret_password(const json_t *secret)
 {
-    json_t *sec = cached_secret(op, ns);
-    const char *b64 = json_string_value(json_object_get(json_object_get(sec, "data"), "password"));
+    const char *b64 = json_string_value(json_object_get(json_object_get(secret, "data"), "password"));
     char *pw = NULL;
     unsigned char *raw = NULL;
     size_t n = 0;
@@ -108,6 +106,14 @@ static char *current_password(operator_ctx *op, const char *ns)
         pb_secret_wipe(raw, n);
     }
     free(raw);
+    return pw;
+}
+
+/* The password currently in the Secret, or NULL. Caller frees. */
+static char *current_password(operator_ctx *op, const char *ns)
+{
+    json_t *sec = cached_secret(op, ns);
+    char *pw = tenant_database_secret_password(sec);
     json_decref(sec);
     return pw;
 }

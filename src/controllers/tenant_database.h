@@ -41,6 +41,9 @@ int operator_tenant_db(operator_ctx *op, const json_t *tenant, pb_tdb **tdb, cha
 /* The data of a credentials Secret (host, port, dbname, user, password,
  * sslmode, schema, uri; base64), new reference. */
 json_t *tenant_database_secret_data(const pb_tdb_creds *c);
+/* The password in a credentials Secret's data (decoded; malloc'd, the
+ * caller wipes and frees it), or NULL. */
+char *tenant_database_secret_password(const json_t *secret);
 
 int tenant_database_delete(operator_ctx *op, const json_t *tenant, json_t *status,
                            const char *policy, pb_err *err);

@@ -83,6 +83,25 @@ operator_start() { # operator_start NAME [flags]
 
 psql_admin() { pg_psql "$@"; }
 
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# agent_stack_up: the stack, the operator serving the agent webhooks on a
+# free loopback port ($WEBHOOK_PORT; restart it with
+# `operator_start operator --webhook-addr 127.0.0.1:$WEBHOOK_PORT`), their
+# CA injected, and the examples' DataModel, plans, tenants and
+# subscriptions applied (waiting for them is the test's business).
+agent_stack_up() {
+  stack_up
+  WEBHOOK_PORT=$(free_port)
+  agent_webhooks "$WEBHOOK_PORT" || fail "webhook configurations not applied"
+  operator_start operator --webhook-addr "127.0.0.1:$WEBHOOK_PORT"
+  wait_for "caBundle injected" 60 sh -c \
+    "[ -n \"\$(kubectl get validatingwebhookconfiguration paybill-workflows -o jsonpath='{.webhooks[0].clientConfig.caBundle}')\" ]"
+  kubectl apply -f "$STACK_ROOT/examples/00-datamodel.yaml" -f "$STACK_ROOT/examples/10-plans.yaml" \
+    -f "$STACK_ROOT/examples/20-tenants.yaml" -f "$STACK_ROOT/examples/30-subscriptions.yaml" >/dev/null \
+    || fail "examples not applied"
+}
+
 # agent_webhooks PORT: the chart's admission webhook configurations
 # (templates/webhooks.yaml: Workflows, Approvals, AgentPolicies), with a
 # loopback url instead of the Service (no cluster networking here) and no

@@ -141,7 +141,6 @@ expect_eq "nothing installed by the refused values" "" "$("$HELM" list -n "$NS" 
 
 # ---- install -----------------------------------------------------------------
 stack_database "$T" "$NS" dedicated || fail "PostgreSQL did not start"
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 cat >"$T/values.yaml" <<V
 config:
   snapshotDir: $T/snapshots

@@ -16,7 +16,6 @@
 pyjwt_ensure || fail "PyJWT not installed"
 VERIFY="$PYJWT_PYTHON $STACK_ROOT/tests/e2e/licence_verify.py"
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 stack_up
 # Short times, so renewal and rotation happen during the test.

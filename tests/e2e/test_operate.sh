@@ -23,7 +23,6 @@
 #   --help, and a user without the RBAC gets "forbidden" and a hint.
 . "$(dirname "$0")/stack_env.sh"
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 command -v lua5.1 >/dev/null || fail "lua5.1 is not installed (hack/deps.sh)"
 [ -x "$STACK_BUILD/kubectl-paybill" ] || fail "kubectl-paybill is not built in $STACK_BUILD"
 mkdir -p "$T/bin" && cp "$STACK_BUILD/kubectl-paybill" "$T/bin/" && export PATH=$T/bin:$PATH

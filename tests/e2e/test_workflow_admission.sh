@@ -16,8 +16,6 @@
 # (fail closed).
 . "$(dirname "$0")/stack_env.sh"
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
 stack_up
 PORT=$(free_port)
 

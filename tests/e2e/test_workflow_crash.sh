@@ -10,18 +10,9 @@
 # PostgreSQL; the real API server adds nothing here but minutes.)
 . "$(dirname "$0")/stack_env.sh"
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 N=${CRASH_WORKFLOWS:-50}
 
-stack_up
-PORT=$(free_port)
-agent_webhooks "$PORT" || fail "webhook configurations not applied"
-operator_start operator --webhook-addr "127.0.0.1:$PORT"
-injected() { [ -n "$(kubectl get validatingwebhookconfiguration paybill-workflows -o jsonpath='{.webhooks[0].clientConfig.caBundle}')" ]; }
-wait_for "caBundle injected" 60 injected
-kubectl apply -f "$STACK_ROOT/examples/00-datamodel.yaml" -f "$STACK_ROOT/examples/10-plans.yaml" \
-  -f "$STACK_ROOT/examples/20-tenants.yaml" -f "$STACK_ROOT/examples/30-subscriptions.yaml" >/dev/null \
-  || fail "examples not applied"
+agent_stack_up
 # Enough headroom for this test's rate.
 kubectl patch plan pro --type=merge -p '{"spec":{"limits":{"workflowsPerHour":1000,"stepsPerWorkflow":5,"rowsPerStep":100}}}' >/dev/null
 wait_for "tenant acme Ready" 180 kubectl wait --for=condition=Ready tenant/acme --timeout=5s
@@ -65,7 +56,7 @@ for round in 1 2 3 4 5 6; do
   [ "$done_now" -ge $((N * 3)) ] && break
   kill -9 "$(cat "$T/operator.pid")" 2>/dev/null && kills=$((kills + 1))
   sleep 0.3
-  operator_start operator --webhook-addr "127.0.0.1:$PORT"
+  operator_start operator --webhook-addr "127.0.0.1:$WEBHOOK_PORT"
   echo "  (round $round: killed with $done_now steps committed)"
 done
 ok "the operator was killed $kills times mid-run"

@@ -19,18 +19,7 @@
 #   - the agent's own database login cannot read a column the policy hides.
 . "$(dirname "$0")/stack_env.sh"
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
-stack_up
-PORT=$(free_port)
-agent_webhooks "$PORT" || fail "webhook configurations not applied"
-operator_start operator --webhook-addr "127.0.0.1:$PORT"
-injected() { [ -n "$(kubectl get validatingwebhookconfiguration paybill-workflows -o jsonpath='{.webhooks[0].clientConfig.caBundle}')" ]; }
-wait_for "caBundle injected" 60 injected
-
-kubectl apply -f "$STACK_ROOT/examples/00-datamodel.yaml" -f "$STACK_ROOT/examples/10-plans.yaml" \
-  -f "$STACK_ROOT/examples/20-tenants.yaml" -f "$STACK_ROOT/examples/30-subscriptions.yaml" >/dev/null \
-  || fail "examples not applied"
+agent_stack_up
 # The free plan gets agents too, so that the rls layout is covered.
 kubectl patch plan free --type=merge -p '{"spec":{"features":["agents"]}}' >/dev/null || fail "free plan not patched"
 for t in acme globex initech; do
