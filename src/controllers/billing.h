@@ -108,6 +108,8 @@ typedef struct billing_config {
 #define BILLING_METER_STORAGE "storage_bytes"       /* schema / database size at the close */
 #define BILLING_METER_AGENT_STEPS "agent_steps"     /* steps committed (agent ledger) */
 #define BILLING_METER_AGENT_ROWS "agent_rows"       /* rows touched (agent ledger) */
+#define BILLING_METER_OBJECTS "namespace_objects"  /* objects in the tenant namespace at the close,
+                                                      as its ResourceQuota counts them */
 
 /* section: the `billing:` mapping or NULL (disabled). Unknown keys, an
  * unknown scheme, duplicate names and names that are not [a-z0-9-]+ are

@@ -17,6 +17,7 @@
 #include "controllers/opconfig.h"
 #include "controllers/operator.h"
 #include "controllers/tenant_database.h"
+#include "controllers/tenantspec.h"
 #include "kube/manager.h"
 #include "provision/agentexec.h"
 #include "provision/billing_api.h"
@@ -165,7 +166,8 @@ int billing_usage_fetch_subscription(billing_usage *u, const billing_provider_cf
 int billing_usage_counter_add(billing_usage *u, const char *tenant, const char *meter, long long n, pb_err *err)
 {
     if (meter && (strcmp(meter, BILLING_METER_TENANT_ACTIVE) == 0 || strcmp(meter, BILLING_METER_STORAGE) == 0 ||
-                  strcmp(meter, BILLING_METER_AGENT_STEPS) == 0 || strcmp(meter, BILLING_METER_AGENT_ROWS) == 0))
+                  strcmp(meter, BILLING_METER_AGENT_STEPS) == 0 || strcmp(meter, BILLING_METER_AGENT_ROWS) == 0 ||
+                  strcmp(meter, BILLING_METER_OBJECTS) == 0))
         return pb_err_set(err, PB_EINVAL,
                           "billing usage: \"%s\" is measured by the operator itself (adding to it would count "
                           "twice); use another meter name",
@@ -240,6 +242,43 @@ static int measure_storage(billing_usage *u, const json_t *tenant, long long *by
     return rc == 0 ? 0 : pb_err_wrap(err, "storage of %s", dbname);
 }
 
+/* Objects in the tenant's namespace, as its ResourceQuota tenant-quota
+ * counts them (status.used of the object-count resources it limits: pods,
+ * services, configmaps, secrets, persistentvolumeclaims, count/...). The
+ * quota is in the operator's cache already, and counting through it needs
+ * no right to list what it counts (the operator may not list Secrets). */
+static long long measure_objects(billing_usage *u, const json_t *tenant)
+{
+    const char *ns = NULL;
+    pb_json_opt_string(tenant, "status.namespace", NULL, &ns, NULL);
+    if (!ns)
+        return 0;
+    char key[320];
+    snprintf(key, sizeof key, "%s/%s", ns, TENANTSPEC_QUOTA_NAME);
+    json_t *q = store_get(u->op->children[OP_CHILD_RESOURCEQUOTAS], key);
+    static const char *const kinds[] = {"pods", "services", "configmaps", "secrets", "persistentvolumeclaims",
+                                        "replicationcontrollers", NULL};
+    long long n = 0;
+    const char *k;
+    json_t *v;
+    json_object_foreach(json_object_get(json_object_get(q, "status"), "used"), k, v) {
+        int counted = strncmp(k, "count/", 6) == 0;
+        for (size_t i = 0; !counted && kinds[i]; i++)
+            counted = strcmp(k, kinds[i]) == 0;
+        /* count/pods and pods would be the same objects twice. */
+        if (counted && strncmp(k, "count/", 6) == 0) {
+            for (size_t i = 0; kinds[i]; i++)
+                if (strcmp(k + 6, kinds[i]) == 0 && json_object_get(json_object_get(json_object_get(q, "status"), "used"),
+                                                                    kinds[i]))
+                    counted = 0;
+        }
+        if (counted && json_is_string(v))
+            n += atoll(json_string_value(v));
+    }
+    json_decref(q);
+    return n;
+}
+
 static int64_t obj_created(const json_t *obj)
 {
     const char *ts = NULL;
@@ -292,6 +331,9 @@ static int close_one(billing_usage *u, pb_bout *o, const billing_provider_cfg *p
             m->kind = PB_BOUT_GAUGE;
             if (tenant && (rc = measure_storage(u, tenant, &m->value, err)) != 0)
                 break;
+        } else if (strcmp(meter, BILLING_METER_OBJECTS) == 0) {
+            m->kind = PB_BOUT_GAUGE;
+            m->value = tenant ? measure_objects(u, tenant) : 0;
         } else if (strcmp(meter, BILLING_METER_AGENT_STEPS) == 0 || strcmp(meter, BILLING_METER_AGENT_ROWS) == 0) {
             if (have_ledger < 0) {
                 pb_tdb *tdb = NULL;

@@ -267,7 +267,7 @@ json_t *tenantspec_children(const json_t *tenant, const json_t *plan,
     json_array_append_new(out, child("", "v1", "resourcequotas", ns,
                                      json_pack("{s:s, s:s, s:o, s:o}", "apiVersion", "v1", "kind",
                                                "ResourceQuota", "metadata",
-                                               meta("tenant-quota", ns, labels), "spec",
+                                               meta(TENANTSPEC_QUOTA_NAME, ns, labels), "spec",
                                                quota_spec(plan, iso, suspended))));
 
     if (strcmp(iso->compute, "dedicated") == 0) {

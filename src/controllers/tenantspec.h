@@ -65,6 +65,9 @@
 #define TENANTSPEC_CLUSTERROLE_AGENT "paybill-tenant-agent"
 
 /* "tenant-<name>" into buf. */
+/* The ResourceQuota the operator keeps in every tenant namespace. */
+#define TENANTSPEC_QUOTA_NAME "tenant-quota"
+
 const char *tenantspec_namespace(const char *tenant, char *buf, size_t n);
 
 /* Array of {"group","version","resource","namespace","object"} in creation

@@ -42,7 +42,7 @@ billing:
       secretRef: billing-stripe
       tolerance: 5m
       api: {baseURL: "$FAKE", secretRef: {name: billing-stripe-api, key: apiKey}}
-      meters: {tenant_active: paybill_tenant_days, storage_bytes: paybill_storage}
+      meters: {tenant_active: paybill_tenant_days, storage_bytes: paybill_storage, namespace_objects: paybill_objects, agent_steps: paybill_agent_steps}
     - name: inhouse
       scheme: hmac-sha256
       secretRef: billing-inhouse
@@ -74,6 +74,7 @@ spec:
   tier: pro
   isolation: {model: bridge}
   database: {dataModel: crm, connectionLimit: 5}
+  quotas: {objects: 50}
   billing: {price: "49.00", interval: month, trialDays: 0, gracePeriod: 8s}
 ---
 apiVersion: paybill.dev/v1alpha1
@@ -291,6 +292,13 @@ wait_for "usage reported to the in-house fake (signed JSON)" 60 fake_has tenant_
 wait_for "status.usage shows the last reported period" 60 \
   bash -c "kubectl get subscription bill-sub -o jsonpath='{.status.usage.meters.storage_bytes}' | grep -q '^[1-9]'"
 expect_match "status.usage.periodStart" '^20' "$(jp subscription bill-sub '{.status.usage.periodStart}')"
+# Objects are counted by the namespace's ResourceQuota: the real
+# controller manager fills its status.used, the dev API server does not.
+if [ "$(stack_apiserver_kind)" = kube ]; then
+  wait_for "objects in the tenant namespace, as its quota counts them" 60 \
+    bash -c "kubectl get subscription bill-sub -o jsonpath='{.status.usage.meters.namespace_objects}' | grep -q '^[1-9]'"
+fi
+
 expect_eq "in-house subscription's status.usage (tenant Active)" "1" \
   "$(jp subscription ext-sub '{.status.usage.meters.tenant_active}')"
 fake_ctl '{"fail_next": 3, "fail_status": 500}'
