@@ -141,6 +141,15 @@ pb_duration planspec_grace_period(const json_t *plan)
     return d;
 }
 
+pb_duration planspec_retention_period(const json_t *plan)
+{
+    const char *s = NULL;
+    pb_duration d = 720 * PB_HOUR;
+    if (pb_json_opt_string(plan, "spec.billing.retentionPeriod", NULL, &s, NULL) == 0 && s)
+        pb_time_parse_duration(s, &d, NULL);
+    return d;
+}
+
 long long planspec_trial_days(const json_t *plan)
 {
     long long v = 0;

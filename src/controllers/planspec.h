@@ -46,6 +46,10 @@ int planspec_has_feature(const json_t *plan, const char *feature);
 
 /* Grace period of spec.billing (default 72h) and trial days (default 0). */
 pb_duration planspec_grace_period(const json_t *plan);
+/* spec.billing.retentionPeriod (default 720h): how long a canceled
+ * subscription's tenant data is kept at least; after it, deleting stays a
+ * human decision. */
+pb_duration planspec_retention_period(const json_t *plan);
 long long planspec_trial_days(const json_t *plan);
 /* "month" (default) or "year". Borrowed. */
 const char *planspec_interval(const json_t *plan);

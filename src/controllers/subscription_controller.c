@@ -64,6 +64,7 @@ controller_result subscription_reconcile(controller_ctx *ctx, const char *key, p
         return operator_obj_finish(op, &o, &OPERATOR_GVR_SUBSCRIPTIONS, "subscription", key,
                                    controller_ok(), err);
     }
+    time_t retention_ends = r.canceled_at ? r.canceled_at + (time_t)(planspec_retention_period(plan) / PB_SECOND) : 0;
     json_decref(plan);
 
     const char *prev = json_string_value(json_object_get(status, "state"));
@@ -78,6 +79,31 @@ controller_result subscription_reconcile(controller_ctx *ctx, const char *key, p
     set_time(status, "graceEnds", r.grace_ends);
     set_time(status, "canceledAt", r.canceled_at);
     cond_set(status, "Active", r.entitled ? "True" : "False", r.reason, r.message, gen, now);
+    /* Canceled: the plan's retention period starts. No event deletes data:
+     * when it ends, deleting the Tenant (and so its data, by its
+     * deletionPolicy) stays a human decision. */
+    set_time(status, "retentionEnds", retention_ends);
+    if (retention_ends) {
+        char msg[512], until[PB_TIME_BUF];
+        pb_time_format_rfc3339((struct timespec){retention_ends, 0}, until, sizeof until);
+        int ended = operator_now(op) >= retention_ends;
+        if (ended)
+            snprintf(msg, sizeof msg,
+                     "the plan's retention period ended at %s: tenant %s and its data stay until a human deletes the "
+                     "Tenant (its deletionPolicy then applies)",
+                     until, tenant_name);
+        else
+            snprintf(msg, sizeof msg, "canceled: tenant %s is suspended and its data kept at least until %s (the plan's "
+                                      "retentionPeriod)",
+                     tenant_name, until);
+        if (cond_set(status, "DataRetained", "True", ended ? "RetentionEnded" : "RetentionPeriod", msg, gen, now) &&
+            ended)
+            operator_event(op, sub, "Warning", "RetentionEnded", "%s", msg);
+        if (!ended && (!r.next_transition || r.next_transition > retention_ends))
+            r.next_transition = retention_ends;
+    } else {
+        cond_remove(status, "DataRetained");
+    }
 
     json_t *tenant = store_get(op->tenants, tenant_name);
     if (!tenant) {

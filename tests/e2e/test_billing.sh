@@ -75,7 +75,7 @@ spec:
   isolation: {model: bridge}
   database: {dataModel: crm, connectionLimit: 5}
   quotas: {objects: 50}
-  billing: {price: "49.00", interval: month, trialDays: 0, gracePeriod: 8s}
+  billing: {price: "49.00", interval: month, trialDays: 0, gracePeriod: 8s, retentionPeriod: 6s}
 ---
 apiVersion: paybill.dev/v1alpha1
 kind: Tenant
@@ -261,6 +261,13 @@ expect_eq "namespace kept" "tenant-bill" "$(jp ns tenant-bill '{.metadata.name}'
 expect_eq "database credentials kept" "tenant-bill" \
   "$(kubectl get secret tenant-database -n tenant-bill -o jsonpath='{.metadata.namespace}')"
 expect_eq "tenant schema kept" "1" "$(schema_kept)"
+expect_match "cancel starts the plan's retention period" '^20' "$(jp subscription bill-sub '{.status.retentionEnds}')"
+wait_for "retention period ended: said, and nothing deleted" 60 \
+  is subscription bill-sub '{.status.conditions[?(@.type=="DataRetained")].reason}' RetentionEnded
+expect_match "deleting stays a human decision" "stay until a human deletes the Tenant" \
+  "$(jp subscription bill-sub '{.status.conditions[?(@.type=="DataRetained")].message}')"
+expect_eq "tenant and schema still there after the retention period" "bill/1" \
+  "$(jp tenant bill '{.metadata.name}')/$(schema_kept)"
 events=$(kubectl get events -A --field-selector reason=BillingEventApplied -o jsonpath='{.items[*].message}')
 expect_match "every applied transition is an Event" "evt_c" "$events"
 metrics_port=$(grep -o 'endpoint=metrics.*port=[0-9]*' "$T/operator2.log" | grep -o '[0-9]*$' | head -1)
