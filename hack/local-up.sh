@@ -61,12 +61,17 @@ stack_install_crds
 stack_operator_rbac "$DIR" "$NS"
 echo "local-up: starting PostgreSQL (a shared server, and a dedicated one for silo tenants)"
 stack_database "$DIR" "$NS" dedicated
+# The agent admission webhooks (as the chart registers them, with a
+# loopback URL): the operator serves them on this port.
+[ -s "$DIR/webhook.port" ] || python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' >"$DIR/webhook.port"
+WEBHOOK_PORT=$(cat "$DIR/webhook.port")
+stack_agent_webhooks "$DIR" "$WEBHOOK_PORT"
 if [ -f "$DIR/operator.pid" ] && kill -0 "$(cat "$DIR/operator.pid")" 2>/dev/null; then
   echo "local-up: operator already running"
 else
   echo "local-up: starting paybill-operator (logs: $DIR/operator.log)"
   stack_operator_start "$DIR" operator --config "$DIR/operator.yaml" \
-    --metrics-addr 127.0.0.1:0 --health-addr 127.0.0.1:0
+    --metrics-addr 127.0.0.1:0 --health-addr 127.0.0.1:0 --webhook-addr "127.0.0.1:$WEBHOOK_PORT"
 fi
 
 echo "local-up: applying examples/"
@@ -78,11 +83,27 @@ if ! kubectl wait --for=condition=Ready tenants --all --timeout=120s; then
   kubectl get tenants -o wide
   exit 1
 fi
-# Agent policy and workflow examples live in a tenant namespace, which now exists.
-kubectl apply -f examples/40-agentpolicy.yaml -f examples/50-workflow.yaml
+# The agent policy lives in a tenant namespace, which now exists; the
+# example workflow is submitted by that tenant's agent ServiceAccount (the
+# webhooks stamp it as the submitter) and runs under the policy.
+for _ in $(seq 1 60); do # the AgentPolicy webhook needs the injected CA
+  [ -n "$(kubectl get validatingwebhookconfiguration paybill-workflows -o jsonpath='{.webhooks[0].clientConfig.caBundle}')" ] && break
+  sleep 1
+done
+kubectl apply -f examples/40-agentpolicy.yaml
+kubectl wait --for=condition=Ready agentpolicy/billing-assistant -n tenant-acme --timeout=60s
+stack_sa_kubeconfig "$DIR/agent.kubeconfig" tenant-acme paybill-agent
+kubectl get workflow mark-overdue-paid -n tenant-acme >/dev/null 2>&1 \
+  || KUBECONFIG=$DIR/agent.kubeconfig kubectl create -f examples/50-workflow.yaml
+for _ in $(seq 1 60); do
+  phase=$(kubectl get workflow mark-overdue-paid -n tenant-acme -o jsonpath='{.status.phase}' 2>/dev/null)
+  case $phase in Succeeded | Failed | Denied) break ;; esac
+  sleep 1
+done
 
 echo
 kubectl get plans,subscriptions,tenants
+kubectl get agentpolicies,workflows -A
 cat <<MSG
 
 The stack is up. Point kubectl at it with:

@@ -214,3 +214,34 @@ stack_stop() {
   pg_stop "$dir/pg"
   pg_stop "$dir/pg-dedicated"
 }
+
+# stack_agent_webhooks DIR PORT: the chart's admission webhook configurations
+# (templates/webhooks.yaml: Workflows, Approvals, AgentPolicies), with a
+# loopback url instead of the Service (no cluster networking here) and no
+# caBundle (the operator injects it), applied with failurePolicy Fail.
+stack_agent_webhooks() {
+  local port=$2 f=$1/agent-webhooks.yaml
+  _stack_hook() { # name path resources operations
+    cat <<Y
+  - name: $1
+    admissionReviewVersions: [v1]
+    sideEffects: None
+    failurePolicy: Fail
+    matchPolicy: Equivalent
+    timeoutSeconds: 10
+    clientConfig: {url: "https://127.0.0.1:$port$2"}
+    rules:
+      - {apiGroups: [paybill.dev], apiVersions: ["*"], operations: [$4], resources: [$3], scope: Namespaced}
+Y
+  }
+  {
+    printf 'apiVersion: admissionregistration.k8s.io/v1\nkind: MutatingWebhookConfiguration\nmetadata: {name: paybill-workflows}\nwebhooks:\n'
+    _stack_hook submitter.workflows.paybill.dev /mutate/workflows workflows CREATE
+    _stack_hook approver.approvals.paybill.dev /mutate/approvals approvals CREATE
+    printf -- '---\napiVersion: admissionregistration.k8s.io/v1\nkind: ValidatingWebhookConfiguration\nmetadata: {name: paybill-workflows}\nwebhooks:\n'
+    _stack_hook workflows.paybill.dev /validate/workflows workflows "CREATE, UPDATE"
+    _stack_hook approvals.paybill.dev /validate/approvals approvals "CREATE, UPDATE"
+    _stack_hook agentpolicies.paybill.dev /validate/agentpolicies agentpolicies "CREATE, UPDATE"
+  } >"$f"
+  kubectl apply -f "$f" >/dev/null
+}

@@ -102,51 +102,10 @@ agent_stack_up() {
     || fail "examples not applied"
 }
 
-# agent_webhooks PORT: the chart's admission webhook configurations
-# (templates/webhooks.yaml: Workflows, Approvals, AgentPolicies), with a
-# loopback url instead of the Service (no cluster networking here) and no
-# caBundle (the operator injects it), applied with failurePolicy Fail.
-agent_webhooks() {
-  local port=$1 f=$T/agent-webhooks.yaml
-  hook() { # name path resources operations
-    cat <<Y
-  - name: $1
-    admissionReviewVersions: [v1]
-    sideEffects: None
-    failurePolicy: Fail
-    matchPolicy: Equivalent
-    timeoutSeconds: 10
-    clientConfig: {url: "https://127.0.0.1:$port$2"}
-    rules:
-      - {apiGroups: [paybill.dev], apiVersions: ["*"], operations: [$4], resources: [$3], scope: Namespaced}
-Y
-  }
-  {
-    printf 'apiVersion: admissionregistration.k8s.io/v1\nkind: MutatingWebhookConfiguration\nmetadata: {name: paybill-workflows}\nwebhooks:\n'
-    hook submitter.workflows.paybill.dev /mutate/workflows workflows CREATE
-    hook approver.approvals.paybill.dev /mutate/approvals approvals CREATE
-    printf -- '---\napiVersion: admissionregistration.k8s.io/v1\nkind: ValidatingWebhookConfiguration\nmetadata: {name: paybill-workflows}\nwebhooks:\n'
-    hook workflows.paybill.dev /validate/workflows workflows "CREATE, UPDATE"
-    hook approvals.paybill.dev /validate/approvals approvals "CREATE, UPDATE"
-    hook agentpolicies.paybill.dev /validate/agentpolicies agentpolicies "CREATE, UPDATE"
-  } >"$f"
-  kubectl apply -f "$f" >/dev/null
-}
+# agent_webhooks PORT: the chart's agent admission webhooks, pointing at
+# the operator on loopback (hack/lib/stack.sh).
+agent_webhooks() { stack_agent_webhooks "$T" "$1"; }
 
 # agent_kubeconfig NS SA FILE: a kubeconfig authenticating as ServiceAccount
 # NS/SA with a token from the TokenRequest API.
-agent_kubeconfig() {
-  local tok server cadata
-  tok=$(kubectl -n "$1" create token "$2") || return 1
-  server=$(kubectl config view --minify --raw -o jsonpath='{.clusters[0].cluster.server}')
-  cadata=$(kubectl config view --minify --raw -o jsonpath='{.clusters[0].cluster.certificate-authority-data}')
-  (umask 077; cat >"$3" <<KC
-apiVersion: v1
-kind: Config
-clusters: [{name: c, cluster: {server: "$server", certificate-authority-data: "$cadata"}}]
-users: [{name: agent, user: {token: "$tok"}}]
-contexts: [{name: agent, context: {cluster: c, user: agent, namespace: $1}}]
-current-context: agent
-KC
-  )
-}
+agent_kubeconfig() { stack_sa_kubeconfig "$3" "$1" "$2"; }
