@@ -20,6 +20,7 @@
 #include "controllers/tenantspec.h"
 #include "kube/manager.h"
 #include "provision/agentexec.h"
+#include "provision/datamodel.h"
 #include "provision/billing_api.h"
 #include "provision/billing_outbox.h"
 #include "provision/pg.h"
@@ -198,8 +199,39 @@ static pb_pg_pool *pool_for(billing_usage *u, int which, pb_err *err)
     return rc == 0 ? u->pools[which] : NULL;
 }
 
-/* Bytes of the tenant's data: its schema (schema layout) or database
- * (database layout). rls tenants share tables: *bytes = 0. */
+/* Bytes of an rls tenant's rows in the shared tables of `schema` (every
+ * table with a tenant_id column): the sum of their sizes as stored
+ * (pg_column_size of each row), without the tables' shared overhead and
+ * indexes. One scan of the tenant's rows per table and period. */
+static int measure_rls(PGconn *c, const char *schema, const char *tenant_id, long long *bytes, pb_err *err)
+{
+    const char *p[1] = {schema};
+    PGresult *tables = NULL;
+    int rc = pb_pg_query(c,
+                         "SELECT c.relname FROM pg_catalog.pg_class c"
+                         " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+                         " JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attname = '" PB_DM_TENANT_COLUMN
+                         "' AND NOT a.attisdropped"
+                         " WHERE n.nspname = $1 AND c.relkind IN ('r', 'p')",
+                         1, p, &tables, err);
+    for (int i = 0; rc == 0 && i < PQntuples(tables); i++) {
+        char *sql = pb_pg_format(c, err,
+                                 "SELECT coalesce(sum(pg_catalog.pg_column_size(t.*)), 0) FROM %I.%I t WHERE %I = $1",
+                                 schema, PQgetvalue(tables, i, 0), PB_DM_TENANT_COLUMN);
+        PGresult *r = NULL;
+        const char *tp[1] = {tenant_id};
+        rc = sql ? pb_pg_query(c, sql, 1, tp, &r, err) : PB_EINVAL;
+        if (rc == 0)
+            *bytes += atoll(PQgetvalue(r, 0, 0));
+        PQclear(r);
+        free(sql);
+    }
+    PQclear(tables);
+    return rc;
+}
+
+/* Bytes of the tenant's data: its schema (schema layout), database
+ * (database layout) or its rows in the shared tables (rls). */
 static int measure_storage(billing_usage *u, const json_t *tenant, long long *bytes, pb_err *err)
 {
     *bytes = 0;
@@ -208,7 +240,7 @@ static int measure_storage(billing_usage *u, const json_t *tenant, long long *by
     pb_json_opt_string(tenant, "status.database.server", "", &server, NULL);
     pb_json_opt_string(tenant, "status.database.name", "", &dbname, NULL);
     pb_json_opt_string(tenant, "status.database.schema", "", &schema, NULL);
-    if (!*dbname || (strcmp(layout, "schema") != 0 && strcmp(layout, "database") != 0))
+    if (!*dbname || (strcmp(layout, "schema") != 0 && strcmp(layout, "database") != 0 && strcmp(layout, "rls") != 0))
         return 0;
     int which = -1;
     for (int w = 0; w < OP_DB_COUNT; w++)
@@ -222,7 +254,17 @@ static int measure_storage(billing_usage *u, const json_t *tenant, long long *by
     PGconn *c = NULL;
     int rc = pb_pg_pool_get(pool, dbname, &c, err);
     PGresult *r = NULL;
-    if (rc == 0 && strcmp(layout, "database") == 0) {
+    int rls = strcmp(layout, "rls") == 0;
+    if (rc == 0 && rls) {
+        char id[64];
+        const char *tname = "";
+        pb_json_opt_string(tenant, "metadata.name", "", &tname, NULL);
+        snprintf(id, sizeof id, "%s", tname); /* the tenant_id value: the name with '-' as '_' */
+        for (char *q = id; *q; q++)
+            if (*q == '-')
+                *q = '_';
+        rc = measure_rls(c, schema, id, bytes, err);
+    } else if (rc == 0 && strcmp(layout, "database") == 0) {
         rc = pb_pg_query(c, "SELECT pg_database_size(current_database())", 0, NULL, &r, err);
     } else if (rc == 0) {
         const char *p[1] = {schema};
@@ -232,12 +274,13 @@ static int measure_storage(billing_usage *u, const json_t *tenant, long long *by
                          " WHERE n.nspname = $1 AND c.relkind IN ('r', 'm', 'p')",
                          1, p, &r, err);
     }
-    if (rc == 0)
+    if (rc == 0 && !rls)
         *bytes = atoll(PQgetvalue(r, 0, 0));
     PQclear(r);
     if (c) {
         pb_pg_pool_put(pool, c);
-        pb_pg_pool_forget_db(pool, dbname); /* a tenant's database: no idle connection kept */
+        if (strcmp(layout, "database") == 0)
+            pb_pg_pool_forget_db(pool, dbname); /* a tenant's database: no idle connection kept */
     }
     return rc == 0 ? 0 : pb_err_wrap(err, "storage of %s", dbname);
 }

@@ -91,6 +91,15 @@ spec:
   billing: {provider: stripe, customerId: cus_bill, subscriptionId: sub_bill}
 ---
 apiVersion: paybill.dev/v1alpha1
+kind: Plan
+metadata: {name: billed-pooled}
+spec:
+  tier: free
+  isolation: {model: pooled}
+  database: {dataModel: crm, connectionLimit: 5}
+  billing: {price: "0", interval: month, trialDays: 0}
+---
+apiVersion: paybill.dev/v1alpha1
 kind: Tenant
 metadata: {name: ext}
 spec: {owner: {name: E, email: e@ext.example}, deletionPolicy: Retain}
@@ -100,7 +109,7 @@ kind: Subscription
 metadata: {name: ext-sub}
 spec:
   tenantRef: {name: ext}
-  planRef: {name: billed}
+  planRef: {name: billed-pooled}
   billing: {provider: external, subscriptionId: ext_1}
 EOF
 
@@ -219,6 +228,9 @@ hpost() {
 expect_eq "in-house event, hmac-sha256: 200" "200" \
   "$(hpost "$(event ih_1 subscription.updated "$(date +%s)" active ext_1)")"
 wait_for "in-house provider drives its subscription" 60 is subscription ext-sub '{.status.billing.status}' active
+wait_for "ext's rls data provisioned" 60 is tenant ext '{.status.database.layout}' rls
+pg_psql -d paybill -c "insert into app.customers (tenant_id, email, name) values ('ext', 'e@ext.example', 'E')" >/dev/null \
+  || fail "ext's row not inserted"
 expect_eq "in-house, wrong secret: 401" "401" \
   "$(hpost "$(event ih_2 subscription.updated "$(date +%s)" canceled ext_1)" nope)"
 expect_eq "a stripe-signed event cannot drive the external subscription" "active" \
@@ -308,6 +320,10 @@ fi
 
 expect_eq "in-house subscription's status.usage (tenant Active)" "1" \
   "$(jp subscription ext-sub '{.status.usage.meters.tenant_active}')"
+# ext is pooled (rls): its storage is the size of its own rows in the
+# shared tables, not the tables'.
+wait_for "rls tenant's storage metered from its own rows" 60 \
+  bash -c "kubectl get subscription ext-sub -o jsonpath='{.status.usage.meters.storage_bytes}' | grep -q '^[1-9]'"
 fake_ctl '{"fail_next": 3, "fail_status": 500}'
 sleep $((PERIOD * 2))
 fake_ctl '{"outage": true}'
