@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
-# hack/stripe.sh - `stripesign`, Stripe's own webhook signing and
-# verification (the webhook package of github.com/stripe/stripe-go) as a
-# command, built from its Go module: the reference the billing tests judge
-# Paybill's Stripe signature verifier against (hack/tools/stripe/main.go).
+# hack/stripe.sh - Stripe's own code as commands, built from their Go
+# modules, that the billing tests judge Paybill against:
+#   stripesign   webhook signing and verification (the webhook package of
+#                github.com/stripe/stripe-go; hack/tools/stripe/main.go)
+#   stripe-mock  Stripe's mock API server (github.com/stripe/stripe-mock):
+#                usage reports and fetch-back requests must pass its
+#                validation of the real API's OpenAPI spec
 #
-#   hack/stripe.sh build      build the pinned stripesign into the cache
+#   hack/stripe.sh build      build both (pinned: hack/tools/stripe/go.mod)
 #                             (reused when present; pin: hack/tools/stripe/go.mod)
 #   hack/stripe.sh bindir     print the bin directory
 #
 # Cache: $PAYBILL_CACHE/stripe/<version>/bin/stripesign, default $ROOT/.cache/... .
-# stripe-mock (Stripe's mock API server) is not in the module proxy
-# available here, so usage reporting is not tested against it.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -33,7 +34,8 @@ stamp_text() {
 }
 
 built() {
-  [ -x "$BINDIR/stripesign" ] && [ -f "$BINDIR/.stamp" ] && [ "$(cat "$BINDIR/.stamp")" = "$(stamp_text)" ]
+  [ -x "$BINDIR/stripesign" ] && [ -x "$BINDIR/stripe-mock" ] && [ -f "$BINDIR/.stamp" ] \
+    && [ "$(cat "$BINDIR/.stamp")" = "$(stamp_text)" ]
 }
 
 build_all() {
@@ -41,9 +43,13 @@ build_all() {
   (cd "$TOOL" && CGO_ENABLED=0 go build -mod=readonly -trimpath -ldflags="-s -w" -o "$BINDIR/.stripesign.tmp" .) \
     || { rm -f "$BINDIR/.stripesign.tmp"; die "go build in hack/tools/stripe failed"; }
   mv -f "$BINDIR/.stripesign.tmp" "$BINDIR/stripesign"
+  echo "stripe: building stripe-mock ..."
+  (cd "$TOOL" && CGO_ENABLED=0 go build -mod=readonly -trimpath -ldflags="-s -w" -o "$BINDIR/.stripe-mock.tmp" \
+    github.com/stripe/stripe-mock) || { rm -f "$BINDIR/.stripe-mock.tmp"; die "go build of stripe-mock failed"; }
+  mv -f "$BINDIR/.stripe-mock.tmp" "$BINDIR/stripe-mock"
 }
 
-cmd_build() { gocache_build stripe "$BINDIR" "stripesign (stripe-go $STRIPE_VERSION)"; }
+cmd_build() { gocache_build stripe "$BINDIR" "stripesign (stripe-go $STRIPE_VERSION) and stripe-mock"; }
 
 case "${1:-}" in
   build) cmd_build ;;
