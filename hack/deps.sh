@@ -80,12 +80,6 @@ else
     echo "deps: error: 'hack/tofu.sh build' failed (it needs Go >= 1.26.6 and the Go module proxy); see the messages above" >&2
     exit 1
   fi
-  # The provider mirror (hashicorp/random, null, local built from Go source)
-  # for the operator's cloud runs: tofu init works offline.
-  if ! "$(dirname "$0")/providers.sh" build; then
-    echo "deps: error: 'hack/providers.sh build' failed (it needs Go >= 1.26 and the Go module proxy); see the messages above" >&2
-    exit 1
-  fi
   # stripesign (hack/tools/stripe: stripe-go's webhook package), the
   # reference signer/verifier of the billing tests.
   if ! "$(dirname "$0")/stripe.sh" build; then
