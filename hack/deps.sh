@@ -80,6 +80,12 @@ else
     echo "deps: error: 'hack/tofu.sh build' failed (it needs Go >= 1.26.6 and the Go module proxy); see the messages above" >&2
     exit 1
   fi
+  # The provider mirror (hashicorp/local built from its Go module) for the
+  # operator's cloud runs: tofu init works offline.
+  if ! "$(dirname "$0")/providers.sh" build; then
+    echo "deps: error: 'hack/providers.sh build' failed (it needs Go >= 1.26 and the Go module proxy); see the messages above" >&2
+    exit 1
+  fi
   # stripesign (hack/tools/stripe: stripe-go's webhook package), the
   # reference signer/verifier of the billing tests.
   if ! "$(dirname "$0")/stripe.sh" build; then
