@@ -7,6 +7,9 @@
  *                                   operator made for it
  *   approve workflow NAME --step S  create the Approval bound to the
  *   reject workflow NAME --step S   Workflow's uid and spec hash
+ *   approve tenant NAME --plan H    the Approval of a tenant's cloud plan,
+ *   reject tenant NAME --plan H     bound to its uid and plan hash, in the
+ *                                   operator's namespace
  *   why workflow NAME               its steps, the decisions and rules
  *   audit verify TENANT             the operator re-hashes the tenant's
  *                                   agent audit chain (asked through an
@@ -102,6 +105,8 @@ static const char USAGE[] =
     "  kubectl paybill describe tenant NAME                  a tenant and what the operator made for it\n"
     "  kubectl paybill approve workflow NAME --step STEP [--comment TEXT] [-n NS]\n"
     "  kubectl paybill reject workflow NAME --step STEP [--comment TEXT] [-n NS]\n"
+    "  kubectl paybill approve tenant NAME --plan HASH [--comment TEXT] [--system-namespace NS]\n"
+    "  kubectl paybill reject tenant NAME --plan HASH [--comment TEXT] [--system-namespace NS]\n"
     "  kubectl paybill why workflow NAME [-n NS]             its steps, decisions and the rules behind them\n"
     "  kubectl paybill audit verify TENANT                   verify the tenant's agent audit chain\n"
     "\n"
@@ -127,10 +132,16 @@ static const char *const SUB_HELP[][2] = {
      "  and its paybill.dev/spec-hash annotation, as you (the admission webhook stamps\n"
      "  the approver from your identity; you must be among the approvers of the\n"
      "  AgentPolicy that decided the step, and not the Workflow's submitter).\n"
-     "  Needs: get workflows, create approvals in NS.\n"},
+     "  Needs: get workflows, create approvals in NS.\n"
+     "kubectl paybill approve tenant NAME --plan HASH [--comment TEXT] [--system-namespace NS]\n"
+     "  Creates an Approval of Tenant NAME's pending cloud plan HASH (its\n"
+     "  status.cloud.plan.hash, shown by the CloudReady condition), bound to the\n"
+     "  Tenant's uid, in the operator's namespace NS (default paybill-system), as you.\n"
+     "  Needs: get tenants, create approvals in NS.\n"},
     {"reject",
      "kubectl paybill reject workflow NAME --step STEP [--comment TEXT] [-n NS]\n"
-     "  As approve, with decision Reject: the step is not run.\n"},
+     "kubectl paybill reject tenant NAME --plan HASH [--comment TEXT] [--system-namespace NS]\n"
+     "  As approve, with decision Reject: the step is not run, the plan not applied.\n"},
     {"why",
      "kubectl paybill why workflow NAME [-n NS]\n"
      "  The Workflow's phase, each step with the AgentPolicy that allowed it or the\n"
@@ -404,6 +415,52 @@ static int cmd_decide(cli *c, const char *name, const char *step, const char *de
     return 0;
 }
 
+/* ---- approve / reject a tenant's cloud plan -------------------------------------- */
+
+static int cmd_decide_plan(cli *c, const char *name, const char *hash, const char *decision, const char *comment,
+                           const char *sys_ns, pb_err *err)
+{
+    json_t *t = NULL;
+    kube_request_opts o = {0};
+    int rc = kube_get(c->client, &TENANTS, NULL, name, &o, &t, err);
+    if (rc == PB_ENOTFOUND)
+        return pb_err_set(err, rc, "tenant \"%s\" not found (kubectl paybill tenants lists them)", name);
+    if (rc)
+        return pb_err_wrap(err, "reading tenant %s", name);
+    const char *pending = str(t, "status.cloud.plan.hash");
+    if (!*pending || strcmp(pending, hash) != 0) {
+        rc = pb_err_set(err, PB_EINVAL,
+                        "tenant %s has %s%s: kubectl paybill describe tenant %s shows its CloudReady condition", name,
+                        *pending ? "another plan pending: " : "no cloud plan pending", pending, name);
+        json_decref(t);
+        return rc;
+    }
+    char prefix[128];
+    snprintf(prefix, sizeof prefix, "%.50s-plan-", name);
+    json_t *ap = json_pack("{s:s, s:s, s:{s:s, s:s}, s:{s:{s:s, s:s}, s:s, s:s}}", "apiVersion",
+                           "paybill.dev/v1alpha1", "kind", "Approval", "metadata", "generateName", prefix,
+                           "namespace", sys_ns, "spec", "tenantRef", "name", name, "uid", str(t, "metadata.uid"),
+                           "planHash", hash, "decision", decision);
+    json_decref(t);
+    if (!ap)
+        return pb_err_set(err, PB_ENOMEM, "out of memory");
+    if (comment)
+        json_object_set_new(json_object_get(ap, "spec"), "comment", json_string(comment));
+    json_t *out = NULL;
+    kube_request_opts co = {.field_manager = "kubectl-paybill"};
+    rc = kube_create(c->client, &APPROVALS, sys_ns, ap, &co, &out, err);
+    json_decref(ap);
+    if (rc) {
+        json_decref(out);
+        return pb_err_wrap(err, "creating the Approval in namespace %s", sys_ns);
+    }
+    printf("approval.paybill.dev/%s created in %s: %s cloud plan %.16s of tenant %s as %s\n",
+           str(out, "metadata.name"), sys_ns, strcmp(decision, "Approve") == 0 ? "approved" : "rejected", hash, name,
+           or_dash(str(out, "spec.approver.username")));
+    json_decref(out);
+    return 0;
+}
+
 /* ---- audit verify ---------------------------------------------------------------- */
 
 static int cmd_audit_verify(cli *c, const char *tenant, pb_err *err)
@@ -514,14 +571,15 @@ static int connect(cli *c, const char *kubeconfig, const char *context, pb_err *
 
 int main(int argc, char **argv)
 {
-    const char *kubeconfig = NULL, *context = NULL, *step = NULL, *comment = NULL;
+    const char *kubeconfig = NULL, *context = NULL, *step = NULL, *comment = NULL, *plan = NULL;
+    const char *sys_ns = "paybill-system";
     cli c = {0};
     int help = 0;
     static const struct option longopts[] = {
         {"kubeconfig", required_argument, NULL, 'k'}, {"context", required_argument, NULL, 'c'},
         {"namespace", required_argument, NULL, 'n'}, {"step", required_argument, NULL, 's'},
         {"comment", required_argument, NULL, 'm'},   {"help", no_argument, NULL, 'h'},
-        {"plan", required_argument, NULL, 'p'}, /* approve tenant: refused with a reason below */
+        {"plan", required_argument, NULL, 'p'},      {"system-namespace", required_argument, NULL, 'S'},
         {NULL, 0, NULL, 0}};
     int ch;
     /* Flags may come before or after the subcommand's words: gather the
@@ -547,7 +605,8 @@ int main(int argc, char **argv)
         case 's': step = optarg; break;
         case 'm': comment = optarg; break;
         case 'h': help = 1; break;
-        case 'p': break;
+        case 'p': plan = optarg; break;
+        case 'S': sys_ns = optarg; break;
         default: fputs(USAGE, stderr); return CLI_USAGE_ERR;
         }
     }
@@ -565,16 +624,19 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "audit") == 0 ? npos != 3 || strcmp(pos[1], "verify") != 0
         : strcmp(cmd, "tenants") == 0 ? npos != 1
         : strcmp(cmd, "describe") == 0 ? npos != 3 || strcmp(pos[1], "tenant") != 0
+        : is_decide ? npos != 3 || (strcmp(pos[1], "workflow") != 0 && strcmp(pos[1], "tenant") != 0)
         : npos != 3 || strcmp(pos[1], "workflow") != 0) {
-        if (is_decide && npos >= 2 && strcmp(pos[1], "tenant") == 0)
-            fprintf(stderr, "error: approving a tenant's plan change is not supported yet: the operator has "
-                            "no plan-change approvals to bind to\n");
-        else
-            fprintf(stderr, "error: wrong arguments for \"%s\"\n\n", cmd);
+        fprintf(stderr, "error: wrong arguments for \"%s\"\n\n", cmd);
         fputs(sub_help(cmd), stderr);
         return CLI_USAGE_ERR;
     }
-    if (is_decide && !step) {
+    int on_tenant = is_decide && strcmp(pos[1], "tenant") == 0;
+    if (on_tenant && (!plan || strlen(plan) != 64 || strspn(plan, "0123456789abcdef") != 64)) {
+        fprintf(stderr, "error: %s tenant needs --plan HASH (64 hex digits: the tenant's status.cloud.plan.hash)\n\n%s",
+                cmd, sub_help(cmd));
+        return CLI_USAGE_ERR;
+    }
+    if (is_decide && !on_tenant && !step) {
         fprintf(stderr, "error: %s workflow needs --step STEP (the step's name in the Workflow's spec)\n\n%s", cmd,
                 sub_help(cmd));
         return CLI_USAGE_ERR;
@@ -588,6 +650,9 @@ int main(int argc, char **argv)
             rc = cmd_describe_tenant(&c, pos[2], &err);
         else if (strcmp(cmd, "audit") == 0)
             rc = cmd_audit_verify(&c, pos[2], &err);
+        else if (on_tenant)
+            rc = cmd_decide_plan(&c, pos[2], plan, strcmp(cmd, "approve") == 0 ? "Approve" : "Reject", comment,
+                                 sys_ns, &err);
         else if (is_decide)
             rc = cmd_decide(&c, pos[2], step, strcmp(cmd, "approve") == 0 ? "Approve" : "Reject", comment, &err);
         else

@@ -16,6 +16,11 @@
  *                  is not the Workflow's submitter (pb_pol_may_approve).
  *   validate UPDATE: the spec never changes (status does: the executor
  *                  marks an Approval used, once).
+ *
+ * An Approval of a tenant's cloud plan (spec.tenantRef, spec.planHash) is
+ * bound to the Tenant's uid and to the digest of the saved plan that awaits
+ * approval now, and must be created in the operator's namespace: RBAC there
+ * is what says who may approve cloud spending, not the tenant's own.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -90,6 +95,56 @@ static int find_step(const json_t *spec, const char *name)
     return -1;
 }
 
+/* The Tenant a cloud-plan Approval names: cache, then GET. New reference. */
+static json_t *find_tenant(const wf_adm_ctx *ctx, const char *name)
+{
+    json_t *t = ctx->tenants ? store_get(ctx->tenants, name) : NULL;
+    if (!t && ctx->client) {
+        pb_err e;
+        pb_err_clear(&e);
+        if (kube_get(ctx->client, &OPERATOR_GVR_TENANTS, NULL, name, NULL, &t, &e) != 0)
+            t = NULL;
+    }
+    return t;
+}
+
+/* check_create for spec.tenantRef: 1 admitted, 0 denied with msg. */
+static int check_cloud_plan(const wf_adm_ctx *ctx, const char *ns, const json_t *spec, char *msg, size_t n)
+{
+    const char *name = NULL, *uid = NULL, *hash = NULL;
+    pb_json_opt_string(spec, "tenantRef.name", NULL, &name, NULL);
+    pb_json_opt_string(spec, "tenantRef.uid", NULL, &uid, NULL);
+    pb_json_opt_string(spec, "planHash", NULL, &hash, NULL);
+    if (json_object_get(spec, "workflowRef") || json_object_get(spec, "step") || json_object_get(spec, "specHash")) {
+        snprintf(msg, n, "an Approval names either a Workflow step or a Tenant's cloud plan, not both");
+        return 0;
+    }
+    if (!name || !uid || !hash) {
+        snprintf(msg, n, "spec.tenantRef {name, uid} and spec.planHash are required");
+        return 0;
+    }
+    if (!ctx->system_ns || strcmp(ns, ctx->system_ns) != 0) {
+        snprintf(msg, n, "Approvals of cloud plans are created in the operator's namespace %s, not %s",
+                 ctx->system_ns ? ctx->system_ns : "(unknown)", ns);
+        return 0;
+    }
+    json_t *t = find_tenant(ctx, name);
+    const char *tuid = NULL, *pending = NULL;
+    pb_json_opt_string(t, "metadata.uid", NULL, &tuid, NULL);
+    pb_json_opt_string(t, "status.cloud.plan.hash", NULL, &pending, NULL);
+    int ok = 0;
+    if (!t || !tuid || strcmp(tuid, uid) != 0)
+        snprintf(msg, n, "spec.tenantRef: no Tenant %s with uid %s (a re-created Tenant needs a new Approval)", name,
+                 uid);
+    else if (!pending || strcmp(pending, hash) != 0)
+        snprintf(msg, n, "spec.planHash %.16s is not the plan awaiting approval for Tenant %s (%s)", hash, name,
+                 pending ? pending : "none pending");
+    else
+        ok = 1;
+    json_decref(t);
+    return ok;
+}
+
 /* 1 admitted, 0 denied with msg, or a negative error. */
 static int check_create(const wf_adm_ctx *ctx, const pb_adm_request *rq, char *msg, size_t n)
 {
@@ -119,6 +174,8 @@ static int check_create(const wf_adm_ctx *ctx, const pb_adm_request *rq, char *m
                  exp ? exp : "none");
         return 0;
     }
+    if (json_object_get(spec, "tenantRef") || json_object_get(spec, "planHash"))
+        return check_cloud_plan(ctx, ns, spec, msg, n);
     if (!wf_name || !wf_uid || !hash || !step) {
         snprintf(msg, n, "spec.workflowRef {name, uid}, spec.specHash and spec.step are required");
         return 0;

@@ -111,7 +111,7 @@ static int parse_licence(const json_t *l, const char *origin, opconfig_licence *
 int opconfig_parse(const char *yaml, const char *origin, opconfig *out, pb_err *err)
 {
     static const char *const top[] = {"systemNamespace", "snapshotDir", "rotationGracePeriod", "databaseServers",
-                                      "licence", "billing", NULL};
+                                      "licence", "billing", "cloud", NULL};
     static const char *const srv[] = {"name", "role", "host", "port", "sslmode", "database",
                                       "tenantHost", "adminSecret", "rotationGracePeriod", NULL};
     memset(out, 0, sizeof *out);
@@ -141,6 +141,7 @@ int opconfig_parse(const char *yaml, const char *origin, opconfig *out, pb_err *
     if ((rc = parse_licence(json_object_get(doc, "licence"), origin, &out->licence, err)) != 0)
         goto fail;
     out->billing = json_incref(json_object_get(doc, "billing"));
+    out->cloud = json_incref(json_object_get(doc, "cloud"));
     json_t *servers = json_object_get(doc, "databaseServers");
     if (servers && !json_is_array(servers)) {
         rc = pb_err_set(err, PB_EINVAL, "%s: databaseServers: expected a list", origin);
@@ -245,6 +246,7 @@ void opconfig_free(opconfig *c)
     }
     free(c->servers);
     json_decref(c->billing);
+    json_decref(c->cloud);
     free(c->system_namespace);
     free(c->snapshot_dir);
     memset(c, 0, sizeof *c);

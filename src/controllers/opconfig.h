@@ -29,6 +29,7 @@
  *                                       # this long (and until no licence uses it)
  *
  *   billing: {...}                      # billing webhooks, see controllers/billing.h
+ *   cloud: {...}                        # OpenTofu runs, see controllers/cloud.h
  *
  * Admin credentials are never in this file: only a reference to a Secret.
  * Unknown keys are an error (a typo must not silently drop a setting).
@@ -68,6 +69,8 @@ typedef struct opconfig {
     size_t nservers;
     json_t *billing; /* the billing: section as parsed, or NULL; read by
                         controllers/billing.c (billing_config_parse) */
+    json_t *cloud;   /* the cloud: section as parsed, or NULL; read by
+                        controllers/cloud_controller.c (cloud_config_parse) */
     opconfig_licence licence;
 } opconfig;
 

@@ -34,6 +34,7 @@
 #include "controllers/agent_policies.h"
 #include "controllers/licence_controller.h"
 #include "controllers/billing.h"
+#include "controllers/cloud.h"
 #include "controllers/opconfig.h"
 #include "controllers/opmetrics.h"
 #include "controllers/operator.h"
@@ -366,7 +367,8 @@ int operator_run(const pb_options *opts, pb_err *err)
                             .datamodels = op.datamodels};
     if ((rc = agentpol_cache_new(&aps, &op.agent_policies, err)) != 0)
         goto out;
-    admission = (wf_adm_ctx){.policies = op.agent_policies, .workflows = op.workflows, .client = client};
+    admission = (wf_adm_ctx){.policies = op.agent_policies, .workflows = op.workflows, .client = client,
+                             .tenants = op.tenants, .system_ns = op.system_ns};
     op.admission = &admission;
     if ((rc = operator_add_path_index(op.subscriptions, OPERATOR_INDEX_SUB_TENANT, err)) != 0 ||
         (rc = operator_add_path_index(op.subscriptions, OPERATOR_INDEX_SUB_PLAN, err)) != 0 ||
@@ -382,6 +384,13 @@ int operator_run(const pb_options *opts, pb_err *err)
     if ((rc = billing_config_parse(cfg.billing, opts->config ? opts->config : "(defaults)", &bcfg, err)) != 0 ||
         (rc = billing_start(&op, m, &bcfg, &op.billing, err)) != 0)
         goto out;
+    /* Cloud runs (a pool of tofu subprocesses); off without a cloud: section. */
+    {
+        cloud_config ccfg;
+        if ((rc = cloud_config_parse(cfg.cloud, opts->config ? opts->config : "(defaults)", &ccfg, err)) != 0 ||
+            (rc = cloud_start(&op, &ccfg, &op.cloud, err)) != 0)
+            goto out;
+    }
 
     controller_options plan_o = {.name = "plan", .workers = opts->workers, .reconcile = plan_reconcile, .user = &op};
     controller_options sub_o = {.name = "subscription", .workers = opts->workers, .reconcile = subscription_reconcile, .user = &op};
@@ -424,6 +433,8 @@ int operator_run(const pb_options *opts, pb_err *err)
         {&op.policy_ctrl, dms, operator_map_datamodel_to_agentpolicies, operator_pred_path_changed, "status.appliedModel"},
         /* Workflows wait for Approvals and for their tenant (suspension). */
         {&op.workflow_ctrl, apprs, operator_map_to_workflows, NULL, NULL},
+        /* Tenants wait for Approvals of their cloud plans (cloud.h). */
+        {&op.tenant_ctrl, apprs, cloud_map_approval_to_tenant, NULL, NULL},
         {&op.workflow_ctrl, tenants, operator_map_to_workflows, operator_pred_path_changed, "status.phase"},
     };
     for (size_t i = 0; i < sizeof watches / sizeof watches[0]; i++)
@@ -466,6 +477,7 @@ int operator_run(const pb_options *opts, pb_err *err)
 out:
     webhook_certs_free(webhooks); /* before the manager frees the client */
     billing_free(op.billing); /* after the server that calls it, before the client */
+    cloud_free(op.cloud);     /* joins the run pool: before the client its runs' results use */
     if (health)
         pb_http_server_stop(health);
     if (metrics)

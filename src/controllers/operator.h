@@ -97,6 +97,8 @@ struct operator_ctx {
     /* Signed licences (licence_controller.h). */
     controller *licence_ctrl;
     struct licence_state *licence;
+    /* Cloud runs through OpenTofu (cloud.h); NULL: no cloud: section. */
+    struct cloud *cloud;
 };
 
 /* Connect op->dbs[which] if configured and not yet connected (caller

@@ -33,6 +33,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "controllers/cloud.h"
 #include "controllers/conditions.h"
 #include "controllers/operator.h"
 #include "controllers/planspec.h"
@@ -59,6 +60,7 @@ typedef struct tenant_run {
     long long gen;
     char now[PB_TIME_BUF];
     char ns[128];
+    double requeue_s; /* > 0: look again this soon (cloud runs, drift checks) */
 } tenant_run;
 
 static int child_index(const char *resource)
@@ -466,6 +468,12 @@ static controller_result finalize(tenant_run *r, pb_err *err)
     if (res.kind == CONTROLLER_ERROR)
         return res;
 
+    /* The data first (a snapshot, when asked for, is taken while the
+     * `server` layout's server still runs), then the cloud resources
+     * (cloud.h: Delete and Snapshot destroy them, Retain keeps them and
+     * says where their state is). Both steps are idempotent: a pass that
+     * finds the database gone does nothing, so passes that wait for a
+     * destroy repeat neither the snapshot nor its Event. */
     int rc = tenant_database_delete(r->op, r->tenant, r->status, policy, err);
     if (rc == 0) {
         /* Record where the data went (snapshot path and checksum, or where
@@ -474,6 +482,20 @@ static controller_result finalize(tenant_run *r, pb_err *err)
         if (res.kind != CONTROLLER_SUCCESS)
             return res;
         rc = unroute_all(r, NULL, err);
+    }
+    if (rc == 0) {
+        double cloud_requeue = 0;
+        int crc = cloud_delete(r->op, r->tenant, r->status, policy, r->now, &cloud_requeue, err);
+        if (crc <= 0) {
+            pb_err werr;
+            write_status(r, &werr);
+            if (crc < 0)
+                return controller_error();
+            return cloud_requeue > 0 ? controller_requeue_after(cloud_requeue) : controller_ok();
+        }
+        res = write_status(r, err);
+        if (res.kind != CONTROLLER_SUCCESS)
+            return res;
     }
     /* Delete and Snapshot: nothing to do here for the namespace. Once the
      * finalizer is gone the garbage collector deletes it, as the Tenant
@@ -684,7 +706,23 @@ static controller_result reconcile(tenant_run *r, pb_err *err)
     snprintf(msg, sizeof msg, "namespace %s provisioned", r->ns);
     cond_set(r->status, "NamespaceReady", "True", "Provisioned", msg, r->gen, r->now);
 
-    /* 5. Data and cloud. */
+    /* 5. Cloud and data. */
+    /* Cloud first: the `server` data layout's server is one of its outputs. */
+    const char *provider = "none";
+    pb_json_opt_string(plan, "spec.cloud.provider", "none", &provider, NULL);
+    int cloud_ready = strcmp(provider, "none") == 0;
+    double cloud_requeue = 0;
+    if (cloud_ready)
+        cond_set(r->status, "CloudReady", "True", "NotRequired", "the plan asks for no cloud resources", r->gen, r->now);
+    else if (suspended)
+        cloud_ready = cond_is_true(r->status, "CloudReady"); /* no runs while suspended */
+    else if ((cloud_ready = cloud_reconcile(op, r->tenant, plan, r->status, r->gen, r->now, &cloud_requeue, err)) < 0) {
+        json_decref(plan);
+        pb_err werr;
+        cond_set(r->status, "Ready", "False", "CloudNotReady", pb_err_msg(err), r->gen, r->now);
+        write_status(r, &werr);
+        return controller_error();
+    }
     char ep_before[300], ep_after[300];
     endpoint_of(r->status, ep_before, sizeof ep_before);
     const char *model = NULL;
@@ -702,15 +740,6 @@ static controller_result reconcile(tenant_run *r, pb_err *err)
         cond_set(r->status, "Ready", "False", "DatabaseNotReady", pb_err_msg(err), r->gen, r->now);
         write_status(r, &werr);
         return controller_error();
-    }
-    const char *provider = "none";
-    pb_json_opt_string(plan, "spec.cloud.provider", "none", &provider, NULL);
-    int cloud_ready = strcmp(provider, "none") == 0;
-    if (cloud_ready)
-        cond_set(r->status, "CloudReady", "True", "NotRequired", "the plan asks for no cloud resources", r->gen, r->now);
-    else {
-        snprintf(msg, sizeof msg, "cloud provider %s: Terraform provisioning is not available in this version", provider);
-        cond_set(r->status, "CloudReady", "False", "NotImplemented", msg, r->gen, r->now);
     }
     json_decref(plan);
 
@@ -731,6 +760,7 @@ static controller_result reconcile(tenant_run *r, pb_err *err)
         cond_set(r->status, "Ready", "True", "Active", "tenant is provisioned and active", r->gen, r->now);
         set_phase(r, "Active");
     }
+    r->requeue_s = cloud_requeue;
     return write_status(r, err);
 }
 
@@ -755,6 +785,11 @@ controller_result tenant_reconcile(controller_ctx *ctx, const char *key, pb_err 
             h = (h ^ (unsigned char)*p) * 16777619u;
         res = controller_requeue_after(SECRET_RESYNC_S * (0.9 + 0.2 * (double)(h % 1000) / 1000.0));
     }
+    /* The cloud layer's next look (a run's poll, a drift check) when sooner. */
+    if (res.kind == CONTROLLER_SUCCESS && r.requeue_s > 0)
+        res = controller_requeue_after(r.requeue_s);
+    else if (res.kind == CONTROLLER_REQUEUE_AFTER && r.requeue_s > 0 && r.requeue_s < res.after_s)
+        res = controller_requeue_after(r.requeue_s);
     json_decref(r.old_status);
     json_decref(r.tenant);
     return res;

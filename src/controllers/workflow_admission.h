@@ -76,6 +76,8 @@ typedef struct wf_adm_ctx {
     agentpol_cache *policies; /* required: without it every Workflow is denied */
     store *workflows;         /* Approvals look their Workflow up here first */
     kube_client *client;      /* ... then GET it (NULL: cache only) */
+    store *tenants;           /* cloud-plan Approvals: the Tenant, from here first */
+    const char *system_ns;    /* where cloud-plan Approvals must be (NULL: refused) */
     time_t (*now)(void);      /* NULL: time() */
 } wf_adm_ctx;
 

@@ -75,12 +75,13 @@ int pb_cr_render_root(const pb_cr_inputs *in, json_t **out, pb_err *err)
     }
     json_t *backend;
     if (in->backend.kind && strcmp(in->backend.kind, "pg") == 0) {
-        if (!in->backend.conn_str || !in->backend.schema_name) {
+        if (!in->backend.schema_name) {
             json_decref(mod);
-            return pb_err_set(err, PB_EINVAL, "pg backend: connection string and schema are needed");
+            return pb_err_set(err, PB_EINVAL, "pg backend: a schema is needed");
         }
-        backend = json_pack("{s:{s:s, s:s}}", "pg", "conn_str", in->backend.conn_str, "schema_name",
-                            in->backend.schema_name);
+        backend = json_pack("{s:{s:s}}", "pg", "schema_name", in->backend.schema_name);
+        if (backend && in->backend.conn_str)
+            json_object_set_new(json_object_get(backend, "pg"), "conn_str", json_string(in->backend.conn_str));
     } else {
         if (!in->backend.namespace_ || !in->backend.secret_suffix) {
             json_decref(mod);
@@ -293,6 +294,8 @@ struct pb_cr_pool {
     int stopping;
     int nworkers;
     pthread_t *threads;
+    void (*on_done)(void *ud, const char *tenant);
+    void *on_done_ud;
 };
 
 /* Caller holds mu. The tier whose turn it is among those with work, the
@@ -328,6 +331,12 @@ static void *worker(void *arg)
         j->fn(j->arg);
         pthread_mutex_lock(&p->mu);
         json_object_del(p->busy, j->tenant);
+        /* After the tenant is free: whoever is told may submit its next run. */
+        if (p->on_done) {
+            pthread_mutex_unlock(&p->mu);
+            p->on_done(p->on_done_ud, j->tenant);
+            pthread_mutex_lock(&p->mu);
+        }
         free(j);
     }
     pthread_mutex_unlock(&p->mu);
@@ -408,6 +417,14 @@ int pb_cr_pool_submit(pb_cr_pool *p, const char *tenant, const char *tier, pb_cr
     pthread_cond_signal(&p->cv);
     pthread_mutex_unlock(&p->mu);
     return 0;
+}
+
+void pb_cr_pool_on_done(pb_cr_pool *p, void (*fn)(void *ud, const char *tenant), void *ud)
+{
+    pthread_mutex_lock(&p->mu);
+    p->on_done = fn;
+    p->on_done_ud = ud;
+    pthread_mutex_unlock(&p->mu);
 }
 
 int pb_cr_pool_busy(pb_cr_pool *p, const char *tenant)
@@ -545,4 +562,21 @@ pb_cr_holder_state pb_cr_holder_check(const char *holder, const char *this_host,
     if (got < 0 || got != want)
         return PB_CR_HOLDER_DEAD;
     return PB_CR_HOLDER_ALIVE;
+}
+
+pb_cr_holder_state pb_cr_lock_state(const char *who, const char *this_host, const char *prev_holder,
+                                    const char *recorded_host, int (*pod_gone)(const char *host, void *ud),
+                                    void *ud, long long (*stat_start)(pid_t pid))
+{
+    const char *at = who ? strrchr(who, '@') : NULL;
+    if (!at || !at[1] || !this_host || !*this_host)
+        return PB_CR_HOLDER_UNKNOWN;
+    const char *host = at + 1;
+    if (strcmp(host, this_host) == 0)
+        return prev_holder && *prev_holder ? pb_cr_holder_check(prev_holder, this_host, stat_start)
+                                           : PB_CR_HOLDER_UNKNOWN;
+    if (!pod_gone || !recorded_host || strcmp(recorded_host, host) != 0)
+        return PB_CR_HOLDER_UNKNOWN;
+    int gone = pod_gone(host, ud);
+    return gone == 1 ? PB_CR_HOLDER_DEAD : gone == 0 ? PB_CR_HOLDER_ALIVE : PB_CR_HOLDER_UNKNOWN;
 }

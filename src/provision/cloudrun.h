@@ -25,7 +25,9 @@ typedef struct pb_cr_backend {
     const char *namespace_;    /* kubernetes: the system namespace */
     const char *secret_suffix; /* kubernetes: "paybill-<tenant>" */
     const char *config_path;   /* kubernetes: kubeconfig path, NULL: in-cluster */
-    const char *conn_str;      /* pg: connection string */
+    const char *conn_str;      /* pg: connection string; NULL: the tool reads
+                                  PG_CONN_STR from its environment (so a
+                                  password stays out of the module's files) */
     const char *schema_name;   /* pg: schema per tenant */
 } pb_cr_backend;
 
@@ -96,6 +98,11 @@ int pb_cr_pool_new(int workers, pb_cr_pool **out, pb_err *err);
 int pb_cr_pool_submit(pb_cr_pool *p, const char *tenant, const char *tier, pb_cr_job_fn fn, void *arg,
                       pb_err *err);
 
+/* fn(ud, tenant) is called on the worker after each job, once the tenant
+ * is no longer busy (so fn may lead to its next submit); set it before the
+ * first submit. */
+void pb_cr_pool_on_done(pb_cr_pool *p, void (*fn)(void *ud, const char *tenant), void *ud);
+
 /* 1 when the tenant has a job queued or running. */
 int pb_cr_pool_busy(pb_cr_pool *p, const char *tenant);
 
@@ -125,5 +132,19 @@ pb_cr_holder_state pb_cr_holder_check(const char *holder, const char *this_host,
                                       long long (*stat_start)(pid_t pid));
 
 long long pb_cr_proc_start_ticks(pid_t pid);
+
+/* Whether a state lock may be broken: the lock says who took it (`who`,
+ * the tool's "user@host"); this runner is on this_host.
+ *   - Taken on this host: DEAD or ALIVE by pb_cr_holder_check of
+ *     prev_holder, our last runner here that could hold it ("" : UNKNOWN).
+ *   - Taken on another host: only when the operator runs in a pod
+ *     (pod_gone non-NULL) and that host is the last runner the tenant's
+ *     status names (recorded_host), pod_gone(host, ud) decides: 1 the Pod
+ *     is gone (so is every process it ran: DEAD), 0 it exists (ALIVE),
+ *     negative (UNKNOWN).
+ * Anything else is UNKNOWN: a lock someone else took is never broken. */
+pb_cr_holder_state pb_cr_lock_state(const char *who, const char *this_host, const char *prev_holder,
+                                    const char *recorded_host, int (*pod_gone)(const char *host, void *ud),
+                                    void *ud, long long (*stat_start)(pid_t pid));
 
 #endif

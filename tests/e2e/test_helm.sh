@@ -48,6 +48,7 @@ OPTION_SETS=(
   "--set certManager.enabled=true --set certManager.issuerRef.name=corp-ca --set certManager.issuerRef.kind=ClusterIssuer --set certManager.duration=720h --set certManager.renewBefore=240h"
   "--set serviceMonitor.enabled=true --set serviceMonitor.interval=15s --set serviceMonitor.scrapeTimeout=5s --set serviceMonitor.labels.release=prom"
   "--set networkPolicy.enabled=false"
+  "--set config.cloud.binary=/usr/local/bin/tofu --set config.cloud.modulesDir=/opt/paybill/modules --set config.cloud.workDir=/var/lib/paybill/cloud --set config.cloud.poolSize=8 --set config.cloud.runTimeout=45m"
   "-f $T/np-values.yaml"
 )
 # networkPolicy's lists and config.databaseServers (the egress ports)
@@ -115,8 +116,11 @@ expect_eq "certManager.issuerRef: your issuer, no chart CA" "ClusterIssuer/corp-
 expect_eq "ServiceMonitor: selects the metrics Service, interval, labels" "metrics 15s prom" \
   "$(obj 15 ServiceMonitor | jq -r '"\(.spec.selector.matchLabels["app.kubernetes.io/component"]) \(.spec.endpoints[0].interval) \(.metadata.labels.release)"')"
 expect_eq "networkPolicy off" "0" "$(grep -c '^kind: NetworkPolicy' "$T/render-16.yaml")"
+expect_eq "cloud: the config section, the work volume and the pod name" \
+  "8 /var/lib/paybill/cloud POD_NAME" \
+  "$(obj 17 ConfigMap paybill-operator-config | jq -r '.data["config.yaml"]' | python3 -c 'import sys,yaml; print(yaml.safe_load(sys.stdin)["cloud"]["poolSize"])') $(obj 17 Deployment | jq -r '[.spec.template.spec.containers[0].volumeMounts[] | select(.name == "cloud-work") | .mountPath][0]') $(obj 17 Deployment | jq -r '[.spec.template.spec.containers[0].env[].name | select(. == "POD_NAME")][0]')"
 expect_eq "networkPolicy: metricsFrom, cidrs, database ports, extraEgress" "monitoring 10.0.0.1/32 5433 5432 8200" \
-  "$(obj 17 NetworkPolicy | jq -r '"\(.spec.ingress[1].from[0].namespaceSelector.matchLabels["kubernetes.io/metadata.name"]) \(.spec.egress[1].to[0].ipBlock.cidr) \(.spec.egress[2].ports | map(.port|tostring) | join(" ")) \(.spec.egress[3].ports[0].port)"')"
+  "$(obj 18 NetworkPolicy | jq -r '"\(.spec.ingress[1].from[0].namespaceSelector.matchLabels["kubernetes.io/metadata.name"]) \(.spec.egress[1].to[0].ipBlock.cidr) \(.spec.egress[2].ports | map(.port|tostring) | join(" ")) \(.spec.egress[3].ports[0].port)"')"
 ok "options reach the rendered objects"
 
 # ---- bad values fail at helm install, with a clear message, before anything is created
@@ -131,6 +135,7 @@ bad_values "at '/logLevel': value must be one of 'debug', 'info', 'warn', 'error
 bad_values "additional properties 'replica' not allowed" --set replica=3
 bad_values "at '/replicas': maximum: got 2, want 1" --set leaderElection=false
 bad_values "at '/runAsUser': minimum: got 0, want 1" --set runAsUser=0
+bad_values "at '/config/cloud/poolSize': maximum: got 100, want 64" --set config.cloud.poolSize=100
 bad_values "at '/metrics/port': maximum: got 70,000, want 65,535" --set metrics.port=70000
 bad_values "at '/network/ipFamily'" --set network.ipFamily=IPv5
 bad_values "at '/config/databaseServers/0/role'" --set 'config.databaseServers[0].name=x' --set 'config.databaseServers[0].role=primary' \

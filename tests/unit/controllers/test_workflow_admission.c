@@ -575,6 +575,62 @@ static void test_approval_validate(void **state)
     assert_non_null(strstr(msg, "immutable (spec.step differs)"));
 }
 
+/* ---- Approvals of cloud plans ------------------------------------------- */
+
+#define PLAN_HASH "c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00"
+
+static int approve_plan(const char *user, const char *ns, const char *tenant, const char *uid, const char *hash,
+                        const char *extra, char *msg, size_t n)
+{
+    char obj[2048];
+    snprintf(obj, sizeof obj,
+             "{\"metadata\":{\"name\":\"ap\"},\"spec\":{\"tenantRef\":{\"name\":\"%s\",\"uid\":\"%s\"},"
+             "\"planHash\":\"%s\",\"expiresAt\":\"2027-01-15T10:00:00Z\",\"approver\":%s%s}}",
+             tenant, uid, hash, user, extra);
+    return run(wf_adm_approval_validate, req_as(user, "CREATE", "Approval", ns, obj, NULL), msg, n, NULL);
+}
+
+static void test_approval_cloud_plan(void **state)
+{
+    (void)state;
+    char msg[4096];
+    put(F.tenants, "{\"metadata\":{\"name\":\"globex\",\"uid\":\"t-2\"},"
+                   "\"status\":{\"cloud\":{\"plan\":{\"hash\":\"" PLAN_HASH "\"}}}}");
+    F.ctx.tenants = F.tenants;
+    /* Without a known operator namespace nothing is admitted (fail closed). */
+    assert_false(approve_plan(ALICE, "paybill-system", "globex", "t-2", PLAN_HASH, "", msg, sizeof msg));
+    assert_non_null(strstr(msg, "operator's namespace"));
+    F.ctx.system_ns = "paybill-system";
+    assert_true(approve_plan(ALICE, "paybill-system", "globex", "t-2", PLAN_HASH, "", msg, sizeof msg));
+    /* In a tenant's namespace: refused (the tenant's RBAC does not approve spending). */
+    assert_false(approve_plan(ALICE, "tenant-globex", "globex", "t-2", PLAN_HASH, "", msg, sizeof msg));
+    assert_non_null(strstr(msg, "not tenant-globex"));
+    /* A re-created tenant, an unknown one, another plan. */
+    assert_false(approve_plan(ALICE, "paybill-system", "globex", "t-9", PLAN_HASH, "", msg, sizeof msg));
+    assert_non_null(strstr(msg, "spec.tenantRef"));
+    assert_false(approve_plan(ALICE, "paybill-system", "nobody", "t-2", PLAN_HASH, "", msg, sizeof msg));
+    assert_non_null(strstr(msg, "no Tenant nobody"));
+    char other[65] = PLAN_HASH;
+    other[0] = 'd';
+    assert_false(approve_plan(ALICE, "paybill-system", "globex", "t-2", other, "", msg, sizeof msg));
+    assert_non_null(strstr(msg, "not the plan awaiting approval"));
+    /* A tenant with no plan pending. */
+    assert_false(approve_plan(ALICE, "paybill-system", "acme", "t-1", PLAN_HASH, "", msg, sizeof msg));
+    assert_non_null(strstr(msg, "none pending"));
+    /* Both kinds of target in one Approval. */
+    assert_false(approve_plan(ALICE, "paybill-system", "globex", "t-2", PLAN_HASH, ",\"step\":\"del\"", msg,
+                              sizeof msg));
+    assert_non_null(strstr(msg, "not both"));
+    /* A forged approver. */
+    char obj[2048];
+    snprintf(obj, sizeof obj,
+             "{\"spec\":{\"tenantRef\":{\"name\":\"globex\",\"uid\":\"t-2\"},\"planHash\":\"" PLAN_HASH "\","
+             "\"expiresAt\":\"2027-01-15T10:00:00Z\",\"approver\":" ALICE "}}");
+    assert_false(run(wf_adm_approval_validate, req_as(BOB, "CREATE", "Approval", "paybill-system", obj, NULL), msg,
+                     sizeof msg, NULL));
+    assert_non_null(strstr(msg, "does not match the authenticated user"));
+}
+
 /* ---- AgentPolicies ------------------------------------------------------ */
 
 static int policy(const char *ns, const char *spec, char *msg, size_t n)
@@ -657,6 +713,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_validate_update, setup, teardown),
         cmocka_unit_test_setup_teardown(test_approval_mutate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_approval_validate, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_approval_cloud_plan, setup, teardown),
         cmocka_unit_test_setup_teardown(test_policy_validate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_view_cache, setup, teardown),
     };

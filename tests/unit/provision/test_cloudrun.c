@@ -65,6 +65,13 @@ static void render_kubernetes(void **state)
     assert_int_equal(pb_cr_render_root(&in, &root, &err), 0);
     json_t *pg = json_object_get(json_object_get(json_object_get(root, "terraform"), "backend"), "pg");
     assert_string_equal(json_string_value(json_object_get(pg, "schema_name")), "tf_acme");
+    assert_string_equal(json_string_value(json_object_get(pg, "conn_str")), "postgres://x");
+    json_decref(root);
+    /* ... with the connection string left to PG_CONN_STR. */
+    in.backend.conn_str = NULL;
+    assert_int_equal(pb_cr_render_root(&in, &root, &err), 0);
+    pg = json_object_get(json_object_get(json_object_get(root, "terraform"), "backend"), "pg");
+    assert_null(json_object_get(pg, "conn_str"));
     json_decref(root);
     json_decref(labels);
     json_decref(vars);
@@ -299,6 +306,91 @@ static void pool_fair_across_tiers(void **state)
     pb_cr_pool_free(p);
 }
 
+/* on_done runs once the tenant is free, so the one told can queue the
+ * tenant's next run at once (a reconcile woken from inside the job found it
+ * still busy, and the tenant stalled). */
+typedef struct done_probe {
+    pb_cr_pool *p;
+    int calls, busy_seen, resubmit_rc;
+} done_probe;
+
+static void noop_job(void *arg)
+{
+    (void)arg;
+}
+
+static void probe_done(void *ud, const char *tenant)
+{
+    done_probe *d = ud;
+    pb_err err;
+    d->busy_seen += pb_cr_pool_busy(d->p, tenant);
+    if (d->calls++ == 0)
+        d->resubmit_rc = pb_cr_pool_submit(d->p, tenant, "t", noop_job, NULL, &err);
+}
+
+static void pool_on_done_after_free(void **state)
+{
+    (void)state;
+    done_probe d = {0};
+    pb_err err;
+    assert_int_equal(pb_cr_pool_new(1, &d.p, &err), 0);
+    pb_cr_pool_on_done(d.p, probe_done, &d);
+    assert_int_equal(pb_cr_pool_submit(d.p, "a", "t", noop_job, NULL, &err), 0);
+    for (int i = 0; i < 500 && (d.calls < 2 || pb_cr_pool_busy(d.p, "a")); i++)
+        usleep(2000);
+    assert_int_equal(d.calls, 2);
+    assert_int_equal(d.busy_seen, 0);
+    assert_int_equal(d.resubmit_rc, 0);
+    pb_cr_pool_free(d.p);
+}
+
+/* Who may break a lock: only a provably gone holder of ours. */
+static long long fake_start42(pid_t pid)
+{
+    return pid == 42 ? 1000 : -1; /* pid 42 runs, started at tick 1000 */
+}
+
+static int fake_pod_gone(const char *host, void *ud)
+{
+    (void)ud;
+    return strcmp(host, "op-old") == 0 ? 1 : strcmp(host, "op-live") == 0 ? 0 : -1;
+}
+
+static void lock_state_decisions(void **state)
+{
+    (void)state;
+    /* Same host: the last runner here decides. */
+    assert_int_equal(pb_cr_lock_state("paybill@op-1", "op-1", "op-1:42:1000", "", fake_pod_gone, NULL, fake_start42),
+                     PB_CR_HOLDER_ALIVE);
+    assert_int_equal(pb_cr_lock_state("paybill@op-1", "op-1", "op-1:42:999", "", fake_pod_gone, NULL, fake_start42),
+                     PB_CR_HOLDER_DEAD);
+    assert_int_equal(pb_cr_lock_state("paybill@op-1", "op-1", "op-1:43:1000", "", NULL, NULL, fake_start42),
+                     PB_CR_HOLDER_DEAD);
+    assert_int_equal(pb_cr_lock_state("paybill@op-1", "op-1", "", "", fake_pod_gone, NULL, fake_start42),
+                     PB_CR_HOLDER_UNKNOWN);
+    /* Another host: the recorded runner's Pod is gone -> dead; it exists ->
+     * alive; lookup failed -> unknown. */
+    assert_int_equal(pb_cr_lock_state("paybill@op-old", "op-1", "", "op-old", fake_pod_gone, NULL, fake_start42),
+                     PB_CR_HOLDER_DEAD);
+    assert_int_equal(pb_cr_lock_state("paybill@op-live", "op-1", "", "op-live", fake_pod_gone, NULL, fake_start42),
+                     PB_CR_HOLDER_ALIVE);
+    assert_int_equal(pb_cr_lock_state("paybill@op-x", "op-1", "", "op-x", fake_pod_gone, NULL, fake_start42),
+                     PB_CR_HOLDER_UNKNOWN);
+    /* ... but never for a host the status does not name (a person's
+     * laptop called like a gone pod), nor outside a pod. */
+    assert_int_equal(pb_cr_lock_state("alice@op-old", "op-1", "", "op-2", fake_pod_gone, NULL, fake_start42),
+                     PB_CR_HOLDER_UNKNOWN);
+    assert_int_equal(pb_cr_lock_state("paybill@op-old", "op-1", "", "op-old", NULL, NULL, fake_start42),
+                     PB_CR_HOLDER_UNKNOWN);
+    /* Malformed "who". */
+    assert_int_equal(pb_cr_lock_state("nobody", "op-1", "op-1:42:1000", "", fake_pod_gone, NULL, fake_start42),
+                     PB_CR_HOLDER_UNKNOWN);
+    assert_int_equal(pb_cr_lock_state("x@", "op-1", "op-1:42:1000", "", fake_pod_gone, NULL, fake_start42),
+                     PB_CR_HOLDER_UNKNOWN);
+    assert_int_equal(pb_cr_lock_state(NULL, "op-1", "op-1:42:1000", "", fake_pod_gone, NULL, fake_start42),
+                     PB_CR_HOLDER_UNKNOWN);
+}
+
 static void pool_silo_flood(void **state)
 {
     (void)state;
@@ -361,7 +453,9 @@ int main(void)
         cmocka_unit_test(render_kubernetes),   cmocka_unit_test(render_refuses),
         cmocka_unit_test(plan_digest),         cmocka_unit_test(exec_codes_and_log),
         cmocka_unit_test(exec_timeout_kills_group), cmocka_unit_test(pool_fair_across_tiers),
-        cmocka_unit_test(pool_silo_flood),     cmocka_unit_test(holder_decisions),
+        cmocka_unit_test(pool_silo_flood),
+        cmocka_unit_test(pool_on_done_after_free),
+        cmocka_unit_test(lock_state_decisions),     cmocka_unit_test(holder_decisions),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,129 @@
+locals {
+  root   = "${var.base_dir}/${var.tenant}"
+  bucket = "${local.root}/bucket"
+  pglib  = abspath("${path.module}/../../hack/lib/postgres.sh")
+}
+
+# The bucket: a directory with a marker object (the tenant's files and
+# database snapshots go under it). Destroying it removes the directory and
+# what is in it, as deleting a cloud bucket with force_destroy does.
+resource "terraform_data" "bucket_dir" {
+  input = local.bucket
+  provisioner "local-exec" {
+    when    = destroy
+    command = "rm -rf -- '${self.input}'"
+  }
+}
+
+resource "local_file" "bucket" {
+  depends_on      = [terraform_data.bucket_dir]
+  filename        = "${local.bucket}/.paybill-bucket"
+  file_permission = "0644"
+  content = jsonencode({
+    tenant = var.tenant
+    tier   = var.tier
+    region = var.region
+    labels = var.labels
+    marker = var.marker
+  })
+}
+
+# Random material: each terraform_data gets a random UUID (122 random bits)
+# as its id when created; it is kept in state and never changes after.
+resource "terraform_data" "key" {
+  input = "key"
+}
+
+resource "terraform_data" "key2" {
+  input = "key2"
+}
+
+# The identity the tenant's workloads use (IRSA / workload identity there).
+resource "terraform_data" "identity" {
+  input = var.tenant
+}
+
+locals {
+  # 256-bit encryption key (the cloud modules' KMS key), from 244 random bits.
+  key_hex = sha256("${terraform_data.key.id}/${terraform_data.key2.id}")
+}
+
+# The dedicated server: initdb + start on a loopback port through
+# hack/lib/postgres.sh; stopped and removed on destroy.
+resource "terraform_data" "admin_password" {
+  count = var.server ? 1 : 0
+  input = "admin"
+}
+
+locals {
+  admin_password = var.server ? substr(sha256("pw/${terraform_data.admin_password[0].id}"), 0, 32) : ""
+  # A port from the tenant's name (stable, 20000-29999): pg_start keeps it.
+  server_port = 20000 + parseint(substr(sha256(var.tenant), 0, 6), 16) % 10000
+}
+
+resource "terraform_data" "server" {
+  count = var.server ? 1 : 0
+  input = {
+    dir   = "${local.root}/pg"
+    root  = local.root
+    port  = local.server_port
+    pglib = local.pglib
+  }
+  provisioner "local-exec" {
+    interpreter = ["/bin/bash", "-c"]
+    environment = { PW = local.admin_password }
+    command     = <<-EOT
+      set -e
+      . '${self.input.pglib}'
+      mkdir -p '${self.input.dir}'
+      if [ "$(id -u)" -eq 0 ]; then chown paybill '${self.input.dir}'; chmod 755 '${self.input.root}'; fi
+      echo '${self.input.port}' > '${self.input.dir}/port'
+      pg_start '${self.input.dir}'
+      pg_psql "ALTER ROLE postgres PASSWORD '$PW'" >/dev/null
+      printf '%s' "$PW" > '${self.input.dir}/superpass'
+    EOT
+  }
+  provisioner "local-exec" {
+    when        = destroy
+    interpreter = ["/bin/bash", "-c"]
+    command     = ". '${self.input.pglib}' && pg_stop '${self.input.dir}' && rm -rf '${self.input.dir}'"
+  }
+}
+
+# A slow step (tests): runs again whenever the marker changes, and on destroy.
+resource "terraform_data" "delay" {
+  count            = var.delay_s > 0 ? 1 : 0
+  triggers_replace = [var.marker]
+  input            = var.delay_s
+  provisioner "local-exec" {
+    command = "sleep ${self.input}"
+  }
+  provisioner "local-exec" {
+    when    = destroy
+    command = "sleep ${self.input}"
+  }
+}
+
+output "outputs" {
+  value = merge({
+    bucket     = local.bucket
+    bucket_url = "file://${local.bucket}"
+    key_id     = "local:${terraform_data.key.id}"
+    identity   = "local:${terraform_data.identity.id}"
+    }, var.server ? {
+    db_host       = "127.0.0.1"
+    db_port       = tostring(local.server_port)
+    db_admin_user = "postgres"
+    db_sslmode    = "disable"
+  } : {})
+  depends_on = [terraform_data.server]
+}
+
+output "sensitive_outputs" {
+  value = merge({
+    encryption_key = local.key_hex
+    }, var.server ? {
+    db_admin_password = local.admin_password
+  } : {})
+  sensitive = true
+}

@@ -1,0 +1,43 @@
+variable "tenant" {
+  type        = string
+  description = "The tenant's name."
+}
+
+variable "tier" {
+  type    = string
+  default = ""
+}
+
+variable "region" {
+  type    = string
+  default = ""
+}
+
+variable "labels" {
+  type    = map(string)
+  default = {}
+}
+
+variable "base_dir" {
+  type        = string
+  description = "Where tenants' buckets (and servers) live: <base_dir>/<tenant>/."
+  default     = "/var/lib/paybill/local-cloud"
+}
+
+variable "server" {
+  type        = bool
+  description = "Start a dedicated PostgreSQL server on loopback for the silo `server` data layout."
+  default     = false
+}
+
+variable "marker" {
+  type        = string
+  description = "Any value; changing it changes the bucket's marker object (tests use it to make a change)."
+  default     = ""
+}
+
+variable "delay_s" {
+  type        = number
+  description = "Seconds each apply and destroy spends in a local-exec (tests use it to kill a run half-way)."
+  default     = 0
+}
