@@ -26,22 +26,9 @@
 #     Retain keeps the resources and says where the state is.
 . "$(dirname "$0")/stack_env.sh"
 
-# On failure, say where each tenant's cloud layer was.
-fail() {
-  echo "FAIL: $*" >&2
-  kubectl get tenants -o json 2>/dev/null | jq -c '.items[] | {name: .metadata.name, cloud: (.status.cloud | del(.root)),
-    cond: [.status.conditions[]? | select(.type == "CloudReady" or .type == "Ready")]}' >&2
-  exit 1
-}
-TOFU=$("$STACK_ROOT/hack/tofu.sh" bindir)/tofu
-[ -x "$TOFU" ] || fail "tofu is not built (hack/tofu.sh build)"
-"$STACK_ROOT/hack/providers.sh" build >/dev/null || fail "providers not built (hack/providers.sh build)"
-"$STACK_ROOT/hack/providers.sh" tfrc >"$T/tofu.tfrc"
-BASE=$T/local-cloud
-mkdir -p "$BASE" "$T/cloud"
-chmod 755 "$BASE"
+. "$(dirname "$0")/cloud_lib.sh"
 
-# ---- the mirror alone: init offline with the three providers ----------------
+# ---- the mirror alone: init offline with hashicorp/local -----------------------
 mkdir -p "$T/mirror-check"
 cat >"$T/mirror-check/main.tf" <<EOF
 terraform {
@@ -62,63 +49,7 @@ EOF
 expect_match "init installed hashicorp/local from the mirror" 'Installed hashicorp/local v1\.4\.0' "$(cat "$T/mirror-check/init.log")"
 expect_eq "the local provider wrote terraform_data's id" "$(cd "$T/mirror-check" && TF_CLI_CONFIG_FILE=$T/tofu.tfrc "$TOFU" output -raw hex)" "$(cat "$T/mirror-check/out.txt")"
 
-stack_up
-WEBHOOK_PORT=$(free_port)
-agent_webhooks "$WEBHOOK_PORT" || fail "webhook configurations not applied"
-cat >>"$T/operator.yaml" <<CFG
-cloud:
-  binary: $TOFU
-  cliConfig: $T/tofu.tfrc
-  modulesDir: $STACK_ROOT/modules
-  workDir: $T/cloud
-  poolSize: 2
-  runTimeout: 5m
-  kubeconfig: $T/operator.kubeconfig
-CFG
-operator_start operator --webhook-addr "127.0.0.1:$WEBHOOK_PORT"
-wait_for "caBundle injected" 60 sh -c \
-  "[ -n \"\$(kubectl get validatingwebhookconfiguration paybill-workflows -o jsonpath='{.webhooks[0].clientConfig.caBundle}')\" ]"
-plugin() { PATH=$STACK_BUILD:$PATH kubectl paybill "$@" --system-namespace "$STACK_NAMESPACE"; }
-
-plan() { # plan NAME APPROVAL MODULE [extra variables as JSON members] [drift]
-  cat <<EOF | kubectl apply -f - >/dev/null || fail "plan $1 not applied"
-apiVersion: paybill.dev/v1alpha1
-kind: Plan
-metadata: {name: $1}
-spec:
-  tier: $1
-  isolation: {model: pooled}
-  cloud:
-    provider: local
-    module: $3
-    approval: $2
-    variables: {base_dir: "$BASE"${4:+, $4}}
-    ${5:+drift: $5}
-EOF
-}
-tenant() { # tenant NAME PLAN POLICY
-  cat <<EOF | kubectl apply -f - >/dev/null || fail "tenant $1 not applied"
-apiVersion: paybill.dev/v1alpha1
-kind: Tenant
-metadata: {name: $1}
-spec:
-  owner: {name: Test, email: t@example.com}
-  region: local-1
-  deletionPolicy: $3
----
-apiVersion: paybill.dev/v1alpha1
-kind: Subscription
-metadata: {name: $1}
-spec:
-  tenantRef: {name: $1}
-  planRef: {name: $2}
-  billing: {provider: manual}
-EOF
-}
-cond() { jp tenant "$1" "{.status.conditions[?(@.type==\"CloudReady\")].$2}"; }
-state_secret() { echo "tfstate-default-paybill-$1"; }
-state_json() { kubectl -n "$STACK_NAMESPACE" get secret "$(state_secret "$1")" -o 'jsonpath={.data.tfstate}' | base64 -d | gunzip; }
-lease_holder() { kubectl -n "$STACK_NAMESPACE" get lease "lock-$(state_secret "$1")" -o 'jsonpath={.spec.holderIdentity}' 2>/dev/null; }
+cloud_stack_up
 
 # ---- Auto ---------------------------------------------------------------------
 plan auto Auto local
@@ -235,36 +166,13 @@ expect_eq "other tenants unaffected" "True" "$(cond t-auto status)"
 plan slow Auto local '"delay_s": 20'
 tenant t-kill slow Delete
 wait_for "t-kill ready" 240 is tenant t-kill '{.status.conditions[?(@.type=="CloudReady")].status}' True
-W=$T/cloud/t-kill
-tofu_pid() { # the tofu command of the tenant's run doing $1 (apply|destroy)
-  local p
-  for p in $(pgrep -f "tofu.* $1 " || true); do
-    [ "$(readlink "/proc/$p/cwd" 2>/dev/null)" = "$W" ] && { echo "$p"; return 0; }
-  done
-  return 1
-}
-# converge TENANT MARKER TIMEOUT: wait until the bucket's marker is MARKER
-# and CloudReady is True, approving each plan that waits (a changed marker replaces resources, and
-# a plan that deletes anything needs an Approval even under Auto).
-converge() {
-  local i
-  for i in $(seq 1 "$3"); do
-    [ "$(jq -r .marker "$BASE/$1/bucket/.paybill-bucket" 2>/dev/null)" = "$2" ] && [ "$(cond "$1" status)" = True ] &&
-      { ok "$1 converged to $2"; return 0; }
-    if [ "$(cond "$1" reason)" = AwaitingApproval ]; then
-      plugin approve tenant "$1" --plan "$(jp tenant "$1" '{.status.cloud.plan.hash}')" >/dev/null 2>&1 || true
-    fi
-    sleep 1
-  done
-  fail "$1 did not converge to marker $2 in $3 s"
-}
 plan slow Auto local '"delay_s": 20, "marker": "killed"'
 wait_for "a replacing plan waits for approval even under Auto" 120 is tenant t-kill '{.status.conditions[?(@.type=="CloudReady")].reason}' AwaitingApproval
 expect_match "the plan counts the deletes" '[1-9] delete\(s\)' "$(cond t-kill message)"
 plugin approve tenant t-kill --plan "$(jp tenant t-kill '{.status.cloud.plan.hash}')" >/dev/null || fail "approve t-kill"
-wait_for "an apply is under way" 120 tofu_pid apply
+wait_for "an apply is under way" 120 tofu_pid t-kill apply
 wait_for "the apply holds the state lock" 60 sh -c "[ -n \"\$(kubectl -n $STACK_NAMESPACE get lease lock-tfstate-default-paybill-t-kill -o jsonpath='{.spec.holderIdentity}')\" ]"
-kill -9 "$(tofu_pid apply)"
+kill -9 "$(tofu_pid t-kill apply)"
 ok "killed the tofu apply (SIGKILL) while it held the lock"
 converge t-kill killed 300
 wait_for "t-kill CloudReady again" 120 is tenant t-kill '{.status.conditions[?(@.type=="CloudReady")].status}' True
@@ -279,8 +187,8 @@ plugin approve tenant t-kill --plan "$(jp tenant t-kill '{.status.cloud.plan.has
 wait_for "an apply is recorded" 120 is tenant t-kill '{.status.cloud.phase}' Applying
 expect_match "status records the run id" '^apply-[0-9a-f]{16}$' "$(jp tenant t-kill '{.status.cloud.run.id}')"
 expect_match "status records the holder" "^$(hostname):[0-9]+:[0-9]+$" "$(jp tenant t-kill '{.status.cloud.run.holder}')"
-wait_for "the apply runs" 60 tofu_pid apply
-orphan=$(tofu_pid apply)
+wait_for "the apply runs" 60 tofu_pid t-kill apply
+orphan=$(tofu_pid t-kill apply)
 stack_kill "$T/operator.pid" KILL
 operator_start operator --webhook-addr "127.0.0.1:$WEBHOOK_PORT"
 converge t-kill during-crash 300
@@ -291,9 +199,9 @@ ok "the orphaned apply finished on its own (its live lock was waited for, not br
 
 # ---- kill -9 of the tofu destroy -------------------------------------------------
 kubectl delete tenant t-kill --wait=false >/dev/null
-wait_for "a destroy is under way" 120 tofu_pid destroy
+wait_for "a destroy is under way" 120 tofu_pid t-kill destroy
 wait_for "the destroy holds the state lock" 60 sh -c "[ -n \"\$(kubectl -n $STACK_NAMESPACE get lease lock-tfstate-default-paybill-t-kill -o jsonpath='{.spec.holderIdentity}')\" ]"
-kill -9 "$(tofu_pid destroy)"
+kill -9 "$(tofu_pid t-kill destroy)"
 ok "killed the tofu destroy (SIGKILL) while it held the lock"
 wait_for "the deletion converges" 300 gone tenant t-kill
 [ ! -e "$BASE/t-kill/bucket/.paybill-bucket" ] || fail "the destroy left the bucket"

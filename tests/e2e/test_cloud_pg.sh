@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# e2e-servers: devapi kube
+# End-to-end: tenants' cloud runs with their state in OpenTofu's pg backend
+# (cloud.stateBackend: pg): schema tfstate_<tenant> of database postgres on
+# the shared database server, credentials passed to the tool in
+# PG_CONN_STR (never written to the tenant's work directory).
+#
+#   - Auto: applied, the state is a row in tfstate_t_pg.states, no state
+#     Secret in the system namespace, no password in the work directory;
+#   - kill -9 of the tofu apply: pg's locks are session advisory locks, so
+#     the dead runner's lock went with its connection: the tenant converges
+#     with no lock to break;
+#   - Delete: destroyed, the state has no resources left.
+. "$(dirname "$0")/stack_env.sh"
+. "$(dirname "$0")/cloud_lib.sh"
+
+cloud_stack_up "stateBackend: pg"
+
+plan pgplan Auto local '"delay_s": 5'
+tenant t-pg pgplan Delete
+wait_for "t-pg CloudReady=True" 240 is tenant t-pg '{.status.conditions[?(@.type=="CloudReady")].status}' True
+expect_eq "the state is a row of tfstate_t_pg.states" "default" \
+  "$(psql_admin -d postgres -c "SELECT name FROM tfstate_t_pg.states")"
+expect_eq "... holding the module's resources" "6" \
+  "$(psql_admin -d postgres -c "SELECT data FROM tfstate_t_pg.states" | jq '[.resources[] | select(.mode == "managed")] | length')"
+expect_eq "no state Secret in the system namespace" "" \
+  "$(kubectl -n "$STACK_NAMESPACE" get secret tfstate-default-paybill-t-pg -o name 2>/dev/null)"
+pass=$(kubectl -n "$STACK_NAMESPACE" get secret pg-admin -o jsonpath='{.data.password}' | base64 -d)
+if grep -rqF -- "$pass" "$T/cloud/t-pg" 2>/dev/null; then fail "the admin password is in the work directory"; fi
+ok "the admin password is not in the work directory"
+
+plan pgplan Auto local '"delay_s": 20, "marker": "killed"'
+approve_until t-pg 120 tofu_pid t-pg apply
+kill -9 "$(tofu_pid t-pg apply)"
+ok "killed the tofu apply (SIGKILL)"
+converge t-pg killed 300
+if grep -q "released a stale state lock" "$T/operator.log"; then fail "a pg lock was force-unlocked"; fi
+ok "no lock had to be broken (pg's lock went with the dead session)"
+
+kubectl delete tenant t-pg --wait=false >/dev/null
+wait_for "Delete: the tenant goes" 300 gone tenant t-pg
+[ ! -e "$BASE/t-pg/bucket" ] || fail "Delete left the bucket"
+ok "Delete destroyed the bucket"
+expect_eq "the state has no resources left" "0" \
+  "$(psql_admin -d postgres -c "SELECT data FROM tfstate_t_pg.states" | jq '.resources | length')"
+echo "PASS: $TEST_NAME ($(stack_apiserver_kind))"
