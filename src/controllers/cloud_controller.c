@@ -27,6 +27,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,6 +72,10 @@ struct cloud {
     json_t *results; /* tenant -> pointer integer of a run_result */
     int in_pod;      /* POD_NAME (the chart's downward API) is our hostname: a
                         lock taken by a runner in a Pod that is gone is stale */
+    /* The tools running now (their process groups), under mu: shutdown
+     * interrupts them so they save state and release their locks. */
+    pid_t running[64];
+    int stopping;
 };
 
 typedef struct job {
@@ -84,6 +89,7 @@ typedef struct job {
     char recorded_host[128];  /* status.cloud.runner before this job: the host
                                  (pod) of the tenant's previous runner */
     char *pg_env;             /* "PG_CONN_STR=..." (pg state backend; wiped) */
+    pid_t pid;                /* the tool running now, 0 when none */
     char prev_holder[300];    /* run.holder when the job began: the last runner
                                  of ours that could hold the lock (each locking
                                  command overwrites the file when it starts) */
@@ -209,6 +215,21 @@ void cloud_free(cloud *c)
 {
     if (!c)
         return;
+    /* Interrupt the tools (as Ctrl-C does): tofu finishes the resource
+     * operations under way, saves the state and releases its lock; an
+     * apply left half-way is planned again by the next leader. */
+    pthread_mutex_lock(&c->mu);
+    c->stopping = 1;
+    int n = 0;
+    for (size_t i = 0; i < sizeof c->running / sizeof c->running[0]; i++)
+        if (c->running[i] > 0 && kill(-c->running[i], SIGINT) == 0)
+            n++;
+    pthread_mutex_unlock(&c->mu);
+    if (n) {
+        char nb[16];
+        snprintf(nb, sizeof nb, "%d", n);
+        pb_log_info("interrupting cloud runs for shutdown", "runs", nb, NULL);
+    }
     pb_cr_pool_free(c->pool);
     const char *k;
     json_t *v;
@@ -232,9 +253,25 @@ static void job_free(job *j)
     free(j);
 }
 
+static void track(cloud *c, pid_t pid, int add)
+{
+    pthread_mutex_lock(&c->mu);
+    for (size_t i = 0; i < sizeof c->running / sizeof c->running[0]; i++)
+        if (add ? c->running[i] == 0 : c->running[i] == pid) {
+            c->running[i] = add ? pid : 0;
+            break;
+        }
+    /* Started after shutdown began (between its check and the fork). */
+    if (add && c->stopping)
+        kill(-pid, SIGINT);
+    pthread_mutex_unlock(&c->mu);
+}
+
 static void record_holder(void *ud, pid_t pid)
 {
-    const job *j = ud;
+    job *j = ud;
+    j->pid = pid;
+    track(j->c, pid, 1);
     if (!j->locking)
         return; /* run.holder names the last runner that could hold the lock */
     char path[760], buf[300];
@@ -277,7 +314,16 @@ static int tool(job *j, const char *log, const char *const *args, int *code, pb_
     snprintf(logp, sizeof logp, "%s/%s", j->dir, log);
     pb_cr_exec_opts o = {.argv = argv, .cwd = j->dir, .env = env, .log_path = logp,
                          .timeout_ms = j->c->cfg.run_timeout_ms, .started = record_holder, .ud = j};
-    return pb_cr_exec(&o, code, err);
+    pthread_mutex_lock(&j->c->mu);
+    int stopping = j->c->stopping;
+    pthread_mutex_unlock(&j->c->mu);
+    if (stopping)
+        return pb_err_set(err, PB_ECANCELED, "the operator is shutting down");
+    j->pid = 0;
+    int rc = pb_cr_exec(&o, code, err);
+    if (j->pid)
+        track(j->c, j->pid, 0);
+    return rc;
 }
 
 static void set_tail(job *j, run_result *r, const char *log)

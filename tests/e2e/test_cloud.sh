@@ -21,7 +21,8 @@
 #   - kill -9 of the tofu apply and of the tofu destroy: the stale lock of
 #     the dead runner is released and the tenant converges; kill -9 of the
 #     operator during an apply: the new operator converges (the orphaned
-#     run's live lock is not broken);
+#     run's live lock is not broken); SIGTERM during an apply: the run is
+#     interrupted, its lock released, and the next operator converges;
 #   - deletion: Delete and Snapshot destroy (bucket gone, state emptied),
 #     Retain keeps the resources and says where the state is.
 . "$(dirname "$0")/stack_env.sh"
@@ -196,6 +197,22 @@ wait_for "CloudReady again after the crash" 240 is tenant t-kill '{.status.condi
 expect_eq "no lock left" "" "$(lease_holder t-kill)"
 ! kill -0 "$orphan" 2>/dev/null || fail "the orphaned apply still runs"
 ok "the orphaned apply finished on its own (its live lock was waited for, not broken)"
+
+# ---- graceful shutdown during an apply -------------------------------------------
+plan slow Auto local '"delay_s": 20, "marker": "graceful"'
+approve_until t-kill 120 tofu_pid t-kill apply
+wait_for "the apply holds the state lock" 60 sh -c "[ -n \"\$(kubectl -n $STACK_NAMESPACE get lease lock-tfstate-default-paybill-t-kill -o jsonpath='{.spec.holderIdentity}')\" ]"
+pid=$(cat "$T/operator.pid")
+kill -TERM "$pid"
+for _ in $(seq 1 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+! kill -0 "$pid" 2>/dev/null || fail "the operator did not stop within 15 s of SIGTERM during an apply"
+rm -f "$T/operator.pid"
+ok "SIGTERM during an apply: the operator stopped"
+grep -q "interrupting cloud runs for shutdown" "$T/operator.log" || fail "the operator did not say it interrupted the run"
+! tofu_pid t-kill apply >/dev/null || fail "the interrupted apply still runs"
+expect_eq "the interrupted apply released its lock" "" "$(lease_holder t-kill)"
+operator_start operator --webhook-addr "127.0.0.1:$WEBHOOK_PORT"
+converge t-kill graceful 300
 
 # ---- kill -9 of the tofu destroy -------------------------------------------------
 kubectl delete tenant t-kill --wait=false >/dev/null
