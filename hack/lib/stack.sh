@@ -213,6 +213,9 @@ stack_stop() {
   [ -f "$dir/kube/env" ] && "$STACK_ROOT/hack/kube.sh" down "$dir/kube" >/dev/null 2>&1
   pg_stop "$dir/pg"
   pg_stop "$dir/pg-dedicated"
+  # tenants' own servers, started by the local cloud module (modules/local)
+  for f in "$dir"/local-cloud/*/pg; do [ -d "$f" ] && pg_stop "$f"; done
+  return 0
 }
 
 # stack_agent_webhooks DIR PORT: the chart's admission webhook configurations

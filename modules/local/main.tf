@@ -1,7 +1,6 @@
 locals {
   root   = "${var.base_dir}/${var.tenant}"
   bucket = "${local.root}/bucket"
-  pglib  = abspath("${path.module}/../../hack/lib/postgres.sh")
 }
 
 # The bucket: a directory with a marker object (the tenant's files and
@@ -63,11 +62,17 @@ locals {
 
 resource "terraform_data" "server" {
   count = var.server ? 1 : 0
+  lifecycle {
+    precondition {
+      condition     = var.pg_lib != ""
+      error_message = "server = true needs pg_lib (the absolute path of hack/lib/postgres.sh)."
+    }
+  }
   input = {
     dir   = "${local.root}/pg"
     root  = local.root
     port  = local.server_port
-    pglib = local.pglib
+    pglib = var.pg_lib
   }
   provisioner "local-exec" {
     interpreter = ["/bin/bash", "-c"]
@@ -79,7 +84,9 @@ resource "terraform_data" "server" {
       if [ "$(id -u)" -eq 0 ]; then chown paybill '${self.input.dir}'; chmod 755 '${self.input.root}'; fi
       echo '${self.input.port}' > '${self.input.dir}/port'
       pg_start '${self.input.dir}'
-      pg_psql "ALTER ROLE postgres PASSWORD '$PW'" >/dev/null
+      # on stdin, output dropped: the password must not reach the run's log
+      printf "ALTER ROLE postgres PASSWORD '%s'" "$PW" | pg_psql -f - >/dev/null 2>&1 ||
+        { echo "setting the server's admin password failed" >&2; exit 1; }
       printf '%s' "$PW" > '${self.input.dir}/superpass'
     EOT
   }

@@ -41,3 +41,13 @@ variable "delay_s" {
   description = "Seconds each apply and destroy spends in a local-exec (tests use it to kill a run half-way)."
   default     = 0
 }
+
+variable "pg_lib" {
+  type        = string
+  description = "With server: the absolute path of the project's hack/lib/postgres.sh, which starts and stops the server (a module is copied when installed, so it cannot find it by itself)."
+  default     = ""
+  validation {
+    condition     = var.pg_lib == "" || startswith(var.pg_lib, "/")
+    error_message = "pg_lib must be an absolute path."
+  }
+}

@@ -695,14 +695,40 @@ static void cond(json_t *status, const char *st, const char *reason, const char 
 }
 
 /* Failure: the condition with the reason, the tool's tail in an Event. */
-static void failed(operator_ctx *op, const json_t *tenant, json_t *status, const char *reason, run_result *r,
-                   long long gen, const char *now)
+/* Failure: the condition with the reason, the tool's tail in an Event, and
+ * the next try after a backoff (15 s doubling to 10 min; 10 s while a live
+ * holder keeps the lock) unless the inputs change first. The backoff lives
+ * in status, so the reconcile our own status write causes does not retry
+ * at once. Returns the backoff in seconds. */
+static double failed(operator_ctx *op, const json_t *tenant, json_t *status, const char *reason, run_result *r,
+                     const char *inputs_hash, long long gen, const char *now)
 {
+    json_t *cs = cstatus(status);
     char msg[1100];
     snprintf(msg, sizeof msg, "%s", r->msg[0] ? r->msg : "the run failed");
+    long long n = json_integer_value(json_object_get(cs, "failures")) + 1;
+    double backoff = r->lock_held ? 10 : 15;
+    for (long long i = 1; i < n && backoff < 600 && !r->lock_held; i++)
+        backoff *= 2;
+    if (backoff > 600)
+        backoff = 600;
+    char ts[PB_TIME_BUF];
+    pb_time_format_rfc3339((struct timespec){.tv_sec = operator_now(op) + (time_t)backoff}, ts, sizeof ts);
+    json_object_set_new(cs, "failures", json_integer(n));
+    json_object_set_new(cs, "retryAt", json_string(ts));
+    json_object_set_new(cs, "failedInputsHash", json_string(inputs_hash));
+    json_object_set_new(cs, "phase", json_string("Failed"));
+    snprintf(msg + strlen(msg), sizeof msg - strlen(msg), " (attempt %lld; next at %s)", n, ts);
     cond(status, "False", reason, msg, gen, now);
-    json_object_set_new(cstatus(status), "phase", json_string("Failed"));
     operator_event(op, tenant, "Warning", reason, "%s; output (tail):\n%s", msg, r->tail ? r->tail : "");
+    return backoff;
+}
+
+static void succeeded(json_t *cs)
+{
+    json_object_del(cs, "failures");
+    json_object_del(cs, "retryAt");
+    json_object_del(cs, "failedInputsHash");
 }
 
 static int write_outputs(operator_ctx *op, const char *ns, const json_t *outputs, json_t *cs, pb_err *err)
@@ -1077,9 +1103,9 @@ int cloud_reconcile(operator_ctx *op, const json_t *tenant, const json_t *plan, 
     if (r) {
         if (r->kind == JOB_PLAN) {
             if (r->rc != 0) {
-                failed(op, tenant, status, r->lock_held ? "LockHeld" : "PlanFailed", r, gen, now);
-                *requeue_s = r->lock_held ? 10 : 60;
+                *requeue_s = failed(op, tenant, status, r->lock_held ? "LockHeld" : "PlanFailed", r, ih, gen, now);
             } else {
+                succeeded(cs);
                 char bound[PB_SHA256_HEX_LEN];
                 plan_binding(tenant, r->digest, gen, bound);
                 json_object_set_new(cs, "plan", json_pack("{s:s, s:s, s:s, s:i, s:i, s:I, s:s}", "hash", bound,
@@ -1091,13 +1117,13 @@ int cloud_reconcile(operator_ctx *op, const json_t *tenant, const json_t *plan, 
         } else if (r->kind == JOB_APPLY) {
             json_object_del(cs, "run");
             if (r->rc != 0) {
-                failed(op, tenant, status, r->lock_held ? "LockHeld" : "ApplyFailed", r, gen, now);
+                *requeue_s = failed(op, tenant, status, r->lock_held ? "LockHeld" : "ApplyFailed", r, ih, gen, now);
                 json_object_del(cs, "plan"); /* re-plan from what the state says now */
-                *requeue_s = r->lock_held ? 10 : 15;
             } else {
                 char ns[128];
                 tenantspec_namespace(name, ns, sizeof ns);
                 if ((rc = write_outputs(op, ns, r->outputs, cs, err)) == 0) {
+                    succeeded(cs);
                     json_object_set_new(cs, "appliedInputsHash", json_string(ih));
                     json_object_set(cs, "appliedPlanHash", json_object_get(cplan, "hash"));
                     json_object_set_new(cs, "phase", json_string("Ready"));
@@ -1121,10 +1147,16 @@ int cloud_reconcile(operator_ctx *op, const json_t *tenant, const json_t *plan, 
             json_decref(root);
             return rc;
         }
-        if (strcmp(cs_str(cs, "phase") ? cs_str(cs, "phase") : "", "Failed") == 0 && !cplan) {
-            json_decref(root);
-            return 0;
-        }
+    }
+    /* Failed: wait out the backoff, unless the inputs changed since. */
+    const char *retry_at = cs_str(cs, "retryAt"), *failed_ih = cs_str(cs, "failedInputsHash");
+    struct timespec ra;
+    if (strcmp(cs_str(cs, "phase") ? cs_str(cs, "phase") : "", "Failed") == 0 && !cplan && retry_at &&
+        failed_ih && strcmp(failed_ih, ih) == 0 && pb_time_parse_rfc3339(retry_at, &ra, NULL) == 0 &&
+        ra.tv_sec > operator_now(op)) {
+        *requeue_s = (double)(ra.tv_sec - operator_now(op)) + 0.5;
+        json_decref(root);
+        return 0;
     }
     const char *phase = cs_str(cs, "phase") ? cs_str(cs, "phase") : "";
     const char *applied = cs_str(cs, "appliedInputsHash");

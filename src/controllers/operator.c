@@ -35,6 +35,7 @@
 #include "controllers/licence_controller.h"
 #include "controllers/billing.h"
 #include "controllers/cloud.h"
+#include "controllers/tenant_servers.h"
 #include "controllers/opconfig.h"
 #include "controllers/opmetrics.h"
 #include "controllers/operator.h"
@@ -384,6 +385,8 @@ int operator_run(const pb_options *opts, pb_err *err)
     if ((rc = billing_config_parse(cfg.billing, opts->config ? opts->config : "(defaults)", &bcfg, err)) != 0 ||
         (rc = billing_start(&op, m, &bcfg, &op.billing, err)) != 0)
         goto out;
+    if ((rc = tsrv_new(&op.tenant_servers, err)) != 0)
+        goto out;
     /* Cloud runs (a pool of tofu subprocesses); off without a cloud: section. */
     {
         cloud_config ccfg;
@@ -483,6 +486,7 @@ out:
     if (metrics)
         pb_http_server_stop(metrics);
     manager_free(m); /* stops everything first; frees the client */
+    tsrv_free(op.tenant_servers);
     licence_state_free(op.licence);
     agentpol_cache_free(op.agent_policies);
     pb_http_server_free(health);

@@ -99,6 +99,8 @@ struct operator_ctx {
     struct licence_state *licence;
     /* Cloud runs through OpenTofu (cloud.h); NULL: no cloud: section. */
     struct cloud *cloud;
+    /* The `server` layout's per-tenant servers (tenant_servers.h). */
+    struct tsrv_registry *tenant_servers;
 };
 
 /* Connect op->dbs[which] if configured and not yet connected (caller

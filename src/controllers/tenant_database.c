@@ -12,9 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "controllers/cloud.h"
 #include "controllers/conditions.h"
 #include "controllers/opconfig.h"
 #include "controllers/opmetrics.h"
+#include "controllers/tenant_servers.h"
 #include "controllers/tenantspec.h"
 #include "provision/tenantdb.h"
 #include "util/json.h"
@@ -247,6 +249,18 @@ int operator_tenant_db(operator_ctx *op, const json_t *tenant, pb_tdb **tdb, cha
     if (!server)
         return pb_err_set(err, PB_ENOTFOUND, "tenant %s has no database yet", tenant_name(tenant));
     db_id(tenant_name(tenant), id, id_n);
+    const char *layout_name = NULL;
+    pb_json_opt_string(tenant, "status.database.layout", NULL, &layout_name, NULL);
+    if (layout_name && strcmp(layout_name, "server") == 0) {
+        char sname[64], endpoint[300], missing[200];
+        int got = tsrv_get(op, tenant_name(tenant), tdb, sname, endpoint, missing, sizeof missing, err);
+        if (got <= 0)
+            return got < 0 ? got
+                           : pb_err_set(err, PB_ENOTFOUND, "tenant %s's own server is not there (cloud outputs lack %s)",
+                                        tenant_name(tenant), missing);
+        snprintf(schema, 64, "app");
+        return 0;
+    }
     int w = server_index(op, server);
     if (w < 0)
         return pb_err_set(err, PB_ENOTFOUND, "tenant %s lives on server \"%s\", which is not configured",
@@ -280,20 +294,28 @@ int tenant_database_reconcile(operator_ctx *op, const json_t *tenant, const json
         json_object_del(status, "database");
         return 1;
     }
-    if (!op->dbs[OP_DB_SHARED].server) {
+    /* The `server` layout: a database on the tenant's own server, which its
+     * cloud run starts (tenant_servers.h). Moving data into or out of it is
+     * not done here: refused, with the data left where it is. */
+    int own_server = strcmp(iso->data, "server") == 0;
+    const char *had = NULL;
+    pb_json_opt_string(status, "database.layout", NULL, &had, NULL);
+    if (had && (strcmp(had, "server") == 0) != own_server) {
+        char m[400];
+        snprintf(m, sizeof m,
+                 "moving data from the %s layout to the %s layout is not supported: the data stays where it "
+                 "is; put the tenant back on a plan with data \"%s\", or export and re-import it",
+                 had, iso->data, had);
+        cond_set(status, "DatabaseReady", "False", "MoveNotSupported", m, gen, now);
+        return 0;
+    }
+    if (!own_server && !op->dbs[OP_DB_SHARED].server) {
         cond_set(status, "DatabaseReady", "False", "NoDatabaseServer",
                  "no PostgreSQL server is configured (operator --config: databaseServers)", gen, now);
         return 0;
     }
     pb_dm_layout layout;
-    if (strcmp(iso->data, "server") == 0) {
-        cond_set(status, "DatabaseReady", "False", "ServerNotAvailable",
-                 "data isolation \"server\" (a PostgreSQL server per tenant) needs the Terraform "
-                 "integration, which is not available yet",
-                 gen, now);
-        return 0;
-    }
-    pb_dm_layout_parse(iso->data, &layout);
+    pb_dm_layout_parse(own_server ? "database" : iso->data, &layout);
 
     pb_dm_model *model = NULL;
     load_model(op, model_name, status, gen, now, &model);
@@ -313,13 +335,41 @@ int tenant_database_reconcile(operator_ctx *op, const json_t *tenant, const json
     pthread_mutex_lock(&op->db_mu);
     int rc = 0;
     char msg[1200];
+    pb_tdb *tdb = NULL;
+    const char *server = NULL;
+    char own_name[64], own_endpoint[300];
+    long long grace_ms = op->dbs[OP_DB_SHARED].server ? op->dbs[OP_DB_SHARED].server->rotation_grace_ms
+                                                      : 5LL * 60 * 1000;
+    if (own_server) {
+        char missing[200];
+        rc = tsrv_get(op, name, &tdb, own_name, own_endpoint, missing, sizeof missing, err);
+        if (rc == 0) {
+            snprintf(msg, sizeof msg,
+                     "waiting for the tenant's own server: its cloud outputs lack %s (ConfigMap and Secret %s "
+                     "in %s; see CloudReady)",
+                     missing, CLOUD_OUTPUTS_NAME, ns);
+            cond_set(status, "DatabaseReady", "False", "WaitingForServer", msg, gen, now);
+            goto out;
+        }
+        if (rc < 0) {
+            snprintf(msg, sizeof msg, "%s", pb_err_msg(err));
+            cond_set(status, "DatabaseReady", "False", "ServerUnavailable", msg, gen, now);
+            rc = 0; /* a condition, retried with backoff by the next pass */
+            requeue_at(op, name, 10);
+            goto out;
+        }
+        rc = 0;
+        server = own_name;
+        goto provision;
+    }
     if ((rc = connect_all(op, err)) != 0) {
         snprintf(msg, sizeof msg, "%s", pb_err_msg(err));
         cond_set(status, "DatabaseReady", "False", "ServerUnavailable", msg, gen, now);
         goto out;
     }
-    pb_tdb *tdb = op->dbs[target].tdb;
-    const char *server = op->dbs[target].server->name;
+    tdb = op->dbs[target].tdb;
+    server = op->dbs[target].server->name;
+    grace_ms = op->dbs[target].server->rotation_grace_ms;
     pb_tdb_info info;
     int where = -1;
     if ((rc = locate(op, id, layout, model, &where, &info, err)) != 0) {
@@ -358,9 +408,10 @@ int tenant_database_reconcile(operator_ctx *op, const json_t *tenant, const json
                        from, from_server, iso->data, server);
     }
 
+provision:;
     char *password = current_password(op, ns);
     pb_tdb_tenant spec = {.id = id, .layout = layout, .connection_limit = (int)conn_limit,
-                          .dedicated_server = target == OP_DB_DEDICATED, .password = password};
+                          .dedicated_server = own_server || target == OP_DB_DEDICATED, .password = password};
     pb_tdb_creds creds = {0};
     rc = pb_tdb_ensure(tdb, &spec, model, &creds, err);
     opmetrics_database_op(iso->data, "ensure", rc);
@@ -381,7 +432,7 @@ int tenant_database_reconcile(operator_ctx *op, const json_t *tenant, const json
     free(rotated);
     if (do_rotate) {
         pb_tdb_creds_clear(&creds);
-        rc = pb_tdb_rotate(tdb, id, op->dbs[target].server->rotation_grace_ms, &creds, err);
+        rc = pb_tdb_rotate(tdb, id, grace_ms, &creds, err);
         opmetrics_database_op(iso->data, "rotate", rc);
         if (rc != 0) {
             snprintf(msg, sizeof msg, "rotating credentials: %s", pb_err_msg(err));
@@ -397,7 +448,7 @@ int tenant_database_reconcile(operator_ctx *op, const json_t *tenant, const json
     }
     if (do_rotate) {
         char grace[PB_TIME_BUF];
-        pb_time_format_duration(op->dbs[target].server->rotation_grace_ms * PB_MILLISECOND, grace, sizeof grace);
+        pb_time_format_duration(grace_ms * PB_MILLISECOND, grace, sizeof grace);
         operator_event(op, tenant, "Normal", "CredentialsRotated",
                        "database password rotated (%s); the previous login is revoked after %s", rotate, grace);
     }
@@ -458,10 +509,16 @@ out:
 int tenant_database_delete(operator_ctx *op, const json_t *tenant, json_t *status,
                            const char *policy, pb_err *err)
 {
-    const char *model_name = NULL;
+    const char *model_name = NULL, *layout_name = NULL;
     pb_json_opt_string(status, "database.dataModel", NULL, &model_name, NULL);
-    if (!op->dbs[OP_DB_SHARED].server || !model_name)
+    pb_json_opt_string(status, "database.layout", NULL, &layout_name, NULL);
+    int own_server = layout_name && strcmp(layout_name, "server") == 0;
+    if ((!own_server && !op->dbs[OP_DB_SHARED].server) || !model_name)
         return 0; /* nothing was provisioned */
+    /* Done on an earlier pass (the finalizer then waits for the destroy,
+     * which stops the tenant's server: no connecting to it again). */
+    if (own_server && json_object_get(json_object_get(status, "database"), "deletedAt"))
+        return 0;
     pb_dm_model *model = NULL;
     json_t *scratch = json_object(); /* load_model reports into a status; not ours to keep */
     load_model(op, model_name, scratch, 0, "", &model);
@@ -477,10 +534,34 @@ int tenant_database_delete(operator_ctx *op, const json_t *tenant, json_t *statu
     db_id(tenant_name(tenant), id, sizeof id);
     pb_tdb_snapshot snap = {0};
     pthread_mutex_lock(&op->db_mu);
-    int rc = connect_all(op, err);
+    int rc = 0;
+    if (own_server) {
+        /* The tenant's own server (still up: the cloud resources go after
+         * the data). Outputs gone means the server is gone too. */
+        pb_tdb *tdb = NULL;
+        char sname[64], endpoint[300], missing[200];
+        int got = tsrv_get(op, tenant_name(tenant), &tdb, sname, endpoint, missing, sizeof missing, err);
+        pb_tdb_info info;
+        if (got < 0)
+            rc = got;
+        else if (got == 0)
+            pb_log_warn("the tenant's own server is gone: no data to delete there", "tenant", tenant_name(tenant),
+                        "missing", missing, NULL);
+        else if (pb_tdb_info_get(tdb, id, &info, NULL) == 0) {
+            rc = pb_tdb_delete(tdb, id, p, model, p == PB_TDB_SNAPSHOT ? &snap : NULL, err);
+            opmetrics_database_op("server", "delete", rc);
+        }
+        if (rc == 0 && p != PB_TDB_RETAIN) {
+            char ts[64];
+            json_object_set_new(json_object_get(status, "database"), "deletedAt",
+                                json_string(operator_now_str(op, ts, sizeof ts)));
+            tsrv_forget(op, tenant_name(tenant));
+        }
+    } else
+        rc = connect_all(op, err);
     /* The policy applies where the tenant lives; on a server it moved away
      * from, delete only removes the record of where it went. */
-    for (int w = 0; w < OP_DB_COUNT && rc == 0; w++) {
+    for (int w = 0; w < OP_DB_COUNT && rc == 0 && !own_server; w++) {
         pb_tdb_info info;
         if (!op->dbs[w].tdb || pb_tdb_info_get(op->dbs[w].tdb, id, &info, NULL) != 0)
             continue;

@@ -17,7 +17,8 @@
 #   - drift: a resource changed out of band is reported (Drifted, Alert)
 #     and put back (remediate: Auto);
 #   - bad input: an unknown module -> ModuleNotFound, a bad variable ->
-#     PlanFailed with the tool's output in an Event; other tenants unaffected;
+#     PlanFailed, a provider failing at apply -> ApplyFailed, each with the
+#     tool's output in an Event; other tenants unaffected;
 #   - kill -9 of the tofu apply and of the tofu destroy: the stale lock of
 #     the dead runner is released and the tenant converges; kill -9 of the
 #     operator during an apply: the new operator converges (the orphaned
@@ -161,6 +162,22 @@ tenant t-badvar badvar Delete
 wait_for "bad variable: PlanFailed" 180 is tenant t-badvar '{.status.conditions[?(@.type=="CloudReady")].reason}' PlanFailed
 wait_for "the tool's output is in an Event" 30 sh -c \
   "kubectl get events --field-selector involvedObject.name=t-badvar,reason=PlanFailed -o jsonpath='{.items[*].message}' | grep -q 'no_such_variable'"
+# A provider that fails at apply: the bucket's directory cannot be made.
+mkdir -p "$T/readonly" && touch "$T/readonly/base"
+cat <<EOF | kubectl apply -f - >/dev/null || fail "plan badprov not applied"
+apiVersion: paybill.dev/v1alpha1
+kind: Plan
+metadata: {name: badprov}
+spec:
+  tier: badprov
+  isolation: {model: pooled}
+  cloud: {provider: local, module: local, approval: Auto, variables: {base_dir: "$T/readonly/base"}}
+EOF
+tenant t-badprov badprov Delete
+wait_for "a failing provider: ApplyFailed" 240 is tenant t-badprov '{.status.conditions[?(@.type=="CloudReady")].reason}' ApplyFailed
+wait_for "the provider's error is in an Event" 30 sh -c \
+  "kubectl get events --field-selector involvedObject.name=t-badprov,reason=ApplyFailed -o jsonpath='{.items[*].message}' | grep -q 'not a directory'"
+kubectl delete tenant t-badprov --wait=false >/dev/null
 expect_eq "other tenants unaffected" "True" "$(cond t-auto status)"
 
 # ---- kill -9 of the tofu apply: the dead runner's lock is released -------------------
