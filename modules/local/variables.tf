@@ -1,6 +1,10 @@
 variable "tenant" {
   type        = string
-  description = "The tenant's name."
+  description = "The tenant's name (a DNS label)."
+  validation {
+    condition     = can(regex("^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$", var.tenant))
+    error_message = "tenant must be a DNS label."
+  }
 }
 
 variable "tier" {
