@@ -1119,6 +1119,7 @@ int cloud_reconcile(operator_ctx *op, const json_t *tenant, const json_t *plan, 
             if (r->rc != 0) {
                 *requeue_s = failed(op, tenant, status, r->lock_held ? "LockHeld" : "ApplyFailed", r, ih, gen, now);
                 json_object_del(cs, "plan"); /* re-plan from what the state says now */
+                cplan = NULL;
             } else {
                 char ns[128];
                 tenantspec_namespace(name, ns, sizeof ns);
@@ -1148,6 +1149,7 @@ int cloud_reconcile(operator_ctx *op, const json_t *tenant, const json_t *plan, 
             return rc;
         }
     }
+    cplan = json_object_get(cs, "plan"); /* the result may have replaced or removed it */
     /* Failed: wait out the backoff, unless the inputs changed since. */
     const char *retry_at = cs_str(cs, "retryAt"), *failed_ih = cs_str(cs, "failedInputsHash");
     struct timespec ra;

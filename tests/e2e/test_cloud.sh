@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # e2e-servers: devapi kube
+# e2e-timeout: 1800
 # End-to-end: tenants' cloud resources through OpenTofu (hack/tofu.sh) with
 # a real provider (hashicorp/local from hack/providers.sh's mirror, offline;
 # random and null cannot be built here, see hack/providers.sh) and tofu's
