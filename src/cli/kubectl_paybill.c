@@ -271,15 +271,24 @@ static void child(cli *c, const char *what, const kube_gvr *r, const char *ns, c
     kube_status_clear(&st);
 }
 
-static int cmd_describe_tenant(cli *c, const char *name, pb_err *err)
+/* Tenant NAME (new reference), with the errors saying what to do. */
+static int get_tenant(cli *c, const char *name, json_t **t, pb_err *err)
 {
-    json_t *t = NULL;
     kube_request_opts o = {0};
-    int rc = kube_get(c->client, &TENANTS, NULL, name, &o, &t, err);
+    int rc = kube_get(c->client, &TENANTS, NULL, name, &o, t, err);
     if (rc == PB_ENOTFOUND)
         return pb_err_set(err, rc, "tenant \"%s\" not found (kubectl paybill tenants lists them)", name);
     if (rc)
         return pb_err_wrap(err, "reading tenant %s", name);
+    return 0;
+}
+
+static int cmd_describe_tenant(cli *c, const char *name, pb_err *err)
+{
+    json_t *t = NULL;
+    int rc = get_tenant(c, name, &t, err);
+    if (rc)
+        return rc;
     printf("Name:           %s\n", name);
     printf("Display name:   %s\n", or_dash(str(t, "spec.displayName")));
     printf("Owner:          %s <%s>\n", or_dash(str(t, "spec.owner.name")), or_dash(str(t, "spec.owner.email")));
@@ -289,7 +298,7 @@ static int cmd_describe_tenant(cli *c, const char *name, pb_err *err)
     if (*str(t, "status.subscription")) {
         json_t *s = NULL;
         pb_err e = {0};
-        if (kube_get(c->client, &SUBSCRIPTIONS, NULL, str(t, "status.subscription"), &o, &s, &e) == 0)
+        if (kube_get(c->client, &SUBSCRIPTIONS, NULL, str(t, "status.subscription"), NULL, &s, &e) == 0)
             printf(" (state %s)", or_dash(str(s, "status.state")));
         json_decref(s);
     }
@@ -421,12 +430,9 @@ static int cmd_decide_plan(cli *c, const char *name, const char *hash, const cha
                            const char *sys_ns, pb_err *err)
 {
     json_t *t = NULL;
-    kube_request_opts o = {0};
-    int rc = kube_get(c->client, &TENANTS, NULL, name, &o, &t, err);
-    if (rc == PB_ENOTFOUND)
-        return pb_err_set(err, rc, "tenant \"%s\" not found (kubectl paybill tenants lists them)", name);
+    int rc = get_tenant(c, name, &t, err);
     if (rc)
-        return pb_err_wrap(err, "reading tenant %s", name);
+        return rc;
     const char *pending = str(t, "status.cloud.plan.hash");
     if (!*pending || strcmp(pending, hash) != 0) {
         rc = pb_err_set(err, PB_EINVAL,
