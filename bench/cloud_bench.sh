@@ -96,31 +96,8 @@ TOFU=$("$ROOT/hack/tofu.sh" bindir)/tofu
 [ -x "$TOFU" ] || { echo "cloudbench: tofu is not built (hack/tofu.sh build)" >&2; exit 1; }
 "$ROOT/hack/providers.sh" build >/dev/null || { echo "cloudbench: providers not built (hack/providers.sh build)" >&2; exit 1; }
 
-log() { printf '[cloudbench %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
-now() { date +%s.%N; }
-elapsed() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.1f", b-a}'; }
-clk_tck=$(getconf CLK_TCK)
-# utime+stime (own) and cutime+cstime (waited-for children) of a process, in seconds.
-cpu_s() { awk -v t="$clk_tck" '{sub(/^.*\) /,""); printf "%.2f", ($12+$13)/t}' "/proc/$1/stat"; }
-child_cpu_s() { awk -v t="$clk_tck" '{sub(/^.*\) /,""); printf "%.2f", ($14+$15)/t}' "/proc/$1/stat"; }
-vm_kb() { awk -v k="$2:" '$1==k{print $2}' "/proc/$1/status"; }
-
-RUN_DIR=""
-cleanup() {
-    [ -n "$RUN_DIR" ] || return 0
-    stack_stop "$RUN_DIR" 2>/dev/null || true
-    [ "$KEEP" = 1 ] || rm -rf "$RUN_DIR"
-    RUN_DIR=""
-}
-trap cleanup EXIT
-
-api_env() {
-    API=$(kubectl config view --raw -o jsonpath='{.clusters[0].cluster.server}')
-    TOKEN=$(kubectl config view --raw -o jsonpath='{.users[0].user.token}')
-    kubectl config view --raw -o jsonpath='{.clusters[0].cluster.certificate-authority-data}' |
-        base64 -d >"$RUN_DIR/ca.pem"
-}
-api_get() { curl -sS --fail --cacert "$RUN_DIR/ca.pem" -H "Authorization: Bearer $TOKEN" "$API$1"; }
+BENCH_TAG=cloudbench
+. "$ROOT/bench/lib.sh"
 
 plan_yaml() {
     cat <<EOF

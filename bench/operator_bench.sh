@@ -65,31 +65,8 @@ for b in paybill-operator paybill-devapi; do
     [ -x "$BUILD/$b" ] || { echo "opbench: $BUILD/$b missing (build it first)" >&2; exit 1; }
 done
 
-log() { printf '[opbench %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
-now() { date +%s.%N; }
-elapsed() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.1f", b-a}'; }
-clk_tck=$(getconf CLK_TCK)
-# utime+stime of a process, in seconds.
-cpu_s() { awk -v t="$clk_tck" '{sub(/^.*\) /,""); printf "%.2f", ($12+$13)/t}' "/proc/$1/stat"; }
-vm_kb() { awk -v k="$2:" '$1==k{print $2}' "/proc/$1/status"; }
-
-RUN_DIR=""
-cleanup() {
-    [ -n "$RUN_DIR" ] || return 0
-    stack_stop "$RUN_DIR" 2>/dev/null || true
-    [ "$KEEP" = 1 ] || rm -rf "$RUN_DIR"
-    RUN_DIR=""
-}
-trap cleanup EXIT
-
-# The admin credentials and the server URL, for curl.
-api_env() {
-    API=$(kubectl config view --raw -o jsonpath='{.clusters[0].cluster.server}')
-    TOKEN=$(kubectl config view --raw -o jsonpath='{.users[0].user.token}')
-    kubectl config view --raw -o jsonpath='{.clusters[0].cluster.certificate-authority-data}' |
-        base64 -d >"$RUN_DIR/ca.pem"
-}
-api_get() { curl -sS --fail --cacert "$RUN_DIR/ca.pem" -H "Authorization: Bearer $TOKEN" "$API$1"; }
+BENCH_TAG=opbench
+. "$ROOT/bench/lib.sh"
 
 # The store's current revision: any list reports it.
 store_rv() { api_get "/api/v1/namespaces?limit=1" | jq -r .metadata.resourceVersion; }

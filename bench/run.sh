@@ -27,6 +27,7 @@ BENCHES=(
   bench/db_bench.sh      # tenant databases: provisioning per layout, tier moves (throwaway PostgreSQL); bench/RESULTS-db.md
   bench/billing_bench.sh # billing webhook receipt/s and p99 on one thread, inbox size at 100,000 events, usage outbox; bench/RESULTS-billing.md
   bench/operator_bench.sh  # operator cold start (N tenants stored first) and steady state; bench/RESULTS-operator.md
+  bench/cloud_bench.sh   # tenants' OpenTofu runs on the local target per pool size (needs hack/tofu.sh and hack/providers.sh builds); bench/RESULTS-cloud.md
 )
 
 args=()

@@ -32,9 +32,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "controllers/conditions.h"
+#include "controllers/opmetrics.h"
 #include "controllers/planspec.h"
 #include "controllers/tenantspec.h"
 #include "provision/cloudrun.h"
@@ -481,6 +483,8 @@ static void run_job(void *arg)
     }
     r->kind = j->kind;
     snprintf(r->run_id, sizeof r->run_id, "%s", j->run_id);
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     if (pb_cr_pool_stopping(c->pool)) {
         result_free(r);
         job_free(j);
@@ -583,6 +587,10 @@ static void run_job(void *arg)
         }
     }
     r->rc = rc;
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    opmetrics_cloud_run(job_names[j->kind], rc == 0 ? "success" : r->lock_held ? "lock_held" : "failed",
+                        (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
     pthread_mutex_lock(&c->mu);
     run_result *prev = (run_result *)(uintptr_t)json_integer_value(json_object_get(c->results, j->tenant));
     result_free(prev);

@@ -163,3 +163,24 @@ void opmetrics_admission(const char *webhook, const char *result)
     if (c)
         pb_metrics_counter_add(c, 1, webhook, result, NULL);
 }
+
+void opmetrics_cloud_run(const char *kind, const char *result, double seconds)
+{
+    static const char *const labels[] = {"kind", "result", NULL};
+    static const char *const hlabels[] = {"kind", NULL};
+    /* OpenTofu runs take seconds to tens of minutes. */
+    static const double buckets[] = {1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600};
+    pb_counter *c = counter("paybill_cloud_runs_total",
+                            "Cloud runs (OpenTofu) finished, by kind (plan, apply, destroy, drift) and result.", labels);
+    if (c)
+        pb_metrics_counter_add(c, 1, kind, result, NULL);
+    pb_histogram *h = NULL;
+    pb_err e;
+    pb_err_clear(&e);
+    if (pb_metrics_histogram_register(pb_metrics_default(), "paybill_cloud_run_duration_seconds",
+                                      "Wall time of a cloud run (all its tool commands), by kind.", hlabels, buckets,
+                                      sizeof buckets / sizeof buckets[0], &h, &e) == 0)
+        pb_metrics_histogram_observe(h, seconds, kind, NULL);
+    else
+        pb_log_warn("metric not registered", "metric", "paybill_cloud_run_duration_seconds", "error", e.msg, NULL);
+}

@@ -12,6 +12,9 @@
  *   paybill_workflow_rows_total{operation}
  *   paybill_workflow_denials_total{stage,reason}   stage: admission | execution
  *   paybill_admission_reviews_total{webhook,result} result: allowed | denied | error
+ *   paybill_cloud_runs_total{kind,result}          kind: plan | apply | destroy | drift;
+ *                                                  result: success | failed | lock_held
+ *   paybill_cloud_run_duration_seconds{kind}       histogram
  * (billing deliveries and licences have their own, billing.h and
  * licence_controller.h.)
  *
@@ -35,5 +38,6 @@ void opmetrics_tier_move(const char *from, const char *to, int rc);
 void opmetrics_workflow_step(const char *operation, const char *result, long long rows);
 void opmetrics_workflow_denied(const char *stage, const char *reason);
 void opmetrics_admission(const char *webhook, const char *result);
+void opmetrics_cloud_run(const char *kind, const char *result, double seconds);
 
 #endif

@@ -37,6 +37,15 @@ converge t-pg killed 300
 if grep -q "released a stale state lock" "$T/operator.log"; then fail "a pg lock was force-unlocked"; fi
 ok "no lock had to be broken (pg's lock went with the dead session)"
 
+# The runs are counted (no tenant names as labels).
+metrics_port=$(grep -o 'endpoint=metrics.*port=[0-9]*' "$T/operator.log" | grep -o '[0-9]*$' | tail -1)
+m=$(curl -s "http://127.0.0.1:$metrics_port/metrics")
+expect_match "paybill_cloud_runs_total counts the applies" 'paybill_cloud_runs_total\{kind="apply",result="success"\} [1-9]' "$m"
+expect_match "paybill_cloud_runs_total counts the failed (killed) run" 'paybill_cloud_runs_total\{kind="apply",result="failed"\} [1-9]' "$m"
+expect_match "paybill_cloud_run_duration_seconds" 'paybill_cloud_run_duration_seconds_count\{kind="plan"\} [1-9]' "$m"
+if grep -q 't-pg' <<<"$(grep '^paybill_cloud' <<<"$m")"; then fail "a tenant name is a metric label"; fi
+ok "no tenant name in the cloud metrics"
+
 kubectl delete tenant t-pg --wait=false >/dev/null
 wait_for "Delete: the tenant goes" 300 gone tenant t-pg
 [ ! -e "$BASE/t-pg/bucket" ] || fail "Delete left the bucket"
