@@ -3,14 +3,15 @@ locals {
   bucket = "${local.root}/bucket"
 }
 
-# The bucket: a directory with a marker object (the tenant's files and
-# database snapshots go under it). Destroying it removes the directory and
-# what is in it, as deleting a cloud bucket with force_destroy does.
+# The bucket: a directory with a marker object (the tenant's files go
+# under it, database snapshots under snapshots/). Destroying it removes
+# everything but the snapshots, which a Snapshot deletion put there to
+# outlive the tenant; an empty bucket goes entirely.
 resource "terraform_data" "bucket_dir" {
   input = local.bucket
   provisioner "local-exec" {
     when    = destroy
-    command = "rm -rf -- '${self.input}'"
+    command = "[ ! -d '${self.input}' ] || { find '${self.input}' -mindepth 1 -maxdepth 1 ! -name snapshots -exec rm -rf -- {} + && { rmdir '${self.input}' 2>/dev/null || true; }; }"
   }
 }
 
@@ -97,6 +98,16 @@ resource "terraform_data" "server" {
   }
 }
 
+# A destroy that fails while a file exists (tests).
+resource "terraform_data" "destroy_blocker" {
+  count = var.destroy_blocker != "" ? 1 : 0
+  input = var.destroy_blocker
+  provisioner "local-exec" {
+    when    = destroy
+    command = "if [ -e '${self.input}' ]; then echo 'destroy blocked by ${self.input}' >&2; exit 1; fi"
+  }
+}
+
 # A slow step (tests): runs again whenever the marker changes, and on destroy.
 resource "terraform_data" "delay" {
   count            = var.delay_s > 0 ? 1 : 0
@@ -113,10 +124,11 @@ resource "terraform_data" "delay" {
 
 output "outputs" {
   value = merge({
-    bucket     = local.bucket
-    bucket_url = "file://${local.bucket}"
-    key_id     = "local:${terraform_data.key.id}"
-    identity   = "local:${terraform_data.identity.id}"
+    bucket       = local.bucket
+    bucket_url   = "file://${local.bucket}"
+    snapshot_dir = "${local.bucket}/snapshots"
+    key_id       = "local:${terraform_data.key.id}"
+    identity     = "local:${terraform_data.identity.id}"
     }, var.server ? {
     db_host       = "127.0.0.1"
     db_port       = tostring(local.server_port)

@@ -55,3 +55,9 @@ variable "pg_lib" {
     error_message = "pg_lib must be an absolute path."
   }
 }
+
+variable "destroy_blocker" {
+  type        = string
+  description = "Tests: while a file exists at this path, destroying the module fails (to exercise failed destroys); empty: off."
+  default     = ""
+}

@@ -41,6 +41,9 @@
 #include "util/err.h"
 
 #define CLOUD_OUTPUTS_NAME "cloud-outputs"
+/* A new value on a deleted Tenant whose destroy failed its last attempt
+ * (DestroyFailed) starts another round of attempts. */
+#define CLOUD_RETRY_DESTROY_ANNOTATION "paybill.dev/retry-destroy"
 
 typedef struct cloud cloud;
 

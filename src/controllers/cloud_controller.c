@@ -61,6 +61,7 @@ typedef struct run_result {
     int changes, deletes;
     int drifted;       /* drift: resources changed outside the tool */
     json_t *outputs;   /* tofu output -json, apply only */
+    char *left;        /* a failed destroy: `state list`, malloc'd */
     char run_id[40];
 } run_result;
 
@@ -209,6 +210,7 @@ static void result_free(run_result *r)
     if (!r)
         return;
     free(r->tail);
+    free(r->left);
     json_decref(r->outputs);
     free(r);
 }
@@ -574,14 +576,9 @@ static void run_job(void *arg)
             const char *list[] = {"state", "list", "-no-color", NULL};
             run_result tmp = {0};
             if (step(j, &tmp, "left.log", list) == 0) {
-                free(r->tail);
                 char p[760];
                 snprintf(p, sizeof p, "%s/left.log", j->dir);
-                char *left = pb_cr_tail(p, 600);
-                char *old = r->tail;
-                (void)old;
-                r->tail = left;
-                /* The tail now lists what is left; keep the reason in msg. */
+                r->left = pb_cr_tail(p, 600); /* the tail keeps the tool's reason */
             }
             free(tmp.tail);
         }
@@ -1314,13 +1311,29 @@ int cloud_delete(operator_ctx *op, const json_t *tenant, json_t *status, const c
         return 0;
     run_result *r = take_result(c, name);
     long long attempts = json_integer_value(json_object_get(cs, "destroyAttempts"));
+    /* After the last attempt a person fixes the cause and asks for more
+     * with a new value of the retry annotation. */
+    const char *done_retry = cs_str(cs, "destroyRetry");
+    const char *retry = json_string_value(json_object_get(
+        json_object_get(json_object_get(tenant, "metadata"), "annotations"), CLOUD_RETRY_DESTROY_ANNOTATION));
+    if (!r && retry && *retry && (!done_retry || strcmp(retry, done_retry) != 0)) {
+        json_object_set_new(cs, "destroyRetry", json_string(retry));
+        attempts = 0;
+        operator_event(op, tenant, "Normal", "CloudDestroyRetried", "destroying again (%s=%s)",
+                       CLOUD_RETRY_DESTROY_ANNOTATION, retry);
+    }
     if (r && r->kind == JOB_DESTROY) {
         int ok = r->rc == 0;
         if (!ok) {
-            snprintf(msg, sizeof msg, "destroy attempt %lld of %d failed: %s; left in the state: %s", attempts,
-                     MAX_DESTROY_ATTEMPTS, r->msg, r->tail ? r->tail : "?");
+            snprintf(msg, sizeof msg, "destroy attempt %lld of %d failed: %s; left in the state: %s%s%s%s", attempts,
+                     MAX_DESTROY_ATTEMPTS, r->msg, r->left ? r->left : "(the state could not be listed)",
+                     attempts >= MAX_DESTROY_ATTEMPTS ? "; fix the cause, then: kubectl annotate tenant " : "",
+                     attempts >= MAX_DESTROY_ATTEMPTS ? name : "",
+                     attempts >= MAX_DESTROY_ATTEMPTS ? " " CLOUD_RETRY_DESTROY_ANNOTATION "=<a new value> --overwrite"
+                                                      : "");
             cond(status, "False", attempts >= MAX_DESTROY_ATTEMPTS ? "DestroyFailed" : "Destroying", msg, gen, now);
-            operator_event(op, tenant, "Warning", "CloudDestroyFailed", "%s", msg);
+            operator_event(op, tenant, "Warning", "CloudDestroyFailed", "%s; output (tail):\n%s", msg,
+                           r->tail ? r->tail : "");
         }
         result_free(r);
         json_object_del(cs, "run");

@@ -7,10 +7,14 @@
  */
 #include "controllers/tenant_database.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "controllers/cloud.h"
 #include "controllers/conditions.h"
@@ -506,6 +510,60 @@ out:
     return rc;
 }
 
+/* Copy src to dst (0600), then remove src: 0 or a negative code. */
+static int move_file(const char *src, const char *dst, pb_err *err)
+{
+    if (rename(src, dst) == 0)
+        return 0;
+    FILE *in = fopen(src, "rb");
+    int fd = open(dst, O_WRONLY | O_CREAT | O_EXCL, 0600);
+    FILE *out = fd >= 0 ? fdopen(fd, "wb") : NULL;
+    int rc = in && out ? 0 : pb_err_set(err, PB_EIO, "%s -> %s: %s", src, dst, strerror(errno));
+    char buf[65536];
+    size_t n;
+    while (rc == 0 && (n = fread(buf, 1, sizeof buf, in)) > 0)
+        if (fwrite(buf, 1, n, out) != n)
+            rc = pb_err_set(err, PB_EIO, "writing %s: %s", dst, strerror(errno));
+    if (rc == 0 && ferror(in))
+        rc = pb_err_set(err, PB_EIO, "reading %s", src);
+    if (in)
+        fclose(in);
+    if (out && fclose(out) != 0 && rc == 0)
+        rc = pb_err_set(err, PB_EIO, "writing %s: %s", dst, strerror(errno));
+    else if (!out && fd >= 0)
+        close(fd);
+    if (rc == 0)
+        unlink(src);
+    else if (fd >= 0)
+        unlink(dst);
+    return rc;
+}
+
+/* A Snapshot deletion's archive goes to the tenant's bucket when its cloud
+ * run offers a directory for it (output snapshot_dir: the local target;
+ * the cloud modules' buckets would need an object-store client), so it
+ * outlives the tenant with the rest of what the tenant kept. Otherwise, or
+ * when the move fails, it stays in the operator's snapshotDir. */
+static void snapshot_to_bucket(operator_ctx *op, const char *tenant, pb_tdb_snapshot *snap)
+{
+    char dir[600], dst[900];
+    pb_err e;
+    pb_err_clear(&e);
+    if (tsrv_cloud_output(op, tenant, "snapshot_dir", dir, sizeof dir, &e) != 1 || dir[0] != '/')
+        return;
+    const char *base = strrchr(snap->path, '/');
+    snprintf(dst, sizeof dst, "%s/%s", dir, base ? base + 1 : snap->path);
+    char *copy = strdup(dst);
+    if (!copy || (mkdir(dir, 0700) != 0 && errno != EEXIST) || move_file(snap->path, dst, &e) != 0) {
+        pb_log_warn("snapshot kept in the operator's snapshotDir, not the tenant's bucket", "tenant", tenant,
+                    "error", e.msg[0] ? e.msg : strerror(errno), NULL);
+        free(copy);
+        return;
+    }
+    free(snap->path);
+    snap->path = copy;
+}
+
 int tenant_database_delete(operator_ctx *op, const json_t *tenant, json_t *status,
                            const char *policy, pb_err *err)
 {
@@ -575,6 +633,8 @@ int tenant_database_delete(operator_ctx *op, const json_t *tenant, json_t *statu
     if (rc != 0)
         return pb_err_wrap(err, "database (%s)", policy);
     json_t *db = json_object_get(status, "database");
+    if (p == PB_TDB_SNAPSHOT && snap.path)
+        snapshot_to_bucket(op, tenant_name(tenant), &snap);
     if (p == PB_TDB_SNAPSHOT && snap.path) {
         json_object_set_new(db, "snapshot", json_pack("{s:s, s:s}", "path", snap.path, "sha256", snap.sha256));
         operator_event(op, tenant, "Normal", "Snapshotted", "data archived to %s (sha256 %s)", snap.path, snap.sha256);

@@ -76,6 +76,20 @@ static int get_output(operator_ctx *op, int child, const char *ns, json_t **out,
     return rc;
 }
 
+int tsrv_cloud_output(operator_ctx *op, const char *tenant, const char *key, char *out, size_t n, pb_err *err)
+{
+    char ns[128];
+    tenantspec_namespace(tenant, ns, sizeof ns);
+    json_t *cm = NULL;
+    int rc = get_output(op, OP_CHILD_CONFIGMAPS, ns, &cm, err);
+    if (rc != 0)
+        return rc;
+    const char *v = json_string_value(json_object_get(json_object_get(cm, "data"), key));
+    int found = v && *v && (size_t)snprintf(out, n, "%s", v) < n;
+    json_decref(cm);
+    return found;
+}
+
 /* libpq key='value': ' and \ escaped. */
 static void kv(char *buf, size_t n, size_t *k, const char *key, const char *v)
 {

@@ -32,6 +32,11 @@ void tsrv_free(tsrv_registry *r);
 int tsrv_get(operator_ctx *op, const char *tenant, struct pb_tdb **tdb, char name[64], char endpoint[300],
              char *missing, size_t missing_n, pb_err *err);
 
+/* A non-sensitive output of the tenant's cloud run (ConfigMap
+ * cloud-outputs) into out: 1 found, 0 not there, negative on an API
+ * error. */
+int tsrv_cloud_output(operator_ctx *op, const char *tenant, const char *key, char *out, size_t n, pb_err *err);
+
 /* The tenant is gone: retire its entry. */
 void tsrv_forget(operator_ctx *op, const char *tenant);
 

@@ -10,7 +10,10 @@
 #   - kill -9 of the tofu apply: pg's locks are session advisory locks, so
 #     the dead runner's lock went with its connection: the tenant converges
 #     with no lock to break;
-#   - Delete: destroyed, the state has no resources left.
+#   - Delete: destroyed, the state has no resources left;
+#   - a destroy that keeps failing (the Plan deleted first): DestroyFailed
+#     after 3 attempts naming what is left, the Tenant kept; fixed and
+#     retried with paybill.dev/retry-destroy, it goes.
 . "$(dirname "$0")/stack_env.sh"
 . "$(dirname "$0")/cloud_lib.sh"
 
@@ -52,4 +55,27 @@ wait_for "Delete: the tenant goes" 300 gone tenant t-pg
 ok "Delete destroyed the bucket"
 expect_eq "the state has no resources left" "0" \
   "$(psql_admin -d postgres -c "SELECT data FROM tfstate_t_pg.states" | jq '.resources | length')"
+# A destroy that keeps failing, with the Plan deleted first: the inputs kept
+# with the tenant's status let the destroy run without the Plan; after
+# the bounded attempts DestroyFailed says what is left and how to retry.
+touch "$T/blocker"
+plan blockplan Auto local "\"destroy_blocker\": \"$T/blocker\""
+tenant t-block blockplan Delete
+wait_for "t-block CloudReady=True" 240 is tenant t-block '{.status.conditions[?(@.type=="CloudReady")].status}' True
+kubectl delete plan blockplan >/dev/null
+kubectl delete tenant t-block --wait=false >/dev/null
+wait_for "the failing destroy ends in DestroyFailed" 240 is tenant t-block '{.status.conditions[?(@.type=="CloudReady")].reason}' DestroyFailed
+msg=$(cond t-block message)
+expect_match "DestroyFailed counts the attempts" "destroy attempt 3 of 3 failed" "$msg"
+expect_match "... names what is left in the state" "left in the state: module.tenant.terraform_data.destroy_blocker" "$msg"
+expect_match "... and says how to retry" "paybill.dev/retry-destroy=" "$msg"
+expect_match "... with the tool's reason" "destroy blocked by" \
+  "$(kubectl get events --field-selector involvedObject.name=t-block,reason=CloudDestroyFailed -o jsonpath='{.items[*].message}')"
+kubectl get tenant t-block >/dev/null 2>&1 || fail "the Tenant went although its cloud resources are left"
+ok "the finalizer keeps the Tenant while resources are left"
+rm "$T/blocker"
+kubectl annotate tenant t-block paybill.dev/retry-destroy=1 --overwrite >/dev/null
+wait_for "after the fix and a retry the tenant goes" 240 gone tenant t-block
+[ ! -e "$BASE/t-block/bucket" ] || fail "the retried destroy left the bucket"
+ok "the retried destroy removed the bucket (the Plan was gone all along)"
 echo "PASS: $TEST_NAME ($(stack_apiserver_kind))"

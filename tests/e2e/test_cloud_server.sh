@@ -15,7 +15,9 @@
 #     against its own server and nowhere else;
 #   - a move to another layout is refused (MoveNotSupported), the data stays;
 #   - deletion with Snapshot: the data is archived from the tenant's own
-#     server first, then the cloud run destroys it (the server is stopped).
+#     server first, into the tenant's bucket (output snapshot_dir), then
+#     the cloud run destroys the rest (the server is stopped, the bucket
+#     keeps only the archive).
 . "$(dirname "$0")/stack_env.sh"
 . "$(dirname "$0")/cloud_lib.sh"
 
@@ -81,9 +83,12 @@ kubectl delete tenant t-srv --wait=false >/dev/null
 wait_for "a Snapshotted Event" 180 sh -c \
   "kubectl get events --field-selector involvedObject.name=t-srv,reason=Snapshotted -o jsonpath='{.items[*].message}' | grep -q sha256"
 wait_for "the tenant goes" 240 gone tenant t-srv
-snap=$(ls "$T"/snapshots/* 2>/dev/null | head -1)
-[ -n "$snap" ] || fail "no snapshot archive in $T/snapshots"
-ok "the snapshot archive exists: $(basename "$snap")"
+snap=$(ls "$BASE"/t-srv/bucket/snapshots/*.dump 2>/dev/null | head -1)
+[ -n "$snap" ] || fail "no snapshot archive in the tenant's bucket ($BASE/t-srv/bucket/snapshots): $(ls -R "$BASE/t-srv" "$T/snapshots" 2>&1 | head)"
+ok "the snapshot archive is in the tenant's bucket, which kept it: $(basename "$snap")"
+expect_eq "and only there" "" "$(ls "$T"/snapshots/ 2>/dev/null)"
+expect_eq "the archive is the tenant's only file left" "snapshots" "$(ls "$BASE/t-srv/bucket")"
+expect_match "the archive is a pg_dump" "PGDMP" "$(head -c 5 "$snap")"
 if PGPASSWORD=$admin_pw psql -h 127.0.0.1 -p "$port" -U postgres -d postgres -qAt -c 'select 1' >/dev/null 2>&1; then
   fail "the tenant's server still runs after the destroy"
 fi
