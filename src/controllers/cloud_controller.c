@@ -966,30 +966,6 @@ static int find_plan_approval(operator_ctx *op, const json_t *tenant, const char
     return found;
 }
 
-/* Best effort: the Approval says it was used (recorded in the run too). */
-static void mark_plan_approval_used(operator_ctx *op, const char *approval_uid, const char *tenant,
-                                    const char *run_id, const char *now)
-{
-    json_t *items = store_by_index(op->approvals, STORE_INDEX_NAMESPACE, op->system_ns, NULL);
-    size_t k;
-    json_t *a;
-    json_array_foreach(items, k, a) {
-        const char *auid = NULL;
-        pb_json_opt_string(a, "metadata.uid", NULL, &auid, NULL);
-        if (!auid || strcmp(auid, approval_uid) != 0)
-            continue;
-        char by[300];
-        snprintf(by, sizeof by, "tenant %s cloud run %s", tenant, run_id);
-        json_t *old = json_incref(json_object_get(a, "status"));
-        json_object_set_new(a, "status", json_pack("{s:s, s:s, s:s}", "phase", "Used", "usedAt", now, "usedBy", by));
-        pb_err e;
-        pb_err_clear(&e);
-        if (operator_write_status(op, &OPERATOR_GVR_APPROVALS, a, old, &e) != 0)
-            pb_log_warn("marking an approval used", "approval", auid, "error", e.msg, NULL);
-        json_decref(old);
-    }
-    json_decref(items);
-}
 
 /* The pg backend's schema for a tenant: tfstate_<name> with '-' as '_';
  * a name too long for an identifier keeps 40 characters and gets 12 hex
@@ -1261,7 +1237,9 @@ int cloud_reconcile(operator_ctx *op, const json_t *tenant, const json_t *plan, 
     if (approval_uid[0]) {
         json_object_set_new(rec, "approvedBy", json_string(approver));
         json_object_set_new(rec, "approval", json_string(approval_uid));
-        mark_plan_approval_used(op, approval_uid, name, id, now);
+        char by[300];
+        snprintf(by, sizeof by, "tenant %s cloud run %s", name, id);
+        operator_mark_approval_used(op, op->system_ns, approval_uid, by, now); /* also in status.cloud.run */
     }
     json_object_set_new(cs, "run", rec);
     snprintf(msg, sizeof msg, "applying plan %.12s (run %s)%s%s", hash, id, manual ? ", approved by " : "",

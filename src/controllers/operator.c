@@ -504,3 +504,25 @@ out:
     billing_config_free(&bcfg);
     return rc;
 }
+
+void operator_mark_approval_used(operator_ctx *op, const char *ns, const char *approval_uid, const char *by,
+                                 const char *now)
+{
+    json_t *items = op->approvals ? store_by_index(op->approvals, STORE_INDEX_NAMESPACE, ns, NULL) : NULL;
+    size_t k;
+    json_t *a;
+    json_array_foreach(items, k, a) {
+        const char *auid = json_string_value(json_object_get(json_object_get(a, "metadata"), "uid"));
+        if (!auid || strcmp(auid, approval_uid) != 0)
+            continue;
+        json_t *st = json_pack("{s:s, s:s, s:s}", "phase", "Used", "usedAt", now, "usedBy", by);
+        json_t *old = json_incref(json_object_get(a, "status"));
+        json_object_set_new(a, "status", st);
+        pb_err e;
+        pb_err_clear(&e);
+        if (operator_write_status(op, &OPERATOR_GVR_APPROVALS, a, old, &e) != 0)
+            pb_log_warn("marking an approval used", "approval", auid, "error", e.msg, NULL);
+        json_decref(old);
+    }
+    json_decref(items);
+}

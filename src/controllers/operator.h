@@ -103,6 +103,12 @@ struct operator_ctx {
     struct tsrv_registry *tenant_servers;
 };
 
+/* Best effort: the Approval with uid approval_uid in namespace ns says it
+ * was used (phase Used, usedAt now, usedBy by); a failed write is logged.
+ * What makes an Approval single-use is the caller's own record. */
+void operator_mark_approval_used(operator_ctx *op, const char *ns, const char *approval_uid, const char *by,
+                                 const char *now);
+
 /* Connect op->dbs[which] if configured and not yet connected (caller
  * holds db_mu): reads the admin Secret and opens the pool. 0, PB_EINVAL
  * when that role is not configured, or another negative code with err

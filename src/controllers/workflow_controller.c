@@ -182,29 +182,12 @@ static int find_approval(wf_run *r, size_t i, char *out, size_t n, char *why, si
     return found;
 }
 
-/* Best effort: the Approval's status says it was used (the ledger's unique
- * approval uid is what makes it single use). */
+/* The ledger's unique approval uid is what makes it single use. */
 static void mark_approval_used(wf_run *r, const char *approval_uid, size_t i)
 {
-    json_t *items = store_by_index(r->op->approvals, STORE_INDEX_NAMESPACE, r->ns, NULL);
-    size_t k;
-    json_t *a;
-    json_array_foreach(items, k, a) {
-        const char *auid = json_string_value(json_object_get(json_object_get(a, "metadata"), "uid"));
-        if (!auid || strcmp(auid, approval_uid) != 0)
-            continue;
-        char by[512];
-        snprintf(by, sizeof by, "%s/%s step %s", r->ns, r->name, pb_step_name(pb_step_at(r->steps, i)));
-        json_t *st = json_pack("{s:s, s:s, s:s}", "phase", "Used", "usedAt", r->o.now, "usedBy", by);
-        json_t *old = json_incref(json_object_get(a, "status"));
-        json_object_set_new(a, "status", st);
-        pb_err e;
-        pb_err_clear(&e);
-        if (operator_write_status(r->op, &OPERATOR_GVR_APPROVALS, a, old, &e) != 0)
-            pb_log_warn("marking an approval used", "approval", auid, "error", e.msg, NULL);
-        json_decref(old);
-    }
-    json_decref(items);
+    char by[512];
+    snprintf(by, sizeof by, "%s/%s step %s", r->ns, r->name, pb_step_name(pb_step_at(r->steps, i)));
+    operator_mark_approval_used(r->op, r->ns, approval_uid, by, r->o.now);
 }
 
 /* What later steps may refer to: a select's kept rows and whether they
