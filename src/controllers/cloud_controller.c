@@ -682,7 +682,9 @@ static int submit(cloud *c, json_t *cs, const char *tenant, const char *tier, in
     snprintf(run_id, sizeof run_id, "%s", j->run_id);
     /* Once submitted, j belongs to the worker, which may be done with it
      * (and have freed it) before this returns. */
-    if (rc == 0 && (rc = pb_cr_pool_submit(c->pool, tenant, tier, run_job, j, err)) == 0) {
+    int first = kind == JOB_APPLY || kind == JOB_DESTROY;
+    if (rc == 0 && (rc = (first ? pb_cr_pool_submit_first : pb_cr_pool_submit)(c->pool, tenant, tier, run_job, j,
+                                                                               err)) == 0) {
         /* The status names this host as the tenant's runner from now on (a
          * later runner elsewhere may find a lock it left). */
         json_object_set_new(cs, "runner", json_string(c->host));

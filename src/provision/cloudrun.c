@@ -304,6 +304,7 @@ typedef struct cr_job {
 typedef struct cr_tier {
     char name[64];
     cr_job *head, *tail;
+    cr_job *first_last; /* the last of the jobs queued with `first` (at the head) */
 } cr_tier;
 
 struct pb_cr_pool {
@@ -349,6 +350,8 @@ static void *worker(void *arg)
         p->tiers[t].head = j->next;
         if (!p->tiers[t].head)
             p->tiers[t].tail = NULL;
+        if (p->tiers[t].first_last == j)
+            p->tiers[t].first_last = NULL;
         pthread_mutex_unlock(&p->mu);
         j->fn(j->arg);
         pthread_mutex_lock(&p->mu);
@@ -395,8 +398,8 @@ int pb_cr_pool_new(int workers, pb_cr_pool **out, pb_err *err)
     return 0;
 }
 
-int pb_cr_pool_submit(pb_cr_pool *p, const char *tenant, const char *tier, pb_cr_job_fn fn, void *arg,
-                      pb_err *err)
+static int pool_submit(pb_cr_pool *p, const char *tenant, const char *tier, int first, pb_cr_job_fn fn,
+                       void *arg, pb_err *err)
 {
     if (!tenant || strlen(tenant) >= sizeof(((cr_job *)0)->tenant))
         return pb_err_set(err, PB_EINVAL, "run pool: bad tenant name");
@@ -430,11 +433,21 @@ int pb_cr_pool_submit(pb_cr_pool *p, const char *tenant, const char *tier, pb_cr
     snprintf(j->tenant, sizeof j->tenant, "%s", tenant);
     j->fn = fn;
     j->arg = arg;
-    if (p->tiers[t].tail)
-        p->tiers[t].tail->next = j;
-    else
-        p->tiers[t].head = j;
-    p->tiers[t].tail = j;
+    cr_tier *tr = &p->tiers[t];
+    if (first) { /* after the other `first` jobs, before the rest */
+        cr_job **at = tr->first_last ? &tr->first_last->next : &tr->head;
+        j->next = *at;
+        *at = j;
+        if (tr->tail == tr->first_last)
+            tr->tail = j;
+        tr->first_last = j;
+    } else {
+        if (tr->tail)
+            tr->tail->next = j;
+        else
+            tr->head = j;
+        tr->tail = j;
+    }
     json_object_set_new(p->busy, tenant, json_true());
     pthread_cond_signal(&p->cv);
     pthread_mutex_unlock(&p->mu);
@@ -447,6 +460,18 @@ void pb_cr_pool_on_done(pb_cr_pool *p, void (*fn)(void *ud, const char *tenant),
     p->on_done = fn;
     p->on_done_ud = ud;
     pthread_mutex_unlock(&p->mu);
+}
+
+int pb_cr_pool_submit(pb_cr_pool *p, const char *tenant, const char *tier, pb_cr_job_fn fn, void *arg,
+                      pb_err *err)
+{
+    return pool_submit(p, tenant, tier, 0, fn, arg, err);
+}
+
+int pb_cr_pool_submit_first(pb_cr_pool *p, const char *tenant, const char *tier, pb_cr_job_fn fn, void *arg,
+                            pb_err *err)
+{
+    return pool_submit(p, tenant, tier, 1, fn, arg, err);
 }
 
 int pb_cr_pool_busy(pb_cr_pool *p, const char *tenant)

@@ -98,6 +98,13 @@ int pb_cr_pool_new(int workers, pb_cr_pool **out, pb_err *err);
 int pb_cr_pool_submit(pb_cr_pool *p, const char *tenant, const char *tier, pb_cr_job_fn fn, void *arg,
                       pb_err *err);
 
+/* As pb_cr_pool_submit, ahead of the tier's other queued jobs (after those
+ * queued this way before): work that finishes what a tenant started (an
+ * approved apply, a destroy) goes before new plans, so a burst of new
+ * tenants becomes ready one by one instead of all at the end. */
+int pb_cr_pool_submit_first(pb_cr_pool *p, const char *tenant, const char *tier, pb_cr_job_fn fn, void *arg,
+                            pb_err *err);
+
 /* fn(ud, tenant) is called on the worker after each job, once the tenant
  * is no longer busy (so fn may lead to its next submit); set it before the
  * first submit. */

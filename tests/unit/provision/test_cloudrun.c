@@ -391,6 +391,40 @@ static void lock_state_decisions(void **state)
                      PB_CR_HOLDER_UNKNOWN);
 }
 
+/* `first` jobs go ahead of the queued ones, in their own order. */
+static void pool_first_goes_ahead(void **state)
+{
+    (void)state;
+    memset(&R, 0, sizeof R);
+    pthread_mutex_init(&R.mu, NULL);
+    pb_cr_pool *p;
+    pb_err err;
+    assert_int_equal(pb_cr_pool_new(1, &p, &err), 0);
+    submit(p, "blocker", "t");
+    usleep(50000);
+    submit(p, "plan-1", "t");
+    submit(p, "plan-2", "t");
+    const char *firsts[] = {"apply-1", "apply-2"};
+    for (int i = 0; i < 2; i++) {
+        job_arg *j = calloc(1, sizeof *j);
+        snprintf(j->name, sizeof j->name, "%s", firsts[i]);
+        assert_int_equal(pb_cr_pool_submit_first(p, firsts[i], "t", job_fn, j, &err), 0);
+    }
+    submit(p, "plan-3", "t");
+    json_t *peek = pb_cr_pool_peek_order(p, 5);
+    const char *want[] = {"apply-1", "apply-2", "plan-1", "plan-2", "plan-3"};
+    for (int i = 0; i < 5; i++)
+        assert_string_equal(json_string_value(json_array_get(peek, (size_t)i)), want[i]);
+    json_decref(peek);
+    R.gate = 1;
+    for (int i = 0; i < 500 && pb_cr_pool_busy(p, "plan-3"); i++)
+        usleep(10000);
+    assert_int_equal(R.n, 6);
+    for (int i = 0; i < 5; i++)
+        assert_string_equal(R.order[i + 1], want[i]);
+    pb_cr_pool_free(p);
+}
+
 static void pool_silo_flood(void **state)
 {
     (void)state;
@@ -455,6 +489,7 @@ int main(void)
         cmocka_unit_test(exec_timeout_kills_group), cmocka_unit_test(pool_fair_across_tiers),
         cmocka_unit_test(pool_silo_flood),
         cmocka_unit_test(pool_on_done_after_free),
+        cmocka_unit_test(pool_first_goes_ahead),
         cmocka_unit_test(lock_state_decisions),     cmocka_unit_test(holder_decisions),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
