@@ -1305,7 +1305,8 @@ int cloud_delete(operator_ctx *op, const json_t *tenant, json_t *status, const c
     if (r && r->kind == JOB_DESTROY) {
         int ok = r->rc == 0;
         if (!ok) {
-            snprintf(msg, sizeof msg, "destroy attempt %lld of %d failed: %s; left in the state: %s%s%s%s", attempts,
+            snprintf(msg, sizeof msg, "destroy attempt %lld of %d failed: %.400s; left in the state: %.500s%s%.63s%s",
+                     attempts,
                      MAX_DESTROY_ATTEMPTS, r->msg, r->left ? r->left : "(the state could not be listed)",
                      attempts >= MAX_DESTROY_ATTEMPTS ? "; fix the cause, then: kubectl annotate tenant " : "",
                      attempts >= MAX_DESTROY_ATTEMPTS ? name : "",
