@@ -27,7 +27,8 @@
 #   -s   steady-state window in seconds (default 60)
 #   -t   give up waiting for Ready after this many seconds (default 600)
 #   -p   perf record the operator and the devapi for this many seconds,
-#        20 s into the run (default 0: off)
+#        OPBENCH_PERF_AFTER_S (default 20) into the run, at OPBENCH_PERF_HZ
+#        samples/s (default 99) (default 0: off)
 #   -k   keep the run directories (logs, perf.data; default: removed)
 # Environment: PAYBILL_BUILD_DIR (default build-opbench) has paybill-operator
 # and paybill-devapi; OPBENCH_OUT keeps /metrics snapshots and perf reports
@@ -188,10 +189,10 @@ bench_one() {
             last_log=${el%.*}
             log "t=${el}s active=$active/$total $phases rss=$(vm_kb "$op_pid" VmRSS)kB op_cpu=$(cpu_s "$op_pid")s"
         fi
-        if [ "$PERF_S" -gt 0 ] && [ -z "$perf_pid" ] && [ "${el%.*}" -ge 20 ]; then
-            perf record -F 99 --call-graph dwarf,16384 -p "$op_pid" -o "$RUN_DIR/perf.data" -- sleep "$PERF_S" >/dev/null 2>&1 &
+        if [ "$PERF_S" -gt 0 ] && [ -z "$perf_pid" ] && [ "${el%.*}" -ge "${OPBENCH_PERF_AFTER_S:-20}" ]; then
+            perf record -F "${OPBENCH_PERF_HZ:-99}" --call-graph dwarf,16384 -p "$op_pid" -o "$RUN_DIR/perf.data" -- sleep "$PERF_S" >/dev/null 2>&1 &
             perf_pid=$!
-            perf record -F 99 --call-graph dwarf,16384 -p "$api_pid" -o "$RUN_DIR/perf-devapi.data" -- sleep "$PERF_S" >/dev/null 2>&1 &
+            perf record -F "${OPBENCH_PERF_HZ:-99}" --call-graph dwarf,16384 -p "$api_pid" -o "$RUN_DIR/perf-devapi.data" -- sleep "$PERF_S" >/dev/null 2>&1 &
             perf_pid="$perf_pid $!"
             log "perf recording the operator and the devapi for ${PERF_S}s"
         fi

@@ -187,9 +187,12 @@ CFG
   fi
 }
 
+# STACK_OPERATOR_WRAP: a command the operator runs under, word-split (for
+# profiling, e.g. "valgrind --tool=callgrind --callgrind-out-file=F").
 stack_operator_start() {
   local dir=$1 name=$2; shift 2
-  PAYBILL_KUBECONFIG=$dir/operator.kubeconfig "$STACK_BUILD/paybill-operator" \
+  # shellcheck disable=SC2086
+  PAYBILL_KUBECONFIG=$dir/operator.kubeconfig ${STACK_OPERATOR_WRAP:-} "$STACK_BUILD/paybill-operator" \
     --namespace "${STACK_NAMESPACE:-paybill-system}" --log-format text "$@" >>"$dir/$name.log" 2>&1 &
   echo $! >"$dir/$name.pid"
 }

@@ -237,24 +237,26 @@ static int ensure_namespace(tenant_run *r, json_t *want, json_t **live, char *wh
 {
     const kube_gvr *gvr = operator_child_gvr(OP_CHILD_NAMESPACES);
     /* The cache holds only namespaces labelled as managed by us; one that is
-     * not in it may still exist, so ask before creating. */
+     * not in it may still exist. Create, not apply: an apply would take over
+     * a namespace made by someone else, a create fails instead, and only
+     * then do we look at what is there (a GET first cost every new tenant a
+     * round trip). */
     json_t *ns = cached_child(r->op, OP_CHILD_NAMESPACES, NULL, r->ns);
     *live = NULL;
     if (!ns) {
-        int rc = kube_get(r->op->client, gvr, NULL, r->ns, NULL, &ns, err);
-        if (rc == PB_ENOTFOUND) {
-            pb_err_clear(err);
-            /* Create, not apply: an apply would take over a namespace made by
-             * someone else since we looked; a create fails instead. */
-            kube_request_opts o = {.field_manager = OPERATOR_FIELD_MANAGER};
-            rc = kube_create(r->op->client, gvr, NULL, want, &o, NULL, err);
-            if (rc == PB_EEXIST)
-                return pb_err_set(err, PB_EUNAVAILABLE, "namespace %s appeared while being created; looking again",
-                                  r->ns);
-            if (rc == 0)
-                pb_log_info("created namespace", "tenant", r->name, "namespace", r->ns, NULL);
-            return rc;
+        kube_request_opts o = {.field_manager = OPERATOR_FIELD_MANAGER};
+        int rc = kube_create(r->op->client, gvr, NULL, want, &o, NULL, err);
+        if (rc == 0) {
+            pb_log_info("created namespace", "tenant", r->name, "namespace", r->ns, NULL);
+            return 0;
         }
+        if (rc != PB_EEXIST)
+            return rc;
+        pb_err_clear(err);
+        rc = kube_get(r->op->client, gvr, NULL, r->ns, NULL, &ns, err);
+        if (rc == PB_ENOTFOUND)
+            return pb_err_set(err, PB_EUNAVAILABLE, "namespace %s went away while being created; looking again",
+                              r->ns);
         if (rc != 0)
             return rc;
     }

@@ -35,6 +35,7 @@ typedef struct item {
 /* One index value and the keys of the items that have it. */
 typedef struct ivalue {
     void *members; /* tree of item keys */
+    size_t n;      /* how many: counting must not walk the set */
     char value[];  /* the index's tree points here */
 } ivalue;
 
@@ -161,13 +162,19 @@ static void index_add(indexer *ix, item *it, json_t *obj)
             if (!iv)
                 continue;
             iv->members = NULL;
+            iv->n = 0;
             memcpy(iv->value, s, sl + 1);
             if (!tsearch(iv->value, &ix->values, cmp_str)) {
                 free(iv);
                 continue;
             }
         }
-        if (!tsearch(it->key, &iv->members, cmp_str) && !iv->members) {
+        /* Only a new member counts (an object may yield a value twice). */
+        if (tfind(it->key, &iv->members, cmp_str))
+            continue;
+        if (tsearch(it->key, &iv->members, cmp_str))
+            iv->n++;
+        else if (!iv->members) {
             tdelete(iv->value, &ix->values, cmp_str);
             free(iv);
         }
@@ -186,7 +193,8 @@ static void index_remove(indexer *ix, item *it, json_t *obj)
         if (!n)
             continue;
         ivalue *iv = IVALUE_OF(*n);
-        tdelete(it->key, &iv->members, cmp_str);
+        if (tdelete(it->key, &iv->members, cmp_str))
+            iv->n--;
         if (!iv->members) {
             tdelete(iv->value, &ix->values, cmp_str);
             free(iv);
@@ -579,6 +587,25 @@ json_t *store_by_index(store *s, const char *index, const char *value, pb_err *e
 json_t *store_index_keys(store *s, const char *index, const char *value, pb_err *err)
 {
     return by_index(s, index, value, 1, err);
+}
+
+int store_index_count(store *s, const char *index, const char *value, size_t *count)
+{
+    *count = 0;
+    if (!s || !index || !value)
+        return PB_EINVAL;
+    int rc = PB_ENOTFOUND;
+    pthread_rwlock_rdlock(&s->lock);
+    for (size_t i = 0; i < s->nidx; i++) {
+        if (strcmp(s->idx[i].name, index) != 0)
+            continue;
+        void **n = tfind(value, &s->idx[i].values, cmp_str);
+        *count = n ? IVALUE_OF(*n)->n : 0;
+        rc = 0;
+        break;
+    }
+    pthread_rwlock_unlock(&s->lock);
+    return rc;
 }
 
 /* One of the store's counters, read under its lock. */

@@ -79,6 +79,9 @@ int store_resource_version(store *s, const char *key, char *buf, size_t n);
 json_t *store_by_index(store *s, const char *index, const char *value, pb_err *err);
 /* The keys store_by_index would return (in key order), unpacking nothing. */
 json_t *store_index_keys(store *s, const char *index, const char *value, pb_err *err);
+/* How many objects have `value` in `index`, in O(log n): 0, PB_ENOTFOUND
+ * (no such index) or PB_EINVAL. */
+int store_index_count(store *s, const char *index, const char *value, size_t *count);
 size_t store_len(store *s);
 /* Bytes of the packed objects and their keys: the cache's payload, without
  * allocator, tree and index overhead (about 235 B per small object). */

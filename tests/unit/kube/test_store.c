@@ -30,6 +30,13 @@ static size_t count_index(store *s, const char *ix, const char *val)
     assert_non_null(a);
     size_t n = json_array_size(a);
     json_decref(a);
+    /* The three ways to ask must agree. */
+    json_t *k = store_index_keys(s, ix, val, NULL);
+    assert_int_equal(json_array_size(k), n);
+    json_decref(k);
+    size_t c = 99;
+    assert_int_equal(store_index_count(s, ix, val, &c), 0);
+    assert_int_equal(c, n);
     return n;
 }
 
@@ -163,8 +170,18 @@ static void test_builtin_indexes_follow_updates(void **state)
     assert_int_equal(store_delete(s, "n2/c", NULL), 0);
     assert_int_equal(count_index(s, STORE_INDEX_NAMESPACE, "n2"), 0);
     assert_int_equal(count_index(s, STORE_INDEX_OWNER_UID, "u-2"), 0);
+    /* A value an object yields twice counts once, and leaves once. */
+    put(s, "{\"metadata\":{\"name\":\"d\",\"namespace\":\"n3\",\"ownerReferences\":[{\"uid\":\"u-3\"},{\"uid\":\"u-3\"}]}}");
+    assert_int_equal(count_index(s, STORE_INDEX_OWNER_UID, "u-3"), 1);
+    put(s, "{\"metadata\":{\"name\":\"d\",\"namespace\":\"n3\",\"ownerReferences\":[{\"uid\":\"u-3\"},{\"uid\":\"u-3\"}]}}");
+    assert_int_equal(count_index(s, STORE_INDEX_OWNER_UID, "u-3"), 1);
+    assert_int_equal(store_delete(s, "n3/d", NULL), 0);
+    assert_int_equal(count_index(s, STORE_INDEX_OWNER_UID, "u-3"), 0);
 
     pb_err e;
+    size_t c;
+    assert_int_equal(store_index_count(s, "no-such-index", "x", &c), PB_ENOTFOUND);
+    assert_int_equal(store_index_count(s, NULL, "x", &c), PB_EINVAL);
     assert_null(store_by_index(s, "no-such-index", "x", &e));
     assert_int_equal(e.code, PB_ENOTFOUND);
     assert_null(store_by_index(s, NULL, "x", &e));
