@@ -13,6 +13,7 @@ PACKAGES=(
   build-essential cmake pkg-config
   libcurl4-openssl-dev libyaml-dev libjansson-dev libssl-dev
   libwebsockets-dev libpq-dev libcmocka-dev
+  libmimalloc-dev   # the operator's allocator (CMakeLists.txt: PAYBILL_MIMALLOC)
   curl jq openssl procps util-linux
   python3 python3-venv
   lua5.1   # runs the chart's Argo CD health checks (Lua 5.1, as Argo CD embeds) in tests

@@ -17,6 +17,10 @@
 #include "util/options.h"
 #include "util/proc.h"
 
+#ifdef PAYBILL_MIMALLOC
+#include <mimalloc.h>
+#endif
+
 int main(int argc, char **argv)
 {
     pb_err err;
@@ -34,8 +38,10 @@ int main(int argc, char **argv)
      * peak at 345 MB but cost 18-25 % more CPU. A peak sets the memory
      * limit a pod needs, a cold start is rare: 4 (bench/RESULTS-operator.md).
      * Set before any thread exists; MALLOC_ARENA_MAX still decides. */
+#ifndef PAYBILL_MIMALLOC /* mimalloc (CMakeLists.txt) has no arenas to cap */
     if (!getenv("MALLOC_ARENA_MAX"))
         mallopt(M_ARENA_MAX, 4);
+#endif
     if (argc > 1 && strcmp(argv[1], "audit-verify") == 0) {
         pb_log_configure(PB_LOG_WARN, PB_LOG_TEXT, NULL);
         return operator_audit_verify(argc - 1, argv + 1);
@@ -57,6 +63,11 @@ int main(int argc, char **argv)
         return 0;
     }
     pb_log_configure(opts.log_level, opts.log_format, NULL);
+#ifdef PAYBILL_MIMALLOC
+    char mi[16];
+    snprintf(mi, sizeof mi, "%d", mi_version());
+    pb_log_info("memory allocator", "name", "mimalloc", "version", mi, NULL);
+#endif
     int rc = operator_run(&opts, &err);
     if (rc != 0)
         pb_log_error("operator failed", "error", err.msg, NULL);

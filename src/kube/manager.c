@@ -10,6 +10,7 @@
 #include "kube/manager.h"
 
 #include <malloc.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -350,6 +351,10 @@ typedef struct trim_state {
  * 204 MB (bench/RESULTS-operator.md). So once every queue has been idle
  * for TRIM_IDLE_S after some work, trim, at most every
  * TRIM_MIN_INTERVAL_S: a quiet operator does not trim at all. */
+/* mimalloc's "give back what is free", weak: resolved only in a binary
+ * linked with mimalloc (the operator; not the tests). */
+extern void mi_collect(bool force) __attribute__((weak));
+
 static void trim_after_burst(manager *m, trim_state *t)
 {
     double now = mono_now();
@@ -365,6 +370,8 @@ static void trim_after_burst(manager *m, trim_state *t)
     if (now - t->idle_from < TRIM_IDLE_S || (t->last > 0 && now - t->last < TRIM_MIN_INTERVAL_S))
         return;
     malloc_trim(0);
+    if (mi_collect) /* the operator's allocator, when linked with mimalloc */
+        mi_collect(true);
     char took[32];
     snprintf(took, sizeof took, "%.1f", (mono_now() - now) * 1000);
     pb_log_debug("manager: idle after work, returned free memory to the system", "ms", took, NULL);
