@@ -179,6 +179,7 @@ bench_one() {
     # tenants is ~20 MB of JSON, itself work for the server).
     local interval=1 perf_pid="" el=0 active=0 total=0 phases="" t_ready="" last_log=0
     [ "$n" -le 2000 ] || interval=5
+    [ "$n" -le 20000 ] || interval=30
     while :; do
         kill -0 "$op_pid" 2>/dev/null || { log "operator exited; tail of its log:"; tail -20 "$RUN_DIR/operator.log" >&2; break; }
         read -r active total phases < <(tenant_phases || echo "0 0 list-failed")

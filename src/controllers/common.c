@@ -85,6 +85,11 @@ static int write_status(operator_ctx *op, const kube_gvr *gvr, json_t *obj, cons
     return rc;
 }
 
+controller_result operator_requeue_conflict(void)
+{
+    return controller_requeue_after(OPERATOR_CONFLICT_RETRY_S);
+}
+
 int operator_write_status(operator_ctx *op, const kube_gvr *gvr, json_t *obj,
                           const json_t *old_status, pb_err *err)
 {
@@ -124,7 +129,9 @@ controller_result operator_obj_finish(operator_ctx *op, operator_obj *o, const k
     json_decref(o->old_status);
     json_decref(o->obj);
     memset(o, 0, sizeof *o);
-    if (rc == PB_ECONFLICT || rc == PB_ENOTFOUND)
+    if (rc == PB_ECONFLICT)
+        return operator_requeue_conflict();
+    if (rc == PB_ENOTFOUND)
         return controller_requeue();
     if (rc != 0) {
         pb_err_wrap(err, "%s %s: writing status", what, key);

@@ -122,7 +122,9 @@ static controller_result write_status(tenant_run *r, pb_err *err)
 {
     json_object_set_new(r->status, "observedGeneration", json_integer(r->gen));
     int rc = operator_write_status(r->op, &OPERATOR_GVR_TENANTS, r->tenant, r->old_status, err);
-    if (rc == PB_ECONFLICT || rc == PB_ENOTFOUND)
+    if (rc == PB_ECONFLICT)
+        return operator_requeue_conflict();
+    if (rc == PB_ENOTFOUND)
         return controller_requeue();
     if (rc != 0) {
         pb_err_wrap(err, "tenant %s: writing status", r->name);
@@ -547,7 +549,9 @@ static controller_result reconcile(tenant_run *r, pb_err *err)
         return finalize(r, err);
     if (!has_finalizer(r->tenant)) {
         int rc = set_finalizer(r, 1, err);
-        if (rc == PB_ECONFLICT || rc == PB_ENOTFOUND)
+        if (rc == PB_ECONFLICT)
+            return operator_requeue_conflict();
+        if (rc == PB_ENOTFOUND)
             return controller_requeue();
         if (rc != 0) {
             pb_err_wrap(err, "tenant %s: adding finalizer", r->name);

@@ -1121,6 +1121,8 @@ int kube_watch(kube_client *c, const kube_gvr *r, const char *ns, const kube_req
     w.st = o->status;
     w.err = err;
     w.dec = kube_watch_decoder_new(0);
+    if (w.dec)
+        kube_watch_decoder_drop_managed_fields(w.dec, o->drop_managed_fields);
     w.h = curl_easy_init();
     CURLM *m = curl_multi_init();
     struct curl_slist *hd = NULL;

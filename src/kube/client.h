@@ -84,6 +84,9 @@ typedef struct kube_request_opts {
     const char *continue_token;
     int allow_watch_bookmarks;
     long timeout_seconds;              /* server-side watch/list timeout, 0 = none */
+    int drop_managed_fields;           /* watch: hand events over without
+                                          metadata.managedFields (a third of a
+                                          stream, not decoded at all) */
     /* writes */
     const char *field_manager;         /* default "paybill-operator" */
     int force;                         /* server-side apply: take ownership */
@@ -237,6 +240,9 @@ int kube_watch_decoder_finish(kube_watch_decoder *d, kube_watch_fn fn, void *ud,
                               pb_err *err);
 /* Events delivered so far. */
 unsigned long kube_watch_decoder_events(const kube_watch_decoder *d);
+/* on: events arrive without object.metadata.managedFields (cut from the
+ * text before decoding: see kube_request_opts.drop_managed_fields). */
+void kube_watch_decoder_drop_managed_fields(kube_watch_decoder *d, int on);
 
 /* Map an HTTP status code (and Status reason) to a PB_E* code as above. */
 int kube_code_from_http(int http_code, const char *reason);

@@ -54,6 +54,7 @@ static int kube_source_watch(void *ud, const char *rv, double timeout_s, informe
     o.label_selector = ks->selector;
     o.resource_version = rv && *rv ? rv : NULL;
     o.allow_watch_bookmarks = 1;
+    o.drop_managed_fields = 1; /* the store strips them anyway (store.h) */
     o.timeout_seconds = timeout_s < 1 ? 1 : (long)ceil(timeout_s);
     return kube_watch(ks->client, &g, ks->ns, &o, fn, fn_ud, stop, err);
 }

@@ -129,6 +129,89 @@ static void test_decoder_huge_event(void **state)
     free(ev);
 }
 
+/* The object one event line decodes to, with managedFields dropped. */
+static json_t *last_object;
+static int keep_object(void *ud, const char *type, json_t *obj)
+{
+    (void)ud, (void)type;
+    json_decref(last_object);
+    last_object = json_incref(obj);
+    return 0;
+}
+
+static json_t *decode_dropping(const char *line)
+{
+    kube_watch_decoder *d = kube_watch_decoder_new(0);
+    kube_watch_decoder_drop_managed_fields(d, 1);
+    last_object = NULL;
+    pb_err e = {0};
+    int rc = kube_watch_decoder_feed(d, line, strlen(line), keep_object, NULL, NULL, &e);
+    kube_watch_decoder_free(d);
+    if (rc != 0) {
+        json_decref(last_object);
+        last_object = NULL;
+    }
+    return last_object;
+}
+
+/* Each case: an event line, and what its object must decode to. */
+static void test_decoder_drops_managed_fields(void **state)
+{
+    static const char *const cases[][2] = {
+        /* in the middle, first, last, the only member */
+        {"{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"a\",\"managedFields\":[{\"manager\":\"x\","
+         "\"fieldsV1\":{\"f:spec\":{}}}],\"uid\":\"u\"},\"spec\":{}}}\n",
+         "{\"metadata\":{\"name\":\"a\",\"uid\":\"u\"},\"spec\":{}}"},
+        {"{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"managedFields\":[],\"name\":\"a\"}}}\n",
+         "{\"metadata\":{\"name\":\"a\"}}"},
+        {"{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"a\" , \"managedFields\" : [ {} ] }}}\n",
+         "{\"metadata\":{\"name\":\"a\"}}"},
+        {"{\"object\":{\"metadata\":{\"managedFields\":[{\"a\":\"}]\\\"{[\"}]}},\"type\":\"MODIFIED\"}\n",
+         "{\"metadata\":{}}"},
+        /* braces, brackets and quotes inside strings; the same key in spec
+         * and as a value is kept */
+        {"{\"type\":\"ADDED\",\"object\":{\"spec\":{\"managedFields\":\"k}e]e\\\"p\",\"n\":[1,{\"x\":null}]},"
+         "\"metadata\":{\"labels\":{\"a\":\"{\\\\\"},\"name\":\"managedFields\",\"managedFields\":[{\"m\":\"\\\"]}\"}]}}}\n",
+         "{\"spec\":{\"managedFields\":\"k}e]e\\\"p\",\"n\":[1,{\"x\":null}]},\"metadata\":{\"labels\":{\"a\":\"{\\\\\"},"
+         "\"name\":\"managedFields\"}}"},
+        /* nothing to cut: unchanged */
+        {"{\"type\":\"BOOKMARK\",\"object\":{\"metadata\":{\"resourceVersion\":\"9\"}}}\n",
+         "{\"metadata\":{\"resourceVersion\":\"9\"}}"},
+        /* an escaped key is not recognised: decoded whole, as before */
+        {"{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"managed\\u0046ields\":[],\"name\":\"a\"}}}\n",
+         "{\"metadata\":{\"managedFields\":[],\"name\":\"a\"}}"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        json_t *got = decode_dropping(cases[i][0]), *want = json_loads(cases[i][1], 0, NULL);
+        assert_non_null(want);
+        if (!got || !json_equal(got, want)) {
+            char *g = got ? json_dumps(got, JSON_COMPACT) : NULL;
+            fail_msg("case %zu: got %s", i, g ? g : "(no event)");
+        }
+        json_decref(got);
+        json_decref(want);
+    }
+    /* Malformed lines stay malformed: the decoder still reports them. */
+    static const char *const bad[] = {
+        "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"managedFields\":[{\"a\":\"unterminated}]}}}\n",
+        "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"a\",\"managedFields\":}}}\n",
+        "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"managedFields\":[[[]]}}}\n",
+        "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"managedFields\":[{]}}}\n",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        json_t *got = decode_dropping(bad[i]);
+        if (got)
+            fail_msg("malformed case %zu decoded", i);
+    }
+    /* Off (the default): managedFields arrives. */
+    kube_watch_decoder *d = kube_watch_decoder_new(0);
+    last_object = NULL;
+    assert_int_equal(kube_watch_decoder_feed(d, cases[0][0], strlen(cases[0][0]), keep_object, NULL, NULL, NULL), 0);
+    assert_non_null(json_object_get(json_object_get(last_object, "metadata"), "managedFields"));
+    json_decref(last_object);
+    kube_watch_decoder_free(d);
+}
+
 static void test_decoder_error_events(void **state)
 {
     const char *s =
@@ -422,6 +505,7 @@ int main(void)
         cmocka_unit_test(test_decoder_last_line_without_newline),
         cmocka_unit_test(test_decoder_huge_event),
         cmocka_unit_test(test_decoder_error_events),
+        cmocka_unit_test(test_decoder_drops_managed_fields),
         cmocka_unit_test(test_decoder_callback_stops),
         T(test_watch_chunked_stream),
         T(test_watch_huge_event),
