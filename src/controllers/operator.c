@@ -296,6 +296,7 @@ int operator_run(const pb_options *opts, pb_err *err)
     memset(&op, 0, sizeof op);
     pthread_mutex_init(&op.db_mu, NULL);
     pthread_mutex_init(&op.agent_db_mu, NULL);
+    pthread_mutex_init(&op.plan_mu, NULL);
     op.system_ns = system_ns;
     manager *m = NULL;
     kube_config *kc = NULL;
@@ -496,6 +497,8 @@ out:
             pb_tdb_free(op.dbs[w].tdb);
     pthread_mutex_destroy(&op.db_mu);
     pthread_mutex_destroy(&op.agent_db_mu);
+    pthread_mutex_destroy(&op.plan_mu);
+    json_decref(op.plan_written);
     json_decref(op.agent_db_applied);
     json_decref(op.agent_inflight);
     store_free(secrets);

@@ -94,6 +94,9 @@ struct operator_ctx {
     pthread_mutex_t agent_db_mu;
     json_t *agent_db_applied;
     json_t *agent_inflight; /* tenant -> workflow steps running now (agent_db_mu) */
+    /* Plan name -> when its status was last written (plan_controller.c). */
+    pthread_mutex_t plan_mu;
+    json_t *plan_written;
     /* Signed licences (licence_controller.h). */
     controller *licence_ctrl;
     struct licence_state *licence;

@@ -7,6 +7,7 @@
  * in status. Tenants re-read their Plan through their own watch (a Plan
  * change re-queues its tenants, see operator.c), so nothing here fans out.
  */
+#include <pthread.h>
 #include <string.h>
 
 #include "controllers/conditions.h"
@@ -27,6 +28,49 @@ static long long count_tenants_on(operator_ctx *op, const char *plan)
         json_decref(names);
     }
     return (long long)n;
+}
+
+/* A cold start changes a plan's tenant count thousands of times a minute.
+ * Writing each (and reading each back through the watch) was a PUT and a
+ * watch event per few tenants, and the writes raced their own echoes into
+ * 409s. A status whose only change is the count is written at most once
+ * per PLAN_COUNT_INTERVAL_S; the last count is always written, at most
+ * that much later. Any other change is written at once. */
+#define PLAN_COUNT_INTERVAL_S 1.0
+
+static double mono_now(void)
+{
+    return (double)pb_time_mono_ns() / 1e9;
+}
+
+/* Seconds to wait before writing this status (0: write now). */
+static double count_write_delay(operator_ctx *op, const char *plan, const json_t *old_status,
+                                const json_t *status)
+{
+    if (!old_status || json_equal(old_status, status))
+        return 0; /* nothing to write, or a first status */
+    json_t *a = json_copy((json_t *)old_status), *b = json_copy((json_t *)status);
+    json_object_del(a, "tenants");
+    json_object_del(b, "tenants");
+    int only_count = a && b && json_equal(a, b);
+    json_decref(a);
+    json_decref(b);
+    if (!only_count)
+        return 0;
+    pthread_mutex_lock(&op->plan_mu);
+    double last = json_real_value(json_object_get(op->plan_written, plan));
+    pthread_mutex_unlock(&op->plan_mu);
+    double wait = last > 0 ? last + PLAN_COUNT_INTERVAL_S - mono_now() : 0;
+    return wait > 0 ? wait : 0;
+}
+
+static void note_written(operator_ctx *op, const char *plan)
+{
+    pthread_mutex_lock(&op->plan_mu);
+    if (!op->plan_written)
+        op->plan_written = json_object();
+    json_object_set_new(op->plan_written, plan, json_real(mono_now())); /* lost on OOM: only a delay less */
+    pthread_mutex_unlock(&op->plan_mu);
 }
 
 controller_result plan_reconcile(controller_ctx *ctx, const char *key, pb_err *err)
@@ -60,5 +104,13 @@ controller_result plan_reconcile(controller_ctx *ctx, const char *key, pb_err *e
             operator_event(op, plan, "Warning", "InvalidSpec", "%s", verr.msg);
     }
     json_object_set_new(status, "tenants", json_integer(count_tenants_on(op, key)));
+    json_object_set_new(status, "observedGeneration", json_integer(o.gen)); /* as operator_obj_finish sets it */
+    double wait = count_write_delay(op, key, o.old_status, status);
+    if (wait > 0) {
+        operator_obj_release(&o);
+        return controller_requeue_after(wait);
+    }
+    if (!o.old_status || !json_equal(o.old_status, status))
+        note_written(op, key);
     return operator_obj_finish(op, &o, &OPERATOR_GVR_PLANS, "plan", key, controller_ok(), err);
 }
