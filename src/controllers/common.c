@@ -75,7 +75,15 @@ static int write_status(operator_ctx *op, const kube_gvr *gvr, json_t *obj, cons
     const char *ns = json_string_value(json_object_get(json_object_get(obj, "metadata"), "namespace"));
     kube_request_opts o = {.subresource = "status", .field_manager = OPERATOR_FIELD_MANAGER};
     json_t *out = NULL;
+    char before[64];
+    operator_resource_version(obj, before, sizeof before);
     int rc = kube_update(op->client, gvr, ns, obj, &o, keep_rv ? &out : NULL, err);
+    if (rc == 0) {
+        char key[400];
+        const char *name = json_string_value(json_object_get(json_object_get(obj, "metadata"), "name"));
+        snprintf(key, sizeof key, "%s%s%s", ns && *ns ? ns : "", ns && *ns ? "/" : "", name ? name : "");
+        operator_note_written_over(op, gvr, key, before);
+    }
     /* Later writes in the same reconcile (a finalizer patch) need the new
      * resourceVersion as their precondition. */
     json_t *rv = json_object_get(json_object_get(out, "metadata"), "resourceVersion");
@@ -83,6 +91,60 @@ static int write_status(operator_ctx *op, const kube_gvr *gvr, json_t *obj, cons
         json_object_set(json_object_get(obj, "metadata"), "resourceVersion", rv);
     json_decref(out);
     return rc;
+}
+
+/* ---- waiting for our own writes to come back (operator.h) ---------------- */
+
+#define ECHO_MAX 8 /* resourceVersions remembered per object */
+
+static void echo_key(const kube_gvr *gvr, const char *key, char *buf, size_t n)
+{
+    snprintf(buf, n, "%s/%s", gvr->resource, key);
+}
+
+void operator_resource_version(const json_t *obj, char *buf, size_t n)
+{
+    const char *rv = json_string_value(json_object_get(json_object_get(obj, "metadata"), "resourceVersion"));
+    snprintf(buf, n, "%s", rv ? rv : "");
+}
+
+void operator_note_written_over(operator_ctx *op, const kube_gvr *gvr, const char *key, const char *rv)
+{
+    if (!rv || !*rv)
+        return;
+    char k[512];
+    echo_key(gvr, key, k, sizeof k);
+    pthread_mutex_lock(&op->echo_mu);
+    if (!op->echo)
+        op->echo = json_object();
+    json_t *a = json_object_get(op->echo, k);
+    if (!a && json_object_set_new(op->echo, k, a = json_array()) != 0)
+        a = NULL; /* out of memory: this write is simply not waited for */
+    if (a && json_array_size(a) >= ECHO_MAX)
+        json_array_remove(a, 0);
+    if (a)
+        json_array_append_new(a, json_string(rv));
+    pthread_mutex_unlock(&op->echo_mu);
+}
+
+int operator_cache_behind(operator_ctx *op, store *st, const kube_gvr *gvr, const char *key)
+{
+    char rv[64], k[512];
+    int have = store_resource_version(st, key, rv, sizeof rv) == 0;
+    echo_key(gvr, key, k, sizeof k);
+    int behind = 0;
+    pthread_mutex_lock(&op->echo_mu);
+    json_t *a = json_object_get(op->echo, k);
+    size_t i;
+    json_t *v;
+    json_array_foreach(a, i, v) {
+        if (have && strcmp(json_string_value(v), rv) == 0)
+            behind = 1;
+    }
+    if (a && !behind) /* caught up (or gone): forget */
+        json_object_del(op->echo, k);
+    pthread_mutex_unlock(&op->echo_mu);
+    return behind;
 }
 
 controller_result operator_requeue_conflict(void)

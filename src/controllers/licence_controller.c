@@ -430,6 +430,10 @@ static int sign(licence_state *ls, const char *expect_kid, const json_t *claims,
 
 static controller_result reconcile_tenant(operator_ctx *op, licence_state *ls, const char *name, pb_err *err)
 {
+    /* Our last status write has not come back yet: its echo may not pass
+     * tenant_changed, so look again shortly rather than wait for it. */
+    if (operator_cache_behind(op, op->tenants, &OPERATOR_GVR_TENANTS, name))
+        return operator_requeue_conflict();
     operator_obj o;
     if (operator_obj_begin(op, op->tenants, name, &o) != 0)
         return controller_ok(); /* gone: its namespace (and licence) go with it */

@@ -297,6 +297,7 @@ int operator_run(const pb_options *opts, pb_err *err)
     pthread_mutex_init(&op.db_mu, NULL);
     pthread_mutex_init(&op.agent_db_mu, NULL);
     pthread_mutex_init(&op.plan_mu, NULL);
+    pthread_mutex_init(&op.echo_mu, NULL);
     op.system_ns = system_ns;
     manager *m = NULL;
     kube_config *kc = NULL;
@@ -498,6 +499,8 @@ out:
     pthread_mutex_destroy(&op.db_mu);
     pthread_mutex_destroy(&op.agent_db_mu);
     pthread_mutex_destroy(&op.plan_mu);
+    pthread_mutex_destroy(&op.echo_mu);
+    json_decref(op.echo);
     json_decref(op.plan_written);
     json_decref(op.agent_db_applied);
     json_decref(op.agent_inflight);

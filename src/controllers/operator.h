@@ -94,6 +94,10 @@ struct operator_ctx {
     pthread_mutex_t agent_db_mu;
     json_t *agent_db_applied;
     json_t *agent_inflight; /* tenant -> workflow steps running now (agent_db_mu) */
+    /* "resource/key" -> resourceVersions this operator wrote over and its
+     * cache has not moved past yet (operator_cache_behind). */
+    pthread_mutex_t echo_mu;
+    json_t *echo;
     /* Plan name -> when its status was last written (plan_controller.c). */
     pthread_mutex_t plan_mu;
     json_t *plan_written;
@@ -161,6 +165,20 @@ controller_result operator_obj_finish(operator_ctx *op, operator_obj *o, const k
 /* Record an Event about obj (type "Normal" | "Warning"), printf-style. */
 void operator_event(operator_ctx *op, const json_t *obj, const char *type, const char *reason,
                     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* Waiting for our own writes to come back. A write comes back through
+ * the watch; other events often re-queue the object sooner, while the
+ * cache still holds the version that write replaced. Working from it
+ * repeats the work and loses the write to a 409 (a quarter of the tenants
+ * in a cold start: two controllers write a Tenant's status). Status writes
+ * (operator_write_status, operator_obj_finish) note the version they
+ * replaced; operator_cache_behind says whether the cache still shows such
+ * a version for key (and forgets the notes once it does not). The caller
+ * then waits: for the echo, or a moment (operator_requeue_conflict) when
+ * its watch predicate might filter the echo out. */
+void operator_resource_version(const json_t *obj, char *buf, size_t n); /* "" when none */
+void operator_note_written_over(operator_ctx *op, const kube_gvr *gvr, const char *key, const char *rv);
+int operator_cache_behind(operator_ctx *op, store *st, const kube_gvr *gvr, const char *key);
 
 /* After a write lost to a newer version (PB_ECONFLICT): try again in
  * OPERATOR_CONFLICT_RETRY_S, not through the queue's rate limiter. The

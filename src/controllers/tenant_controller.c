@@ -112,9 +112,13 @@ static int set_finalizer(tenant_run *r, int present, pb_err *err)
     json_t *patch = json_pack("{s:{s:o, s:O}}", "metadata", "finalizers", next, "resourceVersion",
                               json_object_get(meta, "resourceVersion"));
     kube_request_opts o = {.field_manager = OPERATOR_FIELD_MANAGER};
+    char before[64];
+    operator_resource_version(r->tenant, before, sizeof before);
     int rc = kube_patch(r->op->client, &OPERATOR_GVR_TENANTS, NULL, r->name, KUBE_PATCH_MERGE, patch,
                         &o, NULL, err);
     json_decref(patch);
+    if (rc == 0)
+        operator_note_written_over(r->op, &OPERATOR_GVR_TENANTS, r->name, before);
     return rc;
 }
 
@@ -773,6 +777,8 @@ static controller_result reconcile(tenant_run *r, pb_err *err)
 controller_result tenant_reconcile(controller_ctx *ctx, const char *key, pb_err *err)
 {
     operator_ctx *op = ctx->user;
+    if (operator_cache_behind(op, op->tenants, &OPERATOR_GVR_TENANTS, key))
+        return controller_ok(); /* the echo of our write re-queues it (no predicate) */
     operator_obj o;
     if (operator_obj_begin(op, op->tenants, key, &o) != 0)
         return controller_ok();
