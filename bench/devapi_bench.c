@@ -29,9 +29,15 @@
  * Concurrency levels run in the order given, so a later level's store also
  * holds the earlier levels' objects.
  *
+ * --replay FILE is a different question: how fast the server takes the
+ * writes an operator made (recorded by paybill-devapi --record), sent again
+ * without the operator; see "replay" below, and bench/replay_floor.sh.
+ *
  * Usage: bench_devapi_bench --kubeconfig F [--http2] [--server-pid PID]
  *          [--n 10000] [--conc 1,4,16] [--watchers 1,10,100] [--updates 1000]
  *          [--phase-seconds 10] [--max-seconds 80] [--ns-prefix P]
+ *        bench_devapi_bench --kubeconfig F --replay FILE [--agent PREFIX]
+ *          [--conc 16] [--server-pid PID]
  * bench/devapi_bench.sh starts a server and runs this against it.
  */
 #include <ctype.h>
@@ -811,6 +817,527 @@ out:
     upd->ud = NULL;
 }
 
+/* ---- replay: writes recorded by paybill-devapi --record, sent again -------------------------- */
+
+/* What the floor of an operator's cold start is: the same writes, without
+ * the operator's reads, waiting and thinking, as fast as the server takes
+ * them. Each line of the recording is one request (method, path with query,
+ * contentType, userAgent, code of the answer, uid of the object it created,
+ * body or bodyBase64).
+ *
+ * Lines whose userAgent starts with --agent are the timed replay; the others
+ * (kubectl and curl creating CRDs, the Plan, the Tenants and Subscriptions
+ * before the operator started) are replayed first, untimed, so the server
+ * holds the same objects. Without --agent every line is timed.
+ *
+ * Order: requests of one group (one tenant) go one at a time in recorded
+ * order; groups run concurrently, C requests in flight; requests of no
+ * tenant form group "" (timed: one more group; setup: each one alone, after
+ * everything before it and before anything after it, since those are the
+ * CRDs and the Plan the rest needs).
+ *
+ * Rewrites, because the replay server is not the recorded one:
+ *   - metadata.resourceVersion in PUT and PATCH bodies becomes the one the
+ *     object has in the replay: the last one the replay's own answers for
+ *     that object said (its writes are all in one group, one at a time, so
+ *     it is current). Dropping it instead would make every status PUT a 422:
+ *     custom resources refuse unconditional updates, as in kube-apiserver.
+ *     When no answer told it yet, it is dropped (JSON-patch ops on it too);
+ *   - uids: a line's recorded "uid" is mapped to the uid its replay gets
+ *     when a later body quotes it ("uid":"...": ownerReferences, status PUTs,
+ *     Events), and quoted uids are replaced before sending. Without that
+ *     the server's GC would delete every object owned by a recorded uid.
+ * The replayed requests keep their User-Agent (the field manager) and
+ * Content-Type, and all run as the admin of --kubeconfig. */
+
+#define UID_LEN 36
+
+typedef struct rreq {
+    char *method, *path, *ctype, *agent;
+    char *body; /* NULL: none; may hold NULs (protobuf) */
+    size_t body_len;
+    size_t *uid_at; /* offsets of quoted uids in body */
+    size_t nuid;
+    char uid[UID_LEN + 1]; /* the recorded answer's uid, "" if none */
+    char *key;             /* the object written: path without query or /status (+ /name for a create) */
+    int has_rv;            /* the body had metadata.resourceVersion (taken out of body) */
+    int learn;             /* read the answer: a later body quotes uid, or a later write needs key's version */
+    long code;             /* recorded answer */
+    int timed;
+    char *group;
+} rreq;
+
+typedef struct rgroup {
+    size_t *reqs, n, cap, next;
+} rgroup;
+
+typedef struct rstats {
+    size_t sent, done;
+    size_t codes[600];  /* [0]: no answer (transport error) */
+    size_t mismatches;  /* answered otherwise than recorded */
+    size_t errors;      /* mismatches that are failures: not 2xx, and not a 409 to a POST or PUT */
+    double t0, t1;      /* first request sent, last answer */
+    char first_error[400];
+} rstats;
+
+typedef struct replay {
+    rreq *reqs;
+    size_t n;
+    json_t *uids; /* recorded uid -> replayed uid */
+    json_t *rvs;  /* object key -> its resourceVersion in the replay, from the last answer */
+    size_t unmapped; /* quoted uids sent as recorded: no replacement known */
+    client *cl;
+} replay;
+
+typedef struct rphase rphase;
+
+typedef struct rslot {
+    rphase *ph;
+    xfer *x;
+    struct curl_slist *hdr;
+    size_t req, group;
+} rslot;
+
+/* One replay_run: its groups and the FIFO of groups ready to send their
+ * next request (each group in it at most once: one request in flight per
+ * group). */
+struct rphase {
+    replay *rp;
+    rgroup *groups;
+    size_t ngroups, *ready, head, tail, in_flight;
+    rstats *st;
+};
+
+static int starts_with(const char *s, const char *prefix) { return s && !strncmp(s, prefix, strlen(prefix)); }
+
+/* The group of a request: the tenant its path or body names (namespace
+ * tenant-<name>; Tenant, Subscription or Namespace <name>; an Event
+ * <name>.<suffix>, as clients name Events after their object), else "".
+ * And in *obj_key the object it writes (see rreq.key). */
+static char *group_key(const char *method, const char *path, const char *body, size_t body_len, char **obj_key)
+{
+    char *p = strndup(path, strcspn(path, "?"));
+    char *seg[16], *save = NULL;
+    int n = 0;
+    for (char *s = strtok_r(p, "/", &save); s && n < 16; s = strtok_r(NULL, "/", &save))
+        seg[n++] = s;
+    int base = n > 0 && !strcmp(seg[0], "api") ? 2 : 3; /* api/v1 or apis/GROUP/VERSION */
+    const char *ns = NULL, *res = NULL, *name = NULL;
+    if (n > base + 2 && !strcmp(seg[base], "namespaces")) {
+        ns = seg[base + 1];
+        res = seg[base + 2];
+        name = n > base + 3 ? seg[base + 3] : NULL;
+    } else if (n > base) {
+        res = seg[base];
+        name = n > base + 1 ? seg[base + 1] : NULL;
+    }
+    char *key = NULL;
+    json_t *doc = NULL;
+    if (!name && body && !strcmp(method, "POST")) { /* a create names its object in the body */
+        doc = json_loadb(body, body_len, 0, NULL);
+        name = json_string_value(json_object_get(json_object_get(doc, "metadata"), "name"));
+    }
+    size_t plen = strcspn(path, "?");
+    if (plen > 7 && !strncmp(path + plen - 7, "/status", 7))
+        plen -= 7;
+    int collection = n == base + 1 || (ns && n == base + 3); /* a create: the name is the body's */
+    if (asprintf(obj_key, "%.*s%s%s", (int)plen, path, collection ? "/" : "", collection && name ? name : "") < 0)
+        *obj_key = NULL;
+    if (starts_with(ns, "tenant-"))
+        key = strdup(ns + 7);
+    else if (name && res && (!strcmp(res, "tenants") || !strcmp(res, "subscriptions") || !strcmp(res, "namespaces")))
+        key = strdup(starts_with(name, "tenant-") ? name + 7 : name);
+    else if (name && res && !strcmp(res, "events"))
+        key = strndup(name, strcspn(name, "."));
+    json_decref(doc);
+    free(p);
+    return key ? key : strdup("");
+}
+
+/* PUT and PATCH bodies without metadata.resourceVersion (JSON-patch: without
+ * ops on it); rslot_send puts the replay's own back. Re-serialised only when
+ * something was taken out. */
+static void strip_resource_version(rreq *r)
+{
+    if (!r->body || (strcmp(r->method, "PUT") && strcmp(r->method, "PATCH")))
+        return;
+    json_t *doc = json_loadb(r->body, r->body_len, 0, NULL);
+    int changed = 0;
+    if (json_is_object(doc)) {
+        changed = r->has_rv = json_object_del(json_object_get(doc, "metadata"), "resourceVersion") == 0;
+    } else if (json_is_array(doc)) {
+        for (size_t i = json_array_size(doc); i-- > 0;) {
+            const char *op_path = json_string_value(json_object_get(json_array_get(doc, i), "path"));
+            if (op_path && !strcmp(op_path, "/metadata/resourceVersion")) {
+                json_array_remove(doc, i);
+                changed = 1;
+            }
+        }
+    }
+    char *text = changed ? json_dumps(doc, JSON_COMPACT) : NULL;
+    if (text) {
+        free(r->body);
+        r->body = text;
+        r->body_len = strlen(text);
+    }
+    json_decref(doc);
+}
+
+/* Offsets of the values of "uid" keys in the body, and those values in
+ * quoted (a set). */
+static void find_uids(rreq *r, json_t *quoted)
+{
+    size_t at = 0, cap = 0;
+    while (r->body && at < r->body_len) {
+        const char *m = memmem(r->body + at, r->body_len - at, "\"uid\"", 5);
+        if (!m)
+            break;
+        const char *v = m + 5;
+        const char *end = r->body + r->body_len;
+        while (v < end && (*v == ' ' || *v == ':'))
+            v++;
+        at = (size_t)(v - r->body);
+        if (end - v < UID_LEN + 2 || *v != '"' || v[UID_LEN + 1] != '"')
+            continue;
+        if (r->nuid == cap) {
+            cap = cap ? 2 * cap : 4;
+            r->uid_at = realloc(r->uid_at, cap * sizeof(*r->uid_at));
+        }
+        r->uid_at[r->nuid++] = at + 1;
+        char uid[UID_LEN + 1];
+        memcpy(uid, v + 1, UID_LEN);
+        uid[UID_LEN] = 0;
+        json_object_set_new(quoted, uid, json_true());
+    }
+}
+
+static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
+
+static int replay_load(replay *rp, const char *path, const char *agent, pb_err *err)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return pb_err_set(err, PB_EIO, "%s: cannot open", path);
+    char *line = NULL;
+    size_t cap = 0, alloc = 0, lineno = 0;
+    ssize_t len;
+    json_t *quoted = json_object();
+    int rc = 0;
+    while ((len = getline(&line, &cap, f)) > 0) {
+        lineno++;
+        json_error_t je;
+        json_t *doc = json_loadb(line, (size_t)len, JSON_ALLOW_NUL, &je); /* protobuf bodies */
+        const char *method = json_string_value(json_object_get(doc, "method"));
+        const char *rpath = json_string_value(json_object_get(doc, "path"));
+        if (!method || !rpath) {
+            rc = pb_err_set(err, PB_EPARSE, "%s:%zu: not a recorded request (%s)", path, lineno,
+                            doc ? "no method or path" : je.text);
+            json_decref(doc);
+            break;
+        }
+        if (rp->n == alloc) {
+            alloc = alloc ? 2 * alloc : 1024;
+            rp->reqs = realloc(rp->reqs, alloc * sizeof(*rp->reqs));
+        }
+        rreq *r = &rp->reqs[rp->n++];
+        memset(r, 0, sizeof(*r));
+        r->method = strdup(method);
+        r->path = strdup(rpath);
+        r->ctype = dup_or_null(json_string_value(json_object_get(doc, "contentType")));
+        r->agent = dup_or_null(json_string_value(json_object_get(doc, "userAgent")));
+        r->code = (long)json_integer_value(json_object_get(doc, "code"));
+        const char *uid = json_string_value(json_object_get(doc, "uid"));
+        snprintf(r->uid, sizeof(r->uid), "%s", uid ? uid : "");
+        r->timed = !agent || starts_with(r->agent, agent);
+        json_t *body = json_object_get(doc, "body");
+        const char *b64 = json_string_value(json_object_get(doc, "bodyBase64"));
+        if (json_is_string(body) && json_string_length(body) > 0) {
+            r->body_len = json_string_length(body);
+            r->body = malloc(r->body_len + 1);
+            memcpy(r->body, json_string_value(body), r->body_len + 1);
+        } else if (b64 && *b64) {
+            size_t n = strlen(b64);
+            r->body = malloc(n + 1);
+            int dec = EVP_DecodeBlock((unsigned char *)r->body, (const unsigned char *)b64, (int)n);
+            r->body_len = dec < 0 ? 0 : (size_t)dec - (n > 0 && b64[n - 1] == '=') - (n > 1 && b64[n - 2] == '=');
+        }
+        r->group = group_key(r->method, r->path, r->body, r->body_len, &r->key);
+        strip_resource_version(r);
+        find_uids(r, quoted);
+        json_decref(doc);
+    }
+    free(line);
+    fclose(f);
+    json_t *need_rv = json_object(); /* keys of objects written with a version */
+    for (size_t i = 0; i < rp->n; i++)
+        if (rp->reqs[i].has_rv && rp->reqs[i].key)
+            json_object_set_new(need_rv, rp->reqs[i].key, json_true());
+    for (size_t i = 0; i < rp->n; i++) {
+        rreq *r = &rp->reqs[i];
+        r->learn = (r->uid[0] && json_object_get(quoted, r->uid)) || (r->key && json_object_get(need_rv, r->key));
+    }
+    json_decref(need_rv);
+    json_decref(quoted);
+    if (!rc && rp->n == 0)
+        rc = pb_err_set(err, PB_EINVAL, "%s: no requests", path);
+    return rc;
+}
+
+static void rslot_send(rslot *s, size_t i)
+{
+    replay *rp = s->ph->rp;
+    rreq *r = &rp->reqs[i];
+    CURL *e = s->x->easy;
+    s->req = i;
+    /* Quoted uids as the replay server knows them (same length: in place). */
+    for (size_t k = 0; k < r->nuid; k++) {
+        char old[UID_LEN + 1];
+        memcpy(old, r->body + r->uid_at[k], UID_LEN);
+        old[UID_LEN] = 0;
+        const char *now = json_string_value(json_object_get(rp->uids, old));
+        if (now && strlen(now) == UID_LEN)
+            memcpy(r->body + r->uid_at[k], now, UID_LEN);
+        else if (!now)
+            rp->unmapped++;
+    }
+    char auth[512], ctype[256];
+    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", rp->cl->kc->token);
+    curl_slist_free_all(s->hdr);
+    s->hdr = curl_slist_append(NULL, auth);
+    s->hdr = curl_slist_append(s->hdr, "Accept: application/json");
+    s->hdr = curl_slist_append(s->hdr, "Expect:");
+    if (r->ctype) {
+        snprintf(ctype, sizeof(ctype), "Content-Type: %s", r->ctype);
+        s->hdr = curl_slist_append(s->hdr, ctype);
+    }
+    /* The version the object has now, in a copy of the body. */
+    const char *rv = r->has_rv ? json_string_value(json_object_get(rp->rvs, r->key)) : NULL;
+    char *versioned = NULL;
+    if (rv) {
+        json_t *doc = json_loadb(r->body, r->body_len, 0, NULL);
+        json_object_set_new(json_object_get(doc, "metadata"), "resourceVersion", json_string(rv));
+        versioned = json_dumps(doc, JSON_COMPACT);
+        json_decref(doc);
+    }
+    char url[4096];
+    snprintf(url, sizeof(url), "%s%s", rp->cl->kc->server, r->path);
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, REQ_TIMEOUT_MS);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, s->hdr);
+    curl_easy_setopt(e, CURLOPT_USERAGENT, r->agent);
+    if (versioned) {
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)strlen(versioned));
+        curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, versioned);
+        free(versioned);
+    } else if (r->body) {
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)r->body_len);
+        curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, r->body);
+    } else {
+        curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+    }
+    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, r->method);
+    s->x->len = 0;
+    s->x->busy = 1;
+    s->x->t0 = now_s();
+    curl_multi_add_handle(rp->cl->multi, e);
+}
+
+static void replay_done(xfer *x)
+{
+    rslot *s = x->ud;
+    rphase *ph = s->ph;
+    rstats *st = ph->st;
+    rreq *r = &ph->rp->reqs[s->req];
+    long code = x->res == CURLE_OK ? x->status : 0;
+    st->codes[code > 0 && code < 600 ? code : 0]++;
+    st->done++;
+    st->t1 = x->t1;
+    /* A 409 to a create (AlreadyExists) or an update (conflict) is an
+     * answer the operator copes with, whatever the recording says. */
+    int conflict = code == 409 && (!strcmp(r->method, "POST") || !strcmp(r->method, "PUT"));
+    if (code != r->code && (st->mismatches++, code / 100 != 2 && !conflict) && !st->errors++)
+        snprintf(st->first_error, sizeof(st->first_error), "%s %s: %ld (recorded %ld): %.200s", r->method,
+                 r->path, code, r->code, x->res != CURLE_OK ? curl_easy_strerror(x->res) : x->body ? x->body : "");
+    if (r->learn && code / 100 == 2) {
+        json_t *doc = json_loadb(x->body, x->len, 0, NULL);
+        json_t *md = json_object_get(doc, "metadata");
+        json_t *uid = json_object_get(md, "uid"), *rv = json_object_get(md, "resourceVersion");
+        if (r->uid[0] && json_is_string(uid))
+            json_object_set(ph->rp->uids, r->uid, uid);
+        if (r->key && json_is_string(rv))
+            json_object_set(ph->rp->rvs, r->key, rv);
+        json_decref(doc);
+    }
+    ph->in_flight--;
+    rgroup *g = &ph->groups[s->group];
+    if (g->next < g->n) {
+        ph->ready[ph->tail] = s->group;
+        ph->tail = (ph->tail + 1) % (ph->ngroups + 1);
+    }
+}
+
+/* Send the requests idx[0..n) (in recorded order) by the rules above, conc
+ * in flight, and wait for all of them. */
+static void replay_run(replay *rp, rslot *slots, int conc, const size_t *idx, size_t n, rstats *st)
+{
+    rphase ph = {.rp = rp, .st = st, .groups = calloc(n, sizeof(rgroup))};
+    json_t *by_key = json_object(); /* group key -> index in ph.groups */
+    for (size_t k = 0; k < n; k++) {
+        const char *key = rp->reqs[idx[k]].group;
+        json_t *g = json_object_get(by_key, key);
+        size_t gi = g ? (size_t)json_integer_value(g) : ph.ngroups++;
+        rgroup *grp = &ph.groups[gi];
+        if (!g)
+            json_object_set_new(by_key, key, json_integer((json_int_t)gi));
+        if (grp->n == grp->cap) {
+            grp->cap = grp->cap ? 2 * grp->cap : 16;
+            grp->reqs = realloc(grp->reqs, grp->cap * sizeof(size_t));
+        }
+        grp->reqs[grp->n++] = idx[k];
+    }
+    ph.ready = malloc((ph.ngroups + 1) * sizeof(size_t));
+    for (size_t g = 0; g < ph.ngroups; g++) /* in order of first appearance, as the operator got to them */
+        ph.ready[ph.tail++] = g;
+    for (int i = 0; i < conc; i++) {
+        slots[i].ph = &ph;
+        slots[i].x->ud = &slots[i];
+        slots[i].x->on_done = replay_done;
+    }
+    while (ph.in_flight || ph.head != ph.tail) {
+        for (int i = 0; i < conc && ph.head != ph.tail; i++) {
+            if (slots[i].x->busy)
+                continue;
+            rgroup *g = &ph.groups[ph.ready[ph.head]];
+            slots[i].group = ph.ready[ph.head];
+            ph.head = (ph.head + 1) % (ph.ngroups + 1);
+            if (!st->sent++)
+                st->t0 = now_s();
+            ph.in_flight++;
+            rslot_send(&slots[i], g->reqs[g->next++]);
+        }
+        client_pump(rp->cl, 100);
+    }
+    for (size_t g = 0; g < ph.ngroups; g++)
+        free(ph.groups[g].reqs);
+    free(ph.groups);
+    free(ph.ready);
+    json_decref(by_key);
+}
+
+static void print_codes(const rstats *st)
+{
+    const char *sep = "";
+    printf(" codes=");
+    for (int c = 0; c < 600; c++)
+        if (st->codes[c]) {
+            printf("%s%d:%zu", sep, c, st->codes[c]);
+            sep = ",";
+        }
+    printf(" mismatches=%zu errors=%zu", st->mismatches, st->errors);
+}
+
+/* Setup (untimed), then the timed replay; prints SETUP and REPLAY lines.
+ * 0, or 1 when a request failed. */
+static int run_replay(kcfg *kc, const char *file, const char *agent, int conc, int server_pid)
+{
+    replay rp = {.uids = json_object(), .rvs = json_object()};
+    client cl;
+    rslot slots[MAX_CONC];
+    memset(slots, 0, sizeof(slots));
+    pb_err err;
+    pb_err_clear(&err);
+    int rc = 1;
+    if (replay_load(&rp, file, agent, &err) != 0 || client_init(&cl, kc, 1, &err) != 0) {
+        fprintf(stderr, "%s\n", err.msg);
+        goto out;
+    }
+    rp.cl = &cl;
+    for (int i = 0; i < conc; i++)
+        slots[i].x = xfer_new(&cl);
+    size_t *idx = malloc(rp.n * sizeof(size_t)), n = 0;
+
+    /* Setup: runs of tenant requests, concurrently; each request of group
+     * "" alone, in its place (CRDs, the Plan). */
+    rstats setup = {0};
+    for (size_t i = 0; i <= rp.n; i++) {
+        int barrier = i < rp.n && !rp.reqs[i].timed && !rp.reqs[i].group[0];
+        if ((i == rp.n || barrier) && n) {
+            replay_run(&rp, slots, conc, idx, n, &setup);
+            n = 0;
+        }
+        if (i < rp.n && !rp.reqs[i].timed)
+            idx[n++] = i;
+        if (barrier) {
+            replay_run(&rp, slots, conc, idx, n, &setup);
+            n = 0;
+        }
+    }
+    if (setup.sent) {
+        printf("SETUP requests=%zu seconds=%.3f", setup.done, setup.t1 - setup.t0);
+        print_codes(&setup);
+        printf("\n");
+        if (setup.errors)
+            fprintf(stderr, "setup: first error: %s\n", setup.first_error);
+    }
+
+    /* Warm up: one request per slot at once, so every connection is open
+     * (TLS done) before the clock starts, as the operator's are by then. */
+    for (int i = 0; i < conc; i++) {
+        slots[i].x->on_done = NULL;
+        xfer_start(slots[i].x, "GET", "/version", NULL, REQ_TIMEOUT_MS);
+    }
+    for (int busy = 1; busy;) {
+        client_pump(&cl, 100);
+        busy = 0;
+        for (int i = 0; i < conc; i++)
+            busy |= slots[i].x->busy;
+    }
+    long ver = 0;
+    curl_easy_getinfo(slots[0].x->easy, CURLINFO_HTTP_VERSION, &ver);
+
+    for (size_t i = 0; i < rp.n; i++)
+        if (rp.reqs[i].timed)
+            idx[n++] = i;
+    rstats timed = {0};
+    size_t unmapped0 = rp.unmapped;
+    double srv0 = pid_cpu_s(server_pid), cli0 = self_cpu_s();
+    replay_run(&rp, slots, conc, idx, n, &timed);
+    double srv1 = pid_cpu_s(server_pid), cli1 = self_cpu_s(), secs = timed.t1 - timed.t0;
+    printf("REPLAY requests=%zu seconds=%.3f rate=%.0f/s", timed.done, secs, secs > 0 ? (double)timed.done / secs : 0);
+    print_codes(&timed);
+    printf(" unmapped_uids=%zu conc=%d proto=%s client_cpu_s=%.2f", rp.unmapped - unmapped0, conc,
+           ver == CURL_HTTP_VERSION_2_0 ? "HTTP/2" : "HTTP/1.1", cli1 - cli0);
+    if (srv0 >= 0 && srv1 >= 0)
+        printf(" server_cpu_s=%.2f", srv1 - srv0);
+    printf("\n");
+    if (timed.errors)
+        fprintf(stderr, "replay: first error: %s\n", timed.first_error);
+    rc = setup.errors || timed.errors || !timed.done;
+    free(idx);
+out:
+    for (int i = 0; i < conc; i++) {
+        xfer_free(slots[i].x);
+        curl_slist_free_all(slots[i].hdr);
+    }
+    if (rp.cl)
+        client_free(&cl);
+    for (size_t i = 0; i < rp.n; i++) {
+        rreq *r = &rp.reqs[i];
+        free(r->method);
+        free(r->path);
+        free(r->ctype);
+        free(r->agent);
+        free(r->body);
+        free(r->uid_at);
+        free(r->group);
+        free(r->key);
+    }
+    free(rp.reqs);
+    json_decref(rp.uids);
+    json_decref(rp.rvs);
+    return rc;
+}
+
 /* ---- main -------------------------------------------------------------------------------------- */
 
 /* "1,4,16" -> ints; returns how many, or -1. */
@@ -875,19 +1402,25 @@ static double loadavg(void)
 
 int main(int argc, char **argv)
 {
-    const char *kubeconfig = NULL, *conc_s = "1,4,16", *watch_s = "1,10,100", *prefix = NULL;
+    const char *kubeconfig = NULL, *conc_s = NULL, *watch_s = "1,10,100", *prefix = NULL, *replay_file = NULL,
+               *agent = NULL;
     int http2 = 0, n = 10000, updates = 1000, server_pid = 0, max_seconds = 80, phase_seconds = 10, help = 0;
     pb_flag flags[] = {
         {"kubeconfig", PB_FLAG_STRING, &kubeconfig, "PATH", "kubeconfig written by paybill-devapi", 1},
         {"http2", PB_FLAG_BOOL, &http2, NULL, "ask for HTTP/2 (ALPN h2); default HTTP/1.1 keep-alive", 1},
         {"n", PB_FLAG_INT, &n, "N", "objects created and read per concurrency level", 1},
-        {"conc", PB_FLAG_STRING, &conc_s, "LIST", "concurrency levels (requests in flight)", 1},
+        {"conc", PB_FLAG_STRING, &conc_s, "LIST",
+         "concurrency levels (requests in flight; default 1,4,16, --replay: 16)", 1},
         {"watchers", PB_FLAG_STRING, &watch_s, "LIST", "watcher counts for the fan-out test", 1},
         {"updates", PB_FLAG_INT, &updates, "K", "updates per fan-out test", 1},
         {"server-pid", PB_FLAG_INT, &server_pid, "PID", "the server's pid, to report its CPU per request", 1},
         {"max-seconds", PB_FLAG_INT, &max_seconds, "S", "time budget of the whole run", 1},
         {"phase-seconds", PB_FLAG_INT, &phase_seconds, "S", "time budget of each phase (create, get, list, watch)", 1},
         {"ns-prefix", PB_FLAG_STRING, &prefix, "P", "namespace prefix (default h1 or h2)", 1},
+        {"replay", PB_FLAG_STRING, &replay_file, "FILE",
+         "instead: replay writes recorded by paybill-devapi --record", 1},
+        {"agent", PB_FLAG_STRING, &agent, "PREFIX",
+         "--replay: time only lines whose userAgent starts with PREFIX; the others are setup (default: all timed)", 1},
         {"help", PB_FLAG_BOOL, &help, NULL, "this help", 1},
     };
     size_t nflags = sizeof(flags) / sizeof(flags[0]);
@@ -898,12 +1431,16 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s\n", err.msg);
         return 2;
     }
+    if (!conc_s)
+        conc_s = replay_file ? "16" : "1,4,16";
     int concs[8], watchers[8];
     int nconc = parse_list(conc_s, concs, 8, MAX_CONC), nwatch = parse_list(watch_s, watchers, 8, MAX_WATCHERS);
     if (nconc < 1 || nwatch < 0)
         fprintf(stderr, "--conc and --watchers take comma-separated counts (1..%d, 1..%d)\n", MAX_CONC, MAX_WATCHERS);
+    if (replay_file && nconc != 1)
+        fprintf(stderr, "--replay takes one --conc value\n");
     if (help || !kubeconfig || n < 1 || updates < 1 || max_seconds < 1 || phase_seconds < 1 || nconc < 1 ||
-        nwatch < 0) {
+        nwatch < 0 || (replay_file && nconc != 1)) {
         char *h = pb_flags_help(flags, nflags, NULL);
         fprintf(help ? stdout : stderr, "usage: bench_devapi_bench --kubeconfig PATH [flags]\n%s", h ? h : "");
         free(h);
@@ -918,6 +1455,12 @@ int main(int argc, char **argv)
         return 1;
     }
     curl_global_init(CURL_GLOBAL_DEFAULT);
+    if (replay_file) {
+        int replay_rc = run_replay(&kc, replay_file, agent, concs[0], server_pid);
+        kcfg_free(&kc);
+        curl_global_cleanup();
+        return replay_rc;
+    }
     client cl;
     xfer *pool[MAX_CONC] = {0};
     int rc = 1;

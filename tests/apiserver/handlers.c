@@ -7,6 +7,7 @@
 #include "handlers_int.h"
 #include "patch.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -16,8 +17,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include "util/buf.h"
 #include "util/log.h"
 
 /* ---- helpers ------------------------------------------------------------------ */
@@ -277,6 +280,10 @@ int dv_api_new(const dv_api_config *cfg, dv_api **out, char *msg, size_t n)
         unlink(tokpath);
     if (rc != 0)
         goto fail;
+    if (cfg->record_file && !(api->record = fopen(cfg->record_file, "a"))) {
+        snprintf(msg, n, "--record %s: %s", cfg->record_file, strerror(errno));
+        goto fail;
+    }
     dv_load_crds(api);
     dv_seed(api);
     *out = api;
@@ -295,6 +302,8 @@ void dv_api_free(dv_api *api)
     dv_registry_free(api->reg);
     dv_store_free(api->store);
     dv_gc_free(api);
+    if (api->record)
+        fclose(api->record);
     free(api);
 }
 
@@ -500,6 +509,81 @@ static void serve_resource(dv_ctx *c, const char *grp, const char *ver, char **s
         dv_gc_run_if_pending(c->api);
 }
 
+/* ---- --record: write requests as JSON lines ------------------------------------------ */
+
+/* Append s percent-encoded (RFC 3986 unreserved characters kept) to b. */
+static void url_encode(pb_buf *b, const char *s)
+{
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (isalnum(ch) || strchr("-._~", ch))
+            pb_buf_append(b, s, 1);
+        else
+            pb_buf_printf(b, "%%%02X", ch);
+    }
+}
+
+/* One line per write (bench/devapi_bench.c --replay reads them back), after
+ * it was served, so "code" is the answer it got and "uid" the uid of the
+ * object it created (201). The path gets its query
+ * string back (re-encoded from the parsed parameters: lws hands them over
+ * decoded). A body that is not UTF-8 (protobuf) cannot be a JSON string and
+ * goes in "bodyBase64" instead. The line is built first and written with one
+ * fwrite, which stdio locks, then flushed: whole lines, in order, even if
+ * this ever runs on more than the one event-loop thread it runs on now. */
+static void record_write(dv_ctx *c)
+{
+    const dv_request *r = c->req;
+    dv_api *api = c->api;
+    if (!api->record || !strcmp(r->method, "GET") || !strcmp(r->method, "HEAD") || !strcmp(r->method, "OPTIONS"))
+        return;
+    pb_buf path = {0};
+    pb_buf_puts(&path, r->path);
+    const char *k;
+    json_t *v;
+    char sep = '?';
+    json_object_foreach((json_t *)r->query, k, v) {
+        pb_buf_append(&path, &sep, 1);
+        url_encode(&path, k);
+        pb_buf_puts(&path, "=");
+        url_encode(&path, json_string_value(v) ? json_string_value(v) : "");
+        sep = '&';
+    }
+    json_t *line = json_pack("{s:s, s:s, s:s?, s:s, s:s?, s:i}", "method", r->method, "path", pb_buf_str(&path),
+                             "contentType", r->content_type, "user", c->user.name ? c->user.name : "", "userAgent",
+                             r->user_agent, "code", c->resp->status);
+    /* The uid of an object the write created, so a replay can map it to
+     * the one the replayed write gets (bodies that follow quote it). */
+    if (c->resp->status == 201 && c->resp->body_len && strstr(c->resp->content_type, "json")) {
+        json_t *obj = json_loadb(c->resp->body, c->resp->body_len, 0, NULL);
+        const char *uid = json_string_value(json_object_get(json_object_get(obj, "metadata"), "uid"));
+        if (uid)
+            json_object_set_new(line, "uid", json_string(uid));
+        json_decref(obj);
+    }
+    json_t *body = r->body_len ? json_stringn(r->body, r->body_len) : json_string("");
+    if (body) {
+        json_object_set_new(line, "body", body);
+    } else {
+        char *b64 = malloc(4 * ((r->body_len + 2) / 3) + 1);
+        EVP_EncodeBlock((unsigned char *)b64, (const unsigned char *)r->body, (int)r->body_len);
+        json_object_set_new(line, "bodyBase64", json_string(b64));
+        free(b64);
+    }
+    char *text = json_dumps(line, JSON_COMPACT);
+    size_t n = text ? strlen(text) : 0;
+    if (text)
+        text[n++] = '\n'; /* over the terminating NUL: fwrite takes a length */
+    if ((!text || fwrite(text, 1, n, api->record) != n || fflush(api->record) != 0) && !api->record_failed) {
+        api->record_failed = 1;
+        pb_log_warn("--record: writing a request failed; the recording is incomplete", "error", strerror(errno),
+                    NULL);
+    }
+    free(text);
+    json_decref(line);
+    pb_buf_free(&path);
+}
+
 void dv_api_handle(dv_api *api, const dv_request *req, dv_response *resp)
 {
     memset(resp, 0, sizeof(*resp));
@@ -517,6 +601,7 @@ void dv_api_handle(dv_api *api, const dv_request *req, dv_response *resp)
         dv_user_set(&c.user, "admin", "admin", masters);
     } else if (dv_authenticate(api->auth, req->authorization, &c.user) != 0) {
         dv_reply_status(&c, 401, "Unauthorized", "Unauthorized", NULL);
+        record_write(&c);
         return;
     }
     if (req->impersonate_user || (req->impersonate_groups && req->impersonate_groups[0]) || req->impersonate_uid) {
@@ -574,6 +659,7 @@ void dv_api_handle(dv_api *api, const dv_request *req, dv_response *resp)
     }
     free(copy);
 out:
+    record_write(&c);
     if (resp->status >= 400 || pb_log_enabled(PB_LOG_DEBUG)) {
         char code[8];
         snprintf(code, sizeof(code), "%d", resp->status);

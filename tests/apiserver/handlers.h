@@ -31,6 +31,8 @@ typedef struct dv_api_config {
     int fault_drop_watch_after_s; /* 0: off */
     double fault_error_rate;      /* 0..1: fraction of requests failed */
     int fault_error_code;         /* 500 or 429 */
+    const char *record_file;      /* --record: every write request (not GET)
+                                   * appended here as a JSON line; NULL: off */
 } dv_api_config;
 
 typedef struct dv_request {

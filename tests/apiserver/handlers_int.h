@@ -8,6 +8,7 @@
 
 #include <jansson.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "auth.h"
 #include "handlers.h"
@@ -29,6 +30,8 @@ struct dv_api {
     int gc_sub;         /* store subscription that sets gc_pending */
     json_t *gc_uids;    /* uid -> [group, resource, ns, name] of every stored object */
     json_t *gc_refs;    /* uid -> how many ownerReferences point at it */
+    FILE *record;       /* --record file, or NULL */
+    int record_failed;  /* a write to it failed (logged once) */
 };
 
 /* One request being served. */

@@ -47,6 +47,11 @@ static void usage(FILE *f)
             "  --fault-error-rate R          fail this fraction (0..1) of requests\n"
             "  --fault-error-code C          500 (default) or 429\n"
             "  --fault-latency-ms MS         delay every request\n"
+            "  --record FILE                 append every write (POST PUT PATCH DELETE) to FILE as one\n"
+            "                                JSON line: method, path (with query), contentType, user,\n"
+            "                                userAgent, code (the answer), uid (of an object created),\n"
+            "                                body (bodyBase64 if not UTF-8). For benchmarks:\n"
+            "                                bench_devapi_bench --replay sends them again\n"
             "  --log-level L, --log-format F debug|info|warn|error, json|text\n"
             "  --version, --help\n");
 }
@@ -100,6 +105,8 @@ int main(int argc, char **argv)
             cfg.fault_error_code = atoi(v);
         } else if (ARG("--fault-latency-ms")) {
             latency_ms = atoi(v);
+        } else if (ARG("--record")) {
+            cfg.record_file = v;
         } else if (ARG("--log-level")) {
             if (pb_log_parse_level(v, &level) != 0) {
                 fprintf(stderr, "bad --log-level %s\n", v);
