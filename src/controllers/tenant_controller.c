@@ -778,7 +778,7 @@ controller_result tenant_reconcile(controller_ctx *ctx, const char *key, pb_err 
 {
     operator_ctx *op = ctx->user;
     if (operator_cache_behind(op, op->tenants, &OPERATOR_GVR_TENANTS, key))
-        return controller_ok(); /* the echo of our write re-queues it (no predicate) */
+        return operator_requeue_conflict(); /* and look again: a skip must not lose a timed requeue */
     operator_obj o;
     if (operator_obj_begin(op, op->tenants, key, &o) != 0)
         return controller_ok();
