@@ -78,15 +78,15 @@ static int write_status(operator_ctx *op, const kube_gvr *gvr, json_t *obj, cons
     char before[64];
     operator_resource_version(obj, before, sizeof before);
     int rc = kube_update(op->client, gvr, ns, obj, &o, keep_rv ? &out : NULL, err);
-    if (rc == 0) {
-        char key[400];
-        const char *name = json_string_value(json_object_get(json_object_get(obj, "metadata"), "name"));
-        snprintf(key, sizeof key, "%s%s%s", ns && *ns ? ns : "", ns && *ns ? "/" : "", name ? name : "");
-        operator_note_written_over(op, gvr, key, before);
-    }
     /* Later writes in the same reconcile (a finalizer patch) need the new
      * resourceVersion as their precondition. */
     json_t *rv = json_object_get(json_object_get(out, "metadata"), "resourceVersion");
+    /* A write the server found to change nothing keeps its version and
+     * sends no event: there is no echo to wait for. */
+    int changed = !keep_rv || !json_is_string(rv) || strcmp(json_string_value(rv), before) != 0;
+    char key[400];
+    if (rc == 0 && changed && store_key_of(obj, key, sizeof key, NULL) == 0) /* the key the cache uses */
+        operator_note_written_over(op, gvr, key, before);
     if (rc == 0 && json_is_string(rv))
         json_object_set(json_object_get(obj, "metadata"), "resourceVersion", rv);
     json_decref(out);
@@ -96,6 +96,11 @@ static int write_status(operator_ctx *op, const kube_gvr *gvr, json_t *obj, cons
 /* ---- waiting for our own writes to come back (operator.h) ---------------- */
 
 #define ECHO_MAX 8 /* resourceVersions remembered per object */
+/* How long a note is believed. An echo comes within milliseconds; a write
+ * whose reply was not read (operator_obj_finish) may have changed nothing
+ * on the server and so have no echo at all, and must not hold its object
+ * up for longer than this. */
+#define ECHO_WAIT_MAX_S 5
 
 static void echo_key(const kube_gvr *gvr, const char *key, char *buf, size_t n)
 {
@@ -123,7 +128,7 @@ void operator_note_written_over(operator_ctx *op, const kube_gvr *gvr, const cha
     if (a && json_array_size(a) >= ECHO_MAX)
         json_array_remove(a, 0);
     if (a)
-        json_array_append_new(a, json_string(rv));
+        json_array_append_new(a, json_pack("{s:s, s:I}", "rv", rv, "at", (json_int_t)(pb_time_mono_ns() / 1000000000)));
     pthread_mutex_unlock(&op->echo_mu);
 }
 
@@ -133,12 +138,15 @@ int operator_cache_behind(operator_ctx *op, store *st, const kube_gvr *gvr, cons
     int have = store_resource_version(st, key, rv, sizeof rv) == 0;
     echo_key(gvr, key, k, sizeof k);
     int behind = 0;
+    json_int_t now = (json_int_t)(pb_time_mono_ns() / 1000000000);
     pthread_mutex_lock(&op->echo_mu);
     json_t *a = json_object_get(op->echo, k);
     size_t i;
     json_t *v;
     json_array_foreach(a, i, v) {
-        if (have && strcmp(json_string_value(v), rv) == 0)
+        const char *was = json_string_value(json_object_get(v, "rv"));
+        if (have && was && strcmp(was, rv) == 0 &&
+            now - json_integer_value(json_object_get(v, "at")) < ECHO_WAIT_MAX_S)
             behind = 1;
     }
     if (a && !behind) /* caught up (or gone): forget */
