@@ -6,7 +6,8 @@
  * (provision/agentexec.h, pb_ax_verify) and answers in status.audit:
  * {token, intact, records, message, verifiedAt}. Whoever asks needs only
  * RBAC on Tenants (patch, get), never database credentials.
- * Only a new token triggers work: no status is written otherwise.
+ * Only a new token triggers work (audit_requested filters every other
+ * Tenant update): no status is written otherwise.
  */
 #include <stdio.h>
 #include <string.h>
@@ -17,13 +18,24 @@
 #include "util/json.h"
 #include "util/log.h"
 
+static const char *verify_token(const json_t *t)
+{
+    return json_string_value(json_object_get(json_object_get(json_object_get(t, "metadata"), "annotations"),
+                                             OPERATOR_VERIFY_AUDIT_ANNOTATION));
+}
+
+int audit_requested(json_t *old_obj, json_t *new_obj, void *ud)
+{
+    (void)ud;
+    const char *a = verify_token(old_obj), *b = verify_token(new_obj);
+    return (a || b) && (!a || !b || strcmp(a, b) != 0);
+}
+
 controller_result audit_reconcile(controller_ctx *ctx, const char *key, pb_err *err)
 {
     operator_ctx *op = ctx->user;
     json_t *t = store_get(op->tenants, key);
-    const char *want = NULL, *have = NULL;
-    json_t *ann = json_object_get(json_object_get(t, "metadata"), "annotations");
-    want = json_string_value(json_object_get(ann, OPERATOR_VERIFY_AUDIT_ANNOTATION));
+    const char *want = verify_token(t), *have = NULL;
     pb_json_opt_string(t, "status.audit.token", NULL, &have, NULL);
     int todo = want && *want && (!have || strcmp(have, want) != 0);
     json_decref(t);
@@ -32,9 +44,7 @@ controller_result audit_reconcile(controller_ctx *ctx, const char *key, pb_err *
     operator_obj o;
     if (operator_obj_begin(op, op->tenants, key, &o) != 0)
         return controller_ok();
-    want = json_string_value(
-        json_object_get(json_object_get(json_object_get(o.obj, "metadata"), "annotations"),
-                        OPERATOR_VERIFY_AUDIT_ANNOTATION));
+    want = verify_token(o.obj);
     pb_tdb *tdb = NULL;
     char id[64], schema[64];
     pb_err e;

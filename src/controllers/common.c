@@ -64,8 +64,8 @@ void operator_event(operator_ctx *op, const json_t *obj, const char *type, const
         op->event(op->event_ud, obj, type, reason, msg);
 }
 
-/* keep_rv: parse the reply for its resourceVersion (a full decode of the
- * object, as costly as the write itself: skipped when obj is done with). */
+/* keep_rv: take the new resourceVersion from the reply (the object is not
+ * decoded for it, util/jscan.h); without it the reply is not read at all. */
 static int write_status(operator_ctx *op, const kube_gvr *gvr, json_t *obj, const json_t *old_status,
                         int keep_rv, pb_err *err)
 {
@@ -73,23 +73,22 @@ static int write_status(operator_ctx *op, const kube_gvr *gvr, json_t *obj, cons
     if (old_status && json_equal(status, old_status))
         return 0;
     const char *ns = json_string_value(json_object_get(json_object_get(obj, "metadata"), "namespace"));
-    kube_request_opts o = {.subresource = "status", .field_manager = OPERATOR_FIELD_MANAGER};
-    json_t *out = NULL;
-    char before[64];
+    char before[64], after[64] = "";
+    kube_request_opts o = {.subresource = "status", .field_manager = OPERATOR_FIELD_MANAGER,
+                           .new_resource_version = keep_rv ? after : NULL,
+                           .new_resource_version_len = sizeof after};
     operator_resource_version(obj, before, sizeof before);
-    int rc = kube_update(op->client, gvr, ns, obj, &o, keep_rv ? &out : NULL, err);
-    /* Later writes in the same reconcile (a finalizer patch) need the new
-     * resourceVersion as their precondition. */
-    json_t *rv = json_object_get(json_object_get(out, "metadata"), "resourceVersion");
+    int rc = kube_update(op->client, gvr, ns, obj, &o, NULL, err);
     /* A write the server found to change nothing keeps its version and
      * sends no event: there is no echo to wait for. */
-    int changed = !keep_rv || !json_is_string(rv) || strcmp(json_string_value(rv), before) != 0;
+    int changed = !keep_rv || !after[0] || strcmp(after, before) != 0;
     char key[400];
     if (rc == 0 && changed && store_key_of(obj, key, sizeof key, NULL) == 0) /* the key the cache uses */
         operator_note_written_over(op, gvr, key, before);
-    if (rc == 0 && json_is_string(rv))
-        json_object_set(json_object_get(obj, "metadata"), "resourceVersion", rv);
-    json_decref(out);
+    /* Later writes in the same reconcile (a finalizer patch) need the new
+     * resourceVersion as their precondition. */
+    if (rc == 0 && after[0])
+        json_object_set_new(json_object_get(obj, "metadata"), "resourceVersion", json_string(after));
     return rc;
 }
 

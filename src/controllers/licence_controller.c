@@ -271,15 +271,22 @@ static void memo_wipe(json_t *entry)
         pb_secret_wipe((char *)json_string_value(t), json_string_length(t));
 }
 
-static void memo_forget(licence_state *ls, const char *tenant)
+/* keep_empty: a namespace-just-created note stays (a tenant whose
+ * namespace is not ready yet still has nothing in it). */
+static void memo_drop(licence_state *ls, const char *tenant, int keep_empty)
 {
     pthread_mutex_lock(&ls->memo_mu);
     json_t *e = json_object_get(ls->memo, tenant);
-    if (e) {
+    if (e && !(keep_empty && json_is_true(json_object_get(e, "empty")))) {
         memo_wipe(e);
         json_object_del(ls->memo, tenant);
     }
     pthread_mutex_unlock(&ls->memo_mu);
+}
+
+static void memo_forget(licence_state *ls, const char *tenant)
+{
+    memo_drop(ls, tenant, 0);
 }
 
 /* Remember what the tenant's objects hold now (what was just written or
@@ -313,15 +320,36 @@ static void memo_put(licence_state *ls, const char *tenant, const char *token, c
     pthread_mutex_unlock(&ls->memo_mu);
 }
 
+void licence_namespace_created(operator_ctx *op, const char *tenant)
+{
+    licence_state *ls = op->licence;
+    if (!ls)
+        return;
+    json_t *e = json_pack("{s:b, s:I}", "empty", 1, "at", (json_int_t)operator_now(op));
+    pthread_mutex_lock(&ls->memo_mu);
+    json_t *old = json_object_get(ls->memo, tenant);
+    if (old)
+        memo_wipe(old);
+    if (!e || json_object_set_new(ls->memo, tenant, e) != 0)
+        json_object_del(ls->memo, tenant);
+    pthread_mutex_unlock(&ls->memo_mu);
+}
+
 /* 1 with the remembered token (malloc'd) and a ConfigMap-shaped copy of
- * the remembered data (new reference) when the memo is fresh; else 0. */
+ * the remembered data (new reference) when the memo is fresh; else 0.
+ * A namespace just created (licence_namespace_created) is a hit with
+ * neither: nothing there yet. */
 static int memo_get(licence_state *ls, const char *tenant, time_t now, char **token, json_t **cm)
 {
     int hit = 0;
+    *token = NULL;
+    *cm = NULL;
     pthread_mutex_lock(&ls->memo_mu);
     json_t *e = json_object_get(ls->memo, tenant);
     time_t at = (time_t)json_integer_value(json_object_get(e, "at"));
-    if (e && now >= at && now - at < LICENCE_MEMO_S) {
+    if (e && now >= at && now - at < LICENCE_MEMO_S && json_is_true(json_object_get(e, "empty"))) {
+        hit = 1;
+    } else if (e && now >= at && now - at < LICENCE_MEMO_S) {
         *token = strdup(json_string_value(json_object_get(e, "token")));
         *cm = json_pack("{s:{s:O, s:O}}", "data", "jwks.json", json_object_get(e, "jwks"), "claims.json",
                         json_object_get(e, "claims"));
@@ -437,11 +465,11 @@ static controller_result reconcile_tenant(operator_ctx *op, licence_state *ls, c
     operator_obj o;
     if (operator_obj_begin(op, op->tenants, name, &o) != 0)
         return controller_ok(); /* gone: its namespace (and licence) go with it */
-    if (json_object_get(json_object_get(o.obj, "metadata"), "deletionTimestamp") ||
-        !cond_is_true(o.status, "NamespaceReady") || !json_object_get(o.status, "plan")) {
+    int deleting = json_object_get(json_object_get(o.obj, "metadata"), "deletionTimestamp") != NULL;
+    if (deleting || !cond_is_true(o.status, "NamespaceReady") || !json_object_get(o.status, "plan")) {
         /* Nothing to sign into yet (or any more); the Tenant's next status
          * change brings it back. */
-        memo_forget(ls, name);
+        memo_drop(ls, name, !deleting);
         json_decref(o.old_status);
         json_decref(o.obj);
         return controller_ok();

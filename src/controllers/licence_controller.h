@@ -52,6 +52,12 @@ void licence_state_free(licence_state *s);
 
 controller_result licence_reconcile(controller_ctx *ctx, const char *key, pb_err *err);
 
+/* The tenant controller has just created the tenant's namespace (the
+ * server answered 201): it holds no licence objects, so the first licence
+ * reconcile need not look (two GETs answered 404 per new tenant). Believed
+ * for the memo's window, used once; a no-op before licence_setup. */
+void licence_namespace_created(operator_ctx *op, const char *tenant);
+
 /* Adds GET /.well-known/jwks.json (from the cached JWKS ConfigMap; 503
  * until there is one). ud is the operator_ctx. */
 int licence_register_routes(pb_http_server *srv, void *ud, pb_err *err);

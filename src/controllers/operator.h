@@ -208,6 +208,9 @@ controller_result datamodel_reconcile(controller_ctx *ctx, const char *key, pb_e
 controller_result agentpolicy_reconcile(controller_ctx *ctx, const char *key, pb_err *err);
 controller_result workflow_reconcile(controller_ctx *ctx, const char *key, pb_err *err);
 controller_result audit_reconcile(controller_ctx *ctx, const char *key, pb_err *err);
+/* Update predicate of the audit controller: the verify-audit annotation
+ * changed (every other Tenant write is none of its business). */
+int audit_requested(json_t *old_obj, json_t *new_obj, void *ud);
 
 /* Map functions for watches (new JSON array of keys, or NULL). ud is the
  * operator_ctx. */

@@ -35,6 +35,7 @@
 
 #include "controllers/cloud.h"
 #include "controllers/conditions.h"
+#include "controllers/licence_controller.h"
 #include "controllers/operator.h"
 #include "controllers/planspec.h"
 #include "controllers/tenant_database.h"
@@ -196,15 +197,15 @@ static int route(tenant_run *r, const char *pool_cm, const char *entry, pb_err *
     json_decref(live);
     if (same || (!entry && !live))
         return 0;
-    char manager[160];
-    snprintf(manager, sizeof manager, "paybill-tenant-%s", r->name);
+    char field_manager[160];
+    snprintf(field_manager, sizeof field_manager, "paybill-tenant-%s", r->name);
     json_t *cm = json_pack("{s:s, s:s, s:{s:s, s:s, s:{s:s}}}", "apiVersion", "v1", "kind",
                            "ConfigMap", "metadata", "name", pool_cm, "namespace",
                            r->op->system_ns, "labels", TENANTSPEC_LABEL_MANAGED, TENANTSPEC_MANAGER);
     if (entry)
         json_object_set_new(cm, "data", json_pack("{s:s}", r->name, entry));
     int rc = operator_apply(r->op, operator_child_gvr(OP_CHILD_CONFIGMAPS), r->op->system_ns, cm,
-                            manager, err);
+                            field_manager, err);
     json_decref(cm);
     return rc;
 }
@@ -254,6 +255,7 @@ static int ensure_namespace(tenant_run *r, json_t *want, json_t **live, char *wh
         int rc = kube_create(r->op->client, gvr, NULL, want, &o, NULL, err);
         if (rc == 0) {
             pb_log_info("created namespace", "tenant", r->name, "namespace", r->ns, NULL);
+            licence_namespace_created(r->op, r->name);
             return 0;
         }
         if (rc != PB_EEXIST)

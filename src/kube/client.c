@@ -24,6 +24,7 @@
 
 #include "kube/ratelimit.h"
 #include "util/buf.h"
+#include "util/jscan.h"
 #include "util/log.h"
 
 #define POOL_MAX 16                      /* idle easy handles kept */
@@ -442,6 +443,8 @@ typedef struct request {
     size_t body_len;
     int safe;            /* repeating it after a 5xx or a dropped connection is harmless */
     int raw;             /* a non-JSON 2xx body is returned as a JSON string */
+    char *rv_out;        /* kube_request_opts.new_resource_version */
+    size_t rv_out_len;
 } request;
 
 typedef struct response {
@@ -475,7 +478,7 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
     response *r = ud;
     size_t len = size * n;
     static const char key[] = "retry-after:";
-    if (len > sizeof key && strncasecmp(p, key, sizeof key - 1) == 0) {
+    if (len > sizeof key && (p[0] | 0x20) == 'r' && strncasecmp(p, key, sizeof key - 1) == 0) {
         char tmp[64];
         snprintf(tmp, sizeof tmp, "%.*s", (int)(len - (sizeof key - 1)), p + sizeof key - 1);
         char *end;
@@ -522,7 +525,11 @@ static struct curl_slist *setup_handle(kube_client *c, CURL *h, const char *meth
     curl_easy_setopt(h, CURLOPT_USERAGENT, c->user_agent);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-    curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
+    /* Compressed replies are worth it for reads (the server compresses
+     * large lists); a write's reply is small and mostly unread, and the
+     * header costs every request its formatting. */
+    if (strcmp(method, "GET") == 0)
+        curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
     curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(h, CURLOPT_SHARE, c->share);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
@@ -614,11 +621,26 @@ static int http_error(const request *rq, long code, const pb_buf *body, long ret
     return rc;
 }
 
+/* The resourceVersion of the object a write sent back. Most writers want
+ * only this of it, and decoding it all cost as much as the write; text the
+ * scanner does not follow is decoded whole. "" when there is none. */
+static void reply_resource_version(const pb_buf *body, char *buf, size_t len)
+{
+    if (!body->len || pb_jscan_string(body->data, body->len, "metadata.resourceVersion", buf, len) == 0)
+        return;
+    json_t *j = json_loadb(body->data, body->len, 0, NULL);
+    const char *v = json_string_value(json_object_get(json_object_get(j, "metadata"), "resourceVersion"));
+    snprintf(buf, len, "%s", v && strlen(v) < len ? v : "");
+    json_decref(j);
+}
+
 static int do_request(kube_client *c, const request *rq, kube_status *st, json_t **out, pb_err *err)
 {
     if (out)
         *out = NULL;
     kube_status_clear(st);
+    if (rq->rv_out && rq->rv_out_len)
+        rq->rv_out[0] = '\0';
     if (rq->url->oom) /* a URL cut short by a failed append must not be sent */
         return pb_err_set(err, PB_ENOMEM, "%s %s: out of memory building the URL", rq->op, rq->what);
     response rs;
@@ -670,7 +692,10 @@ static int do_request(kube_client *c, const request *rq, kube_status *st, json_t
                    body_refused(&rs) ? "response too large" : rs.curl_msg);
     } else if (rs.code < 200 || rs.code >= 300) {
         rc = http_error(rq, rs.code, &rs.body, rs.retry_after, st, err);
-    } else if (out) {
+    } else if (rq->rv_out && rq->rv_out_len) {
+        reply_resource_version(&rs.body, rq->rv_out, rq->rv_out_len);
+    }
+    if (rc == 0 && out) {
         if (rs.body.len == 0) {
             *out = json_object();
         } else {
@@ -905,7 +930,8 @@ int kube_create(kube_client *c, const kube_gvr *r, const char *ns, json_t *obj,
     if (rc == 0) {
         write_query(&url, o, 0);
         request rq = {.op = "create", .verb = "POST", .method = "POST", .url = &url, .what = what,
-                      .content_type = "application/json", .body = body, .body_len = strlen(body)};
+                      .content_type = "application/json", .body = body, .body_len = strlen(body),
+                      .rv_out = o->new_resource_version, .rv_out_len = o->new_resource_version_len};
         rc = do_request(c, &rq, o->status, out, err);
     }
     pb_buf_free(&url);
@@ -935,7 +961,8 @@ int kube_update(kube_client *c, const kube_gvr *r, const char *ns, json_t *obj,
          * second one conflicts. Without one it could overwrite a change. */
         request rq = {.op = "update", .verb = "PUT", .method = "PUT", .url = &url, .what = what,
                       .content_type = "application/json", .body = body, .body_len = strlen(body),
-                      .safe = rv && *rv};
+                      .safe = rv && *rv, .rv_out = o->new_resource_version,
+                      .rv_out_len = o->new_resource_version_len};
         rc = do_request(c, &rq, o->status, out, err);
     }
     pb_buf_free(&url);
@@ -969,7 +996,8 @@ int kube_patch(kube_client *c, const kube_gvr *r, const char *ns, const char *na
         write_query(&url, o, type == KUBE_PATCH_APPLY);
         request rq = {.op = type == KUBE_PATCH_APPLY ? "apply" : "patch", .verb = "PATCH",
                       .method = "PATCH", .url = &url, .what = what, .content_type = ctypes[type],
-                      .body = body, .body_len = strlen(body)};
+                      .body = body, .body_len = strlen(body), .rv_out = o->new_resource_version,
+                      .rv_out_len = o->new_resource_version_len};
         rc = do_request(c, &rq, o->status, out, err);
     }
     pb_buf_free(&url);

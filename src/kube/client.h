@@ -100,6 +100,12 @@ typedef struct kube_request_opts {
     int has_grace_period;
     /* out */
     kube_status *status;               /* filled on failure when non-NULL */
+    char *new_resource_version;        /* create/update/patch: the object's
+                                          resourceVersion after the write, read
+                                          from the reply without decoding the
+                                          object ("" when it has none), into this
+                                          caller's buffer of */
+    size_t new_resource_version_len;   /* bytes */
 } kube_request_opts;
 
 typedef enum {

@@ -104,6 +104,10 @@ typedef int (*controller_update_predicate)(json_t *old_obj, json_t *new_obj, voi
 int controller_watches_filtered(controller *c, informer *inf, controller_map_fn fn, void *ud,
                                 controller_update_predicate pred, void *pred_ud, pb_err *err);
 
+/* controller_for whose updates pass pred first (For(obj, WithPredicates)). */
+int controller_for_filtered(controller *c, informer *inf, const char *api_version, const char *kind,
+                            int namespaced, controller_update_predicate pred, void *pred_ud, pb_err *err);
+
 /* GenerationChangedPredicate: only spec changes (metadata.generation)
  * pass; status and metadata-only writes do not. */
 int controller_generation_changed(json_t *old_obj, json_t *new_obj, void *ud);

@@ -7,11 +7,11 @@
  * incomplete, and each byte is scanned for '\n' once, so a multi-megabyte
  * event arriving in thousands of small chunks costs linear time.
  */
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "kube/client.h"
+#include "util/jscan.h"
 
 #define DEFAULT_MAX_LINE ((size_t)64 << 20)
 
@@ -55,114 +55,17 @@ void kube_watch_decoder_drop_managed_fields(kube_watch_decoder *d, int on)
  * managedFields is a third of what a watch sends (every writer's field
  * set), and the informer's store throws it away; decoding it with jansson
  * and freeing it again was a tenth of the operator's CPU in a cold start.
- * So it is cut from the text first. This is not a JSON parser: it only
- * steps over values (strings with their escapes, nesting) to find that one
- * member. Anything unexpected (malformed text, an escaped key) leaves the
- * line as it was, for jansson to decode or reject as before. */
-
-static size_t skip_ws(const char *p, size_t n, size_t i)
-{
-    while (i < n && (p[i] == ' ' || p[i] == '\t' || p[i] == '\n' || p[i] == '\r'))
-        i++;
-    return i;
-}
-
-/* p[i] is '"': the index just past the string, or 0. */
-static size_t skip_string(const char *p, size_t n, size_t i)
-{
-    for (i++; i < n; i++) {
-        if (p[i] == '\\')
-            i++;
-        else if (p[i] == '"')
-            return i + 1;
-    }
-    return 0;
-}
-
-/* The index just past the value at p[i], or 0 when there is none. */
-static size_t skip_value(const char *p, size_t n, size_t i)
-{
-    if (i >= n)
-        return 0;
-    if (p[i] == '"')
-        return skip_string(p, n, i);
-    if (p[i] != '{' && p[i] != '[') { /* number, true, false, null */
-        size_t j = i;
-        while (j < n && p[j] != ',' && p[j] != '}' && p[j] != ']' && p[j] != ' ' && p[j] != '\t' &&
-               p[j] != '\n' && p[j] != '\r')
-            j++;
-        return j > i ? j : 0;
-    }
-    /* Which opener each level has (bit set: '['), so that a closer of the
-     * wrong kind is caught instead of turning bad text into good. Deeper
-     * than 64 levels: not cut. */
-    uint64_t arrays = 0;
-    size_t depth = 0;
-    for (; i < n; i++) {
-        if (p[i] == '"') {
-            if (!(i = skip_string(p, n, i)))
-                return 0;
-            i--;
-        } else if (p[i] == '{' || p[i] == '[') {
-            if (depth == 64)
-                return 0;
-            arrays = p[i] == '[' ? arrays | (UINT64_C(1) << depth) : arrays & ~(UINT64_C(1) << depth);
-            depth++;
-        } else if (p[i] == '}' || p[i] == ']') {
-            if (depth == 0 || (p[i] == ']') != !!(arrays & (UINT64_C(1) << (depth - 1))))
-                return 0;
-            if (--depth == 0)
-                return i + 1;
-        }
-    }
-    return 0;
-}
-
-/* A member of the object at p[obj] ('{'): where it starts (its key's
- * quote), where its value starts and ends, and the comma before it (0 when
- * it is the first member). 1 when found. */
-typedef struct member {
-    size_t key, value, end, comma_before;
-} member;
-
-static int find_member(const char *p, size_t n, size_t obj, const char *key, member *m)
-{
-    size_t klen = strlen(key), i = obj + 1, comma = 0;
-    for (;;) {
-        i = skip_ws(p, n, i);
-        if (i >= n || p[i] != '"')
-            return 0; /* '}' (not found) or malformed */
-        size_t kend = skip_string(p, n, i);
-        if (!kend)
-            return 0;
-        int match = kend - i - 2 == klen && memcmp(p + i + 1, key, klen) == 0;
-        size_t v = skip_ws(p, n, kend);
-        if (v >= n || p[v] != ':')
-            return 0;
-        v = skip_ws(p, n, v + 1);
-        size_t vend = skip_value(p, n, v);
-        if (!vend)
-            return 0;
-        if (match) {
-            *m = (member){.key = i, .value = v, .end = vend, .comma_before = comma};
-            return 1;
-        }
-        i = skip_ws(p, n, vend);
-        if (i >= n || p[i] != ',')
-            return 0;
-        comma = i++;
-    }
-}
+ * So it is cut from the text first (util/jscan.h: anything unexpected
+ * leaves the line as it was, for jansson to decode or reject as before). */
 
 /* Cut object.metadata.managedFields out of p[0..n); the new length. */
 static size_t cut_managed_fields(char *p, size_t n)
 {
-    member ob, md, mf;
-    if (n == 0 || p[0] != '{' || !find_member(p, n, 0, "object", &ob) || p[ob.value] != '{' ||
-        !find_member(p, n, ob.value, "metadata", &md) || p[md.value] != '{' ||
-        !find_member(p, n, md.value, "managedFields", &mf))
+    pb_jscan_member ob, md, mf;
+    if (n == 0 || !pb_jscan_find(p, n, 0, "object", &ob) || !pb_jscan_find(p, n, ob.value, "metadata", &md) ||
+        !pb_jscan_find(p, n, md.value, "managedFields", &mf))
         return n;
-    size_t from, to, after = skip_ws(p, n, mf.end);
+    size_t from, to, after = pb_jscan_skip_ws(p, n, mf.end);
     if (after < n && p[after] == ',') { /* drop the member and the comma after it */
         from = mf.key;
         to = after + 1;

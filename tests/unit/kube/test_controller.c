@@ -387,6 +387,35 @@ static void test_generation_predicate(void **state)
     calls_free(k);
 }
 
+/* For with a predicate: the primary's filtered updates do not reconcile;
+ * its adds, passing updates and deletes do. */
+static void test_for_filtered(void **state)
+{
+    calls *k = calls_new();
+    controller *c = new_controller(k, 1);
+    pipe_src *pp;
+    informer *plans = new_informer("{\"metadata\":{\"resourceVersion\":\"1\"},\"items\":[" PLAN_AT("1", "1", "0") "]}", &pp);
+    pb_err e;
+    assert_int_equal(controller_for_filtered(c, plans, "paybill.dev/v1alpha1", "Plan", 0,
+                                             controller_generation_changed, NULL, &e), 0);
+    assert_int_equal(informer_start(plans, NULL), 0);
+    assert_int_equal(informer_wait_for_sync(plans, 5), 0);
+    assert_int_equal(controller_start(c, NULL), 0);
+    assert_int_equal(wait_count(k, "p", 1, 5), 1);
+    push_event(pp, "MODIFIED", PLAN_AT("1", "2", "5")); /* filtered */
+    usleep(100000);
+    assert_int_equal(count_of(k, "p"), 1);
+    push_event(pp, "MODIFIED", PLAN_AT("2", "3", "5"));
+    assert_int_equal(wait_count(k, "p", 2, 5), 2);
+    push_event(pp, "DELETED", PLAN_AT("2", "4", "5"));
+    assert_int_equal(wait_count(k, "p", 3, 5), 3);
+    informer_stop(plans);
+    assert_int_equal(controller_stop(c, 2), 0);
+    controller_free(c);
+    informer_free(plans);
+    calls_free(k);
+}
+
 static void test_owner_key_cluster_scoped(void **state)
 {
     json_error_t je;
@@ -491,6 +520,7 @@ int main(void)
         cmocka_unit_test(test_results),
         cmocka_unit_test(test_for_owns_watches),
         cmocka_unit_test(test_generation_predicate),
+        cmocka_unit_test(test_for_filtered),
         cmocka_unit_test(test_owner_key_cluster_scoped),
         cmocka_unit_test(test_workers_never_share_a_key),
         cmocka_unit_test(test_stop_deadline),

@@ -97,6 +97,12 @@ static void test_redact_free_text(void **state)
     assert_string_equal(pb_log_redact("host=x password=pw user=u", out, sizeof out),
                         "host=x password=[REDACTED] user=u");
     assert_string_equal(pb_log_redact("http://host/path", out, sizeof out), "http://host/path");
+    /* Every keyword in either case, anywhere in a line, and right after text
+     * the scan copies in one go. */
+    assert_string_equal(pb_log_redact("xPASSWD=a xToken=b;Secret=c,basic d BEARER e pass", out, sizeof out),
+                        "xPASSWD=[REDACTED] xToken=[REDACTED];Secret=[REDACTED],basic [REDACTED] BEARER "
+                        "[REDACTED] pass");
+    assert_string_equal(pb_log_redact("s3://u:k@b x", out, sizeof out), "s3://u:[REDACTED]@b x");
     char tiny[8];
     pb_log_redact("password=abcdef", tiny, sizeof tiny);
     assert_int_equal(strlen(tiny), 7);
