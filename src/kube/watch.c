@@ -61,9 +61,12 @@ void kube_watch_decoder_drop_managed_fields(kube_watch_decoder *d, int on)
 /* Cut object.metadata.managedFields out of p[0..n); the new length. */
 static size_t cut_managed_fields(char *p, size_t n)
 {
-    pb_jscan_member ob, md, mf;
-    if (n == 0 || !pb_jscan_find(p, n, 0, "object", &ob) || !pb_jscan_find(p, n, ob.value, "metadata", &md) ||
-        !pb_jscan_find(p, n, md.value, "managedFields", &mf))
+    /* Only managedFields itself is walked to its end: what comes after it
+     * is jansson's to check, as it always was. */
+    size_t ob, md;
+    pb_jscan_member mf;
+    if (n == 0 || !pb_jscan_enter(p, n, 0, "object", &ob) || !pb_jscan_enter(p, n, ob, "metadata", &md) ||
+        !pb_jscan_find(p, n, md, "managedFields", &mf))
         return n;
     size_t from, to, after = pb_jscan_skip_ws(p, n, mf.end);
     if (after < n && p[after] == ',') { /* drop the member and the comma after it */

@@ -66,7 +66,9 @@ static size_t skip_value(const char *p, size_t n, size_t i)
     return 0;
 }
 
-int pb_jscan_find(const char *p, size_t n, size_t obj, const char *key, pb_jscan_member *m)
+/* need_end 0: the matched value's end is not looked for (m->end is 0),
+ * which spares a walk over all of a big object only to descend into it. */
+static int find(const char *p, size_t n, size_t obj, const char *key, pb_jscan_member *m, int need_end)
 {
     if (obj >= n || p[obj] != '{')
         return 0;
@@ -83,6 +85,10 @@ int pb_jscan_find(const char *p, size_t n, size_t obj, const char *key, pb_jscan
         if (v >= n || p[v] != ':')
             return 0;
         v = pb_jscan_skip_ws(p, n, v + 1);
+        if (match && !need_end && v < n) {
+            *m = (pb_jscan_member){.key = i, .value = v, .end = 0, .comma_before = comma};
+            return 1;
+        }
         size_t vend = skip_value(p, n, v);
         if (!vend)
             return 0;
@@ -95,6 +101,20 @@ int pb_jscan_find(const char *p, size_t n, size_t obj, const char *key, pb_jscan
             return 0;
         comma = i++;
     }
+}
+
+int pb_jscan_find(const char *p, size_t n, size_t obj, const char *key, pb_jscan_member *m)
+{
+    return find(p, n, obj, key, m, 1);
+}
+
+int pb_jscan_enter(const char *p, size_t n, size_t obj, const char *key, size_t *value)
+{
+    pb_jscan_member m;
+    if (!find(p, n, obj, key, &m, 0) || p[m.value] != '{')
+        return 0;
+    *value = m.value;
+    return 1;
 }
 
 int pb_jscan_string(const char *p, size_t n, const char *path, char *buf, size_t len)
@@ -112,10 +132,9 @@ int pb_jscan_string(const char *p, size_t n, const char *path, char *buf, size_t
             return -1;
         memcpy(key, seg, kl);
         key[kl] = '\0';
-        if (!pb_jscan_find(p, n, at, key, &m))
-            return -1;
-        at = m.value;
         seg = dot ? dot + 1 : NULL;
+        if (seg ? !pb_jscan_enter(p, n, at, key, &at) : !pb_jscan_find(p, n, at, key, &m))
+            return -1;
     }
     if (p[m.value] != '"')
         return -1;

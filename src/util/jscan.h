@@ -36,6 +36,11 @@ size_t pb_jscan_skip_ws(const char *p, size_t n, size_t i);
  * when absent, or when the object is not well formed up to it. */
 int pb_jscan_find(const char *p, size_t n, size_t obj, const char *key, pb_jscan_member *m);
 
+/* Like pb_jscan_find for a member whose value is an object, to look inside
+ * it: where that object's '{' is, into *value. Its end is not looked for
+ * (the walk stops at its start), so text after it is not checked here. */
+int pb_jscan_enter(const char *p, size_t n, size_t obj, const char *key, size_t *value);
+
 /* The string at a dotted path of plain keys ("metadata.resourceVersion")
  * from the top-level object in p[0..n), copied into buf (NUL-terminated).
  * 0 when found and it fits; -1 otherwise (absent, not a string, too long

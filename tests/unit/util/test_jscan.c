@@ -81,12 +81,29 @@ static void test_find_reports_places(void **state)
     assert_false(pb_jscan_find(deep, strlen(deep), 0, "y", &m));
 }
 
+static void test_enter(void **state)
+{
+    const char *t = "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"a\"}, \"spec\": [}}";
+    size_t at = 0;
+    /* Entered without walking to its end: the malformed spec after it is
+     * not this call's business (the caller's decoder rejects it). */
+    assert_true(pb_jscan_enter(t, strlen(t), 0, "object", &at));
+    assert_int_equal(t[at], '{');
+    size_t md = 0;
+    assert_true(pb_jscan_enter(t, strlen(t), at, "metadata", &md));
+    assert_memory_equal(t + md, "{\"name\":", 8);
+    assert_false(pb_jscan_enter(t, strlen(t), 0, "type", &at));   /* a string, not an object */
+    assert_false(pb_jscan_enter(t, strlen(t), 0, "nothing", &at)); /* absent */
+    assert_false(pb_jscan_enter("{\"object\":", 11, 0, "object", &at)); /* no value */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_string_at_path),
         cmocka_unit_test(test_fails_safe),
         cmocka_unit_test(test_find_reports_places),
+        cmocka_unit_test(test_enter),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
