@@ -16,11 +16,19 @@
 #     whether the store's resourceVersion / the operator's request counters
 #     moved during it (they must not: no periodic writes).
 #
-# usage: bench/operator_bench.sh [-n "1000 10000"] [-w "4"] [-m silo|pooled|bridge]
+# usage: bench/operator_bench.sh [-n "1000 10000"] [-w "4"] [-m silo|pooled|bridge] [-d]
 #            [-q QPS] [-b BURST] [-s STEADY_S] [-t TIMEOUT_S] [-p PERF_S] [-k]
 #   -n   tenant counts to run (default "1000 10000")
 #   -w   operator --workers values to run for each N (default "4")
 #   -m   the Plan's isolation model (default silo: no shared pool ConfigMap)
+#   -d   PostgreSQL in the loop: a throwaway server (hack/lib/stack.sh
+#        stack_database), the crm DataModel (examples/00-datamodel.yaml) and
+#        spec.database on the Plan, so each tenant's data is provisioned
+#        before it is Active: rls tables with -m pooled, a schema with
+#        -m bridge (silo's database per tenant is not measured here). Adds
+#        to the RESULT line: the server's CPU (postmaster, its live and its
+#        exited backends), tenants per second, and how many tenants
+#        paybill.tenants records as active.
 #   -q/-b  operator --qps/--burst (default 5000/10000; the operator's own
 #        defaults are 20/30: pass -q 20 -b 30 to measure them)
 #   --quick (first argument): N = 200 and a 10 s steady window
@@ -49,19 +57,23 @@ export STACK_BUILD=$BUILD STACK_ROOT=$ROOT STACK_DEVAPI_LOG_LEVEL=${STACK_DEVAPI
 # (15 requests per tenant): measure the operator and the server, not the
 # limiter, unless -q/-b say otherwise. --quick (what bench/run.sh passes):
 # N = 200, a 10 s steady window.
-NS_LIST="1000 10000" WORKERS_LIST=4 MODEL=silo QPS=5000 BURST=10000 STEADY_S=60 TIMEOUT_S=600 PERF_S=0 KEEP=0
+NS_LIST="1000 10000" WORKERS_LIST=4 MODEL=silo QPS=5000 BURST=10000 STEADY_S=60 TIMEOUT_S=600 PERF_S=0 KEEP=0 DB=0
 if [ "${1:-}" = "--quick" ]; then
   shift
   NS_LIST=200 STEADY_S=10 TIMEOUT_S=120
 fi
-while getopts "n:w:m:q:b:s:t:p:k" o; do
+while getopts "n:w:m:q:b:s:t:p:kd" o; do
     case $o in
-    n) NS_LIST=$OPTARG ;; w) WORKERS_LIST=$OPTARG ;; m) MODEL=$OPTARG ;;
+    n) NS_LIST=$OPTARG ;; w) WORKERS_LIST=$OPTARG ;; m) MODEL=$OPTARG ;; d) DB=1 ;;
     q) QPS=$OPTARG ;; b) BURST=$OPTARG ;; s) STEADY_S=$OPTARG ;; t) TIMEOUT_S=$OPTARG ;;
     p) PERF_S=$OPTARG ;; k) KEEP=1 ;;
     *) sed -n '/^# usage/,/^# Prints/p' "$0" >&2; exit 2 ;;
     esac
 done
+if [ "$DB" = 1 ] && [ "$MODEL" = silo ]; then
+    echo "opbench: -d measures rls (-m pooled) or schema (-m bridge) tenants" >&2
+    exit 2
+fi
 for b in paybill-operator paybill-devapi; do
     [ -x "$BUILD/$b" ] || { echo "opbench: $BUILD/$b missing (build it first)" >&2; exit 1; }
 done
@@ -84,6 +96,29 @@ spec:
   quotas: {cpu: "1", memory: 1Gi, storage: 1Gi, pods: 5, objects: 50}
   billing: {price: "0", currency: USD, interval: month}
 EOF
+    [ "$DB" = 0 ] || echo "  database: {dataModel: crm, connectionLimit: 5}"
+}
+
+# CPU seconds of the throwaway PostgreSQL: the postmaster, its live
+# children, and (cutime/cstime) the children it has reaped.
+pg_cpu_s() {
+    local pm t=0 c
+    pm=$(head -1 "$RUN_DIR/pg/data/postmaster.pid" 2>/dev/null) || { echo 0; return; }
+    t=$(awk '{print $14 + $15 + $16 + $17}' "/proc/$pm/stat" 2>/dev/null || echo 0)
+    for c in $(pgrep -P "$pm"); do
+        t=$((t + $(awk '{print $14 + $15}' "/proc/$c/stat" 2>/dev/null || echo 0)))
+    done
+    awk -v t="$t" -v hz="$(getconf CLK_TCK)" 'BEGIN{printf "%.2f", t / hz}'
+}
+
+# Tenants that paybill.tenants records as active, over every database.
+pg_tenants_active() {
+    local db total=0 c
+    for db in $(pg_psql -d postgres -c "SELECT datname FROM pg_database WHERE NOT datistemplate"); do
+        c=$(pg_psql -d "$db" -c "SELECT count(*) FROM paybill.tenants WHERE state = 'active'" 2>/dev/null || echo 0)
+        total=$((total + c))
+    done
+    echo "$total"
 }
 
 # One curl config with N tenant and N subscription POSTs, sent over
@@ -118,16 +153,63 @@ load_objects() {
     [ "$bad" = 0 ] || { log "load: $bad requests failed:"; sort "$RUN_DIR/load.codes" | uniq -c >&2; return 1; }
     LOAD_409=$(grep -c '^409$' "$RUN_DIR/load.codes" || true)
     for res in tenants subscriptions; do
-        have=$(api_get "/apis/paybill.dev/v1alpha1/$res" | jq '.items | length')
+        have=$(count_items "/apis/paybill.dev/v1alpha1/$res")
         [ "$have" = "$n" ] || { log "load: $have $res stored, want $n"; return 1; }
     done
 }
 
-# "active total phase:count ..." from one list of the tenants.
+# How many objects a list holds, read in pages of 2,000 so that no reply
+# holds them all (one list of 100,000 Tenants is ~250 MB of JSON, and
+# building it once got the dev API server OOM-killed).
+count_items() {
+    local path=$1 cont="" total=0 page sep
+    while :; do
+        case $path in *\?*) sep='&' ;; *) sep='?' ;; esac
+        page=$(api_get "$path${sep}limit=2000${cont:+&continue=$(jq -rn --arg c "$cont" '$c|@uri')}" |
+            jq -r '"\(.items | length) \(.metadata.continue // "")"') || return 1
+        total=$((total + ${page%% *}))
+        cont=${page#* }
+        [ -n "$cont" ] || break
+    done
+    echo "$total"
+}
+
+# "active total phase:count ..." for the tenants. Up to 2,000: from one
+# list, what the server holds. Above: from the operator's paybill_tenants
+# gauge (what its cache holds), so that progress polls neither load the
+# server (a list of 10,000 Tenants every 5 s inflated its CPU, the ratio's
+# denominator) nor wait 5 s between looks; the end is then checked on the
+# server (all_active_on_server).
 tenant_phases() {
+    local n=${1:-0}
+    if [ "$n" -gt 2000 ]; then
+        curl -sS "http://$METRICS_ADDR/metrics" | awk '
+            /^paybill_tenants\{/ {
+                p = $0; sub(/.*phase="/, "", p); sub(/".*/, "", p)
+                v = $NF + 0; by[p] += v; tot += v
+            }
+            END {
+                s = ""; for (p in by) s = s (s ? "," : "") p ":" by[p]
+                printf "%d %d %s\n", by["Active"] + 0, tot + 0, s
+            }'
+        return
+    fi
     api_get "/apis/paybill.dev/v1alpha1/tenants" |
         jq -r '[.items[] | .status.phase // "none"] as $a | ($a | group_by(.) | map("\(.[0]):\(length)")) as $p
                | "\($a | map(select(. == "Active")) | length) \($a | length) \($p | join(","))"'
+}
+
+# Tenants whose status.phase is Active on the server, counted in pages.
+all_active_on_server() {
+    local cont="" total=0 page
+    while :; do
+        page=$(api_get "/apis/paybill.dev/v1alpha1/tenants?limit=2000${cont:+&continue=$(jq -rn --arg c "$cont" '$c|@uri')}" |
+            jq -r '"\([.items[] | select(.status.phase == "Active")] | length) \(.metadata.continue // "")"') || return 1
+        total=$((total + ${page%% *}))
+        cont=${page#* }
+        [ -n "$cont" ] || break
+    done
+    echo "$total"
 }
 
 # rest_client_requests_total summed by method (and the total), as
@@ -151,6 +233,10 @@ bench_one() {
     stack_install_crds
     kubectl create namespace "${STACK_NAMESPACE:-paybill-system}" >/dev/null
     api_env
+    if [ "$DB" = 1 ]; then
+        stack_database "$RUN_DIR" "${STACK_NAMESPACE:-paybill-system}"
+        kubectl apply -f "$ROOT/examples/00-datamodel.yaml" >/dev/null
+    fi
     plan_yaml | kubectl apply -f - >/dev/null
 
     local t0 t1
@@ -166,6 +252,11 @@ bench_one() {
     local flags=(--workers "$workers" --metrics-addr "$METRICS_ADDR" --health-addr 127.0.0.1:0 --log-level info)
     [ -z "$QPS" ] || flags+=(--qps "$QPS")
     [ -z "$BURST" ] || flags+=(--burst "$BURST")
+    local pg_cpu0=0
+    if [ "$DB" = 1 ]; then
+        flags+=(--config "$RUN_DIR/operator.yaml")
+        pg_cpu0=$(pg_cpu_s)
+    fi
     local api_pid op_pid
     api_pid=$(cat "$RUN_DIR/apiserver.pid")
     local api_cpu0
@@ -178,14 +269,21 @@ bench_one() {
     # Poll: one list per interval (longer for large N: a list of 10,000
     # tenants is ~20 MB of JSON, itself work for the server).
     local interval=1 perf_pid="" el=0 active=0 total=0 phases="" t_ready="" last_log=0
-    [ "$n" -le 2000 ] || interval=5
-    [ "$n" -le 20000 ] || interval=30
     while :; do
         kill -0 "$op_pid" 2>/dev/null || { log "operator exited; tail of its log:"; tail -20 "$RUN_DIR/operator.log" >&2; break; }
-        read -r active total phases < <(tenant_phases || echo "0 0 list-failed")
+        read -r active total phases < <(tenant_phases "$n" || echo "0 0 poll-failed")
         t1=$(now)
         el=$(elapsed "$t0" "$t1")
-        if [ "$active" = "$n" ]; then t_ready=$el; break; fi
+        if [ "$active" = "$n" ]; then
+            t_ready=$el
+            # The gauge is the operator's view: the server must agree.
+            if [ "$n" -gt 2000 ]; then
+                local on_server
+                on_server=$(all_active_on_server || echo 0)
+                [ "$on_server" = "$n" ] || { log "gauge says $n Active, the server $on_server; polling on"; t_ready=""; }
+            fi
+            [ -z "$t_ready" ] || break
+        fi
         if [ "${el%.*}" -ge $((last_log + 30)) ]; then
             last_log=${el%.*}
             log "t=${el}s active=$active/$total $phases rss=$(vm_kb "$op_pid" VmRSS)kB op_cpu=$(cpu_s "$op_pid")s"
@@ -204,6 +302,13 @@ bench_one() {
     op_cpu_ready=$(cpu_s "$op_pid" 2>/dev/null || echo NA)
     api_cpu_ready=$(awk -v a="$api_cpu0" -v b="$(cpu_s "$api_pid")" 'BEGIN{printf "%.2f", b-a}')
     hwm=$(vm_kb "$op_pid" VmHWM 2>/dev/null || echo NA)
+    local db_fields=""
+    if [ "$DB" = 1 ] && [ -n "$t_ready" ]; then
+        # Ready includes DatabaseReady: every tenant's data is in place.
+        db_fields=" layout=$([ "$MODEL" = pooled ] && echo rls || echo schema) pg_cpu_ready_s=$(awk -v a="$pg_cpu0" -v b="$(pg_cpu_s)" 'BEGIN{printf "%.2f", b-a}')"
+        db_fields+=" tenants_per_s=$(awk -v n="$n" -v t="$t_ready" 'BEGIN{printf "%.1f", n/t}') op_cpu_ms_per_tenant=$(awk -v n="$n" -v c="$op_cpu_ready" 'BEGIN{printf "%.2f", 1000*c/n}')"
+        db_fields+=" pg_tenants_active=$(pg_tenants_active)"
+    fi
     requests_by_method >"$RUN_DIR/requests.ready" 2>/dev/null || true
     local out=${OPBENCH_OUT:-$RUN_DIR} tag=N$n-w$workers
     curl -sS "http://$METRICS_ADDR/metrics" >"$out/metrics-$tag.ready.txt" 2>/dev/null || true
@@ -254,7 +359,7 @@ bench_one() {
         awk '$1 !~ /NON2XX/ && $3 != $2 {printf "%s%s:+%d", s, $1, $3-$2; s=","}')
     local per
     per=$(awk -v n="$n" '$1 != "NON2XX" {printf "%s%s=%.2f", s, $1, $2/n; s=" "} $1 == "NON2XX" {bad = bad sprintf(" %s_%s=%d", $2, $3, $4)} END {if (bad) printf " non2xx:%s", bad}' "$RUN_DIR/requests.steady1")
-    echo "RESULT N=$n workers=$workers model=$MODEL load_s=$load_s load_409=$LOAD_409 ready_s=$t_ready op_cpu_ready_s=$op_cpu_ready devapi_cpu_ready_s=$api_cpu_ready peak_rss_kb=$hwm steady_rss_kb=$rss cache_objects=$cache_objects cache_kb=$cache_kb steady_window_s=$(elapsed "$w0" "$w1") steady_cpu_s=$steady_cpu steady_cpu_pct=$steady_pct rv_before=$rv0 rv_after=$rv1 steady_requests=${dreq:-none} per_tenant: $per"
+    echo "RESULT N=$n workers=$workers model=$MODEL load_s=$load_s load_409=$LOAD_409 ready_s=$t_ready op_cpu_ready_s=$op_cpu_ready devapi_cpu_ready_s=$api_cpu_ready peak_rss_kb=$hwm steady_rss_kb=$rss cache_objects=$cache_objects cache_kb=$cache_kb steady_window_s=$(elapsed "$w0" "$w1") steady_cpu_s=$steady_cpu steady_cpu_pct=$steady_pct rv_before=$rv0 rv_after=$rv1 steady_requests=${dreq:-none}$db_fields per_tenant: $per"
     grep -ciE 'level=(error|warn)|"level":"(error|warn)"' "$RUN_DIR/operator.log" >/dev/null &&
         log "operator warnings/errors: $(grep -ciE 'level=(error|warn)' "$RUN_DIR/operator.log")"
     cleanup

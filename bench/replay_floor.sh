@@ -26,13 +26,7 @@
 # recorded run (the replay reproduces the operator's end state).
 #
 # Recording one (--record appends: give each run a new file):
-#   once hack/lib/stack.sh passes $STACK_DEVAPI_ARGS to paybill-devapi:
 #     STACK_DEVAPI_ARGS="--record /dev/shm/rec-1000.jsonl" bench/operator_bench.sh -n 1000 -s 1
-#   until then, a build dir whose paybill-devapi adds the flag:
-#     mkdir /tmp/rec-build; ln -s "$PWD/build/plain/paybill-operator" /tmp/rec-build/
-#     printf '#!/bin/sh\nexec %s --record "$REC" "$@"\n' "$PWD/build/plain/paybill-devapi" >/tmp/rec-build/paybill-devapi
-#     chmod +x /tmp/rec-build/paybill-devapi
-#     REC=/dev/shm/rec-1000.jsonl PAYBILL_BUILD_DIR=/tmp/rec-build bench/operator_bench.sh -n 1000 -s 1
 #
 # usage: bench/replay_floor.sh -f FILE [-n N] [-c CONC] [-i RUNS] [-r READY_S] [-2] [-k]
 #   -f   the recording (required)

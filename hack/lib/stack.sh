@@ -33,14 +33,17 @@
 # shellcheck source=postgres.sh
 . "$(dirname "${BASH_SOURCE[0]}")/postgres.sh"
 
+# STACK_DEVAPI_ARGS: more paybill-devapi flags, word-split (for benchmarks,
+# e.g. "--record FILE").
 stack_devapi_start() {
   local dir=$1; shift
   mkdir -p "$dir/apiserver"
   chmod 755 "$dir"
   rm -f "$dir/apiserver/port"
+  # shellcheck disable=SC2086
   "$STACK_BUILD/paybill-devapi" --listen "${STACK_DEVAPI_LISTEN:-127.0.0.1:0}" --port-file "$dir/apiserver/port" \
     --data-dir "$dir/apiserver/data" --write-kubeconfig "$dir/admin.kubeconfig" \
-    --log-format text --log-level "${STACK_DEVAPI_LOG_LEVEL:-info}" "$@" \
+    --log-format text --log-level "${STACK_DEVAPI_LOG_LEVEL:-info}" ${STACK_DEVAPI_ARGS:-} "$@" \
     >>"$dir/apiserver.log" 2>&1 &
   echo $! >"$dir/apiserver.pid"
   local i
