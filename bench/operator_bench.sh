@@ -16,19 +16,24 @@
 #     whether the store's resourceVersion / the operator's request counters
 #     moved during it (they must not: no periodic writes).
 #
-# usage: bench/operator_bench.sh [-n "1000 10000"] [-w "4"] [-m silo|pooled|bridge] [-d]
+# usage: bench/operator_bench.sh [-n "1000 10000"] [-w "4"] [-m silo|pooled|bridge] [-d rls|schema]
 #            [-q QPS] [-b BURST] [-s STEADY_S] [-t TIMEOUT_S] [-p PERF_S] [-k]
 #   -n   tenant counts to run (default "1000 10000")
 #   -w   operator --workers values to run for each N (default "4")
-#   -m   the Plan's isolation model (default silo: no shared pool ConfigMap)
-#   -d   PostgreSQL in the loop: a throwaway server (hack/lib/stack.sh
-#        stack_database), the crm DataModel (examples/00-datamodel.yaml) and
-#        spec.database on the Plan, so each tenant's data is provisioned
-#        before it is Active: rls tables with -m pooled, a schema with
-#        -m bridge (silo's database per tenant is not measured here). Adds
-#        to the RESULT line: the server's CPU (postmaster, its live and its
-#        exited backends), tenants per second, and how many tenants
-#        paybill.tenants records as active.
+#   -m   the Plan's isolation model (default silo: no shared pool ConfigMap;
+#        with -d, the layout's own model: pooled for rls, bridge for schema)
+#   -d   PostgreSQL in the loop, tenants' data in this layout (default: no
+#        database): a throwaway server (hack/lib/stack.sh stack_database,
+#        as the e2e tests start it, with the operator's pg-admin Secret and
+#        --config), the crm DataModel (examples/00-datamodel.yaml) and
+#        spec.database on the Plan, isolation.data set to the layout, so
+#        each tenant's data is provisioned before it is Active (Ready needs
+#        DatabaseReady): rls = shared tables under row-level security,
+#        schema = a schema per tenant (silo's database per tenant is not
+#        measured here). Adds to the RESULT line: the server's CPU
+#        (postmaster, its live and its exited backends), tenants per
+#        second, operator CPU ms per tenant, and how many tenants
+#        paybill.tenants records as active in that layout.
 #   -q/-b  operator --qps/--burst (default 5000/10000; the operator's own
 #        defaults are 20/30: pass -q 20 -b 30 to measure them)
 #   --quick (first argument): N = 200 and a 10 s steady window
@@ -57,23 +62,25 @@ export STACK_BUILD=$BUILD STACK_ROOT=$ROOT STACK_DEVAPI_LOG_LEVEL=${STACK_DEVAPI
 # (15 requests per tenant): measure the operator and the server, not the
 # limiter, unless -q/-b say otherwise. --quick (what bench/run.sh passes):
 # N = 200, a 10 s steady window.
-NS_LIST="1000 10000" WORKERS_LIST=4 MODEL=silo QPS=5000 BURST=10000 STEADY_S=60 TIMEOUT_S=600 PERF_S=0 KEEP=0 DB=0
+NS_LIST="1000 10000" WORKERS_LIST=4 MODEL=silo QPS=5000 BURST=10000 STEADY_S=60 TIMEOUT_S=600 PERF_S=0 KEEP=0 LAYOUT="" MODEL_SET=0
 if [ "${1:-}" = "--quick" ]; then
   shift
   NS_LIST=200 STEADY_S=10 TIMEOUT_S=120
 fi
-while getopts "n:w:m:q:b:s:t:p:kd" o; do
+while getopts "n:w:m:q:b:s:t:p:kd:" o; do
     case $o in
-    n) NS_LIST=$OPTARG ;; w) WORKERS_LIST=$OPTARG ;; m) MODEL=$OPTARG ;; d) DB=1 ;;
+    n) NS_LIST=$OPTARG ;; w) WORKERS_LIST=$OPTARG ;; m) MODEL=$OPTARG MODEL_SET=1 ;; d) LAYOUT=$OPTARG ;;
     q) QPS=$OPTARG ;; b) BURST=$OPTARG ;; s) STEADY_S=$OPTARG ;; t) TIMEOUT_S=$OPTARG ;;
     p) PERF_S=$OPTARG ;; k) KEEP=1 ;;
     *) sed -n '/^# usage/,/^# Prints/p' "$0" >&2; exit 2 ;;
     esac
 done
-if [ "$DB" = 1 ] && [ "$MODEL" = silo ]; then
-    echo "opbench: -d measures rls (-m pooled) or schema (-m bridge) tenants" >&2
-    exit 2
-fi
+case $LAYOUT in
+"") ;;
+rls) [ "$MODEL_SET" = 1 ] || MODEL=pooled ;;
+schema) [ "$MODEL_SET" = 1 ] || MODEL=bridge ;;
+*) echo "opbench: -d takes rls or schema, not '$LAYOUT'" >&2; exit 2 ;;
+esac
 for b in paybill-operator paybill-devapi; do
     [ -x "$BUILD/$b" ] || { echo "opbench: $BUILD/$b missing (build it first)" >&2; exit 1; }
 done
@@ -92,11 +99,11 @@ metadata: {name: bench}
 spec:
   displayName: Bench
   tier: bench
-  isolation: {model: $MODEL}
+  isolation: {model: $MODEL${LAYOUT:+, data: $LAYOUT}}
   quotas: {cpu: "1", memory: 1Gi, storage: 1Gi, pods: 5, objects: 50}
   billing: {price: "0", currency: USD, interval: month}
 EOF
-    [ "$DB" = 0 ] || echo "  database: {dataModel: crm, connectionLimit: 5}"
+    [ -z "$LAYOUT" ] || echo "  database: {dataModel: crm, connectionLimit: 5}"
 }
 
 # CPU seconds of the throwaway PostgreSQL: the postmaster, its live
@@ -111,11 +118,12 @@ pg_cpu_s() {
     awk -v t="$t" -v hz="$(getconf CLK_TCK)" 'BEGIN{printf "%.2f", t / hz}'
 }
 
-# Tenants that paybill.tenants records as active, over every database.
+# Tenants that paybill.tenants (the operator's registry, src/provision/
+# tenantdb.c) records as active in the layout, over every database.
 pg_tenants_active() {
     local db total=0 c
     for db in $(pg_psql -d postgres -c "SELECT datname FROM pg_database WHERE NOT datistemplate"); do
-        c=$(pg_psql -d "$db" -c "SELECT count(*) FROM paybill.tenants WHERE state = 'active'" 2>/dev/null || echo 0)
+        c=$(pg_psql -d "$db" -c "SELECT count(*) FROM paybill.tenants WHERE state = 'active' AND layout = '$LAYOUT'" 2>/dev/null || echo 0)
         total=$((total + c))
     done
     echo "$total"
@@ -158,15 +166,15 @@ load_objects() {
     done
 }
 
-# How many objects a list holds, read in pages of 2,000 so that no reply
-# holds them all (one list of 100,000 Tenants is ~250 MB of JSON, and
-# building it once got the dev API server OOM-killed).
+# How many objects of a list pass a jq test (default: all), read in pages
+# of 2,000 so that no reply holds them all (one list of 100,000 Tenants is
+# ~250 MB of JSON, and building it once got the dev API server OOM-killed).
 count_items() {
-    local path=$1 cont="" total=0 page sep
+    local path=$1 test=${2:-true} cont="" total=0 page sep
     while :; do
         case $path in *\?*) sep='&' ;; *) sep='?' ;; esac
         page=$(api_get "$path${sep}limit=2000${cont:+&continue=$(jq -rn --arg c "$cont" '$c|@uri')}" |
-            jq -r '"\(.items | length) \(.metadata.continue // "")"') || return 1
+            jq -r "\"\\([.items[] | select($test)] | length) \\(.metadata.continue // \"\")\"") || return 1
         total=$((total + ${page%% *}))
         cont=${page#* }
         [ -n "$cont" ] || break
@@ -179,7 +187,7 @@ count_items() {
 # gauge (what its cache holds), so that progress polls neither load the
 # server (a list of 10,000 Tenants every 5 s inflated its CPU, the ratio's
 # denominator) nor wait 5 s between looks; the end is then checked on the
-# server (all_active_on_server).
+# server (count_items).
 tenant_phases() {
     local n=${1:-0}
     if [ "$n" -gt 2000 ]; then
@@ -197,19 +205,6 @@ tenant_phases() {
     api_get "/apis/paybill.dev/v1alpha1/tenants" |
         jq -r '[.items[] | .status.phase // "none"] as $a | ($a | group_by(.) | map("\(.[0]):\(length)")) as $p
                | "\($a | map(select(. == "Active")) | length) \($a | length) \($p | join(","))"'
-}
-
-# Tenants whose status.phase is Active on the server, counted in pages.
-all_active_on_server() {
-    local cont="" total=0 page
-    while :; do
-        page=$(api_get "/apis/paybill.dev/v1alpha1/tenants?limit=2000${cont:+&continue=$(jq -rn --arg c "$cont" '$c|@uri')}" |
-            jq -r '"\([.items[] | select(.status.phase == "Active")] | length) \(.metadata.continue // "")"') || return 1
-        total=$((total + ${page%% *}))
-        cont=${page#* }
-        [ -n "$cont" ] || break
-    done
-    echo "$total"
 }
 
 # rest_client_requests_total summed by method (and the total), as
@@ -233,7 +228,7 @@ bench_one() {
     stack_install_crds
     kubectl create namespace "${STACK_NAMESPACE:-paybill-system}" >/dev/null
     api_env
-    if [ "$DB" = 1 ]; then
+    if [ -n "$LAYOUT" ]; then
         stack_database "$RUN_DIR" "${STACK_NAMESPACE:-paybill-system}"
         kubectl apply -f "$ROOT/examples/00-datamodel.yaml" >/dev/null
     fi
@@ -253,7 +248,7 @@ bench_one() {
     [ -z "$QPS" ] || flags+=(--qps "$QPS")
     [ -z "$BURST" ] || flags+=(--burst "$BURST")
     local pg_cpu0=0
-    if [ "$DB" = 1 ]; then
+    if [ -n "$LAYOUT" ]; then
         flags+=(--config "$RUN_DIR/operator.yaml")
         pg_cpu0=$(pg_cpu_s)
     fi
@@ -279,7 +274,7 @@ bench_one() {
             # The gauge is the operator's view: the server must agree.
             if [ "$n" -gt 2000 ]; then
                 local on_server
-                on_server=$(all_active_on_server || echo 0)
+                on_server=$(count_items /apis/paybill.dev/v1alpha1/tenants '.status.phase == "Active"' || echo 0)
                 [ "$on_server" = "$n" ] || { log "gauge says $n Active, the server $on_server; polling on"; t_ready=""; }
             fi
             [ -z "$t_ready" ] || break
@@ -303,10 +298,13 @@ bench_one() {
     api_cpu_ready=$(awk -v a="$api_cpu0" -v b="$(cpu_s "$api_pid")" 'BEGIN{printf "%.2f", b-a}')
     hwm=$(vm_kb "$op_pid" VmHWM 2>/dev/null || echo NA)
     local db_fields=""
-    if [ "$DB" = 1 ] && [ -n "$t_ready" ]; then
-        # Ready includes DatabaseReady: every tenant's data is in place.
-        db_fields=" layout=$([ "$MODEL" = pooled ] && echo rls || echo schema) pg_cpu_ready_s=$(awk -v a="$pg_cpu0" -v b="$(pg_cpu_s)" 'BEGIN{printf "%.2f", b-a}')"
-        db_fields+=" tenants_per_s=$(awk -v n="$n" -v t="$t_ready" 'BEGIN{printf "%.1f", n/t}') op_cpu_ms_per_tenant=$(awk -v n="$n" -v c="$op_cpu_ready" 'BEGIN{printf "%.2f", 1000*c/n}')"
+    if [ -n "$LAYOUT" ]; then
+        # Ready includes DatabaseReady: every tenant's data is in place
+        # (pg_tenants_active checks it on the server). On a timeout: the
+        # server's CPU and its count so far.
+        db_fields=" layout=$LAYOUT pg_cpu_ready_s=$(awk -v a="$pg_cpu0" -v b="$(pg_cpu_s)" 'BEGIN{printf "%.2f", b-a}')"
+        [ -z "$t_ready" ] ||
+            db_fields+=" tenants_per_s=$(awk -v n="$n" -v t="$t_ready" 'BEGIN{printf "%.1f", n/t}') op_cpu_ms_per_tenant=$(awk -v n="$n" -v c="$op_cpu_ready" 'BEGIN{printf "%.2f", 1000*c/n}')"
         db_fields+=" pg_tenants_active=$(pg_tenants_active)"
     fi
     requests_by_method >"$RUN_DIR/requests.ready" 2>/dev/null || true
@@ -325,7 +323,7 @@ bench_one() {
         log "perf top symbols in $out/perf{,-devapi}-$tag.txt"
     fi
     if [ -z "$t_ready" ]; then
-        echo "RESULT N=$n workers=$workers model=$MODEL load_s=$load_s load_409=$LOAD_409 ready_s=NA after_s=$el active=$active phases=$phases op_cpu_s=$op_cpu_ready devapi_cpu_s=$api_cpu_ready peak_rss_kb=$hwm"
+        echo "RESULT N=$n workers=$workers model=$MODEL load_s=$load_s load_409=$LOAD_409 ready_s=NA after_s=$el active=$active phases=$phases op_cpu_s=$op_cpu_ready devapi_cpu_s=$api_cpu_ready peak_rss_kb=$hwm$db_fields"
         cat "$RUN_DIR/requests.ready" >&2
         cleanup
         return 0
