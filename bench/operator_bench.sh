@@ -344,6 +344,12 @@ bench_one() {
     rv1=$(store_rv)
     requests_by_method >"$RUN_DIR/requests.steady1"
     hwm=$(vm_kb "$op_pid" VmHWM)
+    # With a database every Tenant reconcile runs pb_tdb_ensure, and each
+    # tenant's own writes (Secret, status) queue a second reconcile behind
+    # the first pass: that work falls after Ready, in the settle and
+    # steady windows. So also the CPU from the start to the window's end.
+    [ -z "$LAYOUT" ] ||
+        db_fields+=" op_cpu_end_s=$c1 pg_cpu_end_s=$(awk -v a="$pg_cpu0" -v b="$(pg_cpu_s)" 'BEGIN{printf "%.2f", b-a}')"
     local rss cache_objects cache_kb
     rss=$(vm_kb "$op_pid" VmRSS)
     curl -sS "http://$METRICS_ADDR/metrics" >"$out/metrics-$tag.steady.txt" 2>/dev/null || true
