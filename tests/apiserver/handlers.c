@@ -325,7 +325,6 @@ void dv_api_tick(dv_api *api)
 {
     dv_watches_tick(api);
     dv_gc_run_if_pending(api);
-    dv_store_trim(api->store);
 }
 
 /* ---- routing --------------------------------------------------------------------- */
@@ -668,5 +667,4 @@ out:
                "path", req->path, "user", c.user.name, "code", code, NULL);
     }
     dv_user_clear(&c.user);
-    dv_store_trim(api->store); /* between requests: what it borrowed is no longer used */
 }
