@@ -261,8 +261,8 @@ bench_one() {
     op_pid=$(cat "$RUN_DIR/operator.pid")
     log "operator pid $op_pid: ${flags[*]}"
 
-    # Poll: one list per interval (longer for large N: a list of 10,000
-    # tenants is ~20 MB of JSON, itself work for the server).
+    # Poll every second (tenant_phases: a list up to 2,000 tenants, the
+    # operator's gauge above).
     local interval=1 perf_pid="" el=0 active=0 total=0 phases="" t_ready="" last_log=0
     while :; do
         kill -0 "$op_pid" 2>/dev/null || { log "operator exited; tail of its log:"; tail -20 "$RUN_DIR/operator.log" >&2; break; }

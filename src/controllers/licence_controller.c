@@ -289,17 +289,10 @@ static void memo_forget(licence_state *ls, const char *tenant)
     memo_drop(ls, tenant, 0);
 }
 
-/* Remember what the tenant's objects hold now (what was just written or
- * read: never what came from the memo itself, or it would not expire). */
-static void memo_put(licence_state *ls, const char *tenant, const char *token, const char *jwks,
-                     const char *claims, time_t now)
+/* Put entry e (owned; NULL: out of memory) for the tenant, replacing what
+ * was there, and drop expired entries at most once per window. */
+static void memo_set(licence_state *ls, const char *tenant, json_t *e, time_t now)
 {
-    if (!token || !jwks || !claims) {
-        memo_forget(ls, tenant);
-        return;
-    }
-    json_t *e = json_pack("{s:s, s:s, s:s, s:I}", "token", token, "jwks", jwks, "claims", claims, "at",
-                          (json_int_t)now);
     pthread_mutex_lock(&ls->memo_mu);
     json_t *old = json_object_get(ls->memo, tenant);
     if (old)
@@ -320,19 +313,28 @@ static void memo_put(licence_state *ls, const char *tenant, const char *token, c
     pthread_mutex_unlock(&ls->memo_mu);
 }
 
+/* Remember what the tenant's objects hold now (what was just written or
+ * read: never what came from the memo itself, or it would not expire). */
+static void memo_put(licence_state *ls, const char *tenant, const char *token, const char *jwks,
+                     const char *claims, time_t now)
+{
+    if (!token || !jwks || !claims) {
+        memo_forget(ls, tenant);
+        return;
+    }
+    memo_set(ls, tenant,
+             json_pack("{s:s, s:s, s:s, s:I}", "token", token, "jwks", jwks, "claims", claims, "at",
+                       (json_int_t)now),
+             now);
+}
+
 void licence_namespace_created(operator_ctx *op, const char *tenant)
 {
     licence_state *ls = op->licence;
     if (!ls)
         return;
-    json_t *e = json_pack("{s:b, s:I}", "empty", 1, "at", (json_int_t)operator_now(op));
-    pthread_mutex_lock(&ls->memo_mu);
-    json_t *old = json_object_get(ls->memo, tenant);
-    if (old)
-        memo_wipe(old);
-    if (!e || json_object_set_new(ls->memo, tenant, e) != 0)
-        json_object_del(ls->memo, tenant);
-    pthread_mutex_unlock(&ls->memo_mu);
+    time_t now = operator_now(op);
+    memo_set(ls, tenant, json_pack("{s:b, s:I}", "empty", 1, "at", (json_int_t)now), now);
 }
 
 /* 1 with the remembered token (malloc'd) and a ConfigMap-shaped copy of
@@ -347,9 +349,10 @@ static int memo_get(licence_state *ls, const char *tenant, time_t now, char **to
     pthread_mutex_lock(&ls->memo_mu);
     json_t *e = json_object_get(ls->memo, tenant);
     time_t at = (time_t)json_integer_value(json_object_get(e, "at"));
-    if (e && now >= at && now - at < LICENCE_MEMO_S && json_is_true(json_object_get(e, "empty"))) {
+    int fresh = e && now >= at && now - at < LICENCE_MEMO_S;
+    if (fresh && json_is_true(json_object_get(e, "empty"))) {
         hit = 1;
-    } else if (e && now >= at && now - at < LICENCE_MEMO_S) {
+    } else if (fresh) {
         *token = strdup(json_string_value(json_object_get(e, "token")));
         *cm = json_pack("{s:{s:O, s:O}}", "data", "jwks.json", json_object_get(e, "jwks"), "claims.json",
                         json_object_get(e, "claims"));
