@@ -325,6 +325,7 @@ void dv_api_tick(dv_api *api)
 {
     dv_watches_tick(api);
     dv_gc_run_if_pending(api);
+    dv_store_trim(api->store);
 }
 
 /* ---- routing --------------------------------------------------------------------- */
@@ -667,4 +668,5 @@ out:
                "path", req->path, "user", c.user.name, "code", code, NULL);
     }
     dv_user_clear(&c.user);
+    dv_store_trim(api->store); /* between requests: what it borrowed is no longer used */
 }

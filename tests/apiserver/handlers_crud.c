@@ -606,7 +606,7 @@ void dv_handle_list(dv_ctx *c)
     const char *match = dv_q(c, "resourceVersionMatch");
     char start[1024] = "";
     uint64_t rv = dv_store_rv(st);
-    json_t *items = NULL;
+    dv_store_items *items = NULL;
     if (match && *match && (!rvq || !*rvq)) {
         dv_reply_status(c, 400, "BadRequest", "resourceVersionMatch is forbidden unless resourceVersion is provided",
                         NULL);
@@ -630,14 +630,14 @@ void dv_handle_list(dv_ctx *c)
             dv_reply_status(c, 400, "BadRequest", "continue key is not valid: invalid continue token", NULL);
             goto out;
         }
-        items = dv_store_list_after(st, c->rt->group, c->rt->plural, ns, rv, start);
+        items = dv_store_items_after(st, c->rt->group, c->rt->plural, ns, rv, start);
         if (!items) {
             dv_reply_status(c, 410, "Expired", EXPIRED_MSG, NULL);
             goto out;
         }
     } else if (rvq && *rvq && strcmp(rvq, "0") && match && !strcmp(match, "Exact")) {
         rv = strtoull(rvq, NULL, 10);
-        items = dv_store_list_at(st, c->rt->group, c->rt->plural, ns, rv);
+        items = dv_store_items_after(st, c->rt->group, c->rt->plural, ns, rv, NULL);
         if (!items) {
             char m[256];
             snprintf(m, sizeof(m), "too old resource version: %s (%" PRIu64 ")", rvq, dv_store_floor(st));
@@ -645,38 +645,47 @@ void dv_handle_list(dv_ctx *c)
             goto out;
         }
     } else {
-        items = dv_store_list(st, c->rt->group, c->rt->plural, ns);
+        items = dv_store_items_after(st, c->rt->group, c->rt->plural, ns, rv, NULL);
     }
     long long limit = dv_q(c, "limit") ? atoll(dv_q(c, "limit")) : 0;
-    json_t *out_items = json_array(); /* the stored objects, as they are */
-    size_t i, matched_after = 0;
-    json_t *o;
-    const json_t *last = NULL;
+    size_t n = dv_store_items_count(items), nout = 0, i;
+    size_t *out_idx = malloc((n ? n : 1) * sizeof(*out_idx)); /* the stored objects, as they are */
+    size_t matched_after = 0;
+    const char *last = NULL; /* "ns/name" */
     int full = 0;
     /* Without selectors every item matches: what follows a full page is
-     * counted, not scanned. With them only "is there more" matters. */
+     * counted, not scanned, and nothing is decoded. With them only "is
+     * there more" matters. */
     int counting = !dv_q(c, "labelSelector") && !dv_q(c, "fieldSelector");
-    json_array_foreach(items, i, o) {
+    for (i = 0; i < n; i++) {
         if (full && counting) {
-            matched_after = json_array_size(items) - i;
+            matched_after = n - i;
             break;
         }
-        if (!dv_selector_matches(ls, o) || !dv_selector_matches(fs, o))
-            continue;
+        if (ls || fs) {
+            const json_t *o = dv_store_items_obj(st, items, i);
+            int in = o && dv_selector_matches(ls, o) && dv_selector_matches(fs, o);
+            dv_store_items_drop(items, i);
+            if (!in)
+                continue;
+        }
         if (full) {
             matched_after++;
             break;
         }
-        json_array_append(out_items, o);
-        last = o;
-        if (limit > 0 && (long long)json_array_size(out_items) >= limit)
+        out_idx[nout++] = i;
+        last = dv_store_items_key(items, i);
+        if (limit > 0 && (long long)nout >= limit)
             full = 1;
     }
     char rvbuf[32], av[256];
     snprintf(rvbuf, sizeof(rvbuf), "%" PRIu64, rv);
     json_t *meta = json_pack("{s:s}", "resourceVersion", rvbuf);
     if (full && matched_after > 0) {
-        char *tok = make_continue(rv, dv_mds(last, "namespace"), dv_mds(last, "name"));
+        const char *slash = strchr(last, '/'); /* neither a namespace nor a name holds one */
+        char lns[256];
+        snprintf(lns, sizeof(lns), "%.*s", (int)(slash - last), last);
+        char *tok = make_continue(rv, lns, slash + 1);
         json_object_set_new(meta, "continue", json_string(tok));
         free(tok);
         if (!dv_q(c, "labelSelector") && !dv_q(c, "fieldSelector"))
@@ -685,8 +694,12 @@ void dv_handle_list(dv_ctx *c)
     dv_api_version(c->rt, av, sizeof(av));
     if (dv_wants_table(c->req)) {
         json_t *outs = json_array();
-        json_array_foreach(out_items, i, o)
-            json_array_append_new(outs, for_output(c->rt, o));
+        for (i = 0; i < nout; i++) {
+            const json_t *o = dv_store_items_obj(st, items, out_idx[i]);
+            if (o)
+                json_array_append_new(outs, for_output(c->rt, o));
+            dv_store_items_drop(items, out_idx[i]); /* for_output's copy holds the values */
+        }
         json_t *t = dv_table(c->rt->columns, outs, dv_q(c, "includeObject"), 1);
         json_object_set_new(t, "metadata", meta);
         json_decref(outs);
@@ -701,17 +714,26 @@ void dv_handle_list(dv_ctx *c)
         FILE *mf = open_memstream(&body, &blen);
         fwrite(head, 1, strlen(head) - 1, mf);
         fputs(",\"items\":[", mf);
-        json_array_foreach(out_items, i, o) {
+        int first = 1;
+        for (i = 0; i < nout; i++) {
             size_t tlen;
-            const char *text = stored_text(c, o, av, &tlen);
-            if (i)
+            const char *tav, *tkind;
+            const char *text = dv_store_items_text(items, out_idx[i], &tlen, &tav, &tkind);
+            if (text && (!tav || !tkind || strcmp(tav, av) || strcmp(tkind, c->rt->kind)))
+                text = NULL; /* stored as another version: for_output's apiVersion and kind */
+            const json_t *o = text ? NULL : dv_store_items_obj(st, items, out_idx[i]);
+            if (!text && !o)
+                continue;
+            if (!first)
                 fputc(',', mf);
+            first = 0;
             if (text) {
                 fwrite(text, 1, tlen, mf);
             } else {
                 json_t *copy = for_output(c->rt, o);
                 json_dumpf(copy, mf, JSON_COMPACT);
                 json_decref(copy);
+                dv_store_items_drop(items, out_idx[i]);
             }
         }
         fputs("]}", mf);
@@ -719,9 +741,9 @@ void dv_handle_list(dv_ctx *c)
         free(head);
         dv_reply_text(c, 200, body, blen);
     }
-    json_decref(out_items);
+    free(out_idx);
 out:
-    json_decref(items);
+    dv_store_items_free(items);
     dv_selector_free(ls);
     dv_selector_free(fs);
 }

@@ -28,7 +28,7 @@ struct dv_api {
     int gc_pending;     /* a relevant write happened since the last GC run */
     int gc_terminating; /* the last GC run saw objects being deleted */
     int gc_sub;         /* store subscription that sets gc_pending */
-    json_t *gc_uids;    /* uid -> [group, resource, ns, name] of every stored object */
+    json_t *gc_uids;    /* uid -> "group\0resource\0ns\0name" of every stored object */
     json_t *gc_refs;    /* uid -> how many ownerReferences point at it */
     FILE *record;       /* --record file, or NULL */
     int record_failed;  /* a write to it failed (logged once) */

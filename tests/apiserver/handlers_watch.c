@@ -206,13 +206,35 @@ void dv_handle_watch(dv_ctx *c)
     dv_store *st = api->store;
     w->last_rv = dv_store_rv(st);
     if (!rvq || !*rvq || !strcmp(rvq, "0")) {
-        json_t *items = dv_store_list(st, w->group, w->plural, w->ns);
-        size_t i;
-        json_t *o;
-        json_array_foreach(items, i, o)
-            if (matches(w, o))
-                send_object_event(w, "ADDED", o);
-        json_decref(items);
+        /* The store's text as it is, unless a selector or a Table needs
+         * the object decoded: the items are the watch's namespace already. */
+        dv_store_items *items = dv_store_items_after(st, w->group, w->plural, w->ns, dv_store_rv(st), NULL);
+        char av[256];
+        if (*w->group)
+            snprintf(av, sizeof(av), "%s/%s", w->group, w->version);
+        else
+            snprintf(av, sizeof(av), "%s", w->version);
+        for (size_t i = 0; i < dv_store_items_count(items); i++) {
+            if ((w->ls || w->fs) && !matches(w, dv_store_items_obj(st, items, i))) {
+                dv_store_items_drop(items, i);
+                continue;
+            }
+            size_t tlen;
+            const char *tav, *tkind;
+            const char *text = w->table ? NULL : dv_store_items_text(items, i, &tlen, &tav, &tkind);
+            if (text && tav && tkind && !strcmp(tav, av) && !strcmp(tkind, w->kind)) {
+                static const char head[] = "{\"type\":\"ADDED\",\"object\":";
+                append(w, head, sizeof(head) - 1);
+                append(w, text, tlen);
+                append(w, "}\n", 2);
+            } else {
+                const json_t *o = dv_store_items_obj(st, items, i);
+                if (o)
+                    send_object_event(w, "ADDED", o);
+            }
+            dv_store_items_drop(items, i); /* one tree at a time */
+        }
+        dv_store_items_free(items);
     } else {
         uint64_t from = strtoull(rvq, NULL, 10);
         if (from > dv_store_rv(st)) {

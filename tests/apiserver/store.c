@@ -3,20 +3,30 @@
  * window for watch resume and snapshot lists, and an fsync'ed append-only log
  * for --data-dir. See store.h for the contract.
  *
- * Layout: `data` is a JSON object "group/resource" -> {"ns/name": object}.
+ * Layout: one bucket per "group/resource", an array of entries kept sorted
+ * by "ns/name" (strcmp order), so a get, a namespace or a continue key is a
+ * binary search away and lists need no sort. An entry is one allocation
+ * holding its key and the object's compact JSON (serialized once, at write
+ * time, and shared by the log, gets, lists and watch events): that text is
+ * the only copy of a cold object. A decoded jansson tree costs ~9x its JSON
+ * (12 KB for the average 1.3 KB object of an operator bench: every "{}" of
+ * managedFields is a hash table), which is what got the server OOM-killed
+ * holding 900,000 objects; so trees are only a cache: decoded on demand,
+ * the most recently used DV_TREE_CACHE of them kept (evicted by
+ * dv_store_trim, never in the middle of a request), and a written object's
+ * tree is cached as it is stored, so a write's reply, its events and the
+ * next write's read of the same object decode nothing. Item lists (what
+ * list and watch replies use) decode only for a selector or a Table, one
+ * item at a time, and leave the cache alone.
  * Events live in a ring of `window` slots; each keeps the previous object so
  * a list "as of rv" is the current state with newer events undone.
- * `order` keeps each bucket's keys sorted ("group/resource" -> ["ns/name"...],
- * strcmp order), so lists need no sort and a namespace or a continue key is
- * a binary search away.
- * `texts` caches the compact JSON of every stored object (serialized once,
- * at write time, and shared by the log, gets, lists and watch events).
  */
 #include "store.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +34,38 @@
 #include <unistd.h>
 
 #include "util/log.h"
+
+/* Decoded trees kept past a request: enough for the objects a controller
+ * is busy with (a write reads the object it replaces), small next to the
+ * store (~25 MB at 12 KB a tree). */
+#define DV_TREE_CACHE 2048
+
+/* apiVersion and kind of stored texts, interned: list and watch replies
+ * splice a text only when it has the requested ones. */
+typedef struct avk {
+    struct avk *next;
+    char *av, *kind;
+} avk;
+
+typedef struct entry {
+    struct entry *older, *newer; /* the tree cache, newest last, while tree != NULL */
+    struct entry *hnext;         /* chain in the tree -> entry map */
+    json_t *tree;                /* decoded object (a cache), or NULL */
+    const avk *type;             /* NULL when the object lacks apiVersion or kind */
+    unsigned refs;               /* the bucket's slot (while live) + item lists */
+    int live;                    /* still the stored version */
+    size_t klen, len;
+    char buf[];                  /* key "ns/name", NUL, text, NUL */
+} entry;
+
+#define ENTRY_KEY(e) ((e)->buf)
+#define ENTRY_TEXT(e) ((e)->buf + (e)->klen + 1)
+
+typedef struct bucket {
+    char *group, *resource;
+    entry **v; /* sorted by key */
+    size_t n, cap;
+} bucket;
 
 typedef struct ev_slot {
     dv_event_type type;
@@ -39,9 +81,16 @@ typedef struct sub {
 } sub;
 
 struct dv_store {
-    json_t *data;
-    json_t *order; /* "group/resource" -> sorted array of its "ns/name" keys */
-    json_t *texts; /* "%p" of a stored object -> [object, its compact JSON] */
+    bucket *buckets;
+    size_t nbuckets;
+    avk *types;
+    entry *oldest, *newest; /* tree cache, least recently used first */
+    size_t ncached;
+    entry **tmap; /* tree pointer -> entry, chained, tmap_cap a power of 2 */
+    size_t tmap_cap;
+    const json_t *ev_obj; /* a DELETED event's object while it is delivered ... */
+    const char *ev_text;  /* ... and its JSON */
+    size_t ev_len;
     uint64_t rv, floor;
     ev_slot *ring;
     size_t window, head, count; /* head: index of the oldest slot */
@@ -66,15 +115,17 @@ static void slot_clear(ev_slot *e)
     memset(e, 0, sizeof(*e));
 }
 
-static json_t *bucket(dv_store *s, const char *group, const char *resource, int create)
+static bucket *bucket_of(dv_store *s, const char *group, const char *resource, int create)
 {
-    char key[512];
-    snprintf(key, sizeof(key), "%s/%s", group ? group : "", resource);
-    json_t *b = json_object_get(s->data, key);
-    if (!b && create) {
-        b = json_object();
-        json_object_set_new(s->data, key, b);
-    }
+    group = group ? group : "";
+    for (size_t i = 0; i < s->nbuckets; i++)
+        if (!strcmp(s->buckets[i].resource, resource) && !strcmp(s->buckets[i].group, group))
+            return &s->buckets[i];
+    if (!create)
+        return NULL;
+    s->buckets = realloc(s->buckets, (s->nbuckets + 1) * sizeof(*s->buckets));
+    bucket *b = &s->buckets[s->nbuckets++];
+    *b = (bucket){.group = strdup(group), .resource = strdup(resource)};
     return b;
 }
 
@@ -83,27 +134,13 @@ static void objkey(char *buf, size_t n, const char *ns, const char *name)
     snprintf(buf, n, "%s/%s", ns ? ns : "", name);
 }
 
-/* ---- sorted keys ---------------------------------------------------------------- */
-
-static json_t *order_of(dv_store *s, const char *group, const char *resource, int create)
-{
-    char key[512];
-    snprintf(key, sizeof(key), "%s/%s", group ? group : "", resource);
-    json_t *o = json_object_get(s->order, key);
-    if (!o && create) {
-        o = json_array();
-        json_object_set_new(s->order, key, o);
-    }
-    return o;
-}
-
 /* First index whose key is >= key (strict: > key). */
-static size_t lower_bound(const json_t *keys, const char *key, int strict)
+static size_t lower_bound(const bucket *b, const char *key, int strict)
 {
-    size_t lo = 0, hi = json_array_size(keys);
+    size_t lo = 0, hi = b ? b->n : 0;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        int c = strcmp(json_string_value(json_array_get(keys, mid)), key);
+        int c = strcmp(ENTRY_KEY(b->v[mid]), key);
         if (c < 0 || (strict && c == 0))
             lo = mid + 1;
         else
@@ -112,110 +149,218 @@ static size_t lower_bound(const json_t *keys, const char *key, int strict)
     return lo;
 }
 
-static void order_insert(dv_store *s, const char *group, const char *resource, const char *key)
+/* Index of key in b, or -1. */
+static long find(const bucket *b, const char *key)
 {
-    json_t *keys = order_of(s, group, resource, 1);
-    json_array_insert_new(keys, lower_bound(keys, key, 0), json_string(key));
+    size_t i = lower_bound(b, key, 0);
+    return b && i < b->n && !strcmp(ENTRY_KEY(b->v[i]), key) ? (long)i : -1;
 }
 
-static void order_remove(dv_store *s, const char *group, const char *resource, const char *key)
+static const avk *intern_type(dv_store *s, const json_t *obj)
 {
-    json_t *keys = order_of(s, group, resource, 0);
-    size_t i = lower_bound(keys, key, 0);
-    if (i < json_array_size(keys) && !strcmp(json_string_value(json_array_get(keys, i)), key))
-        json_array_remove(keys, i);
+    const char *av = json_string_value(json_object_get(obj, "apiVersion"));
+    const char *kind = json_string_value(json_object_get(obj, "kind"));
+    if (!av || !kind)
+        return NULL;
+    for (avk *t = s->types; t; t = t->next)
+        if (!strcmp(t->av, av) && !strcmp(t->kind, kind))
+            return t;
+    avk *t = malloc(sizeof(*t));
+    *t = (avk){s->types, strdup(av), strdup(kind)};
+    s->types = t;
+    return t;
 }
 
-static int cmp_keys(const void *a, const void *b)
+/* ---- the tree cache ----------------------------------------------------------- */
+
+static size_t tmap_slot(const dv_store *s, const json_t *tree)
 {
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
+    uintptr_t p = (uintptr_t)tree >> 4;
+    return (size_t)((p * 0x9E3779B97F4A7C15ull) >> 20) & (s->tmap_cap - 1);
 }
 
-/* Sorted keys of a {"ns/name": obj} map, filtered by namespace (NULL: all)
- * and to keys after `after` (NULL: from the start). New array. */
-static json_t *sort_keys(const json_t *map, const char *ns, const char *after)
+static void tmap_grow(dv_store *s)
 {
-    json_t *arr = json_array();
-    size_t n = json_object_size(map), i = 0;
-    if (!n)
-        return arr;
-    const char **keys = malloc(n * sizeof(*keys));
-    const char *k;
-    json_t *v;
-    size_t nslen = ns ? strlen(ns) : 0;
-    json_object_foreach((json_t *)map, k, v) {
-        if (ns && (strncmp(k, ns, nslen) != 0 || k[nslen] != '/'))
-            continue;
-        if (after && strcmp(k, after) <= 0)
-            continue;
-        keys[i++] = k;
-    }
-    qsort(keys, i, sizeof(*keys), cmp_keys);
-    for (size_t j = 0; j < i; j++)
-        json_array_append_new(arr, json_string(keys[j]));
-    free(keys);
-    return arr;
+    size_t old = s->tmap_cap;
+    entry **v = s->tmap;
+    s->tmap_cap = old ? old * 2 : 1024;
+    s->tmap = calloc(s->tmap_cap, sizeof(*s->tmap));
+    for (size_t i = 0; i < old; i++)
+        for (entry *e = v[i], *next; e; e = next) {
+            next = e->hnext;
+            size_t k = tmap_slot(s, e->tree);
+            e->hnext = s->tmap[k];
+            s->tmap[k] = e;
+        }
+    free(v);
 }
 
-/* After replaying the log: sort every bucket once. */
-static void order_rebuild(dv_store *s)
+static entry *tmap_find(const dv_store *s, const json_t *tree)
 {
-    const char *bkey;
-    json_t *b;
-    json_object_clear(s->order);
-    json_object_foreach(s->data, bkey, b)
-        json_object_set_new(s->order, bkey, sort_keys(b, NULL, NULL));
+    if (!s->tmap_cap || !tree)
+        return NULL;
+    for (entry *e = s->tmap[tmap_slot(s, tree)]; e; e = e->hnext)
+        if (e->tree == tree)
+            return e;
+    return NULL;
 }
 
-/* Objects of map under the sorted keys[from..], while in namespace ns. */
-static json_t *items_from(const json_t *map, const json_t *keys, size_t from, const char *ns)
+/* Cache tree (a reference stolen) as e's decoded object. */
+static void cache_put(dv_store *s, entry *e, json_t *tree)
 {
-    json_t *arr = json_array();
-    size_t nslen = ns ? strlen(ns) : 0;
-    for (size_t i = from; i < json_array_size(keys); i++) {
-        const char *k = json_string_value(json_array_get(keys, i));
-        if (ns && (strncmp(k, ns, nslen) != 0 || k[nslen] != '/'))
-            break; /* a namespace's keys are contiguous */
-        json_array_append(arr, json_object_get((json_t *)map, k));
-    }
-    return arr;
+    if (s->ncached + 1 > s->tmap_cap)
+        tmap_grow(s);
+    e->tree = tree;
+    size_t k = tmap_slot(s, tree);
+    e->hnext = s->tmap[k];
+    s->tmap[k] = e;
+    e->older = s->newest;
+    e->newer = NULL;
+    if (s->newest)
+        s->newest->newer = e;
+    else
+        s->oldest = e;
+    s->newest = e;
+    s->ncached++;
 }
 
-/* ---- serialized objects ------------------------------------------------------ */
-
-/* Keyed by address: an entry holds a reference to its object, so the address
- * cannot be reused while the entry exists. */
-static void text_key(char buf[32], const json_t *obj) { snprintf(buf, 32, "%p", (const void *)obj); }
-
-/* Cache text (stolen; serialized here when NULL) as obj's JSON. */
-static void text_put(dv_store *s, json_t *obj, char *text)
+static void lru_unlink(dv_store *s, entry *e)
 {
-    if (!text)
-        text = json_dumps(obj, JSON_COMPACT);
-    if (!text)
+    if (e->older)
+        e->older->newer = e->newer;
+    else
+        s->oldest = e->newer;
+    if (e->newer)
+        e->newer->older = e->older;
+    else
+        s->newest = e->older;
+    e->older = e->newer = NULL;
+}
+
+static void cache_touch(dv_store *s, entry *e)
+{
+    if (s->newest == e)
         return;
-    char key[32];
-    text_key(key, obj);
-    json_object_set_new(s->texts, key, json_pack("[O,s]", obj, text));
-    free(text);
+    lru_unlink(s, e);
+    e->older = s->newest;
+    s->newest->newer = e;
+    s->newest = e;
 }
 
-static void text_drop(dv_store *s, const json_t *obj)
+static void uncache(dv_store *s, entry *e)
 {
-    char key[32];
-    text_key(key, obj);
-    json_object_del(s->texts, key);
+    if (!e->tree)
+        return;
+    entry **pp = &s->tmap[tmap_slot(s, e->tree)];
+    while (*pp != e)
+        pp = &(*pp)->hnext;
+    *pp = e->hnext;
+    e->hnext = NULL;
+    lru_unlink(s, e);
+    json_decref(e->tree);
+    e->tree = NULL;
+    s->ncached--;
+}
+
+void dv_store_trim(dv_store *s)
+{
+    while (s->ncached > DV_TREE_CACHE)
+        uncache(s, s->oldest);
+}
+
+/* A new tree for e's text, or NULL when it does not parse (never, short of
+ * a bug: logged). */
+static json_t *decode(const entry *e)
+{
+    json_error_t err;
+    json_t *t = json_loadb(ENTRY_TEXT(e), e->len, JSON_ALLOW_NUL, &err);
+    if (!t)
+        pb_log_error("store: stored object does not parse", "key", ENTRY_KEY(e), "error", err.text, NULL);
+    return t;
+}
+
+/* e's object (e live): borrowed from the cache, decoded now if need be. */
+static json_t *tree_of(dv_store *s, entry *e)
+{
+    if (e->tree) {
+        cache_touch(s, e);
+        return e->tree;
+    }
+    json_t *t = decode(e);
+    if (t)
+        cache_put(s, e, t);
+    return t;
+}
+
+/* ---- entries -------------------------------------------------------------------- */
+
+/* A new live entry for key holding text (copied), type read from obj. */
+static entry *entry_new(dv_store *s, const char *key, const char *text, size_t len, const json_t *obj)
+{
+    size_t klen = strlen(key);
+    entry *e = malloc(sizeof(*e) + klen + 1 + len + 1);
+    *e = (entry){.type = intern_type(s, obj), .refs = 1, .live = 1, .klen = klen, .len = len};
+    memcpy(e->buf, key, klen + 1);
+    memcpy(ENTRY_TEXT(e), text, len);
+    ENTRY_TEXT(e)[len] = 0;
+    return e;
+}
+
+static void entry_unref(entry *e)
+{
+    if (e && --e->refs == 0)
+        free(e);
+}
+
+/* The bucket lets go of e: no longer the stored version. */
+static void entry_retire(dv_store *s, entry *e)
+{
+    uncache(s, e);
+    e->live = 0;
+    entry_unref(e);
+}
+
+static void bucket_insert(bucket *b, size_t at, entry *e)
+{
+    if (b->n == b->cap) {
+        b->cap = b->cap ? b->cap * 2 : 16;
+        b->v = realloc(b->v, b->cap * sizeof(*b->v));
+    }
+    memmove(b->v + at + 1, b->v + at, (b->n - at) * sizeof(*b->v));
+    b->v[at] = e;
+    b->n++;
+}
+
+static void bucket_remove(bucket *b, size_t at)
+{
+    memmove(b->v + at, b->v + at + 1, (b->n - at - 1) * sizeof(*b->v));
+    b->n--;
+}
+
+/* Store text as key's object (replayed from the log: no events, no tree). */
+static void bucket_set(dv_store *s, bucket *b, const char *key, const char *text, size_t len, const json_t *obj)
+{
+    entry *e = entry_new(s, key, text, len, obj);
+    long i = find(b, key);
+    if (i >= 0) {
+        entry_retire(s, b->v[i]);
+        b->v[i] = e;
+    } else {
+        bucket_insert(b, lower_bound(b, key, 0), e);
+    }
 }
 
 const char *dv_store_json(dv_store *s, const json_t *obj, size_t *len)
 {
-    char key[32];
-    text_key(key, obj);
-    json_t *t = json_array_get(json_object_get(s->texts, key), 1);
-    if (!t)
+    if (obj && obj == s->ev_obj) {
+        *len = s->ev_len;
+        return s->ev_text;
+    }
+    entry *e = tmap_find(s, obj);
+    if (!e)
         return NULL;
-    *len = json_string_length(t);
-    return json_string_value(t);
+    *len = e->len;
+    return ENTRY_TEXT(e);
 }
 
 /* ---- persistence ------------------------------------------------------------ */
@@ -258,7 +403,6 @@ static int log_append(dv_store *s, const char *op, const char *group, const char
     return rc;
 }
 
-/* Rewrite the log as one put per live object plus the revision counter. */
 /* fopen with mode 0600: the log holds Secrets. */
 static FILE *open_private(const char *path, int flags, const char *mode)
 {
@@ -271,6 +415,7 @@ static FILE *open_private(const char *path, int flags, const char *mode)
     return f;
 }
 
+/* Rewrite the log as one put per live object plus the revision counter. */
 static int log_compact(dv_store *s)
 {
     char tmp[4096];
@@ -279,23 +424,14 @@ static int log_compact(dv_store *s)
     if (!f)
         return -1;
     size_t bytes = 0;
-    const char *bkey;
-    json_t *b;
-    json_object_foreach(s->data, bkey, b) {
-        const char *slash = strchr(bkey, '/');
-        char group[256];
-        snprintf(group, sizeof(group), "%.*s", (int)(slash - bkey), bkey);
-        const char *k;
-        json_t *o;
-        json_object_foreach(b, k, o) {
-            const char *ks = strchr(k, '/');
+    for (size_t bi = 0; bi < s->nbuckets; bi++) {
+        const bucket *b = &s->buckets[bi];
+        for (size_t i = 0; i < b->n; i++) {
+            const entry *e = b->v[i];
+            const char *ks = strchr(ENTRY_KEY(e), '/'); /* "ns/name": neither holds a slash */
             char ns[256];
-            snprintf(ns, sizeof(ns), "%.*s", (int)(ks - k), k);
-            size_t tlen;
-            const char *text = dv_store_json(s, o, &tlen);
-            char *own = text ? NULL : json_dumps(o, JSON_COMPACT);
-            long len = write_record(f, 0, "put", group, slash + 1, ns, ks + 1, text ? text : own);
-            free(own);
+            snprintf(ns, sizeof(ns), "%.*s", (int)(ks - ENTRY_KEY(e)), ENTRY_KEY(e));
+            long len = write_record(f, 0, "put", b->group, b->resource, ns, ks + 1, ENTRY_TEXT(e));
             if (len > 0)
                 bytes += (size_t)len;
         }
@@ -323,7 +459,7 @@ static int log_replay(dv_store *s, char *msg, size_t n)
     ssize_t len;
     while ((len = getline(&line, &cap, f)) > 0) {
         json_error_t jerr;
-        json_t *rec = json_loadb(line, (size_t)len, 0, &jerr);
+        json_t *rec = json_loadb(line, (size_t)len, JSON_ALLOW_NUL, &jerr);
         if (!rec) /* a torn last line after a crash: everything before it stands */
             continue;
         const char *op = json_string_value(json_object_get(rec, "op"));
@@ -333,18 +469,24 @@ static int log_replay(dv_store *s, char *msg, size_t n)
         const char *ns = json_string_value(json_object_get(rec, "ns"));
         const char *nm = json_string_value(json_object_get(rec, "n"));
         char key[1024];
-        if (op && r && nm && !strcmp(op, "put") && json_is_object(json_object_get(rec, "o"))) {
-            json_t *o = json_object_get(rec, "o");
+        json_t *o = json_object_get(rec, "o");
+        if (op && r && nm && !strcmp(op, "put") && json_is_object(o)) {
             objkey(key, sizeof(key), ns, nm);
-            json_object_set(bucket(s, g, r, 1), key, o);
+            char *text = json_dumps(o, JSON_COMPACT);
+            if (text)
+                bucket_set(s, bucket_of(s, g, r, 1), key, text, strlen(text), o);
+            free(text);
             const char *orv = json_string_value(json_object_get(json_object_get(o, "metadata"), "resourceVersion"));
             if (orv && strtoull(orv, NULL, 10) > rv)
                 rv = strtoull(orv, NULL, 10);
         } else if (op && r && nm && !strcmp(op, "del")) {
             objkey(key, sizeof(key), ns, nm);
-            json_t *b = bucket(s, g, r, 0);
-            if (b)
-                json_object_del(b, key);
+            bucket *b = bucket_of(s, g, r, 0);
+            long i = find(b, key);
+            if (i >= 0) {
+                entry_retire(s, b->v[i]);
+                bucket_remove(b, (size_t)i);
+            }
         }
         if (rv > s->rv)
             s->rv = rv;
@@ -358,9 +500,6 @@ static int log_replay(dv_store *s, char *msg, size_t n)
 int dv_store_open(const char *data_dir, size_t window, dv_store **out, char *msg, size_t n)
 {
     dv_store *s = calloc(1, sizeof(*s));
-    s->data = json_object();
-    s->texts = json_object();
-    s->order = json_object();
     s->window = window ? window : 1;
     s->ring = calloc(s->window, sizeof(ev_slot));
     s->next_sub_id = 1;
@@ -370,12 +509,6 @@ int dv_store_open(const char *data_dir, size_t window, dv_store **out, char *msg
         s->log_path = malloc(plen);
         snprintf(s->log_path, plen, "%s/store.log", data_dir);
         int rc = log_replay(s, msg, n);
-        order_rebuild(s);
-        const char *bkey, *k;
-        json_t *b, *o;
-        json_object_foreach(s->data, bkey, b)
-            json_object_foreach(b, k, o)
-                text_put(s, o, NULL);
         if (rc != 0 || log_compact(s) != 0) {
             if (!msg[0])
                 snprintf(msg, n, "%s: cannot write: %s", s->log_path, strerror(errno));
@@ -411,9 +544,22 @@ void dv_store_free(dv_store *s)
         slot_clear(&s->ring[i]);
     free(s->ring);
     free(s->subs);
-    json_decref(s->texts);
-    json_decref(s->order);
-    json_decref(s->data);
+    for (size_t bi = 0; bi < s->nbuckets; bi++) {
+        bucket *b = &s->buckets[bi];
+        for (size_t i = 0; i < b->n; i++)
+            entry_retire(s, b->v[i]);
+        free(b->v);
+        free(b->group);
+        free(b->resource);
+    }
+    free(s->buckets);
+    free(s->tmap);
+    for (avk *t = s->types, *next; t; t = next) {
+        next = t->next;
+        free(t->av);
+        free(t->kind);
+        free(t);
+    }
     if (s->log)
         fclose(s->log);
     free(s->log_path);
@@ -426,12 +572,150 @@ uint64_t dv_store_floor(const dv_store *s) { return s->floor; }
 const json_t *dv_store_get(dv_store *s, const char *group, const char *resource, const char *ns,
                            const char *name)
 {
-    json_t *b = bucket(s, group, resource, 0);
+    bucket *b = bucket_of(s, group, resource, 0);
     if (!b || !name)
         return NULL;
     char key[1024];
     objkey(key, sizeof(key), ns, name);
-    return json_object_get(b, key);
+    long i = find(b, key);
+    return i < 0 ? NULL : tree_of(s, b->v[i]);
+}
+
+/* ---- lists ------------------------------------------------------------------------ */
+
+typedef struct item {
+    entry *e;     /* a stored version (a reference), or NULL ... */
+    json_t *tree; /* ... then an older one from the event window; else decoded on demand */
+    char *key;    /* the older one's "ns/name" (e's is in e) */
+} item;
+
+struct dv_store_items {
+    item *v;
+    size_t n, cap;
+};
+
+static const char *item_key(const item *it) { return it->e ? ENTRY_KEY(it->e) : it->key; }
+
+static void items_add(dv_store_items *l, entry *e, json_t *tree, const char *key)
+{
+    if (l->n == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 64;
+        l->v = realloc(l->v, l->cap * sizeof(*l->v));
+    }
+    item *it = &l->v[l->n++];
+    *it = (item){e, json_incref(tree), key ? strdup(key) : NULL};
+    if (e)
+        e->refs++;
+}
+
+static int cmp_items(const void *a, const void *b) { return strcmp(item_key(a), item_key(b)); }
+
+/* key is in namespace ns (NULL: any) and sorts after `after` (NULL: any). */
+static int in_range(const char *key, const char *ns, size_t nslen, const char *after)
+{
+    return (!ns || (!strncmp(key, ns, nslen) && key[nslen] == '/')) && (!after || strcmp(key, after) > 0);
+}
+
+dv_store_items *dv_store_items_after(dv_store *s, const char *group, const char *resource, const char *ns,
+                                     uint64_t rv, const char *after)
+{
+    if (rv < s->floor)
+        return NULL;
+    dv_store_items *l = calloc(1, sizeof(*l));
+    bucket *b = bucket_of(s, group, resource, 0);
+    after = after && *after ? after : NULL;
+    size_t nslen = ns ? strlen(ns) : 0, from = 0;
+    if (ns) {
+        char prefix[512];
+        snprintf(prefix, sizeof(prefix), "%s/", ns);
+        from = lower_bound(b, prefix, 0);
+    }
+    if (after) {
+        size_t past = lower_bound(b, after, 1);
+        if (past > from)
+            from = past;
+    }
+    if (rv >= s->rv) {
+        for (size_t i = from; b && i < b->n && in_range(ENTRY_KEY(b->v[i]), ns, nslen, NULL); i++)
+            items_add(l, b->v[i], NULL, NULL); /* a namespace's keys are contiguous */
+        return l;
+    }
+    /* As of rv: each key touched by a newer event takes its state before the
+     * oldest of them (newest first, so older events overwrite). */
+    json_t *undo = json_object();
+    for (size_t i = s->count; i-- > 0;) {
+        ev_slot *e = &s->ring[(s->head + i) % s->window];
+        if (e->rv <= rv)
+            break;
+        if (strcmp(e->group, group ? group : "") || strcmp(e->resource, resource))
+            continue;
+        const char *name = json_string_value(json_object_get(json_object_get(e->obj, "metadata"), "name"));
+        char key[1024];
+        objkey(key, sizeof(key), e->ns, name ? name : "");
+        json_object_set_new(undo, key, e->type == DV_EV_ADDED || !e->prev ? json_null() : json_incref(e->prev));
+    }
+    for (size_t i = from; b && i < b->n && in_range(ENTRY_KEY(b->v[i]), ns, nslen, NULL); i++)
+        if (!json_object_get(undo, ENTRY_KEY(b->v[i])))
+            items_add(l, b->v[i], NULL, NULL);
+    const char *key;
+    json_t *old;
+    json_object_foreach(undo, key, old)
+        if (!json_is_null(old) && in_range(key, ns, nslen, after))
+            items_add(l, NULL, old, key);
+    qsort(l->v, l->n, sizeof(*l->v), cmp_items);
+    json_decref(undo);
+    return l;
+}
+
+size_t dv_store_items_count(const dv_store_items *l) { return l ? l->n : 0; }
+
+const char *dv_store_items_key(const dv_store_items *l, size_t i) { return item_key(&l->v[i]); }
+
+/* Not cached: a list with a selector over a whole bucket would otherwise
+ * hold every tree of it at once (1.4 GB for 100,000 namespaces). */
+const json_t *dv_store_items_obj(dv_store *s, dv_store_items *l, size_t i)
+{
+    item *it = &l->v[i];
+    if (!it->tree && it->e) {
+        if (it->e->tree)
+            cache_touch(s, it->e);
+        it->tree = it->e->tree ? json_incref(it->e->tree) : decode(it->e);
+    }
+    return it->tree;
+}
+
+void dv_store_items_drop(dv_store_items *l, size_t i)
+{
+    item *it = &l->v[i];
+    if (it->e) { /* an older version has nothing else to decode again */
+        json_decref(it->tree);
+        it->tree = NULL;
+    }
+}
+
+const char *dv_store_items_text(const dv_store_items *l, size_t i, size_t *len, const char **av,
+                                const char **kind)
+{
+    const entry *e = l->v[i].e;
+    if (!e)
+        return NULL;
+    *len = e->len;
+    *av = e->type ? e->type->av : NULL;
+    *kind = e->type ? e->type->kind : NULL;
+    return ENTRY_TEXT(e);
+}
+
+void dv_store_items_free(dv_store_items *l)
+{
+    if (!l)
+        return;
+    for (size_t i = 0; i < l->n; i++) {
+        entry_unref(l->v[i].e);
+        json_decref(l->v[i].tree);
+        free(l->v[i].key);
+    }
+    free(l->v);
+    free(l);
 }
 
 json_t *dv_store_list(dv_store *s, const char *group, const char *resource, const char *ns)
@@ -448,67 +732,37 @@ json_t *dv_store_list_at(dv_store *s, const char *group, const char *resource, c
 json_t *dv_store_list_after(dv_store *s, const char *group, const char *resource, const char *ns,
                             uint64_t rv, const char *after)
 {
-    if (rv < s->floor)
+    dv_store_items *l = dv_store_items_after(s, group, resource, ns, rv, after);
+    if (!l)
         return NULL;
-    json_t *b = bucket(s, group, resource, 0);
-    if (rv >= s->rv) {
-        json_t *keys = order_of(s, group, resource, 0);
-        if (!b || !keys)
-            return json_array();
-        size_t from = 0;
-        if (ns) {
-            char prefix[512];
-            snprintf(prefix, sizeof(prefix), "%s/", ns);
-            from = lower_bound(keys, prefix, 0);
-        }
-        if (after && *after) {
-            size_t past = lower_bound(keys, after, 1);
-            if (past > from)
-                from = past;
-        }
-        return items_from(b, keys, from, ns);
+    json_t *arr = json_array();
+    for (size_t i = 0; i < l->n; i++) {
+        const json_t *o = dv_store_items_obj(s, l, i);
+        if (o)
+            json_array_append(arr, (json_t *)o);
     }
-    json_t *map = b ? json_copy(b) : json_object(); /* shallow: objects are shared, never modified */
-    /* Undo events newer than rv, newest first. */
-    for (size_t i = s->count; i-- > 0;) {
-        ev_slot *e = &s->ring[(s->head + i) % s->window];
-        if (e->rv <= rv)
-            break;
-        if (strcmp(e->group, group ? group : "") || strcmp(e->resource, resource))
-            continue;
-        const char *name = json_string_value(json_object_get(json_object_get(e->obj, "metadata"), "name"));
-        char key[1024];
-        objkey(key, sizeof(key), e->ns, name ? name : "");
-        if (e->type == DV_EV_ADDED)
-            json_object_del(map, key);
-        else
-            json_object_set(map, key, e->prev);
-    }
-    json_t *keys = sort_keys(map, ns, after && *after ? after : NULL);
-    json_t *arr = items_from(map, keys, 0, NULL);
-    json_decref(keys);
-    json_decref(map);
+    dv_store_items_free(l);
     return arr;
 }
 
 json_t *dv_store_all(dv_store *s)
 {
     json_t *arr = json_array();
-    const char *bkey;
-    json_t *b;
-    json_object_foreach(s->data, bkey, b) {
-        const char *slash = strchr(bkey, '/');
-        json_t *group = json_stringn(bkey, (size_t)(slash - bkey));
-        json_t *res = json_string(slash + 1);
-        const char *k;
-        json_t *o;
-        json_object_foreach(b, k, o)
-            json_array_append_new(arr, json_pack("{s:O,s:O,s:O}", "group", group, "resource", res, "object", o));
+    for (size_t bi = 0; bi < s->nbuckets; bi++) {
+        bucket *b = &s->buckets[bi];
+        json_t *group = json_string(b->group), *res = json_string(b->resource);
+        for (size_t i = 0; i < b->n; i++) {
+            json_t *o = tree_of(s, b->v[i]);
+            if (o)
+                json_array_append_new(arr, json_pack("{s:O,s:O,s:O}", "group", group, "resource", res, "object", o));
+        }
         json_decref(group);
         json_decref(res);
     }
     return arr;
 }
+
+/* ---- writes and events ---------------------------------------------------------------- */
 
 static void emit(dv_store *s, dv_event_type type, const char *group, const char *resource,
                  const char *ns, json_t *obj, json_t *prev)
@@ -535,9 +789,11 @@ static void emit(dv_store *s, dv_event_type type, const char *group, const char 
             s->subs[i].cb(s->subs[i].ud, &ev);
 }
 
+/* Compacted when the log holds twice the live objects: the log lives on
+ * tmpfs in benchmarks (memory too), where 4x a 2 GB store would not fit. */
 static void maybe_compact(dv_store *s)
 {
-    if (s->log && s->log_bytes > 4 * s->live_bytes + (1u << 20))
+    if (s->log && s->log_bytes > 2 * s->live_bytes + (1u << 20))
         if (log_compact(s) != 0)
             pb_log_warn("store: compaction failed", "path", s->log_path, NULL);
 }
@@ -565,17 +821,22 @@ uint64_t dv_store_put(dv_store *s, const char *group, const char *resource, cons
         return 0;
     }
     s->rv++;
-    json_t *b = bucket(s, group, resource, 1);
+    bucket *b = bucket_of(s, group, resource, 1);
     char key[1024];
     objkey(key, sizeof(key), ns, name);
-    json_t *prev = json_incref(json_object_get(b, key));
-    if (prev)
-        text_drop(s, prev);
-    else
-        order_insert(s, group, resource, key);
-    text_put(s, obj, text);
-    json_object_set_new(b, key, obj);
-    emit(s, prev ? DV_EV_MODIFIED : DV_EV_ADDED, group, resource, ns, obj, prev);
+    entry *e = entry_new(s, key, text, strlen(text), obj);
+    free(text);
+    long i = find(b, key);
+    json_t *prev = NULL;
+    if (i >= 0) {
+        prev = json_incref(tree_of(s, b->v[i])); /* for the event (and the window) */
+        entry_retire(s, b->v[i]);
+        b->v[i] = e;
+    } else {
+        bucket_insert(b, lower_bound(b, key, 0), e);
+    }
+    cache_put(s, e, obj); /* the writer's reply and the events use it next */
+    emit(s, i >= 0 ? DV_EV_MODIFIED : DV_EV_ADDED, group, resource, ns, obj, prev);
     json_decref(prev);
     maybe_compact(s);
     return s->rv;
@@ -584,24 +845,29 @@ uint64_t dv_store_put(dv_store *s, const char *group, const char *resource, cons
 uint64_t dv_store_delete(dv_store *s, const char *group, const char *resource, const char *ns,
                          const char *name)
 {
-    json_t *b = bucket(s, group, resource, 0);
+    bucket *b = bucket_of(s, group, resource, 0);
     char key[1024];
     objkey(key, sizeof(key), ns, name);
-    json_t *prev = b ? json_object_get(b, key) : NULL;
-    if (!prev)
+    long i = find(b, key);
+    if (i < 0)
         return 0;
     if (log_append(s, "del", group, resource, ns, name, NULL) != 0)
         return 0;
     s->rv++;
-    json_incref(prev);
-    text_drop(s, prev);
-    order_remove(s, group, resource, key);
-    json_object_del(b, key);
-    json_t *last = json_deep_copy(prev);
+    entry *old = b->v[i];
+    json_t *prev = json_incref(tree_of(s, old));
+    bucket_remove(b, (size_t)i);
+    entry_retire(s, old);
+    json_t *last = prev ? json_deep_copy(prev) : json_object();
     set_rv(last, s->rv);
-    text_put(s, last, NULL); /* serialized once for every watcher */
+    char *text = json_dumps(last, JSON_COMPACT); /* serialized once for every watcher */
+    s->ev_obj = text ? last : NULL;
+    s->ev_text = text;
+    s->ev_len = text ? strlen(text) : 0;
     emit(s, DV_EV_DELETED, group, resource, ns, last, prev);
-    text_drop(s, last);
+    s->ev_obj = NULL;
+    s->ev_text = NULL;
+    free(text);
     json_decref(last);
     json_decref(prev);
     maybe_compact(s);

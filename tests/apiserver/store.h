@@ -1,7 +1,8 @@
 /*
  * store.h - the dev API server's object store: what etcd is to kube-apiserver.
  *
- * Objects are jansson trees keyed by (group, resource, namespace, name).
+ * Objects are keyed by (group, resource, namespace, name) and held as their
+ * compact JSON; jansson trees are decoded on demand and cached (store.c).
  * One global, strictly increasing revision is stamped into
  * metadata.resourceVersion on every write. The last `window` events are
  * retained (with the previous object) so that watches can resume from a
@@ -19,8 +20,10 @@
  * Threading: none. The store is used from the server's single event loop.
  * Ownership: objects passed to dv_store_put are stolen and must not be
  * modified afterwards (they are shared with lists and events); objects
- * returned by dv_store_get are borrowed; arrays from dv_store_list* are new
- * references whose items must not be modified (deep-copy first).
+ * returned by dv_store_get are borrowed: valid until the object leaves the
+ * store or the next dv_store_trim (json_incref to keep one longer); arrays
+ * from dv_store_list* are new references whose items must not be modified
+ * (deep-copy first).
  */
 #ifndef DEVAPI_STORE_H
 #define DEVAPI_STORE_H
@@ -67,13 +70,38 @@ json_t *dv_store_list_at(dv_store *s, const char *group, const char *resource, c
  * "": all): the rest of a paginated list, found by binary search. */
 json_t *dv_store_list_after(dv_store *s, const char *group, const char *resource, const char *ns,
                             uint64_t rv, const char *after);
+/* A list's items as the store holds them: each one's compact JSON without
+ * decoding anything (a list without selectors is a concatenation), its
+ * tree on demand. From dv_store_items_after (same arguments and order as
+ * dv_store_list_after; NULL when rv < floor). Items stay valid, whatever
+ * is written meanwhile, until dv_store_items_free. */
+typedef struct dv_store_items dv_store_items;
+dv_store_items *dv_store_items_after(dv_store *s, const char *group, const char *resource, const char *ns,
+                                     uint64_t rv, const char *after);
+size_t dv_store_items_count(const dv_store_items *l);
+/* Item i's "ns/name" ("/name" at cluster scope). */
+const char *dv_store_items_key(const dv_store_items *l, size_t i);
+/* Item i's object, decoded on first use; borrowed from the list. NULL only
+ * if the stored text failed to parse (logged). */
+const json_t *dv_store_items_obj(dv_store *s, dv_store_items *l, size_t i);
+/* Let item i's decoded object go (it decodes again if asked): a long
+ * list then holds one tree at a time. */
+void dv_store_items_drop(dv_store_items *l, size_t i);
+/* Item i's compact JSON (what dv_store_json gives for its object) with its
+ * apiVersion and kind (NULL when it has none), or NULL for an older
+ * version (a snapshot list's) that only exists as a tree. Borrowed. */
+const char *dv_store_items_text(const dv_store_items *l, size_t i, size_t *len, const char **av,
+                                const char **kind);
+void dv_store_items_free(dv_store_items *l);
+
 /* Every stored object of every resource as a new array of
  * {"group","resource","object"} records (used by garbage collection). */
 json_t *dv_store_all(dv_store *s);
 
 /* The compact JSON (json_dumps JSON_COMPACT) of obj when obj is an object
- * the store holds now (from dv_store_get/list, or an event's obj while it is
- * delivered), else NULL. Borrowed: valid until obj leaves the store. */
+ * the store holds now (from dv_store_get/list since the last dv_store_trim,
+ * or an event's obj while it is delivered), else NULL (callers serialize
+ * it themselves). Borrowed: valid until obj leaves the store. */
 const char *dv_store_json(dv_store *s, const json_t *obj, size_t *len);
 
 /* Create or replace. Stamps metadata.resourceVersion with the new revision
@@ -85,6 +113,11 @@ uint64_t dv_store_put(dv_store *s, const char *group, const char *resource, cons
  * Returns the new revision, 0 if absent or persisting failed. */
 uint64_t dv_store_delete(dv_store *s, const char *group, const char *resource, const char *ns,
                          const char *name);
+
+/* Let decoded trees beyond the cache's size go, least recently used first.
+ * The server calls it between requests: borrowed objects stay valid
+ * through a request, whatever it reads. */
+void dv_store_trim(dv_store *s);
 
 /* fsync the log when writes are pending (no-op without a data dir). 0, or
  * -1 (logged): the pending writes may not be durable. dv_store_free syncs. */

@@ -2,7 +2,8 @@
  * test_store.c - the dev API server's object store: revisions, sorted
  * lists, events and replay, the retained window (floor), snapshot lists
  * "as of" a revision, persistence (replay, compaction, torn lines), and
- * the serialized copy kept for every stored object.
+ * the serialized copy kept for every stored object, the decoded-tree cache
+ * (trim) and text-only item lists.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -349,13 +350,87 @@ static void test_bad_data_dir(void **state)
     assert_true(strlen(msg) > 0);
 }
 
+/* Objects are held as text; trees are a cache that dv_store_trim bounds.
+ * Whatever was evicted decodes again to the same object, an evicted tree
+ * someone still holds stays valid (and is no longer "the stored object"),
+ * and item lists give the text without decoding, older versions of a
+ * snapshot as trees only. */
+static void test_tree_cache_and_items(void **state)
+{
+    (void)state;
+    dv_store *s = open_mem(100);
+    enum { N = 5000 };
+    char name[32], val[32];
+    json_t *held = NULL;
+    for (int i = 0; i < N; i++) {
+        snprintf(name, sizeof(name), "o%05d", i);
+        snprintf(val, sizeof(val), "v%d \u00e9", i);
+        dv_store_put(s, "", "cm", "n", name, obj("n", name, val));
+        if (!held) /* the least recently used from now on */
+            held = json_incref((json_t *)dv_store_get(s, "", "cm", "n", name));
+    }
+    check_text(s, held); /* nothing is evicted before a trim */
+    dv_store_trim(s);
+    size_t len;
+    assert_null(dv_store_json(s, held, &len)); /* evicted: the caller's reference lives on */
+    assert_string_equal(json_string_value(json_object_get(held, "v")), "v0 \u00e9");
+    const json_t *again = dv_store_get(s, "", "cm", "n", "o00000");
+    assert_true(json_equal((json_t *)again, held));
+    check_text(s, again);
+    json_decref(held);
+    for (int i = 0; i < N; i += 97) {
+        snprintf(name, sizeof(name), "o%05d", i);
+        check_text(s, dv_store_get(s, "", "cm", "n", name));
+    }
+    dv_store_trim(s);
+    /* items: the stored text, the tree on demand, the same order as lists */
+    uint64_t before = dv_store_rv(s);
+    dv_store_items *l = dv_store_items_after(s, "", "cm", "n", before, "n/o04990");
+    assert_int_equal(dv_store_items_count(l), 9);
+    assert_string_equal(dv_store_items_key(l, 0), "n/o04991");
+    const char *av, *kind;
+    const char *t = dv_store_items_text(l, 0, &len, &av, &kind);
+    assert_non_null(t);
+    assert_null(av); /* these objects have no apiVersion/kind */
+    const json_t *o = dv_store_items_obj(s, l, 0);
+    char *want = json_dumps(o, JSON_COMPACT);
+    assert_string_equal(t, want);
+    assert_int_equal(len, strlen(want));
+    free(want);
+    /* a write meanwhile leaves the list's items as they were */
+    dv_store_put(s, "", "cm", "n", "o04991", obj("n", "o04991", "new"));
+    dv_store_delete(s, "", "cm", "n", "o04992");
+    assert_string_equal(json_string_value(json_object_get(dv_store_items_obj(s, l, 1), "v")), "v4992 \u00e9");
+    dv_store_items_free(l);
+    /* a snapshot: the replaced and the deleted come back as trees only */
+    json_t *typed = json_pack("{s:s,s:s,s:{s:s,s:s},s:s}", "apiVersion", "v1", "kind", "ConfigMap", "metadata",
+                              "namespace", "n", "name", "o04999", "v", "typed");
+    dv_store_put(s, "", "cm", "n", "o04999", typed);
+    l = dv_store_items_after(s, "", "cm", "n", before, "n/o04990");
+    assert_int_equal(dv_store_items_count(l), 9);
+    assert_null(dv_store_items_text(l, 0, &len, &av, &kind));
+    assert_string_equal(json_string_value(json_object_get(dv_store_items_obj(s, l, 0), "v")), "v4991 \u00e9");
+    assert_string_equal(dv_store_items_key(l, 1), "n/o04992");
+    assert_null(dv_store_items_text(l, 1, &len, &av, &kind));
+    assert_non_null(dv_store_items_text(l, 2, &len, &av, &kind)); /* unchanged since */
+    dv_store_items_free(l);
+    l = dv_store_items_after(s, "", "cm", "n", dv_store_rv(s), "n/o04998");
+    assert_int_equal(dv_store_items_count(l), 1);
+    assert_non_null(dv_store_items_text(l, 0, &len, &av, &kind));
+    assert_string_equal(av, "v1");
+    assert_string_equal(kind, "ConfigMap");
+    dv_store_items_free(l);
+    assert_null(dv_store_items_after(s, "", "cm", NULL, dv_store_floor(s) - 1, NULL)); /* 410 */
+    dv_store_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_put_get_list),      cmocka_unit_test(test_events_and_replay),
         cmocka_unit_test(test_list_at_snapshot),  cmocka_unit_test(test_persistence),
         cmocka_unit_test(test_bad_data_dir),      cmocka_unit_test(test_serialized_objects),
-        cmocka_unit_test(test_list_after),
+        cmocka_unit_test(test_list_after),        cmocka_unit_test(test_tree_cache_and_items),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
