@@ -382,19 +382,18 @@ static void note_event(void *ud, const dv_event *ev)
         api->gc_pending = refs_need_gc(api, now) || refs_need_gc(api, before);
 }
 
+static void index_each(void *ud, const char *group, const char *resource, const char *ns, const json_t *o)
+{
+    (void)ns; /* as the events index it: the object's own metadata.namespace */
+    index_object(ud, group, resource, mds(o, "namespace"), o);
+}
+
 void dv_gc_init(dv_api *api)
 {
     api->gc_uids = json_object();
     api->gc_refs = json_object();
-    json_t *all = dv_store_all(api->store);
-    size_t i;
-    json_t *rec;
-    json_array_foreach(all, i, rec) {
-        const json_t *o = json_object_get(rec, "object");
-        index_object(api, json_string_value(json_object_get(rec, "group")),
-                     json_string_value(json_object_get(rec, "resource")), mds(o, "namespace"), o);
-    }
-    json_decref(all);
+    /* One object decoded at a time: a replayed store is text (store.c). */
+    dv_store_each(api->store, index_each, api);
     api->gc_pending = 1; /* the replayed store may hold work */
     api->gc_sub = dv_store_subscribe(api->store, note_event, api);
 }

@@ -663,8 +663,10 @@ void dv_handle_list(dv_ctx *c)
             break;
         }
         if (ls || fs) {
-            const json_t *o = dv_store_items_obj(st, items, i);
+            json_t *labels = fs ? NULL : dv_store_items_labels(items, i); /* all a label selector reads */
+            const json_t *o = labels ? labels : dv_store_items_obj(st, items, i);
             int in = o && dv_selector_matches(ls, o) && dv_selector_matches(fs, o);
+            json_decref(labels);
             dv_store_items_drop(items, i);
             if (!in)
                 continue;

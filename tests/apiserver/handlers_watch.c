@@ -215,9 +215,13 @@ void dv_handle_watch(dv_ctx *c)
         else
             snprintf(av, sizeof(av), "%s", w->version);
         for (size_t i = 0; i < dv_store_items_count(items); i++) {
-            if ((w->ls || w->fs) && !matches(w, dv_store_items_obj(st, items, i))) {
+            if (w->ls || w->fs) {
+                json_t *labels = w->fs ? NULL : dv_store_items_labels(items, i); /* all a label selector reads */
+                int in = labels ? dv_selector_matches(w->ls, labels) : matches(w, dv_store_items_obj(st, items, i));
+                json_decref(labels);
                 dv_store_items_drop(items, i);
-                continue;
+                if (!in)
+                    continue;
             }
             size_t tlen;
             const char *tav, *tkind;

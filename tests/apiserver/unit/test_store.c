@@ -370,6 +370,10 @@ static void test_tree_cache_and_items(void **state)
             held = json_incref((json_t *)dv_store_get(s, "", "cm", "n", name));
     }
     check_text(s, held); /* nothing is evicted before a trim */
+    for (int i = 1; i < N; i++) { /* read: kept, in least recently used order */
+        snprintf(name, sizeof(name), "o%05d", i);
+        dv_store_get(s, "", "cm", "n", name);
+    }
     dv_store_trim(s);
     size_t len;
     assert_null(dv_store_json(s, held, &len)); /* evicted: the caller's reference lives on */
@@ -383,6 +387,21 @@ static void test_tree_cache_and_items(void **state)
         check_text(s, dv_store_get(s, "", "cm", "n", name));
     }
     dv_store_trim(s);
+    /* a created object nobody read since goes at the next trim; read, it stays */
+    json_t *made = obj("n", "made", "m"), *read = obj("n", "read", "r");
+    json_incref(made);
+    json_incref(read);
+    dv_store_put(s, "", "cm", "n", "made", made);
+    dv_store_put(s, "", "cm", "n", "read", read);
+    assert_ptr_equal(dv_store_get(s, "", "cm", "n", "read"), read);
+    check_text(s, made);
+    dv_store_trim(s);
+    assert_null(dv_store_json(s, made, &len));
+    check_text(s, read);
+    json_decref(made);
+    json_decref(read);
+    dv_store_delete(s, "", "cm", "n", "made");
+    dv_store_delete(s, "", "cm", "n", "read");
     /* items: the stored text, the tree on demand, the same order as lists */
     uint64_t before = dv_store_rv(s);
     dv_store_items *l = dv_store_items_after(s, "", "cm", "n", before, "n/o04990");
@@ -424,6 +443,65 @@ static void test_tree_cache_and_items(void **state)
     dv_store_free(s);
 }
 
+static int g_each_count, g_each_ok;
+
+static void count_each(void *ud, const char *group, const char *resource, const char *ns, const json_t *o)
+{
+    size_t len;
+    g_each_count++;
+    g_each_ok &= !strcmp(group, "") && !strcmp(resource, "cm") &&
+                 !strcmp(ns, json_string_value(json_object_get(json_object_get(o, "metadata"), "namespace"))) &&
+                 (!strcmp(ns, "a") || dv_store_json(ud, o, &len) == NULL); /* not cached by the walk */
+}
+
+/* dv_store_each: every object once, decoded for the call only. */
+static void test_each(void **state)
+{
+    (void)state;
+    dv_store *s = open_mem(10);
+    dv_store_put(s, "", "cm", "a", "x", obj("a", "x", "1"));
+    dv_store_put(s, "", "cm", "b", "y", obj("b", "y", "1"));
+    dv_store_put(s, "", "cm", "c", "z", obj("c", "z", "1"));
+    dv_store_get(s, "", "cm", "a", "x"); /* read: a cached tree, handed over as it is */
+    dv_store_trim(s);
+    g_each_count = 0;
+    g_each_ok = 1;
+    dv_store_each(s, count_each, s);
+    assert_int_equal(g_each_count, 3);
+    assert_true(g_each_ok);
+    dv_store_free(s);
+}
+
+/* Labels for a selector, read from the text: what the tree has, without it. */
+static void test_items_labels(void **state)
+{
+    (void)state;
+    dv_store *s = open_mem(10);
+    dv_store_put(s, "", "cm", "a", "l",
+                 json_pack("{s:{s:s,s:s,s:{s:s,s:s},s:[{s:{s:{}}}]},s:{s:s}}", "metadata", "namespace", "a", "name",
+                           "l", "labels", "app", "x \\\" y", "tier", "", "managedFields", "fieldsV1", "f:labels",
+                           "data", "labels", "not these"));
+    dv_store_put(s, "", "cm", "a", "n", obj("a", "n", "1"));
+    dv_store_trim(s);
+    dv_store_items *l = dv_store_items_after(s, "", "cm", "a", dv_store_rv(s), NULL);
+    assert_int_equal(dv_store_items_count(l), 2);
+    json_t *v = dv_store_items_labels(l, 0);
+    assert_non_null(v);
+    json_t *want = json_object_get(json_object_get(dv_store_items_obj(s, l, 0), "metadata"), "labels");
+    assert_true(json_equal(json_object_get(json_object_get(v, "metadata"), "labels"), want));
+    json_decref(v);
+    v = dv_store_items_labels(l, 1);
+    assert_non_null(v);
+    assert_null(json_object_get(json_object_get(v, "metadata"), "labels"));
+    json_decref(v);
+    dv_store_items_free(l);
+    dv_store_get(s, "", "cm", "a", "n"); /* cached: the tree is the cheaper answer */
+    l = dv_store_items_after(s, "", "cm", "a", dv_store_rv(s), NULL);
+    assert_null(dv_store_items_labels(l, 1));
+    dv_store_items_free(l);
+    dv_store_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -431,6 +509,7 @@ int main(void)
         cmocka_unit_test(test_list_at_snapshot),  cmocka_unit_test(test_persistence),
         cmocka_unit_test(test_bad_data_dir),      cmocka_unit_test(test_serialized_objects),
         cmocka_unit_test(test_list_after),        cmocka_unit_test(test_tree_cache_and_items),
+        cmocka_unit_test(test_each),              cmocka_unit_test(test_items_labels),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
