@@ -233,6 +233,49 @@ static void test_add_after_ordering(void **state)
     workqueue_free(q);
 }
 
+/* Many keys, each moved earlier again and again (the heap keeps the old
+ * entries until they surface, and compacts them): every key comes out
+ * once, in due order, and no left-behind entry delivers it again. */
+static void test_add_after_heap_many_moves(void **state)
+{
+    enum { N = 40, MOVES = 20 };
+    workqueue *q = new_queue(0);
+    double delay[N];
+    char key[N][16];
+    for (int i = 0; i < N; i++) {
+        snprintf(key[i], sizeof key[i], "ns/k%02d", i);
+        delay[i] = 0.02 + (double)(i * 7 % N) * 0.005; /* distinct: 7 and 40 are coprime */
+        workqueue_add_after(q, key[i], delay[i] + 0.4);
+        for (int j = 0; j < MOVES; j++)
+            workqueue_add_after(q, key[i], delay[i] + 0.3 - j * 0.01);
+        workqueue_add_after(q, key[i], delay[i] + 0.35); /* later than pending: ignored */
+    }
+    for (int i = 0; i < N; i++)
+        workqueue_add_after(q, key[i], delay[i]);
+    assert_int_equal(workqueue_len(q), 0);
+    int seen[N] = {0};
+    double last = -1;
+    for (int n = 0; n < N; n++) {
+        char *k = NULL;
+        assert_int_equal(workqueue_get(q, &k), 0);
+        int i = atoi(k + 4);
+        assert_true(i >= 0 && i < N);
+        assert_string_equal(k, key[i]);
+        assert_int_equal(seen[i]++, 0);
+        assert_true(delay[i] > last);
+        last = delay[i];
+        workqueue_done(q, k);
+        free(k);
+    }
+    /* Past every left-behind due time: a get promotes what is due, and
+     * nothing but the sentinel may come out. */
+    usleep(500 * 1000);
+    workqueue_add(q, "sentinel");
+    expect_get(q, "sentinel");
+    assert_int_equal(workqueue_len(q), 0);
+    workqueue_free(q);
+}
+
 static void test_add_after_dedups_with_queued(void **state)
 {
     workqueue *q = new_queue(0);
@@ -374,6 +417,7 @@ int main(void)
         cmocka_unit_test(test_custom_backoff_and_many_failures),
         cmocka_unit_test(test_token_bucket),
         cmocka_unit_test(test_add_after_ordering),
+        cmocka_unit_test(test_add_after_heap_many_moves),
         cmocka_unit_test(test_add_after_dedups_with_queued),
         cmocka_unit_test(test_rate_limited_add),
         cmocka_unit_test(test_shutdown_drain_waits_for_in_flight),
