@@ -202,6 +202,11 @@ int operator_apply(operator_ctx *op, const kube_gvr *gvr, const char *ns, json_t
 
 /* Reconcilers, registered by operator.c. ctx->user is the operator_ctx. */
 controller_result plan_reconcile(controller_ctx *ctx, const char *key, pb_err *err);
+/* Seconds plan_reconcile waits before writing status over old_status (0:
+ * at once): a change of the tenant count alone is written at most once a
+ * second per plan (op->plan_written), anything else at once. */
+double plan_count_write_delay(operator_ctx *op, const char *plan, const json_t *old_status,
+                              const json_t *status);
 controller_result subscription_reconcile(controller_ctx *ctx, const char *key, pb_err *err);
 controller_result tenant_reconcile(controller_ctx *ctx, const char *key, pb_err *err);
 controller_result datamodel_reconcile(controller_ctx *ctx, const char *key, pb_err *err);

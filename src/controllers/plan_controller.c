@@ -43,9 +43,8 @@ static double mono_now(void)
     return (double)pb_time_mono_ns() / 1e9;
 }
 
-/* Seconds to wait before writing this status (0: write now). */
-static double count_write_delay(operator_ctx *op, const char *plan, const json_t *old_status,
-                                const json_t *status)
+double plan_count_write_delay(operator_ctx *op, const char *plan, const json_t *old_status,
+                              const json_t *status)
 {
     if (!old_status || json_equal(old_status, status))
         return 0; /* nothing to write, or a first status */
@@ -105,7 +104,7 @@ controller_result plan_reconcile(controller_ctx *ctx, const char *key, pb_err *e
     }
     json_object_set_new(status, "tenants", json_integer(count_tenants_on(op, key)));
     json_object_set_new(status, "observedGeneration", json_integer(o.gen)); /* as operator_obj_finish sets it */
-    double wait = count_write_delay(op, key, o.old_status, status);
+    double wait = plan_count_write_delay(op, key, o.old_status, status);
     if (wait > 0) {
         operator_obj_release(&o);
         return controller_requeue_after(wait);
