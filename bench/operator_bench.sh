@@ -43,7 +43,11 @@
 #        OPBENCH_PERF_AFTER_S (default 20) into the run, at OPBENCH_PERF_HZ
 #        samples/s (default 99) (default 0: off)
 #   -k   keep the run directories (logs, perf.data; default: removed)
-# Environment: PAYBILL_BUILD_DIR (default build-opbench) has paybill-operator
+# Environment: PAYBILL_APISERVER=kube runs against the real control plane
+# (hack/kube.sh: kube-apiserver, etcd, kube-controller-manager) instead of
+# paybill-devapi; the RESULT line then names the server's CPU
+# kube_apiserver_cpu_ready_s and adds etcd_cpu_ready_s and kcm_cpu_ready_s.
+# PAYBILL_BUILD_DIR (default build-opbench) has paybill-operator
 # and paybill-devapi; OPBENCH_OUT keeps /metrics snapshots and perf reports
 # (default: the run directory); OPBENCH_TMP where run directories go
 # (default /dev/shm); OPBENCH_SETTLE_S pause before the steady window
@@ -224,7 +228,7 @@ bench_one() {
     local n=$1 workers=$2
     RUN_DIR=$(mktemp -d "${OPBENCH_TMP:-/dev/shm}/opbench.XXXXXX")
     log "N=$n workers=$workers model=$MODEL dir=$RUN_DIR"
-    stack_devapi_start "$RUN_DIR"
+    stack_apiserver_start "$RUN_DIR"
     stack_install_crds
     kubectl create namespace "${STACK_NAMESPACE:-paybill-system}" >/dev/null
     api_env
@@ -252,10 +256,19 @@ bench_one() {
         flags+=(--config "$RUN_DIR/operator.yaml")
         pg_cpu0=$(pg_cpu_s)
     fi
-    local api_pid op_pid
-    api_pid=$(cat "$RUN_DIR/apiserver.pid")
-    local api_cpu0
+    local api_pid op_pid etcd_pid="" kcm_pid="" api_name=devapi
+    if [ "$(stack_apiserver_kind)" = kube ]; then
+        api_name=kube_apiserver
+        api_pid=$(sed -n 's/^KUBE_APISERVER_PID=//p' "$RUN_DIR/kube/env")
+        etcd_pid=$(sed -n 's/^KUBE_ETCD_PID=//p' "$RUN_DIR/kube/env")
+        kcm_pid=$(sed -n 's/^KUBE_CONTROLLER_MANAGER_PID=//p' "$RUN_DIR/kube/env")
+    else
+        api_pid=$(cat "$RUN_DIR/apiserver.pid")
+    fi
+    local api_cpu0 etcd_cpu0=0 kcm_cpu0=0
     api_cpu0=$(cpu_s "$api_pid")
+    [ -z "$etcd_pid" ] || etcd_cpu0=$(cpu_s "$etcd_pid")
+    [ -z "$kcm_pid" ] || kcm_cpu0=$(cpu_s "$kcm_pid")
     t0=$(now)
     stack_operator_start "$RUN_DIR" operator "${flags[@]}"
     op_pid=$(cat "$RUN_DIR/operator.pid")
@@ -296,6 +309,9 @@ bench_one() {
     local op_cpu_ready api_cpu_ready hwm
     op_cpu_ready=$(cpu_s "$op_pid" 2>/dev/null || echo NA)
     api_cpu_ready=$(awk -v a="$api_cpu0" -v b="$(cpu_s "$api_pid")" 'BEGIN{printf "%.2f", b-a}')
+    local cp_fields=""
+    [ -z "$etcd_pid" ] || cp_fields+=" etcd_cpu_ready_s=$(awk -v a="$etcd_cpu0" -v b="$(cpu_s "$etcd_pid")" 'BEGIN{printf "%.2f", b-a}')"
+    [ -z "$kcm_pid" ] || cp_fields+=" kcm_cpu_ready_s=$(awk -v a="$kcm_cpu0" -v b="$(cpu_s "$kcm_pid")" 'BEGIN{printf "%.2f", b-a}')"
     hwm=$(vm_kb "$op_pid" VmHWM 2>/dev/null || echo NA)
     local db_fields=""
     if [ -n "$LAYOUT" ]; then
@@ -323,12 +339,12 @@ bench_one() {
         log "perf top symbols in $out/perf{,-devapi}-$tag.txt"
     fi
     if [ -z "$t_ready" ]; then
-        echo "RESULT N=$n workers=$workers model=$MODEL load_s=$load_s load_409=$LOAD_409 ready_s=NA after_s=$el active=$active phases=$phases op_cpu_s=$op_cpu_ready devapi_cpu_s=$api_cpu_ready peak_rss_kb=$hwm$db_fields"
+        echo "RESULT N=$n workers=$workers model=$MODEL load_s=$load_s load_409=$LOAD_409 ready_s=NA after_s=$el active=$active phases=$phases op_cpu_s=$op_cpu_ready ${api_name}_cpu_s=$api_cpu_ready$cp_fields peak_rss_kb=$hwm$db_fields"
         cat "$RUN_DIR/requests.ready" >&2
         cleanup
         return 0
     fi
-    log "all $n tenants Active after ${t_ready}s (op cpu ${op_cpu_ready}s, devapi cpu ${api_cpu_ready}s, VmHWM ${hwm}kB)"
+    log "all $n tenants Active after ${t_ready}s (op cpu ${op_cpu_ready}s, $api_name cpu ${api_cpu_ready}s, VmHWM ${hwm}kB)"
 
     # Steady state: a short settle so in-flight tail work (Plan and
     # Subscription status, Events) finishes, then the window.
@@ -363,7 +379,7 @@ bench_one() {
         awk '$1 !~ /NON2XX/ && $3 != $2 {printf "%s%s:+%d", s, $1, $3-$2; s=","}')
     local per
     per=$(awk -v n="$n" '$1 != "NON2XX" {printf "%s%s=%.2f", s, $1, $2/n; s=" "} $1 == "NON2XX" {bad = bad sprintf(" %s_%s=%d", $2, $3, $4)} END {if (bad) printf " non2xx:%s", bad}' "$RUN_DIR/requests.steady1")
-    echo "RESULT N=$n workers=$workers model=$MODEL load_s=$load_s load_409=$LOAD_409 ready_s=$t_ready op_cpu_ready_s=$op_cpu_ready devapi_cpu_ready_s=$api_cpu_ready peak_rss_kb=$hwm steady_rss_kb=$rss cache_objects=$cache_objects cache_kb=$cache_kb steady_window_s=$(elapsed "$w0" "$w1") steady_cpu_s=$steady_cpu steady_cpu_pct=$steady_pct rv_before=$rv0 rv_after=$rv1 steady_requests=${dreq:-none}$db_fields per_tenant: $per"
+    echo "RESULT N=$n workers=$workers model=$MODEL load_s=$load_s load_409=$LOAD_409 ready_s=$t_ready op_cpu_ready_s=$op_cpu_ready ${api_name}_cpu_ready_s=$api_cpu_ready$cp_fields peak_rss_kb=$hwm steady_rss_kb=$rss cache_objects=$cache_objects cache_kb=$cache_kb steady_window_s=$(elapsed "$w0" "$w1") steady_cpu_s=$steady_cpu steady_cpu_pct=$steady_pct rv_before=$rv0 rv_after=$rv1 steady_requests=${dreq:-none}$db_fields per_tenant: $per"
     grep -ciE 'level=(error|warn)|"level":"(error|warn)"' "$RUN_DIR/operator.log" >/dev/null &&
         log "operator warnings/errors: $(grep -ciE 'level=(error|warn)' "$RUN_DIR/operator.log")"
     cleanup
