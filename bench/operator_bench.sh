@@ -51,7 +51,8 @@
 # and paybill-devapi; OPBENCH_OUT keeps /metrics snapshots and perf reports
 # (default: the run directory); OPBENCH_TMP where run directories go
 # (default /dev/shm); OPBENCH_SETTLE_S pause before the steady window
-# (default 10); OPBENCH_LOAD_PARALLEL concurrent POSTs (default 16).
+# (default 10); OPBENCH_LOAD_PARALLEL concurrent POSTs (default 16);
+# OPBENCH_OPERATOR_ARGS more operator flags (e.g. --http2).
 # Needs kubectl, curl, jq (and perf for -p).
 # Prints one "RESULT key=value ..." line per run, and logs progress on stderr.
 set -euo pipefail
@@ -251,6 +252,8 @@ bench_one() {
     local flags=(--workers "$workers" --metrics-addr "$METRICS_ADDR" --health-addr 127.0.0.1:0 --log-level info)
     [ -z "$QPS" ] || flags+=(--qps "$QPS")
     [ -z "$BURST" ] || flags+=(--burst "$BURST")
+    # shellcheck disable=SC2206 # word splitting wanted: extra flags, e.g. --http2
+    flags+=(${OPBENCH_OPERATOR_ARGS:-})
     local pg_cpu0=0
     if [ -n "$LAYOUT" ]; then
         flags+=(--config "$RUN_DIR/operator.yaml")

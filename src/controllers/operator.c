@@ -314,7 +314,7 @@ int operator_run(const pb_options *opts, pb_err *err)
     kube_config_options ko = {.kubeconfig = opts->kubeconfig, .context = opts->context};
     if ((rc = kube_config_load(&ko, &kc, err)) != 0)
         goto out;
-    kube_client_options co = {.qps = opts->qps, .burst = opts->burst};
+    kube_client_options co = {.qps = opts->qps, .burst = opts->burst, .http2 = opts->http2};
     if ((rc = kube_client_new(kc, &co, &client, err)) != 0)
         goto out;
     op.client = client;

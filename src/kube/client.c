@@ -47,6 +47,7 @@ struct kube_client {
     char *base;         /* URL prefix requests are built on */
     struct curl_slist *connect_to; /* tls-server-name: URL names it, we connect to the server */
     char *user_agent;
+    int http2; /* kube_client_options.http2 */
     char *ca_pem;
     size_t ca_len;
     int insecure;
@@ -283,6 +284,7 @@ int kube_client_new(const kube_config *cfg, const kube_client_options *opt, kube
     snprintf(ua, sizeof ua, "paybill-operator/%s (linux)", PAYBILL_VERSION);
     c->user_agent = strdup(opt->user_agent ? opt->user_agent : ua);
     c->timeout_ms = opt->timeout_ms > 0 ? opt->timeout_ms : 30000;
+    c->http2 = opt->http2;
     c->max_retries = opt->max_retries < 0 ? 0 : opt->max_retries ? opt->max_retries : 5;
     c->backoff_ms = opt->backoff_base_ms > 0 ? opt->backoff_base_ms : 200;
     c->watch_idle_ms = opt->watch_idle_ms;
@@ -524,7 +526,7 @@ static struct curl_slist *setup_handle(kube_client *c, CURL *h, const char *meth
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hd);
     curl_easy_setopt(h, CURLOPT_USERAGENT, c->user_agent);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+    curl_easy_setopt(h, CURLOPT_HTTP_VERSION, c->http2 ? (long)CURL_HTTP_VERSION_2TLS : (long)CURL_HTTP_VERSION_1_1);
     /* Compressed replies are worth it for reads (the server compresses
      * large lists); a write's reply is small and mostly unread, and the
      * header costs every request its formatting. */

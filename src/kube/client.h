@@ -3,9 +3,10 @@
  *
  * Generic over group/version/resource: objects are jansson values, there is
  * no per-type code. One kube_client is shared by every controller and is
- * thread-safe: each call borrows a pooled curl handle (connection reuse,
- * HTTP/2 when the server offers it through ALPN) and passes a client-side
- * token-bucket rate limiter (qps/burst).
+ * thread-safe: each call borrows a pooled curl handle (connection reuse:
+ * HTTP/1.1 keep-alive, or HTTP/2 when asked for and the server offers it
+ * through ALPN) and passes a client-side token-bucket rate limiter
+ * (qps/burst).
  *
  * Errors: every call returns 0 or a negative PB_E* code and fills `err` with
  * the server's metav1.Status message when there is one. HTTP status maps to:
@@ -60,6 +61,13 @@ typedef struct kube_client_options {
     long watch_idle_ms;      /* a watch that receives nothing for this long
                                 ends with PB_ETIMEOUT; 0 = timeoutSeconds + 30 s,
                                 or 5 min without timeoutSeconds */
+    int http2;               /* 1: HTTP/2 over TLS when the server offers it
+                                (requests multiplexed on one connection);
+                                0: HTTP/1.1, a keep-alive connection per
+                                request in flight. 0 is the default: against
+                                kube-apiserver it cost the operator ~27 % and
+                                the server ~13 % less CPU in a cold start
+                                (bench/RESULTS-operator.md) */
 } kube_client_options;
 
 /* Parsed metav1.Status of a failed request (all fields empty on success). */

@@ -40,6 +40,8 @@ typedef struct pb_options {
     int workers;                  /* per controller, default 2 */
     double qps;                   /* API client rate limit, default 20 */
     int burst;                    /* default 30 */
+    int http2;                    /* --http2: HTTP/2 to the API server; default
+                                     0, HTTP/1.1 keep-alive (kube_client_options) */
     char *config;                 /* operator config file (YAML), NULL if none */
     int version;                  /* --version given: print it and exit */
     int help;                     /* --help given: print pb_options_usage and exit */

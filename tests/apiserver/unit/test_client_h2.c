@@ -5,9 +5,10 @@
  *
  * The kube unit tests use fakeapi.h, which speaks HTTP/1.1 only; here every
  * verb, pagination, the error mapping, watches and connection reuse go over
- * the HTTP/2 that production negotiates (CURL_HTTP_VERSION_2TLS), and each
- * test checks that HTTP/2 really was spoken. Also: the fall back to
- * HTTP/1.1 when the server offers only that, 401 and 410 Gone over HTTP/2,
+ * the HTTP/2 the client negotiates when asked to (kube_client_options.http2,
+ * the operator's --http2), and each test checks that HTTP/2 really was
+ * spoken. Also: HTTP/1.1 when the client did not ask for HTTP/2 (the
+ * default) or the server offers only that, 401 and 410 Gone over HTTP/2,
  * and a watch whose server goes away mid-stream ending in an error rather
  * than a hang.
  *
@@ -101,8 +102,9 @@ static void env_free(env *e)
 }
 
 /* A client from the env's kubeconfig: no retries (every failure shows at
- * once), a rate limit that never throttles the test. */
-static kube_client *env_client(const env *e, long watch_idle_ms)
+ * once), a rate limit that never throttles the test; HTTP/2 asked for
+ * (kube_client_options.http2) unless http1. */
+static kube_client *env_client_proto(const env *e, long watch_idle_ms, int http1)
 {
     kube_config_options co = {.kubeconfig = e->kubeconfig};
     kube_config *cfg = NULL;
@@ -110,12 +112,17 @@ static kube_client *env_client(const env *e, long watch_idle_ms)
     if (kube_config_load(&co, &cfg, &err) != 0)
         fail_msg("kube_config_load: %s", err.msg);
     kube_client_options o = {.qps = 10000, .burst = 10000, .max_retries = -1, .timeout_ms = 10000,
-                             .watch_idle_ms = watch_idle_ms};
+                             .watch_idle_ms = watch_idle_ms, .http2 = !http1};
     kube_client *c = NULL;
     if (kube_client_new(cfg, &o, &c, &err) != 0)
         fail_msg("kube_client_new: %s", err.msg);
     kube_config_free(cfg);
     return c;
+}
+
+static kube_client *env_client(const env *e, long watch_idle_ms)
+{
+    return env_client_proto(e, watch_idle_ms, 0);
 }
 
 /* ------------------------------------------------------------ helpers */
@@ -232,8 +239,9 @@ static void *run_watch(void *ud)
 
 /* ------------------------------------------------------------ tests */
 
-/* The client speaks HTTP/2 to a server offering h2 (--http2), HTTP/1.1 to
- * one that offers only http/1.1 (the default), and both work. */
+/* A client asking for HTTP/2 speaks it to a server offering h2 (--http2);
+ * HTTP/1.1 when the client did not ask or the server offers only
+ * http/1.1 (its default); all of them work. */
 static void test_negotiates_h2_or_falls_back(void **state)
 {
     (void)state;
@@ -252,7 +260,20 @@ static void test_negotiates_h2_or_falls_back(void **state)
     kube_client_free(c);
     env_free(&e);
 
-    env_start(&e, 0, TOKEN); /* the default: HTTP/1.1 only */
+    /* A client that did not ask for HTTP/2 (the default) speaks HTTP/1.1
+     * even to a server that offers h2, on one keep-alive connection. */
+    env_start(&e, 1, TOKEN);
+    c = env_client_proto(&e, 0, 1);
+    create_cm(c, "h1", "v");
+    assert_int_equal(kube_client_last_http_version(c), CURL_HTTP_VERSION_1_1);
+    assert_int_equal(kube_get(c, &CONFIGMAPS, "default", "h1", NULL, &out, &err), 0);
+    json_decref(out);
+    assert_int_equal(kube_client_last_http_version(c), CURL_HTTP_VERSION_1_1);
+    assert_int_equal(kube_client_connections_opened(c), 1);
+    kube_client_free(c);
+    env_free(&e);
+
+    env_start(&e, 0, TOKEN); /* the server's default: HTTP/1.1 only */
     c = env_client(&e, 0);
     create_cm(c, "h1", "v");
     assert_int_equal(kube_client_last_http_version(c), CURL_HTTP_VERSION_1_1);

@@ -30,6 +30,7 @@ static void test_defaults(void **state)
     assert_int_equal(o.workers, 2);
     assert_true(o.qps == 20);
     assert_int_equal(o.burst, 30);
+    assert_int_equal(o.http2, 0); /* HTTP/1.1 unless asked */
     assert_int_equal(o.help, 0);
     assert_int_equal(o.version, 0);
     pb_options_free(&o);
@@ -47,7 +48,7 @@ static void test_all_flags(void **state)
                                            "--metrics-addr=:9090", "--health-addr=[::1]:0", "--leader-elect",
                                            "--leader-elect-namespace=kube-system", "--lease-duration=30s",
                                            "--renew-deadline=20s", "--retry-period=5s", "--workers=4",
-                                           "--qps=50.5", "--burst=100", "--config=/etc/paybill.yaml"),
+                                           "--qps=50.5", "--burst=100", "--http2", "--config=/etc/paybill.yaml"),
                                       &o, &e),
                      0);
     assert_string_equal(o.kubeconfig, "/tmp/kc");
@@ -65,6 +66,7 @@ static void test_all_flags(void **state)
     assert_int_equal(o.workers, 4);
     assert_true(o.qps == 50.5);
     assert_int_equal(o.burst, 100);
+    assert_int_equal(o.http2, 1);
     assert_string_equal(o.config, "/etc/paybill.yaml");
     pb_options_free(&o);
     /* the lease namespace follows --namespace unless given */
