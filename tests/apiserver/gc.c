@@ -23,6 +23,7 @@
 #include "handlers_int.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const char *mds(const json_t *o, const char *k)
@@ -326,11 +327,15 @@ static void count_refs(dv_api *api, const json_t *refs, int delta)
 static void index_object(dv_api *api, const char *group, const char *resource, const char *ns, const json_t *o)
 {
     const char *uid = mds(o, "uid"), *name = mds(o, "name");
-    char at[1024];
-    int n = uid && name ? snprintf(at, sizeof(at), "%s%c%s%c%s%c%s", group, 0, resource, 0, ns ? ns : "", 0, name)
-                        : -1;
-    if (n > 0 && (size_t)n < sizeof(at))
-        json_object_set_new(api->gc_uids, uid, json_stringn(at, (size_t)n));
+    if (uid && name) {
+        ns = ns ? ns : "";
+        size_t lg = strlen(group), lr = strlen(resource), ln = strlen(ns), n = lg + lr + ln + strlen(name) + 3;
+        char buf[512], *at = n + 1 <= sizeof(buf) ? buf : malloc(n + 1); /* (RBAC names have no length limit) */
+        snprintf(at, n + 1, "%s%c%s%c%s%c%s", group, 0, resource, 0, ns, 0, name);
+        json_object_set_new(api->gc_uids, uid, json_stringn(at, n));
+        if (at != buf)
+            free(at);
+    }
     count_refs(api, owner_refs(o), 1);
 }
 

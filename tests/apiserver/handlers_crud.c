@@ -527,10 +527,8 @@ void dv_handle_get(dv_ctx *c)
 
 /* Continue tokens: base64 of {"rv":N,"start":"ns/name"} (like the real
  * server's, which clients treat as opaque). */
-static char *make_continue(uint64_t rv, const char *ns, const char *name)
+static char *make_continue(uint64_t rv, const char *key /* "ns/name" */)
 {
-    char key[1024];
-    snprintf(key, sizeof(key), "%s/%s", ns ? ns : "", name);
     json_t *t = json_pack("{s:s,s:I,s:s}", "v", "meta.k8s.io/v1", "rv", (json_int_t)rv, "start", key);
     char *raw = json_dumps(t, JSON_COMPACT);
     json_decref(t);
@@ -604,7 +602,7 @@ void dv_handle_list(dv_ctx *c)
     const char *cont = dv_q(c, "continue");
     const char *rvq = dv_q(c, "resourceVersion");
     const char *match = dv_q(c, "resourceVersionMatch");
-    char start[1024] = "";
+    char start[4096] = ""; /* (a token is at most 4,096 characters) */
     uint64_t rv = dv_store_rv(st);
     dv_store_items *items = NULL;
     if (match && *match && (!rvq || !*rvq)) {
@@ -684,10 +682,7 @@ void dv_handle_list(dv_ctx *c)
     snprintf(rvbuf, sizeof(rvbuf), "%" PRIu64, rv);
     json_t *meta = json_pack("{s:s}", "resourceVersion", rvbuf);
     if (full && matched_after > 0) {
-        const char *slash = strchr(last, '/'); /* neither a namespace nor a name holds one */
-        char lns[256];
-        snprintf(lns, sizeof(lns), "%.*s", (int)(slash - last), last);
-        char *tok = make_continue(rv, lns, slash + 1);
+        char *tok = make_continue(rv, last);
         json_object_set_new(meta, "continue", json_string(tok));
         free(tok);
         if (!dv_q(c, "labelSelector") && !dv_q(c, "fieldSelector"))

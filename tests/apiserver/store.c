@@ -69,11 +69,14 @@ typedef struct bucket {
     size_t n, cap;
 } bucket;
 
+/* The window holds texts (entries), not trees: a tree kept only by the
+ * window was freed when its event left it, cold, 1,000 events later, and
+ * that cost more CPU than decoding the rare replay or snapshot. */
 typedef struct ev_slot {
     dv_event_type type;
     uint64_t rv;
     char *group, *resource, *ns;
-    json_t *obj, *prev;
+    struct entry *obj, *prev; /* references; prev NULL for ADDED */
 } ev_slot;
 
 typedef struct sub {
@@ -90,7 +93,7 @@ struct dv_store {
     size_t ncached;
     entry **tmap; /* tree pointer -> entry, chained, tmap_cap a power of 2 */
     size_t tmap_cap;
-    const json_t *ev_obj; /* a DELETED event's object while it is delivered ... */
+    const json_t *ev_obj; /* a DELETED or replayed event's object while it is delivered ... */
     const char *ev_text;  /* ... and its JSON */
     size_t ev_len;
     uint64_t rv, floor;
@@ -107,13 +110,15 @@ struct dv_store {
 
 static char *xstrdup(const char *s) { return strdup(s ? s : ""); }
 
+static void entry_unref(entry *e);
+
 static void slot_clear(ev_slot *e)
 {
     free(e->group);
     free(e->resource);
     free(e->ns);
-    json_decref(e->obj);
-    json_decref(e->prev);
+    entry_unref(e->obj);
+    entry_unref(e->prev);
     memset(e, 0, sizeof(*e));
 }
 
@@ -131,9 +136,24 @@ static bucket *bucket_of(dv_store *s, const char *group, const char *resource, i
     return b;
 }
 
-static void objkey(char *buf, size_t n, const char *ns, const char *name)
+/* "ns/name" in buf, or in a new allocation when it does not fit (RBAC
+ * names have no length limit: a truncated key would let two objects share
+ * one). Free with key_free. */
+static char *objkey(char *buf, size_t n, const char *ns, const char *name)
 {
-    snprintf(buf, n, "%s/%s", ns ? ns : "", name);
+    int len = snprintf(buf, n, "%s/%s", ns ? ns : "", name);
+    if (len >= 0 && (size_t)len < n)
+        return buf;
+    size_t need = (len >= 0 ? (size_t)len : strlen(ns ? ns : "") + 1 + strlen(name)) + 1;
+    char *k = malloc(need);
+    snprintf(k, need, "%s/%s", ns ? ns : "", name);
+    return k;
+}
+
+static void key_free(char *key, const char *buf)
+{
+    if (key != buf)
+        free(key);
 }
 
 /* First index whose key is >= key (strict: > key). */
@@ -482,30 +502,35 @@ static int log_replay(dv_store *s, char *msg, size_t n)
         if (!rec) /* a torn last line after a crash: everything before it stands */
             continue;
         const char *op = json_string_value(json_object_get(rec, "op"));
-        uint64_t rv = (uint64_t)json_integer_value(json_object_get(rec, "rv"));
+        json_int_t jrv = json_integer_value(json_object_get(rec, "rv"));
+        uint64_t rv = jrv > 0 ? (uint64_t)jrv : 0;
         const char *g = json_string_value(json_object_get(rec, "g"));
         const char *r = json_string_value(json_object_get(rec, "r"));
         const char *ns = json_string_value(json_object_get(rec, "ns"));
         const char *nm = json_string_value(json_object_get(rec, "n"));
-        char key[1024];
+        char kbuf[1024];
         json_t *o = json_object_get(rec, "o");
-        if (op && r && nm && !strcmp(op, "put") && json_is_object(o)) {
-            objkey(key, sizeof(key), ns, nm);
+        /* (a namespace never holds a slash: keys split at the first one) */
+        int named = r && nm && (!ns || !strchr(ns, '/'));
+        if (op && named && !strcmp(op, "put") && json_is_object(o)) {
+            char *key = objkey(kbuf, sizeof(kbuf), ns, nm);
             char *text = json_dumps(o, JSON_COMPACT);
             if (text)
                 bucket_set(s, bucket_of(s, g, r, 1), key, text, strlen(text), o);
             free(text);
+            key_free(key, kbuf);
             const char *orv = json_string_value(json_object_get(json_object_get(o, "metadata"), "resourceVersion"));
-            if (orv && strtoull(orv, NULL, 10) > rv)
+            if (orv && *orv >= '0' && *orv <= '9' && strtoull(orv, NULL, 10) > rv)
                 rv = strtoull(orv, NULL, 10);
-        } else if (op && r && nm && !strcmp(op, "del")) {
-            objkey(key, sizeof(key), ns, nm);
+        } else if (op && named && !strcmp(op, "del")) {
+            char *key = objkey(kbuf, sizeof(kbuf), ns, nm);
             bucket *b = bucket_of(s, g, r, 0);
             long i = find(b, key);
             if (i >= 0) {
                 entry_retire(s, b->v[i]);
                 bucket_remove(b, (size_t)i);
             }
+            key_free(key, kbuf);
         }
         if (rv > s->rv)
             s->rv = rv;
@@ -594,9 +619,9 @@ const json_t *dv_store_get(dv_store *s, const char *group, const char *resource,
     bucket *b = bucket_of(s, group, resource, 0);
     if (!b || !name)
         return NULL;
-    char key[1024];
-    objkey(key, sizeof(key), ns, name);
+    char kbuf[1024], *key = objkey(kbuf, sizeof(kbuf), ns, name);
     long i = find(b, key);
+    key_free(key, kbuf);
     return i < 0 ? NULL : tree_of(s, b->v[i]);
 }
 
@@ -645,9 +670,9 @@ dv_store_items *dv_store_items_after(dv_store *s, const char *group, const char 
     after = after && *after ? after : NULL;
     size_t nslen = ns ? strlen(ns) : 0, from = 0;
     if (ns) {
-        char prefix[512];
-        snprintf(prefix, sizeof(prefix), "%s/", ns);
+        char pbuf[512], *prefix = objkey(pbuf, sizeof(pbuf), ns, "");
         from = lower_bound(b, prefix, 0);
+        key_free(prefix, pbuf);
     }
     if (after) {
         size_t past = lower_bound(b, after, 1);
@@ -668,10 +693,10 @@ dv_store_items *dv_store_items_after(dv_store *s, const char *group, const char 
             break;
         if (strcmp(e->group, group ? group : "") || strcmp(e->resource, resource))
             continue;
-        const char *name = json_string_value(json_object_get(json_object_get(e->obj, "metadata"), "name"));
-        char key[1024];
-        objkey(key, sizeof(key), e->ns, name ? name : "");
-        json_object_set_new(undo, key, e->type == DV_EV_ADDED || !e->prev ? json_null() : json_incref(e->prev));
+        /* the slot's index, or null: absent as of rv */
+        json_object_set_new(undo, ENTRY_KEY(e->obj),
+                            e->type == DV_EV_ADDED || !e->prev ? json_null()
+                                                               : json_integer((json_int_t)((s->head + i) % s->window)));
     }
     for (size_t i = from; b && i < b->n && in_range(ENTRY_KEY(b->v[i]), ns, nslen, NULL); i++)
         if (!json_object_get(undo, ENTRY_KEY(b->v[i])))
@@ -680,7 +705,7 @@ dv_store_items *dv_store_items_after(dv_store *s, const char *group, const char 
     json_t *old;
     json_object_foreach(undo, key, old)
         if (!json_is_null(old) && in_range(key, ns, nslen, after))
-            items_add(l, NULL, old, key);
+            items_add(l, s->ring[json_integer_value(old)].prev, NULL, NULL);
     qsort(l->v, l->n, sizeof(*l->v), cmp_items);
     json_decref(undo);
     return l;
@@ -825,8 +850,9 @@ void dv_store_each(dv_store *s, dv_store_each_cb cb, void *ud)
 
 /* ---- writes and events ---------------------------------------------------------------- */
 
+/* obj/prev: the trees delivered now; eobj/eprev: their texts, kept. */
 static void emit(dv_store *s, dv_event_type type, const char *group, const char *resource,
-                 const char *ns, json_t *obj, json_t *prev)
+                 const char *ns, json_t *obj, entry *eobj, json_t *prev, entry *eprev)
 {
     if (s->count == s->window) {
         ev_slot *old = &s->ring[s->head];
@@ -841,8 +867,11 @@ static void emit(dv_store *s, dv_event_type type, const char *group, const char 
     e->group = xstrdup(group);
     e->resource = xstrdup(resource);
     e->ns = xstrdup(ns);
-    e->obj = json_incref(obj);
-    e->prev = json_incref(prev);
+    e->obj = eobj;
+    e->prev = eprev;
+    eobj->refs++;
+    if (eprev)
+        eprev->refs++;
     s->count++;
     dv_event ev = {type, s->rv, e->group, e->resource, e->ns, obj, prev};
     for (size_t i = 0; i < s->nsubs; i++)
@@ -874,6 +903,10 @@ static void set_rv(json_t *obj, uint64_t rv)
 uint64_t dv_store_put(dv_store *s, const char *group, const char *resource, const char *ns,
                       const char *name, json_t *obj)
 {
+    if (!name || !json_is_object(obj)) {
+        json_decref(obj);
+        return 0;
+    }
     set_rv(obj, s->rv + 1);
     char *text = json_dumps(obj, JSON_COMPACT);
     if (!text || log_append(s, "put", group, resource, ns, name, text) != 0) {
@@ -883,21 +916,24 @@ uint64_t dv_store_put(dv_store *s, const char *group, const char *resource, cons
     }
     s->rv++;
     bucket *b = bucket_of(s, group, resource, 1);
-    char key[1024];
-    objkey(key, sizeof(key), ns, name);
+    char kbuf[1024], *key = objkey(kbuf, sizeof(kbuf), ns, name);
     entry *e = entry_new(s, key, text, strlen(text), obj);
     free(text);
     long i = find(b, key);
     json_t *prev = NULL;
-    if (i >= 0) {
-        prev = json_incref(tree_of(s, b->v[i])); /* for the event (and the window) */
-        entry_retire(s, b->v[i]);
+    entry *old = i >= 0 ? b->v[i] : NULL;
+    if (old) {
+        prev = json_incref(tree_of(s, old)); /* for the event */
+        old->refs++;                         /* for the window */
+        entry_retire(s, old);
         b->v[i] = e;
     } else {
         bucket_insert(b, lower_bound(b, key, 0), e);
     }
+    key_free(key, kbuf);
     cache_put(s, e, obj, i < 0); /* the writer's reply and the events use it next */
-    emit(s, i >= 0 ? DV_EV_MODIFIED : DV_EV_ADDED, group, resource, ns, obj, prev);
+    emit(s, old ? DV_EV_MODIFIED : DV_EV_ADDED, group, resource, ns, obj, e, prev, old);
+    entry_unref(old);
     json_decref(prev);
     maybe_compact(s);
     return s->rv;
@@ -907,28 +943,39 @@ uint64_t dv_store_delete(dv_store *s, const char *group, const char *resource, c
                          const char *name)
 {
     bucket *b = bucket_of(s, group, resource, 0);
-    char key[1024];
-    objkey(key, sizeof(key), ns, name);
+    if (!b || !name)
+        return 0;
+    char kbuf[1024], *key = objkey(kbuf, sizeof(kbuf), ns, name);
     long i = find(b, key);
-    if (i < 0)
+    if (i < 0 || log_append(s, "del", group, resource, ns, name, NULL) != 0) {
+        key_free(key, kbuf);
         return 0;
-    if (log_append(s, "del", group, resource, ns, name, NULL) != 0)
-        return 0;
+    }
     s->rv++;
     entry *old = b->v[i];
     json_t *prev = json_incref(tree_of(s, old));
+    old->refs++; /* for the window */
     bucket_remove(b, (size_t)i);
     entry_retire(s, old);
     json_t *last = prev ? json_deep_copy(prev) : json_object();
     set_rv(last, s->rv);
     char *text = json_dumps(last, JSON_COMPACT); /* serialized once for every watcher */
-    s->ev_obj = text ? last : NULL;
-    s->ev_text = text;
-    s->ev_len = text ? strlen(text) : 0;
-    emit(s, DV_EV_DELETED, group, resource, ns, last, prev);
-    s->ev_obj = NULL;
-    s->ev_text = NULL;
+    entry *elast = entry_new(s, key, text ? text : "{}", text ? strlen(text) : 2, last);
+    elast->live = 0;
+    key_free(key, kbuf);
+    const json_t *saved = s->ev_obj;
+    const char *saved_text = s->ev_text;
+    size_t saved_len = s->ev_len;
+    s->ev_obj = text ? last : NULL; /* ("{}" only when out of memory: not last's text) */
+    s->ev_text = ENTRY_TEXT(elast);
+    s->ev_len = elast->len;
     free(text);
+    emit(s, DV_EV_DELETED, group, resource, ns, last, elast, prev, old);
+    s->ev_obj = saved;
+    s->ev_text = saved_text;
+    s->ev_len = saved_len;
+    entry_unref(elast);
+    entry_unref(old);
     json_decref(last);
     json_decref(prev);
     maybe_compact(s);
@@ -962,8 +1009,24 @@ int dv_store_replay(dv_store *s, uint64_t since, dv_store_cb cb, void *ud)
         ev_slot *e = &s->ring[(s->head + i) % s->window];
         if (e->rv <= since)
             continue;
-        dv_event ev = {e->type, e->rv, e->group, e->resource, e->ns, e->obj, e->prev};
-        cb(ud, &ev);
+        /* Decoded for the delivery; the text goes out as it is (dv_store_json). */
+        json_t *obj = e->obj->tree ? json_incref(e->obj->tree) : decode(e->obj);
+        json_t *prev = !e->prev ? NULL : e->prev->tree ? json_incref(e->prev->tree) : decode(e->prev);
+        if (obj && (prev || !e->prev)) {
+            const json_t *saved = s->ev_obj;
+            const char *saved_text = s->ev_text;
+            size_t saved_len = s->ev_len;
+            s->ev_obj = obj;
+            s->ev_text = ENTRY_TEXT(e->obj);
+            s->ev_len = e->obj->len;
+            dv_event ev = {e->type, e->rv, e->group, e->resource, e->ns, obj, prev};
+            cb(ud, &ev);
+            s->ev_obj = saved;
+            s->ev_text = saved_text;
+            s->ev_len = saved_len;
+        }
+        json_decref(obj);
+        json_decref(prev);
     }
     return 0;
 }

@@ -14,8 +14,8 @@
  * calls it once before sending any reply, so one fsync covers every write of
  * a loop turn (group commit) and no reply or event leaves before the writes
  * it may reflect are durable. Replayed and compacted on open and compacted
- * again when it grows past 4x the live size. Revisions keep increasing across
- * restarts; the event window starts empty after a restart.
+ * again when it grows past 2x the live size (+1 MB). Revisions keep
+ * increasing across restarts; the event window starts empty after a restart.
  *
  * Threading: none. The store is used from the server's single event loop.
  * Ownership: objects passed to dv_store_put are stolen and must not be
@@ -93,9 +93,9 @@ json_t *dv_store_items_labels(dv_store_items *l, size_t i);
 /* Let item i's decoded object go (it decodes again if asked): a long
  * list then holds one tree at a time. */
 void dv_store_items_drop(dv_store_items *l, size_t i);
-/* Item i's compact JSON (what dv_store_json gives for its object) with its
- * apiVersion and kind (NULL when it has none), or NULL for an older
- * version (a snapshot list's) that only exists as a tree. Borrowed. */
+/* Item i's compact JSON (what dv_store_json gives for its object; for a
+ * snapshot's older version, what it was) with its apiVersion and kind
+ * (NULL when it has none). Borrowed. */
 const char *dv_store_items_text(const dv_store_items *l, size_t i, size_t *len, const char **av,
                                 const char **kind);
 void dv_store_items_free(dv_store_items *l);

@@ -354,7 +354,7 @@ static void test_bad_data_dir(void **state)
  * Whatever was evicted decodes again to the same object, an evicted tree
  * someone still holds stays valid (and is no longer "the stored object"),
  * and item lists give the text without decoding, older versions of a
- * snapshot as trees only. */
+ * snapshot included (the event window keeps texts). */
 static void test_tree_cache_and_items(void **state)
 {
     (void)state;
@@ -421,16 +421,21 @@ static void test_tree_cache_and_items(void **state)
     dv_store_delete(s, "", "cm", "n", "o04992");
     assert_string_equal(json_string_value(json_object_get(dv_store_items_obj(s, l, 1), "v")), "v4992 \u00e9");
     dv_store_items_free(l);
-    /* a snapshot: the replaced and the deleted come back as trees only */
+    /* a snapshot: the replaced and the deleted come back from the window's texts */
     json_t *typed = json_pack("{s:s,s:s,s:{s:s,s:s},s:s}", "apiVersion", "v1", "kind", "ConfigMap", "metadata",
                               "namespace", "n", "name", "o04999", "v", "typed");
     dv_store_put(s, "", "cm", "n", "o04999", typed);
     l = dv_store_items_after(s, "", "cm", "n", before, "n/o04990");
     assert_int_equal(dv_store_items_count(l), 9);
-    assert_null(dv_store_items_text(l, 0, &len, &av, &kind));
+    t = dv_store_items_text(l, 0, &len, &av, &kind);
+    assert_non_null(t);
     assert_string_equal(json_string_value(json_object_get(dv_store_items_obj(s, l, 0), "v")), "v4991 \u00e9");
+    want = json_dumps(dv_store_items_obj(s, l, 0), JSON_COMPACT);
+    assert_string_equal(t, want);
+    free(want);
     assert_string_equal(dv_store_items_key(l, 1), "n/o04992");
-    assert_null(dv_store_items_text(l, 1, &len, &av, &kind));
+    assert_non_null(dv_store_items_text(l, 1, &len, &av, &kind));
+    assert_string_equal(json_string_value(json_object_get(dv_store_items_obj(s, l, 1), "v")), "v4992 \u00e9");
     assert_non_null(dv_store_items_text(l, 2, &len, &av, &kind)); /* unchanged since */
     dv_store_items_free(l);
     l = dv_store_items_after(s, "", "cm", "n", dv_store_rv(s), "n/o04998");
@@ -502,6 +507,98 @@ static void test_items_labels(void **state)
     dv_store_free(s);
 }
 
+/* A replayed event goes out as the text it was stored with (a DELETED one
+ * as its last state, stamped with the delete's revision), decoded for the
+ * call only, from a window that holds texts. */
+static int g_replay_n, g_replay_ok;
+
+static void check_replayed_text(void *ud, const dv_event *ev)
+{
+    size_t len = 0;
+    const char *t = dv_store_json(ud, ev->obj, &len);
+    char *want = json_dumps(ev->obj, JSON_COMPACT);
+    char rv[32];
+    snprintf(rv, sizeof(rv), "%llu", (unsigned long long)ev->rv);
+    g_replay_ok &= t && len == strlen(want) && !strcmp(t, want) && !strcmp(rv_of(ev->obj), rv) &&
+                   (ev->type == DV_EV_ADDED) == !ev->prev;
+    g_replay_n++;
+    free(want);
+}
+
+static void test_replay_texts(void **state)
+{
+    (void)state;
+    dv_store *s = open_mem(10);
+    dv_store_put(s, "", "cm", "n", "a", obj("n", "a", "1"));
+    dv_store_put(s, "", "cm", "n", "a", obj("n", "a", "2"));
+    dv_store_put(s, "", "cm", "n", "b", obj("n", "b", "1"));
+    dv_store_delete(s, "", "cm", "n", "a");
+    dv_store_trim(s);
+    g_replay_n = 0;
+    g_replay_ok = 1;
+    assert_int_equal(dv_store_replay(s, 0, check_replayed_text, s), 0);
+    assert_int_equal(g_replay_n, 4);
+    assert_true(g_replay_ok);
+    /* nothing of it stays "stored": a replayed tree is not the stored object */
+    const json_t *b = dv_store_get(s, "", "cm", "n", "b");
+    check_text(s, b);
+    dv_store_free(s);
+}
+
+/* Keys are exact whatever the length (RBAC names have no limit): two names
+ * that share their first 1,100 characters are two objects, in memory and
+ * after a restart; malformed log records are skipped. */
+static void test_long_keys_and_bad_log(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir();
+    char msg[256] = "";
+    dv_store *s = NULL;
+    char n1[1201], n2[1201];
+    memset(n1, 'x', 1200);
+    n1[1200] = 0;
+    memcpy(n2, n1, sizeof(n1));
+    n2[1199] = 'y';
+    assert_int_equal(dv_store_open(dir, 10, &s, msg, sizeof(msg)), 0);
+    dv_store_put(s, "rbac.authorization.k8s.io", "roles", "n", n1, obj("n", n1, "1"));
+    dv_store_put(s, "rbac.authorization.k8s.io", "roles", "n", n2, obj("n", n2, "2"));
+    assert_string_equal(json_string_value(json_object_get(dv_store_get(s, "rbac.authorization.k8s.io", "roles", "n", n1), "v")), "1");
+    assert_string_equal(json_string_value(json_object_get(dv_store_get(s, "rbac.authorization.k8s.io", "roles", "n", n2), "v")), "2");
+    json_t *l = dv_store_list(s, "rbac.authorization.k8s.io", "roles", "n");
+    assert_int_equal(json_array_size(l), 2);
+    json_decref(l);
+    char after[1300];
+    snprintf(after, sizeof(after), "n/%s", n1);
+    l = dv_store_list_after(s, "rbac.authorization.k8s.io", "roles", "n", dv_store_rv(s), after);
+    assert_int_equal(json_array_size(l), 1);
+    assert_string_equal(name_at(l, 0), n2);
+    json_decref(l);
+    assert_int_equal(dv_store_put(s, "", "cm", "n", NULL, obj("n", "x", "1")), 0); /* no name */
+    assert_int_equal(dv_store_delete(s, "", "cm", "n", NULL), 0);
+    assert_int_equal(dv_store_delete(s, "", "nothing", "n", "x"), 0);
+    dv_store_free(s);
+
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/store.log", dir);
+    FILE *f = fopen(path, "a");
+    assert_non_null(f);
+    fputs("[1,2]\n\"x\"\n{}\n{\"op\":\"put\"}\n", f);
+    fputs("{\"rv\":-7,\"op\":\"put\",\"g\":1,\"r\":\"cm\",\"ns\":\"a/b\",\"n\":\"c\",\"o\":{}}\n", f);
+    fputs("{\"rv\":3,\"op\":\"put\",\"r\":\"cm\",\"n\":\"c\",\"o\":{\"metadata\":{\"resourceVersion\":\"-1\"}}}\n", f);
+    fputs("{\"rv\":\"9\",\"op\":\"del\",\"g\":\"\",\"r\":\"cm\",\"ns\":\"zz\",\"n\":\"none\"}\n", f);
+    fclose(f);
+    assert_int_equal(dv_store_open(dir, 10, &s, msg, sizeof(msg)), 0);
+    assert_int_equal(dv_store_rv(s), 3); /* neither -7 nor "-1" moved it */
+    assert_string_equal(json_string_value(json_object_get(dv_store_get(s, "rbac.authorization.k8s.io", "roles", "n", n2), "v")), "2");
+    assert_non_null(dv_store_get(s, "", "cm", "", "c")); /* no namespace: cluster-scoped */
+    l = dv_store_list(s, "", "cm", NULL);
+    assert_int_equal(json_array_size(l), 1); /* not the one in "a/b" */
+    json_decref(l);
+    dv_store_free(s);
+    tu_rmtree(dir);
+    free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -510,6 +607,7 @@ int main(void)
         cmocka_unit_test(test_bad_data_dir),      cmocka_unit_test(test_serialized_objects),
         cmocka_unit_test(test_list_after),        cmocka_unit_test(test_tree_cache_and_items),
         cmocka_unit_test(test_each),              cmocka_unit_test(test_items_labels),
+        cmocka_unit_test(test_replay_texts),      cmocka_unit_test(test_long_keys_and_bad_log),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
