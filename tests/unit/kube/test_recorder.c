@@ -12,6 +12,7 @@
 #include "fakeclient.h"
 #include "kube/config.h"
 #include "kube/recorder.h"
+#include "util/log.h"
 
 typedef struct fake_sink {
     pthread_mutex_t mu;
@@ -256,12 +257,32 @@ static void test_full_queue_drops(void **state)
     }
     assert_int_equal(recorder_event(r, o, RECORDER_NORMAL, "Probe", "p1"), 0);
     assert_int_equal(recorder_event(r, o, RECORDER_NORMAL, "Probe", "p2"), 0);
+    FILE *log = tmpfile();
+    assert_non_null(log);
+    pb_log_configure(PB_LOG_WARN, PB_LOG_TEXT, log);
     assert_int_equal(recorder_event(r, o, RECORDER_NORMAL, "Probe", "p3"), PB_ETOOLARGE);
     /* Queue (2) is now full: further events are dropped, never blocking. */
     unsigned long before = recorder_dropped(r);
     assert_true(before >= 1);
     assert_int_equal(recorder_event(r, o, RECORDER_NORMAL, "R", "dropped"), PB_ETOOLARGE);
     assert_int_equal(recorder_dropped(r), before + 1);
+    /* One warning for the first drop, none for the next within a minute,
+     * then one with the count since: drops are visible, not one line each. */
+    t += 61;
+    assert_int_equal(recorder_event(r, o, RECORDER_NORMAL, "R", "dropped again"), PB_ETOOLARGE);
+    pb_log_configure(PB_LOG_INFO, PB_LOG_TEXT, NULL);
+    char text[4096] = "";
+    rewind(log);
+    size_t got = fread(text, 1, sizeof text - 1, log);
+    text[got] = '\0';
+    fclose(log);
+    const char *w1 = strstr(text, "Events dropped since the last warning");
+    assert_non_null(w1);
+    assert_non_null(strstr(w1, "dropped=1"));
+    const char *w2 = strstr(w1 + 1, "Events dropped since the last warning");
+    assert_non_null(w2);
+    assert_non_null(strstr(w2, "dropped=2"));
+    assert_null(strstr(w2 + 1, "Events dropped since the last warning"));
     assert_int_equal(recorder_flush(r, 0.05), PB_ETIMEOUT);
     pthread_mutex_lock(&f.mu);
     f.block = 0;
