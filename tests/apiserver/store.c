@@ -79,6 +79,14 @@ typedef struct ev_slot {
     struct entry *obj, *prev; /* references; prev NULL for ADDED */
 } ev_slot;
 
+/* An object with its compact JSON, for dv_store_json while an event whose
+ * object is not a cached tree is delivered. */
+typedef struct ev_text {
+    const json_t *obj;
+    const char *text;
+    size_t len;
+} ev_text;
+
 typedef struct sub {
     int id;
     dv_store_cb cb;
@@ -93,9 +101,7 @@ struct dv_store {
     size_t ncached;
     entry **tmap; /* tree pointer -> entry, chained, tmap_cap a power of 2 */
     size_t tmap_cap;
-    const json_t *ev_obj; /* a DELETED or replayed event's object while it is delivered ... */
-    const char *ev_text;  /* ... and its JSON */
-    size_t ev_len;
+    ev_text ev; /* a DELETED or replayed event's object and JSON while it is delivered */
     uint64_t rv, floor;
     ev_slot *ring;
     size_t window, head, count; /* head: index of the oldest slot */
@@ -318,6 +324,13 @@ static json_t *decode(const entry *e)
     return t;
 }
 
+/* e's object as a new reference: its cached tree, or decoded for the
+ * caller alone (not cached). */
+static json_t *tree_uncached(const entry *e)
+{
+    return e->tree ? json_incref(e->tree) : decode(e);
+}
+
 /* e's object (e live): borrowed from the cache, decoded now if need be. */
 static json_t *tree_of(dv_store *s, entry *e)
 {
@@ -391,9 +404,9 @@ static void bucket_set(dv_store *s, bucket *b, const char *key, const char *text
 
 const char *dv_store_json(dv_store *s, const json_t *obj, size_t *len)
 {
-    if (obj && obj == s->ev_obj) {
-        *len = s->ev_len;
-        return s->ev_text;
+    if (obj && obj == s->ev.obj) {
+        *len = s->ev.len;
+        return s->ev.text;
     }
     entry *e = tmap_find(s, obj);
     if (!e)
@@ -723,7 +736,7 @@ const json_t *dv_store_items_obj(dv_store *s, dv_store_items *l, size_t i)
     if (!it->tree && it->e) {
         if (it->e->tree)
             cache_touch(s, it->e);
-        it->tree = it->e->tree ? json_incref(it->e->tree) : decode(it->e);
+        it->tree = tree_uncached(it->e);
     }
     return it->tree;
 }
@@ -836,7 +849,7 @@ void dv_store_each(dv_store *s, dv_store_each_cb cb, void *ud)
         bucket *b = &s->buckets[bi];
         for (size_t i = 0; i < b->n; i++) {
             const entry *e = b->v[i];
-            json_t *o = e->tree ? json_incref(e->tree) : decode(e);
+            json_t *o = tree_uncached(e);
             if (!o)
                 continue;
             char ns[256];
@@ -963,17 +976,12 @@ uint64_t dv_store_delete(dv_store *s, const char *group, const char *resource, c
     entry *elast = entry_new(s, key, text ? text : "{}", text ? strlen(text) : 2, last);
     elast->live = 0;
     key_free(key, kbuf);
-    const json_t *saved = s->ev_obj;
-    const char *saved_text = s->ev_text;
-    size_t saved_len = s->ev_len;
-    s->ev_obj = text ? last : NULL; /* ("{}" only when out of memory: not last's text) */
-    s->ev_text = ENTRY_TEXT(elast);
-    s->ev_len = elast->len;
+    ev_text saved = s->ev;
+    /* ("{}" only when out of memory: not last's text) */
+    s->ev = (ev_text){text ? last : NULL, ENTRY_TEXT(elast), elast->len};
     free(text);
     emit(s, DV_EV_DELETED, group, resource, ns, last, elast, prev, old);
-    s->ev_obj = saved;
-    s->ev_text = saved_text;
-    s->ev_len = saved_len;
+    s->ev = saved;
     entry_unref(elast);
     entry_unref(old);
     json_decref(last);
@@ -1010,20 +1018,14 @@ int dv_store_replay(dv_store *s, uint64_t since, dv_store_cb cb, void *ud)
         if (e->rv <= since)
             continue;
         /* Decoded for the delivery; the text goes out as it is (dv_store_json). */
-        json_t *obj = e->obj->tree ? json_incref(e->obj->tree) : decode(e->obj);
-        json_t *prev = !e->prev ? NULL : e->prev->tree ? json_incref(e->prev->tree) : decode(e->prev);
+        json_t *obj = tree_uncached(e->obj);
+        json_t *prev = e->prev ? tree_uncached(e->prev) : NULL;
         if (obj && (prev || !e->prev)) {
-            const json_t *saved = s->ev_obj;
-            const char *saved_text = s->ev_text;
-            size_t saved_len = s->ev_len;
-            s->ev_obj = obj;
-            s->ev_text = ENTRY_TEXT(e->obj);
-            s->ev_len = e->obj->len;
+            ev_text saved = s->ev;
+            s->ev = (ev_text){obj, ENTRY_TEXT(e->obj), e->obj->len};
             dv_event ev = {e->type, e->rv, e->group, e->resource, e->ns, obj, prev};
             cb(ud, &ev);
-            s->ev_obj = saved;
-            s->ev_text = saved_text;
-            s->ev_len = saved_len;
+            s->ev = saved;
         }
         json_decref(obj);
         json_decref(prev);
