@@ -226,7 +226,7 @@ tool_alone() {
                 "$TOFU" output -json -no-color >outputs.json 2>&1
         ) || { log "tool alone: run $i failed: $(tail -5 "$d"/*.log)"; return 1; }
         t1=$(now)
-        out="$out $(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.2f", b-a}')"
+        out="$out $(delta2 "$t0" "$t1")"
         [ -f "$RUN_DIR/local-cloud/alone-$i/bucket/.paybill-bucket" ] || log "tool alone: run $i made no bucket (root module shape changed?)"
     done
     # shellcheck disable=SC2086
@@ -299,7 +299,7 @@ CFG
         req=$(requests_total)
         curl -sS "http://$METRICS_ADDR/metrics" >"$RUN_DIR/metrics.ready.txt" 2>/dev/null || true
     fi
-    api_cpu=$(awk -v a="$api_cpu0" -v b="$(cpu_s "$api_pid")" 'BEGIN{printf "%.2f", b-a}')
+    api_cpu=$(delta2 "$api_cpu0" "$(cpu_s "$api_pid")")
     local api_hwm
     api_hwm=$(vm_kb "$api_pid" VmHWM)
     # The last CloudReady transition (second resolution), from operator start.

@@ -9,6 +9,7 @@
 log() { printf '[%s %s] %s\n' "$BENCH_TAG" "$(date -u +%H:%M:%S)" "$*" >&2; }
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.1f", b-a}'; }
+delta2() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f", b-a}'; } # B - A, e.g. CPU seconds
 clk_tck=$(getconf CLK_TCK)
 # utime+stime (own) and cutime+cstime (waited-for children) of a process, in seconds.
 cpu_s() { awk -v t="$clk_tck" '{sub(/^.*\) /,""); printf "%.2f", ($12+$13)/t}' "/proc/$1/stat"; }

@@ -311,17 +311,17 @@ bench_one() {
     done
     local op_cpu_ready api_cpu_ready hwm
     op_cpu_ready=$(cpu_s "$op_pid" 2>/dev/null || echo NA)
-    api_cpu_ready=$(awk -v a="$api_cpu0" -v b="$(cpu_s "$api_pid")" 'BEGIN{printf "%.2f", b-a}')
+    api_cpu_ready=$(delta2 "$api_cpu0" "$(cpu_s "$api_pid")")
     local cp_fields=""
-    [ -z "$etcd_pid" ] || cp_fields+=" etcd_cpu_ready_s=$(awk -v a="$etcd_cpu0" -v b="$(cpu_s "$etcd_pid")" 'BEGIN{printf "%.2f", b-a}')"
-    [ -z "$kcm_pid" ] || cp_fields+=" kcm_cpu_ready_s=$(awk -v a="$kcm_cpu0" -v b="$(cpu_s "$kcm_pid")" 'BEGIN{printf "%.2f", b-a}')"
+    [ -z "$etcd_pid" ] || cp_fields+=" etcd_cpu_ready_s=$(delta2 "$etcd_cpu0" "$(cpu_s "$etcd_pid")")"
+    [ -z "$kcm_pid" ] || cp_fields+=" kcm_cpu_ready_s=$(delta2 "$kcm_cpu0" "$(cpu_s "$kcm_pid")")"
     hwm=$(vm_kb "$op_pid" VmHWM 2>/dev/null || echo NA)
     local db_fields=""
     if [ -n "$LAYOUT" ]; then
         # Ready includes DatabaseReady: every tenant's data is in place
         # (pg_tenants_active checks it on the server). On a timeout: the
         # server's CPU and its count so far.
-        db_fields=" layout=$LAYOUT pg_cpu_ready_s=$(awk -v a="$pg_cpu0" -v b="$(pg_cpu_s)" 'BEGIN{printf "%.2f", b-a}')"
+        db_fields=" layout=$LAYOUT pg_cpu_ready_s=$(delta2 "$pg_cpu0" "$(pg_cpu_s)")"
         [ -z "$t_ready" ] ||
             db_fields+=" tenants_per_s=$(awk -v n="$n" -v t="$t_ready" 'BEGIN{printf "%.1f", n/t}') op_cpu_ms_per_tenant=$(awk -v n="$n" -v c="$op_cpu_ready" 'BEGIN{printf "%.2f", 1000*c/n}')"
         db_fields+=" pg_tenants_active=$(pg_tenants_active)"
@@ -368,7 +368,7 @@ bench_one() {
     # the first pass: that work falls after Ready, in the settle and
     # steady windows. So also the CPU from the start to the window's end.
     [ -z "$LAYOUT" ] ||
-        db_fields+=" op_cpu_end_s=$c1 pg_cpu_end_s=$(awk -v a="$pg_cpu0" -v b="$(pg_cpu_s)" 'BEGIN{printf "%.2f", b-a}')"
+        db_fields+=" op_cpu_end_s=$c1 pg_cpu_end_s=$(delta2 "$pg_cpu0" "$(pg_cpu_s)")"
     local rss cache_objects cache_kb
     rss=$(vm_kb "$op_pid" VmRSS)
     curl -sS "http://$METRICS_ADDR/metrics" >"$out/metrics-$tag.steady.txt" 2>/dev/null || true
@@ -376,7 +376,7 @@ bench_one() {
     cache_objects=$(awk '/^paybill_informer_cached_objects\{/ {s += $2} END {printf "%d", s}' "$out/metrics-$tag.steady.txt")
     cache_kb=$(awk '/^paybill_informer_cache_bytes\{/ {s += $2} END {printf "%d", s / 1024}' "$out/metrics-$tag.steady.txt")
     local steady_cpu steady_pct dreq
-    steady_cpu=$(awk -v a="$c0" -v b="$c1" 'BEGIN{printf "%.2f", b-a}')
+    steady_cpu=$(delta2 "$c0" "$c1")
     steady_pct=$(awk -v a="$c0" -v b="$c1" -v s="$w0" -v e="$w1" 'BEGIN{printf "%.2f", 100*(b-a)/(e-s)}')
     dreq=$(join <(sort "$RUN_DIR/requests.steady0") <(sort "$RUN_DIR/requests.steady1") |
         awk '$1 !~ /NON2XX/ && $3 != $2 {printf "%s%s:+%d", s, $1, $3-$2; s=","}')
