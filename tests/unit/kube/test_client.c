@@ -156,6 +156,36 @@ static void test_escaping_and_list_query(void **state)
                         "&resourceVersionMatch=NotOlderThan&limit=50&continue=a%2Bb%2Fc%3D&timeoutSeconds=9");
 }
 
+/* A server URL with a path (an API server behind a proxy): requests go
+ * under it, with the query as built. The client hands libcurl the parsed
+ * base with only the path and query set, so this is where a mistake in
+ * joining them would show. */
+static void test_server_url_with_path(void **state)
+{
+    fixture *f = *state;
+    char url[128], cl[512];
+    fa_url(f->srv, url, sizeof url);
+    const char *paths[] = {"/k8s/clusters/c-1", "/k8s/clusters/c-1/"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(cl, sizeof cl, "    server: %s%s", url, paths[i]);
+        kube_config *cfg = make_config(f->dir, cl, "    token: abc");
+        kube_client_options opt = {.qps = 1000, .burst = 1000, .timeout_ms = 5000};
+        kube_client *c = NULL;
+        assert_int_equal(kube_client_new(cfg, &opt, &c, NULL), 0);
+        kube_config_free(cfg);
+        fa_push_json(f->srv, 200, "{\"kind\":\"TenantList\",\"items\":[]}");
+        json_t *out = NULL;
+        kube_request_opts o = {.limit = 5, .timeout_seconds = 9};
+        assert_int_equal(kube_list(c, &TENANTS, "ns", &o, &out, NULL), 0);
+        json_decref(out);
+        /* One slash between the server's path and the API path, whether
+         * or not the server URL ends in one. */
+        assert_string_equal(fa_req_at(f->srv, i)->target,
+                            "/k8s/clusters/c-1/apis/paybill.dev/v1alpha1/namespaces/ns/tenants?limit=5&timeoutSeconds=9");
+        kube_client_free(c);
+    }
+}
+
 static void test_create_and_already_exists(void **state)
 {
     fixture *f = *state;
@@ -1048,6 +1078,7 @@ int main(void)
         T(test_get_ok),
         T(test_get_not_found_status),
         T(test_escaping_and_list_query),
+        T(test_server_url_with_path),
         T(test_create_and_already_exists),
         T(test_update_conflict_and_status),
         T(test_new_resource_version),
