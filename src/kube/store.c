@@ -209,9 +209,7 @@ store *store_new(void)
     if (!s)
         return NULL;
     pthread_rwlock_init(&s->lock, NULL);
-    if (store_add_indexer(s, STORE_INDEX_NAMESPACE, store_index_namespace, NULL, NULL) ||
-        store_add_indexer(s, STORE_INDEX_LABEL, store_index_labels, NULL, NULL) ||
-        store_add_indexer(s, STORE_INDEX_OWNER_UID, store_index_owner_uids, NULL, NULL)) {
+    if (store_add_indexer(s, STORE_INDEX_NAMESPACE, store_index_namespace, NULL, NULL)) {
         store_free(s);
         return NULL;
     }

@@ -18,10 +18,13 @@
  * Cost: reading unpacks (about 1-2 us for a small object), so hot paths
  * that only need a resourceVersion use store_resource_version.
  *
- * Indexes: "namespace" (metadata.namespace), "label" (one value
- * "key=value" per label) and "owner-uid" (one per ownerReferences[].uid)
- * always exist; store_add_indexer() adds custom ones, and may be called at
- * any time (existing objects are indexed on the spot).
+ * Indexes: "namespace" (metadata.namespace) always exists.
+ * store_add_indexer() adds others, and may be called at any time (existing
+ * objects are indexed on the spot); "label" (one value "key=value" per
+ * label) and "owner-uid" (one per ownerReferences[].uid) are ready-made
+ * ones. Like client-go's, an index is opt-in: every upsert pays for each
+ * one in CPU and memory (about 50 bytes per value per object), and the
+ * operator looks nothing up by label or owner.
  *
  * Thread-safety: a rwlock; readers run in parallel.
  */
@@ -87,7 +90,8 @@ size_t store_len(store *s);
  * allocator, tree and index overhead (about 235 B per small object). */
 size_t store_bytes(store *s);
 
-/* The built-in index functions, usable on their own. */
+/* Index functions: the "namespace" index's, and the ready-made ones for
+ * STORE_INDEX_LABEL and STORE_INDEX_OWNER_UID (store_add_indexer). */
 json_t *store_index_namespace(json_t *obj, void *ud);
 json_t *store_index_labels(json_t *obj, void *ud);
 json_t *store_index_owner_uids(json_t *obj, void *ud);

@@ -146,6 +146,12 @@ static void test_upsert_get_delete(void **state)
 static void test_builtin_indexes_follow_updates(void **state)
 {
     store *s = store_new();
+    /* Only the namespace index comes with a store; the others are opt-in. */
+    size_t n = 0;
+    assert_int_equal(store_index_count(s, STORE_INDEX_LABEL, "app=db", &n), PB_ENOTFOUND);
+    assert_int_equal(store_index_count(s, STORE_INDEX_OWNER_UID, "u-1", &n), PB_ENOTFOUND);
+    assert_int_equal(store_add_indexer(s, STORE_INDEX_LABEL, store_index_labels, NULL, NULL), 0);
+    assert_int_equal(store_add_indexer(s, STORE_INDEX_OWNER_UID, store_index_owner_uids, NULL, NULL), 0);
     put(s, "{\"metadata\":{\"name\":\"a\",\"namespace\":\"n1\",\"labels\":{\"app\":\"db\",\"tier\":\"gold\"},"
            "\"ownerReferences\":[{\"uid\":\"u-1\",\"kind\":\"Tenant\",\"name\":\"t\"}]}}");
     put(s, "{\"metadata\":{\"name\":\"b\",\"namespace\":\"n1\",\"labels\":{\"app\":\"web\"}}}");
@@ -294,6 +300,7 @@ static void test_lists_in_key_order(void **state)
 static void test_matches_model(void **state)
 {
     store *s = store_new();
+    assert_int_equal(store_add_indexer(s, STORE_INDEX_LABEL, store_index_labels, NULL, NULL), 0);
     json_t *model = json_object();
     unsigned int seed = 42;
     char buf[256], key[64];
