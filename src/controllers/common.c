@@ -315,6 +315,42 @@ int operator_pred_never(json_t *old_obj, json_t *new_obj, void *ud)
     return 0;
 }
 
+static int skipped(const char *k, const char *const *skip)
+{
+    for (; *skip; skip++)
+        if (strcmp(k, *skip) == 0)
+            return 1;
+    return 0;
+}
+
+/* Whether objects a and b differ in a member not named in skip
+ * (NULL-terminated). */
+static int differs_except(const json_t *a, const json_t *b, const char *const *skip)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)a, k, v)
+        if (!skipped(k, skip) && !json_equal(v, json_object_get(b, k)))
+            return 1;
+    json_object_foreach((json_t *)b, k, v)
+        if (!skipped(k, skip) && !json_object_get(a, k))
+            return 1;
+    return 0;
+}
+
+int operator_pred_beyond_status(json_t *old_obj, json_t *new_obj, void *ud)
+{
+    (void)ud;
+    static const char *const top[] = {"status", "metadata", NULL};
+    static const char *const meta[] = {"resourceVersion", "managedFields", NULL};
+    if (!json_is_object(old_obj) || !json_is_object(new_obj))
+        return 1;
+    json_t *om = json_object_get(old_obj, "metadata"), *nm = json_object_get(new_obj, "metadata");
+    if (!json_is_object(om) || !json_is_object(nm))
+        return !json_equal(om, nm) || differs_except(old_obj, new_obj, top);
+    return differs_except(old_obj, new_obj, top) || differs_except(om, nm, meta);
+}
+
 void operator_keys_where(store *st, const char *match_path, const char *value,
                          const char *key_path, json_t *keys)
 {

@@ -449,7 +449,8 @@ int operator_run(const pb_options *opts, pb_err *err)
             goto out;
     for (int k = 0; k < OP_CHILD_COUNT; k++)
         if (children[k] &&
-            (rc = controller_watches(op.tenant_ctrl, children[k], operator_map_child_to_tenant, &op, err)) != 0)
+            (rc = controller_watches_filtered(op.tenant_ctrl, children[k], operator_map_child_to_tenant, &op,
+                                              operator_pred_beyond_status, NULL, err)) != 0)
             goto out;
     /* Signed licences per tenant, and their keys (licence_controller.h). */
     if ((rc = licence_setup(m, &op, &cfg.licence, tenants, plans, subs, children[OP_CHILD_CONFIGMAPS],

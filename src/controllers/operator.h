@@ -257,6 +257,12 @@ void operator_keys_where(store *st, const char *match_path, const char *value,
  * only). */
 int operator_pred_path_changed(json_t *old_obj, json_t *new_obj, void *ud);
 int operator_pred_never(json_t *old_obj, json_t *new_obj, void *ud);
+/* Something besides status and the server's bookkeeping
+ * (metadata.resourceVersion, metadata.managedFields) changed: what the
+ * Tenant reconciler compares in its children. A quota's status, rewritten
+ * by kube-controller-manager on every pod created or deleted in the tenant's
+ * namespace, does not re-run the tenant. Relists and deletes always pass. */
+int operator_pred_beyond_status(json_t *old_obj, json_t *new_obj, void *ud);
 
 /* The live Subscriptions of a tenant (not canceled, or not yet computed),
  * from the cache: a new array. */

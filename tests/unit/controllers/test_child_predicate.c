@@ -1,0 +1,97 @@
+/* Unit tests for the update predicate on the Tenant reconciler's child
+ * watches (operator_pred_beyond_status): a change of status or of the
+ * server's bookkeeping alone does not re-run the tenant; any other change
+ * (spec, labels, owners, deletion, a member added or removed) does. */
+#include "testutil.h"
+
+#include <jansson.h>
+
+#include "controllers/operator.h"
+
+static json_t *quota(const char *rv, const char *hard_pods, const char *used_pods)
+{
+    return json_pack("{s:s, s:s, s:{s:s, s:s, s:s, s:{s:s}, s:[{s:s}]}, s:{s:{s:s}}, s:{s:{s:s}}}", "apiVersion",
+                     "v1", "kind", "ResourceQuota", "metadata", "name", "tenant-quota", "namespace", "tenant-acme",
+                     "resourceVersion", rv, "labels", "paybill.dev/tenant", "acme", "managedFields", "manager",
+                     "paybill-operator", "spec", "hard", "pods", hard_pods, "status", "used", "pods", used_pods);
+}
+
+static int pred(json_t *a, json_t *b)
+{
+    return operator_pred_beyond_status(a, b, NULL);
+}
+
+static void test_status_and_bookkeeping_do_not_pass(void **state)
+{
+    (void)state;
+    json_t *a = quota("5", "10", "0"), *b = quota("6", "10", "3");
+    assert_false(pred(a, b)); /* kube-controller-manager counted pods */
+    assert_false(pred(a, a)); /* a resync: nothing changed */
+    json_object_set_new(json_object_get(b, "metadata"), "managedFields", json_pack("[{s:s}]", "manager", "kcm"));
+    assert_false(pred(a, b));
+    json_object_del(b, "status"); /* status gone altogether */
+    assert_false(pred(a, b));
+    json_decref(a);
+    json_decref(b);
+}
+
+static void test_other_changes_pass(void **state)
+{
+    (void)state;
+    json_t *a = quota("5", "10", "0");
+
+    json_t *b = quota("6", "20", "0"); /* spec edited by hand: drift */
+    assert_true(pred(a, b));
+    json_decref(b);
+
+    b = quota("6", "10", "0"); /* a label removed */
+    json_object_clear(json_object_get(json_object_get(b, "metadata"), "labels"));
+    assert_true(pred(a, b));
+    json_decref(b);
+
+    b = quota("6", "10", "0"); /* being deleted */
+    json_object_set_new(json_object_get(b, "metadata"), "deletionTimestamp", json_string("2026-12-05T00:00:00Z"));
+    assert_true(pred(a, b));
+    assert_true(pred(b, a)); /* and the other way round: a member only old has */
+    json_decref(b);
+
+    b = quota("6", "10", "0"); /* a new top-level member */
+    json_object_set_new(b, "data", json_pack("{s:s}", "k", "v"));
+    assert_true(pred(a, b));
+    json_decref(b);
+
+    b = quota("6", "10", "0"); /* spec gone */
+    json_object_del(b, "spec");
+    assert_true(pred(a, b));
+    json_decref(b);
+    json_decref(a);
+}
+
+static void test_odd_shapes_pass(void **state)
+{
+    (void)state;
+    /* Not what an API server sends, but never a reason to miss a change. */
+    json_t *a = quota("5", "10", "0"), *arr = json_array(), *bare = json_object();
+    assert_true(pred(a, arr));
+    assert_true(pred(arr, a));
+    assert_true(pred(NULL, a));
+    assert_true(pred(a, bare)); /* no metadata on one side */
+    json_t *b = json_deep_copy(a);
+    json_object_set_new(b, "metadata", json_string("x"));
+    assert_true(pred(a, b));
+    assert_false(pred(b, b)); /* equal, metadata not an object: nothing new */
+    json_decref(a);
+    json_decref(b);
+    json_decref(arr);
+    json_decref(bare);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_status_and_bookkeeping_do_not_pass),
+        cmocka_unit_test(test_other_changes_pass),
+        cmocka_unit_test(test_odd_shapes_pass),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
