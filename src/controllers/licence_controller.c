@@ -11,6 +11,7 @@
 
 #include "controllers/conditions.h"
 #include "controllers/licence_keys.h"
+#include "controllers/licence_memo.h"
 #include "controllers/licencespec.h"
 #include "controllers/tenantspec.h"
 #include "util/json.h"
@@ -31,10 +32,7 @@ struct licence_state {
     lickeys *ring; /* as last read from (or written to) the Secret; NULL until then */
     pb_counter *signed_total, *rotations;
     pb_gauge *keys;
-    /* The memo (below), under its own lock: never held across a request. */
-    pthread_mutex_t memo_mu;
-    json_t *memo; /* tenant -> {"token", "jwks", "claims", "at"} */
-    time_t memo_swept;
+    licmemo *memo; /* thread-safe on its own */
 };
 
 /* ---- small helpers ---------------------------------------------------------- */
@@ -250,122 +248,11 @@ static controller_result reconcile_keys(operator_ctx *op, licence_state *ls, pb_
     return requeue_at(next, now, 300);
 }
 
-/* ---- the memo ------------------------------------------------------------------ */
-
-/* What this controller last wrote to, or read from, a tenant's licence
- * Secret and ConfigMap, trusted for LICENCE_MEMO_S instead of reading them
- * again. A new tenant's licence is reconciled four or five times within a
- * second or two (its namespace becomes ready, its phase and subscription
- * state change), and each reconcile read both objects back: two GETs, the
- * larger part of this controller's cost in a cold start. Only this
- * controller writes them; an edit by hand is still found and repaired, at
- * the first reconcile after the window instead of the next one. Entries
- * are dropped on errors and when they expire, so memory follows the
- * tenants reconciled in the last LICENCE_MEMO_S, not all of them. */
-#define LICENCE_MEMO_S 30
-
-static void memo_wipe(json_t *entry)
-{
-    json_t *t = json_object_get(entry, "token");
-    if (json_is_string(t)) /* a licence is a bearer credential */
-        pb_secret_wipe((char *)json_string_value(t), json_string_length(t));
-}
-
-/* keep_empty: a namespace-just-created note stays (a tenant whose
- * namespace is not ready yet still has nothing in it). */
-static void memo_drop(licence_state *ls, const char *tenant, int keep_empty)
-{
-    pthread_mutex_lock(&ls->memo_mu);
-    json_t *e = json_object_get(ls->memo, tenant);
-    if (e && !(keep_empty && json_is_true(json_object_get(e, "empty")))) {
-        memo_wipe(e);
-        json_object_del(ls->memo, tenant);
-    }
-    pthread_mutex_unlock(&ls->memo_mu);
-}
-
-static void memo_forget(licence_state *ls, const char *tenant)
-{
-    memo_drop(ls, tenant, 0);
-}
-
-/* Put entry e (owned; NULL: out of memory) for the tenant, replacing what
- * was there, and drop expired entries at most once per window. */
-static void memo_set(licence_state *ls, const char *tenant, json_t *e, time_t now)
-{
-    pthread_mutex_lock(&ls->memo_mu);
-    json_t *old = json_object_get(ls->memo, tenant);
-    if (old)
-        memo_wipe(old);
-    if (!e || json_object_set_new(ls->memo, tenant, e) != 0)
-        json_object_del(ls->memo, tenant); /* out of memory: forget rather than keep a stale entry */
-    if (now - ls->memo_swept >= LICENCE_MEMO_S) {
-        const char *k;
-        json_t *v, *tmp;
-        json_object_foreach_safe(ls->memo, tmp, k, v) {
-            if (now - (time_t)json_integer_value(json_object_get(v, "at")) >= LICENCE_MEMO_S) {
-                memo_wipe(v);
-                json_object_del(ls->memo, k);
-            }
-        }
-        ls->memo_swept = now;
-    }
-    pthread_mutex_unlock(&ls->memo_mu);
-}
-
-/* Remember what the tenant's objects hold now (what was just written or
- * read: never what came from the memo itself, or it would not expire). */
-static void memo_put(licence_state *ls, const char *tenant, const char *token, const char *jwks,
-                     const char *claims, time_t now)
-{
-    if (!token || !jwks || !claims) {
-        memo_forget(ls, tenant);
-        return;
-    }
-    memo_set(ls, tenant,
-             json_pack("{s:s, s:s, s:s, s:I}", "token", token, "jwks", jwks, "claims", claims, "at",
-                       (json_int_t)now),
-             now);
-}
-
 void licence_namespace_created(operator_ctx *op, const char *tenant)
 {
     licence_state *ls = op->licence;
-    if (!ls)
-        return;
-    time_t now = operator_now(op);
-    memo_set(ls, tenant, json_pack("{s:b, s:I}", "empty", 1, "at", (json_int_t)now), now);
-}
-
-/* 1 with the remembered token (malloc'd) and a ConfigMap-shaped copy of
- * the remembered data (new reference) when the memo is fresh; else 0.
- * A namespace just created (licence_namespace_created) is a hit with
- * neither: nothing there yet. */
-static int memo_get(licence_state *ls, const char *tenant, time_t now, char **token, json_t **cm)
-{
-    int hit = 0;
-    *token = NULL;
-    *cm = NULL;
-    pthread_mutex_lock(&ls->memo_mu);
-    json_t *e = json_object_get(ls->memo, tenant);
-    time_t at = (time_t)json_integer_value(json_object_get(e, "at"));
-    int fresh = e && now >= at && now - at < LICENCE_MEMO_S;
-    if (fresh && json_is_true(json_object_get(e, "empty"))) {
-        hit = 1;
-    } else if (fresh) {
-        *token = strdup(json_string_value(json_object_get(e, "token")));
-        *cm = json_pack("{s:{s:O, s:O}}", "data", "jwks.json", json_object_get(e, "jwks"), "claims.json",
-                        json_object_get(e, "claims"));
-        hit = *token && *cm;
-        if (!hit) {
-            free(*token);
-            json_decref(*cm);
-            *token = NULL;
-            *cm = NULL;
-        }
-    }
-    pthread_mutex_unlock(&ls->memo_mu);
-    return hit;
+    if (ls)
+        licmemo_put_empty(ls->memo, tenant, operator_now(op));
 }
 
 /* ---- one tenant ----------------------------------------------------------------- */
@@ -472,7 +359,7 @@ static controller_result reconcile_tenant(operator_ctx *op, licence_state *ls, c
     if (deleting || !cond_is_true(o.status, "NamespaceReady") || !json_object_get(o.status, "plan")) {
         /* Nothing to sign into yet (or any more); the Tenant's next status
          * change brings it back. */
-        memo_drop(ls, name, !deleting);
+        licmemo_drop(ls->memo, name, !deleting);
         json_decref(o.old_status);
         json_decref(o.obj);
         return controller_ok();
@@ -516,13 +403,14 @@ static controller_result reconcile_tenant(operator_ctx *op, licence_state *ls, c
     time_t now = operator_now(op), renew_at = 0;
     licencespec_action act = LICENCE_KEEP;
     char *live = NULL, *ctext = NULL;
-    int from_memo = jwks_text && ent && memo_get(ls, name, now, &live, &cm);
+    int from_memo = jwks_text && ent && licmemo_get(ls->memo, name, now, jwks_text, &live, &cm, &current, cur_kid);
     int rc = from_memo ? 0 : jwks_text && ent ? read_live(op, ns, &sec, &cm, err) : pb_err_oom(err);
     if (rc == 0) {
         if (!from_memo)
             live = secret_value(sec, "licence.jwt");
-        /* Whatever does not verify against our keys is not a licence. */
-        if (live && pb_jws_verify(live, jwks, &current, cur_kid, NULL) != 0)
+        /* Whatever does not verify against our keys is not a licence (the
+         * memo answers for a token it saw verified against these keys). */
+        if (live && !current && pb_jws_verify(live, jwks, &current, cur_kid, NULL) != 0)
             current = NULL;
         act = licencespec_decide(&ls->spec, name, current, cur_kid, active_kid, ent, now, &renew_at);
     }
@@ -543,7 +431,7 @@ static controller_result reconcile_tenant(operator_ctx *op, licence_state *ls, c
         if (rc == 0)
             rc = apply_secret(op, name, ns, token, gen, err);
         if (rc == 0) {
-            memo_put(ls, name, token, jwks_text, ctext, now);
+            licmemo_put(ls->memo, name, token, jwks_text, ctext, claims, kid, now);
             pb_metrics_counter_add(ls->signed_total, 1, licencespec_action_name(act), NULL);
             char g[32];
             snprintf(g, sizeof g, "%lld", gen);
@@ -576,14 +464,14 @@ static controller_result reconcile_tenant(operator_ctx *op, licence_state *ls, c
         if (!have_jwks || strcmp(have_jwks, jwks_text) != 0 || !json_equal(have_claims, claims)) {
             rc = apply_configmap(op, name, ns, ctext = claims_text(claims), jwks_text, err);
             if (rc == 0)
-                memo_put(ls, name, live, jwks_text, ctext, now);
+                licmemo_put(ls->memo, name, live, jwks_text, ctext, current, cur_kid, now);
         } else if (!from_memo) {
-            memo_put(ls, name, live, have_jwks, hc, now);
+            licmemo_put(ls->memo, name, live, have_jwks, hc, current, cur_kid, now);
         }
         json_decref(have_claims);
     }
     if (rc != 0)
-        memo_forget(ls, name);
+        licmemo_drop(ls->memo, name, 0);
     controller_result res;
     if (rc == PB_EUNAVAILABLE) {
         pb_err_clear(err);
@@ -682,8 +570,7 @@ int licence_setup(manager *m, operator_ctx *op, const opconfig_licence *cfg, inf
                                       .renew_before_s = cfg->renew_before_ms / 1000};
     ls->policy = (lickeys_policy){.rotation_s = cfg->key_rotation_ms / 1000, .overlap_s = cfg->key_overlap_ms / 1000};
     pthread_mutex_init(&ls->mu, NULL);
-    pthread_mutex_init(&ls->memo_mu, NULL);
-    ls->memo = json_object();
+    ls->memo = licmemo_new();
     op->licence = ls;
     if (!ls->memo)
         return pb_err_oom(err);
@@ -719,12 +606,7 @@ void licence_state_free(licence_state *s)
     if (!s)
         return;
     lickeys_free(s->ring);
-    const char *k;
-    json_t *v;
-    json_object_foreach(s->memo, k, v)
-        memo_wipe(v);
-    json_decref(s->memo);
-    pthread_mutex_destroy(&s->memo_mu);
+    licmemo_free(s->memo);
     pthread_mutex_destroy(&s->mu);
     free(s);
 }
