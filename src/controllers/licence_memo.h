@@ -40,8 +40,10 @@ void licmemo_free(licmemo *m);
 /* Remember what the tenant's objects hold now: what was just written or
  * read, never what came from the memo itself (or it would not expire).
  * token, jwks (canonical text) and claims (the ConfigMap's text) as they
- * are there; payload and kid are what pb_jws_verify gave for token against
- * jwks, or what was signed. Copies all; any NULL forgets the tenant. */
+ * are there (a NULL one forgets the tenant); payload and kid are what
+ * pb_jws_verify gave for token against jwks, or what was signed, and are
+ * remembered only when the claims text decodes to that very payload
+ * (otherwise, or when NULL, get leaves verifying to the caller). */
 void licmemo_put(licmemo *m, const char *tenant, const char *token, const char *jwks, const char *claims,
                  const json_t *payload, const char *kid, time_t now);
 

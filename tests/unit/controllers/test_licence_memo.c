@@ -1,6 +1,7 @@
 /* Unit tests for the Licence controller's memo (licence_memo.c): fresh for
  * LICMEMO_TTL_S, and a remembered verification is handed out only with the
- * very JWKS it was checked against (anything else: the caller verifies). */
+ * very JWKS it was checked against, and only for claims that are the
+ * verified payload (anything else: the caller verifies). */
 #include "testutil.h"
 
 #include <jansson.h>
@@ -43,13 +44,14 @@ static void test_verification_only_with_the_same_keys(void **state)
     licmemo *m = licmemo_new();
     assert_non_null(m);
     json_t *payload = json_pack("{s:s, s:I}", "sub", "acme", "exp", (json_int_t)5000);
-    licmemo_put(m, "acme", "tok.en.sig", "{\"keys\":[A]}", "{claims}", payload, "kid-a", 100);
+    const char *claims = "{\n  \"exp\": 5000,\n  \"sub\": \"acme\"\n}"; /* as the ConfigMap shows it */
+    licmemo_put(m, "acme", "tok.en.sig", "{\"keys\":[A]}", claims, payload, "kid-a", 100);
 
     got g = get(m, "acme", 101, "{\"keys\":[A]}");
     assert_true(g.hit);
     assert_string_equal(g.token, "tok.en.sig");
     assert_string_equal(cm_data(&g, "jwks.json"), "{\"keys\":[A]}");
-    assert_string_equal(cm_data(&g, "claims.json"), "{claims}");
+    assert_string_equal(cm_data(&g, "claims.json"), claims);
     assert_non_null(g.payload);
     assert_true(json_equal(g.payload, payload));
     assert_string_equal(g.kid, "kid-a");
@@ -72,6 +74,24 @@ static void test_verification_only_with_the_same_keys(void **state)
     assert_null(g.payload);
     got_free(&g);
 
+    /* Claims text that is not the verified payload (or no payload, or no
+     * kid): the objects are remembered, no verification is. */
+    json_t *other = json_pack("{s:s, s:I}", "sub", "mallory", "exp", (json_int_t)5000);
+    const char *const texts[] = {claims, claims, claims, "{\"exp\": 5000, \"sub\": \"acme\", \"sub\": \"x\"}",
+                                 "not json"};
+    const json_t *payloads[] = {other, NULL, payload, payload, payload};
+    const char *kids[] = {"kid-a", "kid-a", NULL, "kid-a", "kid-a"};
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+        licmemo_put(m, "acme", "tok.en.sig", "{\"keys\":[A]}", texts[i], payloads[i], kids[i], 100);
+        g = get(m, "acme", 101, "{\"keys\":[A]}");
+        assert_true(g.hit);
+        assert_string_equal(cm_data(&g, "claims.json"), texts[i]);
+        assert_null(g.payload);
+        assert_string_equal(g.kid, "");
+        got_free(&g);
+    }
+    json_decref(other);
+
     json_decref(payload);
     licmemo_free(m);
 }
@@ -81,9 +101,10 @@ static void test_expiry_and_forgetting(void **state)
     (void)state;
     licmemo *m = licmemo_new();
     json_t *payload = json_pack("{s:s}", "sub", "acme");
-    licmemo_put(m, "acme", "t", "j", "c", payload, "k", 100);
+    licmemo_put(m, "acme", "t", "j", "{\"sub\":\"acme\"}", payload, "k", 100);
     got g = get(m, "acme", 100 + LICMEMO_TTL_S - 1, "j");
     assert_true(g.hit);
+    assert_non_null(g.payload);
     got_free(&g);
     g = get(m, "acme", 100 + LICMEMO_TTL_S, "j"); /* expired */
     assert_false(g.hit);
@@ -97,13 +118,18 @@ static void test_expiry_and_forgetting(void **state)
     assert_false(g.hit);
     got_free(&g);
 
-    /* Nothing verified (or anything missing) forgets the tenant. */
-    licmemo_put(m, "acme", "t", "j", "c", NULL, "k", 100);
+    /* A token, keys or claims missing forgets the tenant. */
+    licmemo_put(m, "acme", NULL, "j", "c", payload, "k", 100);
     g = get(m, "acme", 100, "j");
     assert_false(g.hit);
     got_free(&g);
     licmemo_put(m, "acme", "t", "j", "c", payload, "k", 100);
-    licmemo_put(m, "acme", "t", "j", "c", payload, NULL, 100);
+    licmemo_put(m, "acme", "t", NULL, "c", payload, "k", 100);
+    g = get(m, "acme", 100, "j");
+    assert_false(g.hit);
+    got_free(&g);
+    licmemo_put(m, "acme", "t", "j", "c", payload, "k", 100);
+    licmemo_put(m, "acme", "t", "j", NULL, payload, "k", 100);
     g = get(m, "acme", 100, "j");
     assert_false(g.hit);
     got_free(&g);
