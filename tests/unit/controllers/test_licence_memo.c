@@ -33,6 +33,15 @@ static void got_free(got *g)
     json_decref(g->payload);
 }
 
+/* Whether the memo is fresh for acme at now (keys "j"), nothing kept. */
+static int hit_at(licmemo *m, time_t now)
+{
+    got g = get(m, "acme", now, "j");
+    int hit = g.hit;
+    got_free(&g);
+    return hit;
+}
+
 static const char *cm_data(const got *g, const char *key)
 {
     return json_string_value(json_object_get(json_object_get(g->cm, "data"), key));
@@ -120,19 +129,13 @@ static void test_expiry_and_forgetting(void **state)
 
     /* A token, keys or claims missing forgets the tenant. */
     licmemo_put(m, "acme", NULL, "j", "c", payload, "k", 100);
-    g = get(m, "acme", 100, "j");
-    assert_false(g.hit);
-    got_free(&g);
+    assert_false(hit_at(m, 100));
     licmemo_put(m, "acme", "t", "j", "c", payload, "k", 100);
     licmemo_put(m, "acme", "t", NULL, "c", payload, "k", 100);
-    g = get(m, "acme", 100, "j");
-    assert_false(g.hit);
-    got_free(&g);
+    assert_false(hit_at(m, 100));
     licmemo_put(m, "acme", "t", "j", "c", payload, "k", 100);
     licmemo_put(m, "acme", "t", "j", NULL, payload, "k", 100);
-    g = get(m, "acme", 100, "j");
-    assert_false(g.hit);
-    got_free(&g);
+    assert_false(hit_at(m, 100));
 
     /* A namespace just created: a hit with nothing in it. Dropping with
      * keep_empty keeps that note, not a real entry. */
@@ -144,18 +147,12 @@ static void test_expiry_and_forgetting(void **state)
     assert_null(g.payload);
     got_free(&g);
     licmemo_drop(m, "acme", 1);
-    g = get(m, "acme", 101, "j");
-    assert_true(g.hit);
-    got_free(&g);
+    assert_true(hit_at(m, 101));
     licmemo_drop(m, "acme", 0);
-    g = get(m, "acme", 101, "j");
-    assert_false(g.hit);
-    got_free(&g);
+    assert_false(hit_at(m, 101));
     licmemo_put(m, "acme", "t", "j", "c", payload, "k", 100);
     licmemo_drop(m, "acme", 1);
-    g = get(m, "acme", 101, "j");
-    assert_false(g.hit);
-    got_free(&g);
+    assert_false(hit_at(m, 101));
 
     json_decref(payload);
     licmemo_free(m);
