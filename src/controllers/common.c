@@ -12,6 +12,7 @@
 #include "controllers/tenantspec.h"
 #include "util/json.h"
 #include "util/log.h"
+#include "util/strset.h"
 #include "util/timeutil.h"
 
 const kube_gvr OPERATOR_GVR_PLANS = {OPERATOR_GROUP, OPERATOR_VERSION, "plans"};
@@ -315,14 +316,6 @@ int operator_pred_never(json_t *old_obj, json_t *new_obj, void *ud)
     return 0;
 }
 
-static int skipped(const char *k, const char *const *skip)
-{
-    for (; *skip; skip++)
-        if (strcmp(k, *skip) == 0)
-            return 1;
-    return 0;
-}
-
 /* Whether objects a and b differ in a member not named in skip
  * (NULL-terminated). */
 static int differs_except(const json_t *a, const json_t *b, const char *const *skip)
@@ -330,10 +323,10 @@ static int differs_except(const json_t *a, const json_t *b, const char *const *s
     const char *k;
     json_t *v;
     json_object_foreach((json_t *)a, k, v)
-        if (!skipped(k, skip) && !json_equal(v, json_object_get(b, k)))
+        if (!pb_strset_has(skip, k) && !json_equal(v, json_object_get(b, k)))
             return 1;
     json_object_foreach((json_t *)b, k, v)
-        if (!skipped(k, skip) && !json_object_get(a, k))
+        if (!pb_strset_has(skip, k) && !json_object_get(a, k))
             return 1;
     return 0;
 }

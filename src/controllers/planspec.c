@@ -7,14 +7,7 @@
 #include <string.h>
 
 #include "util/json.h"
-
-static int one_of(const char *s, const char *const *set)
-{
-    for (; *set; set++)
-        if (strcmp(s, *set) == 0)
-            return 1;
-    return 0;
-}
+#include "util/strset.h"
 
 int planspec_isolation_of(const json_t *plan, planspec_isolation *out, pb_err *err)
 {
@@ -24,7 +17,7 @@ int planspec_isolation_of(const json_t *plan, planspec_isolation *out, pb_err *e
     const char *model = NULL;
     if (pb_json_get_string(plan, "spec.isolation.model", &model, err) != 0)
         return pb_err_wrap(err, "plan");
-    if (!one_of(model, models))
+    if (!pb_strset_has(models, model))
         return pb_err_set(err, PB_EINVAL,
                           "spec.isolation.model: unsupported value \"%s\" (pooled, bridge, silo)", model);
     const char *compute = strcmp(model, "silo") == 0 ? "dedicated" : "shared";
@@ -34,10 +27,10 @@ int planspec_isolation_of(const json_t *plan, planspec_isolation *out, pb_err *e
     if (pb_json_opt_string(plan, "spec.isolation.compute", compute, &compute, err) != 0 ||
         pb_json_opt_string(plan, "spec.isolation.data", data, &data, err) != 0)
         return err ? err->code : PB_EINVAL;
-    if (!one_of(compute, computes))
+    if (!pb_strset_has(computes, compute))
         return pb_err_set(err, PB_EINVAL,
                           "spec.isolation.compute: unsupported value \"%s\" (shared, dedicated)", compute);
-    if (!one_of(data, datas))
+    if (!pb_strset_has(datas, data))
         return pb_err_set(err, PB_EINVAL,
                           "spec.isolation.data: unsupported value \"%s\" (rls, schema, database, server)", data);
     snprintf(out->model, sizeof out->model, "%s", model);
@@ -92,7 +85,7 @@ int planspec_validate(const json_t *plan, pb_err *err)
     const char *pss = NULL;
     if (pb_json_opt_string(plan, "spec.podSecurity", NULL, &pss, err) != 0)
         return err ? err->code : PB_EINVAL;
-    if (pss && !one_of(pss, pod_security_levels))
+    if (pss && !pb_strset_has(pod_security_levels, pss))
         return pb_err_set(err, PB_EINVAL,
                           "spec.podSecurity: unsupported value \"%s\" (restricted, baseline)", pss);
     if ((rc = check_count(plan, "spec.quotas.nodePorts", err)) != 0 ||

@@ -21,6 +21,8 @@
 #include <string.h>
 #include <yaml.h>
 
+#include "util/strset.h"
+
 #define TAG_PREFIX "tag:yaml.org,2002:"
 
 typedef struct {
@@ -122,14 +124,6 @@ static int is_core_float(const char *s, const char *e)
     return p == e;
 }
 
-static int is_one_of(const char *s, const char *const *words)
-{
-    for (; *words; words++)
-        if (strcmp(s, *words) == 0)
-            return 1;
-    return 0;
-}
-
 /* YAML 1.2 core schema resolution of a plain scalar (NUL-terminated). */
 static json_t *resolve_plain(const char *s, size_t n)
 {
@@ -137,11 +131,11 @@ static json_t *resolve_plain(const char *s, size_t n)
     static const char *const trues[] = {"true", "True", "TRUE", NULL};
     static const char *const falses[] = {"false", "False", "FALSE", NULL};
     const char *e = s + n;
-    if (n == 0 || is_one_of(s, nulls))
+    if (n == 0 || pb_strset_has(nulls, s))
         return json_null();
-    if (is_one_of(s, trues))
+    if (pb_strset_has(trues, s))
         return json_true();
-    if (is_one_of(s, falses))
+    if (pb_strset_has(falses, s))
         return json_false();
 
     const char *digits = (*s == '-' || *s == '+') ? s + 1 : s;
