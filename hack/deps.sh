@@ -14,6 +14,7 @@ PACKAGES=(
   libcurl4-openssl-dev libyaml-dev libjansson-dev libssl-dev
   libwebsockets-dev libpq-dev libcmocka-dev
   libmimalloc-dev   # the operator's allocator (CMakeLists.txt: PAYBILL_MIMALLOC)
+  libjsmn-dev       # JSON tokenizer under util/jload.c (header only)
   curl jq openssl procps util-linux
   python3 python3-venv
   lua5.1   # runs the chart's Argo CD health checks (Lua 5.1, as Argo CD embeds) in tests

@@ -24,6 +24,7 @@
 
 #include "kube/ratelimit.h"
 #include "util/buf.h"
+#include "util/jload.h"
 #include "util/jscan.h"
 #include "util/log.h"
 
@@ -784,7 +785,7 @@ static int do_request(kube_client *c, const request *rq, kube_status *st, json_t
             *out = json_object();
         } else {
             json_error_t je;
-            *out = json_loadb(rs.body.data, rs.body.len, JSON_DECODE_ANY, &je);
+            *out = pb_jload(rs.body.data, rs.body.len, JSON_DECODE_ANY, &je);
             if (!*out && rq->raw)
                 *out = json_stringn(rs.body.data, rs.body.len);
             if (!*out)

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "kube/client.h"
+#include "util/jload.h"
 #include "util/jscan.h"
 
 #define DEFAULT_MAX_LINE ((size_t)64 << 20)
@@ -97,7 +98,7 @@ static int handle_line(kube_watch_decoder *d, char *p, size_t n, kube_watch_fn f
     if (d->drop_managed_fields)
         n = lead + cut_managed_fields(p + lead, n - lead);
     json_error_t je;
-    json_t *ev = json_loadb(p + lead, n - lead, 0, &je);
+    json_t *ev = pb_jload(p + lead, n - lead, 0, &je);
     const char *type = json_string_value(json_object_get(ev, "type"));
     json_t *obj = json_object_get(ev, "object");
     if (!ev || !type || !json_is_object(obj)) {
