@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/jload.h"
 #include "util/jws.h"
 #include "util/secret.h"
 
@@ -30,6 +31,14 @@ licmemo *licmemo_new(void)
     }
     pthread_mutex_init(&m->mu, NULL);
     return m;
+}
+
+/* The claims text as a tree, repeated keys refused (as a verified payload
+ * is decoded); NULL when it is not a string or not JSON. */
+static json_t *load_claims(const json_t *claims)
+{
+    const char *s = json_string_value(claims);
+    return s ? pb_jload(s, strlen(s), JSON_REJECT_DUPLICATES, NULL) : NULL;
 }
 
 static void wipe(json_t *entry)
@@ -99,7 +108,7 @@ void licmemo_put(licmemo *m, const char *tenant, const char *token, const char *
     /* The verification is kept as the kid alone: get hands out the claims
      * text decoded, so it must be the payload itself (a tree of it would
      * cost ~2.5 kB per tenant, 25 MB at the peak of 10,000 new tenants). */
-    json_t *c = json_is_object(payload) && kid ? json_loads(claims, JSON_REJECT_DUPLICATES, NULL) : NULL;
+    json_t *c = json_is_object(payload) && kid ? load_claims(json_object_get(e, "claims")) : NULL;
     if (e && c && json_equal(c, payload))
         json_object_set_new(e, "kid", json_string(kid));
     json_decref(c);
@@ -132,7 +141,7 @@ int licmemo_get(licmemo *m, const char *tenant, time_t now, const char *jwks, ch
         const char *verified_with = json_string_value(json_object_get(e, "jwks"));
         const char *vkid = json_string_value(json_object_get(e, "kid"));
         if (hit && jwks && verified_with && vkid && strcmp(verified_with, jwks) == 0) {
-            *payload = json_loads(json_string_value(json_object_get(e, "claims")), JSON_REJECT_DUPLICATES, NULL);
+            *payload = load_claims(json_object_get(e, "claims"));
             if (*payload)
                 snprintf(kid, PB_JWS_KID_MAX, "%s", vkid);
         }

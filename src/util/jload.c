@@ -28,6 +28,7 @@
 
 typedef struct walk {
     const char *p;
+    int reject_duplicates; /* JSON_REJECT_DUPLICATES: a repeated key declines */
     const jsmntok_t *t;
     int ntok;
     int next; /* the next token to consume */
@@ -148,7 +149,7 @@ static int build_members(walk *w, const jsmntok_t *t, json_t *obj, int depth)
             kp = json_string_value(key);
             kn = json_string_length(key);
         }
-        json_t *v = build(w, depth + 1);
+        json_t *v = w->reject_duplicates && json_object_getn(obj, kp, kn) ? NULL : build(w, depth + 1);
         int ok = v && json_object_setn_new_nocheck(obj, kp, kn, v) == 0;
         json_decref(key);
         if (!ok)
@@ -209,7 +210,7 @@ static json_t *build(walk *w, int depth)
     }
 }
 
-int pb_jload_tokens(const char *text, size_t n, json_t **out)
+static int tokens(const char *text, size_t n, int reject_duplicates, json_t **out)
 {
     if (!text || n == 0 || n > INT_MAX / 2)
         return 0;
@@ -237,7 +238,7 @@ int pb_jload_tokens(const char *text, size_t n, json_t **out)
     json_t *root = NULL;
     if (ntok > 0 && (tok[0].type == JSMN_OBJECT || tok[0].type == JSMN_ARRAY) &&
         gap_ok(text, 0, (size_t)tok[0].start, 0) && gap_ok(text, (size_t)tok[0].end, n, 0)) {
-        walk w = {.p = text, .t = tok, .ntok = ntok, .next = 0};
+        walk w = {.p = text, .reject_duplicates = reject_duplicates, .t = tok, .ntok = ntok, .next = 0};
         root = build(&w, 0);
         if (root && w.next != ntok) { /* tokens the walk did not account for */
             json_decref(root);
@@ -252,10 +253,17 @@ int pb_jload_tokens(const char *text, size_t n, json_t **out)
     return 1;
 }
 
+int pb_jload_tokens(const char *text, size_t n, size_t flags, json_t **out)
+{
+    if (flags & ~(size_t)(JSON_DECODE_ANY | JSON_REJECT_DUPLICATES))
+        return 0;
+    return tokens(text, n, (flags & JSON_REJECT_DUPLICATES) != 0, out);
+}
+
 json_t *pb_jload(const char *text, size_t n, size_t flags, json_error_t *err)
 {
     json_t *v = NULL;
-    if ((flags & ~(size_t)JSON_DECODE_ANY) == 0 && pb_jload_tokens(text, n, &v)) {
+    if (pb_jload_tokens(text, n, flags, &v)) {
         if (err) { /* as json_loadb leaves it on success */
             memset(err, 0, sizeof *err);
             err->line = err->column = -1;

@@ -27,13 +27,15 @@
 #include <stddef.h>
 
 /* Same contract as json_loadb(text, n, flags, err): a new reference, or
- * NULL with err (may be NULL) filled. flags 0 and JSON_DECODE_ANY take the
- * fast path; any other flag goes straight to json_loadb. */
+ * NULL with err (may be NULL) filled. JSON_DECODE_ANY and
+ * JSON_REJECT_DUPLICATES take the fast path (a repeated key sends the text
+ * to jansson, which rejects it); any other flag goes straight to
+ * json_loadb. */
 json_t *pb_jload(const char *text, size_t n, size_t flags, json_error_t *err);
 
 /* The fast path alone, for tests: 1 with *out set (a new reference), or 0
  * when the text is not one it decodes itself (json_loadb's to decode;
  * *out untouched). */
-int pb_jload_tokens(const char *text, size_t n, json_t **out);
+int pb_jload_tokens(const char *text, size_t n, size_t flags, json_t **out);
 
 #endif

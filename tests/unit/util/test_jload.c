@@ -39,7 +39,7 @@ static int agree(const char *text, size_t n, size_t flags)
     json_t *a = json_loadb(text, n, flags, &e1);
     json_t *b = pb_jload(text, n, flags, &e2);
     json_t *c = NULL;
-    int fast = pb_jload_tokens(text, n, &c);
+    int fast = pb_jload_tokens(text, n, flags, &c);
     if ((a == NULL) != (b == NULL) || (fast && !a))
         fail_msg("disagree on %.*s: jansson %s, pb_jload %s, fast path %s", (int)(n < 300 ? n : 300), text,
                  a ? "accepts" : "rejects", b ? "accepts" : "rejects", fast ? "accepts" : "declines");
@@ -127,7 +127,7 @@ static void test_declines_what_it_does_not_decode(void **state)
     };
     for (size_t i = 0; i < sizeof docs / sizeof *docs; i++) {
         json_t *v = NULL;
-        if (pb_jload_tokens(docs[i], strlen(docs[i]), &v))
+        if (pb_jload_tokens(docs[i], strlen(docs[i]), 0, &v))
             fail_msg("fast path decoded %s", docs[i]);
         agree_str(docs[i]);
         agree(docs[i], strlen(docs[i]), JSON_DECODE_ANY);
@@ -146,9 +146,20 @@ static void test_declines_what_it_does_not_decode(void **state)
         assert_false(agree(s, (size_t)depth * 2, 0));
         free(s);
     }
-    /* Other flags go to jansson as they are. */
-    json_error_t e;
-    assert_null(pb_jload("{\"a\":1,\"a\":2}", 13, JSON_REJECT_DUPLICATES, &e));
+    /* A repeated key under JSON_REJECT_DUPLICATES, at any depth, is
+     * jansson's to reject; other flags go to jansson as they are. */
+    static const char *const dups[] = {"{\"a\":1,\"a\":2}", "{\"a\":1,\"b\":{\"c\":[],\"c\":[]}}",
+                                       "[{},{\"x\":{\"k\":1,\"\\u006b\":2}}]"};
+    for (size_t i = 0; i < sizeof dups / sizeof *dups; i++) {
+        json_t *v = NULL;
+        assert_false(pb_jload_tokens(dups[i], strlen(dups[i]), JSON_REJECT_DUPLICATES, &v));
+        assert_false(agree(dups[i], strlen(dups[i]), JSON_REJECT_DUPLICATES));
+        assert_true(agree_str(dups[i])); /* without the flag: the last wins */
+    }
+    static const char nested[] = "{\"a\":1,\"b\":{\"a\":2}}"; /* the same key in another object */
+    assert_true(agree(nested, strlen(nested), JSON_REJECT_DUPLICATES));
+    json_t *v = NULL;
+    assert_false(pb_jload_tokens("{}", 2, JSON_DISABLE_EOF_CHECK, &v));
 }
 
 /* ---- random text ------------------------------------------------------- */
@@ -206,7 +217,7 @@ static void test_random_valid_text(void **state)
         }
         char *text = json_dumps(root, styles[rnd(sizeof styles / sizeof *styles)]);
         assert_non_null(text);
-        fast += agree(text, strlen(text), rnd(2) ? JSON_DECODE_ANY : 0);
+        fast += agree(text, strlen(text), rnd(2) ? JSON_DECODE_ANY : JSON_REJECT_DUPLICATES);
         total++;
         free(text);
         json_decref(root);
@@ -254,7 +265,7 @@ static void test_random_mutations(void **state)
                 break;
             }
         }
-        int f = agree(buf, n, rnd(2) ? JSON_DECODE_ANY : 0);
+        int f = agree(buf, n, (size_t[]){0, JSON_DECODE_ANY, JSON_REJECT_DUPLICATES}[rnd(3)]);
         fast += f;
         json_t *v = json_loadb(buf, n, 0, NULL);
         rejected += v == NULL;
