@@ -40,6 +40,7 @@
 #include "controllers/opmetrics.h"
 #include "controllers/operator.h"
 #include "controllers/tenantspec.h"
+#include "controllers/write_echo.h"
 #include "controllers/webhook_certs.h"
 #include "controllers/workflow_admission.h"
 #include "kube/manager.h"
@@ -309,6 +310,10 @@ int operator_run(const pb_options *opts, pb_err *err)
     probe_ctx probes[2];
     billing_config bcfg;
     memset(&bcfg, 0, sizeof bcfg);
+    if (!(op.child_echoes = wecho_new())) {
+        rc = pb_err_oom(err);
+        goto out;
+    }
 
     /* The manager first: it blocks SIGTERM/SIGINT before any thread exists. */
     kube_config_options ko = {.kubeconfig = opts->kubeconfig, .context = opts->context};
@@ -418,7 +423,12 @@ int operator_run(const pb_options *opts, pb_err *err)
         (rc = controller_for(op.dm_ctrl, dms, OPERATOR_API_VERSION, "DataModel", 0, err)) != 0 ||
         (rc = controller_for(op.plan_ctrl, plans, OPERATOR_API_VERSION, "Plan", 0, err)) != 0 ||
         (rc = controller_for(op.sub_ctrl, subs, OPERATOR_API_VERSION, "Subscription", 0, err)) != 0 ||
-        (rc = controller_for(op.tenant_ctrl, tenants, OPERATOR_API_VERSION, "Tenant", 0, err)) != 0)
+        /* Not on status alone: the Tenant's own status writes and the
+         * licence controller's came back as reconciles that wrote nothing,
+         * and nothing the tenant controller decides depends on status
+         * written by others. */
+        (rc = controller_for_filtered(op.tenant_ctrl, tenants, OPERATOR_API_VERSION, "Tenant", 0,
+                                      operator_pred_beyond_status, NULL, err)) != 0)
         goto out;
     /* Predicates keep fan-out proportional to what changed: a Plan's status
      * write (its tenant count) must not re-queue every tenant on it. */
@@ -447,11 +457,14 @@ int operator_run(const pb_options *opts, pb_err *err)
         if ((rc = controller_watches_filtered(*watches[i].ctl, watches[i].inf, watches[i].fn, &op,
                                               watches[i].pred, (void *)watches[i].pred_path, err)) != 0)
             goto out;
-    for (int k = 0; k < OP_CHILD_COUNT; k++)
+    for (int k = 0; k < OP_CHILD_COUNT; k++) {
+        op.child_watch[k] = (operator_child_watch){.op = &op, .kind = k};
         if (children[k] &&
-            (rc = controller_watches_filtered(op.tenant_ctrl, children[k], operator_map_child_to_tenant, &op,
-                                              operator_pred_beyond_status, NULL, err)) != 0)
+            (rc = controller_watches_predicates(op.tenant_ctrl, children[k], operator_map_child_to_tenant, &op,
+                                                operator_child_added, operator_child_updated,
+                                                &op.child_watch[k], err)) != 0)
             goto out;
+    }
     /* Signed licences per tenant, and their keys (licence_controller.h). */
     if ((rc = licence_setup(m, &op, &cfg.licence, tenants, plans, subs, children[OP_CHILD_CONFIGMAPS],
                             opts->workers, err)) != 0)
@@ -503,6 +516,7 @@ out:
     pthread_mutex_destroy(&op.plan_mu);
     pthread_mutex_destroy(&op.echo_mu);
     json_decref(op.echo);
+    wecho_free(op.child_echoes); /* after the manager: its informers call the predicates */
     json_decref(op.plan_written);
     json_decref(op.agent_db_applied);
     json_decref(op.agent_inflight);

@@ -62,6 +62,13 @@ typedef struct operator_db {
 typedef void (*operator_event_fn)(void *ud, const json_t *obj, const char *type,
                                   const char *reason, const char *message);
 
+/* What a child watch's predicates are given: the operator and which child
+ * kind the watch is for (operator_child_added, operator_child_updated). */
+typedef struct operator_child_watch {
+    operator_ctx *op;
+    int kind;
+} operator_child_watch;
+
 struct operator_ctx {
     kube_client *client;
     const char *system_ns;          /* where pool ConfigMaps live */
@@ -98,6 +105,10 @@ struct operator_ctx {
      * cache has not moved past yet (operator_cache_behind). */
     pthread_mutex_t echo_mu;
     json_t *echo;
+    /* The versions the tenant controller's child writes returned, to know
+     * their echoes (write_echo.h); the child watches' predicate context. */
+    struct wecho *child_echoes;
+    operator_child_watch child_watch[OP_CHILD_COUNT];
     /* Plan name -> when its status was last written (plan_controller.c). */
     pthread_mutex_t plan_mu;
     json_t *plan_written;
@@ -195,6 +206,24 @@ controller_result operator_requeue_conflict(void);
  * metadata.resourceVersion is updated to the server's. */
 int operator_write_status(operator_ctx *op, const kube_gvr *gvr, json_t *obj,
                           const json_t *old_status, pb_err *err);
+
+/* The child watches' predicates (pred_ud: the kind's operator_child_watch).
+ * The echo of a child write of ours (operator_apply_child, or a create
+ * between operator_child_write_begin and _end) re-queues nothing; any other add
+ * passes, and any other update when it changes more than status
+ * (operator_pred_beyond_status). */
+int operator_child_added(json_t *obj, void *ud);
+int operator_child_updated(json_t *old_obj, json_t *new_obj, void *ud);
+
+/* Around a write of the tenant's child of kind k (key "ns/name", or
+ * "name"): rv is what it returned (NULL when it failed), obj what was
+ * written (its labels name the tenant, re-queued when an event held back
+ * during the write was not the write's own: write_echo.h). */
+void operator_child_write_begin(operator_ctx *op, int k, const char *key);
+void operator_child_write_end(operator_ctx *op, int k, const char *key, const char *rv, json_t *obj);
+
+/* operator_apply of a tenant's child of kind k, its echo noted. */
+int operator_apply_child(operator_ctx *op, int k, const char *ns, json_t *obj, pb_err *err);
 
 /* Server-side apply of obj (force: the operator owns these fields). */
 int operator_apply(operator_ctx *op, const kube_gvr *gvr, const char *ns, json_t *obj,

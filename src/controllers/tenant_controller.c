@@ -251,8 +251,12 @@ static int ensure_namespace(tenant_run *r, json_t *want, json_t **live, char *wh
     json_t *ns = cached_child(r->op, OP_CHILD_NAMESPACES, NULL, r->ns);
     *live = NULL;
     if (!ns) {
-        kube_request_opts o = {.field_manager = OPERATOR_FIELD_MANAGER};
+        char rv[128] = "";
+        kube_request_opts o = {.field_manager = OPERATOR_FIELD_MANAGER, .new_resource_version = rv,
+                               .new_resource_version_len = sizeof rv};
+        operator_child_write_begin(r->op, OP_CHILD_NAMESPACES, r->ns);
         int rc = kube_create(r->op->client, gvr, NULL, want, &o, NULL, err);
+        operator_child_write_end(r->op, OP_CHILD_NAMESPACES, r->ns, rc == 0 ? rv : NULL, want);
         if (rc == 0) {
             pb_log_info("created namespace", "tenant", r->name, "namespace", r->ns, NULL);
             licence_namespace_created(r->op, r->name);
@@ -340,7 +344,7 @@ static int converge_children(tenant_run *r, const json_t *plan, const planspec_i
             break;
         }
         pb_err_clear(err);
-        rc = operator_apply(r->op, operator_child_gvr(k), ns, want, OPERATOR_FIELD_MANAGER, err);
+        rc = operator_apply_child(r->op, k, ns, want, err);
         if (rc == PB_EINVAL && k == OP_CHILD_ROLEBINDINGS && !recreate) {
             /* 422: most likely a binding of that name we do not see (not
              * labelled) with another roleRef. The name is ours to keep. */
@@ -348,7 +352,7 @@ static int converge_children(tenant_run *r, const json_t *plan, const planspec_i
             rc = kube_delete(r->op->client, operator_child_gvr(k), ns, cname, NULL, NULL, err);
             if (rc == 0 || rc == PB_ENOTFOUND) {
                 pb_err_clear(err);
-                rc = operator_apply(r->op, operator_child_gvr(k), ns, want, OPERATOR_FIELD_MANAGER, err);
+                rc = operator_apply_child(r->op, k, ns, want, err);
             }
         }
         if (rc != 0) {

@@ -21,6 +21,7 @@ typedef struct watch {
     controller_map_fn map;
     void *map_ud;
     controller_update_predicate pred; /* NULL: every update counts */
+    controller_add_predicate add_pred; /* NULL: every add counts */
     void *pred_ud;
 } watch;
 
@@ -176,7 +177,10 @@ static void enqueue_for(watch *w, json_t *obj)
 
 static void on_add(void *ud, json_t *obj)
 {
-    enqueue_for(ud, obj);
+    watch *w = ud;
+    if (w->add_pred && !w->add_pred(obj, w->pred_ud))
+        return;
+    enqueue_for(w, obj);
 }
 
 static void on_update(void *ud, json_t *old_obj, json_t *new_obj)
@@ -197,7 +201,8 @@ static void on_delete(void *ud, json_t *obj)
 }
 
 static int add_watch(controller *c, informer *inf, watch_kind kind, controller_map_fn fn, void *ud,
-                     controller_update_predicate pred, void *pred_ud, pb_err *err)
+                     controller_add_predicate add_pred, controller_update_predicate pred, void *pred_ud,
+                     pb_err *err)
 {
     if (!c || !inf)
         return pb_err_set(err, PB_EINVAL, "controller: watch needs a controller and an informer");
@@ -213,6 +218,7 @@ static int add_watch(controller *c, informer *inf, watch_kind kind, controller_m
     w->map = fn;
     w->map_ud = ud;
     w->pred = pred;
+    w->add_pred = add_pred;
     w->pred_ud = pred_ud;
     c->watches[c->nwatches++] = w;
     informer_handler h = {on_add, on_update, on_delete, w};
@@ -240,29 +246,36 @@ int controller_for_filtered(controller *c, informer *inf, const char *api_versio
     c->for_namespaced = namespaced;
     if (!c->for_api_version || !c->for_kind)
         return pb_err_set(err, PB_ENOMEM, "controller: out of memory");
-    return add_watch(c, inf, WATCH_FOR, NULL, NULL, pred, pred_ud, err);
+    return add_watch(c, inf, WATCH_FOR, NULL, NULL, NULL, pred, pred_ud, err);
 }
 
 int controller_owns(controller *c, informer *inf, pb_err *err)
 {
     if (c && !c->for_kind)
         return pb_err_set(err, PB_EINVAL, "controller %s: Owns() needs For() first", c->name);
-    return add_watch(c, inf, WATCH_OWNS, NULL, NULL, NULL, NULL, err);
+    return add_watch(c, inf, WATCH_OWNS, NULL, NULL, NULL, NULL, NULL, err);
 }
 
 int controller_watches(controller *c, informer *inf, controller_map_fn fn, void *ud, pb_err *err)
 {
     if (!fn)
         return pb_err_set(err, PB_EINVAL, "controller_watches: map function is required");
-    return add_watch(c, inf, WATCH_MAP, fn, ud, NULL, NULL, err);
+    return add_watch(c, inf, WATCH_MAP, fn, ud, NULL, NULL, NULL, err);
 }
 
 int controller_watches_filtered(controller *c, informer *inf, controller_map_fn fn, void *ud,
                                 controller_update_predicate pred, void *pred_ud, pb_err *err)
 {
+    return controller_watches_predicates(c, inf, fn, ud, NULL, pred, pred_ud, err);
+}
+
+int controller_watches_predicates(controller *c, informer *inf, controller_map_fn fn, void *ud,
+                                  controller_add_predicate add_pred, controller_update_predicate pred,
+                                  void *pred_ud, pb_err *err)
+{
     if (!fn)
         return pb_err_set(err, PB_EINVAL, "controller_watches: map function is required");
-    return add_watch(c, inf, WATCH_MAP, fn, ud, pred, pred_ud, err);
+    return add_watch(c, inf, WATCH_MAP, fn, ud, add_pred, pred, pred_ud, err);
 }
 
 int controller_generation_changed(json_t *old_obj, json_t *new_obj, void *ud)

@@ -96,13 +96,24 @@ int controller_owns(controller *c, informer *inf, pb_err *err);
 int controller_watches(controller *c, informer *inf, controller_map_fn fn, void *ud, pb_err *err);
 
 /* Predicates (controller-runtime's): decide whether an update event is
- * worth mapping at all, from the old and new objects (borrowed). Adds and
- * deletes always pass. Return non-zero to enqueue. */
+ * worth mapping at all, from the old and new objects (borrowed). Adds
+ * (unless controller_watches_predicates says otherwise) and deletes always
+ * pass. Return non-zero to enqueue. */
 typedef int (*controller_update_predicate)(json_t *old_obj, json_t *new_obj, void *ud);
 
 /* controller_watches with a predicate on updates (pred_ud not owned). */
 int controller_watches_filtered(controller *c, informer *inf, controller_map_fn fn, void *ud,
                                 controller_update_predicate pred, void *pred_ud, pb_err *err);
+
+/* A predicate on adds (controller-runtime's CreateFunc), obj borrowed:
+ * non-zero to enqueue. */
+typedef int (*controller_add_predicate)(json_t *obj, void *ud);
+
+/* controller_watches_filtered whose adds also pass add_pred first (called
+ * with pred_ud, as pred is). Deletes always pass. */
+int controller_watches_predicates(controller *c, informer *inf, controller_map_fn fn, void *ud,
+                                  controller_add_predicate add_pred, controller_update_predicate pred,
+                                  void *pred_ud, pb_err *err);
 
 /* controller_for whose updates pass pred first (For(obj, WithPredicates)). */
 int controller_for_filtered(controller *c, informer *inf, const char *api_version, const char *kind,

@@ -387,6 +387,44 @@ static void test_generation_predicate(void **state)
     calls_free(k);
 }
 
+static int not_held(json_t *obj, void *ud)
+{
+    const char *hold = json_string_value(json_object_get(json_object_get(json_object_get(obj, "metadata"),
+                                                                         "labels"), "hold"));
+    return !(hold && strcmp(hold, ud) == 0);
+}
+
+#define HELD(name, hold) "{\"metadata\":{\"name\":\"" name "\",\"resourceVersion\":\"9\",\"labels\":{\"tenant\":\"" \
+    name "\",\"hold\":\"" hold "\"}}}"
+
+/* An add predicate: the adds it refuses do not reconcile; other adds,
+ * and deletes of what it refused, do. It gets the predicates' ud. */
+static void test_add_predicate(void **state)
+{
+    calls *k = calls_new();
+    controller *c = new_controller(k, 1);
+    pipe_src *pp;
+    informer *plans = new_informer("{\"metadata\":{\"resourceVersion\":\"1\"},\"items\":[]}", &pp);
+    pb_err e;
+    assert_int_equal(controller_watches_predicates(c, plans, map_plan_label, NULL, not_held, NULL, "yes", &e), 0);
+    assert_int_equal(controller_watches_predicates(c, plans, NULL, NULL, not_held, NULL, "yes", &e), PB_EINVAL);
+    assert_int_equal(informer_start(plans, NULL), 0);
+    assert_int_equal(informer_wait_for_sync(plans, 5), 0);
+    assert_int_equal(controller_start(c, NULL), 0);
+    push_event(pp, "ADDED", HELD("a", "yes"));
+    push_event(pp, "ADDED", HELD("b", "no"));
+    assert_int_equal(wait_count(k, "ns/b", 1, 5), 1);
+    usleep(50000);
+    assert_int_equal(count_of(k, "ns/a"), 0);
+    push_event(pp, "DELETED", HELD("a", "yes"));
+    assert_int_equal(wait_count(k, "ns/a", 1, 5), 1);
+    informer_stop(plans);
+    assert_int_equal(controller_stop(c, 2), 0);
+    controller_free(c);
+    informer_free(plans);
+    calls_free(k);
+}
+
 /* For with a predicate: the primary's filtered updates do not reconcile;
  * its adds, passing updates and deletes do. */
 static void test_for_filtered(void **state)
@@ -521,6 +559,7 @@ int main(void)
         cmocka_unit_test(test_for_owns_watches),
         cmocka_unit_test(test_generation_predicate),
         cmocka_unit_test(test_for_filtered),
+        cmocka_unit_test(test_add_predicate),
         cmocka_unit_test(test_owner_key_cluster_scoped),
         cmocka_unit_test(test_workers_never_share_a_key),
         cmocka_unit_test(test_stop_deadline),
