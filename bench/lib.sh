@@ -13,6 +13,7 @@ delta2() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f", b-a}'; } # B - A, e.g. 
 clk_tck=$(getconf CLK_TCK)
 # utime+stime (own) and cutime+cstime (waited-for children) of a process, in seconds.
 cpu_s() { awk -v t="$clk_tck" '{sub(/^.*\) /,""); printf "%.2f", ($12+$13)/t}' "/proc/$1/stat"; }
+sys_cpu_s() { awk -v t="$clk_tck" '{sub(/^.*\) /,""); printf "%.2f", $13/t}' "/proc/$1/stat"; } # the kernel's part
 child_cpu_s() { awk -v t="$clk_tck" '{sub(/^.*\) /,""); printf "%.2f", ($14+$15)/t}' "/proc/$1/stat"; }
 vm_kb() { awk -v k="$2:" '$1==k{print $2}' "/proc/$1/status"; }
 

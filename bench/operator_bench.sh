@@ -309,8 +309,9 @@ bench_one() {
         if [ "${el%.*}" -ge "$TIMEOUT_S" ]; then log "timeout after ${el}s: active=$active/$n ($phases)"; break; fi
         sleep "$interval"
     done
-    local op_cpu_ready api_cpu_ready hwm
+    local op_cpu_ready op_sys_ready api_cpu_ready hwm
     op_cpu_ready=$(cpu_s "$op_pid" 2>/dev/null || echo NA)
+    op_sys_ready=$(sys_cpu_s "$op_pid" 2>/dev/null || echo NA)
     api_cpu_ready=$(delta2 "$api_cpu0" "$(cpu_s "$api_pid")")
     local cp_fields=""
     [ -z "$etcd_pid" ] || cp_fields+=" etcd_cpu_ready_s=$(delta2 "$etcd_cpu0" "$(cpu_s "$etcd_pid")")"
@@ -382,7 +383,7 @@ bench_one() {
         awk '$1 !~ /NON2XX/ && $3 != $2 {printf "%s%s:+%d", s, $1, $3-$2; s=","}')
     local per
     per=$(awk -v n="$n" '$1 != "NON2XX" {printf "%s%s=%.2f", s, $1, $2/n; s=" "} $1 == "NON2XX" {bad = bad sprintf(" %s_%s=%d", $2, $3, $4)} END {if (bad) printf " non2xx:%s", bad}' "$RUN_DIR/requests.steady1")
-    echo "RESULT N=$n workers=$workers model=$MODEL load_s=$load_s load_409=$LOAD_409 ready_s=$t_ready op_cpu_ready_s=$op_cpu_ready ${api_name}_cpu_ready_s=$api_cpu_ready$cp_fields peak_rss_kb=$hwm steady_rss_kb=$rss cache_objects=$cache_objects cache_kb=$cache_kb steady_window_s=$(elapsed "$w0" "$w1") steady_cpu_s=$steady_cpu steady_cpu_pct=$steady_pct rv_before=$rv0 rv_after=$rv1 steady_requests=${dreq:-none}$db_fields per_tenant: $per"
+    echo "RESULT N=$n workers=$workers model=$MODEL load_s=$load_s load_409=$LOAD_409 ready_s=$t_ready op_cpu_ready_s=$op_cpu_ready op_sys_ready_s=$op_sys_ready ${api_name}_cpu_ready_s=$api_cpu_ready$cp_fields peak_rss_kb=$hwm steady_rss_kb=$rss cache_objects=$cache_objects cache_kb=$cache_kb steady_window_s=$(elapsed "$w0" "$w1") steady_cpu_s=$steady_cpu steady_cpu_pct=$steady_pct rv_before=$rv0 rv_after=$rv1 steady_requests=${dreq:-none}$db_fields per_tenant: $per"
     grep -ciE 'level=(error|warn)|"level":"(error|warn)"' "$RUN_DIR/operator.log" >/dev/null &&
         log "operator warnings/errors: $(grep -ciE 'level=(error|warn)' "$RUN_DIR/operator.log")"
     cleanup
