@@ -387,6 +387,16 @@ static void test_generation_predicate(void **state)
     calls_free(k);
 }
 
+/* Stop and free a controller with its one informer. */
+static void stop_one(calls *k, controller *c, informer *inf)
+{
+    informer_stop(inf);
+    assert_int_equal(controller_stop(c, 2), 0);
+    controller_free(c);
+    informer_free(inf);
+    calls_free(k);
+}
+
 static int not_held(json_t *obj, void *ud)
 {
     const char *hold = json_string_value(json_object_get(json_object_get(json_object_get(obj, "metadata"),
@@ -418,11 +428,7 @@ static void test_add_predicate(void **state)
     assert_int_equal(count_of(k, "ns/a"), 0);
     push_event(pp, "DELETED", HELD("a", "yes"));
     assert_int_equal(wait_count(k, "ns/a", 1, 5), 1);
-    informer_stop(plans);
-    assert_int_equal(controller_stop(c, 2), 0);
-    controller_free(c);
-    informer_free(plans);
-    calls_free(k);
+    stop_one(k, c, plans);
 }
 
 /* For with a predicate: the primary's filtered updates do not reconcile;
@@ -447,11 +453,7 @@ static void test_for_filtered(void **state)
     assert_int_equal(wait_count(k, "p", 2, 5), 2);
     push_event(pp, "DELETED", PLAN_AT("2", "4", "5"));
     assert_int_equal(wait_count(k, "p", 3, 5), 3);
-    informer_stop(plans);
-    assert_int_equal(controller_stop(c, 2), 0);
-    controller_free(c);
-    informer_free(plans);
-    calls_free(k);
+    stop_one(k, c, plans);
 }
 
 static void test_owner_key_cluster_scoped(void **state)
