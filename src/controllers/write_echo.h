@@ -20,7 +20,8 @@
  *
  * Memory: one entry per object being written or awaiting its echo. A
  * note whose echo never comes (after a relist only the latest version is
- * seen) is dropped after WECHO_TTL_S; a write in flight is never dropped.
+ * seen) stops counting after WECHO_TTL_S and is dropped by the sweep that
+ * runs every 1,024 writes; a write in flight is never dropped.
  *
  * Thread-safety: a mutex; every function may be called from any thread.
  * Keys are "ns/name" (or "name"), per child kind.
