@@ -231,13 +231,25 @@ static time_t mono_s(void)
     return ts.tv_sec;
 }
 
-void operator_child_write_begin(operator_ctx *op, int k, const char *key)
+/* The written object's key, as its watch events will give it (store_key_of):
+ * "" when it has no name, which the memo ignores. */
+static void child_key(const json_t *obj, char *buf, size_t n)
 {
+    if (store_key_of(obj, buf, n, NULL) != 0)
+        buf[0] = '\0';
+}
+
+void operator_child_write_begin(operator_ctx *op, int k, const json_t *obj)
+{
+    char key[512];
+    child_key(obj, key, sizeof key);
     wecho_begin(op->child_echoes, k, key, mono_s());
 }
 
-void operator_child_write_end(operator_ctx *op, int k, const char *key, const char *rv, json_t *obj)
+void operator_child_write_end(operator_ctx *op, int k, json_t *obj, const char *rv)
 {
+    char key[512];
+    child_key(obj, key, sizeof key);
     if (!wecho_end(op->child_echoes, k, key, rv, mono_s()))
         return;
     /* An event held back during the write was someone else's: look again. */
@@ -252,13 +264,12 @@ void operator_child_write_end(operator_ctx *op, int k, const char *key, const ch
 int operator_apply_child(operator_ctx *op, int k, const char *ns, json_t *obj, pb_err *err)
 {
     const char *name = json_string_value(json_object_get(json_object_get(obj, "metadata"), "name"));
-    char rv[128] = "", key[512];
-    snprintf(key, sizeof key, "%s%s%s", ns ? ns : "", ns ? "/" : "", name ? name : "");
+    char rv[128] = "";
     kube_request_opts o = {.field_manager = OPERATOR_FIELD_MANAGER, .force = 1,
                            .new_resource_version = rv, .new_resource_version_len = sizeof rv};
-    operator_child_write_begin(op, k, key);
+    operator_child_write_begin(op, k, obj);
     int rc = kube_patch(op->client, operator_child_gvr(k), ns, name, KUBE_PATCH_APPLY, obj, &o, NULL, err);
-    operator_child_write_end(op, k, key, rc == 0 ? rv : NULL, obj);
+    operator_child_write_end(op, k, obj, rc == 0 ? rv : NULL);
     return rc;
 }
 

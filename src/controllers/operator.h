@@ -215,12 +215,12 @@ int operator_write_status(operator_ctx *op, const kube_gvr *gvr, json_t *obj,
 int operator_child_added(json_t *obj, void *ud);
 int operator_child_updated(json_t *old_obj, json_t *new_obj, void *ud);
 
-/* Around a write of the tenant's child of kind k (key "ns/name", or
- * "name"): rv is what it returned (NULL when it failed), obj what was
- * written (its labels name the tenant, re-queued when an event held back
- * during the write was not the write's own: write_echo.h). */
-void operator_child_write_begin(operator_ctx *op, int k, const char *key);
-void operator_child_write_end(operator_ctx *op, int k, const char *key, const char *rv, json_t *obj);
+/* Around a write of obj, a tenant's child of kind k (its metadata gives
+ * the key its watch events carry; its labels name the tenant, re-queued
+ * when an event held back during the write was not the write's own:
+ * write_echo.h). rv is what the write returned, NULL when it failed. */
+void operator_child_write_begin(operator_ctx *op, int k, const json_t *obj);
+void operator_child_write_end(operator_ctx *op, int k, json_t *obj, const char *rv);
 
 /* operator_apply of a tenant's child of kind k, its echo noted. */
 int operator_apply_child(operator_ctx *op, int k, const char *ns, json_t *obj, pb_err *err);

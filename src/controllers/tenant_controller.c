@@ -254,9 +254,9 @@ static int ensure_namespace(tenant_run *r, json_t *want, json_t **live, char *wh
         char rv[128] = "";
         kube_request_opts o = {.field_manager = OPERATOR_FIELD_MANAGER, .new_resource_version = rv,
                                .new_resource_version_len = sizeof rv};
-        operator_child_write_begin(r->op, OP_CHILD_NAMESPACES, r->ns);
+        operator_child_write_begin(r->op, OP_CHILD_NAMESPACES, want);
         int rc = kube_create(r->op->client, gvr, NULL, want, &o, NULL, err);
-        operator_child_write_end(r->op, OP_CHILD_NAMESPACES, r->ns, rc == 0 ? rv : NULL, want);
+        operator_child_write_end(r->op, OP_CHILD_NAMESPACES, want, rc == 0 ? rv : NULL);
         if (rc == 0) {
             pb_log_info("created namespace", "tenant", r->name, "namespace", r->ns, NULL);
             licence_namespace_created(r->op, r->name);
