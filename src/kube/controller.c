@@ -11,6 +11,7 @@
 
 #include "kube/kmetrics.h"
 #include "util/log.h"
+#include "util/proc.h"
 
 typedef enum { WATCH_FOR, WATCH_OWNS, WATCH_MAP } watch_kind;
 
@@ -341,6 +342,7 @@ static void *worker_main(void *arg)
     controller *c = wa->c;
     controller_ctx ctx = {c->name, c->user, &c->stopping, wa->index};
     char *key;
+    pb_thread_name("w:", c->name);
     while (workqueue_get(c->queue, &key) == 0) {
         kmetrics_controller_workers(c->name, c->nworkers, atomic_fetch_add(&c->active, 1) + 1);
         reconcile_one(c, &ctx, key);

@@ -19,6 +19,7 @@
 
 #include "kube/kmetrics.h"
 #include "util/log.h"
+#include "util/proc.h"
 
 struct informer {
     informer_source src;
@@ -335,6 +336,7 @@ static int on_watch_event(void *ud, const char *type, json_t *obj)
 static void *reflector(void *arg)
 {
     informer *inf = arg;
+    pb_thread_name("inf:", inf->name);
     double backoff = inf->backoff_initial;
     inf->next_resync = mono_now() + inf->resync_s;
     while (!atomic_load(&inf->stop)) {

@@ -22,6 +22,7 @@
 
 #include "kube/kmetrics.h"
 #include "util/log.h"
+#include "util/proc.h"
 #include "util/timeutil.h"
 
 #define MESSAGE_MAX 1024
@@ -227,6 +228,7 @@ static void process(recorder *r, const pending *p)
 static void *worker(void *arg)
 {
     recorder *r = arg;
+    pb_thread_name("events", NULL);
     pthread_mutex_lock(&r->mu);
     for (;;) {
         while (r->len == 0 && !r->stopping)

@@ -1,9 +1,11 @@
 /*
- * proc.c - process hardening at start-up (see proc.h).
+ * proc.c - process hardening at start-up, thread names (see proc.h).
  */
 #include "util/proc.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -21,4 +23,11 @@ int pb_proc_harden(pb_err *err)
     if (d != 0)
         return pb_err_set(err, PB_EIO, "process still dumpable after PR_SET_DUMPABLE 0 (%d)", d);
     return 0;
+}
+
+void pb_thread_name(const char *prefix, const char *name)
+{
+    char n[16]; /* the kernel's TASK_COMM_LEN, with the NUL */
+    snprintf(n, sizeof n, "%s%s", prefix ? prefix : "", name ? name : "");
+    (void)pthread_setname_np(pthread_self(), n);
 }

@@ -1,5 +1,5 @@
 /*
- * proc.h - process-wide hardening done once at start-up.
+ * proc.h - process-wide hardening done once at start-up, and thread names.
  *
  * The operator's memory holds secrets: tenants' database passwords in the
  * informer cache, admin credentials of the database servers, its API token.
@@ -24,5 +24,11 @@
  * RLIMIT_CORE to 0 soft and hard, so it cannot be raised again either.
  * Returns 0, or PB_EIO with the failing call and errno in err. */
 int pb_proc_harden(pb_err *err);
+
+/* Name the calling thread "<prefix><name>", cut to the kernel's 15 bytes,
+ * so top -H, perf and /proc/<pid>/task/<tid>/comm tell the operator's
+ * threads apart (a reflector per informer, workers per controller). Best
+ * effort: a name is a diagnostic, never a reason to fail. */
+void pb_thread_name(const char *prefix, const char *name);
 
 #endif
