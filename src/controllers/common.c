@@ -69,6 +69,18 @@ void operator_event(operator_ctx *op, const json_t *obj, const char *type, const
 
 /* keep_rv: take the new resourceVersion from the reply (the object is not
  * decoded for it, util/jscan.h); without it the reply is not read at all. */
+static time_t mono_s(void);
+
+/* A Tenant's status writes are bracketed in the write-echo memo (kind
+ * OP_ECHO_TENANT_STATUS) so that their echoes do not re-queue the tenant
+ * (operator_tenant_updated), while a status change anyone else makes still
+ * does. Other kinds' status writes are not: nothing filters on them. */
+static int is_tenant(const kube_gvr *gvr)
+{
+    return strcmp(gvr->resource, OPERATOR_GVR_TENANTS.resource) == 0 &&
+           strcmp(gvr->group, OPERATOR_GVR_TENANTS.group) == 0;
+}
+
 static int write_status(operator_ctx *op, const kube_gvr *gvr, json_t *obj, const json_t *old_status,
                         int keep_rv, pb_err *err)
 {
@@ -76,21 +88,28 @@ static int write_status(operator_ctx *op, const kube_gvr *gvr, json_t *obj, cons
     if (old_status && json_equal(status, old_status))
         return 0;
     const char *ns = json_string_value(json_object_get(json_object_get(obj, "metadata"), "namespace"));
+    char key[400];
+    int have_key = store_key_of(obj, key, sizeof key, NULL) == 0; /* the key the cache uses */
+    int bracket = have_key && op->child_echoes && is_tenant(gvr);
     char before[64], after[64] = "";
     kube_request_opts o = {.subresource = "status", .field_manager = OPERATOR_FIELD_MANAGER,
-                           .new_resource_version = keep_rv ? after : NULL,
+                           .new_resource_version = keep_rv || bracket ? after : NULL,
                            .new_resource_version_len = sizeof after};
     operator_resource_version(obj, before, sizeof before);
+    if (bracket)
+        wecho_begin(op->child_echoes, OP_ECHO_TENANT_STATUS, key, mono_s());
     int rc = kube_update(op->client, gvr, ns, obj, &o, NULL, err);
     /* A write the server found to change nothing keeps its version and
      * sends no event: there is no echo to wait for. */
-    int changed = !keep_rv || !after[0] || strcmp(after, before) != 0;
-    char key[400];
-    if (rc == 0 && changed && store_key_of(obj, key, sizeof key, NULL) == 0) /* the key the cache uses */
+    int changed = !o.new_resource_version || !after[0] || strcmp(after, before) != 0;
+    if (bracket && wecho_end(op->child_echoes, OP_ECHO_TENANT_STATUS, key, rc == 0 && changed ? after : NULL,
+                             mono_s()))
+        controller_enqueue(op->tenant_ctrl, key); /* an event held back was someone else's */
+    if (rc == 0 && changed && have_key)
         operator_note_written_over(op, gvr, key, before);
     /* Later writes in the same reconcile (a finalizer patch) need the new
      * resourceVersion as their precondition. */
-    if (rc == 0 && after[0])
+    if (rc == 0 && keep_rv && after[0])
         json_object_set_new(json_object_get(obj, "metadata"), "resourceVersion", json_string(after));
     return rc;
 }
@@ -277,6 +296,13 @@ int operator_child_added(json_t *obj, void *ud)
 {
     const operator_child_watch *cw = ud;
     return !wecho_take(cw->op->child_echoes, cw->kind, obj, mono_s());
+}
+
+int operator_tenant_updated(json_t *old_obj, json_t *new_obj, void *ud)
+{
+    (void)old_obj;
+    operator_ctx *op = ud;
+    return !wecho_take(op->child_echoes, OP_ECHO_TENANT_STATUS, new_obj, mono_s());
 }
 
 int operator_child_updated(json_t *old_obj, json_t *new_obj, void *ud)

@@ -423,12 +423,12 @@ int operator_run(const pb_options *opts, pb_err *err)
         (rc = controller_for(op.dm_ctrl, dms, OPERATOR_API_VERSION, "DataModel", 0, err)) != 0 ||
         (rc = controller_for(op.plan_ctrl, plans, OPERATOR_API_VERSION, "Plan", 0, err)) != 0 ||
         (rc = controller_for(op.sub_ctrl, subs, OPERATOR_API_VERSION, "Subscription", 0, err)) != 0 ||
-        /* Not on status alone: the Tenant's own status writes and the
-         * licence controller's came back as reconciles that wrote nothing,
-         * and nothing the tenant controller decides depends on status
-         * written by others. */
+        /* Not on the echoes of our own status writes (the tenant
+         * controller's and the licence controller's): they came back as
+         * reconciles that wrote nothing. A status edited by anyone else
+         * is put back. */
         (rc = controller_for_filtered(op.tenant_ctrl, tenants, OPERATOR_API_VERSION, "Tenant", 0,
-                                      operator_pred_beyond_status, NULL, err)) != 0)
+                                      operator_tenant_updated, &op, err)) != 0)
         goto out;
     /* Predicates keep fan-out proportional to what changed: a Plan's status
      * write (its tenant count) must not re-queue every tenant on it. */

@@ -215,6 +215,16 @@ int operator_write_status(operator_ctx *op, const kube_gvr *gvr, json_t *obj,
 int operator_child_added(json_t *obj, void *ud);
 int operator_child_updated(json_t *old_obj, json_t *new_obj, void *ud);
 
+/* The write-echo kind of Tenants' status writes (operator_write_status and
+ * operator_obj_finish bracket them; re-queued when an event held back
+ * during the write was someone else's). */
+#define OP_ECHO_TENANT_STATUS OP_CHILD_COUNT
+
+/* The tenant controller's predicate on Tenant updates (pred_ud: the
+ * operator_ctx): every change passes but the echo of a status write of
+ * ours, so a status edited by anyone else is put back at once. */
+int operator_tenant_updated(json_t *old_obj, json_t *new_obj, void *ud);
+
 /* Around a write of obj, a tenant's child of kind k (its metadata gives
  * the key its watch events carry; its labels name the tenant, re-queued
  * when an event held back during the write was not the write's own:

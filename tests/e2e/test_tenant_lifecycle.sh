@@ -105,6 +105,11 @@ kubectl patch resourcequota tenant-quota -n tenant-initech --type merge -p '{"sp
 wait_for "edited quota restored" 30 is resourcequota tenant-quota '{.spec.hard.pods}' 50 -n tenant-initech
 kubectl label namespace tenant-initech paybill.dev/tier- >/dev/null
 wait_for "removed namespace label restored" 30 is ns tenant-initech '{.metadata.labels.paybill\.dev/tier}' enterprise
+# A status edited by hand is put back at once, not at the tenant's next
+# change: the tenant controller passes over the echoes of its own status
+# writes only (the operator has no periodic resync to hide a miss).
+kubectl patch tenant initech --subresource=status --type merge -p '{"status":{"phase":"Suspended"}}' >/dev/null
+wait_for "hand-edited status put back" 20 is tenant initech '{.status.phase}' Active
 # A binding left by a version that made namespaced Roles: its roleRef is
 # immutable, so the operator replaces it (operator stopped meanwhile, so
 # the swap is not a race with it).

@@ -1,12 +1,16 @@
 /* Unit tests for the update predicate on the Tenant reconciler's child
  * watches (operator_pred_beyond_status): a change of status or of the
  * server's bookkeeping alone does not re-run the tenant; any other change
- * (spec, labels, owners, deletion, a member added or removed) does. */
+ * (spec, labels, owners, deletion, a member added or removed) does.
+ * And the Tenant's own update predicate (operator_tenant_updated): only the
+ * echo of a status write of ours is passed over. */
 #include "testutil.h"
 
 #include <jansson.h>
+#include <time.h>
 
 #include "controllers/operator.h"
+#include "controllers/write_echo.h"
 
 static json_t *quota(const char *rv, const char *hard_pods, const char *used_pods)
 {
@@ -86,12 +90,52 @@ static void test_odd_shapes_pass(void **state)
     json_decref(bare);
 }
 
+static json_t *tenant(const char *rv, const char *phase)
+{
+    return json_pack("{s:s, s:s, s:{s:s, s:s}, s:{s:s}}", "apiVersion", "paybill.dev/v1alpha1", "kind", "Tenant",
+                     "metadata", "name", "acme", "resourceVersion", rv, "status", "phase", phase);
+}
+
+static void test_tenant_status_echo(void **state)
+{
+    (void)state;
+    operator_ctx op = {0};
+    op.child_echoes = wecho_new();
+    assert_non_null(op.child_echoes);
+    json_t *before = tenant("6", "Pending"), *ours = tenant("7", "Active"), *hand = tenant("8", "Suspended");
+    struct timespec ts; /* the predicate reads the monotonic clock: notes are that recent */
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    time_t now = ts.tv_sec;
+
+    /* Our status write returned 7: its echo is passed over, once. */
+    wecho_begin(op.child_echoes, OP_ECHO_TENANT_STATUS, "acme", now);
+    assert_int_equal(wecho_end(op.child_echoes, OP_ECHO_TENANT_STATUS, "acme", "7", now), 0);
+    assert_false(operator_tenant_updated(before, ours, &op));
+    assert_true(operator_tenant_updated(before, ours, &op)); /* the note is used up */
+    /* Someone else's status edit passes: the tenant puts it back. */
+    assert_true(operator_tenant_updated(ours, hand, &op));
+    /* A child's note of the same name and version is not the Tenant's. */
+    wecho_begin(op.child_echoes, OP_CHILD_NAMESPACES, "acme", now);
+    wecho_end(op.child_echoes, OP_CHILD_NAMESPACES, "acme", "8", now);
+    assert_true(operator_tenant_updated(ours, hand, &op));
+    /* Without a memo nothing is passed over. */
+    wecho *w = op.child_echoes;
+    op.child_echoes = NULL;
+    assert_true(operator_tenant_updated(before, ours, &op));
+    wecho_free(w);
+
+    json_decref(before);
+    json_decref(ours);
+    json_decref(hand);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_status_and_bookkeeping_do_not_pass),
         cmocka_unit_test(test_other_changes_pass),
         cmocka_unit_test(test_odd_shapes_pass),
+        cmocka_unit_test(test_tenant_status_echo),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
