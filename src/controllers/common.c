@@ -67,22 +67,43 @@ void operator_event(operator_ctx *op, const json_t *obj, const char *type, const
         op->event(op->event_ud, obj, type, reason, msg);
 }
 
-/* keep_rv: take the new resourceVersion from the reply (the object is not
- * decoded for it, util/jscan.h); without it the reply is not read at all. */
-static time_t mono_s(void);
-
-/* A Tenant's status writes are bracketed in the write-echo memo (kind
- * OP_ECHO_TENANT_STATUS) so that their echoes do not re-queue the tenant
- * (operator_tenant_updated), while a status change anyone else makes still
- * does. Other kinds' status writes are not: nothing filters on them. */
-static int is_tenant(const kube_gvr *gvr)
+/* Seconds on a clock that does not jump, for the write-echo notes. */
+static time_t mono_s(void)
 {
-    return strcmp(gvr->resource, OPERATOR_GVR_TENANTS.resource) == 0 &&
-           strcmp(gvr->group, OPERATOR_GVR_TENANTS.group) == 0;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec;
 }
 
+/* Status writes whose echo need not re-queue the object are bracketed in
+ * the write-echo memo (operator_tenant_updated and
+ * operator_subscription_updated pass over their echoes), while a status
+ * change anyone else makes still re-queues it. Tenants: every status write
+ * of ours (the tenant reconciler reads no status). Subscriptions: only the
+ * subscription reconciler's own (own: from operator_obj_finish), since it
+ * reads status.billing, which the billing applier writes. Returns the
+ * memo's kind and sets *ctl to the controller to re-queue, or -1. */
+static int status_echo_kind(const operator_ctx *op, const kube_gvr *gvr, int own, controller **ctl)
+{
+    if (strcmp(gvr->group, OPERATOR_GROUP) != 0)
+        return -1;
+    if (strcmp(gvr->resource, OPERATOR_GVR_TENANTS.resource) == 0) {
+        *ctl = op->tenant_ctrl;
+        return OP_ECHO_TENANT_STATUS;
+    }
+    if (own && strcmp(gvr->resource, OPERATOR_GVR_SUBSCRIPTIONS.resource) == 0) {
+        *ctl = op->sub_ctrl;
+        return OP_ECHO_SUBSCRIPTION_STATUS;
+    }
+    return -1;
+}
+
+/* keep_rv: set obj's resourceVersion to the one the write made, taken from
+ * the reply (the object is not decoded for it, util/jscan.h); the reply is
+ * read only for that or for the write-echo memo. own: the object's
+ * reconciler is writing (status_echo_kind). */
 static int write_status(operator_ctx *op, const kube_gvr *gvr, json_t *obj, const json_t *old_status,
-                        int keep_rv, pb_err *err)
+                        int keep_rv, int own, pb_err *err)
 {
     json_t *status = json_object_get(obj, "status");
     if (old_status && json_equal(status, old_status))
@@ -90,21 +111,21 @@ static int write_status(operator_ctx *op, const kube_gvr *gvr, json_t *obj, cons
     const char *ns = json_string_value(json_object_get(json_object_get(obj, "metadata"), "namespace"));
     char key[400];
     int have_key = store_key_of(obj, key, sizeof key, NULL) == 0; /* the key the cache uses */
-    int bracket = have_key && op->child_echoes && is_tenant(gvr);
+    controller *ctl = NULL;
+    int echo = have_key && op->child_echoes ? status_echo_kind(op, gvr, own, &ctl) : -1, bracket = echo >= 0;
     char before[64], after[64] = "";
     kube_request_opts o = {.subresource = "status", .field_manager = OPERATOR_FIELD_MANAGER,
                            .new_resource_version = keep_rv || bracket ? after : NULL,
                            .new_resource_version_len = sizeof after};
     operator_resource_version(obj, before, sizeof before);
     if (bracket)
-        wecho_begin(op->child_echoes, OP_ECHO_TENANT_STATUS, key, mono_s());
+        wecho_begin(op->child_echoes, echo, key, mono_s());
     int rc = kube_update(op->client, gvr, ns, obj, &o, NULL, err);
     /* A write the server found to change nothing keeps its version and
      * sends no event: there is no echo to wait for. */
     int changed = !o.new_resource_version || !after[0] || strcmp(after, before) != 0;
-    if (bracket && wecho_end(op->child_echoes, OP_ECHO_TENANT_STATUS, key, rc == 0 && changed ? after : NULL,
-                             mono_s()))
-        controller_enqueue(op->tenant_ctrl, key); /* an event held back was someone else's */
+    if (bracket && wecho_end(op->child_echoes, echo, key, rc == 0 && changed ? after : NULL, mono_s()) && ctl)
+        controller_enqueue(ctl, key); /* an event held back was someone else's */
     if (rc == 0 && changed && have_key)
         operator_note_written_over(op, gvr, key, before);
     /* Later writes in the same reconcile (a finalizer patch) need the new
@@ -184,7 +205,7 @@ controller_result operator_requeue_conflict(void)
 int operator_write_status(operator_ctx *op, const kube_gvr *gvr, json_t *obj,
                           const json_t *old_status, pb_err *err)
 {
-    return write_status(op, gvr, obj, old_status, 1, err);
+    return write_status(op, gvr, obj, old_status, 1, 0, err);
 }
 
 int operator_obj_begin(operator_ctx *op, store *st, const char *key, operator_obj *o)
@@ -216,7 +237,7 @@ controller_result operator_obj_finish(operator_ctx *op, operator_obj *o, const k
                                       pb_err *err)
 {
     json_object_set_new(o->status, "observedGeneration", json_integer(o->gen));
-    int rc = write_status(op, gvr, o->obj, o->old_status, 0, err);
+    int rc = write_status(op, gvr, o->obj, o->old_status, 0, 1, err);
     json_decref(o->old_status);
     json_decref(o->obj);
     memset(o, 0, sizeof *o);
@@ -231,23 +252,24 @@ controller_result operator_obj_finish(operator_ctx *op, operator_obj *o, const k
     return then;
 }
 
-int operator_apply(operator_ctx *op, const kube_gvr *gvr, const char *ns, json_t *obj,
-                   const char *field_manager, pb_err *err)
+/* Server-side apply of obj; rv (rv_len bytes), when given, receives the
+ * resourceVersion the write made. */
+static int apply(operator_ctx *op, const kube_gvr *gvr, const char *ns, json_t *obj, const char *field_manager,
+                 char *rv, size_t rv_len, pb_err *err)
 {
     const char *name = json_string_value(json_object_get(json_object_get(obj, "metadata"), "name"));
     kube_request_opts o = {.field_manager = field_manager ? field_manager : OPERATOR_FIELD_MANAGER,
-                           .force = 1};
-    /* The reply (the whole object) is not needed: not decoding it saves a
-     * fifth of the operator's CPU in a cold start. */
+                           .force = 1, .new_resource_version = rv, .new_resource_version_len = rv_len};
+    /* The reply (the whole object) is not decoded, at most scanned for its
+     * resourceVersion: decoding it cost a fifth of the operator's CPU in a
+     * cold start. */
     return kube_patch(op->client, gvr, ns, name, KUBE_PATCH_APPLY, obj, &o, NULL, err);
 }
 
-/* Seconds on a clock that does not jump, for the write-echo notes. */
-static time_t mono_s(void)
+int operator_apply(operator_ctx *op, const kube_gvr *gvr, const char *ns, json_t *obj,
+                   const char *field_manager, pb_err *err)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec;
+    return apply(op, gvr, ns, obj, field_manager, NULL, 0, err);
 }
 
 /* The written object's key, as its watch events will give it (store_key_of):
@@ -282,12 +304,9 @@ void operator_child_write_end(operator_ctx *op, int k, json_t *obj, const char *
 
 int operator_apply_child(operator_ctx *op, int k, const char *ns, json_t *obj, pb_err *err)
 {
-    const char *name = json_string_value(json_object_get(json_object_get(obj, "metadata"), "name"));
     char rv[128] = "";
-    kube_request_opts o = {.field_manager = OPERATOR_FIELD_MANAGER, .force = 1,
-                           .new_resource_version = rv, .new_resource_version_len = sizeof rv};
     operator_child_write_begin(op, k, obj);
-    int rc = kube_patch(op->client, operator_child_gvr(k), ns, name, KUBE_PATCH_APPLY, obj, &o, NULL, err);
+    int rc = apply(op, operator_child_gvr(k), ns, obj, NULL, rv, sizeof rv, err);
     operator_child_write_end(op, k, obj, rc == 0 ? rv : NULL);
     return rc;
 }
@@ -303,6 +322,13 @@ int operator_tenant_updated(json_t *old_obj, json_t *new_obj, void *ud)
     (void)old_obj;
     operator_ctx *op = ud;
     return !wecho_take(op->child_echoes, OP_ECHO_TENANT_STATUS, new_obj, mono_s());
+}
+
+int operator_subscription_updated(json_t *old_obj, json_t *new_obj, void *ud)
+{
+    (void)old_obj;
+    operator_ctx *op = ud;
+    return !wecho_take(op->child_echoes, OP_ECHO_SUBSCRIPTION_STATUS, new_obj, mono_s());
 }
 
 int operator_child_updated(json_t *old_obj, json_t *new_obj, void *ud)

@@ -422,7 +422,9 @@ int operator_run(const pb_options *opts, pb_err *err)
                                       audit_requested, NULL, err)) != 0 ||
         (rc = controller_for(op.dm_ctrl, dms, OPERATOR_API_VERSION, "DataModel", 0, err)) != 0 ||
         (rc = controller_for(op.plan_ctrl, plans, OPERATOR_API_VERSION, "Plan", 0, err)) != 0 ||
-        (rc = controller_for(op.sub_ctrl, subs, OPERATOR_API_VERSION, "Subscription", 0, err)) != 0 ||
+        /* Not on the echoes of its own status writes (see below). */
+        (rc = controller_for_filtered(op.sub_ctrl, subs, OPERATOR_API_VERSION, "Subscription", 0,
+                                      operator_subscription_updated, &op, err)) != 0 ||
         /* Not on the echoes of our own status writes (the tenant
          * controller's and the licence controller's): they came back as
          * reconciles that wrote nothing. A status edited by anyone else

@@ -168,7 +168,9 @@ void operator_obj_release(operator_obj *o);
 /* Write o's status if it changed (setting observedGeneration) and release
  * o. A conflict or a vanished object requeues (the cache will catch up);
  * another failure is an error with err saying "<what> <key>: writing
- * status: ..."; otherwise `then`. */
+ * status: ..."; otherwise `then`. For the object's own reconciler: the
+ * write's echo re-queues neither a Tenant nor a Subscription
+ * (OP_ECHO_TENANT_STATUS). */
 controller_result operator_obj_finish(operator_ctx *op, operator_obj *o, const kube_gvr *gvr,
                                       const char *what, const char *key, controller_result then,
                                       pb_err *err);
@@ -203,7 +205,9 @@ controller_result operator_requeue_conflict(void);
 /* Write obj's status through the status subresource if it differs from
  * `old_status` (compared as JSON). obj carries metadata.resourceVersion:
  * a stale one gives PB_ECONFLICT (the caller requeues). On success obj's
- * metadata.resourceVersion is updated to the server's. */
+ * metadata.resourceVersion is updated to the server's. The write's echo
+ * re-queues a Subscription (the billing applier writes what its reconciler
+ * reads), not a Tenant (OP_ECHO_TENANT_STATUS). */
 int operator_write_status(operator_ctx *op, const kube_gvr *gvr, json_t *obj,
                           const json_t *old_status, pb_err *err);
 
@@ -215,15 +219,20 @@ int operator_write_status(operator_ctx *op, const kube_gvr *gvr, json_t *obj,
 int operator_child_added(json_t *obj, void *ud);
 int operator_child_updated(json_t *old_obj, json_t *new_obj, void *ud);
 
-/* The write-echo kind of Tenants' status writes (operator_write_status and
- * operator_obj_finish bracket them; re-queued when an event held back
- * during the write was someone else's). */
+/* The write-echo kinds of status writes whose echo does not re-queue the
+ * object: every Tenant status write of ours, and the subscription
+ * reconciler's own (operator_obj_finish) Subscription status writes, not
+ * the billing applier's (operator_write_status). The object is re-queued
+ * when an event held back during the write was someone else's. */
 #define OP_ECHO_TENANT_STATUS OP_CHILD_COUNT
+#define OP_ECHO_SUBSCRIPTION_STATUS (OP_CHILD_COUNT + 1)
 
-/* The tenant controller's predicate on Tenant updates (pred_ud: the
- * operator_ctx): every change passes but the echo of a status write of
- * ours, so a status edited by anyone else is put back at once. */
+/* The tenant and subscription controllers' predicates on their own kind's
+ * updates (pred_ud: the operator_ctx): every change passes but the echo of
+ * a status write of ours, so a status edited by anyone else is put back at
+ * once. */
 int operator_tenant_updated(json_t *old_obj, json_t *new_obj, void *ud);
+int operator_subscription_updated(json_t *old_obj, json_t *new_obj, void *ud);
 
 /* Around a write of obj, a tenant's child of kind k (its metadata gives
  * the key its watch events carry; its labels name the tenant, re-queued

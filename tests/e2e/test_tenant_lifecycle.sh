@@ -110,6 +110,12 @@ wait_for "removed namespace label restored" 30 is ns tenant-initech '{.metadata.
 # writes only (the operator has no periodic resync to hide a miss).
 kubectl patch tenant initech --subresource=status --type merge -p '{"status":{"phase":"Suspended"}}' >/dev/null
 wait_for "hand-edited status put back" 20 is tenant initech '{.status.phase}' Active
+st=$(jp subscription initech-enterprise '{.status.state}')
+expect_match "initech's subscription has a state" '^[a-z]' "$st"
+kubectl patch subscription initech-enterprise --subresource=status --type merge \
+  -p '{"status":{"graceEnds":"2000-01-01T00:00:00Z"}}' >/dev/null
+wait_for "hand-edited subscription status put back" 20 is subscription initech-enterprise \
+  '{.status.state}/{.status.graceEnds}' "$st/"
 # A binding left by a version that made namespaced Roles: its roleRef is
 # immutable, so the operator replaces it (operator stopped meanwhile, so
 # the swap is not a race with it).

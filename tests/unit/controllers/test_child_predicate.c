@@ -2,8 +2,9 @@
  * watches (operator_pred_beyond_status): a change of status or of the
  * server's bookkeeping alone does not re-run the tenant; any other change
  * (spec, labels, owners, deletion, a member added or removed) does.
- * And the Tenant's own update predicate (operator_tenant_updated): only the
- * echo of a status write of ours is passed over. */
+ * And the Tenant's and Subscription's own update predicates
+ * (operator_tenant_updated, operator_subscription_updated): only the echo
+ * of a status write of ours, of that kind, is passed over. */
 #include "testutil.h"
 
 #include <jansson.h>
@@ -96,7 +97,7 @@ static json_t *tenant(const char *rv, const char *phase)
                      "metadata", "name", "acme", "resourceVersion", rv, "status", "phase", phase);
 }
 
-static void test_tenant_status_echo(void **state)
+static void test_own_status_echo(void **state)
 {
     (void)state;
     operator_ctx op = {0};
@@ -118,6 +119,12 @@ static void test_tenant_status_echo(void **state)
     wecho_begin(op.child_echoes, OP_CHILD_NAMESPACES, "acme", now);
     wecho_end(op.child_echoes, OP_CHILD_NAMESPACES, "acme", "8", now);
     assert_true(operator_tenant_updated(ours, hand, &op));
+    /* A Subscription's echo is its own predicate's, not the Tenant's. */
+    wecho_begin(op.child_echoes, OP_ECHO_SUBSCRIPTION_STATUS, "acme", now);
+    wecho_end(op.child_echoes, OP_ECHO_SUBSCRIPTION_STATUS, "acme", "8", now);
+    assert_true(operator_tenant_updated(ours, hand, &op));
+    assert_false(operator_subscription_updated(ours, hand, &op));
+    assert_true(operator_subscription_updated(ours, hand, &op));
     /* Without a memo nothing is passed over. */
     wecho *w = op.child_echoes;
     op.child_echoes = NULL;
@@ -135,7 +142,7 @@ int main(void)
         cmocka_unit_test(test_status_and_bookkeeping_do_not_pass),
         cmocka_unit_test(test_other_changes_pass),
         cmocka_unit_test(test_odd_shapes_pass),
-        cmocka_unit_test(test_tenant_status_echo),
+        cmocka_unit_test(test_own_status_echo),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
