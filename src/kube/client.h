@@ -95,6 +95,12 @@ typedef struct kube_request_opts {
     int drop_managed_fields;           /* watch: hand events over without
                                           metadata.managedFields (a third of a
                                           stream, not decoded at all) */
+    int wake_fd;                       /* watch: a descriptor that becomes
+                                          readable once *stop is set (an
+                                          eventfd): the watch then sleeps until
+                                          data, that or its idle guard instead
+                                          of polling *stop every 100 ms. 0 =
+                                          none (descriptor 0 is never one) */
     /* writes */
     const char *field_manager;         /* default "paybill-operator" */
     int force;                         /* server-side apply: take ownership */
@@ -192,8 +198,9 @@ typedef int (*kube_watch_fn)(void *ud, const char *type, json_t *object);
  * PB_EGONE when the resourceVersion is too old (HTTP 410 or an ERROR event
  * with code 410): relist; other codes on failure, PB_ETIMEOUT when nothing
  * arrived for kube_client_options.watch_idle_ms (a hung connection).
- * `stop` (may be NULL) is polled at least every 200 ms so shutdown never
- * waits for a quiet stream. */
+ * `stop` (may be NULL) is read at least every 200 ms so shutdown never
+ * waits for a quiet stream, or, with o->wake_fd, whenever that descriptor
+ * becomes readable (an idle watch then does not wake up at all). */
 int kube_watch(kube_client *c, const kube_gvr *r, const char *ns,
                const kube_request_opts *o, kube_watch_fn fn, void *ud,
                const atomic_int *stop, pb_err *err);

@@ -418,6 +418,8 @@ void informer_stop(informer *inf)
     atomic_store(&inf->stop, 1);
     pthread_cond_broadcast(&inf->cv);
     pthread_mutex_unlock(&inf->mu);
+    if (inf->src.wake)
+        inf->src.wake(inf->src.ud);
     if (inf->started && !inf->joined) {
         pthread_join(inf->thread, NULL);
         inf->joined = 1;

@@ -62,7 +62,7 @@ typedef struct informer_source {
     int (*list)(void *ud, informer_page_fn fn, void *fn_ud, pb_err *err);
     /* Watch changes after resource_version, calling fn for each event,
      * until the stream ends (return 0), fn returns non-zero (return 0),
-     * *stop becomes non-zero (polled at least every 200 ms; return 0), the
+     * *stop becomes non-zero (see wake; return 0), the
      * version is too old (PB_EGONE) or an error. timeout_s asks for the
      * stream to end after that long (the kube adapter rounds up to whole
      * seconds, at least 1). */
@@ -71,6 +71,10 @@ typedef struct informer_source {
     /* Frees ud; may be NULL. */
     void (*free)(void *ud);
     void *ud;
+    /* Interrupts a watch blocked in this source: informer_stop calls it
+     * from its own thread after setting *stop. May be NULL; the watch must
+     * then read *stop at least every 200 ms. */
+    void (*wake)(void *ud);
 } informer_source;
 
 typedef struct informer_handler {

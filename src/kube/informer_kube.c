@@ -6,14 +6,18 @@
 #include "kube/informer.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 typedef struct kube_source {
     kube_client *client;
     char *group, *version, *resource;
     char *ns;       /* NULL = all namespaces */
     char *selector; /* NULL = everything */
+    int wake_fd;    /* eventfd, readable once the informer stops; 0 = none */
 } kube_source;
 
 static void kube_source_free(void *ud)
@@ -26,7 +30,18 @@ static void kube_source_free(void *ud)
     free(ks->resource);
     free(ks->ns);
     free(ks->selector);
+    if (ks->wake_fd > 0)
+        close(ks->wake_fd);
     free(ks);
+}
+
+static void kube_source_wake(void *ud)
+{
+    kube_source *ks = ud;
+    uint64_t one = 1;
+    if (ks->wake_fd > 0 && write(ks->wake_fd, &one, sizeof one) < 0) {
+        /* Only EAGAIN (the counter is full: it is readable already). */
+    }
 }
 
 static kube_gvr gvr_of(const kube_source *ks)
@@ -55,6 +70,7 @@ static int kube_source_watch(void *ud, const char *rv, double timeout_s, informe
     o.resource_version = rv && *rv ? rv : NULL;
     o.allow_watch_bookmarks = 1;
     o.drop_managed_fields = 1; /* the store strips them anyway (store.h) */
+    o.wake_fd = ks->wake_fd;
     o.timeout_seconds = timeout_s < 1 ? 1 : (long)ceil(timeout_s);
     return kube_watch(ks->client, &g, ks->ns, &o, fn, fn_ud, stop, err);
 }
@@ -83,9 +99,13 @@ int informer_source_kube(kube_client *c, const kube_gvr *gvr, const char *ns,
         kube_source_free(ks);
         return pb_err_set(err, PB_ENOMEM, "informer: out of memory");
     }
-    out->list = kube_source_list;
-    out->watch = kube_source_watch;
-    out->free = kube_source_free;
-    out->ud = ks;
+    /* Never drained: once the informer stops, every later wait sees it. No
+     * descriptor (out of them) only means polling the stop flag. */
+    int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    ks->wake_fd = fd > 0 ? fd : 0;
+    if (fd == 0)
+        close(fd);
+    *out = (informer_source){.list = kube_source_list, .watch = kube_source_watch, .free = kube_source_free,
+                             .ud = ks, .wake = kube_source_wake};
     return 0;
 }

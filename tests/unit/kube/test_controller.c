@@ -76,7 +76,7 @@ static informer *new_informer(const char *list_json, pipe_src **out)
     p->list_json = list_json;
     p->pending = json_array();
     pthread_mutex_init(&p->mu, NULL);
-    informer_source s = {pipe_list, pipe_watch, pipe_free, p};
+    informer_source s = {.list = pipe_list, .watch = pipe_watch, .free = pipe_free, .ud = p};
     informer *inf = NULL;
     informer_options o = {.backoff_initial_s = 0.005};
     assert_int_equal(informer_new(&s, &o, &inf, NULL), 0);

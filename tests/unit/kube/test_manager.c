@@ -48,7 +48,7 @@ static int src_watch(void *ud, const char *rv, double timeout_s, informer_watch_
 
 static informer_source source(const char *list_json)
 {
-    informer_source s = {src_list, src_watch, NULL, (void *)list_json};
+    informer_source s = {.list = src_list, .watch = src_watch, .ud = (void *)list_json};
     return s;
 }
 

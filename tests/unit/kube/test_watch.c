@@ -7,7 +7,10 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <stdint.h>
+#include <sys/eventfd.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "fakeapi.h"
 #include "kube/client.h"
@@ -449,6 +452,50 @@ static void test_watch_hung_stream_stop_flag(void **state)
     assert_true(now_s() - t0 < 2.0);
 }
 
+typedef struct waker {
+    atomic_int *flag;
+    int fd, flag_ms, wake_ms;
+} waker;
+
+static void *stop_then_wake(void *arg)
+{
+    waker *w = arg;
+    fa_sleep_ms(w->flag_ms);
+    atomic_store(w->flag, 1);
+    fa_sleep_ms(w->wake_ms - w->flag_ms);
+    uint64_t one = 1;
+    assert_int_equal(write(w->fd, &one, sizeof one), (ssize_t)sizeof one);
+    return NULL;
+}
+
+/* With a wake descriptor an idle watch does not wake every 100 ms to read
+ * *stop: the flag alone (at 400 ms, after curl's own one-off 200 ms timer)
+ * is not seen, the descriptor (at 1 s) is, at once. */
+static void test_watch_hung_stream_wake_fd(void **state)
+{
+    fixture *f = *state;
+    fa_resp resp = {.body = "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"a\"}}}\n", .chunk = 4096,
+                    .hang = 1};
+    fa_push(f->srv, &resp);
+    atomic_int stop = 0;
+    int fd = eventfd(0, EFD_CLOEXEC);
+    assert_true(fd > 0);
+    waker w = {&stop, fd, 400, 1000};
+    pthread_t t;
+    pthread_create(&t, NULL, stop_then_wake, &w);
+    kube_request_opts o = {.wake_fd = fd};
+    rec r = {0};
+    pb_err e = {0};
+    double t0 = now_s();
+    assert_int_equal(kube_watch(f->c, &TENANTS, NULL, &o, on_event, &r, &stop, &e), 0);
+    double dt = now_s() - t0;
+    pthread_join(t, NULL);
+    assert_int_equal(r.n, 1);
+    assert_true(dt >= 0.95);
+    assert_true(dt < 3.0);
+    close(fd);
+}
+
 static void test_watch_hung_stream_idle_guard(void **state)
 {
     fixture *f = *state;
@@ -512,6 +559,7 @@ int main(void)
         T(test_watch_error_event_410),
         T(test_watch_http_errors),
         T(test_watch_hung_stream_stop_flag),
+        T(test_watch_hung_stream_wake_fd),
         T(test_watch_hung_stream_idle_guard),
         T(test_watch_callback_stops),
         T(test_watch_connection_refused),
