@@ -412,60 +412,58 @@ static void test_watch_http_errors(void **state)
     assert_int_equal(r.n, 1);
 }
 
+/* Sets *flag after flag_ms; then, with fd, makes fd readable at wake_ms. */
 typedef struct stopper {
     atomic_int *flag;
-    int delay_ms;
+    int flag_ms;
+    int fd, wake_ms; /* fd 0: none */
 } stopper;
 
 static void *stop_later(void *arg)
 {
     stopper *s = arg;
-    fa_sleep_ms(s->delay_ms);
+    fa_sleep_ms(s->flag_ms);
     atomic_store(s->flag, 1);
+    if (s->fd > 0) {
+        fa_sleep_ms(s->wake_ms - s->flag_ms);
+        uint64_t one = 1;
+        assert_int_equal(write(s->fd, &one, sizeof one), (ssize_t)sizeof one);
+    }
     return NULL;
+}
+
+/* A watch whose stream hangs after one event, stopped by s; the seconds
+ * kube_watch took, the events it handed over in *events. */
+static double hung_watch(fixture *f, stopper *s, const kube_request_opts *o, int *events)
+{
+    fa_resp resp = {.body = "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"a\"}}}\n", .chunk = 4096,
+                    .hang = 1};
+    fa_push(f->srv, &resp);
+    pthread_t t;
+    pthread_create(&t, NULL, stop_later, s);
+    rec r = {0};
+    pb_err e = {0};
+    double t0 = now_s();
+    assert_int_equal(kube_watch(f->c, &TENANTS, NULL, o, on_event, &r, s->flag, &e), 0);
+    double dt = now_s() - t0;
+    pthread_join(t, NULL);
+    *events = r.n;
+    return dt;
 }
 
 static void test_watch_hung_stream_stop_flag(void **state)
 {
     fixture *f = *state;
-    fa_resp resp = {.body = "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"a\"}}}\n", .chunk = 4096,
-                    .hang = 1};
-    fa_push(f->srv, &resp);
     atomic_int stop = 0;
-    stopper s = {&stop, 300};
-    pthread_t t;
-    pthread_create(&t, NULL, stop_later, &s);
-    rec r = {0};
-    pb_err e = {0};
-    double t0 = now_s();
-    assert_int_equal(kube_watch(f->c, &TENANTS, NULL, NULL, on_event, &r, &stop, &e), 0);
-    double dt = now_s() - t0;
-    pthread_join(t, NULL);
-    assert_int_equal(r.n, 1);
+    stopper s = {.flag = &stop, .flag_ms = 300};
+    int n = 0;
+    double dt = hung_watch(f, &s, NULL, &n);
+    assert_int_equal(n, 1);
     assert_true(dt >= 0.25);
     assert_true(dt < 2.0); /* polled every 100 ms; slack for a loaded CI */
 
     /* Already set: returns at once. */
-    fa_push(f->srv, &resp);
-    t0 = now_s();
-    assert_int_equal(kube_watch(f->c, &TENANTS, NULL, NULL, on_event, &r, &stop, &e), 0);
-    assert_true(now_s() - t0 < 2.0);
-}
-
-typedef struct waker {
-    atomic_int *flag;
-    int fd, flag_ms, wake_ms;
-} waker;
-
-static void *stop_then_wake(void *arg)
-{
-    waker *w = arg;
-    fa_sleep_ms(w->flag_ms);
-    atomic_store(w->flag, 1);
-    fa_sleep_ms(w->wake_ms - w->flag_ms);
-    uint64_t one = 1;
-    assert_int_equal(write(w->fd, &one, sizeof one), (ssize_t)sizeof one);
-    return NULL;
+    assert_true(hung_watch(f, &s, NULL, &n) < 2.0);
 }
 
 /* With a wake descriptor an idle watch does not wake every 100 ms to read
@@ -474,23 +472,14 @@ static void *stop_then_wake(void *arg)
 static void test_watch_hung_stream_wake_fd(void **state)
 {
     fixture *f = *state;
-    fa_resp resp = {.body = "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"a\"}}}\n", .chunk = 4096,
-                    .hang = 1};
-    fa_push(f->srv, &resp);
     atomic_int stop = 0;
     int fd = eventfd(0, EFD_CLOEXEC);
     assert_true(fd > 0);
-    waker w = {&stop, fd, 400, 1000};
-    pthread_t t;
-    pthread_create(&t, NULL, stop_then_wake, &w);
+    stopper s = {.flag = &stop, .flag_ms = 400, .fd = fd, .wake_ms = 1000};
     kube_request_opts o = {.wake_fd = fd};
-    rec r = {0};
-    pb_err e = {0};
-    double t0 = now_s();
-    assert_int_equal(kube_watch(f->c, &TENANTS, NULL, &o, on_event, &r, &stop, &e), 0);
-    double dt = now_s() - t0;
-    pthread_join(t, NULL);
-    assert_int_equal(r.n, 1);
+    int n = 0;
+    double dt = hung_watch(f, &s, &o, &n);
+    assert_int_equal(n, 1);
     assert_true(dt >= 0.95);
     assert_true(dt < 3.0);
     close(fd);
