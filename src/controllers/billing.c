@@ -26,6 +26,7 @@
 #include "util/metrics.h"
 #include "util/secret.h"
 #include "util/timeutil.h"
+#include "util/proc.h"
 
 #define SECRET_RELOAD_S 10     /* background reload of every provider's Secret */
 #define SECRET_RELOAD_MIN_S 2  /* on a mismatch, reload inline at most this often */
@@ -444,6 +445,7 @@ static void connect_inbox(billing *b)
 static void *applier_main(void *arg)
 {
     billing *b = arg;
+    pb_thread_name("billing", NULL);
     time_t last_secrets = 0, last_connect = 0, last_prune = 0, last_gauge = 0;
     for (;;) {
         pthread_mutex_lock(&b->mu);

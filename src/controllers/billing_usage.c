@@ -30,6 +30,7 @@
 #include "util/metrics.h"
 #include "util/secret.h"
 #include "util/timeutil.h"
+#include "util/proc.h"
 
 #define KEY_RELOAD_S 10
 #define SEND_BATCH 32
@@ -675,6 +676,7 @@ static void connect_outbox(billing_usage *u)
 static void *usage_main(void *arg)
 {
     billing_usage *u = arg;
+    pb_thread_name("billing-usage", NULL);
     time_t last_keys = 0, last_connect = 0, last_gauge = 0;
     int was_leader = 0;
     for (;;) {

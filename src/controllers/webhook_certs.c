@@ -16,6 +16,7 @@
 #include "server/tlscert.h"
 #include "util/log.h"
 #include "util/secret.h"
+#include "util/proc.h"
 
 #define CA_VALID_S (3650L * 86400)
 #define LEAF_VALID_S (365L * 86400)
@@ -405,6 +406,7 @@ static int pass(webhook_certs *w)
 static void *run(void *arg)
 {
     webhook_certs *w = arg;
+    pb_thread_name("webhook-certs", NULL);
     int retry = RETRY_S;
     pthread_mutex_lock(&w->mu);
     while (!w->stop) {

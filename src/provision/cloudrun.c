@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "util/secret.h"
+#include "util/proc.h"
 
 /* ---- the root module ------------------------------------------------------ */
 
@@ -339,6 +340,7 @@ static int take_tier(pb_cr_pool *p, int advance)
 static void *worker(void *arg)
 {
     pb_cr_pool *p = arg;
+    pb_thread_name("tofu", NULL);
     pthread_mutex_lock(&p->mu);
     for (;;) {
         int t;

@@ -47,6 +47,7 @@
 #include "util/buf.h"
 #include "util/log.h"
 #include "util/metrics.h"
+#include "util/proc.h"
 
 #define MAX_EXTRA_HEADERS 8
 #define WRITE_CHUNK 16384
@@ -861,6 +862,7 @@ int pb_http_route_body(pb_http_server *srv, const char *method, const char *path
 static void *serve(void *arg)
 {
     pb_http_server *s = arg;
+    pb_thread_name("http:", s->name);
     /* lws_service returns after each batch of events; lws_cancel_service()
      * from pb_http_server_stop wakes it so the flag is seen promptly. */
     while (!atomic_load(&s->stopping))
