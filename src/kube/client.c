@@ -1269,7 +1269,7 @@ int kube_watch(kube_client *c, const kube_gvr *r, const char *ns, const kube_req
         }
         /* Without a wake descriptor, wake every 100 ms to read *stop: with
          * fourteen informers that was most of an idle operator's CPU. */
-        struct curl_waitfd wake = {.fd = o ? o->wake_fd : 0, .events = CURL_WAIT_POLLIN};
+        struct curl_waitfd wake = {.fd = o->wake_fd, .events = CURL_WAIT_POLLIN};
         int has_wake = wake.fd > 0;
         long wait_ms = has_wake ? (long)((double)idle_ms - quiet_ms) + 1 : 100;
         curl_multi_poll(m, has_wake ? &wake : NULL, has_wake ? 1 : 0, wait_ms, NULL);
