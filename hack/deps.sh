@@ -15,6 +15,7 @@ PACKAGES=(
   libwebsockets-dev libpq-dev libcmocka-dev
   libmimalloc-dev   # the operator's allocator (CMakeLists.txt: PAYBILL_MIMALLOC)
   libjsmn-dev       # JSON tokenizer under util/jload.c (header only)
+  libyajl-dev       # JSON generator under util/jdump.c
   curl jq openssl procps util-linux
   python3 python3-venv
   lua5.1   # runs the chart's Argo CD health checks (Lua 5.1, as Argo CD embeds) in tests

@@ -24,6 +24,7 @@
 
 #include "kube/ratelimit.h"
 #include "util/buf.h"
+#include "util/jdump.h"
 #include "util/jload.h"
 #include "util/jscan.h"
 #include "util/log.h"
@@ -1007,7 +1008,7 @@ int kube_create(kube_client *c, const kube_gvr *r, const char *ns, json_t *obj,
     const char *name = obj_meta(obj, "name");
     char what[512];
     describe(what, sizeof what, r, ns, name ? name : obj_meta(obj, "generateName"), o->subresource);
-    char *body = json_dumps(obj, JSON_COMPACT);
+    char *body = pb_jdump(obj, JSON_COMPACT);
     if (!body)
         return pb_err_set(err, PB_EINVAL, "create %s: object cannot be serialised", what);
     pb_buf url = {0};
@@ -1034,7 +1035,7 @@ int kube_update(kube_client *c, const kube_gvr *r, const char *ns, json_t *obj,
     describe(what, sizeof what, r, ns, name, o->subresource);
     if (!name || !*name)
         return pb_err_set(err, PB_EINVAL, "update %s: metadata.name is required", what);
-    char *body = json_dumps(obj, JSON_COMPACT);
+    char *body = pb_jdump(obj, JSON_COMPACT);
     if (!body)
         return pb_err_set(err, PB_EINVAL, "update %s: object cannot be serialised", what);
     const char *rv = obj_meta(obj, "resourceVersion");
@@ -1072,7 +1073,7 @@ int kube_patch(kube_client *c, const kube_gvr *r, const char *ns, const char *na
     if (type == KUBE_PATCH_JSON ? !json_is_array(patch) : !json_is_object(patch))
         return pb_err_set(err, PB_EINVAL, "patch %s: body must be a JSON %s", what,
                           type == KUBE_PATCH_JSON ? "array" : "object");
-    char *body = json_dumps(patch, JSON_COMPACT);
+    char *body = pb_jdump(patch, JSON_COMPACT);
     if (!body)
         return pb_err_set(err, PB_ENOMEM, "patch %s: out of memory", what);
     pb_buf url = {0};
@@ -1113,7 +1114,7 @@ int kube_delete(kube_client *c, const kube_gvr *r, const char *ns, const char *n
     }
     if (o->dry_run)
         json_object_set_new(opts, "dryRun", json_pack("[s]", "All"));
-    char *body = json_object_size(opts) > 2 ? json_dumps(opts, JSON_COMPACT) : NULL;
+    char *body = json_object_size(opts) > 2 ? pb_jdump(opts, JSON_COMPACT) : NULL;
     json_decref(opts);
     pb_buf url = {0};
     int rc = resource_url(c, &url, r, ns, name, o->subresource, err);

@@ -45,6 +45,7 @@
 #include <unistd.h>
 
 #include "util/buf.h"
+#include "util/jdump.h"
 #include "util/log.h"
 #include "util/metrics.h"
 #include "util/proc.h"
@@ -156,7 +157,7 @@ int pb_http_reply(pb_http_response *resp, int status, const char *content_type, 
 
 int pb_http_reply_json(pb_http_response *resp, int status, const json_t *v)
 {
-    char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    char *s = pb_jdump(v, JSON_COMPACT | JSON_ENCODE_ANY);
     if (!s)
         return PB_ENOMEM;
     return pb_http_reply_take(resp, status, "application/json", s, strlen(s));

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/jdump.h"
+
 #define SEG_KEY_MAX 512 /* annotation keys are at most 253 + 1 + 63 bytes */
 
 typedef struct {
@@ -339,7 +341,7 @@ int pb_json_set_path(json_t *root, const char *path, json_t *value, pb_err *err)
 
 char *pb_json_dumps_canonical(const json_t *v)
 {
-    return json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+    return pb_jdump(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
 }
 
 int pb_json_loads(const char *buf, size_t len, json_t **out, pb_err *err)

@@ -12,6 +12,8 @@
 #include <strings.h>
 #include <time.h>
 
+#include "util/jdump.h"
+
 static struct {
     pthread_mutex_t mu;
     pb_log_level level;
@@ -202,7 +204,7 @@ void pb_log(pb_log_level level, const char *msg, ...)
             /* json_string() rejects invalid UTF-8: keep the event, mark the value. */
             json_object_set_new(o, k, jv ? jv : json_string("<invalid utf-8>"));
         }
-        char *s = json_dumps(o, JSON_COMPACT);
+        char *s = pb_jdump(o, JSON_COMPACT);
         json_decref(o);
         if (s) {
             size_t l = strlen(s);
