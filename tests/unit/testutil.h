@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <cmocka.h>
+#include <jansson.h>
 
 /* Read a whole FILE* (e.g. a tmpfile the code under test wrote) into a
  * malloc'd NUL-terminated string. Caller frees. */
@@ -24,5 +25,16 @@ void tu_rmtree(const char *path);
 
 /* Write `content` to dir/name; returns the malloc'd full path. */
 char *tu_write_file(const char *dir, const char *name, const char *content);
+
+/* Reproducible pseudo-random numbers (xorshift64): a value in [0, n)
+ * from *state, which it advances. */
+unsigned tu_rand(unsigned long long *state, unsigned n);
+
+/* A random JSON value, for tests that hold a codec against jansson's own:
+ * strings with every escape, control characters and UTF-8 of each length
+ * (as keys too), integers up to the int64 edges, reals, booleans, null, and
+ * objects and arrays nested at most `max_depth` below `depth`. A new
+ * reference. */
+json_t *tu_random_json(unsigned long long *state, int depth, int max_depth);
 
 #endif

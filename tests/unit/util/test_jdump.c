@@ -173,71 +173,16 @@ static void test_edges_are_jansson_s(void **state)
     json_decref(x);
 }
 
-static unsigned long long rng_state = 0x2545f4914f6cdd1dULL;
-
-static unsigned rnd(unsigned n)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (unsigned)(rng_state % n);
-}
-
-/* A random string of 0-11 characters from an alphabet with every kind of
- * byte jansson and yajl treat differently from a plain letter. */
-static void random_text(char *s, size_t *n)
-{
-    static const char *const pieces[] = {"a", "Z", "0", "/", "\"", "\\", "\n", "\t", "\b", "\f", "\r", "\x01",
-                                         "\x1f", " ", "\x7f", "\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80", "."};
-    size_t len = 0;
-    for (unsigned k = rnd(12); k > 0; k--) {
-        const char *p = pieces[rnd(sizeof pieces / sizeof *pieces)];
-        memcpy(s + len, p, strlen(p));
-        len += strlen(p);
-    }
-    s[len] = '\0';
-    *n = len;
-}
-
-static json_t *random_tree(int depth)
-{
-    char s[64];
-    size_t n;
-    unsigned kind = rnd(depth > 5 ? 6 : 9);
-    switch (kind) {
-    case 0: random_text(s, &n); return json_stringn(s, n);
-    case 1: return json_integer((json_int_t)rnd(4000000) - 2000000);
-    case 2: return json_real((double)rnd(1000000) / (1 + rnd(1000)) * (rnd(2) ? 1e-9 : 1e12));
-    case 3: return json_boolean(rnd(2));
-    case 4: return json_null();
-    case 5: return json_real((double)rnd(100) - 50.0);
-    case 6:
-    case 7: {
-        json_t *o = json_object();
-        for (unsigned k = rnd(7); k > 0; k--) {
-            random_text(s, &n);
-            json_object_setn_new(o, s, n, random_tree(depth + 1));
-        }
-        return o;
-    }
-    default: {
-        json_t *a = json_array();
-        for (unsigned k = rnd(6); k > 0; k--)
-            json_array_append_new(a, random_tree(depth + 1));
-        return a;
-    }
-    }
-}
-
 static void test_random_trees(void **state)
 {
     (void)state;
     static const size_t flags[] = {JSON_COMPACT, JSON_COMPACT | JSON_SORT_KEYS, JSON_COMPACT | JSON_ENCODE_ANY,
                                    JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY};
+    unsigned long long rng = 0x2545f4914f6cdd1dULL;
     int fast = 0;
     for (int i = 0; i < 5000; i++) {
-        json_t *v = random_tree(0);
-        size_t f = flags[rnd(sizeof flags / sizeof *flags)];
+        json_t *v = tu_random_json(&rng, 0, 6);
+        size_t f = flags[tu_rand(&rng, sizeof flags / sizeof *flags)];
         int took = agree(v, f);
         assert_int_equal(took, (f & JSON_ENCODE_ANY) || json_is_object(v) || json_is_array(v));
         fast += took;

@@ -168,36 +168,7 @@ static unsigned long long rng_state = 0x9e3779b97f4a7c15ULL;
 
 static unsigned rnd(unsigned n)
 {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (unsigned)(rng_state % n);
-}
-
-static json_t *random_value(int depth)
-{
-    static const char *const strs[] = {"", "a", "Ready", "caf\xc3\xa9", "q\"uote", "back\\slash", "tab\t",
-                                       "\xf0\x9f\x98\x80", "</script>", "line\nbreak", "\x7f", "paybill.dev/plan"};
-    switch (rnd(depth > 4 ? 6 : 8)) {
-    case 0: return json_string(strs[rnd(sizeof strs / sizeof *strs)]);
-    case 1: return json_integer((json_int_t)rnd(1000000) - 500000);
-    case 2: return json_integer(rnd(2) ? (json_int_t)9223372036854775807LL : (json_int_t)rnd(92) * 100000000000000000LL);
-    case 3: return json_real((double)rnd(100000) / 64.0 - 700.0);
-    case 4: return rnd(2) ? json_true() : json_false();
-    case 5: return json_null();
-    case 6: {
-        json_t *o = json_object();
-        for (unsigned i = rnd(5); i > 0; i--)
-            json_object_set_new(o, strs[rnd(sizeof strs / sizeof *strs)], random_value(depth + 1));
-        return o;
-    }
-    default: {
-        json_t *a = json_array();
-        for (unsigned i = rnd(5); i > 0; i--)
-            json_array_append_new(a, random_value(depth + 1));
-        return a;
-    }
-    }
+    return tu_rand(&rng_state, n);
 }
 
 static void test_random_valid_text(void **state)
@@ -209,7 +180,7 @@ static void test_random_valid_text(void **state)
     for (int i = 0; i < 3000; i++) {
         json_t *root = rnd(2) ? json_object() : json_array();
         for (unsigned k = rnd(6); k > 0; k--) {
-            json_t *v = random_value(1);
+            json_t *v = tu_random_json(&rng_state, 1, 5);
             if (json_is_object(root))
                 json_object_set_new(root, k % 2 ? "spec" : "status", v);
             else
