@@ -435,7 +435,7 @@ int operator_run(const pb_options *opts, pb_err *err)
     /* Predicates keep fan-out proportional to what changed: a Plan's status
      * write (its tenant count) must not re-queue every tenant on it. */
     watch_spec watches[] = {
-        {&op.plan_ctrl, tenants, operator_map_tenant_to_plan, operator_pred_path_changed, "status.plan"},
+        {&op.plan_ctrl, tenants, plan_map_tenant, operator_pred_path_changed, "status.plan"},
         {&op.sub_ctrl, plans, operator_map_plan_to_subscriptions, controller_generation_changed, NULL},
         {&op.sub_ctrl, tenants, map_tenant_to_subscriptions, operator_pred_never, NULL},
         {&op.tenant_ctrl, subs, operator_map_subscription_to_tenant, NULL, NULL},
@@ -520,6 +520,7 @@ out:
     json_decref(op.echo);
     wecho_free(op.child_echoes); /* after the manager: its informers call the predicates */
     json_decref(op.plan_written);
+    json_decref(op.plan_count_due);
     json_decref(op.agent_db_applied);
     json_decref(op.agent_inflight);
     store_free(secrets);

@@ -109,9 +109,11 @@ struct operator_ctx {
      * their echoes (write_echo.h); the child watches' predicate context. */
     struct wecho *child_echoes;
     operator_child_watch child_watch[OP_CHILD_COUNT];
-    /* Plan name -> when its status was last written (plan_controller.c). */
+    /* Plan name -> when its status was last written, and when a count
+     * write put off is due (plan_controller.c). */
     pthread_mutex_t plan_mu;
     json_t *plan_written;
+    json_t *plan_count_due;
     /* Signed licences (licence_controller.h). */
     controller *licence_ctrl;
     struct licence_state *licence;
@@ -255,6 +257,15 @@ controller_result plan_reconcile(controller_ctx *ctx, const char *key, pb_err *e
  * second per plan (op->plan_written), anything else at once. */
 double plan_count_write_delay(operator_ctx *op, const char *plan, const json_t *old_status,
                               const json_t *status);
+/* A count write put off by wait_s: until then the reconcile that will make
+ * it is already queued, and plan_map_tenant leaves tenant changes to it.
+ * plan_reconcile clears it first thing (plan_count_clear), before it
+ * counts, so no change can fall between a count and the next one. */
+void plan_count_defer(operator_ctx *op, const char *plan, double wait_s);
+void plan_count_clear(operator_ctx *op, const char *plan);
+/* The tenant -> Plan map of the Plan controller: operator_map_tenant_to_plan,
+ * except while that plan's count write is put off (see above). */
+json_t *plan_map_tenant(json_t *tenant, void *ud);
 controller_result subscription_reconcile(controller_ctx *ctx, const char *key, pb_err *err);
 controller_result tenant_reconcile(controller_ctx *ctx, const char *key, pb_err *err);
 controller_result datamodel_reconcile(controller_ctx *ctx, const char *key, pb_err *err);

@@ -72,9 +72,48 @@ static void note_written(operator_ctx *op, const char *plan)
     pthread_mutex_unlock(&op->plan_mu);
 }
 
+/* A cold start re-queued the Plan once per tenant, and each run only
+ * found the count write still put off and re-queued it: a thousand thread
+ * wake-ups and Plan decodes for nothing at N = 1,000. */
+void plan_count_defer(operator_ctx *op, const char *plan, double wait_s)
+{
+    pthread_mutex_lock(&op->plan_mu);
+    if (!op->plan_count_due)
+        op->plan_count_due = json_object();
+    /* Lost on OOM: tenant changes then re-queue the Plan as before. */
+    json_object_set_new(op->plan_count_due, plan, json_real(mono_now() + wait_s));
+    pthread_mutex_unlock(&op->plan_mu);
+}
+
+void plan_count_clear(operator_ctx *op, const char *plan)
+{
+    pthread_mutex_lock(&op->plan_mu);
+    json_object_del(op->plan_count_due, plan);
+    pthread_mutex_unlock(&op->plan_mu);
+}
+
+static int count_write_put_off(operator_ctx *op, const char *plan)
+{
+    pthread_mutex_lock(&op->plan_mu);
+    double due = json_real_value(json_object_get(op->plan_count_due, plan));
+    pthread_mutex_unlock(&op->plan_mu);
+    return due > mono_now();
+}
+
+json_t *plan_map_tenant(json_t *tenant, void *ud)
+{
+    json_t *keys = operator_map_tenant_to_plan(tenant, ud);
+    if (keys && count_write_put_off(ud, json_string_value(json_array_get(keys, 0)))) {
+        json_decref(keys);
+        return NULL;
+    }
+    return keys;
+}
+
 controller_result plan_reconcile(controller_ctx *ctx, const char *key, pb_err *err)
 {
     operator_ctx *op = ctx->user;
+    plan_count_clear(op, key); /* before counting: see plan_count_defer */
     operator_obj o;
     if (operator_obj_begin(op, op->plans, key, &o) != 0)
         return controller_ok(); /* deleted: nothing of ours to clean up */
@@ -107,6 +146,7 @@ controller_result plan_reconcile(controller_ctx *ctx, const char *key, pb_err *e
     double wait = plan_count_write_delay(op, key, o.old_status, status);
     if (wait > 0) {
         operator_obj_release(&o);
+        plan_count_defer(op, key, wait);
         return controller_requeue_after(wait);
     }
     if (!o.old_status || !json_equal(o.old_status, status))

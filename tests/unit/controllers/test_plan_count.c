@@ -1,10 +1,14 @@
 /* Unit tests for plan_count_write_delay: a plan status whose only change is
  * its tenant count is written at most once a second; any other change, and
- * a first status, at once. */
+ * a first status, at once. And for plan_map_tenant: while a count write is
+ * put off, tenant changes do not re-queue the Plan (the reconcile already
+ * queued will count them); before and after, they do. */
 #include "testutil.h"
 
 #include <jansson.h>
 #include <pthread.h>
+#include <string.h>
+#include <time.h>
 
 #include "controllers/operator.h"
 #include "util/timeutil.h"
@@ -47,8 +51,47 @@ static void test_count_changes_coalesce(void **state)
     pthread_mutex_destroy(&op.plan_mu);
 }
 
+/* 1 when the map re-queues `plan` for tenant t. */
+static int requeues(operator_ctx *op, json_t *t, const char *plan)
+{
+    json_t *keys = plan_map_tenant(t, op);
+    int yes = keys && json_array_size(keys) == 1 && strcmp(json_string_value(json_array_get(keys, 0)), plan) == 0;
+    assert_true(yes || !keys);
+    json_decref(keys);
+    return yes;
+}
+
+static void test_map_waits_for_the_put_off_write(void **state)
+{
+    (void)state;
+    operator_ctx op = {0};
+    pthread_mutex_init(&op.plan_mu, NULL);
+    json_t *t = json_pack("{s:{s:s}, s:{s:s}}", "metadata", "name", "t1", "status", "plan", "gold");
+    json_t *none = json_pack("{s:{s:s}}", "metadata", "name", "t2");
+
+    assert_true(requeues(&op, t, "gold")); /* nothing put off */
+    assert_null(plan_map_tenant(none, &op)); /* no plan yet */
+
+    plan_count_defer(&op, "gold", 5.0);
+    assert_false(requeues(&op, t, "gold")); /* the queued reconcile counts it */
+    plan_count_defer(&op, "silver", 5.0);
+    plan_count_clear(&op, "gold"); /* the reconcile started: count again */
+    assert_true(requeues(&op, t, "gold"));
+
+    plan_count_defer(&op, "gold", 0.02);
+    assert_false(requeues(&op, t, "gold"));
+    nanosleep(&(struct timespec){0, 50 * 1000 * 1000}, NULL);
+    assert_true(requeues(&op, t, "gold")); /* due: re-queue, never lose one */
+
+    json_decref(t);
+    json_decref(none);
+    json_decref(op.plan_count_due);
+    pthread_mutex_destroy(&op.plan_mu);
+}
+
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_count_changes_coalesce)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_count_changes_coalesce),
+                                       cmocka_unit_test(test_map_waits_for_the_put_off_write)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
