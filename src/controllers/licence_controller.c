@@ -346,6 +346,15 @@ static int sign(licence_state *ls, const char *expect_kid, const json_t *claims,
     return rc;
 }
 
+/* A tenant a licence can be signed into: its namespace is ready, its plan
+ * known, and it is not being deleted. */
+static int signable(const json_t *tenant)
+{
+    const json_t *status = json_object_get(tenant, "status");
+    return !json_object_get(json_object_get(tenant, "metadata"), "deletionTimestamp") &&
+           cond_is_true(status, "NamespaceReady") && json_object_get(status, "plan");
+}
+
 static controller_result reconcile_tenant(operator_ctx *op, licence_state *ls, const char *name, pb_err *err)
 {
     /* Our last status write has not come back yet: its echo may not pass
@@ -356,7 +365,7 @@ static controller_result reconcile_tenant(operator_ctx *op, licence_state *ls, c
     if (operator_obj_begin(op, op->tenants, name, &o) != 0)
         return controller_ok(); /* gone: its namespace (and licence) go with it */
     int deleting = json_object_get(json_object_get(o.obj, "metadata"), "deletionTimestamp") != NULL;
-    if (deleting || !cond_is_true(o.status, "NamespaceReady") || !json_object_get(o.status, "plan")) {
+    if (!signable(o.obj)) {
         /* Nothing to sign into yet (or any more); the Tenant's next status
          * change brings it back. */
         licmemo_drop(ls->memo, name, !deleting);
@@ -535,6 +544,34 @@ static json_t *map_tenant(json_t *t, void *ud)
     return n ? json_pack("[s]", n) : NULL;
 }
 
+/* A tenant seen for the first time (at start, or just created) that has
+ * no namespace yet has nothing to sign into; its status change when the
+ * namespace is ready brings it (tenant_changed). */
+int licence_tenant_added(json_t *obj, void *ud)
+{
+    (void)ud;
+    return signable(obj);
+}
+
+/* A Subscription's state matters to the licence of a signable tenant only:
+ * the others get theirs, with the state of that moment, when they become
+ * signable. A cold start otherwise ran the licence of every new tenant
+ * twice for nothing (its Subscription's add and first state). */
+json_t *licence_map_subscription(json_t *sub, void *ud)
+{
+    operator_ctx *op = ud;
+    json_t *keys = operator_map_subscription_to_tenant(sub, ud);
+    const char *name = json_string_value(json_array_get(keys, 0));
+    json_t *tenant = name ? store_get(op->tenants, name) : NULL;
+    int keep = tenant && signable(tenant);
+    json_decref(tenant);
+    if (!keep) {
+        json_decref(keys);
+        return NULL;
+    }
+    return keys;
+}
+
 /* Only what a licence is made of (and whether it can be written). */
 static int tenant_changed(json_t *old_obj, json_t *new_obj, void *ud)
 {
@@ -590,10 +627,11 @@ int licence_setup(manager *m, operator_ctx *op, const opconfig_licence *cfg, inf
         return rc;
     controller_options co = {.name = "licence", .workers = workers, .reconcile = licence_reconcile, .user = op};
     if ((rc = manager_add_controller(m, &co, &op->licence_ctrl, err)) != 0 ||
-        (rc = controller_watches_filtered(op->licence_ctrl, tenants, map_tenant, op, tenant_changed, NULL, err)) != 0 ||
+        (rc = controller_watches_predicates(op->licence_ctrl, tenants, map_tenant, op, licence_tenant_added,
+                                            tenant_changed, NULL, err)) != 0 ||
         (rc = controller_watches_filtered(op->licence_ctrl, plans, operator_map_plan_to_tenants, op,
                                           controller_generation_changed, NULL, err)) != 0 ||
-        (rc = controller_watches_filtered(op->licence_ctrl, subs, operator_map_subscription_to_tenant, op,
+        (rc = controller_watches_filtered(op->licence_ctrl, subs, licence_map_subscription, op,
                                           operator_pred_path_changed, (void *)"status.state", err)) != 0 ||
         (configmaps && (rc = controller_watches(op->licence_ctrl, configmaps, map_jwks_configmap, op, err)) != 0))
         return rc;

@@ -52,6 +52,14 @@ void licence_state_free(licence_state *s);
 
 controller_result licence_reconcile(controller_ctx *ctx, const char *key, pb_err *err);
 
+/* The licence controller's watch filters (ud: the operator_ctx), here for
+ * tests: a Tenant's add, and a Subscription's changes, pass only for a
+ * tenant a licence can be signed into (namespace ready, plan known, not
+ * being deleted, as op->tenants has it for a Subscription). The others
+ * come when their status says they are ready. */
+int licence_tenant_added(json_t *tenant, void *ud);
+json_t *licence_map_subscription(json_t *sub, void *ud);
+
 /* The tenant controller has just created the tenant's namespace (the
  * server answered 201): it holds no licence objects, so the first licence
  * reconcile need not look (two GETs answered 404 per new tenant). Believed
