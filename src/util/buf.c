@@ -46,7 +46,9 @@ int pb_buf_append(pb_buf *b, const void *p, size_t n)
         return PB_ENOMEM;
     if (n == 0)
         return 0;
-    if (pb_buf_reserve(b, n))
+    /* Room already there (the common case for a run of small appends):
+     * no call to grow. */
+    if (!(b->data && n < b->cap - b->len) && pb_buf_reserve(b, n))
         return PB_ENOMEM;
     memcpy(b->data + b->len, p, n);
     b->len += n;

@@ -32,19 +32,11 @@ typedef struct member {
     json_t *value;
 } member;
 
-/* yajl prints a token at a time, most of them a byte or two: copy in place
- * while there is room (keeping pb_buf's NUL), let pb_buf_append grow it.
- * A failure is sticky (out.oom), checked once at the end. */
+/* yajl prints a token at a time; a failure is sticky (out.oom), checked
+ * once at the end. */
 static void print(void *ctx, const char *s, size_t n)
 {
-    pb_buf *b = &((dump *)ctx)->out;
-    if (n < b->cap - b->len) {
-        memcpy(b->data + b->len, s, n);
-        b->len += n;
-        b->data[b->len] = '\0';
-    } else {
-        pb_buf_append(b, s, n);
-    }
+    pb_buf_append(&((dump *)ctx)->out, s, n);
 }
 
 static int cmp_member(const void *a, const void *b)
