@@ -181,6 +181,37 @@ int kube_patch(kube_client *c, const kube_gvr *r, const char *ns, const char *na
                kube_patch_type type, json_t *body, const kube_request_opts *o,
                json_t **out, pb_err *err);
 
+/* Several creates and patches sent together, KUBE_WRITE_MANY_MAX at a
+ * time, each on a connection of its own: the caller waits once for the lot
+ * instead of once per write. For writes that do not depend on one another:
+ * their order on the server is not defined. Each item gets what kube_create
+ * or kube_patch would have given it, retries included (the same policy;
+ * retries run one by one); replies are not decoded (use
+ * opts->new_resource_version and opts->status). Returns the first non-zero
+ * rc in items order, or 0. The caller owns the items and what they point
+ * to. */
+#define KUBE_WRITE_MANY_MAX 8
+typedef enum kube_write_kind {
+    KUBE_WRITE_CREATE, /* kube_create(gvr, ns, body) */
+    KUBE_WRITE_PATCH   /* kube_patch(gvr, ns, name, type, body) */
+} kube_write_kind;
+
+typedef struct kube_write {
+    /* in */
+    kube_write_kind kind;
+    const kube_gvr *gvr;
+    const char *ns;
+    const char *name;              /* PATCH */
+    kube_patch_type type;          /* PATCH */
+    json_t *body;                  /* the object (CREATE) or the patch (PATCH) */
+    const kube_request_opts *opts; /* NULL: none */
+    /* out */
+    int rc;
+    pb_err err;
+} kube_write;
+
+int kube_write_many(kube_client *c, kube_write *items, size_t n);
+
 /* out (optional) is whatever the server returned: the object (finalizers
  * pending) or a Status. */
 int kube_delete(kube_client *c, const kube_gvr *r, const char *ns, const char *name,

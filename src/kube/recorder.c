@@ -3,9 +3,10 @@
  * recorder.h).
  *
  * recorder_event() builds a pending item and pushes it on a ring buffer;
- * the worker thread pops items and either patches a cached Event (same
- * object, type, reason and message within the window) or creates a new
- * one. The aggregation cache is a small array scanned linearly and evicted
+ * the worker thread pops up to eight items at a time and, for each in
+ * order, either patches a cached Event (same object, type, reason and
+ * message within the window) or builds a new one; the new ones are created
+ * together, so a burst costs a round trip per eight Events. The aggregation cache is a small array scanned linearly and evicted
  * least-recently-used: it holds a few hundred entries at most and is only
  * touched by the worker, so it needs no lock and no hashing.
  */
@@ -31,6 +32,9 @@
  * of 100,000 tenants drops about a quarter) must be visible without a log
  * line per Event. */
 #define DROP_WARN_S 60.0
+/* Events taken off the queue at once: new ones among them are created
+ * together when the sink can (recorder_sink.create_many). */
+#define RECORDER_BATCH_MAX 8
 
 typedef struct pending {
     json_t *involved; /* involvedObject */
@@ -144,7 +148,17 @@ static cached *cache_slot(recorder *r)
     return lru;
 }
 
-static int create_event(recorder *r, const pending *p, double now, char *key)
+/* An Event to create, built and waiting for the next flush. */
+typedef struct create_job {
+    char *key;       /* aggregation key (owned), NULL when none */
+    const char *ns;  /* points into ev */
+    const char *name;
+    const char *reason, *obj_name; /* for messages: point into the pending */
+    double now;
+    json_t *ev;
+} create_job;
+
+static int build_event(recorder *r, const pending *p, double now, char *key, create_job *j)
 {
     const char *obj_ns = json_string_value(json_object_get(p->involved, "namespace"));
     const char *obj_name = json_string_value(json_object_get(p->involved, "name"));
@@ -166,24 +180,25 @@ static int create_event(recorder *r, const pending *p, double now, char *key)
         free(key);
         return PB_ENOMEM;
     }
-    pb_err e;
-    pb_err_clear(&e);
-    int rc = r->sink.create(r->sink.ud, ns, ev, &e);
-    json_decref(ev);
-    if (rc) {
-        pb_log_warn("event recorder: creating event failed", "reason", p->reason, "object", obj_name,
-                    "error", pb_err_msg(&e), NULL);
-        free(key);
-        return rc;
-    }
-    if (!key)
-        return 0;
+    json_t *meta = json_object_get(ev, "metadata");
+    *j = (create_job){.key = key, .ns = json_string_value(json_object_get(meta, "namespace")),
+                      .name = json_string_value(json_object_get(meta, "name")), .reason = p->reason,
+                      .obj_name = obj_name, .now = now, .ev = ev};
+    return 0;
+}
+
+/* Remember a created Event for aggregation; takes j->key. */
+static void remember(recorder *r, create_job *j)
+{
+    if (!j->key)
+        return;
     cached *c = cache_slot(r);
-    c->key = key;
-    c->ns = strdup(ns);
-    c->name = strdup(name);
+    c->key = j->key;
+    j->key = NULL;
+    c->ns = strdup(j->ns);
+    c->name = strdup(j->name);
     c->count = 1;
-    c->last_seen = now;
+    c->last_seen = j->now;
     c->used = ++r->tick;
     if (!c->ns || !c->name) { /* cannot aggregate onto it: forget it */
         free(c->key);
@@ -191,38 +206,99 @@ static int create_event(recorder *r, const pending *p, double now, char *key)
         free(c->name);
         memset(c, 0, sizeof *c);
     }
+}
+
+/* Create the n Events built: together when the sink can, then remember
+ * those created, in order. */
+static void flush_creates(recorder *r, create_job *jobs, size_t n)
+{
+    if (n == 0)
+        return;
+    int rc[RECORDER_BATCH_MAX];
+    pb_err e[RECORDER_BATCH_MAX];
+    for (size_t i = 0; i < n; i++)
+        pb_err_clear(&e[i]);
+    if (n > 1 && r->sink.create_many) {
+        const char *ns[RECORDER_BATCH_MAX] = {0};
+        json_t *evs[RECORDER_BATCH_MAX] = {0};
+        for (size_t i = 0; i < n; i++) {
+            ns[i] = jobs[i].ns;
+            evs[i] = jobs[i].ev;
+        }
+        r->sink.create_many(r->sink.ud, ns, evs, rc, e, n);
+    } else {
+        for (size_t i = 0; i < n; i++)
+            rc[i] = r->sink.create(r->sink.ud, jobs[i].ns, jobs[i].ev, &e[i]);
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (rc[i])
+            pb_log_warn("event recorder: creating event failed", "reason", jobs[i].reason, "object",
+                        jobs[i].obj_name, "error", pb_err_msg(&e[i]), NULL);
+        else
+            remember(r, &jobs[i]);
+        free(jobs[i].key);
+        json_decref(jobs[i].ev);
+    }
+}
+
+/* Aggregate p onto its cached Event when it can: 1 when done. Takes key
+ * then; else a cached entry it could not patch is forgotten. */
+static int aggregate(recorder *r, const pending *p, double now, char *key)
+{
+    cached *c = key ? cache_find(r, key) : NULL;
+    if (!c || now - c->last_seen > r->window_s)
+        return 0;
+    char ts[PB_TIME_BUF];
+    pb_time_format_rfc3339(to_ts(now), ts, sizeof ts);
+    json_t *patch = json_pack("{s:I, s:s}", "count", (json_int_t)(c->count + 1), "lastTimestamp", ts);
+    pb_err e;
+    pb_err_clear(&e);
+    int rc = patch ? r->sink.patch(r->sink.ud, c->ns, c->name, patch, &e) : PB_ENOMEM;
+    json_decref(patch);
+    if (rc == 0) {
+        c->count++;
+        c->last_seen = now;
+        c->used = ++r->tick;
+        free(key);
+        return 1;
+    }
+    if (rc != PB_ENOTFOUND)
+        pb_log_warn("event recorder: updating event failed", "event", c->name, "error", pb_err_msg(&e), NULL);
+    /* Gone (or unpatchable): start a fresh Event in the same slot. */
+    free(c->key);
+    free(c->ns);
+    free(c->name);
+    memset(c, 0, sizeof *c);
     return 0;
 }
 
-static void process(recorder *r, const pending *p)
+/* Write the n items popped together, in order, with the outcome they
+ * would have one by one: consecutive new Events are created together, and
+ * a repeat waits for the creates before it. */
+static void process(recorder *r, pending *const *items, size_t n)
 {
-    double now = r->now(r->now_ud);
-    char *key = agg_key(p);
-    cached *c = key ? cache_find(r, key) : NULL;
-    if (c && now - c->last_seen <= r->window_s) {
-        char ts[PB_TIME_BUF];
-        pb_time_format_rfc3339(to_ts(now), ts, sizeof ts);
-        json_t *patch = json_pack("{s:I, s:s}", "count", (json_int_t)(c->count + 1), "lastTimestamp", ts);
-        pb_err e;
-        pb_err_clear(&e);
-        int rc = patch ? r->sink.patch(r->sink.ud, c->ns, c->name, patch, &e) : PB_ENOMEM;
-        json_decref(patch);
-        if (rc == 0) {
-            c->count++;
-            c->last_seen = now;
-            c->used = ++r->tick;
-            free(key);
-            return;
+    create_job jobs[RECORDER_BATCH_MAX];
+    size_t nj = 0;
+    for (size_t i = 0; i < n; i++) {
+        const pending *p = items[i];
+        double now = r->now(r->now_ud);
+        char *key = agg_key(p);
+        /* A repeat (of a cached Event or of one waiting to be created) sees
+         * the cache as it would one by one: the waiting creates first, as
+         * they may add its Event or evict it. */
+        int flush = key && nj > 0 && cache_find(r, key);
+        for (size_t j = 0; key && j < nj && !flush; j++)
+            flush = jobs[j].key && strcmp(jobs[j].key, key) == 0;
+        if (flush) {
+            flush_creates(r, jobs, nj);
+            nj = 0;
         }
-        if (rc != PB_ENOTFOUND)
-            pb_log_warn("event recorder: updating event failed", "event", c->name, "error", pb_err_msg(&e), NULL);
-        /* Gone (or unpatchable): start a fresh Event in the same slot. */
-        free(c->key);
-        free(c->ns);
-        free(c->name);
-        memset(c, 0, sizeof *c);
+        if (aggregate(r, p, now, key))
+            continue;
+        if (build_event(r, p, now, key, &jobs[nj]) == 0)
+            nj++;
     }
-    create_event(r, p, now, key);
+    flush_creates(r, jobs, nj);
 }
 
 static void *worker(void *arg)
@@ -235,13 +311,18 @@ static void *worker(void *arg)
             pthread_cond_wait(&r->nonempty, &r->mu);
         if (r->stopping)
             break;
-        pending *p = r->ring[r->head];
-        r->head = (r->head + 1) % r->cap;
-        r->len--;
+        pending *items[RECORDER_BATCH_MAX];
+        size_t n = 0;
+        while (r->len > 0 && n < RECORDER_BATCH_MAX) {
+            items[n++] = r->ring[r->head];
+            r->head = (r->head + 1) % r->cap;
+            r->len--;
+        }
         r->busy = 1;
         pthread_mutex_unlock(&r->mu);
-        process(r, p);
-        pending_free(p);
+        process(r, items, n);
+        for (size_t i = 0; i < n; i++)
+            pending_free(items[i]);
         pthread_mutex_lock(&r->mu);
         r->busy = 0;
         if (r->len == 0)

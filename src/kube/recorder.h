@@ -44,6 +44,11 @@ typedef struct recorder_sink {
     int (*create)(void *ud, const char *ns, json_t *event, pb_err *err);
     /* Merge-patch Event ns/name; PB_ENOTFOUND when it no longer exists. */
     int (*patch)(void *ud, const char *ns, const char *name, json_t *patch, pb_err *err);
+    /* Optional: create n (<= 8) Events at once, as n calls of create
+     * would (events borrowed); rc[i] and err[i] say how each went. NULL:
+     * create is called for each. */
+    void (*create_many)(void *ud, const char *const *ns, json_t *const *events, int *rc, pb_err *err,
+                        size_t n);
     void (*free)(void *ud); /* may be NULL */
     void *ud;
 } recorder_sink;

@@ -17,12 +17,29 @@ static int sink_patch(void *ud, const char *ns, const char *name, json_t *patch,
     return kube_patch(ud, &EVENTS, ns, name, KUBE_PATCH_MERGE, patch, NULL, NULL, err);
 }
 
+static void sink_create_many(void *ud, const char *const *ns, json_t *const *events, int *rc, pb_err *err,
+                             size_t n)
+{
+    kube_write w[KUBE_WRITE_MANY_MAX];
+    for (size_t at = 0; at < n; at += KUBE_WRITE_MANY_MAX) {
+        size_t m = n - at < KUBE_WRITE_MANY_MAX ? n - at : KUBE_WRITE_MANY_MAX;
+        for (size_t i = 0; i < m; i++)
+            w[i] = (kube_write){.kind = KUBE_WRITE_CREATE, .gvr = &EVENTS, .ns = ns[at + i], .body = events[at + i]};
+        kube_write_many(ud, w, m);
+        for (size_t i = 0; i < m; i++) {
+            rc[at + i] = w[i].rc;
+            err[at + i] = w[i].err;
+        }
+    }
+}
+
 int recorder_sink_kube(kube_client *c, recorder_sink *out, pb_err *err)
 {
     if (!c || !out)
         return pb_err_set(err, PB_EINVAL, "recorder_sink_kube: client is required");
     out->create = sink_create;
     out->patch = sink_patch;
+    out->create_many = sink_create_many;
     out->free = NULL;
     out->ud = c;
     return 0;

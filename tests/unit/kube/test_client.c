@@ -312,6 +312,151 @@ static void test_patch_types(void **state)
     json_decref(jp);
 }
 
+/* The item a recorded request was for: the tenant's name in its target
+ * or, for a create, in its body. */
+static int item_of(const fa_req *q, const char *const *names, int n)
+{
+    for (int i = 0; i < n; i++) {
+        char piece[64];
+        snprintf(piece, sizeof piece, "/%s?", names[i]);
+        if (strstr(q->target, piece))
+            return i;
+        snprintf(piece, sizeof piece, "\"name\":\"%s\"", names[i]);
+        if (strcmp(q->method, "POST") == 0 && q->body && strstr(q->body, piece))
+            return i;
+    }
+    return -1;
+}
+
+/* kube_write_many: creates and patches in flight together, each on its own
+ * connection, each item with the outcome its own request got (requests
+ * take the scripted replies in the order they arrive), the rest of the
+ * retry policy per item, connections kept between batches. */
+static void test_write_many(void **state)
+{
+    fixture *f = *state;
+    static const char *const names[5] = {"a", "b", "c", "d", "e"};
+    const char *replies[5] = {
+        "{\"kind\":\"Tenant\",\"metadata\":{\"resourceVersion\":\"r0\"}}",
+        "{\"kind\":\"Tenant\",\"metadata\":{\"resourceVersion\":\"r1\"}}",
+        "{\"kind\":\"Status\",\"reason\":\"Invalid\",\"message\":\"bad spec\",\"code\":422}",
+        "{\"kind\":\"Tenant\",\"metadata\":{\"resourceVersion\":\"r3\"}}",
+        "{\"kind\":\"Status\",\"reason\":\"InternalError\",\"message\":\"boom\",\"code\":500}"};
+    const int codes[5] = {200, 201, 422, 200, 500};
+    const int want_rc[5] = {0, 0, PB_EINVAL, 0, PB_EUNAVAILABLE}; /* neither POST nor PATCH is repeated */
+    for (int i = 0; i < 5; i++)
+        fa_push_json(f->srv, codes[i], replies[i]);
+    json_t *patch = json_pack("{s:{s:{s:s}}}", "metadata", "labels", "x", "y");
+    json_t *objc = json_pack("{s:{s:s}}", "metadata", "name", "c");
+    json_t *objd = json_pack("{s:{s:s}}", "metadata", "name", "d");
+    char rv[5][16];
+    kube_request_opts o[5];
+    kube_status st[5];
+    kube_write w[5];
+    for (int i = 0; i < 5; i++) {
+        strcpy(rv[i], "x");
+        memset(&st[i], 0, sizeof st[i]);
+        o[i] = (kube_request_opts){.field_manager = "m", .force = 1, .new_resource_version = rv[i],
+                                   .new_resource_version_len = sizeof rv[i], .status = &st[i]};
+    }
+    w[0] = (kube_write){.kind = KUBE_WRITE_PATCH, .gvr = &TENANTS, .ns = "ns", .name = "a", .type = KUBE_PATCH_APPLY,
+                        .body = patch, .opts = &o[0]};
+    w[1] = (kube_write){.kind = KUBE_WRITE_PATCH, .gvr = &TENANTS, .ns = "ns", .name = "b", .type = KUBE_PATCH_MERGE,
+                        .body = patch, .opts = &o[1]};
+    w[2] = (kube_write){.kind = KUBE_WRITE_CREATE, .gvr = &TENANTS, .ns = "ns", .body = objc, .opts = &o[2]};
+    w[3] = (kube_write){.kind = KUBE_WRITE_CREATE, .gvr = &PODS, .ns = "ns", .body = objd, .opts = &o[3]};
+    w[4] = (kube_write){.kind = KUBE_WRITE_PATCH, .gvr = &TENANTS, .ns = "ns", .name = "e", .type = KUBE_PATCH_APPLY,
+                        .body = patch, .opts = &o[4]};
+    int rc = kube_write_many(f->c, w, 5);
+    assert_int_equal(fa_nreqs(f->srv), 5);
+    assert_int_equal(fa_accepted(f->srv), 5); /* all in flight at once */
+    int first = 0, seen[5] = {0};
+    for (int i = 0; i < 5; i++) {
+        const fa_req *q = fa_req_at(f->srv, i);
+        int k = item_of(q, names, 5);
+        assert_true(k >= 0);
+        seen[k]++;
+        assert_int_equal(w[k].rc, want_rc[i]);
+        if (want_rc[i] == 0) {
+            char want[8];
+            snprintf(want, sizeof want, "r%d", i);
+            assert_string_equal(rv[k], want);
+        } else {
+            assert_string_equal(rv[k], "");
+            assert_int_equal(st[k].code, codes[i]);
+        }
+        if (want_rc[i] == PB_EINVAL) /* the message kube_create / kube_patch give */
+            assert_non_null(strstr(w[k].err.msg, ": 422 Invalid: bad spec"));
+    }
+    for (int k = 0; k < 5; k++)
+        assert_int_equal(seen[k], 1);
+    for (int k = 0; k < 5 && !first; k++)
+        first = w[k].rc;
+    assert_int_equal(rc, first);
+    /* What each request was: verbs, content types, URLs as the one-by-one calls make them. */
+    char h[128];
+    for (int i = 0; i < 5; i++) {
+        const fa_req *q = fa_req_at(f->srv, i);
+        int k = item_of(q, names, 5);
+        if (k == 2 || k == 3) {
+            assert_string_equal(q->method, "POST");
+            assert_string_equal(q->target, k == 2 ? "/apis/paybill.dev/v1alpha1/namespaces/ns/tenants?fieldManager=m"
+                                                  : "/api/v1/namespaces/ns/pods?fieldManager=m");
+        } else {
+            assert_string_equal(q->method, "PATCH");
+            assert_string_equal(fa_header(q, "Content-Type", h, sizeof h),
+                                k == 1 ? "application/merge-patch+json" : "application/apply-patch+yaml");
+        }
+    }
+
+    /* A second batch goes over the same connections. */
+    for (int i = 0; i < 5; i++)
+        fa_push_json(f->srv, 200, replies[0]);
+    assert_int_equal(kube_write_many(f->c, w, 5), 0);
+    assert_int_equal(fa_nreqs(f->srv), 10);
+    assert_int_equal(fa_accepted(f->srv), 5);
+    json_decref(patch);
+    json_decref(objc);
+    json_decref(objd);
+}
+
+/* Items refused before sending fail alone; a 429 is retried (after the
+ * batch, one by one); more items than KUBE_WRITE_MANY_MAX go in rounds. */
+static void test_write_many_retry_and_rounds(void **state)
+{
+    fixture *f = *state;
+    json_t *patch = json_pack("{s:{s:s}}", "metadata", "name", "x");
+    kube_write w[KUBE_WRITE_MANY_MAX + 3];
+    w[0] = (kube_write){.kind = KUBE_WRITE_PATCH, .gvr = &TENANTS, .ns = "ns", .name = NULL, .type = KUBE_PATCH_APPLY,
+                        .body = patch};
+    w[1] = (kube_write){.kind = (kube_write_kind)7, .gvr = &TENANTS, .ns = "ns", .name = "x", .body = patch};
+    w[2] = (kube_write){.kind = KUBE_WRITE_PATCH, .gvr = &TENANTS, .ns = "ns", .name = "x", .type = KUBE_PATCH_APPLY,
+                        .body = patch};
+    w[3] = w[2];
+    fa_push_json(f->srv, 429, "{\"kind\":\"Status\",\"reason\":\"TooManyRequests\",\"code\":429}");
+    fa_push_json(f->srv, 200, "{}");
+    fa_push_json(f->srv, 200, "{}");
+    assert_int_equal(kube_write_many(f->c, w, 4), PB_EINVAL);
+    assert_int_equal(w[0].rc, PB_EINVAL);
+    assert_string_equal(w[0].err.msg, "patch tenants.paybill.dev ns: name is required");
+    assert_int_equal(w[1].rc, PB_EINVAL);
+    assert_int_equal(w[2].rc, 0);
+    assert_int_equal(w[3].rc, 0);
+    assert_int_equal(fa_nreqs(f->srv), 3);
+
+    size_t n = KUBE_WRITE_MANY_MAX + 3;
+    for (size_t i = 0; i < n; i++) {
+        w[i] = w[2];
+        fa_push_json(f->srv, 200, "{}");
+    }
+    assert_int_equal(kube_write_many(f->c, w, n), 0);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(w[i].rc, 0);
+    assert_int_equal(fa_nreqs(f->srv), 3 + (int)n);
+    assert_int_equal(kube_write_many(f->c, w, 0), 0);
+    json_decref(patch);
+}
+
 static void test_delete_options(void **state)
 {
     fixture *f = *state;
@@ -1083,6 +1228,8 @@ int main(void)
         T(test_update_conflict_and_status),
         T(test_new_resource_version),
         T(test_patch_types),
+        T(test_write_many),
+        T(test_write_many_retry_and_rounds),
         T(test_delete_options),
         T(test_malformed_and_non_status_bodies),
         T(test_invalid_causes),

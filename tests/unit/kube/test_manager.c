@@ -148,7 +148,7 @@ static manager *build(app *a, fake_lease *lease, fake_sink *sink, int leader_ele
                       int handle_signals)
 {
     leader_lease_api api = {fl_get, fl_create, fl_update, NULL, lease};
-    recorder_sink rs = {sink_create, sink_patch, NULL, sink};
+    recorder_sink rs = {.create = sink_create, .patch = sink_patch, .ud = sink};
     manager_options o = {
         .name = "paybill-test",
         .leader_elect = leader_elect,

@@ -1,7 +1,8 @@
 /* Unit tests for kube/recorder: Event contents, repeat aggregation (patch
  * count + lastTimestamp), the window, LRU eviction, recreation of deleted
- * Events, dropping when the queue is full, bad input; and the REST client
- * sink against the fake API server. */
+ * Events, bursts created together (with the outcome of one by one),
+ * dropping when the queue is full, bad input; and the REST client sink
+ * against the fake API server. */
 #include "testutil.h"
 
 #include <pthread.h>
@@ -22,6 +23,9 @@ typedef struct fake_sink {
     int patch_rc;    /* returned by patch when non-zero */
     int block;       /* create waits while set */
     int waiting;     /* creates waiting on block right now */
+    const char *fail_reason; /* create of an Event with this reason fails */
+    int batches[64];         /* sizes of the create_many calls, in order */
+    int nbatches;
 } fake_sink;
 
 static int fs_create(void *ud, const char *ns, json_t *ev, pb_err *err)
@@ -33,9 +37,25 @@ static int fs_create(void *ud, const char *ns, json_t *ev, pb_err *err)
         pthread_cond_wait(&f->cv, &f->mu);
     f->waiting--;
     assert_string_equal(ns, json_string_value(json_object_get(json_object_get(ev, "metadata"), "namespace")));
-    json_array_append_new(f->created, json_deep_copy(ev));
+    const char *reason = json_string_value(json_object_get(ev, "reason"));
+    int fail = f->fail_reason && reason && strcmp(reason, f->fail_reason) == 0;
+    if (!fail)
+        json_array_append_new(f->created, json_deep_copy(ev));
     pthread_mutex_unlock(&f->mu);
-    return 0;
+    return fail ? pb_err_set(err, PB_EUNAVAILABLE, "scripted create failure") : 0;
+}
+
+/* The REST sink sends these together; here they are created in order and
+ * the batch's size is noted. */
+static void fs_create_many(void *ud, const char *const *ns, json_t *const *evs, int *rc, pb_err *err, size_t n)
+{
+    fake_sink *f = ud;
+    pthread_mutex_lock(&f->mu);
+    if (f->nbatches < 64)
+        f->batches[f->nbatches++] = (int)n;
+    pthread_mutex_unlock(&f->mu);
+    for (size_t i = 0; i < n; i++)
+        rc[i] = fs_create(ud, ns[i], evs[i], &err[i]);
 }
 
 static int fs_patch(void *ud, const char *ns, const char *name, json_t *patch, pb_err *err)
@@ -61,7 +81,7 @@ static recorder *make(fake_sink *f, double *clock, int queue, int cache)
     pthread_cond_init(&f->cv, NULL);
     f->created = json_array();
     f->patches = json_array();
-    recorder_sink s = {fs_create, fs_patch, NULL, f};
+    recorder_sink s = {.create = fs_create, .patch = fs_patch, .create_many = fs_create_many, .ud = f};
     recorder_options o = {.component = "paybill-operator", .instance = "pod-1", .queue_size = queue,
                           .cache_size = cache, .now = clock_now, .now_ud = clock};
     recorder *r = NULL;
@@ -236,6 +256,112 @@ static void test_lru_eviction(void **state)
     done(&f, r);
 }
 
+/* Block the worker in its first create until `n` Events are queued
+ * behind it, so the next pop takes them together. */
+static void hold_first(fake_sink *f, recorder *r, json_t *o)
+{
+    f->block = 1;
+    assert_int_equal(recorder_event(r, o, RECORDER_NORMAL, "First", "held"), 0);
+    for (int i = 0; i < 5000; i++) {
+        pthread_mutex_lock(&f->mu);
+        int w = f->waiting;
+        pthread_mutex_unlock(&f->mu);
+        if (w == 1)
+            break;
+        usleep(1000);
+    }
+}
+
+static void release(fake_sink *f)
+{
+    pthread_mutex_lock(&f->mu);
+    f->block = 0;
+    pthread_cond_broadcast(&f->cv);
+    pthread_mutex_unlock(&f->mu);
+}
+
+/* A burst is created eight at a time, and each Event ends as it would one
+ * by one: repeats aggregate onto Events of the same batch, a failed create
+ * is not aggregated onto, order is kept. */
+static void test_batched_creates(void **state)
+{
+    fake_sink f;
+    double t = 1764064800;
+    recorder *r = make(&f, &t, 0, 0);
+    json_t *o = obj("acme", "ns");
+    hold_first(&f, r, o);
+    f.fail_reason = "Lost";
+    char msg[32];
+    for (int i = 0; i < 10; i++) { /* e0..e9: ten new Events */
+        snprintf(msg, sizeof msg, "e%d", i);
+        assert_int_equal(recorder_event(r, o, RECORDER_NORMAL, "Burst", "%s", msg), 0);
+    }
+    assert_int_equal(recorder_event(r, o, RECORDER_NORMAL, "Lost", "gone"), 0);  /* 11th: create fails */
+    assert_int_equal(recorder_event(r, o, RECORDER_NORMAL, "Burst", "e8"), 0);   /* repeat in its batch */
+    assert_int_equal(recorder_event(r, o, RECORDER_NORMAL, "Lost", "gone"), 0);  /* repeat of the failed */
+    assert_int_equal(recorder_event(r, o, RECORDER_NORMAL, "Burst", "e1"), 0);   /* repeat of an earlier batch */
+    release(&f);
+    assert_int_equal(recorder_flush(r, 5), 0);
+
+    /* "First" alone, then e0..e7 together, then e8, e9, the failed Lost
+     * together until the repeat of e8 waits for them. */
+    pthread_mutex_lock(&f.mu);
+    assert_true(f.nbatches >= 2);
+    assert_int_equal(f.batches[0], 8);
+    int most = 0;
+    for (int i = 0; i < f.nbatches; i++)
+        most = f.batches[i] > most ? f.batches[i] : most;
+    assert_int_equal(most, 8); /* never more than a pop */
+    pthread_mutex_unlock(&f.mu);
+
+    /* First + e0..e9 created in order; both Lost creates failed. */
+    assert_int_equal(json_array_size(f.created), 11);
+    assert_string_equal(str(json_array_get(f.created, 0), "reason", NULL), "First");
+    for (int i = 0; i < 10; i++) {
+        snprintf(msg, sizeof msg, "e%d", i);
+        assert_string_equal(str(json_array_get(f.created, (size_t)i + 1), "message", NULL), msg);
+    }
+    /* The repeats of e8 and e1 patched their own Events to count 2. */
+    assert_int_equal(json_array_size(f.patches), 2);
+    assert_string_equal(str(json_array_get(f.patches, 0), "name", NULL),
+                        str(json_array_get(f.created, 9), "metadata", "name"));
+    assert_string_equal(str(json_array_get(f.patches, 1), "name", NULL),
+                        str(json_array_get(f.created, 2), "metadata", "name"));
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(
+            json_integer_value(json_object_get(json_object_get(json_array_get(f.patches, (size_t)i), "patch"), "count")),
+            2);
+    json_decref(o);
+    done(&f, r);
+}
+
+/* Without create_many the sink gets one create per Event. */
+static void test_sink_without_create_many(void **state)
+{
+    fake_sink f;
+    double t = 1764064800;
+    recorder *r = make(&f, &t, 0, 0);
+    recorder_free(r);
+    json_decref(f.created);
+    json_decref(f.patches);
+    f.created = json_array();
+    f.patches = json_array();
+    recorder_sink s = {.create = fs_create, .patch = fs_patch, .ud = &f};
+    recorder_options opt = {.component = "x", .now = clock_now, .now_ud = &t};
+    pb_err e;
+    assert_int_equal(recorder_new(&s, &opt, &r, &e), 0);
+    json_t *o = obj("acme", "ns");
+    hold_first(&f, r, o);
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(recorder_event(r, o, RECORDER_NORMAL, "Burst", "e%d", i), 0);
+    release(&f);
+    assert_int_equal(recorder_flush(r, 5), 0);
+    assert_int_equal(json_array_size(f.created), 6);
+    assert_int_equal(f.nbatches, 0);
+    json_decref(o);
+    done(&f, r);
+}
+
 static void test_full_queue_drops(void **state)
 {
     fake_sink f;
@@ -311,7 +437,7 @@ static void test_bad_input(void **state)
     json_decref(o);
     done(&f, r);
 
-    recorder_sink s = {fs_create, NULL, NULL, NULL};
+    recorder_sink s = {.create = fs_create};
     recorder_options opt = {.component = "x"};
     recorder *r2 = NULL;
     pb_err e;
@@ -365,6 +491,32 @@ static void test_kube_sink(void **state)
     assert_int_equal(json_integer_value(json_object_get(patch, "count")), 2);
     json_decref(patch);
     json_decref(ev);
+
+    /* create_many: all three POSTed together, each with its own outcome
+     * (the replies go to the requests in the order they arrive). */
+    assert_int_equal(recorder_sink_kube(c, &sink, &e), 0);
+    assert_non_null(sink.create_many);
+    fa_push_json(srv, 201, "{\"kind\":\"Event\"}");
+    fa_push_json(srv, 409, "{\"kind\":\"Status\",\"reason\":\"AlreadyExists\",\"code\":409}");
+    fa_push_json(srv, 201, "{\"kind\":\"Event\"}");
+    const char *nss[3] = {"n0", "n1", "n2"};
+    json_t *evs[3];
+    for (int i = 0; i < 3; i++)
+        evs[i] = json_pack("{s:s, s:s, s:{s:s, s:s}}", "apiVersion", "v1", "kind", "Event", "metadata", "name", "e",
+                           "namespace", nss[i]);
+    int rcs[3];
+    pb_err errs[3];
+    sink.create_many(sink.ud, nss, evs, rcs, errs, 3);
+    assert_int_equal(fa_nreqs(srv), 5);
+    for (int i = 2; i < 5; i++) {
+        q = fa_req_at(srv, i);
+        assert_string_equal(q->method, "POST");
+        int k = q->target[strlen("/api/v1/namespaces/n")] - '0';
+        assert_true(k >= 0 && k < 3);
+        assert_int_equal(rcs[k], i == 3 ? PB_EEXIST : 0);
+    }
+    for (int i = 0; i < 3; i++)
+        json_decref(evs[i]);
     assert_int_equal(recorder_sink_kube(NULL, &sink, &e), PB_EINVAL);
     kube_client_free(c);
     fa_stop(srv);
@@ -379,6 +531,8 @@ int main(void)
         cmocka_unit_test(test_aggregation),
         cmocka_unit_test(test_deleted_event_is_recreated),
         cmocka_unit_test(test_lru_eviction),
+        cmocka_unit_test(test_batched_creates),
+        cmocka_unit_test(test_sink_without_create_many),
         cmocka_unit_test(test_full_queue_drops),
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_kube_sink),
