@@ -311,6 +311,41 @@ int operator_apply_child(operator_ctx *op, int k, const char *ns, json_t *obj, p
     return rc;
 }
 
+static const char *name_of(const json_t *obj)
+{
+    return json_string_value(json_object_get(json_object_get(obj, "metadata"), "name"));
+}
+
+int operator_apply_children(operator_ctx *op, operator_child_apply *items, size_t n)
+{
+    int first_rc = 0;
+    for (size_t at = 0; at < n; at += KUBE_WRITE_MANY_MAX) {
+        size_t m = n - at < KUBE_WRITE_MANY_MAX ? n - at : KUBE_WRITE_MANY_MAX;
+        operator_child_apply *batch = items + at;
+        kube_write pi[KUBE_WRITE_MANY_MAX];
+        kube_request_opts o[KUBE_WRITE_MANY_MAX];
+        char rv[KUBE_WRITE_MANY_MAX][128];
+        for (size_t i = 0; i < m; i++) {
+            rv[i][0] = '\0';
+            o[i] = (kube_request_opts){.field_manager = OPERATOR_FIELD_MANAGER, .force = 1,
+                                       .new_resource_version = rv[i], .new_resource_version_len = sizeof rv[i]};
+            pi[i] = (kube_write){.kind = KUBE_WRITE_PATCH, .gvr = operator_child_gvr(batch[i].k), .ns = batch[i].ns,
+                                      .name = name_of(batch[i].obj), .type = KUBE_PATCH_APPLY,
+                                      .body = batch[i].obj, .opts = &o[i]};
+            operator_child_write_begin(op, batch[i].k, batch[i].obj);
+        }
+        kube_write_many(op->client, pi, m);
+        for (size_t i = 0; i < m; i++) {
+            batch[i].rc = pi[i].rc;
+            batch[i].err = pi[i].err;
+            operator_child_write_end(op, batch[i].k, batch[i].obj, pi[i].rc == 0 ? rv[i] : NULL);
+            if (!first_rc)
+                first_rc = pi[i].rc;
+        }
+    }
+    return first_rc;
+}
+
 int operator_child_added(json_t *obj, void *ud)
 {
     const operator_child_watch *cw = ud;
@@ -339,10 +374,6 @@ int operator_child_updated(json_t *old_obj, json_t *new_obj, void *ud)
     return operator_pred_beyond_status(old_obj, new_obj, NULL);
 }
 
-static const char *name_of(const json_t *obj)
-{
-    return json_string_value(json_object_get(json_object_get(obj, "metadata"), "name"));
-}
 
 /* Append s to the array unless already there. */
 static void add_key(json_t *keys, const char *s)

@@ -246,6 +246,18 @@ void operator_child_write_end(operator_ctx *op, int k, json_t *obj, const char *
 /* operator_apply of a tenant's child of kind k, its echo noted. */
 int operator_apply_child(operator_ctx *op, int k, const char *ns, json_t *obj, pb_err *err);
 
+/* operator_apply_child for n children sent together (kube_write_many): for
+ * children that do not depend on one another. Each item gets its own rc and
+ * err; returns the first non-zero rc in items order, or 0. */
+typedef struct operator_child_apply {
+    int k;            /* in: the child's kind */
+    const char *ns;   /* in */
+    json_t *obj;      /* in: borrowed */
+    int rc;           /* out */
+    pb_err err;       /* out */
+} operator_child_apply;
+int operator_apply_children(operator_ctx *op, operator_child_apply *items, size_t n);
+
 /* Server-side apply of obj (force: the operator owns these fields). */
 int operator_apply(operator_ctx *op, const kube_gvr *gvr, const char *ns, json_t *obj,
                    const char *field_manager, pb_err *err);

@@ -296,6 +296,32 @@ static int created_recently(const json_t *live)
     return difftime(time(NULL), t.tv_sec) < 30;
 }
 
+/* What is left of an apply that failed with rc: 422 on a RoleBinding is
+ * most likely a binding of that name we do not see (not labelled) with
+ * another roleRef. The name is ours to keep: delete it, apply again. */
+static int apply_refused(tenant_run *r, int k, const char *ns, const char *cname, json_t *want,
+                         int recreate, int rc, pb_err *err)
+{
+    if (rc != PB_EINVAL || k != OP_CHILD_ROLEBINDINGS || recreate)
+        return rc;
+    pb_err_clear(err);
+    rc = kube_delete(r->op->client, operator_child_gvr(k), ns, cname, NULL, NULL, err);
+    if (rc == 0 || rc == PB_ENOTFOUND) {
+        pb_err_clear(err);
+        rc = operator_apply_child(r->op, k, ns, want, err);
+    }
+    return rc;
+}
+
+/* An apply of a child failed: say which, and whether it only waits for
+ * the operator's fresh binding (2). */
+static int apply_failed(const char *resource, const char *ns, const char *cname, int rc, int fresh_binding,
+                        pb_err *err)
+{
+    pb_err_wrap(err, "applying %s %s%s%s", resource, ns ? ns : "", ns ? "/" : "", cname);
+    return rc == PB_EFORBIDDEN && fresh_binding ? 2 : rc;
+}
+
 /* Apply every desired child that is missing or drifted. Returns 1 (why
  * filled) when the namespace exists and is not ours: nothing was touched.
  * Returns 2 when a write was forbidden just after the operator bound itself
@@ -303,13 +329,22 @@ static int created_recently(const json_t *live)
  * the new binding, so the caller waits and retries instead of reporting an
  * error. *restored counts children that were edited or deleted by hand: only
  * meaningful when the tenant was already provisioned on the same plan
- * (`was_provisioned`); otherwise differences are ours to make. */
+ * (`was_provisioned`); otherwise differences are ours to make. The
+ * namespace and the operator's binding are written one by one, the rest
+ * together (operator_apply_children): a reconcile waits for the server
+ * three times, not eight. */
 static int converge_children(tenant_run *r, const json_t *plan, const planspec_isolation *iso,
                              int suspended, int was_provisioned, int *restored, char *why,
                              size_t why_n, pb_err *err)
 {
     int fresh_binding = 0;
     json_t *children = tenantspec_children(r->tenant, plan, iso, suspended, r->op->system_ns);
+    /* The namespace, then the operator's binding in it (its rights there),
+     * one by one; the rest need only those and go together. */
+    operator_child_apply later[16];
+    int later_recreate[16];
+    const char *later_resource[16], *later_name[16];
+    size_t nlater = 0;
     size_t i;
     json_t *c;
     int rc = 0;
@@ -319,6 +354,8 @@ static int converge_children(tenant_run *r, const json_t *plan, const planspec_i
         json_t *want = json_object_get(c, "object");
         const char *cname = json_string_value(json_object_get(json_object_get(want, "metadata"), "name"));
         int k = child_index(resource);
+        int first = k == OP_CHILD_NAMESPACES ||
+                    (k == OP_CHILD_ROLEBINDINGS && strcmp(cname, TENANTSPEC_BINDING_OPERATOR) == 0);
         json_t *live;
         if (k == OP_CHILD_NAMESPACES) {
             /* First, and nothing else until it is known to be ours. */
@@ -343,23 +380,30 @@ static int converge_children(tenant_run *r, const json_t *plan, const planspec_i
             pb_err_wrap(err, "replacing %s %s/%s (its roleRef changed)", resource, ns, cname);
             break;
         }
+        rc = 0;
         pb_err_clear(err);
-        rc = operator_apply_child(r->op, k, ns, want, err);
-        if (rc == PB_EINVAL && k == OP_CHILD_ROLEBINDINGS && !recreate) {
-            /* 422: most likely a binding of that name we do not see (not
-             * labelled) with another roleRef. The name is ours to keep. */
-            pb_err_clear(err);
-            rc = kube_delete(r->op->client, operator_child_gvr(k), ns, cname, NULL, NULL, err);
-            if (rc == 0 || rc == PB_ENOTFOUND) {
-                pb_err_clear(err);
-                rc = operator_apply_child(r->op, k, ns, want, err);
-            }
+        if (!first && nlater < sizeof later / sizeof later[0]) {
+            later[nlater] = (operator_child_apply){.k = k, .ns = ns, .obj = want};
+            later_recreate[nlater] = recreate;
+            later_resource[nlater] = resource;
+            later_name[nlater++] = cname;
+            continue;
         }
+        rc = operator_apply_child(r->op, k, ns, want, err);
+        rc = apply_refused(r, k, ns, cname, want, recreate, rc, err);
         if (rc != 0) {
-            pb_err_wrap(err, "applying %s %s%s%s", resource, ns ? ns : "", ns ? "/" : "", cname);
-            if (rc == PB_EFORBIDDEN && fresh_binding)
-                rc = 2;
+            rc = apply_failed(resource, ns, cname, rc, fresh_binding, err);
             break;
+        }
+    }
+    if (rc == 0 && nlater > 0) {
+        operator_apply_children(r->op, later, nlater);
+        for (size_t j = 0; j < nlater && rc == 0; j++) {
+            operator_child_apply *a = &later[j];
+            *err = a->err;
+            rc = apply_refused(r, a->k, a->ns, later_name[j], a->obj, later_recreate[j], a->rc, err);
+            if (rc != 0)
+                rc = apply_failed(later_resource[j], a->ns, later_name[j], rc, fresh_binding, err);
         }
     }
     json_decref(children);
