@@ -89,9 +89,35 @@ static int in_use(void *ud, const char *kid)
     return used;
 }
 
-static void enqueue_all_tenants(operator_ctx *op)
+/* A tenant a licence can be signed into: its namespace is ready, its plan
+ * known, and it is not being deleted. */
+static int signable(const json_t *tenant)
 {
-    json_t *keys = store_list_keys(op->tenants);
+    const json_t *status = json_object_get(tenant, "status");
+    return !json_object_get(json_object_get(tenant, "metadata"), "deletionTimestamp") &&
+           cond_is_true(status, "NamespaceReady") && json_object_get(status, "plan");
+}
+
+json_t *licence_signable_tenants(operator_ctx *op)
+{
+    json_t *keys = store_list_keys(op->tenants), *out = json_array();
+    size_t i;
+    json_t *k;
+    json_array_foreach(keys, i, k) {
+        json_t *t = store_get(op->tenants, json_string_value(k));
+        if (t && signable(t))
+            json_array_append(out, k);
+        json_decref(t);
+    }
+    json_decref(keys);
+    return out;
+}
+
+/* At a start the keys are loaded after the caches: enqueueing every tenant
+ * then ran the licence of each new one once for nothing. */
+static void enqueue_signable_tenants(operator_ctx *op)
+{
+    json_t *keys = licence_signable_tenants(op);
     size_t i;
     json_t *k;
     json_array_foreach(keys, i, k)
@@ -244,7 +270,7 @@ static controller_result reconcile_keys(operator_ctx *op, licence_state *ls, pb_
     pthread_mutex_unlock(&ls->mu);
     /* New key to sign with, or one fewer to publish: every tenant's copy. */
     if (differ)
-        enqueue_all_tenants(op);
+        enqueue_signable_tenants(op);
     return requeue_at(next, now, 300);
 }
 
@@ -346,14 +372,6 @@ static int sign(licence_state *ls, const char *expect_kid, const json_t *claims,
     return rc;
 }
 
-/* A tenant a licence can be signed into: its namespace is ready, its plan
- * known, and it is not being deleted. */
-static int signable(const json_t *tenant)
-{
-    const json_t *status = json_object_get(tenant, "status");
-    return !json_object_get(json_object_get(tenant, "metadata"), "deletionTimestamp") &&
-           cond_is_true(status, "NamespaceReady") && json_object_get(status, "plan");
-}
 
 static controller_result reconcile_tenant(operator_ctx *op, licence_state *ls, const char *name, pb_err *err)
 {
@@ -586,6 +604,16 @@ static int tenant_changed(json_t *old_obj, json_t *new_obj, void *ud)
            cond_is_true(json_object_get(new_obj, "status"), "NamespaceReady");
 }
 
+/* An update the licence acts on: what it is made of changed (tenant_changed)
+ * for a tenant that is, or was until now, signable. Changes among states
+ * with nothing to sign into (a new tenant's first status, before its
+ * namespace is ready) ran the licence for nothing; its memo, dropped when
+ * the tenant stopped being signable, stays so. */
+int licence_tenant_updated(json_t *old_obj, json_t *new_obj, void *ud)
+{
+    return (signable(old_obj) || signable(new_obj)) && tenant_changed(old_obj, new_obj, ud);
+}
+
 static json_t *map_jwks_configmap(json_t *cm, void *ud)
 {
     (void)ud;
@@ -628,7 +656,7 @@ int licence_setup(manager *m, operator_ctx *op, const opconfig_licence *cfg, inf
     controller_options co = {.name = "licence", .workers = workers, .reconcile = licence_reconcile, .user = op};
     if ((rc = manager_add_controller(m, &co, &op->licence_ctrl, err)) != 0 ||
         (rc = controller_watches_predicates(op->licence_ctrl, tenants, map_tenant, op, licence_tenant_added,
-                                            tenant_changed, NULL, err)) != 0 ||
+                                            licence_tenant_updated, NULL, err)) != 0 ||
         (rc = controller_watches_filtered(op->licence_ctrl, plans, operator_map_plan_to_tenants, op,
                                           controller_generation_changed, NULL, err)) != 0 ||
         (rc = controller_watches_filtered(op->licence_ctrl, subs, licence_map_subscription, op,

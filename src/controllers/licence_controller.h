@@ -56,9 +56,17 @@ controller_result licence_reconcile(controller_ctx *ctx, const char *key, pb_err
  * tests: a Tenant's add, and a Subscription's changes, pass only for a
  * tenant a licence can be signed into (namespace ready, plan known, not
  * being deleted, as op->tenants has it for a Subscription). The others
- * come when their status says they are ready. */
+ * come when their status says they are ready. A Tenant's update passes
+ * when what a licence is made of changed and the tenant is, or was,
+ * signable. */
 int licence_tenant_added(json_t *tenant, void *ud);
+int licence_tenant_updated(json_t *old_tenant, json_t *new_tenant, void *ud);
 json_t *licence_map_subscription(json_t *sub, void *ud);
+
+/* The names of the tenants in op->tenants a licence can be signed into now
+ * (new array, never NULL but when out of memory): what a new or retired
+ * key re-signs. The others come when they become signable. */
+json_t *licence_signable_tenants(operator_ctx *op);
 
 /* The tenant controller has just created the tenant's namespace (the
  * server answered 201): it holds no licence objects, so the first licence
