@@ -7,7 +7,8 @@
  * {token, intact, records, message, verifiedAt}. Whoever asks needs only
  * RBAC on Tenants (patch, get), never database credentials.
  * Only a new token triggers work (audit_requested filters every other
- * Tenant update): no status is written otherwise.
+ * Tenant update, audit_pending every Tenant seen without one): no status
+ * is written otherwise.
  */
 #include <stdio.h>
 #include <string.h>
@@ -31,20 +32,26 @@ int audit_requested(json_t *old_obj, json_t *new_obj, void *ud)
     return (a || b) && (!a || !b || strcmp(a, b) != 0);
 }
 
+int audit_pending(json_t *t, void *ud)
+{
+    (void)ud;
+    const char *want = verify_token(t), *have = NULL;
+    pb_json_opt_string(t, "status.audit.token", NULL, &have, NULL);
+    return want && *want && (!have || strcmp(have, want) != 0);
+}
+
 controller_result audit_reconcile(controller_ctx *ctx, const char *key, pb_err *err)
 {
     operator_ctx *op = ctx->user;
     json_t *t = store_get(op->tenants, key);
-    const char *want = verify_token(t), *have = NULL;
-    pb_json_opt_string(t, "status.audit.token", NULL, &have, NULL);
-    int todo = want && *want && (!have || strcmp(have, want) != 0);
+    int todo = t && audit_pending(t, NULL);
     json_decref(t);
     if (!todo)
         return controller_ok();
     operator_obj o;
     if (operator_obj_begin(op, op->tenants, key, &o) != 0)
         return controller_ok();
-    want = verify_token(o.obj);
+    const char *want = verify_token(o.obj);
     pb_tdb *tdb = NULL;
     char id[64], schema[64];
     pb_err e;

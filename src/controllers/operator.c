@@ -418,8 +418,8 @@ int operator_run(const pb_options *opts, pb_err *err)
         (rc = manager_add_controller(m, &wf_o, &op.workflow_ctrl, err)) != 0 ||
         (rc = controller_for(op.workflow_ctrl, wfs, OPERATOR_API_VERSION, "Workflow", 0, err)) != 0 ||
         (rc = manager_add_controller(m, &audit_o, &op.audit_ctrl, err)) != 0 ||
-        (rc = controller_for_filtered(op.audit_ctrl, tenants, OPERATOR_API_VERSION, "Tenant", 0,
-                                      audit_requested, NULL, err)) != 0 ||
+        (rc = controller_for_predicates(op.audit_ctrl, tenants, OPERATOR_API_VERSION, "Tenant", 0, audit_pending,
+                                        audit_requested, NULL, err)) != 0 ||
         (rc = controller_for(op.dm_ctrl, dms, OPERATOR_API_VERSION, "DataModel", 0, err)) != 0 ||
         (rc = controller_for(op.plan_ctrl, plans, OPERATOR_API_VERSION, "Plan", 0, err)) != 0 ||
         /* Not on the echoes of its own status writes (see below). */

@@ -287,6 +287,9 @@ controller_result audit_reconcile(controller_ctx *ctx, const char *key, pb_err *
 /* Update predicate of the audit controller: the verify-audit annotation
  * changed (every other Tenant write is none of its business). */
 int audit_requested(json_t *old_obj, json_t *new_obj, void *ud);
+/* Add predicate of the audit controller: a verification was asked and not
+ * answered yet (a start runs nothing for the other tenants). */
+int audit_pending(json_t *tenant, void *ud);
 
 /* Map functions for watches (new JSON array of keys, or NULL). ud is the
  * operator_ctx. */

@@ -238,6 +238,13 @@ int controller_for(controller *c, informer *inf, const char *api_version, const 
 int controller_for_filtered(controller *c, informer *inf, const char *api_version, const char *kind,
                             int namespaced, controller_update_predicate pred, void *pred_ud, pb_err *err)
 {
+    return controller_for_predicates(c, inf, api_version, kind, namespaced, NULL, pred, pred_ud, err);
+}
+
+int controller_for_predicates(controller *c, informer *inf, const char *api_version, const char *kind,
+                              int namespaced, controller_add_predicate add_pred,
+                              controller_update_predicate pred, void *pred_ud, pb_err *err)
+{
     if (!c || !api_version || !*api_version || !kind || !*kind)
         return pb_err_set(err, PB_EINVAL, "controller_for: apiVersion and kind are required");
     if (c->for_kind)
@@ -247,7 +254,7 @@ int controller_for_filtered(controller *c, informer *inf, const char *api_versio
     c->for_namespaced = namespaced;
     if (!c->for_api_version || !c->for_kind)
         return pb_err_set(err, PB_ENOMEM, "controller: out of memory");
-    return add_watch(c, inf, WATCH_FOR, NULL, NULL, NULL, pred, pred_ud, err);
+    return add_watch(c, inf, WATCH_FOR, NULL, NULL, add_pred, pred, pred_ud, err);
 }
 
 int controller_owns(controller *c, informer *inf, pb_err *err)

@@ -119,6 +119,12 @@ int controller_watches_predicates(controller *c, informer *inf, controller_map_f
 int controller_for_filtered(controller *c, informer *inf, const char *api_version, const char *kind,
                             int namespaced, controller_update_predicate pred, void *pred_ud, pb_err *err);
 
+/* controller_for_filtered whose adds also pass add_pred first (called with
+ * pred_ud). Deletes always pass. */
+int controller_for_predicates(controller *c, informer *inf, const char *api_version, const char *kind,
+                              int namespaced, controller_add_predicate add_pred,
+                              controller_update_predicate pred, void *pred_ud, pb_err *err);
+
 /* GenerationChangedPredicate: only spec changes (metadata.generation)
  * pass; status and metadata-only writes do not. */
 int controller_generation_changed(json_t *old_obj, json_t *new_obj, void *ud);

@@ -1,5 +1,6 @@
-/* Unit tests for the audit controller's update predicate: only a change of
- * the paybill.dev/verify-audit annotation asks for a verification. */
+/* Unit tests for the audit controller's predicates: only a change of the
+ * paybill.dev/verify-audit annotation asks for a verification, and a
+ * Tenant seen at a start only when its token was not answered yet. */
 #include "testutil.h"
 
 #include <jansson.h>
@@ -36,8 +37,21 @@ static void test_audit_requested(void **state)
     json_decref(b);
 }
 
+static void test_audit_pending(void **state)
+{
+    json_t *none = tenant(NULL, "Active"), *a = tenant("t1", "Active");
+    assert_false(audit_pending(none, NULL)); /* never asked: a start leaves it alone */
+    assert_true(audit_pending(a, NULL));     /* asked while nobody answered */
+    json_object_set_new(json_object_get(a, "status"), "audit", json_pack("{s:s}", "token", "t1"));
+    assert_false(audit_pending(a, NULL)); /* answered */
+    json_object_set_new(json_object_get(a, "status"), "audit", json_pack("{s:s}", "token", "t0"));
+    assert_true(audit_pending(a, NULL)); /* asked again since */
+    json_decref(none);
+    json_decref(a);
+}
+
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_audit_requested)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_audit_requested), cmocka_unit_test(test_audit_pending)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

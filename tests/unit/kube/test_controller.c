@@ -456,6 +456,30 @@ static void test_for_filtered(void **state)
     stop_one(k, c, plans);
 }
 
+/* For with an add predicate: refused adds do not reconcile; accepted
+ * adds, passing updates and deletes do. */
+static void test_for_predicates(void **state)
+{
+    calls *k = calls_new();
+    controller *c = new_controller(k, 1);
+    pipe_src *pp;
+    informer *plans = new_informer("{\"metadata\":{\"resourceVersion\":\"1\"},\"items\":[]}", &pp);
+    pb_err e;
+    assert_int_equal(controller_for_predicates(c, plans, "paybill.dev/v1alpha1", "Plan", 0, not_held,
+                                               controller_generation_changed, "yes", &e), 0);
+    assert_int_equal(informer_start(plans, NULL), 0);
+    assert_int_equal(informer_wait_for_sync(plans, 5), 0);
+    assert_int_equal(controller_start(c, NULL), 0);
+    push_event(pp, "ADDED", HELD("a", "yes"));
+    push_event(pp, "ADDED", HELD("b", "no"));
+    assert_int_equal(wait_count(k, "b", 1, 5), 1);
+    usleep(50000);
+    assert_int_equal(count_of(k, "a"), 0);
+    push_event(pp, "DELETED", HELD("a", "yes"));
+    assert_int_equal(wait_count(k, "a", 1, 5), 1);
+    stop_one(k, c, plans);
+}
+
 static void test_owner_key_cluster_scoped(void **state)
 {
     json_error_t je;
@@ -562,6 +586,7 @@ int main(void)
         cmocka_unit_test(test_generation_predicate),
         cmocka_unit_test(test_for_filtered),
         cmocka_unit_test(test_add_predicate),
+        cmocka_unit_test(test_for_predicates),
         cmocka_unit_test(test_owner_key_cluster_scoped),
         cmocka_unit_test(test_workers_never_share_a_key),
         cmocka_unit_test(test_stop_deadline),
