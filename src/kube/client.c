@@ -457,7 +457,8 @@ static void lanes_free(struct lanes *l)
 }
 
 /* A lane set with its live connections, or a new one; NULL when out of
- * memory. Its easy handles are reset, not yet added to its multi handle. */
+ * memory. Its easy handles are not added to its multi handle; reset one
+ * before use (it keeps the options of its last transfer). */
 static struct lanes *lanes_get(kube_client *c)
 {
     struct lanes *l = NULL;
@@ -465,11 +466,8 @@ static struct lanes *lanes_get(kube_client *c)
     if (c->nlanes > 0)
         l = c->lanes[--c->nlanes];
     pthread_mutex_unlock(&c->pool_mu);
-    if (l) {
-        for (int i = 0; i < KUBE_WRITE_MANY_MAX; i++)
-            curl_easy_reset(l->h[i]);
+    if (l)
         return l;
-    }
     if (!(l = calloc(1, sizeof *l)) || !(l->m = curl_multi_init())) {
         free(l);
         return NULL;
@@ -773,6 +771,7 @@ static void perform_many(kube_client *c, const request *const *rqs, response *co
     }
     handle_setup hs[KUBE_WRITE_MANY_MAX] = {0};
     for (size_t i = 0; i < n; i++) {
+        curl_easy_reset(l->h[i]);
         transfer_setup(c, l->h[i], rqs[i], cr, rss[i], &hs[i]);
         /* Until curl says otherwise: a transfer the multi handle drops
          * without a word (it cannot add it, or fails as a whole) has failed
