@@ -7,6 +7,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -318,31 +319,33 @@ static const char *name_of(const json_t *obj)
 
 int operator_apply_children(operator_ctx *op, operator_child_apply *items, size_t n)
 {
+    kube_write *w = calloc(n ? n : 1, sizeof *w);
+    kube_request_opts *o = calloc(n ? n : 1, sizeof *o);
+    char(*rv)[128] = calloc(n ? n : 1, sizeof *rv);
     int first_rc = 0;
-    for (size_t at = 0; at < n; at += KUBE_WRITE_MANY_MAX) {
-        size_t m = n - at < KUBE_WRITE_MANY_MAX ? n - at : KUBE_WRITE_MANY_MAX;
-        operator_child_apply *batch = items + at;
-        kube_write pi[KUBE_WRITE_MANY_MAX];
-        kube_request_opts o[KUBE_WRITE_MANY_MAX];
-        char rv[KUBE_WRITE_MANY_MAX][128];
-        for (size_t i = 0; i < m; i++) {
-            rv[i][0] = '\0';
-            o[i] = (kube_request_opts){.field_manager = OPERATOR_FIELD_MANAGER, .force = 1,
-                                       .new_resource_version = rv[i], .new_resource_version_len = sizeof rv[i]};
-            pi[i] = (kube_write){.kind = KUBE_WRITE_PATCH, .gvr = operator_child_gvr(batch[i].k), .ns = batch[i].ns,
-                                      .name = name_of(batch[i].obj), .type = KUBE_PATCH_APPLY,
-                                      .body = batch[i].obj, .opts = &o[i]};
-            operator_child_write_begin(op, batch[i].k, batch[i].obj);
-        }
-        kube_write_many(op->client, pi, m);
-        for (size_t i = 0; i < m; i++) {
-            batch[i].rc = pi[i].rc;
-            batch[i].err = pi[i].err;
-            operator_child_write_end(op, batch[i].k, batch[i].obj, pi[i].rc == 0 ? rv[i] : NULL);
-            if (!first_rc)
-                first_rc = pi[i].rc;
-        }
+    if (!w || !o || !rv) {
+        for (size_t i = 0; i < n; i++)
+            first_rc = items[i].rc = pb_err_oom(&items[i].err);
+        n = 0;
     }
+    for (size_t i = 0; i < n; i++) {
+        o[i] = (kube_request_opts){.field_manager = OPERATOR_FIELD_MANAGER, .force = 1,
+                                   .new_resource_version = rv[i], .new_resource_version_len = sizeof rv[i]};
+        w[i] = (kube_write){.kind = KUBE_WRITE_PATCH, .gvr = operator_child_gvr(items[i].k), .ns = items[i].ns,
+                            .name = name_of(items[i].obj), .type = KUBE_PATCH_APPLY, .body = items[i].obj,
+                            .opts = &o[i]};
+        operator_child_write_begin(op, items[i].k, items[i].obj);
+    }
+    if (n > 0)
+        first_rc = kube_write_many(op->client, w, n);
+    for (size_t i = 0; i < n; i++) {
+        items[i].rc = w[i].rc;
+        items[i].err = w[i].err;
+        operator_child_write_end(op, items[i].k, items[i].obj, w[i].rc == 0 ? rv[i] : NULL);
+    }
+    free(w);
+    free(o);
+    free(rv);
     return first_rc;
 }
 

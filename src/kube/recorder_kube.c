@@ -5,6 +5,8 @@
  */
 #include "kube/recorder.h"
 
+#include <stdlib.h>
+
 static const kube_gvr EVENTS = {"", "v1", "events"};
 
 static int sink_create(void *ud, const char *ns, json_t *event, pb_err *err)
@@ -20,17 +22,17 @@ static int sink_patch(void *ud, const char *ns, const char *name, json_t *patch,
 static void sink_create_many(void *ud, const char *const *ns, json_t *const *events, int *rc, pb_err *err,
                              size_t n)
 {
-    kube_write w[KUBE_WRITE_MANY_MAX];
-    for (size_t at = 0; at < n; at += KUBE_WRITE_MANY_MAX) {
-        size_t m = n - at < KUBE_WRITE_MANY_MAX ? n - at : KUBE_WRITE_MANY_MAX;
-        for (size_t i = 0; i < m; i++)
-            w[i] = (kube_write){.kind = KUBE_WRITE_CREATE, .gvr = &EVENTS, .ns = ns[at + i], .body = events[at + i]};
-        kube_write_many(ud, w, m);
-        for (size_t i = 0; i < m; i++) {
-            rc[at + i] = w[i].rc;
-            err[at + i] = w[i].err;
-        }
+    kube_write *w = calloc(n ? n : 1, sizeof *w);
+    for (size_t i = 0; w && i < n; i++)
+        w[i] = (kube_write){.kind = KUBE_WRITE_CREATE, .gvr = &EVENTS, .ns = ns[i], .body = events[i]};
+    if (w)
+        kube_write_many(ud, w, n);
+    for (size_t i = 0; i < n; i++) {
+        rc[i] = w ? w[i].rc : pb_err_oom(&err[i]);
+        if (w)
+            err[i] = w[i].err;
     }
+    free(w);
 }
 
 int recorder_sink_kube(kube_client *c, recorder_sink *out, pb_err *err)

@@ -74,20 +74,26 @@ static double clock_now(void *ud)
     return *(double *)ud;
 }
 
-static recorder *make(fake_sink *f, double *clock, int queue, int cache)
+static recorder *make_sink(fake_sink *f, double *clock, int queue, int cache, int with_create_many)
 {
     memset(f, 0, sizeof *f);
     pthread_mutex_init(&f->mu, NULL);
     pthread_cond_init(&f->cv, NULL);
     f->created = json_array();
     f->patches = json_array();
-    recorder_sink s = {.create = fs_create, .patch = fs_patch, .create_many = fs_create_many, .ud = f};
+    recorder_sink s = {.create = fs_create, .patch = fs_patch, .create_many = with_create_many ? fs_create_many : NULL,
+                       .ud = f};
     recorder_options o = {.component = "paybill-operator", .instance = "pod-1", .queue_size = queue,
                           .cache_size = cache, .now = clock_now, .now_ud = clock};
     recorder *r = NULL;
     pb_err e;
     assert_int_equal(recorder_new(&s, &o, &r, &e), 0);
     return r;
+}
+
+static recorder *make(fake_sink *f, double *clock, int queue, int cache)
+{
+    return make_sink(f, clock, queue, cache, 1);
 }
 
 static void done(fake_sink *f, recorder *r)
@@ -340,16 +346,7 @@ static void test_sink_without_create_many(void **state)
 {
     fake_sink f;
     double t = 1764064800;
-    recorder *r = make(&f, &t, 0, 0);
-    recorder_free(r);
-    json_decref(f.created);
-    json_decref(f.patches);
-    f.created = json_array();
-    f.patches = json_array();
-    recorder_sink s = {.create = fs_create, .patch = fs_patch, .ud = &f};
-    recorder_options opt = {.component = "x", .now = clock_now, .now_ud = &t};
-    pb_err e;
-    assert_int_equal(recorder_new(&s, &opt, &r, &e), 0);
+    recorder *r = make_sink(&f, &t, 0, 0, 0);
     json_t *o = obj("acme", "ns");
     hold_first(&f, r, o);
     for (int i = 0; i < 5; i++)
