@@ -341,6 +341,30 @@ static void test_batched_creates(void **state)
     done(&f, r);
 }
 
+/* A repeat popped with new Events sees the cache as it would one by one:
+ * here the create before it evicts its Event, so it is created anew. */
+static void test_batched_repeat_sees_evictions(void **state)
+{
+    fake_sink f;
+    double t = 1764064800;
+    recorder *r = make(&f, &t, 0, 2);
+    json_t *x = obj("x", "ns"), *y = obj("y", "ns"), *h = obj("h", "ns");
+    assert_int_equal(recorder_event(r, x, RECORDER_NORMAL, "R", "m"), 0);
+    assert_int_equal(recorder_flush(r, 5), 0); /* cache: x */
+    hold_first(&f, r, h);                      /* cache after it: x, First */
+    assert_int_equal(recorder_event(r, y, RECORDER_NORMAL, "R", "m"), 0); /* evicts x */
+    assert_int_equal(recorder_event(r, x, RECORDER_NORMAL, "R", "m"), 0); /* so: a new Event */
+    release(&f);
+    assert_int_equal(recorder_flush(r, 5), 0);
+    assert_int_equal(json_array_size(f.created), 4);
+    assert_int_equal(json_array_size(f.patches), 0);
+    assert_string_equal(str(json_array_get(f.created, 3), "involvedObject", "name"), "x");
+    json_decref(x);
+    json_decref(y);
+    json_decref(h);
+    done(&f, r);
+}
+
 /* Without create_many the sink gets one create per Event. */
 static void test_sink_without_create_many(void **state)
 {
@@ -529,6 +553,7 @@ int main(void)
         cmocka_unit_test(test_deleted_event_is_recreated),
         cmocka_unit_test(test_lru_eviction),
         cmocka_unit_test(test_batched_creates),
+        cmocka_unit_test(test_batched_repeat_sees_evictions),
         cmocka_unit_test(test_sink_without_create_many),
         cmocka_unit_test(test_full_queue_drops),
         cmocka_unit_test(test_bad_input),
