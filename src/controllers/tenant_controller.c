@@ -343,7 +343,6 @@ static int converge_children(tenant_run *r, const json_t *plan, const planspec_i
      * one by one; the rest need only those and go together. */
     operator_child_apply later[16];
     int later_recreate[16];
-    const char *later_resource[16], *later_name[16];
     size_t nlater = 0;
     size_t i;
     json_t *c;
@@ -384,9 +383,7 @@ static int converge_children(tenant_run *r, const json_t *plan, const planspec_i
         pb_err_clear(err);
         if (!first && nlater < sizeof later / sizeof later[0]) {
             later[nlater] = (operator_child_apply){.k = k, .ns = ns, .obj = want};
-            later_recreate[nlater] = recreate;
-            later_resource[nlater] = resource;
-            later_name[nlater++] = cname;
+            later_recreate[nlater++] = recreate;
             continue;
         }
         rc = operator_apply_child(r->op, k, ns, want, err);
@@ -400,10 +397,11 @@ static int converge_children(tenant_run *r, const json_t *plan, const planspec_i
         operator_apply_children(r->op, later, nlater);
         for (size_t j = 0; j < nlater && rc == 0; j++) {
             operator_child_apply *a = &later[j];
+            const char *cname = json_string_value(json_object_get(json_object_get(a->obj, "metadata"), "name"));
             *err = a->err;
-            rc = apply_refused(r, a->k, a->ns, later_name[j], a->obj, later_recreate[j], a->rc, err);
+            rc = apply_refused(r, a->k, a->ns, cname, a->obj, later_recreate[j], a->rc, err);
             if (rc != 0)
-                rc = apply_failed(later_resource[j], a->ns, later_name[j], rc, fresh_binding, err);
+                rc = apply_failed(operator_child_gvr(a->k)->resource, a->ns, cname, rc, fresh_binding, err);
         }
     }
     json_decref(children);
