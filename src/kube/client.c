@@ -867,6 +867,13 @@ static int request_begin(const request *rq, kube_status *st, json_t **out, pb_er
     return 0;
 }
 
+/* An empty response: no reply yet, no Retry-After. */
+static void response_init(response *rs)
+{
+    memset(rs, 0, sizeof *rs);
+    rs->retry_after = -1;
+}
+
 /* The whole policy for one request. first, when not NULL, is its first
  * attempt, already performed and recorded (perform_many); its body is
  * taken over. */
@@ -881,8 +888,7 @@ static int run_request(kube_client *c, const request *rq, response *first, kube_
             memset(first, 0, sizeof *first);
             first = NULL;
         } else {
-            memset(&rs, 0, sizeof rs);
-            rs.retry_after = -1;
+            response_init(&rs);
             kube_ratelimit_wait(c->rl);
             kube_credentials cr;
             if ((rc = kube_auth_get(c->auth, &cr, err)) != 0)
@@ -1284,8 +1290,7 @@ static void write_lanes(kube_client *c, kube_write *items, write_request *ws, co
     size_t idx[KUBE_WRITE_MANY_MAX], m = 0;
     for (size_t i = 0; i < n; i++)
         if (ok[i]) {
-            memset(&rs[m], 0, sizeof rs[m]);
-            rs[m].retry_after = -1;
+            response_init(&rs[m]);
             rqs[m] = &ws[i].rq;
             rsp[m] = &rs[m];
             idx[m++] = i;
@@ -1309,9 +1314,8 @@ static void write_lanes(kube_client *c, kube_write *items, write_request *ws, co
             it->err = aerr;
             it->rc = pb_err_wrap(&it->err, "%s %s", rqs[j]->op, rqs[j]->what);
         } else {
-            it->rc = run_request(c, rqs[j], &rs[j], o->status, NULL, &it->err);
+            it->rc = run_request(c, rqs[j], &rs[j], o->status, NULL, &it->err); /* takes rs[j]'s body */
         }
-        pb_buf_free(&rs[j].body);
     }
 }
 
