@@ -377,7 +377,6 @@ int operator_child_updated(json_t *old_obj, json_t *new_obj, void *ud)
     return operator_pred_beyond_status(old_obj, new_obj, NULL);
 }
 
-
 /* Append s to the array unless already there. */
 static void add_key(json_t *keys, const char *s)
 {

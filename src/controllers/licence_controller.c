@@ -372,7 +372,6 @@ static int sign(licence_state *ls, const char *expect_kid, const json_t *claims,
     return rc;
 }
 
-
 static controller_result reconcile_tenant(operator_ctx *op, licence_state *ls, const char *name, pb_err *err)
 {
     /* Our last status write has not come back yet: its echo may not pass

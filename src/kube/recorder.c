@@ -6,7 +6,8 @@
  * the worker thread pops up to eight items at a time and, for each in
  * order, either patches a cached Event (same object, type, reason and
  * message within the window) or builds a new one; the new ones are created
- * together, so a burst costs a round trip per eight Events. The aggregation cache is a small array scanned linearly and evicted
+ * together, so a burst costs a round trip per eight Events. The
+ * aggregation cache is a small array scanned linearly and evicted
  * least-recently-used: it holds a few hundred entries at most and is only
  * touched by the worker, so it needs no lock and no hashing.
  */

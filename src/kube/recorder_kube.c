@@ -23,14 +23,17 @@ static void sink_create_many(void *ud, const char *const *ns, json_t *const *eve
                              size_t n)
 {
     kube_write *w = calloc(n ? n : 1, sizeof *w);
-    for (size_t i = 0; w && i < n; i++)
+    if (!w) {
+        for (size_t i = 0; i < n; i++)
+            rc[i] = pb_err_oom(&err[i]);
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
         w[i] = (kube_write){.kind = KUBE_WRITE_CREATE, .gvr = &EVENTS, .ns = ns[i], .body = events[i]};
-    if (w)
-        kube_write_many(ud, w, n);
+    kube_write_many(ud, w, n);
     for (size_t i = 0; i < n; i++) {
-        rc[i] = w ? w[i].rc : pb_err_oom(&err[i]);
-        if (w)
-            err[i] = w[i].err;
+        rc[i] = w[i].rc;
+        err[i] = w[i].err;
     }
     free(w);
 }
