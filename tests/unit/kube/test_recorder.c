@@ -122,6 +122,14 @@ static const char *str(json_t *o, const char *path1, const char *path2)
     return json_string_value(v);
 }
 
+/* Patch pi aggregated onto the Event created ci-th, setting its count. */
+static void assert_patched(fake_sink *f, size_t pi, size_t ci, long long count)
+{
+    json_t *p = json_array_get(f->patches, pi);
+    assert_string_equal(str(p, "name", NULL), str(json_array_get(f->created, ci), "metadata", "name"));
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(p, "patch"), "count")), count);
+}
+
 static void test_event_contents(void **state)
 {
     fake_sink f;
@@ -232,10 +240,7 @@ static void test_deleted_event_is_recreated(void **state)
     assert_int_equal(recorder_flush(r, 5), 0);
     /* Aggregates onto the new one, counting from 1 again. */
     assert_int_equal(json_array_size(f.patches), 1);
-    assert_string_equal(str(json_array_get(f.patches, 0), "name", NULL),
-                        str(json_array_get(f.created, 1), "metadata", "name"));
-    assert_int_equal(json_integer_value(json_object_get(json_object_get(json_array_get(f.patches, 0), "patch"),
-                                                        "count")), 2);
+    assert_patched(&f, 0, 1, 2);
     json_decref(o);
     done(&f, r);
 }
@@ -329,14 +334,8 @@ static void test_batched_creates(void **state)
     }
     /* The repeats of e8 and e1 patched their own Events to count 2. */
     assert_int_equal(json_array_size(f.patches), 2);
-    assert_string_equal(str(json_array_get(f.patches, 0), "name", NULL),
-                        str(json_array_get(f.created, 9), "metadata", "name"));
-    assert_string_equal(str(json_array_get(f.patches, 1), "name", NULL),
-                        str(json_array_get(f.created, 2), "metadata", "name"));
-    for (int i = 0; i < 2; i++)
-        assert_int_equal(
-            json_integer_value(json_object_get(json_object_get(json_array_get(f.patches, (size_t)i), "patch"), "count")),
-            2);
+    assert_patched(&f, 0, 9, 2);
+    assert_patched(&f, 1, 2, 2);
     json_decref(o);
     done(&f, r);
 }
