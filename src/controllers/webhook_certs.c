@@ -7,9 +7,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -42,6 +44,7 @@ struct webhook_certs {
     int port;
     pthread_t thread;
     int started, stop;
+    int wake_fd; /* eventfd, readable once stopping: requests retry no more; 0 = none */
     pthread_mutex_t mu;
     pthread_cond_t cv;
 };
@@ -136,7 +139,7 @@ static int plan_material(const char *ca_crt, const char *ca_key, const char *tls
 }
 
 int webhook_certs_ensure_secret(kube_client *c, const char *ns, const char *secret_name,
-                                const char *service_name, time_t now, char **ca_pem,
+                                const char *service_name, time_t now, int wake_fd, char **ca_pem,
                                 char **cert_pem, char **key_pem, pb_err *err)
 {
     *ca_pem = *cert_pem = *key_pem = NULL;
@@ -147,7 +150,7 @@ int webhook_certs_ensure_secret(kube_client *c, const char *ns, const char *secr
      * its material is what the next read returns. */
     for (int attempt = 0; attempt < 4 && (rc == PB_ECONFLICT || rc == PB_EEXIST); attempt++) {
         json_t *sec = NULL;
-        kube_request_opts o = {0};
+        kube_request_opts o = {.wake_fd = wake_fd};
         rc = kube_get(c, &SECRETS, ns, secret_name, &o, &sec, err);
         if (rc && rc != PB_ENOTFOUND)
             return pb_err_wrap(err, "reading Secret %s/%s", ns, secret_name);
@@ -226,10 +229,10 @@ int webhook_certs_ensure_secret(kube_client *c, const char *ns, const char *secr
 /* ---- caBundle ------------------------------------------------------------------ */
 
 static int inject_one(kube_client *c, const kube_gvr *r, const char *name, const char *b64,
-                      int *patched, pb_err *err)
+                      int wake_fd, int *patched, pb_err *err)
 {
     json_t *cfg = NULL;
-    kube_request_opts o = {0};
+    kube_request_opts o = {.wake_fd = wake_fd};
     int rc = kube_get(c, r, NULL, name, &o, &cfg, err);
     if (rc)
         return rc;
@@ -260,7 +263,7 @@ static int inject_one(kube_client *c, const kube_gvr *r, const char *name, const
     return rc;
 }
 
-int webhook_certs_inject_ca(kube_client *c, const char *config_name, const char *ca_pem,
+int webhook_certs_inject_ca(kube_client *c, const char *config_name, const char *ca_pem, int wake_fd,
                             pb_err *err)
 {
     char *b64;
@@ -270,7 +273,7 @@ int webhook_certs_inject_ca(kube_client *c, const char *config_name, const char 
     int found = 0, patched = 0;
     const kube_gvr *kinds[] = {&MWC, &VWC};
     for (int k = 0; k < 2 && (rc == 0 || rc == PB_ENOTFOUND); k++) {
-        rc = inject_one(c, kinds[k], config_name, b64, &patched, err);
+        rc = inject_one(c, kinds[k], config_name, b64, wake_fd, &patched, err);
         if (rc == 0)
             found++;
     }
@@ -289,12 +292,12 @@ int webhook_certs_inject_ca(kube_client *c, const char *config_name, const char 
 
 /* ---- serving ------------------------------------------------------------------- */
 
-int webhook_certs_read_secret(kube_client *c, const char *ns, const char *secret_name,
+int webhook_certs_read_secret(kube_client *c, const char *ns, const char *secret_name, int wake_fd,
                               char **cert_pem, char **key_pem, pb_err *err)
 {
     *cert_pem = *key_pem = NULL;
     json_t *sec = NULL;
-    kube_request_opts o = {0};
+    kube_request_opts o = {.wake_fd = wake_fd};
     int rc = kube_get(c, &SECRETS, ns, secret_name, &o, &sec, err);
     if (rc == PB_ENOTFOUND)
         return pb_err_set(err, PB_ENOTFOUND,
@@ -382,19 +385,16 @@ static int serve(webhook_certs *w, const char *cert, const char *key, pb_err *er
     return 0;
 }
 
-static int pass(webhook_certs *w)
+static int pass(webhook_certs *w, pb_err *err)
 {
-    pb_err e = {0};
     char *ca = NULL, *cert = NULL, *key = NULL;
-    int rc = w->external ? webhook_certs_read_secret(w->client, w->ns, w->secret, &cert, &key, &e)
+    int rc = w->external ? webhook_certs_read_secret(w->client, w->ns, w->secret, w->wake_fd, &cert, &key, err)
                          : webhook_certs_ensure_secret(w->client, w->ns, w->secret, w->service,
-                                                       time(NULL), &ca, &cert, &key, &e);
+                                                       time(NULL), w->wake_fd, &ca, &cert, &key, err);
     if (rc == 0)
-        rc = serve(w, cert, key, &e);
+        rc = serve(w, cert, key, err);
     if (rc == 0 && !w->external)
-        rc = webhook_certs_inject_ca(w->client, w->config, ca, &e);
-    if (rc)
-        pb_log_warn("webhook certificates not ready; retrying", "error", e.msg, NULL);
+        rc = webhook_certs_inject_ca(w->client, w->config, ca, w->wake_fd, err);
     if (key)
         memset(key, 0, strlen(key));
     free(ca);
@@ -411,8 +411,11 @@ static void *run(void *arg)
     pthread_mutex_lock(&w->mu);
     while (!w->stop) {
         pthread_mutex_unlock(&w->mu);
-        int rc = pass(w);
+        pb_err e = {0};
+        int rc = pass(w, &e);
         pthread_mutex_lock(&w->mu);
+        if (rc && !w->stop) /* a failure because we are stopping is no news */
+            pb_log_warn("webhook certificates not ready; retrying", "error", e.msg, NULL);
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
         /* Back off while something is missing (e.g. the configurations
@@ -449,6 +452,11 @@ int webhook_certs_start(const webhook_certs_options *o, webhook_certs **out, pb_
     w->config = dup_or(o->config_name, WEBHOOK_CERTS_CONFIG);
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->cv, NULL);
+    /* No descriptor (out of them) only means retries sit out their backoff. */
+    int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    w->wake_fd = fd > 0 ? fd : 0;
+    if (fd == 0)
+        close(fd);
     const char *tmp = getenv("TMPDIR");
     if (!tmp || !*tmp || strlen(tmp) > 40)
         tmp = "/tmp";
@@ -489,8 +497,14 @@ void webhook_certs_free(webhook_certs *w)
         w->stop = 1;
         pthread_cond_broadcast(&w->cv);
         pthread_mutex_unlock(&w->mu);
+        uint64_t one = 1;
+        if (w->wake_fd > 0 && write(w->wake_fd, &one, sizeof one) < 0) {
+            /* only EAGAIN: readable already */
+        }
         pthread_join(w->thread, NULL);
     }
+    if (w->wake_fd > 0)
+        close(w->wake_fd);
     pb_http_server_free(w->srv);
     if (w->dir[0]) {
         char p[96];

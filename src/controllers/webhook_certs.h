@@ -75,21 +75,25 @@ int webhook_certs_port(webhook_certs *w);
 /* Stop the thread and the server, remove the files. NULL is fine. */
 void webhook_certs_free(webhook_certs *w);
 
+/* The steps below take wake_fd: once it is readable their requests make
+ * no more retries (kube_request_opts.wake_fd), so webhook_certs_free does
+ * not wait out the backoff of a server that is down. 0 = none. */
+
 /* One pass of step 1, exposed for tests: the Secret's PEM (malloc'd,
  * caller frees all three) after creating or rotating it as needed. */
 int webhook_certs_ensure_secret(kube_client *c, const char *ns, const char *secret_name,
-                                const char *service_name, time_t now, char **ca_pem,
+                                const char *service_name, time_t now, int wake_fd, char **ca_pem,
                                 char **cert_pem, char **key_pem, pb_err *err);
 
 /* The external mode's step 1: tls.crt and tls.key of the Secret
  * (malloc'd, caller frees both); PB_ENOTFOUND while it does not exist,
  * PB_EINVAL while it lacks either key. Writes nothing. */
-int webhook_certs_read_secret(kube_client *c, const char *ns, const char *secret_name,
+int webhook_certs_read_secret(kube_client *c, const char *ns, const char *secret_name, int wake_fd,
                               char **cert_pem, char **key_pem, pb_err *err);
 
 /* Step 3 for one configuration name: PB_ENOTFOUND when neither
  * configuration exists yet. */
-int webhook_certs_inject_ca(kube_client *c, const char *config_name, const char *ca_pem,
+int webhook_certs_inject_ca(kube_client *c, const char *config_name, const char *ca_pem, int wake_fd,
                             pb_err *err);
 
 #endif

@@ -23,6 +23,8 @@
 #include "kube/client.h"
 
 #include <curl/curl.h>
+#include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -136,6 +138,24 @@ static void sleep_ms(long ms)
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
     while (nanosleep(&ts, &ts) != 0) {
     }
+}
+
+/* Wait ms before a retry; 1 at once when wake_fd (> 0) is readable: its
+ * owner is stopping and wants no more tries. */
+static int retry_wait(int wake_fd, long ms)
+{
+    double until = now_s() + (double)ms / 1000.0, left;
+    while (wake_fd > 0 && (left = until - now_s()) > 0) {
+        struct pollfd p = {.fd = wake_fd, .events = POLLIN};
+        int n = poll(&p, 1, (int)(left * 1000.0) + 1);
+        if (n > 0 && (p.revents & POLLIN))
+            return 1;
+        if (n > 0 || (n < 0 && errno != EINTR))
+            break; /* cannot watch it: just wait */
+    }
+    if ((left = until - now_s()) > 0)
+        sleep_ms((long)(left * 1000.0));
+    return 0;
 }
 
 /* ---------------------------------------------------- errors and statuses */
@@ -551,6 +571,7 @@ typedef struct request {
     size_t body_len;
     int safe;            /* repeating it after a 5xx or a dropped connection is harmless */
     int raw;             /* a non-JSON 2xx body is returned as a JSON string */
+    int wake_fd;         /* kube_request_opts.wake_fd: readable = no more retries */
     char *rv_out;        /* kube_request_opts.new_resource_version */
     size_t rv_out_len;
 } request;
@@ -921,8 +942,9 @@ static int run_request(kube_client *c, const request *rq, response *first, kube_
             delay = (rs.retry_after < RETRY_AFTER_CAP_S ? rs.retry_after : RETRY_AFTER_CAP_S) * 1000;
         pb_log_debug("retrying request", "op", rq->op, "what", rq->what, "error",
                      rs.curl != CURLE_OK ? rs.curl_msg : default_reason((int)rs.code), NULL);
+        if (retry_wait(rq->wake_fd, delay))
+            break; /* the caller is stopping: the last failure is the answer */
         pb_buf_free(&rs.body);
-        sleep_ms(delay);
     }
 
     if (rs.curl != CURLE_OK) {
@@ -1056,7 +1078,7 @@ int kube_get(kube_client *c, const kube_gvr *r, const char *ns, const char *name
     if (rc == 0) {
         query_add(&url, "resourceVersion", o->resource_version);
         request rq = {.op = "get", .verb = "GET", .method = "GET", .url = &url, .what = what,
-                      .safe = 1};
+                      .safe = 1, .wake_fd = o->wake_fd};
         rc = do_request(c, &rq, o->status, out, err);
     }
     pb_buf_free(&url);
@@ -1074,7 +1096,7 @@ int kube_list(kube_client *c, const kube_gvr *r, const char *ns, const kube_requ
     if (rc == 0) {
         list_query(&url, o);
         request rq = {.op = "list", .verb = "LIST", .method = "GET", .url = &url, .what = what,
-                      .safe = 1};
+                      .safe = 1, .wake_fd = o->wake_fd};
         rc = do_request(c, &rq, o->status, out, err);
     }
     pb_buf_free(&url);
@@ -1192,7 +1214,8 @@ static int create_prepare(kube_client *c, const kube_gvr *r, const char *ns, jso
     write_query(&w->url, o, 0);
     w->rq = (request){.op = "create", .verb = "POST", .method = "POST", .url = &w->url, .what = w->what,
                       .content_type = "application/json", .body = w->body, .body_len = strlen(w->body),
-                      .rv_out = o->new_resource_version, .rv_out_len = o->new_resource_version_len};
+                      .rv_out = o->new_resource_version, .rv_out_len = o->new_resource_version_len,
+                      .wake_fd = o->wake_fd};
     return 0;
 }
 
@@ -1231,7 +1254,7 @@ int kube_update(kube_client *c, const kube_gvr *r, const char *ns, json_t *obj,
         request rq = {.op = "update", .verb = "PUT", .method = "PUT", .url = &url, .what = what,
                       .content_type = "application/json", .body = body, .body_len = strlen(body),
                       .safe = rv && *rv, .rv_out = o->new_resource_version,
-                      .rv_out_len = o->new_resource_version_len};
+                      .rv_out_len = o->new_resource_version_len, .wake_fd = o->wake_fd};
         rc = do_request(c, &rq, o->status, out, err);
     }
     pb_buf_free(&url);
@@ -1264,7 +1287,7 @@ static int patch_prepare(kube_client *c, const kube_gvr *r, const char *ns, cons
     p->rq = (request){.op = type == KUBE_PATCH_APPLY ? "apply" : "patch", .verb = "PATCH", .method = "PATCH",
                       .url = &p->url, .what = p->what, .content_type = ctypes[type], .body = p->body,
                       .body_len = strlen(p->body), .rv_out = o->new_resource_version,
-                      .rv_out_len = o->new_resource_version_len};
+                      .rv_out_len = o->new_resource_version_len, .wake_fd = o->wake_fd};
     return 0;
 }
 
@@ -1385,7 +1408,7 @@ int kube_delete(kube_client *c, const kube_gvr *r, const char *ns, const char *n
          * repeat answers 404 for what the first attempt removed. */
         request rq = {.op = "delete", .verb = "DELETE", .method = "DELETE", .url = &url,
                       .what = what, .content_type = body ? "application/json" : NULL, .body = body,
-                      .body_len = body ? strlen(body) : 0, .safe = 1};
+                      .body_len = body ? strlen(body) : 0, .safe = 1, .wake_fd = o->wake_fd};
         json_t *res = NULL;
         rc = do_request(c, &rq, o->status, &res, err);
         if (out)

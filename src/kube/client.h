@@ -99,8 +99,13 @@ typedef struct kube_request_opts {
                                           readable once *stop is set (an
                                           eventfd): the watch then sleeps until
                                           data, that or its idle guard instead
-                                          of polling *stop every 100 ms. 0 =
-                                          none (descriptor 0 is never one) */
+                                          of polling *stop every 100 ms.
+                                          Any other request: once it is
+                                          readable no retry is made (the last
+                                          failure is returned), so a stopping
+                                          thread does not sit out the backoff
+                                          of a server that is down. 0 = none
+                                          (descriptor 0 is never one) */
     /* writes */
     const char *field_manager;         /* default "paybill-operator" */
     int force;                         /* server-side apply: take ownership */

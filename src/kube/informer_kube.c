@@ -57,6 +57,7 @@ static int kube_source_list(void *ud, informer_page_fn fn, void *fn_ud, pb_err *
     kube_request_opts o = {0};
     o.label_selector = ks->selector;
     o.limit = 500;
+    o.wake_fd = ks->wake_fd; /* a stopping informer makes no more tries */
     return kube_list_pages(ks->client, &g, ks->ns, &o, fn, fn_ud, err);
 }
 

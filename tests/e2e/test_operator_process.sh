@@ -8,7 +8,8 @@
 #     directory itself) to root; that is only visible when the operator
 #     runs as an ordinary user, so as root this test runs it as nobody.
 # No API server is needed: pointed at a closed port the operator keeps
-# retrying, alive, which is all this test looks at.
+# retrying, alive, which is all this test looks at; then it must stop at
+# once on SIGTERM, retries or not.
 set -u
 
 BUILD=${PAYBILL_BUILD_DIR:-$(cd "$(dirname "$0")/../.." && pwd)/build}
@@ -84,6 +85,23 @@ if [ "$uid" != 0 ]; then
     if [ "$owner" = 0 ]; then ok "not dumpable (/proc/$PID/environ belongs to root, the process to uid $uid)"
     else bad "dumpable: /proc/$PID/environ belongs to the process's own uid $owner, not to root"; fi
 fi
+
+# SIGTERM while the API server is unreachable: every thread is somewhere
+# in a request's retries (informers listing, the webhook certificates
+# reading their Secret); none may sit out its backoff (up to 6 s) or report
+# the failure its stopping caused.
+sleep 2
+t0=$(date +%s%N)
+kill -TERM "$PID"
+wait "$PID"
+rc=$?
+ms=$((($(date +%s%N) - t0) / 1000000))
+PID=""
+if [ "$rc" = 0 ] && [ "$ms" -lt 1500 ]; then ok "SIGTERM with the API server down: exit 0 after ${ms} ms"
+else bad "SIGTERM with the API server down: exit $rc after ${ms} ms (want 0, under 1.5 s)"; fi
+late=$(awk '/received signal/ {f = 1; next} f && / (WARN|ERROR) /' "$T/operator.log")
+if [ -z "$late" ] && grep -q "operator stopped result=clean" "$T/operator.log"; then ok "stopped cleanly, no warnings after the signal"
+else bad "after the signal: $(printf '%s' "$late" | head -3)"; fi
 
 if [ "$FAILS" -ne 0 ]; then
     echo "FAIL $TEST_NAME ($FAILS)" >&2

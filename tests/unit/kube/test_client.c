@@ -9,6 +9,9 @@
 #include <openssl/x509v3.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -612,6 +615,64 @@ static void test_retries_are_bounded(void **state)
     assert_int_equal(st.retry_after_s, 0);
     assert_string_equal(e.msg, "list tenants.paybill.dev: 429 TooManyRequests: slow down");
     kube_status_clear(&st);
+    kube_client_free(c);
+}
+
+/* Readable wake_fd: a list or get makes no more tries and answers with the
+ * last failure, at once instead of after the backoff (an informer stopping
+ * while the server is down). */
+static void *wake_later(void *arg)
+{
+    struct timespec ts = {0, 100 * 1000000L};
+    nanosleep(&ts, NULL);
+    uint64_t one = 1;
+    if (write(*(int *)arg, &one, sizeof one) != sizeof one)
+        fail_msg("eventfd write");
+    return NULL;
+}
+
+static void test_wake_fd_ends_retries(void **state)
+{
+    fixture *f = *state;
+    kube_client_options opt = {.qps = 1000, .burst = 1000, .backoff_base_ms = 5000, .max_retries = 3};
+    kube_client *c = make_client(f, NULL, &opt);
+    const char *busy = "{\"kind\":\"Status\",\"reason\":\"ServiceUnavailable\",\"message\":\"down\",\"code\":503}";
+    int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    assert_true(fd > 0);
+    kube_request_opts o = {.wake_fd = fd};
+    json_t *out = NULL;
+    pb_err e = {0};
+
+    /* Not yet readable: woken in the middle of the 5 s wait. */
+    for (int i = 0; i < 4; i++)
+        fa_push_json(f->srv, 503, busy);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, wake_later, &fd), 0);
+    double t0 = now_s();
+    assert_int_equal(kube_list(c, &TENANTS, NULL, &o, &out, &e), PB_EUNAVAILABLE);
+    double dt = now_s() - t0;
+    pthread_join(t, NULL);
+    assert_null(out);
+    assert_int_equal(fa_nreqs(f->srv), 1);
+    assert_true(dt >= 0.09 && dt < 2.0);
+    assert_string_equal(e.msg, "list tenants.paybill.dev: 503 ServiceUnavailable: down");
+
+    /* Already readable: one try, no wait. */
+    pb_err_clear(&e);
+    t0 = now_s();
+    assert_int_equal(kube_get(c, &TENANTS, "ns", "a", &o, &out, &e), PB_EUNAVAILABLE);
+    assert_true(now_s() - t0 < 2.0);
+    assert_int_equal(fa_nreqs(f->srv), 2);
+
+    /* Without it the two 503s left are retried (the policy is unchanged). */
+    fa_push_json(f->srv, 200, "{\"kind\":\"Tenant\"}");
+    kube_client_options quick = {.qps = 1000, .burst = 1000, .backoff_base_ms = 5, .max_retries = 3};
+    kube_client *c2 = make_client(f, NULL, &quick);
+    assert_int_equal(kube_get(c2, &TENANTS, "ns", "a", NULL, &out, &e), 0);
+    json_decref(out);
+    assert_int_equal(fa_nreqs(f->srv), 5);
+    kube_client_free(c2);
+    close(fd);
     kube_client_free(c);
 }
 
@@ -1237,6 +1298,7 @@ int main(void)
         T(test_no_retry_for_post),
         T(test_retry_after_429),
         T(test_retries_are_bounded),
+        T(test_wake_fd_ends_retries),
         T(test_dropped_connection_retried_for_get),
         T(test_connection_refused_and_timeout),
         T(test_list_all_pages),
