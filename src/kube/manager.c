@@ -159,6 +159,18 @@ int manager_new(const manager_options *o, manager **out, pb_err *err)
     atomic_init(&m->failed, 0);
     atomic_init(&m->lost, 0);
 
+    /* Before the first thread (the Event recorder's): a thread created
+     * with SIGTERM unblocked takes it whenever the loop is not waiting in
+     * sigtimedwait (a lease renewal retrying against a server that is
+     * down), and the default action kills the process mid-flight. */
+    if (o->handle_signals) {
+        sigemptyset(&m->signals);
+        sigaddset(&m->signals, SIGINT);
+        sigaddset(&m->signals, SIGTERM);
+        pthread_sigmask(SIG_BLOCK, &m->signals, &m->old_mask);
+        m->handle_signals = 1;
+    }
+
     /* Take the overrides first: from here on manager_free releases them. */
     int rc = 0;
     recorder_sink sink = {0};
@@ -189,13 +201,6 @@ int manager_new(const manager_options *o, manager **out, pb_err *err)
             manager_free(m);
             return pb_err_wrap(err, "manager");
         }
-    }
-    if (o->handle_signals) {
-        sigemptyset(&m->signals);
-        sigaddset(&m->signals, SIGINT);
-        sigaddset(&m->signals, SIGTERM);
-        pthread_sigmask(SIG_BLOCK, &m->signals, &m->old_mask);
-        m->handle_signals = 1;
     }
     *out = m;
     return 0;

@@ -4,8 +4,10 @@
  * timeout, shutdown deadline, bad input. */
 #include "testutil.h"
 
+#include <dirent.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -336,6 +338,61 @@ static void test_sigterm(void **state)
     assert_false(sigismember(&cur, SIGTERM));
 }
 
+/* The ids of this process's threads (up to max). */
+static int task_ids(long *ids, int max)
+{
+    DIR *d = opendir("/proc/self/task");
+    assert_non_null(d);
+    int n = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) && n < max)
+        if (de->d_name[0] != '.')
+            ids[n++] = atol(de->d_name);
+    closedir(d);
+    return n;
+}
+
+static int task_blocks(long tid, int sig)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/self/task/%ld/status", tid);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    unsigned long long mask = 0;
+    int found = 0;
+    while (!found && fgets(line, sizeof line, f))
+        found = sscanf(line, "SigBlk: %llx", &mask) == 1;
+    fclose(f);
+    assert_true(found);
+    return (int)((mask >> (sig - 1)) & 1);
+}
+
+/* Every thread the manager starts (the Event recorder's at once) blocks
+ * SIGTERM: one that did not would take the signal whenever the run loop is
+ * not in sigtimedwait, and its default action would kill the process. */
+static void test_threads_block_sigterm(void **state)
+{
+    (void)state;
+    long before[128], after[128];
+    int nb = task_ids(before, 128);
+    app a = {0};
+    fake_sink sink = {0};
+    manager *m = build(&a, NULL, &sink, 0, TENANTS, 1);
+    int na = task_ids(after, 128), fresh = 0;
+    for (int i = 0; i < na; i++) {
+        int old = 0;
+        for (int j = 0; j < nb; j++)
+            old |= after[i] == before[j];
+        if (old)
+            continue;
+        fresh++;
+        if (!task_blocks(after[i], SIGTERM) || !task_blocks(after[i], SIGINT))
+            fail_msg("thread %ld does not block SIGTERM and SIGINT", after[i]);
+    }
+    assert_true(fresh >= 1);
+    manager_free(m);
+}
+
 static void test_cache_sync_timeout(void **state)
 {
     app a = {0};
@@ -462,6 +519,7 @@ int main(void)
         cmocka_unit_test(test_leader_election_gates_controllers),
         cmocka_unit_test(test_losing_the_lease_stops_everything),
         cmocka_unit_test(test_sigterm),
+        cmocka_unit_test(test_threads_block_sigterm),
         cmocka_unit_test(test_cache_sync_timeout),
         cmocka_unit_test(test_shutdown_deadline),
         cmocka_unit_test(test_bad_input),
