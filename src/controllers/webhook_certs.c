@@ -7,11 +7,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -452,11 +450,7 @@ int webhook_certs_start(const webhook_certs_options *o, webhook_certs **out, pb_
     w->config = dup_or(o->config_name, WEBHOOK_CERTS_CONFIG);
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->cv, NULL);
-    /* No descriptor (out of them) only means retries sit out their backoff. */
-    int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    w->wake_fd = fd > 0 ? fd : 0;
-    if (fd == 0)
-        close(fd);
+    w->wake_fd = kube_wake_fd_new(); /* with none, retries sit out their backoff */
     const char *tmp = getenv("TMPDIR");
     if (!tmp || !*tmp || strlen(tmp) > 40)
         tmp = "/tmp";
@@ -497,14 +491,10 @@ void webhook_certs_free(webhook_certs *w)
         w->stop = 1;
         pthread_cond_broadcast(&w->cv);
         pthread_mutex_unlock(&w->mu);
-        uint64_t one = 1;
-        if (w->wake_fd > 0 && write(w->wake_fd, &one, sizeof one) < 0) {
-            /* only EAGAIN: readable already */
-        }
+        kube_wake_fd_set(w->wake_fd);
         pthread_join(w->thread, NULL);
     }
-    if (w->wake_fd > 0)
-        close(w->wake_fd);
+    kube_wake_fd_free(w->wake_fd);
     pb_http_server_free(w->srv);
     if (w->dir[0]) {
         char p[96];

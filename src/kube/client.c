@@ -26,10 +26,13 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "kube/ratelimit.h"
 #include "util/buf.h"
@@ -156,6 +159,30 @@ static int retry_wait(int wake_fd, long ms)
     if ((left = until - now_s()) > 0)
         sleep_ms((long)(left * 1000.0));
     return 0;
+}
+
+int kube_wake_fd_new(void)
+{
+    int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (fd == 0) { /* descriptor 0 means "none" in kube_request_opts */
+        close(fd);
+        return 0;
+    }
+    return fd > 0 ? fd : 0;
+}
+
+void kube_wake_fd_set(int fd)
+{
+    uint64_t one = 1;
+    if (fd > 0 && write(fd, &one, sizeof one) < 0) {
+        /* Only EAGAIN (the counter is full: it is readable already). */
+    }
+}
+
+void kube_wake_fd_free(int fd)
+{
+    if (fd > 0)
+        close(fd);
 }
 
 /* ---------------------------------------------------- errors and statuses */

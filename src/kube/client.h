@@ -241,6 +241,14 @@ int kube_watch(kube_client *c, const kube_gvr *r, const char *ns,
                const kube_request_opts *o, kube_watch_fn fn, void *ud,
                const atomic_int *stop, pb_err *err);
 
+/* A descriptor for kube_request_opts.wake_fd: an eventfd that, once set,
+ * stays readable (never drained), so every later wait sees it.
+ * kube_wake_fd_new returns 0 when none can be had (out of descriptors):
+ * waits then only lose their early wake-up. Set and free accept 0. */
+int kube_wake_fd_new(void);
+void kube_wake_fd_set(int fd);
+void kube_wake_fd_free(int fd);
+
 /* Raw request for endpoints outside the resource model (/version,
  * /healthz). path starts with '/'. body may be NULL. out receives the parsed
  * JSON body (or a JSON string holding a non-JSON body). */

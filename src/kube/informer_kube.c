@@ -6,11 +6,8 @@
 #include "kube/informer.h"
 
 #include <math.h>
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
-#include <unistd.h>
 
 typedef struct kube_source {
     kube_client *client;
@@ -30,18 +27,14 @@ static void kube_source_free(void *ud)
     free(ks->resource);
     free(ks->ns);
     free(ks->selector);
-    if (ks->wake_fd > 0)
-        close(ks->wake_fd);
+    kube_wake_fd_free(ks->wake_fd);
     free(ks);
 }
 
 static void kube_source_wake(void *ud)
 {
     kube_source *ks = ud;
-    uint64_t one = 1;
-    if (ks->wake_fd > 0 && write(ks->wake_fd, &one, sizeof one) < 0) {
-        /* Only EAGAIN (the counter is full: it is readable already). */
-    }
+    kube_wake_fd_set(ks->wake_fd);
 }
 
 static kube_gvr gvr_of(const kube_source *ks)
@@ -100,12 +93,8 @@ int informer_source_kube(kube_client *c, const kube_gvr *gvr, const char *ns,
         kube_source_free(ks);
         return pb_err_set(err, PB_ENOMEM, "informer: out of memory");
     }
-    /* Never drained: once the informer stops, every later wait sees it. No
-     * descriptor (out of them) only means polling the stop flag. */
-    int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    ks->wake_fd = fd > 0 ? fd : 0;
-    if (fd == 0)
-        close(fd);
+    /* Set once the informer stops; with none, watches poll the stop flag. */
+    ks->wake_fd = kube_wake_fd_new();
     *out = (informer_source){.list = kube_source_list, .watch = kube_source_watch, .free = kube_source_free,
                              .ud = ks, .wake = kube_source_wake};
     return 0;
