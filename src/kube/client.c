@@ -97,6 +97,7 @@ struct kube_client {
     kube_discovery *disc;
     atomic_long last_http_version;   /* see kube_client_last_http_version */
     atomic_ulong connections_opened;
+    atomic_int wake_fd;              /* kube_client_set_wake_fd; 0 = none */
 };
 
 /* ------------------------------------------------------------ small bits */
@@ -177,6 +178,12 @@ void kube_wake_fd_set(int fd)
     if (fd > 0 && write(fd, &one, sizeof one) < 0) {
         /* Only EAGAIN (the counter is full: it is readable already). */
     }
+}
+
+void kube_client_set_wake_fd(kube_client *c, int fd)
+{
+    if (c)
+        atomic_store(&c->wake_fd, fd > 0 ? fd : 0);
 }
 
 void kube_wake_fd_free(int fd)
@@ -969,7 +976,7 @@ static int run_request(kube_client *c, const request *rq, response *first, kube_
             delay = (rs.retry_after < RETRY_AFTER_CAP_S ? rs.retry_after : RETRY_AFTER_CAP_S) * 1000;
         pb_log_debug("retrying request", "op", rq->op, "what", rq->what, "error",
                      rs.curl != CURLE_OK ? rs.curl_msg : default_reason((int)rs.code), NULL);
-        if (retry_wait(rq->wake_fd, delay))
+        if (retry_wait(rq->wake_fd > 0 ? rq->wake_fd : atomic_load(&c->wake_fd), delay))
             break; /* the caller is stopping: the last failure is the answer */
         pb_buf_free(&rs.body);
     }

@@ -249,6 +249,15 @@ int kube_wake_fd_new(void);
 void kube_wake_fd_set(int fd);
 void kube_wake_fd_free(int fd);
 
+/* The wake_fd of every request that names none (watches excepted: a
+ * watch's wake_fd is its stop signal, see kube_watch): once it is readable
+ * no request of this client retries. The manager sets one that becomes
+ * readable when it is stopping, or a stop signal is pending, so a lease
+ * renewal or a reconcile against a server that is down gives up at once
+ * instead of sitting out its backoff (up to ~6 s a request). The
+ * descriptor stays the caller's: set 0 before closing it. */
+void kube_client_set_wake_fd(kube_client *c, int fd);
+
 /* Raw request for endpoints outside the resource model (/version,
  * /healthz). path starts with '/'. body may be NULL. out receives the parsed
  * JSON body (or a JSON string holding a non-JSON body). */

@@ -17,7 +17,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/random.h>
+#include <sys/signalfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -55,6 +57,11 @@ struct manager {
 
     int handle_signals;
     sigset_t signals, old_mask;
+    /* Readable once stopping: stop_fd is set when the manager decides to
+     * stop, sig_fd (a signalfd) while SIGTERM/SIGINT is pending, before
+     * the loop has taken it; wake_fd joins the two (an epoll set) and is
+     * the client's wake_fd (kube_client_set_wake_fd). 0 = none. */
+    int stop_fd, sig_fd, wake_fd;
 
     atomic_int stop_requested;
     atomic_int phase;
@@ -75,6 +82,40 @@ static void on_stopped_leading(void *ud)
     manager *m = ud;
     if (atomic_load(&m->phase) == PHASE_RUNNING)
         atomic_store(&m->lost, 1);
+}
+
+/* A descriptor, or 0 for none (0 itself is never one: it means "none"
+ * to kube_request_opts.wake_fd). */
+static int fd_or_none(int fd)
+{
+    if (fd == 0)
+        close(fd);
+    return fd > 0 ? fd : 0;
+}
+
+/* The stop descriptors (see struct manager). Without them the manager
+ * works as before, only slower to give up on a server that is down. */
+static void setup_stop_fds(manager *m)
+{
+    m->stop_fd = kube_wake_fd_new();
+    if (m->handle_signals)
+        m->sig_fd = fd_or_none(signalfd(-1, &m->signals, SFD_CLOEXEC | SFD_NONBLOCK));
+    m->wake_fd = m->stop_fd;
+    if (!m->sig_fd || !m->stop_fd)
+        return;
+    int ep = fd_or_none(epoll_create1(EPOLL_CLOEXEC));
+    struct epoll_event a = {.events = EPOLLIN, .data.fd = m->stop_fd};
+    struct epoll_event b = {.events = EPOLLIN, .data.fd = m->sig_fd};
+    if (ep && epoll_ctl(ep, EPOLL_CTL_ADD, m->stop_fd, &a) == 0 && epoll_ctl(ep, EPOLL_CTL_ADD, m->sig_fd, &b) == 0)
+        m->wake_fd = ep;
+    else if (ep)
+        close(ep);
+}
+
+static void set_stopping(manager *m)
+{
+    atomic_store(&m->stop_requested, 1);
+    kube_wake_fd_set(m->stop_fd);
 }
 
 static int default_identity(char *buf, size_t n)
@@ -170,6 +211,7 @@ int manager_new(const manager_options *o, manager **out, pb_err *err)
         pthread_sigmask(SIG_BLOCK, &m->signals, &m->old_mask);
         m->handle_signals = 1;
     }
+    setup_stop_fds(m);
 
     /* Take the overrides first: from here on manager_free releases them. */
     int rc = 0;
@@ -311,8 +353,8 @@ kube_client *manager_client(manager *m)
 
 void manager_stop(manager *m)
 {
-    if (m)
-        atomic_store(&m->stop_requested, 1);
+    if (m) /* both async-signal-safe: an atomic store and write(2) */
+        set_stopping(m);
 }
 
 /* Sleep up to s seconds (at most max_s), returning early on a signal.
@@ -330,7 +372,7 @@ static int wait_or_stop(manager *m, double s, double max_s)
         if (sig == SIGINT || sig == SIGTERM) {
             pb_log_info("manager: received signal, shutting down", "signal",
                         sig == SIGINT ? "SIGINT" : "SIGTERM", NULL);
-            atomic_store(&m->stop_requested, 1);
+            set_stopping(m);
         }
     } else {
         nanosleep(&ts, NULL);
@@ -400,6 +442,9 @@ static int all_synced(manager *m)
 static void shutdown_all(manager *m, int controllers_started)
 {
     atomic_store(&m->phase, PHASE_STOPPING);
+    /* From here no request retries: draining reconciles and the lease's
+     * release get one try each against a server that is down. */
+    kube_wake_fd_set(m->stop_fd);
     double deadline = mono_now() + m->shutdown_timeout_s;
     if (controllers_started) {
         /* Every queue stops handing out work first, then each drains with
@@ -433,6 +478,7 @@ int manager_run(manager *m, pb_err *err)
     if (!m || atomic_load(&m->phase) != PHASE_NEW)
         return pb_err_set(err, PB_EINVAL, "manager_run: already run");
     atomic_store(&m->phase, PHASE_SYNCING);
+    kube_client_set_wake_fd(m->client, m->wake_fd);
     int rc = 0, controllers_started = 0;
     for (size_t i = 0; i < m->ninformers && rc == 0; i++)
         rc = informer_start(m->informers[i].inf, err);
@@ -561,6 +607,10 @@ void manager_free(manager *m)
     recorder_free(m->events);
     leader_free(m->election);
     kube_client_free(m->client);
+    if (m->wake_fd != m->stop_fd)
+        kube_wake_fd_free(m->wake_fd);
+    kube_wake_fd_free(m->sig_fd);
+    kube_wake_fd_free(m->stop_fd);
     if (m->handle_signals)
         pthread_sigmask(SIG_SETMASK, &m->old_mask, NULL);
     free(m->name);

@@ -21,6 +21,10 @@
  *      deadline (30 s by default) to finish, informers stop, the Lease is
  *      released (so a successor takes over at once), pending Events are
  *      flushed; returns 0.
+ *   Once stopping (or while a stop signal is pending) no request of the
+ *   client retries (kube_client_set_wake_fd): a renewal or a reconcile
+ *   against a server that is down gives up at once, and the release gets
+ *   one try, so SIGTERM is not held up by backoff.
  *   Losing the Lease stops the controllers the same way and returns
  *   PB_EUNAVAILABLE ("leader election lost"): exit non-zero and let the
  *   Deployment restart us, as controller-runtime does.

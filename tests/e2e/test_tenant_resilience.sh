@@ -59,4 +59,20 @@ kubectl delete tenant t5 --wait=false >/dev/null
 wait_for "operator relisted and acts after the restart" 60 gone ns tenant-t5
 kill -0 "$(cat "$T/operator-b.pid")" || fail "operator died across the API server restart"
 ok "operator survived the API server restart"
+
+# SIGTERM to the leader while its API server is down: the lease renewal in
+# flight stops retrying once the signal is pending, the release gets one
+# try, and the process exits cleanly at once (it sat out ~12 s of backoff).
+stack_apiserver_stop "$T"
+sleep 3 # renewals (every second) now fail and retry
+pid=$(cat "$T/operator-b.pid")
+t0=$(date +%s%N)
+kill -TERM "$pid"
+for _ in $(seq 1 200); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+ms=$((($(date +%s%N) - t0) / 1000000))
+kill -0 "$pid" 2>/dev/null && fail "leader still running ${ms} ms after SIGTERM with the API server down"
+[ "$ms" -lt 2500 ] || fail "leader took ${ms} ms to stop after SIGTERM with the API server down (want < 2.5 s)"
+grep -q "operator stopped result=clean" "$T/operator-b.log" || fail "leader did not stop cleanly: $(tail -3 "$T/operator-b.log")"
+ok "leader stopped ${ms} ms after SIGTERM with the API server down, cleanly"
+rm -f "$T/operator-b.pid"
 echo "PASS $TEST_NAME"
