@@ -204,6 +204,10 @@ stack_kill() { # stack_kill PIDFILE [SIGNAL]: signal, wait up to 10 s, then KILL
   [ -f "$1" ] || return 0
   local pid
   pid=$(cat "$1")
+  # Under STACK_OPERATOR_WRAP the pid is the wrapper's (perf, strace),
+  # which does not pass the signal on: the operator it runs gets it first.
+  # ("paybill-operato": the kernel keeps 15 characters of a name.)
+  pkill "-${2:-TERM}" -P "$pid" -x paybill-operato 2>/dev/null || true
   kill "-${2:-TERM}" "$pid" 2>/dev/null || true
   for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
   kill -9 "$pid" 2>/dev/null || true
