@@ -10,6 +10,8 @@
 #        the same server stopped, or restarted on the same port from its
 #        stored state (devapi: its data dir, with the flags given, e.g.
 #        fault injection; kube: etcd's data).
+#   stack_apiserver_pid DIR                       the API server's process id
+#        (kube: kube-apiserver's), e.g. to SIGSTOP it: a server that hangs.
 #   stack_devapi_start DIR [extra devapi flags]   HTTPS dev API server on a
 #        free loopback port (or $STACK_DEVAPI_LISTEN), state in
 #        DIR/apiserver; sets KUBECONFIG (admin).
@@ -93,6 +95,15 @@ stack_apiserver_stop() {
     "$STACK_ROOT/hack/kube.sh" down "$dir/kube" >>"$dir/apiserver.log" 2>&1
   else
     stack_kill "$dir/apiserver.pid" "${2:-TERM}"
+  fi
+}
+
+stack_apiserver_pid() {
+  local dir=$1
+  if [ "$(stack_apiserver_kind)" = kube ]; then
+    sed -n 's/^KUBE_APISERVER_PID=//p' "$dir/kube/env"
+  else
+    cat "$dir/apiserver.pid"
   fi
 }
 

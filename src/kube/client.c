@@ -606,6 +606,8 @@ typedef struct request {
     int safe;            /* repeating it after a 5xx or a dropped connection is harmless */
     int raw;             /* a non-JSON 2xx body is returned as a JSON string */
     int wake_fd;         /* kube_request_opts.wake_fd: readable = no more retries */
+    long timeout_ms;     /* kube_request_opts.timeout_ms: the whole request's budget */
+    double deadline;     /* now_s() + timeout_ms once run_request starts; 0 = none */
     char *rv_out;        /* kube_request_opts.new_resource_version */
     size_t rv_out_len;
 } request;
@@ -744,7 +746,6 @@ static void setup_handle(kube_client *c, CURL *h, const char *method, const char
     curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(h, CURLOPT_SHARE, c->share);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, c->timeout_ms < 10000 ? c->timeout_ms : 10000L);
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
     if (c->connect_to)
         curl_easy_setopt(h, CURLOPT_CONNECT_TO, c->connect_to);
@@ -777,7 +778,15 @@ static void transfer_setup(kube_client *c, CURL *h, const request *rq, const kub
         curl_easy_setopt(h, CURLOPT_POSTFIELDS, rq->body);
         curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)rq->body_len);
     }
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, c->timeout_ms);
+    long timeout = c->timeout_ms;
+    if (rq->timeout_ms > 0) { /* what is left of the request's own budget */
+        long left = rq->deadline > 0 ? (long)((rq->deadline - now_s()) * 1000.0) : rq->timeout_ms;
+        left = left > 1 ? left : 1;
+        if (left < timeout)
+            timeout = left;
+    }
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, timeout < 10000 ? timeout : 10000L);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, rs);
     curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
@@ -932,9 +941,13 @@ static void response_init(response *rs)
 /* The whole policy for one request. first, when not NULL, is its first
  * attempt, already performed and recorded (perform_many); its body is
  * taken over. */
-static int run_request(kube_client *c, const request *rq, response *first, kube_status *st, json_t **out,
+static int run_request(kube_client *c, const request *rq_in, response *first, kube_status *st, json_t **out,
                        pb_err *err)
 {
+    request r = *rq_in;
+    const request *rq = &r;
+    if (r.timeout_ms > 0) /* a first attempt made in perform_many counts from here */
+        r.deadline = now_s() + (double)r.timeout_ms / 1000.0;
     response rs;
     int reauthed = 0, rc = 0;
     for (int attempt = 0;; attempt++) {
@@ -976,6 +989,8 @@ static int run_request(kube_client *c, const request *rq, response *first, kube_
             delay = (rs.retry_after < RETRY_AFTER_CAP_S ? rs.retry_after : RETRY_AFTER_CAP_S) * 1000;
         pb_log_debug("retrying request", "op", rq->op, "what", rq->what, "error",
                      rs.curl != CURLE_OK ? rs.curl_msg : default_reason((int)rs.code), NULL);
+        if (r.deadline > 0 && now_s() + (double)delay / 1000.0 >= r.deadline)
+            break; /* no time left for another try: the last failure is the answer */
         if (retry_wait(rq->wake_fd > 0 ? rq->wake_fd : atomic_load(&c->wake_fd), delay))
             break; /* the caller is stopping: the last failure is the answer */
         pb_buf_free(&rs.body);
@@ -1112,7 +1127,7 @@ int kube_get(kube_client *c, const kube_gvr *r, const char *ns, const char *name
     if (rc == 0) {
         query_add(&url, "resourceVersion", o->resource_version);
         request rq = {.op = "get", .verb = "GET", .method = "GET", .url = &url, .what = what,
-                      .safe = 1, .wake_fd = o->wake_fd};
+                      .safe = 1, .wake_fd = o->wake_fd, .timeout_ms = o->timeout_ms};
         rc = do_request(c, &rq, o->status, out, err);
     }
     pb_buf_free(&url);
@@ -1130,7 +1145,7 @@ int kube_list(kube_client *c, const kube_gvr *r, const char *ns, const kube_requ
     if (rc == 0) {
         list_query(&url, o);
         request rq = {.op = "list", .verb = "LIST", .method = "GET", .url = &url, .what = what,
-                      .safe = 1, .wake_fd = o->wake_fd};
+                      .safe = 1, .wake_fd = o->wake_fd, .timeout_ms = o->timeout_ms};
         rc = do_request(c, &rq, o->status, out, err);
     }
     pb_buf_free(&url);
@@ -1249,7 +1264,7 @@ static int create_prepare(kube_client *c, const kube_gvr *r, const char *ns, jso
     w->rq = (request){.op = "create", .verb = "POST", .method = "POST", .url = &w->url, .what = w->what,
                       .content_type = "application/json", .body = w->body, .body_len = strlen(w->body),
                       .rv_out = o->new_resource_version, .rv_out_len = o->new_resource_version_len,
-                      .wake_fd = o->wake_fd};
+                      .wake_fd = o->wake_fd, .timeout_ms = o->timeout_ms};
     return 0;
 }
 
@@ -1288,7 +1303,7 @@ int kube_update(kube_client *c, const kube_gvr *r, const char *ns, json_t *obj,
         request rq = {.op = "update", .verb = "PUT", .method = "PUT", .url = &url, .what = what,
                       .content_type = "application/json", .body = body, .body_len = strlen(body),
                       .safe = rv && *rv, .rv_out = o->new_resource_version,
-                      .rv_out_len = o->new_resource_version_len, .wake_fd = o->wake_fd};
+                      .rv_out_len = o->new_resource_version_len, .wake_fd = o->wake_fd, .timeout_ms = o->timeout_ms};
         rc = do_request(c, &rq, o->status, out, err);
     }
     pb_buf_free(&url);
@@ -1321,7 +1336,7 @@ static int patch_prepare(kube_client *c, const kube_gvr *r, const char *ns, cons
     p->rq = (request){.op = type == KUBE_PATCH_APPLY ? "apply" : "patch", .verb = "PATCH", .method = "PATCH",
                       .url = &p->url, .what = p->what, .content_type = ctypes[type], .body = p->body,
                       .body_len = strlen(p->body), .rv_out = o->new_resource_version,
-                      .rv_out_len = o->new_resource_version_len, .wake_fd = o->wake_fd};
+                      .rv_out_len = o->new_resource_version_len, .wake_fd = o->wake_fd, .timeout_ms = o->timeout_ms};
     return 0;
 }
 
@@ -1442,7 +1457,8 @@ int kube_delete(kube_client *c, const kube_gvr *r, const char *ns, const char *n
          * repeat answers 404 for what the first attempt removed. */
         request rq = {.op = "delete", .verb = "DELETE", .method = "DELETE", .url = &url,
                       .what = what, .content_type = body ? "application/json" : NULL, .body = body,
-                      .body_len = body ? strlen(body) : 0, .safe = 1, .wake_fd = o->wake_fd};
+                      .body_len = body ? strlen(body) : 0, .safe = 1, .wake_fd = o->wake_fd,
+                      .timeout_ms = o->timeout_ms};
         json_t *res = NULL;
         rc = do_request(c, &rq, o->status, &res, err);
         if (out)

@@ -106,6 +106,14 @@ typedef struct kube_request_opts {
                                           thread does not sit out the backoff
                                           of a server that is down. 0 = none
                                           (descriptor 0 is never one) */
+    long timeout_ms;                   /* not a watch: the whole request,
+                                          retries included, within this many
+                                          ms (each try gets what is left, no
+                                          retry starts that could not finish
+                                          in time); 0 = the client's timeout
+                                          per try. Leader election bounds its
+                                          lease requests by the renew
+                                          deadline with it, as client-go does */
     /* writes */
     const char *field_manager;         /* default "paybill-operator" */
     int force;                         /* server-side apply: take ownership */

@@ -132,7 +132,19 @@ static void observe(leader *le, const leader_record *r, double now)
     }
 }
 
-static try_result try_acquire_or_renew(leader *le, double now)
+/* The shortest time a lease call is given: one that cannot even be tried
+ * in time fails at once instead of with a zero timeout's ambiguity. */
+#define MIN_CALL_S 0.05
+
+/* What is left until deadline (on the election's clock) for one call. */
+static double left_until(leader *le, double deadline)
+{
+    double left = deadline - le->now(le->now_ud);
+    return left > MIN_CALL_S ? left : MIN_CALL_S;
+}
+
+/* One attempt; every call in it ends by `deadline`. */
+static try_result try_acquire_or_renew(leader *le, double now, double deadline)
 {
     leader_record desired = {0};
     snprintf(desired.holder, sizeof desired.holder, "%s", le->identity);
@@ -143,9 +155,9 @@ static try_result try_acquire_or_renew(leader *le, double now)
     pb_err e;
     pb_err_clear(&e);
     leader_record old = {0};
-    int rc = le->api.get(le->api.ud, &old, &e);
+    int rc = le->api.get(le->api.ud, left_until(le, deadline), &old, &e);
     if (rc == PB_ENOTFOUND) {
-        rc = le->api.create(le->api.ud, &desired, &e);
+        rc = le->api.create(le->api.ud, left_until(le, deadline), &desired, &e);
         if (rc) {
             if (rc != PB_EEXIST) /* EEXIST: another candidate was faster, just lost the race */
                 pb_log_warn("leader election: creating lease failed", "lease", le->name,
@@ -172,11 +184,11 @@ static try_result try_acquire_or_renew(leader *le, double now)
         desired.transitions = old.transitions + 1;
     }
     snprintf(desired.resource_version, sizeof desired.resource_version, "%s", old.resource_version);
-    rc = le->api.update(le->api.ud, &desired, &e);
+    rc = le->api.update(le->api.ud, left_until(le, deadline), &desired, &e);
     if (rc == PB_ECONFLICT) {
         /* Someone wrote the lease between our read and write: find out who. */
         leader_record now_rec = {0};
-        if (le->api.get(le->api.ud, &now_rec, NULL) == 0) {
+        if (le->api.get(le->api.ud, left_until(le, deadline), &now_rec, NULL) == 0) {
             observe(le, &now_rec, now);
             if (now_rec.holder[0] && strcmp(now_rec.holder, le->identity) != 0)
                 return TRY_HELD;
@@ -213,7 +225,16 @@ double leader_tick(leader *le)
     if (!le)
         return 1;
     double now = le->now(le->now_ud);
-    try_result r = try_acquire_or_renew(le, now);
+    if (leader_is_leader(le) && now - le->last_renew >= le->renew_deadline_s) {
+        /* Late for our own deadline (a stalled loop): the lease may be
+         * another's by now, so no more leading on it. */
+        stop_leading(le, "failed to renew within the renew deadline", 0);
+        return le->retry_s;
+    }
+    /* A leader's attempt must end by its renew deadline, a candidate's
+     * within one renew deadline. */
+    double deadline = leader_is_leader(le) ? le->last_renew + le->renew_deadline_s : now + le->renew_deadline_s;
+    try_result r = try_acquire_or_renew(le, now, deadline);
     if (!leader_is_leader(le)) {
         if (r == TRY_OK) {
             le->last_renew = now;
@@ -269,7 +290,9 @@ int leader_release(leader *le, pb_err *err)
     rec.transitions = le->observed.transitions;
     snprintf(rec.resource_version, sizeof rec.resource_version, "%s", le->observed.resource_version);
     pthread_mutex_unlock(&le->mu);
-    int rc = le->api.update(le->api.ud, &rec, err);
+    /* Bounded by the retry period: a successor that never hears of it
+     * still takes over once the lease expires. */
+    int rc = le->api.update(le->api.ud, le->retry_s, &rec, err);
     if (rc == 0)
         observe(le, &rec, now);
     else

@@ -46,14 +46,19 @@ typedef struct leader_record {
 } leader_record;
 
 typedef struct leader_lease_api {
+    /* Each call must return within timeout_s seconds (> 0): the election
+     * gives a renewal no more than what is left of the renew deadline, so
+     * a hung API server cannot keep a leader believing it leads after the
+     * lease may have passed to another (client-go bounds its renewals by
+     * RenewDeadline the same way). */
     /* Read the lease: 0, PB_ENOTFOUND, or another error. */
-    int (*get)(void *ud, leader_record *out, pb_err *err);
+    int (*get)(void *ud, double timeout_s, leader_record *out, pb_err *err);
     /* Create it from rec; on 0, rec->resource_version is the new one;
      * PB_EEXIST when another candidate created it first. */
-    int (*create)(void *ud, leader_record *rec, pb_err *err);
+    int (*create)(void *ud, double timeout_s, leader_record *rec, pb_err *err);
     /* Replace it, conditional on rec->resource_version; on 0 the field is
      * refreshed; PB_ECONFLICT when the lease changed since it was read. */
-    int (*update)(void *ud, leader_record *rec, pb_err *err);
+    int (*update)(void *ud, double timeout_s, leader_record *rec, pb_err *err);
     void (*free)(void *ud); /* may be NULL */
     void *ud;
 } leader_lease_api;

@@ -76,25 +76,34 @@ static json_t *lease_from(const lease_ref *l, const leader_record *r)
                      "metadata", md, "spec", spec);
 }
 
-static int lease_get(void *ud, leader_record *out, pb_err *err)
+/* Request options bounding the whole request (retries too) by timeout_s. */
+static kube_request_opts within(double timeout_s)
+{
+    long ms = (long)ceil(timeout_s * 1000.0);
+    return (kube_request_opts){.timeout_ms = ms > 0 ? ms : 1};
+}
+
+static int lease_get(void *ud, double timeout_s, leader_record *out, pb_err *err)
 {
     lease_ref *l = ud;
     json_t *obj = NULL;
-    int rc = kube_get(l->client, &LEASES, l->ns, l->name, NULL, &obj, err);
+    kube_request_opts o = within(timeout_s);
+    int rc = kube_get(l->client, &LEASES, l->ns, l->name, &o, &obj, err);
     if (rc == 0)
         record_from(obj, out);
     json_decref(obj);
     return rc;
 }
 
-static int lease_write(lease_ref *l, leader_record *rec, int create, pb_err *err)
+static int lease_write(lease_ref *l, double timeout_s, leader_record *rec, int create, pb_err *err)
 {
     json_t *body = lease_from(l, rec);
     if (!body)
         return pb_err_set(err, PB_ENOMEM, "lease: out of memory");
     json_t *out = NULL;
-    int rc = create ? kube_create(l->client, &LEASES, l->ns, body, NULL, &out, err)
-                    : kube_update(l->client, &LEASES, l->ns, body, NULL, &out, err);
+    kube_request_opts o = within(timeout_s);
+    int rc = create ? kube_create(l->client, &LEASES, l->ns, body, &o, &out, err)
+                    : kube_update(l->client, &LEASES, l->ns, body, &o, &out, err);
     if (rc == 0) {
         const char *rv = json_string_value(json_object_get(json_object_get(out, "metadata"), "resourceVersion"));
         snprintf(rec->resource_version, sizeof rec->resource_version, "%s", rv ? rv : "");
@@ -104,14 +113,14 @@ static int lease_write(lease_ref *l, leader_record *rec, int create, pb_err *err
     return rc;
 }
 
-static int lease_create(void *ud, leader_record *rec, pb_err *err)
+static int lease_create(void *ud, double timeout_s, leader_record *rec, pb_err *err)
 {
-    return lease_write(ud, rec, 1, err);
+    return lease_write(ud, timeout_s, rec, 1, err);
 }
 
-static int lease_update(void *ud, leader_record *rec, pb_err *err)
+static int lease_update(void *ud, double timeout_s, leader_record *rec, pb_err *err)
 {
-    return lease_write(ud, rec, 0, err);
+    return lease_write(ud, timeout_s, rec, 0, err);
 }
 
 int leader_lease_api_kube(kube_client *c, const char *ns, const char *name, leader_lease_api *out, pb_err *err)

@@ -75,4 +75,26 @@ kill -0 "$pid" 2>/dev/null && fail "leader still running ${ms} ms after SIGTERM 
 grep -q "operator stopped result=clean" "$T/operator-b.log" || fail "leader did not stop cleanly: $(tail -3 "$T/operator-b.log")"
 ok "leader stopped ${ms} ms after SIGTERM with the API server down, cleanly"
 rm -f "$T/operator-b.pid"
+
+# An API server that hangs (stopped, its sockets open): a renewal is cut
+# at the renew deadline, so the leader gives up within it (3 s) instead
+# of when the request times out (30 s), before the lease (4 s) can pass
+# to another replica, and exits non-zero as controller-runtime does.
+stack_apiserver_restart "$T" || fail "API server did not restart"
+wait_for "API server back" 30 kubectl get --raw /readyz
+operator_start operator-c --leader-elect --lease-duration 4s --renew-deadline 3s --retry-period 1s
+wait_for "operator-c leads" 40 grep -q "acquired lease" "$T/operator-c.log"
+sleep 2 # a renewal or two
+api_pid=$(stack_apiserver_pid "$T")
+pid=$(cat "$T/operator-c.pid")
+kill -STOP "$api_pid"
+t0=$(date +%s%N)
+for _ in $(seq 1 400); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+ms=$((($(date +%s%N) - t0) / 1000000))
+kill -CONT "$api_pid"
+kill -0 "$pid" 2>/dev/null && fail "leader still running ${ms} ms after its API server hung"
+rm -f "$T/operator-c.pid"
+grep -q "leader election lost" "$T/operator-c.log" || fail "no 'leader election lost': $(tail -3 "$T/operator-c.log")"
+[ "$ms" -lt 6000 ] || fail "leader took ${ms} ms to give up on a hung API server (renew deadline 3 s; a request times out after 30 s)"
+ok "leader gave up ${ms} ms after its API server hung (renew deadline 3 s, lease 4 s)"
 echo "PASS $TEST_NAME"

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 char *tu_slurp(FILE *f)
@@ -56,6 +57,13 @@ char *tu_write_file(const char *dir, const char *name, const char *content)
         fclose(f);
     }
     return p;
+}
+
+double tu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 unsigned tu_rand(unsigned long long *state, unsigned n)

@@ -26,6 +26,9 @@ void tu_rmtree(const char *path);
 /* Write `content` to dir/name; returns the malloc'd full path. */
 char *tu_write_file(const char *dir, const char *name, const char *content);
 
+/* Seconds on the monotonic clock, for measuring how long a call took. */
+double tu_now(void);
+
 /* Reproducible pseudo-random numbers (xorshift64): a value in [0, n)
  * from *state, which it advances. */
 unsigned tu_rand(unsigned long long *state, unsigned n);

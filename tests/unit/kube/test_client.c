@@ -724,6 +724,38 @@ static void test_client_wake_fd_ends_retries(void **state)
     kube_client_free(c);
 }
 
+/* kube_request_opts.timeout_ms bounds the whole request: each try gets what
+ * is left, and no retry starts that could not end in time. */
+static void test_request_timeout_bounds_retries(void **state)
+{
+    fixture *f = *state;
+    kube_client_options opt = {.qps = 1000, .burst = 1000, .backoff_base_ms = 200, .max_retries = 5};
+    kube_client *c = make_client(f, NULL, &opt); /* 30 s a try by default */
+    const char *busy = "{\"kind\":\"Status\",\"reason\":\"ServiceUnavailable\",\"message\":\"down\",\"code\":503}";
+    for (int i = 0; i < 2; i++) /* a third try would find no answer queued */
+        fa_push_json(f->srv, 503, busy);
+    kube_request_opts o = {.timeout_ms = 300};
+    json_t *out = NULL;
+    pb_err e = {0};
+    double t0 = now_s();
+    /* Tries at 0 and 0.2 s; the next would start at 0.6 s, past 0.3. */
+    assert_int_equal(kube_get(c, &TENANTS, "ns", "a", &o, &out, &e), PB_EUNAVAILABLE);
+    double dt = now_s() - t0;
+    assert_int_equal(fa_nreqs(f->srv), 2);
+    assert_true(dt >= 0.2 && dt < 0.3);
+    kube_client_free(c);
+
+    /* A reply that never ends: cut at the budget, not the client's 30 s. */
+    c = make_client(f, NULL, &opt);
+    fa_resp hang = {.chunk = 1, .body = "{", .hang = 1};
+    fa_push(f->srv, &hang);
+    t0 = now_s();
+    assert_int_equal(kube_get(c, &TENANTS, "ns", "a", &o, &out, &e), PB_ETIMEOUT);
+    dt = now_s() - t0;
+    assert_true(dt >= 0.29 && dt < 2.0);
+    kube_client_free(c);
+}
+
 static void test_dropped_connection_retried_for_get(void **state)
 {
     fixture *f = *state;
@@ -1348,6 +1380,7 @@ int main(void)
         T(test_retries_are_bounded),
         T(test_wake_fd_ends_retries),
         T(test_client_wake_fd_ends_retries),
+        T(test_request_timeout_bounds_retries),
         T(test_dropped_connection_retried_for_get),
         T(test_connection_refused_and_timeout),
         T(test_list_all_pages),

@@ -25,11 +25,13 @@ typedef struct fake_lease {
     int bump_on_update;    /* next update: the lease changes (same holder), we conflict */
     int hide_once;         /* next get: not found even if it exists (create race) */
     int writes;
+    double last_get_timeout, last_write_timeout; /* what the election allowed */
 } fake_lease;
 
-static int fl_get(void *ud, leader_record *out, pb_err *err)
+static int fl_get(void *ud, double timeout_s, leader_record *out, pb_err *err)
 {
     fake_lease *f = ud;
+    f->last_get_timeout = timeout_s;
     if (f->clock)
         *f->clock += f->slow_get;
     if (f->fail_get)
@@ -44,9 +46,10 @@ static int fl_get(void *ud, leader_record *out, pb_err *err)
     return 0;
 }
 
-static int fl_create(void *ud, leader_record *rec, pb_err *err)
+static int fl_create(void *ud, double timeout_s, leader_record *rec, pb_err *err)
 {
     fake_lease *f = ud;
+    f->last_write_timeout = timeout_s;
     if (f->exists)
         return pb_err_set(err, PB_EEXIST, "already exists");
     snprintf(rec->resource_version, sizeof rec->resource_version, "%d", ++f->rv);
@@ -56,9 +59,10 @@ static int fl_create(void *ud, leader_record *rec, pb_err *err)
     return 0;
 }
 
-static int fl_update(void *ud, leader_record *rec, pb_err *err)
+static int fl_update(void *ud, double timeout_s, leader_record *rec, pb_err *err)
 {
     fake_lease *f = ud;
+    f->last_write_timeout = timeout_s;
     if (f->steal_on_update) {
         f->steal_on_update = 0;
         snprintf(f->rec.holder, sizeof f->rec.holder, "thief");
@@ -300,6 +304,48 @@ static void test_hung_request_counts_against_the_deadline(void **state)
     leader_free(a.le);
 }
 
+/* Every call is bounded: a candidate's by one renew deadline, a leader's
+ * by what is left of its own (the get's time comes out of the update's),
+ * the release by the retry period; a tick that comes after the deadline
+ * stops leading without asking the server anything. */
+static void test_calls_bounded_by_renew_deadline(void **state)
+{
+    fake_lease f = {0};
+    double t = 1000;
+    cand a;
+    make(&a, "a", &f, &t);
+    leader_tick(a.le);
+    assert_true(leader_is_leader(a.le));
+    assert_float_equal(f.last_get_timeout, 10, 1e-9);
+    assert_float_equal(f.last_write_timeout, 10, 1e-9);
+
+    t += 9; /* 1 s of the deadline left; the get takes 0.6 of it */
+    f.clock = &t;
+    f.slow_get = 0.6;
+    leader_tick(a.le);
+    assert_true(leader_is_leader(a.le));
+    assert_float_equal(f.last_get_timeout, 1.0, 1e-9);
+    assert_float_equal(f.last_write_timeout, 0.4, 1e-9);
+
+    /* The loop stalled past the deadline (renewed at 1009, now 1019.6+). */
+    f.slow_get = 0;
+    f.last_get_timeout = -1;
+    int writes = f.writes;
+    t += 10;
+    leader_tick(a.le);
+    assert_false(leader_is_leader(a.le));
+    assert_int_equal(a.stopped, 1);
+    assert_float_equal(f.last_get_timeout, -1, 1e-9);
+    assert_int_equal(f.writes, writes);
+
+    leader_tick(a.le); /* still ours: taken again */
+    assert_true(leader_is_leader(a.le));
+    pb_err e;
+    assert_int_equal(leader_release(a.le, &e), 0);
+    assert_float_equal(f.last_write_timeout, 2.0, 1e-9);
+    leader_free(a.le);
+}
+
 static void test_release_lets_successor_in_at_once(void **state)
 {
     fake_lease f = {0};
@@ -400,7 +446,7 @@ static void test_kube_lease_api(void **state)
                            "\"acquireTime\":\"2026-11-25T10:00:00.000000Z\","
                            "\"renewTime\":\"2026-11-25T10:00:05.500000Z\",\"leaseTransitions\":3}}");
     leader_record rec;
-    assert_int_equal(api.get(api.ud, &rec, &e), 0);
+    assert_int_equal(api.get(api.ud, 5, &rec, &e), 0);
     assert_string_equal(rec.holder, "other");
     assert_int_equal(rec.lease_duration_s, 15);
     assert_int_equal(rec.transitions, 3);
@@ -413,7 +459,7 @@ static void test_kube_lease_api(void **state)
     rec.transitions = 4;
     rec.renew_time = 1795600820.25;
     fa_push_json(srv, 200, "{\"metadata\":{\"name\":\"paybill\",\"namespace\":\"sys\",\"resourceVersion\":\"43\"}}");
-    assert_int_equal(api.update(api.ud, &rec, &e), 0);
+    assert_int_equal(api.update(api.ud, 5, &rec, &e), 0);
     assert_string_equal(rec.resource_version, "43");
     const fa_req *q = fa_req_at(srv, 1);
     assert_string_equal(q->method, "PUT");
@@ -436,20 +482,29 @@ static void test_kube_lease_api(void **state)
     fa_push_json(srv, 409, "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"status\":\"Failure\",\"message\":"
                            "\"Operation cannot be fulfilled on leases.coordination.k8s.io \\\"paybill\\\": the object "
                            "has been modified\",\"reason\":\"Conflict\",\"code\":409}");
-    assert_int_equal(api.update(api.ud, &rec, &e), PB_ECONFLICT);
+    assert_int_equal(api.update(api.ud, 5, &rec, &e), PB_ECONFLICT);
     fa_push_json(srv, 404, "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"status\":\"Failure\",\"message\":"
                            "\"leases.coordination.k8s.io \\\"paybill\\\" not found\",\"reason\":\"NotFound\",\"code\":404}");
-    assert_int_equal(api.get(api.ud, &rec, &e), PB_ENOTFOUND);
+    assert_int_equal(api.get(api.ud, 5, &rec, &e), PB_ENOTFOUND);
     fa_push_json(srv, 201, "{\"metadata\":{\"name\":\"paybill\",\"namespace\":\"sys\",\"resourceVersion\":\"50\"}}");
     leader_record fresh = {.lease_duration_s = 15};
     snprintf(fresh.holder, sizeof fresh.holder, "me");
-    assert_int_equal(api.create(api.ud, &fresh, &e), 0);
+    assert_int_equal(api.create(api.ud, 5, &fresh, &e), 0);
     assert_string_equal(fresh.resource_version, "50");
     q = fa_req_at(srv, 4);
     assert_string_equal(q->method, "POST");
     assert_true(strncmp(q->target, "/apis/coordination.k8s.io/v1/namespaces/sys/leases?", 51) == 0 ||
                 strcmp(q->target, "/apis/coordination.k8s.io/v1/namespaces/sys/leases") == 0);
     assert_non_null(strstr(q->body, "\"acquireTime\":null"));
+
+    /* A server that stops answering: the call ends with its budget (the
+     * client's own timeout is 30 s). */
+    fa_resp hang = {.chunk = 1, .body = "{", .hang = 1};
+    fa_push(srv, &hang);
+    double t0 = tu_now();
+    assert_int_equal(api.get(api.ud, 0.3, &rec, &e), PB_ETIMEOUT);
+    double dt = tu_now() - t0;
+    assert_true(dt >= 0.25 && dt < 2.0);
     api.free(api.ud);
 
     assert_int_equal(leader_lease_api_kube(c, "", "paybill", &api, &e), PB_EINVAL);
@@ -470,6 +525,7 @@ int main(void)
         cmocka_unit_test(test_transient_conflict_keeps_leadership),
         cmocka_unit_test(test_lose_after_renew_deadline),
         cmocka_unit_test(test_hung_request_counts_against_the_deadline),
+        cmocka_unit_test(test_calls_bounded_by_renew_deadline),
         cmocka_unit_test(test_release_lets_successor_in_at_once),
         cmocka_unit_test(test_create_race),
         cmocka_unit_test(test_bad_options),

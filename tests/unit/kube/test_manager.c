@@ -65,8 +65,9 @@ typedef struct fake_lease {
     int rv;
 } fake_lease;
 
-static int fl_get(void *ud, leader_record *out, pb_err *err)
+static int fl_get(void *ud, double timeout_s, leader_record *out, pb_err *err)
 {
+    (void)timeout_s;
     fake_lease *f = ud;
     pthread_mutex_lock(&f->mu);
     int exists = f->exists;
@@ -93,13 +94,15 @@ static int fl_write(fake_lease *f, leader_record *rec, int create, pb_err *err)
     return rc;
 }
 
-static int fl_create(void *ud, leader_record *rec, pb_err *err)
+static int fl_create(void *ud, double timeout_s, leader_record *rec, pb_err *err)
 {
+    (void)timeout_s;
     return fl_write(ud, rec, 1, err);
 }
 
-static int fl_update(void *ud, leader_record *rec, pb_err *err)
+static int fl_update(void *ud, double timeout_s, leader_record *rec, pb_err *err)
 {
+    (void)timeout_s;
     return fl_write(ud, rec, 0, err);
 }
 
