@@ -98,6 +98,8 @@ struct kube_client {
     atomic_long last_http_version;   /* see kube_client_last_http_version */
     atomic_ulong connections_opened;
     atomic_int wake_fd;              /* kube_client_set_wake_fd; 0 = none */
+    atomic_int closed;               /* kube_client_close: requests refused, transfers cut */
+    char close_reason[160];          /* written once, before closed is set */
 };
 
 /* ------------------------------------------------------------ small bits */
@@ -184,6 +186,23 @@ void kube_client_set_wake_fd(kube_client *c, int fd)
 {
     if (c)
         atomic_store(&c->wake_fd, fd > 0 ? fd : 0);
+}
+
+void kube_client_close(kube_client *c, const char *reason)
+{
+    if (!c || atomic_load(&c->closed))
+        return;
+    snprintf(c->close_reason, sizeof c->close_reason, "%s", reason && *reason ? reason : "client closed");
+    atomic_store(&c->closed, 1);
+}
+
+/* Transfers in flight once the client is closed stop at their next
+ * progress call (libcurl makes one at least every second, more often
+ * while data moves): an atomic load per call, no system call. */
+static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
+{
+    (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+    return atomic_load(&((kube_client *)ud)->closed) ? 1 : 0;
 }
 
 void kube_wake_fd_free(int fd)
@@ -746,6 +765,9 @@ static void setup_handle(kube_client *c, CURL *h, const char *method, const char
     curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(h, CURLOPT_SHARE, c->share);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+    curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(h, CURLOPT_XFERINFODATA, c);
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
     if (c->connect_to)
         curl_easy_setopt(h, CURLOPT_CONNECT_TO, c->connect_to);
@@ -917,15 +939,23 @@ static void reply_resource_version(const pb_buf *body, char *buf, size_t len)
     json_decref(j);
 }
 
+/* PB_ECANCELED with the reason kube_client_close gave. */
+static int refused(kube_client *c, const request *rq, pb_err *err)
+{
+    return pb_err_set(err, PB_ECANCELED, "%s %s: %s", rq->op, rq->what, c->close_reason);
+}
+
 /* Clear a request's outputs; non-zero (err filled) when it must not be
  * sent. */
-static int request_begin(const request *rq, kube_status *st, json_t **out, pb_err *err)
+static int request_begin(kube_client *c, const request *rq, kube_status *st, json_t **out, pb_err *err)
 {
     if (out)
         *out = NULL;
     kube_status_clear(st);
     if (rq->rv_out && rq->rv_out_len)
         rq->rv_out[0] = '\0';
+    if (atomic_load(&c->closed))
+        return refused(c, rq, err);
     if (rq->url->oom) /* a URL cut short by a failed append must not be sent */
         return pb_err_set(err, PB_ENOMEM, "%s %s: out of memory building the URL", rq->op, rq->what);
     return 0;
@@ -968,7 +998,9 @@ static int run_request(kube_client *c, const request *rq_in, response *first, ku
         }
 
         int retry = 0;
-        if (rs.curl != CURLE_OK)
+        if (rs.curl == CURLE_ABORTED_BY_CALLBACK || atomic_load(&c->closed))
+            retry = 0; /* closed (kube_client_close): nothing more goes out */
+        else if (rs.curl != CURLE_OK)
             retry = rs.curl != CURLE_OPERATION_TIMEDOUT && !body_refused(&rs) &&
                     (rq->safe || never_sent(rs.curl));
         else if (rs.code == 401 && !reauthed && kube_auth_invalidate(c->auth)) {
@@ -996,7 +1028,11 @@ static int run_request(kube_client *c, const request *rq_in, response *first, ku
         pb_buf_free(&rs.body);
     }
 
-    if (rs.curl != CURLE_OK) {
+    if (rs.curl == CURLE_ABORTED_BY_CALLBACK) {
+        if (st)
+            st->code = 0;
+        rc = refused(c, rq, err);
+    } else if (rs.curl != CURLE_OK) {
         if (st)
             st->code = 0;
         rc = body_refused(&rs) ? PB_ETOOLARGE
@@ -1027,7 +1063,7 @@ static int run_request(kube_client *c, const request *rq_in, response *first, ku
 
 static int do_request(kube_client *c, const request *rq, kube_status *st, json_t **out, pb_err *err)
 {
-    int rc = request_begin(rq, st, out, err);
+    int rc = request_begin(c, rq, st, out, err);
     return rc ? rc : run_request(c, rq, NULL, st, out, err);
 }
 
@@ -1412,7 +1448,7 @@ int kube_write_many(kube_client *c, kube_write *items, size_t n)
                 it->rc = pb_err_set(&it->err, PB_EINVAL, "write %d: unknown kind", (int)it->kind);
             }
             if (it->rc == 0)
-                it->rc = request_begin(&ws[i].rq, o->status, NULL, &it->err);
+                it->rc = request_begin(c, &ws[i].rq, o->status, NULL, &it->err);
             ok[i] = it->rc == 0;
         }
         write_lanes(c, batch, ws, ok, k);
@@ -1553,6 +1589,10 @@ int kube_watch(kube_client *c, const kube_gvr *r, const char *ns, const kube_req
         pb_buf_free(&url);
         return pb_err_set(err, PB_ENOMEM, "watch %s: out of memory building the URL", what);
     }
+    if (atomic_load(&c->closed)) {
+        pb_buf_free(&url);
+        return pb_err_set(err, PB_ECANCELED, "watch %s: %s", what, c->close_reason);
+    }
     kube_credentials cr;
     if ((rc = kube_auth_get(c->auth, &cr, err)) != 0) {
         pb_buf_free(&url);
@@ -1636,6 +1676,8 @@ int kube_watch(kube_client *c, const kube_gvr *r, const char *ns, const kube_req
         rc = http_error(&rq, w.code, &w.errbody, -1, o->status, err);
     } else if (idle) {
         rc = pb_err_set(err, PB_ETIMEOUT, "watch %s: no data for %ld ms", what, idle_ms);
+    } else if (cc == CURLE_ABORTED_BY_CALLBACK) {
+        rc = refused(c, &rq, err);
     } else if (cc != CURLE_OK) {
         rc = pb_err_set(err, cc == CURLE_OPERATION_TIMEDOUT ? PB_ETIMEOUT : PB_EUNAVAILABLE, "watch %s: %s",
                         what, errbuf[0] ? errbuf : curl_easy_strerror(cc));

@@ -266,6 +266,14 @@ void kube_wake_fd_free(int fd);
  * descriptor stays the caller's: set 0 before closing it. */
 void kube_client_set_wake_fd(kube_client *c, int fd);
 
+/* Close the client for good (thread-safe; the first reason stays): every
+ * request, watch and retry from then on fails at once with PB_ECANCELED
+ * and the reason, and transfers in flight are cut within about a second.
+ * The manager closes its client when it loses the Lease, so no write
+ * leaves a replica that has stopped leading while it drains (a fence:
+ * what was already on the wire may still land). Free it as usual. */
+void kube_client_close(kube_client *c, const char *reason);
+
 /* Raw request for endpoints outside the resource model (/version,
  * /healthz). path starts with '/'. body may be NULL. out receives the parsed
  * JSON body (or a JSON string holding a non-JSON body). */

@@ -756,6 +756,67 @@ static void test_request_timeout_bounds_retries(void **state)
     kube_client_free(c);
 }
 
+typedef struct hung_get {
+    kube_client *c;
+    int rc;
+    pb_err err;
+    double took;
+} hung_get;
+
+static void *get_hung(void *arg)
+{
+    hung_get *g = arg;
+    json_t *out = NULL;
+    double t0 = now_s();
+    g->rc = kube_get(g->c, &TENANTS, "ns", "a", NULL, &out, &g->err);
+    g->took = now_s() - t0;
+    json_decref(out);
+    return NULL;
+}
+
+/* kube_client_close: a transfer in flight is cut (the client's own
+ * timeout is 30 s), and nothing more reaches the server: requests, writes
+ * in lanes, watches. */
+static void test_close_fences_the_client(void **state)
+{
+    fixture *f = *state;
+    kube_client_options opt = {.qps = 1000, .burst = 1000, .backoff_base_ms = 5, .max_retries = 3};
+    kube_client *c = make_client(f, NULL, &opt);
+    fa_resp hang = {.chunk = 1, .body = "{", .hang = 1};
+    fa_push(f->srv, &hang);
+    hung_get g = {.c = c};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, get_hung, &g), 0);
+    while (fa_nreqs(f->srv) < 1)
+        usleep(1000);
+    usleep(100 * 1000);
+    kube_client_close(c, "leader election lost");
+    kube_client_close(c, "a later reason is ignored");
+    pthread_join(t, NULL);
+    assert_int_equal(g.rc, PB_ECANCELED);
+    assert_string_equal(g.err.msg, "get tenants.paybill.dev ns/a: leader election lost");
+    assert_true(g.took < 2.0);
+
+    json_t *out = NULL;
+    pb_err e = {0};
+    assert_int_equal(kube_get(c, &TENANTS, "ns", "b", NULL, &out, &e), PB_ECANCELED);
+    assert_null(out);
+    json_t *obj = json_pack("{s:s, s:s, s:{s:s}}", "apiVersion", "paybill.dev/v1alpha1", "kind", "Tenant",
+                            "metadata", "name", "c");
+    kube_write w[2] = {
+        {.kind = KUBE_WRITE_CREATE, .gvr = &TENANTS, .ns = "ns", .body = obj},
+        {.kind = KUBE_WRITE_PATCH, .gvr = &TENANTS, .ns = "ns", .name = "c", .type = KUBE_PATCH_APPLY, .body = obj},
+    };
+    assert_int_equal(kube_write_many(c, w, 2), PB_ECANCELED);
+    assert_int_equal(w[1].rc, PB_ECANCELED);
+    assert_string_equal(w[1].err.msg, "apply tenants.paybill.dev ns/c: leader election lost");
+    json_decref(obj);
+    atomic_int stop = 0;
+    assert_int_equal(kube_watch(c, &TENANTS, "ns", NULL, NULL, NULL, &stop, &e), PB_ECANCELED);
+    assert_int_equal(fa_nreqs(f->srv), 1); /* only the one cut in flight */
+    kube_client_free(c);
+}
+
 static void test_dropped_connection_retried_for_get(void **state)
 {
     fixture *f = *state;
@@ -1381,6 +1442,7 @@ int main(void)
         T(test_wake_fd_ends_retries),
         T(test_client_wake_fd_ends_retries),
         T(test_request_timeout_bounds_retries),
+        T(test_close_fences_the_client),
         T(test_dropped_connection_retried_for_get),
         T(test_connection_refused_and_timeout),
         T(test_list_all_pages),

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "fakeapi.h"
+#include "fakeclient.h"
 #include "kube/config.h"
 #include "kube/manager.h"
 
@@ -134,6 +135,7 @@ typedef struct app {
     manager *m;
     atomic_int reconciles;
     useconds_t hold;     /* sleep this long, ignoring stop */
+    kube_client *client; /* handed to the manager (which frees it), or NULL */
 } app;
 
 static controller_result reconcile(controller_ctx *ctx, const char *key, pb_err *err)
@@ -166,6 +168,7 @@ static manager *build(app *a, fake_lease *lease, fake_sink *sink, int leader_ele
         .handle_signals = handle_signals,
         .lease_api = lease ? &api : NULL,
         .event_sink = &rs,
+        .client = a->client,
     };
     manager *m = NULL;
     pb_err e;
@@ -286,6 +289,9 @@ static void test_losing_the_lease_stops_everything(void **state)
     fake_sink sink = {0};
     fake_lease lease = {0};
     pthread_mutex_init(&lease.mu, NULL);
+    fa_server *srv = fa_start(NULL);
+    char *dir;
+    a.client = fa_client(srv, &dir);
     manager *m = build(&a, &lease, &sink, 1, TENANTS, 0);
     runner r;
     start_run(&r, m);
@@ -304,7 +310,17 @@ static void test_losing_the_lease_stops_everything(void **state)
     leader_record rec;
     lease_snapshot(&lease, &rec);
     assert_string_equal(rec.holder, "thief"); /* not released: it is not ours */
+    /* Fenced: nothing more leaves this replica. */
+    static const kube_gvr tenants = {"paybill.dev", "v1alpha1", "tenants"};
+    json_t *out = NULL;
+    pb_err e;
+    assert_int_equal(kube_get(manager_client(m), &tenants, NULL, "t1", NULL, &out, &e), PB_ECANCELED);
+    assert_non_null(strstr(e.msg, "leader election lost"));
+    assert_int_equal(fa_nreqs(srv), 0);
     manager_free(m);
+    fa_stop(srv);
+    tu_rmtree(dir);
+    free(dir);
     pthread_mutex_destroy(&lease.mu);
 }
 
