@@ -631,15 +631,20 @@ static void *wake_later(void *arg)
     return NULL;
 }
 
-static void test_wake_fd_ends_retries(void **state)
+/* A readable wake_fd ends a request's retries: one the request names
+ * (kube_request_opts.wake_fd) or, when it names none, the client's own
+ * (kube_client_set_wake_fd: the manager's "stopping"). */
+static void wake_fd_ends_retries(fixture *f, int client_wide)
 {
-    fixture *f = *state;
     kube_client_options opt = {.qps = 1000, .burst = 1000, .backoff_base_ms = 5000, .max_retries = 3};
     kube_client *c = make_client(f, NULL, &opt);
     const char *busy = "{\"kind\":\"Status\",\"reason\":\"ServiceUnavailable\",\"message\":\"down\",\"code\":503}";
     int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     assert_true(fd > 0);
-    kube_request_opts o = {.wake_fd = fd};
+    kube_request_opts named = {.wake_fd = fd};
+    const kube_request_opts *o = client_wide ? NULL : &named;
+    if (client_wide)
+        kube_client_set_wake_fd(c, fd);
     json_t *out = NULL;
     pb_err e = {0};
 
@@ -649,7 +654,7 @@ static void test_wake_fd_ends_retries(void **state)
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, wake_later, &fd), 0);
     double t0 = now_s();
-    assert_int_equal(kube_list(c, &TENANTS, NULL, &o, &out, &e), PB_EUNAVAILABLE);
+    assert_int_equal(kube_list(c, &TENANTS, NULL, o, &out, &e), PB_EUNAVAILABLE);
     double dt = now_s() - t0;
     pthread_join(t, NULL);
     assert_null(out);
@@ -660,14 +665,19 @@ static void test_wake_fd_ends_retries(void **state)
     /* Already readable: one try, no wait. */
     pb_err_clear(&e);
     t0 = now_s();
-    assert_int_equal(kube_get(c, &TENANTS, "ns", "a", &o, &out, &e), PB_EUNAVAILABLE);
+    assert_int_equal(kube_get(c, &TENANTS, "ns", "a", o, &out, &e), PB_EUNAVAILABLE);
     assert_true(now_s() - t0 < 2.0);
     assert_int_equal(fa_nreqs(f->srv), 2);
 
-    /* Without it the two 503s left are retried (the policy is unchanged). */
+    /* Without it (never set, or set back to 0) the two 503s left are
+     * retried: the policy is unchanged. */
     fa_push_json(f->srv, 200, "{\"kind\":\"Tenant\"}");
     kube_client_options quick = {.qps = 1000, .burst = 1000, .backoff_base_ms = 5, .max_retries = 3};
     kube_client *c2 = make_client(f, NULL, &quick);
+    if (client_wide) {
+        kube_client_set_wake_fd(c2, fd);
+        kube_client_set_wake_fd(c2, 0);
+    }
     assert_int_equal(kube_get(c2, &TENANTS, "ns", "a", NULL, &out, &e), 0);
     json_decref(out);
     assert_int_equal(fa_nreqs(f->srv), 5);
@@ -676,52 +686,14 @@ static void test_wake_fd_ends_retries(void **state)
     kube_client_free(c);
 }
 
-/* The client's own wake_fd (the manager's "stopping") stands in for a
- * request that names none, watches aside; one a request names wins. */
+static void test_wake_fd_ends_retries(void **state)
+{
+    wake_fd_ends_retries(*state, 0);
+}
+
 static void test_client_wake_fd_ends_retries(void **state)
 {
-    fixture *f = *state;
-    kube_client_options opt = {.qps = 1000, .burst = 1000, .backoff_base_ms = 5000, .max_retries = 3};
-    kube_client *c = make_client(f, NULL, &opt);
-    const char *busy = "{\"kind\":\"Status\",\"reason\":\"ServiceUnavailable\",\"message\":\"down\",\"code\":503}";
-    int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    assert_true(fd > 0);
-    kube_client_set_wake_fd(c, fd);
-    json_t *out = NULL;
-    pb_err e = {0};
-
-    /* Woken in the middle of the 5 s wait of a write (a lease renewal). */
-    for (int i = 0; i < 2; i++)
-        fa_push_json(f->srv, 503, busy);
-    pthread_t t;
-    assert_int_equal(pthread_create(&t, NULL, wake_later, &fd), 0);
-    double t0 = now_s();
-    assert_int_equal(kube_list(c, &TENANTS, NULL, NULL, &out, &e), PB_EUNAVAILABLE);
-    double dt = now_s() - t0;
-    pthread_join(t, NULL);
-    assert_int_equal(fa_nreqs(f->srv), 1);
-    assert_true(dt >= 0.09 && dt < 2.0);
-
-    /* Readable: one try, no wait, for requests with no opts at all. */
-    t0 = now_s();
-    assert_int_equal(kube_get(c, &TENANTS, "ns", "a", NULL, &out, &e), PB_EUNAVAILABLE);
-    assert_true(now_s() - t0 < 2.0);
-    assert_int_equal(fa_nreqs(f->srv), 2);
-
-    /* Cleared: the policy is back (quick backoff to keep the test short). */
-    kube_client_set_wake_fd(c, 0);
-    kube_client_options quick = {.qps = 1000, .burst = 1000, .backoff_base_ms = 5, .max_retries = 3};
-    kube_client *c2 = make_client(f, NULL, &quick);
-    kube_client_set_wake_fd(c2, fd);
-    kube_client_set_wake_fd(c2, 0);
-    fa_push_json(f->srv, 503, busy);
-    fa_push_json(f->srv, 200, "{\"kind\":\"Tenant\"}");
-    assert_int_equal(kube_get(c2, &TENANTS, "ns", "a", NULL, &out, &e), 0);
-    json_decref(out);
-    assert_int_equal(fa_nreqs(f->srv), 4);
-    kube_client_free(c2);
-    close(fd);
-    kube_client_free(c);
+    wake_fd_ends_retries(*state, 1);
 }
 
 /* kube_request_opts.timeout_ms bounds the whole request: each try gets what
