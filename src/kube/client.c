@@ -98,8 +98,9 @@ struct kube_client {
     atomic_long last_http_version;   /* see kube_client_last_http_version */
     atomic_ulong connections_opened;
     atomic_int wake_fd;              /* kube_client_set_wake_fd; 0 = none */
+    atomic_int closing;              /* kube_client_close taken (the first call wins) */
     atomic_int closed;               /* kube_client_close: requests refused, transfers cut */
-    char close_reason[160];          /* written once, before closed is set */
+    char close_reason[160];          /* written once, by the winner, before closed is set */
 };
 
 /* ------------------------------------------------------------ small bits */
@@ -190,7 +191,8 @@ void kube_client_set_wake_fd(kube_client *c, int fd)
 
 void kube_client_close(kube_client *c, const char *reason)
 {
-    if (!c || atomic_load(&c->closed))
+    int first = 0;
+    if (!c || !atomic_compare_exchange_strong(&c->closing, &first, 1))
         return;
     snprintf(c->close_reason, sizeof c->close_reason, "%s", reason && *reason ? reason : "client closed");
     atomic_store(&c->closed, 1);
