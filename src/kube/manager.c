@@ -539,7 +539,7 @@ out:
     if (atomic_load(&m->lost)) {
         /* Another replica may lead by now: nothing more may leave this one
          * (the reconciles still running fail fast and the drain is short). */
-        kube_client_close(m->client, "leader election lost: this replica no longer writes");
+        kube_client_close(m->client, "leader election lost");
         atomic_store(&m->failed, 1);
         rc = pb_err_set(err, PB_EUNAVAILABLE, "leader election lost");
         pb_log_error("manager: leader election lost, stopping", NULL);
