@@ -101,6 +101,7 @@ struct kube_client {
     atomic_int closing;              /* kube_client_close taken (the first call wins) */
     atomic_int closed;               /* kube_client_close: requests refused, transfers cut */
     char close_reason[160];          /* written once, by the winner, before closed is set */
+    _Atomic double cutoff;           /* kube_client_set_cutoff: CLOCK_MONOTONIC s, 0 = none */
 };
 
 /* ------------------------------------------------------------ small bits */
@@ -198,13 +199,28 @@ void kube_client_close(kube_client *c, const char *reason)
     atomic_store(&c->closed, 1);
 }
 
-/* Transfers in flight once the client is closed stop at their next
- * progress call (libcurl makes one at least every second, more often
- * while data moves): an atomic load per call, no system call. */
+void kube_client_set_cutoff(kube_client *c, double deadline)
+{
+    if (c)
+        atomic_store(&c->cutoff, deadline > 0 ? deadline : 0);
+}
+
+/* 1 once the cutoff has passed. */
+static int past_cutoff(kube_client *c)
+{
+    double cut = atomic_load(&c->cutoff);
+    return cut > 0 && now_s() >= cut;
+}
+
+/* Transfers in flight once the client is closed, or its cutoff passed,
+ * stop at their next progress call (libcurl makes one at least every
+ * second, more often while data moves): atomic loads, and a clock read
+ * only while a cutoff is set. */
 static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
 {
     (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
-    return atomic_load(&((kube_client *)ud)->closed) ? 1 : 0;
+    kube_client *c = ud;
+    return atomic_load(&c->closed) || past_cutoff(c) ? 1 : 0;
 }
 
 void kube_wake_fd_free(int fd)
@@ -941,9 +957,12 @@ static void reply_resource_version(const pb_buf *body, char *buf, size_t len)
     json_decref(j);
 }
 
-/* PB_ECANCELED with the reason kube_client_close gave. */
+/* Why a request is not made or was cut: PB_ECANCELED with the reason
+ * kube_client_close gave, or PB_ETIMEOUT past the cutoff. */
 static int refused(kube_client *c, const request *rq, pb_err *err)
 {
+    if (!atomic_load(&c->closed))
+        return pb_err_set(err, PB_ETIMEOUT, "%s %s: cut off: the shutdown deadline passed", rq->op, rq->what);
     return pb_err_set(err, PB_ECANCELED, "%s %s: %s", rq->op, rq->what, c->close_reason);
 }
 
@@ -956,7 +975,7 @@ static int request_begin(kube_client *c, const request *rq, kube_status *st, jso
     kube_status_clear(st);
     if (rq->rv_out && rq->rv_out_len)
         rq->rv_out[0] = '\0';
-    if (atomic_load(&c->closed))
+    if (atomic_load(&c->closed) || past_cutoff(c))
         return refused(c, rq, err);
     if (rq->url->oom) /* a URL cut short by a failed append must not be sent */
         return pb_err_set(err, PB_ENOMEM, "%s %s: out of memory building the URL", rq->op, rq->what);
@@ -1000,8 +1019,8 @@ static int run_request(kube_client *c, const request *rq_in, response *first, ku
         }
 
         int retry = 0;
-        if (rs.curl == CURLE_ABORTED_BY_CALLBACK || atomic_load(&c->closed))
-            retry = 0; /* closed (kube_client_close): nothing more goes out */
+        if (rs.curl == CURLE_ABORTED_BY_CALLBACK || atomic_load(&c->closed) || past_cutoff(c))
+            retry = 0; /* closed or cut off: nothing more goes out */
         else if (rs.curl != CURLE_OK)
             retry = rs.curl != CURLE_OPERATION_TIMEDOUT && !body_refused(&rs) &&
                     (rq->safe || never_sent(rs.curl));
@@ -1591,9 +1610,10 @@ int kube_watch(kube_client *c, const kube_gvr *r, const char *ns, const kube_req
         pb_buf_free(&url);
         return pb_err_set(err, PB_ENOMEM, "watch %s: out of memory building the URL", what);
     }
-    if (atomic_load(&c->closed)) {
+    if (atomic_load(&c->closed) || past_cutoff(c)) {
+        request rq = {.op = "watch", .what = what};
         pb_buf_free(&url);
-        return pb_err_set(err, PB_ECANCELED, "watch %s: %s", what, c->close_reason);
+        return refused(c, &rq, err);
     }
     kube_credentials cr;
     if ((rc = kube_auth_get(c->auth, &cr, err)) != 0) {

@@ -274,6 +274,14 @@ void kube_client_set_wake_fd(kube_client *c, int fd);
  * what was already on the wire may still land). Free it as usual. */
 void kube_client_close(kube_client *c, const char *reason);
 
+/* A deadline on CLOCK_MONOTONIC (seconds, 0 = none; thread-safe, may be
+ * moved or lifted): no request, retry or watch starts after it (PB_ETIMEOUT,
+ * "cut off"), and transfers still in flight then are cut within about a
+ * second. The manager sets it to its drain deadline when it shuts down, so
+ * a reconcile stuck on a hung API server cannot hold the process past it
+ * (the release of the Lease, after the drain, is given its own). */
+void kube_client_set_cutoff(kube_client *c, double deadline);
+
 /* Raw request for endpoints outside the resource model (/version,
  * /healthz). path starts with '/'. body may be NULL. out receives the parsed
  * JSON body (or a JSON string holding a non-JSON body). */

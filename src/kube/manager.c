@@ -47,6 +47,7 @@ struct manager {
     kube_client *client;
     char *name;
     double sync_timeout_s, shutdown_timeout_s, resync_s;
+    double release_s; /* what the Lease's release may take (the retry period); 0 without election */
 
     named_informer *informers;
     size_t ninformers;
@@ -192,7 +193,9 @@ int manager_new(const manager_options *o, manager **out, pb_err *err)
     if (m->client)
         kube_client_set_observer(m->client, kmetrics_rest_request, NULL);
     m->sync_timeout_s = o->sync_timeout_s > 0 ? o->sync_timeout_s : 120;
-    m->shutdown_timeout_s = o->shutdown_timeout_s > 0 ? o->shutdown_timeout_s : 30;
+    m->shutdown_timeout_s = o->shutdown_timeout_s > 0 ? o->shutdown_timeout_s : 15;
+    if (o->leader_elect)
+        m->release_s = o->retry_period_s > 0 ? o->retry_period_s : 2;
     m->resync_s = o->resync_s;
     atomic_init(&m->stop_requested, 0);
     atomic_init(&m->phase, PHASE_NEW);
@@ -446,13 +449,27 @@ static void shutdown_all(manager *m, int controllers_started)
      * release get one try each against a server that is down. */
     kube_wake_fd_set(m->stop_fd);
     double deadline = mono_now() + m->shutdown_timeout_s;
+    /* The drain leaves room for the release and the last Events. Shortly
+     * before it ends the client cuts what is still in flight: a reconcile
+     * stuck on a hung API server then returns within the drain, instead
+     * of holding the process until its request times out and the kubelet
+     * kills it with the Lease unreleased. */
+    double now = mono_now();
+    double reserve = m->release_s + 0.5;
+    if (reserve > m->shutdown_timeout_s / 3)
+        reserve = m->shutdown_timeout_s / 3;
+    double drain_until = deadline - reserve;
+    /* libcurl looks at a transfer's progress about once a second when no
+     * data comes: cut 1.5 s (or half the drain) before the end. */
+    double wind_down = (drain_until - now) / 2 < 1.5 ? (drain_until - now) / 2 : 1.5;
+    kube_client_set_cutoff(m->client, drain_until - wind_down);
     if (controllers_started) {
         /* Every queue stops handing out work first, then each drains with
          * what is left of the one shared deadline. */
         for (size_t i = 0; i < m->ncontrollers; i++)
             workqueue_shutdown(controller_queue(m->controllers[i]));
         for (size_t i = 0; i < m->ncontrollers; i++) {
-            double left = deadline - mono_now();
+            double left = drain_until - mono_now();
             if (controller_stop(m->controllers[i], left > 0 ? left : 0) != 0)
                 pb_log_warn("manager: shutdown deadline passed with reconciles in flight", "controller",
                             controller_name(m->controllers[i]), NULL);
@@ -460,6 +477,7 @@ static void shutdown_all(manager *m, int controllers_started)
     }
     for (size_t i = 0; i < m->ninformers; i++)
         informer_stop(m->informers[i].inf);
+    kube_client_set_cutoff(m->client, deadline);
     if (m->election && leader_is_leader(m->election)) {
         pb_err e;
         pb_err_clear(&e);

@@ -18,9 +18,10 @@
  *   3. starts the controllers' workers;
  *   4. on SIGTERM/SIGINT (handle_signals) or manager_stop(): every queue
  *      stops taking work, in-flight reconciles get until the shutdown
- *      deadline (30 s by default) to finish, informers stop, the Lease is
- *      released (so a successor takes over at once), pending Events are
- *      flushed; returns 0.
+ *      deadline (15 s by default, less the release's share) to finish,
+ *      after which their requests are cut (kube_client_set_cutoff),
+ *      informers stop, the Lease is released (so a successor takes over at
+ *      once), pending Events are flushed; returns 0.
  *   Once stopping (or while a stop signal is pending) no request of the
  *   client retries (kube_client_set_wake_fd): a renewal or a reconcile
  *   against a server that is down gives up at once, and the release gets
@@ -73,7 +74,10 @@ typedef struct manager_options {
     double renew_deadline_s;      /* 0 = 10 */
     double retry_period_s;        /* 0 = 2 */
     double sync_timeout_s;        /* cache sync; 0 = 120 */
-    double shutdown_timeout_s;    /* graceful shutdown; 0 = 30 */
+    double shutdown_timeout_s;    /* graceful shutdown; 0 = 15: with a
+                                     renewal in flight (up to the renew
+                                     deadline, 10 s) it fits the chart's
+                                     30 s terminationGracePeriodSeconds */
     double resync_s;              /* informer resync period; 0 = off */
     int handle_signals;           /* see above */
     const leader_lease_api *lease_api; /* override (tests); taken over */

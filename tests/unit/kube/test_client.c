@@ -746,12 +746,12 @@ static void *get_hung(void *arg)
     return NULL;
 }
 
-/* kube_client_close: a transfer in flight is cut (the client's own
- * timeout is 30 s), and nothing more reaches the server: requests, writes
- * in lanes, watches. */
-static void test_close_fences_the_client(void **state)
+/* A transfer in flight is cut (the client's own timeout is 30 s) and
+ * nothing more reaches the server, requests, writes in lanes or watches:
+ * for good after kube_client_close (PB_ECANCELED and its reason), until
+ * it is lifted after kube_client_set_cutoff (PB_ETIMEOUT, "cut off"). */
+static void cut_off(fixture *f, int close_it)
 {
-    fixture *f = *state;
     kube_client_options opt = {.qps = 1000, .burst = 1000, .backoff_base_ms = 5, .max_retries = 3};
     kube_client *c = make_client(f, NULL, &opt);
     fa_resp hang = {.chunk = 1, .body = "{", .hang = 1};
@@ -762,16 +762,24 @@ static void test_close_fences_the_client(void **state)
     while (fa_nreqs(f->srv) < 1)
         usleep(1000);
     usleep(100 * 1000);
-    kube_client_close(c, "leader election lost");
-    kube_client_close(c, "a later reason is ignored");
+    if (close_it) {
+        kube_client_close(c, "leader election lost");
+        kube_client_close(c, "a later reason is ignored");
+    } else {
+        kube_client_set_cutoff(c, now_s());
+    }
     pthread_join(t, NULL);
-    assert_int_equal(g.rc, PB_ECANCELED);
-    assert_string_equal(g.err.msg, "get tenants.paybill.dev ns/a: leader election lost");
+    int want = close_it ? PB_ECANCELED : PB_ETIMEOUT;
+    const char *why = close_it ? "leader election lost" : "cut off: the shutdown deadline passed";
+    char msg[256];
+    assert_int_equal(g.rc, want);
+    snprintf(msg, sizeof msg, "get tenants.paybill.dev ns/a: %s", why);
+    assert_string_equal(g.err.msg, msg);
     assert_true(g.took < 2.0);
 
     json_t *out = NULL;
     pb_err e = {0};
-    assert_int_equal(kube_get(c, &TENANTS, "ns", "b", NULL, &out, &e), PB_ECANCELED);
+    assert_int_equal(kube_get(c, &TENANTS, "ns", "b", NULL, &out, &e), want);
     assert_null(out);
     json_t *obj = json_pack("{s:s, s:s, s:{s:s}}", "apiVersion", "paybill.dev/v1alpha1", "kind", "Tenant",
                             "metadata", "name", "c");
@@ -779,14 +787,33 @@ static void test_close_fences_the_client(void **state)
         {.kind = KUBE_WRITE_CREATE, .gvr = &TENANTS, .ns = "ns", .body = obj},
         {.kind = KUBE_WRITE_PATCH, .gvr = &TENANTS, .ns = "ns", .name = "c", .type = KUBE_PATCH_APPLY, .body = obj},
     };
-    assert_int_equal(kube_write_many(c, w, 2), PB_ECANCELED);
-    assert_int_equal(w[1].rc, PB_ECANCELED);
-    assert_string_equal(w[1].err.msg, "apply tenants.paybill.dev ns/c: leader election lost");
-    json_decref(obj);
+    assert_int_equal(kube_write_many(c, w, 2), want);
+    assert_int_equal(w[1].rc, want);
+    snprintf(msg, sizeof msg, "apply tenants.paybill.dev ns/c: %s", why);
+    assert_string_equal(w[1].err.msg, msg);
     atomic_int stop = 0;
-    assert_int_equal(kube_watch(c, &TENANTS, "ns", NULL, NULL, NULL, &stop, &e), PB_ECANCELED);
+    assert_int_equal(kube_watch(c, &TENANTS, "ns", NULL, NULL, NULL, &stop, &e), want);
     assert_int_equal(fa_nreqs(f->srv), 1); /* only the one cut in flight */
+
+    if (!close_it) { /* lifted: requests go out again */
+        kube_client_set_cutoff(c, 0);
+        fa_push_json(f->srv, 200, "{\"kind\":\"Tenant\"}");
+        assert_int_equal(kube_create(c, &TENANTS, "ns", obj, NULL, &out, &e), 0);
+        json_decref(out);
+        assert_int_equal(fa_nreqs(f->srv), 2);
+    }
+    json_decref(obj);
     kube_client_free(c);
+}
+
+static void test_close_fences_the_client(void **state)
+{
+    cut_off(*state, 1);
+}
+
+static void test_cutoff_cuts_and_refuses(void **state)
+{
+    cut_off(*state, 0);
 }
 
 static void test_dropped_connection_retried_for_get(void **state)
@@ -1415,6 +1442,7 @@ int main(void)
         T(test_client_wake_fd_ends_retries),
         T(test_request_timeout_bounds_retries),
         T(test_close_fences_the_client),
+        T(test_cutoff_cuts_and_refuses),
         T(test_dropped_connection_retried_for_get),
         T(test_connection_refused_and_timeout),
         T(test_list_all_pages),

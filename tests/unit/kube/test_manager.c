@@ -136,6 +136,8 @@ typedef struct app {
     atomic_int reconciles;
     useconds_t hold;     /* sleep this long, ignoring stop */
     kube_client *client; /* handed to the manager (which frees it), or NULL */
+    int call_api;        /* reconcile GETs its Tenant through the manager's client */
+    atomic_int cut;      /* such GETs that ended PB_ETIMEOUT */
 } app;
 
 static controller_result reconcile(controller_ctx *ctx, const char *key, pb_err *err)
@@ -143,6 +145,14 @@ static controller_result reconcile(controller_ctx *ctx, const char *key, pb_err 
     app *a = ctx->user;
     if (a->hold)
         usleep(a->hold);
+    if (a->call_api) {
+        static const kube_gvr tenants = {"paybill.dev", "v1alpha1", "tenants"};
+        json_t *obj = NULL;
+        pb_err e;
+        if (kube_get(manager_client(a->m), &tenants, NULL, key, NULL, &obj, &e) == PB_ETIMEOUT)
+            atomic_fetch_add(&a->cut, 1);
+        json_decref(obj);
+    }
     json_t *ref = json_pack("{s:s, s:s, s:{s:s}}", "apiVersion", "paybill.dev/v1alpha1", "kind", "Tenant",
                             "metadata", "name", key);
     recorder_event(manager_recorder(a->m), ref, RECORDER_NORMAL, "Reconciled", "tenant %s reconciled", key);
@@ -448,6 +458,40 @@ static void test_shutdown_deadline(void **state)
     manager_free(m);
 }
 
+/* Reconciles stuck on an API server that stopped answering: their
+ * requests are cut at the drain deadline (the client's own timeout is
+ * 30 s), so the shutdown ends within its deadline and the workers join. */
+static void test_shutdown_cuts_hung_requests(void **state)
+{
+    app a = {.call_api = 1};
+    fake_sink sink = {0};
+    fa_server *srv = fa_start(NULL);
+    char *dir;
+    a.client = fa_client(srv, &dir);
+    fa_resp hang = {.chunk = 1, .body = "{", .hang = 1};
+    fa_push(srv, &hang);
+    fa_push(srv, &hang);
+    manager *m = build(&a, NULL, &sink, 0, TENANTS, 0);
+    runner r;
+    start_run(&r, m);
+    while (fa_nreqs(srv) < 2) /* both workers wait on their GET */
+        usleep(1000);
+    double t0 = now_s();
+    manager_stop(m);
+    pthread_join(r.t, NULL);
+    double took = now_s() - t0;
+    /* Deadline 2 s, the drain 1.5 s of it (0.5 s kept for the Events),
+     * requests cut from 0.75 s (libcurl notices within a second) so that
+     * their reconciles end in the drain. */
+    assert_int_equal(atomic_load(&a.cut), 2);
+    assert_true(took >= 0.7 && took < 1.9);
+    assert_int_equal(r.rc, 0);
+    manager_free(m);
+    fa_stop(srv);
+    tu_rmtree(dir);
+    free(dir);
+}
+
 static void test_bad_input(void **state)
 {
     pb_err e;
@@ -543,6 +587,7 @@ int main(void)
         cmocka_unit_test(test_shutdown_deadline),
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_shared_informers_on_a_client),
+        cmocka_unit_test(test_shutdown_cuts_hung_requests),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
