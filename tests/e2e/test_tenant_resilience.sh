@@ -97,4 +97,26 @@ rm -f "$T/operator-c.pid"
 grep -q "leader election lost" "$T/operator-c.log" || fail "no 'leader election lost': $(tail -3 "$T/operator-c.log")"
 [ "$ms" -lt 6000 ] || fail "leader took ${ms} ms to give up on a hung API server (renew deadline 3 s; a request times out after 30 s)"
 ok "leader gave up ${ms} ms after its API server hung (renew deadline 3 s, lease 4 s)"
+
+# SIGTERM to a leader whose API server hangs: a renewal in flight ends by
+# the renew deadline, the release gets the retry period, and the process
+# exits cleanly well inside a pod's 30 s grace period (it waited out the
+# 30 s request timeout before).
+operator_start operator-d --leader-elect --lease-duration 4s --renew-deadline 3s --retry-period 1s
+wait_for "operator-d leads" 40 grep -q "acquired lease" "$T/operator-d.log"
+sleep 2
+api_pid=$(stack_apiserver_pid "$T")
+pid=$(cat "$T/operator-d.pid")
+kill -STOP "$api_pid"
+sleep 0.5 # a renewal is now waiting on the server
+t0=$(date +%s%N)
+kill -TERM "$pid"
+for _ in $(seq 1 400); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+ms=$((($(date +%s%N) - t0) / 1000000))
+kill -CONT "$api_pid"
+kill -0 "$pid" 2>/dev/null && fail "leader still running ${ms} ms after SIGTERM with its API server hung"
+rm -f "$T/operator-d.pid"
+grep -q "operator stopped result=clean" "$T/operator-d.log" || fail "leader did not stop cleanly: $(tail -3 "$T/operator-d.log")"
+[ "$ms" -lt 8000 ] || fail "leader took ${ms} ms to stop after SIGTERM with its API server hung (want < 8 s)"
+ok "leader stopped ${ms} ms after SIGTERM with its API server hung, cleanly"
 echo "PASS $TEST_NAME"
