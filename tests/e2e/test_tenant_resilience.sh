@@ -60,40 +60,49 @@ wait_for "operator relisted and acts after the restart" 60 gone ns tenant-t5
 kill -0 "$(cat "$T/operator-b.pid")" || fail "operator died across the API server restart"
 ok "operator survived the API server restart"
 
+# wait_exit NAME [SIGNAL]: send SIGNAL (if any) to operator NAME and wait
+# up to 40 s for it to exit; sets ms to the time taken, fails if it stays.
+wait_exit() {
+  local name=$1 sig=${2:-} pid t0
+  pid=$(cat "$T/$name.pid")
+  t0=$(date +%s%N)
+  [ -z "$sig" ] || kill "-$sig" "$pid"
+  for _ in $(seq 1 800); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+  ms=$((($(date +%s%N) - t0) / 1000000))
+  [ -z "${api_stopped:-}" ] || { kill -CONT "$api_stopped"; api_stopped=""; }
+  kill -0 "$pid" 2>/dev/null && fail "$name still running ${ms} ms later"
+  rm -f "$T/$name.pid"
+}
+# hang_api: the API server stops answering (SIGSTOP: its sockets stay
+# open); wait_exit lets it go on.
+hang_api() { api_stopped=$(stack_apiserver_pid "$T"); kill -STOP "$api_stopped"; }
+# leads NAME: a leader-elected operator that took the lease.
+leads() {
+  operator_start "$1" --leader-elect --lease-duration 4s --renew-deadline 3s --retry-period 1s
+  wait_for "$1 leads" 40 grep -q "acquired lease" "$T/$1.log"
+  sleep 2 # a renewal or two
+}
+stopped_clean() { grep -q "operator stopped result=clean" "$T/$1.log" || fail "$1 did not stop cleanly: $(tail -3 "$T/$1.log")"; }
+
 # SIGTERM to the leader while its API server is down: the lease renewal in
 # flight stops retrying once the signal is pending, the release gets one
 # try, and the process exits cleanly at once (it sat out ~12 s of backoff).
 stack_apiserver_stop "$T"
 sleep 3 # renewals (every second) now fail and retry
-pid=$(cat "$T/operator-b.pid")
-t0=$(date +%s%N)
-kill -TERM "$pid"
-for _ in $(seq 1 200); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
-ms=$((($(date +%s%N) - t0) / 1000000))
-kill -0 "$pid" 2>/dev/null && fail "leader still running ${ms} ms after SIGTERM with the API server down"
+wait_exit operator-b TERM
 [ "$ms" -lt 2500 ] || fail "leader took ${ms} ms to stop after SIGTERM with the API server down (want < 2.5 s)"
-grep -q "operator stopped result=clean" "$T/operator-b.log" || fail "leader did not stop cleanly: $(tail -3 "$T/operator-b.log")"
+stopped_clean operator-b
 ok "leader stopped ${ms} ms after SIGTERM with the API server down, cleanly"
-rm -f "$T/operator-b.pid"
 
-# An API server that hangs (stopped, its sockets open): a renewal is cut
-# at the renew deadline, so the leader gives up within it (3 s) instead
-# of when the request times out (30 s), before the lease (4 s) can pass
-# to another replica, and exits non-zero as controller-runtime does.
+# An API server that hangs: a renewal is cut at the renew deadline, so the
+# leader gives up within it (3 s) instead of when the request times out
+# (30 s), before the lease (4 s) can pass to another replica, and exits
+# non-zero as controller-runtime does.
 stack_apiserver_restart "$T" || fail "API server did not restart"
 wait_for "API server back" 30 kubectl get --raw /readyz
-operator_start operator-c --leader-elect --lease-duration 4s --renew-deadline 3s --retry-period 1s
-wait_for "operator-c leads" 40 grep -q "acquired lease" "$T/operator-c.log"
-sleep 2 # a renewal or two
-api_pid=$(stack_apiserver_pid "$T")
-pid=$(cat "$T/operator-c.pid")
-kill -STOP "$api_pid"
-t0=$(date +%s%N)
-for _ in $(seq 1 400); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-ms=$((($(date +%s%N) - t0) / 1000000))
-kill -CONT "$api_pid"
-kill -0 "$pid" 2>/dev/null && fail "leader still running ${ms} ms after its API server hung"
-rm -f "$T/operator-c.pid"
+leads operator-c
+hang_api
+wait_exit operator-c
 grep -q "leader election lost" "$T/operator-c.log" || fail "no 'leader election lost': $(tail -3 "$T/operator-c.log")"
 [ "$ms" -lt 6000 ] || fail "leader took ${ms} ms to give up on a hung API server (renew deadline 3 s; a request times out after 30 s)"
 ok "leader gave up ${ms} ms after its API server hung (renew deadline 3 s, lease 4 s)"
@@ -102,21 +111,11 @@ ok "leader gave up ${ms} ms after its API server hung (renew deadline 3 s, lease
 # the renew deadline, the release gets the retry period, and the process
 # exits cleanly well inside a pod's 30 s grace period (it waited out the
 # 30 s request timeout before).
-operator_start operator-d --leader-elect --lease-duration 4s --renew-deadline 3s --retry-period 1s
-wait_for "operator-d leads" 40 grep -q "acquired lease" "$T/operator-d.log"
-sleep 2
-api_pid=$(stack_apiserver_pid "$T")
-pid=$(cat "$T/operator-d.pid")
-kill -STOP "$api_pid"
+leads operator-d
+hang_api
 sleep 0.5 # a renewal is now waiting on the server
-t0=$(date +%s%N)
-kill -TERM "$pid"
-for _ in $(seq 1 400); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-ms=$((($(date +%s%N) - t0) / 1000000))
-kill -CONT "$api_pid"
-kill -0 "$pid" 2>/dev/null && fail "leader still running ${ms} ms after SIGTERM with its API server hung"
-rm -f "$T/operator-d.pid"
-grep -q "operator stopped result=clean" "$T/operator-d.log" || fail "leader did not stop cleanly: $(tail -3 "$T/operator-d.log")"
+wait_exit operator-d TERM
+stopped_clean operator-d
 [ "$ms" -lt 8000 ] || fail "leader took ${ms} ms to stop after SIGTERM with its API server hung (want < 8 s)"
 ok "leader stopped ${ms} ms after SIGTERM with its API server hung, cleanly"
 echo "PASS $TEST_NAME"
