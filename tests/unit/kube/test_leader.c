@@ -125,6 +125,14 @@ static void make(cand *c, const char *id, fake_lease *f, double *clock)
     assert_int_equal(leader_new(&a, &o, &c->le, &e), 0);
 }
 
+/* Candidate "a" on f's lease, leading after its first tick at *t. */
+static void make_leader(cand *a, fake_lease *f, double *t)
+{
+    make(a, "a", f, t);
+    leader_tick(a->le);
+    assert_true(leader_is_leader(a->le));
+}
+
 static void test_acquire_and_renew(void **state)
 {
     fake_lease f = {0};
@@ -222,9 +230,7 @@ static void test_lose_on_conflict_with_new_holder(void **state)
     fake_lease f = {0};
     double t = 1000;
     cand a;
-    make(&a, "a", &f, &t);
-    leader_tick(a.le);
-    assert_true(leader_is_leader(a.le));
+    make_leader(&a, &f, &t);
     f.steal_on_update = 1;
     t += 2;
     leader_tick(a.le);
@@ -239,8 +245,7 @@ static void test_transient_conflict_keeps_leadership(void **state)
     fake_lease f = {0};
     double t = 1000;
     cand a;
-    make(&a, "a", &f, &t);
-    leader_tick(a.le);
+    make_leader(&a, &f, &t);
     /* Someone touches the lease between our read and write without taking
      * it (e.g. a label edit): the renew fails, we stay leader and retry. */
     f.bump_on_update = 1;
@@ -263,8 +268,7 @@ static void test_lose_after_renew_deadline(void **state)
     fake_lease f = {0};
     double t = 1000;
     cand a;
-    make(&a, "a", &f, &t);
-    leader_tick(a.le);
+    make_leader(&a, &f, &t);
     f.fail_get = PB_EUNAVAILABLE;
     for (int i = 0; i < 4; i++) { /* 2, 4, 6, 8 s without renewing: still leader */
         t += 2;
@@ -290,8 +294,7 @@ static void test_hung_request_counts_against_the_deadline(void **state)
     fake_lease f = {0};
     double t = 1000;
     cand a;
-    make(&a, "a", &f, &t);
-    leader_tick(a.le);
+    make_leader(&a, &f, &t);
     /* One renew attempt that hangs 12 s and fails: past the 10 s deadline
      * when it returns, so a must stop leading right then. */
     f.clock = &t;
@@ -313,9 +316,7 @@ static void test_calls_bounded_by_renew_deadline(void **state)
     fake_lease f = {0};
     double t = 1000;
     cand a;
-    make(&a, "a", &f, &t);
-    leader_tick(a.le);
-    assert_true(leader_is_leader(a.le));
+    make_leader(&a, &f, &t);
     assert_float_equal(f.last_get_timeout, 10, 1e-9);
     assert_float_equal(f.last_write_timeout, 10, 1e-9);
 
