@@ -205,9 +205,12 @@ void kube_client_set_cutoff(kube_client *c, double deadline)
         atomic_store(&c->cutoff, deadline > 0 ? deadline : 0);
 }
 
-/* 1 once the cutoff has passed. */
-static int past_cutoff(kube_client *c)
+/* 1 once nothing more may go out: the client is closed or its cutoff
+ * has passed (a clock read only while a cutoff is set). */
+static int cut_off(kube_client *c)
 {
+    if (atomic_load(&c->closed))
+        return 1;
     double cut = atomic_load(&c->cutoff);
     return cut > 0 && now_s() >= cut;
 }
@@ -219,8 +222,7 @@ static int past_cutoff(kube_client *c)
 static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
 {
     (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
-    kube_client *c = ud;
-    return atomic_load(&c->closed) || past_cutoff(c) ? 1 : 0;
+    return cut_off(ud);
 }
 
 void kube_wake_fd_free(int fd)
@@ -975,7 +977,7 @@ static int request_begin(kube_client *c, const request *rq, kube_status *st, jso
     kube_status_clear(st);
     if (rq->rv_out && rq->rv_out_len)
         rq->rv_out[0] = '\0';
-    if (atomic_load(&c->closed) || past_cutoff(c))
+    if (cut_off(c))
         return refused(c, rq, err);
     if (rq->url->oom) /* a URL cut short by a failed append must not be sent */
         return pb_err_set(err, PB_ENOMEM, "%s %s: out of memory building the URL", rq->op, rq->what);
@@ -1019,7 +1021,7 @@ static int run_request(kube_client *c, const request *rq_in, response *first, ku
         }
 
         int retry = 0;
-        if (rs.curl == CURLE_ABORTED_BY_CALLBACK || atomic_load(&c->closed) || past_cutoff(c))
+        if (rs.curl == CURLE_ABORTED_BY_CALLBACK || cut_off(c))
             retry = 0; /* closed or cut off: nothing more goes out */
         else if (rs.curl != CURLE_OK)
             retry = rs.curl != CURLE_OPERATION_TIMEDOUT && !body_refused(&rs) &&
@@ -1049,17 +1051,17 @@ static int run_request(kube_client *c, const request *rq_in, response *first, ku
         pb_buf_free(&rs.body);
     }
 
-    if (rs.curl == CURLE_ABORTED_BY_CALLBACK) {
+    if (rs.curl != CURLE_OK) {
         if (st)
             st->code = 0;
-        rc = refused(c, rq, err);
-    } else if (rs.curl != CURLE_OK) {
-        if (st)
-            st->code = 0;
-        rc = body_refused(&rs) ? PB_ETOOLARGE
-             : rs.curl == CURLE_OPERATION_TIMEDOUT ? PB_ETIMEOUT : PB_EUNAVAILABLE;
-        pb_err_set(err, rc, "%s %s: %s", rq->op, rq->what,
-                   body_refused(&rs) ? "response too large" : rs.curl_msg);
+        if (rs.curl == CURLE_ABORTED_BY_CALLBACK) {
+            rc = refused(c, rq, err);
+        } else {
+            rc = body_refused(&rs) ? PB_ETOOLARGE
+                 : rs.curl == CURLE_OPERATION_TIMEDOUT ? PB_ETIMEOUT : PB_EUNAVAILABLE;
+            pb_err_set(err, rc, "%s %s: %s", rq->op, rq->what,
+                       body_refused(&rs) ? "response too large" : rs.curl_msg);
+        }
     } else if (rs.code < 200 || rs.code >= 300) {
         rc = http_error(rq, rs.code, &rs.body, rs.retry_after, st, err);
     } else if (rq->rv_out && rq->rv_out_len) {
@@ -1610,7 +1612,7 @@ int kube_watch(kube_client *c, const kube_gvr *r, const char *ns, const kube_req
         pb_buf_free(&url);
         return pb_err_set(err, PB_ENOMEM, "watch %s: out of memory building the URL", what);
     }
-    if (atomic_load(&c->closed) || past_cutoff(c)) {
+    if (cut_off(c)) {
         request rq = {.op = "watch", .what = what};
         pb_buf_free(&url);
         return refused(c, &rq, err);

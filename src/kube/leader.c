@@ -225,7 +225,8 @@ double leader_tick(leader *le)
     if (!le)
         return 1;
     double now = le->now(le->now_ud);
-    if (leader_is_leader(le) && now - le->last_renew >= le->renew_deadline_s) {
+    int leading = leader_is_leader(le);
+    if (leading && now - le->last_renew >= le->renew_deadline_s) {
         /* Late for our own deadline (a stalled loop): the lease may be
          * another's by now, so no more leading on it. */
         stop_leading(le, "failed to renew within the renew deadline", 0);
@@ -233,9 +234,9 @@ double leader_tick(leader *le)
     }
     /* A leader's attempt must end by its renew deadline, a candidate's
      * within one renew deadline. */
-    double deadline = leader_is_leader(le) ? le->last_renew + le->renew_deadline_s : now + le->renew_deadline_s;
+    double deadline = leading ? le->last_renew + le->renew_deadline_s : now + le->renew_deadline_s;
     try_result r = try_acquire_or_renew(le, now, deadline);
-    if (!leader_is_leader(le)) {
+    if (!leading) {
         if (r == TRY_OK) {
             le->last_renew = now;
             set_leading(le, 1);
