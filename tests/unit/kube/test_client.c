@@ -29,13 +29,6 @@ typedef struct fixture {
     kube_client *c;
 } fixture;
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* A kubeconfig whose only context points at `server`, with `user_yaml` as
  * the user's body. */
 static kube_config *make_config(const char *dir, const char *cluster_yaml, const char *user_yaml)
@@ -586,11 +579,11 @@ static void test_retry_after_429(void **state)
     fa_push(f->srv, &busy);
     fa_push_json(f->srv, 201, "{\"kind\":\"Tenant\"}");
     json_t *obj = json_pack("{s:{s:s}}", "metadata", "name", "a");
-    double t0 = now_s();
+    double t0 = tu_now();
     pb_err e = {0};
     /* 429 means the server did nothing: even a POST is repeated. */
     assert_int_equal(kube_create(f->c, &TENANTS, "ns", obj, NULL, NULL, &e), 0);
-    double dt = now_s() - t0;
+    double dt = tu_now() - t0;
     assert_true(dt >= 0.9);
     assert_true(dt < 5);
     assert_int_equal(fa_nreqs(f->srv), 2);
@@ -653,9 +646,9 @@ static void wake_fd_ends_retries(fixture *f, int client_wide)
         fa_push_json(f->srv, 503, busy);
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, wake_later, &fd), 0);
-    double t0 = now_s();
+    double t0 = tu_now();
     assert_int_equal(kube_list(c, &TENANTS, NULL, o, &out, &e), PB_EUNAVAILABLE);
-    double dt = now_s() - t0;
+    double dt = tu_now() - t0;
     pthread_join(t, NULL);
     assert_null(out);
     assert_int_equal(fa_nreqs(f->srv), 1);
@@ -664,9 +657,9 @@ static void wake_fd_ends_retries(fixture *f, int client_wide)
 
     /* Already readable: one try, no wait. */
     pb_err_clear(&e);
-    t0 = now_s();
+    t0 = tu_now();
     assert_int_equal(kube_get(c, &TENANTS, "ns", "a", o, &out, &e), PB_EUNAVAILABLE);
-    assert_true(now_s() - t0 < 2.0);
+    assert_true(tu_now() - t0 < 2.0);
     assert_int_equal(fa_nreqs(f->srv), 2);
 
     /* Without it (never set, or set back to 0) the two 503s left are
@@ -709,10 +702,10 @@ static void test_request_timeout_bounds_retries(void **state)
     kube_request_opts o = {.timeout_ms = 300};
     json_t *out = NULL;
     pb_err e = {0};
-    double t0 = now_s();
+    double t0 = tu_now();
     /* Tries at 0 and 0.2 s; the next would start at 0.6 s, past 0.3. */
     assert_int_equal(kube_get(c, &TENANTS, "ns", "a", &o, &out, &e), PB_EUNAVAILABLE);
-    double dt = now_s() - t0;
+    double dt = tu_now() - t0;
     assert_int_equal(fa_nreqs(f->srv), 2);
     assert_true(dt >= 0.19 && dt < 2.0); /* 0.2 s of backoff (sleeps round down); all five tries: 6.2 s */
     kube_client_free(c);
@@ -721,9 +714,9 @@ static void test_request_timeout_bounds_retries(void **state)
     c = make_client(f, NULL, &opt);
     fa_resp hang = {.chunk = 1, .body = "{", .hang = 1};
     fa_push(f->srv, &hang);
-    t0 = now_s();
+    t0 = tu_now();
     assert_int_equal(kube_get(c, &TENANTS, "ns", "a", &o, &out, &e), PB_ETIMEOUT);
-    dt = now_s() - t0;
+    dt = tu_now() - t0;
     assert_true(dt >= 0.29 && dt < 2.0);
     kube_client_free(c);
 }
@@ -739,9 +732,9 @@ static void *get_hung(void *arg)
 {
     hung_get *g = arg;
     json_t *out = NULL;
-    double t0 = now_s();
+    double t0 = tu_now();
     g->rc = kube_get(g->c, &TENANTS, "ns", "a", NULL, &out, &g->err);
-    g->took = now_s() - t0;
+    g->took = tu_now() - t0;
     json_decref(out);
     return NULL;
 }
@@ -766,7 +759,7 @@ static void cut_off(fixture *f, int close_it)
         kube_client_close(c, "leader election lost");
         kube_client_close(c, "a later reason is ignored");
     } else {
-        kube_client_set_cutoff(c, now_s());
+        kube_client_set_cutoff(c, tu_now());
     }
     pthread_join(t, NULL);
     int want = close_it ? PB_ECANCELED : PB_ETIMEOUT;
@@ -855,9 +848,9 @@ static void test_connection_refused_and_timeout(void **state)
     c = make_client(f, NULL, &opt);
     fa_resp hang = {.chunk = 1, .body = "{", .hang = 1};
     fa_push(f->srv, &hang);
-    double t0 = now_s();
+    double t0 = tu_now();
     assert_int_equal(kube_get(c, &TENANTS, "ns", "a", NULL, &out, &e), PB_ETIMEOUT);
-    assert_true(now_s() - t0 < 3);
+    assert_true(tu_now() - t0 < 3);
     kube_client_free(c);
 }
 
@@ -1192,10 +1185,10 @@ static void test_shared_between_threads(void **state)
 static void test_ratelimit_timing(void **state)
 {
     kube_ratelimit *rl = kube_ratelimit_new(20, 2);
-    double t0 = now_s();
+    double t0 = tu_now();
     for (int i = 0; i < 12; i++)
         kube_ratelimit_wait(rl);
-    double dt = now_s() - t0;
+    double dt = tu_now() - t0;
     /* 2 from the burst, then 10 at 20/s: 0.5 s. */
     assert_true(dt >= 0.42);
     assert_true(dt < 3.0);
@@ -1226,12 +1219,12 @@ static void test_ratelimit_threads(void **state)
 {
     kube_ratelimit *rl = kube_ratelimit_new(50, 1);
     pthread_t t[4];
-    double t0 = now_s();
+    double t0 = tu_now();
     for (int i = 0; i < 4; i++)
         pthread_create(&t[i], NULL, limiter_thread, rl);
     for (int i = 0; i < 4; i++)
         pthread_join(t[i], NULL);
-    double dt = now_s() - t0;
+    double dt = tu_now() - t0;
     /* 20 tokens, 1 up front, 19 at 50/s: 0.38 s whatever the interleaving. */
     assert_true(dt >= 0.33);
     assert_true(dt < 3.0);
@@ -1245,13 +1238,13 @@ static void test_client_rate_limited(void **state)
     kube_client *c = make_client(f, NULL, &opt);
     for (int i = 0; i < 4; i++)
         fa_push_json(f->srv, 200, "{}");
-    double t0 = now_s();
+    double t0 = tu_now();
     for (int i = 0; i < 4; i++) {
         json_t *out = NULL;
         assert_int_equal(kube_get(c, &TENANTS, "ns", "a", NULL, &out, NULL), 0);
         json_decref(out);
     }
-    double dt = now_s() - t0;
+    double dt = tu_now() - t0;
     assert_true(dt >= 0.25);
     assert_true(dt < 3.0);
     kube_client_free(c);

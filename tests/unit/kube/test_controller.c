@@ -15,13 +15,6 @@
 #include "kube/kmetrics.h"
 #include "util/metrics.h"
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* --- an informer source fed by the test ------------------------------------ */
 
 typedef struct pipe_src {
@@ -140,8 +133,8 @@ static double time_of(calls *c, const char *key, int i)
 
 static int wait_count(calls *c, const char *key, int n, double timeout)
 {
-    double until = now_s() + timeout;
-    while (count_of(c, key) < n && now_s() < until)
+    double until = tu_now() + timeout;
+    while (count_of(c, key) < n && tu_now() < until)
         usleep(1000);
     return count_of(c, key);
 }
@@ -160,7 +153,7 @@ static controller_result reconcile(controller_ctx *ctx, const char *key, pb_err 
         arr = json_array();
         json_object_set_new(c->times, key, arr);
     }
-    json_array_append_new(arr, json_real(now_s()));
+    json_array_append_new(arr, json_real(tu_now()));
     int n = (int)json_array_size(arr);
     pthread_mutex_unlock(&c->mu);
     if (c->hold)
@@ -530,9 +523,9 @@ static void test_stop_deadline(void **state)
     assert_int_equal(controller_start(c, NULL), 0);
     controller_enqueue(c, "ns/slow");
     assert_int_equal(wait_count(k, "ns/slow", 1, 5), 1);
-    double t0 = now_s();
+    double t0 = tu_now();
     assert_int_equal(controller_stop(c, 0.05), PB_ETIMEOUT);
-    assert_true(now_s() - t0 < 0.5); /* did not wait for the 0.6 s reconcile */
+    assert_true(tu_now() - t0 < 0.5); /* did not wait for the 0.6 s reconcile */
     controller_enqueue(c, "ns/after-stop"); /* ignored */
     controller_free(c);                     /* joins the slow worker */
     assert_int_equal(count_of(k, "ns/after-stop"), 0);

@@ -79,13 +79,6 @@ static int fake_list(void *ud, informer_page_fn fn, void *fn_ud, pb_err *err)
     return 0;
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static int fake_watch_fn(void *ud, const char *rv, double timeout_s, informer_watch_fn fn, void *fn_ud,
                          const atomic_int *stop, pb_err *err)
 {
@@ -114,8 +107,8 @@ static int fake_watch_fn(void *ud, const char *rv, double timeout_s, informer_wa
     }
     /* Script over: a quiet stream until stop or the requested timeout. */
     atomic_store(&f->idle, 1);
-    double until = now_s() + timeout_s;
-    while (!atomic_load(stop) && now_s() < until)
+    double until = tu_now() + timeout_s;
+    while (!atomic_load(stop) && tu_now() < until)
         usleep(2000);
     atomic_store(&f->idle, 0);
     return 0;
@@ -189,8 +182,8 @@ static int rec_count(rec *r)
 
 static void wait_idle(fake_src *f)
 {
-    double until = now_s() + 5;
-    while (!atomic_load(&f->idle) && now_s() < until)
+    double until = tu_now() + 5;
+    while (!atomic_load(&f->idle) && tu_now() < until)
         usleep(1000);
     assert_true(atomic_load(&f->idle));
 }
@@ -371,11 +364,11 @@ static void test_list_errors_back_off_then_sync(void **state)
     };
     rec r = {0};
     informer_options o = FAST;
-    double t0 = now_s();
+    double t0 = tu_now();
     informer *inf = start(&f, &r, &o);
     assert_int_equal(informer_wait_for_sync(inf, 5), 0);
     /* two backoffs: 5 ms then 10 ms */
-    assert_true(now_s() - t0 >= 0.014);
+    assert_true(tu_now() - t0 >= 0.014);
     assert_int_equal(f.list_calls, 3);
     informer_free(inf);
 }
@@ -388,9 +381,9 @@ static void test_stop_during_backoff_and_sync_timeout(void **state)
     informer *inf = start(&f, &r, &o);
     assert_int_equal(informer_wait_for_sync(inf, 0.05), PB_ETIMEOUT);
     assert_false(informer_has_synced(inf));
-    double t0 = now_s();
+    double t0 = tu_now();
     informer_stop(inf);
-    assert_true(now_s() - t0 < 1.0);
+    assert_true(tu_now() - t0 < 1.0);
     assert_int_equal(informer_wait_for_sync(inf, 1), PB_ECANCELED);
     informer_stop(inf); /* idempotent */
     informer_free(inf);
@@ -406,8 +399,8 @@ static void test_resync_redelivers_updates(void **state)
     informer_options o = FAST;
     o.resync_s = 0.05;
     informer *inf = start(&f, &r, &o);
-    double until = now_s() + 5;
-    while (rec_count(&r) < 3 && now_s() < until)
+    double until = tu_now() + 5;
+    while (rec_count(&r) < 3 && tu_now() < until)
         usleep(2000);
     informer_stop(inf);
     assert_true(rec_count(&r) >= 3);
@@ -513,8 +506,8 @@ static void test_kube_source_end_to_end(void **state)
     informer_handler h = handler_of(&r);
     assert_int_equal(informer_add_handler(inf, &h, &e), 0);
     assert_int_equal(informer_start(inf, &e), 0);
-    double until = now_s() + 5;
-    while (fa_nreqs(srv) < 4 && now_s() < until)
+    double until = tu_now() + 5;
+    while (fa_nreqs(srv) < 4 && tu_now() < until)
         usleep(2000);
     usleep(50000);
     const char *want[] = {"add /a 4", "add /c 5", "add /b 6", "update /c 5->11", "delete /a 4"};
@@ -523,9 +516,9 @@ static void test_kube_source_end_to_end(void **state)
      * wakes it (informer_source.wake), or this would wait for its idle
      * guard (35 s). Past curl's own one-off timer (200 ms) first. */
     usleep(400000);
-    double t0 = now_s();
+    double t0 = tu_now();
     informer_free(inf);
-    assert_true(now_s() - t0 < 2.0);
+    assert_true(tu_now() - t0 < 2.0);
 
     assert_int_equal(fa_nreqs(srv), 4);
     const fa_req *q = fa_req_at(srv, 0);

@@ -19,13 +19,6 @@
 #include "kube/config.h"
 #include "kube/manager.h"
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* --- fakes ----------------------------------------------------------------- */
 
 static int src_list(void *ud, informer_page_fn fn, void *fn_ud, pb_err *err)
@@ -43,8 +36,8 @@ static int src_list(void *ud, informer_page_fn fn, void *fn_ud, pb_err *err)
 static int src_watch(void *ud, const char *rv, double timeout_s, informer_watch_fn fn, void *fn_ud,
                      const atomic_int *stop, pb_err *err)
 {
-    double until = now_s() + timeout_s;
-    while (!atomic_load(stop) && now_s() < until)
+    double until = tu_now() + timeout_s;
+    while (!atomic_load(stop) && tu_now() < until)
         usleep(2000);
     return 0;
 }
@@ -216,8 +209,8 @@ static void start_run(runner *r, manager *m)
 
 static int wait_reconciles(app *a, int n, double timeout)
 {
-    double until = now_s() + timeout;
-    while (atomic_load(&a->reconciles) < n && now_s() < until)
+    double until = tu_now() + timeout;
+    while (atomic_load(&a->reconciles) < n && tu_now() < until)
         usleep(2000);
     return atomic_load(&a->reconciles);
 }
@@ -265,7 +258,7 @@ static void test_leader_election_gates_controllers(void **state)
     snprintf(lease.rec.resource_version, sizeof lease.rec.resource_version, "1");
     manager *m = build(&a, &lease, &sink, 1, TENANTS, 0);
     runner r;
-    double t0 = now_s();
+    double t0 = tu_now();
     start_run(&r, m);
     usleep(400000);
     char why[64];
@@ -275,7 +268,7 @@ static void test_leader_election_gates_controllers(void **state)
     assert_int_equal(atomic_load(&a.reconciles), 0);
     /* ... which "other" stops renewing: taken over after its 1 s. */
     assert_true(wait_reconciles(&a, 2, 5) >= 2);
-    assert_true(now_s() - t0 >= 0.9);
+    assert_true(tu_now() - t0 >= 0.9);
     assert_true(manager_is_leader(m));
     leader_record rec;
     lease_snapshot(&lease, &rec);
@@ -428,9 +421,9 @@ static void test_cache_sync_timeout(void **state)
     fake_sink sink = {0};
     manager *m = build(&a, NULL, &sink, 0, NULL, 0);
     pb_err e;
-    double t0 = now_s();
+    double t0 = tu_now();
     assert_int_equal(manager_run(m, &e), PB_ETIMEOUT);
-    assert_true(now_s() - t0 < 3);
+    assert_true(tu_now() - t0 < 3);
     assert_non_null(strstr(e.msg, "caches to sync"));
     assert_int_equal(atomic_load(&a.reconciles), 0);
     char why[64];
@@ -446,11 +439,11 @@ static void test_shutdown_deadline(void **state)
     runner r;
     start_run(&r, m);
     usleep(100000); /* both keys are now stuck in reconcile */
-    double t0 = now_s();
+    double t0 = tu_now();
     manager_stop(m);
     /* Shutdown deadline is 2 s; reconciles finish at ~1.2 s: waited for. */
     pthread_join(r.t, NULL);
-    double took = now_s() - t0;
+    double took = tu_now() - t0;
     assert_int_equal(r.rc, 0);
     assert_true(took >= 0.9);
     assert_true(took < 2.5);
@@ -476,10 +469,10 @@ static void test_shutdown_cuts_hung_requests(void **state)
     start_run(&r, m);
     while (fa_nreqs(srv) < 2) /* both workers wait on their GET */
         usleep(1000);
-    double t0 = now_s();
+    double t0 = tu_now();
     manager_stop(m);
     pthread_join(r.t, NULL);
-    double took = now_s() - t0;
+    double took = tu_now() - t0;
     /* Deadline 2 s, the drain 1.5 s of it (0.5 s kept for the Events),
      * requests cut from 0.75 s (libcurl notices within a second) so that
      * their reconciles end in the drain. */

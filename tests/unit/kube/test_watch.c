@@ -276,13 +276,6 @@ typedef struct fixture {
     kube_client *c;
 } fixture;
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static kube_client *make_client(fixture *f, long idle_ms)
 {
     char url[128], yaml[1024];
@@ -443,9 +436,9 @@ static double hung_watch(fixture *f, stopper *s, const kube_request_opts *o, int
     pthread_create(&t, NULL, stop_later, s);
     rec r = {0};
     pb_err e = {0};
-    double t0 = now_s();
+    double t0 = tu_now();
     assert_int_equal(kube_watch(f->c, &TENANTS, NULL, o, on_event, &r, s->flag, &e), 0);
-    double dt = now_s() - t0;
+    double dt = tu_now() - t0;
     pthread_join(t, NULL);
     *events = r.n;
     return dt;
@@ -494,9 +487,9 @@ static void test_watch_hung_stream_idle_guard(void **state)
     fa_push(f->srv, &resp);
     rec r = {0};
     pb_err e = {0};
-    double t0 = now_s();
+    double t0 = tu_now();
     assert_int_equal(kube_watch(c, &TENANTS, NULL, NULL, on_event, &r, NULL, &e), PB_ETIMEOUT);
-    double dt = now_s() - t0;
+    double dt = tu_now() - t0;
     assert_int_equal(r.n, 1);
     assert_true(dt >= 0.35);
     assert_true(dt < 3.0);
@@ -512,10 +505,10 @@ static void test_watch_callback_stops(void **state)
     fa_push(f->srv, &resp);
     rec r = {.stop_after = 3};
     pb_err e = {0};
-    double t0 = now_s();
+    double t0 = tu_now();
     assert_int_equal(kube_watch(f->c, &TENANTS, NULL, NULL, on_event, &r, NULL, &e), 0);
     assert_int_equal(r.n, 3);
-    assert_true(now_s() - t0 < 2.0);
+    assert_true(tu_now() - t0 < 2.0);
 }
 
 static void test_watch_connection_refused(void **state)

@@ -11,13 +11,6 @@
 
 #include "kube/workqueue.h"
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static workqueue *new_queue(double qps)
 {
     workqueue_options o = {.qps = qps};
@@ -122,8 +115,8 @@ static void test_concurrent_adds_never_process_key_twice_at_once(void **state)
     for (int i = 0; i < 3; i++)
         pthread_join(adders[i], NULL);
     /* Every add has happened; wait for the queue to go idle. */
-    double deadline = now_s() + 10;
-    while ((workqueue_len(c->q) > 0 || workqueue_in_flight(c->q) > 0) && now_s() < deadline)
+    double deadline = tu_now() + 10;
+    while ((workqueue_len(c->q) > 0 || workqueue_in_flight(c->q) > 0) && tu_now() < deadline)
         usleep(1000);
     assert_int_equal(workqueue_len(c->q), 0);
     assert_int_equal(workqueue_shutdown_drain(c->q, 5), 0);
@@ -207,25 +200,25 @@ static void test_token_bucket(void **state)
 static void test_add_after_ordering(void **state)
 {
     workqueue *q = new_queue(0);
-    double t0 = now_s();
+    double t0 = tu_now();
     workqueue_add_after(q, "c", 0.15);
     workqueue_add_after(q, "a", 0.05);
     workqueue_add_after(q, "b", 0.10);
     workqueue_add_after(q, "a", 0.50); /* later than pending: ignored */
     assert_int_equal(workqueue_len(q), 0);
     expect_get(q, "a");
-    assert_true(now_s() - t0 >= 0.045);
+    assert_true(tu_now() - t0 >= 0.045);
     expect_get(q, "b");
     expect_get(q, "c");
-    assert_true(now_s() - t0 >= 0.145);
-    assert_true(now_s() - t0 < 2.0);
+    assert_true(tu_now() - t0 >= 0.145);
+    assert_true(tu_now() - t0 < 2.0);
 
     /* An earlier add_after replaces a later one. */
-    t0 = now_s();
+    t0 = tu_now();
     workqueue_add_after(q, "d", 5.0);
     workqueue_add_after(q, "d", 0.02);
     expect_get(q, "d");
-    assert_true(now_s() - t0 < 1.0);
+    assert_true(tu_now() - t0 < 1.0);
     /* Non-positive delay is a plain add. */
     workqueue_add_after(q, "e", 0);
     assert_int_equal(workqueue_len(q), 1);
@@ -290,11 +283,11 @@ static void test_add_after_dedups_with_queued(void **state)
 static void test_rate_limited_add(void **state)
 {
     workqueue *q = new_queue(0);
-    double t0 = now_s();
+    double t0 = tu_now();
     workqueue_add_rate_limited(q, "r");   /* 5 ms */
     workqueue_add_rate_limited(q, "r");   /* 10 ms, later than pending: kept at 5 ms */
     expect_get(q, "r");
-    assert_true(now_s() - t0 >= 0.004);
+    assert_true(tu_now() - t0 >= 0.004);
     assert_int_equal(workqueue_num_requeues(q, "r"), 2);
     workqueue_free(q);
 }
@@ -333,9 +326,9 @@ static void test_shutdown_drain_waits_for_in_flight(void **state)
     pthread_t t;
     pthread_create(&t, NULL, slow_worker, &s);
     wait_got(&s);
-    double t0 = now_s();
+    double t0 = tu_now();
     assert_int_equal(workqueue_shutdown_drain(s.q, 5), 0);
-    double took = now_s() - t0;
+    double took = tu_now() - t0;
     assert_true(took >= 0.1);
     assert_true(took < 4);
     assert_int_equal(workqueue_in_flight(s.q), 0);
@@ -357,9 +350,9 @@ static void test_shutdown_drain_deadline(void **state)
     pthread_t t;
     pthread_create(&t, NULL, slow_worker, &s);
     wait_got(&s);
-    double t0 = now_s();
+    double t0 = tu_now();
     assert_int_equal(workqueue_shutdown_drain(s.q, 0.1), PB_ETIMEOUT);
-    double took = now_s() - t0;
+    double took = tu_now() - t0;
     assert_true(took >= 0.09);
     assert_true(took < 0.75); /* did not wait for the 0.8 s reconcile */
     pthread_join(t, NULL);
