@@ -454,14 +454,14 @@ static void shutdown_all(manager *m, int controllers_started)
      * stuck on a hung API server then returns within the drain, instead
      * of holding the process until its request times out and the kubelet
      * kills it with the Lease unreleased. */
-    double now = mono_now();
     double reserve = m->release_s + 0.5;
     if (reserve > m->shutdown_timeout_s / 3)
         reserve = m->shutdown_timeout_s / 3;
     double drain_until = deadline - reserve;
     /* libcurl looks at a transfer's progress about once a second when no
      * data comes: cut 1.5 s (or half the drain) before the end. */
-    double wind_down = (drain_until - now) / 2 < 1.5 ? (drain_until - now) / 2 : 1.5;
+    double drain_s = m->shutdown_timeout_s - reserve;
+    double wind_down = drain_s / 2 < 1.5 ? drain_s / 2 : 1.5;
     kube_client_set_cutoff(m->client, drain_until - wind_down);
     if (controllers_started) {
         /* Every queue stops handing out work first, then each drains with
