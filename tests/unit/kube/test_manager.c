@@ -19,6 +19,8 @@
 #include "kube/config.h"
 #include "kube/manager.h"
 
+static const kube_gvr TENANTS_GVR = {"paybill.dev", "v1alpha1", "tenants"};
+
 /* --- fakes ----------------------------------------------------------------- */
 
 static int src_list(void *ud, informer_page_fn fn, void *fn_ud, pb_err *err)
@@ -139,10 +141,9 @@ static controller_result reconcile(controller_ctx *ctx, const char *key, pb_err 
     if (a->hold)
         usleep(a->hold);
     if (a->call_api) {
-        static const kube_gvr tenants = {"paybill.dev", "v1alpha1", "tenants"};
         json_t *obj = NULL;
         pb_err e;
-        if (kube_get(manager_client(a->m), &tenants, NULL, key, NULL, &obj, &e) == PB_ETIMEOUT)
+        if (kube_get(manager_client(a->m), &TENANTS_GVR, NULL, key, NULL, &obj, &e) == PB_ETIMEOUT)
             atomic_fetch_add(&a->cut, 1);
         json_decref(obj);
     }
@@ -314,10 +315,9 @@ static void test_losing_the_lease_stops_everything(void **state)
     lease_snapshot(&lease, &rec);
     assert_string_equal(rec.holder, "thief"); /* not released: it is not ours */
     /* Fenced: nothing more leaves this replica. */
-    static const kube_gvr tenants = {"paybill.dev", "v1alpha1", "tenants"};
     json_t *out = NULL;
     pb_err e;
-    assert_int_equal(kube_get(manager_client(m), &tenants, NULL, "t1", NULL, &out, &e), PB_ECANCELED);
+    assert_int_equal(kube_get(manager_client(m), &TENANTS_GVR, NULL, "t1", NULL, &out, &e), PB_ECANCELED);
     assert_non_null(strstr(e.msg, "leader election lost"));
     assert_int_equal(fa_nreqs(srv), 0);
     manager_free(m);
@@ -495,9 +495,8 @@ static void test_bad_input(void **state)
     manager_options plain = {0};
     assert_int_equal(manager_new(&plain, &m, &e), 0);
     assert_null(manager_recorder(m)); /* neither client nor sink */
-    kube_gvr g = {"paybill.dev", "v1alpha1", "tenants"};
     informer *inf;
-    assert_int_equal(manager_informer(m, &g, NULL, &inf, &e), PB_EINVAL); /* no client */
+    assert_int_equal(manager_informer(m, &TENANTS_GVR, NULL, &inf, &e), PB_EINVAL); /* no client */
     informer_source s = source(TENANTS);
     assert_int_equal(manager_add_informer(m, "k", &s, &inf, &e), 0);
     assert_int_equal(manager_add_informer(m, "k", &s, &inf, &e), PB_EEXIST);
@@ -539,11 +538,10 @@ static void test_shared_informers_on_a_client(void **state)
     assert_int_equal(manager_new(&o, &m, &e), 0); /* Lease API and event sink on the client */
     assert_ptr_equal(manager_client(m), c);
     assert_non_null(manager_recorder(m));
-    kube_gvr tenants = {"paybill.dev", "v1alpha1", "tenants"};
     kube_gvr pods = {"", "v1", "pods"};
     informer *a = NULL, *b = NULL, *p = NULL, *pns = NULL;
-    assert_int_equal(manager_informer(m, &tenants, NULL, &a, &e), 0);
-    assert_int_equal(manager_informer(m, &tenants, NULL, &b, &e), 0);
+    assert_int_equal(manager_informer(m, &TENANTS_GVR, NULL, &a, &e), 0);
+    assert_int_equal(manager_informer(m, &TENANTS_GVR, NULL, &b, &e), 0);
     assert_ptr_equal(a, b); /* one informer per GVR, shared */
     assert_string_equal(informer_name(a), "tenants.paybill.dev/v1alpha1");
     assert_int_equal(manager_informer(m, &pods, NULL, &p, &e), 0);
