@@ -370,6 +370,14 @@ FA_FN void fa_push_json(fa_server *s, int status, const char *body)
     fa_push(s, &r);
 }
 
+/* A reply that starts (headers and one byte of body) and never ends: an
+ * API server that stopped answering mid-request. */
+FA_FN void fa_push_hang(fa_server *s)
+{
+    fa_resp r = {.chunk = 1, .body = "{", .hang = 1};
+    fa_push(s, &r);
+}
+
 FA_FN int fa_nreqs(fa_server *s)
 {
     pthread_mutex_lock(&s->mu);

@@ -614,6 +614,9 @@ static void test_retries_are_bounded(void **state)
 /* Readable wake_fd: a list or get makes no more tries and answers with the
  * last failure, at once instead of after the backoff (an informer stopping
  * while the server is down). */
+/* What an API server that is down answers. */
+static const char BUSY[] = "{\"kind\":\"Status\",\"reason\":\"ServiceUnavailable\",\"message\":\"down\",\"code\":503}";
+
 static void *wake_later(void *arg)
 {
     struct timespec ts = {0, 100 * 1000000L};
@@ -631,7 +634,6 @@ static void wake_fd_ends_retries(fixture *f, int client_wide)
 {
     kube_client_options opt = {.qps = 1000, .burst = 1000, .backoff_base_ms = 5000, .max_retries = 3};
     kube_client *c = make_client(f, NULL, &opt);
-    const char *busy = "{\"kind\":\"Status\",\"reason\":\"ServiceUnavailable\",\"message\":\"down\",\"code\":503}";
     int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     assert_true(fd > 0);
     kube_request_opts named = {.wake_fd = fd};
@@ -643,7 +645,7 @@ static void wake_fd_ends_retries(fixture *f, int client_wide)
 
     /* Not yet readable: woken in the middle of the 5 s wait. */
     for (int i = 0; i < 4; i++)
-        fa_push_json(f->srv, 503, busy);
+        fa_push_json(f->srv, 503, BUSY);
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, wake_later, &fd), 0);
     double t0 = tu_now();
@@ -696,9 +698,8 @@ static void test_request_timeout_bounds_retries(void **state)
     fixture *f = *state;
     kube_client_options opt = {.qps = 1000, .burst = 1000, .backoff_base_ms = 200, .max_retries = 5};
     kube_client *c = make_client(f, NULL, &opt); /* 30 s a try by default */
-    const char *busy = "{\"kind\":\"Status\",\"reason\":\"ServiceUnavailable\",\"message\":\"down\",\"code\":503}";
     for (int i = 0; i < 2; i++) /* a third try would find no answer queued */
-        fa_push_json(f->srv, 503, busy);
+        fa_push_json(f->srv, 503, BUSY);
     kube_request_opts o = {.timeout_ms = 300};
     json_t *out = NULL;
     pb_err e = {0};
@@ -712,8 +713,7 @@ static void test_request_timeout_bounds_retries(void **state)
 
     /* A reply that never ends: cut at the budget, not the client's 30 s. */
     c = make_client(f, NULL, &opt);
-    fa_resp hang = {.chunk = 1, .body = "{", .hang = 1};
-    fa_push(f->srv, &hang);
+    fa_push_hang(f->srv);
     t0 = tu_now();
     assert_int_equal(kube_get(c, &TENANTS, "ns", "a", &o, &out, &e), PB_ETIMEOUT);
     dt = tu_now() - t0;
@@ -747,8 +747,7 @@ static void cut_off(fixture *f, int close_it)
 {
     kube_client_options opt = {.qps = 1000, .burst = 1000, .backoff_base_ms = 5, .max_retries = 3};
     kube_client *c = make_client(f, NULL, &opt);
-    fa_resp hang = {.chunk = 1, .body = "{", .hang = 1};
-    fa_push(f->srv, &hang);
+    fa_push_hang(f->srv);
     hung_get g = {.c = c};
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, get_hung, &g), 0);
@@ -846,8 +845,7 @@ static void test_connection_refused_and_timeout(void **state)
 
     /* A server that answers headers and then nothing: the request times out. */
     c = make_client(f, NULL, &opt);
-    fa_resp hang = {.chunk = 1, .body = "{", .hang = 1};
-    fa_push(f->srv, &hang);
+    fa_push_hang(f->srv);
     double t0 = tu_now();
     assert_int_equal(kube_get(c, &TENANTS, "ns", "a", NULL, &out, &e), PB_ETIMEOUT);
     assert_true(tu_now() - t0 < 3);

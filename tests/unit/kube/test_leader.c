@@ -500,8 +500,7 @@ static void test_kube_lease_api(void **state)
 
     /* A server that stops answering: the call ends with its budget (the
      * client's own timeout is 30 s). */
-    fa_resp hang = {.chunk = 1, .body = "{", .hang = 1};
-    fa_push(srv, &hang);
+    fa_push_hang(srv);
     double t0 = tu_now();
     assert_int_equal(api.get(api.ud, 0.3, &rec, &e), PB_ETIMEOUT);
     double dt = tu_now() - t0;

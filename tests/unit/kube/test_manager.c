@@ -461,9 +461,8 @@ static void test_shutdown_cuts_hung_requests(void **state)
     fa_server *srv = fa_start(NULL);
     char *dir;
     a.client = fa_client(srv, &dir);
-    fa_resp hang = {.chunk = 1, .body = "{", .hang = 1};
-    fa_push(srv, &hang);
-    fa_push(srv, &hang);
+    fa_push_hang(srv);
+    fa_push_hang(srv);
     manager *m = build(&a, NULL, &sink, 0, TENANTS, 0);
     runner r;
     start_run(&r, m);
