@@ -423,7 +423,8 @@ static void connect_inbox(billing *b)
     char *ci = NULL;
     int rc = operator_db_admin_conninfo(b->op, OP_DB_SHARED, &ci, &err);
     if (rc == 0 && !b->pool) {
-        pb_pg_opts o = {.conninfo = ci, .connect_timeout_s = 5, .max_idle_per_db = 2, .max_idle_total = 3};
+        pb_pg_opts o = {.conninfo = ci, .connect_timeout_s = 5, .max_idle_per_db = 2, .max_idle_total = 3,
+                        .cutoff = operator_db_cutoff, .cutoff_ud = b->op};
         rc = pb_pg_pool_new(&o, &b->pool, &err);
     }
     if (ci) {

@@ -190,7 +190,7 @@ static pb_pg_pool *pool_for(billing_usage *u, int which, pb_err *err)
     int rc = operator_db_admin_conninfo(u->op, which, &ci, err);
     if (rc == 0) {
         pb_pg_opts o = {.conninfo = ci, .connect_timeout_s = 5, .statement_timeout_ms = 30000,
-                        .max_idle_per_db = 1, .max_idle_total = 3};
+                        .max_idle_per_db = 1, .max_idle_total = 3, .cutoff = operator_db_cutoff, .cutoff_ud = u->op};
         rc = pb_pg_pool_new(&o, &u->pools[which], err);
     }
     if (ci) {

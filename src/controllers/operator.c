@@ -169,7 +169,9 @@ int operator_db_connect(operator_ctx *op, int which, pb_err *err)
                         .tenant_port = s->port,
                         .sslmode = s->sslmode,
                         .snapshot_dir = op->snapshot_dir,
-                        .connect_timeout_s = 5};
+                        .connect_timeout_s = 5,
+                        .cutoff = operator_db_cutoff,
+                        .cutoff_ud = op};
     rc = pb_tdb_new(&tc, &d->tdb, err);
     pb_secret_wipe(conninfo, strlen(conninfo));
     free(conninfo);
@@ -177,6 +179,12 @@ int operator_db_connect(operator_ctx *op, int which, pb_err *err)
         return pb_err_wrap(err, "database server %s (%s:%d)", s->name, s->host, s->port);
     pb_log_info("database server connected", "server", s->name, "role", s->role, "host", s->host, NULL);
     return 0;
+}
+
+double operator_db_cutoff(void *ud)
+{
+    const operator_ctx *op = ud;
+    return kube_client_cutoff(op->client);
 }
 
 int operator_db_admin_conninfo(operator_ctx *op, int which, char **out, pb_err *err)

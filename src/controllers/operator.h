@@ -139,6 +139,11 @@ int operator_db_connect(operator_ctx *op, int which, pb_err *err);
  * free it) of the configured server of role `which`, read from its Secret.
  * PB_EINVAL when that role is not configured. */
 int operator_db_admin_conninfo(operator_ctx *op, int which, char **out, pb_err *err);
+/* pb_pg_opts.cutoff for every database pool of the operator (ud: the
+ * operator_ctx): the API client's cutoff, so that a reconcile waiting on a
+ * hung PostgreSQL ends with the shutdown's drain as one waiting on a hung
+ * API server does. */
+double operator_db_cutoff(void *ud);
 
 /* The GVR of child kind k (static storage). */
 const kube_gvr *operator_child_gvr(int k);

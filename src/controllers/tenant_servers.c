@@ -196,7 +196,9 @@ int tsrv_get(operator_ctx *op, const char *tenant, struct pb_tdb **tdb, char nam
                             .sslmode = sslmode && *sslmode ? sslmode : "prefer",
                             .snapshot_dir = op->snapshot_dir,
                             .connect_timeout_s = 5,
-                            .max_idle_conns = 1};
+                            .max_idle_conns = 1,
+                            .cutoff = operator_db_cutoff,
+                            .cutoff_ud = op};
         rc = pb_tdb_new(&tc, &t, err);
         if (rc == 0 && (cur = calloc(1, sizeof *cur)) == NULL) {
             pb_tdb_free(t);

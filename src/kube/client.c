@@ -205,6 +205,11 @@ void kube_client_set_cutoff(kube_client *c, double deadline)
         atomic_store(&c->cutoff, deadline > 0 ? deadline : 0);
 }
 
+double kube_client_cutoff(const kube_client *c)
+{
+    return c ? atomic_load(&((kube_client *)c)->cutoff) : 0;
+}
+
 /* 1 once nothing more may go out: the client is closed or its cutoff
  * has passed (a clock read only while a cutoff is set). */
 static int cut_off(kube_client *c)

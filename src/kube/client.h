@@ -281,6 +281,8 @@ void kube_client_close(kube_client *c, const char *reason);
  * a reconcile stuck on a hung API server cannot hold the process past it
  * (the release of the Lease, after the drain, is given its own). */
 void kube_client_set_cutoff(kube_client *c, double deadline);
+/* The cutoff now (0: none), for other waits that should end with it. */
+double kube_client_cutoff(const kube_client *c);
 
 /* Raw request for endpoints outside the resource model (/version,
  * /healthz). path starts with '/'. body may be NULL. out receives the parsed

@@ -23,6 +23,7 @@
 
 #include <inttypes.h>
 #include <libpq-events.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -427,10 +428,11 @@ static int pipe_run(ax_pipe *p, pb_err *e)
         return rc;
     }
     for (int i = 0; i < p->n; i++) {
-        PGresult *r = PQgetResult(p->c);
-        if (!r) { /* the connection is gone */
+        PGresult *r = NULL;
+        int wrc = pb_pg_next_result(p->c, &r, rc ? NULL : e);
+        if (wrc || !r) { /* the connection is gone, or hangs (and was dropped) */
             if (rc == 0) {
-                rc = pb_pg_error(p->c, NULL, e);
+                rc = wrc ? wrc : pb_pg_error(p->c, NULL, e);
                 p->failed = i;
             }
             break;
@@ -468,7 +470,7 @@ static int pipe_run(ax_pipe *p, pb_err *e)
         }
         /* Each statement's answer ends with a NULL. */
         PGresult *extra;
-        while ((extra = PQgetResult(p->c)) != NULL)
+        while (pb_pg_next_result(p->c, &extra, NULL) == 0 && extra != NULL)
             PQclear(extra);
     }
     PQexitPipelineMode(p->c);
@@ -1160,7 +1162,11 @@ static int run_step(pb_ax_tx *tx, const pb_ax_step *s, PGresult **q, PGresult **
     } else {
         ihead = pipe_addp(&p, AXS_HEAD, 1, pt);
     }
+    /* The step's own timeout bounds the wait for its answer too. */
+    if (s->timeout_ms > 0)
+        pb_pg_set_statement_timeout(tx->c, s->timeout_ms < INT_MAX ? (int)s->timeout_ms : INT_MAX);
     rc = pipe_run(&p, e);
+    pb_pg_set_statement_timeout(tx->c, -1);
     const char *state = p.failed >= 0 && p.res[p.failed] ? PQresultErrorField(p.res[p.failed], PG_DIAG_SQLSTATE) : NULL;
     if (rc && pend_failed(&p, ia, il, e)) {
         /* said */

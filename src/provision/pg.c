@@ -7,18 +7,31 @@
  * and never the bottleneck. Keeping the array in return order makes the
  * least recently used connection the first one, which is the one evicted
  * when the total cap is exceeded.
+ *
+ * Bounded waits ("Hung servers" in pg.h): each connection carries its
+ * limits as libpq instance data (conn_limits); every wait goes through
+ * wait_fd, which polls the socket against the deadline and the cutoff, and
+ * a wait that fails drops the connection (drop_conn).
  */
 #include "provision/pg.h"
 
 #include <assert.h>
+#include <errno.h>
+#include <libpq-events.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "util/buf.h"
 #include "util/log.h"
+#include "util/timeutil.h"
+
+#define DEFAULT_GRACE_MS 5000
+#define CUTOFF_SLICE_MS 250 /* how often a wait looks at the cutoff again */
 
 typedef struct {
     char *db; /* PQdb() of the connection */
@@ -81,6 +94,246 @@ int pb_pg_error(PGconn *c, const PGresult *r, pb_err *e)
     return pb_err_set(e, pb_pg_sqlstate_code(state), "SQLSTATE %s: %s", state, m);
 }
 
+/* ---- bounded waits ------------------------------------------------------------ */
+
+typedef struct conn_limits {
+    int connect_ms;   /* connect_timeout: also the bound for the pool's own short statements */
+    int statement_ms; /* the pool's statement_timeout */
+    int current_ms;   /* the session's now (pb_pg_set_statement_timeout), 0: none */
+    int grace_ms;
+    double (*cutoff)(void *ud);
+    void *cutoff_ud;
+} conn_limits;
+
+static int limits_event(PGEventId id, void *info, void *pass)
+{
+    (void)pass;
+    if (id == PGEVT_CONNDESTROY) {
+        PGEventConnDestroy *d = info;
+        free(PQinstanceData(d->conn, limits_event));
+    }
+    return 1;
+}
+
+/* NULL for a connection not made by pb_pg_connect: its waits are bounded
+ * by nothing, as libpq's own. */
+static conn_limits *limits_of(const PGconn *c)
+{
+    return c ? PQinstanceData(c, limits_event) : NULL;
+}
+
+static double mono_s(void)
+{
+    return (double)pb_time_mono_ns() / 1e9;
+}
+
+static double cutoff_of(const conn_limits *l)
+{
+    return l && l->cutoff ? l->cutoff(l->cutoff_ud) : 0;
+}
+
+/* Wait until fd is ready for `events`: 0, PB_ETIMEOUT past deadline (0:
+ * none), PB_ECANCELED past the cutoff, PB_EUNAVAILABLE when poll fails. */
+static int wait_fd(int fd, short events, double deadline, const conn_limits *l)
+{
+    if (fd < 0)
+        return PB_EUNAVAILABLE;
+    for (;;) {
+        double now = mono_s(), cut = cutoff_of(l);
+        if (cut > 0 && now >= cut)
+            return PB_ECANCELED;
+        if (deadline > 0 && now >= deadline)
+            return PB_ETIMEOUT;
+        /* A cutoff may come while we wait: look again every slice. */
+        int ms = l && l->cutoff ? CUTOFF_SLICE_MS : -1;
+        double until = cut > 0 && (deadline <= 0 || cut < deadline) ? cut : deadline;
+        if (until > 0) {
+            double left = (until - now) * 1000.0 + 1;
+            if (ms < 0 || left < ms)
+                ms = (int)left;
+        }
+        struct pollfd p = {.fd = fd, .events = events};
+        int n = poll(&p, 1, ms);
+        if (n > 0)
+            return 0;
+        if (n < 0 && errno != EINTR)
+            return PB_EUNAVAILABLE;
+    }
+}
+
+/* A wait failed: the server is hung, gone, or we are out of time. Shut
+ * the socket down so that libpq reads its end and reports the connection
+ * bad (the pool then closes it, and nothing is ever read from it again),
+ * and say why. */
+static int drop_conn(PGconn *c, int code, int waited_ms, pb_err *e)
+{
+    int fd = PQsocket(c);
+    if (fd >= 0) {
+        shutdown(fd, SHUT_RDWR);
+        PQconsumeInput(c);
+    }
+    if (code == PB_ECANCELED)
+        return pb_err_set(e, code, "postgres: cut off: the shutdown deadline passed (connection dropped)");
+    if (code == PB_ETIMEOUT)
+        return pb_err_set(e, code, "postgres: no answer in %d ms (connection dropped: the server or the network to it hangs)",
+                          waited_ms);
+    return pb_err_set(e, code, "postgres: waiting for the server failed: %s (connection dropped)", strerror(errno));
+}
+
+/* The deadline of a wait for an answer that may take limit_ms (0: none). */
+static double deadline_in(int limit_ms)
+{
+    return limit_ms > 0 ? mono_s() + limit_ms / 1000.0 : 0;
+}
+
+static int answer_ms(const conn_limits *l)
+{
+    return l && l->current_ms > 0 ? l->current_ms + l->grace_ms : 0;
+}
+
+/* Send what libpq still holds (nonblocking mode), reading meanwhile. */
+static int flush_within(PGconn *c, const conn_limits *l, double deadline, int limit_ms, pb_err *e)
+{
+    int f;
+    while ((f = PQflush(c)) == 1) {
+        int rc = wait_fd(PQsocket(c), POLLOUT | POLLIN, deadline, l);
+        if (rc)
+            return drop_conn(c, rc, limit_ms, e);
+        if (!PQconsumeInput(c))
+            return pb_pg_error(c, NULL, e);
+    }
+    return f == 0 ? 0 : pb_pg_error(c, NULL, e);
+}
+
+static int next_result_within(PGconn *c, int limit_ms, PGresult **out, pb_err *e)
+{
+    *out = NULL;
+    const conn_limits *l = limits_of(c);
+    double deadline = deadline_in(limit_ms);
+    int rc = flush_within(c, l, deadline, limit_ms, e);
+    if (rc)
+        return rc;
+    while (PQisBusy(c)) {
+        if ((rc = wait_fd(PQsocket(c), POLLIN, deadline, l)) != 0)
+            return drop_conn(c, rc, limit_ms, e);
+        if (!PQconsumeInput(c))
+            break; /* the connection broke: PQgetResult says how */
+    }
+    *out = PQgetResult(c);
+    return 0;
+}
+
+int pb_pg_next_result(PGconn *c, PGresult **out, pb_err *e)
+{
+    return next_result_within(c, answer_ms(limits_of(c)), out, e);
+}
+
+int pb_pg_wait(PGconn *c, int for_write, pb_err *e)
+{
+    const conn_limits *l = limits_of(c);
+    int limit = answer_ms(l);
+    int rc = wait_fd(PQsocket(c), for_write ? POLLOUT | POLLIN : POLLIN, deadline_in(limit), l);
+    if (rc)
+        return drop_conn(c, rc, limit, e);
+    if (!PQconsumeInput(c) || (for_write && PQflush(c) < 0))
+        return pb_pg_error(c, NULL, e);
+    return 0;
+}
+
+int pb_pg_flush(PGconn *c, pb_err *e)
+{
+    const conn_limits *l = limits_of(c);
+    int limit = answer_ms(l);
+    return flush_within(c, l, deadline_in(limit), limit, e);
+}
+
+void pb_pg_set_statement_timeout(PGconn *c, int ms)
+{
+    conn_limits *l = limits_of(c);
+    if (l)
+        l->current_ms = ms < 0 ? l->statement_ms : ms;
+}
+
+/* PQexec's loop (PostgreSQL 15's PQexecFinish) over bounded waits: the
+ * last result, stopping at COPY. */
+static int collect(PGconn *c, int limit_ms, PGresult **out, pb_err *e)
+{
+    PGresult *last = NULL, *r;
+    int rc;
+    while ((rc = next_result_within(c, limit_ms, &r, e)) == 0 && r) {
+        PQclear(last);
+        last = r;
+        ExecStatusType st = PQresultStatus(r);
+        if (st == PGRES_COPY_IN || st == PGRES_COPY_OUT || st == PGRES_COPY_BOTH || PQstatus(c) == CONNECTION_BAD)
+            break;
+    }
+    if (rc) {
+        PQclear(last);
+        return rc;
+    }
+    if (!last)
+        return pb_pg_error(c, NULL, e);
+    *out = last;
+    return 0;
+}
+
+/* What an earlier command left unread (PQexec drops it too). */
+static int drain(PGconn *c, int limit_ms, pb_err *e)
+{
+    PGresult *r;
+    while (PQtransactionStatus(c) == PQTRANS_ACTIVE && PQpipelineStatus(c) == PQ_PIPELINE_OFF) {
+        int rc = next_result_within(c, limit_ms, &r, e);
+        if (rc)
+            return rc;
+        if (!r)
+            break;
+        ExecStatusType st = PQresultStatus(r);
+        PQclear(r);
+        if (st == PGRES_COPY_IN)
+            PQputCopyEnd(c, "abandoned");
+        else if (st == PGRES_COPY_OUT || st == PGRES_COPY_BOTH)
+            return pb_err_set(e, PB_EINTERNAL, "postgres: a COPY was left unread on the connection");
+    }
+    return 0;
+}
+
+static int run_within(PGconn *c, const char *sql, int limit_ms, PGresult **out, pb_err *e)
+{
+    *out = NULL;
+    int rc = drain(c, limit_ms, e);
+    if (rc)
+        return rc;
+    if (!PQsendQuery(c, sql))
+        return pb_pg_error(c, NULL, e);
+    return collect(c, limit_ms, out, e);
+}
+
+int pb_pg_run(PGconn *c, const char *sql, PGresult **out, pb_err *e)
+{
+    return run_within(c, sql, answer_ms(limits_of(c)), out, e);
+}
+
+/* The pool's own statements (a liveness check, the reset on return, a
+ * rollback) are trivial: a connection's time to answer them is bounded
+ * like a connection attempt, not like the caller's statements. */
+static int short_ms(const PGconn *c)
+{
+    const conn_limits *l = limits_of(c);
+    return l ? l->connect_ms : 0;
+}
+
+/* Run sql within the short bound; its status, or PGRES_FATAL_ERROR when it
+ * got no answer. */
+static ExecStatusType run_short(PGconn *c, const char *sql)
+{
+    PGresult *r = NULL;
+    pb_err e;
+    pb_err_clear(&e);
+    ExecStatusType st = run_within(c, sql, short_ms(c), &r, &e) == 0 ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+    PQclear(r);
+    return st;
+}
+
 /* ---- connections ----------------------------------------------------------- */
 
 /* Server notices and warnings go to our log, not to stderr. */
@@ -92,18 +345,34 @@ static void log_notice(void *arg, const PGresult *r)
     pb_log_warn("postgres notice", "message", m, "sqlstate", PQresultErrorField(r, PG_DIAG_SQLSTATE), NULL);
 }
 
+/* Drive PQconnectPoll to the end within timeout_s (libpq leaves
+ * connect_timeout to whoever polls) and the cutoff. */
+static int connect_within(PGconn *c, int timeout_s, const conn_limits *l)
+{
+    double deadline = mono_s() + timeout_s;
+    PostgresPollingStatusType ps = PGRES_POLLING_WRITING;
+    while (ps != PGRES_POLLING_OK && ps != PGRES_POLLING_FAILED) {
+        int rc = wait_fd(PQsocket(c), ps == PGRES_POLLING_READING ? POLLIN : POLLOUT, deadline, l);
+        if (rc)
+            return rc;
+        ps = PQconnectPoll(c);
+    }
+    return ps == PGRES_POLLING_OK ? 0 : PB_EUNAVAILABLE;
+}
+
 int pb_pg_connect(const pb_pg_opts *o, const char *dbname, PGconn **out, pb_err *e)
 {
     *out = NULL;
     char timeout[16], options[512];
-    snprintf(timeout, sizeof timeout, "%d", o->connect_timeout_s > 0 ? o->connect_timeout_s : 10);
+    int timeout_s = o->connect_timeout_s > 0 ? o->connect_timeout_s : 10;
+    int statement_ms = o->statement_timeout_ms > 0 ? o->statement_timeout_ms : 60000;
+    snprintf(timeout, sizeof timeout, "%d", timeout_s);
     if (o->search_path && (strlen(o->search_path) > 200 || strpbrk(o->search_path, " \\'\"")))
         return pb_err_set(e, PB_EINVAL, "pg: search_path must be comma separated names without spaces");
     snprintf(options, sizeof options,
              "-c statement_timeout=%d -c lock_timeout=%d -c TimeZone=UTC -c client_min_messages=warning%s%s",
-             o->statement_timeout_ms > 0 ? o->statement_timeout_ms : 60000,
-             o->lock_timeout_ms > 0 ? o->lock_timeout_ms : 10000, o->search_path ? " -c search_path=" : "",
-             o->search_path ? o->search_path : "");
+             statement_ms, o->lock_timeout_ms > 0 ? o->lock_timeout_ms : 10000,
+             o->search_path ? " -c search_path=" : "", o->search_path ? o->search_path : "");
     /* Processed in order, later keywords win: the conninfo may set its own
      * application_name, and our dbname/timeouts override the conninfo's. */
     const char *keys[] = {"application_name", "dbname", "dbname", "connect_timeout", "options", NULL};
@@ -112,18 +381,47 @@ int pb_pg_connect(const pb_pg_opts *o, const char *dbname, PGconn **out, pb_err 
         keys[2] = "connect_timeout";
         vals[2] = timeout;
     }
-    PGconn *c = PQconnectdbParams(keys, vals, 1);
-    if (!c)
+    conn_limits *l = calloc(1, sizeof *l);
+    if (!l)
         return pb_err_set(e, PB_ENOMEM, "connecting: out of memory");
-    if (PQstatus(c) != CONNECTION_OK) {
+    *l = (conn_limits){.connect_ms = timeout_s * 1000,
+                       .statement_ms = statement_ms,
+                       .current_ms = statement_ms,
+                       .grace_ms = o->answer_grace_ms > 0 ? o->answer_grace_ms : DEFAULT_GRACE_MS,
+                       .cutoff = o->cutoff,
+                       .cutoff_ud = o->cutoff_ud};
+    PGconn *c = PQconnectStartParams(keys, vals, 1);
+    if (!c) {
+        free(l);
+        return pb_err_set(e, PB_ENOMEM, "connecting: out of memory");
+    }
+    int rc = PQstatus(c) == CONNECTION_BAD ? PB_EUNAVAILABLE : connect_within(c, timeout_s, l);
+    if (rc != 0) {
         char m[PB_ERR_MSG_MAX];
-        snprintf(m, sizeof m, "%s", PQerrorMessage(c));
+        if (rc == PB_ETIMEOUT)
+            snprintf(m, sizeof m, "no answer in %d s (connect_timeout)", timeout_s);
+        else if (rc == PB_ECANCELED)
+            snprintf(m, sizeof m, "cut off: the shutdown deadline passed");
+        else
+            snprintf(m, sizeof m, "%s", PQerrorMessage(c));
         chomp(m);
         PQfinish(c);
-        int code = strstr(m, "password authentication failed") || strstr(m, "permission denied")
-                       ? PB_EUNAUTHORIZED
-                   : strstr(m, "does not exist") ? PB_ENOTFOUND : PB_EUNAVAILABLE;
+        free(l);
+        int code = rc != PB_EUNAVAILABLE ? rc
+                   : strstr(m, "password authentication failed") || strstr(m, "permission denied") ? PB_EUNAUTHORIZED
+                   : strstr(m, "does not exist") ? PB_ENOTFOUND
+                                                 : PB_EUNAVAILABLE;
         return pb_err_set(e, code, "connecting to database %s: %s", dbname ? dbname : "(default)", m);
+    }
+    /* The limits live as long as the connection (limits_event frees them). */
+    if (!PQregisterEventProc(c, limits_event, "paybill-pg-limits", NULL) || !PQsetInstanceData(c, limits_event, l)) {
+        PQfinish(c);
+        free(l);
+        return pb_err_set(e, PB_ENOMEM, "connecting: out of memory");
+    }
+    if (PQsetnonblocking(c, 1) != 0) {
+        PQfinish(c);
+        return pb_err_set(e, PB_EINTERNAL, "connecting: libpq refused nonblocking mode");
     }
     PQsetNoticeReceiver(c, log_notice, NULL);
     *out = c;
@@ -207,9 +505,7 @@ int pb_pg_pool_get(pb_pg_pool *p, const char *dbname, PGconn **out, pb_err *e)
         /* A backend ended while idle (DROP DATABASE ... FORCE, restart,
          * pg_terminate_backend) only shows on the next use: check with an
          * empty query (one cheap round trip) and skip the dead ones. */
-        PGresult *r = PQexec(c, "");
-        int alive = PQresultStatus(r) == PGRES_EMPTY_QUERY && PQstatus(c) == CONNECTION_OK;
-        PQclear(r);
+        int alive = run_short(c, "") == PGRES_EMPTY_QUERY && PQstatus(c) == CONNECTION_OK;
         if (alive)
             break;
         PQfinish(c);
@@ -234,11 +530,9 @@ static void pool_return(pb_pg_pool *p, PGconn *c, int keep)
     keep = keep && PQstatus(c) == CONNECTION_OK && PQtransactionStatus(c) == PQTRANS_IDLE;
     /* Hand the next borrower a clean session whatever this one did:
      * settings, role and session-level advisory locks are reset. */
-    if (keep) {
-        PGresult *r = PQexec(c, "RESET ALL; RESET ROLE; SELECT pg_advisory_unlock_all()");
-        keep = PQresultStatus(r) == PGRES_TUPLES_OK;
-        PQclear(r);
-    }
+    if (keep)
+        keep = run_short(c, "RESET ALL; RESET ROLE; SELECT pg_advisory_unlock_all()") == PGRES_TUPLES_OK;
+    pb_pg_set_statement_timeout(c, -1); /* RESET ALL: the session's is the pool's again */
     char *db = keep ? strdup(PQdb(c)) : NULL;
     PGconn *evict = NULL;
     pthread_mutex_lock(&p->mu);
@@ -360,9 +654,11 @@ char *pb_pg_format(PGconn *c, pb_err *e, const char *fmt, ...)
 
 int pb_pg_exec(PGconn *c, const char *sql, pb_err *e)
 {
-    PGresult *r = PQexec(c, sql);
+    PGresult *r = NULL;
+    int rc = pb_pg_run(c, sql, &r, e);
+    if (rc)
+        return rc;
     ExecStatusType st = PQresultStatus(r);
-    int rc = 0;
     if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && st != PGRES_EMPTY_QUERY)
         rc = pb_pg_error(c, r, e);
     PQclear(r);
@@ -387,10 +683,18 @@ int pb_pg_query(PGconn *c, const char *sql, int nparams, const char *const *para
 {
     if (res)
         *res = NULL;
-    PGresult *r = PQexecParams(c, sql, nparams, NULL, params, NULL, NULL, 0);
+    int limit = answer_ms(limits_of(c));
+    int rc = drain(c, limit, e);
+    if (rc)
+        return rc;
+    if (!PQsendQueryParams(c, sql, nparams, NULL, params, NULL, NULL, 0))
+        return pb_pg_error(c, NULL, e);
+    PGresult *r = NULL;
+    if ((rc = collect(c, limit, &r, e)) != 0)
+        return rc;
     ExecStatusType st = PQresultStatus(r);
     if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-        int rc = pb_pg_error(c, r, e);
+        rc = pb_pg_error(c, r, e);
         PQclear(r);
         return rc;
     }
@@ -407,7 +711,7 @@ int pb_pg_commit(PGconn *c, pb_err *e) { return pb_pg_exec(c, "COMMIT", e); }
 void pb_pg_rollback(PGconn *c)
 {
     if (c && PQtransactionStatus(c) != PQTRANS_IDLE)
-        PQclear(PQexec(c, "ROLLBACK"));
+        run_short(c, "ROLLBACK");
 }
 
 /* ---- conninfo for tools ---------------------------------------------------- */

@@ -26,6 +26,20 @@
  * PB_ETIMEOUT, 23xxx / 40xxx -> PB_ECONFLICT, 3D000 / 42P01 / 42704 ->
  * PB_ENOTFOUND, 42710 / 42P04 / 42P06 / 42P07 -> PB_EEXIST, other -> PB_EIO.
  *
+ * Hung servers: statement_timeout is the server's own guard and does
+ * nothing while the server (or the network to it) does not run. So every
+ * wait for the server here is bounded on our side as well: a statement may
+ * go unanswered for the session's statement_timeout plus answer_grace_ms,
+ * a connection attempt for connect_timeout. Past that the connection is
+ * dropped (its socket shut down: libpq reports it bad, the pool closes it,
+ * the server rolls its transaction back when it runs again) and the call
+ * fails with PB_ETIMEOUT. A cutoff (the operator's shutdown deadline) ends
+ * any wait the same way with PB_ECANCELED. Code that changes
+ * statement_timeout inside a session says so (pb_pg_set_statement_timeout);
+ * code that reads results or COPY data itself uses pb_pg_next_result and
+ * pb_pg_wait instead of libpq's blocking calls. Connections are in libpq's
+ * nonblocking mode, so sending never blocks either.
+ *
  * Ownership: connections from pb_pg_pool_get go back with pb_pg_pool_put
  * (never PQfinish them yourself); PGresult from pb_pg_query is the caller's
  * to PQclear; strings from pb_pg_format are the caller's to free().
@@ -49,6 +63,14 @@ typedef struct pb_pg_opts {
     const char *search_path;  /* NULL: the server's default; else every
                                  session's, e.g. "pg_catalog,pg_temp"
                                  (comma separated, no spaces) */
+    int answer_grace_ms;      /* 0: 5000; how long past statement_timeout
+                                 an answer may take before the server is
+                                 taken for hung */
+    /* The shutdown's cutoff: a CLOCK_MONOTONIC time in seconds after which
+     * every wait ends (PB_ECANCELED), 0 while there is none. Called while
+     * waiting, from any thread; NULL: never cut. */
+    double (*cutoff)(void *ud);
+    void *cutoff_ud;
 } pb_pg_opts;
 
 int pb_pg_pool_new(const pb_pg_opts *opts, pb_pg_pool **out, pb_err *err);
@@ -90,6 +112,28 @@ int pb_pg_execf(PGconn *c, pb_err *err, const char *fmt, ...);
  * holds the result, caller PQclear()s it. */
 int pb_pg_query(PGconn *c, const char *sql, int nparams, const char *const *params, PGresult **res,
                 pb_err *err);
+
+/* PQexec, bounded (see "Hung servers"): 0 with *out the last result,
+ * whatever its status (the caller checks it and PQclear()s it), or an
+ * error code with *out NULL when the server could not be asked or did not
+ * answer. What an earlier command left unread is read and dropped first. */
+int pb_pg_run(PGconn *c, const char *sql, PGresult **out, pb_err *err);
+/* PQgetResult, bounded: 0 with *out the next result (NULL: no more), or an
+ * error code (the connection was dropped). Sends what is still queued
+ * first. */
+int pb_pg_next_result(PGconn *c, PGresult **out, pb_err *err);
+/* For COPY in nonblocking mode: wait, bounded, until c's socket can be
+ * read (for_write 0) or written (1; input that arrives meanwhile is
+ * consumed). 0, or an error code (the connection was dropped). */
+int pb_pg_wait(PGconn *c, int for_write, pb_err *err);
+/* Send everything libpq holds for c, waiting (bounded) for room: after
+ * each PQputCopyData, so that a slow server bounds what libpq buffers (in
+ * nonblocking mode it would otherwise grow its buffer without limit). */
+int pb_pg_flush(PGconn *c, pb_err *err);
+/* The session's statement_timeout is now ms (0: none) after a SET (LOCAL)
+ * of it: waits for answers follow. -1: the pool's setting again (every
+ * connection returned to its pool is reset so). */
+void pb_pg_set_statement_timeout(PGconn *c, int ms);
 
 /* Fill err from a failed result (or the connection's error when r is
  * NULL); returns the mapped code. */

@@ -103,7 +103,10 @@ void tdb_put_conn(pb_tdb *t, PGconn *c)
  * so the per-statement guard meant for catalog work does not fit them). */
 int tdb_bulk_timeout(pb_tdb *t, PGconn *c, pb_err *e)
 {
-    return pb_pg_execf(c, e, "SET LOCAL statement_timeout = %d", t->move_timeout_ms);
+    int rc = pb_pg_execf(c, e, "SET LOCAL statement_timeout = %d", t->move_timeout_ms);
+    if (rc == 0)
+        pb_pg_set_statement_timeout(c, t->move_timeout_ms); /* our waits for answers follow */
+    return rc;
 }
 
 static char *dup_or(const char *s, const char *dflt) { return strdup(s ? s : dflt); }
@@ -472,7 +475,9 @@ int pb_tdb_new(const pb_tdb_config *cfg, pb_tdb **out, pb_err *e)
                      .connect_timeout_s = cfg->connect_timeout_s,
                      .statement_timeout_ms = cfg->statement_timeout_ms,
                      .lock_timeout_ms = cfg->lock_timeout_ms,
-                     .max_idle_total = cfg->max_idle_conns};
+                     .max_idle_total = cfg->max_idle_conns,
+                     .cutoff = cfg->cutoff,
+                     .cutoff_ud = cfg->cutoff_ud};
     int rc = 0;
     if (!t->shared_db || !t->app_schema || !t->tenant_host || !t->sslmode || !t->pg_dump ||
         (cfg->snapshot_dir && !t->snapshot_dir))

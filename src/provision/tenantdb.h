@@ -258,6 +258,8 @@ typedef struct pb_tdb_config {
     const char *pg_dump;         /* NULL: "pg_dump" from PATH */
     int connect_timeout_s;       /* 0: 10 */
     int statement_timeout_ms;    /* 0: 60000 */
+    double (*cutoff)(void *ud);  /* pb_pg_opts.cutoff: every wait for the */
+    void *cutoff_ud;             /* server ends past it; NULL: never */
     int lock_timeout_ms;         /* 0: 10000; also bounds waiting for another
                                     operation on the same tenant */
     int move_statement_timeout_ms; /* statement_timeout for the bulk statements

@@ -21,41 +21,104 @@
 #include "util/log.h"
 #include "util/secret.h"
 
+/* The next chunk of a COPY TO STDOUT into *buf (the caller's to
+ * PQfreemem) and *len; *len 0 at the end. Waits are bounded (pb_pg_wait). */
+static int copy_get(PGconn *src, char **buf, int *len, pb_err *e)
+{
+    *len = 0;
+    for (;;) {
+        int n = PQgetCopyData(src, buf, 1);
+        if (n > 0)
+            *len = n;
+        if (n == -1 || n > 0)
+            return 0;
+        if (n < -1)
+            return pb_pg_error(src, NULL, e);
+        int rc = pb_pg_wait(src, 0, e);
+        if (rc)
+            return rc;
+    }
+}
+
+/* Send one chunk on a COPY FROM STDIN, waiting (bounded) for the
+ * server to take it. */
+static int copy_put(PGconn *dst, const char *buf, int n, pb_err *e)
+{
+    for (;;) {
+        int r = PQputCopyData(dst, buf, n);
+        if (r == 1)
+            return pb_pg_flush(dst, e);
+        if (r < 0)
+            return pb_pg_error(dst, NULL, e);
+        int rc = pb_pg_wait(dst, 1, e);
+        if (rc)
+            return rc;
+    }
+}
+
+static int copy_end(PGconn *dst, const char *failure, pb_err *e)
+{
+    for (;;) {
+        int r = PQputCopyEnd(dst, failure);
+        if (r == 1)
+            return 0;
+        if (r < 0)
+            return pb_pg_error(dst, NULL, e);
+        int rc = pb_pg_wait(dst, 1, e);
+        if (rc)
+            return rc;
+    }
+}
+
+/* Read src's COPY to its end (the connection stays usable). */
+static void copy_drain(PGconn *src)
+{
+    char *b = NULL;
+    int n;
+    while (copy_get(src, &b, &n, NULL) == 0 && n > 0)
+        PQfreemem(b);
+    PGresult *r;
+    while (pb_pg_next_result(src, &r, NULL) == 0 && r)
+        PQclear(r);
+}
+
 /* Stream one COPY from src to dst (both already in COPY mode). */
 static int pump_copy(PGconn *src, PGconn *dst, pb_err *e)
 {
-    int rc = 0;
-    for (;;) {
-        char *buf = NULL;
-        int n = PQgetCopyData(src, &buf, 0);
-        if (n == -1)
-            break;
-        if (n < 0) {
-            rc = pb_pg_error(src, NULL, e);
-            break;
-        }
-        if (rc == 0 && PQputCopyData(dst, buf, n) != 1)
-            rc = pb_pg_error(dst, NULL, e);
+    int rc = 0, n, got;
+    char *buf = NULL;
+    while ((got = copy_get(src, &buf, &n, rc ? NULL : e)) == 0 && n > 0) {
+        if (rc == 0)
+            rc = copy_put(dst, buf, n, e);
         PQfreemem(buf);
+        buf = NULL;
     }
-    if (PQputCopyEnd(dst, rc ? "source failed" : NULL) != 1 && rc == 0)
-        rc = pb_pg_error(dst, NULL, e);
+    if (got && rc == 0)
+        rc = got;
+    int end = copy_end(dst, rc ? "source failed" : NULL, rc ? NULL : e);
+    if (rc == 0)
+        rc = end;
     PGconn *both[2] = {src, dst};
     for (int k = 0; k < 2; k++) {
         PGresult *r;
-        while ((r = PQgetResult(both[k])) != NULL) {
+        int wrc;
+        while ((wrc = pb_pg_next_result(both[k], &r, rc ? NULL : e)) == 0 && r != NULL) {
             if (PQresultStatus(r) != PGRES_COMMAND_OK && rc == 0)
                 rc = pb_pg_error(both[k], r, e);
             PQclear(r);
         }
+        if (wrc && rc == 0)
+            rc = wrc;
     }
     return rc;
 }
 
 static int start_copy(PGconn *c, const char *sql, ExecStatusType want, pb_err *e)
 {
-    PGresult *r = PQexec(c, sql);
-    int rc = PQresultStatus(r) == want ? 0 : pb_pg_error(c, r, e);
+    PGresult *r = NULL;
+    int rc = pb_pg_run(c, sql, &r, e);
+    if (rc == 0 && PQresultStatus(r) != want)
+        rc = pb_pg_error(c, r, e);
     PQclear(r);
     return rc;
 }
@@ -132,11 +195,7 @@ static int copy_data(pb_tdb *ft, pb_tdb *tt, const char *id, pb_dm_layout fl, co
         if (rc == 0) {
             rc = start_copy(dst, in, PGRES_COPY_IN, e);
             if (rc) { /* drain the source so the connection stays usable */
-                char *b;
-                int n;
-                while ((n = PQgetCopyData(src, &b, 0)) > 0)
-                    PQfreemem(b);
-                PQclear(PQgetResult(src));
+                copy_drain(src);
             } else {
                 rc = pump_copy(src, dst, e);
             }

@@ -1,0 +1,293 @@
+/* Unit tests for the bounded waits of provision/pg ("Hung servers" in
+ * pg.h): a PostgreSQL backend that stops answering (SIGSTOP: its socket
+ * stays open and the kernel keeps taking our bytes, so neither the
+ * server's statement_timeout nor TCP notices) must not hold a worker
+ * forever, and the operator's shutdown cutoff ends any wait.
+ *
+ * Runs its own throwaway PostgreSQL (pgtest.h). Every stopped backend is
+ * continued again before its test ends. */
+#include "testutil.h"
+
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "pgtest.h"
+#include "provision/pg.h"
+#include "util/log.h"
+#include "util/timeutil.h"
+
+static pgtest_server srv;
+
+static int setup(void **state)
+{
+    (void)state;
+    pb_log_configure(PB_LOG_WARN, PB_LOG_TEXT, NULL);
+    return pgtest_start(&srv);
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    pgtest_stop(&srv);
+    return 0;
+}
+
+/* The cutoff the tests move (CLOCK_MONOTONIC seconds, 0 none), read
+ * through pb_pg_opts.cutoff_ud. */
+static double cutoff_at;
+static double test_cutoff(void *ud)
+{
+    return *(const double *)ud;
+}
+
+static double mono(void) { return (double)pb_time_mono_ns() / 1e9; }
+
+/* statement_timeout 400 ms + 300 ms of grace: an answer is awaited 0.7 s. */
+static pb_pg_opts quick_opts(void)
+{
+    return (pb_pg_opts){.conninfo = srv.conninfo,
+                        .connect_timeout_s = 2,
+                        .statement_timeout_ms = 400,
+                        .answer_grace_ms = 300,
+                        .cutoff = test_cutoff,
+                        .cutoff_ud = &cutoff_at};
+}
+
+static PGconn *borrow(pb_pg_pool *p)
+{
+    PGconn *c = NULL;
+    pb_err e;
+    pb_err_clear(&e);
+    if (pb_pg_pool_get(p, NULL, &c, &e) != 0)
+        fail_msg("pool get: %s", e.msg);
+    return c;
+}
+
+static void test_hung_backend_times_out_and_is_dropped(void **state)
+{
+    (void)state;
+    cutoff_at = 0;
+    pb_pg_opts o = quick_opts();
+    pb_pg_pool *p = NULL;
+    assert_int_equal(pb_pg_pool_new(&o, &p, NULL), 0);
+    PGconn *c = borrow(p);
+    pid_t backend = PQbackendPID(c);
+    assert_true(backend > 0);
+    assert_int_equal(kill(backend, SIGSTOP), 0);
+
+    pb_err e;
+    pb_err_clear(&e);
+    double t0 = mono();
+    int rc = pb_pg_exec(c, "SELECT 1", &e);
+    double took = mono() - t0;
+    kill(backend, SIGCONT);
+    assert_int_equal(rc, PB_ETIMEOUT);
+    assert_non_null(strstr(e.msg, "no answer in 700 ms"));
+    assert_true(took >= 0.65 && took < 3.0);
+    /* Dropped: libpq knows, and the pool does not keep it. */
+    assert_int_equal(PQstatus(c), CONNECTION_BAD);
+    pb_pg_pool_put(p, c);
+    assert_int_equal(pb_pg_pool_idle_count(p), 0);
+
+    /* The next borrower gets a working connection. */
+    c = borrow(p);
+    assert_int_equal(pb_pg_exec(c, "SELECT 1", NULL), 0);
+    pb_pg_pool_put(p, c);
+    assert_int_equal(pb_pg_pool_idle_count(p), 1);
+    pb_pg_pool_free(p);
+}
+
+/* A parameterised query (pb_pg_query) and a wait for results read one at
+ * a time (pb_pg_next_result) are bounded the same way. */
+static void test_query_and_next_result_are_bounded(void **state)
+{
+    (void)state;
+    cutoff_at = 0;
+    pb_pg_opts o = quick_opts();
+    PGconn *c = NULL;
+    assert_int_equal(pb_pg_connect(&o, NULL, &c, NULL), 0);
+    pid_t backend = PQbackendPID(c);
+    assert_int_equal(kill(backend, SIGSTOP), 0);
+    const char *params[1] = {"x"};
+    pb_err e;
+    pb_err_clear(&e);
+    double t0 = mono();
+    int rc = pb_pg_query(c, "SELECT $1::text", 1, params, NULL, &e);
+    double took = mono() - t0;
+    kill(backend, SIGCONT);
+    assert_int_equal(rc, PB_ETIMEOUT);
+    assert_true(took >= 0.65 && took < 3.0);
+    PQfinish(c);
+
+    assert_int_equal(pb_pg_connect(&o, NULL, &c, NULL), 0);
+    backend = PQbackendPID(c);
+    assert_int_equal(kill(backend, SIGSTOP), 0);
+    assert_int_equal(PQsendQuery(c, "SELECT 1"), 1);
+    PGresult *r = (PGresult *)1;
+    t0 = mono();
+    rc = pb_pg_next_result(c, &r, NULL);
+    took = mono() - t0;
+    kill(backend, SIGCONT);
+    assert_int_equal(rc, PB_ETIMEOUT);
+    assert_null(r);
+    assert_true(took >= 0.65 && took < 3.0);
+    PQfinish(c);
+}
+
+/* The server's statement_timeout still answers first when the server
+ * runs (the connection stays usable), and a session that lifts it says
+ * so, so that a long statement is not taken for a hung server. */
+static void test_server_timeout_first_and_lifted_timeout_followed(void **state)
+{
+    (void)state;
+    cutoff_at = 0;
+    pb_pg_opts o = quick_opts();
+    PGconn *c = NULL;
+    assert_int_equal(pb_pg_connect(&o, NULL, &c, NULL), 0);
+    pb_err e;
+    pb_err_clear(&e);
+    assert_int_equal(pb_pg_exec(c, "SELECT pg_sleep(2)", &e), PB_ETIMEOUT);
+    assert_non_null(strstr(e.msg, "SQLSTATE 57014"));
+    assert_int_equal(PQstatus(c), CONNECTION_OK);
+
+    assert_int_equal(pb_pg_exec(c, "BEGIN; SET LOCAL statement_timeout = 0", NULL), 0);
+    pb_pg_set_statement_timeout(c, 0);
+    pb_err_clear(&e);
+    if (pb_pg_exec(c, "SELECT pg_sleep(1.2)", &e) != 0)
+        fail_msg("a statement under a lifted statement_timeout: %s", e.msg);
+    assert_int_equal(pb_pg_exec(c, "COMMIT", NULL), 0);
+    pb_pg_set_statement_timeout(c, -1);
+    PQfinish(c);
+}
+
+static void test_cutoff_ends_waits_and_connects(void **state)
+{
+    (void)state;
+    pb_pg_opts o = quick_opts();
+    o.statement_timeout_ms = 10000;
+    pb_pg_pool *p = NULL;
+    assert_int_equal(pb_pg_pool_new(&o, &p, NULL), 0);
+    cutoff_at = 0;
+    PGconn *c = borrow(p);
+    cutoff_at = mono() + 0.4;
+    pb_err e;
+    pb_err_clear(&e);
+    double t0 = mono();
+    int rc = pb_pg_exec(c, "SELECT pg_sleep(5)", &e);
+    double took = mono() - t0;
+    assert_int_equal(rc, PB_ECANCELED);
+    assert_non_null(strstr(e.msg, "cut off"));
+    assert_true(took >= 0.35 && took < 2.0);
+    assert_int_equal(PQstatus(c), CONNECTION_BAD);
+    pb_pg_pool_put(p, c);
+
+    /* Past the cutoff nothing new starts. */
+    pb_err_clear(&e);
+    c = NULL;
+    assert_int_equal(pb_pg_pool_get(p, NULL, &c, &e), PB_ECANCELED);
+    assert_null(c);
+    assert_non_null(strstr(e.msg, "cut off"));
+    cutoff_at = 0;
+    pb_pg_pool_free(p);
+}
+
+/* A server that takes the TCP connection (the kernel does, from the
+ * listen backlog) and never speaks. */
+static int silent_listener(int *port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t n = sizeof a;
+    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) != 0 || listen(fd, 8) != 0 ||
+        getsockname(fd, (struct sockaddr *)&a, &n) != 0)
+        fail_msg("silent listener");
+    *port = ntohs(a.sin_port);
+    return fd;
+}
+
+static void test_connect_to_a_silent_server_is_bounded(void **state)
+{
+    (void)state;
+    int port = 0, lfd = silent_listener(&port);
+    char ci[128];
+    snprintf(ci, sizeof ci, "host=127.0.0.1 port=%d user=nobody dbname=x sslmode=disable gssencmode=disable", port);
+    pb_pg_opts o = {.conninfo = ci, .connect_timeout_s = 1, .cutoff = test_cutoff, .cutoff_ud = &cutoff_at};
+    cutoff_at = 0;
+    PGconn *c = NULL;
+    pb_err e;
+    pb_err_clear(&e);
+    double t0 = mono();
+    assert_int_equal(pb_pg_connect(&o, NULL, &c, &e), PB_ETIMEOUT);
+    double took = mono() - t0;
+    assert_null(c);
+    assert_non_null(strstr(e.msg, "no answer in 1 s"));
+    assert_true(took >= 0.9 && took < 3.0);
+
+    /* The shutdown's cutoff ends it sooner than connect_timeout. */
+    o.connect_timeout_s = 30;
+    cutoff_at = mono() + 0.3;
+    t0 = mono();
+    pb_err_clear(&e);
+    assert_int_equal(pb_pg_connect(&o, NULL, &c, &e), PB_ECANCELED);
+    took = mono() - t0;
+    assert_true(took >= 0.25 && took < 2.0);
+    cutoff_at = 0;
+    close(lfd);
+}
+
+/* COPY into a backend that stopped: the socket's buffers fill, and the
+ * wait for room is bounded like any other (nonblocking mode; flushing
+ * after each chunk keeps libpq from buffering the whole COPY instead). */
+static void test_copy_into_a_hung_backend_is_bounded(void **state)
+{
+    (void)state;
+    cutoff_at = 0;
+    pb_pg_opts o = quick_opts();
+    PGconn *c = NULL;
+    assert_int_equal(pb_pg_connect(&o, NULL, &c, NULL), 0);
+    assert_int_equal(pb_pg_exec(c, "CREATE TEMPORARY TABLE sink (line text)", NULL), 0);
+    PGresult *r = NULL;
+    assert_int_equal(pb_pg_run(c, "COPY sink FROM STDIN", &r, NULL), 0);
+    assert_int_equal(PQresultStatus(r), PGRES_COPY_IN);
+    PQclear(r);
+    pid_t backend = PQbackendPID(c);
+    assert_int_equal(kill(backend, SIGSTOP), 0);
+    static char chunk[64 * 1024];
+    memset(chunk, 'x', sizeof chunk - 1);
+    chunk[sizeof chunk - 1] = '\n';
+    int rc = 0;
+    double t0 = mono();
+    /* At most 256 MB: far beyond any socket buffer. */
+    for (int i = 0; i < 4096 && rc == 0; i++) {
+        int put;
+        while (rc == 0 && (put = PQputCopyData(c, chunk, (int)sizeof chunk)) == 0)
+            rc = pb_pg_wait(c, 1, NULL);
+        if (rc == 0 && put < 0)
+            fail_msg("PQputCopyData: %s", PQerrorMessage(c));
+        if (rc == 0)
+            rc = pb_pg_flush(c, NULL);
+    }
+    double took = mono() - t0;
+    kill(backend, SIGCONT);
+    assert_int_equal(rc, PB_ETIMEOUT);
+    assert_true(took < 5.0);
+    assert_int_equal(PQstatus(c), CONNECTION_BAD);
+    PQfinish(c);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_hung_backend_times_out_and_is_dropped),
+        cmocka_unit_test(test_query_and_next_result_are_bounded),
+        cmocka_unit_test(test_server_timeout_first_and_lifted_timeout_followed),
+        cmocka_unit_test(test_cutoff_ends_waits_and_connects),
+        cmocka_unit_test(test_connect_to_a_silent_server_is_bounded),
+        cmocka_unit_test(test_copy_into_a_hung_backend_is_bounded),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
