@@ -118,4 +118,55 @@ wait_exit operator-d TERM
 stopped_clean operator-d
 [ "$ms" -lt 8000 ] || fail "leader took ${ms} ms to stop after SIGTERM with its API server hung (want < 8 s)"
 ok "leader stopped ${ms} ms after SIGTERM with its API server hung, cleanly"
+
+# A PostgreSQL that hangs (SIGSTOP of the server and all its processes:
+# sockets stay open and the kernel takes our bytes, so neither TCP nor the
+# server's statement_timeout ends a wait). A reconcile that needs it gives
+# up within its own bound (5 s for a connection or the pool's liveness
+# check) and says so in DatabaseReady; work without a database goes on;
+# SIGTERM still ends in a clean exit within the shutdown deadline. Before,
+# the worker waited on the socket forever and the process never exited.
+pg_stopped=""
+hang_pg() {
+  local pm
+  pm=$(head -1 "$T/pg/data/postmaster.pid")
+  pg_stopped="$pm $(pgrep -P "$pm" | tr '\n' ' ')"
+  # shellcheck disable=SC2086
+  kill -STOP $pg_stopped
+}
+resume_pg() {
+  # shellcheck disable=SC2086
+  [ -z "$pg_stopped" ] || kill -CONT $pg_stopped 2>/dev/null
+  pg_stopped=""
+}
+trap 'rc=$?; resume_pg; (exit $rc); on_exit' EXIT
+db_message() { kubectl get tenant "$1" -o jsonpath='{.status.conditions[?(@.type=="DatabaseReady")].message}'; }
+wait_for "API server answers" 30 kubectl get --raw /readyz
+operator_start operator-e
+wait_for "operator-e works (drift put back)" 60 bash -c "kubectl label ns tenant-t4 paybill.dev/tier- >/dev/null 2>&1; sleep 2; [ \"\$(kubectl get ns tenant-t4 -o jsonpath='{.metadata.labels.paybill\.dev/tier}')\" = free ]"
+hang_pg
+cat <<Y | kubectl apply -f - >/dev/null
+apiVersion: paybill.dev/v1alpha1
+kind: Tenant
+metadata: {name: t21}
+spec: {owner: {name: T21, email: t21@example.com}, deletionPolicy: Delete}
+---
+apiVersion: paybill.dev/v1alpha1
+kind: Subscription
+metadata: {name: t21-sub}
+spec: {tenantRef: {name: t21}, planRef: {name: pro}}
+Y
+wait_for "t21: DatabaseReady says the server does not answer" 60 bash -c "[ \"\$(kubectl get tenant t21 -o jsonpath='{.status.conditions[?(@.type==\"DatabaseReady\")].reason}')\" = ServerUnavailable ]"
+msg=$(db_message t21)
+case "$msg" in *"no answer"*) ok "t21: \"$msg\"" ;; *) fail "DatabaseReady message does not say the server hangs: $msg" ;; esac
+kubectl label ns tenant-t3 paybill.dev/tier- >/dev/null
+wait_for "work without a database goes on (drift put back)" 30 is ns tenant-t3 '{.metadata.labels.paybill\.dev/tier}' pro
+sleep 1 # t21's retry now waits on the hung server again
+wait_exit operator-e TERM
+stopped_clean operator-e
+[ "$ms" -lt 15000 ] || fail "operator took ${ms} ms to stop after SIGTERM with PostgreSQL hung (want < 15 s)"
+ok "operator stopped ${ms} ms after SIGTERM with PostgreSQL hung, cleanly"
+resume_pg
+operator_start operator-f
+wait_for "t21 Ready once PostgreSQL answers again" 90 kubectl wait --for=condition=Ready tenant/t21 --timeout=5s
 echo "PASS $TEST_NAME"
