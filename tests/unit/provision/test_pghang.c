@@ -87,7 +87,7 @@ static void test_hung_backend_times_out_and_is_dropped(void **state)
     kill(backend, SIGCONT);
     assert_int_equal(rc, PB_ETIMEOUT);
     assert_non_null(strstr(e.msg, "no answer in 700 ms"));
-    assert_true(took >= 0.65 && took < 3.0);
+    assert_true(took >= 0.65 && took < 5.0);
     /* Dropped: libpq knows, and the pool does not keep it. */
     assert_int_equal(PQstatus(c), CONNECTION_BAD);
     pb_pg_pool_put(p, c);
@@ -120,7 +120,7 @@ static void test_query_and_next_result_are_bounded(void **state)
     double took = mono() - t0;
     kill(backend, SIGCONT);
     assert_int_equal(rc, PB_ETIMEOUT);
-    assert_true(took >= 0.65 && took < 3.0);
+    assert_true(took >= 0.65 && took < 5.0);
     PQfinish(c);
 
     assert_int_equal(pb_pg_connect(&o, NULL, &c, NULL), 0);
@@ -134,7 +134,7 @@ static void test_query_and_next_result_are_bounded(void **state)
     kill(backend, SIGCONT);
     assert_int_equal(rc, PB_ETIMEOUT);
     assert_null(r);
-    assert_true(took >= 0.65 && took < 3.0);
+    assert_true(took >= 0.65 && took < 5.0);
     PQfinish(c);
 }
 
@@ -181,7 +181,7 @@ static void test_cutoff_ends_waits_and_connects(void **state)
     double took = mono() - t0;
     assert_int_equal(rc, PB_ECANCELED);
     assert_non_null(strstr(e.msg, "cut off"));
-    assert_true(took >= 0.35 && took < 2.0);
+    assert_true(took >= 0.35 && took < 5.0);
     assert_int_equal(PQstatus(c), CONNECTION_BAD);
     pb_pg_pool_put(p, c);
 
@@ -225,7 +225,7 @@ static void test_connect_to_a_silent_server_is_bounded(void **state)
     double took = mono() - t0;
     assert_null(c);
     assert_non_null(strstr(e.msg, "no answer in 1 s"));
-    assert_true(took >= 0.9 && took < 3.0);
+    assert_true(took >= 0.9 && took < 5.0);
 
     /* The shutdown's cutoff ends it sooner than connect_timeout. */
     o.connect_timeout_s = 30;
@@ -234,7 +234,7 @@ static void test_connect_to_a_silent_server_is_bounded(void **state)
     pb_err_clear(&e);
     assert_int_equal(pb_pg_connect(&o, NULL, &c, &e), PB_ECANCELED);
     took = mono() - t0;
-    assert_true(took >= 0.25 && took < 2.0);
+    assert_true(took >= 0.25 && took < 5.0);
     cutoff_at = 0;
     close(lfd);
 }
