@@ -8,20 +8,24 @@
 
 stack_up
 kubectl apply -f "$STACK_ROOT/examples/00-datamodel.yaml" -f "$STACK_ROOT/examples/10-plans.yaml" >/dev/null
-# Twenty tenants at once, then kill the operator while it works on them.
-for i in $(seq 1 20); do
+# tenant_yaml N PLAN: Tenant tN and its Subscription to PLAN.
+tenant_yaml() {
   cat <<Y
 apiVersion: paybill.dev/v1alpha1
 kind: Tenant
-metadata: {name: t$i}
-spec: {owner: {name: T$i, email: t$i@example.com}, deletionPolicy: Delete}
+metadata: {name: t$1}
+spec: {owner: {name: T$1, email: t$1@example.com}, deletionPolicy: Delete}
 ---
 apiVersion: paybill.dev/v1alpha1
 kind: Subscription
-metadata: {name: t$i-sub}
-spec: {tenantRef: {name: t$i}, planRef: {name: $([ $((i % 2)) -eq 0 ] && echo free || echo pro)}}
+metadata: {name: t$1-sub}
+spec: {tenantRef: {name: t$1}, planRef: {name: $2}}
 ---
 Y
+}
+# Twenty tenants at once, then kill the operator while it works on them.
+for i in $(seq 1 20); do
+  tenant_yaml "$i" "$([ $((i % 2)) -eq 0 ] && echo free || echo pro)"
 done | kubectl apply -f - >/dev/null
 operator_start operator-a --leader-elect --lease-duration 4s --renew-deadline 3s --retry-period 1s
 wait_for "operator started reconciling" 30 kubectl get ns tenant-t1
@@ -145,17 +149,7 @@ wait_for "API server answers" 30 kubectl get --raw /readyz
 operator_start operator-e
 wait_for "operator-e works (drift put back)" 60 bash -c "kubectl label ns tenant-t4 paybill.dev/tier- >/dev/null 2>&1; sleep 2; [ \"\$(kubectl get ns tenant-t4 -o jsonpath='{.metadata.labels.paybill\.dev/tier}')\" = free ]"
 hang_pg
-cat <<Y | kubectl apply -f - >/dev/null
-apiVersion: paybill.dev/v1alpha1
-kind: Tenant
-metadata: {name: t21}
-spec: {owner: {name: T21, email: t21@example.com}, deletionPolicy: Delete}
----
-apiVersion: paybill.dev/v1alpha1
-kind: Subscription
-metadata: {name: t21-sub}
-spec: {tenantRef: {name: t21}, planRef: {name: pro}}
-Y
+tenant_yaml 21 pro | kubectl apply -f - >/dev/null
 wait_for "t21: DatabaseReady says the server does not answer" 60 bash -c "[ \"\$(kubectl get tenant t21 -o jsonpath='{.status.conditions[?(@.type==\"DatabaseReady\")].reason}')\" = ServerUnavailable ]"
 msg=$(db_message t21)
 case "$msg" in *"no answer"*) ok "t21: \"$msg\"" ;; *) fail "DatabaseReady message does not say the server hangs: $msg" ;; esac

@@ -42,6 +42,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "util/log.h"
+
 #define PGTEST_FN static __attribute__((unused))
 #define PGTEST_USER "paybill"
 
@@ -237,6 +239,25 @@ PGTEST_FN void pgtest_stop(pgtest_server *s)
         int st;
         waitpid(s->watchdog_pid, &st, 0);
     }
+}
+
+/* The fixture of a test group that needs one server and nothing else:
+ *     cmocka_run_group_tests(tests, pgtest_group_setup, pgtest_group_teardown)
+ * with the server in pgtest_srv and warnings-only logs. */
+static __attribute__((unused)) pgtest_server pgtest_srv;
+
+PGTEST_FN int pgtest_group_setup(void **state)
+{
+    (void)state;
+    pb_log_configure(PB_LOG_WARN, PB_LOG_TEXT, NULL);
+    return pgtest_start(&pgtest_srv);
+}
+
+PGTEST_FN int pgtest_group_teardown(void **state)
+{
+    (void)state;
+    pgtest_stop(&pgtest_srv);
+    return 0;
 }
 
 #endif

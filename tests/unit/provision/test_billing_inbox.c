@@ -16,25 +16,9 @@
 #include "provision/pg.h"
 #include "util/log.h"
 
-static pgtest_server srv;
-
-static int setup(void **state)
-{
-    (void)state;
-    pb_log_configure(PB_LOG_WARN, PB_LOG_TEXT, NULL);
-    return pgtest_start(&srv);
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    pgtest_stop(&srv);
-    return 0;
-}
-
 static pb_pg_pool *pool_new(void)
 {
-    pb_pg_opts o = {.conninfo = srv.conninfo};
+    pb_pg_opts o = {.conninfo = pgtest_srv.conninfo};
     pb_pg_pool *p;
     pb_err e;
     assert_int_equal(pb_pg_pool_new(&o, &p, &e), 0);
@@ -101,7 +85,7 @@ static void test_dedup_order_retry_reopen(void **state)
     assert_int_equal(pb_binbox_counts(b, &pending, &total, &e), 0);
     assert_int_equal(pending, 2);
     assert_int_equal(total, 3);
-    PGconn *adm = pgq_admin_on(&srv, "inbox_test");
+    PGconn *adm = pgq_admin_on(&pgtest_srv, "inbox_test");
     PQclear(PQexec(adm, "UPDATE billing_inbox SET next_attempt_at = now() WHERE event_id = 'evt_b'"));
     assert_int_equal(pb_binbox_claim(b, 10, &ev, &n, &e), 0);
     assert_int_equal(n, 2);
@@ -144,5 +128,5 @@ int main(void)
         cmocka_unit_test(test_dedup_order_retry_reopen),
         cmocka_unit_test(test_two_openers),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, pgtest_group_setup, pgtest_group_teardown);
 }

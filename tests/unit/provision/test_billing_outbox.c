@@ -19,25 +19,9 @@
 #include "provision/pg.h"
 #include "util/log.h"
 
-static pgtest_server srv;
-
-static int setup(void **state)
-{
-    (void)state;
-    pb_log_configure(PB_LOG_WARN, PB_LOG_TEXT, NULL);
-    return pgtest_start(&srv);
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    pgtest_stop(&srv);
-    return 0;
-}
-
 static pb_pg_pool *pool_new(void)
 {
-    pb_pg_opts o = {.conninfo = srv.conninfo};
+    pb_pg_opts o = {.conninfo = pgtest_srv.conninfo};
     pb_pg_pool *p;
     pb_err e;
     assert_int_equal(pb_pg_pool_new(&o, &p, &e), 0);
@@ -96,7 +80,7 @@ static void test_counters_close_send(void **state)
     pb_err e;
     if (pb_bout_open(p, "outbox_test", 100, &o, &e) != 0)
         fail_msg("%s", e.msg);
-    PGconn *adm = pgq_admin_on(&srv, "outbox_test");
+    PGconn *adm = pgq_admin_on(&pgtest_srv, "outbox_test");
     /* Period [1000, 1100): 3 + 4 tokens; 5 more in the next period. */
     assert_int_equal(pb_bout_add(o, "acme", "agent_tokens", 3, 1010, &e), 0);
     assert_int_equal(pb_bout_add(o, "acme", "agent_tokens", 4, 1099, &e), 0);
@@ -229,7 +213,7 @@ static void test_two_replicas_close_once(void **state)
     pb_bout_meter ms[] = {{.meter = "c", .event_name = "c", .kind = PB_BOUT_COUNTER}};
     int ca = close_p(a, "s", "t", 60, 120, ms, 1), cb = close_p(b, "s", "t", 60, 120, ms, 1);
     assert_int_equal(ca + cb, 1);
-    PGconn *adm = pgq_admin_on(&srv, "outbox_two");
+    PGconn *adm = pgq_admin_on(&pgtest_srv, "outbox_two");
     assert_int_equal(qint(adm, "SELECT count(*) FROM billing_outbox"), 1);
     assert_int_equal(qint(adm, "SELECT value FROM billing_outbox"), 20);
     PQfinish(adm);
@@ -246,5 +230,5 @@ int main(void)
         cmocka_unit_test(test_counters_close_send),
         cmocka_unit_test(test_two_replicas_close_once),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, pgtest_group_setup, pgtest_group_teardown);
 }

@@ -17,24 +17,7 @@
 
 #include "pgtest.h"
 #include "provision/pg.h"
-#include "util/log.h"
 #include "util/timeutil.h"
-
-static pgtest_server srv;
-
-static int setup(void **state)
-{
-    (void)state;
-    pb_log_configure(PB_LOG_WARN, PB_LOG_TEXT, NULL);
-    return pgtest_start(&srv);
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    pgtest_stop(&srv);
-    return 0;
-}
 
 /* The cutoff the tests move (CLOCK_MONOTONIC seconds, 0 none), read
  * through pb_pg_opts.cutoff_ud. */
@@ -49,7 +32,7 @@ static double mono(void) { return (double)pb_time_mono_ns() / 1e9; }
 /* statement_timeout 400 ms + 300 ms of grace: an answer is awaited 0.7 s. */
 static pb_pg_opts quick_opts(void)
 {
-    return (pb_pg_opts){.conninfo = srv.conninfo,
+    return (pb_pg_opts){.conninfo = pgtest_srv.conninfo,
                         .connect_timeout_s = 2,
                         .statement_timeout_ms = 400,
                         .answer_grace_ms = 300,
@@ -289,5 +272,5 @@ int main(void)
         cmocka_unit_test(test_connect_to_a_silent_server_is_bounded),
         cmocka_unit_test(test_copy_into_a_hung_backend_is_bounded),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, pgtest_group_setup, pgtest_group_teardown);
 }
