@@ -18,6 +18,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <libpq-events.h>
+#include <openssl/ssl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -161,6 +162,21 @@ static int wait_fd(int fd, short events, double deadline, const conn_limits *l)
     }
 }
 
+/* Bytes OpenSSL has read from the socket but libpq has not taken yet: the
+ * socket does not show them, so a poll would wait for data already here
+ * (libpq's own blocking waits make the same check). */
+static int tls_pending(PGconn *c)
+{
+    SSL *ssl = PQsslInUse(c) ? PQsslStruct(c, "OpenSSL") : NULL;
+    return ssl && SSL_pending(ssl) > 0;
+}
+
+/* Wait for the socket to be readable, unless OpenSSL holds input already. */
+static int wait_input(PGconn *c, double deadline, const conn_limits *l)
+{
+    return tls_pending(c) ? 0 : wait_fd(PQsocket(c), POLLIN, deadline, l);
+}
+
 /* A wait failed: the server is hung, gone, or we are out of time. Shut
  * the socket down so that libpq reads its end and reports the connection
  * bad (the pool then closes it, and nothing is ever read from it again),
@@ -214,7 +230,7 @@ static int next_result_within(PGconn *c, int limit_ms, PGresult **out, pb_err *e
     if (rc)
         return rc;
     while (PQisBusy(c)) {
-        if ((rc = wait_fd(PQsocket(c), POLLIN, deadline, l)) != 0)
+        if ((rc = wait_input(c, deadline, l)) != 0)
             return drop_conn(c, rc, limit_ms, e);
         if (!PQconsumeInput(c))
             break; /* the connection broke: PQgetResult says how */
@@ -232,7 +248,8 @@ int pb_pg_wait(PGconn *c, int for_write, pb_err *e)
 {
     const conn_limits *l = limits_of(c);
     int limit = answer_ms(l);
-    int rc = wait_fd(PQsocket(c), for_write ? POLLOUT | POLLIN : POLLIN, deadline_in(limit), l);
+    int rc = for_write ? wait_fd(PQsocket(c), POLLOUT | POLLIN, deadline_in(limit), l)
+                       : wait_input(c, deadline_in(limit), l);
     if (rc)
         return drop_conn(c, rc, limit, e);
     if (!PQconsumeInput(c) || (for_write && PQflush(c) < 0))

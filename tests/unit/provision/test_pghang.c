@@ -4,11 +4,13 @@
  * server's statement_timeout nor TCP notices) must not hold a worker
  * forever, and the operator's shutdown cutoff ends any wait.
  *
- * Runs its own throwaway PostgreSQL (pgtest.h). Every stopped backend is
- * continued again before its test ends. */
+ * Runs its own throwaway PostgreSQL (pgtest.h), with TLS on for the
+ * connections that ask for it. Every stopped backend is continued again
+ * before its test ends. */
 #include "testutil.h"
 
 #include <netinet/in.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +20,44 @@
 #include "pgtest.h"
 #include "provision/pg.h"
 #include "util/timeutil.h"
+
+static char tls_dir[64];
+
+/* The server gets a self-signed certificate (openssl's CLI), owned by the
+ * user it runs as, its key 0600 as PostgreSQL demands. */
+static int setup(void **state)
+{
+    (void)state;
+    pb_log_configure(PB_LOG_WARN, PB_LOG_TEXT, NULL);
+    snprintf(tls_dir, sizeof tls_dir, "/tmp/pbtls-XXXXXX");
+    if (!mkdtemp(tls_dir))
+        return -1;
+    char cmd[512], key[128], crt[128];
+    snprintf(key, sizeof key, "%s/server.key", tls_dir);
+    snprintf(crt, sizeof crt, "%s/server.crt", tls_dir);
+    snprintf(cmd, sizeof cmd,
+             "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 "
+             "-subj /CN=localhost -keyout %s -out %s >/dev/null 2>&1",
+             key, crt);
+    if (system(cmd) != 0 || chmod(key, 0600) != 0)
+        return -1;
+    struct passwd *pw = geteuid() == 0 ? getpwnam(PGTEST_USER) : NULL;
+    if (pw && (chown(tls_dir, pw->pw_uid, pw->pw_gid) != 0 || chown(key, pw->pw_uid, pw->pw_gid) != 0 ||
+               chown(crt, pw->pw_uid, pw->pw_gid) != 0))
+        return -1;
+    char opts[400];
+    snprintf(opts, sizeof opts, "-c ssl=on -c ssl_cert_file=%s -c ssl_key_file=%s", crt, key);
+    return pgtest_start_with(&pgtest_srv, opts);
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    pgtest_stop(&pgtest_srv);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", tls_dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
 
 /* The cutoff the tests move (CLOCK_MONOTONIC seconds, 0 none), read
  * through pb_pg_opts.cutoff_ud. */
@@ -262,6 +302,66 @@ static void test_copy_into_a_hung_backend_is_bounded(void **state)
     PQfinish(c);
 }
 
+/* Over TLS, large rows and a large COPY (many TLS records) arrive whole
+ * through the bounded waits: input OpenSSL already holds is taken before
+ * the socket is polled again. */
+static void test_tls_large_results_and_copy(void **state)
+{
+    (void)state;
+    cutoff_at = 0;
+    PGconn *adm = PQconnectdb(pgtest_srv.conninfo);
+    assert_int_equal(PQstatus(adm), CONNECTION_OK);
+    PQclear(PQexec(adm, "CREATE ROLE tls_user LOGIN PASSWORD 'tls-pw'"));
+    PQfinish(adm);
+    char ci[256];
+    snprintf(ci, sizeof ci, "host=127.0.0.1 port=%d user=tls_user password=tls-pw dbname=postgres sslmode=require",
+             pgtest_srv.port);
+    pb_pg_opts o = {.conninfo = ci,
+                    .connect_timeout_s = 5,
+                    .statement_timeout_ms = 10000,
+                    .answer_grace_ms = 300,
+                    .cutoff = test_cutoff,
+                    .cutoff_ud = &cutoff_at};
+    PGconn *c = NULL;
+    pb_err e;
+    pb_err_clear(&e);
+    if (pb_pg_connect(&o, NULL, &c, &e) != 0)
+        fail_msg("TLS connect: %s", e.msg);
+    assert_true(PQsslInUse(c));
+    PGresult *r = NULL;
+    if (pb_pg_query(c, "SELECT repeat('x', 300000) FROM generate_series(1, 20)", 0, NULL, &r, &e) != 0)
+        fail_msg("large rows over TLS: %s", e.msg);
+    assert_int_equal(PQntuples(r), 20);
+    assert_int_equal(PQgetlength(r, 19, 0), 300000);
+    PQclear(r);
+
+    assert_int_equal(pb_pg_run(c, "COPY (SELECT repeat('y', 100000) FROM generate_series(1, 50)) TO STDOUT", &r, NULL), 0);
+    assert_int_equal(PQresultStatus(r), PGRES_COPY_OUT);
+    PQclear(r);
+    long long bytes = 0;
+    for (;;) {
+        char *buf = NULL;
+        int n = PQgetCopyData(c, &buf, 1);
+        if (n > 0) {
+            bytes += n;
+            PQfreemem(buf);
+        } else if (n == 0) {
+            if (pb_pg_wait(c, 0, &e) != 0)
+                fail_msg("COPY over TLS: %s", e.msg);
+        } else {
+            break;
+        }
+    }
+    assert_int_equal(bytes, 50LL * 100001);
+    assert_int_equal(pb_pg_next_result(c, &r, NULL), 0);
+    assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+    PQclear(r);
+    assert_int_equal(pb_pg_next_result(c, &r, NULL), 0);
+    assert_null(r);
+    assert_int_equal(pb_pg_exec(c, "SELECT 1", NULL), 0);
+    PQfinish(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -271,6 +371,7 @@ int main(void)
         cmocka_unit_test(test_cutoff_ends_waits_and_connects),
         cmocka_unit_test(test_connect_to_a_silent_server_is_bounded),
         cmocka_unit_test(test_copy_into_a_hung_backend_is_bounded),
+        cmocka_unit_test(test_tls_large_results_and_copy),
     };
-    return cmocka_run_group_tests(tests, pgtest_group_setup, pgtest_group_teardown);
+    return cmocka_run_group_tests(tests, setup, teardown);
 }
