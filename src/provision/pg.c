@@ -29,6 +29,7 @@
 
 #include "util/buf.h"
 #include "util/log.h"
+#include "util/metrics.h"
 #include "util/timeutil.h"
 
 #define DEFAULT_GRACE_MS 5000
@@ -177,6 +178,34 @@ static int wait_input(PGconn *c, double deadline, const conn_limits *l)
     return tls_pending(c) ? 0 : wait_fd(PQsocket(c), POLLIN, deadline, l);
 }
 
+/* paybill_postgres_connections_dropped_total{reason}: registered on first
+ * use; a handle cached over the process-wide registry (the global state
+ * util/metrics.h allows), NULL if registering failed. */
+static pthread_once_t dropped_once = PTHREAD_ONCE_INIT;
+static pb_counter *dropped_counter;
+
+static void register_dropped(void)
+{
+    static const char *const labels[] = {"reason", NULL};
+    pb_err e;
+    pb_err_clear(&e);
+    if (pb_metrics_counter_register(pb_metrics_default(), "paybill_postgres_connections_dropped_total",
+                                    "PostgreSQL connections dropped because a wait for the server ended: "
+                                    "no_answer (past statement_timeout + grace or connect_timeout), "
+                                    "cut_off (the shutdown deadline), wait_failed.",
+                                    labels, &dropped_counter, &e) != 0)
+        pb_log_warn("postgres: registering the dropped-connections metric", "error", e.msg, NULL);
+}
+
+static void count_dropped(int code)
+{
+    pthread_once(&dropped_once, register_dropped);
+    if (dropped_counter)
+        pb_metrics_counter_add(dropped_counter, 1,
+                               code == PB_ETIMEOUT ? "no_answer" : code == PB_ECANCELED ? "cut_off" : "wait_failed",
+                               NULL);
+}
+
 /* A wait failed: the server is hung, gone, or we are out of time. Shut
  * the socket down so that libpq reads its end and reports the connection
  * bad (the pool then closes it, and nothing is ever read from it again),
@@ -188,6 +217,7 @@ static int drop_conn(PGconn *c, int code, int waited_ms, pb_err *e)
         shutdown(fd, SHUT_RDWR);
         PQconsumeInput(c);
     }
+    count_dropped(code);
     if (code == PB_ECANCELED)
         return pb_err_set(e, code, "postgres: cut off: the shutdown deadline passed (connection dropped)");
     if (code == PB_ETIMEOUT)
@@ -415,6 +445,8 @@ int pb_pg_connect(const pb_pg_opts *o, const char *dbname, PGconn **out, pb_err 
     int rc = PQstatus(c) == CONNECTION_BAD ? PB_EUNAVAILABLE : connect_within(c, timeout_s, l);
     if (rc != 0) {
         char m[PB_ERR_MSG_MAX];
+        if (rc != PB_EUNAVAILABLE)
+            count_dropped(rc);
         if (rc == PB_ETIMEOUT)
             snprintf(m, sizeof m, "no answer in %d s (connect_timeout)", timeout_s);
         else if (rc == PB_ECANCELED)

@@ -38,7 +38,9 @@
  * statement_timeout inside a session says so (pb_pg_set_statement_timeout);
  * code that reads results or COPY data itself uses pb_pg_next_result and
  * pb_pg_wait instead of libpq's blocking calls. Connections are in libpq's
- * nonblocking mode, so sending never blocks either.
+ * nonblocking mode, so sending never blocks either. Every connection (or
+ * attempt) given up so counts in paybill_postgres_connections_dropped_total
+ * {reason="no_answer"|"cut_off"|"wait_failed"}.
  *
  * Ownership: connections from pb_pg_pool_get go back with pb_pg_pool_put
  * (never PQfinish them yourself); PGresult from pb_pg_query is the caller's

@@ -19,6 +19,7 @@
 
 #include "pgtest.h"
 #include "provision/pg.h"
+#include "util/metrics.h"
 #include "util/timeutil.h"
 
 static char tls_dir[64];
@@ -69,6 +70,20 @@ static double test_cutoff(void *ud)
 
 static double mono(void) { return (double)pb_time_mono_ns() / 1e9; }
 
+/* paybill_postgres_connections_dropped_total{reason} from the exposition. */
+static double dropped(const char *reason)
+{
+    char *text = NULL;
+    size_t len = 0;
+    assert_int_equal(pb_metrics_render(pb_metrics_default(), &text, &len, NULL), 0);
+    char series[128];
+    snprintf(series, sizeof series, "paybill_postgres_connections_dropped_total{reason=\"%s\"} ", reason);
+    const char *at = strstr(text, series);
+    double v = at ? strtod(at + strlen(series), NULL) : 0;
+    free(text);
+    return v;
+}
+
 /* statement_timeout 400 ms + 300 ms of grace: an answer is awaited 0.7 s. */
 static pb_pg_opts quick_opts(void)
 {
@@ -104,11 +119,13 @@ static void test_hung_backend_times_out_and_is_dropped(void **state)
 
     pb_err e;
     pb_err_clear(&e);
+    double before = dropped("no_answer");
     double t0 = mono();
     int rc = pb_pg_exec(c, "SELECT 1", &e);
     double took = mono() - t0;
     kill(backend, SIGCONT);
     assert_int_equal(rc, PB_ETIMEOUT);
+    assert_true(dropped("no_answer") == before + 1);
     assert_non_null(strstr(e.msg, "no answer in 700 ms"));
     assert_true(took >= 0.65 && took < 5.0);
     /* Dropped: libpq knows, and the pool does not keep it. */
@@ -197,6 +214,7 @@ static void test_cutoff_ends_waits_and_connects(void **state)
     cutoff_at = 0;
     PGconn *c = borrow(p);
     cutoff_at = mono() + 0.4;
+    double before = dropped("cut_off");
     pb_err e;
     pb_err_clear(&e);
     double t0 = mono();
@@ -205,6 +223,7 @@ static void test_cutoff_ends_waits_and_connects(void **state)
     assert_int_equal(rc, PB_ECANCELED);
     assert_non_null(strstr(e.msg, "cut off"));
     assert_true(took >= 0.35 && took < 5.0);
+    assert_true(dropped("cut_off") == before + 1);
     assert_int_equal(PQstatus(c), CONNECTION_BAD);
     pb_pg_pool_put(p, c);
 
