@@ -153,6 +153,10 @@ tenant_yaml 21 pro | kubectl apply -f - >/dev/null
 wait_for "t21: DatabaseReady says the server does not answer" 60 bash -c "[ \"\$(kubectl get tenant t21 -o jsonpath='{.status.conditions[?(@.type==\"DatabaseReady\")].reason}')\" = ServerUnavailable ]"
 msg=$(db_message t21)
 case "$msg" in *"no answer"*) ok "t21: \"$msg\"" ;; *) fail "DatabaseReady message does not say the server hangs: $msg" ;; esac
+metrics_port=$(grep -o 'endpoint=metrics.*port=[0-9]*' "$T/operator-e.log" | grep -o '[0-9]*$' | head -1)
+dropped=$(curl -s "http://127.0.0.1:$metrics_port/metrics" | sed -n 's/^paybill_postgres_connections_dropped_total{reason="no_answer"} //p')
+[ "${dropped:-0}" != 0 ] || fail "no dropped connection counted in paybill_postgres_connections_dropped_total"
+ok "paybill_postgres_connections_dropped_total{reason=\"no_answer\"} $dropped"
 kubectl label ns tenant-t3 paybill.dev/tier- >/dev/null
 wait_for "work without a database goes on (drift put back)" 30 is ns tenant-t3 '{.metadata.labels.paybill\.dev/tier}' pro
 sleep 1 # t21's retry now waits on the hung server again
