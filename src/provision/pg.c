@@ -787,7 +787,7 @@ int pb_pg_pool_tool_conninfo(pb_pg_pool *p, const char *dbname, char **conninfo,
                 rc = PB_ENOMEM;
             continue;
         }
-        if (dbname && strcmp(o->keyword, "dbname") == 0)
+        if ((dbname && strcmp(o->keyword, "dbname") == 0) || strcmp(o->keyword, "connect_timeout") == 0)
             continue;
         pb_buf_puts(&b, o->keyword);
         pb_buf_puts(&b, "='");
@@ -798,6 +798,11 @@ int pb_pg_pool_tool_conninfo(pb_pg_pool *p, const char *dbname, char **conninfo,
         }
         pb_buf_puts(&b, "' ");
     }
+    /* The pool's bound on connecting holds for the tool too (a server that
+     * takes the connection and never answers would hold it forever). */
+    char ct[48];
+    snprintf(ct, sizeof ct, "connect_timeout='%d' ", p->opts.connect_timeout_s > 0 ? p->opts.connect_timeout_s : 10);
+    pb_buf_puts(&b, ct);
     if (dbname) {
         pb_buf_puts(&b, "dbname='");
         pb_buf_puts(&b, dbname); /* a validated identifier: nothing to escape */

@@ -93,9 +93,10 @@ size_t pb_pg_pool_idle_count(pb_pg_pool *p);
 /* Close the idle connections to one database (before DROP DATABASE). */
 void pb_pg_pool_forget_db(pb_pg_pool *p, const char *dbname);
 
-/* The pool's conninfo with dbname replaced and without the password, as a
- * conninfo string for tools such as pg_dump; the password (or NULL) goes to
- * *password for the PGPASSWORD environment variable. Both malloc'd. */
+/* The pool's conninfo with dbname replaced, the pool's connect_timeout and
+ * without the password, as a conninfo string for tools such as pg_dump;
+ * the password (or NULL) goes to *password for the PGPASSWORD environment
+ * variable. Both malloc'd. */
 int pb_pg_pool_tool_conninfo(pb_pg_pool *p, const char *dbname, char **conninfo, char **password,
                              pb_err *err);
 

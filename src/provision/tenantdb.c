@@ -468,6 +468,8 @@ int pb_tdb_new(const pb_tdb_config *cfg, pb_tdb **out, pb_err *e)
     t->pg_dump = dup_or(cfg->pg_dump, "pg_dump");
     t->tenant_port = cfg->tenant_port > 0 ? cfg->tenant_port : 5432;
     t->move_timeout_ms = cfg->move_statement_timeout_ms > 0 ? cfg->move_statement_timeout_ms : 0;
+    t->cutoff = cfg->cutoff;
+    t->cutoff_ud = cfg->cutoff_ud;
     /* Every admin session resolves names in pg_catalog only: no object
      * of anyone's can stand in for a built-in one. */
     pb_pg_opts po = {.conninfo = cfg->admin_conninfo,

@@ -259,7 +259,8 @@ typedef struct pb_tdb_config {
     int connect_timeout_s;       /* 0: 10 */
     int statement_timeout_ms;    /* 0: 60000 */
     double (*cutoff)(void *ud);  /* pb_pg_opts.cutoff: every wait for the */
-    void *cutoff_ud;             /* server ends past it; NULL: never */
+    void *cutoff_ud;             /* server, and a pg_dump, ends past it;
+                                    NULL: never */
     int lock_timeout_ms;         /* 0: 10000; also bounds waiting for another
                                     operation on the same tenant */
     int move_statement_timeout_ms; /* statement_timeout for the bulk statements
@@ -388,8 +389,10 @@ int pb_tdb_resume(pb_tdb *t, const char *id, pb_err *err);
 /* Delete a tenant's data according to policy. Delete drops data and role;
  * Retain keeps data, locks the role (NOLOGIN, sessions ended); Snapshot
  * writes a pg_dump archive to snapshot_dir first (snap may be NULL for the
- * other policies), then deletes. `m` is the tenant's model (needed to find
- * its rows in the rls tables). Deleting an unknown tenant is a no-op. */
+ * other policies), then deletes; a pg_dump that fails (or cannot connect
+ * within connect_timeout, or runs past the bulk statement timeout) deletes
+ * nothing. `m` is the tenant's model (needed to find its rows in the rls
+ * tables). Deleting an unknown tenant is a no-op. */
 int pb_tdb_delete(pb_tdb *t, const char *id, pb_tdb_delete_policy policy, const pb_dm_model *m,
                   pb_tdb_snapshot *snap, pb_err *err);
 

@@ -46,6 +46,8 @@ struct pb_tdb {
     pb_tdb_server_role role;
     int tenant_port;
     int move_timeout_ms; /* 0: none (pb_tdb_config.move_statement_timeout_ms) */
+    double (*cutoff)(void *ud); /* pb_tdb_config.cutoff: also ends a pg_dump */
+    void *cutoff_ud;
     int fail_after;
     int failed_on_purpose; /* the last error came from fail_after */
 };

@@ -7,6 +7,7 @@
 #include "testutil.h"
 
 #include <openssl/evp.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -997,6 +998,67 @@ static void test_delete_policies(void **state)
     PQfinish(adm);
 }
 
+/* A snapshot whose pg_dump cannot connect (the postmaster stopped: the
+ * kernel takes the connection, nobody answers) fails within the pool's
+ * connect_timeout, which the tool's conninfo carries, and deletes nothing:
+ * pg_dump waited forever before, and the worker with it. */
+static void test_snapshot_against_a_hung_server_keeps_the_data(void **state)
+{
+    (void)state;
+    char pg_dump[PATH_MAX + 16];
+    pgtest_tool(&srv, "pg_dump", pg_dump, sizeof pg_dump);
+    pb_tdb_config cfg = {.admin_conninfo = srv.conninfo,
+                         .shared_db = "paybill",
+                         .tenant_host = "127.0.0.1",
+                         .tenant_port = srv.port,
+                         .sslmode = "disable",
+                         .snapshot_dir = snapdir,
+                         .pg_dump = pg_dump,
+                         .connect_timeout_s = 2,
+                         .statement_timeout_ms = 30000};
+    pb_tdb *t = NULL;
+    pb_err e;
+    pb_err_clear(&e);
+    if (pb_tdb_new(&cfg, &t, &e))
+        fail_msg("pb_tdb_new: %s", e.msg);
+    pb_tdb_tenant spec = {.id = "snap_hung", .layout = PB_DM_LAYOUT_SCHEMA, .connection_limit = -1};
+    pb_tdb_creds cr = {0};
+    if (pb_tdb_ensure(t, &spec, model, &cr, &e))
+        fail_msg("ensure: %s", e.msg);
+    seed(&cr, 1, 2);
+    /* The pool keeps its backends; only new connections hang. */
+    char pidfile[PATH_MAX];
+    snprintf(pidfile, sizeof pidfile, "%s/data/postmaster.pid", srv.dir);
+    FILE *f = fopen(pidfile, "r");
+    long pm = 0;
+    assert_non_null(f);
+    assert_int_equal(fscanf(f, "%ld", &pm), 1);
+    fclose(f);
+    assert_int_equal(kill((pid_t)pm, SIGSTOP), 0);
+    pb_tdb_snapshot snap = {0};
+    pb_err_clear(&e);
+    double t0 = tu_now();
+    int rc = pb_tdb_delete(t, "snap_hung", PB_TDB_SNAPSHOT, model, &snap, &e);
+    double took = tu_now() - t0;
+    kill((pid_t)pm, SIGCONT);
+    assert_int_not_equal(rc, 0);
+    assert_true(took >= 1.5 && took < 10.0);
+    /* Locked out (the first step of a delete), its data all there. */
+    pb_tdb_info info;
+    assert_int_equal(pb_tdb_info_get(t, "snap_hung", &info, &e), 0);
+    PGconn *adm = pgq_admin_on(&srv, "paybill");
+    assert_int_equal(pgq_int(adm, "SELECT count(*) FROM t_snap_hung.customers"), 2);
+    PQfinish(adm);
+    /* With the server answering again the same snapshot goes through. */
+    pb_err_clear(&e);
+    if (pb_tdb_delete(t, "snap_hung", PB_TDB_SNAPSHOT, model, &snap, &e))
+        fail_msg("snapshot after the server came back: %s", e.msg);
+    verify_snapshot(&snap, "TABLE DATA");
+    pb_tdb_snapshot_clear(&snap);
+    pb_tdb_creds_clear(&cr);
+    pb_tdb_free(t);
+}
+
 /* ---- tier moves ------------------------------------------------------------------ */
 
 static void assert_only_copy(const char *id, pb_dm_layout l)
@@ -1923,6 +1985,7 @@ int main(void)
         cmocka_unit_test(test_second_login_isolation),
         cmocka_unit_test(test_operations_on_a_tenant_are_serialised),
         cmocka_unit_test(test_delete_policies),
+        cmocka_unit_test(test_snapshot_against_a_hung_server_keeps_the_data),
         cmocka_unit_test(test_tier_moves_round_trip),
         cmocka_unit_test(test_tier_move_crash_converges),
         cmocka_unit_test(test_tier_move_failure_keeps_old_copy),
