@@ -116,22 +116,29 @@ static void checksum(const char *id, long long *rows, char sum[65])
 
 /* ---- setup -------------------------------------------------------------------- */
 
+static char pg_dump_path[PATH_MAX + 16];
+
+/* The main server's tdb settings (setup's, and tests that make another). */
+static pb_tdb_config main_config(void)
+{
+    return (pb_tdb_config){.admin_conninfo = srv.conninfo,
+                           .shared_db = "paybill",
+                           .tenant_host = "127.0.0.1",
+                           .tenant_port = srv.port,
+                           .sslmode = "disable",
+                           .snapshot_dir = snapdir,
+                           .pg_dump = pg_dump_path,
+                           .statement_timeout_ms = 30000};
+}
+
 static int setup(void **state)
 {
     pb_log_configure(PB_LOG_WARN, PB_LOG_TEXT, NULL);
     if (pgtest_start(&srv) != 0)
         return -1;
-    char pg_dump[PATH_MAX + 16];
-    pgtest_tool(&srv, "pg_dump", pg_dump, sizeof pg_dump);
+    pgtest_tool(&srv, "pg_dump", pg_dump_path, sizeof pg_dump_path);
     snprintf(snapdir, sizeof snapdir, "%s/snapshots", srv.dir);
-    pb_tdb_config cfg = {.admin_conninfo = srv.conninfo,
-                         .shared_db = "paybill",
-                         .tenant_host = "127.0.0.1",
-                         .tenant_port = srv.port,
-                         .sslmode = "disable",
-                         .snapshot_dir = snapdir,
-                         .pg_dump = pg_dump,
-                         .statement_timeout_ms = 30000};
+    pb_tdb_config cfg = main_config();
     pb_err e;
     pb_err_clear(&e);
     if (pb_tdb_new(&cfg, &tdb, &e)) {
@@ -1005,17 +1012,8 @@ static void test_delete_policies(void **state)
 static void test_snapshot_against_a_hung_server_keeps_the_data(void **state)
 {
     (void)state;
-    char pg_dump[PATH_MAX + 16];
-    pgtest_tool(&srv, "pg_dump", pg_dump, sizeof pg_dump);
-    pb_tdb_config cfg = {.admin_conninfo = srv.conninfo,
-                         .shared_db = "paybill",
-                         .tenant_host = "127.0.0.1",
-                         .tenant_port = srv.port,
-                         .sslmode = "disable",
-                         .snapshot_dir = snapdir,
-                         .pg_dump = pg_dump,
-                         .connect_timeout_s = 2,
-                         .statement_timeout_ms = 30000};
+    pb_tdb_config cfg = main_config();
+    cfg.connect_timeout_s = 2;
     pb_tdb *t = NULL;
     pb_err e;
     pb_err_clear(&e);
