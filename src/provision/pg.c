@@ -546,6 +546,22 @@ static PGconn *take_idle(pb_pg_pool *p, const char *dbname)
     return c;
 }
 
+/* Close every idle connection (the server stopped answering one). */
+static void drop_all_idle(pb_pg_pool *p)
+{
+    pthread_mutex_lock(&p->mu);
+    idle_conn *gone = p->idle;
+    size_t n = p->n_idle;
+    p->idle = NULL;
+    p->n_idle = p->cap_idle = 0;
+    pthread_mutex_unlock(&p->mu);
+    for (size_t i = 0; i < n; i++) {
+        PQfinish(gone[i].conn);
+        free(gone[i].db);
+    }
+    free(gone);
+}
+
 int pb_pg_pool_get(pb_pg_pool *p, const char *dbname, PGconn **out, pb_err *e)
 {
     *out = NULL;
@@ -554,10 +570,21 @@ int pb_pg_pool_get(pb_pg_pool *p, const char *dbname, PGconn **out, pb_err *e)
         /* A backend ended while idle (DROP DATABASE ... FORCE, restart,
          * pg_terminate_backend) only shows on the next use: check with an
          * empty query (one cheap round trip) and skip the dead ones. */
-        int alive = run_short(c, "") == PGRES_EMPTY_QUERY && PQstatus(c) == CONNECTION_OK;
+        PGresult *r = NULL;
+        pb_err ignore;
+        int rc = run_within(c, "", short_ms(c), &r, &ignore);
+        int alive = rc == 0 && PQresultStatus(r) == PGRES_EMPTY_QUERY && PQstatus(c) == CONNECTION_OK;
+        PQclear(r);
         if (alive)
             break;
         PQfinish(c);
+        c = NULL;
+        /* No answer at all: the server hangs, and its other idle
+         * connections would each cost the same wait. */
+        if (rc == PB_ETIMEOUT || rc == PB_ECANCELED) {
+            drop_all_idle(p);
+            break;
+        }
     }
     int rc = c ? 0 : pb_pg_connect(&p->opts, dbname, &c, e);
     if (rc == 0) {

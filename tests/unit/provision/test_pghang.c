@@ -141,6 +141,53 @@ static void test_hung_backend_times_out_and_is_dropped(void **state)
     pb_pg_pool_free(p);
 }
 
+/* A pool whose server stopped answering gives up on all its idle
+ * connections after the first one's liveness check, not one check each. */
+static void test_pool_gives_up_on_a_hung_server_at_once(void **state)
+{
+    (void)state;
+    cutoff_at = 0;
+    pb_pg_opts o = quick_opts();
+    o.connect_timeout_s = 1;
+    o.max_idle_per_db = 4;
+    pb_pg_pool *p = NULL;
+    assert_int_equal(pb_pg_pool_new(&o, &p, NULL), 0);
+    PGconn *cs[4];
+    pid_t pids[5];
+    for (int i = 0; i < 4; i++) {
+        cs[i] = borrow(p);
+        pids[i] = PQbackendPID(cs[i]);
+    }
+    for (int i = 0; i < 4; i++)
+        pb_pg_pool_put(p, cs[i]);
+    assert_int_equal(pb_pg_pool_idle_count(p), 4);
+    char pidfile[128];
+    snprintf(pidfile, sizeof pidfile, "%s/data/postmaster.pid", pgtest_srv.dir);
+    FILE *f = fopen(pidfile, "r");
+    long pm = 0;
+    assert_non_null(f);
+    assert_int_equal(fscanf(f, "%ld", &pm), 1);
+    fclose(f);
+    pids[4] = (pid_t)pm;
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(kill(pids[i], SIGSTOP), 0);
+    PGconn *c = NULL;
+    pb_err e;
+    pb_err_clear(&e);
+    double t0 = mono();
+    int rc = pb_pg_pool_get(p, NULL, &c, &e);
+    double took = mono() - t0;
+    for (int i = 0; i < 5; i++)
+        kill(pids[i], SIGCONT);
+    assert_int_equal(rc, PB_ETIMEOUT);
+    assert_null(c);
+    /* One liveness check (1 s) and one connection attempt (1 s), not four
+     * checks first. */
+    assert_true(took >= 1.9 && took < 4.5);
+    assert_int_equal(pb_pg_pool_idle_count(p), 0);
+    pb_pg_pool_free(p);
+}
+
 /* A parameterised query (pb_pg_query) and a wait for results read one at
  * a time (pb_pg_next_result) are bounded the same way. */
 static void test_query_and_next_result_are_bounded(void **state)
@@ -386,6 +433,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hung_backend_times_out_and_is_dropped),
         cmocka_unit_test(test_query_and_next_result_are_bounded),
+        cmocka_unit_test(test_pool_gives_up_on_a_hung_server_at_once),
         cmocka_unit_test(test_server_timeout_first_and_lifted_timeout_followed),
         cmocka_unit_test(test_cutoff_ends_waits_and_connects),
         cmocka_unit_test(test_connect_to_a_silent_server_is_bounded),
