@@ -230,6 +230,20 @@ PGTEST_FN int pgtest_start_with(pgtest_server *s, const char *options)
 
 PGTEST_FN int pgtest_start(pgtest_server *s) { return pgtest_start_with(s, NULL); }
 
+/* The postmaster's pid (its data dir's postmaster.pid), or -1. */
+PGTEST_FN pid_t pgtest_postmaster_pid(const pgtest_server *s)
+{
+    char path[sizeof s->dir + 32];
+    snprintf(path, sizeof path, "%s/data/postmaster.pid", s->dir);
+    FILE *f = fopen(path, "r");
+    long pid = -1;
+    if (!f || fscanf(f, "%ld", &pid) != 1)
+        pid = -1;
+    if (f)
+        fclose(f);
+    return (pid_t)pid;
+}
+
 /* Stop the server and remove its directory (via the watchdog). */
 PGTEST_FN void pgtest_stop(pgtest_server *s)
 {

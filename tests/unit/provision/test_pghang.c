@@ -161,14 +161,8 @@ static void test_pool_gives_up_on_a_hung_server_at_once(void **state)
     for (int i = 0; i < 4; i++)
         pb_pg_pool_put(p, cs[i]);
     assert_int_equal(pb_pg_pool_idle_count(p), 4);
-    char pidfile[128];
-    snprintf(pidfile, sizeof pidfile, "%s/data/postmaster.pid", pgtest_srv.dir);
-    FILE *f = fopen(pidfile, "r");
-    long pm = 0;
-    assert_non_null(f);
-    assert_int_equal(fscanf(f, "%ld", &pm), 1);
-    fclose(f);
-    pids[4] = (pid_t)pm;
+    pids[4] = pgtest_postmaster_pid(&pgtest_srv);
+    assert_true(pids[4] > 0);
     for (int i = 0; i < 5; i++)
         assert_int_equal(kill(pids[i], SIGSTOP), 0);
     PGconn *c = NULL;

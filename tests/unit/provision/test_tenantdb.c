@@ -1025,20 +1025,15 @@ static void test_snapshot_against_a_hung_server_keeps_the_data(void **state)
         fail_msg("ensure: %s", e.msg);
     seed(&cr, 1, 2);
     /* The pool keeps its backends; only new connections hang. */
-    char pidfile[PATH_MAX];
-    snprintf(pidfile, sizeof pidfile, "%s/data/postmaster.pid", srv.dir);
-    FILE *f = fopen(pidfile, "r");
-    long pm = 0;
-    assert_non_null(f);
-    assert_int_equal(fscanf(f, "%ld", &pm), 1);
-    fclose(f);
-    assert_int_equal(kill((pid_t)pm, SIGSTOP), 0);
+    pid_t pm = pgtest_postmaster_pid(&srv);
+    assert_true(pm > 0);
+    assert_int_equal(kill(pm, SIGSTOP), 0);
     pb_tdb_snapshot snap = {0};
     pb_err_clear(&e);
     double t0 = tu_now();
     int rc = pb_tdb_delete(t, "snap_hung", PB_TDB_SNAPSHOT, model, &snap, &e);
     double took = tu_now() - t0;
-    kill((pid_t)pm, SIGCONT);
+    kill(pm, SIGCONT);
     assert_int_not_equal(rc, 0);
     assert_true(took >= 1.5 && took < 10.0);
     /* Locked out (the first step of a delete), its data all there. */
