@@ -20,7 +20,6 @@
 #include "pgtest.h"
 #include "provision/pg.h"
 #include "util/metrics.h"
-#include "util/timeutil.h"
 
 static char tls_dir[64];
 
@@ -67,8 +66,6 @@ static double test_cutoff(void *ud)
 {
     return *(const double *)ud;
 }
-
-static double mono(void) { return (double)pb_time_mono_ns() / 1e9; }
 
 /* paybill_postgres_connections_dropped_total{reason} from the exposition. */
 static double dropped(const char *reason)
@@ -120,9 +117,9 @@ static void test_hung_backend_times_out_and_is_dropped(void **state)
     pb_err e;
     pb_err_clear(&e);
     double before = dropped("no_answer");
-    double t0 = mono();
+    double t0 = tu_now();
     int rc = pb_pg_exec(c, "SELECT 1", &e);
-    double took = mono() - t0;
+    double took = tu_now() - t0;
     kill(backend, SIGCONT);
     assert_int_equal(rc, PB_ETIMEOUT);
     assert_true(dropped("no_answer") == before + 1);
@@ -168,9 +165,9 @@ static void test_pool_gives_up_on_a_hung_server_at_once(void **state)
     PGconn *c = NULL;
     pb_err e;
     pb_err_clear(&e);
-    double t0 = mono();
+    double t0 = tu_now();
     int rc = pb_pg_pool_get(p, NULL, &c, &e);
-    double took = mono() - t0;
+    double took = tu_now() - t0;
     for (int i = 0; i < 5; i++)
         kill(pids[i], SIGCONT);
     assert_int_equal(rc, PB_ETIMEOUT);
@@ -196,9 +193,9 @@ static void test_query_and_next_result_are_bounded(void **state)
     const char *params[1] = {"x"};
     pb_err e;
     pb_err_clear(&e);
-    double t0 = mono();
+    double t0 = tu_now();
     int rc = pb_pg_query(c, "SELECT $1::text", 1, params, NULL, &e);
-    double took = mono() - t0;
+    double took = tu_now() - t0;
     kill(backend, SIGCONT);
     assert_int_equal(rc, PB_ETIMEOUT);
     assert_true(took >= 0.65 && took < 5.0);
@@ -209,9 +206,9 @@ static void test_query_and_next_result_are_bounded(void **state)
     assert_int_equal(kill(backend, SIGSTOP), 0);
     assert_int_equal(PQsendQuery(c, "SELECT 1"), 1);
     PGresult *r = (PGresult *)1;
-    t0 = mono();
+    t0 = tu_now();
     rc = pb_pg_next_result(c, &r, NULL);
-    took = mono() - t0;
+    took = tu_now() - t0;
     kill(backend, SIGCONT);
     assert_int_equal(rc, PB_ETIMEOUT);
     assert_null(r);
@@ -254,13 +251,13 @@ static void test_cutoff_ends_waits_and_connects(void **state)
     assert_int_equal(pb_pg_pool_new(&o, &p, NULL), 0);
     cutoff_at = 0;
     PGconn *c = borrow(p);
-    cutoff_at = mono() + 0.4;
+    cutoff_at = tu_now() + 0.4;
     double before = dropped("cut_off");
     pb_err e;
     pb_err_clear(&e);
-    double t0 = mono();
+    double t0 = tu_now();
     int rc = pb_pg_exec(c, "SELECT pg_sleep(5)", &e);
-    double took = mono() - t0;
+    double took = tu_now() - t0;
     assert_int_equal(rc, PB_ECANCELED);
     assert_non_null(strstr(e.msg, "cut off"));
     assert_true(took >= 0.35 && took < 5.0);
@@ -303,20 +300,20 @@ static void test_connect_to_a_silent_server_is_bounded(void **state)
     PGconn *c = NULL;
     pb_err e;
     pb_err_clear(&e);
-    double t0 = mono();
+    double t0 = tu_now();
     assert_int_equal(pb_pg_connect(&o, NULL, &c, &e), PB_ETIMEOUT);
-    double took = mono() - t0;
+    double took = tu_now() - t0;
     assert_null(c);
     assert_non_null(strstr(e.msg, "no answer in 1 s"));
     assert_true(took >= 0.9 && took < 5.0);
 
     /* The shutdown's cutoff ends it sooner than connect_timeout. */
     o.connect_timeout_s = 30;
-    cutoff_at = mono() + 0.3;
-    t0 = mono();
+    cutoff_at = tu_now() + 0.3;
+    t0 = tu_now();
     pb_err_clear(&e);
     assert_int_equal(pb_pg_connect(&o, NULL, &c, &e), PB_ECANCELED);
-    took = mono() - t0;
+    took = tu_now() - t0;
     assert_true(took >= 0.25 && took < 5.0);
     cutoff_at = 0;
     close(lfd);
@@ -343,7 +340,7 @@ static void test_copy_into_a_hung_backend_is_bounded(void **state)
     memset(chunk, 'x', sizeof chunk - 1);
     chunk[sizeof chunk - 1] = '\n';
     int rc = 0;
-    double t0 = mono();
+    double t0 = tu_now();
     /* At most 256 MB: far beyond any socket buffer. */
     for (int i = 0; i < 4096 && rc == 0; i++) {
         int put;
@@ -354,7 +351,7 @@ static void test_copy_into_a_hung_backend_is_bounded(void **state)
         if (rc == 0)
             rc = pb_pg_flush(c, NULL);
     }
-    double took = mono() - t0;
+    double took = tu_now() - t0;
     kill(backend, SIGCONT);
     assert_int_equal(rc, PB_ETIMEOUT);
     assert_true(took < 5.0);
