@@ -10,14 +10,12 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -25,6 +23,7 @@
 
 #include "util/secret.h"
 #include "util/proc.h"
+#include "util/timeutil.h"
 
 /* ---- the root module ------------------------------------------------------ */
 
@@ -159,13 +158,6 @@ int pb_cr_plan_digest(const json_t *show, char out[65], int *changes, int *delet
 
 /* ---- subprocesses --------------------------------------------------------- */
 
-static long long mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 int pb_cr_exec(const pb_cr_exec_opts *o, int *exit_code, pb_err *err)
 {
     *exit_code = -1;
@@ -207,49 +199,12 @@ int pb_cr_exec(const pb_cr_exec_opts *o, int *exit_code, pb_err *err)
         close(devnull);
     if (o->started)
         o->started(o->ud, pid);
-    long long deadline = o->timeout_ms > 0 ? mono_ms() + o->timeout_ms : 0;
-    long long kill_at = 0;
-    int status = 0, timed_out = 0;
-    /* A pidfd becomes readable when the child exits: the wait ends then,
-     * not at the next tick of a poll loop (a 20 ms poll cost ~60 ms per
-     * tenant's run, bench/RESULTS-cloud.md). Without pidfds: 20 ms ticks. */
-    int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-    for (;;) {
-        pid_t w = waitpid(pid, &status, WNOHANG);
-        if (w == pid)
-            break;
-        if (w < 0 && errno != EINTR) {
-            if (pidfd >= 0)
-                close(pidfd);
-            return pb_err_set(err, PB_EIO, "waitpid: %s", strerror(errno));
-        }
-        long long now = mono_ms();
-        if (deadline && now >= deadline && !timed_out) {
-            timed_out = 1;
-            kill(-pid, SIGTERM);
-            kill_at = now + 5000;
-        }
-        if (kill_at && now >= kill_at) {
-            kill(-pid, SIGKILL);
-            kill_at = 0;
-        }
-        long long wait_ms = 1000;
-        if (deadline && !timed_out && deadline - now < wait_ms)
-            wait_ms = deadline - now;
-        if (kill_at && kill_at - now < wait_ms)
-            wait_ms = kill_at - now;
-        if (wait_ms < 1)
-            wait_ms = 1;
-        if (pidfd >= 0) {
-            struct pollfd pfd = {.fd = pidfd, .events = POLLIN};
-            poll(&pfd, 1, (int)wait_ms);
-        } else {
-            struct timespec ts = {0, 20 * 1000000};
-            nanosleep(&ts, NULL);
-        }
-    }
-    if (pidfd >= 0)
-        close(pidfd);
+    double deadline = o->timeout_ms > 0 ? (double)pb_time_mono_ns() / 1e9 + o->timeout_ms / 1000.0 : 0;
+    int status = 0;
+    int rc = pb_proc_wait_child(pid, -pid, deadline, NULL, NULL, 5000, &status, err);
+    if (rc == PB_EIO)
+        return rc;
+    int timed_out = rc == PB_ETIMEOUT;
     /* Whatever the tool left in its group (provider plugins, provisioners)
      * goes with it. */
     kill(-pid, SIGKILL);

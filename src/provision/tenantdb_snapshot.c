@@ -13,7 +13,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <openssl/evp.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -27,6 +26,7 @@
 #include "provision/pg.h"
 #include "provision/tenantdb_int.h"
 #include "util/log.h"
+#include "util/proc.h"
 #include "util/secret.h"
 #include "util/timeutil.h"
 
@@ -80,39 +80,21 @@ static int private_file(const char *path, pb_err *e)
 
 /* Wait for pg_dump within the bulk statement timeout (plus grace; none
  * when that has no limit) and the shutdown's cutoff; past either it is
- * stopped (SIGTERM, SIGKILL 2 s later) and the wait says why. A server
- * that never answers would otherwise hold the worker, and the shutdown,
- * forever (pg_dump lifts statement_timeout in its own session). */
+ * stopped (SIGTERM, SIGKILL 2 s later). A server that never answers would
+ * otherwise hold the worker, and the shutdown, forever (pg_dump lifts
+ * statement_timeout in its own session). */
 static int wait_dump(pb_tdb *t, pid_t pid, int *status, pb_err *e)
 {
-    double start = (double)pb_time_mono_ns() / 1e9;
-    double deadline = t->move_timeout_ms > 0 ? start + (t->move_timeout_ms + DUMP_GRACE_MS) / 1000.0 : 0;
-    long nap_us = 1000;
-    for (;;) {
-        pid_t r = waitpid(pid, status, WNOHANG);
-        if (r == pid)
-            return 0;
-        if (r < 0 && errno != EINTR)
-            return pb_err_set(e, PB_EIO, "waiting for pg_dump: %s", strerror(errno));
-        double now = (double)pb_time_mono_ns() / 1e9, cut = t->cutoff ? t->cutoff(t->cutoff_ud) : 0;
-        int why = cut > 0 && now >= cut ? PB_ECANCELED : deadline > 0 && now >= deadline ? PB_ETIMEOUT : 0;
-        if (why) {
-            kill(pid, SIGTERM);
-            for (int i = 0; i < 200 && waitpid(pid, status, WNOHANG) == 0; i++)
-                usleep(10000);
-            if (waitpid(pid, status, WNOHANG) == 0) {
-                kill(pid, SIGKILL);
-                waitpid(pid, status, 0);
-            }
-            return why == PB_ECANCELED
-                       ? pb_err_set(e, why, "pg_dump stopped: the shutdown deadline passed")
-                       : pb_err_set(e, why, "pg_dump stopped after %d ms (the bulk statement timeout and %d ms)",
-                                    t->move_timeout_ms + DUMP_GRACE_MS, DUMP_GRACE_MS);
-        }
-        usleep(nap_us); /* 1 ms, doubling to 100 ms: a small dump is not kept waiting */
-        if (nap_us < 100000)
-            nap_us *= 2;
-    }
+    double deadline = t->move_timeout_ms > 0
+                          ? (double)pb_time_mono_ns() / 1e9 + (t->move_timeout_ms + DUMP_GRACE_MS) / 1000.0
+                          : 0;
+    int rc = pb_proc_wait_child(pid, pid, deadline, t->cutoff, t->cutoff_ud, 2000, status, e);
+    if (rc == PB_ECANCELED)
+        return pb_err_set(e, rc, "pg_dump stopped: the shutdown deadline passed");
+    if (rc == PB_ETIMEOUT)
+        return pb_err_set(e, rc, "pg_dump stopped after %d ms (the bulk statement timeout and %d ms)",
+                          t->move_timeout_ms + DUMP_GRACE_MS, DUMP_GRACE_MS);
+    return rc;
 }
 
 /* pg_dump (custom format) of one database or one schema in it into `path`,

@@ -1,5 +1,6 @@
 /*
- * proc.h - process-wide hardening done once at start-up, and thread names.
+ * proc.h - process-wide hardening done once at start-up, thread names, and
+ * waiting for a child process within a deadline.
  *
  * The operator's memory holds secrets: tenants' database passwords in the
  * informer cache, admin credentials of the database servers, its API token.
@@ -17,6 +18,8 @@
 #ifndef PAYBILL_UTIL_PROC_H
 #define PAYBILL_UTIL_PROC_H
 
+#include <sys/types.h>
+
 #include "util/err.h"
 
 /* Make the process non-dumpable (prctl PR_SET_DUMPABLE 0: no core file,
@@ -30,5 +33,16 @@ int pb_proc_harden(pb_err *err);
  * threads apart (a reflector per informer, workers per controller). Best
  * effort: a name is a diagnostic, never a reason to fail. */
 void pb_thread_name(const char *prefix, const char *name);
+
+/* Wait for child `pid` to end (*status as waitpid's). Past `deadline`
+ * (CLOCK_MONOTONIC seconds, 0: none), or once the cutoff has passed
+ * (cutoff(cutoff_ud), read while waiting; NULL or 0: none), it is stopped:
+ * SIGTERM to `target` (pid, or -pid for its process group), SIGKILL
+ * kill_after_ms later, and the wait goes on until it ends. Returns 0 when
+ * it ended by itself, PB_ECANCELED (cutoff) or PB_ETIMEOUT (deadline) when
+ * it was stopped, PB_EIO (err filled) when waitpid fails. The wait ends as
+ * the child does (a pidfd; 20 ms ticks where there is none). */
+int pb_proc_wait_child(pid_t pid, pid_t target, double deadline, double (*cutoff)(void *ud), void *cutoff_ud,
+                       long kill_after_ms, int *status, pb_err *err);
 
 #endif
