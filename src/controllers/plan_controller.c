@@ -38,11 +38,6 @@ static long long count_tenants_on(operator_ctx *op, const char *plan)
  * that much later. Any other change is written at once. */
 #define PLAN_COUNT_INTERVAL_S 1.0
 
-static double mono_now(void)
-{
-    return (double)pb_time_mono_ns() / 1e9;
-}
-
 double plan_count_write_delay(operator_ctx *op, const char *plan, const json_t *old_status,
                               const json_t *status)
 {
@@ -59,7 +54,7 @@ double plan_count_write_delay(operator_ctx *op, const char *plan, const json_t *
     pthread_mutex_lock(&op->plan_mu);
     double last = json_real_value(json_object_get(op->plan_written, plan));
     pthread_mutex_unlock(&op->plan_mu);
-    double wait = last > 0 ? last + PLAN_COUNT_INTERVAL_S - mono_now() : 0;
+    double wait = last > 0 ? last + PLAN_COUNT_INTERVAL_S - pb_time_mono_s() : 0;
     return wait > 0 ? wait : 0;
 }
 
@@ -68,7 +63,7 @@ static void note_written(operator_ctx *op, const char *plan)
     pthread_mutex_lock(&op->plan_mu);
     if (!op->plan_written)
         op->plan_written = json_object();
-    json_object_set_new(op->plan_written, plan, json_real(mono_now())); /* lost on OOM: only a delay less */
+    json_object_set_new(op->plan_written, plan, json_real(pb_time_mono_s())); /* lost on OOM: only a delay less */
     pthread_mutex_unlock(&op->plan_mu);
 }
 
@@ -81,7 +76,7 @@ void plan_count_defer(operator_ctx *op, const char *plan, double wait_s)
     if (!op->plan_count_due)
         op->plan_count_due = json_object();
     /* Lost on OOM: tenant changes then re-queue the Plan as before. */
-    json_object_set_new(op->plan_count_due, plan, json_real(mono_now() + wait_s));
+    json_object_set_new(op->plan_count_due, plan, json_real(pb_time_mono_s() + wait_s));
     pthread_mutex_unlock(&op->plan_mu);
 }
 
@@ -97,7 +92,7 @@ static int count_write_put_off(operator_ctx *op, const char *plan)
     pthread_mutex_lock(&op->plan_mu);
     double due = json_real_value(json_object_get(op->plan_count_due, plan));
     pthread_mutex_unlock(&op->plan_mu);
-    return due > mono_now();
+    return due > pb_time_mono_s();
 }
 
 json_t *plan_map_tenant(json_t *tenant, void *ud)

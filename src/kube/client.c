@@ -40,6 +40,7 @@
 #include "util/jload.h"
 #include "util/jscan.h"
 #include "util/log.h"
+#include "util/timeutil.h"
 
 #define POOL_MAX 16                      /* idle easy handles kept */
 #define LANES_MAX 16                     /* idle lane sets kept */
@@ -134,13 +135,6 @@ static void query_long(pb_buf *b, const char *key, long v)
     query_add(b, key, n);
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void sleep_ms(long ms)
 {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
@@ -152,8 +146,8 @@ static void sleep_ms(long ms)
  * owner is stopping and wants no more tries. */
 static int retry_wait(int wake_fd, long ms)
 {
-    double until = now_s() + (double)ms / 1000.0, left;
-    while (wake_fd > 0 && (left = until - now_s()) > 0) {
+    double until = pb_time_mono_s() + (double)ms / 1000.0, left;
+    while (wake_fd > 0 && (left = until - pb_time_mono_s()) > 0) {
         struct pollfd p = {.fd = wake_fd, .events = POLLIN};
         int n = poll(&p, 1, (int)(left * 1000.0) + 1);
         if (n > 0 && (p.revents & POLLIN))
@@ -161,7 +155,7 @@ static int retry_wait(int wake_fd, long ms)
         if (n > 0 || (n < 0 && errno != EINTR))
             break; /* cannot watch it: just wait */
     }
-    if ((left = until - now_s()) > 0)
+    if ((left = until - pb_time_mono_s()) > 0)
         sleep_ms((long)(left * 1000.0));
     return 0;
 }
@@ -217,7 +211,7 @@ static int cut_off(kube_client *c)
     if (atomic_load(&c->closed))
         return 1;
     double cut = atomic_load(&c->cutoff);
-    return cut > 0 && now_s() >= cut;
+    return cut > 0 && pb_time_mono_s() >= cut;
 }
 
 /* Transfers in flight once the client is closed, or its cutoff passed,
@@ -651,7 +645,7 @@ typedef struct request {
     int raw;             /* a non-JSON 2xx body is returned as a JSON string */
     int wake_fd;         /* kube_request_opts.wake_fd: readable = no more retries */
     long timeout_ms;     /* kube_request_opts.timeout_ms: the whole request's budget */
-    double deadline;     /* now_s() + timeout_ms once run_request starts; 0 = none */
+    double deadline;     /* pb_time_mono_s() + timeout_ms once run_request starts; 0 = none */
     char *rv_out;        /* kube_request_opts.new_resource_version */
     size_t rv_out_len;
 } request;
@@ -827,7 +821,7 @@ static void transfer_setup(kube_client *c, CURL *h, const request *rq, const kub
     }
     long timeout = c->timeout_ms;
     if (rq->timeout_ms > 0) { /* what is left of the request's own budget */
-        long left = rq->deadline > 0 ? (long)((rq->deadline - now_s()) * 1000.0) : rq->timeout_ms;
+        long left = rq->deadline > 0 ? (long)((rq->deadline - pb_time_mono_s()) * 1000.0) : rq->timeout_ms;
         left = left > 1 ? left : 1;
         if (left < timeout)
             timeout = left;
@@ -1005,7 +999,7 @@ static int run_request(kube_client *c, const request *rq_in, response *first, ku
     request r = *rq_in;
     const request *rq = &r;
     if (r.timeout_ms > 0) /* a first attempt made in perform_many counts from here */
-        r.deadline = now_s() + (double)r.timeout_ms / 1000.0;
+        r.deadline = pb_time_mono_s() + (double)r.timeout_ms / 1000.0;
     response rs;
     int reauthed = 0, rc = 0;
     for (int attempt = 0;; attempt++) {
@@ -1019,10 +1013,10 @@ static int run_request(kube_client *c, const request *rq_in, response *first, ku
             kube_credentials cr;
             if ((rc = kube_auth_get(c->auth, &cr, err)) != 0)
                 return pb_err_wrap(err, "%s %s", rq->op, rq->what);
-            double t0 = now_s();
+            double t0 = pb_time_mono_s();
             perform(c, rq, &cr, &rs);
             kube_credentials_clear(&cr);
-            record(c, rq->verb, rs.curl == CURLE_OK ? (int)rs.code : 0, now_s() - t0);
+            record(c, rq->verb, rs.curl == CURLE_OK ? (int)rs.code : 0, pb_time_mono_s() - t0);
         }
 
         int retry = 0;
@@ -1049,7 +1043,7 @@ static int run_request(kube_client *c, const request *rq_in, response *first, ku
             delay = (rs.retry_after < RETRY_AFTER_CAP_S ? rs.retry_after : RETRY_AFTER_CAP_S) * 1000;
         pb_log_debug("retrying request", "op", rq->op, "what", rq->what, "error",
                      rs.curl != CURLE_OK ? rs.curl_msg : default_reason((int)rs.code), NULL);
-        if (r.deadline > 0 && now_s() + (double)delay / 1000.0 >= r.deadline)
+        if (r.deadline > 0 && pb_time_mono_s() + (double)delay / 1000.0 >= r.deadline)
             break; /* no time left for another try: the last failure is the answer */
         if (retry_wait(rq->wake_fd > 0 ? rq->wake_fd : atomic_load(&c->wake_fd), delay))
             break; /* the caller is stopping: the last failure is the answer */
@@ -1577,7 +1571,7 @@ static size_t on_watch_body(char *p, size_t size, size_t n, void *ud)
 {
     watch_ctx *w = ud;
     size_t len = size * n;
-    w->last_data = now_s();
+    w->last_data = pb_time_mono_s();
     if (!w->code)
         curl_easy_getinfo(w->h, CURLINFO_RESPONSE_CODE, &w->code);
     if (w->code != 200) {
@@ -1592,7 +1586,7 @@ static size_t on_watch_body(char *p, size_t size, size_t n, void *ud)
 static size_t on_watch_header(char *p, size_t size, size_t n, void *ud)
 {
     watch_ctx *w = ud;
-    w->last_data = now_s();
+    w->last_data = pb_time_mono_s();
     if (!w->headers_at)
         w->headers_at = w->last_data;
     return size * n;
@@ -1655,7 +1649,7 @@ int kube_watch(kube_client *c, const kube_gvr *r, const char *ns, const kube_req
     curl_easy_setopt(w.h, CURLOPT_HEADERDATA, &w);
     curl_multi_add_handle(m, w.h);
 
-    double t0 = now_s();
+    double t0 = pb_time_mono_s();
     w.last_data = t0;
     int running = 1, stopped = 0, idle = 0;
     while (running) {
@@ -1667,7 +1661,7 @@ int kube_watch(kube_client *c, const kube_gvr *r, const char *ns, const kube_req
             stopped = 1;
             break;
         }
-        double quiet_ms = (now_s() - w.last_data) * 1000;
+        double quiet_ms = (pb_time_mono_s() - w.last_data) * 1000;
         if (quiet_ms > (double)idle_ms) {
             idle = 1;
             break;
@@ -1690,7 +1684,7 @@ int kube_watch(kube_client *c, const kube_gvr *r, const char *ns, const kube_req
     note_transport(c, w.h);
     /* Latency is the time to the response, as client-go measures it; the
      * stream's own length says nothing about the server. */
-    record(c, "WATCH", (int)w.code, (w.headers_at ? w.headers_at : now_s()) - t0);
+    record(c, "WATCH", (int)w.code, (w.headers_at ? w.headers_at : pb_time_mono_s()) - t0);
     curl_multi_remove_handle(m, w.h);
 
     request rq = {.op = "watch", .verb = "WATCH", .method = "GET", .url = &url, .what = what,

@@ -12,6 +12,7 @@
 #include "kube/kmetrics.h"
 #include "util/log.h"
 #include "util/proc.h"
+#include "util/timeutil.h"
 
 typedef enum { WATCH_FOR, WATCH_OWNS, WATCH_MAP } watch_kind;
 
@@ -75,13 +76,6 @@ controller_result controller_error(void)
 {
     controller_result r = {CONTROLLER_ERROR, 0};
     return r;
-}
-
-static double mono_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 int controller_new(const controller_options *o, controller **out, pb_err *err)
@@ -317,9 +311,9 @@ static void reconcile_one(controller *c, controller_ctx *ctx, const char *key)
 {
     pb_err e;
     pb_err_clear(&e);
-    double t0 = mono_now();
+    double t0 = pb_time_mono_s();
     controller_result r = c->reconcile(ctx, key, &e);
-    double took = mono_now() - t0;
+    double took = pb_time_mono_s() - t0;
     if (r.kind == CONTROLLER_REQUEUE_AFTER && !(r.after_s > 0))
         r.kind = CONTROLLER_REQUEUE; /* "after 0" means "again, rate limited" */
     kmetrics_reconcile(c->name, result_label(r.kind), took);

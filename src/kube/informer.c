@@ -20,6 +20,7 @@
 #include "kube/kmetrics.h"
 #include "util/log.h"
 #include "util/proc.h"
+#include "util/timeutil.h"
 
 struct informer {
     informer_source src;
@@ -44,13 +45,6 @@ struct informer {
     pthread_t thread;
     long events_this_watch;
 };
-
-static double mono_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static const char *rv_of(json_t *obj)
 {
@@ -183,7 +177,7 @@ static void set_rv(informer *inf, const char *rv)
 /* Sleep up to s seconds; returns early (non-zero) when stopping. */
 static int sleep_or_stop(informer *inf, double s)
 {
-    double until = mono_now() + s;
+    double until = pb_time_mono_s() + s;
     struct timespec ts = {.tv_sec = (time_t)until,
                           .tv_nsec = (long)((until - (double)(time_t)until) * 1e9)};
     pthread_mutex_lock(&inf->mu);
@@ -196,7 +190,7 @@ static int sleep_or_stop(informer *inf, double s)
 
 static void maybe_resync(informer *inf)
 {
-    if (inf->resync_s <= 0 || mono_now() < inf->next_resync)
+    if (inf->resync_s <= 0 || pb_time_mono_s() < inf->next_resync)
         return;
     pthread_mutex_lock(&inf->hmu);
     json_t *all = store_list(inf->cache);
@@ -206,7 +200,7 @@ static void maybe_resync(informer *inf)
         emit_update(inf, o, o);
     json_decref(all);
     pthread_mutex_unlock(&inf->hmu);
-    inf->next_resync = mono_now() + inf->resync_s;
+    inf->next_resync = pb_time_mono_s() + inf->resync_s;
 }
 
 /* A relist, page by page: pages are stored as they arrive (the whole list
@@ -338,7 +332,7 @@ static void *reflector(void *arg)
     informer *inf = arg;
     pb_thread_name("inf:", inf->name);
     double backoff = inf->backoff_initial;
-    inf->next_resync = mono_now() + inf->resync_s;
+    inf->next_resync = pb_time_mono_s() + inf->resync_s;
     while (!atomic_load(&inf->stop)) {
         pb_err e;
         pb_err_clear(&e);
@@ -363,16 +357,16 @@ static void *reflector(void *arg)
             /* Like client-go, 5 to 10 minutes by default, spread so that
              * many informers do not all reconnect at the same moment. */
             double timeout = inf->watch_timeout > 0 ? inf->watch_timeout
-                                                    : 300 + fmod(mono_now() * 1000.0, 300.0);
+                                                    : 300 + fmod(pb_time_mono_s() * 1000.0, 300.0);
             if (inf->resync_s > 0) {
-                double until = inf->next_resync - mono_now();
+                double until = inf->next_resync - pb_time_mono_s();
                 if (until < timeout)
                     timeout = until > 0.001 ? until : 0.001;
             }
             char rv[128];
             informer_resource_version(inf, rv, sizeof rv);
             inf->events_this_watch = 0;
-            double started = mono_now();
+            double started = pb_time_mono_s();
             pb_err_clear(&e);
             rc = inf->src.watch(inf->src.ud, rv, timeout, on_watch_event, inf, &inf->stop, &e);
             if (atomic_load(&inf->stop))
@@ -384,8 +378,8 @@ static void *reflector(void *arg)
                 kmetrics_informer_relist(inf->name);
                 break;
             }
-            if (rc == 0 && (inf->events_this_watch > 0 || mono_now() - started >= 1.0 ||
-                            mono_now() - started >= timeout)) {
+            if (rc == 0 && (inf->events_this_watch > 0 || pb_time_mono_s() - started >= 1.0 ||
+                            pb_time_mono_s() - started >= timeout)) {
                 backoff = inf->backoff_initial;
                 continue; /* normal end of stream: resume from the last resourceVersion */
             }
@@ -440,7 +434,7 @@ int informer_wait_for_sync(informer *inf, double timeout_s)
 {
     if (!inf)
         return PB_EINVAL;
-    double until = mono_now() + (timeout_s > 0 ? timeout_s : 0);
+    double until = pb_time_mono_s() + (timeout_s > 0 ? timeout_s : 0);
     struct timespec ts = {.tv_sec = (time_t)until,
                           .tv_nsec = (long)((until - (double)(time_t)until) * 1e9)};
     int rc = 0;

@@ -25,6 +25,7 @@
 
 #include "kube/kmetrics.h"
 #include "util/log.h"
+#include "util/timeutil.h"
 
 #define POLL_S 0.05
 /* Once running, what the loop waits for is a stop request from another
@@ -70,13 +71,6 @@ struct manager {
     atomic_int failed;   /* run ended in an error: unhealthy */
     atomic_int lost;     /* leadership lost while running */
 };
-
-static double mono_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void on_stopped_leading(void *ud)
 {
@@ -412,7 +406,7 @@ extern void mi_collect(bool force) __attribute__((weak));
 
 static void trim_after_burst(manager *m, trim_state *t)
 {
-    double now = mono_now();
+    double now = pb_time_mono_s();
     if (pending_work(m) > 0) {
         t->worked = 1;
         t->idle_from = 0;
@@ -428,7 +422,7 @@ static void trim_after_burst(manager *m, trim_state *t)
     if (mi_collect) /* the operator's allocator, when linked with mimalloc */
         mi_collect(true);
     char took[32];
-    snprintf(took, sizeof took, "%.1f", (mono_now() - now) * 1000);
+    snprintf(took, sizeof took, "%.1f", (pb_time_mono_s() - now) * 1000);
     pb_log_debug("manager: idle after work, returned free memory to the system", "ms", took, NULL);
     t->worked = 0;
     t->last = now;
@@ -448,7 +442,7 @@ static void shutdown_all(manager *m, int controllers_started)
     /* From here no request retries: draining reconciles and the lease's
      * release get one try each against a server that is down. */
     kube_wake_fd_set(m->stop_fd);
-    double deadline = mono_now() + m->shutdown_timeout_s;
+    double deadline = pb_time_mono_s() + m->shutdown_timeout_s;
     /* The drain leaves room for the release and the last Events. Shortly
      * before it ends the client cuts what is still in flight: a reconcile
      * stuck on a hung API server then returns within the drain, instead
@@ -469,7 +463,7 @@ static void shutdown_all(manager *m, int controllers_started)
         for (size_t i = 0; i < m->ncontrollers; i++)
             workqueue_shutdown(controller_queue(m->controllers[i]));
         for (size_t i = 0; i < m->ncontrollers; i++) {
-            double left = drain_until - mono_now();
+            double left = drain_until - pb_time_mono_s();
             if (controller_stop(m->controllers[i], left > 0 ? left : 0) != 0)
                 pb_log_warn("manager: shutdown deadline passed with reconciles in flight", "controller",
                             controller_name(m->controllers[i]), NULL);
@@ -485,7 +479,7 @@ static void shutdown_all(manager *m, int controllers_started)
             pb_log_warn("manager: releasing the lease failed", "error", pb_err_msg(&e), NULL);
     }
     if (m->events) {
-        double left = deadline - mono_now();
+        double left = deadline - pb_time_mono_s();
         recorder_stop(m->events, left > 0.5 ? left : 0.5);
     }
     atomic_store(&m->phase, PHASE_DONE);
@@ -506,11 +500,11 @@ int manager_run(manager *m, pb_err *err)
         return pb_err_wrap(err, "manager: starting informers");
     }
 
-    double sync_deadline = mono_now() + m->sync_timeout_s;
+    double sync_deadline = pb_time_mono_s() + m->sync_timeout_s;
     while (!all_synced(m)) {
         if (wait_or_stop(m, POLL_S, POLL_S))
             goto out;
-        if (mono_now() > sync_deadline) {
+        if (pb_time_mono_s() > sync_deadline) {
             atomic_store(&m->failed, 1);
             rc = pb_err_set(err, PB_ETIMEOUT, "manager: timed out waiting for caches to sync after %gs",
                             m->sync_timeout_s);
@@ -522,16 +516,16 @@ int manager_run(manager *m, pb_err *err)
     snprintf(count, sizeof count, "%zu", m->ninformers);
     pb_log_info("manager: caches synced", "informers", count, NULL);
 
-    double next_tick = mono_now();
+    double next_tick = pb_time_mono_s();
     if (m->election) {
         atomic_store(&m->phase, PHASE_ELECTING);
         pb_log_info("manager: waiting for leadership", NULL);
         while (!leader_is_leader(m->election)) {
-            if (mono_now() >= next_tick)
-                next_tick = mono_now() + leader_tick(m->election);
+            if (pb_time_mono_s() >= next_tick)
+                next_tick = pb_time_mono_s() + leader_tick(m->election);
             if (leader_is_leader(m->election))
                 break;
-            if (wait_or_stop(m, next_tick - mono_now(), POLL_S))
+            if (wait_or_stop(m, next_tick - pb_time_mono_s(), POLL_S))
                 goto out;
         }
     }
@@ -547,9 +541,9 @@ int manager_run(manager *m, pb_err *err)
         goto out;
     }
     trim_state trim = {0};
-    while (!wait_or_stop(m, m->election ? next_tick - mono_now() : RUN_POLL_S, RUN_POLL_S)) {
-        if (m->election && mono_now() >= next_tick)
-            next_tick = mono_now() + leader_tick(m->election);
+    while (!wait_or_stop(m, m->election ? next_tick - pb_time_mono_s() : RUN_POLL_S, RUN_POLL_S)) {
+        if (m->election && pb_time_mono_s() >= next_tick)
+            next_tick = pb_time_mono_s() + leader_tick(m->election);
         trim_after_burst(m, &trim);
     }
 

@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "util/timeutil.h"
+
 struct kube_ratelimit {
     pthread_mutex_t mu;
     double qps;
@@ -19,13 +21,6 @@ struct kube_ratelimit {
     double tokens;
     double last; /* monotonic seconds of the last update */
 };
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 kube_ratelimit *kube_ratelimit_new(double qps, int burst)
 {
@@ -36,7 +31,7 @@ kube_ratelimit *kube_ratelimit_new(double qps, int burst)
     rl->qps = qps;
     rl->burst = burst < 1 ? 1 : burst;
     rl->tokens = rl->burst;
-    rl->last = now_s();
+    rl->last = pb_time_mono_s();
     return rl;
 }
 
@@ -71,7 +66,7 @@ double kube_ratelimit_wait(kube_ratelimit *rl)
     if (!rl || rl->qps <= 0)
         return 0;
     pthread_mutex_lock(&rl->mu);
-    double now = now_s();
+    double now = pb_time_mono_s();
     refill(rl, now);
     rl->tokens -= 1;
     double wait = rl->tokens >= 0 ? 0 : -rl->tokens / rl->qps;
@@ -86,7 +81,7 @@ int kube_ratelimit_try(kube_ratelimit *rl)
     if (!rl || rl->qps <= 0)
         return 1;
     pthread_mutex_lock(&rl->mu);
-    refill(rl, now_s());
+    refill(rl, pb_time_mono_s());
     int ok = rl->tokens >= 1;
     if (ok)
         rl->tokens -= 1;

@@ -30,6 +30,7 @@
 #include <time.h>
 
 #include "kube/kmetrics.h"
+#include "util/timeutil.h"
 
 typedef struct wq_node {
     char *key;
@@ -65,13 +66,6 @@ struct workqueue {
     int shutting_down;
 };
 
-static double mono_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static struct timespec abs_deadline(double t)
 {
     struct timespec ts;
@@ -101,7 +95,7 @@ int workqueue_new(const workqueue_options *o, workqueue **out, pb_err *err)
     q->qps = o->qps != 0 ? o->qps : 10.0;
     q->burst = o->burst > 0 ? o->burst : 100;
     q->tokens = q->burst;
-    q->tokens_at = mono_now();
+    q->tokens_at = pb_time_mono_s();
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -202,7 +196,7 @@ void workqueue_add(workqueue *q, const char *key)
     if (!q || !key)
         return;
     pthread_mutex_lock(&q->mu);
-    add_locked(q, key, mono_now());
+    add_locked(q, key, pb_time_mono_s());
     pthread_mutex_unlock(&q->mu);
 }
 
@@ -283,7 +277,7 @@ void workqueue_add_after(workqueue *q, const char *key, double delay_s)
         return;
     }
     pthread_mutex_lock(&q->mu);
-    double due = mono_now() + delay_s;
+    double due = pb_time_mono_s() + delay_s;
     json_t *prev = json_object_get(q->waiting, key);
     if (q->shutting_down || (prev && json_real_value(prev) <= due)) {
         pthread_mutex_unlock(&q->mu);
@@ -336,7 +330,7 @@ double workqueue_when(workqueue *q, const char *key)
     if (q->qps > 0) {
         /* Token bucket that may go negative: each reservation takes a token
          * now and waits until the refill has paid it back (golang.org/x/time/rate). */
-        double now = mono_now();
+        double now = pb_time_mono_s();
         q->tokens += (now - q->tokens_at) * q->qps;
         if (q->tokens > q->burst)
             q->tokens = q->burst;
@@ -400,7 +394,7 @@ int workqueue_get(workqueue *q, char **key)
             pthread_mutex_unlock(&q->mu);
             return PB_ECANCELED;
         }
-        promote_due_locked(q, mono_now());
+        promote_due_locked(q, pb_time_mono_s());
         if (q->head)
             break;
         if (q->ndelayed > 0) {
@@ -415,7 +409,7 @@ int workqueue_get(workqueue *q, char **key)
     if (!q->head)
         q->tail = NULL;
     q->len--;
-    double now = mono_now();
+    double now = pb_time_mono_s();
     json_object_set_new_nocheck(q->processing, n->key, json_real(now));
     json_object_del(q->dirty, n->key);
     kmetrics_workqueue_depth(q->name, (long)q->len);
@@ -434,7 +428,7 @@ void workqueue_done(workqueue *q, const char *key)
     pthread_mutex_lock(&q->mu);
     json_t *started = json_object_get(q->processing, key);
     if (started) {
-        double now = mono_now();
+        double now = pb_time_mono_s();
         kmetrics_workqueue_work_duration(q->name, now - json_real_value(started));
         json_object_del(q->processing, key);
         json_t *again = json_object_get(q->dirty, key);
@@ -482,7 +476,7 @@ int workqueue_shutdown_drain(workqueue *q, double timeout_s)
     if (!q)
         return PB_EINVAL;
     workqueue_shutdown(q);
-    struct timespec ts = abs_deadline(mono_now() + (timeout_s > 0 ? timeout_s : 0));
+    struct timespec ts = abs_deadline(pb_time_mono_s() + (timeout_s > 0 ? timeout_s : 0));
     int rc = 0;
     pthread_mutex_lock(&q->mu);
     while (json_object_size(q->processing) > 0) {

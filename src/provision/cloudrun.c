@@ -199,7 +199,7 @@ int pb_cr_exec(const pb_cr_exec_opts *o, int *exit_code, pb_err *err)
         close(devnull);
     if (o->started)
         o->started(o->ud, pid);
-    double deadline = o->timeout_ms > 0 ? (double)pb_time_mono_ns() / 1e9 + o->timeout_ms / 1000.0 : 0;
+    double deadline = o->timeout_ms > 0 ? pb_time_mono_s() + o->timeout_ms / 1000.0 : 0;
     int status = 0;
     int rc = pb_proc_wait_child(pid, -pid, deadline, NULL, NULL, 5000, &status, err);
     if (rc == PB_EIO)

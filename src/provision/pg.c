@@ -124,11 +124,6 @@ static conn_limits *limits_of(const PGconn *c)
     return c ? PQinstanceData(c, limits_event) : NULL;
 }
 
-static double mono_s(void)
-{
-    return (double)pb_time_mono_ns() / 1e9;
-}
-
 static double cutoff_of(const conn_limits *l)
 {
     return l && l->cutoff ? l->cutoff(l->cutoff_ud) : 0;
@@ -141,7 +136,7 @@ static int wait_fd(int fd, short events, double deadline, const conn_limits *l)
     if (fd < 0)
         return PB_EUNAVAILABLE;
     for (;;) {
-        double now = mono_s(), cut = cutoff_of(l);
+        double now = pb_time_mono_s(), cut = cutoff_of(l);
         if (cut > 0 && now >= cut)
             return PB_ECANCELED;
         if (deadline > 0 && now >= deadline)
@@ -229,7 +224,7 @@ static int drop_conn(PGconn *c, int code, int waited_ms, pb_err *e)
 /* The deadline of a wait for an answer that may take limit_ms (0: none). */
 static double deadline_in(int limit_ms)
 {
-    return limit_ms > 0 ? mono_s() + limit_ms / 1000.0 : 0;
+    return limit_ms > 0 ? pb_time_mono_s() + limit_ms / 1000.0 : 0;
 }
 
 static int answer_ms(const conn_limits *l)
@@ -396,7 +391,7 @@ static void log_notice(void *arg, const PGresult *r)
  * connect_timeout to whoever polls) and the cutoff. */
 static int connect_within(PGconn *c, int timeout_s, const conn_limits *l)
 {
-    double deadline = mono_s() + timeout_s;
+    double deadline = pb_time_mono_s() + timeout_s;
     PostgresPollingStatusType ps = PGRES_POLLING_WRITING;
     while (ps != PGRES_POLLING_OK && ps != PGRES_POLLING_FAILED) {
         int rc = wait_fd(PQsocket(c), ps == PGRES_POLLING_READING ? POLLIN : POLLOUT, deadline, l);

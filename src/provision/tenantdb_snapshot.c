@@ -86,7 +86,7 @@ static int private_file(const char *path, pb_err *e)
 static int wait_dump(pb_tdb *t, pid_t pid, int *status, pb_err *e)
 {
     double deadline = t->move_timeout_ms > 0
-                          ? (double)pb_time_mono_ns() / 1e9 + (t->move_timeout_ms + DUMP_GRACE_MS) / 1000.0
+                          ? pb_time_mono_s() + (t->move_timeout_ms + DUMP_GRACE_MS) / 1000.0
                           : 0;
     int rc = pb_proc_wait_child(pid, pid, deadline, t->cutoff, t->cutoff_ud, 2000, status, e);
     if (rc == PB_ECANCELED)

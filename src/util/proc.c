@@ -58,7 +58,7 @@ int pb_proc_wait_child(pid_t pid, pid_t target, double deadline, double (*cutoff
             rc = pb_err_set(err, PB_EIO, "waitpid: %s", strerror(errno));
             break;
         }
-        double now = (double)pb_time_mono_ns() / 1e9, cut = cutoff ? cutoff(cutoff_ud) : 0;
+        double now = pb_time_mono_s(), cut = cutoff ? cutoff(cutoff_ud) : 0;
         if (!stopped && ((cut > 0 && now >= cut) || (deadline > 0 && now >= deadline))) {
             stopped = cut > 0 && now >= cut ? PB_ECANCELED : PB_ETIMEOUT;
             kill(target, SIGTERM);

@@ -36,6 +36,10 @@ typedef int64_t pb_duration;
 struct timespec pb_time_now(void);
 int64_t pb_time_mono_ns(void);
 
+/* The same monotonic clock in seconds: what deadlines, back-offs and
+ * cutoffs throughout the operator are kept in. */
+double pb_time_mono_s(void);
+
 /* Go time.ParseDuration: "300ms", "-1.5h", "2h45m30.5s", "1us"/"1µs", "0".
  * Units ns, us (µs, μs), ms, s, m, h; a unit is required except for "0". */
 int pb_time_parse_duration(const char *s, pb_duration *out, pb_err *err);

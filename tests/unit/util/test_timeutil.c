@@ -145,6 +145,10 @@ static void test_rfc3339_format(void **state)
     assert_int_equal(back.tv_nsec, now.tv_nsec);
     int64_t a = pb_time_mono_ns(), b = pb_time_mono_ns();
     assert_true(b >= a);
+    /* The seconds are the same clock: between two readings of the ns one. */
+    double s = pb_time_mono_s();
+    int64_t c = pb_time_mono_ns();
+    assert_true(s >= (double)b / 1e9 - 1e-6 && s <= (double)c / 1e9 + 1e-6);
 }
 
 int main(void)
