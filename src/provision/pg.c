@@ -11,7 +11,10 @@
  * Bounded waits ("Hung servers" in pg.h): each connection carries its
  * limits as libpq instance data (conn_limits); every wait goes through
  * wait_fd, which polls the socket against the deadline and the cutoff, and
- * a wait that fails drops the connection (drop_conn).
+ * a wait that fails drops the connection (drop_conn). A pool's connections
+ * share what they know of the server (pg_health): once one of them got no
+ * answer, the others' next waits are bounded like a connection attempt
+ * until the server answers again.
  */
 #include "provision/pg.h"
 
@@ -22,6 +25,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,8 +44,15 @@ typedef struct {
     PGconn *conn;
 } idle_conn;
 
+/* What a pool's connections know of their server: since when (monotonic
+ * seconds) it has not answered one of them, 0 while it answers. */
+typedef struct pg_health {
+    _Atomic double silent_since;
+} pg_health;
+
 struct pb_pg_pool {
     pb_pg_opts opts; /* conninfo and search_path point at the copies */
+    pg_health health;
     char *conninfo_copy, *search_path_copy;
     pthread_mutex_t mu;
     idle_conn *idle;
@@ -105,6 +116,7 @@ typedef struct conn_limits {
     int grace_ms;
     double (*cutoff)(void *ud);
     void *cutoff_ud;
+    pg_health *health; /* the pool's, NULL outside a pool (it outlives its connections) */
 } conn_limits;
 
 static int limits_event(PGEventId id, void *info, void *pass)
@@ -127,6 +139,46 @@ static conn_limits *limits_of(const PGconn *c)
 static double cutoff_of(const conn_limits *l)
 {
     return l && l->cutoff ? l->cutoff(l->cutoff_ud) : 0;
+}
+
+/* ---- the server's silence, shared by a pool's connections ---------------
+ *
+ * A statement that got no answer waited out its whole bound (statement_timeout
+ * + grace: a minute by default). What its caller does next (a rollback, an
+ * unlock on another connection of the same pool) would wait as long again,
+ * each, although the server has just shown it does not answer. So a wait
+ * that gets no answer marks the pool's server silent, and while it is, a
+ * new wait on any of its connections is bounded like a connection attempt.
+ * Waits already running keep their bound (a long statement that started
+ * before is not cut), and the first answer on any connection, or a new
+ * connection made (the handshake is an answer), lifts the mark; a pool
+ * borrower's liveness check or connect therefore lifts it as soon as the
+ * server runs again. */
+
+static int server_silent(const conn_limits *l)
+{
+    return l && l->health && atomic_load(&l->health->silent_since) > 0;
+}
+
+static void mark_silent(const conn_limits *l)
+{
+    double none = 0;
+    if (l && l->health)
+        atomic_compare_exchange_strong(&l->health->silent_since, &none, pb_time_mono_s());
+}
+
+static void mark_answered(const conn_limits *l)
+{
+    if (server_silent(l))
+        atomic_store(&l->health->silent_since, 0);
+}
+
+/* The bound of a wait about to start whose own is limit_ms (0: none). */
+static int bound_ms(const conn_limits *l, int limit_ms)
+{
+    if (server_silent(l) && l->connect_ms > 0 && (limit_ms <= 0 || limit_ms > l->connect_ms))
+        return l->connect_ms;
+    return limit_ms;
 }
 
 /* Wait until fd is ready for `events`: 0, PB_ETIMEOUT past deadline (0:
@@ -207,6 +259,10 @@ static void count_dropped(int code)
  * and say why. */
 static int drop_conn(PGconn *c, int code, int waited_ms, pb_err *e)
 {
+    const conn_limits *l = limits_of(c);
+    int was_silent = server_silent(l);
+    if (code == PB_ETIMEOUT)
+        mark_silent(l);
     int fd = PQsocket(c);
     if (fd >= 0) {
         shutdown(fd, SHUT_RDWR);
@@ -216,8 +272,8 @@ static int drop_conn(PGconn *c, int code, int waited_ms, pb_err *e)
     if (code == PB_ECANCELED)
         return pb_err_set(e, code, "postgres: cut off: the shutdown deadline passed (connection dropped)");
     if (code == PB_ETIMEOUT)
-        return pb_err_set(e, code, "postgres: no answer in %d ms (connection dropped: the server or the network to it hangs)",
-                          waited_ms);
+        return pb_err_set(e, code, "postgres: no answer in %d ms (connection dropped: the server or the network to it hangs%s)",
+                          waited_ms, was_silent ? "; it had not answered another connection either" : "");
     return pb_err_set(e, code, "postgres: waiting for the server failed: %s (connection dropped)", strerror(errno));
 }
 
@@ -227,9 +283,10 @@ static double deadline_in(int limit_ms)
     return limit_ms > 0 ? pb_time_mono_s() + limit_ms / 1000.0 : 0;
 }
 
+/* How long a statement starting now may go unanswered. */
 static int answer_ms(const conn_limits *l)
 {
-    return l && l->current_ms > 0 ? l->current_ms + l->grace_ms : 0;
+    return bound_ms(l, l && l->current_ms > 0 ? l->current_ms + l->grace_ms : 0);
 }
 
 /* Send what libpq still holds (nonblocking mode), reading meanwhile. */
@@ -261,6 +318,8 @@ static int next_result_within(PGconn *c, int limit_ms, PGresult **out, pb_err *e
             break; /* the connection broke: PQgetResult says how */
     }
     *out = PQgetResult(c);
+    if (*out && PQstatus(c) == CONNECTION_OK)
+        mark_answered(l);
     return 0;
 }
 
@@ -279,6 +338,8 @@ int pb_pg_wait(PGconn *c, int for_write, pb_err *e)
         return drop_conn(c, rc, limit, e);
     if (!PQconsumeInput(c) || (for_write && PQflush(c) < 0))
         return pb_pg_error(c, NULL, e);
+    if (!for_write)
+        mark_answered(l);
     return 0;
 }
 
@@ -402,7 +463,8 @@ static int connect_within(PGconn *c, int timeout_s, const conn_limits *l)
     return ps == PGRES_POLLING_OK ? 0 : PB_EUNAVAILABLE;
 }
 
-int pb_pg_connect(const pb_pg_opts *o, const char *dbname, PGconn **out, pb_err *e)
+/* pb_pg_connect, for a pool when health is its pg_health. */
+static int connect_to(const pb_pg_opts *o, const char *dbname, pg_health *health, PGconn **out, pb_err *e)
 {
     *out = NULL;
     char timeout[16], options[512];
@@ -431,7 +493,8 @@ int pb_pg_connect(const pb_pg_opts *o, const char *dbname, PGconn **out, pb_err 
                        .current_ms = statement_ms,
                        .grace_ms = o->answer_grace_ms > 0 ? o->answer_grace_ms : DEFAULT_GRACE_MS,
                        .cutoff = o->cutoff,
-                       .cutoff_ud = o->cutoff_ud};
+                       .cutoff_ud = o->cutoff_ud,
+                       .health = health};
     PGconn *c = PQconnectStartParams(keys, vals, 1);
     if (!c) {
         free(l);
@@ -442,9 +505,10 @@ int pb_pg_connect(const pb_pg_opts *o, const char *dbname, PGconn **out, pb_err 
         char m[PB_ERR_MSG_MAX];
         if (rc != PB_EUNAVAILABLE)
             count_dropped(rc);
-        if (rc == PB_ETIMEOUT)
+        if (rc == PB_ETIMEOUT) {
+            mark_silent(l);
             snprintf(m, sizeof m, "no answer in %d s (connect_timeout)", timeout_s);
-        else if (rc == PB_ECANCELED)
+        } else if (rc == PB_ECANCELED)
             snprintf(m, sizeof m, "cut off: the shutdown deadline passed");
         else
             snprintf(m, sizeof m, "%s", PQerrorMessage(c));
@@ -468,8 +532,14 @@ int pb_pg_connect(const pb_pg_opts *o, const char *dbname, PGconn **out, pb_err 
         return pb_err_set(e, PB_EINTERNAL, "connecting: libpq refused nonblocking mode");
     }
     PQsetNoticeReceiver(c, log_notice, NULL);
+    mark_answered(l);
     *out = c;
     return 0;
+}
+
+int pb_pg_connect(const pb_pg_opts *o, const char *dbname, PGconn **out, pb_err *e)
+{
+    return connect_to(o, dbname, NULL, out, e);
 }
 
 int pb_pg_pool_new(const pb_pg_opts *opts, pb_pg_pool **out, pb_err *e)
@@ -581,7 +651,7 @@ int pb_pg_pool_get(pb_pg_pool *p, const char *dbname, PGconn **out, pb_err *e)
             break;
         }
     }
-    int rc = c ? 0 : pb_pg_connect(&p->opts, dbname, &c, e);
+    int rc = c ? 0 : connect_to(&p->opts, dbname, &p->health, &c, e);
     if (rc == 0) {
         pthread_mutex_lock(&p->mu);
         p->lent++;

@@ -41,6 +41,10 @@
  * nonblocking mode, so sending never blocks either. Every connection (or
  * attempt) given up so counts in paybill_postgres_connections_dropped_total
  * {reason="no_answer"|"cut_off"|"wait_failed"}.
+ * A pool's connections share what they learn: once one of them got no
+ * answer, a statement started on any other (the caller's rollback or
+ * unlock after the failure) waits at most connect_timeout, until the
+ * server answers one of them again or a new connection to it is made.
  *
  * Ownership: connections from pb_pg_pool_get go back with pb_pg_pool_put
  * (never PQfinish them yourself); PGresult from pb_pg_query is the caller's

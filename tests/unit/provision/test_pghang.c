@@ -179,6 +179,70 @@ static void test_pool_gives_up_on_a_hung_server_at_once(void **state)
     pb_pg_pool_free(p);
 }
 
+/* Once a statement got no answer, the next statement on another of the
+ * pool's connections (what a caller's error path runs: a rollback, an
+ * unlock) waits connect_timeout, not its own bound again; the server's
+ * next answer (here: a new connection) restores the full bound. */
+static void test_silence_is_shared_by_the_pool(void **state)
+{
+    (void)state;
+    cutoff_at = 0;
+    pb_pg_opts o = quick_opts();
+    o.connect_timeout_s = 1;
+    o.statement_timeout_ms = 2500; /* an answer is awaited 2.8 s */
+    pb_pg_pool *p = NULL;
+    assert_int_equal(pb_pg_pool_new(&o, &p, NULL), 0);
+    PGconn *a = borrow(p), *b = borrow(p), *other = borrow(p);
+    pid_t pa = PQbackendPID(a), pb = PQbackendPID(b);
+    /* A connection outside the pool learns nothing from it. */
+    PGconn *alone = NULL;
+    assert_int_equal(pb_pg_connect(&o, NULL, &alone, NULL), 0);
+    pid_t pl = PQbackendPID(alone);
+    assert_int_equal(kill(pa, SIGSTOP), 0);
+    assert_int_equal(kill(pb, SIGSTOP), 0);
+    assert_int_equal(kill(pl, SIGSTOP), 0);
+
+    pb_err e;
+    pb_err_clear(&e);
+    double t0 = tu_now();
+    assert_int_equal(pb_pg_exec(a, "SELECT 1", &e), PB_ETIMEOUT);
+    double first = tu_now() - t0;
+    assert_non_null(strstr(e.msg, "no answer in 2800 ms"));
+    pb_err_clear(&e);
+    t0 = tu_now();
+    assert_int_equal(pb_pg_exec(b, "ROLLBACK", &e), PB_ETIMEOUT);
+    double second = tu_now() - t0;
+    pb_err e2;
+    pb_err_clear(&e2);
+    t0 = tu_now();
+    assert_int_equal(pb_pg_exec(alone, "SELECT 1", &e2), PB_ETIMEOUT);
+    double outside = tu_now() - t0;
+    kill(pa, SIGCONT);
+    kill(pb, SIGCONT);
+    kill(pl, SIGCONT);
+    assert_true(first >= 2.75 && first < 6.0);
+    assert_true(second >= 0.95 && second < 2.5);
+    assert_non_null(strstr(e.msg, "no answer in 1000 ms"));
+    assert_non_null(strstr(e.msg, "it had not answered another connection either"));
+    assert_true(outside >= 2.75);
+    pb_pg_pool_put(p, a);
+    pb_pg_pool_put(p, b);
+    PQfinish(alone);
+
+    /* The mark holds for a connection lent before it was set: a statement
+     * slower than connect_timeout is given up (the price of the shortcut)... */
+    pb_err_clear(&e);
+    assert_int_equal(pb_pg_exec(other, "SELECT pg_sleep(1.5)", &e), PB_ETIMEOUT);
+    pb_pg_pool_put(p, other);
+    /* ...until the server answers: a new connection is made, and the same
+     * statement has its full bound again. */
+    PGconn *c = borrow(p);
+    pb_err_clear(&e);
+    assert_int_equal(pb_pg_exec(c, "SELECT pg_sleep(1.5)", &e), 0);
+    pb_pg_pool_put(p, c);
+    pb_pg_pool_free(p);
+}
+
 /* A parameterised query (pb_pg_query) and a wait for results read one at
  * a time (pb_pg_next_result) are bounded the same way. */
 static void test_query_and_next_result_are_bounded(void **state)
@@ -425,6 +489,7 @@ int main(void)
         cmocka_unit_test(test_hung_backend_times_out_and_is_dropped),
         cmocka_unit_test(test_query_and_next_result_are_bounded),
         cmocka_unit_test(test_pool_gives_up_on_a_hung_server_at_once),
+        cmocka_unit_test(test_silence_is_shared_by_the_pool),
         cmocka_unit_test(test_server_timeout_first_and_lifted_timeout_followed),
         cmocka_unit_test(test_cutoff_ends_waits_and_connects),
         cmocka_unit_test(test_connect_to_a_silent_server_is_bounded),
