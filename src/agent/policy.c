@@ -110,18 +110,8 @@ void pb_pol_free(pb_pol *p)
 
 static int check_keys(const json_t *o, const char *path, const char *const *allowed, const char *list, pb_err *e)
 {
-    const char *key;
-    json_t *v;
-    json_object_foreach((json_t *)o, key, v)
-    {
-        size_t k;
-        for (k = 0; allowed[k]; k++)
-            if (strcmp(key, allowed[k]) == 0)
-                break;
-        if (!allowed[k])
-            return pb_err_set(e, PB_EINVAL, "%s: unknown field \"%.64s\" (allowed: %s)", path, key, list);
-    }
-    return 0;
+    const char *key = pb_json_unknown_key(o, allowed);
+    return key ? pb_err_set(e, PB_EINVAL, "%s: unknown field \"%.64s\" (allowed: %s)", path, key, list) : 0;
 }
 
 static int copy_names(pb_pol *p, const pb_dm_model *m, pb_err *e)

@@ -196,22 +196,13 @@ static int resolve_ref(pb_steps *w, const json_t *jsteps, size_t i, const pb_dm_
 static int check_keys(const json_t *o, const char *path, pb_err *e)
 {
     static const char *const allowed[] = {"name",   "operation", "table",   "columns", "where",
-                                          "values", "rows",      "orderBy", "limit"};
-    const char *key;
-    json_t *v;
-    json_object_foreach((json_t *)o, key, v)
-    {
-        size_t k;
-        for (k = 0; k < sizeof allowed / sizeof allowed[0]; k++)
-            if (strcmp(key, allowed[k]) == 0)
-                break;
-        if (k == sizeof allowed / sizeof allowed[0])
-            return pb_err_set(e, PB_EINVAL,
-                              "%s: unknown field \"%.64s\" (allowed: name, operation, table, columns, where, "
-                              "values, rows, orderBy, limit)",
-                              path, key);
-    }
-    return 0;
+                                          "values", "rows",      "orderBy", "limit",   NULL};
+    const char *key = pb_json_unknown_key(o, allowed);
+    return key ? pb_err_set(e, PB_EINVAL,
+                            "%s: unknown field \"%.64s\" (allowed: name, operation, table, columns, where, "
+                            "values, rows, orderBy, limit)",
+                            path, key)
+               : 0;
 }
 
 static int only_for(const json_t *o, const char *key, int ok, const char *path, const char *which, pb_err *e)

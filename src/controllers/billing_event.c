@@ -41,16 +41,8 @@ static int dur_s(const json_t *obj, const char *key, long long def, long long *o
 static int only_keys(const json_t *obj, const char *const *allowed, const char *origin, const char *where,
                      pb_err *err)
 {
-    const char *k;
-    json_t *v;
-    json_object_foreach((json_t *)obj, k, v) {
-        int ok = 0;
-        for (const char *const *a = allowed; *a; a++)
-            ok |= strcmp(k, *a) == 0;
-        if (!ok)
-            return pb_err_set(err, PB_EINVAL, "%s: %s%s: unknown field", origin, where, k);
-    }
-    return 0;
+    const char *k = pb_json_unknown_key(obj, allowed);
+    return k ? pb_err_set(err, PB_EINVAL, "%s: %s%s: unknown field", origin, where, k) : 0;
 }
 
 static int dup_opt(const json_t *obj, const char *key, char **out, const char *origin, const char *where,

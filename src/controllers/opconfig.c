@@ -14,16 +14,8 @@
 static int check_keys(const json_t *obj, const char *const *allowed, const char *origin,
                       const char *where, pb_err *err)
 {
-    const char *k;
-    json_t *v;
-    json_object_foreach((json_t *)obj, k, v) {
-        int ok = 0;
-        for (const char *const *a = allowed; *a; a++)
-            ok |= strcmp(k, *a) == 0;
-        if (!ok)
-            return pb_err_set(err, PB_EINVAL, "%s: %s%s: unknown field", origin, where, k);
-    }
-    return 0;
+    const char *k = pb_json_unknown_key(obj, allowed);
+    return k ? pb_err_set(err, PB_EINVAL, "%s: %s%s: unknown field", origin, where, k) : 0;
 }
 
 static int opt_str(const json_t *obj, const char *path, const char *def, char **out,

@@ -37,6 +37,20 @@ const char *pb_json_type_name(const json_t *v)
     return "unknown";
 }
 
+const char *pb_json_unknown_key(const json_t *obj, const char *const *allowed)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)obj, key, v) {
+        const char *const *a = allowed;
+        while (*a && strcmp(key, *a) != 0)
+            a++;
+        if (!*a)
+            return key;
+    }
+    return NULL;
+}
+
 static int bad_path(pb_err *err, const char *path, size_t pos, const char *why)
 {
     return pb_err_set(err, PB_EINVAL, "bad path \"%s\" at offset %zu: %s", path, pos, why);

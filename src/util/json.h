@@ -29,6 +29,11 @@
  * "missing" (v == NULL). Static string. */
 const char *pb_json_type_name(const json_t *v);
 
+/* The first key of `obj` not in `allowed` (NULL-terminated), or NULL when
+ * every key is allowed or obj is not an object. Borrowed from obj: for
+ * the caller's "unknown field" error, worded where the field is known. */
+const char *pb_json_unknown_key(const json_t *obj, const char *const *allowed);
+
 /* Any value at `path` (borrowed). PB_ENOTFOUND when absent or null. */
 int pb_json_get(const json_t *root, const char *path, json_t **out, pb_err *err);
 

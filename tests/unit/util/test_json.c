@@ -181,6 +181,30 @@ static void test_loads_error(void **state)
     assert_int_equal(pb_json_loads("", 0, &v, &e), PB_EPARSE);
 }
 
+static void test_unknown_key(void **state)
+{
+    (void)state;
+    static const char *const allowed[] = {"name", "table", NULL};
+    static const char *const none[] = {NULL};
+    json_t *ok = json_pack("{s:s, s:s}", "name", "a", "table", "t");
+    json_t *bad = json_pack("{s:s, s:i}", "name", "a", "tables", 1);
+    json_t *empty = json_object(), *arr = json_array();
+    assert_null(pb_json_unknown_key(ok, allowed));
+    assert_string_equal(pb_json_unknown_key(bad, allowed), "tables");
+    assert_string_equal(pb_json_unknown_key(ok, none), "name");
+    assert_null(pb_json_unknown_key(empty, none));
+    assert_null(pb_json_unknown_key(arr, allowed));
+    assert_null(pb_json_unknown_key(NULL, allowed));
+    /* A prefix of an allowed key is not that key. */
+    json_t *prefix = json_pack("{s:i}", "nam", 1);
+    assert_string_equal(pb_json_unknown_key(prefix, allowed), "nam");
+    json_decref(ok);
+    json_decref(bad);
+    json_decref(empty);
+    json_decref(arr);
+    json_decref(prefix);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -188,6 +212,7 @@ int main(void)
         cmocka_unit_test(test_missing),     cmocka_unit_test(test_bad_paths),
         cmocka_unit_test(test_optional),    cmocka_unit_test(test_set_path),
         cmocka_unit_test(test_canonical),   cmocka_unit_test(test_loads_error),
+        cmocka_unit_test(test_unknown_key),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
