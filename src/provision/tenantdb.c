@@ -299,6 +299,20 @@ static int close_maintenance_dbs(PGconn *c, pb_err *e)
     return rc ? pb_err_wrap(e, "closing the maintenance databases to PUBLIC") : 0;
 }
 
+/* A role nobody logs in as (attrs: a trusted constant), unless it exists;
+ * one created concurrently counts as there. */
+static int ensure_group_role(PGconn *c, const char *role, const char *attrs, pb_err *e)
+{
+    int found = 0;
+    int rc = tdb_role_exists(c, role, &found, e);
+    if (rc == 0 && !found) {
+        rc = pb_pg_execf(c, e, "CREATE ROLE %I NOLOGIN%s", role, attrs);
+        if (rc == PB_EEXIST)
+            rc = 0;
+    }
+    return rc;
+}
+
 static int bootstrap(pb_tdb *t, pb_err *e)
 {
     PGconn *c = NULL;
@@ -312,26 +326,11 @@ static int bootstrap(pb_tdb *t, pb_err *e)
             rc = 0;
     }
     if (rc == 0)
-        rc = tdb_role_exists(c, TDB_OWNER_ROLE, &found, e);
-    if (rc == 0 && !found) {
-        rc = pb_pg_exec(c, "CREATE ROLE " TDB_OWNER_ROLE " NOLOGIN", e);
-        if (rc == PB_EEXIST)
-            rc = 0;
-    }
+        rc = ensure_group_role(c, TDB_OWNER_ROLE, "", e);
     if (rc == 0)
-        rc = tdb_role_exists(c, t->rls_group, &found, e);
-    if (rc == 0 && !found) {
-        rc = pb_pg_execf(c, e, "CREATE ROLE %I NOLOGIN NOINHERIT", t->rls_group);
-        if (rc == PB_EEXIST)
-            rc = 0;
-    }
+        rc = ensure_group_role(c, t->rls_group, " NOINHERIT", e);
     if (rc == 0)
-        rc = tdb_role_exists(c, t->rls_agents, &found, e);
-    if (rc == 0 && !found) {
-        rc = pb_pg_execf(c, e, "CREATE ROLE %I NOLOGIN NOINHERIT", t->rls_agents);
-        if (rc == PB_EEXIST)
-            rc = 0;
-    }
+        rc = ensure_group_role(c, t->rls_agents, " NOINHERIT", e);
     if (rc == 0)
         rc = close_maintenance_dbs(c, e);
     tdb_put_conn(t, c);
