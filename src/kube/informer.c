@@ -133,6 +133,21 @@ static void emit_delete(informer *inf, json_t *obj)
             inf->handlers[i].on_delete(inf->handlers[i].ud, obj);
 }
 
+/* Store obj and tell the handlers: an add, or an update from what the
+ * cache held. A store that refuses it (err says why) tells nobody. */
+static void upsert_and_emit(informer *inf, json_t *obj, pb_err *err)
+{
+    json_t *old = NULL, *nw = NULL;
+    if (store_upsert(inf->cache, obj, &old, &nw, err) == 0) {
+        if (old)
+            emit_update(inf, old, nw);
+        else
+            emit_add(inf, nw);
+    }
+    json_decref(old);
+    json_decref(nw);
+}
+
 int informer_add_handler(informer *inf, const informer_handler *h, pb_err *err)
 {
     if (!inf || !h)
@@ -233,15 +248,7 @@ static int relist_page(void *ud, json_t *page, int first)
         if (store_resource_version(inf->cache, key, cur_rv, sizeof cur_rv) == 0 &&
             strcmp(cur_rv, rv_of(item)) == 0)
             continue; /* unchanged while we were away: no event */
-        json_t *old = NULL, *nw = NULL;
-        if (store_upsert(inf->cache, item, &old, &nw, NULL) != 0)
-            continue;
-        if (old)
-            emit_update(inf, old, nw);
-        else
-            emit_add(inf, nw);
-        json_decref(old);
-        json_decref(nw);
+        upsert_and_emit(inf, item, NULL);
     }
     pthread_mutex_unlock(&inf->hmu);
     report_cache(inf);
@@ -310,15 +317,7 @@ static int on_watch_event(void *ud, const char *type, json_t *obj)
         }
         json_decref(old);
     } else {
-        json_t *old = NULL, *nw = NULL;
-        if (store_upsert(inf->cache, obj, &old, &nw, &e) == 0) {
-            if (old)
-                emit_update(inf, old, nw);
-            else
-                emit_add(inf, nw);
-        }
-        json_decref(old);
-        json_decref(nw);
+        upsert_and_emit(inf, obj, &e);
     }
     pthread_mutex_unlock(&inf->hmu);
     report_cache(inf);

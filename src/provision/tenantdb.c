@@ -313,6 +313,18 @@ static int ensure_group_role(PGconn *c, const char *role, const char *attrs, pb_
     return rc;
 }
 
+/* The shared database, its application schema and the tenant-id function
+ * (not its tables) for a group role. */
+static int grant_shared_use(PGconn *c, const pb_tdb *t, const char *role, pb_err *e)
+{
+    return pb_pg_execf(c, e,
+                       "GRANT CONNECT ON DATABASE %I TO %I;\n"
+                       "GRANT USAGE ON SCHEMA %I TO %I;\n"
+                       "GRANT USAGE ON SCHEMA paybill TO %I;\n"
+                       "GRANT EXECUTE ON FUNCTION paybill." PB_DM_TENANT_FN "() TO %I;\n",
+                       t->shared_db, role, t->app_schema, role, role, role);
+}
+
 static int bootstrap(pb_tdb *t, pb_err *e)
 {
     PGconn *c = NULL;
@@ -406,23 +418,13 @@ static int bootstrap(pb_tdb *t, pb_err *e)
     /* The shared tables' schema is the owner role's alone. */
     if (rc == 0)
         rc = tdb_take_schema(c, t->app_schema, t->rls_group, e);
-    /* What every rls tenant may use, granted to their group once. */
+    /* What every rls tenant may use, granted to their group once; and every
+     * rls agent login the same, without the tables: an agent's table
+     * privileges are its own, from its AgentPolicies. */
     if (rc == 0)
-        rc = pb_pg_execf(c, e,
-                         "GRANT CONNECT ON DATABASE %I TO %I;\n"
-                         "GRANT USAGE ON SCHEMA %I TO %I;\n"
-                         "GRANT USAGE ON SCHEMA paybill TO %I;\n"
-                         "GRANT EXECUTE ON FUNCTION paybill." PB_DM_TENANT_FN "() TO %I;\n",
-                         t->shared_db, t->rls_group, t->app_schema, t->rls_group, t->rls_group, t->rls_group);
-    /* And every rls agent login the same, without the tables: an agent's
-     * table privileges are its own, from its AgentPolicies. */
+        rc = grant_shared_use(c, t, t->rls_group, e);
     if (rc == 0)
-        rc = pb_pg_execf(c, e,
-                         "GRANT CONNECT ON DATABASE %I TO %I;\n"
-                         "GRANT USAGE ON SCHEMA %I TO %I;\n"
-                         "GRANT USAGE ON SCHEMA paybill TO %I;\n"
-                         "GRANT EXECUTE ON FUNCTION paybill." PB_DM_TENANT_FN "() TO %I;\n",
-                         t->shared_db, t->rls_agents, t->app_schema, t->rls_agents, t->rls_agents, t->rls_agents);
+        rc = grant_shared_use(c, t, t->rls_agents, e);
     if (rc == 0)
         rc = pb_pg_commit(c, e);
     pb_pg_rollback(c);
