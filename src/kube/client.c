@@ -160,14 +160,16 @@ static int retry_wait(int wake_fd, long ms)
     return 0;
 }
 
+int kube_wake_fd_adopt(int fd)
+{
+    if (fd == 0) /* descriptor 0 means "none" in kube_request_opts */
+        close(fd);
+    return fd > 0 ? fd : 0;
+}
+
 int kube_wake_fd_new(void)
 {
-    int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (fd == 0) { /* descriptor 0 means "none" in kube_request_opts */
-        close(fd);
-        return 0;
-    }
-    return fd > 0 ? fd : 0;
+    return kube_wake_fd_adopt(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
 }
 
 void kube_wake_fd_set(int fd)

@@ -254,6 +254,10 @@ int kube_watch(kube_client *c, const kube_gvr *r, const char *ns,
  * kube_wake_fd_new returns 0 when none can be had (out of descriptors):
  * waits then only lose their early wake-up. Set and free accept 0. */
 int kube_wake_fd_new(void);
+/* fd as a wake_fd: fd itself, or 0 (none) when the call that made it
+ * failed (fd < 0) or gave descriptor 0, which is closed, since 0 means
+ * "none" there. For a descriptor of another kind (a signalfd, an epoll set). */
+int kube_wake_fd_adopt(int fd);
 void kube_wake_fd_set(int fd);
 void kube_wake_fd_free(int fd);
 

@@ -79,26 +79,17 @@ static void on_stopped_leading(void *ud)
         atomic_store(&m->lost, 1);
 }
 
-/* A descriptor, or 0 for none (0 itself is never one: it means "none"
- * to kube_request_opts.wake_fd). */
-static int fd_or_none(int fd)
-{
-    if (fd == 0)
-        close(fd);
-    return fd > 0 ? fd : 0;
-}
-
 /* The stop descriptors (see struct manager). Without them the manager
  * works as before, only slower to give up on a server that is down. */
 static void setup_stop_fds(manager *m)
 {
     m->stop_fd = kube_wake_fd_new();
     if (m->handle_signals)
-        m->sig_fd = fd_or_none(signalfd(-1, &m->signals, SFD_CLOEXEC | SFD_NONBLOCK));
+        m->sig_fd = kube_wake_fd_adopt(signalfd(-1, &m->signals, SFD_CLOEXEC | SFD_NONBLOCK));
     m->wake_fd = m->stop_fd;
     if (!m->sig_fd || !m->stop_fd)
         return;
-    int ep = fd_or_none(epoll_create1(EPOLL_CLOEXEC));
+    int ep = kube_wake_fd_adopt(epoll_create1(EPOLL_CLOEXEC));
     struct epoll_event a = {.events = EPOLLIN, .data.fd = m->stop_fd};
     struct epoll_event b = {.events = EPOLLIN, .data.fd = m->sig_fd};
     if (ep && epoll_ctl(ep, EPOLL_CTL_ADD, m->stop_fd, &a) == 0 && epoll_ctl(ep, EPOLL_CTL_ADD, m->sig_fd, &b) == 0)

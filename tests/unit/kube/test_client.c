@@ -4,6 +4,7 @@
  * and the token-bucket rate limiter. */
 #include "testutil.h"
 
+#include <fcntl.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
@@ -1408,6 +1409,28 @@ static void test_tls_ca_and_client_cert(void **state)
     EVP_PKEY_free(other_key);
 }
 
+/* kube_wake_fd_adopt: a failed call and descriptor 0 are "none" (0 is
+ * closed, not leaked); any other descriptor is kept as it is. */
+static void test_wake_fd_adopt(void **state)
+{
+    (void)state;
+    assert_int_equal(kube_wake_fd_adopt(-1), 0);
+    int fd = eventfd(0, EFD_CLOEXEC);
+    assert_true(fd > 0);
+    assert_int_equal(kube_wake_fd_adopt(fd), fd);
+    kube_wake_fd_free(fd);
+    /* With stdin closed, the next descriptor is 0. */
+    int saved = dup(0);
+    assert_true(saved > 0);
+    close(0);
+    int zero = eventfd(0, EFD_CLOEXEC);
+    assert_int_equal(zero, 0);
+    assert_int_equal(kube_wake_fd_adopt(zero), 0);
+    assert_int_equal(fcntl(0, F_GETFD), -1); /* closed */
+    assert_int_equal(dup2(saved, 0), 0);
+    close(saved);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -1448,6 +1471,7 @@ int main(void)
         T(test_connection_reuse),
         T(test_shared_between_threads),
         cmocka_unit_test(test_ratelimit_timing),
+        cmocka_unit_test(test_wake_fd_adopt),
         cmocka_unit_test(test_ratelimit_threads),
         T(test_client_rate_limited),
         T(test_tls_ca_and_client_cert),
