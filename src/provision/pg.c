@@ -44,10 +44,10 @@ typedef struct {
     PGconn *conn;
 } idle_conn;
 
-/* What a pool's connections know of their server: since when (monotonic
- * seconds) it has not answered one of them, 0 while it answers. */
+/* What a pool's connections know of their server: 1 once it left one of
+ * them without an answer, 0 again when it answers. */
 typedef struct pg_health {
-    _Atomic double silent_since;
+    atomic_int silent;
 } pg_health;
 
 struct pb_pg_pool {
@@ -157,20 +157,19 @@ static double cutoff_of(const conn_limits *l)
 
 static int server_silent(const conn_limits *l)
 {
-    return l && l->health && atomic_load(&l->health->silent_since) > 0;
+    return l && l->health && atomic_load(&l->health->silent);
 }
 
 static void mark_silent(const conn_limits *l)
 {
-    double none = 0;
     if (l && l->health)
-        atomic_compare_exchange_strong(&l->health->silent_since, &none, pb_time_mono_s());
+        atomic_store(&l->health->silent, 1);
 }
 
 static void mark_answered(const conn_limits *l)
 {
     if (server_silent(l))
-        atomic_store(&l->health->silent_since, 0);
+        atomic_store(&l->health->silent, 0);
 }
 
 /* The bound of a wait about to start whose own is limit_ms (0: none). */
