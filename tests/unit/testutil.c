@@ -6,8 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
+
+#include "util/timeutil.h"
 
 char *tu_slurp(FILE *f)
 {
@@ -61,9 +62,7 @@ char *tu_write_file(const char *dir, const char *name, const char *content)
 
 double tu_now(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    return pb_time_mono_s();
 }
 
 unsigned tu_rand(unsigned long long *state, unsigned n)
