@@ -150,7 +150,8 @@ wait_for "API server answers" 30 kubectl get --raw /readyz
 operator_start operator-e
 # Settled first: the start's pass over the 19 tenants with a database is
 # done, so no statement is in flight when the server stops (one that is
-# waits out its statement_timeout + 5 s, and so may its error path).
+# waits out its statement_timeout + 5 s; its error path then 5 s a
+# statement, the pool having learnt the server is silent).
 wait_for "operator-e settled (19 tenant databases checked)" 120 bash -c "[ \$(grep -c 'tenant database ready' '$T/operator-e.log') -ge 19 ]"
 wait_for "operator-e works (drift put back)" 60 bash -c "kubectl label ns tenant-t4 paybill.dev/tier- >/dev/null 2>&1; sleep 2; [ \"\$(kubectl get ns tenant-t4 -o jsonpath='{.metadata.labels.paybill\.dev/tier}')\" = free ]"
 hang_pg
