@@ -25,6 +25,15 @@
 # Afterwards the Tenants are listed: all N must be Active, as after the
 # recorded run (the replay reproduces the operator's end state).
 #
+# The same run gives the client's floor too (issue 19): client_cpu_s is the
+# replay tool's own CPU for the timed writes, plain libcurl driven by one
+# thread with -c requests in flight on keep-alive connections, no watches
+# and no reconciling (it does parse the replies whose uid or
+# resourceVersion later lines need). No libcurl client sends the
+# operator's writes for less; client_ratio is that CPU over the server's
+# for the same writes (which, without watchers, excludes the fan-out of
+# watch events the operator's run also costs the server).
+#
 # Recording one (--record appends: give each run a new file):
 #     STACK_DEVAPI_ARGS="--record /dev/shm/rec-1000.jsonl" bench/operator_bench.sh -n 1000 -s 1
 #
@@ -98,7 +107,11 @@ for run in $(seq 1 "$RUNS"); do
     ratio=NA
     [ -z "$READY_S" ] || [ -z "$(field seconds)" ] ||
         ratio=$(awk -v r="$READY_S" -v f="$(field seconds)" 'BEGIN{printf "%.2f", (f > 0 ? r / f : 0)}')
+    client_ratio=NA
+    [ -z "$(field client_cpu_s)" ] || [ -z "$(field server_cpu_s)" ] ||
+        client_ratio=$(awk -v c="$(field client_cpu_s)" -v s="$(field server_cpu_s)" 'BEGIN{printf "%.3f", (s > 0 ? c / s : 0)}')
     echo "RESULT run=$run requests=$(field requests) floor_s=$(field seconds) server_cpu_s=$(field server_cpu_s)" \
+        "client_cpu_s=$(field client_cpu_s) client_ratio=$client_ratio" \
         "rate=$(field rate) errors=$(field errors) tenants=$tenants active=$active${READY_S:+ ready_s=$READY_S ratio=$ratio}"
     if [ "$rc" != 0 ] || [ "$active" != "$tenants" ] || { [ -n "$N" ] && [ "$tenants" != "$N" ]; }; then
         log "run $run: replay exit $rc, $active of $tenants Tenants Active${N:+ (want $N)}; server log: $RUN_DIR/apiserver.log"
