@@ -50,8 +50,11 @@
 # PAYBILL_BUILD_DIR (default build-opbench) has paybill-operator
 # and paybill-devapi; OPBENCH_OUT keeps /metrics snapshots and perf reports
 # (default: the run directory); OPBENCH_TMP where run directories go
-# (default /dev/shm); OPBENCH_SETTLE_S pause before the steady window
-# (default 10); OPBENCH_LOAD_PARALLEL concurrent POSTs (default 16);
+# (default /dev/shm); after Ready the script waits (up to
+# OPBENCH_DRAIN_MAX_S, default 900) for the operator's queues to be empty
+# (drained_s: when, from the operator's start; op_cpu_drained_s: its CPU
+# by then), then OPBENCH_SETTLE_S before the steady window (default 10);
+# OPBENCH_LOAD_PARALLEL concurrent POSTs (default 16);
 # OPBENCH_OPERATOR_ARGS more operator flags (e.g. --http2).
 # Needs kubectl, curl, jq (and perf for -p).
 # Prints one "RESULT key=value ..." line per run, and logs progress on stderr.
@@ -225,6 +228,14 @@ requests_by_method() {
         END { for (m in by) print m, by[m]; print "TOTAL", tot; for (k in bad) print "NON2XX " k, bad[k] }'
 }
 
+# True when every controller's workqueue is empty and no worker is
+# reconciling (workqueue_depth and controller_runtime_active_workers all 0).
+queues_empty() {
+    curl -sS "http://$METRICS_ADDR/metrics" | awk '
+        /^workqueue_depth\{/ || /^controller_runtime_active_workers\{/ { seen = 1; if ($NF + 0 != 0) busy = 1 }
+        END { exit !(seen && !busy) }'
+}
+
 bench_one() {
     local n=$1 workers=$2
     RUN_DIR=$(mktemp -d "${OPBENCH_TMP:-/dev/shm}/opbench.XXXXXX")
@@ -350,8 +361,21 @@ bench_one() {
     fi
     log "all $n tenants Active after ${t_ready}s (op cpu ${op_cpu_ready}s, $api_name cpu ${api_cpu_ready}s, VmHWM ${hwm}kB)"
 
-    # Steady state: a short settle so in-flight tail work (Plan and
+    # Steady state: until the operator's queues are empty (a tenant is
+    # Active before its licence is issued: on a slow server the licences
+    # trail), then a short settle so in-flight tail work (Plan and
     # Subscription status, Events) finishes, then the window.
+    local drained_s="NA" op_cpu_drained="NA" waited=0
+    while [ "$waited" -lt "${OPBENCH_DRAIN_MAX_S:-900}" ]; do
+        if queues_empty && sleep 1 && queues_empty; then
+            drained_s=$(elapsed "$t0" "$(now)")
+            op_cpu_drained=$(cpu_s "$op_pid")
+            break
+        fi
+        sleep 1
+        waited=$((waited + 2))
+    done
+    [ "$drained_s" != NA ] || log "the operator's queues were not empty after ${OPBENCH_DRAIN_MAX_S:-900}s; steady window anyway"
     sleep "${OPBENCH_SETTLE_S:-10}"
     local rv0 rv1 c0 c1 w0 w1
     requests_by_method >"$RUN_DIR/requests.steady0"
@@ -383,7 +407,7 @@ bench_one() {
         awk '$1 !~ /NON2XX/ && $3 != $2 {printf "%s%s:+%d", s, $1, $3-$2; s=","}')
     local per
     per=$(awk -v n="$n" '$1 != "NON2XX" {printf "%s%s=%.2f", s, $1, $2/n; s=" "} $1 == "NON2XX" {bad = bad sprintf(" %s_%s=%d", $2, $3, $4)} END {if (bad) printf " non2xx:%s", bad}' "$RUN_DIR/requests.steady1")
-    echo "RESULT N=$n workers=$workers model=$MODEL load_s=$load_s load_409=$LOAD_409 ready_s=$t_ready op_cpu_ready_s=$op_cpu_ready op_sys_ready_s=$op_sys_ready ${api_name}_cpu_ready_s=$api_cpu_ready$cp_fields peak_rss_kb=$hwm steady_rss_kb=$rss cache_objects=$cache_objects cache_kb=$cache_kb steady_window_s=$(elapsed "$w0" "$w1") steady_cpu_s=$steady_cpu steady_cpu_pct=$steady_pct rv_before=$rv0 rv_after=$rv1 steady_requests=${dreq:-none}$db_fields per_tenant: $per"
+    echo "RESULT N=$n workers=$workers model=$MODEL load_s=$load_s load_409=$LOAD_409 ready_s=$t_ready op_cpu_ready_s=$op_cpu_ready op_sys_ready_s=$op_sys_ready ${api_name}_cpu_ready_s=$api_cpu_ready$cp_fields peak_rss_kb=$hwm steady_rss_kb=$rss cache_objects=$cache_objects cache_kb=$cache_kb drained_s=$drained_s op_cpu_drained_s=$op_cpu_drained steady_window_s=$(elapsed "$w0" "$w1") steady_cpu_s=$steady_cpu steady_cpu_pct=$steady_pct rv_before=$rv0 rv_after=$rv1 steady_requests=${dreq:-none}$db_fields per_tenant: $per"
     grep -ciE 'level=(error|warn)|"level":"(error|warn)"' "$RUN_DIR/operator.log" >/dev/null &&
         log "operator warnings/errors: $(grep -ciE 'level=(error|warn)' "$RUN_DIR/operator.log")"
     cleanup
