@@ -72,6 +72,14 @@ void licmemo_drop(licmemo *m, const char *tenant, int keep_empty)
     pthread_mutex_unlock(&m->mu);
 }
 
+/* Whether entry e, written at its "at", is still to be trusted at now. */
+static int fresh(const json_t *e, time_t now)
+{
+    time_t at = (time_t)json_integer_value(json_object_get(e, "at"));
+    time_t ttl = json_is_true(json_object_get(e, "empty")) ? LICMEMO_EMPTY_TTL_S : LICMEMO_TTL_S;
+    return e && now >= at && now - at < ttl;
+}
+
 /* Put entry e (owned; NULL: out of memory) for the tenant, replacing what
  * was there, and drop expired entries at most once per window. */
 static void set(licmemo *m, const char *tenant, json_t *e, time_t now)
@@ -86,7 +94,7 @@ static void set(licmemo *m, const char *tenant, json_t *e, time_t now)
         const char *k;
         json_t *v, *tmp;
         json_object_foreach_safe(m->entries, tmp, k, v) {
-            if (now - (time_t)json_integer_value(json_object_get(v, "at")) >= LICMEMO_TTL_S) {
+            if (!fresh(v, now)) {
                 wipe(v);
                 json_object_del(m->entries, k);
             }
@@ -129,11 +137,10 @@ int licmemo_get(licmemo *m, const char *tenant, time_t now, const char *jwks, ch
     *payload = NULL;
     pthread_mutex_lock(&m->mu);
     json_t *e = json_object_get(m->entries, tenant);
-    time_t at = (time_t)json_integer_value(json_object_get(e, "at"));
-    int fresh = e && now >= at && now - at < LICMEMO_TTL_S;
-    if (fresh && json_is_true(json_object_get(e, "empty"))) {
+    int ok = fresh(e, now);
+    if (ok && json_is_true(json_object_get(e, "empty"))) {
         hit = 1;
-    } else if (fresh) {
+    } else if (ok) {
         *token = strdup(json_string_value(json_object_get(e, "token")));
         *cm = json_pack("{s:{s:O, s:O}}", "data", "jwks.json", json_object_get(e, "jwks"), "claims.json",
                         json_object_get(e, "claims"));

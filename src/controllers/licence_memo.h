@@ -18,7 +18,8 @@
  * the caller verify again. The time claims are not part of verifying
  * (licencespec_decide judges them on every reconcile).
  *
- * Entries expire after LICMEMO_TTL_S and are swept at most once per window,
+ * Entries expire after LICMEMO_TTL_S (a new namespace's note after
+ * LICMEMO_EMPTY_TTL_S) and are swept at most once per LICMEMO_TTL_S,
  * so memory follows the tenants reconciled lately. Tokens are bearer
  * credentials: every copy the memo held is wiped when dropped.
  * Thread-safe; no lock is held across a call into anything else.
@@ -30,6 +31,13 @@
 #include <time.h>
 
 #define LICMEMO_TTL_S 30
+/* The note of a namespace just created lasts longer: on a busy server the
+ * licences trail the tenants by minutes (10,000 tenants on the real control
+ * plane: two GETs answered 404 for most tenants after 30 s). Until this
+ * controller writes the objects nothing of ours is there, and what anyone
+ * else put there under our names is overwritten by that first write
+ * whether it was read or not. */
+#define LICMEMO_EMPTY_TTL_S 600
 
 typedef struct licmemo licmemo;
 

@@ -148,6 +148,12 @@ static void test_expiry_and_forgetting(void **state)
     got_free(&g);
     licmemo_drop(m, "acme", 1);
     assert_true(hit_at(m, 101));
+    /* That note outlives a licence entry's window (the licence may trail
+     * its namespace by minutes), not its own. */
+    assert_true(hit_at(m, 100 + LICMEMO_TTL_S));
+    assert_true(hit_at(m, 100 + LICMEMO_EMPTY_TTL_S - 1));
+    assert_false(hit_at(m, 100 + LICMEMO_EMPTY_TTL_S));
+    assert_false(hit_at(m, 99));
     licmemo_drop(m, "acme", 0);
     assert_false(hit_at(m, 101));
     licmemo_put(m, "acme", "t", "j", "c", payload, "k", 100);
