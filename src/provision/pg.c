@@ -394,9 +394,16 @@ static int short_ms(const PGconn *c)
     return l ? l->connect_ms : 0;
 }
 
-int pg_run_short(PGconn *c, const char *sql, PGresult **out, pb_err *e)
+ExecStatusType pg_run_short(PGconn *c, const char *sql, int *rc)
 {
-    return run_within(c, sql, short_ms(c), out, e);
+    PGresult *r = NULL;
+    pb_err ignore;
+    int got = run_within(c, sql, short_ms(c), &r, &ignore);
+    ExecStatusType st = got == 0 ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+    PQclear(r);
+    if (rc)
+        *rc = got;
+    return st;
 }
 
 /* ---- connections ----------------------------------------------------------- */
@@ -620,10 +627,6 @@ int pb_pg_commit(PGconn *c, pb_err *e) { return pb_pg_exec(c, "COMMIT", e); }
 
 void pb_pg_rollback(PGconn *c)
 {
-    if (!c || PQtransactionStatus(c) == PQTRANS_IDLE)
-        return;
-    PGresult *r = NULL;
-    pb_err ignore;
-    pg_run_short(c, "ROLLBACK", &r, &ignore);
-    PQclear(r);
+    if (c && PQtransactionStatus(c) != PQTRANS_IDLE)
+        pg_run_short(c, "ROLLBACK", NULL);
 }

@@ -23,8 +23,9 @@ int pg_connect_to(const pb_pg_opts *o, const char *dbname, pg_health *health, PG
 
 /* Run sql bounded like a connection attempt, not like the caller's
  * statements: the pool's own statements (a liveness check, the reset on
- * return, a rollback) are trivial. PB_ETIMEOUT when the server did not
- * answer (the connection is then dropped). *out: caller PQclears. */
-int pg_run_short(PGconn *c, const char *sql, PGresult **out, pb_err *e);
+ * return, a rollback) are trivial. Its result status, PGRES_FATAL_ERROR
+ * when it failed or got no answer; *rc (when not NULL) 0 or the error
+ * (PB_ETIMEOUT: no answer, and the connection is dropped). */
+ExecStatusType pg_run_short(PGconn *c, const char *sql, int *rc);
 
 #endif

@@ -130,12 +130,8 @@ int pb_pg_pool_get(pb_pg_pool *p, const char *dbname, PGconn **out, pb_err *e)
         /* A backend ended while idle (DROP DATABASE ... FORCE, restart,
          * pg_terminate_backend) only shows on the next use: check with an
          * empty query (one cheap round trip) and skip the dead ones. */
-        PGresult *r = NULL;
-        pb_err ignore;
-        int rc = pg_run_short(c, "", &r, &ignore);
-        int alive = rc == 0 && PQresultStatus(r) == PGRES_EMPTY_QUERY && PQstatus(c) == CONNECTION_OK;
-        PQclear(r);
-        if (alive)
+        int rc;
+        if (pg_run_short(c, "", &rc) == PGRES_EMPTY_QUERY && PQstatus(c) == CONNECTION_OK)
             break;
         PQfinish(c);
         c = NULL;
@@ -166,13 +162,8 @@ static void pool_return(pb_pg_pool *p, PGconn *c, int keep)
     keep = keep && PQstatus(c) == CONNECTION_OK && PQtransactionStatus(c) == PQTRANS_IDLE;
     /* Hand the next borrower a clean session whatever this one did:
      * settings, role and session-level advisory locks are reset. */
-    if (keep) {
-        PGresult *r = NULL;
-        pb_err ignore;
-        keep = pg_run_short(c, "RESET ALL; RESET ROLE; SELECT pg_advisory_unlock_all()", &r, &ignore) == 0 &&
-               PQresultStatus(r) == PGRES_TUPLES_OK;
-        PQclear(r);
-    }
+    if (keep)
+        keep = pg_run_short(c, "RESET ALL; RESET ROLE; SELECT pg_advisory_unlock_all()", NULL) == PGRES_TUPLES_OK;
     pb_pg_set_statement_timeout(c, -1); /* RESET ALL: the session's is the pool's again */
     char *db = keep ? strdup(PQdb(c)) : NULL;
     PGconn *evict = NULL;
