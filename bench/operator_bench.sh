@@ -365,15 +365,14 @@ bench_one() {
     # Active before its licence is issued: on a slow server the licences
     # trail), then a short settle so in-flight tail work (Plan and
     # Subscription status, Events) finishes, then the window.
-    local drained_s="NA" op_cpu_drained="NA" waited=0
-    while [ "$waited" -lt "${OPBENCH_DRAIN_MAX_S:-900}" ]; do
+    local drained_s="NA" op_cpu_drained="NA" drain_until=$((SECONDS + ${OPBENCH_DRAIN_MAX_S:-900}))
+    while [ "$SECONDS" -lt "$drain_until" ]; do
         if queues_empty && sleep 1 && queues_empty; then
             drained_s=$(elapsed "$t0" "$(now)")
             op_cpu_drained=$(cpu_s "$op_pid")
             break
         fi
         sleep 1
-        waited=$((waited + 2))
     done
     [ "$drained_s" != NA ] || log "the operator's queues were not empty after ${OPBENCH_DRAIN_MAX_S:-900}s; steady window anyway"
     sleep "${OPBENCH_SETTLE_S:-10}"
